@@ -1,0 +1,58 @@
+// Bundles the extension host code, the engine worker and the CLI into dist/, and the tests into out/.
+// Native and ESM-only packages stay external: node-llama-cpp (ESM, native, loaded lazily with import()),
+// onnxruntime-node (native), and `vscode` (provided by the extension host).
+//   node esbuild.mjs [--watch] [--production]
+import * as esbuild from 'esbuild';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+const watch = process.argv.includes('--watch');
+const production = process.argv.includes('--production');
+const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
+
+const external = ['vscode', 'node-llama-cpp', 'onnxruntime-node', 'mocha', 'playwright-core', '@vscode/test-electron'];
+const common = {
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  external,
+  sourcemap: production ? false : 'linked',
+  minify: production,
+  logLevel: 'warning',
+  // The version is baked in so the CLI and the extension never read package.json at run time.
+  define: { __VERDANT_VERSION__: JSON.stringify(pkg.version) },
+  // Keep dynamic import() of external ESM packages as real import() instead of esbuild's require() shim.
+  supported: { 'dynamic-import': true },
+};
+
+const testFiles = (dir) => readdirSync(dir, { recursive: true })
+  .filter((f) => f.endsWith('.ts'))
+  .map((f) => join(dir, f));
+
+const builds = [
+  { ...common, entryPoints: { extension: 'src/extension.ts', 'engine-worker': 'src/engine/worker.ts' }, outdir: 'dist' },
+  { ...common, entryPoints: { cli: 'src/cli/main.ts' }, outdir: 'dist', banner: { js: '#!/usr/bin/env node' } },
+  {
+    ...common,
+    minify: false,
+    sourcemap: 'inline',
+    packages: 'external', // tests bundle our sources only and require their tools from node_modules
+    entryPoints: [...testFiles('test/unit'), ...testFiles('test/integration'), ...testFiles('test/e2e')],
+    outbase: 'test',
+    outdir: 'out/test',
+  },
+];
+
+if (!watch) {
+  rmSync('dist', { recursive: true, force: true });
+  rmSync('out', { recursive: true, force: true });
+}
+const t0 = performance.now();
+if (watch) {
+  for (const b of builds) await (await esbuild.context(b)).watch();
+  console.log('esbuild: watching src/ and test/');
+} else {
+  await Promise.all(builds.map((b) => esbuild.build(b)));
+  console.log(`esbuild: built dist/ and out/ in ${Math.round(performance.now() - t0)} ms`);
+}

@@ -1,0 +1,47 @@
+// Command-line parsing on top of node:util parseArgs, with usage errors that say what to type instead.
+import { parseArgs } from 'node:util';
+
+export interface FlagSpec {
+  readonly type: 'boolean' | 'string';
+  readonly short?: string;
+  readonly description: string;
+  readonly value?: string; // placeholder shown in help, e.g. "N"
+}
+
+export type FlagSpecs = Readonly<Record<string, FlagSpec>>;
+
+export class UsageError extends Error {}
+
+export interface Parsed {
+  readonly flags: Readonly<Record<string, string | boolean | undefined>>;
+  readonly positionals: readonly string[];
+}
+
+export function parse(argv: readonly string[], specs: FlagSpecs): Parsed {
+  const options: Record<string, { type: 'boolean' | 'string'; short?: string }> = {};
+  for (const [name, s] of Object.entries(specs)) options[name] = s.short ? { type: s.type, short: s.short } : { type: s.type };
+  try {
+    const { values, positionals } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: true });
+    return { flags: values, positionals };
+  } catch (e) {
+    throw new UsageError(usageMessage(e));
+  }
+}
+
+function usageMessage(e: unknown): string {
+  const text = e instanceof Error ? e.message : String(e);
+  const unknown = /Unknown option '([^']+)'/.exec(text);
+  if (unknown) return `unknown option ${unknown[1]}; run "verdant --help" for the options.`;
+  const missing = /Option '([^']+)' argument missing/.exec(text);
+  if (missing) return `option ${missing[1].split(',').pop()?.trim()} needs a value.`;
+  return text.split('\n')[0].replace(/\.$/, '') + '; run "verdant --help".';
+}
+
+export function flagHelp(specs: FlagSpecs): string[] {
+  const rows = Object.entries(specs).map(([name, s]) => {
+    const left = `${s.short ? `-${s.short}, ` : '    '}--${name}${s.value ? ` ${s.value}` : ''}`;
+    return [left, s.description] as const;
+  });
+  const width = Math.max(...rows.map(([l]) => l.length));
+  return rows.map(([l, d]) => `  ${l.padEnd(width)}  ${d}`);
+}

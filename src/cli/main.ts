@@ -1,0 +1,8 @@
+// `verdant` executable entry (dist/cli.js).
+import { runCli } from './cli';
+
+runCli(process.argv.slice(2), {
+  out: (text) => process.stdout.write(text + '\n'),
+  err: (text) => process.stderr.write(text + '\n'),
+  baseDir: __dirname,
+}).then((code) => { process.exitCode = code; });

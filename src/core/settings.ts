@@ -1,0 +1,165 @@
+// Typed, validated Verdant settings. Pure: the VS Code adapter (src/config.ts) and the CLI both feed raw values in
+// through a reader, so validation is the same everywhere and unit-testable without VS Code.
+
+export const GPU_CHOICES = ['auto', 'vulkan', 'cuda', 'metal', 'cpu'] as const;
+export type GpuChoice = (typeof GPU_CHOICES)[number];
+
+export interface LocalSettings {
+  /** Absolute path of a GGUF model file; '' means none chosen yet. */
+  readonly modelPath: string;
+  readonly gpu: GpuChoice;
+  /** CPU threads for inference; 0 means automatic (physical cores minus one, at least 1). */
+  readonly threads: number;
+}
+
+export interface CloudSettings {
+  /** The user's consent to send code to the endpoint. Off by default. */
+  readonly enable: boolean;
+  /** Base URL of an OpenAI-compatible API ('' = none). */
+  readonly endpoint: string;
+  readonly model: string;
+}
+
+export interface VerdantSettings {
+  readonly enable: boolean;
+  readonly local: LocalSettings;
+  readonly cloud: CloudSettings;
+}
+
+export const DEFAULT_SETTINGS: VerdantSettings = {
+  enable: true,
+  local: { modelPath: '', gpu: 'auto', threads: 0 },
+  cloud: { enable: false, endpoint: '', model: '' },
+};
+
+export const MAX_THREADS = 256;
+
+/** One invalid setting: the key, and a sentence that says what is wrong and how to fix it. */
+export interface SettingProblem {
+  readonly key: string;
+  readonly message: string;
+}
+
+export interface ValidatedSettings {
+  readonly settings: VerdantSettings;
+  readonly problems: readonly SettingProblem[];
+}
+
+/** Returns the raw value of a setting key relative to `verdant.` (e.g. 'local.gpu'), or undefined when unset. */
+export type SettingsReader = (key: string) => unknown;
+
+/** Reads every setting, falling back to its default (and reporting a problem) when a value is invalid. */
+export function readSettings(read: SettingsReader): ValidatedSettings {
+  const problems: SettingProblem[] = [];
+  const v = new Validator(read, problems);
+  const d = DEFAULT_SETTINGS;
+  const settings: VerdantSettings = {
+    enable: v.boolean('enable', d.enable),
+    local: {
+      modelPath: v.modelPath('local.modelPath'),
+      gpu: v.oneOf('local.gpu', GPU_CHOICES, d.local.gpu),
+      threads: v.integer('local.threads', d.local.threads, 0, MAX_THREADS),
+    },
+    cloud: {
+      enable: v.boolean('cloud.enable', d.cloud.enable),
+      endpoint: v.endpoint('cloud.endpoint'),
+      model: v.string('cloud.model', d.cloud.model),
+    },
+  };
+  return { settings, problems };
+}
+
+class Validator {
+  constructor(
+    private readonly read: SettingsReader,
+    private readonly problems: SettingProblem[],
+  ) {}
+
+  private problem<T>(key: string, message: string, fallback: T): T {
+    this.problems.push({ key: `verdant.${key}`, message });
+    return fallback;
+  }
+
+  boolean(key: string, fallback: boolean): boolean {
+    const raw = this.read(key);
+    if (raw === undefined || raw === null) return fallback;
+    if (typeof raw === 'boolean') return raw;
+    return this.problem(key, `verdant.${key} must be true or false, not ${describe(raw)}; using ${fallback}.`, fallback);
+  }
+
+  string(key: string, fallback: string): string {
+    const raw = this.read(key);
+    if (raw === undefined || raw === null) return fallback;
+    if (typeof raw === 'string') return raw.trim();
+    return this.problem(key, `verdant.${key} must be text, not ${describe(raw)}; using "${fallback}".`, fallback);
+  }
+
+  oneOf<T extends string>(key: string, choices: readonly T[], fallback: T): T {
+    const raw = this.read(key);
+    if (raw === undefined || raw === null) return fallback;
+    if (typeof raw === 'string' && (choices as readonly string[]).includes(raw)) return raw as T;
+    return this.problem(key, `verdant.${key} must be one of ${choices.join(', ')}, not ${describe(raw)}; using ${fallback}.`, fallback);
+  }
+
+  integer(key: string, fallback: number, min: number, max: number): number {
+    const raw = this.read(key);
+    if (raw === undefined || raw === null) return fallback;
+    if (typeof raw === 'number' && Number.isInteger(raw) && raw >= min && raw <= max) return raw;
+    return this.problem(key, `verdant.${key} must be a whole number from ${min} to ${max}, not ${describe(raw)}; using ${fallback}.`, fallback);
+  }
+
+  modelPath(key: string): string {
+    const path = this.string(key, '');
+    if (path === '') return '';
+    if (!isAbsolutePath(path)) {
+      return this.problem(key, `verdant.${key} must be an absolute path to a .gguf file, not "${path}"; set the full path.`, '');
+    }
+    if (!/\.gguf$/i.test(path)) {
+      return this.problem(key, `verdant.${key} must name a .gguf model file, not "${path}"; choose a GGUF file.`, '');
+    }
+    return path;
+  }
+
+  endpoint(key: string): string {
+    const text = this.string(key, '');
+    if (text === '') return '';
+    const checked = checkEndpoint(text);
+    return checked.ok ? checked.url : this.problem(key, `verdant.${key}: ${checked.reason}`, '');
+  }
+}
+
+export type EndpointCheck = { ok: true; url: string } | { ok: false; reason: string };
+
+/**
+ * An endpoint must be https, or plain http only to this machine (a local server); credentials never go in the URL
+ * because settings are readable and get synced: the API key lives in VS Code's secret storage.
+ */
+export function checkEndpoint(text: string): EndpointCheck {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return { ok: false, reason: `"${text}" is not a URL; use e.g. https://api.example.com/v1.` };
+  }
+  if (url.username || url.password || /[?&](api[-_]?key|key|token)=/i.test(url.search)) {
+    return { ok: false, reason: 'the URL contains a credential; remove it and store the API key with "Verdant: Set Cloud API Key".' };
+  }
+  const loopback = url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(url.hostname);
+  if (url.protocol === 'https:' || (url.protocol === 'http:' && loopback)) {
+    return { ok: true, url: url.toString().replace(/\/+$/, '') };
+  }
+  if (url.protocol === 'http:') {
+    return { ok: false, reason: `plain http is allowed only to this machine; use https://${url.host}${url.pathname}.` };
+  }
+  return { ok: false, reason: `"${url.protocol}" is not supported; use an https:// URL.` };
+}
+
+function isAbsolutePath(p: string): boolean {
+  return p.startsWith('/') || /^[a-zA-Z]:[\\/]/.test(p) || p.startsWith('\\\\');
+}
+
+function describe(raw: unknown): string {
+  if (typeof raw === 'string') return `"${raw}"`;
+  if (typeof raw === 'number' || typeof raw === 'boolean') return String(raw);
+  return Array.isArray(raw) ? 'a list' : typeof raw === 'object' ? 'an object' : typeof raw;
+}

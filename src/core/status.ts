@@ -1,0 +1,68 @@
+// What the status-bar item says, computed from plain inputs so the wording is tested without VS Code.
+import type { SettingProblem, VerdantSettings } from './settings';
+
+export interface StatusInput {
+  readonly version: string;
+  readonly settings: VerdantSettings;
+  readonly problems: readonly SettingProblem[];
+  /** Workspace trust: untrusted workspaces never send code to the cloud. */
+  readonly trusted: boolean;
+  /** Whether a cloud API key is stored in secret storage. */
+  readonly hasCloudKey: boolean;
+}
+
+export type CloudState = 'off' | 'untrusted' | 'no-endpoint' | 'no-key' | 'ready';
+
+export interface StatusView {
+  /** Status-bar text, with a codicon. */
+  readonly text: string;
+  /** Markdown lines for the tooltip and the status report. */
+  readonly lines: readonly string[];
+  readonly severity: 'ok' | 'off' | 'warning';
+  readonly cloud: CloudState;
+}
+
+export function cloudState(input: StatusInput): CloudState {
+  const { cloud } = input.settings;
+  if (!cloud.enable) return 'off';
+  if (!input.trusted) return 'untrusted';
+  if (!cloud.endpoint) return 'no-endpoint';
+  if (!input.hasCloudKey) return 'no-key';
+  return 'ready';
+}
+
+const CLOUD_LINES: Record<CloudState, string> = {
+  off: 'Cloud: off, nothing leaves this machine',
+  untrusted: 'Cloud: off in this untrusted workspace (local only)',
+  'no-endpoint': 'Cloud: enabled but no endpoint set (`verdant.cloud.endpoint`)',
+  'no-key': 'Cloud: enabled but no API key stored (run **Verdant: Set Cloud API Key**)',
+  ready: 'Cloud: on',
+};
+
+export function describeStatus(input: StatusInput): StatusView {
+  const { settings, problems } = input;
+  const cloud = cloudState(input);
+  const lines: string[] = [];
+  lines.push(`**Verdant ${input.version}**: ${settings.enable ? 'on' : 'off'}`);
+  lines.push(settings.local.modelPath
+    ? `Local model: \`${baseName(settings.local.modelPath)}\` (${settings.local.gpu === 'auto' ? 'GPU auto' : settings.local.gpu}, ${settings.local.threads || 'auto'} threads)`
+    : 'Local model: none chosen (`verdant.local.modelPath`)');
+  lines.push(cloud === 'ready' ? `${CLOUD_LINES.ready} → ${hostOf(settings.cloud.endpoint)}` : CLOUD_LINES[cloud]);
+  for (const p of problems) lines.push(`$(warning) ${p.message}`);
+
+  const severity = problems.length > 0 ? 'warning' : settings.enable ? 'ok' : 'off';
+  const icon = severity === 'warning' ? '$(warning)' : severity === 'off' ? '$(circle-slash)' : '$(sparkle)';
+  return { text: `${icon} Verdant`, lines, severity, cloud };
+}
+
+function baseName(p: string): string {
+  return p.split(/[\\/]/).pop() ?? p;
+}
+
+function hostOf(endpoint: string): string {
+  try {
+    return new URL(endpoint).host;
+  } catch {
+    return endpoint;
+  }
+}

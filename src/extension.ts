@@ -1,0 +1,40 @@
+// Entry point. activate() builds every service once, wires them with explicit dependencies and pushes each
+// disposable to context.subscriptions. It must stay cheap: no native module, no model, no network here; the local
+// engine and the router load lazily on first use, in their own process.
+import * as vscode from 'vscode';
+import { Config } from './config';
+import { VERSION } from './core/version';
+import { COMMANDS, registerCommands } from './vscode/commands';
+import { CloudKeyStore } from './vscode/secrets';
+import { StatusService } from './vscode/status';
+import { StatusBar } from './vscode/statusBar';
+
+/** What activate() returns to other extensions (and to the e2e suite). */
+export interface VerdantApi {
+  readonly version: string;
+  /** Milliseconds activate() took, measured inside the extension host. */
+  readonly activationMs: number;
+  /** Current status-bar text. */
+  statusText(): string;
+}
+
+export function activate(context: vscode.ExtensionContext): VerdantApi {
+  const t0 = performance.now();
+  const log = vscode.window.createOutputChannel('Verdant', { log: true });
+  const config = new Config();
+  const keys = new CloudKeyStore(context.secrets);
+  const bar = new StatusBar(COMMANDS.showStatus);
+  const status = new StatusService({ version: VERSION, config, keys, bar, log });
+  context.subscriptions.push(
+    log, config, bar, status,
+    ...registerCommands({ extensionId: context.extension.id, config, status, keys, log }),
+  );
+  const activationMs = performance.now() - t0;
+  log.info(`Verdant ${VERSION} activated in ${activationMs.toFixed(1)} ms (${vscode.env.appName} ${vscode.version}, ` +
+    `${vscode.env.remoteName ? `remote ${vscode.env.remoteName}, ` : ''}trusted: ${vscode.workspace.isTrusted})`);
+  return { version: VERSION, activationMs, statusText: () => status.current.text };
+}
+
+export function deactivate(): void {
+  // Everything is disposed through context.subscriptions.
+}

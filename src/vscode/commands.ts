@@ -1,0 +1,99 @@
+// Command-palette commands (category "Verdant"). Each handler gets its dependencies passed in explicitly.
+import * as vscode from 'vscode';
+import type { Config } from '../config';
+import type { StatusView } from '../core/status';
+import type { CloudKeyStore } from './secrets';
+import type { StatusService } from './status';
+
+export const COMMANDS = {
+  showStatus: 'verdant.showStatus',
+  toggle: 'verdant.toggle',
+  openSettings: 'verdant.openSettings',
+  showLog: 'verdant.showLog',
+  setCloudApiKey: 'verdant.setCloudApiKey',
+  clearCloudApiKey: 'verdant.clearCloudApiKey',
+} as const;
+
+export interface CommandDeps {
+  readonly extensionId: string;
+  readonly config: Config;
+  readonly status: StatusService;
+  readonly keys: CloudKeyStore;
+  readonly log: vscode.LogOutputChannel;
+}
+
+export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
+  return [
+    vscode.commands.registerCommand(COMMANDS.showStatus, () => showStatus(deps)),
+    vscode.commands.registerCommand(COMMANDS.toggle, () => toggle(deps)),
+    vscode.commands.registerCommand(COMMANDS.openSettings, () =>
+      vscode.commands.executeCommand('workbench.action.openSettings', `@ext:${deps.extensionId}`)),
+    vscode.commands.registerCommand(COMMANDS.showLog, () => deps.log.show(true)),
+    vscode.commands.registerCommand(COMMANDS.setCloudApiKey, () => setCloudApiKey(deps)),
+    vscode.commands.registerCommand(COMMANDS.clearCloudApiKey, async () => {
+      await deps.keys.clear();
+      deps.log.info('cloud API key removed from secret storage');
+      void vscode.window.showInformationMessage('Verdant: the cloud API key was removed.');
+    }),
+  ];
+}
+
+async function toggle({ config, log }: CommandDeps): Promise<boolean> {
+  const enabled = !config.settings.enable;
+  await config.setEnabled(enabled);
+  log.info(`Verdant turned ${enabled ? 'on' : 'off'}`);
+  return enabled;
+}
+
+interface Action extends vscode.QuickPickItem {
+  readonly command?: string;
+}
+
+/**
+ * Shows the status and the actions that fit it in a quick pick. Returns the status at once (without waiting for a
+ * choice) so scripts and tests can read it through executeCommand.
+ */
+async function showStatus(deps: CommandDeps): Promise<StatusView> {
+  const view = await deps.status.refresh();
+  const enabled = deps.config.settings.enable;
+  const items: Action[] = [
+    { label: 'Status', kind: vscode.QuickPickItemKind.Separator },
+    ...view.lines.map((line): Action => ({ label: stripMarkdown(line) })),
+    { label: 'Actions', kind: vscode.QuickPickItemKind.Separator },
+    { label: enabled ? '$(circle-slash) Turn Verdant Off' : '$(sparkle) Turn Verdant On', command: COMMANDS.toggle },
+    { label: '$(gear) Open Settings', command: COMMANDS.openSettings },
+    { label: '$(key) Set Cloud API Key', command: COMMANDS.setCloudApiKey },
+    { label: '$(output) Show Log', command: COMMANDS.showLog },
+  ];
+  const pick = vscode.window.createQuickPick<Action>();
+  pick.title = 'Verdant';
+  pick.placeholder = 'Choose an action';
+  pick.items = items;
+  pick.activeItems = items.filter((i) => i.command).slice(0, 1);
+  pick.onDidAccept(() => {
+    const command = pick.selectedItems[0]?.command;
+    pick.hide();
+    if (command) void vscode.commands.executeCommand(command);
+  });
+  pick.onDidHide(() => pick.dispose());
+  pick.show();
+  return view;
+}
+
+async function setCloudApiKey({ keys, log }: CommandDeps): Promise<void> {
+  const key = await vscode.window.showInputBox({
+    title: 'Verdant: Cloud API Key',
+    prompt: 'Stored in VS Code secret storage on this machine; never in settings or logs.',
+    password: true,
+    ignoreFocusOut: true,
+    validateInput: (v) => (v.trim() === '' ? 'Enter the key, or press Escape to cancel.' : /\s/.test(v.trim()) ? 'An API key has no spaces.' : undefined),
+  });
+  if (key === undefined) return;
+  await keys.set(key.trim());
+  log.info('cloud API key stored in secret storage');
+  void vscode.window.showInformationMessage('Verdant: the cloud API key is stored in secret storage.');
+}
+
+function stripMarkdown(line: string): string {
+  return line.replace(/\*\*|`/g, '');
+}

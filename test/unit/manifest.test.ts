@@ -1,0 +1,52 @@
+// package.json is the contract with VS Code: these checks keep it and the typed settings from drifting apart.
+import * as assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { DEFAULT_SETTINGS, readSettings } from '../../src/core/settings';
+
+interface Property { default: unknown; scope?: string; markdownDescription?: string; enum?: string[] }
+const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
+const properties: Record<string, Property> = pkg.contributes.configuration.properties;
+
+function defaultOf(key: string): unknown {
+  return key.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], DEFAULT_SETTINGS);
+}
+
+describe('package.json manifest', () => {
+  it('declares exactly the settings the typed reader reads, with the same defaults', () => {
+    const read: string[] = [];
+    readSettings((key) => { read.push(key); return undefined; });
+    assert.deepEqual(Object.keys(properties).sort(), read.map((k) => `verdant.${k}`).sort());
+    for (const key of read) assert.deepEqual(properties[`verdant.${key}`].default, defaultOf(key), key);
+  });
+
+  it('gives every setting a markdownDescription and a scope', () => {
+    for (const [key, p] of Object.entries(properties)) {
+      assert.ok(p.markdownDescription && p.markdownDescription.length > 20, `${key} description`);
+      assert.ok(p.scope, `${key} scope`);
+    }
+  });
+
+  it('machine-scopes the settings that choose what runs or where code goes', () => {
+    for (const key of ['verdant.local.modelPath', 'verdant.local.gpu', 'verdant.local.threads', 'verdant.cloud.endpoint', 'verdant.cloud.model']) {
+      assert.equal(properties[key].scope, 'machine', key);
+    }
+    assert.equal(properties['verdant.cloud.enable'].scope, 'application', 'consent cannot come from a workspace');
+  });
+
+  it('puts every command in the Verdant category under verdant.*', () => {
+    assert.ok(pkg.contributes.commands.length > 0);
+    for (const c of pkg.contributes.commands) {
+      assert.match(c.command, /^verdant\.[a-zA-Z]+$/);
+      assert.equal(c.category, 'Verdant');
+    }
+  });
+
+  it('runs on the user machine, activates late, and declares trust support', () => {
+    assert.deepEqual(pkg.extensionKind, ['workspace']);
+    assert.deepEqual(pkg.activationEvents, ['onStartupFinished']);
+    assert.equal(pkg.engines.vscode, '^1.100.0');
+    assert.equal(pkg.capabilities.untrustedWorkspaces.supported, 'limited');
+    assert.equal(pkg.dependencies['node-llama-cpp'], '3.21.1');
+    assert.equal(pkg.allowScripts['onnxruntime-node'], false);
+  });
+});

@@ -1,0 +1,51 @@
+import * as assert from 'node:assert/strict';
+import { DEFAULT_SETTINGS, type VerdantSettings } from '../../src/core/settings';
+import { describeStatus, type StatusInput } from '../../src/core/status';
+
+const input = (over: Partial<StatusInput> & { settings?: VerdantSettings } = {}): StatusInput => ({
+  version: '1.2.3', settings: DEFAULT_SETTINGS, problems: [], trusted: true, hasCloudKey: false, ...over,
+});
+const withCloud = (cloud: Partial<VerdantSettings['cloud']>): VerdantSettings =>
+  ({ ...DEFAULT_SETTINGS, cloud: { ...DEFAULT_SETTINGS.cloud, ...cloud } });
+
+describe('status view', () => {
+  it('shows on, local only, by default', () => {
+    const v = describeStatus(input());
+    assert.equal(v.text, '$(sparkle) Verdant');
+    assert.equal(v.severity, 'ok');
+    assert.equal(v.cloud, 'off');
+    assert.match(v.lines[0], /Verdant 1\.2\.3\*\*: on/);
+    assert.match(v.lines.join('\n'), /nothing leaves this machine/);
+  });
+
+  it('shows off when disabled', () => {
+    const v = describeStatus(input({ settings: { ...DEFAULT_SETTINGS, enable: false } }));
+    assert.equal(v.text, '$(circle-slash) Verdant');
+    assert.equal(v.severity, 'off');
+  });
+
+  it('warns, with each problem, when a setting is invalid', () => {
+    const v = describeStatus(input({ problems: [{ key: 'verdant.local.gpu', message: 'verdant.local.gpu must be one of …' }] }));
+    assert.equal(v.severity, 'warning');
+    assert.equal(v.text, '$(warning) Verdant');
+    assert.ok(v.lines.some((l) => l.includes('verdant.local.gpu must be')));
+  });
+
+  it('never reports cloud ready in an untrusted workspace', () => {
+    const settings = withCloud({ enable: true, endpoint: 'https://api.example.com/v1' });
+    assert.equal(describeStatus(input({ settings, hasCloudKey: true, trusted: false })).cloud, 'untrusted');
+    assert.equal(describeStatus(input({ settings, hasCloudKey: true, trusted: true })).cloud, 'ready');
+  });
+
+  it('says what is missing before cloud can be used', () => {
+    assert.equal(describeStatus(input({ settings: withCloud({ enable: true }) })).cloud, 'no-endpoint');
+    const v = describeStatus(input({ settings: withCloud({ enable: true, endpoint: 'https://api.example.com/v1' }) }));
+    assert.equal(v.cloud, 'no-key');
+    assert.ok(v.lines.some((l) => l.includes('Set Cloud API Key')));
+  });
+
+  it('names the local model by file name', () => {
+    const settings = { ...DEFAULT_SETTINGS, local: { modelPath: 'C:\\models\\coder.gguf', gpu: 'vulkan', threads: 6 } } as VerdantSettings;
+    assert.ok(describeStatus(input({ settings })).lines.includes('Local model: `coder.gguf` (vulkan, 6 threads)'));
+  });
+});
