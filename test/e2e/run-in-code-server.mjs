@@ -1,0 +1,165 @@
+#!/usr/bin/env node
+// Runs the e2e mocha suite (out/test/e2e/suite) inside a real VS Code extension host: code-server's server and
+// Node extension host, with its web workbench in headless Debian chromium driven by playwright-core. The suite is
+// loaded the way @vscode/test-electron loads it, through extensionDevelopmentPath/extensionTestsPath, here passed
+// in the workbench URL's `payload`. The extension host reports its exit code through window.codeAutomationExit.
+// The runner also checks the real DOM: the status-bar item must be rendered by the workbench.
+//   node test/e2e/run-in-code-server.mjs [--cs BIN] [--timeout S] [--screenshot PNG] [--keep]
+// Prints "N passed, N failed"; exits 0 only when nothing failed and something passed (1 failure, 124 timeout,
+// 2 harness error).
+import { spawn, execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { format, parseArgs } from 'node:util';
+import { chromium } from 'playwright-core';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const { values: args } = parseArgs({
+  options: { cs: { type: 'string' }, timeout: { type: 'string' }, screenshot: { type: 'string' }, keep: { type: 'boolean' } },
+});
+const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+const statusItemId = `${pkg.publisher}.${pkg.name}.verdant.status`; // the workbench's DOM id: <extension id>.<item id>
+const tests = path.join(root, 'out/test/e2e/suite/index.js');
+const workspace = path.join(root, 'test/fixtures/ws');
+const timeoutS = Number(args.timeout ?? process.env.E2E_TIMEOUT ?? 600);
+const t0 = Date.now();
+const log = (...a) => console.log(`[e2e ${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
+
+function codeServerBinary() {
+  const given = args.cs ?? process.env.CODE_SERVER;
+  if (given) return given;
+  return execFileSync('bash', [path.join(root, 'scripts/ensure-code-server.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+}
+
+function chromiumBinary() {
+  for (const p of [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome']) {
+    if (p && fs.existsSync(p)) return p;
+  }
+  throw new Error('no chromium found: install it (Debian: apt-get install chromium) or set CHROMIUM_PATH');
+}
+
+const freePort = () => new Promise((resolve, reject) => {
+  const srv = net.createServer().listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
+  srv.on('error', reject);
+});
+
+const healthy = (port) => new Promise((resolve) => {
+  http.get(`http://127.0.0.1:${port}/healthz`, (res) => { res.resume(); resolve(res.statusCode === 200); }).on('error', () => resolve(false));
+});
+
+async function main() {
+  if (!fs.existsSync(tests)) throw new Error(`${tests} is missing: run "npm run build" first`);
+  const cs = codeServerBinary();
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'verdant-e2e-'));
+  const userData = path.join(tmp, 'user-data');
+  fs.mkdirSync(path.join(userData, 'User'), { recursive: true });
+  // telemetry off is required offline: failing telemetry DNS lookups surface as uncaught errors that mocha pins
+  // on whichever test is running.
+  fs.writeFileSync(path.join(userData, 'User', 'settings.json'), JSON.stringify({
+    'telemetry.telemetryLevel': 'off', 'workbench.startupEditor': 'none', 'extensions.autoCheckUpdates': false,
+    'extensions.autoUpdate': false, 'update.mode': 'none', 'workbench.enableExperiments': false, 'chat.disableAIFeatures': true, 'git.openRepositoryInParentFolders': 'never',
+  }, null, 2));
+  const resultsFile = path.join(tmp, 'results.json');
+  const metricsFile = path.join(tmp, 'metrics.json');
+  // Keep code-server, the extension host and chromium from writing under $HOME.
+  const xdg = { XDG_CONFIG_HOME: path.join(tmp, 'xdg-config'), XDG_DATA_HOME: path.join(tmp, 'xdg-data'), XDG_CACHE_HOME: path.join(tmp, 'xdg-cache') };
+  const port = Number(process.env.E2E_PORT) || await freePort();
+  const csLog = path.join(tmp, 'code-server.log');
+  const server = spawn(cs, [
+    '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry', '--disable-update-check',
+    '--disable-workspace-trust', '--disable-getting-started-override', '--config', path.join(tmp, 'config.yaml'),
+    '--user-data-dir', userData, '--extensions-dir', path.join(tmp, 'extensions'),
+  ], {
+    detached: true, // own process group, so the extension host and its children die with it
+    stdio: ['ignore', fs.openSync(csLog, 'w'), fs.openSync(csLog, 'a')],
+    env: { ...process.env, ...xdg, E2E_RESULTS: resultsFile, E2E_METRICS: metricsFile }, // the extension host inherits these
+  });
+  const stopServer = () => { try { process.kill(-server.pid, 'SIGKILL'); } catch { /* already gone */ } };
+  process.on('exit', stopServer);
+  let serverExit = null;
+  server.on('exit', (c) => { serverExit = c; });
+  for (let i = 0; !(await healthy(port)); i++) {
+    if (serverExit !== null || i > 600) throw new Error(`code-server did not start; see ${csLog}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  log(`code-server ${cs} on 127.0.0.1:${port}`);
+
+  const browser = await chromium.launchPersistentContext(path.join(tmp, 'chromium-profile'), {
+    executablePath: chromiumBinary(), headless: true, viewport: { width: 1400, height: 850 }, env: { ...process.env, ...xdg },
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+  });
+  try {
+    const page = browser.pages()[0] ?? await browser.newPage();
+    let onExit;
+    const exited = new Promise((r) => { onExit = r; });
+    await page.exposeFunction('codeAutomationExit', (code) => onExit(code));
+    await page.exposeFunction('codeAutomationLog', (_type, a) => console.log(format(...(a ?? []))));
+    page.on('pageerror', (e) => log('page error:', e.message));
+    if (process.env.E2E_DEBUG) page.on('console', (m) => log(`browser ${m.type()}:`, m.text()));
+    await page.addInitScript((itemId) => {
+      // Newer VS Code honours the payload's development options in a built product only with the smoke-test
+      // driver on (code-server's CLI rejects that flag), so switch it on in the page's configuration.
+      const patch = (el) => {
+        if (el.id !== 'vscode-workbench-web-configuration' || el.dataset.verdantPatched) return;
+        const cfg = JSON.parse(el.getAttribute('data-settings'));
+        cfg.developmentOptions = { ...(cfg.developmentOptions ?? {}), enableSmokeTestDriver: true };
+        el.setAttribute('data-settings', JSON.stringify(cfg));
+        el.dataset.verdantPatched = '1';
+      };
+      // Record the status-bar item the first time the workbench renders it with text: the extension host (and
+      // with it the item) is gone once the suite ends.
+      new MutationObserver((records) => {
+        for (const r of records) for (const n of r.addedNodes) if (n.nodeType === 1) patch(n);
+        const item = document.getElementById(itemId);
+        if (item && !window.__verdantStatusItem && item.textContent.trim()) {
+          const visible = item.getBoundingClientRect().width > 0 && getComputedStyle(item).display !== 'none';
+          window.__verdantStatusItem = { text: item.textContent.trim(), label: item.getAttribute('aria-label') ?? '', visible };
+        }
+      }).observe(document, { childList: true, subtree: true, characterData: true });
+    }, statusItemId);
+
+    const authority = `127.0.0.1:${port}`; // code-server's remote authority is the page's host:port
+    const payload = [
+      ['extensionDevelopmentPath', `vscode-remote://${authority}${root}`],
+      ['extensionTestsPath', `vscode-remote://${authority}${tests}`],
+      ['skipWelcome', 'true'], ['skipReleaseNotes', 'true'],
+    ];
+    await page.goto(`http://${authority}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`);
+    await page.waitForSelector('.monaco-workbench', { timeout: 120000 });
+    log('workbench loaded');
+    if (args.screenshot) {
+      page.waitForSelector(`[id="${statusItemId}"]`, { timeout: 60000 })
+        .then(() => page.screenshot({ path: args.screenshot })).then(() => log(`screenshot ${args.screenshot}`), () => {});
+    }
+    const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), timeoutS * 1000))]);
+    const statusItem = await page.evaluate(() => window.__verdantStatusItem).catch(() => undefined);
+
+    const results = fs.existsSync(resultsFile) ? JSON.parse(fs.readFileSync(resultsFile, 'utf8')) : { passed: [], failed: [] };
+    if (!fs.existsSync(resultsFile)) log(`the suite wrote no results; code-server log: ${csLog}`);
+    const uiCheck = 'workbench DOM: the Verdant status-bar item is rendered';
+    if (statusItem?.visible && /Verdant/.test(statusItem.text)) results.passed.push(uiCheck);
+    else results.failed.push({ title: uiCheck, error: `status-bar item #${statusItemId}: ${JSON.stringify(statusItem)}` });
+    if (fs.existsSync(metricsFile)) log('metrics', fs.readFileSync(metricsFile, 'utf8'));
+    if (statusItem) log('status-bar item', JSON.stringify(statusItem));
+    for (const f of results.failed) log(`FAILED ${f.title}\n${f.error}`);
+    log(`extension host exit code ${code}; logs in ${tmp}`);
+    console.log(`${results.passed.length} passed, ${results.failed.length} failed`);
+    if (!args.keep && code === 0 && results.failed.length === 0) fs.rmSync(tmp, { recursive: true, force: true });
+    if (code === 'timeout') return 124;
+    return code === 0 && results.failed.length === 0 && results.passed.length > 0 ? 0 : 1;
+  } finally {
+    await browser.close().catch(() => {});
+    stopServer();
+  }
+}
+
+main().then((c) => process.exit(c), (e) => {
+  log('harness error:', e?.stack ?? e);
+  console.log('0 passed, 1 failed');
+  process.exit(2);
+});

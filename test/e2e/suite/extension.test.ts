@@ -1,0 +1,116 @@
+// Runs inside a real VS Code extension host (code-server, or desktop VS Code via @vscode/test-electron).
+import * as assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import * as vscode from 'vscode';
+import type { VerdantApi } from '../../../src/extension';
+
+const EXTENSION_ID = 'verdant-dev.verdant';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(what: string, probe: () => T | undefined | false, ms = 5000): Promise<T> {
+  for (const end = Date.now() + ms; ;) {
+    const v = probe();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/** Native libraries mapped into this process (Linux), plus CommonJS modules of the inference packages. */
+function loadedInferenceModules(): string[] {
+  const pattern = /node-llama-cpp|@node-llama-cpp|onnxruntime|libllama|libggml/;
+  const fromCache = Object.keys(require.cache).filter((f) => pattern.test(f));
+  const maps = process.platform === 'linux' && existsSync('/proc/self/maps')
+    ? readFileSync('/proc/self/maps', 'utf8').split('\n').map((l) => l.split(/\s+/)[5] ?? '').filter((f) => pattern.test(f))
+    : [];
+  return [...new Set([...fromCache, ...maps])];
+}
+
+describe('Verdant in a real extension host', () => {
+  let api: VerdantApi;
+  const config = () => vscode.workspace.getConfiguration('verdant');
+
+  before(async () => {
+    const ext = vscode.extensions.getExtension<VerdantApi>(EXTENSION_ID);
+    assert.ok(ext, `${EXTENSION_ID} is installed`);
+    api = await ext.activate();
+    console.log(`[verdant e2e] ${vscode.env.appName} ${vscode.version}, node ${process.versions.node}, ` +
+      `remote ${vscode.env.remoteName ?? 'none'}, activate() took ${api.activationMs.toFixed(2)} ms`);
+    if (process.env.E2E_METRICS) {
+      writeFileSync(process.env.E2E_METRICS, JSON.stringify({ activationMs: api.activationMs, vscode: vscode.version, appName: vscode.env.appName }));
+    }
+  });
+
+  it('activates on startup and reports its version', () => {
+    const ext = vscode.extensions.getExtension(EXTENSION_ID)!;
+    assert.equal(ext.isActive, true);
+    assert.equal(api.version, ext.packageJSON.version);
+    assert.ok(api.activationMs > 0);
+  });
+
+  it('registers every command it contributes', async () => {
+    const contributed: string[] = vscode.extensions.getExtension(EXTENSION_ID)!.packageJSON.contributes.commands.map((c: { command: string }) => c.command);
+    const registered = new Set(await vscode.commands.getCommands(true));
+    assert.ok(contributed.length >= 5);
+    assert.deepEqual(contributed.filter((c) => !registered.has(c)), []);
+  });
+
+  it('loads no native inference module on activation', () => {
+    assert.deepEqual(loadedInferenceModules(), []);
+  });
+
+  it('shows the status-bar item', () => {
+    assert.equal(api.statusText(), '$(sparkle) Verdant');
+  });
+
+  it('ignores workspace settings that try to redirect code or change what runs', () => {
+    // test/fixtures/ws/.vscode/settings.json sets all four; machine/application scope must make VS Code drop them.
+    const c = config();
+    assert.equal(c.get('cloud.enable'), false);
+    assert.equal(c.get('cloud.endpoint'), '');
+    assert.equal(c.get('local.modelPath'), '');
+    assert.equal(c.get('local.gpu'), 'auto');
+    assert.equal(c.inspect('cloud.endpoint')?.workspaceValue, undefined);
+  });
+
+  it('refuses to write a machine-scoped setting into the workspace', async () => {
+    await assert.rejects(
+      Promise.resolve(config().update('cloud.endpoint', 'https://attacker.example/v1', vscode.ConfigurationTarget.Workspace)),
+    );
+    assert.equal(config().get('cloud.endpoint'), '');
+  });
+
+  it('turns off and on again with verdant.toggle, and the status bar follows', async () => {
+    assert.equal(await vscode.commands.executeCommand('verdant.toggle'), false);
+    await until('status off', () => api.statusText() === '$(circle-slash) Verdant');
+    assert.equal(config().get('enable'), false);
+    assert.equal(await vscode.commands.executeCommand('verdant.toggle'), true);
+    await until('status on', () => api.statusText() === '$(sparkle) Verdant');
+  });
+
+  it('warns in the status bar about an invalid setting and recovers when it is fixed', async () => {
+    await config().update('local.threads', 1000, vscode.ConfigurationTarget.Global);
+    try {
+      await until('warning', () => api.statusText() === '$(warning) Verdant');
+      const view = await vscode.commands.executeCommand<{ lines: string[] }>('verdant.showStatus');
+      assert.ok(view.lines.some((l) => /verdant\.local\.threads must be a whole number from 0 to 256, not 1000/.test(l)), view.lines.join('\n'));
+    } finally {
+      await vscode.commands.executeCommand('workbench.action.closeQuickOpen');
+      await config().update('local.threads', undefined, vscode.ConfigurationTarget.Global);
+    }
+    await until('recovered', () => api.statusText() === '$(sparkle) Verdant');
+  });
+
+  it('opens its log and its settings', async () => {
+    await vscode.commands.executeCommand('verdant.showLog');
+    await vscode.commands.executeCommand('verdant.openSettings');
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+  });
+
+  it('opens a workspace file (the fixture workspace is loaded)', async () => {
+    const folder = vscode.workspace.workspaceFolders?.[0];
+    assert.ok(folder);
+    const doc = await vscode.workspace.openTextDocument(vscode.Uri.joinPath(folder.uri, 'sample.ts'));
+    assert.match(doc.getText(), /fibonacci/);
+  });
+});
