@@ -44,9 +44,11 @@ const builds = [
   },
 ];
 
+// --production builds only what ships (dist/); the tests in out/ stay as they are.
+if (production) builds.pop();
 if (!watch) {
   rmSync('dist', { recursive: true, force: true });
-  rmSync('out', { recursive: true, force: true });
+  if (!production) rmSync('out', { recursive: true, force: true });
 }
 const t0 = performance.now();
 if (watch) {

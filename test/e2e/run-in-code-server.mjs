@@ -4,7 +4,8 @@
 // loaded the way @vscode/test-electron loads it, through extensionDevelopmentPath/extensionTestsPath, here passed
 // in the workbench URL's `payload`. The extension host reports its exit code through window.codeAutomationExit.
 // The runner also checks the real DOM: the status-bar item must be rendered by the workbench.
-//   node test/e2e/run-in-code-server.mjs [--cs BIN] [--timeout S] [--screenshot PNG] [--keep]
+//   node test/e2e/run-in-code-server.mjs [--cs BIN] [--ext DIR] [--timeout S] [--screenshot PNG] [--keep]
+// --ext runs the suite against another copy of the extension (e.g. one installed from a .vsix).
 // Prints "N passed, N failed"; exits 0 only when nothing failed and something passed (1 failure, 124 timeout,
 // 2 harness error).
 import { spawn, execFileSync } from 'node:child_process';
@@ -19,10 +20,11 @@ import { chromium } from 'playwright-core';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { values: args } = parseArgs({
-  options: { cs: { type: 'string' }, timeout: { type: 'string' }, screenshot: { type: 'string' }, keep: { type: 'boolean' } },
+  options: { cs: { type: 'string' }, ext: { type: 'string' }, timeout: { type: 'string' }, screenshot: { type: 'string' }, keep: { type: 'boolean' } },
 });
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
 const statusItemId = `${pkg.publisher}.${pkg.name}.verdant.status`; // the workbench's DOM id: <extension id>.<item id>
+const extension = path.resolve(args.ext ?? root);
 const tests = path.join(root, 'out/test/e2e/suite/index.js');
 const workspace = path.join(root, 'test/fixtures/ws');
 const timeoutS = Number(args.timeout ?? process.env.E2E_TIMEOUT ?? 600);
@@ -86,7 +88,7 @@ async function main() {
     if (serverExit !== null || i > 600) throw new Error(`code-server did not start; see ${csLog}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  log(`code-server ${cs} on 127.0.0.1:${port}`);
+  log(`code-server ${cs} on 127.0.0.1:${port}, extension ${extension}`);
 
   const browser = await chromium.launchPersistentContext(path.join(tmp, 'chromium-profile'), {
     executablePath: chromiumBinary(), headless: true, viewport: { width: 1400, height: 850 }, env: { ...process.env, ...xdg },
@@ -125,7 +127,7 @@ async function main() {
 
     const authority = `127.0.0.1:${port}`; // code-server's remote authority is the page's host:port
     const payload = [
-      ['extensionDevelopmentPath', `vscode-remote://${authority}${root}`],
+      ['extensionDevelopmentPath', `vscode-remote://${authority}${extension}`],
       ['extensionTestsPath', `vscode-remote://${authority}${tests}`],
       ['skipWelcome', 'true'], ['skipReleaseNotes', 'true'],
     ];
