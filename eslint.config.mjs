@@ -13,7 +13,6 @@ export default tseslint.config(
   { ignores: ['node_modules/', 'dist/', 'out/', 'build/', '.vscode-test/'] },
   ...tseslint.configs.recommended,
   {
-    files: ['**/*.ts'],
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'eqeqeq': ['error', 'always', { null: 'ignore' }],
