@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+// `npm test`: every check, in order, stopping at the first stage that fails, with one total at the end
+// ("total: N passed, N failed") over the unit, integration and e2e suites.
+//   node scripts/test.mjs [--only unit,integration,e2e]   (setup, lint, typecheck and build always run)
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { values } = parseArgs({ options: { only: { type: 'string' } } });
+const only = values.only ? new Set(values.only.split(',')) : null;
+const bin = (name) => path.join(root, 'node_modules', '.bin', name);
+
+const stages = [
+  { name: 'setup', cmd: [process.execPath, 'scripts/setup.mjs'] },
+  { name: 'lint', cmd: [bin('eslint'), '--max-warnings', '0', '.'] },
+  { name: 'typecheck', cmd: [bin('tsc'), '--noEmit', '-p', '.'] },
+  { name: 'build', cmd: [process.execPath, 'esbuild.mjs'] },
+  { name: 'unit', suite: true, cmd: [bin('mocha'), '--config', 'test/unit/.mocharc.json'] },
+  { name: 'integration', suite: true, cmd: [bin('mocha'), '--config', 'test/integration/.mocharc.json'] },
+  { name: 'e2e', suite: true, cmd: [process.execPath, 'test/e2e/run-in-code-server.mjs'] },
+].filter((s) => !s.suite || !only || only.has(s.name));
+
+function runStage({ cmd }) {
+  return new Promise((resolve) => {
+    let output = '';
+    const child = spawn(cmd[0], cmd.slice(1), { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], shell: process.platform === 'win32' });
+    child.stdout.on('data', (d) => { output += d; process.stdout.write(d); });
+    child.stderr.on('data', (d) => process.stderr.write(d));
+    child.on('close', (code) => resolve({ code, output }));
+  });
+}
+
+function counts(output) {
+  const e2e = [...output.matchAll(/^(\d+) passed, (\d+) failed$/gm)].pop();
+  if (e2e) return { passed: Number(e2e[1]), failed: Number(e2e[2]) };
+  const passing = /^\s*(\d+) passing/m.exec(output);
+  const failing = /^\s*(\d+) failing/m.exec(output);
+  return { passed: Number(passing?.[1] ?? 0), failed: Number(failing?.[1] ?? 0) };
+}
+
+let passed = 0;
+let failed = 0;
+const t0 = Date.now();
+for (const stage of stages) {
+  console.log(`\n== ${stage.name} ==`);
+  const { code, output } = await runStage(stage);
+  if (stage.suite) {
+    const c = counts(output);
+    passed += c.passed;
+    failed += c.failed;
+    if (code === 0 && c.passed === 0) { console.log(`${stage.name}: no test ran`); failed++; }
+  }
+  if (code !== 0) {
+    if (!stage.suite || counts(output).failed === 0) failed++; // a stage that failed without failing tests counts once
+    console.log(`\n${stage.name} failed (exit ${code}) after ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    break;
+  }
+}
+console.log(`\nall stages took ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+console.log(`total: ${passed} passed, ${failed} failed`);
+process.exit(failed === 0 && passed > 0 ? 0 : 1);
