@@ -31,7 +31,11 @@ const testFiles = (dir) => readdirSync(dir, { recursive: true })
   .map((f) => join(dir, f));
 
 const builds = [
-  { ...common, entryPoints: { extension: 'src/extension.ts', 'engine-worker': 'src/engine/worker.ts' }, outdir: 'dist' },
+  {
+    ...common,
+    entryPoints: { extension: 'src/extension.ts', 'engine-worker': 'src/engine/worker.ts', 'engine-http': 'src/engine/httpEntry.ts' },
+    outdir: 'dist',
+  },
   { ...common, entryPoints: { cli: 'src/cli/main.ts' }, outdir: 'dist', banner: { js: '#!/usr/bin/env node' } },
   {
     ...common,

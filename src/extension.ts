@@ -4,7 +4,9 @@
 import * as vscode from 'vscode';
 import { Config } from './config';
 import { VERSION } from './core/version';
+import * as path from 'node:path';
 import { COMMANDS, registerCommands } from './vscode/commands';
+import { LocalEngine, workerScriptPath } from './vscode/localEngine';
 import { CloudKeyStore } from './vscode/secrets';
 import { StatusService } from './vscode/status';
 import { StatusBar } from './vscode/statusBar';
@@ -12,6 +14,8 @@ import { StatusBar } from './vscode/statusBar';
 /** What activate() returns to other extensions (and to the e2e suite). */
 export interface VerdantApi {
   readonly version: string;
+  /** Local inference (the shared engine worker or a local server), for other parts and the e2e suite. */
+  readonly engine: LocalEngine;
   /** Milliseconds activate() took, measured inside the extension host. */
   readonly activationMs: number;
   /** Current status-bar text. */
@@ -25,14 +29,21 @@ export function activate(context: vscode.ExtensionContext): VerdantApi {
   const keys = new CloudKeyStore(context.secrets);
   const bar = new StatusBar(COMMANDS.showStatus);
   const status = new StatusService({ version: VERSION, config, keys, bar, log });
+  // The worker is shared by every window on this machine through files in global storage; nothing starts here.
+  const stateDir = context.globalStorageUri.fsPath;
+  const engine = new LocalEngine({
+    config, log, stateDir,
+    workerScript: workerScriptPath(context.extensionPath),
+    clientName: `${vscode.env.appName} window ${vscode.env.sessionId.slice(0, 8)}`,
+  });
   context.subscriptions.push(
-    log, config, bar, status,
-    ...registerCommands({ extensionId: context.extension.id, config, status, keys, log }),
+    log, config, bar, status, engine,
+    ...registerCommands({ extensionId: context.extension.id, config, status, keys, log, engine, modelsDir: path.join(stateDir, 'models') }),
   );
   const activationMs = performance.now() - t0;
   log.info(`Verdant ${VERSION} activated in ${activationMs.toFixed(1)} ms (${vscode.env.appName} ${vscode.version}, ` +
     `${vscode.env.remoteName ? `remote ${vscode.env.remoteName}, ` : ''}trusted: ${vscode.workspace.isTrusted})`);
-  return { version: VERSION, activationMs, statusText: () => status.current.text };
+  return { version: VERSION, engine, activationMs, statusText: () => status.current.text };
 }
 
 export function deactivate(): void {

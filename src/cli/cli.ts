@@ -1,29 +1,12 @@
 // The `verdant` command line: global flags, subcommand dispatch, text or --json output, and exit codes
 // (0 ok, 1 failure, 2 usage error). Later subcommands register in COMMANDS.
 import { flagHelp, parse, UsageError, type FlagSpecs } from './args';
+import type { CliIo, Command } from './command';
+import { completeCommand } from './complete';
 import { machineInfo } from './machine';
 import { VERSION } from '../core/version';
 
-export interface CliIo {
-  readonly out: (text: string) => void;
-  readonly err: (text: string) => void;
-  /** Folder the CLI runs from, for locating installed packages. */
-  readonly baseDir: string;
-}
-
-interface Command {
-  readonly summary: string;
-  readonly flags: FlagSpecs;
-  run(args: CommandArgs): Promise<unknown>;
-  /** Text rendering of the result; --json prints the result itself. */
-  format(result: unknown): string;
-}
-
-interface CommandArgs {
-  readonly flags: Readonly<Record<string, string | boolean | undefined>>;
-  readonly positionals: readonly string[];
-  readonly io: CliIo;
-}
+export type { CliIo } from './command';
 
 const GLOBAL_FLAGS: FlagSpecs = {
   help: { type: 'boolean', short: 'h', description: 'show help (for a command: verdant COMMAND --help)' },
@@ -48,6 +31,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       return lines.join('\n');
     },
   },
+  complete: completeCommand,
 };
 
 export function helpText(): string {
@@ -68,7 +52,7 @@ export function helpText(): string {
 
 function commandHelp(name: string, command: Command): string {
   const flags = flagHelp({ ...command.flags, ...GLOBAL_FLAGS });
-  return [`Usage: verdant ${name} [options]`, '', `${command.summary}`, '', 'Options:', ...flags].join('\n');
+  return [`Usage: ${command.usage ?? `verdant ${name} [options]`}`, '', `${command.summary}`, '', 'Options:', ...flags].join('\n');
 }
 
 /** Runs the CLI and returns its exit code. */
@@ -93,7 +77,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       io.out(json ? JSON.stringify({ help: text }) : text);
       return command || parsed.flags.help ? 0 : 2;
     }
-    const result = await command.run({ flags: parsed.flags, positionals: parsed.positionals.slice(1), io });
+    const result = await command.run({ flags: parsed.flags, positionals: parsed.positionals.slice(1), io, json });
     io.out(json ? JSON.stringify(result) : command.format(result));
     return 0;
   } catch (e) {

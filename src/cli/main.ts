@@ -3,6 +3,7 @@ import { runCli } from './cli';
 
 runCli(process.argv.slice(2), {
   out: (text) => process.stdout.write(text + '\n'),
+  write: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text + '\n'),
   baseDir: __dirname,
 }).then((code) => { process.exitCode = code; });

@@ -4,12 +4,21 @@
 export const GPU_CHOICES = ['auto', 'vulkan', 'cuda', 'metal', 'cpu'] as const;
 export type GpuChoice = (typeof GPU_CHOICES)[number];
 
+/** Who runs the local model: Verdant's own engine (node-llama-cpp), or a local inference server. */
+export const LOCAL_BACKENDS = ['llama.cpp', 'ollama', 'lmstudio', 'mlx', 'llama-server'] as const;
+export type LocalBackendKind = (typeof LOCAL_BACKENDS)[number];
+
 export interface LocalSettings {
+  readonly backend: LocalBackendKind;
   /** Absolute path of a GGUF model file; '' means none chosen yet. */
   readonly modelPath: string;
   readonly gpu: GpuChoice;
   /** CPU threads for inference; 0 means automatic (physical cores minus one, at least 1). */
   readonly threads: number;
+  /** Base URL of the local inference server ('' = the backend's usual address). */
+  readonly serverUrl: string;
+  /** Model name on that server. */
+  readonly serverModel: string;
 }
 
 export interface CloudSettings {
@@ -28,7 +37,7 @@ export interface VerdantSettings {
 
 export const DEFAULT_SETTINGS: VerdantSettings = {
   enable: true,
-  local: { modelPath: '', gpu: 'auto', threads: 0 },
+  local: { backend: 'llama.cpp', modelPath: '', gpu: 'auto', threads: 0, serverUrl: '', serverModel: '' },
   cloud: { enable: false, endpoint: '', model: '' },
 };
 
@@ -56,9 +65,12 @@ export function readSettings(read: SettingsReader): ValidatedSettings {
   const settings: VerdantSettings = {
     enable: v.boolean('enable', d.enable),
     local: {
+      backend: v.oneOf('local.backend', LOCAL_BACKENDS, d.local.backend),
       modelPath: v.modelPath('local.modelPath'),
       gpu: v.oneOf('local.gpu', GPU_CHOICES, d.local.gpu),
       threads: v.integer('local.threads', d.local.threads, 0, MAX_THREADS),
+      serverUrl: v.endpoint('local.serverUrl'),
+      serverModel: v.string('local.serverModel', d.local.serverModel),
     },
     cloud: {
       enable: v.boolean('cloud.enable', d.cloud.enable),

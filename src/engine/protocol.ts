@@ -1,17 +1,50 @@
-// Messages between the extension host (or the CLI) and the engine worker process. Versioned, so a client never
-// talks to a worker built from another release.
-export const PROTOCOL_VERSION = 1;
+// Messages between clients (extension host windows, tests) and the shared engine worker: newline-delimited JSON
+// over a local socket (a named pipe on Windows). Versioned: a client never talks to a worker built from another
+// release; it asks that worker to shut down and starts its own.
+import type { SerializedError } from './errors';
+import type { ModelConfig } from './llama/engine';
+import type { BackendInfo, GenerateRequest, GenerateResult } from './types';
+
+export const PROTOCOL_VERSION = 2;
 
 export type ClientMessage =
-  | { readonly type: 'hello'; readonly protocol: number }
+  | { readonly type: 'hello'; readonly protocol: number; readonly client: string }
+  | { readonly type: 'generate'; readonly id: number; readonly config: ModelConfig; readonly request: GenerateRequest }
+  | { readonly type: 'cancel'; readonly id: number }
+  | { readonly type: 'load'; readonly id: number; readonly config: ModelConfig }
+  | { readonly type: 'status'; readonly id: number }
   | { readonly type: 'shutdown' };
+
+export interface WorkerStatus {
+  readonly pid: number;
+  readonly version: string;
+  readonly node: string;
+  readonly uptimeMs: number;
+  readonly clients: number;
+  readonly activeRequests: number;
+  readonly rssBytes: number;
+  readonly model: (BackendInfo & { readonly loadMs: number; readonly warmupMs: number; readonly sequencesUsed: number; readonly evictions: number }) | null;
+  readonly loading: string | null;
+  readonly lastError: SerializedError | null;
+}
 
 export type WorkerMessage =
   | { readonly type: 'hello'; readonly protocol: number; readonly version: string; readonly pid: number; readonly node: string }
-  | { readonly type: 'error'; readonly message: string };
+  | { readonly type: 'text'; readonly id: number; readonly text: string }
+  | { readonly type: 'result'; readonly id: number; readonly result: GenerateResult }
+  | { readonly type: 'loaded'; readonly id: number; readonly info: BackendInfo }
+  | { readonly type: 'status'; readonly id: number; readonly status: WorkerStatus }
+  | { readonly type: 'error'; readonly id: number | null; readonly error: SerializedError };
 
-export function isClientMessage(m: unknown): m is ClientMessage {
-  if (typeof m !== 'object' || m === null) return false;
-  const type = (m as { type?: unknown }).type;
-  return (type === 'hello' && typeof (m as { protocol?: unknown }).protocol === 'number') || type === 'shutdown';
+const CLIENT_TYPES = new Set(['hello', 'generate', 'cancel', 'load', 'status', 'shutdown']);
+
+/** Shape check at the trust boundary (anything on this machine can connect to the socket). */
+export function parseClientMessage(m: unknown): ClientMessage | undefined {
+  if (typeof m !== 'object' || m === null) return undefined;
+  const o = m as Record<string, unknown>;
+  if (typeof o.type !== 'string' || !CLIENT_TYPES.has(o.type)) return undefined;
+  if (o.type !== 'hello' && o.type !== 'shutdown' && typeof o.id !== 'number') return undefined;
+  if ((o.type === 'generate' || o.type === 'load') && (typeof o.config !== 'object' || o.config === null || typeof (o.config as ModelConfig).modelPath !== 'string')) return undefined;
+  if (o.type === 'generate' && (typeof o.request !== 'object' || o.request === null)) return undefined;
+  return m as ClientMessage;
 }

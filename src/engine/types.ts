@@ -19,6 +19,8 @@ interface RequestCommon {
    * prefix. Omitted: a scratch sequence.
    */
   readonly sessionKey?: string;
+  /** Also compute the mean entropy of the next-token distributions (costs a full-vocabulary pass per token). */
+  readonly entropy?: boolean;
 }
 
 /** Fill-in-the-middle: uses the model's FIM tokens when it has them, else completes the prefix. */

@@ -1,35 +1,56 @@
-// Engine worker process entry (forked with an IPC channel; under desktop VS Code that is the Electron binary with
-// ELECTRON_RUN_AS_NODE=1). Native inference code runs here, never in the extension host. This first version
-// answers the versioned handshake and shuts down cleanly; inference requests are added on top of this protocol.
-import { isClientMessage, PROTOCOL_VERSION, type WorkerMessage } from './protocol';
+// Engine worker process entry (dist/engine-worker.js). Started detached by the first client on this machine (under
+// desktop VS Code: the Electron binary with ELECTRON_RUN_AS_NODE=1); later clients find it through the lock file.
+// Native inference code runs only here, never in the extension host.
+//   engine-worker --state-dir DIR [--idle-ms N]
+import { appendFileSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
 import { VERSION } from '../core/version';
+import { LlamaEngine } from './llama/engine';
+import { lockPathFor, socketPathFor } from './lock';
+import { EngineServer } from './server';
 
-function send(message: WorkerMessage): void {
-  process.send?.(message);
+const DEFAULT_IDLE_MS = 10 * 60 * 1000;
+const LOG_MAX_BYTES = 2 * 2 ** 20;
+
+function main(): void {
+  const { values } = parseArgs({ options: { 'state-dir': { type: 'string' }, 'idle-ms': { type: 'string' } } });
+  const stateDir = values['state-dir'];
+  if (!stateDir) {
+    console.error('verdant engine worker: --state-dir DIR is required');
+    process.exit(2);
+  }
+  mkdirSync(stateDir, { recursive: true });
+  const logFile = path.join(stateDir, 'engine.log');
+  const log = (message: string) => {
+    const line = `${new Date().toISOString()} [${process.pid}] ${message}\n`;
+    try {
+      if ((statSync(logFile, { throwIfNoEntry: false })?.size ?? 0) > LOG_MAX_BYTES) renameSync(logFile, `${logFile}.1`);
+      appendFileSync(logFile, line);
+    } catch { /* logging must never take the worker down */ }
+  };
+  const idleMs = Number(values['idle-ms'] ?? DEFAULT_IDLE_MS);
+  const server = new EngineServer({
+    socketPath: socketPathFor(stateDir),
+    lockPath: lockPathFor(stateDir),
+    idleMs: Number.isFinite(idleMs) && idleMs > 0 ? idleMs : DEFAULT_IDLE_MS,
+    version: VERSION,
+    log,
+    loadEngine: (config) => LlamaEngine.load(config, { log }),
+  });
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => void server.stop(signal).then(() => process.exit(0)));
+  }
+  process.on('uncaughtException', (e) => { log(`uncaught: ${e.stack ?? e}`); void server.stop('crash').then(() => process.exit(1)); });
+  server.start().then((serving) => {
+    if (!serving) {
+      log('another engine worker already serves this machine; exiting');
+      process.exit(0);
+    }
+  }, (e) => {
+    log(`could not start: ${e instanceof Error ? e.stack : e}`);
+    process.exit(1);
+  });
 }
 
-if (!process.send) {
-  console.error('verdant engine worker: start me with an IPC channel (child_process.fork), not from a shell.');
-  process.exit(2);
-}
-
-process.on('message', (message: unknown) => {
-  if (!isClientMessage(message)) {
-    send({ type: 'error', message: `unknown message ${JSON.stringify(message)?.slice(0, 200)}` });
-    return;
-  }
-  switch (message.type) {
-    case 'hello':
-      if (message.protocol !== PROTOCOL_VERSION) {
-        send({ type: 'error', message: `protocol ${message.protocol} is not supported by worker ${VERSION} (speaks ${PROTOCOL_VERSION}); reload the window` });
-        return;
-      }
-      send({ type: 'hello', protocol: PROTOCOL_VERSION, version: VERSION, pid: process.pid, node: process.versions.node });
-      return;
-    case 'shutdown':
-      process.disconnect?.();
-      return;
-  }
-});
-// The parent went away (window closed or crashed): exit instead of lingering.
-process.on('disconnect', () => process.exit(0));
+main();

@@ -2,6 +2,9 @@
 import * as vscode from 'vscode';
 import type { Config } from '../config';
 import type { StatusView } from '../core/status';
+import { showEngineStatus } from './engineStatus';
+import type { LocalEngine } from './localEngine';
+import { selectLocalModel } from './modelPicker';
 import type { CloudKeyStore } from './secrets';
 import type { StatusService } from './status';
 
@@ -12,6 +15,8 @@ export const COMMANDS = {
   showLog: 'verdant.showLog',
   setCloudApiKey: 'verdant.setCloudApiKey',
   clearCloudApiKey: 'verdant.clearCloudApiKey',
+  selectLocalModel: 'verdant.selectLocalModel',
+  showEngineStatus: 'verdant.showEngineStatus',
 } as const;
 
 export interface CommandDeps {
@@ -20,6 +25,9 @@ export interface CommandDeps {
   readonly status: StatusService;
   readonly keys: CloudKeyStore;
   readonly log: vscode.LogOutputChannel;
+  readonly engine: LocalEngine;
+  /** Where "Select Local Model" downloads to. */
+  readonly modelsDir: string;
 }
 
 export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
@@ -35,6 +43,10 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       deps.log.info('cloud API key removed from secret storage');
       void vscode.window.showInformationMessage('Verdant: the cloud API key was removed.');
     }),
+    vscode.commands.registerCommand(COMMANDS.selectLocalModel, () =>
+      selectLocalModel({ modelsDir: deps.modelsDir, log: deps.log, currentPath: () => deps.config.settings.local.modelPath })),
+    vscode.commands.registerCommand(COMMANDS.showEngineStatus, () =>
+      showEngineStatus(deps.engine, { selectModel: COMMANDS.selectLocalModel, showLog: COMMANDS.showLog })),
   ];
 }
 
@@ -61,6 +73,8 @@ async function showStatus(deps: CommandDeps): Promise<StatusView> {
     ...view.lines.map((line): Action => ({ label: stripMarkdown(line) })),
     { label: 'Actions', kind: vscode.QuickPickItemKind.Separator },
     { label: enabled ? '$(circle-slash) Turn Verdant Off' : '$(sparkle) Turn Verdant On', command: COMMANDS.toggle },
+    { label: '$(server-process) Show Engine Status', command: COMMANDS.showEngineStatus },
+    { label: '$(library) Select Local Model', command: COMMANDS.selectLocalModel },
     { label: '$(gear) Open Settings', command: COMMANDS.openSettings },
     { label: '$(key) Set Cloud API Key', command: COMMANDS.setCloudApiKey },
     { label: '$(output) Show Log', command: COMMANDS.showLog },

@@ -78,7 +78,8 @@ async function main() {
   ], {
     detached: true, // own process group, so the extension host and its children die with it
     stdio: ['ignore', fs.openSync(csLog, 'w'), fs.openSync(csLog, 'a')],
-    env: { ...process.env, ...xdg, E2E_RESULTS: resultsFile, E2E_METRICS: metricsFile }, // the extension host inherits these
+    // The extension host inherits these; E2E_REPO_ROOT lets the suite find the test model as the other suites do.
+    env: { ...process.env, ...xdg, E2E_RESULTS: resultsFile, E2E_METRICS: metricsFile, E2E_REPO_ROOT: root },
   });
   const stopServer = () => { try { process.kill(-server.pid, 'SIGKILL'); } catch { /* already gone */ } };
   process.on('exit', stopServer);

@@ -1,51 +1,152 @@
-// The engine worker entry (dist/engine-worker.js) forked as a real child process with an IPC channel.
+// The shared engine worker as real processes: dist/engine-worker.js started detached by EngineClient, found by
+// other clients through the lock file, serving the real model over a local socket.
 import * as assert from 'node:assert/strict';
-import { fork, spawnSync, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { PROTOCOL_VERSION, type WorkerMessage } from '../../src/engine/protocol';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { EngineClient, type EngineClientOptions } from '../../src/engine/client';
+import { EngineError } from '../../src/engine/errors';
+import type { ModelConfig } from '../../src/engine/llama/engine';
+import { lockPathFor, pidAlive, readLock } from '../../src/engine/lock';
+import { PROTOCOL_VERSION } from '../../src/engine/protocol';
+import { testModels, type TestModels } from '../support/models';
 
-const WORKER = 'dist/engine-worker.js';
+const WORKER = path.resolve('dist/engine-worker.js');
+const LILY = 'Once upon a time, there was a little girl named Lily. She';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function nextMessage(child: ChildProcess): Promise<WorkerMessage> {
-  return once(child, 'message').then(([m]) => m as WorkerMessage);
+async function until(what: string, probe: () => boolean | Promise<boolean>, ms = 10000): Promise<void> {
+  for (const end = Date.now() + ms; !(await probe());) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
 }
 
-describe('engine worker process', () => {
-  let child: ChildProcess | undefined;
-  afterEach(() => { if (child && child.exitCode === null) child.kill('SIGKILL'); });
+describe('engine worker shared by windows (real processes)', function () {
+  this.timeout(120000);
+  let models: TestModels;
+  let stateDir: string;
+  const clients: EngineClient[] = [];
+  const client = (name: string, over: Partial<EngineClientOptions> = {}) => {
+    const c = new EngineClient({ stateDir, workerScript: WORKER, clientName: name, idleMs: 3000, ...over });
+    clients.push(c);
+    return c;
+  };
+  const config = (over: Partial<ModelConfig> = {}): ModelConfig => ({ modelPath: models.base, gpu: 'cpu', threads: 1, contextSize: 512, sequences: 2, ...over });
 
-  it('answers the versioned handshake', async () => {
-    child = fork(WORKER, [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-    child.send({ type: 'hello', protocol: PROTOCOL_VERSION });
-    const m = await nextMessage(child);
-    assert.equal(m.type, 'hello');
-    if (m.type === 'hello') {
-      assert.equal(m.protocol, PROTOCOL_VERSION);
-      assert.equal(m.pid, child.pid);
-    }
+  before(async () => { models = await testModels(); });
+  beforeEach(() => { stateDir = mkdtempSync(path.join(os.tmpdir(), 'verdant-engine-')); });
+  afterEach(async () => {
+    const pid = (await readLock(lockPathFor(stateDir)))?.pid;
+    for (const c of clients.splice(0)) c.dispose();
+    if (pid && pidAlive(pid)) process.kill(pid, 'SIGKILL');
   });
 
-  it('refuses another protocol version with a fix, and rejects junk', async () => {
-    child = fork(WORKER, [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-    child.send({ type: 'hello', protocol: PROTOCOL_VERSION + 1 });
-    const m = await nextMessage(child);
-    assert.equal(m.type, 'error');
-    if (m.type === 'error') assert.match(m.message, /not supported .* reload the window/);
-    child.send({ type: 'frobnicate' });
-    assert.equal((await nextMessage(child)).type, 'error');
+  it('two windows share one worker, and both are served', async () => {
+    const a = client('window A');
+    const b = client('window B');
+    const [ra, rb] = await Promise.all([
+      a.generate(config(), { kind: 'completion', prompt: LILY, maxTokens: 8, sessionKey: 'a' }),
+      b.generate(config(), { kind: 'completion', prompt: LILY, maxTokens: 8, sessionKey: 'b' }),
+    ]);
+    assert.equal(a.workerPid, b.workerPid);
+    assert.equal(ra.text, rb.text);
+    const status = await b.status();
+    assert.equal(status.pid, a.workerPid);
+    assert.equal(status.clients, 2);
+    assert.equal(status.model?.backend, 'llama.cpp (cpu)');
+    assert.equal((await readLock(lockPathFor(stateDir)))?.pid, a.workerPid);
   });
 
-  it('exits when the parent disconnects or asks it to shut down', async () => {
-    child = fork(WORKER, [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-    const exited = once(child, 'exit');
-    child.send({ type: 'shutdown' });
-    const [code] = await exited;
-    assert.equal(code, 0);
+  it('streams text and cancels through the AbortSignal', async () => {
+    const a = client('window A');
+    const ac = new AbortController();
+    let streamed = '';
+    const r = await a.generate(config(), { kind: 'completion', prompt: LILY, maxTokens: 400 }, {
+      signal: ac.signal,
+      onText: (t) => { streamed += t; if (streamed.length > 20) ac.abort(); },
+    });
+    assert.equal(r.stopReason, 'abort');
+    assert.ok(r.timing.generatedTokens < 400);
+    assert.ok(streamed.startsWith(r.text.slice(0, 10)));
   });
 
-  it('refuses to run without an IPC channel', () => {
-    const r = spawnSync(process.execPath, [WORKER], { encoding: 'utf8', timeout: 10000 });
-    assert.equal(r.status, 2);
-    assert.match(r.stderr, /IPC channel/);
+  it('reports a bad model file clearly and stays up', async () => {
+    const a = client('window A');
+    await assert.rejects(a.generate(config({ modelPath: models.corrupt.truncated }), { kind: 'completion', prompt: 'x', maxTokens: 1 }),
+      (e: unknown) => e instanceof EngineError && e.code === 'model-invalid' && /truncated/.test(e.message));
+    const pid = a.workerPid;
+    const r = await a.generate(config(), { kind: 'completion', prompt: LILY, maxTokens: 4 });
+    assert.equal(a.workerPid, pid);
+    assert.ok(r.text.length > 0);
+  });
+
+  it('stops the requests of a window that goes away', async () => {
+    const a = client('window A');
+    const b = client('window B');
+    await b.load(config());
+    // A queue of long completions on one document (about 8 s of work, one after another).
+    const running = Array.from({ length: 50 }, () =>
+      a.generate(config(), { kind: 'completion', prompt: LILY, maxTokens: 400, sessionKey: 'doc' }).catch((e: unknown) => e));
+    await until('requests running', async () => (await b.status()).activeRequests > 10);
+    a.dispose(); // the window closes: its socket goes away
+    const t0 = Date.now();
+    await until('requests cancelled', async () => (await b.status()).activeRequests === 0, 5000);
+    assert.ok(Date.now() - t0 < 2000, `the worker dropped the work in ${Date.now() - t0} ms`);
+    assert.ok((await Promise.all(running)).every((r) => r instanceof EngineError && r.code === 'cancelled'));
+  });
+
+  it('restarts after the worker is killed mid-generation, and the next request succeeds', async () => {
+    const events: string[] = [];
+    const a = client('window A', { onWorkerEvent: (e) => events.push(e.type) });
+    await a.load(config());
+    const firstPid = a.workerPid!;
+    const running = Array.from({ length: 20 }, () =>
+      a.generate(config(), { kind: 'completion', prompt: LILY, maxTokens: 400, sessionKey: 'doc' }).catch((e: unknown) => e));
+    await sleep(100);
+    process.kill(firstPid, 'SIGKILL');
+    const outcomes = await Promise.all(running);
+    const crashed = outcomes.filter((e) => e instanceof EngineError && e.code === 'worker-crashed' && /restarting it/.test(e.message));
+    assert.ok(crashed.length >= 15, `${crashed.length} of 20 requests reported the crash`);
+    await until('restart', () => events.includes('restarted'));
+    const r = await a.generate(config(), { kind: 'completion', prompt: LILY, maxTokens: 4 });
+    assert.ok(r.text.length > 0);
+    assert.notEqual(a.workerPid, firstPid);
+    assert.deepEqual(events, ['crashed', 'restarted']);
+  });
+
+  it('recovers from a stale lock left by a dead worker', async () => {
+    const dead = spawnSync(process.execPath, ['-e', 'process.pid'], { encoding: 'utf8' }).pid!;
+    writeFileSync(lockPathFor(stateDir), JSON.stringify({ pid: dead, socket: path.join(stateDir, 'gone.sock'), protocol: PROTOCOL_VERSION, version: '0', startedAt: 0 }));
+    const a = client('window A');
+    const status = await a.status();
+    assert.notEqual(status.pid, dead);
+    assert.equal((await readLock(lockPathFor(stateDir)))?.pid, status.pid);
+  });
+
+  it('recovers from a torn lock file', async () => {
+    writeFileSync(lockPathFor(stateDir), '{"pid": 12');
+    const a = client('window A');
+    assert.ok((await a.status()).pid > 0);
+  });
+
+  it('exits after the idle timeout once no window is connected, removing its lock', async () => {
+    const a = client('window A', { idleMs: 300 });
+    const pid = (await a.status()).pid;
+    a.dispose();
+    await until('worker exit', () => !pidAlive(pid), 10000);
+    assert.equal(existsSync(lockPathFor(stateDir)), false);
+  });
+
+  it('runs the Vulkan backend on lavapipe when a Vulkan device is exposed', async function () {
+    this.timeout(300000); // the first Vulkan use compiles shaders on the CPU (tens of seconds, once)
+    const a = client('window A', { workerEnv: { GGML_VK_VISIBLE_DEVICES: '0' }, startTimeoutMs: 60000 });
+    const info = await a.load(config({ gpu: 'vulkan' }));
+    assert.equal(info.backend, 'llama.cpp (vulkan)');
+    assert.ok(info.devices.length > 0, 'a device is listed');
+    const r = await a.generate(config({ gpu: 'vulkan' }), { kind: 'completion', prompt: LILY, maxTokens: 4 });
+    assert.match(r.text, /^ loved to play/);
+    assert.equal(r.backend, 'llama.cpp (vulkan)');
   });
 });

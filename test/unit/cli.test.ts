@@ -6,7 +6,7 @@ import { findPackage } from '../../src/cli/machine';
 async function cli(...argv: string[]) {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await runCli(argv, { out: (t) => out.push(t), err: (t) => err.push(t), baseDir: process.cwd() });
+  const code = await runCli(argv, { out: (t) => out.push(t), write: (t) => out.push(t), err: (t) => err.push(t), baseDir: process.cwd() });
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
 

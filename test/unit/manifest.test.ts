@@ -27,7 +27,9 @@ describe('package.json manifest', () => {
   });
 
   it('machine-scopes the settings that choose what runs or where code goes', () => {
-    for (const key of ['verdant.local.modelPath', 'verdant.local.gpu', 'verdant.local.threads', 'verdant.cloud.endpoint', 'verdant.cloud.model']) {
+    const machine = ['verdant.local.backend', 'verdant.local.modelPath', 'verdant.local.gpu', 'verdant.local.threads',
+      'verdant.local.serverUrl', 'verdant.local.serverModel', 'verdant.cloud.endpoint', 'verdant.cloud.model'];
+    for (const key of machine) {
       assert.equal(properties[key].scope, 'machine', key);
     }
     assert.equal(properties['verdant.cloud.enable'].scope, 'application', 'consent cannot come from a workspace');

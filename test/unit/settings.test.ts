@@ -16,6 +16,9 @@ describe('settings', () => {
       'local.modelPath': 'C:\\models\\qwen2.5-coder-1.5b-q8_0.gguf',
       'local.gpu': 'vulkan',
       'local.threads': 6,
+      'local.backend': 'ollama',
+      'local.serverUrl': 'http://127.0.0.1:11434',
+      'local.serverModel': 'qwen2.5-coder:1.5b-base',
       'cloud.enable': true,
       'cloud.endpoint': 'https://api.example.com/v1/',
       'cloud.model': ' qwen-coder ',
@@ -24,6 +27,9 @@ describe('settings', () => {
     assert.equal(settings.enable, false);
     assert.equal(settings.local.gpu, 'vulkan');
     assert.equal(settings.local.threads, 6);
+    assert.equal(settings.local.backend, 'ollama');
+    assert.equal(settings.local.serverUrl, 'http://127.0.0.1:11434');
+    assert.equal(settings.local.serverModel, 'qwen2.5-coder:1.5b-base');
     assert.equal(settings.local.modelPath, 'C:\\models\\qwen2.5-coder-1.5b-q8_0.gguf');
     assert.equal(settings.cloud.endpoint, 'https://api.example.com/v1', 'trailing slash trimmed');
     assert.equal(settings.cloud.model, 'qwen-coder');
@@ -46,6 +52,12 @@ describe('settings', () => {
     assert.match(problems[2].message, /one of auto, vulkan, cuda, metal, cpu, not "rocm"/);
     assert.match(problems[3].message, /whole number from 0 to 256, not 2\.5/);
     assert.match(problems[4].message, /only to this machine; use https:\/\/10\.0\.0\.8:8080\/v1/);
+  });
+
+  it('refuses a local server reached over plain http on another machine', () => {
+    const { settings, problems } = readSettings(reader({ 'local.backend': 'ollama', 'local.serverUrl': 'http://192.168.1.20:11434' }));
+    assert.equal(settings.local.serverUrl, '');
+    assert.match(problems[0].message, /verdant\.local\.serverUrl: plain http is allowed only to this machine/);
   });
 
   it('rejects a model path that is not a GGUF file', () => {

@@ -1,0 +1,89 @@
+// `verdant complete`: one completion from a local GGUF model, in this process (no worker, no VS Code).
+import { GPU_CHOICES, MAX_THREADS, type GpuChoice } from '../core/settings';
+import { LlamaEngine } from '../engine/llama/engine';
+import type { GenerateRequest, GenerateResult } from '../engine/types';
+import { UsageError } from './args';
+import type { Command } from './command';
+
+export interface CompleteOutput {
+  readonly text: string;
+  readonly backend: string;
+  readonly model: string;
+  readonly usedFim: boolean;
+  readonly stopReason: string;
+  readonly promptTokens: number;
+  readonly evaluatedTokens: number | null;
+  readonly generatedTokens: number;
+  readonly ttftMs: number;
+  readonly tokensPerSecond: number;
+  readonly meanLogProb: number | null;
+  readonly loadMs: number;
+}
+
+function integerFlag(value: string | boolean | undefined, name: string, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, not "${value}".`);
+  return n;
+}
+
+export const completeCommand: Command = {
+  summary: 'complete text with a local GGUF model (fill-in-the-middle with --prefix/--suffix)',
+  usage: 'verdant complete --model PATH (--prompt TEXT | --prefix TEXT [--suffix TEXT]) [--max-tokens N] [--threads N] [--gpu auto|vulkan|cuda|metal|cpu] [--json]',
+  flags: {
+    model: { type: 'string', value: 'PATH', description: 'GGUF model file' },
+    prompt: { type: 'string', value: 'TEXT', description: 'text to continue' },
+    prefix: { type: 'string', value: 'TEXT', description: 'text before the cursor (fill-in-the-middle)' },
+    suffix: { type: 'string', value: 'TEXT', description: 'text after the cursor (fill-in-the-middle)' },
+    'max-tokens': { type: 'string', value: 'N', description: 'tokens to generate at most (default 64)' },
+    threads: { type: 'string', value: 'N', description: 'CPU threads (default: physical cores minus one)' },
+    gpu: { type: 'string', value: 'BACKEND', description: 'auto (default), vulkan, cuda, metal or cpu' },
+  },
+  async run({ flags, io, json }): Promise<CompleteOutput> {
+    const modelPath = flags.model;
+    if (typeof modelPath !== 'string' || modelPath === '') throw new UsageError('--model PATH is required.');
+    const prompt = flags.prompt;
+    const prefix = flags.prefix;
+    if ((prompt === undefined) === (prefix === undefined)) throw new UsageError('give either --prompt TEXT, or --prefix TEXT with --suffix TEXT.');
+    if (prompt !== undefined && flags.suffix !== undefined) throw new UsageError('--suffix goes with --prefix, not --prompt.');
+    const gpu = (flags.gpu ?? 'auto') as GpuChoice;
+    if (!GPU_CHOICES.includes(gpu)) throw new UsageError(`--gpu must be one of ${GPU_CHOICES.join(', ')}, not "${flags.gpu}".`);
+    const maxTokens = integerFlag(flags['max-tokens'], 'max-tokens', 64, 1, 4096);
+    const threads = integerFlag(flags.threads, 'threads', 0, 0, MAX_THREADS);
+    const request: GenerateRequest = prompt !== undefined
+      ? { kind: 'completion', prompt: String(prompt), maxTokens }
+      : { kind: 'fim', prefix: String(prefix), suffix: String(flags.suffix ?? ''), maxTokens };
+
+    const engine = await LlamaEngine.load({ modelPath, gpu, threads, contextSize: 2048, sequences: 1 });
+    try {
+      // Text mode streams to stdout as it is generated; --json prints one object at the end.
+      const result: GenerateResult = await engine.generate(request, json ? {} : { onText: (t) => io.write(t) });
+      if (!json) io.out('');
+      return {
+        text: result.text,
+        backend: result.backend,
+        model: result.model,
+        usedFim: result.usedFim,
+        stopReason: result.stopReason,
+        promptTokens: result.timing.promptTokens,
+        evaluatedTokens: result.timing.evaluatedTokens,
+        generatedTokens: result.timing.generatedTokens,
+        ttftMs: round(result.timing.ttftMs),
+        tokensPerSecond: round(result.timing.tokensPerSecond),
+        meanLogProb: result.confidence.meanLogProb === null ? null : round(result.confidence.meanLogProb, 4),
+        loadMs: round(engine.stats.loadMs),
+      };
+    } finally {
+      await engine.dispose();
+    }
+  },
+  format: (r) => {
+    const o = r as CompleteOutput;
+    return `[${o.backend}, ${o.generatedTokens} tokens, ${o.tokensPerSecond} tok/s, first token ${o.ttftMs} ms, stop: ${o.stopReason}]`;
+  },
+};
+
+function round(n: number, digits = 1): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}

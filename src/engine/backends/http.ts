@@ -1,0 +1,687 @@
+// Shared plumbing for the HTTP inference servers (Ollama, LM Studio, mlx_lm.server, llama-server): undici requests
+// with timeouts and cancellation, line readers for NDJSON and server-sent events, client-side stop strings, the
+// timing/confidence bookkeeping every backend reports, and the mapping of each failure to ONE EngineError whose
+// message says what went wrong and what to do.
+import { Agent, request, type Dispatcher } from 'undici';
+import { EngineError } from '../errors';
+import type { GenerateResult, StopReason } from '../types';
+
+/** The settings that point Verdant at a local inference server and its model (named in errors). */
+export const SERVER_URL_SETTING = 'verdant.local.serverUrl';
+export const SERVER_MODEL_SETTING = 'verdant.local.serverModel';
+
+/** How one kind of server is named and started, for messages the user can act on. */
+export interface ServerProfile {
+  /** Name as the user knows it, e.g. "Ollama"; starts a sentence. */
+  readonly product: string;
+  /** Shell command that starts the server, e.g. "ollama serve". */
+  readonly startCommand: string;
+  /** What to do when the server lacks a model, e.g. "get it with `ollama pull x`". */
+  readonly modelHint: (model: string) => string;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reading untrusted JSON
+
+export type JsonObject = Readonly<Record<string, unknown>>;
+
+export function asObject(v: unknown): JsonObject | undefined {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as JsonObject) : undefined;
+}
+export function asString(v: unknown): string {
+  return typeof v === 'string' ? v : '';
+}
+export function asNumber(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+export function asArray(v: unknown): readonly unknown[] {
+  return Array.isArray(v) ? v : [];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Line and event parsing (pure, unit-tested)
+
+/** Splits decoded text into lines on LF, CRLF or CR, even when a terminator or a line spans chunks. */
+export class LineSplitter {
+  private buffer = '';
+  private afterCR = false;
+
+  /** Feeds decoded text; returns the lines it completed, without their terminators. */
+  push(text: string): string[] {
+    const lines: string[] = [];
+    let start = 0;
+    // A CRLF split across two chunks: the LF ends nothing new.
+    if (this.afterCR && text.startsWith('\n')) start = 1;
+    this.afterCR = false;
+    for (let i = start; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c !== 10 && c !== 13) continue;
+      lines.push(this.buffer + text.slice(start, i));
+      this.buffer = '';
+      if (c === 13) {
+        if (i + 1 === text.length) this.afterCR = true;
+        else if (text.charCodeAt(i + 1) === 10) i++;
+      }
+      start = i + 1;
+    }
+    this.buffer += text.slice(start);
+    return lines;
+  }
+
+  /** Ends the input: a last line without a terminator still counts. */
+  end(): string[] {
+    const rest = this.buffer;
+    this.buffer = '';
+    this.afterCR = false;
+    return rest === '' ? [] : [rest];
+  }
+}
+
+export interface SseEvent {
+  /** The `event:` field, "message" when absent. */
+  readonly event: string;
+  /** The `data:` lines joined with "\n". */
+  readonly data: string;
+}
+
+/** Server-sent events (WHATWG rules) from lines: comments skipped, multi-line data joined, blank line dispatches. */
+export class SseParser {
+  private data: string[] = [];
+  private event = '';
+
+  /** Feeds one line; returns the event it completes, if any. */
+  push(line: string): SseEvent | undefined {
+    if (line === '') return this.dispatch();
+    if (line.startsWith(':')) return undefined; // comment, e.g. a keep-alive
+    const colon = line.indexOf(':');
+    const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? '' : line.slice(colon + 1);
+    if (value.startsWith(' ')) value = value.slice(1);
+    if (field === 'data') this.data.push(value);
+    else if (field === 'event') this.event = value;
+    else if (field === 'error') {
+      // Older llama-server builds wrote mid-stream errors as an `error:` field rather than `data:`.
+      this.event = 'error';
+      this.data.push(value);
+    }
+    return undefined; // id, retry and unknown fields do not matter here
+  }
+
+  /** End of input: a last event that lacks its blank line still counts (some servers omit it). */
+  end(): SseEvent | undefined {
+    return this.dispatch();
+  }
+
+  private dispatch(): SseEvent | undefined {
+    const data = this.data;
+    const event = this.event || 'message';
+    this.data = [];
+    this.event = '';
+    return data.length === 0 ? undefined : { event, data: data.join('\n') };
+  }
+}
+
+/** One message of a generation stream: a JSON object, or the OpenAI-style `[DONE]` sentinel. */
+export type StreamMessage = { readonly done: true } | { readonly done: false; readonly value: JsonObject };
+
+/** The server's stream broke the protocol (bad JSON, cut short); `detail` says how, without echoing content. */
+export class StreamFormatError extends Error {
+  override readonly name = 'StreamFormatError';
+  constructor(readonly detail: string) {
+    super(detail);
+  }
+}
+
+/** The server reported an error inside a stream that had started fine. */
+export class StreamServerError extends Error {
+  override readonly name = 'StreamServerError';
+  constructor(readonly serverMessage: string) {
+    super(serverMessage);
+  }
+}
+
+/** Parses one NDJSON line or SSE data payload; throws StreamFormatError / StreamServerError. */
+export function parseStreamData(text: string): StreamMessage {
+  if (text.trim() === '[DONE]') return { done: true };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new StreamFormatError('a line that is not JSON');
+  }
+  const value = asObject(parsed);
+  if (!value) throw new StreamFormatError('a line that is not a JSON object');
+  if (value.error != null) throw new StreamServerError(serverMessageOf(value) || 'unknown error');
+  return { done: false, value };
+}
+
+/** Decodes UTF-8 chunks (characters may span chunks) into lines. */
+export async function* readLines(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
+  const decoder = new TextDecoder('utf-8');
+  const splitter = new LineSplitter();
+  for await (const chunk of chunks) yield* splitter.push(decoder.decode(chunk, { stream: true }));
+  yield* splitter.push(decoder.decode());
+  yield* splitter.end();
+}
+
+export async function* ndjsonMessages(lines: AsyncIterable<string>): AsyncGenerator<StreamMessage> {
+  for await (const line of lines) {
+    if (line.trim() !== '') yield parseStreamData(line);
+  }
+}
+
+export async function* sseMessages(lines: AsyncIterable<string>): AsyncGenerator<StreamMessage> {
+  const parser = new SseParser();
+  const toMessage = (ev: SseEvent): StreamMessage => {
+    if (ev.event === 'error') throw new StreamServerError(serverMessageOf(ev.data) || 'unknown error');
+    return parseStreamData(ev.data);
+  };
+  for await (const line of lines) {
+    const ev = parser.push(line);
+    if (ev) yield toMessage(ev);
+  }
+  const last = parser.end();
+  if (last) yield toMessage(last);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Stop strings and the bookkeeping of one generation
+
+/**
+ * Applies stop strings to streamed text on the client (servers differ in whether and how they do): text that could
+ * still become a stop string is held back, so the caller never shows text it must take back.
+ */
+export class StopMatcher {
+  private readonly stops: readonly string[];
+  private pending = '';
+  private hit = false;
+
+  constructor(stops: readonly string[]) {
+    this.stops = stops.filter((s) => s !== '');
+  }
+
+  get stopped(): boolean {
+    return this.hit;
+  }
+
+  /** Feeds generated text; returns the part that is now safe to show (none once a stop string was seen). */
+  push(piece: string): string {
+    if (this.hit) return '';
+    this.pending += piece;
+    let cut = -1;
+    for (const s of this.stops) {
+      const i = this.pending.indexOf(s);
+      if (i >= 0 && (cut < 0 || i < cut)) cut = i;
+    }
+    if (cut >= 0) {
+      this.hit = true;
+      const out = this.pending.slice(0, cut);
+      this.pending = '';
+      return out;
+    }
+    const keep = this.heldBack();
+    const out = this.pending.slice(0, this.pending.length - keep);
+    this.pending = this.pending.slice(this.pending.length - keep);
+    return out;
+  }
+
+  /** The text still held back (generation ended without completing a stop string). */
+  flush(): string {
+    const out = this.pending;
+    this.pending = '';
+    return out;
+  }
+
+  /** Length of the longest tail of the pending text that starts some stop string. */
+  private heldBack(): number {
+    for (let k = Math.min(this.pending.length, this.maxStopLength() - 1); k > 0; k--) {
+      const tail = this.pending.slice(this.pending.length - k);
+      if (this.stops.some((s) => s.startsWith(tail))) return k;
+    }
+    return 0;
+  }
+
+  private maxStopLength(): number {
+    return this.stops.reduce((m, s) => Math.max(m, s.length), 0);
+  }
+}
+
+/** What a server said about a finished generation; anything missing is derived from what the client saw. */
+export interface ServerStats {
+  readonly promptTokens?: number;
+  readonly evaluatedTokens?: number | null;
+  readonly generatedTokens?: number;
+  readonly tokensPerSecond?: number;
+}
+
+export interface ResultMeta {
+  readonly stopReason: StopReason;
+  readonly usedFim: boolean;
+  readonly backend: string;
+  readonly model: string;
+}
+
+/** Text, stop strings, timing and log-probabilities of one streamed generation. */
+export class Generation {
+  private readonly matcher: StopMatcher;
+  private readonly startedAt: number;
+  private firstTextAt: number | null = null;
+  private text = '';
+  private pieces = 0;
+  private readonly logProbs: number[] = [];
+
+  constructor(
+    stops: readonly string[],
+    private readonly onText: ((text: string) => void) | undefined,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.matcher = new StopMatcher(stops);
+    this.startedAt = now();
+  }
+
+  /** True once a stop string ended the generation: the caller should stop reading. */
+  get stopped(): boolean {
+    return this.matcher.stopped;
+  }
+
+  /** Number of non-empty text pieces seen (each is one token on every supported server). */
+  get pieceCount(): number {
+    return this.pieces;
+  }
+
+  addText(piece: string): void {
+    if (piece === '' || this.matcher.stopped) return;
+    this.pieces++;
+    if (this.firstTextAt === null) this.firstTextAt = this.now();
+    this.emit(this.matcher.push(piece));
+  }
+
+  addLogProbs(values: readonly number[]): void {
+    if (this.matcher.stopped) return;
+    for (const v of values) if (Number.isFinite(v)) this.logProbs.push(v);
+  }
+
+  finish(meta: ResultMeta, stats: ServerStats = {}): GenerateResult {
+    const endedAt = this.now();
+    this.emit(this.matcher.flush());
+    const totalMs = endedAt - this.startedAt;
+    const ttftMs = this.firstTextAt === null ? totalMs : this.firstTextAt - this.startedAt;
+    const generatedTokens = stats.generatedTokens ?? this.pieces;
+    const decodeMs = this.firstTextAt === null ? 0 : endedAt - this.firstTextAt;
+    const tokensPerSecond = stats.tokensPerSecond
+      ?? (generatedTokens > 1 && decodeMs > 0 ? (generatedTokens - 1) / (decodeMs / 1000) : 0);
+    const meanLogProb = this.logProbs.length === 0
+      ? null
+      : this.logProbs.reduce((a, b) => a + b, 0) / this.logProbs.length;
+    return {
+      text: this.text,
+      stopReason: meta.stopReason,
+      usedFim: meta.usedFim,
+      backend: meta.backend,
+      model: meta.model,
+      timing: {
+        promptTokens: stats.promptTokens ?? 0,
+        evaluatedTokens: stats.evaluatedTokens ?? null,
+        generatedTokens,
+        ttftMs,
+        totalMs,
+        tokensPerSecond,
+      },
+      // Servers give at most top-k probabilities, so the entropy of the full distribution is not known.
+      confidence: { meanLogProb, meanEntropy: null },
+    };
+  }
+
+  private emit(text: string): void {
+    if (text === '') return;
+    this.text += text;
+    this.onText?.(text);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Failures -> EngineError
+
+/** A non-2xx answer; kept apart from EngineError so a backend can fall back (e.g. no FIM support) before mapping. */
+export class HttpStatusError extends Error {
+  override readonly name = 'HttpStatusError';
+  constructor(
+    readonly status: number,
+    readonly path: string,
+    /** The server's own error text, shortened; never contains request headers. */
+    readonly serverMessage: string,
+    readonly retryAfterSeconds: number | null,
+  ) {
+    super(`HTTP ${status} for ${path}${serverMessage ? `: ${serverMessage}` : ''}`);
+  }
+}
+
+/** The server's error text from a JSON or plain body: `error`, `error.message`, `message` or `detail`. */
+export function serverMessageOf(body: unknown): string {
+  let value = body;
+  if (typeof body === 'string') {
+    try {
+      value = JSON.parse(body);
+    } catch {
+      // A proxy's HTML error page: its text, not its markup.
+      return shorten(body.replace(/<(script|style)[\s\S]*?<\/\1>/gi, ' ').replace(/<[^>]*>/g, ' '));
+    }
+  }
+  const o = asObject(value);
+  if (!o) return typeof value === 'string' ? shorten(value) : '';
+  const error = o.error;
+  const candidates = [error, asObject(error)?.message, o.message, o.detail];
+  const found = candidates.find((c): c is string => typeof c === 'string' && c.trim() !== '');
+  return found ? shorten(found) : '';
+}
+
+function shorten(text: string, max = 160): string {
+  const flat = text.replace(/\s+/g, ' ').trim().replace(/[.\s]+$/, '');
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+}
+
+function seconds(ms: number): string {
+  return `${Math.round(ms / 100) / 10} s`;
+}
+
+/** Network error codes along an error's cause chain (undici wraps socket errors; Node may aggregate them). */
+function errorCodes(e: unknown, depth = 0): string[] {
+  if (depth > 4 || typeof e !== 'object' || e === null) return [];
+  const codes: string[] = [];
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === 'string') codes.push(code);
+  codes.push(...errorCodes((e as { cause?: unknown }).cause, depth + 1));
+  for (const inner of asArray((e as { errors?: unknown }).errors)) codes.push(...errorCodes(inner, depth + 1));
+  return codes;
+}
+
+export interface FailureContext {
+  readonly profile: ServerProfile;
+  /** The server URL as shown to the user (no credentials). */
+  readonly url: string;
+  readonly connectTimeoutMs: number;
+  readonly timeoutMs: number;
+  /** Strings that must never appear in a message (the API key). */
+  readonly secrets: readonly string[];
+}
+
+/** The message for a model the server does not have. */
+export function modelNotFound(ctx: FailureContext, model: string): EngineError {
+  const { product, modelHint } = ctx.profile;
+  return new EngineError('backend-unavailable', `${product} at ${ctx.url} has no model "${model}": ${modelHint(model)}, or change ${SERVER_MODEL_SETTING}.`);
+}
+
+/** Maps any failure of a request or stream to one EngineError; EngineErrors pass through. */
+export function describeFailure(ctx: FailureContext, e: unknown, model: string): EngineError {
+  if (e instanceof EngineError) return e;
+  if (!(e instanceof HttpStatusError || e instanceof StreamFormatError || e instanceof StreamServerError) && errorCodes(e).length === 0) {
+    // Not a network or protocol failure (those carry a code): a bug, e.g. in an onText callback; do not blame the server.
+    const detail = e instanceof Error ? e.message : String(e);
+    return new EngineError('internal', redact(`The ${ctx.profile.product} backend failed internally (${shorten(detail)}).`, ctx.secrets), { cause: e });
+  }
+  const msg = redact(failureMessage(ctx, e, model), ctx.secrets);
+  // A 4xx that no server state explains (not auth, not a missing model, not overload) is a request we got wrong.
+  const code = e instanceof HttpStatusError && e.status >= 400 && e.status < 500
+    && ![401, 403, 404, 408, 429].includes(e.status) ? 'bad-request' : 'backend-unavailable';
+  return new EngineError(code, msg, { cause: e });
+}
+
+function failureMessage(ctx: FailureContext, e: unknown, model: string): string {
+  const { product, startCommand } = ctx.profile;
+  const at = `${product} at ${ctx.url}`;
+  if (e instanceof HttpStatusError) {
+    const said = e.serverMessage ? `: ${e.serverMessage}` : '';
+    const status = `HTTP ${e.status}${said}`;
+    if (e.status === 401 || e.status === 403) return `${at} refused the request (${status}): check the API key for this server.`;
+    if (e.status === 404) {
+      return model !== '' && /model/i.test(e.serverMessage)
+        ? modelNotFound(ctx, model).message
+        : `${at} has no ${e.path} endpoint (${status}): check that ${SERVER_URL_SETTING} points at ${product}, and update it if it is old.`;
+    }
+    if (e.status === 429) {
+      const wait = e.retryAfterSeconds != null ? `${e.retryAfterSeconds} s` : 'a few seconds';
+      return `${at} is busy (${status}): wait ${wait} and try again.`;
+    }
+    if (e.status === 503 && /loading/i.test(e.serverMessage)) {
+      return `${at} is still loading the model (${status}): try again when it has finished.`;
+    }
+    if (e.status === 503) return `${at} is unavailable (${status}): it may be loading a model or overloaded; try again in a few seconds.`;
+    if (e.status >= 500) return `${at} failed (${status}): try again, and check its log if it keeps failing.`;
+    return `${at} rejected the request (${status}): check the model name and that ${product} is up to date.`;
+  }
+  if (e instanceof StreamFormatError) {
+    return `${at} sent a malformed response (${e.detail}): try again, and update ${product} if it keeps happening.`;
+  }
+  if (e instanceof StreamServerError) {
+    return `${at} reported an error while generating (${e.serverMessage}): try again, and check its log if it keeps happening.`;
+  }
+  const codes = errorCodes(e);
+  const has = (...cs: string[]) => cs.some((c) => codes.includes(c));
+  if (has('ECONNREFUSED')) {
+    return `${product} is not running at ${ctx.url}: start it with \`${startCommand}\`, or change ${SERVER_URL_SETTING}.`;
+  }
+  if (has('ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_FAIL')) {
+    return `${product} is not reachable at ${ctx.url} (the host name does not resolve): check ${SERVER_URL_SETTING}, and start it with \`${startCommand}\`.`;
+  }
+  if (has('UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH')) {
+    return `${product} did not accept a connection at ${ctx.url} within ${seconds(ctx.connectTimeoutMs)}: check that it is running (\`${startCommand}\`) and that ${SERVER_URL_SETTING} is right.`;
+  }
+  if (has('UND_ERR_HEADERS_TIMEOUT')) {
+    return `${at} did not answer within ${seconds(ctx.timeoutMs)}: it may be loading the model or busy; try again in a moment.`;
+  }
+  if (has('UND_ERR_BODY_TIMEOUT')) {
+    return `${at} stopped sending for ${seconds(ctx.timeoutMs)} in the middle of an answer: try again, and restart it if it keeps happening.`;
+  }
+  if (has('UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED')) {
+    return `${at} closed the connection without answering: check that ${SERVER_URL_SETTING} points at ${product}, and look at its log.`;
+  }
+  if (has('UND_ERR_DESTROYED')) return `The ${product} backend was shut down; try again.`;
+  const detail = e instanceof Error ? e.message : String(e);
+  return `The request to ${at} failed (${shorten(detail)}): check that it is running and that ${SERVER_URL_SETTING} is right.`;
+}
+
+function redact(text: string, secrets: readonly string[]): string {
+  let out = text.replace(/Bearer\s+\S+/gi, 'Bearer ***');
+  for (const s of secrets) if (s.length >= 4) out = out.split(s).join('***');
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The HTTP client
+
+export interface HttpClientOptions {
+  readonly baseUrl: string;
+  readonly profile: ServerProfile;
+  /** Sent as `Authorization: Bearer …`; never logged or put in a message. */
+  readonly apiKey?: string;
+  /** Longest wait for response headers, and between two chunks of a body (default 120 s: loading a model is slow). */
+  readonly timeoutMs?: number;
+  /** Longest wait for the TCP connection (default the smaller of timeoutMs and 5 s; local servers accept at once). */
+  readonly connectTimeoutMs?: number;
+}
+
+export const DEFAULT_TIMEOUT_MS = 120_000;
+const MAX_ERROR_BODY = 16 * 1024;
+
+/** An open streaming response. */
+export interface OpenStream {
+  readonly lines: AsyncGenerator<string>;
+  /** Stops reading and closes the connection (no-op once the body has ended). */
+  close(): void;
+}
+
+/** undici requests to one server, with its own connection pool (closed by close()). */
+export class HttpClient {
+  readonly baseUrl: string;
+  readonly failure: FailureContext;
+  private readonly agent: Agent;
+  private readonly headers: Record<string, string>;
+  private closed = false;
+
+  constructor(options: HttpClientOptions) {
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const connectTimeoutMs = options.connectTimeoutMs ?? Math.min(timeoutMs, 5_000);
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.failure = {
+      profile: options.profile,
+      url: displayUrl(this.baseUrl),
+      connectTimeoutMs,
+      timeoutMs,
+      secrets: options.apiKey ? [options.apiKey] : [],
+    };
+    this.agent = new Agent({ connect: { timeout: connectTimeoutMs }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    this.headers = { 'content-type': 'application/json', accept: 'application/json, application/x-ndjson, text/event-stream' };
+    if (options.apiKey) this.headers.authorization = `Bearer ${options.apiKey}`;
+  }
+
+  /** POSTs JSON and returns the body as lines; a non-2xx answer throws HttpStatusError. */
+  async openStream(path: string, body: unknown, signal: AbortSignal): Promise<OpenStream> {
+    const res = await this.send('POST', path, body, signal);
+    return { lines: readLines(res.body), close: () => res.body.destroy() };
+  }
+
+  /** A JSON request (GET when body is undefined); a non-2xx answer throws HttpStatusError. */
+  async json(path: string, body?: unknown, signal?: AbortSignal): Promise<unknown> {
+    const res = await this.send(body === undefined ? 'GET' : 'POST', path, body, signal);
+    const text = await res.body.text();
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new StreamFormatError(`${path} did not return JSON`);
+    }
+  }
+
+  /** The one EngineError for a failure of this client's requests. */
+  toEngineError(e: unknown, model: string): EngineError {
+    return describeFailure(this.failure, e, model);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.agent.destroy();
+  }
+
+  private async send(method: 'GET' | 'POST', path: string, body: unknown, signal?: AbortSignal): Promise<Dispatcher.ResponseData> {
+    if (this.closed) throw new EngineError('internal', `The ${this.failure.profile.product} backend was disposed; create a new one.`);
+    const res = await request(`${this.baseUrl}${path}`, {
+      method,
+      headers: this.headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal,
+      dispatcher: this.agent,
+    });
+    if (res.statusCode >= 200 && res.statusCode < 300) return res;
+    const text = await readSome(res.body, MAX_ERROR_BODY);
+    // Retry-After in seconds; the HTTP-date form is rare from local servers and is ignored.
+    const retryHeader = firstHeader(res.headers['retry-after']).trim();
+    const retry = /^\d+$/.test(retryHeader) ? Number(retryHeader) : null;
+    throw new HttpStatusError(res.statusCode, path, redact(serverMessageOf(text), this.failure.secrets), retry);
+  }
+}
+
+function firstHeader(v: string | string[] | undefined): string {
+  return Array.isArray(v) ? (v[0] ?? '') : (v ?? '');
+}
+
+async function readSome(body: Dispatcher.ResponseData['body'], limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of body) {
+      chunks.push(chunk as Buffer);
+      size += (chunk as Buffer).length;
+      if (size >= limit) break;
+    }
+  } catch {
+    // An error body cut short still says enough.
+  } finally {
+    body.destroy();
+  }
+  return Buffer.concat(chunks).toString('utf8').slice(0, limit);
+}
+
+/** The URL without user info, for messages. */
+export function displayUrl(base: string): string {
+  try {
+    const u = new URL(base);
+    u.username = '';
+    u.password = '';
+    return u.toString().replace(/\/+$/, '');
+  } catch {
+    return base;
+  }
+}
+
+/** The server's host port as a number, or null when the URL names none. */
+export function urlPort(base: string): number | null {
+  try {
+    const port = new URL(base).port;
+    return port === '' ? null : Number(port);
+  } catch {
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Running one streamed generation
+
+export type StreamFormat = 'ndjson' | 'sse';
+/** 'final' marks the message that completes the answer (more, such as usage, may follow); 'end' stops reading. */
+export type MessageVerdict = 'more' | 'final' | 'end';
+export type StreamOutcome = 'complete' | 'stop' | 'abort';
+
+export interface StreamSpec {
+  readonly path: string;
+  readonly body: unknown;
+  readonly format: StreamFormat;
+  readonly onMessage: (message: StreamMessage) => MessageVerdict;
+}
+
+/**
+ * Streams one request into `generation`. Resolves 'abort' when `signal` fires (the request is aborted at once, so
+ * the server sees the connection close), 'stop' when a stop string ended it (the request is aborted too), else
+ * 'complete'. Failures are thrown as they are (HttpStatusError, StreamFormatError, network errors) so the caller
+ * can fall back before mapping them with HttpClient.toEngineError.
+ */
+export async function runStream(
+  client: HttpClient,
+  spec: StreamSpec,
+  generation: Generation,
+  signal: AbortSignal | undefined,
+): Promise<StreamOutcome> {
+  if (signal?.aborted) return 'abort';
+  const controller = new AbortController();
+  const onAbort = () => controller.abort();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  let stream: OpenStream | undefined;
+  let opened = false;
+  try {
+    stream = await client.openStream(spec.path, spec.body, controller.signal);
+    opened = true;
+    const messages = spec.format === 'ndjson' ? ndjsonMessages(stream.lines) : sseMessages(stream.lines);
+    let final = false;
+    for await (const message of messages) {
+      const verdict = spec.onMessage(message);
+      if (generation.stopped) {
+        controller.abort();
+        return 'stop';
+      }
+      if (verdict !== 'more') final = true;
+      if (verdict === 'end') break;
+    }
+    if (!final) throw new StreamFormatError('the stream ended before the final message');
+    return 'complete';
+  } catch (e) {
+    if (signal?.aborted) return 'abort';
+    // A connection that drops mid-answer is a stream cut short, not a server that never answered.
+    if (opened && !(e instanceof StreamFormatError || e instanceof StreamServerError)
+      && errorCodes(e).some((c) => ['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH'].includes(c))) {
+      throw new StreamFormatError('the connection closed before the final message');
+    }
+    throw e;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    stream?.close();
+  }
+}

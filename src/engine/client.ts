@@ -1,0 +1,271 @@
+// The client side of the shared engine worker, used by each VS Code window (and by tests and the CLI). It finds the
+// machine's worker through the lock file or starts one, speaks the versioned protocol, streams text back, cancels on
+// AbortSignal, and supervises: when the worker dies, pending requests fail with a clear error and the worker is
+// restarted (with backoff) and the last model reloaded, without ever blocking the caller's event loop.
+import { spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { deserializeError, EngineError } from './errors';
+import { readMessages, writeMessage } from './framing';
+import type { ModelConfig } from './llama/engine';
+import { clearStaleLock, lockPathFor, pidAlive, readLock } from './lock';
+import { PROTOCOL_VERSION, type ClientMessage, type WorkerMessage, type WorkerStatus } from './protocol';
+import type { BackendInfo, GenerateOptions, GenerateRequest, GenerateResult } from './types';
+
+export interface EngineClientOptions {
+  /** Folder for the lock file and the worker's log (the extension's global storage). */
+  readonly stateDir: string;
+  /** Path of dist/engine-worker.js. */
+  readonly workerScript: string;
+  /** Runtime for the worker: the extension host's own binary (Electron runs it as Node). */
+  readonly execPath?: string;
+  readonly clientName: string;
+  readonly idleMs?: number;
+  readonly startTimeoutMs?: number;
+  /** Extra environment for a worker this client starts (e.g. GGML_VK_VISIBLE_DEVICES). */
+  readonly workerEnv?: Readonly<Record<string, string>>;
+  readonly log?: (message: string) => void;
+  /** Told when the worker died under us and when it is back. */
+  readonly onWorkerEvent?: (event: { type: 'crashed'; pendingFailed: number } | { type: 'restarted'; pid: number }) => void;
+}
+
+interface Pending {
+  readonly resolve: (value: never) => void;
+  readonly reject: (error: Error) => void;
+  readonly expect: WorkerMessage['type'];
+  readonly onText?: (text: string) => void;
+}
+
+interface Connection {
+  readonly socket: net.Socket;
+  readonly pid: number;
+  readonly since: number;
+}
+
+const RESTART_DELAYS_MS = [250, 1000, 4000, 15000, 30000];
+const STABLE_MS = 60000;
+
+export class EngineClient {
+  private connection: Connection | undefined;
+  private connecting: Promise<Connection> | undefined;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private crashes = 0;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private lastConfig: ModelConfig | undefined;
+  private disposed = false;
+  private readonly lockPath: string;
+
+  constructor(private readonly options: EngineClientOptions) {
+    this.lockPath = lockPathFor(options.stateDir);
+  }
+
+  get workerPid(): number | undefined {
+    return this.connection?.pid;
+  }
+
+  async generate(config: ModelConfig, request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
+    this.lastConfig = config;
+    const conn = await this.connect();
+    const id = this.nextId++;
+    const onAbort = () => this.send(conn, { type: 'cancel', id });
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await this.request<GenerateResult>(conn, { type: 'generate', id, config, request }, 'result', options.onText);
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Loads (and warms up) the model now, so the first completion does not pay for it. */
+  async load(config: ModelConfig): Promise<BackendInfo> {
+    this.lastConfig = config;
+    const conn = await this.connect();
+    return this.request<BackendInfo>(conn, { type: 'load', id: this.nextId++, config }, 'loaded');
+  }
+
+  async status(): Promise<WorkerStatus> {
+    const conn = await this.connect();
+    return this.request<WorkerStatus>(conn, { type: 'status', id: this.nextId++ }, 'status');
+  }
+
+  /** Asks the worker to exit (all windows lose it; they restart it on their next request). */
+  async shutdownWorker(): Promise<void> {
+    const conn = this.connection;
+    if (!conn) return;
+    this.send(conn, { type: 'shutdown' });
+    await new Promise<void>((r) => conn.socket.once('close', () => r()));
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    clearTimeout(this.restartTimer);
+    this.connection?.socket.destroy();
+    this.connection = undefined;
+    this.failPending(new EngineError('cancelled', 'Verdant is shutting down.'));
+  }
+
+  private request<T>(conn: Connection, message: ClientMessage & { id: number }, expect: WorkerMessage['type'], onText?: (text: string) => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(message.id, { resolve: resolve as (v: never) => void, reject, expect, onText });
+      if (!this.send(conn, message)) {
+        this.pending.delete(message.id);
+        reject(new EngineError('worker-unavailable', 'The local engine connection is closed; try again.'));
+      }
+    });
+  }
+
+  private send(conn: Connection, message: ClientMessage): boolean {
+    return writeMessage(conn.socket, message);
+  }
+
+  private connect(): Promise<Connection> {
+    if (this.disposed) return Promise.reject(new EngineError('cancelled', 'Verdant is shutting down.'));
+    if (this.connection && !this.connection.socket.destroyed) return Promise.resolve(this.connection);
+    this.connecting ??= this.establish().finally(() => { this.connecting = undefined; });
+    return this.connecting;
+  }
+
+  /** Connects to the machine's worker, starting one if there is none (or only a stale lock). */
+  private async establish(): Promise<Connection> {
+    const deadline = Date.now() + (this.options.startTimeoutMs ?? 20000);
+    let spawned: { exited: Promise<number | null> } | undefined;
+    for (let round = 0; ; round++) {
+      const lock = await readLock(this.lockPath);
+      if (lock && pidAlive(lock.pid)) {
+        if (lock.protocol !== PROTOCOL_VERSION) {
+          await this.retireOldWorker(lock.socket, lock.pid);
+        } else {
+          const conn = await this.dial(lock.socket, lock.pid).catch(() => undefined);
+          if (conn) return conn;
+        }
+      } else if (!spawned) {
+        await clearStaleLock(this.lockPath);
+        spawned = this.spawnWorker();
+      }
+      if (spawned && Date.now() > deadline - 1000) {
+        // Give an early crash of our own spawn a chance to explain itself.
+        const code = await Promise.race([spawned.exited, sleep(50).then(() => undefined)]);
+        if (code !== undefined) throw new EngineError('worker-unavailable', `The local engine exited at start (code ${code}): ${await this.logTail()}`);
+      }
+      if (Date.now() > deadline) {
+        throw new EngineError('worker-unavailable', `The local engine did not start within ${Math.round((this.options.startTimeoutMs ?? 20000) / 1000)} s; see its log at ${path.join(this.options.stateDir, 'engine.log')}.`);
+      }
+      await sleep(Math.min(50 * (round + 1), 250));
+    }
+  }
+
+  private spawnWorker(): { exited: Promise<number | null> } {
+    const args = [this.options.workerScript, '--state-dir', this.options.stateDir];
+    if (this.options.idleMs) args.push('--idle-ms', String(this.options.idleMs));
+    this.options.log?.(`starting the engine worker: ${path.basename(this.options.workerScript)}`);
+    // Detached: the worker outlives the window that started it and serves the others; it exits when idle.
+    const child = spawn(this.options.execPath ?? process.execPath, args, {
+      detached: true,
+      stdio: 'ignore',
+      windowsHide: true,
+      env: { ...process.env, ...this.options.workerEnv, ELECTRON_RUN_AS_NODE: '1' },
+    });
+    const exited = new Promise<number | null>((r) => { child.once('exit', (code) => r(code)); child.once('error', () => r(-1)); });
+    child.unref();
+    return { exited };
+  }
+
+  private dial(socketPath: string, pid: number): Promise<Connection> {
+    return new Promise<Connection>((resolve, reject) => {
+      const socket = net.connect(socketPath);
+      const fail = (e: Error) => { socket.destroy(); reject(e); };
+      const timer = setTimeout(() => fail(new Error('handshake timed out')), 3000);
+      socket.once('error', fail);
+      socket.once('connect', () => writeMessage(socket, { type: 'hello', protocol: PROTOCOL_VERSION, client: this.options.clientName } satisfies ClientMessage));
+      let conn: Connection | undefined;
+      readMessages(socket, (raw) => {
+        const m = raw as WorkerMessage;
+        if (!conn) {
+          clearTimeout(timer);
+          if (m.type !== 'hello') return fail(new Error(m.type === 'error' ? m.error.message : 'unexpected greeting'));
+          socket.off('error', fail);
+          socket.on('error', () => { /* close follows */ });
+          conn = { socket, pid: m.pid, since: Date.now() };
+          if (m.pid !== pid) this.options.log?.(`engine worker pid ${m.pid} (lock said ${pid})`);
+          socket.once('close', () => this.onClose(conn!));
+          this.connection = conn;
+          resolve(conn);
+          return;
+        }
+        this.dispatch(m);
+      }, (reason) => this.options.log?.(`engine: ${reason}`));
+    });
+  }
+
+  private dispatch(m: WorkerMessage): void {
+    if (m.type === 'hello') return;
+    if (m.id === null) {
+      if (m.type === 'error') this.options.log?.(`engine error: ${m.error.message}`);
+      return;
+    }
+    const p = this.pending.get(m.id);
+    if (!p) return;
+    if (m.type === 'text') { p.onText?.(m.text); return; }
+    this.pending.delete(m.id);
+    if (m.type === 'error') p.reject(deserializeError(m.error));
+    else if (m.type === p.expect) p.resolve((m.type === 'result' ? m.result : m.type === 'loaded' ? m.info : m.status) as never);
+    else p.reject(new EngineError('internal', `engine answered ${m.type} to a request expecting ${p.expect}`));
+  }
+
+  private onClose(conn: Connection): void {
+    if (this.connection === conn) this.connection = undefined;
+    if (this.disposed) return;
+    const failed = this.pending.size;
+    this.failPending(new EngineError('worker-crashed', 'The local engine stopped unexpectedly; Verdant is restarting it. Try again in a moment.'));
+    if (Date.now() - conn.since > STABLE_MS) this.crashes = 0;
+    const workerGone = !pidAlive(conn.pid);
+    this.options.log?.(`engine worker ${conn.pid} ${workerGone ? 'exited' : 'closed the connection'}${failed ? `; ${failed} request(s) failed` : ''}`);
+    if (failed > 0 || workerGone) this.options.onWorkerEvent?.({ type: 'crashed', pendingFailed: failed });
+    // Restart only when work was lost or a model was in use; an idle exit needs no restart until the next request.
+    if (failed > 0 && this.lastConfig) this.scheduleRestart(this.lastConfig);
+  }
+
+  private scheduleRestart(config: ModelConfig): void {
+    clearTimeout(this.restartTimer);
+    const delay = RESTART_DELAYS_MS[Math.min(this.crashes, RESTART_DELAYS_MS.length - 1)];
+    this.crashes++;
+    this.restartTimer = setTimeout(() => {
+      this.load(config).then(
+        () => this.options.onWorkerEvent?.({ type: 'restarted', pid: this.connection?.pid ?? -1 }),
+        (e) => this.options.log?.(`engine restart failed: ${e instanceof Error ? e.message : e}`),
+      );
+    }, delay);
+  }
+
+  private async retireOldWorker(socketPath: string, pid: number): Promise<void> {
+    this.options.log?.(`engine worker ${pid} speaks another protocol version; asking it to exit`);
+    await new Promise<void>((resolve) => {
+      const socket = net.connect(socketPath, () => { writeMessage(socket, { type: 'shutdown' }); });
+      socket.on('error', () => resolve());
+      socket.on('close', () => resolve());
+      setTimeout(() => { socket.destroy(); resolve(); }, 3000);
+    });
+    for (let i = 0; i < 50 && pidAlive(pid); i++) await sleep(100);
+  }
+
+  private failPending(error: EngineError): void {
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of pending) p.reject(error);
+  }
+
+  private async logTail(): Promise<string> {
+    try {
+      const text = await fs.readFile(path.join(this.options.stateDir, 'engine.log'), 'utf8');
+      return text.trim().split('\n').slice(-3).join(' | ').slice(-500);
+    } catch {
+      return 'no log written';
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

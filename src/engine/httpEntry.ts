@@ -1,0 +1,4 @@
+// The HTTP side of the engine (server backends, the model downloader), built as its own bundle (dist/engine-http.js)
+// because undici is large: the extension host loads it on first use instead of parsing it at every activation.
+export { createHttpBackend } from './backends';
+export { downloadFile } from './models/download';

@@ -1,0 +1,132 @@
+// The decode loop on one context sequence: reuse the KV cache for the longest common prefix, evaluate only the new
+// tokens, then sample until EOG, a stop string, maxTokens or abort. Each token's probability gives the confidence.
+import type { GenerateOptions, GenerateRequest, StopReason } from '../types';
+import type { LlamaContextSequence, LlamaModel, Token } from './binding';
+import type { Prompt } from './prompt';
+
+export interface DecodeOutcome {
+  readonly text: string;
+  readonly stopReason: StopReason;
+  readonly promptTokens: number;
+  readonly evaluatedTokens: number;
+  readonly generatedTokens: number;
+  readonly ttftMs: number;
+  readonly totalMs: number;
+  readonly tokensPerSecond: number;
+  readonly meanLogProb: number | null;
+  readonly meanEntropy: number | null;
+}
+
+const REPLACEMENT_CHAR = '\uFFFD';
+
+export async function decode(
+  sequence: LlamaContextSequence,
+  model: LlamaModel,
+  prompt: Prompt,
+  request: GenerateRequest,
+  options: GenerateOptions,
+  now: () => number = () => performance.now(),
+): Promise<DecodeOutcome> {
+  const t0 = now();
+  const { signal, onText } = options;
+  const stops = [...(request.stop ?? []), ...prompt.stopTexts].filter((s) => s.length > 0);
+  // Keep the cached prefix; at least the last prompt token is evaluated so there are logits to sample from.
+  const tokens = prompt.tokens;
+  await sequence.adaptStateToTokens(tokens.slice(0, -1), false);
+  const toEvaluate = tokens.slice(sequence.nextTokenIndex);
+  const context = tokens.slice(-16);
+
+  const generated: Token[] = [];
+  let text = '';
+  let emitted = 0;
+  let stopReason: StopReason = 'maxTokens';
+  let firstTokenAt: number | undefined;
+  let logProbSum = 0;
+  let logProbCount = 0;
+  let entropySum = 0;
+  let entropyCount = 0;
+  const wantEntropy = request.entropy === true;
+
+  if (signal?.aborted) return finish('abort');
+  if (request.maxTokens > 0) {
+    const iterator = sequence.evaluateWithMetadata(toEvaluate, { confidence: true, probabilities: wantEntropy }, {
+      temperature: request.temperature ?? 0,
+      yieldEogToken: true,
+    });
+    for await (const out of iterator) {
+      firstTokenAt ??= now();
+      if (signal?.aborted) { stopReason = 'abort'; break; }
+      // EOG, or any control token (FIM models emit <|fim_pad|>, <|file_sep|>… when the middle is done).
+      if (model.isEogToken(out.token) || model.isSpecialToken(out.token)) { stopReason = 'eos'; break; }
+      generated.push(out.token);
+      if (out.confidence > 0) { logProbSum += Math.log(out.confidence); logProbCount++; }
+      if (wantEntropy && 'probabilities' in out && out.probabilities instanceof Map) {
+        entropySum += entropy(out.probabilities);
+        entropyCount++;
+      }
+      // The prompt's tail is context for the first pieces (SentencePiece's leading space, for one).
+      text = model.detokenize(generated, false, context);
+      const stopAt = firstStop(text, stops);
+      if (stopAt >= 0) { text = text.slice(0, stopAt); stopReason = 'stop'; break; }
+      flush(safeLength(text, stops));
+      if (generated.length >= request.maxTokens) { stopReason = 'maxTokens'; break; }
+    }
+  }
+  return finish(stopReason);
+
+  function flush(upTo: number): void {
+    if (upTo > emitted) {
+      onText?.(text.slice(emitted, upTo));
+      emitted = upTo;
+    }
+  }
+
+  function finish(reason: StopReason): DecodeOutcome {
+    if (text.endsWith(REPLACEMENT_CHAR)) text = text.slice(0, -1); // an incomplete UTF-8 sequence at the end
+    flush(text.length);
+    const end = now();
+    const decodeMs = firstTokenAt === undefined ? 0 : end - firstTokenAt;
+    return {
+      text,
+      stopReason: reason,
+      promptTokens: tokens.length,
+      evaluatedTokens: toEvaluate.length,
+      generatedTokens: generated.length,
+      ttftMs: (firstTokenAt ?? end) - t0,
+      totalMs: end - t0,
+      tokensPerSecond: generated.length > 1 && decodeMs > 0 ? ((generated.length - 1) * 1000) / decodeMs : 0,
+      meanLogProb: logProbCount > 0 ? logProbSum / logProbCount : null,
+      meanEntropy: entropyCount > 0 ? entropySum / entropyCount : null,
+    };
+  }
+}
+
+/** Index of the earliest stop string in text, or -1. */
+export function firstStop(text: string, stops: readonly string[]): number {
+  let best = -1;
+  for (const s of stops) {
+    const i = text.indexOf(s);
+    if (i >= 0 && (best < 0 || i < best)) best = i;
+  }
+  return best;
+}
+
+/**
+ * How much of text can be shown now: hold back a trailing partial character and any tail that might still grow
+ * into a stop string.
+ */
+export function safeLength(text: string, stops: readonly string[]): number {
+  let end = text.endsWith(REPLACEMENT_CHAR) ? text.length - 1 : text.length;
+  for (const s of stops) {
+    for (let k = Math.min(s.length - 1, end); k > 0; k--) {
+      if (text.slice(end - k, end) === s.slice(0, k)) { end -= k; break; }
+    }
+  }
+  return Math.max(0, end);
+}
+
+function entropy(probabilities: Map<Token, number>): number {
+  let h = 0;
+  for (const p of probabilities.values()) if (p > 0) h -= p * Math.log(p);
+  return h;
+}

@@ -1,0 +1,168 @@
+// The in-process llama.cpp engine (runs inside the engine worker, or the CLI): validates the model file, refuses a
+// model that cannot fit in memory before loading it, picks the backend, loads, warms up, and serves requests on a
+// pool of KV-cache sequences.
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { GpuChoice } from '../../core/settings';
+import { EngineError } from '../errors';
+import { estimateMemory, readGguf } from '../gguf';
+import type { BackendInfo, GenerateOptions, GenerateRequest, GenerateResult, InferenceBackend } from '../types';
+import { selectBackend, type SelectedBackend } from './backend';
+import { importLlama, type LlamaContext, type LlamaModel, type LlamaModule } from './binding';
+import { decode } from './decode';
+import { buildPrompt, fimSupported } from './prompt';
+import { SequencePool } from './sequencePool';
+
+export interface ModelConfig {
+  readonly modelPath: string;
+  readonly gpu: GpuChoice;
+  /** 0 = automatic. */
+  readonly threads: number;
+  /** Tokens per sequence; 0 = min(the model's training context, 4096). */
+  readonly contextSize?: number;
+  /** KV-cache sequences (open documents served without re-evaluating their prefix). */
+  readonly sequences?: number;
+}
+
+export interface EngineDeps {
+  readonly log?: (message: string) => void;
+  /** Bytes of memory the model may use; defaults to what the OS reports as available. */
+  readonly availableMemory?: () => number;
+  readonly importLlama?: () => Promise<LlamaModule>;
+  readonly platform?: NodeJS.Platform;
+}
+
+export interface LoadStats {
+  readonly loadMs: number;
+  readonly warmupMs: number;
+}
+
+const DEFAULT_CONTEXT = 4096;
+const DEFAULT_SEQUENCES = 4;
+
+export function sameConfig(a: ModelConfig, b: ModelConfig): boolean {
+  return a.modelPath === b.modelPath && a.gpu === b.gpu && a.threads === b.threads &&
+    (a.contextSize ?? 0) === (b.contextSize ?? 0) && (a.sequences ?? 0) === (b.sequences ?? 0);
+}
+
+export class LlamaEngine implements InferenceBackend {
+  private disposed = false;
+
+  private constructor(
+    readonly config: ModelConfig,
+    private readonly mod: LlamaModule,
+    private readonly selected: SelectedBackend,
+    private readonly model: LlamaModel,
+    private readonly context: LlamaContext,
+    private readonly pool: SequencePool,
+    readonly stats: LoadStats,
+  ) {}
+
+  static async load(config: ModelConfig, deps: EngineDeps = {}): Promise<LlamaEngine> {
+    const log = deps.log ?? (() => {});
+    const t0 = performance.now();
+    const file = path.basename(config.modelPath);
+    const gguf = await readGguf(config.modelPath); // throws model-not-found / model-invalid with the fix
+    const trainContext = gguf.contextLength ?? DEFAULT_CONTEXT;
+    const contextSize = config.contextSize && config.contextSize > 0 ? config.contextSize : Math.min(trainContext, DEFAULT_CONTEXT);
+    const sequences = config.sequences && config.sequences > 0 ? config.sequences : DEFAULT_SEQUENCES;
+    const need = estimateMemory(gguf, contextSize * sequences);
+    const available = (deps.availableMemory ?? (() => os.freemem()))();
+    if (need.totalBytes > available) {
+      throw new EngineError('model-too-big',
+        `${file} needs about ${gib(need.totalBytes)} of memory (weights ${gib(need.weightsBytes)}, cache ${gib(need.kvCacheBytes)}) but only ${gib(available)} is available; choose a smaller model with "Verdant: Select Local Model", or close other programs.`);
+    }
+
+    const mod = await (deps.importLlama ?? importLlama)();
+    const selected = await selectBackend(mod, { gpu: config.gpu, threads: config.threads, platform: deps.platform, log });
+    let model: LlamaModel | undefined;
+    try {
+      model = await selected.llama.loadModel({ modelPath: config.modelPath, gpuLayers: selected.backend === 'cpu' ? 0 : 'auto' });
+      const context = await model.createContext({
+        contextSize,
+        sequences,
+        threads: selected.threads,
+        // Flash attention helps on GPUs; on the CPU it is slower for small heads.
+        flashAttention: selected.backend !== 'cpu',
+      });
+      const pool = new SequencePool(context, sequences);
+      const loadMs = performance.now() - t0;
+      const engine = new LlamaEngine(config, mod, selected, model, context, pool, { loadMs, warmupMs: 0 });
+      const w0 = performance.now();
+      // Warm-up: the first evaluation compiles GPU pipelines and faults in the weights; pay it now, not on a keystroke.
+      await engine.generate({ kind: 'completion', prompt: 'The', maxTokens: 1, sessionKey: '\0warmup' });
+      const warmupMs = performance.now() - w0;
+      log(`loaded ${file} on ${selected.backend} (${selected.threads} threads, context ${context.contextSize} x ${sequences}) in ${loadMs.toFixed(0)} ms, warm-up ${warmupMs.toFixed(0)} ms`);
+      return new LlamaEngine(config, mod, selected, model, context, pool, { loadMs, warmupMs });
+    } catch (e) {
+      await model?.dispose().catch(() => {});
+      await selected.llama.dispose().catch(() => {});
+      if (e instanceof EngineError) throw e;
+      throw new EngineError('model-load-failed', `llama.cpp could not load ${file} (${firstLine(e)}); check the file, or choose another model with "Verdant: Select Local Model".`, { cause: e });
+    }
+  }
+
+  async generate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
+    if (this.disposed) throw new EngineError('worker-unavailable', 'The local model was unloaded; try again.');
+    validateRequest(request);
+    const prompt = buildPrompt(this.mod, this.model, request, this.context.contextSize);
+    const outcome = await this.pool.run(request.sessionKey ?? '\0scratch', (sequence) => decode(sequence, this.model, prompt, request, options));
+    return {
+      text: outcome.text,
+      stopReason: outcome.stopReason,
+      usedFim: prompt.usedFim,
+      backend: `llama.cpp (${this.selected.backend})`,
+      model: path.basename(this.config.modelPath),
+      timing: {
+        promptTokens: outcome.promptTokens,
+        evaluatedTokens: outcome.evaluatedTokens,
+        generatedTokens: outcome.generatedTokens,
+        ttftMs: outcome.ttftMs,
+        totalMs: outcome.totalMs,
+        tokensPerSecond: outcome.tokensPerSecond,
+      },
+      confidence: { meanLogProb: outcome.meanLogProb, meanEntropy: outcome.meanEntropy },
+    };
+  }
+
+  async info(): Promise<BackendInfo> {
+    return {
+      backend: `llama.cpp (${this.selected.backend})`,
+      model: path.basename(this.config.modelPath),
+      devices: this.selected.devices,
+      vramBytes: this.selected.vramBytes,
+      threads: this.selected.threads,
+      fimSupported: fimSupported(this.model),
+      contextSize: this.context.contextSize,
+    };
+  }
+
+  get poolStats() {
+    return { ...this.pool.stats, meteredInputTokens: this.pool.meteredInputTokens };
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await this.context.dispose().catch(() => {});
+    await this.model.dispose().catch(() => {});
+    await this.selected.llama.dispose().catch(() => {});
+  }
+}
+
+export function validateRequest(request: GenerateRequest): void {
+  const bad = (why: string) => new EngineError('bad-request', why);
+  if (!Number.isInteger(request.maxTokens) || request.maxTokens < 0 || request.maxTokens > 32768) throw bad(`maxTokens must be a whole number from 0 to 32768, not ${request.maxTokens}.`);
+  if (request.temperature !== undefined && !(request.temperature >= 0 && request.temperature <= 2)) throw bad(`temperature must be from 0 to 2, not ${request.temperature}.`);
+  if (request.kind === 'fim' && (typeof request.prefix !== 'string' || typeof request.suffix !== 'string')) throw bad('a fim request needs prefix and suffix text.');
+  if (request.kind === 'completion' && typeof request.prompt !== 'string') throw bad('a completion request needs prompt text.');
+  if (request.kind === 'chat' && (!Array.isArray(request.messages) || request.messages.length === 0)) throw bad('a chat request needs at least one message.');
+}
+
+function gib(bytes: number): string {
+  return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(1)} GB` : `${Math.max(1, Math.round(bytes / 2 ** 20))} MB`;
+}
+
+function firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split('\n')[0].slice(0, 200);
+}

@@ -1,0 +1,217 @@
+// The engine worker's socket server: one per machine, shared by every VS Code window. It owns the loaded model,
+// serves requests from all clients, cancels a client's requests when that client disconnects (a window that dies
+// leaves nothing running), and exits after an idle period with no clients.
+import { promises as fs } from 'node:fs';
+import * as net from 'node:net';
+import { EngineError, serializeError, type SerializedError } from './errors';
+import { readMessages, writeMessage } from './framing';
+import type { LlamaEngine, ModelConfig } from './llama/engine';
+import { sameConfig } from './llama/engine';
+import { acquireLock, clearStaleLock, releaseLock } from './lock';
+import { parseClientMessage, PROTOCOL_VERSION, type ClientMessage, type WorkerMessage, type WorkerStatus } from './protocol';
+
+export interface ServerOptions {
+  readonly socketPath: string;
+  readonly lockPath: string;
+  /** Exit after this long with no client connected. */
+  readonly idleMs: number;
+  readonly version: string;
+  readonly log: (message: string) => void;
+  readonly loadEngine: (config: ModelConfig) => Promise<LlamaEngine>;
+}
+
+interface Client {
+  readonly socket: net.Socket;
+  readonly requests: Map<number, AbortController>;
+  greeted: boolean;
+}
+
+export class EngineServer {
+  private readonly server = net.createServer((socket) => this.accept(socket));
+  private readonly clients = new Set<Client>();
+  private engine: LlamaEngine | undefined;
+  private loading: { config: ModelConfig; promise: Promise<LlamaEngine> } | undefined;
+  private active = 0;
+  private lastError: SerializedError | null = null;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private readonly startedAt = Date.now();
+  private stopping = false;
+
+  constructor(private readonly options: ServerOptions) {}
+
+  /** Listens and takes the machine-wide lock. False when another worker already holds it (this one should exit). */
+  async start(): Promise<boolean> {
+    const { socketPath, lockPath } = this.options;
+    if (process.platform !== 'win32') {
+      // A socket file left by a crashed worker blocks listen(); only remove it when no live worker holds the lock.
+      if (await clearStaleLock(lockPath)) await fs.rm(socketPath, { force: true });
+    }
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.server.once('error', reject);
+        this.server.listen(socketPath, () => { this.server.off('error', reject); resolve(); });
+      });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') return false; // another worker is serving
+      throw e;
+    }
+    if (process.platform !== 'win32') await fs.chmod(socketPath, 0o600);
+    const locked = await acquireLock(lockPath, { pid: process.pid, socket: socketPath, protocol: PROTOCOL_VERSION, version: this.options.version, startedAt: this.startedAt });
+    if (!locked) {
+      await new Promise<void>((r) => this.server.close(() => r()));
+      return false;
+    }
+    this.options.log(`engine worker ${process.pid} listening on ${socketPath}`);
+    this.armIdleTimer();
+    return true;
+  }
+
+  async stop(reason: string): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.options.log(`engine worker stopping: ${reason}`);
+    clearTimeout(this.idleTimer);
+    for (const c of this.clients) {
+      for (const ac of c.requests.values()) ac.abort();
+      c.socket.destroy();
+    }
+    await releaseLock(this.options.lockPath);
+    await new Promise<void>((r) => this.server.close(() => r()));
+    await this.engine?.dispose();
+    this.engine = undefined;
+  }
+
+  private accept(socket: net.Socket): void {
+    const client: Client = { socket, requests: new Map(), greeted: false };
+    this.clients.add(client);
+    clearTimeout(this.idleTimer);
+    readMessages(socket, (raw) => void this.handle(client, raw), (reason) => {
+      this.send(client, { type: 'error', id: null, error: { code: 'bad-request', message: reason } });
+    });
+    socket.on('error', () => { /* the close handler cleans up */ });
+    socket.on('close', () => {
+      // The window went away: stop everything it asked for.
+      for (const ac of client.requests.values()) ac.abort();
+      this.clients.delete(client);
+      this.armIdleTimer();
+    });
+  }
+
+  private armIdleTimer(): void {
+    clearTimeout(this.idleTimer);
+    if (this.clients.size > 0 || this.stopping) return;
+    this.idleTimer = setTimeout(() => {
+      if (this.clients.size === 0) void this.stop(`no clients for ${this.options.idleMs} ms`).then(() => process.exit(0));
+    }, this.options.idleMs);
+  }
+
+  private send(client: Client, message: WorkerMessage): void {
+    writeMessage(client.socket, message);
+  }
+
+  private async handle(client: Client, raw: unknown): Promise<void> {
+    const message = parseClientMessage(raw);
+    if (!message) {
+      this.send(client, { type: 'error', id: null, error: { code: 'bad-request', message: `unknown message ${JSON.stringify(raw)?.slice(0, 120)}` } });
+      return;
+    }
+    if (message.type !== 'hello' && !client.greeted) {
+      this.send(client, { type: 'error', id: 'id' in message ? message.id : null, error: { code: 'protocol-mismatch', message: 'say hello first' } });
+      return;
+    }
+    switch (message.type) {
+      case 'hello':
+        if (message.protocol !== PROTOCOL_VERSION) {
+          this.send(client, { type: 'error', id: null, error: { code: 'protocol-mismatch', message: `this engine speaks protocol ${PROTOCOL_VERSION}, not ${message.protocol}` } });
+          return;
+        }
+        client.greeted = true;
+        this.send(client, { type: 'hello', protocol: PROTOCOL_VERSION, version: this.options.version, pid: process.pid, node: process.versions.node });
+        return;
+      case 'generate':
+        return this.generate(client, message);
+      case 'cancel':
+        client.requests.get(message.id)?.abort();
+        return;
+      case 'load':
+        try {
+          const engine = await this.engineFor(message.config);
+          this.send(client, { type: 'loaded', id: message.id, info: await engine.info() });
+        } catch (e) {
+          this.send(client, { type: 'error', id: message.id, error: serializeError(e) });
+        }
+        return;
+      case 'status':
+        this.send(client, { type: 'status', id: message.id, status: await this.status() });
+        return;
+      case 'shutdown':
+        await this.stop('asked to shut down');
+        process.exit(0);
+    }
+  }
+
+  private async generate(client: Client, message: Extract<ClientMessage, { type: 'generate' }>): Promise<void> {
+    const ac = new AbortController();
+    client.requests.set(message.id, ac);
+    this.active++;
+    try {
+      const engine = await this.engineFor(message.config);
+      const result = await engine.generate(message.request, {
+        signal: ac.signal,
+        onText: (text) => this.send(client, { type: 'text', id: message.id, text }),
+      });
+      this.send(client, { type: 'result', id: message.id, result });
+    } catch (e) {
+      const error = serializeError(e);
+      if (error.code !== 'bad-request') this.lastError = error;
+      this.send(client, { type: 'error', id: message.id, error });
+    } finally {
+      this.active--;
+      client.requests.delete(message.id);
+    }
+  }
+
+  /** The engine for config: the loaded one, a load in progress, or a new load (after unloading another model). */
+  private async engineFor(config: ModelConfig): Promise<LlamaEngine> {
+    if (this.engine && sameConfig(this.engine.config, config)) return this.engine;
+    if (this.loading && sameConfig(this.loading.config, config)) return this.loading.promise;
+    if (this.loading) await this.loading.promise.catch(() => {});
+    if (this.engine && sameConfig(this.engine.config, config)) return this.engine;
+    const previous = this.engine;
+    this.engine = undefined;
+    const promise = (async () => {
+      await previous?.dispose();
+      this.options.log(`loading ${config.modelPath} (gpu ${config.gpu}, threads ${config.threads || 'auto'})`);
+      return this.options.loadEngine(config);
+    })();
+    this.loading = { config, promise };
+    try {
+      this.engine = await promise;
+      this.lastError = null;
+      return this.engine;
+    } catch (e) {
+      this.lastError = serializeError(e);
+      this.options.log(`load failed: ${this.lastError.message}`);
+      throw e instanceof EngineError ? e : new EngineError('model-load-failed', this.lastError.message);
+    } finally {
+      if (this.loading?.promise === promise) this.loading = undefined;
+    }
+  }
+
+  private async status(): Promise<WorkerStatus> {
+    const engine = this.engine;
+    const info = engine ? await engine.info() : null;
+    return {
+      pid: process.pid,
+      version: this.options.version,
+      node: process.versions.node,
+      uptimeMs: Date.now() - this.startedAt,
+      clients: this.clients.size,
+      activeRequests: this.active,
+      rssBytes: process.memoryUsage().rss,
+      model: engine && info ? { ...info, ...engine.stats, sequencesUsed: engine.poolStats.used, evictions: engine.poolStats.evictions } : null,
+      loading: this.loading?.config.modelPath ?? null,
+      lastError: this.lastError,
+    };
+  }
+}

@@ -1,0 +1,41 @@
+// "Verdant: Show Engine Status": which backend runs the local model, on which device, with how many threads, and
+// how the shared worker is doing. Returns the report at once (the dialog is not awaited) so tests can read it.
+import * as vscode from 'vscode';
+import type { EngineReport, LocalEngine } from './localEngine';
+
+export function describeReport(r: EngineReport): string[] {
+  const lines: string[] = [];
+  const info = r.info;
+  if (info) {
+    lines.push(`Backend: ${info.backend}`, `Model: ${info.model}`);
+    lines.push(`Devices: ${info.devices.length ? info.devices.join(', ') : 'CPU only'}`);
+    if (info.vramBytes) lines.push(`VRAM: ${(info.vramBytes / 2 ** 30).toFixed(1)} GiB`);
+    if (info.threads) lines.push(`Threads: ${info.threads}`);
+    if (info.contextSize) lines.push(`Context: ${info.contextSize} tokens`);
+    lines.push(`Fill-in-the-middle: ${info.fimSupported ? 'yes' : 'no (prefix completion)'}`);
+  } else {
+    lines.push(`Backend: ${r.backend}`, 'Model: not loaded');
+  }
+  const w = r.worker;
+  if (w) {
+    lines.push(`Worker: pid ${w.pid}, up ${Math.round(w.uptimeMs / 1000)} s, ${w.clients} window(s), ${Math.round(w.rssBytes / 2 ** 20)} MB`);
+    if (w.model) lines.push(`Load: ${Math.round(w.model.loadMs)} ms, warm-up ${Math.round(w.model.warmupMs)} ms, ${w.model.sequencesUsed} document cache(s) in use`);
+    if (w.loading) lines.push(`Loading: ${w.loading}`);
+  }
+  if (r.problem) lines.push(`Problem: ${r.problem}`);
+  return lines;
+}
+
+export async function showEngineStatus(engine: LocalEngine, commands: { selectModel: string; showLog: string }): Promise<EngineReport> {
+  const report = await engine.report();
+  const actions = report.info ? ['Show Log'] : ['Load Model', 'Select Local Model', 'Show Log'];
+  void vscode.window.showInformationMessage('Verdant local engine', { modal: true, detail: describeReport(report).join('\n') }, ...actions).then(async (choice) => {
+    if (choice === 'Select Local Model') await vscode.commands.executeCommand(commands.selectModel);
+    else if (choice === 'Show Log') await vscode.commands.executeCommand(commands.showLog);
+    else if (choice === 'Load Model') {
+      await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Verdant: loading the local model' }, () => engine.load())
+        .then((info) => vscode.window.showInformationMessage(`Verdant: ${info.model} ready on ${info.backend}.`), (e) => vscode.window.showErrorMessage(e instanceof Error ? e.message : String(e)));
+    }
+  }, (e) => console.warn(`Verdant: could not show the engine status dialog: ${e}`)); // e.g. dialogs refused under test
+  return report;
+}

@@ -1,0 +1,108 @@
+// The extension host's handle on local inference. It never loads native code itself: Verdant's own engine runs in the
+// shared worker process (EngineClient), and server backends are reached over HTTP. Everything starts lazily, on the
+// first request or an explicit command, never at activation.
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { Config } from '../config';
+import type { LocalSettings } from '../core/settings';
+import { EngineClient } from '../engine/client';
+import { EngineError } from '../engine/errors';
+import type { ModelConfig } from '../engine/llama/engine';
+import type { WorkerStatus } from '../engine/protocol';
+import type { BackendInfo, GenerateOptions, GenerateRequest, GenerateResult, InferenceBackend } from '../engine/types';
+import { loadEngineHttp } from './engineHttp';
+
+export interface LocalEngineDeps {
+  readonly config: Config;
+  readonly log: vscode.LogOutputChannel;
+  /** Global storage: the worker's lock file and log, and downloaded models. */
+  readonly stateDir: string;
+  readonly workerScript: string;
+  readonly clientName: string;
+}
+
+export interface EngineReport {
+  readonly backend: LocalSettings['backend'];
+  /** llama.cpp: the worker's status; null when no model is configured. */
+  readonly worker: WorkerStatus | null;
+  /** A server backend's info, or the loaded model's. */
+  readonly info: BackendInfo | null;
+  readonly problem: string | null;
+}
+
+export class LocalEngine implements vscode.Disposable {
+  private client: EngineClient | undefined;
+  private server: { key: string; backend: InferenceBackend } | undefined;
+
+  constructor(private readonly deps: LocalEngineDeps) {}
+
+  /** Runs one request on whichever local backend the settings choose. */
+  async generate(request: GenerateRequest, options?: GenerateOptions): Promise<GenerateResult> {
+    const local = this.deps.config.settings.local;
+    if (local.backend === 'llama.cpp') return this.engineClient().generate(this.modelConfig(local), request, options);
+    return (await this.serverBackend(local)).generate(request, options);
+  }
+
+  /** Loads and warms up the model now (llama.cpp), or checks the server answers. */
+  async load(): Promise<BackendInfo> {
+    const local = this.deps.config.settings.local;
+    if (local.backend === 'llama.cpp') return this.engineClient().load(this.modelConfig(local));
+    return (await this.serverBackend(local)).info();
+  }
+
+  async report(): Promise<EngineReport> {
+    const local = this.deps.config.settings.local;
+    try {
+      if (local.backend !== 'llama.cpp') return { backend: local.backend, worker: null, info: await (await this.serverBackend(local)).info(), problem: null };
+      if (!local.modelPath) return { backend: local.backend, worker: null, info: null, problem: 'No local model chosen yet: run "Verdant: Select Local Model".' };
+      const worker = await this.engineClient().status();
+      return { backend: local.backend, worker, info: worker.model, problem: worker.lastError?.message ?? null };
+    } catch (e) {
+      return { backend: local.backend, worker: null, info: null, problem: e instanceof Error ? e.message : String(e) };
+    }
+  }
+
+  /** Stops the shared worker (every window's next request starts a fresh one). */
+  async stopWorker(): Promise<void> {
+    await this.client?.shutdownWorker();
+  }
+
+  dispose(): void {
+    this.client?.dispose();
+    void this.server?.backend.dispose();
+  }
+
+  private modelConfig(local: LocalSettings): ModelConfig {
+    if (!local.modelPath) throw new EngineError('model-not-found', 'No local model chosen yet: run "Verdant: Select Local Model".');
+    return { modelPath: local.modelPath, gpu: local.gpu, threads: local.threads };
+  }
+
+  private engineClient(): EngineClient {
+    this.client ??= new EngineClient({
+      stateDir: this.deps.stateDir,
+      workerScript: this.deps.workerScript,
+      clientName: this.deps.clientName,
+      log: (m) => this.deps.log.info(`engine: ${m}`),
+      onWorkerEvent: (e) => {
+        if (e.type === 'crashed') this.deps.log.warn(`engine worker stopped unexpectedly (${e.pendingFailed} request(s) failed); restarting`);
+        else this.deps.log.info(`engine worker restarted (pid ${e.pid})`);
+      },
+    });
+    return this.client;
+  }
+
+  private async serverBackend(local: LocalSettings): Promise<InferenceBackend> {
+    const kind = local.backend as Exclude<LocalSettings['backend'], 'llama.cpp'>;
+    const key = `${kind} ${local.serverUrl} ${local.serverModel}`;
+    if (this.server?.key !== key) {
+      const { createHttpBackend } = loadEngineHttp();
+      void this.server?.backend.dispose();
+      this.server = { key, backend: createHttpBackend(kind, { url: local.serverUrl || undefined, model: local.serverModel }) };
+    }
+    return this.server.backend;
+  }
+}
+
+export function workerScriptPath(extensionPath: string): string {
+  return path.join(extensionPath, 'dist', 'engine-worker.js');
+}

@@ -1,0 +1,650 @@
+// The HTTP backends against real node:http servers on 127.0.0.1 that speak each protocol as the real servers do
+// (Ollama NDJSON, OpenAI-style SSE of LM Studio / mlx_lm.server, llama-server SSE): chunked bodies, events split
+// across TCP writes, delays between tokens, and the failures users meet (nothing listening, unknown model, 429,
+// 503, malformed or cut streams).
+import * as assert from 'node:assert/strict';
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { EngineError } from '../../src/engine/errors';
+import type { GenerateResult, InferenceBackend } from '../../src/engine/types';
+import { createHttpBackend, DEFAULT_SERVER_URLS, type HttpBackendKind } from '../../src/engine/backends';
+import { LlamaServerBackend } from '../../src/engine/backends/llamaServer';
+import { OllamaBackend } from '../../src/engine/backends/ollama';
+import { OpenAiCompatibleBackend } from '../../src/engine/backends/openaiCompatible';
+
+// ---------------------------------------------------------------------------------------------------------------
+// A scriptable server
+
+interface Seen {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: IncomingHttpHeaders;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly body: any;
+  /** Resolves when the client closed the connection before the response was complete. */
+  readonly closedEarly: Promise<void>;
+}
+type Route = (seen: Seen, res: ServerResponse) => void | Promise<void>;
+
+class FakeServer {
+  readonly seen: Seen[] = [];
+  private constructor(private readonly server: Server, readonly url: string) {}
+
+  static async start(routes: Record<string, Route>): Promise<FakeServer> {
+    const server = createServer();
+    server.on('connection', (s) => s.setNoDelay(true)); // each write leaves as its own TCP segment
+    const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+    const fake = new FakeServer(server, `http://127.0.0.1:${port}`);
+    server.on('request', (req, res) => {
+      let raw = '';
+      req.setEncoding('utf8');
+      req.on('data', (d: string) => { raw += d; });
+      req.on('end', () => {
+        const closedEarly = new Promise<void>((resolve) => res.on('close', () => { if (!res.writableFinished) resolve(); }));
+        const path = (req.url ?? '/').split('?')[0];
+        const seen: Seen = { method: req.method ?? 'GET', path, headers: req.headers, body: raw ? JSON.parse(raw) : undefined, closedEarly };
+        fake.seen.push(seen);
+        const route = routes[`${seen.method} ${path}`];
+        if (!route) {
+          res.writeHead(404, { 'content-type': 'text/plain' }).end('404 page not found');
+          return;
+        }
+        void Promise.resolve(route(seen, res)).catch(() => res.destroy());
+      });
+    });
+    return fake;
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+/** Writes a streaming body piece by piece with pauses, as a server generating tokens does. */
+async function stream(res: ServerResponse, contentType: string, parts: readonly string[], delayMs = 2): Promise<void> {
+  res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-cache' });
+  res.flushHeaders();
+  for (const p of parts) {
+    if (res.destroyed) return;
+    res.write(p);
+    await sleep(delayMs);
+  }
+  if (!res.destroyed) res.end();
+}
+
+/** Cuts text into fixed-size pieces, so JSON objects and events straddle TCP writes. */
+function shred(text: string, size = 13): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < text.length; i += size) out.push(text.slice(i, i + size));
+  return out;
+}
+
+function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  const port = await new Promise<number>((resolve) => s.listen(0, '127.0.0.1', () => resolve((s.address() as AddressInfo).port)));
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+async function rejection(p: Promise<unknown>): Promise<EngineError> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof EngineError, `expected an EngineError, got ${String(e)}`);
+    return e;
+  }
+  assert.fail('expected a rejection');
+}
+
+/** Runs a generation that the caller aborts after `afterPieces` pieces; returns the result and the time it took. */
+async function abortAfter(backend: InferenceBackend, request: Parameters<InferenceBackend['generate']>[0], afterPieces: number): Promise<{ result: GenerateResult; abortToResolveMs: number; pieces: string[] }> {
+  const controller = new AbortController();
+  const pieces: string[] = [];
+  let abortedAt = 0;
+  const result = await backend.generate(request, {
+    signal: controller.signal,
+    onText: (t) => {
+      pieces.push(t);
+      if (pieces.length === afterPieces) {
+        abortedAt = performance.now();
+        controller.abort();
+      }
+    },
+  });
+  return { result, abortToResolveMs: performance.now() - abortedAt, pieces };
+}
+
+const within = (p: Promise<void>, ms: number, what: string) =>
+  Promise.race([p, sleep(ms).then(() => assert.fail(`${what} within ${ms} ms`))]);
+
+// ---------------------------------------------------------------------------------------------------------------
+// Ollama
+
+const ndjson = (o: unknown) => `${JSON.stringify(o)}\n`;
+const ollamaPiece = (response: string, logprob?: number) => ndjson({
+  model: 'qwen2.5-coder:1.5b', created_at: '2025-01-01T00:00:00.000Z', response, done: false,
+  ...(logprob === undefined ? {} : { logprobs: [{ token: response, logprob, bytes: [], top_logprobs: [] }] }),
+});
+const ollamaDone = (reason = 'stop') => ndjson({
+  model: 'qwen2.5-coder:1.5b', created_at: '2025-01-01T00:00:01.000Z', response: '', done: true, done_reason: reason,
+  total_duration: 250_000_000, load_duration: 5_000_000, prompt_eval_count: 26, prompt_eval_duration: 130_000_000,
+  eval_count: 3, eval_duration: 60_000_000,
+});
+
+describe('Ollama backend', () => {
+  let server: FakeServer | undefined;
+  let backend: InferenceBackend | undefined;
+  afterEach(async () => {
+    await backend?.dispose();
+    await server?.close();
+    backend = server = undefined;
+  });
+  const start = async (routes: Record<string, Route>) => {
+    server = await FakeServer.start(routes);
+    backend = new OllamaBackend({ url: server.url, model: 'qwen2.5-coder:1.5b' });
+    return backend;
+  };
+
+  it('streams FIM through /api/generate with suffix, and reports timing and confidence from the final message', async () => {
+    const b = await start({
+      'POST /api/generate': (_s, res) => stream(res, 'application/x-ndjson',
+        shred(ollamaPiece('\n  if a == 0:', -0.1) + ollamaPiece('\n    return b', -0.3) + ollamaPiece('\n  return r', -0.2) + ollamaDone()), 3),
+    });
+    const shown: string[] = [];
+    const r = await b.generate({ kind: 'fim', prefix: 'def gcd(a, b):', suffix: '\n\nprint(gcd(4, 6))', maxTokens: 32, stop: ['\n\n\n'] }, { onText: (t) => shown.push(t) });
+    assert.equal(r.text, '\n  if a == 0:\n    return b\n  return r');
+    assert.equal(shown.join(''), r.text);
+    assert.ok(shown.length >= 2, 'text arrives in pieces');
+    assert.equal(r.stopReason, 'eos');
+    assert.equal(r.usedFim, true);
+    assert.equal(r.backend, 'ollama');
+    assert.equal(r.model, 'qwen2.5-coder:1.5b');
+    assert.equal(r.timing.promptTokens, 26);
+    assert.equal(r.timing.evaluatedTokens, null);
+    assert.equal(r.timing.generatedTokens, 3);
+    assert.equal(r.timing.tokensPerSecond, 50);
+    assert.ok(r.timing.ttftMs > 0 && r.timing.ttftMs <= r.timing.totalMs);
+    assert.ok(Math.abs((r.confidence.meanLogProb ?? 0) - -0.2) < 1e-9);
+    const body = server!.seen[0].body;
+    assert.equal(body.model, 'qwen2.5-coder:1.5b');
+    assert.equal(body.prompt, 'def gcd(a, b):');
+    assert.equal(body.suffix, '\n\nprint(gcd(4, 6))');
+    assert.equal(body.raw, undefined, 'FIM lets Ollama apply the model template');
+    assert.equal(body.stream, true);
+    assert.deepEqual(body.options, { num_predict: 32, temperature: 0, stop: ['\n\n\n'] });
+  });
+
+  it('completes raw prompts, maps done_reason "length" to maxTokens', async () => {
+    const b = await start({
+      'POST /api/generate': (_s, res) => stream(res, 'application/x-ndjson', [ollamaPiece('x = 1'), ollamaDone('length')]),
+    });
+    const r = await b.generate({ kind: 'completion', prompt: '# a\n', maxTokens: 1, temperature: 0.2 });
+    assert.equal(r.text, 'x = 1');
+    assert.equal(r.stopReason, 'maxTokens');
+    assert.equal(r.usedFim, false);
+    const body = server!.seen[0].body;
+    assert.equal(body.raw, true);
+    assert.equal(body.suffix, undefined);
+    assert.deepEqual(body.options, { num_predict: 1, temperature: 0.2 });
+  });
+
+  it('chats through /api/chat', async () => {
+    const piece = (content: string) => ndjson({ model: 'm', created_at: 'x', message: { role: 'assistant', content }, done: false });
+    const b = await start({
+      'POST /api/chat': (_s, res) => stream(res, 'application/x-ndjson', shred(piece('Hel') + piece('lo!') +
+        ndjson({ model: 'm', created_at: 'x', message: { role: 'assistant', content: '' }, done: true, done_reason: 'stop', prompt_eval_count: 9, eval_count: 2, eval_duration: 20_000_000 }), 7)),
+    });
+    const r = await b.generate({ kind: 'chat', messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }], maxTokens: 8 });
+    assert.equal(r.text, 'Hello!');
+    assert.equal(r.timing.promptTokens, 9);
+    assert.equal(r.timing.tokensPerSecond, 100);
+    assert.deepEqual(server!.seen[0].body.messages, [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }]);
+  });
+
+  it('applies stop strings client-side, even split across pieces, and closes the stream', async () => {
+    const b = await start({
+      'POST /api/generate': (_s, res) => stream(res, 'application/x-ndjson',
+        [ollamaPiece('foo'), ollamaPiece('\nbar E'), ollamaPiece('ND baz'), ...Array.from({ length: 40 }, () => ollamaPiece(' more')), ollamaDone()], 10),
+    });
+    const shown: string[] = [];
+    const r = await b.generate({ kind: 'completion', prompt: 'p', maxTokens: 64, stop: ['END'] }, { onText: (t) => shown.push(t) });
+    assert.equal(r.text, 'foo\nbar ');
+    assert.equal(shown.join(''), 'foo\nbar ', 'the stop string never reaches the editor');
+    assert.equal(r.stopReason, 'stop');
+    await within(server!.seen[0].closedEarly, 1000, 'the server sees the connection close');
+  });
+
+  it('cancels mid-stream: resolves with the text so far and "abort" at once, and the server sees the socket close', async () => {
+    const b = await start({
+      'POST /api/generate': (_s, res) => stream(res, 'application/x-ndjson', [...Array.from({ length: 100 }, (_, i) => ollamaPiece(`t${i} `)), ollamaDone()], 30),
+    });
+    const { result, abortToResolveMs } = await abortAfter(b, { kind: 'completion', prompt: 'p', maxTokens: 100 }, 2);
+    assert.equal(result.stopReason, 'abort');
+    assert.equal(result.text, 't0 t1 ');
+    assert.ok(abortToResolveMs < 100, `resolved ${abortToResolveMs.toFixed(0)} ms after abort`);
+    await within(server!.seen[0].closedEarly, 1000, 'the server sees the connection close');
+  });
+
+  it('resolves "abort" without a request when the signal is already aborted', async () => {
+    const b = await start({});
+    const r = await b.generate({ kind: 'completion', prompt: 'p', maxTokens: 4 }, { signal: AbortSignal.abort() });
+    assert.equal(r.stopReason, 'abort');
+    assert.equal(r.text, '');
+    assert.equal(server!.seen.length, 0);
+  });
+
+  it('falls back to completing the prefix when the model cannot insert, and remembers it', async () => {
+    const b = await start({
+      'POST /api/generate': (s, res) => s.body.suffix !== undefined
+        ? json(res, 400, { error: '"qwen2.5-coder:1.5b" does not support insert' })
+        : stream(res, 'application/x-ndjson', [ollamaPiece('body'), ollamaDone()]),
+    });
+    const fim = { kind: 'fim', prefix: 'def f():', suffix: '\n', maxTokens: 8 } as const;
+    const r = await b.generate(fim);
+    assert.equal(r.text, 'body');
+    assert.equal(r.usedFim, false);
+    await b.generate(fim);
+    assert.deepEqual(server!.seen.map((s) => s.body.raw ?? false), [false, true, true]);
+  });
+
+  it('reports info from /api/show and /api/ps', async () => {
+    const b = await start({
+      'POST /api/show': (_s, res) => json(res, 200, {
+        parameters: 'num_ctx                        8192\nstop                           "<|endoftext|>"',
+        template: '{{ .Prompt }}', capabilities: ['completion', 'insert'],
+        details: { format: 'gguf', family: 'qwen2', parameter_size: '1.5B', quantization_level: 'Q4_K_M' },
+        model_info: { 'general.architecture': 'qwen2', 'qwen2.context_length': 32768 },
+      }),
+      'GET /api/ps': (_s, res) => json(res, 200, { models: [{ name: 'qwen2.5-coder:1.5b', model: 'qwen2.5-coder:1.5b', size: 2e9, size_vram: 1_500_000_000, context_length: 4096 }] }),
+    });
+    assert.deepEqual(await b.info(), {
+      backend: 'ollama', model: 'qwen2.5-coder:1.5b', devices: ['gpu'], vramBytes: 1_500_000_000, threads: null, fimSupported: true, contextSize: 4096,
+    });
+    assert.deepEqual(server!.seen[0].body, { model: 'qwen2.5-coder:1.5b' });
+  });
+
+  it('says how to pull an unknown model (404)', async () => {
+    const b = await start({ 'POST /api/generate': (s, res) => json(res, 404, { error: `model '${s.body.model}' not found` }) });
+    const e = await rejection(b.generate({ kind: 'completion', prompt: 'p', maxTokens: 4 }));
+    assert.equal(e.code, 'backend-unavailable');
+    assert.match(e.message, /^Ollama at http:\/\/127\.0\.0\.1:\d+ has no model "qwen2\.5-coder:1\.5b": get it with `ollama pull qwen2\.5-coder:1\.5b`, or change verdant\.local\.serverModel\.$/);
+  });
+
+  it('gives one clear error each for 429 and 503', async () => {
+    let status = 429;
+    const b = await start({
+      'POST /api/generate': (_s, res) => json(res, status, { error: status === 429 ? 'server busy, please try again' : 'service unavailable' }, status === 429 ? { 'retry-after': '3' } : {}),
+    });
+    const busy = await rejection(b.generate({ kind: 'completion', prompt: 'p', maxTokens: 4 }));
+    assert.equal(busy.code, 'backend-unavailable');
+    assert.match(busy.message, /is busy \(HTTP 429: server busy, please try again\): wait 3 s and try again\.$/);
+    status = 503;
+    const down = await rejection(b.generate({ kind: 'completion', prompt: 'p', maxTokens: 4 }));
+    assert.match(down.message, /is unavailable \(HTTP 503: service unavailable\): .*try again in a few seconds\.$/);
+  });
+
+  it('reports a malformed stream: a garbage line, a stream cut without done', async () => {
+    let mode = 'garbage';
+    const b = await start({
+      'POST /api/generate': (_s, res) => stream(res, 'application/x-ndjson', mode === 'garbage'
+        ? [ollamaPiece('ok'), '<html>oops</html>\n', ollamaDone()]
+        : [ollamaPiece('ok'), ollamaPiece(' and')]),
+    });
+    const garbage = await rejection(b.generate({ kind: 'completion', prompt: 'p', maxTokens: 4 }));
+    assert.equal(garbage.code, 'backend-unavailable');
+    assert.match(garbage.message, /^Ollama at http:\/\/127\.0\.0\.1:\d+ sent a malformed response \(a line that is not JSON\): try again, and update Ollama if it keeps happening\.$/);
+    mode = 'cut';
+    const cut = await rejection(b.generate({ kind: 'completion', prompt: 'p', maxTokens: 4 }));
+    assert.match(cut.message, /sent a malformed response \(the stream ended before the final message\)/);
+  });
+
+  it('reports a connection dropped mid-stream as a cut stream', async () => {
+    const b = await start({
+      'POST /api/generate': async (_s, res) => {
+        res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+        res.write(ollamaPiece('ok'));
+        await sleep(20);
+        res.socket?.destroy();
+      },
+    });
+    const e = await rejection(b.generate({ kind: 'completion', prompt: 'p', maxTokens: 4 }));
+    assert.equal(e.code, 'backend-unavailable');
+    assert.match(e.message, /sent a malformed response \(the connection closed before the final message\)/);
+  });
+
+  it('reports an error the server sends inside the stream', async () => {
+    const b = await start({
+      'POST /api/generate': (_s, res) => stream(res, 'application/x-ndjson', [ollamaPiece('ok'), ndjson({ error: 'an error was encountered while running the model: out of memory' })]),
+    });
+    const e = await rejection(b.generate({ kind: 'completion', prompt: 'p', maxTokens: 4 }));
+    assert.match(e.message, /reported an error while generating \(an error was encountered while running the model: out of memory\)/);
+  });
+
+  it('times out when the server never answers', async () => {
+    server = await FakeServer.start({ 'POST /api/generate': () => undefined });
+    backend = new OllamaBackend({ url: server.url, model: 'm', timeoutMs: 150 });
+    const t0 = performance.now();
+    const e = await rejection(backend.generate({ kind: 'completion', prompt: 'p', maxTokens: 4 }));
+    assert.match(e.message, /did not answer within 0\.2 s: it may be loading the model or busy/);
+    assert.ok(performance.now() - t0 < 2000);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Servers that are not running
+
+describe('HTTP backends when the server is not running', () => {
+  const cases: [HttpBackendKind, RegExp][] = [
+    ['ollama', /^Ollama is not running at http:\/\/127\.0\.0\.1:\d+: start it with `OLLAMA_HOST=127\.0\.0\.1:\d+ ollama serve`, or change verdant\.local\.serverUrl\.$/],
+    ['lmstudio', /^LM Studio is not running at http:\/\/127\.0\.0\.1:\d+: start it with `lms server start`, or change verdant\.local\.serverUrl\.$/],
+    ['mlx', /^mlx_lm\.server is not running at http:\/\/127\.0\.0\.1:\d+: start it with `mlx_lm\.server --model mlx-community\/m --port \d+`/],
+    ['llama-server', /^llama-server is not running at http:\/\/127\.0\.0\.1:\d+: start it with `llama-server -m <model\.gguf> --port \d+`/],
+  ];
+  for (const [kind, expected] of cases) {
+    it(`${kind}: 'backend-unavailable' naming the start command, for generate and info`, async () => {
+      const backend = createHttpBackend(kind, { url: `http://127.0.0.1:${await freePort()}`, model: 'mlx-community/m' });
+      try {
+        const e = await rejection(backend.generate({ kind: 'fim', prefix: 'a', suffix: 'b', maxTokens: 4 }));
+        assert.equal(e.code, 'backend-unavailable');
+        assert.match(e.message, expected);
+        assert.match((await rejection(backend.info())).message, expected);
+      } finally {
+        await backend.dispose();
+      }
+    });
+  }
+
+  it('uses each server’s default URL', () => {
+    assert.deepEqual(DEFAULT_SERVER_URLS, {
+      ollama: 'http://127.0.0.1:11434', lmstudio: 'http://127.0.0.1:1234', mlx: 'http://127.0.0.1:8080', 'llama-server': 'http://127.0.0.1:8080',
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// OpenAI-compatible (LM Studio, mlx_lm.server)
+
+const sse = (o: unknown, eol = '\n') => `data: ${JSON.stringify(o)}${eol}${eol}`;
+const completionChunk = (text: string, extra: Record<string, unknown> = {}, finish: string | null = null) => ({
+  id: 'cmpl-1', object: 'text_completion', created: 1, model: 'm', choices: [{ index: 0, text, finish_reason: finish, ...extra }],
+});
+const chatChunk = (content: string | undefined, finish: string | null = null, logprob?: number) => ({
+  id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1, model: 'm',
+  choices: [{ index: 0, delta: content === undefined ? {} : { role: 'assistant', content }, finish_reason: finish,
+    ...(logprob === undefined ? {} : { logprobs: { content: [{ token: content, logprob, top_logprobs: [] }] } }) }],
+});
+const usageChunk = (prompt: number, completion: number, cached?: number) => ({
+  id: 'cmpl-1', object: 'chat.completion', created: 1, model: 'm', choices: [],
+  usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, ...(cached === undefined ? {} : { prompt_tokens_details: { cached_tokens: cached } }) },
+});
+
+describe('OpenAI-compatible backend (LM Studio, mlx_lm.server)', () => {
+  let server: FakeServer | undefined;
+  let backend: InferenceBackend | undefined;
+  afterEach(async () => {
+    await backend?.dispose();
+    await server?.close();
+    backend = server = undefined;
+  });
+
+  it('LM Studio: FIM with the Qwen2.5-Coder template, logprobs, usage, CRLF events with comments split across writes', async () => {
+    server = await FakeServer.start({
+      'POST /v1/completions': (_s, res) => stream(res, 'text/event-stream', shred(
+        ': keepalive 10/20\r\n\r\n'
+        + sse(completionChunk('return', { logprobs: { tokens: ['return'], token_logprobs: [-0.5], top_logprobs: [{ return: -0.5 }] } }), '\r\n')
+        + sse(completionChunk(' a + b', { logprobs: { tokens: [' a + b'], token_logprobs: [-1.5], top_logprobs: [] } }), '\r\n')
+        + sse(completionChunk('', {}, 'stop'), '\r\n')
+        + sse(usageChunk(20, 2, 15), '\r\n')
+        + 'data: [DONE]\r\n\r\n', 17), 3),
+    });
+    backend = new OpenAiCompatibleBackend({ flavour: 'lmstudio', url: `${server.url}/v1`, model: 'qwen2.5-coder-1.5b-instruct' });
+    const r = await backend.generate({ kind: 'fim', prefix: 'def add(a, b):\n    ', suffix: '\n', maxTokens: 16, stop: ['\n\n'] });
+    assert.equal(r.text, 'return a + b');
+    assert.equal(r.usedFim, true);
+    assert.equal(r.backend, 'lm studio');
+    assert.equal(r.stopReason, 'eos');
+    assert.equal(r.confidence.meanLogProb, -1);
+    assert.deepEqual([r.timing.promptTokens, r.timing.evaluatedTokens, r.timing.generatedTokens], [20, 5, 2]);
+    assert.ok(r.timing.tokensPerSecond > 0);
+    const { body, path } = server.seen[0];
+    assert.equal(path, '/v1/completions', 'a base URL ending in /v1 is not doubled');
+    assert.equal(body.prompt, '<|fim_prefix|>def add(a, b):\n    <|fim_suffix|>\n<|fim_middle|>');
+    assert.equal(body.logprobs, 1);
+    assert.equal(body.max_tokens, 16);
+    assert.equal(body.temperature, 0);
+    assert.deepEqual(body.stop, ['\n\n']);
+    assert.deepEqual(body.stream_options, { include_usage: true });
+  });
+
+  it('cuts at the template’s end token when the server prints it as text', async () => {
+    server = await FakeServer.start({
+      'POST /v1/completions': (_s, res) => stream(res, 'text/event-stream',
+        [sse(completionChunk('x = 1')), sse(completionChunk('<|endoftext|>')), sse(completionChunk('junk')), sse(completionChunk('', {}, 'length')), 'data: [DONE]\n\n'], 10),
+    });
+    backend = new OpenAiCompatibleBackend({ flavour: 'lmstudio', url: server.url, model: 'Qwen2.5-Coder-7B', fimTemplate: 'qwen2.5-coder' });
+    const r = await backend.generate({ kind: 'fim', prefix: 'a', suffix: 'b', maxTokens: 8 });
+    assert.equal(r.text, 'x = 1');
+    assert.equal(r.stopReason, 'stop');
+  });
+
+  it('mlx_lm.server: without a known FIM family completes the prefix, sends logprobs as a boolean, reads cached tokens', async () => {
+    server = await FakeServer.start({
+      'POST /v1/completions': (_s, res) => stream(res, 'text/event-stream',
+        [': keepalive 5/5\n\n', sse(completionChunk('pass')), sse(completionChunk('', {}, 'length')), sse(usageChunk(12, 1, 10)), 'data: [DONE]\n\n']),
+    });
+    backend = createHttpBackend('mlx', { url: server.url, model: 'mlx-community/Llama-3.2-1B-4bit' });
+    const r = await backend.generate({ kind: 'fim', prefix: 'def f():\n    ', suffix: '\n', maxTokens: 1 });
+    assert.equal(r.text, 'pass');
+    assert.equal(r.usedFim, false);
+    assert.equal(r.backend, 'mlx');
+    assert.equal(r.stopReason, 'maxTokens');
+    assert.equal(r.confidence.meanLogProb, null, 'mlx_lm.server sends no logprobs while streaming');
+    assert.deepEqual([r.timing.promptTokens, r.timing.evaluatedTokens, r.timing.generatedTokens], [12, 2, 1]);
+    assert.equal(server.seen[0].body.prompt, 'def f():\n    ');
+    assert.equal(server.seen[0].body.logprobs, true);
+  });
+
+  it('chats through /v1/chat/completions with logprobs', async () => {
+    server = await FakeServer.start({
+      'POST /v1/chat/completions': (_s, res) => stream(res, 'text/event-stream', shred(
+        sse(chatChunk('', null)) + sse(chatChunk('Hi', null, -0.2)) + sse(chatChunk(' there', null, -0.4)) + sse(chatChunk(undefined, 'stop')) + 'data: [DONE]\n\n', 29)),
+    });
+    backend = createHttpBackend('lmstudio', { url: server.url, model: 'llama-3.2-3b-instruct', apiKey: 'sk-test-123456' });
+    const r = await backend.generate({ kind: 'chat', messages: [{ role: 'user', content: 'Hello' }], maxTokens: 8 });
+    assert.equal(r.text, 'Hi there');
+    assert.ok(Math.abs((r.confidence.meanLogProb ?? 0) - -0.3) < 1e-9);
+    assert.equal(r.timing.generatedTokens, 2, 'counted from the stream when usage is absent');
+    assert.equal(r.timing.evaluatedTokens, null);
+    const seen = server.seen[0];
+    assert.equal(seen.headers.authorization, 'Bearer sk-test-123456');
+    assert.equal(seen.body.logprobs, true);
+    assert.deepEqual(seen.body.messages, [{ role: 'user', content: 'Hello' }]);
+  });
+
+  it('cancels mid-stream at once', async () => {
+    server = await FakeServer.start({
+      'POST /v1/completions': (_s, res) => stream(res, 'text/event-stream', Array.from({ length: 100 }, (_, i) => sse(completionChunk(`${i},`))), 30),
+    });
+    backend = createHttpBackend('lmstudio', { url: server.url, model: 'm' });
+    const { result, abortToResolveMs } = await abortAfter(backend, { kind: 'completion', prompt: 'count:', maxTokens: 100 }, 3);
+    assert.equal(result.stopReason, 'abort');
+    assert.equal(result.text, '0,1,2,');
+    assert.ok(abortToResolveMs < 100, `resolved ${abortToResolveMs.toFixed(0)} ms after abort`);
+    await within(server.seen[0].closedEarly, 1000, 'the server sees the connection close');
+  });
+
+  it('says how to get an unknown model, in generate (404) and info (/v1/models)', async () => {
+    server = await FakeServer.start({
+      'POST /v1/completions': (s, res) => json(res, 404, { error: { message: `Model "${s.body.model}" not found. Please load it first.`, type: 'invalid_request_error', code: 'model_not_found' } }),
+      'GET /v1/models': (_s, res) => json(res, 200, { object: 'list', data: [{ id: 'qwen2.5-7b-instruct', object: 'model', owned_by: 'organization_owner' }] }),
+    });
+    backend = createHttpBackend('lmstudio', { url: server.url, model: 'nope-7b' });
+    const expected = /^LM Studio at http:\/\/127\.0\.0\.1:\d+ has no model "nope-7b": load it with `lms load nope-7b` \(download it first with `lms get nope-7b`\), or change verdant\.local\.serverModel\.$/;
+    assert.match((await rejection(backend.generate({ kind: 'completion', prompt: 'p', maxTokens: 4 }))).message, expected);
+    assert.match((await rejection(backend.info())).message, expected);
+  });
+
+  it('reports info from /v1/models and LM Studio’s own model API', async () => {
+    server = await FakeServer.start({
+      'GET /v1/models': (_s, res) => json(res, 200, { object: 'list', data: [{ id: 'qwen/qwen2.5-coder-14b', object: 'model' }] }),
+      'GET /api/v0/models/qwen/qwen2.5-coder-14b': (_s, res) => json(res, 200, { id: 'qwen/qwen2.5-coder-14b', state: 'loaded', max_context_length: 32768, loaded_context_length: 8192 }),
+    });
+    backend = createHttpBackend('lmstudio', { url: server.url, model: 'qwen/qwen2.5-coder-14b' });
+    assert.deepEqual(await backend.info(), { backend: 'lm studio', model: 'qwen/qwen2.5-coder-14b', devices: [], vramBytes: null, threads: null, fimSupported: true, contextSize: 8192 });
+  });
+
+  it('gives one clear error each for 429, 503 and a 401 that echoes the key', async () => {
+    let status = 429;
+    server = await FakeServer.start({
+      'POST /v1/chat/completions': (_s, res) => json(res, status, { error: status === 401 ? 'invalid api key sk-test-123456' : 'Too many requests' }),
+    });
+    backend = createHttpBackend('mlx', { url: server.url, model: 'm', apiKey: 'sk-test-123456' });
+    const chat = { kind: 'chat', messages: [{ role: 'user', content: 'x' }], maxTokens: 4 } as const;
+    assert.match((await rejection(backend.generate(chat))).message, /^mlx_lm\.server at .* is busy \(HTTP 429: Too many requests\): wait a few seconds and try again\.$/);
+    status = 503;
+    assert.match((await rejection(backend.generate(chat))).message, /is unavailable \(HTTP 503: Too many requests\)/);
+    status = 401;
+    const auth = await rejection(backend.generate(chat));
+    assert.match(auth.message, /refused the request \(HTTP 401: invalid api key \*\*\*\): check the API key/);
+    assert.doesNotMatch(auth.message, /sk-test/);
+  });
+
+  it('reports a malformed stream: a bad data line, a stream cut without [DONE] or finish_reason', async () => {
+    let mode = 'garbage';
+    server = await FakeServer.start({
+      'POST /v1/completions': (_s, res) => stream(res, 'text/event-stream',
+        mode === 'garbage' ? [sse(completionChunk('a')), 'data: {"choices": [\n\n', 'data: [DONE]\n\n'] : [sse(completionChunk('a')), sse(completionChunk('b'))]),
+    });
+    backend = createHttpBackend('lmstudio', { url: server.url, model: 'm' });
+    assert.match((await rejection(backend.generate({ kind: 'completion', prompt: 'p', maxTokens: 4 }))).message, /sent a malformed response \(a line that is not JSON\)/);
+    mode = 'cut';
+    assert.match((await rejection(backend.generate({ kind: 'completion', prompt: 'p', maxTokens: 4 }))).message, /sent a malformed response \(the stream ended before the final message\)/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// llama-server
+
+const llamaPiece = (content: string, logprob: number) => ({
+  index: 0, content, tokens: [1], stop: false, id_slot: 0, tokens_predicted: 1, tokens_evaluated: 40,
+  completion_probabilities: [{ id: 1, token: content, logprob, bytes: [], top_logprobs: [{ id: 1, token: content, logprob, bytes: [] }] }],
+});
+const llamaFinal = (stopType = 'eos') => ({
+  index: 0, content: '', tokens: [], id_slot: 0, stop: true, model: 'qwen', tokens_predicted: 2, tokens_evaluated: 40,
+  generation_settings: { n_predict: 16 }, prompt: '', has_new_line: true, truncated: false, stop_type: stopType, stopping_word: '', tokens_cached: 41,
+  timings: { cache_n: 32, prompt_n: 8, prompt_ms: 12.5, prompt_per_token_ms: 1.56, prompt_per_second: 640, predicted_n: 2, predicted_ms: 25, predicted_per_token_ms: 12.5, predicted_per_second: 80 },
+});
+
+describe('llama-server backend', () => {
+  let server: FakeServer | undefined;
+  let backend: LlamaServerBackend | undefined;
+  afterEach(async () => {
+    await backend?.dispose();
+    await server?.close();
+    backend = server = undefined;
+  });
+
+  it('streams /infill with n_probs and cache_prompt, reporting timings and cached tokens', async () => {
+    server = await FakeServer.start({
+      'POST /infill': (_s, res) => stream(res, 'text/event-stream', shred(sse(llamaPiece('return', -0.25)) + sse(llamaPiece(' 1', -0.75)) + sse(llamaFinal()), 23), 3),
+    });
+    backend = new LlamaServerBackend({ url: server.url, slotId: 1, infillContext: () => [{ filename: 'util.py', text: 'X = 1\n' }] });
+    const r = await backend.generate({ kind: 'fim', prefix: 'def f():\n    ', suffix: '\n', maxTokens: 16, stop: ['\n\n'] });
+    assert.equal(r.text, 'return 1');
+    assert.equal(r.usedFim, true);
+    assert.equal(r.backend, 'llama-server');
+    assert.equal(r.stopReason, 'eos');
+    assert.equal(r.confidence.meanLogProb, -0.5);
+    assert.deepEqual(
+      [r.timing.promptTokens, r.timing.evaluatedTokens, r.timing.generatedTokens, r.timing.tokensPerSecond],
+      [40, 8, 2, 80]);
+    const body = server.seen[0].body;
+    assert.equal(body.input_prefix, 'def f():\n    ');
+    assert.equal(body.input_suffix, '\n');
+    assert.deepEqual(body.input_extra, [{ filename: 'util.py', text: 'X = 1\n' }]);
+    assert.deepEqual([body.n_predict, body.n_probs, body.cache_prompt, body.stream, body.id_slot, body.temperature], [16, 1, true, true, 1, 0]);
+    assert.deepEqual(body.stop, ['\n\n']);
+  });
+
+  it('falls back to /completion when the model has no FIM tokens (501), and maps stop_type', async () => {
+    server = await FakeServer.start({
+      'POST /infill': (_s, res) => json(res, 501, { error: { code: 501, message: 'Infill is not supported by this model: prefix token is missing. ', type: 'not_supported_error' } }),
+      'POST /completion': (_s, res) => stream(res, 'text/event-stream', [sse(llamaPiece('pass', -0.1)), sse(llamaFinal('limit'))]),
+    });
+    backend = new LlamaServerBackend({ url: server.url });
+    const r = await backend.generate({ kind: 'fim', prefix: 'def f():\n    ', suffix: '\n', maxTokens: 1 });
+    assert.equal(r.text, 'pass');
+    assert.equal(r.usedFim, false);
+    assert.equal(r.stopReason, 'maxTokens');
+    assert.equal(server.seen[1].body.prompt, 'def f():\n    ');
+    await backend.generate({ kind: 'fim', prefix: 'a', suffix: 'b', maxTokens: 1 });
+    assert.deepEqual(server.seen.map((s) => s.path), ['/infill', '/completion', '/completion']);
+  });
+
+  it('completes plain prompts through /completion and chats through /v1/chat/completions', async () => {
+    server = await FakeServer.start({
+      'POST /completion': (_s, res) => stream(res, 'text/event-stream', [sse(llamaPiece('b', -1)), sse(llamaFinal('word'))]),
+      'POST /v1/chat/completions': (_s, res) => stream(res, 'text/event-stream', [
+        sse(chatChunk('Yes', null, -0.5)), sse(chatChunk(undefined, 'stop')),
+        sse({ ...usageChunk(30, 1), timings: { cache_n: 25, prompt_n: 5, predicted_n: 1, predicted_per_second: 42 } }), 'data: [DONE]\n\n']),
+    });
+    backend = new LlamaServerBackend({ url: server.url, model: 'qwen' });
+    const c = await backend.generate({ kind: 'completion', prompt: 'a', maxTokens: 4, stop: ['c'] });
+    assert.deepEqual([c.text, c.stopReason], ['b', 'stop']);
+    assert.equal(server.seen[0].body.prompt, 'a');
+    const chat = await backend.generate({ kind: 'chat', messages: [{ role: 'user', content: 'ok?' }], maxTokens: 4 });
+    assert.deepEqual([chat.text, chat.timing.promptTokens, chat.timing.evaluatedTokens, chat.timing.tokensPerSecond, chat.confidence.meanLogProb], ['Yes', 30, 5, 42, -0.5]);
+    assert.equal(server.seen[1].body.model, 'qwen');
+  });
+
+  it('cancels mid-stream at once, and the server sees the socket close', async () => {
+    server = await FakeServer.start({
+      'POST /infill': (_s, res) => stream(res, 'text/event-stream', Array.from({ length: 100 }, (_, i) => sse(llamaPiece(`${i};`, -0.1))), 30),
+    });
+    backend = new LlamaServerBackend({ url: server.url });
+    const { result, abortToResolveMs } = await abortAfter(backend, { kind: 'fim', prefix: 'a', suffix: 'b', maxTokens: 100 }, 2);
+    assert.deepEqual([result.stopReason, result.text, result.usedFim], ['abort', '0;1;', true]);
+    assert.ok(abortToResolveMs < 100, `resolved ${abortToResolveMs.toFixed(0)} ms after abort`);
+    await within(server.seen[0].closedEarly, 1000, 'the server sees the connection close');
+  });
+
+  it('says the model is still loading (/health 503), then reports /props', async () => {
+    let loading = true;
+    server = await FakeServer.start({
+      'GET /health': (_s, res) => (loading
+        ? json(res, 503, { error: { code: 503, message: 'Loading model', type: 'unavailable_error' } })
+        : json(res, 200, { status: 'ok' })),
+      'GET /props': (_s, res) => json(res, 200, {
+        default_generation_settings: { id: 0, n_ctx: 8192, params: {} }, total_slots: 1,
+        model_path: '/models/qwen2.5-coder-1.5b-q8_0.gguf', chat_template: '', build_info: 'b1-abc',
+      }),
+    });
+    backend = new LlamaServerBackend({ url: server.url });
+    const e = await rejection(backend.info());
+    assert.equal(e.code, 'backend-unavailable');
+    assert.match(e.message, /^llama-server at http:\/\/127\.0\.0\.1:\d+ is still loading the model \(HTTP 503: Loading model\): try again when it has finished\.$/);
+    loading = false;
+    assert.deepEqual(await backend.info(), {
+      backend: 'llama-server', model: 'qwen2.5-coder-1.5b-q8_0.gguf', devices: [], vramBytes: null, threads: null, fimSupported: true, contextSize: 8192,
+    });
+  });
+
+  it('reports an error event in the stream (older `error:` field) and a cut stream', async () => {
+    let mode = 'error';
+    server = await FakeServer.start({
+      'POST /completion': (_s, res) => stream(res, 'text/event-stream',
+        mode === 'error' ? [sse(llamaPiece('a', -1)), 'error: {"code":500,"message":"failed to decode the batch","type":"server_error"}\n\n'] : [sse(llamaPiece('a', -1))]),
+    });
+    backend = new LlamaServerBackend({ url: server.url });
+    assert.match((await rejection(backend.generate({ kind: 'completion', prompt: 'p', maxTokens: 4 }))).message,
+      /^llama-server at .* reported an error while generating \(failed to decode the batch\)/);
+    mode = 'cut';
+    assert.match((await rejection(backend.generate({ kind: 'completion', prompt: 'p', maxTokens: 4 }))).message, /malformed response \(the stream ended before the final message\)/);
+  });
+});
