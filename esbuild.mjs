@@ -48,8 +48,10 @@ const builds = [
   },
 ];
 
+builds.push({ ...builds[2], entryPoints: testFiles('bench'), outbase: 'bench', outdir: 'out/bench' });
+
 // --production builds only what ships (dist/); the tests in out/ stay as they are.
-if (production) builds.pop();
+if (production) builds.splice(2);
 if (!watch) {
   rmSync('dist', { recursive: true, force: true });
   if (!production) rmSync('out', { recursive: true, force: true });
