@@ -2,7 +2,7 @@
 // CDNs do: dropped connections, ignored Range headers, redirects, rate limits, stalls and corrupted bytes.
 import * as assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
@@ -361,15 +361,18 @@ describe('download decisions', () => {
 
 describe('resolveTestModel', function () {
   this.timeout(30_000);
-  const shared = path.resolve(process.cwd(), '..', 'shared', 'models', TEST_MODEL.fileName);
   let tmp: string;
   beforeEach(() => { tmp = mkdtempSync(path.join(os.tmpdir(), 'verdant-tm-')); });
   afterEach(() => rmSync(tmp, { recursive: true, force: true }));
 
-  it('returns the shared copy next to the repository, verified', async function () {
-    if (!existsSync(shared)) this.skip();
-    const found = await resolveTestModel({ env: {}, homeDir: tmp });
-    assert.equal(found, shared);
+  it('returns the shared copy next to the repository, verified', async () => {
+    // A repository with ../shared/models beside it, holding the real model's bytes.
+    const model = await resolveTestModel();
+    const sharedCopy = path.join(tmp, 'shared', 'models', TEST_MODEL.fileName);
+    mkdirSync(path.dirname(sharedCopy), { recursive: true });
+    copyFileSync(model, sharedCopy);
+    const found = await resolveTestModel({ env: {}, homeDir: tmp, cwd: path.join(tmp, 'repo') });
+    assert.equal(found, sharedCopy);
     assert.equal(await sha256File(found), TEST_MODEL.sha256);
     assert.equal(statSync(found).size, TEST_MODEL.sizeBytes);
   });
@@ -381,9 +384,8 @@ describe('resolveTestModel', function () {
     await assert.rejects(resolveTestModel({ env: { VERDANT_TEST_MODEL: path.join(tmp, 'missing.gguf') } }), /no file there; fix or unset it/);
   });
 
-  it('downloads into the cache when there is no shared copy, then uses the cache', async function () {
-    if (!existsSync(shared)) this.skip();
-    const bytes = readFileSync(shared);
+  it('downloads into the cache when there is no shared copy, then uses the cache', async () => {
+    const bytes = readFileSync(await resolveTestModel());
     const s = await serve((req, res) => sendFile(req, res, { body: bytes }));
     try {
       const opts = { env: { VERDANT_CACHE: path.join(tmp, 'cache') }, cwd: path.join(tmp, 'repo'), url: `${s.url}/stories260K.gguf` };
