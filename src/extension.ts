@@ -6,6 +6,7 @@ import { Config } from './config';
 import { VERSION } from './core/version';
 import * as path from 'node:path';
 import { COMMANDS, registerCommands } from './vscode/commands';
+import { engineHttpLoader } from './vscode/engineHttp';
 import { LocalEngine, workerScriptPath } from './vscode/localEngine';
 import { CloudKeyStore } from './vscode/secrets';
 import { StatusService } from './vscode/status';
@@ -31,14 +32,15 @@ export function activate(context: vscode.ExtensionContext): VerdantApi {
   const status = new StatusService({ version: VERSION, config, keys, bar, log });
   // The worker is shared by every window on this machine through files in global storage; nothing starts here.
   const stateDir = context.globalStorageUri.fsPath;
+  const engineHttp = engineHttpLoader(context.extensionPath);
   const engine = new LocalEngine({
-    config, log, stateDir,
+    config, log, stateDir, engineHttp,
     workerScript: workerScriptPath(context.extensionPath),
     clientName: `${vscode.env.appName} window ${vscode.env.sessionId.slice(0, 8)}`,
   });
   context.subscriptions.push(
     log, config, bar, status, engine,
-    ...registerCommands({ extensionId: context.extension.id, config, status, keys, log, engine, modelsDir: path.join(stateDir, 'models') }),
+    ...registerCommands({ extensionId: context.extension.id, config, status, keys, log, engine, engineHttp, modelsDir: path.join(stateDir, 'models') }),
   );
   const activationMs = performance.now() - t0;
   log.info(`Verdant ${VERSION} activated in ${activationMs.toFixed(1)} ms (${vscode.env.appName} ${vscode.version}, ` +

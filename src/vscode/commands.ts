@@ -2,6 +2,7 @@
 import * as vscode from 'vscode';
 import type { Config } from '../config';
 import type { StatusView } from '../core/status';
+import type { EngineHttpModule } from './engineHttp';
 import { showEngineStatus } from './engineStatus';
 import type { LocalEngine } from './localEngine';
 import { selectLocalModel } from './modelPicker';
@@ -28,6 +29,7 @@ export interface CommandDeps {
   readonly engine: LocalEngine;
   /** Where "Select Local Model" downloads to. */
   readonly modelsDir: string;
+  readonly engineHttp: () => EngineHttpModule;
 }
 
 export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
@@ -44,7 +46,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       void vscode.window.showInformationMessage('Verdant: the cloud API key was removed.');
     }),
     vscode.commands.registerCommand(COMMANDS.selectLocalModel, () =>
-      selectLocalModel({ modelsDir: deps.modelsDir, log: deps.log, currentPath: () => deps.config.settings.local.modelPath })),
+      selectLocalModel({ modelsDir: deps.modelsDir, log: deps.log, currentPath: () => deps.config.settings.local.modelPath, vramBytes: () => deps.engine.knownVramBytes, engineHttp: deps.engineHttp })),
     vscode.commands.registerCommand(COMMANDS.showEngineStatus, () =>
       showEngineStatus(deps.engine, { selectModel: COMMANDS.selectLocalModel, showLog: COMMANDS.showLog })),
   ];

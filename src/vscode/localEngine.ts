@@ -10,7 +10,7 @@ import { EngineError } from '../engine/errors';
 import type { ModelConfig } from '../engine/llama/engine';
 import type { WorkerStatus } from '../engine/protocol';
 import type { BackendInfo, GenerateOptions, GenerateRequest, GenerateResult, InferenceBackend } from '../engine/types';
-import { loadEngineHttp } from './engineHttp';
+import type { EngineHttpModule } from './engineHttp';
 
 export interface LocalEngineDeps {
   readonly config: Config;
@@ -19,6 +19,8 @@ export interface LocalEngineDeps {
   readonly stateDir: string;
   readonly workerScript: string;
   readonly clientName: string;
+  /** Server backends live in the separately loaded HTTP bundle. */
+  readonly engineHttp: () => EngineHttpModule;
 }
 
 export interface EngineReport {
@@ -33,6 +35,7 @@ export interface EngineReport {
 export class LocalEngine implements vscode.Disposable {
   private client: EngineClient | undefined;
   private server: { key: string; backend: InferenceBackend } | undefined;
+  private lastVram: number | null = null;
 
   constructor(private readonly deps: LocalEngineDeps) {}
 
@@ -46,8 +49,14 @@ export class LocalEngine implements vscode.Disposable {
   /** Loads and warms up the model now (llama.cpp), or checks the server answers. */
   async load(): Promise<BackendInfo> {
     const local = this.deps.config.settings.local;
-    if (local.backend === 'llama.cpp') return this.engineClient().load(this.modelConfig(local));
-    return (await this.serverBackend(local)).info();
+    const info = local.backend === 'llama.cpp' ? await this.engineClient().load(this.modelConfig(local)) : await (await this.serverBackend(local)).info();
+    this.lastVram = info.vramBytes ?? this.lastVram;
+    return info;
+  }
+
+  /** The GPU memory the engine last reported (null until a GPU backend has loaded a model). */
+  get knownVramBytes(): number | null {
+    return this.lastVram;
   }
 
   async report(): Promise<EngineReport> {
@@ -56,6 +65,7 @@ export class LocalEngine implements vscode.Disposable {
       if (local.backend !== 'llama.cpp') return { backend: local.backend, worker: null, info: await (await this.serverBackend(local)).info(), problem: null };
       if (!local.modelPath) return { backend: local.backend, worker: null, info: null, problem: 'No local model chosen yet: run "Verdant: Select Local Model".' };
       const worker = await this.engineClient().status();
+      this.lastVram = worker.model?.vramBytes ?? this.lastVram;
       return { backend: local.backend, worker, info: worker.model, problem: worker.lastError?.message ?? null };
     } catch (e) {
       return { backend: local.backend, worker: null, info: null, problem: e instanceof Error ? e.message : String(e) };
@@ -95,7 +105,7 @@ export class LocalEngine implements vscode.Disposable {
     const kind = local.backend as Exclude<LocalSettings['backend'], 'llama.cpp'>;
     const key = `${kind} ${local.serverUrl} ${local.serverModel}`;
     if (this.server?.key !== key) {
-      const { createHttpBackend } = loadEngineHttp();
+      const { createHttpBackend } = this.deps.engineHttp();
       void this.server?.backend.dispose();
       this.server = { key, backend: createHttpBackend(kind, { url: local.serverUrl || undefined, model: local.serverModel }) };
     }

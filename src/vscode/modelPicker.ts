@@ -9,21 +9,24 @@ import { readGguf } from '../engine/gguf';
 import { MODEL_CATALOG, type ModelPreset } from '../engine/models/catalog';
 import { formatBytes, recommendPresets, type MachineFacts } from '../engine/models/fit';
 import { SECTION } from '../config';
-import { loadEngineHttp } from './engineHttp';
+import type { EngineHttpModule } from './engineHttp';
 
 export interface ModelPickerDeps {
   readonly modelsDir: string;
   readonly log: vscode.LogOutputChannel;
   readonly currentPath: () => string;
+  /** VRAM of the GPU the engine uses, when it has reported one (the extension host cannot ask the GPU itself). */
+  readonly vramBytes: () => number | null;
+  /** The downloader lives in the separately loaded HTTP bundle. */
+  readonly engineHttp: () => EngineHttpModule;
 }
 
 interface Item extends vscode.QuickPickItem {
   readonly action?: { kind: 'preset'; preset: ModelPreset } | { kind: 'browse' };
 }
 
-export function machineFacts(): MachineFacts {
-  // The extension host cannot ask the GPU (no native code here); iGPUs share system memory anyway.
-  return { totalMemoryBytes: os.totalmem(), freeMemoryBytes: os.freemem(), vramBytes: null };
+export function machineFacts(vramBytes: number | null = null): MachineFacts {
+  return { totalMemoryBytes: os.totalmem(), freeMemoryBytes: os.freemem(), vramBytes };
 }
 
 export function pickerItems(modelsDir: string, current: string, machine: MachineFacts = machineFacts()): Item[] {
@@ -49,14 +52,14 @@ export function pickerItems(modelsDir: string, current: string, machine: Machine
 
 /** Shows the picker; returns the chosen model path (already saved to the settings), or undefined. */
 export async function selectLocalModel(deps: ModelPickerDeps): Promise<string | undefined> {
-  const pick = await vscode.window.showQuickPick(pickerItems(deps.modelsDir, deps.currentPath()), {
+  const pick = await vscode.window.showQuickPick(pickerItems(deps.modelsDir, deps.currentPath(), machineFacts(deps.vramBytes())), {
     title: 'Verdant: Select Local Model',
     placeHolder: 'Models that fit this machine come first',
     matchOnDescription: true,
     matchOnDetail: true,
   });
   if (!pick?.action) return undefined;
-  const file = pick.action.kind === 'browse' ? await browseForGguf() : await download(pick.action.preset, deps);
+  const file = pick.action.kind === 'browse' ? await browseForGguf() : await downloadPreset(pick.action.preset, deps);
   if (!file) return undefined;
   // Machine-scoped: written to the user (or remote machine) settings, never to a workspace.
   await vscode.workspace.getConfiguration(SECTION).update('local.modelPath', file, vscode.ConfigurationTarget.Global);
@@ -79,7 +82,8 @@ async function browseForGguf(): Promise<string | undefined> {
   }
 }
 
-async function download(preset: ModelPreset, deps: ModelPickerDeps): Promise<string | undefined> {
+/** Downloads a preset into the models folder with a cancellable progress notification; undefined if it failed. */
+export async function downloadPreset(preset: ModelPreset, deps: Pick<ModelPickerDeps, 'modelsDir' | 'log' | 'engineHttp'>): Promise<string | undefined> {
   const dest = path.join(deps.modelsDir, preset.fileName);
   if (existsSync(dest)) return dest;
   return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Downloading ${preset.name}`, cancellable: true }, async (progress, token) => {
@@ -87,7 +91,7 @@ async function download(preset: ModelPreset, deps: ModelPickerDeps): Promise<str
     token.onCancellationRequested(() => ac.abort());
     let reported = 0;
     try {
-      const { downloadFile } = loadEngineHttp();
+      const { downloadFile } = deps.engineHttp();
       const result = await downloadFile({
         url: preset.url,
         dest,

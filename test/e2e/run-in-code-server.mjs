@@ -91,6 +91,7 @@ async function main() {
   }
   log(`code-server ${cs} on 127.0.0.1:${port}, extension ${extension}`);
 
+  let cleanup = () => {};
   const browser = await chromium.launchPersistentContext(path.join(tmp, 'chromium-profile'), {
     executablePath: chromiumBinary(), headless: true, viewport: { width: 1400, height: 850 }, env: { ...process.env, ...xdg },
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
@@ -156,12 +157,14 @@ async function main() {
     for (const f of results.failed) log(`FAILED ${f.title}\n${f.error}`);
     log(`extension host exit code ${code}; logs in ${tmp}`);
     console.log(`${results.passed.length} passed, ${results.failed.length} failed`);
-    if (!args.keep && code === 0 && results.failed.length === 0) fs.rmSync(tmp, { recursive: true, force: true });
     if (code === 'timeout') return 124;
-    return code === 0 && results.failed.length === 0 && results.passed.length > 0 ? 0 : 1;
+    const ok = code === 0 && results.failed.length === 0 && results.passed.length > 0;
+    if (ok && !args.keep) cleanup = () => fs.rmSync(tmp, { recursive: true, force: true, maxRetries: 3 });
+    return ok ? 0 : 1;
   } finally {
     await browser.close().catch(() => {});
     stopServer();
+    try { cleanup(); } catch (e) { log(`could not remove ${tmp}: ${e.message}`); }
   }
 }
 
