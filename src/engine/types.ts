@@ -8,7 +8,7 @@ export interface ChatMessage {
 }
 
 interface RequestCommon {
-  /** Upper bound on generated tokens. */
+  /** Upper bound on generated tokens; 0 evaluates the prompt only (a KV-cache warm-up) and returns no text. */
   readonly maxTokens: number;
   /** 0 (the default) is greedy decoding. */
   readonly temperature?: number;
@@ -23,11 +23,24 @@ interface RequestCommon {
   readonly entropy?: boolean;
 }
 
+/** A chunk of another file given to the model as context (recently edited/visited/saved code, the clipboard). */
+export interface ContextChunk {
+  /** Workspace-relative path (or a label such as "clipboard"). */
+  readonly path: string;
+  readonly text: string;
+}
+
 /** Fill-in-the-middle: uses the model's FIM tokens when it has them, else completes the prefix. */
 export interface FimRequest extends RequestCommon {
   readonly kind: 'fim';
   readonly prefix: string;
   readonly suffix: string;
+  /** Path of the file being edited, for repository-level layouts (`<|file_sep|>path`). */
+  readonly filePath?: string;
+  /** Repository name for `<|repo_name|>`. */
+  readonly repoName?: string;
+  /** Other files' chunks, placed before the file when the model has repository-level tokens. */
+  readonly extra?: readonly ContextChunk[];
 }
 
 export interface CompletionRequest extends RequestCommon {
