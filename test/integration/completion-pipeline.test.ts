@@ -1,0 +1,128 @@
+// The completion pipeline over the real llama.cpp engine and the FIM test model.
+import * as assert from 'node:assert/strict';
+import type { CompletionInput } from '../../src/core/completion/input';
+import { CompletionPipeline, type CompletionEngine } from '../../src/core/completion/pipeline';
+import type { LocalUsageRecord } from '../../src/core/usage';
+import { LlamaEngine } from '../../src/engine/llama/engine';
+import type { FimRequest, GenerateOptions } from '../../src/engine/types';
+import { testModels } from '../support/models';
+
+const PREFIX = 'Once upon a time, there was a little girl named Lily. She';
+const SUFFIX = '\nThe end.';
+
+function input(prefix: string, over: Partial<CompletionInput> = {}): CompletionInput {
+  const linePrefix = prefix.split('\n').pop()!;
+  return { documentKey: 'file:///story.txt', languageId: 'plaintext', filePath: 'story.txt', prefix, suffix: SUFFIX, linePrefix, lineSuffix: '', manual: false, ...over };
+}
+
+/** The real engine, counting calls; `delayMs` holds each call back before it starts (to catch it in flight). */
+function counting(engine: LlamaEngine, delayMs = 0) {
+  const calls: FimRequest[] = [];
+  const aborted: FimRequest[] = [];
+  const wrapped: CompletionEngine = {
+    async generate(request: FimRequest, options: GenerateOptions) {
+      calls.push(request);
+      if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
+      const r = await engine.generate(request, options);
+      if (r.stopReason === 'abort') aborted.push(request);
+      return r;
+    },
+  };
+  return { wrapped, calls, aborted };
+}
+
+describe('completion pipeline (real engine, FIM model)', function () {
+  this.timeout(60000);
+  let engine: LlamaEngine;
+  before(async () => { engine = await LlamaEngine.load({ modelPath: (await testModels()).fim, gpu: 'cpu', threads: 1, contextSize: 512, sequences: 4 }); });
+  after(async () => { await engine?.dispose(); });
+
+  it('asks the engine once, then serves the same state and typing-through from the cache', async () => {
+    const { wrapped, calls } = counting(engine);
+    const records: LocalUsageRecord[] = [];
+    const p = new CompletionPipeline({ engine: wrapped, record: (r) => records.push(r), sleep: async () => {} });
+    const first = await p.complete(input(PREFIX), new AbortController().signal);
+    assert.ok(first && first.source === 'engine' && first.text.length > 2, JSON.stringify(first));
+    assert.equal(calls.length, 1);
+    assert.equal(calls[0].sessionKey, 'file:///story.txt');
+    assert.equal(records.length, 1);
+    assert.ok(records[0].engineMs > 0 && records[0].generatedTokens > 0);
+    assert.equal(records[0].feature, 'inline-completion');
+
+    const again = await p.complete(input(PREFIX), new AbortController().signal);
+    assert.deepEqual([again?.source, again?.text], ['cache', first.text]);
+    // The user types the first two characters of the suggestion: the rest comes from the cache.
+    const typed = first.text.slice(0, 2);
+    const through = await p.complete(input(PREFIX + typed), new AbortController().signal);
+    assert.deepEqual([through?.source, through?.text], ['typing-through', first.text.slice(2)]);
+    assert.equal(calls.length, 1, 'no engine call for the cache or typing-through');
+    assert.equal(p.stats.typingThrough, 1);
+  });
+
+  it('reuses a request in flight when the user types what it is producing', async () => {
+    const probe = await engine.generate({ kind: 'fim', prefix: PREFIX, suffix: SUFFIX, maxTokens: 96, temperature: 0, sessionKey: 'probe', stop: [] });
+    const { wrapped, calls } = counting(engine, 150);
+    const p = new CompletionPipeline({ engine: wrapped, sleep: async () => {} });
+    const a = p.complete(input(PREFIX), new AbortController().signal);
+    await new Promise((r) => setTimeout(r, 20));
+    const b = p.complete(input(PREFIX + probe.text.slice(0, 1)), new AbortController().signal);
+    const [ra, rb] = await Promise.all([a, b]);
+    assert.equal(calls.length, 1, 'one engine call served both keystrokes');
+    assert.equal(rb?.source, 'in-flight');
+    assert.equal(rb?.text, ra!.text.slice(1));
+  });
+
+  it('cancels a request the user has moved away from', async () => {
+    const { wrapped, calls, aborted } = counting(engine, 100);
+    const p = new CompletionPipeline({ engine: wrapped, sleep: async () => {} });
+    const a = p.complete(input(PREFIX), new AbortController().signal);
+    await new Promise((r) => setTimeout(r, 20));
+    const b = p.complete(input('Lily had a dog. It', { suffix: '' }), new AbortController().signal);
+    const [ra, rb] = await Promise.all([a, b]);
+    assert.equal(ra, undefined, 'the stale request shows nothing');
+    assert.ok(rb && rb.source === 'engine');
+    assert.equal(p.stats.staleCancelled, 1);
+    assert.equal(calls.length, 2);
+    assert.equal(aborted.length, 1, 'the engine stopped the stale request');
+  });
+
+  it('cancels an engine request whose caller gave up when no keystroke reuses it', async () => {
+    const { wrapped, aborted } = counting(engine, 80);
+    const p = new CompletionPipeline({ engine: wrapped, sleep: async () => {} });
+    const ac = new AbortController();
+    const a = p.complete(input(PREFIX, { documentKey: 'file:///other.txt' }), ac.signal);
+    await new Promise((r) => setTimeout(r, 10));
+    ac.abort();
+    assert.equal(await a, undefined);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(aborted.length, 1);
+    assert.equal(p.stats.staleCancelled, 1);
+  });
+
+  it('lets only the last of quick keystrokes reach the engine (debounce)', async () => {
+    const { wrapped, calls } = counting(engine);
+    const p = new CompletionPipeline({ engine: wrapped });
+    const results = await Promise.all(['Lily', 'Lily went', 'Lily went to'].map((t) => p.complete(input(t, { documentKey: 'file:///d.txt', suffix: '' }), new AbortController().signal)));
+    assert.equal(results[0], undefined);
+    assert.equal(results[1], undefined);
+    assert.equal(calls.length, 1);
+    assert.equal(calls[0].prefix, 'Lily went to');
+    assert.equal(p.stats.debouncedAway, 2);
+  });
+
+  it('asks for one line only when code follows the cursor on the line', async () => {
+    const { wrapped, calls } = counting(engine);
+    const p = new CompletionPipeline({ engine: wrapped, sleep: async () => {} });
+    const r = await p.complete(input('She said, "', { lineSuffix: '" and left.', suffix: '" and left.\nThe end.', documentKey: 'file:///q.txt' }), new AbortController().signal);
+    assert.deepEqual(calls[0].stop, ['\n']);
+    if (r) assert.ok(!r.text.includes('\n'));
+  });
+
+  it('warms the engine cache without generating', async () => {
+    const records: LocalUsageRecord[] = [];
+    const p = new CompletionPipeline({ engine, record: (r) => records.push(r) });
+    assert.equal(await p.warmUp(input(PREFIX, { documentKey: 'file:///warm.txt' })), true);
+    assert.equal(records[0].feature, 'warm-up');
+    assert.equal(records[0].generatedTokens, 0);
+  });
+});

@@ -1,0 +1,39 @@
+import * as assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { onBattery, parsePmset, parseWin32BatteryStatus } from '../../src/core/power/battery';
+
+function sysfs(supplies: Record<string, Record<string, string>>): string {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'verdant-power-'));
+  for (const [name, files] of Object.entries(supplies)) {
+    mkdirSync(path.join(root, name));
+    for (const [f, v] of Object.entries(files)) writeFileSync(path.join(root, name, f), v + '\n');
+  }
+  return root;
+}
+
+describe('battery detection', () => {
+  it('reads Linux sysfs: a discharging battery, or mains offline, means battery', async () => {
+    assert.equal(await onBattery({ platform: 'linux', sysfsRoot: sysfs({ AC: { type: 'Mains', online: '0' }, BAT0: { type: 'Battery', status: 'Discharging' } }) }), true);
+    assert.equal(await onBattery({ platform: 'linux', sysfsRoot: sysfs({ AC: { type: 'Mains', online: '1' }, BAT0: { type: 'Battery', status: 'Charging' } }) }), false);
+    assert.equal(await onBattery({ platform: 'linux', sysfsRoot: sysfs({ ADP1: { type: 'Mains', online: '1' } }) }), false);
+    assert.equal(await onBattery({ platform: 'linux', sysfsRoot: sysfs({}) }), undefined, 'no power supply info (a server, a container)');
+    assert.equal(await onBattery({ platform: 'linux', sysfsRoot: '/nonexistent/power' }), undefined);
+  });
+
+  it('parses macOS pmset and Windows Win32_Battery', async () => {
+    assert.equal(parsePmset("Now drawing from 'Battery Power'\n -InternalBattery-0 (id=1)\t85%; discharging;"), true);
+    assert.equal(parsePmset("Now drawing from 'AC Power'"), false);
+    assert.equal(parseWin32BatteryStatus('1\r\n'), true);
+    assert.equal(parseWin32BatteryStatus('2'), false);
+    assert.equal(parseWin32BatteryStatus(''), undefined, 'a desktop without a battery');
+    assert.equal(await onBattery({ platform: 'win32', run: async () => '1' }), true);
+    assert.equal(await onBattery({ platform: 'darwin', run: async () => { throw new Error('no pmset'); } }), undefined);
+  });
+
+  it('answers on this machine without throwing', async () => {
+    const v = await onBattery();
+    assert.ok(v === undefined || typeof v === 'boolean');
+  });
+});
