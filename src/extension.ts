@@ -6,6 +6,8 @@ import { Config } from './config';
 import { VERSION } from './core/version';
 import * as path from 'node:path';
 import { COMMANDS, registerCommands } from './vscode/commands';
+import { UsageLog } from './core/usage';
+import { Completions } from './vscode/completions';
 import { engineHttpLoader } from './vscode/engineHttp';
 import { LocalEngine, workerScriptPath } from './vscode/localEngine';
 import { CloudKeyStore } from './vscode/secrets';
@@ -21,6 +23,10 @@ export interface VerdantApi {
   readonly activationMs: number;
   /** Current status-bar text. */
   statusText(): string;
+  /** The inline-completion pipeline (its stats show cache hits, engine calls, cancellations). */
+  readonly completions: Completions;
+  /** Measured local inference time per request, for the carbon ledger. */
+  readonly usage: UsageLog;
 }
 
 export function activate(context: vscode.ExtensionContext): VerdantApi {
@@ -38,14 +44,18 @@ export function activate(context: vscode.ExtensionContext): VerdantApi {
     workerScript: workerScriptPath(context.extensionPath),
     clientName: `${vscode.env.appName} window ${vscode.env.sessionId.slice(0, 8)}`,
   });
+  const usage = new UsageLog();
+  const completions = new Completions({
+    config, engine, status, usage, log, selectModelCommand: COMMANDS.selectLocalModel, showLogCommand: COMMANDS.showLog,
+  });
   context.subscriptions.push(
-    log, config, bar, status, engine,
+    log, config, bar, status, engine, completions,
     ...registerCommands({ extensionId: context.extension.id, config, status, keys, log, engine, engineHttp, modelsDir: path.join(stateDir, 'models') }),
   );
   const activationMs = performance.now() - t0;
   log.info(`Verdant ${VERSION} activated in ${activationMs.toFixed(1)} ms (${vscode.env.appName} ${vscode.version}, ` +
     `${vscode.env.remoteName ? `remote ${vscode.env.remoteName}, ` : ''}trusted: ${vscode.workspace.isTrusted})`);
-  return { version: VERSION, engine, activationMs, statusText: () => status.current.text };
+  return { version: VERSION, engine, completions, usage, activationMs, statusText: () => status.current.text };
 }
 
 export function deactivate(): void {

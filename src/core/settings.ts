@@ -29,15 +29,34 @@ export interface CloudSettings {
   readonly model: string;
 }
 
+export const BATTERY_MODES = ['normal', 'reduced', 'pause'] as const;
+export type BatteryMode = (typeof BATTERY_MODES)[number];
+
+export interface CompletionsSettings {
+  /** Inline completions on (also the pause switch). */
+  readonly enable: boolean;
+  /** Language ids with no inline completions. */
+  readonly disabledLanguages: readonly string[];
+  /** Glob patterns of files with no inline completions. */
+  readonly exclude: readonly string[];
+  readonly maxLines: number;
+  readonly maxTokens: number;
+  /** Fixed debounce in ms; 0 = adaptive. */
+  readonly debounceMs: number;
+  readonly onBattery: BatteryMode;
+}
+
 export interface VerdantSettings {
   readonly enable: boolean;
   readonly local: LocalSettings;
+  readonly completions: CompletionsSettings;
   readonly cloud: CloudSettings;
 }
 
 export const DEFAULT_SETTINGS: VerdantSettings = {
   enable: true,
   local: { backend: 'llama.cpp', modelPath: '', gpu: 'auto', threads: 0, serverUrl: '', serverModel: '' },
+  completions: { enable: true, disabledLanguages: [], exclude: [], maxLines: 8, maxTokens: 96, debounceMs: 0, onBattery: 'reduced' },
   cloud: { enable: false, endpoint: '', model: '' },
 };
 
@@ -72,6 +91,15 @@ export function readSettings(read: SettingsReader): ValidatedSettings {
       serverUrl: v.endpoint('local.serverUrl'),
       serverModel: v.string('local.serverModel', d.local.serverModel),
     },
+    completions: {
+      enable: v.boolean('completions.enable', d.completions.enable),
+      disabledLanguages: v.stringList('completions.disabledLanguages'),
+      exclude: v.stringList('completions.exclude'),
+      maxLines: v.integer('completions.maxLines', d.completions.maxLines, 1, 200),
+      maxTokens: v.integer('completions.maxTokens', d.completions.maxTokens, 8, 2048),
+      debounceMs: v.integer('completions.debounceMs', d.completions.debounceMs, 0, 5000),
+      onBattery: v.oneOf('completions.onBattery', BATTERY_MODES, d.completions.onBattery),
+    },
     cloud: {
       enable: v.boolean('cloud.enable', d.cloud.enable),
       endpoint: v.endpoint('cloud.endpoint'),
@@ -104,6 +132,13 @@ class Validator {
     if (raw === undefined || raw === null) return fallback;
     if (typeof raw === 'string') return raw.trim();
     return this.problem(key, `verdant.${key} must be text, not ${describe(raw)}; using "${fallback}".`, fallback);
+  }
+
+  stringList(key: string): string[] {
+    const raw = this.read(key);
+    if (raw === undefined || raw === null) return [];
+    if (Array.isArray(raw) && raw.every((x) => typeof x === 'string')) return raw.map((x) => x.trim()).filter((x) => x !== '');
+    return this.problem(key, `verdant.${key} must be a list of text values, not ${describe(raw)}; using an empty list.`, []);
   }
 
   oneOf<T extends string>(key: string, choices: readonly T[], fallback: T): T {

@@ -9,6 +9,11 @@ export interface StatusInput {
   readonly trusted: boolean;
   /** Whether a cloud API key is stored in secret storage. */
   readonly hasCloudKey: boolean;
+  /** The local engine is working on a request (or loading the model for it). */
+  readonly engineBusy?: boolean;
+  /** The last local-engine failure, until a request succeeds again. */
+  readonly engineProblem?: string;
+  readonly onBattery?: boolean;
 }
 
 export type CloudState = 'off' | 'untrusted' | 'no-endpoint' | 'no-key' | 'ready';
@@ -47,12 +52,24 @@ export function describeStatus(input: StatusInput): StatusView {
   lines.push(settings.local.modelPath
     ? `Local model: \`${baseName(settings.local.modelPath)}\` (${settings.local.gpu === 'auto' ? 'GPU auto' : settings.local.gpu}, ${settings.local.threads || 'auto'} threads)`
     : 'Local model: none chosen (`verdant.local.modelPath`)');
+  lines.push(completionsLine(input));
   lines.push(cloud === 'ready' ? `${CLOUD_LINES.ready} → ${hostOf(settings.cloud.endpoint)}` : CLOUD_LINES[cloud]);
   for (const p of problems) lines.push(`$(warning) ${p.message}`);
+  if (input.engineProblem) lines.push(`$(warning) ${input.engineProblem}`);
 
-  const severity = problems.length > 0 ? 'warning' : settings.enable ? 'ok' : 'off';
-  const icon = severity === 'warning' ? '$(warning)' : severity === 'off' ? '$(circle-slash)' : '$(sparkle)';
+  const severity = problems.length > 0 || input.engineProblem ? 'warning' : settings.enable ? 'ok' : 'off';
+  const paused = settings.enable && (!settings.completions.enable || (input.onBattery && settings.completions.onBattery === 'pause'));
+  const icon = severity === 'warning' ? '$(warning)' : severity === 'off' ? '$(circle-slash)'
+    : input.engineBusy ? '$(loading~spin)' : paused ? '$(debug-pause)' : '$(sparkle)';
   return { text: `${icon} Verdant`, lines, severity, cloud };
+}
+
+function completionsLine(input: StatusInput): string {
+  const c = input.settings.completions;
+  if (!c.enable) return 'Inline completions: paused (**Verdant: Pause/Resume Inline Completions**)';
+  if (input.onBattery && c.onBattery === 'pause') return 'Inline completions: paused on battery (the trigger key still works)';
+  if (input.onBattery && c.onBattery === 'reduced') return 'Inline completions: on, reduced on battery';
+  return input.engineBusy ? 'Inline completions: on, working…' : 'Inline completions: on';
 }
 
 function baseName(p: string): string {

@@ -16,6 +16,8 @@ export interface StatusDeps {
 export class StatusService implements vscode.Disposable {
   private view: StatusView;
   private hasCloudKey = false;
+  private engine: { busy: boolean; problem?: string; onBattery?: boolean } = { busy: false };
+  private busyTimer: NodeJS.Timeout | undefined;
   private readonly subscriptions: vscode.Disposable[] = [];
   private generation = 0;
 
@@ -47,8 +49,33 @@ export class StatusService implements vscode.Disposable {
     return this.view;
   }
 
+  /**
+   * The engine started or finished working. Busy shows only after a moment, so fast completions do not make the
+   * status bar flicker.
+   */
+  setEngineBusy(busy: boolean): void {
+    clearTimeout(this.busyTimer);
+    if (!busy) return this.update({ busy: false });
+    this.busyTimer = setTimeout(() => this.update({ busy: true }), 400);
+  }
+
+  setEngineProblem(problem: string | undefined): void {
+    if (problem !== this.engine.problem) this.update({ problem });
+  }
+
+  setOnBattery(onBattery: boolean | undefined): void {
+    if (onBattery !== this.engine.onBattery) this.update({ onBattery });
+  }
+
   dispose(): void {
+    clearTimeout(this.busyTimer);
     for (const d of this.subscriptions) d.dispose();
+  }
+
+  private update(change: Partial<typeof this.engine>): void {
+    this.engine = { ...this.engine, ...change };
+    this.view = this.compute();
+    this.deps.bar.render(this.view);
   }
 
   private compute(): StatusView {
@@ -59,6 +86,9 @@ export class StatusService implements vscode.Disposable {
       problems: config.problems,
       trusted: vscode.workspace.isTrusted,
       hasCloudKey: this.hasCloudKey,
+      engineBusy: this.engine.busy,
+      engineProblem: this.engine.problem,
+      onBattery: this.engine.onBattery,
     });
   }
 

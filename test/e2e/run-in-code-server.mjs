@@ -64,6 +64,8 @@ async function main() {
   fs.writeFileSync(path.join(userData, 'User', 'settings.json'), JSON.stringify({
     'telemetry.telemetryLevel': 'off', 'workbench.startupEditor': 'none', 'extensions.autoCheckUpdates': false,
     'extensions.autoUpdate': false, 'update.mode': 'none', 'workbench.enableExperiments': false, 'chat.disableAIFeatures': true, 'git.openRepositoryInParentFolders': 'never',
+    // Word suggestions would pop the suggest widget while the tests type, and inline completions defer to it.
+    'editor.wordBasedSuggestions': 'off',
   }, null, 2));
   const resultsFile = path.join(tmp, 'results.json');
   const metricsFile = path.join(tmp, 'metrics.json');
@@ -135,6 +137,9 @@ async function main() {
     ];
     await page.goto(`http://${authority}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`);
     await page.waitForSelector('.monaco-workbench', { timeout: 120000 });
+    // The page must hold focus as a user's window would: editors only trigger inline suggestions when focused.
+    await page.bringToFront();
+    await page.focus('.monaco-workbench').catch(() => {});
     log('workbench loaded');
     if (args.screenshot) {
       page.waitForSelector(`[id="${statusItemId}"]`, { timeout: 60000 })

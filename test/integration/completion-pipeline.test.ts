@@ -124,5 +124,6 @@ describe('completion pipeline (real engine, FIM model)', function () {
     assert.equal(await p.warmUp(input(PREFIX, { documentKey: 'file:///warm.txt' })), true);
     assert.equal(records[0].feature, 'warm-up');
     assert.equal(records[0].generatedTokens, 0);
+    assert.ok(records[0].evaluatedTokens! > 10, 'the prompt was evaluated into the cache');
   });
 });

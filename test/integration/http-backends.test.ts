@@ -433,6 +433,21 @@ describe('OpenAI-compatible backend (LM Studio, mlx_lm.server)', () => {
     assert.equal(r.stopReason, 'stop');
   });
 
+  it('sends other files’ chunks in the family’s repository-level layout, and cuts at <|file_sep|>', async () => {
+    server = await FakeServer.start({
+      'POST /v1/completions': (_s, res) => stream(res, 'text/event-stream',
+        [sse(completionChunk('b.run()')), sse(completionChunk('<|file_sep|>other.py\n')), sse(completionChunk('', {}, 'stop')), 'data: [DONE]\n\n']),
+    });
+    backend = createHttpBackend('mlx', { url: server.url, model: 'mlx-community/Qwen2.5-Coder-1.5B-4bit' });
+    const r = await backend.generate({
+      kind: 'fim', prefix: 'import b\n', suffix: '\n', maxTokens: 8, filePath: 'main.py', repoName: 'demo',
+      extra: [{ path: 'b.py', text: 'def run():\n    pass' }],
+    });
+    assert.equal(server.seen[0].body.prompt, '<|repo_name|>demo\n<|file_sep|>b.py\ndef run():\n    pass\n<|file_sep|>main.py\n<|fim_prefix|>import b\n<|fim_suffix|>\n<|fim_middle|>');
+    assert.equal(r.text, 'b.run()');
+    assert.equal(r.usedFim, true);
+  });
+
   it('mlx_lm.server: without a known FIM family completes the prefix, sends logprobs as a boolean, reads cached tokens', async () => {
     server = await FakeServer.start({
       'POST /v1/completions': (_s, res) => stream(res, 'text/event-stream',

@@ -182,23 +182,38 @@ export interface FimVariantTokens {
   readonly fimPad: number;
 }
 
+/** A FIM variant that also has Qwen-style repository-level tokens. */
+export interface RepoFimVariantTokens extends FimVariantTokens {
+  readonly fimRep: number;
+  readonly fimSep: number;
+}
+
+type Role = keyof RepoFimVariantTokens;
+
 /** llama_token_type CONTROL: parsed as a special token, never produced from plain text. */
 const TOKEN_TYPE_CONTROL = 3;
 
 // Byte tokens for control characters that never occur in source code or prompts. Renaming them keeps the vocab
 // (and the embedding tensor's n_vocab rows) the same size; the bytes themselves can then no longer be encoded.
-const REPURPOSED: readonly (readonly [string, string, keyof FimVariantTokens])[] = [
+const FIM_REPURPOSED: readonly (readonly [string, string, Role])[] = [
   ['<0x01>', '<|fim_prefix|>', 'fimPre'],
   ['<0x02>', '<|fim_suffix|>', 'fimSuf'],
   ['<0x03>', '<|fim_middle|>', 'fimMid'],
   ['<0x04>', '<|fim_pad|>', 'fimPad'],
 ];
 
-const FIM_ID_KEYS: Readonly<Record<keyof FimVariantTokens, string>> = {
+const REPO_REPURPOSED: readonly (readonly [string, string, Role])[] = [
+  ['<0x05>', '<|repo_name|>', 'fimRep'],
+  ['<0x06>', '<|file_sep|>', 'fimSep'],
+];
+
+const FIM_ID_KEYS: Readonly<Record<Role, string>> = {
   fimPre: 'tokenizer.ggml.fim_pre_token_id',
   fimSuf: 'tokenizer.ggml.fim_suf_token_id',
   fimMid: 'tokenizer.ggml.fim_mid_token_id',
   fimPad: 'tokenizer.ggml.fim_pad_token_id',
+  fimRep: 'tokenizer.ggml.fim_rep_token_id',
+  fimSep: 'tokenizer.ggml.fim_sep_token_id',
 };
 
 /**
@@ -207,6 +222,17 @@ const FIM_ID_KEYS: Readonly<Record<keyof FimVariantTokens, string>> = {
  * Deterministic: the same source gives the same bytes.
  */
 export async function makeFimVariant(srcPath: string, dstPath: string): Promise<FimVariantTokens> {
+  const ids = await repurposeTokens(srcPath, dstPath, FIM_REPURPOSED);
+  return { fimPre: ids.fimPre!, fimSuf: ids.fimSuf!, fimMid: ids.fimMid!, fimPad: ids.fimPad! };
+}
+
+/** As makeFimVariant, and also <0x05>, <0x06> as <|repo_name|>, <|file_sep|> (fim_rep/fim_sep ids set). */
+export async function makeRepoFimVariant(srcPath: string, dstPath: string): Promise<RepoFimVariantTokens> {
+  const ids = await repurposeTokens(srcPath, dstPath, [...FIM_REPURPOSED, ...REPO_REPURPOSED]);
+  return { fimPre: ids.fimPre!, fimSuf: ids.fimSuf!, fimMid: ids.fimMid!, fimPad: ids.fimPad!, fimRep: ids.fimRep!, fimSep: ids.fimSep! };
+}
+
+async function repurposeTokens(srcPath: string, dstPath: string, table: readonly (readonly [string, string, Role])[]): Promise<Partial<Record<Role, number>>> {
   const src = await readGguf(srcPath, { maxArrayItems: Infinity });
   const tokensArr = metadataArray(src.metadata, TOKENS_KEY);
   const typesArr = metadataArray(src.metadata, TOKEN_TYPE_KEY);
@@ -214,8 +240,8 @@ export async function makeFimVariant(srcPath: string, dstPath: string): Promise<
   const tokens = [...tokensArr.items];
   const types = [...typesArr.items];
 
-  const ids: Partial<Record<keyof FimVariantTokens, number>> = {};
-  for (const [from, to, role] of REPURPOSED) {
+  const ids: Partial<Record<Role, number>> = {};
+  for (const [from, to, role] of table) {
     const id = tokens.indexOf(from);
     if (id < 0) throw new Error(`${srcPath} has no ${from} token to repurpose`);
     tokens[id] = to;
@@ -226,11 +252,9 @@ export async function makeFimVariant(srcPath: string, dstPath: string): Promise<
   const metadata = new Map(src.metadata); // Map.set on an existing key keeps its position: output order is stable
   metadata.set(TOKENS_KEY, entry(GGUF_TYPE.ARRAY, array(tokensArr.itemType, tokens)));
   metadata.set(TOKEN_TYPE_KEY, entry(GGUF_TYPE.ARRAY, array(typesArr.itemType, types)));
-  for (const role of Object.keys(FIM_ID_KEYS) as (keyof FimVariantTokens)[]) {
-    metadata.set(FIM_ID_KEYS[role], entry(GGUF_TYPE.UINT32, ids[role]!));
-  }
+  for (const [, , role] of table) metadata.set(FIM_ID_KEYS[role], entry(GGUF_TYPE.UINT32, ids[role]!));
 
   await writeGguf(dstPath, { version: src.version, metadata, tensors: src.tensors },
     { path: srcPath, offset: src.dataOffset, length: src.dataSize });
-  return { fimPre: ids.fimPre!, fimSuf: ids.fimSuf!, fimMid: ids.fimMid!, fimPad: ids.fimPad! };
+  return ids;
 }

@@ -5,7 +5,7 @@ import {
   describeFailure, Generation, HttpStatusError, LineSplitter, ndjsonMessages, parseStreamData, readLines, serverMessageOf,
   SseParser, sseMessages, StopMatcher, StreamFormatError, StreamServerError, type FailureContext, type StreamMessage,
 } from '../../src/engine/backends/http';
-import { buildFimPrompt, detectFimFamily, FIM_TEMPLATES, openAiLogProbs, resolveFimTemplate } from '../../src/engine/backends/openaiCompatible';
+import { buildFimPrompt, detectFimFamily, FIM_TEMPLATES, openAiLogProbs, resolveFimRenderer } from '../../src/engine/backends/openaiCompatible';
 import { llamaLogProbs } from '../../src/engine/backends/llamaServer';
 
 const enc = new TextEncoder();
@@ -200,15 +200,21 @@ describe('FIM templates and log-probabilities', () => {
   it('detects the family from model ids', () => {
     assert.equal(detectFimFamily('mlx-community/Qwen2.5-Coder-1.5B-4bit'), 'qwen2.5-coder');
     assert.equal(detectFimFamily('codellama-7b-code'), 'codellama');
-    assert.equal(detectFimFamily('bigcode/starcoder2-3b'), 'starcoder');
+    assert.equal(detectFimFamily('bigcode/starcoder2-3b'), 'starcoder2');
     assert.equal(detectFimFamily('deepseek-coder-1.3b-base'), 'deepseek-coder');
     assert.equal(detectFimFamily('llama-3.2-3b-instruct'), null);
-    assert.equal(resolveFimTemplate('none', 'qwen2.5-coder'), null);
+    assert.equal(resolveFimRenderer('none', 'qwen2.5-coder'), null);
+    assert.equal(resolveFimRenderer('auto', 'llama-3.2-3b-instruct'), null);
   });
   it('builds prompts literally, even with $ patterns in the code', () => {
     assert.equal(buildFimPrompt(FIM_TEMPLATES['qwen2.5-coder'], 'a$&', '$1b'), '<|fim_prefix|>a$&<|fim_suffix|>$1b<|fim_middle|>');
     assert.equal(buildFimPrompt(FIM_TEMPLATES.codellama, 'p', 's'), '<PRE> p <SUF>s <MID>');
-    assert.throws(() => resolveFimTemplate({ template: '{prefix}', stop: [] }, 'm'), EngineError);
+    assert.throws(() => resolveFimRenderer({ template: '{prefix}', stop: [] }, 'm'), EngineError);
+  });
+  it('renders a named family with the core templates, a custom template literally', () => {
+    const input = { prefix: 'p', suffix: 's', filePath: 'b.py', extra: [{ path: 'a.py', text: 'A' }] };
+    assert.equal(resolveFimRenderer('auto', 'Qwen2.5-Coder-7B')!(input).prompt, '<|file_sep|>a.py\nA\n<|file_sep|>b.py\n<|fim_prefix|>p<|fim_suffix|>s<|fim_middle|>');
+    assert.deepEqual(resolveFimRenderer({ template: '<P>{prefix}<S>{suffix}', stop: ['<E>'] }, 'm')!(input), { prompt: '<P>p<S>s', stop: ['<E>'] });
   });
   it('reads log-probabilities in the OpenAI and llama-server shapes', () => {
     assert.deepEqual(openAiLogProbs({ content: [{ token: 'a', logprob: -0.25 }] }), [-0.25]);

@@ -89,6 +89,8 @@ export class CompletionPipeline {
   private readonly lastShown = new Map<string, Shown>();
   private nextId = 1;
   private busy = 0;
+  /** The last suggestion handed out (for diagnostics and tests). */
+  lastSuggestion: Suggestion | undefined;
 
   constructor(private readonly deps: PipelineDeps) {
     this.debounce = new AdaptiveDebounce(() => this.settings.debounce);
@@ -190,6 +192,7 @@ export class CompletionPipeline {
     // A new suggestion that does not continue the last one means the last one was passed over.
     if (previous && !previous.accepted && source !== 'typing-through' && source !== 'in-flight') this.debounce.ignored();
     const suggestion = { id: this.nextId++, text, source };
+    this.lastSuggestion = suggestion;
     this.lastShown.set(input.documentKey, { id: suggestion.id, documentKey: input.documentKey, accepted: false });
     this.stats.shown++;
     return suggestion;

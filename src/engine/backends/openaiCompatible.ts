@@ -1,7 +1,8 @@
 // LM Studio and mlx_lm.server through their OpenAI-compatible API: /v1/completions for FIM and plain completion,
 // /v1/chat/completions for chat, both streamed as server-sent events ending with `data: [DONE]`; /v1/models for
 // info(). These APIs have no FIM endpoint, so FIM builds the raw prompt from the model family's FIM tokens when a
-// template is known, and otherwise completes the prefix (usedFim: false).
+// template is known (with other files' chunks in the family's multi-file layout, src/core/completion/templates.ts),
+// and otherwise completes the prefix (usedFim: false).
 // Protocol notes (mlx-lm server.py, OpenAI API reference):
 // - `logprobs` must be a boolean for mlx_lm.server (it rejects an integer), while the legacy completions API takes
 //   an integer; log-probabilities come back as `logprobs.content[].logprob` (chat style, also mlx on completions)
@@ -9,6 +10,9 @@
 // - With `stream_options.include_usage` the usage arrives in an extra chunk with `choices: []` before [DONE];
 //   `usage.prompt_tokens_details.cached_tokens` gives the prompt tokens served from the cache.
 // - llama-server's OpenAI endpoints add `timings` (prompt_n, cache_n, predicted_n, predicted_per_second).
+import {
+  detectFamily, renderFim, type FimFamily, type FimInput, type RenderedFim,
+} from '../../core/completion/templates';
 import { EngineError } from '../errors';
 import type { BackendInfo, GenerateOptions, GenerateRequest, GenerateResult, InferenceBackend, StopReason } from '../types';
 import {
@@ -17,67 +21,58 @@ import {
 } from './http';
 
 // ---------------------------------------------------------------------------------------------------------------
-// FIM templates
+// FIM templates: the families live in src/core/completion/templates.ts; a custom template is a raw string here.
 
+export type { FimFamily } from '../../core/completion/templates';
+
+/** A custom template: a raw prompt with `{prefix}` and `{suffix}` placeholders (no multi-file layout). */
 export interface FimTemplate {
-  /** Raw prompt with `{prefix}` and `{suffix}` placeholders. */
   readonly template: string;
-  /** The family's end/separator tokens, matched client-side in case the server prints them as text. */
+  /** End/separator tokens, matched client-side in case the server prints them as text. */
   readonly stop: readonly string[];
 }
 
-export type FimFamily = 'qwen2.5-coder' | 'codellama' | 'starcoder' | 'deepseek-coder' | 'codegemma';
+/** A family's plain (single-file) template, from the core renderer. */
+function plainTemplate(family: FimFamily): FimTemplate {
+  const r = renderFim(family, { prefix: '{prefix}', suffix: '{suffix}' });
+  return { template: r.prompt, stop: r.stop };
+}
 
 export const FIM_TEMPLATES: Readonly<Record<FimFamily, FimTemplate>> = {
-  // Qwen2.5-Coder and Qwen3-Coder (base and instruct share the FIM tokens).
-  'qwen2.5-coder': {
-    template: '<|fim_prefix|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>',
-    stop: ['<|endoftext|>', '<|fim_prefix|>', '<|fim_suffix|>', '<|fim_middle|>', '<|fim_pad|>', '<|file_sep|>', '<|repo_name|>', '<|im_end|>'],
-  },
-  codellama: { template: '<PRE> {prefix} <SUF>{suffix} <MID>', stop: ['<EOT>', '</s>'] },
-  // StarCoder / StarCoder2 / SantaCoder style.
-  starcoder: {
-    template: '<fim_prefix>{prefix}<fim_suffix>{suffix}<fim_middle>',
-    stop: ['<|endoftext|>', '<fim_prefix>', '<fim_suffix>', '<fim_middle>', '<file_sep>'],
-  },
-  'deepseek-coder': {
-    template: '<｜fim▁begin｜>{prefix}<｜fim▁hole｜>{suffix}<｜fim▁end｜>',
-    stop: ['<｜end▁of▁sentence｜>', '<|EOT|>', '<｜fim▁begin｜>', '<｜fim▁hole｜>', '<｜fim▁end｜>'],
-  },
-  codegemma: {
-    template: '<|fim_prefix|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>',
-    stop: ['<|file_separator|>', '<|fim_prefix|>', '<|fim_suffix|>', '<|fim_middle|>', '<eos>'],
-  },
+  'qwen2.5-coder': plainTemplate('qwen2.5-coder'),
+  starcoder2: plainTemplate('starcoder2'),
+  starcoder: plainTemplate('starcoder'),
+  codellama: plainTemplate('codellama'),
+  'deepseek-coder': plainTemplate('deepseek-coder'),
+  codestral: plainTemplate('codestral'),
+  codegemma: plainTemplate('codegemma'),
 };
 
 /** A named family, a custom template, 'auto' (detect the family from the model id; the default) or 'none'. */
 export type FimTemplateSpec = FimFamily | FimTemplate | 'auto' | 'none';
 
-/** The FIM family a model id names, e.g. "mlx-community/Qwen2.5-Coder-7B-4bit" -> 'qwen2.5-coder'. */
+/** Builds the raw FIM prompt (and its stop strings) for one request. */
+export type FimRenderer = (input: FimInput) => RenderedFim;
+
+/** The FIM family a model id names, e.g. "mlx-community/Qwen2.5-Coder-7B-4bit" -> 'qwen2.5-coder'; null if unknown. */
 export function detectFimFamily(modelId: string): FimFamily | null {
-  const id = modelId.toLowerCase().replace(/_/g, '-');
-  if (/qwen-?2\.5-?coder|qwen-?3-?coder/.test(id)) return 'qwen2.5-coder';
-  if (/code-?llama/.test(id)) return 'codellama';
-  if (/star-?coder|santa-?coder/.test(id)) return 'starcoder';
-  if (/deepseek-?coder/.test(id)) return 'deepseek-coder';
-  if (/code-?gemma/.test(id)) return 'codegemma';
-  return null;
+  return detectFamily(modelId) ?? null;
 }
 
-export function resolveFimTemplate(spec: FimTemplateSpec | undefined, modelId: string): FimTemplate | null {
+export function resolveFimRenderer(spec: FimTemplateSpec | undefined, modelId: string): FimRenderer | null {
   if (spec === 'none') return null;
   if (spec === undefined || spec === 'auto') {
-    const family = detectFimFamily(modelId);
-    return family ? FIM_TEMPLATES[family] : null;
+    const family = detectFamily(modelId);
+    return family ? (input) => renderFim(family, input) : null;
   }
-  if (typeof spec === 'string') return FIM_TEMPLATES[spec];
+  if (typeof spec === 'string') return (input) => renderFim(spec, input);
   if (!spec.template.includes('{prefix}') || !spec.template.includes('{suffix}')) {
     throw new EngineError('bad-request', 'A FIM template needs both {prefix} and {suffix} placeholders; fix the template or use a named family.');
   }
-  return spec;
+  return (input) => ({ prompt: buildFimPrompt(spec, input.prefix, input.suffix), stop: [...spec.stop] });
 }
 
-/** Fills a template; a split/join, so `$` patterns in code are not special. */
+/** Fills a custom template; a split/join, so `$` patterns in code are not special. */
 export function buildFimPrompt(t: FimTemplate, prefix: string, suffix: string): string {
   return t.template.split('{prefix}').map((part) => part.split('{suffix}').join(suffix)).join(prefix);
 }
@@ -197,12 +192,12 @@ export class OpenAiCompatibleBackend implements InferenceBackend {
   private readonly client: HttpClient;
   private readonly flavour: OpenAiFlavour;
   private readonly model: string;
-  private readonly fim: FimTemplate | null;
+  private readonly fim: FimRenderer | null;
 
   constructor(options: OpenAiCompatibleOptions) {
     this.flavour = options.flavour;
     this.model = options.model;
-    this.fim = resolveFimTemplate(options.fimTemplate, options.model);
+    this.fim = resolveFimRenderer(options.fimTemplate, options.model);
     // Paths carry /v1 themselves; users often paste the base URL with it.
     const url = (options.url || (options.flavour === 'lmstudio' ? LMSTUDIO_DEFAULT_URL : MLX_DEFAULT_URL)).replace(/\/+$/, '').replace(/\/v1$/, '');
     this.client = new HttpClient({
@@ -235,9 +230,8 @@ export class OpenAiCompatibleBackend implements InferenceBackend {
         model: this.model,
       });
     }
-    const fim = request.kind === 'fim' ? this.fim : null;
-    const prompt = request.kind === 'completion' ? request.prompt
-      : fim ? buildFimPrompt(fim, request.prefix, request.suffix) : request.prefix;
+    const fim = request.kind === 'fim' && this.fim ? this.fim(request) : null;
+    const prompt = request.kind === 'completion' ? request.prompt : fim ? fim.prompt : request.prefix;
     return generateOpenAiStyle({
       client: this.client,
       path: '/v1/completions',

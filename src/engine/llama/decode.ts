@@ -1,5 +1,6 @@
 // The decode loop on one context sequence: reuse the KV cache for the longest common prefix, evaluate only the new
 // tokens, then sample until EOG, a stop string, maxTokens or abort. Each token's probability gives the confidence.
+// maxTokens 0 evaluates the prompt into the cache and stops there (a warm-up: the next request reuses it).
 import type { GenerateOptions, GenerateRequest, StopReason } from '../types';
 import type { LlamaContextSequence, LlamaModel, Token } from './binding';
 import type { Prompt } from './prompt';
@@ -30,9 +31,11 @@ export async function decode(
   const t0 = now();
   const { signal, onText } = options;
   const stops = [...(request.stop ?? []), ...prompt.stopTexts].filter((s) => s.length > 0);
-  // Keep the cached prefix; at least the last prompt token is evaluated so there are logits to sample from.
+  // Keep the cached prefix; at least the last prompt token is evaluated so there are logits to sample from. A
+  // prompt-only request (maxTokens 0, a warm-up) samples nothing, so the whole prompt may come from the cache.
   const tokens = prompt.tokens;
-  await sequence.adaptStateToTokens(tokens.slice(0, -1), false);
+  const promptOnly = request.maxTokens === 0;
+  await sequence.adaptStateToTokens(promptOnly ? tokens : tokens.slice(0, -1), false);
   const toEvaluate = tokens.slice(sequence.nextTokenIndex);
   const context = tokens.slice(-16);
 
@@ -46,9 +49,13 @@ export async function decode(
   let entropySum = 0;
   let entropyCount = 0;
   const wantEntropy = request.entropy === true;
+  let evaluated = 0; // stays 0 when aborted before evaluation
 
   if (signal?.aborted) return finish('abort');
-  if (request.maxTokens > 0) {
+  evaluated = toEvaluate.length;
+  if (promptOnly) {
+    if (toEvaluate.length > 0) await sequence.evaluateWithoutGeneratingNewTokens(toEvaluate);
+  } else {
     const iterator = sequence.evaluateWithMetadata(toEvaluate, { confidence: true, probabilities: wantEntropy }, {
       temperature: request.temperature ?? 0,
       yieldEogToken: true,
@@ -90,7 +97,7 @@ export async function decode(
       text,
       stopReason: reason,
       promptTokens: tokens.length,
-      evaluatedTokens: toEvaluate.length,
+      evaluatedTokens: evaluated,
       generatedTokens: generated.length,
       ttftMs: (firstTokenAt ?? end) - t0,
       totalMs: end - t0,

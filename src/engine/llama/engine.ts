@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import type { GpuChoice } from '../../core/settings';
 import { EngineError } from '../errors';
 import { estimateMemory, readGguf } from '../gguf';
-import type { BackendInfo, GenerateOptions, GenerateRequest, GenerateResult, InferenceBackend } from '../types';
+import type { BackendInfo, ContextChunk, GenerateOptions, GenerateRequest, GenerateResult, InferenceBackend } from '../types';
 import { selectBackend, type SelectedBackend } from './backend';
 import { importLlama, type LlamaContext, type LlamaModel, type LlamaModule } from './binding';
 import { decode } from './decode';
@@ -154,9 +154,21 @@ export function validateRequest(request: GenerateRequest): void {
   const bad = (why: string) => new EngineError('bad-request', why);
   if (!Number.isInteger(request.maxTokens) || request.maxTokens < 0 || request.maxTokens > 32768) throw bad(`maxTokens must be a whole number from 0 to 32768, not ${request.maxTokens}.`);
   if (request.temperature !== undefined && !(request.temperature >= 0 && request.temperature <= 2)) throw bad(`temperature must be from 0 to 2, not ${request.temperature}.`);
-  if (request.kind === 'fim' && (typeof request.prefix !== 'string' || typeof request.suffix !== 'string')) throw bad('a fim request needs prefix and suffix text.');
+  if (request.kind === 'fim') {
+    if (typeof request.prefix !== 'string' || typeof request.suffix !== 'string') throw bad('a fim request needs prefix and suffix text.');
+    if (!optionalString(request.filePath) || !optionalString(request.repoName)) throw bad('filePath and repoName must be text when given.');
+    if (request.extra !== undefined && !(Array.isArray(request.extra) && request.extra.every(isChunk))) throw bad('extra must be a list of { path, text } chunks.');
+  }
   if (request.kind === 'completion' && typeof request.prompt !== 'string') throw bad('a completion request needs prompt text.');
   if (request.kind === 'chat' && (!Array.isArray(request.messages) || request.messages.length === 0)) throw bad('a chat request needs at least one message.');
+}
+
+function optionalString(v: unknown): boolean {
+  return v === undefined || typeof v === 'string';
+}
+
+function isChunk(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && typeof (v as ContextChunk).path === 'string' && typeof (v as ContextChunk).text === 'string';
 }
 
 function gib(bytes: number): string {

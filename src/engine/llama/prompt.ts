@@ -2,7 +2,14 @@
 // or SPM when the model has no middle token), a plain completion, or a chat formatted by the model's chat template.
 // The prompt is trimmed to leave room for the answer: the end of the prefix and the start of the suffix are kept,
 // since the text nearest the cursor matters most.
-import type { GenerateRequest } from '../types';
+// FIM with other files' chunks uses the repository-level layout when the model has `<|repo_name|>` and `<|file_sep|>`
+// as special tokens (Qwen2.5-Coder; the order of llama.cpp's server `format_prompt_infill`):
+//   [BOS] <|repo_name|>name\n <|file_sep|>path\nchunk… <|file_sep|>current path\n <|fim_prefix|>…<|fim_suffix|>…<|fim_middle|>
+// The chunks come first, so each is tokenized on its own, the same way every time: the same chunks give the same
+// tokens and typing in the file keeps them in the KV cache. Without those tokens the chunks are left out (a model
+// not trained on a multi-file form would read them as part of the file).
+import { chunkBody, REPO_TOKENS, UNTITLED_PATH } from '../../core/completion/templates';
+import type { ContextChunk, FimRequest, GenerateRequest } from '../types';
 import { EngineError } from '../errors';
 import type { LlamaModel, LlamaModule, Token } from './binding';
 
@@ -11,10 +18,35 @@ export interface Prompt {
   readonly usedFim: boolean;
   /** Extra stop strings (e.g. a chat template's turn separator). */
   readonly stopTexts: readonly string[];
+  /** Other files' chunks included (repository-level FIM layout); 0 otherwise. */
+  readonly contextChunks: number;
 }
 
 export function fimSupported(model: LlamaModel): boolean {
   return model.tokens.infill.prefix != null && model.tokens.infill.suffix != null;
+}
+
+export interface RepoTokens {
+  readonly repoName: Token;
+  readonly fileSep: Token;
+}
+
+const repoTokenCache = new WeakMap<LlamaModel, RepoTokens | null>();
+
+/** The model's repository-level tokens, when each of `<|repo_name|>` and `<|file_sep|>` is one special token. */
+export function repoTokens(model: LlamaModel): RepoTokens | null {
+  let found = repoTokenCache.get(model);
+  if (found === undefined) {
+    const one = (text: string): Token | undefined => {
+      const t = model.tokenize(text, true);
+      return t.length === 1 && model.isSpecialToken(t[0]) ? t[0] : undefined;
+    };
+    const repoName = one(REPO_TOKENS.repoName);
+    const fileSep = one(REPO_TOKENS.fileSep);
+    found = repoName !== undefined && fileSep !== undefined ? { repoName, fileSep } : null;
+    repoTokenCache.set(model, found);
+  }
+  return found;
 }
 
 export function buildPrompt(mod: LlamaModule, model: LlamaModel, request: GenerateRequest, contextSize: number): Prompt {
@@ -25,18 +57,8 @@ export function buildPrompt(mod: LlamaModule, model: LlamaModel, request: Genera
     case 'fim': {
       const pre = model.tokens.infill.prefix;
       const suf = model.tokens.infill.suffix;
-      const mid = model.tokens.infill.middle;
       if (pre == null || suf == null) return completionPrompt(model, bos, request.prefix, budget);
-      const prefix = model.tokenize(request.prefix, false, 'trimLeadingSpace');
-      const suffix = model.tokenize(request.suffix, false, 'trimLeadingSpace');
-      const room = budget - bos.length - (mid != null ? 3 : 2);
-      // Prefix gets what the suffix does not need, but the suffix is capped at a quarter of the room.
-      const suffixKeep = Math.min(suffix.length, Math.floor(room / 4), Math.max(0, room - prefix.length));
-      const prefixKeep = Math.min(prefix.length, room - suffixKeep);
-      const p = prefix.slice(prefix.length - prefixKeep);
-      const s = suffix.slice(0, suffixKeep);
-      const tokens = mid != null ? [...bos, pre, ...p, suf, ...s, mid] : [...bos, suf, ...s, pre, ...p];
-      return { tokens, usedFim: true, stopTexts: [] };
+      return fimPrompt(model, request, bos, budget, { pre, suf, mid: model.tokens.infill.middle });
     }
     case 'completion':
       return completionPrompt(model, bos, request.prompt, budget);
@@ -54,7 +76,7 @@ export function buildPrompt(mod: LlamaModule, model: LlamaModel, request: Genera
       const stopTexts = stopGenerationTriggers
         .map((t) => t.values.every((v) => typeof v === 'string') ? t.values.join('') : '')
         .filter((t) => t.length > 0);
-      return { tokens, usedFim: false, stopTexts };
+      return { tokens, usedFim: false, stopTexts, contextChunks: 0 };
     }
   }
 }
@@ -62,5 +84,63 @@ export function buildPrompt(mod: LlamaModule, model: LlamaModel, request: Genera
 function completionPrompt(model: LlamaModel, bos: Token[], text: string, budget: number): Prompt {
   const tokens = model.tokenize(text, false);
   const keep = Math.max(0, budget - bos.length);
-  return { tokens: [...bos, ...tokens.slice(Math.max(0, tokens.length - keep))], usedFim: false, stopTexts: [] };
+  return { tokens: [...bos, ...tokens.slice(Math.max(0, tokens.length - keep))], usedFim: false, stopTexts: [], contextChunks: 0 };
+}
+
+interface InfillTokens {
+  readonly pre: Token;
+  readonly suf: Token;
+  readonly mid: Token | null;
+}
+
+function fimPrompt(model: LlamaModel, request: FimRequest, bos: Token[], budget: number, t: InfillTokens): Prompt {
+  // Raw text is tokenized without the SentencePiece space prefix, as if it followed the special token before it.
+  const text = (s: string): Token[] => model.tokenize(s, false, 'trimLeadingSpace');
+  const prefix = text(request.prefix);
+  const suffix = text(request.suffix);
+  const room = budget - bos.length - (t.mid != null ? 3 : 2);
+  const repo = repoLayout(model, request, text, room);
+  const fileRoom = room - (repo ? repo.head.length + repo.current.length : 0);
+  // Prefix gets what the suffix does not need, but the suffix is capped at a quarter of the room.
+  const suffixKeep = Math.min(suffix.length, Math.floor(fileRoom / 4), Math.max(0, fileRoom - prefix.length));
+  const prefixKeep = Math.min(prefix.length, fileRoom - suffixKeep);
+  const p = prefix.slice(prefix.length - prefixKeep);
+  const s = suffix.slice(0, suffixKeep);
+  const fim = t.mid != null ? [t.pre, ...p, t.suf, ...s, t.mid] : [t.suf, ...s, t.pre, ...p];
+  if (!repo) return { tokens: [...bos, ...fim], usedFim: true, stopTexts: [], contextChunks: 0 };
+  // Chunks get what the file leaves, at most half the room with the layout's own tokens.
+  const chunkRoom = Math.min(Math.floor(room / 2) - repo.head.length - repo.current.length, fileRoom - prefixKeep - suffixKeep);
+  const chunks = newestThatFit(repo.chunks, chunkRoom);
+  return { tokens: [...bos, ...repo.head, ...chunks.flat(), ...repo.current, ...fim], usedFim: true, stopTexts: [], contextChunks: chunks.length };
+}
+
+interface RepoLayout {
+  /** `<|repo_name|>name\n`, or nothing without a name. */
+  readonly head: Token[];
+  /** Each chunk as `<|file_sep|>path\ntext\n`, oldest first. */
+  readonly chunks: Token[][];
+  /** `<|file_sep|>current path\n`. */
+  readonly current: Token[];
+}
+
+/** The repository-level pieces, or null when the model has no such tokens, the request nothing to put there, or the
+ *  layout's fixed tokens would take more than half the room. */
+function repoLayout(model: LlamaModel, request: FimRequest, text: (s: string) => Token[], room: number): RepoLayout | null {
+  const extra: readonly ContextChunk[] = request.extra ?? [];
+  if (extra.length === 0 && !request.filePath && !request.repoName) return null;
+  const tokens = repoTokens(model);
+  if (!tokens) return null;
+  const head = request.repoName ? [tokens.repoName, ...text(`${request.repoName}\n`)] : [];
+  const current = [tokens.fileSep, ...text(`${request.filePath || UNTITLED_PATH}\n`)];
+  if (head.length + current.length > Math.floor(room / 2)) return null;
+  const chunks = extra.map((c) => [tokens.fileSep, ...text(`${c.path}\n`), ...text(chunkBody(c.text))]);
+  return { head, chunks, current };
+}
+
+/** The newest chunks that fit in room together, dropping whole chunks from the oldest; order kept. */
+export function newestThatFit<T>(chunks: readonly (readonly T[])[], room: number): T[][] {
+  let used = 0;
+  let first = chunks.length;
+  while (first > 0 && used + chunks[first - 1].length <= room) used += chunks[--first].length;
+  return chunks.slice(first).map((c) => [...c]);
 }
