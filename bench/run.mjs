@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+// `npm run bench [-- NAME...]`: builds, then runs the named benchmarks (default: all). Each writes JSON to
+// bench/results/. Names: engine, completion, foundation.
+import { spawnSync } from 'node:child_process';
+
+const BENCHES = {
+  engine: ['out/bench/engine.js'],
+  completion: ['out/bench/completion.js'],
+  foundation: ['bench/foundation.mjs'],
+};
+const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const unknown = names.filter((n) => !BENCHES[n]);
+if (unknown.length) {
+  console.error(`bench: unknown benchmark ${unknown.join(', ')}; choose from ${Object.keys(BENCHES).join(', ')}`);
+  process.exit(2);
+}
+const run = (args) => spawnSync(process.execPath, args, { stdio: 'inherit' }).status ?? 1;
+if (run(['esbuild.mjs']) !== 0) process.exit(1);
+for (const name of names.length ? names : Object.keys(BENCHES)) {
+  console.log(`\n== bench ${name} ==`);
+  if (run(BENCHES[name]) !== 0) process.exit(1);
+}
