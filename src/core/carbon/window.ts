@@ -1,0 +1,80 @@
+// The cleanest time to run a task of a given duration before a deadline, from a forecast: the start whose
+// time-weighted average intensity over the task is lowest (the Carbon Aware SDK's rolling-average approach:
+// candidate starts at "now" and at each forecast point, points partly inside a window weighted by their overlap).
+import type { IntensityForecast } from './types';
+
+export interface WindowQuery {
+  readonly durationMinutes: number;
+  /** Earliest start, epoch ms (usually now). */
+  readonly from: number;
+  /** The task must end by then, epoch ms. */
+  readonly deadline: number;
+}
+
+export interface CleanWindow {
+  readonly start: string;
+  readonly end: string;
+  readonly avgGPerKWh: number;
+  /** The same task started at `from`. */
+  readonly nowGPerKWh: number;
+  /** How much lower the window's average is than starting now, in percent (0 when now is best). */
+  readonly savingPct: number;
+}
+
+export class WindowError extends Error {}
+
+const MINUTE = 60_000;
+
+/** Time-weighted average of a piecewise-constant forecast over [a, b); undefined when part of it is not covered. */
+export function averageOver(forecast: IntensityForecast, a: number, b: number): number | undefined {
+  const len = forecast.pointMinutes * MINUTE;
+  let covered = 0;
+  let sum = 0;
+  for (const p of forecast.points) {
+    const start = Date.parse(p.at);
+    const overlap = Math.min(b, start + len) - Math.max(a, start);
+    if (overlap > 0) {
+      covered += overlap;
+      sum += overlap * p.gPerKWh;
+    }
+  }
+  // Points may not overlap; a shortfall means a gap in the forecast inside the window.
+  return covered >= (b - a) - 1 ? sum / covered : undefined;
+}
+
+export function findCleanestWindow(forecast: IntensityForecast, q: WindowQuery): CleanWindow {
+  if (!(q.durationMinutes > 0)) throw new WindowError('The task duration must be more than 0 minutes.');
+  const duration = q.durationMinutes * MINUTE;
+  if (q.from + duration > q.deadline) {
+    throw new WindowError(`A ${q.durationMinutes}-minute task cannot finish before the deadline ${new Date(q.deadline).toISOString()}.`);
+  }
+  const nowAvg = averageOver(forecast, q.from, q.from + duration);
+  if (nowAvg === undefined) throw new WindowError(`The ${forecast.source} forecast does not cover the next ${q.durationMinutes} minutes.`);
+  const starts = [q.from, ...forecast.points.map((p) => Date.parse(p.at)).filter((t) => t > q.from && t + duration <= q.deadline)];
+  let best = { start: q.from, avg: nowAvg };
+  for (const start of starts) {
+    const avg = averageOver(forecast, start, start + duration);
+    // Strictly lower: on a tie the earliest start wins (sooner is better for the user).
+    if (avg !== undefined && avg < best.avg - 1e-9) best = { start, avg };
+  }
+  return {
+    start: new Date(best.start).toISOString(),
+    end: new Date(best.start + duration).toISOString(),
+    avgGPerKWh: round(best.avg),
+    nowGPerKWh: round(nowAvg),
+    savingPct: nowAvg > 0 ? round(((nowAvg - best.avg) / nowAvg) * 100) : 0,
+  };
+}
+
+/** "90m", "1.5h", "2h30m", "45" (minutes) -> minutes. */
+export function parseDuration(text: string): number {
+  const t = text.trim().toLowerCase();
+  if (/^\d+(\.\d+)?$/.test(t)) return Number(t);
+  const m = /^(?:(\d+(?:\.\d+)?)d)?\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m(?:in)?)?$/.exec(t);
+  if (!m || (!m[1] && !m[2] && !m[3])) throw new WindowError(`"${text}" is not a duration; write e.g. 90m, 1.5h or 2h30m.`);
+  return Number(m[1] ?? 0) * 1440 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0);
+}
+
+function round(n: number): number {
+  return Math.round(n * 100) / 100;
+}
