@@ -46,11 +46,27 @@ export interface CompletionsSettings {
   readonly onBattery: BatteryMode;
 }
 
+export const CARBON_SOURCES = ['auto', 'embedded', 'uk-carbon-intensity', 'electricity-maps', 'watttime', 'carbon-aware-sdk'] as const;
+export type CarbonSourceChoice = (typeof CARBON_SOURCES)[number];
+
+export interface CarbonSettings {
+  /** Grid zone: a country code ('FR'), a sub-national zone ('SE-SE3'), or a source's own region; '' = unknown. */
+  readonly zone: string;
+  /** UK outward postcode (e.g. 'RG41') for the regional GB Carbon Intensity API. */
+  readonly postcode: string;
+  readonly source: CarbonSourceChoice;
+  /** Base URL of a self-hosted Carbon Aware SDK WebAPI. */
+  readonly carbonAwareSdkUrl: string;
+  /** Days of ledger records to keep; 0 = forever. */
+  readonly retentionDays: number;
+}
+
 export interface VerdantSettings {
   readonly enable: boolean;
   readonly local: LocalSettings;
   readonly completions: CompletionsSettings;
   readonly cloud: CloudSettings;
+  readonly carbon: CarbonSettings;
 }
 
 export const DEFAULT_SETTINGS: VerdantSettings = {
@@ -58,6 +74,7 @@ export const DEFAULT_SETTINGS: VerdantSettings = {
   local: { backend: 'llama.cpp', modelPath: '', gpu: 'auto', threads: 0, serverUrl: '', serverModel: '' },
   completions: { enable: true, disabledLanguages: [], exclude: [], maxLines: 8, maxTokens: 96, debounceMs: 0, onBattery: 'reduced' },
   cloud: { enable: false, endpoint: '', model: '' },
+  carbon: { zone: '', postcode: '', source: 'auto', carbonAwareSdkUrl: '', retentionDays: 365 },
 };
 
 export const MAX_THREADS = 256;
@@ -104,6 +121,13 @@ export function readSettings(read: SettingsReader): ValidatedSettings {
       enable: v.boolean('cloud.enable', d.cloud.enable),
       endpoint: v.endpoint('cloud.endpoint'),
       model: v.string('cloud.model', d.cloud.model),
+    },
+    carbon: {
+      zone: v.zone('carbon.zone'),
+      postcode: v.postcode('carbon.postcode'),
+      source: v.oneOf('carbon.source', CARBON_SOURCES, d.carbon.source),
+      carbonAwareSdkUrl: v.endpoint('carbon.carbonAwareSdkUrl'),
+      retentionDays: v.integer('carbon.retentionDays', d.carbon.retentionDays, 0, 36500),
     },
   };
   return { settings, problems };
@@ -165,6 +189,18 @@ class Validator {
       return this.problem(key, `verdant.${key} must name a .gguf model file, not "${path}"; choose a GGUF file.`, '');
     }
     return path;
+  }
+
+  zone(key: string): string {
+    const zone = this.string(key, '');
+    if (zone === '' || /^[A-Za-z0-9_:.-]{2,40}$/.test(zone)) return zone;
+    return this.problem(key, `verdant.${key} must be a zone such as FR, SE-SE3 or US-CAL-CISO, not "${zone}"; using none.`, '');
+  }
+
+  postcode(key: string): string {
+    const pc = this.string(key, '').toUpperCase().replace(/\s+/g, '');
+    if (pc === '' || /^[A-Z]{1,2}[0-9][A-Z0-9]?$/.test(pc)) return pc;
+    return this.problem(key, `verdant.${key} must be the outward part of a UK postcode, like RG41 or SW1A, not "${pc}"; using none.`, '');
   }
 
   endpoint(key: string): string {
