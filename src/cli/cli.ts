@@ -3,6 +3,8 @@
 import { flagHelp, parse, UsageError, type FlagSpecs } from './args';
 import type { CliIo, Command } from './command';
 import { completeCommand } from './complete';
+import { estimateCommand, forecastCommand, intensityCommand, windowCommand } from './carbon';
+import { reportCommand } from './report';
 import { machineInfo } from './machine';
 import { VERSION } from '../core/version';
 
@@ -32,6 +34,11 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     },
   },
   complete: completeCommand,
+  intensity: intensityCommand,
+  forecast: forecastCommand,
+  window: windowCommand,
+  estimate: estimateCommand,
+  report: reportCommand,
 };
 
 export function helpText(): string {
@@ -78,7 +85,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       return command || parsed.flags.help ? 0 : 2;
     }
     const result = await command.run({ flags: parsed.flags, positionals: parsed.positionals.slice(1), io, json });
-    io.out(json ? JSON.stringify(result) : command.format(result));
+    // A command that wrote its own output (e.g. CSV) returns undefined.
+    if (result !== undefined) io.out(json ? JSON.stringify(result) : command.format(result));
     return 0;
   } catch (e) {
     if (e instanceof UsageError) return fail(2, e.message);

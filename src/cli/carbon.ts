@@ -1,0 +1,216 @@
+// Carbon subcommands: `intensity`, `forecast`, `window`, `estimate`. Keys come from the environment (the extension
+// keeps them in VS Code's secret storage): VERDANT_ELECTRICITY_MAPS_TOKEN, VERDANT_WATTTIME_USERNAME and
+// VERDANT_WATTTIME_PASSWORD; VERDANT_CARBON_AWARE_SDK_URL; VERDANT_ZONE / VERDANT_POSTCODE as defaults for --zone;
+// VERDANT_<SOURCE>_URL overrides a source's base URL (proxies, tests).
+import { readFile } from 'node:fs/promises';
+import { osFacts, detectDevice, profile, PROFILES, type ProfileId } from '../core/carbon/energy/devices';
+import { BASELINE, estimateCloud } from '../core/carbon/energy/cloud';
+import { estimateLocal } from '../core/carbon/energy/local';
+import { localEmbodied } from '../core/carbon/sci';
+import { createIntensityService, type IntensityService, type LiveSourceId } from '../core/carbon/sources';
+import { chooseSource } from '../core/carbon/sourceChoice';
+import type { IntensityForecast, SourceId } from '../core/carbon/types';
+import { findCleanestWindow, parseDuration, WindowError } from '../core/carbon/window';
+import { CARBON_SOURCES, type CarbonSourceChoice } from '../core/settings';
+import { UsageError } from './args';
+import type { Command, CommandArgs } from './command';
+
+const LIVE: readonly LiveSourceId[] = ['uk-carbon-intensity', 'electricity-maps', 'watttime', 'carbon-aware-sdk'];
+const envKey = (id: LiveSourceId) => `VERDANT_${id.toUpperCase().replace(/-/g, '_')}_URL`;
+
+const zoneFlags = {
+  zone: { type: 'string', value: 'Z', description: 'grid zone: FR, SE-SE3, GB, GB-RG41, aws:eu-north-1, CAISO_NORTH… (default $VERDANT_ZONE)' },
+  source: { type: 'string', value: 'S', description: `${CARBON_SOURCES.join(', ')} (default auto)` },
+} as const;
+
+export function intensityService({ flags }: Pick<CommandArgs, 'flags'>, env: NodeJS.ProcessEnv = process.env): IntensityService {
+  const choice = String(flags.source ?? 'auto') as CarbonSourceChoice;
+  if (!CARBON_SOURCES.includes(choice)) throw new UsageError(`--source must be one of ${CARBON_SOURCES.join(', ')}, not "${flags.source}".`);
+  const picked = chooseSource({
+    choice,
+    zone: String(flags.zone ?? env.VERDANT_ZONE ?? ''),
+    postcode: flags.zone === undefined ? (env.VERDANT_POSTCODE ?? '').toUpperCase() : '',
+    hasElectricityMapsToken: Boolean(env.VERDANT_ELECTRICITY_MAPS_TOKEN),
+    carbonAwareSdkUrl: env.VERDANT_CARBON_AWARE_SDK_URL ?? '',
+  });
+  const baseUrls: Partial<Record<LiveSourceId, string>> = {};
+  for (const id of LIVE) if (env[envKey(id)]) baseUrls[id] = env[envKey(id)];
+  if (env.VERDANT_CARBON_AWARE_SDK_URL) baseUrls['carbon-aware-sdk'] = env.VERDANT_CARBON_AWARE_SDK_URL;
+  return createIntensityService({
+    source: picked.source as SourceId,
+    zone: picked.zone,
+    baseUrls,
+    credentials: {
+      electricityMapsToken: async () => env.VERDANT_ELECTRICITY_MAPS_TOKEN || undefined,
+      wattTime: async () => env.VERDANT_WATTTIME_USERNAME && env.VERDANT_WATTTIME_PASSWORD
+        ? { username: env.VERDANT_WATTTIME_USERNAME, password: env.VERDANT_WATTTIME_PASSWORD } : undefined,
+    },
+  });
+}
+
+const round = (n: number, d = 3) => Math.round(n * 10 ** d) / 10 ** d;
+
+export const intensityCommand: Command = {
+  summary: 'grid carbon intensity now (gCO2e/kWh), from a live source or the built-in averages',
+  usage: 'verdant intensity [--zone Z] [--source S] [--json]',
+  flags: zoneFlags,
+  async run(args) {
+    const r = await intensityService(args).current();
+    return { zone: r.zone, gPerKWh: round(r.gPerKWh, 2), source: r.source, at: r.at, isEstimated: r.isEstimated, signal: r.signal,
+      ...(r.detail ? { detail: r.detail } : {}), ...(r.fallbackReason ? { fallbackReason: r.fallbackReason } : {}) };
+  },
+  format: (r) => {
+    const o = r as { zone: string; gPerKWh: number; source: string; signal: string; detail?: string; fallbackReason?: string };
+    return `${o.gPerKWh} gCO2e/kWh in ${o.zone || 'the world (no zone set)'} (${o.source}, ${o.signal}${o.detail ? `, ${o.detail}` : ''})` +
+      (o.fallbackReason ? `\nnote: ${o.fallbackReason}` : '');
+  },
+};
+
+export const forecastCommand: Command = {
+  summary: 'grid carbon intensity forecast (flat at the average when the source has none)',
+  usage: 'verdant forecast [--zone Z] [--source S] [--json]',
+  flags: zoneFlags,
+  async run(args) {
+    const f = await intensityService(args).forecast();
+    return { zone: f.zone, source: f.source, signal: f.signal, pointMinutes: f.pointMinutes, points: f.points,
+      ...(f.fallbackReason ? { fallbackReason: f.fallbackReason } : {}) };
+  },
+  format: (r) => {
+    const f = r as IntensityForecast;
+    const lines = f.points.map((p) => `${p.at}  ${round(p.gPerKWh, 1)}`);
+    return [`${f.source} forecast for ${f.zone || 'the world'} (${f.pointMinutes}-minute points):`, ...lines, ...(f.fallbackReason ? [`note: ${f.fallbackReason}`] : [])].join('\n');
+  },
+};
+
+/** A forecast file: an IntensityForecast as `verdant forecast --json` prints it, or a bare list of {at, gPerKWh}. */
+async function readForecastFile(file: string): Promise<IntensityForecast> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(file, 'utf8'));
+  } catch (e) {
+    throw new UsageError(`--forecast-file ${file}: ${e instanceof Error ? e.message : e}; give the JSON that "verdant forecast --json" prints.`);
+  }
+  const o = (Array.isArray(parsed) ? { points: parsed } : parsed) as Partial<IntensityForecast>;
+  const points = Array.isArray(o.points) ? o.points.filter((p) => typeof p?.at === 'string' && Number.isFinite(p?.gPerKWh)) : [];
+  if (points.length === 0) throw new UsageError(`--forecast-file ${file} has no points like {"at": "2026-11-26T12:00:00Z", "gPerKWh": 120}.`);
+  const sorted = [...points].sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
+  const step = sorted.length > 1 ? (Date.parse(sorted[1].at) - Date.parse(sorted[0].at)) / 60_000 : 60;
+  return { zone: o.zone ?? '', source: o.source ?? 'embedded', signal: o.signal ?? 'average', pointMinutes: o.pointMinutes ?? step, points: sorted };
+}
+
+export const windowCommand: Command = {
+  summary: 'the cleanest time to run a task of a given length before a deadline',
+  usage: 'verdant window --duration 90m [--within 24h] [--zone Z] [--source S] [--forecast-file F] [--from TIME] [--json]',
+  flags: {
+    duration: { type: 'string', value: 'D', description: 'how long the task runs: 90m, 1.5h, 2h30m' },
+    within: { type: 'string', value: 'D', description: 'it must finish within this long from now (default 24h)' },
+    'forecast-file': { type: 'string', value: 'F', description: 'use this forecast JSON instead of asking a source' },
+    from: { type: 'string', value: 'TIME', description: 'earliest start (default now)' },
+    ...zoneFlags,
+  },
+  async run(args) {
+    if (typeof args.flags.duration !== 'string') throw new UsageError('--duration is required, e.g. --duration 90m.');
+    const parse = (t: string) => { try { return parseDuration(t); } catch (e) { throw new UsageError((e as Error).message); } };
+    const duration = parse(args.flags.duration);
+    const within = parse(typeof args.flags.within === 'string' ? args.flags.within : '24h');
+    const forecast = typeof args.flags['forecast-file'] === 'string'
+      ? await readForecastFile(args.flags['forecast-file'])
+      : await intensityService(args).forecast();
+    // Start: --from, else now, else (a recorded forecast that lies in the past) the forecast's first point.
+    const first = Date.parse(forecast.points[0]?.at ?? '');
+    const last = Date.parse(forecast.points[forecast.points.length - 1]?.at ?? '') + forecast.pointMinutes * 60_000;
+    const from = typeof args.flags.from === 'string' ? Date.parse(args.flags.from) : Date.now() >= first && Date.now() < last ? Date.now() : first;
+    if (!Number.isFinite(from)) throw new UsageError(`--from must be a date and time such as 2026-11-26T18:00:00Z, not "${args.flags.from}".`);
+    const now = from;
+    try {
+      const w = findCleanestWindow(forecast, { durationMinutes: duration, from: now, deadline: now + within * 60_000 });
+      return { ...w, zone: forecast.zone, source: forecast.source, ...(forecast.fallbackReason ? { fallbackReason: forecast.fallbackReason } : {}) };
+    } catch (e) {
+      if (e instanceof WindowError) throw new UsageError(e.message);
+      throw e;
+    }
+  },
+  format: (r) => {
+    const o = r as { start: string; end: string; avgGPerKWh: number; nowGPerKWh: number; savingPct: number; source: string; fallbackReason?: string };
+    return `run ${o.start} → ${o.end}: ${o.avgGPerKWh} gCO2e/kWh on average, against ${o.nowGPerKWh} now (${o.savingPct}% less; ${o.source})` +
+      (o.fallbackReason ? `\nnote: ${o.fallbackReason}` : '');
+  },
+};
+
+function num(flags: CommandArgs['flags'], name: string, min = 0): number | undefined {
+  const v = flags[name];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min) throw new UsageError(`--${name} must be a number of at least ${min}, not "${v}".`);
+  return n;
+}
+
+export const estimateCommand: Command = {
+  summary: 'energy and CO2e of one request, local (device power x time) or cloud (EcoLogits)',
+  usage: 'verdant estimate --route local|cloud [--model NAME | --active-params-b N --total-params-b N] --in N --out N [--zone Z] [--pue P] [--device PROFILE] [--seconds S] [--json]',
+  flags: {
+    route: { type: 'string', value: 'R', description: 'local or cloud' },
+    model: { type: 'string', value: 'NAME', description: `cloud model (default the all-cloud baseline, ${BASELINE.model})` },
+    'active-params-b': { type: 'string', value: 'N', description: 'active parameters, billions (MoE: the active ones)' },
+    'total-params-b': { type: 'string', value: 'N', description: 'total parameters, billions' },
+    in: { type: 'string', value: 'N', description: 'input tokens' },
+    out: { type: 'string', value: 'N', description: 'output tokens' },
+    pue: { type: 'string', value: 'P', description: 'data-centre PUE (cloud; default the provider\'s or 1.2)' },
+    device: { type: 'string', value: 'PROFILE', description: `local device profile (default detected): ${Object.keys(PROFILES).join(', ')}` },
+    seconds: { type: 'string', value: 'S', description: 'engine time (local: required) or measured latency (cloud)' },
+    ...zoneFlags,
+  },
+  async run(args) {
+    const { flags } = args;
+    const route = flags.route;
+    if (route !== 'local' && route !== 'cloud') throw new UsageError('--route must be local or cloud.');
+    const tokensIn = num(flags, 'in') ?? 0;
+    const tokensOut = num(flags, 'out');
+    if (tokensOut === undefined) throw new UsageError('--out N (output tokens) is required.');
+    const seconds = num(flags, 'seconds');
+    const intensity = await intensityService(args).current();
+    const I = intensity.gPerKWh;
+    let energy; let embodiedG: number; let embodiedRange: readonly [number, number]; let model: string; let extra: Record<string, unknown>;
+    if (route === 'local') {
+      if (seconds === undefined) throw new UsageError('--seconds S (the engine time of the request) is required for --route local.');
+      const id = flags.device;
+      if (id !== undefined && !(String(id) in PROFILES)) throw new UsageError(`--device must be one of ${Object.keys(PROFILES).join(', ')}, not "${id}".`);
+      const device = id !== undefined ? profile(String(id) as ProfileId) : detectDevice(osFacts(), 'llama.cpp (cpu)');
+      energy = estimateLocal({ engineMs: seconds * 1000, device });
+      const emb = localEmbodied(device, seconds);
+      embodiedG = emb.g; embodiedRange = emb.rangeG;
+      model = typeof flags.model === 'string' ? flags.model : 'local model';
+      extra = { device: device.id, deviceLabel: device.label };
+    } else {
+      let c;
+      try {
+        c = estimateCloud({
+          model: typeof flags.model === 'string' ? flags.model : flags['active-params-b'] === undefined ? BASELINE.model : undefined,
+          activeParamsB: num(flags, 'active-params-b', 0.001), totalParamsB: num(flags, 'total-params-b', 0.001),
+          outputTokens: tokensOut, inputTokens: tokensIn, pue: num(flags, 'pue', 1), latencySeconds: seconds,
+        });
+      } catch (e) {
+        throw new UsageError(e instanceof Error ? e.message : String(e));
+      }
+      energy = c.energy; embodiedG = c.embodiedG; embodiedRange = c.embodiedRangeG; model = c.model ?? `custom ${c.activeParamsB}B/${c.totalParamsB}B model`;
+      extra = { gpus: c.gpus, pue: c.pue, activeParamsB: c.activeParamsB, totalParamsB: c.totalParamsB };
+    }
+    const operational = energy.kWh * I;
+    return {
+      route, model, tokens: { in: tokensIn, out: tokensOut },
+      energyWh: round(energy.kWh * 1000, 6),
+      gCO2e: round(operational + embodiedG, 6),
+      operationalG: round(operational, 6),
+      embodiedG: round(embodiedG, 6),
+      method: energy.method,
+      measured: energy.measured,
+      range: [round(energy.rangeKWh[0] * I + embodiedRange[0], 6), round(energy.rangeKWh[1] * I + embodiedRange[1], 6)],
+      intensity: { gPerKWh: round(I, 2), zone: intensity.zone, source: intensity.source, signal: intensity.signal, ...(intensity.fallbackReason ? { fallbackReason: intensity.fallbackReason } : {}) },
+      ...extra,
+    };
+  },
+  format: (r) => {
+    const o = r as { route: string; model: string; energyWh: number; gCO2e: number; range: number[]; method: string; intensity: { gPerKWh: number; zone: string; source: string } };
+    return `${o.route} ${o.model}: ${o.energyWh} Wh, ${o.gCO2e} gCO2e (range ${o.range[0]}–${o.range[1]}; ${o.method}; ${o.intensity.gPerKWh} g/kWh ${o.intensity.zone || 'world'} from ${o.intensity.source})`;
+  },
+};

@@ -1,0 +1,115 @@
+// The carbon subcommands as real processes: a live source replayed by a server on 127.0.0.1, a recorded forecast,
+// the estimators, and `report` over a ledger written by the Ledger class.
+import * as assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Ledger } from '../../src/core/carbon/ledger';
+import { buildSciRecord } from '../../src/core/carbon/sci';
+
+function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['dist/cli.js', ...args], { env: { PATH: process.env.PATH, HOME: os.tmpdir(), ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('verdant carbon commands', function () {
+  this.timeout(30000);
+  let server: http.Server;
+  let base: string;
+  before(async () => {
+    server = http.createServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      if (req.url === '/regional/postcode/RG41') {
+        res.end(JSON.stringify({ data: [{ regionid: 12, dnoregion: 'SSE South', shortname: 'South England', postcode: 'RG41',
+          data: [{ from: '2026-11-26T07:00Z', to: '2026-11-26T07:30Z', intensity: { forecast: 143, index: 'moderate' }, generationmix: [] }] }] }));
+      } else if (req.url === '/intensity') {
+        res.end(JSON.stringify({ data: [{ from: '2026-11-26T07:00Z', to: '2026-11-26T07:30Z', intensity: { forecast: 180, actual: 175, index: 'moderate' } }] }));
+      } else {
+        res.statusCode = 500;
+        res.end('{"error":"boom"}');
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => { server.close(); });
+
+  it('intensity --json from the GB API, national and by postcode', async () => {
+    const national = await cli(['intensity', '--zone', 'GB', '--json'], { VERDANT_UK_CARBON_INTENSITY_URL: base });
+    assert.equal(national.code, 0, national.stderr);
+    const n = JSON.parse(national.stdout);
+    assert.deepEqual([n.zone, n.gPerKWh, n.source, n.isEstimated, n.signal], ['GB', 175, 'uk-carbon-intensity', false, 'average']);
+    const regional = await cli(['intensity', '--zone', 'GB-RG41', '--json'], { VERDANT_UK_CARBON_INTENSITY_URL: base });
+    assert.equal(JSON.parse(regional.stdout).gPerKWh, 143);
+  });
+
+  it('falls back to the built-in average with a reason when the source fails', async () => {
+    const r = await cli(['intensity', '--zone', 'GB', '--source', 'electricity-maps', '--json'], { VERDANT_ELECTRICITY_MAPS_URL: base, VERDANT_ELECTRICITY_MAPS_TOKEN: 'k' });
+    assert.equal(r.code, 0, r.stderr);
+    const o = JSON.parse(r.stdout);
+    assert.equal(o.source, 'embedded');
+    assert.match(o.fallbackReason, /Electricity Maps/);
+    assert.ok(!r.stdout.includes('"k"'), 'the token is never printed');
+  });
+
+  it('window finds the cleanest start in a recorded forecast', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'verdant-cli-'));
+    const file = path.join(dir, 'forecast.json');
+    const t0 = Date.parse('2026-11-26T12:00:00Z');
+    const values = [300, 300, 200, 100, 100, 250];
+    writeFileSync(file, JSON.stringify({ zone: 'GB', source: 'uk-carbon-intensity', signal: 'average', pointMinutes: 30,
+      points: values.map((v, i) => ({ at: new Date(t0 + i * 1_800_000).toISOString(), gPerKWh: v })) }));
+    const r = await cli(['window', '--duration', '60m', '--within', '3h', '--forecast-file', file, '--from', '2026-11-26T12:00:00Z', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const w = JSON.parse(r.stdout);
+    assert.deepEqual([w.start, w.avgGPerKWh, w.nowGPerKWh, w.savingPct], ['2026-11-26T13:30:00.000Z', 100, 300, 66.67]);
+    const bad = await cli(['window', '--duration', 'soon', '--forecast-file', file]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /not a duration/);
+  });
+
+  it('estimate: cloud by the EcoLogits model, local by device power and time', async () => {
+    const cloud = JSON.parse((await cli(['estimate', '--route', 'cloud', '--model', 'llama-3.3-70b-instruct', '--in', '200', '--out', '500', '--zone', 'FR', '--pue', '1.2', '--json'])).stdout);
+    assert.equal(cloud.gpus, 4);
+    assert.ok(Math.abs(cloud.energyWh - 0.3288) < 0.01, String(cloud.energyWh));
+    assert.equal(cloud.intensity.gPerKWh, 44.18);
+    assert.ok(cloud.range[0] <= cloud.gCO2e && cloud.gCO2e <= cloud.range[1]);
+    const local = JSON.parse((await cli(['estimate', '--route', 'local', '--device', 'phoenix-hs-igpu', '--in', '1500', '--out', '40', '--seconds', '2', '--zone', 'DE', '--json'])).stdout);
+    assert.equal(local.device, 'phoenix-hs-igpu');
+    assert.ok(Math.abs(local.energyWh - (35 * 2) / 3600) < 1e-6, String(local.energyWh));
+    assert.equal(local.method, 'device-profile');
+    const usage = await cli(['estimate', '--route', 'local', '--out', '40']);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /--seconds S/);
+  });
+
+  it('report totals the ledger the extension writes, and exports CSV', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'verdant-ledger-'));
+    const ledger = new Ledger({ dir });
+    const side = (g: number) => ({ energy: { kWh: g / 100, rangeKWh: [g / 200, g / 50] as const, method: 'device-profile', measured: false }, embodiedG: 0,
+      intensity: { gPerKWh: 100, source: 'embedded' as const, zone: 'FR', signal: 'average' as const, isEstimated: true } });
+    for (const [route, g] of [['local', 1], ['local', 2], ['cloud', 3]] as const) {
+      await ledger.append(buildSciRecord({ ...side(g), ts: '2026-11-26T10:00:00Z', route, feature: 'inline-completion', model: 'm', tokens: { in: 10, out: 5 },
+        baseline: { ...side(5), model: 'llama-3.3-70b-instruct' } }));
+    }
+    const r = await cli(['report', '--ledger', dir, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const o = JSON.parse(r.stdout);
+    assert.equal(o.total.count, 3);
+    assert.ok(Math.abs(o.total.sciG - 6) < 1e-9);
+    assert.ok(Math.abs(o.total.savedG - 9) < 1e-9);
+    assert.deepEqual(o.byRoute.map((x: { route: string; count: number }) => [x.route, x.count]), [['cloud', 1], ['local', 2]]);
+    const csv = await cli(['report', '--ledger', dir, '--csv']);
+    assert.equal(csv.stdout.trim().split(/\r?\n/).length, 4);
+    assert.match(csv.stdout, /^ts,route,/);
+  });
+});
