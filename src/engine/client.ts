@@ -146,8 +146,9 @@ export class EngineClient {
       }
       if (spawned && Date.now() > deadline - 1000) {
         // Give an early crash of our own spawn a chance to explain itself.
+        // Exit code 0 is a worker that found another one already serving: not a failure, keep connecting.
         const code = await Promise.race([spawned.exited, sleep(50).then(() => undefined)]);
-        if (code !== undefined) throw new EngineError('worker-unavailable', `The local engine exited at start (code ${code}): ${await this.logTail()}`);
+        if (code !== undefined && code !== 0) throw new EngineError('worker-unavailable', `The local engine exited at start (code ${code}): ${await this.logTail()}`);
       }
       if (Date.now() > deadline) {
         throw new EngineError('worker-unavailable', `The local engine did not start within ${Math.round((this.options.startTimeoutMs ?? 20000) / 1000)} s; see its log at ${path.join(this.options.stateDir, 'engine.log')}.`);

@@ -7,7 +7,7 @@ import { EngineError, serializeError, type SerializedError } from './errors';
 import { readMessages, writeMessage } from './framing';
 import type { LlamaEngine, ModelConfig } from './llama/engine';
 import { sameConfig } from './llama/engine';
-import { acquireLock, clearStaleLock, releaseLock } from './lock';
+import { acquireLock, releaseLock } from './lock';
 import { parseClientMessage, PROTOCOL_VERSION, type ClientMessage, type WorkerMessage, type WorkerStatus } from './protocol';
 
 export interface ServerOptions {
@@ -39,27 +39,26 @@ export class EngineServer {
 
   constructor(private readonly options: ServerOptions) {}
 
-  /** Listens and takes the machine-wide lock. False when another worker already holds it (this one should exit). */
+  /**
+   * Takes the machine-wide lock, then listens. False when another live worker holds the lock (this one should
+   * exit). The lock comes first: a worker that listened before locking could have its socket file removed by a
+   * second worker starting at the same moment.
+   */
   async start(): Promise<boolean> {
     const { socketPath, lockPath } = this.options;
-    if (process.platform !== 'win32') {
-      // A socket file left by a crashed worker blocks listen(); only remove it when no live worker holds the lock.
-      if (await clearStaleLock(lockPath)) await fs.rm(socketPath, { force: true });
-    }
+    const locked = await acquireLock(lockPath, { pid: process.pid, socket: socketPath, protocol: PROTOCOL_VERSION, version: this.options.version, startedAt: this.startedAt });
+    if (!locked) return false;
     try {
+      // We hold the lock, so a socket file left here belongs to a dead worker.
+      if (process.platform !== 'win32') await fs.rm(socketPath, { force: true });
       await new Promise<void>((resolve, reject) => {
         this.server.once('error', reject);
         this.server.listen(socketPath, () => { this.server.off('error', reject); resolve(); });
       });
+      if (process.platform !== 'win32') await fs.chmod(socketPath, 0o600);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') return false; // another worker is serving
+      await releaseLock(lockPath);
       throw e;
-    }
-    if (process.platform !== 'win32') await fs.chmod(socketPath, 0o600);
-    const locked = await acquireLock(lockPath, { pid: process.pid, socket: socketPath, protocol: PROTOCOL_VERSION, version: this.options.version, startedAt: this.startedAt });
-    if (!locked) {
-      await new Promise<void>((r) => this.server.close(() => r()));
-      return false;
     }
     this.options.log(`engine worker ${process.pid} listening on ${socketPath}`);
     this.armIdleTimer();

@@ -59,6 +59,13 @@ describe('engine worker shared by windows (real processes)', function () {
     assert.equal((await readLock(lockPathFor(stateDir)))?.pid, a.workerPid);
   });
 
+  it('four windows starting at the same moment end up on one worker', async () => {
+    const windows = [1, 2, 3, 4].map((n) => client(`window ${n}`));
+    const statuses = await Promise.all(windows.map((w) => w.status()));
+    assert.equal(new Set(statuses.map((s) => s.pid)).size, 1, JSON.stringify(statuses.map((s) => s.pid)));
+    assert.equal(statuses[0].pid, (await readLock(lockPathFor(stateDir)))?.pid);
+  });
+
   it('streams text and cancels through the AbortSignal', async () => {
     const a = client('window A');
     const ac = new AbortController();
