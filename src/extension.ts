@@ -7,6 +7,7 @@ import { VERSION } from './core/version';
 import * as path from 'node:path';
 import { COMMANDS, registerCommands } from './vscode/commands';
 import { UsageLog } from './core/usage';
+import { CarbonAccounting } from './vscode/carbonAccounting';
 import { Completions } from './vscode/completions';
 import { engineHttpLoader } from './vscode/engineHttp';
 import { LocalEngine, workerScriptPath } from './vscode/localEngine';
@@ -27,6 +28,8 @@ export interface VerdantApi {
   readonly completions: Completions;
   /** Measured local inference time per request, for the carbon ledger. */
   readonly usage: UsageLog;
+  /** SCI records of every request, in the ledger. */
+  readonly carbon: CarbonAccounting;
 }
 
 export function activate(context: vscode.ExtensionContext): VerdantApi {
@@ -45,17 +48,18 @@ export function activate(context: vscode.ExtensionContext): VerdantApi {
     clientName: `${vscode.env.appName} window ${vscode.env.sessionId.slice(0, 8)}`,
   });
   const usage = new UsageLog();
+  const carbon = new CarbonAccounting({ config, usage, secrets: context.secrets, stateDir, log });
   const completions = new Completions({
     config, engine, status, usage, log, selectModelCommand: COMMANDS.selectLocalModel, showLogCommand: COMMANDS.showLog,
   });
   context.subscriptions.push(
-    log, config, bar, status, engine, completions,
+    log, config, bar, status, engine, completions, carbon,
     ...registerCommands({ extensionId: context.extension.id, config, status, keys, log, engine, engineHttp, modelsDir: path.join(stateDir, 'models') }),
   );
   const activationMs = performance.now() - t0;
   log.info(`Verdant ${VERSION} activated in ${activationMs.toFixed(1)} ms (${vscode.env.appName} ${vscode.version}, ` +
     `${vscode.env.remoteName ? `remote ${vscode.env.remoteName}, ` : ''}trusted: ${vscode.workspace.isTrusted})`);
-  return { version: VERSION, engine, completions, usage, activationMs, statusText: () => status.current.text };
+  return { version: VERSION, engine, completions, usage, carbon, activationMs, statusText: () => status.current.text };
 }
 
 export function deactivate(): void {

@@ -114,6 +114,29 @@ describe('inline completions in VS Code (real engine, FIM model)', function () {
     await until('the stale request cancelled', () => stats().staleCancelled > stale);
   });
 
+  it('records each completion in the carbon ledger, with the all-cloud baseline', async () => {
+    await config().update('carbon.zone', 'FR', vscode.ConfigurationTarget.Global);
+    try {
+      await openAtEnd(`${STORY} Her mom`);
+      const before = (await api.carbon.ledger.read()).records.length;
+      await typeAndWaitForSuggestion(' said');
+      await api.carbon.flushed();
+      const { records, problems } = await api.carbon.ledger.read();
+      assert.deepEqual(problems, []);
+      assert.ok(records.length > before, 'a record was appended');
+      const r = records[records.length - 1];
+      assert.equal(r.route, 'local');
+      assert.equal(r.feature, 'inline-completion');
+      assert.equal(r.model, 'stories260K-fim.gguf');
+      assert.deepEqual([r.intensity.zone, r.intensity.source, r.intensity.gPerKWh], ['FR', 'embedded', 44.18]);
+      assert.ok(r.sciG > 0 && r.energy.kWh > 0 && r.rangeG[0] <= r.sciG && r.sciG <= r.rangeG[1]);
+      assert.equal(r.baseline.model, 'llama-3.3-70b-instruct');
+      assert.ok(Math.abs(r.savedG - (r.baseline.sciG - r.sciG)) < 1e-12);
+    } finally {
+      await config().update('carbon.zone', undefined, vscode.ConfigurationTarget.Global);
+    }
+  });
+
   it('stays quiet in a language turned off in the settings', async () => {
     await config().update('completions.disabledLanguages', ['plaintext'], vscode.ConfigurationTarget.Global);
     try {

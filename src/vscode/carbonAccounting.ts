@@ -1,0 +1,148 @@
+// Turns every local inference's measured engine time into an SCI record in the ledger: device power x time (the
+// detected device profile), grid intensity from the configured source (cached; falls back to the built-in averages
+// and says so), embodied share, and the all-cloud baseline for the same tokens. Nothing here runs at activation:
+// the intensity source is asked on the first record, and old ledger files are pruned a minute after start.
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { Config } from '../config';
+import { detectDevice, osFacts, type DetectedDevice } from '../core/carbon/energy/devices';
+import { Ledger } from '../core/carbon/ledger';
+import { sciForLocalUsage } from '../core/carbon/sci';
+import { createIntensityService, type IntensityService } from '../core/carbon/sources';
+import { chooseSource } from '../core/carbon/sourceChoice';
+import type { IntensityReading, SciRecord } from '../core/carbon/types';
+import type { LocalUsageRecord, UsageLog } from '../core/usage';
+
+const EM_TOKEN = 'verdant.carbon.electricityMapsToken';
+const WATTTIME = 'verdant.carbon.wattTime';
+const PRUNE_DELAY_MS = 60_000;
+
+export const CARBON_COMMANDS = {
+  setElectricityMapsToken: 'verdant.setElectricityMapsToken',
+  setWattTimeCredentials: 'verdant.setWattTimeCredentials',
+} as const;
+
+export interface CarbonDeps {
+  readonly config: Config;
+  readonly usage: UsageLog;
+  readonly secrets: vscode.SecretStorage;
+  readonly stateDir: string;
+  readonly log: vscode.LogOutputChannel;
+}
+
+export class CarbonAccounting implements vscode.Disposable {
+  readonly ledger: Ledger;
+  private service: { key: string; service: IntensityService } | undefined;
+  private readonly devices = new Map<string, DetectedDevice>();
+  private readonly disposables: vscode.Disposable[] = [];
+  private lastFallback: string | undefined;
+  private pending: Promise<unknown> = Promise.resolve();
+  private readonly pruneTimer: NodeJS.Timeout;
+  /** The last record written (for the status bar and tests). */
+  lastRecord: SciRecord | undefined;
+
+  constructor(private readonly deps: CarbonDeps) {
+    this.ledger = new Ledger({ dir: path.join(deps.stateDir, 'ledger') });
+    this.disposables.push(
+      deps.usage.subscribe((r) => { this.pending = this.pending.then(() => this.record(r)); }),
+      deps.config.onDidChange(() => { this.service = undefined; }),
+      deps.secrets.onDidChange((e) => { if (e.key === EM_TOKEN || e.key === WATTTIME) this.service = undefined; }),
+      vscode.commands.registerCommand(CARBON_COMMANDS.setElectricityMapsToken, () => this.askSecret(EM_TOKEN, 'Electricity Maps API token', 'From your Electricity Maps account (app.electricitymaps.com).')),
+      vscode.commands.registerCommand(CARBON_COMMANDS.setWattTimeCredentials, () => this.askWattTime()),
+    );
+    this.pruneTimer = setTimeout(() => void this.prune(), PRUNE_DELAY_MS);
+  }
+
+  /** Resolves when every usage record seen so far is in the ledger. */
+  flushed(): Promise<unknown> {
+    return this.pending;
+  }
+
+  /** Current grid intensity at the user's zone (never rejects: falls back to the built-in average). */
+  async intensity(): Promise<IntensityReading> {
+    return (await this.intensityService()).current();
+  }
+
+  dispose(): void {
+    clearTimeout(this.pruneTimer);
+    for (const d of this.disposables) d.dispose();
+  }
+
+  private async record(usage: LocalUsageRecord): Promise<void> {
+    try {
+      const intensity = await this.intensity();
+      if (intensity.fallbackReason && intensity.fallbackReason !== this.lastFallback) this.deps.log.warn(`carbon: ${intensity.fallbackReason}`);
+      this.lastFallback = intensity.fallbackReason;
+      const record = sciForLocalUsage(usage, this.device(usage.backend), intensity);
+      await this.ledger.append(record);
+      this.lastRecord = record;
+    } catch (e) {
+      this.deps.log.error(`carbon: could not record a request: ${e instanceof Error ? e.message : e}`);
+    }
+  }
+
+  private device(backend: string): DetectedDevice {
+    let d = this.devices.get(backend);
+    if (!d) {
+      d = detectDevice(osFacts(), backend);
+      this.devices.set(backend, d);
+      this.deps.log.info(`carbon: ${backend} on ${d.label} (${d.reason})`);
+    }
+    return d;
+  }
+
+  private async intensityService(): Promise<IntensityService> {
+    const c = this.deps.config.settings.carbon;
+    const hasToken = Boolean(await this.deps.secrets.get(EM_TOKEN));
+    const picked = chooseSource({ choice: c.source, zone: c.zone, postcode: c.postcode, hasElectricityMapsToken: hasToken, carbonAwareSdkUrl: c.carbonAwareSdkUrl });
+    const key = `${picked.source} ${picked.zone} ${c.carbonAwareSdkUrl}`;
+    if (this.service?.key !== key) {
+      const secrets = this.deps.secrets;
+      this.service = {
+        key,
+        service: createIntensityService({
+          source: picked.source,
+          zone: picked.zone,
+          baseUrls: c.carbonAwareSdkUrl ? { 'carbon-aware-sdk': c.carbonAwareSdkUrl } : {},
+          credentials: {
+            electricityMapsToken: async () => (await secrets.get(EM_TOKEN)) || undefined,
+            wattTime: async () => {
+              const raw = await secrets.get(WATTTIME);
+              if (!raw) return undefined;
+              try { return JSON.parse(raw) as { username: string; password: string }; } catch { return undefined; }
+            },
+          },
+        }),
+      };
+    }
+    return this.service.service;
+  }
+
+  private async prune(): Promise<void> {
+    const days = this.deps.config.settings.carbon.retentionDays;
+    if (days <= 0) return;
+    try {
+      const { removedFiles } = await this.ledger.prune(days);
+      if (removedFiles.length) this.deps.log.info(`carbon: removed ${removedFiles.length} ledger file(s) older than ${days} days`);
+    } catch (e) {
+      this.deps.log.warn(`carbon: pruning the ledger failed: ${e instanceof Error ? e.message : e}`);
+    }
+  }
+
+  private async askSecret(key: string, title: string, prompt: string): Promise<void> {
+    const value = await vscode.window.showInputBox({ title: `Verdant: ${title}`, prompt: `${prompt} Stored in VS Code secret storage.`, password: true, ignoreFocusOut: true });
+    if (value === undefined) return;
+    if (value.trim() === '') await this.deps.secrets.delete(key);
+    else await this.deps.secrets.store(key, value.trim());
+    this.deps.log.info(`carbon: ${title} ${value.trim() === '' ? 'removed' : 'stored'} in secret storage`);
+  }
+
+  private async askWattTime(): Promise<void> {
+    const username = await vscode.window.showInputBox({ title: 'Verdant: WattTime user name', ignoreFocusOut: true });
+    if (!username) return;
+    const password = await vscode.window.showInputBox({ title: 'Verdant: WattTime password', password: true, ignoreFocusOut: true });
+    if (password === undefined) return;
+    await this.deps.secrets.store(WATTTIME, JSON.stringify({ username: username.trim(), password }));
+    this.deps.log.info('carbon: WattTime credentials stored in secret storage');
+  }
+}
