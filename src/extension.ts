@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { COMMANDS, registerCommands } from './vscode/commands';
 import { UsageLog } from './core/usage';
 import { CarbonAccounting } from './vscode/carbonAccounting';
+import { CarbonUi } from './vscode/carbonUi';
 import { Completions } from './vscode/completions';
 import { engineHttpLoader } from './vscode/engineHttp';
 import { LocalEngine, workerScriptPath } from './vscode/localEngine';
@@ -30,6 +31,8 @@ export interface VerdantApi {
   readonly usage: UsageLog;
   /** SCI records of every request, in the ledger. */
   readonly carbon: CarbonAccounting;
+  /** The status-bar gauge, dashboard and report export. */
+  readonly carbonUi: CarbonUi;
 }
 
 export function activate(context: vscode.ExtensionContext): VerdantApi {
@@ -49,17 +52,21 @@ export function activate(context: vscode.ExtensionContext): VerdantApi {
   });
   const usage = new UsageLog();
   const carbon = new CarbonAccounting({ config, usage, secrets: context.secrets, stateDir, log });
+  const carbonUi = new CarbonUi({
+    config, carbon, log, extensionUri: context.extensionUri,
+    engineLine: () => status.current.lines.find((l) => l.startsWith('Inline completions')) ?? '',
+  });
   const completions = new Completions({
     config, engine, status, usage, log, selectModelCommand: COMMANDS.selectLocalModel, showLogCommand: COMMANDS.showLog,
   });
   context.subscriptions.push(
-    log, config, bar, status, engine, completions, carbon,
+    log, config, bar, status, engine, completions, carbon, carbonUi,
     ...registerCommands({ extensionId: context.extension.id, config, status, keys, log, engine, engineHttp, modelsDir: path.join(stateDir, 'models') }),
   );
   const activationMs = performance.now() - t0;
   log.info(`Verdant ${VERSION} activated in ${activationMs.toFixed(1)} ms (${vscode.env.appName} ${vscode.version}, ` +
     `${vscode.env.remoteName ? `remote ${vscode.env.remoteName}, ` : ''}trusted: ${vscode.workspace.isTrusted})`);
-  return { version: VERSION, engine, completions, usage, carbon, activationMs, statusText: () => status.current.text };
+  return { version: VERSION, engine, completions, usage, carbon, carbonUi, activationMs, statusText: () => status.current.text };
 }
 
 export function deactivate(): void {

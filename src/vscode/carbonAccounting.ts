@@ -10,7 +10,7 @@ import { Ledger } from '../core/carbon/ledger';
 import { sciForLocalUsage } from '../core/carbon/sci';
 import { createIntensityService, type IntensityService } from '../core/carbon/sources';
 import { chooseSource } from '../core/carbon/sourceChoice';
-import type { IntensityReading, SciRecord } from '../core/carbon/types';
+import type { IntensityForecast, IntensityReading, SciRecord } from '../core/carbon/types';
 import type { LocalUsageRecord, UsageLog } from '../core/usage';
 
 const EM_TOKEN = 'verdant.carbon.electricityMapsToken';
@@ -40,6 +40,9 @@ export class CarbonAccounting implements vscode.Disposable {
   private readonly pruneTimer: NodeJS.Timeout;
   /** The last record written (for the status bar and tests). */
   lastRecord: SciRecord | undefined;
+  private readonly recorded = new vscode.EventEmitter<SciRecord>();
+  /** Fires after a record is in the ledger. */
+  readonly onDidRecord = this.recorded.event;
 
   constructor(private readonly deps: CarbonDeps) {
     this.ledger = new Ledger({ dir: path.join(deps.stateDir, 'ledger') });
@@ -63,8 +66,14 @@ export class CarbonAccounting implements vscode.Disposable {
     return (await this.intensityService()).current();
   }
 
+  /** The source's forecast, or a flat one at the annual average (never rejects). */
+  async forecast(): Promise<IntensityForecast> {
+    return (await this.intensityService()).forecast();
+  }
+
   dispose(): void {
     clearTimeout(this.pruneTimer);
+    this.recorded.dispose();
     for (const d of this.disposables) d.dispose();
   }
 
@@ -76,6 +85,7 @@ export class CarbonAccounting implements vscode.Disposable {
       const record = sciForLocalUsage(usage, this.device(usage.backend), intensity);
       await this.ledger.append(record);
       this.lastRecord = record;
+      this.recorded.fire(record);
     } catch (e) {
       this.deps.log.error(`carbon: could not record a request: ${e instanceof Error ? e.message : e}`);
     }

@@ -24,6 +24,7 @@ const { values: args } = parseArgs({
 });
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
 const statusItemId = `${pkg.publisher}.${pkg.name}.verdant.status`; // the workbench's DOM id: <extension id>.<item id>
+const gaugeItemId = `${pkg.publisher}.${pkg.name}.verdant.carbon`;
 const extension = path.resolve(args.ext ?? root);
 const tests = path.join(root, 'out/test/e2e/suite/index.js');
 const workspace = path.join(root, 'test/fixtures/ws');
@@ -68,6 +69,12 @@ async function main() {
     'editor.wordBasedSuggestions': 'off',
   }, null, 2));
   const resultsFile = path.join(tmp, 'results.json');
+  // Screenshots on request: the suite writes <shots>/request-<name>, the runner saves
+  // test-output/screenshots/<name>.png and answers with <shots>/done-<name>.
+  const shotsDir = path.join(tmp, 'shots');
+  const shotsOut = path.join(root, 'test-output', 'screenshots');
+  fs.mkdirSync(shotsDir, { recursive: true });
+  fs.mkdirSync(shotsOut, { recursive: true });
   const metricsFile = path.join(tmp, 'metrics.json');
   // Keep code-server, the extension host and chromium from writing under $HOME.
   const xdg = { XDG_CONFIG_HOME: path.join(tmp, 'xdg-config'), XDG_DATA_HOME: path.join(tmp, 'xdg-data'), XDG_CACHE_HOME: path.join(tmp, 'xdg-cache') };
@@ -81,7 +88,7 @@ async function main() {
     detached: true, // own process group, so the extension host and its children die with it
     stdio: ['ignore', fs.openSync(csLog, 'w'), fs.openSync(csLog, 'a')],
     // The extension host inherits these; E2E_REPO_ROOT lets the suite find the test model as the other suites do.
-    env: { ...process.env, ...xdg, E2E_RESULTS: resultsFile, E2E_METRICS: metricsFile, E2E_REPO_ROOT: root },
+    env: { ...process.env, ...xdg, E2E_RESULTS: resultsFile, E2E_METRICS: metricsFile, E2E_REPO_ROOT: root, E2E_SHOTS: shotsDir },
   });
   const stopServer = () => { try { process.kill(-server.pid, 'SIGKILL'); } catch { /* already gone */ } };
   process.on('exit', stopServer);
@@ -107,7 +114,7 @@ async function main() {
     await page.exposeFunction('codeAutomationLog', (_type, a) => console.log(format(...(a ?? []))));
     page.on('pageerror', (e) => log('page error:', e.message));
     if (process.env.E2E_DEBUG) page.on('console', (m) => log(`browser ${m.type()}:`, m.text()));
-    await page.addInitScript((itemId) => {
+    await page.addInitScript((ids) => {
       // Newer VS Code honours the payload's development options in a built product only with the smoke-test
       // driver on (code-server's CLI rejects that flag), so switch it on in the page's configuration.
       const patch = (el) => {
@@ -117,17 +124,21 @@ async function main() {
         el.setAttribute('data-settings', JSON.stringify(cfg));
         el.dataset.verdantPatched = '1';
       };
-      // Record the status-bar item the first time the workbench renders it with text: the extension host (and
-      // with it the item) is gone once the suite ends.
+      // Record each status-bar item the first time the workbench renders it with the text we look for: the
+      // extension host (and with it the items) is gone once the suite ends.
+      const seen = (window.__verdantItems = {});
+      const wanted = { [ids.status]: /Verdant/, [ids.gauge]: /\d+ g\/kWh/ };
       new MutationObserver((records) => {
         for (const r of records) for (const n of r.addedNodes) if (n.nodeType === 1) patch(n);
-        const item = document.getElementById(itemId);
-        if (item && !window.__verdantStatusItem && item.textContent.trim()) {
-          const visible = item.getBoundingClientRect().width > 0 && getComputedStyle(item).display !== 'none';
-          window.__verdantStatusItem = { text: item.textContent.trim(), label: item.getAttribute('aria-label') ?? '', visible };
+        for (const [id, re] of Object.entries(wanted)) {
+          const item = document.getElementById(id);
+          if (item && !seen[id] && re.test(item.textContent)) {
+            const visible = item.getBoundingClientRect().width > 0 && getComputedStyle(item).display !== 'none';
+            seen[id] = { text: item.textContent.trim(), label: item.getAttribute('aria-label') ?? '', visible };
+          }
         }
       }).observe(document, { childList: true, subtree: true, characterData: true });
-    }, statusItemId);
+    }, { status: statusItemId, gauge: gaugeItemId });
 
     const authority = `127.0.0.1:${port}`; // code-server's remote authority is the page's host:port
     const payload = [
@@ -145,20 +156,41 @@ async function main() {
       page.waitForSelector(`[id="${statusItemId}"]`, { timeout: 60000 })
         .then(() => page.screenshot({ path: args.screenshot })).then(() => log(`screenshot ${args.screenshot}`), () => {});
     }
+    let finished = false;
+    const shots = (async () => {
+      while (!finished) {
+        for (const f of fs.readdirSync(shotsDir).filter((f) => f.startsWith('request-'))) {
+          const name = f.slice('request-'.length).replace(/[^\w.-]/g, '_');
+          fs.rmSync(path.join(shotsDir, f), { force: true });
+          await page.screenshot({ path: path.join(shotsOut, `${name}.png`) }).catch((e) => log(`screenshot ${name} failed: ${e.message}`));
+          fs.writeFileSync(path.join(shotsDir, `done-${name}`), '');
+          log(`screenshot test-output/screenshots/${name}.png`);
+        }
+        await new Promise((r) => setTimeout(r, 150));
+      }
+    })();
     const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), timeoutS * 1000))]);
-    const statusItem = await page.evaluate(() => window.__verdantStatusItem).catch(() => undefined);
+    finished = true;
+    await shots;
+    const items = await page.evaluate(() => window.__verdantItems).catch(() => undefined) ?? {};
+    const statusItem = items[statusItemId];
+    const gaugeItem = items[gaugeItemId];
 
     const results = fs.existsSync(resultsFile) ? JSON.parse(fs.readFileSync(resultsFile, 'utf8')) : { passed: [], failed: [] };
     if (!fs.existsSync(resultsFile)) log(`the suite wrote no results; code-server log: ${csLog}`);
     const uiCheck = 'workbench DOM: the Verdant status-bar item is rendered';
     if (statusItem?.visible && /Verdant/.test(statusItem.text)) results.passed.push(uiCheck);
     else results.failed.push({ title: uiCheck, error: `status-bar item #${statusItemId}: ${JSON.stringify(statusItem)}` });
+    const gaugeCheck = 'workbench DOM: the carbon gauge shows a g/kWh figure';
+    if (gaugeItem?.visible && /\d+ g\/kWh/.test(gaugeItem.text)) results.passed.push(gaugeCheck);
+    else results.failed.push({ title: gaugeCheck, error: `status-bar item #${gaugeItemId}: ${JSON.stringify(gaugeItem)}` });
     if (fs.existsSync(metricsFile)) {
       // Kept for bench/foundation.mjs: activation time measured inside the extension host.
       fs.copyFileSync(metricsFile, path.join(root, 'out', 'e2e-metrics.json'));
       log('metrics', fs.readFileSync(metricsFile, 'utf8'));
     }
     if (statusItem) log('status-bar item', JSON.stringify(statusItem));
+    if (gaugeItem) log('carbon gauge', JSON.stringify(gaugeItem));
     for (const f of results.failed) log(`FAILED ${f.title}\n${f.error}`);
     log(`extension host exit code ${code}; logs in ${tmp}`);
     console.log(`${results.passed.length} passed, ${results.failed.length} failed`);

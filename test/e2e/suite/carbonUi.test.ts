@@ -1,0 +1,86 @@
+// The carbon gauge, its tooltip, the dashboard and the report, in a real VS Code with a fresh profile and no keys
+// (so the figures come from the built-in averages), plus screenshots of the workbench and of the dashboard.
+import * as assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { VerdantApi } from '../../../src/extension';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Asks the runner for a screenshot of the whole workbench (test-output/screenshots/<name>.png). */
+async function screenshot(name: string): Promise<void> {
+  const dir = process.env.E2E_SHOTS;
+  if (!dir) return; // under @vscode/test-electron there is no browser to photograph
+  writeFileSync(path.join(dir, `request-${name}`), '');
+  for (let i = 0; i < 150 && !existsSync(path.join(dir, `done-${name}`)); i++) await sleep(100);
+  assert.ok(existsSync(path.join(dir, `done-${name}`)), `screenshot ${name} taken`);
+}
+
+describe('carbon gauge and dashboard', function () {
+  this.timeout(60000);
+  let api: VerdantApi;
+  const config = () => vscode.workspace.getConfiguration('verdant');
+
+  before(async () => {
+    api = await vscode.extensions.getExtension<VerdantApi>('verdant-dev.verdant')!.activate();
+  });
+
+  after(async () => {
+    await config().update('carbon.zone', undefined, vscode.ConfigurationTarget.Global);
+    await vscode.workspace.getConfiguration('workbench').update('colorTheme', undefined, vscode.ConfigurationTarget.Global);
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+  });
+
+  it('shows grid intensity in g/kWh from the built-in averages on a fresh profile with no network', async () => {
+    const data = await api.carbonUi.refresh();
+    assert.equal(data.intensity.source, 'embedded');
+    assert.match(api.carbonUi.gaugeText, /^\$\(pulse\) 473 g\/kWh · .+ today$/);
+    await screenshot('workbench-gauge');
+  });
+
+  it('explains the figure in the tooltip: source, today, baseline, clean window, engine', () => {
+    const t = api.carbonUi.gaugeTooltip;
+    assert.match(t, /Grid now: 473 gCO2e\/kWh/);
+    assert.match(t, /World \(no zone set/);
+    assert.match(t, /embedded, Ember 2024/);
+    assert.match(t, /\*\*Today\*\*: \d+ requests/);
+    assert.match(t, /Next clean hour/);
+    assert.match(t, /Inline completions: /);
+  });
+
+  it('follows the grid zone setting', async () => {
+    await config().update('carbon.zone', 'SE', vscode.ConfigurationTarget.Global);
+    for (let i = 0; i < 50 && !api.carbonUi.gaugeText.includes(' 36 g/kWh'); i++) await sleep(100);
+    assert.match(api.carbonUi.gaugeText, /^\$\(pulse\) 36 g\/kWh/);
+  });
+
+  it('opens the dashboard, drawn by the webview, in dark and light themes', async () => {
+    await vscode.workspace.getConfiguration('workbench').update('colorTheme', 'Default Dark Modern', vscode.ConfigurationTarget.Global);
+    await vscode.commands.executeCommand('verdant.showCarbonDashboard');
+    const panel = api.carbonUi.panel;
+    assert.ok(panel, 'the dashboard panel exists');
+    await Promise.race([panel.rendered, sleep(20000).then(() => { throw new Error('the dashboard did not render'); })]);
+    const tabs = vscode.window.tabGroups.all.flatMap((g) => g.tabs);
+    assert.ok(tabs.some((t) => t.label === 'Verdant Carbon' && t.input instanceof vscode.TabInputWebview), 'a Verdant Carbon webview tab is open');
+    assert.match(panel.html, /Content-Security-Policy/);
+    await sleep(500);
+    await screenshot('dashboard-dark');
+    await vscode.workspace.getConfiguration('workbench').update('colorTheme', 'Default Light Modern', vscode.ConfigurationTarget.Global);
+    await sleep(1000);
+    await screenshot('dashboard-light');
+  });
+
+  it('exports the report: CSV per request plus daily totals, and JSON', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'verdant-report-'));
+    const csv = await vscode.commands.executeCommand<string[]>('verdant.exportCarbonReport', { path: path.join(dir, 'report.csv') });
+    assert.deepEqual(csv.map((f) => path.basename(f)), ['report.csv', 'report-daily.csv']);
+    assert.match(readFileSync(csv[0], 'utf8'), /^ts,route,feature,model,/);
+    assert.match(readFileSync(csv[1], 'utf8'), /^day,route,requests,energy_kwh/);
+    const [json] = await vscode.commands.executeCommand<string[]>('verdant.exportCarbonReport', { path: path.join(dir, 'report.json') });
+    const body = JSON.parse(readFileSync(json, 'utf8'));
+    assert.ok(Array.isArray(body.requests) && Array.isArray(body.daily));
+    assert.match(body.method, /SCI/);
+  });
+});
