@@ -45,3 +45,22 @@ export function flagHelp(specs: FlagSpecs): string[] {
   const width = Math.max(...rows.map(([l]) => l.length));
   return rows.map(([l, d]) => `  ${l.padEnd(width)}  ${d}`);
 }
+
+export interface NumberRule {
+  readonly min: number;
+  readonly max?: number;
+  readonly integer?: boolean;
+}
+
+/** A numeric flag's value (undefined when absent), or a usage error that says what is allowed. */
+export function numberFlag(value: string | boolean | undefined, name: string, rule: NumberRule): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  const max = rule.max ?? Infinity;
+  if (typeof value !== 'string' || !Number.isFinite(n) || n < rule.min || n > max || (rule.integer && !Number.isInteger(n))) {
+    const what = rule.integer ? 'a whole number' : 'a number';
+    const range = Number.isFinite(max) ? `from ${rule.min} to ${max}` : `of at least ${rule.min}`;
+    throw new UsageError(`--${name} must be ${what} ${range}, not "${value}".`);
+  }
+  return n;
+}

@@ -12,7 +12,7 @@ import { chooseSource } from '../core/carbon/sourceChoice';
 import type { IntensityForecast, SourceId } from '../core/carbon/types';
 import { findCleanestWindow, parseDuration, WindowError } from '../core/carbon/window';
 import { CARBON_SOURCES, type CarbonSourceChoice } from '../core/settings';
-import { UsageError } from './args';
+import { numberFlag, UsageError } from './args';
 import type { Command, CommandArgs } from './command';
 
 const LIVE: readonly LiveSourceId[] = ['uk-carbon-intensity', 'electricity-maps', 'watttime', 'carbon-aware-sdk'];
@@ -137,13 +137,7 @@ export const windowCommand: Command = {
   },
 };
 
-function num(flags: CommandArgs['flags'], name: string, min = 0): number | undefined {
-  const v = flags[name];
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min) throw new UsageError(`--${name} must be a number of at least ${min}, not "${v}".`);
-  return n;
-}
+const num = (flags: CommandArgs['flags'], name: string, min = 0) => numberFlag(flags[name], name, { min });
 
 export const estimateCommand: Command = {
   summary: 'energy and CO2e of one request, local (device power x time) or cloud (EcoLogits)',

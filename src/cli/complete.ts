@@ -2,7 +2,7 @@
 import { GPU_CHOICES, MAX_THREADS, type GpuChoice } from '../core/settings';
 import { LlamaEngine } from '../engine/llama/engine';
 import type { GenerateRequest, GenerateResult } from '../engine/types';
-import { UsageError } from './args';
+import { numberFlag, UsageError } from './args';
 import type { Command } from './command';
 
 export interface CompleteOutput {
@@ -18,13 +18,6 @@ export interface CompleteOutput {
   readonly tokensPerSecond: number;
   readonly meanLogProb: number | null;
   readonly loadMs: number;
-}
-
-function integerFlag(value: string | boolean | undefined, name: string, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, not "${value}".`);
-  return n;
 }
 
 export const completeCommand: Command = {
@@ -48,8 +41,8 @@ export const completeCommand: Command = {
     if (prompt !== undefined && flags.suffix !== undefined) throw new UsageError('--suffix goes with --prefix, not --prompt.');
     const gpu = (flags.gpu ?? 'auto') as GpuChoice;
     if (!GPU_CHOICES.includes(gpu)) throw new UsageError(`--gpu must be one of ${GPU_CHOICES.join(', ')}, not "${flags.gpu}".`);
-    const maxTokens = integerFlag(flags['max-tokens'], 'max-tokens', 64, 1, 4096);
-    const threads = integerFlag(flags.threads, 'threads', 0, 0, MAX_THREADS);
+    const maxTokens = numberFlag(flags['max-tokens'], 'max-tokens', { min: 1, max: 4096, integer: true }) ?? 64;
+    const threads = numberFlag(flags.threads, 'threads', { min: 0, max: MAX_THREADS, integer: true }) ?? 0;
     const request: GenerateRequest = prompt !== undefined
       ? { kind: 'completion', prompt: String(prompt), maxTokens }
       : { kind: 'fim', prefix: String(prefix), suffix: String(flags.suffix ?? ''), maxTokens };

@@ -1,7 +1,6 @@
 // The carbon subcommands as real processes: a live source replayed by a server on 127.0.0.1, a recorded forecast,
 // the estimators, and `report` over a ledger written by the Ledger class.
 import * as assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,17 +8,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Ledger } from '../../src/core/carbon/ledger';
 import { buildSciRecord } from '../../src/core/carbon/sci';
+import { runCliProcess } from '../support/cli';
 
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['dist/cli.js', ...args], { env: { PATH: process.env.PATH, HOME: os.tmpdir(), ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+// A clean environment: no keys or zone from the machine, HOME in a temp folder.
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}) => runCliProcess(args, { PATH: process.env.PATH, HOME: os.tmpdir(), ...env });
 
 describe('verdant carbon commands', function () {
   this.timeout(30000);

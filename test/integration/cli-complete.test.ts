@@ -1,18 +1,9 @@
 // `verdant complete` as a real process on the real model (CPU, 1 thread).
 import * as assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { runCliProcess } from '../support/cli';
 import { testModels, type TestModels } from '../support/models';
 
-function cli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['dist/cli.js', ...args]);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (...args: string[]) => runCliProcess(args);
 
 describe('verdant complete (real model)', function () {
   this.timeout(120000);
