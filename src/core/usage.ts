@@ -12,6 +12,8 @@ export interface LocalUsageRecord {
   readonly promptTokens: number;
   readonly evaluatedTokens: number | null;
   readonly generatedTokens: number;
+  /** RAPL-measured package energy of this request, J, when the engine could measure it on its own. */
+  readonly measuredJoules?: number;
   /** Whether the result was used; undefined until known. */
   readonly outcome?: 'shown' | 'discarded' | 'cancelled';
 }

@@ -69,6 +69,11 @@ export interface GenerateTiming {
   readonly totalMs: number;
   /** Generated tokens per second over the decode phase (after the first token). */
   readonly tokensPerSecond: number;
+  /**
+   * CPU package energy measured by RAPL over this request, J, when the counters are readable and no other request
+   * overlapped it (the counter covers the whole package, so overlapping requests cannot be told apart).
+   */
+  readonly packageJoules?: number;
 }
 
 export interface GenerateConfidence {

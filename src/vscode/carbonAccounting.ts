@@ -82,7 +82,7 @@ export class CarbonAccounting implements vscode.Disposable {
       const intensity = await this.intensity();
       if (intensity.fallbackReason && intensity.fallbackReason !== this.lastFallback) this.deps.log.warn(`carbon: ${intensity.fallbackReason}`);
       this.lastFallback = intensity.fallbackReason;
-      const record = sciForLocalUsage(usage, this.device(usage.backend), intensity);
+      const record = sciForLocalUsage(usage, this.device(usage.backend), intensity, undefined, { measuredJoules: usage.measuredJoules });
       await this.ledger.append(record);
       this.lastRecord = record;
       this.recorded.fire(record);

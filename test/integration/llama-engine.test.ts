@@ -1,5 +1,6 @@
 // The in-process llama.cpp engine with the real node-llama-cpp and the real stories260K model (CPU, 1 thread).
 import * as assert from 'node:assert/strict';
+import { readRaplMicrojoules } from '../../src/core/carbon/energy/rapl';
 import { EngineError } from '../../src/engine/errors';
 import { LlamaEngine, type ModelConfig } from '../../src/engine/llama/engine';
 import { testModels, type TestModels } from '../support/models';
@@ -125,6 +126,44 @@ describe('llama.cpp engine (real model)', function () {
       const c = await fim.generate({ kind: 'fim', prefix: `${LILY} loved`, suffix: ' She was happy.', maxTokens: 6, sessionKey: key });
       assert.equal(c.timing.evaluatedTokens, 1, 'an identical request re-evaluates only the last prompt token');
       assert.equal(c.text, b.text);
+    });
+  });
+
+  describe('RAPL package energy', () => {
+    // A powercap tree whose package counter advances 1.5 J on every read, as a busy package's would.
+    const counter = { uj: 1_000_000 };
+    const rapl = {
+      root: '/fake/powercap',
+      readdir: async () => ['intel-rapl:0'],
+      readFile: async (file: string) => {
+        if (file.endsWith('/name')) return 'package-0\n';
+        if (file.endsWith('/max_energy_range_uj')) return '262143328850\n';
+        counter.uj += 1_500_000;
+        return `${counter.uj}\n`;
+      },
+    };
+    let measured: LlamaEngine;
+    before(async () => { measured = await LlamaEngine.load(config(), { rapl }); });
+    after(async () => { await measured?.dispose(); });
+
+    it('reports the package energy of a request that ran alone', async () => {
+      const r = await measured.generate({ kind: 'completion', prompt: LILY, maxTokens: 4 });
+      assert.equal(r.timing.packageJoules, 1.5);
+    });
+
+    it('gives no measurement to requests that overlapped (the counter cannot tell them apart)', async () => {
+      const [a, b] = await Promise.all([
+        measured.generate({ kind: 'completion', prompt: LILY, maxTokens: 16, sessionKey: 'x' }),
+        measured.generate({ kind: 'completion', prompt: LILY, maxTokens: 16, sessionKey: 'y' }),
+      ]);
+      assert.equal(a.timing.packageJoules, undefined);
+      assert.equal(b.timing.packageJoules, undefined);
+    });
+
+    it('measures on this machine exactly when its counters are readable', async () => {
+      const readable = await readRaplMicrojoules() !== null;
+      const r = await engine.generate({ kind: 'completion', prompt: LILY, maxTokens: 2 });
+      assert.equal(r.timing.packageJoules !== undefined, readable);
     });
   });
 

@@ -286,6 +286,7 @@ function usage(at: number, feature: LocalUsageRecord['feature'], r: GenerateResu
     promptTokens: r.timing.promptTokens,
     evaluatedTokens: r.timing.evaluatedTokens,
     generatedTokens: r.timing.generatedTokens,
+    ...(r.timing.packageJoules !== undefined ? { measuredJoules: r.timing.packageJoules } : {}),
     ...(outcome ? { outcome } : {}),
   };
 }

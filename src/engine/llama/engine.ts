@@ -9,6 +9,7 @@ import { estimateMemory, readGguf } from '../gguf';
 import type { BackendInfo, ContextChunk, GenerateOptions, GenerateRequest, GenerateResult, InferenceBackend } from '../types';
 import { selectBackend, type SelectedBackend } from './backend';
 import { importLlama, type LlamaContext, type LlamaModel, type LlamaModule } from './binding';
+import { RaplMeter, type RaplDeps } from '../../core/carbon/energy/rapl';
 import { decode } from './decode';
 import { buildPrompt, fimSupported } from './prompt';
 import { SequencePool } from './sequencePool';
@@ -30,6 +31,8 @@ export interface EngineDeps {
   readonly availableMemory?: () => number;
   readonly importLlama?: () => Promise<LlamaModule>;
   readonly platform?: NodeJS.Platform;
+  /** Where to read RAPL energy counters (tests point this at a fake sysfs); measured only when readable. */
+  readonly rapl?: RaplDeps;
 }
 
 export interface LoadStats {
@@ -45,8 +48,15 @@ export function sameConfig(a: ModelConfig, b: ModelConfig): boolean {
     (a.contextSize ?? 0) === (b.contextSize ?? 0) && (a.sequences ?? 0) === (b.sequences ?? 0);
 }
 
+interface ActiveRequest {
+  overlapped: boolean;
+}
+
 export class LlamaEngine implements InferenceBackend {
   private disposed = false;
+  private readonly active = new Set<ActiveRequest>();
+  /** Set after load when RAPL counters are readable in this process. */
+  private rapl: RaplDeps | undefined;
 
   private constructor(
     readonly config: ModelConfig,
@@ -87,13 +97,17 @@ export class LlamaEngine implements InferenceBackend {
       });
       const pool = new SequencePool(context, sequences);
       const loadMs = performance.now() - t0;
+      const raplDeps = deps.rapl ?? {};
+      const rapl = (await new RaplMeter(raplDeps).available()) ? raplDeps : undefined;
       const engine = new LlamaEngine(config, mod, selected, model, context, pool, { loadMs, warmupMs: 0 });
       const w0 = performance.now();
       // Warm-up: the first evaluation compiles GPU pipelines and faults in the weights; pay it now, not on a keystroke.
       await engine.generate({ kind: 'completion', prompt: 'The', maxTokens: 1, sessionKey: '\0warmup' });
       const warmupMs = performance.now() - w0;
-      log(`loaded ${file} on ${selected.backend} (${selected.threads} threads, context ${context.contextSize} x ${sequences}) in ${loadMs.toFixed(0)} ms, warm-up ${warmupMs.toFixed(0)} ms`);
-      return new LlamaEngine(config, mod, selected, model, context, pool, { loadMs, warmupMs });
+      log(`loaded ${file} on ${selected.backend} (${selected.threads} threads, context ${context.contextSize} x ${sequences}) in ${loadMs.toFixed(0)} ms, warm-up ${warmupMs.toFixed(0)} ms${rapl ? ', RAPL energy counters readable' : ''}`);
+      const ready = new LlamaEngine(config, mod, selected, model, context, pool, { loadMs, warmupMs });
+      ready.rapl = rapl;
+      return ready;
     } catch (e) {
       await model?.dispose().catch(() => {});
       await selected.llama.dispose().catch(() => {});
@@ -106,7 +120,21 @@ export class LlamaEngine implements InferenceBackend {
     if (this.disposed) throw new EngineError('worker-unavailable', 'The local model was unloaded; try again.');
     validateRequest(request);
     const prompt = buildPrompt(this.mod, this.model, request, this.context.contextSize);
-    const outcome = await this.pool.run(request.sessionKey ?? '\0scratch', (sequence) => decode(sequence, this.model, prompt, request, options));
+    // Requests running at the same time share the package counter: none of them gets a measurement.
+    const me: ActiveRequest = { overlapped: this.active.size > 0 };
+    for (const other of this.active) other.overlapped = true;
+    this.active.add(me);
+    const meter = this.rapl ? new RaplMeter(this.rapl) : undefined;
+    let outcome;
+    let measurement;
+    try {
+      await meter?.start();
+      outcome = await this.pool.run(request.sessionKey ?? '\0scratch', (sequence) => decode(sequence, this.model, prompt, request, options));
+      measurement = await meter?.stop();
+    } finally {
+      this.active.delete(me);
+    }
+    const packageJoules = measurement && !me.overlapped ? measurement.joules : undefined;
     return {
       text: outcome.text,
       stopReason: outcome.stopReason,
@@ -120,6 +148,7 @@ export class LlamaEngine implements InferenceBackend {
         ttftMs: outcome.ttftMs,
         totalMs: outcome.totalMs,
         tokensPerSecond: outcome.tokensPerSecond,
+        ...(packageJoules !== undefined ? { packageJoules } : {}),
       },
       confidence: { meanLogProb: outcome.meanLogProb, meanEntropy: outcome.meanEntropy },
     };
