@@ -9,6 +9,8 @@ import { COMMANDS, registerCommands } from './vscode/commands';
 import { UsageLog } from './core/usage';
 import { CarbonAccounting } from './vscode/carbonAccounting';
 import { CarbonUi } from './vscode/carbonUi';
+import { CloudConsent } from './vscode/cloudConsent';
+import { Tasks } from './vscode/tasks';
 import { Completions } from './vscode/completions';
 import { engineHttpLoader } from './vscode/engineHttp';
 import { LocalEngine, workerScriptPath } from './vscode/localEngine';
@@ -33,6 +35,10 @@ export interface VerdantApi {
   readonly carbon: CarbonAccounting;
   /** The status-bar gauge, dashboard and report export. */
   readonly carbonUi: CarbonUi;
+  /** Palette tasks (explain, refactor, ask) and what was last sent to the cloud. */
+  readonly tasks: Tasks;
+  /** This workspace's consent to cloud requests. */
+  readonly consent: CloudConsent;
 }
 
 export function activate(context: vscode.ExtensionContext): VerdantApi {
@@ -59,14 +65,16 @@ export function activate(context: vscode.ExtensionContext): VerdantApi {
   const completions = new Completions({
     config, engine, status, usage, log, selectModelCommand: COMMANDS.selectLocalModel, showLogCommand: COMMANDS.showLog,
   });
+  const consent = new CloudConsent(context.workspaceState);
+  const tasks = new Tasks({ config, engine, carbon, usage, keys, consent, log });
   context.subscriptions.push(
-    log, config, bar, status, engine, completions, carbon, carbonUi,
+    log, config, bar, status, engine, completions, carbon, carbonUi, consent, tasks,
     ...registerCommands({ extensionId: context.extension.id, config, status, keys, log, engine, engineHttp, modelsDir: path.join(stateDir, 'models') }),
   );
   const activationMs = performance.now() - t0;
   log.info(`Verdant ${VERSION} activated in ${activationMs.toFixed(1)} ms (${vscode.env.appName} ${vscode.version}, ` +
     `${vscode.env.remoteName ? `remote ${vscode.env.remoteName}, ` : ''}trusted: ${vscode.workspace.isTrusted})`);
-  return { version: VERSION, engine, completions, usage, carbon, carbonUi, activationMs, statusText: () => status.current.text };
+  return { version: VERSION, engine, completions, usage, carbon, carbonUi, tasks, consent, activationMs, statusText: () => status.current.text };
 }
 
 export function deactivate(): void {

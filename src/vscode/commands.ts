@@ -39,7 +39,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     vscode.commands.registerCommand(COMMANDS.openSettings, () =>
       vscode.commands.executeCommand('workbench.action.openSettings', `@ext:${deps.extensionId}`)),
     vscode.commands.registerCommand(COMMANDS.showLog, () => deps.log.show(true)),
-    vscode.commands.registerCommand(COMMANDS.setCloudApiKey, () => setCloudApiKey(deps)),
+    vscode.commands.registerCommand(COMMANDS.setCloudApiKey, (key?: unknown) => setCloudApiKey(deps, typeof key === 'string' ? key : undefined)),
     vscode.commands.registerCommand(COMMANDS.clearCloudApiKey, async () => {
       await deps.keys.clear();
       deps.log.info('cloud API key removed from secret storage');
@@ -96,8 +96,9 @@ async function showStatus(deps: CommandDeps): Promise<StatusView> {
   return view;
 }
 
-async function setCloudApiKey({ keys, log }: CommandDeps): Promise<void> {
-  const key = await vscode.window.showInputBox({
+/** Asks for the key (or takes it from a script's argument) and stores it in secret storage only. */
+async function setCloudApiKey({ keys, log }: CommandDeps, given?: string): Promise<void> {
+  const key = given ?? await vscode.window.showInputBox({
     title: 'Verdant: Cloud API Key',
     prompt: 'Stored in VS Code secret storage on this machine; never in settings or logs.',
     password: true,
@@ -105,9 +106,10 @@ async function setCloudApiKey({ keys, log }: CommandDeps): Promise<void> {
     validateInput: (v) => (v.trim() === '' ? 'Enter the key, or press Escape to cancel.' : /\s/.test(v.trim()) ? 'An API key has no spaces.' : undefined),
   });
   if (key === undefined) return;
+  if (key.trim() === '') return;
   await keys.set(key.trim());
   log.info('cloud API key stored in secret storage');
-  void vscode.window.showInformationMessage('Verdant: the cloud API key is stored in secret storage.');
+  if (given === undefined) void vscode.window.showInformationMessage('Verdant: the cloud API key is stored in secret storage.');
 }
 
 function stripMarkdown(line: string): string {

@@ -15,6 +15,11 @@ export class CloudKeyStore {
     return Boolean(await this.secrets.get(CLOUD_KEY));
   }
 
+  /** The key itself: handed only to the cloud client's Authorization header. */
+  async get(): Promise<string | undefined> {
+    return (await this.secrets.get(CLOUD_KEY)) || undefined;
+  }
+
   async set(key: string): Promise<void> {
     await this.secrets.store(CLOUD_KEY, key);
   }

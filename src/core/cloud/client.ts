@@ -1,0 +1,416 @@
+// The green-cloud client: an OpenAI-compatible /v1/chat/completions client on undici, with its own connection
+// pool (or a proxy agent), streaming with a non-streaming fallback, connect/headers/body-idle timeouts, retries
+// with full-jitter backoff that honour Retry-After, and cancellation end to end. Plain Node: no 'vscode'.
+//
+// Rules that protect the user: plain http only to this machine (checked before any request); the API key only in
+// the Authorization header and redacted from anything a server sends back; never a retry once text was streamed
+// (the caller has shown it; a retry would duplicate it): the error carries `partialText` instead.
+import { Agent, ProxyAgent, request, type Dispatcher } from 'undici';
+import { asArray, asObject, asString, readLines, serverMessageOf, sseMessages, StreamFormatError, StreamServerError } from '../../engine/backends/http';
+import { VERSION } from '../version';
+import { bypassesProxy, parseEndpoint, type CloudEndpoint } from './endpoint';
+import { CloudError } from './errors';
+import { cancelled, httpFailure, isRetryable, refusesStreaming, retryAfterTooLong, transportFailure, type FailureContext, type HttpFailure } from './failures';
+import { abortableSleep, backoffMs, DEFAULT_RETRY_POLICY, parseRetryAfter, type RetryPolicy, type Sleep } from './retry';
+import { chatBody, estimateTokens, readChunk, readCompletion, type CloudChatRequest, type WirePiece } from './wire';
+
+export { CloudError, type CloudErrorCode } from './errors';
+export type { CloudChatRequest } from './wire';
+export type { RetryPolicy, Sleep } from './retry';
+
+export interface CloudTimeouts {
+  /** TCP (+ TLS, + proxy tunnel) connection. */
+  readonly connectMs: number;
+  /** From sending the request to the response headers. */
+  readonly headersMs: number;
+  /** Longest silence between two pieces of a body (a stream that stalls mid-way). */
+  readonly bodyIdleMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: CloudTimeouts = { connectMs: 10_000, headersMs: 60_000, bodyIdleMs: 30_000 };
+
+export interface CloudClientOptions {
+  /** e.g. https://api.example.com/v1 (with or without /v1). */
+  readonly baseUrl: string;
+  /** Read before each request, so a key set meanwhile is used; undefined sends no Authorization header. */
+  readonly apiKey?: () => Promise<string | undefined>;
+  readonly model: string;
+  readonly timeouts?: Partial<CloudTimeouts>;
+  readonly retries?: Partial<RetryPolicy>;
+  /** VS Code's http.proxy; loopback endpoints never use it. */
+  readonly proxyUrl?: string;
+  /** NO_PROXY-style host list that also bypasses the proxy. */
+  readonly noProxy?: string;
+  /** A dispatcher to use instead of our own pool; the caller owns it (close() leaves it open). */
+  readonly fetchDispatcher?: Dispatcher;
+  /** Wall clock in epoch ms (timings, and Retry-After dates). */
+  readonly now?: () => number;
+  readonly sleep?: Sleep;
+  /** In [0, 1), for backoff jitter. */
+  readonly random?: () => number;
+}
+
+export interface CloudChatOptions {
+  readonly signal?: AbortSignal;
+  /** Each new piece of text as it arrives. */
+  readonly onText?: (text: string) => void;
+}
+
+export interface CloudUsage {
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+  /** True when the server gave no usage and we estimated it (characters / 4). */
+  readonly counted: boolean;
+}
+
+export interface CloudResult {
+  readonly text: string;
+  /** The model that answered, as the server names it. */
+  readonly model: string;
+  /** e.g. "stop", "length"; "unknown" when the server did not say. */
+  readonly finishReason: string;
+  readonly usage: CloudUsage;
+  readonly ms: number;
+  /** Until the first text (the whole call when there was none), retries and backoff included. */
+  readonly ttftMs: number;
+  /** Requests sent, retries included. */
+  readonly attempts: number;
+  readonly endpointHost: string;
+}
+
+export interface ConnectionTest {
+  readonly ok: boolean;
+  readonly models?: readonly string[];
+  readonly message: string;
+}
+
+const CHAT_PATH = '/v1/chat/completions';
+const MODELS_PATH = '/v1/models';
+const MAX_ERROR_BODY = 16 * 1024;
+
+/** A non-2xx answer, thrown inside the client and mapped by the retry loop. */
+class HttpFailureSignal extends Error {
+  constructor(readonly failure: HttpFailure) {
+    super(`HTTP ${failure.status}`);
+  }
+}
+
+/** Text streamed so far in one chat() call, across attempts. */
+interface Progress {
+  text: string;
+  firstTextAt?: number;
+}
+
+export class CloudClient {
+  private readonly model: string;
+  private readonly endpoint: CloudEndpoint | undefined;
+  /** Why no request may be sent (insecure URL, bad proxy URL); thrown by every call. */
+  private readonly refusal: CloudError | undefined;
+  private readonly dispatcher: Dispatcher | undefined;
+  private readonly ownsDispatcher: boolean;
+  private readonly usingProxy: boolean;
+  private readonly timeouts: CloudTimeouts;
+  private readonly policy: RetryPolicy;
+  private readonly apiKey: () => Promise<string | undefined>;
+  private readonly now: () => number;
+  private readonly sleep: Sleep;
+  private readonly random: () => number;
+  /** The server refused to stream once: later calls ask for one JSON answer straight away. */
+  private streamRefused = false;
+  private closed = false;
+
+  constructor(options: CloudClientOptions) {
+    this.model = options.model;
+    this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+    this.policy = { ...DEFAULT_RETRY_POLICY, ...options.retries };
+    this.apiKey = options.apiKey ?? (() => Promise.resolve(undefined));
+    this.now = options.now ?? Date.now;
+    this.sleep = options.sleep ?? abortableSleep;
+    this.random = options.random ?? Math.random;
+    let endpoint: CloudEndpoint | undefined;
+    let refusal: CloudError | undefined;
+    let dispatcher: Dispatcher | undefined;
+    let usingProxy = false;
+    try {
+      endpoint = parseEndpoint(options.baseUrl);
+      usingProxy = !options.fetchDispatcher && !!options.proxyUrl && !bypassesProxy(new URL(endpoint.origin).hostname, options.noProxy);
+      dispatcher = options.fetchDispatcher ?? this.createDispatcher(usingProxy ? options.proxyUrl : undefined);
+    } catch (e) {
+      refusal = e instanceof CloudError ? e : new CloudError('network', 'The proxy URL in http.proxy is not valid: fix it in VS Code\'s settings, or clear it.', { cause: e });
+    }
+    this.endpoint = endpoint;
+    this.refusal = refusal;
+    this.dispatcher = dispatcher;
+    this.ownsDispatcher = !options.fetchDispatcher;
+    this.usingProxy = usingProxy;
+  }
+
+  /** One chat completion, streamed unless `request.stream` is false; rejects with CloudError. */
+  async chat(chatRequest: CloudChatRequest, options: CloudChatOptions = {}): Promise<CloudResult> {
+    const { signal, onText } = options;
+    const endpoint = this.usable();
+    const started = this.now();
+    if (signal?.aborted) throw cancelled('');
+    const key = await this.apiKey();
+    const ctx = this.failureContext(endpoint, key);
+    const progress: Progress = { text: '' };
+    let stream = (chatRequest.stream ?? true) && !this.streamRefused;
+    let attempts = 0;
+    let retries = 0;
+    for (;;) {
+      attempts++;
+      let error: CloudError;
+      try {
+        const piece = await this.attempt(chatBody(this.model, chatRequest, stream), key, ctx, progress, signal, onText);
+        return this.result(chatRequest, piece, progress, started, attempts, endpoint);
+      } catch (e) {
+        if (signal?.aborted) throw cancelled(progress.text);
+        if (this.closed) throw new CloudError('cancelled', 'The cloud request was cancelled because Verdant closed the connection.', { partialText: progress.text });
+        if (e instanceof HttpFailureSignal) {
+          if (stream && refusesStreaming(e.failure)) {
+            stream = false;
+            this.streamRefused = true;
+            continue;
+          }
+          error = httpFailure(ctx, e.failure);
+          if (error.retryAfterMs !== undefined && error.retryAfterMs > this.policy.maxRetryAfterMs) {
+            throw retryAfterTooLong(ctx, e.failure, error.retryAfterMs, this.now());
+          }
+        } else {
+          const mapped = transportFailure(ctx, e, progress.text);
+          if (!mapped) throw e; // not the server's or the network's fault (e.g. an onText callback threw)
+          error = mapped;
+        }
+      }
+      if (!isRetryable(error) || progress.text !== '' || retries >= this.policy.max) throw error;
+      const wait = error.retryAfterMs ?? backoffMs(retries, this.policy, this.random);
+      retries++;
+      try {
+        await this.sleep(wait, signal);
+      } catch (e) {
+        if (signal?.aborted) throw cancelled('');
+        throw e;
+      }
+      if (signal?.aborted) throw cancelled('');
+    }
+  }
+
+  /**
+   * Checks the endpoint, key and model: GET /v1/models, then a 1-token chat when the list does not show the model
+   * (some providers list only part of what they serve, some have no list). Never rejects.
+   */
+  async testConnection(signal?: AbortSignal): Promise<ConnectionTest> {
+    let models: string[] | undefined;
+    try {
+      const endpoint = this.usable();
+      const key = await this.apiKey();
+      const ctx = this.failureContext(endpoint, key);
+      try {
+        models = await this.listModels(key, signal);
+      } catch (e) {
+        if (signal?.aborted) throw cancelled('');
+        if (!(e instanceof HttpFailureSignal)) throw transportFailure(ctx, e, '') ?? e;
+        // A key the server refuses fails the same way for chat; a missing list is no verdict: ask the model.
+        if (e.failure.status === 401 || e.failure.status === 403) throw httpFailure(ctx, e.failure);
+      }
+      const withModels = models ? { models } : {};
+      if (models?.includes(this.model)) {
+        return { ok: true, ...withModels, message: `Connected to ${endpoint.host}: model "${this.model}" is available.` };
+      }
+      await this.chat({ messages: [{ role: 'user', content: 'Reply with OK.' }], maxTokens: 1, stream: false }, signal ? { signal } : {});
+      return { ok: true, ...withModels, message: `Connected to ${endpoint.host}: model "${this.model}" answered.` };
+    } catch (e) {
+      if (!(e instanceof CloudError)) throw e;
+      return { ok: false, ...(models ? { models } : {}), message: e.message };
+    }
+  }
+
+  /** Closes every connection of our pool (a caller-supplied dispatcher is left to its owner). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ownsDispatcher) await this.dispatcher?.destroy();
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+
+  private createDispatcher(proxyUrl: string | undefined): Dispatcher {
+    const { connectMs, headersMs, bodyIdleMs } = this.timeouts;
+    const common = { headersTimeout: headersMs, bodyTimeout: bodyIdleMs };
+    if (proxyUrl) {
+      return new ProxyAgent({ uri: proxyUrl, ...common, proxyTls: { timeout: connectMs }, requestTls: { timeout: connectMs } });
+    }
+    return new Agent({ ...common, connect: { timeout: connectMs } });
+  }
+
+  private usable(): CloudEndpoint {
+    if (this.refusal) throw this.refusal;
+    if (this.closed || !this.endpoint) throw new CloudError('cancelled', 'The cloud client was closed: Verdant creates a new one when the settings change; try again.');
+    return this.endpoint;
+  }
+
+  private failureContext(endpoint: CloudEndpoint, key: string | undefined): FailureContext {
+    return { host: endpoint.host, model: this.model, secrets: [key], timeouts: this.timeouts, hadKey: !!key, usingProxy: this.usingProxy };
+  }
+
+  private async send(path: string, method: 'GET' | 'POST', body: unknown, key: string | undefined, signal: AbortSignal | undefined): Promise<Dispatcher.ResponseData> {
+    const endpoint = this.usable();
+    const headers: Record<string, string> = {
+      accept: 'text/event-stream, application/json',
+      'user-agent': `Verdant/${VERSION}`,
+    };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (key) headers.authorization = `Bearer ${key}`;
+    const res = await request(`${endpoint.origin}${endpoint.basePath}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal,
+      dispatcher: this.dispatcher,
+    });
+    if (res.statusCode >= 200 && res.statusCode < 300) return res;
+    const text = await readSome(res.body, MAX_ERROR_BODY);
+    const retryAfterMs = parseRetryAfter(firstHeader(res.headers['retry-after']), this.now());
+    throw new HttpFailureSignal({ status: res.statusCode, path, body: text, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
+  }
+
+  private async attempt(
+    body: unknown,
+    key: string | undefined,
+    ctx: FailureContext,
+    progress: Progress,
+    signal: AbortSignal | undefined,
+    onText: ((text: string) => void) | undefined,
+  ): Promise<WirePiece> {
+    const res = await this.send(CHAT_PATH, 'POST', body, key, signal);
+    const emit = (text: string): void => {
+      if (text === '') return;
+      progress.firstTextAt ??= this.now();
+      progress.text += text;
+      onText?.(text);
+    };
+    try {
+      // Decided by what came back, not what we asked: some servers ignore `stream` either way.
+      if (/text\/event-stream/i.test(firstHeader(res.headers['content-type']))) {
+        return await readStream(res.body, ctx.secrets, emit);
+      }
+      const piece = readWhole(redactText(await res.body.text(), ctx.secrets));
+      emit(piece.text);
+      return piece;
+    } finally {
+      if (!res.body.readableEnded) res.body.destroy(); // a connection left mid-body cannot be reused: close it
+    }
+  }
+
+  private async listModels(key: string | undefined, signal: AbortSignal | undefined): Promise<string[]> {
+    const res = await this.send(MODELS_PATH, 'GET', undefined, key, signal);
+    let json: unknown;
+    try {
+      json = JSON.parse(await res.body.text());
+    } catch {
+      throw new StreamFormatError(`${MODELS_PATH} did not return JSON`);
+    } finally {
+      if (!res.body.readableEnded) res.body.destroy();
+    }
+    return asArray(asObject(json)?.data).map((d) => asString(asObject(d)?.id)).filter((id) => id !== '');
+  }
+
+  private result(req: CloudChatRequest, piece: WirePiece, progress: Progress, started: number, attempts: number, endpoint: CloudEndpoint): CloudResult {
+    const ended = this.now();
+    const usage: CloudUsage = piece.usage
+      ? { ...piece.usage, counted: false }
+      : {
+        promptTokens: estimateTokens(req.messages.reduce((n, m) => n + m.content.length, 0)),
+        completionTokens: estimateTokens(progress.text.length),
+        counted: true,
+      };
+    return {
+      text: progress.text,
+      model: piece.model ?? this.model,
+      finishReason: piece.finishReason ?? 'unknown',
+      usage,
+      ms: ended - started,
+      ttftMs: (progress.firstTextAt ?? ended) - started,
+      attempts,
+      endpointHost: endpoint.host,
+    };
+  }
+}
+
+/** Reads an SSE answer to its end; the text goes to `emit` as it arrives. Returns what the chunks said. */
+async function readStream(body: AsyncIterable<Uint8Array>, secrets: readonly (string | undefined)[], emit: (text: string) => void): Promise<WirePiece> {
+  let finishReason: string | undefined;
+  let model: string | undefined;
+  let usage: WirePiece['usage'];
+  let done = false;
+  try {
+    for await (const message of sseMessages(redactLines(readLines(body), secrets))) {
+      if (done) continue; // read to the end, so the connection goes back to the pool
+      if (message.done) {
+        done = true;
+        continue;
+      }
+      const piece = readChunk(message.value);
+      emit(piece.text);
+      finishReason = piece.finishReason ?? finishReason;
+      model = piece.model ?? model;
+      usage = piece.usage ?? usage;
+    }
+  } catch (e) {
+    if (!done) throw e; // after [DONE] the answer is complete; a connection dropped while draining costs nothing
+  }
+  if (!done && finishReason === undefined) {
+    // Ended without [DONE] or a finish reason: a cut that a proxy made look like a clean end.
+    throw new StreamFormatError('the stream ended before the answer was complete');
+  }
+  return { text: '', ...(finishReason ? { finishReason } : {}), ...(model ? { model } : {}), ...(usage ? { usage } : {}) };
+}
+
+/** A whole JSON answer (the non-streaming form). */
+function readWhole(text: string): WirePiece {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new StreamFormatError('an answer that is neither JSON nor an event stream');
+  }
+  const o = asObject(parsed);
+  if (o?.error != null) throw new StreamServerError(serverMessageOf(o) || 'unknown error');
+  const piece = o ? readCompletion(o) : undefined;
+  if (!piece) throw new StreamFormatError('an answer without choices[0].message');
+  return piece;
+}
+
+/** Removes the key from every line a server sends (some echo the request in errors); other text is untouched. */
+async function* redactLines(lines: AsyncIterable<string>, secrets: readonly (string | undefined)[]): AsyncGenerator<string> {
+  for await (const line of lines) yield redactText(line, secrets);
+}
+
+function redactText(text: string, secrets: readonly (string | undefined)[]): string {
+  let out = text;
+  for (const s of secrets) if (s && s.length >= 4 && out.includes(s)) out = out.split(s).join('***');
+  return out;
+}
+
+function firstHeader(v: string | string[] | undefined): string {
+  return Array.isArray(v) ? (v[0] ?? '') : (v ?? '');
+}
+
+/** The start of an error body (bounded: a proxy's error page can be large); the connection is closed after. */
+async function readSome(body: Dispatcher.ResponseData['body'], limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of body) {
+      const b = Buffer.from(chunk as Uint8Array);
+      chunks.push(b);
+      size += b.length;
+      if (size >= limit) break;
+    }
+  } catch {
+    // An error body cut short still says enough.
+  } finally {
+    if (!body.readableEnded) body.destroy();
+  }
+  return Buffer.concat(chunks).toString('utf8').slice(0, limit);
+}

@@ -1,0 +1,382 @@
+// Secret redaction for text about to leave the machine (cloud prompts). Each secret becomes a numbered placeholder,
+// the same one for every occurrence within a call, so the model still sees the code's shape ("the same key is used
+// in both places") without the value. Recognisers run in priority order (known token formats before context-based
+// assignments); an accepted span hides any lower-priority span that overlaps it. Erring towards redaction is
+// cheap (a worse suggestion), a leak is not; the false-positive guards below target ordinary code only.
+
+export interface RedactionFinding {
+  readonly kind: string;
+  /** 1-based line of the secret's first character in the input text. */
+  readonly line: number;
+}
+
+export interface RedactionResult {
+  readonly text: string;
+  readonly findings: RedactionFinding[];
+}
+
+export interface RedactOptions {
+  /** Literal values to redact wherever they appear (e.g. the user's own cloud key); values under 6 characters are ignored. */
+  readonly extraValues?: readonly string[];
+}
+
+interface Span {
+  readonly start: number;
+  readonly end: number;
+  readonly kind: string;
+}
+
+type Finder = (text: string) => Span[];
+
+// ---------------------------------------------------------------------------------------------------------------
+// Value heuristics
+
+/** Shannon entropy, bits per character. */
+function entropy(s: string): number {
+  const counts = new Map<string, number>();
+  for (const c of s) counts.set(c, (counts.get(c) ?? 0) + 1);
+  let h = 0;
+  for (const n of counts.values()) h -= (n / s.length) * Math.log2(n / s.length);
+  return h;
+}
+
+const hasDigitAndLetter = (s: string) => /\d/.test(s) && /[A-Za-z]/.test(s);
+
+const PLACEHOLDER_WORDS = new RegExp('^(?:' + [
+  'x+', '\\*+', '\\.+', '-+', '_+', '#+', '0+', '1234(?:5678?)?', 'changeme', 'change[-_]me', 'changeit',
+  'password\\d*', 'passwd', 'secret', 'token', 'example', 'sample', 'dummy', 'test', 'testing', 'placeholder',
+  'redacted', 'none', 'null', 'nil', 'undefined', 'true', 'false', 'empty', 'todo', 'tbd', 'required', 'optional',
+  'string', 'your[-_ .].*', 'my[-_ .]?(?:secret|password|token|api[-_]?key|key)\\b.*', '.*[-_ ]here', 'x{3,}.*',
+  'replace[-_ ]?(?:me|this|with).*', 'insert[-_ ].*', 'enter[-_ ].*', '(?:fake|dummy|example|sample|test)[-_].*',
+  '.*[-_]example',
+].join('|') + ')$', 'i');
+
+/** Template references, environment lookups and obvious stand-ins: never a literal secret. */
+function isPlaceholder(value: string): boolean {
+  const v = value.trim();
+  if (v === '' || PLACEHOLDER_WORDS.test(v)) return true;
+  if (/^[$%[{<]/.test(v)) return true; // $VAR ${VAR} $(cmd) %VAR% [REDACTED:…] {{x}} <token>
+  if (/\$\{|\{\{|\.\.\.|…/.test(v)) return true;
+  return /process\.env|os\.environ|getenv|ENV\[|System\.getenv|secrets\./.test(v);
+}
+
+/** A value that is code or configuration, not a secret: a call, a member path, a type, a path, a number. */
+function isCodeLike(v: string): boolean {
+  return /[()]/.test(v)
+    || /^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+$/.test(v)
+    || /^\d+(?:\.\d+)?$/.test(v)
+    || /^(?:~|\.{1,2})?\/[a-z0-9_./-]*$/.test(v)
+    || /^[!&*@#-]/.test(v);
+}
+
+const isUuid = (v: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v);
+const isGitSha = (v: string) => /^[0-9a-f]{40}$/.test(v);
+
+// ---------------------------------------------------------------------------------------------------------------
+// Secret-looking names
+
+type Strength = 'strong' | 'weak';
+
+/** 'DB_PASSWORD', 'dbPassword', 'x-api-key', '$apiKey', 'APIKey' -> lower-case segments. */
+function nameSegments(name: string): string[] {
+  return name
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .replace(/([A-Z])([A-Z][a-z])/g, '$1_$2')
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter((s) => s !== '');
+}
+
+const SUFFIXES = new Set(['base', 'b64', 'base64', 'value', 'raw', 'str', 'hex']);
+const STRONG_LAST = new Set(['password', 'passwd', 'pwd', 'pass', 'pw', 'passphrase', 'passcode', 'secret', 'token', 'apikey', 'accesskey', 'secretkey', 'privatekey', 'authkey', 'authtoken', 'accesstoken', 'credential', 'credentials', 'authorization', 'pat']);
+const STRONG_ENDINGS = ['password', 'passwd', 'secret', 'token', 'apikey', 'accesskey', 'secretkey', 'privatekey'];
+const KEY_PREFIXES = new Set(['api', 'access', 'secret', 'private', 'auth', 'signing', 'sign', 'encryption', 'enc', 'crypt', 'crypto', 'master', 'client', 'app', 'license', 'licence', 'account', 'service', 'subscription', 'webhook', 'consumer', 'shared', 'hmac', 'jwt', 'admin', 'deploy', 'ssh', 'gpg', 'pgp', 'storage', 'openai', 'anthropic', 'stripe', 'mistral', 'scaleway', 'ovh', 'nebius']);
+const WEAK_LAST = new Set(['key', 'salt', 'hmac', 'signature', 'sig', 'seed', 'auth', 'cred', 'creds']);
+
+function secretName(name: string): { strength: Strength; kind: string } | undefined {
+  const segs = nameSegments(name);
+  while (segs.length > 1 && SUFFIXES.has(segs[segs.length - 1])) segs.pop();
+  const last = segs[segs.length - 1] ?? '';
+  const prev = segs[segs.length - 2] ?? '';
+  const joined = segs.join('_');
+  let strength: Strength | undefined;
+  if (STRONG_LAST.has(last) || STRONG_ENDINGS.some((e) => last.length > e.length && last.endsWith(e))) strength = 'strong';
+  else if (last === 'key' && KEY_PREFIXES.has(prev)) strength = 'strong';
+  else if (WEAK_LAST.has(last) && (segs.length === 1 || last !== 'key')) strength = 'weak';
+  if (strength === undefined) return undefined;
+  let kind = 'secret';
+  if (/aws.*secret|secret_?access_?key/.test(joined)) kind = 'aws-secret-key';
+  else if (/^(?:password|passwd|pwd|pass|pw|passphrase|passcode)$/.test(last) || last.endsWith('password') || last.endsWith('passwd')) kind = 'password';
+  else if (last.endsWith('token') || last === 'authorization' || last === 'pat') kind = 'token';
+  else if (last === 'apikey' || (last === 'key' && prev === 'api') || last.endsWith('apikey')) kind = 'api-key';
+  else if (last === 'privatekey' || (last === 'key' && prev === 'private')) kind = 'private-key';
+  else if (last === 'credential' || last === 'credentials') kind = 'credential';
+  return { strength, kind };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Finders
+
+/** Spans of the group named `v`, else group 1, else the whole match of a global regex, kept when `accept` agrees. */
+function pattern(kind: string | ((m: RegExpExecArray) => string), re: RegExp, accept: (value: string, m: RegExpExecArray) => boolean = () => true): Finder {
+  const flags = re.flags.includes('d') ? re.flags : re.flags + 'd';
+  return (text) => {
+    const spans: Span[] = [];
+    const rx = new RegExp(re.source, flags);
+    for (let m = rx.exec(text); m !== null; m = rx.exec(text)) {
+      if (m[0] === '') { rx.lastIndex++; continue; }
+      const named = m.groups?.v !== undefined ? m.indices?.groups?.v : undefined;
+      const group = m.length > 1 && m[1] !== undefined ? 1 : 0;
+      const [start, end] = named ?? m.indices?.[group] ?? [m.index, m.index + m[0].length];
+      const value = text.slice(start, end);
+      if (accept(value, m)) spans.push({ start, end, kind: typeof kind === 'string' ? kind : kind(m) });
+    }
+    return spans;
+  };
+}
+
+const randomish = (min: number) => (v: string) => v.length >= min && hasDigitAndLetter(v) && entropy(v) >= 3.5 && !isPlaceholder(v);
+
+const DB_SCHEMES = /^(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|redis|rediss|amqps?|mssql|sqlserver|jdbc:[a-z]+|cockroachdb|clickhouse|neo4j(?:\+s)?|couchbase)$/i;
+
+function basicAuth(v: string): boolean {
+  const decoded = Buffer.from(v, 'base64').toString('utf8');
+  return /^[\x20-\x7e]+:[\x20-\x7e]+$/.test(decoded);
+}
+
+/** Known token formats, strongest evidence first. */
+const FORMAT_FINDERS: readonly Finder[] = [
+  // Whole PEM block, BEGIN to END; a block cut off by the end of the window is redacted to the end.
+  pattern('private-key', /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|[\s\S]*$)/g),
+  pattern('aws-access-key', /(?<![A-Za-z0-9])((?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z0-9]{16})(?![A-Za-z0-9])/g),
+  pattern('github-token', /(?<![A-Za-z0-9_])(gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,242})(?![A-Za-z0-9_])/g),
+  pattern('gitlab-token', /(?<![A-Za-z0-9_-])(gl(?:pat|dt|rt|ptt|soat)-[A-Za-z0-9_-]{20,})/g),
+  pattern('slack-token', /(?<![A-Za-z0-9])(xox[abeprs]-[A-Za-z0-9-]{10,})/g, (v) => /\d/.test(v)),
+  pattern('slack-webhook', /https:\/\/hooks\.slack\.com\/services\/(T[A-Z0-9]+\/B[A-Z0-9]+\/[A-Za-z0-9]+)/g),
+  pattern('stripe-key', /(?<![A-Za-z0-9_])((?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}|whsec_[A-Za-z0-9]{24,})/g),
+  pattern('anthropic-key', /(?<![A-Za-z0-9_-])(sk-ant-[A-Za-z0-9_-]{20,})/g),
+  pattern('openai-key', /(?<![A-Za-z0-9_-])(sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,})/g, randomish(20)),
+  pattern('google-api-key', /(?<![A-Za-z0-9_-])(AIza[0-9A-Za-z_-]{35})(?![A-Za-z0-9_-])/g),
+  pattern('huggingface-token', /(?<![A-Za-z0-9_])(hf_[A-Za-z0-9]{34,})(?![A-Za-z0-9_])/g, randomish(34)),
+  pattern('npm-token', /(?<![A-Za-z0-9_])(npm_[A-Za-z0-9]{36})(?![A-Za-z0-9_])/g),
+  pattern('pypi-token', /(?<![A-Za-z0-9_-])(pypi-AgE[A-Za-z0-9_-]{50,})/g),
+  pattern('jwt', /(?<![A-Za-z0-9_-])(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*)/g),
+  pattern('azure-storage-key', /(?:AccountKey|SharedAccessKey|SharedSecretValue)=([A-Za-z0-9+/]{20,}={0,2})/g),
+  pattern('azure-sas-signature', /[?&]sig=([A-Za-z0-9%+/=]{20,})/g),
+  // scheme://user:password@host: only the password goes; the user and host help the model.
+  pattern((m) => (DB_SCHEMES.test(m[1]) ? 'db-password' : 'url-password'),
+    /(?<![A-Za-z0-9+.-])((?:jdbc:)?[a-z][a-z0-9+.-]*):\/\/[^\s:/?#@'"`<>]*:(?<v>[^\s/?#@'"`<>]+)@/gi,
+    (v) => v.length >= 3 && !isPlaceholder(v) && !/^(?:pass|pwd|pw|user)$/i.test(v)),
+  pattern('bearer-token', /\b(?:[Bb]earer|BEARER|[Tt]oken|Bot)\s+([A-Za-z0-9._~+/-]{16,}=*)/g, (v) => hasDigitAndLetter(v) && !isPlaceholder(v)),
+  pattern('basic-auth', /\bBasic\s+([A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])/g, basicAuth),
+];
+
+const QUOTES = new Set(['"', "'", '`']);
+
+/** End index (exclusive) of a string literal opened at `open`, or -1 when it does not close on that line. */
+function closingQuote(text: string, open: number): number {
+  const q = text[open];
+  for (let i = open + 1; i < text.length; i++) {
+    const c = text[i];
+    if (c === '\\') { i++; continue; }
+    if (c === q) return i;
+    if (c === '\n') return -1;
+  }
+  return -1;
+}
+
+const TYPE_ANNOTATION = /^[A-Za-z_][\w.]*(?:<[^>\n]*>)?(?:\[\])?(?:[ \t]*\|[ \t]*[A-Za-z_][\w.]*)*[ \t]*=(?!=)[ \t]*/;
+const ENV_PREFIX = /^[ \t]*(?:export[ \t]+|ENV[ \t]+|ARG[ \t]+|set[ \t]+|setx[ \t]+)?$/;
+
+function acceptQuoted(v: string, strength: Strength): boolean {
+  if (isPlaceholder(v) || /\s/.test(v)) return false;
+  if (strength === 'weak') return weakSecret(v);
+  return v.length >= 6
+    && !/^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$/.test(v) // an environment variable's name
+    && !/^[A-Z][a-z]+$/.test(v) // a label: "Password"
+    && !/^[~^=<>v]*\d+\.\d+/.test(v) // a version: "jsonwebtoken": "^9.0.0"
+    && !/^[A-Za-z_$][A-Za-z_$-]*(?:\.[A-Za-z_$][A-Za-z_$-]*)+$/.test(v) // a setting or command id: 'verdant.setApiKey'
+    && !/^(?:~|\.{1,2})?\/[a-z0-9_./-]*$/.test(v);
+}
+
+function weakSecret(v: string): boolean {
+  return v.length >= 16 && !/\s/.test(v) && hasDigitAndLetter(v) && entropy(v) >= 3 && !isUuid(v) && !isGitSha(v) && !isPlaceholder(v);
+}
+
+/**
+ * NAME <sep> VALUE in any language: KEY=value, KEY: value, "key": "value", key = 'value', key := "v", 'k' => 'v',
+ * name: Type = "v", cfg["key"] = "v". Quoted values are redacted when plausible; unquoted ones only in env/shell form (KEY=value at
+ * the start of a line) or when they look random, so `token = getToken()` and `password: string` stay.
+ */
+const findAssignments: Finder = (text) => {
+  const spans: Span[] = [];
+  // A name starts a run (not after 'a.' or 'a-', which keeps this linear), but may follow '--' (CLI flags).
+  const rx = /(?<![\w$.]|[\w$.]-)(["'`]?)([A-Za-z_$][\w$.-]*)\1\]?([ \t]*)(=>|:=|=(?!=)|:(?!:))([ \t]*)/g;
+  for (let m = rx.exec(text); m !== null; m = rx.exec(text)) {
+    const name = secretName(m[2]);
+    if (!name) continue;
+    let p = m.index + m[0].length;
+    const sep = m[4];
+    if (sep === ':') {
+      const typed = TYPE_ANNOTATION.exec(text.slice(p, p + 200));
+      if (typed && !QUOTES.has(text[p])) p += typed[0].length;
+    }
+    const prefix = /[bBrRuU]?/.exec(text.slice(p, p + 1))?.[0] ?? '';
+    const f = text[p] === 'f' || text[p] === 'F';
+    const q = QUOTES.has(text[p]) ? p : (prefix !== '' || f) && QUOTES.has(text[p + 1]) ? p + 1 : -1;
+    if (q >= 0) {
+      const close = closingQuote(text, q);
+      if (close < 0) continue;
+      const v = text.slice(q + 1, close);
+      if ((f && q === p + 1 && v.includes('{')) || (text[q] === '`' && v.includes('${'))) continue;
+      if (acceptQuoted(v, name.strength)) spans.push({ start: q + 1, end: close, kind: name.kind });
+      continue;
+    }
+    const back = text.slice(Math.max(0, m.index - 32), m.index);
+    const lineStart = back.lastIndexOf('\n') + 1;
+    const atLineStart = lineStart > 0 || m.index <= 32;
+    const env = sep === '=' && atLineStart && ENV_PREFIX.test(back.slice(lineStart)) && m[3] === '' && m[5] === '';
+    // '&' ends a value only in a URL query (?token=…&x=…); elsewhere it can be part of a password.
+    const query = /[?&]/.test(text[m.index - 1] ?? '');
+    const token = (env ? /^[^\s'"`]+/ : query ? /^[^\s,;)}\]&'"`<>#]+/ : /^[^\s,;)}\]'"`<>]+/).exec(text.slice(p, p + 4096))?.[0] ?? '';
+    if (token === '' || isPlaceholder(token)) continue;
+    const ok = name.strength === 'weak'
+      ? weakSecret(token)
+      : env
+        ? token.length >= 6 && !isCodeLike(token)
+        : token.length >= 8 && !isCodeLike(token) && (hasDigitAndLetter(token) || /[^\w.$-]/.test(token));
+    if (ok) spans.push({ start: p, end: p + token.length, kind: name.kind });
+  }
+  return spans;
+};
+
+/** Dockerfile's legacy `ENV NAME value` form. */
+const findDockerEnv: Finder = (text) => {
+  const spans: Span[] = [];
+  const rx = /^[ \t]*(?:ENV|ARG)[ \t]+([A-Za-z_]\w*)[ \t]+(\S+)[ \t]*$/dgm;
+  for (let m = rx.exec(text); m !== null; m = rx.exec(text)) {
+    const name = secretName(m[1]);
+    const v = m[2];
+    const [start, end] = m.indices?.[2] ?? [0, 0];
+    if (name && v.length >= 6 && !isPlaceholder(v) && !isCodeLike(v)) spans.push({ start, end, kind: name.kind });
+  }
+  return spans;
+};
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+function findLiterals(values: readonly string[]): Finder {
+  const wanted = [...new Set(values.filter((v) => v.length >= 6))].sort((a, b) => b.length - a.length);
+  if (wanted.length === 0) return () => [];
+  return pattern('known-secret', new RegExp(wanted.map(escapeRegExp).join('|'), 'g'));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Applying spans
+
+function lineStarts(text: string): number[] {
+  const starts = [0];
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) starts.push(i + 1);
+  return starts;
+}
+
+function lineOf(starts: readonly number[], offset: number): number {
+  let lo = 0;
+  let hi = starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (starts[mid] <= offset) lo = mid; else hi = mid - 1;
+  }
+  return lo + 1;
+}
+
+/** Runs finders in priority order, drops spans that overlap an earlier-accepted one, and substitutes placeholders. */
+function redactWith(text: string, finders: readonly Finder[]): RedactionResult {
+  const accepted: Span[] = []; // sorted by start, never overlapping
+  for (const find of finders) {
+    for (const s of find(text)) {
+      if (s.end <= s.start) continue;
+      let lo = 0;
+      let hi = accepted.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (accepted[mid].start < s.start) lo = mid + 1; else hi = mid;
+      }
+      const before = accepted[lo - 1];
+      const after = accepted[lo];
+      if ((before && before.end > s.start) || (after && after.start < s.end)) continue;
+      accepted.splice(lo, 0, s);
+    }
+  }
+  const starts = lineStarts(text);
+  const byValue = new Map<string, string>();
+  const perKind = new Map<string, number>();
+  const findings: RedactionFinding[] = [];
+  let out = '';
+  let at = 0;
+  for (const s of accepted) {
+    const value = text.slice(s.start, s.end);
+    let placeholder = byValue.get(value);
+    if (placeholder === undefined) {
+      const n = (perKind.get(s.kind) ?? 0) + 1;
+      perKind.set(s.kind, n);
+      placeholder = `[REDACTED:${s.kind}#${n}]`;
+      byValue.set(value, placeholder);
+    }
+    out += text.slice(at, s.start) + placeholder;
+    at = s.end;
+    findings.push({ kind: s.kind, line: lineOf(starts, s.start) });
+  }
+  return { text: out + text.slice(at), findings };
+}
+
+function finders(options: RedactOptions | undefined, first: readonly Finder[] = []): Finder[] {
+  return [...first, findLiterals(options?.extraValues ?? []), ...FORMAT_FINDERS, findAssignments, findDockerEnv];
+}
+
+/** Replaces every recognised secret with `[REDACTED:<kind>#<n>]`; the same value gets the same placeholder. */
+export function redactSecrets(text: string, options?: RedactOptions): RedactionResult {
+  return redactWith(text, finders(options));
+}
+
+/** Every `KEY=value` value of a .env file (multi-line quoted values included); keys, comments and blank lines stay. */
+const findEnvValues: Finder = (text) => {
+  const spans: Span[] = [];
+  const rx = /^[ \t]*(?:export[ \t]+)?([A-Za-z_][\w.-]*)[ \t]*=[ \t]*/gm;
+  for (let m = rx.exec(text); m !== null; m = rx.exec(text)) {
+    const p = m.index + m[0].length;
+    const kind = secretName(m[1])?.kind ?? 'env-value';
+    if (QUOTES.has(text[p])) {
+      const close = text.indexOf(text[p], p + 1);
+      const end = close < 0 ? text.length : close;
+      if (end > p + 1) spans.push({ start: p + 1, end, kind });
+      if (close >= 0) rx.lastIndex = close + 1;
+      continue;
+    }
+    const raw = /^[^\n]*/.exec(text.slice(p))?.[0] ?? '';
+    const value = raw.replace(/[ \t]+#.*$/, '').trimEnd();
+    if (value !== '') spans.push({ start: p, end: p + value.length, kind });
+  }
+  return spans;
+};
+
+/** For whole .env files: every value goes (keys kept), and comments still pass through redactSecrets' finders. */
+export function redactEnvFile(text: string, options?: RedactOptions): RedactionResult {
+  return redactWith(text, finders(options, [findEnvValues]));
+}
+
+const SENSITIVE_NAMES = [
+  /^\.env/, /\.env$/, /\.(?:pem|key|p12|pfx|jks|keystore|tfvars|tfvars\.json)$/,
+  /^id_(?:rsa|dsa|ecdsa|ed25519)(?!.*\.pub$)/, /^credentials/, /^secrets\./, /^\.git-credentials$/,
+  /^(?:\.npmrc|\.pypirc|\.netrc|_netrc|\.htpasswd|kubeconfig)$/,
+];
+
+/** Files never sent whole to a cloud endpoint (refuse, or send through redactEnvFile). `id_rsa.pub` is public. */
+export function isSensitivePath(filePath: string): boolean {
+  const normal = filePath.replace(/\\/g, '/');
+  const base = (normal.split('/').pop() ?? '').toLowerCase();
+  if (/(?:^|\/)\.kube\/config$/.test(normal)) return true;
+  return SENSITIVE_NAMES.some((re) => re.test(base));
+}

@@ -1,0 +1,85 @@
+// Palette tasks in a real VS Code: Refactor Selection bursts to an OpenAI-compatible server on 127.0.0.1 only after
+// consent, with secrets redacted; the answer becomes a diff preview that is applied as one edit on accept, and a
+// cloud record lands in the ledger.
+import * as assert from 'node:assert/strict';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as vscode from 'vscode';
+import type { VerdantApi } from '../../../src/extension';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const SECRET = 'sk-proj-T3stOnlyAbCdEfGhIjKlMnOpQrStUvWxYz0123456789';
+const ORIGINAL = `var total = 0;\nfor (var i = 0; i < items.length; i++) { total += items[i].price; }\nconst apiKey = "${SECRET}";`;
+const REFACTORED = 'const total = items.reduce((sum, item) => sum + item.price, 0);';
+
+describe('palette tasks with a green-cloud endpoint (OpenAI-compatible server on 127.0.0.1)', function () {
+  this.timeout(60000);
+  let api: VerdantApi;
+  let server: http.Server;
+  const bodies: { auth?: string; body: string }[] = [];
+  const config = () => vscode.workspace.getConfiguration('verdant');
+
+  before(async () => {
+    api = await vscode.extensions.getExtension<VerdantApi>('verdant-dev.verdant')!.activate();
+    server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => { body += d; });
+      req.on('end', () => {
+        bodies.push({ auth: req.headers.authorization, body });
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        const answer = `Here it is:\n\`\`\`javascript\n${REFACTORED}\n\`\`\`\nUses reduce.`;
+        for (const piece of answer.match(/[\s\S]{1,12}/g)!) res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: piece } }] })}\n\n`);
+        res.write(`data: ${JSON.stringify({ choices: [{ delta: {}, finish_reason: 'stop' }], usage: { prompt_tokens: 120, completion_tokens: 30 } })}\n\n`);
+        res.end('data: [DONE]\n\n');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as AddressInfo).port;
+    await config().update('cloud.enable', true, vscode.ConfigurationTarget.Global);
+    await config().update('cloud.endpoint', `http://127.0.0.1:${port}/v1`, vscode.ConfigurationTarget.Global);
+    await config().update('cloud.model', 'llama-3.3-70b-instruct', vscode.ConfigurationTarget.Global);
+    await vscode.commands.executeCommand('verdant.setCloudApiKey', 'test-key');
+  });
+
+  after(async () => {
+    server.close();
+    await api.consent.set('unknown');
+    for (const key of ['cloud.enable', 'cloud.endpoint', 'cloud.model']) await config().update(key, undefined, vscode.ConfigurationTarget.Global);
+    await vscode.commands.executeCommand('verdant.clearCloudApiKey');
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+  });
+
+  it('asks for consent first, sends the redacted selection, and applies the diff on accept', async () => {
+    const doc = await vscode.workspace.openTextDocument({ content: ORIGINAL, language: 'javascript' });
+    const editor = await vscode.window.showTextDocument(doc);
+    editor.selection = new vscode.Selection(0, 0, doc.lineCount - 1, doc.lineAt(doc.lineCount - 1).text.length);
+
+    let asked: string | undefined;
+    const listener = api.consent.onDidAsk((host) => { asked = host; });
+    const running = vscode.commands.executeCommand<{ route: string; proposalId: number; grams?: number }>('verdant.refactorSelection', 'use reduce');
+    for (let i = 0; i < 100 && !asked; i++) await sleep(50);
+    listener.dispose();
+    assert.match(asked ?? '', /^127\.0\.0\.1:\d+$/, 'consent was asked for the endpoint host');
+    assert.equal(bodies.length, 0, 'nothing was sent before consent');
+    await api.consent.set('granted');
+
+    const outcome = await running;
+    assert.equal(outcome.route, 'cloud');
+    assert.equal(bodies.length, 1);
+    assert.equal(bodies[0].auth, 'Bearer test-key');
+    assert.ok(!bodies[0].body.includes(SECRET), 'the secret never left the machine');
+    assert.match(bodies[0].body, /REDACTED/);
+    assert.ok((api.tasks.lastCloudRequest?.redactions ?? 0) >= 1);
+    assert.ok(outcome.grams !== undefined && outcome.grams > 0, 'the cloud request has a carbon figure');
+    assert.equal(api.carbon.lastRecord?.route, 'cloud');
+
+    const diffShown = vscode.window.tabGroups.all.flatMap((g) => g.tabs).some((t) => t.input instanceof vscode.TabInputTextDiff);
+    assert.ok(diffShown, 'the proposal is shown as a diff');
+    assert.equal(doc.getText(), ORIGINAL, 'nothing changes before accepting');
+    assert.equal(await vscode.commands.executeCommand('verdant.applyProposal', outcome.proposalId), true);
+    assert.equal(doc.getText(), REFACTORED);
+    await vscode.window.showTextDocument(doc); // undo acts on the focused editor, and the diff view had focus
+    await vscode.commands.executeCommand('undo');
+    assert.equal(doc.getText(), ORIGINAL, 'one undo restores the original');
+  });
+});
