@@ -274,7 +274,7 @@ describe('redactSecrets: assignments in other languages and forms', () => {
   for (const [input, expected] of cases) it(input, () => assert.equal(redactSecrets(input).text, expected));
 
   it('leaves versions, setting ids, low-entropy weak values and pagination alone', () => {
-    for (const line of ['"jsonwebtoken": "^9.0.0"', "const EM_TOKEN = 'verdant.carbon.electricityMapsToken';", 'salt = "pepper"', 'key = "user-profile-cache"', 'sessionKey: "file:///a.txt"', 'bypass = "something123"']) {
+    for (const line of ['"jsonwebtoken": "^9.0.0"', "const EM_TOKEN = 'verdant.carbon.electricityMapsToken';", 'salt = "pepper"', 'key = "user-profile-cache"', 'sessionKey: "file:///a.txt"', 'bypass = "something123"', "kind = ok ? 'db-password' : 'url-password-2024'"]) {
       assert.equal(redactSecrets(line).text, line, line);
     }
   });

@@ -205,8 +205,8 @@ function weakSecret(v: string): boolean {
 
 /**
  * NAME <sep> VALUE in any language: KEY=value, KEY: value, "key": "value", key = 'value', key := "v", 'k' => 'v',
- * name: Type = "v", cfg["key"] = "v". Quoted values are redacted when plausible; unquoted ones only in env/shell form (KEY=value at
- * the start of a line) or when they look random, so `token = getToken()` and `password: string` stay.
+ * name: Type = "v", cfg["key"] = "v". Quoted values are redacted when plausible; unquoted ones in env/shell form
+ * (KEY=value at the start of a line) or when they look random, so `token = getToken()` and `password: string` stay.
  */
 const findAssignments: Finder = (text) => {
   const spans: Span[] = [];
@@ -214,7 +214,8 @@ const findAssignments: Finder = (text) => {
   const rx = /(?<![\w$.]|[\w$.]-)(["'`]?)([A-Za-z_$][\w$.-]*)\1\]?([ \t]*)(=>|:=|=(?!=)|:(?!:))([ \t]*)/g;
   for (let m = rx.exec(text); m !== null; m = rx.exec(text)) {
     const name = secretName(m[2]);
-    if (!name) continue;
+    // `cond ? 'a-password' : 'b'` is a ternary, not a quoted key: JSON and YAML put ':' right after the key.
+    if (!name || (m[1] !== '' && m[4] === ':' && m[3] !== '')) continue;
     let p = m.index + m[0].length;
     const sep = m[4];
     if (sep === ':') {
