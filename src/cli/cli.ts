@@ -3,6 +3,7 @@
 import { flagHelp, parse, UsageError, type FlagSpecs } from './args';
 import type { CliIo, Command } from './command';
 import { completeCommand } from './complete';
+import { askCommand } from './ask';
 import { estimateCommand, forecastCommand, intensityCommand, windowCommand } from './carbon';
 import { reportCommand } from './report';
 import { machineInfo } from './machine';
@@ -39,6 +40,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   window: windowCommand,
   estimate: estimateCommand,
   report: reportCommand,
+  ask: askCommand,
 };
 
 export function helpText(): string {

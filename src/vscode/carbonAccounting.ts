@@ -7,10 +7,8 @@ import * as vscode from 'vscode';
 import type { Config } from '../config';
 import { detectDevice, osFacts, type DetectedDevice } from '../core/carbon/energy/devices';
 import { Ledger } from '../core/carbon/ledger';
-import { BASELINE, estimateCloud } from '../core/carbon/energy/cloud';
-import { buildSciRecord, sciForLocalUsage } from '../core/carbon/sci';
-import { lookupGridAverage } from '../core/carbon/sources';
-import { carbonContext, presetForUrl } from '../core/cloud/presets';
+import { cloudSciRecord, type CloudRequestFacts } from '../core/carbon/cloudRecord';
+import { sciForLocalUsage } from '../core/carbon/sci';
 import { createIntensityService, type IntensityService } from '../core/carbon/sources';
 import { chooseSource } from '../core/carbon/sourceChoice';
 import type { IntensityForecast, IntensityReading, SciRecord } from '../core/carbon/types';
@@ -73,21 +71,9 @@ export class CarbonAccounting implements vscode.Disposable {
    * One cloud request: EcoLogits energy for the model at the endpoint's data centre (its zone's grid, its PUE; the
    * provider's renewable claims only as labels), against the all-cloud baseline at the same place.
    */
-  async recordCloud(r: { feature: string; endpoint: string; model: string; tokensIn: number; tokensOut: number; latencyMs: number; at: number }): Promise<SciRecord | undefined> {
+  async recordCloud(r: Omit<CloudRequestFacts, 'localZone'>): Promise<SciRecord | undefined> {
     try {
-      const preset = presetForUrl(r.endpoint);
-      const ctx = preset ? carbonContext(preset, r.model) : undefined;
-      const zone = ctx?.zone || this.deps.config.settings.carbon.zone;
-      const grid = lookupGridAverage(zone);
-      const intensity = { gPerKWh: grid.gPerKWh, source: 'embedded' as const, zone, signal: 'average' as const, isEstimated: true };
-      const est = estimateCloud({ model: ctx?.catalogModel ?? r.model, outputTokens: r.tokensOut, inputTokens: r.tokensIn, pue: ctx?.pue ?? undefined, latencySeconds: r.latencyMs / 1000 });
-      const base = estimateCloud({ model: BASELINE.model, pue: BASELINE.pue, pueRange: [BASELINE.pue, BASELINE.pue], outputTokens: r.tokensOut, inputTokens: r.tokensIn });
-      const record = buildSciRecord({
-        ts: new Date(r.at).toISOString(), route: 'cloud', feature: r.feature, model: r.model, tokens: { in: r.tokensIn, out: r.tokensOut },
-        energy: est.energy, embodiedG: est.embodiedG, embodiedRangeG: est.embodiedRangeG, intensity,
-        baseline: { model: BASELINE.model, energy: base.energy, embodiedG: base.embodiedG, embodiedRangeG: base.embodiedRangeG, intensity },
-        labels: ctx?.labels,
-      });
+      const record = cloudSciRecord({ ...r, localZone: this.deps.config.settings.carbon.zone });
       await this.ledger.append(record);
       this.lastRecord = record;
       this.recorded.fire(record);

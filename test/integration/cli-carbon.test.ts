@@ -84,6 +84,39 @@ describe('verdant carbon commands', function () {
     assert.match(usage.stderr, /--seconds S/);
   });
 
+  it('ask streams an answer from an OpenAI-compatible endpoint, with usage and grams; the key only from the environment', async () => {
+    let seen: { auth?: string; body: string } | undefined;
+    const llm = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => { body += d; });
+      req.on('end', () => {
+        seen = { auth: req.headers.authorization, body };
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: 'Use a ' } }] })}\n\n`);
+        res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: 'Map.' }, finish_reason: 'stop' }], usage: { prompt_tokens: 12, completion_tokens: 4 } })}\n\n`);
+        res.end('data: [DONE]\n\n');
+      });
+    });
+    await new Promise<void>((r) => llm.listen(0, '127.0.0.1', () => r()));
+    try {
+      const url = `http://127.0.0.1:${(llm.address() as AddressInfo).port}/v1`;
+      const r = await cli(['ask', '--endpoint', url, '--model', 'llama-3.3-70b-instruct', '--api-key-env', 'MY_KEY', '--zone', 'FR', '--json', 'How do I dedupe? token=ghp_abcdefghijklmnopqrstuvwxyz0123456789'], { MY_KEY: 'k-123' });
+      assert.equal(r.code, 0, r.stderr);
+      const o = JSON.parse(r.stdout);
+      assert.deepEqual([o.text, o.promptTokens, o.completionTokens, o.redactions], ['Use a Map.', 12, 4, 1]);
+      assert.ok(o.gCO2e > 0);
+      assert.equal(seen?.auth, 'Bearer k-123');
+      assert.ok(!seen?.body.includes('ghp_abcdefghijklmnopqrstuvwxyz0123456789'), 'the secret in the question was redacted');
+      const text = await cli(['ask', '--endpoint', url, '--model', 'm', 'hi']);
+      assert.match(text.stdout, /^Use a Map\.\n\[m, 12 \+ 4 tokens/);
+      const insecure = await cli(['ask', '--endpoint', 'http://192.0.2.1/v1', '--model', 'm', 'hi']);
+      assert.equal(insecure.code, 2);
+      assert.match(insecure.stderr, /https/);
+    } finally {
+      llm.close();
+    }
+  });
+
   it('report totals the ledger the extension writes, and exports CSV', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'verdant-ledger-'));
     const ledger = new Ledger({ dir });
