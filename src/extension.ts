@@ -10,6 +10,7 @@ import { UsageLog } from './core/usage';
 import { CarbonAccounting } from './vscode/carbonAccounting';
 import { CarbonUi } from './vscode/carbonUi';
 import { CloudConsent } from './vscode/cloudConsent';
+import { registerCloudSetup } from './vscode/cloudSetup';
 import { Tasks } from './vscode/tasks';
 import { Completions } from './vscode/completions';
 import { engineHttpLoader } from './vscode/engineHttp';
@@ -68,7 +69,7 @@ export function activate(context: vscode.ExtensionContext): VerdantApi {
   const consent = new CloudConsent(context.workspaceState);
   const tasks = new Tasks({ config, engine, carbon, usage, keys, consent, log });
   context.subscriptions.push(
-    log, config, bar, status, engine, completions, carbon, carbonUi, consent, tasks,
+    log, config, bar, status, engine, completions, carbon, carbonUi, consent, tasks, registerCloudSetup({ keys, log }),
     ...registerCommands({ extensionId: context.extension.id, config, status, keys, log, engine, engineHttp, modelsDir: path.join(stateDir, 'models') }),
   );
   const activationMs = performance.now() - t0;

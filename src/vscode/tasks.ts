@@ -20,6 +20,9 @@ export const TASK_COMMANDS = {
   explain: 'verdant.explainSelection',
   refactor: 'verdant.refactorSelection',
   ask: 'verdant.ask',
+  generateTests: 'verdant.generateTests',
+  summarizeFile: 'verdant.summarizeFile',
+  writeCommitMessage: 'verdant.writeCommitMessage',
   applyProposal: 'verdant.applyProposal',
   discardProposal: 'verdant.discardProposal',
   revokeConsent: 'verdant.revokeCloudConsent',
@@ -84,6 +87,9 @@ export class Tasks implements vscode.Disposable {
       vscode.commands.registerCommand(TASK_COMMANDS.explain, () => this.fromSelection('explain')),
       vscode.commands.registerCommand(TASK_COMMANDS.refactor, (instruction?: string) => this.fromSelection('refactor', instruction)),
       vscode.commands.registerCommand(TASK_COMMANDS.ask, (question?: string) => this.ask(question)),
+      vscode.commands.registerCommand(TASK_COMMANDS.generateTests, () => this.generateTests()),
+      vscode.commands.registerCommand(TASK_COMMANDS.summarizeFile, () => this.summarizeFile()),
+      vscode.commands.registerCommand(TASK_COMMANDS.writeCommitMessage, () => this.writeCommitMessage()),
       vscode.commands.registerCommand(TASK_COMMANDS.applyProposal, (id?: number) => this.apply(id)),
       vscode.commands.registerCommand(TASK_COMMANDS.discardProposal, (id?: number) => this.discard(id)),
       vscode.commands.registerCommand(TASK_COMMANDS.revokeConsent, async () => {
@@ -149,6 +155,60 @@ export class Tasks implements vscode.Disposable {
     const ctx: TaskContext = { languageId: doc?.languageId ?? 'text', filePath: doc ? vscode.workspace.asRelativePath(doc.uri) : '(no file)', code: doc?.getText() ?? '', instruction: question };
     const outcome = await this.run('ask', ctx);
     if (outcome) await this.showMarkdown(question, outcome);
+    return outcome;
+  }
+
+  /** Tests for the selection, or the whole file: a new editor in the same language. */
+  private async generateTests(): Promise<TaskOutcome | undefined> {
+    const editor = vscode.window.activeTextEditor;
+    if (!editor) {
+      void vscode.window.showInformationMessage('Verdant: open the code to test first.');
+      return undefined;
+    }
+    const doc = editor.document;
+    const code = editor.selection.isEmpty ? doc.getText() : doc.getText(editor.selection);
+    const outcome = await this.run('tests', { languageId: doc.languageId, filePath: vscode.workspace.asRelativePath(doc.uri), code });
+    if (!outcome) return undefined;
+    const tests = extractCodeBlock(outcome.text);
+    if (tests === undefined) {
+      await this.showMarkdown(`Tests for ${vscode.workspace.asRelativePath(doc.uri)}`, outcome);
+      return outcome;
+    }
+    const out = await vscode.workspace.openTextDocument({ language: doc.languageId, content: tests });
+    await vscode.window.showTextDocument(out, { viewColumn: vscode.ViewColumn.Beside, preview: false });
+    void vscode.window.showInformationMessage(`Verdant: tests generated (${outcome.route}, ${outcome.model}${outcome.grams !== undefined ? `, ${formatGrams(outcome.grams)} CO2e` : ''}).`);
+    return outcome;
+  }
+
+  private async summarizeFile(): Promise<TaskOutcome | undefined> {
+    const doc = vscode.window.activeTextEditor?.document;
+    if (!doc) {
+      void vscode.window.showInformationMessage('Verdant: open the file to summarize first.');
+      return undefined;
+    }
+    const filePath = vscode.workspace.asRelativePath(doc.uri);
+    const outcome = await this.run('summarize', { languageId: doc.languageId, filePath, code: doc.getText() });
+    if (outcome) await this.showMarkdown(`Summary of ${filePath}`, outcome);
+    return outcome;
+  }
+
+  /** A commit message for the staged changes, written into the Source Control input box. */
+  private async writeCommitMessage(): Promise<TaskOutcome | undefined> {
+    const git = vscode.extensions.getExtension<GitExtension>('vscode.git');
+    const api = git ? (git.isActive ? git.exports : await git.activate()).getAPI(1) : undefined;
+    const active = vscode.window.activeTextEditor?.document.uri;
+    const repo = api?.repositories.find((r) => active && active.fsPath.startsWith(r.rootUri.fsPath)) ?? api?.repositories[0];
+    if (!repo) {
+      void vscode.window.showInformationMessage('Verdant: no Git repository is open.');
+      return undefined;
+    }
+    const diff = await repo.diff(true);
+    if (!diff.trim()) {
+      void vscode.window.showInformationMessage('Verdant: stage some changes first; the message is written from the staged diff.');
+      return undefined;
+    }
+    const outcome = await this.run('commit', { languageId: 'diff', filePath: repo.rootUri.fsPath, code: diff.slice(0, 60_000) });
+    if (outcome) repo.inputBox.value = outcome.text.trim().replace(/^```\w*\n?|```$/g, '').trim();
     return outcome;
   }
 
@@ -259,6 +319,17 @@ export class Tasks implements vscode.Disposable {
       : '// Nothing has been sent to a cloud endpoint in this window.\n';
     await vscode.window.showTextDocument(await vscode.workspace.openTextDocument({ language: 'jsonc', content }), { preview: true });
   }
+}
+
+/** The few parts of the built-in Git extension's API used here. */
+interface GitExtension {
+  getAPI(version: 1): { readonly repositories: readonly GitRepository[] };
+}
+
+interface GitRepository {
+  readonly rootUri: vscode.Uri;
+  readonly inputBox: { value: string };
+  diff(cached?: boolean): Promise<string>;
 }
 
 function hostOf(url: string): string {

@@ -2,7 +2,7 @@
 // endpoint (after secret redaction), and the user can see exactly what was sent.
 import type { ChatMessage } from '../../engine/types';
 
-export type TaskKind = 'explain' | 'refactor' | 'ask';
+export type TaskKind = 'explain' | 'refactor' | 'ask' | 'tests' | 'summarize' | 'commit';
 
 export interface TaskContext {
   readonly languageId: string;
@@ -33,6 +33,21 @@ export function taskMessages(kind: TaskKind, ctx: TaskContext): ChatMessage[] {
       return [
         { role: 'system', content: SYSTEM },
         { role: 'user', content: `${ctx.instruction ?? ''}\n\nThe current file is ${ctx.filePath}:\n\n${code}` },
+      ];
+    case 'tests':
+      return [
+        { role: 'system', content: `${SYSTEM} When asked for tests, reply with one fenced code block of runnable tests in the project's usual framework for this language, covering normal cases, edge cases and errors.` },
+        { role: 'user', content: `Write unit tests for this code from ${ctx.filePath}.\n\n${code}` },
+      ];
+    case 'summarize':
+      return [
+        { role: 'system', content: SYSTEM },
+        { role: 'user', content: `Summarize ${ctx.filePath} for a developer new to it: its purpose, its main parts and how they fit, and anything surprising. Use short markdown sections.\n\n${code}` },
+      ];
+    case 'commit':
+      return [
+        { role: 'system', content: `${SYSTEM} Write git commit messages: an imperative subject line of at most 72 characters, a blank line, then a short body saying what changed and why. Reply with the message only.` },
+        { role: 'user', content: `Write the commit message for this staged diff.\n\n\`\`\`diff\n${ctx.code}\n\`\`\`` },
       ];
   }
 }

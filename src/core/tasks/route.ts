@@ -23,11 +23,11 @@ export interface RouteDecision {
   readonly needsConsent: boolean;
 }
 
-/** Refactors and questions over more than a small amount of code are "heavy": worth a larger model. */
+/** Refactors, test generation and anything over more than a small amount of code are "heavy": worth a larger model. */
 const HEAVY_CHARS = 4000;
 
 export function decideRoute(f: RouteFacts): RouteDecision {
-  const heavy = f.kind === 'refactor' || f.contextChars > HEAVY_CHARS;
+  const heavy = f.kind === 'refactor' || f.kind === 'tests' || f.contextChars > HEAVY_CHARS;
   const local = (reason: string): RouteDecision => ({ route: 'local', reason, needsConsent: false });
   const cloudAllowed = f.cloudConfigured && f.trusted && f.consent !== 'denied';
   if (!heavy && (f.localAvailable || !cloudAllowed)) return local(`light task (${f.kind}, ${f.contextChars} characters): the local model is enough`);

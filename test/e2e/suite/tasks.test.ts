@@ -82,4 +82,24 @@ describe('palette tasks with a green-cloud endpoint (OpenAI-compatible server on
     await vscode.commands.executeCommand('undo');
     assert.equal(doc.getText(), ORIGINAL, 'one undo restores the original');
   });
+
+  it('generates tests through the cloud (consent remembered) into a new editor', async () => {
+    const doc = await vscode.workspace.openTextDocument({ content: 'export const add = (a, b) => a + b;', language: 'javascript' });
+    await vscode.window.showTextDocument(doc);
+    const sent = bodies.length;
+    const outcome = await vscode.commands.executeCommand<{ route: string }>('verdant.generateTests');
+    assert.equal(outcome.route, 'cloud');
+    assert.equal(bodies.length, sent + 1, 'no second consent question: it is remembered for this workspace');
+    const out = vscode.window.activeTextEditor?.document;
+    assert.equal(out?.languageId, 'javascript');
+    assert.equal(out?.getText(), REFACTORED, 'the code block of the answer, in a new editor');
+  });
+
+  it('shows exactly what was last sent to the cloud', async () => {
+    await vscode.commands.executeCommand('verdant.showLastCloudRequest');
+    const text = vscode.window.activeTextEditor?.document.getText() ?? '';
+    assert.match(text, /Sent to 127\.0\.0\.1:\d+ .* model llama-3\.3-70b-instruct/);
+    assert.match(text, /export const add/);
+    assert.ok(!text.includes('test-key'));
+  });
 });
