@@ -10,6 +10,7 @@ import { UsageLog } from './core/usage';
 import { CarbonAccounting } from './vscode/carbonAccounting';
 import { CarbonUi } from './vscode/carbonUi';
 import { CloudConsent } from './vscode/cloudConsent';
+import { registerChatProvider } from './vscode/chatProvider';
 import { registerCloudSetup } from './vscode/cloudSetup';
 import { Tasks } from './vscode/tasks';
 import { Completions } from './vscode/completions';
@@ -70,6 +71,7 @@ export function activate(context: vscode.ExtensionContext): VerdantApi {
   const tasks = new Tasks({ config, engine, carbon, usage, keys, consent, log });
   context.subscriptions.push(
     log, config, bar, status, engine, completions, carbon, carbonUi, consent, tasks, registerCloudSetup({ keys, log }),
+    ...[registerChatProvider({ config, engine, keys, consent, log })].filter((d): d is vscode.Disposable => d !== undefined),
     ...registerCommands({ extensionId: context.extension.id, config, status, keys, log, engine, engineHttp, modelsDir: path.join(stateDir, 'models') }),
   );
   const activationMs = performance.now() - t0;
