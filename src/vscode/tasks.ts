@@ -153,8 +153,14 @@ export class Tasks implements vscode.Disposable {
     if (!question) return undefined;
     const doc = vscode.window.activeTextEditor?.document;
     const ctx: TaskContext = { languageId: doc?.languageId ?? 'text', filePath: doc ? vscode.workspace.asRelativePath(doc.uri) : '(no file)', code: doc?.getText() ?? '', instruction: question };
-    const outcome = await this.run('ask', ctx);
-    if (outcome) await this.showMarkdown(question, outcome);
+    // The answer streams into a markdown document as it is generated; the route line is added when it is done.
+    const answer = await vscode.workspace.openTextDocument({ language: 'markdown', content: `# ${question}\n\n` });
+    await vscode.window.showTextDocument(answer, { preview: false, viewColumn: vscode.ViewColumn.Beside });
+    const sink = streamInto(answer);
+    const outcome = await this.run('ask', ctx, sink.write);
+    await sink.flush();
+    const footer = outcome ? `\n\n---\n*Route: ${outcome.route} (${outcome.reason}) · model ${outcome.model}${outcome.grams !== undefined ? ` · ${formatGrams(outcome.grams)} CO2e` : ''}*\n` : '\n\n---\n*No answer.*\n';
+    await appendTo(answer, footer);
     return outcome;
   }
 
@@ -236,7 +242,7 @@ export class Tasks implements vscode.Disposable {
   }
 
   /** Routes, asks consent when needed, runs with progress and cancel, records the carbon, offers local on failure. */
-  private async run(kind: TaskKind, ctx: TaskContext): Promise<TaskOutcome | undefined> {
+  private async run(kind: TaskKind, ctx: TaskContext, sink?: (text: string) => void): Promise<TaskOutcome | undefined> {
     const s = this.deps.config.settings;
     const cloudConfigured = s.cloud.enable && Boolean(s.cloud.endpoint) && Boolean(s.cloud.model) && (await this.deps.keys.has());
     const messages = taskMessages(kind, ctx);
@@ -251,7 +257,7 @@ export class Tasks implements vscode.Disposable {
     this.deps.log.info(`task ${kind}: ${decision.route} (${decision.reason})`);
     try {
       return await this.withProgress(kind, decision, (signal, report) =>
-        decision.route === 'cloud' ? this.runCloud(kind, messages, decision, signal, report) : this.runLocal(kind, messages, decision, signal, report));
+        decision.route === 'cloud' ? this.runCloud(kind, messages, decision, signal, report, sink) : this.runLocal(kind, messages, decision, signal, report, sink));
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       this.deps.log.error(`task ${kind} (${decision.route}) failed: ${message}`);
@@ -259,7 +265,7 @@ export class Tasks implements vscode.Disposable {
         const choice = await vscode.window.showErrorMessage(`Verdant: the cloud request failed: ${message}`, 'Run Locally');
         if (choice === 'Run Locally') {
           const local: RouteDecision = { route: 'local', reason: 'cloud failed: ran locally', needsConsent: false };
-          return this.withProgress(kind, local, (signal, report) => this.runLocal(kind, messages, local, signal, report));
+          return this.withProgress(kind, local, (signal, report) => this.runLocal(kind, messages, local, signal, report, sink));
         }
       } else {
         void vscode.window.showErrorMessage(`Verdant: ${message}`);
@@ -276,16 +282,16 @@ export class Tasks implements vscode.Disposable {
     }));
   }
 
-  private async runLocal(_kind: TaskKind, messages: ChatMessage[], decision: RouteDecision, signal: AbortSignal, report: (chars: number) => void): Promise<TaskOutcome> {
+  private async runLocal(_kind: TaskKind, messages: ChatMessage[], decision: RouteDecision, signal: AbortSignal, report: (chars: number) => void, sink?: (text: string) => void): Promise<TaskOutcome> {
     let chars = 0;
     const started = Date.now();
-    const r = await this.deps.engine.generate({ kind: 'chat', messages, maxTokens: 1024, temperature: 0 }, { signal, onText: (t) => { chars += t.length; report(chars); } });
+    const r = await this.deps.engine.generate({ kind: 'chat', messages, maxTokens: 1024, temperature: 0 }, { signal, onText: (t) => { chars += t.length; report(chars); sink?.(t); } });
     this.deps.usage.record({ at: started, feature: 'task', backend: r.backend, model: r.model, engineMs: r.timing.totalMs, promptTokens: r.timing.promptTokens, evaluatedTokens: r.timing.evaluatedTokens, generatedTokens: r.timing.generatedTokens, ...(r.timing.packageJoules !== undefined ? { measuredJoules: r.timing.packageJoules } : {}) });
     await this.deps.carbon.flushed();
     return { route: 'local', reason: decision.reason, model: r.model, text: r.text, grams: this.deps.carbon.lastRecord?.sciG };
   }
 
-  private async runCloud(kind: TaskKind, messages: ChatMessage[], decision: RouteDecision, signal: AbortSignal, report: (chars: number) => void): Promise<TaskOutcome> {
+  private async runCloud(kind: TaskKind, messages: ChatMessage[], decision: RouteDecision, signal: AbortSignal, report: (chars: number) => void, sink?: (text: string) => void): Promise<TaskOutcome> {
     const s = this.deps.config.settings.cloud;
     let redactions = 0;
     const sent = messages.map((m) => {
@@ -298,7 +304,7 @@ export class Tasks implements vscode.Disposable {
     try {
       let chars = 0;
       const started = Date.now();
-      const r = await client.chat({ messages: sent, maxTokens: 2048, temperature: 0 }, { signal, onText: (t: string) => { chars += t.length; report(chars); } });
+      const r = await client.chat({ messages: sent, maxTokens: 2048, temperature: 0 }, { signal, onText: (t: string) => { chars += t.length; report(chars); sink?.(t); } });
       const record = await this.deps.carbon.recordCloud({ feature: kind, endpoint: s.endpoint, model: r.model || s.model, tokensIn: r.usage.promptTokens, tokensOut: r.usage.completionTokens, latencyMs: r.ms, at: started });
       return { route: 'cloud', reason: decision.reason, model: r.model || s.model, text: r.text, grams: record?.sciG };
     } finally {
@@ -319,6 +325,34 @@ export class Tasks implements vscode.Disposable {
       : '// Nothing has been sent to a cloud endpoint in this window.\n';
     await vscode.window.showTextDocument(await vscode.workspace.openTextDocument({ language: 'jsonc', content }), { preview: true });
   }
+}
+
+/** Appends streamed text to a document, batched so a fast stream does not queue an edit per token. */
+function streamInto(doc: vscode.TextDocument): { write: (text: string) => void; flush: () => Promise<void> } {
+  let pending = '';
+  let chain: Promise<void> = Promise.resolve();
+  let timer: NodeJS.Timeout | undefined;
+  const flush = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    const text = pending;
+    pending = '';
+    if (text) chain = chain.then(() => appendTo(doc, text));
+    return chain;
+  };
+  return {
+    write: (text) => {
+      pending += text;
+      timer ??= setTimeout(() => void flush(), 80);
+    },
+    flush,
+  };
+}
+
+async function appendTo(doc: vscode.TextDocument, text: string): Promise<void> {
+  const edit = new vscode.WorkspaceEdit();
+  edit.insert(doc.uri, doc.positionAt(doc.getText().length), text);
+  await vscode.workspace.applyEdit(edit);
 }
 
 /** The few parts of the built-in Git extension's API used here. */

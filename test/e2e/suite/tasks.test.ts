@@ -95,11 +95,21 @@ describe('palette tasks with a green-cloud endpoint (OpenAI-compatible server on
     assert.equal(out?.getText(), REFACTORED, 'the code block of the answer, in a new editor');
   });
 
+  it('streams an answer to Ask into a markdown document, with the route at the end', async () => {
+    const doc = await vscode.workspace.openTextDocument({ content: 'x'.repeat(5000), language: 'plaintext' });
+    await vscode.window.showTextDocument(doc);
+    const outcome = await vscode.commands.executeCommand<{ route: string }>('verdant.ask', 'How do I sum prices?');
+    assert.equal(outcome.route, 'cloud', 'a question over a large file is heavy');
+    const answer = vscode.window.activeTextEditor?.document;
+    assert.equal(answer?.languageId, 'markdown');
+    assert.match(answer?.getText() ?? '', /^# How do I sum prices\?\n\nHere it is:[\s\S]*Uses reduce\.\n\n---\n\*Route: cloud/);
+  });
+
   it('shows exactly what was last sent to the cloud', async () => {
     await vscode.commands.executeCommand('verdant.showLastCloudRequest');
     const text = vscode.window.activeTextEditor?.document.getText() ?? '';
     assert.match(text, /Sent to 127\.0\.0\.1:\d+ .* model llama-3\.3-70b-instruct/);
-    assert.match(text, /export const add/);
+    assert.match(text, /How do I sum prices/);
     assert.ok(!text.includes('test-key'));
   });
 });
