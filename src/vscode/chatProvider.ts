@@ -83,7 +83,7 @@ export function registerChatProvider(deps: ChatProviderDeps): vscode.Disposable 
       if (deps.consent.value !== 'granted' && (await deps.consent.ask(new URL(s.endpoint).host, 'this chat')) !== 'granted') {
         throw new Error('Cloud consent was not given for this workspace; choose "Verdant local" instead.');
       }
-      const client = new CloudClient({ baseUrl: s.endpoint, model: s.model, apiKey: () => deps.keys.get() });
+      const client = new CloudClient({ baseUrl: s.endpoint, model: s.model, apiKey: () => deps.keys.get(), proxyUrl: vscode.workspace.getConfiguration('http').get<string>('proxy') || undefined });
       try {
         await client.chat({ messages: chat.map((m) => ({ ...m, content: redactSecrets(m.content).text })), maxTokens: 4096 }, { signal: ac.signal, onText });
       } finally {
