@@ -68,10 +68,10 @@ export function activate(context: vscode.ExtensionContext): VerdantApi {
     config, engine, status, usage, log, selectModelCommand: COMMANDS.selectLocalModel, showLogCommand: COMMANDS.showLog,
   });
   const consent = new CloudConsent(context.workspaceState);
-  const tasks = new Tasks({ config, engine, carbon, usage, keys, consent, log });
+  const tasks = new Tasks({ config, engine, carbon, usage, keys, consent, log, engineHttp });
   context.subscriptions.push(
-    log, config, bar, status, engine, completions, carbon, carbonUi, consent, tasks, registerCloudSetup({ keys, log }),
-    ...[registerChatProvider({ config, engine, keys, consent, log })].filter((d): d is vscode.Disposable => d !== undefined),
+    log, config, bar, status, engine, completions, carbon, carbonUi, consent, tasks, registerCloudSetup({ keys, log, engineHttp }),
+    ...[registerChatProvider({ config, engine, keys, consent, log, engineHttp })].filter((d): d is vscode.Disposable => d !== undefined),
     ...registerCommands({ extensionId: context.extension.id, config, status, keys, log, engine, engineHttp, modelsDir: path.join(stateDir, 'models') }),
   );
   const activationMs = performance.now() - t0;

@@ -4,11 +4,11 @@
 // secrets redacted.
 import * as vscode from 'vscode';
 import type { Config } from '../config';
-import { CloudClient } from '../core/cloud/client';
 import { redactSecrets } from '../core/cloud/redact';
 import type { ChatMessage } from '../engine/types';
 import type { CloudConsent } from './cloudConsent';
 import type { LocalEngine } from './localEngine';
+import type { EngineHttpModule } from './engineHttp';
 import type { CloudKeyStore } from './secrets';
 
 export const CHAT_VENDOR = 'verdant';
@@ -19,6 +19,7 @@ export interface ChatProviderDeps {
   readonly keys: CloudKeyStore;
   readonly consent: CloudConsent;
   readonly log: vscode.LogOutputChannel;
+  readonly engineHttp: () => EngineHttpModule;
 }
 
 /** The parts of the provider API used here (not in @types/vscode 1.100). */
@@ -83,6 +84,7 @@ export function registerChatProvider(deps: ChatProviderDeps): vscode.Disposable 
       if (deps.consent.value !== 'granted' && (await deps.consent.ask(new URL(s.endpoint).host, 'this chat')) !== 'granted') {
         throw new Error('Cloud consent was not given for this workspace; choose "Verdant local" instead.');
       }
+      const { CloudClient } = deps.engineHttp();
       const client = new CloudClient({ baseUrl: s.endpoint, model: s.model, apiKey: () => deps.keys.get(), proxyUrl: vscode.workspace.getConfiguration('http').get<string>('proxy') || undefined });
       try {
         await client.chat({ messages: chat.map((m) => ({ ...m, content: redactSecrets(m.content).text })), maxTokens: 4096 }, { signal: ac.signal, onText });

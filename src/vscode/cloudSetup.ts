@@ -2,9 +2,9 @@
 // into secret storage, a connection test, and only then the user's explicit switch to enable cloud requests.
 import * as vscode from 'vscode';
 import { lookupGridAverage } from '../core/carbon/sources';
-import { CloudClient } from '../core/cloud/client';
 import { CLOUD_PRESETS, type CloudPreset } from '../core/cloud/presets';
 import { checkEndpoint } from '../core/settings';
+import type { EngineHttpModule } from './engineHttp';
 import type { CloudKeyStore } from './secrets';
 
 export const CONFIGURE_CLOUD_COMMAND = 'verdant.configureCloudEndpoint';
@@ -12,13 +12,14 @@ export const CONFIGURE_CLOUD_COMMAND = 'verdant.configureCloudEndpoint';
 export interface CloudSetupDeps {
   readonly keys: CloudKeyStore;
   readonly log: vscode.LogOutputChannel;
+  readonly engineHttp: () => EngineHttpModule;
 }
 
 export function registerCloudSetup(deps: CloudSetupDeps): vscode.Disposable {
   return vscode.commands.registerCommand(CONFIGURE_CLOUD_COMMAND, () => configure(deps));
 }
 
-async function configure({ keys, log }: CloudSetupDeps): Promise<boolean> {
+async function configure({ keys, log, engineHttp }: CloudSetupDeps): Promise<boolean> {
   type Item = vscode.QuickPickItem & { preset: CloudPreset };
   const items: Item[] = CLOUD_PRESETS.map((p) => {
     const grid = p.gridZone && p.gridZone !== 'WORLD' ? `${p.gridZone} grid ~${Math.round(lookupGridAverage(p.gridZone).gPerKWh)} g/kWh` : p.gridZone === '' ? 'your own grid' : 'site unknown';
@@ -47,6 +48,7 @@ async function configure({ keys, log }: CloudSetupDeps): Promise<boolean> {
   const cfg = vscode.workspace.getConfiguration('verdant');
   await cfg.update('cloud.endpoint', url, vscode.ConfigurationTarget.Global);
   await cfg.update('cloud.model', model, vscode.ConfigurationTarget.Global);
+  const { CloudClient } = engineHttp();
   const client = new CloudClient({ baseUrl: url, model, apiKey: () => keys.get(), proxyUrl: vscode.workspace.getConfiguration('http').get<string>('proxy') || undefined });
   try {
     const test = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Testing ${new URL(url).host}…` }, () => client.testConnection());

@@ -4,7 +4,6 @@
 // cloud fails, the task offers to run locally with the same input, so nothing typed or selected is lost.
 import * as vscode from 'vscode';
 import type { Config } from '../config';
-import { CloudClient } from '../core/cloud/client';
 import { redactSecrets } from '../core/cloud/redact';
 import { formatGrams } from '../core/carbon/dashboardData';
 import { extractCodeBlock, taskMessages, type TaskContext, type TaskKind } from '../core/tasks/prompts';
@@ -14,6 +13,7 @@ import type { ChatMessage } from '../engine/types';
 import type { CarbonAccounting } from './carbonAccounting';
 import type { CloudConsent } from './cloudConsent';
 import type { LocalEngine } from './localEngine';
+import type { EngineHttpModule } from './engineHttp';
 import type { CloudKeyStore } from './secrets';
 
 export const TASK_COMMANDS = {
@@ -39,6 +39,8 @@ export interface TasksDeps {
   readonly keys: CloudKeyStore;
   readonly consent: CloudConsent;
   readonly log: vscode.LogOutputChannel;
+  /** The cloud client lives in the lazily loaded HTTP bundle. */
+  readonly engineHttp: () => EngineHttpModule;
 }
 
 export interface TaskOutcome {
@@ -300,6 +302,7 @@ export class Tasks implements vscode.Disposable {
       return { ...m, content: r.text };
     });
     this.lastCloud = { at: new Date().toISOString(), host: hostOf(s.endpoint), model: s.model, messages: sent, redactions };
+    const { CloudClient } = this.deps.engineHttp();
     const client = new CloudClient({ baseUrl: s.endpoint, model: s.model, apiKey: () => this.deps.keys.get(), proxyUrl: proxyOf() });
     try {
       let chars = 0;

@@ -9,6 +9,11 @@ describe('build outputs', () => {
     assert.ok(!/node-llama-cpp|onnxruntime/.test(ext), 'the extension bundle neither contains nor requires the engines');
     assert.match(ext, /require\("vscode"\)/);
   });
+
+  it('keeps the HTTP stack (undici: server backends, downloader, cloud client) in the lazily loaded bundle', () => {
+    assert.ok(!/undici/.test(readFileSync('dist/extension.js', 'utf8')), 'extension.js must not bundle undici: activation would parse it');
+    assert.match(readFileSync('dist/engine-http.js', 'utf8'), /undici/);
+  });
 });
 
 describe('layering lint rule', function () {
