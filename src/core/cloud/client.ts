@@ -6,7 +6,7 @@
 // the Authorization header and redacted from anything a server sends back; never a retry once text was streamed
 // (the caller has shown it; a retry would duplicate it): the error carries `partialText` instead.
 import { Agent, ProxyAgent, request, type Dispatcher } from 'undici';
-import { asArray, asObject, asString, readLines, serverMessageOf, sseMessages, StreamFormatError, StreamServerError } from '../../engine/backends/http';
+import { asArray, asObject, asString, firstHeader, readLines, readSome, serverMessageOf, sseMessages, StreamFormatError, StreamServerError } from '../../engine/backends/http';
 import { VERSION } from '../version';
 import { bypassesProxy, parseEndpoint, type CloudEndpoint } from './endpoint';
 import { CloudError } from './errors';
@@ -392,25 +392,3 @@ function redactText(text: string, secrets: readonly (string | undefined)[]): str
   return out;
 }
 
-function firstHeader(v: string | string[] | undefined): string {
-  return Array.isArray(v) ? (v[0] ?? '') : (v ?? '');
-}
-
-/** The start of an error body (bounded: a proxy's error page can be large); the connection is closed after. */
-async function readSome(body: Dispatcher.ResponseData['body'], limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of body) {
-      const b = Buffer.from(chunk as Uint8Array);
-      chunks.push(b);
-      size += b.length;
-      if (size >= limit) break;
-    }
-  } catch {
-    // An error body cut short still says enough.
-  } finally {
-    if (!body.readableEnded) body.destroy();
-  }
-  return Buffer.concat(chunks).toString('utf8').slice(0, limit);
-}

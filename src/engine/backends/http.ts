@@ -580,23 +580,25 @@ export class HttpClient {
   }
 }
 
-function firstHeader(v: string | string[] | undefined): string {
+export function firstHeader(v: string | string[] | undefined): string {
   return Array.isArray(v) ? (v[0] ?? '') : (v ?? '');
 }
 
-async function readSome(body: Dispatcher.ResponseData['body'], limit: number): Promise<string> {
+/** The start of an error body (bounded: a proxy's error page can be large); the body is released after. */
+export async function readSome(body: Dispatcher.ResponseData['body'], limit: number): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   try {
     for await (const chunk of body) {
-      chunks.push(chunk as Buffer);
-      size += (chunk as Buffer).length;
+      const b = Buffer.from(chunk as Uint8Array);
+      chunks.push(b);
+      size += b.length;
       if (size >= limit) break;
     }
   } catch {
     // An error body cut short still says enough.
   } finally {
-    body.destroy();
+    if (!body.readableEnded) body.destroy();
   }
   return Buffer.concat(chunks).toString('utf8').slice(0, limit);
 }
