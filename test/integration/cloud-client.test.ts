@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CloudClient, CloudError, type CloudClientOptions } from '../../src/core/cloud/client';
 import { bypassesProxy, isLoopbackHost } from '../../src/core/cloud/endpoint';
 import { backoffMs, DEFAULT_RETRY_POLICY, parseRetryAfter } from '../../src/core/cloud/retry';
+import { sendJson, shred as shredText, streamBody } from '../support/streaming';
 
 // ---------------------------------------------------------------------------------------------------------------
 // A scriptable server that counts its open sockets
@@ -79,28 +80,9 @@ const finish = (reason = 'stop') => `data: ${JSON.stringify({ id: 'c1', model: M
 const usageChunk = (p: number, c: number) => `data: ${JSON.stringify({ id: 'c1', model: MODEL, choices: [], usage: { prompt_tokens: p, completion_tokens: c, total_tokens: p + c } })}\n\n`;
 const DONE = 'data: [DONE]\n\n';
 
-/** Writes an SSE body piece by piece with pauses, as a server generating tokens does. */
-async function sse(res: ServerResponse, parts: readonly string[], delayMs = 1): Promise<void> {
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-  res.flushHeaders();
-  for (const p of parts) {
-    if (res.destroyed) return;
-    res.write(p);
-    await sleep(delayMs);
-  }
-  if (!res.destroyed) res.end();
-}
-
-/** Cuts text into fixed-size pieces, so JSON objects and events straddle TCP writes. */
-function shred(text: string, size = 11): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < text.length; i += size) out.push(text.slice(i, i + size));
-  return out;
-}
-
-function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
-}
+const sse = (res: ServerResponse, parts: readonly string[], delayMs = 1) => streamBody(res, 'text/event-stream', parts, delayMs);
+const shred = (text: string, size = 11) => shredText(text, size);
+const json = sendJson;
 
 const completion = (content: string, usage = true) => ({
   id: 'c2', object: 'chat.completion', model: MODEL,

@@ -12,6 +12,7 @@ import { createHttpBackend, DEFAULT_SERVER_URLS, type HttpBackendKind } from '..
 import { LlamaServerBackend } from '../../src/engine/backends/llamaServer';
 import { OllamaBackend } from '../../src/engine/backends/ollama';
 import { OpenAiCompatibleBackend } from '../../src/engine/backends/openaiCompatible';
+import { sendJson, shred, streamBody } from '../support/streaming';
 
 // ---------------------------------------------------------------------------------------------------------------
 // A scriptable server
@@ -62,28 +63,8 @@ class FakeServer {
   }
 }
 
-/** Writes a streaming body piece by piece with pauses, as a server generating tokens does. */
-async function stream(res: ServerResponse, contentType: string, parts: readonly string[], delayMs = 2): Promise<void> {
-  res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-cache' });
-  res.flushHeaders();
-  for (const p of parts) {
-    if (res.destroyed) return;
-    res.write(p);
-    await sleep(delayMs);
-  }
-  if (!res.destroyed) res.end();
-}
-
-/** Cuts text into fixed-size pieces, so JSON objects and events straddle TCP writes. */
-function shred(text: string, size = 13): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < text.length; i += size) out.push(text.slice(i, i + size));
-  return out;
-}
-
-function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
-}
+const stream = streamBody;
+const json = sendJson;
 
 async function freePort(): Promise<number> {
   const s = createServer();

@@ -1,0 +1,26 @@
+// Helpers for test servers that behave like real model servers: bodies written piece by piece with pauses, and
+// text cut so JSON objects and events straddle TCP writes.
+import type { ServerResponse } from 'node:http';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function streamBody(res: ServerResponse, contentType: string, parts: readonly string[], delayMs = 2): Promise<void> {
+  res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-cache' });
+  res.flushHeaders();
+  for (const p of parts) {
+    if (res.destroyed) return;
+    res.write(p);
+    await sleep(delayMs);
+  }
+  if (!res.destroyed) res.end();
+}
+
+export function shred(text: string, size = 13): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < text.length; i += size) out.push(text.slice(i, i + size));
+  return out;
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
+}
