@@ -262,6 +262,11 @@ export class Tasks implements vscode.Disposable {
         decision.route === 'cloud' ? this.runCloud(kind, messages, decision, signal, report, sink) : this.runLocal(kind, messages, decision, signal, report, sink));
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
+      // The user cancelled: nothing to report, nothing to offer.
+      if ((e as { code?: string }).code === 'cancelled' || (e instanceof Error && e.name === 'AbortError')) {
+        this.deps.log.info(`task ${kind} cancelled`);
+        return undefined;
+      }
       this.deps.log.error(`task ${kind} (${decision.route}) failed: ${message}`);
       if (decision.route === 'cloud') {
         const choice = await vscode.window.showErrorMessage(`Verdant: the cloud request failed: ${message}`, 'Run Locally');
