@@ -34,6 +34,7 @@ export class Completions implements vscode.Disposable {
   private battery: boolean | undefined;
   private batteryTimer: NodeJS.Timeout | undefined;
   private readonly notified = new Set<string>();
+  private lastError: string | undefined;
 
   constructor(private readonly deps: CompletionsDeps) {
     const { config, engine, status, usage, log } = deps;
@@ -41,6 +42,7 @@ export class Completions implements vscode.Disposable {
       engine: { generate: async (request, options) => {
         const result = await engine.generate(request, options);
         status.setEngineProblem(undefined);
+        this.lastError = undefined;
         return result;
       } },
       settings: () => this.settings(),
@@ -96,7 +98,9 @@ export class Completions implements vscode.Disposable {
   /** One clear sentence in the status bar; a notification with the fix once per kind of problem per session. */
   private reportError(e: EngineError | Error): void {
     const code = e instanceof EngineError ? e.code : 'internal';
-    this.deps.log.warn(`inline completion: ${e.message}`);
+    // Every keystroke meets the same problem until it is fixed: log it once, not per keystroke.
+    if (e.message !== this.lastError) this.deps.log.warn(`inline completion: ${e.message}`);
+    this.lastError = e.message;
     this.deps.status.setEngineProblem(e.message);
     if (this.notified.has(code) || code === 'cancelled') return;
     this.notified.add(code);
