@@ -6,6 +6,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as vscode from 'vscode';
 import type { VerdantApi } from '../../../src/extension';
+import { resolveTestModel } from '../../support/testModel';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const SECRET = 'sk-proj-T3stOnlyAbCdEfGhIjKlMnOpQrStUvWxYz0123456789';
@@ -103,6 +104,27 @@ describe('palette tasks with a green-cloud endpoint (OpenAI-compatible server on
     const answer = vscode.window.activeTextEditor?.document;
     assert.equal(answer?.languageId, 'markdown');
     assert.match(answer?.getText() ?? '', /^# How do I sum prices\?\n\nHere it is:[\s\S]*Uses reduce\.\n\n---\n\*Route: cloud/);
+  });
+
+  it('runs a light task on the local model, with its route, model and grams, and a ledger record', async () => {
+    await config().update('local.modelPath', await resolveTestModel({ cwd: process.env.E2E_REPO_ROOT ?? process.cwd() }), vscode.ConfigurationTarget.Global);
+    await config().update('local.gpu', 'cpu', vscode.ConfigurationTarget.Global);
+    await config().update('local.threads', 1, vscode.ConfigurationTarget.Global);
+    try {
+      const doc = await vscode.workspace.openTextDocument({ content: 'Once upon a time, there was a little girl named Lily.', language: 'plaintext' });
+      await vscode.window.showTextDocument(doc);
+      const sent = bodies.length;
+      const outcome = await vscode.commands.executeCommand<{ route: string; model: string; grams?: number }>('verdant.summarizeFile');
+      assert.equal(outcome.route, 'local');
+      assert.equal(outcome.model, 'stories260K.gguf');
+      assert.ok(outcome.grams !== undefined && outcome.grams > 0);
+      assert.equal(bodies.length, sent, 'nothing went to the cloud');
+      assert.match(vscode.window.activeTextEditor?.document.getText() ?? '', /\*Route: local \(light task/);
+      assert.deepEqual([api.carbon.lastRecord?.route, api.carbon.lastRecord?.feature], ['local', 'task']);
+    } finally {
+      await api.engine.stopWorker();
+      for (const key of ['local.modelPath', 'local.gpu', 'local.threads']) await config().update(key, undefined, vscode.ConfigurationTarget.Global);
+    }
   });
 
   it('shows exactly what was last sent to the cloud', async () => {
