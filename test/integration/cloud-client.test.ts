@@ -3,72 +3,14 @@
 // slow headers, stalls and resets mid-stream, malformed events, in-stream errors, 429/5xx with Retry-After, refused
 // keys, unknown models, proxies. After every case the client is closed and the server must see no open socket.
 import * as assert from 'node:assert/strict';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CloudClient, CloudError, type CloudClientOptions } from '../../src/core/cloud/client';
 import { bypassesProxy, isLoopbackHost } from '../../src/core/cloud/endpoint';
 import { backoffMs, DEFAULT_RETRY_POLICY, parseRetryAfter } from '../../src/core/cloud/retry';
 import { sendJson, shred as shredText, streamBody } from '../support/streaming';
-
-// ---------------------------------------------------------------------------------------------------------------
-// A scriptable server that counts its open sockets
-
-interface Seen {
-  readonly method: string;
-  readonly path: string;
-  readonly headers: IncomingHttpHeaders;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  readonly body: any;
-  /** Resolves when the connection closed before the response was complete. */
-  readonly closedEarly: Promise<void>;
-}
-type Route = (seen: Seen, res: ServerResponse, req: IncomingMessage) => void | Promise<void>;
-
-class FakeServer {
-  readonly seen: Seen[] = [];
-  readonly sockets = new Set<Socket>();
-  connections = 0;
-  private constructor(private readonly server: Server, readonly url: string) {}
-
-  static async start(route: Route): Promise<FakeServer> {
-    const server = createServer();
-    const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
-    const fake = new FakeServer(server, `http://127.0.0.1:${port}/v1`);
-    server.on('connection', (s: Socket) => {
-      s.setNoDelay(true); // each write leaves as its own TCP segment
-      fake.connections++;
-      fake.sockets.add(s);
-      s.on('close', () => fake.sockets.delete(s));
-    });
-    server.on('request', (req, res) => {
-      let raw = '';
-      req.setEncoding('utf8');
-      req.on('data', (d: string) => { raw += d; });
-      req.on('end', () => {
-        const closedEarly = new Promise<void>((resolve) => res.on('close', () => { if (!res.writableFinished) resolve(); }));
-        const seen: Seen = { method: req.method ?? 'GET', path: (req.url ?? '/').split('?')[0], headers: req.headers, body: raw ? JSON.parse(raw) : undefined, closedEarly };
-        fake.seen.push(seen);
-        void Promise.resolve(route(seen, res, req)).catch(() => res.destroy());
-      });
-    });
-    return fake;
-  }
-
-  /** Waits until no client socket is open (the client closed them all). */
-  async noOpenSockets(ms = 2000): Promise<void> {
-    const until = performance.now() + ms;
-    while (this.sockets.size > 0) {
-      if (performance.now() > until) assert.fail(`${this.sockets.size} socket(s) still open`);
-      await sleep(5);
-    }
-  }
-
-  async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-}
+import { FakeServer, type Route } from '../support/fakeServer';
 
 const KEY = 'sk-test-4f9c2b7e1d0a';
 const MODEL = 'green-coder-32b';
@@ -112,7 +54,7 @@ describe('CloudClient', function () {
 
   /** A server with `route` and a client for it; sleeps are recorded and skipped, so backoff costs no time. */
   async function setup(route: Route, options: Partial<CloudClientOptions> = {}): Promise<{ server: FakeServer; client: CloudClient }> {
-    server = await FakeServer.start(route);
+    server = await FakeServer.start(route, '/v1');
     client = new CloudClient({
       baseUrl: server.url,
       model: MODEL,

@@ -3,7 +3,7 @@
 // across TCP writes, delays between tokens, and the failures users meet (nothing listening, unknown model, 429,
 // 503, malformed or cut streams).
 import * as assert from 'node:assert/strict';
-import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EngineError } from '../../src/engine/errors';
@@ -13,55 +13,7 @@ import { LlamaServerBackend } from '../../src/engine/backends/llamaServer';
 import { OllamaBackend } from '../../src/engine/backends/ollama';
 import { OpenAiCompatibleBackend } from '../../src/engine/backends/openaiCompatible';
 import { sendJson, shred, streamBody } from '../support/streaming';
-
-// ---------------------------------------------------------------------------------------------------------------
-// A scriptable server
-
-interface Seen {
-  readonly method: string;
-  readonly path: string;
-  readonly headers: IncomingHttpHeaders;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  readonly body: any;
-  /** Resolves when the client closed the connection before the response was complete. */
-  readonly closedEarly: Promise<void>;
-}
-type Route = (seen: Seen, res: ServerResponse) => void | Promise<void>;
-
-class FakeServer {
-  readonly seen: Seen[] = [];
-  private constructor(private readonly server: Server, readonly url: string) {}
-
-  static async start(routes: Record<string, Route>): Promise<FakeServer> {
-    const server = createServer();
-    server.on('connection', (s) => s.setNoDelay(true)); // each write leaves as its own TCP segment
-    const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
-    const fake = new FakeServer(server, `http://127.0.0.1:${port}`);
-    server.on('request', (req, res) => {
-      let raw = '';
-      req.setEncoding('utf8');
-      req.on('data', (d: string) => { raw += d; });
-      req.on('end', () => {
-        const closedEarly = new Promise<void>((resolve) => res.on('close', () => { if (!res.writableFinished) resolve(); }));
-        const path = (req.url ?? '/').split('?')[0];
-        const seen: Seen = { method: req.method ?? 'GET', path, headers: req.headers, body: raw ? JSON.parse(raw) : undefined, closedEarly };
-        fake.seen.push(seen);
-        const route = routes[`${seen.method} ${path}`];
-        if (!route) {
-          res.writeHead(404, { 'content-type': 'text/plain' }).end('404 page not found');
-          return;
-        }
-        void Promise.resolve(route(seen, res)).catch(() => res.destroy());
-      });
-    });
-    return fake;
-  }
-
-  async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-}
+import { FakeServer, type Route } from '../support/fakeServer';
 
 const stream = streamBody;
 const json = sendJson;
