@@ -1,9 +1,10 @@
-// Bundles the extension host code, the engine worker and the CLI into dist/, and the tests into out/.
+// Bundles the extension host code, the engine worker and the CLI into dist/ (plus the router model files), and the
+// tests into out/.
 // Native and ESM-only packages stay external: node-llama-cpp (ESM, native, loaded lazily with import()),
 // onnxruntime-node (native), and `vscode` (provided by the extension host).
 //   node esbuild.mjs [--watch] [--production]
 import * as esbuild from 'esbuild';
-import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 const watch = process.argv.includes('--watch');
@@ -56,11 +57,19 @@ if (!watch) {
   rmSync('dist', { recursive: true, force: true });
   if (!production) rmSync('out', { recursive: true, force: true });
 }
+// The router classifier's model ships next to the worker bundle, which loads dist/router.onnx (the weights are the
+// TS reference's input). After the rm above, in every mode.
+const copyRouterModel = () => {
+  mkdirSync('dist', { recursive: true });
+  for (const f of ['router.onnx', 'router-weights.json']) copyFileSync(join('src/core/routing/model', f), join('dist', f));
+};
 const t0 = performance.now();
 if (watch) {
   for (const b of builds) await (await esbuild.context(b)).watch();
+  copyRouterModel();
   console.log('esbuild: watching src/ and test/');
 } else {
   await Promise.all(builds.map((b) => esbuild.build(b)));
+  copyRouterModel();
   console.log(`esbuild: built dist/ and out/ in ${Math.round(performance.now() - t0)} ms`);
 }

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // `npm run bench [-- NAME...]`: builds, then runs the named benchmarks (default: all). Each writes JSON to
-// bench/results/. Names: engine, completion, foundation.
+// bench/results/. Names: engine, completion, foundation, router.
 import { spawnSync } from 'node:child_process';
 
 const BENCHES = {
   engine: ['out/bench/engine.js'],
   completion: ['out/bench/completion.js'],
   foundation: ['bench/foundation.mjs'],
+  router: ['out/bench/router.js'],
 };
 const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const unknown = names.filter((n) => !BENCHES[n]);

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // Proves a packaged .vsix is installable and works: code-server (a real VS Code) installs it, the installed copy
-// holds the target's native binaries and none it should not, node-llama-cpp's prebuilt binding loads from it, and
-// the e2e suite passes against the installed copy.
+// holds the target's native binaries and none it should not, node-llama-cpp's prebuilt binding loads from it, the
+// installed engine worker serves the router classifier (dist/router.onnx on the shipped onnxruntime-node), and the
+// e2e suite passes against the installed copy.
 //   node scripts/check-vsix.mjs [--cs CODE_SERVER] FILE.vsix
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -16,6 +18,50 @@ const vsix = positionals[0];
 if (!vsix || !existsSync(vsix)) { console.error('check-vsix: give the path of a .vsix (run "npm run package" first)'); process.exit(2); }
 const cs = values.cs ?? process.env.CODE_SERVER ??
   execFileSync('bash', [path.join(root, 'scripts/ensure-code-server.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+
+/**
+ * Starts the installed dist/engine-worker.js, speaks the protocol raw (the client is bundled into extension.js) and
+ * asks it to route one row; the answer must match the logistic model in dist/router-weights.json.
+ */
+async function routeProbe(dir, stateDir) {
+  const protocol = Number(/PROTOCOL_VERSION = (\d+)/.exec(readFileSync(path.join(root, 'src/engine/protocol.ts'), 'utf8'))[1]);
+  const row = [0, 0, 1, 0, 0, 0, 0, 0.6, 0.3, 0.1, 0, 0.5, 0.4, 0.5, 0, 0]; // p near 0.3: not saturated
+  const { weights, bias } = JSON.parse(readFileSync(path.join(dir, 'dist', 'router-weights.json'), 'utf8'));
+  const z = row.reduce((sum, x, i) => sum + Math.fround(weights[i]) * Math.fround(x), Math.fround(bias));
+  const expected = 1 / (1 + Math.exp(-z));
+  const worker = spawn(process.execPath, [path.join(dir, 'dist', 'engine-worker.js'), '--state-dir', stateDir, '--idle-ms', '5000'], { stdio: 'ignore' });
+  try {
+    let lock;
+    for (let i = 0; i < 200 && !lock; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      try { lock = JSON.parse(readFileSync(path.join(stateDir, 'engine.lock'), 'utf8')); } catch { /* not written yet */ }
+    }
+    if (!lock) return { ok: false, detail: 'the worker wrote no lock file in 10 s' };
+    const answer = await new Promise((resolve) => {
+      const socket = net.connect(lock.socket, () => {
+        socket.write(JSON.stringify({ type: 'hello', protocol, client: 'check-vsix' }) + '\n');
+        socket.write(JSON.stringify({ type: 'route', id: 1, features: [row] }) + '\n');
+      });
+      const timer = setTimeout(() => { socket.destroy(); resolve({ type: 'timeout' }); }, 30000);
+      let buffer = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk) => {
+        buffer += chunk;
+        for (const line of buffer.split('\n').slice(0, -1)) {
+          const m = JSON.parse(line);
+          if (m.id === 1 || m.type === 'error') { clearTimeout(timer); socket.destroy(); resolve(m); }
+        }
+        buffer = buffer.slice(buffer.lastIndexOf('\n') + 1);
+      });
+      socket.on('error', (e) => { clearTimeout(timer); resolve({ type: 'error', error: { message: e.message } }); });
+    });
+    if (answer.type !== 'routed') return { ok: false, detail: JSON.stringify(answer).slice(0, 300) };
+    const diff = Math.abs(answer.p[0] - expected);
+    return { ok: diff <= 1e-5, detail: `p ${answer.p[0].toFixed(6)} on ${answer.provider}, reference ${expected.toFixed(6)}` };
+  } finally {
+    worker.kill();
+  }
+}
 
 let failures = 0;
 const check = (ok, what, detail = '') => {
@@ -46,6 +92,7 @@ try {
     const ort = path.join(dir, 'node_modules', 'onnxruntime-node', 'bin');
     const platforms = readdirSync(ort).flatMap((napi) => readdirSync(path.join(ort, napi)));
     check(platforms.length === 1, 'onnxruntime-node has one platform', platforms.join(', '));
+    check(['router.onnx', 'router-weights.json'].every((f) => existsSync(path.join(dir, 'dist', f))), 'ships dist/router.onnx and dist/router-weights.json');
 
     console.log(`check-vsix: installed as ${installed}, target ${target}`);
     if (target === `${process.platform}-${process.arch}`) {
@@ -60,6 +107,8 @@ try {
       const probe = spawnSync(process.execPath, [probeFile], { encoding: 'utf8', timeout: 120000 });
       check(probe.status === 0 && /"buildType":"prebuilt"/.test(probe.stdout), 'node-llama-cpp loads its prebuilt binding from the vsix',
         (probe.stdout + probe.stderr).trim().slice(0, 300));
+      const routed = await routeProbe(dir, path.join(tmp, 'engine-state'));
+      check(routed.ok, 'the installed engine worker serves the router classifier', routed.detail);
       const e2e = spawnSync(process.execPath, [path.join(root, 'test/e2e/run-in-code-server.mjs'), '--cs', cs, '--ext', dir],
         { encoding: 'utf8', timeout: 600000 });
       const summary = /^(\d+) passed, (\d+) failed$/m.exec(e2e.stdout);

@@ -12,6 +12,7 @@ import { CarbonUi } from './vscode/carbonUi';
 import { CloudConsent } from './vscode/cloudConsent';
 import { registerChatProvider } from './vscode/chatProvider';
 import { registerCloudSetup } from './vscode/cloudSetup';
+import { Router } from './vscode/router';
 import { Tasks } from './vscode/tasks';
 import { Completions } from './vscode/completions';
 import { engineHttpLoader } from './vscode/engineHttp';
@@ -41,6 +42,8 @@ export interface VerdantApi {
   readonly tasks: Tasks;
   /** This workspace's consent to cloud requests. */
   readonly consent: CloudConsent;
+  /** Local/cloud routing decisions and the routing log. */
+  readonly router: Router;
 }
 
 export function activate(context: vscode.ExtensionContext): VerdantApi {
@@ -68,16 +71,17 @@ export function activate(context: vscode.ExtensionContext): VerdantApi {
     config, engine, status, usage, log, selectModelCommand: COMMANDS.selectLocalModel, showLogCommand: COMMANDS.showLog,
   });
   const consent = new CloudConsent(context.workspaceState);
-  const tasks = new Tasks({ config, engine, carbon, usage, keys, consent, log, engineHttp });
+  const router = new Router({ config, engine, carbon, keys, globalState: context.globalState, extensionPath: context.extensionPath, log, onBattery: () => completions.onBatteryNow });
+  const tasks = new Tasks({ config, engine, carbon, usage, keys, consent, log, engineHttp, router });
   context.subscriptions.push(
-    log, config, bar, status, engine, completions, carbon, carbonUi, consent, tasks, registerCloudSetup({ keys, log, engineHttp }),
+    log, config, bar, status, engine, completions, carbon, carbonUi, consent, router, tasks, registerCloudSetup({ keys, log, engineHttp }),
     ...[registerChatProvider({ config, engine, keys, consent, log, engineHttp })].filter((d): d is vscode.Disposable => d !== undefined),
     ...registerCommands({ extensionId: context.extension.id, config, status, keys, log, engine, engineHttp, modelsDir: path.join(stateDir, 'models') }),
   );
   const activationMs = performance.now() - t0;
   log.info(`Verdant ${VERSION} activated in ${activationMs.toFixed(1)} ms (${vscode.env.appName} ${vscode.version}, ` +
     `${vscode.env.remoteName ? `remote ${vscode.env.remoteName}, ` : ''}trusted: ${vscode.workspace.isTrusted})`);
-  return { version: VERSION, engine, completions, usage, carbon, carbonUi, tasks, consent, activationMs, statusText: () => status.current.text };
+  return { version: VERSION, engine, completions, usage, carbon, carbonUi, tasks, consent, router, activationMs, statusText: () => status.current.text };
 }
 
 export function deactivate(): void {

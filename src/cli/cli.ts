@@ -6,6 +6,7 @@ import { completeCommand } from './complete';
 import { askCommand } from './ask';
 import { estimateCommand, forecastCommand, intensityCommand, windowCommand } from './carbon';
 import { reportCommand } from './report';
+import { routeCommand } from './route';
 import { machineInfo } from './machine';
 import { VERSION } from '../core/version';
 
@@ -41,6 +42,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   estimate: estimateCommand,
   report: reportCommand,
   ask: askCommand,
+  route: routeCommand,
 };
 
 export function helpText(): string {

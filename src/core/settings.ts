@@ -1,6 +1,8 @@
 // Typed, validated Verdant settings. Pure: the VS Code adapter (src/config.ts) and the CLI both feed raw values in
 // through a reader, so validation is the same everywhere and unit-testable without VS Code.
 
+import { BUDGET_ACTIONS, ROUTING_MODES, type BudgetAction, type RoutingMode } from './routing/policy';
+
 export const GPU_CHOICES = ['auto', 'vulkan', 'cuda', 'metal', 'cpu'] as const;
 export type GpuChoice = (typeof GPU_CHOICES)[number];
 
@@ -61,12 +63,22 @@ export interface CarbonSettings {
   readonly retentionDays: number;
 }
 
+export interface RoutingSettings {
+  readonly mode: RoutingMode;
+  /** Grams CO2e a day; 0 = no budget. */
+  readonly dailyBudgetGrams: number;
+  readonly budgetAction: BudgetAction;
+  /** For uncertain requests, a local draft first and the cloud only when it is unsure. */
+  readonly cascade: boolean;
+}
+
 export interface VerdantSettings {
   readonly enable: boolean;
   readonly local: LocalSettings;
   readonly completions: CompletionsSettings;
   readonly cloud: CloudSettings;
   readonly carbon: CarbonSettings;
+  readonly routing: RoutingSettings;
 }
 
 export const DEFAULT_SETTINGS: VerdantSettings = {
@@ -75,6 +87,7 @@ export const DEFAULT_SETTINGS: VerdantSettings = {
   completions: { enable: true, disabledLanguages: [], exclude: [], maxLines: 8, maxTokens: 96, debounceMs: 0, onBattery: 'reduced' },
   cloud: { enable: false, endpoint: '', model: '' },
   carbon: { zone: '', postcode: '', source: 'auto', carbonAwareSdkUrl: '', retentionDays: 365 },
+  routing: { mode: 'balanced', dailyBudgetGrams: 0, budgetAction: 'warn', cascade: true },
 };
 
 export const MAX_THREADS = 256;
@@ -129,6 +142,12 @@ export function readSettings(read: SettingsReader): ValidatedSettings {
       carbonAwareSdkUrl: v.endpoint('carbon.carbonAwareSdkUrl'),
       retentionDays: v.integer('carbon.retentionDays', d.carbon.retentionDays, 0, 36500),
     },
+    routing: {
+      mode: v.oneOf('routing.mode', ROUTING_MODES, d.routing.mode),
+      dailyBudgetGrams: v.number('routing.dailyBudgetGrams', d.routing.dailyBudgetGrams, 0, 1e6),
+      budgetAction: v.oneOf('routing.budgetAction', BUDGET_ACTIONS, d.routing.budgetAction),
+      cascade: v.boolean('routing.cascade', d.routing.cascade),
+    },
   };
   return { settings, problems };
 }
@@ -177,6 +196,13 @@ class Validator {
     if (raw === undefined || raw === null) return fallback;
     if (typeof raw === 'number' && Number.isInteger(raw) && raw >= min && raw <= max) return raw;
     return this.problem(key, `verdant.${key} must be a whole number from ${min} to ${max}, not ${describe(raw)}; using ${fallback}.`, fallback);
+  }
+
+  number(key: string, fallback: number, min: number, max: number): number {
+    const raw = this.read(key);
+    if (raw === undefined || raw === null) return fallback;
+    if (typeof raw === 'number' && Number.isFinite(raw) && raw >= min && raw <= max) return raw;
+    return this.problem(key, `verdant.${key} must be a number from ${min} to ${max}, not ${describe(raw)}; using ${fallback}.`, fallback);
   }
 
   modelPath(key: string): string {

@@ -54,6 +54,7 @@ export function describeStatus(input: StatusInput): StatusView {
     : 'Local model: none chosen (`verdant.local.modelPath`)');
   lines.push(completionsLine(input));
   lines.push(cloud === 'ready' ? `${CLOUD_LINES.ready} → ${hostOf(settings.cloud.endpoint)}` : CLOUD_LINES[cloud]);
+  lines.push(routingLine(settings));
   for (const p of problems) lines.push(`$(warning) ${p.message}`);
   if (input.engineProblem) lines.push(`$(warning) ${input.engineProblem}`);
 
@@ -61,7 +62,15 @@ export function describeStatus(input: StatusInput): StatusView {
   const paused = settings.enable && (!settings.completions.enable || (input.onBattery && settings.completions.onBattery === 'pause'));
   const icon = severity === 'warning' ? '$(warning)' : severity === 'off' ? '$(circle-slash)'
     : input.engineBusy ? '$(loading~spin)' : paused ? '$(debug-pause)' : '$(sparkle)';
-  return { text: `${icon} Verdant`, lines, severity, cloud };
+  // The mode shows in the bar only when it differs from the default, so a "local-only" or "cloud-only" is never forgotten.
+  const mode = settings.routing.mode === 'balanced' ? '' : ` · ${settings.routing.mode}`;
+  return { text: `${icon} Verdant${mode}`, lines, severity, cloud };
+}
+
+function routingLine(settings: VerdantSettings): string {
+  const r = settings.routing;
+  const budget = r.dailyBudgetGrams > 0 ? `, budget ${r.dailyBudgetGrams} g/day (${r.budgetAction === 'stop' ? 'stop bursting' : 'warn'} when exceeded)` : '';
+  return `Routing: ${r.mode}${r.cascade ? ', local draft first when unsure' : ''}${budget} (**Verdant: Switch Routing Mode**)`;
 }
 
 function completionsLine(input: StatusInput): string {

@@ -6,11 +6,12 @@ import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { FEATURE_COUNT } from '../core/routing/features';
 import { deserializeError, EngineError } from './errors';
 import { readMessages, writeMessage } from './framing';
 import type { ModelConfig } from './llama/engine';
 import { clearStaleLock, lockPathFor, pidAlive, readLock } from './lock';
-import { PROTOCOL_VERSION, type ClientMessage, type WorkerMessage, type WorkerStatus } from './protocol';
+import { MAX_ROUTE_ROWS, PROTOCOL_VERSION, type ClientMessage, type WorkerMessage, type WorkerStatus } from './protocol';
 import type { BackendInfo, GenerateOptions, GenerateRequest, GenerateResult } from './types';
 
 export interface EngineClientOptions {
@@ -88,6 +89,26 @@ export class EngineClient {
   async status(): Promise<WorkerStatus> {
     const conn = await this.connect();
     return this.request<WorkerStatus>(conn, { type: 'status', id: this.nextId++ }, 'status');
+  }
+
+  /**
+   * The router classifier, run in the worker: P(the local model suffices) for each feature vector, and the ONNX
+   * execution provider that computed it. Rows are checked here so a bad one gets a precise error.
+   */
+  async route(features: readonly Float32Array[]): Promise<{ p: number[]; provider: string }> {
+    if (features.length === 0) throw new EngineError('bad-request', 'route: no feature rows given.');
+    const rows = features.map((f, i) => {
+      if (f.length !== FEATURE_COUNT) throw new EngineError('bad-request', `route: row ${i} has ${f.length} features, expected ${FEATURE_COUNT}.`);
+      const at = f.findIndex((x) => !Number.isFinite(x));
+      if (at >= 0) throw new EngineError('bad-request', `route: row ${i} feature ${at} is ${f[at]}, not a finite number.`);
+      return Array.from(f);
+    });
+    const conn = await this.connect();
+    const batches: number[][][] = [];
+    for (let i = 0; i < rows.length; i += MAX_ROUTE_ROWS) batches.push(rows.slice(i, i + MAX_ROUTE_ROWS));
+    const answers = await Promise.all(batches.map((batch) =>
+      this.request<{ p: number[]; provider: string }>(conn, { type: 'route', id: this.nextId++, features: batch }, 'routed')));
+    return { p: answers.flatMap((a) => a.p), provider: answers[0].provider };
   }
 
   /** Asks the worker to exit (all windows lose it; they restart it on their next request). */
@@ -211,7 +232,7 @@ export class EngineClient {
     if (m.type === 'text') { p.onText?.(m.text); return; }
     this.pending.delete(m.id);
     if (m.type === 'error') p.reject(deserializeError(m.error));
-    else if (m.type === p.expect) p.resolve((m.type === 'result' ? m.result : m.type === 'loaded' ? m.info : m.status) as never);
+    else if (m.type === p.expect) p.resolve((m.type === 'result' ? m.result : m.type === 'loaded' ? m.info : m.type === 'routed' ? { p: [...m.p], provider: m.provider } : m.status) as never);
     else p.reject(new EngineError('internal', `engine answered ${m.type} to a request expecting ${p.expect}`));
   }
 

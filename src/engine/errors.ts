@@ -7,6 +7,7 @@ export type EngineErrorCode =
   | 'model-too-big'     // would not fit in memory; refused before loading
   | 'model-load-failed' // llama.cpp refused it
   | 'backend-unavailable' // a GPU backend or an HTTP server that cannot be used
+  | 'router-unavailable'  // the router classifier (router.onnx, in the worker) could not be loaded
   | 'bad-request'
   | 'download-failed'
   | 'checksum-mismatch'

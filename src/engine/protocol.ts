@@ -1,11 +1,15 @@
 // Messages between clients (extension host windows, tests) and the shared engine worker: newline-delimited JSON
 // over a local socket (a named pipe on Windows). Versioned: a client never talks to a worker built from another
 // release; it asks that worker to shut down and starts its own.
+import { FEATURE_COUNT } from '../core/routing/features';
 import type { SerializedError } from './errors';
 import type { ModelConfig } from './llama/engine';
 import type { BackendInfo, GenerateRequest, GenerateResult } from './types';
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
+
+/** Most feature rows one 'route' message may carry (a caller batching more splits them). */
+export const MAX_ROUTE_ROWS = 1024;
 
 export type ClientMessage =
   | { readonly type: 'hello'; readonly protocol: number; readonly client: string }
@@ -13,6 +17,8 @@ export type ClientMessage =
   | { readonly type: 'cancel'; readonly id: number }
   | { readonly type: 'load'; readonly id: number; readonly config: ModelConfig }
   | { readonly type: 'status'; readonly id: number }
+  /** The router classifier: P(local suffices) for each FEATURE_COUNT-long row. */
+  | { readonly type: 'route'; readonly id: number; readonly features: readonly (readonly number[])[] }
   | { readonly type: 'shutdown' };
 
 export interface WorkerStatus {
@@ -25,6 +31,8 @@ export interface WorkerStatus {
   readonly rssBytes: number;
   readonly model: (BackendInfo & { readonly loadMs: number; readonly warmupMs: number; readonly sequencesUsed: number; readonly evictions: number }) | null;
   readonly loading: string | null;
+  /** The router classifier, once a 'route' request has loaded it. */
+  readonly router: { readonly provider: string; readonly loadMs: number } | null;
   readonly lastError: SerializedError | null;
 }
 
@@ -34,9 +42,15 @@ export type WorkerMessage =
   | { readonly type: 'result'; readonly id: number; readonly result: GenerateResult }
   | { readonly type: 'loaded'; readonly id: number; readonly info: BackendInfo }
   | { readonly type: 'status'; readonly id: number; readonly status: WorkerStatus }
+  | { readonly type: 'routed'; readonly id: number; readonly p: readonly number[]; readonly provider: string }
   | { readonly type: 'error'; readonly id: number | null; readonly error: SerializedError };
 
-const CLIENT_TYPES = new Set(['hello', 'generate', 'cancel', 'load', 'status', 'shutdown']);
+const CLIENT_TYPES = new Set(['hello', 'generate', 'cancel', 'load', 'status', 'route', 'shutdown']);
+
+function featureRows(v: unknown): boolean {
+  return Array.isArray(v) && v.length >= 1 && v.length <= MAX_ROUTE_ROWS &&
+    v.every((row) => Array.isArray(row) && row.length === FEATURE_COUNT && row.every((x) => typeof x === 'number' && Number.isFinite(x)));
+}
 
 /** Shape check at the trust boundary (anything on this machine can connect to the socket). */
 export function parseClientMessage(m: unknown): ClientMessage | undefined {
@@ -46,5 +60,6 @@ export function parseClientMessage(m: unknown): ClientMessage | undefined {
   if (o.type !== 'hello' && o.type !== 'shutdown' && typeof o.id !== 'number') return undefined;
   if ((o.type === 'generate' || o.type === 'load') && (typeof o.config !== 'object' || o.config === null || typeof (o.config as ModelConfig).modelPath !== 'string')) return undefined;
   if (o.type === 'generate' && (typeof o.request !== 'object' || o.request === null)) return undefined;
+  if (o.type === 'route' && !featureRows(o.features)) return undefined;
   return m as ClientMessage;
 }

@@ -18,6 +18,21 @@ export interface ServerOptions {
   readonly version: string;
   readonly log: (message: string) => void;
   readonly loadEngine: (config: ModelConfig) => Promise<LlamaEngine>;
+  /** Loads the router classifier; called on the first 'route' request (onnxruntime-node stays unloaded till then). */
+  readonly loadRouter?: () => Promise<RouterModel>;
+}
+
+/** What the server needs of the router classifier (OnnxRouter satisfies it; tests may pass their own). */
+export interface RouterModel {
+  predict(features: Float32Array[]): Promise<number[]>;
+  /** The execution provider in use first ('cpu', 'dml'). */
+  readonly providers: readonly string[];
+  dispose(): Promise<void>;
+}
+
+interface LoadedRouter {
+  readonly model: RouterModel;
+  readonly loadMs: number;
 }
 
 interface Client {
@@ -31,6 +46,9 @@ export class EngineServer {
   private readonly clients = new Set<Client>();
   private engine: LlamaEngine | undefined;
   private loading: { config: ModelConfig; promise: Promise<LlamaEngine> } | undefined;
+  private router: LoadedRouter | undefined;
+  /** The one router load (in progress or done) that concurrent first requests share; cleared when it fails. */
+  private routerLoad: Promise<LoadedRouter> | undefined;
   private active = 0;
   private lastError: SerializedError | null = null;
   private idleTimer: NodeJS.Timeout | undefined;
@@ -78,6 +96,10 @@ export class EngineServer {
     await new Promise<void>((r) => this.server.close(() => r()));
     await this.engine?.dispose();
     this.engine = undefined;
+    const router = await this.routerLoad?.catch(() => undefined);
+    this.router = undefined;
+    this.routerLoad = undefined;
+    await router?.model.dispose();
   }
 
   private accept(socket: net.Socket): void {
@@ -111,7 +133,9 @@ export class EngineServer {
   private async handle(client: Client, raw: unknown): Promise<void> {
     const message = parseClientMessage(raw);
     if (!message) {
-      this.send(client, { type: 'error', id: null, error: { code: 'bad-request', message: `unknown message ${JSON.stringify(raw)?.slice(0, 120)}` } });
+      // Echo a numeric id so a client awaiting that request fails now instead of waiting forever.
+      const id = typeof (raw as { id?: unknown } | null)?.id === 'number' ? (raw as { id: number }).id : null;
+      this.send(client, { type: 'error', id, error: { code: 'bad-request', message: `unknown message ${JSON.stringify(raw)?.slice(0, 120)}` } });
       return;
     }
     if (message.type !== 'hello' && !client.greeted) {
@@ -143,6 +167,8 @@ export class EngineServer {
       case 'status':
         this.send(client, { type: 'status', id: message.id, status: await this.status() });
         return;
+      case 'route':
+        return this.route(client, message);
       case 'shutdown':
         await this.stop('asked to shut down');
         process.exit(0);
@@ -168,6 +194,55 @@ export class EngineServer {
       this.active--;
       client.requests.delete(message.id);
     }
+  }
+
+  private async route(client: Client, message: Extract<ClientMessage, { type: 'route' }>): Promise<void> {
+    try {
+      const { model } = await this.loadedRouter();
+      const p = await model.predict(message.features.map((row) => Float32Array.from(row)));
+      this.send(client, { type: 'routed', id: message.id, p, provider: model.providers[0] ?? 'unknown' });
+    } catch (e) {
+      const error = serializeError(e);
+      if (error.code !== 'bad-request') this.lastError = error;
+      this.send(client, { type: 'error', id: message.id, error });
+    }
+  }
+
+  /** The router classifier, loaded once on first use; a failed load is forgotten so the next request retries. */
+  private loadedRouter(): Promise<LoadedRouter> {
+    if (this.router) return Promise.resolve(this.router);
+    const load = this.options.loadRouter;
+    if (!load) return Promise.reject(new EngineError('router-unavailable', 'This engine worker has no router classifier; update Verdant or restart the engine worker.'));
+    if (!this.routerLoad) {
+      const promise = (async (): Promise<LoadedRouter> => {
+        const t0 = performance.now();
+        this.options.log('loading the router classifier');
+        let model: RouterModel;
+        try {
+          model = await load();
+        } catch (e) {
+          const text = e instanceof Error ? e.message : String(e);
+          // OnnxRouter's messages already name the model file and the fix; anything else (say, onnxruntime-node
+          // missing) gets the context added.
+          throw new EngineError('router-unavailable', /router model/i.test(text) ? text : `Could not load the router classifier: ${text}`, { cause: e });
+        }
+        if (this.stopping) {
+          await model.dispose();
+          throw new EngineError('worker-unavailable', 'The engine worker is shutting down; try again.');
+        }
+        const loaded = { model, loadMs: Math.round(performance.now() - t0) };
+        this.router = loaded;
+        if (this.lastError?.code === 'router-unavailable') this.lastError = null;
+        this.options.log(`router classifier loaded in ${loaded.loadMs} ms`);
+        return loaded;
+      })();
+      this.routerLoad = promise;
+      promise.catch((e: unknown) => {
+        if (this.routerLoad === promise) this.routerLoad = undefined;
+        this.options.log(`router load failed: ${e instanceof Error ? e.message : e}`);
+      });
+    }
+    return this.routerLoad;
   }
 
   /** The engine for config: the loaded one, a load in progress, or a new load (after unloading another model). */
@@ -210,6 +285,7 @@ export class EngineServer {
       rssBytes: process.memoryUsage().rss,
       model: engine && info ? { ...info, ...engine.stats, sequencesUsed: engine.poolStats.used, evictions: engine.poolStats.evictions } : null,
       loading: this.loading?.config.modelPath ?? null,
+      router: this.router ? { provider: this.router.model.providers[0] ?? 'unknown', loadMs: this.router.loadMs } : null,
       lastError: this.lastError,
     };
   }

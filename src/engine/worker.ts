@@ -1,6 +1,7 @@
 // Engine worker process entry (dist/engine-worker.js). Started detached by the first client on this machine (under
 // desktop VS Code: the Electron binary with ELECTRON_RUN_AS_NODE=1); later clients find it through the lock file.
-// Native inference code runs only here, never in the extension host.
+// Native inference code (node-llama-cpp, and onnxruntime-node for the router classifier) runs only here, never in
+// the extension host.
 //   engine-worker --state-dir DIR [--idle-ms N]
 import { appendFileSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import * as path from 'node:path';
@@ -8,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { VERSION } from '../core/version';
 import { LlamaEngine } from './llama/engine';
 import { lockPathFor, socketPathFor } from './lock';
+import { OnnxRouter } from './router/onnxRouter';
 import { EngineServer } from './server';
 
 const DEFAULT_IDLE_MS = 10 * 60 * 1000;
@@ -37,6 +39,13 @@ function main(): void {
     version: VERSION,
     log,
     loadEngine: (config) => LlamaEngine.load(config, { log }),
+    // esbuild.mjs copies router.onnx next to this bundle; OnnxRouter requires onnxruntime-node only inside load().
+    loadRouter: async () => {
+      const router = await OnnxRouter.load(path.join(__dirname, 'router.onnx'));
+      for (const s of router.skipped) log(`router: provider ${s.provider} unavailable: ${s.error}`);
+      log(`router: using provider ${router.providers.join(', ')}`);
+      return router;
+    },
   });
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => void server.stop(signal).then(() => process.exit(0)));

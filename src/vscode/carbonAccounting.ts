@@ -109,7 +109,8 @@ export class CarbonAccounting implements vscode.Disposable {
     }
   }
 
-  private device(backend: string): DetectedDevice {
+  /** The power profile used for this backend's requests (detected once per backend). */
+  device(backend: string): DetectedDevice {
     let d = this.devices.get(backend);
     if (!d) {
       d = detectDevice(osFacts(), backend);

@@ -6,6 +6,7 @@ import type { EngineHttpModule } from './engineHttp';
 import { showEngineStatus } from './engineStatus';
 import type { LocalEngine } from './localEngine';
 import { selectLocalModel } from './modelPicker';
+import { ROUTER_COMMANDS } from './router';
 import type { CloudKeyStore } from './secrets';
 import type { StatusService } from './status';
 
@@ -77,6 +78,8 @@ async function showStatus(deps: CommandDeps): Promise<StatusView> {
     { label: enabled ? '$(circle-slash) Turn Verdant Off' : '$(sparkle) Turn Verdant On', command: COMMANDS.toggle },
     { label: '$(server-process) Show Engine Status', command: COMMANDS.showEngineStatus },
     { label: '$(library) Select Local Model', command: COMMANDS.selectLocalModel },
+    { label: '$(arrow-swap) Switch Routing Mode…', command: ROUTER_COMMANDS.switchMode },
+    { label: '$(list-flat) Show Routing Log', command: ROUTER_COMMANDS.showLog },
     { label: '$(gear) Open Settings', command: COMMANDS.openSettings },
     { label: '$(key) Set Cloud API Key', command: COMMANDS.setCloudApiKey },
     { label: '$(output) Show Log', command: COMMANDS.showLog },

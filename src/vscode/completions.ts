@@ -75,6 +75,11 @@ export class Completions implements vscode.Disposable {
     void this.pollBattery();
   }
 
+  /** The last polled power state: true on battery, undefined until the first completion started the polling. */
+  get onBatteryNow(): boolean | undefined {
+    return this.battery;
+  }
+
   dispose(): void {
     clearInterval(this.batteryTimer);
     for (const d of this.disposables) d.dispose();

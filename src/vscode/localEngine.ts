@@ -36,6 +36,7 @@ export class LocalEngine implements vscode.Disposable {
   private client: EngineClient | undefined;
   private server: { key: string; backend: InferenceBackend } | undefined;
   private lastVram: number | null = null;
+  private lastContext: number | null = null;
 
   constructor(private readonly deps: LocalEngineDeps) {}
 
@@ -51,7 +52,21 @@ export class LocalEngine implements vscode.Disposable {
     const local = this.deps.config.settings.local;
     const info = local.backend === 'llama.cpp' ? await this.engineClient().load(this.modelConfig(local)) : await (await this.serverBackend(local)).info();
     this.lastVram = info.vramBytes ?? this.lastVram;
+    this.lastContext = info.contextSize ?? this.lastContext;
     return info;
+  }
+
+  /**
+   * The router classifier's P(local suffices) per feature vector. Always served by Verdant's own worker, whatever
+   * the local backend (Ollama users are routed too); the worker loads the native ONNX runtime on first use.
+   */
+  async classify(features: readonly Float32Array[]): Promise<{ p: number[]; provider: string }> {
+    return this.engineClient().route(features);
+  }
+
+  /** The context size of the loaded model, tokens, as last reported (null until a model has loaded). */
+  get knownContextTokens(): number | null {
+    return this.lastContext;
   }
 
   /** The GPU memory the engine last reported (null until a GPU backend has loaded a model). */
@@ -66,6 +81,7 @@ export class LocalEngine implements vscode.Disposable {
       if (!local.modelPath) return { backend: local.backend, worker: null, info: null, problem: 'No local model chosen yet: run "Verdant: Select Local Model".' };
       const worker = await this.engineClient().status();
       this.lastVram = worker.model?.vramBytes ?? this.lastVram;
+      this.lastContext = worker.model?.contextSize ?? this.lastContext;
       return { backend: local.backend, worker, info: worker.model, problem: worker.lastError?.message ?? null };
     } catch (e) {
       return { backend: local.backend, worker: null, info: null, problem: e instanceof Error ? e.message : String(e) };

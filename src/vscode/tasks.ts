@@ -7,13 +7,16 @@ import type { Config } from '../config';
 import { redactSecrets } from '../core/cloud/redact';
 import { formatGrams } from '../core/carbon/dashboardData';
 import { extractCodeBlock, taskMessages, type TaskContext, type TaskKind } from '../core/tasks/prompts';
-import { decideRoute, type RouteDecision } from '../core/tasks/route';
+import { runCascade } from '../core/routing/cascade';
+import { CHARS_PER_TOKEN } from '../core/routing/estimates';
+import type { RouteDecision } from '../core/routing/policy';
 import type { UsageLog } from '../core/usage';
-import type { ChatMessage } from '../engine/types';
+import type { ChatMessage, GenerateResult } from '../engine/types';
 import type { CarbonAccounting } from './carbonAccounting';
 import type { CloudConsent } from './cloudConsent';
 import type { LocalEngine } from './localEngine';
 import type { EngineHttpModule } from './engineHttp';
+import type { Router, RouteQuery } from './router';
 import type { CloudKeyStore } from './secrets';
 
 export const TASK_COMMANDS = {
@@ -27,9 +30,13 @@ export const TASK_COMMANDS = {
   discardProposal: 'verdant.discardProposal',
   revokeConsent: 'verdant.revokeCloudConsent',
   showLastCloudRequest: 'verdant.showLastCloudRequest',
+  retryInCloud: 'verdant.retryInCloud',
+  retryLocally: 'verdant.retryLocally',
 } as const;
 
 const PROPOSAL_SCHEME = 'verdant-proposal';
+const RETRY_CLOUD = 'Retry in Cloud';
+const RETRY_LOCAL = 'Retry Locally';
 
 export interface TasksDeps {
   readonly config: Config;
@@ -41,6 +48,7 @@ export interface TasksDeps {
   readonly log: vscode.LogOutputChannel;
   /** The cloud client lives in the lazily loaded HTTP bundle. */
   readonly engineHttp: () => EngineHttpModule;
+  readonly router: Pick<Router, 'route' | 'afterDraft' | 'noteLocalResult' | 'recordAcceptance' | 'noteCloudUnreachable' | 'noteCloudReached'>;
 }
 
 export interface TaskOutcome {
@@ -51,10 +59,23 @@ export interface TaskOutcome {
   readonly grams: number | undefined;
   /** Refactor: the proposal waiting for Apply / Discard. */
   readonly proposalId?: number;
+  /** The router's decision (before any retry or fallback changed the route). */
+  readonly decision?: RouteDecision;
+  /** A cascade whose local draft was unsure and went on to the cloud (grams count both). */
+  readonly cascaded?: boolean;
+}
+
+/** The last task, so "Retry in Cloud" / "Retry Locally" can run it again with the same input. */
+interface LastTask {
+  readonly kind: TaskKind;
+  route: 'local' | 'cloud' | undefined;
+  readonly execute: (force?: 'local' | 'cloud') => Promise<TaskOutcome | undefined>;
 }
 
 interface Proposal {
   readonly id: number;
+  readonly kind: TaskKind;
+  readonly route: 'local' | 'cloud';
   readonly uri: vscode.Uri;
   readonly range: vscode.Range;
   readonly version: number;
@@ -76,6 +97,7 @@ export class Tasks implements vscode.Disposable {
   private current: Proposal | undefined;
   private nextId = 1;
   private lastCloud: LastCloudRequest | undefined;
+  private last: LastTask | undefined;
 
   constructor(private readonly deps: TasksDeps) {
     this.disposables.push(
@@ -99,6 +121,8 @@ export class Tasks implements vscode.Disposable {
         void vscode.window.showInformationMessage('Verdant: cloud consent for this workspace was withdrawn; you will be asked again.');
       }),
       vscode.commands.registerCommand(TASK_COMMANDS.showLastCloudRequest, () => this.showLastCloudRequest()),
+      vscode.commands.registerCommand(TASK_COMMANDS.retryInCloud, () => this.retry('cloud')),
+      vscode.commands.registerCommand(TASK_COMMANDS.retryLocally, () => this.retry('local')),
     );
   }
 
@@ -124,30 +148,35 @@ export class Tasks implements vscode.Disposable {
     const doc = editor.document;
     const range = new vscode.Range(editor.selection.start, editor.selection.end);
     const ctx: TaskContext = { languageId: doc.languageId, filePath: vscode.workspace.asRelativePath(doc.uri), code: doc.getText(range), instruction: instruction || undefined };
-    const outcome = await this.run(kind, ctx);
-    if (!outcome) return undefined;
-    if (kind === 'explain') {
-      await this.showMarkdown(`Explanation of ${ctx.filePath}`, outcome);
-      return outcome;
-    }
-    const proposed = extractCodeBlock(outcome.text);
-    if (proposed === undefined) {
-      void vscode.window.showWarningMessage('Verdant: the model did not return replacement code; its answer is shown instead.');
-      await this.showMarkdown(`Refactoring of ${ctx.filePath}`, outcome);
-      return outcome;
-    }
-    const proposal: Proposal = { id: this.nextId++, uri: doc.uri, range, version: doc.version, original: ctx.code, proposed };
-    this.proposals.set(proposal.id, proposal);
-    this.current = proposal;
-    await vscode.commands.executeCommand('vscode.diff',
-      vscode.Uri.from({ scheme: PROPOSAL_SCHEME, path: `/original/${proposal.id}` }),
-      vscode.Uri.from({ scheme: PROPOSAL_SCHEME, path: `/proposed/${proposal.id}` }),
-      `Refactor ${ctx.filePath} (Verdant: ${outcome.route}, ${outcome.model}${outcome.grams !== undefined ? `, ${formatGrams(outcome.grams)} CO2e` : ''})`);
-    void vscode.window.showInformationMessage(`Verdant proposes a refactoring (${outcome.reason}).`, 'Apply', 'Discard').then((c) => {
-      if (c === 'Apply') void this.apply(proposal.id);
-      else if (c === 'Discard') this.discard(proposal.id);
+    const version = doc.version;
+    return this.remember(kind, async (force) => {
+      const outcome = await this.run(kind, ctx, undefined, force);
+      if (!outcome) return undefined;
+      if (kind === 'explain') {
+        await this.showMarkdown(`Explanation of ${ctx.filePath}`, outcome);
+        void this.offerRetry(kind, outcome);
+        return outcome;
+      }
+      const proposed = extractCodeBlock(outcome.text);
+      if (proposed === undefined) {
+        void vscode.window.showWarningMessage('Verdant: the model did not return replacement code; its answer is shown instead.');
+        await this.showMarkdown(`Refactoring of ${ctx.filePath}`, outcome);
+        void this.offerRetry(kind, outcome);
+        return outcome;
+      }
+      const proposal: Proposal = { id: this.nextId++, kind, route: outcome.route, uri: doc.uri, range, version, original: ctx.code, proposed };
+      this.proposals.set(proposal.id, proposal);
+      this.current = proposal;
+      await vscode.commands.executeCommand('vscode.diff',
+        vscode.Uri.from({ scheme: PROPOSAL_SCHEME, path: `/original/${proposal.id}` }),
+        vscode.Uri.from({ scheme: PROPOSAL_SCHEME, path: `/proposed/${proposal.id}` }),
+        `Refactor ${ctx.filePath} (Verdant: ${outcome.route}, ${outcome.model}${outcome.grams !== undefined ? `, ${formatGrams(outcome.grams)} CO2e` : ''})`);
+      void this.offerRetry(kind, outcome, ['Apply', 'Discard'], 'Verdant proposes a refactoring').then((c) => {
+        if (c === 'Apply') void this.apply(proposal.id);
+        else if (c === 'Discard') this.discard(proposal.id);
+      });
+      return { ...outcome, proposalId: proposal.id };
     });
-    return { ...outcome, proposalId: proposal.id };
   }
 
   private async ask(question?: string): Promise<TaskOutcome | undefined> {
@@ -155,15 +184,17 @@ export class Tasks implements vscode.Disposable {
     if (!question) return undefined;
     const doc = vscode.window.activeTextEditor?.document;
     const ctx: TaskContext = { languageId: doc?.languageId ?? 'text', filePath: doc ? vscode.workspace.asRelativePath(doc.uri) : '(no file)', code: doc?.getText() ?? '', instruction: question };
-    // The answer streams into a markdown document as it is generated; the route line is added when it is done.
-    const answer = await vscode.workspace.openTextDocument({ language: 'markdown', content: `# ${question}\n\n` });
-    await vscode.window.showTextDocument(answer, { preview: false, viewColumn: vscode.ViewColumn.Beside });
-    const sink = streamInto(answer);
-    const outcome = await this.run('ask', ctx, sink.write);
-    await sink.flush();
-    const footer = outcome ? `\n\n---\n*Route: ${outcome.route} (${outcome.reason}) · model ${outcome.model}${outcome.grams !== undefined ? ` · ${formatGrams(outcome.grams)} CO2e` : ''}*\n` : '\n\n---\n*No answer.*\n';
-    await appendTo(answer, footer);
-    return outcome;
+    return this.remember('ask', async (force) => {
+      // The answer streams into a markdown document as it is generated; the route line is added when it is done.
+      const answer = await vscode.workspace.openTextDocument({ language: 'markdown', content: `# ${question}\n\n` });
+      await vscode.window.showTextDocument(answer, { preview: false, viewColumn: vscode.ViewColumn.Beside });
+      const sink = streamInto(answer);
+      const outcome = await this.run('ask', ctx, sink.write, force);
+      await sink.flush();
+      await appendTo(answer, outcome ? `\n\n---\n*${routeLine(outcome)}*\n` : '\n\n---\n*No answer.*\n');
+      if (outcome) void this.offerRetry('ask', outcome);
+      return outcome;
+    });
   }
 
   /** Tests for the selection, or the whole file: a new editor in the same language. */
@@ -175,17 +206,20 @@ export class Tasks implements vscode.Disposable {
     }
     const doc = editor.document;
     const code = editor.selection.isEmpty ? doc.getText() : doc.getText(editor.selection);
-    const outcome = await this.run('tests', { languageId: doc.languageId, filePath: vscode.workspace.asRelativePath(doc.uri), code });
-    if (!outcome) return undefined;
-    const tests = extractCodeBlock(outcome.text);
-    if (tests === undefined) {
-      await this.showMarkdown(`Tests for ${vscode.workspace.asRelativePath(doc.uri)}`, outcome);
+    const filePath = vscode.workspace.asRelativePath(doc.uri);
+    return this.remember('tests', async (force) => {
+      const outcome = await this.run('tests', { languageId: doc.languageId, filePath, code }, undefined, force);
+      if (!outcome) return undefined;
+      const tests = extractCodeBlock(outcome.text);
+      if (tests === undefined) {
+        await this.showMarkdown(`Tests for ${filePath}`, outcome);
+      } else {
+        const out = await vscode.workspace.openTextDocument({ language: doc.languageId, content: tests });
+        await vscode.window.showTextDocument(out, { viewColumn: vscode.ViewColumn.Beside, preview: false });
+      }
+      void this.offerRetry('tests', outcome, [], 'Verdant: tests generated');
       return outcome;
-    }
-    const out = await vscode.workspace.openTextDocument({ language: doc.languageId, content: tests });
-    await vscode.window.showTextDocument(out, { viewColumn: vscode.ViewColumn.Beside, preview: false });
-    void vscode.window.showInformationMessage(`Verdant: tests generated (${outcome.route}, ${outcome.model}${outcome.grams !== undefined ? `, ${formatGrams(outcome.grams)} CO2e` : ''}).`);
-    return outcome;
+    });
   }
 
   private async summarizeFile(): Promise<TaskOutcome | undefined> {
@@ -195,9 +229,14 @@ export class Tasks implements vscode.Disposable {
       return undefined;
     }
     const filePath = vscode.workspace.asRelativePath(doc.uri);
-    const outcome = await this.run('summarize', { languageId: doc.languageId, filePath, code: doc.getText() });
-    if (outcome) await this.showMarkdown(`Summary of ${filePath}`, outcome);
-    return outcome;
+    const code = doc.getText();
+    return this.remember('summarize', async (force) => {
+      const outcome = await this.run('summarize', { languageId: doc.languageId, filePath, code }, undefined, force);
+      if (!outcome) return undefined;
+      await this.showMarkdown(`Summary of ${filePath}`, outcome);
+      void this.offerRetry('summarize', outcome);
+      return outcome;
+    });
   }
 
   /** A commit message for the staged changes, written into the Source Control input box. */
@@ -215,9 +254,49 @@ export class Tasks implements vscode.Disposable {
       void vscode.window.showInformationMessage('Verdant: stage some changes first; the message is written from the staged diff.');
       return undefined;
     }
-    const outcome = await this.run('commit', { languageId: 'diff', filePath: repo.rootUri.fsPath, code: diff.slice(0, 60_000) });
-    if (outcome) repo.inputBox.value = outcome.text.trim().replace(/^```\w*\n?|```$/g, '').trim();
+    return this.remember('commit', async (force) => {
+      const outcome = await this.run('commit', { languageId: 'diff', filePath: repo.rootUri.fsPath, code: diff.slice(0, 60_000) }, undefined, force);
+      if (!outcome) return undefined;
+      repo.inputBox.value = outcome.text.trim().replace(/^```\w*\n?|```$/g, '').trim();
+      void this.offerRetry('commit', outcome, [], 'Verdant: commit message written');
+      return outcome;
+    });
+  }
+
+  /** Runs a task and keeps it as the one "Retry in Cloud" / "Retry Locally" repeat. */
+  private async remember(kind: TaskKind, execute: LastTask['execute'], force?: 'local' | 'cloud'): Promise<TaskOutcome | undefined> {
+    const last: LastTask = { kind, route: undefined, execute };
+    this.last = last;
+    const outcome = await execute(force);
+    last.route = outcome?.route;
     return outcome;
+  }
+
+  /**
+   * Runs the last task again on the other route. Asking for the cloud after a local result says the local answer did
+   * not do; asking for the local model after a cloud result says it should have been tried: both feed the router's
+   * recent-acceptance signal.
+   */
+  private async retry(to: 'local' | 'cloud'): Promise<TaskOutcome | undefined> {
+    const last = this.last;
+    if (!last) {
+      void vscode.window.showInformationMessage('Verdant: there is no task to retry yet.');
+      return undefined;
+    }
+    if (last.route === 'local' && to === 'cloud') this.deps.router.recordAcceptance(last.kind, false);
+    if (last.route === 'cloud' && to === 'local') this.deps.router.recordAcceptance(last.kind, true);
+    return this.remember(last.kind, last.execute, to);
+  }
+
+  /** The route and its reason with the result, and the other route one click away (when it is allowed). */
+  private offerRetry(kind: TaskKind, o: TaskOutcome, actions: string[] = [], title = `Verdant: ${kind} done`): Thenable<string | undefined> {
+    const cloudOk = o.decision?.options.some((x) => x.route === 'cloud' && !x.blocked) ?? false;
+    const other = o.route === 'local' ? (cloudOk ? RETRY_CLOUD : undefined) : RETRY_LOCAL;
+    return vscode.window.showInformationMessage(`${title} (${routeLine(o)}).`, ...actions, ...(other ? [other] : [])).then((c) => {
+      if (c === RETRY_CLOUD) void this.retry('cloud');
+      else if (c === RETRY_LOCAL) void this.retry('local');
+      return c;
+    });
   }
 
   /** Applies a refactoring as one undoable edit, if the document has not changed since. */
@@ -232,47 +311,118 @@ export class Tasks implements vscode.Disposable {
     const edit = new vscode.WorkspaceEdit();
     edit.replace(p.uri, p.range, p.proposed);
     const ok = await vscode.workspace.applyEdit(edit);
-    if (ok) this.discard(p.id);
+    if (ok) {
+      if (p.route === 'local') this.deps.router.recordAcceptance(p.kind, true);
+      this.forget(p);
+    }
     return ok;
   }
 
+  /** Discarding a local proposal says the local model's answer did not do. */
   private discard(id?: number): void {
     const p = id !== undefined ? this.proposals.get(id) : this.current;
     if (!p) return;
+    if (p.route === 'local') this.deps.router.recordAcceptance(p.kind, false);
+    this.forget(p);
+  }
+
+  private forget(p: Proposal): void {
     this.proposals.delete(p.id);
     if (this.current === p) this.current = undefined;
   }
 
-  /** Routes, asks consent when needed, runs with progress and cancel, records the carbon, offers local on failure. */
-  private async run(kind: TaskKind, ctx: TaskContext, sink?: (text: string) => void): Promise<TaskOutcome | undefined> {
-    const s = this.deps.config.settings;
-    const cloudConfigured = s.cloud.enable && Boolean(s.cloud.endpoint) && Boolean(s.cloud.model) && (await this.deps.keys.has());
+  /**
+   * Routes (src/vscode/router.ts), asks consent when the cloud is chosen, runs with progress and cancel (a cascade:
+   * a local draft first, the cloud when the draft is unsure), records the carbon of every attempt, offers local on a
+   * cloud failure. `force` is a retry on the route the user asked for.
+   */
+  private async run(kind: TaskKind, ctx: TaskContext, sink?: (text: string) => void, force?: 'local' | 'cloud'): Promise<TaskOutcome | undefined> {
     const messages = taskMessages(kind, ctx);
-    const contextChars = ctx.code.length + (ctx.instruction?.length ?? 0);
-    const facts = { kind, contextChars, cloudConfigured, trusted: vscode.workspace.isTrusted, localAvailable: s.local.backend !== 'llama.cpp' || Boolean(s.local.modelPath) };
-    let decision = decideRoute({ ...facts, consent: this.deps.consent.value });
-    if (decision.needsConsent) {
-      const consent = await this.deps.consent.ask(hostOf(s.cloud.endpoint), kind === 'ask' ? 'your question and the current file' : 'the selected code');
-      decision = decideRoute({ ...facts, consent });
-      if (decision.needsConsent) decision = { route: 'local', reason: 'cloud consent not given: ran locally', needsConsent: false };
+    const query: RouteQuery = {
+      kind,
+      promptTokens: Math.ceil(messages.reduce((n, m) => n + m.content.length, 0) / CHARS_PER_TOKEN),
+      files: ctx.code ? 1 : 0,
+      selectionChars: kind === 'ask' ? 0 : ctx.code.length,
+      consent: this.deps.consent.value,
+    };
+    const routed = await this.deps.router.route(query);
+    const entry = routed.entry;
+    let decision = routed.decision;
+    if (force === 'local') decision = { ...decision, route: 'local', cascade: false, needsConsent: false, reason: `retried locally at your request (${decision.reason})` };
+    if (force === 'cloud') {
+      const blocked = decision.options.find((o) => o.route === 'cloud')?.blocked ?? (decision.options.some((o) => o.route === 'cloud') ? undefined : 'no cloud endpoint is configured');
+      if (blocked) {
+        entry.outcome = `retry in cloud refused: ${blocked}`;
+        void vscode.window.showWarningMessage(`Verdant: cannot retry in the cloud: ${blocked}.`);
+        return undefined;
+      }
+      decision = { ...decision, route: 'cloud', cascade: false, needsConsent: this.deps.consent.value === 'unknown', reason: `retried in the cloud at your request (${decision.reason})` };
     }
-    this.deps.log.info(`task ${kind}: ${decision.route} (${decision.reason})`);
+    // Palette tasks are interactive, so nothing is deferrable here; deferred jobs go through the scheduler.
+    if (decision.route === 'later') decision = { ...decision, route: 'local', reason: `${decision.reason}; interactive tasks run now` };
+    if (decision.needsConsent) {
+      const consent = await this.askConsent(kind);
+      if (consent !== 'granted') {
+        decision = force === 'cloud' ? decision : (await this.deps.router.route({ ...query, consent: 'denied' })).decision;
+        if (force === 'cloud' || decision.route === 'cloud') {
+          entry.outcome = 'cloud consent not given';
+          decision = { ...decision, route: 'local', cascade: false, reason: 'cloud consent not given: ran locally' };
+        }
+      }
+    }
+    if (decision.warning) void vscode.window.showWarningMessage(`Verdant: ${decision.warning}`);
+    let inCloud = false;
     try {
-      return await this.withProgress(kind, decision, (signal, report) =>
-        decision.route === 'cloud' ? this.runCloud(kind, messages, decision, signal, report, sink) : this.runLocal(kind, messages, decision, signal, report, sink));
+      const outcome = await this.withProgress(kind, decision, async (signal, report) => {
+        if (decision.route === 'cloud') {
+          inCloud = true;
+          return this.runCloud(kind, messages, decision.reason, signal, report, sink);
+        }
+        if (!decision.cascade) return this.runLocal(messages, decision.reason, signal, report, sink);
+        // Cascade: the draft is held back (not streamed) until the classifier, seeing its confidence, keeps it.
+        const c = await runCascade({
+          draft: () => this.runLocal(messages, decision.reason, signal, report),
+          judge: async (draft) => {
+            const v = await this.deps.router.afterDraft(query, draft.result);
+            this.deps.log.info(`task ${kind}: ${v.reason} (p ${v.p.toFixed(2)})`);
+            return v;
+          },
+          mayEscalate: async () => this.deps.consent.value === 'granted' || (this.deps.consent.value === 'unknown' && await this.askConsent(kind) === 'granted'),
+          escalate: () => {
+            inCloud = true;
+            return this.runCloud(kind, messages, decision.reason, signal, report, sink);
+          },
+          isCancel,
+        });
+        if (!c.escalated) {
+          sink?.(c.result.text);
+          const { result: _generated, ...kept } = c.result;
+          return { ...kept, reason: `${decision.reason}; ${c.reason}` };
+        }
+        return { ...c.result, reason: `${decision.reason}; ${c.reason}`, grams: (c.draft?.grams ?? 0) + (c.result.grams ?? 0), cascaded: true };
+      });
+      entry.outcome = outcome.cascaded ? 'local draft, then cloud' : `done (${outcome.route})`;
+      entry.grams = outcome.grams;
+      return { ...outcome, decision };
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       // The user cancelled: nothing to report, nothing to offer.
-      if ((e as { code?: string }).code === 'cancelled' || (e instanceof Error && e.name === 'AbortError')) {
+      if (isCancel(e)) {
         this.deps.log.info(`task ${kind} cancelled`);
+        entry.outcome = 'cancelled';
         return undefined;
       }
+      entry.outcome = `failed: ${message}`;
       this.deps.log.error(`task ${kind} (${decision.route}) failed: ${message}`);
-      if (decision.route === 'cloud') {
+      const code = (e as { code?: string }).code;
+      if (inCloud && (code === 'network' || code === 'timeout')) this.deps.router.noteCloudUnreachable();
+      if (inCloud) {
         const choice = await vscode.window.showErrorMessage(`Verdant: the cloud request failed: ${message}`, 'Run Locally');
         if (choice === 'Run Locally') {
-          const local: RouteDecision = { route: 'local', reason: 'cloud failed: ran locally', needsConsent: false };
-          return this.withProgress(kind, local, (signal, report) => this.runLocal(kind, messages, local, signal, report, sink));
+          const reason = 'cloud failed: ran locally';
+          const local = await this.withProgress(kind, { route: 'local', cascade: false }, (signal, report) => this.runLocal(messages, reason, signal, report, sink));
+          entry.outcome = 'cloud failed, ran locally';
+          return { ...local, decision };
         }
       } else {
         void vscode.window.showErrorMessage(`Verdant: ${message}`);
@@ -281,24 +431,31 @@ export class Tasks implements vscode.Disposable {
     }
   }
 
-  private withProgress(kind: TaskKind, decision: RouteDecision, work: (signal: AbortSignal, report: (chars: number) => void) => Promise<TaskOutcome>): Promise<TaskOutcome> {
-    return Promise.resolve(vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Verdant: ${kind} (${decision.route})`, cancellable: true }, (progress, token) => {
+  private askConsent(kind: TaskKind): Promise<'granted' | 'denied' | 'unknown'> {
+    return this.deps.consent.ask(hostOf(this.deps.config.settings.cloud.endpoint), kind === 'ask' ? 'your question and the current file' : 'the selected code');
+  }
+
+  private withProgress<T>(kind: TaskKind, decision: Pick<RouteDecision, 'route' | 'cascade'>, work: (signal: AbortSignal, report: (chars: number) => void) => Promise<T>): Promise<T> {
+    const route = decision.cascade ? 'local draft first' : decision.route;
+    return Promise.resolve(vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Verdant: ${kind} (${route})`, cancellable: true }, (progress, token) => {
       const ac = new AbortController();
       token.onCancellationRequested(() => ac.abort());
       return work(ac.signal, (chars) => progress.report({ message: `${chars} characters` }));
     }));
   }
 
-  private async runLocal(_kind: TaskKind, messages: ChatMessage[], decision: RouteDecision, signal: AbortSignal, report: (chars: number) => void, sink?: (text: string) => void): Promise<TaskOutcome> {
+  private async runLocal(messages: ChatMessage[], reason: string, signal: AbortSignal, report: (chars: number) => void, sink?: (text: string) => void): Promise<TaskOutcome & { result: GenerateResult }> {
     let chars = 0;
     const started = Date.now();
     const r = await this.deps.engine.generate({ kind: 'chat', messages, maxTokens: 1024, temperature: 0 }, { signal, onText: (t) => { chars += t.length; report(chars); sink?.(t); } });
+    if (r.stopReason === 'abort') throw Object.assign(new Error('cancelled'), { code: 'cancelled' });
+    this.deps.router.noteLocalResult(r);
     this.deps.usage.record({ at: started, feature: 'task', backend: r.backend, model: r.model, engineMs: r.timing.totalMs, promptTokens: r.timing.promptTokens, evaluatedTokens: r.timing.evaluatedTokens, generatedTokens: r.timing.generatedTokens, ...(r.timing.packageJoules !== undefined ? { measuredJoules: r.timing.packageJoules } : {}) });
     await this.deps.carbon.flushed();
-    return { route: 'local', reason: decision.reason, model: r.model, text: r.text, grams: this.deps.carbon.lastRecord?.sciG };
+    return { route: 'local', reason, model: r.model, text: r.text, grams: this.deps.carbon.lastRecord?.sciG, result: r };
   }
 
-  private async runCloud(kind: TaskKind, messages: ChatMessage[], decision: RouteDecision, signal: AbortSignal, report: (chars: number) => void, sink?: (text: string) => void): Promise<TaskOutcome> {
+  private async runCloud(kind: TaskKind, messages: ChatMessage[], reason: string, signal: AbortSignal, report: (chars: number) => void, sink?: (text: string) => void): Promise<TaskOutcome> {
     const s = this.deps.config.settings.cloud;
     let redactions = 0;
     const sent = messages.map((m) => {
@@ -313,15 +470,16 @@ export class Tasks implements vscode.Disposable {
       let chars = 0;
       const started = Date.now();
       const r = await client.chat({ messages: sent, maxTokens: 2048, temperature: 0 }, { signal, onText: (t: string) => { chars += t.length; report(chars); sink?.(t); } });
+      this.deps.router.noteCloudReached();
       const record = await this.deps.carbon.recordCloud({ feature: kind, endpoint: s.endpoint, model: r.model || s.model, tokensIn: r.usage.promptTokens, tokensOut: r.usage.completionTokens, latencyMs: r.ms, at: started });
-      return { route: 'cloud', reason: decision.reason, model: r.model || s.model, text: r.text, grams: record?.sciG };
+      return { route: 'cloud', reason, model: r.model || s.model, text: r.text, grams: record?.sciG };
     } finally {
       client.close();
     }
   }
 
   private async showMarkdown(title: string, o: TaskOutcome): Promise<void> {
-    const header = `<!-- Verdant -->\n# ${title}\n\n*Route: ${o.route} (${o.reason}) · model ${o.model}${o.grams !== undefined ? ` · ${formatGrams(o.grams)} CO2e` : ''}*\n\n`;
+    const header = `<!-- Verdant -->\n# ${title}\n\n*${routeLine(o)}*\n\n`;
     const doc = await vscode.workspace.openTextDocument({ language: 'markdown', content: header + o.text });
     await vscode.window.showTextDocument(doc, { preview: false, viewColumn: vscode.ViewColumn.Beside });
   }
@@ -333,6 +491,15 @@ export class Tasks implements vscode.Disposable {
       : '// Nothing has been sent to a cloud endpoint in this window.\n';
     await vscode.window.showTextDocument(await vscode.workspace.openTextDocument({ language: 'jsonc', content }), { preview: true });
   }
+}
+
+function isCancel(e: unknown): boolean {
+  return (e as { code?: string } | undefined)?.code === 'cancelled' || (e instanceof Error && e.name === 'AbortError');
+}
+
+/** "Route: local (local: 0.2 g vs cloud 0.9 g, confidence 0.81) · model m · 0.2 g CO2e" */
+function routeLine(o: TaskOutcome): string {
+  return `Route: ${o.route} (${o.reason}) · model ${o.model}${o.grams !== undefined ? ` · ${formatGrams(o.grams)} CO2e` : ''}`;
 }
 
 /** Appends streamed text to a document, batched so a fast stream does not queue an edit per token. */

@@ -1,6 +1,7 @@
 // package.json is the contract with VS Code: these checks keep it and the typed settings from drifting apart.
 import * as assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { BUDGET_ACTIONS, ROUTING_MODES } from '../../src/core/routing/policy';
 import { DEFAULT_SETTINGS, readSettings } from '../../src/core/settings';
 
 interface Property { default: unknown; scope?: string; markdownDescription?: string; enum?: string[] }
@@ -33,6 +34,33 @@ describe('package.json manifest', () => {
       assert.equal(properties[key].scope, 'machine', key);
     }
     assert.equal(properties['verdant.cloud.enable'].scope, 'application', 'consent cannot come from a workspace');
+  });
+
+  it('machine-scopes the routing settings and matches their choices to the policy', () => {
+    const routing = ['verdant.routing.mode', 'verdant.routing.dailyBudgetGrams', 'verdant.routing.budgetAction', 'verdant.routing.cascade'];
+    assert.deepEqual(Object.keys(properties).filter((k) => k.startsWith('verdant.routing.')).sort(), [...routing].sort());
+    for (const key of routing) assert.equal(properties[key].scope, 'machine', key);
+    const mode = properties['verdant.routing.mode'] as Property & { markdownEnumDescriptions?: string[] };
+    assert.deepEqual(mode.enum, [...ROUTING_MODES]);
+    assert.equal(mode.markdownEnumDescriptions?.length, ROUTING_MODES.length);
+    const action = properties['verdant.routing.budgetAction'] as Property & { markdownEnumDescriptions?: string[] };
+    assert.deepEqual(action.enum, [...BUDGET_ACTIONS]);
+    assert.equal(action.markdownEnumDescriptions?.length, BUDGET_ACTIONS.length);
+    // The manifest's bounds are the reader's: the largest allowed budget is read, one more is refused.
+    const budget = properties['verdant.routing.dailyBudgetGrams'] as Property & { type?: string; minimum?: number; maximum?: number };
+    assert.deepEqual([budget.type, budget.minimum, budget.maximum], ['number', 0, 1_000_000]);
+    assert.equal(readSettings((k) => (k === 'routing.dailyBudgetGrams' ? budget.maximum : undefined)).problems.length, 0);
+    assert.equal(readSettings((k) => (k === 'routing.dailyBudgetGrams' ? budget.maximum! + 1 : undefined)).problems.length, 1);
+    assert.equal((properties['verdant.routing.cascade'] as Property & { type?: string }).type, 'boolean');
+  });
+
+  it('contributes the router commands', () => {
+    const commands = new Map<string, { title?: string }>(pkg.contributes.commands.map((c: { command: string; title?: string }) => [c.command, c]));
+    for (const id of ['verdant.switchRoutingMode', 'verdant.showRoutingLog', 'verdant.retryInCloud', 'verdant.retryLocally']) {
+      assert.ok(commands.has(id), id);
+      assert.ok((commands.get(id)?.title ?? '').length > 0, `${id} title`);
+    }
+    assert.equal(new Set(pkg.contributes.commands.map((c: { command: string }) => c.command)).size, pkg.contributes.commands.length, 'no duplicate commands');
   });
 
   it('puts every command in the Verdant category under verdant.*', () => {

@@ -1,4 +1,5 @@
 import * as assert from 'node:assert/strict';
+import { ROUTING_MODES } from '../../src/core/routing/policy';
 import { checkEndpoint, DEFAULT_SETTINGS, readSettings } from '../../src/core/settings';
 
 const reader = (values: Record<string, unknown>) => (key: string) => values[key];
@@ -69,6 +70,65 @@ describe('settings', () => {
     assert.equal(readSettings(reader({ 'local.threads': -1 })).problems.length, 1);
     assert.equal(readSettings(reader({ 'local.threads': 257 })).problems.length, 1);
     assert.equal(readSettings(reader({ 'local.threads': 256 })).problems.length, 0);
+  });
+
+  describe('routing', () => {
+    it('defaults to balanced, no budget, warn, cascade on', () => {
+      assert.deepEqual(readSettings(reader({})).settings.routing, { mode: 'balanced', dailyBudgetGrams: 0, budgetAction: 'warn', cascade: true });
+    });
+
+    it('accepts every mode, a fractional budget, both actions and cascade off', () => {
+      for (const mode of ROUTING_MODES) {
+        const { settings, problems } = readSettings(reader({ 'routing.mode': mode }));
+        assert.deepEqual([settings.routing.mode, problems], [mode, []], mode);
+      }
+      const { settings, problems } = readSettings(reader({
+        'routing.mode': 'greenest', 'routing.dailyBudgetGrams': 12.5, 'routing.budgetAction': 'stop', 'routing.cascade': false,
+      }));
+      assert.deepEqual(problems, []);
+      assert.deepEqual(settings.routing, { mode: 'greenest', dailyBudgetGrams: 12.5, budgetAction: 'stop', cascade: false });
+      assert.equal(readSettings(reader({ 'routing.dailyBudgetGrams': 0 })).settings.routing.dailyBudgetGrams, 0);
+      assert.equal(readSettings(reader({ 'routing.dailyBudgetGrams': 1e6 })).settings.routing.dailyBudgetGrams, 1e6);
+      assert.equal(readSettings(reader({ 'routing.budgetAction': 'warn' })).settings.routing.budgetAction, 'warn');
+    });
+
+    it('treats null as unset', () => {
+      const { settings, problems } = readSettings(reader({
+        'routing.mode': null, 'routing.dailyBudgetGrams': null, 'routing.budgetAction': null, 'routing.cascade': null,
+      }));
+      assert.deepEqual([settings.routing, problems], [DEFAULT_SETTINGS.routing, []]);
+    });
+
+    it('falls back to the default and says what is wrong for each bad routing value', () => {
+      const { settings, problems } = readSettings(reader({
+        'routing.mode': 'cheapest', 'routing.dailyBudgetGrams': -5, 'routing.budgetAction': 'block', 'routing.cascade': 'yes',
+      }));
+      assert.deepEqual(settings.routing, DEFAULT_SETTINGS.routing);
+      assert.deepEqual(settings, DEFAULT_SETTINGS, 'nothing else changes');
+      assert.deepEqual(problems, [
+        { key: 'verdant.routing.mode', message: 'verdant.routing.mode must be one of greenest, balanced, fastest, local-only, cloud-only, not "cheapest"; using balanced.' },
+        { key: 'verdant.routing.dailyBudgetGrams', message: 'verdant.routing.dailyBudgetGrams must be a number from 0 to 1000000, not -5; using 0.' },
+        { key: 'verdant.routing.budgetAction', message: 'verdant.routing.budgetAction must be one of warn, stop, not "block"; using warn.' },
+        { key: 'verdant.routing.cascade', message: 'verdant.routing.cascade must be true or false, not "yes"; using true.' },
+      ]);
+    });
+
+    it('rejects a budget that is not a finite number in range', () => {
+      for (const bad of ['100', Number.NaN, Number.POSITIVE_INFINITY, 1e6 + 1, -0.001, true, [5], { grams: 5 }]) {
+        const { settings, problems } = readSettings(reader({ 'routing.dailyBudgetGrams': bad }));
+        assert.equal(settings.routing.dailyBudgetGrams, 0, String(bad));
+        assert.deepEqual(problems.map((p) => p.key), ['verdant.routing.dailyBudgetGrams'], String(bad));
+        assert.match(problems[0].message, /must be a number from 0 to 1000000, not .*; using 0\.$/);
+      }
+      assert.match(readSettings(reader({ 'routing.dailyBudgetGrams': '100' })).problems[0].message, /not "100"/);
+      assert.match(readSettings(reader({ 'routing.dailyBudgetGrams': [5] })).problems[0].message, /not a list/);
+    });
+
+    it('is case-sensitive about the mode and keeps the other routing values when one is bad', () => {
+      const { settings, problems } = readSettings(reader({ 'routing.mode': 'Greenest', 'routing.budgetAction': 'stop', 'routing.cascade': false }));
+      assert.deepEqual(settings.routing, { mode: 'balanced', dailyBudgetGrams: 0, budgetAction: 'stop', cascade: false });
+      assert.deepEqual(problems.map((p) => p.key), ['verdant.routing.mode']);
+    });
   });
 
   describe('checkEndpoint', () => {

@@ -1,31 +1,5 @@
 import * as assert from 'node:assert/strict';
 import { extractCodeBlock, taskMessages } from '../../src/core/tasks/prompts';
-import { decideRoute, type RouteFacts } from '../../src/core/tasks/route';
-
-const facts = (over: Partial<RouteFacts> = {}): RouteFacts => ({
-  kind: 'refactor', contextChars: 800, cloudConfigured: true, trusted: true, consent: 'granted', localAvailable: true, ...over,
-});
-
-describe('task routing (first policy)', () => {
-  it('keeps light tasks local and sends heavy ones to the cloud when allowed', () => {
-    assert.equal(decideRoute(facts({ kind: 'explain' })).route, 'local');
-    assert.equal(decideRoute(facts({ kind: 'explain', contextChars: 10_000 })).route, 'cloud');
-    assert.equal(decideRoute(facts()).route, 'cloud');
-  });
-
-  it('never sends code from an untrusted workspace, without consent, or without an endpoint', () => {
-    assert.deepEqual([decideRoute(facts({ trusted: false })).route, decideRoute(facts({ trusted: false })).reason], ['local', 'heavy task, but this workspace is not trusted: code never leaves the machine']);
-    assert.equal(decideRoute(facts({ consent: 'denied' })).route, 'local');
-    assert.equal(decideRoute(facts({ cloudConfigured: false })).route, 'local');
-    const ask = decideRoute(facts({ consent: 'unknown' }));
-    assert.deepEqual([ask.route, ask.needsConsent], ['cloud', true]);
-  });
-
-  it('uses the cloud for a light task only when there is no local model', () => {
-    assert.equal(decideRoute(facts({ kind: 'ask', localAvailable: false })).route, 'cloud');
-    assert.equal(decideRoute(facts({ kind: 'ask', localAvailable: false, trusted: false })).route, 'local');
-  });
-});
 
 describe('task prompts', () => {
   it('puts the code in a fenced block with the file and the instruction', () => {

@@ -64,12 +64,14 @@ describe('Verdant in a real extension host', () => {
   });
 
   it('ignores workspace settings that try to redirect code or change what runs', () => {
-    // test/fixtures/ws/.vscode/settings.json sets all four; machine/application scope must make VS Code drop them.
+    // test/fixtures/ws/.vscode/settings.json sets all of these; machine/application scope must make VS Code drop them.
     const c = config();
     assert.equal(c.get('cloud.enable'), false);
     assert.equal(c.get('cloud.endpoint'), '');
     assert.equal(c.get('local.modelPath'), '');
     assert.equal(c.get('local.gpu'), 'auto');
+    assert.equal(c.get('routing.mode'), 'balanced', 'a repository cannot switch routing to cloud-only');
+    assert.equal(c.get('routing.dailyBudgetGrams'), 0);
     assert.equal(c.inspect('cloud.endpoint')?.workspaceValue, undefined);
   });
 

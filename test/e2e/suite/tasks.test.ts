@@ -119,7 +119,7 @@ describe('palette tasks with a green-cloud endpoint (OpenAI-compatible server on
       assert.equal(outcome.model, 'stories260K.gguf');
       assert.ok(outcome.grams !== undefined && outcome.grams > 0);
       assert.equal(bodies.length, sent, 'nothing went to the cloud');
-      assert.match(vscode.window.activeTextEditor?.document.getText() ?? '', /\*Route: local \(light task/);
+      assert.match(vscode.window.activeTextEditor?.document.getText() ?? '', /\*Route: local \(local: [^)]*confidence [01]\.\d\d\)/);
       assert.deepEqual([api.carbon.lastRecord?.route, api.carbon.lastRecord?.feature], ['local', 'task']);
     } finally {
       await api.engine.stopWorker();

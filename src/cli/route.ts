@@ -1,0 +1,230 @@
+// `verdant route`: where the router would send one request, and why. The same pieces as the extension's router
+// (src/vscode/router.ts) without VS Code: the feature vector, the classifier (router.onnx on onnxruntime-node, in this
+// process; the TS reference forward pass over router-weights.json when onnxruntime-node or the model cannot load,
+// said in `classifier`), and the policy (src/core/routing/policy.ts) over this machine's device profile and the
+// built-in grid averages. The model files are looked up in $VERDANT_ROUTER_DIR, next to the CLI bundle (dist/),
+// then in src/core/routing/model/ of a checkout.
+import { existsSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { formatGrams } from '../core/carbon/dashboardData';
+import { detectDevice, osFacts } from '../core/carbon/energy/devices';
+import { lookupGridAverage } from '../core/carbon/sources';
+import { loadWeights, referenceForward } from '../core/routing/classifier';
+import { featureVector, ROUTING_KINDS, type RoutingInput, type RoutingKind } from '../core/routing/features';
+import { BUDGET_ACTIONS, decideRoute, ROUTING_MODES, type BudgetAction, type RouteContext, type RoutingMode } from '../core/routing/policy';
+import type { Route } from '../core/routing/estimates';
+import { OnnxRouter } from '../engine/router/onnxRouter';
+import { numberFlag, UsageError } from './args';
+import type { Command, CommandArgs } from './command';
+
+/** The cloud model costed when --cloud-model is not given: the all-cloud baseline's size class. */
+export const DEFAULT_CLOUD_MODEL = 'llama-3.3-70b-instruct';
+/** Until the engine has reported one (as in the extension): the smallest context the catalogue's models run with. */
+export const DEFAULT_CONTEXT_TOKENS = 4096;
+/** The backend string the extension's router costs the local model with (src/vscode/router.ts). */
+const LOCAL_BACKEND = 'llama.cpp';
+
+export interface RouteOptionOutput {
+  readonly route: Route;
+  readonly gCO2e: number;
+  readonly rangeG: readonly [number, number];
+  readonly latencyMs: number;
+  readonly pLocalOk: number;
+  readonly blocked?: string;
+}
+
+export interface RouteOutput {
+  readonly route: Route;
+  readonly cascade: boolean;
+  readonly reason: string;
+  readonly mode: RoutingMode;
+  readonly pLocalOk: number;
+  /** 'onnx (cpu)', 'onnx (dml)' or 'reference (why onnxruntime-node was not used)'. */
+  readonly classifier: string;
+  readonly warning?: string;
+  readonly options: readonly RouteOptionOutput[];
+  /** What the estimates assumed. */
+  readonly setup: {
+    readonly device: string;
+    readonly localGPerKWh: number;
+    readonly localGrid: string;
+    readonly cloudModel: string | null;
+    readonly cloudGPerKWh: number | null;
+    readonly cloudGrid: string | null;
+    readonly contextTokens: number;
+  };
+}
+
+/** Where router.onnx / router-weights.json are: $VERDANT_ROUTER_DIR, the CLI bundle's folder, a checkout's model folder. */
+export function routerFileCandidates(baseDir: string, file: string, env: NodeJS.ProcessEnv = process.env): string[] {
+  const dirs = [
+    ...(env.VERDANT_ROUTER_DIR ? [env.VERDANT_ROUTER_DIR] : []),
+    baseDir,
+    path.resolve(baseDir, '..', 'src', 'core', 'routing', 'model'),
+  ];
+  return dirs.map((d) => path.join(d, file));
+}
+
+function locate(baseDir: string, file: string): string {
+  const candidates = routerFileCandidates(baseDir, file);
+  return candidates.find((c) => existsSync(c)) ?? candidates[0];
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * P(local suffices) for one feature vector: router.onnx on onnxruntime-node, else the reference forward pass with
+ * the reason. Fails only when neither model file can be used.
+ */
+export async function classifyOnce(features: Float32Array, baseDir: string): Promise<{ p: number; classifier: string }> {
+  let why: string;
+  try {
+    // OnnxRouter requires onnxruntime-node inside load(), so the other commands never load the native module.
+    const router = await OnnxRouter.load(locate(baseDir, 'router.onnx'));
+    try {
+      const [p] = await router.predict([features]);
+      return { p, classifier: `onnx (${router.providers.join(', ')})` };
+    } finally {
+      await router.dispose();
+    }
+  } catch (e) {
+    why = message(e).split('\n')[0];
+  }
+  const weightsFile = locate(baseDir, 'router-weights.json');
+  let text: string;
+  try {
+    text = readFileSync(weightsFile, 'utf8');
+  } catch (e) {
+    throw new Error(`The router classifier cannot run: ${why}; and ${weightsFile}: ${message(e)}. Rebuild the model files with 'node scripts/build-router-model.mjs' and 'npm run build'.`);
+  }
+  return { p: referenceForward(loadWeights(text), features), classifier: `reference (${why})` };
+}
+
+function oneOf<T extends string>(flag: string, value: string | boolean | undefined, allowed: readonly T[], fallback?: T): T {
+  if (value === undefined && fallback !== undefined) return fallback;
+  if (value === undefined) throw new UsageError(`--${flag} is required: one of ${allowed.join(', ')}.`);
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    throw new UsageError(`--${flag} must be one of ${allowed.join(', ')}, not "${String(value)}".`);
+  }
+  return value as T;
+}
+
+const round = (n: number, d: number) => Math.round(n * 10 ** d) / 10 ** d;
+
+/** The request and context the flags describe (exported for tests and the evaluation). */
+export function parseRouteFlags(flags: CommandArgs['flags'], env: NodeJS.ProcessEnv = process.env) {
+  const kind = oneOf<RoutingKind>('kind', flags.kind, ROUTING_KINDS);
+  const mode = oneOf<RoutingMode>('mode', flags.mode, ROUTING_MODES, 'balanced');
+  const tokens = numberFlag(flags.tokens, 'tokens', { min: 0, integer: true });
+  if (tokens === undefined) throw new UsageError('--tokens N (the prompt tokens of the request) is required.');
+  const files = numberFlag(flags.files, 'files', { min: 0, integer: true }) ?? (kind === 'ask' ? 0 : 1);
+  const selectionChars = numberFlag(flags['selection-chars'], 'selection-chars', { min: 0, integer: true }) ?? 0;
+  const localTps = numberFlag(flags['local-tps'], 'local-tps', { min: 0 });
+  const contextTokens = numberFlag(flags.context, 'context', { min: 1, integer: true }) ?? DEFAULT_CONTEXT_TOKENS;
+  const budgetG = numberFlag(flags.budget, 'budget', { min: 0 });
+  const usedG = numberFlag(flags.used, 'used', { min: 0 });
+  if (budgetG === undefined && (usedG !== undefined || flags['budget-action'] !== undefined)) {
+    throw new UsageError('--used and --budget-action need --budget G (today\'s budget in grams CO2e).');
+  }
+  const budgetAction = oneOf<BudgetAction>('budget-action', flags['budget-action'], BUDGET_ACTIONS, 'warn');
+  const zone = String(flags.zone ?? env.VERDANT_ZONE ?? '');
+  const cloudZone = typeof flags['cloud-zone'] === 'string' ? flags['cloud-zone'] : zone;
+  const cloudModel = typeof flags['cloud-model'] === 'string' ? flags['cloud-model'] : DEFAULT_CLOUD_MODEL;
+  const noCloud = flags['no-cloud'] === true;
+
+  const input: RoutingInput = {
+    kind, promptTokens: tokens, localContextTokens: contextTokens, files, selectionChars,
+    localTokensPerSecond: localTps, onBattery: false,
+  };
+  const localGrid = lookupGridAverage(zone);
+  const cloudGrid = noCloud ? undefined : lookupGridAverage(cloudZone);
+  const device = detectDevice(osFacts(), LOCAL_BACKEND);
+  const ctx: RouteContext = {
+    mode,
+    local: { device, tokensPerSecond: localTps, gPerKWh: localGrid.gPerKWh, contextTokens },
+    cloud: cloudGrid ? { model: cloudModel, gPerKWh: cloudGrid.gPerKWh } : undefined,
+    trusted: flags.untrusted !== true,
+    // The person running the CLI is the one asking: nothing to consent to on someone else's behalf.
+    consent: 'granted',
+    budget: budgetG !== undefined ? { dailyGrams: budgetG, usedTodayG: usedG ?? 0, action: budgetAction } : undefined,
+    cascade: true,
+  };
+  const setup: RouteOutput['setup'] = {
+    device: `${device.label} (${device.reason})`,
+    localGPerKWh: round(localGrid.gPerKWh, 2),
+    localGrid: localGrid.detail,
+    cloudModel: cloudGrid ? cloudModel : null,
+    cloudGPerKWh: cloudGrid ? round(cloudGrid.gPerKWh, 2) : null,
+    cloudGrid: cloudGrid ? cloudGrid.detail : null,
+    contextTokens,
+  };
+  return { input, request: { kind, promptTokens: tokens, selectionChars }, ctx, setup };
+}
+
+export const routeCommand: Command = {
+  summary: 'where the router sends a request (local, cloud, a local draft first) and what each option costs',
+  usage: 'verdant route --kind K --tokens N [--files N] [--selection-chars N] [--mode M] [--zone Z] [--cloud-zone Z] '
+    + '[--cloud-model M] [--local-tps N] [--context N] [--no-cloud] [--untrusted] [--budget G --used G [--budget-action warn|stop]] [--json]',
+  flags: {
+    kind: { type: 'string', value: 'K', description: `the request: ${ROUTING_KINDS.join(', ')}` },
+    tokens: { type: 'string', value: 'N', description: 'prompt tokens the request needs (code, context, instruction)' },
+    files: { type: 'string', value: 'N', description: 'files the request spans (default 1; 0 for ask)' },
+    'selection-chars': { type: 'string', value: 'N', description: 'characters selected (default 0)' },
+    mode: { type: 'string', value: 'M', description: `${ROUTING_MODES.join(', ')} (default balanced)` },
+    zone: { type: 'string', value: 'Z', description: 'your grid zone, built-in average (default $VERDANT_ZONE, else world)' },
+    'cloud-zone': { type: 'string', value: 'Z', description: 'the cloud endpoint\'s grid zone (default --zone)' },
+    'cloud-model': { type: 'string', value: 'M', description: `the cloud model (default ${DEFAULT_CLOUD_MODEL})` },
+    'local-tps': { type: 'string', value: 'N', description: 'measured local decode speed, tokens/s (default: not measured)' },
+    context: { type: 'string', value: 'N', description: `the local model's context, tokens (default ${DEFAULT_CONTEXT_TOKENS})` },
+    'no-cloud': { type: 'boolean', description: 'no cloud endpoint configured' },
+    untrusted: { type: 'boolean', description: 'an untrusted workspace: code never leaves this machine' },
+    budget: { type: 'string', value: 'G', description: 'daily carbon budget, grams CO2e' },
+    used: { type: 'string', value: 'G', description: 'grams already used today (with --budget; default 0)' },
+    'budget-action': { type: 'string', value: 'A', description: 'warn or stop (no cloud) once the budget is spent (default warn)' },
+  },
+  async run({ flags, io }): Promise<RouteOutput> {
+    const { input, request, ctx, setup } = parseRouteFlags(flags);
+    const { p, classifier } = await classifyOnce(featureVector(input), io.baseDir);
+    const d = decideRoute(request, ctx, p);
+    return {
+      route: d.route,
+      cascade: d.cascade,
+      reason: d.reason,
+      mode: d.mode,
+      pLocalOk: round(d.pLocalOk, 4),
+      classifier,
+      ...(d.warning ? { warning: d.warning } : {}),
+      options: d.options.map((o) => ({
+        route: o.route,
+        gCO2e: round(o.gCO2e, 6),
+        rangeG: [round(o.rangeG[0], 6), round(o.rangeG[1], 6)] as const,
+        latencyMs: Math.round(o.latencyMs),
+        pLocalOk: round(o.pLocalOk, 4),
+        ...(o.blocked ? { blocked: o.blocked } : {}),
+      })),
+      setup,
+    };
+  },
+  format: (r) => {
+    const o = r as RouteOutput;
+    const route = o.cascade ? 'local draft first, the cloud if it is unsure' : o.route;
+    const seconds = (ms: number) => (ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`);
+    const rows = o.options.map((x) => [x.route, formatGrams(x.gCO2e), `${formatGrams(x.rangeG[0])} – ${formatGrams(x.rangeG[1])}`, seconds(x.latencyMs), x.blocked ? `blocked: ${x.blocked}` : '']);
+    const header = ['option', 'CO2e', 'range', 'latency', ''];
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+    const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+    const cloud = o.setup.cloudModel ? `cloud ${o.setup.cloudModel} at ${o.setup.cloudGPerKWh} g/kWh` : 'no cloud';
+    return [
+      `route: ${route} (${o.mode}, p(local ok) ${o.pLocalOk.toFixed(2)}, classifier ${o.classifier})`,
+      o.reason,
+      ...(o.warning ? [`warning: ${o.warning}`] : []),
+      '',
+      line(header),
+      ...rows.map(line),
+      '',
+      `local: ${o.setup.device}, ${o.setup.localGPerKWh} g/kWh; ${cloud}; local context ${o.setup.contextTokens} tokens`,
+    ].join('\n');
+  },
+};

@@ -1,0 +1,215 @@
+// The router's decision: local, cloud or later for one request, under the user's policy mode, the hard limits
+// (no cloud configured, offline, untrusted workspace, consent denied, daily budget spent, no local model) and the
+// classifier's probability that the local model suffices. Pure and fast (target p99 < 1 ms): the classifier runs
+// before, elsewhere (the engine worker), and its answer comes in as pLocalOk. Every decision carries a one-line
+// reason with the numbers behind it, e.g. "local: 0.2 g vs cloud 0.9 g, confidence 0.81".
+import { formatGrams } from '../carbon/dashboardData';
+import {
+  estimateCloudOption, estimateLaterOption, estimateLocalOption, expectedOutputTokens,
+  type CloudSide, type LocalSide, type OptionEstimate, type Route,
+} from './estimates';
+import type { RoutingKind } from './features';
+
+export const ROUTING_MODES = ['greenest', 'balanced', 'fastest', 'local-only', 'cloud-only'] as const;
+export type RoutingMode = (typeof ROUTING_MODES)[number];
+
+export const BUDGET_ACTIONS = ['warn', 'stop'] as const;
+export type BudgetAction = (typeof BUDGET_ACTIONS)[number];
+
+export const MODE_DESCRIPTIONS: Record<RoutingMode, string> = {
+  greenest: 'fewest grams CO2e, counting a cloud retry when the local answer may not do',
+  balanced: 'local when it is likely good enough, the cloud when not, a local draft first when unsure',
+  fastest: 'the quickest complete answer',
+  'local-only': 'nothing leaves this machine',
+  'cloud-only': 'the cloud model whenever it is allowed',
+};
+
+/** The classifier's p(local suffices) at or above which balanced mode trusts the local model. */
+export const CONFIDENT = 0.65;
+/** Below this, balanced mode goes straight to the cloud. */
+export const UNLIKELY = 0.35;
+/** After a local draft (cascade), escalate when the classifier, now seeing the draft's confidence, falls below this. */
+export const ESCALATE_BELOW = 0.5;
+/** A deferral must save at least this share of the grams to be worth the wait. */
+const LATER_MIN_SAVING = 0.2;
+
+/** Kinds whose answer the user reads as a whole, so a quick local draft can be checked before it is shown. */
+const CASCADE_KINDS: ReadonlySet<RoutingKind> = new Set(['explain', 'summarize', 'ask', 'commit', 'tests', 'refactor']);
+
+export interface RouteRequest {
+  readonly kind: RoutingKind;
+  readonly promptTokens: number;
+  readonly selectionChars: number;
+  /** Defaults to the kind's typical answer length. */
+  readonly outputTokens?: number;
+}
+
+export interface RouteContext {
+  readonly mode: RoutingMode;
+  /** The local model; `unavailable` says why it cannot run (no model chosen, engine failing). */
+  readonly local: LocalSide & { readonly contextTokens: number; readonly unavailable?: string };
+  /** The configured endpoint, or undefined when none is set up (endpoint, model, key, verdant.cloud.enable). */
+  readonly cloud?: CloudSide;
+  readonly trusted: boolean;
+  /** The network is known to be down. */
+  readonly offline?: boolean;
+  readonly consent: 'granted' | 'denied' | 'unknown';
+  readonly budget?: { readonly dailyGrams: number; readonly usedTodayG: number; readonly action: BudgetAction };
+  /** Try local first and escalate on low confidence for uncertain requests (verdant.routing.cascade). */
+  readonly cascade: boolean;
+  /** A deferrable request with a cleaner window before its deadline. */
+  readonly deferral?: { readonly windowGPerKWh: number; readonly startsInMs: number };
+}
+
+export interface RouteOption extends OptionEstimate {
+  readonly pLocalOk: number;
+  /** Why this option cannot be taken now; absent when it can. */
+  readonly blocked?: string;
+}
+
+export interface RouteDecision {
+  readonly route: Route;
+  /** Route 'local' as a draft: escalate to the cloud when the draft's confidence is low (cascadeVerdict). */
+  readonly cascade: boolean;
+  readonly reason: string;
+  readonly mode: RoutingMode;
+  readonly pLocalOk: number;
+  readonly options: readonly RouteOption[];
+  /** The cloud is chosen but this workspace's consent has not been asked yet. */
+  readonly needsConsent: boolean;
+  /** Said alongside the result (a budget exceeded in warn mode). */
+  readonly warning?: string;
+}
+
+function g(v: number): string {
+  return formatGrams(v);
+}
+
+function p2(v: number): string {
+  return v.toFixed(2);
+}
+
+/** Why the cloud cannot be used for this request, or undefined when it can (consent may still need asking). */
+function cloudBlock(ctx: RouteContext, cloud: OptionEstimate | undefined): string | undefined {
+  if (!ctx.cloud || !cloud) return 'no cloud endpoint is configured';
+  if (!ctx.trusted) return 'this workspace is not trusted, so code stays on this machine';
+  if (ctx.consent === 'denied') return 'you chose to keep this workspace\'s code on this machine';
+  if (ctx.offline) return 'the network is offline';
+  const b = ctx.budget;
+  if (b && b.dailyGrams > 0 && b.action === 'stop' && b.usedTodayG + cloud.gCO2e > b.dailyGrams) {
+    return `today's carbon budget of ${g(b.dailyGrams)} is spent (${g(b.usedTodayG)} used), so no bursting`;
+  }
+  return undefined;
+}
+
+function budgetWarning(ctx: RouteContext, route: Route, options: readonly RouteOption[]): string | undefined {
+  const b = ctx.budget;
+  if (!b || b.dailyGrams <= 0 || b.action !== 'warn') return undefined;
+  const cost = options.find((o) => o.route === route)?.gCO2e ?? 0;
+  if (b.usedTodayG + cost <= b.dailyGrams) return undefined;
+  return `Today's carbon budget of ${g(b.dailyGrams)} is exceeded (${g(b.usedTodayG + cost)} with this request).`;
+}
+
+/**
+ * Decides the route. `pLocalOk` is the classifier's probability that the local model's answer will do (0..1); a
+ * non-finite value counts as 0.5 (unknown).
+ */
+export function decideRoute(req: RouteRequest, ctx: RouteContext, pLocalOkIn: number): RouteDecision {
+  const p = Number.isFinite(pLocalOkIn) ? Math.min(1, Math.max(0, pLocalOkIn)) : 0.5;
+  const tokensOut = req.outputTokens ?? expectedOutputTokens(req.kind, req.selectionChars);
+  const local = estimateLocalOption(req.promptTokens, tokensOut, ctx.local);
+  const cloudEst = ctx.cloud ? estimateCloudOption(req.promptTokens, tokensOut, ctx.cloud) : undefined;
+  const cloudBlocked = cloudBlock(ctx, cloudEst);
+  const localBlocked = ctx.local.unavailable;
+  // The answer shares the context with the prompt.
+  const fits = ctx.local.contextTokens <= 0 || req.promptTokens + tokensOut <= ctx.local.contextTokens;
+
+  const later = ctx.deferral && !localBlocked ? estimateLaterOption(local, ctx.deferral.windowGPerKWh, ctx.local.gPerKWh, ctx.deferral.startsInMs) : undefined;
+  const options: RouteOption[] = [{ ...local, pLocalOk: p, ...(localBlocked ? { blocked: localBlocked } : {}) }];
+  if (cloudEst) options.push({ ...cloudEst, pLocalOk: p, ...(cloudBlocked ? { blocked: cloudBlocked } : {}) });
+  if (later) options.push({ ...later, pLocalOk: p });
+
+  const cloudOk = cloudEst !== undefined && cloudBlocked === undefined;
+  // A local answer that will not do is retried in the cloud: count that retry, weighted by its probability.
+  const expLocalG = cloudOk ? local.gCO2e + (1 - p) * cloudEst.gCO2e : local.gCO2e;
+  const expLocalMs = cloudOk ? local.latencyMs + (1 - p) * cloudEst.latencyMs : local.latencyMs;
+  const vs = cloudEst ? ` vs cloud ${g(cloudEst.gCO2e)}` : '';
+  const conf = `confidence ${p2(p)}`;
+  const cascadeOk = ctx.cascade && cloudOk && CASCADE_KINDS.has(req.kind) && fits;
+
+  const decision = (route: Route, reason: string, cascade = false): RouteDecision => ({
+    route, cascade, reason, mode: ctx.mode, pLocalOk: p, options,
+    needsConsent: route === 'cloud' && ctx.consent === 'unknown',
+    ...(budgetWarning(ctx, route, options) ? { warning: budgetWarning(ctx, route, options) } : {}),
+  });
+  const goLocal = (why: string): RouteDecision => {
+    const cascade = cascadeOk && p < CONFIDENT && ctx.mode !== 'local-only';
+    const text = cascade
+      ? `local draft first, the cloud if it is unsure: ${g(local.gCO2e)}${vs}, ${conf}`
+      : `local: ${g(local.gCO2e)}${vs}, ${conf}`;
+    return decision('local', why ? `${text} (${why})` : text, cascade);
+  };
+  const goCloud = (why: string): RouteDecision =>
+    decision('cloud', `cloud: ${g(cloudEst?.gCO2e ?? 0)} vs local ${g(local.gCO2e)}, ${conf}${why ? ` (${why})` : ''}`);
+
+  // Hard limits first: what cannot run does not compete. A forced local route still says why the local run may fail
+  // (no model) or be cut (a prompt over its context).
+  const tooBig = fits ? '' : `; the prompt exceeds the local context (${ctx.local.contextTokens} tokens) and will be cut`;
+  const localCaveat = localBlocked ? `; and ${localBlocked}` : tooBig;
+  if (!cloudOk) {
+    if (ctx.mode === 'cloud-only') return goLocal(`cloud-only mode, but ${cloudBlocked}${localCaveat}`);
+    if (localBlocked) return goLocal(`${localBlocked}; and ${cloudBlocked}`);
+    return goLocal(`${ctx.mode === 'local-only' ? 'local-only mode' : cloudBlocked}${tooBig}`);
+  }
+  if (ctx.mode === 'local-only') return goLocal(`local-only mode${localCaveat}`);
+  if (ctx.mode === 'cloud-only') return goCloud('cloud-only mode');
+  if (localBlocked) return goCloud(localBlocked);
+  if (!fits) return goCloud(`the prompt (${req.promptTokens} tokens) and its answer exceed the local context of ${ctx.local.contextTokens}`);
+
+  // A deferred run is the same local run, so a poor answer is still retried in the cloud: count that retry as for
+  // local now, or an unchanged (or dirtier) window would look cheaper than running now whenever p is low.
+  const expLaterG = later ? later.gCO2e + (1 - p) * cloudEst.gCO2e : Infinity;
+  const bestNowG = Math.min(expLocalG, cloudEst.gCO2e);
+  const laterWorth = expLaterG < (1 - LATER_MIN_SAVING) * bestNowG;
+  const laterReason = `later: ${g(expLaterG)} in the clean window vs ${g(bestNowG)} now`;
+  switch (ctx.mode) {
+    case 'fastest':
+      return expLocalMs <= cloudEst.latencyMs
+        ? goLocal(`fastest: about ${seconds(expLocalMs)} vs ${seconds(cloudEst.latencyMs)}`)
+        : goCloud(`fastest: about ${seconds(cloudEst.latencyMs)} vs ${seconds(expLocalMs)} locally`);
+    case 'greenest':
+      if (laterWorth) return decision('later', laterReason);
+      return expLocalG <= cloudEst.gCO2e
+        ? goLocal(`greenest, counting a likely cloud retry: ${g(expLocalG)}`)
+        : goCloud(`greenest: the local answer would likely need a cloud retry, ${g(expLocalG)} expected`);
+    case 'balanced':
+    default: {
+      if (laterWorth) return decision('later', laterReason);
+      if (p >= CONFIDENT) return goLocal('');
+      if (p < UNLIKELY) return goCloud('the local model is unlikely to do this well');
+      if (cascadeOk) return goLocal('');
+      return expLocalG <= cloudEst.gCO2e ? goLocal('unsure: the greener option') : goCloud('unsure: the greener option');
+    }
+  }
+}
+
+function seconds(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+export interface CascadeVerdict {
+  readonly escalate: boolean;
+  readonly reason: string;
+}
+
+/**
+ * After a cascade's local draft: escalate when the classifier, given the draft's confidence, now rates the local
+ * answer below ESCALATE_BELOW, or the draft is empty. Both attempts' carbon is recorded by the caller.
+ */
+export function cascadeVerdict(pWithDraft: number, draftText: string): CascadeVerdict {
+  if (draftText.trim() === '') return { escalate: true, reason: 'the local draft was empty: escalated to the cloud' };
+  const p = Number.isFinite(pWithDraft) ? pWithDraft : 0;
+  return p < ESCALATE_BELOW
+    ? { escalate: true, reason: `the local draft's confidence ${p2(p)} was below ${ESCALATE_BELOW}: escalated to the cloud` }
+    : { escalate: false, reason: `the local draft's confidence ${p2(p)} was enough: kept` };
+}

@@ -1,0 +1,228 @@
+// The router in the extension host: gathers a request's features and the live facts (settings, trust, consent,
+// the grid now, the endpoint's grid, today's grams, the measured local speed), asks the engine worker's ONNX
+// classifier whether the local model suffices (the plain-TS reference forward pass when the worker cannot answer),
+// applies the policy (src/core/routing/policy.ts) and keeps the routing log. The classifier never runs here.
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { Config } from '../config';
+import { carbonContext, presetForUrl } from '../core/cloud/presets';
+import { lookupGridAverage } from '../core/carbon/sources';
+import { AcceptanceTracker } from '../core/routing/acceptance';
+import { loadWeights, referenceForward, type RouterWeights } from '../core/routing/classifier';
+import type { CloudSide } from '../core/routing/estimates';
+import { featureVector, type RoutingKind } from '../core/routing/features';
+import { RoutingLog, renderRoutingLog, type RoutingLogEntry } from '../core/routing/log';
+import { cascadeVerdict, decideRoute, MODE_DESCRIPTIONS, ROUTING_MODES, type CascadeVerdict, type RouteDecision, type RoutingMode } from '../core/routing/policy';
+import type { GenerateResult } from '../engine/types';
+import type { CarbonAccounting } from './carbonAccounting';
+import type { LocalEngine } from './localEngine';
+import type { CloudKeyStore } from './secrets';
+
+export const ROUTER_COMMANDS = {
+  switchMode: 'verdant.switchRoutingMode',
+  showLog: 'verdant.showRoutingLog',
+} as const;
+
+const ACCEPTANCE_KEY = 'verdant.routing.acceptance';
+/** The first classification may start the worker and load onnxruntime-node; later ones take well under 10 ms. */
+const CLASSIFY_TIMEOUT_MS = 5000;
+/** After the endpoint could not be reached, route as offline for this long (then try it again). */
+const OFFLINE_MS = 2 * 60 * 1000;
+/** Until the engine reports its context size: the smallest context the catalogue's models run with. */
+const DEFAULT_CONTEXT_TOKENS = 4096;
+
+export interface RouterDeps {
+  readonly config: Config;
+  readonly engine: Pick<LocalEngine, 'classify' | 'knownContextTokens' | 'report'>;
+  readonly carbon: Pick<CarbonAccounting, 'intensity' | 'device' | 'ledger'>;
+  readonly keys: Pick<CloudKeyStore, 'has'>;
+  readonly globalState: vscode.Memento;
+  readonly extensionPath: string;
+  readonly log: vscode.LogOutputChannel;
+  /** The power state as last polled (undefined: unknown, taken as mains). */
+  readonly onBattery: () => boolean | undefined;
+}
+
+export interface RouteQuery {
+  readonly kind: RoutingKind;
+  readonly promptTokens: number;
+  readonly files: number;
+  readonly selectionChars: number;
+  readonly consent: 'granted' | 'denied' | 'unknown';
+}
+
+export interface Routed {
+  readonly decision: RouteDecision;
+  readonly entry: RoutingLogEntry;
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+export class Router implements vscode.Disposable {
+  readonly log = new RoutingLog();
+  private readonly acceptance: AcceptanceTracker;
+  private weights: RouterWeights | undefined;
+  private localTps: number | undefined;
+  private prefillTps: number | undefined;
+  private offlineUntil = 0;
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(private readonly deps: RouterDeps) {
+    this.acceptance = new AcceptanceTracker(deps.globalState.get(ACCEPTANCE_KEY));
+    this.disposables.push(
+      vscode.commands.registerCommand(ROUTER_COMMANDS.switchMode, (mode?: RoutingMode) => this.switchMode(mode)),
+      vscode.commands.registerCommand(ROUTER_COMMANDS.showLog, () => this.showLog()),
+    );
+  }
+
+  dispose(): void {
+    for (const d of this.disposables) d.dispose();
+  }
+
+  /** Routes one request and logs the decision. */
+  async route(q: RouteQuery): Promise<Routed> {
+    const started = performance.now();
+    const features = this.features(q);
+    const { p, classifier } = await this.classify(features);
+    const decision = decideRoute({ kind: q.kind, promptTokens: q.promptTokens, selectionChars: q.selectionChars }, await this.context(q), p);
+    const entry = this.log.add({ at: Date.now(), kind: q.kind, promptTokens: q.promptTokens, decision, classifier, decisionMs: performance.now() - started });
+    this.deps.log.info(`route ${q.kind} (${q.promptTokens} tokens): ${decision.route}${decision.cascade ? ' (cascade)' : ''}; ${decision.reason}; classifier ${classifier}`);
+    return { decision, entry };
+  }
+
+  /** After a cascade's local draft: the classifier again, now with the draft's confidence. */
+  async afterDraft(q: RouteQuery, draft: GenerateResult): Promise<CascadeVerdict & { p: number }> {
+    const features = this.features(q, draft.confidence.meanLogProb ?? undefined);
+    const { p } = await this.classify(features);
+    return { ...cascadeVerdict(p, draft.text), p };
+  }
+
+  /** The measured speeds of the local model, from its last answer. */
+  noteLocalResult(r: GenerateResult): void {
+    if (r.timing.generatedTokens > 4 && r.timing.tokensPerSecond > 0) this.localTps = r.timing.tokensPerSecond;
+    const evaluated = r.timing.evaluatedTokens ?? r.timing.promptTokens;
+    if (evaluated > 64 && r.timing.ttftMs > 0) this.prefillTps = evaluated / (r.timing.ttftMs / 1000);
+    // The model's context size comes with the engine's status; ask once, for the next decisions.
+    if (this.deps.engine.knownContextTokens === null) void this.deps.engine.report();
+  }
+
+  /** A cloud request failed to reach the endpoint (network, timeout): the next decisions treat the cloud as offline. */
+  noteCloudUnreachable(): void {
+    this.offlineUntil = Date.now() + OFFLINE_MS;
+  }
+
+  /** A cloud request got through: the endpoint is reachable again. */
+  noteCloudReached(): void {
+    this.offlineUntil = 0;
+  }
+
+  /** A local result kept (true) or sent to the cloud again (false), for the recent-acceptance feature. */
+  recordAcceptance(kind: RoutingKind, accepted: boolean): void {
+    this.acceptance.record(kind, accepted);
+    void this.deps.globalState.update(ACCEPTANCE_KEY, this.acceptance.toJSON());
+  }
+
+  private get contextTokens(): number {
+    return this.deps.engine.knownContextTokens ?? DEFAULT_CONTEXT_TOKENS;
+  }
+
+  acceptanceRate(kind: RoutingKind): number | undefined {
+    return this.acceptance.rate(kind);
+  }
+
+  /** Every kind's acceptance average and outcome count (what is persisted). */
+  acceptanceState(): ReturnType<AcceptanceTracker['toJSON']> {
+    return this.acceptance.toJSON();
+  }
+
+  private features(q: RouteQuery, draftMeanLogProb?: number): Float32Array {
+    return featureVector({
+      kind: q.kind, promptTokens: q.promptTokens, localContextTokens: this.contextTokens, files: q.files,
+      selectionChars: q.selectionChars, localTokensPerSecond: this.localTps, draftMeanLogProb, recentAcceptance: this.acceptance.rate(q.kind),
+      onBattery: this.deps.onBattery() === true,
+    });
+  }
+
+  private async classify(features: Float32Array): Promise<{ p: number; classifier: string }> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer in ${CLASSIFY_TIMEOUT_MS} ms`)), CLASSIFY_TIMEOUT_MS); });
+      const r = await Promise.race([this.deps.engine.classify([features]), timeout]);
+      return { p: r.p[0], classifier: `onnx (${r.provider})` };
+    } catch (e) {
+      // The same logistic regression in plain TypeScript: routing goes on when the worker cannot answer.
+      this.weights ??= loadWeights(readFileSync(path.join(this.deps.extensionPath, 'dist', 'router-weights.json'), 'utf8'));
+      const why = message(e);
+      this.deps.log.warn(`router: the engine worker's classifier did not answer (${why}); using the reference forward pass`);
+      return { p: referenceForward(this.weights, features), classifier: `reference (${why})` };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async context(q: RouteQuery): Promise<Parameters<typeof decideRoute>[1]> {
+    const s = this.deps.config.settings;
+    const backend = s.local.backend === 'llama.cpp' ? 'llama.cpp' : s.local.backend;
+    const intensity = await this.deps.carbon.intensity();
+    const cloud = s.cloud.enable && s.cloud.endpoint && s.cloud.model && (await this.deps.keys.has()) ? this.cloudSide(intensity.zone) : undefined;
+    const budget = s.routing.dailyBudgetGrams > 0
+      ? { dailyGrams: s.routing.dailyBudgetGrams, usedTodayG: await this.gramsToday(), action: s.routing.budgetAction }
+      : undefined;
+    return {
+      mode: s.routing.mode,
+      local: {
+        device: this.deps.carbon.device(backend),
+        tokensPerSecond: this.localTps,
+        prefillTokensPerSecond: this.prefillTps,
+        gPerKWh: intensity.gPerKWh,
+        contextTokens: this.contextTokens,
+        ...(s.local.backend === 'llama.cpp' && !s.local.modelPath ? { unavailable: 'no local model is chosen (run "Verdant: Select Local Model")' } : {}),
+      },
+      cloud,
+      trusted: vscode.workspace.isTrusted,
+      offline: Date.now() < this.offlineUntil,
+      consent: q.consent,
+      budget,
+      cascade: s.routing.cascade,
+    };
+  }
+
+  /** The endpoint's grid (its preset's zone; the user's own for self-hosted or unknown endpoints) and PUE. */
+  private cloudSide(localZone: string): CloudSide {
+    const s = this.deps.config.settings.cloud;
+    const preset = presetForUrl(s.endpoint);
+    const ctx = preset ? carbonContext(preset, s.model, localZone) : undefined;
+    return { model: ctx?.catalogModel ?? s.model, pue: ctx?.pue, gPerKWh: lookupGridAverage(ctx?.zone ?? localZone).gPerKWh };
+  }
+
+  private async gramsToday(): Promise<number> {
+    const start = new Date();
+    start.setHours(0, 0, 0, 0);
+    const { records } = await this.deps.carbon.ledger.read({ since: start });
+    return records.reduce((sum, r) => sum + r.sciG, 0);
+  }
+
+  private async switchMode(given?: RoutingMode): Promise<RoutingMode | undefined> {
+    const current = this.deps.config.settings.routing.mode;
+    let mode = given;
+    if (mode === undefined) {
+      const picked = await vscode.window.showQuickPick(ROUTING_MODES.map((m) => ({
+        label: m === current ? `$(check) ${m}` : m, mode: m, detail: MODE_DESCRIPTIONS[m],
+      })), { title: 'Verdant: Routing Mode', placeHolder: `Now: ${current}` });
+      mode = picked?.mode;
+    }
+    if (mode === undefined) return undefined;
+    if (!ROUTING_MODES.includes(mode)) throw new Error(`Unknown routing mode '${String(mode)}': use one of ${ROUTING_MODES.join(', ')}.`);
+    await vscode.workspace.getConfiguration('verdant').update('routing.mode', mode, vscode.ConfigurationTarget.Global);
+    return mode;
+  }
+
+  private async showLog(): Promise<string> {
+    const content = renderRoutingLog(this.log.list(), this.deps.config.settings.routing.mode);
+    await vscode.window.showTextDocument(await vscode.workspace.openTextDocument({ language: 'markdown', content }), { preview: true });
+    return content;
+  }
+}

@@ -1,0 +1,146 @@
+// `verdant route` as a real process (dist/cli.js): the classifier on the real onnxruntime-node next to the bundle, the
+// policy's hard limits (local-only, cloud-only, untrusted, a prompt over the local context, a spent budget), the
+// reference fallback when the ONNX model cannot load, and usage errors.
+import * as assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { runCliProcess } from '../support/cli';
+
+// A clean environment: no zone or router folder from the machine.
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}) => runCliProcess(args, { PATH: process.env.PATH, HOME: os.tmpdir(), ...env });
+
+interface RouteJson {
+  route: string;
+  cascade: boolean;
+  reason: string;
+  mode: string;
+  pLocalOk: number;
+  classifier: string;
+  warning?: string;
+  options: { route: string; gCO2e: number; rangeG: [number, number]; latencyMs: number; pLocalOk: number; blocked?: string }[];
+}
+
+async function route(...args: string[]): Promise<RouteJson> {
+  const r = await cli(['route', ...args, '--json']);
+  assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}${r.stdout}`);
+  return JSON.parse(r.stdout) as RouteJson;
+}
+
+const cloudOption = (o: RouteJson) => o.options.find((x) => x.route === 'cloud');
+const expectedProvider = process.platform === 'win32' ? /^onnx \((dml|cpu)\)$/ : /^onnx \(cpu\)$/;
+
+describe('verdant route', function () {
+  this.timeout(30000);
+
+  it('--json: the decision, the classifier that ran and every option with its grams', async () => {
+    const o = await route('--kind', 'explain', '--tokens', '1200', '--selection-chars', '2000', '--zone', 'DE', '--cloud-zone', 'FR', '--local-tps', '30');
+    assert.deepEqual(Object.keys(o).filter((k) => k !== 'warning' && k !== 'setup').sort(), ['cascade', 'classifier', 'mode', 'options', 'pLocalOk', 'reason', 'route'].sort());
+    assert.ok(['local', 'cloud'].includes(o.route), o.route);
+    assert.equal(typeof o.cascade, 'boolean');
+    assert.equal(o.mode, 'balanced');
+    assert.match(o.classifier, expectedProvider);
+    assert.ok(o.pLocalOk >= 0 && o.pLocalOk <= 1, String(o.pLocalOk));
+    assert.match(o.reason, /^(local|cloud)/);
+    assert.deepEqual(o.options.map((x) => x.route), ['local', 'cloud']);
+    for (const x of o.options) {
+      assert.ok(x.gCO2e > 0 && x.rangeG[0] <= x.gCO2e && x.gCO2e <= x.rangeG[1], JSON.stringify(x));
+      assert.ok(x.latencyMs > 0);
+      assert.equal(x.pLocalOk, o.pLocalOk);
+      assert.equal(x.blocked, undefined);
+    }
+  });
+
+  it('local-only always stays local; cloud-only goes to the cloud', async () => {
+    const [small, huge, cloud] = await Promise.all([
+      route('--kind', 'completion', '--tokens', '300', '--mode', 'local-only'),
+      route('--kind', 'refactor', '--tokens', '60000', '--files', '12', '--mode', 'local-only'),
+      route('--kind', 'completion', '--tokens', '300', '--mode', 'cloud-only'),
+    ]);
+    for (const o of [small, huge]) {
+      assert.equal(o.route, 'local');
+      assert.equal(o.cascade, false, 'local-only never escalates');
+      assert.match(o.reason, /local-only mode/);
+    }
+    assert.equal(cloud.route, 'cloud');
+    assert.match(cloud.reason, /cloud-only mode/);
+  });
+
+  it('--untrusted and --no-cloud never route to the cloud', async () => {
+    const [untrusted, noCloud] = await Promise.all([
+      route('--kind', 'ask', '--tokens', '60000', '--mode', 'cloud-only', '--untrusted'),
+      route('--kind', 'tests', '--tokens', '60000', '--no-cloud'),
+    ]);
+    assert.equal(untrusted.route, 'local');
+    assert.equal(untrusted.cascade, false);
+    assert.match(cloudOption(untrusted)?.blocked ?? '', /not trusted/);
+    assert.equal(noCloud.route, 'local');
+    assert.deepEqual(noCloud.options.map((x) => x.route), ['local']);
+  });
+
+  it('balanced sends a prompt beyond the local context to the cloud', async () => {
+    const o = await route('--kind', 'summarize', '--tokens', '50000', '--context', '8192');
+    assert.equal(o.route, 'cloud');
+    assert.equal(o.cascade, false);
+    assert.match(o.reason, /exceeds? the local context of 8192/);
+  });
+
+  it('a spent budget with --budget-action stop blocks the cloud; warn routes as usual and says so', async () => {
+    const args = ['--kind', 'summarize', '--tokens', '50000', '--context', '8192', '--budget', '5', '--used', '5'];
+    const [stop, warn] = await Promise.all([route(...args, '--budget-action', 'stop'), route(...args)]);
+    assert.equal(stop.route, 'local');
+    assert.match(cloudOption(stop)?.blocked ?? '', /budget/);
+    assert.match(stop.reason, /budget/);
+    assert.equal(warn.route, 'cloud');
+    assert.match(warn.warning ?? '', /budget of 5(\.00)? g is exceeded/);
+  });
+
+  it('falls back to the TS reference forward pass when the ONNX model cannot load, and says why', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'verdant-route-'));
+    try {
+      writeFileSync(path.join(dir, 'router.onnx'), 'not an onnx model\n');
+      copyFileSync(path.join('dist', 'router-weights.json'), path.join(dir, 'router-weights.json'));
+      const args = ['route', '--kind', 'commit', '--tokens', '900', '--files', '3', '--json'];
+      const [fallback, onnx] = await Promise.all([cli(args, { VERDANT_ROUTER_DIR: dir }), cli(args)]);
+      assert.equal(fallback.code, 0, fallback.stderr);
+      const f = JSON.parse(fallback.stdout) as RouteJson;
+      const o = JSON.parse(onnx.stdout) as RouteJson;
+      assert.match(f.classifier, /^reference \(Could not load the router model .*router\.onnx/);
+      assert.ok(Math.abs(f.pLocalOk - o.pLocalOk) <= 1e-4, `${f.pLocalOk} vs ${o.pLocalOk}`);
+      assert.equal(f.route, o.route);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('prints the route, the reason and a table of options as text', async () => {
+    const r = await cli(['route', '--kind', 'completion', '--tokens', '400', '--zone', 'SE']);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    assert.match(lines[0], /^route: (local|cloud|local draft first.*) \(balanced, p\(local ok\) \d\.\d\d, classifier onnx/);
+    assert.match(lines[1], /^(local|cloud)/);
+    assert.ok(lines.some((l) => /^option\s+CO2e\s+range\s+latency/.test(l)), r.stdout);
+    assert.ok(lines.some((l) => /^local\s+\d/.test(l)) && lines.some((l) => /^cloud\s+\d/.test(l)), r.stdout);
+  });
+
+  it('bad flags exit 2 with one line that names the fix', async () => {
+    const cases: [string[], RegExp][] = [
+      [['--kind', 'poem', '--tokens', '10'], /--kind must be one of completion, explain, refactor, tests, summarize, commit, ask, not "poem"/],
+      [['--tokens', '10'], /--kind is required: one of completion, explain/],
+      [['--kind', 'ask'], /--tokens N .* is required/],
+      [['--kind', 'ask', '--tokens=-5'], /--tokens must be a whole number of at least 0, not "-5"/],
+      [['--kind', 'ask', '--tokens', '10', '--mode', 'cheapest'], /--mode must be one of greenest, balanced, fastest, local-only, cloud-only/],
+      [['--kind', 'ask', '--tokens', '10', '--budget-action', 'stop'], /need --budget G/],
+    ];
+    const runs = await Promise.all(cases.map(([args]) => cli(['route', ...args])));
+    runs.forEach((r, i) => {
+      assert.equal(r.code, 2, `${cases[i][0].join(' ')}: ${r.stderr}`);
+      assert.equal(r.stdout, '');
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, cases[i][1]);
+    });
+    const json = await cli(['route', '--kind', 'poem', '--tokens', '10', '--json']);
+    assert.equal(json.code, 2);
+    assert.match(JSON.parse(json.stdout).error, /--kind must be one of/);
+  });
+});
