@@ -37,7 +37,7 @@ export const EVAL_SETUP = {
   cloudModel: 'llama-3.3-70b-instruct',
   cpuModel: 'AMD Ryzen 7 7840HS w/ Radeon 780M Graphics',
   logicalCpus: 16,
-  backend: 'llama.cpp',
+  backend: 'llama.cpp (vulkan)',
   trusted: true,
   consent: 'granted',
   cascade: true,

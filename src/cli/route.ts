@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { formatGrams } from '../core/carbon/dashboardData';
-import { detectDevice, osFacts } from '../core/carbon/energy/devices';
+import { detectDevice, osFacts, profile, PROFILES, type ProfileId } from '../core/carbon/energy/devices';
 import { lookupGridAverage } from '../core/carbon/sources';
 import { loadWeights, referenceForward } from '../core/routing/classifier';
 import { featureVector, ROUTING_KINDS, type RoutingInput, type RoutingKind } from '../core/routing/features';
@@ -140,7 +140,9 @@ export function parseRouteFlags(flags: CommandArgs['flags'], env: NodeJS.Process
   };
   const localGrid = lookupGridAverage(zone);
   const cloudGrid = noCloud ? undefined : lookupGridAverage(cloudZone);
-  const device = detectDevice(osFacts(), LOCAL_BACKEND);
+  const id = flags.device;
+  if (id !== undefined && !(String(id) in PROFILES)) throw new UsageError(`--device must be one of ${Object.keys(PROFILES).join(', ')}, not "${String(id)}".`);
+  const device = id !== undefined ? profile(String(id) as ProfileId) : detectDevice(osFacts(), LOCAL_BACKEND);
   const ctx: RouteContext = {
     mode,
     local: { device, tokensPerSecond: localTps, gPerKWh: localGrid.gPerKWh, contextTokens },
@@ -152,7 +154,7 @@ export function parseRouteFlags(flags: CommandArgs['flags'], env: NodeJS.Process
     cascade: true,
   };
   const setup: RouteOutput['setup'] = {
-    device: `${device.label} (${device.reason})`,
+    device: 'reason' in device ? `${device.label} (${String(device.reason)})` : `${device.label} (--device ${device.id})`,
     localGPerKWh: round(localGrid.gPerKWh, 2),
     localGrid: localGrid.detail,
     cloudModel: cloudGrid ? cloudModel : null,
@@ -166,7 +168,7 @@ export function parseRouteFlags(flags: CommandArgs['flags'], env: NodeJS.Process
 export const routeCommand: Command = {
   summary: 'where the router sends a request (local, cloud, a local draft first) and what each option costs',
   usage: 'verdant route --kind K --tokens N [--files N] [--selection-chars N] [--mode M] [--zone Z] [--cloud-zone Z] '
-    + '[--cloud-model M] [--local-tps N] [--context N] [--no-cloud] [--untrusted] [--budget G --used G [--budget-action warn|stop]] [--json]',
+    + '[--cloud-model M] [--device PROFILE] [--local-tps N] [--context N] [--no-cloud] [--untrusted] [--budget G --used G [--budget-action warn|stop]] [--json]',
   flags: {
     kind: { type: 'string', value: 'K', description: `the request: ${ROUTING_KINDS.join(', ')}` },
     tokens: { type: 'string', value: 'N', description: 'prompt tokens the request needs (code, context, instruction)' },
@@ -176,6 +178,7 @@ export const routeCommand: Command = {
     zone: { type: 'string', value: 'Z', description: 'your grid zone, built-in average (default $VERDANT_ZONE, else world)' },
     'cloud-zone': { type: 'string', value: 'Z', description: 'the cloud endpoint\'s grid zone (default --zone)' },
     'cloud-model': { type: 'string', value: 'M', description: `the cloud model (default ${DEFAULT_CLOUD_MODEL})` },
+    device: { type: 'string', value: 'PROFILE', description: `local device profile (default detected): ${Object.keys(PROFILES).join(', ')}` },
     'local-tps': { type: 'string', value: 'N', description: 'measured local decode speed, tokens/s (default: not measured)' },
     context: { type: 'string', value: 'N', description: `the local model's context, tokens (default ${DEFAULT_CONTEXT_TOKENS})` },
     'no-cloud': { type: 'boolean', description: 'no cloud endpoint configured' },

@@ -68,6 +68,8 @@ export class Router implements vscode.Disposable {
   private localTps: number | undefined;
   private prefillTps: number | undefined;
   private offlineUntil = 0;
+  /** The backend that answered last, e.g. "llama.cpp (vulkan)": it tells the iGPU from the CPU for the power profile. */
+  private localBackend: string | undefined;
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(private readonly deps: RouterDeps) {
@@ -102,6 +104,7 @@ export class Router implements vscode.Disposable {
 
   /** The measured speeds of the local model, from its last answer. */
   noteLocalResult(r: GenerateResult): void {
+    this.localBackend = r.backend;
     if (r.timing.generatedTokens > 4 && r.timing.tokensPerSecond > 0) this.localTps = r.timing.tokensPerSecond;
     const evaluated = r.timing.evaluatedTokens ?? r.timing.promptTokens;
     if (evaluated > 64 && r.timing.ttftMs > 0) this.prefillTps = evaluated / (r.timing.ttftMs / 1000);
@@ -165,7 +168,7 @@ export class Router implements vscode.Disposable {
 
   private async context(q: RouteQuery): Promise<Parameters<typeof decideRoute>[1]> {
     const s = this.deps.config.settings;
-    const backend = s.local.backend === 'llama.cpp' ? 'llama.cpp' : s.local.backend;
+    const backend = this.localBackend ?? s.local.backend;
     const intensity = await this.deps.carbon.intensity();
     const cloud = s.cloud.enable && s.cloud.endpoint && s.cloud.model && (await this.deps.keys.has()) ? this.cloudSide(intensity.zone) : undefined;
     const budget = s.routing.dailyBudgetGrams > 0

@@ -123,6 +123,18 @@ describe('verdant route', function () {
     assert.ok(lines.some((l) => /^local\s+\d/.test(l)) && lines.some((l) => /^cloud\s+\d/.test(l)), r.stdout);
   });
 
+  it('costs the local side on a named device profile', async () => {
+    const base = ['route', '--kind', 'explain', '--tokens', '1200', '--zone', 'DE', '--cloud-zone', 'FR', '--local-tps', '40', '--json'];
+    const [igpu, cpu] = await Promise.all([cli([...base, '--device', 'phoenix-hs-igpu']), cli([...base, '--device', 'phoenix-hs-cpu'])]);
+    assert.equal(igpu.code, 0, igpu.stderr);
+    const a = JSON.parse(igpu.stdout) as { setup: { device: string }; options: { route: string; gCO2e: number }[] };
+    const b = JSON.parse(cpu.stdout) as typeof a;
+    assert.match(a.setup.device, /\(--device phoenix-hs-igpu\)$/);
+    const localOf = (o: typeof a) => o.options.find((x) => x.route === 'local')!.gCO2e;
+    assert.notEqual(localOf(a), localOf(b), 'the profile changes the local estimate');
+    assert.equal(a.options.find((x) => x.route === 'cloud')!.gCO2e, b.options.find((x) => x.route === 'cloud')!.gCO2e);
+  });
+
   it('bad flags exit 2 with one line that names the fix', async () => {
     const cases: [string[], RegExp][] = [
       [['--kind', 'poem', '--tokens', '10'], /--kind must be one of completion, explain, refactor, tests, summarize, commit, ask, not "poem"/],
@@ -131,6 +143,7 @@ describe('verdant route', function () {
       [['--kind', 'ask', '--tokens=-5'], /--tokens must be a whole number of at least 0, not "-5"/],
       [['--kind', 'ask', '--tokens', '10', '--mode', 'cheapest'], /--mode must be one of greenest, balanced, fastest, local-only, cloud-only/],
       [['--kind', 'ask', '--tokens', '10', '--budget-action', 'stop'], /need --budget G/],
+      [['--kind', 'ask', '--tokens', '10', '--device', 'toaster'], /--device must be one of .*phoenix-hs-igpu/],
     ];
     const runs = await Promise.all(cases.map(([args]) => cli(['route', ...args])));
     runs.forEach((r, i) => {

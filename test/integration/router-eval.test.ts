@@ -5,6 +5,7 @@ import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { DEFAULT_EVAL_FILE, DEFAULT_MODEL_FILE, evaluatePolicy, evaluateRouter, evaluateWithOnnx, readEvalRows, type EvalReport } from '../../bench/evalRouter';
 import { loadWeights, referenceForward } from '../../src/core/routing/classifier';
+import { GREENER_BY } from '../../src/core/routing/policy';
 import { readFileSync } from 'node:fs';
 
 describe('router evaluation on eval.jsonl', function () {
@@ -43,15 +44,18 @@ describe('router evaluation on eval.jsonl', function () {
   });
 
   it('counts a local answer that will not do as local + cloud, and a cloud answer as the cloud alone', () => {
-    // p = 1 everywhere: balanced trusts the local model wherever the request fits its context (the policy's rule;
-    // any row with 2,048 tokens to spare surely fits), and a not-ok row routed local pays for the cloud retry too.
+    // p = 1 everywhere: balanced trusts the local model wherever the request fits its context (any row with 2,048
+    // tokens to spare surely fits) and the cloud is not GREENER_BY times greener; a not-ok row routed local pays for
+    // the cloud retry too.
     const allLocal = evaluatePolicy(rows, rows.map(() => 1));
     const expected = allLocal.perRow.reduce((sum, r) => sum + (r.routes.balanced !== 'cloud' ? r.localG + (r.localOk ? 0 : r.cloudG) : r.cloudG), 0);
     assert.ok(Math.abs(allLocal.modes.balanced.carbon.routerG - expected) < 1e-5, `${allLocal.modes.balanced.carbon.routerG} vs ${expected}`);
     rows.forEach((row, i) => {
-      if (row.input.promptTokens + 2048 <= row.input.localContextTokens) assert.equal(allLocal.perRow[i].routes.balanced, 'local', `row ${i + 1}`);
+      const r = allLocal.perRow[i];
+      if (row.input.promptTokens + 2048 > row.input.localContextTokens) return;
+      assert.equal(r.routes.balanced, r.localG > GREENER_BY * r.cloudG ? 'cloud' : 'local', `row ${i + 1}`);
     });
-    assert.ok(allLocal.modes.balanced.routes.local > rows.length / 2);
+    assert.ok(allLocal.modes.balanced.routes.local > 0 && allLocal.modes.balanced.routes.cloud > 0, 'both rules apply on this grid pair');
     // p = 0 everywhere: balanced goes to the cloud on every row.
     const allCloud = evaluatePolicy(rows, rows.map(() => 0));
     assert.equal(allCloud.modes.balanced.routes.cloud, rows.length);

@@ -15,7 +15,7 @@ import {
   type CloudSide, type LocalSide, type OptionEstimate,
 } from '../../src/core/routing/estimates';
 import {
-  BUDGET_ACTIONS, CONFIDENT, ESCALATE_BELOW, MODE_DESCRIPTIONS, ROUTING_MODES, UNLIKELY,
+  BUDGET_ACTIONS, CASCADE_MAX_COST, CONFIDENT, GREENER_BY, ESCALATE_BELOW, MODE_DESCRIPTIONS, ROUTING_MODES, UNLIKELY,
   cascadeVerdict, decideRoute, type RouteContext, type RouteDecision, type RouteRequest,
 } from '../../src/core/routing/policy';
 import { ROUTING_KINDS } from '../../src/core/routing/features';
@@ -250,9 +250,41 @@ describe('router policy', () => {
         const d = decideRoute(EXPLAIN, ctx(), p);
         assert.deepEqual([d.route, d.cascade, d.needsConsent], ['local', false, false], String(p));
       }
-      // Even when the cloud would be greener (a clean cloud, a dirty local grid): the classifier decides.
+      // The cloud greener, but by less than GREENER_BY (a clean cloud, a dirty local grid): the classifier decides.
+      assert.ok(LOCAL_DE.gCO2e < GREENER_BY * CLOUD_FR_EST.gCO2e, 'fixture: under GREENER_BY');
       const d = decideRoute(EXPLAIN, ctx({ local: { ...localSide({ gPerKWh: DE }), contextTokens: 8192 }, cloud: CLOUD_FR }), 0.9);
       assert.equal(d.route, 'local');
+    });
+
+    it('sends even a confident request to the cloud when the cloud is GREENER_BY times greener or more', () => {
+      // A slow CPU (5 tok/s) on the German grid against 70B in France.
+      const slowDirty = { ...localSide({ gPerKWh: DE, tokensPerSecond: 5 }), contextTokens: 8192 };
+      const local = estimateLocalOption(1000, 350, slowDirty);
+      assert.ok(local.gCO2e > GREENER_BY * CLOUD_FR_EST.gCO2e, 'fixture: far greener in the cloud');
+      const d = decideRoute(EXPLAIN, ctx({ local: slowDirty, cloud: CLOUD_FR }), 0.95);
+      assert.deepEqual([d.route, d.cascade], ['cloud', false]);
+      assert.match(d.reason, new RegExp(`\\(the cloud is ${Math.floor(local.gCO2e / CLOUD_FR_EST.gCO2e)}x greener for this request\\)$`));
+      // Local-only still means local, however dear.
+      assert.equal(decideRoute(EXPLAIN, ctx({ mode: 'local-only', local: slowDirty, cloud: CLOUD_FR }), 0.95).route, 'local');
+    });
+
+    it('skips the cascade when the draft alone would cost over CASCADE_MAX_COST times the cloud answer', () => {
+      const dirty = { ...localSide({ gPerKWh: DE }), contextTokens: 8192 };
+      const ratio = LOCAL_DE.gCO2e / CLOUD_FR_EST.gCO2e;
+      assert.ok(ratio > CASCADE_MAX_COST && ratio < GREENER_BY, `fixture: ratio ${ratio}`);
+      const d = decideRoute(EXPLAIN, ctx({ local: dirty, cloud: CLOUD_FR }), 0.5);
+      assert.deepEqual([d.route, d.cascade], ['cloud', false]);
+      assert.match(d.reason, /\(unsure: the greener option\)$/);
+      // The same request on the clean grid drafts locally first.
+      assert.equal(decideRoute(EXPLAIN, ctx({ cloud: CLOUD_FR }), 0.5).cascade, LOCAL_FR.gCO2e <= CASCADE_MAX_COST * CLOUD_FR_EST.gCO2e);
+    });
+
+    it('counts a cascade\'s likely escalation against a warn budget', () => {
+      const expected = LOCAL_FR.gCO2e + 0.5 * CLOUD_DE_EST.gCO2e;
+      const budget = { dailyGrams: 1, usedTodayG: 1 - (LOCAL_FR.gCO2e + expected) / 2, action: 'warn' as const };
+      const d = decideRoute(EXPLAIN, ctx({ budget }), 0.5);
+      assert.equal(d.cascade, true);
+      assert.equal(d.warning, `Today's carbon budget of ${formatGrams(1)} is exceeded (${formatGrams(budget.usedTodayG + expected)} with this request).`);
     });
 
     it('goes straight to the cloud below UNLIKELY', () => {
@@ -370,6 +402,21 @@ describe('router policy', () => {
       }
     });
 
+    it('defers without a cloud too: no endpoint, or local-only mode, with a clean window ahead', () => {
+      const dirty = { ...localSide({ gPerKWh: DE }), contextTokens: 8192 };
+      const deferral = { windowGPerKWh: 100, startsInMs: 2 * 3_600_000 };
+      const laterG = estimateLaterOption(LOCAL_DE, 100, DE, 0).gCO2e;
+      const none = decideRoute(EXPLAIN, ctx({ mode: 'greenest', local: dirty, cloud: undefined, deferral }), 0.9);
+      assert.equal(none.route, 'later');
+      assert.equal(none.reason, `later: ${formatGrams(laterG)} in the clean window vs ${formatGrams(LOCAL_DE.gCO2e)} now (no cloud endpoint is configured)`);
+      const localOnly = decideRoute(EXPLAIN, ctx({ mode: 'local-only', local: dirty, deferral }), 0.9);
+      assert.equal(localOnly.route, 'later');
+      assert.match(localOnly.reason, /\(local-only mode\)$/);
+      // Fastest and cloud-only never wait.
+      assert.notEqual(decideRoute(EXPLAIN, ctx({ mode: 'fastest', local: dirty, cloud: undefined, deferral }), 0.9).route, 'later');
+      assert.notEqual(decideRoute(EXPLAIN, ctx({ mode: 'cloud-only', local: dirty, cloud: undefined, deferral }), 0.9).route, 'later');
+    });
+
     it('has no later option when the local model cannot run', () => {
       const d = decideRoute(EXPLAIN, ctx({ mode: 'greenest', local: { ...localSide(), contextTokens: 8192, unavailable: 'no local model is chosen' }, deferral: { windowGPerKWh: 5, startsInMs: 60_000 } }), 0.9);
       assert.equal(option(d, 'later'), undefined);
@@ -418,7 +465,7 @@ describe('router policy', () => {
       }
       const big = decideRoute({ ...EXPLAIN, promptTokens: 12_000 }, ctx({ mode: 'local-only' }), 0.9);
       assert.equal(big.route, 'local');
-      assert.match(big.reason, /local-only mode; the prompt exceeds the local context \(8192 tokens\) and will be cut/);
+      assert.match(big.reason, /local-only mode; the prompt and its answer exceed the local context \(8192 tokens\), so the prompt will be cut/);
     });
 
     it('cloud-only uses the cloud whenever it is allowed', () => {
@@ -559,10 +606,10 @@ describe('router policy', () => {
       for (const blocked of [{ offline: true }, { cloud: undefined }, { consent: 'denied' as const }, { trusted: false }]) {
         const d = decideRoute(big, ctx(blocked), 0.99);
         assert.equal(d.route, 'local', JSON.stringify(blocked));
-        assert.match(d.reason, /; the prompt exceeds the local context \(8192 tokens\) and will be cut\)$/, d.reason);
+        assert.match(d.reason, /; the prompt and its answer exceed the local context \(8192 tokens\), so the prompt will be cut\)$/, d.reason);
       }
       const cloudOnly = decideRoute(big, ctx({ mode: 'cloud-only', offline: true }), 0.99);
-      assert.match(cloudOnly.reason, /cloud-only mode, but the network is offline; the prompt exceeds the local context \(8192 tokens\) and will be cut/);
+      assert.match(cloudOnly.reason, /cloud-only mode, but the network is offline; the prompt and its answer exceed the local context \(8192 tokens\), so the prompt will be cut/);
       // The answer (350 tokens for an explanation) shares the context: 7842 + 350 fits exactly, one more does not.
       assert.equal(decideRoute({ ...EXPLAIN, promptTokens: 8192 - 350 }, ctx(), 0.99).route, 'local');
       assert.equal(decideRoute({ ...EXPLAIN, promptTokens: 8192 - 349 }, ctx(), 0.99).route, 'cloud');

@@ -18,7 +18,7 @@ export type BudgetAction = (typeof BUDGET_ACTIONS)[number];
 
 export const MODE_DESCRIPTIONS: Record<RoutingMode, string> = {
   greenest: 'fewest grams CO2e, counting a cloud retry when the local answer may not do',
-  balanced: 'local when it is likely good enough, the cloud when not, a local draft first when unsure',
+  balanced: 'local when it is likely good enough (unless the cloud is far greener), the cloud when not, a local draft first when unsure',
   fastest: 'the quickest complete answer',
   'local-only': 'nothing leaves this machine',
   'cloud-only': 'the cloud model whenever it is allowed',
@@ -30,6 +30,10 @@ export const CONFIDENT = 0.65;
 export const UNLIKELY = 0.35;
 /** After a local draft (cascade), escalate when the classifier, now seeing the draft's confidence, falls below this. */
 export const ESCALATE_BELOW = 0.5;
+/** Balanced mode sends even a confident request to the cloud when the cloud is this many times greener. */
+export const GREENER_BY = 4;
+/** A cascade's draft is worth it only while it costs at most this many times the cloud answer. */
+export const CASCADE_MAX_COST = 2;
 /** A deferral must save at least this share of the grams to be worth the wait. */
 const LATER_MIN_SAVING = 0.2;
 
@@ -102,10 +106,9 @@ function cloudBlock(ctx: RouteContext, cloud: OptionEstimate | undefined): strin
   return undefined;
 }
 
-function budgetWarning(ctx: RouteContext, route: Route, options: readonly RouteOption[]): string | undefined {
+function budgetWarning(ctx: RouteContext, cost: number): string | undefined {
   const b = ctx.budget;
   if (!b || b.dailyGrams <= 0 || b.action !== 'warn') return undefined;
-  const cost = options.find((o) => o.route === route)?.gCO2e ?? 0;
   if (b.usedTodayG + cost <= b.dailyGrams) return undefined;
   return `Today's carbon budget of ${g(b.dailyGrams)} is exceeded (${g(b.usedTodayG + cost)} with this request).`;
 }
@@ -135,13 +138,19 @@ export function decideRoute(req: RouteRequest, ctx: RouteContext, pLocalOkIn: nu
   const expLocalMs = cloudOk ? local.latencyMs + (1 - p) * cloudEst.latencyMs : local.latencyMs;
   const vs = cloudEst ? ` vs cloud ${g(cloudEst.gCO2e)}` : '';
   const conf = `confidence ${p2(p)}`;
-  const cascadeOk = ctx.cascade && cloudOk && CASCADE_KINDS.has(req.kind) && fits;
+  // A draft that costs far more than the cloud answer is not frugal, however it turns out.
+  const cascadeOk = ctx.cascade && cloudOk && CASCADE_KINDS.has(req.kind) && fits && local.gCO2e <= CASCADE_MAX_COST * cloudEst.gCO2e;
 
-  const decision = (route: Route, reason: string, cascade = false): RouteDecision => ({
-    route, cascade, reason, mode: ctx.mode, pLocalOk: p, options,
-    needsConsent: route === 'cloud' && ctx.consent === 'unknown',
-    ...(budgetWarning(ctx, route, options) ? { warning: budgetWarning(ctx, route, options) } : {}),
-  });
+  const decision = (route: Route, reason: string, cascade = false): RouteDecision => {
+    // A cascade may escalate: its expected cost counts the cloud answer with the probability the draft will not do.
+    const cost = cascade && cloudEst ? expLocalG : options.find((o) => o.route === route)?.gCO2e ?? 0;
+    const warning = budgetWarning(ctx, cost);
+    return {
+      route, cascade, reason, mode: ctx.mode, pLocalOk: p, options,
+      needsConsent: route === 'cloud' && ctx.consent === 'unknown',
+      ...(warning ? { warning } : {}),
+    };
+  };
   const goLocal = (why: string): RouteDecision => {
     const cascade = cascadeOk && p < CONFIDENT && ctx.mode !== 'local-only';
     const text = cascade
@@ -152,26 +161,29 @@ export function decideRoute(req: RouteRequest, ctx: RouteContext, pLocalOkIn: nu
   const goCloud = (why: string): RouteDecision =>
     decision('cloud', `cloud: ${g(cloudEst?.gCO2e ?? 0)} vs local ${g(local.gCO2e)}, ${conf}${why ? ` (${why})` : ''}`);
 
+  // A deferred run is the same local run, so a poor answer is still retried in the cloud: count that retry as for
+  // local now, or an unchanged (or dirtier) window would look cheaper than running now whenever p is low.
+  const expLaterG = later ? later.gCO2e + (cloudOk ? (1 - p) * cloudEst.gCO2e : 0) : Infinity;
+  const bestNowG = cloudOk ? Math.min(expLocalG, cloudEst.gCO2e) : local.gCO2e;
+  const laterWorth = (ctx.mode === 'greenest' || ctx.mode === 'balanced' || ctx.mode === 'local-only')
+    && expLaterG < (1 - LATER_MIN_SAVING) * bestNowG;
+  const laterReason = `later: ${g(expLaterG)} in the clean window vs ${g(bestNowG)} now`;
+
   // Hard limits first: what cannot run does not compete. A forced local route still says why the local run may fail
   // (no model) or be cut (a prompt over its context).
-  const tooBig = fits ? '' : `; the prompt exceeds the local context (${ctx.local.contextTokens} tokens) and will be cut`;
+  const tooBig = fits ? '' : `; the prompt and its answer exceed the local context (${ctx.local.contextTokens} tokens), so the prompt will be cut`;
   const localCaveat = localBlocked ? `; and ${localBlocked}` : tooBig;
   if (!cloudOk) {
+    if (laterWorth && !localBlocked) return decision('later', `${laterReason} (${ctx.mode === 'local-only' ? 'local-only mode' : cloudBlocked})`);
     if (ctx.mode === 'cloud-only') return goLocal(`cloud-only mode, but ${cloudBlocked}${localCaveat}`);
     if (localBlocked) return goLocal(`${localBlocked}; and ${cloudBlocked}`);
     return goLocal(`${ctx.mode === 'local-only' ? 'local-only mode' : cloudBlocked}${tooBig}`);
   }
-  if (ctx.mode === 'local-only') return goLocal(`local-only mode${localCaveat}`);
+  if (ctx.mode === 'local-only') return laterWorth ? decision('later', `${laterReason} (local-only mode)`) : goLocal(`local-only mode${localCaveat}`);
   if (ctx.mode === 'cloud-only') return goCloud('cloud-only mode');
   if (localBlocked) return goCloud(localBlocked);
   if (!fits) return goCloud(`the prompt (${req.promptTokens} tokens) and its answer exceed the local context of ${ctx.local.contextTokens}`);
 
-  // A deferred run is the same local run, so a poor answer is still retried in the cloud: count that retry as for
-  // local now, or an unchanged (or dirtier) window would look cheaper than running now whenever p is low.
-  const expLaterG = later ? later.gCO2e + (1 - p) * cloudEst.gCO2e : Infinity;
-  const bestNowG = Math.min(expLocalG, cloudEst.gCO2e);
-  const laterWorth = expLaterG < (1 - LATER_MIN_SAVING) * bestNowG;
-  const laterReason = `later: ${g(expLaterG)} in the clean window vs ${g(bestNowG)} now`;
   switch (ctx.mode) {
     case 'fastest':
       return expLocalMs <= cloudEst.latencyMs
@@ -185,8 +197,9 @@ export function decideRoute(req: RouteRequest, ctx: RouteContext, pLocalOkIn: nu
     case 'balanced':
     default: {
       if (laterWorth) return decision('later', laterReason);
-      if (p >= CONFIDENT) return goLocal('');
       if (p < UNLIKELY) return goCloud('the local model is unlikely to do this well');
+      if (local.gCO2e > GREENER_BY * cloudEst.gCO2e) return goCloud(`the cloud is ${Math.floor(local.gCO2e / cloudEst.gCO2e)}x greener for this request`);
+      if (p >= CONFIDENT) return goLocal('');
       if (cascadeOk) return goLocal('');
       return expLocalG <= cloudEst.gCO2e ? goLocal('unsure: the greener option') : goCloud('unsure: the greener option');
     }
