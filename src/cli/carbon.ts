@@ -82,20 +82,26 @@ export const forecastCommand: Command = {
   },
 };
 
-/** A forecast file: an IntensityForecast as `verdant forecast --json` prints it, or a bare list of {at, gPerKWh}. */
-async function readForecastFile(file: string): Promise<IntensityForecast> {
+/** A forecast file: what `verdant forecast --json` prints, or a bare list of {at, gPerKWh} . */
+export async function readForecastFile(file: string): Promise<IntensityForecast> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(await readFile(file, 'utf8'));
   } catch (e) {
     throw new UsageError(`--forecast-file ${file}: ${e instanceof Error ? e.message : e}; give the JSON that "verdant forecast --json" prints.`);
   }
-  const o = (Array.isArray(parsed) ? { points: parsed } : parsed) as Partial<IntensityForecast>;
-  const points = Array.isArray(o.points) ? o.points.filter((p) => typeof p?.at === 'string' && Number.isFinite(p?.gPerKWh)) : [];
+  const o = (Array.isArray(parsed) ? { points: parsed } : parsed ?? {}) as Partial<IntensityForecast>;
+  const points = Array.isArray(o.points) ? o.points.filter((p) => typeof p?.at === 'string' && Number.isFinite(Date.parse(p.at)) && Number.isFinite(p?.gPerKWh)) : [];
   if (points.length === 0) throw new UsageError(`--forecast-file ${file} has no points like {"at": "2026-11-26T12:00:00Z", "gPerKWh": 120}.`);
   const sorted = [...points].sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
   const step = sorted.length > 1 ? (Date.parse(sorted[1].at) - Date.parse(sorted[0].at)) / 60_000 : 60;
-  return { zone: o.zone ?? '', source: o.source ?? 'embedded', signal: o.signal ?? 'average', pointMinutes: o.pointMinutes ?? step, points: sorted };
+  // A file without a source is a real forecast (the user gave it to plan against), not the embedded average; it is
+  // labelled as the file. A file that says "embedded" or carries a fallbackReason is not.
+  const source = (typeof o.source === 'string' && o.source ? o.source : 'forecast-file') as SourceId;
+  return {
+    zone: typeof o.zone === 'string' ? o.zone : '', source, signal: o.signal ?? 'average', pointMinutes: o.pointMinutes ?? step, points: sorted,
+    ...(typeof o.fallbackReason === 'string' ? { fallbackReason: o.fallbackReason } : {}),
+  };
 }
 
 export const windowCommand: Command = {

@@ -7,6 +7,7 @@ import { askCommand } from './ask';
 import { estimateCommand, forecastCommand, intensityCommand, windowCommand } from './carbon';
 import { reportCommand } from './report';
 import { routeCommand } from './route';
+import { runWhenCleanCommand } from './runWhenClean';
 import { machineInfo } from './machine';
 import { VERSION } from '../core/version';
 
@@ -43,6 +44,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   report: reportCommand,
   ask: askCommand,
   route: routeCommand,
+  'run-when-clean': runWhenCleanCommand,
 };
 
 export function helpText(): string {

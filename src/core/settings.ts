@@ -72,6 +72,13 @@ export interface RoutingSettings {
   readonly cascade: boolean;
 }
 
+export const SCHEDULER_NOTIFICATIONS = ['quiet', 'normal'] as const;
+
+export interface SchedulerSettings {
+  /** 'quiet': a status-bar message and the log when a deferred job starts or ends; 'normal': a notification. */
+  readonly notifications: (typeof SCHEDULER_NOTIFICATIONS)[number];
+}
+
 export interface VerdantSettings {
   readonly enable: boolean;
   readonly local: LocalSettings;
@@ -79,6 +86,7 @@ export interface VerdantSettings {
   readonly cloud: CloudSettings;
   readonly carbon: CarbonSettings;
   readonly routing: RoutingSettings;
+  readonly scheduler: SchedulerSettings;
 }
 
 export const DEFAULT_SETTINGS: VerdantSettings = {
@@ -88,6 +96,7 @@ export const DEFAULT_SETTINGS: VerdantSettings = {
   cloud: { enable: false, endpoint: '', model: '' },
   carbon: { zone: '', postcode: '', source: 'auto', carbonAwareSdkUrl: '', retentionDays: 365 },
   routing: { mode: 'balanced', dailyBudgetGrams: 0, budgetAction: 'warn', cascade: true },
+  scheduler: { notifications: 'quiet' },
 };
 
 export const MAX_THREADS = 256;
@@ -147,6 +156,9 @@ export function readSettings(read: SettingsReader): ValidatedSettings {
       dailyBudgetGrams: v.number('routing.dailyBudgetGrams', d.routing.dailyBudgetGrams, 0, 1e6),
       budgetAction: v.oneOf('routing.budgetAction', BUDGET_ACTIONS, d.routing.budgetAction),
       cascade: v.boolean('routing.cascade', d.routing.cascade),
+    },
+    scheduler: {
+      notifications: v.oneOf('scheduler.notifications', SCHEDULER_NOTIFICATIONS, d.scheduler.notifications),
     },
   };
   return { settings, problems };

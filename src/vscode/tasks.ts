@@ -35,6 +35,11 @@ export const TASK_COMMANDS = {
 } as const;
 
 const PROPOSAL_SCHEME = 'verdant-proposal';
+
+/** Palette tasks that can wait for a clean window: their input is captured when queued, the result is a document. */
+export const DEFERRABLE_TASKS = ['summarize', 'tests', 'explain', 'ask'] as const;
+export type DeferrableTask = (typeof DEFERRABLE_TASKS)[number];
+const DEFERRABLE_TITLES: Record<DeferrableTask, string> = { summarize: 'Summary of', tests: 'Tests for', explain: 'Explanation of', ask: 'Answer about' };
 const RETRY_CLOUD = 'Retry in Cloud';
 const RETRY_LOCAL = 'Retry Locally';
 
@@ -259,6 +264,25 @@ export class Tasks implements vscode.Disposable {
       if (!outcome) return undefined;
       repo.inputBox.value = outcome.text.trim().replace(/^```\w*\n?|```$/g, '').trim();
       void this.offerRetry('commit', outcome, [], 'Verdant: commit message written');
+      return outcome;
+    });
+  }
+
+  /**
+   * A task whose input was captured earlier (a deferred "run when clean" job): routed and run now, the result shown
+   * as a document. Undefined when it was cancelled or failed (the failure is shown).
+   */
+  async runCaptured(kind: DeferrableTask, ctx: TaskContext): Promise<TaskOutcome | undefined> {
+    return this.remember(kind, async (force) => {
+      const outcome = await this.run(kind, ctx, undefined, force);
+      if (!outcome) return undefined;
+      const code = kind === 'tests' ? extractCodeBlock(outcome.text) : undefined;
+      if (code !== undefined) {
+        await vscode.window.showTextDocument(await vscode.workspace.openTextDocument({ language: ctx.languageId, content: code }), { preview: false });
+      } else {
+        await this.showMarkdown(`${DEFERRABLE_TITLES[kind]} ${ctx.filePath}`, outcome);
+      }
+      void this.offerRetry(kind, outcome, [], `Verdant: deferred ${kind} done`);
       return outcome;
     });
   }

@@ -1,6 +1,7 @@
 // The cleanest time to run a task of a given duration before a deadline, from a forecast: the start whose
-// time-weighted average intensity over the task is lowest (the Carbon Aware SDK's rolling-average approach:
-// candidate starts at "now" and at each forecast point, points partly inside a window weighted by their overlap).
+// time-weighted average intensity over the task is lowest (the Carbon Aware SDK's rolling-average approach, points
+// partly inside a window weighted by their overlap; candidate starts: now, each point's start, each start that ends
+// the task at a point's end, and the latest start before the deadline).
 import type { IntensityForecast } from './types';
 
 export interface WindowQuery {
@@ -50,7 +51,12 @@ export function findCleanestWindow(forecast: IntensityForecast, q: WindowQuery):
   }
   const nowAvg = averageOver(forecast, q.from, q.from + duration);
   if (nowAvg === undefined) throw new WindowError(`The ${forecast.source} forecast does not cover the next ${q.durationMinutes} minutes.`);
-  const starts = [q.from, ...forecast.points.map((p) => Date.parse(p.at)).filter((t) => t > q.from && t + duration <= q.deadline)];
+  // The average is piecewise linear in the start, so its minimum is where the window's start or end meets a point
+  // boundary, or at either end of the range (now, or ending exactly at a deadline that is not on a boundary).
+  const len = forecast.pointMinutes * MINUTE;
+  const latest = q.deadline - duration;
+  const boundaries = forecast.points.flatMap((p) => [Date.parse(p.at), Date.parse(p.at) + len - duration]);
+  const starts = [q.from, ...[...boundaries, latest].filter((t) => t > q.from && t <= latest).sort((a, b) => a - b)];
   let best = { start: q.from, avg: nowAvg };
   for (const start of starts) {
     const avg = averageOver(forecast, start, start + duration);

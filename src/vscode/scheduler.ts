@@ -1,0 +1,311 @@
+// Deferred work in VS Code: the `verdant` task type (tasks.json: {"type": "verdant", "command": "...", "within":
+// "12h", "duration": "30m"}) queues a shell command for the cleanest window of the grid forecast, and "Run Task
+// When Clean…" does the same for a palette task with its input captured now. The queue lives in global storage and
+// is shared by every window (src/core/scheduling): each job starts exactly once. The window whose task terminal is
+// waiting runs the command in that terminal; if that window is gone (reloaded, closed), any window runs it as a
+// shell task after a short grace period.
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { Config } from '../config';
+import { parseDuration } from '../core/carbon/window';
+import type { TaskContext } from '../core/tasks/prompts';
+import { JobQueue, type Job, type JobSpec } from '../core/scheduling/queue';
+import { Scheduler } from '../core/scheduling/scheduler';
+import type { CarbonAccounting } from './carbonAccounting';
+import { DEFERRABLE_TASKS, type DeferrableTask, type Tasks } from './tasks';
+
+export const SCHEDULER_COMMANDS = {
+  showJobs: 'verdant.showDeferredJobs',
+  runWhenClean: 'verdant.runTaskWhenClean',
+} as const;
+
+export const TASK_TYPE = 'verdant';
+
+/** tasks.json's {"type": "verdant", ...}. */
+interface VerdantTaskDefinition extends vscode.TaskDefinition {
+  readonly command: string;
+  /** Must be done within this long from when it is queued (default 12h). */
+  readonly within?: string;
+  /** How long it runs (default 30m). */
+  readonly duration?: string;
+  readonly cwd?: string;
+}
+
+/** Finished jobs stay listed this long. */
+const KEEP_FINISHED_MS = 7 * 24 * 3_600_000;
+/** Another window may take over a job whose own window has not started it this long after it became due. */
+const TAKE_OVER_AFTER_MS = 2 * 60 * 1000;
+
+export interface SchedulerDeps {
+  readonly config: Config;
+  readonly carbon: Pick<CarbonAccounting, 'forecast'>;
+  readonly tasks: Pick<Tasks, 'runCaptured'>;
+  readonly stateDir: string;
+  readonly log: vscode.LogOutputChannel;
+  /** Injected for tests; Date.now otherwise. */
+  readonly now?: () => number;
+}
+
+/** A task terminal in this window waiting for its job's window. */
+interface Waiter {
+  readonly run: (signal: AbortSignal) => Promise<number | null>;
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function clock(ms: number): string {
+  return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
+export class DeferredJobs implements vscode.Disposable {
+  readonly queue: JobQueue;
+  readonly scheduler: Scheduler;
+  private readonly waiters = new Map<string, Waiter>();
+  private readonly session = vscode.env.sessionId;
+  private readonly disposables: vscode.Disposable[] = [];
+  private readonly changed = new vscode.EventEmitter<Job>();
+  /** Fires when a job is queued, replanned, started, finished or cancelled. */
+  readonly onDidChange = this.changed.event;
+
+  constructor(private readonly deps: SchedulerDeps) {
+    const now = deps.now ?? Date.now;
+    this.queue = new JobQueue(path.join(deps.stateDir, 'jobs'));
+    this.scheduler = new Scheduler({
+      queue: this.queue,
+      now,
+      setTimer: (fn, ms) => {
+        const t = setTimeout(fn, Math.max(0, Math.min(ms, 2 ** 31 - 1)));
+        return { cancel: () => clearTimeout(t) };
+      },
+      forecast: () => deps.carbon.forecast(),
+      run: (job, signal) => this.run(job, signal),
+      mayRun: (job) => this.mayRun(job, now()),
+      owner: { pid: process.pid, host: os.hostname(), session: this.session },
+      isAlive: (pid) => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch (e) {
+          return (e as NodeJS.ErrnoException).code === 'EPERM';
+        }
+      },
+      onEvent: (e) => this.onEvent(e.type, e.job),
+      log: (m) => deps.log.info(`scheduler: ${m}`),
+    });
+    this.disposables.push(
+      this.changed,
+      vscode.tasks.registerTaskProvider(TASK_TYPE, {
+        provideTasks: () => [],
+        resolveTask: (task) => this.resolveTask(task),
+      }),
+      vscode.commands.registerCommand(SCHEDULER_COMMANDS.showJobs, () => this.showJobs()),
+      vscode.commands.registerCommand(SCHEDULER_COMMANDS.runWhenClean, (kind?: DeferrableTask, within?: string) => this.runTaskWhenClean(kind, within)),
+    );
+    void this.scheduler.start().catch((e) => deps.log.error(`scheduler: could not start: ${message(e)}`));
+    void this.queue.prune(KEEP_FINISHED_MS).catch((e) => deps.log.warn(`scheduler: could not prune finished jobs: ${message(e)}`));
+  }
+
+  dispose(): void {
+    this.scheduler.stop();
+    for (const d of this.disposables) d.dispose();
+  }
+
+  /** Queues a job for the cleanest window before `withinMinutes` from now. */
+  enqueue(spec: JobSpec, withinMinutes: number, durationMinutes: number): Promise<Job> {
+    return this.scheduler.enqueue(spec, { within: withinMinutes, durationMinutes, zone: this.deps.config.settings.carbon.zone });
+  }
+
+  /**
+   * This window runs its own terminal's jobs and palette jobs it queued; a job queued by another window only when
+   * that window has let it sit for TAKE_OVER_AFTER_MS past its start (the window is gone).
+   */
+  private mayRun(job: Job, now: number): boolean {
+    if (job.spec.kind === 'shell' && this.waiters.has(job.id)) return true;
+    const queuedHere = job.spec.session === this.session;
+    if (queuedHere && job.spec.kind === 'task') return true;
+    const due = Math.min(job.plan.start, job.deadline - job.durationMinutes * 60_000);
+    return now >= due + TAKE_OVER_AFTER_MS;
+  }
+
+  private async run(job: Job, signal: AbortSignal): Promise<{ exitCode: number | null }> {
+    if (job.spec.kind === 'shell') {
+      const waiter = this.waiters.get(job.id);
+      if (waiter) return { exitCode: await waiter.run(signal) };
+      return { exitCode: await this.runAsShellTask(job, job.spec.command, job.spec.cwd) };
+    }
+    const kind = job.spec.task as DeferrableTask;
+    if (!DEFERRABLE_TASKS.includes(kind)) throw new Error(`Unknown deferred task '${job.spec.task}'.`);
+    const outcome = await this.deps.tasks.runCaptured(kind, job.spec.payload as TaskContext);
+    return { exitCode: outcome ? 0 : 1 };
+  }
+
+  /** A job whose terminal went away with its window: run it as a visible shell task here. */
+  private async runAsShellTask(job: Job, command: string, cwd: string | undefined): Promise<number | null> {
+    const folder = vscode.workspace.workspaceFolders?.[0];
+    const task = new vscode.Task({ type: TASK_TYPE, command, jobId: job.id }, folder ?? vscode.TaskScope.Global, job.spec.label, 'verdant',
+      new vscode.ShellExecution(command, cwd ? { cwd } : {}));
+    const execution = await vscode.tasks.executeTask(task);
+    return new Promise((resolve) => {
+      const sub = vscode.tasks.onDidEndTaskProcess((e) => {
+        if (e.execution !== execution) return;
+        sub.dispose();
+        resolve(e.exitCode ?? null);
+      });
+    });
+  }
+
+  private onEvent(type: string, job: Job): void {
+    this.changed.fire(job);
+    const loud = this.deps.config.settings.scheduler.notifications === 'normal';
+    const say = (text: string) => {
+      this.deps.log.info(`deferred job ${job.id} (${job.spec.label}): ${text}`);
+      if (loud) void vscode.window.showInformationMessage(`Verdant: ${job.spec.label}: ${text}`);
+      else vscode.window.setStatusBarMessage(`$(clock) Verdant: ${job.spec.label}: ${text}`, 8000);
+    };
+    switch (type) {
+      case 'queued': return say(job.plan.runNow ? `running now (${job.plan.reason})` : `waiting for ${clock(job.plan.start)} (${job.plan.savingPct} % cleaner)`);
+      case 'replanned': return say(`new forecast: now at ${clock(job.plan.start)} (${job.plan.savingPct} % cleaner)`);
+      case 'started': return say('started in its clean window');
+      case 'finished': return say(job.state === 'done' ? 'done' : `ended: ${job.state}${job.exitCode !== undefined && job.exitCode !== null ? ` (exit code ${job.exitCode})` : ''}${job.error ? `: ${job.error}` : ''}`);
+      case 'interrupted': return say('was running in a window that closed; it was not restarted (queue it again to run it)');
+      case 'cancelled': return say('cancelled');
+      default: return undefined;
+    }
+  }
+
+  private resolveTask(task: vscode.Task): vscode.Task | undefined {
+    const def = task.definition as VerdantTaskDefinition;
+    if (typeof def.command !== 'string' || def.command.trim() === '') return undefined;
+    const folder = task.scope !== undefined && typeof task.scope === 'object' ? task.scope : undefined;
+    return new vscode.Task(def, task.scope ?? vscode.TaskScope.Workspace, task.name, 'verdant',
+      // The resolved definition has tasks.json's variables (${workspaceFolder}, ${env:…}) substituted.
+      new vscode.CustomExecution(async (resolved) => this.terminal(resolved as VerdantTaskDefinition, task.name, folder)));
+  }
+
+  /** The task's terminal: queues the job, says when it will run, then runs the command in its window. */
+  private terminal(def: VerdantTaskDefinition, name: string, folder: vscode.WorkspaceFolder | undefined): vscode.Pseudoterminal {
+    const write = new vscode.EventEmitter<string>();
+    const close = new vscode.EventEmitter<number>();
+    const line = (text: string) => write.fire(`${text.replace(/\r?\n/g, '\r\n')}\r\n`);
+    const cwd = def.cwd ? path.resolve(folder?.uri.fsPath ?? '', def.cwd) : folder?.uri.fsPath;
+    let job: Job | undefined;
+    let child: ChildProcess | undefined;
+    return {
+      onDidWrite: write.event,
+      onDidClose: close.event,
+      open: () => {
+        let within: number;
+        let duration: number;
+        try {
+          within = parseDuration(def.within ?? '12h');
+          duration = parseDuration(def.duration ?? '30m');
+        } catch (e) {
+          line(`Verdant: ${message(e)} (in the task's "within" / "duration")`);
+          close.fire(2);
+          return;
+        }
+        const spec: JobSpec = { kind: 'shell', command: def.command, label: name, ...(cwd ? { cwd } : {}) };
+        void this.enqueue({ ...spec, session: this.session }, within, duration).then((queued) => {
+          job = queued;
+          line(`Verdant: ${queued.plan.runNow ? 'running now' : `waiting until ${new Date(queued.plan.start).toLocaleString()}`}: ${queued.plan.reason}`);
+          line(`Command: ${def.command}${cwd ? ` (in ${cwd})` : ''}. Close this terminal to cancel; Verdant: Show Deferred Jobs lists the queue.`);
+          this.waiters.set(queued.id, {
+            run: (signal) => new Promise((resolve) => {
+              line(`Verdant: started at ${new Date().toLocaleTimeString()}`);
+              child = spawn(def.command, { shell: true, cwd, env: process.env });
+              const forward = (d: Buffer) => write.fire(d.toString().replace(/\r?\n/g, '\r\n'));
+              child.stdout?.on('data', forward);
+              child.stderr?.on('data', forward);
+              const abort = () => child?.kill();
+              signal.addEventListener('abort', abort, { once: true });
+              child.on('error', (e) => { line(`Verdant: could not start the command: ${e.message}`); resolve(127); });
+              child.on('close', (code, sig) => {
+                signal.removeEventListener('abort', abort);
+                this.waiters.delete(queued.id);
+                const exit = code ?? (sig ? 128 + (os.constants.signals[sig] ?? 0) : null);
+                line(`Verdant: ended with exit code ${exit}`);
+                close.fire(exit ?? 1);
+                resolve(exit);
+              });
+            }),
+          });
+          void this.scheduler.tick();
+        }, (e) => {
+          line(`Verdant: could not queue the job: ${message(e)}`);
+          close.fire(1);
+        });
+      },
+      close: () => {
+        // The user closed the terminal: cancel a job still waiting, stop one that runs.
+        if (job) {
+          this.waiters.delete(job.id);
+          void this.scheduler.cancel(job.id).catch(() => undefined);
+        }
+        child?.kill();
+      },
+    };
+  }
+
+  /** Queues a palette task with its input as it is now. */
+  private async runTaskWhenClean(given?: DeferrableTask, withinGiven?: string): Promise<Job | undefined> {
+    const editor = vscode.window.activeTextEditor;
+    if (!editor) {
+      void vscode.window.showInformationMessage('Verdant: open the file to work on first.');
+      return undefined;
+    }
+    const kind = given ?? (await vscode.window.showQuickPick(DEFERRABLE_TASKS.map((k) => ({ label: k, task: k })), { title: 'Verdant: Run Task When Clean', placeHolder: 'Which task?' }))?.task;
+    if (!kind) return undefined;
+    const withinText = withinGiven ?? await vscode.window.showInputBox({ title: 'Verdant: Run Task When Clean', prompt: 'Done within (e.g. 4h, 12h, 1d)', value: '12h' });
+    if (!withinText) return undefined;
+    let within: number;
+    try {
+      within = parseDuration(withinText);
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Verdant: ${message(e)}`);
+      return undefined;
+    }
+    const doc = editor.document;
+    const code = editor.selection.isEmpty ? doc.getText() : doc.getText(editor.selection);
+    const ctx: TaskContext = { languageId: doc.languageId, filePath: vscode.workspace.asRelativePath(doc.uri), code };
+    const spec: JobSpec = { kind: 'task', task: kind, payload: ctx, label: `${kind} ${ctx.filePath}`, session: this.session };
+    // A palette task is a few minutes of inference at most.
+    return this.enqueue(spec, within, 5);
+  }
+
+  /** The queue in a quick pick: run now, cancel, or change the deadline. Returns the jobs listed. */
+  private async showJobs(): Promise<Job[]> {
+    const { jobs, problems } = await this.queue.list();
+    for (const p of problems) this.deps.log.warn(`scheduler: ${p}`);
+    const run = { iconPath: new vscode.ThemeIcon('play'), tooltip: 'Run now' };
+    const cancel = { iconPath: new vscode.ThemeIcon('close'), tooltip: 'Cancel' };
+    const deadline = { iconPath: new vscode.ThemeIcon('calendar'), tooltip: 'Change deadline' };
+    const items = jobs.map((j) => ({
+      label: `${j.state === 'queued' ? '$(clock)' : j.state === 'running' ? '$(loading~spin)' : j.state === 'done' ? '$(check)' : '$(error)'} ${j.spec.label}`,
+      description: j.state === 'queued' ? `${clock(j.plan.start)} · ${j.plan.savingPct} % cleaner · by ${new Date(j.deadline).toLocaleString()}` : j.state,
+      detail: j.plan.reason,
+      buttons: j.state === 'queued' ? [run, deadline, cancel] : [],
+      job: j,
+    }));
+    const pick = vscode.window.createQuickPick<(typeof items)[number]>();
+    pick.title = 'Verdant: Deferred Jobs';
+    pick.placeholder = items.length ? 'Queued and recent jobs' : 'Nothing is queued';
+    pick.items = items;
+    pick.onDidTriggerItemButton(async (e) => {
+      pick.hide();
+      const id = e.item.job.id;
+      if (e.button === run) await this.scheduler.runNow(id);
+      else if (e.button === cancel) await this.scheduler.cancel(id);
+      else {
+        const text = await vscode.window.showInputBox({ title: `Verdant: new deadline for ${e.item.job.spec.label}`, prompt: 'Done within (from now), e.g. 6h', value: '12h' });
+        if (text) await this.scheduler.setDeadline(id, (this.deps.now ?? Date.now)() + parseDuration(text) * 60_000);
+      }
+    });
+    pick.onDidHide(() => pick.dispose());
+    pick.show();
+    return jobs;
+  }
+}

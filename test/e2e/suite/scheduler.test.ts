@@ -1,0 +1,121 @@
+// The scheduler in a real VS Code: a `verdant` task (the task provider) queues a real shell command for the cleanest
+// window of a forecast served by a Carbon Aware SDK WebAPI stand-in on 127.0.0.1, whose clean window starts a few
+// seconds from now; the command runs in that window, in the task's terminal, exactly once. Without a forecast the
+// job runs at once and says why; "Run Task When Clean" queues a palette task that can be cancelled from the queue.
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { VerdantApi } from '../../../src/extension';
+
+describe('scheduler: deferred jobs in the cleanest window', function () {
+  this.timeout(60000);
+  let api: VerdantApi;
+  let server: http.Server;
+  let cleanAt = 0;
+  const config = () => vscode.workspace.getConfiguration('verdant');
+  const G = vscode.ConfigurationTarget.Global;
+
+  const marker = path.join(vscode.workspace.workspaceFolders![0].uri.fsPath, '.verdant-e2e', 'ran.txt');
+  const ran = (name: string) => (fs.existsSync(marker) ? fs.readFileSync(marker, 'utf8').trim().split('\n') : []).filter((l) => l.startsWith(`${name} `));
+
+  /** Runs a `verdant` task from the workspace's tasks.json through VS Code's task system; resolves with its exit code. */
+  const runTask = async (name: string): Promise<number | undefined> => {
+    const task = (await vscode.tasks.fetchTasks({ type: 'verdant' })).find((t) => t.name === name);
+    assert.ok(task, `tasks.json has a verdant task "${name}" resolved by Verdant's task provider`);
+    const ended = new Promise<number | undefined>((resolve) => {
+      const sub = vscode.tasks.onDidEndTaskProcess((e) => {
+        if (e.execution.task.name !== name) return;
+        sub.dispose();
+        resolve(e.exitCode);
+      });
+    });
+    await vscode.tasks.executeTask(task);
+    return ended;
+  };
+
+  const useForecast = async (zone: string) => {
+    // A new zone each time: the intensity service caches forecasts per source and zone.
+    await config().update('carbon.source', 'carbon-aware-sdk', G);
+    await config().update('carbon.carbonAwareSdkUrl', `http://127.0.0.1:${(server.address() as AddressInfo).port}`, G);
+    await config().update('carbon.zone', zone, G);
+  };
+
+  before(async () => {
+    fs.rmSync(path.dirname(marker), { recursive: true, force: true });
+    api = await vscode.extensions.getExtension<VerdantApi>('verdant-dev.verdant')!.activate();
+    server = http.createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const now = Date.now();
+      if (req.url?.startsWith('/emissions/forecasts/current')) {
+        // 1-minute points aligned on cleanAt: dirty before it, clean for the hour from it, dirty again after.
+        const forecastData = [];
+        for (let i = -Math.ceil((cleanAt - now) / 60_000) - 2; i < 180; i++) {
+          forecastData.push({ timestamp: new Date(cleanAt + i * 60_000).toISOString(), duration: 1, value: i >= 0 && i < 60 ? 40 : 480 });
+        }
+        res.end(JSON.stringify([{ location: 'testzone', generatedAt: new Date(now).toISOString(), forecastData }]));
+      } else {
+        res.end(JSON.stringify([{ location: 'testzone', time: new Date(now).toISOString(), rating: 480 }]));
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  });
+
+  after(async () => {
+    server.close();
+    for (const key of ['carbon.source', 'carbon.carbonAwareSdkUrl', 'carbon.zone']) await config().update(key, undefined, G);
+    fs.rmSync(path.dirname(marker), { recursive: true, force: true });
+  });
+
+  it('runs a verdant task\'s shell command in the forecast\'s clean window, in its terminal, once', async () => {
+    cleanAt = Date.now() + 6000;
+    await useForecast('zone-a');
+    const queued: { start: number; reason: string }[] = [];
+    const sub = api.jobs.onDidChange((j) => { if (j.state === 'queued') queued.push({ start: j.plan.start, reason: j.plan.reason }); });
+    const started = Date.now();
+    const code = await runTask('clean build');
+    sub.dispose();
+    assert.equal(code, 0);
+    assert.ok(queued.length >= 1, 'the job was queued');
+    assert.match(queued[0].reason, /^cleanest window .* g\/kWh vs .* now \(\d+(\.\d+)? % less, carbon-aware-sdk\)$/);
+    assert.ok(Math.abs(queued[0].start - cleanAt) < 1000, `planned for the clean window (${new Date(queued[0].start).toISOString()} vs ${new Date(cleanAt).toISOString()})`);
+    const lines = ran('clean-build');
+    assert.equal(lines.length, 1, 'ran exactly once');
+    const ranAt = Number(lines[0].split(' ')[1]);
+    assert.ok(ranAt >= cleanAt - 50, `not before the window (${ranAt - cleanAt} ms)`);
+    assert.ok(ranAt - started < 20000);
+    const { jobs } = await api.jobs.queue.list();
+    const job = jobs.find((j) => j.spec.label === 'clean build');
+    assert.equal(job?.state, 'done');
+    assert.equal(job?.exitCode, 0);
+  });
+
+  it('without a forecast it runs at once and says so; a failing command fails the task', async () => {
+    for (const key of ['carbon.source', 'carbon.carbonAwareSdkUrl', 'carbon.zone']) await config().update(key, undefined, G);
+    const reasons: string[] = [];
+    const sub = api.jobs.onDidChange((j) => { if (j.state === 'queued') reasons.push(j.plan.reason); });
+    const code = await runTask('no forecast');
+    sub.dispose();
+    assert.equal(code, 3, 'the exit code passes through');
+    assert.match(reasons[0] ?? '', /no grid forecast .*running now rather than guessing/);
+    assert.equal(ran('no-forecast').length, 1);
+  });
+
+  it('queues a palette task with Run Task When Clean, lists it, and cancels it from the queue', async () => {
+    cleanAt = Date.now() + 3_600_000;
+    await useForecast('zone-b');
+    const doc = await vscode.workspace.openTextDocument({ content: 'export const add = (a: number, b: number) => a + b;', language: 'typescript' });
+    await vscode.window.showTextDocument(doc);
+    const job = await vscode.commands.executeCommand<{ id: string; state: string; plan: { start: number; runNow: boolean } }>('verdant.runTaskWhenClean', 'summarize', '4h');
+    assert.equal(job.state, 'queued');
+    assert.equal(job.plan.runNow, false);
+    assert.ok(Math.abs(job.plan.start - cleanAt) < 1000);
+    const listed = await vscode.commands.executeCommand<{ id: string }[]>('verdant.showDeferredJobs');
+    await vscode.commands.executeCommand('workbench.action.closeQuickOpen');
+    assert.ok(listed.some((j) => j.id === job.id));
+    await api.jobs.scheduler.cancel(job.id);
+    assert.equal((await api.jobs.queue.get(job.id))?.state, 'cancelled');
+  });
+});
