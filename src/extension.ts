@@ -12,9 +12,10 @@ import { CarbonUi } from './vscode/carbonUi';
 import { CloudConsent } from './vscode/cloudConsent';
 import { registerChatProvider } from './vscode/chatProvider';
 import { registerCloudSetup } from './vscode/cloudSetup';
+import { Refactors } from './vscode/refactor';
 import { Router } from './vscode/router';
 import { DeferredJobs } from './vscode/scheduler';
-import { Tasks } from './vscode/tasks';
+import { hostOf, Tasks } from './vscode/tasks';
 import { Completions } from './vscode/completions';
 import { engineHttpLoader } from './vscode/engineHttp';
 import { LocalEngine, workerScriptPath } from './vscode/localEngine';
@@ -47,6 +48,8 @@ export interface VerdantApi {
   readonly router: Router;
   /** Deferred jobs (verdant tasks, Run Task When Clean) and their queue. */
   readonly jobs: DeferredJobs;
+  /** Planned multi-file refactors. */
+  readonly refactors: Refactors;
 }
 
 export function activate(context: vscode.ExtensionContext): VerdantApi {
@@ -77,15 +80,16 @@ export function activate(context: vscode.ExtensionContext): VerdantApi {
   const router = new Router({ config, engine, carbon, keys, globalState: context.globalState, extensionPath: context.extensionPath, log, onBattery: () => completions.onBatteryNow });
   const tasks = new Tasks({ config, engine, carbon, usage, keys, consent, log, engineHttp, router });
   const jobs = new DeferredJobs({ config, carbon, tasks, stateDir, log });
+  const refactors = new Refactors({ tasks, router, consent, log, cloudHost: () => hostOf(config.settings.cloud.endpoint) });
   context.subscriptions.push(
-    log, config, bar, status, engine, completions, carbon, carbonUi, consent, router, tasks, jobs, registerCloudSetup({ keys, log, engineHttp }),
+    log, config, bar, status, engine, completions, carbon, carbonUi, consent, router, tasks, jobs, refactors, registerCloudSetup({ keys, log, engineHttp }),
     ...[registerChatProvider({ config, engine, keys, consent, log, engineHttp })].filter((d): d is vscode.Disposable => d !== undefined),
     ...registerCommands({ extensionId: context.extension.id, config, status, keys, log, engine, engineHttp, modelsDir: path.join(stateDir, 'models') }),
   );
   const activationMs = performance.now() - t0;
   log.info(`Verdant ${VERSION} activated in ${activationMs.toFixed(1)} ms (${vscode.env.appName} ${vscode.version}, ` +
     `${vscode.env.remoteName ? `remote ${vscode.env.remoteName}, ` : ''}trusted: ${vscode.workspace.isTrusted})`);
-  return { version: VERSION, engine, completions, usage, carbon, carbonUi, tasks, consent, router, jobs, activationMs, statusText: () => status.current.text };
+  return { version: VERSION, engine, completions, usage, carbon, carbonUi, tasks, consent, router, jobs, refactors, activationMs, statusText: () => status.current.text };
 }
 
 export function deactivate(): void {

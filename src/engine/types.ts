@@ -21,6 +21,19 @@ interface RequestCommon {
   readonly sessionKey?: string;
   /** Also compute the mean entropy of the next-token distributions (costs a full-vocabulary pass per token). */
   readonly entropy?: boolean;
+  /**
+   * Constrain the output to JSON matching this schema (plain JSON data): a GBNF grammar in llama.cpp, the server's
+   * structured-output option elsewhere (Ollama `format`, OpenAI-style `response_format`, llama-server
+   * `json_schema`). The text returned is then the JSON alone; stopReason 'eos' means it is complete, 'maxTokens'
+   * that it was cut off. Chat and completion requests only (a fim request with it is a 'bad-request').
+   * The subset that works everywhere is node-llama-cpp's `GbnfJsonSchema` (src/engine/jsonSchema.ts): type
+   * string (minLength/maxLength, format date/time/date-time), number, integer, boolean, null, object (every listed
+   * property is required, in order; additionalProperties defaults to false), array (items, prefixItems,
+   * minItems/maxItems), enum, const, oneOf, $ref into $defs. The local engine refuses anything else as
+   * 'bad-request'. Bound free text with maxLength, and prefer enum to numbers: a small model can ramble inside a
+   * string, or a number's digits, until maxTokens.
+   */
+  readonly jsonSchema?: object;
 }
 
 /** A chunk of another file given to the model as context (recently edited/visited/saved code, the clipboard). */

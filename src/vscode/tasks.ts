@@ -287,6 +287,21 @@ export class Tasks implements vscode.Disposable {
     });
   }
 
+  /**
+   * One model call on a route already decided (a refactor's plan or step): local or cloud, with the same redaction,
+   * "Show Last Cloud Request" record and ledger records as every task. The caller owns progress and cancellation.
+   */
+  async runOn(route: 'local' | 'cloud', feature: 'refactor-plan' | 'refactor-step', messages: ChatMessage[], signal: AbortSignal,
+    report: (chars: number) => void, extra: { jsonSchema?: object; maxTokens?: number } = {}): Promise<TaskOutcome> {
+    if (route === 'cloud') {
+      const o = await this.runCloud(feature, messages, 'refactor', signal, report);
+      this.deps.router.noteCloudReached();
+      return o;
+    }
+    const { result: _generated, ...o } = await this.runLocal(messages, 'refactor', signal, report, undefined, feature, extra);
+    return o;
+  }
+
   /** Runs a task and keeps it as the one "Retry in Cloud" / "Retry Locally" repeat. */
   private async remember(kind: TaskKind, execute: LastTask['execute'], force?: 'local' | 'cloud'): Promise<TaskOutcome | undefined> {
     const last: LastTask = { kind, route: undefined, execute };
@@ -468,18 +483,20 @@ export class Tasks implements vscode.Disposable {
     }));
   }
 
-  private async runLocal(messages: ChatMessage[], reason: string, signal: AbortSignal, report: (chars: number) => void, sink?: (text: string) => void): Promise<TaskOutcome & { result: GenerateResult }> {
+  private async runLocal(messages: ChatMessage[], reason: string, signal: AbortSignal, report: (chars: number) => void, sink?: (text: string) => void,
+    feature: 'task' | 'refactor-plan' | 'refactor-step' = 'task', extra: { jsonSchema?: object; maxTokens?: number } = {}): Promise<TaskOutcome & { result: GenerateResult }> {
     let chars = 0;
     const started = Date.now();
-    const r = await this.deps.engine.generate({ kind: 'chat', messages, maxTokens: 1024, temperature: 0 }, { signal, onText: (t) => { chars += t.length; report(chars); sink?.(t); } });
+    const r = await this.deps.engine.generate({ kind: 'chat', messages, maxTokens: extra.maxTokens ?? 1024, temperature: 0, ...(extra.jsonSchema ? { jsonSchema: extra.jsonSchema } : {}) },
+      { signal, onText: (t) => { chars += t.length; report(chars); sink?.(t); } });
     if (r.stopReason === 'abort') throw Object.assign(new Error('cancelled'), { code: 'cancelled' });
     this.deps.router.noteLocalResult(r);
-    this.deps.usage.record({ at: started, feature: 'task', backend: r.backend, model: r.model, engineMs: r.timing.totalMs, promptTokens: r.timing.promptTokens, evaluatedTokens: r.timing.evaluatedTokens, generatedTokens: r.timing.generatedTokens, ...(r.timing.packageJoules !== undefined ? { measuredJoules: r.timing.packageJoules } : {}) });
+    this.deps.usage.record({ at: started, feature, backend: r.backend, model: r.model, engineMs: r.timing.totalMs, promptTokens: r.timing.promptTokens, evaluatedTokens: r.timing.evaluatedTokens, generatedTokens: r.timing.generatedTokens, ...(r.timing.packageJoules !== undefined ? { measuredJoules: r.timing.packageJoules } : {}) });
     await this.deps.carbon.flushed();
     return { route: 'local', reason, model: r.model, text: r.text, grams: this.deps.carbon.lastRecord?.sciG, result: r };
   }
 
-  private async runCloud(kind: TaskKind, messages: ChatMessage[], reason: string, signal: AbortSignal, report: (chars: number) => void, sink?: (text: string) => void): Promise<TaskOutcome> {
+  private async runCloud(kind: TaskKind | 'refactor-plan' | 'refactor-step', messages: ChatMessage[], reason: string, signal: AbortSignal, report: (chars: number) => void, sink?: (text: string) => void): Promise<TaskOutcome> {
     const s = this.deps.config.settings.cloud;
     let redactions = 0;
     const sent = messages.map((m) => {
@@ -565,7 +582,8 @@ interface GitRepository {
   diff(cached?: boolean): Promise<string>;
 }
 
-function hostOf(url: string): string {
+/** The host of an endpoint URL, as consent and "Show Last Cloud Request" name it. */
+export function hostOf(url: string): string {
   try {
     return new URL(url).host;
   } catch {

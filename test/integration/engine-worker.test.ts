@@ -79,6 +79,22 @@ describe('engine worker shared by windows (real processes)', function () {
     assert.ok(streamed.startsWith(r.text.slice(0, 10)));
   });
 
+  it('carries a jsonSchema over the socket: the worker answers with JSON that matches it, and refuses a bad one', async () => {
+    const a = client('window A');
+    const jsonSchema = { type: 'object', properties: { size: { enum: ['small', 'medium', 'large'] }, note: { type: 'string', maxLength: 20 } } };
+    let streamed = '';
+    const r = await a.generate(config(), { kind: 'chat', messages: [{ role: 'user', content: 'Plan it as JSON.' }], maxTokens: 100, jsonSchema },
+      { onText: (t) => { streamed += t; } });
+    const v = JSON.parse(r.text) as { size: string; note: string };
+    assert.deepEqual(Object.keys(v), ['size', 'note']);
+    assert.ok(['small', 'medium', 'large'].includes(v.size), v.size);
+    assert.ok(v.note.length <= 20);
+    assert.equal(r.stopReason, 'eos');
+    assert.equal(streamed, r.text);
+    await assert.rejects(a.generate(config(), { kind: 'completion', prompt: LILY, maxTokens: 8, jsonSchema: { type: 'object', properties: { n: { type: 'integer', minimum: 1 } } } }),
+      (e: unknown) => e instanceof EngineError && e.code === 'bad-request' && /#\/properties\/n: keyword "minimum" is not supported/.test(e.message));
+  });
+
   it('reports a bad model file clearly and stays up', async () => {
     const a = client('window A');
     await assert.rejects(a.generate(config({ modelPath: models.corrupt.truncated }), { kind: 'completion', prompt: 'x', maxTokens: 1 }),

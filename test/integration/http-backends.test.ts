@@ -53,6 +53,23 @@ async function abortAfter(backend: InferenceBackend, request: Parameters<Inferen
   return { result, abortToResolveMs: performance.now() - abortedAt, pieces };
 }
 
+/** A refactor-plan schema, as the structured-output tests send it. */
+const PLAN_SCHEMA = {
+  type: 'object',
+  properties: { steps: { type: 'array', items: { type: 'object', properties: { title: { type: 'string' }, size: { enum: ['small', 'large'] } } }, minItems: 1 } },
+};
+const PLAN_JSON = '{"steps": [{"title": "Split", "size": "small"}]}';
+
+/** No request reaches the server: a fim request cannot carry a jsonSchema. */
+async function refusesFimSchema(backend: InferenceBackend, server: FakeServer): Promise<void> {
+  const e = await rejection(backend.generate({ kind: 'fim', prefix: 'a', suffix: 'b', maxTokens: 4, jsonSchema: PLAN_SCHEMA }));
+  assert.equal(e.code, 'bad-request');
+  assert.match(e.message, /jsonSchema cannot constrain a fim request/);
+  const notObject = await rejection(backend.generate({ kind: 'completion', prompt: 'a', maxTokens: 4, jsonSchema: 'object' as unknown as object }));
+  assert.equal(notObject.code, 'bad-request');
+  assert.equal(server.seen.length, 0);
+}
+
 const within = (p: Promise<void>, ms: number, what: string) =>
   Promise.race([p, sleep(ms).then(() => assert.fail(`${what} within ${ms} ms`))]);
 
@@ -138,6 +155,28 @@ describe('Ollama backend', () => {
     assert.equal(r.timing.promptTokens, 9);
     assert.equal(r.timing.tokensPerSecond, 100);
     assert.deepEqual(server!.seen[0].body.messages, [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }]);
+  });
+
+  it('sends jsonSchema as `format` on /api/chat and /api/generate, and refuses it on fim', async () => {
+    const piece = (content: string) => ndjson({ model: 'm', created_at: 'x', message: { role: 'assistant', content }, done: false });
+    const b = await start({
+      'POST /api/chat': (_s, res) => stream(res, 'application/x-ndjson', [piece(PLAN_JSON.slice(0, 20)), piece(PLAN_JSON.slice(20)),
+        ndjson({ model: 'm', created_at: 'x', message: { role: 'assistant', content: '' }, done: true, done_reason: 'stop' })]),
+      'POST /api/generate': (_s, res) => stream(res, 'application/x-ndjson', [ollamaPiece(PLAN_JSON), ollamaDone()]),
+    });
+    await refusesFimSchema(b, server!);
+    const chat = await b.generate({ kind: 'chat', messages: [{ role: 'user', content: 'Plan it.' }], maxTokens: 64, jsonSchema: PLAN_SCHEMA });
+    assert.deepEqual(JSON.parse(chat.text), { steps: [{ title: 'Split', size: 'small' }] });
+    assert.equal(chat.stopReason, 'eos');
+    const completion = await b.generate({ kind: 'completion', prompt: 'Plan:', maxTokens: 64, jsonSchema: PLAN_SCHEMA });
+    assert.equal(completion.text, PLAN_JSON);
+    const [chatBody, generateBody] = server!.seen.map((x) => x.body);
+    assert.deepEqual(chatBody.format, PLAN_SCHEMA);
+    assert.deepEqual(generateBody.format, PLAN_SCHEMA);
+    assert.equal(generateBody.raw, true);
+    // Without a schema there is no format at all (not even "json").
+    await b.generate({ kind: 'completion', prompt: 'Plan:', maxTokens: 64 });
+    assert.equal('format' in server!.seen[2].body, false);
   });
 
   it('applies stop strings client-side, even split across pieces, and closes the stream', async () => {
@@ -415,6 +454,28 @@ describe('OpenAI-compatible backend (LM Studio, mlx_lm.server)', () => {
     assert.deepEqual(seen.body.messages, [{ role: 'user', content: 'Hello' }]);
   });
 
+  it('sends jsonSchema as a strict response_format json_schema on chat and completions, and refuses it on fim', async () => {
+    server = await FakeServer.start({
+      'POST /v1/chat/completions': (_s, res) => stream(res, 'text/event-stream',
+        [sse(chatChunk(PLAN_JSON.slice(0, 9), null)), sse(chatChunk(PLAN_JSON.slice(9), null)), sse(chatChunk(undefined, 'stop')), 'data: [DONE]\n\n']),
+      'POST /v1/completions': (_s, res) => stream(res, 'text/event-stream', [sse(completionChunk(PLAN_JSON)), sse(completionChunk('', {}, 'stop')), 'data: [DONE]\n\n']),
+    });
+    backend = createHttpBackend('lmstudio', { url: server.url, model: 'qwen2.5-7b-instruct' });
+    await refusesFimSchema(backend, server);
+    const r = await backend.generate({ kind: 'chat', messages: [{ role: 'user', content: 'Plan it.' }], maxTokens: 64, jsonSchema: PLAN_SCHEMA });
+    assert.deepEqual(JSON.parse(r.text), { steps: [{ title: 'Split', size: 'small' }] });
+    const expected = { type: 'json_schema', json_schema: { name: 'verdant', schema: PLAN_SCHEMA, strict: true } };
+    assert.deepEqual(server.seen[0].body.response_format, expected);
+    await backend.dispose();
+    backend = createHttpBackend('mlx', { url: server.url, model: 'mlx-community/Llama-3.2-1B-4bit' });
+    const c = await backend.generate({ kind: 'completion', prompt: 'Plan:', maxTokens: 64, jsonSchema: PLAN_SCHEMA });
+    assert.equal(c.text, PLAN_JSON);
+    assert.equal(server.seen[1].path, '/v1/completions');
+    assert.deepEqual(server.seen[1].body.response_format, expected);
+    await backend.generate({ kind: 'completion', prompt: 'Plan:', maxTokens: 64 });
+    assert.equal('response_format' in server.seen[2].body, false);
+  });
+
   it('cancels mid-stream at once', async () => {
     server = await FakeServer.start({
       'POST /v1/completions': (_s, res) => stream(res, 'text/event-stream', Array.from({ length: 100 }, (_, i) => sse(completionChunk(`${i},`))), 30),
@@ -549,6 +610,24 @@ describe('llama-server backend', () => {
     const chat = await backend.generate({ kind: 'chat', messages: [{ role: 'user', content: 'ok?' }], maxTokens: 4 });
     assert.deepEqual([chat.text, chat.timing.promptTokens, chat.timing.evaluatedTokens, chat.timing.tokensPerSecond, chat.confidence.meanLogProb], ['Yes', 30, 5, 42, -0.5]);
     assert.equal(server.seen[1].body.model, 'qwen');
+  });
+
+  it('sends jsonSchema as json_schema to /completion and as response_format to /v1/chat/completions, and refuses it on fim', async () => {
+    server = await FakeServer.start({
+      'POST /completion': (_s, res) => stream(res, 'text/event-stream', [sse(llamaPiece(PLAN_JSON.slice(0, 5), -0.1)), sse(llamaPiece(PLAN_JSON.slice(5), -0.1)), sse(llamaFinal('eos'))]),
+      'POST /v1/chat/completions': (_s, res) => stream(res, 'text/event-stream', [sse(chatChunk(PLAN_JSON, null)), sse(chatChunk(undefined, 'stop')), 'data: [DONE]\n\n']),
+    });
+    backend = new LlamaServerBackend({ url: server.url });
+    await refusesFimSchema(backend, server);
+    const c = await backend.generate({ kind: 'completion', prompt: 'Plan:', maxTokens: 64, jsonSchema: PLAN_SCHEMA });
+    assert.deepEqual([c.text, c.stopReason], [PLAN_JSON, 'eos']);
+    assert.equal(server.seen[0].path, '/completion');
+    assert.deepEqual(server.seen[0].body.json_schema, PLAN_SCHEMA);
+    assert.equal('response_format' in server.seen[0].body, false);
+    const chat = await backend.generate({ kind: 'chat', messages: [{ role: 'user', content: 'Plan it.' }], maxTokens: 64, jsonSchema: PLAN_SCHEMA });
+    assert.equal(chat.text, PLAN_JSON);
+    assert.deepEqual(server.seen[1].body.response_format, { type: 'json_schema', json_schema: { name: 'verdant', schema: PLAN_SCHEMA, strict: true } });
+    assert.equal('json_schema' in server.seen[1].body, false);
   });
 
   it('cancels mid-stream at once, and the server sees the socket close', async () => {

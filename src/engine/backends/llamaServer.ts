@@ -8,6 +8,8 @@
 //   predicted_n, predicted_per_second, ...), tokens_evaluated (prompt size) and tokens_cached. No [DONE] here.
 // - cache_prompt reuses the slot's KV cache for the common prefix; id_slot pins a request to a slot.
 // - Chat goes through the OpenAI-compatible /v1/chat/completions, which also reports `timings`.
+// - jsonSchema: /completion takes `json_schema` (compiled to a grammar by the server), /v1/chat/completions the
+//   OpenAI `response_format`; fim requests cannot have one, so /infill never does.
 // - /health answers 503 {"error": {"message": "Loading model"}} while the model loads; /props has n_ctx and the
 //   model path.
 import type { BackendInfo, GenerateOptions, GenerateRequest, GenerateResult, InferenceBackend, StopReason } from '../types';
@@ -15,7 +17,8 @@ import {
   asArray, asNumber, asObject, asString, Generation, HttpClient, HttpStatusError, runStream, urlPort,
   type JsonObject, type ServerProfile, type ServerStats,
 } from './http';
-import { detectFimFamily, generateOpenAiStyle } from './openaiCompatible';
+import { requestJsonSchema } from '../jsonSchema';
+import { detectFimFamily, generateOpenAiStyle, responseFormat } from './openaiCompatible';
 
 export const LLAMA_SERVER_DEFAULT_URL = 'http://127.0.0.1:8080';
 
@@ -61,6 +64,7 @@ export class LlamaServerBackend implements InferenceBackend {
   }
 
   async generate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
+    const schema = requestJsonSchema(request); // a bad-request (e.g. on fim) before anything is sent
     if (request.kind === 'chat') {
       const stop = request.stop ?? [];
       const body: Record<string, unknown> = {
@@ -75,6 +79,7 @@ export class LlamaServerBackend implements InferenceBackend {
       if (this.model) body.model = this.model;
       if (stop.length > 0) body.stop = stop;
       if (this.options.slotId !== undefined) body.id_slot = this.options.slotId;
+      if (schema) body.response_format = responseFormat(schema);
       return generateOpenAiStyle({ client: this.client, path: '/v1/chat/completions', body, stop, options, usedFim: false, backend: 'llama-server', model: this.model });
     }
     const fim = request.kind === 'fim' && this.infill !== false;
@@ -132,6 +137,8 @@ export class LlamaServerBackend implements InferenceBackend {
     if (this.model) body.model = this.model;
     if (stop.length > 0) body.stop = stop;
     if (this.options.slotId !== undefined) body.id_slot = this.options.slotId;
+    const schema = requestJsonSchema(request);
+    if (schema) body.json_schema = schema;
     if (request.kind === 'fim' && fim) {
       body.input_prefix = request.prefix;
       body.input_suffix = request.suffix;

@@ -3,8 +3,10 @@
 // - FIM sends `suffix` with raw=false: Ollama renders the model's own template with .Prompt/.Suffix (and answers
 //   400 "... does not support insert" for a model without that capability; we then complete the prefix instead).
 // - Plain completion sends raw=true so no chat template wraps the prompt.
+// - jsonSchema goes as `format` (Ollama 0.5+ takes a JSON schema there and constrains sampling with it).
 // - The last line has done=true, done_reason ("stop" | "length"), prompt_eval_count, eval_count and the
 //   *_duration fields in nanoseconds; errors after the stream started arrive as a {"error": "..."} line.
+import { requestJsonSchema } from '../jsonSchema';
 import type { BackendInfo, ChatRequest, GenerateOptions, GenerateRequest, GenerateResult, InferenceBackend, StopReason } from '../types';
 import {
   asArray, asNumber, asObject, asString, Generation, HttpClient, HttpStatusError, runStream, urlPort,
@@ -43,6 +45,7 @@ export class OllamaBackend implements InferenceBackend {
   }
 
   async generate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
+    requestJsonSchema(request); // a bad-request before anything is sent
     const fim = request.kind === 'fim' && request.suffix !== '' && !this.insertUnsupported;
     try {
       try {
@@ -103,7 +106,8 @@ export class OllamaBackend implements InferenceBackend {
     const modelOptions: Record<string, unknown> = { num_predict: request.maxTokens, temperature: request.temperature ?? 0 };
     if (stop.length > 0) modelOptions.stop = stop;
     // think=false: a thinking model would otherwise spend the token budget on hidden reasoning.
-    const common = { model: this.model, stream: true, think: false, logprobs: true, options: modelOptions };
+    const schema = requestJsonSchema(request);
+    const common = { model: this.model, stream: true, think: false, logprobs: true, options: modelOptions, ...(schema ? { format: schema } : {}) };
     const body = chat ? { ...common, messages: chatMessages(request) }
       : request.kind === 'fim' && fim ? { ...common, prompt: request.prefix, suffix: request.suffix }
         : { ...common, prompt: request.kind === 'fim' ? request.prefix : request.prompt, raw: true };

@@ -9,11 +9,15 @@
 //   or `logprobs.token_logprobs[]` (legacy completions). mlx_lm.server sends none while streaming.
 // - With `stream_options.include_usage` the usage arrives in an extra chunk with `choices: []` before [DONE];
 //   `usage.prompt_tokens_details.cached_tokens` gives the prompt tokens served from the cache.
+// - jsonSchema goes as `response_format: {type: 'json_schema', json_schema: {name, schema, strict: true}}` (OpenAI
+//   structured outputs). LM Studio documents it for /v1/chat/completions; llama-server takes it on both endpoints;
+//   mlx_lm.server ignores it (ml-explore/mlx-lm#1007), so there the output is not constrained.
 // - llama-server's OpenAI endpoints add `timings` (prompt_n, cache_n, predicted_n, predicted_per_second).
 import {
   detectFamily, renderFim, type FimFamily, type FimInput, type RenderedFim,
 } from '../../core/completion/templates';
 import { EngineError } from '../errors';
+import { requestJsonSchema } from '../jsonSchema';
 import type { BackendInfo, GenerateOptions, GenerateRequest, GenerateResult, InferenceBackend, StopReason } from '../types';
 import {
   asArray, asNumber, asObject, asString, Generation, HttpClient, modelNotFound, runStream, urlPort,
@@ -128,6 +132,11 @@ export async function generateOpenAiStyle(r: OpenAiStreamRequest): Promise<Gener
   }
 }
 
+/** OpenAI structured outputs: the schema, strict (the output must match it, not just be JSON). */
+export function responseFormat(schema: object): JsonObject {
+  return { type: 'json_schema', json_schema: { name: 'verdant', schema: schema as JsonObject, strict: true } };
+}
+
 /** Chosen-token log-probabilities in either OpenAI shape. */
 export function openAiLogProbs(v: unknown): number[] {
   const lp = asObject(v);
@@ -218,6 +227,8 @@ export class OpenAiCompatibleBackend implements InferenceBackend {
       stream_options: { include_usage: true },
     };
     if (stop.length > 0) common.stop = stop;
+    const schema = requestJsonSchema(request);
+    if (schema) common.response_format = responseFormat(schema);
     if (request.kind === 'chat') {
       return generateOpenAiStyle({
         client: this.client,

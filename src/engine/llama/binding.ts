@@ -8,6 +8,9 @@ export type LlamaModel = NodeLlamaCpp.LlamaModel;
 export type LlamaContext = NodeLlamaCpp.LlamaContext;
 export type LlamaContextSequence = NodeLlamaCpp.LlamaContextSequence;
 export type Token = NodeLlamaCpp.Token;
+export type LlamaGrammar = NodeLlamaCpp.LlamaGrammar;
+export type LlamaGrammarEvaluationState = NodeLlamaCpp.LlamaGrammarEvaluationState;
+export type GbnfJsonSchema = NodeLlamaCpp.GbnfJsonSchema;
 
 export function importLlama(): Promise<LlamaModule> {
   return import('node-llama-cpp');

@@ -1,8 +1,11 @@
 // The decode loop on one context sequence: reuse the KV cache for the longest common prefix, evaluate only the new
 // tokens, then sample until EOG, a stop string, maxTokens or abort. Each token's probability gives the confidence.
 // maxTokens 0 evaluates the prompt into the cache and stops there (a warm-up: the next request reuses it).
+// With a JSON-schema grammar the sampler may only pick tokens that keep the text on the grammar; node-llama-cpp's
+// JSON grammar ends the value with "\n\n\n\n" (its stop trigger), so reaching that is the end of the JSON: the
+// trailing whitespace is dropped and the stop reason is 'eos', as it would be for an end-of-generation token.
 import type { GenerateOptions, GenerateRequest, StopReason } from '../types';
-import type { LlamaContextSequence, LlamaModel, Token } from './binding';
+import type { LlamaContextSequence, LlamaGrammarEvaluationState, LlamaModel, Token } from './binding';
 import type { Prompt } from './prompt';
 
 export interface DecodeOutcome {
@@ -18,6 +21,15 @@ export interface DecodeOutcome {
   readonly meanEntropy: number | null;
 }
 
+/** A grammar that constrains sampling (a JSON schema's), with a fresh evaluation state for one request. */
+export interface JsonConstraint {
+  readonly state: LlamaGrammarEvaluationState;
+  /** Texts the grammar emits once the value is complete (node-llama-cpp's JSON grammars: "\n\n\n\n"). */
+  readonly ends: readonly string[];
+  /** Drop trailing whitespace from the text. */
+  readonly trimWhitespace: boolean;
+}
+
 const REPLACEMENT_CHAR = '\uFFFD';
 
 export async function decode(
@@ -26,11 +38,15 @@ export async function decode(
   prompt: Prompt,
   request: GenerateRequest,
   options: GenerateOptions,
+  constraint?: JsonConstraint,
   now: () => number = () => performance.now(),
 ): Promise<DecodeOutcome> {
   const t0 = now();
   const { signal, onText } = options;
-  const stops = [...(request.stop ?? []), ...prompt.stopTexts].filter((s) => s.length > 0);
+  const ends = constraint?.ends ?? [];
+  // Under a grammar the grammar decides where the answer ends: a chat template's text trigger could only cut a JSON
+  // string short. The caller's own stop strings still apply.
+  const stops = [...(request.stop ?? []), ...(constraint ? ends : prompt.stopTexts)].filter((s) => s.length > 0);
   // Keep the cached prefix; at least the last prompt token is evaluated so there are logits to sample from. A
   // prompt-only request (maxTokens 0, a warm-up) samples nothing, so the whole prompt may come from the cache.
   const tokens = prompt.tokens;
@@ -59,6 +75,7 @@ export async function decode(
     const iterator = sequence.evaluateWithMetadata(toEvaluate, { confidence: true, probabilities: wantEntropy }, {
       temperature: request.temperature ?? 0,
       yieldEogToken: true,
+      ...(constraint ? { grammarEvaluationState: constraint.state } : {}),
     });
     for await (const out of iterator) {
       firstTokenAt ??= now();
@@ -74,7 +91,12 @@ export async function decode(
       // The prompt's tail is context for the first pieces (SentencePiece's leading space, for one).
       text = model.detokenize(generated, false, context);
       const stopAt = firstStop(text, stops);
-      if (stopAt >= 0) { text = text.slice(0, stopAt); stopReason = 'stop'; break; }
+      if (stopAt >= 0) {
+        // The grammar's end text is the end of the JSON, not a caller's stop string.
+        stopReason = ends.some((e) => text.indexOf(e) === stopAt) ? 'eos' : 'stop';
+        text = text.slice(0, stopAt);
+        break;
+      }
       flush(safeLength(text, stops));
       if (generated.length >= request.maxTokens) { stopReason = 'maxTokens'; break; }
     }
@@ -90,6 +112,12 @@ export async function decode(
 
   function finish(reason: StopReason): DecodeOutcome {
     if (text.endsWith(REPLACEMENT_CHAR)) text = text.slice(0, -1); // an incomplete UTF-8 sequence at the end
+    if (constraint && (reason === 'eos' || reason === 'maxTokens')) {
+      // Only held-back newlines can trail a complete value. A budget that ran out between the closing bracket and
+      // the grammar's end text still leaves complete JSON; one that ran out mid-value leaves the text as streamed.
+      const trimmed = constraint.trimWhitespace ? text.trimEnd() : text;
+      if (reason === 'eos' || completeJson(trimmed)) { text = trimmed; reason = 'eos'; }
+    }
     flush(text.length);
     const end = now();
     const decodeMs = firstTokenAt === undefined ? 0 : end - firstTokenAt;
@@ -105,6 +133,15 @@ export async function decode(
       meanLogProb: logProbCount > 0 ? logProbSum / logProbCount : null,
       meanEntropy: entropyCount > 0 ? entropySum / entropyCount : null,
     };
+  }
+}
+
+/** Whether text is a whole JSON value that could not go on (a number could take more digits). */
+export function completeJson(text: string): boolean {
+  try {
+    return typeof JSON.parse(text) !== 'number';
+  } catch {
+    return false;
   }
 }
 

@@ -8,9 +8,10 @@ import { EngineError } from '../errors';
 import { estimateMemory, readGguf } from '../gguf';
 import type { BackendInfo, ContextChunk, GenerateOptions, GenerateRequest, GenerateResult, InferenceBackend } from '../types';
 import { selectBackend, type SelectedBackend } from './backend';
-import { importLlama, type LlamaContext, type LlamaModel, type LlamaModule } from './binding';
+import { importLlama, type GbnfJsonSchema, type LlamaContext, type LlamaGrammar, type LlamaModel, type LlamaModule } from './binding';
+import { requestJsonSchema, unsupportedJsonSchema } from '../jsonSchema';
 import { RaplMeter, type RaplDeps } from '../../core/carbon/energy/rapl';
-import { decode } from './decode';
+import { decode, type JsonConstraint } from './decode';
 import { buildPrompt, fimSupported } from './prompt';
 import { SequencePool } from './sequencePool';
 
@@ -42,6 +43,8 @@ export interface LoadStats {
 
 const DEFAULT_CONTEXT = 4096;
 const DEFAULT_SEQUENCES = 4;
+/** Compiled grammars kept per engine, keyed by the schema's JSON text (the least recently used goes first). */
+const GRAMMAR_CACHE_SIZE = 16;
 
 export function sameConfig(a: ModelConfig, b: ModelConfig): boolean {
   return a.modelPath === b.modelPath && a.gpu === b.gpu && a.threads === b.threads &&
@@ -57,6 +60,8 @@ export class LlamaEngine implements InferenceBackend {
   private readonly active = new Set<ActiveRequest>();
   /** Set after load when RAPL counters are readable in this process. */
   private rapl: RaplDeps | undefined;
+  /** JSON-schema grammars by the schema's JSON text, in least-recently-used order (oldest first). */
+  private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
 
   private constructor(
     readonly config: ModelConfig,
@@ -120,6 +125,8 @@ export class LlamaEngine implements InferenceBackend {
     if (this.disposed) throw new EngineError('worker-unavailable', 'The local model was unloaded; try again.');
     validateRequest(request);
     const prompt = buildPrompt(this.mod, this.model, request, this.context.contextSize);
+    const schema = requestJsonSchema(request);
+    const constraint = schema ? await this.jsonConstraint(schema) : undefined;
     // Requests running at the same time share the package counter: none of them gets a measurement.
     const me: ActiveRequest = { overlapped: this.active.size > 0 };
     for (const other of this.active) other.overlapped = true;
@@ -129,7 +136,7 @@ export class LlamaEngine implements InferenceBackend {
     let measurement;
     try {
       await meter?.start();
-      outcome = await this.pool.run(request.sessionKey ?? '\0scratch', (sequence) => decode(sequence, this.model, prompt, request, options));
+      outcome = await this.pool.run(request.sessionKey ?? '\0scratch', (sequence) => decode(sequence, this.model, prompt, request, options, constraint));
       measurement = await meter?.stop();
     } finally {
       this.active.delete(me);
@@ -152,6 +159,39 @@ export class LlamaEngine implements InferenceBackend {
       },
       confidence: { meanLogProb: outcome.meanLogProb, meanEntropy: outcome.meanEntropy },
     };
+  }
+
+  /**
+   * The grammar for a schema (compiled once, cached) with a fresh evaluation state for this request: the state
+   * tracks how far the JSON has got, so it is never shared. The grammar only masks what may be sampled; the
+   * prompt and the KV cache are untouched, so prefix reuse works as without it.
+   */
+  private async jsonConstraint(schema: object): Promise<JsonConstraint> {
+    const key = JSON.stringify(schema);
+    let grammar = this.grammars.get(key);
+    if (grammar) {
+      this.grammars.delete(key); // re-inserted below as the most recently used
+    } else {
+      const created = this.selected.llama.createGrammarForJsonSchema<GbnfJsonSchema>(schema as GbnfJsonSchema).catch((e: unknown) => {
+        if (this.grammars.get(key) === created) this.grammars.delete(key); // a failure is not remembered
+        throw new EngineError('bad-request',
+          `llama.cpp could not turn the JSON schema into a grammar (${firstLine(e)}); remove control characters such as NUL from its names and values, and keep to node-llama-cpp's JSON schema subset.`, { cause: e });
+      });
+      grammar = created;
+    }
+    this.grammars.set(key, grammar);
+    while (this.grammars.size > GRAMMAR_CACHE_SIZE) this.grammars.delete(this.grammars.keys().next().value!);
+    const compiled = await grammar;
+    return {
+      state: new this.mod.LlamaGrammarEvaluationState({ model: this.model, grammar: compiled }),
+      ends: compiled.stopGenerationTriggers.map(triggerText).filter((t) => t.length > 0),
+      trimWhitespace: compiled.trimWhitespaceSuffix,
+    };
+  }
+
+  /** How many compiled JSON-schema grammars are cached (tests). */
+  get grammarCacheSize(): number {
+    return this.grammars.size;
   }
 
   async info(): Promise<BackendInfo> {
@@ -190,6 +230,19 @@ export function validateRequest(request: GenerateRequest): void {
   }
   if (request.kind === 'completion' && typeof request.prompt !== 'string') throw bad('a completion request needs prompt text.');
   if (request.kind === 'chat' && (!Array.isArray(request.messages) || request.messages.length === 0)) throw bad('a chat request needs at least one message.');
+  const schema = requestJsonSchema(request); // fim, not an object, too big
+  const unsupported = schema && unsupportedJsonSchema(schema);
+  if (unsupported) throw bad(unsupported);
+}
+
+function isReadonlyArray(v: unknown): v is readonly unknown[] {
+  return Array.isArray(v);
+}
+
+/** A grammar's stop trigger as text ('' when it holds a token). */
+function triggerText(trigger: LlamaGrammar['stopGenerationTriggers'][number]): string {
+  const values: readonly unknown[] = typeof trigger === 'string' ? [trigger] : isReadonlyArray(trigger) ? trigger : trigger.values;
+  return values.every((v) => typeof v === 'string') ? values.join('') : '';
 }
 
 function optionalString(v: unknown): boolean {

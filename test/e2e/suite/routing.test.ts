@@ -3,11 +3,9 @@
 // unsure local draft escalates to the cloud with both attempts counted, and a spent carbon budget that stops
 // bursting. The cloud is an OpenAI-compatible server on 127.0.0.1; the local model is the real test model.
 import * as assert from 'node:assert/strict';
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as vscode from 'vscode';
 import type { VerdantApi } from '../../../src/extension';
-import { resolveTestModel } from '../../support/testModel';
+import { setUpHybrid, startCloudStandIn, teardownHybrid, type CloudStandIn } from './cloudStandIn';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ANSWER = 'Use reduce:\n```javascript\nconst total = items.reduce((sum, item) => sum + item.price, 0);\n```';
@@ -17,8 +15,8 @@ type Outcome = { route: string; reason: string; grams?: number; cascaded?: boole
 describe('router: modes, routing log, retries, cascade and budget', function () {
   this.timeout(90000);
   let api: VerdantApi;
-  let server: http.Server;
-  const bodies: string[] = [];
+  let cloud: CloudStandIn;
+  const bodies = (): string[] => cloud.requests;
   const config = () => vscode.workspace.getConfiguration('verdant');
   const G = vscode.ConfigurationTarget.Global;
 
@@ -30,35 +28,13 @@ describe('router: modes, routing log, retries, cascade and budget', function () 
 
   before(async () => {
     api = await vscode.extensions.getExtension<VerdantApi>('verdant-dev.verdant')!.activate();
-    server = http.createServer((req, res) => {
-      let body = '';
-      req.on('data', (d) => { body += d; });
-      req.on('end', () => {
-        bodies.push(body);
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ model: 'llama-3.3-70b-instruct', choices: [{ message: { role: 'assistant', content: ANSWER }, finish_reason: 'stop' }], usage: { prompt_tokens: 200, completion_tokens: 12 } }));
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    const port = (server.address() as AddressInfo).port;
-    await config().update('cloud.enable', true, G);
-    await config().update('cloud.endpoint', `http://127.0.0.1:${port}/v1`, G);
-    await config().update('cloud.model', 'llama-3.3-70b-instruct', G);
-    await vscode.commands.executeCommand('verdant.setCloudApiKey', 'test-key');
-    await api.consent.set('granted');
-    await config().update('local.modelPath', await resolveTestModel({ cwd: process.env.E2E_REPO_ROOT ?? process.cwd() }), G);
-    await config().update('local.gpu', 'cpu', G);
-    await config().update('local.threads', 1, G);
+    cloud = await startCloudStandIn(() => ANSWER);
+    await setUpHybrid(cloud, api.consent);
   });
 
   after(async () => {
-    server.close();
-    await api.consent.set('unknown');
     await api.engine.stopWorker();
-    for (const key of ['cloud.enable', 'cloud.endpoint', 'cloud.model', 'local.modelPath', 'local.gpu', 'local.threads',
-      'routing.mode', 'routing.dailyBudgetGrams', 'routing.budgetAction']) await config().update(key, undefined, G);
-    await vscode.commands.executeCommand('verdant.clearCloudApiKey');
-    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    await teardownHybrid(cloud, api.consent, ['routing.mode', 'routing.dailyBudgetGrams', 'routing.budgetAction']);
   });
 
   // Each test starts from the defaults (balanced, no budget), whatever the one before left.
@@ -71,17 +47,17 @@ describe('router: modes, routing log, retries, cascade and budget', function () 
     assert.equal(config().get('routing.mode'), 'local-only');
     for (let i = 0; i < 40 && !api.statusText().includes('local-only'); i++) await sleep(50);
     assert.match(api.statusText(), /Verdant · local-only/);
-    const sent = bodies.length;
+    const sent = bodies().length;
     const local = await summarize('Once upon a time, there was a little girl named Lily.');
     assert.equal(local.route, 'local');
     assert.match(local.reason, /^local: [\d.]+ (m?g) vs cloud [\d.]+ (m?g), confidence [01]\.\d\d \(local-only mode\)$/);
-    assert.equal(bodies.length, sent, 'local-only sends nothing');
+    assert.equal(bodies().length, sent, 'local-only sends nothing');
 
     await vscode.commands.executeCommand('verdant.switchRoutingMode', 'cloud-only');
     const cloud = await summarize('Once upon a time, there was a little girl named Lily.');
     assert.equal(cloud.route, 'cloud');
     assert.match(cloud.reason, /^cloud: .* \(cloud-only mode\)$/);
-    assert.equal(bodies.length, sent + 1);
+    assert.equal(bodies().length, sent + 1);
     await config().update('routing.mode', undefined, G);
     for (let i = 0; i < 40 && api.statusText().includes('cloud-only'); i++) await sleep(50);
     assert.doesNotMatch(api.statusText(), /·/, 'balanced, the default, is not shown in the bar');
@@ -98,17 +74,17 @@ describe('router: modes, routing log, retries, cascade and budget', function () 
     const local = await summarize('Tom had a red ball. He liked to play with it in the park.');
     assert.equal(local.route, 'local', local.reason);
     const before = api.router.acceptanceState().summarize?.count ?? 0;
-    const sent = bodies.length;
+    const sent = bodies().length;
     const retried = await vscode.commands.executeCommand<Outcome>('verdant.retryInCloud');
     assert.equal(retried.route, 'cloud');
     assert.match(retried.reason, /^retried in the cloud at your request/);
-    assert.equal(bodies.length, sent + 1);
-    assert.match(bodies[bodies.length - 1], /Tom had a red ball/, 'the same input went to the cloud');
+    assert.equal(bodies().length, sent + 1);
+    assert.match(bodies()[bodies().length - 1], /Tom had a red ball/, 'the same input went to the cloud');
     assert.equal(api.router.acceptanceState().summarize?.count, before + 1, 'a local answer sent to the cloud counts as not accepted');
 
     const back = await vscode.commands.executeCommand<Outcome>('verdant.retryLocally');
     assert.equal(back.route, 'local');
-    assert.equal(bodies.length, sent + 1, 'retrying locally sends nothing');
+    assert.equal(bodies().length, sent + 1, 'retrying locally sends nothing');
     assert.equal(api.router.acceptanceState().summarize?.count, before + 2);
   });
 
@@ -132,7 +108,7 @@ describe('router: modes, routing log, retries, cascade and budget', function () 
     const doc = await vscode.workspace.openTextDocument({ content: code, language: 'javascript' });
     const editor = await vscode.window.showTextDocument(doc);
     editor.selection = new vscode.Selection(doc.positionAt(0), doc.positionAt(code.length));
-    const sent = bodies.length;
+    const sent = bodies().length;
     const records: { route: string; sciG: number }[] = [];
     const sub = api.carbon.onDidRecord((r) => records.push(r));
     const outcome = await vscode.commands.executeCommand<Outcome>('verdant.refactorSelection', 'use reduce');
@@ -141,7 +117,7 @@ describe('router: modes, routing log, retries, cascade and budget', function () 
     assert.match(outcome.reason, /local draft first, the cloud if it is unsure: .*; the local draft's confidence 0\.\d\d was below 0\.5: escalated to the cloud$/);
     assert.equal(outcome.cascaded, true);
     assert.equal(outcome.route, 'cloud');
-    assert.equal(bodies.length, sent + 1);
+    assert.equal(bodies().length, sent + 1);
     assert.deepEqual(records.map((r) => r.route), ['local', 'cloud'], 'both attempts are in the ledger');
     assert.ok(Math.abs((outcome.grams ?? 0) - (records[0].sciG + records[1].sciG)) < 1e-12, 'the grams shown count both');
     const log = api.router.log.last;
@@ -152,14 +128,14 @@ describe('router: modes, routing log, retries, cascade and budget', function () 
     await config().update('routing.mode', 'cloud-only', G);
     await config().update('routing.dailyBudgetGrams', 0.000001, G);
     await config().update('routing.budgetAction', 'stop', G);
-    const sent = bodies.length;
+    const sent = bodies().length;
     const outcome = await summarize('Lily saw a big dog.');
     assert.equal(outcome.route, 'local');
     assert.match(outcome.reason, /cloud-only mode, but today's carbon budget of 1 µg|cloud-only mode, but today's carbon budget of .* is spent/);
-    assert.equal(bodies.length, sent, 'no burst once the budget is spent');
+    assert.equal(bodies().length, sent, 'no burst once the budget is spent');
     await config().update('routing.budgetAction', 'warn', G);
     const warned = await summarize('Lily saw a big dog.');
     assert.equal(warned.route, 'cloud', 'warn mode still bursts');
-    assert.equal(bodies.length, sent + 1);
+    assert.equal(bodies().length, sent + 1);
   });
 });

@@ -1,0 +1,480 @@
+// "Verdant: Plan Refactor…": the user states a change in a sentence; Verdant gathers the context with VS Code's own
+// providers (definitions, references, workspace symbols, diagnostics), the local model drafts a plan (JSON held to a
+// schema by the engine's grammar, then validated and completed against the references: src/core/refactor/plan.ts),
+// the plan is shown with each step's route, grams and reason, and the steps run on their routes with only the context
+// each needs. Their edits are validated (each applies once to the current text, none overlap) and reviewed together in
+// one multi-file diff: one undoable operation, nothing written without the user's accept. A failed or
+// cancelled step changes nothing and keeps the plan for "Resume Refactor".
+import * as vscode from 'vscode';
+import { formatGrams } from '../core/carbon/dashboardData';
+import { applyEdits, parseEditBlocks, resolveEdits, EditError } from '../core/refactor/edits';
+import { stepContext } from '../core/refactor/context';
+import { parsePlan, planMessages, planSchema, PlanError, PLAN_EXCERPT_CHARS } from '../core/refactor/plan';
+import type { FileEdit, PlanStep, RefactorContext, RefactorFile, RefactorPlan, SymbolHit } from '../core/refactor/types';
+import type { RouteDecision } from '../core/routing/policy';
+import type { CloudConsent } from './cloudConsent';
+import type { Router } from './router';
+import type { Tasks } from './tasks';
+
+export const REFACTOR_COMMANDS = {
+  plan: 'verdant.planRefactor',
+  resume: 'verdant.resumeRefactor',
+  apply: 'verdant.applyRefactor',
+  discard: 'verdant.discardRefactor',
+} as const;
+
+const PROPOSED_SCHEME = 'verdant-refactor';
+
+/** Tokens of code and context one step may carry. */
+const STEP_BUDGET_TOKENS = 3000;
+/** Enough for a dozen steps of JSON; the grammar bounds every string. */
+const PLAN_MAX_TOKENS = 800;
+/** Files one refactor may touch (a rename used in hundreds of files is a job for the language's rename). */
+const MAX_FILES = 40;
+const CODE_GLOB = '**/*.{ts,tsx,js,jsx,mjs,cjs,py,go,rs,java,kt,cs,cpp,cc,c,h,hpp,rb,php,swift,scala,vue,svelte}';
+
+export interface RefactorDeps {
+  readonly tasks: Pick<Tasks, 'runOn'>;
+  readonly router: Pick<Router, 'route'>;
+  readonly consent: Pick<CloudConsent, 'value' | 'ask'>;
+  readonly log: vscode.LogOutputChannel;
+  readonly cloudHost: () => string;
+}
+
+export interface PlannedStep {
+  readonly step: PlanStep;
+  route: 'local' | 'cloud';
+  enabled: boolean;
+  readonly decision: RouteDecision;
+  readonly tokens: number;
+  readonly wholeTokens: number;
+}
+
+export type StepOutcome = { readonly id: number; readonly route: 'local' | 'cloud'; readonly grams: number | undefined; readonly edits: readonly FileEdit[]; readonly tokens: number };
+
+/** A refactor in progress: its context, plan, chosen routes and the steps done so far. */
+export interface RefactorSession {
+  readonly ctx: RefactorContext;
+  readonly plan: RefactorPlan;
+  readonly steps: PlannedStep[];
+  readonly planGrams: number | undefined;
+  readonly done: Map<number, StepOutcome>;
+  state: 'planned' | 'running' | 'failed' | 'cancelled' | 'review' | 'applied' | 'discarded';
+  error?: string;
+}
+
+/** What the command returns (and the e2e suite reads). */
+export interface RefactorResult {
+  readonly state: RefactorSession['state'];
+  readonly steps: readonly { id: number; title: string; files: readonly string[]; route: string; added: boolean; gCO2e: number; reason: string }[];
+  readonly notes: readonly string[];
+  readonly grams: number;
+  readonly tokensSent: number;
+  readonly tokensWhole: number;
+  readonly filesChanged: readonly string[];
+  readonly error?: string;
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+const isCancel = (e: unknown) => (e as { code?: string } | undefined)?.code === 'cancelled' || (e instanceof Error && e.name === 'AbortError');
+
+export class Refactors implements vscode.Disposable {
+  private readonly disposables: vscode.Disposable[] = [];
+  private session: RefactorSession | undefined;
+  /** The proposed text of each file under review, by `/<review>/<path>`. */
+  private readonly proposed = new Map<string, string>();
+  private nextReview = 1;
+  private decide: ((choice: 'apply' | 'discard') => void) | undefined;
+  private readonly events = new vscode.EventEmitter<{ type: 'planned' | 'review' | 'ended'; session: RefactorSession }>();
+  /** 'planned' when the plan is shown, 'review' when the preview opens, 'ended' when applied, discarded or failed. */
+  readonly onDidChange = this.events.event;
+
+  constructor(private readonly deps: RefactorDeps) {
+    this.disposables.push(
+      this.events,
+      vscode.commands.registerCommand(REFACTOR_COMMANDS.plan, (request?: string) => this.planRefactor(request)),
+      vscode.commands.registerCommand(REFACTOR_COMMANDS.resume, () => this.resume()),
+      vscode.commands.registerCommand(REFACTOR_COMMANDS.apply, () => this.decide?.('apply')),
+      vscode.commands.registerCommand(REFACTOR_COMMANDS.discard, () => this.decide?.('discard')),
+      vscode.workspace.registerTextDocumentContentProvider(PROPOSED_SCHEME, { provideTextDocumentContent: (uri) => this.proposed.get(uri.path) ?? '' }),
+    );
+  }
+
+  get current(): RefactorSession | undefined {
+    return this.session;
+  }
+
+  dispose(): void {
+    for (const d of this.disposables) d.dispose();
+  }
+
+  private async planRefactor(given?: string): Promise<RefactorResult | undefined> {
+    const editor = vscode.window.activeTextEditor;
+    const word = editor ? wordAt(editor) : undefined;
+    const request = given ?? await vscode.window.showInputBox({
+      title: 'Verdant: Plan Refactor',
+      prompt: 'The change, in a sentence (e.g. "rename computeTotal to calculateTotal", "add a currency parameter to formatPrice")',
+      value: word ? `rename ${word} to ` : '',
+    });
+    if (!request?.trim()) return undefined;
+    const session = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Verdant: planning the refactor', cancellable: true }, async (progress, token) => {
+      const ac = new AbortController();
+      token.onCancellationRequested(() => ac.abort());
+      progress.report({ message: 'gathering context (definitions, references, symbols)…' });
+      const ctx = await gatherContext(request.trim(), editor, word);
+      if (ctx.hits.length === 0) throw new Error(`Found no code for "${request.trim()}": put the cursor on the symbol to change, or name it in the request.`);
+      progress.report({ message: `${ctx.files.length} files; the local model drafts the plan…` });
+      return this.draft(ctx, ac.signal);
+    }).then((s) => s, (e) => {
+      if (isCancel(e)) return undefined;
+      this.deps.log.error(`refactor: planning failed: ${message(e)}`);
+      void vscode.window.showErrorMessage(`Verdant: ${message(e)}`);
+      return undefined;
+    });
+    if (!session) return undefined;
+    this.session = session;
+    this.events.fire({ type: 'planned', session });
+    const choice = await this.showPlan(session);
+    if (choice === 'cancel') {
+      session.state = 'cancelled';
+      this.events.fire({ type: 'ended', session });
+      return result(session);
+    }
+    return this.execute(session);
+  }
+
+  /** The local model's plan, validated and completed, with a route per step. */
+  private async draft(ctx: RefactorContext, signal: AbortSignal): Promise<RefactorSession> {
+    const planned = await this.runPlanner(ctx, signal);
+    let plan: RefactorPlan;
+    try {
+      plan = parsePlan(planned.text, ctx);
+    } catch (e) {
+      if (!(e instanceof PlanError)) throw e;
+      // Nothing was changed; offer the plan the references give (one step per file) instead of failing outright.
+      this.deps.log.warn(`refactor: ${e.message}`);
+      const pick = await vscode.window.showWarningMessage(`Verdant: ${e.message}`, 'Plan From References');
+      if (pick !== 'Plan From References') throw Object.assign(new Error('cancelled'), { code: 'cancelled' });
+      plan = parsePlan(JSON.stringify({ steps: ctx.files.filter((f) => ctx.hits.some((h) => h.path === f.path)).map((f) => ({ title: `Update ${f.path}`, files: [f.path], symbols: ctx.symbols, size: 'small', instruction: ctx.request })) }), ctx);
+    }
+    const steps: PlannedStep[] = [];
+    for (const step of plan.steps) steps.push(await this.routeStep(step, ctx));
+    this.deps.log.info(`refactor "${ctx.request}": ${plan.steps.length} steps (${plan.notes.join('; ') || 'as drafted'}), plan ${planned.grams !== undefined ? formatGrams(planned.grams) : 'unrecorded'}`);
+    return { ctx, plan, steps, planGrams: planned.grams, done: new Map(), state: 'planned' };
+  }
+
+  /** The planning call; a prompt too long for the local model's context is retried with fewer code excerpts. */
+  private async runPlanner(ctx: RefactorContext, signal: AbortSignal): Promise<Awaited<ReturnType<Tasks['runOn']>>> {
+    const budgets = [PLAN_EXCERPT_CHARS, PLAN_EXCERPT_CHARS / 4, PLAN_EXCERPT_CHARS / 16, 0];
+    for (const [i, chars] of budgets.entries()) {
+      try {
+        return await this.deps.tasks.runOn('local', 'refactor-plan', planMessages(ctx, chars), signal, () => undefined, { jsonSchema: planSchema(ctx), maxTokens: PLAN_MAX_TOKENS });
+      } catch (e) {
+        const tooLong = (e as { code?: string }).code === 'bad-request' && /more than the \d+ that fit/.test(message(e));
+        if (!tooLong || i === budgets.length - 1) throw e;
+        this.deps.log.info(`refactor: the plan prompt is too long for the local model (${message(e)}); retrying with fewer excerpts`);
+      }
+    }
+    throw new Error('unreachable');
+  }
+
+  private async routeStep(step: PlanStep, ctx: RefactorContext, forced?: 'local' | 'cloud'): Promise<PlannedStep> {
+    const c = stepContext(step, ctx, { budgetTokens: STEP_BUDGET_TOKENS });
+    const chars = c.snippets.reduce((n, s) => n + (s.endLine - s.startLine + 1) * 40, 0);
+    const { decision } = await this.deps.router.route({ kind: 'refactor', promptTokens: c.tokens, files: step.files.length, selectionChars: chars, consent: this.deps.consent.value });
+    const route = forced ?? (decision.route === 'cloud' ? 'cloud' : 'local');
+    return { step, route, enabled: true, decision, tokens: c.tokens, wholeTokens: c.wholeTokens };
+  }
+
+  /** The plan as a multi-select list: uncheck to drop a step, the button switches its route. */
+  private showPlan(session: RefactorSession): Promise<'run' | 'cancel'> {
+    type Item = vscode.QuickPickItem & { planned: PlannedStep };
+    const switchRoute = { iconPath: new vscode.ThemeIcon('arrow-swap'), tooltip: 'Switch between local and cloud' };
+    const items = (): Item[] => session.steps.map((p) => {
+      const option = p.decision.options.find((o) => o.route === p.route);
+      return {
+        label: `${p.step.id}. ${p.step.title}${p.step.added ? ' (added by Verdant)' : ''}`,
+        description: `${p.route} · ${option ? formatGrams(option.gCO2e) : '?'} CO2e · ${p.tokens} tokens`,
+        detail: `${p.step.files.join(', ')} — ${p.decision.reason}`,
+        picked: p.enabled,
+        buttons: [switchRoute],
+        planned: p,
+      };
+    });
+    const pick = vscode.window.createQuickPick<Item>();
+    pick.title = `Verdant: refactor plan for "${session.ctx.request}"`;
+    pick.placeholder = `${session.steps.length} steps${session.plan.notes.length ? ` · ${session.plan.notes.join(' · ')}` : ''} · uncheck to drop a step, Enter runs the checked steps`;
+    pick.canSelectMany = true;
+    pick.ignoreFocusOut = true;
+    pick.items = items();
+    pick.selectedItems = pick.items.filter((i) => i.picked);
+    return new Promise((resolve) => {
+      let accepted = false;
+      pick.onDidTriggerItemButton(async (e) => {
+        const p = e.item.planned;
+        const cloud = p.decision.options.find((o) => o.route === 'cloud');
+        if (p.route === 'local' && (!cloud || cloud.blocked)) {
+          void vscode.window.showWarningMessage(`Verdant: this step cannot go to the cloud: ${cloud?.blocked ?? 'no cloud endpoint is configured'}.`);
+          return;
+        }
+        p.route = p.route === 'local' ? 'cloud' : 'local';
+        const selected = new Set(pick.selectedItems.map((i) => i.planned));
+        pick.items = items();
+        pick.selectedItems = pick.items.filter((i) => selected.has(i.planned));
+      });
+      pick.onDidAccept(() => {
+        const keep = new Set(pick.selectedItems.map((i) => i.planned));
+        for (const p of session.steps) p.enabled = keep.has(p);
+        accepted = keep.size > 0;
+        pick.hide();
+      });
+      pick.onDidHide(() => {
+        pick.dispose();
+        resolve(accepted ? 'run' : 'cancel');
+      });
+      pick.show();
+    });
+  }
+
+  /** Runs the enabled steps not done yet, then opens one preview of every edit. */
+  private async execute(session: RefactorSession): Promise<RefactorResult> {
+    session.state = 'running';
+    session.error = undefined;
+    const todo = session.steps.filter((p) => p.enabled && !session.done.has(p.step.id));
+    if (todo.some((p) => p.route === 'cloud') && this.deps.consent.value !== 'granted') {
+      const consent = this.deps.consent.value === 'unknown' ? await this.deps.consent.ask(this.deps.cloudHost(), 'the code of the files in this refactor') : 'denied';
+      if (consent !== 'granted') for (const p of todo) if (p.route === 'cloud') p.route = 'local';
+    }
+    const outcome = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Verdant: refactoring', cancellable: true }, async (progress, token) => {
+      const ac = new AbortController();
+      token.onCancellationRequested(() => ac.abort());
+      for (const [i, p] of todo.entries()) {
+        progress.report({ message: `step ${i + 1}/${todo.length} (${p.route}): ${p.step.title}`, increment: 100 / todo.length });
+        try {
+          session.done.set(p.step.id, await this.runStep(session, p, ac.signal));
+        } catch (e) {
+          session.error = isCancel(e) ? 'cancelled' : `step ${p.step.id} (${p.step.title}): ${message(e)}`;
+          this.deps.log.warn(`refactor: ${session.error}`);
+          return isCancel(e) ? 'cancelled' as const : 'failed' as const;
+        }
+      }
+      return 'done' as const;
+    });
+    if (outcome !== 'done') {
+      session.state = outcome;
+      this.events.fire({ type: 'ended', session });
+      if (outcome === 'failed') {
+        void vscode.window.showErrorMessage(`Verdant: the refactor stopped at ${session.error}. Nothing was changed; the plan is kept.`, 'Resume').then((c) => {
+          if (c === 'Resume') void this.resume();
+        });
+      }
+      return result(session);
+    }
+    return this.review(session);
+  }
+
+  private async runStep(session: RefactorSession, p: PlannedStep, signal: AbortSignal): Promise<StepOutcome> {
+    // Files edited since planning are read again, so the step's code is what the edit will apply to.
+    const ctx = await refreshContext(session.ctx, p.step.files);
+    const c = stepContext(p.step, ctx, { budgetTokens: STEP_BUDGET_TOKENS });
+    const out = await this.deps.tasks.runOn(p.route, 'refactor-step', c.messages, signal, () => undefined, { maxTokens: 2048 });
+    const texts = new Map(ctx.files.map((f) => [f.path, f.text] as const));
+    try {
+      const edits = resolveEdits(parseEditBlocks(out.text), texts, p.step.files);
+      return { id: p.step.id, route: p.route, grams: out.grams, edits, tokens: c.tokens };
+    } catch (e) {
+      if (e instanceof EditError) throw new Error(`the ${p.route} model's edits were rejected: ${e.message}`);
+      throw e;
+    }
+  }
+
+  /**
+   * One review of every step's edits: a multi-file diff (each file against what the refactor would make of it), then
+   * Apply or Discard. Applied as one WorkspaceEdit, so one undo reverts every file; nothing is written before the
+   * user's accept, and a file edited in the meantime stops the apply with nothing changed.
+   */
+  private async review(session: RefactorSession): Promise<RefactorResult> {
+    const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+    const uriOf = (p: string) => (folder ? vscode.Uri.joinPath(folder, p) : vscode.Uri.file(p));
+    const byFile = new Map<string, FileEdit[]>();
+    for (const d of session.done.values()) for (const e of d.edits) byFile.set(e.path, [...(byFile.get(e.path) ?? []), e]);
+    const id = this.nextReview++;
+    const originals = new Map<string, { text: string; version: number }>();
+    const resources: [vscode.Uri, vscode.Uri, vscode.Uri][] = [];
+    for (const [p, edits] of byFile) {
+      const doc = await vscode.workspace.openTextDocument(uriOf(p));
+      originals.set(p, { text: doc.getText(), version: doc.version });
+      this.proposed.set(`/${id}/${p}`, applyEdits(doc.getText(), edits));
+      resources.push([doc.uri, doc.uri, vscode.Uri.from({ scheme: PROPOSED_SCHEME, path: `/${id}/${p}` })]);
+    }
+    session.state = 'review';
+    const r0 = result(session);
+    const decided = new Promise<'apply' | 'discard'>((resolve) => { this.decide = resolve; });
+    await vscode.commands.executeCommand('vscode.changes', `Verdant refactor: ${session.ctx.request} (${resources.length} files)`, resources).then(undefined, (e) => this.deps.log.warn(`refactor: no multi-file diff view (${message(e)})`));
+    this.events.fire({ type: 'review', session });
+    void vscode.window.showInformationMessage(`Verdant: the refactor is ready for review: ${resources.length} files, ${formatGrams(r0.grams)} CO2e with the plan.`, 'Apply', 'Discard')
+      .then((c) => this.decide?.(c === 'Apply' ? 'apply' : 'discard'));
+    const choice = await decided;
+    this.decide = undefined;
+    // The diff stays open after the decision, so its proposed side stays readable until the next review.
+    for (const key of [...this.proposed.keys()]) if (!key.startsWith(`/${id}/`)) this.proposed.delete(key);
+    let applied = false;
+    if (choice === 'apply') {
+      const edit = new vscode.WorkspaceEdit();
+      const stale: string[] = [];
+      for (const [p, edits] of byFile) {
+        const doc = await vscode.workspace.openTextDocument(uriOf(p));
+        if (doc.getText() !== originals.get(p)?.text) stale.push(p);
+        for (const e of edits) edit.replace(doc.uri, new vscode.Range(doc.positionAt(e.start), doc.positionAt(e.end)), e.newText);
+      }
+      if (stale.length > 0) {
+        session.state = 'failed';
+        session.error = `${stale.join(', ')} changed during the review; nothing was applied. Resume runs those steps again.`;
+        for (const d of [...session.done.values()]) if (d.edits.some((e) => stale.includes(e.path))) session.done.delete(d.id);
+        void vscode.window.showWarningMessage(`Verdant: ${session.error}`);
+      } else {
+        applied = await vscode.workspace.applyEdit(edit, { isRefactoring: true });
+      }
+    }
+    if (session.state === 'review') session.state = applied ? 'applied' : 'discarded';
+    const r = result(session);
+    this.events.fire({ type: 'ended', session });
+    const saved = r.tokensWhole > 0 ? Math.round((1 - r.tokensSent / r.tokensWhole) * 100) : 0;
+    this.deps.log.info(`refactor "${session.ctx.request}" ${session.state}: ${r.filesChanged.length} files, ${formatGrams(r.grams)} CO2e, ${r.tokensSent} tokens sent instead of ${r.tokensWhole} (${saved} % fewer)`);
+    if (applied) {
+      void vscode.window.showInformationMessage(`Verdant: refactor applied to ${r.filesChanged.length} files (${formatGrams(r.grams)} CO2e with the plan; the steps carried ${r.tokensSent} tokens instead of ${r.tokensWhole}, ${saved} % fewer). Undo reverts it as one change.`);
+    }
+    return r;
+  }
+
+  /** Runs the steps a failed or cancelled refactor did not finish; done steps keep their edits. */
+  private async resume(): Promise<RefactorResult | undefined> {
+    const s = this.session;
+    if (!s || (s.state !== 'failed' && s.state !== 'cancelled')) {
+      void vscode.window.showInformationMessage('Verdant: there is no stopped refactor to resume.');
+      return undefined;
+    }
+    return this.execute(s);
+  }
+}
+
+function result(s: RefactorSession): RefactorResult {
+  const done = [...s.done.values()];
+  const files = new Set(done.flatMap((d) => d.edits.map((e) => e.path)));
+  return {
+    state: s.state,
+    steps: s.steps.map((p) => ({
+      id: p.step.id, title: p.step.title, files: p.step.files, route: p.route, added: p.step.added,
+      gCO2e: p.decision.options.find((o) => o.route === p.route)?.gCO2e ?? 0, reason: p.decision.reason,
+    })),
+    notes: s.plan.notes,
+    grams: (s.planGrams ?? 0) + done.reduce((g, d) => g + (d.grams ?? 0), 0),
+    tokensSent: done.reduce((n, d) => n + d.tokens, 0),
+    tokensWhole: s.steps.filter((p) => s.done.has(p.step.id)).reduce((n, p) => n + p.wholeTokens, 0),
+    filesChanged: s.state === 'applied' ? [...files].sort() : [],
+    ...(s.error ? { error: s.error } : {}),
+  };
+}
+
+function wordAt(editor: vscode.TextEditor): string | undefined {
+  const doc = editor.document;
+  if (!editor.selection.isEmpty) {
+    const text = doc.getText(editor.selection).trim();
+    return /^[A-Za-z_$][\w$]*$/.test(text) ? text : undefined;
+  }
+  const range = doc.getWordRangeAtPosition(editor.selection.active, /[A-Za-z_$][\w$]*/);
+  return range ? doc.getText(range) : undefined;
+}
+
+function relative(uri: vscode.Uri): string {
+  return vscode.workspace.asRelativePath(uri, false).replace(/\\/g, '/');
+}
+
+async function readFile(uri: vscode.Uri): Promise<RefactorFile> {
+  const doc = await vscode.workspace.openTextDocument(uri);
+  return { path: relative(uri), text: doc.getText(), version: doc.version, languageId: doc.languageId };
+}
+
+/** Identifiers in the request that could be the symbols (camelCase, snake_case, dotted names' parts). */
+function identifiersIn(request: string): string[] {
+  const stop = new Set(['rename', 'to', 'the', 'and', 'a', 'an', 'in', 'of', 'from', 'into', 'extract', 'module', 'change', 'add', 'remove', 'parameter', 'function', 'class', 'method', 'use', 'with']);
+  return [...new Set((request.match(/[A-Za-z_$][\w$]{2,}/g) ?? []).filter((w) => !stop.has(w.toLowerCase())))];
+}
+
+/**
+ * The context of a change: the symbol under the cursor (or named in the request), its definition and references
+ * from the language's providers, workspace symbols matching the request, the files involved and their diagnostics.
+ * Without a language server for the files, a whole-word search finds the occurrences instead.
+ */
+async function gatherContext(request: string, editor: vscode.TextEditor | undefined, word: string | undefined): Promise<RefactorContext> {
+  const symbols = new Set<string>();
+  const hits: SymbolHit[] = [];
+  const addLocation = (loc: vscode.Location, symbol: string) => {
+    if (hits.some((h) => h.path === relative(loc.uri) && h.line === loc.range.start.line && h.character === loc.range.start.character)) return;
+    hits.push({ path: relative(loc.uri), line: loc.range.start.line, character: loc.range.start.character, length: loc.range.end.character - loc.range.start.character, symbol });
+  };
+  if (editor && word && request.includes(word)) {
+    symbols.add(word);
+    const pos = editor.selection.isEmpty ? editor.selection.active : editor.selection.start;
+    const refs = await vscode.commands.executeCommand<vscode.Location[]>('vscode.executeReferenceProvider', editor.document.uri, pos).then((r) => r ?? [], () => []);
+    for (const r of refs) addLocation(r, word);
+  }
+  for (const name of identifiersIn(request)) {
+    const found = await vscode.commands.executeCommand<vscode.SymbolInformation[]>('vscode.executeWorkspaceSymbolProvider', name).then((r) => r ?? [], () => []);
+    for (const s of found.filter((x) => x.name === name)) {
+      symbols.add(name);
+      const refs = await vscode.commands.executeCommand<vscode.Location[]>('vscode.executeReferenceProvider', s.location.uri, s.location.range.start).then((r) => r ?? [], () => []);
+      for (const r of refs) addLocation(r, name);
+    }
+  }
+  // Whole-word search over the workspace's code as well: a language server may know only the open file (loose files,
+  // a project still loading) or none may be installed. Positions it already gave are not repeated.
+  {
+    const names = symbols.size ? [...symbols] : identifiersIn(request);
+    const uris = await vscode.workspace.findFiles(CODE_GLOB, '**/{node_modules,.git,dist,out,build}/**', 500);
+    for (const uri of uris) {
+      const doc = await vscode.workspace.openTextDocument(uri);
+      for (const name of names) {
+        const re = new RegExp(`(?<![\\w$])${name.replace(/\$/g, '\\$')}(?![\\w$])`, 'g');
+        for (const m of doc.getText().matchAll(re)) {
+          const at = doc.positionAt(m.index ?? 0);
+          symbols.add(name);
+          addLocation(new vscode.Location(uri, new vscode.Range(at, at.translate(0, name.length))), name);
+        }
+      }
+    }
+  }
+  const paths = [...new Set(hits.map((h) => h.path))].slice(0, MAX_FILES);
+  const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+  const files = await Promise.all(paths.map((p) => readFile(folder ? vscode.Uri.joinPath(folder, p) : vscode.Uri.file(p))));
+  const diagnostics = files.flatMap((f) => vscode.languages.getDiagnostics(folder ? vscode.Uri.joinPath(folder, f.path) : vscode.Uri.file(f.path))
+    .filter((d) => d.severity === vscode.DiagnosticSeverity.Error).slice(0, 5)
+    .map((d) => ({ path: f.path, line: d.range.start.line, message: d.message })));
+  return { request, symbols: [...symbols], files, hits: hits.filter((h) => paths.includes(h.path)), diagnostics };
+}
+
+/** The context with the given files read again where they changed since planning (hits found again by name). */
+async function refreshContext(ctx: RefactorContext, paths: readonly string[]): Promise<RefactorContext> {
+  const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+  const files = [...ctx.files];
+  let hits = [...ctx.hits];
+  for (const p of paths) {
+    const i = files.findIndex((f) => f.path === p);
+    if (i < 0) continue;
+    const now = await readFile(folder ? vscode.Uri.joinPath(folder, p) : vscode.Uri.file(p));
+    if (now.version === files[i].version && now.text === files[i].text) continue;
+    files[i] = now;
+    hits = hits.filter((h) => h.path !== p);
+    for (const name of ctx.symbols) {
+      const re = new RegExp(`(?<![\\w$])${name.replace(/\$/g, '\\$')}(?![\\w$])`, 'g');
+      const lines = now.text.split('\n');
+      lines.forEach((line, n) => {
+        for (const m of line.matchAll(re)) hits.push({ path: p, line: n, character: m.index ?? 0, length: name.length, symbol: name });
+      });
+    }
+  }
+  return { ...ctx, files, hits };
+}
