@@ -12,6 +12,7 @@ import { CarbonUi } from './vscode/carbonUi';
 import { CloudConsent } from './vscode/cloudConsent';
 import { registerChatProvider } from './vscode/chatProvider';
 import { registerCloudSetup } from './vscode/cloudSetup';
+import type { Job } from './core/scheduling/queue';
 import { Refactors } from './vscode/refactor';
 import { Router } from './vscode/router';
 import { DeferredJobs } from './vscode/scheduler';
@@ -79,8 +80,12 @@ export function activate(context: vscode.ExtensionContext): VerdantApi {
   const consent = new CloudConsent(context.workspaceState);
   const router = new Router({ config, engine, carbon, keys, globalState: context.globalState, extensionPath: context.extensionPath, log, onBattery: () => completions.onBatteryNow });
   const tasks = new Tasks({ config, engine, carbon, usage, keys, consent, log, engineHttp, router });
-  const jobs = new DeferredJobs({ config, carbon, tasks, stateDir, log });
-  const refactors = new Refactors({ tasks, router, consent, log, cloudHost: () => hostOf(config.settings.cloud.endpoint) });
+  // Refactors queue plans on the scheduler, and the scheduler runs them when due: the scheduler is called only later.
+  const refactors: Refactors = new Refactors({
+    tasks, router, consent, log, cloudHost: () => hostOf(config.settings.cloud.endpoint),
+    defer: (spec, within, duration): Promise<Job> => jobs.enqueue(spec, within, duration),
+  });
+  const jobs: DeferredJobs = new DeferredJobs({ config, carbon, tasks, refactors, stateDir, log });
   context.subscriptions.push(
     log, config, bar, status, engine, completions, carbon, carbonUi, consent, router, tasks, jobs, refactors, registerCloudSetup({ keys, log, engineHttp }),
     ...[registerChatProvider({ config, engine, keys, consent, log, engineHttp })].filter((d): d is vscode.Disposable => d !== undefined),

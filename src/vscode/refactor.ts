@@ -12,6 +12,8 @@ import { stepContext } from '../core/refactor/context';
 import { parsePlan, planMessages, planSchema, PlanError, PLAN_EXCERPT_CHARS } from '../core/refactor/plan';
 import type { FileEdit, PlanStep, RefactorContext, RefactorFile, RefactorPlan, SymbolHit } from '../core/refactor/types';
 import type { RouteDecision } from '../core/routing/policy';
+import { parseDuration } from '../core/carbon/window';
+import type { Job, JobSpec } from '../core/scheduling/queue';
 import type { CloudConsent } from './cloudConsent';
 import type { Router } from './router';
 import type { Tasks } from './tasks';
@@ -20,6 +22,8 @@ export const REFACTOR_COMMANDS = {
   plan: 'verdant.planRefactor',
   resume: 'verdant.resumeRefactor',
   apply: 'verdant.applyRefactor',
+  /** The plan on screen, queued for the clean window (the plan list's clock button; scripts and tests). */
+  deferCurrent: 'verdant.runRefactorWhenClean',
   discard: 'verdant.discardRefactor',
 } as const;
 
@@ -34,6 +38,8 @@ const MAX_FILES = 40;
 const CODE_GLOB = '**/*.{ts,tsx,js,jsx,mjs,cjs,py,go,rs,java,kt,cs,cpp,cc,c,h,hpp,rb,php,swift,scala,vue,svelte}';
 
 export interface RefactorDeps {
+  /** Queues a job for the cleanest window (the scheduler). */
+  readonly defer: (spec: JobSpec, withinMinutes: number, durationMinutes: number) => Promise<Job>;
   readonly tasks: Pick<Tasks, 'runOn'>;
   readonly router: Pick<Router, 'route'>;
   readonly consent: Pick<CloudConsent, 'value' | 'ask'>;
@@ -50,6 +56,13 @@ export interface PlannedStep {
   readonly wholeTokens: number;
 }
 
+/** What a deferred refactor job carries: everything needed to run the plan later, in any window. */
+interface DeferredRefactor {
+  readonly ctx: RefactorContext;
+  readonly plan: RefactorPlan;
+  readonly routes: readonly { id: number; route: 'local' | 'cloud'; enabled: boolean }[];
+}
+
 export type StepOutcome = { readonly id: number; readonly route: 'local' | 'cloud'; readonly grams: number | undefined; readonly edits: readonly FileEdit[]; readonly tokens: number };
 
 /** A refactor in progress: its context, plan, chosen routes and the steps done so far. */
@@ -59,7 +72,7 @@ export interface RefactorSession {
   readonly steps: PlannedStep[];
   readonly planGrams: number | undefined;
   readonly done: Map<number, StepOutcome>;
-  state: 'planned' | 'running' | 'failed' | 'cancelled' | 'review' | 'applied' | 'discarded';
+  state: 'planned' | 'deferred' | 'running' | 'failed' | 'cancelled' | 'review' | 'applied' | 'discarded';
   error?: string;
 }
 
@@ -96,11 +109,19 @@ export class Refactors implements vscode.Disposable {
     this.disposables.push(
       this.events,
       vscode.commands.registerCommand(REFACTOR_COMMANDS.plan, (request?: string) => this.planRefactor(request)),
+      vscode.commands.registerCommand(REFACTOR_COMMANDS.deferCurrent, (within?: string) => this.deferFromPlan(within)),
       vscode.commands.registerCommand(REFACTOR_COMMANDS.resume, () => this.resume()),
       vscode.commands.registerCommand(REFACTOR_COMMANDS.apply, () => this.decide?.('apply')),
       vscode.commands.registerCommand(REFACTOR_COMMANDS.discard, () => this.decide?.('discard')),
       vscode.workspace.registerTextDocumentContentProvider(PROPOSED_SCHEME, { provideTextDocumentContent: (uri) => this.proposed.get(uri.path) ?? '' }),
     );
+  }
+
+  /** Set while the plan list is open: the clock button's action, callable as a command. */
+  private deferShown: ((within?: string) => void) | undefined;
+
+  private deferFromPlan(within?: string): void {
+    this.deferShown?.(within);
   }
 
   get current(): RefactorSession | undefined {
@@ -137,7 +158,8 @@ export class Refactors implements vscode.Disposable {
     if (!session) return undefined;
     this.session = session;
     this.events.fire({ type: 'planned', session });
-    const choice = await this.showPlan(session);
+    const { choice, within } = await this.showPlan(session);
+    if (choice === 'defer') return this.deferPlan(session, within);
     if (choice === 'cancel') {
       session.state = 'cancelled';
       this.events.fire({ type: 'ended', session });
@@ -189,10 +211,49 @@ export class Refactors implements vscode.Disposable {
     return { step, route, enabled: true, decision, tokens: c.tokens, wholeTokens: c.wholeTokens };
   }
 
+  /**
+   * Queues the whole plan (context, steps and chosen routes) for the cleanest window; when it comes, the steps run
+   * and the review opens. Files edited in the meantime are read again before their step.
+   */
+  private async deferPlan(session: RefactorSession, withinGiven?: string): Promise<RefactorResult> {
+    const text = withinGiven ?? await vscode.window.showInputBox({ title: 'Verdant: run the refactor when the grid is clean', prompt: 'Done within (e.g. 4h, 12h, 1d); you review it when it is ready', value: '12h' });
+    let within: number;
+    try {
+      within = parseDuration(text ?? '');
+    } catch (e) {
+      if (text) void vscode.window.showErrorMessage(`Verdant: ${message(e)}`);
+      session.state = 'cancelled';
+      return result(session);
+    }
+    const payload: DeferredRefactor = { ctx: session.ctx, plan: session.plan, routes: session.steps.map((p) => ({ id: p.step.id, route: p.route, enabled: p.enabled })) };
+    const job = await this.deps.defer({ kind: 'task', task: 'refactor', payload, label: `refactor: ${session.ctx.request}` }, within, 15);
+    session.state = 'deferred';
+    this.events.fire({ type: 'ended', session });
+    void vscode.window.showInformationMessage(`Verdant: the refactor will run ${job.plan.runNow ? 'now' : `at ${new Date(job.plan.start).toLocaleTimeString()}`} (${job.plan.reason}); you review it then.`);
+    return result(session);
+  }
+
+  /** A deferred plan whose window came: route the steps as chosen, run them, open the review. */
+  async runDeferred(payload: unknown): Promise<RefactorResult> {
+    const p = payload as Partial<DeferredRefactor> | undefined;
+    if (!p?.ctx || !p.plan || !Array.isArray(p.routes)) throw new Error('The deferred refactor has no plan (the queue file may be damaged); plan it again.');
+    const steps: PlannedStep[] = [];
+    for (const step of p.plan.steps) {
+      const chosen = p.routes.find((r) => r.id === step.id);
+      const planned = await this.routeStep(step, p.ctx, chosen?.route);
+      planned.enabled = chosen?.enabled ?? true;
+      steps.push(planned);
+    }
+    const session: RefactorSession = { ctx: p.ctx, plan: p.plan, steps, planGrams: undefined, done: new Map(), state: 'planned' };
+    this.session = session;
+    return this.execute(session);
+  }
+
   /** The plan as a multi-select list: uncheck to drop a step, the button switches its route. */
-  private showPlan(session: RefactorSession): Promise<'run' | 'cancel'> {
+  private showPlan(session: RefactorSession): Promise<{ choice: 'run' | 'defer' | 'cancel'; within?: string }> {
     type Item = vscode.QuickPickItem & { planned: PlannedStep };
     const switchRoute = { iconPath: new vscode.ThemeIcon('arrow-swap'), tooltip: 'Switch between local and cloud' };
+    const whenClean = { iconPath: new vscode.ThemeIcon('clock'), tooltip: 'Run the checked steps when the grid is cleanest' };
     const items = (): Item[] => session.steps.map((p) => {
       const option = p.decision.options.find((o) => o.route === p.route);
       return {
@@ -211,8 +272,21 @@ export class Refactors implements vscode.Disposable {
     pick.ignoreFocusOut = true;
     pick.items = items();
     pick.selectedItems = pick.items.filter((i) => i.picked);
+    pick.buttons = [whenClean];
     return new Promise((resolve) => {
-      let accepted = false;
+      let accepted: 'run' | 'defer' | undefined;
+      let within: string | undefined;
+      const keepChecked = () => {
+        const keep = new Set(pick.selectedItems.map((i) => i.planned));
+        for (const p of session.steps) p.enabled = keep.has(p);
+        return keep.size > 0;
+      };
+      this.deferShown = (given) => {
+        within = given;
+        accepted = keepChecked() ? 'defer' : undefined;
+        pick.hide();
+      };
+      pick.onDidTriggerButton(() => this.deferShown?.());
       pick.onDidTriggerItemButton(async (e) => {
         const p = e.item.planned;
         const cloud = p.decision.options.find((o) => o.route === 'cloud');
@@ -226,14 +300,13 @@ export class Refactors implements vscode.Disposable {
         pick.selectedItems = pick.items.filter((i) => selected.has(i.planned));
       });
       pick.onDidAccept(() => {
-        const keep = new Set(pick.selectedItems.map((i) => i.planned));
-        for (const p of session.steps) p.enabled = keep.has(p);
-        accepted = keep.size > 0;
+        accepted = keepChecked() ? 'run' : undefined;
         pick.hide();
       });
       pick.onDidHide(() => {
+        this.deferShown = undefined;
         pick.dispose();
-        resolve(accepted ? 'run' : 'cancel');
+        resolve({ choice: accepted ?? 'cancel', within });
       });
       pick.show();
     });

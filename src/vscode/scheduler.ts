@@ -14,6 +14,7 @@ import type { TaskContext } from '../core/tasks/prompts';
 import { JobQueue, type Job, type JobSpec } from '../core/scheduling/queue';
 import { Scheduler } from '../core/scheduling/scheduler';
 import type { CarbonAccounting } from './carbonAccounting';
+import type { Refactors } from './refactor';
 import { DEFERRABLE_TASKS, type DeferrableTask, type Tasks } from './tasks';
 
 export const SCHEDULER_COMMANDS = {
@@ -42,6 +43,8 @@ export interface SchedulerDeps {
   readonly config: Config;
   readonly carbon: Pick<CarbonAccounting, 'forecast'>;
   readonly tasks: Pick<Tasks, 'runCaptured'>;
+  /** Deferred refactor plans ("Run When Clean" in the plan list). */
+  readonly refactors: Pick<Refactors, 'runDeferred'>;
   readonly stateDir: string;
   readonly log: vscode.LogOutputChannel;
   /** Injected for tests; Date.now otherwise. */
@@ -114,9 +117,10 @@ export class DeferredJobs implements vscode.Disposable {
     for (const d of this.disposables) d.dispose();
   }
 
-  /** Queues a job for the cleanest window before `withinMinutes` from now. */
+  /** Queues a job for the cleanest window before `withinMinutes` from now; it runs in this window when due. */
   enqueue(spec: JobSpec, withinMinutes: number, durationMinutes: number): Promise<Job> {
-    return this.scheduler.enqueue(spec, { within: withinMinutes, durationMinutes, zone: this.deps.config.settings.carbon.zone });
+    // Jobs queued here run here (their terminal, their review); other windows take over only if this one is gone.
+    return this.scheduler.enqueue({ ...spec, session: spec.session ?? this.session }, { within: withinMinutes, durationMinutes, zone: this.deps.config.settings.carbon.zone });
   }
 
   /**
@@ -136,6 +140,11 @@ export class DeferredJobs implements vscode.Disposable {
       const waiter = this.waiters.get(job.id);
       if (waiter) return { exitCode: await waiter.run(signal) };
       return { exitCode: await this.runAsShellTask(job, job.spec.command, job.spec.cwd) };
+    }
+    if (job.spec.task === 'refactor') {
+      // The job is done when the review opened and the user decided (or the refactor stopped: failed).
+      const r = await this.deps.refactors.runDeferred(job.spec.payload);
+      return { exitCode: r.state === 'applied' || r.state === 'discarded' ? 0 : 1 };
     }
     const kind = job.spec.task as DeferrableTask;
     if (!DEFERRABLE_TASKS.includes(kind)) throw new Error(`Unknown deferred task '${job.spec.task}'.`);

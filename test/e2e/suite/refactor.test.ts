@@ -161,6 +161,28 @@ describe('Plan Refactor: a rename across three files, planned locally, executed 
     assert.deepEqual(read(), FILES);
   });
 
+  it('queues the plan for the clean window; when it comes the steps run and the review opens', async () => {
+    const { running, planned, review } = await start();
+    await planned;
+    const queued = new Promise<{ id: string; reason: string }>((resolve) => {
+      const s = api.jobs.onDidChange((j) => { if (j.spec.kind === 'task' && j.spec.task === 'refactor') { s.dispose(); resolve({ id: j.id, reason: j.plan.reason }); } });
+    });
+    await vscode.commands.executeCommand('verdant.runRefactorWhenClean', '6h');
+    assert.equal((await running)?.state, 'deferred');
+    assert.deepEqual(read(), FILES, 'nothing runs before the window');
+    const job = await queued;
+    // This workspace has no live forecast (the embedded average): the window is now, and the plan says why.
+    assert.match(job.reason, /no grid forecast .*running now rather than guessing/);
+    const ended = new Promise<RefactorResult['state']>((resolve) => { const s = api.refactors.onDidChange((e) => { if (e.type === 'ended') { s.dispose(); resolve(e.session.state); } }); });
+    await review;
+    await vscode.commands.executeCommand('verdant.applyRefactor');
+    assert.equal(await ended, 'applied');
+    await vscode.workspace.saveAll(false);
+    for (const [f, text] of Object.entries(read())) assert.equal(text, FILES[f].replaceAll('computeTotal', 'calculateTotal'), f);
+    for (let i = 0; i < 40 && (await api.jobs.queue.get(job.id))?.state !== 'done'; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal((await api.jobs.queue.get(job.id))?.state, 'done');
+  });
+
   it('stops at a step whose edits do not apply, changes nothing, keeps the plan, and Resume finishes it', async () => {
     breakNext = true;
     const { running, planned } = await start();
