@@ -51,6 +51,9 @@ export interface VerdantApi {
   readonly jobs: DeferredJobs;
   /** Planned multi-file refactors. */
   readonly refactors: Refactors;
+  /** Where this extension's state (ledger, queue, models, worker lock) and logs are, for diagnostics. */
+  readonly stateDir: string;
+  readonly logDir: string;
 }
 
 export function activate(context: vscode.ExtensionContext): VerdantApi {
@@ -94,7 +97,7 @@ export function activate(context: vscode.ExtensionContext): VerdantApi {
   const activationMs = performance.now() - t0;
   log.info(`Verdant ${VERSION} activated in ${activationMs.toFixed(1)} ms (${vscode.env.appName} ${vscode.version}, ` +
     `${vscode.env.remoteName ? `remote ${vscode.env.remoteName}, ` : ''}trusted: ${vscode.workspace.isTrusted})`);
-  return { version: VERSION, engine, completions, usage, carbon, carbonUi, tasks, consent, router, jobs, refactors, activationMs, statusText: () => status.current.text };
+  return { version: VERSION, engine, completions, usage, carbon, carbonUi, tasks, consent, router, jobs, refactors, stateDir, logDir: context.logUri.fsPath, activationMs, statusText: () => status.current.text };
 }
 
 export function deactivate(): void {
