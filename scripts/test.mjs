@@ -20,7 +20,9 @@ const stages = [
   { name: 'unit', suite: true, cmd: [bin('mocha'), '--config', 'test/unit/.mocharc.json'] },
   { name: 'integration', suite: true, cmd: [bin('mocha'), '--config', 'test/integration/.mocharc.json'] },
   { name: 'e2e', suite: true, cmd: [process.execPath, 'test/e2e/run-in-code-server.mjs'] },
-].filter((s) => !s.suite || !only || only.has(s.name));
+  // The same workbench with workspace trust on and the folder untrusted: nothing may go to the cloud.
+  { name: 'e2e-untrusted', suite: true, group: 'e2e', cmd: [process.execPath, 'test/e2e/run-in-code-server.mjs', '--untrusted'] },
+].filter((s) => !s.suite || !only || only.has(s.group ?? s.name));
 
 function runStage({ cmd }) {
   return new Promise((resolve) => {

@@ -100,6 +100,8 @@ export class Refactors implements vscode.Disposable {
   /** The proposed text of each file under review, by `/<review>/<path>`. */
   private readonly proposed = new Map<string, string>();
   private nextReview = 1;
+  /** The document behind each context path (untitled documents have no path in the workspace). */
+  private readonly uris = new Map<string, vscode.Uri>();
   private decide: ((choice: 'apply' | 'discard') => void) | undefined;
   private readonly events = new vscode.EventEmitter<{ type: 'planned' | 'review' | 'ended'; session: RefactorSession }>();
   /** 'planned' when the plan is shown, 'review' when the preview opens, 'ended' when applied, discarded or failed. */
@@ -145,7 +147,7 @@ export class Refactors implements vscode.Disposable {
       const ac = new AbortController();
       token.onCancellationRequested(() => ac.abort());
       progress.report({ message: 'gathering context (definitions, references, symbols)…' });
-      const ctx = await gatherContext(request.trim(), editor, word);
+      const ctx = await gatherContext(request.trim(), editor, word, this.uris);
       if (ctx.hits.length === 0) throw new Error(`Found no code for "${request.trim()}": put the cursor on the symbol to change, or name it in the request.`);
       progress.report({ message: `${ctx.files.length} files; the local model drafts the plan…` });
       return this.draft(ctx, ac.signal);
@@ -196,7 +198,9 @@ export class Refactors implements vscode.Disposable {
         return await this.deps.tasks.runOn('local', 'refactor-plan', planMessages(ctx, chars), signal, () => undefined, { jsonSchema: planSchema(ctx), maxTokens: PLAN_MAX_TOKENS });
       } catch (e) {
         const tooLong = (e as { code?: string }).code === 'bad-request' && /more than the \d+ that fit/.test(message(e));
-        if (!tooLong || i === budgets.length - 1) throw e;
+        if (!tooLong) throw e;
+        // Even the list of files does not fit: the same offer as for an unusable plan (plan from the references).
+        if (i === budgets.length - 1) throw new PlanError(`The refactor's context is too big for the local model to plan (${message(e)}); nothing was changed.`, message(e));
         this.deps.log.info(`refactor: the plan prompt is too long for the local model (${message(e)}); retrying with fewer excerpts`);
       }
     }
@@ -351,7 +355,7 @@ export class Refactors implements vscode.Disposable {
 
   private async runStep(session: RefactorSession, p: PlannedStep, signal: AbortSignal): Promise<StepOutcome> {
     // Files edited since planning are read again, so the step's code is what the edit will apply to.
-    const ctx = await refreshContext(session.ctx, p.step.files);
+    const ctx = await refreshContext(session.ctx, p.step.files, this.uris);
     const c = stepContext(p.step, ctx, { budgetTokens: STEP_BUDGET_TOKENS });
     const out = await this.deps.tasks.runOn(p.route, 'refactor-step', c.messages, signal, () => undefined, { maxTokens: 2048 });
     const texts = new Map(ctx.files.map((f) => [f.path, f.text] as const));
@@ -370,8 +374,7 @@ export class Refactors implements vscode.Disposable {
    * user's accept, and a file edited in the meantime stops the apply with nothing changed.
    */
   private async review(session: RefactorSession): Promise<RefactorResult> {
-    const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
-    const uriOf = (p: string) => (folder ? vscode.Uri.joinPath(folder, p) : vscode.Uri.file(p));
+    const uriOf = (p: string) => uriFor(p, this.uris);
     const byFile = new Map<string, FileEdit[]>();
     for (const d of session.done.values()) for (const e of d.edits) byFile.set(e.path, [...(byFile.get(e.path) ?? []), e]);
     const id = this.nextReview++;
@@ -462,6 +465,12 @@ function wordAt(editor: vscode.TextEditor): string | undefined {
   return range ? doc.getText(range) : undefined;
 }
 
+/** The document of a context path: the one it was read from, else the file in the workspace folder. */
+function uriFor(p: string, uris: ReadonlyMap<string, vscode.Uri>): vscode.Uri {
+  const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+  return uris.get(p) ?? (folder ? vscode.Uri.joinPath(folder, p) : vscode.Uri.file(p));
+}
+
 function relative(uri: vscode.Uri): string {
   return vscode.workspace.asRelativePath(uri, false).replace(/\\/g, '/');
 }
@@ -482,11 +491,12 @@ function identifiersIn(request: string): string[] {
  * from the language's providers, workspace symbols matching the request, the files involved and their diagnostics.
  * Without a language server for the files, a whole-word search finds the occurrences instead.
  */
-async function gatherContext(request: string, editor: vscode.TextEditor | undefined, word: string | undefined): Promise<RefactorContext> {
+async function gatherContext(request: string, editor: vscode.TextEditor | undefined, word: string | undefined, uris: Map<string, vscode.Uri>): Promise<RefactorContext> {
   const symbols = new Set<string>();
   const hits: SymbolHit[] = [];
   const addLocation = (loc: vscode.Location, symbol: string) => {
     if (hits.some((h) => h.path === relative(loc.uri) && h.line === loc.range.start.line && h.character === loc.range.start.character)) return;
+    uris.set(relative(loc.uri), loc.uri);
     hits.push({ path: relative(loc.uri), line: loc.range.start.line, character: loc.range.start.character, length: loc.range.end.character - loc.range.start.character, symbol });
   };
   if (editor && word && request.includes(word)) {
@@ -521,23 +531,21 @@ async function gatherContext(request: string, editor: vscode.TextEditor | undefi
     }
   }
   const paths = [...new Set(hits.map((h) => h.path))].slice(0, MAX_FILES);
-  const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
-  const files = await Promise.all(paths.map((p) => readFile(folder ? vscode.Uri.joinPath(folder, p) : vscode.Uri.file(p))));
-  const diagnostics = files.flatMap((f) => vscode.languages.getDiagnostics(folder ? vscode.Uri.joinPath(folder, f.path) : vscode.Uri.file(f.path))
+  const files = await Promise.all(paths.map((p) => readFile(uriFor(p, uris))));
+  const diagnostics = files.flatMap((f) => vscode.languages.getDiagnostics(uriFor(f.path, uris))
     .filter((d) => d.severity === vscode.DiagnosticSeverity.Error).slice(0, 5)
     .map((d) => ({ path: f.path, line: d.range.start.line, message: d.message })));
   return { request, symbols: [...symbols], files, hits: hits.filter((h) => paths.includes(h.path)), diagnostics };
 }
 
 /** The context with the given files read again where they changed since planning (hits found again by name). */
-async function refreshContext(ctx: RefactorContext, paths: readonly string[]): Promise<RefactorContext> {
-  const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+async function refreshContext(ctx: RefactorContext, paths: readonly string[], uris: ReadonlyMap<string, vscode.Uri>): Promise<RefactorContext> {
   const files = [...ctx.files];
   let hits = [...ctx.hits];
   for (const p of paths) {
     const i = files.findIndex((f) => f.path === p);
     if (i < 0) continue;
-    const now = await readFile(folder ? vscode.Uri.joinPath(folder, p) : vscode.Uri.file(p));
+    const now = await readFile(uriFor(p, uris));
     if (now.version === files[i].version && now.text === files[i].text) continue;
     files[i] = now;
     hits = hits.filter((h) => h.path !== p);

@@ -20,7 +20,7 @@ import { chromium } from 'playwright-core';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { values: args } = parseArgs({
-  options: { cs: { type: 'string' }, ext: { type: 'string' }, timeout: { type: 'string' }, screenshot: { type: 'string' }, keep: { type: 'boolean' } },
+  options: { cs: { type: 'string' }, ext: { type: 'string' }, timeout: { type: 'string' }, screenshot: { type: 'string' }, keep: { type: 'boolean' }, untrusted: { type: 'boolean' } },
 });
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
 const statusItemId = `${pkg.publisher}.${pkg.name}.verdant.status`; // the workbench's DOM id: <extension id>.<item id>
@@ -82,13 +82,14 @@ async function main() {
   const csLog = path.join(tmp, 'code-server.log');
   const server = spawn(cs, [
     '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry', '--disable-update-check',
-    '--disable-workspace-trust', '--disable-getting-started-override', '--config', path.join(tmp, 'config.yaml'),
+    // --untrusted: workspace trust on and the fixture folder not trusted (restricted mode); only untrusted.test.js runs.
+    ...(args.untrusted ? [] : ['--disable-workspace-trust']), '--disable-getting-started-override', '--config', path.join(tmp, 'config.yaml'),
     '--user-data-dir', userData, '--extensions-dir', path.join(tmp, 'extensions'),
   ], {
     detached: true, // own process group, so the extension host and its children die with it
     stdio: ['ignore', fs.openSync(csLog, 'w'), fs.openSync(csLog, 'a')],
     // The extension host inherits these; E2E_REPO_ROOT lets the suite find the test model as the other suites do.
-    env: { ...process.env, ...xdg, E2E_RESULTS: resultsFile, E2E_METRICS: metricsFile, E2E_REPO_ROOT: root, E2E_SHOTS: shotsDir },
+    env: { ...process.env, ...xdg, E2E_RESULTS: resultsFile, E2E_METRICS: metricsFile, E2E_REPO_ROOT: root, E2E_SHOTS: shotsDir, ...(args.untrusted ? { E2E_UNTRUSTED: '1' } : {}) },
   });
   const stopServer = () => { try { process.kill(-server.pid, 'SIGKILL'); } catch { /* already gone */ } };
   process.on('exit', stopServer);
