@@ -36,8 +36,10 @@ export const askCommand: Command = {
     if (!question) throw new UsageError('give the question as the last argument, in quotes.');
     const keyVar = typeof flags['api-key-env'] === 'string' ? flags['api-key-env'] : 'VERDANT_API_KEY';
     const maxTokens = numberFlag(flags['max-tokens'], 'max-tokens', { min: 1, max: 32768, integer: true }) ?? 1024;
-    const redacted = redactSecrets(question);
-    const client = new CloudClient({ baseUrl: endpoint, model, apiKey: async () => process.env[keyVar] || undefined, proxyUrl: process.env.HTTPS_PROXY || process.env.https_proxy || undefined, noProxy: process.env.NO_PROXY ?? process.env.no_proxy });
+    // The user's own key is redacted whatever it looks like: it goes in the Authorization header, never in a prompt.
+    const key = process.env[keyVar] || undefined;
+    const redacted = redactSecrets(question, { extraValues: key ? [key] : [] });
+    const client = new CloudClient({ baseUrl: endpoint, model, apiKey: async () => key, proxyUrl: process.env.HTTPS_PROXY || process.env.https_proxy || undefined, noProxy: process.env.NO_PROXY ?? process.env.no_proxy });
     const started = Date.now();
     try {
       const r = await client.chat({ messages: [{ role: 'user', content: redacted.text }], maxTokens }, json ? {} : { onText: (t) => io.write(t) });

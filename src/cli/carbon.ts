@@ -9,8 +9,8 @@ import { estimateLocal } from '../core/carbon/energy/local';
 import { localEmbodied } from '../core/carbon/sci';
 import { createIntensityService, type IntensityService, type LiveSourceId } from '../core/carbon/sources';
 import { chooseSource } from '../core/carbon/sourceChoice';
-import type { IntensityForecast, SourceId } from '../core/carbon/types';
-import { findCleanestWindow, parseDuration, WindowError } from '../core/carbon/window';
+import type { ForecastPoint, IntensityForecast, SourceId } from '../core/carbon/types';
+import { checkedPoints, findCleanestWindow, parseDuration, WindowError } from '../core/carbon/window';
 import { CARBON_SOURCES, type CarbonSourceChoice } from '../core/settings';
 import { numberFlag, UsageError } from './args';
 import type { Command, CommandArgs } from './command';
@@ -26,9 +26,15 @@ const zoneFlags = {
 export function intensityService({ flags }: Pick<CommandArgs, 'flags'>, env: NodeJS.ProcessEnv = process.env): IntensityService {
   const choice = String(flags.source ?? 'auto') as CarbonSourceChoice;
   if (!CARBON_SOURCES.includes(choice)) throw new UsageError(`--source must be one of ${CARBON_SOURCES.join(', ')}, not "${flags.source}".`);
+  const zone = String(flags.zone ?? env.VERDANT_ZONE ?? '');
+  // Unknown zones fall back to the World average; text that cannot be a zone at all is a mistake worth saying so.
+  if (zone.length > 64 || /[\u0000-\u001f\u007f]/.test(zone)) {
+    const shown = JSON.stringify(zone.length > 40 ? `${zone.slice(0, 39)}…` : zone);
+    throw new UsageError(`--zone (or $VERDANT_ZONE) must be a grid zone such as FR, SE-SE3, GB-RG41 or aws:eu-north-1, not ${shown}${zone.length > 40 ? ` (${zone.length} characters)` : ''}.`);
+  }
   const picked = chooseSource({
     choice,
-    zone: String(flags.zone ?? env.VERDANT_ZONE ?? ''),
+    zone,
     postcode: flags.zone === undefined ? (env.VERDANT_POSTCODE ?? '').toUpperCase() : '',
     hasElectricityMapsToken: Boolean(env.VERDANT_ELECTRICITY_MAPS_TOKEN),
     carbonAwareSdkUrl: env.VERDANT_CARBON_AWARE_SDK_URL ?? '',
@@ -90,18 +96,37 @@ export async function readForecastFile(file: string): Promise<IntensityForecast>
   } catch (e) {
     throw new UsageError(`--forecast-file ${file}: ${e instanceof Error ? e.message : e}; give the JSON that "verdant forecast --json" prints.`);
   }
-  const o = (Array.isArray(parsed) ? { points: parsed } : parsed ?? {}) as Partial<IntensityForecast>;
-  const points = Array.isArray(o.points) ? o.points.filter((p) => typeof p?.at === 'string' && Number.isFinite(Date.parse(p.at)) && Number.isFinite(p?.gPerKWh)) : [];
-  if (points.length === 0) throw new UsageError(`--forecast-file ${file} has no points like {"at": "2026-11-26T12:00:00Z", "gPerKWh": 120}.`);
+  const o = (Array.isArray(parsed) ? { points: parsed } : typeof parsed === 'object' && parsed !== null ? parsed : {}) as Partial<IntensityForecast>;
+  const example = '{"at": "2026-11-26T12:00:00Z", "gPerKWh": 120}';
+  const given: unknown[] = Array.isArray(o.points) ? o.points : [];
+  if (given.length === 0) throw new UsageError(`--forecast-file ${file} has no points like ${example}.`);
+  // Every point must be readable: one dropped quietly would leave a gap the plan cannot see was never data.
+  const points = given.map((p, i): ForecastPoint => {
+    const { at, gPerKWh } = (typeof p === 'object' && p !== null ? p : {}) as Partial<ForecastPoint>;
+    if (typeof at !== 'string' || !Number.isFinite(Date.parse(at)) || typeof gPerKWh !== 'number') {
+      throw new UsageError(`--forecast-file ${file}: point ${i} is ${JSON.stringify(p)?.slice(0, 80)}, not a point like ${example}.`);
+    }
+    return { at, gPerKWh };
+  });
   const sorted = [...points].sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
   const step = sorted.length > 1 ? (Date.parse(sorted[1].at) - Date.parse(sorted[0].at)) / 60_000 : 60;
+  if (o.pointMinutes !== undefined && (typeof o.pointMinutes !== 'number' || !(o.pointMinutes > 0) || !Number.isFinite(o.pointMinutes))) {
+    throw new UsageError(`--forecast-file ${file}: pointMinutes must be the length of each point in minutes (more than 0), not ${JSON.stringify(o.pointMinutes)}.`);
+  }
   // A file without a source is a real forecast (the user gave it to plan against), not the embedded average; it is
   // labelled as the file. A file that says "embedded" or carries a fallbackReason is not.
   const source = (typeof o.source === 'string' && o.source ? o.source : 'forecast-file') as SourceId;
-  return {
-    zone: typeof o.zone === 'string' ? o.zone : '', source, signal: o.signal ?? 'average', pointMinutes: o.pointMinutes ?? step, points: sorted,
+  const forecast: IntensityForecast = {
+    zone: typeof o.zone === 'string' ? o.zone : '', source, signal: o.signal ?? 'average', pointMinutes: o.pointMinutes ?? (step > 0 ? step : 60), points: sorted,
     ...(typeof o.fallbackReason === 'string' ? { fallbackReason: o.fallbackReason } : {}),
   };
+  try {
+    checkedPoints({ ...forecast, points }); // negative intensities, two points at one time, overlaps (indexes as in the file)
+  } catch (e) {
+    if (e instanceof WindowError) throw new UsageError(`--forecast-file ${file}: ${e.message}`);
+    throw e;
+  }
+  return forecast;
 }
 
 export const windowCommand: Command = {
@@ -174,7 +199,7 @@ export const estimateCommand: Command = {
     if (route === 'local') {
       if (seconds === undefined) throw new UsageError('--seconds S (the engine time of the request) is required for --route local.');
       const id = flags.device;
-      if (id !== undefined && !(String(id) in PROFILES)) throw new UsageError(`--device must be one of ${Object.keys(PROFILES).join(', ')}, not "${id}".`);
+      if (id !== undefined && !Object.hasOwn(PROFILES, String(id))) throw new UsageError(`--device must be one of ${Object.keys(PROFILES).join(', ')}, not "${id}".`);
       const device = id !== undefined ? profile(String(id) as ProfileId) : detectDevice(osFacts(), 'llama.cpp (cpu)');
       energy = estimateLocal({ engineMs: seconds * 1000, device });
       const emb = localEmbodied(device, seconds);

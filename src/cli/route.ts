@@ -141,7 +141,7 @@ export function parseRouteFlags(flags: CommandArgs['flags'], env: NodeJS.Process
   const localGrid = lookupGridAverage(zone);
   const cloudGrid = noCloud ? undefined : lookupGridAverage(cloudZone);
   const id = flags.device;
-  if (id !== undefined && !(String(id) in PROFILES)) throw new UsageError(`--device must be one of ${Object.keys(PROFILES).join(', ')}, not "${String(id)}".`);
+  if (id !== undefined && !Object.hasOwn(PROFILES, String(id))) throw new UsageError(`--device must be one of ${Object.keys(PROFILES).join(', ')}, not "${String(id)}".`);
   const device = id !== undefined ? profile(String(id) as ProfileId) : detectDevice(osFacts(), LOCAL_BACKEND);
   const ctx: RouteContext = {
     mode,

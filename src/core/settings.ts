@@ -101,6 +101,10 @@ export const DEFAULT_SETTINGS: VerdantSettings = {
 
 export const MAX_THREADS = 256;
 
+/** Longest text setting (a path, URL, model name, zone or list item); longer is a paste gone wrong, not a value. */
+export const MAX_TEXT_LENGTH = 4096;
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+
 /** One invalid setting: the key, and a sentence that says what is wrong and how to fix it. */
 export interface SettingProblem {
   readonly key: string;
@@ -185,15 +189,18 @@ class Validator {
   string(key: string, fallback: string): string {
     const raw = this.read(key);
     if (raw === undefined || raw === null) return fallback;
-    if (typeof raw === 'string') return raw.trim();
-    return this.problem(key, `verdant.${key} must be text, not ${describe(raw)}; using "${fallback}".`, fallback);
+    if (typeof raw !== 'string') return this.problem(key, `verdant.${key} must be text, not ${describe(raw)}; using "${fallback}".`, fallback);
+    if (!isOneLine(raw)) {
+      return this.problem(key, `verdant.${key} must be one line of at most ${MAX_TEXT_LENGTH} characters, not ${describe(raw)}; using "${fallback}".`, fallback);
+    }
+    return raw.trim();
   }
 
   stringList(key: string): string[] {
     const raw = this.read(key);
     if (raw === undefined || raw === null) return [];
-    if (Array.isArray(raw) && raw.every((x) => typeof x === 'string')) return raw.map((x) => x.trim()).filter((x) => x !== '');
-    return this.problem(key, `verdant.${key} must be a list of text values, not ${describe(raw)}; using an empty list.`, []);
+    if (Array.isArray(raw) && raw.every((x) => typeof x === 'string' && isOneLine(x))) return raw.map((x) => x.trim()).filter((x) => x !== '');
+    return this.problem(key, `verdant.${key} must be a list of text values (one line each, at most ${MAX_TEXT_LENGTH} characters), not ${describe(raw)}; using an empty list.`, []);
   }
 
   oneOf<T extends string>(key: string, choices: readonly T[], fallback: T): T {
@@ -221,10 +228,10 @@ class Validator {
     const path = this.string(key, '');
     if (path === '') return '';
     if (!isAbsolutePath(path)) {
-      return this.problem(key, `verdant.${key} must be an absolute path to a .gguf file, not "${path}"; set the full path.`, '');
+      return this.problem(key, `verdant.${key} must be an absolute path to a .gguf file, not ${describe(path)}; set the full path.`, '');
     }
     if (!/\.gguf$/i.test(path)) {
-      return this.problem(key, `verdant.${key} must name a .gguf model file, not "${path}"; choose a GGUF file.`, '');
+      return this.problem(key, `verdant.${key} must name a .gguf model file, not ${describe(path)}; choose a GGUF file.`, '');
     }
     return path;
   }
@@ -232,13 +239,13 @@ class Validator {
   zone(key: string): string {
     const zone = this.string(key, '');
     if (zone === '' || /^[A-Za-z0-9_:.-]{2,40}$/.test(zone)) return zone;
-    return this.problem(key, `verdant.${key} must be a zone such as FR, SE-SE3 or US-CAL-CISO, not "${zone}"; using none.`, '');
+    return this.problem(key, `verdant.${key} must be a zone such as FR, SE-SE3 or US-CAL-CISO, not ${describe(zone)}; using none.`, '');
   }
 
   postcode(key: string): string {
     const pc = this.string(key, '').toUpperCase().replace(/\s+/g, '');
     if (pc === '' || /^[A-Z]{1,2}[0-9][A-Z0-9]?$/.test(pc)) return pc;
-    return this.problem(key, `verdant.${key} must be the outward part of a UK postcode, like RG41 or SW1A, not "${pc}"; using none.`, '');
+    return this.problem(key, `verdant.${key} must be the outward part of a UK postcode, like RG41 or SW1A, not ${describe(pc)}; using none.`, '');
   }
 
   endpoint(key: string): string {
@@ -256,31 +263,48 @@ export type EndpointCheck = { ok: true; url: string } | { ok: false; reason: str
  * because settings are readable and get synced: the API key lives in VS Code's secret storage.
  */
 export function checkEndpoint(text: string): EndpointCheck {
+  const credential = 'the URL contains a credential; remove it and store the API key with "Verdant: Set Cloud API Key".';
+  // On the text first, so that one that does not parse as a URL is not echoed back with its key.
+  if (/^[a-z][a-z0-9+.-]*:\/\/[^/?#\s]*@|[?&](api[-_]?key|key|token)=/i.test(text)) return { ok: false, reason: credential };
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    return { ok: false, reason: `"${text}" is not a URL; use e.g. https://api.example.com/v1.` };
+    return { ok: false, reason: `${describe(hideTokens(text))} is not a URL; use e.g. https://api.example.com/v1.` };
   }
   if (url.username || url.password || /[?&](api[-_]?key|key|token)=/i.test(url.search)) {
-    return { ok: false, reason: 'the URL contains a credential; remove it and store the API key with "Verdant: Set Cloud API Key".' };
+    return { ok: false, reason: credential };
   }
   const loopback = url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(url.hostname);
   if (url.protocol === 'https:' || (url.protocol === 'http:' && loopback)) {
     return { ok: true, url: url.toString().replace(/\/+$/, '') };
   }
   if (url.protocol === 'http:') {
-    return { ok: false, reason: `plain http is allowed only to this machine; use https://${url.host}${url.pathname}.` };
+    return { ok: false, reason: `plain http is allowed only to this machine; use https://${url.host}${hideTokens(url.pathname)}.` };
   }
   return { ok: false, reason: `"${url.protocol}" is not supported; use an https:// URL.` };
+}
+
+/** Long key-like runs hidden, for echoing a URL back: a key pasted into the wrong field must not end up in a log. */
+export function hideTokens(text: string): string {
+  return text.replace(/[A-Za-z0-9_-]{20,}/g, '***');
 }
 
 function isAbsolutePath(p: string): boolean {
   return p.startsWith('/') || /^[a-zA-Z]:[\\/]/.test(p) || p.startsWith('\\\\');
 }
 
+function isOneLine(text: string): boolean {
+  return text.length <= MAX_TEXT_LENGTH && !CONTROL_CHARS.test(text);
+}
+
+/** A value as a problem message shows it: strings quoted, control characters escaped, cut to 60 characters. */
 function describe(raw: unknown): string {
-  if (typeof raw === 'string') return `"${raw}"`;
+  if (typeof raw === 'string') {
+    const cut = raw.length > 60 ? `${raw.slice(0, 59)}…` : raw;
+    const shown = `"${cut.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}"`;
+    return raw.length > 60 ? `${shown} (${raw.length} characters)` : shown;
+  }
   if (typeof raw === 'number' || typeof raw === 'boolean') return String(raw);
   return Array.isArray(raw) ? 'a list' : typeof raw === 'object' ? 'an object' : typeof raw;
 }

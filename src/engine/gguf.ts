@@ -2,6 +2,7 @@
 // missing, foreign, truncated or corrupt file, or one too big for memory, is refused with a message that names the
 // fix before llama.cpp sees it (llama.cpp fails such files with a generic error, or aborts the process).
 // Format: ggml's docs/gguf.md. Little-endian only, versions 2 and 3 (v1 used 32-bit counts and is long gone).
+import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { EngineError } from './errors';
 
@@ -443,7 +444,9 @@ function alignUp(n: number, alignment: number): number {
 async function openModel(path: string): Promise<{ fh: FileHandle; size: number }> {
   let fh: FileHandle;
   try {
-    fh = await open(path, 'r');
+    // Non-blocking, so that a named pipe (or other special file) given as the model is refused by the check below
+    // instead of blocking open() until something writes to it. Regular files read the same either way.
+    fh = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') throw notFound(path);

@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { IntensityForecast } from '../../src/core/carbon/types';
 import { JobQueue, JobQueueError, type Job, type JobSpec } from '../../src/core/scheduling/queue';
-import { Scheduler, type SchedulerDeps, type SchedulerEvent } from '../../src/core/scheduling/scheduler';
+import { dueAt, Scheduler, type SchedulerDeps, type SchedulerEvent } from '../../src/core/scheduling/scheduler';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -66,10 +66,19 @@ function harness(dir: string, over: Partial<SchedulerDeps> = {}, clock = { t: T0
   return h;
 }
 
-/** Lets every started job finish and every follow-up tick run. */
+/**
+ * Lets every started job finish and every follow-up tick run. A tick the scheduler started on its own may still be
+ * claiming a job (disk I/O) when whenIdle() is asked, so this repeats until no job is running or due (bounded).
+ */
 async function settle(h: Harness): Promise<void> {
-  await h.scheduler.whenIdle();
-  await h.scheduler.tick();
+  for (let i = 0; i < 400; i++) {
+    await h.scheduler.whenIdle();
+    await h.scheduler.tick();
+    await h.scheduler.whenIdle();
+    const { jobs } = await h.queue.list();
+    if (!jobs.some((j) => j.state === 'running' || (j.state === 'queued' && dueAt(j) <= h.clock.t))) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 describe('scheduler loop', () => {

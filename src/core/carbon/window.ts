@@ -2,7 +2,7 @@
 // time-weighted average intensity over the task is lowest (the Carbon Aware SDK's rolling-average approach, points
 // partly inside a window weighted by their overlap; candidate starts: now, each point's start, each start that ends
 // the task at a point's end, and the latest start before the deadline).
-import type { IntensityForecast } from './types';
+import type { ForecastPoint, IntensityForecast } from './types';
 
 export interface WindowQuery {
   readonly durationMinutes: number;
@@ -43,8 +43,41 @@ export function averageOver(forecast: IntensityForecast, a: number, b: number): 
   return covered >= (b - a) - 1 ? sum / covered : undefined;
 }
 
-export function findCleanestWindow(forecast: IntensityForecast, q: WindowQuery): CleanWindow {
+/**
+ * The forecast's points in time order, after checking that a plan can trust them: a point length of more than 0
+ * minutes, a time and a finite intensity of 0 or more in every point, no two points at the same time and none that
+ * overlaps the next (either would count part of the time twice). Throws WindowError naming the first bad point.
+ */
+export function checkedPoints(forecast: IntensityForecast): ForecastPoint[] {
+  const name = `The ${forecast.source} forecast`;
+  const minutes = forecast.pointMinutes;
+  if (typeof minutes !== 'number' || !Number.isFinite(minutes) || minutes <= 0) {
+    throw new WindowError(`${name} has points of ${String(minutes)} minutes; each point must last more than 0 minutes.`);
+  }
+  const points = forecast.points.map((p, i) => {
+    const at = typeof p?.at === 'string' ? Date.parse(p.at) : Number.NaN;
+    if (!Number.isFinite(at)) throw new WindowError(`${name} has point ${i} at ${JSON.stringify(p?.at)}, which is not a date and time.`);
+    const g = p.gPerKWh;
+    if (typeof g !== 'number' || !Number.isFinite(g) || g < 0) {
+      throw new WindowError(`${name} has point ${i} (${p.at}) with ${String(g)} gCO2e/kWh; an intensity must be a number of 0 or more.`);
+    }
+    return { p, at };
+  }).sort((a, b) => a.at - b.at);
+  const len = minutes * MINUTE;
+  for (let i = 1; i < points.length; i++) {
+    const prev = points[i - 1];
+    const cur = points[i];
+    if (cur.at === prev.at) throw new WindowError(`${name} has two points at ${new Date(cur.at).toISOString()}; give one value per time.`);
+    if (cur.at < prev.at + len) {
+      throw new WindowError(`${name} has overlapping points: ${new Date(prev.at).toISOString()} lasts ${minutes} minutes, past the next point at ${new Date(cur.at).toISOString()}.`);
+    }
+  }
+  return points.map((x) => x.p);
+}
+
+export function findCleanestWindow(given: IntensityForecast, q: WindowQuery): CleanWindow {
   if (!(q.durationMinutes > 0)) throw new WindowError('The task duration must be more than 0 minutes.');
+  const forecast: IntensityForecast = { ...given, points: checkedPoints(given) };
   const duration = q.durationMinutes * MINUTE;
   if (q.from + duration > q.deadline) {
     throw new WindowError(`A ${q.durationMinutes}-minute task cannot finish before the deadline ${new Date(q.deadline).toISOString()}.`);

@@ -18,18 +18,25 @@ export function isLoopbackHost(hostname: string): boolean {
   return h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }
 
+/** user:password@ before the host, or a key or token in the query. */
+const CREDENTIAL_IN_URL = /^[a-z][a-z0-9+.-]*:\/\/[^/?#\s]*@|[?&](api[-_]?key|key|token|access_token)=/i;
+const CREDENTIAL_MESSAGE = 'The cloud endpoint URL contains a credential: remove it from verdant.cloud.endpoint and store the key with Verdant: Set Cloud API Key.';
+
 /** Parses and checks a base URL such as https://api.example.com/v1; throws CloudError('insecure'). */
 export function parseEndpoint(baseUrl: string): CloudEndpoint {
+  // Credentials in a URL end up in logs and synced settings. Checked on the text first, so that a URL that does
+  // not parse is not echoed with a key in it.
+  if (CREDENTIAL_IN_URL.test(baseUrl)) throw new CloudError('insecure', CREDENTIAL_MESSAGE);
   let url: URL;
   try {
     url = new URL(baseUrl);
   } catch {
-    throw new CloudError('insecure', `The cloud endpoint "${baseUrl}" is not a URL: set verdant.cloud.endpoint to e.g. https://api.example.com/v1.`);
+    // Long key-like runs hidden: a key pasted into the endpoint field must not be echoed into a log.
+    const masked = baseUrl.replace(/[A-Za-z0-9_-]{20,}/g, '***');
+    const shown = masked.length > 100 ? `${masked.slice(0, 99)}…` : masked;
+    throw new CloudError('insecure', `The cloud endpoint "${shown}" is not a URL: set verdant.cloud.endpoint to e.g. https://api.example.com/v1.`);
   }
-  if (url.username || url.password) {
-    // Credentials in a URL end up in logs and synced settings.
-    throw new CloudError('insecure', 'The cloud endpoint URL contains a credential: remove it from verdant.cloud.endpoint and store the key with Verdant: Set Cloud API Key.');
-  }
+  if (url.username || url.password) throw new CloudError('insecure', CREDENTIAL_MESSAGE);
   const loopback = isLoopbackHost(url.hostname);
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
     throw new CloudError('insecure', `Refusing to send code to ${url.host} over ${url.protocol.replace(':', '')}: use an https:// URL in verdant.cloud.endpoint (plain http is allowed only to this machine).`);

@@ -3,7 +3,7 @@
 // forecast (the embedded annual average, or a source that failed and fell back to a flat line) it runs now rather
 // than guess; past its deadline it runs now. Pure.
 import type { IntensityForecast } from '../carbon/types';
-import { averageOver, findCleanestWindow, WindowError } from '../carbon/window';
+import { averageOver, checkedPoints, findCleanestWindow, WindowError } from '../carbon/window';
 
 const MINUTE = 60_000;
 
@@ -64,6 +64,12 @@ export function planJob(input: PlanInput): JobPlan {
   if (!hasRealForecast(forecast)) {
     const why = forecast.fallbackReason ? ` (${forecast.fallbackReason})` : '';
     return runNow(`no grid forecast for ${forecast.zone || 'this zone'}${why}: running now rather than guessing`);
+  }
+  try {
+    checkedPoints(forecast); // out of order is fine (sorted); duplicates, overlaps, NaN or negative values are not
+  } catch (e) {
+    if (e instanceof WindowError) return runNow(`${e.message} Running now.`);
+    throw e;
   }
   // The forecast may end before the deadline: plan within what it covers, and run now if it does not cover now.
   const len = forecast.pointMinutes * MINUTE;

@@ -31,8 +31,9 @@ function world(why: string): GridLookup {
 
 /** The country (ISO 3166 alpha-2) a cloud region is in, or undefined. */
 export function cloudRegionCountry(provider: CloudProvider, region: string): string | undefined {
-  if (provider === 'gcp') return GCP_REGIONS[region]?.country;
-  return (provider === 'aws' ? AWS_REGION_COUNTRIES : AZURE_REGION_COUNTRIES)[region];
+  if (provider === 'gcp') return Object.hasOwn(GCP_REGIONS, region) ? GCP_REGIONS[region].country : undefined;
+  const table = provider === 'aws' ? AWS_REGION_COUNTRIES : AZURE_REGION_COUNTRIES;
+  return Object.hasOwn(table, region) ? table[region] : undefined;
 }
 
 /** 'aws:eu-north-1' -> { provider: 'aws', region: 'eu-north-1' }; undefined for other zones. */
@@ -54,7 +55,8 @@ export function lookupGridAverage(zone: string): GridLookup {
   const cloud = parseCloudZone(z);
   if (cloud) {
     const key = `${cloud.provider}:${cloud.region}`;
-    const gcp = cloud.provider === 'gcp' ? GCP_REGIONS[cloud.region] : undefined;
+    // Own keys only: a region named like an Object.prototype member ('gcp:constructor') is not in the table.
+    const gcp = cloud.provider === 'gcp' && Object.hasOwn(GCP_REGIONS, cloud.region) ? GCP_REGIONS[cloud.region] : undefined;
     if (gcp) {
       return { gPerKWh: gcp.gPerKWh, year: gcp.year, matched: 'cloud-region', key, detail: `Google Cloud ${gcp.year} grid average for ${cloud.region} (region-carbon-info)` };
     }
