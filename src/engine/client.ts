@@ -73,7 +73,10 @@ export class EngineClient {
     const onAbort = () => this.send(conn, { type: 'cancel', id });
     options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      return await this.request<GenerateResult>(conn, { type: 'generate', id, config, request }, 'result', options.onText);
+      const answer = this.request<GenerateResult>(conn, { type: 'generate', id, config, request }, 'result', options.onText);
+      // Aborted before it was sent (while connecting): no 'abort' event comes for that, so cancel it right away.
+      if (options.signal?.aborted) onAbort();
+      return await answer;
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
     }
@@ -150,7 +153,8 @@ export class EngineClient {
 
   /** Connects to the machine's worker, starting one if there is none (or only a stale lock). */
   private async establish(): Promise<Connection> {
-    const deadline = Date.now() + (this.options.startTimeoutMs ?? 20000);
+    // Monotonic time: a wall clock moved back an hour must not make a window wait an hour for its worker.
+    const deadline = performance.now() + (this.options.startTimeoutMs ?? 20000);
     let spawned: { exited: Promise<number | null> } | undefined;
     for (let round = 0; ; round++) {
       const lock = await readLock(this.lockPath);
@@ -165,13 +169,13 @@ export class EngineClient {
         await clearStaleLock(this.lockPath);
         spawned = this.spawnWorker();
       }
-      if (spawned && Date.now() > deadline - 1000) {
+      if (spawned && performance.now() > deadline - 1000) {
         // Give an early crash of our own spawn a chance to explain itself.
         // Exit code 0 is a worker that found another one already serving: not a failure, keep connecting.
         const code = await Promise.race([spawned.exited, sleep(50).then(() => undefined)]);
         if (code !== undefined && code !== 0) throw new EngineError('worker-unavailable', `The local engine exited at start (code ${code}): ${await this.logTail()}`);
       }
-      if (Date.now() > deadline) {
+      if (performance.now() > deadline) {
         throw new EngineError('worker-unavailable', `The local engine did not start within ${Math.round((this.options.startTimeoutMs ?? 20000) / 1000)} s; see its log at ${path.join(this.options.stateDir, 'engine.log')}.`);
       }
       await sleep(Math.min(50 * (round + 1), 250));
@@ -209,7 +213,7 @@ export class EngineClient {
           if (m.type !== 'hello') return fail(new Error(m.type === 'error' ? m.error.message : 'unexpected greeting'));
           socket.off('error', fail);
           socket.on('error', () => { /* close follows */ });
-          conn = { socket, pid: m.pid, since: Date.now() };
+          conn = { socket, pid: m.pid, since: performance.now() };
           if (m.pid !== pid) this.options.log?.(`engine worker pid ${m.pid} (lock said ${pid})`);
           socket.once('close', () => this.onClose(conn!));
           this.connection = conn;
@@ -241,7 +245,7 @@ export class EngineClient {
     if (this.disposed) return;
     const failed = this.pending.size;
     this.failPending(new EngineError('worker-crashed', 'The local engine stopped unexpectedly; Verdant is restarting it. Try again in a moment.'));
-    if (Date.now() - conn.since > STABLE_MS) this.crashes = 0;
+    if (performance.now() - conn.since > STABLE_MS) this.crashes = 0;
     const workerGone = !pidAlive(conn.pid);
     this.options.log?.(`engine worker ${conn.pid} ${workerGone ? 'exited' : 'closed the connection'}${failed ? `; ${failed} request(s) failed` : ''}`);
     if (failed > 0 || workerGone) this.options.onWorkerEvent?.({ type: 'crashed', pendingFailed: failed });

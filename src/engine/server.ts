@@ -53,6 +53,8 @@ export class EngineServer {
   private lastError: SerializedError | null = null;
   private idleTimer: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
+  /** For the uptime: monotonic, so it stays a duration when the wall clock moves. */
+  private readonly startedMono = performance.now();
   private stopping = false;
 
   constructor(private readonly options: ServerOptions) {}
@@ -279,7 +281,7 @@ export class EngineServer {
       pid: process.pid,
       version: this.options.version,
       node: process.versions.node,
-      uptimeMs: Date.now() - this.startedAt,
+      uptimeMs: Math.round(performance.now() - this.startedMono),
       clients: this.clients.size,
       activeRequests: this.active,
       rssBytes: process.memoryUsage().rss,

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Config } from '../config';
 import { detectDevice, osFacts, type DetectedDevice } from '../core/carbon/energy/devices';
-import { Ledger } from '../core/carbon/ledger';
+import { Ledger, LedgerRecorder } from '../core/carbon/ledger';
 import { cloudSciRecord, type CloudRequestFacts } from '../core/carbon/cloudRecord';
 import { sciForLocalUsage } from '../core/carbon/sci';
 import { createIntensityService, type IntensityService } from '../core/carbon/sources';
@@ -33,6 +33,8 @@ export interface CarbonDeps {
 
 export class CarbonAccounting implements vscode.Disposable {
   readonly ledger: Ledger;
+  /** Appends without ever failing a request; a full disk is logged once, not on every completion. */
+  private readonly recorder: LedgerRecorder;
   private service: { key: string; service: IntensityService } | undefined;
   private readonly devices = new Map<string, DetectedDevice>();
   private readonly disposables: vscode.Disposable[] = [];
@@ -47,6 +49,7 @@ export class CarbonAccounting implements vscode.Disposable {
 
   constructor(private readonly deps: CarbonDeps) {
     this.ledger = new Ledger({ dir: path.join(deps.stateDir, 'ledger') });
+    this.recorder = new LedgerRecorder(this.ledger, (level, message) => deps.log[level](`carbon: ${message}`));
     this.disposables.push(
       deps.usage.subscribe((r) => { this.pending = this.pending.then(() => this.record(r)); }),
       deps.config.onDidChange(() => { this.service = undefined; }),
@@ -74,7 +77,7 @@ export class CarbonAccounting implements vscode.Disposable {
   async recordCloud(r: Omit<CloudRequestFacts, 'localZone'>): Promise<SciRecord | undefined> {
     try {
       const record = cloudSciRecord({ ...r, localZone: this.deps.config.settings.carbon.zone });
-      await this.ledger.append(record);
+      if (!(await this.recorder.append(record))) return undefined;
       this.lastRecord = record;
       this.recorded.fire(record);
       return record;
@@ -101,7 +104,7 @@ export class CarbonAccounting implements vscode.Disposable {
       if (intensity.fallbackReason && intensity.fallbackReason !== this.lastFallback) this.deps.log.warn(`carbon: ${intensity.fallbackReason}`);
       this.lastFallback = intensity.fallbackReason;
       const record = sciForLocalUsage(usage, this.device(usage.backend), intensity, undefined, { measuredJoules: usage.measuredJoules });
-      await this.ledger.append(record);
+      if (!(await this.recorder.append(record))) return;
       this.lastRecord = record;
       this.recorded.fire(record);
     } catch (e) {

@@ -22,7 +22,8 @@ export class ContextCollector implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private readonly lastEditLine = new Map<string, number>();
   private previous: { document: vscode.TextDocument; line: number } | undefined;
-  private lastActivity = Date.now();
+  // A monotonic clock: a wall clock stepped back would hold off the idle warm-up for as long as it moved.
+  private lastActivity = performance.now();
   private warmedRevision = -1;
   private clipboard = '';
   private readonly timer: NodeJS.Timeout;
@@ -33,7 +34,7 @@ export class ContextCollector implements vscode.Disposable {
       vscode.workspace.onDidChangeTextDocument((e) => {
         const change = e.contentChanges[0];
         if (change) this.lastEditLine.set(e.document.uri.toString(), change.range.start.line);
-        this.lastActivity = Date.now();
+        this.lastActivity = performance.now();
       }),
       vscode.workspace.onDidSaveTextDocument((doc) => this.addAround(doc, this.lastEditLine.get(doc.uri.toString()) ?? 0)),
       vscode.window.onDidChangeActiveTextEditor((editor) => {
@@ -76,7 +77,7 @@ export class ContextCollector implements vscode.Disposable {
       const editor = vscode.window.activeTextEditor;
       // Warm only a model already in use: loading one is the first completion's job, not an idle timer's.
       if (this.deps.pipeline.stats.engineCalls === 0) return;
-      if (!editor || Date.now() - this.lastActivity < IDLE_MS || this.warmedRevision === this.deps.ring.revision) return;
+      if (!editor || performance.now() - this.lastActivity < IDLE_MS || this.warmedRevision === this.deps.ring.revision) return;
       if (!SCHEMES.has(editor.document.uri.scheme)) return;
       this.warmedRevision = this.deps.ring.revision;
       await this.deps.pipeline.warmUp(toInput(editor.document, editor.selection.active, false));

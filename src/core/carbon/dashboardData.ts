@@ -200,8 +200,12 @@ export function methodNotes(intensity: IntensityReading, forecast: IntensityFore
   ];
 }
 
-/** Reads what buildDashboardData needs from the ledger (30 days). */
+/**
+ * Reads what buildDashboardData needs from the ledger: 30 days, up to the end of today in any time zone. A record
+ * stamped further ahead was written by a clock that was wrong; it belongs to no day shown, so it stays out of the
+ * per-task table too (it is still in the ledger and its exports).
+ */
 export async function readRecentRecords(ledger: Ledger, now: number): Promise<{ records: SciRecord[]; problems: number }> {
-  const { records, problems } = await ledger.read({ since: new Date(now - 31 * 86_400_000) });
+  const { records, problems } = await ledger.read({ since: new Date(now - 31 * 86_400_000), until: new Date(now + 2 * 86_400_000) });
   return { records, problems: problems.length };
 }

@@ -166,6 +166,19 @@ export class Ledger {
   }
 
   private async appendLine(file: string, line: string): Promise<void> {
+    try {
+      await this.writeLine(file, line);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOSPC' && code !== 'EDQUOT') throw e;
+      // The raw "ENOSPC: no space left on device, write" names neither the folder nor what to do.
+      throw Object.assign(new Error(
+        `The carbon ledger could not be written: the disk holding ${this.dir} is full${code === 'EDQUOT' ? ' (over your disk quota)' : ''}. Free some space; Verdant records requests again once there is room.`,
+        { cause: e }), { code });
+    }
+  }
+
+  private async writeLine(file: string, line: string): Promise<void> {
     const fh = await this.openForAppend(file);
     try {
       const { size } = await fh.stat();
@@ -220,6 +233,31 @@ export class Ledger {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // pruned since the listing
       throw e;
     }
+  }
+}
+
+/**
+ * Appends for callers that must never fail because of the ledger (a completion, a task): never rejects, resolves
+ * whether the record was written, and reports a failure once per kind until appends work again (a full disk fails
+ * every append until space is freed: one log line, not one per keystroke), then says that they do.
+ */
+export class LedgerRecorder {
+  private failing: string | undefined;
+
+  constructor(private readonly ledger: Ledger, private readonly report: (level: 'error' | 'info', message: string) => void) {}
+
+  async append(record: SciRecord): Promise<boolean> {
+    try {
+      await this.ledger.append(record);
+    } catch (e) {
+      const kind = String((e as NodeJS.ErrnoException).code ?? (e instanceof Error ? e.message : e));
+      if (kind !== this.failing) this.report('error', `could not record a request: ${e instanceof Error ? e.message : e} (further failures like this are not logged)`);
+      this.failing = kind;
+      return false;
+    }
+    if (this.failing !== undefined) this.report('info', 'the carbon ledger is written again');
+    this.failing = undefined;
+    return true;
   }
 }
 

@@ -7,12 +7,16 @@ export interface RingOptions {
   readonly maxChunks: number;
   /** Lines per chunk at most. */
   readonly chunkLines: number;
+  /** Characters per chunk at most (default MAX_CHUNK_CHARS; a minified file has few, very long lines). */
+  readonly chunkChars?: number;
   readonly minLines: number;
   /** Chunks at least this similar to a newer one are dropped. */
   readonly similarity: number;
 }
 
 export const DEFAULT_RING: RingOptions = { maxChunks: 16, chunkLines: 64, minLines: 3, similarity: 0.9 };
+/** 64 lines of 128 characters. */
+export const MAX_CHUNK_CHARS = 8 * 1024;
 
 export function jaccard(a: ReadonlySet<string>, b: ReadonlySet<string>): number {
   if (a.size === 0 && b.size === 0) return 1;
@@ -47,7 +51,13 @@ export class ExtraContextRing {
   }
 
   add(chunk: ContextChunk): boolean {
-    const text = chunk.text.split('\n').slice(0, this.options.chunkLines).join('\n');
+    let text = chunk.text.split('\n', this.options.chunkLines).join('\n');
+    const maxChars = this.options.chunkChars ?? MAX_CHUNK_CHARS;
+    if (text.length > maxChars) {
+      // Whole lines when one ends within the limit; else the start of the first line.
+      const cut = text.lastIndexOf('\n', maxChars);
+      text = text.slice(0, cut > 0 ? cut : maxChars);
+    }
     const lines = lineSet(text);
     if (lines.size < this.options.minLines) return false;
     const newest = this.chunks[this.chunks.length - 1];

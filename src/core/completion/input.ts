@@ -1,6 +1,8 @@
 // What a completion request knows about the cursor: a prefix and a suffix window cut at line boundaries (so the
 // window start stays put while the user types on a line, which keeps cache keys and the engine's KV prefix stable),
-// and the facts the output rules need. The engine trims the windows to its token budget exactly.
+// and the facts the output rules need. The engine trims the windows to its token budget exactly; the windows are
+// also capped in characters, so a minified file (one 10 MB line) does not send megabytes to the engine, which
+// would tokenize all of it on every keystroke.
 
 export interface CompletionInput {
   /** Identifies the document (its URI); also the engine's KV-cache sequence key. */
@@ -22,17 +24,36 @@ export interface WindowOptions {
   readonly prefixLines: number;
   /** Lines after the cursor's line to include. */
   readonly suffixLines: number;
+  /** Characters at most in the prefix (default MAX_PREFIX_CHARS): far lines are left out first. */
+  readonly maxPrefixChars?: number;
+  /** Characters at most in the suffix (default MAX_SUFFIX_CHARS). */
+  readonly maxSuffixChars?: number;
 }
 
 export const DEFAULT_WINDOW: WindowOptions = { prefixLines: 256, suffixLines: 64 };
+/** 256 lines of 128 characters: more than any model's context budget for the prefix, never binding on normal code. */
+export const MAX_PREFIX_CHARS = 32 * 1024;
+export const MAX_SUFFIX_CHARS = 8 * 1024;
 
 /** Cuts the windows out of a document given as lines (without line terminators) and a cursor position. */
 export function cutWindows(lines: readonly string[], line: number, character: number, eol: string, options: WindowOptions = DEFAULT_WINDOW) {
+  const maxPrefix = options.maxPrefixChars ?? MAX_PREFIX_CHARS;
+  const maxSuffix = options.maxSuffixChars ?? MAX_SUFFIX_CHARS;
   const current = lines[line] ?? '';
-  const linePrefix = current.slice(0, character);
-  const lineSuffix = current.slice(character);
-  const first = Math.max(0, line - options.prefixLines);
-  const last = Math.min(lines.length - 1, line + options.suffixLines);
+  // A cursor line longer than a window (minified code) keeps the characters nearest the cursor.
+  const linePrefix = current.slice(Math.max(0, character - maxPrefix), character);
+  const lineSuffix = current.slice(character, character + maxSuffix);
+  // Then whole lines, nearest first, while they fit.
+  let first = line;
+  for (let size = linePrefix.length; first > Math.max(0, line - options.prefixLines); first--) {
+    size += (lines[first - 1] ?? '').length + eol.length;
+    if (size > maxPrefix) break;
+  }
+  let last = line;
+  for (let size = lineSuffix.length; last < Math.min(lines.length - 1, line + options.suffixLines); last++) {
+    size += lines[last + 1].length + eol.length;
+    if (size > maxSuffix) break;
+  }
   const before = lines.slice(first, line);
   const after = lines.slice(line + 1, last + 1);
   const prefix = (before.length ? before.join(eol) + eol : '') + linePrefix;

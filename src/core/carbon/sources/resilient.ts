@@ -98,6 +98,11 @@ export class ResilientSource implements IntensitySource {
     }
     if (slot.inFlight) return this.race(slot.inFlight, signal);
     const t = this.opts.now();
+    if ((slot.lastRequestAt ?? -Infinity) > t || (slot.fetchedAt ?? -Infinity) > t) {
+      // The clock moved back (a correction, a resumed machine): the ages are unknown and would read as negative,
+      // keeping an answer or a back-off for as long again as the clock moved. Nothing is fresh or blocked.
+      slot.fetchedAt = slot.lastRequestAt = slot.blockedUntil = undefined;
+    }
     if (slot.value !== undefined && slot.fetchedAt !== undefined && t - slot.fetchedAt < ttlMs) return Promise.resolve({ ok: true, value: slot.value });
     if (slot.failure && slot.blockedUntil !== undefined && t < slot.blockedUntil) return Promise.resolve({ ok: false, error: slot.failure });
     if (slot.lastRequestAt !== undefined && t - slot.lastRequestAt < this.policy.minIntervalMs && slot.value !== undefined) {

@@ -1,0 +1,278 @@
+// Hardening of the shared engine worker and its client, as real processes: the worker SIGKILLed while it loads a
+// model, requests cancelled before they were even sent, 1,000 keystrokes' completions fired at it faster than it
+// answers, and a wall clock that jumps while a window waits for the worker or asks how long it has been up.
+import * as assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
+import type { CompletionInput } from '../../src/core/completion/input';
+import { CompletionPipeline, type CompletionEngine, type Suggestion } from '../../src/core/completion/pipeline';
+import { EngineClient, type EngineClientOptions } from '../../src/engine/client';
+import { EngineError } from '../../src/engine/errors';
+import type { ModelConfig } from '../../src/engine/llama/engine';
+import { lockPathFor, pidAlive, readLock, socketPathFor } from '../../src/engine/lock';
+import { EngineServer } from '../../src/engine/server';
+import type { FimRequest, GenerateOptions } from '../../src/engine/types';
+import { testModels, type TestModels } from '../support/models';
+
+const WORKER = path.resolve('dist/engine-worker.js');
+const LILY = 'Once upon a time, there was a little girl named Lily. She';
+const HOUR = 3_600_000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, probe: () => boolean | Promise<boolean>, ms = 10000, everyMs = 50): Promise<void> {
+  for (const end = performance.now() + ms; !(await probe());) {
+    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+/** Live processes whose command line names this state folder (Linux; elsewhere nothing is checked). */
+function processesFor(stateDir: string): number[] {
+  if (!existsSync('/proc/self/cmdline')) return [];
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').includes(stateDir)) pids.push(Number(name));
+    } catch { /* gone meanwhile */ }
+  }
+  return pids;
+}
+
+function resourceCounts(): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const r of process.getActiveResourcesInfo()) counts.set(r, (counts.get(r) ?? 0) + 1);
+  return counts;
+}
+
+describe('hardening: engine worker and client (real processes)', function () {
+  this.timeout(60000);
+  let models: TestModels;
+  let stateDir: string;
+  const clients: EngineClient[] = [];
+  const client = (name: string, over: Partial<EngineClientOptions> = {}) => {
+    const c = new EngineClient({ stateDir, workerScript: WORKER, clientName: name, idleMs: 3000, ...over });
+    clients.push(c);
+    return c;
+  };
+  const config = (over: Partial<ModelConfig> = {}): ModelConfig => ({ modelPath: models.base, gpu: 'cpu', threads: 1, contextSize: 512, sequences: 2, ...over });
+
+  before(async () => { models = await testModels(); });
+  beforeEach(() => { stateDir = mkdtempSync(path.join(os.tmpdir(), 'verdant-hardening-')); });
+  afterEach(async () => {
+    const pid = (await readLock(lockPathFor(stateDir)))?.pid;
+    for (const c of clients.splice(0)) c.dispose();
+    for (const p of new Set([...(pid && pid !== process.pid ? [pid] : []), ...processesFor(stateDir)])) {
+      if (pidAlive(p)) process.kill(p, 'SIGKILL');
+    }
+  });
+
+  it('a worker SIGKILLed while loading a model: one clear error for the load, a restart, the next request succeeds, no orphan', async () => {
+    const events: { type: string; pendingFailed?: number }[] = [];
+    const a = client('window A', { onWorkerEvent: (e) => events.push(e) });
+    const loading = a.load(config({ modelPath: models.fim })).then(() => 'loaded', (e: unknown) => e);
+    // Kill it once the worker itself says the load is under way (status answers while the model loads).
+    let firstPid = 0;
+    await until('the worker to start loading', async () => {
+      const s = await a.status();
+      firstPid = s.pid;
+      return s.loading !== null;
+    }, 20000, 2);
+    process.kill(firstPid, 'SIGKILL');
+    const outcome = await loading;
+    assert.ok(outcome instanceof EngineError, `the load should fail, got ${String(outcome)}`);
+    assert.equal(outcome.code, 'worker-crashed');
+    assert.match(outcome.message, /stopped unexpectedly; Verdant is restarting it/);
+    assert.deepEqual(events[0], { type: 'crashed', pendingFailed: 1 });
+
+    await until('the restart', () => events.some((e) => e.type === 'restarted'), 20000);
+    const r = await a.generate(config({ modelPath: models.fim }), { kind: 'completion', prompt: LILY, maxTokens: 4 });
+    assert.ok(r.text.length > 0);
+    const secondPid = a.workerPid!;
+    assert.notEqual(secondPid, firstPid);
+    assert.deepEqual(events.map((e) => e.type), ['crashed', 'restarted']);
+    assert.equal(pidAlive(firstPid), false, 'the killed worker is gone (reaped, not a zombie)');
+    assert.equal((await readLock(lockPathFor(stateDir)))?.pid, secondPid);
+    if (existsSync('/proc/self/cmdline')) assert.deepEqual(processesFor(stateDir), [secondPid], 'exactly one worker for this state folder');
+  });
+
+  it('a request aborted before it was sent (while the worker starts, or between keystrokes) is cancelled in the worker', async () => {
+    const a = client('window A');
+    for (const phase of ['worker starting', 'worker running']) {
+      const ac = new AbortController();
+      const t0 = performance.now();
+      const pending = a.generate(config(), { kind: 'completion', prompt: LILY, maxTokens: 400, sessionKey: phase }, { signal: ac.signal });
+      ac.abort(); // generate() is still waiting for its connection
+      const r = await pending;
+      assert.equal(r.stopReason, 'abort', `${phase}: ${r.stopReason} after ${r.timing.generatedTokens} tokens`);
+      // The cancel follows the request on the socket; a busy machine may let a token or two out first.
+      assert.ok(r.timing.generatedTokens < 50, `${phase}: ${r.timing.generatedTokens} tokens`);
+      assert.ok(performance.now() - t0 < 20000);
+    }
+    assert.equal((await a.status()).activeRequests, 0);
+  });
+
+  it('typing while the worker starts: keystrokes superseded meanwhile are cancelled in the worker, not all run to the end', async () => {
+    const a = client('window A');
+    const cfg = config({ modelPath: models.fim });
+    let calls = 0;
+    let answered = 0;
+    const pipeline = new CompletionPipeline({
+      engine: {
+        async generate(request: FimRequest, options: GenerateOptions) {
+          calls++;
+          const r = await a.generate(cfg, request, options);
+          if (r.stopReason !== 'abort') answered++;
+          return r;
+        },
+      },
+      settings: () => ({ maxLines: 8, maxTokens: 48, onBattery: 'normal', debounce: { fixedMs: 2, minMs: 1, maxMs: 600 } }),
+    });
+    const results: Promise<Suggestion | undefined>[] = [];
+    let previous: AbortController | undefined;
+    for (let i = 0; i < 200; i++) {
+      // Different lines of a story, each typed over the last (no keystroke continues the one before).
+      const prefix = i === 199 ? LILY : `${LILY.slice(0, 20 + (i % 37))}${i % 2 ? ' and' : ' or'}`;
+      previous?.abort();
+      previous = new AbortController();
+      results.push(pipeline.complete({ documentKey: 'file:///story.txt', languageId: 'plaintext', filePath: 'story.txt', prefix, suffix: '\nThe end.', linePrefix: prefix, lineSuffix: '', manual: false }, previous.signal));
+      await sleep(3);
+    }
+    const last = (await Promise.all(results))[199];
+    assert.ok(last && last.text.length > 0, `the last keystroke got ${JSON.stringify(last)}`);
+    assert.ok(calls > 20, `${calls} requests reached the engine`);
+    assert.ok(answered <= 3, `${answered} of ${calls} superseded requests ran to the end in the worker`);
+  });
+
+  it('1,000 completion requests fired faster than the engine answers: bounded engine work, all settle, no leak, the last one answers', async function () {
+    const a = client('window A');
+    const probe = client('probe');
+    const cfg = config({ modelPath: models.fim });
+    await a.load(cfg);
+    await probe.status();
+    await a.generate(cfg, { kind: 'fim', prefix: LILY, suffix: '', maxTokens: 2 });
+    const gc = (v8.setFlagsFromString('--expose-gc'), vm.runInNewContext('gc')) as () => void;
+    gc();
+    const heapBefore = process.memoryUsage().heapUsed;
+    const resourcesBefore = resourceCounts();
+
+    let active = 0;
+    let maxActive = 0;
+    let answered = 0;
+    const engine: CompletionEngine = {
+      async generate(request: FimRequest, options: GenerateOptions) {
+        maxActive = Math.max(maxActive, ++active);
+        try {
+          const r = await a.generate(cfg, request, options);
+          if (r.stopReason !== 'abort') answered++;
+          return r;
+        } finally {
+          active--;
+        }
+      },
+    };
+    const pipeline = new CompletionPipeline({
+      engine,
+      // A short fixed debounce, so that most keystrokes get past it and reach the engine before the next one.
+      settings: () => ({ maxLines: 8, maxTokens: 48, onBattery: 'normal', debounce: { fixedMs: 2, minMs: 1, maxMs: 600 } }),
+    });
+    let workerMax = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        workerMax = Math.max(workerMax, (await probe.status()).activeRequests);
+        await sleep(10);
+      }
+    })();
+
+    // Typing LILY over and over (the last 57 keystrokes end on it with the real suffix), 0-4 ms apart; each
+    // keystroke cancels the previous one's token, as VS Code does.
+    const N = 1000;
+    const results: Promise<Suggestion | undefined>[] = [];
+    let previous: AbortController | undefined;
+    const t0 = performance.now();
+    for (let i = 0; i < N; i++) {
+      const cycle = Math.floor((N - 1 - i) / LILY.length);
+      const prefix = LILY.slice(0, LILY.length - ((N - 1 - i) % LILY.length));
+      const suffix = cycle === 0 ? '\nThe end.' : `\nThe end, part ${cycle}.`;
+      const input: CompletionInput = { documentKey: 'file:///story.txt', languageId: 'plaintext', filePath: 'story.txt', prefix, suffix, linePrefix: prefix, lineSuffix: '', manual: false };
+      previous?.abort();
+      previous = new AbortController();
+      results.push(pipeline.complete(input, previous.signal));
+      await sleep(i % 3 === 0 ? 0 : 4);
+    }
+    let limit: NodeJS.Timeout | undefined;
+    const settled = await Promise.race([
+      Promise.allSettled(results),
+      new Promise<never>((_, reject) => { limit = setTimeout(() => reject(new Error('not every request settled within 20 s')), 20000); }),
+    ]).finally(() => clearTimeout(limit));
+    const elapsed = performance.now() - t0;
+    sampling = false;
+    await sampler;
+
+    const rejected = settled.filter((s) => s.status === 'rejected');
+    assert.equal(rejected.length, 0, JSON.stringify(rejected.slice(0, 3)));
+    const last = settled[N - 1];
+    assert.ok(last.status === 'fulfilled' && last.value && last.value.text.length > 0, `the last request got ${JSON.stringify(last)}`);
+    assert.ok(pipeline.stats.engineCalls > 100, `only ${pipeline.stats.engineCalls} requests reached the engine: the test did not load it`);
+    assert.ok(pipeline.stats.staleCancelled > 100, `${pipeline.stats.staleCancelled} cancelled`);
+    assert.ok(maxActive <= 4, `${maxActive} engine requests at once from one document`);
+    assert.ok(workerMax <= 4, `the worker had ${workerMax} requests at once`);
+    // Most were cancelled on the way (how many could finish before the next keystroke depends on the machine's speed).
+    assert.ok(answered <= pipeline.stats.engineCalls / 2, `${answered} of ${pipeline.stats.engineCalls} engine requests ran to the end`);
+    assert.ok(elapsed < 20000);
+
+    await until('the worker to be idle', async () => (await probe.status()).activeRequests === 0, 5000);
+    await sleep(50); // the pipeline's next-tick cancellation timers
+    const resourcesAfter = resourceCounts();
+    for (const [kind, n] of resourcesAfter) {
+      assert.ok(n <= (resourcesBefore.get(kind) ?? 0), `${kind}: ${resourcesBefore.get(kind) ?? 0} before, ${n} after (${[...resourcesAfter].join(', ')})`);
+    }
+    gc();
+    const grown = (process.memoryUsage().heapUsed - heapBefore) / 2 ** 20;
+    assert.ok(grown < 20, `the heap grew by ${grown.toFixed(1)} MB`);
+  });
+
+  it('a wall clock moved back an hour while a window waits for the worker to start does not make it wait an hour', async () => {
+    // A "worker" that starts and never listens.
+    const hang = path.join(stateDir, 'hang.js');
+    writeFileSync(hang, 'setTimeout(() => {}, 30000);\n');
+    const a = client('window A', { workerScript: hang, startTimeoutMs: 1500 });
+    const realNow = Date.now;
+    const t0 = performance.now();
+    let outcome: unknown;
+    try {
+      const pending = a.status();
+      Date.now = () => realNow() - HOUR;
+      // Waits itself (not through mocha's timeout) so that the clock is put back even when this fails.
+      outcome = await Promise.race([pending.then(() => 'started?', (e: unknown) => e), sleep(8000).then(() => 'still waiting after 8 s')]);
+    } finally {
+      Date.now = realNow;
+    }
+    assert.ok(outcome instanceof EngineError && outcome.code === 'worker-unavailable' && /did not start within 2 s/.test(outcome.message), String(outcome));
+    assert.ok(performance.now() - t0 < 5000, `gave up after ${(performance.now() - t0).toFixed(0)} ms`);
+  });
+
+  it('the worker\'s uptime stays a duration when the wall clock moves back', async () => {
+    const server = new EngineServer({
+      socketPath: socketPathFor(stateDir), lockPath: lockPathFor(stateDir), idleMs: 60000, version: 'test', log: () => {},
+      loadEngine: () => Promise.reject(new EngineError('model-not-found', 'no model in this test')),
+    });
+    assert.equal(await server.start(), true);
+    const realNow = Date.now;
+    try {
+      const a = client('window A');
+      assert.equal((await a.status()).pid, process.pid, 'served in-process');
+      Date.now = () => realNow() - HOUR;
+      const s = await a.status();
+      assert.ok(s.uptimeMs >= 0 && s.uptimeMs < 60000, `uptime ${s.uptimeMs} ms`);
+    } finally {
+      Date.now = realNow;
+      for (const c of clients.splice(0)) c.dispose();
+      await server.stop('test over');
+    }
+  });
+});
