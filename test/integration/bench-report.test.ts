@@ -1,0 +1,126 @@
+// bench/report.mjs (`npm run bench:report`) on fixture results: the tables of docs/BENCHMARKS.md are built from the
+// JSON the benchmarks write, so a renamed field or a broken formatter fails here instead of silently printing dashes.
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const MACHINE = { cpu: 'Test CPU', logicalCores: 2, memoryGiB: 8, platform: 'linux-x64', node: '20.20.2' };
+const DATE = '2026-11-26T10:00:00.000Z';
+const spread = (median: number, p90: number) => ({ n: 20, median, p90, p99: p90 + 1, min: median - 1, max: p90 + 2 });
+const side = (median: number, p90: number, evaluated: number) => ({
+  latencyMs: spread(median, p90), engineReportedMs: spread(median - 1, p90 - 1), promptPhaseMs: spread(median - 9, p90 - 9), decodePhaseMs: spread(8, 9), meanPromptTokens: 700, meanEvaluatedPromptTokens: evaluated, meanGeneratedTokens: 16, emptySuggestions: 0,
+});
+
+function peers(server: 'measured' | 'skipped') {
+  const scenario = (v: [number, number, number], s: [number, number, number]) => server === 'measured'
+    ? { verdant: side(...v), llamaServer: side(...s), ratio: { median: Math.round((v[0] / s[0]) * 100) / 100, p90: Math.round((v[1] / s[1]) * 100) / 100 } }
+    : { verdant: side(...v), llamaServer: { skipped: 'LLAMA_SERVER is not set: point it at a llama-server binary' } };
+  return {
+    date: DATE, machine: MACHINE, model: 'stories260K-fim.gguf', maxTokens: 16, docs: 20, typingSessions: { documents: 3, keystrokes: 40 },
+    verdant: { backend: 'llama.cpp (cpu)', workerRssMiB: 130.2, contextSize: 2048, sequences: 4, threads: 1 },
+    llamaServer: server === 'measured'
+      ? { binary: '/x/llama-server', version: 'version: 1 (abc)', args: ['-m', 'stories260K-fim.gguf', '-t', '1'], serverRssMiB: 90.5 }
+      : { skipped: 'LLAMA_SERVER is not set: point it at a llama-server binary' },
+    scenarios: { cold: scenario([250, 300, 700], [200, 240, 699]), oneCharEdit: scenario([60, 70, 120], [50, 56, 121]), typingThrough: scenario([55, 66, 118], [44, 60, 119]) },
+    verdantTypingWithCache: { ...side(0.02, 0.05, 0), engineCalls: 12, servedByTypingThrough: 108 },
+  };
+}
+
+function memory(rssGrowthMiB: number) {
+  const trend = (first: number, growth: number, threshold: number) => ({
+    firstMiB: first, lastMiB: first + growth, maxMiB: first + growth, slopeBytesPer1000: Math.round((growth * 2 ** 20) / 10), growthOverRunMiB: growth, secondHalfSlopeBytesPer1000: -2048,
+    residualSdMiB: 0.1, noiseThresholdMiB: threshold, thresholdRule: 'max(5 % of the first sample, 2 MiB)',
+    verdict: growth < threshold ? 'no growth beyond noise' : 'GROWTH beyond noise',
+  });
+  return {
+    date: DATE, machine: MACHINE, model: 'stories260K-fim.gguf', engine: { inProcess: true, backend: 'llama.cpp (cpu)', threads: 1, contextSize: 4096, sequences: 4, maxTokens: 16 },
+    completions: 10000, warmup: 500, sampleEvery: 500, gcForcedBeforeSample: true, runSeconds: 150.2, measuredSeconds: 140.1,
+    completionMs: spread(9.5, 30), pipeline: { engineCalls: 5100, typingThrough: 4300, cacheHits: 600, empty: 0, shown: 10000, usageRecords: 5100, generatedTokens: 81600 },
+    heapUsed: trend(18.5, 0.25, 2), rss: trend(180, rssGrowthMiB, 9),
+  };
+}
+
+const LEDGER = {
+  date: DATE, machine: MACHINE, filesystem: '/tmp (temp folder)', recordBytes: 545,
+  sequential: { records: 5000, recordsPerSecond: 9000, appendMs: spread(0.09, 0.12) },
+  concurrent: { processes: 4, recordsPerProcess: 2500, records: 10000, wallMs: 2500, recordsPerSecond: 4000, appendMsPerProcess: [{ p50: 0.3, p99: 4 }, { p50: 0.35, p99: 6.5 }, { p50: 0.2, p99: 3 }, { p50: 0.4, p99: 5 }], exactlyOnce: true, writerSwitchesInFile: 7000 },
+  readDay: { records: 10000, fileMiB: 5.2, runs: 5, ms: spread(60, 70), recordsPerSecond: 166667, mibPerSecond: 86.7 },
+};
+
+/** Runs the report on these result files (a string is written as is, anything else as JSON); returns the markdown. */
+function report(dir: string, results: Record<string, unknown>): string {
+  const resultsDir = path.join(dir, 'results');
+  mkdirSync(resultsDir, { recursive: true });
+  for (const [name, value] of Object.entries(results)) writeFileSync(path.join(resultsDir, name), typeof value === 'string' ? value : JSON.stringify(value, null, 2));
+  const out = path.join(dir, 'out', 'BENCHMARKS.md');
+  const r = spawnSync(process.execPath, [path.resolve('bench/report.mjs'), '--results', resultsDir, '--out', out], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return readFileSync(out, 'utf8');
+}
+
+/** The table row whose first cell is `first`, as its cells. */
+function row(md: string, first: string): string[] {
+  const line = md.split('\n').find((l) => l.startsWith(`| ${first} |`));
+  assert.ok(line, `no row "${first}" in:\n${md}`);
+  return line.slice(2, -2).split(' | ');
+}
+
+describe('bench report (bench/report.mjs)', function () {
+  this.timeout(20_000);
+  let work: string;
+  beforeEach(() => { work = mkdtempSync(path.join(os.tmpdir(), 'verdant-bench-report-')); });
+  afterEach(() => rmSync(work, { recursive: true, force: true }));
+
+  it('peers, memory and ledger: a row per scenario with medians, p90s, ratios and the verdicts', () => {
+    const md = report(work, { 'peers.json': peers('measured'), 'memory.json': memory(1.5), 'ledger.json': LEDGER });
+    assert.match(md, /^# Benchmarks\n/);
+    assert.deepEqual(row(md, 'Cold prompt'), ['Cold prompt', '250 (300)', '200 (240)', '1.25 (1.25)', '700 / 16', '699 / 16']);
+    assert.deepEqual(row(md, 'One-character edit'), ['One-character edit', '60 (70)', '50 (56)', '1.2 (1.25)', '120 / 16', '121 / 16']);
+    assert.deepEqual(row(md, 'Typing-through'), ['Typing-through', '55 (66)', '44 (60)', '1.25 (1.1)', '118 / 16', '119 / 16']);
+    // Where the time goes: prompt / decode / wall minus the engine's own time.
+    assert.ok(md.includes('| Cold prompt | 241 / 8 / 1 | 191 / 8 / 1 |'), md);
+    assert.match(md, /Machine: Test CPU, 2 logical cores, 8 GiB RAM, linux-x64, Node 20\.20\.2\. Measured: 2026-11-26 10:00 UTC\./);
+    assert.match(md, /llama-server: version: 1 \(abc\), RSS 90\.5 MiB, `-m stories260K-fim\.gguf -t 1`/);
+    assert.match(md, /108 of 20 keystrokes were served by typing-through and 12 reached the engine/);
+
+    assert.deepEqual(row(md, 'Heap used'), ['Heap used', '18.5 MiB', '18.75 MiB', '18.75 MiB', '25.6 KiB', '0.25 MiB', '-2 KiB', '2 MiB (max(5 % of the first sample, 2 MiB))', '0.1 MiB', 'no growth beyond noise']);
+    assert.equal(row(md, 'RSS').at(-1), 'no growth beyond noise');
+    assert.match(md, /10,000 completions after a warm-up of 500, sampled every 500 after a forced GC; 5,100 reached the engine/);
+
+    assert.deepEqual(row(md, 'Append, one writer, sequential'), ['Append, one writer, sequential', '5,000', '9,000', '0.09', '1.12', '–']);
+    assert.deepEqual(row(md, 'Append, 4 processes at once'), ['Append, 4 processes at once', '10,000', '4,000', '0.2–0.4 (per process)', '6.5 (worst process)', 'every record exactly once (7,000 writer switches in the file)']);
+    assert.deepEqual(row(md, "Read the day's records"), ["Read the day's records", '10,000', '166,667', '60 per read of 5.2 MiB', '71', '86.7 MiB/s, 5 reads']);
+
+    // Every section has its caveats; results not there are named, with the command that makes them.
+    assert.equal(md.match(/\*\*How measured \/ caveats\*\*/g)?.length, 3);
+    assert.match(md, /## Local engine\n\nNot run yet: `npm run bench -- engine`\./);
+    assert.match(md, /## Router evaluation\n\nNot run yet: `npm run eval:router`\./);
+    assert.doesNotMatch(md, /undefined|NaN|\[object Object\]/);
+  });
+
+  it('a skipped llama-server keeps Verdant\'s numbers, says why once, gives no ratio; growth is called growth', () => {
+    const md = report(work, { 'peers.json': peers('skipped'), 'memory.json': memory(40) });
+    assert.deepEqual(row(md, 'Cold prompt'), ['Cold prompt', '250 (300)', 'skipped', '–', '700 / 16', '–']);
+    assert.deepEqual(row(md, 'Typing-through'), ['Typing-through', '55 (66)', 'skipped', '–', '118 / 16', '–']);
+    assert.equal(md.match(/LLAMA_SERVER is not set/g)?.length, 1);
+    assert.equal(row(md, 'RSS').at(-1), 'GROWTH beyond noise');
+    assert.match(md, /## Carbon ledger\n\nNot run yet: `npm run bench -- ledger`\./);
+    assert.doesNotMatch(md, /undefined|NaN|\[object Object\]/);
+  });
+
+  it('an unreadable result file is skipped with a message, the rest is still written', () => {
+    const resultsDir = path.join(work, 'results');
+    mkdirSync(resultsDir, { recursive: true });
+    writeFileSync(path.join(resultsDir, 'peers.json'), '{"date": "2026-11-');
+    writeFileSync(path.join(resultsDir, 'ledger.json'), JSON.stringify(LEDGER));
+    const out = path.join(work, 'BENCHMARKS.md');
+    const r = spawnSync(process.execPath, [path.resolve('bench/report.mjs'), '--results', resultsDir, '--out', out], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /skipping peers\.json/);
+    const md = readFileSync(out, 'utf8');
+    assert.match(md, /## Peers: .*\n\nNot run yet: `npm run bench -- peers`\./);
+    assert.ok(row(md, 'Append, one writer, sequential'));
+  });
+});
