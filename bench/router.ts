@@ -8,7 +8,7 @@
 //   + policy (the extension's path), 1,000 requests.
 // Targets (router issue): p99 < 1 ms for the policy, < 5 ms with the classifier.
 //   node out/bench/router.js [--n 10000] [--worker-n 1000]
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -20,6 +20,7 @@ import { BUDGET_ACTIONS, decideRoute, ROUTING_MODES, type RouteContext, type Rou
 import { EngineClient } from '../src/engine/client';
 import { lockPathFor, pidAlive, readLock } from '../src/engine/lock';
 import { OnnxRouter } from '../src/engine/router/onnxRouter';
+import { machine, pct, rng, writeResult } from './util';
 
 const { values } = parseArgs({ options: { n: { type: 'string', default: '10000' }, 'worker-n': { type: 'string', default: '1000' } } });
 const N = Math.max(1000, Number(values.n));
@@ -27,18 +28,6 @@ const WORKER_N = Math.max(100, Number(values['worker-n']));
 const WARMUP = 1000;
 const TARGETS = { policyP99Ms: 1, withClassifierP99Ms: 5 } as const;
 const MODEL_DIR = path.resolve('dist');
-
-/** mulberry32: a fixed seed, so every run measures the same inputs. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Case {
   readonly i: number;
@@ -96,9 +85,7 @@ interface Stats {
 const r4 = (n: number) => Math.round(n * 1e4) / 1e4;
 
 function stats(xs: number[]): Stats {
-  const s = [...xs].sort((a, b) => a - b);
-  const at = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
-  return { n: s.length, p50: r4(at(0.5)), p90: r4(at(0.9)), p99: r4(at(0.99)), max: r4(s[s.length - 1]), mean: r4(s.reduce((a, b) => a + b, 0) / s.length) };
+  return { n: xs.length, p50: r4(pct(xs, 50)), p90: r4(pct(xs, 90)), p99: r4(pct(xs, 99)), max: r4(Math.max(...xs)), mean: r4(xs.reduce((a, b) => a + b, 0) / xs.length) };
 }
 
 /** Times `one` on every case after a warm-up over the first cases; returns milliseconds per decision. */
@@ -174,10 +161,7 @@ async function main(): Promise<void> {
   };
   const result = {
     date: new Date().toISOString(),
-    machine: {
-      cpu: os.cpus()[0]?.model, logicalCores: os.availableParallelism(), memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
-      platform: `${process.platform}-${process.arch}`, node: process.versions.node,
-    },
+    machine: machine(),
     decisions: N,
     warmup: WARMUP,
     inputs: 'seeded (mulberry32 20261126): 7 kinds, prompts 50-60,000 tokens (log-uniform), contexts 4k-32k, 5 modes, 20 device profiles, 7 grids, 3 cloud models or none (10 %), untrusted 10 %, consent granted/unknown/denied, budgets 30 %, deferral windows 10 %, drafts 30 %, battery 10 %',
@@ -193,8 +177,7 @@ async function main(): Promise<void> {
     engineWorker: { provider: worker.provider, firstRouteMs: r4(worker.firstRouteMs), routerLoadMs: worker.routerLoadMs, note: 'first route = worker spawn + onnxruntime-node load + one request; timed requests exclude it' },
     met,
   };
-  mkdirSync('bench/results', { recursive: true });
-  writeFileSync('bench/results/router.json', JSON.stringify(result, null, 2) + '\n');
+  writeResult('router', result);
   const line = (name: string, s: Stats, target: number, ok: boolean) =>
     `${name.padEnd(46)} p50 ${s.p50.toFixed(4)} ms  p99 ${s.p99.toFixed(4)} ms  max ${s.max.toFixed(3)} ms  (n ${s.n}; target p99 < ${target} ms: ${ok ? 'met' : 'NOT met'})`;
   console.log([

@@ -465,6 +465,12 @@ function wordAt(editor: vscode.TextEditor): string | undefined {
   return range ? doc.getText(range) : undefined;
 }
 
+/** Offsets of `name` as a whole identifier in `text` (not inside a longer name). */
+function wordOffsets(text: string, name: string): number[] {
+  const re = new RegExp(`(?<![\\w$])${name.replace(/\$/g, '\\$')}(?![\\w$])`, 'g');
+  return [...text.matchAll(re)].map((m) => m.index ?? 0);
+}
+
 /** The document of a context path: the one it was read from, else the file in the workspace folder. */
 function uriFor(p: string, uris: ReadonlyMap<string, vscode.Uri>): vscode.Uri {
   const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
@@ -521,9 +527,8 @@ async function gatherContext(request: string, editor: vscode.TextEditor | undefi
     for (const uri of uris) {
       const doc = await vscode.workspace.openTextDocument(uri);
       for (const name of names) {
-        const re = new RegExp(`(?<![\\w$])${name.replace(/\$/g, '\\$')}(?![\\w$])`, 'g');
-        for (const m of doc.getText().matchAll(re)) {
-          const at = doc.positionAt(m.index ?? 0);
+        for (const offset of wordOffsets(doc.getText(), name)) {
+          const at = doc.positionAt(offset);
           symbols.add(name);
           addLocation(new vscode.Location(uri, new vscode.Range(at, at.translate(0, name.length))), name);
         }
@@ -550,10 +555,8 @@ async function refreshContext(ctx: RefactorContext, paths: readonly string[], ur
     files[i] = now;
     hits = hits.filter((h) => h.path !== p);
     for (const name of ctx.symbols) {
-      const re = new RegExp(`(?<![\\w$])${name.replace(/\$/g, '\\$')}(?![\\w$])`, 'g');
-      const lines = now.text.split('\n');
-      lines.forEach((line, n) => {
-        for (const m of line.matchAll(re)) hits.push({ path: p, line: n, character: m.index ?? 0, length: name.length, symbol: name });
+      now.text.split('\n').forEach((line, n) => {
+        for (const character of wordOffsets(line, name)) hits.push({ path: p, line: n, character, length: name.length, symbol: name });
       });
     }
   }

@@ -2,45 +2,27 @@
 // other clients through the lock file, serving the real model over a local socket.
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
-import * as os from 'node:os';
+import { writeFileSync, existsSync } from 'node:fs';
 import * as path from 'node:path';
-import { EngineClient, type EngineClientOptions } from '../../src/engine/client';
+import type { EngineClientOptions } from '../../src/engine/client';
 import { EngineError } from '../../src/engine/errors';
 import type { ModelConfig } from '../../src/engine/llama/engine';
 import { lockPathFor, pidAlive, readLock } from '../../src/engine/lock';
 import { PROTOCOL_VERSION } from '../../src/engine/protocol';
-import { testModels, type TestModels } from '../support/models';
+import { LILY, sleep, until, workerFixture } from '../support/engineWorkers';
 
-const WORKER = path.resolve('dist/engine-worker.js');
-const LILY = 'Once upon a time, there was a little girl named Lily. She';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(what: string, probe: () => boolean | Promise<boolean>, ms = 10000): Promise<void> {
-  for (const end = Date.now() + ms; !(await probe());) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 describe('engine worker shared by windows (real processes)', function () {
   this.timeout(120000);
-  let models: TestModels;
-  let stateDir: string;
-  const clients: EngineClient[] = [];
-  const client = (name: string, over: Partial<EngineClientOptions> = {}) => {
-    const c = new EngineClient({ stateDir, workerScript: WORKER, clientName: name, idleMs: 3000, ...over });
-    clients.push(c);
-    return c;
-  };
-  const config = (over: Partial<ModelConfig> = {}): ModelConfig => ({ modelPath: models.base, gpu: 'cpu', threads: 1, contextSize: 512, sequences: 2, ...over });
+  const w = workerFixture('verdant-engine-');
+  const client = (name: string, over: Partial<EngineClientOptions> = {}) => w.client(name, over);
+  const config = (over: Partial<ModelConfig> = {}) => w.config(over);
 
-  before(async () => { models = await testModels(); });
-  beforeEach(() => { stateDir = mkdtempSync(path.join(os.tmpdir(), 'verdant-engine-')); });
+  before(() => w.load());
+  beforeEach(() => w.fresh());
   afterEach(async () => {
-    const pid = (await readLock(lockPathFor(stateDir)))?.pid;
-    for (const c of clients.splice(0)) c.dispose();
-    if (pid && pidAlive(pid)) process.kill(pid, 'SIGKILL');
+    await w.cleanup();
   });
 
   it('two windows share one worker, and both are served', async () => {
@@ -56,14 +38,14 @@ describe('engine worker shared by windows (real processes)', function () {
     assert.equal(status.pid, a.workerPid);
     assert.equal(status.clients, 2);
     assert.equal(status.model?.backend, 'llama.cpp (cpu)');
-    assert.equal((await readLock(lockPathFor(stateDir)))?.pid, a.workerPid);
+    assert.equal((await readLock(lockPathFor(w.stateDir)))?.pid, a.workerPid);
   });
 
   it('four windows starting at the same moment end up on one worker', async () => {
     const windows = [1, 2, 3, 4].map((n) => client(`window ${n}`));
     const statuses = await Promise.all(windows.map((w) => w.status()));
     assert.equal(new Set(statuses.map((s) => s.pid)).size, 1, JSON.stringify(statuses.map((s) => s.pid)));
-    assert.equal(statuses[0].pid, (await readLock(lockPathFor(stateDir)))?.pid);
+    assert.equal(statuses[0].pid, (await readLock(lockPathFor(w.stateDir)))?.pid);
   });
 
   it('streams text and cancels through the AbortSignal', async () => {
@@ -97,7 +79,7 @@ describe('engine worker shared by windows (real processes)', function () {
 
   it('reports a bad model file clearly and stays up', async () => {
     const a = client('window A');
-    await assert.rejects(a.generate(config({ modelPath: models.corrupt.truncated }), { kind: 'completion', prompt: 'x', maxTokens: 1 }),
+    await assert.rejects(a.generate(config({ modelPath: w.models.corrupt.truncated }), { kind: 'completion', prompt: 'x', maxTokens: 1 }),
       (e: unknown) => e instanceof EngineError && e.code === 'model-invalid' && /truncated/.test(e.message));
     const pid = a.workerPid;
     const r = await a.generate(config(), { kind: 'completion', prompt: LILY, maxTokens: 4 });
@@ -141,15 +123,15 @@ describe('engine worker shared by windows (real processes)', function () {
 
   it('recovers from a stale lock left by a dead worker', async () => {
     const dead = spawnSync(process.execPath, ['-e', 'process.pid'], { encoding: 'utf8' }).pid!;
-    writeFileSync(lockPathFor(stateDir), JSON.stringify({ pid: dead, socket: path.join(stateDir, 'gone.sock'), protocol: PROTOCOL_VERSION, version: '0', startedAt: 0 }));
+    writeFileSync(lockPathFor(w.stateDir), JSON.stringify({ pid: dead, socket: path.join(w.stateDir, 'gone.sock'), protocol: PROTOCOL_VERSION, version: '0', startedAt: 0 }));
     const a = client('window A');
     const status = await a.status();
     assert.notEqual(status.pid, dead);
-    assert.equal((await readLock(lockPathFor(stateDir)))?.pid, status.pid);
+    assert.equal((await readLock(lockPathFor(w.stateDir)))?.pid, status.pid);
   });
 
   it('recovers from a torn lock file', async () => {
-    writeFileSync(lockPathFor(stateDir), '{"pid": 12');
+    writeFileSync(lockPathFor(w.stateDir), '{"pid": 12');
     const a = client('window A');
     assert.ok((await a.status()).pid > 0);
   });
@@ -159,7 +141,7 @@ describe('engine worker shared by windows (real processes)', function () {
     const pid = (await a.status()).pid;
     a.dispose();
     await until('worker exit', () => !pidAlive(pid), 10000);
-    assert.equal(existsSync(lockPathFor(stateDir)), false);
+    assert.equal(existsSync(lockPathFor(w.stateDir)), false);
   });
 
   it('runs the Vulkan backend on lavapipe when a Vulkan device is exposed', async function () {

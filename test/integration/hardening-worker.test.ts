@@ -2,32 +2,22 @@
 // model, requests cancelled before they were even sent, 1,000 keystrokes' completions fired at it faster than it
 // answers, and a wall clock that jumps while a window waits for the worker or asks how long it has been up.
 import * as assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import * as os from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import type { CompletionInput } from '../../src/core/completion/input';
 import { CompletionPipeline, type CompletionEngine, type Suggestion } from '../../src/core/completion/pipeline';
-import { EngineClient, type EngineClientOptions } from '../../src/engine/client';
+import type { EngineClientOptions } from '../../src/engine/client';
 import { EngineError } from '../../src/engine/errors';
 import type { ModelConfig } from '../../src/engine/llama/engine';
 import { lockPathFor, pidAlive, readLock, socketPathFor } from '../../src/engine/lock';
 import { EngineServer } from '../../src/engine/server';
 import type { FimRequest, GenerateOptions } from '../../src/engine/types';
-import { testModels, type TestModels } from '../support/models';
+import { LILY, sleep, until, workerFixture } from '../support/engineWorkers';
 
-const WORKER = path.resolve('dist/engine-worker.js');
-const LILY = 'Once upon a time, there was a little girl named Lily. She';
 const HOUR = 3_600_000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(what: string, probe: () => boolean | Promise<boolean>, ms = 10000, everyMs = 50): Promise<void> {
-  for (const end = performance.now() + ms; !(await probe());) {
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
 
 /** Live processes whose command line names this state folder (Linux; elsewhere nothing is checked). */
 function processesFor(stateDir: string): number[] {
@@ -50,30 +40,21 @@ function resourceCounts(): Map<string, number> {
 
 describe('hardening: engine worker and client (real processes)', function () {
   this.timeout(60000);
-  let models: TestModels;
-  let stateDir: string;
-  const clients: EngineClient[] = [];
-  const client = (name: string, over: Partial<EngineClientOptions> = {}) => {
-    const c = new EngineClient({ stateDir, workerScript: WORKER, clientName: name, idleMs: 3000, ...over });
-    clients.push(c);
-    return c;
-  };
-  const config = (over: Partial<ModelConfig> = {}): ModelConfig => ({ modelPath: models.base, gpu: 'cpu', threads: 1, contextSize: 512, sequences: 2, ...over });
+  const w = workerFixture('verdant-hardening-');
+  const client = (name: string, over: Partial<EngineClientOptions> = {}) => w.client(name, over);
+  const config = (over: Partial<ModelConfig> = {}) => w.config(over);
 
-  before(async () => { models = await testModels(); });
-  beforeEach(() => { stateDir = mkdtempSync(path.join(os.tmpdir(), 'verdant-hardening-')); });
+  before(() => w.load());
+  beforeEach(() => w.fresh());
   afterEach(async () => {
-    const pid = (await readLock(lockPathFor(stateDir)))?.pid;
-    for (const c of clients.splice(0)) c.dispose();
-    for (const p of new Set([...(pid && pid !== process.pid ? [pid] : []), ...processesFor(stateDir)])) {
-      if (pidAlive(p)) process.kill(p, 'SIGKILL');
-    }
+    const pid = await w.cleanup();
+    for (const p of processesFor(w.stateDir)) if (p !== pid && pidAlive(p)) process.kill(p, 'SIGKILL');
   });
 
   it('a worker SIGKILLed while loading a model: one clear error for the load, a restart, the next request succeeds, no orphan', async () => {
     const events: { type: string; pendingFailed?: number }[] = [];
     const a = client('window A', { onWorkerEvent: (e) => events.push(e) });
-    const loading = a.load(config({ modelPath: models.fim })).then(() => 'loaded', (e: unknown) => e);
+    const loading = a.load(config({ modelPath: w.models.fim })).then(() => 'loaded', (e: unknown) => e);
     // Kill it once the worker itself says the load is under way (status answers while the model loads).
     let firstPid = 0;
     await until('the worker to start loading', async () => {
@@ -89,14 +70,14 @@ describe('hardening: engine worker and client (real processes)', function () {
     assert.deepEqual(events[0], { type: 'crashed', pendingFailed: 1 });
 
     await until('the restart', () => events.some((e) => e.type === 'restarted'), 20000);
-    const r = await a.generate(config({ modelPath: models.fim }), { kind: 'completion', prompt: LILY, maxTokens: 4 });
+    const r = await a.generate(config({ modelPath: w.models.fim }), { kind: 'completion', prompt: LILY, maxTokens: 4 });
     assert.ok(r.text.length > 0);
     const secondPid = a.workerPid!;
     assert.notEqual(secondPid, firstPid);
     assert.deepEqual(events.map((e) => e.type), ['crashed', 'restarted']);
     assert.equal(pidAlive(firstPid), false, 'the killed worker is gone (reaped, not a zombie)');
-    assert.equal((await readLock(lockPathFor(stateDir)))?.pid, secondPid);
-    if (existsSync('/proc/self/cmdline')) assert.deepEqual(processesFor(stateDir), [secondPid], 'exactly one worker for this state folder');
+    assert.equal((await readLock(lockPathFor(w.stateDir)))?.pid, secondPid);
+    if (existsSync('/proc/self/cmdline')) assert.deepEqual(processesFor(w.stateDir), [secondPid], 'exactly one worker for this state folder');
   });
 
   it('a request aborted before it was sent (while the worker starts, or between keystrokes) is cancelled in the worker', async () => {
@@ -117,7 +98,7 @@ describe('hardening: engine worker and client (real processes)', function () {
 
   it('typing while the worker starts: keystrokes superseded meanwhile are cancelled in the worker, not all run to the end', async () => {
     const a = client('window A');
-    const cfg = config({ modelPath: models.fim });
+    const cfg = config({ modelPath: w.models.fim });
     let calls = 0;
     let answered = 0;
     const pipeline = new CompletionPipeline({
@@ -150,7 +131,7 @@ describe('hardening: engine worker and client (real processes)', function () {
   it('1,000 completion requests fired faster than the engine answers: bounded engine work, all settle, no leak, the last one answers', async function () {
     const a = client('window A');
     const probe = client('probe');
-    const cfg = config({ modelPath: models.fim });
+    const cfg = config({ modelPath: w.models.fim });
     await a.load(cfg);
     await probe.status();
     await a.generate(cfg, { kind: 'fim', prefix: LILY, suffix: '', maxTokens: 2 });
@@ -238,7 +219,7 @@ describe('hardening: engine worker and client (real processes)', function () {
 
   it('a wall clock moved back an hour while a window waits for the worker to start does not make it wait an hour', async () => {
     // A "worker" that starts and never listens.
-    const hang = path.join(stateDir, 'hang.js');
+    const hang = path.join(w.stateDir, 'hang.js');
     writeFileSync(hang, 'setTimeout(() => {}, 30000);\n');
     const a = client('window A', { workerScript: hang, startTimeoutMs: 1500 });
     const realNow = Date.now;
@@ -258,7 +239,7 @@ describe('hardening: engine worker and client (real processes)', function () {
 
   it('the worker\'s uptime stays a duration when the wall clock moves back', async () => {
     const server = new EngineServer({
-      socketPath: socketPathFor(stateDir), lockPath: lockPathFor(stateDir), idleMs: 60000, version: 'test', log: () => {},
+      socketPath: socketPathFor(w.stateDir), lockPath: lockPathFor(w.stateDir), idleMs: 60000, version: 'test', log: () => {},
       loadEngine: () => Promise.reject(new EngineError('model-not-found', 'no model in this test')),
     });
     assert.equal(await server.start(), true);
@@ -271,7 +252,7 @@ describe('hardening: engine worker and client (real processes)', function () {
       assert.ok(s.uptimeMs >= 0 && s.uptimeMs < 60000, `uptime ${s.uptimeMs} ms`);
     } finally {
       Date.now = realNow;
-      for (const c of clients.splice(0)) c.dispose();
+      await w.cleanup(); // the in-process server is this process: only its clients go
       await server.stop('test over');
     }
   });
