@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // `npm run bench [-- NAME...]`: builds, then runs the named benchmarks (default: all). Each writes JSON to
-// bench/results/. Names: engine, completion, foundation, router, memory, ledger, peers (peers measures llama-server
-// too when LLAMA_SERVER names its binary, else records that row as skipped). `npm run bench:report` then turns the
-// results into docs/BENCHMARKS.md.
+// bench/results/. Names: engine, completion, foundation, router, memory, ledger, peers, large-documents (peers
+// measures llama-server too when LLAMA_SERVER names its binary, else records that row as skipped).
+// `npm run bench:report` then turns the results into docs/BENCHMARKS.md.
 import { spawnSync } from 'node:child_process';
 
 const BENCHES = {
@@ -13,6 +13,7 @@ const BENCHES = {
   memory: ['--expose-gc', 'out/bench/memory.js'],
   ledger: ['out/bench/ledger.js'],
   peers: ['out/bench/peers.js'],
+  'large-documents': ['out/bench/largeDocuments.js'],
 };
 const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const unknown = names.filter((n) => !BENCHES[n]);

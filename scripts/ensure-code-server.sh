@@ -2,6 +2,7 @@
 # Installs code-server (a real VS Code: server + web workbench + Node extension host) from npm into a cache folder
 # outside the clone and prints the path of its binary. Reused when present. Used by the e2e runner and `npm start`
 # on machines without a desktop `code`. Offline-safe: needs only the npm registry.
+#   ensure-code-server.sh [--installed]   --installed: print the binary if it is already installed, else exit 1
 #   CS_VERSION   code-server version (4.100.3 = VS Code 1.100.3, the newest that runs on Node 20)
 #   VERDANT_CACHE cache root (default ~/.cache/verdant-dev)
 set -euo pipefail
@@ -10,6 +11,7 @@ CACHE=${VERDANT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/verdant-dev}
 CS_DIR=$CACHE/code-server-$CS_VERSION
 BIN=$CS_DIR/node_modules/.bin/code-server
 if [ -x "$BIN" ] && [ -f "$CS_DIR/.complete" ]; then echo "$BIN"; exit 0; fi
+[ "${1:-}" = "--installed" ] && exit 1
 
 # code-server's postinstall demands one exact Node major; 4.100.x wants 20.
 want=$(npm view "code-server@$CS_VERSION" engines.node)
@@ -17,9 +19,8 @@ have=$(node -p 'process.versions.node.split(".")[0]')
 [ "$want" = "$have" ] || { echo "code-server $CS_VERSION needs Node $want, this is Node $have (set CS_VERSION or use Node $want)" >&2; exit 1; }
 NODEDIR=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
 [ -f "$NODEDIR/include/node/node.h" ] || { echo "no Node headers under $NODEDIR/include/node (install nodejs headers)" >&2; exit 1; }
-for tool in rg cc make python3; do
-  command -v $tool >/dev/null || { echo "code-server's install needs '$tool' (Debian: apt-get install ripgrep build-essential python3 libkrb5-dev)" >&2; exit 1; }
-done
+# The tools its native modules build with (one message with the install line when any is missing).
+node "$(dirname "$0")/prerequisites.mjs" --for code-server || exit 1
 
 echo "installing code-server $CS_VERSION into $CS_DIR (about a minute, once)" >&2
 rm -rf "$CS_DIR"; mkdir -p "$CS_DIR"

@@ -69,14 +69,14 @@ export class EngineClient {
   async generate(config: ModelConfig, request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
     this.lastConfig = config;
     const conn = await this.connect();
+    // Aborted before it was sent (while connecting, or between keystrokes): send nothing. A cancel sent after the
+    // request could reach a busy worker only after a short generation had run to its end.
+    if (options.signal?.aborted) return notSent(config);
     const id = this.nextId++;
     const onAbort = () => this.send(conn, { type: 'cancel', id });
     options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      const answer = this.request<GenerateResult>(conn, { type: 'generate', id, config, request }, 'result', options.onText);
-      // Aborted before it was sent (while connecting): no 'abort' event comes for that, so cancel it right away.
-      if (options.signal?.aborted) onAbort();
-      return await answer;
+      return await this.request<GenerateResult>(conn, { type: 'generate', id, config, request }, 'result', options.onText);
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
     }
@@ -290,6 +290,15 @@ export class EngineClient {
       return 'no log written';
     }
   }
+}
+
+/** The result of a request cancelled before it reached the worker: no work was done, nothing to record. */
+function notSent(config: ModelConfig): GenerateResult {
+  return {
+    text: '', stopReason: 'abort', usedFim: false, backend: 'llama.cpp', model: path.basename(config.modelPath),
+    timing: { promptTokens: 0, evaluatedTokens: 0, generatedTokens: 0, ttftMs: 0, totalMs: 0, tokensPerSecond: 0 },
+    confidence: { meanLogProb: null, meanEntropy: null },
+  };
 }
 
 function sleep(ms: number): Promise<void> {

@@ -28,6 +28,8 @@ export interface WorkerStatus {
   readonly uptimeMs: number;
   readonly clients: number;
   readonly activeRequests: number;
+  /** Generate requests since the worker started, by how they ended (cancelled ones count as aborted). */
+  readonly requests: { readonly finished: number; readonly aborted: number; readonly failed: number };
   readonly rssBytes: number;
   readonly model: (BackendInfo & { readonly loadMs: number; readonly warmupMs: number; readonly sequencesUsed: number; readonly evictions: number }) | null;
   readonly loading: string | null;

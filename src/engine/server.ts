@@ -50,6 +50,7 @@ export class EngineServer {
   /** The one router load (in progress or done) that concurrent first requests share; cleared when it fails. */
   private routerLoad: Promise<LoadedRouter> | undefined;
   private active = 0;
+  private readonly requests = { finished: 0, aborted: 0, failed: 0 };
   private lastError: SerializedError | null = null;
   private idleTimer: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
@@ -187,8 +188,10 @@ export class EngineServer {
         signal: ac.signal,
         onText: (text) => this.send(client, { type: 'text', id: message.id, text }),
       });
+      this.requests[result.stopReason === 'abort' ? 'aborted' : 'finished']++;
       this.send(client, { type: 'result', id: message.id, result });
     } catch (e) {
+      this.requests.failed++;
       const error = serializeError(e);
       if (error.code !== 'bad-request') this.lastError = error;
       this.send(client, { type: 'error', id: message.id, error });
@@ -284,6 +287,7 @@ export class EngineServer {
       uptimeMs: Math.round(performance.now() - this.startedMono),
       clients: this.clients.size,
       activeRequests: this.active,
+      requests: { ...this.requests },
       rssBytes: process.memoryUsage().rss,
       model: engine && info ? { ...info, ...engine.stats, sequencesUsed: engine.poolStats.used, evictions: engine.poolStats.evictions } : null,
       loading: this.loading?.config.modelPath ?? null,

@@ -40,6 +40,8 @@ export class CarbonAccounting implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private lastFallback: string | undefined;
   private pending: Promise<unknown> = Promise.resolve();
+  /** The ledger record each usage record became (or undefined when it could not be written). */
+  private readonly records = new WeakMap<LocalUsageRecord, Promise<SciRecord | undefined>>();
   private readonly pruneTimer: NodeJS.Timeout;
   /** The last record written (for the status bar and tests). */
   lastRecord: SciRecord | undefined;
@@ -51,7 +53,11 @@ export class CarbonAccounting implements vscode.Disposable {
     this.ledger = new Ledger({ dir: path.join(deps.stateDir, 'ledger') });
     this.recorder = new LedgerRecorder(this.ledger, (level, message) => deps.log[level](`carbon: ${message}`));
     this.disposables.push(
-      deps.usage.subscribe((r) => { this.pending = this.pending.then(() => this.record(r)); }),
+      deps.usage.subscribe((r) => {
+        const written = this.pending.then(() => this.record(r));
+        this.records.set(r, written);
+        this.pending = written;
+      }),
       deps.config.onDidChange(() => { this.service = undefined; }),
       deps.secrets.onDidChange((e) => { if (e.key === EM_TOKEN || e.key === WATTTIME) this.service = undefined; }),
       vscode.commands.registerCommand(CARBON_COMMANDS.setElectricityMapsToken, () => this.askSecret(EM_TOKEN, 'Electricity Maps API token', 'From your Electricity Maps account (app.electricitymaps.com).')),
@@ -63,6 +69,14 @@ export class CarbonAccounting implements vscode.Disposable {
   /** Resolves when every usage record seen so far is in the ledger. */
   flushed(): Promise<unknown> {
     return this.pending;
+  }
+
+  /**
+   * The ledger record made from this usage record, once it is written: the caller's own record, never one that
+   * another request (an idle warm-up, say) appended meanwhile. Undefined when it was not recorded.
+   */
+  recordOf(usage: LocalUsageRecord): Promise<SciRecord | undefined> {
+    return this.records.get(usage) ?? Promise.resolve(undefined);
   }
 
   /** Current grid intensity at the user's zone (never rejects: falls back to the built-in average). */
@@ -98,17 +112,19 @@ export class CarbonAccounting implements vscode.Disposable {
     for (const d of this.disposables) d.dispose();
   }
 
-  private async record(usage: LocalUsageRecord): Promise<void> {
+  private async record(usage: LocalUsageRecord): Promise<SciRecord | undefined> {
     try {
       const intensity = await this.intensity();
       if (intensity.fallbackReason && intensity.fallbackReason !== this.lastFallback) this.deps.log.warn(`carbon: ${intensity.fallbackReason}`);
       this.lastFallback = intensity.fallbackReason;
       const record = sciForLocalUsage(usage, this.device(usage.backend), intensity, undefined, { measuredJoules: usage.measuredJoules });
-      if (!(await this.recorder.append(record))) return;
+      if (!(await this.recorder.append(record))) return undefined;
       this.lastRecord = record;
       this.recorded.fire(record);
+      return record;
     } catch (e) {
       this.deps.log.error(`carbon: could not record a request: ${e instanceof Error ? e.message : e}`);
+      return undefined;
     }
   }
 

@@ -20,6 +20,8 @@ export function describeReport(r: EngineReport): string[] {
   if (w) {
     lines.push(`Worker: pid ${w.pid}, up ${Math.round(w.uptimeMs / 1000)} s, ${w.clients} window(s), ${Math.round(w.rssBytes / 2 ** 20)} MB`);
     if (w.model) lines.push(`Load: ${Math.round(w.model.loadMs)} ms, warm-up ${Math.round(w.model.warmupMs)} ms, ${w.model.sequencesUsed} document cache(s) in use`);
+    // An older worker (another Verdant version still serving) may not count its requests.
+    if (w.requests) lines.push(`Requests: ${w.requests.finished} answered, ${w.requests.aborted} cancelled, ${w.requests.failed} failed`);
     if (w.loading) lines.push(`Loading: ${w.loading}`);
   }
   if (r.problem) lines.push(`Problem: ${r.problem}`);

@@ -10,7 +10,7 @@ import { extractCodeBlock, taskMessages, type TaskContext, type TaskKind } from 
 import { runCascade } from '../core/routing/cascade';
 import { CHARS_PER_TOKEN } from '../core/routing/estimates';
 import type { RouteDecision } from '../core/routing/policy';
-import type { UsageLog } from '../core/usage';
+import type { LocalUsageRecord, UsageLog } from '../core/usage';
 import type { ChatMessage, GenerateResult } from '../engine/types';
 import type { CarbonAccounting } from './carbonAccounting';
 import type { CloudConsent } from './cloudConsent';
@@ -62,6 +62,8 @@ export interface TaskOutcome {
   readonly model: string;
   readonly text: string;
   readonly grams: number | undefined;
+  /** The ledger records of this task's attempts (a cascade has two), in order. */
+  readonly recordIds: readonly string[];
   /** Refactor: the proposal waiting for Apply / Discard. */
   readonly proposalId?: number;
   /** The router's decision (before any retry or fallback changed the route). */
@@ -438,7 +440,8 @@ export class Tasks implements vscode.Disposable {
           const { result: _generated, ...kept } = c.result;
           return { ...kept, reason: `${decision.reason}; ${c.reason}` };
         }
-        return { ...c.result, reason: `${decision.reason}; ${c.reason}`, grams: (c.draft?.grams ?? 0) + (c.result.grams ?? 0), cascaded: true };
+        return { ...c.result, reason: `${decision.reason}; ${c.reason}`, grams: (c.draft?.grams ?? 0) + (c.result.grams ?? 0),
+          recordIds: [...(c.draft?.recordIds ?? []), ...c.result.recordIds], cascaded: true };
       });
       entry.outcome = outcome.cascaded ? 'local draft, then cloud' : `done (${outcome.route})`;
       entry.grams = outcome.grams;
@@ -491,9 +494,10 @@ export class Tasks implements vscode.Disposable {
       { signal, onText: (t) => { chars += t.length; report(chars); sink?.(t); } });
     if (r.stopReason === 'abort') throw Object.assign(new Error('cancelled'), { code: 'cancelled' });
     this.deps.router.noteLocalResult(r);
-    this.deps.usage.record({ at: started, feature, backend: r.backend, model: r.model, engineMs: r.timing.totalMs, promptTokens: r.timing.promptTokens, evaluatedTokens: r.timing.evaluatedTokens, generatedTokens: r.timing.generatedTokens, ...(r.timing.packageJoules !== undefined ? { measuredJoules: r.timing.packageJoules } : {}) });
-    await this.deps.carbon.flushed();
-    return { route: 'local', reason, model: r.model, text: r.text, grams: this.deps.carbon.lastRecord?.sciG, result: r };
+    const usage: LocalUsageRecord = { at: started, feature, backend: r.backend, model: r.model, engineMs: r.timing.totalMs, promptTokens: r.timing.promptTokens, evaluatedTokens: r.timing.evaluatedTokens, generatedTokens: r.timing.generatedTokens, ...(r.timing.packageJoules !== undefined ? { measuredJoules: r.timing.packageJoules } : {}) };
+    this.deps.usage.record(usage);
+    const record = await this.deps.carbon.recordOf(usage);
+    return { route: 'local', reason, model: r.model, text: r.text, grams: record?.sciG, recordIds: record ? [record.id] : [], result: r };
   }
 
   private async runCloud(kind: TaskKind | 'refactor-plan' | 'refactor-step', messages: ChatMessage[], reason: string, signal: AbortSignal, report: (chars: number) => void, sink?: (text: string) => void): Promise<TaskOutcome> {
@@ -513,7 +517,7 @@ export class Tasks implements vscode.Disposable {
       const r = await client.chat({ messages: sent, maxTokens: 2048, temperature: 0 }, { signal, onText: (t: string) => { chars += t.length; report(chars); sink?.(t); } });
       this.deps.router.noteCloudReached();
       const record = await this.deps.carbon.recordCloud({ feature: kind, endpoint: s.endpoint, model: r.model || s.model, tokensIn: r.usage.promptTokens, tokensOut: r.usage.completionTokens, latencyMs: r.ms, at: started });
-      return { route: 'cloud', reason, model: r.model || s.model, text: r.text, grams: record?.sciG };
+      return { route: 'cloud', reason, model: r.model || s.model, text: r.text, grams: record?.sciG, recordIds: record ? [record.id] : [] };
     } finally {
       client.close();
     }

@@ -6,7 +6,7 @@
 // The runner also checks the real DOM: the status-bar item must be rendered by the workbench.
 //   node test/e2e/run-in-code-server.mjs [--cs BIN] [--ext DIR] [--timeout S] [--screenshot PNG] [--keep]
 // --ext runs the suite against another copy of the extension (e.g. one installed from a .vsix).
-// Prints "N passed, N failed"; exits 0 only when nothing failed and something passed (1 failure, 124 timeout,
+// Prints "N passed, N failed, N skipped"; exits 0 only when nothing failed and something passed (1 failure, 124 timeout,
 // 2 harness error).
 import { spawn, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -16,7 +16,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { format, parseArgs } from 'node:util';
-import { chromium } from 'playwright-core';
+import { chromium as playwrightChromium } from 'playwright-core';
+import { chromiumBinary, installAdvice, missingPrerequisites } from '../../scripts/prerequisites.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { values: args } = parseArgs({
@@ -38,11 +39,10 @@ function codeServerBinary() {
   return execFileSync('bash', [path.join(root, 'scripts/ensure-code-server.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
 }
 
-function chromiumBinary() {
-  for (const p of [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome']) {
-    if (p && fs.existsSync(p)) return p;
-  }
-  throw new Error('no chromium found: install it (Debian: apt-get install chromium) or set CHROMIUM_PATH');
+function chromium() {
+  const found = chromiumBinary();
+  if (found) return found;
+  throw new Error(`no chromium found: ${installAdvice(missingPrerequisites({ stages: ['e2e'] }).filter((m) => m.what === 'chromium'))} (or set CHROMIUM_PATH)`);
 }
 
 const freePort = () => new Promise((resolve, reject) => {
@@ -102,8 +102,8 @@ async function main() {
   log(`code-server ${cs} on 127.0.0.1:${port}, extension ${extension}`);
 
   let cleanup = () => {};
-  const browser = await chromium.launchPersistentContext(path.join(tmp, 'chromium-profile'), {
-    executablePath: chromiumBinary(), headless: true, viewport: { width: 1400, height: 850 }, env: { ...process.env, ...xdg },
+  const browser = await playwrightChromium.launchPersistentContext(path.join(tmp, 'chromium-profile'), {
+    executablePath: chromium(), headless: true, viewport: { width: 1400, height: 850 }, env: { ...process.env, ...xdg },
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
   });
@@ -177,7 +177,7 @@ async function main() {
     const statusItem = items[statusItemId];
     const gaugeItem = items[gaugeItemId];
 
-    const results = fs.existsSync(resultsFile) ? JSON.parse(fs.readFileSync(resultsFile, 'utf8')) : { passed: [], failed: [] };
+    const results = fs.existsSync(resultsFile) ? JSON.parse(fs.readFileSync(resultsFile, 'utf8')) : { passed: [], failed: [], skipped: [] };
     if (!fs.existsSync(resultsFile)) log(`the suite wrote no results; code-server log: ${csLog}`);
     const uiCheck = 'workbench DOM: the Verdant status-bar item is rendered';
     if (statusItem?.visible && /Verdant/.test(statusItem.text)) results.passed.push(uiCheck);
@@ -194,7 +194,8 @@ async function main() {
     if (gaugeItem) log('carbon gauge', JSON.stringify(gaugeItem));
     for (const f of results.failed) log(`FAILED ${f.title}\n${f.error}`);
     log(`extension host exit code ${code}; logs in ${tmp}`);
-    console.log(`${results.passed.length} passed, ${results.failed.length} failed`);
+    for (const t of results.skipped ?? []) log(`skipped ${t}`);
+    console.log(`${results.passed.length} passed, ${results.failed.length} failed, ${(results.skipped ?? []).length} skipped`);
     if (code === 'timeout') return 124;
     const ok = code === 0 && results.failed.length === 0 && results.passed.length > 0;
     if (ok && !args.keep) cleanup = () => fs.rmSync(tmp, { recursive: true, force: true, maxRetries: 3 });
@@ -208,6 +209,6 @@ async function main() {
 
 main().then((c) => process.exit(c), (e) => {
   log('harness error:', e?.stack ?? e);
-  console.log('0 passed, 1 failed');
+  console.log('0 passed, 1 failed, 0 skipped');
   process.exit(2);
 });

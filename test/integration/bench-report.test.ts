@@ -68,7 +68,7 @@ function row(md: string, first: string): string[] {
 }
 
 describe('bench report (bench/report.mjs)', function () {
-  this.timeout(20_000);
+  this.timeout(60_000);
   let work: string;
   beforeEach(() => { work = mkdtempSync(path.join(os.tmpdir(), 'verdant-bench-report-')); });
   afterEach(() => rmSync(work, { recursive: true, force: true }));

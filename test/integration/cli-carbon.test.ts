@@ -14,7 +14,7 @@ import { runCliProcess } from '../support/cli';
 const cli = (args: string[], env: NodeJS.ProcessEnv = {}) => runCliProcess(args, { PATH: process.env.PATH, HOME: os.tmpdir(), ...env });
 
 describe('verdant carbon commands', function () {
-  this.timeout(30000);
+  this.timeout(60_000);
   let server: http.Server;
   let base: string;
   before(async () => {

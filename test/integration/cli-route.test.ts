@@ -31,7 +31,7 @@ const cloudOption = (o: RouteJson) => o.options.find((x) => x.route === 'cloud')
 const expectedProvider = process.platform === 'win32' ? /^onnx \((dml|cpu)\)$/ : /^onnx \(cpu\)$/;
 
 describe('verdant route', function () {
-  this.timeout(30000);
+  this.timeout(60_000);
 
   it('--json: the decision, the classifier that ran and every option with its grams', async () => {
     const o = await route('--kind', 'explain', '--tokens', '1200', '--selection-chars', '2000', '--zone', 'DE', '--cloud-zone', 'FR', '--local-tps', '30');

@@ -101,7 +101,7 @@ async function rejectsWith(p: Promise<unknown>, code: EngineErrorCode, message?:
 }
 
 describe('downloadFile (real HTTP on 127.0.0.1)', function () {
-  this.timeout(30_000);
+  this.timeout(60_000);
   let dir: string;
   let dest: string;
   let agent: Agent;
@@ -360,7 +360,7 @@ describe('download decisions', () => {
 });
 
 describe('resolveTestModel', function () {
-  this.timeout(30_000);
+  this.timeout(60_000);
   let tmp: string;
   beforeEach(() => { tmp = mkdtempSync(path.join(os.tmpdir(), 'verdant-tm-')); });
   afterEach(() => rmSync(tmp, { recursive: true, force: true }));

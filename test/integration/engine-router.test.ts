@@ -63,7 +63,7 @@ function rowsFrom(inputs: RoutingInput[]): Float32Array[] {
 }
 
 describe('router classifier served by the engine worker', function () {
-  this.timeout(30000);
+  this.timeout(60_000);
   let weights: RouterWeights;
   let rows: Float32Array[];
   let tmp: string;

@@ -9,12 +9,13 @@ import { EngineError } from '../../src/engine/errors';
 import type { ModelConfig } from '../../src/engine/llama/engine';
 import { lockPathFor, pidAlive, readLock } from '../../src/engine/lock';
 import { PROTOCOL_VERSION } from '../../src/engine/protocol';
-import { LILY, sleep, until, workerFixture } from '../support/engineWorkers';
+import { LILY, until, workerFixture } from '../support/engineWorkers';
+import { skipBecause, vulkanSkipReason } from '../support/prerequisites';
 
 
 
 describe('engine worker shared by windows (real processes)', function () {
-  this.timeout(120000);
+  this.timeout(180_000);
   const w = workerFixture('verdant-engine-');
   const client = (name: string, over: Partial<EngineClientOptions> = {}) => w.client(name, over);
   const config = (over: Partial<ModelConfig> = {}) => w.config(over);
@@ -91,14 +92,17 @@ describe('engine worker shared by windows (real processes)', function () {
     const a = client('window A');
     const b = client('window B');
     await b.load(config());
-    // A queue of long completions on one document (about 8 s of work, one after another).
+    // A queue of 50 long completions on one document (about 8 s of work on an idle machine, one after another).
     const running = Array.from({ length: 50 }, () =>
       a.generate(config(), { kind: 'completion', prompt: LILY, maxTokens: 400, sessionKey: 'doc' }).catch((e: unknown) => e));
     await until('requests running', async () => (await b.status()).activeRequests > 10);
     a.dispose(); // the window closes: its socket goes away
-    const t0 = Date.now();
-    await until('requests cancelled', async () => (await b.status()).activeRequests === 0, 5000);
-    assert.ok(Date.now() - t0 < 2000, `the worker dropped the work in ${Date.now() - t0} ms`);
+    await until('requests dropped', async () => (await b.status()).activeRequests === 0);
+    // The worker's own count says the queue was dropped, not worked through: however slow the machine, only the
+    // requests that had finished before the window closed ran to their end.
+    const { requests } = await b.status();
+    assert.equal(requests.finished + requests.aborted, 50, JSON.stringify(requests));
+    assert.ok(requests.aborted >= 40, `${requests.aborted} of 50 were cancelled in the worker`);
     assert.ok((await Promise.all(running)).every((r) => r instanceof EngineError && r.code === 'cancelled'));
   });
 
@@ -107,13 +111,18 @@ describe('engine worker shared by windows (real processes)', function () {
     const a = client('window A', { onWorkerEvent: (e) => events.push(e.type) });
     await a.load(config());
     const firstPid = a.workerPid!;
-    const running = Array.from({ length: 20 }, () =>
-      a.generate(config(), { kind: 'completion', prompt: LILY, maxTokens: 400, sessionKey: 'doc' }).catch((e: unknown) => e));
-    await sleep(100);
-    process.kill(firstPid, 'SIGKILL');
+    // 20 long completions on one document, one after another; the worker dies as the first one streams its text.
+    let killed = false;
+    const kill = () => { if (!killed) { killed = true; process.kill(firstPid, 'SIGKILL'); } };
+    const running = Array.from({ length: 20 }, (_, i) =>
+      a.generate(config(), { kind: 'completion', prompt: LILY, maxTokens: 400, sessionKey: 'doc' }, { onText: i === 0 ? kill : undefined }).catch((e: unknown) => e));
     const outcomes = await Promise.all(running);
+    assert.ok(killed);
     const crashed = outcomes.filter((e) => e instanceof EngineError && e.code === 'worker-crashed' && /restarting it/.test(e.message));
-    assert.ok(crashed.length >= 15, `${crashed.length} of 20 requests reported the crash`);
+    // Requests queued behind the first cannot have finished before it did, so nearly all of them fail (a worker far
+    // ahead of this process's view of the stream could have finished a few).
+    assert.ok(crashed.length >= 10, `${crashed.length} of 20 requests reported the crash`);
+    assert.ok(outcomes.every((o) => !(o instanceof Error) || crashed.includes(o)), 'nothing failed for another reason');
     await until('restart', () => events.includes('restarted'));
     const r = await a.generate(config(), { kind: 'completion', prompt: LILY, maxTokens: 4 });
     assert.ok(r.text.length > 0);
@@ -140,11 +149,13 @@ describe('engine worker shared by windows (real processes)', function () {
     const a = client('window A', { idleMs: 300 });
     const pid = (await a.status()).pid;
     a.dispose();
-    await until('worker exit', () => !pidAlive(pid), 10000);
+    await until('worker exit', () => !pidAlive(pid));
     assert.equal(existsSync(lockPathFor(w.stateDir)), false);
   });
 
   it('runs the Vulkan backend on lavapipe when a Vulkan device is exposed', async function () {
+    const missing = await vulkanSkipReason();
+    if (missing) skipBecause(this, missing);
     this.timeout(300000); // the first Vulkan use compiles shaders on the CPU (tens of seconds, once)
     const a = client('window A', { workerEnv: { GGML_VK_VISIBLE_DEVICES: '0' }, startTimeoutMs: 60000 });
     const info = await a.load(config({ gpu: 'vulkan' }));

@@ -3,42 +3,17 @@
 // over the real llama.cpp engine and the FIM test model.
 import * as assert from 'node:assert/strict';
 import { ExtraContextRing } from '../../src/core/completion/extraContext';
-import { cutWindows, DEFAULT_WINDOW, type CompletionInput } from '../../src/core/completion/input';
+import type { CompletionInput } from '../../src/core/completion/input';
 import { CompletionPipeline, type CompletionEngine } from '../../src/core/completion/pipeline';
 import type { LocalUsageRecord } from '../../src/core/usage';
 import { LlamaEngine } from '../../src/engine/llama/engine';
 import type { FimRequest, GenerateOptions, GenerateResult } from '../../src/engine/types';
+import { BIG_DOCUMENTS, manyLines, MB10, minified, toInput } from '../support/bigDocuments';
 import { testModels } from '../support/models';
 
-const MB10 = 10 * 2 ** 20;
 const CONTEXT = 512;
 const LILY = 'Once upon a time, there was a little girl named Lily. She';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** What the provider does on a keystroke (src/vscode/inlineCompletions.ts toInput): read only the window's lines, cut. */
-function toInput(doc: readonly string[], line: number, character: number, documentKey: string): CompletionInput {
-  const first = Math.max(0, line - DEFAULT_WINDOW.prefixLines);
-  const last = Math.min(doc.length - 1, line + DEFAULT_WINDOW.suffixLines);
-  const w = cutWindows(doc.slice(first, last + 1), line - first, character, '\n', DEFAULT_WINDOW);
-  return { documentKey, languageId: 'javascript', filePath: 'big.js', manual: false, ...w };
-}
-
-/** ~10 MB of ordinary source lines. */
-function manyLines(): string[] {
-  const lines: string[] = [];
-  for (let size = 0, i = 0; size < MB10; i++) {
-    const l = i % 7 === 0 ? `function f${i}(a, b) {` : i % 7 === 6 ? '}' : `  const v${i} = a * ${i} + b; // ${LILY.slice(0, i % 40)}`;
-    lines.push(l);
-    size += l.length + 1;
-  }
-  return lines;
-}
-
-/** A 10 MB minified bundle: a handful of lines, one of them nearly the whole file. */
-function minified(): string[] {
-  const unit = 'var a=function(b,c){return b+c};';
-  return ['/*! bundle */', unit.repeat(Math.ceil(MB10 / unit.length)), '//# sourceMappingURL=big.js.map'];
-}
 
 function recording(engine: LlamaEngine) {
   const calls: { request: FimRequest; at: number; result?: GenerateResult }[] = [];
@@ -59,21 +34,17 @@ describe('hardening: completion pipeline (real engine, FIM model)', function () 
   before(async () => { engine = await LlamaEngine.load({ modelPath: (await testModels()).fim, gpu: 'cpu', threads: 1, contextSize: CONTEXT, sequences: 2 }); });
   after(async () => { await engine?.dispose(); });
 
-  for (const [shape, make, cursor] of [
-    ['10 MB of ordinary lines, cursor in the middle', manyLines, (doc: string[]) => ({ line: doc.length >> 1, character: 10 })],
-    ['a 10 MB minified line, cursor in the middle of it', minified, (doc: string[]) => ({ line: 1, character: doc[1].length >> 1 })],
-    ['a 10 MB minified line, cursor at its end', minified, (doc: string[]) => ({ line: 1, character: doc[1].length })],
-  ] as const) {
-    it(`${shape}: bounded windows, a quick request, an answer within the context`, async () => {
+  // How fast these are is measured by bench/largeDocuments.ts (bench/results/large-documents.json); here, what is
+  // sent and kept stays bounded whatever the machine's load.
+  for (const [shape, make, cursor] of BIG_DOCUMENTS) {
+    it(`${shape}: bounded windows, a small request, an answer within the context`, async () => {
       const doc = make();
       const { line, character } = cursor(doc);
       const { wrapped, calls } = recording(engine);
       const p = new CompletionPipeline({ engine: wrapped, sleep: async () => {} });
-      const t0 = performance.now();
       const input = toInput(doc, line, character, `file:///big-${shape.length}.js`);
       const r = await p.complete(input, new AbortController().signal);
       assert.equal(calls.length, 1);
-      const built = calls[0].at - t0;
       const { request, result } = calls[0];
       // What crosses the socket to the worker on every keystroke stays small, whatever the document.
       assert.ok(request.prefix.length <= 32 * 1024, `prefix of ${request.prefix.length} characters`);
@@ -84,27 +55,26 @@ describe('hardening: completion pipeline (real engine, FIM model)', function () 
       const cursorLine = doc[line];
       assert.ok(cursorLine.slice(0, character).endsWith(input.linePrefix));
       assert.ok(cursorLine.slice(character).startsWith(input.lineSuffix));
-      assert.ok(built < 200, `building the request took ${built.toFixed(0)} ms`);
       assert.ok(result!.timing.promptTokens <= CONTEXT - request.maxTokens, `${result!.timing.promptTokens} prompt tokens`);
-      // And the whole keystroke, engine included, stays interactive.
-      assert.ok(performance.now() - t0 < 2000, `the completion took ${(performance.now() - t0).toFixed(0)} ms`);
       if (r) assert.ok(r.text.length > 0);
     });
   }
 
   it('keeps the extra context small when the user visits a 10 MB file or copies 10 MB', () => {
     const ring = new ExtraContextRing();
-    const t0 = performance.now();
     ring.addAround('big.min.js', minified(), 1); // refused or cut: either way no megabytes
     ring.add({ path: 'clipboard', text: `first\nsecond\n${'x'.repeat(MB10)}\nlast` });
     assert.equal(ring.addAround('big.js', manyLines(), 100_000), true);
-    assert.ok(performance.now() - t0 < 1000);
     const chunks = ring.snapshot('other.js');
     assert.ok(chunks.some((c) => c.path === 'big.js'));
     for (const c of chunks) assert.ok(c.text.length <= 16 * 1024, `${c.path}: a chunk of ${c.text.length} characters`);
   });
 
-  it('a wall clock that jumps back an hour (or forward a day) mid-debounce changes neither the wait nor the engine time', async () => {
+  it('a wall clock that jumps back an hour (or forward a day) mid-debounce changes neither the wait nor the engine time', async function () {
+    // The debounce and the engine time must follow a monotonic clock. The bounds tell a 150 ms wait from an hour (or
+    // from none at all); how long it took beyond 150 ms depends on the machine's load and is not this test's business.
+    const HANG_MS = 60_000;
+    this.timeout(3 * HANG_MS);
     const realNow = Date.now;
     const records: LocalUsageRecord[] = [];
     const { wrapped, calls } = recording(engine);
@@ -122,15 +92,15 @@ describe('hardening: completion pipeline (real engine, FIM model)', function () 
         await sleep(30);
         Date.now = () => realNow() + jump;
         // Waits itself (not through mocha's timeout) so that the clock is put back even when this fails.
-        const r = await Promise.race([pending, sleep(5000).then(() => { throw new Error('the debounce never ended'); })]);
+        const r = await Promise.race([pending, sleep(HANG_MS).then(() => { throw new Error(`the debounce had not ended after ${HANG_MS} ms`); })]);
         const waited = calls[calls.length - 1].at - t0;
         Date.now = realNow;
-        assert.ok(waited >= 140 && waited < 1000, `the debounce waited ${waited.toFixed(0)} ms after a ${jump} ms jump`);
+        assert.ok(waited >= 140 && waited < HANG_MS, `the debounce waited ${waited.toFixed(0)} ms after a ${jump} ms jump`);
         assert.ok(r && r.text.length > 0, JSON.stringify(r));
       }
       assert.equal(calls.length, 2);
       assert.equal(records.length, 2);
-      for (const rec of records) assert.ok(rec.engineMs >= 0 && rec.engineMs < 5000, `engine time ${rec.engineMs} ms`);
+      for (const rec of records) assert.ok(rec.engineMs >= 0 && rec.engineMs < HANG_MS, `engine time ${rec.engineMs} ms`);
     } finally {
       Date.now = realNow;
     }

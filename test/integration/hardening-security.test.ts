@@ -213,7 +213,7 @@ describe('hardening: the API key never leaks', function () {
 });
 
 describe('hardening: CloudClient errors never carry the key', function () {
-  this.timeout(20_000);
+  this.timeout(60_000);
   const HI = { messages: [{ role: 'user' as const, content: 'hi' }], maxTokens: 16 };
   const options = { model: MODEL, apiKey: async () => KEY, retries: { max: 0 }, timeouts: { connectMs: 2000, headersMs: 2000, bodyIdleMs: 2000 } };
 
@@ -296,7 +296,7 @@ describe('hardening: CloudClient errors never carry the key', function () {
 });
 
 describe('hardening: downloads are sha256-verified', function () {
-  this.timeout(30_000);
+  this.timeout(60_000);
   const FILE = randomBytes(300_000);
   const SHA = createHash('sha256').update(FILE).digest('hex');
   let dir: string;

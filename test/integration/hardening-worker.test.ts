@@ -14,7 +14,7 @@ import type { ModelConfig } from '../../src/engine/llama/engine';
 import { lockPathFor, pidAlive, readLock, socketPathFor } from '../../src/engine/lock';
 import { EngineServer } from '../../src/engine/server';
 import type { FimRequest, GenerateOptions } from '../../src/engine/types';
-import { LILY, sleep, until, workerFixture } from '../support/engineWorkers';
+import { LILY, sleep, until, WORKER, workerFixture } from '../support/engineWorkers';
 
 const HOUR = 3_600_000;
 
@@ -39,7 +39,7 @@ function resourceCounts(): Map<string, number> {
 }
 
 describe('hardening: engine worker and client (real processes)', function () {
-  this.timeout(60000);
+  this.timeout(180_000);
   const w = workerFixture('verdant-hardening-');
   const client = (name: string, over: Partial<EngineClientOptions> = {}) => w.client(name, over);
   const config = (over: Partial<ModelConfig> = {}) => w.config(over);
@@ -69,7 +69,7 @@ describe('hardening: engine worker and client (real processes)', function () {
     assert.match(outcome.message, /stopped unexpectedly; Verdant is restarting it/);
     assert.deepEqual(events[0], { type: 'crashed', pendingFailed: 1 });
 
-    await until('the restart', () => events.some((e) => e.type === 'restarted'), 20000);
+    await until('the restart', () => events.some((e) => e.type === 'restarted'));
     const r = await a.generate(config({ modelPath: w.models.fim }), { kind: 'completion', prompt: LILY, maxTokens: 4 });
     assert.ok(r.text.length > 0);
     const secondPid = a.workerPid!;
@@ -80,24 +80,33 @@ describe('hardening: engine worker and client (real processes)', function () {
     if (existsSync('/proc/self/cmdline')) assert.deepEqual(processesFor(w.stateDir), [secondPid], 'exactly one worker for this state folder');
   });
 
-  it('a request aborted before it was sent (while the worker starts, or between keystrokes) is cancelled in the worker', async () => {
+  it('a request aborted before it was sent (while the worker starts, or between keystrokes) never reaches the worker', async () => {
     const a = client('window A');
     for (const phase of ['worker starting', 'worker running']) {
       const ac = new AbortController();
-      const t0 = performance.now();
       const pending = a.generate(config(), { kind: 'completion', prompt: LILY, maxTokens: 400, sessionKey: phase }, { signal: ac.signal });
       ac.abort(); // generate() is still waiting for its connection
       const r = await pending;
       assert.equal(r.stopReason, 'abort', `${phase}: ${r.stopReason} after ${r.timing.generatedTokens} tokens`);
-      // The cancel follows the request on the socket; a busy machine may let a token or two out first.
-      assert.ok(r.timing.generatedTokens < 50, `${phase}: ${r.timing.generatedTokens} tokens`);
-      assert.ok(performance.now() - t0 < 20000);
+      assert.equal(r.timing.generatedTokens, 0, phase);
     }
-    assert.equal((await a.status()).activeRequests, 0);
+    // The worker's own count: nothing was sent, so nothing ran (a cancel sent after the request could have reached
+    // a busy worker only after a short generation had run to its end).
+    const s = await a.status();
+    assert.equal(s.activeRequests, 0);
+    assert.deepEqual(s.requests, { finished: 0, aborted: 0, failed: 0 });
+    const served = await a.generate(config(), { kind: 'completion', prompt: LILY, maxTokens: 4 });
+    assert.equal(served.stopReason, 'maxTokens');
   });
 
-  it('typing while the worker starts: keystrokes superseded meanwhile are cancelled in the worker, not all run to the end', async () => {
-    const a = client('window A');
+  it('typing while the worker starts: keystrokes superseded meanwhile never reach the worker, and the last one is answered', async () => {
+    // The worker starts only when the test says so (a gate in front of the real worker script), so every keystroke
+    // but the last is superseded while the window waits for it, however fast or slow this machine is.
+    const go = path.join(w.stateDir, 'go');
+    const gate = path.join(w.stateDir, 'gated-worker.js');
+    writeFileSync(gate, `const fs = require('fs');
+      (function wait() { if (fs.existsSync(${JSON.stringify(go)})) require(${JSON.stringify(WORKER)}); else setTimeout(wait, 20); })();\n`);
+    const a = client('window A', { workerScript: gate, startTimeoutMs: 300_000 });
     const cfg = config({ modelPath: w.models.fim });
     let calls = 0;
     let answered = 0;
@@ -122,10 +131,11 @@ describe('hardening: engine worker and client (real processes)', function () {
       results.push(pipeline.complete({ documentKey: 'file:///story.txt', languageId: 'plaintext', filePath: 'story.txt', prefix, suffix: '\nThe end.', linePrefix: prefix, lineSuffix: '', manual: false }, previous.signal));
       await sleep(3);
     }
+    writeFileSync(go, '');
     const last = (await Promise.all(results))[199];
     assert.ok(last && last.text.length > 0, `the last keystroke got ${JSON.stringify(last)}`);
-    assert.ok(calls > 20, `${calls} requests reached the engine`);
-    assert.ok(answered <= 3, `${answered} of ${calls} superseded requests ran to the end in the worker`);
+    assert.equal(answered, 1, `${answered} of ${calls} engine requests ran to the end`);
+    assert.deepEqual((await a.status()).requests, { finished: 1, aborted: 0, failed: 0 }, 'only the last keystroke reached the worker');
   });
 
   it('1,000 completion requests fired faster than the engine answers: bounded engine work, all settle, no leak, the last one answers', async function () {
@@ -174,7 +184,6 @@ describe('hardening: engine worker and client (real processes)', function () {
     const N = 1000;
     const results: Promise<Suggestion | undefined>[] = [];
     let previous: AbortController | undefined;
-    const t0 = performance.now();
     for (let i = 0; i < N; i++) {
       const cycle = Math.floor((N - 1 - i) / LILY.length);
       const prefix = LILY.slice(0, LILY.length - ((N - 1 - i) % LILY.length));
@@ -185,12 +194,12 @@ describe('hardening: engine worker and client (real processes)', function () {
       results.push(pipeline.complete(input, previous.signal));
       await sleep(i % 3 === 0 ? 0 : 4);
     }
+    // Only a hang is caught here, generously: on a busy machine this takes many times its idle 5 s.
     let limit: NodeJS.Timeout | undefined;
     const settled = await Promise.race([
       Promise.allSettled(results),
-      new Promise<never>((_, reject) => { limit = setTimeout(() => reject(new Error('not every request settled within 20 s')), 20000); }),
+      new Promise<never>((_, reject) => { limit = setTimeout(() => reject(new Error('not every request settled within 120 s')), 120_000); }),
     ]).finally(() => clearTimeout(limit));
-    const elapsed = performance.now() - t0;
     sampling = false;
     await sampler;
 
@@ -198,15 +207,17 @@ describe('hardening: engine worker and client (real processes)', function () {
     assert.equal(rejected.length, 0, JSON.stringify(rejected.slice(0, 3)));
     const last = settled[N - 1];
     assert.ok(last.status === 'fulfilled' && last.value && last.value.text.length > 0, `the last request got ${JSON.stringify(last)}`);
-    assert.ok(pipeline.stats.engineCalls > 100, `only ${pipeline.stats.engineCalls} requests reached the engine: the test did not load it`);
-    assert.ok(pipeline.stats.staleCancelled > 100, `${pipeline.stats.staleCancelled} cancelled`);
-    assert.ok(maxActive <= 4, `${maxActive} engine requests at once from one document`);
-    assert.ok(workerMax <= 4, `the worker had ${workerMax} requests at once`);
-    // Most were cancelled on the way (how many could finish before the next keystroke depends on the machine's speed).
-    assert.ok(answered <= pipeline.stats.engineCalls / 2, `${answered} of ${pipeline.stats.engineCalls} engine requests ran to the end`);
-    assert.ok(elapsed < 20000);
+    assert.ok(pipeline.stats.engineCalls > 20, `only ${pipeline.stats.engineCalls} requests reached the engine: the test did not load it`);
+    // Bounded by construction, whatever the machine's speed: one engine request per document at a time (a cancelled
+    // one ends before the next starts), so the worker never holds more than one of this document's requests.
+    assert.equal(maxActive, 1, `${maxActive} engine requests at once from one document`);
+    assert.ok(workerMax <= 1, `the worker had ${workerMax} requests at once`);
+    // Every engine call ended in the worker as answered or cancelled (how many of each depends on the machine).
+    const { requests } = await probe.status();
+    assert.equal(requests.failed, 0);
+    assert.ok(answered <= requests.finished, `${answered} answered, the worker finished ${requests.finished}`);
 
-    await until('the worker to be idle', async () => (await probe.status()).activeRequests === 0, 5000);
+    await until('the worker to be idle', async () => (await probe.status()).activeRequests === 0);
     await sleep(50); // the pipeline's next-tick cancellation timers
     const resourcesAfter = resourceCounts();
     for (const [kind, n] of resourcesAfter) {
@@ -229,12 +240,13 @@ describe('hardening: engine worker and client (real processes)', function () {
       const pending = a.status();
       Date.now = () => realNow() - HOUR;
       // Waits itself (not through mocha's timeout) so that the clock is put back even when this fails.
-      outcome = await Promise.race([pending.then(() => 'started?', (e: unknown) => e), sleep(8000).then(() => 'still waiting after 8 s')]);
+      // An hour's wait would show as this; the 1.5 s the window should wait takes longer only on a busy machine.
+      outcome = await Promise.race([pending.then(() => 'started?', (e: unknown) => e), sleep(60_000).then(() => 'still waiting after 60 s')]);
     } finally {
       Date.now = realNow;
     }
     assert.ok(outcome instanceof EngineError && outcome.code === 'worker-unavailable' && /did not start within 2 s/.test(outcome.message), String(outcome));
-    assert.ok(performance.now() - t0 < 5000, `gave up after ${(performance.now() - t0).toFixed(0)} ms`);
+    assert.ok(performance.now() - t0 >= 1500, `gave up after ${(performance.now() - t0).toFixed(0)} ms, before its 1.5 s`);
   });
 
   it('the worker\'s uptime stays a duration when the wall clock moves back', async () => {

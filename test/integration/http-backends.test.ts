@@ -12,7 +12,7 @@ import { createHttpBackend, DEFAULT_SERVER_URLS, type HttpBackendKind } from '..
 import { LlamaServerBackend } from '../../src/engine/backends/llamaServer';
 import { OllamaBackend } from '../../src/engine/backends/ollama';
 import { OpenAiCompatibleBackend } from '../../src/engine/backends/openaiCompatible';
-import { sendJson, shred, streamBody } from '../support/streaming';
+import { aborted, sendJson, shred, streamAndStall, streamBody } from '../support/streaming';
 import { FakeServer, type Route } from '../support/fakeServer';
 
 const stream = streamBody;
@@ -35,22 +35,20 @@ async function rejection(p: Promise<unknown>): Promise<EngineError> {
   assert.fail('expected a rejection');
 }
 
-/** Runs a generation that the caller aborts after `afterPieces` pieces; returns the result and the time it took. */
-async function abortAfter(backend: InferenceBackend, request: Parameters<InferenceBackend['generate']>[0], afterPieces: number): Promise<{ result: GenerateResult; abortToResolveMs: number; pieces: string[] }> {
-  const controller = new AbortController();
+/**
+ * Runs a generation that the caller aborts after `afterPieces` pieces, against a server route built with the abort
+ * signal (see streamAndStall: the server stalls, so only the abort can end the request).
+ */
+async function abortAfter(backend: InferenceBackend, request: Parameters<InferenceBackend['generate']>[0], afterPieces: number, controller: AbortController): Promise<{ result: GenerateResult; pieces: string[] }> {
   const pieces: string[] = [];
-  let abortedAt = 0;
   const result = await backend.generate(request, {
     signal: controller.signal,
     onText: (t) => {
       pieces.push(t);
-      if (pieces.length === afterPieces) {
-        abortedAt = performance.now();
-        controller.abort();
-      }
+      if (pieces.length === afterPieces) controller.abort();
     },
   });
-  return { result, abortToResolveMs: performance.now() - abortedAt, pieces };
+  return { result, pieces };
 }
 
 /** A refactor-plan schema, as the structured-output tests send it. */
@@ -70,7 +68,8 @@ async function refusesFimSchema(backend: InferenceBackend, server: FakeServer): 
   assert.equal(server.seen.length, 0);
 }
 
-const within = (p: Promise<void>, ms: number, what: string) =>
+/** A hang caught with its name (generously: a busy machine may take seconds), not by mocha's timeout. */
+const within = (p: Promise<void>, what: string, ms = 30_000) =>
   Promise.race([p, sleep(ms).then(() => assert.fail(`${what} within ${ms} ms`))]);
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -189,18 +188,19 @@ describe('Ollama backend', () => {
     assert.equal(r.text, 'foo\nbar ');
     assert.equal(shown.join(''), 'foo\nbar ', 'the stop string never reaches the editor');
     assert.equal(r.stopReason, 'stop');
-    await within(server!.seen[0].closedEarly, 1000, 'the server sees the connection close');
+    await within(server!.seen[0].closedEarly, 'the server sees the connection close');
   });
 
   it('cancels mid-stream: resolves with the text so far and "abort" at once, and the server sees the socket close', async () => {
+    // Two pieces, then (after the abort) more that must not count, and no end: only the abort can end it.
+    const controller = new AbortController();
     const b = await start({
-      'POST /api/generate': (_s, res) => stream(res, 'application/x-ndjson', [...Array.from({ length: 100 }, (_, i) => ollamaPiece(`t${i} `)), ollamaDone()], 30),
+      'POST /api/generate': (_s, res) => streamAndStall(res, 'application/x-ndjson', [ollamaPiece('t0 '), ollamaPiece('t1 ')], aborted(controller.signal), [ollamaPiece('t2 '), ollamaDone()]),
     });
-    const { result, abortToResolveMs } = await abortAfter(b, { kind: 'completion', prompt: 'p', maxTokens: 100 }, 2);
+    const { result } = await abortAfter(b, { kind: 'completion', prompt: 'p', maxTokens: 100 }, 2, controller);
     assert.equal(result.stopReason, 'abort');
     assert.equal(result.text, 't0 t1 ');
-    assert.ok(abortToResolveMs < 100, `resolved ${abortToResolveMs.toFixed(0)} ms after abort`);
-    await within(server!.seen[0].closedEarly, 1000, 'the server sees the connection close');
+    await within(server!.seen[0].closedEarly, 'the server sees the connection close');
   });
 
   it('resolves "abort" without a request when the signal is already aborted', async () => {
@@ -301,10 +301,9 @@ describe('Ollama backend', () => {
   it('times out when the server never answers', async () => {
     server = await FakeServer.start({ 'POST /api/generate': () => undefined });
     backend = new OllamaBackend({ url: server.url, model: 'm', timeoutMs: 150 });
-    const t0 = performance.now();
+    // The server never answers, so only the 150 ms timeout can end this (a hang would meet mocha's timeout).
     const e = await rejection(backend.generate({ kind: 'completion', prompt: 'p', maxTokens: 4 }));
     assert.match(e.message, /did not answer within 0\.2 s: it may be loading the model or busy/);
-    assert.ok(performance.now() - t0 < 2000);
   });
 });
 
@@ -477,15 +476,16 @@ describe('OpenAI-compatible backend (LM Studio, mlx_lm.server)', () => {
   });
 
   it('cancels mid-stream at once', async () => {
+    const controller = new AbortController();
+    const piece = (i: number) => sse(completionChunk(`${i},`));
     server = await FakeServer.start({
-      'POST /v1/completions': (_s, res) => stream(res, 'text/event-stream', Array.from({ length: 100 }, (_, i) => sse(completionChunk(`${i},`))), 30),
+      'POST /v1/completions': (_s, res) => streamAndStall(res, 'text/event-stream', [0, 1, 2].map(piece), aborted(controller.signal), [3, 4].map(piece)),
     });
     backend = createHttpBackend('lmstudio', { url: server.url, model: 'm' });
-    const { result, abortToResolveMs } = await abortAfter(backend, { kind: 'completion', prompt: 'count:', maxTokens: 100 }, 3);
+    const { result } = await abortAfter(backend, { kind: 'completion', prompt: 'count:', maxTokens: 100 }, 3, controller);
     assert.equal(result.stopReason, 'abort');
     assert.equal(result.text, '0,1,2,');
-    assert.ok(abortToResolveMs < 100, `resolved ${abortToResolveMs.toFixed(0)} ms after abort`);
-    await within(server.seen[0].closedEarly, 1000, 'the server sees the connection close');
+    await within(server.seen[0].closedEarly, 'the server sees the connection close');
   });
 
   it('says how to get an unknown model, in generate (404) and info (/v1/models)', async () => {
@@ -631,14 +631,15 @@ describe('llama-server backend', () => {
   });
 
   it('cancels mid-stream at once, and the server sees the socket close', async () => {
+    const controller = new AbortController();
+    const piece = (i: number) => sse(llamaPiece(`${i};`, -0.1));
     server = await FakeServer.start({
-      'POST /infill': (_s, res) => stream(res, 'text/event-stream', Array.from({ length: 100 }, (_, i) => sse(llamaPiece(`${i};`, -0.1))), 30),
+      'POST /infill': (_s, res) => streamAndStall(res, 'text/event-stream', [0, 1].map(piece), aborted(controller.signal), [2, 3].map(piece)),
     });
     backend = new LlamaServerBackend({ url: server.url });
-    const { result, abortToResolveMs } = await abortAfter(backend, { kind: 'fim', prefix: 'a', suffix: 'b', maxTokens: 100 }, 2);
+    const { result } = await abortAfter(backend, { kind: 'fim', prefix: 'a', suffix: 'b', maxTokens: 100 }, 2, controller);
     assert.deepEqual([result.stopReason, result.text, result.usedFim], ['abort', '0;1;', true]);
-    assert.ok(abortToResolveMs < 100, `resolved ${abortToResolveMs.toFixed(0)} ms after abort`);
-    await within(server.seen[0].closedEarly, 1000, 'the server sees the connection close');
+    await within(server.seen[0].closedEarly, 'the server sees the connection close');
   });
 
   it('says the model is still loading (/health 503), then reports /props', async () => {

@@ -9,7 +9,7 @@ import { GREENER_BY } from '../../src/core/routing/policy';
 import { readFileSync } from 'node:fs';
 
 describe('router evaluation on eval.jsonl', function () {
-  this.timeout(20_000);
+  this.timeout(60_000);
   const rows = readEvalRows(path.resolve(DEFAULT_EVAL_FILE));
   let report: EvalReport;
   before(async () => { report = await evaluateWithOnnx(rows, path.resolve(DEFAULT_MODEL_FILE)); });

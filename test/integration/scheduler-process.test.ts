@@ -103,7 +103,7 @@ async function until<T>(what: string, get: () => Promise<T | undefined>, ms = 80
 }
 
 describe('scheduler across processes', function () {
-  this.timeout(20_000);
+  this.timeout(60_000);
   let work: string;
 
   before(() => {

@@ -63,8 +63,8 @@ export class FakeServer {
     return fake;
   }
 
-  /** Waits until no client socket is open (the client closed them all). */
-  async noOpenSockets(ms = 2000): Promise<void> {
+  /** Waits until no client socket is open (the client closed them all); `ms` only catches a hang. */
+  async noOpenSockets(ms = 30_000): Promise<void> {
     const until = performance.now() + ms;
     while (this.sockets.size > 0) {
       if (performance.now() > until) assert.fail(`${this.sockets.size} socket(s) still open`);

@@ -24,3 +24,24 @@ export function shred(text: string, size = 13): string[] {
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
 }
+
+/** Resolves when the signal aborts. */
+export function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+}
+
+/**
+ * A server that stalls mid-stream: writes `before`, waits for `gate` (say, the client's abort), writes `after`, and
+ * then neither writes nor ends. A client that returns at all did so on its own (its abort or its timeout), not
+ * because the stream ended: no race with a timer decides the test.
+ */
+export async function streamAndStall(res: ServerResponse, contentType: string, before: readonly string[], gate: Promise<unknown>, after: readonly string[] = []): Promise<void> {
+  res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-cache' });
+  res.flushHeaders();
+  for (const p of before) if (!res.destroyed) res.write(p);
+  await gate;
+  for (const p of after) if (!res.destroyed) res.write(p);
+}

@@ -283,13 +283,12 @@ describe('gguf reader', () => {
     it('absurd counts and lengths: corrupt, without a giant allocation or a hang', async () => {
       const header = encodeGgufHeader(llamaLayout());
       const patched = (at: number, v: bigint): Buffer => { const b = Buffer.from(header); b.writeBigUInt64LE(v, at); return b; };
-      const started = Date.now();
+      // A hang or a giant allocation would meet mocha's timeout or run out of memory; how fast it is, is bench's.
       await rejects(fileOf(patched(8, 2n ** 64n - 1n)), 'model-invalid', /corrupt GGUF header \(tensor count 18446744073709551615 at byte 8\); download it again or choose another \.gguf file/);
       await rejects(fileOf(patched(16, 2n ** 40n)), 'model-invalid', /corrupt GGUF header \(metadata count/);
       await rejects(fileOf(patched(24, 2n ** 62n)), 'model-invalid', /corrupt GGUF header \(metadata key #0 length/);
       // A plausible length that runs past the end of the file is a cut-off file, not a corrupt one.
       await rejects(fileOf(patched(24, 5000n)), 'model-invalid', /is truncated: \d+ of at least 5032 bytes/);
-      assert.ok(Date.now() - started < 2000);
     });
 
     it('array length, value type, nesting', async () => {

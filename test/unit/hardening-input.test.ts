@@ -160,13 +160,11 @@ describe('hardening: malformed model files', function () {
     assert.equal(info.vocabSize, 3);
   });
 
-  it('the GGUF validator gives one clear error each, in bounded time, without a large allocation', async () => {
+  it('the GGUF validator gives one clear error each, without a large allocation (a hang meets mocha\'s timeout)', async () => {
     for (const c of MALFORMED) {
       const file = files.get(c.name)!;
-      const started = performance.now();
       const { result, largest } = await largestAllocation(() => readGguf(file).then(() => undefined, (e: unknown) => e));
       expectModelError(file, result, c.message, c.name);
-      assert.ok(performance.now() - started < 1000, `${c.name}: ${Math.round(performance.now() - started)} ms`);
       assert.ok(largest <= 1 << 20, `${c.name}: allocated ${largest} bytes`);
     }
     const sub = path.join(dir, 'x.gguf');
@@ -181,14 +179,12 @@ describe('hardening: malformed model files', function () {
     ];
     for (const [name, file, message] of cases) {
       let imported = false;
-      const started = performance.now();
       const e = await LlamaEngine.load({ modelPath: file, gpu: 'cpu', threads: 1, contextSize: 256, sequences: 1 }, {
         availableMemory: () => 2 ** 50,
         importLlama: () => { imported = true; throw new Error('llama.cpp must not see this file'); },
       }).then(() => undefined, (err: unknown) => err);
       expectModelError(file, e, message, name);
       assert.equal(imported, false, `${name}: llama.cpp was loaded`);
-      assert.ok(performance.now() - started < 1000, name);
     }
   });
 
@@ -206,20 +202,17 @@ describe('hardening: malformed model files', function () {
   });
 
   it('every cut of a header is refused as truncated, never misread', async () => {
-    const started = performance.now();
     for (let cut = 0; cut < GOOD.length; cut += cut < HEADER.length ? 1 : 16) {
       const file = path.join(dir, 'cut.gguf');
       await writeFile(file, GOOD.subarray(0, cut));
       const e = await readGguf(file).then(() => undefined, (err: unknown) => err);
       expectModelError(file, e, cut === 0 ? /is empty/ : cut < 4 ? /is not a GGUF model/ : /is truncated/, `cut at ${cut}`);
     }
-    assert.ok(performance.now() - started < 5000);
   });
 
   it('random byte corruption of the header: a clean parse or one EngineError, never anything else', async () => {
     let seed = 0x5eed;
     const rand = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
-    const started = performance.now();
     let refused = 0;
     const file = path.join(dir, 'fuzz.gguf');
     const { largest } = await largestAllocation(async () => {
@@ -235,7 +228,6 @@ describe('hardening: malformed model files', function () {
     });
     assert.ok(refused > 60, `${refused} refused`);
     assert.ok(largest <= 1 << 20, `allocated ${largest} bytes`);
-    assert.ok(performance.now() - started < 10_000);
   });
 
   it('a named pipe called x.gguf is refused instead of blocking forever', async function () {

@@ -282,7 +282,9 @@ describe('redactSecrets: assignments in other languages and forms', () => {
   it('stays linear on pathological input', () => {
     const start = performance.now();
     for (const s of ['a-'.repeat(50_000), 'x.'.repeat(50_000), 'http://a:'.repeat(20_000), 'password="'.repeat(20_000), '-----BEGIN PRIVATE KEY-----\n'.repeat(5_000)]) redactSecrets(s);
-    assert.ok(performance.now() - start < 2000, `took ${performance.now() - start} ms`);
+    // Tens of milliseconds when linear; catastrophic backtracking on these inputs takes minutes. The bound tells the
+    // two apart with room for a busy machine (never a speed target: that is bench's business).
+    assert.ok(performance.now() - start < 10_000, `took ${performance.now() - start} ms`);
   });
 });
 

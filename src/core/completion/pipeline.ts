@@ -85,6 +85,8 @@ export class CompletionPipeline {
   readonly debounce: AdaptiveDebounce;
   readonly stats: PipelineStats = { requests: 0, engineCalls: 0, cacheHits: 0, typingThrough: 0, inFlightReused: 0, staleCancelled: 0, debouncedAway: 0, empty: 0, shown: 0, accepted: 0 };
   private readonly inFlight = new Map<string, InFlight>();
+  /** Per document: cancelled engine requests that have not ended yet. The next request waits for them. */
+  private readonly unwinding = new Map<string, Promise<void>>();
   private readonly latest = new Map<string, number>();
   private readonly lastShown = new Map<string, Shown>();
   private nextId = 1;
@@ -145,6 +147,13 @@ export class CompletionPipeline {
         return undefined;
       }
     }
+    // One engine request per document at a time: a cancelled one ends (within a token) before the next starts, so
+    // a busy machine cannot pile superseded work up in the engine, where it would queue on the document's sequence.
+    const unwinding = this.unwinding.get(input.documentKey);
+    if (unwinding) {
+      await Promise.race([unwinding, abortPromise(signal)]);
+      if (signal.aborted || this.latest.get(input.documentKey) !== generation) return undefined;
+    }
     const text = await this.callEngine(input, signal);
     if (text === undefined || signal.aborted) return undefined;
     return this.show(input, text, 'engine');
@@ -202,6 +211,9 @@ export class CompletionPipeline {
     running.controller.abort();
     this.inFlight.delete(documentKey);
     this.stats.staleCancelled++;
+    const ended = Promise.all([this.unwinding.get(documentKey), running.done]).then(() => undefined);
+    this.unwinding.set(documentKey, ended);
+    void ended.then(() => { if (this.unwinding.get(documentKey) === ended) this.unwinding.delete(documentKey); });
   }
 
   private request(input: CompletionInput): FimRequest {
@@ -241,7 +253,9 @@ export class CompletionPipeline {
         onText: (t) => { entry.streamed += t; },
       });
       this.debounce.observeLatency((this.deps.clock ?? (() => performance.now()))() - t0);
-      this.deps.record?.(usage(started, 'inline-completion', result, result.stopReason === 'abort' ? 'cancelled' : undefined));
+      // A request cancelled before the engine did any work (say, before it was even sent) cost nothing: no record.
+      const noWork = result.stopReason === 'abort' && result.timing.totalMs === 0 && result.timing.generatedTokens === 0;
+      if (!noWork) this.deps.record?.(usage(started, 'inline-completion', result, result.stopReason === 'abort' ? 'cancelled' : undefined));
       if (result.stopReason === 'abort') return undefined;
       const text = finalizeCompletion(result.text, { linePrefix: input.linePrefix, lineSuffix: input.lineSuffix, suffix: input.suffix, maxLines: this.settings.maxLines });
       if (text === undefined) {

@@ -3,18 +3,9 @@ import * as assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as vscode from 'vscode';
 import type { VerdantApi } from '../../../src/extension';
+import { until } from './wait';
 
 const EXTENSION_ID = 'verdant-dev.verdant';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, probe: () => T | undefined | false, ms = 5000): Promise<T> {
-  for (const end = Date.now() + ms; ;) {
-    const v = probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 /** Native libraries mapped into this process (Linux), plus CommonJS modules of the inference packages. */
 function loadedInferenceModules(): string[] {

@@ -11,7 +11,7 @@ export function run(): Promise<void> {
   const only = process.env.E2E_UNTRUSTED ? ['untrusted.test.js']
     : process.env.E2E_FILES?.trim() ? process.env.E2E_FILES.split(',').map((s) => `${s.trim()}.test.js`) : undefined;
   for (const f of fs.readdirSync(__dirname).filter((f) => f.endsWith('.test.js') && (only ? only.includes(f) : f !== 'untrusted.test.js')).sort()) mocha.addFile(path.join(__dirname, f));
-  const results = { passed: [] as string[], failed: [] as { title: string; error: string }[] };
+  const results = { passed: [] as string[], failed: [] as { title: string; error: string }[], skipped: [] as string[] };
   return new Promise((resolve, reject) => {
     const runner = mocha.run((failures) => {
       // The runner reads this file: the extension host's own exit code alone cannot tell "no test ran".
@@ -22,5 +22,6 @@ export function run(): Promise<void> {
     });
     runner.on('pass', (t) => results.passed.push(t.fullTitle()));
     runner.on('fail', (t, err) => results.failed.push({ title: t.fullTitle(), error: String(err?.stack ?? err) }));
+    runner.on('pending', (t) => results.skipped.push(t.fullTitle()));
   });
 }

@@ -10,7 +10,7 @@ import { setUpHybrid, startCloudStandIn, teardownHybrid, type CloudStandIn } fro
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ANSWER = 'Use reduce:\n```javascript\nconst total = items.reduce((sum, item) => sum + item.price, 0);\n```';
 
-type Outcome = { route: string; reason: string; grams?: number; cascaded?: boolean; decision?: { cascade: boolean; pLocalOk: number } };
+type Outcome = { route: string; reason: string; grams?: number; recordIds: string[]; cascaded?: boolean; decision?: { cascade: boolean; pLocalOk: number } };
 
 describe('router: modes, routing log, retries, cascade and budget', function () {
   this.timeout(90000);
@@ -109,10 +109,13 @@ describe('router: modes, routing log, retries, cascade and budget', function () 
     const editor = await vscode.window.showTextDocument(doc);
     editor.selection = new vscode.Selection(doc.positionAt(0), doc.positionAt(code.length));
     const sent = bodies().length;
-    const records: { route: string; sciG: number }[] = [];
-    const sub = api.carbon.onDidRecord((r) => records.push(r));
+    const seen: { id: string; route: string; sciG: number }[] = [];
+    const sub = api.carbon.onDidRecord((r) => seen.push(r));
     const outcome = await vscode.commands.executeCommand<Outcome>('verdant.refactorSelection', 'use reduce');
     sub.dispose();
+    // This task's own records, by the ids it returned: an idle warm-up may append its own record meanwhile.
+    const records = outcome.recordIds.map((id) => seen.find((r) => r.id === id)).filter((r) => r !== undefined);
+    assert.equal(records.length, outcome.recordIds.length, 'every record the task names was written');
     assert.equal(outcome.decision?.cascade, true, `cascade chosen (p ${outcome.decision?.pLocalOk})`);
     assert.match(outcome.reason, /local draft first, the cloud if it is unsure: .*; the local draft's confidence 0\.\d\d was below 0\.5: escalated to the cloud$/);
     assert.equal(outcome.cascaded, true);

@@ -1,0 +1,102 @@
+// The suite must pass on a busy machine: no test asserts that something took less than 10 s, and no hang-catching
+// limit (a mocha timeout, a polling helper's limit) is tighter than that. Speed is measured in bench/ instead. This
+// scans every test source for the shapes such a budget takes, so a new one fails here with its file and line.
+import * as assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+
+const ROOT = path.resolve('test');
+const LIMIT_MS = 10_000;
+const THIS_FILE = path.join(ROOT, 'unit', 'test-hygiene.test.ts');
+
+/** Names that hold an elapsed time by convention (fooMs, elapsed, waited…). */
+const TIME_NAME = /^(?:elapsed|waited|took|latency|duration|ms|t\d?)$|[a-z]Ms$/;
+/** An expression that measures a duration from a clock. */
+const CLOCK = /performance\.now\(\)|Date\.now\(\)|-\s*(?:t0|t|start(?:ed)?)\b|\.(?:at|since)\s*-/;
+
+export interface BudgetFinding {
+  readonly line: number;
+  readonly text: string;
+  readonly why: string;
+}
+
+function literal(text: string): number {
+  return Number(text.replace(/_/g, ''));
+}
+
+/** The time budgets under LIMIT_MS in one test file's source. */
+export function findTimeBudgets(source: string): BudgetFinding[] {
+  const lines = source.split('\n');
+  // Variables assigned from a clock (`const elapsed = performance.now() - t0`, `const built = calls[0].at - t0`).
+  const timed = new Set<string>();
+  for (const l of lines) {
+    const m = /\b(?:const|let)\s+(\w+)\s*=\s*(.*)$/.exec(l);
+    if (m && CLOCK.test(m[2])) timed.add(m[1]);
+  }
+  const findings: BudgetFinding[] = [];
+  lines.forEach((text, i) => {
+    if (/^\s*\/\//.test(text)) return;
+    const found = (why: string) => findings.push({ line: i + 1, text: text.trim(), why });
+    // assert.ok(<time> < N) / <= N, with N a literal (250 + 100 counts as its first term).
+    if (/\bassert\b/.test(text)) {
+      for (const m of text.matchAll(/([\w.()[\]!]+(?:\s*-\s*[\w.()[\]]+)?)\s*<=?\s*([\d_]+)(?![\d_.])/g)) {
+        const subject = m[1];
+        const n = literal(m[2]);
+        // A method like delayMs(...) computes a value from its inputs; it measures nothing.
+        const names = subject.replace(/\w+\(/g, '(').split(/[^\w]+/).filter(Boolean);
+        const isTime = CLOCK.test(subject) || names.some((w) => timed.has(w) || TIME_NAME.test(w));
+        if (isTime && n < LIMIT_MS) found(`asserts an elapsed time under ${n} ms`);
+      }
+    }
+    // this.timeout(N), and polling helpers' limits: until('x', probe, N) / noOpenSockets(N).
+    for (const m of text.matchAll(/\.timeout\(\s*([\d_]+)\s*\)/g)) if (literal(m[1]) > 0 && literal(m[1]) < LIMIT_MS) found(`a mocha timeout of ${m[1]} ms`);
+    for (const m of text.matchAll(/\buntil\([^;]*?,\s*([\d_]+)\s*(?:,\s*[\d_]+\s*)?\)/g)) if (literal(m[1]) < LIMIT_MS) found(`waits at most ${m[1]} ms for an event`);
+    for (const m of text.matchAll(/\bnoOpenSockets\(\s*([\d_]+)\s*\)/g)) if (literal(m[1]) < LIMIT_MS) found(`waits at most ${m[1]} ms for sockets to close`);
+  });
+  return findings;
+}
+
+function testSources(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => path.join(dir, f))
+    .filter((f) => f !== THIS_FILE);
+}
+
+describe('test hygiene: no wall-clock budgets in tests', () => {
+  it('finds the shapes a time budget takes (and leaves counts, sizes and generous limits alone)', () => {
+    const budget = [
+      'assert.ok(performance.now() - t0 < 1000);',
+      "assert.ok(Date.now() - started < 2_000, 'slow');",
+      'const elapsed = performance.now() - t0;\nassert.ok(elapsed < 20);',
+      'const built = calls[0].at - t0;\nassert.ok(built < 200, `took ${built}`);',
+      'assert.ok(abortToResolveMs < 100);',
+      'assert.ok(performance.now() - t0 < 250 + 100);',
+      'assert.ok(s.uptimeMs >= 0 && s.uptimeMs < 5000);',
+      'this.timeout(2000);',
+      'const waited = calls[1].at - t0;\nassert.ok(waited < 1000);',
+      "await until('restart', () => done, 5000);",
+      'await server.noOpenSockets(2000);',
+    ];
+    for (const source of budget) assert.equal(findTimeBudgets(source).length, 1, source);
+    const fine = [
+      'assert.ok(performance.now() - t0 < 60_000);',
+      'assert.ok(r.timing.generatedTokens < 50);',
+      'assert.ok(request.prefix.length <= 32 * 1024);',
+      'assert.ok(calls.length < 3);',
+      'assert.ok(problems.length <= 1);',
+      'assert.ok(d.delayMs(false) <= 300);',
+      'assert.ok(ranAt >= edge);',
+      'this.timeout(120000);',
+      "await until('restart', () => done, 30_000);",
+      '// assert.ok(performance.now() - t0 < 1000);',
+    ];
+    for (const source of fine) assert.deepEqual(findTimeBudgets(source), [], source);
+  });
+
+  it('no test under test/ asserts an elapsed time under 10 s or gives up on an event sooner', () => {
+    const all = testSources(ROOT).flatMap((file) =>
+      findTimeBudgets(readFileSync(file, 'utf8')).map((f) => `${path.relative(process.cwd(), file)}:${f.line}: ${f.why}: ${f.text}`));
+    assert.deepEqual(all, [], `move speed checks to bench/, make waits generous (>= ${LIMIT_MS} ms):\n${all.join('\n')}`);
+  });
+});
