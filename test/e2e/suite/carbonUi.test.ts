@@ -6,20 +6,19 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { VerdantApi } from '../../../src/extension';
+import { sleep, until } from './wait';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Asks the runner for a screenshot of the whole workbench (test-output/screenshots/<name>.png). */
 async function screenshot(name: string): Promise<void> {
   const dir = process.env.E2E_SHOTS;
   if (!dir) return; // under @vscode/test-electron there is no browser to photograph
   writeFileSync(path.join(dir, `request-${name}`), '');
-  for (let i = 0; i < 150 && !existsSync(path.join(dir, `done-${name}`)); i++) await sleep(100);
-  assert.ok(existsSync(path.join(dir, `done-${name}`)), `screenshot ${name} taken`);
+  await until(`screenshot ${name} taken`, () => existsSync(path.join(dir, `done-${name}`)), 60_000, 100);
 }
 
 describe('carbon gauge and dashboard', function () {
-  this.timeout(60000);
+  this.timeout(180_000);
   let api: VerdantApi;
   const config = () => vscode.workspace.getConfiguration('verdant');
 
@@ -52,7 +51,7 @@ describe('carbon gauge and dashboard', function () {
 
   it('follows the grid zone setting', async () => {
     await config().update('carbon.zone', 'SE', vscode.ConfigurationTarget.Global);
-    for (let i = 0; i < 50 && !api.carbonUi.gaugeText.includes(' 36 g/kWh'); i++) await sleep(100);
+    await until('the gauge to show SE', () => api.carbonUi.gaugeText.includes(' 36 g/kWh'));
     assert.match(api.carbonUi.gaugeText, /^\$\(pulse\) 36 g\/kWh/);
   });
 
@@ -61,7 +60,7 @@ describe('carbon gauge and dashboard', function () {
     await vscode.commands.executeCommand('verdant.showCarbonDashboard');
     const panel = api.carbonUi.panel;
     assert.ok(panel, 'the dashboard panel exists');
-    await Promise.race([panel.rendered, sleep(20000).then(() => { throw new Error('the dashboard did not render'); })]);
+    await Promise.race([panel.rendered, sleep(60_000).then(() => { throw new Error('the dashboard did not render within 60 s'); })]);
     const tabs = vscode.window.tabGroups.all.flatMap((g) => g.tabs);
     assert.ok(tabs.some((t) => t.label === 'Verdant Carbon' && t.input instanceof vscode.TabInputWebview), 'a Verdant Carbon webview tab is open');
     assert.match(panel.html, /Content-Security-Policy/);

@@ -14,7 +14,7 @@ function nativeInferenceLibrariesInThisProcess(): string[] {
 }
 
 describe('local engine from the extension host', function () {
-  this.timeout(120000);
+  this.timeout(180_000);
   let api: VerdantApi;
   const config = () => vscode.workspace.getConfiguration('verdant');
 

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import Mocha from 'mocha';
 
 export function run(): Promise<void> {
-  const mocha = new Mocha({ ui: 'bdd', color: false, timeout: 30000 });
+  const mocha = new Mocha({ ui: 'bdd', color: false, timeout: 120_000 });
   // E2E_FILES=routing,tasks runs only those suites (while working on one; the full run takes them all).
   // E2E_UNTRUSTED (the runner's --untrusted pass, workspace trust on): only the restricted-mode suite.
   const only = process.env.E2E_UNTRUSTED ? ['untrusted.test.js']

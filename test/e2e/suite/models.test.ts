@@ -16,7 +16,7 @@ import { resolveTestModel } from '../../support/testModel';
 const log = vscode.window.createOutputChannel('Verdant e2e models', { log: true });
 
 describe('model management in VS Code', function () {
-  this.timeout(60000);
+  this.timeout(180_000);
   let dir: string;
   beforeEach(() => { dir = mkdtempSync(path.join(os.tmpdir(), 'verdant-models-e2e-')); });
 

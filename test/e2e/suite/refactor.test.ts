@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { VerdantApi } from '../../../src/extension';
+import { until } from './wait';
 import type { RefactorResult } from '../../../src/vscode/refactor';
 import { setUpHybrid, startCloudStandIn, teardownHybrid, type CloudStandIn } from './cloudStandIn';
 
@@ -54,7 +55,7 @@ function renameBlocks(prompt: string, breakIt: boolean): string {
 }
 
 describe('Plan Refactor: a rename across three files, planned locally, executed in the cloud, reviewed as one change', function () {
-  this.timeout(120000);
+  this.timeout(180_000);
   let api: VerdantApi;
   let cloud: CloudStandIn;
   let breakNext = false;
@@ -181,8 +182,7 @@ describe('Plan Refactor: a rename across three files, planned locally, executed 
     assert.equal(await ended, 'applied');
     await vscode.workspace.saveAll(false);
     for (const [f, text] of Object.entries(read())) assert.equal(text, FILES[f].replaceAll('computeTotal', 'calculateTotal'), f);
-    for (let i = 0; i < 40 && (await api.jobs.queue.get(job.id))?.state !== 'done'; i++) await new Promise((r) => setTimeout(r, 100));
-    assert.equal((await api.jobs.queue.get(job.id))?.state, 'done');
+    await until('the queued job to be done', async () => (await api.jobs.queue.get(job.id))?.state === 'done');
   });
 
   it('stops at a step whose edits do not apply, changes nothing, keeps the plan, and Resume finishes it', async () => {

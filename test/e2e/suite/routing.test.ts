@@ -6,14 +6,14 @@ import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import type { VerdantApi } from '../../../src/extension';
 import { setUpHybrid, startCloudStandIn, teardownHybrid, type CloudStandIn } from './cloudStandIn';
+import { until } from './wait';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ANSWER = 'Use reduce:\n```javascript\nconst total = items.reduce((sum, item) => sum + item.price, 0);\n```';
 
 type Outcome = { route: string; reason: string; grams?: number; recordIds: string[]; cascaded?: boolean; decision?: { cascade: boolean; pLocalOk: number } };
 
 describe('router: modes, routing log, retries, cascade and budget', function () {
-  this.timeout(90000);
+  this.timeout(180_000);
   let api: VerdantApi;
   let cloud: CloudStandIn;
   const bodies = (): string[] => cloud.requests;
@@ -45,7 +45,7 @@ describe('router: modes, routing log, retries, cascade and budget', function () 
   it('follows the mode switched by command, shows it in the status bar, and logs every decision with the ONNX classifier', async () => {
     assert.equal(await vscode.commands.executeCommand('verdant.switchRoutingMode', 'local-only'), 'local-only');
     assert.equal(config().get('routing.mode'), 'local-only');
-    for (let i = 0; i < 40 && !api.statusText().includes('local-only'); i++) await sleep(50);
+    await until('the status bar to show local-only', () => api.statusText().includes('local-only'));
     assert.match(api.statusText(), /Verdant · local-only/);
     const sent = bodies().length;
     const local = await summarize('Once upon a time, there was a little girl named Lily.');
@@ -59,7 +59,7 @@ describe('router: modes, routing log, retries, cascade and budget', function () 
     assert.match(cloud.reason, /^cloud: .* \(cloud-only mode\)$/);
     assert.equal(bodies().length, sent + 1);
     await config().update('routing.mode', undefined, G);
-    for (let i = 0; i < 40 && api.statusText().includes('cloud-only'); i++) await sleep(50);
+    await until('the status bar to drop cloud-only', () => !api.statusText().includes('cloud-only'));
     assert.doesNotMatch(api.statusText(), /·/, 'balanced, the default, is not shown in the bar');
 
     const log = await vscode.commands.executeCommand<string>('verdant.showRoutingLog');

@@ -9,9 +9,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { VerdantApi } from '../../../src/extension';
+import { sleep, until } from './wait';
 
 const KEY = 'sk-verdant-E2E-SECRET-7f3c9a1b2d4e6f8091a2b3c4d5e6f708';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Every file under dir (skipping big binaries such as models), as text. */
 function filesUnder(dir: string): { file: string; text: string }[] {
@@ -27,7 +27,7 @@ function filesUnder(dir: string): { file: string; text: string }[] {
 }
 
 describe('security: the cloud API key never appears in results, logs, storage or exports', function () {
-  this.timeout(60000);
+  this.timeout(180_000);
   let api: VerdantApi;
   let server: http.Server;
   let mode: 'error' | 'echo' = 'error';
@@ -74,11 +74,10 @@ describe('security: the cloud API key never appears in results, logs, storage or
     // 1. The endpoint fails with the key in its error body: the error is shown (and dismissed here).
     mode = 'error';
     const failing = vscode.commands.executeCommand('verdant.summarizeFile');
-    for (let i = 0; i < 60; i++) {
-      await sleep(250);
+    await until('the failed task to end (its error dismissed)', async () => {
       await vscode.commands.executeCommand('notifications.clearAll');
-      if (await Promise.race([Promise.resolve(failing).then(() => true), sleep(10).then(() => false)])) break;
-    }
+      return Promise.race([Promise.resolve(failing).then(() => true), sleep(10).then(() => false)]);
+    }, 60_000, 250);
     assert.equal(await failing, undefined, 'the failed task has no outcome');
     // 2. The endpoint answers with the key in the text.
     mode = 'echo';

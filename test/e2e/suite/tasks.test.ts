@@ -6,15 +6,15 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as vscode from 'vscode';
 import type { VerdantApi } from '../../../src/extension';
+import { until } from './wait';
 import { resolveTestModel } from '../../support/testModel';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const SECRET = 'sk-proj-T3stOnlyAbCdEfGhIjKlMnOpQrStUvWxYz0123456789';
 const ORIGINAL = `var total = 0;\nfor (var i = 0; i < items.length; i++) { total += items[i].price; }\nconst apiKey = "${SECRET}";`;
 const REFACTORED = 'const total = items.reduce((sum, item) => sum + item.price, 0);';
 
 describe('palette tasks with a green-cloud endpoint (OpenAI-compatible server on 127.0.0.1)', function () {
-  this.timeout(60000);
+  this.timeout(180_000);
   let api: VerdantApi;
   let server: http.Server;
   const bodies: { auth?: string; body: string }[] = [];
@@ -58,7 +58,7 @@ describe('palette tasks with a green-cloud endpoint (OpenAI-compatible server on
     let asked: string | undefined;
     const listener = api.consent.onDidAsk((host) => { asked = host; });
     const running = vscode.commands.executeCommand<{ route: string; proposalId: number; grams?: number }>('verdant.refactorSelection', 'use reduce');
-    for (let i = 0; i < 100 && !asked; i++) await sleep(50);
+    await until('consent to be asked', () => asked);
     listener.dispose();
     assert.match(asked ?? '', /^127\.0\.0\.1:\d+$/, 'consent was asked for the endpoint host');
     assert.equal(bodies.length, 0, 'nothing was sent before consent');

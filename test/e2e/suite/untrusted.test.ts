@@ -7,7 +7,7 @@ import type { VerdantApi } from '../../../src/extension';
 import { setUpHybrid, startCloudStandIn, teardownHybrid, type CloudStandIn } from './cloudStandIn';
 
 describe('untrusted workspace: code never leaves the machine', function () {
-  this.timeout(60000);
+  this.timeout(180_000);
   let api: VerdantApi;
   let cloud: CloudStandIn;
 
