@@ -157,7 +157,7 @@ describe('carbon sources against real HTTP servers', function () {
 
   const service = (over: Partial<IntensityServiceOptions> & Pick<IntensityServiceOptions, 'source' | 'zone'>) => createIntensityService({
     now,
-    timeoutMs: 2000,
+    timeoutMs: 30_000, // only a hang: the tests of the timeout itself pass their own
     baseUrls: { 'uk-carbon-intensity': server.url, 'electricity-maps': `${server.url}/v3`, watttime: server.url, 'carbon-aware-sdk': server.url },
     credentials: { electricityMapsToken: async () => 'em-token', wattTime: async () => ({ username: 'ada', password: 's3cret' }) },
     ...over,
@@ -322,7 +322,7 @@ describe('carbon sources against real HTTP servers', function () {
     it('reads the signal index as a percentile, not an intensity', async () => {
       routes();
       server.on('/v3/signal-index', json(WT_INDEX));
-      const http: HttpContext = { fetch: (url, init) => fetch(url, init), now, timeoutMs: 2000 };
+      const http: HttpContext = { fetch: (url, init) => fetch(url, init), now, timeoutMs: 30_000 };
       const index = await new WattTimeSource(http, async () => ({ username: 'ada', password: 's3cret' }), server.url).signalIndex('CAISO_NORTH');
       assert.deepEqual(index, { zone: 'CAISO_NORTH', percentile: 96, at: '2026-03-01T10:15:00.000Z' });
     });

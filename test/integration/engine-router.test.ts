@@ -43,7 +43,7 @@ class RawConnection {
     this.socket.write((typeof message === 'string' ? message : JSON.stringify(message)) + '\n');
   }
 
-  async next(ms = 5000): Promise<WorkerMessage> {
+  async next(ms = 60_000): Promise<WorkerMessage> {
     const end = Date.now() + ms;
     while (this.inbox.length === 0) {
       if (Date.now() > end) throw new Error('no message from the engine');

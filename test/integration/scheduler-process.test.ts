@@ -1,9 +1,9 @@
 // The scheduler across real processes: hosts (test/integration/support/schedulerHost.ts, one "window" each) share a
 // queue folder, run shell commands, and are killed with SIGKILL like a crashed window. Each job must run at most once.
-// A host's clock is offset so that a job planned 3 hours ahead becomes due about a second after the host starts.
+// A host's clock is offset so that a job planned 3 hours ahead is either far off or already due when the host starts.
 import * as assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { IntensityForecast } from '../../src/core/carbon/types';
@@ -47,7 +47,7 @@ function startHost(dir: string, offsetMs: number, env: Record<string, string> = 
   const host: Host = {
     child, events, stderr: '',
     exited: new Promise((resolve) => child.on('exit', () => { live.delete(host); resolve(); })),
-    waitFor: (pred, what, ms = 5000) => new Promise((resolve, reject) => {
+    waitFor: (pred, what, ms = 60_000) => new Promise((resolve, reject) => {
       const check = () => {
         const found = events.find(pred);
         if (!found) return;
@@ -92,7 +92,7 @@ function nodeCommand(script: string, ...args: string[]): string {
 }
 const APPEND = (text: string) => `require('fs').appendFileSync(process.argv[1], '${text}\\n')`;
 
-async function until<T>(what: string, get: () => Promise<T | undefined>, ms = 8000): Promise<T> {
+async function until<T>(what: string, get: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const v = await get();
@@ -119,15 +119,15 @@ describe('scheduler across processes', function () {
     const queue = new JobQueue(dir);
     const options = planIn3h(Date.now());
     const job = await queue.add({ kind: 'shell', command: nodeCommand(APPEND('ran'), marker), label: 'append' }, options);
-    const offset = options.plan.start - Date.now() - 1500; // due in ~1.5 s on the hosts' clock
-
-    const a = startHost(dir, offset);
+    // A's clock is the real one: the job is 3 h away however long A takes to start. B's clock is already in the
+    // job's window when B starts.
+    const a = startHost(dir, 0);
     await a.waitFor((e) => e.type === 'ready', 'ready');
     await crash(a);
     assert.ok(!a.events.some((e) => e.type === 'started'), 'A was killed before the job was due');
     assert.equal((await queue.get(job.id))?.state, 'queued');
 
-    const b = startHost(dir, offset);
+    const b = startHost(dir, options.plan.start - Date.now() + 100);
     const finished = await b.waitFor((e) => e.type === 'finished', 'finished');
     assert.deepEqual([finished.id, finished.state], [job.id, 'done']);
     await sleep(300); // a few more polls: nothing runs twice
@@ -142,12 +142,18 @@ describe('scheduler across processes', function () {
     const queue = new JobQueue(dir);
     const options = planIn3h(Date.now());
     const jobs: Job[] = [];
+    // Each job waits for a release file before it ends, and each host runs one job at a time: the first host to
+    // claim one is busy until the release, so the other must claim one too, however the two are scheduled.
+    const release = path.join(work, 'b.release');
+    const held = () => `const fs = require('fs'); (function wait() { if (!fs.existsSync(${JSON.stringify(release)})) return setTimeout(wait, 20); ${APPEND('ran')}; })()`;
     for (let i = 0; i < 6; i++) {
-      jobs.push(await queue.add({ kind: 'shell', command: nodeCommand(APPEND('ran'), path.join(work, `b${i}.marker`)), label: `j${i}` }, options));
+      const marker = path.join(work, `b${i}.marker`);
+      jobs.push(await queue.add({ kind: 'shell', command: nodeCommand(held(), marker), label: `j${i}` }, options));
     }
-    const offset = options.plan.start - Date.now() - 1200;
-    const hosts = [startHost(dir, offset, { VERDANT_MAX_CONCURRENT: '6' }), startHost(dir, offset, { VERDANT_MAX_CONCURRENT: '6' })];
-    await Promise.all(hosts.map((h) => h.waitFor((e) => e.type === 'ready', 'ready')));
+    const offset = options.plan.start - Date.now() + 100; // both hosts' clocks are in the jobs' window
+    const hosts = [startHost(dir, offset), startHost(dir, offset)];
+    await Promise.all(hosts.map((h) => h.waitFor((e) => e.type === 'started', 'a job started')));
+    writeFileSync(release, '');
     const all = await until('all jobs done', async () => {
       const { jobs: now } = await queue.list();
       return now.every((j) => j.state === 'done') ? now : undefined;
@@ -156,8 +162,8 @@ describe('scheduler across processes', function () {
     for (let i = 0; i < jobs.length; i++) assert.equal(readFileSync(path.join(work, `b${i}.marker`), 'utf8'), 'ran\n', `j${i}`);
     const started = hosts.flatMap((h) => h.events.filter((e) => e.type === 'started').map((e) => e.id));
     assert.deepEqual([...started].sort(), jobs.map((j) => j.id).sort(), 'each job started by exactly one host');
-    const tookPart = hosts.map((h) => h.events.some((e) => e.type === 'started' || /taken by another process/.test(e.msg ?? '')));
-    assert.deepEqual(tookPart, [true, true], 'both hosts raced for the jobs (else this proved nothing)');
+    const tookPart = hosts.map((h) => h.events.some((e) => e.type === 'started'));
+    assert.deepEqual(tookPart, [true, true], 'both hosts ran jobs from the one queue (else this proved nothing)');
     const owners = new Set(all.map((j) => j.owner?.pid));
     assert.ok([...owners].every((pid) => hosts.some((h) => h.child.pid === pid)));
   });

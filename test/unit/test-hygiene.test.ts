@@ -52,6 +52,8 @@ export function findTimeBudgets(source: string): BudgetFinding[] {
     for (const m of text.matchAll(/\.timeout\(\s*([\d_]+)\s*\)/g)) if (literal(m[1]) > 0 && literal(m[1]) < LIMIT_MS) found(`a mocha timeout of ${m[1]} ms`);
     for (const m of text.matchAll(/\buntil\([^;]*?,\s*([\d_]+)\s*(?:,\s*[\d_]+\s*)?\)/g)) if (literal(m[1]) < LIMIT_MS) found(`waits at most ${m[1]} ms for an event`);
     for (const m of text.matchAll(/\bnoOpenSockets\(\s*([\d_]+)\s*\)/g)) if (literal(m[1]) < LIMIT_MS) found(`waits at most ${m[1]} ms for sockets to close`);
+    // A waiting helper's default limit: until(what, probe, ms = 5000), next(ms = 5000), waitFor(pred, what, ms = 5000).
+    for (const m of text.matchAll(/\b(?:until|waitFor|within|next|noOpenSockets)\b[^{;]*?\b(?:ms|timeoutMs)\s*=\s*([\d_]+)/g)) if (literal(m[1]) < LIMIT_MS) found(`a waiting helper gives up after ${m[1]} ms by default`);
   });
   return findings;
 }
@@ -77,6 +79,8 @@ describe('test hygiene: no wall-clock budgets in tests', () => {
       'const waited = calls[1].at - t0;\nassert.ok(waited < 1000);',
       "await until('restart', () => done, 5000);",
       'await server.noOpenSockets(2000);',
+      'async function until(what: string, probe: () => boolean, ms = 5000): Promise<void> {',
+      '    waitFor: (pred, what, ms = 5000) => new Promise((resolve, reject) => {',
     ];
     for (const source of budget) assert.equal(findTimeBudgets(source).length, 1, source);
     const fine = [
@@ -89,6 +93,7 @@ describe('test hygiene: no wall-clock budgets in tests', () => {
       'assert.ok(ranAt >= edge);',
       'this.timeout(120000);',
       "await until('restart', () => done, 30_000);",
+      'async function until(what: string, probe: () => boolean, ms = 60_000): Promise<void> {',
       '// assert.ok(performance.now() - t0 < 1000);',
     ];
     for (const source of fine) assert.deepEqual(findTimeBudgets(source), [], source);
