@@ -52,6 +52,11 @@ export function findTimeBudgets(source: string): BudgetFinding[] {
     for (const m of text.matchAll(/\.timeout\(\s*([\d_]+)\s*\)/g)) if (literal(m[1]) > 0 && literal(m[1]) < LIMIT_MS) found(`a mocha timeout of ${m[1]} ms`);
     for (const m of text.matchAll(/\buntil\([^;]*?,\s*([\d_]+)\s*(?:,\s*[\d_]+\s*)?\)/g)) if (literal(m[1]) < LIMIT_MS) found(`waits at most ${m[1]} ms for an event`);
     for (const m of text.matchAll(/\bnoOpenSockets\(\s*([\d_]+)\s*\)/g)) if (literal(m[1]) < LIMIT_MS) found(`waits at most ${m[1]} ms for sockets to close`);
+    // A bounded polling loop: for (let i = 0; i < 40 && !done; i++) await sleep(50) gives up after 2 s.
+    for (const m of text.matchAll(/for \(let \w+ = 0; \w+ < ([\d_]+) &&.*?sleep\(([\d_]+)\)/g)) {
+      const ms = literal(m[1]) * literal(m[2]);
+      if (ms < LIMIT_MS) found(`a polling loop that gives up after ${ms} ms`);
+    }
     // A waiting helper's default limit: until(what, probe, ms = 5000), next(ms = 5000), waitFor(pred, what, ms = 5000).
     for (const m of text.matchAll(/\b(?:until|waitFor|within|next|noOpenSockets)\b[^{;]*?\b(?:ms|timeoutMs)\s*=\s*([\d_]+)/g)) if (literal(m[1]) < LIMIT_MS) found(`a waiting helper gives up after ${m[1]} ms by default`);
   });
@@ -80,6 +85,7 @@ describe('test hygiene: no wall-clock budgets in tests', () => {
       "await until('restart', () => done, 5000);",
       'await server.noOpenSockets(2000);',
       'async function until(what: string, probe: () => boolean, ms = 5000): Promise<void> {',
+      "for (let i = 0; i < 40 && !api.statusText().includes('x'); i++) await sleep(50);",
       '    waitFor: (pred, what, ms = 5000) => new Promise((resolve, reject) => {',
     ];
     for (const source of budget) assert.equal(findTimeBudgets(source).length, 1, source);
