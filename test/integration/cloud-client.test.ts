@@ -59,7 +59,8 @@ describe('CloudClient', function () {
       baseUrl: server.url,
       model: MODEL,
       apiKey: async () => KEY,
-      timeouts: { connectMs: 1000, headersMs: 2000, bodyIdleMs: 2000 },
+      // Only hangs: a loopback answer on a busy machine may take seconds. The timeout tests set their own.
+      timeouts: { connectMs: 30_000, headersMs: 30_000, bodyIdleMs: 30_000 },
       retries: { max: 2, baseDelayMs: 100, maxDelayMs: 1000, maxRetryAfterMs: 5000 },
       random: () => 0.5,
       sleep: async (ms) => { sleeps.push(ms); },
@@ -180,9 +181,9 @@ describe('CloudClient', function () {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         res.write(chunk('Partial '));
         res.write(chunk('answer'));
-        await sleep(3000); // the stall
-        if (!res.destroyed) res.end(DONE);
-      }, { timeouts: { connectMs: 1000, headersMs: 1000, bodyIdleMs: 200 } });
+        // The stall lasts until the client hangs up: only its 200 ms body timeout can end the request.
+        await new Promise((resolve) => res.on('close', resolve));
+      }, { timeouts: { connectMs: 30_000, headersMs: 30_000, bodyIdleMs: 200 } });
       const pieces: string[] = [];
       const e = await rejection(c.chat(ask, { onText: (t) => pieces.push(t) }));
       assert.equal(e.code, 'timeout');
@@ -415,10 +416,8 @@ describe('CloudClient', function () {
     });
 
     it('aborting while waiting for headers closes the socket', async () => {
-      const { server: s, client: c } = await setup(async (_seen, res) => {
-        await sleep(2000);
-        if (!res.destroyed) json(res, 200, completion('late'));
-      });
+      // Never answered: only the abort can end the request.
+      const { server: s, client: c } = await setup(() => new Promise<void>(() => {}));
       const controller = new AbortController();
       const p = c.chat(ask, { signal: controller.signal });
       while (s.seen.length === 0) await sleep(5);

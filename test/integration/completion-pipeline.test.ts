@@ -15,20 +15,29 @@ function input(prefix: string, over: Partial<CompletionInput> = {}): CompletionI
   return { documentKey: 'file:///story.txt', languageId: 'plaintext', filePath: 'story.txt', prefix, suffix: SUFFIX, linePrefix, lineSuffix: '', manual: false, ...over };
 }
 
-/** The real engine, counting calls; `delayMs` holds each call back before it starts (to catch it in flight). */
-function counting(engine: LlamaEngine, delayMs = 0) {
+/**
+ * The real engine, counting calls. `held`: each call waits at the door until the test calls release(), so a test
+ * catches a request in flight by the order of events, never by a timer that a busy machine could overrun.
+ */
+function counting(engine: LlamaEngine, held = false) {
   const calls: FimRequest[] = [];
   const aborted: FimRequest[] = [];
+  let release!: () => void;
+  const door = new Promise<void>((resolve) => { release = resolve; });
+  if (!held) release();
+  let reached!: () => void;
+  const firstCall = new Promise<void>((resolve) => { reached = resolve; });
   const wrapped: CompletionEngine = {
     async generate(request: FimRequest, options: GenerateOptions) {
       calls.push(request);
-      if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
+      reached();
+      await door;
       const r = await engine.generate(request, options);
       if (r.stopReason === 'abort') aborted.push(request);
       return r;
     },
   };
-  return { wrapped, calls, aborted };
+  return { wrapped, calls, aborted, release, firstCall };
 }
 
 describe('completion pipeline (real engine, FIM model)', function () {
@@ -61,11 +70,12 @@ describe('completion pipeline (real engine, FIM model)', function () {
 
   it('reuses a request in flight when the user types what it is producing', async () => {
     const probe = await engine.generate({ kind: 'fim', prefix: PREFIX, suffix: SUFFIX, maxTokens: 96, temperature: 0, sessionKey: 'probe', stop: [] });
-    const { wrapped, calls } = counting(engine, 150);
+    const { wrapped, calls, release, firstCall } = counting(engine, true);
     const p = new CompletionPipeline({ engine: wrapped, sleep: async () => {} });
     const a = p.complete(input(PREFIX), new AbortController().signal);
-    await new Promise((r) => setTimeout(r, 20));
+    await firstCall; // in flight, held
     const b = p.complete(input(PREFIX + probe.text.slice(0, 1)), new AbortController().signal);
+    release();
     const [ra, rb] = await Promise.all([a, b]);
     assert.equal(calls.length, 1, 'one engine call served both keystrokes');
     assert.equal(rb?.source, 'in-flight');
@@ -73,11 +83,12 @@ describe('completion pipeline (real engine, FIM model)', function () {
   });
 
   it('cancels a request the user has moved away from', async () => {
-    const { wrapped, calls, aborted } = counting(engine, 100);
+    const { wrapped, calls, aborted, release, firstCall } = counting(engine, true);
     const p = new CompletionPipeline({ engine: wrapped, sleep: async () => {} });
     const a = p.complete(input(PREFIX), new AbortController().signal);
-    await new Promise((r) => setTimeout(r, 20));
+    await firstCall; // in flight, held
     const b = p.complete(input('Lily had a dog. It', { suffix: '' }), new AbortController().signal);
+    release();
     const [ra, rb] = await Promise.all([a, b]);
     assert.equal(ra, undefined, 'the stale request shows nothing');
     assert.ok(rb && rb.source === 'engine');
@@ -87,15 +98,17 @@ describe('completion pipeline (real engine, FIM model)', function () {
   });
 
   it('cancels an engine request whose caller gave up when no keystroke reuses it', async () => {
-    const { wrapped, aborted } = counting(engine, 80);
+    const { wrapped, aborted, release, firstCall } = counting(engine, true);
     const p = new CompletionPipeline({ engine: wrapped, sleep: async () => {} });
     const ac = new AbortController();
     const a = p.complete(input(PREFIX, { documentKey: 'file:///other.txt' }), ac.signal);
-    await new Promise((r) => setTimeout(r, 10));
+    await firstCall; // in flight, held
     ac.abort();
+    // The pipeline keeps it a tick for a following keystroke; none comes, so it cancels it.
+    while (p.stats.staleCancelled === 0) await new Promise((r) => setTimeout(r, 5));
+    release();
     assert.equal(await a, undefined);
-    await new Promise((r) => setTimeout(r, 300));
-    assert.equal(aborted.length, 1);
+    assert.equal(aborted.length, 1, 'the engine stopped the request');
     assert.equal(p.stats.staleCancelled, 1);
   });
 

@@ -215,7 +215,7 @@ describe('hardening: the API key never leaks', function () {
 describe('hardening: CloudClient errors never carry the key', function () {
   this.timeout(60_000);
   const HI = { messages: [{ role: 'user' as const, content: 'hi' }], maxTokens: 16 };
-  const options = { model: MODEL, apiKey: async () => KEY, retries: { max: 0 }, timeouts: { connectMs: 2000, headersMs: 2000, bodyIdleMs: 2000 } };
+  const options = { model: MODEL, apiKey: async () => KEY, retries: { max: 0 }, timeouts: { connectMs: 30_000, headersMs: 30_000, bodyIdleMs: 30_000 } };
 
   async function failure(p: Promise<unknown>): Promise<CloudError> {
     try {
