@@ -117,7 +117,7 @@ describe('downloadFile (real HTTP on 127.0.0.1)', function () {
     dir = mkdtempSync(path.join(os.tmpdir(), 'verdant-dl-'));
     dest = path.join(dir, 'models', 'model.gguf');
     agent = new Agent();
-    deps = { dispatcher: agent, headersTimeoutMs: 5_000, stallTimeoutMs: 5_000 };
+    deps = { dispatcher: agent, headersTimeoutMs: 30_000, stallTimeoutMs: 30_000 };
   });
   afterEach(async () => {
     await Promise.all(servers.splice(0).map((s) => s.close()));
