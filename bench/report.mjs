@@ -206,6 +206,10 @@ function largeDocuments(r) {
   const t = r.targets ?? {};
   const met = r.met ?? {};
   const yes = (ok) => (ok === true ? 'yes' : ok === false ? 'NO' : DASH);
+  const worst = (key) => {
+    const medians = (r.shapes ?? []).map((x) => x[key]?.median).filter(isNum);
+    return medians.length ? ms(Math.max(...medians)) : DASH;
+  };
   return [
     machineLine(r),
     '',
@@ -213,10 +217,10 @@ function largeDocuments(r) {
     '',
     table(['10 MB document', 'Building the request, ms', 'Whole keystroke with the engine, ms'], (r.shapes ?? []).map((x) => [x.shape, medP90(x.buildMs), medP90(x.keystrokeMs)])),
     '',
-    table(['Metric', 'Median (p90) ms', 'Target', 'Met'], [
-      ['Building the request (worst document)', DASH, `< ${t.buildMs ?? DASH} ms`, yes(met.build)],
-      ['Whole keystroke (worst document)', DASH, `< ${t.keystrokeMs ?? DASH} ms`, yes(met.keystroke)],
-      ['Extra context: visiting a 10 MB file and a minified one, a 10 MB clipboard', medP90(r.extraContextMs), `< ${t.extraContextMs ?? DASH} ms`, yes(met.extraContext)],
+    table(['Metric', 'Median ms', 'Target', 'Met'], [
+      ['Building the request (the worst document\'s median)', worst('buildMs'), `< ${t.buildMs ?? DASH} ms`, yes(met.build)],
+      ['Whole keystroke (the worst document\'s median)', worst('keystrokeMs'), `< ${t.keystrokeMs ?? DASH} ms`, yes(met.keystroke)],
+      ['Extra context: visiting a 10 MB file and a minified one, a 10 MB clipboard (median (p90))', medP90(r.extraContextMs), `< ${t.extraContextMs ?? DASH} ms`, yes(met.extraContext)],
     ]),
     '',
     caveats(['These were timed assertions in the hardening tests; the tests now check only that what is sent and kept stays bounded, and the speed is measured here.']),
