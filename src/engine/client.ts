@@ -10,7 +10,7 @@ import { FEATURE_COUNT } from '../core/routing/features';
 import { deserializeError, EngineError } from './errors';
 import { readMessages, writeMessage } from './framing';
 import type { ModelConfig } from './llama/engine';
-import { clearStaleLock, lockPathFor, pidAlive, readLock } from './lock';
+import { clearStaleLock, lockHolder, lockPathFor, pidAlive, readLock } from './lock';
 import { MAX_ROUTE_ROWS, PROTOCOL_VERSION, type ClientMessage, type WorkerMessage, type WorkerStatus } from './protocol';
 import type { BackendInfo, GenerateOptions, GenerateRequest, GenerateResult } from './types';
 
@@ -156,18 +156,26 @@ export class EngineClient {
     // Monotonic time: a wall clock moved back an hour must not make a window wait an hour for its worker.
     const deadline = performance.now() + (this.options.startTimeoutMs ?? 20000);
     let spawned: { exited: Promise<number | null> } | undefined;
+    // What the last look at the lock found, for the error if nothing answers in time.
+    let found = 'no engine.lock';
     for (let round = 0; ; round++) {
       const lock = await readLock(this.lockPath);
-      if (lock && pidAlive(lock.pid)) {
+      const holder = lock ? lockHolder(lock) : undefined;
+      if (lock && holder?.alive) {
         if (lock.protocol !== PROTOCOL_VERSION) {
           await this.retireOldWorker(lock.socket, lock.pid);
         } else {
-          const conn = await this.dial(lock.socket, lock.pid).catch(() => undefined);
+          const conn = await this.dial(lock.socket, lock.pid).catch((e: unknown) => {
+            found = `engine.lock names process ${lock.pid}, which is running but did not answer on ${lock.socket} (${e instanceof Error ? e.message : e}); if that is not Verdant's engine, delete ${this.lockPath}`;
+            return undefined;
+          });
           if (conn) return conn;
         }
       } else if (!spawned) {
+        if (lock && holder && !holder.alive) this.options.log?.(`engine: removing a stale engine.lock: ${holder.why}`);
         await clearStaleLock(this.lockPath);
         spawned = this.spawnWorker();
+        found = 'the engine worker Verdant started has not answered yet';
       }
       if (spawned && performance.now() > deadline - 1000) {
         // Give an early crash of our own spawn a chance to explain itself.
@@ -176,7 +184,7 @@ export class EngineClient {
         if (code !== undefined && code !== 0) throw new EngineError('worker-unavailable', `The local engine exited at start (code ${code}): ${await this.logTail()}`);
       }
       if (performance.now() > deadline) {
-        throw new EngineError('worker-unavailable', `The local engine did not start within ${Math.round((this.options.startTimeoutMs ?? 20000) / 1000)} s; see its log at ${path.join(this.options.stateDir, 'engine.log')}.`);
+        throw new EngineError('worker-unavailable', `The local engine did not start within ${Math.round((this.options.startTimeoutMs ?? 20000) / 1000)} s (${found}); see its log at ${path.join(this.options.stateDir, 'engine.log')}.`);
       }
       await sleep(Math.min(50 * (round + 1), 250));
     }

@@ -1,10 +1,12 @@
 // Finding the one engine worker of this machine (per user): a lock file in the extension's global storage names the
 // worker's pid and socket. Written atomically (hard link of a complete temp file), so a reader never sees half a
-// lock; a lock whose pid is dead is stale and is removed by whoever finds it.
+// lock; a lock whose holder is gone (its pid dead, or given to another process since) is stale and is removed by
+// whoever finds it.
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { BOOT_SLACK_MS, bootTime, processStartTime } from '../core/process/times';
 
 export interface LockInfo {
   readonly pid: number;
@@ -12,6 +14,26 @@ export interface LockInfo {
   readonly protocol: number;
   readonly version: string;
   readonly startedAt: number;
+  /** The machine's boot time when the worker started (absent in locks of older versions). */
+  readonly boot?: number;
+}
+
+/** A process may start this long before it writes its lock (a worker loads its code first). */
+const START_SLACK_MS = 2000;
+
+/**
+ * Whether the lock still names a live worker: its pid alive, the machine not rebooted since, and (where the system
+ * says when a process started) that process not younger than the lock. Otherwise, why not: a crash and a reboot,
+ * or pid reuse, can leave a lock naming an unrelated live process that would block every window for good.
+ */
+export function lockHolder(info: LockInfo, now: { boot: () => number; startOf: (pid: number) => number | undefined } = { boot: bootTime, startOf: (pid) => processStartTime(pid) }): { alive: true } | { alive: false; why: string } {
+  if (!pidAlive(info.pid)) return { alive: false, why: `its process ${info.pid} has ended` };
+  if (typeof info.boot === 'number' && Math.abs(info.boot - now.boot()) > BOOT_SLACK_MS) return { alive: false, why: 'the machine has restarted since it was written' };
+  const started = now.startOf(info.pid);
+  if (started !== undefined && typeof info.startedAt === 'number' && started > info.startedAt + START_SLACK_MS) {
+    return { alive: false, why: `pid ${info.pid} now belongs to another process, started after the lock was written` };
+  }
+  return { alive: true };
 }
 
 export function lockPathFor(stateDir: string): string {
@@ -54,10 +76,10 @@ export async function readLock(lockPath: string): Promise<LockInfo | undefined> 
   return undefined;
 }
 
-/** Removes the lock if it is stale (unreadable, or its pid is dead). Returns true when no live lock remains. */
+/** Removes the lock if it is stale (unreadable, or see lockHolder). Returns true when no live lock remains. */
 export async function clearStaleLock(lockPath: string): Promise<boolean> {
   const info = await readLock(lockPath);
-  if (info && pidAlive(info.pid)) return false;
+  if (info && lockHolder(info).alive) return false;
   await fs.rm(lockPath, { force: true });
   return true;
 }

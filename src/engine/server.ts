@@ -7,6 +7,7 @@ import { EngineError, serializeError, type SerializedError } from './errors';
 import { readMessages, writeMessage } from './framing';
 import type { LlamaEngine, ModelConfig } from './llama/engine';
 import { sameConfig } from './llama/engine';
+import { bootTime } from '../core/process/times';
 import { acquireLock, releaseLock } from './lock';
 import { parseClientMessage, PROTOCOL_VERSION, type ClientMessage, type WorkerMessage, type WorkerStatus } from './protocol';
 
@@ -67,7 +68,7 @@ export class EngineServer {
    */
   async start(): Promise<boolean> {
     const { socketPath, lockPath } = this.options;
-    const locked = await acquireLock(lockPath, { pid: process.pid, socket: socketPath, protocol: PROTOCOL_VERSION, version: this.options.version, startedAt: this.startedAt });
+    const locked = await acquireLock(lockPath, { pid: process.pid, socket: socketPath, protocol: PROTOCOL_VERSION, version: this.options.version, startedAt: this.startedAt, boot: bootTime() });
     if (!locked) return false;
     try {
       // We hold the lock, so a socket file left here belongs to a dead worker.

@@ -1,9 +1,10 @@
 // The shared engine worker as real processes: dist/engine-worker.js started detached by EngineClient, found by
 // other clients through the lock file, serving the real model over a local socket.
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync, existsSync } from 'node:fs';
 import * as path from 'node:path';
+import { bootTime, processStartTime } from '../../src/core/process/times';
 import type { EngineClientOptions } from '../../src/engine/client';
 import { EngineError } from '../../src/engine/errors';
 import type { ModelConfig } from '../../src/engine/llama/engine';
@@ -137,6 +138,28 @@ describe('engine worker shared by windows (real processes)', function () {
     const status = await a.status();
     assert.notEqual(status.pid, dead);
     assert.equal((await readLock(lockPathFor(w.stateDir)))?.pid, status.pid);
+  });
+
+  it('recovers from a lock whose pid now belongs to an unrelated live process (pid reuse, or a reboot since)', async function () {
+    if (process.platform !== 'linux') this.skip(); // process start times are read from /proc
+    // An unrelated process that started after the lock was written, as after a crash and pid reuse.
+    const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+    try {
+      await until('the other process', () => processStartTime(other.pid!) !== undefined);
+      writeFileSync(lockPathFor(w.stateDir), JSON.stringify({ pid: other.pid, socket: path.join(w.stateDir, 'gone.sock'), protocol: PROTOCOL_VERSION, version: '0', startedAt: Date.now() - 3_600_000, boot: bootTime() }));
+      const status = await client('window A', { startTimeoutMs: 60_000 }).status();
+      assert.notEqual(status.pid, other.pid);
+      assert.equal((await readLock(lockPathFor(w.stateDir)))?.pid, status.pid);
+      assert.equal(other.exitCode, null, 'the unrelated process was left alone');
+    } finally {
+      other.kill('SIGKILL');
+    }
+    // A lock written before the machine restarted, naming a pid that is alive now (this test process).
+    await w.cleanup();
+    w.fresh();
+    writeFileSync(lockPathFor(w.stateDir), JSON.stringify({ pid: process.pid, socket: path.join(w.stateDir, 'gone.sock'), protocol: PROTOCOL_VERSION, version: '0', startedAt: Date.now(), boot: bootTime() - 86_400_000 }));
+    const status = await client('window B', { startTimeoutMs: 60_000 }).status();
+    assert.notEqual(status.pid, process.pid);
   });
 
   it('recovers from a torn lock file', async () => {

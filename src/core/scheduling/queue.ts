@@ -20,6 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { BOOT_SLACK_MS, bootTime } from '../process/times';
 import type { JobPlan } from './plan';
 
 /** `session`: the VS Code window that queued it (that window runs it; others only after a grace period). */
@@ -117,8 +118,6 @@ const JOB_FILE = /^(.+)\.json$/;
 const CLAIM_FILE = /^(.+)\.claim$/;
 /** A claim written without hard links may be seen half-written for this long (see createExclusive). */
 const YOUNG_CLAIM_MS = 30_000;
-/** Boot times computed from uptime wobble with clock adjustments: only a bigger difference is a reboot. */
-const REBOOT_SLACK_MS = 5 * 60_000;
 const TEMP_MAX_AGE_MS = 60 * 60_000;
 const TERMINAL: ReadonlySet<JobState> = new Set(['done', 'failed', 'cancelled', 'interrupted']);
 
@@ -129,9 +128,6 @@ export function assertJobId(id: unknown): asserts id is string {
   }
 }
 
-function defaultBootTime(): number {
-  return Date.now() - os.uptime() * 1000;
-}
 
 export class JobQueue {
   readonly dir: string;
@@ -142,7 +138,7 @@ export class JobQueue {
     const o = typeof options === 'string' ? { dir: options } : options;
     this.dir = o.dir;
     this.now = o.now ?? Date.now;
-    this.bootTime = o.bootTime ?? defaultBootTime;
+    this.bootTime = o.bootTime ?? bootTime;
   }
 
   async add(spec: JobSpec, options: AddOptions): Promise<Job> {
@@ -269,7 +265,7 @@ export class JobQueue {
       if (job.state !== 'running' || !job.owner || job.owner.host !== host) continue;
       const claim = await this.readClaim(job.id);
       if (!claim || claim.state !== 'running') continue;
-      const rebooted = claim.boot !== undefined && Math.abs(claim.boot - boot) > REBOOT_SLACK_MS;
+      const rebooted = claim.boot !== undefined && Math.abs(claim.boot - boot) > BOOT_SLACK_MS;
       if (!rebooted && isAlive(claim.owner.pid)) continue;
       const why = rebooted ? 'the machine restarted' : `its process (pid ${claim.owner.pid}) ended`;
       const ended: Claim = {
