@@ -9,7 +9,7 @@ import type { Config } from '../config';
 import { buildDashboardData, formatGrams, formatWh, readRecentRecords, type DashboardData } from '../core/carbon/dashboardData';
 import { lookupGridAverage } from '../core/carbon/sources';
 import { COUNTRY_AVERAGES } from '../core/carbon/data/gridAverages';
-import { toCsv } from '../core/carbon/ledger';
+import { csvField, toCsv } from '../core/carbon/ledger';
 import type { CarbonAccounting } from './carbonAccounting';
 import { DashboardPanel } from './dashboardPanel';
 
@@ -238,7 +238,7 @@ function safeName(names: Intl.DisplayNames, code: string): string {
 
 function dailyCsv(rows: readonly { day?: string; route?: string; count: number; energyKWh: number; operationalG: number; embodiedG: number; sciG: number; baselineG: number; savedG: number }[]): string {
   const head = 'day,route,requests,energy_kwh,operational_g,embodied_g,sci_g,baseline_g,saved_g';
-  return [head, ...rows.map((r) => [r.day, r.route, r.count, r.energyKWh, r.operationalG, r.embodiedG, r.sciG, r.baselineG, r.savedG].join(','))].join('\r\n') + '\r\n';
+  return [head, ...rows.map((r) => [r.day, r.route, r.count, r.energyKWh, r.operationalG, r.embodiedG, r.sciG, r.baselineG, r.savedG].map(csvField).join(','))].join('\r\n') + '\r\n';
 }
 
 /** The gauge's tooltip: every number with where it came from. */

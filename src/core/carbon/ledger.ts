@@ -403,7 +403,7 @@ export const CSV_COLUMNS = [
   'range_low_g', 'range_high_g',
 ] as const;
 
-/** RFC 4180: CRLF line ends, a header row, fields with a comma, quote or line break quoted, quotes doubled. */
+/** RFC 4180: CRLF line ends, a header row, fields with a comma, quote or line break quoted, quotes doubled; no formulas. */
 export function toCsv(records: readonly SciRecord[]): string {
   const rows: (readonly (string | number)[])[] = [CSV_COLUMNS];
   for (const r of records) {
@@ -416,8 +416,13 @@ export function toCsv(records: readonly SciRecord[]): string {
   return rows.map((row) => row.map(csvField).join(',') + '\r\n').join('');
 }
 
-function csvField(v: string | number): string {
-  const s = String(v);
+/**
+ * One CSV field. Text that a spreadsheet would read as a formula (starting with = + - @, a tab or a carriage return:
+ * a model file named `=HYPERLINK(...)` would become a live link) gets a leading apostrophe; numbers stay numbers.
+ */
+export function csvField(v: string | number | undefined): string {
+  let s = String(v ?? '');
+  if (typeof v === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 

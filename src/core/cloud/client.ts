@@ -63,6 +63,27 @@ export interface CloudUsage {
   readonly counted: boolean;
 }
 
+/** Tokens a chat template adds around each message, and around the whole prompt, at the most. */
+const TEMPLATE_TOKENS_PER_MESSAGE = 16;
+const TEMPLATE_TOKENS = 64;
+
+/**
+ * The server's token counts, kept within what was sent and received: a token is at least one UTF-8 byte, so a
+ * prompt cannot have more tokens than its bytes (plus the chat template's), nor an answer more than its bytes or
+ * the max_tokens asked for (hidden reasoning counts against that). A hostile or broken endpoint's 1e15 would
+ * otherwise be tonnes of CO2e in the ledger; a negative or non-finite count is replaced by the estimate.
+ */
+export function plausibleUsage(server: { promptTokens: number; completionTokens: number }, req: CloudChatRequest, received: string): CloudUsage {
+  const sentBytes = req.messages.reduce((n, m) => n + Buffer.byteLength(m.content) + TEMPLATE_TOKENS_PER_MESSAGE, TEMPLATE_TOKENS);
+  const receivedBytes = Buffer.byteLength(received);
+  const within = (v: number, max: number, estimate: number) => (Number.isFinite(v) && v >= 0 ? Math.min(Math.round(v), max) : estimate);
+  return {
+    promptTokens: within(server.promptTokens, sentBytes, estimateTokens(req.messages.reduce((n, m) => n + m.content.length, 0))),
+    completionTokens: within(server.completionTokens, Math.max(receivedBytes, req.maxTokens ?? 0), estimateTokens(received.length)),
+    counted: false,
+  };
+}
+
 export interface CloudResult {
   readonly text: string;
   /** The model that answered, as the server names it. */
@@ -317,13 +338,10 @@ export class CloudClient {
 
   private result(req: CloudChatRequest, piece: WirePiece, progress: Progress, started: number, attempts: number, endpoint: CloudEndpoint): CloudResult {
     const ended = this.now();
+    const sentChars = req.messages.reduce((n, m) => n + m.content.length, 0);
     const usage: CloudUsage = piece.usage
-      ? { ...piece.usage, counted: false }
-      : {
-        promptTokens: estimateTokens(req.messages.reduce((n, m) => n + m.content.length, 0)),
-        completionTokens: estimateTokens(progress.text.length),
-        counted: true,
-      };
+      ? plausibleUsage(piece.usage, req, progress.text)
+      : { promptTokens: estimateTokens(sentChars), completionTokens: estimateTokens(progress.text.length), counted: true };
     return {
       text: progress.text,
       model: piece.model ?? this.model,
