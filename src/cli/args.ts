@@ -24,12 +24,18 @@ export function parse(argv: readonly string[], specs: FlagSpecs): Parsed {
     const { values, positionals } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: true });
     return { flags: values, positionals };
   } catch (e) {
-    throw new UsageError(usageMessage(e));
+    throw new UsageError(usageMessage(e, argv));
   }
 }
 
-function usageMessage(e: unknown): string {
+function usageMessage(e: unknown, argv: readonly string[]): string {
   const text = e instanceof Error ? e.message : String(e);
+  // `--duration -30m`: a value that starts with a dash reads as another option.
+  const ambiguous = /Option '(?:-\w, )?(--[\w-]+)[^']*' argument is ambiguous/.exec(text);
+  if (ambiguous) {
+    const value = argv[argv.indexOf(ambiguous[1]) + 1] ?? '';
+    return `${ambiguous[1]} ${value}: a value that starts with "-" reads as an option; write ${ambiguous[1]}=${value} if you mean it.`;
+  }
   const unknown = /Unknown option '([^']+)'/.exec(text);
   if (unknown) return `unknown option ${unknown[1]}; run "verdant --help" for the options.`;
   const missing = /Option '([^']+)' argument missing/.exec(text);
@@ -52,14 +58,17 @@ export interface NumberRule {
   readonly integer?: boolean;
 }
 
+/** The largest value a numeric flag takes unless it says otherwise: 1e308 tokens is no request, only an overflow. */
+const DEFAULT_MAX = 1e12;
+
 /** A numeric flag's value (undefined when absent), or a usage error that says what is allowed. */
 export function numberFlag(value: string | boolean | undefined, name: string, rule: NumberRule): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  const max = rule.max ?? Infinity;
+  const max = rule.max ?? DEFAULT_MAX;
   if (typeof value !== 'string' || !Number.isFinite(n) || n < rule.min || n > max || (rule.integer && !Number.isInteger(n))) {
     const what = rule.integer ? 'a whole number' : 'a number';
-    const range = Number.isFinite(max) ? `from ${rule.min} to ${max}` : `of at least ${rule.min}`;
+    const range = rule.max !== undefined ? `from ${rule.min} to ${max}` : n > max ? `of at most ${max.toExponential()}` : `of at least ${rule.min}`;
     throw new UsageError(`--${name} must be ${what} ${range}, not "${value}".`);
   }
   return n;

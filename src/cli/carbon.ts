@@ -2,7 +2,7 @@
 // keeps them in VS Code's secret storage): VERDANT_ELECTRICITY_MAPS_TOKEN, VERDANT_WATTTIME_USERNAME and
 // VERDANT_WATTTIME_PASSWORD; VERDANT_CARBON_AWARE_SDK_URL; VERDANT_ZONE / VERDANT_POSTCODE as defaults for --zone;
 // VERDANT_<SOURCE>_URL overrides a source's base URL (proxies, tests).
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { osFacts, detectDevice, profile, PROFILES, type ProfileId } from '../core/carbon/energy/devices';
 import { BASELINE, estimateCloud } from '../core/carbon/energy/cloud';
 import { estimateLocal } from '../core/carbon/energy/local';
@@ -88,9 +88,16 @@ export const forecastCommand: Command = {
   },
 };
 
+/** Far more than a year of 5-minute points. */
+const MAX_FORECAST_FILE_BYTES = 16 * 2 ** 20;
+
 /** A forecast file: what `verdant forecast --json` prints, or a bare list of {at, gPerKWh} . */
 export async function readForecastFile(file: string): Promise<IntensityForecast> {
   let parsed: unknown;
+  // A regular file of a sane size only: /dev/zero or a named pipe would be read (or waited on) without end.
+  const st = await stat(file).catch((e: NodeJS.ErrnoException) => { throw new UsageError(`--forecast-file ${file}: ${e.code === 'ENOENT' ? 'no such file' : e.message}.`); });
+  if (!st.isFile()) throw new UsageError(`--forecast-file ${file} is not a regular file; give the JSON that "verdant forecast --json" prints.`);
+  if (st.size > MAX_FORECAST_FILE_BYTES) throw new UsageError(`--forecast-file ${file} is ${Math.round(st.size / 2 ** 20)} MB; a forecast is at most ${MAX_FORECAST_FILE_BYTES / 2 ** 20} MB.`);
   try {
     parsed = JSON.parse(await readFile(file, 'utf8'));
   } catch (e) {
