@@ -232,6 +232,24 @@ describe('downloadFile (real HTTP on 127.0.0.1)', function () {
     assert.equal(existsSync(dest), false);
   });
 
+  it('stops a body without a length at the pinned size, and keeps nothing of it', async () => {
+    // Chunked, no Content-Length, three times the pinned size: only the pin can stop it.
+    const s = await start((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      for (let i = 0; i < 3; i++) res.write(FILE);
+      res.end();
+    });
+    let most = 0;
+    await rejectsWith(
+      downloadFile({ url: `${s.url}/m.gguf`, dest, sha256: SHA, expectedBytes: FILE.length, onProgress: (n) => { most = Math.max(most, n); } }, deps),
+      'download-failed',
+      /sent more than the .* model\.gguf is pinned at: it is not that file/,
+    );
+    assert.ok(most <= FILE.length, `${most} bytes were written for a file pinned at ${FILE.length}`);
+    assert.equal(existsSync(part()), false, 'nothing of it is kept');
+    assert.equal(existsSync(dest), false);
+  });
+
   for (const [status, extra, message] of [
     [404, {}, /^model\.gguf was not found at 127\.0\.0\.1:\d+ \(HTTP 404\); the model entry is out of date, update Verdant or choose another model\.$/],
     [503, {}, /^127\.0\.0\.1:\d+ had a server error \(HTTP 503\) while sending model\.gguf; try again later, the download resumes where it stopped\.$/],

@@ -249,9 +249,17 @@ async function writeBody(body: Dispatcher.ResponseData['body'], a: WriteArgs): P
   };
   try {
     report(true);
+    // The pinned size caps the body even when the server announces none (chunked): a hostile or broken server
+    // cannot fill the disk with a file that is not the model.
+    const pinned = a.options.expectedBytes;
     for await (const chunk of body as AsyncIterable<Buffer>) {
       if (a.total != null && received + chunk.length > a.total) {
         throw failed(`The server sent more than the ${formatBytes(a.total)} it announced for ${a.name}; try again later.`);
+      }
+      if (pinned != null && received + chunk.length > pinned) {
+        await fh.close().catch(() => undefined);
+        await fs.rm(a.part, { force: true });
+        throw failed(`The server sent more than the ${formatBytes(pinned)} ${a.name} is pinned at: it is not that file; update Verdant or choose another model.`);
       }
       await fh.write(chunk);
       a.hash.update(chunk);
