@@ -2,7 +2,7 @@
 // listeners when any of it changes. Scopes are declared in package.json: settings that choose where code goes or
 // what runs (model path, GPU backend, endpoint) are machine-scoped so an opened repository cannot redirect them.
 import * as vscode from 'vscode';
-import { readSettings, type SettingProblem, type VerdantSettings } from './core/settings';
+import { readSettings, tightened, TIGHTEN_ONLY, type SettingProblem, type VerdantSettings } from './core/settings';
 
 export const SECTION = 'verdant';
 
@@ -41,6 +41,7 @@ export class Config implements vscode.Disposable {
 
   private static read() {
     const cfg = vscode.workspace.getConfiguration(SECTION);
-    return readSettings((key) => cfg.get(key));
+    // Exclusions and off-switches: a repository's settings may add to the user's, never take them away.
+    return readSettings((key) => (key in TIGHTEN_ONLY ? tightened(key, cfg.inspect(key) ?? {}) : cfg.get(key)));
   }
 }

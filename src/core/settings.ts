@@ -119,6 +119,43 @@ export interface ValidatedSettings {
 /** Returns the raw value of a setting key relative to `verdant.` (e.g. 'local.gpu'), or undefined when unset. */
 export type SettingsReader = (key: string) => unknown;
 
+/** A window-scoped setting's value in each scope (VS Code's `inspect()`), the user's first. */
+export interface ScopedValues {
+  readonly globalValue?: unknown;
+  readonly workspaceValue?: unknown;
+  readonly workspaceFolderValue?: unknown;
+}
+
+/**
+ * Window-scoped settings an opened repository may tighten but never loosen: the exclusion lists are the union of
+ * every scope's (a workspace adds to the user's exclusion of .env files, it cannot drop it), and the switches are on only
+ * when no scope turns them off.
+ */
+export const TIGHTEN_ONLY: Readonly<Record<string, 'union' | 'every'>> = {
+  'completions.exclude': 'union',
+  'completions.disabledLanguages': 'union',
+  'completions.enable': 'every',
+  enable: 'every',
+};
+
+/**
+ * The effective value of a TIGHTEN_ONLY key. A workspace value of the wrong type is ignored (it must not turn the
+ * user's list into "invalid, so empty"); the user's own wrong value is passed on to be reported.
+ */
+export function tightened(key: string, v: ScopedValues): unknown {
+  const how = TIGHTEN_ONLY[key];
+  const user = v.globalValue;
+  const workspace = [v.workspaceValue, v.workspaceFolderValue].filter((x) => x !== undefined && x !== null);
+  if (how === 'union') {
+    if (user !== undefined && user !== null && !Array.isArray(user)) return user;
+    const lists = [user, ...workspace].filter((x): x is unknown[] => Array.isArray(x));
+    return lists.length === 0 ? undefined : [...new Set(lists.flat())];
+  }
+  if (user !== undefined && user !== null && typeof user !== 'boolean') return user;
+  const switches = [user, ...workspace].filter((x): x is boolean => typeof x === 'boolean');
+  return switches.length === 0 ? undefined : switches.every(Boolean);
+}
+
 /** Reads every setting, falling back to its default (and reporting a problem) when a value is invalid. */
 export function readSettings(read: SettingsReader): ValidatedSettings {
   const problems: SettingProblem[] = [];

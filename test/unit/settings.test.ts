@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { ROUTING_MODES } from '../../src/core/routing/policy';
-import { checkEndpoint, DEFAULT_SETTINGS, readSettings } from '../../src/core/settings';
+import { checkEndpoint, DEFAULT_SETTINGS, readSettings, tightened, TIGHTEN_ONLY } from '../../src/core/settings';
 
 const reader = (values: Record<string, unknown>) => (key: string) => values[key];
 
@@ -152,5 +152,36 @@ describe('settings', () => {
         }
       }
     });
+  });
+});
+
+describe('settings an opened repository may tighten but never loosen', () => {
+  const settingsWith = (scoped: Record<string, { globalValue?: unknown; workspaceValue?: unknown; workspaceFolderValue?: unknown }>) =>
+    readSettings((key) => (key in TIGHTEN_ONLY ? tightened(key, scoped[key] ?? {}) : undefined)).settings;
+
+  it('exclusions and disabled languages: the workspace adds to the user\'s, it cannot drop them', () => {
+    const s = settingsWith({
+      'completions.exclude': { globalValue: ['**/.env*', '**/secrets/**'], workspaceValue: [], workspaceFolderValue: ['dist/**'] },
+      'completions.disabledLanguages': { globalValue: ['markdown'], workspaceValue: ['plaintext', 'markdown'] },
+    });
+    assert.deepEqual(s.completions.exclude, ['**/.env*', '**/secrets/**', 'dist/**']);
+    assert.deepEqual(s.completions.disabledLanguages, ['markdown', 'plaintext']);
+  });
+
+  it('a workspace value of the wrong type cannot turn the user\'s list into "invalid, so empty"', () => {
+    const { settings, problems } = readSettings((key) => (key in TIGHTEN_ONLY
+      ? tightened(key, key === 'completions.exclude' ? { globalValue: ['**/.env*'], workspaceValue: 5 } : {}) : undefined));
+    assert.deepEqual(settings.completions.exclude, ['**/.env*']);
+    assert.deepEqual(problems, []);
+    const own = readSettings((key) => (key === 'completions.exclude' ? tightened(key, { globalValue: 'oops' }) : undefined));
+    assert.equal(own.problems.length, 1, 'the user\'s own mistake is still reported');
+  });
+
+  it('switches: a workspace can turn completions or Verdant off, never on against the user', () => {
+    assert.equal(settingsWith({ 'completions.enable': { globalValue: false, workspaceValue: true } }).completions.enable, false);
+    assert.equal(settingsWith({ enable: { globalValue: false, workspaceFolderValue: true } }).enable, false);
+    assert.equal(settingsWith({ 'completions.enable': { workspaceValue: false } }).completions.enable, false);
+    assert.equal(settingsWith({ 'completions.enable': { globalValue: true, workspaceValue: 'yes' } }).completions.enable, true);
+    assert.equal(settingsWith({}).completions.enable, true, 'the default when nobody says');
   });
 });
