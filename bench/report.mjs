@@ -227,6 +227,16 @@ function largeDocuments(r) {
   ].join('\n');
 }
 
+function redact(r) {
+  return [
+    machineLine(r),
+    '',
+    table(['Pathological input', 'Characters', 'Median ms', 'At twice the size, ms', 'Growth (linear ≈ 2)'], (r.inputs ?? []).map((x) => [x.name, num(x.chars, 0), ms(x.ms), ms(x.doubledMs), num(x.growth, 2)])),
+    '',
+    caveats(['Inputs that make backtracking regular expressions quadratic or worse; the unit test checks only that they finish with the right answer.']),
+  ].join('\n');
+}
+
 function router(r) {
   const m = r.ms ?? {};
   const t = r.targets ?? {};
@@ -308,6 +318,7 @@ export function render(results) {
     ['Local engine', engines.length ? engine(engines) : notRun('engine')],
     ['Inline-completion pipeline', one('completion.json', 'completion', completion)],
     ['Large documents', one('large-documents.json', 'large-documents', largeDocuments)],
+    ['Secret redaction on pathological input', one('redact.json', 'redact', redact)],
     ['Router decision latency', one('router.json', 'router', router)],
     ['Router evaluation', results.has('router-eval.json') ? routerEval(results.get('router-eval.json')) : 'Not run yet: `npm run eval:router`.'],
     ['Foundation: bundle sizes and activation', one('foundation.json', 'foundation', foundation)],

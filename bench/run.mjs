@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run bench [-- NAME...]`: builds, then runs the named benchmarks (default: all). Each writes JSON to
-// bench/results/. Names: engine, completion, foundation, router, memory, ledger, peers, large-documents (peers
+// bench/results/. Names: engine, completion, foundation, router, memory, ledger, peers, large-documents, redact (peers
 // measures llama-server too when LLAMA_SERVER names its binary, else records that row as skipped).
 // `npm run bench:report` then turns the results into docs/BENCHMARKS.md.
 import { spawnSync } from 'node:child_process';
@@ -14,6 +14,7 @@ const BENCHES = {
   ledger: ['out/bench/ledger.js'],
   peers: ['out/bench/peers.js'],
   'large-documents': ['out/bench/largeDocuments.js'],
+  redact: ['out/bench/redact.js'],
 };
 const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const unknown = names.filter((n) => !BENCHES[n]);

@@ -107,8 +107,8 @@ describe('router classifier served by the engine worker', function () {
       const status = await client.status();
       assert.ok(status.router);
       assert.equal(status.router.provider, provider);
-      // A duration, not a timestamp or a negative number (its speed is bench router's business).
-      assert.ok(status.router.loadMs >= 0 && status.router.loadMs < 3_600_000, String(status.router.loadMs));
+      // A duration, not a negative number or NaN (how long it takes is bench router's business).
+      assert.ok(Number.isFinite(status.router.loadMs) && status.router.loadMs >= 0, String(status.router.loadMs));
       assert.equal(status.lastError, null);
 
       // More rows than one message may carry: the client splits them and keeps the order.

@@ -15,13 +15,15 @@ const CONTEXT = 512;
 const LILY = 'Once upon a time, there was a little girl named Lily. She';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The engine, recording each call with when it started and ended on the monotonic clock. */
 function recording(engine: LlamaEngine) {
-  const calls: { request: FimRequest; at: number; result?: GenerateResult }[] = [];
+  const calls: { request: FimRequest; at: number; end?: number; result?: GenerateResult }[] = [];
   const wrapped: CompletionEngine = {
     async generate(request: FimRequest, options: GenerateOptions) {
-      const call: { request: FimRequest; at: number; result?: GenerateResult } = { request, at: performance.now() };
+      const call: (typeof calls)[number] = { request, at: performance.now() };
       calls.push(call);
       call.result = await engine.generate(request, options);
+      call.end = performance.now();
       return call.result;
     },
   };
@@ -71,8 +73,9 @@ describe('hardening: completion pipeline (real engine, FIM model)', function () 
   });
 
   it('a wall clock that jumps back an hour (or forward a day) mid-debounce changes neither the wait nor the engine time', async function () {
-    // The debounce and the engine time must follow a monotonic clock. The bounds tell a 150 ms wait from an hour (or
-    // from none at all); how long it took beyond 150 ms depends on the machine's load and is not this test's business.
+    // The debounce and the engine time must follow a monotonic clock: the debounce still waits its 150 ms (not none,
+    // after a jump forward; not an hour, after a jump back: the race below), and the recorded engine time fits inside
+    // the call as the monotonic clock saw it. How long anything took beyond that is the machine's business.
     const HANG_MS = 60_000;
     this.timeout(3 * HANG_MS);
     const realNow = Date.now;
@@ -95,12 +98,15 @@ describe('hardening: completion pipeline (real engine, FIM model)', function () 
         const r = await Promise.race([pending, sleep(HANG_MS).then(() => { throw new Error(`the debounce had not ended after ${HANG_MS} ms`); })]);
         const waited = calls[calls.length - 1].at - t0;
         Date.now = realNow;
-        assert.ok(waited >= 140 && waited < HANG_MS, `the debounce waited ${waited.toFixed(0)} ms after a ${jump} ms jump`);
+        assert.ok(waited >= 140, `the debounce waited ${waited.toFixed(0)} ms after a ${jump} ms jump`);
         assert.ok(r && r.text.length > 0, JSON.stringify(r));
       }
       assert.equal(calls.length, 2);
       assert.equal(records.length, 2);
-      for (const rec of records) assert.ok(rec.engineMs >= 0 && rec.engineMs < HANG_MS, `engine time ${rec.engineMs} ms`);
+      records.forEach((rec, i) => {
+        const seen = calls[i].end! - calls[i].at;
+        assert.ok(rec.engineMs >= 0 && rec.engineMs <= seen + 1, `engine time ${rec.engineMs} ms in a call of ${seen.toFixed(0)} ms`);
+      });
     } finally {
       Date.now = realNow;
     }

@@ -14,7 +14,8 @@ import type { ModelConfig } from '../../src/engine/llama/engine';
 import { lockPathFor, pidAlive, readLock, socketPathFor } from '../../src/engine/lock';
 import { EngineServer } from '../../src/engine/server';
 import type { FimRequest, GenerateOptions } from '../../src/engine/types';
-import { LILY, sleep, until, WORKER, workerFixture } from '../support/engineWorkers';
+import { LILY, WORKER, workerFixture } from '../support/engineWorkers';
+import { sleep, until } from '../support/wait';
 
 const HOUR = 3_600_000;
 
@@ -261,7 +262,8 @@ describe('hardening: engine worker and client (real processes)', function () {
       assert.equal((await a.status()).pid, process.pid, 'served in-process');
       Date.now = () => realNow() - HOUR;
       const s = await a.status();
-      assert.ok(s.uptimeMs >= 0 && s.uptimeMs < 60000, `uptime ${s.uptimeMs} ms`);
+      // A wall clock moved back an hour would make a wall-clock uptime negative.
+      assert.ok(Number.isFinite(s.uptimeMs) && s.uptimeMs >= 0, `uptime ${s.uptimeMs} ms`);
     } finally {
       Date.now = realNow;
       await w.cleanup(); // the in-process server is this process: only its clients go

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import type { IntensityForecast } from '../../src/core/carbon/types';
 import { planJob } from '../../src/core/scheduling/plan';
 import { JobQueue, type Job } from '../../src/core/scheduling/queue';
+import { sleep, until } from '../support/wait';
 
 const HOST = path.join(__dirname, 'support', 'schedulerHost.js');
 const MIN = 60_000;
@@ -73,7 +74,6 @@ async function crash(host: Host): Promise<void> {
   await host.exited;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A forecast that is clean 3 hours from now, so the plan is a real deferral. */
 function planIn3h(now: number, durationMinutes = 30) {
@@ -91,16 +91,6 @@ function nodeCommand(script: string, ...args: string[]): string {
   return [process.execPath, '-e', script, ...args].map((a) => JSON.stringify(a)).join(' ');
 }
 const APPEND = (text: string) => `require('fs').appendFileSync(process.argv[1], '${text}\\n')`;
-
-async function until<T>(what: string, get: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await get();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 describe('scheduler across processes', function () {
   this.timeout(60_000);

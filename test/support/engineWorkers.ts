@@ -10,18 +10,6 @@ import { testModels, type TestModels } from './models';
 
 export const WORKER = path.resolve('dist/engine-worker.js');
 export const LILY = 'Once upon a time, there was a little girl named Lily. She';
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/**
- * Polls `probe` until it holds; throws naming `what` after `ms`. The limit only catches a hang: it is generous
- * (a minute) because a busy machine can take many times longer than an idle one, and a test must not fail for that.
- */
-export async function until(what: string, probe: () => boolean | Promise<boolean>, ms = 60_000, everyMs = 50): Promise<void> {
-  for (const end = performance.now() + ms; !(await probe());) {
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
 
 export interface WorkerFixture {
   readonly models: TestModels;

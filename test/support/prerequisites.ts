@@ -3,18 +3,23 @@
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-interface Prerequisites {
-  vulkanProblem(): string | undefined;
-  missingPrerequisites(o: { stages: string[] }): { what: string; optional: boolean }[];
-  installAdvice(missing: readonly unknown[]): string;
+export interface Missing { readonly what: string; readonly why: string; readonly deb: string; readonly optional: boolean }
+
+/** scripts/prerequisites.mjs, typed. */
+export interface Prerequisites {
+  missingPrerequisites(o: { stages: string[]; env?: NodeJS.ProcessEnv; platform?: string }): Missing[];
+  describeMissing(missing: readonly Missing[]): string;
+  installAdvice(missing: readonly Missing[]): string;
+  vulkanProblem(env?: NodeJS.ProcessEnv, platform?: string): string | undefined;
+  chromiumBinary(env?: NodeJS.ProcessEnv): string | undefined;
 }
 
 // A computed specifier: esbuild leaves it a real import() of the script at run time (mocha runs in the repository).
-const load = (): Promise<Prerequisites> => import(pathToFileURL(path.resolve('scripts', 'prerequisites.mjs')).href);
+export const loadPrerequisites = (): Promise<Prerequisites> => import(pathToFileURL(path.resolve('scripts', 'prerequisites.mjs')).href);
 
 /** Why this machine has no Vulkan device for the tests, with what to install; undefined when it has one. */
 export async function vulkanSkipReason(): Promise<string | undefined> {
-  const p = await load();
+  const p = await loadPrerequisites();
   const problem = p.vulkanProblem();
   if (!problem) return undefined;
   const advice = p.installAdvice(p.missingPrerequisites({ stages: ['integration'] }).filter((m) => m.optional));

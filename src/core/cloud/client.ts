@@ -73,13 +73,14 @@ const TEMPLATE_TOKENS = 64;
  * the max_tokens asked for (hidden reasoning counts against that). A hostile or broken endpoint's 1e15 would
  * otherwise be tonnes of CO2e in the ledger; a negative or non-finite count is replaced by the estimate.
  */
-export function plausibleUsage(server: { promptTokens: number; completionTokens: number }, req: CloudChatRequest, received: string): CloudUsage {
+type TokenCounts = { readonly promptTokens: number; readonly completionTokens: number };
+
+export function plausibleUsage(server: TokenCounts, estimated: TokenCounts, req: CloudChatRequest, received: string): CloudUsage {
   const sentBytes = req.messages.reduce((n, m) => n + Buffer.byteLength(m.content) + TEMPLATE_TOKENS_PER_MESSAGE, TEMPLATE_TOKENS);
-  const receivedBytes = Buffer.byteLength(received);
   const within = (v: number, max: number, estimate: number) => (Number.isFinite(v) && v >= 0 ? Math.min(Math.round(v), max) : estimate);
   return {
-    promptTokens: within(server.promptTokens, sentBytes, estimateTokens(req.messages.reduce((n, m) => n + m.content.length, 0))),
-    completionTokens: within(server.completionTokens, Math.max(receivedBytes, req.maxTokens ?? 0), estimateTokens(received.length)),
+    promptTokens: within(server.promptTokens, sentBytes, estimated.promptTokens),
+    completionTokens: within(server.completionTokens, Math.max(Buffer.byteLength(received), req.maxTokens), estimated.completionTokens),
     counted: false,
   };
 }
@@ -338,10 +339,8 @@ export class CloudClient {
 
   private result(req: CloudChatRequest, piece: WirePiece, progress: Progress, started: number, attempts: number, endpoint: CloudEndpoint): CloudResult {
     const ended = this.now();
-    const sentChars = req.messages.reduce((n, m) => n + m.content.length, 0);
-    const usage: CloudUsage = piece.usage
-      ? plausibleUsage(piece.usage, req, progress.text)
-      : { promptTokens: estimateTokens(sentChars), completionTokens: estimateTokens(progress.text.length), counted: true };
+    const estimated = { promptTokens: estimateTokens(req.messages.reduce((n, m) => n + m.content.length, 0)), completionTokens: estimateTokens(progress.text.length) };
+    const usage: CloudUsage = piece.usage ? plausibleUsage(piece.usage, estimated, req, progress.text) : { ...estimated, counted: true };
     return {
       text: progress.text,
       model: piece.model ?? this.model,

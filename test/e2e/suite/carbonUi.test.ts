@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { VerdantApi } from '../../../src/extension';
-import { sleep, until } from './wait';
+import { sleep, until } from '../../support/wait';
 
 
 /** Asks the runner for a screenshot of the whole workbench (test-output/screenshots/<name>.png). */

@@ -9,7 +9,7 @@ import * as vscode from 'vscode';
 import type { VerdantApi } from '../../../src/extension';
 import { makeFimVariant } from '../../support/ggufRewrite';
 import { resolveTestModel } from '../../support/testModel';
-import { sleep, until } from './wait';
+import { sleep, until } from '../../support/wait';
 
 
 const STORY = 'Once upon a time, there was a little girl named Lily.';

@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as vscode from 'vscode';
 import type { VerdantApi } from '../../../src/extension';
-import { until } from './wait';
+import { until } from '../../support/wait';
 
 const EXTENSION_ID = 'verdant-dev.verdant';
 

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { VerdantApi } from '../../../src/extension';
-import { until } from './wait';
+import { until } from '../../support/wait';
 import type { RefactorResult } from '../../../src/vscode/refactor';
 import { setUpHybrid, startCloudStandIn, teardownHybrid, type CloudStandIn } from './cloudStandIn';
 

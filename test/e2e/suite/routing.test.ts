@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import type { VerdantApi } from '../../../src/extension';
 import { setUpHybrid, startCloudStandIn, teardownHybrid, type CloudStandIn } from './cloudStandIn';
-import { until } from './wait';
+import { until } from '../../support/wait';
 
 const ANSWER = 'Use reduce:\n```javascript\nconst total = items.reduce((sum, item) => sum + item.price, 0);\n```';
 

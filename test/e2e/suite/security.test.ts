@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { VerdantApi } from '../../../src/extension';
-import { sleep, until } from './wait';
+import { sleep, until } from '../../support/wait';
 
 const KEY = 'sk-verdant-E2E-SECRET-7f3c9a1b2d4e6f8091a2b3c4d5e6f708';
 

@@ -6,7 +6,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as vscode from 'vscode';
 import type { VerdantApi } from '../../../src/extension';
-import { until } from './wait';
+import { until } from '../../support/wait';
 import { resolveTestModel } from '../../support/testModel';
 
 const SECRET = 'sk-proj-T3stOnlyAbCdEfGhIjKlMnOpQrStUvWxYz0123456789';

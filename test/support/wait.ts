@@ -1,5 +1,5 @@
-// Waiting in the e2e suites: poll until something holds, with a limit that only catches a hang. The workbench,
-// the extension host and the engine worker share a machine that may be busy, so the limit is a minute, not the
+// Waiting in the tests (integration and e2e): poll until something holds, with a limit that only catches a hang.
+// Test processes, workers and the workbench share a machine that may be busy, so the limit is a minute, not the
 // second or two an idle machine takes.
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
