@@ -9,8 +9,10 @@ import * as path from 'node:path';
 import { FEATURE_COUNT } from '../core/routing/features';
 import { deserializeError, EngineError } from './errors';
 import { readMessages, writeMessage } from './framing';
+import { engineKey, keyPathFor, newNonce, proofMatches, proofOf } from './handshake';
 import type { ModelConfig } from './llama/engine';
-import { clearStaleLock, lockHolder, lockPathFor, pidAlive, readLock } from './lock';
+import { clearStaleLock, lockHolder, lockPathFor, pidAlive, readLock, type LockInfo } from './lock';
+import { currentOwner, socketProblem } from './rendezvous';
 import { MAX_ROUTE_ROWS, PROTOCOL_VERSION, type ClientMessage, type WorkerMessage, type WorkerStatus } from './protocol';
 import type { BackendInfo, GenerateOptions, GenerateRequest, GenerateResult } from './types';
 
@@ -43,6 +45,9 @@ interface Connection {
   readonly pid: number;
   readonly since: number;
 }
+
+/** Nothing is sent to the other end of the socket: it is not private, or what answered could not prove the key. */
+export class Untrusted extends Error {}
 
 const RESTART_DELAYS_MS = [250, 1000, 4000, 15000, 30000];
 const STABLE_MS = 60000;
@@ -163,9 +168,12 @@ export class EngineClient {
       const holder = lock ? lockHolder(lock) : undefined;
       if (lock && holder?.alive) {
         if (lock.protocol !== PROTOCOL_VERSION) {
-          await this.retireOldWorker(lock.socket, lock.pid);
+          await this.retireOldWorker(lock);
         } else {
           const conn = await this.dial(lock.socket, lock.pid).catch((e: unknown) => {
+            if (e instanceof Untrusted) {
+              throw new EngineError('unauthorized', `Verdant did not use the local engine: ${e.message}. If no Verdant engine is running, delete ${this.lockPath}; see the engine log at ${path.join(this.options.stateDir, 'engine.log')}.`);
+            }
             found = `engine.lock names process ${lock.pid}, which is running but did not answer on ${lock.socket} (${e instanceof Error ? e.message : e}); if that is not Verdant's engine, delete ${this.lockPath}`;
             return undefined;
           });
@@ -206,35 +214,28 @@ export class EngineClient {
     return { exited };
   }
 
-  private dial(socketPath: string, pid: number): Promise<Connection> {
-    return new Promise<Connection>((resolve, reject) => {
-      const socket = net.connect(socketPath);
-      const fail = (e: Error) => { socket.destroy(); reject(e); };
-      const timer = setTimeout(() => fail(new Error('handshake timed out')), 3000);
-      socket.once('error', fail);
-      socket.once('connect', () => writeMessage(socket, { type: 'hello', protocol: PROTOCOL_VERSION, client: this.options.clientName } satisfies ClientMessage));
-      let conn: Connection | undefined;
-      readMessages(socket, (raw) => {
-        const m = raw as WorkerMessage;
-        if (!conn) {
-          clearTimeout(timer);
-          if (m.type !== 'hello') return fail(new Error(m.type === 'error' ? m.error.message : 'unexpected greeting'));
-          socket.off('error', fail);
-          socket.on('error', () => { /* close follows */ });
-          conn = { socket, pid: m.pid, since: performance.now() };
-          if (m.pid !== pid) this.options.log?.(`engine worker pid ${m.pid} (lock said ${pid})`);
-          socket.once('close', () => this.onClose(conn!));
-          this.connection = conn;
-          resolve(conn);
-          return;
-        }
-        this.dispatch(m);
-      }, (reason) => this.options.log?.(`engine: ${reason}`));
-    });
+  /**
+   * Connects and authenticates: the socket must be private to this user (else another user could be listening), and
+   * the worker must prove it holds the engine key before it is sent anything but a nonce. Rejects with Untrusted
+   * when either fails for good; with another error while the worker may still be starting.
+   */
+  private async dial(socketPath: string, pid: number): Promise<Connection> {
+    const problem = await socketProblem(socketPath);
+    // A lock is written before its worker listens: no socket yet is a worker starting, anything else is refused.
+    if (problem && !/\(ENOENT\)$/.test(problem)) throw new Untrusted(`the engine socket is not private to this user (${problem})`);
+    if (problem) throw new Error(problem);
+    const key = await engineKey(keyPathFor(this.options.stateDir), currentOwner());
+    const { socket, greeting } = await authenticate(socketPath, key, this.options.clientName, (m) => this.dispatch(m), (reason) => this.options.log?.(`engine: ${reason}`));
+    const conn: Connection = { socket, pid: greeting.pid, since: performance.now() };
+    if (greeting.pid !== pid) this.options.log?.(`engine worker pid ${greeting.pid} (lock said ${pid})`);
+    socket.on('error', () => { /* close follows */ });
+    socket.once('close', () => this.onClose(conn));
+    this.connection = conn;
+    return conn;
   }
 
   private dispatch(m: WorkerMessage): void {
-    if (m.type === 'hello') return;
+    if (m.type === 'hello' || m.type === 'ready') return;
     if (m.id === null) {
       if (m.type === 'error') this.options.log?.(`engine error: ${m.error.message}`);
       return;
@@ -273,15 +274,25 @@ export class EngineClient {
     }, delay);
   }
 
-  private async retireOldWorker(socketPath: string, pid: number): Promise<void> {
-    this.options.log?.(`engine worker ${pid} speaks another protocol version; asking it to exit`);
-    await new Promise<void>((resolve) => {
-      const socket = net.connect(socketPath, () => { writeMessage(socket, { type: 'shutdown' }); });
-      socket.on('error', () => resolve());
-      socket.on('close', () => resolve());
-      setTimeout(() => { socket.destroy(); resolve(); }, 3000);
-    });
-    for (let i = 0; i < 50 && pidAlive(pid); i++) await sleep(100);
+  /** Asks a worker of another protocol version to exit, after the handshake (which every version since 4 keeps). */
+  private async retireOldWorker(lock: LockInfo): Promise<void> {
+    this.options.log?.(`engine worker ${lock.pid} speaks protocol ${lock.protocol}, not ${PROTOCOL_VERSION}; asking it to exit`);
+    try {
+      if (await socketProblem(lock.socket)) throw new Untrusted('its socket is not private to this user');
+      const key = await engineKey(keyPathFor(this.options.stateDir), currentOwner());
+      const { socket } = await authenticate(lock.socket, key, this.options.clientName, () => {});
+      await new Promise<void>((resolve) => {
+        socket.on('error', () => resolve());
+        socket.on('close', () => resolve());
+        writeMessage(socket, { type: 'shutdown' });
+        setTimeout(() => { socket.destroy(); resolve(); }, 3000);
+      });
+    } catch (e) {
+      // Versions before 4 had no handshake and could not be told to exit safely; its idle timeout ends it.
+      this.options.log?.(`engine worker ${lock.pid} was not asked to exit: ${e instanceof Error ? e.message : e}`);
+      return;
+    }
+    for (let i = 0; i < 50 && pidAlive(lock.pid); i++) await sleep(100);
   }
 
   private failPending(error: EngineError): void {
@@ -307,6 +318,51 @@ function notSent(config: ModelConfig): GenerateResult {
     timing: { promptTokens: 0, evaluatedTokens: 0, generatedTokens: 0, ttftMs: 0, totalMs: 0, tokensPerSecond: 0 },
     confidence: { meanLogProb: null, meanEntropy: null },
   };
+}
+
+type Greeting = Extract<WorkerMessage, { type: 'hello' }>;
+
+/**
+ * The client's half of the handshake (handshake.ts) on a new connection to `socketPath`: resolves with the socket once
+ * the worker has proved the key and accepted this client's proof; every later message goes to `onMessage`.
+ */
+export function authenticate(socketPath: string, key: Buffer, clientName: string, onMessage: (m: WorkerMessage) => void, onBadLine: (reason: string) => void = () => {}): Promise<{ socket: net.Socket; greeting: Greeting }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(socketPath);
+    const nonce = newNonce();
+    let greeting: Greeting | undefined;
+    let ready = false;
+    const fail = (e: Error) => {
+      if (ready) return;
+      clearTimeout(timer);
+      socket.destroy();
+      reject(e);
+    };
+    const onClose = () => fail(new Error('the engine closed the connection during the handshake'));
+    const timer = setTimeout(() => fail(new Error('handshake timed out')), 3000);
+    socket.once('error', fail);
+    socket.once('close', onClose);
+    socket.once('connect', () => writeMessage(socket, { type: 'hello', protocol: PROTOCOL_VERSION, client: clientName, nonce } satisfies ClientMessage));
+    readMessages(socket, (raw) => {
+      const m = raw as WorkerMessage;
+      if (ready) return onMessage(m);
+      if (m.type === 'error') return fail(m.error.code === 'unauthorized' ? new Untrusted(m.error.message) : new Error(m.error.message));
+      if (!greeting) {
+        if (m.type !== 'hello' || !proofMatches(key, 'worker', nonce, m.nonce, m.proof)) {
+          return fail(new Untrusted(`the process answering on ${socketPath} could not prove it is Verdant's engine`));
+        }
+        greeting = m;
+        writeMessage(socket, { type: 'auth', proof: proofOf(key, 'client', nonce, m.nonce) } satisfies ClientMessage);
+        return;
+      }
+      if (m.type !== 'ready') return fail(new Error(`unexpected ${m.type} during the handshake`));
+      ready = true;
+      clearTimeout(timer);
+      socket.off('error', fail);
+      socket.off('close', onClose);
+      resolve({ socket, greeting });
+    }, (reason) => (ready ? onBadLine(reason) : fail(new Error(reason))));
+  });
 }
 
 function sleep(ms: number): Promise<void> {

@@ -15,6 +15,7 @@ export type EngineErrorCode =
   | 'worker-crashed'
   | 'worker-unavailable'
   | 'protocol-mismatch'
+  | 'unauthorized'      // the other end of the engine socket could not prove it holds the engine key
   | 'cancelled'
   | 'internal';
 

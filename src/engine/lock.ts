@@ -1,12 +1,11 @@
 // Finding the one engine worker of this machine (per user): a lock file in the extension's global storage names the
-// worker's pid and socket. Written atomically (hard link of a complete temp file), so a reader never sees half a
+// worker's pid and socket (a fresh private path each time: rendezvous.ts). Written atomically (hard link of a complete temp file), so a reader never sees half a
 // lock; a lock whose holder is gone (its pid dead, or given to another process since) is stale and is removed by
 // whoever finds it.
-import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { BOOT_SLACK_MS, bootTime, processStartTime } from '../core/process/times';
+import { removeSocket } from './rendezvous';
 
 export interface LockInfo {
   readonly pid: number;
@@ -40,17 +39,6 @@ export function lockPathFor(stateDir: string): string {
   return path.join(stateDir, 'engine.lock');
 }
 
-/**
- * The socket lives outside the storage folder: Unix socket paths are limited to about 100 bytes, and global storage
- * paths can be longer. The name is derived from the storage folder, so different users/profiles never collide.
- */
-export function socketPathFor(stateDir: string, platform: NodeJS.Platform = process.platform): string {
-  const hash = createHash('sha256').update(path.resolve(stateDir)).digest('hex').slice(0, 16);
-  if (platform === 'win32') return `\\\\.\\pipe\\verdant-engine-${hash}`;
-  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
-  return path.join(os.tmpdir(), `verdant-engine-${uid}-${hash}.sock`);
-}
-
 export function pidAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
@@ -81,6 +69,7 @@ export async function clearStaleLock(lockPath: string): Promise<boolean> {
   const info = await readLock(lockPath);
   if (info && lockHolder(info).alive) return false;
   await fs.rm(lockPath, { force: true });
+  if (info) await removeSocket(info.socket); // a crashed worker's socket folder
   return true;
 }
 

@@ -1,18 +1,22 @@
 // Messages between clients (extension host windows, tests) and the shared engine worker: newline-delimited JSON
-// over a local socket (a named pipe on Windows). Versioned: a client never talks to a worker built from another
-// release; it asks that worker to shut down and starts its own.
+// over a local socket (a named pipe on Windows). Every connection starts with the handshake (handshake.ts): hello
+// with the client's nonce, hello with the worker's nonce and proof, auth with the client's proof, ready. That much
+// stays the same across versions; past it, a client never talks to a worker of another protocol version, it asks
+// that worker to shut down and starts its own.
 import { FEATURE_COUNT } from '../core/routing/features';
 import type { SerializedError } from './errors';
 import type { ModelConfig } from './llama/engine';
 import type { BackendInfo, GenerateRequest, GenerateResult } from './types';
 
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /** Most feature rows one 'route' message may carry (a caller batching more splits them). */
 export const MAX_ROUTE_ROWS = 1024;
 
 export type ClientMessage =
-  | { readonly type: 'hello'; readonly protocol: number; readonly client: string }
+  | { readonly type: 'hello'; readonly protocol: number; readonly client: string; readonly nonce: string }
+  /** The client's proof that it holds the engine key (after the worker's hello). */
+  | { readonly type: 'auth'; readonly proof: string }
   | { readonly type: 'generate'; readonly id: number; readonly config: ModelConfig; readonly request: GenerateRequest }
   | { readonly type: 'cancel'; readonly id: number }
   | { readonly type: 'load'; readonly id: number; readonly config: ModelConfig }
@@ -39,7 +43,9 @@ export interface WorkerStatus {
 }
 
 export type WorkerMessage =
-  | { readonly type: 'hello'; readonly protocol: number; readonly version: string; readonly pid: number; readonly node: string }
+  | { readonly type: 'hello'; readonly protocol: number; readonly version: string; readonly pid: number; readonly node: string; readonly nonce: string; readonly proof: string }
+  /** The client's proof was good: requests may follow. */
+  | { readonly type: 'ready' }
   | { readonly type: 'text'; readonly id: number; readonly text: string }
   | { readonly type: 'result'; readonly id: number; readonly result: GenerateResult }
   | { readonly type: 'loaded'; readonly id: number; readonly info: BackendInfo }
@@ -47,7 +53,7 @@ export type WorkerMessage =
   | { readonly type: 'routed'; readonly id: number; readonly p: readonly number[]; readonly provider: string }
   | { readonly type: 'error'; readonly id: number | null; readonly error: SerializedError };
 
-const CLIENT_TYPES = new Set(['hello', 'generate', 'cancel', 'load', 'status', 'route', 'shutdown']);
+const CLIENT_TYPES = new Set(['hello', 'auth', 'generate', 'cancel', 'load', 'status', 'route', 'shutdown']);
 
 function featureRows(v: unknown): boolean {
   return Array.isArray(v) && v.length >= 1 && v.length <= MAX_ROUTE_ROWS &&
@@ -59,7 +65,9 @@ export function parseClientMessage(m: unknown): ClientMessage | undefined {
   if (typeof m !== 'object' || m === null) return undefined;
   const o = m as Record<string, unknown>;
   if (typeof o.type !== 'string' || !CLIENT_TYPES.has(o.type)) return undefined;
-  if (o.type !== 'hello' && o.type !== 'shutdown' && typeof o.id !== 'number') return undefined;
+  if (o.type === 'hello') return typeof o.protocol === 'number' && typeof o.client === 'string' ? m as ClientMessage : undefined;
+  if (o.type === 'auth') return typeof o.proof === 'string' ? m as ClientMessage : undefined;
+  if (o.type !== 'shutdown' && typeof o.id !== 'number') return undefined;
   if ((o.type === 'generate' || o.type === 'load') && (typeof o.config !== 'object' || o.config === null || typeof (o.config as ModelConfig).modelPath !== 'string')) return undefined;
   if (o.type === 'generate' && (typeof o.request !== 'object' || o.request === null)) return undefined;
   if (o.type === 'route' && !featureRows(o.features)) return undefined;

@@ -1,19 +1,24 @@
 // The engine worker's socket server: one per machine, shared by every VS Code window. It owns the loaded model,
 // serves requests from all clients, cancels a client's requests when that client disconnects (a window that dies
-// leaves nothing running), and exits after an idle period with no clients.
-import { promises as fs } from 'node:fs';
+// leaves nothing running), and exits after an idle period with no clients. A connection is served only once the
+// client has proved it holds the engine key (handshake.ts); anything else on this machine that connects gets nothing.
 import * as net from 'node:net';
 import { EngineError, serializeError, type SerializedError } from './errors';
 import { readMessages, writeMessage } from './framing';
 import type { LlamaEngine, ModelConfig } from './llama/engine';
 import { sameConfig } from './llama/engine';
 import { bootTime } from '../core/process/times';
+import { engineKey, isNonce, newNonce, proofMatches, proofOf } from './handshake';
 import { acquireLock, releaseLock } from './lock';
+import { currentOwner, removeSocket } from './rendezvous';
 import { parseClientMessage, PROTOCOL_VERSION, type ClientMessage, type WorkerMessage, type WorkerStatus } from './protocol';
 
 export interface ServerOptions {
+  /** A fresh path from newSocketPath() (rendezvous.ts): nobody else can have made it. */
   readonly socketPath: string;
   readonly lockPath: string;
+  /** engine.key (keyPathFor): read at each handshake, so a key replaced meanwhile is the one that counts. */
+  readonly keyPath: string;
   /** Exit after this long with no client connected. */
   readonly idleMs: number;
   readonly version: string;
@@ -36,10 +41,19 @@ interface LoadedRouter {
   readonly loadMs: number;
 }
 
+/** A connection that has not proved the key by then is closed (it holds the worker awake otherwise). */
+const HANDSHAKE_MS = 10_000;
+
+type Handshake =
+  | { readonly phase: 'hello' }
+  | { readonly phase: 'proving'; readonly key: Buffer; readonly clientNonce: string; readonly workerNonce: string; readonly protocol: number }
+  | { readonly phase: 'ready'; readonly protocol: number };
+
 interface Client {
   readonly socket: net.Socket;
   readonly requests: Map<number, AbortController>;
-  greeted: boolean;
+  handshake: Handshake;
+  readonly handshakeTimer: NodeJS.Timeout;
 }
 
 export class EngineServer {
@@ -69,16 +83,18 @@ export class EngineServer {
   async start(): Promise<boolean> {
     const { socketPath, lockPath } = this.options;
     const locked = await acquireLock(lockPath, { pid: process.pid, socket: socketPath, protocol: PROTOCOL_VERSION, version: this.options.version, startedAt: this.startedAt, boot: bootTime() });
-    if (!locked) return false;
+    if (!locked) {
+      await removeSocket(socketPath); // its folder, made for nothing
+      return false;
+    }
     try {
-      // We hold the lock, so a socket file left here belongs to a dead worker.
-      if (process.platform !== 'win32') await fs.rm(socketPath, { force: true });
+      await engineKey(this.options.keyPath, currentOwner()); // made now, so the first client need not race for it
       await new Promise<void>((resolve, reject) => {
         this.server.once('error', reject);
         this.server.listen(socketPath, () => { this.server.off('error', reject); resolve(); });
       });
-      if (process.platform !== 'win32') await fs.chmod(socketPath, 0o600);
     } catch (e) {
+      await removeSocket(socketPath);
       await releaseLock(lockPath);
       throw e;
     }
@@ -98,6 +114,7 @@ export class EngineServer {
     }
     await releaseLock(this.options.lockPath);
     await new Promise<void>((r) => this.server.close(() => r()));
+    await removeSocket(this.options.socketPath);
     await this.engine?.dispose();
     this.engine = undefined;
     const router = await this.routerLoad?.catch(() => undefined);
@@ -107,7 +124,12 @@ export class EngineServer {
   }
 
   private accept(socket: net.Socket): void {
-    const client: Client = { socket, requests: new Map(), greeted: false };
+    const client: Client = {
+      socket,
+      requests: new Map(),
+      handshake: { phase: 'hello' },
+      handshakeTimer: setTimeout(() => socket.destroy(), HANDSHAKE_MS),
+    };
     this.clients.add(client);
     clearTimeout(this.idleTimer);
     readMessages(socket, (raw) => void this.handle(client, raw), (reason) => {
@@ -115,6 +137,7 @@ export class EngineServer {
     });
     socket.on('error', () => { /* the close handler cleans up */ });
     socket.on('close', () => {
+      clearTimeout(client.handshakeTimer);
       // The window went away: stop everything it asked for.
       for (const ac of client.requests.values()) ac.abort();
       this.clients.delete(client);
@@ -136,24 +159,22 @@ export class EngineServer {
 
   private async handle(client: Client, raw: unknown): Promise<void> {
     const message = parseClientMessage(raw);
+    if (client.handshake.phase !== 'ready') return this.authenticate(client, message);
     if (!message) {
       // Echo a numeric id so a client awaiting that request fails now instead of waiting forever.
       const id = typeof (raw as { id?: unknown } | null)?.id === 'number' ? (raw as { id: number }).id : null;
       this.send(client, { type: 'error', id, error: { code: 'bad-request', message: `unknown message ${JSON.stringify(raw)?.slice(0, 120)}` } });
       return;
     }
-    if (message.type !== 'hello' && !client.greeted) {
-      this.send(client, { type: 'error', id: 'id' in message ? message.id : null, error: { code: 'protocol-mismatch', message: 'say hello first' } });
+    // A client of another version may only ask this worker to make way.
+    if (client.handshake.protocol !== PROTOCOL_VERSION && message.type !== 'shutdown') {
+      this.send(client, { type: 'error', id: 'id' in message ? message.id : null, error: { code: 'protocol-mismatch', message: `this engine speaks protocol ${PROTOCOL_VERSION}, not ${client.handshake.protocol}` } });
       return;
     }
     switch (message.type) {
       case 'hello':
-        if (message.protocol !== PROTOCOL_VERSION) {
-          this.send(client, { type: 'error', id: null, error: { code: 'protocol-mismatch', message: `this engine speaks protocol ${PROTOCOL_VERSION}, not ${message.protocol}` } });
-          return;
-        }
-        client.greeted = true;
-        this.send(client, { type: 'hello', protocol: PROTOCOL_VERSION, version: this.options.version, pid: process.pid, node: process.versions.node });
+      case 'auth':
+        this.send(client, { type: 'error', id: null, error: { code: 'bad-request', message: 'already authenticated' } });
         return;
       case 'generate':
         return this.generate(client, message);
@@ -177,6 +198,40 @@ export class EngineServer {
         await this.stop('asked to shut down');
         process.exit(0);
     }
+  }
+
+  /** The handshake: hello (both nonces, the worker's proof), then the client's proof; anything else ends it. */
+  private async authenticate(client: Client, message: ClientMessage | undefined): Promise<void> {
+    const refuse = (why: string) => {
+      this.options.log(`refused a connection: ${why}`);
+      this.send(client, { type: 'error', id: null, error: { code: 'unauthorized', message: `The engine refused this connection: ${why}.` } });
+      client.socket.end();
+    };
+    const hs = client.handshake;
+    if (hs.phase === 'hello' && message?.type === 'hello') {
+      if (!isNonce(message.nonce)) return refuse(`a client of protocol ${message.protocol} sent no nonce (an older Verdant: reload its window)`);
+      let key: Buffer;
+      try {
+        key = await engineKey(this.options.keyPath, currentOwner());
+      } catch (e) {
+        return refuse(e instanceof Error ? e.message : String(e));
+      }
+      const workerNonce = newNonce();
+      client.handshake = { phase: 'proving', key, clientNonce: message.nonce, workerNonce, protocol: message.protocol };
+      this.send(client, {
+        type: 'hello', protocol: PROTOCOL_VERSION, version: this.options.version, pid: process.pid, node: process.versions.node,
+        nonce: workerNonce, proof: proofOf(key, 'worker', message.nonce, workerNonce),
+      });
+      return;
+    }
+    if (hs.phase === 'proving' && message?.type === 'auth') {
+      if (!proofMatches(hs.key, 'client', hs.clientNonce, hs.workerNonce, message.proof)) return refuse('the client could not prove it holds the engine key');
+      client.handshake = { phase: 'ready', protocol: hs.protocol };
+      clearTimeout(client.handshakeTimer);
+      this.send(client, { type: 'ready' });
+      return;
+    }
+    refuse(hs.phase === 'hello' ? 'it did not start with hello' : 'it did not answer hello with its proof');
   }
 
   private async generate(client: Client, message: Extract<ClientMessage, { type: 'generate' }>): Promise<void> {

@@ -8,14 +8,16 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { VERSION } from '../core/version';
 import { LlamaEngine } from './llama/engine';
-import { lockPathFor, socketPathFor } from './lock';
+import { keyPathFor } from './handshake';
+import { lockPathFor } from './lock';
+import { newSocketPath } from './rendezvous';
 import { OnnxRouter } from './router/onnxRouter';
 import { EngineServer } from './server';
 
 const DEFAULT_IDLE_MS = 10 * 60 * 1000;
 const LOG_MAX_BYTES = 2 * 2 ** 20;
 
-function main(): void {
+async function main(): Promise<void> {
   const { values } = parseArgs({ options: { 'state-dir': { type: 'string' }, 'idle-ms': { type: 'string' } } });
   const stateDir = values['state-dir'];
   if (!stateDir) {
@@ -32,9 +34,17 @@ function main(): void {
     } catch { /* logging must never take the worker down */ }
   };
   const idleMs = Number(values['idle-ms'] ?? DEFAULT_IDLE_MS);
+  let socketPath: string;
+  try {
+    socketPath = await newSocketPath();
+  } catch (e) {
+    log(`could not make a private folder for the engine socket: ${e instanceof Error ? e.message : e}; check that the temp folder is writable`);
+    process.exit(1);
+  }
   const server = new EngineServer({
-    socketPath: socketPathFor(stateDir),
+    socketPath,
     lockPath: lockPathFor(stateDir),
+    keyPath: keyPathFor(stateDir),
     idleMs: Number.isFinite(idleMs) && idleMs > 0 ? idleMs : DEFAULT_IDLE_MS,
     version: VERSION,
     log,
@@ -62,4 +72,7 @@ function main(): void {
   });
 }
 
-main();
+main().catch((e: unknown) => {
+  console.error(`verdant engine worker: ${e instanceof Error ? e.message : e}`);
+  process.exit(1);
+});

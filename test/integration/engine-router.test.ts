@@ -8,11 +8,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadWeights, referenceForward, type RouterWeights } from '../../src/core/routing/classifier';
 import { FEATURE_COUNT, featureVector, type RoutingInput } from '../../src/core/routing/features';
-import { EngineClient } from '../../src/engine/client';
+import { authenticate, EngineClient } from '../../src/engine/client';
 import { EngineError } from '../../src/engine/errors';
-import { readMessages } from '../../src/engine/framing';
-import { lockPathFor, pidAlive, readLock, socketPathFor } from '../../src/engine/lock';
-import { MAX_ROUTE_ROWS, PROTOCOL_VERSION, type WorkerMessage } from '../../src/engine/protocol';
+import { engineKey, keyPathFor } from '../../src/engine/handshake';
+import { lockPathFor, pidAlive, readLock } from '../../src/engine/lock';
+import { MAX_ROUTE_ROWS, type WorkerMessage } from '../../src/engine/protocol';
+import { currentOwner, newSocketPath } from '../../src/engine/rendezvous';
 import { OnnxRouter } from '../../src/engine/router/onnxRouter';
 import { EngineServer, type RouterModel } from '../../src/engine/server';
 
@@ -20,27 +21,24 @@ const WORKER = path.resolve('dist/engine-worker.js');
 const DATA = path.resolve('src', 'core', 'routing', 'model');
 const expectedProvider = (p: string) => (process.platform === 'win32' ? ['dml', 'cpu'].includes(p) : p === 'cpu');
 
-/** A client that writes raw lines, to send what EngineClient never would. */
+/** A client that writes raw lines after the real handshake, to send what EngineClient never would. */
 class RawConnection {
   private readonly inbox: WorkerMessage[] = [];
   private wake: (() => void) | undefined;
+  private socket: net.Socket | undefined;
 
-  private constructor(readonly socket: net.Socket) {
-    readMessages(socket, (m) => { this.inbox.push(m as WorkerMessage); this.wake?.(); }, () => {});
-  }
-
-  static async open(socketPath: string): Promise<RawConnection> {
-    const socket = net.connect(socketPath);
-    await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject); });
-    const conn = new RawConnection(socket);
-    conn.send({ type: 'hello', protocol: PROTOCOL_VERSION, client: 'raw test' });
-    assert.equal((await conn.next()).type, 'hello');
+  static async open(stateDir: string): Promise<RawConnection> {
+    const lock = await readLock(lockPathFor(stateDir));
+    assert.ok(lock, 'a worker holds the lock');
+    const conn = new RawConnection();
+    const key = await engineKey(keyPathFor(stateDir), currentOwner());
+    conn.socket = (await authenticate(lock.socket, key, 'raw test', (m) => { conn.inbox.push(m); conn.wake?.(); })).socket;
     return conn;
   }
 
   /** An object is sent as JSON; a string as is (JSON can't carry NaN or Infinity, a hand-written line can). */
   send(message: unknown): void {
-    this.socket.write((typeof message === 'string' ? message : JSON.stringify(message)) + '\n');
+    this.socket!.write((typeof message === 'string' ? message : JSON.stringify(message)) + '\n');
   }
 
   async next(ms = 60_000): Promise<WorkerMessage> {
@@ -53,7 +51,7 @@ class RawConnection {
   }
 
   close(): void {
-    this.socket.destroy();
+    this.socket?.destroy();
   }
 }
 
@@ -123,7 +121,7 @@ describe('router classifier served by the engine worker', function () {
       await assert.rejects(client.route([new Float32Array(3)]), (e: unknown) => e instanceof EngineError && e.code === 'bad-request');
       const pid = (await client.status()).pid;
 
-      const raw = await RawConnection.open(socketPathFor(tmp));
+      const raw = await RawConnection.open(tmp);
       try {
         const good = Array.from(rows[0]);
         const bad: [string, unknown][] = [
@@ -160,8 +158,9 @@ describe('router classifier served by the engine worker', function () {
     const logs: string[] = [];
     const start = async (loadRouter?: () => Promise<RouterModel>) => {
       server = new EngineServer({
-        socketPath: socketPathFor(tmp),
+        socketPath: await newSocketPath(),
         lockPath: lockPathFor(tmp),
+        keyPath: keyPathFor(tmp),
         idleMs: 3_600_000,
         version: 'test',
         log: (m) => logs.push(m),

@@ -11,7 +11,9 @@ import { CompletionPipeline, type CompletionEngine, type Suggestion } from '../.
 import type { EngineClientOptions } from '../../src/engine/client';
 import { EngineError } from '../../src/engine/errors';
 import type { ModelConfig } from '../../src/engine/llama/engine';
-import { lockPathFor, pidAlive, readLock, socketPathFor } from '../../src/engine/lock';
+import { keyPathFor } from '../../src/engine/handshake';
+import { lockPathFor, pidAlive, readLock } from '../../src/engine/lock';
+import { newSocketPath } from '../../src/engine/rendezvous';
 import { EngineServer } from '../../src/engine/server';
 import type { FimRequest, GenerateOptions } from '../../src/engine/types';
 import { LILY, WORKER, workerFixture } from '../support/engineWorkers';
@@ -252,7 +254,7 @@ describe('hardening: engine worker and client (real processes)', function () {
 
   it('the worker\'s uptime stays a duration when the wall clock moves back', async () => {
     const server = new EngineServer({
-      socketPath: socketPathFor(w.stateDir), lockPath: lockPathFor(w.stateDir), idleMs: 60000, version: 'test', log: () => {},
+      socketPath: await newSocketPath(), lockPath: lockPathFor(w.stateDir), keyPath: keyPathFor(w.stateDir), idleMs: 60000, version: 'test', log: () => {},
       loadEngine: () => Promise.reject(new EngineError('model-not-found', 'no model in this test')),
     });
     assert.equal(await server.start(), true);

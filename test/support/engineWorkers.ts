@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { EngineClient, type EngineClientOptions } from '../../src/engine/client';
 import type { ModelConfig } from '../../src/engine/llama/engine';
 import { lockPathFor, pidAlive, readLock } from '../../src/engine/lock';
+import { removeSocket } from '../../src/engine/rendezvous';
 import { testModels, type TestModels } from './models';
 
 export const WORKER = path.resolve('dist/engine-worker.js');
@@ -51,9 +52,13 @@ export function workerFixture(prefix: string): WorkerFixture {
       stateDir = mkdtempSync(path.join(os.tmpdir(), prefix));
     },
     async cleanup() {
-      const pid = (await readLock(lockPathFor(stateDir)))?.pid;
+      const lock = await readLock(lockPathFor(stateDir));
+      const pid = lock?.pid;
       for (const c of clients.splice(0)) c.dispose();
-      if (pid && pid !== process.pid && pidAlive(pid)) process.kill(pid, 'SIGKILL');
+      if (pid && pid !== process.pid && pidAlive(pid)) {
+        process.kill(pid, 'SIGKILL');
+        await removeSocket(lock.socket); // a killed worker leaves its socket folder in the temp folder
+      }
       return pid;
     },
   };
