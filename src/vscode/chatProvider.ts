@@ -4,6 +4,7 @@
 // secrets redacted.
 import * as vscode from 'vscode';
 import type { Config } from '../config';
+import { attachedPaths, sensitiveReason } from '../core/cloud/outgoing';
 import { redactSecrets } from '../core/cloud/redact';
 import type { ChatMessage } from '../engine/types';
 import type { CloudConsent } from './cloudConsent';
@@ -81,6 +82,8 @@ export function registerChatProvider(deps: ChatProviderDeps): vscode.Disposable 
       }
       const s = deps.config.settings.cloud;
       if (!vscode.workspace.isTrusted) throw new Error('Verdant sends nothing to the cloud from an untrusted workspace.');
+      const secretsFile = chat.flatMap((m) => attachedPaths(m.content)).map(sensitiveReason).find((r) => r !== undefined);
+      if (secretsFile) throw new Error(`This chat carries ${secretsFile.replace(/ is /, ', which is ')}; Verdant sends no secrets file to the cloud. Remove it from the chat, or choose "Verdant local".`);
       if (deps.consent.value !== 'granted' && (await deps.consent.ask(new URL(s.endpoint).host, 'this chat')) !== 'granted') {
         throw new Error('Cloud consent was not given for this workspace; choose "Verdant local" instead.');
       }

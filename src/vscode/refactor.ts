@@ -7,6 +7,7 @@
 // cancelled step changes nothing and keeps the plan for "Resume Refactor".
 import * as vscode from 'vscode';
 import { formatGrams } from '../core/carbon/dashboardData';
+import { sensitiveReason } from '../core/cloud/outgoing';
 import { applyEdits, parseEditBlocks, resolveEdits, EditError } from '../core/refactor/edits';
 import { stepContext } from '../core/refactor/context';
 import { parsePlan, planMessages, planSchema, PlanError, PLAN_EXCERPT_CHARS } from '../core/refactor/plan';
@@ -210,9 +211,15 @@ export class Refactors implements vscode.Disposable {
   private async routeStep(step: PlanStep, ctx: RefactorContext, forced?: 'local' | 'cloud'): Promise<PlannedStep> {
     const c = stepContext(step, ctx, { budgetTokens: STEP_BUDGET_TOKENS });
     const chars = c.snippets.reduce((n, s) => n + (s.endLine - s.startLine + 1) * 40, 0);
-    const { decision } = await this.deps.router.route({ kind: 'refactor', promptTokens: c.tokens, files: step.files.length, selectionChars: chars, consent: this.deps.consent.value });
-    const route = forced ?? (decision.route === 'cloud' ? 'cloud' : 'local');
-    return { step, route, enabled: true, decision, tokens: c.tokens, wholeTokens: c.wholeTokens };
+    const routed = (await this.deps.router.route({ kind: 'refactor', promptTokens: c.tokens, files: step.files.length, selectionChars: chars, consent: this.deps.consent.value })).decision;
+    // A step that touches a secrets file (.env, keys, credentials) never goes to the cloud, even when asked to.
+    const secretsFile = step.files.map(sensitiveReason).find((r) => r !== undefined);
+    if (secretsFile) {
+      const decision = { ...routed, route: 'local' as const, cascade: false, reason: `${secretsFile}: kept on this machine` };
+      return { step, route: 'local', enabled: true, decision, tokens: c.tokens, wholeTokens: c.wholeTokens };
+    }
+    const route = forced ?? (routed.route === 'cloud' ? 'cloud' : 'local');
+    return { step, route, enabled: true, decision: routed, tokens: c.tokens, wholeTokens: c.wholeTokens };
   }
 
   /**
@@ -294,8 +301,9 @@ export class Refactors implements vscode.Disposable {
       pick.onDidTriggerItemButton(async (e) => {
         const p = e.item.planned;
         const cloud = p.decision.options.find((o) => o.route === 'cloud');
-        if (p.route === 'local' && (!cloud || cloud.blocked)) {
-          void vscode.window.showWarningMessage(`Verdant: this step cannot go to the cloud: ${cloud?.blocked ?? 'no cloud endpoint is configured'}.`);
+        const blocked = cloud?.blocked ?? (cloud ? p.step.files.map(sensitiveReason).find((r) => r !== undefined) : 'no cloud endpoint is configured');
+        if (p.route === 'local' && blocked) {
+          void vscode.window.showWarningMessage(`Verdant: this step cannot go to the cloud: ${blocked}.`);
           return;
         }
         p.route = p.route === 'local' ? 'cloud' : 'local';

@@ -4,6 +4,7 @@
 // cloud fails, the task offers to run locally with the same input, so nothing typed or selected is lost.
 import * as vscode from 'vscode';
 import type { Config } from '../config';
+import { redactDiff, redactFile, sensitiveReason } from '../core/cloud/outgoing';
 import { redactSecrets } from '../core/cloud/redact';
 import { formatGrams } from '../core/carbon/dashboardData';
 import { extractCodeBlock, taskMessages, type TaskContext, type TaskKind } from '../core/tasks/prompts';
@@ -379,6 +380,11 @@ export class Tasks implements vscode.Disposable {
    */
   private async run(kind: TaskKind, ctx: TaskContext, sink?: (text: string) => void, force?: 'local' | 'cloud'): Promise<TaskOutcome | undefined> {
     const messages = taskMessages(kind, ctx);
+    // What the cloud gets: the file through redactFile (a .env loses every value; a staged diff loses the changes to
+    // secrets files), then every message through redactSecrets in runCloud.
+    const file = kind === 'commit' ? redactDiff(ctx.code) : redactFile(ctx.filePath, ctx.code);
+    const cloud = { messages: taskMessages(kind, { ...ctx, code: file.text }), redactions: file.findings.length };
+    const secretsFile = ctx.code ? sensitiveReason(ctx.filePath) : undefined;
     const query: RouteQuery = {
       kind,
       promptTokens: Math.ceil(messages.reduce((n, m) => n + m.content.length, 0) / CHARS_PER_TOKEN),
@@ -411,13 +417,27 @@ export class Tasks implements vscode.Disposable {
         }
       }
     }
+    if (secretsFile && (decision.route === 'cloud' || decision.cascade)) {
+      // A secrets file goes out only when the user asked for the cloud for it, and says yes once more.
+      const host = hostOf(this.deps.config.settings.cloud.endpoint);
+      if (force === 'cloud') {
+        const yes = 'Send Redacted';
+        if (await vscode.window.showWarningMessage(`Verdant: ${secretsFile}. Send it to ${host} with every value redacted?`, { modal: true }, yes) !== yes) {
+          entry.outcome = `not sent: ${secretsFile}`;
+          return undefined;
+        }
+      } else {
+        this.deps.log.info(`task ${kind}: ${secretsFile}; kept on this machine`);
+        decision = { ...decision, route: 'local', cascade: false, reason: `${secretsFile}: kept on this machine` };
+      }
+    }
     if (decision.warning) void vscode.window.showWarningMessage(`Verdant: ${decision.warning}`);
     let inCloud = false;
     try {
       const outcome = await this.withProgress(kind, decision, async (signal, report) => {
         if (decision.route === 'cloud') {
           inCloud = true;
-          return this.runCloud(kind, messages, decision.reason, signal, report, sink);
+          return this.runCloud(kind, cloud.messages, decision.reason, signal, report, sink, cloud.redactions);
         }
         if (!decision.cascade) return this.runLocal(messages, decision.reason, signal, report, sink);
         // Cascade: the draft is held back (not streamed) until the classifier, seeing its confidence, keeps it.
@@ -431,7 +451,7 @@ export class Tasks implements vscode.Disposable {
           mayEscalate: async () => this.deps.consent.value === 'granted' || (this.deps.consent.value === 'unknown' && await this.askConsent(kind) === 'granted'),
           escalate: () => {
             inCloud = true;
-            return this.runCloud(kind, messages, decision.reason, signal, report, sink);
+            return this.runCloud(kind, cloud.messages, decision.reason, signal, report, sink, cloud.redactions);
           },
           isCancel,
         });
@@ -500,9 +520,10 @@ export class Tasks implements vscode.Disposable {
     return { route: 'local', reason, model: r.model, text: r.text, grams: record?.sciG, recordIds: record ? [record.id] : [], result: r };
   }
 
-  private async runCloud(kind: TaskKind | 'refactor-plan' | 'refactor-step', messages: ChatMessage[], reason: string, signal: AbortSignal, report: (chars: number) => void, sink?: (text: string) => void): Promise<TaskOutcome> {
+  private async runCloud(kind: TaskKind | 'refactor-plan' | 'refactor-step', messages: ChatMessage[], reason: string, signal: AbortSignal, report: (chars: number) => void, sink?: (text: string) => void,
+    redactedBefore = 0): Promise<TaskOutcome> {
     const s = this.deps.config.settings.cloud;
-    let redactions = 0;
+    let redactions = redactedBefore;
     const sent = messages.map((m) => {
       const r = redactSecrets(m.content);
       redactions += r.findings.length;

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { VerdantApi } from '../../../src/extension';
 import { sleep, until } from '../../support/wait';
+import { setUpHybrid, startCloudStandIn, teardownHybrid } from './cloudStandIn';
 
 const KEY = 'sk-verdant-E2E-SECRET-7f3c9a1b2d4e6f8091a2b3c4d5e6f708';
 
@@ -95,5 +96,34 @@ describe('security: the cloud API key never appears in results, logs, storage or
     assert.ok(scanned.some((f) => /ledger/.test(f.file)), 'and the ledger');
     const leaks = scanned.filter((f) => f.text.includes(KEY) || f.text.includes(KEY.slice(10, 40))).map((f) => f.file);
     assert.deepEqual(leaks, []);
+  });
+});
+
+describe('security: a secrets file (.env) is not sent to the cloud, whatever the route says', function () {
+  this.timeout(180_000);
+  let api: VerdantApi;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'verdant-envfile-'));
+
+  before(async () => {
+    api = await vscode.extensions.getExtension<VerdantApi>('verdant-dev.verdant')!.activate();
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('summarizing a .env with the cloud chosen and consented runs on this machine, and the endpoint gets nothing', async () => {
+    const cloud = await startCloudStandIn(() => 'A summary.');
+    await setUpHybrid(cloud, api.consent);
+    await vscode.workspace.getConfiguration('verdant').update('routing.mode', 'cloud-only', vscode.ConfigurationTarget.Global);
+    try {
+      const file = path.join(dir, '.env');
+      fs.writeFileSync(file, 'DB_PASSWORD=correct-horse-battery\nINTERNAL_API_BASE=https://billing.corp.internal/api\n');
+      await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(file));
+      const outcome = await vscode.commands.executeCommand<{ route: string; reason: string }>('verdant.summarizeFile');
+      assert.equal(outcome.route, 'local');
+      assert.match(outcome.reason, /\.env is an environment file .*kept on this machine/);
+      assert.deepEqual(cloud.requests, [], 'nothing reached the endpoint');
+    } finally {
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      await teardownHybrid(cloud, api.consent, ['routing.mode']);
+    }
   });
 });
