@@ -15,7 +15,8 @@ import { registerCloudSetup } from './vscode/cloudSetup';
 import type { Job } from './core/scheduling/queue';
 import { Refactors } from './vscode/refactor';
 import { Router } from './vscode/router';
-import { DeferredJobs } from './vscode/scheduler';
+import { hmacSigner } from './core/scheduling/signing';
+import { DeferredJobs, workspaceIdentity } from './vscode/scheduler';
 import { hostOf, Tasks } from './vscode/tasks';
 import { Completions } from './vscode/completions';
 import { engineHttpLoader } from './vscode/engineHttp';
@@ -88,9 +89,16 @@ export function activate(context: vscode.ExtensionContext): VerdantApi {
     tasks, router, consent, log, cloudHost: () => hostOf(config.settings.cloud.endpoint),
     defer: (spec, within, duration): Promise<Job> => jobs.enqueue(spec, within, duration),
   });
-  const jobs: DeferredJobs = new DeferredJobs({ config, carbon, tasks, refactors, stateDir, log });
+  // The job queue's key: in SecretStorage, so a file dropped into global storage cannot have a job run.
+  const JOB_KEY = 'verdant.jobKey';
+  const signer = hmacSigner({ get: async () => context.secrets.get(JOB_KEY), set: async (v) => context.secrets.store(JOB_KEY, v) });
+  const forgetJobKey = context.secrets.onDidChange((e) => { if (e.key === JOB_KEY) signer.forget(); });
+  const jobs: DeferredJobs = new DeferredJobs({
+    config, carbon, tasks, refactors, stateDir, log, signer,
+    origin: () => ({ workspace: workspaceIdentity(), trusted: vscode.workspace.isTrusted, consent: consent.value }),
+  });
   context.subscriptions.push(
-    log, config, bar, status, engine, completions, carbon, carbonUi, consent, router, tasks, jobs, refactors, registerCloudSetup({ keys, log, engineHttp }),
+    log, config, bar, status, engine, completions, carbon, carbonUi, consent, router, tasks, jobs, refactors, forgetJobKey, registerCloudSetup({ keys, log, engineHttp }),
     ...[registerChatProvider({ config, engine, keys, consent, log, engineHttp })].filter((d): d is vscode.Disposable => d !== undefined),
     ...registerCommands({ extensionId: context.extension.id, config, status, keys, log, engine, engineHttp, modelsDir: path.join(stateDir, 'models') }),
   );

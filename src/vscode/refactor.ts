@@ -245,13 +245,14 @@ export class Refactors implements vscode.Disposable {
   }
 
   /** A deferred plan whose window came: route the steps as chosen, run them, open the review. */
-  async runDeferred(payload: unknown): Promise<RefactorResult> {
+  async runDeferred(payload: unknown, limits: { cloud: boolean } = { cloud: true }): Promise<RefactorResult> {
     const p = payload as Partial<DeferredRefactor> | undefined;
     if (!p?.ctx || !p.plan || !Array.isArray(p.routes)) throw new Error('The deferred refactor has no plan (the queue file may be damaged); plan it again.');
     const steps: PlannedStep[] = [];
     for (const step of p.plan.steps) {
       const chosen = p.routes.find((r) => r.id === step.id);
-      const planned = await this.routeStep(step, p.ctx, chosen?.route);
+      // Queued where the cloud was not allowed (untrusted, or without consent): every step stays local.
+      const planned = await this.routeStep(step, p.ctx, limits.cloud ? chosen?.route : 'local');
       planned.enabled = chosen?.enabled ?? true;
       steps.push(planned);
     }

@@ -2,8 +2,10 @@
 // "12h", "duration": "30m"}) queues a shell command for the cleanest window of the grid forecast, and "Run Task
 // When Clean…" does the same for a palette task with its input captured now. The queue lives in global storage and
 // is shared by every window (src/core/scheduling): each job starts exactly once. The window whose task terminal is
-// waiting runs the command in that terminal; if that window is gone (reloaded, closed), any window runs it as a
-// shell task after a short grace period.
+// waiting runs the command in that terminal; if that window is gone (reloaded, closed), another window of the same
+// workspace runs it as a shell task after a short grace period. Jobs carry their origin (workspace, trust, consent)
+// and are signed (src/core/scheduling/signing.ts): a window of another workspace never runs them, one that is
+// trusted now does not give an untrusted window's job the cloud, and a job file nobody signed is never run.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -11,7 +13,7 @@ import * as vscode from 'vscode';
 import type { Config } from '../config';
 import { parseDuration } from '../core/carbon/window';
 import type { TaskContext } from '../core/tasks/prompts';
-import { JobQueue, type Job, type JobSpec } from '../core/scheduling/queue';
+import { JobQueue, type Job, type JobOrigin, type JobSigner, type JobSpec } from '../core/scheduling/queue';
 import { Scheduler } from '../core/scheduling/scheduler';
 import type { CarbonAccounting } from './carbonAccounting';
 import type { Refactors } from './refactor';
@@ -47,8 +49,24 @@ export interface SchedulerDeps {
   readonly refactors: Pick<Refactors, 'runDeferred'>;
   readonly stateDir: string;
   readonly log: vscode.LogOutputChannel;
+  /** Signs and checks the queue's job files (hmacSigner, keyed from SecretStorage). */
+  readonly signer: JobSigner;
+  /** This window's workspace, trust and consent now: stamped on the jobs it queues, compared with theirs. */
+  readonly origin: () => JobOrigin;
   /** Injected for tests; Date.now otherwise. */
   readonly now?: () => number;
+}
+
+/** What identifies this window's workspace across windows and restarts. */
+export function workspaceIdentity(): string {
+  const file = vscode.workspace.workspaceFile;
+  if (file && file.scheme !== 'untitled') return file.toString();
+  return (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.toString()).join('\n');
+}
+
+/** The cloud only when it was allowed where the job was queued and is allowed here. */
+export function cloudAllowed(origin: JobOrigin, here: JobOrigin): boolean {
+  return origin.trusted && here.trusted && origin.consent === 'granted' && here.consent === 'granted';
 }
 
 /** A task terminal in this window waiting for its job's window. */
@@ -76,7 +94,7 @@ export class DeferredJobs implements vscode.Disposable {
 
   constructor(private readonly deps: SchedulerDeps) {
     const now = deps.now ?? Date.now;
-    this.queue = new JobQueue(path.join(deps.stateDir, 'jobs'));
+    this.queue = new JobQueue({ dir: path.join(deps.stateDir, 'jobs'), signer: deps.signer });
     this.scheduler = new Scheduler({
       queue: this.queue,
       now,
@@ -120,14 +138,16 @@ export class DeferredJobs implements vscode.Disposable {
   /** Queues a job for the cleanest window before `withinMinutes` from now; it runs in this window when due. */
   enqueue(spec: JobSpec, withinMinutes: number, durationMinutes: number): Promise<Job> {
     // Jobs queued here run here (their terminal, their review); other windows take over only if this one is gone.
-    return this.scheduler.enqueue({ ...spec, session: spec.session ?? this.session }, { within: withinMinutes, durationMinutes, zone: this.deps.config.settings.carbon.zone });
+    return this.scheduler.enqueue({ ...spec, session: spec.session ?? this.session, origin: this.deps.origin() }, { within: withinMinutes, durationMinutes, zone: this.deps.config.settings.carbon.zone });
   }
 
   /**
-   * This window runs its own terminal's jobs and palette jobs it queued; a job queued by another window only when
-   * that window has let it sit for TAKE_OVER_AFTER_MS past its start (the window is gone).
+   * This window runs its own terminal's jobs and palette jobs it queued; a job queued by another window of the same
+   * workspace only when that window has let it sit for TAKE_OVER_AFTER_MS past its start (the window is gone).
+   * Another workspace's jobs never: their paths and commands mean something else here.
    */
   private mayRun(job: Job, now: number): boolean {
+    if (job.spec.origin?.workspace !== this.deps.origin().workspace) return false;
     if (job.spec.kind === 'shell' && this.waiters.has(job.id)) return true;
     const queuedHere = job.spec.session === this.session;
     if (queuedHere && job.spec.kind === 'task') return true;
@@ -136,19 +156,24 @@ export class DeferredJobs implements vscode.Disposable {
   }
 
   private async run(job: Job, signal: AbortSignal): Promise<{ exitCode: number | null }> {
+    const origin = job.spec.origin;
+    const here = this.deps.origin();
+    if (!origin || origin.workspace !== here.workspace) throw new Error('It was queued in another workspace; open that workspace to run it.');
     if (job.spec.kind === 'shell') {
       const waiter = this.waiters.get(job.id);
       if (waiter) return { exitCode: await waiter.run(signal) };
+      if (!here.trusted || !origin.trusted) throw new Error('Commands run only in a trusted workspace; trust this workspace and queue it again.');
       return { exitCode: await this.runAsShellTask(job, job.spec.command, job.spec.cwd) };
     }
+    const cloud = cloudAllowed(origin, here);
     if (job.spec.task === 'refactor') {
       // The job is done when the review opened and the user decided (or the refactor stopped: failed).
-      const r = await this.deps.refactors.runDeferred(job.spec.payload);
+      const r = await this.deps.refactors.runDeferred(job.spec.payload, { cloud });
       return { exitCode: r.state === 'applied' || r.state === 'discarded' ? 0 : 1 };
     }
     const kind = job.spec.task as DeferrableTask;
     if (!DEFERRABLE_TASKS.includes(kind)) throw new Error(`Unknown deferred task '${job.spec.task}'.`);
-    const outcome = await this.deps.tasks.runCaptured(kind, job.spec.payload as TaskContext);
+    const outcome = await this.deps.tasks.runCaptured(kind, job.spec.payload as TaskContext, { cloud });
     return { exitCode: outcome ? 0 : 1 };
   }
 

@@ -275,9 +275,10 @@ export class Tasks implements vscode.Disposable {
    * A task whose input was captured earlier (a deferred "run when clean" job): routed and run now, the result shown
    * as a document. Undefined when it was cancelled or failed (the failure is shown).
    */
-  async runCaptured(kind: DeferrableTask, ctx: TaskContext): Promise<TaskOutcome | undefined> {
+  async runCaptured(kind: DeferrableTask, ctx: TaskContext, limits: { cloud: boolean } = { cloud: true }): Promise<TaskOutcome | undefined> {
     return this.remember(kind, async (force) => {
-      const outcome = await this.run(kind, ctx, undefined, force);
+      // A retry the user asks for here and now is this window's to allow; the queued run keeps the job's limits.
+      const outcome = await this.run(kind, ctx, undefined, force, force ? undefined : limits);
       if (!outcome) return undefined;
       const code = kind === 'tests' ? extractCodeBlock(outcome.text) : undefined;
       if (code !== undefined) {
@@ -378,7 +379,7 @@ export class Tasks implements vscode.Disposable {
    * a local draft first, the cloud when the draft is unsure), records the carbon of every attempt, offers local on a
    * cloud failure. `force` is a retry on the route the user asked for.
    */
-  private async run(kind: TaskKind, ctx: TaskContext, sink?: (text: string) => void, force?: 'local' | 'cloud'): Promise<TaskOutcome | undefined> {
+  private async run(kind: TaskKind, ctx: TaskContext, sink?: (text: string) => void, force?: 'local' | 'cloud', limits: { cloud: boolean } = { cloud: true }): Promise<TaskOutcome | undefined> {
     const messages = taskMessages(kind, ctx);
     // What the cloud gets: the file through redactFile (a .env loses every value; a staged diff loses the changes to
     // secrets files), then every message through redactSecrets in runCloud.
@@ -407,6 +408,9 @@ export class Tasks implements vscode.Disposable {
     }
     // Palette tasks are interactive, so nothing is deferrable here; deferred jobs go through the scheduler.
     if (decision.route === 'later') decision = { ...decision, route: 'local', reason: `${decision.reason}; interactive tasks run now` };
+    if (!limits.cloud && (decision.route === 'cloud' || decision.cascade)) {
+      decision = { ...decision, route: 'local', cascade: false, needsConsent: false, reason: `${decision.reason}; queued where the cloud was not allowed (untrusted, or no consent): runs locally` };
+    }
     if (decision.needsConsent) {
       const consent = await this.askConsent(kind);
       if (consent !== 'granted') {

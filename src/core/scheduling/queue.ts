@@ -14,6 +14,10 @@
 // rename, so a file is either the old or the new version; a damaged one (power loss, hand edit) is moved aside to
 // `<name>.corrupt` and reported, never fatal and never hiding the other jobs.
 //
+// Authenticated: with a signer (the extension's, keyed from SecretStorage), every job file carries an HMAC of its
+// content, and a job file without a valid one (written by hand, by another program, or by another user) is moved
+// aside to `<id>.json.unsigned` and reported, never listed, claimed or run.
+//
 // At most once: a job whose owner died while it ran (or before it started: a claim is taken just before running)
 // becomes 'interrupted' and is never run again by the queue; the user can queue it again.
 import { randomBytes } from 'node:crypto';
@@ -23,10 +27,27 @@ import * as path from 'node:path';
 import { BOOT_SLACK_MS, bootTime } from '../process/times';
 import type { JobPlan } from './plan';
 
+/**
+ * Where and under what conditions a job was queued: it runs only in a window of the same workspace, and never with
+ * more than it had then (an untrusted window's job runs locally even in a trusted one; consent is the lesser).
+ */
+export interface JobOrigin {
+  /** The workspace's identity: its .code-workspace URI, else its folder URIs, one per line; '' for no folder. */
+  readonly workspace: string;
+  readonly trusted: boolean;
+  readonly consent: 'granted' | 'denied' | 'unknown';
+}
+
 /** `session`: the VS Code window that queued it (that window runs it; others only after a grace period). */
 export type JobSpec =
-  | { readonly kind: 'shell'; readonly command: string; readonly cwd?: string; readonly label: string; readonly session?: string }
-  | { readonly kind: 'task'; readonly task: string; readonly payload: unknown; readonly label: string; readonly session?: string };
+  | { readonly kind: 'shell'; readonly command: string; readonly cwd?: string; readonly label: string; readonly session?: string; readonly origin?: JobOrigin }
+  | { readonly kind: 'task'; readonly task: string; readonly payload: unknown; readonly label: string; readonly session?: string; readonly origin?: JobOrigin };
+
+/** Signs job files and checks their signatures (an HMAC keyed per user: src/core/scheduling/signing.ts). */
+export interface JobSigner {
+  sign(text: string): Promise<string>;
+  verify(text: string, mac: string): Promise<boolean>;
+}
 
 export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'interrupted';
 
@@ -84,6 +105,8 @@ export interface JobQueueOptions {
   readonly now?: () => number;
   /** When this machine booted, epoch ms: a claim from another boot is dead whatever its pid (pid reuse). */
   readonly bootTime?: () => number;
+  /** With one, jobs are written signed and only jobs with a valid signature are read. */
+  readonly signer?: JobSigner;
 }
 
 export type JobQueueErrorCode = 'bad-id' | 'bad-input' | 'not-found' | 'not-queued' | 'not-running' | 'corrupt';
@@ -119,6 +142,7 @@ const CLAIM_FILE = /^(.+)\.claim$/;
 /** A claim written without hard links may be seen half-written for this long (see createExclusive). */
 const YOUNG_CLAIM_MS = 30_000;
 const TEMP_MAX_AGE_MS = 60 * 60_000;
+const NOT_SIGNED = 'is not signed by Verdant for this user';
 const TERMINAL: ReadonlySet<JobState> = new Set(['done', 'failed', 'cancelled', 'interrupted']);
 
 /** Throws unless `id` is a job id (letters, digits, '-' and '_': never a path). */
@@ -133,12 +157,14 @@ export class JobQueue {
   readonly dir: string;
   private readonly now: () => number;
   private readonly bootTime: () => number;
+  private readonly signer: JobSigner | undefined;
 
   constructor(options: JobQueueOptions | string) {
-    const o = typeof options === 'string' ? { dir: options } : options;
+    const o: JobQueueOptions = typeof options === 'string' ? { dir: options } : options;
     this.dir = o.dir;
     this.now = o.now ?? Date.now;
     this.bootTime = o.bootTime ?? bootTime;
+    this.signer = o.signer;
   }
 
   async add(spec: JobSpec, options: AddOptions): Promise<Job> {
@@ -153,7 +179,7 @@ export class JobQueue {
     const createdAt = this.now();
     const record: JobRecord = { v: 1, id: newJobId(createdAt), spec, createdAt, deadline, durationMinutes, zone, plan };
     await fs.mkdir(this.dir, { recursive: true });
-    await writeAtomic(this.jobPath(record.id), JSON.stringify(record, null, 2));
+    await writeAtomic(this.jobPath(record.id), await this.serialize(record));
     return compose(record, undefined);
   }
 
@@ -187,7 +213,9 @@ export class JobQueue {
     assertJobId(id);
     const problems: string[] = [];
     const job = await this.load(id, problems);
-    if (!job && problems.length > 0) throw new JobQueueError('corrupt', problems.join(' '));
+    // A damaged file is an error to report; an unsigned one is simply not a job (it was moved aside and logged).
+    const damaged = problems.filter((p) => !p.includes(NOT_SIGNED));
+    if (!job && damaged.length > 0) throw new JobQueueError('corrupt', damaged.join(' '));
     return job;
   }
 
@@ -311,7 +339,7 @@ export class JobQueue {
         if (!names.includes(`${claimOf}.json`)) await fs.rm(file, { force: true });
         continue;
       }
-      const maxAge = name.endsWith('.tmp') ? TEMP_MAX_AGE_MS : name.endsWith('.corrupt') ? keepMs : undefined;
+      const maxAge = name.endsWith('.tmp') ? TEMP_MAX_AGE_MS : name.endsWith('.corrupt') || name.endsWith('.unsigned') ? keepMs : undefined;
       if (maxAge === undefined) continue;
       const st = await fs.stat(file).catch(() => undefined);
       if (st && realNow - st.mtimeMs > maxAge) await fs.rm(file, { force: true });
@@ -341,7 +369,7 @@ export class JobQueue {
     const job = await this.mustGet(id);
     if (job.state !== 'queued') throw notQueued(job, what);
     const record: JobRecord = { ...toRecord(job), ...change };
-    await writeAtomic(this.jobPath(id), JSON.stringify(record, null, 2));
+    await writeAtomic(this.jobPath(id), await this.serialize(record));
     // Claimed meanwhile? The claim wins (the state comes from it); the new plan is only kept as information.
     return compose(record, await this.readClaim(id));
   }
@@ -358,11 +386,28 @@ export class JobQueue {
       problems.push(`The file of job ${id} was damaged (${problem}); it was moved aside to ${id}.json.corrupt.`);
       return undefined;
     }
+    if (this.signer && !(await this.signedByUs(parsed.value as JobRecord & { mac?: unknown }))) {
+      await quarantine(file, '.unsigned');
+      problems.push(`Job ${id} ${NOT_SIGNED} (a file written by hand or by another program); it is ignored and was moved aside to ${id}.json.unsigned.`);
+      return undefined;
+    }
     const claim = await this.readClaim(id, problems);
     // prune() deletes the job file, then the claim: a job read just before and its claim just after would look
     // queued again. (claim() re-reads the job, so it could not run; this keeps it out of the list too.)
     if (!claim && !(await fs.stat(file).catch(() => undefined))) return undefined;
-    return compose(parsed.value as JobRecord, claim);
+    const { mac: _mac, ...record } = parsed.value as JobRecord & { mac?: unknown };
+    return compose(record, claim);
+  }
+
+  /** The file's text: the record, signed when there is a signer (the MAC covers the record as written without it). */
+  private async serialize(record: JobRecord): Promise<string> {
+    if (!this.signer) return JSON.stringify(record, null, 2);
+    return JSON.stringify({ ...record, mac: await this.signer.sign(JSON.stringify(record)) }, null, 2);
+  }
+
+  private async signedByUs(value: JobRecord & { mac?: unknown }): Promise<boolean> {
+    const { mac, ...record } = value;
+    return typeof mac === 'string' && this.signer !== undefined && this.signer.verify(JSON.stringify(record), mac);
   }
 
   /**
@@ -513,9 +558,9 @@ async function readIfPresent(file: string): Promise<string | undefined> {
   }
 }
 
-async function quarantine(file: string): Promise<void> {
+async function quarantine(file: string, suffix = '.corrupt'): Promise<void> {
   try {
-    await renameRetrying(file, `${file}.corrupt`);
+    await renameRetrying(file, `${file}${suffix}`);
   } catch (e) {
     if (code(e) !== 'ENOENT') throw e; // another process moved it first
   }
@@ -539,9 +584,19 @@ const isStr = (v: unknown): v is string => typeof v === 'string';
 const isNumOrNull = (v: unknown): boolean => v === null || isNum(v);
 const CLAIM_STATES: readonly string[] = ['running', 'done', 'failed', 'cancelled', 'interrupted'];
 
+function originProblem(v: unknown): string | undefined {
+  if (!isObj(v)) return 'the origin is not an object';
+  if (!isStr(v.workspace) || typeof v.trusted !== 'boolean') return 'the origin has no workspace or trust';
+  return ['granted', 'denied', 'unknown'].includes(v.consent as string) ? undefined : 'the origin\'s consent is not granted, denied or unknown';
+}
+
 export function jobSpecProblem(v: unknown): string | undefined {
   if (!isObj(v)) return 'the spec is not an object';
   if (!isStr(v.label) || v.label.trim() === '') return 'the label is empty';
+  if (v.origin !== undefined) {
+    const origin = originProblem(v.origin);
+    if (origin) return origin;
+  }
   if (v.kind === 'shell') {
     if (!isStr(v.command) || v.command.trim() === '') return 'the shell command is empty';
     if (v.cwd !== undefined && !isStr(v.cwd)) return 'cwd is not a string';

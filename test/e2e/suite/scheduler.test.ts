@@ -9,6 +9,11 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { VerdantApi } from '../../../src/extension';
+import { JobQueue, type JobOrigin, type JobSpec } from '../../../src/core/scheduling/queue';
+import type { JobPlan } from '../../../src/core/scheduling/plan';
+import { workspaceIdentity } from '../../../src/vscode/scheduler';
+import { sleep, until } from '../../support/wait';
+import { setUpHybrid, startCloudStandIn, teardownHybrid } from './cloudStandIn';
 
 describe('scheduler: deferred jobs in the cleanest window', function () {
   this.timeout(180_000);
@@ -120,5 +125,69 @@ describe('scheduler: deferred jobs in the cleanest window', function () {
     assert.ok(listed.some((j) => j.id === job.id));
     await api.jobs.scheduler.cancel(job.id);
     assert.equal((await api.jobs.queue.get(job.id))?.state, 'cancelled');
+  });
+});
+
+describe('scheduler: a job runs only where and as it was queued, and only if Verdant queued it', function () {
+  this.timeout(180_000);
+  let api: VerdantApi;
+  const folder = vscode.workspace.workspaceFolders![0].uri.fsPath;
+  const marker = path.join(folder, '.verdant-e2e', 'jobs-ran.txt');
+  const ran = () => (fs.existsSync(marker) ? fs.readFileSync(marker, 'utf8') : '');
+  const here = (over: Partial<JobOrigin> = {}): JobOrigin => ({ workspace: workspaceIdentity(), trusted: true, consent: 'granted', ...over });
+  const now = (): JobPlan => ({ start: Date.now() - 1000, end: Date.now() + 60_000, windowGPerKWh: null, nowGPerKWh: null, savingPct: 0, runNow: true, reason: 'test: due now', source: 'embedded', zone: 'FR', plannedAt: Date.now() });
+  const add = (queue: JobQueue, spec: JobSpec) => queue.add(spec, { deadline: Date.now() + 3_600_000, durationMinutes: 1, zone: 'FR', plan: now() });
+  const append = (word: string) => `node -e "require('fs').mkdirSync(require('path').dirname(process.argv[1]),{recursive:true});require('fs').appendFileSync(process.argv[1],'${word}\\n')" "${marker}"`;
+
+  before(async () => {
+    api = await vscode.extensions.getExtension<VerdantApi>('verdant-dev.verdant')!.activate();
+    fs.rmSync(marker, { force: true });
+  });
+  after(() => fs.rmSync(marker, { force: true }));
+
+  it('a job file written into global storage by another program is never run: moved aside and reported', async () => {
+    // The same queue folder, written without Verdant's key (as anything that can write the user's files could).
+    const forged = await add(new JobQueue(api.jobs.queue.dir), { kind: 'shell', command: append('forged'), label: 'forged', origin: here() });
+    await api.jobs.scheduler.tick();
+    assert.equal(await api.jobs.queue.get(forged.id), undefined);
+    assert.ok(fs.existsSync(path.join(api.jobs.queue.dir, `${forged.id}.json.unsigned`)), 'moved aside');
+    await assert.rejects(api.jobs.scheduler.runNow(forged.id), /no job/i);
+    await sleep(1000); // a command that did start would have written by now; none may
+    assert.equal(ran(), '');
+    // A signed job's content changed afterwards is no longer Verdant's either.
+    const signed = await add(api.jobs.queue, { kind: 'shell', command: append('signed'), label: 'signed', origin: here(), session: 'elsewhere' });
+    const file = path.join(api.jobs.queue.dir, `${signed.id}.json`);
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('signed\\\\n', 'tampered\\\\n'));
+    assert.ok(fs.readFileSync(file, 'utf8').includes('tampered'), 'the command was changed in the file');
+    assert.equal(await api.jobs.queue.get(signed.id), undefined);
+    assert.equal(ran(), '');
+  });
+
+  it('a job queued in another workspace is left queued here, and refused if started by hand', async () => {
+    const other = await add(api.jobs.queue, { kind: 'shell', command: append('other'), label: 'other workspace', origin: here({ workspace: 'file:///somewhere/else' }), session: 'elsewhere' });
+    await api.jobs.scheduler.tick();
+    assert.equal((await api.jobs.queue.get(other.id))?.state, 'queued', 'not taken over');
+    await api.jobs.scheduler.runNow(other.id);
+    const ended = await until('the job to end', async () => { const j = await api.jobs.queue.get(other.id); return j && j.state !== 'running' ? j : undefined; });
+    assert.equal(ended.state, 'failed');
+    assert.match(ended.error ?? '', /another workspace/);
+    assert.equal(ran(), '');
+  });
+
+  it('an untrusted window\'s palette job runs locally in a trusted window, even with the cloud chosen and consented here', async () => {
+    const cloud = await startCloudStandIn(() => 'A summary.');
+    await setUpHybrid(cloud, api.consent);
+    await vscode.workspace.getConfiguration('verdant').update('routing.mode', 'cloud-only', vscode.ConfigurationTarget.Global);
+    try {
+      const ctx = { languageId: 'typescript', filePath: 'src/add.ts', code: 'export const add = (a: number, b: number) => a + b;\n' };
+      const job = await add(api.jobs.queue, { kind: 'task', task: 'summarize', payload: ctx, label: 'summarize src/add.ts', origin: here({ trusted: false, consent: 'unknown' }), session: 'an-untrusted-window' });
+      await api.jobs.scheduler.runNow(job.id);
+      const ended = await until('the job to end', async () => { const j = await api.jobs.queue.get(job.id); return j && j.state !== 'running' ? j : undefined; });
+      assert.equal(ended.state, 'done', ended.error);
+      assert.deepEqual(cloud.requests, [], 'nothing went to the cloud');
+    } finally {
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      await teardownHybrid(cloud, api.consent, ['routing.mode']);
+    }
   });
 });
