@@ -277,6 +277,7 @@ export class EngineClient {
   /** Asks a worker of another protocol version to exit, after the handshake (which every version since 4 keeps). */
   private async retireOldWorker(lock: LockInfo): Promise<void> {
     this.options.log?.(`engine worker ${lock.pid} speaks protocol ${lock.protocol}, not ${PROTOCOL_VERSION}; asking it to exit`);
+    if (lock.protocol < 4) return this.retireUnauthenticatedWorker(lock);
     try {
       if (await socketProblem(lock.socket)) throw new Untrusted('its socket is not private to this user');
       const key = await engineKey(keyPathFor(this.options.stateDir), currentOwner());
@@ -292,6 +293,23 @@ export class EngineClient {
       this.options.log?.(`engine worker ${lock.pid} was not asked to exit: ${e instanceof Error ? e.message : e}`);
       return;
     }
+    for (let i = 0; i < 50 && pidAlive(lock.pid); i++) await sleep(100);
+  }
+
+  /**
+   * A worker from before the handshake (protocol 3 and older) in the shared temp folder: it is told only to exit (a
+   * hello in its own protocol, then shutdown), and nothing else is sent, so it does not matter who listens there.
+   */
+  private async retireUnauthenticatedWorker(lock: LockInfo): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const socket = net.connect(lock.socket, () => {
+        writeMessage(socket, { type: 'hello', protocol: lock.protocol, client: this.options.clientName });
+        writeMessage(socket, { type: 'shutdown' });
+      });
+      socket.on('error', () => resolve());
+      socket.on('close', () => resolve());
+      setTimeout(() => { socket.destroy(); resolve(); }, 3000);
+    });
     for (let i = 0; i < 50 && pidAlive(lock.pid); i++) await sleep(100);
   }
 

@@ -150,6 +150,43 @@ describe('engine socket: only this user\'s Verdant at either end (real worker)',
     }
   });
 
+  it('a worker from before the handshake (protocol 3, socket in the temp folder) is told only to exit, and replaced', async function () {
+    if (process.platform === 'win32') skipBecause(this, 'the old worker is simulated on a Unix socket');
+    const old = path.join(os.tmpdir(), `verdant-engine-test-${randomBytes(6).toString('hex')}.sock`);
+    // Protocol 3's rules: hello in its own version first, then requests; shutdown ends it.
+    const v3 = spawn(process.execPath, ['-e', `
+      const net = require('net'), fs = require('fs'), p = process.argv[1], got = [];
+      net.createServer((s) => {
+        let buf = '', greeted = false;
+        s.setEncoding('utf8');
+        s.on('data', (d) => {
+          buf += d;
+          for (let i; (i = buf.indexOf('\\n')) >= 0;) {
+            const m = JSON.parse(buf.slice(0, i)); buf = buf.slice(i + 1); got.push(m);
+            if (m.type === 'hello' && m.protocol === 3) { greeted = true; s.write(JSON.stringify({ type: 'hello', protocol: 3, version: '0.9', pid: process.pid, node: '' }) + '\\n'); }
+            else if (m.type === 'shutdown' && greeted) { fs.writeFileSync(p + '.got', JSON.stringify(got)); process.exit(0); }
+            else s.write(JSON.stringify({ type: 'error', id: null, error: { code: 'protocol-mismatch', message: 'say hello first' } }) + '\\n');
+          }
+        });
+      }).listen(p, () => console.log('listening'));`, old], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      let out = '';
+      v3.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
+      await until('the protocol 3 worker', () => out.includes('listening'));
+      mkdirSync(w.stateDir, { recursive: true });
+      writeFileSync(lockPathFor(w.stateDir), JSON.stringify({ ...lockNaming(old, v3.pid), protocol: 3, version: '0.9' }));
+      const status = await w.client('window A').status();
+      assert.notEqual(status.pid, v3.pid);
+      await until('the old worker to exit', () => v3.exitCode !== null);
+      const got = JSON.parse(readFileSync(`${old}.got`, 'utf8')) as { type: string }[];
+      assert.deepEqual(got.map((m) => m.type), ['hello', 'shutdown'], 'nothing but the way out');
+    } finally {
+      v3.kill('SIGKILL');
+      rmSync(old, { force: true });
+      rmSync(`${old}.got`, { force: true });
+    }
+  });
+
   describe('with a second real OS user (nobody)', function () {
     let scripts = '';
     before(function () {
