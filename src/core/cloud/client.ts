@@ -4,17 +4,20 @@
 //
 // Rules that protect the user: plain http only to this machine (checked before any request); the API key only in
 // the Authorization header and redacted from anything a server sends back; never a retry once text was streamed
-// (the caller has shown it; a retry would duplicate it): the error carries `partialText` instead.
+// (the caller has shown it; a retry would duplicate it): the error carries `partialText` instead. A hostile endpoint
+// cannot exhaust memory: bodies, lines and events are read only up to caps (limits.ts).
 import { Agent, ProxyAgent, request, type Dispatcher } from 'undici';
-import { asArray, asObject, asString, firstHeader, readLines, readSome, serverMessageOf, sseMessages, StreamFormatError, StreamServerError } from '../../engine/backends/http';
+import { asArray, asObject, asString, firstHeader, readSome, serverMessageOf, sseMessages, StreamFormatError, StreamServerError } from '../../engine/backends/http';
 import { VERSION } from '../version';
 import { bypassesProxy, parseEndpoint, type CloudEndpoint } from './endpoint';
 import { CloudError } from './errors';
 import { cancelled, httpFailure, isRetryable, refusesStreaming, retryAfterTooLong, transportFailure, type FailureContext, type HttpFailure } from './failures';
+import { cappedLines, DEFAULT_LIMITS, readCapped, type CloudLimits, type Oversized } from './limits';
 import { abortableSleep, backoffMs, DEFAULT_RETRY_POLICY, parseRetryAfter, type RetryPolicy, type Sleep } from './retry';
 import { chatBody, estimateTokens, readChunk, readCompletion, type CloudChatRequest, type WirePiece } from './wire';
 
 export { CloudError, type CloudErrorCode } from './errors';
+export { DEFAULT_LIMITS, type CloudLimits } from './limits';
 export type { CloudChatRequest } from './wire';
 export type { RetryPolicy, Sleep } from './retry';
 
@@ -36,6 +39,8 @@ export interface CloudClientOptions {
   readonly apiKey?: () => Promise<string | undefined>;
   readonly model: string;
   readonly timeouts?: Partial<CloudTimeouts>;
+  /** Caps on what is read from the endpoint (tests make them small). */
+  readonly limits?: Partial<CloudLimits>;
   readonly retries?: Partial<RetryPolicy>;
   /** VS Code's http.proxy; loopback endpoints never use it. */
   readonly proxyUrl?: string;
@@ -108,12 +113,18 @@ export interface ConnectionTest {
 
 const CHAT_PATH = '/v1/chat/completions';
 const MODELS_PATH = '/v1/models';
-const MAX_ERROR_BODY = 16 * 1024;
 
 /** A non-2xx answer, thrown inside the client and mapped by the retry loop. */
 class HttpFailureSignal extends Error {
   constructor(readonly failure: HttpFailure) {
     super(`HTTP ${failure.status}`);
+  }
+}
+
+/** The caller's onText threw: its error goes back to the caller as it is, not as the server's fault. */
+class CallbackFailure extends Error {
+  constructor(readonly error: unknown) {
+    super('the onText callback threw');
   }
 }
 
@@ -132,6 +143,7 @@ export class CloudClient {
   private readonly ownsDispatcher: boolean;
   private readonly usingProxy: boolean;
   private readonly timeouts: CloudTimeouts;
+  private readonly limits: CloudLimits;
   private readonly policy: RetryPolicy;
   private readonly apiKey: () => Promise<string | undefined>;
   private readonly now: () => number;
@@ -144,6 +156,7 @@ export class CloudClient {
   constructor(options: CloudClientOptions) {
     this.model = options.model;
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.policy = { ...DEFAULT_RETRY_POLICY, ...options.retries };
     this.apiKey = options.apiKey ?? (() => Promise.resolve(undefined));
     this.now = options.now ?? Date.now;
@@ -186,6 +199,7 @@ export class CloudClient {
         const piece = await this.attempt(chatBody(this.model, chatRequest, stream), key, ctx, progress, signal, onText);
         return this.result(chatRequest, piece, progress, started, attempts, endpoint);
       } catch (e) {
+        if (e instanceof CallbackFailure) throw e.error; // not the server's or the network's fault
         if (signal?.aborted) throw cancelled(progress.text);
         if (this.closed) throw new CloudError('cancelled', 'The cloud request was cancelled because Verdant closed the connection.', { partialText: progress.text });
         if (e instanceof HttpFailureSignal) {
@@ -199,9 +213,7 @@ export class CloudClient {
             throw retryAfterTooLong(ctx, e.failure, error.retryAfterMs, this.now());
           }
         } else {
-          const mapped = transportFailure(ctx, e, progress.text);
-          if (!mapped) throw e; // not the server's or the network's fault (e.g. an onText callback threw)
-          error = mapped;
+          error = transportFailure(ctx, e, progress.text);
         }
       }
       if (!isRetryable(error) || progress.text !== '' || retries >= this.policy.max) throw error;
@@ -231,7 +243,7 @@ export class CloudClient {
         models = await this.listModels(key, signal);
       } catch (e) {
         if (signal?.aborted) throw cancelled('');
-        if (!(e instanceof HttpFailureSignal)) throw transportFailure(ctx, e, '') ?? e;
+        if (!(e instanceof HttpFailureSignal)) throw transportFailure(ctx, e, '');
         // A key the server refuses fails the same way for chat; a missing list is no verdict: ask the model.
         if (e.failure.status === 401 || e.failure.status === 403) throw httpFailure(ctx, e.failure);
       }
@@ -291,7 +303,7 @@ export class CloudClient {
       dispatcher: this.dispatcher,
     });
     if (res.statusCode >= 200 && res.statusCode < 300) return res;
-    const text = await readSome(res.body, MAX_ERROR_BODY);
+    const text = await readSome(res.body, this.limits.maxErrorBytes);
     const retryAfterMs = parseRetryAfter(firstHeader(res.headers['retry-after']), this.now());
     throw new HttpFailureSignal({ status: res.statusCode, path, body: text, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
   }
@@ -309,14 +321,18 @@ export class CloudClient {
       if (text === '') return;
       progress.firstTextAt ??= this.now();
       progress.text += text;
-      onText?.(text);
+      try {
+        onText?.(text);
+      } catch (e) {
+        throw new CallbackFailure(e);
+      }
     };
     try {
       // Decided by what came back, not what we asked: some servers ignore `stream` either way.
       if (/text\/event-stream/i.test(firstHeader(res.headers['content-type']))) {
-        return await readStream(res.body, ctx.secrets, emit);
+        return await readStream(res.body, ctx.secrets, emit, this.limits.maxEventBytes);
       }
-      const piece = readWhole(redactText(await res.body.text(), ctx.secrets));
+      const piece = readWhole(redactText(await this.readBody(res, 'answer'), ctx.secrets));
       emit(piece.text);
       return piece;
     } finally {
@@ -326,15 +342,25 @@ export class CloudClient {
 
   private async listModels(key: string | undefined, signal: AbortSignal | undefined): Promise<string[]> {
     const res = await this.send(MODELS_PATH, 'GET', undefined, key, signal);
-    let json: unknown;
+    let text: string;
     try {
-      json = JSON.parse(await res.body.text());
-    } catch {
-      throw new StreamFormatError(`${MODELS_PATH} did not return JSON`);
+      text = await this.readBody(res, 'model list');
     } finally {
       if (!res.body.readableEnded) res.body.destroy();
     }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new StreamFormatError(`${MODELS_PATH} did not return JSON`);
+    }
     return asArray(asObject(json)?.data).map((d) => asString(asObject(d)?.id)).filter((id) => id !== '');
+  }
+
+  /** A whole non-streamed body, up to the cap (LimitExceeded past it). */
+  private readBody(res: Dispatcher.ResponseData, what: Oversized): Promise<string> {
+    const declared = firstHeader(res.headers['content-length']);
+    return readCapped(res.body, what, this.limits.maxResponseBytes, declared === '' ? undefined : declared);
   }
 
   private result(req: CloudChatRequest, piece: WirePiece, progress: Progress, started: number, attempts: number, endpoint: CloudEndpoint): CloudResult {
@@ -355,13 +381,13 @@ export class CloudClient {
 }
 
 /** Reads an SSE answer to its end; the text goes to `emit` as it arrives. Returns what the chunks said. */
-async function readStream(body: AsyncIterable<Uint8Array>, secrets: readonly (string | undefined)[], emit: (text: string) => void): Promise<WirePiece> {
+async function readStream(body: AsyncIterable<Uint8Array>, secrets: readonly (string | undefined)[], emit: (text: string) => void, maxEventChars: number): Promise<WirePiece> {
   let finishReason: string | undefined;
   let model: string | undefined;
   let usage: WirePiece['usage'];
   let done = false;
   try {
-    for await (const message of sseMessages(redactLines(readLines(body), secrets))) {
+    for await (const message of sseMessages(redactLines(cappedLines(body, maxEventChars), secrets))) {
       if (done) continue; // read to the end, so the connection goes back to the pool
       if (message.done) {
         done = true;

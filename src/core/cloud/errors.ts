@@ -6,6 +6,8 @@ export type CloudErrorCode =
   | 'rate-limited' // 429, after the retries (or a Retry-After beyond the cap)
   | 'server'       // 5xx after the retries, or an error the server reported inside a stream
   | 'timeout'      // connect, headers or body-idle timeout
+  | 'response-too-large' // a non-streamed answer or model list larger than the client reads
+  | 'event-too-large'    // one streamed line or event larger than the client reads
   | 'network'      // refused, reset, DNS, or a stream cut short
   | 'bad-response' // malformed JSON/SSE, or a 4xx that says the request was wrong
   | 'insecure'     // plain http to a host other than this machine; refused before any request

@@ -3,6 +3,7 @@
 import { serverMessageOf, StreamFormatError, StreamServerError } from '../../engine/backends/http';
 import { CloudError } from './errors';
 import { redact } from './endpoint';
+import { LimitExceeded } from './limits';
 
 export const KEY_COMMAND = 'Verdant: Set Cloud API Key';
 const ENDPOINT_SETTING = 'verdant.cloud.endpoint';
@@ -86,11 +87,15 @@ export function retryAfterTooLong(ctx: FailureContext, f: HttpFailure, retryAfte
   return new CloudError('rate-limited', `The endpoint at ${ctx.host} is rate-limiting requests and asks to wait ${seconds(retryAfterMs)}: try again after ${when}, or use the local model until then.`, { status: f.status, retryAfterMs });
 }
 
-/** Failures thrown while connecting, waiting or reading: undici/network errors and broken streams. */
-export function transportFailure(ctx: FailureContext, e: unknown, partialText: string): CloudError | undefined {
+/**
+ * Failures thrown while connecting, waiting or reading: undici/network errors, broken streams, the client's own caps,
+ * and anything else reading the answer threw (a RangeError or TypeError never reaches the caller as it is).
+ */
+export function transportFailure(ctx: FailureContext, e: unknown, partialText: string): CloudError {
   const at = `The endpoint at ${ctx.host}`;
   const partial = { partialText, cause: e };
   if (e instanceof CloudError) return e.withPartialText(partialText);
+  if (e instanceof LimitExceeded) return tooLarge(ctx, e, partialText);
   if (e instanceof StreamFormatError) {
     return new CloudError('bad-response', `${at} sent a malformed answer (${e.detail}): try again, and check that ${ENDPOINT_SETTING} is an OpenAI-compatible API.`, partial);
   }
@@ -98,7 +103,10 @@ export function transportFailure(ctx: FailureContext, e: unknown, partialText: s
     return new CloudError('server', `${at} reported an error while answering (${redact(e.serverMessage, ctx.secrets)}): try again in a moment.`, partial);
   }
   const codes = errorCodes(e);
-  if (codes.length === 0) return undefined; // not a transport failure: a bug, reported as is
+  if (codes.length === 0) {
+    const what = e instanceof Error ? e.name : typeof e;
+    return new CloudError('bad-response', `${at} sent an answer Verdant could not read (${what}): try again, and check that ${ENDPOINT_SETTING} is an OpenAI-compatible API.`, partial);
+  }
   const has = (...cs: string[]) => cs.some((c) => codes.includes(c));
   const via = ctx.usingProxy ? ' (through the proxy in http.proxy)' : '';
   if (has('UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT')) {
@@ -121,6 +129,12 @@ export function transportFailure(ctx: FailureContext, e: unknown, partialText: s
   return partialText === '' && has(...RETRY_CODES) ? markRetryable(error) : error;
 }
 
+function tooLarge(ctx: FailureContext, e: LimitExceeded, partialText: string): CloudError {
+  const sent = { answer: 'an answer', 'model list': 'a model list', event: 'a streamed event' }[e.what];
+  const fix = `check that ${ENDPOINT_SETTING} points to an OpenAI-compatible API`;
+  return new CloudError(e.what === 'event' ? 'event-too-large' : 'response-too-large', `The endpoint at ${ctx.host} sent ${sent} of more than ${bytes(e.limitBytes)}: ${fix}.`, { partialText, cause: e });
+}
+
 export function cancelled(partialText: string): CloudError {
   return new CloudError('cancelled', 'The cloud request was cancelled.', { partialText });
 }
@@ -129,6 +143,12 @@ function shortSaid(ctx: FailureContext, f: HttpFailure): string {
   // Redacted before shortening, so a cut cannot leave half a key behind.
   const text = redact(serverMessageOf(redact(f.body, ctx.secrets)), ctx.secrets);
   return text === '' ? `HTTP ${f.status}` : `HTTP ${f.status}: ${text}`;
+}
+
+/** 65536 -> "64 KiB", 8388608 -> "8 MiB". */
+function bytes(n: number): string {
+  if (n >= 1024 * 1024) return `${Math.round((n / (1024 * 1024)) * 10) / 10} MiB`;
+  return n >= 1024 ? `${Math.round((n / 1024) * 10) / 10} KiB` : `${n} bytes`;
 }
 
 function seconds(ms: number): string {
