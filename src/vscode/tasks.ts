@@ -517,7 +517,8 @@ export class Tasks implements vscode.Disposable {
       const r = await client.chat({ messages: sent, maxTokens: 2048, temperature: 0 }, { signal, onText: (t: string) => { chars += t.length; report(chars); sink?.(t); } });
       this.deps.router.noteCloudReached();
       const record = await this.deps.carbon.recordCloud({ feature: kind, endpoint: s.endpoint, model: r.model || s.model, tokensIn: r.usage.promptTokens, tokensOut: r.usage.completionTokens, latencyMs: r.ms, at: started });
-      return { route: 'cloud', reason, model: r.model || s.model, text: r.text, grams: record?.sciG, recordIds: record ? [record.id] : [] };
+      const said = r.finishReason === 'length' ? `${reason}; the answer was cut at its length limit` : reason;
+      return { route: 'cloud', reason: said, model: r.model || s.model, text: r.text, grams: record?.sciG, recordIds: record ? [record.id] : [] };
     } finally {
       client.close();
     }

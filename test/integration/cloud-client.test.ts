@@ -347,6 +347,28 @@ describe('CloudClient', function () {
       assert.equal(s.seen.length, 2, 'no retry after text was streamed');
       for (const w of await Promise.all(written)) assert.ok(w < POURED, `the server wrote ${w} bytes: the client read on`);
     });
+
+    it('ends a stream that runs past maxTokens at maxTokens x 16 characters: the text so far, finish reason "length"', async () => {
+      let written: Promise<number> | undefined;
+      const { server: s, client: c } = await setup((_seen, res) => {
+        sseHead(res);
+        written = pour(res, chunk('word '), POURED); // never a finish reason, never [DONE]
+      });
+      const pieces: string[] = [];
+      const r = await c.chat({ ...ask, maxTokens: 8 }, { onText: (t) => pieces.push(t) });
+      assert.equal(r.finishReason, 'length');
+      assert.equal(r.text, 'word '.repeat(26).slice(0, 8 * 16));
+      assert.equal(pieces.join(''), r.text, 'what was shown is what is returned');
+      await s.seen[0].closedEarly;
+      assert.ok((await written!) < POURED);
+    });
+
+    it('cuts a non-streamed answer longer than maxTokens allows the same way', async () => {
+      const { client: c } = await setup((_seen, res) => json(res, 200, completion('y'.repeat(5000))));
+      const r = await c.chat({ ...ask, maxTokens: 8, stream: false });
+      assert.equal(r.finishReason, 'length');
+      assert.equal(r.text, 'y'.repeat(128));
+    });
   });
 
   describe('nothing escapes raw', () => {

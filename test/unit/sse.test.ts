@@ -7,7 +7,7 @@ import {
 } from '../../src/engine/backends/http';
 import { buildFimPrompt, detectFimFamily, FIM_TEMPLATES, openAiLogProbs, resolveFimRenderer } from '../../src/engine/backends/openaiCompatible';
 import { llamaLogProbs } from '../../src/engine/backends/llamaServer';
-import { cappedLines, LimitExceeded, readCapped } from '../../src/core/cloud/limits';
+import { cappedLines, clip, LimitExceeded, readCapped } from '../../src/core/cloud/limits';
 
 const enc = new TextEncoder();
 async function* chunks(...parts: (string | Uint8Array)[]): AsyncGenerator<Uint8Array> {
@@ -89,7 +89,7 @@ describe('stream messages', () => {
   });
 });
 
-describe('cloud limits: capped lines and bodies', () => {
+describe('cloud limits: capped lines, capped bodies, the answer cap', () => {
   const over = (what: string, limit: number) => (e: unknown) => e instanceof LimitExceeded && e.what === what && e.limitBytes === limit;
 
   it('splits lines as readLines does while every line and event stays within the cap', async () => {
@@ -124,6 +124,13 @@ describe('cloud limits: capped lines and bodies', () => {
     await assert.rejects(readCapped(untouched(), 'model list', 7, '8'), over('model list', 7));
     assert.equal(read, false, 'refused on its Content-Length, before reading');
     assert.equal(await readCapped(chunks(new Uint8Array([0x22, 0xff, 0xfe, 0x22])), 'answer', 64), '"\ufffd\ufffd"');
+  });
+  it('clips text to the room left, never between the halves of a surrogate pair', () => {
+    assert.equal(clip('abc', 5), 'abc');
+    assert.equal(clip('abc', 2), 'ab');
+    assert.equal(clip('abc', 0), '');
+    assert.equal(clip('a😀b', 2), 'a');
+    assert.equal(clip('a😀b', 3), 'a😀');
   });
 });
 

@@ -5,14 +5,15 @@
 // Rules that protect the user: plain http only to this machine (checked before any request); the API key only in
 // the Authorization header and redacted from anything a server sends back; never a retry once text was streamed
 // (the caller has shown it; a retry would duplicate it): the error carries `partialText` instead. A hostile endpoint
-// cannot exhaust memory: bodies, lines and events are read only up to caps (limits.ts).
+// cannot exhaust memory: bodies, lines and events are read only up to caps (limits.ts), and an answer ends on the
+// client past max_tokens.
 import { Agent, ProxyAgent, request, type Dispatcher } from 'undici';
 import { asArray, asObject, asString, firstHeader, readSome, serverMessageOf, sseMessages, StreamFormatError, StreamServerError } from '../../engine/backends/http';
 import { VERSION } from '../version';
 import { bypassesProxy, parseEndpoint, type CloudEndpoint } from './endpoint';
 import { CloudError } from './errors';
 import { cancelled, httpFailure, isRetryable, refusesStreaming, retryAfterTooLong, transportFailure, type FailureContext, type HttpFailure } from './failures';
-import { cappedLines, DEFAULT_LIMITS, readCapped, type CloudLimits, type Oversized } from './limits';
+import { cappedLines, clip, DEFAULT_LIMITS, readCapped, type CloudLimits, type Oversized } from './limits';
 import { abortableSleep, backoffMs, DEFAULT_RETRY_POLICY, parseRetryAfter, type RetryPolicy, type Sleep } from './retry';
 import { chatBody, estimateTokens, readChunk, readCompletion, type CloudChatRequest, type WirePiece } from './wire';
 
@@ -94,7 +95,10 @@ export interface CloudResult {
   readonly text: string;
   /** The model that answered, as the server names it. */
   readonly model: string;
-  /** e.g. "stop", "length"; "unknown" when the server did not say. */
+  /**
+   * e.g. "stop", "length"; "unknown" when the server did not say. "length" also when the client cut an answer that
+   * ran past what max_tokens allows (`text` is then what came until the cut).
+   */
   readonly finishReason: string;
   readonly usage: CloudUsage;
   readonly ms: number;
@@ -196,7 +200,7 @@ export class CloudClient {
       attempts++;
       let error: CloudError;
       try {
-        const piece = await this.attempt(chatBody(this.model, chatRequest, stream), key, ctx, progress, signal, onText);
+        const piece = await this.attempt(chatBody(this.model, chatRequest, stream), key, ctx, progress, signal, { onText, maxChars: chatRequest.maxTokens * this.limits.charsPerToken });
         return this.result(chatRequest, piece, progress, started, attempts, endpoint);
       } catch (e) {
         if (e instanceof CallbackFailure) throw e.error; // not the server's or the network's fault
@@ -314,18 +318,22 @@ export class CloudClient {
     ctx: FailureContext,
     progress: Progress,
     signal: AbortSignal | undefined,
-    onText: ((text: string) => void) | undefined,
+    { onText, maxChars }: { onText: ((text: string) => void) | undefined; maxChars: number },
   ): Promise<WirePiece> {
     const res = await this.send(CHAT_PATH, 'POST', body, key, signal);
-    const emit = (text: string): void => {
-      if (text === '') return;
-      progress.firstTextAt ??= this.now();
-      progress.text += text;
-      try {
-        onText?.(text);
-      } catch (e) {
-        throw new CallbackFailure(e);
+    /** Adds the part of `text` within the answer's cap; false when the cap cut it (the answer is over). */
+    const emit = (text: string): boolean => {
+      const kept = clip(text, maxChars - progress.text.length);
+      if (kept !== '') {
+        progress.firstTextAt ??= this.now();
+        progress.text += kept;
+        try {
+          onText?.(kept);
+        } catch (e) {
+          throw new CallbackFailure(e);
+        }
       }
+      return kept.length === text.length;
     };
     try {
       // Decided by what came back, not what we asked: some servers ignore `stream` either way.
@@ -333,8 +341,7 @@ export class CloudClient {
         return await readStream(res.body, ctx.secrets, emit, this.limits.maxEventBytes);
       }
       const piece = readWhole(redactText(await this.readBody(res, 'answer'), ctx.secrets));
-      emit(piece.text);
-      return piece;
+      return emit(piece.text) ? piece : { ...piece, finishReason: 'length' };
     } finally {
       if (!res.body.readableEnded) res.body.destroy(); // a connection left mid-body cannot be reused: close it
     }
@@ -380,11 +387,15 @@ export class CloudClient {
   }
 }
 
-/** Reads an SSE answer to its end; the text goes to `emit` as it arrives. Returns what the chunks said. */
-async function readStream(body: AsyncIterable<Uint8Array>, secrets: readonly (string | undefined)[], emit: (text: string) => void, maxEventChars: number): Promise<WirePiece> {
+/**
+ * Reads an SSE answer to its end, or to the client's cap on its length (finish reason "length"; the caller then
+ * closes the connection); the text goes to `emit` as it arrives. Returns what the chunks said.
+ */
+async function readStream(body: AsyncIterable<Uint8Array>, secrets: readonly (string | undefined)[], emit: (text: string) => boolean, maxEventChars: number): Promise<WirePiece> {
   let finishReason: string | undefined;
   let model: string | undefined;
   let usage: WirePiece['usage'];
+  const said = () => ({ text: '', ...(finishReason ? { finishReason } : {}), ...(model ? { model } : {}), ...(usage ? { usage } : {}) });
   let done = false;
   try {
     for await (const message of sseMessages(redactLines(cappedLines(body, maxEventChars), secrets))) {
@@ -394,10 +405,13 @@ async function readStream(body: AsyncIterable<Uint8Array>, secrets: readonly (st
         continue;
       }
       const piece = readChunk(message.value);
-      emit(piece.text);
       finishReason = piece.finishReason ?? finishReason;
       model = piece.model ?? model;
       usage = piece.usage ?? usage;
+      if (!emit(piece.text)) {
+        finishReason = 'length';
+        return said();
+      }
     }
   } catch (e) {
     if (!done) throw e; // after [DONE] the answer is complete; a connection dropped while draining costs nothing
@@ -406,7 +420,7 @@ async function readStream(body: AsyncIterable<Uint8Array>, secrets: readonly (st
     // Ended without [DONE] or a finish reason: a cut that a proxy made look like a clean end.
     throw new StreamFormatError('the stream ended before the answer was complete');
   }
-  return { text: '', ...(finishReason ? { finishReason } : {}), ...(model ? { model } : {}), ...(usage ? { usage } : {}) };
+  return said();
 }
 
 /** A whole JSON answer (the non-streaming form). */

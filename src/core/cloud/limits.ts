@@ -1,6 +1,7 @@
 // The client's own bounds on what an endpoint sends, so that a hostile or broken one cannot exhaust memory: a
-// non-streamed body and each streamed line or event are read only up to a cap (never buffered whole). Readers over
-// the body's chunks; past a cap they throw LimitExceeded, which failures.ts turns into a CloudError.
+// non-streamed body and each streamed line or event are read only up to a cap (never buffered whole), and an answer
+// ends on the client once it runs past what max_tokens allows. Readers over the body's chunks; past a cap they throw
+// LimitExceeded, which failures.ts turns into a CloudError.
 import { LineSplitter } from '../../engine/backends/http';
 
 const KiB = 1024;
@@ -13,9 +14,14 @@ export interface CloudLimits {
   readonly maxErrorBytes: number;
   /** Largest streamed line, or event (its data lines together); a chunk of an answer is a few hundred bytes. */
   readonly maxEventBytes: number;
+  /**
+   * Characters per token of max_tokens after which the client ends a streamed answer itself (a server that ignores
+   * max_tokens). Real text averages 3 to 5 characters per token; 16 leaves room for long tokens such as runs of spaces.
+   */
+  readonly charsPerToken: number;
 }
 
-export const DEFAULT_LIMITS: CloudLimits = { maxResponseBytes: 8 * MiB, maxErrorBytes: 16 * KiB, maxEventBytes: 1 * MiB };
+export const DEFAULT_LIMITS: CloudLimits = { maxResponseBytes: 8 * MiB, maxErrorBytes: 16 * KiB, maxEventBytes: 1 * MiB, charsPerToken: 16 };
 
 /** What passed a cap. */
 export type Oversized = 'answer' | 'model list' | 'event';
@@ -67,4 +73,12 @@ export async function* cappedLines(chunks: AsyncIterable<Uint8Array>, maxChars: 
   }
   yield* checked(splitter.push(decoder.decode()));
   yield* checked(splitter.end());
+}
+
+/** The start of `text` that fits in `room` characters, never ending between the two halves of a surrogate pair. */
+export function clip(text: string, room: number): string {
+  if (text.length <= room) return text;
+  if (room <= 0) return '';
+  const end = /[\uD800-\uDBFF]/.test(text[room - 1]) ? room - 1 : room;
+  return text.slice(0, end);
 }
