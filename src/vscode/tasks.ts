@@ -457,7 +457,7 @@ export class Tasks implements vscode.Disposable {
       entry.outcome = `failed: ${message}`;
       this.deps.log.error(`task ${kind} (${decision.route}) failed: ${message}`);
       const code = (e as { code?: string }).code;
-      if (inCloud && (code === 'network' || code === 'timeout')) this.deps.router.noteCloudUnreachable();
+      if (inCloud && (code === 'network' || code === 'timeout' || code === 'idle-timeout' || code === 'deadline')) this.deps.router.noteCloudUnreachable();
       if (inCloud) {
         const choice = await vscode.window.showErrorMessage(`Verdant: the cloud request failed: ${message}`, 'Run Locally');
         if (choice === 'Run Locally') {
@@ -510,7 +510,7 @@ export class Tasks implements vscode.Disposable {
     });
     this.lastCloud = { at: new Date().toISOString(), host: hostOf(s.endpoint), model: s.model, messages: sent, redactions };
     const { CloudClient } = this.deps.engineHttp();
-    const client = new CloudClient({ baseUrl: s.endpoint, model: s.model, apiKey: () => this.deps.keys.get(), proxyUrl: proxyOf() });
+    const client = new CloudClient({ baseUrl: s.endpoint, model: s.model, apiKey: () => this.deps.keys.get(), proxyUrl: proxyOf(), timeouts: { deadlineMs: s.requestTimeoutSeconds * 1000 } });
     try {
       let chars = 0;
       const started = Date.now();

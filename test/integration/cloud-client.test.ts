@@ -10,7 +10,7 @@ import { CloudClient, CloudError, type CloudClientOptions } from '../../src/core
 import { bypassesProxy, isLoopbackHost } from '../../src/core/cloud/endpoint';
 import { transportFailure, type FailureContext } from '../../src/core/cloud/failures';
 import { backoffMs, DEFAULT_RETRY_POLICY, parseRetryAfter } from '../../src/core/cloud/retry';
-import { aborted, pour, sendJson, shred as shredText, streamAndStall, streamBody } from '../support/streaming';
+import { aborted, pour, sendJson, shred as shredText, streamAndStall, streamBody, trickle } from '../support/streaming';
 import { FakeServer, type Route } from '../support/fakeServer';
 
 const KEY = 'sk-test-4f9c2b7e1d0a';
@@ -203,7 +203,7 @@ describe('CloudClient', function () {
       }, { timeouts: { connectMs: 30_000, headersMs: 30_000, bodyIdleMs: 200 } });
       const pieces: string[] = [];
       const e = await rejection(c.chat(ask, { onText: (t) => pieces.push(t) }));
-      assert.equal(e.code, 'timeout');
+      assert.equal(e.code, 'idle-timeout');
       assert.match(e.message, /stopped sending for 0\.2 s in the middle of the answer/);
       assert.equal(e.partialText, 'Partial answer');
       assert.equal(pieces.join(''), 'Partial answer');
@@ -369,6 +369,43 @@ describe('CloudClient', function () {
       assert.equal(r.finishReason, 'length');
       assert.equal(r.text, 'y'.repeat(128));
     });
+
+    it('fails with idle-timeout when a stream sends only keep-alive comments and blank lines after its text', async () => {
+      const { server: s, client: c } = await setup((_seen, res) => {
+        sseHead(res);
+        res.write(chunk('Hello'));
+        // Bytes every 50 ms but never data: only the client's 300 ms data-idle timeout can end the request.
+        void trickle(res, ': ping\n\n\n', 50);
+      }, { timeouts: { connectMs: 30_000, headersMs: 30_000, bodyIdleMs: 300 } });
+      const e = await rejection(c.chat(ask));
+      assert.equal(e.code, 'idle-timeout');
+      assert.match(e.message, /stopped sending for 0\.3 s in the middle of the answer/);
+      assert.equal(e.partialText, 'Hello');
+      await s.seen[0].closedEarly;
+    });
+
+    it('fails with deadline when a stream trickles data forever, headers never come, or a backoff outlasts it', async () => {
+      const { server: s, client: c } = await setup((_seen, res) => {
+        if (s.seen.length === 1) {
+          sseHead(res);
+          // Data (an empty delta) every 50 ms: never idle, never done; only the 500 ms deadline can end it.
+          void trickle(res, chunk(''), 50);
+        } else if (s.seen.length === 3) {
+          json(res, 503, { error: 'busy' });
+        } // the second request is never answered
+      }, {
+        timeouts: { connectMs: 30_000, headersMs: 30_000, bodyIdleMs: 30_000, deadlineMs: 500 },
+        // A ten-minute backoff with the real sleep: only the deadline can end the third call's wait.
+        sleep: undefined, retries: { max: 3, baseDelayMs: 600_000, maxDelayMs: 600_000 }, random: () => 0.99,
+      });
+      for (const i of [0, 1, 2]) {
+        const e = await rejection(c.chat(ask));
+        assert.equal(e.code, 'deadline', `call ${i}: ${e.message}`);
+        assert.match(e.message, /did not finish answering within 0\.5 s: try again/);
+        if (i < 2) await s.seen[i].closedEarly;
+      }
+      assert.equal(s.seen.length, 3);
+    });
   });
 
   describe('nothing escapes raw', () => {
@@ -386,7 +423,7 @@ describe('CloudClient', function () {
     });
 
     it('maps any other error thrown while reading to a CloudError naming its kind; an onText callback\'s own error is its own', async () => {
-      const ctx: FailureContext = { host: 'api.example', model: MODEL, secrets: [KEY], timeouts: { connectMs: 1, headersMs: 1, bodyIdleMs: 1 }, hadKey: true, usingProxy: false };
+      const ctx: FailureContext = { host: 'api.example', model: MODEL, secrets: [KEY], timeouts: { connectMs: 1, headersMs: 1, bodyIdleMs: 1, deadlineMs: 1 }, hadKey: true, usingProxy: false };
       const e = transportFailure(ctx, new RangeError('Invalid string length'), 'so far');
       assert.ok(e instanceof CloudError);
       assert.equal(e.code, 'bad-response');

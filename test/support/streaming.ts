@@ -64,6 +64,16 @@ export async function pour(res: ServerResponse, piece: string | Buffer, maxBytes
   return written;
 }
 
+/** Writes `piece` every `everyMs` until the client hangs up; the response never ends on its own. */
+export async function trickle(res: ServerResponse, piece: string, everyMs: number): Promise<void> {
+  let closed = false;
+  res.once('close', () => { closed = true; });
+  while (!closed) {
+    res.write(piece);
+    await sleep(everyMs);
+  }
+}
+
 function drainedOrClosed(res: ServerResponse): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {

@@ -4,10 +4,12 @@ import { serverMessageOf, StreamFormatError, StreamServerError } from '../../eng
 import { CloudError } from './errors';
 import { redact } from './endpoint';
 import { LimitExceeded } from './limits';
+import { DataIdle } from './watchdog';
 
 export const KEY_COMMAND = 'Verdant: Set Cloud API Key';
 const ENDPOINT_SETTING = 'verdant.cloud.endpoint';
 const MODEL_SETTING = 'verdant.cloud.model';
+const DEADLINE_SETTING = 'verdant.cloud.requestTimeoutSeconds';
 
 /** Statuses that mean "try again later": overload, rate limits, a gateway that lost its upstream. */
 const RETRY_STATUSES = new Set([429, 500, 502, 503, 504]);
@@ -31,7 +33,7 @@ export interface FailureContext {
   readonly model: string;
   /** Strings never to show (the API key). */
   readonly secrets: readonly (string | undefined)[];
-  readonly timeouts: { readonly connectMs: number; readonly headersMs: number; readonly bodyIdleMs: number };
+  readonly timeouts: { readonly connectMs: number; readonly headersMs: number; readonly bodyIdleMs: number; readonly deadlineMs: number };
   /** Whether an API key was sent (a 401 without one asks to set it, not to set it again). */
   readonly hadKey: boolean;
   readonly usingProxy: boolean;
@@ -96,6 +98,7 @@ export function transportFailure(ctx: FailureContext, e: unknown, partialText: s
   const partial = { partialText, cause: e };
   if (e instanceof CloudError) return e.withPartialText(partialText);
   if (e instanceof LimitExceeded) return tooLarge(ctx, e, partialText);
+  if (e instanceof DataIdle) return idleTimeout(ctx, partialText, e);
   if (e instanceof StreamFormatError) {
     return new CloudError('bad-response', `${at} sent a malformed answer (${e.detail}): try again, and check that ${ENDPOINT_SETTING} is an OpenAI-compatible API.`, partial);
   }
@@ -115,9 +118,7 @@ export function transportFailure(ctx: FailureContext, e: unknown, partialText: s
   if (has('UND_ERR_HEADERS_TIMEOUT')) {
     return new CloudError('timeout', `${at} did not start answering within ${seconds(ctx.timeouts.headersMs)}: it may be overloaded; try again in a moment.`, partial);
   }
-  if (has('UND_ERR_BODY_TIMEOUT')) {
-    return new CloudError('timeout', `${at} stopped sending for ${seconds(ctx.timeouts.bodyIdleMs)} in the middle of the answer: try again.`, partial);
-  }
+  if (has('UND_ERR_BODY_TIMEOUT')) return idleTimeout(ctx, partialText, e);
   if (has('ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_FAIL')) {
     return new CloudError('network', `The host ${ctx.host} could not be found${via}: check ${ENDPOINT_SETTING} and your network connection.`, partial);
   }
@@ -127,6 +128,16 @@ export function transportFailure(ctx: FailureContext, e: unknown, partialText: s
     : `The connection to ${ctx.host}${via} failed${cut} (${codes[0]}): check your network connection and try again.`, partial);
   // After text was shown, sending again would duplicate it.
   return partialText === '' && has(...RETRY_CODES) ? markRetryable(error) : error;
+}
+
+/** No data for the idle time in the middle of a body (undici's byte-level timeout, or the stream's data watch). */
+function idleTimeout(ctx: FailureContext, partialText: string, cause: unknown): CloudError {
+  return new CloudError('idle-timeout', `The endpoint at ${ctx.host} stopped sending for ${seconds(ctx.timeouts.bodyIdleMs)} in the middle of the answer: try again.`, { partialText, cause });
+}
+
+/** The whole call (connect, headers, body, retries and their waits) took longer than the deadline. */
+export function deadlinePassed(ctx: FailureContext, partialText: string): CloudError {
+  return new CloudError('deadline', `The endpoint at ${ctx.host} did not finish answering within ${seconds(ctx.timeouts.deadlineMs)}: try again, or ask for less; a slow endpoint may need a longer ${DEADLINE_SETTING}.`, { partialText });
 }
 
 function tooLarge(ctx: FailureContext, e: LimitExceeded, partialText: string): CloudError {
