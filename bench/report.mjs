@@ -237,6 +237,29 @@ function redact(r) {
   ].join('\n');
 }
 
+function hostileEndpoint(r) {
+  const s = r.scenarios ?? {};
+  const mib1 = (v) => (isNum(v) ? `${num(v, 1)} MiB` : DASH);
+  const poured = isNum(r.poured?.mib) ? `${num(r.poured.mib, 0)} MiB` : DASH;
+  const row = (label, x) => (x
+    ? [label, String(x.outcome ?? DASH).replace(/: .*$/, ''), num(x.textChars, 0), mib1(x.serverSentMiB), mib1(x.rssPeakGrowthMiB), mib1(x.heapPeakGrowthMiB), ms(x.ms)]
+    : [label, DASH, DASH, DASH, DASH, DASH, DASH]);
+  return [
+    machineLine(r),
+    '',
+    table(['Hostile endpoint (127.0.0.1)', 'How the call ended', 'Characters kept', 'Sent before the client hung up', 'RSS growth (peak)', 'Heap growth (peak)', 'ms'], [
+      row(`Non-streamed answer of ${poured}`, s.body),
+      row(`One SSE line of ${poured}`, s.line),
+      row(`Endless stream of small events (max_tokens ${num(r.maxTokens, 0)})`, s.endless),
+    ]),
+    '',
+    caveats([
+      'The real CloudClient with its default limits (answers and model lists up to 8 MiB, a streamed line or event up to 1 MiB, an answer up to max_tokens × 16 characters) against a server that writes from one reused buffer, waiting for the socket to drain. Each client runs in a fresh process; growth is its peak over a baseline taken after a warm-up request and a forced GC (RSS and heap sampled every 2 ms, RSS also from the process high-water mark). "Sent" includes what the kernel buffered and the client never read.',
+      'Before the caps (issue #16 item 5), the same run on the same machine grew RSS by 1,202 MiB for the answer (then ERR_STRING_TOO_LONG), the heap by 516 MiB for the line (then a raw RangeError), and read all 600 MiB of the endless stream (38 million characters, RSS +267 MiB) before failing.',
+    ]),
+  ].join('\n');
+}
+
 function router(r) {
   const m = r.ms ?? {};
   const t = r.targets ?? {};
@@ -319,6 +342,7 @@ export function render(results) {
     ['Inline-completion pipeline', one('completion.json', 'completion', completion)],
     ['Large documents', one('large-documents.json', 'large-documents', largeDocuments)],
     ['Secret redaction on pathological input', one('redact.json', 'redact', redact)],
+    ['Cloud client against a hostile endpoint', one('hostile-endpoint.json', 'hostile-endpoint', hostileEndpoint)],
     ['Router decision latency', one('router.json', 'router', router)],
     ['Router evaluation', results.has('router-eval.json') ? routerEval(results.get('router-eval.json')) : 'Not run yet: `npm run eval:router`.'],
     ['Foundation: bundle sizes and activation', one('foundation.json', 'foundation', foundation)],

@@ -16,6 +16,8 @@ export interface AskOutput {
   /** Null when the model's size is unknown (not in the catalog): no estimate rather than a made-up one. */
   readonly gCO2e: number | null;
   readonly redactions: number;
+  /** "length" when the answer was cut at --max-tokens (by the server, or by the client when the server ran on). */
+  readonly finishReason: string;
 }
 
 export const askCommand: Command = {
@@ -51,7 +53,7 @@ export const askCommand: Command = {
       } catch {
         // An unknown model size: say nothing rather than guess.
       }
-      return { text: r.text, model: r.model || model, promptTokens: r.usage.promptTokens, completionTokens: r.usage.completionTokens, ms: Math.round(r.ms), gCO2e, redactions: redacted.findings.length };
+      return { text: r.text, model: r.model || model, promptTokens: r.usage.promptTokens, completionTokens: r.usage.completionTokens, ms: Math.round(r.ms), gCO2e, redactions: redacted.findings.length, finishReason: r.finishReason };
     } catch (e) {
       if (e instanceof CloudError && e.code === 'insecure') throw new UsageError(e.message);
       throw e;
@@ -62,6 +64,7 @@ export const askCommand: Command = {
   format: (r) => {
     const o = r as AskOutput;
     const grams = o.gCO2e === null ? 'CO2e unknown for this model (not in the catalog)' : `~${o.gCO2e} gCO2e`;
-    return `[${o.model}, ${o.promptTokens} + ${o.completionTokens} tokens, ${o.ms} ms, ${grams}${o.redactions ? `, ${o.redactions} secret(s) redacted` : ''}]`;
+    const cut = o.finishReason === 'length' ? ', cut at --max-tokens' : '';
+    return `[${o.model}, ${o.promptTokens} + ${o.completionTokens} tokens, ${o.ms} ms, ${grams}${o.redactions ? `, ${o.redactions} secret(s) redacted` : ''}${cut}]`;
   },
 };

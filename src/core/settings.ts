@@ -29,6 +29,8 @@ export interface CloudSettings {
   /** Base URL of an OpenAI-compatible API ('' = none). */
   readonly endpoint: string;
   readonly model: string;
+  /** Longest one request may take as a whole (connection, answer, retries). */
+  readonly requestTimeoutSeconds: number;
 }
 
 export const BATTERY_MODES = ['normal', 'reduced', 'pause'] as const;
@@ -93,7 +95,7 @@ export const DEFAULT_SETTINGS: VerdantSettings = {
   enable: true,
   local: { backend: 'llama.cpp', modelPath: '', gpu: 'auto', threads: 0, serverUrl: '', serverModel: '' },
   completions: { enable: true, disabledLanguages: [], exclude: [], maxLines: 8, maxTokens: 96, debounceMs: 0, onBattery: 'reduced' },
-  cloud: { enable: false, endpoint: '', model: '' },
+  cloud: { enable: false, endpoint: '', model: '', requestTimeoutSeconds: 300 },
   carbon: { zone: '', postcode: '', source: 'auto', carbonAwareSdkUrl: '', retentionDays: 365 },
   routing: { mode: 'balanced', dailyBudgetGrams: 0, budgetAction: 'warn', cascade: true },
   scheduler: { notifications: 'quiet' },
@@ -184,6 +186,7 @@ export function readSettings(read: SettingsReader): ValidatedSettings {
       enable: v.boolean('cloud.enable', d.cloud.enable),
       endpoint: v.endpoint('cloud.endpoint'),
       model: v.string('cloud.model', d.cloud.model),
+      requestTimeoutSeconds: v.integer('cloud.requestTimeoutSeconds', d.cloud.requestTimeoutSeconds, 10, 3600),
     },
     carbon: {
       zone: v.zone('carbon.zone'),

@@ -88,7 +88,7 @@ export function registerChatProvider(deps: ChatProviderDeps): vscode.Disposable 
         throw new Error('Cloud consent was not given for this workspace; choose "Verdant local" instead.');
       }
       const { CloudClient } = deps.engineHttp();
-      const client = new CloudClient({ baseUrl: s.endpoint, model: s.model, apiKey: () => deps.keys.get(), proxyUrl: vscode.workspace.getConfiguration('http').get<string>('proxy') || undefined });
+      const client = new CloudClient({ baseUrl: s.endpoint, model: s.model, apiKey: () => deps.keys.get(), proxyUrl: vscode.workspace.getConfiguration('http').get<string>('proxy') || undefined, timeouts: { deadlineMs: s.requestTimeoutSeconds * 1000 } });
       try {
         await client.chat({ messages: chat.map((m) => ({ ...m, content: redactSecrets(m.content).text })), maxTokens: 4096 }, { signal: ac.signal, onText });
       } finally {

@@ -481,7 +481,7 @@ export class Tasks implements vscode.Disposable {
       entry.outcome = `failed: ${message}`;
       this.deps.log.error(`task ${kind} (${decision.route}) failed: ${message}`);
       const code = (e as { code?: string }).code;
-      if (inCloud && (code === 'network' || code === 'timeout')) this.deps.router.noteCloudUnreachable();
+      if (inCloud && (code === 'network' || code === 'timeout' || code === 'idle-timeout' || code === 'deadline')) this.deps.router.noteCloudUnreachable();
       if (inCloud) {
         const choice = await vscode.window.showErrorMessage(`Verdant: the cloud request failed: ${message}`, 'Run Locally');
         if (choice === 'Run Locally') {
@@ -535,14 +535,15 @@ export class Tasks implements vscode.Disposable {
     });
     this.lastCloud = { at: new Date().toISOString(), host: hostOf(s.endpoint), model: s.model, messages: sent, redactions };
     const { CloudClient } = this.deps.engineHttp();
-    const client = new CloudClient({ baseUrl: s.endpoint, model: s.model, apiKey: () => this.deps.keys.get(), proxyUrl: proxyOf() });
+    const client = new CloudClient({ baseUrl: s.endpoint, model: s.model, apiKey: () => this.deps.keys.get(), proxyUrl: proxyOf(), timeouts: { deadlineMs: s.requestTimeoutSeconds * 1000 } });
     try {
       let chars = 0;
       const started = Date.now();
       const r = await client.chat({ messages: sent, maxTokens: 2048, temperature: 0 }, { signal, onText: (t: string) => { chars += t.length; report(chars); sink?.(t); } });
       this.deps.router.noteCloudReached();
       const record = await this.deps.carbon.recordCloud({ feature: kind, endpoint: s.endpoint, model: r.model || s.model, tokensIn: r.usage.promptTokens, tokensOut: r.usage.completionTokens, latencyMs: r.ms, at: started });
-      return { route: 'cloud', reason, model: r.model || s.model, text: r.text, grams: record?.sciG, recordIds: record ? [record.id] : [] };
+      const said = r.finishReason === 'length' ? `${reason}; the answer was cut at its length limit` : reason;
+      return { route: 'cloud', reason: said, model: r.model || s.model, text: r.text, grams: record?.sciG, recordIds: record ? [record.id] : [] };
     } finally {
       client.close();
     }

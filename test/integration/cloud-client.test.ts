@@ -8,8 +8,9 @@ import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CloudClient, CloudError, type CloudClientOptions } from '../../src/core/cloud/client';
 import { bypassesProxy, isLoopbackHost } from '../../src/core/cloud/endpoint';
+import { transportFailure, type FailureContext } from '../../src/core/cloud/failures';
 import { backoffMs, DEFAULT_RETRY_POLICY, parseRetryAfter } from '../../src/core/cloud/retry';
-import { aborted, sendJson, shred as shredText, streamAndStall, streamBody } from '../support/streaming';
+import { aborted, pour, sendJson, shred as shredText, streamAndStall, streamBody, trickle } from '../support/streaming';
 import { FakeServer, type Route } from '../support/fakeServer';
 
 const KEY = 'sk-test-4f9c2b7e1d0a';
@@ -202,7 +203,7 @@ describe('CloudClient', function () {
       }, { timeouts: { connectMs: 30_000, headersMs: 30_000, bodyIdleMs: 200 } });
       const pieces: string[] = [];
       const e = await rejection(c.chat(ask, { onText: (t) => pieces.push(t) }));
-      assert.equal(e.code, 'timeout');
+      assert.equal(e.code, 'idle-timeout');
       assert.match(e.message, /stopped sending for 0\.2 s in the middle of the answer/);
       assert.equal(e.partialText, 'Partial answer');
       assert.equal(pieces.join(''), 'Partial answer');
@@ -279,6 +280,158 @@ describe('CloudClient', function () {
       assert.equal(e.code, 'bad-response');
       assert.match(e.message, /ended before the answer was complete/);
       assert.equal(e.partialText, 'Cut ');
+    });
+  });
+
+  describe('hostile endpoints', () => {
+    // Caps small enough that a test server pours far more than them; each pour stops when the client hangs up.
+    const SMALL = { maxResponseBytes: 64 * 1024, maxEventBytes: 64 * 1024 };
+    const POURED = 64 * 2 ** 20;
+    const KIB = 'x'.repeat(1024);
+    const sseHead = (res: ServerResponse) => res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const jsonHead = (res: ServerResponse, status = 200) => res.writeHead(status, { 'content-type': 'application/json' });
+
+    it('stops reading a JSON answer, a model list and an error body at their caps, and hangs up', async () => {
+      const written: Promise<number>[] = [];
+      let mode: 'answer' | 'models' | 'error' = 'answer';
+      const { server: s, client: c } = await setup((seen, res) => {
+        if (mode === 'error') {
+          res.writeHead(500, { 'content-type': 'text/html' });
+          written.push(pour(res, `<p>${KIB}</p>`, POURED));
+        } else if (seen.path === '/v1/models') {
+          jsonHead(res);
+          res.write('{"object":"list","data":[');
+          written.push(pour(res, `{"id":"${KIB}"},`, POURED));
+        } else {
+          jsonHead(res);
+          res.write('{"choices":[{"message":{"content":"');
+          written.push(pour(res, KIB, POURED));
+        }
+      }, { limits: SMALL, retries: { max: 0 } });
+
+      const tooLarge = await rejection(c.chat({ ...ask, stream: false }));
+      assert.equal(tooLarge.code, 'response-too-large');
+      assert.match(tooLarge.message, /sent an answer of more than 64 KiB: check that verdant\.cloud\.endpoint points to an OpenAI-compatible API/);
+      await s.seen[0].closedEarly;
+
+      mode = 'models';
+      const test = await c.testConnection();
+      assert.equal(test.ok, false);
+      assert.match(test.message, /more than 64 KiB/);
+      assert.equal(s.seen.length, 2, 'the model was not asked after the list failed');
+      await s.seen[1].closedEarly;
+
+      mode = 'error';
+      const server = await rejection(c.chat(ask));
+      assert.equal(server.code, 'server');
+      assert.equal(server.status, 500);
+      await s.seen[2].closedEarly;
+      for (const w of await Promise.all(written)) assert.ok(w < POURED, `the server wrote ${w} bytes: the client read on`);
+    });
+
+    it('fails with event-too-large on a streamed line or event past the cap, keeping the text before it', async () => {
+      const written: Promise<number>[] = [];
+      const { server: s, client: c } = await setup((_seen, res) => {
+        sseHead(res);
+        res.write(chunk('Before '));
+        // One endless data line; then one event of endless short data lines (no blank line ends it).
+        written.push(s.seen.length === 1 ? pour(res, KIB, POURED) : pour(res, `data: ${KIB}\n`, POURED));
+      }, { limits: SMALL });
+      for (const i of [0, 1]) {
+        const e = await rejection(c.chat(ask));
+        assert.equal(e.code, 'event-too-large');
+        assert.match(e.message, /sent a streamed event of more than 64 KiB: check that verdant\.cloud\.endpoint points to an OpenAI-compatible API/);
+        assert.equal(e.partialText, 'Before ');
+        await s.seen[i].closedEarly;
+      }
+      assert.equal(s.seen.length, 2, 'no retry after text was streamed');
+      for (const w of await Promise.all(written)) assert.ok(w < POURED, `the server wrote ${w} bytes: the client read on`);
+    });
+
+    it('ends a stream that runs past maxTokens at maxTokens x 16 characters: the text so far, finish reason "length"', async () => {
+      let written: Promise<number> | undefined;
+      const { server: s, client: c } = await setup((_seen, res) => {
+        sseHead(res);
+        written = pour(res, chunk('word '), POURED); // never a finish reason, never [DONE]
+      });
+      const pieces: string[] = [];
+      const r = await c.chat({ ...ask, maxTokens: 8 }, { onText: (t) => pieces.push(t) });
+      assert.equal(r.finishReason, 'length');
+      assert.equal(r.text, 'word '.repeat(26).slice(0, 8 * 16));
+      assert.equal(pieces.join(''), r.text, 'what was shown is what is returned');
+      await s.seen[0].closedEarly;
+      assert.ok((await written!) < POURED);
+    });
+
+    it('cuts a non-streamed answer longer than maxTokens allows the same way', async () => {
+      const { client: c } = await setup((_seen, res) => json(res, 200, completion('y'.repeat(5000))));
+      const r = await c.chat({ ...ask, maxTokens: 8, stream: false });
+      assert.equal(r.finishReason, 'length');
+      assert.equal(r.text, 'y'.repeat(128));
+    });
+
+    it('fails with idle-timeout when a stream sends only keep-alive comments and blank lines after its text', async () => {
+      const { server: s, client: c } = await setup((_seen, res) => {
+        sseHead(res);
+        res.write(chunk('Hello'));
+        // Bytes every 50 ms but never data: only the client's 300 ms data-idle timeout can end the request.
+        void trickle(res, ': ping\n\n\n', 50);
+      }, { timeouts: { connectMs: 30_000, headersMs: 30_000, bodyIdleMs: 300 } });
+      const e = await rejection(c.chat(ask));
+      assert.equal(e.code, 'idle-timeout');
+      assert.match(e.message, /stopped sending for 0\.3 s in the middle of the answer/);
+      assert.equal(e.partialText, 'Hello');
+      await s.seen[0].closedEarly;
+    });
+
+    it('fails with deadline when a stream trickles data forever, headers never come, or a backoff outlasts it', async () => {
+      const { server: s, client: c } = await setup((_seen, res) => {
+        if (s.seen.length === 1) {
+          sseHead(res);
+          // Data (an empty delta) every 50 ms: never idle, never done; only the 500 ms deadline can end it.
+          void trickle(res, chunk(''), 50);
+        } else if (s.seen.length === 3) {
+          json(res, 503, { error: 'busy' });
+        } // the second request is never answered
+      }, {
+        timeouts: { connectMs: 30_000, headersMs: 30_000, bodyIdleMs: 30_000, deadlineMs: 500 },
+        // A ten-minute backoff with the real sleep: only the deadline can end the third call's wait.
+        sleep: undefined, retries: { max: 3, baseDelayMs: 600_000, maxDelayMs: 600_000 }, random: () => 0.99,
+      });
+      for (const i of [0, 1, 2]) {
+        const e = await rejection(c.chat(ask));
+        assert.equal(e.code, 'deadline', `call ${i}: ${e.message}`);
+        assert.match(e.message, /did not finish answering within 0\.5 s: try again/);
+        if (i < 2) await s.seen[i].closedEarly;
+      }
+      assert.equal(s.seen.length, 3);
+    });
+  });
+
+  describe('nothing escapes raw', () => {
+    it('bad UTF-8 is read as U+FFFD, and a stream cut mid-event is a bad response, not an exception', async () => {
+      const bytes = (...parts: (string | number[])[]) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))));
+      const { client: c } = await setup((seen, res) => {
+        res.writeHead(200, { 'content-type': seen.body.stream ? 'text/event-stream' : 'application/json' });
+        if (seen.body.stream) res.end(bytes(chunk('ok '), 'data: {"choices":[{"delta":{"content":"', [0xff, 0xc3]));
+        else res.end(bytes('{"choices":[{"message":{"content":"', [0xff, 0xfe], '"},"finish_reason":"stop"}]}'));
+      });
+      assert.equal((await c.chat({ ...ask, stream: false })).text, '\ufffd\ufffd');
+      const e = await rejection(c.chat(ask));
+      assert.equal(e.code, 'bad-response');
+      assert.equal(e.partialText, 'ok ');
+    });
+
+    it('maps any other error thrown while reading to a CloudError naming its kind; an onText callback\'s own error is its own', async () => {
+      const ctx: FailureContext = { host: 'api.example', model: MODEL, secrets: [KEY], timeouts: { connectMs: 1, headersMs: 1, bodyIdleMs: 1, deadlineMs: 1 }, hadKey: true, usingProxy: false };
+      const e = transportFailure(ctx, new RangeError('Invalid string length'), 'so far');
+      assert.ok(e instanceof CloudError);
+      assert.equal(e.code, 'bad-response');
+      assert.match(e.message, /sent an answer Verdant could not read \(RangeError\): try again, and check that verdant\.cloud\.endpoint is an OpenAI-compatible API/);
+      assert.equal(e.partialText, 'so far');
+      const { client: c } = await setup((_seen, res) => sse(res, [chunk('one '), chunk('two '), finish(), DONE]));
+      const mine = new TypeError('the caller\'s own bug');
+      await assert.rejects(c.chat(ask, { onText: () => { throw mine; } }), (x: unknown) => x === mine);
     });
   });
 

@@ -45,3 +45,43 @@ export async function streamAndStall(res: ServerResponse, contentType: string, b
   await gate;
   for (const p of after) if (!res.destroyed) res.write(p);
 }
+
+/**
+ * A hostile server's endless body: writes `piece` again and again, waiting for the socket to drain (so the server
+ * itself holds little), until the client hangs up or `maxBytes` are written (then it ends the body). Resolves with the
+ * bytes written: a client that stopped reading early leaves it far below `maxBytes`.
+ */
+export async function pour(res: ServerResponse, piece: string | Buffer, maxBytes: number): Promise<number> {
+  const bytes = Buffer.from(piece);
+  let closed = false;
+  res.once('close', () => { closed = true; });
+  let written = 0;
+  while (written < maxBytes && !closed) {
+    written += bytes.length;
+    if (!res.write(bytes)) await drainedOrClosed(res);
+  }
+  if (!closed) res.end();
+  return written;
+}
+
+/** Writes `piece` every `everyMs` until the client hangs up; the response never ends on its own. */
+export async function trickle(res: ServerResponse, piece: string, everyMs: number): Promise<void> {
+  let closed = false;
+  res.once('close', () => { closed = true; });
+  while (!closed) {
+    res.write(piece);
+    await sleep(everyMs);
+  }
+}
+
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}

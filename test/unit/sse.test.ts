@@ -7,6 +7,7 @@ import {
 } from '../../src/engine/backends/http';
 import { buildFimPrompt, detectFimFamily, FIM_TEMPLATES, openAiLogProbs, resolveFimRenderer } from '../../src/engine/backends/openaiCompatible';
 import { llamaLogProbs } from '../../src/engine/backends/llamaServer';
+import { cappedLines, clip, LimitExceeded, readCapped } from '../../src/core/cloud/limits';
 
 const enc = new TextEncoder();
 async function* chunks(...parts: (string | Uint8Array)[]): AsyncGenerator<Uint8Array> {
@@ -85,6 +86,51 @@ describe('stream messages', () => {
     assert.throws(() => parseStreamData('{"error":"out of memory"}'), (e: unknown) => e instanceof StreamServerError && e.serverMessage === 'out of memory');
     assert.throws(() => parseStreamData('{"error":{"code":500,"message":"slot busy"}}'), (e: unknown) => e instanceof StreamServerError && e.serverMessage === 'slot busy');
     await assert.rejects(collect(sseMessages(readLines(chunks('error: {"message":"boom"}\n\n')))), StreamServerError);
+  });
+});
+
+describe('cloud limits: capped lines, capped bodies, the answer cap', () => {
+  const over = (what: string, limit: number) => (e: unknown) => e instanceof LimitExceeded && e.what === what && e.limitBytes === limit;
+
+  it('splits lines as readLines does while every line and event stays within the cap', async () => {
+    const text = ': ping\r\ndata: {"a":1}\n\ndata: é€😀\ndata: 2\n\n';
+    assert.deepEqual(await collect(cappedLines(chunks(text.slice(0, 9), text.slice(9)), 64)), await collect(readLines(chunks(text))));
+  });
+  it('throws once the line being received passes the cap, before it ends', async () => {
+    let sent = 0;
+    async function* endless(): AsyncGenerator<Uint8Array> {
+      for (;;) {
+        sent++;
+        yield enc.encode('x'.repeat(100));
+      }
+    }
+    await assert.rejects(collect(cappedLines(endless(), 1000)), over('event', 1000));
+    assert.equal(sent, 11, 'it stopped at the chunk that passed the cap');
+  });
+  it('counts an event\'s lines together, but not comments, and starts again after a blank line', async () => {
+    const line = `data: ${'y'.repeat(30)}\n`;
+    await assert.rejects(collect(cappedLines(chunks(line, line, line), 80)), over('event', 80));
+    assert.equal((await collect(cappedLines(chunks(line, line, '\n', line, line, '\n'), 80))).length, 6);
+    assert.equal((await collect(cappedLines(chunks(...Array(20).fill(': keep-alive ping\n')), 80))).length, 20);
+  });
+  it('reads a body up to its cap, stops past it or when Content-Length announces more, and never throws on bad UTF-8', async () => {
+    assert.equal(await readCapped(chunks('{"a":', '1}'), 'answer', 7), '{"a":1}');
+    await assert.rejects(readCapped(chunks('{"a":', '12}', 'never read'), 'answer', 7), over('answer', 7));
+    let read = false;
+    async function* untouched(): AsyncGenerator<Uint8Array> {
+      read = true;
+      yield enc.encode('{}');
+    }
+    await assert.rejects(readCapped(untouched(), 'model list', 7, '8'), over('model list', 7));
+    assert.equal(read, false, 'refused on its Content-Length, before reading');
+    assert.equal(await readCapped(chunks(new Uint8Array([0x22, 0xff, 0xfe, 0x22])), 'answer', 64), '"\ufffd\ufffd"');
+  });
+  it('clips text to the room left, never between the halves of a surrogate pair', () => {
+    assert.equal(clip('abc', 5), 'abc');
+    assert.equal(clip('abc', 2), 'ab');
+    assert.equal(clip('abc', 0), '');
+    assert.equal(clip('a😀b', 2), 'a');
+    assert.equal(clip('a😀b', 3), 'a😀');
   });
 });
 

@@ -1,20 +1,26 @@
 // The green-cloud client: an OpenAI-compatible /v1/chat/completions client on undici, with its own connection
-// pool (or a proxy agent), streaming with a non-streaming fallback, connect/headers/body-idle timeouts, retries
-// with full-jitter backoff that honour Retry-After, and cancellation end to end. Plain Node: no 'vscode'.
+// pool (or a proxy agent), streaming with a non-streaming fallback, connect/headers/data-idle timeouts and a deadline
+// for the whole call, retries with full-jitter backoff that honour Retry-After, and cancellation end to end. Plain
+// Node: no 'vscode'.
 //
 // Rules that protect the user: plain http only to this machine (checked before any request); the API key only in
 // the Authorization header and redacted from anything a server sends back; never a retry once text was streamed
-// (the caller has shown it; a retry would duplicate it): the error carries `partialText` instead.
+// (the caller has shown it; a retry would duplicate it): the error carries `partialText` instead. A hostile endpoint
+// cannot exhaust memory or hold a call forever: bodies, lines and events are read only up to caps (limits.ts), an
+// answer ends on the client past max_tokens, and only data (not keep-alive comments) counts as progress.
 import { Agent, ProxyAgent, request, type Dispatcher } from 'undici';
-import { asArray, asObject, asString, firstHeader, readLines, readSome, serverMessageOf, sseMessages, StreamFormatError, StreamServerError } from '../../engine/backends/http';
+import { asArray, asObject, asString, firstHeader, readSome, serverMessageOf, sseMessages, StreamFormatError, StreamServerError } from '../../engine/backends/http';
 import { VERSION } from '../version';
 import { bypassesProxy, parseEndpoint, type CloudEndpoint } from './endpoint';
 import { CloudError } from './errors';
-import { cancelled, httpFailure, isRetryable, refusesStreaming, retryAfterTooLong, transportFailure, type FailureContext, type HttpFailure } from './failures';
+import { cancelled, deadlinePassed, httpFailure, isRetryable, refusesStreaming, retryAfterTooLong, transportFailure, type FailureContext, type HttpFailure } from './failures';
+import { cappedLines, clip, DEFAULT_LIMITS, readCapped, type CloudLimits, type Oversized } from './limits';
 import { abortableSleep, backoffMs, DEFAULT_RETRY_POLICY, parseRetryAfter, type RetryPolicy, type Sleep } from './retry';
+import { CallSignal, DataIdle, Watchdog } from './watchdog';
 import { chatBody, estimateTokens, readChunk, readCompletion, type CloudChatRequest, type WirePiece } from './wire';
 
 export { CloudError, type CloudErrorCode } from './errors';
+export { DEFAULT_LIMITS, type CloudLimits } from './limits';
 export type { CloudChatRequest } from './wire';
 export type { RetryPolicy, Sleep } from './retry';
 
@@ -23,11 +29,14 @@ export interface CloudTimeouts {
   readonly connectMs: number;
   /** From sending the request to the response headers. */
   readonly headersMs: number;
-  /** Longest silence between two pieces of a body (a stream that stalls mid-way). */
+  /** Longest silence between two pieces of a body; in a stream, between two data events (comments do not count). */
   readonly bodyIdleMs: number;
+  /** The whole call: connection, headers, body, and any retries with their waits. */
+  readonly deadlineMs: number;
 }
 
-export const DEFAULT_TIMEOUTS: CloudTimeouts = { connectMs: 10_000, headersMs: 60_000, bodyIdleMs: 30_000 };
+/** Five minutes for a whole answer: 4,096 tokens at 15 tokens/s, with room for a slow start. */
+export const DEFAULT_TIMEOUTS: CloudTimeouts = { connectMs: 10_000, headersMs: 60_000, bodyIdleMs: 30_000, deadlineMs: 300_000 };
 
 export interface CloudClientOptions {
   /** e.g. https://api.example.com/v1 (with or without /v1). */
@@ -36,6 +45,8 @@ export interface CloudClientOptions {
   readonly apiKey?: () => Promise<string | undefined>;
   readonly model: string;
   readonly timeouts?: Partial<CloudTimeouts>;
+  /** Caps on what is read from the endpoint (tests make them small). */
+  readonly limits?: Partial<CloudLimits>;
   readonly retries?: Partial<RetryPolicy>;
   /** VS Code's http.proxy; loopback endpoints never use it. */
   readonly proxyUrl?: string;
@@ -89,7 +100,10 @@ export interface CloudResult {
   readonly text: string;
   /** The model that answered, as the server names it. */
   readonly model: string;
-  /** e.g. "stop", "length"; "unknown" when the server did not say. */
+  /**
+   * e.g. "stop", "length"; "unknown" when the server did not say. "length" also when the client cut an answer that
+   * ran past what max_tokens allows (`text` is then what came until the cut).
+   */
   readonly finishReason: string;
   readonly usage: CloudUsage;
   readonly ms: number;
@@ -108,7 +122,6 @@ export interface ConnectionTest {
 
 const CHAT_PATH = '/v1/chat/completions';
 const MODELS_PATH = '/v1/models';
-const MAX_ERROR_BODY = 16 * 1024;
 
 /** A non-2xx answer, thrown inside the client and mapped by the retry loop. */
 class HttpFailureSignal extends Error {
@@ -117,10 +130,28 @@ class HttpFailureSignal extends Error {
   }
 }
 
+/** The caller's onText threw: its error goes back to the caller as it is, not as the server's fault. */
+class CallbackFailure extends Error {
+  constructor(readonly error: unknown) {
+    super('the onText callback threw');
+  }
+}
+
 /** Text streamed so far in one chat() call, across attempts. */
 interface Progress {
   text: string;
   firstTextAt?: number;
+}
+
+/** What one chat() call carries through its attempts. */
+interface ChatCall {
+  readonly request: CloudChatRequest;
+  readonly key: string | undefined;
+  readonly ctx: FailureContext;
+  /** The caller's signal and the deadline's, as one. */
+  readonly signal: CallSignal;
+  readonly progress: Progress;
+  readonly onText: ((text: string) => void) | undefined;
 }
 
 export class CloudClient {
@@ -132,6 +163,7 @@ export class CloudClient {
   private readonly ownsDispatcher: boolean;
   private readonly usingProxy: boolean;
   private readonly timeouts: CloudTimeouts;
+  private readonly limits: CloudLimits;
   private readonly policy: RetryPolicy;
   private readonly apiKey: () => Promise<string | undefined>;
   private readonly now: () => number;
@@ -144,6 +176,7 @@ export class CloudClient {
   constructor(options: CloudClientOptions) {
     this.model = options.model;
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.policy = { ...DEFAULT_RETRY_POLICY, ...options.retries };
     this.apiKey = options.apiKey ?? (() => Promise.resolve(undefined));
     this.now = options.now ?? Date.now;
@@ -174,19 +207,31 @@ export class CloudClient {
     const started = this.now();
     if (signal?.aborted) throw cancelled('');
     const key = await this.apiKey();
-    const ctx = this.failureContext(endpoint, key);
-    const progress: Progress = { text: '' };
-    let stream = (chatRequest.stream ?? true) && !this.streamRefused;
+    const call: ChatCall = {
+      request: chatRequest, key, ctx: this.failureContext(endpoint, key), signal: new CallSignal(this.timeouts.deadlineMs, signal), progress: { text: '' }, onText,
+    };
+    try {
+      const { piece, attempts } = await this.withRetries(call);
+      return this.result(chatRequest, piece, call.progress, started, attempts, endpoint);
+    } finally {
+      call.signal.dispose();
+    }
+  }
+
+  private async withRetries(call: ChatCall): Promise<{ piece: WirePiece; attempts: number }> {
+    const { ctx, progress } = call;
+    let stream = (call.request.stream ?? true) && !this.streamRefused;
     let attempts = 0;
     let retries = 0;
     for (;;) {
       attempts++;
       let error: CloudError;
       try {
-        const piece = await this.attempt(chatBody(this.model, chatRequest, stream), key, ctx, progress, signal, onText);
-        return this.result(chatRequest, piece, progress, started, attempts, endpoint);
+        return { piece: await this.attempt(call, chatBody(this.model, call.request, stream)), attempts };
       } catch (e) {
-        if (signal?.aborted) throw cancelled(progress.text);
+        if (e instanceof CallbackFailure) throw e.error; // not the server's or the network's fault
+        const ours = endedByUs(call.signal, ctx, progress.text);
+        if (ours) throw ours;
         if (this.closed) throw new CloudError('cancelled', 'The cloud request was cancelled because Verdant closed the connection.', { partialText: progress.text });
         if (e instanceof HttpFailureSignal) {
           if (stream && refusesStreaming(e.failure)) {
@@ -199,21 +244,19 @@ export class CloudClient {
             throw retryAfterTooLong(ctx, e.failure, error.retryAfterMs, this.now());
           }
         } else {
-          const mapped = transportFailure(ctx, e, progress.text);
-          if (!mapped) throw e; // not the server's or the network's fault (e.g. an onText callback threw)
-          error = mapped;
+          error = transportFailure(ctx, e, progress.text);
         }
       }
       if (!isRetryable(error) || progress.text !== '' || retries >= this.policy.max) throw error;
       const wait = error.retryAfterMs ?? backoffMs(retries, this.policy, this.random);
       retries++;
       try {
-        await this.sleep(wait, signal);
+        await this.sleep(wait, call.signal.signal);
       } catch (e) {
-        if (signal?.aborted) throw cancelled('');
-        throw e;
+        throw endedByUs(call.signal, ctx, '') ?? e;
       }
-      if (signal?.aborted) throw cancelled('');
+      const ours = endedByUs(call.signal, ctx, '');
+      if (ours) throw ours;
     }
   }
 
@@ -227,13 +270,17 @@ export class CloudClient {
       const endpoint = this.usable();
       const key = await this.apiKey();
       const ctx = this.failureContext(endpoint, key);
+      const call = new CallSignal(this.timeouts.deadlineMs, signal);
       try {
-        models = await this.listModels(key, signal);
+        models = await this.listModels(key, call.signal);
       } catch (e) {
-        if (signal?.aborted) throw cancelled('');
-        if (!(e instanceof HttpFailureSignal)) throw transportFailure(ctx, e, '') ?? e;
+        const ours = endedByUs(call, ctx, '');
+        if (ours) throw ours;
+        if (!(e instanceof HttpFailureSignal)) throw transportFailure(ctx, e, '');
         // A key the server refuses fails the same way for chat; a missing list is no verdict: ask the model.
         if (e.failure.status === 401 || e.failure.status === 403) throw httpFailure(ctx, e.failure);
+      } finally {
+        call.dispose();
       }
       const withModels = models ? { models } : {};
       if (models?.includes(this.model)) {
@@ -291,50 +338,62 @@ export class CloudClient {
       dispatcher: this.dispatcher,
     });
     if (res.statusCode >= 200 && res.statusCode < 300) return res;
-    const text = await readSome(res.body, MAX_ERROR_BODY);
+    const text = await readSome(res.body, this.limits.maxErrorBytes);
     const retryAfterMs = parseRetryAfter(firstHeader(res.headers['retry-after']), this.now());
     throw new HttpFailureSignal({ status: res.statusCode, path, body: text, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
   }
 
-  private async attempt(
-    body: unknown,
-    key: string | undefined,
-    ctx: FailureContext,
-    progress: Progress,
-    signal: AbortSignal | undefined,
-    onText: ((text: string) => void) | undefined,
-  ): Promise<WirePiece> {
-    const res = await this.send(CHAT_PATH, 'POST', body, key, signal);
-    const emit = (text: string): void => {
-      if (text === '') return;
-      progress.firstTextAt ??= this.now();
-      progress.text += text;
-      onText?.(text);
+  private async attempt(call: ChatCall, body: unknown): Promise<WirePiece> {
+    const { ctx, progress } = call;
+    const res = await this.send(CHAT_PATH, 'POST', body, call.key, call.signal.signal);
+    const maxChars = call.request.maxTokens * this.limits.charsPerToken;
+    /** Adds the part of `text` within the answer's cap; false when the cap cut it (the answer is over). */
+    const emit = (text: string): boolean => {
+      const kept = clip(text, maxChars - progress.text.length);
+      if (kept !== '') {
+        progress.firstTextAt ??= this.now();
+        progress.text += kept;
+        try {
+          call.onText?.(kept);
+        } catch (e) {
+          throw new CallbackFailure(e);
+        }
+      }
+      return kept.length === text.length;
     };
     try {
       // Decided by what came back, not what we asked: some servers ignore `stream` either way.
       if (/text\/event-stream/i.test(firstHeader(res.headers['content-type']))) {
-        return await readStream(res.body, ctx.secrets, emit);
+        return await readStream(res.body, { secrets: ctx.secrets, emit, maxEventChars: this.limits.maxEventBytes, idleMs: this.timeouts.bodyIdleMs });
       }
-      const piece = readWhole(redactText(await res.body.text(), ctx.secrets));
-      emit(piece.text);
-      return piece;
+      const piece = readWhole(redactText(await this.readBody(res, 'answer'), ctx.secrets));
+      return emit(piece.text) ? piece : { ...piece, finishReason: 'length' };
     } finally {
       if (!res.body.readableEnded) res.body.destroy(); // a connection left mid-body cannot be reused: close it
     }
   }
 
-  private async listModels(key: string | undefined, signal: AbortSignal | undefined): Promise<string[]> {
+  private async listModels(key: string | undefined, signal: AbortSignal): Promise<string[]> {
     const res = await this.send(MODELS_PATH, 'GET', undefined, key, signal);
-    let json: unknown;
+    let text: string;
     try {
-      json = JSON.parse(await res.body.text());
-    } catch {
-      throw new StreamFormatError(`${MODELS_PATH} did not return JSON`);
+      text = await this.readBody(res, 'model list');
     } finally {
       if (!res.body.readableEnded) res.body.destroy();
     }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new StreamFormatError(`${MODELS_PATH} did not return JSON`);
+    }
     return asArray(asObject(json)?.data).map((d) => asString(asObject(d)?.id)).filter((id) => id !== '');
+  }
+
+  /** A whole non-streamed body, up to the cap (LimitExceeded past it). */
+  private readBody(res: Dispatcher.ResponseData, what: Oversized): Promise<string> {
+    const declared = firstHeader(res.headers['content-length']);
+    return readCapped(res.body, what, this.limits.maxResponseBytes, declared === '' ? undefined : declared);
   }
 
   private result(req: CloudChatRequest, piece: WirePiece, progress: Progress, started: number, attempts: number, endpoint: CloudEndpoint): CloudResult {
@@ -354,33 +413,62 @@ export class CloudClient {
   }
 }
 
-/** Reads an SSE answer to its end; the text goes to `emit` as it arrives. Returns what the chunks said. */
-async function readStream(body: AsyncIterable<Uint8Array>, secrets: readonly (string | undefined)[], emit: (text: string) => void): Promise<WirePiece> {
+interface StreamReading {
+  readonly secrets: readonly (string | undefined)[];
+  /** Takes a piece of text; false once the answer's cap cut it. */
+  readonly emit: (text: string) => boolean;
+  readonly maxEventChars: number;
+  /** Longest wait for the next data event; comments and blank lines do not count. */
+  readonly idleMs: number;
+}
+
+/**
+ * Reads an SSE answer to its end, or to the client's cap on its length (finish reason "length"; the caller then
+ * closes the connection); the text goes to `emit` as it arrives. Returns what the chunks said.
+ */
+async function readStream(body: Dispatcher.ResponseData['body'], r: StreamReading): Promise<WirePiece> {
   let finishReason: string | undefined;
   let model: string | undefined;
   let usage: WirePiece['usage'];
+  const said = () => ({ text: '', ...(finishReason ? { finishReason } : {}), ...(model ? { model } : {}), ...(usage ? { usage } : {}) });
   let done = false;
+  const idle = new Watchdog(r.idleMs, () => body.destroy(new DataIdle()));
+  idle.touch();
   try {
-    for await (const message of sseMessages(redactLines(readLines(body), secrets))) {
-      if (done) continue; // read to the end, so the connection goes back to the pool
+    for await (const message of sseMessages(redactLines(cappedLines(body, r.maxEventChars), r.secrets))) {
+      idle.touch();
+      // After [DONE], read on to the end so the connection goes back to the pool; but no more events.
+      if (done) return said();
       if (message.done) {
         done = true;
         continue;
       }
       const piece = readChunk(message.value);
-      emit(piece.text);
       finishReason = piece.finishReason ?? finishReason;
       model = piece.model ?? model;
       usage = piece.usage ?? usage;
+      if (!r.emit(piece.text)) {
+        finishReason = 'length';
+        return said();
+      }
     }
   } catch (e) {
-    if (!done) throw e; // after [DONE] the answer is complete; a connection dropped while draining costs nothing
+    // After [DONE] the answer is complete; a connection dropped while draining costs nothing.
+    if (!done) throw idle.expired ? new DataIdle() : e;
+  } finally {
+    idle.stop();
   }
   if (!done && finishReason === undefined) {
     // Ended without [DONE] or a finish reason: a cut that a proxy made look like a clean end.
     throw new StreamFormatError('the stream ended before the answer was complete');
   }
-  return { text: '', ...(finishReason ? { finishReason } : {}), ...(model ? { model } : {}), ...(usage ? { usage } : {}) };
+  return said();
+}
+
+/** The call ended on our side: the caller cancelled it, or its deadline passed. */
+function endedByUs(call: CallSignal, ctx: FailureContext, partialText: string): CloudError | undefined {
+  if (call.cancelled) return cancelled(partialText);
+  return call.expired ? deadlinePassed(ctx, partialText) : undefined;
 }
 
 /** A whole JSON answer (the non-streaming form). */

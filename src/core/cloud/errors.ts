@@ -5,7 +5,11 @@ export type CloudErrorCode =
   | 'unauthorized' // 401/403: the key is missing, wrong or revoked
   | 'rate-limited' // 429, after the retries (or a Retry-After beyond the cap)
   | 'server'       // 5xx after the retries, or an error the server reported inside a stream
-  | 'timeout'      // connect, headers or body-idle timeout
+  | 'timeout'      // connect or headers timeout
+  | 'idle-timeout' // no data for too long in the middle of an answer (keep-alive comments do not count)
+  | 'deadline'     // the whole call (connect, headers, body, retries) took longer than allowed
+  | 'response-too-large' // a non-streamed answer or model list larger than the client reads
+  | 'event-too-large'    // one streamed line or event larger than the client reads
   | 'network'      // refused, reset, DNS, or a stream cut short
   | 'bad-response' // malformed JSON/SSE, or a 4xx that says the request was wrong
   | 'insecure'     // plain http to a host other than this machine; refused before any request

@@ -3,10 +3,13 @@
 import { serverMessageOf, StreamFormatError, StreamServerError } from '../../engine/backends/http';
 import { CloudError } from './errors';
 import { redact } from './endpoint';
+import { LimitExceeded } from './limits';
+import { DataIdle } from './watchdog';
 
 export const KEY_COMMAND = 'Verdant: Set Cloud API Key';
 const ENDPOINT_SETTING = 'verdant.cloud.endpoint';
 const MODEL_SETTING = 'verdant.cloud.model';
+const DEADLINE_SETTING = 'verdant.cloud.requestTimeoutSeconds';
 
 /** Statuses that mean "try again later": overload, rate limits, a gateway that lost its upstream. */
 const RETRY_STATUSES = new Set([429, 500, 502, 503, 504]);
@@ -30,7 +33,7 @@ export interface FailureContext {
   readonly model: string;
   /** Strings never to show (the API key). */
   readonly secrets: readonly (string | undefined)[];
-  readonly timeouts: { readonly connectMs: number; readonly headersMs: number; readonly bodyIdleMs: number };
+  readonly timeouts: { readonly connectMs: number; readonly headersMs: number; readonly bodyIdleMs: number; readonly deadlineMs: number };
   /** Whether an API key was sent (a 401 without one asks to set it, not to set it again). */
   readonly hadKey: boolean;
   readonly usingProxy: boolean;
@@ -86,11 +89,16 @@ export function retryAfterTooLong(ctx: FailureContext, f: HttpFailure, retryAfte
   return new CloudError('rate-limited', `The endpoint at ${ctx.host} is rate-limiting requests and asks to wait ${seconds(retryAfterMs)}: try again after ${when}, or use the local model until then.`, { status: f.status, retryAfterMs });
 }
 
-/** Failures thrown while connecting, waiting or reading: undici/network errors and broken streams. */
-export function transportFailure(ctx: FailureContext, e: unknown, partialText: string): CloudError | undefined {
+/**
+ * Failures thrown while connecting, waiting or reading: undici/network errors, broken streams, the client's own caps,
+ * and anything else reading the answer threw (a RangeError or TypeError never reaches the caller as it is).
+ */
+export function transportFailure(ctx: FailureContext, e: unknown, partialText: string): CloudError {
   const at = `The endpoint at ${ctx.host}`;
   const partial = { partialText, cause: e };
   if (e instanceof CloudError) return e.withPartialText(partialText);
+  if (e instanceof LimitExceeded) return tooLarge(ctx, e, partialText);
+  if (e instanceof DataIdle) return idleTimeout(ctx, partialText, e);
   if (e instanceof StreamFormatError) {
     return new CloudError('bad-response', `${at} sent a malformed answer (${e.detail}): try again, and check that ${ENDPOINT_SETTING} is an OpenAI-compatible API.`, partial);
   }
@@ -98,7 +106,10 @@ export function transportFailure(ctx: FailureContext, e: unknown, partialText: s
     return new CloudError('server', `${at} reported an error while answering (${redact(e.serverMessage, ctx.secrets)}): try again in a moment.`, partial);
   }
   const codes = errorCodes(e);
-  if (codes.length === 0) return undefined; // not a transport failure: a bug, reported as is
+  if (codes.length === 0) {
+    const what = e instanceof Error ? e.name : typeof e;
+    return new CloudError('bad-response', `${at} sent an answer Verdant could not read (${what}): try again, and check that ${ENDPOINT_SETTING} is an OpenAI-compatible API.`, partial);
+  }
   const has = (...cs: string[]) => cs.some((c) => codes.includes(c));
   const via = ctx.usingProxy ? ' (through the proxy in http.proxy)' : '';
   if (has('UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT')) {
@@ -107,9 +118,7 @@ export function transportFailure(ctx: FailureContext, e: unknown, partialText: s
   if (has('UND_ERR_HEADERS_TIMEOUT')) {
     return new CloudError('timeout', `${at} did not start answering within ${seconds(ctx.timeouts.headersMs)}: it may be overloaded; try again in a moment.`, partial);
   }
-  if (has('UND_ERR_BODY_TIMEOUT')) {
-    return new CloudError('timeout', `${at} stopped sending for ${seconds(ctx.timeouts.bodyIdleMs)} in the middle of the answer: try again.`, partial);
-  }
+  if (has('UND_ERR_BODY_TIMEOUT')) return idleTimeout(ctx, partialText, e);
   if (has('ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_FAIL')) {
     return new CloudError('network', `The host ${ctx.host} could not be found${via}: check ${ENDPOINT_SETTING} and your network connection.`, partial);
   }
@@ -121,6 +130,22 @@ export function transportFailure(ctx: FailureContext, e: unknown, partialText: s
   return partialText === '' && has(...RETRY_CODES) ? markRetryable(error) : error;
 }
 
+/** No data for the idle time in the middle of a body (undici's byte-level timeout, or the stream's data watch). */
+function idleTimeout(ctx: FailureContext, partialText: string, cause: unknown): CloudError {
+  return new CloudError('idle-timeout', `The endpoint at ${ctx.host} stopped sending for ${seconds(ctx.timeouts.bodyIdleMs)} in the middle of the answer: try again.`, { partialText, cause });
+}
+
+/** The whole call (connect, headers, body, retries and their waits) took longer than the deadline. */
+export function deadlinePassed(ctx: FailureContext, partialText: string): CloudError {
+  return new CloudError('deadline', `The endpoint at ${ctx.host} did not finish answering within ${seconds(ctx.timeouts.deadlineMs)}: try again, or ask for less; a slow endpoint may need a longer ${DEADLINE_SETTING}.`, { partialText });
+}
+
+function tooLarge(ctx: FailureContext, e: LimitExceeded, partialText: string): CloudError {
+  const sent = { answer: 'an answer', 'model list': 'a model list', event: 'a streamed event' }[e.what];
+  const fix = `check that ${ENDPOINT_SETTING} points to an OpenAI-compatible API`;
+  return new CloudError(e.what === 'event' ? 'event-too-large' : 'response-too-large', `The endpoint at ${ctx.host} sent ${sent} of more than ${bytes(e.limitBytes)}: ${fix}.`, { partialText, cause: e });
+}
+
 export function cancelled(partialText: string): CloudError {
   return new CloudError('cancelled', 'The cloud request was cancelled.', { partialText });
 }
@@ -129,6 +154,12 @@ function shortSaid(ctx: FailureContext, f: HttpFailure): string {
   // Redacted before shortening, so a cut cannot leave half a key behind.
   const text = redact(serverMessageOf(redact(f.body, ctx.secrets)), ctx.secrets);
   return text === '' ? `HTTP ${f.status}` : `HTTP ${f.status}: ${text}`;
+}
+
+/** 65536 -> "64 KiB", 8388608 -> "8 MiB". */
+function bytes(n: number): string {
+  if (n >= 1024 * 1024) return `${Math.round((n / (1024 * 1024)) * 10) / 10} MiB`;
+  return n >= 1024 ? `${Math.round((n / 1024) * 10) / 10} KiB` : `${n} bytes`;
 }
 
 function seconds(ms: number): string {

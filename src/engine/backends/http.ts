@@ -68,6 +68,11 @@ export class LineSplitter {
     return lines;
   }
 
+  /** Characters of the line not yet terminated (held until its end comes). */
+  get pendingLength(): number {
+    return this.buffer.length;
+  }
+
   /** Ends the input: a last line without a terminator still counts. */
   end(): string[] {
     const rest = this.buffer;
