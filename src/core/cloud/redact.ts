@@ -93,7 +93,11 @@ const STRONG_ENDINGS = ['password', 'passwd', 'secret', 'token', 'apikey', 'acce
 const KEY_PREFIXES = new Set(['api', 'access', 'secret', 'private', 'auth', 'signing', 'sign', 'encryption', 'enc', 'crypt', 'crypto', 'master', 'client', 'app', 'license', 'licence', 'account', 'service', 'subscription', 'webhook', 'consumer', 'shared', 'hmac', 'jwt', 'admin', 'deploy', 'ssh', 'gpg', 'pgp', 'storage', 'openai', 'anthropic', 'stripe', 'mistral', 'scaleway', 'ovh', 'nebius']);
 const WEAK_LAST = new Set(['key', 'salt', 'hmac', 'signature', 'sig', 'seed', 'auth', 'cred', 'creds']);
 
+/** Every secret name's last segment holds one of these: a cheap test that spares the segmenting for most names. */
+const SECRET_NAME_PART = /pw|pass|secret|token|key|cred|auth|pat|salt|hmac|sig|seed/i;
+
 function secretName(name: string): { strength: Strength; kind: string } | undefined {
+  if (!SECRET_NAME_PART.test(name)) return undefined;
   const segs = nameSegments(name);
   while (segs.length > 1 && SUFFIXES.has(segs[segs.length - 1])) segs.pop();
   const last = segs[segs.length - 1] ?? '';
@@ -203,50 +207,82 @@ function weakSecret(v: string): boolean {
   return v.length >= 16 && !/\s/.test(v) && hasDigitAndLetter(v) && entropy(v) >= 3 && !isUuid(v) && !isGitSha(v) && !isPlaceholder(v);
 }
 
+/** Where a value after NAME <sep> starts (past a type annotation such as `: string =`) and its quote, if any. */
+interface ValueStart {
+  readonly p: number;
+  /** Index of the opening quote, or -1 for an unquoted value. */
+  readonly q: number;
+  /** A Python f-string, whose `{…}` are code. */
+  readonly fString: boolean;
+}
+
+function valueStart(text: string, p: number, sep: string): ValueStart {
+  if (sep === ':' && !QUOTES.has(text[p])) {
+    const typed = TYPE_ANNOTATION.exec(text.slice(p, p + 200));
+    if (typed) p += typed[0].length;
+  }
+  const prefixed = /[bBrRuUfF]/.test(text[p] ?? '') && QUOTES.has(text[p + 1]);
+  const q = QUOTES.has(text[p]) ? p : prefixed ? p + 1 : -1;
+  return { p, q, fString: prefixed && (text[p] === 'f' || text[p] === 'F') };
+}
+
+/** The quoted value opened at `start.q` as a span when it reads as a secret; `end` is past the closing quote (-1: unclosed). */
+function quotedValue(text: string, start: ValueStart, name: { strength: Strength; kind: string }): { span?: Span; end: number } {
+  const close = closingQuote(text, start.q);
+  if (close < 0) return { end: -1 };
+  const v = text.slice(start.q + 1, close);
+  const template = (start.fString && v.includes('{')) || (text[start.q] === '`' && v.includes('${'));
+  return { span: !template && acceptQuoted(v, name.strength) ? { start: start.q + 1, end: close, kind: name.kind } : undefined, end: close + 1 };
+}
+
+/** The unquoted value at `p` (its end is where the scan may resume) and whether it reads as a secret. */
+function unquotedValue(text: string, m: RegExpExecArray, p: number, strength: Strength): { end: number; secret: boolean } {
+  const back = text.slice(Math.max(0, m.index - 32), m.index);
+  const lineStart = back.lastIndexOf('\n') + 1;
+  const atLineStart = lineStart > 0 || m.index <= 32;
+  const env = m[4] === '=' && atLineStart && ENV_PREFIX.test(back.slice(lineStart)) && m[3] === '' && m[5] === '';
+  // '&' ends a value only in a URL query (?token=…&x=…); elsewhere it can be part of a password.
+  const query = /[?&]/.test(text[m.index - 1] ?? '');
+  const token = (env ? /^[^\s'"`]+/ : query ? /^[^\s,;)}\]&'"`<>#]+/ : /^[^\s,;)}\]'"`<>]+/).exec(text.slice(p, p + MAX_VALUE))?.[0] ?? '';
+  const end = p + token.length;
+  if (token === '' || isPlaceholder(token)) return { end, secret: false };
+  if (strength === 'weak') return { end, secret: weakSecret(token) };
+  const secret = env
+    ? token.length >= 6 && !isCodeLike(token)
+    : token.length >= 8 && !isCodeLike(token) && (hasDigitAndLetter(token) || /[^\w.$-]/.test(token));
+  return { end, secret };
+}
+
+/** Longest unquoted value read after a secret name; a longer run is cut there. */
+const MAX_VALUE = 4096;
+
 /**
  * NAME <sep> VALUE in any language: KEY=value, KEY: value, "key": "value", key = 'value', key := "v", 'k' => 'v',
  * name: Type = "v", cfg["key"] = "v". Quoted values are redacted when plausible; unquoted ones in env/shell form
  * (KEY=value at the start of a line) or when they look random, so `token = getToken()` and `password: string` stay.
+ * Linear: a name starts only at the start of a run of name characters (or after a CLI flag's `--`), and the scan
+ * resumes after each unquoted value it read and each quoted value it redacted, so no character is read as a value
+ * twice over.
  */
 const findAssignments: Finder = (text) => {
   const spans: Span[] = [];
-  // A name starts a run (not after 'a.' or 'a-', which keeps this linear), but may follow '--' (CLI flags).
-  const rx = /(?<![\w$.]|[\w$.]-)(["'`]?)([A-Za-z_$][\w$.-]*)\1\]?([ \t]*)(=>|:=|=(?!=)|:(?!:))([ \t]*)/g;
+  const rx = /(?:(?<![\w$.-])|(?<=(?<![\w$.-])--))(["'`]?)([A-Za-z_$][\w$.-]*)\1\]?([ \t]*)(=>|:=|=(?!=)|:(?!:))([ \t]*)/g;
   for (let m = rx.exec(text); m !== null; m = rx.exec(text)) {
     const name = secretName(m[2]);
     // `cond ? 'a-password' : 'b'` is a ternary, not a quoted key: JSON and YAML put ':' right after the key.
     if (!name || (m[1] !== '' && m[4] === ':' && m[3] !== '')) continue;
-    let p = m.index + m[0].length;
-    const sep = m[4];
-    if (sep === ':') {
-      const typed = TYPE_ANNOTATION.exec(text.slice(p, p + 200));
-      if (typed && !QUOTES.has(text[p])) p += typed[0].length;
-    }
-    const prefix = /[bBrRuU]?/.exec(text.slice(p, p + 1))?.[0] ?? '';
-    const f = text[p] === 'f' || text[p] === 'F';
-    const q = QUOTES.has(text[p]) ? p : (prefix !== '' || f) && QUOTES.has(text[p + 1]) ? p + 1 : -1;
-    if (q >= 0) {
-      const close = closingQuote(text, q);
-      if (close < 0) continue;
-      const v = text.slice(q + 1, close);
-      if ((f && q === p + 1 && v.includes('{')) || (text[q] === '`' && v.includes('${'))) continue;
-      if (acceptQuoted(v, name.strength)) spans.push({ start: q + 1, end: close, kind: name.kind });
+    const start = valueStart(text, m.index + m[0].length, m[4]);
+    if (start.q >= 0) {
+      const { span, end } = quotedValue(text, start, name);
+      if (span) {
+        spans.push(span);
+        rx.lastIndex = end;
+      }
       continue;
     }
-    const back = text.slice(Math.max(0, m.index - 32), m.index);
-    const lineStart = back.lastIndexOf('\n') + 1;
-    const atLineStart = lineStart > 0 || m.index <= 32;
-    const env = sep === '=' && atLineStart && ENV_PREFIX.test(back.slice(lineStart)) && m[3] === '' && m[5] === '';
-    // '&' ends a value only in a URL query (?token=…&x=…); elsewhere it can be part of a password.
-    const query = /[?&]/.test(text[m.index - 1] ?? '');
-    const token = (env ? /^[^\s'"`]+/ : query ? /^[^\s,;)}\]&'"`<>#]+/ : /^[^\s,;)}\]'"`<>]+/).exec(text.slice(p, p + 4096))?.[0] ?? '';
-    if (token === '' || isPlaceholder(token)) continue;
-    const ok = name.strength === 'weak'
-      ? weakSecret(token)
-      : env
-        ? token.length >= 6 && !isCodeLike(token)
-        : token.length >= 8 && !isCodeLike(token) && (hasDigitAndLetter(token) || /[^\w.$-]/.test(token));
-    if (ok) spans.push({ start: p, end: p + token.length, kind: name.kind });
+    const { end, secret } = unquotedValue(text, m, start.p, name.strength);
+    if (secret) spans.push({ start: start.p, end, kind: name.kind });
+    rx.lastIndex = Math.max(rx.lastIndex, end);
   }
   return spans;
 };
@@ -293,24 +329,27 @@ function lineOf(starts: readonly number[], offset: number): number {
   return lo + 1;
 }
 
+/**
+ * `kept` (sorted, never overlapping) with those of `found` that overlap nothing before them: one merge per finder, so
+ * resolving N spans stays near-linear where inserting each into the middle of an array was quadratic.
+ */
+function mergeSpans(kept: readonly Span[], found: readonly Span[]): Span[] {
+  const out: Span[] = [];
+  let i = 0;
+  for (const s of [...found].sort((a, b) => a.start - b.start)) {
+    while (i < kept.length && kept[i].end <= s.start) out.push(kept[i++]);
+    const last = out[out.length - 1];
+    if (s.end <= s.start || (last && last.end > s.start) || (i < kept.length && kept[i].start < s.end)) continue;
+    out.push(s);
+  }
+  while (i < kept.length) out.push(kept[i++]);
+  return out;
+}
+
 /** Runs finders in priority order, drops spans that overlap an earlier-accepted one, and substitutes placeholders. */
 function redactWith(text: string, finders: readonly Finder[]): RedactionResult {
-  const accepted: Span[] = []; // sorted by start, never overlapping
-  for (const find of finders) {
-    for (const s of find(text)) {
-      if (s.end <= s.start) continue;
-      let lo = 0;
-      let hi = accepted.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (accepted[mid].start < s.start) lo = mid + 1; else hi = mid;
-      }
-      const before = accepted[lo - 1];
-      const after = accepted[lo];
-      if ((before && before.end > s.start) || (after && after.start < s.end)) continue;
-      accepted.splice(lo, 0, s);
-    }
-  }
+  let accepted: Span[] = [];
+  for (const find of finders) accepted = mergeSpans(accepted, find(text));
   const starts = lineStarts(text);
   const byValue = new Map<string, string>();
   const perKind = new Map<string, number>();
@@ -357,7 +396,7 @@ const findEnvValues: Finder = (text) => {
       continue;
     }
     const raw = /^[^\n]*/.exec(text.slice(p))?.[0] ?? '';
-    const value = raw.replace(/[ \t]+#.*$/, '').trimEnd();
+    const value = raw.replace(/(?<![ \t])[ \t]+#.*$/, '').trimEnd(); // one start per run of blanks: linear
     if (value !== '') spans.push({ start: p, end: p + value.length, kind });
   }
   return spans;
