@@ -1,8 +1,12 @@
 // Secret redaction for text about to leave the machine (cloud prompts). Each secret becomes a numbered placeholder,
 // the same one for every occurrence within a call, so the model still sees the code's shape ("the same key is used
-// in both places") without the value. Recognisers run in priority order (known token formats before context-based
-// assignments); an accepted span hides any lower-priority span that overlaps it. Erring towards redaction is
-// cheap (a worse suggestion), a leak is not; the false-positive guards below target ordinary code only.
+// in both places") without the value. Recognisers run in priority order (known token formats, secretFormats.ts,
+// before context-based assignments, here); an accepted span hides any lower-priority span that overlaps it. Erring
+// towards redaction is cheap (a worse suggestion), a leak is not; the false-positive guards (here and in
+// secretValues.ts) target ordinary code only.
+
+import { FORMAT_FINDERS } from './secretFormats';
+import { type Finder, hasDigitAndLetter, isCodeLike, isPlaceholder, pattern, type Span, weakSecret } from './secretValues';
 
 export interface RedactionFinding {
   readonly kind: string;
@@ -19,58 +23,6 @@ export interface RedactOptions {
   /** Literal values to redact wherever they appear (e.g. the user's own cloud key); values under 6 characters are ignored. */
   readonly extraValues?: readonly string[];
 }
-
-interface Span {
-  readonly start: number;
-  readonly end: number;
-  readonly kind: string;
-}
-
-type Finder = (text: string) => Span[];
-
-// ---------------------------------------------------------------------------------------------------------------
-// Value heuristics
-
-/** Shannon entropy, bits per character. */
-function entropy(s: string): number {
-  const counts = new Map<string, number>();
-  for (const c of s) counts.set(c, (counts.get(c) ?? 0) + 1);
-  let h = 0;
-  for (const n of counts.values()) h -= (n / s.length) * Math.log2(n / s.length);
-  return h;
-}
-
-const hasDigitAndLetter = (s: string) => /\d/.test(s) && /[A-Za-z]/.test(s);
-
-const PLACEHOLDER_WORDS = new RegExp('^(?:' + [
-  'x+', '\\*+', '\\.+', '-+', '_+', '#+', '0+', '1234(?:5678?)?', 'changeme', 'change[-_]me', 'changeit',
-  'password\\d*', 'passwd', 'secret', 'token', 'example', 'sample', 'dummy', 'test', 'testing', 'placeholder',
-  'redacted', 'none', 'null', 'nil', 'undefined', 'true', 'false', 'empty', 'todo', 'tbd', 'required', 'optional',
-  'string', 'your[-_ .].*', 'my[-_ .]?(?:secret|password|token|api[-_]?key|key)\\b.*', '.*[-_ ]here', 'x{3,}.*',
-  'replace[-_ ]?(?:me|this|with).*', 'insert[-_ ].*', 'enter[-_ ].*', '(?:fake|dummy|example|sample|test)[-_].*',
-  '.*[-_]example',
-].join('|') + ')$', 'i');
-
-/** Template references, environment lookups and obvious stand-ins: never a literal secret. */
-function isPlaceholder(value: string): boolean {
-  const v = value.trim();
-  if (v === '' || PLACEHOLDER_WORDS.test(v)) return true;
-  if (/^[$%[{<]/.test(v)) return true; // $VAR ${VAR} $(cmd) %VAR% [REDACTED:…] {{x}} <token>
-  if (/\$\{|\{\{|\.\.\.|…/.test(v)) return true;
-  return /process\.env|os\.environ|getenv|ENV\[|System\.getenv|secrets\./.test(v);
-}
-
-/** A value that is code or configuration, not a secret: a call, a member path, a type, a path, a number. */
-function isCodeLike(v: string): boolean {
-  return /[()]/.test(v)
-    || /^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+$/.test(v)
-    || /^\d+(?:\.\d+)?$/.test(v)
-    || /^(?:~|\.{1,2})?\/[a-z0-9_./-]*$/.test(v)
-    || /^[!&*@#-]/.test(v);
-}
-
-const isUuid = (v: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v);
-const isGitSha = (v: string) => /^[0-9a-f]{40}$/.test(v);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Secret-looking names
@@ -119,61 +71,7 @@ function secretName(name: string): { strength: Strength; kind: string } | undefi
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Finders
-
-/** Spans of the group named `v`, else group 1, else the whole match of a global regex, kept when `accept` agrees. */
-function pattern(kind: string | ((m: RegExpExecArray) => string), re: RegExp, accept: (value: string, m: RegExpExecArray) => boolean = () => true): Finder {
-  const flags = re.flags.includes('d') ? re.flags : re.flags + 'd';
-  return (text) => {
-    const spans: Span[] = [];
-    const rx = new RegExp(re.source, flags);
-    for (let m = rx.exec(text); m !== null; m = rx.exec(text)) {
-      if (m[0] === '') { rx.lastIndex++; continue; }
-      const named = m.groups?.v !== undefined ? m.indices?.groups?.v : undefined;
-      const group = m.length > 1 && m[1] !== undefined ? 1 : 0;
-      const [start, end] = named ?? m.indices?.[group] ?? [m.index, m.index + m[0].length];
-      const value = text.slice(start, end);
-      if (accept(value, m)) spans.push({ start, end, kind: typeof kind === 'string' ? kind : kind(m) });
-    }
-    return spans;
-  };
-}
-
-const randomish = (min: number) => (v: string) => v.length >= min && hasDigitAndLetter(v) && entropy(v) >= 3.5 && !isPlaceholder(v);
-
-const DB_SCHEMES = /^(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|redis|rediss|amqps?|mssql|sqlserver|jdbc:[a-z]+|cockroachdb|clickhouse|neo4j(?:\+s)?|couchbase)$/i;
-
-function basicAuth(v: string): boolean {
-  const decoded = Buffer.from(v, 'base64').toString('utf8');
-  return /^[\x20-\x7e]+:[\x20-\x7e]+$/.test(decoded);
-}
-
-/** Known token formats, strongest evidence first. */
-const FORMAT_FINDERS: readonly Finder[] = [
-  // Whole PEM block, BEGIN to END; a block cut off by the end of the window is redacted to the end.
-  pattern('private-key', /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|[\s\S]*$)/g),
-  pattern('aws-access-key', /(?<![A-Za-z0-9])((?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z0-9]{16})(?![A-Za-z0-9])/g),
-  pattern('github-token', /(?<![A-Za-z0-9_])(gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,242})(?![A-Za-z0-9_])/g),
-  pattern('gitlab-token', /(?<![A-Za-z0-9_-])(gl(?:pat|dt|rt|ptt|soat)-[A-Za-z0-9_-]{20,})/g),
-  pattern('slack-token', /(?<![A-Za-z0-9])(xox[abeprs]-[A-Za-z0-9-]{10,})/g, (v) => /\d/.test(v)),
-  pattern('slack-webhook', /https:\/\/hooks\.slack\.com\/services\/(T[A-Z0-9]+\/B[A-Z0-9]+\/[A-Za-z0-9]+)/g),
-  pattern('stripe-key', /(?<![A-Za-z0-9_])((?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}|whsec_[A-Za-z0-9]{24,})/g),
-  pattern('anthropic-key', /(?<![A-Za-z0-9_-])(sk-ant-[A-Za-z0-9_-]{20,})/g),
-  pattern('openai-key', /(?<![A-Za-z0-9_-])(sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,})/g, randomish(20)),
-  pattern('google-api-key', /(?<![A-Za-z0-9_-])(AIza[0-9A-Za-z_-]{35})(?![A-Za-z0-9_-])/g),
-  pattern('huggingface-token', /(?<![A-Za-z0-9_])(hf_[A-Za-z0-9]{34,})(?![A-Za-z0-9_])/g, randomish(34)),
-  pattern('npm-token', /(?<![A-Za-z0-9_])(npm_[A-Za-z0-9]{36})(?![A-Za-z0-9_])/g),
-  pattern('pypi-token', /(?<![A-Za-z0-9_-])(pypi-AgE[A-Za-z0-9_-]{50,})/g),
-  pattern('jwt', /(?<![A-Za-z0-9_-])(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*)/g),
-  pattern('azure-storage-key', /(?:AccountKey|SharedAccessKey|SharedSecretValue)=([A-Za-z0-9+/]{20,}={0,2})/g),
-  pattern('azure-sas-signature', /[?&]sig=([A-Za-z0-9%+/=]{20,})/g),
-  // scheme://user:password@host: only the password goes; the user and host help the model.
-  pattern((m) => (DB_SCHEMES.test(m[1]) ? 'db-password' : 'url-password'),
-    /(?<![A-Za-z0-9+.-])((?:jdbc:)?[a-z][a-z0-9+.-]*):\/\/[^\s:/?#@'"`<>]*:(?<v>[^\s/?#@'"`<>]+)@/gi,
-    (v) => v.length >= 3 && !isPlaceholder(v) && !/^(?:pass|pwd|pw|user)$/i.test(v)),
-  pattern('bearer-token', /\b(?:[Bb]earer|BEARER|[Tt]oken|Bot)\s+([A-Za-z0-9._~+/-]{16,}=*)/g, (v) => hasDigitAndLetter(v) && !isPlaceholder(v)),
-  pattern('basic-auth', /\bBasic\s+([A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])/g, basicAuth),
-];
+// NAME <sep> VALUE
 
 const QUOTES = new Set(['"', "'", '`']);
 
@@ -201,10 +99,6 @@ function acceptQuoted(v: string, strength: Strength): boolean {
     && !/^[~^=<>v]*\d+\.\d+/.test(v) // a version: "jsonwebtoken": "^9.0.0"
     && !/^[A-Za-z_$][A-Za-z_$-]*(?:\.[A-Za-z_$][A-Za-z_$-]*)+$/.test(v) // a setting or command id: 'verdant.setApiKey'
     && !/^(?:~|\.{1,2})?\/[a-z0-9_./-]*$/.test(v);
-}
-
-function weakSecret(v: string): boolean {
-  return v.length >= 16 && !/\s/.test(v) && hasDigitAndLetter(v) && entropy(v) >= 3 && !isUuid(v) && !isGitSha(v) && !isPlaceholder(v);
 }
 
 /** Where a value after NAME <sep> starts (past a type annotation such as `: string =`) and its quote, if any. */
