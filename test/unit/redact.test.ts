@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { isSensitivePath, redactEnvFile, redactSecrets } from '../../src/core/cloud/redact';
-import { ALNUM, BASE32, BASE64, BASE64URL, seededChars } from '../support/fakeSecrets';
+import { ALNUM, BASE32, BASE64, BASE64URL, HEX, seededChars } from '../support/fakeSecrets';
 import { pathologicalInputs } from '../support/pathologicalText';
 
 // Fake but correctly formatted secrets, built at run time so secret scanners do not flag this file.
@@ -257,6 +257,10 @@ describe('redactSecrets: assignments in other languages and forms', () => {
     ['key = "a8f5f167f44f4964e6c998dee827110c"', 'key = "[REDACTED:secret#1]"'],
     ['salt = "Qm9vbGVhbjEyMzQ1Njc4OTA"', 'salt = "[REDACTED:secret#1]"'],
     ['aws_secret = "' + AWS_SECRET + '"', 'aws_secret = "[REDACTED:aws-secret-key#1]"'],
+    // People make passwords of words: the guards for names and member paths leave them secret.
+    ['password = "SummerVacation"', 'password = "[REDACTED:password#1]"'],
+    ['password: john.doe-1985', 'password: [REDACTED:password#1]'],
+    ['client_secret: "MySecretValue"', 'client_secret: "[REDACTED:secret#1]"'],
   ];
   for (const [input, expected] of cases) it(input, () => assert.equal(redactSecrets(input).text, expected));
 
@@ -368,6 +372,43 @@ describe('redactSecrets: ordinary code stays intact', () => {
     'Bearer tokens are sent in the Authorization header.',
     'api_key = "sk-..."',
     'secret: "{{ .Values.secret }}"',
+    // Found in node_modules before #16 item 4: indexes, generics, constants and names that name themselves.
+    'const token = tokens[i];',
+    'const token = tokens[current++];',
+    'const nextDocumentToken = documentTokens[i + 1];',
+    'getLoc(nodeOrToken: Options["SyntaxElementWithLoc"]): SourceLocation;',
+    'export type ClientCredential = OAuth2TokenCredential<OAuth2Flow> | BasicCredential;',
+    'idToken: idToken?.secret || "",',
+    'length:0,token:t.tokens.length-1,end:-1',
+    "'Authorization': type1msg",
+    'submitPassword: SIGN_IN_V2_SUBMIT_PASSWORD,',
+    'exports.computeSha256Hmac = computeSha256Hmac;',
+    'var key = insertZerosEvery7Bits(buf);',
+    "const keyValue = crypto.randomBytes(16).toString('base64')",
+    'export const ACCESS_TOKEN = "access_token";',
+    'const unableToLoadToken = "unable_to_load_token";',
+    'ID_TOKEN: "IdToken",',
+    'AUTHORIZATION: "authorization",',
+    "const USE_CREDENTIALS = 'use-credentials'",
+    "credentials: 'include',",
+    'userAssertionToken: "access-token",',
+    'customHeaders["x-ms-continuationtoken"] = "continuationToken";',
+    'type ArrowToken = ArrowToken$1;',
+    'var _keyStr = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";',
+    "PWD: '/Users/maciej',",
+    "'x:/resource?key=value%23still-query#first'",
+    '* // Prints https://abc:xyz@example.com/',
+    '* the PEM encoded private key (string should contain -----BEGIN PRIVATE KEY----- ... -----END PRIVATE KEY----- )',
+    // Near-misses of the formats that need no name.
+    'https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX',
+    'aws_access_key_id = AKIAIOSFODNN7EXAMPLE',
+    '<xsd:element name="AgencyIdentificationCode" type="clm12345:AgencyIdentificationCodeContentType"/>',
+    'curl -u deploy https://nexus.example.com/',
+    'curl -u "$NEXUS_USER:$NEXUS_PASSWORD" https://nexus.example.com/',
+    "curl --user 'admin:password' http://localhost:8080/",
+    'curl -A agent --user-agent ua:1.0 https://example.com/',
+    'r = requests.get(url, auth=(user, os.environ["API_PASSWORD"]))',
+    "requests.get(url, auth=('user', 'pass'))",
   ];
   for (const line of untouched) {
     it(line, () => {
@@ -376,6 +417,32 @@ describe('redactSecrets: ordinary code stays intact', () => {
       assert.deepEqual(r.findings, []);
     });
   }
+
+  it('digests stay: a 64-hex value named as a hash, after sha256:, in a sha256sum line, alone on a comment line, after 0x', () => {
+    const hex = fake(64, 70, HEX);
+    const lines = [
+      `sha256: '${hex}'`,
+      `checksum = "${hex}"`,
+      `assert.equal(p.sha256, '${hex}');`,
+      `FROM node:20-slim@sha256:${hex}`,
+      `${hex}  stories260K.gguf`,
+      ` * //   ${hex}`,
+      `const slot = '0x${hex}';`,
+      `commit_sha: ${hex}`,
+    ];
+    for (const line of lines) assert.equal(redactSecrets(line).text, line, line);
+  });
+
+  it('a 32-hex value without a Twilio SID beside it, and a 40-character token without an AWS key id, stay', () => {
+    for (const line of [`etag = "${fake(32, 71, HEX)}"`, `const blob = '${fake(40, 72, BASE64)}';`]) assert.equal(redactSecrets(line).text, line, line);
+  });
+
+  it('a PEM header without a key body is skipped, and a key after it is still found', () => {
+    const src = `// Paste your key (-----BEGIN PRIVATE KEY----- …) below.\nconst key = \`${pem('PRIVATE KEY')}\`;\n`;
+    const r = redactSecrets(src);
+    assert.deepEqual(r.findings, [{ kind: 'private-key', line: 2 }]);
+    assert.ok(r.text.startsWith('// Paste your key (-----BEGIN PRIVATE KEY----- …) below.\n'));
+  });
 });
 
 describe('redactEnvFile', () => {

@@ -5,6 +5,7 @@
 // towards redaction is cheap (a worse suggestion), a leak is not; the false-positive guards (here and in
 // secretValues.ts) target ordinary code only.
 
+import { CONTEXT_FINDERS } from './secretContext';
 import { FORMAT_FINDERS } from './secretFormats';
 import { type Finder, hasDigitAndLetter, isCodeLike, isPlaceholder, pattern, type Span, weakSecret } from './secretValues';
 
@@ -48,9 +49,17 @@ const WEAK_LAST = new Set(['key', 'salt', 'hmac', 'signature', 'sig', 'seed', 'a
 /** Every secret name's last segment holds one of these: a cheap test that spares the segmenting for most names. */
 const SECRET_NAME_PART = /pw|pass|secret|token|key|cred|auth|pat|salt|hmac|sig|seed/i;
 
-function secretName(name: string): { strength: Strength; kind: string } | undefined {
+interface SecretName {
+  readonly strength: Strength;
+  readonly kind: string;
+  /** The name as written. */
+  readonly raw: string;
+}
+
+function secretName(name: string): SecretName | undefined {
   if (!SECRET_NAME_PART.test(name)) return undefined;
   const segs = nameSegments(name);
+  if (segs.includes('public')) return undefined; // publicKey, PUBLIC_KEY: the half that may be shown
   while (segs.length > 1 && SUFFIXES.has(segs[segs.length - 1])) segs.pop();
   const last = segs[segs.length - 1] ?? '';
   const prev = segs[segs.length - 2] ?? '';
@@ -67,7 +76,7 @@ function secretName(name: string): { strength: Strength; kind: string } | undefi
   else if (last === 'apikey' || (last === 'key' && prev === 'api') || last.endsWith('apikey')) kind = 'api-key';
   else if (last === 'privatekey' || (last === 'key' && prev === 'private')) kind = 'private-key';
   else if (last === 'credential' || last === 'credentials') kind = 'credential';
-  return { strength, kind };
+  return { strength, kind, raw: name };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -90,15 +99,41 @@ function closingQuote(text: string, open: number): number {
 const TYPE_ANNOTATION = /^[A-Za-z_][\w.]*(?:<[^>\n]*>)?(?:\[\])?(?:[ \t]*\|[ \t]*[A-Za-z_][\w.]*)*[ \t]*=(?!=)[ \t]*/;
 const ENV_PREFIX = /^[ \t]*(?:export[ \t]+|ENV[ \t]+|ARG[ \t]+|set[ \t]+|setx[ \t]+)?$/;
 
-function acceptQuoted(v: string, strength: Strength): boolean {
-  if (isPlaceholder(v) || /\s/.test(v)) return false;
-  if (strength === 'weak') return weakSecret(v);
+/** Lower-case letters and digits only: 'ACCESS_TOKEN', 'accessToken' and 'access-token' are one word. */
+const squeezed = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, '');
+
+/** `ACCESS_TOKEN = "access_token"`, `GetToken: "GetToken"`: the value names the thing, as constants and enums do. */
+function namesItself(v: string, name: string): boolean {
+  return squeezed(v) === squeezed(name.slice(name.lastIndexOf('.') + 1));
+}
+
+/** fetch()'s `credentials` modes. */
+const CREDENTIALS_MODES = new Set(['include', 'omit', 'same-origin']);
+
+/** Kinds whose values machines make: random, never words. Passwords and secrets may be made by people. */
+const MACHINE_MADE = new Set(['token', 'api-key', 'credential']);
+
+/**
+ * A value that is a name, not a secret: the name it is assigned to (`ACCESS_TOKEN = "access_token"`), a secret's
+ * name in lower case (`userAssertionToken: "access-token"`), or, for machine-made kinds, an identifier of words
+ * (`"continuationToken"`, `ArrowToken$1`).
+ */
+function isAName(v: string, name: SecretName): boolean {
+  return namesItself(v, name.raw)
+    || (/^[a-z]+(?:[-_][a-z]+)+$/.test(v) && secretName(v) !== undefined)
+    || (MACHINE_MADE.has(name.kind) && /^[A-Za-z][a-z]{2,}(?:[A-Z][a-z]{2,})+(?:\$\d+)?$/.test(v));
+}
+
+function acceptQuoted(v: string, name: SecretName): boolean {
+  if (isPlaceholder(v) || /\s/.test(v) || isAName(v, name)) return false;
+  if (name.strength === 'weak') return weakSecret(v);
   return v.length >= 6
+    && !CREDENTIALS_MODES.has(v)
     && !/^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$/.test(v) // an environment variable's name
     && !/^[A-Z][a-z]+$/.test(v) // a label: "Password"
     && !/^[~^=<>v]*\d+\.\d+/.test(v) // a version: "jsonwebtoken": "^9.0.0"
     && !/^[A-Za-z_$][A-Za-z_$-]*(?:\.[A-Za-z_$][A-Za-z_$-]*)+$/.test(v) // a setting or command id: 'verdant.setApiKey'
-    && !/^(?:~|\.{1,2})?\/[a-z0-9_./-]*$/.test(v);
+    && !/^(?:~|\.{1,2})?\/[\w./-]*$/.test(v); // a path: PWD: '/Users/me'
 }
 
 /** Where a value after NAME <sep> starts (past a type annotation such as `: string =`) and its quote, if any. */
@@ -121,16 +156,38 @@ function valueStart(text: string, p: number, sep: string): ValueStart {
 }
 
 /** The quoted value opened at `start.q` as a span when it reads as a secret; `end` is past the closing quote (-1: unclosed). */
-function quotedValue(text: string, start: ValueStart, name: { strength: Strength; kind: string }): { span?: Span; end: number } {
+function quotedValue(text: string, start: ValueStart, name: SecretName): { span?: Span; end: number } {
   const close = closingQuote(text, start.q);
   if (close < 0) return { end: -1 };
   const v = text.slice(start.q + 1, close);
   const template = (start.fString && v.includes('{')) || (text[start.q] === '`' && v.includes('${'));
-  return { span: !template && acceptQuoted(v, name.strength) ? { start: start.q + 1, end: close, kind: name.kind } : undefined, end: close + 1 };
+  return { span: !template && acceptQuoted(v, name) ? { start: start.q + 1, end: close, kind: name.kind } : undefined, end: close + 1 };
+}
+
+/**
+ * `tokens[i]`, `Options["Key"]`, `parts[i + 1]`, `tokens[n++]`: the value read stops inside the brackets, and what
+ * follows closes the index (and the expression) or continues it. `Tr0ub[4]dor` goes on after the bracket, and stays
+ * a password.
+ */
+function indexExpression(text: string, token: string, end: number): boolean {
+  if (!/^[A-Za-z_$][\w$.]*\[[\w$.+-]*$/.test(token)) return false;
+  return text[end] === ']' ? !/[\w$]/.test(text[end + 1] ?? '') : /^["'` \t+*-]/.test(text[end] ?? '');
+}
+
+/**
+ * An unquoted value that reads as code: an index, a generic type (`OAuth2TokenCredential<T>`), a constant
+ * (`RESET_PASSWORD_V2_SUBMIT`), or a variable after a quoted key (`'Authorization': type1msg`: JSON would quote a
+ * string value, so this is a dict or object literal in code).
+ */
+function codeValue(text: string, token: string, end: number, quotedName: boolean): boolean {
+  return indexExpression(text, token, end)
+    || text[end] === '<'
+    || /^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$/.test(token)
+    || (quotedName && /^[A-Za-z_$][\w$]*$/.test(token));
 }
 
 /** The unquoted value at `p` (its end is where the scan may resume) and whether it reads as a secret. */
-function unquotedValue(text: string, m: RegExpExecArray, p: number, strength: Strength): { end: number; secret: boolean } {
+function unquotedValue(text: string, m: RegExpExecArray, p: number, name: SecretName): { end: number; secret: boolean } {
   const back = text.slice(Math.max(0, m.index - 32), m.index);
   const lineStart = back.lastIndexOf('\n') + 1;
   const atLineStart = lineStart > 0 || m.index <= 32;
@@ -139,8 +196,9 @@ function unquotedValue(text: string, m: RegExpExecArray, p: number, strength: St
   const query = /[?&]/.test(text[m.index - 1] ?? '');
   const token = (env ? /^[^\s'"`]+/ : query ? /^[^\s,;)}\]&'"`<>#]+/ : /^[^\s,;)}\]'"`<>]+/).exec(text.slice(p, p + MAX_VALUE))?.[0] ?? '';
   const end = p + token.length;
-  if (token === '' || isPlaceholder(token)) return { end, secret: false };
-  if (strength === 'weak') return { end, secret: weakSecret(token) };
+  if (token === '' || isPlaceholder(token) || isAName(token, name)) return { end, secret: false };
+  if (!env && codeValue(text, token, end, m[1] !== '')) return { end, secret: false };
+  if (name.strength === 'weak') return { end, secret: weakSecret(token) && !isCodeLike(token) };
   const secret = env
     ? token.length >= 6 && !isCodeLike(token)
     : token.length >= 8 && !isCodeLike(token) && (hasDigitAndLetter(token) || /[^\w.$-]/.test(token));
@@ -160,11 +218,15 @@ const MAX_VALUE = 4096;
  */
 const findAssignments: Finder = (text) => {
   const spans: Span[] = [];
+  const names = new Map<string, SecretName | undefined>(); // code repeats its names: judge each once per call
   const rx = /(?:(?<![\w$.-])|(?<=(?<![\w$.-])--))(["'`]?)([A-Za-z_$][\w$.-]*)\1\]?([ \t]*)(=>|:=|=(?!=)|:(?!:))([ \t]*)/g;
   for (let m = rx.exec(text); m !== null; m = rx.exec(text)) {
-    const name = secretName(m[2]);
+    if (!names.has(m[2])) names.set(m[2], secretName(m[2]));
+    const name = names.get(m[2]);
     // `cond ? 'a-password' : 'b'` is a ternary, not a quoted key: JSON and YAML put ':' right after the key.
     if (!name || (m[1] !== '' && m[4] === ':' && m[3] !== '')) continue;
+    // `# public key: age1…`, `Public Key = …`: the name is two words, and the first says it is not a secret.
+    if (/public[ \t]$/i.test(text.slice(Math.max(0, m.index - 7), m.index))) continue;
     const start = valueStart(text, m.index + m[0].length, m[4]);
     if (start.q >= 0) {
       const { span, end } = quotedValue(text, start, name);
@@ -174,7 +236,7 @@ const findAssignments: Finder = (text) => {
       }
       continue;
     }
-    const { end, secret } = unquotedValue(text, m, start.p, name.strength);
+    const { end, secret } = unquotedValue(text, m, start.p, name);
     if (secret) spans.push({ start: start.p, end, kind: name.kind });
     rx.lastIndex = Math.max(rx.lastIndex, end);
   }
@@ -267,7 +329,7 @@ function redactWith(text: string, finders: readonly Finder[]): RedactionResult {
 }
 
 function finders(options: RedactOptions | undefined, first: readonly Finder[] = []): Finder[] {
-  return [...first, findLiterals(options?.extraValues ?? []), ...FORMAT_FINDERS, findAssignments, findDockerEnv];
+  return [...first, findLiterals(options?.extraValues ?? []), ...FORMAT_FINDERS, findAssignments, findDockerEnv, ...CONTEXT_FINDERS];
 }
 
 /** Replaces every recognised secret with `[REDACTED:<kind>#<n>]`; the same value gets the same placeholder. */

@@ -24,7 +24,7 @@ const PLACEHOLDER_WORDS = new RegExp('^(?:' + [
   'x+', '\\*+', '\\.+', '-+', '_+', '#+', '0+', '1234(?:5678?)?', 'changeme', 'change[-_]me', 'changeit',
   'password\\d*', 'passwd', 'secret', 'token', 'example', 'sample', 'dummy', 'test', 'testing', 'placeholder',
   'redacted', 'none', 'null', 'nil', 'undefined', 'true', 'false', 'empty', 'todo', 'tbd', 'required', 'optional',
-  'string', 'your[-_ .].*', 'my[-_ .]?(?:secret|password|token|api[-_]?key|key)\\b.*', '.*[-_ ]here', 'x{3,}.*',
+  'string', 'abcdefgh?', 'qwerty', 'your[-_ .].*', 'my[-_ .]?(?:secret|password|token|api[-_]?key|key)\\b.*', '.*[-_ ]here', 'x{3,}.*',
   'replace[-_ ]?(?:me|this|with).*', 'insert[-_ ].*', 'enter[-_ ].*', '(?:fake|dummy|example|sample|test)[-_].*',
   '.*[-_]example',
 ].join('|') + ')$', 'i');
@@ -35,13 +35,15 @@ export function isPlaceholder(value: string): boolean {
   if (v === '' || PLACEHOLDER_WORDS.test(v)) return true;
   if (/^[$%[{<]/.test(v)) return true; // $VAR ${VAR} $(cmd) %VAR% [REDACTED:…] {{x}} <token>
   if (/\$\{|\{\{|\.\.\.|…/.test(v)) return true;
+  if (/abcdefghijklmnopqrstuvwxyz|ABCDEFGHIJKLMNOPQRSTUVWXYZ/.test(v)) return true; // an alphabet (base64's, a fake's)
   return /process\.env|os\.environ|getenv|ENV\[|System\.getenv|secrets\./.test(v);
 }
 
-/** A value that is code or configuration, not a secret: a call, a member path, a type, a path, a number. */
+/** A value that is code or configuration, not a secret: a call, a member path (`a?.b`, `a!.b`), a type, a path, a number. */
 export function isCodeLike(v: string): boolean {
   return /[()]/.test(v)
-    || /^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+$/.test(v)
+    || /^[A-Za-z_$][\w$]*(?:[?!]?\.[A-Za-z_$][\w$]*)+$/.test(v)
+    || /^[A-Za-z_$][\w$.]*\.(?:length|size|count)[-+]\d+$/.test(v) // `t.tokens.length-1`
     || /^\d+(?:\.\d+)?$/.test(v)
     || /^(?:~|\.{1,2})?\/[a-z0-9_./-]*$/.test(v)
     || /^[!&*@#-]/.test(v);
@@ -50,13 +52,22 @@ export function isCodeLike(v: string): boolean {
 export const isUuid = (v: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v);
 export const isGitSha = (v: string) => /^[0-9a-f]{40}$/.test(v);
 
-/** A value for a weak name (key, salt): long, mixed and random enough to be one. */
-export function weakSecret(v: string): boolean {
-  return v.length >= 16 && !/\s/.test(v) && hasDigitAndLetter(v) && entropy(v) >= 3 && !isUuid(v) && !isGitSha(v) && !isPlaceholder(v);
+/** Mostly lower-case words (`value%23still-query`, `session-cache-v2`): text, where a key's characters are random. */
+function wordy(v: string): boolean {
+  const words = v.match(/[a-z]{4,}/g) ?? [];
+  return words.length >= 2 && words.join('').length * 2 >= v.length;
 }
 
-/** Spans of the group named `v`, else group 1, else the whole match of a global regex, kept when `accept` agrees. */
-export function pattern(kind: string | ((m: RegExpExecArray) => string), re: RegExp, accept: (value: string, m: RegExpExecArray) => boolean = () => true): Finder {
+/** A value for a weak name (key, salt): long, mixed and random enough to be one. */
+export function weakSecret(v: string): boolean {
+  return v.length >= 16 && !/\s/.test(v) && hasDigitAndLetter(v) && entropy(v) >= 3 && !isUuid(v) && !isGitSha(v) && !wordy(v) && !isPlaceholder(v);
+}
+
+/**
+ * Spans of the group named `v`, else group 1, else the whole match of a global regex, kept when `accept` agrees and
+ * `kind` (when a function) names a kind.
+ */
+export function pattern(kind: string | ((m: RegExpExecArray) => string | undefined), re: RegExp, accept: (value: string, m: RegExpExecArray) => boolean = () => true): Finder {
   const flags = re.flags.includes('d') ? re.flags : re.flags + 'd';
   return (text) => {
     const spans: Span[] = [];
@@ -67,7 +78,8 @@ export function pattern(kind: string | ((m: RegExpExecArray) => string), re: Reg
       const group = m.length > 1 && m[1] !== undefined ? 1 : 0;
       const [start, end] = named ?? m.indices?.[group] ?? [m.index, m.index + m[0].length];
       const value = text.slice(start, end);
-      if (accept(value, m)) spans.push({ start, end, kind: typeof kind === 'string' ? kind : kind(m) });
+      const k = typeof kind === 'string' ? kind : kind(m);
+      if (k !== undefined && accept(value, m)) spans.push({ start, end, kind: k });
     }
     return spans;
   };
