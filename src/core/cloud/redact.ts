@@ -1,8 +1,13 @@
 // Secret redaction for text about to leave the machine (cloud prompts). Each secret becomes a numbered placeholder,
 // the same one for every occurrence within a call, so the model still sees the code's shape ("the same key is used
-// in both places") without the value. Recognisers run in priority order (known token formats before context-based
-// assignments); an accepted span hides any lower-priority span that overlaps it. Erring towards redaction is
-// cheap (a worse suggestion), a leak is not; the false-positive guards below target ordinary code only.
+// in both places") without the value. Recognisers run in priority order (known token formats, secretFormats.ts,
+// before context-based assignments, here); an accepted span hides any lower-priority span that overlaps it. Erring
+// towards redaction is cheap (a worse suggestion), a leak is not; the false-positive guards (here and in
+// secretValues.ts) target ordinary code only.
+
+import { CONTEXT_FINDERS } from './secretContext';
+import { FORMAT_FINDERS } from './secretFormats';
+import { type Finder, hasDigitAndLetter, isCodeLike, isPlaceholder, pattern, type Span, weakSecret } from './secretValues';
 
 export interface RedactionFinding {
   readonly kind: string;
@@ -19,58 +24,6 @@ export interface RedactOptions {
   /** Literal values to redact wherever they appear (e.g. the user's own cloud key); values under 6 characters are ignored. */
   readonly extraValues?: readonly string[];
 }
-
-interface Span {
-  readonly start: number;
-  readonly end: number;
-  readonly kind: string;
-}
-
-type Finder = (text: string) => Span[];
-
-// ---------------------------------------------------------------------------------------------------------------
-// Value heuristics
-
-/** Shannon entropy, bits per character. */
-function entropy(s: string): number {
-  const counts = new Map<string, number>();
-  for (const c of s) counts.set(c, (counts.get(c) ?? 0) + 1);
-  let h = 0;
-  for (const n of counts.values()) h -= (n / s.length) * Math.log2(n / s.length);
-  return h;
-}
-
-const hasDigitAndLetter = (s: string) => /\d/.test(s) && /[A-Za-z]/.test(s);
-
-const PLACEHOLDER_WORDS = new RegExp('^(?:' + [
-  'x+', '\\*+', '\\.+', '-+', '_+', '#+', '0+', '1234(?:5678?)?', 'changeme', 'change[-_]me', 'changeit',
-  'password\\d*', 'passwd', 'secret', 'token', 'example', 'sample', 'dummy', 'test', 'testing', 'placeholder',
-  'redacted', 'none', 'null', 'nil', 'undefined', 'true', 'false', 'empty', 'todo', 'tbd', 'required', 'optional',
-  'string', 'your[-_ .].*', 'my[-_ .]?(?:secret|password|token|api[-_]?key|key)\\b.*', '.*[-_ ]here', 'x{3,}.*',
-  'replace[-_ ]?(?:me|this|with).*', 'insert[-_ ].*', 'enter[-_ ].*', '(?:fake|dummy|example|sample|test)[-_].*',
-  '.*[-_]example',
-].join('|') + ')$', 'i');
-
-/** Template references, environment lookups and obvious stand-ins: never a literal secret. */
-function isPlaceholder(value: string): boolean {
-  const v = value.trim();
-  if (v === '' || PLACEHOLDER_WORDS.test(v)) return true;
-  if (/^[$%[{<]/.test(v)) return true; // $VAR ${VAR} $(cmd) %VAR% [REDACTED:…] {{x}} <token>
-  if (/\$\{|\{\{|\.\.\.|…/.test(v)) return true;
-  return /process\.env|os\.environ|getenv|ENV\[|System\.getenv|secrets\./.test(v);
-}
-
-/** A value that is code or configuration, not a secret: a call, a member path, a type, a path, a number. */
-function isCodeLike(v: string): boolean {
-  return /[()]/.test(v)
-    || /^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+$/.test(v)
-    || /^\d+(?:\.\d+)?$/.test(v)
-    || /^(?:~|\.{1,2})?\/[a-z0-9_./-]*$/.test(v)
-    || /^[!&*@#-]/.test(v);
-}
-
-const isUuid = (v: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v);
-const isGitSha = (v: string) => /^[0-9a-f]{40}$/.test(v);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Secret-looking names
@@ -93,8 +46,20 @@ const STRONG_ENDINGS = ['password', 'passwd', 'secret', 'token', 'apikey', 'acce
 const KEY_PREFIXES = new Set(['api', 'access', 'secret', 'private', 'auth', 'signing', 'sign', 'encryption', 'enc', 'crypt', 'crypto', 'master', 'client', 'app', 'license', 'licence', 'account', 'service', 'subscription', 'webhook', 'consumer', 'shared', 'hmac', 'jwt', 'admin', 'deploy', 'ssh', 'gpg', 'pgp', 'storage', 'openai', 'anthropic', 'stripe', 'mistral', 'scaleway', 'ovh', 'nebius']);
 const WEAK_LAST = new Set(['key', 'salt', 'hmac', 'signature', 'sig', 'seed', 'auth', 'cred', 'creds']);
 
-function secretName(name: string): { strength: Strength; kind: string } | undefined {
+/** Every secret name's last segment holds one of these: a cheap test that spares the segmenting for most names. */
+const SECRET_NAME_PART = /pw|pass|secret|token|key|cred|auth|pat|salt|hmac|sig|seed/i;
+
+interface SecretName {
+  readonly strength: Strength;
+  readonly kind: string;
+  /** The name as written. */
+  readonly raw: string;
+}
+
+function secretName(name: string): SecretName | undefined {
+  if (!SECRET_NAME_PART.test(name)) return undefined;
   const segs = nameSegments(name);
+  if (segs.includes('public')) return undefined; // publicKey, PUBLIC_KEY: the half that may be shown
   while (segs.length > 1 && SUFFIXES.has(segs[segs.length - 1])) segs.pop();
   const last = segs[segs.length - 1] ?? '';
   const prev = segs[segs.length - 2] ?? '';
@@ -111,65 +76,11 @@ function secretName(name: string): { strength: Strength; kind: string } | undefi
   else if (last === 'apikey' || (last === 'key' && prev === 'api') || last.endsWith('apikey')) kind = 'api-key';
   else if (last === 'privatekey' || (last === 'key' && prev === 'private')) kind = 'private-key';
   else if (last === 'credential' || last === 'credentials') kind = 'credential';
-  return { strength, kind };
+  return { strength, kind, raw: name };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Finders
-
-/** Spans of the group named `v`, else group 1, else the whole match of a global regex, kept when `accept` agrees. */
-function pattern(kind: string | ((m: RegExpExecArray) => string), re: RegExp, accept: (value: string, m: RegExpExecArray) => boolean = () => true): Finder {
-  const flags = re.flags.includes('d') ? re.flags : re.flags + 'd';
-  return (text) => {
-    const spans: Span[] = [];
-    const rx = new RegExp(re.source, flags);
-    for (let m = rx.exec(text); m !== null; m = rx.exec(text)) {
-      if (m[0] === '') { rx.lastIndex++; continue; }
-      const named = m.groups?.v !== undefined ? m.indices?.groups?.v : undefined;
-      const group = m.length > 1 && m[1] !== undefined ? 1 : 0;
-      const [start, end] = named ?? m.indices?.[group] ?? [m.index, m.index + m[0].length];
-      const value = text.slice(start, end);
-      if (accept(value, m)) spans.push({ start, end, kind: typeof kind === 'string' ? kind : kind(m) });
-    }
-    return spans;
-  };
-}
-
-const randomish = (min: number) => (v: string) => v.length >= min && hasDigitAndLetter(v) && entropy(v) >= 3.5 && !isPlaceholder(v);
-
-const DB_SCHEMES = /^(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|redis|rediss|amqps?|mssql|sqlserver|jdbc:[a-z]+|cockroachdb|clickhouse|neo4j(?:\+s)?|couchbase)$/i;
-
-function basicAuth(v: string): boolean {
-  const decoded = Buffer.from(v, 'base64').toString('utf8');
-  return /^[\x20-\x7e]+:[\x20-\x7e]+$/.test(decoded);
-}
-
-/** Known token formats, strongest evidence first. */
-const FORMAT_FINDERS: readonly Finder[] = [
-  // Whole PEM block, BEGIN to END; a block cut off by the end of the window is redacted to the end.
-  pattern('private-key', /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|[\s\S]*$)/g),
-  pattern('aws-access-key', /(?<![A-Za-z0-9])((?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z0-9]{16})(?![A-Za-z0-9])/g),
-  pattern('github-token', /(?<![A-Za-z0-9_])(gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,242})(?![A-Za-z0-9_])/g),
-  pattern('gitlab-token', /(?<![A-Za-z0-9_-])(gl(?:pat|dt|rt|ptt|soat)-[A-Za-z0-9_-]{20,})/g),
-  pattern('slack-token', /(?<![A-Za-z0-9])(xox[abeprs]-[A-Za-z0-9-]{10,})/g, (v) => /\d/.test(v)),
-  pattern('slack-webhook', /https:\/\/hooks\.slack\.com\/services\/(T[A-Z0-9]+\/B[A-Z0-9]+\/[A-Za-z0-9]+)/g),
-  pattern('stripe-key', /(?<![A-Za-z0-9_])((?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}|whsec_[A-Za-z0-9]{24,})/g),
-  pattern('anthropic-key', /(?<![A-Za-z0-9_-])(sk-ant-[A-Za-z0-9_-]{20,})/g),
-  pattern('openai-key', /(?<![A-Za-z0-9_-])(sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,})/g, randomish(20)),
-  pattern('google-api-key', /(?<![A-Za-z0-9_-])(AIza[0-9A-Za-z_-]{35})(?![A-Za-z0-9_-])/g),
-  pattern('huggingface-token', /(?<![A-Za-z0-9_])(hf_[A-Za-z0-9]{34,})(?![A-Za-z0-9_])/g, randomish(34)),
-  pattern('npm-token', /(?<![A-Za-z0-9_])(npm_[A-Za-z0-9]{36})(?![A-Za-z0-9_])/g),
-  pattern('pypi-token', /(?<![A-Za-z0-9_-])(pypi-AgE[A-Za-z0-9_-]{50,})/g),
-  pattern('jwt', /(?<![A-Za-z0-9_-])(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*)/g),
-  pattern('azure-storage-key', /(?:AccountKey|SharedAccessKey|SharedSecretValue)=([A-Za-z0-9+/]{20,}={0,2})/g),
-  pattern('azure-sas-signature', /[?&]sig=([A-Za-z0-9%+/=]{20,})/g),
-  // scheme://user:password@host: only the password goes; the user and host help the model.
-  pattern((m) => (DB_SCHEMES.test(m[1]) ? 'db-password' : 'url-password'),
-    /(?<![A-Za-z0-9+.-])((?:jdbc:)?[a-z][a-z0-9+.-]*):\/\/[^\s:/?#@'"`<>]*:(?<v>[^\s/?#@'"`<>]+)@/gi,
-    (v) => v.length >= 3 && !isPlaceholder(v) && !/^(?:pass|pwd|pw|user)$/i.test(v)),
-  pattern('bearer-token', /\b(?:[Bb]earer|BEARER|[Tt]oken|Bot)\s+([A-Za-z0-9._~+/-]{16,}=*)/g, (v) => hasDigitAndLetter(v) && !isPlaceholder(v)),
-  pattern('basic-auth', /\bBasic\s+([A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])/g, basicAuth),
-];
+// NAME <sep> VALUE
 
 const QUOTES = new Set(['"', "'", '`']);
 
@@ -188,65 +99,146 @@ function closingQuote(text: string, open: number): number {
 const TYPE_ANNOTATION = /^[A-Za-z_][\w.]*(?:<[^>\n]*>)?(?:\[\])?(?:[ \t]*\|[ \t]*[A-Za-z_][\w.]*)*[ \t]*=(?!=)[ \t]*/;
 const ENV_PREFIX = /^[ \t]*(?:export[ \t]+|ENV[ \t]+|ARG[ \t]+|set[ \t]+|setx[ \t]+)?$/;
 
-function acceptQuoted(v: string, strength: Strength): boolean {
-  if (isPlaceholder(v) || /\s/.test(v)) return false;
-  if (strength === 'weak') return weakSecret(v);
+/** Lower-case letters and digits only: 'ACCESS_TOKEN', 'accessToken' and 'access-token' are one word. */
+const squeezed = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, '');
+
+/** `ACCESS_TOKEN = "access_token"`, `GetToken: "GetToken"`: the value names the thing, as constants and enums do. */
+function namesItself(v: string, name: string): boolean {
+  return squeezed(v) === squeezed(name.slice(name.lastIndexOf('.') + 1));
+}
+
+/** fetch()'s `credentials` modes. */
+const CREDENTIALS_MODES = new Set(['include', 'omit', 'same-origin']);
+
+/** Kinds whose values machines make: random, never words. Passwords and secrets may be made by people. */
+const MACHINE_MADE = new Set(['token', 'api-key', 'credential']);
+
+/**
+ * A value that is a name, not a secret: the name it is assigned to (`ACCESS_TOKEN = "access_token"`), a secret's
+ * name in lower case (`userAssertionToken: "access-token"`), or, for machine-made kinds, an identifier of words
+ * (`"continuationToken"`, `ArrowToken$1`).
+ */
+function isAName(v: string, name: SecretName): boolean {
+  return namesItself(v, name.raw)
+    || (/^[a-z]+(?:[-_][a-z]+)+$/.test(v) && secretName(v) !== undefined)
+    || (MACHINE_MADE.has(name.kind) && /^[A-Za-z][a-z]{2,}(?:[A-Z][a-z]{2,})+(?:\$\d+)?$/.test(v));
+}
+
+function acceptQuoted(v: string, name: SecretName): boolean {
+  if (isPlaceholder(v) || /\s/.test(v) || isAName(v, name)) return false;
+  if (name.strength === 'weak') return weakSecret(v);
   return v.length >= 6
+    && !CREDENTIALS_MODES.has(v)
     && !/^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$/.test(v) // an environment variable's name
     && !/^[A-Z][a-z]+$/.test(v) // a label: "Password"
     && !/^[~^=<>v]*\d+\.\d+/.test(v) // a version: "jsonwebtoken": "^9.0.0"
     && !/^[A-Za-z_$][A-Za-z_$-]*(?:\.[A-Za-z_$][A-Za-z_$-]*)+$/.test(v) // a setting or command id: 'verdant.setApiKey'
-    && !/^(?:~|\.{1,2})?\/[a-z0-9_./-]*$/.test(v);
+    && !/^(?:~|\.{1,2})?\/[\w./-]*$/.test(v); // a path: PWD: '/Users/me'
 }
 
-function weakSecret(v: string): boolean {
-  return v.length >= 16 && !/\s/.test(v) && hasDigitAndLetter(v) && entropy(v) >= 3 && !isUuid(v) && !isGitSha(v) && !isPlaceholder(v);
+/** Where a value after NAME <sep> starts (past a type annotation such as `: string =`) and its quote, if any. */
+interface ValueStart {
+  readonly p: number;
+  /** Index of the opening quote, or -1 for an unquoted value. */
+  readonly q: number;
+  /** A Python f-string, whose `{…}` are code. */
+  readonly fString: boolean;
 }
+
+function valueStart(text: string, p: number, sep: string): ValueStart {
+  if (sep === ':' && !QUOTES.has(text[p])) {
+    const typed = TYPE_ANNOTATION.exec(text.slice(p, p + 200));
+    if (typed) p += typed[0].length;
+  }
+  const prefixed = /[bBrRuUfF]/.test(text[p] ?? '') && QUOTES.has(text[p + 1]);
+  const q = QUOTES.has(text[p]) ? p : prefixed ? p + 1 : -1;
+  return { p, q, fString: prefixed && (text[p] === 'f' || text[p] === 'F') };
+}
+
+/** The quoted value opened at `start.q` as a span when it reads as a secret; `end` is past the closing quote (-1: unclosed). */
+function quotedValue(text: string, start: ValueStart, name: SecretName): { span?: Span; end: number } {
+  const close = closingQuote(text, start.q);
+  if (close < 0) return { end: -1 };
+  const v = text.slice(start.q + 1, close);
+  const template = (start.fString && v.includes('{')) || (text[start.q] === '`' && v.includes('${'));
+  return { span: !template && acceptQuoted(v, name) ? { start: start.q + 1, end: close, kind: name.kind } : undefined, end: close + 1 };
+}
+
+/**
+ * `tokens[i]`, `Options["Key"]`, `parts[i + 1]`, `tokens[n++]`: the value read stops inside the brackets, and what
+ * follows closes the index (and the expression) or continues it. `Tr0ub[4]dor` goes on after the bracket, and stays
+ * a password.
+ */
+function indexExpression(text: string, token: string, end: number): boolean {
+  if (!/^[A-Za-z_$][\w$.]*\[[\w$.+-]*$/.test(token)) return false;
+  return text[end] === ']' ? !/[\w$]/.test(text[end + 1] ?? '') : /^["'` \t+*-]/.test(text[end] ?? '');
+}
+
+/**
+ * An unquoted value that reads as code: an index, a generic type (`OAuth2TokenCredential<T>`), a constant
+ * (`RESET_PASSWORD_V2_SUBMIT`), or a variable after a quoted key (`'Authorization': type1msg`: JSON would quote a
+ * string value, so this is a dict or object literal in code).
+ */
+function codeValue(text: string, token: string, end: number, quotedName: boolean): boolean {
+  return indexExpression(text, token, end)
+    || text[end] === '<'
+    || /^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$/.test(token)
+    || (quotedName && /^[A-Za-z_$][\w$]*$/.test(token));
+}
+
+/** The unquoted value at `p` (its end is where the scan may resume) and whether it reads as a secret. */
+function unquotedValue(text: string, m: RegExpExecArray, p: number, name: SecretName): { end: number; secret: boolean } {
+  const back = text.slice(Math.max(0, m.index - 32), m.index);
+  const lineStart = back.lastIndexOf('\n') + 1;
+  const atLineStart = lineStart > 0 || m.index <= 32;
+  const env = m[4] === '=' && atLineStart && ENV_PREFIX.test(back.slice(lineStart)) && m[3] === '' && m[5] === '';
+  // '&' ends a value only in a URL query (?token=…&x=…); elsewhere it can be part of a password.
+  const query = /[?&]/.test(text[m.index - 1] ?? '');
+  const token = (env ? /^[^\s'"`]+/ : query ? /^[^\s,;)}\]&'"`<>#]+/ : /^[^\s,;)}\]'"`<>]+/).exec(text.slice(p, p + MAX_VALUE))?.[0] ?? '';
+  const end = p + token.length;
+  if (token === '' || isPlaceholder(token) || isAName(token, name)) return { end, secret: false };
+  if (!env && codeValue(text, token, end, m[1] !== '')) return { end, secret: false };
+  if (name.strength === 'weak') return { end, secret: weakSecret(token) && !isCodeLike(token) };
+  const secret = env
+    ? token.length >= 6 && !isCodeLike(token)
+    : token.length >= 8 && !isCodeLike(token) && (hasDigitAndLetter(token) || /[^\w.$-]/.test(token));
+  return { end, secret };
+}
+
+/** Longest unquoted value read after a secret name; a longer run is cut there. */
+const MAX_VALUE = 4096;
 
 /**
  * NAME <sep> VALUE in any language: KEY=value, KEY: value, "key": "value", key = 'value', key := "v", 'k' => 'v',
  * name: Type = "v", cfg["key"] = "v". Quoted values are redacted when plausible; unquoted ones in env/shell form
  * (KEY=value at the start of a line) or when they look random, so `token = getToken()` and `password: string` stay.
+ * Linear: a name starts only at the start of a run of name characters (or after a CLI flag's `--`), and the scan
+ * resumes after each unquoted value it read and each quoted value it redacted, so no character is read as a value
+ * twice over.
  */
 const findAssignments: Finder = (text) => {
   const spans: Span[] = [];
-  // A name starts a run (not after 'a.' or 'a-', which keeps this linear), but may follow '--' (CLI flags).
-  const rx = /(?<![\w$.]|[\w$.]-)(["'`]?)([A-Za-z_$][\w$.-]*)\1\]?([ \t]*)(=>|:=|=(?!=)|:(?!:))([ \t]*)/g;
+  const names = new Map<string, SecretName | undefined>(); // code repeats its names: judge each once per call
+  const rx = /(?:(?<![\w$.-])|(?<=(?<![\w$.-])--))(["'`]?)([A-Za-z_$][\w$.-]*)\1\]?([ \t]*)(=>|:=|=(?!=)|:(?!:))([ \t]*)/g;
   for (let m = rx.exec(text); m !== null; m = rx.exec(text)) {
-    const name = secretName(m[2]);
+    if (!names.has(m[2])) names.set(m[2], secretName(m[2]));
+    const name = names.get(m[2]);
     // `cond ? 'a-password' : 'b'` is a ternary, not a quoted key: JSON and YAML put ':' right after the key.
     if (!name || (m[1] !== '' && m[4] === ':' && m[3] !== '')) continue;
-    let p = m.index + m[0].length;
-    const sep = m[4];
-    if (sep === ':') {
-      const typed = TYPE_ANNOTATION.exec(text.slice(p, p + 200));
-      if (typed && !QUOTES.has(text[p])) p += typed[0].length;
-    }
-    const prefix = /[bBrRuU]?/.exec(text.slice(p, p + 1))?.[0] ?? '';
-    const f = text[p] === 'f' || text[p] === 'F';
-    const q = QUOTES.has(text[p]) ? p : (prefix !== '' || f) && QUOTES.has(text[p + 1]) ? p + 1 : -1;
-    if (q >= 0) {
-      const close = closingQuote(text, q);
-      if (close < 0) continue;
-      const v = text.slice(q + 1, close);
-      if ((f && q === p + 1 && v.includes('{')) || (text[q] === '`' && v.includes('${'))) continue;
-      if (acceptQuoted(v, name.strength)) spans.push({ start: q + 1, end: close, kind: name.kind });
+    // `# public key: age1…`, `Public Key = …`: the name is two words, and the first says it is not a secret.
+    if (/public[ \t]$/i.test(text.slice(Math.max(0, m.index - 7), m.index))) continue;
+    const start = valueStart(text, m.index + m[0].length, m[4]);
+    if (start.q >= 0) {
+      const { span, end } = quotedValue(text, start, name);
+      if (span) {
+        spans.push(span);
+        rx.lastIndex = end;
+      }
       continue;
     }
-    const back = text.slice(Math.max(0, m.index - 32), m.index);
-    const lineStart = back.lastIndexOf('\n') + 1;
-    const atLineStart = lineStart > 0 || m.index <= 32;
-    const env = sep === '=' && atLineStart && ENV_PREFIX.test(back.slice(lineStart)) && m[3] === '' && m[5] === '';
-    // '&' ends a value only in a URL query (?token=…&x=…); elsewhere it can be part of a password.
-    const query = /[?&]/.test(text[m.index - 1] ?? '');
-    const token = (env ? /^[^\s'"`]+/ : query ? /^[^\s,;)}\]&'"`<>#]+/ : /^[^\s,;)}\]'"`<>]+/).exec(text.slice(p, p + 4096))?.[0] ?? '';
-    if (token === '' || isPlaceholder(token)) continue;
-    const ok = name.strength === 'weak'
-      ? weakSecret(token)
-      : env
-        ? token.length >= 6 && !isCodeLike(token)
-        : token.length >= 8 && !isCodeLike(token) && (hasDigitAndLetter(token) || /[^\w.$-]/.test(token));
-    if (ok) spans.push({ start: p, end: p + token.length, kind: name.kind });
+    const { end, secret } = unquotedValue(text, m, start.p, name);
+    if (secret) spans.push({ start: start.p, end, kind: name.kind });
+    rx.lastIndex = Math.max(rx.lastIndex, end);
   }
   return spans;
 };
@@ -293,24 +285,27 @@ function lineOf(starts: readonly number[], offset: number): number {
   return lo + 1;
 }
 
+/**
+ * `kept` (sorted, never overlapping) with those of `found` that overlap nothing before them: one merge per finder, so
+ * resolving N spans stays near-linear where inserting each into the middle of an array was quadratic.
+ */
+function mergeSpans(kept: readonly Span[], found: readonly Span[]): Span[] {
+  const out: Span[] = [];
+  let i = 0;
+  for (const s of [...found].sort((a, b) => a.start - b.start)) {
+    while (i < kept.length && kept[i].end <= s.start) out.push(kept[i++]);
+    const last = out[out.length - 1];
+    if (s.end <= s.start || (last && last.end > s.start) || (i < kept.length && kept[i].start < s.end)) continue;
+    out.push(s);
+  }
+  while (i < kept.length) out.push(kept[i++]);
+  return out;
+}
+
 /** Runs finders in priority order, drops spans that overlap an earlier-accepted one, and substitutes placeholders. */
 function redactWith(text: string, finders: readonly Finder[]): RedactionResult {
-  const accepted: Span[] = []; // sorted by start, never overlapping
-  for (const find of finders) {
-    for (const s of find(text)) {
-      if (s.end <= s.start) continue;
-      let lo = 0;
-      let hi = accepted.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (accepted[mid].start < s.start) lo = mid + 1; else hi = mid;
-      }
-      const before = accepted[lo - 1];
-      const after = accepted[lo];
-      if ((before && before.end > s.start) || (after && after.start < s.end)) continue;
-      accepted.splice(lo, 0, s);
-    }
-  }
+  let accepted: Span[] = [];
+  for (const find of finders) accepted = mergeSpans(accepted, find(text));
   const starts = lineStarts(text);
   const byValue = new Map<string, string>();
   const perKind = new Map<string, number>();
@@ -334,7 +329,7 @@ function redactWith(text: string, finders: readonly Finder[]): RedactionResult {
 }
 
 function finders(options: RedactOptions | undefined, first: readonly Finder[] = []): Finder[] {
-  return [...first, findLiterals(options?.extraValues ?? []), ...FORMAT_FINDERS, findAssignments, findDockerEnv];
+  return [...first, findLiterals(options?.extraValues ?? []), ...FORMAT_FINDERS, findAssignments, findDockerEnv, ...CONTEXT_FINDERS];
 }
 
 /** Replaces every recognised secret with `[REDACTED:<kind>#<n>]`; the same value gets the same placeholder. */
@@ -357,7 +352,7 @@ const findEnvValues: Finder = (text) => {
       continue;
     }
     const raw = /^[^\n]*/.exec(text.slice(p))?.[0] ?? '';
-    const value = raw.replace(/[ \t]+#.*$/, '').trimEnd();
+    const value = raw.replace(/(?<![ \t])[ \t]+#.*$/, '').trimEnd(); // one start per run of blanks: linear
     if (value !== '') spans.push({ start: p, end: p + value.length, kind });
   }
   return spans;
