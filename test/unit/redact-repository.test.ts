@@ -18,6 +18,7 @@ const DELIBERATE: Record<string, string> = {
   'test/integration/cloud-client.test.ts': "the cloud client's key",
   'test/integration/http-backends.test.ts': 'an API key for the HTTP backends',
   'test/unit/settings.test.ts': 'endpoint URLs with credentials, which settings refuse',
+  'test/unit/outgoing.test.ts': 'a realistic .env, every value of which must be redacted',
 };
 
 /** Every text file under the roots, as repository-relative paths with forward slashes. */
