@@ -2,12 +2,13 @@
 import * as assert from 'node:assert/strict';
 import { EngineError } from '../../src/engine/errors';
 import {
-  describeFailure, Generation, HttpStatusError, LineSplitter, ndjsonMessages, parseStreamData, readLines, serverMessageOf,
+  describeFailure, Generation, HttpStatusError, ndjsonMessages, parseStreamData, readLines, serverMessageOf,
   SseParser, sseMessages, StopMatcher, StreamFormatError, StreamServerError, type FailureContext, type StreamMessage,
 } from '../../src/engine/backends/http';
 import { buildFimPrompt, detectFimFamily, FIM_TEMPLATES, openAiLogProbs, resolveFimRenderer } from '../../src/engine/backends/openaiCompatible';
 import { llamaLogProbs } from '../../src/engine/backends/llamaServer';
-import { cappedLines, clip, LimitExceeded, readCapped } from '../../src/core/cloud/limits';
+import { cappedLines, clip, LimitExceeded, readCapped } from '../../src/core/net/bounded';
+import { LineSplitter } from '../../src/core/net/lines';
 
 const enc = new TextEncoder();
 async function* chunks(...parts: (string | Uint8Array)[]): AsyncGenerator<Uint8Array> {
@@ -89,12 +90,12 @@ describe('stream messages', () => {
   });
 });
 
-describe('cloud limits: capped lines, capped bodies, the answer cap', () => {
+describe('bounded reading (core/net): capped lines, capped bodies, the answer cap', () => {
   const over = (what: string, limit: number) => (e: unknown) => e instanceof LimitExceeded && e.what === what && e.limitBytes === limit;
 
   it('splits lines as readLines does while every line and event stays within the cap', async () => {
     const text = ': ping\r\ndata: {"a":1}\n\ndata: é€😀\ndata: 2\n\n';
-    assert.deepEqual(await collect(cappedLines(chunks(text.slice(0, 9), text.slice(9)), 64)), await collect(readLines(chunks(text))));
+    assert.deepEqual(await collect(cappedLines(chunks(text.slice(0, 9), text.slice(9)), 64, 'sse')), await collect(readLines(chunks(text))));
   });
   it('throws once the line being received passes the cap, before it ends', async () => {
     let sent = 0;
@@ -104,14 +105,19 @@ describe('cloud limits: capped lines, capped bodies, the answer cap', () => {
         yield enc.encode('x'.repeat(100));
       }
     }
-    await assert.rejects(collect(cappedLines(endless(), 1000)), over('event', 1000));
+    await assert.rejects(collect(cappedLines(endless(), 1000, 'sse')), over('event', 1000));
     assert.equal(sent, 11, 'it stopped at the chunk that passed the cap');
   });
   it('counts an event\'s lines together, but not comments, and starts again after a blank line', async () => {
     const line = `data: ${'y'.repeat(30)}\n`;
-    await assert.rejects(collect(cappedLines(chunks(line, line, line), 80)), over('event', 80));
-    assert.equal((await collect(cappedLines(chunks(line, line, '\n', line, line, '\n'), 80))).length, 6);
-    assert.equal((await collect(cappedLines(chunks(...Array(20).fill(': keep-alive ping\n')), 80))).length, 20);
+    await assert.rejects(collect(cappedLines(chunks(line, line, line), 80, 'sse')), over('event', 80));
+    assert.equal((await collect(cappedLines(chunks(line, line, '\n', line, line, '\n'), 80, 'sse'))).length, 6);
+    assert.equal((await collect(cappedLines(chunks(...Array(20).fill(': keep-alive ping\n')), 80, 'sse'))).length, 20);
+  });
+  it('with NDJSON framing caps each line alone (a line is a message; there are no events to add up)', async () => {
+    const line = `${JSON.stringify({ response: 'y'.repeat(30) })}\n`;
+    assert.equal((await collect(cappedLines(chunks(...Array(20).fill(line)), 80, 'ndjson'))).length, 20);
+    await assert.rejects(collect(cappedLines(chunks(line.slice(0, -1), line.slice(0, -1), line), 80, 'ndjson')), over('line', 80));
   });
   it('reads a body up to its cap, stops past it or when Content-Length announces more, and never throws on bad UTF-8', async () => {
     assert.equal(await readCapped(chunks('{"a":', '1}'), 'answer', 7), '{"a":1}');
