@@ -2,13 +2,14 @@
 import * as assert from 'node:assert/strict';
 import { EngineError } from '../../src/engine/errors';
 import {
-  describeFailure, Generation, HttpStatusError, ndjsonMessages, parseStreamData, readLines, serverMessageOf,
+  describeFailure, Generation, HttpStatusError, ndjsonMessages, parseStreamData, serverMessageOf,
   SseParser, sseMessages, StopMatcher, StreamFormatError, StreamServerError, type FailureContext, type StreamMessage,
 } from '../../src/engine/backends/http';
 import { buildFimPrompt, detectFimFamily, FIM_TEMPLATES, openAiLogProbs, resolveFimRenderer } from '../../src/engine/backends/openaiCompatible';
 import { llamaLogProbs } from '../../src/engine/backends/llamaServer';
 import { cappedLines, clip, LimitExceeded, readCapped } from '../../src/core/net/bounded';
 import { LineSplitter } from '../../src/core/net/lines';
+import { DataIdle, DeadlinePassed } from '../../src/core/net/watchdog';
 
 const enc = new TextEncoder();
 async function* chunks(...parts: (string | Uint8Array)[]): AsyncGenerator<Uint8Array> {
@@ -19,6 +20,8 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   for await (const x of it) out.push(x);
   return out;
 }
+/** The lines of a body, with a cap no test line comes near. */
+const readLines = (body: AsyncIterable<Uint8Array>, framing: 'sse' | 'ndjson' = 'sse') => cappedLines(body, 1 << 20, framing);
 const splitAll = (...parts: string[]) => {
   const s = new LineSplitter();
   return [...parts.flatMap((p) => s.push(p)), ...s.end()];
@@ -40,7 +43,7 @@ describe('LineSplitter', () => {
   });
 });
 
-describe('readLines', () => {
+describe('reading lines', () => {
   it('decodes a UTF-8 character split across chunks', async () => {
     const bytes = enc.encode('héllo →\n');
     const lines = await collect(readLines(chunks(bytes.slice(0, 2), bytes.slice(2, 7), bytes.slice(7))));
@@ -76,7 +79,7 @@ describe('stream messages', () => {
     assert.deepEqual(msgs, [{ done: false, value: { n: 1 } }, { done: false, value: { n: 2 } }, { done: true }]);
   });
   it('parses NDJSON, skipping blank lines, with a final line lacking its newline', async () => {
-    const msgs = await collect(ndjsonMessages(readLines(chunks('{"a":1}\n\n{"a"', ':2}'))));
+    const msgs = await collect(ndjsonMessages(readLines(chunks('{"a":1}\n\n{"a"', ':2}'), 'ndjson')));
     assert.deepEqual(msgs.map((m: StreamMessage) => (m.done ? null : m.value.a)), [1, 2]);
   });
   it('rejects a line that is not JSON, or not an object, without echoing it', () => {
@@ -172,7 +175,7 @@ describe('Generation', () => {
   it('reports text, timing and mean log-probability from what it saw', () => {
     let t = 1000;
     const shown: string[] = [];
-    const g = new Generation(['#'], (s) => shown.push(s), () => t);
+    const g = new Generation(['#'], (s) => shown.push(s), Infinity, () => t);
     t = 1050;
     g.addText('a');
     g.addLogProbs([-0.5]);
@@ -191,7 +194,7 @@ describe('Generation', () => {
   });
   it('prefers the server’s numbers, and has no log-probability when none came', () => {
     let t = 0;
-    const g = new Generation([], undefined, () => t);
+    const g = new Generation([], undefined, Infinity, () => t);
     t = 10;
     const r = g.finish({ stopReason: 'eos', usedFim: false, backend: 'x', model: 'm' }, { promptTokens: 12, evaluatedTokens: 4, generatedTokens: 0, tokensPerSecond: 0 });
     assert.equal(r.timing.ttftMs, 10);
@@ -201,12 +204,40 @@ describe('Generation', () => {
   });
 });
 
+describe('Generation\'s cap on the text', () => {
+  it('takes text up to maxChars, stop strings applied to what it took, and then nothing more', () => {
+    const shown: string[] = [];
+    const g = new Generation(['END'], (t) => shown.push(t), 10);
+    g.addText('0123');
+    g.addLogProbs([-1]);
+    g.addText('4567EN');
+    assert.equal(g.capped, false);
+    g.addText('D89');
+    assert.ok(g.capped, 'the piece that crossed the cap was clipped');
+    assert.equal(g.stopped, false, '"END" would end past the cap, so it never counts');
+    g.addText('more');
+    g.addLogProbs([-100]);
+    const r = g.finish({ stopReason: 'maxTokens', usedFim: false, backend: 'x', model: 'm' });
+    assert.equal(r.text, '01234567EN', 'what was held back for a stop string comes out at the end');
+    assert.equal(shown.join(''), r.text);
+    assert.equal(r.timing.generatedTokens, 2);
+    assert.equal(r.confidence.meanLogProb, -1, 'log-probabilities after the cap do not count');
+  });
+  it('never ends between the halves of a surrogate pair', () => {
+    const g = new Generation([], undefined, 3);
+    g.addText('ab😀');
+    assert.ok(g.capped);
+    assert.equal(g.finish({ stopReason: 'maxTokens', usedFim: false, backend: 'x', model: 'm' }).text, 'ab');
+  });
+});
+
 describe('failure messages', () => {
   const ctx: FailureContext = {
     profile: { product: 'Ollama', startCommand: 'ollama serve', modelHint: (m) => `get it with \`ollama pull ${m}\`` },
     url: 'http://127.0.0.1:11434',
     connectTimeoutMs: 5000,
     timeoutMs: 60000,
+    idleMs: 30000,
     secrets: ['sk-secret-key'],
   };
   const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:11434'), { code: 'ECONNREFUSED' });
@@ -232,10 +263,20 @@ describe('failure messages', () => {
     assert.equal(describeFailure(ctx, e, 'm'), e);
     assert.equal(describeFailure(ctx, new TypeError('x is not a function'), 'm').code, 'internal');
   });
+  it('names the setting to check when the server sends too much, no data, or too slowly', () => {
+    const big = describeFailure(ctx, new LimitExceeded('response', 8 * 2 ** 20), 'm');
+    assert.equal(big.code, 'backend-unavailable');
+    assert.equal(big.message, 'Ollama at http://127.0.0.1:11434 sent a response of more than 8 MiB: check that verdant.local.serverUrl points at Ollama (another program may be listening on that port).');
+    assert.match(describeFailure(ctx, new LimitExceeded('line', 4 * 2 ** 20), 'm').message, /sent a streamed line of more than 4 MiB: check that verdant\.local\.serverUrl/);
+    assert.match(describeFailure(ctx, new DataIdle(), 'm').message, /^Ollama at .* sent no data for 30 s in the middle of an answer: try again/);
+    const late = describeFailure(ctx, new DeadlinePassed(304_000), 'm');
+    assert.equal(late.code, 'backend-unavailable');
+    assert.equal(late.message, 'Ollama at http://127.0.0.1:11434 did not finish answering within 304 s: it is too slow or stuck; restart it, and check that verdant.local.serverUrl points at Ollama.');
+  });
   it('explains timeouts with the time waited', () => {
     const timeout = (code: string) => describeFailure(ctx, Object.assign(new Error('timeout'), { code }), 'm').message;
     assert.match(timeout('UND_ERR_HEADERS_TIMEOUT'), /did not answer within 60 s/);
-    assert.match(timeout('UND_ERR_BODY_TIMEOUT'), /stopped sending for 60 s/);
+    assert.match(timeout('UND_ERR_BODY_TIMEOUT'), /sent no data for 30 s in the middle of an answer/);
     assert.match(timeout('UND_ERR_CONNECT_TIMEOUT'), /did not accept a connection at .* within 5 s: check that it is running \(`ollama serve`\)/);
     assert.match(timeout('ENOTFOUND'), /host name does not resolve/);
   });

@@ -4,12 +4,36 @@
 // each of which turns LimitExceeded into its own error with its own fix.
 import { LineSplitter } from './lines';
 
+/**
+ * Characters per token of max_tokens after which a client ends an answer itself (a server that ignores max_tokens).
+ * Real text averages 3 to 5 characters per token; 16 leaves room for long tokens such as runs of spaces.
+ */
+export const MAX_CHARS_PER_TOKEN = 16;
+
+/** A client's caps on what it reads from a server; each client sets its own defaults, and tests make them small. */
+export interface ReadLimits {
+  /** Largest non-streamed answer. */
+  readonly maxResponseBytes: number;
+  /** Largest part of an error body read; only its first sentence is shown. */
+  readonly maxErrorBytes: number;
+  /** Largest streamed line, or event (its data lines together). */
+  readonly maxEventBytes: number;
+  /** Characters per token of max_tokens after which the client ends an answer itself (MAX_CHARS_PER_TOKEN). */
+  readonly charsPerToken: number;
+}
+
 /** A body, line or event that passed its cap; what was read of it is dropped. `what` names it for the message. */
 export class LimitExceeded extends Error {
   override readonly name = 'LimitExceeded';
   constructor(readonly what: string, readonly limitBytes: number) {
     super(`${what} over ${limitBytes} bytes`);
   }
+}
+
+/** A cap for a message: "64 KiB", "8 MiB". */
+export function formatBytes(n: number): string {
+  if (n >= 1024 * 1024) return `${Math.round((n / (1024 * 1024)) * 10) / 10} MiB`;
+  return n >= 1024 ? `${Math.round((n / 1024) * 10) / 10} KiB` : `${n} bytes`;
 }
 
 /**

@@ -75,3 +75,11 @@ export class DataIdle extends Error {
     super('no data for the idle time');
   }
 }
+
+/** The whole request (connection, headers, body) took longer than its deadline: thrown by the reader it ended. */
+export class DeadlinePassed extends Error {
+  override readonly name = 'DeadlinePassed';
+  constructor(readonly ms: number) {
+    super(`no complete answer within ${ms} ms`);
+  }
+}
