@@ -254,15 +254,19 @@ function hostileEndpoint(r) {
   return [
     machineLine(r),
     '',
-    table(['Hostile endpoint (127.0.0.1)', 'How the call ended', 'Characters kept', 'Sent before the client hung up', 'RSS growth (peak)', 'Heap growth (peak)', 'ms'], [
-      row(`Non-streamed answer of ${poured}`, s.body),
-      row(`One SSE line of ${poured}`, s.line),
-      row(`Endless stream of small events (max_tokens ${num(r.maxTokens, 0)})`, s.endless),
+    table(['Hostile server (127.0.0.1)', 'How the call ended', 'Characters kept', 'Sent before the client hung up', 'RSS growth (peak)', 'Heap growth (peak)', 'ms'], [
+      row(`Cloud: non-streamed answer of ${poured}`, s.body),
+      row(`Cloud: one SSE line of ${poured}`, s.line),
+      row(`Cloud: endless stream of small events (max_tokens ${num(r.maxTokens, 0)})`, s.endless),
+      row(`Ollama: info() answer of ${poured}`, s['ollama-body']),
+      row(`Ollama: one NDJSON line of ${poured}`, s['ollama-line']),
+      row(`Ollama: endless NDJSON stream (maxTokens ${num(r.maxTokens, 0)})`, s['ollama-endless']),
     ]),
     '',
     caveats([
-      'The real CloudClient with its default limits (answers and model lists up to 8 MiB, a streamed line or event up to 1 MiB, an answer up to max_tokens × 16 characters) against a server that writes from one reused buffer, waiting for the socket to drain. Each client runs in a fresh process; growth is its peak over a baseline taken after a warm-up request and a forced GC (RSS and heap sampled every 2 ms, RSS also from the process high-water mark). "Sent" includes what the kernel buffered and the client never read.',
-      'Before the caps (issue #16 item 5), the same run on the same machine grew RSS by 1,202 MiB for the answer (then ERR_STRING_TOO_LONG), the heap by 516 MiB for the line (then a raw RangeError), and read all 600 MiB of the endless stream (38 million characters, RSS +267 MiB) before failing.',
+      'The real CloudClient and OllamaBackend (standing for the local server backends, which all read through the same HttpClient) with their default limits (cloud: answers and model lists up to 8 MiB, a streamed line or event up to 1 MiB; Ollama: info() answers up to 8 MiB, a streamed line up to 4 MiB; both: an answer up to max_tokens × 16 characters) against a server that writes from one reused buffer, waiting for the socket to drain. Each client runs in a fresh process; growth is its peak over a baseline taken after a warm-up request and a forced GC (RSS and heap sampled every 2 ms, RSS also from the process high-water mark). "Sent" includes what the kernel buffered and the client never read.',
+      'Before the caps (issue #16 item 5), the same run on the same machine grew the cloud client\'s RSS by 1,202 MiB for the answer (then ERR_STRING_TOO_LONG), its heap by 516 MiB for the line (then a raw RangeError), and read all 600 MiB of the endless stream (38 million characters, RSS +267 MiB) before failing.',
+      'Before the same caps for the local servers, Ollama\'s backend grew RSS by 1,210 MiB for the info() answer (then ERR_STRING_TOO_LONG, shown as a failed request), the heap by 517 MiB for the line (then "Invalid string length", shown as an internal failure of Verdant), and read all 600 MiB of the endless stream (some 34 million characters, RSS +243 MiB, heap +219 MiB) before failing it as cut short.',
     ]),
   ].join('\n');
 }
@@ -349,7 +353,7 @@ export function render(results) {
     ['Inline-completion pipeline', one('completion.json', 'completion', completion)],
     ['Large documents', one('large-documents.json', 'large-documents', largeDocuments)],
     ['Secret redaction: pathological input and false positives', one('redact.json', 'redact', redact)],
-    ['Cloud client against a hostile endpoint', one('hostile-endpoint.json', 'hostile-endpoint', hostileEndpoint)],
+    ['Cloud client and local backends against a hostile server', one('hostile-endpoint.json', 'hostile-endpoint', hostileEndpoint)],
     ['Router decision latency', one('router.json', 'router', router)],
     ['Router evaluation', results.has('router-eval.json') ? routerEval(results.get('router-eval.json')) : 'Not run yet: `npm run eval:router`.'],
     ['Foundation: bundle sizes and activation', one('foundation.json', 'foundation', foundation)],

@@ -110,7 +110,7 @@ describe('bench report (bench/report.mjs)', function () {
     assert.doesNotMatch(md, /undefined|NaN|\[object Object\]/);
   });
 
-  it('hostile endpoint: a row per scenario with how the call ended and the growth', () => {
+  it('hostile endpoint: a row per scenario with how the call ended and the growth, cloud and Ollama', () => {
     const scenario = (outcome: string, textChars: number, sent: number, rss: number, heap: number) => ({ outcome, textChars, ms: 52.2, rssBaselineMiB: 66, rssPeakGrowthMiB: rss, heapBaselineMiB: 8, heapPeakGrowthMiB: heap, serverSentMiB: sent });
     const md = report(work, {
       'hostile-endpoint.json': {
@@ -118,13 +118,27 @@ describe('bench report (bench/report.mjs)', function () {
           body: scenario('CloudError (response-too-large): The endpoint at 127.0.0.1:1 sent an answer of more than 8 MiB', 0, 11.75, 21.2, 1.3),
           line: scenario('CloudError (event-too-large): The endpoint at 127.0.0.1:1 sent a streamed event of more than 1 MiB', 0, 5.44, 6.4, 2.1),
           endless: scenario('answer, finish reason "length"', 16384, 3.87, 10.9, 3.8),
+          'ollama-body': scenario('EngineError (backend-unavailable): Ollama at http://127.0.0.1:1 sent a response of more than 8 MiB', 0, 12.63, 20.6, 1.3),
+          'ollama-line': scenario('EngineError (backend-unavailable): Ollama at http://127.0.0.1:1 sent a streamed line of more than 4 MiB', 0, 7.25, 17.2, 5),
+          'ollama-endless': scenario('answer, stopReason "maxTokens"', 16384, 3.81, 6, 4.2),
         },
       },
     });
-    assert.deepEqual(row(md, 'Non-streamed answer of 600 MiB'), ['Non-streamed answer of 600 MiB', 'CloudError (response-too-large)', '0', '11.8 MiB', '21.2 MiB', '1.3 MiB', '52.2']);
-    assert.deepEqual(row(md, 'One SSE line of 600 MiB').slice(1, 2), ['CloudError (event-too-large)']);
-    assert.deepEqual(row(md, 'Endless stream of small events (max_tokens 1,024)').slice(1, 3), ['answer, finish reason "length"', '16,384']);
+    assert.match(md, /## Cloud client and local backends against a hostile server\n/);
+    assert.deepEqual(row(md, 'Cloud: non-streamed answer of 600 MiB'), ['Cloud: non-streamed answer of 600 MiB', 'CloudError (response-too-large)', '0', '11.8 MiB', '21.2 MiB', '1.3 MiB', '52.2']);
+    assert.deepEqual(row(md, 'Cloud: one SSE line of 600 MiB').slice(1, 2), ['CloudError (event-too-large)']);
+    assert.deepEqual(row(md, 'Cloud: endless stream of small events (max_tokens 1,024)').slice(1, 3), ['answer, finish reason "length"', '16,384']);
+    assert.deepEqual(row(md, 'Ollama: info() answer of 600 MiB'), ['Ollama: info() answer of 600 MiB', 'EngineError (backend-unavailable)', '0', '12.6 MiB', '20.6 MiB', '1.3 MiB', '52.2']);
+    assert.deepEqual(row(md, 'Ollama: one NDJSON line of 600 MiB').slice(1, 2), ['EngineError (backend-unavailable)']);
+    assert.deepEqual(row(md, 'Ollama: endless NDJSON stream (maxTokens 1,024)').slice(1, 3), ['answer, stopReason "maxTokens"', '16,384']);
     assert.doesNotMatch(md, /undefined|NaN|\[object Object\]/);
+  });
+
+  it('hostile endpoint: a result from before the Ollama rows shows them as not measured', () => {
+    const md = report(work, {
+      'hostile-endpoint.json': { date: DATE, machine: MACHINE, poured: { mib: 600 }, maxTokens: 1024, scenarios: {} },
+    });
+    assert.deepEqual(row(md, 'Ollama: info() answer of 600 MiB').slice(1), ['–', '–', '–', '–', '–', '–']);
   });
 
   it('an unreadable result file is skipped with a message, the rest is still written', () => {

@@ -3,16 +3,17 @@
 // across TCP writes, delays between tokens, and the failures users meet (nothing listening, unknown model, 429,
 // 503, malformed or cut streams).
 import * as assert from 'node:assert/strict';
-import { createServer } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EngineError } from '../../src/engine/errors';
 import type { GenerateResult, InferenceBackend } from '../../src/engine/types';
 import { createHttpBackend, DEFAULT_SERVER_URLS, type HttpBackendKind } from '../../src/engine/backends';
+import type { ServerConnectionOptions } from '../../src/engine/backends/http';
 import { LlamaServerBackend } from '../../src/engine/backends/llamaServer';
 import { OllamaBackend } from '../../src/engine/backends/ollama';
 import { OpenAiCompatibleBackend } from '../../src/engine/backends/openaiCompatible';
-import { aborted, sendJson, shred, streamAndStall, streamBody } from '../support/streaming';
+import { aborted, pour, sendJson, shred, streamAndStall, streamBody, trickle } from '../support/streaming';
 import { FakeServer, type Route } from '../support/fakeServer';
 
 const stream = streamBody;
@@ -68,8 +69,19 @@ async function refusesFimSchema(backend: InferenceBackend, server: FakeServer): 
   assert.equal(server.seen.length, 0);
 }
 
+/** A server and a backend for one test, closed after it. */
+function closedAfterEach(): { server?: FakeServer; backend?: InferenceBackend } {
+  const held: { server?: FakeServer; backend?: InferenceBackend } = {};
+  afterEach(async () => {
+    await held.backend?.dispose();
+    await held.server?.close();
+    held.backend = held.server = undefined;
+  });
+  return held;
+}
+
 /** A hang caught with its name (generously: a busy machine may take seconds), not by mocha's timeout. */
-const within = (p: Promise<void>, what: string, ms = 30_000) =>
+const within = <T>(p: Promise<T>, what: string, ms = 30_000): Promise<T> =>
   Promise.race([p, sleep(ms).then(() => assert.fail(`${what} within ${ms} ms`))]);
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -674,5 +686,171 @@ describe('llama-server backend', () => {
       /^llama-server at .* reported an error while generating \(failed to decode the batch\)/);
     mode = 'cut';
     assert.match((await rejection(backend.generate({ kind: 'completion', prompt: 'p', maxTokens: 4 }))).message, /malformed response \(the stream ended before the final message\)/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// A buggy or hostile server at verdant.local.serverUrl (issue #16 item 5): every body, line and event is read only up
+// to a cap, an answer ends on the client past maxTokens, and every request has a deadline and a data-only idle timeout.
+
+describe('HTTP backends against a hostile server', () => {
+  // Caps small enough that a test server pours far more than them; each pour stops when the client hangs up.
+  const SMALL = { maxResponseBytes: 64 * 1024, maxEventBytes: 64 * 1024 };
+  const POURED = 64 * 2 ** 20;
+  const KIB = 'x'.repeat(1024);
+
+  /** What differs between the stream formats: how a message, a keep-alive and an endless line look, and the paths. */
+  interface Family {
+    readonly name: string;
+    readonly product: string;
+    readonly create: (url: string, bounds: ServerConnectionOptions) => InferenceBackend;
+    /** The route a completion request streams from. */
+    readonly stream: string;
+    readonly contentType: string;
+    /** One message with `text` ('' for a message that carries no text). */
+    readonly piece: (text: string) => string;
+    /** Bytes that keep a connection busy but are not data. */
+    readonly keepAlive: string;
+    /** An endless line or event: `head` once, then `body` again and again. */
+    readonly endless: { readonly head: string; readonly body: string; readonly word: 'line' | 'event' };
+    /** The first request info() makes: a JSON answer. */
+    readonly info: string;
+  }
+  const FAMILIES: readonly Family[] = [
+    {
+      name: 'Ollama (NDJSON)', product: 'Ollama', create: (url, b) => new OllamaBackend({ url, model: 'm', ...b }),
+      stream: 'POST /api/generate', contentType: 'application/x-ndjson', piece: (t) => ollamaPiece(t), keepAlive: '\n',
+      endless: { head: '{"model":"m","response":"', body: KIB, word: 'line' }, info: 'POST /api/show',
+    },
+    {
+      name: 'llama-server (SSE)', product: 'llama-server', create: (url, b) => new LlamaServerBackend({ url, ...b }),
+      stream: 'POST /completion', contentType: 'text/event-stream', piece: (t) => sse(llamaPiece(t, -0.1)), keepAlive: ': ping\n\n',
+      endless: { head: 'data: {"content":"', body: KIB, word: 'event' }, info: 'GET /health',
+    },
+    {
+      // One endless event of short data lines (no blank line ever ends it): the event is capped, not only each line.
+      name: 'LM Studio (OpenAI-style SSE)', product: 'LM Studio', create: (url, b) => new OpenAiCompatibleBackend({ flavour: 'lmstudio', url, model: 'm', ...b }),
+      stream: 'POST /v1/completions', contentType: 'text/event-stream', piece: (t) => sse(completionChunk(t)), keepAlive: ': ping\n\n',
+      endless: { head: '', body: `data: ${KIB}\n`, word: 'event' }, info: 'GET /v1/models',
+    },
+  ];
+  const ask = { kind: 'completion', prompt: 'p', maxTokens: 100 } as const;
+  const head = (res: ServerResponse, contentType: string, extra: Record<string, string> = {}) => {
+    res.writeHead(200, { 'content-type': contentType, ...extra });
+    res.flushHeaders();
+  };
+
+  const held = closedAfterEach();
+  const start = async (f: Family, bounds: ServerConnectionOptions, routes: Record<string, Route>) => {
+    const s = held.server = await FakeServer.start(routes);
+    const b = held.backend = f.create(s.url, bounds);
+    return { s, b };
+  };
+
+  for (const f of FAMILIES) {
+    describe(f.name, () => {
+      it('stops reading a JSON answer at its cap, and hangs up', async () => {
+        let written: Promise<number> | undefined;
+        const { s, b } = await start(f, { limits: SMALL }, {
+          [f.info]: (_seen, res) => {
+            head(res, 'application/json');
+            res.write('{"models":[');
+            written = pour(res, `"${KIB}",`, POURED);
+          },
+        });
+        const e = await rejection(b.info());
+        assert.equal(e.code, 'backend-unavailable');
+        assert.match(e.message, new RegExp(`^${f.product} at http://127\\.0\\.0\\.1:\\d+ sent a response of more than 64 KiB: check that verdant\\.local\\.serverUrl points at ${f.product}`));
+        await within(s.seen[0].closedEarly, 'the server sees the connection close');
+        assert.ok((await written!) < POURED, 'the client stopped reading');
+      });
+
+      it(`fails on a streamed ${f.endless.word} past its cap, and hangs up`, async () => {
+        let written: Promise<number> | undefined;
+        const { s, b } = await start(f, { limits: SMALL }, {
+          [f.stream]: (_seen, res) => {
+            head(res, f.contentType);
+            res.write(f.piece('Before '));
+            res.write(f.endless.head);
+            written = pour(res, f.endless.body, POURED);
+          },
+        });
+        const shown: string[] = [];
+        const e = await rejection(b.generate(ask, { onText: (t) => shown.push(t) }));
+        assert.equal(e.code, 'backend-unavailable');
+        assert.match(e.message, new RegExp(`sent a streamed ${f.endless.word} of more than 64 KiB: check that verdant\\.local\\.serverUrl points at ${f.product}`));
+        assert.equal(shown.join(''), 'Before ');
+        await within(s.seen[0].closedEarly, 'the server sees the connection close');
+        assert.ok((await written!) < POURED, 'the client stopped reading');
+      });
+
+      it('ends an answer that runs past maxTokens at maxTokens x 16 characters: the text so far, stopReason "maxTokens"', async () => {
+        let written: Promise<number> | undefined;
+        const { s, b } = await start(f, {}, {
+          [f.stream]: (_seen, res) => {
+            head(res, f.contentType);
+            written = pour(res, f.piece('word '), POURED); // never a final message
+          },
+        });
+        const shown: string[] = [];
+        const r = await b.generate({ ...ask, maxTokens: 8 }, { onText: (t) => shown.push(t) });
+        assert.equal(r.stopReason, 'maxTokens');
+        assert.equal(r.text, 'word '.repeat(26).slice(0, 8 * 16));
+        assert.equal(shown.join(''), r.text, 'what was shown is what is returned');
+        await within(s.seen[0].closedEarly, 'the server sees the connection close');
+        assert.ok((await written!) < POURED, 'the client stopped reading');
+      });
+
+      it('does not count keep-alives as progress: fails once no data came for the idle time', async () => {
+        const { s, b } = await start(f, { timeoutMs: 30_000, idleMs: 300 }, {
+          [f.stream]: (_seen, res) => {
+            head(res, f.contentType);
+            res.write(f.piece('Hello'));
+            // Bytes every 50 ms but never data: only the client's 300 ms data-idle timeout can end the request.
+            void trickle(res, f.keepAlive, 50);
+          },
+        });
+        const shown: string[] = [];
+        const e = await within(rejection(b.generate(ask, { onText: (t) => shown.push(t) })), 'the idle timeout ends the request');
+        assert.equal(e.code, 'backend-unavailable');
+        assert.match(e.message, new RegExp(`^${f.product} at .* sent no data for 0\\.3 s in the middle of an answer`));
+        assert.equal(shown.join(''), 'Hello');
+        await within(s.seen[0].closedEarly, 'the server sees the connection close');
+      });
+
+      it('fails at the deadline when a stream trickles data forever, or a JSON answer trickles', async () => {
+        const { s, b } = await start(f, { timeoutMs: 30_000, deadlineMs: 500 }, {
+          [f.stream]: (_seen, res) => {
+            head(res, f.contentType);
+            // A message without text every 50 ms: never idle, never done, never long; only the 500 ms deadline can end it.
+            void trickle(res, f.piece(''), 50);
+          },
+          [f.info]: (_seen, res) => {
+            head(res, 'application/json');
+            void trickle(res, ' ', 50);
+          },
+        });
+        const deadline = new RegExp(`^${f.product} at .* did not finish answering within 0\\.5 s`);
+        for (const [i, call] of [() => b.generate(ask), () => b.info()].entries()) {
+          const e = await within(rejection(call()), 'the deadline ends the request');
+          assert.equal(e.code, 'backend-unavailable');
+          assert.match(e.message, deadline);
+          await within(s.seen[i].closedEarly, 'the server sees the connection close');
+        }
+      });
+    });
+  }
+
+  it('refuses a JSON answer whose Content-Length is over the cap without waiting for it', async () => {
+    // The body announces 1 GiB, sends a few bytes and stalls: only a refusal on the header ends the request.
+    const { s, b } = await start(FAMILIES[0], { limits: SMALL }, {
+      'POST /api/show': (_seen, res) => {
+        head(res, 'application/json', { 'content-length': String(2 ** 30) });
+        res.write('{"lic');
+      },
+    });
+    const e = await within(rejection(b.info()), 'the client refuses the answer');
+    assert.match(e.message, /sent a response of more than 64 KiB/);
+    await within(s.seen[0].closedEarly, 'the server sees the connection close');
   });
 });

@@ -2,12 +2,14 @@
 import * as assert from 'node:assert/strict';
 import { EngineError } from '../../src/engine/errors';
 import {
-  describeFailure, Generation, HttpStatusError, LineSplitter, ndjsonMessages, parseStreamData, readLines, serverMessageOf,
+  describeFailure, Generation, HttpStatusError, ndjsonMessages, parseStreamData, serverMessageOf,
   SseParser, sseMessages, StopMatcher, StreamFormatError, StreamServerError, type FailureContext, type StreamMessage,
 } from '../../src/engine/backends/http';
 import { buildFimPrompt, detectFimFamily, FIM_TEMPLATES, openAiLogProbs, resolveFimRenderer } from '../../src/engine/backends/openaiCompatible';
 import { llamaLogProbs } from '../../src/engine/backends/llamaServer';
-import { cappedLines, clip, LimitExceeded, readCapped } from '../../src/core/cloud/limits';
+import { cappedLines, clip, LimitExceeded, readCapped } from '../../src/core/net/bounded';
+import { LineSplitter } from '../../src/core/net/lines';
+import { DataIdle, DeadlinePassed } from '../../src/core/net/watchdog';
 
 const enc = new TextEncoder();
 async function* chunks(...parts: (string | Uint8Array)[]): AsyncGenerator<Uint8Array> {
@@ -18,6 +20,8 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   for await (const x of it) out.push(x);
   return out;
 }
+/** The lines of a body, with a cap no test line comes near. */
+const readLines = (body: AsyncIterable<Uint8Array>, framing: 'sse' | 'ndjson' = 'sse') => cappedLines(body, 1 << 20, framing);
 const splitAll = (...parts: string[]) => {
   const s = new LineSplitter();
   return [...parts.flatMap((p) => s.push(p)), ...s.end()];
@@ -39,7 +43,7 @@ describe('LineSplitter', () => {
   });
 });
 
-describe('readLines', () => {
+describe('reading lines', () => {
   it('decodes a UTF-8 character split across chunks', async () => {
     const bytes = enc.encode('héllo →\n');
     const lines = await collect(readLines(chunks(bytes.slice(0, 2), bytes.slice(2, 7), bytes.slice(7))));
@@ -75,7 +79,7 @@ describe('stream messages', () => {
     assert.deepEqual(msgs, [{ done: false, value: { n: 1 } }, { done: false, value: { n: 2 } }, { done: true }]);
   });
   it('parses NDJSON, skipping blank lines, with a final line lacking its newline', async () => {
-    const msgs = await collect(ndjsonMessages(readLines(chunks('{"a":1}\n\n{"a"', ':2}'))));
+    const msgs = await collect(ndjsonMessages(readLines(chunks('{"a":1}\n\n{"a"', ':2}'), 'ndjson')));
     assert.deepEqual(msgs.map((m: StreamMessage) => (m.done ? null : m.value.a)), [1, 2]);
   });
   it('rejects a line that is not JSON, or not an object, without echoing it', () => {
@@ -89,12 +93,12 @@ describe('stream messages', () => {
   });
 });
 
-describe('cloud limits: capped lines, capped bodies, the answer cap', () => {
+describe('bounded reading (core/net): capped lines, capped bodies, the answer cap', () => {
   const over = (what: string, limit: number) => (e: unknown) => e instanceof LimitExceeded && e.what === what && e.limitBytes === limit;
 
   it('splits lines as readLines does while every line and event stays within the cap', async () => {
     const text = ': ping\r\ndata: {"a":1}\n\ndata: é€😀\ndata: 2\n\n';
-    assert.deepEqual(await collect(cappedLines(chunks(text.slice(0, 9), text.slice(9)), 64)), await collect(readLines(chunks(text))));
+    assert.deepEqual(await collect(cappedLines(chunks(text.slice(0, 9), text.slice(9)), 64, 'sse')), await collect(readLines(chunks(text))));
   });
   it('throws once the line being received passes the cap, before it ends', async () => {
     let sent = 0;
@@ -104,14 +108,19 @@ describe('cloud limits: capped lines, capped bodies, the answer cap', () => {
         yield enc.encode('x'.repeat(100));
       }
     }
-    await assert.rejects(collect(cappedLines(endless(), 1000)), over('event', 1000));
+    await assert.rejects(collect(cappedLines(endless(), 1000, 'sse')), over('event', 1000));
     assert.equal(sent, 11, 'it stopped at the chunk that passed the cap');
   });
   it('counts an event\'s lines together, but not comments, and starts again after a blank line', async () => {
     const line = `data: ${'y'.repeat(30)}\n`;
-    await assert.rejects(collect(cappedLines(chunks(line, line, line), 80)), over('event', 80));
-    assert.equal((await collect(cappedLines(chunks(line, line, '\n', line, line, '\n'), 80))).length, 6);
-    assert.equal((await collect(cappedLines(chunks(...Array(20).fill(': keep-alive ping\n')), 80))).length, 20);
+    await assert.rejects(collect(cappedLines(chunks(line, line, line), 80, 'sse')), over('event', 80));
+    assert.equal((await collect(cappedLines(chunks(line, line, '\n', line, line, '\n'), 80, 'sse'))).length, 6);
+    assert.equal((await collect(cappedLines(chunks(...Array(20).fill(': keep-alive ping\n')), 80, 'sse'))).length, 20);
+  });
+  it('with NDJSON framing caps each line alone (a line is a message; there are no events to add up)', async () => {
+    const line = `${JSON.stringify({ response: 'y'.repeat(30) })}\n`;
+    assert.equal((await collect(cappedLines(chunks(...Array(20).fill(line)), 80, 'ndjson'))).length, 20);
+    await assert.rejects(collect(cappedLines(chunks(line.slice(0, -1), line.slice(0, -1), line), 80, 'ndjson')), over('line', 80));
   });
   it('reads a body up to its cap, stops past it or when Content-Length announces more, and never throws on bad UTF-8', async () => {
     assert.equal(await readCapped(chunks('{"a":', '1}'), 'answer', 7), '{"a":1}');
@@ -166,7 +175,7 @@ describe('Generation', () => {
   it('reports text, timing and mean log-probability from what it saw', () => {
     let t = 1000;
     const shown: string[] = [];
-    const g = new Generation(['#'], (s) => shown.push(s), () => t);
+    const g = new Generation(['#'], (s) => shown.push(s), Infinity, () => t);
     t = 1050;
     g.addText('a');
     g.addLogProbs([-0.5]);
@@ -185,7 +194,7 @@ describe('Generation', () => {
   });
   it('prefers the server’s numbers, and has no log-probability when none came', () => {
     let t = 0;
-    const g = new Generation([], undefined, () => t);
+    const g = new Generation([], undefined, Infinity, () => t);
     t = 10;
     const r = g.finish({ stopReason: 'eos', usedFim: false, backend: 'x', model: 'm' }, { promptTokens: 12, evaluatedTokens: 4, generatedTokens: 0, tokensPerSecond: 0 });
     assert.equal(r.timing.ttftMs, 10);
@@ -195,12 +204,40 @@ describe('Generation', () => {
   });
 });
 
+describe('Generation\'s cap on the text', () => {
+  it('takes text up to maxChars, stop strings applied to what it took, and then nothing more', () => {
+    const shown: string[] = [];
+    const g = new Generation(['END'], (t) => shown.push(t), 10);
+    g.addText('0123');
+    g.addLogProbs([-1]);
+    g.addText('4567EN');
+    assert.equal(g.capped, false);
+    g.addText('D89');
+    assert.ok(g.capped, 'the piece that crossed the cap was clipped');
+    assert.equal(g.stopped, false, '"END" would end past the cap, so it never counts');
+    g.addText('more');
+    g.addLogProbs([-100]);
+    const r = g.finish({ stopReason: 'maxTokens', usedFim: false, backend: 'x', model: 'm' });
+    assert.equal(r.text, '01234567EN', 'what was held back for a stop string comes out at the end');
+    assert.equal(shown.join(''), r.text);
+    assert.equal(r.timing.generatedTokens, 2);
+    assert.equal(r.confidence.meanLogProb, -1, 'log-probabilities after the cap do not count');
+  });
+  it('never ends between the halves of a surrogate pair', () => {
+    const g = new Generation([], undefined, 3);
+    g.addText('ab😀');
+    assert.ok(g.capped);
+    assert.equal(g.finish({ stopReason: 'maxTokens', usedFim: false, backend: 'x', model: 'm' }).text, 'ab');
+  });
+});
+
 describe('failure messages', () => {
   const ctx: FailureContext = {
     profile: { product: 'Ollama', startCommand: 'ollama serve', modelHint: (m) => `get it with \`ollama pull ${m}\`` },
     url: 'http://127.0.0.1:11434',
     connectTimeoutMs: 5000,
     timeoutMs: 60000,
+    idleMs: 30000,
     secrets: ['sk-secret-key'],
   };
   const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:11434'), { code: 'ECONNREFUSED' });
@@ -226,10 +263,20 @@ describe('failure messages', () => {
     assert.equal(describeFailure(ctx, e, 'm'), e);
     assert.equal(describeFailure(ctx, new TypeError('x is not a function'), 'm').code, 'internal');
   });
+  it('names the setting to check when the server sends too much, no data, or too slowly', () => {
+    const big = describeFailure(ctx, new LimitExceeded('response', 8 * 2 ** 20), 'm');
+    assert.equal(big.code, 'backend-unavailable');
+    assert.equal(big.message, 'Ollama at http://127.0.0.1:11434 sent a response of more than 8 MiB: check that verdant.local.serverUrl points at Ollama (another program may be listening on that port).');
+    assert.match(describeFailure(ctx, new LimitExceeded('line', 4 * 2 ** 20), 'm').message, /sent a streamed line of more than 4 MiB: check that verdant\.local\.serverUrl/);
+    assert.match(describeFailure(ctx, new DataIdle(), 'm').message, /^Ollama at .* sent no data for 30 s in the middle of an answer: try again/);
+    const late = describeFailure(ctx, new DeadlinePassed(304_000), 'm');
+    assert.equal(late.code, 'backend-unavailable');
+    assert.equal(late.message, 'Ollama at http://127.0.0.1:11434 did not finish answering within 304 s: it is too slow or stuck; restart it, and check that verdant.local.serverUrl points at Ollama.');
+  });
   it('explains timeouts with the time waited', () => {
     const timeout = (code: string) => describeFailure(ctx, Object.assign(new Error('timeout'), { code }), 'm').message;
     assert.match(timeout('UND_ERR_HEADERS_TIMEOUT'), /did not answer within 60 s/);
-    assert.match(timeout('UND_ERR_BODY_TIMEOUT'), /stopped sending for 60 s/);
+    assert.match(timeout('UND_ERR_BODY_TIMEOUT'), /sent no data for 30 s in the middle of an answer/);
     assert.match(timeout('UND_ERR_CONNECT_TIMEOUT'), /did not accept a connection at .* within 5 s: check that it is running \(`ollama serve`\)/);
     assert.match(timeout('ENOTFOUND'), /host name does not resolve/);
   });

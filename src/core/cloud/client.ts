@@ -14,9 +14,10 @@ import { VERSION } from '../version';
 import { bypassesProxy, parseEndpoint, type CloudEndpoint } from './endpoint';
 import { CloudError } from './errors';
 import { cancelled, deadlinePassed, httpFailure, isRetryable, refusesStreaming, retryAfterTooLong, transportFailure, type FailureContext, type HttpFailure } from './failures';
-import { cappedLines, clip, DEFAULT_LIMITS, readCapped, type CloudLimits, type Oversized } from './limits';
+import { cappedLines, clip, readCapped } from '../net/bounded';
+import { CallSignal, DataIdle, Watchdog } from '../net/watchdog';
+import { DEFAULT_LIMITS, type CloudLimits, type Oversized } from './limits';
 import { abortableSleep, backoffMs, DEFAULT_RETRY_POLICY, parseRetryAfter, type RetryPolicy, type Sleep } from './retry';
-import { CallSignal, DataIdle, Watchdog } from './watchdog';
 import { chatBody, estimateTokens, readChunk, readCompletion, type CloudChatRequest, type WirePiece } from './wire';
 
 export { CloudError, type CloudErrorCode } from './errors';
@@ -435,7 +436,7 @@ async function readStream(body: Dispatcher.ResponseData['body'], r: StreamReadin
   const idle = new Watchdog(r.idleMs, () => body.destroy(new DataIdle()));
   idle.touch();
   try {
-    for await (const message of sseMessages(redactLines(cappedLines(body, r.maxEventChars), r.secrets))) {
+    for await (const message of sseMessages(redactLines(cappedLines(body, r.maxEventChars, 'sse'), r.secrets))) {
       idle.touch();
       // After [DONE], read on to the end so the connection goes back to the pool; but no more events.
       if (done) return said();

@@ -3,8 +3,9 @@
 import { serverMessageOf, StreamFormatError, StreamServerError } from '../../engine/backends/http';
 import { CloudError } from './errors';
 import { redact } from './endpoint';
-import { LimitExceeded } from './limits';
-import { DataIdle } from './watchdog';
+import { formatBytes, LimitExceeded } from '../net/bounded';
+import { DataIdle } from '../net/watchdog';
+import type { Oversized } from './limits';
 
 export const KEY_COMMAND = 'Verdant: Set Cloud API Key';
 const ENDPOINT_SETTING = 'verdant.cloud.endpoint';
@@ -140,10 +141,12 @@ export function deadlinePassed(ctx: FailureContext, partialText: string): CloudE
   return new CloudError('deadline', `The endpoint at ${ctx.host} did not finish answering within ${seconds(ctx.timeouts.deadlineMs)}: try again, or ask for less; a slow endpoint may need a longer ${DEADLINE_SETTING}.`, { partialText });
 }
 
+const OVERSIZED: Readonly<Record<Oversized, string>> = { answer: 'an answer', 'model list': 'a model list', event: 'a streamed event' };
+
 function tooLarge(ctx: FailureContext, e: LimitExceeded, partialText: string): CloudError {
-  const sent = { answer: 'an answer', 'model list': 'a model list', event: 'a streamed event' }[e.what];
+  const sent = OVERSIZED[e.what as Oversized] ?? `a ${e.what}`;
   const fix = `check that ${ENDPOINT_SETTING} points to an OpenAI-compatible API`;
-  return new CloudError(e.what === 'event' ? 'event-too-large' : 'response-too-large', `The endpoint at ${ctx.host} sent ${sent} of more than ${bytes(e.limitBytes)}: ${fix}.`, { partialText, cause: e });
+  return new CloudError(e.what === 'event' ? 'event-too-large' : 'response-too-large', `The endpoint at ${ctx.host} sent ${sent} of more than ${formatBytes(e.limitBytes)}: ${fix}.`, { partialText, cause: e });
 }
 
 export function cancelled(partialText: string): CloudError {
@@ -157,11 +160,6 @@ function shortSaid(ctx: FailureContext, f: HttpFailure): string {
 }
 
 /** 65536 -> "64 KiB", 8388608 -> "8 MiB". */
-function bytes(n: number): string {
-  if (n >= 1024 * 1024) return `${Math.round((n / (1024 * 1024)) * 10) / 10} MiB`;
-  return n >= 1024 ? `${Math.round((n / 1024) * 10) / 10} KiB` : `${n} bytes`;
-}
-
 function seconds(ms: number): string {
   return `${Math.round(ms / 100) / 10} s`;
 }

@@ -2,7 +2,13 @@
 // with timeouts and cancellation, line readers for NDJSON and server-sent events, client-side stop strings, the
 // timing/confidence bookkeeping every backend reports, and the mapping of each failure to ONE EngineError whose
 // message says what went wrong and what to do.
+// The server at verdant.local.serverUrl may be buggy or hostile (another local user's process can hold that port),
+// so it cannot exhaust memory or hold a request forever: bodies, lines and events are read only up to caps
+// (ServerLimits, core/net/bounded.ts), an answer ends on the client past maxTokens, and every request has a deadline
+// and a data-idle timeout that keep-alives do not restart (core/net/watchdog.ts).
 import { Agent, request, type Dispatcher } from 'undici';
+import { cappedLines, clip, formatBytes, LimitExceeded, MAX_CHARS_PER_TOKEN, readCapped, type Framing, type ReadLimits } from '../../core/net/bounded';
+import { CallSignal, DataIdle, DeadlinePassed, Watchdog } from '../../core/net/watchdog';
 import { EngineError } from '../errors';
 import type { GenerateResult, StopReason } from '../types';
 
@@ -40,47 +46,6 @@ export function asArray(v: unknown): readonly unknown[] {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Line and event parsing (pure, unit-tested)
-
-/** Splits decoded text into lines on LF, CRLF or CR, even when a terminator or a line spans chunks. */
-export class LineSplitter {
-  private buffer = '';
-  private afterCR = false;
-
-  /** Feeds decoded text; returns the lines it completed, without their terminators. */
-  push(text: string): string[] {
-    const lines: string[] = [];
-    let start = 0;
-    // A CRLF split across two chunks: the LF ends nothing new.
-    if (this.afterCR && text.startsWith('\n')) start = 1;
-    this.afterCR = false;
-    for (let i = start; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      if (c !== 10 && c !== 13) continue;
-      lines.push(this.buffer + text.slice(start, i));
-      this.buffer = '';
-      if (c === 13) {
-        if (i + 1 === text.length) this.afterCR = true;
-        else if (text.charCodeAt(i + 1) === 10) i++;
-      }
-      start = i + 1;
-    }
-    this.buffer += text.slice(start);
-    return lines;
-  }
-
-  /** Characters of the line not yet terminated (held until its end comes). */
-  get pendingLength(): number {
-    return this.buffer.length;
-  }
-
-  /** Ends the input: a last line without a terminator still counts. */
-  end(): string[] {
-    const rest = this.buffer;
-    this.buffer = '';
-    this.afterCR = false;
-    return rest === '' ? [] : [rest];
-  }
-}
 
 export interface SseEvent {
   /** The `event:` field, "message" when absent. */
@@ -158,15 +123,6 @@ export function parseStreamData(text: string): StreamMessage {
   if (!value) throw new StreamFormatError('a line that is not a JSON object');
   if (value.error != null) throw new StreamServerError(serverMessageOf(value) || 'unknown error');
   return { done: false, value };
-}
-
-/** Decodes UTF-8 chunks (characters may span chunks) into lines. */
-export async function* readLines(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
-  const decoder = new TextDecoder('utf-8');
-  const splitter = new LineSplitter();
-  for await (const chunk of chunks) yield* splitter.push(decoder.decode(chunk, { stream: true }));
-  yield* splitter.push(decoder.decode());
-  yield* splitter.end();
 }
 
 export async function* ndjsonMessages(lines: AsyncIterable<string>): AsyncGenerator<StreamMessage> {
@@ -266,18 +222,27 @@ export interface ResultMeta {
   readonly model: string;
 }
 
-/** Text, stop strings, timing and log-probabilities of one streamed generation. */
+/**
+ * Text, stop strings, timing and log-probabilities of one streamed generation. The text the server sends is taken
+ * only up to `maxChars` (a server that ignores the token limit); what it holds stays bounded however long the stream
+ * (log-probabilities are kept as a sum).
+ */
 export class Generation {
   private readonly matcher: StopMatcher;
   private readonly startedAt: number;
   private firstTextAt: number | null = null;
   private text = '';
   private pieces = 0;
-  private readonly logProbs: number[] = [];
+  /** Characters taken from the server, before stop strings. */
+  private received = 0;
+  private reachedCap = false;
+  private logProbSum = 0;
+  private logProbCount = 0;
 
   constructor(
     stops: readonly string[],
     private readonly onText: ((text: string) => void) | undefined,
+    private readonly maxChars = Infinity,
     private readonly now: () => number = () => performance.now(),
   ) {
     this.matcher = new StopMatcher(stops);
@@ -289,21 +254,34 @@ export class Generation {
     return this.matcher.stopped;
   }
 
+  /** True once the text reached maxChars: the caller should stop reading (stopReason 'maxTokens'). */
+  get capped(): boolean {
+    return this.reachedCap;
+  }
+
   /** Number of non-empty text pieces seen (each is one token on every supported server). */
   get pieceCount(): number {
     return this.pieces;
   }
 
   addText(piece: string): void {
-    if (piece === '' || this.matcher.stopped) return;
+    if (piece === '' || this.matcher.stopped || this.reachedCap) return;
+    const kept = clip(piece, this.maxChars - this.received);
+    this.reachedCap = kept.length < piece.length;
+    if (kept === '') return;
+    this.received += kept.length;
     this.pieces++;
     if (this.firstTextAt === null) this.firstTextAt = this.now();
-    this.emit(this.matcher.push(piece));
+    this.emit(this.matcher.push(kept));
   }
 
   addLogProbs(values: readonly number[]): void {
-    if (this.matcher.stopped) return;
-    for (const v of values) if (Number.isFinite(v)) this.logProbs.push(v);
+    if (this.matcher.stopped || this.reachedCap) return;
+    for (const v of values) {
+      if (!Number.isFinite(v)) continue;
+      this.logProbSum += v;
+      this.logProbCount++;
+    }
   }
 
   finish(meta: ResultMeta, stats: ServerStats = {}): GenerateResult {
@@ -315,9 +293,7 @@ export class Generation {
     const decodeMs = this.firstTextAt === null ? 0 : endedAt - this.firstTextAt;
     const tokensPerSecond = stats.tokensPerSecond
       ?? (generatedTokens > 1 && decodeMs > 0 ? (generatedTokens - 1) / (decodeMs / 1000) : 0);
-    const meanLogProb = this.logProbs.length === 0
-      ? null
-      : this.logProbs.reduce((a, b) => a + b, 0) / this.logProbs.length;
+    const meanLogProb = this.logProbCount === 0 ? null : this.logProbSum / this.logProbCount;
     return {
       text: this.text,
       stopReason: meta.stopReason,
@@ -406,6 +382,7 @@ export interface FailureContext {
   readonly url: string;
   readonly connectTimeoutMs: number;
   readonly timeoutMs: number;
+  readonly idleMs: number;
   /** Strings that must never appear in a message (the API key). */
   readonly secrets: readonly string[];
 }
@@ -416,10 +393,16 @@ export function modelNotFound(ctx: FailureContext, model: string): EngineError {
   return new EngineError('backend-unavailable', `${product} at ${ctx.url} has no model "${model}": ${modelHint(model)}, or change ${SERVER_MODEL_SETTING}.`);
 }
 
+/** What the server did wrong, as the client noticed it (a protocol break, or a cap or timer of our own). */
+function isServerFault(e: unknown): boolean {
+  return e instanceof HttpStatusError || e instanceof StreamFormatError || e instanceof StreamServerError
+    || e instanceof LimitExceeded || e instanceof DataIdle || e instanceof DeadlinePassed;
+}
+
 /** Maps any failure of a request or stream to one EngineError; EngineErrors pass through. */
 export function describeFailure(ctx: FailureContext, e: unknown, model: string): EngineError {
   if (e instanceof EngineError) return e;
-  if (!(e instanceof HttpStatusError || e instanceof StreamFormatError || e instanceof StreamServerError) && errorCodes(e).length === 0) {
+  if (!isServerFault(e) && errorCodes(e).length === 0) {
     // Not a network or protocol failure (those carry a code): a bug, e.g. in an onText callback; do not blame the server.
     const detail = e instanceof Error ? e.message : String(e);
     return new EngineError('internal', redact(`The ${ctx.profile.product} backend failed internally (${shorten(detail)}).`, ctx.secrets), { cause: e });
@@ -460,6 +443,14 @@ function failureMessage(ctx: FailureContext, e: unknown, model: string): string 
   if (e instanceof StreamServerError) {
     return `${at} reported an error while generating (${e.serverMessage}): try again, and check its log if it keeps happening.`;
   }
+  if (e instanceof LimitExceeded) {
+    const sent = e.what === 'response' ? 'a response' : `a streamed ${e.what}`;
+    return `${at} sent ${sent} of more than ${formatBytes(e.limitBytes)}: check that ${SERVER_URL_SETTING} points at ${product} (another program may be listening on that port).`;
+  }
+  if (e instanceof DataIdle) return noData(ctx);
+  if (e instanceof DeadlinePassed) {
+    return `${at} did not finish answering within ${seconds(e.ms)}: it is too slow or stuck; restart it, and check that ${SERVER_URL_SETTING} points at ${product}.`;
+  }
   const codes = errorCodes(e);
   const has = (...cs: string[]) => cs.some((c) => codes.includes(c));
   if (has('ECONNREFUSED')) {
@@ -474,15 +465,18 @@ function failureMessage(ctx: FailureContext, e: unknown, model: string): string 
   if (has('UND_ERR_HEADERS_TIMEOUT')) {
     return `${at} did not answer within ${seconds(ctx.timeoutMs)}: it may be loading the model or busy; try again in a moment.`;
   }
-  if (has('UND_ERR_BODY_TIMEOUT')) {
-    return `${at} stopped sending for ${seconds(ctx.timeoutMs)} in the middle of an answer: try again, and restart it if it keeps happening.`;
-  }
+  if (has('UND_ERR_BODY_TIMEOUT')) return noData(ctx);
   if (has('UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED')) {
     return `${at} closed the connection without answering: check that ${SERVER_URL_SETTING} points at ${product}, and look at its log.`;
   }
   if (has('UND_ERR_DESTROYED')) return `The ${product} backend was shut down; try again.`;
   const detail = e instanceof Error ? e.message : String(e);
   return `The request to ${at} failed (${shorten(detail)}): check that it is running and that ${SERVER_URL_SETTING} is right.`;
+}
+
+/** No data for the idle time in the middle of a body (undici's byte-level timeout, or the stream's data watch). */
+function noData(ctx: FailureContext): string {
+  return `${ctx.profile.product} at ${ctx.url} sent no data for ${seconds(ctx.idleMs)} in the middle of an answer: try again, and restart it if it keeps happening.`;
 }
 
 function redact(text: string, secrets: readonly string[]): string {
@@ -494,61 +488,120 @@ function redact(text: string, secrets: readonly string[]): string {
 // ---------------------------------------------------------------------------------------------------------------
 // The HTTP client
 
-export interface HttpClientOptions {
-  readonly baseUrl: string;
-  readonly profile: ServerProfile;
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/** Caps on what is read from a local server. */
+export type ServerLimits = ReadLimits;
+
+/**
+ * A non-streamed answer (info()'s JSON: Ollama's /api/show, with the template and licence, is tens of KB) up to 8 MiB;
+ * a streamed line (NDJSON) or event (SSE) up to 4 MiB: most are a few hundred bytes, but Ollama's last /api/generate
+ * line carries `context` (every token id of prompt and answer) and llama-server's last event echoes the prompt, about
+ * 1 MB for a 128k-token context.
+ */
+export const DEFAULT_SERVER_LIMITS: ServerLimits = { maxResponseBytes: 8 * MiB, maxErrorBytes: 16 * KiB, maxEventBytes: 4 * MiB, charsPerToken: MAX_CHARS_PER_TOKEN };
+
+/** How to reach a server and how long to wait for it: what every backend passes on to its HttpClient. */
+export interface ServerConnectionOptions {
   /** Sent as `Authorization: Bearer …`; never logged or put in a message. */
   readonly apiKey?: string;
-  /** Longest wait for response headers, and between two chunks of a body (default 120 s: loading a model is slow). */
+  /** Longest wait for the connection's response headers (default 120 s: loading a model is slow). */
   readonly timeoutMs?: number;
+  /** Longest wait for the next data in a body; keep-alives (blank lines, `: ping` comments) do not count (default timeoutMs). */
+  readonly idleMs?: number;
+  /**
+   * The whole request: connection, headers and body (default: two timeoutMs, for a model load and the prompt, plus
+   * half a second per token asked for; a server slower than 2 tokens/s is of no use for coding anyway).
+   */
+  readonly deadlineMs?: number;
+  readonly limits?: Partial<ServerLimits>;
+}
+
+export interface HttpClientOptions extends ServerConnectionOptions {
+  readonly baseUrl: string;
+  readonly profile: ServerProfile;
   /** Longest wait for the TCP connection (default the smaller of timeoutMs and 5 s; local servers accept at once). */
   readonly connectTimeoutMs?: number;
 }
 
+/** The connection options of a backend's options (which also name its URL, model and so on). */
+export function connectionOptions(o: ServerConnectionOptions): ServerConnectionOptions {
+  return { apiKey: o.apiKey, timeoutMs: o.timeoutMs, idleMs: o.idleMs, deadlineMs: o.deadlineMs, limits: o.limits };
+}
+
 export const DEFAULT_TIMEOUT_MS = 120_000;
-const MAX_ERROR_BODY = 16 * 1024;
+/** The deadline's allowance per token asked for (2 tokens/s). */
+const DEADLINE_MS_PER_TOKEN = 500;
 
 /** An open streaming response. */
 export interface OpenStream {
   readonly lines: AsyncGenerator<string>;
-  /** Stops reading and closes the connection (no-op once the body has ended). */
-  close(): void;
+  /** Stops reading and closes the connection (no-op once the body has ended); `error` is what the reader then throws. */
+  close(error?: Error): void;
 }
 
 /** undici requests to one server, with its own connection pool (closed by close()). */
 export class HttpClient {
   readonly baseUrl: string;
   readonly failure: FailureContext;
+  readonly limits: ServerLimits;
   private readonly agent: Agent;
   private readonly headers: Record<string, string>;
+  private readonly deadlineMs: number | undefined;
   private closed = false;
 
   constructor(options: HttpClientOptions) {
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const idleMs = options.idleMs ?? timeoutMs;
     const connectTimeoutMs = options.connectTimeoutMs ?? Math.min(timeoutMs, 5_000);
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.limits = { ...DEFAULT_SERVER_LIMITS, ...options.limits };
+    this.deadlineMs = options.deadlineMs;
     this.failure = {
       profile: options.profile,
       url: displayUrl(this.baseUrl),
       connectTimeoutMs,
       timeoutMs,
+      idleMs,
       secrets: options.apiKey ? [options.apiKey] : [],
     };
-    this.agent = new Agent({ connect: { timeout: connectTimeoutMs }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    // undici's body timeout restarts on any byte; the data-idle watch of runStream is the one keep-alives cannot feed.
+    this.agent = new Agent({ connect: { timeout: connectTimeoutMs }, headersTimeout: timeoutMs, bodyTimeout: idleMs });
     this.headers = { 'content-type': 'application/json', accept: 'application/json, application/x-ndjson, text/event-stream' };
     if (options.apiKey) this.headers.authorization = `Bearer ${options.apiKey}`;
   }
 
-  /** POSTs JSON and returns the body as lines; a non-2xx answer throws HttpStatusError. */
-  async openStream(path: string, body: unknown, signal: AbortSignal): Promise<OpenStream> {
-    const res = await this.send('POST', path, body, signal);
-    return { lines: readLines(res.body), close: () => res.body.destroy() };
+  /** The whole request's time limit, for an answer of up to `maxTokens` tokens (0 for a JSON request). */
+  deadlineFor(maxTokens: number): number {
+    return this.deadlineMs ?? 2 * this.failure.timeoutMs + maxTokens * DEADLINE_MS_PER_TOKEN;
   }
 
-  /** A JSON request (GET when body is undefined); a non-2xx answer throws HttpStatusError. */
+  /** A Generation whose text stops at maxTokens x charsPerToken characters. */
+  generation(maxTokens: number, stops: readonly string[], onText: ((text: string) => void) | undefined): Generation {
+    return new Generation(stops, onText, maxTokens * this.limits.charsPerToken);
+  }
+
+  /** POSTs JSON and returns the body as lines, each line (and SSE event) capped; a non-2xx answer throws HttpStatusError. */
+  async openStream(path: string, body: unknown, framing: Framing, signal: AbortSignal): Promise<OpenStream> {
+    const res = await this.send('POST', path, body, signal);
+    return { lines: cappedLines(res.body, this.limits.maxEventBytes, framing), close: (error) => res.body.destroy(error) };
+  }
+
+  /**
+   * A JSON request (GET when body is undefined), read up to maxResponseBytes and within the deadline; a non-2xx answer
+   * throws HttpStatusError.
+   */
   async json(path: string, body?: unknown, signal?: AbortSignal): Promise<unknown> {
-    const res = await this.send(body === undefined ? 'GET' : 'POST', path, body, signal);
-    const text = await res.body.text();
+    const call = new CallSignal(this.deadlineFor(0), signal);
+    let text: string;
+    try {
+      text = await this.readBody(await this.send(body === undefined ? 'GET' : 'POST', path, body, call.signal));
+    } catch (e) {
+      throw call.expired ? new DeadlinePassed(this.deadlineFor(0)) : e;
+    } finally {
+      call.dispose();
+    }
     try {
       return JSON.parse(text);
     } catch {
@@ -567,6 +620,16 @@ export class HttpClient {
     await this.agent.destroy();
   }
 
+  /** A whole body up to the cap (refused at once when its Content-Length says more); the connection is closed past it. */
+  private async readBody(res: Dispatcher.ResponseData): Promise<string> {
+    const declared = firstHeader(res.headers['content-length']);
+    try {
+      return await readCapped(res.body, 'response', this.limits.maxResponseBytes, declared === '' ? undefined : declared);
+    } finally {
+      if (!res.body.readableEnded) res.body.destroy(); // a connection left mid-body cannot be reused: close it
+    }
+  }
+
   private async send(method: 'GET' | 'POST', path: string, body: unknown, signal?: AbortSignal): Promise<Dispatcher.ResponseData> {
     if (this.closed) throw new EngineError('internal', `The ${this.failure.profile.product} backend was disposed; create a new one.`);
     const res = await request(`${this.baseUrl}${path}`, {
@@ -577,7 +640,7 @@ export class HttpClient {
       dispatcher: this.agent,
     });
     if (res.statusCode >= 200 && res.statusCode < 300) return res;
-    const text = await readSome(res.body, MAX_ERROR_BODY);
+    const text = await readSome(res.body, this.limits.maxErrorBytes);
     // Retry-After in seconds; the HTTP-date form is rare from local servers and is ignored.
     const retryHeader = firstHeader(res.headers['retry-after']).trim();
     const retry = /^\d+$/.test(retryHeader) ? Number(retryHeader) : null;
@@ -633,23 +696,37 @@ export function urlPort(base: string): number | null {
 // ---------------------------------------------------------------------------------------------------------------
 // Running one streamed generation
 
-export type StreamFormat = 'ndjson' | 'sse';
 /** 'final' marks the message that completes the answer (more, such as usage, may follow); 'end' stops reading. */
 export type MessageVerdict = 'more' | 'final' | 'end';
-export type StreamOutcome = 'complete' | 'stop' | 'abort';
+/** 'length': the client's cap on the text (maxTokens x charsPerToken) ended the answer. */
+export type StreamOutcome = 'complete' | 'stop' | 'abort' | 'length';
 
 export interface StreamSpec {
   readonly path: string;
   readonly body: unknown;
-  readonly format: StreamFormat;
+  readonly format: Framing;
+  /** The request's maxTokens: the deadline allows for it. */
+  readonly maxTokens: number;
   readonly onMessage: (message: StreamMessage) => MessageVerdict;
+}
+
+/** The stop reason an outcome decides by itself; undefined for 'complete', where the server's last message says. */
+export function outcomeStopReason(outcome: StreamOutcome): StopReason | undefined {
+  switch (outcome) {
+    case 'abort': return 'abort';
+    case 'stop': return 'stop';
+    case 'length': return 'maxTokens';
+    case 'complete': return undefined;
+  }
 }
 
 /**
  * Streams one request into `generation`. Resolves 'abort' when `signal` fires (the request is aborted at once, so
- * the server sees the connection close), 'stop' when a stop string ended it (the request is aborted too), else
- * 'complete'. Failures are thrown as they are (HttpStatusError, StreamFormatError, network errors) so the caller
- * can fall back before mapping them with HttpClient.toEngineError.
+ * the server sees the connection close), 'stop' when a stop string ended it, 'length' when the generation's cap on
+ * the text did (the connection is closed then too), else 'complete'. Failures are thrown as they are
+ * (HttpStatusError, StreamFormatError, LimitExceeded, network errors), DataIdle when no message came for the idle
+ * time (keep-alives do not count) and DeadlinePassed past the request's deadline, so the caller can fall back before
+ * mapping them with HttpClient.toEngineError.
  */
 export async function runStream(
   client: HttpClient,
@@ -658,29 +735,32 @@ export async function runStream(
   signal: AbortSignal | undefined,
 ): Promise<StreamOutcome> {
   if (signal?.aborted) return 'abort';
-  const controller = new AbortController();
-  const onAbort = () => controller.abort();
-  signal?.addEventListener('abort', onAbort, { once: true });
+  const deadlineMs = client.deadlineFor(spec.maxTokens);
+  const call = new CallSignal(deadlineMs, signal);
   let stream: OpenStream | undefined;
+  const idle = new Watchdog(client.failure.idleMs, () => stream?.close(new DataIdle()));
   let opened = false;
   try {
-    stream = await client.openStream(spec.path, spec.body, controller.signal);
+    stream = await client.openStream(spec.path, spec.body, spec.format, call.signal);
     opened = true;
+    idle.touch();
     const messages = spec.format === 'ndjson' ? ndjsonMessages(stream.lines) : sseMessages(stream.lines);
     let final = false;
     for await (const message of messages) {
+      idle.touch(); // only messages: blank lines and comments never reach here
       const verdict = spec.onMessage(message);
-      if (generation.stopped) {
-        controller.abort();
-        return 'stop';
-      }
+      if (generation.stopped) return 'stop';
+      if (generation.capped) return 'length';
       if (verdict !== 'more') final = true;
       if (verdict === 'end') break;
     }
     if (!final) throw new StreamFormatError('the stream ended before the final message');
     return 'complete';
   } catch (e) {
-    if (signal?.aborted) return 'abort';
+    if (call.cancelled) return 'abort';
+    // Our own stops, whatever error they surfaced as.
+    if (call.expired) throw new DeadlinePassed(deadlineMs);
+    if (idle.expired) throw new DataIdle();
     // A connection that drops mid-answer is a stream cut short, not a server that never answered.
     if (opened && !(e instanceof StreamFormatError || e instanceof StreamServerError)
       && errorCodes(e).some((c) => ['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH'].includes(c))) {
@@ -688,7 +768,8 @@ export async function runStream(
     }
     throw e;
   } finally {
-    signal?.removeEventListener('abort', onAbort);
-    stream?.close();
+    idle.stop();
+    call.dispose();
+    stream?.close(); // a connection left mid-answer cannot be reused: the server sees it close
   }
 }

@@ -1,21 +1,19 @@
 // One entry point for the HTTP inference servers: pick the backend by kind, with each server's default URL.
 import type { InferenceBackend } from '../types';
+import { connectionOptions, type ServerConnectionOptions } from './http';
 import { LLAMA_SERVER_DEFAULT_URL, LlamaServerBackend } from './llamaServer';
 import { OLLAMA_DEFAULT_URL, OllamaBackend } from './ollama';
 import { LMSTUDIO_DEFAULT_URL, MLX_DEFAULT_URL, OpenAiCompatibleBackend, type FimTemplateSpec } from './openaiCompatible';
 
 export type HttpBackendKind = 'ollama' | 'lmstudio' | 'mlx' | 'llama-server';
 
-export interface HttpBackendOptions {
+/** apiKey: a bearer token for servers that need one. */
+export interface HttpBackendOptions extends ServerConnectionOptions {
   /** Server base URL; empty or omitted: the kind's default. */
   readonly url?: string;
   readonly model: string;
-  /** Bearer token for servers that need one; never logged. */
-  readonly apiKey?: string;
   /** FIM prompt template for the OpenAI-compatible servers (default 'auto': from the model id). */
   readonly fimTemplate?: FimTemplateSpec;
-  /** Longest wait for an answer to start, and between streamed chunks. */
-  readonly timeoutMs?: number;
 }
 
 export const DEFAULT_SERVER_URLS: Readonly<Record<HttpBackendKind, string>> = {
@@ -27,7 +25,7 @@ export const DEFAULT_SERVER_URLS: Readonly<Record<HttpBackendKind, string>> = {
 
 export function createHttpBackend(kind: HttpBackendKind, options: HttpBackendOptions): InferenceBackend {
   const url = options.url || DEFAULT_SERVER_URLS[kind];
-  const common = { url, model: options.model, apiKey: options.apiKey, timeoutMs: options.timeoutMs };
+  const common = { ...connectionOptions(options), url, model: options.model };
   switch (kind) {
     case 'ollama':
       return new OllamaBackend(common);

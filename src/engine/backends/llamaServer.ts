@@ -14,8 +14,8 @@
 //   model path.
 import type { BackendInfo, GenerateOptions, GenerateRequest, GenerateResult, InferenceBackend, StopReason } from '../types';
 import {
-  asArray, asNumber, asObject, asString, Generation, HttpClient, HttpStatusError, runStream, urlPort,
-  type JsonObject, type ServerProfile, type ServerStats,
+  asArray, asNumber, asObject, asString, connectionOptions, HttpClient, HttpStatusError, outcomeStopReason, runStream, urlPort,
+  type JsonObject, type ServerConnectionOptions, type ServerProfile, type ServerStats,
 } from './http';
 import { requestJsonSchema } from '../jsonSchema';
 import { detectFimFamily, generateOpenAiStyle, responseFormat } from './openaiCompatible';
@@ -28,13 +28,11 @@ export interface InfillChunk {
   readonly text: string;
 }
 
-export interface LlamaServerOptions {
+/** apiKey: for servers started with --api-key. */
+export interface LlamaServerOptions extends ServerConnectionOptions {
   readonly url?: string;
   /** Sent as `model` (the router mode picks by it); single-model servers ignore it. */
   readonly model?: string;
-  /** For servers started with --api-key; sent as a bearer token, never logged. */
-  readonly apiKey?: string;
-  readonly timeoutMs?: number;
   /** Pin requests to one slot, so its KV cache keeps this client's prefix (default: any idle slot). */
   readonly slotId?: number;
   /** Supplies input_extra for each FIM request (e.g. snippets of open files). */
@@ -60,7 +58,7 @@ export class LlamaServerBackend implements InferenceBackend {
   constructor(private readonly options: LlamaServerOptions = {}) {
     const url = (options.url || LLAMA_SERVER_DEFAULT_URL).replace(/\/+$/, '').replace(/\/v1$/, '');
     this.model = options.model ?? '';
-    this.client = new HttpClient({ baseUrl: url, profile: llamaServerProfile(url), apiKey: options.apiKey, timeoutMs: options.timeoutMs });
+    this.client = new HttpClient({ ...connectionOptions(options), baseUrl: url, profile: llamaServerProfile(url) });
   }
 
   async generate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
@@ -80,7 +78,7 @@ export class LlamaServerBackend implements InferenceBackend {
       if (stop.length > 0) body.stop = stop;
       if (this.options.slotId !== undefined) body.id_slot = this.options.slotId;
       if (schema) body.response_format = responseFormat(schema);
-      return generateOpenAiStyle({ client: this.client, path: '/v1/chat/completions', body, stop, options, usedFim: false, backend: 'llama-server', model: this.model });
+      return generateOpenAiStyle({ client: this.client, path: '/v1/chat/completions', body, stop, maxTokens: request.maxTokens, options, usedFim: false, backend: 'llama-server', model: this.model });
     }
     const fim = request.kind === 'fim' && this.infill !== false;
     try {
@@ -126,7 +124,7 @@ export class LlamaServerBackend implements InferenceBackend {
 
   private async stream(request: Exclude<GenerateRequest, { kind: 'chat' }>, fim: boolean, options: GenerateOptions): Promise<GenerateResult> {
     const stop = request.stop ?? [];
-    const generation = new Generation(stop, options.onText);
+    const generation = this.client.generation(request.maxTokens, stop, options.onText);
     const body: Record<string, unknown> = {
       n_predict: request.maxTokens,
       temperature: request.temperature ?? 0,
@@ -152,6 +150,7 @@ export class LlamaServerBackend implements InferenceBackend {
       path: request.kind === 'fim' && fim ? '/infill' : '/completion',
       body,
       format: 'sse',
+      maxTokens: request.maxTokens,
       onMessage: (m) => {
         if (m.done) return 'end';
         const v = m.value;
@@ -162,7 +161,7 @@ export class LlamaServerBackend implements InferenceBackend {
         return 'end';
       },
     }, generation, options.signal);
-    const stopReason: StopReason = outcome === 'abort' ? 'abort' : outcome === 'stop' ? 'stop' : stopReasonOf(final);
+    const stopReason: StopReason = outcomeStopReason(outcome) ?? stopReasonOf(final);
     return generation.finish({ stopReason, usedFim: request.kind === 'fim' && fim, backend: 'llama-server', model: this.model }, statsOf(final));
   }
 }

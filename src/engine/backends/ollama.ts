@@ -9,20 +9,18 @@
 import { requestJsonSchema } from '../jsonSchema';
 import type { BackendInfo, ChatRequest, GenerateOptions, GenerateRequest, GenerateResult, InferenceBackend, StopReason } from '../types';
 import {
-  asArray, asNumber, asObject, asString, Generation, HttpClient, HttpStatusError, runStream, urlPort,
-  type JsonObject, type ServerProfile, type ServerStats,
+  asArray, asNumber, asObject, asString, connectionOptions, HttpClient, HttpStatusError, outcomeStopReason, runStream, urlPort,
+  type JsonObject, type ServerConnectionOptions, type ServerProfile, type ServerStats,
 } from './http';
 
 export const OLLAMA_DEFAULT_URL = 'http://127.0.0.1:11434';
 
-export interface OllamaBackendOptions {
+/** apiKey: for an Ollama behind an authenticating proxy. */
+export interface OllamaBackendOptions extends ServerConnectionOptions {
   /** Base URL of the server (default http://127.0.0.1:11434). */
   readonly url?: string;
   /** Model name as Ollama knows it, e.g. "qwen2.5-coder:1.5b-base". */
   readonly model: string;
-  /** For an Ollama behind an authenticating proxy; sent as a bearer token. */
-  readonly apiKey?: string;
-  readonly timeoutMs?: number;
 }
 
 export function ollamaProfile(url: string): ServerProfile {
@@ -41,7 +39,7 @@ export class OllamaBackend implements InferenceBackend {
   constructor(options: OllamaBackendOptions) {
     const url = options.url || OLLAMA_DEFAULT_URL;
     this.model = options.model;
-    this.client = new HttpClient({ baseUrl: url, profile: ollamaProfile(url), apiKey: options.apiKey, timeoutMs: options.timeoutMs });
+    this.client = new HttpClient({ ...connectionOptions(options), baseUrl: url, profile: ollamaProfile(url) });
   }
 
   async generate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
@@ -101,7 +99,7 @@ export class OllamaBackend implements InferenceBackend {
 
   private async stream(request: GenerateRequest, fim: boolean, options: GenerateOptions): Promise<GenerateResult> {
     const stop = request.stop ?? [];
-    const generation = new Generation(stop, options.onText);
+    const generation = this.client.generation(request.maxTokens, stop, options.onText);
     const chat = request.kind === 'chat';
     const modelOptions: Record<string, unknown> = { num_predict: request.maxTokens, temperature: request.temperature ?? 0 };
     if (stop.length > 0) modelOptions.stop = stop;
@@ -116,6 +114,7 @@ export class OllamaBackend implements InferenceBackend {
       path: chat ? '/api/chat' : '/api/generate',
       body,
       format: 'ndjson',
+      maxTokens: request.maxTokens,
       onMessage: (m) => {
         if (m.done) return 'more'; // NDJSON has no [DONE] sentinel
         const v = m.value;
@@ -126,8 +125,7 @@ export class OllamaBackend implements InferenceBackend {
         return 'end';
       },
     }, generation, options.signal);
-    const stopReason: StopReason = outcome === 'abort' ? 'abort' : outcome === 'stop' ? 'stop'
-      : asString(final?.done_reason) === 'length' ? 'maxTokens' : 'eos';
+    const stopReason: StopReason = outcomeStopReason(outcome) ?? (asString(final?.done_reason) === 'length' ? 'maxTokens' : 'eos');
     return generation.finish({ stopReason, usedFim: fim, backend: 'ollama', model: this.model }, statsOf(final));
   }
 }

@@ -20,8 +20,8 @@ import { EngineError } from '../errors';
 import { requestJsonSchema } from '../jsonSchema';
 import type { BackendInfo, GenerateOptions, GenerateRequest, GenerateResult, InferenceBackend, StopReason } from '../types';
 import {
-  asArray, asNumber, asObject, asString, Generation, HttpClient, modelNotFound, runStream, urlPort,
-  type JsonObject, type ServerProfile, type ServerStats,
+  asArray, asNumber, asObject, asString, connectionOptions, HttpClient, modelNotFound, outcomeStopReason, runStream, urlPort,
+  type JsonObject, type ServerConnectionOptions, type ServerProfile, type ServerStats,
 } from './http';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -90,6 +90,7 @@ export interface OpenAiStreamRequest {
   readonly body: JsonObject;
   /** Client-side stop strings (the request's plus any template's). */
   readonly stop: readonly string[];
+  readonly maxTokens: number;
   readonly options: GenerateOptions;
   readonly usedFim: boolean;
   readonly backend: string;
@@ -99,7 +100,7 @@ export interface OpenAiStreamRequest {
 /** Streams one request and builds the result; failures are mapped to EngineError. */
 export async function generateOpenAiStyle(r: OpenAiStreamRequest): Promise<GenerateResult> {
   const chat = r.path === '/v1/chat/completions';
-  const generation = new Generation(r.stop, r.options.onText);
+  const generation = r.client.generation(r.maxTokens, r.stop, r.options.onText);
   let finishReason = '';
   let usage: JsonObject | undefined;
   let timings: JsonObject | undefined;
@@ -108,6 +109,7 @@ export async function generateOpenAiStyle(r: OpenAiStreamRequest): Promise<Gener
       path: r.path,
       body: r.body,
       format: 'sse',
+      maxTokens: r.maxTokens,
       onMessage: (m) => {
         if (m.done) return 'end';
         const v = m.value;
@@ -124,8 +126,7 @@ export async function generateOpenAiStyle(r: OpenAiStreamRequest): Promise<Gener
         return 'final';
       },
     }, generation, r.options.signal);
-    const stopReason: StopReason = outcome === 'abort' ? 'abort' : outcome === 'stop' ? 'stop'
-      : finishReason === 'length' ? 'maxTokens' : 'eos';
+    const stopReason: StopReason = outcomeStopReason(outcome) ?? (finishReason === 'length' ? 'maxTokens' : 'eos');
     return generation.finish({ stopReason, usedFim: r.usedFim, backend: r.backend, model: r.model }, openAiStats(usage, timings));
   } catch (e) {
     throw r.client.toEngineError(e, r.model);
@@ -166,16 +167,14 @@ export type OpenAiFlavour = 'lmstudio' | 'mlx';
 export const LMSTUDIO_DEFAULT_URL = 'http://127.0.0.1:1234';
 export const MLX_DEFAULT_URL = 'http://127.0.0.1:8080';
 
-export interface OpenAiCompatibleOptions {
+/** apiKey: for servers started with an API key. */
+export interface OpenAiCompatibleOptions extends ServerConnectionOptions {
   readonly flavour: OpenAiFlavour;
   /** Base URL, with or without the trailing /v1 (default per flavour). */
   readonly url?: string;
   readonly model: string;
-  /** For servers started with an API key; sent as a bearer token, never logged. */
-  readonly apiKey?: string;
   /** How FIM prompts are built (default 'auto': from the model id). */
   readonly fimTemplate?: FimTemplateSpec;
-  readonly timeoutMs?: number;
 }
 
 const BACKEND_NAMES: Readonly<Record<OpenAiFlavour, string>> = { lmstudio: 'lm studio', mlx: 'mlx' };
@@ -209,12 +208,7 @@ export class OpenAiCompatibleBackend implements InferenceBackend {
     this.fim = resolveFimRenderer(options.fimTemplate, options.model);
     // Paths carry /v1 themselves; users often paste the base URL with it.
     const url = (options.url || (options.flavour === 'lmstudio' ? LMSTUDIO_DEFAULT_URL : MLX_DEFAULT_URL)).replace(/\/+$/, '').replace(/\/v1$/, '');
-    this.client = new HttpClient({
-      baseUrl: url,
-      profile: openAiProfile(options.flavour, url, options.model),
-      apiKey: options.apiKey,
-      timeoutMs: options.timeoutMs,
-    });
+    this.client = new HttpClient({ ...connectionOptions(options), baseUrl: url, profile: openAiProfile(options.flavour, url, options.model) });
   }
 
   async generate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
@@ -235,6 +229,7 @@ export class OpenAiCompatibleBackend implements InferenceBackend {
         path: '/v1/chat/completions',
         body: { ...common, messages: request.messages.map((m) => ({ role: m.role, content: m.content })), logprobs: true },
         stop,
+        maxTokens: request.maxTokens,
         options,
         usedFim: false,
         backend: BACKEND_NAMES[this.flavour],
@@ -249,6 +244,7 @@ export class OpenAiCompatibleBackend implements InferenceBackend {
       // mlx_lm.server accepts only a boolean here; the legacy completions API wants the number of top entries.
       body: { ...common, prompt, logprobs: this.flavour === 'mlx' ? true : 1 },
       stop: fim ? [...stop, ...fim.stop] : stop,
+      maxTokens: request.maxTokens,
       options,
       usedFim: fim !== null,
       backend: BACKEND_NAMES[this.flavour],

@@ -1,7 +1,7 @@
-// Timers with which the client ends a request itself: the whole call's deadline, and the stream's data-idle watch
+// Timers with which a client ends a request itself: the whole call's deadline, and the stream's data-idle watch
 // (undici's own body timeout restarts on any byte, so a `: ping` comment every second would keep a stalled answer
 // open forever). Each fires at most once and says whether it did, so that the caller can tell its own stop from a
-// network failure, whatever error the stop surfaced as.
+// network failure, whatever error the stop surfaced as. Shared by the cloud client and the local server backends.
 
 export class Watchdog {
   private timer: NodeJS.Timeout | undefined;
@@ -73,5 +73,13 @@ export class DataIdle extends Error {
   override readonly name = 'DataIdle';
   constructor() {
     super('no data for the idle time');
+  }
+}
+
+/** The whole request (connection, headers, body) took longer than its deadline: thrown by the reader it ended. */
+export class DeadlinePassed extends Error {
+  override readonly name = 'DeadlinePassed';
+  constructor(readonly ms: number) {
+    super(`no complete answer within ${ms} ms`);
   }
 }
