@@ -79,4 +79,9 @@ describe('package.json manifest', () => {
     assert.equal(pkg.dependencies['node-llama-cpp'], '3.21.1');
     assert.equal(pkg.allowScripts['onnxruntime-node'], false);
   });
+
+  it('keeps README.md free of relative links, which vsce refuses to package without a repository URL', () => {
+    const relative = [...readFileSync('README.md', 'utf8').matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1]).filter((href) => !/^(?:https?:|mailto:|#)/.test(href));
+    assert.deepEqual(relative, []);
+  });
 });
