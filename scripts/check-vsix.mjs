@@ -5,6 +5,7 @@
 // e2e suite passes against the installed copy.
 //   node scripts/check-vsix.mjs [--cs CODE_SERVER] FILE.vsix
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createHmac, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -20,8 +21,9 @@ const cs = values.cs ?? process.env.CODE_SERVER ??
   execFileSync('bash', [path.join(root, 'scripts/ensure-code-server.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
 
 /**
- * Starts the installed dist/engine-worker.js, speaks the protocol raw (the client is bundled into extension.js) and
- * asks it to route one row; the answer must match the logistic model in dist/router-weights.json.
+ * Starts the installed dist/engine-worker.js, speaks the protocol raw (the client is bundled into extension.js):
+ * the handshake of src/engine/handshake.ts written out again (hello with a nonce, check the worker's HMAC, auth with
+ * ours, ready), then asks it to route one row; the answer must match the logistic model in dist/router-weights.json.
  */
 async function routeProbe(dir, stateDir) {
   const protocol = Number(/PROTOCOL_VERSION = (\d+)/.exec(readFileSync(path.join(root, 'src/engine/protocol.ts'), 'utf8'))[1]);
@@ -32,16 +34,18 @@ async function routeProbe(dir, stateDir) {
   const worker = spawn(process.execPath, [path.join(dir, 'dist', 'engine-worker.js'), '--state-dir', stateDir, '--idle-ms', '5000'], { stdio: 'ignore' });
   try {
     let lock;
-    for (let i = 0; i < 200 && !lock; i++) {
+    const keyFile = path.join(stateDir, 'engine.key'); // made after the lock, before the worker listens
+    for (let i = 0; i < 200 && !(lock && existsSync(keyFile)); i++) {
       await new Promise((r) => setTimeout(r, 50));
       try { lock = JSON.parse(readFileSync(path.join(stateDir, 'engine.lock'), 'utf8')); } catch { /* not written yet */ }
     }
-    if (!lock) return { ok: false, detail: 'the worker wrote no lock file in 10 s' };
-    const answer = await new Promise((resolve) => {
-      const socket = net.connect(lock.socket, () => {
-        socket.write(JSON.stringify({ type: 'hello', protocol, client: 'check-vsix' }) + '\n');
-        socket.write(JSON.stringify({ type: 'route', id: 1, features: [row] }) + '\n');
-      });
+    if (!lock || !existsSync(keyFile)) return { ok: false, detail: 'the worker wrote no lock file and key in 10 s' };
+    const key = readFileSync(keyFile);
+    const proof = (role, clientNonce, workerNonce) => createHmac('sha256', key).update(`verdant-engine-v1\0${role}\0${clientNonce}\0${workerNonce}`).digest('hex');
+    const nonce = randomBytes(32).toString('hex');
+    const ask = () => new Promise((resolve) => {
+      const send = (m) => socket.write(JSON.stringify(m) + '\n');
+      const socket = net.connect(lock.socket, () => send({ type: 'hello', protocol, client: 'check-vsix', nonce }));
       const timer = setTimeout(() => { socket.destroy(); resolve({ type: 'timeout' }); }, 30000);
       let buffer = '';
       socket.setEncoding('utf8');
@@ -49,12 +53,23 @@ async function routeProbe(dir, stateDir) {
         buffer += chunk;
         for (const line of buffer.split('\n').slice(0, -1)) {
           const m = JSON.parse(line);
-          if (m.id === 1 || m.type === 'error') { clearTimeout(timer); socket.destroy(); resolve(m); }
+          if (m.type === 'hello') {
+            if (m.proof !== proof('worker', nonce, m.nonce)) { clearTimeout(timer); socket.destroy(); resolve({ type: 'error', error: { message: 'the worker could not prove the key' } }); return; }
+            send({ type: 'auth', proof: proof('client', nonce, m.nonce) });
+          } else if (m.type === 'ready') {
+            send({ type: 'route', id: 1, features: [row] });
+          } else if (m.id === 1 || m.type === 'error') { clearTimeout(timer); socket.destroy(); resolve(m); }
         }
         buffer = buffer.slice(buffer.lastIndexOf('\n') + 1);
       });
-      socket.on('error', (e) => { clearTimeout(timer); resolve({ type: 'error', error: { message: e.message } }); });
+      socket.on('error', (e) => { clearTimeout(timer); resolve({ type: 'error', error: { message: e.message, code: e.code } }); });
     });
+    // The lock and key come before the worker listens: a socket not there yet is asked again.
+    let answer = await ask();
+    for (let i = 0; i < 100 && ['ENOENT', 'ECONNREFUSED'].includes(answer.error?.code); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      answer = await ask();
+    }
     if (answer.type !== 'routed') return { ok: false, detail: JSON.stringify(answer).slice(0, 300) };
     const diff = Math.abs(answer.p[0] - expected);
     return { ok: diff <= 1e-5, detail: `p ${answer.p[0].toFixed(6)} on ${answer.provider}, reference ${expected.toFixed(6)}` };
