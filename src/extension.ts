@@ -10,7 +10,7 @@ import { UsageLog } from './core/usage';
 import { CarbonAccounting } from './vscode/carbonAccounting';
 import { CarbonUi } from './vscode/carbonUi';
 import { CloudConsent } from './vscode/cloudConsent';
-import { registerChatProvider } from './vscode/chatProvider';
+import { chatResponder, registerChatProvider } from './vscode/chatProvider';
 import { registerCloudSetup } from './vscode/cloudSetup';
 import type { Job } from './core/scheduling/queue';
 import { Refactors } from './vscode/refactor';
@@ -52,6 +52,8 @@ export interface VerdantApi {
   readonly jobs: DeferredJobs;
   /** Planned multi-file refactors. */
   readonly refactors: Refactors;
+  /** What the chat model provider answers with (the provider API itself needs VS Code 1.104+). */
+  readonly chat: ReturnType<typeof chatResponder>;
   /** Where this extension's state (ledger, queue, models, worker lock) and logs are, for diagnostics. */
   readonly stateDir: string;
   readonly logDir: string;
@@ -97,15 +99,16 @@ export function activate(context: vscode.ExtensionContext): VerdantApi {
     config, carbon, tasks, refactors, stateDir, log, signer,
     origin: () => ({ workspace: workspaceIdentity(), trusted: vscode.workspace.isTrusted, consent: consent.value }),
   });
+  const chatDeps = { config, tasks, router, consent, log };
   context.subscriptions.push(
     log, config, bar, status, engine, completions, carbon, carbonUi, consent, router, tasks, jobs, refactors, forgetJobKey, registerCloudSetup({ keys, log, engineHttp }),
-    ...[registerChatProvider({ config, engine, keys, consent, log, engineHttp })].filter((d): d is vscode.Disposable => d !== undefined),
+    ...[registerChatProvider(chatDeps)].filter((d): d is vscode.Disposable => d !== undefined),
     ...registerCommands({ extensionId: context.extension.id, config, status, keys, log, engine, engineHttp, modelsDir: path.join(stateDir, 'models') }),
   );
   const activationMs = performance.now() - t0;
   log.info(`Verdant ${VERSION} activated in ${activationMs.toFixed(1)} ms (${vscode.env.appName} ${vscode.version}, ` +
     `${vscode.env.remoteName ? `remote ${vscode.env.remoteName}, ` : ''}trusted: ${vscode.workspace.isTrusted})`);
-  return { version: VERSION, engine, completions, usage, carbon, carbonUi, tasks, consent, router, jobs, refactors, stateDir, logDir: context.logUri.fsPath, activationMs, statusText: () => status.current.text };
+  return { version: VERSION, engine, completions, usage, carbon, carbonUi, tasks, consent, router, jobs, refactors, chat: chatResponder(chatDeps), stateDir, logDir: context.logUri.fsPath, activationMs, statusText: () => status.current.text };
 }
 
 export function deactivate(): void {

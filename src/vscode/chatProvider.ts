@@ -5,22 +5,21 @@
 import * as vscode from 'vscode';
 import type { Config } from '../config';
 import { attachedPaths, sensitiveReason } from '../core/cloud/outgoing';
-import { redactSecrets } from '../core/cloud/redact';
 import type { ChatMessage } from '../engine/types';
 import type { CloudConsent } from './cloudConsent';
-import type { LocalEngine } from './localEngine';
-import type { EngineHttpModule } from './engineHttp';
-import type { CloudKeyStore } from './secrets';
+import type { Router } from './router';
+import type { TaskOutcome, Tasks } from './tasks';
 
 export const CHAT_VENDOR = 'verdant';
 
 export interface ChatProviderDeps {
   readonly config: Config;
-  readonly engine: LocalEngine;
-  readonly keys: CloudKeyStore;
+  /** Runs the model call: the same redaction, ledger record, usage record and Show Last Cloud Request as tasks. */
+  readonly tasks: Pick<Tasks, 'runOn'>;
+  /** Consulted (and logged) for the cloud model: a spent "stop" budget or a cloud the policy blocks refuses it. */
+  readonly router: Pick<Router, 'route'>;
   readonly consent: CloudConsent;
   readonly log: vscode.LogOutputChannel;
-  readonly engineHttp: () => EngineHttpModule;
 }
 
 /** The parts of the provider API used here (not in @types/vscode 1.100). */
@@ -35,7 +34,7 @@ interface ModelInfo {
   readonly capabilities: { readonly toolCalling?: boolean; readonly imageInput?: boolean };
 }
 
-interface RequestMessage {
+export interface RequestMessage {
   readonly role: vscode.LanguageModelChatMessageRole;
   readonly content: readonly unknown[];
 }
@@ -50,12 +49,45 @@ export function toChatMessages(messages: readonly RequestMessage[]): ChatMessage
   }));
 }
 
+/**
+ * Answers one chat request on the model the user picked in the chat model picker, through Tasks.runOn, so that a
+ * chat message costs what it costs on the gauge: one ledger record per request, whose grams the outcome names.
+ * The cloud model follows the palette's rules: trusted workspace, no secrets file attached, a budget or policy that
+ * allows the cloud, consent.
+ */
+export function chatResponder(deps: ChatProviderDeps) {
+  return async (model: 'local' | 'cloud', messages: readonly RequestMessage[], onText: (text: string) => void, signal: AbortSignal): Promise<TaskOutcome> => {
+    const chat = toChatMessages(messages);
+    if (model === 'local') return deps.tasks.runOn('local', 'chat', chat, signal, () => undefined, { sink: onText, maxTokens: 1024 });
+    const s = deps.config.settings.cloud;
+    if (!vscode.workspace.isTrusted) throw new Error('Verdant sends nothing to the cloud from an untrusted workspace.');
+    const secretsFile = chat.flatMap((m) => attachedPaths(m.content)).map(sensitiveReason).find((r) => r !== undefined);
+    if (secretsFile) throw new Error(`This chat carries ${secretsFile.replace(/ is /, ', which is ')}; Verdant sends no secrets file to the cloud. Remove it from the chat, or choose "Verdant local".`);
+    const chars = chat.reduce((n, m) => n + m.content.length, 0);
+    const { decision, entry } = await deps.router.route({ kind: 'ask', promptTokens: Math.ceil(chars / 4), files: 0, selectionChars: 0, consent: 'granted' });
+    const blocked = decision.options.find((o) => o.route === 'cloud')?.blocked ?? (decision.options.some((o) => o.route === 'cloud') ? undefined : 'no cloud endpoint is configured');
+    if (blocked) {
+      entry.outcome = `chat: cloud refused: ${blocked}`;
+      throw new Error(`Verdant cloud cannot take this chat: ${blocked}. Choose "Verdant local" instead.`);
+    }
+    if (deps.consent.value !== 'granted' && (await deps.consent.ask(new URL(s.endpoint).host, 'this chat')) !== 'granted') {
+      entry.outcome = 'chat: cloud consent not given';
+      throw new Error('Cloud consent was not given for this workspace; choose "Verdant local" instead.');
+    }
+    const outcome = await deps.tasks.runOn('cloud', 'chat', chat, signal, () => undefined, { sink: onText, maxTokens: 4096 });
+    entry.outcome = 'chat: done (cloud)';
+    entry.grams = outcome.grams;
+    return outcome;
+  };
+}
+
 export function registerChatProvider(deps: ChatProviderDeps): vscode.Disposable | undefined {
   const register = (vscode.lm as unknown as { registerLanguageModelChatProvider?: RegisterProvider }).registerLanguageModelChatProvider;
   if (typeof register !== 'function') {
     deps.log.info(`VS Code ${vscode.version} has no language model chat provider API; Verdant's models are not in the chat model picker`);
     return undefined;
   }
+  const respond = chatResponder(deps);
   const changed = new vscode.EventEmitter<void>();
   const sub = deps.config.onDidChange(() => changed.fire());
   const provider = {
@@ -73,26 +105,11 @@ export function registerChatProvider(deps: ChatProviderDeps): vscode.Disposable 
     },
     provideLanguageModelChatResponse: async (model: ModelInfo, messages: readonly RequestMessage[], _options: unknown, progress: vscode.Progress<vscode.LanguageModelTextPart>, token: vscode.CancellationToken): Promise<void> => {
       const ac = new AbortController();
-      token.onCancellationRequested(() => ac.abort());
-      const chat = toChatMessages(messages);
-      const onText = (t: string) => progress.report(new vscode.LanguageModelTextPart(t));
-      if (model.id === 'local') {
-        await deps.engine.generate({ kind: 'chat', messages: chat, maxTokens: 1024 }, { signal: ac.signal, onText });
-        return;
-      }
-      const s = deps.config.settings.cloud;
-      if (!vscode.workspace.isTrusted) throw new Error('Verdant sends nothing to the cloud from an untrusted workspace.');
-      const secretsFile = chat.flatMap((m) => attachedPaths(m.content)).map(sensitiveReason).find((r) => r !== undefined);
-      if (secretsFile) throw new Error(`This chat carries ${secretsFile.replace(/ is /, ', which is ')}; Verdant sends no secrets file to the cloud. Remove it from the chat, or choose "Verdant local".`);
-      if (deps.consent.value !== 'granted' && (await deps.consent.ask(new URL(s.endpoint).host, 'this chat')) !== 'granted') {
-        throw new Error('Cloud consent was not given for this workspace; choose "Verdant local" instead.');
-      }
-      const { CloudClient } = deps.engineHttp();
-      const client = new CloudClient({ baseUrl: s.endpoint, model: s.model, apiKey: () => deps.keys.get(), proxyUrl: vscode.workspace.getConfiguration('http').get<string>('proxy') || undefined, timeouts: { deadlineMs: s.requestTimeoutSeconds * 1000 } });
+      const sub = token.onCancellationRequested(() => ac.abort());
       try {
-        await client.chat({ messages: chat.map((m) => ({ ...m, content: redactSecrets(m.content).text })), maxTokens: 4096 }, { signal: ac.signal, onText });
+        await respond(model.id === 'cloud' ? 'cloud' : 'local', messages, (t) => progress.report(new vscode.LanguageModelTextPart(t)), ac.signal);
       } finally {
-        client.close();
+        sub.dispose();
       }
     },
     provideTokenCount: async (_model: ModelInfo, text: string | RequestMessage): Promise<number> => {

@@ -292,17 +292,19 @@ export class Tasks implements vscode.Disposable {
   }
 
   /**
-   * One model call on a route already decided (a refactor's plan or step): local or cloud, with the same redaction,
-   * "Show Last Cloud Request" record and ledger records as every task. The caller owns progress and cancellation.
+   * One model call on a route already decided (a refactor's plan or step, a chat message): local or cloud, with the
+   * same redaction, "Show Last Cloud Request" record and ledger record as every task. The caller owns progress and
+   * cancellation; `sink` gets the text as it streams.
    */
-  async runOn(route: 'local' | 'cloud', feature: 'refactor-plan' | 'refactor-step', messages: ChatMessage[], signal: AbortSignal,
-    report: (chars: number) => void, extra: { jsonSchema?: object; maxTokens?: number } = {}): Promise<TaskOutcome> {
+  async runOn(route: 'local' | 'cloud', feature: 'refactor-plan' | 'refactor-step' | 'chat', messages: ChatMessage[], signal: AbortSignal,
+    report: (chars: number) => void, extra: { jsonSchema?: object; maxTokens?: number; sink?: (text: string) => void } = {}): Promise<TaskOutcome> {
+    const reason = feature === 'chat' ? 'chosen in the chat' : 'refactor';
     if (route === 'cloud') {
-      const o = await this.runCloud(feature, messages, 'refactor', signal, report);
+      const o = await this.runCloud(feature, messages, reason, signal, report, extra.sink, 0, extra.maxTokens);
       this.deps.router.noteCloudReached();
       return o;
     }
-    const { result: _generated, ...o } = await this.runLocal(messages, 'refactor', signal, report, undefined, feature, extra);
+    const { result: _generated, ...o } = await this.runLocal(messages, reason, signal, report, extra.sink, feature, extra);
     return o;
   }
 
@@ -511,7 +513,7 @@ export class Tasks implements vscode.Disposable {
   }
 
   private async runLocal(messages: ChatMessage[], reason: string, signal: AbortSignal, report: (chars: number) => void, sink?: (text: string) => void,
-    feature: 'task' | 'refactor-plan' | 'refactor-step' = 'task', extra: { jsonSchema?: object; maxTokens?: number } = {}): Promise<TaskOutcome & { result: GenerateResult }> {
+    feature: 'task' | 'refactor-plan' | 'refactor-step' | 'chat' = 'task', extra: { jsonSchema?: object; maxTokens?: number } = {}): Promise<TaskOutcome & { result: GenerateResult }> {
     let chars = 0;
     const started = Date.now();
     const r = await this.deps.engine.generate({ kind: 'chat', messages, maxTokens: extra.maxTokens ?? 1024, temperature: 0, ...(extra.jsonSchema ? { jsonSchema: extra.jsonSchema } : {}) },
@@ -524,8 +526,8 @@ export class Tasks implements vscode.Disposable {
     return { route: 'local', reason, model: r.model, text: r.text, grams: record?.sciG, recordIds: record ? [record.id] : [], result: r };
   }
 
-  private async runCloud(kind: TaskKind | 'refactor-plan' | 'refactor-step', messages: ChatMessage[], reason: string, signal: AbortSignal, report: (chars: number) => void, sink?: (text: string) => void,
-    redactedBefore = 0): Promise<TaskOutcome> {
+  private async runCloud(kind: TaskKind | 'refactor-plan' | 'refactor-step' | 'chat', messages: ChatMessage[], reason: string, signal: AbortSignal, report: (chars: number) => void, sink?: (text: string) => void,
+    redactedBefore = 0, maxTokens = 2048): Promise<TaskOutcome> {
     const s = this.deps.config.settings.cloud;
     let redactions = redactedBefore;
     const sent = messages.map((m) => {
@@ -539,7 +541,7 @@ export class Tasks implements vscode.Disposable {
     try {
       let chars = 0;
       const started = Date.now();
-      const r = await client.chat({ messages: sent, maxTokens: 2048, temperature: 0 }, { signal, onText: (t: string) => { chars += t.length; report(chars); sink?.(t); } });
+      const r = await client.chat({ messages: sent, maxTokens, temperature: 0 }, { signal, onText: (t: string) => { chars += t.length; report(chars); sink?.(t); } });
       this.deps.router.noteCloudReached();
       const record = await this.deps.carbon.recordCloud({ feature: kind, endpoint: s.endpoint, model: r.model || s.model, tokensIn: r.usage.promptTokens, tokensOut: r.usage.completionTokens, latencyMs: r.ms, at: started });
       const said = r.finishReason === 'length' ? `${reason}; the answer was cut at its length limit` : reason;
