@@ -18,7 +18,7 @@ import type { Command, CommandArgs } from './command';
 const LIVE: readonly LiveSourceId[] = ['uk-carbon-intensity', 'electricity-maps', 'watttime', 'carbon-aware-sdk'];
 const envKey = (id: LiveSourceId) => `VERDANT_${id.toUpperCase().replace(/-/g, '_')}_URL`;
 
-const zoneFlags = {
+export const zoneFlags = {
   zone: { type: 'string', value: 'Z', description: 'grid zone: FR, SE-SE3, GB, GB-RG41, aws:eu-north-1, CAISO_NORTH… (default $VERDANT_ZONE)' },
   source: { type: 'string', value: 'S', description: `${CARBON_SOURCES.join(', ')} (default auto)` },
 } as const;

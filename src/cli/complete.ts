@@ -1,9 +1,16 @@
-// `verdant complete`: one completion from a local GGUF model, in this process (no worker, no VS Code).
+// `verdant complete`: one completion from a local GGUF model, in this process (no worker, no VS Code). With
+// --ledger DIR the request is written to that carbon ledger as one SCI record, as the extension records its own.
+import { detectDevice, osFacts } from '../core/carbon/energy/devices';
+import { Ledger } from '../core/carbon/ledger';
+import { sciForLocalUsage } from '../core/carbon/sci';
+import type { SciRecord } from '../core/carbon/types';
 import { GPU_CHOICES, MAX_THREADS, type GpuChoice } from '../core/settings';
+import type { LocalUsageRecord } from '../core/usage';
 import { LlamaEngine } from '../engine/llama/engine';
 import type { GenerateRequest, GenerateResult } from '../engine/types';
 import { numberFlag, UsageError } from './args';
-import type { Command } from './command';
+import { intensityService, zoneFlags } from './carbon';
+import type { Command, CommandArgs } from './command';
 
 export interface CompleteOutput {
   readonly text: string;
@@ -18,11 +25,14 @@ export interface CompleteOutput {
   readonly tokensPerSecond: number;
   readonly meanLogProb: number | null;
   readonly loadMs: number;
+  /** With --ledger: the record written, and its grams. */
+  readonly recordId?: string;
+  readonly gCO2e?: number;
 }
 
 export const completeCommand: Command = {
   summary: 'complete text with a local GGUF model (fill-in-the-middle with --prefix/--suffix)',
-  usage: 'verdant complete --model PATH (--prompt TEXT | --prefix TEXT [--suffix TEXT]) [--max-tokens N] [--threads N] [--gpu auto|vulkan|cuda|metal|cpu] [--json]',
+  usage: 'verdant complete --model PATH (--prompt TEXT | --prefix TEXT [--suffix TEXT]) [--max-tokens N] [--threads N] [--gpu auto|vulkan|cuda|metal|cpu] [--ledger DIR [--zone Z]] [--json]',
   flags: {
     model: { type: 'string', value: 'PATH', description: 'GGUF model file' },
     prompt: { type: 'string', value: 'TEXT', description: 'text to continue' },
@@ -31,8 +41,11 @@ export const completeCommand: Command = {
     'max-tokens': { type: 'string', value: 'N', description: 'tokens to generate at most (default 64)' },
     threads: { type: 'string', value: 'N', description: 'CPU threads (default: physical cores minus one)' },
     gpu: { type: 'string', value: 'BACKEND', description: 'auto (default), vulkan, cuda, metal or cpu' },
+    ledger: { type: 'string', value: 'DIR', description: 'write this request to the carbon ledger in DIR (one SCI record)' },
+    ...zoneFlags,
   },
-  async run({ flags, io, json }): Promise<CompleteOutput> {
+  async run(args): Promise<CompleteOutput> {
+    const { flags, io, json } = args;
     const modelPath = flags.model;
     if (typeof modelPath !== 'string' || modelPath === '') throw new UsageError('--model PATH is required.');
     const prompt = flags.prompt;
@@ -47,12 +60,17 @@ export const completeCommand: Command = {
       ? { kind: 'completion', prompt: String(prompt), maxTokens }
       : { kind: 'fim', prefix: String(prefix), suffix: String(flags.suffix ?? ''), maxTokens };
 
+    const ledger = flags.ledger === undefined ? undefined : String(flags.ledger);
+    if (ledger === '') throw new UsageError('--ledger needs a folder.');
     const engine = await LlamaEngine.load({ modelPath, gpu, threads, contextSize: 2048, sequences: 1 });
     try {
       // Text mode streams to stdout as it is generated; --json prints one object at the end.
+      const started = Date.now();
       const result: GenerateResult = await engine.generate(request, json ? {} : { onText: (t) => io.write(t) });
       if (!json) io.out('');
+      const record = ledger === undefined ? undefined : await recordIn(ledger, started, result, args);
       return {
+        ...(record ? { recordId: record.id, gCO2e: record.sciG } : {}),
         text: result.text,
         backend: result.backend,
         model: result.model,
@@ -72,9 +90,23 @@ export const completeCommand: Command = {
   },
   format: (r) => {
     const o = r as CompleteOutput;
-    return `[${o.backend}, ${o.generatedTokens} tokens, ${o.tokensPerSecond} tok/s, first token ${o.ttftMs} ms, stop: ${o.stopReason}]`;
+    return `[${o.backend}, ${o.generatedTokens} tokens, ${o.tokensPerSecond} tok/s, first token ${o.ttftMs} ms, stop: ${o.stopReason}` +
+      `${o.recordId ? `, ${o.gCO2e} gCO2e, ledger record ${o.recordId}` : ''}]`;
   },
 };
+
+/** One SCI record for this request, at the zone's grid (--zone, else $VERDANT_ZONE), appended to the ledger. */
+async function recordIn(dir: string, started: number, result: GenerateResult, args: Pick<CommandArgs, 'flags'>): Promise<SciRecord> {
+  const usage: LocalUsageRecord = {
+    at: started, feature: 'cli-complete', backend: result.backend, model: result.model, engineMs: result.timing.totalMs,
+    promptTokens: result.timing.promptTokens, evaluatedTokens: result.timing.evaluatedTokens, generatedTokens: result.timing.generatedTokens,
+    ...(result.timing.packageJoules !== undefined ? { measuredJoules: result.timing.packageJoules } : {}),
+  };
+  const intensity = await intensityService(args).current();
+  const record = sciForLocalUsage(usage, detectDevice(osFacts(), result.backend), intensity, undefined, { measuredJoules: usage.measuredJoules });
+  await new Ledger({ dir }).append(record);
+  return record;
+}
 
 function round(n: number, digits = 1): number {
   const f = 10 ** digits;

@@ -4,7 +4,7 @@
 export interface LocalUsageRecord {
   /** Epoch ms when the request started. */
   readonly at: number;
-  readonly feature: 'inline-completion' | 'warm-up' | 'task' | 'refactor-plan' | 'refactor-step' | 'chat';
+  readonly feature: 'inline-completion' | 'warm-up' | 'task' | 'refactor-plan' | 'refactor-step' | 'chat' | 'cli-complete';
   readonly backend: string;
   readonly model: string;
   /** Engine wall time (prompt evaluation + decoding), ms. */

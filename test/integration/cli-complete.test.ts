@@ -1,5 +1,9 @@
 // `verdant complete` as a real process on the real model (CPU, 1 thread).
 import * as assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Ledger } from '../../src/core/carbon/ledger';
 import { runCliProcess } from '../support/cli';
 import { testModels, type TestModels } from '../support/models';
 
@@ -20,6 +24,29 @@ describe('verdant complete (real model)', function () {
     assert.equal(o.generatedTokens, 12);
     for (const k of ['promptTokens', 'evaluatedTokens', 'ttftMs', 'tokensPerSecond', 'meanLogProb']) assert.equal(typeof o[k], 'number', k);
     assert.ok(o.meanLogProb < 0);
+  });
+
+  it('--ledger writes exactly one record for the request, and prints its grams', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'verdant-cli-ledger-'));
+    try {
+      const r = await cli('complete', '--model', models.base, '--prompt', 'Once upon a time', ...common(), '--ledger', dir, '--zone', 'SE', '--json');
+      assert.equal(r.code, 0, r.stderr);
+      const o = JSON.parse(r.stdout);
+      const { records, problems } = await new Ledger({ dir }).read();
+      assert.deepEqual(problems, []);
+      assert.equal(records.length, 1);
+      assert.equal(records[0].id, o.recordId);
+      assert.equal(records[0].sciG, o.gCO2e);
+      assert.equal(records[0].route, 'local');
+      assert.equal(records[0].feature, 'cli-complete');
+      assert.equal(records[0].intensity.zone, 'SE');
+      assert.ok(o.gCO2e > 0);
+      const text = await cli('complete', '--model', models.base, '--prompt', 'Once upon a time', ...common(), '--ledger', dir);
+      assert.match(text.stdout, /stop: maxTokens, [\d.e-]+ gCO2e, ledger record [0-9a-f-]{36}\]/);
+      assert.equal((await new Ledger({ dir }).read()).records.length, 2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('streams plain text, then a summary line', async () => {
