@@ -9,13 +9,13 @@ import { estimateLocal } from '../core/carbon/energy/local';
 import { localEmbodied } from '../core/carbon/sci';
 import { createIntensityService, type IntensityService, type LiveSourceId } from '../core/carbon/sources';
 import { chooseSource } from '../core/carbon/sourceChoice';
-import type { ForecastPoint, IntensityForecast, SourceId } from '../core/carbon/types';
+import { LIVE_SOURCE_IDS, type ForecastPoint, type IntensityForecast, type SourceId } from '../core/carbon/types';
 import { checkedPoints, findCleanestWindow, parseDuration, WindowError } from '../core/carbon/window';
 import { CARBON_SOURCES, type CarbonSourceChoice } from '../core/settings';
 import { numberFlag, UsageError } from './args';
 import type { Command, CommandArgs } from './command';
 
-const LIVE: readonly LiveSourceId[] = ['uk-carbon-intensity', 'electricity-maps', 'watttime', 'carbon-aware-sdk'];
+const LIVE: readonly LiveSourceId[] = LIVE_SOURCE_IDS;
 const envKey = (id: LiveSourceId) => `VERDANT_${id.toUpperCase().replace(/-/g, '_')}_URL`;
 
 export const zoneFlags = {

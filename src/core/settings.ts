@@ -1,6 +1,7 @@
 // Typed, validated Verdant settings. Pure: the VS Code adapter (src/config.ts) and the CLI both feed raw values in
 // through a reader, so validation is the same everywhere and unit-testable without VS Code.
 
+import { SOURCE_IDS } from './carbon/types';
 import { BUDGET_ACTIONS, ROUTING_MODES, type BudgetAction, type RoutingMode } from './routing/policy';
 
 export const GPU_CHOICES = ['auto', 'vulkan', 'cuda', 'metal', 'cpu'] as const;
@@ -50,7 +51,7 @@ export interface CompletionsSettings {
   readonly onBattery: BatteryMode;
 }
 
-export const CARBON_SOURCES = ['auto', 'embedded', 'uk-carbon-intensity', 'electricity-maps', 'watttime', 'carbon-aware-sdk'] as const;
+export const CARBON_SOURCES = ['auto', ...SOURCE_IDS] as const;
 export type CarbonSourceChoice = (typeof CARBON_SOURCES)[number];
 
 export interface CarbonSettings {

@@ -2,8 +2,9 @@ import * as assert from 'node:assert/strict';
 import { appendFileSync, mkdtempSync, promises as fsp, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { csvField, Ledger, type LedgerFs, totalsOf } from '../../src/core/carbon/ledger';
-import type { Route, SciRecord } from '../../src/core/carbon/types';
+import { csvField, Ledger, sciRecordProblem, type LedgerFs, totalsOf } from '../../src/core/carbon/ledger';
+import { LIVE_SOURCE_IDS, SOURCE_IDS, type Route, type SciRecord } from '../../src/core/carbon/types';
+import { CARBON_SOURCES } from '../../src/core/settings';
 
 interface Spec {
   route?: Route;
@@ -284,3 +285,16 @@ function parseCsv(text: string): string[][] {
   }
   return rows;
 }
+
+describe('intensity source ids: one list', () => {
+  it('every source can be chosen in settings and is a readable ledger record', () => {
+    assert.deepEqual(CARBON_SOURCES, ['auto', ...SOURCE_IDS]);
+    assert.deepEqual(LIVE_SOURCE_IDS, SOURCE_IDS.filter((s) => s !== 'embedded'));
+    const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
+    assert.deepEqual(pkg.contributes.configuration.properties['verdant.carbon.source'].enum, [...CARBON_SOURCES]);
+    for (const source of SOURCE_IDS) {
+      const record = { ...A, intensity: { ...A.intensity, source } };
+      assert.equal(sciRecordProblem(record), undefined, source);
+    }
+  });
+});

@@ -20,7 +20,7 @@
 // the size page by page) adds an empty line, which the reader ignores.
 import { promises as nodeFs } from 'node:fs';
 import * as path from 'node:path';
-import type { Route, SciRecord, SignalType, SourceId } from './types';
+import { SOURCE_IDS, type Route, type SciRecord, type SignalType } from './types';
 
 /** The file operations the ledger uses (node:fs/promises by default; tests may wrap them). */
 export type LedgerFs = Pick<typeof nodeFs, 'mkdir' | 'open' | 'readFile' | 'readdir' | 'unlink'>;
@@ -334,7 +334,7 @@ const isCount = (v: unknown): boolean => Number.isInteger(v) && (v as number) >=
 const isPair = (v: unknown): boolean => Array.isArray(v) && v.length === 2 && v.every(isNum);
 const ROUTES: readonly string[] = ['local', 'cloud'] satisfies Route[];
 const SIGNALS: readonly string[] = ['average', 'marginal'] satisfies SignalType[];
-const SOURCES: readonly string[] = ['embedded', 'uk-carbon-intensity', 'electricity-maps', 'watttime', 'carbon-aware-sdk'] satisfies SourceId[];
+const SOURCES: readonly string[] = SOURCE_IDS;
 /** With an explicit offset: a bare local time would mean different instants to the extension and the CLI. */
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})$/;
 

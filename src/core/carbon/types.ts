@@ -2,7 +2,16 @@
 // record that the ledger stores. All intensities are location-based gCO2e/kWh; market-based claims (RECs, PPAs,
 // "100% renewable") never change a number and may only appear as labels.
 
-export type SourceId = 'embedded' | 'uk-carbon-intensity' | 'electricity-maps' | 'watttime' | 'carbon-aware-sdk';
+/**
+ * Every intensity source, once: settings, the ledger's record check, the CLI and the source service all read this
+ * list, so a new source is added here and nowhere is left behind (a source missing from the ledger's check made
+ * every record of it unreadable).
+ */
+export const SOURCE_IDS = ['embedded', 'uk-carbon-intensity', 'electricity-maps', 'watttime', 'carbon-aware-sdk'] as const;
+export type SourceId = (typeof SOURCE_IDS)[number];
+/** The sources that ask a live service (all but the built-in table). */
+export type LiveSourceId = Exclude<SourceId, 'embedded'>;
+export const LIVE_SOURCE_IDS = SOURCE_IDS.filter((s): s is LiveSourceId => s !== 'embedded');
 
 /** Average: the mix's mean emissions. Marginal: the emissions of the generator that follows demand (WattTime). */
 export type SignalType = 'average' | 'marginal';

@@ -2,7 +2,7 @@
 // built from explicit dependencies (fetch, clock, credentials, base URLs), that always answers. No geolocation:
 // the zone is a user setting, and an empty zone means the World average.
 import { AZURE_REGION_COUNTRIES } from '../data/cloudRegions';
-import type { IntensityForecast, IntensityReading, IntensitySource, SignalType, SourceId } from '../types';
+import type { IntensityForecast, IntensityReading, IntensitySource, LiveSourceId, SignalType, SourceId } from '../types';
 import { CARBON_AWARE_SDK_PROFILE, CarbonAwareSdkSource } from './carbonAwareSdk';
 import { ELECTRICITY_MAPS_PROFILE, ELECTRICITY_MAPS_URL, ElectricityMapsSource } from './electricityMaps';
 import { EmbeddedSource, flatForecast } from './embedded';
@@ -18,7 +18,7 @@ export interface CarbonCredentials {
   wattTime?(): Promise<WattTimeLogin | undefined>;
 }
 
-export type LiveSourceId = Exclude<SourceId, 'embedded'>;
+export type { LiveSourceId } from '../types';
 
 export interface IntensityServiceOptions {
   readonly source: SourceId;
