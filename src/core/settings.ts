@@ -112,6 +112,9 @@ export const MAX_THREADS = 256;
 export const MAX_TEXT_LENGTH = 4096;
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 
+/** A grid zone as the settings accept it: 'FR', 'SE-SE3', 'aws:eu-north-1', 'CAISO_NORTH'. */
+export const ZONE_PATTERN = /^[A-Za-z0-9_:.-]{2,40}$/;
+
 /** One invalid setting: the key, and a sentence that says what is wrong and how to fix it. */
 export interface SettingProblem {
   readonly key: string;
@@ -285,7 +288,7 @@ class Validator {
 
   zone(key: string): string {
     const zone = this.string(key, '');
-    if (zone === '' || /^[A-Za-z0-9_:.-]{2,40}$/.test(zone)) return zone;
+    if (zone === '' || ZONE_PATTERN.test(zone)) return zone;
     return this.problem(key, `verdant.${key} must be a zone such as FR, SE-SE3 or US-CAL-CISO, not ${describe(zone)}; using none.`, '');
   }
 

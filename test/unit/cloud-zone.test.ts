@@ -2,7 +2,8 @@
 // else the user's own grid for a self-hosted server, else unknown (World); and which source reads it.
 import * as assert from 'node:assert/strict';
 import { chooseCloudSource, type SourceFacts } from '../../src/core/carbon/sourceChoice';
-import { endpointZone } from '../../src/core/cloud/zone';
+import { findPreset } from '../../src/core/cloud/presets';
+import { endpointZone, setupZone } from '../../src/core/cloud/zone';
 
 describe('cloud endpoint zone', () => {
   const at = (endpoint: string, zoneSetting = '', localZone = 'GB') => endpointZone({ endpoint, zoneSetting, localZone });
@@ -35,5 +36,13 @@ describe('cloud endpoint zone', () => {
     assert.deepEqual(chooseCloudSource({ ...facts, choice: 'watttime' }, { zone: 'FI', origin: 'preset' }), { source: 'embedded', zone: 'FI' });
     assert.deepEqual(chooseCloudSource({ ...facts, choice: 'watttime' }, { zone: 'CAISO_NORTH', origin: 'setting' }), { source: 'watttime', zone: 'CAISO_NORTH' });
     assert.deepEqual(chooseCloudSource(facts, { zone: 'WORLD', origin: 'unknown' }), { source: 'embedded', zone: '' });
+  });
+
+  it('setup keeps a zone only where the URL cannot find it, and asks for a custom URL\'s', () => {
+    assert.equal(setupZone(findPreset('green-ai-cloud')!, 'https://llm.greencloud.example/v1'), 'SE');
+    assert.equal(setupZone(findPreset('exoscale')!, 'https://api-de-fra-1.exoscale.com/v1'), '');
+    assert.equal(setupZone(findPreset('exoscale')!, 'https://inference.example.ch/v1'), 'CH');
+    assert.equal(setupZone(findPreset('self-hosted')!, 'http://localhost:8000/v1'), '');
+    assert.equal(setupZone(findPreset('self-hosted')!, 'https://vllm.example.no/v1'), undefined);
   });
 });

@@ -1,6 +1,6 @@
 // Where a cloud endpoint's electricity comes from: the one rule the router's estimate and the ledger's record share,
 // so that a request is routed and recorded at the same grid (issue #17).
-import { presetForUrl, presetZone } from './presets';
+import { presetForUrl, presetZone, type CloudPreset } from './presets';
 
 /** Why the zone is what it is: the user's verdant.cloud.zone, the preset (its region from the host), the user's own grid, or unknown. */
 export type ZoneOrigin = 'setting' | 'preset' | 'local' | 'unknown';
@@ -34,4 +34,14 @@ export function endpointZone(f: EndpointZoneFacts): EndpointZone {
   }
   if (zone === 'WORLD') return { zone, origin: 'unknown', detail: `grid zone unknown for ${preset.name}: World average` };
   return { zone, origin: 'preset', detail: `grid zone ${zone} of ${preset.name}` };
+}
+
+/**
+ * What Configure Cloud Endpoint keeps in verdant.cloud.zone for `url` set up from `chosen`: '' when the URL finds its
+ * own preset (its zone follows the host), the chosen preset's zone when the URL does not (Green AI Cloud: SE), and
+ * undefined when neither knows (a custom URL: ask the user).
+ */
+export function setupZone(chosen: CloudPreset, url: string): string | undefined {
+  if (presetForUrl(url) !== undefined) return '';
+  return chosen.gridZone !== '' && chosen.gridZone !== 'WORLD' ? chosen.gridZone : undefined;
 }
