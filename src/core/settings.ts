@@ -1,6 +1,7 @@
 // Typed, validated Verdant settings. Pure: the VS Code adapter (src/config.ts) and the CLI both feed raw values in
 // through a reader, so validation is the same everywhere and unit-testable without VS Code.
 
+import { parseModelParams } from './carbon/energy/cloud';
 import { SOURCE_IDS } from './carbon/types';
 import { BUDGET_ACTIONS, ROUTING_MODES, type BudgetAction, type RoutingMode } from './routing/policy';
 
@@ -30,6 +31,10 @@ export interface CloudSettings {
   /** Base URL of an OpenAI-compatible API ('' = none). */
   readonly endpoint: string;
   readonly model: string;
+  /** The endpoint's grid zone, overriding its preset's ('' = from the preset; unknown endpoints: World average). */
+  readonly zone: string;
+  /** The model's size when the catalogue does not know it: '' or text parseModelParams accepts ('32', '235/22', 'qwen3-32b'). */
+  readonly modelParams: string;
   /** Longest one request may take as a whole (connection, answer, retries). */
   readonly requestTimeoutSeconds: number;
 }
@@ -96,7 +101,7 @@ export const DEFAULT_SETTINGS: VerdantSettings = {
   enable: true,
   local: { backend: 'llama.cpp', modelPath: '', gpu: 'auto', threads: 0, serverUrl: '', serverModel: '' },
   completions: { enable: true, disabledLanguages: [], exclude: [], maxLines: 8, maxTokens: 96, debounceMs: 0, onBattery: 'reduced' },
-  cloud: { enable: false, endpoint: '', model: '', requestTimeoutSeconds: 300 },
+  cloud: { enable: false, endpoint: '', model: '', zone: '', modelParams: '', requestTimeoutSeconds: 300 },
   carbon: { zone: '', postcode: '', source: 'auto', carbonAwareSdkUrl: '', retentionDays: 365 },
   routing: { mode: 'balanced', dailyBudgetGrams: 0, budgetAction: 'warn', cascade: true },
   scheduler: { notifications: 'quiet' },
@@ -107,6 +112,9 @@ export const MAX_THREADS = 256;
 /** Longest text setting (a path, URL, model name, zone or list item); longer is a paste gone wrong, not a value. */
 export const MAX_TEXT_LENGTH = 4096;
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+
+/** A grid zone as the settings accept it: 'FR', 'SE-SE3', 'aws:eu-north-1', 'CAISO_NORTH'. */
+export const ZONE_PATTERN = /^[A-Za-z0-9_:.-]{2,40}$/;
 
 /** One invalid setting: the key, and a sentence that says what is wrong and how to fix it. */
 export interface SettingProblem {
@@ -187,6 +195,8 @@ export function readSettings(read: SettingsReader): ValidatedSettings {
       enable: v.boolean('cloud.enable', d.cloud.enable),
       endpoint: v.endpoint('cloud.endpoint'),
       model: v.string('cloud.model', d.cloud.model),
+      zone: v.zone('cloud.zone'),
+      modelParams: v.modelParams('cloud.modelParams'),
       requestTimeoutSeconds: v.integer('cloud.requestTimeoutSeconds', d.cloud.requestTimeoutSeconds, 10, 3600),
     },
     carbon: {
@@ -279,8 +289,15 @@ class Validator {
 
   zone(key: string): string {
     const zone = this.string(key, '');
-    if (zone === '' || /^[A-Za-z0-9_:.-]{2,40}$/.test(zone)) return zone;
+    if (zone === '' || ZONE_PATTERN.test(zone)) return zone;
     return this.problem(key, `verdant.${key} must be a zone such as FR, SE-SE3 or US-CAL-CISO, not ${describe(zone)}; using none.`, '');
+  }
+
+  modelParams(key: string): string {
+    const text = this.string(key, '');
+    if (text === '') return '';
+    const parsed = parseModelParams(text);
+    return 'error' in parsed ? this.problem(key, `verdant.${key}: ${parsed.error}; using the catalogue or the model's name.`, '') : text;
   }
 
   postcode(key: string): string {

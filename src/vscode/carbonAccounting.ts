@@ -7,11 +7,13 @@ import * as vscode from 'vscode';
 import type { Config } from '../config';
 import { detectDevice, osFacts, type DetectedDevice } from '../core/carbon/energy/devices';
 import { Ledger, LedgerRecorder } from '../core/carbon/ledger';
-import { cloudSciRecord, type CloudRequestFacts } from '../core/carbon/cloudRecord';
+import { cloudSciRecord, cloudZone, type CloudRequestFacts } from '../core/carbon/cloudRecord';
+import { declaredSize } from '../core/carbon/energy/cloud';
 import { sciForLocalUsage } from '../core/carbon/sci';
 import { createIntensityService, type IntensityService } from '../core/carbon/sources';
-import { chooseSource } from '../core/carbon/sourceChoice';
-import type { IntensityForecast, IntensityReading, SciRecord } from '../core/carbon/types';
+import { chooseCloudSource, chooseSource, type SourceFacts } from '../core/carbon/sourceChoice';
+import type { EndpointZone } from '../core/cloud/zone';
+import type { IntensityForecast, IntensityReading, SciRecord, SourceId } from '../core/carbon/types';
 import type { LocalUsageRecord, UsageLog } from '../core/usage';
 
 const EM_TOKEN = 'verdant.carbon.electricityMapsToken';
@@ -35,7 +37,8 @@ export class CarbonAccounting implements vscode.Disposable {
   readonly ledger: Ledger;
   /** Appends without ever failing a request; a full disk is logged once, not on every completion. */
   private readonly recorder: LedgerRecorder;
-  private service: { key: string; service: IntensityService } | undefined;
+  /** One service per source and zone asked about (the user's, and a cloud endpoint's); dropped when settings change. */
+  private readonly services = new Map<string, IntensityService>();
   private readonly devices = new Map<string, DetectedDevice>();
   private readonly disposables: vscode.Disposable[] = [];
   private lastFallback: string | undefined;
@@ -58,8 +61,8 @@ export class CarbonAccounting implements vscode.Disposable {
         this.records.set(r, written);
         this.pending = written;
       }),
-      deps.config.onDidChange(() => { this.service = undefined; }),
-      deps.secrets.onDidChange((e) => { if (e.key === EM_TOKEN || e.key === WATTTIME) this.service = undefined; }),
+      deps.config.onDidChange(() => { this.services.clear(); }),
+      deps.secrets.onDidChange((e) => { if (e.key === EM_TOKEN || e.key === WATTTIME) this.services.clear(); }),
       vscode.commands.registerCommand(CARBON_COMMANDS.setElectricityMapsToken, () => this.askSecret(EM_TOKEN, 'Electricity Maps API token', 'From your Electricity Maps account (app.electricitymaps.com).')),
       vscode.commands.registerCommand(CARBON_COMMANDS.setWattTimeCredentials, () => this.askWattTime()),
     );
@@ -85,12 +88,26 @@ export class CarbonAccounting implements vscode.Disposable {
   }
 
   /**
-   * One cloud request: EcoLogits energy for the model at the endpoint's data centre (its zone's grid, its PUE; the
-   * provider's renewable claims only as labels), against the all-cloud baseline at the same place.
+   * A cloud endpoint's zone (verdant.cloud.zone, its preset, or unknown) and the intensity there: the user's live
+   * source when it covers that zone, else the annual average (never rejects). The router and recordCloud share it.
    */
-  async recordCloud(r: Omit<CloudRequestFacts, 'localZone'>): Promise<SciRecord | undefined> {
+  async cloudIntensity(endpoint: string): Promise<{ where: EndpointZone; intensity: IntensityReading }> {
+    const s = this.deps.config.settings;
+    const where = cloudZone({ endpoint, zoneSetting: s.cloud.zone, localZone: s.carbon.zone });
+    const intensity = await this.serviceFor(chooseCloudSource(await this.sourceFacts(), where)).current();
+    return { where, intensity };
+  }
+
+  /**
+   * One cloud request: EcoLogits energy for the model at the endpoint's data centre (cloudIntensity's zone and
+   * reading, its PUE; the provider's renewable claims only as labels), against the all-cloud baseline at the same
+   * place. A model of unknown size is recorded at its declared, named or assumed size, with a wider range.
+   */
+  async recordCloud(r: Omit<CloudRequestFacts, 'localZone' | 'zoneSetting' | 'declaredSize' | 'intensity'>): Promise<SciRecord | undefined> {
     try {
-      const record = cloudSciRecord({ ...r, localZone: this.deps.config.settings.carbon.zone });
+      const s = this.deps.config.settings;
+      const { intensity } = await this.cloudIntensity(r.endpoint);
+      const record = cloudSciRecord({ ...r, localZone: s.carbon.zone, zoneSetting: s.cloud.zone, declaredSize: declaredSize(s.cloud.modelParams), intensity });
       if (!(await this.recorder.append(record))) return undefined;
       this.lastRecord = record;
       this.recorded.fire(record);
@@ -140,30 +157,37 @@ export class CarbonAccounting implements vscode.Disposable {
   }
 
   private async intensityService(): Promise<IntensityService> {
+    return this.serviceFor(chooseSource(await this.sourceFacts()));
+  }
+
+  private async sourceFacts(): Promise<SourceFacts> {
     const c = this.deps.config.settings.carbon;
     const hasToken = Boolean(await this.deps.secrets.get(EM_TOKEN));
-    const picked = chooseSource({ choice: c.source, zone: c.zone, postcode: c.postcode, hasElectricityMapsToken: hasToken, carbonAwareSdkUrl: c.carbonAwareSdkUrl });
+    return { choice: c.source, zone: c.zone, postcode: c.postcode, hasElectricityMapsToken: hasToken, carbonAwareSdkUrl: c.carbonAwareSdkUrl };
+  }
+
+  private serviceFor(picked: { source: SourceId; zone: string }): IntensityService {
+    const c = this.deps.config.settings.carbon;
     const key = `${picked.source} ${picked.zone} ${c.carbonAwareSdkUrl}`;
-    if (this.service?.key !== key) {
+    let service = this.services.get(key);
+    if (!service) {
       const secrets = this.deps.secrets;
-      this.service = {
-        key,
-        service: createIntensityService({
-          source: picked.source,
-          zone: picked.zone,
-          baseUrls: c.carbonAwareSdkUrl ? { 'carbon-aware-sdk': c.carbonAwareSdkUrl } : {},
-          credentials: {
-            electricityMapsToken: async () => (await secrets.get(EM_TOKEN)) || undefined,
-            wattTime: async () => {
-              const raw = await secrets.get(WATTTIME);
-              if (!raw) return undefined;
-              try { return JSON.parse(raw) as { username: string; password: string }; } catch { return undefined; }
-            },
+      service = createIntensityService({
+        source: picked.source,
+        zone: picked.zone,
+        baseUrls: c.carbonAwareSdkUrl ? { 'carbon-aware-sdk': c.carbonAwareSdkUrl } : {},
+        credentials: {
+          electricityMapsToken: async () => (await secrets.get(EM_TOKEN)) || undefined,
+          wattTime: async () => {
+            const raw = await secrets.get(WATTTIME);
+            if (!raw) return undefined;
+            try { return JSON.parse(raw) as { username: string; password: string }; } catch { return undefined; }
           },
-        }),
-      };
+        },
+      });
+      this.services.set(key, service);
     }
-    return this.service.service;
+    return service;
   }
 
   private async prune(): Promise<void> {

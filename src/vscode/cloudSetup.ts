@@ -2,8 +2,10 @@
 // into secret storage, a connection test, and only then the user's explicit switch to enable cloud requests.
 import * as vscode from 'vscode';
 import { lookupGridAverage } from '../core/carbon/sources';
+import { parseModelParams, resolveCloudModel } from '../core/carbon/energy/cloud';
 import { CLOUD_PRESETS, type CloudPreset } from '../core/cloud/presets';
-import { checkEndpoint } from '../core/settings';
+import { setupZone } from '../core/cloud/zone';
+import { checkEndpoint, ZONE_PATTERN } from '../core/settings';
 import type { EngineHttpModule } from './engineHttp';
 import type { CloudKeyStore } from './secrets';
 
@@ -36,7 +38,7 @@ async function configure({ keys, log, engineHttp }: CloudSetupDeps): Promise<boo
   }
   let model: string | undefined;
   if (preset.models.length > 0) {
-    model = (await vscode.window.showQuickPick(preset.models.map((m) => ({ label: m.id, description: m.catalogModel ?? 'size unknown: no CO2e estimate' })), { title: `${preset.name}: model` }))?.label;
+    model = (await vscode.window.showQuickPick(preset.models.map((m) => ({ label: m.id, description: m.catalogModel ?? 'size not in the catalogue: you will be asked' })), { title: `${preset.name}: model` }))?.label;
   } else {
     model = (await vscode.window.showInputBox({ title: 'Model name at the endpoint', prompt: 'e.g. Qwen/Qwen2.5-Coder-32B-Instruct' }))?.trim();
   }
@@ -45,9 +47,15 @@ async function configure({ keys, log, engineHttp }: CloudSetupDeps): Promise<boo
   if (key === undefined) return false;
   if (key.trim()) await keys.set(key.trim());
 
+  const zone = setupZone(preset, url) ?? await askZone();
+  const size = preset.models.some((m) => m.id === model && m.catalogModel !== null) || resolveCloudModel(model) ? '' : await askModelSize(model);
+
   const cfg = vscode.workspace.getConfiguration('verdant');
   await cfg.update('cloud.endpoint', url, vscode.ConfigurationTarget.Global);
   await cfg.update('cloud.model', model, vscode.ConfigurationTarget.Global);
+  // Cleared when not needed, so a zone or size from an earlier endpoint never sticks to this one.
+  await cfg.update('cloud.zone', zone || undefined, vscode.ConfigurationTarget.Global);
+  await cfg.update('cloud.modelParams', size || undefined, vscode.ConfigurationTarget.Global);
   const { CloudClient } = engineHttp();
   const client = new CloudClient({ baseUrl: url, model, apiKey: () => keys.get(), proxyUrl: vscode.workspace.getConfiguration('http').get<string>('proxy') || undefined });
   try {
@@ -63,4 +71,22 @@ async function configure({ keys, log, engineHttp }: CloudSetupDeps): Promise<boo
   const enable = await vscode.window.showInformationMessage(`Verdant: ${preset.name} answered. Use it for heavy tasks (you will be asked once per workspace before code is sent)?`, 'Enable', 'Not now');
   if (enable === 'Enable') await cfg.update('cloud.enable', true, vscode.ConfigurationTarget.Global);
   return enable === 'Enable';
+}
+
+/** The data centre's grid zone for a custom URL (optional: Escape or empty means unknown, the World average). */
+async function askZone(): Promise<string> {
+  const zone = await vscode.window.showInputBox({
+    title: 'Grid zone of the endpoint\'s data centre (optional)', prompt: 'A country or grid zone for its carbon numbers, e.g. NO, SE, DE, aws:eu-north-1. Empty: the World average, marked.',
+    validateInput: (v) => (v.trim() === '' || ZONE_PATTERN.test(v.trim()) ? undefined : 'A zone such as NO, SE-SE3 or aws:eu-north-1.'),
+  });
+  return zone?.trim() ?? '';
+}
+
+/** The model's size when the catalogue does not know its name (optional: Escape or empty reads it from the name, else assumes 70B). */
+async function askModelSize(model: string): Promise<string> {
+  const size = await vscode.window.showInputBox({
+    title: `Size of ${model} (optional)`, prompt: 'Billions of parameters for its carbon estimate: 32, or TOTAL/ACTIVE for a mixture of experts (235/22). Empty: from the name, else an assumed 70B with a wide range.',
+    validateInput: (v) => { const p = parseModelParams(v); return v.trim() === '' || !('error' in p) ? undefined : p.error; },
+  });
+  return size?.trim() ?? '';
 }

@@ -7,7 +7,6 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Config } from '../config';
 import { carbonContext, presetForUrl } from '../core/cloud/presets';
-import { lookupGridAverage } from '../core/carbon/sources';
 import { AcceptanceTracker } from '../core/routing/acceptance';
 import { loadWeights, referenceForward, type RouterWeights } from '../core/routing/classifier';
 import type { CloudSide } from '../core/routing/estimates';
@@ -35,7 +34,7 @@ const DEFAULT_CONTEXT_TOKENS = 4096;
 export interface RouterDeps {
   readonly config: Config;
   readonly engine: Pick<LocalEngine, 'classify' | 'knownContextTokens' | 'report'>;
-  readonly carbon: Pick<CarbonAccounting, 'intensity' | 'device' | 'ledger'>;
+  readonly carbon: Pick<CarbonAccounting, 'intensity' | 'cloudIntensity' | 'device' | 'ledger'>;
   readonly keys: Pick<CloudKeyStore, 'has'>;
   readonly globalState: vscode.Memento;
   readonly extensionPath: string;
@@ -170,7 +169,7 @@ export class Router implements vscode.Disposable {
     const s = this.deps.config.settings;
     const backend = this.localBackend ?? s.local.backend;
     const intensity = await this.deps.carbon.intensity();
-    const cloud = s.cloud.enable && s.cloud.endpoint && s.cloud.model && (await this.deps.keys.has()) ? this.cloudSide(intensity.zone) : undefined;
+    const cloud = s.cloud.enable && s.cloud.endpoint && s.cloud.model && (await this.deps.keys.has()) ? await this.cloudSide() : undefined;
     const budget = s.routing.dailyBudgetGrams > 0
       ? { dailyGrams: s.routing.dailyBudgetGrams, usedTodayG: await this.gramsToday(), action: s.routing.budgetAction }
       : undefined;
@@ -193,12 +192,13 @@ export class Router implements vscode.Disposable {
     };
   }
 
-  /** The endpoint's grid (its preset's zone; the user's own for self-hosted or unknown endpoints) and PUE. */
-  private cloudSide(localZone: string): CloudSide {
+  /** The endpoint's grid (the zone and intensity the ledger records it at: CarbonAccounting.cloudIntensity) and PUE. */
+  private async cloudSide(): Promise<CloudSide> {
     const s = this.deps.config.settings.cloud;
     const preset = presetForUrl(s.endpoint);
-    const ctx = preset ? carbonContext(preset, s.model, localZone) : undefined;
-    return { model: ctx?.catalogModel ?? s.model, pue: ctx?.pue, gPerKWh: lookupGridAverage(ctx?.zone ?? localZone).gPerKWh };
+    const ctx = preset ? carbonContext(preset, s.model) : undefined;
+    const { intensity } = await this.deps.carbon.cloudIntensity(s.endpoint);
+    return { model: ctx?.catalogModel ?? s.model, pue: ctx?.pue, gPerKWh: intensity.gPerKWh };
   }
 
   private async gramsToday(): Promise<number> {

@@ -6,8 +6,10 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { estimateCloud } from '../../src/core/carbon/energy/cloud';
 import { Ledger } from '../../src/core/carbon/ledger';
 import { buildSciRecord } from '../../src/core/carbon/sci';
+import { lookupGridAverage } from '../../src/core/carbon/sources';
 import { runCliProcess } from '../support/cli';
 
 // A clean environment: no keys or zone from the machine, HOME in a temp folder.
@@ -112,6 +114,44 @@ describe('verdant carbon commands', function () {
       const insecure = await cli(['ask', '--endpoint', 'http://192.0.2.1/v1', '--model', 'm', 'hi']);
       assert.equal(insecure.code, 2);
       assert.match(insecure.stderr, /https/);
+    } finally {
+      llm.close();
+    }
+  });
+
+  it('ask --cloud-zone SE --model-params 32: grams at Sweden\'s grid for a model the catalogue lacks (#17)', async () => {
+    const llm = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: 'ok' }, finish_reason: 'stop' }], usage: { prompt_tokens: 800, completion_tokens: 1000 } })}\n\n`);
+        res.end('data: [DONE]\n\n');
+      });
+    });
+    await new Promise<void>((r) => llm.listen(0, '127.0.0.1', () => r()));
+    try {
+      const url = `http://127.0.0.1:${(llm.address() as AddressInfo).port}/v1`;
+      const ask = async (...extra: string[]) => {
+        const r = await cli(['ask', '--endpoint', url, '--model', 'Qwen/Qwen2.5-Coder-32B-Instruct', ...extra, '--json', 'hi']);
+        assert.equal(r.code, 0, r.stderr);
+        return JSON.parse(r.stdout) as { gCO2e: number; carbon: { zone: string; gPerKWh: number; kWh: number; embodiedG: number; method: string } };
+      };
+      const se = await ask('--cloud-zone', 'SE', '--model-params', '32');
+      assert.deepEqual([se.carbon.zone, se.carbon.gPerKWh, se.carbon.method], ['SE', lookupGridAverage('SE').gPerKWh, 'ecologits-2025.11+declared-size']);
+      assert.ok(Math.abs(se.gCO2e - (se.carbon.kWh * 35.89 + se.carbon.embodiedG)) < 1e-6, JSON.stringify(se));
+      // 32B dense on one GPU: between the GPU energy alone (latency ~0) and EcoLogits' uncapped generation time.
+      const lo = estimateCloud({ activeParamsB: 32, totalParamsB: 32, outputTokens: 1000, latencySeconds: 1e-9 }).energy.kWh;
+      const hi = estimateCloud({ activeParamsB: 32, totalParamsB: 32, outputTokens: 1000 }).energy.kWh;
+      assert.ok(se.carbon.kWh >= lo && se.carbon.kWh <= hi, `${lo} <= ${se.carbon.kWh} <= ${hi}`);
+      const world = await ask('--model-params', '32');
+      assert.deepEqual([world.carbon.zone, world.carbon.gPerKWh], ['WORLD', lookupGridAverage('').gPerKWh]);
+      assert.ok(Math.abs(world.gCO2e - (world.carbon.kWh * 472.94 + world.carbon.embodiedG)) < 1e-6, JSON.stringify(world));
+      assert.ok(se.gCO2e < world.gCO2e / 5, `${se.gCO2e} at SE vs ${world.gCO2e} at WORLD`);
+      // No size given: still a number, from the "32B" in the name, and the record says so.
+      assert.equal((await ask('--cloud-zone', 'SE')).carbon.method, 'ecologits-2025.11+name-size');
+      const bad = await cli(['ask', '--endpoint', url, '--model', 'm', '--model-params', 'big', 'hi']);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /--model-params: model size must be billions/);
     } finally {
       llm.close();
     }

@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import { CLOUD_MODELS, estimateCloud, PROVIDER_PUE, resolveCloudModel } from '../../src/core/carbon/energy/cloud';
 import { buildSciRecord } from '../../src/core/carbon/sci';
 import { lookupGridAverage } from '../../src/core/carbon/sources';
-import { carbonContext, CLOUD_PRESETS, findPreset, presetForUrl } from '../../src/core/cloud/presets';
+import { carbonContext, CLOUD_PRESETS, findPreset, presetForUrl, presetZone } from '../../src/core/cloud/presets';
 
 describe('cloud presets', () => {
   it('ids are unique and every preset is documented', () => {
@@ -102,17 +102,41 @@ describe('cloud presets', () => {
     for (const [url, id] of cases) assert.equal(presetForUrl(url)?.id, id, url);
   });
 
+  it('presets carry their data centre\'s zone, by the region their host names (#17)', () => {
+    const cases: [string, string, string][] = [
+      ['https://api-de-fra-1.exoscale.com/v1', 'exoscale', 'DE'],
+      ['https://0f3a.inference.at-vie-1.exoscale.com/v1', 'exoscale', 'AT'],
+      ['https://0f3a.inference.ch-dk-2.exoscale.com/v1', 'exoscale', 'CH'],
+      ['https://0f3a.exoscale.com/v1', 'exoscale', 'CH'],
+      ['https://4c1e9a2b.ifr.nl-ams.scaleway.com/v1', 'scaleway', 'NL'],
+      ['https://api.scaleway.ai/v1', 'scaleway', 'FR'],
+      ['https://a1b2.app.gra.ai.cloud.ovh.net/v1', 'ovhcloud', 'FR'],
+      ['https://oai.endpoints.kepler.ai.cloud.ovh.net/v1', 'ovhcloud', 'WORLD'],
+      ['https://api.tokenfactory.nebius.com/v1', 'nebius', 'FI'],
+      ['https://api.infomaniak.com/1/ai/1/openai', 'infomaniak', 'CH'],
+    ];
+    for (const [url, id, zone] of cases) {
+      const p = presetForUrl(url);
+      assert.equal(p?.id, id, url);
+      assert.equal(presetZone(p!, url), zone, url);
+    }
+    assert.equal(findPreset('green-ai-cloud')?.gridZone, 'SE');
+    assert.equal(presetForUrl('https://exoscale.com.evil.example/v1'), undefined);
+    for (const p of CLOUD_PRESETS) {
+      for (const z of Object.values(p.regionZones ?? {})) assert.equal(lookupGridAverage(z).matched, 'country', `${p.id} ${z}`);
+    }
+  });
+
   it('carbonContext gives the estimate its inputs', () => {
     const scw = findPreset('scaleway')!;
     assert.deepEqual(carbonContext(scw, 'mistral-small-3.2-24b-instruct-2506'), {
-      zone: 'FR', pue: 1.25, pueVerified: false, provider: 'scaleway', catalogModel: 'mistral-small-3.2-24b-instruct', labels: scw.claims,
+      pue: 1.25, pueVerified: false, provider: 'scaleway', catalogModel: 'mistral-small-3.2-24b-instruct', labels: scw.claims,
     });
     // A model the preset does not list still resolves by name; an unknown one is custom (null).
     assert.equal(carbonContext(scw, 'qwen3-235b-a22b-instruct-2507').catalogModel, 'qwen3-235b-a22b');
     assert.equal(carbonContext(scw, 'mixtral-8x22b-instruct').catalogModel, null);
     assert.equal(carbonContext(scw, 'Qwen/Qwen3-32B').catalogModel, 'qwen3-32b');
     const self = findPreset('self-hosted')!;
-    assert.equal(carbonContext(self, 'llama-3.1-8b-instruct', 'GB').zone, 'GB');
     assert.equal(carbonContext(self, 'my-finetune').catalogModel, null);
     assert.equal(carbonContext(findPreset('akash')!, 'DeepSeek-V3-1').catalogModel, 'deepseek-r1');
   });
@@ -123,7 +147,7 @@ describe('cloud presets', () => {
     assert.ok(ctx.labels.includes('78% renewable (OVHcloud FY2021)'));
     const cloud = estimateCloud({ model: ctx.catalogModel ?? '', outputTokens: 400, provider: ctx.provider, pue: ctx.pue });
     const base = estimateCloud({ model: 'llama-3.3-70b-instruct', outputTokens: 400 });
-    const grid = lookupGridAverage(ctx.zone);
+    const grid = lookupGridAverage(presetZone(ovh, ovh.baseUrl));
     const intensity = { gPerKWh: grid.gPerKWh, source: 'embedded', zone: grid.key, signal: 'average', isEstimated: true } as const;
     const input = {
       id: 'x', ts: '2026-01-01T00:00:00.000Z', route: 'cloud', feature: 'chat', model: ctx.catalogModel ?? '', tokens: { in: 1000, out: 400 },

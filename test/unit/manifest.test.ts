@@ -29,7 +29,8 @@ describe('package.json manifest', () => {
 
   it('machine-scopes the settings that choose what runs or where code goes', () => {
     const machine = ['verdant.local.backend', 'verdant.local.modelPath', 'verdant.local.gpu', 'verdant.local.threads',
-      'verdant.local.serverUrl', 'verdant.local.serverModel', 'verdant.cloud.endpoint', 'verdant.cloud.model'];
+      'verdant.local.serverUrl', 'verdant.local.serverModel', 'verdant.cloud.endpoint', 'verdant.cloud.model',
+      'verdant.cloud.zone', 'verdant.cloud.modelParams'];
     for (const key of machine) {
       assert.equal(properties[key].scope, 'machine', key);
     }

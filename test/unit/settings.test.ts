@@ -55,6 +55,15 @@ describe('settings', () => {
     assert.match(problems[4].message, /only to this machine; use https:\/\/10\.0\.0\.8:8080\/v1/);
   });
 
+  it('reads the cloud endpoint\'s zone and model size, refusing a size it cannot parse (#17)', () => {
+    const ok = readSettings(reader({ 'cloud.zone': ' SE ', 'cloud.modelParams': '235/22' }));
+    assert.deepEqual([ok.settings.cloud.zone, ok.settings.cloud.modelParams, ok.problems], ['SE', '235/22', []]);
+    const bad = readSettings(reader({ 'cloud.zone': 'Sweden please', 'cloud.modelParams': 'huge' }));
+    assert.deepEqual([bad.settings.cloud.zone, bad.settings.cloud.modelParams], ['', '']);
+    assert.deepEqual(bad.problems.map((p) => p.key), ['verdant.cloud.zone', 'verdant.cloud.modelParams']);
+    assert.match(bad.problems[1].message, /TOTAL\/ACTIVE/);
+  });
+
   it('refuses a local server reached over plain http on another machine', () => {
     const { settings, problems } = readSettings(reader({ 'local.backend': 'ollama', 'local.serverUrl': 'http://192.168.1.20:11434' }));
     assert.equal(settings.local.serverUrl, '');

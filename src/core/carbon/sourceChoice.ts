@@ -1,5 +1,6 @@
 // Which intensity source 'auto' means, and the zone to ask it about, from the user's settings (the same rule for
 // the extension and the CLI). Verdant never geolocates: an empty zone is the world average, marked as such.
+import type { EndpointZone } from '../cloud/zone';
 import type { CarbonSourceChoice } from '../settings';
 import type { SourceId } from './types';
 
@@ -27,4 +28,19 @@ export function chooseSource(f: SourceFacts): { source: SourceId; zone: string }
     default:
       return { source: f.choice, zone };
   }
+}
+
+/**
+ * The source for a cloud endpoint's grid (its zone from endpointZone): the user's live source when it covers that
+ * zone, else the embedded annual average. The UK API covers only GB; WattTime speaks its own region ids, so it is
+ * asked only about a zone the user typed (theirs, or verdant.cloud.zone); an unknown zone is the World average.
+ */
+export function chooseCloudSource(f: SourceFacts, endpoint: Pick<EndpointZone, 'zone' | 'origin'>): { source: SourceId; zone: string } {
+  if (endpoint.origin === 'local') return chooseSource(f);
+  const zone = endpoint.origin === 'unknown' ? '' : endpoint.zone.trim();
+  if (zone === '') return { source: 'embedded', zone };
+  const picked = chooseSource({ ...f, zone, postcode: '' });
+  const gb = zone.toUpperCase() === 'GB' || zone.toUpperCase().startsWith('GB-');
+  const covers = picked.source === 'uk-carbon-intensity' ? gb : picked.source === 'watttime' ? endpoint.origin === 'setting' : true;
+  return covers ? picked : { source: 'embedded', zone };
 }

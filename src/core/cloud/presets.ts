@@ -26,6 +26,8 @@ export interface CloudPreset {
   readonly region: string;
   /** Zone for lookupGridAverage; '' means the user's own zone (self-hosted), 'WORLD' an unknown site. */
   readonly gridZone: string;
+  /** Region ids that name the data centre in an endpoint's host ('ch-gva-2' in api-ch-gva-2.exoscale.com) -> their zone. */
+  readonly regionZones?: Readonly<Record<string, string>>;
   /** PROVIDER_PUE's value, or null when the provider publishes none (the estimate then uses 1.2). */
   readonly pue: number | null;
   readonly provider: ProviderId;
@@ -46,9 +48,10 @@ export const CLOUD_PRESETS: readonly CloudPreset[] = [
     id: 'scaleway',
     name: 'Scaleway Generative APIs',
     baseUrl: 'https://api.scaleway.ai/v1',
-    hosts: ['api.scaleway.ai', '.ifr.fr-par.scaleway.com'],
+    hosts: ['api.scaleway.ai', '.ifr.fr-par.scaleway.com', '.ifr.nl-ams.scaleway.com', '.ifr.pl-waw.scaleway.com'],
     region: 'fr-par',
     gridZone: 'FR',
+    regionZones: { 'fr-par': 'FR', 'nl-ams': 'NL', 'pl-waw': 'PL' },
     pue: pueOf('scaleway'),
     provider: 'scaleway',
     models: [
@@ -68,9 +71,11 @@ export const CLOUD_PRESETS: readonly CloudPreset[] = [
     id: 'ovhcloud',
     name: 'OVHcloud AI Endpoints',
     baseUrl: 'https://oai.endpoints.kepler.ai.cloud.ovh.net/v1',
-    hosts: ['oai.endpoints.kepler.ai.cloud.ovh.net', '.endpoints.kepler.ai.cloud.ovh.net'],
+    hosts: ['oai.endpoints.kepler.ai.cloud.ovh.net', '.endpoints.kepler.ai.cloud.ovh.net', '.app.gra.ai.cloud.ovh.net', '.app.bhs.ai.cloud.ovh.net'],
     region: 'unknown (OVHcloud, France-based)',
     gridZone: 'WORLD',
+    // AI Deploy apps name their region in the host (<id>.app.gra.ai.cloud.ovh.net): Gravelines or Beauharnois.
+    regionZones: { gra: 'FR', bhs: 'CA' },
     pue: pueOf('ovhcloud'),
     provider: 'ovhcloud',
     models: [
@@ -150,9 +155,11 @@ export const CLOUD_PRESETS: readonly CloudPreset[] = [
     id: 'exoscale',
     name: 'Exoscale Dedicated Inference (beta)',
     baseUrl: 'https://{deployment_host}/v1',
-    hosts: [],
+    // The deployment URL's form is unverified; a host under exoscale.com that names a zone finds its grid.
+    hosts: ['.exoscale.com'],
     region: 'ch-gva-2',
     gridZone: 'CH',
+    regionZones: { 'ch-gva-2': 'CH', 'ch-dk-2': 'CH', 'de-fra-1': 'DE', 'de-muc-1': 'DE', 'at-vie-1': 'AT', 'at-vie-2': 'AT', 'bg-sof-1': 'BG' },
     pue: null,
     provider: 'exoscale',
     models: [],
@@ -161,7 +168,7 @@ export const CLOUD_PRESETS: readonly CloudPreset[] = [
     auth: 'bearer',
     verified: false,
     unverified: ['baseUrl', 'pue', 'claims'],
-    notes: 'Create a deployment (POST https://api-<zone>.exoscale.com/v2/ai/model, then /ai/deployment) and paste its deployment-url; key from `exo dedicated-inference deployment reveal-api-key`. OpenAI compatibility unverified. Other zones (AT, DE): change the carbon zone.',
+    notes: 'Create a deployment (POST https://api-<zone>.exoscale.com/v2/ai/model, then /ai/deployment) and paste its deployment-url; key from `exo dedicated-inference deployment reveal-api-key`. OpenAI compatibility unverified. A host naming its zone (ch-gva-2, ch-dk-2, de-fra-1, de-muc-1, at-vie-1/2, bg-sof-1) finds that grid; otherwise set verdant.cloud.zone.',
   },
   {
     id: 'green-ai-cloud',
@@ -178,7 +185,7 @@ export const CLOUD_PRESETS: readonly CloudPreset[] = [
     auth: 'bearer',
     verified: false,
     unverified: ['baseUrl', 'gridZone', 'pue', 'claims'],
-    notes: 'No public API documentation found: enter the URL you were given.',
+    notes: 'No public API documentation found: enter the URL you were given (setup keeps SE in verdant.cloud.zone).',
   },
   {
     id: 'self-hosted',
@@ -203,20 +210,29 @@ export function findPreset(id: string): CloudPreset | undefined {
   return CLOUD_PRESETS.find((p) => p.id === id);
 }
 
-/** The preset whose host matches a base URL ('https://api.scaleway.ai/abc/v1' -> scaleway); undefined when none or unparsable. */
-export function presetForUrl(url: string): CloudPreset | undefined {
-  let host: string;
+function hostOf(url: string): string | undefined {
   try {
-    host = new URL(url.trim()).hostname.toLowerCase();
+    return new URL(url.trim()).hostname.toLowerCase();
   } catch {
     return undefined;
   }
+}
+
+/** The preset's zone for a URL: the region its host names ('de-fra-1' -> DE), else the preset's gridZone. */
+export function presetZone(preset: CloudPreset, url: string): string {
+  const labels = (hostOf(url) ?? '').split('.');
+  const named = Object.entries(preset.regionZones ?? {}).find(([region]) => labels.some((l) => l === region || l.endsWith(`-${region}`)));
+  return named ? named[1] : preset.gridZone;
+}
+
+/** The preset whose host matches a base URL ('https://api.scaleway.ai/abc/v1' -> scaleway); undefined when none or unparsable. */
+export function presetForUrl(url: string): CloudPreset | undefined {
+  const host = hostOf(url);
+  if (host === undefined) return undefined;
   return CLOUD_PRESETS.find((p) => p.hosts.some((h) => (h.startsWith('.') ? host.endsWith(h) : host === h)));
 }
 
 export interface CarbonContext {
-  /** Zone for the intensity lookup. */
-  readonly zone: string;
   /** The PUE to use: the preset's, else PROVIDER_PUE.default (1.2). */
   readonly pue: number;
   readonly pueVerified: boolean;
@@ -227,14 +243,13 @@ export interface CarbonContext {
 }
 
 /**
- * What the SCI estimate of a request to `model` on `preset` needs. `localZone` stands in for the self-hosted
- * preset's '' zone. A model missing from the preset is resolved by name through the carbon catalogue.
+ * What the SCI estimate of a request to `model` on `preset` needs besides the zone (that is endpointZone's, in
+ * zone.ts). A model missing from the preset is resolved by name through the carbon catalogue.
  */
-export function carbonContext(preset: CloudPreset, model: string, localZone = ''): CarbonContext {
+export function carbonContext(preset: CloudPreset, model: string): CarbonContext {
   const listed = preset.models.find((m) => m.id === model);
   const catalogModel = listed ? listed.catalogModel : resolveCloudModel(model) ?? null;
   return {
-    zone: preset.gridZone === '' ? localZone : preset.gridZone,
     pue: preset.pue ?? PROVIDER_PUE.default.pue,
     pueVerified: preset.pue !== null && PROVIDER_PUE[preset.provider].verified,
     provider: preset.provider,

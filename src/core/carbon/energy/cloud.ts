@@ -227,3 +227,99 @@ export function estimateCloud(input: CloudInput): CloudEstimate {
     pue,
   };
 }
+
+/**
+ * Where a model's parameter counts come from: the catalogue; the user's verdant.cloud.modelParams (or --model-params);
+ * the name ('Qwen2.5-Coder-32B' -> 32B); or nothing known, so ASSUMED_SIZE.
+ */
+export type SizeMethod = 'catalog' | 'declared' | 'name' | 'assumed';
+
+export interface ModelSize {
+  readonly activeParamsB: number;
+  readonly totalParamsB: number;
+  readonly method: SizeMethod;
+  readonly catalog: CloudModelId | null;
+  /** Low and high multipliers on both counts, for the range: the less sure the size, the wider. */
+  readonly sizeFactor: readonly [number, number];
+  /** For the record's labels. */
+  readonly detail: string;
+}
+
+/** Size multipliers per method: a declared size may be rounded or quantised; a name may hide a mixture of experts. */
+export const SIZE_FACTORS: Readonly<Record<SizeMethod, readonly [number, number]>> = {
+  catalog: [1, 1],
+  declared: [0.8, 1.25],
+  name: [0.5, 1.5],
+  // 8B to 405B dense around 70B: the small and the largest open models a coding endpoint commonly serves.
+  assumed: [8 / 70.6, 405 / 70.6],
+};
+
+/** No catalogue entry, no declared size, none in the name: the baseline's 70.6B dense, with the widest range. */
+export const ASSUMED_SIZE = { activeParamsB: 70.6, totalParamsB: 70.6 } as const;
+
+/** A declared size: a catalogue name ('qwen3-32b'), 'TOTAL' or 'TOTAL/ACTIVE' in billions ('32', '235/22', '235B/22B'). */
+export type DeclaredSize = { readonly catalog: CloudModelId } | { readonly totalParamsB: number; readonly activeParamsB: number };
+
+/** Parses verdant.cloud.modelParams / --model-params; a sentence saying what is wrong when it cannot. */
+export function parseModelParams(text: string): DeclaredSize | { readonly error: string } {
+  const t = text.trim();
+  const catalog = resolveCloudModel(t);
+  if (catalog) return { catalog };
+  const m = /^(\d+(?:\.\d+)?)\s*b?\s*(?:\/\s*(\d+(?:\.\d+)?)\s*b?)?$/i.exec(t);
+  const total = m ? Number(m[1]) : NaN;
+  const active = m?.[2] !== undefined ? Number(m[2]) : total;
+  if (!(total > 0 && total <= 100_000 && active > 0 && active <= total)) {
+    return { error: `model size must be billions of parameters, TOTAL or TOTAL/ACTIVE (e.g. 32 or 235/22, active not above total), or a catalogue name (${Object.keys(CLOUD_MODELS).join(', ')}); not "${t.slice(0, 60)}"` };
+  }
+  return { totalParamsB: total, activeParamsB: active };
+}
+
+/** '…-32B-…' -> 32B dense; '…-235B-A22B' -> 235B total, 22B active; undefined when the name says no size. */
+export function sizeFromName(name: string): { totalParamsB: number; activeParamsB: number } | undefined {
+  const base = name.toLowerCase().replace(/^.*\//, '');
+  const m = /(?:^|[-_.])(\d+(?:\.\d+)?)b(?:-a(\d+(?:\.\d+)?)b)?(?=$|[-_.])/.exec(base);
+  if (!m) return undefined;
+  const total = Number(m[1]);
+  const active = m[2] !== undefined ? Number(m[2]) : total;
+  return total > 0 && active > 0 && active <= total ? { totalParamsB: total, activeParamsB: active } : undefined;
+}
+
+/** A declared size from validated text ('' or invalid: undefined, so the catalogue, the name or the assumption decide). */
+export function declaredSize(text: string): DeclaredSize | undefined {
+  if (text.trim() === '') return undefined;
+  const parsed = parseModelParams(text);
+  return 'error' in parsed ? undefined : parsed;
+}
+
+/** The parameter counts to estimate `model` with: declared first (the user knows best), then catalogue, name, assumed. */
+export function resolveModelSize(model: string, declared?: DeclaredSize): ModelSize {
+  const sized = (method: SizeMethod, c: { totalParamsB: number; activeParamsB: number }, catalog: CloudModelId | null, detail: string): ModelSize =>
+    ({ activeParamsB: c.activeParamsB, totalParamsB: c.totalParamsB, method, catalog, sizeFactor: SIZE_FACTORS[method], detail });
+  const counts = (c: { totalParamsB: number; activeParamsB: number }) => (c.activeParamsB === c.totalParamsB ? `${c.totalParamsB}B` : `${c.totalParamsB}B total, ${c.activeParamsB}B active`);
+  if (declared && 'catalog' in declared) return sized('catalog', CLOUD_MODELS[declared.catalog], declared.catalog, `model size of ${declared.catalog} (declared catalogue name)`);
+  if (declared) return sized('declared', declared, null, `model size ${counts(declared)} as declared, range x${SIZE_FACTORS.declared.join('-x')}`);
+  const id = resolveCloudModel(model);
+  if (id) return sized('catalog', CLOUD_MODELS[id], id, `model size of ${id} (catalogue)`);
+  const named = sizeFromName(model);
+  if (named) return sized('name', named, null, `model size ${counts(named)} read from the name '${model}', range x${SIZE_FACTORS.name.join('-x')}`);
+  return sized('assumed', ASSUMED_SIZE, null, `model size unknown for '${model}': assumed ${ASSUMED_SIZE.totalParamsB}B dense, range 8B-405B; set verdant.cloud.modelParams`);
+}
+
+/**
+ * estimateCloud for a resolved size: the point at the size, the range also over the size's factors, and the method
+ * saying how the size was found ('ecologits-2025.11' for the catalogue, else e.g. 'ecologits-2025.11+name-size').
+ */
+export function estimateCloudSized(size: ModelSize, input: Omit<CloudInput, 'model' | 'activeParamsB' | 'totalParamsB'>): CloudEstimate {
+  const at = (f: number) => estimateCloud({ ...input, activeParamsB: size.activeParamsB * f, totalParamsB: size.totalParamsB * f });
+  const point = at(1);
+  const ends = [at(size.sizeFactor[0]), point, at(size.sizeFactor[1])];
+  const lo = (f: (e: CloudEstimate) => number) => Math.min(...ends.map(f));
+  const hi = (f: (e: CloudEstimate) => number) => Math.max(...ends.map(f));
+  const method = size.method === 'catalog' ? ECOLOGITS_METHOD : `${ECOLOGITS_METHOD}+${size.method}-size`;
+  return {
+    ...point,
+    model: size.catalog,
+    energy: { ...point.energy, method, rangeKWh: [lo((e) => e.energy.rangeKWh[0]), hi((e) => e.energy.rangeKWh[1])] },
+    embodiedRangeG: [lo((e) => e.embodiedRangeG[0]), hi((e) => e.embodiedRangeG[1])],
+  };
+}
