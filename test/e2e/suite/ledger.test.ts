@@ -48,7 +48,7 @@ describe('ledger: one record per attempt, and the grams shown are that record\'s
   });
   after(async () => {
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
-    await teardownHybrid(cloud, api.consent, ['routing.mode']);
+    await teardownHybrid(cloud, api.consent, ['routing.mode', 'cloud.zone']);
   });
 
   it('a chat-provider request on either model', async () => {
@@ -58,8 +58,17 @@ describe('ledger: one record per attempt, and the grams shown are that record\'s
     assertOneRecord('chat, local', local.outcome, local.records, 'local', 'chat');
     assert.equal(streamed, local.outcome.text, 'the answer streamed into the chat');
     const sent = cloud.requests.length;
+    // A self-hosted endpoint declared in Sweden: the record is at Sweden's grid, as the router's estimate is.
+    await vscode.workspace.getConfiguration('verdant').update('cloud.zone', 'SE', G);
     const remote = await recording(() => api.chat('cloud', messages, () => undefined, new AbortController().signal));
     assertOneRecord('chat, cloud', remote.outcome, remote.records, 'cloud', 'chat');
+    assert.equal(remote.records[0].intensity.zone, 'SE');
+    const cloudGrams = async () => (await api.router.route({ kind: 'ask', promptTokens: 400, files: 0, selectionChars: 0, consent: 'granted' }))
+      .decision.options.find((o) => o.route === 'cloud')?.gCO2e ?? NaN;
+    const atSweden = await cloudGrams();
+    await vscode.workspace.getConfiguration('verdant').update('cloud.zone', 'WORLD', G);
+    const atWorld = await cloudGrams();
+    assert.ok(atSweden < atWorld / 2, `the router prices the cloud at the endpoint's zone too (${atSweden} g at SE, ${atWorld} g at WORLD)`);
     assert.equal(cloud.requests.length, sent + 1);
     assert.ok(api.tasks.lastCloudRequest?.messages.some((m) => m.content === 'Once upon a time'), 'Show Last Cloud Request has it');
   });
