@@ -1,7 +1,7 @@
 // The router in the extension host: gathers a request's features and the live facts (settings, trust, consent,
-// the grid now, the endpoint's grid, today's grams, the measured local speed), asks the engine worker's ONNX
-// classifier whether the local model suffices (the plain-TS reference forward pass when the worker cannot answer),
-// applies the policy (src/core/routing/policy.ts) and keeps the routing log. The classifier never runs here.
+// the grid now, the endpoint's grid, today's grams, the measured local speed), computes whether the local model
+// suffices with the classifier's TypeScript forward pass (in-process: routing never starts the engine worker),
+// applies the policy (src/core/routing/policy.ts) and keeps the routing log.
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -25,7 +25,8 @@ export const ROUTER_COMMANDS = {
 
 const ACCEPTANCE_KEY = 'verdant.routing.acceptance';
 /** The first classification may start the worker and load onnxruntime-node; later ones take well under 10 ms. */
-const CLASSIFY_TIMEOUT_MS = 5000;
+/** What the routing log says computed P(local suffices). */
+const CLASSIFIER = 'logistic regression, in-process';
 /** After the endpoint could not be reached, route as offline for this long (then try it again). */
 const OFFLINE_MS = 2 * 60 * 1000;
 /** Until the engine reports its context size: the smallest context the catalogue's models run with. */
@@ -33,7 +34,7 @@ const DEFAULT_CONTEXT_TOKENS = 4096;
 
 export interface RouterDeps {
   readonly config: Config;
-  readonly engine: Pick<LocalEngine, 'classify' | 'knownContextTokens' | 'report'>;
+  readonly engine: Pick<LocalEngine, 'knownContextTokens' | 'report'>;
   readonly carbon: Pick<CarbonAccounting, 'intensity' | 'cloudIntensity' | 'device' | 'ledger'>;
   readonly keys: Pick<CloudKeyStore, 'has'>;
   readonly globalState: vscode.Memento;
@@ -54,10 +55,6 @@ export interface RouteQuery {
 export interface Routed {
   readonly decision: RouteDecision;
   readonly entry: RoutingLogEntry;
-}
-
-function message(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }
 
 export class Router implements vscode.Disposable {
@@ -87,7 +84,7 @@ export class Router implements vscode.Disposable {
   async route(q: RouteQuery): Promise<Routed> {
     const started = performance.now();
     const features = this.features(q);
-    const { p, classifier } = await this.classify(features);
+    const { p, classifier } = this.classify(features);
     const decision = decideRoute({ kind: q.kind, promptTokens: q.promptTokens, selectionChars: q.selectionChars }, await this.context(q), p);
     const entry = this.log.add({ at: Date.now(), kind: q.kind, promptTokens: q.promptTokens, decision, classifier, decisionMs: performance.now() - started });
     this.deps.log.info(`route ${q.kind} (${q.promptTokens} tokens): ${decision.route}${decision.cascade ? ' (cascade)' : ''}; ${decision.reason}; classifier ${classifier}`);
@@ -97,7 +94,7 @@ export class Router implements vscode.Disposable {
   /** After a cascade's local draft: the classifier again, now with the draft's confidence. */
   async afterDraft(q: RouteQuery, draft: GenerateResult): Promise<CascadeVerdict & { p: number }> {
     const features = this.features(q, draft.confidence.meanLogProb ?? undefined);
-    const { p } = await this.classify(features);
+    const { p } = this.classify(features);
     return { ...cascadeVerdict(p, draft.text), p };
   }
 
@@ -148,21 +145,14 @@ export class Router implements vscode.Disposable {
     });
   }
 
-  private async classify(features: Float32Array): Promise<{ p: number; classifier: string }> {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer in ${CLASSIFY_TIMEOUT_MS} ms`)), CLASSIFY_TIMEOUT_MS); });
-      const r = await Promise.race([this.deps.engine.classify([features]), timeout]);
-      return { p: r.p[0], classifier: `onnx (${r.provider})` };
-    } catch (e) {
-      // The same logistic regression in plain TypeScript: routing goes on when the worker cannot answer.
-      this.weights ??= loadWeights(readFileSync(path.join(this.deps.extensionPath, 'dist', 'router-weights.json'), 'utf8'));
-      const why = message(e);
-      this.deps.log.warn(`router: the engine worker's classifier did not answer (${why}); using the reference forward pass`);
-      return { p: referenceForward(this.weights, features), classifier: `reference (${why})` };
-    } finally {
-      clearTimeout(timer);
-    }
+  /**
+   * P(local suffices), in this process: the router is a 16-input logistic regression, so its TypeScript forward pass
+   * (the same numbers as router.onnx, to 1e-6: test/integration/router-onnx.test.ts) answers in microseconds, and
+   * routing never starts the engine worker (cloud-only mode, or no local model, needs none).
+   */
+  private classify(features: Float32Array): { p: number; classifier: string } {
+    this.weights ??= loadWeights(readFileSync(path.join(this.deps.extensionPath, 'dist', 'router-weights.json'), 'utf8'));
+    return { p: referenceForward(this.weights, features), classifier: CLASSIFIER };
   }
 
   private async context(q: RouteQuery): Promise<Parameters<typeof decideRoute>[1]> {

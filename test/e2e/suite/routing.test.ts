@@ -1,8 +1,10 @@
-// The router in a real VS Code: the engine worker's ONNX classifier, the policy modes switched by command (and shown
-// in the status bar), the routing log, Retry in Cloud / Retry Locally feeding the acceptance signal, a cascade whose
+// The router in a real VS Code: the classifier run in-process (never the engine worker), the policy modes switched
+// by command (and shown in the status bar), the routing log, Retry in Cloud / Retry Locally feeding the acceptance signal, a cascade whose
 // unsure local draft escalates to the cloud with both attempts counted, and a spent carbon budget that stops
 // bursting. The cloud is an OpenAI-compatible server on 127.0.0.1; the local model is the real test model.
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { VerdantApi } from '../../../src/extension';
 import { setUpHybrid, startCloudStandIn, teardownHybrid, type CloudStandIn } from './cloudStandIn';
@@ -42,7 +44,20 @@ describe('router: modes, routing log, retries, cascade and budget', function () 
     for (const key of ['routing.mode', 'routing.dailyBudgetGrams', 'routing.budgetAction']) await config().update(key, undefined, G);
   });
 
-  it('follows the mode switched by command, shows it in the status bar, and logs every decision with the ONNX classifier', async () => {
+  it('routes in-process: deciding never starts the engine worker', async () => {
+    await api.engine.stopWorker();
+    const lock = path.join(api.stateDir, 'engine.lock');
+    await until('the worker to be gone', () => !fs.existsSync(lock));
+    await vscode.commands.executeCommand('verdant.switchRoutingMode', 'cloud-only');
+    for (const kind of ['ask', 'refactor', 'summarize'] as const) {
+      const { decision, entry } = await api.router.route({ kind, promptTokens: 300, files: 1, selectionChars: 900, consent: 'granted' });
+      assert.equal(decision.route, 'cloud');
+      assert.equal(entry.classifier, 'logistic regression, in-process');
+    }
+    assert.equal(fs.existsSync(lock), false, 'no engine worker was started to route');
+  });
+
+  it('follows the mode switched by command, shows it in the status bar, and logs every decision with its classifier', async () => {
     assert.equal(await vscode.commands.executeCommand('verdant.switchRoutingMode', 'local-only'), 'local-only');
     assert.equal(config().get('routing.mode'), 'local-only');
     await until('the status bar to show local-only', () => api.statusText().includes('local-only'));
@@ -66,7 +81,7 @@ describe('router: modes, routing log, retries, cascade and budget', function () 
     assert.match(log, /# Verdant routing log/);
     assert.match(log, /\| summarize, \d+ tokens \| local \| local: .*local-only mode/);
     assert.match(log, /\| summarize, \d+ tokens \| cloud \| cloud: .*cloud-only mode/);
-    assert.match(log, /onnx \(cpu\)/, 'the engine worker answered with onnxruntime');
+    assert.match(log, /logistic regression, in-process/, 'the classifier ran in the extension host');
     assert.doesNotMatch(log, /Lily/, 'the log keeps sizes, never the code');
   });
 
