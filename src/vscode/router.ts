@@ -55,6 +55,8 @@ export interface RouteQuery {
 export interface Routed {
   readonly decision: RouteDecision;
   readonly entry: RoutingLogEntry;
+  /** The classifier's P(local suffices) for this request, kept so that a second decision reuses it. */
+  readonly p: number;
 }
 
 export class Router implements vscode.Disposable {
@@ -88,7 +90,17 @@ export class Router implements vscode.Disposable {
     const decision = decideRoute({ kind: q.kind, promptTokens: q.promptTokens, selectionChars: q.selectionChars }, await this.context(q), p);
     const entry = this.log.add({ at: Date.now(), kind: q.kind, promptTokens: q.promptTokens, decision, classifier, decisionMs: performance.now() - started });
     this.deps.log.info(`route ${q.kind} (${q.promptTokens} tokens): ${decision.route}${decision.cascade ? ' (cascade)' : ''}; ${decision.reason}; classifier ${classifier}`);
-    return { decision, entry };
+    return { decision, entry, p };
+  }
+
+  /**
+   * The decision for the same request once consent is refused: the policy again on the same probability (no second
+   * classification, no second log entry; the entry notes the change).
+   */
+  async withoutConsent(q: RouteQuery, routed: Routed): Promise<RouteDecision> {
+    const decision = decideRoute({ kind: q.kind, promptTokens: q.promptTokens, selectionChars: q.selectionChars }, await this.context({ ...q, consent: 'denied' }), routed.p);
+    routed.entry.outcome = `consent refused: ${decision.route}`;
+    return decision;
   }
 
   /** After a cascade's local draft: the classifier again, now with the draft's confidence. */

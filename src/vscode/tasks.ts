@@ -54,7 +54,7 @@ export interface TasksDeps {
   readonly log: vscode.LogOutputChannel;
   /** The cloud client lives in the lazily loaded HTTP bundle. */
   readonly engineHttp: () => EngineHttpModule;
-  readonly router: Pick<Router, 'route' | 'afterDraft' | 'noteLocalResult' | 'recordAcceptance' | 'noteCloudUnreachable' | 'noteCloudReached'>;
+  readonly router: Pick<Router, 'route' | 'withoutConsent' | 'afterDraft' | 'noteLocalResult' | 'recordAcceptance' | 'noteCloudUnreachable' | 'noteCloudReached'>;
 }
 
 export interface TaskOutcome {
@@ -416,7 +416,7 @@ export class Tasks implements vscode.Disposable {
     if (decision.needsConsent) {
       const consent = await this.askConsent(kind);
       if (consent !== 'granted') {
-        decision = force === 'cloud' ? decision : (await this.deps.router.route({ ...query, consent: 'denied' })).decision;
+        decision = force === 'cloud' ? decision : await this.deps.router.withoutConsent(query, routed);
         if (force === 'cloud' || decision.route === 'cloud') {
           entry.outcome = 'cloud consent not given';
           decision = { ...decision, route: 'local', cascade: false, reason: 'cloud consent not given: ran locally' };
