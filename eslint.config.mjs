@@ -1,11 +1,17 @@
-// Lint: typescript-eslint's recommended rules, plus the layering rule from docs/ARCHITECTURE.md:
+// Lint: typescript-eslint's recommended rules, plus the layering rules from docs/ARCHITECTURE.md:
 // core/, engine/ and cli/ are plain Node and never import 'vscode' (they run in the CLI, the engine worker and
-// unit tests, where there is no VS Code).
+// unit tests, where there is no VS Code); and core never imports engine (the engine imports core's leaves, never
+// the reverse: the types and stream helpers both use live in src/core/inference and src/core/net).
 import tseslint from 'typescript-eslint';
 
-const noVscode = {
+const vscodePath = { name: 'vscode', message: 'src/core, src/engine and src/cli must stay free of VS Code: pass what you need in from src/vscode.' };
+const noVscode = { 'no-restricted-imports': ['error', { paths: [vscodePath] }] };
+
+/** src/core: no VS Code, and no src/engine. */
+const coreLayer = {
   'no-restricted-imports': ['error', {
-    paths: [{ name: 'vscode', message: 'src/core, src/engine and src/cli must stay free of VS Code: pass what you need in from src/vscode.' }],
+    paths: [vscodePath],
+    patterns: [{ group: ['**/engine', '**/engine/**'], message: 'src/core must not import src/engine: move what both need into src/core (src/core/inference, src/core/net).' }],
   }],
 };
 
@@ -19,7 +25,8 @@ export default tseslint.config(
       'no-console': 'off',
     },
   },
-  { files: ['src/core/**', 'src/engine/**', 'src/cli/**', 'test/unit/**'], rules: noVscode },
+  { files: ['src/engine/**', 'src/cli/**', 'test/unit/**'], rules: noVscode },
+  { files: ['src/core/**'], rules: coreLayer },
   {
     files: ['**/*.mjs', '**/*.js'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', URL: 'readonly', performance: 'readonly', Buffer: 'readonly', __dirname: 'readonly', require: 'readonly', module: 'writable' } },

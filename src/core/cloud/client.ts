@@ -9,7 +9,8 @@
 // cannot exhaust memory or hold a call forever: bodies, lines and events are read only up to caps (limits.ts), an
 // answer ends on the client past max_tokens, and only data (not keep-alive comments) counts as progress.
 import { Agent, ProxyAgent, request, type Dispatcher } from 'undici';
-import { asArray, asObject, asString, firstHeader, readSome, serverMessageOf, sseMessages, StreamFormatError, StreamServerError } from '../../engine/backends/http';
+import { asArray, asObject, asString } from '../net/json';
+import { firstHeader, readSome, serverMessageOf, sseMessages, StreamFormatError, StreamServerError } from '../net/stream';
 import { VERSION } from '../version';
 import { bypassesProxy, parseEndpoint, type CloudEndpoint } from './endpoint';
 import { CloudError } from './errors';

@@ -1,6 +1,6 @@
 // Maps every way a cloud request fails to ONE CloudError whose message names the fix, and says which failures
 // are worth retrying. Server text is shortened and redacted: some servers echo the request, key included.
-import { serverMessageOf, StreamFormatError, StreamServerError } from '../../engine/backends/http';
+import { serverMessageOf, StreamFormatError, StreamServerError } from '../net/stream';
 import { CloudError } from './errors';
 import { redact } from './endpoint';
 import { formatBytes, LimitExceeded } from '../net/bounded';

@@ -1,7 +1,7 @@
 // The OpenAI chat-completions wire format: the request body, and what we read from a streamed chunk or a whole
 // (non-streaming) answer. Untrusted JSON is read field by field; anything missing is simply absent.
-import { asArray, asNumber, asObject, asString, type JsonObject } from '../../engine/backends/http';
-import type { ChatMessage } from '../../engine/types';
+import { asArray, asNumber, asObject, asString, type JsonObject } from '../net/json';
+import type { ChatMessage } from '../inference/types';
 
 export interface CloudChatRequest {
   readonly messages: readonly ChatMessage[];

@@ -1,7 +1,7 @@
 // A ring of context chunks from other places the user worked (edited, visited, saved files, the clipboard), given to
 // the model ahead of the current file. Near-duplicates are replaced (Jaccard similarity of their line sets), tiny
 // chunks are dropped, and the ring keeps the most recent ones.
-import type { ContextChunk } from '../../engine/types';
+import type { ContextChunk } from '../inference/types';
 
 export interface RingOptions {
   readonly maxChunks: number;

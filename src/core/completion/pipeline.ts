@@ -1,7 +1,7 @@
 // The inline-completion pipeline, independent of VS Code: cache and typing-through first, then reuse of an in-flight
 // request the new state extends, then an adaptive debounce, then one engine call per document at a time (a request
 // the user has typed away from is cancelled), output rules, caching, and a usage record per engine call.
-import type { ContextChunk, FimRequest, GenerateOptions, GenerateResult } from '../../engine/types';
+import type { ContextChunk, FimRequest, GenerateOptions, GenerateResult } from '../inference/types';
 import type { LocalUsageRecord } from '../usage';
 import { CompletionCache } from './cache';
 import { AdaptiveDebounce, DEFAULT_DEBOUNCE, type DebounceSettings } from './debounce';

@@ -1,7 +1,7 @@
 // The prompt for one step of a planned refactor, carrying only what the step needs: for each of the step's files the
 // regions around the symbol's occurrences (or the whole file when it is small), within a token budget. The answer is
 // asked for as search/replace blocks (see edits.ts), so the step's output can be checked before it is shown. Pure.
-import type { ChatMessage } from '../../engine/types';
+import type { ChatMessage } from '../inference/types';
 import { CHARS_PER_TOKEN } from '../routing/estimates';
 import type { PlanStep, RefactorContext, RefactorFile } from './types';
 

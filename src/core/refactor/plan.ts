@@ -1,7 +1,7 @@
 // Planning a multi-file refactor with the local model: the JSON Schema its answer is constrained to (node-llama-cpp's
 // JSON-schema grammar), the planning prompt (bounded, for a small context window), and the parser that validates the
 // answer against the context and completes it (every file that uses the symbols gets a step). Pure.
-import type { ChatMessage } from '../../engine/types';
+import type { ChatMessage } from '../inference/types';
 import { normalizePath } from './edits';
 import type { PlanStep, RefactorContext, RefactorFile, RefactorPlan, StepSize } from './types';
 

@@ -1,6 +1,6 @@
 // Prompts for the palette tasks, as chat messages. Pure: the same text goes to the local model and to a cloud
 // endpoint (after secret redaction), and the user can see exactly what was sent.
-import type { ChatMessage } from '../../engine/types';
+import type { ChatMessage } from '../inference/types';
 
 export type TaskKind = 'explain' | 'refactor' | 'ask' | 'tests' | 'summarize' | 'commit';
 
