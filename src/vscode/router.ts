@@ -1,7 +1,8 @@
 // The router in the extension host: gathers a request's features and the live facts (settings, trust, consent,
-// the grid now, the endpoint's grid, today's grams, the measured local speed), asks the engine worker's ONNX
-// classifier whether the local model suffices (the plain-TS reference forward pass when the worker cannot answer),
-// applies the policy (src/core/routing/policy.ts) and keeps the routing log. The classifier never runs here.
+// the grid now, the endpoint's grid, today's grams, the measured local speed), computes whether the local model
+// suffices with the classifier's TypeScript forward pass over dist/router-weights.json (a 16-input logistic
+// regression: microseconds, so routing never starts or waits for the engine worker), applies the policy
+// (src/core/routing/policy.ts) and keeps the routing log.
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -9,7 +10,7 @@ import type { Config } from '../config';
 import { carbonContext, presetForUrl } from '../core/cloud/presets';
 import { lookupGridAverage } from '../core/carbon/sources';
 import { AcceptanceTracker } from '../core/routing/acceptance';
-import { loadWeights, referenceForward, type RouterWeights } from '../core/routing/classifier';
+import { loadWeights, referenceForward, TS_CLASSIFIER, type RouterWeights } from '../core/routing/classifier';
 import type { CloudSide } from '../core/routing/estimates';
 import { featureVector, type RoutingKind } from '../core/routing/features';
 import { RoutingLog, renderRoutingLog, type RoutingLogEntry } from '../core/routing/log';
@@ -25,8 +26,6 @@ export const ROUTER_COMMANDS = {
 } as const;
 
 const ACCEPTANCE_KEY = 'verdant.routing.acceptance';
-/** The first classification may start the worker and load onnxruntime-node; later ones take well under 10 ms. */
-const CLASSIFY_TIMEOUT_MS = 5000;
 /** After the endpoint could not be reached, route as offline for this long (then try it again). */
 const OFFLINE_MS = 2 * 60 * 1000;
 /** Until the engine reports its context size: the smallest context the catalogue's models run with. */
@@ -34,7 +33,7 @@ const DEFAULT_CONTEXT_TOKENS = 4096;
 
 export interface RouterDeps {
   readonly config: Config;
-  readonly engine: Pick<LocalEngine, 'classify' | 'knownContextTokens' | 'report'>;
+  readonly engine: Pick<LocalEngine, 'knownContextTokens' | 'report'>;
   readonly carbon: Pick<CarbonAccounting, 'intensity' | 'device' | 'ledger'>;
   readonly keys: Pick<CloudKeyStore, 'has'>;
   readonly globalState: vscode.Memento;
@@ -55,10 +54,8 @@ export interface RouteQuery {
 export interface Routed {
   readonly decision: RouteDecision;
   readonly entry: RoutingLogEntry;
-}
-
-function message(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
+  /** The decision had the user refused cloud consent: the policy again on the same features, p and facts. */
+  readonly ifConsentDenied: () => RouteDecision;
 }
 
 export class Router implements vscode.Disposable {
@@ -87,18 +84,18 @@ export class Router implements vscode.Disposable {
   /** Routes one request and logs the decision. */
   async route(q: RouteQuery): Promise<Routed> {
     const started = performance.now();
-    const features = this.features(q);
-    const { p, classifier } = await this.classify(features);
-    const decision = decideRoute({ kind: q.kind, promptTokens: q.promptTokens, selectionChars: q.selectionChars }, await this.context(q), p);
-    const entry = this.log.add({ at: Date.now(), kind: q.kind, promptTokens: q.promptTokens, decision, classifier, decisionMs: performance.now() - started });
-    this.deps.log.info(`route ${q.kind} (${q.promptTokens} tokens): ${decision.route}${decision.cascade ? ' (cascade)' : ''}; ${decision.reason}; classifier ${classifier}`);
-    return { decision, entry };
+    const p = this.classify(this.features(q));
+    const request = { kind: q.kind, promptTokens: q.promptTokens, selectionChars: q.selectionChars };
+    const ctx = await this.context(q);
+    const decision = decideRoute(request, ctx, p);
+    const entry = this.log.add({ at: Date.now(), kind: q.kind, promptTokens: q.promptTokens, decision, classifier: TS_CLASSIFIER, decisionMs: performance.now() - started });
+    this.deps.log.info(`route ${q.kind} (${q.promptTokens} tokens): ${decision.route}${decision.cascade ? ' (cascade)' : ''}; ${decision.reason}; classifier ${TS_CLASSIFIER}`);
+    return { decision, entry, ifConsentDenied: () => decideRoute(request, { ...ctx, consent: 'denied' }, p) };
   }
 
   /** After a cascade's local draft: the classifier again, now with the draft's confidence. */
   async afterDraft(q: RouteQuery, draft: GenerateResult): Promise<CascadeVerdict & { p: number }> {
-    const features = this.features(q, draft.confidence.meanLogProb ?? undefined);
-    const { p } = await this.classify(features);
+    const p = this.classify(this.features(q, draft.confidence.meanLogProb ?? undefined));
     return { ...cascadeVerdict(p, draft.text), p };
   }
 
@@ -149,21 +146,10 @@ export class Router implements vscode.Disposable {
     });
   }
 
-  private async classify(features: Float32Array): Promise<{ p: number; classifier: string }> {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer in ${CLASSIFY_TIMEOUT_MS} ms`)), CLASSIFY_TIMEOUT_MS); });
-      const r = await Promise.race([this.deps.engine.classify([features]), timeout]);
-      return { p: r.p[0], classifier: `onnx (${r.provider})` };
-    } catch (e) {
-      // The same logistic regression in plain TypeScript: routing goes on when the worker cannot answer.
-      this.weights ??= loadWeights(readFileSync(path.join(this.deps.extensionPath, 'dist', 'router-weights.json'), 'utf8'));
-      const why = message(e);
-      this.deps.log.warn(`router: the engine worker's classifier did not answer (${why}); using the reference forward pass`);
-      return { p: referenceForward(this.weights, features), classifier: `reference (${why})` };
-    } finally {
-      clearTimeout(timer);
-    }
+  /** P(local suffices): the weights are read once, on the first request (a few hundred bytes). */
+  private classify(features: Float32Array): number {
+    this.weights ??= loadWeights(readFileSync(path.join(this.deps.extensionPath, 'dist', 'router-weights.json'), 'utf8'));
+    return referenceForward(this.weights, features);
   }
 
   private async context(q: RouteQuery): Promise<Parameters<typeof decideRoute>[1]> {

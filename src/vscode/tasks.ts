@@ -414,7 +414,7 @@ export class Tasks implements vscode.Disposable {
     if (decision.needsConsent) {
       const consent = await this.askConsent(kind);
       if (consent !== 'granted') {
-        decision = force === 'cloud' ? decision : (await this.deps.router.route({ ...query, consent: 'denied' })).decision;
+        decision = force === 'cloud' ? decision : routed.ifConsentDenied();
         if (force === 'cloud' || decision.route === 'cloud') {
           entry.outcome = 'cloud consent not given';
           decision = { ...decision, route: 'local', cascade: false, reason: 'cloud consent not given: ran locally' };

@@ -9,7 +9,7 @@ export interface RoutingLogEntry {
   readonly kind: RoutingKind;
   readonly promptTokens: number;
   readonly decision: RouteDecision;
-  /** Where the classifier ran: 'onnx (cpu)', 'onnx (dml)', or 'reference (why)'. */
+  /** Which classifier gave p: 'ts', the in-process forward pass of src/core/routing/classifier.ts. */
   readonly classifier: string;
   readonly decisionMs: number;
   /** What happened: 'done', 'escalated to the cloud', 'failed: …', 'retried in cloud', … */

@@ -1,4 +1,5 @@
-// The router in a real VS Code: the engine worker's ONNX classifier, the policy modes switched by command (and shown
+// The router in a real VS Code: the classifier's TypeScript forward pass in the extension host (the engine worker is
+// never asked to route), the policy modes switched by command (and shown
 // in the status bar), the routing log, Retry in Cloud / Retry Locally feeding the acceptance signal, a cascade whose
 // unsure local draft escalates to the cloud with both attempts counted, and a spent carbon budget that stops
 // bursting. The cloud is an OpenAI-compatible server on 127.0.0.1; the local model is the real test model.
@@ -42,7 +43,7 @@ describe('router: modes, routing log, retries, cascade and budget', function () 
     for (const key of ['routing.mode', 'routing.dailyBudgetGrams', 'routing.budgetAction']) await config().update(key, undefined, G);
   });
 
-  it('follows the mode switched by command, shows it in the status bar, and logs every decision with the ONNX classifier', async () => {
+  it('follows the mode switched by command, shows it in the status bar, and logs every decision with the in-process TS classifier, never asking the worker', async () => {
     assert.equal(await vscode.commands.executeCommand('verdant.switchRoutingMode', 'local-only'), 'local-only');
     assert.equal(config().get('routing.mode'), 'local-only');
     await until('the status bar to show local-only', () => api.statusText().includes('local-only'));
@@ -66,7 +67,12 @@ describe('router: modes, routing log, retries, cascade and budget', function () 
     assert.match(log, /# Verdant routing log/);
     assert.match(log, /\| summarize, \d+ tokens \| local \| local: .*local-only mode/);
     assert.match(log, /\| summarize, \d+ tokens \| cloud \| cloud: .*cloud-only mode/);
-    assert.match(log, /onnx \(cpu\)/, 'the engine worker answered with onnxruntime');
+    assert.match(log, /\| ts \|/, 'the extension host classified in-process');
+    assert.doesNotMatch(log, /onnx|reference \(/, 'no decision came from the worker');
+    // The worker ran the local summary, but no 'route' request reached it: it never loaded the ONNX classifier.
+    const report = await api.engine.report();
+    assert.ok(report.worker, report.problem ?? 'the worker answered its status');
+    assert.equal(report.worker.router, null, 'the engine worker was never asked to route');
     assert.doesNotMatch(log, /Lily/, 'the log keeps sizes, never the code');
   });
 
