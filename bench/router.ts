@@ -2,10 +2,10 @@
 // (every kind, prompt sizes from 50 to 60,000 tokens, every mode, with and without a cloud, trust, consent, budgets,
 // deferral windows, drafts, battery), p50/p99 of:
 // - the policy alone (decideRoute, the classifier's answer given);
-// - features + the TS reference classifier + policy (the fallback path);
-// - features + the ONNX classifier in this process (OnnxRouter.predict, one row) + policy (the CLI's path);
-// - features + the classifier in the real engine worker (EngineClient.route over its socket, dist/engine-worker.js)
-//   + policy (the extension's path), 1,000 requests.
+// - features + the TS forward pass + policy (how the extension and `verdant route` decide, in-process);
+// - features + the ONNX classifier in this process (OnnxRouter.predict, one row) + policy (for comparison);
+// - features + the ONNX classifier in the real engine worker (EngineClient.route over its socket,
+//   dist/engine-worker.js) + policy (the extension's path before #17), 1,000 requests.
 // Targets (router issue): p99 < 1 ms for the policy, < 5 ms with the classifier.
 //   node out/bench/router.js [--n 10000] [--worker-n 1000]
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -183,7 +183,7 @@ async function main(): Promise<void> {
   console.log([
     `router decision latency on ${result.machine.cpu} (${result.machine.logicalCores} cores), node ${result.machine.node}; routes ${JSON.stringify(routes)}`,
     line('policy (decideRoute)', policy, TARGETS.policyP99Ms, met.policy),
-    line('features + TS reference + policy', reference, TARGETS.withClassifierP99Ms, met.referenceClassifier),
+    line('features + TS in-process + policy', reference, TARGETS.withClassifierP99Ms, met.referenceClassifier),
     line(`features + ONNX in-process (${result.onnx.provider}) + policy`, onnxStats, TARGETS.withClassifierP99Ms, met.onnxInProcess),
     line(`features + engine worker (${worker.provider}) + policy`, worker.stats, TARGETS.withClassifierP99Ms, met.engineWorker),
     `onnx load ${result.onnx.loadMs} ms; worker first route ${result.engineWorker.firstRouteMs} ms (spawn + load); max |onnx - reference| ${maxDiff.toExponential(2)}`,

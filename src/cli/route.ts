@@ -1,19 +1,17 @@
 // `verdant route`: where the router would send one request, and why. The same pieces as the extension's router
-// (src/vscode/router.ts) without VS Code: the feature vector, the classifier (router.onnx on onnxruntime-node, in this
-// process; the TS reference forward pass over router-weights.json when onnxruntime-node or the model cannot load,
-// said in `classifier`), and the policy (src/core/routing/policy.ts) over this machine's device profile and the
-// built-in grid averages. The model files are looked up in $VERDANT_ROUTER_DIR, next to the CLI bundle (dist/),
-// then in src/core/routing/model/ of a checkout.
+// (src/vscode/router.ts) without VS Code: the feature vector, the classifier (the TypeScript forward pass over
+// router-weights.json, in this process: no native runtime, no engine worker), and the policy
+// (src/core/routing/policy.ts) over this machine's device profile and the built-in grid averages. The weights are
+// looked up in $VERDANT_ROUTER_DIR, next to the CLI bundle (dist/), then in src/core/routing/model/ of a checkout.
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { formatGrams } from '../core/carbon/dashboardData';
 import { detectDevice, osFacts, profile, PROFILES, type ProfileId } from '../core/carbon/energy/devices';
 import { lookupGridAverage } from '../core/carbon/sources';
-import { loadWeights, referenceForward } from '../core/routing/classifier';
+import { loadWeights, referenceForward, TS_CLASSIFIER } from '../core/routing/classifier';
 import { featureVector, ROUTING_KINDS, type RoutingInput, type RoutingKind } from '../core/routing/features';
 import { BUDGET_ACTIONS, decideRoute, ROUTING_MODES, type BudgetAction, type RouteContext, type RoutingMode } from '../core/routing/policy';
 import type { Route } from '../core/routing/estimates';
-import { OnnxRouter } from '../engine/router/onnxRouter';
 import { numberFlag, UsageError } from './args';
 import type { Command, CommandArgs } from './command';
 
@@ -39,7 +37,7 @@ export interface RouteOutput {
   readonly reason: string;
   readonly mode: RoutingMode;
   readonly pLocalOk: number;
-  /** 'onnx (cpu)', 'onnx (dml)' or 'reference (why onnxruntime-node was not used)'. */
+  /** Which classifier gave pLocalOk: 'ts', the in-process forward pass (as in the extension's routing log). */
   readonly classifier: string;
   readonly warning?: string;
   readonly options: readonly RouteOptionOutput[];
@@ -55,7 +53,7 @@ export interface RouteOutput {
   };
 }
 
-/** Where router.onnx / router-weights.json are: $VERDANT_ROUTER_DIR, the CLI bundle's folder, a checkout's model folder. */
+/** Where router-weights.json is: $VERDANT_ROUTER_DIR, the CLI bundle's folder, a checkout's model folder. */
 export function routerFileCandidates(baseDir: string, file: string, env: NodeJS.ProcessEnv = process.env): string[] {
   const dirs = [
     ...(env.VERDANT_ROUTER_DIR ? [env.VERDANT_ROUTER_DIR] : []),
@@ -74,32 +72,16 @@ function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/**
- * P(local suffices) for one feature vector: router.onnx on onnxruntime-node, else the reference forward pass with
- * the reason. Fails only when neither model file can be used.
- */
-export async function classifyOnce(features: Float32Array, baseDir: string): Promise<{ p: number; classifier: string }> {
-  let why: string;
-  try {
-    // OnnxRouter requires onnxruntime-node inside load(), so the other commands never load the native module.
-    const router = await OnnxRouter.load(locate(baseDir, 'router.onnx'));
-    try {
-      const [p] = await router.predict([features]);
-      return { p, classifier: `onnx (${router.providers.join(', ')})` };
-    } finally {
-      await router.dispose();
-    }
-  } catch (e) {
-    why = message(e).split('\n')[0];
-  }
+/** P(local suffices) for one feature vector, in this process; fails only when router-weights.json cannot be read. */
+export function classifyOnce(features: Float32Array, baseDir: string): { p: number; classifier: string } {
   const weightsFile = locate(baseDir, 'router-weights.json');
   let text: string;
   try {
     text = readFileSync(weightsFile, 'utf8');
   } catch (e) {
-    throw new Error(`The router classifier cannot run: ${why}; and ${weightsFile}: ${message(e)}. Rebuild the model files with 'node scripts/build-router-model.mjs' and 'npm run build'.`);
+    throw new Error(`The router classifier cannot run: ${weightsFile}: ${message(e)}. Rebuild the model files with 'node scripts/build-router-model.mjs' and 'npm run build'.`);
   }
-  return { p: referenceForward(loadWeights(text), features), classifier: `reference (${why})` };
+  return { p: referenceForward(loadWeights(text), features), classifier: TS_CLASSIFIER };
 }
 
 function oneOf<T extends string>(flag: string, value: string | boolean | undefined, allowed: readonly T[], fallback?: T): T {
@@ -189,7 +171,7 @@ export const routeCommand: Command = {
   },
   async run({ flags, io }): Promise<RouteOutput> {
     const { input, request, ctx, setup } = parseRouteFlags(flags);
-    const { p, classifier } = await classifyOnce(featureVector(input), io.baseDir);
+    const { p, classifier } = classifyOnce(featureVector(input), io.baseDir);
     const d = decideRoute(request, ctx, p);
     return {
       route: d.route,

@@ -56,14 +56,6 @@ export class LocalEngine implements vscode.Disposable {
     return info;
   }
 
-  /**
-   * The router classifier's P(local suffices) per feature vector. Always served by Verdant's own worker, whatever
-   * the local backend (Ollama users are routed too); the worker loads the native ONNX runtime on first use.
-   */
-  async classify(features: readonly Float32Array[]): Promise<{ p: number[]; provider: string }> {
-    return this.engineClient().route(features);
-  }
-
   /** The context size of the loaded model, tokens, as last reported (null until a model has loaded). */
   get knownContextTokens(): number | null {
     return this.lastContext;

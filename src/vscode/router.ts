@@ -8,7 +8,7 @@ import * as vscode from 'vscode';
 import type { Config } from '../config';
 import { carbonContext, presetForUrl } from '../core/cloud/presets';
 import { AcceptanceTracker } from '../core/routing/acceptance';
-import { loadWeights, referenceForward, type RouterWeights } from '../core/routing/classifier';
+import { loadWeights, referenceForward, TS_CLASSIFIER, type RouterWeights } from '../core/routing/classifier';
 import type { CloudSide } from '../core/routing/estimates';
 import { featureVector, type RoutingKind } from '../core/routing/features';
 import { RoutingLog, renderRoutingLog, type RoutingLogEntry } from '../core/routing/log';
@@ -25,8 +25,6 @@ export const ROUTER_COMMANDS = {
 
 const ACCEPTANCE_KEY = 'verdant.routing.acceptance';
 /** The first classification may start the worker and load onnxruntime-node; later ones take well under 10 ms. */
-/** What the routing log says computed P(local suffices). */
-const CLASSIFIER = 'logistic regression, in-process';
 /** After the endpoint could not be reached, route as offline for this long (then try it again). */
 const OFFLINE_MS = 2 * 60 * 1000;
 /** Until the engine reports its context size: the smallest context the catalogue's models run with. */
@@ -164,7 +162,7 @@ export class Router implements vscode.Disposable {
    */
   private classify(features: Float32Array): { p: number; classifier: string } {
     this.weights ??= loadWeights(readFileSync(path.join(this.deps.extensionPath, 'dist', 'router-weights.json'), 'utf8'));
-    return { p: referenceForward(this.weights, features), classifier: CLASSIFIER };
+    return { p: referenceForward(this.weights, features), classifier: TS_CLASSIFIER };
   }
 
   private async context(q: RouteQuery): Promise<Parameters<typeof decideRoute>[1]> {

@@ -1,11 +1,12 @@
-// `verdant route` as a real process (dist/cli.js): the classifier on the real onnxruntime-node next to the bundle, the
-// policy's hard limits (local-only, cloud-only, untrusted, a prompt over the local context, a spent budget), the
-// reference fallback when the ONNX model cannot load, and usage errors.
+// `verdant route` as a real process (dist/cli.js): the classifier's TypeScript forward pass over router-weights.json
+// in the CLI process (no engine worker, no onnxruntime-node), the policy's hard limits (local-only, cloud-only,
+// untrusted, a prompt over the local context, a spent budget), and usage errors.
 import * as assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runCliProcess } from '../support/cli';
+import { processesWhere } from '../support/processes';
 
 // A clean environment: no zone or router folder from the machine.
 const cli = (args: string[], env: NodeJS.ProcessEnv = {}) => runCliProcess(args, { PATH: process.env.PATH, HOME: os.tmpdir(), ...env });
@@ -28,7 +29,16 @@ async function route(...args: string[]): Promise<RouteJson> {
 }
 
 const cloudOption = (o: RouteJson) => o.options.find((x) => x.route === 'cloud');
-const expectedProvider = process.platform === 'win32' ? /^onnx \((dml|cpu)\)$/ : /^onnx \(cpu\)$/;
+
+/** Live processes (Linux; elsewhere none are seen) whose command line or HOME names `dir`. */
+function processesNaming(dir: string): string[] {
+  return processesWhere((p) => p.argv.some((a) => a.includes(dir)) || p.env.includes(`HOME=${dir}`)).map((p) => `${p.pid}: ${p.argv.join(' ')}`);
+}
+
+/** Every file under `dir`, relative. */
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((d) => !d.isDirectory()).map((d) => path.relative(dir, path.join(d.parentPath, d.name)));
+}
 
 describe('verdant route', function () {
   this.timeout(60_000);
@@ -39,7 +49,7 @@ describe('verdant route', function () {
     assert.ok(['local', 'cloud'].includes(o.route), o.route);
     assert.equal(typeof o.cascade, 'boolean');
     assert.equal(o.mode, 'balanced');
-    assert.match(o.classifier, expectedProvider);
+    assert.equal(o.classifier, 'ts');
     assert.ok(o.pLocalOk >= 0 && o.pLocalOk <= 1, String(o.pLocalOk));
     assert.match(o.reason, /^(local|cloud)/);
     assert.deepEqual(o.options.map((x) => x.route), ['local', 'cloud']);
@@ -95,21 +105,45 @@ describe('verdant route', function () {
     assert.match(warn.warning ?? '', /budget of 5(\.00)? g is exceeded/);
   });
 
-  it('falls back to the TS reference forward pass when the ONNX model cannot load, and says why', async () => {
+  it('classifies in this process from router-weights.json: router.onnx is not read', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'verdant-route-'));
+    const tilted = mkdtempSync(path.join(os.tmpdir(), 'verdant-route-'));
     try {
       writeFileSync(path.join(dir, 'router.onnx'), 'not an onnx model\n');
       copyFileSync(path.join('dist', 'router-weights.json'), path.join(dir, 'router-weights.json'));
+      // The same weights with a bias far below: p must follow the weights file the CLI was pointed at.
+      const weights = JSON.parse(readFileSync(path.join('dist', 'router-weights.json'), 'utf8')) as { bias: number };
+      writeFileSync(path.join(tilted, 'router-weights.json'), JSON.stringify({ ...weights, bias: weights.bias - 50 }));
       const args = ['route', '--kind', 'commit', '--tokens', '900', '--files', '3', '--json'];
-      const [fallback, onnx] = await Promise.all([cli(args, { VERDANT_ROUTER_DIR: dir }), cli(args)]);
-      assert.equal(fallback.code, 0, fallback.stderr);
-      const f = JSON.parse(fallback.stdout) as RouteJson;
-      const o = JSON.parse(onnx.stdout) as RouteJson;
-      assert.match(f.classifier, /^reference \(Could not load the router model .*router\.onnx/);
-      assert.ok(Math.abs(f.pLocalOk - o.pLocalOk) <= 1e-4, `${f.pLocalOk} vs ${o.pLocalOk}`);
-      assert.equal(f.route, o.route);
+      const runs = await Promise.all([cli(args, { VERDANT_ROUTER_DIR: dir }), cli(args), cli(args, { VERDANT_ROUTER_DIR: tilted })]);
+      runs.forEach((r) => assert.equal(r.code, 0, r.stderr));
+      const [brokenOnnx, shipped, low] = runs.map((r) => JSON.parse(r.stdout) as RouteJson);
+      assert.equal(brokenOnnx.classifier, 'ts');
+      assert.equal(brokenOnnx.pLocalOk, shipped.pLocalOk, 'a broken router.onnx changes nothing');
+      assert.equal(brokenOnnx.route, shipped.route);
+      assert.ok(shipped.pLocalOk > 0.0001, String(shipped.pLocalOk));
+      assert.equal(low.pLocalOk, 0, 'a bias 50 lower drives p to 0');
     } finally {
       rmSync(dir, { recursive: true, force: true });
+      rmSync(tilted, { recursive: true, force: true });
+    }
+  });
+
+  it('never starts an engine worker: no process outlives it, nothing is written to its home (no engine.lock)', async () => {
+    const home = mkdtempSync(path.join(os.tmpdir(), 'verdant-route-home-'));
+    try {
+      const env = { HOME: home, XDG_CONFIG_HOME: path.join(home, '.config'), XDG_DATA_HOME: path.join(home, '.local', 'share'), APPDATA: path.join(home, 'AppData') };
+      const runs = await Promise.all([
+        cli(['route', '--kind', 'completion', '--tokens', '300', '--json'], env),
+        cli(['route', '--kind', 'refactor', '--tokens', '60000', '--files', '12', '--mode', 'cloud-only', '--json'], env),
+        cli(['route', '--kind', 'summarize', '--tokens', '2000', '--mode', 'local-only', '--no-cloud', '--json'], env),
+      ]);
+      runs.forEach((r) => assert.equal(r.code, 0, r.stderr));
+      assert.deepEqual(runs.map((r) => (JSON.parse(r.stdout) as RouteJson).classifier), ['ts', 'ts', 'ts']);
+      assert.deepEqual(filesUnder(home), [], 'no engine.lock, engine.key or engine.log');
+      assert.deepEqual(processesNaming(home), [], 'no engine worker (or any process) started with this home');
+    } finally {
+      rmSync(home, { recursive: true, force: true });
     }
   });
 
@@ -117,7 +151,7 @@ describe('verdant route', function () {
     const r = await cli(['route', '--kind', 'completion', '--tokens', '400', '--zone', 'SE']);
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
-    assert.match(lines[0], /^route: (local|cloud|local draft first.*) \(balanced, p\(local ok\) \d\.\d\d, classifier onnx/);
+    assert.match(lines[0], /^route: (local|cloud|local draft first.*) \(balanced, p\(local ok\) \d\.\d\d, classifier ts\)$/);
     assert.match(lines[1], /^(local|cloud)/);
     assert.ok(lines.some((l) => /^option\s+CO2e\s+range\s+latency/.test(l)), r.stdout);
     assert.ok(lines.some((l) => /^local\s+\d/.test(l)) && lines.some((l) => /^cloud\s+\d/.test(l)), r.stdout);

@@ -2,7 +2,7 @@
 // model, requests cancelled before they were even sent, 1,000 keystrokes' completions fired at it faster than it
 // answers, and a wall clock that jumps while a window waits for the worker or asks how long it has been up.
 import * as assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
@@ -17,6 +17,7 @@ import { newSocketPath } from '../../src/engine/rendezvous';
 import { EngineServer } from '../../src/engine/server';
 import type { FimRequest, GenerateOptions } from '../../src/engine/types';
 import { LILY, WORKER, workerFixture } from '../support/engineWorkers';
+import { processesWhere } from '../support/processes';
 import { sleep, until } from '../support/wait';
 
 const HOUR = 3_600_000;
@@ -24,15 +25,7 @@ const HOUR = 3_600_000;
 
 /** Live processes whose command line names this state folder (Linux; elsewhere nothing is checked). */
 function processesFor(stateDir: string): number[] {
-  if (!existsSync('/proc/self/cmdline')) return [];
-  const pids: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
-    try {
-      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').includes(stateDir)) pids.push(Number(name));
-    } catch { /* gone meanwhile */ }
-  }
-  return pids;
+  return processesWhere((p) => p.argv.includes(stateDir)).map((p) => p.pid);
 }
 
 function resourceCounts(): Map<string, number> {

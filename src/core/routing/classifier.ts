@@ -1,12 +1,16 @@
 // The router's classifier in plain TypeScript: the same logistic regression as src/core/routing/model/router.onnx
-// (p_local = sigmoid(w . x + b)), read from src/core/routing/model/router-weights.json. Pure; the reference the ONNX model is
-// tested against, and a fallback wherever onnxruntime-node is not loaded.
+// (p_local = sigmoid(w . x + b)), read from src/core/routing/model/router-weights.json. Pure. The extension and
+// `verdant route` route with it in-process (16 multiply-adds need no native runtime, no worker); router.onnx on
+// onnxruntime-node gives the same p to 1e-6 (test/integration/router-onnx.test.ts) and stays in the engine worker.
 import { FEATURE_COUNT } from './features';
 
 export interface RouterWeights {
   readonly weights: Float32Array;
   readonly bias: number;
 }
+
+/** The classifier name the routing log and `verdant route` show for this forward pass. */
+export const TS_CLASSIFIER = 'ts';
 
 /** What scripts/build-router-model.mjs writes in router-weights.json. */
 export const WEIGHTS_FORMAT = 'verdant-router-logistic-v1';

@@ -9,7 +9,7 @@ export interface RoutingLogEntry {
   readonly kind: RoutingKind;
   readonly promptTokens: number;
   readonly decision: RouteDecision;
-  /** What computed P(local suffices): in the extension, the in-process logistic regression. */
+  /** What computed P(local suffices): 'ts', the classifier's TypeScript forward pass, in-process. */
   readonly classifier: string;
   readonly decisionMs: number;
   /** What happened: 'done', 'escalated to the cloud', 'failed: …', 'retried in cloud', … */

@@ -52,7 +52,7 @@ describe('router: modes, routing log, retries, cascade and budget', function () 
     for (const kind of ['ask', 'refactor', 'summarize'] as const) {
       const { decision, entry } = await api.router.route({ kind, promptTokens: 300, files: 1, selectionChars: 900, consent: 'granted' });
       assert.equal(decision.route, 'cloud');
-      assert.equal(entry.classifier, 'logistic regression, in-process');
+      assert.equal(entry.classifier, 'ts', 'the TypeScript forward pass, in-process');
     }
     assert.equal(fs.existsSync(lock), false, 'no engine worker was started to route');
   });
@@ -81,7 +81,7 @@ describe('router: modes, routing log, retries, cascade and budget', function () 
     assert.match(log, /# Verdant routing log/);
     assert.match(log, /\| summarize, \d+ tokens \| local \| local: .*local-only mode/);
     assert.match(log, /\| summarize, \d+ tokens \| cloud \| cloud: .*cloud-only mode/);
-    assert.match(log, /logistic regression, in-process/, 'the classifier ran in the extension host');
+    assert.match(log, /\| ts \|/, 'the classifier ran in the extension host (the TypeScript forward pass)');
     assert.doesNotMatch(log, /Lily/, 'the log keeps sizes, never the code');
   });
 
