@@ -5,6 +5,7 @@
 import * as vscode from 'vscode';
 import type { Config } from '../config';
 import { attachedPaths, sensitiveReason } from '../core/cloud/outgoing';
+import { cloudBlocked } from '../core/routing/policy';
 import type { ChatMessage } from '../engine/types';
 import type { CloudConsent } from './cloudConsent';
 import type { Router } from './router';
@@ -65,7 +66,7 @@ export function chatResponder(deps: ChatProviderDeps) {
     if (secretsFile) throw new Error(`This chat carries ${secretsFile.replace(/ is /, ', which is ')}; Verdant sends no secrets file to the cloud. Remove it from the chat, or choose "Verdant local".`);
     const chars = chat.reduce((n, m) => n + m.content.length, 0);
     const { decision, entry } = await deps.router.route({ kind: 'ask', promptTokens: Math.ceil(chars / 4), files: 0, selectionChars: 0, consent: 'granted' });
-    const blocked = decision.options.find((o) => o.route === 'cloud')?.blocked ?? (decision.options.some((o) => o.route === 'cloud') ? undefined : 'no cloud endpoint is configured');
+    const blocked = cloudBlocked(decision);
     if (blocked) {
       entry.outcome = `chat: cloud refused: ${blocked}`;
       throw new Error(`Verdant cloud cannot take this chat: ${blocked}. Choose "Verdant local" instead.`);

@@ -10,7 +10,7 @@ import { formatGrams } from '../core/carbon/dashboardData';
 import { extractCodeBlock, taskMessages, type TaskContext, type TaskKind } from '../core/tasks/prompts';
 import { runCascade } from '../core/routing/cascade';
 import { CHARS_PER_TOKEN } from '../core/routing/estimates';
-import type { RouteDecision } from '../core/routing/policy';
+import { cloudBlocked, type RouteDecision } from '../core/routing/policy';
 import type { LocalUsageRecord, UsageLog } from '../core/usage';
 import type { ChatMessage, GenerateResult } from '../engine/types';
 import type { CarbonAccounting } from './carbonAccounting';
@@ -400,7 +400,7 @@ export class Tasks implements vscode.Disposable {
     let decision = routed.decision;
     if (force === 'local') decision = { ...decision, route: 'local', cascade: false, needsConsent: false, reason: `retried locally at your request (${decision.reason})` };
     if (force === 'cloud') {
-      const blocked = decision.options.find((o) => o.route === 'cloud')?.blocked ?? (decision.options.some((o) => o.route === 'cloud') ? undefined : 'no cloud endpoint is configured');
+      const blocked = cloudBlocked(decision);
       if (blocked) {
         entry.outcome = `retry in cloud refused: ${blocked}`;
         void vscode.window.showWarningMessage(`Verdant: cannot retry in the cloud: ${blocked}.`);

@@ -10,7 +10,7 @@
 // answer ends on the client past max_tokens, and only data (not keep-alive comments) counts as progress.
 import { Agent, ProxyAgent, request, type Dispatcher } from 'undici';
 import { asArray, asObject, asString } from '../net/json';
-import { firstHeader, readSome, serverMessageOf, sseMessages, StreamFormatError, StreamServerError } from '../net/stream';
+import { firstHeader, readSome, serverJson, sseMessages, StreamFormatError } from '../net/stream';
 import { VERSION } from '../version';
 import { bypassesProxy, parseEndpoint, type CloudEndpoint } from './endpoint';
 import { CloudError } from './errors';
@@ -475,14 +475,7 @@ function endedByUs(call: CallSignal, ctx: FailureContext, partialText: string): 
 
 /** A whole JSON answer (the non-streaming form). */
 function readWhole(text: string): WirePiece {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw new StreamFormatError('an answer that is neither JSON nor an event stream');
-  }
-  const o = asObject(parsed);
-  if (o?.error != null) throw new StreamServerError(serverMessageOf(o) || 'unknown error');
+  const o = serverJson(text, 'an answer that is neither JSON nor an event stream');
   const piece = o ? readCompletion(o) : undefined;
   if (!piece) throw new StreamFormatError('an answer without choices[0].message');
   return piece;

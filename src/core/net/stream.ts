@@ -67,18 +67,27 @@ export class StreamServerError extends Error {
   }
 }
 
-/** Parses one NDJSON line or SSE data payload; throws StreamFormatError / StreamServerError. */
-export function parseStreamData(text: string): StreamMessage {
-  if (text.trim() === '[DONE]') return { done: true };
+/**
+ * A server's JSON text as an object (undefined for other JSON); StreamFormatError with `notJson` when it is not
+ * JSON, StreamServerError when it carries an `error`.
+ */
+export function serverJson(text: string, notJson: string): JsonObject | undefined {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
-    throw new StreamFormatError('a line that is not JSON');
+    throw new StreamFormatError(notJson);
   }
   const value = asObject(parsed);
+  if (value?.error != null) throw new StreamServerError(serverMessageOf(value) || 'unknown error');
+  return value;
+}
+
+/** Parses one NDJSON line or SSE data payload; throws StreamFormatError / StreamServerError. */
+export function parseStreamData(text: string): StreamMessage {
+  if (text.trim() === '[DONE]') return { done: true };
+  const value = serverJson(text, 'a line that is not JSON');
   if (!value) throw new StreamFormatError('a line that is not a JSON object');
-  if (value.error != null) throw new StreamServerError(serverMessageOf(value) || 'unknown error');
   return { done: false, value };
 }
 

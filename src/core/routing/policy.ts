@@ -113,6 +113,12 @@ function budgetWarning(ctx: RouteContext, cost: number): string | undefined {
   return `Today's carbon budget of ${g(b.dailyGrams)} is exceeded (${g(b.usedTodayG + cost)} with this request).`;
 }
 
+/** Why the cloud cannot take this request (its option's block, or no cloud option at all), or undefined when it can. */
+export function cloudBlocked(decision: RouteDecision): string | undefined {
+  const cloud = decision.options.find((o) => o.route === 'cloud');
+  return cloud ? cloud.blocked : 'no cloud endpoint is configured';
+}
+
 /**
  * Decides the route. `pLocalOk` is the classifier's probability that the local model's answer will do (0..1); a
  * non-finite value counts as 0.5 (unknown).
