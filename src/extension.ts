@@ -12,12 +12,14 @@ import { CarbonUi } from './vscode/carbonUi';
 import { CloudConsent } from './vscode/cloudConsent';
 import { chatResponder, registerChatProvider } from './vscode/chatProvider';
 import { registerCloudSetup } from './vscode/cloudSetup';
-import type { Job } from './core/scheduling/queue';
+import type { Job, JobSpec } from './core/scheduling/queue';
 import { Refactors } from './vscode/refactor';
 import { Router } from './vscode/router';
 import { hmacSigner } from './core/scheduling/signing';
 import { DeferredJobs, workspaceIdentity } from './vscode/scheduler';
-import { hostOf, Tasks } from './vscode/tasks';
+import { hostOf } from './core/cloud/endpoint';
+import { editorTaskRunner } from './vscode/taskRunner';
+import { Tasks } from './vscode/tasks';
 import { Completions } from './vscode/completions';
 import { engineHttpLoader } from './vscode/engineHttp';
 import { LocalEngine, workerScriptPath } from './vscode/localEngine';
@@ -85,12 +87,11 @@ export function activate(context: vscode.ExtensionContext): VerdantApi {
   });
   const consent = new CloudConsent(context.workspaceState);
   const router = new Router({ config, engine, carbon, keys, globalState: context.globalState, extensionPath: context.extensionPath, log, onBattery: () => completions.onBatteryNow });
-  const tasks = new Tasks({ config, engine, carbon, usage, keys, consent, log, engineHttp, router });
-  // Refactors queue plans on the scheduler, and the scheduler runs them when due: the scheduler is called only later.
-  const refactors: Refactors = new Refactors({
-    tasks, router, consent, log, cloudHost: () => hostOf(config.settings.cloud.endpoint),
-    defer: (spec, within, duration): Promise<Job> => jobs.enqueue(spec, within, duration),
-  });
+  // Tasks and refactors queue work on the scheduler, and the scheduler runs it when due: it is called only later.
+  const enqueue = (spec: JobSpec, within: number, duration: number): Promise<Job> => jobs.enqueue(spec, within, duration);
+  const runner = editorTaskRunner({ config, engine, carbon, usage, keys, consent, log, engineHttp, router, enqueue });
+  const tasks = new Tasks({ runner, consent, router });
+  const refactors: Refactors = new Refactors({ runner, router, consent, log, cloudHost: () => hostOf(config.settings.cloud.endpoint), defer: enqueue });
   // The job queue's key: in SecretStorage, so a file dropped into global storage cannot have a job run.
   const JOB_KEY = 'verdant.jobKey';
   const signer = hmacSigner({ get: async () => context.secrets.get(JOB_KEY), set: async (v) => context.secrets.store(JOB_KEY, v) });
@@ -99,7 +100,7 @@ export function activate(context: vscode.ExtensionContext): VerdantApi {
     config, carbon, tasks, refactors, stateDir, log, signer,
     origin: () => ({ workspace: workspaceIdentity(), trusted: vscode.workspace.isTrusted, consent: consent.value }),
   });
-  const chatDeps = { config, tasks, router, consent, log };
+  const chatDeps = { config, runner, router, consent, log };
   context.subscriptions.push(
     log, config, bar, status, engine, completions, carbon, carbonUi, consent, router, tasks, jobs, refactors, forgetJobKey, registerCloudSetup({ keys, log, engineHttp }),
     ...[registerChatProvider(chatDeps)].filter((d): d is vscode.Disposable => d !== undefined),

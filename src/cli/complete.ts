@@ -1,5 +1,6 @@
 // `verdant complete`: one completion from a local GGUF model, in this process (no worker, no VS Code). With
-// --ledger DIR the request is written to that carbon ledger as one SCI record, as the extension records its own.
+// --ledger DIR the request is written to that carbon ledger as one SCI record, through the same ModelCalls the
+// extension records its own requests with.
 import { detectDevice, osFacts } from '../core/carbon/energy/devices';
 import { Ledger } from '../core/carbon/ledger';
 import { sciForLocalUsage } from '../core/carbon/sci';
@@ -7,7 +8,8 @@ import type { SciRecord } from '../core/carbon/types';
 import { GPU_CHOICES, MAX_THREADS, type GpuChoice } from '../core/settings';
 import type { LocalUsageRecord } from '../core/usage';
 import { LlamaEngine } from '../engine/llama/engine';
-import type { GenerateRequest, GenerateResult } from '../engine/types';
+import type { GenerateRequest } from '../engine/types';
+import { ModelCalls } from '../core/tasks/calls';
 import { numberFlag, UsageError } from './args';
 import { intensityService, zoneFlags } from './carbon';
 import type { Command, CommandArgs } from './command';
@@ -64,13 +66,15 @@ export const completeCommand: Command = {
     if (ledger === '') throw new UsageError('--ledger needs a folder.');
     const engine = await LlamaEngine.load({ modelPath, gpu, threads, contextSize: 2048, sequences: 1 });
     try {
+      const calls = new ModelCalls({
+        local: engine,
+        record: { local: (usage) => (ledger === undefined ? Promise.resolve(undefined) : recordIn(ledger, usage, args)), cloud: async () => undefined },
+      });
       // Text mode streams to stdout as it is generated; --json prints one object at the end.
-      const started = Date.now();
-      const result: GenerateResult = await engine.generate(request, json ? {} : { onText: (t) => io.write(t) });
+      const { result, recordIds, grams } = await calls.generateLocal('cli-complete', request, json ? {} : { sink: (t) => io.write(t) });
       if (!json) io.out('');
-      const record = ledger === undefined ? undefined : await recordIn(ledger, started, result, args);
       return {
-        ...(record ? { recordId: record.id, gCO2e: record.sciG } : {}),
+        ...(recordIds[0] !== undefined ? { recordId: recordIds[0], gCO2e: grams } : {}),
         text: result.text,
         backend: result.backend,
         model: result.model,
@@ -96,14 +100,9 @@ export const completeCommand: Command = {
 };
 
 /** One SCI record for this request, at the zone's grid (--zone, else $VERDANT_ZONE), appended to the ledger. */
-async function recordIn(dir: string, started: number, result: GenerateResult, args: Pick<CommandArgs, 'flags'>): Promise<SciRecord> {
-  const usage: LocalUsageRecord = {
-    at: started, feature: 'cli-complete', backend: result.backend, model: result.model, engineMs: result.timing.totalMs,
-    promptTokens: result.timing.promptTokens, evaluatedTokens: result.timing.evaluatedTokens, generatedTokens: result.timing.generatedTokens,
-    ...(result.timing.packageJoules !== undefined ? { measuredJoules: result.timing.packageJoules } : {}),
-  };
+async function recordIn(dir: string, usage: LocalUsageRecord, args: Pick<CommandArgs, 'flags'>): Promise<SciRecord> {
   const intensity = await intensityService(args).current();
-  const record = sciForLocalUsage(usage, detectDevice(osFacts(), result.backend), intensity, undefined, { measuredJoules: usage.measuredJoules });
+  const record = sciForLocalUsage(usage, detectDevice(osFacts(), usage.backend), intensity, undefined, { measuredJoules: usage.measuredJoules });
   await new Ledger({ dir }).append(record);
   return record;
 }

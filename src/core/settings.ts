@@ -78,6 +78,8 @@ export interface RoutingSettings {
   readonly budgetAction: BudgetAction;
   /** For uncertain requests, a local draft first and the cloud only when it is unsure. */
   readonly cascade: boolean;
+  /** A deferrable task may be offered a cleaner window this many hours ahead at most; 0 = never offered. */
+  readonly deferWithinHours: number;
 }
 
 export const SCHEDULER_NOTIFICATIONS = ['quiet', 'normal'] as const;
@@ -103,7 +105,7 @@ export const DEFAULT_SETTINGS: VerdantSettings = {
   completions: { enable: true, disabledLanguages: [], exclude: [], maxLines: 8, maxTokens: 96, debounceMs: 0, onBattery: 'reduced' },
   cloud: { enable: false, endpoint: '', model: '', zone: '', modelParams: '', requestTimeoutSeconds: 300 },
   carbon: { zone: '', postcode: '', source: 'auto', carbonAwareSdkUrl: '', retentionDays: 365 },
-  routing: { mode: 'balanced', dailyBudgetGrams: 0, budgetAction: 'warn', cascade: true },
+  routing: { mode: 'balanced', dailyBudgetGrams: 0, budgetAction: 'warn', cascade: true, deferWithinHours: 4 },
   scheduler: { notifications: 'quiet' },
 };
 
@@ -211,6 +213,7 @@ export function readSettings(read: SettingsReader): ValidatedSettings {
       dailyBudgetGrams: v.number('routing.dailyBudgetGrams', d.routing.dailyBudgetGrams, 0, 1e6),
       budgetAction: v.oneOf('routing.budgetAction', BUDGET_ACTIONS, d.routing.budgetAction),
       cascade: v.boolean('routing.cascade', d.routing.cascade),
+      deferWithinHours: v.number('routing.deferWithinHours', d.routing.deferWithinHours, 0, 48),
     },
     scheduler: {
       notifications: v.oneOf('scheduler.notifications', SCHEDULER_NOTIFICATIONS, d.scheduler.notifications),

@@ -1,5 +1,6 @@
 // What the status-bar item says, computed from plain inputs so the wording is tested without VS Code.
 import type { SettingProblem, VerdantSettings } from './settings';
+import { hostOf } from './cloud/endpoint';
 
 export interface StatusInput {
   readonly version: string;
@@ -85,10 +86,3 @@ function baseName(p: string): string {
   return p.split(/[\\/]/).pop() ?? p;
 }
 
-function hostOf(endpoint: string): string {
-  try {
-    return new URL(endpoint).host;
-  } catch {
-    return endpoint;
-  }
-}

@@ -9,14 +9,15 @@ import { cloudBlocked } from '../core/routing/policy';
 import type { ChatMessage } from '../engine/types';
 import type { CloudConsent } from './cloudConsent';
 import type { Router } from './router';
-import type { TaskOutcome, Tasks } from './tasks';
+import type { TaskOutcome } from '../core/tasks/calls';
+import type { TaskRunner } from '../core/tasks/runner';
 
 export const CHAT_VENDOR = 'verdant';
 
 export interface ChatProviderDeps {
   readonly config: Config;
   /** Runs the model call: the same redaction, ledger record, usage record and Show Last Cloud Request as tasks. */
-  readonly tasks: Pick<Tasks, 'runOn'>;
+  readonly runner: Pick<TaskRunner, 'call'>;
   /** Consulted (and logged) for the cloud model: a spent "stop" budget or a cloud the policy blocks refuses it. */
   readonly router: Pick<Router, 'route'>;
   readonly consent: CloudConsent;
@@ -51,7 +52,7 @@ export function toChatMessages(messages: readonly RequestMessage[]): ChatMessage
 }
 
 /**
- * Answers one chat request on the model the user picked in the chat model picker, through Tasks.runOn, so that a
+ * Answers one chat request on the model the user picked in the chat model picker, through the task runner, so that a
  * chat message costs what it costs on the gauge: one ledger record per request, whose grams the outcome names.
  * The cloud model follows the palette's rules: trusted workspace, no secrets file attached, a budget or policy that
  * allows the cloud, consent.
@@ -59,7 +60,7 @@ export function toChatMessages(messages: readonly RequestMessage[]): ChatMessage
 export function chatResponder(deps: ChatProviderDeps) {
   return async (model: 'local' | 'cloud', messages: readonly RequestMessage[], onText: (text: string) => void, signal: AbortSignal): Promise<TaskOutcome> => {
     const chat = toChatMessages(messages);
-    if (model === 'local') return deps.tasks.runOn('local', 'chat', chat, signal, () => undefined, { sink: onText, maxTokens: 1024 });
+    if (model === 'local') return deps.runner.call('local', 'chat', chat, { signal, sink: onText, maxTokens: 1024, reason: 'chosen in the chat' });
     const s = deps.config.settings.cloud;
     if (!vscode.workspace.isTrusted) throw new Error('Verdant sends nothing to the cloud from an untrusted workspace.');
     const secretsFile = chat.flatMap((m) => attachedPaths(m.content)).map(sensitiveReason).find((r) => r !== undefined);
@@ -75,7 +76,7 @@ export function chatResponder(deps: ChatProviderDeps) {
       entry.outcome = 'chat: cloud consent not given';
       throw new Error('Cloud consent was not given for this workspace; choose "Verdant local" instead.');
     }
-    const outcome = await deps.tasks.runOn('cloud', 'chat', chat, signal, () => undefined, { sink: onText, maxTokens: 4096 });
+    const outcome = await deps.runner.call('cloud', 'chat', chat, { signal, sink: onText, maxTokens: 4096, reason: 'chosen in the chat' });
     entry.outcome = 'chat: done (cloud)';
     entry.grams = outcome.grams;
     return outcome;

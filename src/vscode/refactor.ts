@@ -17,7 +17,8 @@ import { parseDuration } from '../core/carbon/window';
 import type { Job, JobSpec } from '../core/scheduling/queue';
 import type { CloudConsent } from './cloudConsent';
 import type { Router } from './router';
-import type { Tasks } from './tasks';
+import type { TaskOutcome } from '../core/tasks/calls';
+import type { TaskRunner } from '../core/tasks/runner';
 
 export const REFACTOR_COMMANDS = {
   plan: 'verdant.planRefactor',
@@ -41,7 +42,7 @@ const CODE_GLOB = '**/*.{ts,tsx,js,jsx,mjs,cjs,py,go,rs,java,kt,cs,cpp,cc,c,h,hp
 export interface RefactorDeps {
   /** Queues a job for the cleanest window (the scheduler). */
   readonly defer: (spec: JobSpec, withinMinutes: number, durationMinutes: number) => Promise<Job>;
-  readonly tasks: Pick<Tasks, 'runOn'>;
+  readonly runner: Pick<TaskRunner, 'call'>;
   readonly router: Pick<Router, 'route'>;
   readonly consent: Pick<CloudConsent, 'value' | 'ask'>;
   readonly log: vscode.LogOutputChannel;
@@ -192,11 +193,11 @@ export class Refactors implements vscode.Disposable {
   }
 
   /** The planning call; a prompt too long for the local model's context is retried with fewer code excerpts. */
-  private async runPlanner(ctx: RefactorContext, signal: AbortSignal): Promise<Awaited<ReturnType<Tasks['runOn']>>> {
+  private async runPlanner(ctx: RefactorContext, signal: AbortSignal): Promise<TaskOutcome> {
     const budgets = [PLAN_EXCERPT_CHARS, PLAN_EXCERPT_CHARS / 4, PLAN_EXCERPT_CHARS / 16, 0];
     for (const [i, chars] of budgets.entries()) {
       try {
-        return await this.deps.tasks.runOn('local', 'refactor-plan', planMessages(ctx, chars), signal, () => undefined, { jsonSchema: planSchema(ctx), maxTokens: PLAN_MAX_TOKENS });
+        return await this.deps.runner.call('local', 'refactor-plan', planMessages(ctx, chars), { signal, jsonSchema: planSchema(ctx), maxTokens: PLAN_MAX_TOKENS, reason: 'refactor' });
       } catch (e) {
         const tooLong = (e as { code?: string }).code === 'bad-request' && /more than the \d+ that fit/.test(message(e));
         if (!tooLong) throw e;
@@ -366,7 +367,7 @@ export class Refactors implements vscode.Disposable {
     // Files edited since planning are read again, so the step's code is what the edit will apply to.
     const ctx = await refreshContext(session.ctx, p.step.files, this.uris);
     const c = stepContext(p.step, ctx, { budgetTokens: STEP_BUDGET_TOKENS });
-    const out = await this.deps.tasks.runOn(p.route, 'refactor-step', c.messages, signal, () => undefined, { maxTokens: 2048 });
+    const out = await this.deps.runner.call(p.route, 'refactor-step', c.messages, { signal, maxTokens: 2048, reason: 'refactor' });
     const texts = new Map(ctx.files.map((f) => [f.path, f.text] as const));
     try {
       const edits = resolveEdits(parseEditBlocks(out.text), texts, p.step.files);

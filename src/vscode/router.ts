@@ -11,8 +11,11 @@ import { AcceptanceTracker } from '../core/routing/acceptance';
 import { loadWeights, referenceForward, TS_CLASSIFIER, type RouterWeights } from '../core/routing/classifier';
 import type { CloudSide } from '../core/routing/estimates';
 import { featureVector, type RoutingKind } from '../core/routing/features';
-import { RoutingLog, renderRoutingLog, type RoutingLogEntry } from '../core/routing/log';
-import { cascadeVerdict, decideRoute, MODE_DESCRIPTIONS, ROUTING_MODES, type CascadeVerdict, type RouteDecision, type RoutingMode } from '../core/routing/policy';
+import { RoutingLog, renderRoutingLog } from '../core/routing/log';
+import { cascadeVerdict, decideRoute, MODE_DESCRIPTIONS, ROUTING_MODES, type CascadeVerdict, type RouteContext, type RouteDecision, type RoutingMode } from '../core/routing/policy';
+import type { RouteQuery, Routed, TaskRouter } from '../core/routing/query';
+import { planJob } from '../core/scheduling/plan';
+import { DEFERRED_TASK_MINUTES } from '../core/tasks/table';
 import type { GenerateResult } from '../engine/types';
 import type { CarbonAccounting } from './carbonAccounting';
 import type { LocalEngine } from './localEngine';
@@ -24,16 +27,17 @@ export const ROUTER_COMMANDS = {
 } as const;
 
 const ACCEPTANCE_KEY = 'verdant.routing.acceptance';
-/** The first classification may start the worker and load onnxruntime-node; later ones take well under 10 ms. */
 /** After the endpoint could not be reached, route as offline for this long (then try it again). */
 const OFFLINE_MS = 2 * 60 * 1000;
 /** Until the engine reports its context size: the smallest context the catalogue's models run with. */
 const DEFAULT_CONTEXT_TOKENS = 4096;
 
+export type { RouteQuery, Routed } from '../core/routing/query';
+
 export interface RouterDeps {
   readonly config: Config;
   readonly engine: Pick<LocalEngine, 'knownContextTokens' | 'report'>;
-  readonly carbon: Pick<CarbonAccounting, 'intensity' | 'cloudIntensity' | 'device' | 'ledger'>;
+  readonly carbon: Pick<CarbonAccounting, 'intensity' | 'cloudIntensity' | 'device' | 'ledger' | 'forecast'>;
   readonly keys: Pick<CloudKeyStore, 'has'>;
   readonly globalState: vscode.Memento;
   readonly extensionPath: string;
@@ -42,22 +46,7 @@ export interface RouterDeps {
   readonly onBattery: () => boolean | undefined;
 }
 
-export interface RouteQuery {
-  readonly kind: RoutingKind;
-  readonly promptTokens: number;
-  readonly files: number;
-  readonly selectionChars: number;
-  readonly consent: 'granted' | 'denied' | 'unknown';
-}
-
-export interface Routed {
-  readonly decision: RouteDecision;
-  readonly entry: RoutingLogEntry;
-  /** The classifier's P(local suffices) for this request, kept so that a second decision reuses it. */
-  readonly p: number;
-}
-
-export class Router implements vscode.Disposable {
+export class Router implements TaskRouter, vscode.Disposable {
   readonly log = new RoutingLog();
   private readonly acceptance: AcceptanceTracker;
   private weights: RouterWeights | undefined;
@@ -92,12 +81,12 @@ export class Router implements vscode.Disposable {
   }
 
   /**
-   * The decision for the same request once consent is refused: the policy again on the same probability (no second
-   * classification, no second log entry; the entry notes the change).
+   * The same request decided again with changed facts (consent refused, run now rather than later): the policy on
+   * the same probability (no second classification, no second log entry; the entry notes the change).
    */
-  async withoutConsent(q: RouteQuery, routed: Routed): Promise<RouteDecision> {
-    const decision = decideRoute({ kind: q.kind, promptTokens: q.promptTokens, selectionChars: q.selectionChars }, await this.context({ ...q, consent: 'denied' }), routed.p);
-    routed.entry.outcome = `consent refused: ${decision.route}`;
+  async reroute(q: RouteQuery, routed: Routed, why: string): Promise<RouteDecision> {
+    const decision = decideRoute({ kind: q.kind, promptTokens: q.promptTokens, selectionChars: q.selectionChars }, await this.context(q), routed.p);
+    routed.entry.outcome = `${why}: ${decision.route}`;
     return decision;
   }
 
@@ -165,7 +154,7 @@ export class Router implements vscode.Disposable {
     return { p: referenceForward(this.weights, features), classifier: TS_CLASSIFIER };
   }
 
-  private async context(q: RouteQuery): Promise<Parameters<typeof decideRoute>[1]> {
+  private async context(q: RouteQuery): Promise<RouteContext> {
     const s = this.deps.config.settings;
     const backend = this.localBackend ?? s.local.backend;
     const intensity = await this.deps.carbon.intensity();
@@ -189,7 +178,20 @@ export class Router implements vscode.Disposable {
       consent: q.consent,
       budget,
       cascade: s.routing.cascade,
+      deferral: q.deferrable ? await this.deferral() : undefined,
     };
+  }
+
+  /**
+   * The cleanest window of the forecast within verdant.routing.deferWithinHours, for a request that may wait; none
+   * without a real forecast (the scheduler's own rule: never guess) or when now is already the cleanest.
+   */
+  private async deferral(): Promise<RouteContext['deferral']> {
+    const hours = this.deps.config.settings.routing.deferWithinHours;
+    if (hours <= 0) return undefined;
+    const now = Date.now();
+    const plan = planJob({ forecast: await this.deps.carbon.forecast(), now, durationMinutes: DEFERRED_TASK_MINUTES, deadline: now + hours * 3_600_000 });
+    return plan.runNow || plan.windowGPerKWh === null ? undefined : { windowGPerKWh: plan.windowGPerKWh, startsInMs: plan.start - now };
   }
 
   /** The endpoint's grid (the zone and intensity the ledger records it at: CarbonAccounting.cloudIntensity) and PUE. */

@@ -12,12 +12,12 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Config } from '../config';
 import { parseDuration } from '../core/carbon/window';
-import type { TaskContext } from '../core/tasks/prompts';
+import { DEFERRABLE_TASKS, DEFERRED_TASK_MINUTES, isDeferrable, type DeferrableTask, type TaskContext } from '../core/tasks/table';
 import { JobQueue, type Job, type JobOrigin, type JobSigner, type JobSpec } from '../core/scheduling/queue';
 import { Scheduler } from '../core/scheduling/scheduler';
 import type { CarbonAccounting } from './carbonAccounting';
 import type { Refactors } from './refactor';
-import { DEFERRABLE_TASKS, type DeferrableTask, type Tasks } from './tasks';
+import type { Tasks } from './tasks';
 
 export const SCHEDULER_COMMANDS = {
   showJobs: 'verdant.showDeferredJobs',
@@ -171,8 +171,8 @@ export class DeferredJobs implements vscode.Disposable {
       const r = await this.deps.refactors.runDeferred(job.spec.payload, { cloud });
       return { exitCode: r.state === 'applied' || r.state === 'discarded' ? 0 : 1 };
     }
-    const kind = job.spec.task as DeferrableTask;
-    if (!DEFERRABLE_TASKS.includes(kind)) throw new Error(`Unknown deferred task '${job.spec.task}'.`);
+    const kind = job.spec.task;
+    if (!isDeferrable(kind)) throw new Error(`Unknown deferred task '${kind}'.`);
     const outcome = await this.deps.tasks.runCaptured(kind, job.spec.payload as TaskContext, { cloud });
     return { exitCode: outcome ? 0 : 1 };
   }
@@ -306,8 +306,7 @@ export class DeferredJobs implements vscode.Disposable {
     const code = editor.selection.isEmpty ? doc.getText() : doc.getText(editor.selection);
     const ctx: TaskContext = { languageId: doc.languageId, filePath: vscode.workspace.asRelativePath(doc.uri), code };
     const spec: JobSpec = { kind: 'task', task: kind, payload: ctx, label: `${kind} ${ctx.filePath}`, session: this.session };
-    // A palette task is a few minutes of inference at most.
-    return this.enqueue(spec, within, 5);
+    return this.enqueue(spec, within, DEFERRED_TASK_MINUTES);
   }
 
   /** The queue in a quick pick: run now, cancel, or change the deadline. Returns the jobs listed. */

@@ -38,7 +38,7 @@ describe('package.json manifest', () => {
   });
 
   it('machine-scopes the routing settings and matches their choices to the policy', () => {
-    const routing = ['verdant.routing.mode', 'verdant.routing.dailyBudgetGrams', 'verdant.routing.budgetAction', 'verdant.routing.cascade'];
+    const routing = ['verdant.routing.mode', 'verdant.routing.dailyBudgetGrams', 'verdant.routing.budgetAction', 'verdant.routing.cascade', 'verdant.routing.deferWithinHours'];
     assert.deepEqual(Object.keys(properties).filter((k) => k.startsWith('verdant.routing.')).sort(), [...routing].sort());
     for (const key of routing) assert.equal(properties[key].scope, 'machine', key);
     const mode = properties['verdant.routing.mode'] as Property & { markdownEnumDescriptions?: string[] };
@@ -53,6 +53,9 @@ describe('package.json manifest', () => {
     assert.equal(readSettings((k) => (k === 'routing.dailyBudgetGrams' ? budget.maximum : undefined)).problems.length, 0);
     assert.equal(readSettings((k) => (k === 'routing.dailyBudgetGrams' ? budget.maximum! + 1 : undefined)).problems.length, 1);
     assert.equal((properties['verdant.routing.cascade'] as Property & { type?: string }).type, 'boolean');
+    const defer = properties['verdant.routing.deferWithinHours'] as Property & { type?: string; minimum?: number; maximum?: number; default?: number };
+    assert.deepEqual([defer.type, defer.minimum, defer.maximum, defer.default], ['number', 0, 48, DEFAULT_SETTINGS.routing.deferWithinHours]);
+    assert.equal(readSettings((k) => (k === 'routing.deferWithinHours' ? defer.maximum! + 1 : undefined)).problems.length, 1);
   });
 
   it('contributes the router commands', () => {

@@ -83,7 +83,7 @@ describe('settings', () => {
 
   describe('routing', () => {
     it('defaults to balanced, no budget, warn, cascade on', () => {
-      assert.deepEqual(readSettings(reader({})).settings.routing, { mode: 'balanced', dailyBudgetGrams: 0, budgetAction: 'warn', cascade: true });
+      assert.deepEqual(readSettings(reader({})).settings.routing, { mode: 'balanced', dailyBudgetGrams: 0, budgetAction: 'warn', cascade: true, deferWithinHours: 4 });
     });
 
     it('accepts every mode, a fractional budget, both actions and cascade off', () => {
@@ -95,7 +95,7 @@ describe('settings', () => {
         'routing.mode': 'greenest', 'routing.dailyBudgetGrams': 12.5, 'routing.budgetAction': 'stop', 'routing.cascade': false,
       }));
       assert.deepEqual(problems, []);
-      assert.deepEqual(settings.routing, { mode: 'greenest', dailyBudgetGrams: 12.5, budgetAction: 'stop', cascade: false });
+      assert.deepEqual(settings.routing, { mode: 'greenest', dailyBudgetGrams: 12.5, budgetAction: 'stop', cascade: false, deferWithinHours: 4 });
       assert.equal(readSettings(reader({ 'routing.dailyBudgetGrams': 0 })).settings.routing.dailyBudgetGrams, 0);
       assert.equal(readSettings(reader({ 'routing.dailyBudgetGrams': 1e6 })).settings.routing.dailyBudgetGrams, 1e6);
       assert.equal(readSettings(reader({ 'routing.budgetAction': 'warn' })).settings.routing.budgetAction, 'warn');
@@ -135,7 +135,7 @@ describe('settings', () => {
 
     it('is case-sensitive about the mode and keeps the other routing values when one is bad', () => {
       const { settings, problems } = readSettings(reader({ 'routing.mode': 'Greenest', 'routing.budgetAction': 'stop', 'routing.cascade': false }));
-      assert.deepEqual(settings.routing, { mode: 'balanced', dailyBudgetGrams: 0, budgetAction: 'stop', cascade: false });
+      assert.deepEqual(settings.routing, { mode: 'balanced', dailyBudgetGrams: 0, budgetAction: 'stop', cascade: false, deferWithinHours: 4 });
       assert.deepEqual(problems.map((p) => p.key), ['verdant.routing.mode']);
     });
   });

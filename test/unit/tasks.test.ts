@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { extractCodeBlock, taskMessages } from '../../src/core/tasks/prompts';
+import { extractCodeBlock, taskMessages } from '../../src/core/tasks/table';
 
 describe('task prompts', () => {
   it('puts the code in a fenced block with the file and the instruction', () => {

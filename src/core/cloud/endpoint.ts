@@ -69,3 +69,12 @@ export function redact(text: string, secrets: readonly (string | undefined)[]): 
   for (const s of secrets) if (s && s.length >= 4) out = out.split(s).join('***');
   return out;
 }
+
+/** The host (and port) of an endpoint URL, as consent, the status and "Show Last Cloud Request" name it. */
+export function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url;
+  }
+}

@@ -4,7 +4,7 @@
 // model's contract: scripts/build-router-model.mjs computes the same vector for training (a test checks the two
 // agree on every labelled row), so changing anything here means rebuilding the model.
 
-/** Kinds of request the router sees: the inline completion and the palette tasks (src/core/tasks/prompts.ts). */
+/** Kinds of request the router sees: the inline completion and the palette tasks (src/core/tasks/table.ts). */
 export const ROUTING_KINDS = ['completion', 'explain', 'refactor', 'tests', 'summarize', 'commit', 'ask'] as const;
 export type RoutingKind = typeof ROUTING_KINDS[number];
 
