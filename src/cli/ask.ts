@@ -111,7 +111,8 @@ export const askCommand: Command = {
 
 const round6 = (n: number) => Math.round(n * 1e6) / 1e6;
 
-function modelParamsFlag(value: string | boolean | undefined): DeclaredSize | undefined {
+/** --model-params, parsed (also `verdant route`'s); a usage error that says what is wrong. */
+export function modelParamsFlag(value: string | boolean | undefined): DeclaredSize | undefined {
   if (value === undefined) return undefined;
   const parsed = parseModelParams(typeof value === 'string' ? value : '');
   if ('error' in parsed) throw new UsageError(`--model-params: ${parsed.error}.`);

@@ -13,6 +13,7 @@ import { featureVector, ROUTING_KINDS, type RoutingInput, type RoutingKind } fro
 import { BUDGET_ACTIONS, decideRoute, ROUTING_MODES, type BudgetAction, type RouteContext, type RoutingMode } from '../core/routing/policy';
 import type { Route } from '../core/routing/estimates';
 import { numberFlag, UsageError } from './args';
+import { modelParamsFlag } from './ask';
 import type { Command, CommandArgs } from './command';
 
 /** The cloud model costed when --cloud-model is not given: the all-cloud baseline's size class. */
@@ -29,6 +30,10 @@ export interface RouteOptionOutput {
   readonly latencyMs: number;
   readonly pLocalOk: number;
   readonly blocked?: string;
+  /** How the energy is estimated, as the ledger records it: 'ecologits-2025.11+declared-size' etc. */
+  readonly method: string;
+  /** When the estimate rests on a guess: the cloud model's size declared, read from its name or assumed. */
+  readonly note?: string;
 }
 
 export interface RouteOutput {
@@ -114,6 +119,7 @@ export function parseRouteFlags(flags: CommandArgs['flags'], env: NodeJS.Process
   const zone = String(flags.zone ?? env.VERDANT_ZONE ?? '');
   const cloudZone = typeof flags['cloud-zone'] === 'string' ? flags['cloud-zone'] : zone;
   const cloudModel = typeof flags['cloud-model'] === 'string' ? flags['cloud-model'] : DEFAULT_CLOUD_MODEL;
+  const declaredSize = modelParamsFlag(flags['model-params']);
   const noCloud = flags['no-cloud'] === true;
 
   const input: RoutingInput = {
@@ -128,7 +134,7 @@ export function parseRouteFlags(flags: CommandArgs['flags'], env: NodeJS.Process
   const ctx: RouteContext = {
     mode,
     local: { device, tokensPerSecond: localTps, gPerKWh: localGrid.gPerKWh, contextTokens },
-    cloud: cloudGrid ? { model: cloudModel, gPerKWh: cloudGrid.gPerKWh } : undefined,
+    cloud: cloudGrid ? { model: cloudModel, declaredSize, gPerKWh: cloudGrid.gPerKWh } : undefined,
     trusted: flags.untrusted !== true,
     // The person running the CLI is the one asking: nothing to consent to on someone else's behalf.
     consent: 'granted',
@@ -150,7 +156,7 @@ export function parseRouteFlags(flags: CommandArgs['flags'], env: NodeJS.Process
 export const routeCommand: Command = {
   summary: 'where the router sends a request (local, cloud, a local draft first) and what each option costs',
   usage: 'verdant route --kind K --tokens N [--files N] [--selection-chars N] [--mode M] [--zone Z] [--cloud-zone Z] '
-    + '[--cloud-model M] [--device PROFILE] [--local-tps N] [--context N] [--no-cloud] [--untrusted] [--budget G --used G [--budget-action warn|stop]] [--json]',
+    + '[--cloud-model M] [--model-params N[/ACTIVE]] [--device PROFILE] [--local-tps N] [--context N] [--no-cloud] [--untrusted] [--budget G --used G [--budget-action warn|stop]] [--json]',
   flags: {
     kind: { type: 'string', value: 'K', description: `the request: ${ROUTING_KINDS.join(', ')}` },
     tokens: { type: 'string', value: 'N', description: 'prompt tokens the request needs (code, context, instruction)' },
@@ -160,6 +166,7 @@ export const routeCommand: Command = {
     zone: { type: 'string', value: 'Z', description: 'your grid zone, built-in average (default $VERDANT_ZONE, else world)' },
     'cloud-zone': { type: 'string', value: 'Z', description: 'the cloud endpoint\'s grid zone (default --zone)' },
     'cloud-model': { type: 'string', value: 'M', description: `the cloud model (default ${DEFAULT_CLOUD_MODEL})` },
+    'model-params': { type: 'string', value: 'N[/ACTIVE]', description: 'the cloud model\'s size in billions when the catalogue lacks it: 32, or 235/22 for a mixture of experts' },
     device: { type: 'string', value: 'PROFILE', description: `local device profile (default detected): ${Object.keys(PROFILES).join(', ')}` },
     'local-tps': { type: 'string', value: 'N', description: 'measured local decode speed, tokens/s (default: not measured)' },
     context: { type: 'string', value: 'N', description: `the local model's context, tokens (default ${DEFAULT_CONTEXT_TOKENS})` },
@@ -188,6 +195,8 @@ export const routeCommand: Command = {
         latencyMs: Math.round(o.latencyMs),
         pLocalOk: round(o.pLocalOk, 4),
         ...(o.blocked ? { blocked: o.blocked } : {}),
+        method: o.method,
+        ...(o.note ? { note: o.note } : {}),
       })),
       setup,
     };
@@ -196,7 +205,8 @@ export const routeCommand: Command = {
     const o = r as RouteOutput;
     const route = o.cascade ? 'local draft first, the cloud if it is unsure' : o.route;
     const seconds = (ms: number) => (ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`);
-    const rows = o.options.map((x) => [x.route, formatGrams(x.gCO2e), `${formatGrams(x.rangeG[0])} – ${formatGrams(x.rangeG[1])}`, seconds(x.latencyMs), x.blocked ? `blocked: ${x.blocked}` : '']);
+    const remarks = (x: RouteOptionOutput) => [x.note, x.blocked && `blocked: ${x.blocked}`].filter(Boolean).join('; ');
+    const rows = o.options.map((x) => [x.route, formatGrams(x.gCO2e), `${formatGrams(x.rangeG[0])} – ${formatGrams(x.rangeG[1])}`, seconds(x.latencyMs), remarks(x)]);
     const header = ['option', 'CO2e', 'range', 'latency', ''];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
     const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Config } from '../config';
+import { declaredSize } from '../core/carbon/energy/cloud';
 import { carbonContext, presetForUrl } from '../core/cloud/presets';
 import { AcceptanceTracker } from '../core/routing/acceptance';
 import { loadWeights, referenceForward, TS_CLASSIFIER, type RouterWeights } from '../core/routing/classifier';
@@ -194,13 +195,16 @@ export class Router implements TaskRouter, vscode.Disposable {
     return plan.runNow || plan.windowGPerKWh === null ? undefined : { windowGPerKWh: plan.windowGPerKWh, startsInMs: plan.start - now };
   }
 
-  /** The endpoint's grid (the zone and intensity the ledger records it at: CarbonAccounting.cloudIntensity) and PUE. */
+  /**
+   * The endpoint's grid (the zone and intensity the ledger records it at: CarbonAccounting.cloudIntensity), PUE and
+   * model size (verdant.cloud.modelParams, as CarbonAccounting.recordCloud passes it to the ledger's record).
+   */
   private async cloudSide(): Promise<CloudSide> {
     const s = this.deps.config.settings.cloud;
     const preset = presetForUrl(s.endpoint);
     const ctx = preset ? carbonContext(preset, s.model) : undefined;
     const { intensity } = await this.deps.carbon.cloudIntensity(s.endpoint);
-    return { model: ctx?.catalogModel ?? s.model, pue: ctx?.pue, gPerKWh: intensity.gPerKWh };
+    return { model: ctx?.catalogModel ?? s.model, declaredSize: declaredSize(s.modelParams), pue: ctx?.pue, gPerKWh: intensity.gPerKWh };
   }
 
   private async gramsToday(): Promise<number> {

@@ -5,6 +5,8 @@ import * as assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { annualIntensity, cloudSciRecord } from '../../src/core/carbon/cloudRecord';
+import { declaredSize } from '../../src/core/carbon/energy/cloud';
 import { runCliProcess } from '../support/cli';
 import { processesWhere } from '../support/processes';
 
@@ -19,7 +21,7 @@ interface RouteJson {
   pLocalOk: number;
   classifier: string;
   warning?: string;
-  options: { route: string; gCO2e: number; rangeG: [number, number]; latencyMs: number; pLocalOk: number; blocked?: string }[];
+  options: { route: string; gCO2e: number; rangeG: [number, number]; latencyMs: number; pLocalOk: number; blocked?: string; method: string; note?: string }[];
 }
 
 async function route(...args: string[]): Promise<RouteJson> {
@@ -105,6 +107,35 @@ describe('verdant route', function () {
     assert.match(warn.warning ?? '', /budget of 5(\.00)? g is exceeded/);
   });
 
+  it('--cloud-model / --model-params: a model the catalogue lacks is costed as `verdant ask` records it, the guess labelled', async () => {
+    const base = ['--kind', 'explain', '--tokens', '1000', '--zone', 'DE', '--mode', 'cloud-only'];
+    const model = 'Qwen/Qwen2.5-Coder-32B-Instruct';
+    const [declared, named, assumed, catalogue] = await Promise.all([
+      route(...base, '--cloud-model', model, '--model-params', '32'),
+      route(...base, '--cloud-model', model),
+      route(...base, '--cloud-model', 'acme/secret-coder-v2'),
+      route(...base),
+    ]);
+    // The ledger's record of the same request at the same grid (no latency cap: the request took 10 minutes).
+    const recorded = cloudSciRecord({
+      feature: 'explain', endpoint: 'https://llm.example.org/v1', model, tokensIn: 1000, tokensOut: 350, latencyMs: 600_000,
+      at: Date.UTC(2026, 0, 1), localZone: 'DE', declaredSize: declaredSize('32'), intensity: annualIntensity('DE'),
+    });
+    const c = cloudOption(declared)!;
+    assert.equal(c.method, recorded.energy.method);
+    assert.equal(c.method, 'ecologits-2025.11+declared-size');
+    assert.ok(Math.abs(c.gCO2e - recorded.sciG) <= 1e-6, `${c.gCO2e} vs the ledger's ${recorded.sciG}`);
+    assert.equal(c.note, 'size 32B declared');
+    assert.ok(c.gCO2e < 0.7 * cloudOption(catalogue)!.gCO2e, 'a 32B model costs less than the default 70B');
+    assert.deepEqual([cloudOption(named)!.method, cloudOption(named)!.note], ['ecologits-2025.11+name-size', 'size 32B from the name']);
+    assert.equal(cloudOption(assumed)!.method, 'ecologits-2025.11+assumed-size');
+    assert.match(cloudOption(assumed)!.note ?? '', /assumed 70\.6B/);
+    assert.deepEqual([cloudOption(catalogue)!.method, cloudOption(catalogue)!.note], ['ecologits-2025.11', undefined]);
+    const text = await cli(['route', ...base, '--cloud-model', 'acme/secret-coder-v2']);
+    assert.equal(text.code, 0, text.stderr);
+    assert.ok(text.stdout.split('\n').some((l) => /^cloud\s+\d.*size unknown, assumed 70\.6B/.test(l)), text.stdout);
+  });
+
   it('classifies in this process from router-weights.json: router.onnx is not read', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'verdant-route-'));
     const tilted = mkdtempSync(path.join(os.tmpdir(), 'verdant-route-'));
@@ -178,6 +209,7 @@ describe('verdant route', function () {
       [['--kind', 'ask', '--tokens', '10', '--mode', 'cheapest'], /--mode must be one of greenest, balanced, fastest, local-only, cloud-only/],
       [['--kind', 'ask', '--tokens', '10', '--budget-action', 'stop'], /need --budget G/],
       [['--kind', 'ask', '--tokens', '10', '--device', 'toaster'], /--device must be one of .*phoenix-hs-igpu/],
+      [['--kind', 'ask', '--tokens', '10', '--model-params', 'big'], /--model-params: model size must be billions of parameters/],
     ];
     const runs = await Promise.all(cases.map(([args]) => cli(['route', ...args])));
     runs.forEach((r, i) => {

@@ -5,7 +5,8 @@
 // running a 1.5B model at 30 tok/s, on the French grid (~50 g/kWh) or the German one (~350 g/kWh), against
 // Llama 3.3 70B hosted on either grid.
 import * as assert from 'node:assert/strict';
-import { BASELINE } from '../../src/core/carbon/energy/cloud';
+import { cloudSciRecord, type CloudRequestFacts } from '../../src/core/carbon/cloudRecord';
+import { BASELINE, declaredSize } from '../../src/core/carbon/energy/cloud';
 import { profile } from '../../src/core/carbon/energy/devices';
 import { formatGrams } from '../../src/core/carbon/dashboardData';
 import { localEmbodied } from '../../src/core/carbon/sci';
@@ -122,11 +123,61 @@ describe('router estimates', () => {
     assert.equal(CLOUD_DE_EST.route, 'cloud');
   });
 
-  it('costs an unknown cloud model as the 70B baseline instead of throwing', () => {
-    const unknown = estimateCloudOption(1000, 350, { model: 'acme/secret-coder-v2', pue: 1.2, gPerKWh: DE });
-    const baseline = estimateCloudOption(1000, 350, { model: BASELINE.model, pue: 1.2, gPerKWh: DE });
-    assert.deepEqual(unknown, baseline);
-    close(unknown.gCO2e, CLOUD_DE_EST.gCO2e);
+  describe('a cloud model the catalogue lacks, costed as the ledger records the same request', () => {
+    const MODEL = 'Qwen/Qwen2.5-Coder-32B-Instruct';
+    /** The ledger's record of the request the router predicts: unknown endpoint (default PUE), German grid, no latency cap. */
+    const record = (over: Partial<CloudRequestFacts> = {}) => cloudSciRecord({
+      feature: 'explain', endpoint: 'https://llm.example.org/v1', model: MODEL, tokensIn: 1000, tokensOut: 350, latencyMs: 600_000,
+      at: Date.UTC(2026, 0, 1), localZone: 'DE', intensity: { gPerKWh: DE, source: 'embedded', zone: 'DE', signal: 'average', isEstimated: true }, ...over,
+    });
+    const agrees = (o: OptionEstimate, r: ReturnType<typeof record>) => {
+      close(o.kWh / 350, r.energy.kWh / 350, 1e-12, `energy per token ${o.kWh / 350} vs the ledger's ${r.energy.kWh / 350}`);
+      assert.equal(o.method, r.energy.method);
+      close(o.gCO2e, r.sciG);
+      close(o.rangeG[0], r.rangeG[0]);
+      close(o.rangeG[1], r.rangeG[1]);
+    };
+    const BASELINE_EST = estimateCloudOption(1000, 350, { model: BASELINE.model, gPerKWh: DE });
+
+    it('a declared size (verdant.cloud.modelParams 32): the ledger\'s energy per token, not the 70B baseline\'s, and says so', () => {
+      const declared = declaredSize('32');
+      const o = estimateCloudOption(1000, 350, { model: MODEL, declaredSize: declared, gPerKWh: DE });
+      agrees(o, record({ declaredSize: declared }));
+      assert.equal(o.method, 'ecologits-2025.11+declared-size');
+      assert.ok(o.kWh < 0.7 * BASELINE_EST.kWh, `32B ${o.kWh} kWh vs 70B ${BASELINE_EST.kWh} kWh`);
+      assert.equal(o.note, 'size 32B declared');
+      // A mixture of experts declared TOTAL/ACTIVE, on a name that says nothing.
+      const moe = declaredSize('235/22');
+      agrees(estimateCloudOption(1000, 350, { model: 'my-coder', declaredSize: moe, gPerKWh: DE }), record({ model: 'my-coder', declaredSize: moe }));
+    });
+
+    it('no declared size: the size in the name, then an assumed 70.6B with the widest range, each labelled', () => {
+      const named = estimateCloudOption(1000, 350, { model: MODEL, gPerKWh: DE });
+      agrees(named, record());
+      assert.equal(named.method, 'ecologits-2025.11+name-size');
+      assert.equal(named.note, 'size 32B from the name');
+      assert.ok(named.kWh < 0.7 * BASELINE_EST.kWh);
+
+      const assumed = estimateCloudOption(1000, 350, { model: 'acme/secret-coder-v2', gPerKWh: DE });
+      agrees(assumed, record({ model: 'acme/secret-coder-v2' }));
+      assert.equal(assumed.method, 'ecologits-2025.11+assumed-size');
+      assert.match(assumed.note ?? '', /assumed 70\.6B/);
+      // The assumed size is the baseline's, so the point is the baseline's; the doubt widens the range.
+      close(assumed.gCO2e, BASELINE_EST.gCO2e);
+      assert.ok(assumed.rangeG[0] < BASELINE_EST.rangeG[0] && assumed.rangeG[1] > BASELINE_EST.rangeG[1]);
+      inRange(assumed);
+    });
+
+    it('a catalogue model keeps EcoLogits\' method and says nothing more; the decision carries the note on its cloud option', () => {
+      assert.equal(CLOUD_DE_EST.method, 'ecologits-2025.11');
+      assert.equal(CLOUD_DE_EST.note, undefined);
+      agrees(estimateCloudOption(1000, 350, { model: 'llama-3.3-70b-instruct', gPerKWh: DE }), record({ model: 'llama-3.3-70b-instruct' }));
+      assert.equal(LOCAL_FR.method, DEVICE.method);
+      assert.equal(LOCAL_FR.note, undefined);
+      const d = decideRoute(EXPLAIN, ctx({ cloud: { model: 'acme/secret-coder-v2', gPerKWh: DE } }), 0.2);
+      assert.equal(option(d, 'cloud')!.method, 'ecologits-2025.11+assumed-size');
+      assert.match(option(d, 'cloud')!.note ?? '', /assumed/);
+    });
   });
 
   it('rejects negative or non-finite token counts and intensities with a RangeError', () => {

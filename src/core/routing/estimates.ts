@@ -1,7 +1,8 @@
 // What each route would cost for one request: grams CO2e (with a range), energy and expected latency, from the
-// Carbon core's estimators (device power x engine time for local, EcoLogits for the cloud). Pure and cheap (a few
+// Carbon core's estimators (device power x engine time for local, EcoLogits for the cloud: the ledger's own
+// functions, so a prediction and the record of the same request share their method). Pure and cheap (a few
 // microseconds), so the policy can weigh every option on every request.
-import { BASELINE, estimateCloud } from '../carbon/energy/cloud';
+import { estimateCloudSized, resolveModelSize, type DeclaredSize } from '../carbon/energy/cloud';
 import type { DeviceProfile } from '../carbon/energy/devices';
 import { estimateLocal } from '../carbon/energy/local';
 import { localEmbodied } from '../carbon/sci';
@@ -16,6 +17,10 @@ export interface OptionEstimate {
   readonly kWh: number;
   /** Time to the whole answer, ms (for 'later': until the window starts plus the run). */
   readonly latencyMs: number;
+  /** How the energy is estimated, as the ledger records it (EnergyEstimate.method): 'device-profile', 'ecologits-2025.11+assumed-size'. */
+  readonly method: string;
+  /** Said with the option when its estimate rests on a guess: the cloud model's size declared, read from its name or assumed. */
+  readonly note?: string;
 }
 
 export interface LocalSide {
@@ -29,8 +34,13 @@ export interface LocalSide {
 }
 
 export interface CloudSide {
-  /** The endpoint's model name; a model missing from the carbon catalogue is costed as the baseline (70B). */
+  /**
+   * The endpoint's model name (the preset's catalogue model when it lists one). Sized as the ledger sizes it
+   * (resolveModelSize): declaredSize, else the catalogue, else a size in the name, else an assumed 70.6B.
+   */
   readonly model: string;
+  /** verdant.cloud.modelParams (or --model-params), parsed; wins over the catalogue and the name, as in the ledger. */
+  readonly declaredSize?: DeclaredSize;
   /** The data centre's PUE (the preset's), else the provider default. */
   readonly pue?: number;
   /** The endpoint's grid, g/kWh. */
@@ -94,19 +104,18 @@ export function estimateLocalOption(tokensIn: number, tokensOut: number, local: 
     rangeG: [energy.rangeKWh[0] * g + embodied.rangeG[0], energy.rangeKWh[1] * g + embodied.rangeG[1]],
     kWh: energy.kWh,
     latencyMs: engineMs,
+    method: energy.method,
   };
 }
 
-/** The cloud model: EcoLogits energy (PUE included) x the endpoint's grid + embodied share; latency from typical speeds. */
+/**
+ * The cloud model: EcoLogits energy (PUE included) x the endpoint's grid + embodied share, at the size and with the
+ * method and range the ledger's record of the request will have (cloudSciRecord: resolveModelSize, estimateCloudSized;
+ * the record also caps the generation time at the measured latency); latency from typical speeds.
+ */
 export function estimateCloudOption(tokensIn: number, tokensOut: number, cloud: CloudSide): OptionEstimate {
-  const input = { outputTokens: nonNegative('tokensOut', tokensOut), inputTokens: nonNegative('tokensIn', tokensIn), pue: cloud.pue };
-  let est;
-  try {
-    est = estimateCloud({ ...input, model: cloud.model });
-  } catch {
-    // An unknown model (a provider's own name): cost it as the baseline 70B rather than refuse to route.
-    est = estimateCloud({ ...input, model: BASELINE.model });
-  }
+  const size = resolveModelSize(cloud.model, cloud.declaredSize);
+  const est = estimateCloudSized(size, { outputTokens: nonNegative('tokensOut', tokensOut), inputTokens: nonNegative('tokensIn', tokensIn), pue: cloud.pue });
   const g = nonNegative('cloud gPerKWh', cloud.gPerKWh);
   const latencyMs = positiveOr(cloud.ttftMs, DEFAULT_CLOUD_TTFT_MS) + (1000 * tokensIn) / CLOUD_PREFILL_TPS
     + (1000 * tokensOut) / positiveOr(cloud.tokensPerSecond, DEFAULT_CLOUD_TPS);
@@ -116,6 +125,8 @@ export function estimateCloudOption(tokensIn: number, tokensOut: number, cloud: 
     rangeG: [est.energy.rangeKWh[0] * g + est.embodiedRangeG[0], est.energy.rangeKWh[1] * g + est.embodiedRangeG[1]],
     kWh: est.energy.kWh,
     latencyMs,
+    method: est.energy.method,
+    ...(size.note ? { note: size.note } : {}),
   };
 }
 
@@ -131,5 +142,6 @@ export function estimateLaterOption(local: OptionEstimate, windowGPerKWh: number
     rangeG: [Math.max(0, (local.rangeG[0] - embodied) * scale + embodied), (local.rangeG[1] - embodied) * scale + embodied],
     kWh: local.kWh,
     latencyMs: nonNegative('startsInMs', startsInMs) + local.latencyMs,
+    method: local.method,
   };
 }

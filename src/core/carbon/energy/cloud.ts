@@ -243,6 +243,8 @@ export interface ModelSize {
   readonly sizeFactor: readonly [number, number];
   /** For the record's labels. */
   readonly detail: string;
+  /** Said beside an estimate (the router's cloud option) when the size is not the catalogue's: 'size 32B declared', 'size unknown, assumed 70.6B (8B-405B)'. */
+  readonly note?: string;
 }
 
 /** Size multipliers per method: a declared size may be rounded or quantised; a name may hide a mixture of experts. */
@@ -293,16 +295,17 @@ export function declaredSize(text: string): DeclaredSize | undefined {
 
 /** The parameter counts to estimate `model` with: declared first (the user knows best), then catalogue, name, assumed. */
 export function resolveModelSize(model: string, declared?: DeclaredSize): ModelSize {
-  const sized = (method: SizeMethod, c: { totalParamsB: number; activeParamsB: number }, catalog: CloudModelId | null, detail: string): ModelSize =>
-    ({ activeParamsB: c.activeParamsB, totalParamsB: c.totalParamsB, method, catalog, sizeFactor: SIZE_FACTORS[method], detail });
+  const sized = (method: SizeMethod, c: { totalParamsB: number; activeParamsB: number }, catalog: CloudModelId | null, detail: string, note?: string): ModelSize =>
+    ({ activeParamsB: c.activeParamsB, totalParamsB: c.totalParamsB, method, catalog, sizeFactor: SIZE_FACTORS[method], detail, ...(note ? { note } : {}) });
   const counts = (c: { totalParamsB: number; activeParamsB: number }) => (c.activeParamsB === c.totalParamsB ? `${c.totalParamsB}B` : `${c.totalParamsB}B total, ${c.activeParamsB}B active`);
   if (declared && 'catalog' in declared) return sized('catalog', CLOUD_MODELS[declared.catalog], declared.catalog, `model size of ${declared.catalog} (declared catalogue name)`);
-  if (declared) return sized('declared', declared, null, `model size ${counts(declared)} as declared, range x${SIZE_FACTORS.declared.join('-x')}`);
+  if (declared) return sized('declared', declared, null, `model size ${counts(declared)} as declared, range x${SIZE_FACTORS.declared.join('-x')}`, `size ${counts(declared)} declared`);
   const id = resolveCloudModel(model);
   if (id) return sized('catalog', CLOUD_MODELS[id], id, `model size of ${id} (catalogue)`);
   const named = sizeFromName(model);
-  if (named) return sized('name', named, null, `model size ${counts(named)} read from the name '${model}', range x${SIZE_FACTORS.name.join('-x')}`);
-  return sized('assumed', ASSUMED_SIZE, null, `model size unknown for '${model}': assumed ${ASSUMED_SIZE.totalParamsB}B dense, range 8B-405B; set verdant.cloud.modelParams`);
+  if (named) return sized('name', named, null, `model size ${counts(named)} read from the name '${model}', range x${SIZE_FACTORS.name.join('-x')}`, `size ${counts(named)} from the name`);
+  return sized('assumed', ASSUMED_SIZE, null, `model size unknown for '${model}': assumed ${ASSUMED_SIZE.totalParamsB}B dense, range 8B-405B; set verdant.cloud.modelParams`,
+    `size unknown, assumed ${ASSUMED_SIZE.totalParamsB}B (8B-405B)`);
 }
 
 /**
