@@ -10,7 +10,7 @@ import { CloudClients } from '../../src/core/cloud/pool';
 import { FakeServer, type Route } from '../support/fakeServer';
 import { sleep, until } from '../support/wait';
 
-const KEY = 'sk-test-pool-7d1e9a';
+const KEY = 'pool-test-key';
 
 const chunk = (model: string, content: string) => `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', model, choices: [{ index: 0, delta: { content }, finish_reason: null }] })}\n\n`;
 const finish = (model: string) => `data: ${JSON.stringify({ id: 'c1', model, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })}\n\n`;
