@@ -10,6 +10,7 @@ import { MODEL_CATALOG, type ModelPreset } from '../engine/models/catalog';
 import { formatBytes, recommendPresets, type MachineFacts } from '../engine/models/fit';
 import { SECTION } from '../config';
 import type { EngineHttpModule } from './engineHttp';
+import { errorMessage } from '../core/errors';
 
 export interface ModelPickerDeps {
   readonly modelsDir: string;
@@ -77,7 +78,7 @@ async function browseForGguf(): Promise<string | undefined> {
     if (!info.hasFim) void vscode.window.showWarningMessage(`${path.basename(file)} has no fill-in-the-middle tokens; inline completions will only continue the text before the cursor.`);
     return file;
   } catch (e) {
-    void vscode.window.showErrorMessage(e instanceof Error ? e.message : String(e));
+    void vscode.window.showErrorMessage(errorMessage(e));
     return undefined;
   }
 }
@@ -112,7 +113,7 @@ export async function downloadPreset(preset: ModelPreset, deps: Pick<ModelPicker
         void vscode.window.showInformationMessage(`Download of ${preset.name} paused; choose it again to resume.`);
         return undefined;
       }
-      const message = e instanceof Error ? e.message : String(e);
+      const message = errorMessage(e);
       deps.log.error(`download of ${preset.fileName} failed: ${message}`);
       void vscode.window.showErrorMessage(message);
       return undefined;

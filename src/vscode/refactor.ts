@@ -18,6 +18,7 @@ import type { Job, JobSpec } from '../core/scheduling/queue';
 import type { CloudConsent } from './cloudConsent';
 import type { Router } from './router';
 import type { Tasks } from './tasks';
+import { errorMessage } from '../core/errors';
 
 export const REFACTOR_COMMANDS = {
   plan: 'verdant.planRefactor',
@@ -89,10 +90,6 @@ export interface RefactorResult {
   readonly error?: string;
 }
 
-function message(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
 const isCancel = (e: unknown) => (e as { code?: string } | undefined)?.code === 'cancelled' || (e instanceof Error && e.name === 'AbortError');
 
 export class Refactors implements vscode.Disposable {
@@ -154,8 +151,8 @@ export class Refactors implements vscode.Disposable {
       return this.draft(ctx, ac.signal);
     }).then((s) => s, (e) => {
       if (isCancel(e)) return undefined;
-      this.deps.log.error(`refactor: planning failed: ${message(e)}`);
-      void vscode.window.showErrorMessage(`Verdant: ${message(e)}`);
+      this.deps.log.error(`refactor: planning failed: ${errorMessage(e)}`);
+      void vscode.window.showErrorMessage(`Verdant: ${errorMessage(e)}`);
       return undefined;
     });
     if (!session) return undefined;
@@ -198,11 +195,11 @@ export class Refactors implements vscode.Disposable {
       try {
         return await this.deps.tasks.runOn('local', 'refactor-plan', planMessages(ctx, chars), signal, () => undefined, { jsonSchema: planSchema(ctx), maxTokens: PLAN_MAX_TOKENS });
       } catch (e) {
-        const tooLong = (e as { code?: string }).code === 'bad-request' && /more than the \d+ that fit/.test(message(e));
+        const tooLong = (e as { code?: string }).code === 'bad-request' && /more than the \d+ that fit/.test(errorMessage(e));
         if (!tooLong) throw e;
         // Even the list of files does not fit: the same offer as for an unusable plan (plan from the references).
-        if (i === budgets.length - 1) throw new PlanError(`The refactor's context is too big for the local model to plan (${message(e)}); nothing was changed.`, message(e));
-        this.deps.log.info(`refactor: the plan prompt is too long for the local model (${message(e)}); retrying with fewer excerpts`);
+        if (i === budgets.length - 1) throw new PlanError(`The refactor's context is too big for the local model to plan (${errorMessage(e)}); nothing was changed.`, errorMessage(e));
+        this.deps.log.info(`refactor: the plan prompt is too long for the local model (${errorMessage(e)}); retrying with fewer excerpts`);
       }
     }
     throw new Error('unreachable');
@@ -232,7 +229,7 @@ export class Refactors implements vscode.Disposable {
     try {
       within = parseDuration(text ?? '');
     } catch (e) {
-      if (text) void vscode.window.showErrorMessage(`Verdant: ${message(e)}`);
+      if (text) void vscode.window.showErrorMessage(`Verdant: ${errorMessage(e)}`);
       session.state = 'cancelled';
       return result(session);
     }
@@ -342,7 +339,7 @@ export class Refactors implements vscode.Disposable {
         try {
           session.done.set(p.step.id, await this.runStep(session, p, ac.signal));
         } catch (e) {
-          session.error = isCancel(e) ? 'cancelled' : `step ${p.step.id} (${p.step.title}): ${message(e)}`;
+          session.error = isCancel(e) ? 'cancelled' : `step ${p.step.id} (${p.step.title}): ${errorMessage(e)}`;
           this.deps.log.warn(`refactor: ${session.error}`);
           return isCancel(e) ? 'cancelled' as const : 'failed' as const;
         }
@@ -398,7 +395,7 @@ export class Refactors implements vscode.Disposable {
     session.state = 'review';
     const r0 = result(session);
     const decided = new Promise<'apply' | 'discard'>((resolve) => { this.decide = resolve; });
-    await vscode.commands.executeCommand('vscode.changes', `Verdant refactor: ${session.ctx.request} (${resources.length} files)`, resources).then(undefined, (e) => this.deps.log.warn(`refactor: no multi-file diff view (${message(e)})`));
+    await vscode.commands.executeCommand('vscode.changes', `Verdant refactor: ${session.ctx.request} (${resources.length} files)`, resources).then(undefined, (e) => this.deps.log.warn(`refactor: no multi-file diff view (${errorMessage(e)})`));
     this.events.fire({ type: 'review', session });
     void vscode.window.showInformationMessage(`Verdant: the refactor is ready for review: ${resources.length} files, ${formatGrams(r0.grams)} CO2e with the plan.`, 'Apply', 'Discard')
       .then((c) => this.decide?.(c === 'Apply' ? 'apply' : 'discard'));
