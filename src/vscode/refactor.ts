@@ -18,6 +18,7 @@ import type { Job, JobSpec } from '../core/scheduling/queue';
 import type { CloudConsent } from './cloudConsent';
 import type { Router } from './router';
 import type { Tasks } from './tasks';
+import { withAbortSignal } from './cancellation';
 import { errorMessage } from '../core/errors';
 
 export const REFACTOR_COMMANDS = {
@@ -141,15 +142,13 @@ export class Refactors implements vscode.Disposable {
       value: word ? `rename ${word} to ` : '',
     });
     if (!request?.trim()) return undefined;
-    const session = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Verdant: planning the refactor', cancellable: true }, async (progress, token) => {
-      const ac = new AbortController();
-      token.onCancellationRequested(() => ac.abort());
+    const session = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Verdant: planning the refactor', cancellable: true }, (progress, token) => withAbortSignal(token, async (signal) => {
       progress.report({ message: 'gathering context (definitions, references, symbols)…' });
       const ctx = await gatherContext(request.trim(), editor, word, this.uris);
       if (ctx.hits.length === 0) throw new Error(`Found no code for "${request.trim()}": put the cursor on the symbol to change, or name it in the request.`);
       progress.report({ message: `${ctx.files.length} files; the local model drafts the plan…` });
-      return this.draft(ctx, ac.signal);
-    }).then((s) => s, (e) => {
+      return this.draft(ctx, signal);
+    })).then((s) => s, (e) => {
       if (isCancel(e)) return undefined;
       this.deps.log.error(`refactor: planning failed: ${errorMessage(e)}`);
       void vscode.window.showErrorMessage(`Verdant: ${errorMessage(e)}`);
@@ -331,13 +330,11 @@ export class Refactors implements vscode.Disposable {
       const consent = this.deps.consent.value === 'unknown' ? await this.deps.consent.ask(this.deps.cloudHost(), 'the code of the files in this refactor') : 'denied';
       if (consent !== 'granted') for (const p of todo) if (p.route === 'cloud') p.route = 'local';
     }
-    const outcome = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Verdant: refactoring', cancellable: true }, async (progress, token) => {
-      const ac = new AbortController();
-      token.onCancellationRequested(() => ac.abort());
+    const outcome = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Verdant: refactoring', cancellable: true }, (progress, token) => withAbortSignal(token, async (signal) => {
       for (const [i, p] of todo.entries()) {
         progress.report({ message: `step ${i + 1}/${todo.length} (${p.route}): ${p.step.title}`, increment: 100 / todo.length });
         try {
-          session.done.set(p.step.id, await this.runStep(session, p, ac.signal));
+          session.done.set(p.step.id, await this.runStep(session, p, signal));
         } catch (e) {
           session.error = isCancel(e) ? 'cancelled' : `step ${p.step.id} (${p.step.title}): ${errorMessage(e)}`;
           this.deps.log.warn(`refactor: ${session.error}`);
@@ -345,7 +342,7 @@ export class Refactors implements vscode.Disposable {
         }
       }
       return 'done' as const;
-    });
+    }));
     if (outcome !== 'done') {
       session.state = outcome;
       this.events.fire({ type: 'ended', session });
