@@ -1,5 +1,6 @@
 // Command-line parsing on top of node:util parseArgs, with usage errors that say what to type instead.
 import { parseArgs } from 'node:util';
+import { errorMessage } from '../core/errors';
 
 export interface FlagSpec {
   readonly type: 'boolean' | 'string';
@@ -29,7 +30,7 @@ export function parse(argv: readonly string[], specs: FlagSpecs): Parsed {
 }
 
 function usageMessage(e: unknown, argv: readonly string[]): string {
-  const text = e instanceof Error ? e.message : String(e);
+  const text = errorMessage(e);
   // `--duration -30m`: a value that starts with a dash reads as another option.
   const ambiguous = /Option '(?:-\w, )?(--[\w-]+)[^']*' argument is ambiguous/.exec(text);
   if (ambiguous) {

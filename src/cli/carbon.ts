@@ -14,6 +14,7 @@ import { checkedPoints, findCleanestWindow, parseDuration, WindowError } from '.
 import { CARBON_SOURCES, type CarbonSourceChoice } from '../core/settings';
 import { numberFlag, UsageError } from './args';
 import type { Command, CommandArgs } from './command';
+import { errorMessage } from '../core/errors';
 
 const LIVE: readonly LiveSourceId[] = LIVE_SOURCE_IDS;
 const envKey = (id: LiveSourceId) => `VERDANT_${id.toUpperCase().replace(/-/g, '_')}_URL`;
@@ -101,7 +102,7 @@ export async function readForecastFile(file: string): Promise<IntensityForecast>
   try {
     parsed = JSON.parse(await readFile(file, 'utf8'));
   } catch (e) {
-    throw new UsageError(`--forecast-file ${file}: ${e instanceof Error ? e.message : e}; give the JSON that "verdant forecast --json" prints.`);
+    throw new UsageError(`--forecast-file ${file}: ${errorMessage(e)}; give the JSON that "verdant forecast --json" prints.`);
   }
   const o = (Array.isArray(parsed) ? { points: parsed } : typeof parsed === 'object' && parsed !== null ? parsed : {}) as Partial<IntensityForecast>;
   const example = '{"at": "2026-11-26T12:00:00Z", "gPerKWh": 120}';
@@ -222,7 +223,7 @@ export const estimateCommand: Command = {
           outputTokens: tokensOut, inputTokens: tokensIn, pue: num(flags, 'pue', 1), latencySeconds: seconds,
         });
       } catch (e) {
-        throw new UsageError(e instanceof Error ? e.message : String(e));
+        throw new UsageError(errorMessage(e));
       }
       energy = c.energy; embodiedG = c.embodiedG; embodiedRange = c.embodiedRangeG; model = c.model ?? `custom ${c.activeParamsB}B/${c.totalParamsB}B model`;
       extra = { gpus: c.gpus, pue: c.pue, activeParamsB: c.activeParamsB, totalParamsB: c.totalParamsB };

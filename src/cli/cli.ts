@@ -10,6 +10,7 @@ import { routeCommand } from './route';
 import { runWhenCleanCommand } from './runWhenClean';
 import { machineInfo } from './machine';
 import { VERSION } from '../core/version';
+import { errorMessage } from '../core/errors';
 
 export type { CliIo } from './command';
 
@@ -96,6 +97,6 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     return 0;
   } catch (e) {
     if (e instanceof UsageError) return fail(2, e.message);
-    return fail(1, e instanceof Error ? e.message : String(e));
+    return fail(1, errorMessage(e));
   }
 }

@@ -15,6 +15,7 @@ import type { Route } from '../core/routing/estimates';
 import { numberFlag, UsageError } from './args';
 import { modelParamsFlag } from './ask';
 import type { Command, CommandArgs } from './command';
+import { errorMessage } from '../core/errors';
 
 /** The cloud model costed when --cloud-model is not given: the all-cloud baseline's size class. */
 export const DEFAULT_CLOUD_MODEL = 'llama-3.3-70b-instruct';
@@ -73,10 +74,6 @@ function locate(baseDir: string, file: string): string {
   return candidates.find((c) => existsSync(c)) ?? candidates[0];
 }
 
-function message(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
 /** P(local suffices) for one feature vector, in this process; fails only when router-weights.json cannot be read. */
 export function classifyOnce(features: Float32Array, baseDir: string): { p: number; classifier: string } {
   const weightsFile = locate(baseDir, 'router-weights.json');
@@ -84,7 +81,7 @@ export function classifyOnce(features: Float32Array, baseDir: string): { p: numb
   try {
     text = readFileSync(weightsFile, 'utf8');
   } catch (e) {
-    throw new Error(`The router classifier cannot run: ${weightsFile}: ${message(e)}. Rebuild the model files with 'node scripts/build-router-model.mjs' and 'npm run build'.`);
+    throw new Error(`The router classifier cannot run: ${weightsFile}: ${errorMessage(e)}. Rebuild the model files with 'node scripts/build-router-model.mjs' and 'npm run build'.`);
   }
   return { p: referenceForward(loadWeights(text), features), classifier: TS_CLASSIFIER };
 }

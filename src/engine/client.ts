@@ -15,6 +15,7 @@ import { clearStaleLock, lockHolder, lockPathFor, pidAlive, readLock, type LockI
 import { currentOwner, socketProblem } from './rendezvous';
 import { MAX_ROUTE_ROWS, PROTOCOL_VERSION, type ClientMessage, type WorkerMessage, type WorkerStatus } from './protocol';
 import type { BackendInfo, GenerateOptions, GenerateRequest, GenerateResult } from './types';
+import { errorMessage } from '../core/errors';
 
 export interface EngineClientOptions {
   /** Folder for the lock file and the worker's log (the extension's global storage). */
@@ -174,7 +175,7 @@ export class EngineClient {
             if (e instanceof Untrusted) {
               throw new EngineError('unauthorized', `Verdant did not use the local engine: ${e.message}. If no Verdant engine is running, delete ${this.lockPath}; see the engine log at ${path.join(this.options.stateDir, 'engine.log')}.`);
             }
-            found = `engine.lock names process ${lock.pid}, which is running but did not answer on ${lock.socket} (${e instanceof Error ? e.message : e}); if that is not Verdant's engine, delete ${this.lockPath}`;
+            found = `engine.lock names process ${lock.pid}, which is running but did not answer on ${lock.socket} (${errorMessage(e)}); if that is not Verdant's engine, delete ${this.lockPath}`;
             return undefined;
           });
           if (conn) return conn;
@@ -269,7 +270,7 @@ export class EngineClient {
     this.restartTimer = setTimeout(() => {
       this.load(config).then(
         () => this.options.onWorkerEvent?.({ type: 'restarted', pid: this.connection?.pid ?? -1 }),
-        (e) => this.options.log?.(`engine restart failed: ${e instanceof Error ? e.message : e}`),
+        (e) => this.options.log?.(`engine restart failed: ${errorMessage(e)}`),
       );
     }, delay);
   }
@@ -290,7 +291,7 @@ export class EngineClient {
       });
     } catch (e) {
       // Versions before 4 had no handshake and could not be told to exit safely; its idle timeout ends it.
-      this.options.log?.(`engine worker ${lock.pid} was not asked to exit: ${e instanceof Error ? e.message : e}`);
+      this.options.log?.(`engine worker ${lock.pid} was not asked to exit: ${errorMessage(e)}`);
       return;
     }
     for (let i = 0; i < 50 && pidAlive(lock.pid); i++) await sleep(100);

@@ -1,6 +1,8 @@
 // Engine errors carry a stable code (for callers and the IPC boundary) and a message that says what went wrong
 // and what to do about it, in one sentence, fit to show to the user as is.
 
+import { errorMessage } from '../core/errors';
+
 export type EngineErrorCode =
   | 'model-not-found'   // no file at the path
   | 'model-invalid'     // not a GGUF file, or corrupt/truncated
@@ -38,7 +40,7 @@ export interface SerializedError {
 
 export function serializeError(e: unknown): SerializedError {
   if (e instanceof EngineError) return { code: e.code, message: e.message };
-  return { code: 'internal', message: e instanceof Error ? e.message : String(e) };
+  return { code: 'internal', message: errorMessage(e) };
 }
 
 export function deserializeError(e: SerializedError): EngineError {

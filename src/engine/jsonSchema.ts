@@ -18,6 +18,7 @@
 // plus the annotations description, title, $schema, $id, $comment, default, examples anywhere.
 import { EngineError } from './errors';
 import type { GenerateRequest } from './types';
+import { errorMessage } from '../core/errors';
 
 /** Longest schema accepted, as JSON text (it crosses the worker socket and is compiled per distinct schema). */
 export const MAX_SCHEMA_CHARS = 64 * 1024;
@@ -50,7 +51,7 @@ export function requestJsonSchema(request: GenerateRequest): object | undefined 
   try {
     text = JSON.stringify(schema);
   } catch (e) {
-    throw new EngineError('bad-request', `jsonSchema must be plain JSON data (${e instanceof Error ? e.message : String(e)}).`);
+    throw new EngineError('bad-request', `jsonSchema must be plain JSON data (${errorMessage(e)}).`);
   }
   if (text.length > MAX_SCHEMA_CHARS) {
     throw new EngineError('bad-request', `jsonSchema is ${text.length} characters of JSON, more than the ${MAX_SCHEMA_CHARS} allowed; simplify it.`);

@@ -12,6 +12,7 @@ import { engineKey, isNonce, newNonce, proofMatches, proofOf } from './handshake
 import { acquireLock, releaseLock } from './lock';
 import { currentOwner, removeSocket } from './rendezvous';
 import { parseClientMessage, PROTOCOL_VERSION, type ClientMessage, type WorkerMessage, type WorkerStatus } from './protocol';
+import { errorMessage } from '../core/errors';
 
 export interface ServerOptions {
   /** A fresh path from newSocketPath() (rendezvous.ts): nobody else can have made it. */
@@ -214,7 +215,7 @@ export class EngineServer {
       try {
         key = await engineKey(this.options.keyPath, currentOwner());
       } catch (e) {
-        return refuse(e instanceof Error ? e.message : String(e));
+        return refuse(errorMessage(e));
       }
       const workerNonce = newNonce();
       client.handshake = { phase: 'proving', key, clientNonce: message.nonce, workerNonce, protocol: message.protocol };
@@ -282,7 +283,7 @@ export class EngineServer {
         try {
           model = await load();
         } catch (e) {
-          const text = e instanceof Error ? e.message : String(e);
+          const text = errorMessage(e);
           // OnnxRouter's messages already name the model file and the fix; anything else (say, onnxruntime-node
           // missing) gets the context added.
           throw new EngineError('router-unavailable', /router model/i.test(text) ? text : `Could not load the router classifier: ${text}`, { cause: e });
@@ -300,7 +301,7 @@ export class EngineServer {
       this.routerLoad = promise;
       promise.catch((e: unknown) => {
         if (this.routerLoad === promise) this.routerLoad = undefined;
-        this.options.log(`router load failed: ${e instanceof Error ? e.message : e}`);
+        this.options.log(`router load failed: ${errorMessage(e)}`);
       });
     }
     return this.routerLoad;

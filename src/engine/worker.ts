@@ -13,6 +13,7 @@ import { lockPathFor } from './lock';
 import { newSocketPath } from './rendezvous';
 import { OnnxRouter } from './router/onnxRouter';
 import { EngineServer } from './server';
+import { errorMessage } from '../core/errors';
 
 const DEFAULT_IDLE_MS = 10 * 60 * 1000;
 const LOG_MAX_BYTES = 2 * 2 ** 20;
@@ -38,7 +39,7 @@ async function main(): Promise<void> {
   try {
     socketPath = await newSocketPath();
   } catch (e) {
-    log(`could not make a private folder for the engine socket: ${e instanceof Error ? e.message : e}; check that the temp folder is writable`);
+    log(`could not make a private folder for the engine socket: ${errorMessage(e)}; check that the temp folder is writable`);
     process.exit(1);
   }
   const server = new EngineServer({
@@ -73,6 +74,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-  console.error(`verdant engine worker: ${e instanceof Error ? e.message : e}`);
+  console.error(`verdant engine worker: ${errorMessage(e)}`);
   process.exit(1);
 });

@@ -15,6 +15,7 @@ import { chooseCloudSource, chooseSource, type SourceFacts } from '../core/carbo
 import type { EndpointZone } from '../core/cloud/zone';
 import type { IntensityForecast, IntensityReading, SciRecord, SourceId } from '../core/carbon/types';
 import type { LocalUsageRecord, UsageLog } from '../core/usage';
+import { errorMessage } from '../core/errors';
 
 const EM_TOKEN = 'verdant.carbon.electricityMapsToken';
 const WATTTIME = 'verdant.carbon.wattTime';
@@ -113,7 +114,7 @@ export class CarbonAccounting implements vscode.Disposable {
       this.recorded.fire(record);
       return record;
     } catch (e) {
-      this.deps.log.error(`carbon: could not record a cloud request: ${e instanceof Error ? e.message : e}`);
+      this.deps.log.error(`carbon: could not record a cloud request: ${errorMessage(e)}`);
       return undefined;
     }
   }
@@ -140,7 +141,7 @@ export class CarbonAccounting implements vscode.Disposable {
       this.recorded.fire(record);
       return record;
     } catch (e) {
-      this.deps.log.error(`carbon: could not record a request: ${e instanceof Error ? e.message : e}`);
+      this.deps.log.error(`carbon: could not record a request: ${errorMessage(e)}`);
       return undefined;
     }
   }
@@ -197,7 +198,7 @@ export class CarbonAccounting implements vscode.Disposable {
       const { removedFiles } = await this.ledger.prune(days);
       if (removedFiles.length) this.deps.log.info(`carbon: removed ${removedFiles.length} ledger file(s) older than ${days} days`);
     } catch (e) {
-      this.deps.log.warn(`carbon: pruning the ledger failed: ${e instanceof Error ? e.message : e}`);
+      this.deps.log.warn(`carbon: pruning the ledger failed: ${errorMessage(e)}`);
     }
   }
 

@@ -4,10 +4,12 @@
 // secrets redacted.
 import * as vscode from 'vscode';
 import type { Config } from '../config';
+import { hostOf } from '../core/cloud/endpoint';
 import { attachedPaths, sensitiveReason } from '../core/cloud/outgoing';
 import { cloudBlocked } from '../core/routing/policy';
 import type { ChatMessage } from '../engine/types';
 import type { CloudConsent } from './cloudConsent';
+import { withAbortSignal } from './cancellation';
 import type { Router } from './router';
 import type { TaskOutcome } from '../core/tasks/calls';
 import type { TaskRunner } from '../core/tasks/runner';
@@ -72,7 +74,7 @@ export function chatResponder(deps: ChatProviderDeps) {
       entry.outcome = `chat: cloud refused: ${blocked}`;
       throw new Error(`Verdant cloud cannot take this chat: ${blocked}. Choose "Verdant local" instead.`);
     }
-    if (deps.consent.value !== 'granted' && (await deps.consent.ask(new URL(s.endpoint).host, 'this chat')) !== 'granted') {
+    if (deps.consent.value !== 'granted' && (await deps.consent.ask(hostOf(s.endpoint), 'this chat')) !== 'granted') {
       entry.outcome = 'chat: cloud consent not given';
       throw new Error('Cloud consent was not given for this workspace; choose "Verdant local" instead.');
     }
@@ -101,18 +103,12 @@ export function registerChatProvider(deps: ChatProviderDeps): vscode.Disposable 
         models.push({ id: 'local', name: 'Verdant local', family: 'verdant-local', version: '1', maxInputTokens: 3072, maxOutputTokens: 1024, tooltip: 'Runs on this machine', capabilities: {} });
       }
       if (s.cloud.enable && s.cloud.endpoint && s.cloud.model && vscode.workspace.isTrusted) {
-        models.push({ id: 'cloud', name: `Verdant cloud (${s.cloud.model})`, family: 'verdant-cloud', version: '1', maxInputTokens: 32768, maxOutputTokens: 4096, tooltip: `Sent to ${new URL(s.cloud.endpoint).host} after consent, secrets redacted`, capabilities: {} });
+        models.push({ id: 'cloud', name: `Verdant cloud (${s.cloud.model})`, family: 'verdant-cloud', version: '1', maxInputTokens: 32768, maxOutputTokens: 4096, tooltip: `Sent to ${hostOf(s.cloud.endpoint)} after consent, secrets redacted`, capabilities: {} });
       }
       return models;
     },
     provideLanguageModelChatResponse: async (model: ModelInfo, messages: readonly RequestMessage[], _options: unknown, progress: vscode.Progress<vscode.LanguageModelTextPart>, token: vscode.CancellationToken): Promise<void> => {
-      const ac = new AbortController();
-      const sub = token.onCancellationRequested(() => ac.abort());
-      try {
-        await respond(model.id === 'cloud' ? 'cloud' : 'local', messages, (t) => progress.report(new vscode.LanguageModelTextPart(t)), ac.signal);
-      } finally {
-        sub.dispose();
-      }
+      await withAbortSignal(token, (signal) => respond(model.id === 'cloud' ? 'cloud' : 'local', messages, (t) => progress.report(new vscode.LanguageModelTextPart(t)), signal));
     },
     provideTokenCount: async (_model: ModelInfo, text: string | RequestMessage): Promise<number> => {
       const chars = typeof text === 'string' ? text.length : toChatMessages([text])[0].content.length;

@@ -5,6 +5,7 @@ import * as vscode from 'vscode';
 import type { ExtraContextRing } from '../core/completion/extraContext';
 import type { CompletionPipeline } from '../core/completion/pipeline';
 import { relativePath, toInput } from './inlineCompletions';
+import { errorMessage } from '../core/errors';
 
 export interface CollectorDeps {
   readonly ring: ExtraContextRing;
@@ -82,7 +83,7 @@ export class ContextCollector implements vscode.Disposable {
       this.warmedRevision = this.deps.ring.revision;
       await this.deps.pipeline.warmUp(toInput(editor.document, editor.selection.active, false));
     } catch (e) {
-      this.deps.log.debug(`context collector: ${e instanceof Error ? e.message : e}`);
+      this.deps.log.debug(`context collector: ${errorMessage(e)}`);
     } finally {
       this.ticking = false;
     }

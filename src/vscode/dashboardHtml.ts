@@ -40,30 +40,10 @@ export function dashboardHtml({ cspSource, nonce, scriptUri, styleUri, title }: 
 `;
 }
 
-/** The policy of the page's CSP meta tag: directive -> its sources, in order (tests check it is strict). */
-export function parseCsp(html: string): Map<string, string[]> {
-  const metas = [...html.matchAll(/<meta\s[^>]*http-equiv="Content-Security-Policy"[^>]*>/gi)];
-  if (metas.length !== 1) throw new Error(`Expected one CSP meta tag, found ${metas.length}.`);
-  const content = /\scontent="([^"]*)"/i.exec(metas[0][0]);
-  if (!content) throw new Error('The CSP meta tag has no content.');
-  const policy = new Map<string, string[]>();
-  for (const directive of unescape(content[1]).split(';')) {
-    const [name, ...sources] = directive.trim().split(/\s+/);
-    if (!name) continue;
-    if (policy.has(name.toLowerCase())) throw new Error(`Directive ${name} appears twice.`);
-    policy.set(name.toLowerCase(), sources);
-  }
-  return policy;
-}
-
 function text(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
 function attr(s: string): string {
   return text(s).replace(/"/g, '&quot;');
-}
-
-function unescape(s: string): string {
-  return s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 }

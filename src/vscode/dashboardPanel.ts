@@ -8,6 +8,7 @@
 import * as vscode from 'vscode';
 import type { DashboardData } from '../core/carbon/dashboardData';
 import { dashboardHtml, newNonce } from './dashboardHtml';
+import { errorMessage } from '../core/errors';
 
 export const DASHBOARD_VIEW_TYPE = 'verdant.dashboard';
 
@@ -112,7 +113,7 @@ export class DashboardPanel implements vscode.Disposable {
       void this.post();
     } else if (msg.type === 'command') {
       if (typeof msg.command === 'string' && DASHBOARD_COMMANDS.includes(msg.command)) {
-        this.deps.runCommand(msg.command).then(undefined, (err: unknown) => this.deps.log.error(`Dashboard command ${msg.command} failed: ${errorText(err)}`));
+        this.deps.runCommand(msg.command).then(undefined, (err: unknown) => this.deps.log.error(`Dashboard command ${msg.command} failed: ${errorMessage(err)}`));
       } else {
         this.deps.log.warn(`Dashboard asked for a command that is not allowed: ${String(msg.command).slice(0, 100)}`);
       }
@@ -146,15 +147,11 @@ export class DashboardPanel implements vscode.Disposable {
     try {
       message = { type: 'data', data: await this.deps.getData() };
     } catch (err) {
-      this.deps.log.error(`Could not read the carbon dashboard data: ${errorText(err)}`);
-      message = { type: 'error', message: `Could not read the carbon data: ${errorText(err)}` };
+      this.deps.log.error(`Could not read the carbon dashboard data: ${errorMessage(err)}`);
+      message = { type: 'error', message: `Could not read the carbon data: ${errorMessage(err)}` };
     }
     if (this.disposed) return;
     // Fails only when the webview went away meanwhile; its next 'ready' asks again.
-    await this.panel.webview.postMessage(message).then(undefined, (err: unknown) => this.deps.log.warn(`Dashboard post failed: ${errorText(err)}`));
+    await this.panel.webview.postMessage(message).then(undefined, (err: unknown) => this.deps.log.warn(`Dashboard post failed: ${errorMessage(err)}`));
   }
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -2,6 +2,7 @@
 // how the shared worker is doing. Returns the report at once (the dialog is not awaited) so tests can read it.
 import * as vscode from 'vscode';
 import type { EngineReport, LocalEngine } from './localEngine';
+import { errorMessage } from '../core/errors';
 
 export function describeReport(r: EngineReport): string[] {
   const lines: string[] = [];
@@ -36,7 +37,7 @@ export async function showEngineStatus(engine: LocalEngine, commands: { selectMo
     else if (choice === 'Show Log') await vscode.commands.executeCommand(commands.showLog);
     else if (choice === 'Load Model') {
       await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Verdant: loading the local model' }, () => engine.load())
-        .then((info) => vscode.window.showInformationMessage(`Verdant: ${info.model} ready on ${info.backend}.`), (e) => vscode.window.showErrorMessage(e instanceof Error ? e.message : String(e)));
+        .then((info) => vscode.window.showInformationMessage(`Verdant: ${info.model} ready on ${info.backend}.`), (e) => vscode.window.showErrorMessage(errorMessage(e)));
     }
   }, (e) => console.warn(`Verdant: could not show the engine status dialog: ${e}`)); // e.g. dialogs refused under test
   return report;

@@ -7,6 +7,7 @@ import type { Config } from '../config';
 import { cutWindows, type CompletionInput } from '../core/completion/input';
 import type { CompletionPipeline } from '../core/completion/pipeline';
 import { EngineError } from '../engine/errors';
+import { abortSignalOf } from './cancellation';
 
 export const ACCEPTED_COMMAND = 'verdant.completionAccepted';
 
@@ -35,9 +36,9 @@ export class InlineCompletionProvider implements vscode.InlineCompletionItemProv
     // While the suggest widget is open, its choice decides what is typed next; do not compete (unless asked).
     if (context.selectedCompletionInfo && !manual) return undefined;
     const input = toInput(document, position, manual);
-    const signal = abortSignalOf(token);
+    const cancel = abortSignalOf(token);
     try {
-      const suggestion = await this.deps.pipeline.complete(input, signal);
+      const suggestion = await this.deps.pipeline.complete(input, cancel.signal);
       if (!suggestion || token.isCancellationRequested) return undefined;
       return [new vscode.InlineCompletionItem(suggestion.text, new vscode.Range(position, position), {
         command: ACCEPTED_COMMAND, title: 'Accepted', arguments: [suggestion.id],
@@ -45,6 +46,8 @@ export class InlineCompletionProvider implements vscode.InlineCompletionItemProv
     } catch (e) {
       this.deps.onError(e instanceof Error ? e : new Error(String(e)));
       return undefined;
+    } finally {
+      cancel.dispose();
     }
   }
 
@@ -71,11 +74,4 @@ export function toInput(document: vscode.TextDocument, position: vscode.Position
   const eol = document.eol === vscode.EndOfLine.CRLF ? '\r\n' : '\n';
   const w = cutWindows(lines, position.line - first, position.character, eol, { prefixLines: 256, suffixLines: 64 });
   return { documentKey: document.uri.toString(), languageId: document.languageId, filePath: relativePath(document.uri), manual, ...w };
-}
-
-function abortSignalOf(token: vscode.CancellationToken): AbortSignal {
-  const controller = new AbortController();
-  if (token.isCancellationRequested) controller.abort();
-  else token.onCancellationRequested(() => controller.abort());
-  return controller.signal;
 }

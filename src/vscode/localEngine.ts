@@ -11,6 +11,7 @@ import type { ModelConfig } from '../engine/llama/engine';
 import type { WorkerStatus } from '../engine/protocol';
 import type { BackendInfo, GenerateOptions, GenerateRequest, GenerateResult, InferenceBackend } from '../engine/types';
 import type { EngineHttpModule } from './engineHttp';
+import { errorMessage } from '../core/errors';
 
 export interface LocalEngineDeps {
   readonly config: Config;
@@ -76,7 +77,7 @@ export class LocalEngine implements vscode.Disposable {
       this.lastContext = worker.model?.contextSize ?? this.lastContext;
       return { backend: local.backend, worker, info: worker.model, problem: worker.lastError?.message ?? null };
     } catch (e) {
-      return { backend: local.backend, worker: null, info: null, problem: e instanceof Error ? e.message : String(e) };
+      return { backend: local.backend, worker: null, info: null, problem: errorMessage(e) };
     }
   }
 

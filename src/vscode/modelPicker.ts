@@ -10,6 +10,8 @@ import { MODEL_CATALOG, type ModelPreset } from '../engine/models/catalog';
 import { formatBytes, recommendPresets, type MachineFacts } from '../engine/models/fit';
 import { SECTION } from '../config';
 import type { EngineHttpModule } from './engineHttp';
+import { withAbortSignal } from './cancellation';
+import { errorMessage } from '../core/errors';
 
 export interface ModelPickerDeps {
   readonly modelsDir: string;
@@ -77,7 +79,7 @@ async function browseForGguf(): Promise<string | undefined> {
     if (!info.hasFim) void vscode.window.showWarningMessage(`${path.basename(file)} has no fill-in-the-middle tokens; inline completions will only continue the text before the cursor.`);
     return file;
   } catch (e) {
-    void vscode.window.showErrorMessage(e instanceof Error ? e.message : String(e));
+    void vscode.window.showErrorMessage(errorMessage(e));
     return undefined;
   }
 }
@@ -86,9 +88,7 @@ async function browseForGguf(): Promise<string | undefined> {
 export async function downloadPreset(preset: ModelPreset, deps: Pick<ModelPickerDeps, 'modelsDir' | 'log' | 'engineHttp'>): Promise<string | undefined> {
   const dest = path.join(deps.modelsDir, preset.fileName);
   if (existsSync(dest)) return dest;
-  return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Downloading ${preset.name}`, cancellable: true }, async (progress, token) => {
-    const ac = new AbortController();
-    token.onCancellationRequested(() => ac.abort());
+  return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Downloading ${preset.name}`, cancellable: true }, (progress, token) => withAbortSignal(token, async (signal) => {
     let reported = 0;
     try {
       const { downloadFile } = deps.engineHttp();
@@ -97,7 +97,7 @@ export async function downloadPreset(preset: ModelPreset, deps: Pick<ModelPicker
         dest,
         sha256: preset.sha256,
         expectedBytes: preset.sizeBytes,
-        signal: ac.signal,
+        signal,
         onProgress: (received, total) => {
           const size = total ?? preset.sizeBytes;
           const percent = Math.floor((received / size) * 100);
@@ -108,14 +108,14 @@ export async function downloadPreset(preset: ModelPreset, deps: Pick<ModelPicker
       deps.log.info(`downloaded ${preset.fileName} (${formatBytes(result.bytes)}${result.resumed ? ', resumed' : ''}), sha256 verified`);
       return result.path;
     } catch (e) {
-      if (ac.signal.aborted) {
+      if (signal.aborted) {
         void vscode.window.showInformationMessage(`Download of ${preset.name} paused; choose it again to resume.`);
         return undefined;
       }
-      const message = e instanceof Error ? e.message : String(e);
+      const message = errorMessage(e);
       deps.log.error(`download of ${preset.fileName} failed: ${message}`);
       void vscode.window.showErrorMessage(message);
       return undefined;
     }
-  });
+  }));
 }

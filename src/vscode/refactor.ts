@@ -19,6 +19,8 @@ import type { CloudConsent } from './cloudConsent';
 import type { Router } from './router';
 import type { TaskOutcome } from '../core/tasks/calls';
 import type { TaskRunner } from '../core/tasks/runner';
+import { withAbortSignal } from './cancellation';
+import { errorMessage } from '../core/errors';
 
 export const REFACTOR_COMMANDS = {
   plan: 'verdant.planRefactor',
@@ -90,10 +92,6 @@ export interface RefactorResult {
   readonly error?: string;
 }
 
-function message(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
 const isCancel = (e: unknown) => (e as { code?: string } | undefined)?.code === 'cancelled' || (e instanceof Error && e.name === 'AbortError');
 
 export class Refactors implements vscode.Disposable {
@@ -145,18 +143,16 @@ export class Refactors implements vscode.Disposable {
       value: word ? `rename ${word} to ` : '',
     });
     if (!request?.trim()) return undefined;
-    const session = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Verdant: planning the refactor', cancellable: true }, async (progress, token) => {
-      const ac = new AbortController();
-      token.onCancellationRequested(() => ac.abort());
+    const session = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Verdant: planning the refactor', cancellable: true }, (progress, token) => withAbortSignal(token, async (signal) => {
       progress.report({ message: 'gathering context (definitions, references, symbols)…' });
       const ctx = await gatherContext(request.trim(), editor, word, this.uris);
       if (ctx.hits.length === 0) throw new Error(`Found no code for "${request.trim()}": put the cursor on the symbol to change, or name it in the request.`);
       progress.report({ message: `${ctx.files.length} files; the local model drafts the plan…` });
-      return this.draft(ctx, ac.signal);
-    }).then((s) => s, (e) => {
+      return this.draft(ctx, signal);
+    })).then((s) => s, (e) => {
       if (isCancel(e)) return undefined;
-      this.deps.log.error(`refactor: planning failed: ${message(e)}`);
-      void vscode.window.showErrorMessage(`Verdant: ${message(e)}`);
+      this.deps.log.error(`refactor: planning failed: ${errorMessage(e)}`);
+      void vscode.window.showErrorMessage(`Verdant: ${errorMessage(e)}`);
       return undefined;
     });
     if (!session) return undefined;
@@ -199,11 +195,11 @@ export class Refactors implements vscode.Disposable {
       try {
         return await this.deps.runner.call('local', 'refactor-plan', planMessages(ctx, chars), { signal, jsonSchema: planSchema(ctx), maxTokens: PLAN_MAX_TOKENS, reason: 'refactor' });
       } catch (e) {
-        const tooLong = (e as { code?: string }).code === 'bad-request' && /more than the \d+ that fit/.test(message(e));
+        const tooLong = (e as { code?: string }).code === 'bad-request' && /more than the \d+ that fit/.test(errorMessage(e));
         if (!tooLong) throw e;
         // Even the list of files does not fit: the same offer as for an unusable plan (plan from the references).
-        if (i === budgets.length - 1) throw new PlanError(`The refactor's context is too big for the local model to plan (${message(e)}); nothing was changed.`, message(e));
-        this.deps.log.info(`refactor: the plan prompt is too long for the local model (${message(e)}); retrying with fewer excerpts`);
+        if (i === budgets.length - 1) throw new PlanError(`The refactor's context is too big for the local model to plan (${errorMessage(e)}); nothing was changed.`, errorMessage(e));
+        this.deps.log.info(`refactor: the plan prompt is too long for the local model (${errorMessage(e)}); retrying with fewer excerpts`);
       }
     }
     throw new Error('unreachable');
@@ -233,7 +229,7 @@ export class Refactors implements vscode.Disposable {
     try {
       within = parseDuration(text ?? '');
     } catch (e) {
-      if (text) void vscode.window.showErrorMessage(`Verdant: ${message(e)}`);
+      if (text) void vscode.window.showErrorMessage(`Verdant: ${errorMessage(e)}`);
       session.state = 'cancelled';
       return result(session);
     }
@@ -335,21 +331,19 @@ export class Refactors implements vscode.Disposable {
       const consent = this.deps.consent.value === 'unknown' ? await this.deps.consent.ask(this.deps.cloudHost(), 'the code of the files in this refactor') : 'denied';
       if (consent !== 'granted') for (const p of todo) if (p.route === 'cloud') p.route = 'local';
     }
-    const outcome = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Verdant: refactoring', cancellable: true }, async (progress, token) => {
-      const ac = new AbortController();
-      token.onCancellationRequested(() => ac.abort());
+    const outcome = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Verdant: refactoring', cancellable: true }, (progress, token) => withAbortSignal(token, async (signal) => {
       for (const [i, p] of todo.entries()) {
         progress.report({ message: `step ${i + 1}/${todo.length} (${p.route}): ${p.step.title}`, increment: 100 / todo.length });
         try {
-          session.done.set(p.step.id, await this.runStep(session, p, ac.signal));
+          session.done.set(p.step.id, await this.runStep(session, p, signal));
         } catch (e) {
-          session.error = isCancel(e) ? 'cancelled' : `step ${p.step.id} (${p.step.title}): ${message(e)}`;
+          session.error = isCancel(e) ? 'cancelled' : `step ${p.step.id} (${p.step.title}): ${errorMessage(e)}`;
           this.deps.log.warn(`refactor: ${session.error}`);
           return isCancel(e) ? 'cancelled' as const : 'failed' as const;
         }
       }
       return 'done' as const;
-    });
+    }));
     if (outcome !== 'done') {
       session.state = outcome;
       this.events.fire({ type: 'ended', session });
@@ -399,7 +393,7 @@ export class Refactors implements vscode.Disposable {
     session.state = 'review';
     const r0 = result(session);
     const decided = new Promise<'apply' | 'discard'>((resolve) => { this.decide = resolve; });
-    await vscode.commands.executeCommand('vscode.changes', `Verdant refactor: ${session.ctx.request} (${resources.length} files)`, resources).then(undefined, (e) => this.deps.log.warn(`refactor: no multi-file diff view (${message(e)})`));
+    await vscode.commands.executeCommand('vscode.changes', `Verdant refactor: ${session.ctx.request} (${resources.length} files)`, resources).then(undefined, (e) => this.deps.log.warn(`refactor: no multi-file diff view (${errorMessage(e)})`));
     this.events.fire({ type: 'review', session });
     void vscode.window.showInformationMessage(`Verdant: the refactor is ready for review: ${resources.length} files, ${formatGrams(r0.grams)} CO2e with the plan.`, 'Apply', 'Discard')
       .then((c) => this.decide?.(c === 'Apply' ? 'apply' : 'discard'));

@@ -18,6 +18,7 @@ import { Scheduler } from '../core/scheduling/scheduler';
 import type { CarbonAccounting } from './carbonAccounting';
 import type { Refactors } from './refactor';
 import type { Tasks } from './tasks';
+import { errorMessage } from '../core/errors';
 
 export const SCHEDULER_COMMANDS = {
   showJobs: 'verdant.showDeferredJobs',
@@ -74,10 +75,6 @@ interface Waiter {
   readonly run: (signal: AbortSignal) => Promise<number | null>;
 }
 
-function message(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
 function clock(ms: number): string {
   return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 }
@@ -126,8 +123,8 @@ export class DeferredJobs implements vscode.Disposable {
       vscode.commands.registerCommand(SCHEDULER_COMMANDS.showJobs, () => this.showJobs()),
       vscode.commands.registerCommand(SCHEDULER_COMMANDS.runWhenClean, (kind?: DeferrableTask, within?: string) => this.runTaskWhenClean(kind, within)),
     );
-    void this.scheduler.start().catch((e) => deps.log.error(`scheduler: could not start: ${message(e)}`));
-    void this.queue.prune(KEEP_FINISHED_MS).catch((e) => deps.log.warn(`scheduler: could not prune finished jobs: ${message(e)}`));
+    void this.scheduler.start().catch((e) => deps.log.error(`scheduler: could not start: ${errorMessage(e)}`));
+    void this.queue.prune(KEEP_FINISHED_MS).catch((e) => deps.log.warn(`scheduler: could not prune finished jobs: ${errorMessage(e)}`));
   }
 
   dispose(): void {
@@ -238,7 +235,7 @@ export class DeferredJobs implements vscode.Disposable {
           within = parseDuration(def.within ?? '12h');
           duration = parseDuration(def.duration ?? '30m');
         } catch (e) {
-          line(`Verdant: ${message(e)} (in the task's "within" / "duration")`);
+          line(`Verdant: ${errorMessage(e)} (in the task's "within" / "duration")`);
           close.fire(2);
           return;
         }
@@ -269,7 +266,7 @@ export class DeferredJobs implements vscode.Disposable {
           });
           void this.scheduler.tick();
         }, (e) => {
-          line(`Verdant: could not queue the job: ${message(e)}`);
+          line(`Verdant: could not queue the job: ${errorMessage(e)}`);
           close.fire(1);
         });
       },
@@ -299,7 +296,7 @@ export class DeferredJobs implements vscode.Disposable {
     try {
       within = parseDuration(withinText);
     } catch (e) {
-      void vscode.window.showErrorMessage(`Verdant: ${message(e)}`);
+      void vscode.window.showErrorMessage(`Verdant: ${errorMessage(e)}`);
       return undefined;
     }
     const doc = editor.document;

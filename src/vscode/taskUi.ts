@@ -4,13 +4,11 @@ import * as vscode from 'vscode';
 import { formatGrams } from '../core/carbon/dashboardData';
 import type { TaskOutcome } from '../core/tasks/calls';
 import type { TaskUi } from '../core/tasks/runner';
+import { withAbortSignal } from './cancellation';
 
 export const editorTaskUi: TaskUi = {
-  progress: (title, work) => Promise.resolve(vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Verdant: ${title}`, cancellable: true }, (progress, token) => {
-    const ac = new AbortController();
-    const sub = token.onCancellationRequested(() => ac.abort());
-    return work(ac.signal, (chars) => progress.report({ message: `${chars} characters` })).finally(() => sub.dispose());
-  })),
+  progress: (title, work) => Promise.resolve(vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Verdant: ${title}`, cancellable: true },
+    (progress, token) => withAbortSignal(token, (signal) => work(signal, (chars) => progress.report({ message: `${chars} characters` }))))),
   warn: (message) => void vscode.window.showWarningMessage(`Verdant: ${message}`),
   error: (message) => void vscode.window.showErrorMessage(`Verdant: ${message}`),
   confirmSecretsFile: async (reason, host) => {

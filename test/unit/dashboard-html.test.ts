@@ -7,7 +7,27 @@ import { readFileSync } from 'node:fs';
 import * as vm from 'node:vm';
 import { buildDashboardData, formatGrams, formatWh, type DashboardData } from '../../src/core/carbon/dashboardData';
 import type { IntensityForecast, IntensityReading, SciRecord } from '../../src/core/carbon/types';
-import { dashboardHtml, newNonce, parseCsp } from '../../src/vscode/dashboardHtml';
+import { dashboardHtml, newNonce } from '../../src/vscode/dashboardHtml';
+
+/** The policy of the page's CSP meta tag: directive -> its sources, in order. */
+function parseCsp(html: string): Map<string, string[]> {
+  const metas = [...html.matchAll(/<meta\s[^>]*http-equiv="Content-Security-Policy"[^>]*>/gi)];
+  if (metas.length !== 1) throw new Error(`Expected one CSP meta tag, found ${metas.length}.`);
+  const content = /\scontent="([^"]*)"/i.exec(metas[0][0]);
+  if (!content) throw new Error('The CSP meta tag has no content.');
+  const policy = new Map<string, string[]>();
+  for (const directive of unescape(content[1]).split(';')) {
+    const [name, ...sources] = directive.trim().split(/\s+/);
+    if (!name) continue;
+    if (policy.has(name.toLowerCase())) throw new Error(`Directive ${name} appears twice.`);
+    policy.set(name.toLowerCase(), sources);
+  }
+  return policy;
+}
+
+function unescape(s: string): string {
+  return s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+}
 
 const CSP_SOURCE = "'self' https://*.vscode-cdn.net";
 const SCRIPT = 'https://file+.vscode-resource.vscode-cdn.net/ext/media/dashboard.js';

@@ -1,7 +1,7 @@
 // FIM templates per model family: exact prompts (single file and multi-file), stop lists, family detection.
 import * as assert from 'node:assert/strict';
 import {
-  chunkBody, detectFamily, FIM_FAMILIES, fimStops, renderFim, type FimFamily, type FimInput,
+  chunkBody, detectFamily, renderFim, type FimFamily, type FimInput,
 } from '../../src/core/completion/templates';
 
 const PLAIN: FimInput = { prefix: 'def f(a$&):\n    ', suffix: '\n$1' };
@@ -24,7 +24,7 @@ describe('FIM templates', () => {
       codestral: '[SUFFIX]\n$1[PREFIX]def f(a$&):\n    ',
       codegemma: '<|fim_prefix|>def f(a$&):\n    <|fim_suffix|>\n$1<|fim_middle|>',
     };
-    for (const family of FIM_FAMILIES) assert.equal(renderFim(family, PLAIN).prompt, expected[family], family);
+    for (const [family, prompt] of Object.entries(expected)) assert.equal(renderFim(family as FimFamily, PLAIN).prompt, prompt, family);
   });
 
   it('lays out other files in each family’s multi-file form', () => {
@@ -41,7 +41,7 @@ describe('FIM templates', () => {
       codegemma: '<|file_separator|>src/a.py\nA = 1\n<|file_separator|>src/b.py\nB = 2\n<|file_separator|>src/main.py\n'
         + '<|fim_prefix|>import a\n<|fim_suffix|>\nmain()<|fim_middle|>',
     };
-    for (const family of FIM_FAMILIES) assert.equal(renderFim(family, REPO).prompt, expected[family], family);
+    for (const [family, prompt] of Object.entries(expected)) assert.equal(renderFim(family as FimFamily, REPO).prompt, prompt, family);
   });
 
   it('uses repository tokens for the file path alone, and names an unnamed file', () => {
@@ -57,19 +57,20 @@ describe('FIM templates', () => {
   });
 
   it('gives each family its end and separator tokens as stops', () => {
+    const stops = (family: FimFamily) => renderFim(family, PLAIN).stop; // a fresh copy per call
     assert.deepEqual(renderFim('qwen2.5-coder', PLAIN).stop,
       ['<|endoftext|>', '<|fim_prefix|>', '<|fim_suffix|>', '<|fim_middle|>', '<|fim_pad|>', '<|repo_name|>', '<|file_sep|>', '<|im_start|>', '<|im_end|>']);
-    assert.deepEqual(fimStops('codellama'), ['<EOT>', '<PRE>', '<SUF>', '<MID>', '</s>']);
-    assert.deepEqual(fimStops('deepseek-coder'), ['<\uff5cend\u2581of\u2581sentence\uff5c>', '<|EOT|>', '<\uff5cfim\u2581begin\uff5c>', '<\uff5cfim\u2581hole\uff5c>', '<\uff5cfim\u2581end\uff5c>']);
-    assert.deepEqual(fimStops('codestral'), ['</s>', '[PREFIX]', '[SUFFIX]', '[MIDDLE]']);
-    assert.ok(fimStops('codegemma').includes('<|file_separator|>'));
-    assert.ok(fimStops('starcoder2').includes('<file_sep>') && fimStops('starcoder').includes('<|endoftext|>'));
+    assert.deepEqual(stops('codellama'), ['<EOT>', '<PRE>', '<SUF>', '<MID>', '</s>']);
+    assert.deepEqual(stops('deepseek-coder'), ['<\uff5cend\u2581of\u2581sentence\uff5c>', '<|EOT|>', '<\uff5cfim\u2581begin\uff5c>', '<\uff5cfim\u2581hole\uff5c>', '<\uff5cfim\u2581end\uff5c>']);
+    assert.deepEqual(stops('codestral'), ['</s>', '[PREFIX]', '[SUFFIX]', '[MIDDLE]']);
+    assert.ok(stops('codegemma').includes('<|file_separator|>'));
+    assert.ok(stops('starcoder2').includes('<file_sep>') && stops('starcoder').includes('<|endoftext|>'));
     // Every prompt-structure token a family uses is also a stop, so a server that prints it as text is cut there.
     const repoTokens: Partial<Record<FimFamily, string[]>> = { 'qwen2.5-coder': ['<|file_sep|>', '<|repo_name|>'], starcoder2: ['<file_sep>', '<repo_name>'], codegemma: ['<|file_separator|>'] };
-    for (const [family, tokens] of Object.entries(repoTokens)) for (const t of tokens) assert.ok(fimStops(family as FimFamily).includes(t), `${family} ${t}`);
+    for (const [family, tokens] of Object.entries(repoTokens)) for (const t of tokens) assert.ok(stops(family as FimFamily).includes(t), `${family} ${t}`);
     // A caller may change its copy.
     renderFim('codestral', PLAIN).stop.push('x');
-    assert.equal(fimStops('codestral').length, 4);
+    assert.equal(stops('codestral').length, 4);
   });
 
   it('detects the family from model names, ids and paths', () => {

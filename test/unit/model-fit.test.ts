@@ -1,6 +1,6 @@
 // The model catalog's invariants and the "fits this machine" rule, with machine facts given as numbers.
 import * as assert from 'node:assert/strict';
-import { MODEL_CATALOG, findPreset, type ModelPreset } from '../../src/engine/models/catalog';
+import { MODEL_CATALOG, type ModelPreset } from '../../src/engine/models/catalog';
 import {
   fitModel, formatBytes, kvCacheBytes, recommendPresets, requiredBytes, type MachineFacts,
 } from '../../src/engine/models/fit';
@@ -9,7 +9,7 @@ const GiB = 2 ** 30;
 const GB = 1e9;
 
 function preset(id: string): ModelPreset {
-  const p = findPreset(id);
+  const p = MODEL_CATALOG.find((q) => q.id === id);
   assert.ok(p, `no preset ${id}`);
   return p;
 }

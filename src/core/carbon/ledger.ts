@@ -21,6 +21,7 @@
 import { promises as nodeFs } from 'node:fs';
 import * as path from 'node:path';
 import { SOURCE_IDS, type Route, type SciRecord, type SignalType } from './types';
+import { errorMessage } from '../errors';
 
 /** The file operations the ledger uses (node:fs/promises by default; tests may wrap them). */
 export type LedgerFs = Pick<typeof nodeFs, 'mkdir' | 'open' | 'readFile' | 'readdir' | 'unlink'>;
@@ -250,8 +251,8 @@ export class LedgerRecorder {
     try {
       await this.ledger.append(record);
     } catch (e) {
-      const kind = String((e as NodeJS.ErrnoException).code ?? (e instanceof Error ? e.message : e));
-      if (kind !== this.failing) this.report('error', `could not record a request: ${e instanceof Error ? e.message : e} (further failures like this are not logged)`);
+      const kind = String((e as NodeJS.ErrnoException).code ?? errorMessage(e));
+      if (kind !== this.failing) this.report('error', `could not record a request: ${errorMessage(e)} (further failures like this are not logged)`);
       this.failing = kind;
       return false;
     }

@@ -7,6 +7,7 @@ import { CompletionCache } from './cache';
 import { AdaptiveDebounce, DEFAULT_DEBOUNCE, type DebounceSettings } from './debounce';
 import type { CompletionInput } from './input';
 import { finalizeCompletion } from './postprocess';
+import { errorMessage } from '../errors';
 
 export interface CompletionSettings {
   readonly maxLines: number;
@@ -183,7 +184,7 @@ export class CompletionPipeline {
       this.deps.record?.(usage(started, 'warm-up', result));
       return true;
     } catch (e) {
-      this.deps.log?.(`warm-up failed: ${e instanceof Error ? e.message : e}`);
+      this.deps.log?.(`warm-up failed: ${errorMessage(e)}`);
       return false;
     }
   }
@@ -265,7 +266,7 @@ export class CompletionPipeline {
       this.cache.put(input.prefix, input.suffix, text);
       return text;
     } catch (e) {
-      if (!controller.signal.aborted) this.deps.log?.(`completion failed: ${e instanceof Error ? e.message : e}`);
+      if (!controller.signal.aborted) this.deps.log?.(`completion failed: ${errorMessage(e)}`);
       if (!controller.signal.aborted && !signal.aborted) throw e;
       return undefined;
     } finally {

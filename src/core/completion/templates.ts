@@ -19,8 +19,6 @@
 
 export type FimFamily = 'qwen2.5-coder' | 'starcoder2' | 'starcoder' | 'codellama' | 'deepseek-coder' | 'codestral' | 'codegemma';
 
-export const FIM_FAMILIES: readonly FimFamily[] = ['qwen2.5-coder', 'starcoder2', 'starcoder', 'codellama', 'deepseek-coder', 'codestral', 'codegemma'];
-
 /** A chunk of another file (structurally the engine's ContextChunk). */
 export interface FimChunk {
   readonly path: string;
@@ -63,10 +61,6 @@ const STOPS: Readonly<Record<FimFamily, readonly string[]>> = {
   codestral: ['</s>', '[PREFIX]', '[SUFFIX]', '[MIDDLE]'],
   codegemma: ['<|file_separator|>', '<|fim_prefix|>', '<|fim_suffix|>', '<|fim_middle|>', '<end_of_turn>', '<eos>'],
 };
-
-export function fimStops(family: FimFamily): readonly string[] {
-  return STOPS[family];
-}
 
 // Checked in order: more specific names first (starcoder2 before starcoder).
 const DETECT: readonly (readonly [RegExp, FimFamily])[] = [

@@ -4,6 +4,7 @@
 import type { ChatMessage } from '../inference/types';
 import { normalizePath } from './edits';
 import type { PlanStep, RefactorContext, RefactorFile, RefactorPlan, StepSize } from './types';
+import { errorMessage } from '../errors';
 
 export const MAX_PLAN_STEPS = 12;
 export const TITLE_MAX_CHARS = 80;
@@ -255,7 +256,7 @@ function tryParse(text: string): { ok: true; value: unknown } | { ok: false; err
   try {
     return { ok: true, value: JSON.parse(text) };
   } catch (e) {
-    return { ok: false, error: e instanceof Error ? e.message : String(e) };
+    return { ok: false, error: errorMessage(e) };
   }
 }
 
@@ -469,6 +470,6 @@ export function parsePlan(text: string, ctx: RefactorContext): RefactorPlan {
     return validateAndComplete(extractObject(text), ctx);
   } catch (e) {
     if (e instanceof PlanError) throw e;
-    throw unusable(`it could not be read: ${e instanceof Error ? e.message : String(e)}`);
+    throw unusable(`it could not be read: ${errorMessage(e)}`);
   }
 }

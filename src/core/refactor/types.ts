@@ -39,7 +39,6 @@ export interface RefactorContext {
 }
 
 export type StepSize = 'small' | 'medium' | 'large';
-export type StepRoute = 'local' | 'cloud' | 'later';
 
 export interface PlanStep {
   /** 1-based, in order. */

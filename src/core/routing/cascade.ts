@@ -2,6 +2,7 @@
 // escalates to the cloud. A draft that fails (too long for the local context, engine error) escalates too, since
 // the cloud can still answer. Both attempts are the caller's to record. Orchestration only: the steps are passed in.
 import type { CascadeVerdict } from './policy';
+import { errorMessage } from '../errors';
 
 export interface CascadeSteps<D, R> {
   /** The local attempt (not shown to the user yet). */
@@ -28,17 +29,13 @@ export type CascadeResult<D, R> = {
   readonly reason: string;
 };
 
-function message(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
 export async function runCascade<D, R>(steps: CascadeSteps<D, R>): Promise<CascadeResult<D, R>> {
   let draft: D;
   try {
     draft = await steps.draft();
   } catch (e) {
     if (steps.isCancel(e) || !(await steps.mayEscalate())) throw e;
-    return { result: await steps.escalate(), escalated: true, reason: `the local draft failed (${message(e)}): escalated to the cloud` };
+    return { result: await steps.escalate(), escalated: true, reason: `the local draft failed (${errorMessage(e)}): escalated to the cloud` };
   }
   const verdict = await steps.judge(draft);
   if (!verdict.escalate) return { result: draft, draft, escalated: false, reason: verdict.reason };

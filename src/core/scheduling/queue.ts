@@ -26,6 +26,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { BOOT_SLACK_MS, bootTime } from '../process/times';
 import type { JobPlan } from './plan';
+import { errorMessage } from '../errors';
 
 /**
  * Where and under what conditions a job was queued: it runs only in a window of the same workspace, and never with
@@ -201,7 +202,7 @@ export class JobQueue {
         const job = await this.load(id, problems);
         if (job) jobs.push(job);
       } catch (e) {
-        problems.push(`Could not read job ${id}: ${messageOf(e)}`);
+        problems.push(`Could not read job ${id}: ${errorMessage(e)}`);
       }
     }
     jobs.sort((a, b) => a.plan.start - b.plan.start || a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -474,10 +475,6 @@ function copyOwner(o: JobOwner): JobOwner {
 
 function code(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException | undefined)?.code;
-}
-
-function messageOf(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }
 
 function tempName(file: string): string {

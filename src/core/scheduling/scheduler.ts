@@ -10,6 +10,7 @@
 import type { IntensityForecast } from '../carbon/types';
 import { hasRealForecast, planJob } from './plan';
 import { JobQueueError, jobSpecProblem, type Job, type JobOwner, type JobQueue, type JobSpec, type FinishResult } from './queue';
+import { errorMessage } from '../errors';
 
 const MINUTE = 60_000;
 
@@ -64,10 +65,6 @@ export function dueAt(job: Pick<Job, 'plan' | 'deadline' | 'durationMinutes'>): 
   return Math.min(job.plan.start, job.deadline - job.durationMinutes * MINUTE);
 }
 
-function messageOf(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
 function noForecast(zone: string, reason: string): IntensityForecast {
   return { zone, source: 'embedded', signal: 'average', pointMinutes: 60, points: [], fallbackReason: reason };
 }
@@ -102,7 +99,7 @@ export class Scheduler {
         this.emit('interrupted', job);
       }
     } catch (e) {
-      this.log(`could not check for interrupted jobs: ${messageOf(e)}`);
+      this.log(`could not check for interrupted jobs: ${errorMessage(e)}`);
     }
     await this.tick();
   }
@@ -216,7 +213,7 @@ export class Scheduler {
         if ((await this.replanNow()).length > 0) nextDue = await this.startDue(started);
       }
     } catch (e) {
-      this.log(`could not read the job queue: ${messageOf(e)}`);
+      this.log(`could not read the job queue: ${errorMessage(e)}`);
     } finally {
       this.arm(nextDue);
     }
@@ -252,7 +249,7 @@ export class Scheduler {
       if (!claimed) this.log(`job ${job.id} was taken by another process`);
       return claimed;
     } catch (e) {
-      if (!(e instanceof JobQueueError && e.code === 'not-found')) this.log(`could not claim job ${job.id}: ${messageOf(e)}`);
+      if (!(e instanceof JobQueueError && e.code === 'not-found')) this.log(`could not claim job ${job.id}: ${errorMessage(e)}`);
       return undefined;
     }
   }
@@ -279,7 +276,7 @@ export class Scheduler {
     try {
       jobs = (await this.deps.queue.list()).jobs.filter((j) => j.state === 'queued' && dueAt(j) > now);
     } catch (e) {
-      this.log(`could not read the job queue to replan: ${messageOf(e)}`);
+      this.log(`could not read the job queue to replan: ${errorMessage(e)}`);
       return moved;
     }
     const zones = new Map<string, Job[]>();
@@ -302,7 +299,7 @@ export class Scheduler {
           this.emit('replanned', updated);
           moved.push(updated);
         } catch (e) {
-          if (!(e instanceof JobQueueError && (e.code === 'not-queued' || e.code === 'not-found'))) this.log(`could not replan job ${job.id}: ${messageOf(e)}`);
+          if (!(e instanceof JobQueueError && (e.code === 'not-queued' || e.code === 'not-found'))) this.log(`could not replan job ${job.id}: ${errorMessage(e)}`);
         }
       }
     }
@@ -322,14 +319,14 @@ export class Scheduler {
         else result = { state: 'failed', exitCode, error: exitCode === null ? 'It was killed before it finished.' : `It exited with code ${exitCode}.` };
       } catch (e) {
         result = controller.signal.aborted
-          ? { state: 'interrupted', error: `It was stopped when Verdant shut down (${messageOf(e)}), and is not run again.` }
-          : { state: 'failed', error: messageOf(e) };
+          ? { state: 'interrupted', error: `It was stopped when Verdant shut down (${errorMessage(e)}), and is not run again.` }
+          : { state: 'failed', error: errorMessage(e) };
       }
       let finished: Job = { ...job, ...result, endedAt: this.deps.now() };
       try {
         finished = await this.deps.queue.finish(job.id, result);
       } catch (e) {
-        this.log(`could not record the end of job ${job.id}: ${messageOf(e)}`);
+        this.log(`could not record the end of job ${job.id}: ${errorMessage(e)}`);
       }
       this.active.delete(job.id);
       this.log(`job ${job.id} (${job.spec.label}) ${finished.state}${finished.error ? `: ${finished.error}` : ''}`);
@@ -343,8 +340,8 @@ export class Scheduler {
     try {
       return await this.deps.forecast(zone);
     } catch (e) {
-      this.log(`no forecast for ${zone}: ${messageOf(e)}`);
-      return noForecast(zone, messageOf(e));
+      this.log(`no forecast for ${zone}: ${errorMessage(e)}`);
+      return noForecast(zone, errorMessage(e));
     }
   }
 
@@ -352,7 +349,7 @@ export class Scheduler {
     try {
       this.deps.onEvent?.({ type, job });
     } catch (e) {
-      this.log(`an event listener failed: ${messageOf(e)}`);
+      this.log(`an event listener failed: ${errorMessage(e)}`);
     }
   }
 

@@ -13,6 +13,7 @@ import { firstHeader, ndjsonMessages, readSome, serverMessageOf, shorten, sseMes
 import { CallSignal, DataIdle, DeadlinePassed, Watchdog } from '../../core/net/watchdog';
 import { EngineError } from '../errors';
 import type { GenerateResult, StopReason } from '../types';
+import { errorMessage } from '../../core/errors';
 
 /** The settings that point Verdant at a local inference server and its model (named in errors). */
 // Shared with the cloud client; kept importable from here for the backends.
@@ -268,7 +269,7 @@ export function describeFailure(ctx: FailureContext, e: unknown, model: string):
   if (e instanceof EngineError) return e;
   if (!isServerFault(e) && errorCodes(e).length === 0) {
     // Not a network or protocol failure (those carry a code): a bug, e.g. in an onText callback; do not blame the server.
-    const detail = e instanceof Error ? e.message : String(e);
+    const detail = errorMessage(e);
     return new EngineError('internal', redact(`The ${ctx.profile.product} backend failed internally (${shorten(detail)}).`, ctx.secrets), { cause: e });
   }
   const msg = redact(failureMessage(ctx, e, model), ctx.secrets);
@@ -334,7 +335,7 @@ function failureMessage(ctx: FailureContext, e: unknown, model: string): string 
     return `${at} closed the connection without answering: check that ${SERVER_URL_SETTING} points at ${product}, and look at its log.`;
   }
   if (has('UND_ERR_DESTROYED')) return `The ${product} backend was shut down; try again.`;
-  const detail = e instanceof Error ? e.message : String(e);
+  const detail = errorMessage(e);
   return `The request to ${at} failed (${shorten(detail)}): check that it is running and that ${SERVER_URL_SETTING} is right.`;
 }
 

@@ -4,6 +4,7 @@
 import type { GpuChoice } from '../../core/settings';
 import { EngineError } from '../errors';
 import type { Llama, LlamaModule } from './binding';
+import { errorMessage } from '../../core/errors';
 
 export type GpuBackend = 'vulkan' | 'cuda' | 'metal';
 
@@ -70,5 +71,5 @@ export async function selectBackend(mod: LlamaModule, options: SelectOptions): P
 }
 
 function firstLine(e: unknown): string {
-  return (e instanceof Error ? e.message : String(e)).split('\n')[0].slice(0, 200);
+  return errorMessage(e).split('\n')[0].slice(0, 200);
 }

@@ -14,6 +14,7 @@ import { RaplMeter, type RaplDeps } from '../../core/carbon/energy/rapl';
 import { decode, type JsonConstraint } from './decode';
 import { buildPrompt, fimSupported } from './prompt';
 import { SequencePool } from './sequencePool';
+import { errorMessage } from '../../core/errors';
 
 export interface ModelConfig {
   readonly modelPath: string;
@@ -258,5 +259,5 @@ function gib(bytes: number): string {
 }
 
 function firstLine(e: unknown): string {
-  return (e instanceof Error ? e.message : String(e)).split('\n')[0].slice(0, 200);
+  return errorMessage(e).split('\n')[0].slice(0, 200);
 }

@@ -162,7 +162,3 @@ export const MODEL_CATALOG: readonly ModelPreset[] = [
     kv: KV_3B,
   },
 ];
-
-export function findPreset(id: string, catalog: readonly ModelPreset[] = MODEL_CATALOG): ModelPreset | undefined {
-  return catalog.find((p) => p.id === id);
-}

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { request, type Dispatcher } from 'undici';
 import { EngineError } from '../errors';
 import { formatBytes } from './fit';
+import { errorMessage } from '../../core/errors';
 
 export interface DownloadOptions {
   readonly url: string;
@@ -347,7 +348,7 @@ function networkError(e: unknown, url: URL, name: string, signal: AbortSignal | 
     code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? `${host} could not be found (no DNS answer)` :
     code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ETIMEDOUT' ? `connecting to ${host} timed out` :
     code === 'UND_ERR_HEADERS_TIMEOUT' ? `${host} did not answer in time` :
-    `the connection to ${host} failed (${code ?? (e instanceof Error ? e.message : String(e))})`;
+    `the connection to ${host} failed (${code ?? errorMessage(e)})`;
   return failed(`Could not download ${name}: ${why}; check your internet connection or proxy and try again.`, e);
 }
 

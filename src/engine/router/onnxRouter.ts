@@ -5,6 +5,7 @@
 import { access } from 'node:fs/promises';
 import type * as Ort from 'onnxruntime-node';
 import { FEATURE_COUNT } from '../../core/routing/features';
+import { errorMessage } from '../../core/errors';
 
 export type RouterProvider = 'dml' | 'cpu';
 
@@ -22,10 +23,6 @@ export function providerOrder(platform: NodeJS.Platform): RouterProvider[] {
 function loadOrt(): typeof Ort {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require('onnxruntime-node') as typeof Ort;
-}
-
-function message(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }
 
 export class OnnxRouter {
@@ -64,7 +61,7 @@ export class OnnxRouter {
         return new OnnxRouter(ort, session, [provider], skipped);
       } catch (e) {
         if (e instanceof Error && e.message.startsWith('Router model ')) throw e;
-        skipped.push({ provider, error: message(e) });
+        skipped.push({ provider, error: errorMessage(e) });
       }
     }
     const tried = skipped.map((s) => `${s.provider}: ${s.error}`).join('; ');

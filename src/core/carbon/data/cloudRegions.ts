@@ -19,13 +19,6 @@ export interface CloudRegionFigure {
   readonly country: string;
 }
 
-export const GCP_REGION_SOURCE = {
-  repository: 'GoogleCloudPlatform/region-carbon-info',
-  file: 'data/yearly/2025.csv',
-  commit: '74d9bf818f1c6ea5111e26f2d1d4d4c788169129',
-  licence: 'Apache-2.0',
-} as const;
-
 const gcp = (gPerKWh: number, country: string): CloudRegionFigure => ({ gPerKWh, year: 2025, country });
 
 export const GCP_REGIONS: Readonly<Record<string, CloudRegionFigure>> = {

@@ -1,6 +1,8 @@
 // One failure of a live grid-intensity source, already worded as the sentence the user reads as `fallbackReason`:
 // what went wrong and what fixes it. The kind drives the back-off in ResilientSource.
 
+import { errorMessage } from '../../errors';
+
 export type FailureKind =
   | 'network' // offline, DNS, connection refused or reset
   | 'timeout'
@@ -85,6 +87,6 @@ export function shapeError(profile: SourceProfile, what: string): SourceError {
 /** Anything a source threw, as a SourceError (a bug or an unforeseen error still yields one sentence). */
 export function toSourceError(profile: SourceProfile, err: unknown): SourceError {
   if (err instanceof SourceError) return err;
-  const what = err instanceof Error ? err.message : String(err);
+  const what = errorMessage(err);
   return new SourceError('bad-response', `${profile.name} failed unexpectedly (${what}): ${profile.responseFix}.`);
 }
