@@ -34,7 +34,7 @@ function inputAt(lines: string[], line: number, documentKey = 'file:///bench.ts'
 
 async function pipelineOverhead() {
   const canned: GenerateResult = {
-    text: ' + offset;\n  return total;', stopReason: 'eos', usedFim: true, backend: 'instant', model: 'none',
+    text: ' + offset;\n  return total;', stopReason: 'eos', usedFim: true, backend: 'instant', model: 'none', contextTokens: 4096,
     timing: { promptTokens: 1500, evaluatedTokens: 4, generatedTokens: 8, ttftMs: 0, totalMs: 0, tokensPerSecond: 0 },
     confidence: { meanLogProb: -0.1, meanEntropy: null },
   };

@@ -333,7 +333,7 @@ export class EngineClient {
 /** The result of a request cancelled before it reached the worker: no work was done, nothing to record. */
 function notSent(config: ModelConfig): GenerateResult {
   return {
-    text: '', stopReason: 'abort', usedFim: false, backend: 'llama.cpp', model: path.basename(config.modelPath),
+    text: '', stopReason: 'abort', usedFim: false, backend: 'llama.cpp', model: path.basename(config.modelPath), contextTokens: null,
     timing: { promptTokens: 0, evaluatedTokens: 0, generatedTokens: 0, ttftMs: 0, totalMs: 0, tokensPerSecond: 0 },
     confidence: { meanLogProb: null, meanEntropy: null },
   };

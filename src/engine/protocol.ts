@@ -8,7 +8,8 @@ import type { SerializedError } from './errors';
 import type { ModelConfig } from './llama/engine';
 import type { BackendInfo, GenerateRequest, GenerateResult } from './types';
 
-export const PROTOCOL_VERSION = 4;
+/** 5: every 'result' carries contextTokens (a worker of 4 would answer without it, so it is replaced). */
+export const PROTOCOL_VERSION = 5;
 
 /** Most feature rows one 'route' message may carry (a caller batching more splits them). */
 export const MAX_ROUTE_ROWS = 1024;

@@ -41,11 +41,14 @@ export class LocalEngine implements vscode.Disposable {
 
   constructor(private readonly deps: LocalEngineDeps) {}
 
-  /** Runs one request on whichever local backend the settings choose. */
+  /** Runs one request on whichever local backend the settings choose; its result updates knownContextTokens. */
   async generate(request: GenerateRequest, options?: GenerateOptions): Promise<GenerateResult> {
     const local = this.deps.config.settings.local;
-    if (local.backend === 'llama.cpp') return this.engineClient().generate(this.modelConfig(local), request, options);
-    return (await this.serverBackend(local)).generate(request, options);
+    const result = local.backend === 'llama.cpp'
+      ? await this.engineClient().generate(this.modelConfig(local), request, options)
+      : await (await this.serverBackend(local)).generate(request, options);
+    this.lastContext = result.contextTokens ?? this.lastContext;
+    return result;
   }
 
   /** Loads and warms up the model now (llama.cpp), or checks the server answers. */
@@ -57,7 +60,10 @@ export class LocalEngine implements vscode.Disposable {
     return info;
   }
 
-  /** The context size of the loaded model, tokens, as last reported (null until a model has loaded). */
+  /**
+   * The context size of the local model, tokens, as the last answer, load or status said (null until one has, or
+   * while a server backend has not said).
+   */
   get knownContextTokens(): number | null {
     return this.lastContext;
   }

@@ -37,7 +37,7 @@ export type { RouteQuery, Routed } from '../core/routing/query';
 
 export interface RouterDeps {
   readonly config: Config;
-  readonly engine: Pick<LocalEngine, 'knownContextTokens' | 'report'>;
+  readonly engine: Pick<LocalEngine, 'knownContextTokens'>;
   readonly carbon: Pick<CarbonAccounting, 'intensity' | 'cloudIntensity' | 'device' | 'ledger' | 'forecast'>;
   readonly keys: Pick<CloudKeyStore, 'has'>;
   readonly globalState: vscode.Memento;
@@ -104,8 +104,7 @@ export class Router implements TaskRouter, vscode.Disposable {
     if (r.timing.generatedTokens > 4 && r.timing.tokensPerSecond > 0) this.localTps = r.timing.tokensPerSecond;
     const evaluated = r.timing.evaluatedTokens ?? r.timing.promptTokens;
     if (evaluated > 64 && r.timing.ttftMs > 0) this.prefillTps = evaluated / (r.timing.ttftMs / 1000);
-    // The model's context size comes with the engine's status; ask once, for the next decisions.
-    if (this.deps.engine.knownContextTokens === null) void this.deps.engine.report();
+    // The model's context size comes with every answer (r.contextTokens, kept by LocalEngine): nothing to ask for.
   }
 
   /** A cloud request failed to reach the endpoint (network, timeout): the next decisions treat the cloud as offline. */

@@ -253,6 +253,19 @@ describe('Ollama backend', () => {
     assert.deepEqual(server!.seen[0].body, { model: 'qwen2.5-coder:1.5b' });
   });
 
+  it('results carry the context size: null until info() has found it, then that (the stream never says it)', async () => {
+    const b = await start({
+      'POST /api/generate': (_s, res) => stream(res, 'application/x-ndjson', [ollamaPiece('x'), ollamaDone()]),
+      'POST /api/show': (_s, res) => json(res, 200, { parameters: 'num_ctx 8192', template: '{{ .Prompt }}' }),
+      'GET /api/ps': (_s, res) => json(res, 200, { models: [{ name: 'qwen2.5-coder:1.5b', model: 'qwen2.5-coder:1.5b', context_length: 4096 }] }),
+    });
+    const request = { kind: 'completion', prompt: 'a', maxTokens: 4 } as const;
+    assert.equal((await b.generate(request)).contextTokens, null);
+    assert.equal((await b.info()).contextSize, 4096);
+    assert.equal((await b.generate(request)).contextTokens, 4096);
+    assert.deepEqual(server!.seen.map((s) => s.path), ['/api/generate', '/api/show', '/api/ps', '/api/generate'], 'generate itself asks nothing more');
+  });
+
   it('says how to pull an unknown model (404)', async () => {
     const b = await start({ 'POST /api/generate': (s, res) => json(res, 404, { error: `model '${s.body.model}' not found` }) });
     const e = await rejection(b.generate({ kind: 'completion', prompt: 'p', maxTokens: 4 }));
@@ -520,6 +533,29 @@ describe('OpenAI-compatible backend (LM Studio, mlx_lm.server)', () => {
     assert.deepEqual(await backend.info(), { backend: 'lm studio', model: 'qwen/qwen2.5-coder-14b', devices: [], vramBytes: null, threads: null, fimSupported: true, contextSize: 8192 });
   });
 
+  it('results carry LM Studio’s loaded context once info() found it; mlx_lm.server’s stay null', async () => {
+    server = await FakeServer.start({
+      'POST /v1/completions': (_s, res) => stream(res, 'text/event-stream', [sse(completionChunk('x')), sse(completionChunk('', {}, 'stop')), 'data: [DONE]\n\n']),
+      'POST /v1/chat/completions': (_s, res) => stream(res, 'text/event-stream', [sse(chatChunk('Yes')), sse(chatChunk(undefined, 'stop')), 'data: [DONE]\n\n']),
+      'GET /v1/models': (_s, res) => json(res, 200, { object: 'list', data: [{ id: 'qwen/qwen2.5-coder-14b', object: 'model' }] }),
+      'GET /api/v0/models/qwen/qwen2.5-coder-14b': (_s, res) => json(res, 200, { id: 'qwen/qwen2.5-coder-14b', state: 'loaded', max_context_length: 32768, loaded_context_length: 8192 }),
+    });
+    const completion = { kind: 'completion', prompt: 'a', maxTokens: 4 } as const;
+    const chat = { kind: 'chat', messages: [{ role: 'user', content: 'Hi' }], maxTokens: 4 } as const;
+    const lms = createHttpBackend('lmstudio', { url: server.url, model: 'qwen/qwen2.5-coder-14b' });
+    const mlx = createHttpBackend('mlx', { url: server.url, model: 'qwen/qwen2.5-coder-14b' });
+    try {
+      assert.equal((await lms.generate(completion)).contextTokens, null);
+      await lms.info();
+      assert.deepEqual([(await lms.generate(completion)).contextTokens, (await lms.generate(chat)).contextTokens], [8192, 8192]);
+      assert.equal((await mlx.info()).contextSize, null);
+      assert.deepEqual([(await mlx.generate(completion)).contextTokens, (await mlx.generate(chat)).contextTokens], [null, null]);
+    } finally {
+      await lms.dispose();
+      await mlx.dispose();
+    }
+  });
+
   it('gives one clear error each for 429, 503 and a 401 that echoes the key', async () => {
     let status = 429;
     server = await FakeServer.start({
@@ -556,9 +592,9 @@ const llamaPiece = (content: string, logprob: number) => ({
   index: 0, content, tokens: [1], stop: false, id_slot: 0, tokens_predicted: 1, tokens_evaluated: 40,
   completion_probabilities: [{ id: 1, token: content, logprob, bytes: [], top_logprobs: [{ id: 1, token: content, logprob, bytes: [] }] }],
 });
-const llamaFinal = (stopType = 'eos') => ({
+const llamaFinal = (stopType = 'eos', generationSettings: Record<string, unknown> = { n_predict: 16 }) => ({
   index: 0, content: '', tokens: [], id_slot: 0, stop: true, model: 'qwen', tokens_predicted: 2, tokens_evaluated: 40,
-  generation_settings: { n_predict: 16 }, prompt: '', has_new_line: true, truncated: false, stop_type: stopType, stopping_word: '', tokens_cached: 41,
+  generation_settings: generationSettings, prompt: '', has_new_line: true, truncated: false, stop_type: stopType, stopping_word: '', tokens_cached: 41,
   timings: { cache_n: 32, prompt_n: 8, prompt_ms: 12.5, prompt_per_token_ms: 1.56, prompt_per_second: 640, predicted_n: 2, predicted_ms: 25, predicted_per_token_ms: 12.5, predicted_per_second: 80 },
 });
 
@@ -673,6 +709,27 @@ describe('llama-server backend', () => {
     assert.deepEqual(await backend.info(), {
       backend: 'llama-server', model: 'qwen2.5-coder-1.5b-q8_0.gguf', devices: [], vramBytes: null, threads: null, fimSupported: true, contextSize: 8192,
     });
+  });
+
+  it('results carry the context size an answer states (older builds), else what /props said, else null', async () => {
+    let settings: Record<string, unknown> = { n_predict: 16 };
+    server = await FakeServer.start({
+      'POST /completion': (_s, res) => stream(res, 'text/event-stream', [sse(llamaPiece('b', -1)), sse(llamaFinal('eos', settings))]),
+      'POST /v1/chat/completions': (_s, res) => stream(res, 'text/event-stream', [sse(chatChunk('Yes')), sse(chatChunk(undefined, 'stop')), 'data: [DONE]\n\n']),
+      'GET /health': (_s, res) => json(res, 200, { status: 'ok' }),
+      'GET /props': (_s, res) => json(res, 200, { default_generation_settings: { id: 0, n_ctx: 4096, params: {} }, model_path: '/m/qwen.gguf' }),
+    });
+    backend = new LlamaServerBackend({ url: server.url });
+    const completion = { kind: 'completion', prompt: 'a', maxTokens: 4 } as const;
+    const chat = { kind: 'chat', messages: [{ role: 'user', content: 'Hi' }], maxTokens: 4 } as const;
+    assert.deepEqual([(await backend.generate(completion)).contextTokens, (await backend.generate(chat)).contextTokens], [null, null]);
+    await backend.info();
+    assert.deepEqual([(await backend.generate(completion)).contextTokens, (await backend.generate(chat)).contextTokens], [4096, 4096]);
+    settings = { n_ctx: 8192, n_predict: 16 };
+    assert.equal((await backend.generate(completion)).contextTokens, 8192);
+    assert.equal((await backend.generate(chat)).contextTokens, 8192, 'the chat endpoint keeps what the last answer said');
+    settings = { n_ctx: -1 };
+    assert.equal((await backend.generate(completion)).contextTokens, 8192, 'a nonsense n_ctx is not taken');
   });
 
   it('reports an error event in the stream (older `error:` field) and a cut stream', async () => {

@@ -30,6 +30,20 @@ describe('llama.cpp engine (real model)', function () {
     assert.ok(engine.stats.loadMs > 0 && engine.stats.warmupMs >= 0);
   });
 
+  it('every result carries the context size it ran with: the configured one', async () => {
+    const r = await engine.generate({ kind: 'completion', prompt: LILY, maxTokens: 2 });
+    assert.equal(r.contextTokens, 512);
+    assert.equal(r.contextTokens, (await engine.info()).contextSize);
+    const chat = await engine.generate({ kind: 'chat', messages: [{ role: 'user', content: 'Hi' }], maxTokens: 2 }, { signal: AbortSignal.abort() });
+    assert.equal(chat.contextTokens, 512, 'an aborted request ran with the same context');
+    const other = await LlamaEngine.load(config({ contextSize: 1024, sequences: 1 }));
+    try {
+      assert.equal((await other.generate({ kind: 'fim', prefix: LILY, suffix: '', maxTokens: 1 })).contextTokens, 1024);
+    } finally {
+      await other.dispose();
+    }
+  });
+
   it('completes greedily and deterministically, streaming the same text', async () => {
     let streamed = '';
     const r = await engine.generate({ kind: 'completion', prompt: LILY, maxTokens: 16 }, { onText: (t) => { streamed += t; } });

@@ -185,7 +185,7 @@ describe('Generation', () => {
     t = 1150;
     g.addText('c#d');
     t = 1200;
-    const r = g.finish({ stopReason: 'stop', usedFim: true, backend: 'x', model: 'm' });
+    const r = g.finish({ stopReason: 'stop', usedFim: true, backend: 'x', model: 'm', contextTokens: null });
     assert.equal(r.text, 'abc');
     assert.deepEqual(shown, ['a', 'b', 'c']);
     assert.deepEqual(r.timing, { promptTokens: 0, evaluatedTokens: null, generatedTokens: 3, ttftMs: 50, totalMs: 200, tokensPerSecond: 2 / 0.15 });
@@ -196,7 +196,8 @@ describe('Generation', () => {
     let t = 0;
     const g = new Generation([], undefined, Infinity, () => t);
     t = 10;
-    const r = g.finish({ stopReason: 'eos', usedFim: false, backend: 'x', model: 'm' }, { promptTokens: 12, evaluatedTokens: 4, generatedTokens: 0, tokensPerSecond: 0 });
+    const r = g.finish({ stopReason: 'eos', usedFim: false, backend: 'x', model: 'm', contextTokens: 8192 }, { promptTokens: 12, evaluatedTokens: 4, generatedTokens: 0, tokensPerSecond: 0 });
+    assert.equal(r.contextTokens, 8192);
     assert.equal(r.timing.ttftMs, 10);
     assert.equal(r.timing.promptTokens, 12);
     assert.equal(r.timing.evaluatedTokens, 4);
@@ -217,7 +218,7 @@ describe('Generation\'s cap on the text', () => {
     assert.equal(g.stopped, false, '"END" would end past the cap, so it never counts');
     g.addText('more');
     g.addLogProbs([-100]);
-    const r = g.finish({ stopReason: 'maxTokens', usedFim: false, backend: 'x', model: 'm' });
+    const r = g.finish({ stopReason: 'maxTokens', usedFim: false, backend: 'x', model: 'm', contextTokens: null });
     assert.equal(r.text, '01234567EN', 'what was held back for a stop string comes out at the end');
     assert.equal(shown.join(''), r.text);
     assert.equal(r.timing.generatedTokens, 2);
@@ -227,7 +228,7 @@ describe('Generation\'s cap on the text', () => {
     const g = new Generation([], undefined, 3);
     g.addText('ab😀');
     assert.ok(g.capped);
-    assert.equal(g.finish({ stopReason: 'maxTokens', usedFim: false, backend: 'x', model: 'm' }).text, 'ab');
+    assert.equal(g.finish({ stopReason: 'maxTokens', usedFim: false, backend: 'x', model: 'm', contextTokens: null }).text, 'ab');
   });
 });
 

@@ -104,6 +104,12 @@ export interface GenerateResult {
   /** Which backend answered, e.g. "llama.cpp (vulkan)", "ollama". */
   readonly backend: string;
   readonly model: string;
+  /**
+   * The context size the model ran this request with, tokens (llama.cpp: per KV sequence, as BackendInfo.contextSize
+   * says), so a caller learns it from any answer without asking for the engine's status; null when the backend does
+   * not know it (a server that has not said).
+   */
+  readonly contextTokens: number | null;
   readonly timing: GenerateTiming;
   readonly confidence: GenerateConfidence;
 }

@@ -109,6 +109,14 @@ export interface ResultMeta {
   readonly usedFim: boolean;
   readonly backend: string;
   readonly model: string;
+  /** The server's context size as the backend knows it (its info(), or the answer itself); null when unknown. */
+  readonly contextTokens: number | null;
+}
+
+/** A context size a server states: a positive whole number of tokens, else null (not known). */
+export function contextTokensOf(v: unknown): number | null {
+  const n = asNumber(v);
+  return n !== undefined && Number.isSafeInteger(n) && n > 0 ? n : null;
 }
 
 /**
@@ -189,6 +197,7 @@ export class Generation {
       usedFim: meta.usedFim,
       backend: meta.backend,
       model: meta.model,
+      contextTokens: meta.contextTokens,
       timing: {
         promptTokens: stats.promptTokens ?? 0,
         evaluatedTokens: stats.evaluatedTokens ?? null,

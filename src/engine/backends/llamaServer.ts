@@ -14,7 +14,7 @@
 //   model path.
 import type { BackendInfo, GenerateOptions, GenerateRequest, GenerateResult, InferenceBackend, StopReason } from '../types';
 import {
-  asArray, asNumber, asObject, asString, connectionOptions, HttpClient, HttpStatusError, outcomeStopReason, runStream, urlPort,
+  asArray, asNumber, asObject, asString, connectionOptions, contextTokensOf, HttpClient, HttpStatusError, outcomeStopReason, runStream, urlPort,
   type JsonObject, type ServerConnectionOptions, type ServerProfile, type ServerStats,
 } from './http';
 import { requestJsonSchema } from '../jsonSchema';
@@ -54,6 +54,8 @@ export class LlamaServerBackend implements InferenceBackend {
   private readonly model: string;
   /** Learned from the server: whether /infill works for its model (null until a FIM request tells). */
   private infill: boolean | null = null;
+  /** The slot context size, from info()'s /props or an answer that states it (older builds); null until then. */
+  private contextTokens: number | null = null;
 
   constructor(private readonly options: LlamaServerOptions = {}) {
     const url = (options.url || LLAMA_SERVER_DEFAULT_URL).replace(/\/+$/, '').replace(/\/v1$/, '');
@@ -78,7 +80,7 @@ export class LlamaServerBackend implements InferenceBackend {
       if (stop.length > 0) body.stop = stop;
       if (this.options.slotId !== undefined) body.id_slot = this.options.slotId;
       if (schema) body.response_format = responseFormat(schema);
-      return generateOpenAiStyle({ client: this.client, path: '/v1/chat/completions', body, stop, maxTokens: request.maxTokens, options, usedFim: false, backend: 'llama-server', model: this.model });
+      return generateOpenAiStyle({ client: this.client, path: '/v1/chat/completions', body, stop, maxTokens: request.maxTokens, options, usedFim: false, backend: 'llama-server', model: this.model, contextTokens: this.contextTokens });
     }
     const fim = request.kind === 'fim' && this.infill !== false;
     try {
@@ -104,6 +106,8 @@ export class LlamaServerBackend implements InferenceBackend {
       const settings = asObject(props.default_generation_settings);
       const modelPath = asString(props.model_path);
       const name = modelPath.split(/[\\/]/).pop() || this.model;
+      const contextSize = asNumber(settings?.n_ctx) ?? asNumber(props.n_ctx) ?? null;
+      this.contextTokens = contextTokensOf(contextSize) ?? this.contextTokens;
       return {
         backend: 'llama-server',
         model: name,
@@ -111,7 +115,7 @@ export class LlamaServerBackend implements InferenceBackend {
         vramBytes: null,
         threads: null,
         fimSupported: this.infill ?? detectFimFamily(modelPath || this.model) !== null,
-        contextSize: asNumber(settings?.n_ctx) ?? asNumber(props.n_ctx) ?? null,
+        contextSize,
       };
     } catch (e) {
       throw this.client.toEngineError(e, this.model);
@@ -162,7 +166,9 @@ export class LlamaServerBackend implements InferenceBackend {
       },
     }, generation, options.signal);
     const stopReason: StopReason = outcomeStopReason(outcome) ?? stopReasonOf(final);
-    return generation.finish({ stopReason, usedFim: request.kind === 'fim' && fim, backend: 'llama-server', model: this.model }, statsOf(final));
+    // Older builds echo the slot's settings, n_ctx among them, in the last message; newer ones leave it to /props.
+    this.contextTokens = contextTokensOf(asObject(final?.generation_settings)?.n_ctx) ?? this.contextTokens;
+    return generation.finish({ stopReason, usedFim: request.kind === 'fim' && fim, backend: 'llama-server', model: this.model, contextTokens: this.contextTokens }, statsOf(final));
   }
 }
 

@@ -9,7 +9,7 @@
 import { requestJsonSchema } from '../jsonSchema';
 import type { BackendInfo, ChatRequest, GenerateOptions, GenerateRequest, GenerateResult, InferenceBackend, StopReason } from '../types';
 import {
-  asArray, asNumber, asObject, asString, connectionOptions, HttpClient, HttpStatusError, outcomeStopReason, runStream, urlPort,
+  asArray, asNumber, asObject, asString, connectionOptions, contextTokensOf, HttpClient, HttpStatusError, outcomeStopReason, runStream, urlPort,
   type JsonObject, type ServerConnectionOptions, type ServerProfile, type ServerStats,
 } from './http';
 
@@ -35,6 +35,8 @@ export class OllamaBackend implements InferenceBackend {
   private readonly model: string;
   /** Learned from a 400 on a FIM request: this model has no insert capability, so FIM completes the prefix. */
   private insertUnsupported = false;
+  /** The context size info() last found; the stream never says it, so results carry this (null before info()). */
+  private contextTokens: number | null = null;
 
   constructor(options: OllamaBackendOptions) {
     const url = options.url || OLLAMA_DEFAULT_URL;
@@ -65,6 +67,9 @@ export class OllamaBackend implements InferenceBackend {
       const params = parseParameters(asString(show.parameters));
       const capabilities = asArray(show.capabilities).map(asString);
       const sizeVram = asNumber(running?.size_vram);
+      // What the loaded runner uses, else the Modelfile's num_ctx; the training length would overstate it.
+      const contextSize = asNumber(running?.context_length) ?? params.get('num_ctx') ?? null;
+      this.contextTokens = contextTokensOf(contextSize) ?? this.contextTokens;
       return {
         backend: 'ollama',
         model: this.model,
@@ -73,8 +78,7 @@ export class OllamaBackend implements InferenceBackend {
         threads: params.get('num_thread') ?? null,
         // Older servers list no capabilities; their templates show FIM support by using .Suffix.
         fimSupported: capabilities.length > 0 ? capabilities.includes('insert') : asString(show.template).includes('.Suffix'),
-        // What the loaded runner uses, else the Modelfile's num_ctx; the training length would overstate it.
-        contextSize: asNumber(running?.context_length) ?? params.get('num_ctx') ?? null,
+        contextSize,
       };
     } catch (e) {
       throw this.client.toEngineError(e, this.model);
@@ -126,7 +130,7 @@ export class OllamaBackend implements InferenceBackend {
       },
     }, generation, options.signal);
     const stopReason: StopReason = outcomeStopReason(outcome) ?? (asString(final?.done_reason) === 'length' ? 'maxTokens' : 'eos');
-    return generation.finish({ stopReason, usedFim: fim, backend: 'ollama', model: this.model }, statsOf(final));
+    return generation.finish({ stopReason, usedFim: fim, backend: 'ollama', model: this.model, contextTokens: this.contextTokens }, statsOf(final));
   }
 }
 

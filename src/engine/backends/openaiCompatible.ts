@@ -20,7 +20,7 @@ import { EngineError } from '../errors';
 import { requestJsonSchema } from '../jsonSchema';
 import type { BackendInfo, GenerateOptions, GenerateRequest, GenerateResult, InferenceBackend, StopReason } from '../types';
 import {
-  asArray, asNumber, asObject, asString, connectionOptions, HttpClient, modelNotFound, outcomeStopReason, runStream, urlPort,
+  asArray, asNumber, asObject, asString, connectionOptions, contextTokensOf, HttpClient, modelNotFound, outcomeStopReason, runStream, urlPort,
   type JsonObject, type ServerConnectionOptions, type ServerProfile, type ServerStats,
 } from './http';
 
@@ -95,6 +95,8 @@ export interface OpenAiStreamRequest {
   readonly usedFim: boolean;
   readonly backend: string;
   readonly model: string;
+  /** The server's context size as the backend knows it; null when unknown. */
+  readonly contextTokens: number | null;
 }
 
 /** Streams one request and builds the result; failures are mapped to EngineError. */
@@ -127,7 +129,7 @@ export async function generateOpenAiStyle(r: OpenAiStreamRequest): Promise<Gener
       },
     }, generation, r.options.signal);
     const stopReason: StopReason = outcomeStopReason(outcome) ?? (finishReason === 'length' ? 'maxTokens' : 'eos');
-    return generation.finish({ stopReason, usedFim: r.usedFim, backend: r.backend, model: r.model }, openAiStats(usage, timings));
+    return generation.finish({ stopReason, usedFim: r.usedFim, backend: r.backend, model: r.model, contextTokens: r.contextTokens }, openAiStats(usage, timings));
   } catch (e) {
     throw r.client.toEngineError(e, r.model);
   }
@@ -201,6 +203,8 @@ export class OpenAiCompatibleBackend implements InferenceBackend {
   private readonly flavour: OpenAiFlavour;
   private readonly model: string;
   private readonly fim: FimRenderer | null;
+  /** LM Studio's loaded context length as info() last found it; mlx_lm.server never says (null). */
+  private contextTokens: number | null = null;
 
   constructor(options: OpenAiCompatibleOptions) {
     this.flavour = options.flavour;
@@ -234,6 +238,7 @@ export class OpenAiCompatibleBackend implements InferenceBackend {
         usedFim: false,
         backend: BACKEND_NAMES[this.flavour],
         model: this.model,
+        contextTokens: this.contextTokens,
       });
     }
     const fim = request.kind === 'fim' && this.fim ? this.fim(request) : null;
@@ -249,6 +254,7 @@ export class OpenAiCompatibleBackend implements InferenceBackend {
       usedFim: fim !== null,
       backend: BACKEND_NAMES[this.flavour],
       model: this.model,
+      contextTokens: this.contextTokens,
     });
   }
 
@@ -264,6 +270,8 @@ export class OpenAiCompatibleBackend implements InferenceBackend {
     if (this.flavour === 'lmstudio' && ids.length > 0 && !ids.includes(this.model)) {
       throw modelNotFound(this.client.failure, this.model);
     }
+    const contextSize = this.flavour === 'lmstudio' ? await this.lmStudioContext() : null;
+    this.contextTokens = contextTokensOf(contextSize) ?? this.contextTokens;
     return {
       backend: BACKEND_NAMES[this.flavour],
       model: this.model,
@@ -271,7 +279,7 @@ export class OpenAiCompatibleBackend implements InferenceBackend {
       vramBytes: null,
       threads: null,
       fimSupported: this.fim !== null,
-      contextSize: this.flavour === 'lmstudio' ? await this.lmStudioContext() : null,
+      contextSize,
     };
   }
 

@@ -149,6 +149,7 @@ export class LlamaEngine implements InferenceBackend {
       usedFim: prompt.usedFim,
       backend: `llama.cpp (${this.selected.backend})`,
       model: path.basename(this.config.modelPath),
+      contextTokens: this.context.contextSize,
       timing: {
         promptTokens: outcome.promptTokens,
         evaluatedTokens: outcome.evaluatedTokens,
