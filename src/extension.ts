@@ -89,7 +89,7 @@ export function activate(context: vscode.ExtensionContext): VerdantApi {
   const router = new Router({ config, engine, carbon, keys, globalState: context.globalState, extensionPath: context.extensionPath, log, onBattery: () => completions.onBatteryNow });
   // Tasks and refactors queue work on the scheduler, and the scheduler runs it when due: it is called only later.
   const enqueue = (spec: JobSpec, within: number, duration: number): Promise<Job> => jobs.enqueue(spec, within, duration);
-  const runner = editorTaskRunner({ config, engine, carbon, usage, keys, consent, log, engineHttp, router, enqueue });
+  const { runner, disposable: cloudClients } = editorTaskRunner({ config, engine, carbon, usage, keys, consent, log, engineHttp, router, enqueue });
   const tasks = new Tasks({ runner, consent, router });
   const refactors: Refactors = new Refactors({ runner, router, consent, log, cloudHost: () => hostOf(config.settings.cloud.endpoint), defer: enqueue });
   // The job queue's key: in SecretStorage, so a file dropped into global storage cannot have a job run.
@@ -102,7 +102,7 @@ export function activate(context: vscode.ExtensionContext): VerdantApi {
   });
   const chatDeps = { config, runner, router, consent, log };
   context.subscriptions.push(
-    log, config, bar, status, engine, completions, carbon, carbonUi, consent, router, tasks, jobs, refactors, forgetJobKey, registerCloudSetup({ keys, log, engineHttp }),
+    log, config, bar, status, engine, completions, carbon, carbonUi, consent, router, tasks, cloudClients, jobs, refactors, forgetJobKey, registerCloudSetup({ keys, log, engineHttp }),
     ...[registerChatProvider(chatDeps)].filter((d): d is vscode.Disposable => d !== undefined),
     ...registerCommands({ extensionId: context.extension.id, config, status, keys, log, engine, engineHttp, modelsDir: path.join(stateDir, 'models') }),
   );

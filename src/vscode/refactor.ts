@@ -67,7 +67,10 @@ interface DeferredRefactor {
   readonly routes: readonly { id: number; route: 'local' | 'cloud'; enabled: boolean }[];
 }
 
-export type StepOutcome = { readonly id: number; readonly route: 'local' | 'cloud'; readonly grams: number | undefined; readonly edits: readonly FileEdit[]; readonly tokens: number };
+export type StepOutcome = {
+  readonly id: number; readonly route: 'local' | 'cloud'; readonly grams: number | undefined; readonly recordIds: readonly string[];
+  readonly edits: readonly FileEdit[]; readonly tokens: number;
+};
 
 /** A refactor in progress: its context, plan, chosen routes and the steps done so far. */
 export interface RefactorSession {
@@ -75,6 +78,8 @@ export interface RefactorSession {
   readonly plan: RefactorPlan;
   readonly steps: PlannedStep[];
   readonly planGrams: number | undefined;
+  /** The plan's ledger record (none for a plan queued earlier: it was recorded when it was made). */
+  readonly planRecordIds: readonly string[];
   readonly done: Map<number, StepOutcome>;
   state: 'planned' | 'deferred' | 'running' | 'failed' | 'cancelled' | 'review' | 'applied' | 'discarded';
   error?: string;
@@ -85,7 +90,9 @@ export interface RefactorResult {
   readonly state: RefactorSession['state'];
   readonly steps: readonly { id: number; title: string; files: readonly string[]; route: string; added: boolean; gCO2e: number; reason: string }[];
   readonly notes: readonly string[];
+  /** The grams of this run's ledger records: the plan's and each step's. */
   readonly grams: number;
+  readonly recordIds: readonly string[];
   readonly tokensSent: number;
   readonly tokensWhole: number;
   readonly filesChanged: readonly string[];
@@ -185,7 +192,7 @@ export class Refactors implements vscode.Disposable {
     const steps: PlannedStep[] = [];
     for (const step of plan.steps) steps.push(await this.routeStep(step, ctx));
     this.deps.log.info(`refactor "${ctx.request}": ${plan.steps.length} steps (${plan.notes.join('; ') || 'as drafted'}), plan ${planned.grams !== undefined ? formatGrams(planned.grams) : 'unrecorded'}`);
-    return { ctx, plan, steps, planGrams: planned.grams, done: new Map(), state: 'planned' };
+    return { ctx, plan, steps, planGrams: planned.grams, planRecordIds: planned.recordIds, done: new Map(), state: 'planned' };
   }
 
   /** The planning call; a prompt too long for the local model's context is retried with fewer code excerpts. */
@@ -253,7 +260,7 @@ export class Refactors implements vscode.Disposable {
       planned.enabled = chosen?.enabled ?? true;
       steps.push(planned);
     }
-    const session: RefactorSession = { ctx: p.ctx, plan: p.plan, steps, planGrams: undefined, done: new Map(), state: 'planned' };
+    const session: RefactorSession = { ctx: p.ctx, plan: p.plan, steps, planGrams: undefined, planRecordIds: [], done: new Map(), state: 'planned' };
     this.session = session;
     return this.execute(session);
   }
@@ -365,7 +372,7 @@ export class Refactors implements vscode.Disposable {
     const texts = new Map(ctx.files.map((f) => [f.path, f.text] as const));
     try {
       const edits = resolveEdits(parseEditBlocks(out.text), texts, p.step.files);
-      return { id: p.step.id, route: p.route, grams: out.grams, edits, tokens: c.tokens };
+      return { id: p.step.id, route: p.route, grams: out.grams, recordIds: out.recordIds, edits, tokens: c.tokens };
     } catch (e) {
       if (e instanceof EditError) throw new Error(`the ${p.route} model's edits were rejected: ${e.message}`);
       throw e;
@@ -452,6 +459,7 @@ function result(s: RefactorSession): RefactorResult {
     })),
     notes: s.plan.notes,
     grams: (s.planGrams ?? 0) + done.reduce((g, d) => g + (d.grams ?? 0), 0),
+    recordIds: [...s.planRecordIds, ...done.flatMap((d) => d.recordIds)],
     tokensSent: done.reduce((n, d) => n + d.tokens, 0),
     tokensWhole: s.steps.filter((p) => s.done.has(p.step.id)).reduce((n, p) => n + p.wholeTokens, 0),
     filesChanged: s.state === 'applied' ? [...files].sort() : [],

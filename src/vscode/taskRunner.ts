@@ -5,6 +5,7 @@ import * as vscode from 'vscode';
 import type { Config } from '../config';
 import type { RouteDecision } from '../core/routing/policy';
 import type { Job, JobSpec } from '../core/scheduling/queue';
+import { CloudClients } from '../core/cloud/pool';
 import type { CloudAccess } from '../core/tasks/calls';
 import { TaskRunner } from '../core/tasks/runner';
 import { DEFERRED_TASK_MINUTES, type TaskContext, type TaskKind } from '../core/tasks/table';
@@ -32,12 +33,15 @@ export interface EditorRunnerDeps {
   readonly enqueue: (spec: JobSpec, withinMinutes: number, durationMinutes: number) => Promise<Job>;
 }
 
-export function editorTaskRunner(d: EditorRunnerDeps): TaskRunner {
-  return new TaskRunner({
+/** The runner, and what to dispose with the extension (the cloud clients it keeps open between requests). */
+export function editorTaskRunner(d: EditorRunnerDeps): { runner: TaskRunner; disposable: vscode.Disposable } {
+  // One client (one connection pool, its TLS sessions) per endpoint configuration, shared by every task and chat.
+  const clients = new CloudClients((options) => new (d.engineHttp().CloudClient)(options));
+  const runner = new TaskRunner({
     router: d.router,
     consent: d.consent,
     local: d.engine,
-    cloud: editorCloud(d),
+    cloud: editorCloud(d, clients),
     record: {
       // The usage log feeds the ledger (and the dashboard); recordOf is that usage's own record.
       local: (usage) => {
@@ -50,21 +54,17 @@ export function editorTaskRunner(d: EditorRunnerDeps): TaskRunner {
     log: d.log,
     defer: (kind, ctx, decision) => offerLater(d, kind, ctx, decision),
   });
+  return { runner, disposable: { dispose: () => void clients.dispose() } };
 }
 
-function editorCloud(d: EditorRunnerDeps): CloudAccess {
+function editorCloud(d: EditorRunnerDeps, clients: CloudClients): CloudAccess {
   const target = () => d.config.settings.cloud;
   return {
     target,
-    chat: async (request, options) => {
+    chat: (request, options) => {
       const s = target();
-      const { CloudClient } = d.engineHttp();
-      const client = new CloudClient({ baseUrl: s.endpoint, model: s.model, apiKey: () => d.keys.get(), proxyUrl: proxyOf(), timeouts: { deadlineMs: s.requestTimeoutSeconds * 1000 } });
-      try {
-        return await client.chat(request, options);
-      } finally {
-        void client.close();
-      }
+      const config = { baseUrl: s.endpoint, model: s.model, apiKey: () => d.keys.get(), proxyUrl: proxyOf(), timeouts: { deadlineMs: s.requestTimeoutSeconds * 1000 } };
+      return clients.use(config, (client) => client.chat(request, options));
     },
   };
 }

@@ -1,6 +1,7 @@
 // The ledger invariant in a real VS Code: every request that runs inference writes exactly one ledger record per
 // attempt, and the result shown names that record's grams: a chat-provider request (local and cloud), palette tasks
-// on either route, and a deferred job. (Refactor steps: test/e2e/suite/refactor.test.ts and routing.test.ts.)
+// on either route, and a deferred job. (A refactor's plan and steps: test/e2e/suite/refactor.test.ts, the same check
+// on its result's recordIds and grams.)
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import type { VerdantApi } from '../../../src/extension';

@@ -116,7 +116,7 @@ describe('Plan Refactor: a rename across three files, planned locally, executed 
   });
 
   it('plans the rename with routes and grams, executes it, shows one diff of every file, and applies it on accept', async () => {
-    const records: { feature: string; route: string }[] = [];
+    const records: { id: string; feature: string; route: string; sciG: number }[] = [];
     const sub = api.carbon.onDidRecord((r) => records.push(r));
     const sent = cloud.requests.length;
     const { running, planned, review } = await start();
@@ -145,9 +145,13 @@ describe('Plan Refactor: a rename across three files, planned locally, executed 
     assert.ok(r!.tokensSent < r!.tokensWhole, `the steps sent ${r!.tokensSent} tokens instead of ${r!.tokensWhole}`);
     assert.ok(r!.grams > 0);
     // (A model load may add a warm-up record of its own.)
-    const kinds = [...new Set(records.filter((x) => x.feature !== 'warm-up').map((x) => `${x.feature}/${x.route}`))].sort();
+    const attempts = records.filter((x) => x.feature !== 'warm-up');
+    const kinds = [...new Set(attempts.map((x) => `${x.feature}/${x.route}`))].sort();
     assert.deepEqual(kinds, ['refactor-plan/local', 'refactor-step/cloud'], 'the ledger has the plan and each step');
     assert.equal(records.filter((x) => x.feature === 'refactor-step').length, session.steps.length);
+    // One record per attempt (the plan, each step), and the grams shown are theirs.
+    assert.deepEqual([...r!.recordIds].sort(), attempts.map((x) => x.id).sort());
+    assert.ok(Math.abs(r!.grams - attempts.reduce((g, x) => g + x.sciG, 0)) < 1e-12, `${r!.grams} g shown`);
   });
 
   it('leaves every file unchanged when the review is discarded', async () => {

@@ -13,6 +13,7 @@ import { JobQueue, type JobOrigin, type JobSpec } from '../../../src/core/schedu
 import type { JobPlan } from '../../../src/core/scheduling/plan';
 import { workspaceIdentity } from '../../../src/vscode/scheduler';
 import { sleep, until } from '../../support/wait';
+import { resolveTestModel } from '../../support/testModel';
 import { setUpHybrid, startCloudStandIn, teardownHybrid } from './cloudStandIn';
 
 describe('scheduler: deferred jobs in the cleanest window', function () {
@@ -98,6 +99,31 @@ describe('scheduler: deferred jobs in the cleanest window', function () {
     const job = jobs.find((j) => j.spec.label === 'clean build');
     assert.equal(job?.state, 'done');
     assert.equal(job?.exitCode, 0);
+  });
+
+  it('routes a deferrable task "later" when the forecast has a clearly cleaner window within verdant.routing.deferWithinHours', async () => {
+    cleanIn = 3_600_000;
+    await useForecast('zone-later');
+    await config().update('routing.mode', 'local-only', G);
+    // A local model to run it (the router never loads it: nothing runs here).
+    await config().update('local.modelPath', await resolveTestModel({ cwd: process.env.E2E_REPO_ROOT ?? process.cwd() }), G);
+    try {
+      const q = { kind: 'summarize' as const, promptTokens: 800, files: 1, selectionChars: 2000, consent: 'granted' as const };
+      const later = (await api.router.route({ ...q, deferrable: true })).decision;
+      assert.equal(later.route, 'later', later.reason);
+      assert.match(later.reason, /^later: .* in the clean window vs .* now/);
+      const window = later.options.find((o) => o.route === 'later');
+      assert.ok(window && Math.abs(window.latencyMs - 3_600_000) < 120_000, `the option starts with the window (${window?.latencyMs} ms)`);
+      // Asked for at once (not deferrable), or with the offer turned off: now.
+      assert.equal((await api.router.route(q)).decision.route, 'local');
+      await config().update('routing.deferWithinHours', 0, G);
+      assert.equal((await api.router.route({ ...q, deferrable: true })).decision.route, 'local');
+      // A window beyond the hours the user accepts is not offered either.
+      await config().update('routing.deferWithinHours', 0.5, G);
+      assert.equal((await api.router.route({ ...q, deferrable: true })).decision.route, 'local');
+    } finally {
+      for (const key of ['routing.mode', 'routing.deferWithinHours', 'local.modelPath']) await config().update(key, undefined, G);
+    }
   });
 
   it('without a forecast it runs at once and says so; a failing command fails the task', async () => {
