@@ -157,6 +157,43 @@ describe('verdant carbon commands', function () {
     }
   });
 
+  it('ask --ledger DIR writes exactly one record, the one whose grams it prints; the user\'s own key never leaves in the prompt (#17)', async () => {
+    const bodies: string[] = [];
+    const llm = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => { body += d; });
+      req.on('end', () => {
+        bodies.push(body);
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: 'ok' }, finish_reason: 'stop' }], usage: { prompt_tokens: 40, completion_tokens: 2 } })}\n\n`);
+        res.end('data: [DONE]\n\n');
+      });
+    });
+    await new Promise<void>((r) => llm.listen(0, '127.0.0.1', () => r()));
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'verdant-ask-ledger-'));
+    try {
+      const url = `http://127.0.0.1:${(llm.address() as AddressInfo).port}/v1`;
+      const key = 'plainish-key-4711';
+      const r = await cli(['ask', '--endpoint', url, '--model', 'Qwen/Qwen2.5-Coder-32B-Instruct', '--cloud-zone', 'SE', '--model-params', '32', '--api-key-env', 'MY_KEY', '--ledger', dir, '--json', `is ${key} my key?`], { MY_KEY: key });
+      assert.equal(r.code, 0, r.stderr);
+      const o = JSON.parse(r.stdout) as { gCO2e: number; recordId: string; redactions: number };
+      const { records, problems } = await new Ledger({ dir }).read();
+      assert.deepEqual(problems, []);
+      assert.equal(records.length, 1);
+      assert.equal(o.recordId, records[0]!.id);
+      assert.equal(o.gCO2e, Math.round(records[0]!.sciG * 1e6) / 1e6);
+      assert.deepEqual([records[0]!.route, records[0]!.feature, records[0]!.intensity.zone], ['cloud', 'ask', 'SE']);
+      assert.ok(!bodies[0]!.includes(key), 'the key is sent only in the Authorization header');
+      assert.equal(o.redactions, 1);
+      const text = await cli(['ask', '--endpoint', url, '--model', 'm', '--ledger', dir, 'hi']);
+      assert.match(text.stdout, /, ledger record [0-9a-f-]{36}\]\n$/);
+      assert.equal((await new Ledger({ dir }).read()).records.length, 2);
+      assert.equal((await cli(['ask', '--endpoint', url, '--model', 'm', '--ledger', '', 'hi'])).code, 2);
+    } finally {
+      llm.close();
+    }
+  });
+
   it('report totals the ledger the extension writes, and exports CSV', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'verdant-ledger-'));
     const ledger = new Ledger({ dir });
