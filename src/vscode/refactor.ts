@@ -561,9 +561,10 @@ async function refreshContext(ctx: RefactorContext, paths: readonly string[], ur
   let hits = [...ctx.hits];
   for (const p of paths) {
     const i = files.findIndex((f) => f.path === p);
-    if (i < 0) continue;
+    const before = files[i];
+    if (before === undefined) continue;
     const now = await readFile(uriFor(p, uris));
-    if (now.version === files[i].version && now.text === files[i].text) continue;
+    if (now.version === before.version && now.text === before.text) continue;
     files[i] = now;
     hits = hits.filter((h) => h.path !== p);
     for (const name of ctx.symbols) {
