@@ -24,12 +24,14 @@ describe('layering lint rule', function () {
   for (const file of ['src/core/example.ts', 'src/engine/example.ts', 'src/cli/example.ts']) {
     it(`forbids importing vscode in ${file}`, async () => {
       const [result] = await eslint.lintText(importVscode, { filePath: file });
+      assert.ok(result);
       assert.ok(result.messages.some((m) => m.ruleId === 'no-restricted-imports'), JSON.stringify(result.messages));
     });
   }
 
   it('allows it in the adapters', async () => {
     const [result] = await eslint.lintText(importVscode, { filePath: 'src/vscode/example.ts' });
+    assert.ok(result);
     assert.deepEqual(result.messages.filter((m) => m.ruleId === 'no-restricted-imports'), []);
   });
 });
