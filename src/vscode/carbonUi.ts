@@ -99,7 +99,7 @@ export class CarbonUi implements vscode.Disposable {
       this.data = data;
       this.stale = false;
       this.render(data);
-      this.dashboard?.refresh();
+      void this.dashboard?.refresh(); // never rejects: the panel shows and logs its own failures
       return data;
     }).finally(() => {
       this.refreshing = undefined;

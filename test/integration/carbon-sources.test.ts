@@ -281,7 +281,7 @@ describe('carbon sources against real HTTP servers', function () {
       let logins = 0;
       server.on('/login', (seen, res) => {
         assert.equal(seen.headers.authorization, `Basic ${Buffer.from('ada:s3cret').toString('base64')}`);
-        json({ token: tokens[Math.min(logins++, tokens.length - 1)] })(seen, res);
+        return json({ token: tokens[Math.min(logins++, tokens.length - 1)] })(seen, res);
       });
       return () => logins;
     };
@@ -292,7 +292,7 @@ describe('carbon sources against real HTTP servers', function () {
         assert.equal(seen.headers.authorization, 'Bearer tok-1');
         assert.equal(seen.query.get('region'), 'CAISO_NORTH');
         assert.equal(seen.query.get('signal_type'), 'co2_moer');
-        json(seen.query.get('horizon_hours') === '0' ? WT_NOW : WT_FORECAST)(seen, res);
+        return json(seen.query.get('horizon_hours') === '0' ? WT_NOW : WT_FORECAST)(seen, res);
       });
       const s = service({ source: 'watttime', zone: 'CAISO_NORTH' });
       const r = await s.current();
@@ -310,8 +310,8 @@ describe('carbon sources against real HTTP servers', function () {
     it('logs in again once when the token is refused (401)', async () => {
       const logins = routes(['expired', 'fresh']);
       server.on('/v3/forecast', (seen, res) => {
-        if (seen.headers.authorization === 'Bearer expired') json({ error: 'unauthorized' }, 401)(seen, res);
-        else json(WT_NOW)(seen, res);
+        if (seen.headers.authorization === 'Bearer expired') return json({ error: 'unauthorized' }, 401)(seen, res);
+        return json(WT_NOW)(seen, res);
       });
       const r = await service({ source: 'watttime', zone: 'CAISO_NORTH' }).current();
       assert.equal(r.source, 'watttime');
