@@ -189,6 +189,7 @@ interface PolicyRun {
 
 /** The policy in each mode over the rows, given the classifier's answers, under one pair of grids. */
 export function evaluatePolicy(rows: readonly EvalRow[], p: readonly number[], grids: Grids = DEFAULT_GRIDS): PolicyRun {
+  if (p.length !== rows.length) throw new Error(`evaluatePolicy: ${p.length} answers for ${rows.length} rows.`);
   const perRow: RowResult[] = [];
   const modeRoutes: Record<EvalMode, { route: string; local: boolean }[]> = { balanced: [], greenest: [] };
   const grams: Record<EvalMode, number> = { balanced: 0, greenest: 0 };
@@ -201,7 +202,7 @@ export function evaluatePolicy(rows: readonly EvalRow[], p: readonly number[], g
     let localG = 0;
     let cloudG = 0;
     for (const mode of EVAL_MODES) {
-      const d = decideRoute({ kind: row.input.kind, promptTokens: row.input.promptTokens, selectionChars: row.input.selectionChars }, evalContext(row, mode, grids), p[i]);
+      const d = decideRoute({ kind: row.input.kind, promptTokens: row.input.promptTokens, selectionChars: row.input.selectionChars }, evalContext(row, mode, grids), p[i]!);
       localG = d.options.find((o) => o.route === 'local')?.gCO2e ?? NaN;
       cloudG = d.options.find((o) => o.route === 'cloud')?.gCO2e ?? NaN;
       // 'later' is the same local run in a cleaner window (no deferral in this setup, so it never happens).
@@ -216,12 +217,12 @@ export function evaluatePolicy(rows: readonly EvalRow[], p: readonly number[], g
     allLocalG += localG + (row.localOk ? 0 : cloudG);
     labelRoutesG += row.localOk ? localG : cloudG;
     minimumG += row.localOk ? Math.min(localG, cloudG) : cloudG;
-    perRow.push({ row: i + 1, kind: row.input.kind, promptTokens: row.input.promptTokens, localOk: row.localOk, p: r4(p[i]), localG: r6(localG), cloudG: r6(cloudG), routes });
+    perRow.push({ row: i + 1, kind: row.input.kind, promptTokens: row.input.promptTokens, localOk: row.localOk, p: r4(p[i]!), localG: r6(localG), cloudG: r6(cloudG), routes });
   });
 
   const modes = {} as Record<EvalMode, ModeResult>;
   for (const mode of EVAL_MODES) {
-    const pairs = modeRoutes[mode].map((x, i) => ({ local: x.local, localOk: rows[i].localOk }));
+    const pairs = modeRoutes[mode].map((x, i) => ({ local: x.local, localOk: rows[i]!.localOk })); // one route per row
     const n = (route: string) => modeRoutes[mode].filter((x) => x.route === route).length;
     modes[mode] = {
       mode,
@@ -255,7 +256,7 @@ export async function evaluateRouter(rows: readonly EvalRow[], classify: (featur
       });
     }
   }
-  const classifierPairs = rows.map((r, i) => ({ local: p[i] >= 0.5, localOk: r.localOk }));
+  const classifierPairs = rows.map((r, i) => ({ local: p[i]! >= 0.5, localOk: r.localOk }));
   const alwaysLocal = accuracy(labelledOk, rows.length);
   const alwaysCloud = accuracy(rows.length - labelledOk, rows.length);
   const device = evalDevice();

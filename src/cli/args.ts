@@ -32,16 +32,16 @@ export function parse(argv: readonly string[], specs: FlagSpecs): Parsed {
 function usageMessage(e: unknown, argv: readonly string[]): string {
   const text = errorMessage(e);
   // `--duration -30m`: a value that starts with a dash reads as another option.
-  const ambiguous = /Option '(?:-\w, )?(--[\w-]+)[^']*' argument is ambiguous/.exec(text);
-  if (ambiguous) {
-    const value = argv[argv.indexOf(ambiguous[1]) + 1] ?? '';
-    return `${ambiguous[1]} ${value}: a value that starts with "-" reads as an option; write ${ambiguous[1]}=${value} if you mean it.`;
+  const ambiguous = /Option '(?:-\w, )?(--[\w-]+)[^']*' argument is ambiguous/.exec(text)?.[1];
+  if (ambiguous !== undefined) {
+    const value = argv[argv.indexOf(ambiguous) + 1] ?? '';
+    return `${ambiguous} ${value}: a value that starts with "-" reads as an option; write ${ambiguous}=${value} if you mean it.`;
   }
   const unknown = /Unknown option '([^']+)'/.exec(text);
   if (unknown) return `unknown option ${unknown[1]}; run "verdant --help" for the options.`;
-  const missing = /Option '([^']+)' argument missing/.exec(text);
-  if (missing) return `option ${missing[1].split(',').pop()?.trim()} needs a value.`;
-  return text.split('\n')[0].replace(/\.$/, '') + '; run "verdant --help".';
+  const missing = /Option '([^']+)' argument missing/.exec(text)?.[1];
+  if (missing !== undefined) return `option ${missing.split(',').pop()?.trim()} needs a value.`;
+  return text.split('\n')[0]!.replace(/\.$/, '') + '; run "verdant --help".';
 }
 
 export function flagHelp(specs: FlagSpecs): string[] {

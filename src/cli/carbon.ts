@@ -117,7 +117,8 @@ export async function readForecastFile(file: string): Promise<IntensityForecast>
     return { at, gPerKWh };
   });
   const sorted = [...points].sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
-  const step = sorted.length > 1 ? (Date.parse(sorted[1].at) - Date.parse(sorted[0].at)) / 60_000 : 60;
+  const [first, second] = sorted;
+  const step = first && second ? (Date.parse(second.at) - Date.parse(first.at)) / 60_000 : 60;
   if (o.pointMinutes !== undefined && (typeof o.pointMinutes !== 'number' || !(o.pointMinutes > 0) || !Number.isFinite(o.pointMinutes))) {
     throw new UsageError(`--forecast-file ${file}: pointMinutes must be the length of each point in minutes (more than 0), not ${JSON.stringify(o.pointMinutes)}.`);
   }

@@ -1,7 +1,8 @@
 // `verdant` executable entry (dist/cli.js).
 import { runCli } from './cli';
 
-runCli(process.argv.slice(2), {
+// runCli never rejects: it turns every error into a message and an exit code.
+void runCli(process.argv.slice(2), {
   out: (text) => process.stdout.write(text + '\n'),
   write: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text + '\n'),

@@ -21,5 +21,5 @@ export function userDataCandidates(env: NodeJS.ProcessEnv = process.env, platfor
 export function defaultLedgerDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.VERDANT_LEDGER_DIR) return env.VERDANT_LEDGER_DIR;
   const candidates = userDataCandidates(env).map((u) => path.join(u, 'globalStorage', EXTENSION_ID, 'ledger'));
-  return candidates.find((c) => existsSync(c)) ?? candidates[0];
+  return candidates.find((c) => existsSync(c)) ?? candidates[0]!; // userDataCandidates gives three or more
 }

@@ -71,7 +71,7 @@ export function routerFileCandidates(baseDir: string, file: string, env: NodeJS.
 
 function locate(baseDir: string, file: string): string {
   const candidates = routerFileCandidates(baseDir, file);
-  return candidates.find((c) => existsSync(c)) ?? candidates[0];
+  return candidates.find((c) => existsSync(c)) ?? candidates[0]!; // baseDir's is always among them
 }
 
 /** P(local suffices) for one feature vector, in this process; fails only when router-weights.json cannot be read. */
@@ -205,8 +205,9 @@ export const routeCommand: Command = {
     const remarks = (x: RouteOptionOutput) => [x.note, x.blocked && `blocked: ${x.blocked}`].filter(Boolean).join('; ');
     const rows = o.options.map((x) => [x.route, formatGrams(x.gCO2e), `${formatGrams(x.rangeG[0])} – ${formatGrams(x.rangeG[1])}`, seconds(x.latencyMs), remarks(x)]);
     const header = ['option', 'CO2e', 'range', 'latency', ''];
-    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
-    const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+    // Every row, the header included, has the same five cells.
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+    const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
     const cloud = o.setup.cloudModel ? `cloud ${o.setup.cloudModel} at ${o.setup.cloudGPerKWh} g/kWh` : 'no cloud';
     return [
       `route: ${route} (${o.mode}, p(local ok) ${o.pLocalOk.toFixed(2)}, classifier ${o.classifier})`,

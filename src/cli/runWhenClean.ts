@@ -103,8 +103,8 @@ async function waitUntil(until: number, now: () => number, cancel: AbortSignal):
   }
 }
 
-/** Runs argv with stdio inherited, forwarding SIGINT/SIGTERM; resolves to the exit code (127/126 when it could not start). */
-function runChild(argv: readonly string[], deps: RunWhenCleanDeps, err: (text: string) => void): Promise<number> {
+/** Runs command with args, with stdio inherited, forwarding SIGINT/SIGTERM; resolves to the exit code (127/126 when it could not start). */
+function runChild(command: string, args: readonly string[], deps: RunWhenCleanDeps, err: (text: string) => void): Promise<number> {
   return new Promise((resolve) => {
     let settled = false;
     const forward = (sig: Signal) => () => { if (child.exitCode === null && child.signalCode === null) child.kill(sig); };
@@ -115,15 +115,15 @@ function runChild(argv: readonly string[], deps: RunWhenCleanDeps, err: (text: s
       for (const [sig, h] of handlers) deps.signals.off(sig, h);
       resolve(code);
     };
-    const child = deps.spawn(argv[0], argv.slice(1), { stdio: 'inherit', env: deps.env });
+    const child = deps.spawn(command, args, { stdio: 'inherit', env: deps.env });
     for (const [sig, h] of handlers) deps.signals.on(sig, h);
     child.on('error', (e: NodeJS.ErrnoException) => {
       // A failed start (no pid, no exit to follow); a failed kill() of a running child is not fatal.
       if (child.pid !== undefined) return;
       const code = e.code ?? 'error';
-      const what = code === 'ENOENT' ? (/[/\\]/.test(argv[0]) ? 'no such file' : 'not found on PATH')
+      const what = code === 'ENOENT' ? (/[/\\]/.test(command) ? 'no such file' : 'not found on PATH')
         : code === 'EACCES' ? 'permission denied: not an executable file' : e.message;
-      err(`verdant: could not start ${argv[0]}: ${code} (${what})`);
+      err(`verdant: could not start ${command}: ${code} (${what})`);
       finish(code === 'ENOENT' ? 127 : 126);
     });
     child.on('exit', (code, signal) => {
@@ -149,7 +149,8 @@ export function createRunWhenCleanCommand(overrides: Partial<RunWhenCleanDeps> =
       const { flags, io } = args;
       // Everything after `--` arrives here unparsed (parseArgs stops at the terminator), flags of the command included.
       const argv = [...args.positionals];
-      if (argv.length === 0 || argv[0] === '') throw new UsageError(`no command to run; write it after "--": ${USAGE}`);
+      const [command, ...commandArgs] = argv;
+      if (command === undefined || command === '') throw new UsageError(`no command to run; write it after "--": ${USAGE}`);
       if (typeof flags.duration !== 'string') throw new UsageError('--duration is required: how long the command runs, e.g. --duration 30m.');
       const duration = minutesFlag(flags.duration, 'duration');
       const within = minutesFlag(typeof flags.within === 'string' ? flags.within : '24h', 'within');
@@ -189,7 +190,7 @@ export function createRunWhenCleanCommand(overrides: Partial<RunWhenCleanDeps> =
           return undefined;
         }
       }
-      const code = await runChild(argv, deps, io.err);
+      const code = await runChild(command, commandArgs, deps, io.err);
       await deps.exit(code);
       return undefined;
     },

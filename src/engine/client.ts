@@ -117,7 +117,7 @@ export class EngineClient {
     for (let i = 0; i < rows.length; i += MAX_ROUTE_ROWS) batches.push(rows.slice(i, i + MAX_ROUTE_ROWS));
     const answers = await Promise.all(batches.map((batch) =>
       this.request<{ p: number[]; provider: string }>(conn, { type: 'route', id: this.nextId++, features: batch }, 'routed')));
-    return { p: answers.flatMap((a) => a.p), provider: answers[0].provider };
+    return { p: answers.flatMap((a) => a.p), provider: answers[0]!.provider }; // one batch or more: features is not empty
   }
 
   /** Asks the worker to exit (all windows lose it; they restart it on their next request). */

@@ -104,6 +104,14 @@ export class EngineServer {
     return true;
   }
 
+  /** stop(), then exit with `code`; with 1 when the stop failed (logged), rather than stay half stopped. */
+  stopAndExit(reason: string, code: number): void {
+    this.stop(reason).then(() => process.exit(code), (e: unknown) => {
+      this.options.log(`engine worker could not stop cleanly: ${errorMessage(e)}`);
+      process.exit(1);
+    });
+  }
+
   async stop(reason: string): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
@@ -150,7 +158,7 @@ export class EngineServer {
     clearTimeout(this.idleTimer);
     if (this.clients.size > 0 || this.stopping) return;
     this.idleTimer = setTimeout(() => {
-      if (this.clients.size === 0) void this.stop(`no clients for ${this.options.idleMs} ms`).then(() => process.exit(0));
+      if (this.clients.size === 0) this.stopAndExit(`no clients for ${this.options.idleMs} ms`, 0);
     }, this.options.idleMs);
   }
 
@@ -196,8 +204,8 @@ export class EngineServer {
       case 'route':
         return this.route(client, message);
       case 'shutdown':
-        await this.stop('asked to shut down');
-        process.exit(0);
+        this.stopAndExit('asked to shut down', 0);
+        return;
     }
   }
 

@@ -59,9 +59,9 @@ async function main(): Promise<void> {
     },
   });
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.on(signal, () => void server.stop(signal).then(() => process.exit(0)));
+    process.on(signal, () => server.stopAndExit(signal, 0));
   }
-  process.on('uncaughtException', (e) => { log(`uncaught: ${e.stack ?? e}`); void server.stop('crash').then(() => process.exit(1)); });
+  process.on('uncaughtException', (e) => { log(`uncaught: ${e.stack ?? e}`); server.stopAndExit('crash', 1); });
   server.start().then((serving) => {
     if (!serving) {
       log('another engine worker already serves this machine; exiting');

@@ -12,6 +12,7 @@ import { COUNTRY_AVERAGES } from '../core/carbon/data/gridAverages';
 import { csvField, toCsv } from '../core/carbon/ledger';
 import type { CarbonAccounting } from './carbonAccounting';
 import { DashboardPanel } from './dashboardPanel';
+import { errorMessage } from '../core/errors';
 
 export const CARBON_UI_COMMANDS = {
   showDashboard: 'verdant.showCarbonDashboard',
@@ -64,14 +65,14 @@ export class CarbonUi implements vscode.Disposable {
       vscode.commands.registerCommand(CARBON_UI_COMMANDS.exportReport, (options?: ExportOptions) => this.exportReport(options)),
       vscode.commands.registerCommand(CARBON_UI_COMMANDS.setGridZone, () => this.setGridZone()),
       vscode.commands.registerCommand(CARBON_UI_COMMANDS.refresh, () => this.refresh()),
-      deps.config.onDidChange(() => void this.refresh()),
+      deps.config.onDidChange(() => this.refreshInBackground()),
       deps.carbon.onDidRecord(() => {
         clearTimeout(this.recordTimer);
-        this.recordTimer = setTimeout(() => void this.refreshIfFocused(), AFTER_RECORD_MS);
+        this.recordTimer = setTimeout(() => this.refreshInBackground({ onlyIfFocused: true }), AFTER_RECORD_MS);
       }),
-      vscode.window.onDidChangeWindowState((s) => { if (s.focused && this.stale) void this.refresh(); }),
+      vscode.window.onDidChangeWindowState((s) => { if (s.focused && this.stale) this.refreshInBackground(); }),
     );
-    this.timer = setTimeout(() => void this.refresh(), FIRST_REFRESH_MS);
+    this.timer = setTimeout(() => this.refreshInBackground(), FIRST_REFRESH_MS);
   }
 
   get gaugeText(): string {
@@ -98,12 +99,12 @@ export class CarbonUi implements vscode.Disposable {
       this.data = data;
       this.stale = false;
       this.render(data);
-      this.dashboard?.refresh();
+      void this.dashboard?.refresh(); // never rejects: the panel shows and logs its own failures
       return data;
     }).finally(() => {
       this.refreshing = undefined;
       clearTimeout(this.timer);
-      this.timer = setTimeout(() => void this.refreshIfFocused(), TIMER_MS);
+      this.timer = setTimeout(() => this.refreshInBackground({ onlyIfFocused: true }), TIMER_MS);
     });
     return this.refreshing;
   }
@@ -116,12 +117,16 @@ export class CarbonUi implements vscode.Disposable {
     for (const d of this.disposables) d.dispose();
   }
 
-  private refreshIfFocused(): Promise<unknown> {
-    if (!vscode.window.state.focused) {
+  /**
+   * refresh() for the timers and events, which nobody awaits: a failure (an unreadable ledger, say) is logged, and the
+   * gauge keeps its last reading until the next refresh.
+   */
+  private refreshInBackground(options: { onlyIfFocused?: boolean } = {}): void {
+    if (options.onlyIfFocused && !vscode.window.state.focused) {
       this.stale = true; // catch up when the window is focused again
-      return Promise.resolve();
+      return;
     }
-    return this.refresh();
+    this.refresh().catch((e: unknown) => this.deps.log.warn(`carbon gauge: could not refresh: ${errorMessage(e)}`));
   }
 
   private async compute(): Promise<DashboardData> {

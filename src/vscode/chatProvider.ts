@@ -47,10 +47,14 @@ type RegisterProvider = (vendor: string, provider: unknown) => vscode.Disposable
 
 /** Chat messages as the engines take them: text parts only (tool calls and images are not supported). */
 export function toChatMessages(messages: readonly RequestMessage[]): ChatMessage[] {
-  return messages.map((m) => ({
+  return messages.map(toChatMessage);
+}
+
+function toChatMessage(m: RequestMessage): ChatMessage {
+  return {
     role: m.role === vscode.LanguageModelChatMessageRole.Assistant ? 'assistant' : 'user',
     content: m.content.map((p) => (p instanceof vscode.LanguageModelTextPart ? p.value : typeof p === 'string' ? p : '')).join(''),
-  }));
+  };
 }
 
 /**
@@ -111,7 +115,7 @@ export function registerChatProvider(deps: ChatProviderDeps): vscode.Disposable 
       await withAbortSignal(token, (signal) => respond(model.id === 'cloud' ? 'cloud' : 'local', messages, (t) => progress.report(new vscode.LanguageModelTextPart(t)), signal));
     },
     provideTokenCount: async (_model: ModelInfo, text: string | RequestMessage): Promise<number> => {
-      const chars = typeof text === 'string' ? text.length : toChatMessages([text])[0].content.length;
+      const chars = typeof text === 'string' ? text.length : toChatMessage(text).content.length;
       return Math.ceil(chars / 4);
     },
   };

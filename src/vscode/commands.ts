@@ -9,6 +9,7 @@ import { selectLocalModel } from './modelPicker';
 import { ROUTER_COMMANDS } from './router';
 import type { CloudKeyStore } from './secrets';
 import type { StatusService } from './status';
+import { showFailure } from './unawaited';
 
 export const COMMANDS = {
   showStatus: 'verdant.showStatus',
@@ -92,7 +93,7 @@ async function showStatus(deps: CommandDeps): Promise<StatusView> {
   pick.onDidAccept(() => {
     const command = pick.selectedItems[0]?.command;
     pick.hide();
-    if (command) void vscode.commands.executeCommand(command);
+    if (command) showFailure(vscode.commands.executeCommand(command));
   });
   pick.onDidHide(() => pick.dispose());
   pick.show();

@@ -11,6 +11,7 @@ import { ContextCollector } from './contextCollector';
 import { ACCEPTED_COMMAND, InlineCompletionProvider } from './inlineCompletions';
 import type { LocalEngine } from './localEngine';
 import type { StatusService } from './status';
+import { showFailure } from './unawaited';
 
 export const COMPLETION_COMMANDS = { trigger: 'verdant.triggerCompletion', toggle: 'verdant.toggleCompletions' } as const;
 
@@ -111,8 +112,8 @@ export class Completions implements vscode.Disposable {
     this.notified.add(code);
     const fix = code === 'model-not-found' || code === 'model-invalid' || code === 'model-too-big' ? 'Select Local Model' : 'Show Log';
     void vscode.window.showWarningMessage(`Verdant: ${e.message}`, fix).then((choice) => {
-      if (choice === 'Select Local Model') void vscode.commands.executeCommand(this.deps.selectModelCommand);
-      else if (choice === 'Show Log') void vscode.commands.executeCommand(this.deps.showLogCommand);
+      if (choice === 'Select Local Model') showFailure(vscode.commands.executeCommand(this.deps.selectModelCommand));
+      else if (choice === 'Show Log') showFailure(vscode.commands.executeCommand(this.deps.showLogCommand));
     }, () => {});
   }
 }

@@ -43,7 +43,8 @@ export class ContextCollector implements vscode.Disposable {
         this.previous = editor ? { document: editor.document, line: editor.selection.active.line } : undefined;
       }),
       vscode.window.onDidChangeTextEditorSelection((e) => {
-        if (e.textEditor === vscode.window.activeTextEditor) this.previous = { document: e.textEditor.document, line: e.selections[0].active.line };
+        const primary = e.selections[0]; // VS Code always gives an editor one selection or more
+        if (e.textEditor === vscode.window.activeTextEditor && primary) this.previous = { document: e.textEditor.document, line: primary.active.line };
       }),
       vscode.workspace.onDidCloseTextDocument((doc) => this.lastEditLine.delete(doc.uri.toString())),
     );

@@ -3,6 +3,7 @@
 import * as vscode from 'vscode';
 import type { EngineReport, LocalEngine } from './localEngine';
 import { errorMessage } from '../core/errors';
+import { showFailure } from './unawaited';
 
 export function describeReport(r: EngineReport): string[] {
   const lines: string[] = [];
@@ -32,13 +33,15 @@ export function describeReport(r: EngineReport): string[] {
 export async function showEngineStatus(engine: LocalEngine, commands: { selectModel: string; showLog: string }): Promise<EngineReport> {
   const report = await engine.report();
   const actions = report.info ? ['Show Log'] : ['Load Model', 'Select Local Model', 'Show Log'];
-  void vscode.window.showInformationMessage('Verdant local engine', { modal: true, detail: describeReport(report).join('\n') }, ...actions).then(async (choice) => {
+  const act = async (choice: string | undefined): Promise<void> => {
     if (choice === 'Select Local Model') await vscode.commands.executeCommand(commands.selectModel);
     else if (choice === 'Show Log') await vscode.commands.executeCommand(commands.showLog);
     else if (choice === 'Load Model') {
       await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Verdant: loading the local model' }, () => engine.load())
         .then((info) => vscode.window.showInformationMessage(`Verdant: ${info.model} ready on ${info.backend}.`), (e) => vscode.window.showErrorMessage(errorMessage(e)));
     }
-  }, (e) => console.warn(`Verdant: could not show the engine status dialog: ${e}`)); // e.g. dialogs refused under test
+  };
+  void vscode.window.showInformationMessage('Verdant local engine', { modal: true, detail: describeReport(report).join('\n') }, ...actions)
+    .then((choice) => showFailure(act(choice)), (e) => console.warn(`Verdant: could not show the engine status dialog: ${e}`)); // e.g. dialogs refused under test
   return report;
 }

@@ -94,7 +94,13 @@ export class LocalEngine implements vscode.Disposable {
 
   dispose(): void {
     this.client?.dispose();
-    void this.server?.backend.dispose();
+    this.closeServerBackend();
+  }
+
+  /** Closes the local server backend's connections; nothing waits on that, so a failure is only logged. */
+  private closeServerBackend(): void {
+    const server = this.server;
+    server?.backend.dispose().catch((e: unknown) => this.deps.log.warn(`engine: could not close the local server backend (${server.key}): ${errorMessage(e)}`));
   }
 
   private modelConfig(local: LocalSettings): ModelConfig {
@@ -121,7 +127,7 @@ export class LocalEngine implements vscode.Disposable {
     const key = `${kind} ${local.serverUrl} ${local.serverModel}`;
     if (this.server?.key !== key) {
       const { createHttpBackend } = this.deps.engineHttp();
-      void this.server?.backend.dispose();
+      this.closeServerBackend();
       this.server = { key, backend: createHttpBackend(kind, { url: local.serverUrl || undefined, model: local.serverModel }) };
     }
     return this.server.backend;

@@ -20,6 +20,7 @@ import type { Router } from './router';
 import type { TaskOutcome } from '../core/tasks/calls';
 import type { TaskRunner } from '../core/tasks/runner';
 import { withAbortSignal } from './cancellation';
+import { showFailure } from './unawaited';
 import { errorMessage } from '../core/errors';
 
 export const REFACTOR_COMMANDS = {
@@ -303,7 +304,7 @@ export class Refactors implements vscode.Disposable {
         pick.hide();
       };
       pick.onDidTriggerButton(() => this.deferShown?.());
-      pick.onDidTriggerItemButton(async (e) => {
+      pick.onDidTriggerItemButton((e) => {
         const p = e.item.planned;
         const cloud = p.decision.options.find((o) => o.route === 'cloud');
         const blocked = cloud?.blocked ?? (cloud ? p.step.files.map(sensitiveReason).find((r) => r !== undefined) : 'no cloud endpoint is configured');
@@ -356,7 +357,7 @@ export class Refactors implements vscode.Disposable {
       this.events.fire({ type: 'ended', session });
       if (outcome === 'failed') {
         void vscode.window.showErrorMessage(`Verdant: the refactor stopped at ${session.error}. Nothing was changed; the plan is kept.`, 'Resume').then((c) => {
-          if (c === 'Resume') void this.resume();
+          if (c === 'Resume') showFailure(this.resume());
         });
       }
       return result(session);
@@ -561,9 +562,10 @@ async function refreshContext(ctx: RefactorContext, paths: readonly string[], ur
   let hits = [...ctx.hits];
   for (const p of paths) {
     const i = files.findIndex((f) => f.path === p);
-    if (i < 0) continue;
+    const before = files[i];
+    if (before === undefined) continue;
     const now = await readFile(uriFor(p, uris));
-    if (now.version === files[i].version && now.text === files[i].text) continue;
+    if (now.version === before.version && now.text === before.text) continue;
     files[i] = now;
     hits = hits.filter((h) => h.path !== p);
     for (const name of ctx.symbols) {

@@ -21,6 +21,7 @@ import type { GenerateResult } from '../engine/types';
 import type { CarbonAccounting } from './carbonAccounting';
 import type { LocalEngine } from './localEngine';
 import type { CloudKeyStore } from './secrets';
+import { errorMessage } from '../core/errors';
 
 export const ROUTER_COMMANDS = {
   switchMode: 'verdant.switchRoutingMode',
@@ -120,7 +121,8 @@ export class Router implements TaskRouter, vscode.Disposable {
   /** A local result kept (true) or sent to the cloud again (false), for the recent-acceptance feature. */
   recordAcceptance(kind: RoutingKind, accepted: boolean): void {
     this.acceptance.record(kind, accepted);
-    void this.deps.globalState.update(ACCEPTANCE_KEY, this.acceptance.toJSON());
+    this.deps.globalState.update(ACCEPTANCE_KEY, this.acceptance.toJSON())
+      .then(undefined, (e: unknown) => this.deps.log.warn(`router: could not keep the acceptance history: ${errorMessage(e)}`));
   }
 
   private get contextTokens(): number {

@@ -19,6 +19,7 @@ import type { CarbonAccounting } from './carbonAccounting';
 import type { Refactors } from './refactor';
 import type { Tasks } from './tasks';
 import { errorMessage } from '../core/errors';
+import { showFailure } from './unawaited';
 
 export const SCHEDULER_COMMANDS = {
   showJobs: 'verdant.showDeferredJobs',
@@ -324,18 +325,21 @@ export class DeferredJobs implements vscode.Disposable {
     pick.title = 'Verdant: Deferred Jobs';
     pick.placeholder = items.length ? 'Queued and recent jobs' : 'Nothing is queued';
     pick.items = items;
-    pick.onDidTriggerItemButton(async (e) => {
+    // A job that started or went meanwhile, or a deadline that is not a duration, is said, not dropped.
+    pick.onDidTriggerItemButton((e) => {
       pick.hide();
       const id = e.item.job.id;
-      if (e.button === run) await this.scheduler.runNow(id);
-      else if (e.button === cancel) await this.scheduler.cancel(id);
-      else {
-        const text = await vscode.window.showInputBox({ title: `Verdant: new deadline for ${e.item.job.spec.label}`, prompt: 'Done within (from now), e.g. 6h', value: '12h' });
-        if (text) await this.scheduler.setDeadline(id, (this.deps.now ?? Date.now)() + parseDuration(text) * 60_000);
-      }
+      if (e.button === run) showFailure(this.scheduler.runNow(id));
+      else if (e.button === cancel) showFailure(this.scheduler.cancel(id));
+      else showFailure(this.askDeadline(e.item.job));
     });
     pick.onDidHide(() => pick.dispose());
     pick.show();
     return jobs;
+  }
+
+  private async askDeadline(job: Job): Promise<void> {
+    const text = await vscode.window.showInputBox({ title: `Verdant: new deadline for ${job.spec.label}`, prompt: 'Done within (from now), e.g. 6h', value: '12h' });
+    if (text) await this.scheduler.setDeadline(job.id, (this.deps.now ?? Date.now)() + parseDuration(text) * 60_000);
   }
 }

@@ -4,6 +4,7 @@ import type { Config } from '../config';
 import { describeStatus, type StatusView } from '../core/status';
 import type { CloudKeyStore } from './secrets';
 import type { StatusBar } from './statusBar';
+import { errorMessage } from '../core/errors';
 
 export interface StatusDeps {
   readonly version: string;
@@ -26,12 +27,12 @@ export class StatusService implements vscode.Disposable {
     deps.bar.render(this.view);
     this.reportProblems();
     this.subscriptions.push(
-      deps.config.onDidChange(() => { this.reportProblems(); void this.refresh(); }),
-      vscode.workspace.onDidGrantWorkspaceTrust(() => void this.refresh()),
-      deps.keys.onDidChange(() => void this.refresh()),
+      deps.config.onDidChange(() => { this.reportProblems(); this.refreshInBackground(); }),
+      vscode.workspace.onDidGrantWorkspaceTrust(() => this.refreshInBackground()),
+      deps.keys.onDidChange(() => this.refreshInBackground()),
     );
     // Reading the secret store is a round trip to the main process: only worth it once cloud is switched on.
-    if (deps.config.settings.cloud.enable) void this.refresh();
+    if (deps.config.settings.cloud.enable) this.refreshInBackground();
   }
 
   get current(): StatusView {
@@ -47,6 +48,11 @@ export class StatusService implements vscode.Disposable {
     this.view = this.compute();
     this.deps.bar.render(this.view);
     return this.view;
+  }
+
+  /** refresh() for events nobody awaits: the secret store can fail (no OS keyring); that is logged, the view kept. */
+  private refreshInBackground(): void {
+    this.refresh().catch((e: unknown) => this.deps.log.warn(`status: could not read the cloud API key: ${errorMessage(e)}`));
   }
 
   /**

@@ -11,6 +11,7 @@ import type { CloudConsent } from './cloudConsent';
 import { Proposals } from './proposals';
 import type { Router } from './router';
 import { appendTo, routeLine, showMarkdown, streamInto } from './taskUi';
+import { showFailure } from './unawaited';
 
 export const TASK_COMMANDS = {
   explain: TASKS.explain.command,
@@ -104,7 +105,7 @@ export class Tasks implements vscode.Disposable {
       const grams = o.grams !== undefined ? `, ${formatGrams(o.grams)} CO2e` : '';
       const p = await this.proposals.show({ kind, route: o.route, uri: doc.uri, range, version, original: ctx.code, proposed }, `Refactor ${ctx.filePath} (Verdant: ${o.route}, ${o.model}${grams})`);
       void this.offerRetry(kind, o, ['Apply', 'Discard'], 'Verdant proposes a refactoring').then((c) => {
-        if (c === 'Apply') void this.proposals.apply(p.id);
+        if (c === 'Apply') showFailure(this.proposals.apply(p.id));
         else if (c === 'Discard') this.proposals.discard(p.id);
       });
       return { ...o, proposalId: p.id };
@@ -181,7 +182,7 @@ export class Tasks implements vscode.Disposable {
     if (r.route !== 'later') return show(r);
     const time = new Date(r.at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
     void vscode.window.showInformationMessage(`Verdant: ${kind} queued for ${time} (${r.reason}).`, 'Show Deferred Jobs').then((c) => {
-      if (c) void vscode.commands.executeCommand('verdant.showDeferredJobs');
+      if (c) showFailure(vscode.commands.executeCommand('verdant.showDeferredJobs'));
     });
     return r;
   }
@@ -225,8 +226,8 @@ export class Tasks implements vscode.Disposable {
     const cloudOk = o.decision?.options.some((x) => x.route === 'cloud' && !x.blocked) ?? false;
     const other = o.route === 'local' ? (cloudOk ? RETRY_CLOUD : undefined) : RETRY_LOCAL;
     return vscode.window.showInformationMessage(`${title} (${routeLine(o)}).`, ...actions, ...(other ? [other] : [])).then((c) => {
-      if (c === RETRY_CLOUD) void this.retry('cloud');
-      else if (c === RETRY_LOCAL) void this.retry('local');
+      if (c === RETRY_CLOUD) showFailure(this.retry('cloud'));
+      else if (c === RETRY_LOCAL) showFailure(this.retry('local'));
       return c;
     });
   }

@@ -165,7 +165,7 @@ describe('carbon sources against real HTTP servers', function () {
 
   function assertFallback(r: IntensityReading, country: string, reason: RegExp): void {
     assert.equal(r.source, 'embedded');
-    assert.equal(r.gPerKWh, COUNTRY_AVERAGES[country].gPerKWh);
+    assert.equal(r.gPerKWh, COUNTRY_AVERAGES[country]!.gPerKWh);
     assert.equal(r.isEstimated, true);
     assert.ok(r.fallbackReason, 'has a fallbackReason');
     assert.match(r.fallbackReason, reason);
@@ -175,7 +175,7 @@ describe('carbon sources against real HTTP servers', function () {
   function assertFlatFallback(f: IntensityForecast, country: string, reason: RegExp): void {
     assert.equal(f.source, 'embedded');
     assert.equal(f.points.length, 24);
-    assert.ok(f.points.every((p) => p.gPerKWh === COUNTRY_AVERAGES[country].gPerKWh));
+    assert.ok(f.points.every((p) => p.gPerKWh === COUNTRY_AVERAGES[country]!.gPerKWh));
     assert.match(f.fallbackReason ?? '', reason);
   }
 
@@ -196,7 +196,7 @@ describe('carbon sources against real HTTP servers', function () {
       const r = await service({ source: 'uk-carbon-intensity', zone: 'GB-RG41 1AA' }).current();
       assert.equal(r.gPerKWh, 143);
       assert.equal(r.detail, 'GB regional forecast, South England');
-      assert.equal(server.seen[0].path, '/regional/postcode/RG41');
+      assert.equal(server.seen[0]!.path, '/regional/postcode/RG41');
     });
 
     it('reads the national 48 h forecast in 30-minute points from now', async () => {
@@ -212,7 +212,7 @@ describe('carbon sources against real HTTP servers', function () {
       server.on('/regional/intensity/2026-03-01T10:17Z/fw48h/postcode/RG41', json(GB_REGIONAL_FW48H));
       const f = await service({ source: 'uk-carbon-intensity', zone: 'gb-rg41' }).forecast();
       assert.equal(f.points.length, 94);
-      assert.equal(f.points[1].gPerKWh, 121);
+      assert.equal(f.points[1]!.gPerKWh, 121);
     });
 
     it('refuses a zone outside Great Britain without asking', async () => {
@@ -230,7 +230,7 @@ describe('carbon sources against real HTTP servers', function () {
         zone: 'de', gPerKWh: 302, at: '2026-03-01T10:00:00.000Z', source: 'electricity-maps', isEstimated: true, signal: 'average',
         detail: 'latest, lifecycle, estimated (TIME_SLICER_AVERAGE)',
       });
-      const seen = server.seen[0];
+      const seen = server.seen[0]!;
       assert.equal(seen.headers['auth-token'], 'em-token');
       assert.equal(seen.query.get('zone'), 'DE');
       assert.equal(seen.query.get('shouldUseFallbackCallerLookup'), 'false');
@@ -240,7 +240,7 @@ describe('carbon sources against real HTTP servers', function () {
       server.on('/v3/carbon-intensity/latest', json({ ...EM_LATEST, zone: 'SE', carbonIntensity: 21 }));
       const r = await service({ source: 'electricity-maps', zone: 'aws:eu-north-1' }).current();
       assert.equal(r.gPerKWh, 21);
-      assert.equal(server.seen[0].query.get('zone'), 'SE');
+      assert.equal(server.seen[0]!.query.get('zone'), 'SE');
     });
 
     it('reads the forecast in hourly points', async () => {
@@ -281,7 +281,7 @@ describe('carbon sources against real HTTP servers', function () {
       let logins = 0;
       server.on('/login', (seen, res) => {
         assert.equal(seen.headers.authorization, `Basic ${Buffer.from('ada:s3cret').toString('base64')}`);
-        json({ token: tokens[Math.min(logins++, tokens.length - 1)] })(seen, res);
+        return json({ token: tokens[Math.min(logins++, tokens.length - 1)] })(seen, res);
       });
       return () => logins;
     };
@@ -292,7 +292,7 @@ describe('carbon sources against real HTTP servers', function () {
         assert.equal(seen.headers.authorization, 'Bearer tok-1');
         assert.equal(seen.query.get('region'), 'CAISO_NORTH');
         assert.equal(seen.query.get('signal_type'), 'co2_moer');
-        json(seen.query.get('horizon_hours') === '0' ? WT_NOW : WT_FORECAST)(seen, res);
+        return json(seen.query.get('horizon_hours') === '0' ? WT_NOW : WT_FORECAST)(seen, res);
       });
       const s = service({ source: 'watttime', zone: 'CAISO_NORTH' });
       const r = await s.current();
@@ -303,15 +303,15 @@ describe('carbon sources against real HTTP servers', function () {
       const f = await s.forecast();
       assert.equal(f.pointMinutes, 5);
       assert.equal(f.points.length, 288);
-      assert.ok(Math.abs(f.points[1].gPerKWh - 801 * 0.45359237) < 1e-9);
+      assert.ok(Math.abs(f.points[1]!.gPerKWh - 801 * 0.45359237) < 1e-9);
       assert.equal(logins(), 1);
     });
 
     it('logs in again once when the token is refused (401)', async () => {
       const logins = routes(['expired', 'fresh']);
       server.on('/v3/forecast', (seen, res) => {
-        if (seen.headers.authorization === 'Bearer expired') json({ error: 'unauthorized' }, 401)(seen, res);
-        else json(WT_NOW)(seen, res);
+        if (seen.headers.authorization === 'Bearer expired') return json({ error: 'unauthorized' }, 401)(seen, res);
+        return json(WT_NOW)(seen, res);
       });
       const r = await service({ source: 'watttime', zone: 'CAISO_NORTH' }).current();
       assert.equal(r.source, 'watttime');
@@ -343,7 +343,7 @@ describe('carbon sources against real HTTP servers', function () {
     it('takes the newest observed rating by location', async () => {
       server.on('/emissions/bylocation', json(CASDK_BYLOCATION));
       const r = await service({ source: 'carbon-aware-sdk', zone: 'eastus' }).current();
-      assert.equal(server.seen[0].query.get('location'), 'eastus');
+      assert.equal(server.seen[0]!.query.get('location'), 'eastus');
       assert.deepEqual(r, { zone: 'eastus', gPerKWh: 398.1, at: '2026-03-01T10:05:00.000Z', source: 'carbon-aware-sdk', isEstimated: false, signal: 'marginal', detail: 'latest observed rating for eastus' });
     });
 

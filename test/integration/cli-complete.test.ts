@@ -35,11 +35,11 @@ describe('verdant complete (real model)', function () {
       const { records, problems } = await new Ledger({ dir }).read();
       assert.deepEqual(problems, []);
       assert.equal(records.length, 1);
-      assert.equal(records[0].id, o.recordId);
-      assert.equal(records[0].sciG, o.gCO2e);
-      assert.equal(records[0].route, 'local');
-      assert.equal(records[0].feature, 'cli-complete');
-      assert.equal(records[0].intensity.zone, 'SE');
+      assert.equal(records[0]!.id, o.recordId);
+      assert.equal(records[0]!.sciG, o.gCO2e);
+      assert.equal(records[0]!.route, 'local');
+      assert.equal(records[0]!.feature, 'cli-complete');
+      assert.equal(records[0]!.intensity.zone, 'SE');
       assert.ok(o.gCO2e > 0);
       const text = await cli('complete', '--model', models.base, '--prompt', 'Once upon a time', ...common(), '--ledger', dir);
       assert.match(text.stdout, /stop: maxTokens, [\d.e-]+ gCO2e, ledger record [0-9a-f-]{36}\]/);

@@ -149,6 +149,7 @@ describe('verdant route', function () {
       const runs = await Promise.all([cli(args, { VERDANT_ROUTER_DIR: dir }), cli(args), cli(args, { VERDANT_ROUTER_DIR: tilted })]);
       runs.forEach((r) => assert.equal(r.code, 0, r.stderr));
       const [brokenOnnx, shipped, low] = runs.map((r) => JSON.parse(r.stdout) as RouteJson);
+      assert.ok(brokenOnnx && shipped && low);
       assert.equal(brokenOnnx.classifier, 'ts');
       assert.equal(brokenOnnx.pLocalOk, shipped.pLocalOk, 'a broken router.onnx changes nothing');
       assert.equal(brokenOnnx.route, shipped.route);
@@ -182,8 +183,8 @@ describe('verdant route', function () {
     const r = await cli(['route', '--kind', 'completion', '--tokens', '400', '--zone', 'SE']);
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
-    assert.match(lines[0], /^route: (local|cloud|local draft first.*) \(balanced, p\(local ok\) \d\.\d\d, classifier ts\)$/);
-    assert.match(lines[1], /^(local|cloud)/);
+    assert.match(lines[0]!, /^route: (local|cloud|local draft first.*) \(balanced, p\(local ok\) \d\.\d\d, classifier ts\)$/);
+    assert.match(lines[1]!, /^(local|cloud)/);
     assert.ok(lines.some((l) => /^option\s+CO2e\s+range\s+latency/.test(l)), r.stdout);
     assert.ok(lines.some((l) => /^local\s+\d/.test(l)) && lines.some((l) => /^cloud\s+\d/.test(l)), r.stdout);
   });
@@ -213,10 +214,10 @@ describe('verdant route', function () {
     ];
     const runs = await Promise.all(cases.map(([args]) => cli(['route', ...args])));
     runs.forEach((r, i) => {
-      assert.equal(r.code, 2, `${cases[i][0].join(' ')}: ${r.stderr}`);
+      assert.equal(r.code, 2, `${cases[i]![0].join(' ')}: ${r.stderr}`);
       assert.equal(r.stdout, '');
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-      assert.match(r.stderr, cases[i][1]);
+      assert.match(r.stderr, cases[i]![1]);
     });
     const json = await cli(['route', '--kind', 'poem', '--tokens', '10', '--json']);
     assert.equal(json.code, 2);

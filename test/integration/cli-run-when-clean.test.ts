@@ -115,9 +115,10 @@ describe('verdant run-when-clean', function () {
     const runs = outs.map((out) => startCli(['run-when-clean', '--duration', '30m', '--within', '12h', '--forecast-file', file, '--', ...writer(out)]));
     await Promise.all(runs.map((r) => r.waiting));
     await new Promise((r) => setTimeout(r, 300));
-    runs[0].child.kill('SIGINT');
-    runs[1].child.kill('SIGTERM');
+    runs[0]!.child.kill('SIGINT');
+    runs[1]!.child.kill('SIGTERM');
     const [int, term] = await Promise.all(runs.map((r) => r.done));
+    assert.ok(int && term);
     assert.equal(int.code, 130, int.stderr);
     assert.equal(term.code, 143, term.stderr);
     for (const r of [int, term]) assert.match(r.stderr, /cancelled: .*node -e .* did not run/);
@@ -170,7 +171,7 @@ describe('verdant run-when-clean', function () {
       assert.deepEqual([plan.source, plan.zone], ['uk-carbon-intensity', 'GB']);
       assert.equal(existsSync(out), false);
       assert.equal(server.seen.length, 1);
-      assert.match(server.seen[0].path, /^\/intensity\/\d{4}-\d\d-\d\dT\d\d:\d\dZ\/fw48h$/);
+      assert.match(server.seen[0]!.path, /^\/intensity\/\d{4}-\d\d-\d\dT\d\d:\d\dZ\/fw48h$/);
     } finally {
       await server.close();
     }
@@ -188,8 +189,8 @@ describe('verdant run-when-clean', function () {
     ];
     const runs = await Promise.all(cases.map(([args]) => cli(args)));
     runs.forEach((r, i) => {
-      assert.equal(r.code, 2, `${cases[i][0].join(' ')}: ${r.stderr}`);
-      assert.match(r.stderr, cases[i][1]);
+      assert.equal(r.code, 2, `${cases[i]![0].join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, cases[i]![1]);
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
       assert.equal(r.stdout, '');
     });

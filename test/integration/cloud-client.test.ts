@@ -107,7 +107,7 @@ describe('CloudClient', function () {
       assert.equal(r.attempts, 1);
       assert.equal(r.endpointHost, new URL(s.url).host);
       assert.ok(r.ttftMs >= 0 && r.ttftMs <= r.ms);
-      const seen = s.seen[0];
+      const seen = s.seen[0]!;
       assert.equal(seen.path, '/v1/chat/completions');
       assert.equal(seen.headers.authorization, `Bearer ${KEY}`);
       assert.ok(!seen.path.includes(KEY));
@@ -122,7 +122,7 @@ describe('CloudClient', function () {
       const r = await c.chat(ask);
       assert.equal(r.text, 'abcdefghij');
       assert.equal(r.finishReason, 'length');
-      assert.deepEqual(r.usage, { promptTokens: Math.ceil(ask.messages[0].content.length / 4), completionTokens: 3, counted: true });
+      assert.deepEqual(r.usage, { promptTokens: Math.ceil(ask.messages[0]!.content.length / 4), completionTokens: 3, counted: true });
     });
 
     it('reuses one keep-alive connection for consecutive requests, and close() ends it', async () => {
@@ -151,7 +151,7 @@ describe('CloudClient', function () {
       assert.deepEqual(r.usage, { promptTokens: 12, completionTokens: 3, counted: false });
       assert.equal(r.attempts, 2);
       assert.deepEqual(s.seen.map((x) => x.body.stream), [true, false]);
-      assert.equal(s.seen[1].body.stream_options, undefined);
+      assert.equal(s.seen[1]!.body.stream_options, undefined);
       await c.chat(ask);
       assert.deepEqual(s.seen.map((x) => x.body.stream), [true, false, false]);
       assert.deepEqual(sleeps, []);
@@ -161,7 +161,7 @@ describe('CloudClient', function () {
       const answer = (usage: object) => ({ ...completion('Short answer.'), usage });
       let next: object = {};
       const { client: c } = await setup((_seen, res) => json(res, 200, answer(next)));
-      const sentBytes = Buffer.byteLength(ask.messages[0].content);
+      const sentBytes = Buffer.byteLength(ask.messages[0]!.content);
       next = { prompt_tokens: 1e15, completion_tokens: 1e15 };
       const huge = await c.chat(ask);
       assert.ok(huge.usage.promptTokens <= sentBytes + 16 + 64, `prompt ${huge.usage.promptTokens}`);
@@ -312,20 +312,20 @@ describe('CloudClient', function () {
       const tooLarge = await rejection(c.chat({ ...ask, stream: false }));
       assert.equal(tooLarge.code, 'response-too-large');
       assert.match(tooLarge.message, /sent an answer of more than 64 KiB: check that verdant\.cloud\.endpoint points to an OpenAI-compatible API/);
-      await s.seen[0].closedEarly;
+      await s.seen[0]!.closedEarly;
 
       mode = 'models';
       const test = await c.testConnection();
       assert.equal(test.ok, false);
       assert.match(test.message, /more than 64 KiB/);
       assert.equal(s.seen.length, 2, 'the model was not asked after the list failed');
-      await s.seen[1].closedEarly;
+      await s.seen[1]!.closedEarly;
 
       mode = 'error';
       const server = await rejection(c.chat(ask));
       assert.equal(server.code, 'server');
       assert.equal(server.status, 500);
-      await s.seen[2].closedEarly;
+      await s.seen[2]!.closedEarly;
       for (const w of await Promise.all(written)) assert.ok(w < POURED, `the server wrote ${w} bytes: the client read on`);
     });
 
@@ -342,7 +342,7 @@ describe('CloudClient', function () {
         assert.equal(e.code, 'event-too-large');
         assert.match(e.message, /sent a streamed event of more than 64 KiB: check that verdant\.cloud\.endpoint points to an OpenAI-compatible API/);
         assert.equal(e.partialText, 'Before ');
-        await s.seen[i].closedEarly;
+        await s.seen[i]!.closedEarly;
       }
       assert.equal(s.seen.length, 2, 'no retry after text was streamed');
       for (const w of await Promise.all(written)) assert.ok(w < POURED, `the server wrote ${w} bytes: the client read on`);
@@ -359,7 +359,7 @@ describe('CloudClient', function () {
       assert.equal(r.finishReason, 'length');
       assert.equal(r.text, 'word '.repeat(26).slice(0, 8 * 16));
       assert.equal(pieces.join(''), r.text, 'what was shown is what is returned');
-      await s.seen[0].closedEarly;
+      await s.seen[0]!.closedEarly;
       assert.ok((await written!) < POURED);
     });
 
@@ -381,7 +381,7 @@ describe('CloudClient', function () {
       assert.equal(e.code, 'idle-timeout');
       assert.match(e.message, /stopped sending for 0\.3 s in the middle of the answer/);
       assert.equal(e.partialText, 'Hello');
-      await s.seen[0].closedEarly;
+      await s.seen[0]!.closedEarly;
     });
 
     it('fails with deadline when a stream trickles data forever, headers never come, or a backoff outlasts it', async () => {
@@ -402,7 +402,7 @@ describe('CloudClient', function () {
         const e = await rejection(c.chat(ask));
         assert.equal(e.code, 'deadline', `call ${i}: ${e.message}`);
         assert.match(e.message, /did not finish answering within 0\.5 s: try again/);
-        if (i < 2) await s.seen[i].closedEarly;
+        if (i < 2) await s.seen[i]!.closedEarly;
       }
       assert.equal(s.seen.length, 3);
     });
@@ -520,7 +520,7 @@ describe('CloudClient', function () {
       const e = await rejection(c.chat(ask));
       assert.equal(e.code, 'unauthorized');
       assert.match(e.message, /needs an API key .*: set it with Verdant: Set Cloud API Key\./);
-      assert.equal(s.seen[0].headers.authorization, undefined);
+      assert.equal(s.seen[0]!.headers.authorization, undefined);
     });
 
     it('404 for the model names the model', async () => {
@@ -580,7 +580,7 @@ describe('CloudClient', function () {
       }));
       assert.equal(e.code, 'cancelled');
       assert.equal(e.partialText, 'one two ');
-      await s.seen[0].closedEarly;
+      await s.seen[0]!.closedEarly;
       await s.noOpenSockets(); // before close(): the aborted connection is not kept
     });
 
@@ -593,7 +593,7 @@ describe('CloudClient', function () {
       controller.abort();
       const e = await rejection(p);
       assert.equal(e.code, 'cancelled');
-      await s.seen[0].closedEarly;
+      await s.seen[0]!.closedEarly;
     });
 
     it('an already aborted signal sends nothing', async () => {
@@ -612,7 +612,7 @@ describe('CloudClient', function () {
       assert.deepEqual(t.models, ['other', MODEL]);
       assert.match(t.message, /is available/);
       assert.deepEqual(s.seen.map((x) => `${x.method} ${x.path}`), ['GET /v1/models']);
-      assert.equal(s.seen[0].headers.authorization, `Bearer ${KEY}`);
+      assert.equal(s.seen[0]!.headers.authorization, `Bearer ${KEY}`);
     });
 
     it('asks the model for one token when there is no model list', async () => {
@@ -623,8 +623,8 @@ describe('CloudClient', function () {
       const t = await c.testConnection();
       assert.equal(t.ok, true);
       assert.match(t.message, /answered/);
-      assert.equal(s.seen[1].body.max_tokens, 1);
-      assert.equal(s.seen[1].body.stream, false);
+      assert.equal(s.seen[1]!.body.max_tokens, 1);
+      assert.equal(s.seen[1]!.body.stream, false);
     });
 
     it('reports a refused key without asking the model', async () => {
@@ -664,8 +664,8 @@ describe('CloudClient', function () {
         const e = await rejection(c.chat(ask));
         assert.match(e.message, /through the proxy/);
         assert.equal(connects.length, 1);
-        assert.equal(connects[0].target, 'api.green.example:443');
-        assert.ok(!JSON.stringify(connects[0].headers).includes(KEY));
+        assert.equal(connects[0]!.target, 'api.green.example:443');
+        assert.ok(!JSON.stringify(connects[0]!.headers).includes(KEY));
       } finally {
         await c.close();
         proxy.closeAllConnections();

@@ -53,10 +53,10 @@ describe('completion pipeline (real engine, FIM model)', function () {
     const first = await p.complete(input(PREFIX), new AbortController().signal);
     assert.ok(first && first.source === 'engine' && first.text.length > 2, JSON.stringify(first));
     assert.equal(calls.length, 1);
-    assert.equal(calls[0].sessionKey, 'file:///story.txt');
+    assert.equal(calls[0]!.sessionKey, 'file:///story.txt');
     assert.equal(records.length, 1);
-    assert.ok(records[0].engineMs > 0 && records[0].generatedTokens > 0);
-    assert.equal(records[0].feature, 'inline-completion');
+    assert.ok(records[0]!.engineMs > 0 && records[0]!.generatedTokens > 0);
+    assert.equal(records[0]!.feature, 'inline-completion');
 
     const again = await p.complete(input(PREFIX), new AbortController().signal);
     assert.deepEqual([again?.source, again?.text], ['cache', first.text]);
@@ -119,7 +119,7 @@ describe('completion pipeline (real engine, FIM model)', function () {
     assert.equal(results[0], undefined);
     assert.equal(results[1], undefined);
     assert.equal(calls.length, 1);
-    assert.equal(calls[0].prefix, 'Lily went to');
+    assert.equal(calls[0]!.prefix, 'Lily went to');
     assert.equal(p.stats.debouncedAway, 2);
   });
 
@@ -127,7 +127,7 @@ describe('completion pipeline (real engine, FIM model)', function () {
     const { wrapped, calls } = counting(engine);
     const p = new CompletionPipeline({ engine: wrapped, sleep: async () => {} });
     const r = await p.complete(input('She said, "', { lineSuffix: '" and left.', suffix: '" and left.\nThe end.', documentKey: 'file:///q.txt' }), new AbortController().signal);
-    assert.deepEqual(calls[0].stop, ['\n']);
+    assert.deepEqual(calls[0]!.stop, ['\n']);
     if (r) assert.ok(!r.text.includes('\n'));
   });
 
@@ -135,8 +135,8 @@ describe('completion pipeline (real engine, FIM model)', function () {
     const records: LocalUsageRecord[] = [];
     const p = new CompletionPipeline({ engine, record: (r) => records.push(r) });
     assert.equal(await p.warmUp(input(PREFIX, { documentKey: 'file:///warm.txt' })), true);
-    assert.equal(records[0].feature, 'warm-up');
-    assert.equal(records[0].generatedTokens, 0);
-    assert.ok(records[0].evaluatedTokens! > 10, 'the prompt was evaluated into the cache');
+    assert.equal(records[0]!.feature, 'warm-up');
+    assert.equal(records[0]!.generatedTokens, 0);
+    assert.ok(records[0]!.evaluatedTokens! > 10, 'the prompt was evaluated into the cache');
   });
 });

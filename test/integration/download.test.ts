@@ -210,7 +210,7 @@ describe('downloadFile (real HTTP on 127.0.0.1)', function () {
 
   it('deletes everything on a sha256 mismatch (corrupted bytes)', async () => {
     const bad = Buffer.from(FILE);
-    bad[123_456] ^= 0xff;
+    bad[123_456]! ^= 0xff;
     const s = await start((req, res) => sendFile(req, res, { body: bad }));
     const e = await rejectsWith(
       downloadFile({ url: `${s.url}/m.gguf`, dest, sha256: SHA, expectedBytes: FILE.length }, deps),

@@ -77,7 +77,7 @@ describe('router classifier served by the engine worker', function () {
 
   const assertMatchesReference = (p: readonly number[], features: readonly Float32Array[]) => {
     assert.equal(p.length, features.length);
-    const worst = Math.max(...p.map((x, i) => Math.abs(x - referenceForward(weights, features[i]))));
+    const worst = Math.max(...p.map((x, i) => Math.abs(x - referenceForward(weights, features[i]!))));
     assert.ok(worst <= 1e-5, `max |worker - reference| = ${worst}`);
   };
 
@@ -110,7 +110,7 @@ describe('router classifier served by the engine worker', function () {
       assert.equal(status.lastError, null);
 
       // More rows than one message may carry: the client splits them and keeps the order.
-      const many = Array.from({ length: MAX_ROUTE_ROWS + 300 }, (_, i) => rows[i % rows.length]);
+      const many = Array.from({ length: MAX_ROUTE_ROWS + 300 }, (_, i) => rows[i % rows.length]!);
       assertMatchesReference((await client.route(many)).p, many);
     });
 
@@ -123,7 +123,7 @@ describe('router classifier served by the engine worker', function () {
 
       const raw = await RawConnection.open(tmp);
       try {
-        const good = Array.from(rows[0]);
+        const good = Array.from(rows[0]!);
         const bad: [string, unknown][] = [
           ['short row', { type: 'route', id: 11, features: [good.slice(1)] }],
           ['NaN (null in JSON)', { type: 'route', id: 12, features: [[Number.NaN, ...good.slice(1)]] }],
@@ -143,7 +143,7 @@ describe('router classifier served by the engine worker', function () {
         raw.send({ type: 'route', id: 20, features: [good] });
         const answer = await raw.next();
         assert.equal(answer.type, 'routed');
-        assertMatchesReference(answer.type === 'routed' ? answer.p : [], [rows[0]]);
+        assertMatchesReference(answer.type === 'routed' ? answer.p : [], [rows[0]!]);
       } finally {
         raw.close();
       }

@@ -141,9 +141,9 @@ describe('engine socket: only this user\'s Verdant at either end (real worker)',
       await assert.rejects(w.client('window A').generate(w.config(), { kind: 'completion', prompt: SECRET_CODE, maxTokens: 4 }),
         (e: unknown) => e instanceof EngineError && e.code === 'unauthorized' && /could not prove it is Verdant's engine/.test(e.message));
       assert.equal(fake.lines.length, 1, fake.lines.join('\n'));
-      const hello = JSON.parse(fake.lines[0]) as Record<string, unknown>;
+      const hello = JSON.parse(fake.lines[0]!) as Record<string, unknown>;
       assert.deepEqual(Object.keys(hello).sort(), ['client', 'nonce', 'protocol', 'type']);
-      assert.ok(!fake.lines[0].includes('launchCodes'));
+      assert.ok(!fake.lines[0]!.includes('launchCodes'));
     } finally {
       await fake.close();
       rmSync(dir, { recursive: true, force: true });

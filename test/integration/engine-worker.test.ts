@@ -48,7 +48,7 @@ describe('engine worker shared by windows (real processes)', function () {
     const windows = [1, 2, 3, 4].map((n) => client(`window ${n}`));
     const statuses = await Promise.all(windows.map((w) => w.status()));
     assert.equal(new Set(statuses.map((s) => s.pid)).size, 1, JSON.stringify(statuses.map((s) => s.pid)));
-    assert.equal(statuses[0].pid, (await readLock(lockPathFor(w.stateDir)))?.pid);
+    assert.equal(statuses[0]!.pid, (await readLock(lockPathFor(w.stateDir)))?.pid);
   });
 
   it('streams text and cancels through the AbortSignal', async () => {

@@ -47,14 +47,14 @@ describe('hardening: completion pipeline (real engine, FIM model)', function () 
       const input = toInput(doc, line, character, `file:///big-${shape.length}.js`);
       const r = await p.complete(input, new AbortController().signal);
       assert.equal(calls.length, 1);
-      const { request, result } = calls[0];
+      const { request, result } = calls[0]!;
       // What crosses the socket to the worker on every keystroke stays small, whatever the document.
       assert.ok(request.prefix.length <= 32 * 1024, `prefix of ${request.prefix.length} characters`);
       assert.ok(request.suffix.length <= 8 * 1024, `suffix of ${request.suffix.length} characters`);
       assert.ok(input.linePrefix.length <= request.prefix.length && request.prefix.endsWith(input.linePrefix));
       assert.ok(request.suffix.startsWith(input.lineSuffix));
       // The text nearest the cursor is what is kept.
-      const cursorLine = doc[line];
+      const cursorLine = doc[line]!;
       assert.ok(cursorLine.slice(0, character).endsWith(input.linePrefix));
       assert.ok(cursorLine.slice(character).startsWith(input.lineSuffix));
       assert.ok(result!.timing.promptTokens <= CONTEXT - request.maxTokens, `${result!.timing.promptTokens} prompt tokens`);
@@ -96,7 +96,7 @@ describe('hardening: completion pipeline (real engine, FIM model)', function () 
         Date.now = () => realNow() + jump;
         // Waits itself (not through mocha's timeout) so that the clock is put back even when this fails.
         const r = await Promise.race([pending, sleep(HANG_MS).then(() => { throw new Error(`the debounce had not ended after ${HANG_MS} ms`); })]);
-        const waited = calls[calls.length - 1].at - t0;
+        const waited = calls[calls.length - 1]!.at - t0;
         Date.now = realNow;
         assert.ok(waited >= 140, `the debounce waited ${waited.toFixed(0)} ms after a ${jump} ms jump`);
         assert.ok(r && r.text.length > 0, JSON.stringify(r));
@@ -104,7 +104,7 @@ describe('hardening: completion pipeline (real engine, FIM model)', function () 
       assert.equal(calls.length, 2);
       assert.equal(records.length, 2);
       records.forEach((rec, i) => {
-        const seen = calls[i].end! - calls[i].at;
+        const seen = calls[i]!.end! - calls[i]!.at;
         assert.ok(rec.engineMs >= 0 && rec.engineMs <= seen + 1, `engine time ${rec.engineMs} ms in a call of ${seen.toFixed(0)} ms`);
       });
     } finally {

@@ -102,7 +102,7 @@ describe('hardening: carbon ledger and dashboard', () => {
       assert.deepEqual(read.problems.map((p) => [p.line, p.reason]), [[3, 'not JSON (a torn write or a hand edit)']]);
       const lines = readFileSync(file, 'utf8').split('\n');
       assert.equal(lines.length, 6, 'r7 started on a line of its own after the fragment');
-      assert.equal(JSON.parse(lines[3]).id, 'r7');
+      assert.equal(JSON.parse(lines[3]!).id, 'r7');
     });
 
     it('the extension\'s recorder never rejects, logs a full disk once (not once per completion) and says when it works again', async () => {
@@ -118,13 +118,13 @@ describe('hardening: carbon ledger and dashboard', () => {
       disk.state = 'torn';
       assert.equal(await recorder.append(rec('torn', NOW + 60)), false);
       assert.equal(logged.length, 1, JSON.stringify(logged));
-      assert.equal(logged[0][0], 'error');
-      assert.ok(logged[0][1].includes(dir) && /full/.test(logged[0][1]), logged[0][1]);
+      assert.equal(logged[0]![0], 'error');
+      assert.ok(logged[0]![1].includes(dir) && /full/.test(logged[0]![1]), logged[0]![1]);
       disk.state = 'ok';
       assert.equal(await recorder.append(rec('b', NOW + 120)), true);
       assert.equal(await recorder.append(rec('c', NOW + 180)), true);
       assert.equal(logged.length, 2);
-      assert.equal(logged[1][0], 'info');
+      assert.equal(logged[1]![0], 'info');
       assert.deepEqual((await new Ledger({ dir }).read()).records.map((r) => r.id), ['a', 'b', 'c']);
       // A different failure later is logged again.
       disk.state = 'full';
@@ -155,11 +155,11 @@ describe('hardening: carbon ledger and dashboard', () => {
       assert.equal(d.today.requests, 4, 'earlier, both fast ones and after: all today');
       assert.equal(d.today.localG, 2);
       assert.equal(d.days.length, 30);
-      assert.equal(d.days[29].day, '2026-11-26');
-      assert.equal(d.days[29].requests, 4);
+      assert.equal(d.days[29]!.day, '2026-11-26');
+      assert.equal(d.days[29]!.requests, 4);
       assert.equal(d.days.reduce((n, x) => n + x.requests, 0), 4);
       assert.equal(d.tasks.reduce((n, t) => n + t.requests, 0), 4, 'the per-task table covers the same records as the chart');
-      assert.equal(d.tasks[0].sciG, 2);
+      assert.equal(d.tasks[0]!.sciG, 2);
       for (const v of [d.today.localG, d.today.cloudG, d.today.savedG, d.today.baselineG, ...d.today.rangeG, ...d.days.flatMap((x) => [x.localG, x.cloudG, x.requests])]) {
         assert.ok(Number.isFinite(v) && v >= 0, `a negative or broken figure: ${v}`);
       }

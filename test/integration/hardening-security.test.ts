@@ -130,7 +130,7 @@ describe('hardening: the API key never leaks', function () {
         // Both modes at once: the retries after a reset or a 500 wait out real backoff.
         const runs = await Promise.all(modes.map((mode) => runCliProcess(['ask', '--endpoint', server.url, '--model', MODEL, '--zone', 'FR', ...mode, question], env)));
         for (const [i, mode] of modes.entries()) {
-          const r = runs[i];
+          const r = runs[i]!;
           transcripts.push(r.stdout, r.stderr);
           const what = `${name} ${mode.join(' ')}`;
           assert.equal(r.code, code, `${what}: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
@@ -187,8 +187,8 @@ describe('hardening: the API key never leaks', function () {
     try {
       const r = await runCliProcess(['ask', '--endpoint', server.url, '--model', MODEL, '--json', `my key is ${plainKey}, is that safe?`], { ...env, VERDANT_API_KEY: plainKey });
       assert.equal(r.code, 0, r.stderr);
-      assert.equal(server.seen[0].headers.authorization, `Bearer ${plainKey}`);
-      assert.ok(!JSON.stringify(server.seen[0].body).includes(plainKey), 'the key went out inside the prompt');
+      assert.equal(server.seen[0]!.headers.authorization, `Bearer ${plainKey}`);
+      assert.ok(!JSON.stringify(server.seen[0]!.body).includes(plainKey), 'the key went out inside the prompt');
       assert.equal(JSON.parse(r.stdout).redactions, 1);
     } finally {
       await server.close();
@@ -269,7 +269,7 @@ describe('hardening: CloudClient errors never carry the key', function () {
       if (!r.ok) assertNoKey(r.reason, url);
       const { problems } = readSettings((k) => (k === 'cloud.endpoint' ? url : undefined));
       assert.equal(problems.length, 1);
-      assertNoKey(problems[0].message, url);
+      assertNoKey(problems[0]!.message, url);
     }
   });
 
@@ -337,14 +337,14 @@ describe('hardening: downloads are sha256-verified', function () {
 
   it('one flipped byte in transit: an error, and nothing left on disk', async () => {
     body = Buffer.from(FILE);
-    body[body.length - 1] ^= 1;
+    body[body.length - 1]! ^= 1;
     await mismatch(path.join(dir, 'model.gguf'), FILE.length);
   });
 
   it('tampered bytes in a complete .part from an earlier run: the same, without trusting it', async () => {
     const dest = path.join(dir, 'model.gguf');
     const part = Buffer.from(FILE);
-    part[1000] ^= 0x80;
+    part[1000]! ^= 0x80;
     writeFileSync(`${dest}.part`, part);
     await mismatch(dest, FILE.length);
   });
@@ -352,7 +352,7 @@ describe('hardening: downloads are sha256-verified', function () {
   it('tampered bytes in the kept prefix of a resumed download: caught over the whole file', async () => {
     const dest = path.join(dir, 'model.gguf');
     const prefix = Buffer.from(FILE.subarray(0, 100_000));
-    prefix[10] ^= 0xff;
+    prefix[10]! ^= 0xff;
     writeFileSync(`${dest}.part`, prefix);
     await mismatch(dest, FILE.length);
     // And a clean retry then succeeds.

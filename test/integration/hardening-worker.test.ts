@@ -201,7 +201,7 @@ describe('hardening: engine worker and client (real processes)', function () {
 
     const rejected = settled.filter((s) => s.status === 'rejected');
     assert.equal(rejected.length, 0, JSON.stringify(rejected.slice(0, 3)));
-    const last = settled[N - 1];
+    const last = settled[N - 1]!;
     assert.ok(last.status === 'fulfilled' && last.value && last.value.text.length > 0, `the last request got ${JSON.stringify(last)}`);
     assert.ok(pipeline.stats.engineCalls > 20, `only ${pipeline.stats.engineCalls} requests reached the engine: the test did not load it`);
     // Bounded by construction, whatever the machine's speed: one engine request per document at a time (a cancelled

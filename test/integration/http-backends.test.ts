@@ -132,7 +132,7 @@ describe('Ollama backend', () => {
     assert.equal(r.timing.tokensPerSecond, 50);
     assert.ok(r.timing.ttftMs > 0 && r.timing.ttftMs <= r.timing.totalMs);
     assert.ok(Math.abs((r.confidence.meanLogProb ?? 0) - -0.2) < 1e-9);
-    const body = server!.seen[0].body;
+    const body = server!.seen[0]!.body;
     assert.equal(body.model, 'qwen2.5-coder:1.5b');
     assert.equal(body.prompt, 'def gcd(a, b):');
     assert.equal(body.suffix, '\n\nprint(gcd(4, 6))');
@@ -149,7 +149,7 @@ describe('Ollama backend', () => {
     assert.equal(r.text, 'x = 1');
     assert.equal(r.stopReason, 'maxTokens');
     assert.equal(r.usedFim, false);
-    const body = server!.seen[0].body;
+    const body = server!.seen[0]!.body;
     assert.equal(body.raw, true);
     assert.equal(body.suffix, undefined);
     assert.deepEqual(body.options, { num_predict: 1, temperature: 0.2 });
@@ -165,7 +165,7 @@ describe('Ollama backend', () => {
     assert.equal(r.text, 'Hello!');
     assert.equal(r.timing.promptTokens, 9);
     assert.equal(r.timing.tokensPerSecond, 100);
-    assert.deepEqual(server!.seen[0].body.messages, [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }]);
+    assert.deepEqual(server!.seen[0]!.body.messages, [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }]);
   });
 
   it('sends jsonSchema as `format` on /api/chat and /api/generate, and refuses it on fim', async () => {
@@ -187,7 +187,7 @@ describe('Ollama backend', () => {
     assert.equal(generateBody.raw, true);
     // Without a schema there is no format at all (not even "json").
     await b.generate({ kind: 'completion', prompt: 'Plan:', maxTokens: 64 });
-    assert.equal('format' in server!.seen[2].body, false);
+    assert.equal('format' in server!.seen[2]!.body, false);
   });
 
   it('applies stop strings client-side, even split across pieces, and closes the stream', async () => {
@@ -200,7 +200,7 @@ describe('Ollama backend', () => {
     assert.equal(r.text, 'foo\nbar ');
     assert.equal(shown.join(''), 'foo\nbar ', 'the stop string never reaches the editor');
     assert.equal(r.stopReason, 'stop');
-    await within(server!.seen[0].closedEarly, 'the server sees the connection close');
+    await within(server!.seen[0]!.closedEarly, 'the server sees the connection close');
   });
 
   it('cancels mid-stream: resolves with the text so far and "abort" at once, and the server sees the socket close', async () => {
@@ -212,7 +212,7 @@ describe('Ollama backend', () => {
     const { result } = await abortAfter(b, { kind: 'completion', prompt: 'p', maxTokens: 100 }, 2, controller);
     assert.equal(result.stopReason, 'abort');
     assert.equal(result.text, 't0 t1 ');
-    await within(server!.seen[0].closedEarly, 'the server sees the connection close');
+    await within(server!.seen[0]!.closedEarly, 'the server sees the connection close');
   });
 
   it('resolves "abort" without a request when the signal is already aborted', async () => {
@@ -250,7 +250,7 @@ describe('Ollama backend', () => {
     assert.deepEqual(await b.info(), {
       backend: 'ollama', model: 'qwen2.5-coder:1.5b', devices: ['gpu'], vramBytes: 1_500_000_000, threads: null, fimSupported: true, contextSize: 4096,
     });
-    assert.deepEqual(server!.seen[0].body, { model: 'qwen2.5-coder:1.5b' });
+    assert.deepEqual(server!.seen[0]!.body, { model: 'qwen2.5-coder:1.5b' });
   });
 
   it('results carry the context size: null until info() has found it, then that (the stream never says it)', async () => {
@@ -408,7 +408,7 @@ describe('OpenAI-compatible backend (LM Studio, mlx_lm.server)', () => {
     assert.equal(r.confidence.meanLogProb, -1);
     assert.deepEqual([r.timing.promptTokens, r.timing.evaluatedTokens, r.timing.generatedTokens], [20, 5, 2]);
     assert.ok(r.timing.tokensPerSecond > 0);
-    const { body, path } = server.seen[0];
+    const { body, path } = server.seen[0]!;
     assert.equal(path, '/v1/completions', 'a base URL ending in /v1 is not doubled');
     assert.equal(body.prompt, '<|fim_prefix|>def add(a, b):\n    <|fim_suffix|>\n<|fim_middle|>');
     assert.equal(body.logprobs, 1);
@@ -439,7 +439,7 @@ describe('OpenAI-compatible backend (LM Studio, mlx_lm.server)', () => {
       kind: 'fim', prefix: 'import b\n', suffix: '\n', maxTokens: 8, filePath: 'main.py', repoName: 'demo',
       extra: [{ path: 'b.py', text: 'def run():\n    pass' }],
     });
-    assert.equal(server.seen[0].body.prompt, '<|repo_name|>demo\n<|file_sep|>b.py\ndef run():\n    pass\n<|file_sep|>main.py\n<|fim_prefix|>import b\n<|fim_suffix|>\n<|fim_middle|>');
+    assert.equal(server.seen[0]!.body.prompt, '<|repo_name|>demo\n<|file_sep|>b.py\ndef run():\n    pass\n<|file_sep|>main.py\n<|fim_prefix|>import b\n<|fim_suffix|>\n<|fim_middle|>');
     assert.equal(r.text, 'b.run()');
     assert.equal(r.usedFim, true);
   });
@@ -457,8 +457,8 @@ describe('OpenAI-compatible backend (LM Studio, mlx_lm.server)', () => {
     assert.equal(r.stopReason, 'maxTokens');
     assert.equal(r.confidence.meanLogProb, null, 'mlx_lm.server sends no logprobs while streaming');
     assert.deepEqual([r.timing.promptTokens, r.timing.evaluatedTokens, r.timing.generatedTokens], [12, 2, 1]);
-    assert.equal(server.seen[0].body.prompt, 'def f():\n    ');
-    assert.equal(server.seen[0].body.logprobs, true);
+    assert.equal(server.seen[0]!.body.prompt, 'def f():\n    ');
+    assert.equal(server.seen[0]!.body.logprobs, true);
   });
 
   it('chats through /v1/chat/completions with logprobs', async () => {
@@ -472,7 +472,7 @@ describe('OpenAI-compatible backend (LM Studio, mlx_lm.server)', () => {
     assert.ok(Math.abs((r.confidence.meanLogProb ?? 0) - -0.3) < 1e-9);
     assert.equal(r.timing.generatedTokens, 2, 'counted from the stream when usage is absent');
     assert.equal(r.timing.evaluatedTokens, null);
-    const seen = server.seen[0];
+    const seen = server.seen[0]!;
     assert.equal(seen.headers.authorization, 'Bearer sk-test-123456');
     assert.equal(seen.body.logprobs, true);
     assert.deepEqual(seen.body.messages, [{ role: 'user', content: 'Hello' }]);
@@ -489,15 +489,15 @@ describe('OpenAI-compatible backend (LM Studio, mlx_lm.server)', () => {
     const r = await backend.generate({ kind: 'chat', messages: [{ role: 'user', content: 'Plan it.' }], maxTokens: 64, jsonSchema: PLAN_SCHEMA });
     assert.deepEqual(JSON.parse(r.text), { steps: [{ title: 'Split', size: 'small' }] });
     const expected = { type: 'json_schema', json_schema: { name: 'verdant', schema: PLAN_SCHEMA, strict: true } };
-    assert.deepEqual(server.seen[0].body.response_format, expected);
+    assert.deepEqual(server.seen[0]!.body.response_format, expected);
     await backend.dispose();
     backend = createHttpBackend('mlx', { url: server.url, model: 'mlx-community/Llama-3.2-1B-4bit' });
     const c = await backend.generate({ kind: 'completion', prompt: 'Plan:', maxTokens: 64, jsonSchema: PLAN_SCHEMA });
     assert.equal(c.text, PLAN_JSON);
-    assert.equal(server.seen[1].path, '/v1/completions');
-    assert.deepEqual(server.seen[1].body.response_format, expected);
+    assert.equal(server.seen[1]!.path, '/v1/completions');
+    assert.deepEqual(server.seen[1]!.body.response_format, expected);
     await backend.generate({ kind: 'completion', prompt: 'Plan:', maxTokens: 64 });
-    assert.equal('response_format' in server.seen[2].body, false);
+    assert.equal('response_format' in server.seen[2]!.body, false);
   });
 
   it('cancels mid-stream at once', async () => {
@@ -510,7 +510,7 @@ describe('OpenAI-compatible backend (LM Studio, mlx_lm.server)', () => {
     const { result } = await abortAfter(backend, { kind: 'completion', prompt: 'count:', maxTokens: 100 }, 3, controller);
     assert.equal(result.stopReason, 'abort');
     assert.equal(result.text, '0,1,2,');
-    await within(server.seen[0].closedEarly, 'the server sees the connection close');
+    await within(server.seen[0]!.closedEarly, 'the server sees the connection close');
   });
 
   it('says how to get an unknown model, in generate (404) and info (/v1/models)', async () => {
@@ -621,7 +621,7 @@ describe('llama-server backend', () => {
     assert.deepEqual(
       [r.timing.promptTokens, r.timing.evaluatedTokens, r.timing.generatedTokens, r.timing.tokensPerSecond],
       [40, 8, 2, 80]);
-    const body = server.seen[0].body;
+    const body = server.seen[0]!.body;
     assert.equal(body.input_prefix, 'def f():\n    ');
     assert.equal(body.input_suffix, '\n');
     assert.deepEqual(body.input_extra, [{ filename: 'util.py', text: 'X = 1\n' }]);
@@ -639,7 +639,7 @@ describe('llama-server backend', () => {
     assert.equal(r.text, 'pass');
     assert.equal(r.usedFim, false);
     assert.equal(r.stopReason, 'maxTokens');
-    assert.equal(server.seen[1].body.prompt, 'def f():\n    ');
+    assert.equal(server.seen[1]!.body.prompt, 'def f():\n    ');
     await backend.generate({ kind: 'fim', prefix: 'a', suffix: 'b', maxTokens: 1 });
     assert.deepEqual(server.seen.map((s) => s.path), ['/infill', '/completion', '/completion']);
   });
@@ -654,10 +654,10 @@ describe('llama-server backend', () => {
     backend = new LlamaServerBackend({ url: server.url, model: 'qwen' });
     const c = await backend.generate({ kind: 'completion', prompt: 'a', maxTokens: 4, stop: ['c'] });
     assert.deepEqual([c.text, c.stopReason], ['b', 'stop']);
-    assert.equal(server.seen[0].body.prompt, 'a');
+    assert.equal(server.seen[0]!.body.prompt, 'a');
     const chat = await backend.generate({ kind: 'chat', messages: [{ role: 'user', content: 'ok?' }], maxTokens: 4 });
     assert.deepEqual([chat.text, chat.timing.promptTokens, chat.timing.evaluatedTokens, chat.timing.tokensPerSecond, chat.confidence.meanLogProb], ['Yes', 30, 5, 42, -0.5]);
-    assert.equal(server.seen[1].body.model, 'qwen');
+    assert.equal(server.seen[1]!.body.model, 'qwen');
   });
 
   it('sends jsonSchema as json_schema to /completion and as response_format to /v1/chat/completions, and refuses it on fim', async () => {
@@ -669,13 +669,13 @@ describe('llama-server backend', () => {
     await refusesFimSchema(backend, server);
     const c = await backend.generate({ kind: 'completion', prompt: 'Plan:', maxTokens: 64, jsonSchema: PLAN_SCHEMA });
     assert.deepEqual([c.text, c.stopReason], [PLAN_JSON, 'eos']);
-    assert.equal(server.seen[0].path, '/completion');
-    assert.deepEqual(server.seen[0].body.json_schema, PLAN_SCHEMA);
-    assert.equal('response_format' in server.seen[0].body, false);
+    assert.equal(server.seen[0]!.path, '/completion');
+    assert.deepEqual(server.seen[0]!.body.json_schema, PLAN_SCHEMA);
+    assert.equal('response_format' in server.seen[0]!.body, false);
     const chat = await backend.generate({ kind: 'chat', messages: [{ role: 'user', content: 'Plan it.' }], maxTokens: 64, jsonSchema: PLAN_SCHEMA });
     assert.equal(chat.text, PLAN_JSON);
-    assert.deepEqual(server.seen[1].body.response_format, { type: 'json_schema', json_schema: { name: 'verdant', schema: PLAN_SCHEMA, strict: true } });
-    assert.equal('json_schema' in server.seen[1].body, false);
+    assert.deepEqual(server.seen[1]!.body.response_format, { type: 'json_schema', json_schema: { name: 'verdant', schema: PLAN_SCHEMA, strict: true } });
+    assert.equal('json_schema' in server.seen[1]!.body, false);
   });
 
   it('cancels mid-stream at once, and the server sees the socket close', async () => {
@@ -687,7 +687,7 @@ describe('llama-server backend', () => {
     backend = new LlamaServerBackend({ url: server.url });
     const { result } = await abortAfter(backend, { kind: 'fim', prefix: 'a', suffix: 'b', maxTokens: 100 }, 2, controller);
     assert.deepEqual([result.stopReason, result.text, result.usedFim], ['abort', '0;1;', true]);
-    await within(server.seen[0].closedEarly, 'the server sees the connection close');
+    await within(server.seen[0]!.closedEarly, 'the server sees the connection close');
   });
 
   it('says the model is still loading (/health 503), then reports /props', async () => {
@@ -818,7 +818,7 @@ describe('HTTP backends against a hostile server', () => {
         const e = await rejection(b.info());
         assert.equal(e.code, 'backend-unavailable');
         assert.match(e.message, new RegExp(`^${f.product} at http://127\\.0\\.0\\.1:\\d+ sent a response of more than 64 KiB: check that verdant\\.local\\.serverUrl points at ${f.product}`));
-        await within(s.seen[0].closedEarly, 'the server sees the connection close');
+        await within(s.seen[0]!.closedEarly, 'the server sees the connection close');
         assert.ok((await written!) < POURED, 'the client stopped reading');
       });
 
@@ -837,7 +837,7 @@ describe('HTTP backends against a hostile server', () => {
         assert.equal(e.code, 'backend-unavailable');
         assert.match(e.message, new RegExp(`sent a streamed ${f.endless.word} of more than 64 KiB: check that verdant\\.local\\.serverUrl points at ${f.product}`));
         assert.equal(shown.join(''), 'Before ');
-        await within(s.seen[0].closedEarly, 'the server sees the connection close');
+        await within(s.seen[0]!.closedEarly, 'the server sees the connection close');
         assert.ok((await written!) < POURED, 'the client stopped reading');
       });
 
@@ -854,7 +854,7 @@ describe('HTTP backends against a hostile server', () => {
         assert.equal(r.stopReason, 'maxTokens');
         assert.equal(r.text, 'word '.repeat(26).slice(0, 8 * 16));
         assert.equal(shown.join(''), r.text, 'what was shown is what is returned');
-        await within(s.seen[0].closedEarly, 'the server sees the connection close');
+        await within(s.seen[0]!.closedEarly, 'the server sees the connection close');
         assert.ok((await written!) < POURED, 'the client stopped reading');
       });
 
@@ -872,7 +872,7 @@ describe('HTTP backends against a hostile server', () => {
         assert.equal(e.code, 'backend-unavailable');
         assert.match(e.message, new RegExp(`^${f.product} at .* sent no data for 0\\.3 s in the middle of an answer`));
         assert.equal(shown.join(''), 'Hello');
-        await within(s.seen[0].closedEarly, 'the server sees the connection close');
+        await within(s.seen[0]!.closedEarly, 'the server sees the connection close');
       });
 
       it('fails at the deadline when a stream trickles data forever, or a JSON answer trickles', async () => {
@@ -892,7 +892,7 @@ describe('HTTP backends against a hostile server', () => {
           const e = await within(rejection(call()), 'the deadline ends the request');
           assert.equal(e.code, 'backend-unavailable');
           assert.match(e.message, deadline);
-          await within(s.seen[i].closedEarly, 'the server sees the connection close');
+          await within(s.seen[i]!.closedEarly, 'the server sees the connection close');
         }
       });
     });
@@ -900,7 +900,7 @@ describe('HTTP backends against a hostile server', () => {
 
   it('refuses a JSON answer whose Content-Length is over the cap without waiting for it', async () => {
     // The body announces 1 GiB, sends a few bytes and stalls: only a refusal on the header ends the request.
-    const { s, b } = await start(FAMILIES[0], { limits: SMALL }, {
+    const { s, b } = await start(FAMILIES[0]!, { limits: SMALL }, {
       'POST /api/show': (_seen, res) => {
         head(res, 'application/json', { 'content-length': String(2 ** 30) });
         res.write('{"lic');
@@ -908,6 +908,6 @@ describe('HTTP backends against a hostile server', () => {
     });
     const e = await within(rejection(b.info()), 'the client refuses the answer');
     assert.match(e.message, /sent a response of more than 64 KiB/);
-    await within(s.seen[0].closedEarly, 'the server sees the connection close');
+    await within(s.seen[0]!.closedEarly, 'the server sees the connection close');
   });
 });

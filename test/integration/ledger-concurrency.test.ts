@@ -145,7 +145,7 @@ describe('carbon ledger across processes', () => {
     assert.equal(read.records.length, written.length);
     const torn = read.problems.filter((p) => /incomplete last line/.test(p.reason));
     assert.equal(torn.length, 1);
-    const tornLine = torn[0].line;
+    const tornLine = torn[0]!.line;
 
     await ledger.append({ ...TEMPLATE, id: 'parent-after' });
     const moreExit = await runWriter(dir, 'after', 50);

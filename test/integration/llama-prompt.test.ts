@@ -59,7 +59,7 @@ describe('llama.cpp FIM prompt: repository layout and warm-ups (real model)', fu
       const chunk = (c: ContextChunk) => [ids.fimSep, ...text(`${c.path}\n`), ...text(c.text.endsWith('\n') ? c.text : `${c.text}\n`)];
       assert.deepEqual(prompt.tokens, [
         bos, ids.fimRep, ...text('tales\n'),
-        ...chunk(CHUNKS[0]), ...chunk(CHUNKS[1]), ...chunk(CHUNKS[2]),
+        ...chunk(CHUNKS[0]!), ...chunk(CHUNKS[1]!), ...chunk(CHUNKS[2]!),
         ids.fimSep, ...text('story.txt\n'),
         ids.fimPre, ...text(LILY), ids.fimSuf, ...text(' She was happy.'), ids.fimMid,
       ]);

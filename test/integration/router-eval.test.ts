@@ -51,7 +51,7 @@ describe('router evaluation on eval.jsonl', function () {
     const expected = allLocal.perRow.reduce((sum, r) => sum + (r.routes.balanced !== 'cloud' ? r.localG + (r.localOk ? 0 : r.cloudG) : r.cloudG), 0);
     assert.ok(Math.abs(allLocal.modes.balanced.carbon.routerG - expected) < 1e-5, `${allLocal.modes.balanced.carbon.routerG} vs ${expected}`);
     rows.forEach((row, i) => {
-      const r = allLocal.perRow[i];
+      const r = allLocal.perRow[i]!;
       if (row.input.promptTokens + 2048 > row.input.localContextTokens) return;
       assert.equal(r.routes.balanced, r.localG > GREENER_BY * r.cloudG ? 'cloud' : 'local', `row ${i + 1}`);
     });

@@ -77,12 +77,12 @@ describe('router classifier on onnxruntime-node', function () {
     assert.equal(onnx.length, all.length);
     let worst = 0;
     onnx.forEach((p, i) => {
-      worst = Math.max(worst, Math.abs(p - referenceForward(weights, features[i])));
+      worst = Math.max(worst, Math.abs(p - referenceForward(weights, features[i]!)));
     });
     assert.ok(worst <= 1e-6, `max |onnx - reference| = ${worst}`);
     assert.deepEqual(await router.predict([]), []);
-    const single = await router.predict([features[0]]);
-    assert.ok(Math.abs(single[0] - onnx[0]) <= 1e-7);
+    const single = await router.predict([features[0]!]);
+    assert.ok(Math.abs(single[0]! - onnx[0]!) <= 1e-7);
   });
 
   it('reproduces the eval and train accuracy the build script prints', async () => {
@@ -94,7 +94,7 @@ describe('router classifier on onnxruntime-node', function () {
     };
     for (const [label, set] of [['eval', evalRows], ['train', trainRows]] as const) {
       const p = await router.predict(set.map((r) => featureVector(r.input)));
-      const correct = p.filter((x, i) => (x >= 0.5) === set[i].localOk).length;
+      const correct = p.filter((x, i) => (x >= 0.5) === set[i]!.localOk).length;
       assert.deepEqual([correct, set.length], printed(label), label);
     }
     const [correct, total] = printed('eval');
@@ -120,10 +120,11 @@ describe('router classifier on onnxruntime-node', function () {
     try {
       assert.deepEqual(r.providers, ['cpu']);
       assert.equal(r.skipped.length, 1);
-      assert.equal(r.skipped[0].provider, 'dml');
-      assert.match(r.skipped[0].error, /dml/i);
-      const [p] = await r.predict([featureVector(evalRows[0].input)]);
-      assert.ok(Math.abs(p - referenceForward(weights, featureVector(evalRows[0].input))) <= 1e-6);
+      assert.equal(r.skipped[0]!.provider, 'dml');
+      assert.match(r.skipped[0]!.error, /dml/i);
+      const [p] = await r.predict([featureVector(evalRows[0]!.input)]);
+      assert.ok(p !== undefined);
+      assert.ok(Math.abs(p - referenceForward(weights, featureVector(evalRows[0]!.input))) <= 1e-6);
     } finally {
       await r.dispose();
     }

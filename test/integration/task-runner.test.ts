@@ -180,7 +180,7 @@ describe('task runner: one ledger record per attempt, the outcome names it', fun
     assert.equal(server.seen.length, sent + 1);
     assert.ok(!JSON.stringify(server.seen.at(-1)?.body).includes(SECRET), 'the secret never left');
     assert.ok((t.runner.lastCloudRequest?.redactions ?? 0) >= 1);
-    assert.equal((await ledger.read()).records[0].feature, 'explain');
+    assert.equal((await ledger.read()).records[0]!.feature, 'explain');
     await t.close();
   });
 

@@ -33,6 +33,6 @@ export function minified(): string[] {
 /** The three shapes, each with where the cursor is. */
 export const BIG_DOCUMENTS = [
   ['10 MB of ordinary lines, cursor in the middle', manyLines, (doc: string[]) => ({ line: doc.length >> 1, character: 10 })],
-  ['a 10 MB minified line, cursor in the middle of it', minified, (doc: string[]) => ({ line: 1, character: doc[1].length >> 1 })],
-  ['a 10 MB minified line, cursor at its end', minified, (doc: string[]) => ({ line: 1, character: doc[1].length })],
+  ['a 10 MB minified line, cursor in the middle of it', minified, (doc: string[]) => ({ line: 1, character: doc[1]!.length >> 1 })],
+  ['a 10 MB minified line, cursor at its end', minified, (doc: string[]) => ({ line: 1, character: doc[1]!.length })],
 ] as const;

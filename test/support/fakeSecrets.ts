@@ -17,7 +17,7 @@ export function seededChars(n: number, alphabet: string, seed = 1): string {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = Math.imul(a ^ (a >>> 15), a | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out.push(alphabet[((t ^ (t >>> 14)) >>> 0) % alphabet.length]);
+    out.push(alphabet[((t ^ (t >>> 14)) >>> 0) % alphabet.length]!);
   }
   return out.join('');
 }

@@ -55,7 +55,7 @@ export class FakeServer {
       req.on('data', (d: string) => { raw += d; });
       req.on('end', () => {
         const closedEarly = new Promise<void>((resolve) => res.on('close', () => { if (!res.writableFinished) resolve(); }));
-        const seen: Seen = { method: req.method ?? 'GET', path: (req.url ?? '/').split('?')[0], headers: req.headers, body: raw ? JSON.parse(raw) : undefined, closedEarly };
+        const seen: Seen = { method: req.method ?? 'GET', path: (req.url ?? '/').split('?')[0]!, headers: req.headers, body: raw ? JSON.parse(raw) : undefined, closedEarly };
         fake.seen.push(seen);
         void Promise.resolve(route(seen, res, req)).catch(() => res.destroy());
       });

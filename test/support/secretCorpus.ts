@@ -32,9 +32,14 @@ function pem(label: string, seed: number): string {
 
 const base64 = (s: string) => Buffer.from(s).toString('base64');
 
+/** xs.map(f), typed as a tuple as long as xs (the samples destructure it). */
+function mapTuple<const A extends readonly unknown[], R>(xs: A, f: (x: A[number], i: number) => R): { -readonly [K in keyof A]: R } {
+  return xs.map(f) as { -readonly [K in keyof A]: R };
+}
+
 function awsSamples(): SecretSample[] {
-  const [id1, id2, id3, id4] = [1, 2, 3, 4].map(fake.awsId);
-  const [s1, s2, s3, s4] = [11, 12, 13, 14].map(fake.awsSecret);
+  const [id1, id2, id3, id4] = mapTuple([1, 2, 3, 4], fake.awsId);
+  const [s1, s2, s3, s4] = mapTuple([11, 12, 13, 14], fake.awsSecret);
   return [
     {
       name: 'AWS: boto3 client, keys passed positionally',
@@ -181,7 +186,7 @@ function kubernetesSamples(): SecretSample[] {
 }
 
 function hexKeySamples(): SecretSample[] {
-  const [k1, k2, k3, k4] = [80, 81, 82, 83].map((seed) => fake.hex(64, seed));
+  const [k1, k2, k3, k4] = mapTuple([80, 81, 82, 83], (seed) => fake.hex(64, seed));
   return [
     {
       name: 'A bare 64-hex AES key',
@@ -205,7 +210,7 @@ function hexKeySamples(): SecretSample[] {
 }
 
 function passwordSamples(): SecretSample[] {
-  const [p1, p2, p3, p4, p5, p6] = [90, 91, 92, 93, 94, 95].map(fake.password);
+  const [p1, p2, p3, p4, p5, p6] = mapTuple([90, 91, 92, 93, 94, 95], fake.password);
   return [
     {
       name: 'curl -u user:pass',
@@ -305,8 +310,8 @@ function messagingSamples(): SecretSample[] {
 }
 
 function platformSamples(): SecretSample[] {
-  const [dop, doo, dor] = ['dop', 'doo', 'dor'].map((p, i) => `${p}_v1_${fake.hex(64, 120 + i)}`);
-  const [shpat, shpca, shppa, shpss] = ['shpat', 'shpca', 'shppa', 'shpss'].map((p, i) => `${p}_${fake.hex(32, 130 + i)}`);
+  const [dop, doo, dor] = mapTuple(['dop', 'doo', 'dor'], (p, i) => `${p}_v1_${fake.hex(64, 120 + i)}`);
+  const [shpat, shpca, shppa, shpss] = mapTuple(['shpat', 'shpca', 'shppa', 'shpss'], (p, i) => `${p}_${fake.hex(32, 130 + i)}`);
   const agePublic = 'age1' + seededChars(58, BECH32, 140);
   const ageSecret = 'AGE-SECRET-KEY-1' + seededChars(58, BECH32.toUpperCase(), 141);
   return [
@@ -372,7 +377,7 @@ function developerSamples(): SecretSample[] {
     { name: 'JWT in browser storage', text: `localStorage.setItem('session', '${jwt}');\n`, secrets: [jwt], kept: ["localStorage.setItem('session', '"] },
     { name: 'Azure storage connection string', text: `conn = "DefaultEndpointsProtocol=https;AccountName=acmelogs;AccountKey=${azure};EndpointSuffix=core.windows.net"\n`, secrets: [azure], kept: ['AccountName=acmelogs;AccountKey=', ';EndpointSuffix=core.windows.net'] },
     { name: 'Azure SAS URL', text: `https://acmelogs.blob.core.windows.net/logs?sv=2022-11-02&ss=b&srt=co&sp=rl&se=2025-01-01T00:00:00Z&sig=${sas}\n`, secrets: [sas], kept: ['https://acmelogs.blob.core.windows.net/logs?sv=2022-11-02'] },
-    { name: 'OpenSSH private key in a string', text: `DEPLOY_KEY = """\n${pemKey}"""\n`, secrets: [pemKey.split('\n')[1], pemKey.split('\n')[0]], kept: ['DEPLOY_KEY = """'] },
+    { name: 'OpenSSH private key in a string', text: `DEPLOY_KEY = """\n${pemKey}"""\n`, secrets: [pemKey.split('\n')[1]!, pemKey.split('\n')[0]!], kept: ['DEPLOY_KEY = """'] },
     { name: 'Basic auth header', text: `headers = {"Authorization": "Basic ${basic}", "Accept": "application/json"}\n`, secrets: [basic], kept: ['"Accept": "application/json"'] },
     { name: 'Bearer token in fetch', text: `fetch(url, { headers: { Authorization: 'Bearer ${bearer}' } });\n`, secrets: [bearer], kept: ['fetch(url, { headers: { Authorization: '] },
     { name: 'Django secret key', text: `SECRET_KEY = '${django}'\nDEBUG = False\n`, secrets: [django], kept: ['SECRET_KEY = ', 'DEBUG = False'] },

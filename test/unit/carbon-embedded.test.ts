@@ -35,10 +35,10 @@ describe('carbon: embedded grid averages table', () => {
 
   it('carries the published Ember figures and names its source', () => {
     assert.deepEqual(COUNTRY_AVERAGES.SE, { gPerKWh: 35.89, year: 2024, iso3: 'SWE' });
-    assert.equal(COUNTRY_AVERAGES.FR.gPerKWh, 44.18);
-    assert.equal(COUNTRY_AVERAGES.DE.gPerKWh, 342.06);
-    assert.equal(COUNTRY_AVERAGES.GB.gPerKWh, 215.79);
-    assert.equal(COUNTRY_AVERAGES.CH.gPerKWh, 36.72);
+    assert.equal(COUNTRY_AVERAGES.FR!.gPerKWh, 44.18);
+    assert.equal(COUNTRY_AVERAGES.DE!.gPerKWh, 342.06);
+    assert.equal(COUNTRY_AVERAGES.GB!.gPerKWh, 215.79);
+    assert.equal(COUNTRY_AVERAGES.CH!.gPerKWh, 36.72);
     assert.ok(Math.abs(WORLD_AVERAGE.gPerKWh - 473) < 2, `World ${WORLD_AVERAGE.gPerKWh}`);
     assert.equal(GRID_AVERAGES_SOURCE.package, '@tgwf/co2');
     assert.match(GRID_AVERAGES_SOURCE.sha256, /^[0-9a-f]{64}$/);
@@ -61,10 +61,10 @@ describe('carbon: embedded zone lookup', () => {
   });
 
   it('uses the country of a sub-national or postcode zone, and says so', () => {
-    for (const [zone, country] of [['SE-SE3', 'SE'], ['GB-RG41', 'GB'], ['US-CAL-CISO', 'US'], ['de-tennet', 'DE']]) {
+    for (const [zone, country] of [['SE-SE3', 'SE'], ['GB-RG41', 'GB'], ['US-CAL-CISO', 'US'], ['de-tennet', 'DE']] as const) {
       const r = lookupGridAverage(zone);
       assert.equal(r.key, country, zone);
-      assert.equal(r.gPerKWh, COUNTRY_AVERAGES[country].gPerKWh);
+      assert.equal(r.gPerKWh, COUNTRY_AVERAGES[country]!.gPerKWh);
       assert.match(r.detail, new RegExp(`no figure for ${zone.toUpperCase()}, so its country's`));
     }
   });
@@ -115,8 +115,8 @@ describe('carbon: EmbeddedSource and the embedded service', () => {
     const f = flatForecast(new EmbeddedSource(() => NOW).read('FR'), NOW, 'why');
     assert.equal(f.points.length, 24);
     assert.equal(f.pointMinutes, 60);
-    assert.equal(f.points[0].at, '2026-03-01T10:00:00.000Z');
-    assert.equal(f.points[23].at, '2026-03-02T09:00:00.000Z');
+    assert.equal(f.points[0]!.at, '2026-03-01T10:00:00.000Z');
+    assert.equal(f.points[23]!.at, '2026-03-02T09:00:00.000Z');
     assert.ok(f.points.every((p) => p.gPerKWh === 44.18));
     assert.equal(f.fallbackReason, 'why');
   });

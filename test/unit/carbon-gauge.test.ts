@@ -62,8 +62,8 @@ describe('dashboard data', () => {
     assert.equal(d.days.length, 30);
     assert.deepEqual(d.days[29], { day: '2026-11-26', localG: 0.5, cloudG: 2, savedG: 1.5, requests: 2 });
     assert.deepEqual(d.days[28], { day: '2026-11-25', localG: 1, cloudG: 0, savedG: 2, requests: 1 });
-    assert.equal(d.tasks[0].feature, 'inline-completion', 'sorted by grams');
-    assert.equal(d.tasks[0].requests, 3);
+    assert.equal(d.tasks[0]!.feature, 'inline-completion', 'sorted by grams');
+    assert.equal(d.tasks[0]!.requests, 3);
     assert.equal(d.level, 'high');
     assert.equal(d.window?.start, '2026-11-26T14:00:00.000Z'); // (100 + 110) / 2 beats 13:30's (120 + 100) / 2
     assert.equal(d.window?.avgGPerKWh, 105);

@@ -37,7 +37,7 @@ describe('CloudClients (the cloud client pool)', () => {
     await one.release();
     await two.release();
     assert.equal(clients.inFlight, 0);
-    assert.equal(made[0].closes, 0, 'the current client stays open between requests');
+    assert.equal(made[0]!.closes, 0, 'the current client stays open between requests');
     assert.equal(clients.acquire(A).client, made[0]);
   });
 
@@ -57,11 +57,11 @@ describe('CloudClients (the cloud client pool)', () => {
   it('reads the key through the latest acquire\'s callback', async () => {
     const { clients, made } = pool();
     await clients.acquire({ ...A, apiKey: async () => 'old' }).release();
-    assert.equal(await made[0].options.apiKey?.(), 'old');
+    assert.equal(await made[0]!.options.apiKey?.(), 'old');
     clients.acquire({ ...A, apiKey: async () => 'new' });
-    assert.equal(await made[0].options.apiKey?.(), 'new');
+    assert.equal(await made[0]!.options.apiKey?.(), 'new');
     clients.acquire(A);
-    assert.equal(await made[0].options.apiKey?.(), undefined, 'no callback: no key');
+    assert.equal(await made[0]!.options.apiKey?.(), undefined, 'no callback: no key');
   });
 
   it('closes an idle client as soon as another configuration is acquired', () => {
@@ -78,14 +78,14 @@ describe('CloudClients (the cloud client pool)', () => {
     const second = clients.acquire(A);
     const other = clients.acquire(B);
     assert.equal(made.length, 2);
-    assert.equal(made[0].closes, 0, 'still in use');
+    assert.equal(made[0]!.closes, 0, 'still in use');
     await first.release();
     await first.release(); // a second release of the same lease counts for nothing
-    assert.equal(made[0].closes, 0, 'one lease left');
+    assert.equal(made[0]!.closes, 0, 'one lease left');
     await second.release();
-    assert.equal(made[0].closes, 1);
+    assert.equal(made[0]!.closes, 1);
     await other.release();
-    assert.equal(made[1].closes, 0, 'the current one stays');
+    assert.equal(made[1]!.closes, 0, 'the current one stays');
     assert.equal(clients.open, 1);
   });
 
@@ -98,7 +98,7 @@ describe('CloudClients (the cloud client pool)', () => {
     assert.deepEqual(made.map((c) => c.closes), [0, 1], 'B was idle: closed when A came back');
     await running.release();
     await again.release();
-    assert.equal(made[0].closes, 0, 'A is current again');
+    assert.equal(made[0]!.closes, 0, 'A is current again');
   });
 
   it('makes a new client for a configuration whose old client was closed', async () => {
@@ -132,6 +132,6 @@ describe('CloudClients (the cloud client pool)', () => {
     await assert.rejects(clients.use(A, async () => { throw new Error('boom'); }), /boom/);
     assert.equal(clients.inFlight, 0);
     await clients.dispose();
-    assert.equal(made[0].closes, 1);
+    assert.equal(made[0]!.closes, 1);
   });
 });

@@ -5,7 +5,7 @@ import { ExtraContextRing, jaccard } from '../../src/core/completion/extraContex
 import { cutWindows, indentWidth } from '../../src/core/completion/input';
 import { finalizeCompletion, trimOverlap } from '../../src/core/completion/postprocess';
 
-const ctx = (linePrefix: string, suffix: string, maxLines = 8) => ({ linePrefix, lineSuffix: suffix.split('\n')[0], suffix, maxLines });
+const ctx = (linePrefix: string, suffix: string, maxLines = 8) => ({ linePrefix, lineSuffix: suffix.split('\n')[0]!, suffix, maxLines });
 
 describe('completion output rules', () => {
   it('keeps one line when code sits right of the cursor, without the overlapping closer', () => {
@@ -152,7 +152,7 @@ describe('extra context ring', () => {
     const ring = new ExtraContextRing({ maxChunks: 4, chunkLines: 4, minLines: 3, similarity: 0.9 });
     const lines = Array.from({ length: 100 }, (_, i) => `l${i}`);
     ring.addAround('f.ts', lines, 50);
-    assert.equal(ring.snapshot()[0].text, 'l48\nl49\nl50\nl51');
+    assert.equal(ring.snapshot()[0]!.text, 'l48\nl49\nl50\nl51');
   });
 
   it('computes Jaccard similarity of line sets', () => {

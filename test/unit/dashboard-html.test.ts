@@ -13,10 +13,10 @@ import { dashboardHtml, newNonce } from '../../src/vscode/dashboardHtml';
 function parseCsp(html: string): Map<string, string[]> {
   const metas = [...html.matchAll(/<meta\s[^>]*http-equiv="Content-Security-Policy"[^>]*>/gi)];
   if (metas.length !== 1) throw new Error(`Expected one CSP meta tag, found ${metas.length}.`);
-  const content = /\scontent="([^"]*)"/i.exec(metas[0][0]);
+  const content = /\scontent="([^"]*)"/i.exec(metas[0]![0]);
   if (!content) throw new Error('The CSP meta tag has no content.');
   const policy = new Map<string, string[]>();
-  for (const directive of unescape(content[1]).split(';')) {
+  for (const directive of unescape(content[1]!).split(';')) {
     const [name, ...sources] = directive.trim().split(/\s+/);
     if (!name) continue;
     if (policy.has(name.toLowerCase())) throw new Error(`Directive ${name} appears twice.`);
@@ -64,7 +64,7 @@ describe('dashboard page', () => {
       }
       assert.deepEqual(policy.get('default-src'), ["'none'"]);
       assert.equal(policy.get('script-src')?.length, 1);
-      assert.match(policy.get('script-src')![0], /^'nonce-[A-Za-z0-9+/_-]+={0,2}'$/);
+      assert.match(policy.get('script-src')![0]!, /^'nonce-[A-Za-z0-9+/_-]+={0,2}'$/);
       assert.equal(policy.has('connect-src') || policy.has('frame-src') || policy.has('object-src'), false);
     }
   });
@@ -75,9 +75,9 @@ describe('dashboard page', () => {
     const scripts = [...html.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/gi)];
     assert.equal(scripts.length, 1);
     assert.equal((html.match(/<script\b/gi) ?? []).length, 1);
-    assert.match(scripts[0][1], new RegExp(`\\snonce="${nonce.replace(/[+/]/g, '\\$&')}"`));
-    assert.match(scripts[0][1], new RegExp(`\\ssrc="${SCRIPT.replace(/[.+*]/g, '\\$&')}"`));
-    assert.equal(scripts[0][2].trim(), '', 'no inline code');
+    assert.match(scripts[0]![1]!, new RegExp(`\\snonce="${nonce.replace(/[+/]/g, '\\$&')}"`));
+    assert.match(scripts[0]![1]!, new RegExp(`\\ssrc="${SCRIPT.replace(/[.+*]/g, '\\$&')}"`));
+    assert.equal(scripts[0]![2]!.trim(), '', 'no inline code');
     assert.doesNotMatch(html, /<style\b/i);
     assert.doesNotMatch(html, /\sstyle\s*=/i);
     assert.doesNotMatch(html, /\son[a-z]+\s*=/i);
@@ -304,13 +304,13 @@ describe('dashboard script', () => {
     }
     const details = app.all('details');
     assert.equal(details.length, 2);
-    const daily = details[1].all('tr').slice(1).map((r) => r.childNodes.map((c) => c.textContent));
+    const daily = details[1]!.all('tr').slice(1).map((r) => r.childNodes.map((c) => c.textContent));
     assert.equal(daily.length, 30);
     const today = data.days.at(-1)!;
     assert.deepEqual(daily.at(-1), [today.day, String(today.requests), formatGrams(today.localG), formatGrams(today.cloudG), formatGrams(today.savedG)]);
-    const forecastRows = details[0].all('tr').slice(1);
+    const forecastRows = details[0]!.all('tr').slice(1);
     assert.equal(forecastRows.length, 48);
-    assert.equal(forecastRows[3].childNodes[1].textContent, '100');
+    assert.equal(forecastRows[3]!.childNodes[1]!.textContent, '100');
   });
 
   it('inserts data as text only', () => {

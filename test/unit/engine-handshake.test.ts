@@ -30,8 +30,8 @@ describe('engine handshake', () => {
   it('makes one 0600 key of 32 bytes, the same for every caller at once', async () => {
     const keyPath = keyPathFor(dir);
     const keys = await Promise.all(Array.from({ length: 12 }, () => engineKey(keyPath, currentOwner())));
-    assert.ok(keys.every((k) => k.equals(keys[0])));
-    assert.ok(keys[0].equals(readFileSync(keyPath)));
+    assert.ok(keys.every((k) => k.equals(keys[0]!)));
+    assert.ok(keys[0]!.equals(readFileSync(keyPath)));
     if (process.platform !== 'win32') assert.equal(statSync(keyPath).mode & 0o777, 0o600);
     assert.deepEqual(readdirSync(dir), ['engine.key'], 'no temp file left');
   });

@@ -189,7 +189,7 @@ describe('hardening: malformed model files', function () {
   });
 
   it('`verdant complete --model` prints the one error and exits 1 (text and --json)', async () => {
-    for (const [name, file] of [['zero-length', files.get('zero-length')!], ['tensor count 2^60', files.get('tensor count 2^60')!], ['directory', path.join(dir, 'x.gguf')]]) {
+    for (const [name, file] of [['zero-length', files.get('zero-length')!], ['tensor count 2^60', files.get('tensor count 2^60')!], ['directory', path.join(dir, 'x.gguf')]] as const) {
       const r = await cli('complete', '--model', file, '--prompt', 'x', '--gpu', 'cpu', '--threads', '1');
       assert.equal(r.code, 1, name);
       assert.equal(r.out, '', name);
@@ -423,7 +423,7 @@ function shuffled<X>(xs: readonly X[]): X[] {
   for (let i = out.length - 1; i > 0; i--) {
     seed = (seed * 48271) % 2147483647;
     const j = seed % (i + 1);
-    [out[i], out[j]] = [out[j], out[i]];
+    [out[i], out[j]] = [out[j]!, out[i]!];
   }
   return out;
 }
@@ -464,7 +464,7 @@ describe('hardening: bad forecasts', function () {
       // Without the check, the duplicate 12:00 point at 0 would make 12:00-13:00 look like the cleanest hour.
       const duplicate = forecastOf([...sorted, [T0, 0]]);
       assert.throws(() => findCleanestWindow(duplicate, q), (e: unknown) => e instanceof WindowError && /two points at 2026-11-26T12:00:00\.000Z/.test(e.message));
-      const same = forecastOf([...sorted, sorted[2]]);
+      const same = forecastOf([...sorted, sorted[2]!]);
       assert.throws(() => findCleanestWindow(same, q), /two points at 2026-11-26T13:00:00\.000Z/);
       // 60-minute points every 30 minutes: each half hour would count twice.
       const overlapping = forecastOf(sorted, 60);

@@ -78,7 +78,7 @@ const ABSURD: readonly unknown[] = [
 function typeOf(p: Property): string {
   const t = Array.isArray(p.type) ? p.type.filter((x) => x !== 'null') : [p.type];
   assert.equal(t.length, 1, `one type per setting, got ${JSON.stringify(p.type)}`);
-  return t[0] === 'integer' ? 'number' : t[0];
+  return t[0] === 'integer' ? 'number' : t[0]!;
 }
 
 function jsonType(v: unknown): string {
@@ -132,6 +132,7 @@ function assertOneProblem(key: string, value: unknown, problems: readonly Settin
   const what = `${key} = ${show(value)}`;
   assert.equal(problems.length, 1, `${what}: expected exactly one problem, got ${JSON.stringify(problems.map((p) => p.message.slice(0, 200)))}`);
   const [problem] = problems;
+  assert.ok(problem);
   assert.equal(problem.key, key, what);
   assert.ok(problem.message.startsWith(key), `${what}: the message names the key: ${problem.message.slice(0, 200)}`);
   // The fix: what the value must be, or what to do instead.
@@ -146,14 +147,14 @@ describe('hardening: every setting against wrong types and absurd values', () =>
     assert.ok(KEYS.length >= 20, `${KEYS.length} settings`);
     for (const key of KEYS) {
       assert.match(key, /^verdant\.[a-zA-Z]+(\.[a-zA-Z]+)*$/);
-      assert.ok(['boolean', 'number', 'string', 'array'].includes(typeOf(properties[key])), `${key}: ${typeOf(properties[key])}`);
-      assert.deepEqual(valueAt(DEFAULT_SETTINGS, key), properties[key].default, `${key}: the reader's default is the manifest's`);
+      assert.ok(['boolean', 'number', 'string', 'array'].includes(typeOf(properties[key]!)), `${key}: ${typeOf(properties[key]!)}`);
+      assert.deepEqual(valueAt(DEFAULT_SETTINGS, key), properties[key]!.default, `${key}: the reader's default is the manifest's`);
     }
   });
 
   for (const key of KEYS) {
     describe(key, () => {
-      const p = properties[key];
+      const p = properties[key]!;
 
       it('accepts its valid values: the default, each choice, the bounds, the examples', () => {
         for (const value of validValues(key, p)) {
@@ -217,7 +218,7 @@ describe('hardening: every setting against wrong types and absurd values', () =>
 
   it('gives exactly one problem per invalid key when every setting is wrong at once, and keeps the defaults', () => {
     const values: Record<string, unknown> = {};
-    for (const key of KEYS) values[short(key)] = typeOf(properties[key]) === 'string' ? 12 : 'not-this-type';
+    for (const key of KEYS) values[short(key)] = typeOf(properties[key]!) === 'string' ? 12 : 'not-this-type';
     const { settings, problems } = readSettings((k) => values[k]);
     assert.deepEqual(settings, DEFAULT_SETTINGS);
     assert.deepEqual(problems.map((p) => p.key).sort(), [...KEYS].sort());
@@ -243,14 +244,14 @@ describe('hardening: a repository cannot choose what runs or where code goes', (
     const sensitive = KEYS.filter((k) => SENSITIVE.test(k));
     assert.ok(sensitive.length >= 8, sensitive.join(', '));
     for (const key of sensitive) {
-      assert.ok(['machine', 'application'].includes(properties[key].scope ?? ''), `${key} has scope ${properties[key].scope ?? '(none: window)'}; a workspace could set it`);
+      assert.ok(['machine', 'application'].includes(properties[key]!.scope ?? ''), `${key} has scope ${properties[key]!.scope ?? '(none: window)'}; a workspace could set it`);
     }
   });
 
   it('keeps cloud consent application-scoped and every cloud and local setting out of workspaces', () => {
-    assert.equal(properties['verdant.cloud.enable'].scope, 'application');
+    assert.equal(properties['verdant.cloud.enable']!.scope, 'application');
     for (const key of KEYS.filter((k) => /^verdant\.(cloud|local)\./.test(k))) {
-      assert.ok(['machine', 'application'].includes(properties[key].scope ?? ''), key);
+      assert.ok(['machine', 'application'].includes(properties[key]!.scope ?? ''), key);
     }
     // No sensitive setting may be restricted-only: untrusted workspaces must not be able to set them either.
     assert.deepEqual(pkg.capabilities.untrustedWorkspaces.restrictedConfigurations, []);

@@ -33,8 +33,8 @@ describe('signed job files', () => {
     await q.replan(job.id, { ...plan, reason: 'replanned' });
     const { jobs, problems } = await q.list();
     assert.deepEqual(problems, []);
-    assert.equal(jobs[0].plan.reason, 'replanned');
-    assert.equal(Object.hasOwn(jobs[0], 'mac'), false);
+    assert.equal(jobs[0]!.plan.reason, 'replanned');
+    assert.equal(Object.hasOwn(jobs[0]!, 'mac'), false);
     assert.equal((await q.claim(job.id, owner))?.state, 'running');
   });
 

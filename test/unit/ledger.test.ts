@@ -170,7 +170,7 @@ describe('carbon ledger', () => {
     const rows = parseCsv(csv);
     assert.equal(rows.length, 3);
     assert.ok(rows.every((r) => r.length === 19));
-    assert.equal(rows[2][3], 'acme, "fast"\nv2');
+    assert.equal(rows[2]![3], 'acme, "fast"\nv2');
     assert.equal(await ledger.export('csv', { until: new Date('2000-01-01T00:00:00Z') }), header + '\r\n');
   });
 
@@ -222,9 +222,9 @@ describe('carbon ledger', () => {
     let read = await ledger.read();
     assert.deepEqual(read.records, [A, B]);
     assert.equal(read.problems.length, 1);
-    assert.equal(read.problems[0].file, file);
-    assert.equal(read.problems[0].line, 3);
-    assert.match(read.problems[0].reason, /incomplete last line/);
+    assert.equal(read.problems[0]!.file, file);
+    assert.equal(read.problems[0]!.line, 3);
+    assert.match(read.problems[0]!.reason, /incomplete last line/);
     await ledger.append(C);
     assert.deepEqual(lines(file).slice(2), ['{"id":"torn","ts":"2026-11-0', JSON.stringify(C), '']);
     read = await ledger.read();
@@ -259,8 +259,8 @@ describe('carbon ledger', () => {
     const { records, problems } = await new Ledger({ dir }).read();
     assert.deepEqual(records, [A, B]);
     assert.equal(problems.length, 1);
-    assert.equal(problems[0].line, 2);
-    assert.match(problems[0].reason, /torn fragment.*kept/);
+    assert.equal(problems[0]!.line, 2);
+    assert.match(problems[0]!.reason, /torn fragment.*kept/);
   });
 });
 

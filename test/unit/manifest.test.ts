@@ -17,7 +17,7 @@ describe('package.json manifest', () => {
     const read: string[] = [];
     readSettings((key) => { read.push(key); return undefined; });
     assert.deepEqual(Object.keys(properties).sort(), read.map((k) => `verdant.${k}`).sort());
-    for (const key of read) assert.deepEqual(properties[`verdant.${key}`].default, defaultOf(key), key);
+    for (const key of read) assert.deepEqual(properties[`verdant.${key}`]!.default, defaultOf(key), key);
   });
 
   it('gives every setting a markdownDescription and a scope', () => {
@@ -32,15 +32,15 @@ describe('package.json manifest', () => {
       'verdant.local.serverUrl', 'verdant.local.serverModel', 'verdant.cloud.endpoint', 'verdant.cloud.model',
       'verdant.cloud.zone', 'verdant.cloud.modelParams'];
     for (const key of machine) {
-      assert.equal(properties[key].scope, 'machine', key);
+      assert.equal(properties[key]!.scope, 'machine', key);
     }
-    assert.equal(properties['verdant.cloud.enable'].scope, 'application', 'consent cannot come from a workspace');
+    assert.equal(properties['verdant.cloud.enable']!.scope, 'application', 'consent cannot come from a workspace');
   });
 
   it('machine-scopes the routing settings and matches their choices to the policy', () => {
     const routing = ['verdant.routing.mode', 'verdant.routing.dailyBudgetGrams', 'verdant.routing.budgetAction', 'verdant.routing.cascade', 'verdant.routing.deferWithinHours'];
     assert.deepEqual(Object.keys(properties).filter((k) => k.startsWith('verdant.routing.')).sort(), [...routing].sort());
-    for (const key of routing) assert.equal(properties[key].scope, 'machine', key);
+    for (const key of routing) assert.equal(properties[key]!.scope, 'machine', key);
     const mode = properties['verdant.routing.mode'] as Property & { markdownEnumDescriptions?: string[] };
     assert.deepEqual(mode.enum, [...ROUTING_MODES]);
     assert.equal(mode.markdownEnumDescriptions?.length, ROUTING_MODES.length);
@@ -85,7 +85,7 @@ describe('package.json manifest', () => {
   });
 
   it('keeps README.md free of relative links, which vsce refuses to package without a repository URL', () => {
-    const relative = [...readFileSync('README.md', 'utf8').matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1]).filter((href) => !/^(?:https?:|mailto:|#)/.test(href));
+    const relative = [...readFileSync('README.md', 'utf8').matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1]!).filter((href) => !/^(?:https?:|mailto:|#)/.test(href));
     assert.deepEqual(relative, []);
   });
 });

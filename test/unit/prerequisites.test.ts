@@ -28,8 +28,8 @@ describe('npm test prerequisites', () => {
     assert.ok(p.vulkanProblem(env, 'linux'), 'a driver file that does not exist is no driver');
     const vulkan = p.missingPrerequisites({ stages: ['integration'], env, platform: 'linux' }).filter((m) => /Vulkan/.test(m.what));
     assert.equal(vulkan.length, 1);
-    assert.equal(vulkan[0].optional, true);
-    assert.match(vulkan[0].deb, /mesa-vulkan-drivers/);
+    assert.equal(vulkan[0]!.optional, true);
+    assert.match(vulkan[0]!.deb, /mesa-vulkan-drivers/);
     assert.equal(p.vulkanProblem(env, 'win32'), undefined, 'Windows ships its Vulkan loader with the GPU driver');
   });
 

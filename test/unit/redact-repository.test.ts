@@ -32,7 +32,7 @@ function sourceFiles(): string[] {
 function findingsIn(file: string): string[] {
   const text = readFileSync(file, 'utf8');
   const lines = text.split('\n');
-  return redactSecrets(text).findings.map((f) => `${file}:${f.line} ${f.kind}: ${lines[f.line - 1].trim().slice(0, 120)}`);
+  return redactSecrets(text).findings.map((f) => `${file}:${f.line} ${f.kind}: ${lines[f.line - 1]!.trim().slice(0, 120)}`);
 }
 
 describe('redactSecrets: no false positives on this repository', () => {

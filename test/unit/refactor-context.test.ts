@@ -26,6 +26,7 @@ describe('refactor step context', () => {
     const r = stepContext(step(['src/invoice.ts']), ctx, { budgetTokens: 4000 });
     assert.deepEqual(r.snippets, [{ path: 'src/invoice.ts', startLine: 0, endLine: 11 }]);
     const [system, user] = r.messages;
+    assert.ok(system && user);
     assert.equal(system.role, 'system');
     assert.equal(user.role, 'user');
     assert.ok(user.content.includes(`File: src/invoice.ts (whole file, 12 lines)\n\`\`\`typescript\n${INVOICE}\`\`\`\n`));
@@ -48,7 +49,7 @@ describe('refactor step context', () => {
       { path: 'src/ledger.ts', startLine: 197, endLine: 203 },
       { path: 'src/ledger.ts', startLine: 387, endLine: 393 },
     ]);
-    const user = r.messages[1].content;
+    const user = r.messages[1]!.content;
     assert.ok(user.includes('File: src/ledger.ts (lines 8-16 of 400)\n```typescript\n  const v7 = '));
     assert.ok(user.includes('File: src/ledger.ts (lines 388-394 of 400)'));
     assert.ok(!user.includes('filler line 100 '));
@@ -68,15 +69,15 @@ describe('refactor step context', () => {
     assert.ok(tight.tokens <= full.tokens - 10);
     assert.deepEqual(tight.snippets.map((s) => [s.path, s.startLine]), [['src/ledger.ts', 7], ['src/ledger.ts', 197], ['src/invoice.ts', 0]]);
     assert.equal(tight.omittedRegions, 1);
-    assert.ok(tight.messages[1].content.includes('  const t200 = computeTotal(batch200.items); // line 200'));
-    assert.ok(!tight.messages[1].content.includes('// line 390'));
+    assert.ok(tight.messages[1]!.content.includes('  const t200 = computeTotal(batch200.items); // line 200'));
+    assert.ok(!tight.messages[1]!.content.includes('// line 390'));
     for (const budget of [300, 400, 500, 600, 700, 800]) {
       const r = stepContext(step(['src/ledger.ts', 'src/invoice.ts']), ctx, { budgetTokens: budget });
       const firsts = stepContext(step(['src/ledger.ts', 'src/invoice.ts']), ctx, { budgetTokens: 0 }).tokens;
       assert.ok(r.tokens <= Math.max(budget, firsts), `budget ${budget}: ${r.tokens}`);
       // Every region shown is whole: each snippet's lines all appear.
       for (const s of r.snippets.filter((x) => x.path === 'src/ledger.ts')) {
-        for (let l = s.startLine; l <= s.endLine; l++) assert.ok(r.messages[1].content.includes(BIG_HITS.includes(l) ? `// line ${l}\n` : `// filler line ${l} `));
+        for (let l = s.startLine; l <= s.endLine; l++) assert.ok(r.messages[1]!.content.includes(BIG_HITS.includes(l) ? `// line ${l}\n` : `// filler line ${l} `));
       }
     }
   });
@@ -97,7 +98,7 @@ describe('refactor step context', () => {
     };
     const r = stepContext(step(['src/plain.ts']), ctx, { budgetTokens: 4000 });
     assert.deepEqual(r.snippets, [{ path: 'src/plain.ts', startLine: 0, endLine: 59 }]);
-    const user = r.messages[1].content;
+    const user = r.messages[1]!.content;
     assert.ok(!user.includes('\r'));
     assert.match(user, /- src\/plain\.ts line 4: Unused export\./);
     assert.ok(!user.includes('Elsewhere.'));
@@ -106,7 +107,7 @@ describe('refactor step context', () => {
   it('uses a longer fence when the code has backtick runs', () => {
     const md = file('docs/notes.ts', 'const s = `\n```\n`; computeTotal();\n');
     const ctx: RefactorContext = { request: REQUEST, symbols: ['computeTotal'], files: [md], hits: findHits([md], ['computeTotal']), diagnostics: [] };
-    const user = stepContext(step(['docs/notes.ts']), ctx, { budgetTokens: 4000 }).messages[1].content;
+    const user = stepContext(step(['docs/notes.ts']), ctx, { budgetTokens: 4000 }).messages[1]!.content;
     assert.ok(user.includes('````typescript\nconst s = `\n```\n`; computeTotal();\n````\n'));
   });
 });

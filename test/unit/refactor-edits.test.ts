@@ -82,7 +82,7 @@ describe('refactor edits: parseEditBlocks', () => {
       search: 'export function computeTotal(items: readonly Item[]): number {',
       replace: 'export function calculateTotal(items: readonly Item[]): number {',
     });
-    assert.equal(blocks[5].search.split('\n').length, 2);
+    assert.equal(blocks[5]!.search.split('\n').length, 2);
   });
 
   it('reads CRLF answers as LF, keeps empty replacements (deletions) and indentation', () => {
@@ -107,13 +107,13 @@ describe('refactor edits: resolveEdits and applyEdits', () => {
   it('applies the model\'s answer to all three files, giving the renamed files', () => {
     const edits = resolveEdits(parseEditBlocks(ANSWER), FILES, ALL);
     assert.deepEqual(edits.map((e) => e.path), ['src/cart.ts', 'src/cart.ts', 'src/invoice.ts', 'src/invoice.ts', 'src/report.ts', 'src/report.ts']);
-    for (let i = 1; i < edits.length; i++) if (edits[i].path === edits[i - 1].path) assert.ok(edits[i].start >= edits[i - 1].end);
+    for (let i = 1; i < edits.length; i++) if (edits[i]!.path === edits[i - 1]!.path) assert.ok(edits[i]!.start >= edits[i - 1]!.end);
     const out = applyAll(edits, FILES);
     assert.equal(out.get('src/cart.ts'), CART_AFTER);
     assert.equal(out.get('src/invoice.ts'), INVOICE_AFTER);
     assert.equal(out.get('src/report.ts'), REPORT_AFTER);
     // Offsets point at the exact text.
-    const first = edits[0];
+    const first = edits[0]!;
     assert.equal(CART.slice(first.start, first.end), 'export function computeTotal(items: readonly Item[]): number {');
   });
 
@@ -161,17 +161,18 @@ describe('refactor edits: resolveEdits and applyEdits', () => {
       { path: 'src/cart.ts', search: '  return items.reduce((sum, item) => sum + item.price * item.quantity, 0);', replace: 'y' },
     ];
     editError(() => resolveEdits(blocks, FILES, ALL), /^two edits to src\/cart\.ts overlap/);
-    const one = parseEditBlocks(ANSWER)[0];
+    const one = parseEditBlocks(ANSWER)[0]!;
     assert.equal(resolveEdits([one, one], FILES, ALL).length, 1);
   });
 
   it('rejects an edit outside the step\'s files, or to a file not read', () => {
     const [block] = parseEditBlocks(ANSWER);
+    assert.ok(block);
     const e = editError(() => resolveEdits([block], FILES, ['src/invoice.ts', 'src/report.ts']), /^the model edited src\/cart\.ts, which is not one of this step's files \(src\/invoice\.ts, src\/report\.ts\)$/);
     assert.equal(e.path, 'src/cart.ts');
     editError(() => resolveEdits([block], new Map([['src/invoice.ts', INVOICE]]), ['src/cart.ts']), /has not read that file/);
     // Paths as models write them are normalised.
-    assert.equal(resolveEdits([{ ...block, path: '.\\src\\cart.ts' }], FILES, ['./src/cart.ts'])[0].path, 'src/cart.ts');
+    assert.equal(resolveEdits([{ ...block, path: '.\\src\\cart.ts' }], FILES, ['./src/cart.ts'])[0]!.path, 'src/cart.ts');
   });
 
   it('applyEdits applies from the end and refuses overlaps', () => {

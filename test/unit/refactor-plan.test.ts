@@ -43,8 +43,8 @@ describe('refactor plan: parsePlan', () => {
       [1, 'Rename the definition', ['src/cart.ts'], 'small', false],
       [2, 'Update the callers', ['src/invoice.ts', 'src/report.ts'], 'medium', false],
     ]);
-    assert.deepEqual(plan.steps[0].symbols, ['computeTotal']);
-    assert.equal(plan.steps[1].instruction, 'Import and call calculateTotal instead of computeTotal.');
+    assert.deepEqual(plan.steps[0]!.symbols, ['computeTotal']);
+    assert.equal(plan.steps[1]!.instruction, 'Import and call calculateTotal instead of computeTotal.');
     assert.deepEqual(plan.notes, []);
     assert.deepEqual(plan.fileVersions, { 'src/cart.ts': 3, 'src/invoice.ts': 1, 'src/report.ts': 7 });
   });
@@ -114,6 +114,7 @@ describe('refactor plan: parsePlan', () => {
     const plan = parsePlan(JSON.stringify({ steps: [GOOD.steps[0]] }), ctx);
     assert.equal(plan.steps.length, 3);
     const [, inv, rep] = plan.steps;
+    assert.ok(inv && rep);
     assert.deepEqual([inv.id, inv.title, inv.files, inv.symbols, inv.added], [2, 'Update src/invoice.ts', ['src/invoice.ts'], ['computeTotal'], true]);
     assert.equal(inv.size, 'small');
     assert.equal(inv.instruction, 'Update the uses of computeTotal in src/invoice.ts (lines 1, 10) for this change: rename computeTotal to calculateTotal');
@@ -128,13 +129,14 @@ describe('refactor plan: parsePlan', () => {
     const ctx2 = cartContext([file('src/types.ts', 'export type Cents = number;\n')]);
     const plan = parsePlan(JSON.stringify({ steps: [...GOOD.steps, { title: 'Types', files: ['src/types.ts'], symbols: [], size: 'small', instruction: 'Nothing.' }] }), ctx2);
     assert.deepEqual(plan.steps.map((s) => s.files), [['src/cart.ts'], ['src/invoice.ts', 'src/report.ts'], ['src/types.ts']]);
-    assert.deepEqual(plan.steps[2].symbols, []);
+    assert.deepEqual(plan.steps[2]!.symbols, []);
     assert.equal(parsePlan(JSON.stringify(GOOD), ctx2).steps.length, 2);
   });
 
   it('fills a missing size, title, instruction and symbols, with notes', () => {
     const plan = parsePlan(JSON.stringify({ steps: [{ files: ['src/cart.ts', 'src/invoice.ts', 'src/report.ts'], title: '  ', instruction: '', symbols: ['nope'] }] }), ctx);
     const [s] = plan.steps;
+    assert.ok(s);
     assert.equal(s.size, 'medium');
     assert.equal(s.instruction, REQUEST);
     assert.equal(s.title, 'Update src/cart.ts, src/invoice.ts, src/report.ts');
@@ -144,7 +146,7 @@ describe('refactor plan: parsePlan', () => {
       'Step 1 had no instruction; Verdant uses the request for it.',
       'Step 1 had no title; Verdant named it "Update src/cart.ts, src/invoice.ts, src/report.ts".',
     ]);
-    assert.equal(parsePlan(JSON.stringify({ steps: [{ ...GOOD.steps[0], size: ' Large' }] }), ctx).steps[0].size, 'large');
+    assert.equal(parsePlan(JSON.stringify({ steps: [{ ...GOOD.steps[0], size: ' Large' }] }), ctx).steps[0]!.size, 'large');
   });
 
   it('never returns half a plan: a late error throws PlanError and leaves the context untouched', () => {
@@ -210,8 +212,8 @@ describe('refactor plan: planMessages', () => {
   it('gives the request, the symbols, occurrences with line numbers, excerpts and diagnostics', () => {
     const messages = planMessages(cartContext([file('src/types.ts', 'export type Cents = number;\n')]));
     assert.deepEqual(messages.map((m) => m.role), ['system', 'user']);
-    assert.match(messages[0].content, /only with one JSON object/);
-    const user = messages[1].content;
+    assert.match(messages[0]!.content, /only with one JSON object/);
+    const user = messages[1]!.content;
     assert.match(user, /^Plan this change: rename computeTotal to calculateTotal\nSymbols involved: computeTotal\n/);
     assert.match(user, /## src\/cart\.ts \(typescript\): 2 occurrences of computeTotal, at lines 8, 13/);
     assert.match(user, /## src\/invoice\.ts \(typescript\): 2 occurrences of computeTotal, at lines 1, 10/);
@@ -227,8 +229,8 @@ describe('refactor plan: planMessages', () => {
   it('stays bounded for a large context', () => {
     const files = Array.from({ length: 40 }, (_, i) => bigFile(`src/module${i}/service.ts`, 500, [10, 100, 200, 300, 400]));
     const ctx: RefactorContext = { request: REQUEST, symbols: ['computeTotal'], files, hits: findHits(files, ['computeTotal']), diagnostics: [] };
-    const user = planMessages(ctx)[1].content;
-    const excerptChars = [...user.matchAll(/```\n([\s\S]*?)\n```/g)].reduce((n, m) => n + m[1].length + 1, 0);
+    const user = planMessages(ctx)[1]!.content;
+    const excerptChars = [...user.matchAll(/```\n([\s\S]*?)\n```/g)].reduce((n, m) => n + m[1]!.length + 1, 0);
     assert.ok(excerptChars <= PLAN_EXCERPT_CHARS, `excerpts ${excerptChars}`);
     assert.ok(user.length < PLAN_EXCERPT_CHARS + 40 * 200, `prompt ${user.length}`);
     assert.match(user, /## src\/module39\/service\.ts/, 'every file is listed');

@@ -153,8 +153,8 @@ describe('routing log', () => {
     for (let n = 0; n < ROUTING_LOG_SIZE + 25; n++) log.add(entry(n));
     const list = log.list();
     assert.equal(list.length, ROUTING_LOG_SIZE);
-    assert.equal(list[0].promptTokens, 1000 + ROUTING_LOG_SIZE + 24);
-    assert.equal(list[list.length - 1].promptTokens, 1025, 'the 25 oldest are gone');
+    assert.equal(list[0]!.promptTokens, 1000 + ROUTING_LOG_SIZE + 24);
+    assert.equal(list[list.length - 1]!.promptTokens, 1025, 'the 25 oldest are gone');
   });
 
   it('returns the stored entry so its outcome can be filled in later', () => {
@@ -163,7 +163,7 @@ describe('routing log', () => {
     e.outcome = 'done';
     e.grams = 0.0453;
     assert.equal(log.last, e);
-    assert.equal(log.list()[0].outcome, 'done');
+    assert.equal(log.list()[0]!.outcome, 'done');
     // The list is a copy: changing it does not change the log.
     (log.list() as RoutingLogEntry[]).length = 0;
     assert.equal(log.list().length, 1);
@@ -191,9 +191,10 @@ describe('routing log', () => {
     for (const row of r) assert.equal(cells(row).length, 8, row);
 
     const [offline, cascade, local] = r.map(cells);
+    assert.ok(offline && cascade && local);
     assert.deepEqual(offline.slice(1, 3), ['tests, 2000 tokens', 'local']);
     assert.equal(offline[3], OFFLINE.reason);
-    assert.match(offline[4], /cloud .* — blocked: the network is offline/);
+    assert.match(offline[4]!, /cloud .* — blocked: the network is offline/);
     assert.equal(offline[5], 'reference (no answer in 250 ms)');
     assert.equal(offline[6], '1.23 ms');
     assert.equal(offline[7], '…', 'no outcome yet');
@@ -206,16 +207,17 @@ describe('routing log', () => {
     assert.equal(local[6], '0.42 ms');
     assert.equal(local[7], 'done (45.3 mg)');
     // Each option: grams, its range and its latency.
-    const localOption = DECISION.options[0];
-    assert.ok(local[4].startsWith(`local 45.3 mg (`), local[4]);
-    assert.ok(local[4].includes(`, ${Math.round(localOption.latencyMs)} ms; cloud `), local[4]);
-    assert.ok(!local[4].includes('blocked'));
+    const localOption = DECISION.options[0]!;
+    assert.ok(local[4]!.startsWith(`local 45.3 mg (`), local[4]);
+    assert.ok(local[4]!.includes(`, ${Math.round(localOption.latencyMs)} ms; cloud `), local[4]);
+    assert.ok(!local[4]!.includes('blocked'));
   });
 
   it('escapes pipes and newlines in reasons, warnings, classifier and outcome', () => {
     const decision: RouteDecision = { ...DECISION, reason: 'local: a | b\nc', warning: 'budget | exceeded' };
     const md = renderRoutingLog([entry(1, { decision, classifier: 'odd|name', outcome: 'failed: x | y' })], 'balanced');
     const [row] = rows(md);
+    assert.ok(row !== undefined);
     assert.ok(row.includes('local: a \\| b c ⚠ budget \\| exceeded'), row);
     assert.ok(row.includes('odd\\|name'), row);
     assert.ok(row.includes('failed: x \\| y'), row);

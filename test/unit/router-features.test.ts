@@ -16,7 +16,7 @@ const base: RoutingInput = {
   onBattery: true,
 };
 
-const at = (v: Float32Array, name: typeof FEATURE_NAMES[number]): number => v[FEATURE_NAMES.indexOf(name)];
+const at = (v: Float32Array, name: typeof FEATURE_NAMES[number]): number => v[FEATURE_NAMES.indexOf(name)]!;
 
 describe('router features', () => {
   it('has 16 named float32 entries, the kinds first in ROUTING_KINDS order', () => {
@@ -87,7 +87,7 @@ describe('router features', () => {
         localTokensPerSecond: h, draftMeanLogProb: h, recentAcceptance: h, onBattery: false,
       });
       for (let i = 0; i < v.length; i++) assert.ok(Number.isFinite(v[i]), `${FEATURE_NAMES[i]} = ${v[i]} for input ${h}`);
-      for (let i = 7; i < v.length; i++) assert.ok(v[i] >= 0 && v[i] <= 4, `${FEATURE_NAMES[i]} = ${v[i]} for input ${h}`);
+      for (let i = 7; i < v.length; i++) assert.ok(v[i]! >= 0 && v[i]! <= 4, `${FEATURE_NAMES[i]} = ${v[i]} for input ${h}`);
     }
     const huge = featureVector({ ...base, promptTokens: 1e300, files: 1e300, selectionChars: 1e300, localTokensPerSecond: 1e300 });
     for (const name of ['log_prompt_tokens', 'log_files', 'log_selection_chars', 'log_local_tps'] as const) assert.equal(at(huge, name), 2, name);
@@ -103,7 +103,7 @@ describe('router classifier (TS reference)', () => {
     const model = loadWeights(json);
     const x = featureVector(base);
     let z = Math.fround(0.25);
-    for (let j = 0; j < 16; j++) z += Math.fround((j - 8) / 10) * x[j];
+    for (let j = 0; j < 16; j++) z += Math.fround((j - 8) / 10) * x[j]!;
     assert.ok(Math.abs(referenceForward(model, x) - 1 / (1 + Math.exp(-z))) < 1e-12);
     const zero = loadWeights({ ...json, weights: new Array(16).fill(0), bias: 0 });
     assert.equal(referenceForward(zero, x), 0.5);

@@ -141,7 +141,7 @@ describe('scheduler loop', () => {
       killed: async () => ({ exitCode: null }),
       boom: async () => { throw new Error('spawn /bin/sh ENOENT'); },
     };
-    h.exit = (job) => outcomes[job.spec.label]();
+    h.exit = (job) => outcomes[job.spec.label]!();
     h.next = forecast([100]); // flat: run now
     await h.scheduler.start();
     for (const label of Object.keys(outcomes)) {

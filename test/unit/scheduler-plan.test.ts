@@ -28,7 +28,7 @@ async function recordedForecast(now = T0): Promise<{ forecast: IntensityForecast
 /** The forecast value at a time (piecewise constant), or undefined outside it. Independent of window.ts. */
 function valueAt(f: IntensityForecast, t: number): number | undefined {
   const len = f.pointMinutes * MIN;
-  const p = f.points[Math.floor((t - ms(f.points[0].at)) / len)];
+  const p = f.points[Math.floor((t - ms(f.points[0]!.at)) / len)];
   return p && ms(p.at) <= t && t < ms(p.at) + len ? p.gPerKWh : undefined;
 }
 
@@ -56,9 +56,9 @@ describe('scheduler planning on a recorded GB forecast', () => {
     assert.equal(f.source, 'uk-carbon-intensity');
     assert.equal(f.pointMinutes, 30);
     assert.equal(f.points.length, 96);
-    assert.equal(f.points[0].at, '2026-11-26T08:00:00.000Z');
-    assert.equal(f.points[0].gPerKWh, 214);
-    assert.equal(f.points[95].at, '2026-11-28T07:30:00.000Z');
+    assert.equal(f.points[0]!.at, '2026-11-26T08:00:00.000Z');
+    assert.equal(f.points[0]!.gPerKWh, 214);
+    assert.equal(f.points[95]!.at, '2026-11-28T07:30:00.000Z');
     assert.ok(hasRealForecast(f));
   });
 

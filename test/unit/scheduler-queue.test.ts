@@ -192,8 +192,8 @@ describe('scheduler job queue', () => {
     const old = new Date(Date.now() - 60_000);
     utimesSync(claimFile, old, old);
     const { jobs, problems } = await q.list();
-    assert.equal(jobs[0].state, 'interrupted');
-    assert.match(jobs[0].error ?? '', /claim file was damaged \(not JSON\), so whether it ran is unknown/);
+    assert.equal(jobs[0]!.state, 'interrupted');
+    assert.match(jobs[0]!.error ?? '', /claim file was damaged \(not JSON\), so whether it ran is unknown/);
     assert.deepEqual(problems, [`The claim of job ${job.id} was damaged (not JSON); the job is marked interrupted and the file was copied to ${job.id}.claim.corrupt.`]);
     assert.ok(existsSync(`${claimFile}.corrupt`));
     assert.equal(await q.claim(job.id, owner(1)), undefined, 'never run');
@@ -239,6 +239,7 @@ describe('scheduler job queue', () => {
     assert.deepEqual(await sameBoot.recover(() => true, 'laptop'), []);
     const afterReboot = queueAt(dir, { t: T0 + 2 * HOUR }, () => T0 + HOUR);
     const [r] = await afterReboot.recover(() => true, 'laptop');
+    assert.ok(r);
     assert.equal(r.state, 'interrupted');
     assert.match(r.error ?? '', /the machine restarted/);
   });

@@ -48,11 +48,11 @@ describe('settings', () => {
     assert.deepEqual(problems.map((p) => p.key), [
       'verdant.enable', 'verdant.local.modelPath', 'verdant.local.gpu', 'verdant.local.threads', 'verdant.cloud.endpoint',
     ]);
-    assert.match(problems[0].message, /must be true or false, not "yes"; using true/);
-    assert.match(problems[1].message, /absolute path/);
-    assert.match(problems[2].message, /one of auto, vulkan, cuda, metal, cpu, not "rocm"/);
-    assert.match(problems[3].message, /whole number from 0 to 256, not 2\.5/);
-    assert.match(problems[4].message, /only to this machine; use https:\/\/10\.0\.0\.8:8080\/v1/);
+    assert.match(problems[0]!.message, /must be true or false, not "yes"; using true/);
+    assert.match(problems[1]!.message, /absolute path/);
+    assert.match(problems[2]!.message, /one of auto, vulkan, cuda, metal, cpu, not "rocm"/);
+    assert.match(problems[3]!.message, /whole number from 0 to 256, not 2\.5/);
+    assert.match(problems[4]!.message, /only to this machine; use https:\/\/10\.0\.0\.8:8080\/v1/);
   });
 
   it('reads the cloud endpoint\'s zone and model size, refusing a size it cannot parse (#17)', () => {
@@ -61,18 +61,18 @@ describe('settings', () => {
     const bad = readSettings(reader({ 'cloud.zone': 'Sweden please', 'cloud.modelParams': 'huge' }));
     assert.deepEqual([bad.settings.cloud.zone, bad.settings.cloud.modelParams], ['', '']);
     assert.deepEqual(bad.problems.map((p) => p.key), ['verdant.cloud.zone', 'verdant.cloud.modelParams']);
-    assert.match(bad.problems[1].message, /TOTAL\/ACTIVE/);
+    assert.match(bad.problems[1]!.message, /TOTAL\/ACTIVE/);
   });
 
   it('refuses a local server reached over plain http on another machine', () => {
     const { settings, problems } = readSettings(reader({ 'local.backend': 'ollama', 'local.serverUrl': 'http://192.168.1.20:11434' }));
     assert.equal(settings.local.serverUrl, '');
-    assert.match(problems[0].message, /verdant\.local\.serverUrl: plain http is allowed only to this machine/);
+    assert.match(problems[0]!.message, /verdant\.local\.serverUrl: plain http is allowed only to this machine/);
   });
 
   it('rejects a model path that is not a GGUF file', () => {
     const { problems } = readSettings(reader({ 'local.modelPath': '/home/me/model.bin' }));
-    assert.match(problems[0].message, /\.gguf/);
+    assert.match(problems[0]!.message, /\.gguf/);
   });
 
   it('rejects out-of-range threads', () => {
@@ -127,10 +127,10 @@ describe('settings', () => {
         const { settings, problems } = readSettings(reader({ 'routing.dailyBudgetGrams': bad }));
         assert.equal(settings.routing.dailyBudgetGrams, 0, String(bad));
         assert.deepEqual(problems.map((p) => p.key), ['verdant.routing.dailyBudgetGrams'], String(bad));
-        assert.match(problems[0].message, /must be a number from 0 to 1000000, not .*; using 0\.$/);
+        assert.match(problems[0]!.message, /must be a number from 0 to 1000000, not .*; using 0\.$/);
       }
-      assert.match(readSettings(reader({ 'routing.dailyBudgetGrams': '100' })).problems[0].message, /not "100"/);
-      assert.match(readSettings(reader({ 'routing.dailyBudgetGrams': [5] })).problems[0].message, /not a list/);
+      assert.match(readSettings(reader({ 'routing.dailyBudgetGrams': '100' })).problems[0]!.message, /not "100"/);
+      assert.match(readSettings(reader({ 'routing.dailyBudgetGrams': [5] })).problems[0]!.message, /not a list/);
     });
 
     it('is case-sensitive about the mode and keeps the other routing values when one is bad', () => {

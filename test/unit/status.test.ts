@@ -14,7 +14,7 @@ describe('status view', () => {
     assert.equal(v.text, '$(sparkle) Verdant');
     assert.equal(v.severity, 'ok');
     assert.equal(v.cloud, 'off');
-    assert.match(v.lines[0], /Verdant 1\.2\.3\*\*: on/);
+    assert.match(v.lines[0]!, /Verdant 1\.2\.3\*\*: on/);
     assert.match(v.lines.join('\n'), /nothing leaves this machine/);
   });
 

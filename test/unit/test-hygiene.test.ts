@@ -30,7 +30,7 @@ export function findTimeBudgets(source: string): BudgetFinding[] {
   const timed = new Set<string>();
   for (const l of lines) {
     const m = /\b(?:const|let)\s+(\w+)\s*=\s*(.*)$/.exec(l);
-    if (m && CLOCK.test(m[2])) timed.add(m[1]);
+    if (m && CLOCK.test(m[2]!)) timed.add(m[1]!);
   }
   const findings: BudgetFinding[] = [];
   lines.forEach((text, i) => {
@@ -39,8 +39,8 @@ export function findTimeBudgets(source: string): BudgetFinding[] {
     // assert.ok(<time> < N) / <= N, with N a literal (250 + 100 counts as its first term).
     if (/\bassert\b/.test(text)) {
       for (const m of text.matchAll(/([\w.()[\]!]+(?:\s*-\s*[\w.()[\]]+)?)\s*<=?\s*([\d_]+)(?![\d_.])/g)) {
-        const subject = m[1];
-        const n = literal(m[2]);
+        const subject = m[1]!;
+        const n = literal(m[2]!);
         // A method like delayMs(...) computes a value from its inputs; it measures nothing.
         const names = subject.replace(/\w+\(/g, '(').split(/[^\w]+/).filter(Boolean);
         const isTime = CLOCK.test(subject) || names.some((w) => timed.has(w) || TIME_NAME.test(w));
@@ -48,16 +48,16 @@ export function findTimeBudgets(source: string): BudgetFinding[] {
       }
     }
     // this.timeout(N), and polling helpers' limits: until('x', probe, N) / noOpenSockets(N).
-    for (const m of text.matchAll(/\.timeout\(\s*([\d_]+)\s*\)/g)) if (literal(m[1]) > 0 && literal(m[1]) < LIMIT_MS) found(`a mocha timeout of ${m[1]} ms`);
-    for (const m of text.matchAll(/\buntil\([^;]*?,\s*([\d_]+)\s*(?:,\s*[\d_]+\s*)?\)/g)) if (literal(m[1]) < LIMIT_MS) found(`waits at most ${m[1]} ms for an event`);
-    for (const m of text.matchAll(/\bnoOpenSockets\(\s*([\d_]+)\s*\)/g)) if (literal(m[1]) < LIMIT_MS) found(`waits at most ${m[1]} ms for sockets to close`);
+    for (const m of text.matchAll(/\.timeout\(\s*([\d_]+)\s*\)/g)) if (literal(m[1]!) > 0 && literal(m[1]!) < LIMIT_MS) found(`a mocha timeout of ${m[1]} ms`);
+    for (const m of text.matchAll(/\buntil\([^;]*?,\s*([\d_]+)\s*(?:,\s*[\d_]+\s*)?\)/g)) if (literal(m[1]!) < LIMIT_MS) found(`waits at most ${m[1]} ms for an event`);
+    for (const m of text.matchAll(/\bnoOpenSockets\(\s*([\d_]+)\s*\)/g)) if (literal(m[1]!) < LIMIT_MS) found(`waits at most ${m[1]} ms for sockets to close`);
     // A bounded polling loop: for (let i = 0; i < 40 && !done; i++) await sleep(50) gives up after 2 s.
     for (const m of text.matchAll(/for \(let \w+ = 0; \w+ < ([\d_]+) &&.*?sleep\(([\d_]+)\)/g)) {
-      const ms = literal(m[1]) * literal(m[2]);
+      const ms = literal(m[1]!) * literal(m[2]!);
       if (ms < LIMIT_MS) found(`a polling loop that gives up after ${ms} ms`);
     }
     // A waiting helper's default limit: until(what, probe, ms = 5000), next(ms = 5000), waitFor(pred, what, ms = 5000).
-    for (const m of text.matchAll(/\b(?:until|waitFor|within|next|noOpenSockets)\b[^{;]*?\b(?:ms|timeoutMs)\s*=\s*([\d_]+)/g)) if (literal(m[1]) < LIMIT_MS) found(`a waiting helper gives up after ${m[1]} ms by default`);
+    for (const m of text.matchAll(/\b(?:until|waitFor|within|next|noOpenSockets)\b[^{;]*?\b(?:ms|timeoutMs)\s*=\s*([\d_]+)/g)) if (literal(m[1]!) < LIMIT_MS) found(`a waiting helper gives up after ${m[1]} ms by default`);
   });
   return findings;
 }

@@ -71,8 +71,9 @@ export function intensityLevel(nowG: number, forecast: readonly number[], annual
   const max = Math.max(...values);
   if (values.length >= 4 && max - min >= 5) {
     const sorted = [...values].sort((a, b) => a - b);
-    const lowCut = sorted[Math.floor(sorted.length / 3)];
-    const highCut = sorted[Math.ceil((2 * sorted.length) / 3) - 1];
+    // Both in range: there are 4 or more values.
+    const lowCut = sorted[Math.floor(sorted.length / 3)]!;
+    const highCut = sorted[Math.ceil((2 * sorted.length) / 3) - 1]!;
     const level = nowG <= lowCut ? 'low' : nowG >= highCut ? 'high' : 'medium';
     return { level, basis: `the next ${values.length} forecast points (${Math.round(min)}–${Math.round(max)} g/kWh)` };
   }
@@ -151,7 +152,8 @@ export function buildDashboardData(input: BuildInput): DashboardData {
   const next24h = forecast.points.filter((p) => Date.parse(p.at) + forecast.pointMinutes * 60_000 > now && Date.parse(p.at) < now + 86_400_000);
   const { level, basis } = intensityLevel(intensity.gPerKWh, next24h.map((p) => p.gPerKWh), input.annualAverage);
   let window: DashboardData['window'] = null;
-  const varies = next24h.some((p) => Math.abs(p.gPerKWh - next24h[0].gPerKWh) > 1e-9);
+  const first = next24h[0];
+  const varies = first !== undefined && next24h.some((p) => Math.abs(p.gPerKWh - first.gPerKWh) > 1e-9);
   if (varies) {
     try {
       window = { ...findCleanestWindow(forecast, { durationMinutes: 60, from: now, deadline: now + 86_400_000 }), durationMinutes: 60 };

@@ -48,13 +48,17 @@ function nonNegative(name: string, v: number): number {
   return v;
 }
 
+function pairOf(name: string, [lo, hi]: readonly [number, number]): [number, number] {
+  return [nonNegative(`${name}[0]`, lo), nonNegative(`${name}[1]`, hi)];
+}
+
 /** O = E x I, M as given, SCI = O + M; range = low energy x low intensity + low M .. high x high + high M. */
 function sideOf(side: SciSide, uncertainty: number, what: string): SideResult {
   const kWh = nonNegative(`${what} energy.kWh`, side.energy.kWh);
-  const [kLo, kHi] = side.energy.rangeKWh.map((v, i) => nonNegative(`${what} energy.rangeKWh[${i}]`, v));
+  const [kLo, kHi] = pairOf(`${what} energy.rangeKWh`, side.energy.rangeKWh);
   const g = nonNegative(`${what} intensity.gPerKWh`, side.intensity.gPerKWh);
   const embodiedG = nonNegative(`${what} embodiedG`, side.embodiedG);
-  const [mLo, mHi] = (side.embodiedRangeG ?? [embodiedG, embodiedG]).map((v, i) => nonNegative(`${what} embodiedRangeG[${i}]`, v));
+  const [mLo, mHi] = pairOf(`${what} embodiedRangeG`, side.embodiedRangeG ?? [embodiedG, embodiedG]);
   const operationalG = kWh * g;
   return {
     operationalG,

@@ -65,8 +65,8 @@ export function checkedPoints(forecast: IntensityForecast): ForecastPoint[] {
   }).sort((a, b) => a.at - b.at);
   const len = minutes * MINUTE;
   for (let i = 1; i < points.length; i++) {
-    const prev = points[i - 1];
-    const cur = points[i];
+    const prev = points[i - 1]!;
+    const cur = points[i]!;
     if (cur.at === prev.at) throw new WindowError(`${name} has two points at ${new Date(cur.at).toISOString()}; give one value per time.`);
     if (cur.at < prev.at + len) {
       throw new WindowError(`${name} has overlapping points: ${new Date(prev.at).toISOString()} lasts ${minutes} minutes, past the next point at ${new Date(cur.at).toISOString()}.`);

@@ -34,8 +34,8 @@ export function sensitiveReason(filePath: string): string | undefined {
  */
 export function attachedPaths(text: string): string[] {
   const paths = new Set<string>();
-  for (const m of text.matchAll(/\bfilePath="([^"\n]{1,1024})"/g)) paths.add(m[1]);
-  for (const m of text.matchAll(/^```[^\n]*\n(?:\/\/|#)\s*filepath:\s*([^\n]{1,1024})$/gim)) paths.add(m[1].trim());
+  for (const m of text.matchAll(/\bfilePath="([^"\n]{1,1024})"/g)) paths.add(m[1]!);
+  for (const m of text.matchAll(/^```[^\n]*\n(?:\/\/|#)\s*filepath:\s*([^\n]{1,1024})$/gim)) paths.add(m[1]!.trim());
   return [...paths];
 }
 
@@ -47,7 +47,7 @@ export function redactDiff(diff: string): RedactionResult {
     const header = /^diff --git a\/(.+?) b\/(.+)$/m.exec(section);
     const at = line;
     line += section.split('\n').length - 1;
-    const secret = header ? sensitiveReason(header[2]) ?? sensitiveReason(header[1]) : undefined;
+    const secret = header ? sensitiveReason(header[2]!) ?? sensitiveReason(header[1]!) : undefined;
     if (!header || !secret) return section;
     findings.push({ kind: 'secrets-file', line: at });
     return `${header[0]}\n(the changes to this file are left out: ${secret})\n`;

@@ -60,7 +60,7 @@ function secretName(name: string): SecretName | undefined {
   if (!SECRET_NAME_PART.test(name)) return undefined;
   const segs = nameSegments(name);
   if (segs.includes('public')) return undefined; // publicKey, PUBLIC_KEY: the half that may be shown
-  while (segs.length > 1 && SUFFIXES.has(segs[segs.length - 1])) segs.pop();
+  while (segs.length > 1 && SUFFIXES.has(segs[segs.length - 1]!)) segs.pop();
   const last = segs[segs.length - 1] ?? '';
   const prev = segs[segs.length - 2] ?? '';
   const joined = segs.join('_');
@@ -146,12 +146,13 @@ interface ValueStart {
 }
 
 function valueStart(text: string, p: number, sep: string): ValueStart {
-  if (sep === ':' && !QUOTES.has(text[p])) {
+  // charAt: p may be the end of the text.
+  if (sep === ':' && !QUOTES.has(text.charAt(p))) {
     const typed = TYPE_ANNOTATION.exec(text.slice(p, p + 200));
     if (typed) p += typed[0].length;
   }
-  const prefixed = /[bBrRuUfF]/.test(text[p] ?? '') && QUOTES.has(text[p + 1]);
-  const q = QUOTES.has(text[p]) ? p : prefixed ? p + 1 : -1;
+  const prefixed = /[bBrRuUfF]/.test(text[p] ?? '') && QUOTES.has(text.charAt(p + 1));
+  const q = QUOTES.has(text.charAt(p)) ? p : prefixed ? p + 1 : -1;
   return { p, q, fString: prefixed && (text[p] === 'f' || text[p] === 'F') };
 }
 
@@ -221,13 +222,14 @@ const findAssignments: Finder = (text) => {
   const names = new Map<string, SecretName | undefined>(); // code repeats its names: judge each once per call
   const rx = /(?:(?<![\w$.-])|(?<=(?<![\w$.-])--))(["'`]?)([A-Za-z_$][\w$.-]*)\1\]?([ \t]*)(=>|:=|=(?!=)|:(?!:))([ \t]*)/g;
   for (let m = rx.exec(text); m !== null; m = rx.exec(text)) {
-    if (!names.has(m[2])) names.set(m[2], secretName(m[2]));
-    const name = names.get(m[2]);
+    const key = m[2]!; // every group takes part in a match (some as '')
+    if (!names.has(key)) names.set(key, secretName(key));
+    const name = names.get(key);
     // `cond ? 'a-password' : 'b'` is a ternary, not a quoted key: JSON and YAML put ':' right after the key.
     if (!name || (m[1] !== '' && m[4] === ':' && m[3] !== '')) continue;
     // `# public key: age1…`, `Public Key = …`: the name is two words, and the first says it is not a secret.
     if (/public[ \t]$/i.test(text.slice(Math.max(0, m.index - 7), m.index))) continue;
-    const start = valueStart(text, m.index + m[0].length, m[4]);
+    const start = valueStart(text, m.index + m[0].length, m[4]!);
     if (start.q >= 0) {
       const { span, end } = quotedValue(text, start, name);
       if (span) {
@@ -248,8 +250,8 @@ const findDockerEnv: Finder = (text) => {
   const spans: Span[] = [];
   const rx = /^[ \t]*(?:ENV|ARG)[ \t]+([A-Za-z_]\w*)[ \t]+(\S+)[ \t]*$/dgm;
   for (let m = rx.exec(text); m !== null; m = rx.exec(text)) {
-    const name = secretName(m[1]);
-    const v = m[2];
+    const name = secretName(m[1]!);
+    const v = m[2]!;
     const [start, end] = m.indices?.[2] ?? [0, 0];
     if (name && v.length >= 6 && !isPlaceholder(v) && !isCodeLike(v)) spans.push({ start, end, kind: name.kind });
   }
@@ -280,7 +282,7 @@ function lineOf(starts: readonly number[], offset: number): number {
   let hi = starts.length - 1;
   while (lo < hi) {
     const mid = (lo + hi + 1) >> 1;
-    if (starts[mid] <= offset) lo = mid; else hi = mid - 1;
+    if (starts[mid]! <= offset) lo = mid; else hi = mid - 1;
   }
   return lo + 1;
 }
@@ -293,12 +295,12 @@ function mergeSpans(kept: readonly Span[], found: readonly Span[]): Span[] {
   const out: Span[] = [];
   let i = 0;
   for (const s of [...found].sort((a, b) => a.start - b.start)) {
-    while (i < kept.length && kept[i].end <= s.start) out.push(kept[i++]);
+    while (i < kept.length && kept[i]!.end <= s.start) out.push(kept[i++]!);
     const last = out[out.length - 1];
-    if (s.end <= s.start || (last && last.end > s.start) || (i < kept.length && kept[i].start < s.end)) continue;
+    if (s.end <= s.start || (last && last.end > s.start) || (i < kept.length && kept[i]!.start < s.end)) continue;
     out.push(s);
   }
-  while (i < kept.length) out.push(kept[i++]);
+  while (i < kept.length) out.push(kept[i++]!);
   return out;
 }
 
@@ -343,9 +345,10 @@ const findEnvValues: Finder = (text) => {
   const rx = /^[ \t]*(?:export[ \t]+)?([A-Za-z_][\w.-]*)[ \t]*=[ \t]*/gm;
   for (let m = rx.exec(text); m !== null; m = rx.exec(text)) {
     const p = m.index + m[0].length;
-    const kind = secretName(m[1])?.kind ?? 'env-value';
-    if (QUOTES.has(text[p])) {
-      const close = text.indexOf(text[p], p + 1);
+    const kind = secretName(m[1]!)?.kind ?? 'env-value';
+    const quote = text.charAt(p); // '' at the end of the text
+    if (QUOTES.has(quote)) {
+      const close = text.indexOf(quote, p + 1);
       const end = close < 0 ? text.length : close;
       if (end > p + 1) spans.push({ start: p + 1, end, kind });
       if (close >= 0) rx.lastIndex = close + 1;

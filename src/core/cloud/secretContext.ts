@@ -8,8 +8,8 @@ function nearAnchors(anchors: readonly Span[], candidates: readonly Span[], reac
   const near: Span[] = [];
   let i = 0;
   for (const c of candidates) {
-    while (i < anchors.length && anchors[i].end + reach < c.start) i++;
-    if (i < anchors.length && anchors[i].start - reach <= c.end) near.push(c);
+    while (i < anchors.length && anchors[i]!.end + reach < c.start) i++;
+    if (i < anchors.length && anchors[i]!.start - reach <= c.end) near.push(c);
   }
   return near;
 }
@@ -58,8 +58,8 @@ function commandEnd(text: string, from: number): number {
 /** End of the shell word at `at`: a blank or an operator outside quotes ends it (quotes may reopen: "u":"p"). */
 function shellWordEnd(text: string, at: number, end: number): number {
   let i = at;
-  while (i < end && !/[\s;|&<>()`]/.test(text[i])) {
-    const c = text[i];
+  while (i < end && !/[\s;|&<>()`]/.test(text.charAt(i))) {
+    const c = text.charAt(i);
     if (c !== '"' && c !== "'") { i++; continue; }
     const close = text.slice(i + 1, end).indexOf(c);
     if (close < 0) return end;

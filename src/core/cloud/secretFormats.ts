@@ -102,11 +102,11 @@ export const FORMAT_FINDERS: readonly Finder[] = [
   pattern('age-secret-key', /(?<![A-Za-z0-9-])(AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58})(?![A-Za-z0-9])/g),
   pattern('jwt', /(?<![A-Za-z0-9_-])(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*)/g),
   // Base64 of a PEM private key (LS0tLS1CRUdJTi is "-----BEGIN") or of a JSON credential file (eyJ is '{"').
-  pattern((m) => encodedSecret(m[1]), /(?<![A-Za-z0-9+/=_.-])((?:LS0tLS1CRUdJTi|eyJ|ewo|ew0K|eyAi)[A-Za-z0-9+/]{16,}={0,2})(?![A-Za-z0-9+/=_.-])/g),
+  pattern((m) => encodedSecret(m[1]!), /(?<![A-Za-z0-9+/=_.-])((?:LS0tLS1CRUdJTi|eyJ|ewo|ew0K|eyAi)[A-Za-z0-9+/]{16,}={0,2})(?![A-Za-z0-9+/=_.-])/g),
   pattern('azure-storage-key', /(?:AccountKey|SharedAccessKey|SharedSecretValue)=([A-Za-z0-9+/]{20,}={0,2})/g),
   pattern('azure-sas-signature', /[?&]sig=([A-Za-z0-9%+/=]{20,})/g),
   // scheme://user:password@host: only the password goes; the user and host help the model.
-  pattern((m) => (DB_SCHEMES.test(m[1]) ? 'db-password' : 'url-password'),
+  pattern((m) => (DB_SCHEMES.test(m[1]!) ? 'db-password' : 'url-password'),
     /(?<![A-Za-z0-9+.-])((?:jdbc:)?[a-z][a-z0-9+.-]*):\/\/[^\s:/?#@'"`<>]*:(?<v>[^\s/?#@'"`<>]+)@/gi,
     (v) => v.length >= 3 && !isPlaceholder(v) && !/^(?:pass|pwd|pw|user|abc|xyz|foo|bar|baz)$/i.test(v)),
   pattern('bearer-token', /\b(?:[Bb]earer|BEARER|[Tt]oken|Bot)\s+([A-Za-z0-9._~+/-]{16,}=*)/g, (v) => hasDigitAndLetter(v) && !isPlaceholder(v)),

@@ -48,7 +48,7 @@ export class CompletionCache {
       hashes[prefix.length - 1 - i] = h;
     }
     for (let typed = 0; typed <= walk; typed++) {
-      const key = this.key(hashes[typed], prefix.length - typed, suffixHash);
+      const key = this.key(hashes[typed]!, prefix.length - typed, suffixHash); // hashes[0..walk] are all set above
       const entry = this.entries.get(key);
       if (!entry || entry.suffix !== suffix || !prefix.startsWith(entry.prefix) || entry.prefix.length !== prefix.length - typed) continue;
       const typedText = prefix.slice(prefix.length - typed);

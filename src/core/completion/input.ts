@@ -51,7 +51,7 @@ export function cutWindows(lines: readonly string[], line: number, character: nu
   }
   let last = line;
   for (let size = lineSuffix.length; last < Math.min(lines.length - 1, line + options.suffixLines); last++) {
-    size += lines[last + 1].length + eol.length;
+    size += lines[last + 1]!.length + eol.length;
     if (size > maxSuffix) break;
   }
   const before = lines.slice(first, line);

@@ -15,7 +15,7 @@ export function finalizeCompletion(raw: string, ctx: OutputContext): string | un
   let text = raw.replace(/\r\n/g, '\n');
   const singleLine = ctx.lineSuffix.trim() !== '';
   if (singleLine) {
-    text = text.split('\n')[0];
+    text = text.split('\n')[0]!;
     text = trimOverlap(text, ctx.lineSuffix);
   } else {
     // Trailing blanks matter before code on the same line, not at the end of a block.
@@ -32,9 +32,9 @@ function cutMultiline(text: string, ctx: OutputContext): string {
   const baseIndent = indentWidth(ctx.linePrefix);
   const following = ctx.suffix.replace(/\r\n/g, '\n').split('\n').slice(1).map((l) => l.trim()).filter((l) => l !== '');
   const nextLine = following[0];
-  const kept: string[] = [lines[0]];
+  const kept: string[] = [lines[0]!];
   for (let i = 1; i < lines.length && kept.length < ctx.maxLines; i++) {
-    const line = lines[i];
+    const line = lines[i]!;
     if (line.trim() !== '') {
       // Dedent below the block the cursor is in: the model has moved on to code that is not ours to write.
       if (indentWidth(line) < baseIndent) break;
@@ -43,8 +43,8 @@ function cutMultiline(text: string, ctx: OutputContext): string {
     }
     kept.push(line);
   }
-  while (kept.length > 1 && kept[kept.length - 1].trim() === '') kept.pop();
-  if (nextLine !== undefined && kept.length === 1 && kept[0].trim() === nextLine) return '';
+  while (kept.length > 1 && kept[kept.length - 1]!.trim() === '') kept.pop();
+  if (nextLine !== undefined && kept.length === 1 && kept[0]!.trim() === nextLine) return '';
   return kept.join('\n');
 }
 

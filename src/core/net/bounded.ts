@@ -88,6 +88,6 @@ export async function* cappedLines(chunks: AsyncIterable<Uint8Array>, maxChars: 
 export function clip(text: string, room: number): string {
   if (text.length <= room) return text;
   if (room <= 0) return '';
-  const end = /[\uD800-\uDBFF]/.test(text[room - 1]) ? room - 1 : room;
+  const end = /[\uD800-\uDBFF]/.test(text[room - 1]!) ? room - 1 : room; // 0 < room < text.length
   return text.slice(0, end);
 }

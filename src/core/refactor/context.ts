@@ -156,14 +156,15 @@ export function stepContext(step: PlanStep, ctx: RefactorContext, opts: StepCont
   const head = userHead(step, ctx);
   const tail = userTail(paths, ctx);
   const systemTokens = estimateTokens(SYSTEM);
-  let bodyChars = perFile.reduce((n, f) => n + f.rendered[0].length, 0);
+  let bodyChars = perFile.reduce((n, f) => n + f.rendered[0]!.length, 0); // each file has one region or more
   const fits = (extra: number) => systemTokens + Math.ceil((head.length + bodyChars + extra + tail.length) / CHARS_PER_TOKEN) <= opts.budgetTokens;
   for (let k = 1, more = true; more; k++) {
     more = false;
     for (const f of perFile) {
-      if (!f.open || k >= f.rendered.length) continue;
-      if (fits(f.rendered[k].length)) {
-        bodyChars += f.rendered[k].length;
+      const region = f.rendered[k];
+      if (!f.open || region === undefined) continue;
+      if (fits(region.length)) {
+        bodyChars += region.length;
         f.kept = k + 1;
         more = true;
       } else {

@@ -54,25 +54,26 @@ export function parseEditBlocks(text: string): EditBlock[] {
   const blocks: EditBlock[] = [];
   let path: string | undefined;
   let i = 0;
+  // Every lines[i] below is read with i < lines.length.
   while (i < lines.length) {
-    const line = lines[i];
+    const line = lines[i]!;
     if (SEARCH_RE.test(line)) {
       const where = path ? ` for ${path}` : '';
       if (!path) throw new EditError(`an edit block (line ${i + 1} of the answer) has no "File:" line before it`);
       const search: string[] = [];
       i++;
-      while (i < lines.length && !DIVIDER_RE.test(lines[i])) {
-        if (SEARCH_RE.test(lines[i]) || REPLACE_RE.test(lines[i])) {
+      while (i < lines.length && !DIVIDER_RE.test(lines[i]!)) {
+        if (SEARCH_RE.test(lines[i]!) || REPLACE_RE.test(lines[i]!)) {
           throw new EditError(`a SEARCH block${where} has no "=======" line before its end`, path);
         }
-        search.push(lines[i++]);
+        search.push(lines[i++]!);
       }
       if (i >= lines.length) throw new EditError(`a SEARCH block${where} has no "=======" line and no REPLACE`, path);
       const replace: string[] = [];
       i++;
-      while (i < lines.length && !REPLACE_RE.test(lines[i])) {
-        if (SEARCH_RE.test(lines[i])) throw new EditError(`a SEARCH block${where} has no ">>>>>>> REPLACE" line`, path);
-        replace.push(lines[i++]);
+      while (i < lines.length && !REPLACE_RE.test(lines[i]!)) {
+        if (SEARCH_RE.test(lines[i]!)) throw new EditError(`a SEARCH block${where} has no ">>>>>>> REPLACE" line`, path);
+        replace.push(lines[i++]!);
       }
       if (i >= lines.length) throw new EditError(`a SEARCH block${where} has no ">>>>>>> REPLACE" line`, path);
       if (search.every((l) => l.trim() === '')) throw new EditError(`an edit${where} has an empty SEARCH part`, path);
@@ -83,10 +84,10 @@ export function parseEditBlocks(text: string): EditBlock[] {
     if (DIVIDER_RE.test(line) || REPLACE_RE.test(line)) {
       throw new EditError(`the answer has a "${line.trim()}" line (line ${i + 1}) outside a SEARCH/REPLACE block`, path);
     }
-    const file = FILE_RE.exec(line);
-    if (file && !FENCE_RE.test(line)) {
-      const quoted = /`([^`]+)`/.exec(file[1]);
-      const p = normalizePath(quoted ? quoted[1] : file[1].replace(/:$/, ''));
+    const file = FILE_RE.exec(line)?.[1];
+    if (file !== undefined && !FENCE_RE.test(line)) {
+      const quoted = /`([^`]+)`/.exec(file)?.[1];
+      const p = normalizePath(quoted ?? file.replace(/:$/, ''));
       if (p !== '') path = p;
     }
     i++;
@@ -127,10 +128,11 @@ function lineMatches(text: string, searchLines: readonly string[]): Match[] {
   const spans = lineSpans(text);
   const want = searchLines.map((l) => l.trimEnd());
   const found: Match[] = [];
+  // In range: i + j < i + want.length <= spans.length, and want is not empty (resolveEdits checks).
   for (let i = 0; i + want.length <= spans.length; i++) {
     let ok = true;
-    for (let j = 0; j < want.length && ok; j++) ok = spans[i + j].text.trimEnd() === want[j];
-    if (ok) found.push({ start: spans[i].start, end: spans[i + want.length - 1].end });
+    for (let j = 0; j < want.length && ok; j++) ok = spans[i + j]!.text.trimEnd() === want[j];
+    if (ok) found.push({ start: spans[i]!.start, end: spans[i + want.length - 1]!.end });
   }
   return found;
 }
@@ -145,12 +147,13 @@ function firstLine(search: string): string {
 function trimBlankEnds(search: string[], replace: string[]): [string[], string[]] {
   let s = 0;
   let e = search.length;
-  while (s < e && search[s].trim() === '') s++;
-  while (e > s && search[e - 1].trim() === '') e--;
+  // In range: 0 <= s < e <= search.length, and 0 <= rs < re <= replace.length, where read.
+  while (s < e && search[s]!.trim() === '') s++;
+  while (e > s && search[e - 1]!.trim() === '') e--;
   let rs = 0;
   let re = replace.length;
-  for (let k = 0; k < s && rs < re && replace[rs].trim() === ''; k++) rs++;
-  for (let k = 0; k < search.length - e && re > rs && replace[re - 1].trim() === ''; k++) re--;
+  for (let k = 0; k < s && rs < re && replace[rs]!.trim() === ''; k++) rs++;
+  for (let k = 0; k < search.length - e && re > rs && replace[re - 1]!.trim() === ''; k++) re--;
   return [search.slice(s, e), replace.slice(rs, re)];
 }
 
@@ -186,7 +189,8 @@ export function resolveEdits(blocks: readonly EditBlock[], files: ReadonlyMap<st
         newText = replaceLines.join(eol);
       }
     }
-    if (matches.length === 0) {
+    const [match] = matches;
+    if (match === undefined) {
       throw new EditError(`the SEARCH text for ${path} was not found in the file (it starts "${firstLine(block.search)}")`, path);
     }
     if (matches.length > 1) {
@@ -195,12 +199,12 @@ export function resolveEdits(blocks: readonly EditBlock[], files: ReadonlyMap<st
         path,
       );
     }
-    edits.push({ path, start: matches[0].start, end: matches[0].end, newText });
+    edits.push({ path, start: match.start, end: match.end, newText });
   }
   edits.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : a.start - b.start));
   for (let k = 1; k < edits.length; k++) {
-    const prev = edits[k - 1];
-    const cur = edits[k];
+    const prev = edits[k - 1]!;
+    const cur = edits[k]!;
     if (prev.path === cur.path && cur.start < prev.end) {
       throw new EditError(`two edits to ${cur.path} overlap (at offsets ${prev.start}-${prev.end} and ${cur.start}-${cur.end})`, cur.path);
     }

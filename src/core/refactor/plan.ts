@@ -269,10 +269,11 @@ function extractObject(raw: string): Record<string, unknown> {
     if (isObject(whole.value)) return whole.value;
     throw notJson(`it is ${Array.isArray(whole.value) ? 'an array' : `a ${whole.value === null ? 'null' : typeof whole.value}`}, not an object with "steps"`);
   }
-  const fenced = [...text.matchAll(/```[^\n`]*\n([\s\S]*?)```/g)].map((m) => tryParse(m[1].trim()));
+  const fenced = [...text.matchAll(/```[^\n`]*\n([\s\S]*?)```/g)].map((m) => tryParse(m[1]!.trim()));
   const fencedObjects = fenced.filter((p) => p.ok && isObject(p.value));
-  if (fencedObjects.length === 1 && fencedObjects[0].ok) return fencedObjects[0].value as Record<string, unknown>;
   if (fencedObjects.length > 1) throw notJson(`the answer has ${fencedObjects.length} JSON blocks, expected one`);
+  const [fencedObject] = fencedObjects;
+  if (fencedObject?.ok) return fencedObject.value as Record<string, unknown>;
 
   const candidates: Record<string, unknown>[] = [];
   let firstError: string | undefined;
@@ -287,8 +288,9 @@ function extractObject(raw: string): Record<string, unknown> {
     else if (!parsed.ok) firstError ??= parsed.error;
     i = text.indexOf('{', end);
   }
-  if (candidates.length === 1) return candidates[0];
   if (candidates.length > 1) throw notJson(`the answer has ${candidates.length} JSON objects, expected one`);
+  const [candidate] = candidates;
+  if (candidate) return candidate;
   throw notJson(firstError ? clip(firstError, 120) : 'no JSON object found in the answer');
 }
 

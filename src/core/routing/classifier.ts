@@ -44,6 +44,6 @@ export function referenceForward(model: RouterWeights, features: Float32Array): 
     throw new RangeError(`Expected ${model.weights.length} features, got ${features.length}.`);
   }
   let z = model.bias;
-  for (let j = 0; j < features.length; j++) z += model.weights[j] * features[j];
+  for (let j = 0; j < features.length; j++) z += model.weights[j]! * features[j]!; // the lengths match (checked above)
   return 1 / (1 + Math.exp(-z));
 }

@@ -102,7 +102,7 @@ export function taskMessages(kind: TaskKind, ctx: TaskContext): ChatMessage[] {
  * no code block.
  */
 export function extractCodeBlock(answer: string): string | undefined {
-  const blocks = [...answer.matchAll(/```[^\n`]*\n([\s\S]*?)```/g)].map((m) => m[1].replace(/\n$/, ''));
+  const blocks = [...answer.matchAll(/```[^\n`]*\n([\s\S]*?)```/g)].map((m) => m[1]!.replace(/\n$/, ''));
   if (blocks.length === 0) return undefined;
   return blocks.reduce((a, b) => (b.length > a.length ? b : a));
 }

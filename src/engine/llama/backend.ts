@@ -71,5 +71,5 @@ export async function selectBackend(mod: LlamaModule, options: SelectOptions): P
 }
 
 function firstLine(e: unknown): string {
-  return errorMessage(e).split('\n')[0].slice(0, 200);
+  return errorMessage(e).split('\n')[0]!.slice(0, 200);
 }

@@ -260,5 +260,5 @@ function gib(bytes: number): string {
 }
 
 function firstLine(e: unknown): string {
-  return errorMessage(e).split('\n')[0].slice(0, 200);
+  return errorMessage(e).split('\n')[0]!.slice(0, 200);
 }

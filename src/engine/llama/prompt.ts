@@ -141,6 +141,6 @@ function repoLayout(model: LlamaModel, request: FimRequest, text: (s: string) =>
 export function newestThatFit<T>(chunks: readonly (readonly T[])[], room: number): T[][] {
   let used = 0;
   let first = chunks.length;
-  while (first > 0 && used + chunks[first - 1].length <= room) used += chunks[--first].length;
+  while (first > 0 && used + chunks[first - 1]!.length <= room) used += chunks[--first]!.length;
   return chunks.slice(first).map((c) => [...c]);
 }

@@ -17,7 +17,9 @@ export class SequencePool {
   private clock = 0;
   private evicted = 0;
 
-  constructor(private readonly context: LlamaContext, private readonly size: number) {}
+  constructor(private readonly context: LlamaContext, private readonly size: number) {
+    if (!(size > 0)) throw new RangeError(`A sequence pool needs 1 or more sequences, not ${size}.`);
+  }
 
   /** Runs fn with the sequence for key, after any earlier request on that sequence finished. */
   async run<T>(key: string, fn: (sequence: LlamaContextSequence) => Promise<T>): Promise<T> {
@@ -58,7 +60,7 @@ export class SequencePool {
     }
     // The least recently used idle slot; if all are busy, queue behind the least recently used one.
     const byAge = [...this.slots].sort((a, b) => a.lastUsed - b.lastUsed);
-    const victim = byAge.find((s) => s.busy === 0) ?? byAge[0];
+    const victim = byAge.find((s) => s.busy === 0) ?? byAge[0]!; // size > 0, so there is a slot here
     victim.key = key;
     this.evicted++;
     return victim;

@@ -161,7 +161,7 @@ export function recommendPresets(
   return ranked
     .map((r) => ({ r, k: key(r) }))
     .sort((a, b) => {
-      for (let i = 0; i < a.k.length; i++) if (a.k[i] !== b.k[i]) return a.k[i] - b.k[i];
+      for (let i = 0; i < a.k.length; i++) if (a.k[i] !== b.k[i]) return a.k[i]! - b.k[i]!; // every key has four numbers
       return 0;
     })
     .map(({ r }) => r);

@@ -81,6 +81,8 @@ export class OnnxRouter {
     const input = new this.ort.Tensor('float32', batch, [features.length, FEATURE_COUNT]);
     const out = await session.run({ features: input });
     const p = out.p_local;
+    // load() checked that the model has this output, so a missing one is a broken runtime, not a bad model file.
+    if (p === undefined) throw new Error('OnnxRouter.predict: the session returned no p_local output.');
     return Array.from(p.data as Float32Array);
   }
 

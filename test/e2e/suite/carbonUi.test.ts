@@ -75,9 +75,10 @@ describe('carbon gauge and dashboard', function () {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'verdant-report-'));
     const csv = await vscode.commands.executeCommand<string[]>('verdant.exportCarbonReport', { path: path.join(dir, 'report.csv') });
     assert.deepEqual(csv.map((f) => path.basename(f)), ['report.csv', 'report-daily.csv']);
-    assert.match(readFileSync(csv[0], 'utf8'), /^ts,route,feature,model,/);
-    assert.match(readFileSync(csv[1], 'utf8'), /^day,route,requests,energy_kwh/);
+    assert.match(readFileSync(csv[0]!, 'utf8'), /^ts,route,feature,model,/);
+    assert.match(readFileSync(csv[1]!, 'utf8'), /^day,route,requests,energy_kwh/);
     const [json] = await vscode.commands.executeCommand<string[]>('verdant.exportCarbonReport', { path: path.join(dir, 'report.json') });
+    assert.ok(json);
     const body = JSON.parse(readFileSync(json, 'utf8'));
     assert.ok(Array.isArray(body.requests) && Array.isArray(body.daily));
     assert.match(body.method, /SCI/);

@@ -88,7 +88,7 @@ describe('inline completions in VS Code (real engine, FIM model)', function () {
     // (here: hidden), the next keystroke asks the provider, and the pipeline walks back to the cached one.
     await vscode.commands.executeCommand('type', { text: first.text[0] });
     await vscode.commands.executeCommand('editor.action.inlineSuggest.hide');
-    const next = await typeAndWaitForSuggestion(first.text[1]);
+    const next = await typeAndWaitForSuggestion(first.text[1]!);
     assert.equal(next.source, 'typing-through');
     assert.equal(next.text, first.text.slice(2));
     assert.equal(stats().engineCalls, engineCalls, 'no engine call while typing through');

@@ -35,6 +35,7 @@ describe('ledger: one record per attempt, and the grams shown are that record\'s
   function assertOneRecord(what: string, outcome: Outcome, records: SciRecord[], route: string, feature: string): void {
     assert.equal(records.length, 1, `${what}: ${records.map((r) => `${r.route}/${r.feature}`).join(', ')}`);
     const [record] = records;
+    assert.ok(record);
     assert.deepEqual(outcome.recordIds, [record.id], `${what}: the result names its record`);
     assert.equal(record.route, route, what);
     assert.equal(record.feature, feature, what);
@@ -63,7 +64,7 @@ describe('ledger: one record per attempt, and the grams shown are that record\'s
     await vscode.workspace.getConfiguration('verdant').update('cloud.zone', 'SE', G);
     const remote = await recording(() => api.chat('cloud', messages, () => undefined, new AbortController().signal));
     assertOneRecord('chat, cloud', remote.outcome, remote.records, 'cloud', 'chat');
-    assert.equal(remote.records[0].intensity.zone, 'SE');
+    assert.equal(remote.records[0]!.intensity.zone, 'SE');
     const cloudGrams = async () => (await api.router.route({ kind: 'ask', promptTokens: 400, files: 0, selectionChars: 0, consent: 'granted' }))
       .decision.options.find((o) => o.route === 'cloud')?.gCO2e ?? NaN;
     const atSweden = await cloudGrams();
@@ -97,6 +98,6 @@ describe('ledger: one record per attempt, and the grams shown are that record\'s
     });
     assert.equal(run.outcome.state, 'done', run.outcome.error);
     assert.equal(run.records.length, 1, run.records.map((r) => `${r.route}/${r.feature}`).join(', '));
-    assert.equal(run.records[0].route, 'cloud');
+    assert.equal(run.records[0]!.route, 'cloud');
   });
 });

@@ -25,10 +25,10 @@ describe('model management in VS Code', function () {
     writeFileSync(path.join(dir, first.fileName), '');
     const items = pickerItems(dir, path.join(dir, first.fileName), { totalMemoryBytes: 32e9, freeMemoryBytes: 24e9, vramBytes: null });
     const labels = items.map((i) => i.label);
-    assert.match(labels[0], /Code completion models/);
+    assert.match(labels[0]!, /Code completion models/);
     assert.ok(items.filter((i) => i.detail).every((i) => /fits|does not fit/.test(i.detail!)), 'each preset says whether it fits');
     assert.ok(labels.some((l) => l.startsWith('$(check)')), 'the current model is marked');
-    assert.match(labels[labels.length - 1], /Choose a GGUF File/);
+    assert.match(labels[labels.length - 1]!, /Choose a GGUF File/);
   });
 
   it('downloads a preset with progress, verifies it and puts it in place', async () => {
@@ -42,7 +42,7 @@ describe('model management in VS Code', function () {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     try {
       const preset: ModelPreset = {
-        ...MODEL_CATALOG[0],
+        ...MODEL_CATALOG[0]!,
         id: 'e2e', name: 'E2E test model', fileName: 'e2e-model.gguf', sizeBytes: bytes.length,
         sha256: createHash('sha256').update(bytes).digest('hex'),
         url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/model.gguf`,

@@ -47,7 +47,7 @@ const FILES: Record<string, string> = {
 function renameBlocks(prompt: string, breakIt: boolean): string {
   const blocks: string[] = [];
   for (const m of prompt.matchAll(/File: (\S+) \([^)]*\)\n(`{3,})\w*\n([\s\S]*?)\n\2/g)) {
-    for (const line of m[3].split('\n').filter((l) => l.includes('computeTotal'))) {
+    for (const line of m[3]!.split('\n').filter((l) => l.includes('computeTotal'))) {
       blocks.push(`File: ${m[1]}\n<<<<<<< SEARCH\n${breakIt ? `${line} // not in the file` : line}\n=======\n${line.replaceAll('computeTotal', 'calculateTotal')}\n>>>>>>> REPLACE`);
     }
   }
@@ -63,7 +63,7 @@ describe('Plan Refactor: a rename across three files, planned locally, executed 
   const G = vscode.ConfigurationTarget.Global;
   // A fresh folder per test: documents of an earlier test may stay open in the extension host with their old text.
   let run = 0;
-  const root = () => path.join(vscode.workspace.workspaceFolders![0].uri.fsPath, '.verdant-e2e', `refactor-${run}`);
+  const root = () => path.join(vscode.workspace.workspaceFolders![0]!.uri.fsPath, '.verdant-e2e', `refactor-${run}`);
   const rel = (f: string) => `.verdant-e2e/refactor-${run}/${f}`;
   const read = () => Object.fromEntries(Object.keys(FILES).map((f) => [f, fs.readFileSync(path.join(root(), f), 'utf8')]));
 
@@ -185,7 +185,7 @@ describe('Plan Refactor: a rename across three files, planned locally, executed 
     await vscode.commands.executeCommand('verdant.applyRefactor');
     assert.equal(await ended, 'applied');
     await vscode.workspace.saveAll(false);
-    for (const [f, text] of Object.entries(read())) assert.equal(text, FILES[f].replaceAll('computeTotal', 'calculateTotal'), f);
+    for (const [f, text] of Object.entries(read())) assert.equal(text, FILES[f]!.replaceAll('computeTotal', 'calculateTotal'), f);
     await until('the queued job to be done', async () => (await api.jobs.queue.get(job.id))?.state === 'done');
   });
 

@@ -94,7 +94,7 @@ describe('router: modes, routing log, retries, cascade and budget', function () 
     assert.equal(retried.route, 'cloud');
     assert.match(retried.reason, /^retried in the cloud at your request/);
     assert.equal(bodies().length, sent + 1);
-    assert.match(bodies()[bodies().length - 1], /Tom had a red ball/, 'the same input went to the cloud');
+    assert.match(bodies()[bodies().length - 1]!, /Tom had a red ball/, 'the same input went to the cloud');
     assert.equal(api.router.acceptanceState().summarize?.count, before + 1, 'a local answer sent to the cloud counts as not accepted');
 
     const back = await vscode.commands.executeCommand<Outcome>('verdant.retryLocally');
@@ -137,7 +137,7 @@ describe('router: modes, routing log, retries, cascade and budget', function () 
     assert.equal(outcome.route, 'cloud');
     assert.equal(bodies().length, sent + 1);
     assert.deepEqual(records.map((r) => r.route), ['local', 'cloud'], 'both attempts are in the ledger');
-    assert.ok(Math.abs((outcome.grams ?? 0) - (records[0].sciG + records[1].sciG)) < 1e-12, 'the grams shown count both');
+    assert.ok(Math.abs((outcome.grams ?? 0) - (records[0]!.sciG + records[1]!.sciG)) < 1e-12, 'the grams shown count both');
     const log = api.router.log.last;
     assert.equal(log?.outcome, 'local draft, then cloud');
   });

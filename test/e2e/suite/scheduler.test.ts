@@ -26,7 +26,7 @@ describe('scheduler: deferred jobs in the cleanest window', function () {
   const config = () => vscode.workspace.getConfiguration('verdant');
   const G = vscode.ConfigurationTarget.Global;
 
-  const marker = path.join(vscode.workspace.workspaceFolders![0].uri.fsPath, '.verdant-e2e', 'ran.txt');
+  const marker = path.join(vscode.workspace.workspaceFolders![0]!.uri.fsPath, '.verdant-e2e', 'ran.txt');
   const ran = (name: string) => (fs.existsSync(marker) ? fs.readFileSync(marker, 'utf8').trim().split('\n') : []).filter((l) => l.startsWith(`${name} `));
 
   /** Runs a `verdant` task from the workspace's tasks.json through VS Code's task system; resolves with its exit code. */
@@ -89,11 +89,11 @@ describe('scheduler: deferred jobs in the cleanest window', function () {
     sub.dispose();
     assert.equal(code, 0);
     assert.ok(queued.length >= 1, 'the job was queued');
-    assert.match(queued[0].reason, /^cleanest window .* g\/kWh vs .* now \(\d+(\.\d+)? % less, carbon-aware-sdk\)$/);
-    assert.ok(Math.abs(queued[0].start - cleanAt) < 1000, `planned for the clean window (${new Date(queued[0].start).toISOString()} vs ${new Date(cleanAt).toISOString()})`);
+    assert.match(queued[0]!.reason, /^cleanest window .* g\/kWh vs .* now \(\d+(\.\d+)? % less, carbon-aware-sdk\)$/);
+    assert.ok(Math.abs(queued[0]!.start - cleanAt) < 1000, `planned for the clean window (${new Date(queued[0]!.start).toISOString()} vs ${new Date(cleanAt).toISOString()})`);
     const lines = ran('clean-build');
     assert.equal(lines.length, 1, 'ran exactly once');
-    const ranAt = Number(lines[0].split(' ')[1]);
+    const ranAt = Number(lines[0]!.split(' ')[1]);
     assert.ok(ranAt >= cleanAt - 50, `not before the window (${ranAt - cleanAt} ms)`);
     const { jobs } = await api.jobs.queue.list();
     const job = jobs.find((j) => j.spec.label === 'clean build');
@@ -157,7 +157,7 @@ describe('scheduler: deferred jobs in the cleanest window', function () {
 describe('scheduler: a job runs only where and as it was queued, and only if Verdant queued it', function () {
   this.timeout(180_000);
   let api: VerdantApi;
-  const folder = vscode.workspace.workspaceFolders![0].uri.fsPath;
+  const folder = vscode.workspace.workspaceFolders![0]!.uri.fsPath;
   const marker = path.join(folder, '.verdant-e2e', 'jobs-ran.txt');
   const ran = () => (fs.existsSync(marker) ? fs.readFileSync(marker, 'utf8') : '');
   const here = (over: Partial<JobOrigin> = {}): JobOrigin => ({ workspace: workspaceIdentity(), trusted: true, consent: 'granted', ...over });

@@ -67,9 +67,9 @@ describe('palette tasks with a green-cloud endpoint (OpenAI-compatible server on
     const outcome = await running;
     assert.equal(outcome.route, 'cloud');
     assert.equal(bodies.length, 1);
-    assert.equal(bodies[0].auth, 'Bearer test-key');
-    assert.ok(!bodies[0].body.includes(SECRET), 'the secret never left the machine');
-    assert.match(bodies[0].body, /REDACTED/);
+    assert.equal(bodies[0]!.auth, 'Bearer test-key');
+    assert.ok(!bodies[0]!.body.includes(SECRET), 'the secret never left the machine');
+    assert.match(bodies[0]!.body, /REDACTED/);
     assert.ok((api.tasks.lastCloudRequest?.redactions ?? 0) >= 1);
     assert.ok(outcome.grams !== undefined && outcome.grams > 0, 'the cloud request has a carbon figure');
     assert.equal(api.carbon.lastRecord?.route, 'cloud');

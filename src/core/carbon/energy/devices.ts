@@ -290,7 +290,7 @@ export function lookupTdp(model: string, table: Readonly<Record<string, number>>
     if (key === norm) return { name, watts };
     const at = norm.indexOf(key);
     const end = at + key.length;
-    const bounded = at >= 0 && (at === 0 || norm[at - 1] === ' ') && (end === norm.length || /[\s,]/.test(norm[end]));
+    const bounded = at >= 0 && (at === 0 || norm[at - 1] === ' ') && (end === norm.length || /[\s,]/.test(norm.charAt(end)));
     if (bounded && (best === undefined || name.length > best.name.length)) best = { name, watts };
   }
   return best;
@@ -380,16 +380,16 @@ export function classifyCpu(model: string): CpuClass | undefined {
     return tier === 'pro' ? 'apple-m-pro' : tier === 'max' || tier === 'ultra' ? 'apple-m-max' : 'apple-m';
   }
   // Phoenix / Hawk Point: Ryzen 5/7/9 7x40 and 8x40/8x45 with the 760M/780M and the XDNA NPU (not 7945HX: Dragon Range).
-  const phoenix = /\bRyzen [3579] (?:PRO )?(?:7[4-9]40|8[4-9]4[05])(HS|H|U)\b/i.exec(m);
-  if (phoenix) return phoenix[1].toUpperCase() === 'U' ? 'phoenix-u' : 'phoenix-hs';
+  const phoenix = /\bRyzen [3579] (?:PRO )?(?:7[4-9]40|8[4-9]4[05])(HS|H|U)\b/i.exec(m)?.[1];
+  if (phoenix !== undefined) return phoenix.toUpperCase() === 'U' ? 'phoenix-u' : 'phoenix-hs';
   // Ryzen AI 300 (Strix Point): 28 W default TDP class.
   if (/\bRyzen AI [579] (?:PRO )?(?:HX )?\d{3}\b/i.test(m)) return 'laptop-28w';
-  const ultra = /\bCore Ultra [3579] \d{3}([A-Z]*)\b/i.exec(m);
-  if (ultra) return /^H/i.test(ultra[1]) ? 'intel-ultra-h' : 'laptop-15w';
-  const intel = /\bCore i[3579]-\d{4,5}([A-Z]*\d?)\b/i.exec(m);
-  if (intel) return tierOfSuffix(intel[1].toUpperCase());
-  const ryzen = /\bRyzen [3579] (?:PRO )?\d{4}([A-Z]*)\b/i.exec(m);
-  if (ryzen) return tierOfSuffix(ryzen[1].toUpperCase());
+  const ultra = /\bCore Ultra [3579] \d{3}([A-Z]*)\b/i.exec(m)?.[1];
+  if (ultra !== undefined) return /^H/i.test(ultra) ? 'intel-ultra-h' : 'laptop-15w';
+  const intel = /\bCore i[3579]-\d{4,5}([A-Z]*\d?)\b/i.exec(m)?.[1];
+  if (intel !== undefined) return tierOfSuffix(intel.toUpperCase());
+  const ryzen = /\bRyzen [3579] (?:PRO )?\d{4}([A-Z]*)\b/i.exec(m)?.[1];
+  if (ryzen !== undefined) return tierOfSuffix(ryzen.toUpperCase());
   return undefined;
 }
 

@@ -63,7 +63,8 @@ export class ElectricityMapsSource implements IntensitySource {
       if (value !== undefined && at) points.push({ at, gPerKWh: value });
     }
     if (points.length === 0) throw shapeError(ELECTRICITY_MAPS_PROFILE, 'no forecast values');
-    const step = points.length > 1 ? (Date.parse(points[1].at) - Date.parse(points[0].at)) / 60_000 : 60;
+    const [first, second] = points;
+    const step = first && second ? (Date.parse(second.at) - Date.parse(first.at)) / 60_000 : 60;
     const generatedAt = asIsoTime(body?.updatedAt);
     return {
       zone: zone.trim(),

@@ -16,7 +16,8 @@ export interface GridLookup {
   readonly detail: string;
 }
 
-const BY_ISO3: ReadonlyMap<string, string> = new Map(Object.entries(COUNTRY_AVERAGES).map(([iso2, a]) => [a.iso3, iso2]));
+const BY_ISO3: ReadonlyMap<string, { readonly iso2: string; readonly average: GridAverage }> =
+  new Map(Object.entries(COUNTRY_AVERAGES).map(([iso2, average]) => [average.iso3, { iso2, average }]));
 
 const CLOUD_ZONE = /^(aws|azure|gcp):(.+)$/i;
 
@@ -31,7 +32,7 @@ function world(why: string): GridLookup {
 
 /** The country (ISO 3166 alpha-2) a cloud region is in, or undefined. */
 export function cloudRegionCountry(provider: CloudProvider, region: string): string | undefined {
-  if (provider === 'gcp') return Object.hasOwn(GCP_REGIONS, region) ? GCP_REGIONS[region].country : undefined;
+  if (provider === 'gcp') return Object.hasOwn(GCP_REGIONS, region) ? GCP_REGIONS[region]?.country : undefined;
   const table = provider === 'aws' ? AWS_REGION_COUNTRIES : AZURE_REGION_COUNTRIES;
   return Object.hasOwn(table, region) ? table[region] : undefined;
 }
@@ -39,7 +40,8 @@ export function cloudRegionCountry(provider: CloudProvider, region: string): str
 /** 'aws:eu-north-1' -> { provider: 'aws', region: 'eu-north-1' }; undefined for other zones. */
 export function parseCloudZone(zone: string): { provider: CloudProvider; region: string } | undefined {
   const m = CLOUD_ZONE.exec(zone.trim());
-  return m ? { provider: m[1].toLowerCase() as CloudProvider, region: m[2].trim().toLowerCase() } : undefined;
+  // Both groups take part in every match.
+  return m ? { provider: m[1]!.toLowerCase() as CloudProvider, region: m[2]!.trim().toLowerCase() } : undefined;
 }
 
 /**
@@ -68,8 +70,8 @@ export function lookupGridAverage(zone: string): GridLookup {
   const exact = COUNTRY_AVERAGES[upper];
   if (exact) return country(upper, exact);
   const fromIso3 = BY_ISO3.get(upper);
-  if (fromIso3) return country(fromIso3, COUNTRY_AVERAGES[fromIso3], `ISO 3166 alpha-3 ${upper}`);
-  const prefix = upper.split('-')[0];
+  if (fromIso3) return country(fromIso3.iso2, fromIso3.average, `ISO 3166 alpha-3 ${upper}`);
+  const prefix = upper.split('-')[0]!;
   const parent = COUNTRY_AVERAGES[prefix];
   if (parent && prefix !== upper) return country(prefix, parent, `no figure for ${upper}, so its country's`);
   return world(`no figure for ${z}`);

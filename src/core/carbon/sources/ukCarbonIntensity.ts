@@ -28,14 +28,14 @@ const OUTWARD = /^[A-Z]{1,2}\d[A-Z\d]?$/;
 export function parseGbZone(zone: string): GbTarget | undefined {
   const z = zone.trim().toUpperCase();
   if (z === 'GB' || z === 'UK') return { kind: 'national' };
-  const m = /^GB-(.+)$/.exec(z);
-  if (!m) return undefined;
-  const rest = m[1].trim();
+  const after = /^GB-(.+)$/.exec(z)?.[1];
+  if (after === undefined) return undefined;
+  const rest = after.trim();
   if (/^\d{1,2}$/.test(rest)) {
     const id = Number(rest);
     return id >= 1 && id <= 17 ? { kind: 'region', id } : undefined;
   }
-  const outward = rest.split(/\s+/)[0];
+  const outward = rest.split(/\s+/)[0]!;
   return OUTWARD.test(outward) ? { kind: 'postcode', outward } : undefined;
 }
 

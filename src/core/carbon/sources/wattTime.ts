@@ -58,8 +58,7 @@ export class WattTimeSource implements IntensitySource {
   ) {}
 
   async current(zone: string, signal?: AbortSignal): Promise<IntensityReading> {
-    const { points, generatedAt } = await this.moer(zone, 0, signal);
-    const first = points[0];
+    const { first, generatedAt } = await this.moer(zone, 0, signal);
     return {
       zone: zone.trim(),
       gPerKWh: first.gPerKWh,
@@ -93,7 +92,7 @@ export class WattTimeSource implements IntensitySource {
     return { zone: zone.trim(), percentile, at };
   }
 
-  private async moer(zone: string, horizonHours: number, signal: AbortSignal | undefined): Promise<{ points: ForecastPoint[]; generatedAt?: string; pointMinutes: number }> {
+  private async moer(zone: string, horizonHours: number, signal: AbortSignal | undefined): Promise<{ points: ForecastPoint[]; first: ForecastPoint; generatedAt?: string; pointMinutes: number }> {
     const query = `?region=${encodeURIComponent(zone.trim())}&signal_type=co2_moer&horizon_hours=${horizonHours}`;
     const body = asObject(await this.authorizedGet(`/v3/forecast${query}`, zone, 'MOER data', signal));
     const meta: JsonObject = asObject(body?.meta) ?? {};
@@ -107,10 +106,11 @@ export class WattTimeSource implements IntensitySource {
       const at = asIsoTime(o?.point_time);
       if (value !== undefined && at) points.push({ at, gPerKWh: toGPerKWh(value, units) });
     }
-    if (points.length === 0) throw shapeError(WATTTIME_PROFILE, 'no MOER values');
+    const [first] = points;
+    if (first === undefined) throw shapeError(WATTTIME_PROFILE, 'no MOER values');
     const period = asIntensity(meta.data_point_period_seconds);
     const generatedAt = asIsoTime(meta.generated_at);
-    return { points, pointMinutes: period ? period / 60 : 5, ...(generatedAt ? { generatedAt } : {}) };
+    return { points, first, pointMinutes: period ? period / 60 : 5, ...(generatedAt ? { generatedAt } : {}) };
   }
 
   /** GET with the bearer token; on a 401 logs in again once (the token may have expired) and retries. */
