@@ -27,9 +27,10 @@ const common = {
   supported: { 'dynamic-import': true },
 };
 
-const testFiles = (dir) => readdirSync(dir, { recursive: true })
-  .filter((f) => f.endsWith('.ts'))
-  .map((f) => join(dir, f));
+const testFiles = (dir) =>
+  readdirSync(dir, { recursive: true })
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => join(dir, f));
 
 const builds = [
   {

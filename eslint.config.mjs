@@ -9,10 +9,18 @@ const noVscode = { 'no-restricted-imports': ['error', { paths: [vscodePath] }] }
 
 /** src/core: no VS Code, and no src/engine. */
 const coreLayer = {
-  'no-restricted-imports': ['error', {
-    paths: [vscodePath],
-    patterns: [{ group: ['**/engine', '**/engine/**'], message: 'src/core must not import src/engine: move what both need into src/core (src/core/inference, src/core/net).' }],
-  }],
+  'no-restricted-imports': [
+    'error',
+    {
+      paths: [vscodePath],
+      patterns: [
+        {
+          group: ['**/engine', '**/engine/**'],
+          message: 'src/core must not import src/engine: move what both need into src/core (src/core/inference, src/core/net).',
+        },
+      ],
+    },
+  ],
 };
 
 export default tseslint.config(
@@ -21,7 +29,7 @@ export default tseslint.config(
   {
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-      'eqeqeq': ['error', 'always', { null: 'ignore' }],
+      eqeqeq: ['error', 'always', { null: 'ignore' }],
       'no-console': 'off',
     },
   },
@@ -39,7 +47,20 @@ export default tseslint.config(
   { files: ['src/core/**'], rules: coreLayer },
   {
     files: ['**/*.mjs', '**/*.js'],
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', URL: 'readonly', performance: 'readonly', Buffer: 'readonly', __dirname: 'readonly', require: 'readonly', module: 'writable' } },
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        URL: 'readonly',
+        performance: 'readonly',
+        Buffer: 'readonly',
+        __dirname: 'readonly',
+        require: 'readonly',
+        module: 'writable',
+      },
+    },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
 );

@@ -15,12 +15,16 @@ import type { FimRequest, GenerateResult } from '../src/engine/types';
 import { testModels } from '../test/support/models';
 
 const { values } = parseArgs({ options: { model: { type: 'string' }, threads: { type: 'string', default: '1' } } });
-const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]; };
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
 const r3 = (n: number) => Math.round(n * 1000) / 1000;
 const noWait = async () => {};
 const never = new AbortController().signal;
 
-const STORY = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.';
+const STORY =
+  'Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.';
 
 /** A realistic editor state: a 2,000-line file, cursor in the middle, windows cut as the VS Code adapter does. */
 function sourceFile(): string[] {
@@ -34,7 +38,12 @@ function inputAt(lines: string[], line: number, documentKey = 'file:///bench.ts'
 
 async function pipelineOverhead() {
   const canned: GenerateResult = {
-    text: ' + offset;\n  return total;', stopReason: 'eos', usedFim: true, backend: 'instant', model: 'none', contextTokens: 4096,
+    text: ' + offset;\n  return total;',
+    stopReason: 'eos',
+    usedFim: true,
+    backend: 'instant',
+    model: 'none',
+    contextTokens: 4096,
     timing: { promptTokens: 1500, evaluatedTokens: 4, generatedTokens: 8, ttftMs: 0, totalMs: 0, tokensPerSecond: 0 },
     confidence: { meanLogProb: -0.1, meanEntropy: null },
   };
@@ -84,7 +93,7 @@ async function main(): Promise<void> {
 
     // One-character edit at the end of a ~1,500-token prefix.
     let prefix = '';
-    while (prefix.length < 4400) prefix += STORY + " ";
+    while (prefix.length < 4400) prefix += STORY + ' ';
     const suffix = '\n';
     const key = 'file:///long.txt';
     const first = await engine.generate({ kind: 'fim', prefix, suffix, maxTokens: 8, sessionKey: key });
@@ -95,13 +104,30 @@ async function main(): Promise<void> {
     let keystrokes = 0;
     for (let n = 20; n <= STORY.length; n++) {
       keystrokes++;
-      await typing.complete({ documentKey: 'file:///typing.txt', languageId: 'plaintext', filePath: 'typing.txt', prefix: STORY.slice(0, n), suffix: '', linePrefix: STORY.slice(0, n), lineSuffix: '', manual: false }, never);
+      await typing.complete(
+        {
+          documentKey: 'file:///typing.txt',
+          languageId: 'plaintext',
+          filePath: 'typing.txt',
+          prefix: STORY.slice(0, n),
+          suffix: '',
+          linePrefix: STORY.slice(0, n),
+          lineSuffix: '',
+          manual: false,
+        },
+        never,
+      );
     }
     const s = typing.stats;
 
     const result = {
       date: new Date().toISOString(),
-      machine: { cpu: os.cpus()[0]?.model, logicalCores: os.availableParallelism(), platform: `${process.platform}-${process.arch}`, node: process.versions.node },
+      machine: {
+        cpu: os.cpus()[0]?.model,
+        logicalCores: os.availableParallelism(),
+        platform: `${process.platform}-${process.arch}`,
+        node: process.versions.node,
+      },
       model: model.split(/[\\/]/).pop(),
       pipelineOverheadMs: {
         instantEngine: { p50: r3(pct(miss, 50)), p99: r3(pct(miss, 99)), requests: miss.length, targets: { p50: 2, p99: 10 } },
@@ -132,4 +158,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e) => { console.error(e instanceof Error ? e.stack : e); process.exit(1); });
+main().catch((e) => {
+  console.error(e instanceof Error ? e.stack : e);
+  process.exit(1);
+});

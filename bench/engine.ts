@@ -13,7 +13,14 @@ import { EngineClient } from '../src/engine/client';
 import type { ModelConfig } from '../src/engine/llama/engine';
 import { testModels } from '../test/support/models';
 
-const { values } = parseArgs({ options: { model: { type: 'string' }, gpu: { type: 'string', default: 'cpu' }, threads: { type: 'string', default: '0' }, runs: { type: 'string', default: '5' } } });
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string' },
+    gpu: { type: 'string', default: 'cpu' },
+    threads: { type: 'string', default: '0' },
+    runs: { type: 'string', default: '5' },
+  },
+});
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const round = (n: number) => Math.round(n * 10) / 10;
 
@@ -39,7 +46,13 @@ async function main(): Promise<void> {
     const tps: number[] = [];
     for (let i = 0; i < runs; i++) {
       // A new document each run: the whole prompt is evaluated (the cold path of a first keystroke).
-      const r = await client.generate(config, { kind: 'fim', prefix: `Story ${i}. ${PREFIX}`, suffix: SUFFIX, maxTokens: 128, sessionKey: `cold-${i}` });
+      const r = await client.generate(config, {
+        kind: 'fim',
+        prefix: `Story ${i}. ${PREFIX}`,
+        suffix: SUFFIX,
+        maxTokens: 128,
+        sessionKey: `cold-${i}`,
+      });
       ttft.push(r.timing.ttftMs);
       if (r.timing.generatedTokens > 8) tps.push(r.timing.tokensPerSecond);
     }
@@ -52,7 +65,12 @@ async function main(): Promise<void> {
 
     const result = {
       date: new Date().toISOString(),
-      machine: { cpu: os.cpus()[0]?.model, logicalCores: os.availableParallelism(), memoryGiB: round(os.totalmem() / 2 ** 30), platform: `${process.platform}-${process.arch}` },
+      machine: {
+        cpu: os.cpus()[0]?.model,
+        logicalCores: os.availableParallelism(),
+        memoryGiB: round(os.totalmem() / 2 ** 30),
+        platform: `${process.platform}-${process.arch}`,
+      },
       model: path.basename(model),
       backend: info.backend,
       devices: info.devices,
@@ -83,4 +101,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e) => { console.error(e instanceof Error ? e.message : e); process.exit(1); });
+main().catch((e) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+});

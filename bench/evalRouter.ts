@@ -50,11 +50,14 @@ export const DEFAULT_EVAL_FILE = path.join('src', 'core', 'routing', 'model', 'e
 export const DEFAULT_MODEL_FILE = path.join('src', 'core', 'routing', 'model', 'router.onnx');
 
 export function readEvalRows(file: string): EvalRow[] {
-  return readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l, i) => {
-    const row = JSON.parse(l) as EvalRow;
-    if (typeof row.localOk !== 'boolean' || typeof row.input !== 'object') throw new Error(`${file}:${i + 1}: expected {input, localOk, why}`);
-    return row;
-  });
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l, i) => {
+      const row = JSON.parse(l) as EvalRow;
+      if (typeof row.localOk !== 'boolean' || typeof row.input !== 'object') throw new Error(`${file}:${i + 1}: expected {input, localOk, why}`);
+      return row;
+    });
 }
 
 /** Counts of predictions against labels: "local" predicted or not, for rows labelled localOk or not. */
@@ -125,7 +128,12 @@ export interface EvalReport {
   readonly rows: number;
   readonly labelledLocalOk: number;
   readonly classifier: Accuracy & { readonly confusion: Confusion; readonly provider: string };
-  readonly baseline: { readonly alwaysLocal: Accuracy; readonly alwaysCloud: Accuracy; readonly best: 'local' | 'cloud'; readonly bestAccuracy: number };
+  readonly baseline: {
+    readonly alwaysLocal: Accuracy;
+    readonly alwaysCloud: Accuracy;
+    readonly best: 'local' | 'cloud';
+    readonly bestAccuracy: number;
+  };
   readonly modes: Readonly<Record<EvalMode, ModeResult>>;
   /** The same rows and answers under other grids: where the balanced router beats all-cloud. */
   readonly sensitivity: readonly SensitivityRow[];
@@ -142,7 +150,12 @@ function accuracy(correct: number, total: number): Accuracy {
 
 function confusion(pairs: readonly { local: boolean; localOk: boolean }[]): Confusion {
   const count = (local: boolean, ok: boolean) => pairs.filter((x) => x.local === local && x.localOk === ok).length;
-  return { localOkRoutedLocal: count(true, true), localOkRoutedCloud: count(false, true), notOkRoutedLocal: count(true, false), notOkRoutedCloud: count(false, false) };
+  return {
+    localOkRoutedLocal: count(true, true),
+    localOkRoutedCloud: count(false, true),
+    notOkRoutedLocal: count(true, false),
+    notOkRoutedCloud: count(false, false),
+  };
 }
 
 /** The grids of one evaluation: the fixed setup's, or another pair for the sensitivity table. */
@@ -165,7 +178,12 @@ function evalDevice() {
 export function evalContext(row: EvalRow, mode: RoutingMode, grids: Grids = DEFAULT_GRIDS): RouteContext {
   return {
     mode,
-    local: { device: evalDevice(), tokensPerSecond: row.input.localTokensPerSecond, gPerKWh: lookupGridAverage(grids.userZone).gPerKWh, contextTokens: row.input.localContextTokens },
+    local: {
+      device: evalDevice(),
+      tokensPerSecond: row.input.localTokensPerSecond,
+      gPerKWh: lookupGridAverage(grids.userZone).gPerKWh,
+      contextTokens: row.input.localContextTokens,
+    },
     cloud: { model: EVAL_SETUP.cloudModel, gPerKWh: lookupGridAverage(grids.cloudZone).gPerKWh },
     trusted: EVAL_SETUP.trusted,
     consent: EVAL_SETUP.consent,
@@ -176,9 +194,15 @@ export function evalContext(row: EvalRow, mode: RoutingMode, grids: Grids = DEFA
 function carbonTotals(routerG: number, allCloudG: number, allLocalG: number, labelRoutesG: number, minimumG: number): CarbonTotals {
   const pct = (saved: number, of: number) => (of > 0 ? r1((100 * saved) / of) : 0);
   return {
-    routerG: r6(routerG), allCloudG: r6(allCloudG), allLocalG: r6(allLocalG), labelRoutesG: r6(labelRoutesG), minimumG: r6(minimumG),
-    savedVsAllCloudG: r6(allCloudG - routerG), savedVsAllCloudPct: pct(allCloudG - routerG, allCloudG),
-    savedVsAllLocalG: r6(allLocalG - routerG), savedVsAllLocalPct: pct(allLocalG - routerG, allLocalG),
+    routerG: r6(routerG),
+    allCloudG: r6(allCloudG),
+    allLocalG: r6(allLocalG),
+    labelRoutesG: r6(labelRoutesG),
+    minimumG: r6(minimumG),
+    savedVsAllCloudG: r6(allCloudG - routerG),
+    savedVsAllCloudPct: pct(allCloudG - routerG, allCloudG),
+    savedVsAllLocalG: r6(allLocalG - routerG),
+    savedVsAllLocalPct: pct(allLocalG - routerG, allLocalG),
   };
 }
 
@@ -202,7 +226,11 @@ export function evaluatePolicy(rows: readonly EvalRow[], p: readonly number[], g
     let localG = 0;
     let cloudG = 0;
     for (const mode of EVAL_MODES) {
-      const d = decideRoute({ kind: row.input.kind, promptTokens: row.input.promptTokens, selectionChars: row.input.selectionChars }, evalContext(row, mode, grids), p[i]!);
+      const d = decideRoute(
+        { kind: row.input.kind, promptTokens: row.input.promptTokens, selectionChars: row.input.selectionChars },
+        evalContext(row, mode, grids),
+        p[i]!,
+      );
       localG = d.options.find((o) => o.route === 'local')?.gCO2e ?? NaN;
       cloudG = d.options.find((o) => o.route === 'cloud')?.gCO2e ?? NaN;
       // 'later' is the same local run in a cleaner window (no deferral in this setup, so it never happens).
@@ -217,7 +245,16 @@ export function evaluatePolicy(rows: readonly EvalRow[], p: readonly number[], g
     allLocalG += localG + (row.localOk ? 0 : cloudG);
     labelRoutesG += row.localOk ? localG : cloudG;
     minimumG += row.localOk ? Math.min(localG, cloudG) : cloudG;
-    perRow.push({ row: i + 1, kind: row.input.kind, promptTokens: row.input.promptTokens, localOk: row.localOk, p: r4(p[i]!), localG: r6(localG), cloudG: r6(cloudG), routes });
+    perRow.push({
+      row: i + 1,
+      kind: row.input.kind,
+      promptTokens: row.input.promptTokens,
+      localOk: row.localOk,
+      p: r4(p[i]!),
+      localG: r6(localG),
+      cloudG: r6(cloudG),
+      routes,
+    });
   });
 
   const modes = {} as Record<EvalMode, ModeResult>;
@@ -239,7 +276,11 @@ export function evaluatePolicy(rows: readonly EvalRow[], p: readonly number[], g
  * Evaluates the classifier and the policy on labelled rows. `classify` answers P(local suffices) for each feature
  * vector (OnnxRouter.predict, or the reference forward pass).
  */
-export async function evaluateRouter(rows: readonly EvalRow[], classify: (features: Float32Array[]) => Promise<number[]> | number[], provider = 'onnx (cpu)'): Promise<EvalReport> {
+export async function evaluateRouter(
+  rows: readonly EvalRow[],
+  classify: (features: Float32Array[]) => Promise<number[]> | number[],
+  provider = 'onnx (cpu)',
+): Promise<EvalReport> {
   if (rows.length === 0) throw new Error('evaluateRouter: no rows.');
   const p = await classify(rows.map((r) => featureVector(r.input)));
   if (p.length !== rows.length) throw new Error(`evaluateRouter: ${p.length} answers for ${rows.length} rows.`);
@@ -251,8 +292,15 @@ export async function evaluateRouter(rows: readonly EvalRow[], classify: (featur
       const m = evaluatePolicy(rows, p, { userZone, cloudZone }).modes;
       const c = m.balanced.carbon;
       sensitivity.push({
-        userZone, cloudZone, allCloudG: c.allCloudG, allLocalG: c.allLocalG, labelRoutesG: c.labelRoutesG, minimumG: c.minimumG,
-        balancedG: c.routerG, greenestG: m.greenest.carbon.routerG, balancedBeatsAllCloud: c.routerG < c.allCloudG,
+        userZone,
+        cloudZone,
+        allCloudG: c.allCloudG,
+        allLocalG: c.allLocalG,
+        labelRoutesG: c.labelRoutesG,
+        minimumG: c.minimumG,
+        balancedG: c.routerG,
+        greenestG: m.greenest.carbon.routerG,
+        balancedBeatsAllCloud: c.routerG < c.allCloudG,
       });
     }
   }
@@ -261,12 +309,22 @@ export async function evaluateRouter(rows: readonly EvalRow[], classify: (featur
   const alwaysCloud = accuracy(rows.length - labelledOk, rows.length);
   const device = evalDevice();
   return {
-    setup: { ...EVAL_SETUP, device: `${device.label} (${device.watts.typical} W typical)`, userGPerKWh: lookupGridAverage(EVAL_SETUP.userZone).gPerKWh, cloudGPerKWh: lookupGridAverage(EVAL_SETUP.cloudZone).gPerKWh },
+    setup: {
+      ...EVAL_SETUP,
+      device: `${device.label} (${device.watts.typical} W typical)`,
+      userGPerKWh: lookupGridAverage(EVAL_SETUP.userZone).gPerKWh,
+      cloudGPerKWh: lookupGridAverage(EVAL_SETUP.cloudZone).gPerKWh,
+    },
     rows: rows.length,
     labelledLocalOk: labelledOk,
-    classifier: { ...accuracy(classifierPairs.filter((x) => x.local === x.localOk).length, rows.length), confusion: confusion(classifierPairs), provider },
+    classifier: {
+      ...accuracy(classifierPairs.filter((x) => x.local === x.localOk).length, rows.length),
+      confusion: confusion(classifierPairs),
+      provider,
+    },
     baseline: {
-      alwaysLocal, alwaysCloud,
+      alwaysLocal,
+      alwaysCloud,
       best: alwaysLocal.correct >= alwaysCloud.correct ? 'local' : 'cloud',
       bestAccuracy: Math.max(alwaysLocal.accuracy, alwaysCloud.accuracy),
     },
@@ -289,7 +347,8 @@ export async function evaluateWithOnnx(rows: readonly EvalRow[], modelFile = DEF
 export function summary(r: EvalReport): string {
   const pct = (a: Accuracy) => `${a.correct}/${a.total} = ${(a.accuracy * 100).toFixed(1)} %`;
   const g = (n: number) => `${n.toFixed(3)} g`;
-  const cm = (c: Confusion) => `labelled local-ok: ${c.localOkRoutedLocal} local / ${c.localOkRoutedCloud} cloud; labelled not-ok: ${c.notOkRoutedLocal} local / ${c.notOkRoutedCloud} cloud`;
+  const cm = (c: Confusion) =>
+    `labelled local-ok: ${c.localOkRoutedLocal} local / ${c.localOkRoutedCloud} cloud; labelled not-ok: ${c.notOkRoutedLocal} local / ${c.notOkRoutedCloud} cloud`;
   const lines = [
     `router evaluation: ${r.rows} rows of eval.jsonl (${r.labelledLocalOk} labelled local-ok)`,
     `setup: user grid ${r.setup.userZone} ${r.setup.userGPerKWh} g/kWh on ${r.setup.device}; cloud ${r.setup.cloudModel} in ${r.setup.cloudZone} ${r.setup.cloudGPerKWh} g/kWh`,
@@ -305,18 +364,30 @@ export function summary(r: EvalReport): string {
   }
   lines.push('grams by grid (user zone -> cloud zone): balanced / greenest / all-cloud / all-local / label-matching routes / least possible');
   for (const x of r.sensitivity) {
-    lines.push(`  ${`${x.userZone} -> ${x.cloudZone}`.padEnd(9)} ${g(x.balancedG)} / ${g(x.greenestG)} / ${g(x.allCloudG)} / ${g(x.allLocalG)} / ${g(x.labelRoutesG)} / ${g(x.minimumG)}${x.balancedBeatsAllCloud ? '  (balanced beats all-cloud)' : ''}`);
+    lines.push(
+      `  ${`${x.userZone} -> ${x.cloudZone}`.padEnd(9)} ${g(x.balancedG)} / ${g(x.greenestG)} / ${g(x.allCloudG)} / ${g(x.allLocalG)} / ${g(x.labelRoutesG)} / ${g(x.minimumG)}${x.balancedBeatsAllCloud ? '  (balanced beats all-cloud)' : ''}`,
+    );
   }
   return lines.join('\n');
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { out: { type: 'string', default: path.join('bench', 'results', 'router-eval.json') }, data: { type: 'string', default: DEFAULT_EVAL_FILE } } });
+  const { values } = parseArgs({
+    options: {
+      out: { type: 'string', default: path.join('bench', 'results', 'router-eval.json') },
+      data: { type: 'string', default: DEFAULT_EVAL_FILE },
+    },
+  });
   const report = await evaluateWithOnnx(readEvalRows(values.data!));
   console.log(summary(report));
   const result = {
     date: new Date().toISOString(),
-    machine: { cpu: os.cpus()[0]?.model, logicalCores: os.availableParallelism(), platform: `${process.platform}-${process.arch}`, node: process.versions.node },
+    machine: {
+      cpu: os.cpus()[0]?.model,
+      logicalCores: os.availableParallelism(),
+      platform: `${process.platform}-${process.arch}`,
+      node: process.versions.node,
+    },
     data: values.data,
     ...report,
   };

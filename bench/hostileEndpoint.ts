@@ -16,14 +16,17 @@ import { CloudClient } from '../src/core/cloud/client';
 import { OllamaBackend } from '../src/engine/backends/ollama';
 import { machine, MiB, round, writeResult } from './util';
 
-const { values } = parseArgs({ options: { mib: { type: 'string', default: '600' }, scenarios: { type: 'string' }, client: { type: 'string' }, url: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { mib: { type: 'string', default: '600' }, scenarios: { type: 'string' }, client: { type: 'string' }, url: { type: 'string' } },
+});
 const TOTAL = Number(values.mib) * MiB;
 const SCENARIOS = ['body', 'line', 'endless', 'ollama-body', 'ollama-line', 'ollama-endless'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 const MAX_TOKENS = 1024;
 const MODEL = 'bench-model';
 const CHUNK = `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'word ' }, finish_reason: null }] })}\n\n`;
-const ollamaLine = (response: string, done = false) => `${JSON.stringify({ model: MODEL, created_at: '2026-01-01T00:00:00Z', response, done, ...(done ? { done_reason: 'stop' } : {}) })}\n`;
+const ollamaLine = (response: string, done = false) =>
+  `${JSON.stringify({ model: MODEL, created_at: '2026-01-01T00:00:00Z', response, done, ...(done ? { done_reason: 'stop' } : {}) })}\n`;
 /** The prompt of the Ollama client's warm-up request, answered with a short stream. */
 const WARM_UP = 'warm-up';
 
@@ -42,12 +45,23 @@ interface ClientReport {
 /** Writes `piece` until `total` bytes are out or the client hangs up; resolves with the bytes written. */
 async function pour(res: ServerResponse, head: string, piece: Buffer, total: number, tail: string): Promise<number> {
   let closed = false;
-  res.once('close', () => { closed = true; });
+  res.once('close', () => {
+    closed = true;
+  });
   let written = Buffer.byteLength(head);
   res.write(head);
   while (written < total && !closed) {
     written += piece.length;
-    if (!res.write(piece)) await new Promise<void>((resolve) => { const done = () => { res.off('drain', done); res.off('close', done); resolve(); }; res.on('drain', done); res.on('close', done); });
+    if (!res.write(piece))
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          res.off('drain', done);
+          res.off('close', done);
+          resolve();
+        };
+        res.on('drain', done);
+        res.on('close', done);
+      });
   }
   if (!closed) res.end(tail);
   return written;
@@ -83,15 +97,19 @@ function serve(scenario: Scenario, res: ServerResponse): Promise<number> {
 function runClient(scenario: Scenario, url: string): Promise<ClientReport> {
   const child = spawn(process.execPath, ['--expose-gc', __filename, '--client', scenario, '--url', url], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
-  return new Promise((resolve, reject) => child.on('close', (code) => {
-    const line = out.trim().split('\n').at(-1) ?? '';
-    try {
-      resolve(JSON.parse(line) as ClientReport);
-    } catch {
-      reject(new Error(`the ${scenario} client exited with ${code} and printed ${JSON.stringify(out.slice(-500))}`));
-    }
-  }));
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+  });
+  return new Promise((resolve, reject) =>
+    child.on('close', (code) => {
+      const line = out.trim().split('\n').at(-1) ?? '';
+      try {
+        resolve(JSON.parse(line) as ClientReport);
+      } catch {
+        reject(new Error(`the ${scenario} client exited with ${code} and printed ${JSON.stringify(out.slice(-500))}`));
+      }
+    }),
+  );
 }
 
 /** The scenarios named by --scenarios (all by default). */
@@ -107,12 +125,16 @@ async function orchestrate(): Promise<void> {
   let written: Promise<number> = Promise.resolve(0);
   const server = createServer((req, res) => {
     let body = '';
-    req.setEncoding('utf8').on('data', (d: string) => { body += d; });
+    req.setEncoding('utf8').on('data', (d: string) => {
+      body += d;
+    });
     req.on('end', () => {
       // The clients' warm-ups: the cloud client's asks for a small model list, Ollama's for a short answer.
-      if (req.url?.endsWith('/models')) res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ object: 'list', data: [{ id: MODEL }] }));
+      if (req.url?.endsWith('/models'))
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ object: 'list', data: [{ id: MODEL }] }));
       else if (req.url === '/api/ps') res.writeHead(200, { 'content-type': 'application/json' }).end('{"models":[]}');
-      else if (body.includes(`"prompt":"${WARM_UP}"`)) res.writeHead(200, { 'content-type': 'application/x-ndjson' }).end(ollamaLine('ok') + ollamaLine('', true));
+      else if (body.includes(`"prompt":"${WARM_UP}"`))
+        res.writeHead(200, { 'content-type': 'application/x-ndjson' }).end(ollamaLine('ok') + ollamaLine('', true));
       else written = serve(current, res);
     });
   });
@@ -157,7 +179,10 @@ interface Subject {
 /** An error as the row shows it: its class, its code, the start of its message. */
 function failed(e: unknown): Ending {
   const err = e as { name?: string; code?: string; message?: string; partialText?: string };
-  return { outcome: `${err.name ?? 'Error'}${err.code ? ` (${err.code})` : ''}: ${String(err.message).slice(0, 120)}`, textChars: err.partialText?.length ?? 0 };
+  return {
+    outcome: `${err.name ?? 'Error'}${err.code ? ` (${err.code})` : ''}: ${String(err.message).slice(0, 120)}`,
+    textChars: err.partialText?.length ?? 0,
+  };
 }
 
 function cloudSubject(scenario: Scenario, url: string): Subject {
@@ -226,9 +251,13 @@ async function client(scenario: Scenario, url: string): Promise<void> {
   const maxRss = process.resourceUsage().maxRSS * 1024;
   if (maxRss > maxRss0) rssPeak = Math.max(rssPeak, maxRss);
   const report: ClientReport = {
-    outcome, textChars, ms: round(ms, 1),
-    rssBaselineMiB: round(rss0 / MiB, 1), rssPeakGrowthMiB: round((rssPeak - rss0) / MiB, 1),
-    heapBaselineMiB: round(heap0 / MiB, 1), heapPeakGrowthMiB: round((heapPeak - heap0) / MiB, 1),
+    outcome,
+    textChars,
+    ms: round(ms, 1),
+    rssBaselineMiB: round(rss0 / MiB, 1),
+    rssPeakGrowthMiB: round((rssPeak - rss0) / MiB, 1),
+    heapBaselineMiB: round(heap0 / MiB, 1),
+    heapPeakGrowthMiB: round((heapPeak - heap0) / MiB, 1),
   };
   console.log(JSON.stringify(report));
 }

@@ -32,7 +32,10 @@ async function main(): Promise<void> {
       for (let i = 0; i < runs; i++) {
         let calledAt = 0;
         const timed: CompletionEngine = {
-          generate: (request: FimRequest, options: GenerateOptions) => { calledAt = performance.now(); return engine.generate(request, options); },
+          generate: (request: FimRequest, options: GenerateOptions) => {
+            calledAt = performance.now();
+            return engine.generate(request, options);
+          },
         };
         const p = new CompletionPipeline({ engine: timed, sleep: async () => {} });
         const t0 = performance.now();
@@ -77,4 +80,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e) => { console.error(e instanceof Error ? e.stack : e); process.exit(1); });
+main().catch((e) => {
+  console.error(e instanceof Error ? e.stack : e);
+  process.exit(1);
+});

@@ -29,12 +29,20 @@ const { values } = parseArgs({
 /** A typical local inline-completion record (what carbonAccounting appends after each engine call). */
 function record(id: string, ms: number): SciRecord {
   return {
-    id, ts: new Date(ms).toISOString(), route: 'local', feature: 'inline-completion', model: 'qwen2.5-coder-1.5b-instruct-q4_k_m.gguf',
+    id,
+    ts: new Date(ms).toISOString(),
+    route: 'local',
+    feature: 'inline-completion',
+    model: 'qwen2.5-coder-1.5b-instruct-q4_k_m.gguf',
     tokens: { in: 1480, out: 24 },
     energy: { kWh: 0.0000021, rangeKWh: [0.0000012, 0.0000041], method: 'tdp-model', measured: false },
     intensity: { gPerKWh: 56, source: 'electricity-maps', zone: 'FR', signal: 'average', isEstimated: false },
-    operationalG: 0.0001176, embodiedG: 0.000031, sciG: 0.0001486, rangeG: [0.00007, 0.0003],
-    baseline: { route: 'cloud', model: 'gpt-4o', sciG: 0.021 }, savedG: 0.0208514,
+    operationalG: 0.0001176,
+    embodiedG: 0.000031,
+    sciG: 0.0001486,
+    rangeG: [0.00007, 0.0003],
+    baseline: { route: 'cloud', model: 'gpt-4o', sciG: 0.021 },
+    savedG: 0.0208514,
   };
 }
 
@@ -67,16 +75,28 @@ async function child(): Promise<void> {
   process.stdout.write(JSON.stringify({ start, end, p50: pct(lat, 50), p99: pct(lat, 99) }) + '\n');
 }
 
-interface ChildReport { start: number; end: number; p50: number; p99: number }
+interface ChildReport {
+  start: number;
+  end: number;
+  p50: number;
+  p99: number;
+}
 
 function startChild(dir: string, prefix: string, count: number, offsetMs: number) {
   const proc = spawn(process.execPath, [__filename, '--child', dir, prefix, String(count), String(offsetMs)], { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
-  const ready = new Promise<void>((resolve) => proc.stdout.on('data', (d: Buffer) => { out += d.toString(); if (out.includes('ready\n')) resolve(); }));
-  const done = new Promise<ChildReport>((resolve, reject) => proc.on('exit', (code) => {
-    if (code !== 0) return reject(new Error(`ledger writer ${prefix} exited with ${code}`));
-    resolve(JSON.parse(out.slice(out.indexOf('ready\n') + 6).trim()) as ChildReport);
-  }));
+  const ready = new Promise<void>((resolve) =>
+    proc.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('ready\n')) resolve();
+    }),
+  );
+  const done = new Promise<ChildReport>((resolve, reject) =>
+    proc.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`ledger writer ${prefix} exited with ${code}`));
+      resolve(JSON.parse(out.slice(out.indexOf('ready\n') + 6).trim()) as ChildReport);
+    }),
+  );
   return { ready, done, go: () => proc.stdin.end('go\n') };
 }
 
@@ -105,7 +125,9 @@ async function main(): Promise<void> {
 
     // Exactly once: the raw file, then the reader.
     const file = path.join(concDir, ledgerFileName(DAY_START));
-    const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
+    const lines = readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '');
     const seen = new Map<string, number>();
     for (const l of lines) {
       const id = (JSON.parse(l) as SciRecord).id;
@@ -119,7 +141,10 @@ async function main(): Promise<void> {
     const day = { since: new Date(DAY_START), until: new Date(DAY_START + 86_400_000) };
     const check = await concLedger.read(day);
     const exactlyOnce = missing.length === 0 && lines.length === PROCS * PER && check.records.length === PROCS * PER && check.problems.length === 0;
-    if (!exactlyOnce) throw new Error(`ledger lost or doubled records: ${missing.length} ids not exactly once (first ${missing.slice(0, 5).join(', ')}), ${lines.length} lines, read ${check.records.length}, problems ${JSON.stringify(check.problems.slice(0, 3))}`);
+    if (!exactlyOnce)
+      throw new Error(
+        `ledger lost or doubled records: ${missing.length} ids not exactly once (first ${missing.slice(0, 5).join(', ')}), ${lines.length} lines, read ${check.records.length}, problems ${JSON.stringify(check.problems.slice(0, 3))}`,
+      );
 
     // Reading the day (the concurrent writers' file: PROCS * PER records).
     const readMs: number[] = [];
@@ -169,4 +194,7 @@ async function main(): Promise<void> {
   }
 }
 
-(values.child ? child() : main()).catch((e) => { console.error(e instanceof Error ? e.stack : e); process.exit(1); });
+(values.child ? child() : main()).catch((e) => {
+  console.error(e instanceof Error ? e.stack : e);
+  process.exit(1);
+});

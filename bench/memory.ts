@@ -57,7 +57,11 @@ function sourceFile(seed: number, blocks: number): string[] {
   const r = rng(seed);
   const nouns = ['order', 'invoice', 'basket', 'parcel', 'ticket', 'story', 'garden', 'ball'];
   const names = ['Lily', 'Tom', 'Sue', 'Ben', 'Max', 'Mia'];
-  const lines = [`// ${nouns[seed % nouns.length]}s: totals, discounts and notes (module ${seed}).`, "import { readFile } from 'node:fs/promises';", ''];
+  const lines = [
+    `// ${nouns[seed % nouns.length]}s: totals, discounts and notes (module ${seed}).`,
+    "import { readFile } from 'node:fs/promises';",
+    '',
+  ];
   for (let b = 0; b < blocks; b++) {
     const noun = nouns[Math.floor(r() * nouns.length)];
     const Noun = noun[0].toUpperCase() + noun.slice(1);
@@ -112,7 +116,11 @@ async function main(): Promise<void> {
       sleep: noWait,
       extraContext: (input) => ring.snapshot(input.filePath),
       repoName: () => 'bench',
-      record: (u: LocalUsageRecord) => { records++; recordTokens += u.generatedTokens; lastUsage = u; },
+      record: (u: LocalUsageRecord) => {
+        records++;
+        recordTokens += u.generatedTokens;
+        lastUsage = u;
+      },
       onBusy: () => {},
       log: () => {},
     });
@@ -180,12 +188,23 @@ async function main(): Promise<void> {
       }
     };
     const input = (d: Doc): CompletionInput => ({
-      documentKey: d.key, languageId: 'typescript', filePath: d.path, manual: false, ...cutWindows(d.lines, d.line, d.col, '\n'),
+      documentKey: d.key,
+      languageId: 'typescript',
+      filePath: d.path,
+      manual: false,
+      ...cutWindows(d.lines, d.line, d.col, '\n'),
     });
 
     const latencies: number[] = [];
     /** Completions after which RSS rose by 1 MiB or more at once: what was going on there. */
-    const rssSteps: { completion: number; stepMiB: number; rssMiB: number; action: string; promptTokens: number | null; evaluatedTokens: number | null }[] = [];
+    const rssSteps: {
+      completion: number;
+      stepMiB: number;
+      rssMiB: number;
+      action: string;
+      promptTokens: number | null;
+      evaluatedTokens: number | null;
+    }[] = [];
     let count = -WARMUP;
     let rssPrev = process.memoryUsage.rss();
     const complete = async () => {
@@ -201,14 +220,24 @@ async function main(): Promise<void> {
       const rss = process.memoryUsage.rss();
       if (rss - rssPrev >= MiB && count > 0) {
         const u = lastUsage as LocalUsageRecord | undefined;
-        rssSteps.push({ completion: count, stepMiB: round((rss - rssPrev) / MiB, 1), rssMiB: round(rss / MiB, 1), action, promptTokens: u?.promptTokens ?? null, evaluatedTokens: u?.evaluatedTokens ?? null });
+        rssSteps.push({
+          completion: count,
+          stepMiB: round((rss - rssPrev) / MiB, 1),
+          rssMiB: round(rss / MiB, 1),
+          action,
+          promptTokens: u?.promptTokens ?? null,
+          evaluatedTokens: u?.evaluatedTokens ?? null,
+        });
       }
       rssPrev = rss;
     };
 
     const samples: { completions: number; heapUsed: number; rss: number; external: number; arrayBuffers: number }[] = [];
     const sample = (completions: number) => {
-      if (gc) { gc(); gc(); }
+      if (gc) {
+        gc();
+        gc();
+      }
       const m = process.memoryUsage();
       samples.push({ completions, heapUsed: m.heapUsed, rss: m.rss, external: m.external, arrayBuffers: m.arrayBuffers });
       console.log(`  ${String(completions).padStart(5)} completions: heap ${(m.heapUsed / MiB).toFixed(2)} MiB, rss ${(m.rss / MiB).toFixed(1)} MiB`);
@@ -247,7 +276,9 @@ async function main(): Promise<void> {
       const half = Math.floor(samples.length / 2);
       const late = leastSquares(xs.slice(half), ys.slice(half));
       return {
-        firstMiB: round(ys[0] / MiB), lastMiB: round(ys[ys.length - 1] / MiB), maxMiB: round(Math.max(...ys) / MiB),
+        firstMiB: round(ys[0] / MiB),
+        lastMiB: round(ys[ys.length - 1] / MiB),
+        maxMiB: round(Math.max(...ys) / MiB),
         slopeBytesPer1000: Math.round(fit.slope),
         growthOverRunMiB: round(growth / MiB),
         secondHalfSlopeBytesPer1000: Math.round(late.slope),
@@ -256,9 +287,12 @@ async function main(): Promise<void> {
         thresholdRule: `max(${limit.share * 100} % of the first sample, ${limit.floorBytes / MiB} MiB)`,
         secondHalfGrowthMiB: round((late.slope * (N / 1000)) / MiB),
         // A rise that stops (allocator and buffer high-water marks) is told apart from one that goes on (a leak).
-        verdict: growth < thresholdBytes ? 'no growth beyond noise'
-          : late.slope * (N / 1000) < thresholdBytes ? 'rose early, then flat: no growth beyond noise in the second half'
-            : 'GROWTH beyond noise',
+        verdict:
+          growth < thresholdBytes
+            ? 'no growth beyond noise'
+            : late.slope * (N / 1000) < thresholdBytes
+              ? 'rose early, then flat: no growth beyond noise in the second half'
+              : 'GROWTH beyond noise',
       };
     };
     const s = pipeline.stats;
@@ -289,8 +323,14 @@ async function main(): Promise<void> {
       heapUsed: trend('heapUsed', THRESHOLD.heap),
       rss: trend('rss', THRESHOLD.rss),
       rssSteps,
-      samples: samples.map((x) => ({ completions: x.completions, heapUsedMiB: round(x.heapUsed / MiB), rssMiB: round(x.rss / MiB, 1), externalMiB: round(x.external / MiB), arrayBuffersMiB: round(x.arrayBuffers / MiB) })),
-      note: 'one process: the pipeline and the engine (LlamaEngine in-process, as the CLI runs it), so RSS includes llama.cpp\'s native memory; heap used is the V8 heap after a forced GC',
+      samples: samples.map((x) => ({
+        completions: x.completions,
+        heapUsedMiB: round(x.heapUsed / MiB),
+        rssMiB: round(x.rss / MiB, 1),
+        externalMiB: round(x.external / MiB),
+        arrayBuffersMiB: round(x.arrayBuffers / MiB),
+      })),
+      note: "one process: the pipeline and the engine (LlamaEngine in-process, as the CLI runs it), so RSS includes llama.cpp's native memory; heap used is the V8 heap after a forced GC",
     };
     writeResult('memory', result);
   } finally {
@@ -298,4 +338,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e) => { console.error(e instanceof Error ? e.stack : e); process.exit(1); });
+main().catch((e) => {
+  console.error(e instanceof Error ? e.stack : e);
+  process.exit(1);
+});

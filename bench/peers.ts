@@ -60,11 +60,18 @@ const SKIPPED_NO_SERVER = 'LLAMA_SERVER is not set: point it at a llama-server b
 // ---- the documents ----
 
 const SENTENCES = [
-  'Once upon a time, there was a little girl named Lily.', 'She loved to play outside in the park.',
-  'One day, she saw a big, red ball.', 'She wanted to play with it, but it was too high.',
-  'Her mom said, "Let us ask the man with the long stick."', 'The man smiled and got the ball down for her.',
-  'Lily was very happy and said thank you.', 'Tom had a small dog named Spot.', 'Spot liked to run and jump in the grass.',
-  'The sun was warm and the sky was blue.', 'They went home and ate some cake.', 'The bird sang a song in the tree.',
+  'Once upon a time, there was a little girl named Lily.',
+  'She loved to play outside in the park.',
+  'One day, she saw a big, red ball.',
+  'She wanted to play with it, but it was too high.',
+  'Her mom said, "Let us ask the man with the long stick."',
+  'The man smiled and got the ball down for her.',
+  'Lily was very happy and said thank you.',
+  'Tom had a small dog named Spot.',
+  'Spot liked to run and jump in the grass.',
+  'The sun was warm and the sky was blue.',
+  'They went home and ate some cake.',
+  'The bird sang a song in the tree.',
 ];
 
 /** A cursor state, split the way llama.vscode splits it: the lines above, the cursor line up to the cursor, the rest. */
@@ -87,7 +94,10 @@ function doc(i: number, label: string): State {
     const lines: string[] = [];
     let line = '';
     for (const w of text.split(' ')) {
-      if (line && line.length + 1 + w.length > 72) { lines.push(line); line = w; } else line = line ? `${line} ${w}` : w;
+      if (line && line.length + 1 + w.length > 72) {
+        lines.push(line);
+        line = w;
+      } else line = line ? `${line} ${w}` : w;
     }
     if (line) lines.push(line);
     return lines;
@@ -98,7 +108,12 @@ function doc(i: number, label: string): State {
   let after = pick();
   while (after.length < 240) after += ` ${pick()}`;
   const cut = 'She saw a big'; // the cursor sits in a sentence being written
-  return { key: `file:///stories/${label}-${i}.txt`, above: lines.join('\n') + '\n\n', linePrefix: cut, suffix: '\n\n' + wrap(after).join('\n') + '\n' };
+  return {
+    key: `file:///stories/${label}-${i}.txt`,
+    above: lines.join('\n') + '\n\n',
+    linePrefix: cut,
+    suffix: '\n\n' + wrap(after).join('\n') + '\n',
+  };
 }
 
 function typed(s: State, ch: string): State {
@@ -152,18 +167,26 @@ async function runScenarios(sides: readonly Side[]): Promise<ScenarioResults[]> 
     for (const k of order) await fn(sides[k], k);
   };
   // Warm-up: one request on a document of its own, not measured.
-  await each(async (side) => { await side.complete(doc(9999, 'warmup')); });
+  await each(async (side) => {
+    await side.complete(doc(9999, 'warmup'));
+  });
   for (let i = 0; i < DOCS; i++) {
     const s = doc(i, 'cold');
-    await each(async (side, k) => { out[k].cold.push(await side.complete(s)); });
-    await each(async (side, k) => { out[k].edit.push(await side.complete(typed(s, 'e'))); });
+    await each(async (side, k) => {
+      out[k].cold.push(await side.complete(s));
+    });
+    await each(async (side, k) => {
+      out[k].edit.push(await side.complete(typed(s, 'e')));
+    });
   }
   for (let d = 0; d < TYPING_DOCS; d++) {
     // Each side types what it itself suggested.
     const state = sides.map(() => doc(100 + d, 'typing'));
     const last: (Sample | undefined)[] = sides.map(() => undefined);
     const text = sides.map(() => '');
-    await each(async (side, k) => { last[k] = await side.complete(state[k]); }); // the session's cold start, not counted
+    await each(async (side, k) => {
+      last[k] = await side.complete(state[k]);
+    }); // the session's cold start, not counted
     for (let n = 0; n < KEYS; n++) {
       await each(async (side, k) => {
         const ch = nextChar(last[k]?.text, n);
@@ -227,7 +250,14 @@ async function startVerdant(model: string): Promise<Running & { typingWithCache(
   };
   let lastUsage: LocalUsageRecord | undefined;
   const settings: CompletionSettings = { ...DEFAULT_COMPLETION_SETTINGS, maxTokens: MAX_TOKENS, maxLines: MAX_LINES };
-  const pipeline = new CompletionPipeline({ engine, settings: () => settings, sleep: async () => {}, record: (u) => { lastUsage = u; } });
+  const pipeline = new CompletionPipeline({
+    engine,
+    settings: () => settings,
+    sleep: async () => {},
+    record: (u) => {
+      lastUsage = u;
+    },
+  });
   const never = new AbortController().signal;
   const side: Side = {
     async complete(s, opts = {}) {
@@ -235,15 +265,30 @@ async function startVerdant(model: string): Promise<Running & { typingWithCache(
       lastUsage = undefined;
       lastTiming = undefined;
       const input: CompletionInput = {
-        documentKey: s.key, languageId: 'plaintext', filePath: s.key.slice('file:///'.length), manual: false,
-        prefix: s.above + s.linePrefix, suffix: s.suffix, linePrefix: s.linePrefix, lineSuffix: '',
+        documentKey: s.key,
+        languageId: 'plaintext',
+        filePath: s.key.slice('file:///'.length),
+        manual: false,
+        prefix: s.above + s.linePrefix,
+        suffix: s.suffix,
+        linePrefix: s.linePrefix,
+        lineSuffix: '',
       };
       const t0 = performance.now();
       const out = await pipeline.complete(input, never);
       const ms = performance.now() - t0;
       const u = lastUsage as LocalUsageRecord | undefined;
       const t = lastTiming as GenerateResult['timing'] | undefined;
-      return { ms, engineMs: u?.engineMs ?? 0, promptPhaseMs: t?.ttftMs ?? 0, decodePhaseMs: t ? t.totalMs - t.ttftMs : 0, prompt: u?.promptTokens ?? null, evaluated: u?.evaluatedTokens ?? null, generated: u?.generatedTokens ?? 0, text: out?.text };
+      return {
+        ms,
+        engineMs: u?.engineMs ?? 0,
+        promptPhaseMs: t?.ttftMs ?? 0,
+        decodePhaseMs: t ? t.totalMs - t.ttftMs : 0,
+        prompt: u?.promptTokens ?? null,
+        evaluated: u?.evaluatedTokens ?? null,
+        generated: u?.generatedTokens ?? 0,
+        text: out?.text,
+      };
     },
   };
   return {
@@ -251,7 +296,13 @@ async function startVerdant(model: string): Promise<Running & { typingWithCache(
     stop,
     async info() {
       const status = await client.status();
-      return { backend: status.model?.backend ?? '?', workerRssMiB: round(status.rssBytes / MiB, 1), contextSize: CONTEXT, sequences: SEQUENCES, threads: 1 };
+      return {
+        backend: status.model?.backend ?? '?',
+        workerRssMiB: round(status.rssBytes / MiB, 1),
+        contextSize: CONTEXT,
+        sequences: SEQUENCES,
+        threads: 1,
+      };
     },
     /** As shipped: typing-through with the suggestion cache on. */
     async typingWithCache() {
@@ -293,18 +344,28 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 function post(port: number, pathName: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
   const data = Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path: pathName, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': data.length } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        try {
-          resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown> });
-        } catch (e) {
-          reject(e);
-        }
-      });
-      res.on('error', reject);
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: pathName,
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': data.length },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          try {
+            resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown> });
+          } catch (e) {
+            reject(e);
+          }
+        });
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(data);
   });
@@ -312,9 +373,15 @@ function post(port: number, pathName: string, body: unknown): Promise<{ status: 
 
 function getStatus(port: number, pathName: string): Promise<number> {
   return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: pathName }, (res) => { res.resume(); resolve(res.statusCode ?? 0); });
+    const req = http.get({ host: '127.0.0.1', port, path: pathName }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
     req.on('error', () => resolve(0));
-    req.setTimeout(2000, () => { req.destroy(); resolve(0); });
+    req.setTimeout(2000, () => {
+      req.destroy();
+      resolve(0);
+    });
   });
 }
 
@@ -341,9 +408,34 @@ async function startLlamaServer(binary: string, model: string): Promise<Running>
   const help = spawnSync(binary, ['--help'], { encoding: 'utf8', timeout: 30000 });
   const helpText = `${help.stdout ?? ''}${help.stderr ?? ''}`;
   const version = spawnSync(binary, ['--version'], { encoding: 'utf8', timeout: 30000 });
-  const versionText = `${version.stdout ?? ''}${version.stderr ?? ''}`.split('\n').find((l) => /version/.test(l))?.trim() ?? 'unknown';
+  const versionText =
+    `${version.stdout ?? ''}${version.stderr ?? ''}`
+      .split('\n')
+      .find((l) => /version/.test(l))
+      ?.trim() ?? 'unknown';
   const port = await freePort();
-  const args = ['-m', model, '-t', '1', '-tb', '1', '-c', String(CONTEXT), '-np', '1', '--host', '127.0.0.1', '--port', String(port), '-b', '1024', '-ub', '1024', '--cache-reuse', '256'];
+  const args = [
+    '-m',
+    model,
+    '-t',
+    '1',
+    '-tb',
+    '1',
+    '-c',
+    String(CONTEXT),
+    '-np',
+    '1',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '-b',
+    '1024',
+    '-ub',
+    '1024',
+    '--cache-reuse',
+    '256',
+  ];
   if (/--no-webui/.test(helpText)) args.push('--no-webui');
   // Verdant runs without flash attention on the CPU; say the same where the server lets us.
   if (/--flash-attn \[on\|off\|auto\]/.test(helpText)) args.push('-fa', 'off');
@@ -351,7 +443,13 @@ async function startLlamaServer(binary: string, model: string): Promise<Running>
   const logFile = path.join(logDir, 'server.log');
   const log = openSync(logFile, 'w');
   const proc = spawn(binary, args, { stdio: ['ignore', log, log] });
-  const cleanup = () => { try { proc.kill('SIGKILL'); } catch { /* gone */ } };
+  const cleanup = () => {
+    try {
+      proc.kill('SIGKILL');
+    } catch {
+      /* gone */
+    }
+  };
   process.once('exit', cleanup);
   const shutdown = async () => {
     agent.destroy();
@@ -362,7 +460,8 @@ async function startLlamaServer(binary: string, model: string): Promise<Running>
   try {
     const deadline = Date.now() + 120000;
     while ((await getStatus(port, '/health')) !== 200) {
-      if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`llama-server did not become healthy:\n${readFileSync(logFile, 'utf8').slice(-2000)}`);
+      if (proc.exitCode !== null || Date.now() > deadline)
+        throw new Error(`llama-server did not become healthy:\n${readFileSync(logFile, 'utf8').slice(-2000)}`);
       await new Promise((r) => setTimeout(r, 100));
     }
     const side: Side = {
@@ -391,13 +490,27 @@ async function startLlamaServer(binary: string, model: string): Promise<Running>
         const content = typeof json.content === 'string' ? json.content : '';
         const text = finalizeCompletion(content, { linePrefix: s.linePrefix, lineSuffix: '', suffix: s.suffix, maxLines: MAX_LINES });
         const promptTokens = typeof json.tokens_evaluated === 'number' ? json.tokens_evaluated : null;
-        return { ms, engineMs: (timings.prompt_ms ?? 0) + (timings.predicted_ms ?? 0), promptPhaseMs: timings.prompt_ms ?? 0, decodePhaseMs: timings.predicted_ms ?? 0, prompt: promptTokens, evaluated: timings.prompt_n ?? null, generated: timings.predicted_n ?? 0, text };
+        return {
+          ms,
+          engineMs: (timings.prompt_ms ?? 0) + (timings.predicted_ms ?? 0),
+          promptPhaseMs: timings.prompt_ms ?? 0,
+          decodePhaseMs: timings.predicted_ms ?? 0,
+          prompt: promptTokens,
+          evaluated: timings.prompt_n ?? null,
+          generated: timings.predicted_n ?? 0,
+          text,
+        };
       },
     };
     return {
       side,
       stop: shutdown,
-      info: async () => ({ binary, version: versionText, args: args.map((a) => (a === model ? path.basename(model) : a)), serverRssMiB: rssOf(proc.pid) }),
+      info: async () => ({
+        binary,
+        version: versionText,
+        args: args.map((a) => (a === model ? path.basename(model) : a)),
+        serverRssMiB: rssOf(proc.pid),
+      }),
     };
   } catch (e) {
     await shutdown();
@@ -467,7 +580,7 @@ async function main(): Promise<void> {
     scenarios: { cold: scenario('cold'), oneCharEdit: scenario('edit'), typingThrough: scenario('typing') },
     verdantTypingWithCache: typingWithCache,
     typedText: { verdant: v.typedText, llamaServer: peer ? peer.typedText : null },
-    note: 'ratio = Verdant / llama-server (below 1: Verdant is faster). Latency is the client\'s wall time per request: Verdant through its pipeline, socket IPC and the engine worker; llama-server through HTTP on loopback. Requests alternate between the two sides.',
+    note: "ratio = Verdant / llama-server (below 1: Verdant is faster). Latency is the client's wall time per request: Verdant through its pipeline, socket IPC and the engine worker; llama-server through HTTP on loopback. Requests alternate between the two sides.",
   };
   writeResult('peers', result);
   if (serverWhy && 'failed' in serverWhy) {
@@ -476,4 +589,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e) => { console.error(e instanceof Error ? e.stack : e); process.exit(1); });
+main().catch((e) => {
+  console.error(e instanceof Error ? e.stack : e);
+  process.exit(1);
+});

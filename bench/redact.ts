@@ -48,7 +48,10 @@ function codeFiles(): string[] {
     .map((f) => path.join('node_modules', f))
     .filter((f) => /\.(?:[cm]?js|ts)$/.test(f) && smallFile(f));
   const key = (f: string) => createHash('sha1').update(f.split(path.sep).join('/')).digest('hex');
-  return files.map((f) => [key(f), f]).sort(([a], [b]) => (a < b ? -1 : 1)).map(([, f]) => f);
+  return files
+    .map((f) => [key(f), f])
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([, f]) => f);
 }
 
 /** Findings over `files` until `limit` characters have been read, and the time it took. */
@@ -67,7 +70,14 @@ function falsePositives(files: readonly string[], limit: number) {
     count++;
     for (const x of r.findings) findings.push(`${f.split(path.sep).join('/')}:${x.line} ${x.kind}`);
   }
-  return { files: count, mb: round(chars / 1e6, 2), findings: findings.length, perMb: round(findings.length / (chars / 1e6), 2), mbPerSecond: round(chars / 1e6 / (ms / 1000), 1), list: findings };
+  return {
+    files: count,
+    mb: round(chars / 1e6, 2),
+    findings: findings.length,
+    perMb: round(findings.length / (chars / 1e6), 2),
+    mbPerSecond: round(chars / 1e6 / (ms / 1000), 1),
+    list: findings,
+  };
 }
 
 const files = codeFiles();

@@ -41,9 +41,17 @@ function cases(n: number): Case[] {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
   const maybe = (share: number) => r() < share;
   const logUniform = (lo: number, hi: number) => Math.round(Math.exp(Math.log(lo) + r() * (Math.log(hi) - Math.log(lo))));
-  const cpus = ['AMD Ryzen 7 7840HS w/ Radeon 780M Graphics', 'Apple M2 Pro', '13th Gen Intel(R) Core(TM) i7-1360P', 'AMD EPYC 7763 64-Core Processor', ''];
+  const cpus = [
+    'AMD Ryzen 7 7840HS w/ Radeon 780M Graphics',
+    'Apple M2 Pro',
+    '13th Gen Intel(R) Core(TM) i7-1360P',
+    'AMD EPYC 7763 64-Core Processor',
+    '',
+  ];
   const backends = ['llama.cpp', 'llama.cpp (cpu)', 'llama.cpp (vulkan)', 'ollama'];
-  const devices: DetectedDevice[] = cpus.flatMap((cpuModel) => backends.map((b) => detectDevice({ cpuModel, logicalCpus: 16, platform: 'linux', arch: 'x64' }, b)));
+  const devices: DetectedDevice[] = cpus.flatMap((cpuModel) =>
+    backends.map((b) => detectDevice({ cpuModel, logicalCpus: 16, platform: 'linux', arch: 'x64' }, b)),
+  );
   const grids = ['SE', 'FR', 'DE', 'PL', 'US', 'IN', ''].map((z) => lookupGridAverage(z).gPerKWh);
   const models = ['llama-3.3-70b-instruct', 'mistral-small-3.1-24b', 'some-provider-model'];
   return Array.from({ length: n }, (_, i) => {
@@ -53,14 +61,26 @@ function cases(n: number): Case[] {
     const selectionChars = kind === 'completion' || kind === 'commit' ? 0 : logUniform(1, 40000);
     const tps = maybe(0.7) ? 3 + r() * 80 : undefined;
     const input: RoutingInput = {
-      kind, promptTokens, localContextTokens: contextTokens, files: Math.floor(r() * 13), selectionChars,
-      localTokensPerSecond: tps, draftMeanLogProb: maybe(0.3) ? -3 * r() : undefined,
-      recentAcceptance: maybe(0.5) ? r() : undefined, onBattery: maybe(0.1),
+      kind,
+      promptTokens,
+      localContextTokens: contextTokens,
+      files: Math.floor(r() * 13),
+      selectionChars,
+      localTokensPerSecond: tps,
+      draftMeanLogProb: maybe(0.3) ? -3 * r() : undefined,
+      recentAcceptance: maybe(0.5) ? r() : undefined,
+      onBattery: maybe(0.1),
     };
     const budgetG = maybe(0.3) ? 1 + r() * 50 : undefined;
     const ctx: RouteContext = {
       mode: pick(ROUTING_MODES),
-      local: { device: pick(devices), tokensPerSecond: tps, gPerKWh: pick(grids), contextTokens, ...(maybe(0.03) ? { unavailable: 'no local model is chosen' } : {}) },
+      local: {
+        device: pick(devices),
+        tokensPerSecond: tps,
+        gPerKWh: pick(grids),
+        contextTokens,
+        ...(maybe(0.03) ? { unavailable: 'no local model is chosen' } : {}),
+      },
       cloud: maybe(0.9) ? { model: pick(models), gPerKWh: pick(grids), ...(maybe(0.5) ? { pue: 1.1 + r() * 0.3 } : {}) } : undefined,
       trusted: maybe(0.9),
       offline: maybe(0.03),
@@ -85,7 +105,14 @@ interface Stats {
 const r4 = (n: number) => Math.round(n * 1e4) / 1e4;
 
 function stats(xs: number[]): Stats {
-  return { n: xs.length, p50: r4(pct(xs, 50)), p90: r4(pct(xs, 90)), p99: r4(pct(xs, 99)), max: r4(Math.max(...xs)), mean: r4(xs.reduce((a, b) => a + b, 0) / xs.length) };
+  return {
+    n: xs.length,
+    p50: r4(pct(xs, 50)),
+    p90: r4(pct(xs, 90)),
+    p99: r4(pct(xs, 99)),
+    max: r4(Math.max(...xs)),
+    mean: r4(xs.reduce((a, b) => a + b, 0) / xs.length),
+  };
 }
 
 /** Times `one` on every case after a warm-up over the first cases; returns milliseconds per decision. */
@@ -164,7 +191,8 @@ async function main(): Promise<void> {
     machine: machine(),
     decisions: N,
     warmup: WARMUP,
-    inputs: 'seeded (mulberry32 20261126): 7 kinds, prompts 50-60,000 tokens (log-uniform), contexts 4k-32k, 5 modes, 20 device profiles, 7 grids, 3 cloud models or none (10 %), untrusted 10 %, consent granted/unknown/denied, budgets 30 %, deferral windows 10 %, drafts 30 %, battery 10 %',
+    inputs:
+      'seeded (mulberry32 20261126): 7 kinds, prompts 50-60,000 tokens (log-uniform), contexts 4k-32k, 5 modes, 20 device profiles, 7 grids, 3 cloud models or none (10 %), untrusted 10 %, consent granted/unknown/denied, budgets 30 %, deferral windows 10 %, drafts 30 %, battery 10 %',
     routes,
     targets: TARGETS,
     ms: {
@@ -174,24 +202,31 @@ async function main(): Promise<void> {
       featuresEngineWorkerPolicy: worker.stats,
     },
     onnx: { provider: onnx.providers.join(', '), loadMs: r4(onnxLoadMs), maxAbsDiffVsReference: maxDiff },
-    engineWorker: { provider: worker.provider, firstRouteMs: r4(worker.firstRouteMs), routerLoadMs: worker.routerLoadMs, note: 'first route = worker spawn + onnxruntime-node load + one request; timed requests exclude it' },
+    engineWorker: {
+      provider: worker.provider,
+      firstRouteMs: r4(worker.firstRouteMs),
+      routerLoadMs: worker.routerLoadMs,
+      note: 'first route = worker spawn + onnxruntime-node load + one request; timed requests exclude it',
+    },
     met,
   };
   writeResult('router', result);
   const line = (name: string, s: Stats, target: number, ok: boolean) =>
     `${name.padEnd(46)} p50 ${s.p50.toFixed(4)} ms  p99 ${s.p99.toFixed(4)} ms  max ${s.max.toFixed(3)} ms  (n ${s.n}; target p99 < ${target} ms: ${ok ? 'met' : 'NOT met'})`;
-  console.log([
-    `router decision latency on ${result.machine.cpu} (${result.machine.logicalCores} cores), node ${result.machine.node}; routes ${JSON.stringify(routes)}`,
-    line('policy (decideRoute)', policy, TARGETS.policyP99Ms, met.policy),
-    line('features + TS in-process + policy', reference, TARGETS.withClassifierP99Ms, met.referenceClassifier),
-    line(`features + ONNX in-process (${result.onnx.provider}) + policy`, onnxStats, TARGETS.withClassifierP99Ms, met.onnxInProcess),
-    line(`features + engine worker (${worker.provider}) + policy`, worker.stats, TARGETS.withClassifierP99Ms, met.engineWorker),
-    `onnx load ${result.onnx.loadMs} ms; worker first route ${result.engineWorker.firstRouteMs} ms (spawn + load); max |onnx - reference| ${maxDiff.toExponential(2)}`,
-    'wrote bench/results/router.json',
-  ].join('\n'));
+  console.log(
+    [
+      `router decision latency on ${result.machine.cpu} (${result.machine.logicalCores} cores), node ${result.machine.node}; routes ${JSON.stringify(routes)}`,
+      line('policy (decideRoute)', policy, TARGETS.policyP99Ms, met.policy),
+      line('features + TS in-process + policy', reference, TARGETS.withClassifierP99Ms, met.referenceClassifier),
+      line(`features + ONNX in-process (${result.onnx.provider}) + policy`, onnxStats, TARGETS.withClassifierP99Ms, met.onnxInProcess),
+      line(`features + engine worker (${worker.provider}) + policy`, worker.stats, TARGETS.withClassifierP99Ms, met.engineWorker),
+      `onnx load ${result.onnx.loadMs} ms; worker first route ${result.engineWorker.firstRouteMs} ms (spawn + load); max |onnx - reference| ${maxDiff.toExponential(2)}`,
+      'wrote bench/results/router.json',
+    ].join('\n'),
+  );
 }
 
 main().catch((e: unknown) => {
-  console.error(e instanceof Error ? e.stack ?? e.message : e);
+  console.error(e instanceof Error ? (e.stack ?? e.message) : e);
   process.exitCode = 1;
 });

@@ -55,11 +55,14 @@ export function featureVector(input) {
 }
 
 export function readRows(file) {
-  return readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l, i) => {
-    const row = JSON.parse(l);
-    if (typeof row.localOk !== 'boolean' || typeof row.input !== 'object') throw new Error(`${file}:${i + 1}: expected {input, localOk, why}`);
-    return row;
-  });
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l, i) => {
+      const row = JSON.parse(l);
+      if (typeof row.localOk !== 'boolean' || typeof row.input !== 'object') throw new Error(`${file}:${i + 1}: expected {input, localOk, why}`);
+      return row;
+    });
 }
 
 const sigmoid = (z) => 1 / (1 + Math.exp(-z));
@@ -97,7 +100,7 @@ export function forward(model, x) {
 
 export function accuracy(model, rows) {
   let correct = 0;
-  for (const r of rows) if ((forward(model, featureVector(r.input)) >= 0.5) === r.localOk) correct++;
+  for (const r of rows) if (forward(model, featureVector(r.input)) >= 0.5 === r.localOk) correct++;
   return { correct, total: rows.length };
 }
 

@@ -16,8 +16,13 @@ import { parseArgs } from 'node:util';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values, positionals } = parseArgs({ options: { cs: { type: 'string' } }, allowPositionals: true });
 const vsix = positionals[0];
-if (!vsix || !existsSync(vsix)) { console.error('check-vsix: give the path of a .vsix (run "npm run package" first)'); process.exit(2); }
-const cs = values.cs ?? process.env.CODE_SERVER ??
+if (!vsix || !existsSync(vsix)) {
+  console.error('check-vsix: give the path of a .vsix (run "npm run package" first)');
+  process.exit(2);
+}
+const cs =
+  values.cs ??
+  process.env.CODE_SERVER ??
   execFileSync('bash', [path.join(root, 'scripts/ensure-code-server.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
 
 /**
@@ -31,39 +36,62 @@ async function routeProbe(dir, stateDir) {
   const { weights, bias } = JSON.parse(readFileSync(path.join(dir, 'dist', 'router-weights.json'), 'utf8'));
   const z = row.reduce((sum, x, i) => sum + Math.fround(weights[i]) * Math.fround(x), Math.fround(bias));
   const expected = 1 / (1 + Math.exp(-z));
-  const worker = spawn(process.execPath, [path.join(dir, 'dist', 'engine-worker.js'), '--state-dir', stateDir, '--idle-ms', '5000'], { stdio: 'ignore' });
+  const worker = spawn(process.execPath, [path.join(dir, 'dist', 'engine-worker.js'), '--state-dir', stateDir, '--idle-ms', '5000'], {
+    stdio: 'ignore',
+  });
   try {
     let lock;
     const keyFile = path.join(stateDir, 'engine.key'); // made after the lock, before the worker listens
     for (let i = 0; i < 200 && !(lock && existsSync(keyFile)); i++) {
       await new Promise((r) => setTimeout(r, 50));
-      try { lock = JSON.parse(readFileSync(path.join(stateDir, 'engine.lock'), 'utf8')); } catch { /* not written yet */ }
+      try {
+        lock = JSON.parse(readFileSync(path.join(stateDir, 'engine.lock'), 'utf8'));
+      } catch {
+        /* not written yet */
+      }
     }
     if (!lock || !existsSync(keyFile)) return { ok: false, detail: 'the worker wrote no lock file and key in 10 s' };
     const key = readFileSync(keyFile);
-    const proof = (role, clientNonce, workerNonce) => createHmac('sha256', key).update(`verdant-engine-v1\0${role}\0${clientNonce}\0${workerNonce}`).digest('hex');
+    const proof = (role, clientNonce, workerNonce) =>
+      createHmac('sha256', key).update(`verdant-engine-v1\0${role}\0${clientNonce}\0${workerNonce}`).digest('hex');
     const nonce = randomBytes(32).toString('hex');
-    const ask = () => new Promise((resolve) => {
-      const send = (m) => socket.write(JSON.stringify(m) + '\n');
-      const socket = net.connect(lock.socket, () => send({ type: 'hello', protocol, client: 'check-vsix', nonce }));
-      const timer = setTimeout(() => { socket.destroy(); resolve({ type: 'timeout' }); }, 30000);
-      let buffer = '';
-      socket.setEncoding('utf8');
-      socket.on('data', (chunk) => {
-        buffer += chunk;
-        for (const line of buffer.split('\n').slice(0, -1)) {
-          const m = JSON.parse(line);
-          if (m.type === 'hello') {
-            if (m.proof !== proof('worker', nonce, m.nonce)) { clearTimeout(timer); socket.destroy(); resolve({ type: 'error', error: { message: 'the worker could not prove the key' } }); return; }
-            send({ type: 'auth', proof: proof('client', nonce, m.nonce) });
-          } else if (m.type === 'ready') {
-            send({ type: 'route', id: 1, features: [row] });
-          } else if (m.id === 1 || m.type === 'error') { clearTimeout(timer); socket.destroy(); resolve(m); }
-        }
-        buffer = buffer.slice(buffer.lastIndexOf('\n') + 1);
+    const ask = () =>
+      new Promise((resolve) => {
+        const send = (m) => socket.write(JSON.stringify(m) + '\n');
+        const socket = net.connect(lock.socket, () => send({ type: 'hello', protocol, client: 'check-vsix', nonce }));
+        const timer = setTimeout(() => {
+          socket.destroy();
+          resolve({ type: 'timeout' });
+        }, 30000);
+        let buffer = '';
+        socket.setEncoding('utf8');
+        socket.on('data', (chunk) => {
+          buffer += chunk;
+          for (const line of buffer.split('\n').slice(0, -1)) {
+            const m = JSON.parse(line);
+            if (m.type === 'hello') {
+              if (m.proof !== proof('worker', nonce, m.nonce)) {
+                clearTimeout(timer);
+                socket.destroy();
+                resolve({ type: 'error', error: { message: 'the worker could not prove the key' } });
+                return;
+              }
+              send({ type: 'auth', proof: proof('client', nonce, m.nonce) });
+            } else if (m.type === 'ready') {
+              send({ type: 'route', id: 1, features: [row] });
+            } else if (m.id === 1 || m.type === 'error') {
+              clearTimeout(timer);
+              socket.destroy();
+              resolve(m);
+            }
+          }
+          buffer = buffer.slice(buffer.lastIndexOf('\n') + 1);
+        });
+        socket.on('error', (e) => {
+          clearTimeout(timer);
+          resolve({ type: 'error', error: { message: e.message, code: e.code } });
+        });
       });
-      socket.on('error', (e) => { clearTimeout(timer); resolve({ type: 'error', error: { message: e.message, code: e.code } }); });
-    });
     // The lock and key come before the worker listens: a socket not there yet is asked again.
     let answer = await ask();
     for (let i = 0; i < 100 && ['ENOENT', 'ECONNREFUSED'].includes(answer.error?.code); i++) {
@@ -89,8 +117,11 @@ const dirs = ['--user-data-dir', path.join(tmp, 'user'), '--extensions-dir', pat
 const env = { ...process.env, XDG_CONFIG_HOME: path.join(tmp, 'xdg-config'), XDG_DATA_HOME: path.join(tmp, 'xdg-data') };
 try {
   const install = spawnSync(cs, [...dirs, '--install-extension', path.resolve(vsix)], { encoding: 'utf8', env });
-  check(install.status === 0 && /successfully installed/.test(install.stdout), 'code-server --install-extension accepts it',
-    (install.stdout + install.stderr).trim().split('\n').pop());
+  check(
+    install.status === 0 && /successfully installed/.test(install.stdout),
+    'code-server --install-extension accepts it',
+    (install.stdout + install.stderr).trim().split('\n').pop(),
+  );
   const list = spawnSync(cs, [...dirs, '--list-extensions', '--show-versions'], { encoding: 'utf8', env });
   const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
   const id = `${pkg.publisher}.${pkg.name}`;
@@ -107,25 +138,36 @@ try {
     const ort = path.join(dir, 'node_modules', 'onnxruntime-node', 'bin');
     const platforms = readdirSync(ort).flatMap((napi) => readdirSync(path.join(ort, napi)));
     check(platforms.length === 1, 'onnxruntime-node has one platform', platforms.join(', '));
-    check(['router.onnx', 'router-weights.json'].every((f) => existsSync(path.join(dir, 'dist', f))), 'ships dist/router.onnx and dist/router-weights.json');
+    check(
+      ['router.onnx', 'router-weights.json'].every((f) => existsSync(path.join(dir, 'dist', f))),
+      'ships dist/router.onnx and dist/router-weights.json',
+    );
 
     console.log(`check-vsix: installed as ${installed}, target ${target}`);
     if (target === `${process.platform}-${process.arch}`) {
       // The shipped binding must load on its own platform, without building anything.
       // A file, not `node -e`: node-llama-cpp tests its binding in a child that inherits execArgv.
       const probeFile = path.join(tmp, 'probe.mjs');
-      writeFileSync(probeFile, `
+      writeFileSync(
+        probeFile,
+        `
         const { getLlama } = await import(${JSON.stringify(pathToFileURL(path.join(dir, 'node_modules/node-llama-cpp/dist/index.js')).href)});
         const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' });
         console.log(JSON.stringify({ buildType: llama.buildType, gpu: llama.gpu }));
-        await llama.dispose();`);
+        await llama.dispose();`,
+      );
       const probe = spawnSync(process.execPath, [probeFile], { encoding: 'utf8', timeout: 120000 });
-      check(probe.status === 0 && /"buildType":"prebuilt"/.test(probe.stdout), 'node-llama-cpp loads its prebuilt binding from the vsix',
-        (probe.stdout + probe.stderr).trim().slice(0, 300));
+      check(
+        probe.status === 0 && /"buildType":"prebuilt"/.test(probe.stdout),
+        'node-llama-cpp loads its prebuilt binding from the vsix',
+        (probe.stdout + probe.stderr).trim().slice(0, 300),
+      );
       const routed = await routeProbe(dir, path.join(tmp, 'engine-state'));
       check(routed.ok, 'the installed engine worker serves the router classifier', routed.detail);
-      const e2e = spawnSync(process.execPath, [path.join(root, 'test/e2e/run-in-code-server.mjs'), '--cs', cs, '--ext', dir],
-        { encoding: 'utf8', timeout: 600000 });
+      const e2e = spawnSync(process.execPath, [path.join(root, 'test/e2e/run-in-code-server.mjs'), '--cs', cs, '--ext', dir], {
+        encoding: 'utf8',
+        timeout: 600000,
+      });
       const summary = /^(\d+) passed, (\d+) failed(?:, \d+ skipped)?$/m.exec(e2e.stdout);
       check(e2e.status === 0, 'the e2e suite passes against the installed copy', summary?.[0] ?? e2e.stdout.slice(-800));
       // Name what failed, so a red CI says which test without a rerun.

@@ -61,14 +61,18 @@ for (const target of targets) {
   writeFileSync(path.join(stage, 'package.json'), JSON.stringify(manifest, null, 2) + '\n');
 
   // Production dependencies for the target platform; install scripts are not needed (prebuilt binaries only).
-  run('npm', ['ci', '--omit=dev', `--os=${os}`, `--cpu=${cpu}`, '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], stage,
-    { ONNXRUNTIME_NODE_INSTALL: 'skip' });
+  run('npm', ['ci', '--omit=dev', `--os=${os}`, `--cpu=${cpu}`, '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], stage, {
+    ONNXRUNTIME_NODE_INSTALL: 'skip',
+  });
   // onnxruntime-node bundles every platform's binaries (about 290 MB); keep only this target's.
   const ortBin = path.join(stage, 'node_modules', 'onnxruntime-node', 'bin');
   if (existsSync(ortBin)) {
     for (const napi of readdirSync(ortBin)) {
       for (const plat of readdirSync(path.join(ortBin, napi))) {
-        if (plat !== os) { rmSync(path.join(ortBin, napi, plat), { recursive: true, force: true }); continue; }
+        if (plat !== os) {
+          rmSync(path.join(ortBin, napi, plat), { recursive: true, force: true });
+          continue;
+        }
         for (const arch of readdirSync(path.join(ortBin, napi, plat))) {
           if (arch !== cpu) rmSync(path.join(ortBin, napi, plat, arch), { recursive: true, force: true });
         }
@@ -80,17 +84,27 @@ for (const target of targets) {
   const llamaDir = path.join(stage, 'node_modules', '@node-llama-cpp');
   for (const name of readdirSync(llamaDir)) if (!llama.includes(name)) rmSync(path.join(llamaDir, name), { recursive: true, force: true });
   const llamaBinaries = readdirSync(llamaDir);
-  if (!llama.every((name) => llamaBinaries.includes(name))) fail(`node-llama-cpp prebuilt binaries missing for ${target}: wanted ${llama.join(', ')}, got ${llamaBinaries.join(', ')}`);
+  if (!llama.every((name) => llamaBinaries.includes(name)))
+    fail(`node-llama-cpp prebuilt binaries missing for ${target}: wanted ${llama.join(', ')}, got ${llamaBinaries.join(', ')}`);
 
   const out = path.join(buildDir, `verdant-${target}-${pkg.version}.vsix`);
   rmSync(out, { force: true });
-  run(process.execPath, [path.join(root, 'node_modules/@vscode/vsce/vsce'), 'package', '--target', target, '--out', out,
-    '--allow-missing-repository', '--skip-license'], stage);
+  run(
+    process.execPath,
+    [path.join(root, 'node_modules/@vscode/vsce/vsce'), 'package', '--target', target, '--out', out, '--allow-missing-repository', '--skip-license'],
+    stage,
+  );
   report.push({ target, vsix: path.relative(root, out), vsixBytes: statSync(out).size, nodeLlamaCppBinaries: llamaBinaries });
   console.log(`package: ${path.relative(root, out)} ${mb(statSync(out).size)} (node-llama-cpp binaries: ${llamaBinaries.join(', ')})`);
 }
 
-const bundle = Object.fromEntries(readdirSync(path.join(root, 'dist')).filter((f) => f.endsWith('.js'))
-  .map((f) => [f, duBytes(path.join(root, 'dist', f))]));
-writeFileSync(path.join(buildDir, 'package-report.json'), JSON.stringify({ version: pkg.version, bundleBytes: bundle, vsix: report }, null, 2) + '\n');
+const bundle = Object.fromEntries(
+  readdirSync(path.join(root, 'dist'))
+    .filter((f) => f.endsWith('.js'))
+    .map((f) => [f, duBytes(path.join(root, 'dist', f))]),
+);
+writeFileSync(
+  path.join(buildDir, 'package-report.json'),
+  JSON.stringify({ version: pkg.version, bundleBytes: bundle, vsix: report }, null, 2) + '\n',
+);
 console.log(`package: report in build/package-report.json`);

@@ -15,8 +15,14 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** The browser that renders the VS Code workbench in the e2e stages: $CHROMIUM_PATH, else the usual places. */
 export function chromiumBinary(env = process.env) {
-  for (const p of [env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome',
-    '/Applications/Chromium.app/Contents/MacOS/Chromium', '/Applications/Google Chrome.app/Contents/MacOS/Google Chrome']) {
+  for (const p of [
+    env.CHROMIUM_PATH,
+    '/usr/bin/chromium',
+    '/usr/bin/chromium-browser',
+    '/usr/bin/google-chrome',
+    '/Applications/Chromium.app/Contents/MacOS/Chromium',
+    '/Applications/Google Chrome.app/Contents/MacOS/Google Chrome',
+  ]) {
     if (p && existsSync(p)) return p;
   }
   return undefined;
@@ -28,7 +34,9 @@ function onPath(tool, env = process.env) {
     try {
       accessSync(path.join(dir, tool), constants.X_OK);
       return true;
-    } catch { /* not here */ }
+    } catch {
+      /* not here */
+    }
   }
   return false;
 }
@@ -39,10 +47,13 @@ function sharedLibrary(lib) {
     if (!existsSync(ldconfig)) continue;
     try {
       if (execFileSync(ldconfig, ['-p'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).includes(`${lib} `)) return true;
-    } catch { /* fall through to the folders */ }
+    } catch {
+      /* fall through to the folders */
+    }
   }
-  return ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib/x86_64-linux-gnu']
-    .some((d) => existsSync(path.join(d, lib)));
+  return ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib/x86_64-linux-gnu'].some((d) =>
+    existsSync(path.join(d, lib)),
+  );
 }
 
 /**
@@ -53,9 +64,18 @@ export function vulkanProblem(env = process.env, platform = process.platform) {
   if (platform !== 'linux') return undefined;
   if (!sharedLibrary('libvulkan.so.1')) return 'no Vulkan loader (libvulkan.so.1) is installed';
   const given = env.VK_DRIVER_FILES || env.VK_ICD_FILENAMES;
-  if (given) return given.split(':').some((f) => existsSync(f)) ? undefined : `no Vulkan driver file named by VK_DRIVER_FILES/VK_ICD_FILENAMES (${given}) exists`;
+  if (given)
+    return given.split(':').some((f) => existsSync(f))
+      ? undefined
+      : `no Vulkan driver file named by VK_DRIVER_FILES/VK_ICD_FILENAMES (${given}) exists`;
   const dirs = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d'];
-  const icds = dirs.flatMap((d) => { try { return readdirSync(d).filter((f) => f.endsWith('.json')); } catch { return []; } });
+  const icds = dirs.flatMap((d) => {
+    try {
+      return readdirSync(d).filter((f) => f.endsWith('.json'));
+    } catch {
+      return [];
+    }
+  });
   return icds.length > 0 ? undefined : `no Vulkan driver (ICD) is installed: nothing in ${dirs.join(', ')}`;
 }
 
@@ -89,28 +109,47 @@ export function missingPrerequisites({ stages = ['e2e', 'integration'], env = pr
   const ubuntu = /ubuntu/.test(`${osId().id} ${osId().like}`) && osId().id !== 'debian';
   const need = (what, why, deb, elsewhere, optional = false) => missing.push({ what, why, deb, elsewhere, optional });
   const nodeMajor = Number(process.versions.node.split('.')[0]);
-  if (nodeMajor < 20) need(`Node.js 20 or newer (this is ${process.versions.node})`, 'Verdant and its tests', 'nodejs', 'install Node.js 20 from nodejs.org');
+  if (nodeMajor < 20)
+    need(`Node.js 20 or newer (this is ${process.versions.node})`, 'Verdant and its tests', 'nodejs', 'install Node.js 20 from nodejs.org');
 
   if (stages.includes('e2e') || stages.includes('code-server')) {
     if (stages.includes('e2e') && !chromiumBinary(env)) {
-      need('chromium', 'it renders the VS Code workbench in the e2e tests', ubuntu ? 'chromium-browser' : 'chromium', 'install Chromium or Chrome, or set CHROMIUM_PATH');
+      need(
+        'chromium',
+        'it renders the VS Code workbench in the e2e tests',
+        ubuntu ? 'chromium-browser' : 'chromium',
+        'install Chromium or Chrome, or set CHROMIUM_PATH',
+      );
     }
     if (platform === 'linux' && !codeServerInstalled(env)) {
       // What scripts/ensure-code-server.sh needs to install code-server (native modules built from source).
-      if (!onPath('rg', env)) need('ripgrep (rg)', 'code-server\'s install', 'ripgrep', 'install ripgrep');
-      if (!onPath('cc', env) || !onPath('make', env) || !onPath('g++', env)) need('a C/C++ compiler and make', 'code-server\'s native modules', 'build-essential', 'install a C/C++ toolchain');
-      if (!onPath('python3', env)) need('python3', 'node-gyp, building code-server\'s native modules', 'python3', 'install Python 3');
+      if (!onPath('rg', env)) need('ripgrep (rg)', "code-server's install", 'ripgrep', 'install ripgrep');
+      if (!onPath('cc', env) || !onPath('make', env) || !onPath('g++', env))
+        need('a C/C++ compiler and make', "code-server's native modules", 'build-essential', 'install a C/C++ toolchain');
+      if (!onPath('python3', env)) need('python3', "node-gyp, building code-server's native modules", 'python3', 'install Python 3');
       if (!existsSync('/usr/include/krb5.h') && !existsSync('/usr/include/krb5/krb5.h') && !onPath('krb5-config', env)) {
-        need('Kerberos headers (krb5.h)', 'code-server\'s kerberos module', 'libkrb5-dev', 'install the Kerberos development headers');
+        need('Kerberos headers (krb5.h)', "code-server's kerberos module", 'libkrb5-dev', 'install the Kerberos development headers');
       }
-      if (nodeMajor !== 20) need(`Node.js 20 for code-server 4.100 (this is ${process.versions.node})`, 'the e2e tests', 'nodejs', 'use Node.js 20, or set CODE_SERVER to a code-server that runs here');
+      if (nodeMajor !== 20)
+        need(
+          `Node.js 20 for code-server 4.100 (this is ${process.versions.node})`,
+          'the e2e tests',
+          'nodejs',
+          'use Node.js 20, or set CODE_SERVER to a code-server that runs here',
+        );
     }
   }
   if (stages.includes('integration')) {
     const vulkan = vulkanProblem(env, platform);
     if (vulkan) {
       const deb = vulkan.includes('loader') ? 'libvulkan1 mesa-vulkan-drivers' : 'mesa-vulkan-drivers';
-      need('a Vulkan loader and driver (Mesa\'s lavapipe runs on the CPU)', `the Vulkan backend test: ${vulkan}`, deb, 'install your GPU\'s Vulkan driver', true);
+      need(
+        "a Vulkan loader and driver (Mesa's lavapipe runs on the CPU)",
+        `the Vulkan backend test: ${vulkan}`,
+        deb,
+        "install your GPU's Vulkan driver",
+        true,
+      );
     }
   }
   return missing;

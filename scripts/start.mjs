@@ -43,10 +43,24 @@ mkdirSync(path.join(userData, 'User'), { recursive: true });
 const settingsFile = path.join(userData, 'User', 'settings.json');
 if (!existsSync(settingsFile)) writeFileSync(settingsFile, JSON.stringify({ 'telemetry.telemetryLevel': 'off', 'update.mode': 'none' }, null, 2));
 
-const server = spawn(bin, [
-  '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry', '--disable-update-check',
-  '--config', path.join(state, 'config.yaml'), '--user-data-dir', userData, '--extensions-dir', path.join(state, 'extensions'),
-], { stdio: 'inherit', env: { ...process.env, XDG_CONFIG_HOME: path.join(state, 'xdg-config'), XDG_DATA_HOME: path.join(state, 'xdg-data') } });
+const server = spawn(
+  bin,
+  [
+    '--bind-addr',
+    `127.0.0.1:${port}`,
+    '--auth',
+    'none',
+    '--disable-telemetry',
+    '--disable-update-check',
+    '--config',
+    path.join(state, 'config.yaml'),
+    '--user-data-dir',
+    userData,
+    '--extensions-dir',
+    path.join(state, 'extensions'),
+  ],
+  { stdio: 'inherit', env: { ...process.env, XDG_CONFIG_HOME: path.join(state, 'xdg-config'), XDG_DATA_HOME: path.join(state, 'xdg-data') } },
+);
 
 const authority = `127.0.0.1:${port}`;
 const payload = [['extensionDevelopmentPath', `vscode-remote://${authority}${root}`]];

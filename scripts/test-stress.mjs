@@ -19,7 +19,11 @@ const { values, positionals } = parseArgs({
 const hogCount = Number(values.hogs);
 const nice = Number(values.nice);
 const runs = Number(values.runs);
-for (const [name, v, ok] of [['--hogs', hogCount, hogCount >= 0], ['--nice', nice, nice >= -20 && nice <= 19], ['--runs', runs, runs >= 1]]) {
+for (const [name, v, ok] of [
+  ['--hogs', hogCount, hogCount >= 0],
+  ['--nice', nice, nice >= -20 && nice <= 19],
+  ['--runs', runs, runs >= 1],
+]) {
   if (!Number.isInteger(v) || !ok) {
     console.error(`test-stress: ${name} must be a whole number (hogs >= 0, nice -20..19, runs >= 1), not "${v}"`);
     process.exit(2);
@@ -49,7 +53,10 @@ function stopHogs(hogs) {
 
 let hogs = [];
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => { stopHogs(hogs); process.exit(128 + os.constants.signals[sig]); });
+  process.on(sig, () => {
+    stopHogs(hogs);
+    process.exit(128 + os.constants.signals[sig]);
+  });
 }
 process.on('exit', () => stopHogs(hogs));
 
@@ -68,10 +75,15 @@ for (let run = 1; run <= runs; run++) {
     child.on('close', (c, signal) => resolve(c ?? 128 + (os.constants.signals[signal] ?? 0)));
   });
   const total = [...tail.matchAll(/^total: .*$/gm)].pop()?.[0];
-  const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
+  const load = os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ');
   stopHogs(hogs);
   hogs = [];
-  summary.push(`run ${run}: exit ${code}, ${total || 'no total printed'}, ${((Date.now() - t0) / 1000).toFixed(0)} s, load average at the end ${load}`);
+  summary.push(
+    `run ${run}: exit ${code}, ${total || 'no total printed'}, ${((Date.now() - t0) / 1000).toFixed(0)} s, load average at the end ${load}`,
+  );
   if (code !== 0) break;
 }
 console.log(`\n${summary.join('\n')}`);

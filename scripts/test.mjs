@@ -30,7 +30,10 @@ function runStage({ cmd }) {
   return new Promise((resolve) => {
     let output = '';
     const child = spawn(cmd[0], cmd.slice(1), { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], shell: process.platform === 'win32' });
-    child.stdout.on('data', (d) => { output += d; process.stdout.write(d); });
+    child.stdout.on('data', (d) => {
+      output += d;
+      process.stdout.write(d);
+    });
     child.stderr.on('data', (d) => process.stderr.write(d));
     child.on('close', (code) => resolve({ code, output }));
   });
@@ -71,7 +74,10 @@ for (const stage of stages) {
     passed += c.passed;
     failed += c.failed;
     skipped += c.skipped;
-    if (code === 0 && c.passed === 0) { console.log(`${stage.name}: no test ran`); failed++; }
+    if (code === 0 && c.passed === 0) {
+      console.log(`${stage.name}: no test ran`);
+      failed++;
+    }
   }
   if (code !== 0) {
     if (!stage.suite || counts(output).failed === 0) failed++; // a stage that failed without failing tests counts once

@@ -72,44 +72,123 @@ export function activate(context: vscode.ExtensionContext): VerdantApi {
   const stateDir = context.globalStorageUri.fsPath;
   const engineHttp = engineHttpLoader(context.extensionPath);
   const engine = new LocalEngine({
-    config, log, stateDir, engineHttp,
+    config,
+    log,
+    stateDir,
+    engineHttp,
     workerScript: workerScriptPath(context.extensionPath),
     clientName: `${vscode.env.appName} window ${vscode.env.sessionId.slice(0, 8)}`,
   });
   const usage = new UsageLog();
   const carbon = new CarbonAccounting({ config, usage, secrets: context.secrets, stateDir, log });
   const carbonUi = new CarbonUi({
-    config, carbon, log, extensionUri: context.extensionUri,
+    config,
+    carbon,
+    log,
+    extensionUri: context.extensionUri,
     engineLine: () => status.current.lines.find((l) => l.startsWith('Inline completions')) ?? '',
   });
   const completions = new Completions({
-    config, engine, status, usage, log, selectModelCommand: COMMANDS.selectLocalModel, showLogCommand: COMMANDS.showLog,
+    config,
+    engine,
+    status,
+    usage,
+    log,
+    selectModelCommand: COMMANDS.selectLocalModel,
+    showLogCommand: COMMANDS.showLog,
   });
   const consent = new CloudConsent(context.workspaceState);
-  const router = new Router({ config, engine, carbon, keys, globalState: context.globalState, extensionPath: context.extensionPath, log, onBattery: () => completions.onBatteryNow });
+  const router = new Router({
+    config,
+    engine,
+    carbon,
+    keys,
+    globalState: context.globalState,
+    extensionPath: context.extensionPath,
+    log,
+    onBattery: () => completions.onBatteryNow,
+  });
   // Tasks and refactors queue work on the scheduler, and the scheduler runs it when due: it is called only later.
   const enqueue = (spec: JobSpec, within: number, duration: number): Promise<Job> => jobs.enqueue(spec, within, duration);
   const { runner, disposable: cloudClients } = editorTaskRunner({ config, engine, carbon, usage, keys, consent, log, engineHttp, router, enqueue });
   const tasks = new Tasks({ runner, consent, router });
-  const refactors: Refactors = new Refactors({ runner, router, consent, log, cloudHost: () => hostOf(config.settings.cloud.endpoint), defer: enqueue });
+  const refactors: Refactors = new Refactors({
+    runner,
+    router,
+    consent,
+    log,
+    cloudHost: () => hostOf(config.settings.cloud.endpoint),
+    defer: enqueue,
+  });
   // The job queue's key: in SecretStorage, so a file dropped into global storage cannot have a job run.
   const JOB_KEY = 'verdant.jobKey';
   const signer = hmacSigner({ get: async () => context.secrets.get(JOB_KEY), set: async (v) => context.secrets.store(JOB_KEY, v) });
-  const forgetJobKey = context.secrets.onDidChange((e) => { if (e.key === JOB_KEY) signer.forget(); });
+  const forgetJobKey = context.secrets.onDidChange((e) => {
+    if (e.key === JOB_KEY) signer.forget();
+  });
   const jobs: DeferredJobs = new DeferredJobs({
-    config, carbon, tasks, refactors, stateDir, log, signer,
+    config,
+    carbon,
+    tasks,
+    refactors,
+    stateDir,
+    log,
+    signer,
     origin: () => ({ workspace: workspaceIdentity(), trusted: vscode.workspace.isTrusted, consent: consent.value }),
   });
   const chatDeps = { config, runner, router, consent, log };
   context.subscriptions.push(
-    log, config, bar, status, engine, completions, carbon, carbonUi, consent, router, tasks, cloudClients, jobs, refactors, forgetJobKey, registerCloudSetup({ keys, log, engineHttp }),
+    log,
+    config,
+    bar,
+    status,
+    engine,
+    completions,
+    carbon,
+    carbonUi,
+    consent,
+    router,
+    tasks,
+    cloudClients,
+    jobs,
+    refactors,
+    forgetJobKey,
+    registerCloudSetup({ keys, log, engineHttp }),
     ...[registerChatProvider(chatDeps)].filter((d): d is vscode.Disposable => d !== undefined),
-    ...registerCommands({ extensionId: context.extension.id, config, status, keys, log, engine, engineHttp, modelsDir: path.join(stateDir, 'models') }),
+    ...registerCommands({
+      extensionId: context.extension.id,
+      config,
+      status,
+      keys,
+      log,
+      engine,
+      engineHttp,
+      modelsDir: path.join(stateDir, 'models'),
+    }),
   );
   const activationMs = performance.now() - t0;
-  log.info(`Verdant ${VERSION} activated in ${activationMs.toFixed(1)} ms (${vscode.env.appName} ${vscode.version}, ` +
-    `${vscode.env.remoteName ? `remote ${vscode.env.remoteName}, ` : ''}trusted: ${vscode.workspace.isTrusted})`);
-  return { version: VERSION, engine, completions, usage, carbon, carbonUi, tasks, consent, router, jobs, refactors, chat: chatResponder(chatDeps), stateDir, logDir: context.logUri.fsPath, activationMs, statusText: () => status.current.text };
+  log.info(
+    `Verdant ${VERSION} activated in ${activationMs.toFixed(1)} ms (${vscode.env.appName} ${vscode.version}, ` +
+      `${vscode.env.remoteName ? `remote ${vscode.env.remoteName}, ` : ''}trusted: ${vscode.workspace.isTrusted})`,
+  );
+  return {
+    version: VERSION,
+    engine,
+    completions,
+    usage,
+    carbon,
+    carbonUi,
+    tasks,
+    consent,
+    router,
+    jobs,
+    refactors,
+    chat: chatResponder(chatDeps),
+    stateDir,
+    logDir: context.logUri.fsPath,
+    activationMs,
+    statusText: () => status.current.text,
+  };
 }
 
 export function deactivate(): void {

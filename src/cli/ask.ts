@@ -40,15 +40,24 @@ export interface AskOutput {
 
 export const askCommand: Command = {
   summary: 'ask an OpenAI-compatible endpoint a question (streamed), with its CO2e estimate',
-  usage: 'verdant ask --endpoint URL --model M [--api-key-env VAR] [--max-tokens N] [--zone Z] [--cloud-zone Z] [--model-params N[/ACTIVE]] [--ledger DIR] [--json] "question"',
+  usage:
+    'verdant ask --endpoint URL --model M [--api-key-env VAR] [--max-tokens N] [--zone Z] [--cloud-zone Z] [--model-params N[/ACTIVE]] [--ledger DIR] [--json] "question"',
   flags: {
     endpoint: { type: 'string', value: 'URL', description: 'base URL, e.g. https://api.scaleway.ai/v1 (http only to this machine)' },
     model: { type: 'string', value: 'M', description: 'model name at the endpoint' },
     'api-key-env': { type: 'string', value: 'VAR', description: 'environment variable holding the API key (default VERDANT_API_KEY)' },
     'max-tokens': { type: 'string', value: 'N', description: 'most tokens in the answer (default 1024)' },
-    zone: { type: 'string', value: 'Z', description: 'your grid zone, for a self-hosted endpoint\'s estimate (default $VERDANT_ZONE)' },
-    'cloud-zone': { type: 'string', value: 'Z', description: 'the endpoint\'s grid zone, e.g. SE (default: its preset\'s; unknown endpoints: World average)' },
-    'model-params': { type: 'string', value: 'N[/ACTIVE]', description: 'model size in billions when the catalogue lacks it: 32, or 235/22 for a mixture of experts' },
+    zone: { type: 'string', value: 'Z', description: "your grid zone, for a self-hosted endpoint's estimate (default $VERDANT_ZONE)" },
+    'cloud-zone': {
+      type: 'string',
+      value: 'Z',
+      description: "the endpoint's grid zone, e.g. SE (default: its preset's; unknown endpoints: World average)",
+    },
+    'model-params': {
+      type: 'string',
+      value: 'N[/ACTIVE]',
+      description: 'model size in billions when the catalogue lacks it: 32, or 235/22 for a mixture of experts',
+    },
     ledger: { type: 'string', value: 'DIR', description: 'write this request to the carbon ledger in DIR (one SCI record)' },
   },
   async run({ flags, positionals, io, json }): Promise<AskOutput> {
@@ -64,7 +73,13 @@ export const askCommand: Command = {
     const ledger = flags.ledger === undefined ? undefined : String(flags.ledger);
     if (ledger === '') throw new UsageError('--ledger needs a folder.');
     const key = process.env[keyVar] || undefined;
-    const client = new CloudClient({ baseUrl: endpoint, model, apiKey: async () => key, proxyUrl: process.env.HTTPS_PROXY || process.env.https_proxy || undefined, noProxy: process.env.NO_PROXY ?? process.env.no_proxy });
+    const client = new CloudClient({
+      baseUrl: endpoint,
+      model,
+      apiKey: async () => key,
+      proxyUrl: process.env.HTTPS_PROXY || process.env.https_proxy || undefined,
+      noProxy: process.env.NO_PROXY ?? process.env.no_proxy,
+    });
     // The endpoint's zone at its annual average: the CLI asks no live source for a one-off estimate.
     const facts = { localZone: String(flags.zone ?? process.env.VERDANT_ZONE ?? ''), zoneSetting, declaredSize };
     let answer: CloudResult | undefined;
@@ -81,16 +96,33 @@ export const askCommand: Command = {
       },
     });
     try {
-      const o = await calls.call('cloud', 'ask', [{ role: 'user', content: question }], { maxTokens, alsoRedact: key ? [key] : [], ...(json ? {} : { sink: (t: string) => io.write(t) }) });
+      const o = await calls.call('cloud', 'ask', [{ role: 'user', content: question }], {
+        maxTokens,
+        alsoRedact: key ? [key] : [],
+        ...(json ? {} : { sink: (t: string) => io.write(t) }),
+      });
       if (!json) io.out('');
       if (!answer || !record) throw new Error('the endpoint gave no answer.');
       const carbon = {
-        zone: record.intensity.zone || 'WORLD', gPerKWh: record.intensity.gPerKWh, intensitySource: record.intensity.source, kWh: record.energy.kWh,
-        embodiedG: record.embodiedG, rangeG: record.rangeG, method: record.energy.method, labels: record.labels ?? [],
+        zone: record.intensity.zone || 'WORLD',
+        gPerKWh: record.intensity.gPerKWh,
+        intensitySource: record.intensity.source,
+        kWh: record.energy.kWh,
+        embodiedG: record.embodiedG,
+        rangeG: record.rangeG,
+        method: record.energy.method,
+        labels: record.labels ?? [],
       };
       return {
-        text: o.text, model: o.model, promptTokens: answer.usage.promptTokens, completionTokens: answer.usage.completionTokens, ms: Math.round(answer.ms),
-        gCO2e: round6(record.sciG), carbon, redactions: calls.lastCloudRequest?.redactions ?? 0, finishReason: answer.finishReason,
+        text: o.text,
+        model: o.model,
+        promptTokens: answer.usage.promptTokens,
+        completionTokens: answer.usage.completionTokens,
+        ms: Math.round(answer.ms),
+        gCO2e: round6(record.sciG),
+        carbon,
+        redactions: calls.lastCloudRequest?.redactions ?? 0,
+        finishReason: answer.finishReason,
         ...(ledger !== undefined ? { recordId: record.id } : {}),
       };
     } catch (e) {

@@ -31,7 +31,9 @@ export function intensityService({ flags }: Pick<CommandArgs, 'flags'>, env: Nod
   // Unknown zones fall back to the World average; text that cannot be a zone at all is a mistake worth saying so.
   if (zone.length > 64 || /[\u0000-\u001f\u007f]/.test(zone)) {
     const shown = JSON.stringify(zone.length > 40 ? `${zone.slice(0, 39)}…` : zone);
-    throw new UsageError(`--zone (or $VERDANT_ZONE) must be a grid zone such as FR, SE-SE3, GB-RG41 or aws:eu-north-1, not ${shown}${zone.length > 40 ? ` (${zone.length} characters)` : ''}.`);
+    throw new UsageError(
+      `--zone (or $VERDANT_ZONE) must be a grid zone such as FR, SE-SE3, GB-RG41 or aws:eu-north-1, not ${shown}${zone.length > 40 ? ` (${zone.length} characters)` : ''}.`,
+    );
   }
   const picked = chooseSource({
     choice,
@@ -49,8 +51,10 @@ export function intensityService({ flags }: Pick<CommandArgs, 'flags'>, env: Nod
     baseUrls,
     credentials: {
       electricityMapsToken: async () => env.VERDANT_ELECTRICITY_MAPS_TOKEN || undefined,
-      wattTime: async () => env.VERDANT_WATTTIME_USERNAME && env.VERDANT_WATTTIME_PASSWORD
-        ? { username: env.VERDANT_WATTTIME_USERNAME, password: env.VERDANT_WATTTIME_PASSWORD } : undefined,
+      wattTime: async () =>
+        env.VERDANT_WATTTIME_USERNAME && env.VERDANT_WATTTIME_PASSWORD
+          ? { username: env.VERDANT_WATTTIME_USERNAME, password: env.VERDANT_WATTTIME_PASSWORD }
+          : undefined,
     },
   });
 }
@@ -63,13 +67,23 @@ export const intensityCommand: Command = {
   flags: zoneFlags,
   async run(args) {
     const r = await intensityService(args).current();
-    return { zone: r.zone, gPerKWh: round(r.gPerKWh, 2), source: r.source, at: r.at, isEstimated: r.isEstimated, signal: r.signal,
-      ...(r.detail ? { detail: r.detail } : {}), ...(r.fallbackReason ? { fallbackReason: r.fallbackReason } : {}) };
+    return {
+      zone: r.zone,
+      gPerKWh: round(r.gPerKWh, 2),
+      source: r.source,
+      at: r.at,
+      isEstimated: r.isEstimated,
+      signal: r.signal,
+      ...(r.detail ? { detail: r.detail } : {}),
+      ...(r.fallbackReason ? { fallbackReason: r.fallbackReason } : {}),
+    };
   },
   format: (r) => {
     const o = r as { zone: string; gPerKWh: number; source: string; signal: string; detail?: string; fallbackReason?: string };
-    return `${o.gPerKWh} gCO2e/kWh in ${o.zone || 'the world (no zone set)'} (${o.source}, ${o.signal}${o.detail ? `, ${o.detail}` : ''})` +
-      (o.fallbackReason ? `\nnote: ${o.fallbackReason}` : '');
+    return (
+      `${o.gPerKWh} gCO2e/kWh in ${o.zone || 'the world (no zone set)'} (${o.source}, ${o.signal}${o.detail ? `, ${o.detail}` : ''})` +
+      (o.fallbackReason ? `\nnote: ${o.fallbackReason}` : '')
+    );
   },
 };
 
@@ -79,13 +93,23 @@ export const forecastCommand: Command = {
   flags: zoneFlags,
   async run(args) {
     const f = await intensityService(args).forecast();
-    return { zone: f.zone, source: f.source, signal: f.signal, pointMinutes: f.pointMinutes, points: f.points,
-      ...(f.fallbackReason ? { fallbackReason: f.fallbackReason } : {}) };
+    return {
+      zone: f.zone,
+      source: f.source,
+      signal: f.signal,
+      pointMinutes: f.pointMinutes,
+      points: f.points,
+      ...(f.fallbackReason ? { fallbackReason: f.fallbackReason } : {}),
+    };
   },
   format: (r) => {
     const f = r as IntensityForecast;
     const lines = f.points.map((p) => `${p.at}  ${round(p.gPerKWh, 1)}`);
-    return [`${f.source} forecast for ${f.zone || 'the world'} (${f.pointMinutes}-minute points):`, ...lines, ...(f.fallbackReason ? [`note: ${f.fallbackReason}`] : [])].join('\n');
+    return [
+      `${f.source} forecast for ${f.zone || 'the world'} (${f.pointMinutes}-minute points):`,
+      ...lines,
+      ...(f.fallbackReason ? [`note: ${f.fallbackReason}`] : []),
+    ].join('\n');
   },
 };
 
@@ -96,9 +120,14 @@ const MAX_FORECAST_FILE_BYTES = 16 * 2 ** 20;
 export async function readForecastFile(file: string): Promise<IntensityForecast> {
   let parsed: unknown;
   // A regular file of a sane size only: /dev/zero or a named pipe would be read (or waited on) without end.
-  const st = await stat(file).catch((e: NodeJS.ErrnoException) => { throw new UsageError(`--forecast-file ${file}: ${e.code === 'ENOENT' ? 'no such file' : e.message}.`); });
+  const st = await stat(file).catch((e: NodeJS.ErrnoException) => {
+    throw new UsageError(`--forecast-file ${file}: ${e.code === 'ENOENT' ? 'no such file' : e.message}.`);
+  });
   if (!st.isFile()) throw new UsageError(`--forecast-file ${file} is not a regular file; give the JSON that "verdant forecast --json" prints.`);
-  if (st.size > MAX_FORECAST_FILE_BYTES) throw new UsageError(`--forecast-file ${file} is ${Math.round(st.size / 2 ** 20)} MB; a forecast is at most ${MAX_FORECAST_FILE_BYTES / 2 ** 20} MB.`);
+  if (st.size > MAX_FORECAST_FILE_BYTES)
+    throw new UsageError(
+      `--forecast-file ${file} is ${Math.round(st.size / 2 ** 20)} MB; a forecast is at most ${MAX_FORECAST_FILE_BYTES / 2 ** 20} MB.`,
+    );
   try {
     parsed = JSON.parse(await readFile(file, 'utf8'));
   } catch (e) {
@@ -120,13 +149,19 @@ export async function readForecastFile(file: string): Promise<IntensityForecast>
   const [first, second] = sorted;
   const step = first && second ? (Date.parse(second.at) - Date.parse(first.at)) / 60_000 : 60;
   if (o.pointMinutes !== undefined && (typeof o.pointMinutes !== 'number' || !(o.pointMinutes > 0) || !Number.isFinite(o.pointMinutes))) {
-    throw new UsageError(`--forecast-file ${file}: pointMinutes must be the length of each point in minutes (more than 0), not ${JSON.stringify(o.pointMinutes)}.`);
+    throw new UsageError(
+      `--forecast-file ${file}: pointMinutes must be the length of each point in minutes (more than 0), not ${JSON.stringify(o.pointMinutes)}.`,
+    );
   }
   // A file without a source is a real forecast (the user gave it to plan against), not the embedded average; it is
   // labelled as the file. A file that says "embedded" or carries a fallbackReason is not.
   const source = (typeof o.source === 'string' && o.source ? o.source : 'forecast-file') as SourceId;
   const forecast: IntensityForecast = {
-    zone: typeof o.zone === 'string' ? o.zone : '', source, signal: o.signal ?? 'average', pointMinutes: o.pointMinutes ?? (step > 0 ? step : 60), points: sorted,
+    zone: typeof o.zone === 'string' ? o.zone : '',
+    source,
+    signal: o.signal ?? 'average',
+    pointMinutes: o.pointMinutes ?? (step > 0 ? step : 60),
+    points: sorted,
     ...(typeof o.fallbackReason === 'string' ? { fallbackReason: o.fallbackReason } : {}),
   };
   try {
@@ -150,12 +185,17 @@ export const windowCommand: Command = {
   },
   async run(args) {
     if (typeof args.flags.duration !== 'string') throw new UsageError('--duration is required, e.g. --duration 90m.');
-    const parse = (t: string) => { try { return parseDuration(t); } catch (e) { throw new UsageError((e as Error).message); } };
+    const parse = (t: string) => {
+      try {
+        return parseDuration(t);
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+    };
     const duration = parse(args.flags.duration);
     const within = parse(typeof args.flags.within === 'string' ? args.flags.within : '24h');
-    const forecast = typeof args.flags['forecast-file'] === 'string'
-      ? await readForecastFile(args.flags['forecast-file'])
-      : await intensityService(args).forecast();
+    const forecast =
+      typeof args.flags['forecast-file'] === 'string' ? await readForecastFile(args.flags['forecast-file']) : await intensityService(args).forecast();
     // Start: --from, else now, else (a recorded forecast that lies in the past) the forecast's first point.
     const first = Date.parse(forecast.points[0]?.at ?? '');
     const last = Date.parse(forecast.points[forecast.points.length - 1]?.at ?? '') + forecast.pointMinutes * 60_000;
@@ -172,8 +212,10 @@ export const windowCommand: Command = {
   },
   format: (r) => {
     const o = r as { start: string; end: string; avgGPerKWh: number; nowGPerKWh: number; savingPct: number; source: string; fallbackReason?: string };
-    return `run ${o.start} → ${o.end}: ${o.avgGPerKWh} gCO2e/kWh on average, against ${o.nowGPerKWh} now (${o.savingPct}% less; ${o.source})` +
-      (o.fallbackReason ? `\nnote: ${o.fallbackReason}` : '');
+    return (
+      `run ${o.start} → ${o.end}: ${o.avgGPerKWh} gCO2e/kWh on average, against ${o.nowGPerKWh} now (${o.savingPct}% less; ${o.source})` +
+      (o.fallbackReason ? `\nnote: ${o.fallbackReason}` : '')
+    );
   },
 };
 
@@ -181,7 +223,8 @@ const num = (flags: CommandArgs['flags'], name: string, min = 0) => numberFlag(f
 
 export const estimateCommand: Command = {
   summary: 'energy and CO2e of one request, local (device power x time) or cloud (EcoLogits)',
-  usage: 'verdant estimate --route local|cloud [--model NAME | --active-params-b N --total-params-b N] --in N --out N [--zone Z] [--pue P] [--device PROFILE] [--seconds S] [--json]',
+  usage:
+    'verdant estimate --route local|cloud [--model NAME | --active-params-b N --total-params-b N] --in N --out N [--zone Z] [--pue P] [--device PROFILE] [--seconds S] [--json]',
   flags: {
     route: { type: 'string', value: 'R', description: 'local or cloud' },
     model: { type: 'string', value: 'NAME', description: `cloud model (default the all-cloud baseline, ${BASELINE.model})` },
@@ -189,7 +232,7 @@ export const estimateCommand: Command = {
     'total-params-b': { type: 'string', value: 'N', description: 'total parameters, billions' },
     in: { type: 'string', value: 'N', description: 'input tokens' },
     out: { type: 'string', value: 'N', description: 'output tokens' },
-    pue: { type: 'string', value: 'P', description: 'data-centre PUE (cloud; default the provider\'s or 1.2)' },
+    pue: { type: 'string', value: 'P', description: "data-centre PUE (cloud; default the provider's or 1.2)" },
     device: { type: 'string', value: 'PROFILE', description: `local device profile (default detected): ${Object.keys(PROFILES).join(', ')}` },
     seconds: { type: 'string', value: 'S', description: 'engine time (local: required) or measured latency (cloud)' },
     ...zoneFlags,
@@ -204,15 +247,21 @@ export const estimateCommand: Command = {
     const seconds = num(flags, 'seconds');
     const intensity = await intensityService(args).current();
     const I = intensity.gPerKWh;
-    let energy; let embodiedG: number; let embodiedRange: readonly [number, number]; let model: string; let extra: Record<string, unknown>;
+    let energy;
+    let embodiedG: number;
+    let embodiedRange: readonly [number, number];
+    let model: string;
+    let extra: Record<string, unknown>;
     if (route === 'local') {
       if (seconds === undefined) throw new UsageError('--seconds S (the engine time of the request) is required for --route local.');
       const id = flags.device;
-      if (id !== undefined && !Object.hasOwn(PROFILES, String(id))) throw new UsageError(`--device must be one of ${Object.keys(PROFILES).join(', ')}, not "${id}".`);
+      if (id !== undefined && !Object.hasOwn(PROFILES, String(id)))
+        throw new UsageError(`--device must be one of ${Object.keys(PROFILES).join(', ')}, not "${id}".`);
       const device = id !== undefined ? profile(String(id) as ProfileId) : detectDevice(osFacts(), 'llama.cpp (cpu)');
       energy = estimateLocal({ engineMs: seconds * 1000, device });
       const emb = localEmbodied(device, seconds);
-      embodiedG = emb.g; embodiedRange = emb.rangeG;
+      embodiedG = emb.g;
+      embodiedRange = emb.rangeG;
       model = typeof flags.model === 'string' ? flags.model : 'local model';
       extra = { device: device.id, deviceLabel: device.label };
     } else {
@@ -220,18 +269,27 @@ export const estimateCommand: Command = {
       try {
         c = estimateCloud({
           model: typeof flags.model === 'string' ? flags.model : flags['active-params-b'] === undefined ? BASELINE.model : undefined,
-          activeParamsB: num(flags, 'active-params-b', 0.001), totalParamsB: num(flags, 'total-params-b', 0.001),
-          outputTokens: tokensOut, inputTokens: tokensIn, pue: num(flags, 'pue', 1), latencySeconds: seconds,
+          activeParamsB: num(flags, 'active-params-b', 0.001),
+          totalParamsB: num(flags, 'total-params-b', 0.001),
+          outputTokens: tokensOut,
+          inputTokens: tokensIn,
+          pue: num(flags, 'pue', 1),
+          latencySeconds: seconds,
         });
       } catch (e) {
         throw new UsageError(errorMessage(e));
       }
-      energy = c.energy; embodiedG = c.embodiedG; embodiedRange = c.embodiedRangeG; model = c.model ?? `custom ${c.activeParamsB}B/${c.totalParamsB}B model`;
+      energy = c.energy;
+      embodiedG = c.embodiedG;
+      embodiedRange = c.embodiedRangeG;
+      model = c.model ?? `custom ${c.activeParamsB}B/${c.totalParamsB}B model`;
       extra = { gpus: c.gpus, pue: c.pue, activeParamsB: c.activeParamsB, totalParamsB: c.totalParamsB };
     }
     const operational = energy.kWh * I;
     return {
-      route, model, tokens: { in: tokensIn, out: tokensOut },
+      route,
+      model,
+      tokens: { in: tokensIn, out: tokensOut },
       energyWh: round(energy.kWh * 1000, 6),
       gCO2e: round(operational + embodiedG, 6),
       operationalG: round(operational, 6),
@@ -239,12 +297,26 @@ export const estimateCommand: Command = {
       method: energy.method,
       measured: energy.measured,
       range: [round(energy.rangeKWh[0] * I + embodiedRange[0], 6), round(energy.rangeKWh[1] * I + embodiedRange[1], 6)],
-      intensity: { gPerKWh: round(I, 2), zone: intensity.zone, source: intensity.source, signal: intensity.signal, ...(intensity.fallbackReason ? { fallbackReason: intensity.fallbackReason } : {}) },
+      intensity: {
+        gPerKWh: round(I, 2),
+        zone: intensity.zone,
+        source: intensity.source,
+        signal: intensity.signal,
+        ...(intensity.fallbackReason ? { fallbackReason: intensity.fallbackReason } : {}),
+      },
       ...extra,
     };
   },
   format: (r) => {
-    const o = r as { route: string; model: string; energyWh: number; gCO2e: number; range: number[]; method: string; intensity: { gPerKWh: number; zone: string; source: string } };
+    const o = r as {
+      route: string;
+      model: string;
+      energyWh: number;
+      gCO2e: number;
+      range: number[];
+      method: string;
+      intensity: { gPerKWh: number; zone: string; source: string };
+    };
     return `${o.route} ${o.model}: ${o.energyWh} Wh, ${o.gCO2e} gCO2e (range ${o.range[0]}–${o.range[1]}; ${o.method}; ${o.intensity.gPerKWh} g/kWh ${o.intensity.zone || 'world'} from ${o.intensity.source})`;
   },
 };

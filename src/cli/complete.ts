@@ -34,7 +34,8 @@ export interface CompleteOutput {
 
 export const completeCommand: Command = {
   summary: 'complete text with a local GGUF model (fill-in-the-middle with --prefix/--suffix)',
-  usage: 'verdant complete --model PATH (--prompt TEXT | --prefix TEXT [--suffix TEXT]) [--max-tokens N] [--threads N] [--gpu auto|vulkan|cuda|metal|cpu] [--ledger DIR [--zone Z]] [--json]',
+  usage:
+    'verdant complete --model PATH (--prompt TEXT | --prefix TEXT [--suffix TEXT]) [--max-tokens N] [--threads N] [--gpu auto|vulkan|cuda|metal|cpu] [--ledger DIR [--zone Z]] [--json]',
   flags: {
     model: { type: 'string', value: 'PATH', description: 'GGUF model file' },
     prompt: { type: 'string', value: 'TEXT', description: 'text to continue' },
@@ -58,9 +59,10 @@ export const completeCommand: Command = {
     if (!GPU_CHOICES.includes(gpu)) throw new UsageError(`--gpu must be one of ${GPU_CHOICES.join(', ')}, not "${flags.gpu}".`);
     const maxTokens = numberFlag(flags['max-tokens'], 'max-tokens', { min: 1, max: 4096, integer: true }) ?? 64;
     const threads = numberFlag(flags.threads, 'threads', { min: 0, max: MAX_THREADS, integer: true }) ?? 0;
-    const request: GenerateRequest = prompt !== undefined
-      ? { kind: 'completion', prompt: String(prompt), maxTokens }
-      : { kind: 'fim', prefix: String(prefix), suffix: String(flags.suffix ?? ''), maxTokens };
+    const request: GenerateRequest =
+      prompt !== undefined
+        ? { kind: 'completion', prompt: String(prompt), maxTokens }
+        : { kind: 'fim', prefix: String(prefix), suffix: String(flags.suffix ?? ''), maxTokens };
 
     const ledger = flags.ledger === undefined ? undefined : String(flags.ledger);
     if (ledger === '') throw new UsageError('--ledger needs a folder.');
@@ -68,7 +70,10 @@ export const completeCommand: Command = {
     try {
       const calls = new ModelCalls({
         local: engine,
-        record: { local: (usage) => (ledger === undefined ? Promise.resolve(undefined) : recordIn(ledger, usage, args)), cloud: async () => undefined },
+        record: {
+          local: (usage) => (ledger === undefined ? Promise.resolve(undefined) : recordIn(ledger, usage, args)),
+          cloud: async () => undefined,
+        },
       });
       // Text mode streams to stdout as it is generated; --json prints one object at the end.
       const { result, recordIds, grams } = await calls.generateLocal('cli-complete', request, json ? {} : { sink: (t) => io.write(t) });
@@ -94,8 +99,10 @@ export const completeCommand: Command = {
   },
   format: (r) => {
     const o = r as CompleteOutput;
-    return `[${o.backend}, ${o.generatedTokens} tokens, ${o.tokensPerSecond} tok/s, first token ${o.ttftMs} ms, stop: ${o.stopReason}` +
-      `${o.recordId ? `, ${o.gCO2e} gCO2e, ledger record ${o.recordId}` : ''}]`;
+    return (
+      `[${o.backend}, ${o.generatedTokens} tokens, ${o.tokensPerSecond} tok/s, first token ${o.ttftMs} ms, stop: ${o.stopReason}` +
+      `${o.recordId ? `, ${o.gCO2e} gCO2e, ledger record ${o.recordId}` : ''}]`
+    );
   },
 };
 

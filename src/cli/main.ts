@@ -7,4 +7,6 @@ void runCli(process.argv.slice(2), {
   write: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text + '\n'),
   baseDir: __dirname,
-}).then((code) => { process.exitCode = code; });
+}).then((code) => {
+  process.exitCode = code;
+});

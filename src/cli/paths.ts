@@ -6,7 +6,11 @@ import * as path from 'node:path';
 
 export const EXTENSION_ID = 'verdant-dev.verdant';
 
-export function userDataCandidates(env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform, home = os.homedir()): string[] {
+export function userDataCandidates(
+  env: NodeJS.ProcessEnv = process.env,
+  platform: NodeJS.Platform = process.platform,
+  home = os.homedir(),
+): string[] {
   const products = ['Code', 'Code - Insiders', 'VSCodium'];
   if (platform === 'win32') {
     const appData = env.APPDATA ?? path.join(home, 'AppData', 'Roaming');
@@ -14,7 +18,10 @@ export function userDataCandidates(env: NodeJS.ProcessEnv = process.env, platfor
   }
   if (platform === 'darwin') return products.map((p) => path.join(home, 'Library', 'Application Support', p, 'User'));
   const config = env.XDG_CONFIG_HOME ?? path.join(home, '.config');
-  return [...products.map((p) => path.join(config, p, 'User')), path.join(env.XDG_DATA_HOME ?? path.join(home, '.local', 'share'), 'code-server', 'User')];
+  return [
+    ...products.map((p) => path.join(config, p, 'User')),
+    path.join(env.XDG_DATA_HOME ?? path.join(home, '.local', 'share'), 'code-server', 'User'),
+  ];
 }
 
 /** The ledger folder: --ledger, then VERDANT_LEDGER_DIR, then the first VS Code install that has one. */

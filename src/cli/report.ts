@@ -28,7 +28,7 @@ export const reportCommand: Command = {
   flags: {
     since: { type: 'string', value: 'DATE', description: 'only records from this date on (UTC)' },
     csv: { type: 'boolean', description: 'print every record as CSV instead of totals' },
-    ledger: { type: 'string', value: 'DIR', description: 'ledger folder (default: the VS Code extension\'s)' },
+    ledger: { type: 'string', value: 'DIR', description: "ledger folder (default: the VS Code extension's)" },
   },
   async run({ flags, io }) {
     const dir = typeof flags.ledger === 'string' ? flags.ledger : defaultLedgerDir();
@@ -39,11 +39,28 @@ export const reportCommand: Command = {
       return undefined;
     }
     const [byRoute, byDay] = await Promise.all([ledger.totals({ since, groupBy: 'route' }), ledger.totals({ since, groupBy: 'day' })]);
-    const total = byRoute.rows.reduce((t, r) => ({
-      count: t.count + r.count, tokensIn: t.tokensIn + r.tokensIn, tokensOut: t.tokensOut + r.tokensOut, energyKWh: t.energyKWh + r.energyKWh,
-      operationalG: t.operationalG + r.operationalG, embodiedG: t.embodiedG + r.embodiedG, sciG: t.sciG + r.sciG, baselineG: t.baselineG + r.baselineG, savedG: t.savedG + r.savedG,
-    }), { count: 0, tokensIn: 0, tokensOut: 0, energyKWh: 0, operationalG: 0, embodiedG: 0, sciG: 0, baselineG: 0, savedG: 0 });
-    const out: ReportOutput = { ledger: dir, since: since?.toISOString() ?? null, total, byRoute: byRoute.rows, byDay: byDay.rows, problems: byRoute.problems };
+    const total = byRoute.rows.reduce(
+      (t, r) => ({
+        count: t.count + r.count,
+        tokensIn: t.tokensIn + r.tokensIn,
+        tokensOut: t.tokensOut + r.tokensOut,
+        energyKWh: t.energyKWh + r.energyKWh,
+        operationalG: t.operationalG + r.operationalG,
+        embodiedG: t.embodiedG + r.embodiedG,
+        sciG: t.sciG + r.sciG,
+        baselineG: t.baselineG + r.baselineG,
+        savedG: t.savedG + r.savedG,
+      }),
+      { count: 0, tokensIn: 0, tokensOut: 0, energyKWh: 0, operationalG: 0, embodiedG: 0, sciG: 0, baselineG: 0, savedG: 0 },
+    );
+    const out: ReportOutput = {
+      ledger: dir,
+      since: since?.toISOString() ?? null,
+      total,
+      byRoute: byRoute.rows,
+      byDay: byDay.rows,
+      problems: byRoute.problems,
+    };
     return out;
   },
   format: (r) => {

@@ -61,11 +61,7 @@ export interface RouteOutput {
 
 /** Where router-weights.json is: $VERDANT_ROUTER_DIR, the CLI bundle's folder, a checkout's model folder. */
 export function routerFileCandidates(baseDir: string, file: string, env: NodeJS.ProcessEnv = process.env): string[] {
-  const dirs = [
-    ...(env.VERDANT_ROUTER_DIR ? [env.VERDANT_ROUTER_DIR] : []),
-    baseDir,
-    path.resolve(baseDir, '..', 'src', 'core', 'routing', 'model'),
-  ];
+  const dirs = [...(env.VERDANT_ROUTER_DIR ? [env.VERDANT_ROUTER_DIR] : []), baseDir, path.resolve(baseDir, '..', 'src', 'core', 'routing', 'model')];
   return dirs.map((d) => path.join(d, file));
 }
 
@@ -81,7 +77,9 @@ export function classifyOnce(features: Float32Array, baseDir: string): { p: numb
   try {
     text = readFileSync(weightsFile, 'utf8');
   } catch (e) {
-    throw new Error(`The router classifier cannot run: ${weightsFile}: ${errorMessage(e)}. Rebuild the model files with 'node scripts/build-router-model.mjs' and 'npm run build'.`);
+    throw new Error(
+      `The router classifier cannot run: ${weightsFile}: ${errorMessage(e)}. Rebuild the model files with 'node scripts/build-router-model.mjs' and 'npm run build'.`,
+    );
   }
   return { p: referenceForward(loadWeights(text), features), classifier: TS_CLASSIFIER };
 }
@@ -110,7 +108,7 @@ export function parseRouteFlags(flags: CommandArgs['flags'], env: NodeJS.Process
   const budgetG = numberFlag(flags.budget, 'budget', { min: 0 });
   const usedG = numberFlag(flags.used, 'used', { min: 0 });
   if (budgetG === undefined && (usedG !== undefined || flags['budget-action'] !== undefined)) {
-    throw new UsageError('--used and --budget-action need --budget G (today\'s budget in grams CO2e).');
+    throw new UsageError("--used and --budget-action need --budget G (today's budget in grams CO2e).");
   }
   const budgetAction = oneOf<BudgetAction>('budget-action', flags['budget-action'], BUDGET_ACTIONS, 'warn');
   const zone = String(flags.zone ?? env.VERDANT_ZONE ?? '');
@@ -120,13 +118,19 @@ export function parseRouteFlags(flags: CommandArgs['flags'], env: NodeJS.Process
   const noCloud = flags['no-cloud'] === true;
 
   const input: RoutingInput = {
-    kind, promptTokens: tokens, localContextTokens: contextTokens, files, selectionChars,
-    localTokensPerSecond: localTps, onBattery: false,
+    kind,
+    promptTokens: tokens,
+    localContextTokens: contextTokens,
+    files,
+    selectionChars,
+    localTokensPerSecond: localTps,
+    onBattery: false,
   };
   const localGrid = lookupGridAverage(zone);
   const cloudGrid = noCloud ? undefined : lookupGridAverage(cloudZone);
   const id = flags.device;
-  if (id !== undefined && !Object.hasOwn(PROFILES, String(id))) throw new UsageError(`--device must be one of ${Object.keys(PROFILES).join(', ')}, not "${String(id)}".`);
+  if (id !== undefined && !Object.hasOwn(PROFILES, String(id)))
+    throw new UsageError(`--device must be one of ${Object.keys(PROFILES).join(', ')}, not "${String(id)}".`);
   const device = id !== undefined ? profile(String(id) as ProfileId) : detectDevice(osFacts(), LOCAL_BACKEND);
   const ctx: RouteContext = {
     mode,
@@ -152,8 +156,9 @@ export function parseRouteFlags(flags: CommandArgs['flags'], env: NodeJS.Process
 
 export const routeCommand: Command = {
   summary: 'where the router sends a request (local, cloud, a local draft first) and what each option costs',
-  usage: 'verdant route --kind K --tokens N [--files N] [--selection-chars N] [--mode M] [--zone Z] [--cloud-zone Z] '
-    + '[--cloud-model M] [--model-params N[/ACTIVE]] [--device PROFILE] [--local-tps N] [--context N] [--no-cloud] [--untrusted] [--budget G --used G [--budget-action warn|stop]] [--json]',
+  usage:
+    'verdant route --kind K --tokens N [--files N] [--selection-chars N] [--mode M] [--zone Z] [--cloud-zone Z] ' +
+    '[--cloud-model M] [--model-params N[/ACTIVE]] [--device PROFILE] [--local-tps N] [--context N] [--no-cloud] [--untrusted] [--budget G --used G [--budget-action warn|stop]] [--json]',
   flags: {
     kind: { type: 'string', value: 'K', description: `the request: ${ROUTING_KINDS.join(', ')}` },
     tokens: { type: 'string', value: 'N', description: 'prompt tokens the request needs (code, context, instruction)' },
@@ -161,9 +166,13 @@ export const routeCommand: Command = {
     'selection-chars': { type: 'string', value: 'N', description: 'characters selected (default 0)' },
     mode: { type: 'string', value: 'M', description: `${ROUTING_MODES.join(', ')} (default balanced)` },
     zone: { type: 'string', value: 'Z', description: 'your grid zone, built-in average (default $VERDANT_ZONE, else world)' },
-    'cloud-zone': { type: 'string', value: 'Z', description: 'the cloud endpoint\'s grid zone (default --zone)' },
+    'cloud-zone': { type: 'string', value: 'Z', description: "the cloud endpoint's grid zone (default --zone)" },
     'cloud-model': { type: 'string', value: 'M', description: `the cloud model (default ${DEFAULT_CLOUD_MODEL})` },
-    'model-params': { type: 'string', value: 'N[/ACTIVE]', description: 'the cloud model\'s size in billions when the catalogue lacks it: 32, or 235/22 for a mixture of experts' },
+    'model-params': {
+      type: 'string',
+      value: 'N[/ACTIVE]',
+      description: "the cloud model's size in billions when the catalogue lacks it: 32, or 235/22 for a mixture of experts",
+    },
     device: { type: 'string', value: 'PROFILE', description: `local device profile (default detected): ${Object.keys(PROFILES).join(', ')}` },
     'local-tps': { type: 'string', value: 'N', description: 'measured local decode speed, tokens/s (default: not measured)' },
     context: { type: 'string', value: 'N', description: `the local model's context, tokens (default ${DEFAULT_CONTEXT_TOKENS})` },
@@ -203,11 +212,21 @@ export const routeCommand: Command = {
     const route = o.cascade ? 'local draft first, the cloud if it is unsure' : o.route;
     const seconds = (ms: number) => (ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`);
     const remarks = (x: RouteOptionOutput) => [x.note, x.blocked && `blocked: ${x.blocked}`].filter(Boolean).join('; ');
-    const rows = o.options.map((x) => [x.route, formatGrams(x.gCO2e), `${formatGrams(x.rangeG[0])} – ${formatGrams(x.rangeG[1])}`, seconds(x.latencyMs), remarks(x)]);
+    const rows = o.options.map((x) => [
+      x.route,
+      formatGrams(x.gCO2e),
+      `${formatGrams(x.rangeG[0])} – ${formatGrams(x.rangeG[1])}`,
+      seconds(x.latencyMs),
+      remarks(x),
+    ]);
     const header = ['option', 'CO2e', 'range', 'latency', ''];
     // Every row, the header included, has the same five cells.
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-    const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+    const line = (cells: string[]) =>
+      cells
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd();
     const cloud = o.setup.cloudModel ? `cloud ${o.setup.cloudModel} at ${o.setup.cloudGPerKWh} g/kWh` : 'no cloud';
     return [
       `route: ${route} (${o.mode}, p(local ok) ${o.pLocalOk.toFixed(2)}, classifier ${o.classifier})`,

@@ -17,7 +17,8 @@ const MINUTE = 60_000;
 /** The longest single sleep: after it the wall clock is read again. */
 export const WAIT_SLICE_MS = 60_000;
 
-const USAGE = 'verdant run-when-clean --duration 30m [--within 12h] [--zone Z] [--source S] [--forecast-file F] [--dry-run] [--json] -- COMMAND [ARGS...]';
+const USAGE =
+  'verdant run-when-clean --duration 30m [--within 12h] [--zone Z] [--source S] [--forecast-file F] [--dry-run] [--json] -- COMMAND [ARGS...]';
 
 type Signal = 'SIGINT' | 'SIGTERM';
 const SIGNALS: readonly Signal[] = ['SIGINT', 'SIGTERM'];
@@ -34,7 +35,10 @@ export interface RunWhenCleanDeps {
 }
 
 async function flushAndExit(code: number): Promise<void> {
-  const flush = (s: NodeJS.WriteStream) => new Promise<void>((resolve) => { s.write('', () => resolve()); });
+  const flush = (s: NodeJS.WriteStream) =>
+    new Promise<void>((resolve) => {
+      s.write('', () => resolve());
+    });
   await Promise.all([flush(process.stdout), flush(process.stderr)]);
   process.exit(code);
 }
@@ -61,7 +65,6 @@ export interface RunWhenCleanPlan {
   readonly command: readonly string[];
 }
 
-
 function minutesFlag(value: string, name: string): number {
   let m: number;
   try {
@@ -75,7 +78,11 @@ function minutesFlag(value: string, name: string): number {
 
 /** 2026-11-26 14:00Z (seconds only when they are not 0). */
 function clock(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/:00Z$/, 'Z').replace('T', ' ');
+  return new Date(ms)
+    .toISOString()
+    .replace(/\.\d{3}Z$/, 'Z')
+    .replace(/:00Z$/, 'Z')
+    .replace('T', ' ');
 }
 
 /** The command as a shell would show it (for messages only: it is never run through a shell). */
@@ -96,7 +103,11 @@ async function waitUntil(until: number, now: () => number, cancel: AbortSignal):
     const left = until - now();
     if (left <= 0) return;
     await new Promise<void>((resolve) => {
-      const done = () => { clearTimeout(timer); cancel.removeEventListener('abort', done); resolve(); };
+      const done = () => {
+        clearTimeout(timer);
+        cancel.removeEventListener('abort', done);
+        resolve();
+      };
       const timer = setTimeout(done, Math.min(left, WAIT_SLICE_MS));
       cancel.addEventListener('abort', done);
     });
@@ -107,7 +118,9 @@ async function waitUntil(until: number, now: () => number, cancel: AbortSignal):
 function runChild(command: string, args: readonly string[], deps: RunWhenCleanDeps, err: (text: string) => void): Promise<number> {
   return new Promise((resolve) => {
     let settled = false;
-    const forward = (sig: Signal) => () => { if (child.exitCode === null && child.signalCode === null) child.kill(sig); };
+    const forward = (sig: Signal) => () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+    };
     const handlers = SIGNALS.map((sig) => [sig, forward(sig)] as const);
     const finish = (code: number) => {
       if (settled) return;
@@ -121,13 +134,19 @@ function runChild(command: string, args: readonly string[], deps: RunWhenCleanDe
       // A failed start (no pid, no exit to follow); a failed kill() of a running child is not fatal.
       if (child.pid !== undefined) return;
       const code = e.code ?? 'error';
-      const what = code === 'ENOENT' ? (/[/\\]/.test(command) ? 'no such file' : 'not found on PATH')
-        : code === 'EACCES' ? 'permission denied: not an executable file' : e.message;
+      const what =
+        code === 'ENOENT'
+          ? /[/\\]/.test(command)
+            ? 'no such file'
+            : 'not found on PATH'
+          : code === 'EACCES'
+            ? 'permission denied: not an executable file'
+            : e.message;
       err(`verdant: could not start ${command}: ${code} (${what})`);
       finish(code === 'ENOENT' ? 127 : 126);
     });
     child.on('exit', (code, signal) => {
-      finish(code ?? 128 + (signal ? constants.signals[signal] ?? 0 : 0));
+      finish(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0));
     });
   });
 }
@@ -154,19 +173,28 @@ export function createRunWhenCleanCommand(overrides: Partial<RunWhenCleanDeps> =
       if (typeof flags.duration !== 'string') throw new UsageError('--duration is required: how long the command runs, e.g. --duration 30m.');
       const duration = minutesFlag(flags.duration, 'duration');
       const within = minutesFlag(typeof flags.within === 'string' ? flags.within : '24h', 'within');
-      if (duration > within) throw new UsageError(`--duration ${flags.duration} is longer than --within ${flags.within ?? '24h'}: the command could not finish in time.`);
-      const forecast = typeof flags['forecast-file'] === 'string'
-        ? await readForecastFile(flags['forecast-file'])
-        : await intensityService(args, deps.env).forecast();
+      if (duration > within)
+        throw new UsageError(`--duration ${flags.duration} is longer than --within ${flags.within ?? '24h'}: the command could not finish in time.`);
+      const forecast =
+        typeof flags['forecast-file'] === 'string'
+          ? await readForecastFile(flags['forecast-file'])
+          : await intensityService(args, deps.env).forecast();
       const now = deps.now();
       const plan = planJob({ forecast, now, durationMinutes: duration, deadline: now + within * MINUTE });
       const shown = showCommand(argv);
 
       if (flags['dry-run']) {
         const out: RunWhenCleanPlan = {
-          start: new Date(plan.start).toISOString(), end: new Date(plan.end).toISOString(), runNow: plan.runNow,
-          windowGPerKWh: plan.windowGPerKWh, nowGPerKWh: plan.nowGPerKWh, savingPct: plan.savingPct, reason: plan.reason,
-          source: plan.source, zone: plan.zone, command: argv,
+          start: new Date(plan.start).toISOString(),
+          end: new Date(plan.end).toISOString(),
+          runNow: plan.runNow,
+          windowGPerKWh: plan.windowGPerKWh,
+          nowGPerKWh: plan.nowGPerKWh,
+          savingPct: plan.savingPct,
+          reason: plan.reason,
+          source: plan.source,
+          zone: plan.zone,
+          command: argv,
         };
         // The global --json (from the parsed flags: a `--json` after `--` belongs to the command).
         if (!flags.json) io.err(`verdant: dry run: ${planLine(plan)}`);
@@ -177,7 +205,16 @@ export function createRunWhenCleanCommand(overrides: Partial<RunWhenCleanDeps> =
       if (!plan.runNow) {
         const cancel = new AbortController();
         let caught: Signal | undefined;
-        const handlers = SIGNALS.map((sig) => [sig, () => { caught ??= sig; cancel.abort(); }] as const);
+        const handlers = SIGNALS.map(
+          (sig) =>
+            [
+              sig,
+              () => {
+                caught ??= sig;
+                cancel.abort();
+              },
+            ] as const,
+        );
         for (const [sig, h] of handlers) deps.signals.on(sig, h);
         try {
           await waitUntil(plan.start, deps.now, cancel.signal);

@@ -245,7 +245,11 @@ class Validator {
     if (raw === undefined || raw === null) return fallback;
     if (typeof raw !== 'string') return this.problem(key, `verdant.${key} must be text, not ${describe(raw)}; using "${fallback}".`, fallback);
     if (!isOneLine(raw)) {
-      return this.problem(key, `verdant.${key} must be one line of at most ${MAX_TEXT_LENGTH} characters, not ${describe(raw)}; using "${fallback}".`, fallback);
+      return this.problem(
+        key,
+        `verdant.${key} must be one line of at most ${MAX_TEXT_LENGTH} characters, not ${describe(raw)}; using "${fallback}".`,
+        fallback,
+      );
     }
     return raw.trim();
   }
@@ -254,7 +258,11 @@ class Validator {
     const raw = this.read(key);
     if (raw === undefined || raw === null) return [];
     if (Array.isArray(raw) && raw.every((x) => typeof x === 'string' && isOneLine(x))) return raw.map((x) => x.trim()).filter((x) => x !== '');
-    return this.problem(key, `verdant.${key} must be a list of text values (one line each, at most ${MAX_TEXT_LENGTH} characters), not ${describe(raw)}; using an empty list.`, []);
+    return this.problem(
+      key,
+      `verdant.${key} must be a list of text values (one line each, at most ${MAX_TEXT_LENGTH} characters), not ${describe(raw)}; using an empty list.`,
+      [],
+    );
   }
 
   oneOf<T extends string>(key: string, choices: readonly T[], fallback: T): T {

@@ -50,9 +50,11 @@ export function describeStatus(input: StatusInput): StatusView {
   const cloud = cloudState(input);
   const lines: string[] = [];
   lines.push(`**Verdant ${input.version}**: ${settings.enable ? 'on' : 'off'}`);
-  lines.push(settings.local.modelPath
-    ? `Local model: \`${baseName(settings.local.modelPath)}\` (${settings.local.gpu === 'auto' ? 'GPU auto' : settings.local.gpu}, ${settings.local.threads || 'auto'} threads)`
-    : 'Local model: none chosen (`verdant.local.modelPath`)');
+  lines.push(
+    settings.local.modelPath
+      ? `Local model: \`${baseName(settings.local.modelPath)}\` (${settings.local.gpu === 'auto' ? 'GPU auto' : settings.local.gpu}, ${settings.local.threads || 'auto'} threads)`
+      : 'Local model: none chosen (`verdant.local.modelPath`)',
+  );
   lines.push(completionsLine(input));
   lines.push(cloud === 'ready' ? `${CLOUD_LINES.ready} → ${hostOf(settings.cloud.endpoint)}` : CLOUD_LINES[cloud]);
   lines.push(routingLine(settings));
@@ -61,8 +63,16 @@ export function describeStatus(input: StatusInput): StatusView {
 
   const severity = problems.length > 0 || input.engineProblem ? 'warning' : settings.enable ? 'ok' : 'off';
   const paused = settings.enable && (!settings.completions.enable || (input.onBattery && settings.completions.onBattery === 'pause'));
-  const icon = severity === 'warning' ? '$(warning)' : severity === 'off' ? '$(circle-slash)'
-    : input.engineBusy ? '$(loading~spin)' : paused ? '$(debug-pause)' : '$(sparkle)';
+  const icon =
+    severity === 'warning'
+      ? '$(warning)'
+      : severity === 'off'
+        ? '$(circle-slash)'
+        : input.engineBusy
+          ? '$(loading~spin)'
+          : paused
+            ? '$(debug-pause)'
+            : '$(sparkle)';
   // The mode shows in the bar only when it differs from the default, so a "local-only" or "cloud-only" is never forgotten.
   const mode = settings.routing.mode === 'balanced' ? '' : ` · ${settings.routing.mode}`;
   return { text: `${icon} Verdant${mode}`, lines, severity, cloud };
@@ -70,7 +80,8 @@ export function describeStatus(input: StatusInput): StatusView {
 
 function routingLine(settings: VerdantSettings): string {
   const r = settings.routing;
-  const budget = r.dailyBudgetGrams > 0 ? `, budget ${r.dailyBudgetGrams} g/day (${r.budgetAction === 'stop' ? 'stop bursting' : 'warn'} when exceeded)` : '';
+  const budget =
+    r.dailyBudgetGrams > 0 ? `, budget ${r.dailyBudgetGrams} g/day (${r.budgetAction === 'stop' ? 'stop bursting' : 'warn'} when exceeded)` : '';
   return `Routing: ${r.mode}${r.cascade ? ', local draft first when unsure' : ''}${budget} (**Verdant: Switch Routing Mode**)`;
 }
 
@@ -85,4 +96,3 @@ function completionsLine(input: StatusInput): string {
 function baseName(p: string): string {
   return p.split(/[\\/]/).pop() ?? p;
 }
-

@@ -35,7 +35,11 @@ export class UsageLog {
 
   subscribe(listener: UsageListener): { dispose(): void } {
     this.listeners.add(listener);
-    return { dispose: () => { this.listeners.delete(listener); } };
+    return {
+      dispose: () => {
+        this.listeners.delete(listener);
+      },
+    };
   }
 
   recent(): readonly LocalUsageRecord[] {

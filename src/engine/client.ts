@@ -115,8 +115,9 @@ export class EngineClient {
     const conn = await this.connect();
     const batches: number[][][] = [];
     for (let i = 0; i < rows.length; i += MAX_ROUTE_ROWS) batches.push(rows.slice(i, i + MAX_ROUTE_ROWS));
-    const answers = await Promise.all(batches.map((batch) =>
-      this.request<{ p: number[]; provider: string }>(conn, { type: 'route', id: this.nextId++, features: batch }, 'routed')));
+    const answers = await Promise.all(
+      batches.map((batch) => this.request<{ p: number[]; provider: string }>(conn, { type: 'route', id: this.nextId++, features: batch }, 'routed')),
+    );
     return { p: answers.flatMap((a) => a.p), provider: answers[0]!.provider }; // one batch or more: features is not empty
   }
 
@@ -136,7 +137,12 @@ export class EngineClient {
     this.failPending(new EngineError('cancelled', 'Verdant is shutting down.'));
   }
 
-  private request<T>(conn: Connection, message: ClientMessage & { id: number }, expect: WorkerMessage['type'], onText?: (text: string) => void): Promise<T> {
+  private request<T>(
+    conn: Connection,
+    message: ClientMessage & { id: number },
+    expect: WorkerMessage['type'],
+    onText?: (text: string) => void,
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.pending.set(message.id, { resolve: resolve as (v: never) => void, reject, expect, onText });
       if (!this.send(conn, message)) {
@@ -153,7 +159,9 @@ export class EngineClient {
   private connect(): Promise<Connection> {
     if (this.disposed) return Promise.reject(new EngineError('cancelled', 'Verdant is shutting down.'));
     if (this.connection && !this.connection.socket.destroyed) return Promise.resolve(this.connection);
-    this.connecting ??= this.establish().finally(() => { this.connecting = undefined; });
+    this.connecting ??= this.establish().finally(() => {
+      this.connecting = undefined;
+    });
     return this.connecting;
   }
 
@@ -173,7 +181,10 @@ export class EngineClient {
         } else {
           const conn = await this.dial(lock.socket, lock.pid).catch((e: unknown) => {
             if (e instanceof Untrusted) {
-              throw new EngineError('unauthorized', `Verdant did not use the local engine: ${e.message}. If no Verdant engine is running, delete ${this.lockPath}; see the engine log at ${path.join(this.options.stateDir, 'engine.log')}.`);
+              throw new EngineError(
+                'unauthorized',
+                `Verdant did not use the local engine: ${e.message}. If no Verdant engine is running, delete ${this.lockPath}; see the engine log at ${path.join(this.options.stateDir, 'engine.log')}.`,
+              );
             }
             found = `engine.lock names process ${lock.pid}, which is running but did not answer on ${lock.socket} (${errorMessage(e)}); if that is not Verdant's engine, delete ${this.lockPath}`;
             return undefined;
@@ -190,10 +201,14 @@ export class EngineClient {
         // Give an early crash of our own spawn a chance to explain itself.
         // Exit code 0 is a worker that found another one already serving: not a failure, keep connecting.
         const code = await Promise.race([spawned.exited, sleep(50).then(() => undefined)]);
-        if (code !== undefined && code !== 0) throw new EngineError('worker-unavailable', `The local engine exited at start (code ${code}): ${await this.logTail()}`);
+        if (code !== undefined && code !== 0)
+          throw new EngineError('worker-unavailable', `The local engine exited at start (code ${code}): ${await this.logTail()}`);
       }
       if (performance.now() > deadline) {
-        throw new EngineError('worker-unavailable', `The local engine did not start within ${Math.round((this.options.startTimeoutMs ?? 20000) / 1000)} s (${found}); see its log at ${path.join(this.options.stateDir, 'engine.log')}.`);
+        throw new EngineError(
+          'worker-unavailable',
+          `The local engine did not start within ${Math.round((this.options.startTimeoutMs ?? 20000) / 1000)} s (${found}); see its log at ${path.join(this.options.stateDir, 'engine.log')}.`,
+        );
       }
       await sleep(Math.min(50 * (round + 1), 250));
     }
@@ -210,7 +225,10 @@ export class EngineClient {
       windowsHide: true,
       env: { ...process.env, ...this.options.workerEnv, ELECTRON_RUN_AS_NODE: '1' },
     });
-    const exited = new Promise<number | null>((r) => { child.once('exit', (code) => r(code)); child.once('error', () => r(-1)); });
+    const exited = new Promise<number | null>((r) => {
+      child.once('exit', (code) => r(code));
+      child.once('error', () => r(-1));
+    });
     child.unref();
     return { exited };
   }
@@ -226,10 +244,18 @@ export class EngineClient {
     if (problem && !/\(ENOENT\)$/.test(problem)) throw new Untrusted(`the engine socket is not private to this user (${problem})`);
     if (problem) throw new Error(problem);
     const key = await engineKey(keyPathFor(this.options.stateDir), currentOwner());
-    const { socket, greeting } = await authenticate(socketPath, key, this.options.clientName, (m) => this.dispatch(m), (reason) => this.options.log?.(`engine: ${reason}`));
+    const { socket, greeting } = await authenticate(
+      socketPath,
+      key,
+      this.options.clientName,
+      (m) => this.dispatch(m),
+      (reason) => this.options.log?.(`engine: ${reason}`),
+    );
     const conn: Connection = { socket, pid: greeting.pid, since: performance.now() };
     if (greeting.pid !== pid) this.options.log?.(`engine worker pid ${greeting.pid} (lock said ${pid})`);
-    socket.on('error', () => { /* close follows */ });
+    socket.on('error', () => {
+      /* close follows */
+    });
     socket.once('close', () => this.onClose(conn));
     this.connection = conn;
     return conn;
@@ -243,10 +269,22 @@ export class EngineClient {
     }
     const p = this.pending.get(m.id);
     if (!p) return;
-    if (m.type === 'text') { p.onText?.(m.text); return; }
+    if (m.type === 'text') {
+      p.onText?.(m.text);
+      return;
+    }
     this.pending.delete(m.id);
     if (m.type === 'error') p.reject(deserializeError(m.error));
-    else if (m.type === p.expect) p.resolve((m.type === 'result' ? m.result : m.type === 'loaded' ? m.info : m.type === 'routed' ? { p: [...m.p], provider: m.provider } : m.status) as never);
+    else if (m.type === p.expect)
+      p.resolve(
+        (m.type === 'result'
+          ? m.result
+          : m.type === 'loaded'
+            ? m.info
+            : m.type === 'routed'
+              ? { p: [...m.p], provider: m.provider }
+              : m.status) as never,
+      );
     else p.reject(new EngineError('internal', `engine answered ${m.type} to a request expecting ${p.expect}`));
   }
 
@@ -257,7 +295,9 @@ export class EngineClient {
     this.failPending(new EngineError('worker-crashed', 'The local engine stopped unexpectedly; Verdant is restarting it. Try again in a moment.'));
     if (performance.now() - conn.since > STABLE_MS) this.crashes = 0;
     const workerGone = !pidAlive(conn.pid);
-    this.options.log?.(`engine worker ${conn.pid} ${workerGone ? 'exited' : 'closed the connection'}${failed ? `; ${failed} request(s) failed` : ''}`);
+    this.options.log?.(
+      `engine worker ${conn.pid} ${workerGone ? 'exited' : 'closed the connection'}${failed ? `; ${failed} request(s) failed` : ''}`,
+    );
     if (failed > 0 || workerGone) this.options.onWorkerEvent?.({ type: 'crashed', pendingFailed: failed });
     // Restart only when work was lost or a model was in use; an idle exit needs no restart until the next request.
     if (failed > 0 && this.lastConfig) this.scheduleRestart(this.lastConfig);
@@ -287,7 +327,10 @@ export class EngineClient {
         socket.on('error', () => resolve());
         socket.on('close', () => resolve());
         writeMessage(socket, { type: 'shutdown' });
-        setTimeout(() => { socket.destroy(); resolve(); }, 3000);
+        setTimeout(() => {
+          socket.destroy();
+          resolve();
+        }, 3000);
       });
     } catch (e) {
       // Versions before 4 had no handshake and could not be told to exit safely; its idle timeout ends it.
@@ -309,7 +352,10 @@ export class EngineClient {
       });
       socket.on('error', () => resolve());
       socket.on('close', () => resolve());
-      setTimeout(() => { socket.destroy(); resolve(); }, 3000);
+      setTimeout(() => {
+        socket.destroy();
+        resolve();
+      }, 3000);
     });
     for (let i = 0; i < 50 && pidAlive(lock.pid); i++) await sleep(100);
   }
@@ -333,7 +379,12 @@ export class EngineClient {
 /** The result of a request cancelled before it reached the worker: no work was done, nothing to record. */
 function notSent(config: ModelConfig): GenerateResult {
   return {
-    text: '', stopReason: 'abort', usedFim: false, backend: 'llama.cpp', model: path.basename(config.modelPath), contextTokens: null,
+    text: '',
+    stopReason: 'abort',
+    usedFim: false,
+    backend: 'llama.cpp',
+    model: path.basename(config.modelPath),
+    contextTokens: null,
     timing: { promptTokens: 0, evaluatedTokens: 0, generatedTokens: 0, ttftMs: 0, totalMs: 0, tokensPerSecond: 0 },
     confidence: { meanLogProb: null, meanEntropy: null },
   };
@@ -345,7 +396,13 @@ type Greeting = Extract<WorkerMessage, { type: 'hello' }>;
  * The client's half of the handshake (handshake.ts) on a new connection to `socketPath`: resolves with the socket once
  * the worker has proved the key and accepted this client's proof; every later message goes to `onMessage`.
  */
-export function authenticate(socketPath: string, key: Buffer, clientName: string, onMessage: (m: WorkerMessage) => void, onBadLine: (reason: string) => void = () => {}): Promise<{ socket: net.Socket; greeting: Greeting }> {
+export function authenticate(
+  socketPath: string,
+  key: Buffer,
+  clientName: string,
+  onMessage: (m: WorkerMessage) => void,
+  onBadLine: (reason: string) => void = () => {},
+): Promise<{ socket: net.Socket; greeting: Greeting }> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(socketPath);
     const nonce = newNonce();
@@ -361,26 +418,32 @@ export function authenticate(socketPath: string, key: Buffer, clientName: string
     const timer = setTimeout(() => fail(new Error('handshake timed out')), 3000);
     socket.once('error', fail);
     socket.once('close', onClose);
-    socket.once('connect', () => writeMessage(socket, { type: 'hello', protocol: PROTOCOL_VERSION, client: clientName, nonce } satisfies ClientMessage));
-    readMessages(socket, (raw) => {
-      const m = raw as WorkerMessage;
-      if (ready) return onMessage(m);
-      if (m.type === 'error') return fail(m.error.code === 'unauthorized' ? new Untrusted(m.error.message) : new Error(m.error.message));
-      if (!greeting) {
-        if (m.type !== 'hello' || !proofMatches(key, 'worker', nonce, m.nonce, m.proof)) {
-          return fail(new Untrusted(`the process answering on ${socketPath} could not prove it is Verdant's engine`));
+    socket.once('connect', () =>
+      writeMessage(socket, { type: 'hello', protocol: PROTOCOL_VERSION, client: clientName, nonce } satisfies ClientMessage),
+    );
+    readMessages(
+      socket,
+      (raw) => {
+        const m = raw as WorkerMessage;
+        if (ready) return onMessage(m);
+        if (m.type === 'error') return fail(m.error.code === 'unauthorized' ? new Untrusted(m.error.message) : new Error(m.error.message));
+        if (!greeting) {
+          if (m.type !== 'hello' || !proofMatches(key, 'worker', nonce, m.nonce, m.proof)) {
+            return fail(new Untrusted(`the process answering on ${socketPath} could not prove it is Verdant's engine`));
+          }
+          greeting = m;
+          writeMessage(socket, { type: 'auth', proof: proofOf(key, 'client', nonce, m.nonce) } satisfies ClientMessage);
+          return;
         }
-        greeting = m;
-        writeMessage(socket, { type: 'auth', proof: proofOf(key, 'client', nonce, m.nonce) } satisfies ClientMessage);
-        return;
-      }
-      if (m.type !== 'ready') return fail(new Error(`unexpected ${m.type} during the handshake`));
-      ready = true;
-      clearTimeout(timer);
-      socket.off('error', fail);
-      socket.off('close', onClose);
-      resolve({ socket, greeting });
-    }, (reason) => (ready ? onBadLine(reason) : fail(new Error(reason))));
+        if (m.type !== 'ready') return fail(new Error(`unexpected ${m.type} during the handshake`));
+        ready = true;
+        clearTimeout(timer);
+        socket.off('error', fail);
+        socket.off('close', onClose);
+        resolve({ socket, greeting });
+      },
+      (reason) => (ready ? onBadLine(reason) : fail(new Error(reason))),
+    );
   });
 }
 

@@ -4,12 +4,12 @@
 import { errorMessage } from '../core/errors';
 
 export type EngineErrorCode =
-  | 'model-not-found'   // no file at the path
-  | 'model-invalid'     // not a GGUF file, or corrupt/truncated
-  | 'model-too-big'     // would not fit in memory; refused before loading
+  | 'model-not-found' // no file at the path
+  | 'model-invalid' // not a GGUF file, or corrupt/truncated
+  | 'model-too-big' // would not fit in memory; refused before loading
   | 'model-load-failed' // llama.cpp refused it
   | 'backend-unavailable' // a GPU backend or an HTTP server that cannot be used
-  | 'router-unavailable'  // the router classifier (router.onnx, in the worker) could not be loaded
+  | 'router-unavailable' // the router classifier (router.onnx, in the worker) could not be loaded
   | 'bad-request'
   | 'download-failed'
   | 'checksum-mismatch'
@@ -17,7 +17,7 @@ export type EngineErrorCode =
   | 'worker-crashed'
   | 'worker-unavailable'
   | 'protocol-mismatch'
-  | 'unauthorized'      // the other end of the engine socket could not prove it holds the engine key
+  | 'unauthorized' // the other end of the engine socket could not prove it holds the engine key
   | 'cancelled'
   | 'internal';
 

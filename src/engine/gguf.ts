@@ -10,8 +10,19 @@ import { EngineError } from './errors';
 // Value types
 
 export const GGUF_TYPE = {
-  UINT8: 0, INT8: 1, UINT16: 2, INT16: 3, UINT32: 4, INT32: 5, FLOAT32: 6, BOOL: 7,
-  STRING: 8, ARRAY: 9, UINT64: 10, INT64: 11, FLOAT64: 12,
+  UINT8: 0,
+  INT8: 1,
+  UINT16: 2,
+  INT16: 3,
+  UINT32: 4,
+  INT32: 5,
+  FLOAT32: 6,
+  BOOL: 7,
+  STRING: 8,
+  ARRAY: 9,
+  UINT64: 10,
+  INT64: 11,
+  FLOAT64: 12,
 } as const;
 export type GgufValueType = (typeof GGUF_TYPE)[keyof typeof GGUF_TYPE];
 
@@ -34,9 +45,17 @@ export interface GgufEntry {
 }
 
 const FIXED_SIZE: ReadonlyMap<GgufValueType, number> = new Map<GgufValueType, number>([
-  [GGUF_TYPE.UINT8, 1], [GGUF_TYPE.INT8, 1], [GGUF_TYPE.UINT16, 2], [GGUF_TYPE.INT16, 2],
-  [GGUF_TYPE.UINT32, 4], [GGUF_TYPE.INT32, 4], [GGUF_TYPE.FLOAT32, 4], [GGUF_TYPE.BOOL, 1],
-  [GGUF_TYPE.UINT64, 8], [GGUF_TYPE.INT64, 8], [GGUF_TYPE.FLOAT64, 8],
+  [GGUF_TYPE.UINT8, 1],
+  [GGUF_TYPE.INT8, 1],
+  [GGUF_TYPE.UINT16, 2],
+  [GGUF_TYPE.INT16, 2],
+  [GGUF_TYPE.UINT32, 4],
+  [GGUF_TYPE.INT32, 4],
+  [GGUF_TYPE.FLOAT32, 4],
+  [GGUF_TYPE.BOOL, 1],
+  [GGUF_TYPE.UINT64, 8],
+  [GGUF_TYPE.INT64, 8],
+  [GGUF_TYPE.FLOAT64, 8],
 ]);
 
 export function isGgufValueType(t: number): t is GgufValueType {
@@ -209,12 +228,15 @@ type FimRole = 'fimPre' | 'fimSuf' | 'fimMid' | 'fimPad';
 
 // Token texts llama.cpp's vocabulary loader recognises as FIM tokens when the metadata ids are absent.
 const FIM_TEXTS: ReadonlyMap<string, FimRole> = new Map<string, FimRole>([
-  ...['<|fim_prefix|>', '<fim-prefix>', '<fim_prefix>', '<｜fim▁begin｜>', '<PRE>', '▁<PRE>', '<|code_prefix|>', '<|prefix|>']
-    .map((t) => [t, 'fimPre'] as const),
-  ...['<|fim_suffix|>', '<fim-suffix>', '<fim_suffix>', '<｜fim▁hole｜>', '<SUF>', '▁<SUF>', '<|code_suffix|>', '<|suffix|>']
-    .map((t) => [t, 'fimSuf'] as const),
-  ...['<|fim_middle|>', '<fim-middle>', '<fim_middle>', '<｜fim▁end｜>', '<MID>', '▁<MID>', '<|code_middle|>', '<|middle|>']
-    .map((t) => [t, 'fimMid'] as const),
+  ...['<|fim_prefix|>', '<fim-prefix>', '<fim_prefix>', '<｜fim▁begin｜>', '<PRE>', '▁<PRE>', '<|code_prefix|>', '<|prefix|>'].map(
+    (t) => [t, 'fimPre'] as const,
+  ),
+  ...['<|fim_suffix|>', '<fim-suffix>', '<fim_suffix>', '<｜fim▁hole｜>', '<SUF>', '▁<SUF>', '<|code_suffix|>', '<|suffix|>'].map(
+    (t) => [t, 'fimSuf'] as const,
+  ),
+  ...['<|fim_middle|>', '<fim-middle>', '<fim_middle>', '<｜fim▁end｜>', '<MID>', '▁<MID>', '<|code_middle|>', '<|middle|>'].map(
+    (t) => [t, 'fimMid'] as const,
+  ),
   ...['<|fim_pad|>', '<fim-pad>', '<fim_pad>'].map((t) => [t, 'fimPad'] as const),
 ]);
 const FIM_TEXT_MAX_BYTES = Math.max(...[...FIM_TEXTS.keys()].map((t) => Buffer.byteLength(t)));
@@ -223,8 +245,10 @@ const FIM_TEXT_MAX_BYTES = Math.max(...[...FIM_TEXTS.keys()].map((t) => Buffer.b
 // Errors (messages say what is wrong and what to do, fit to show as is)
 
 function notFound(path: string): EngineError {
-  return new EngineError('model-not-found',
-    `No model file at ${path}; check verdant.local.modelPath or choose a model with "Verdant: Select Local Model".`);
+  return new EngineError(
+    'model-not-found',
+    `No model file at ${path}; check verdant.local.modelPath or choose a model with "Verdant: Select Local Model".`,
+  );
 }
 
 function truncated(path: string, have: number, need: number): EngineError {
@@ -232,13 +256,14 @@ function truncated(path: string, have: number, need: number): EngineError {
 }
 
 function truncatedHeader(path: string, have: number, need: number): EngineError {
-  return new EngineError('model-invalid',
-    `${path} is truncated: ${have} of at least ${need} bytes (it ends inside the GGUF header); download it again.`);
+  return new EngineError(
+    'model-invalid',
+    `${path} is truncated: ${have} of at least ${need} bytes (it ends inside the GGUF header); download it again.`,
+  );
 }
 
 function corrupt(path: string, detail: string): EngineError {
-  return new EngineError('model-invalid',
-    `${path} has a corrupt GGUF header (${detail}); download it again or choose another .gguf file.`);
+  return new EngineError('model-invalid', `${path} has a corrupt GGUF header (${detail}); download it again or choose another .gguf file.`);
 }
 
 const SIGNATURES: readonly (readonly [RegExp, string])[] = [
@@ -261,8 +286,7 @@ function describeStart(head: Buffer): string {
 }
 
 function notGguf(path: string, head: Buffer): EngineError {
-  return new EngineError('model-invalid',
-    `${path} is not a GGUF model (it starts with ${describeStart(head)}); choose a .gguf file.`);
+  return new EngineError('model-invalid', `${path} is not a GGUF model (it starts with ${describeStart(head)}); choose a .gguf file.`);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -281,8 +305,12 @@ class WindowReader {
     private readonly chunk: number,
   ) {}
 
-  get pos(): number { return this.bufStart + this.at; }
-  buffered(): number { return this.buf.length - this.at; }
+  get pos(): number {
+    return this.bufStart + this.at;
+  }
+  buffered(): number {
+    return this.buf.length - this.at;
+  }
 
   /** Makes n bytes available at the read position; the file ending first means it is truncated. */
   async fill(n: number): Promise<void> {
@@ -305,7 +333,10 @@ class WindowReader {
   /** Skips n bytes without reading them. */
   skip(n: number): void {
     if (this.pos + n > this.fileSize) throw truncatedHeader(this.path, this.fileSize, this.pos + n);
-    if (n <= this.buffered()) { this.at += n; return; }
+    if (n <= this.buffered()) {
+      this.at += n;
+      return;
+    }
     this.bufStart = this.pos + n;
     this.buf = Buffer.alloc(0);
     this.at = 0;
@@ -316,9 +347,19 @@ class WindowReader {
     if (this.pos + n > this.fileSize) throw truncatedHeader(this.path, this.fileSize, this.pos + n);
   }
 
-  u32(): number { const v = this.buf.readUInt32LE(this.at); this.at += 4; return v; }
-  u64(): bigint { const v = this.buf.readBigUInt64LE(this.at); this.at += 8; return v; }
-  peekU64(): bigint { return this.buf.readBigUInt64LE(this.at); }
+  u32(): number {
+    const v = this.buf.readUInt32LE(this.at);
+    this.at += 4;
+    return v;
+  }
+  u64(): bigint {
+    const v = this.buf.readBigUInt64LE(this.at);
+    this.at += 8;
+    return v;
+  }
+  peekU64(): bigint {
+    return this.buf.readBigUInt64LE(this.at);
+  }
 
   /** Consumes a string's length prefix when the whole string is in the window (the common case); else -1. */
   bufferedStringLength(): number {
@@ -329,26 +370,44 @@ class WindowReader {
     return lo;
   }
 
-  peek(n: number): Buffer { return this.buf.subarray(this.at, this.at + n); }
-  bytes(n: number): Buffer { const b = this.buf.subarray(this.at, this.at + n); this.at += n; return b; }
+  peek(n: number): Buffer {
+    return this.buf.subarray(this.at, this.at + n);
+  }
+  bytes(n: number): Buffer {
+    const b = this.buf.subarray(this.at, this.at + n);
+    this.at += n;
+    return b;
+  }
 
   scalar(t: GgufValueType): GgufScalar {
     const b = this.buf;
     const at = this.at;
     this.at += FIXED_SIZE.get(t)!;
     switch (t) {
-      case GGUF_TYPE.UINT8: return b.readUInt8(at);
-      case GGUF_TYPE.INT8: return b.readInt8(at);
-      case GGUF_TYPE.UINT16: return b.readUInt16LE(at);
-      case GGUF_TYPE.INT16: return b.readInt16LE(at);
-      case GGUF_TYPE.UINT32: return b.readUInt32LE(at);
-      case GGUF_TYPE.INT32: return b.readInt32LE(at);
-      case GGUF_TYPE.FLOAT32: return b.readFloatLE(at);
-      case GGUF_TYPE.BOOL: return b.readUInt8(at) !== 0;
-      case GGUF_TYPE.UINT64: return b.readBigUInt64LE(at);
-      case GGUF_TYPE.INT64: return b.readBigInt64LE(at);
-      case GGUF_TYPE.FLOAT64: return b.readDoubleLE(at);
-      default: throw new Error(`not a fixed-size GGUF type: ${t}`);
+      case GGUF_TYPE.UINT8:
+        return b.readUInt8(at);
+      case GGUF_TYPE.INT8:
+        return b.readInt8(at);
+      case GGUF_TYPE.UINT16:
+        return b.readUInt16LE(at);
+      case GGUF_TYPE.INT16:
+        return b.readInt16LE(at);
+      case GGUF_TYPE.UINT32:
+        return b.readUInt32LE(at);
+      case GGUF_TYPE.INT32:
+        return b.readInt32LE(at);
+      case GGUF_TYPE.FLOAT32:
+        return b.readFloatLE(at);
+      case GGUF_TYPE.BOOL:
+        return b.readUInt8(at) !== 0;
+      case GGUF_TYPE.UINT64:
+        return b.readBigUInt64LE(at);
+      case GGUF_TYPE.INT64:
+        return b.readBigInt64LE(at);
+      case GGUF_TYPE.FLOAT64:
+        return b.readDoubleLE(at);
+      default:
+        throw new Error(`not a fixed-size GGUF type: ${t}`);
     }
   }
 }
@@ -364,7 +423,9 @@ class GgufParser {
     private readonly maxArrayItems: number,
   ) {}
 
-  private get path(): string { return this.r.path; }
+  private get path(): string {
+    return this.r.path;
+  }
 
   /** A u64 count or length, checked against a plausibility limit before anything is sized by it. */
   count(v: bigint, limit: number, what: string, at = this.r.pos - 8): number {
@@ -408,7 +469,10 @@ class GgufParser {
     const items: GgufValue[] | undefined = keep && length <= this.maxArrayItems ? [] : undefined;
 
     if (fixed !== undefined) {
-      if (!items) { this.r.skip(length * fixed); return { itemType, length }; }
+      if (!items) {
+        this.r.skip(length * fixed);
+        return { itemType, length };
+      }
       for (let i = 0; i < length; i++) {
         if (this.r.buffered() < fixed) await this.r.fill(Math.min(length - i, 65536) * fixed);
         items.push(this.r.scalar(itemType));
@@ -474,8 +538,10 @@ async function openModel(path: string): Promise<{ fh: FileHandle; size: number }
 export async function readGguf(path: string, options: ReadGgufOptions = {}): Promise<GgufInfo> {
   const { fh, size } = await openModel(path);
   try {
-    return await parse(new WindowReader(fh, path, size, Math.max(16, options.chunkSize ?? DEFAULT_CHUNK)),
-      options.maxArrayItems ?? DEFAULT_MAX_ARRAY_ITEMS);
+    return await parse(
+      new WindowReader(fh, path, size, Math.max(16, options.chunkSize ?? DEFAULT_CHUNK)),
+      options.maxArrayItems ?? DEFAULT_MAX_ARRAY_ITEMS,
+    );
   } finally {
     await fh.close();
   }
@@ -494,12 +560,16 @@ async function parse(r: WindowReader, maxArrayItems: number): Promise<GgufInfo> 
   if (version !== 2 && version !== 3) {
     const be = head.readUInt32BE(4);
     if (be >= 1 && be <= 3) {
-      throw new EngineError('model-invalid',
-        `${path} is a big-endian GGUF file, which llama.cpp cannot load on this machine; choose a little-endian .gguf file.`);
+      throw new EngineError(
+        'model-invalid',
+        `${path} is a big-endian GGUF file, which llama.cpp cannot load on this machine; choose a little-endian .gguf file.`,
+      );
     }
     if (version === 1) {
-      throw new EngineError('model-invalid',
-        `${path} uses GGUF version 1, which llama.cpp no longer loads; download a current version of the model.`);
+      throw new EngineError(
+        'model-invalid',
+        `${path} uses GGUF version 1, which llama.cpp no longer loads; download a current version of the model.`,
+      );
     }
     throw corrupt(path, `unknown GGUF version ${version}`);
   }
@@ -541,7 +611,15 @@ async function parse(r: WindowReader, maxArrayItems: number): Promise<GgufInfo> 
 
   return {
     ...modelFacts(metadata, p.fimByText, weightsBytes),
-    path, fileSize: r.fileSize, version, metadata, tensors, alignment, headerSize, dataOffset, dataSize,
+    path,
+    fileSize: r.fileSize,
+    version,
+    metadata,
+    tensors,
+    alignment,
+    headerSize,
+    dataOffset,
+    dataSize,
   };
 }
 
@@ -574,8 +652,10 @@ async function tensorInfo(r: WindowReader, p: GgufParser, i: number, alignment: 
   const offset64 = r.u64();
   const traits = GGML_TYPES.get(type);
   if (!traits) {
-    throw new EngineError('model-invalid',
-      `${path} uses tensor type ${type} (in ${name}), which Verdant does not know; update Verdant or choose another quantization of the model.`);
+    throw new EngineError(
+      'model-invalid',
+      `${path} uses tensor type ${type} (in ${name}), which Verdant does not know; update Verdant or choose another quantization of the model.`,
+    );
   }
   if (offset64 > BigInt(Number.MAX_SAFE_INTEGER)) throw corrupt(path, `tensor ${name} offset ${offset64}`);
   const offset = Number(offset64);
@@ -622,11 +702,7 @@ function positive(n: number | null): number | null {
   return n != null && Number.isInteger(n) && n > 0 ? n : null;
 }
 
-function modelFacts(
-  metadata: ReadonlyMap<string, GgufEntry>,
-  fimByText: { readonly [K in FimRole]?: number },
-  weightsBytes: number,
-): GgufModelFacts {
+function modelFacts(metadata: ReadonlyMap<string, GgufEntry>, fimByText: { readonly [K in FimRole]?: number }, weightsBytes: number): GgufModelFacts {
   const architecture = metadataString(metadata, 'general.architecture');
   const arch = (key: string): number | null => (architecture ? positive(numberOrMax(metadata, `${architecture}.${key}`)) : null);
   const embeddingLength = arch('embedding_length');
@@ -705,7 +781,6 @@ export function estimateMemory(info: GgufModelFacts, contextSize: number): Memor
   const m = info;
   const kvCacheBytes = 2 * (m.blockCount ?? 0) * contextSize * (m.headCountKv ?? 0) * ((m.keyLength ?? 0) + (m.valueLength ?? 0));
   const batch = Math.min(contextSize, BATCH);
-  const computeBytes = COMPUTE_BASE_BYTES
-    + 4 * batch * ((m.vocabSize ?? 0) + contextSize * (m.headCount ?? 0) + 4 * (m.embeddingLength ?? 0));
+  const computeBytes = COMPUTE_BASE_BYTES + 4 * batch * ((m.vocabSize ?? 0) + contextSize * (m.headCount ?? 0) + 4 * (m.embeddingLength ?? 0));
   return { weightsBytes: m.weightsBytes, kvCacheBytes, computeBytes, totalBytes: m.weightsBytes + kvCacheBytes + computeBytes };
 }

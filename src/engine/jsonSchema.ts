@@ -30,7 +30,8 @@ const ANNOTATIONS = ['description', 'title', '$schema', '$id', '$comment', 'defa
 const BASIC_TYPES = new Set(['string', 'number', 'integer', 'boolean', 'null']);
 const FORMATS = new Set(['date', 'time', 'date-time']);
 
-const SUBSET_HINT = 'the local engine supports node-llama-cpp\'s JSON schema subset: type string (minLength, maxLength, ' +
+const SUBSET_HINT =
+  "the local engine supports node-llama-cpp's JSON schema subset: type string (minLength, maxLength, " +
   'format date/time/date-time), number, integer, boolean, null, object (properties, additionalProperties, ' +
   'min/maxProperties), array (items, prefixItems, min/maxItems), enum, const, oneOf, and $ref to $defs';
 
@@ -42,10 +43,16 @@ export function requestJsonSchema(request: GenerateRequest): object | undefined 
   const schema: unknown = request.jsonSchema;
   if (schema === undefined) return undefined;
   if (request.kind === 'fim') {
-    throw new EngineError('bad-request', 'jsonSchema cannot constrain a fim request (the middle is code, not JSON); use a chat or completion request.');
+    throw new EngineError(
+      'bad-request',
+      'jsonSchema cannot constrain a fim request (the middle is code, not JSON); use a chat or completion request.',
+    );
   }
   if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) {
-    throw new EngineError('bad-request', `jsonSchema must be a JSON schema object, not ${schema === null ? 'null' : Array.isArray(schema) ? 'an array' : typeof schema}.`);
+    throw new EngineError(
+      'bad-request',
+      `jsonSchema must be a JSON schema object, not ${schema === null ? 'null' : Array.isArray(schema) ? 'an array' : typeof schema}.`,
+    );
   }
   let text: string;
   try {
@@ -71,7 +78,10 @@ export function unsupportedJsonSchema(schema: object): string | null {
 }
 
 class SchemaProblem extends Error {
-  constructor(readonly path: string, readonly problem: string) {
+  constructor(
+    readonly path: string,
+    readonly problem: string,
+  ) {
     super(problem);
   }
 }
@@ -79,17 +89,41 @@ class SchemaProblem extends Error {
 type Defs = readonly Readonly<Record<string, unknown>>[];
 
 function check(node: unknown, path: string, defs: Defs, depth: number): void {
-  const fail = (problem: string): never => { throw new SchemaProblem(path, problem); };
+  const fail = (problem: string): never => {
+    throw new SchemaProblem(path, problem);
+  };
   if (depth > MAX_DEPTH) fail(`nested more than ${MAX_DEPTH} levels deep`);
   if (typeof node !== 'object' || node === null || Array.isArray(node)) fail('a schema must be an object');
   const s = node as Record<string, unknown>;
   // The same order node-llama-cpp decides in: the first of these present picks the form; the others must not be.
-  const form = '$ref' in s ? '$ref' : 'oneOf' in s ? 'oneOf' : 'const' in s ? 'const' : 'enum' in s ? 'enum'
-    : s.type === 'object' ? 'object' : s.type === 'array' ? 'array' : s.type === 'string' && 'format' in s ? 'format'
-      : s.type === 'string' ? 'string' : 'type' in s ? 'basic' : null;
+  const form =
+    '$ref' in s
+      ? '$ref'
+      : 'oneOf' in s
+        ? 'oneOf'
+        : 'const' in s
+          ? 'const'
+          : 'enum' in s
+            ? 'enum'
+            : s.type === 'object'
+              ? 'object'
+              : s.type === 'array'
+                ? 'array'
+                : s.type === 'string' && 'format' in s
+                  ? 'format'
+                  : s.type === 'string'
+                    ? 'string'
+                    : 'type' in s
+                      ? 'basic'
+                      : null;
   if (form === null) {
     for (const k of ['anyOf', 'allOf', 'not', 'if', 'properties', 'items']) {
-      if (k in s) fail(k === 'anyOf' ? 'anyOf is not supported (use oneOf: the grammar lets a value match any of its alternatives)' : `${k} without a type is not supported`);
+      if (k in s)
+        fail(
+          k === 'anyOf'
+            ? 'anyOf is not supported (use oneOf: the grammar lets a value match any of its alternatives)'
+            : `${k} without a type is not supported`,
+        );
     }
     fail('a schema needs a type, enum, const, oneOf or $ref (an empty schema, "any JSON", is not supported)');
   }
@@ -108,9 +142,11 @@ function check(node: unknown, path: string, defs: Defs, depth: number): void {
       allow('$ref', '$defs');
       const all = localDefs();
       const ref = s.$ref;
-      if (typeof ref !== 'string' || !ref.startsWith('#/$defs/')) fail(`$ref ${JSON.stringify(ref)} must point into $defs ("#/$defs/name"; "#/definitions/..." is not supported)`);
+      if (typeof ref !== 'string' || !ref.startsWith('#/$defs/'))
+        fail(`$ref ${JSON.stringify(ref)} must point into $defs ("#/$defs/name"; "#/definitions/..." is not supported)`);
       const name = (ref as string).slice('#/$defs/'.length);
-      if (!all.some((d) => Object.prototype.hasOwnProperty.call(d, name))) fail(`$ref ${JSON.stringify(ref)} names no definition in an enclosing $defs`);
+      if (!all.some((d) => Object.prototype.hasOwnProperty.call(d, name)))
+        fail(`$ref ${JSON.stringify(ref)} names no definition in an enclosing $defs`);
       break;
     }
     case 'oneOf': {
@@ -126,20 +162,23 @@ function check(node: unknown, path: string, defs: Defs, depth: number): void {
       break;
     case 'enum':
       allow('enum', 'type');
-      if (!Array.isArray(s.enum) || s.enum.length === 0 || !s.enum.every(isLiteral)) fail('enum must be a non-empty list of strings, numbers, booleans or nulls');
+      if (!Array.isArray(s.enum) || s.enum.length === 0 || !s.enum.every(isLiteral))
+        fail('enum must be a non-empty list of strings, numbers, booleans or nulls');
       break;
     case 'object': {
       allow('type', 'properties', 'additionalProperties', 'minProperties', 'maxProperties', 'required', '$defs');
       const all = localDefs();
       if (s.properties !== undefined) {
         if (!isRecord(s.properties)) fail('properties must be an object of schemas');
-        for (const [key, value] of Object.entries(s.properties as Record<string, unknown>)) check(value, `${path}/properties/${escape(key)}`, all, depth + 1);
+        for (const [key, value] of Object.entries(s.properties as Record<string, unknown>))
+          check(value, `${path}/properties/${escape(key)}`, all, depth + 1);
       }
       const extra = s.additionalProperties;
       if (extra !== undefined && typeof extra !== 'boolean') check(extra, `${path}/additionalProperties`, all, depth + 1);
       count(s, 'minProperties', fail);
       count(s, 'maxProperties', fail);
-      if (s.required !== undefined && !(Array.isArray(s.required) && s.required.every((k) => typeof k === 'string'))) fail('required must be a list of property names');
+      if (s.required !== undefined && !(Array.isArray(s.required) && s.required.every((k) => typeof k === 'string')))
+        fail('required must be a list of property names');
       break;
     }
     case 'array': {
@@ -159,7 +198,8 @@ function check(node: unknown, path: string, defs: Defs, depth: number): void {
     }
     case 'format':
       allow('type', 'format');
-      if (typeof s.format !== 'string' || !FORMATS.has(s.format)) fail(`format ${JSON.stringify(s.format)} is not supported (only date, time and date-time)`);
+      if (typeof s.format !== 'string' || !FORMATS.has(s.format))
+        fail(`format ${JSON.stringify(s.format)} is not supported (only date, time and date-time)`);
       break;
     case 'string':
       allow('type', 'minLength', 'maxLength');
@@ -172,9 +212,11 @@ function check(node: unknown, path: string, defs: Defs, depth: number): void {
       if (types.length === 0) fail('type must name at least one type');
       for (const t of types) {
         if (typeof t !== 'string' || !BASIC_TYPES.has(t)) {
-          fail(Array.isArray(s.type) && (t === 'object' || t === 'array')
-            ? `type ${JSON.stringify(s.type)}: a type list may only hold string, number, integer, boolean and null (use oneOf)`
-            : `type ${JSON.stringify(t)} is not a JSON schema type the grammar supports`);
+          fail(
+            Array.isArray(s.type) && (t === 'object' || t === 'array')
+              ? `type ${JSON.stringify(s.type)}: a type list may only hold string, number, integer, boolean and null (use oneOf)`
+              : `type ${JSON.stringify(t)} is not a JSON schema type the grammar supports`,
+          );
         }
       }
       break;
@@ -188,7 +230,8 @@ function check(node: unknown, path: string, defs: Defs, depth: number): void {
 function count(s: Record<string, unknown>, key: string, fail: (problem: string) => never): void {
   const v = s[key];
   if (v === undefined) return;
-  if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > MAX_SCHEMA_COUNT) fail(`${key} must be a whole number from 0 to ${MAX_SCHEMA_COUNT}, not ${JSON.stringify(v)}`);
+  if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > MAX_SCHEMA_COUNT)
+    fail(`${key} must be a whole number from 0 to ${MAX_SCHEMA_COUNT}, not ${JSON.stringify(v)}`);
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

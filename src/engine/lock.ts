@@ -25,9 +25,13 @@ const START_SLACK_MS = 2000;
  * says when a process started) that process not younger than the lock. Otherwise, why not: a crash and a reboot,
  * or pid reuse, can leave a lock naming an unrelated live process that would block every window for good.
  */
-export function lockHolder(info: LockInfo, clocks: { boot: () => number; startOf: (pid: number) => number | undefined } = { boot: bootTime, startOf: (pid) => processStartTime(pid) }): { alive: true } | { alive: false; why: string } {
+export function lockHolder(
+  info: LockInfo,
+  clocks: { boot: () => number; startOf: (pid: number) => number | undefined } = { boot: bootTime, startOf: (pid) => processStartTime(pid) },
+): { alive: true } | { alive: false; why: string } {
   if (!pidAlive(info.pid)) return { alive: false, why: `its process ${info.pid} has ended` };
-  if (typeof info.boot === 'number' && Math.abs(info.boot - clocks.boot()) > BOOT_SLACK_MS) return { alive: false, why: 'the machine has restarted since it was written' };
+  if (typeof info.boot === 'number' && Math.abs(info.boot - clocks.boot()) > BOOT_SLACK_MS)
+    return { alive: false, why: 'the machine has restarted since it was written' };
   const started = clocks.startOf(info.pid);
   if (started !== undefined && typeof info.startedAt === 'number' && started > info.startedAt + START_SLACK_MS) {
     return { alive: false, why: `pid ${info.pid} now belongs to another process, started after the lock was written` };
@@ -60,7 +64,9 @@ export async function readLock(lockPath: string): Promise<LockInfo | undefined> 
   try {
     const o = JSON.parse(text) as Partial<LockInfo>;
     if (typeof o.pid === 'number' && typeof o.socket === 'string' && typeof o.protocol === 'number') return o as LockInfo;
-  } catch { /* torn or foreign content: treated as stale */ }
+  } catch {
+    /* torn or foreign content: treated as stale */
+  }
   return undefined;
 }
 

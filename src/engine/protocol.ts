@@ -36,7 +36,9 @@ export interface WorkerStatus {
   /** Generate requests since the worker started, by how they ended (cancelled ones count as aborted). */
   readonly requests: { readonly finished: number; readonly aborted: number; readonly failed: number };
   readonly rssBytes: number;
-  readonly model: (BackendInfo & { readonly loadMs: number; readonly warmupMs: number; readonly sequencesUsed: number; readonly evictions: number }) | null;
+  readonly model:
+    | (BackendInfo & { readonly loadMs: number; readonly warmupMs: number; readonly sequencesUsed: number; readonly evictions: number })
+    | null;
   readonly loading: string | null;
   /** The router classifier, once a 'route' request has loaded it. */
   readonly router: { readonly provider: string; readonly loadMs: number } | null;
@@ -44,7 +46,15 @@ export interface WorkerStatus {
 }
 
 export type WorkerMessage =
-  | { readonly type: 'hello'; readonly protocol: number; readonly version: string; readonly pid: number; readonly node: string; readonly nonce: string; readonly proof: string }
+  | {
+      readonly type: 'hello';
+      readonly protocol: number;
+      readonly version: string;
+      readonly pid: number;
+      readonly node: string;
+      readonly nonce: string;
+      readonly proof: string;
+    }
   /** The client's proof was good: requests may follow. */
   | { readonly type: 'ready' }
   | { readonly type: 'text'; readonly id: number; readonly text: string }
@@ -57,8 +67,12 @@ export type WorkerMessage =
 const CLIENT_TYPES = new Set(['hello', 'auth', 'generate', 'cancel', 'load', 'status', 'route', 'shutdown']);
 
 function featureRows(v: unknown): boolean {
-  return Array.isArray(v) && v.length >= 1 && v.length <= MAX_ROUTE_ROWS &&
-    v.every((row) => Array.isArray(row) && row.length === FEATURE_COUNT && row.every((x) => typeof x === 'number' && Number.isFinite(x)));
+  return (
+    Array.isArray(v) &&
+    v.length >= 1 &&
+    v.length <= MAX_ROUTE_ROWS &&
+    v.every((row) => Array.isArray(row) && row.length === FEATURE_COUNT && row.every((x) => typeof x === 'number' && Number.isFinite(x)))
+  );
 }
 
 /** Shape check at the trust boundary (anything on this machine can connect to the socket). */
@@ -66,10 +80,14 @@ export function parseClientMessage(m: unknown): ClientMessage | undefined {
   if (typeof m !== 'object' || m === null) return undefined;
   const o = m as Record<string, unknown>;
   if (typeof o.type !== 'string' || !CLIENT_TYPES.has(o.type)) return undefined;
-  if (o.type === 'hello') return typeof o.protocol === 'number' && typeof o.client === 'string' ? m as ClientMessage : undefined;
-  if (o.type === 'auth') return typeof o.proof === 'string' ? m as ClientMessage : undefined;
+  if (o.type === 'hello') return typeof o.protocol === 'number' && typeof o.client === 'string' ? (m as ClientMessage) : undefined;
+  if (o.type === 'auth') return typeof o.proof === 'string' ? (m as ClientMessage) : undefined;
   if (o.type !== 'shutdown' && typeof o.id !== 'number') return undefined;
-  if ((o.type === 'generate' || o.type === 'load') && (typeof o.config !== 'object' || o.config === null || typeof (o.config as ModelConfig).modelPath !== 'string')) return undefined;
+  if (
+    (o.type === 'generate' || o.type === 'load') &&
+    (typeof o.config !== 'object' || o.config === null || typeof (o.config as ModelConfig).modelPath !== 'string')
+  )
+    return undefined;
   if (o.type === 'generate' && (typeof o.request !== 'object' || o.request === null)) return undefined;
   if (o.type === 'route' && !featureRows(o.features)) return undefined;
   return m as ClientMessage;

@@ -58,7 +58,11 @@ async function privateFolderProblem(dir: string, owner: Owner): Promise<string |
  * to this user and the folder be closed to others (else another user could be listening there). Windows pipes are
  * checked by the handshake alone.
  */
-export async function socketProblem(socketPath: string, owner: Owner = currentOwner(), platform: NodeJS.Platform = process.platform): Promise<string | undefined> {
+export async function socketProblem(
+  socketPath: string,
+  owner: Owner = currentOwner(),
+  platform: NodeJS.Platform = process.platform,
+): Promise<string | undefined> {
   if (platform === 'win32') return /^\\\\\.\\pipe\\/.test(socketPath) ? undefined : `${socketPath} is not a named pipe`;
   if (!path.isAbsolute(socketPath)) return `${socketPath} is not an absolute path`;
   const folder = await privateFolderProblem(path.dirname(socketPath), owner);
@@ -83,5 +87,7 @@ export async function removeSocket(socketPath: string, owner: Owner = currentOwn
     if (!st.isDirectory() || (owner.uid !== undefined && st.uid !== owner.uid)) return;
     await fs.rm(socketPath, { force: true });
     await fs.rmdir(dir); // fails, harmlessly, if anything else is in there
-  } catch { /* already gone, or not ours to remove */ }
+  } catch {
+    /* already gone, or not ours to remove */
+  }
 }

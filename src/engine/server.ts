@@ -83,7 +83,14 @@ export class EngineServer {
    */
   async start(): Promise<boolean> {
     const { socketPath, lockPath } = this.options;
-    const locked = await acquireLock(lockPath, { pid: process.pid, socket: socketPath, protocol: PROTOCOL_VERSION, version: this.options.version, startedAt: this.startedAt, boot: bootTime() });
+    const locked = await acquireLock(lockPath, {
+      pid: process.pid,
+      socket: socketPath,
+      protocol: PROTOCOL_VERSION,
+      version: this.options.version,
+      startedAt: this.startedAt,
+      boot: bootTime(),
+    });
     if (!locked) {
       await removeSocket(socketPath); // its folder, made for nothing
       return false;
@@ -92,7 +99,10 @@ export class EngineServer {
       await engineKey(this.options.keyPath, currentOwner()); // made now, so the first client need not race for it
       await new Promise<void>((resolve, reject) => {
         this.server.once('error', reject);
-        this.server.listen(socketPath, () => { this.server.off('error', reject); resolve(); });
+        this.server.listen(socketPath, () => {
+          this.server.off('error', reject);
+          resolve();
+        });
       });
     } catch (e) {
       await removeSocket(socketPath);
@@ -106,10 +116,13 @@ export class EngineServer {
 
   /** stop(), then exit with `code`; with 1 when the stop failed (logged), rather than stay half stopped. */
   stopAndExit(reason: string, code: number): void {
-    this.stop(reason).then(() => process.exit(code), (e: unknown) => {
-      this.options.log(`engine worker could not stop cleanly: ${errorMessage(e)}`);
-      process.exit(1);
-    });
+    this.stop(reason).then(
+      () => process.exit(code),
+      (e: unknown) => {
+        this.options.log(`engine worker could not stop cleanly: ${errorMessage(e)}`);
+        process.exit(1);
+      },
+    );
   }
 
   async stop(reason: string): Promise<void> {
@@ -141,10 +154,16 @@ export class EngineServer {
     };
     this.clients.add(client);
     clearTimeout(this.idleTimer);
-    readMessages(socket, (raw) => void this.handle(client, raw), (reason) => {
-      this.send(client, { type: 'error', id: null, error: { code: 'bad-request', message: reason } });
+    readMessages(
+      socket,
+      (raw) => void this.handle(client, raw),
+      (reason) => {
+        this.send(client, { type: 'error', id: null, error: { code: 'bad-request', message: reason } });
+      },
+    );
+    socket.on('error', () => {
+      /* the close handler cleans up */
     });
-    socket.on('error', () => { /* the close handler cleans up */ });
     socket.on('close', () => {
       clearTimeout(client.handshakeTimer);
       // The window went away: stop everything it asked for.
@@ -177,7 +196,11 @@ export class EngineServer {
     }
     // A client of another version may only ask this worker to make way.
     if (client.handshake.protocol !== PROTOCOL_VERSION && message.type !== 'shutdown') {
-      this.send(client, { type: 'error', id: 'id' in message ? message.id : null, error: { code: 'protocol-mismatch', message: `this engine speaks protocol ${PROTOCOL_VERSION}, not ${client.handshake.protocol}` } });
+      this.send(client, {
+        type: 'error',
+        id: 'id' in message ? message.id : null,
+        error: { code: 'protocol-mismatch', message: `this engine speaks protocol ${PROTOCOL_VERSION}, not ${client.handshake.protocol}` },
+      });
       return;
     }
     switch (message.type) {
@@ -228,13 +251,19 @@ export class EngineServer {
       const workerNonce = newNonce();
       client.handshake = { phase: 'proving', key, clientNonce: message.nonce, workerNonce, protocol: message.protocol };
       this.send(client, {
-        type: 'hello', protocol: PROTOCOL_VERSION, version: this.options.version, pid: process.pid, node: process.versions.node,
-        nonce: workerNonce, proof: proofOf(key, 'worker', message.nonce, workerNonce),
+        type: 'hello',
+        protocol: PROTOCOL_VERSION,
+        version: this.options.version,
+        pid: process.pid,
+        node: process.versions.node,
+        nonce: workerNonce,
+        proof: proofOf(key, 'worker', message.nonce, workerNonce),
       });
       return;
     }
     if (hs.phase === 'proving' && message?.type === 'auth') {
-      if (!proofMatches(hs.key, 'client', hs.clientNonce, hs.workerNonce, message.proof)) return refuse('the client could not prove it holds the engine key');
+      if (!proofMatches(hs.key, 'client', hs.clientNonce, hs.workerNonce, message.proof))
+        return refuse('the client could not prove it holds the engine key');
       client.handshake = { phase: 'ready', protocol: hs.protocol };
       clearTimeout(client.handshakeTimer);
       this.send(client, { type: 'ready' });
@@ -282,7 +311,10 @@ export class EngineServer {
   private loadedRouter(): Promise<LoadedRouter> {
     if (this.router) return Promise.resolve(this.router);
     const load = this.options.loadRouter;
-    if (!load) return Promise.reject(new EngineError('router-unavailable', 'This engine worker has no router classifier; update Verdant or restart the engine worker.'));
+    if (!load)
+      return Promise.reject(
+        new EngineError('router-unavailable', 'This engine worker has no router classifier; update Verdant or restart the engine worker.'),
+      );
     if (!this.routerLoad) {
       const promise = (async (): Promise<LoadedRouter> => {
         const t0 = performance.now();
@@ -294,7 +326,9 @@ export class EngineServer {
           const text = errorMessage(e);
           // OnnxRouter's messages already name the model file and the fix; anything else (say, onnxruntime-node
           // missing) gets the context added.
-          throw new EngineError('router-unavailable', /router model/i.test(text) ? text : `Could not load the router classifier: ${text}`, { cause: e });
+          throw new EngineError('router-unavailable', /router model/i.test(text) ? text : `Could not load the router classifier: ${text}`, {
+            cause: e,
+          });
         }
         if (this.stopping) {
           await model.dispose();

@@ -32,7 +32,9 @@ async function main(): Promise<void> {
     try {
       if ((statSync(logFile, { throwIfNoEntry: false })?.size ?? 0) > LOG_MAX_BYTES) renameSync(logFile, `${logFile}.1`);
       appendFileSync(logFile, line);
-    } catch { /* logging must never take the worker down */ }
+    } catch {
+      /* logging must never take the worker down */
+    }
   };
   const idleMs = Number(values['idle-ms'] ?? DEFAULT_IDLE_MS);
   let socketPath: string;
@@ -61,16 +63,22 @@ async function main(): Promise<void> {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => server.stopAndExit(signal, 0));
   }
-  process.on('uncaughtException', (e) => { log(`uncaught: ${e.stack ?? e}`); server.stopAndExit('crash', 1); });
-  server.start().then((serving) => {
-    if (!serving) {
-      log('another engine worker already serves this machine; exiting');
-      process.exit(0);
-    }
-  }, (e) => {
-    log(`could not start: ${e instanceof Error ? e.stack : e}`);
-    process.exit(1);
+  process.on('uncaughtException', (e) => {
+    log(`uncaught: ${e.stack ?? e}`);
+    server.stopAndExit('crash', 1);
   });
+  server.start().then(
+    (serving) => {
+      if (!serving) {
+        log('another engine worker already serves this machine; exiting');
+        process.exit(0);
+      }
+    },
+    (e) => {
+      log(`could not start: ${e instanceof Error ? e.stack : e}`);
+      process.exit(1);
+    },
+  );
 }
 
 main().catch((e: unknown) => {

@@ -62,9 +62,15 @@ export class CarbonAccounting implements vscode.Disposable {
         this.records.set(r, written);
         this.pending = written;
       }),
-      deps.config.onDidChange(() => { this.services.clear(); }),
-      deps.secrets.onDidChange((e) => { if (e.key === EM_TOKEN || e.key === WATTTIME) this.services.clear(); }),
-      vscode.commands.registerCommand(CARBON_COMMANDS.setElectricityMapsToken, () => this.askSecret(EM_TOKEN, 'Electricity Maps API token', 'From your Electricity Maps account (app.electricitymaps.com).')),
+      deps.config.onDidChange(() => {
+        this.services.clear();
+      }),
+      deps.secrets.onDidChange((e) => {
+        if (e.key === EM_TOKEN || e.key === WATTTIME) this.services.clear();
+      }),
+      vscode.commands.registerCommand(CARBON_COMMANDS.setElectricityMapsToken, () =>
+        this.askSecret(EM_TOKEN, 'Electricity Maps API token', 'From your Electricity Maps account (app.electricitymaps.com).'),
+      ),
       vscode.commands.registerCommand(CARBON_COMMANDS.setWattTimeCredentials, () => this.askWattTime()),
     );
     this.pruneTimer = setTimeout(() => void this.prune(), PRUNE_DELAY_MS);
@@ -108,7 +114,13 @@ export class CarbonAccounting implements vscode.Disposable {
     try {
       const s = this.deps.config.settings;
       const { intensity } = await this.cloudIntensity(r.endpoint);
-      const record = cloudSciRecord({ ...r, localZone: s.carbon.zone, zoneSetting: s.cloud.zone, declaredSize: declaredSize(s.cloud.modelParams), intensity });
+      const record = cloudSciRecord({
+        ...r,
+        localZone: s.carbon.zone,
+        zoneSetting: s.cloud.zone,
+        declaredSize: declaredSize(s.cloud.modelParams),
+        intensity,
+      });
       if (!(await this.recorder.append(record))) return undefined;
       this.lastRecord = record;
       this.recorded.fire(record);
@@ -182,7 +194,11 @@ export class CarbonAccounting implements vscode.Disposable {
           wattTime: async () => {
             const raw = await secrets.get(WATTTIME);
             if (!raw) return undefined;
-            try { return JSON.parse(raw) as { username: string; password: string }; } catch { return undefined; }
+            try {
+              return JSON.parse(raw) as { username: string; password: string };
+            } catch {
+              return undefined;
+            }
           },
         },
       });
@@ -203,7 +219,12 @@ export class CarbonAccounting implements vscode.Disposable {
   }
 
   private async askSecret(key: string, title: string, prompt: string): Promise<void> {
-    const value = await vscode.window.showInputBox({ title: `Verdant: ${title}`, prompt: `${prompt} Stored in VS Code secret storage.`, password: true, ignoreFocusOut: true });
+    const value = await vscode.window.showInputBox({
+      title: `Verdant: ${title}`,
+      prompt: `${prompt} Stored in VS Code secret storage.`,
+      password: true,
+      ignoreFocusOut: true,
+    });
     if (value === undefined) return;
     if (value.trim() === '') await this.deps.secrets.delete(key);
     else await this.deps.secrets.store(key, value.trim());

@@ -70,7 +70,9 @@ export class CarbonUi implements vscode.Disposable {
         clearTimeout(this.recordTimer);
         this.recordTimer = setTimeout(() => this.refreshInBackground({ onlyIfFocused: true }), AFTER_RECORD_MS);
       }),
-      vscode.window.onDidChangeWindowState((s) => { if (s.focused && this.stale) this.refreshInBackground(); }),
+      vscode.window.onDidChangeWindowState((s) => {
+        if (s.focused && this.stale) this.refreshInBackground();
+      }),
     );
     this.timer = setTimeout(() => this.refreshInBackground(), FIRST_REFRESH_MS);
   }
@@ -81,7 +83,7 @@ export class CarbonUi implements vscode.Disposable {
 
   get gaugeTooltip(): string {
     const t = this.item.tooltip;
-    return typeof t === 'string' ? t : t?.value ?? '';
+    return typeof t === 'string' ? t : (t?.value ?? '');
   }
 
   get current(): DashboardData | undefined {
@@ -95,17 +97,19 @@ export class CarbonUi implements vscode.Disposable {
 
   /** Recomputes everything from the intensity source (cached) and the ledger, and renders the gauge. */
   refresh(): Promise<DashboardData> {
-    this.refreshing ??= this.compute().then((data) => {
-      this.data = data;
-      this.stale = false;
-      this.render(data);
-      void this.dashboard?.refresh(); // never rejects: the panel shows and logs its own failures
-      return data;
-    }).finally(() => {
-      this.refreshing = undefined;
-      clearTimeout(this.timer);
-      this.timer = setTimeout(() => this.refreshInBackground({ onlyIfFocused: true }), TIMER_MS);
-    });
+    this.refreshing ??= this.compute()
+      .then((data) => {
+        this.data = data;
+        this.stale = false;
+        this.render(data);
+        void this.dashboard?.refresh(); // never rejects: the panel shows and logs its own failures
+        return data;
+      })
+      .finally(() => {
+        this.refreshing = undefined;
+        clearTimeout(this.timer);
+        this.timer = setTimeout(() => this.refreshInBackground({ onlyIfFocused: true }), TIMER_MS);
+      });
     return this.refreshing;
   }
 
@@ -137,7 +141,11 @@ export class CarbonUi implements vscode.Disposable {
       readRecentRecords(this.deps.carbon.ledger, now),
     ]);
     return buildDashboardData({
-      records: recent.records, problems: recent.problems, intensity, forecast, now,
+      records: recent.records,
+      problems: recent.problems,
+      intensity,
+      forecast,
+      now,
       annualAverage: lookupGridAverage(intensity.zone).gPerKWh,
       utcOffsetMinutes: -new Date(now).getTimezoneOffset(),
     });
@@ -156,15 +164,20 @@ export class CarbonUi implements vscode.Disposable {
 
   private showDashboard(): DashboardPanel {
     const existing = this.dashboard;
-    this.dashboard = DashboardPanel.show({
-      extensionUri: this.deps.extensionUri,
-      getData: () => (this.data ? Promise.resolve(this.data) : this.refresh()),
-      runCommand: (id: string) => vscode.commands.executeCommand(id),
-      log: this.deps.log,
-    }, existing);
+    this.dashboard = DashboardPanel.show(
+      {
+        extensionUri: this.deps.extensionUri,
+        getData: () => (this.data ? Promise.resolve(this.data) : this.refresh()),
+        runCommand: (id: string) => vscode.commands.executeCommand(id),
+        log: this.deps.log,
+      },
+      existing,
+    );
     if (this.dashboard !== existing) {
       const shown = this.dashboard;
-      shown.onDidDispose(() => { if (this.dashboard === shown) this.dashboard = undefined; });
+      shown.onDidDispose(() => {
+        if (this.dashboard === shown) this.dashboard = undefined;
+      });
     }
     return this.dashboard;
   }
@@ -189,7 +202,20 @@ export class CarbonUi implements vscode.Disposable {
     const daily = (await ledger.totals({ groupBy: 'day+route', utcOffsetMinutes: -new Date().getTimezoneOffset() })).rows;
     const written: string[] = [];
     if (format === 'json') {
-      await fs.writeFile(target, JSON.stringify({ exportedAt: new Date().toISOString(), method: 'GSF SCI v1.1, R = one request; location-based intensity', requests: records, daily, problems }, null, 2));
+      await fs.writeFile(
+        target,
+        JSON.stringify(
+          {
+            exportedAt: new Date().toISOString(),
+            method: 'GSF SCI v1.1, R = one request; location-based intensity',
+            requests: records,
+            daily,
+            problems,
+          },
+          null,
+          2,
+        ),
+      );
       written.push(target);
     } else {
       const dailyPath = target.replace(/(\.csv)?$/i, '-daily.csv');
@@ -206,7 +232,12 @@ export class CarbonUi implements vscode.Disposable {
     const names = new Intl.DisplayNames(['en'], { type: 'region' });
     type Item = vscode.QuickPickItem & { zone?: string; action?: 'postcode' | 'custom' };
     const countries: Item[] = Object.entries(COUNTRY_AVERAGES)
-      .map(([code, a]) => ({ label: safeName(names, code), description: code, detail: `${Math.round(a.gPerKWh)} gCO2e/kWh, Ember ${a.year} annual average`, zone: code }))
+      .map(([code, a]) => ({
+        label: safeName(names, code),
+        description: code,
+        detail: `${Math.round(a.gPerKWh)} gCO2e/kWh, Ember ${a.year} annual average`,
+        zone: code,
+      }))
       .sort((a, b) => a.label.localeCompare(b.label));
     const items: Item[] = [
       { label: '$(location) Great Britain, by postcode…', description: 'regional live data from the GB Carbon Intensity API', action: 'postcode' },
@@ -214,17 +245,27 @@ export class CarbonUi implements vscode.Disposable {
       { label: 'Countries', kind: vscode.QuickPickItemKind.Separator },
       ...countries,
     ];
-    const pick = await vscode.window.showQuickPick(items, { title: 'Verdant: Set Location / Grid Zone', placeHolder: 'Where does this computer get its electricity?', matchOnDescription: true });
+    const pick = await vscode.window.showQuickPick(items, {
+      title: 'Verdant: Set Location / Grid Zone',
+      placeHolder: 'Where does this computer get its electricity?',
+      matchOnDescription: true,
+    });
     if (!pick) return undefined;
     const cfg = vscode.workspace.getConfiguration('verdant');
     let zone = pick.zone;
     if (pick.action === 'postcode') {
-      const pc = await vscode.window.showInputBox({ title: 'Outward part of your UK postcode', prompt: 'e.g. RG41 or SW1A (only the part before the space)', validateInput: (v) => (/^[A-Za-z]{1,2}[0-9][A-Za-z0-9]?$/.test(v.trim()) ? undefined : 'Like RG41 or SW1A') });
+      const pc = await vscode.window.showInputBox({
+        title: 'Outward part of your UK postcode',
+        prompt: 'e.g. RG41 or SW1A (only the part before the space)',
+        validateInput: (v) => (/^[A-Za-z]{1,2}[0-9][A-Za-z0-9]?$/.test(v.trim()) ? undefined : 'Like RG41 or SW1A'),
+      });
       if (!pc) return undefined;
       await cfg.update('carbon.postcode', pc.trim().toUpperCase(), vscode.ConfigurationTarget.Global);
       zone = 'GB';
     } else if (pick.action === 'custom') {
-      zone = (await vscode.window.showInputBox({ title: 'Grid zone code', prompt: 'A zone of your intensity source, e.g. SE-SE3 or CAISO_NORTH' }))?.trim();
+      zone = (
+        await vscode.window.showInputBox({ title: 'Grid zone code', prompt: 'A zone of your intensity source, e.g. SE-SE3 or CAISO_NORTH' })
+      )?.trim();
       if (!zone) return undefined;
     }
     await cfg.update('carbon.zone', zone, vscode.ConfigurationTarget.Global);
@@ -241,9 +282,26 @@ function safeName(names: Intl.DisplayNames, code: string): string {
   }
 }
 
-function dailyCsv(rows: readonly { day?: string; route?: string; count: number; energyKWh: number; operationalG: number; embodiedG: number; sciG: number; baselineG: number; savedG: number }[]): string {
+function dailyCsv(
+  rows: readonly {
+    day?: string;
+    route?: string;
+    count: number;
+    energyKWh: number;
+    operationalG: number;
+    embodiedG: number;
+    sciG: number;
+    baselineG: number;
+    savedG: number;
+  }[],
+): string {
   const head = 'day,route,requests,energy_kwh,operational_g,embodied_g,sci_g,baseline_g,saved_g';
-  return [head, ...rows.map((r) => [r.day, r.route, r.count, r.energyKWh, r.operationalG, r.embodiedG, r.sciG, r.baselineG, r.savedG].map(csvField).join(','))].join('\r\n') + '\r\n';
+  return (
+    [
+      head,
+      ...rows.map((r) => [r.day, r.route, r.count, r.energyKWh, r.operationalG, r.embodiedG, r.sciG, r.baselineG, r.savedG].map(csvField).join(',')),
+    ].join('\r\n') + '\r\n'
+  );
 }
 
 /** The gauge's tooltip: every number with where it came from. */
@@ -256,13 +314,19 @@ export function gaugeTooltip(d: DashboardData, engineLine: string): string {
   ];
   if (i.fallbackReason) lines.push(`$(warning) ${i.fallbackReason}`);
   const t = d.today;
-  lines.push(`**Today**: ${t.requests} requests · local ${formatWh(t.localWh)}, ${formatGrams(t.localG)} · cloud ${formatWh(t.cloudWh)}, ${formatGrams(t.cloudG)} (range ${formatGrams(t.rangeG[0])}–${formatGrams(t.rangeG[1])})`);
+  lines.push(
+    `**Today**: ${t.requests} requests · local ${formatWh(t.localWh)}, ${formatGrams(t.localG)} · cloud ${formatWh(t.cloudWh)}, ${formatGrams(t.cloudG)} (range ${formatGrams(t.rangeG[0])}–${formatGrams(t.rangeG[1])})`,
+  );
   if (t.baselineModel) lines.push(`Saved ${formatGrams(t.savedG)} against all-cloud **${t.baselineModel}** (${formatGrams(t.baselineG)})`);
-  lines.push(d.window && d.window.savingPct > 0
-    ? `Next clean hour: ${hhmm(d.window.start)}–${hhmm(d.window.end)}, ${Math.round(d.window.avgGPerKWh)} g/kWh (${Math.round(d.window.savingPct)}% less than now)`
-    : 'Next clean hour: now is as clean as the forecast gets');
+  lines.push(
+    d.window && d.window.savingPct > 0
+      ? `Next clean hour: ${hhmm(d.window.start)}–${hhmm(d.window.end)}, ${Math.round(d.window.avgGPerKWh)} g/kWh (${Math.round(d.window.savingPct)}% less than now)`
+      : 'Next clean hour: now is as clean as the forecast gets',
+  );
   lines.push(engineLine);
-  lines.push('[Dashboard](command:verdant.showCarbonDashboard) · [Set grid zone](command:verdant.setGridZone) · [Export report](command:verdant.exportCarbonReport)');
+  lines.push(
+    '[Dashboard](command:verdant.showCarbonDashboard) · [Set grid zone](command:verdant.setGridZone) · [Export report](command:verdant.exportCarbonReport)',
+  );
   return lines.join('\n\n');
 }
 

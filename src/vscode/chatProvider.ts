@@ -64,15 +64,32 @@ function toChatMessage(m: RequestMessage): ChatMessage {
  * allows the cloud, consent.
  */
 export function chatResponder(deps: ChatProviderDeps) {
-  return async (model: 'local' | 'cloud', messages: readonly RequestMessage[], onText: (text: string) => void, signal: AbortSignal): Promise<TaskOutcome> => {
+  return async (
+    model: 'local' | 'cloud',
+    messages: readonly RequestMessage[],
+    onText: (text: string) => void,
+    signal: AbortSignal,
+  ): Promise<TaskOutcome> => {
     const chat = toChatMessages(messages);
     if (model === 'local') return deps.runner.call('local', 'chat', chat, { signal, sink: onText, maxTokens: 1024, reason: 'chosen in the chat' });
     const s = deps.config.settings.cloud;
     if (!vscode.workspace.isTrusted) throw new Error('Verdant sends nothing to the cloud from an untrusted workspace.');
-    const secretsFile = chat.flatMap((m) => attachedPaths(m.content)).map(sensitiveReason).find((r) => r !== undefined);
-    if (secretsFile) throw new Error(`This chat carries ${secretsFile.replace(/ is /, ', which is ')}; Verdant sends no secrets file to the cloud. Remove it from the chat, or choose "Verdant local".`);
+    const secretsFile = chat
+      .flatMap((m) => attachedPaths(m.content))
+      .map(sensitiveReason)
+      .find((r) => r !== undefined);
+    if (secretsFile)
+      throw new Error(
+        `This chat carries ${secretsFile.replace(/ is /, ', which is ')}; Verdant sends no secrets file to the cloud. Remove it from the chat, or choose "Verdant local".`,
+      );
     const chars = chat.reduce((n, m) => n + m.content.length, 0);
-    const { decision, entry } = await deps.router.route({ kind: 'ask', promptTokens: Math.ceil(chars / 4), files: 0, selectionChars: 0, consent: 'granted' });
+    const { decision, entry } = await deps.router.route({
+      kind: 'ask',
+      promptTokens: Math.ceil(chars / 4),
+      files: 0,
+      selectionChars: 0,
+      consent: 'granted',
+    });
     const blocked = cloudBlocked(decision);
     if (blocked) {
       entry.outcome = `chat: cloud refused: ${blocked}`;
@@ -104,15 +121,41 @@ export function registerChatProvider(deps: ChatProviderDeps): vscode.Disposable 
       const s = deps.config.settings;
       const models: ModelInfo[] = [];
       if (s.local.backend !== 'llama.cpp' || s.local.modelPath) {
-        models.push({ id: 'local', name: 'Verdant local', family: 'verdant-local', version: '1', maxInputTokens: 3072, maxOutputTokens: 1024, tooltip: 'Runs on this machine', capabilities: {} });
+        models.push({
+          id: 'local',
+          name: 'Verdant local',
+          family: 'verdant-local',
+          version: '1',
+          maxInputTokens: 3072,
+          maxOutputTokens: 1024,
+          tooltip: 'Runs on this machine',
+          capabilities: {},
+        });
       }
       if (s.cloud.enable && s.cloud.endpoint && s.cloud.model && vscode.workspace.isTrusted) {
-        models.push({ id: 'cloud', name: `Verdant cloud (${s.cloud.model})`, family: 'verdant-cloud', version: '1', maxInputTokens: 32768, maxOutputTokens: 4096, tooltip: `Sent to ${hostOf(s.cloud.endpoint)} after consent, secrets redacted`, capabilities: {} });
+        models.push({
+          id: 'cloud',
+          name: `Verdant cloud (${s.cloud.model})`,
+          family: 'verdant-cloud',
+          version: '1',
+          maxInputTokens: 32768,
+          maxOutputTokens: 4096,
+          tooltip: `Sent to ${hostOf(s.cloud.endpoint)} after consent, secrets redacted`,
+          capabilities: {},
+        });
       }
       return models;
     },
-    provideLanguageModelChatResponse: async (model: ModelInfo, messages: readonly RequestMessage[], _options: unknown, progress: vscode.Progress<vscode.LanguageModelTextPart>, token: vscode.CancellationToken): Promise<void> => {
-      await withAbortSignal(token, (signal) => respond(model.id === 'cloud' ? 'cloud' : 'local', messages, (t) => progress.report(new vscode.LanguageModelTextPart(t)), signal));
+    provideLanguageModelChatResponse: async (
+      model: ModelInfo,
+      messages: readonly RequestMessage[],
+      _options: unknown,
+      progress: vscode.Progress<vscode.LanguageModelTextPart>,
+      token: vscode.CancellationToken,
+    ): Promise<void> => {
+      await withAbortSignal(token, (signal) =>
+        respond(model.id === 'cloud' ? 'cloud' : 'local', messages, (t) => progress.report(new vscode.LanguageModelTextPart(t)), signal),
+      );
     },
     provideTokenCount: async (_model: ModelInfo, text: string | RequestMessage): Promise<number> => {
       const chars = typeof text === 'string' ? text.length : toChatMessage(text).content.length;

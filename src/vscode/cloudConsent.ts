@@ -34,10 +34,14 @@ export class CloudConsent {
     const local = 'Keep it local';
     const question = vscode.window.showWarningMessage(
       `Verdant would send ${what} from this workspace to ${host} (redacted of secrets). Allow cloud requests for this workspace?`,
-      allow, local);
+      allow,
+      local,
+    );
     // The answer may also come from elsewhere (another window's question, a command) while this one is open.
     let listener: vscode.Disposable | undefined;
-    const elsewhere = new Promise<undefined>((resolve) => { listener = this.changed.event(() => resolve(undefined)); });
+    const elsewhere = new Promise<undefined>((resolve) => {
+      listener = this.changed.event(() => resolve(undefined));
+    });
     const choice = await Promise.race([question, elsewhere]);
     listener?.dispose();
     if (choice === allow) await this.set('granted');

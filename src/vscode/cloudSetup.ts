@@ -25,30 +25,62 @@ export function registerCloudSetup(deps: CloudSetupDeps): vscode.Disposable {
 async function configure({ keys, log, engineHttp }: CloudSetupDeps): Promise<boolean> {
   type Item = vscode.QuickPickItem & { preset: CloudPreset };
   const items: Item[] = CLOUD_PRESETS.map((p) => {
-    const grid = p.gridZone && p.gridZone !== 'WORLD' ? `${p.gridZone} grid ~${Math.round(lookupGridAverage(p.gridZone).gPerKWh)} g/kWh` : p.gridZone === '' ? 'your own grid' : 'site unknown';
-    return { label: p.name, description: `${p.region} · ${grid}${p.pue ? ` · PUE ${p.pue}` : ''}`, detail: [...p.claims, p.verified ? '' : 'some facts unverified'].filter(Boolean).join(' · ') || undefined, preset: p };
+    const grid =
+      p.gridZone && p.gridZone !== 'WORLD'
+        ? `${p.gridZone} grid ~${Math.round(lookupGridAverage(p.gridZone).gPerKWh)} g/kWh`
+        : p.gridZone === ''
+          ? 'your own grid'
+          : 'site unknown';
+    return {
+      label: p.name,
+      description: `${p.region} · ${grid}${p.pue ? ` · PUE ${p.pue}` : ''}`,
+      detail: [...p.claims, p.verified ? '' : 'some facts unverified'].filter(Boolean).join(' · ') || undefined,
+      preset: p,
+    };
   });
-  const pick = await vscode.window.showQuickPick(items, { title: 'Verdant: Configure Cloud Endpoint', placeHolder: 'Where should heavy tasks go? (only after your consent, never from untrusted workspaces)', matchOnDescription: true });
+  const pick = await vscode.window.showQuickPick(items, {
+    title: 'Verdant: Configure Cloud Endpoint',
+    placeHolder: 'Where should heavy tasks go? (only after your consent, never from untrusted workspaces)',
+    matchOnDescription: true,
+  });
   if (!pick) return false;
   const preset = pick.preset;
   let url = preset.baseUrl;
   if (/\{[^}]+\}/.test(url) || preset.models.length === 0) {
-    const entered = await vscode.window.showInputBox({ title: `${preset.name}: base URL`, value: url.includes('{') ? '' : url, prompt: `${preset.notes} https only (http only to this machine).`, validateInput: (v) => { const c = checkEndpoint(v.trim()); return c.ok ? undefined : c.reason; } });
+    const entered = await vscode.window.showInputBox({
+      title: `${preset.name}: base URL`,
+      value: url.includes('{') ? '' : url,
+      prompt: `${preset.notes} https only (http only to this machine).`,
+      validateInput: (v) => {
+        const c = checkEndpoint(v.trim());
+        return c.ok ? undefined : c.reason;
+      },
+    });
     if (!entered) return false;
     url = entered.trim();
   }
   let model: string | undefined;
   if (preset.models.length > 0) {
-    model = (await vscode.window.showQuickPick(preset.models.map((m) => ({ label: m.id, description: m.catalogModel ?? 'size not in the catalogue: you will be asked' })), { title: `${preset.name}: model` }))?.label;
+    model = (
+      await vscode.window.showQuickPick(
+        preset.models.map((m) => ({ label: m.id, description: m.catalogModel ?? 'size not in the catalogue: you will be asked' })),
+        { title: `${preset.name}: model` },
+      )
+    )?.label;
   } else {
     model = (await vscode.window.showInputBox({ title: 'Model name at the endpoint', prompt: 'e.g. Qwen/Qwen2.5-Coder-32B-Instruct' }))?.trim();
   }
   if (!model) return false;
-  const key = await vscode.window.showInputBox({ title: `${preset.name}: API key`, prompt: 'Stored in VS Code secret storage on this machine; never in settings or logs. Empty: keep the stored key.', password: true, ignoreFocusOut: true });
+  const key = await vscode.window.showInputBox({
+    title: `${preset.name}: API key`,
+    prompt: 'Stored in VS Code secret storage on this machine; never in settings or logs. Empty: keep the stored key.',
+    password: true,
+    ignoreFocusOut: true,
+  });
   if (key === undefined) return false;
   if (key.trim()) await keys.set(key.trim());
 
-  const zone = setupZone(preset, url) ?? await askZone();
+  const zone = setupZone(preset, url) ?? (await askZone());
   const size = preset.models.some((m) => m.id === model && m.catalogModel !== null) || resolveCloudModel(model) ? '' : await askModelSize(model);
 
   const cfg = vscode.workspace.getConfiguration('verdant');
@@ -58,9 +90,16 @@ async function configure({ keys, log, engineHttp }: CloudSetupDeps): Promise<boo
   await cfg.update('cloud.zone', zone || undefined, vscode.ConfigurationTarget.Global);
   await cfg.update('cloud.modelParams', size || undefined, vscode.ConfigurationTarget.Global);
   const { CloudClient } = engineHttp();
-  const client = new CloudClient({ baseUrl: url, model, apiKey: () => keys.get(), proxyUrl: vscode.workspace.getConfiguration('http').get<string>('proxy') || undefined });
+  const client = new CloudClient({
+    baseUrl: url,
+    model,
+    apiKey: () => keys.get(),
+    proxyUrl: vscode.workspace.getConfiguration('http').get<string>('proxy') || undefined,
+  });
   try {
-    const test = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Testing ${new URL(url).host}…` }, () => client.testConnection());
+    const test = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Testing ${new URL(url).host}…` }, () =>
+      client.testConnection(),
+    );
     log.info(`cloud endpoint ${new URL(url).host}, model ${model}: ${test.message}`);
     if (!test.ok) {
       void vscode.window.showErrorMessage(`Verdant: ${test.message}`);
@@ -70,7 +109,11 @@ async function configure({ keys, log, engineHttp }: CloudSetupDeps): Promise<boo
     // Nothing waits on the close: it only destroys the test's own connection pool, and a failure is only logged.
     client.close().catch((e: unknown) => log.warn(`cloud setup: could not close the test connection: ${errorMessage(e)}`));
   }
-  const enable = await vscode.window.showInformationMessage(`Verdant: ${preset.name} answered. Use it for heavy tasks (you will be asked once per workspace before code is sent)?`, 'Enable', 'Not now');
+  const enable = await vscode.window.showInformationMessage(
+    `Verdant: ${preset.name} answered. Use it for heavy tasks (you will be asked once per workspace before code is sent)?`,
+    'Enable',
+    'Not now',
+  );
   if (enable === 'Enable') await cfg.update('cloud.enable', true, vscode.ConfigurationTarget.Global);
   return enable === 'Enable';
 }
@@ -78,7 +121,8 @@ async function configure({ keys, log, engineHttp }: CloudSetupDeps): Promise<boo
 /** The data centre's grid zone for a custom URL (optional: Escape or empty means unknown, the World average). */
 async function askZone(): Promise<string> {
   const zone = await vscode.window.showInputBox({
-    title: 'Grid zone of the endpoint\'s data centre (optional)', prompt: 'A country or grid zone for its carbon numbers, e.g. NO, SE, DE, aws:eu-north-1. Empty: the World average, marked.',
+    title: "Grid zone of the endpoint's data centre (optional)",
+    prompt: 'A country or grid zone for its carbon numbers, e.g. NO, SE, DE, aws:eu-north-1. Empty: the World average, marked.',
     validateInput: (v) => (v.trim() === '' || ZONE_PATTERN.test(v.trim()) ? undefined : 'A zone such as NO, SE-SE3 or aws:eu-north-1.'),
   });
   return zone?.trim() ?? '';
@@ -87,8 +131,13 @@ async function askZone(): Promise<string> {
 /** The model's size when the catalogue does not know its name (optional: Escape or empty reads it from the name, else assumes 70B). */
 async function askModelSize(model: string): Promise<string> {
   const size = await vscode.window.showInputBox({
-    title: `Size of ${model} (optional)`, prompt: 'Billions of parameters for its carbon estimate: 32, or TOTAL/ACTIVE for a mixture of experts (235/22). Empty: from the name, else an assumed 70B with a wide range.',
-    validateInput: (v) => { const p = parseModelParams(v); return v.trim() === '' || !('error' in p) ? undefined : p.error; },
+    title: `Size of ${model} (optional)`,
+    prompt:
+      'Billions of parameters for its carbon estimate: 32, or TOTAL/ACTIVE for a mixture of experts (235/22). Empty: from the name, else an assumed 70B with a wide range.',
+    validateInput: (v) => {
+      const p = parseModelParams(v);
+      return v.trim() === '' || !('error' in p) ? undefined : p.error;
+    },
   });
   return size?.trim() ?? '';
 }

@@ -39,7 +39,8 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     vscode.commands.registerCommand(COMMANDS.showStatus, () => showStatus(deps)),
     vscode.commands.registerCommand(COMMANDS.toggle, () => toggle(deps)),
     vscode.commands.registerCommand(COMMANDS.openSettings, () =>
-      vscode.commands.executeCommand('workbench.action.openSettings', `@ext:${deps.extensionId}`)),
+      vscode.commands.executeCommand('workbench.action.openSettings', `@ext:${deps.extensionId}`),
+    ),
     vscode.commands.registerCommand(COMMANDS.showLog, () => deps.log.show(true)),
     vscode.commands.registerCommand(COMMANDS.setCloudApiKey, (key?: unknown) => setCloudApiKey(deps, typeof key === 'string' ? key : undefined)),
     vscode.commands.registerCommand(COMMANDS.clearCloudApiKey, async () => {
@@ -48,9 +49,17 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       void vscode.window.showInformationMessage('Verdant: the cloud API key was removed.');
     }),
     vscode.commands.registerCommand(COMMANDS.selectLocalModel, () =>
-      selectLocalModel({ modelsDir: deps.modelsDir, log: deps.log, currentPath: () => deps.config.settings.local.modelPath, vramBytes: () => deps.engine.knownVramBytes, engineHttp: deps.engineHttp })),
+      selectLocalModel({
+        modelsDir: deps.modelsDir,
+        log: deps.log,
+        currentPath: () => deps.config.settings.local.modelPath,
+        vramBytes: () => deps.engine.knownVramBytes,
+        engineHttp: deps.engineHttp,
+      }),
+    ),
     vscode.commands.registerCommand(COMMANDS.showEngineStatus, () =>
-      showEngineStatus(deps.engine, { selectModel: COMMANDS.selectLocalModel, showLog: COMMANDS.showLog })),
+      showEngineStatus(deps.engine, { selectModel: COMMANDS.selectLocalModel, showLog: COMMANDS.showLog }),
+    ),
   ];
 }
 
@@ -102,13 +111,16 @@ async function showStatus(deps: CommandDeps): Promise<StatusView> {
 
 /** Asks for the key (or takes it from a script's argument) and stores it in secret storage only. */
 async function setCloudApiKey({ keys, log }: CommandDeps, given?: string): Promise<void> {
-  const key = given ?? await vscode.window.showInputBox({
-    title: 'Verdant: Cloud API Key',
-    prompt: 'Stored in VS Code secret storage on this machine; never in settings or logs.',
-    password: true,
-    ignoreFocusOut: true,
-    validateInput: (v) => (v.trim() === '' ? 'Enter the key, or press Escape to cancel.' : /\s/.test(v.trim()) ? 'An API key has no spaces.' : undefined),
-  });
+  const key =
+    given ??
+    (await vscode.window.showInputBox({
+      title: 'Verdant: Cloud API Key',
+      prompt: 'Stored in VS Code secret storage on this machine; never in settings or logs.',
+      password: true,
+      ignoreFocusOut: true,
+      validateInput: (v) =>
+        v.trim() === '' ? 'Enter the key, or press Escape to cancel.' : /\s/.test(v.trim()) ? 'An API key has no spaces.' : undefined,
+    }));
   if (key === undefined) return;
   if (key.trim() === '') return;
   await keys.set(key.trim());

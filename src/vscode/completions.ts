@@ -40,16 +40,21 @@ export class Completions implements vscode.Disposable {
   constructor(private readonly deps: CompletionsDeps) {
     const { config, engine, status, usage, log } = deps;
     this.pipeline = new CompletionPipeline({
-      engine: { generate: async (request, options) => {
-        const result = await engine.generate(request, options);
-        status.setEngineProblem(undefined);
-        this.lastError = undefined;
-        return result;
-      } },
+      engine: {
+        generate: async (request, options) => {
+          const result = await engine.generate(request, options);
+          status.setEngineProblem(undefined);
+          this.lastError = undefined;
+          return result;
+        },
+      },
       settings: () => this.settings(),
       extraContext: (input) => this.ring.snapshot(input.filePath),
       repoName: () => vscode.workspace.workspaceFolders?.[0]?.name,
-      onBattery: () => { this.watchBattery(); return this.battery === true; },
+      onBattery: () => {
+        this.watchBattery();
+        return this.battery === true;
+      },
       record: (r) => usage.record(r),
       onBusy: (busy) => status.setEngineBusy(busy),
       log: (m) => log.debug(m),
@@ -57,7 +62,12 @@ export class Completions implements vscode.Disposable {
     const provider = new InlineCompletionProvider({ config, pipeline: this.pipeline, log, onError: (e) => this.reportError(e) });
     this.disposables.push(
       vscode.languages.registerInlineCompletionItemProvider({ pattern: '**' }, provider),
-      new ContextCollector({ ring: this.ring, pipeline: this.pipeline, enabled: () => config.settings.enable && config.settings.completions.enable, log }),
+      new ContextCollector({
+        ring: this.ring,
+        pipeline: this.pipeline,
+        enabled: () => config.settings.enable && config.settings.completions.enable,
+        log,
+      }),
       vscode.commands.registerCommand(ACCEPTED_COMMAND, (id: number) => this.pipeline.accepted(id)),
       vscode.commands.registerCommand(COMPLETION_COMMANDS.trigger, () => vscode.commands.executeCommand('editor.action.inlineSuggest.trigger')),
       vscode.commands.registerCommand(COMPLETION_COMMANDS.toggle, async () => {
@@ -111,9 +121,12 @@ export class Completions implements vscode.Disposable {
     if (this.notified.has(code) || code === 'cancelled') return;
     this.notified.add(code);
     const fix = code === 'model-not-found' || code === 'model-invalid' || code === 'model-too-big' ? 'Select Local Model' : 'Show Log';
-    void vscode.window.showWarningMessage(`Verdant: ${e.message}`, fix).then((choice) => {
-      if (choice === 'Select Local Model') showFailure(vscode.commands.executeCommand(this.deps.selectModelCommand));
-      else if (choice === 'Show Log') showFailure(vscode.commands.executeCommand(this.deps.showLogCommand));
-    }, () => {});
+    void vscode.window.showWarningMessage(`Verdant: ${e.message}`, fix).then(
+      (choice) => {
+        if (choice === 'Select Local Model') showFailure(vscode.commands.executeCommand(this.deps.selectModelCommand));
+        else if (choice === 'Show Log') showFailure(vscode.commands.executeCommand(this.deps.showLogCommand));
+      },
+      () => {},
+    );
   }
 }

@@ -44,7 +44,8 @@ export class ContextCollector implements vscode.Disposable {
       }),
       vscode.window.onDidChangeTextEditorSelection((e) => {
         const primary = e.selections[0]; // VS Code always gives an editor one selection or more
-        if (e.textEditor === vscode.window.activeTextEditor && primary) this.previous = { document: e.textEditor.document, line: primary.active.line };
+        if (e.textEditor === vscode.window.activeTextEditor && primary)
+          this.previous = { document: e.textEditor.document, line: primary.active.line };
       }),
       vscode.workspace.onDidCloseTextDocument((doc) => this.lastEditLine.delete(doc.uri.toString())),
     );

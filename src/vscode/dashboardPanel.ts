@@ -56,7 +56,11 @@ export class DashboardPanel implements vscode.Disposable {
     return new DashboardPanel(panel, media, deps);
   }
 
-  private constructor(panel: vscode.WebviewPanel, media: vscode.Uri, private readonly deps: DashboardDeps) {
+  private constructor(
+    panel: vscode.WebviewPanel,
+    media: vscode.Uri,
+    private readonly deps: DashboardDeps,
+  ) {
     this.panel = panel;
     panel.iconPath = vscode.Uri.joinPath(media, 'verdant.png');
     const webview = panel.webview;
@@ -68,8 +72,14 @@ export class DashboardPanel implements vscode.Disposable {
       title: 'Verdant Carbon',
     });
     this.rendered = new Promise<RenderReport>((resolve, reject) => {
-      const first = this.onDidRender((r) => { first.dispose(); resolve(r); });
-      const closed = panel.onDidDispose(() => { closed.dispose(); reject(new Error('The carbon dashboard was closed before it rendered.')); });
+      const first = this.onDidRender((r) => {
+        first.dispose();
+        resolve(r);
+      });
+      const closed = panel.onDidDispose(() => {
+        closed.dispose();
+        reject(new Error('The carbon dashboard was closed before it rendered.'));
+      });
       this.disposables.push(first, closed);
     });
     this.rendered.catch(() => undefined); // awaiting it is optional; a close must not be an unhandled rejection
@@ -113,7 +123,9 @@ export class DashboardPanel implements vscode.Disposable {
       void this.post();
     } else if (msg.type === 'command') {
       if (typeof msg.command === 'string' && DASHBOARD_COMMANDS.includes(msg.command)) {
-        this.deps.runCommand(msg.command).then(undefined, (err: unknown) => this.deps.log.error(`Dashboard command ${msg.command} failed: ${errorMessage(err)}`));
+        this.deps
+          .runCommand(msg.command)
+          .then(undefined, (err: unknown) => this.deps.log.error(`Dashboard command ${msg.command} failed: ${errorMessage(err)}`));
       } else {
         this.deps.log.warn(`Dashboard asked for a command that is not allowed: ${String(msg.command).slice(0, 100)}`);
       }
@@ -138,7 +150,9 @@ export class DashboardPanel implements vscode.Disposable {
         this.postAgain = false;
         await this.postOnce();
       } while (this.postAgain && !this.disposed);
-    })().finally(() => { this.posting = undefined; });
+    })().finally(() => {
+      this.posting = undefined;
+    });
     return this.posting;
   }
 
@@ -152,6 +166,8 @@ export class DashboardPanel implements vscode.Disposable {
     }
     if (this.disposed) return;
     // Fails only when the webview went away meanwhile; its next 'ready' asks again.
-    await this.panel.webview.postMessage(message).then(undefined, (err: unknown) => this.deps.log.warn(`Dashboard post failed: ${errorMessage(err)}`));
+    await this.panel.webview
+      .postMessage(message)
+      .then(undefined, (err: unknown) => this.deps.log.warn(`Dashboard post failed: ${errorMessage(err)}`));
   }
 }

@@ -21,7 +21,10 @@ export function describeReport(r: EngineReport): string[] {
   const w = r.worker;
   if (w) {
     lines.push(`Worker: pid ${w.pid}, up ${Math.round(w.uptimeMs / 1000)} s, ${w.clients} window(s), ${Math.round(w.rssBytes / 2 ** 20)} MB`);
-    if (w.model) lines.push(`Load: ${Math.round(w.model.loadMs)} ms, warm-up ${Math.round(w.model.warmupMs)} ms, ${w.model.sequencesUsed} document cache(s) in use`);
+    if (w.model)
+      lines.push(
+        `Load: ${Math.round(w.model.loadMs)} ms, warm-up ${Math.round(w.model.warmupMs)} ms, ${w.model.sequencesUsed} document cache(s) in use`,
+      );
     // An older worker (another Verdant version still serving) may not count its requests.
     if (w.requests) lines.push(`Requests: ${w.requests.finished} answered, ${w.requests.aborted} cancelled, ${w.requests.failed} failed`);
     if (w.loading) lines.push(`Loading: ${w.loading}`);
@@ -37,11 +40,17 @@ export async function showEngineStatus(engine: LocalEngine, commands: { selectMo
     if (choice === 'Select Local Model') await vscode.commands.executeCommand(commands.selectModel);
     else if (choice === 'Show Log') await vscode.commands.executeCommand(commands.showLog);
     else if (choice === 'Load Model') {
-      await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Verdant: loading the local model' }, () => engine.load())
-        .then((info) => vscode.window.showInformationMessage(`Verdant: ${info.model} ready on ${info.backend}.`), (e) => vscode.window.showErrorMessage(errorMessage(e)));
+      await vscode.window
+        .withProgress({ location: vscode.ProgressLocation.Notification, title: 'Verdant: loading the local model' }, () => engine.load())
+        .then(
+          (info) => vscode.window.showInformationMessage(`Verdant: ${info.model} ready on ${info.backend}.`),
+          (e) => vscode.window.showErrorMessage(errorMessage(e)),
+        );
     }
   };
-  void vscode.window.showInformationMessage('Verdant local engine', { modal: true, detail: describeReport(report).join('\n') }, ...actions)
-    .then((choice) => showFailure(act(choice)), (e) => console.warn(`Verdant: could not show the engine status dialog: ${e}`)); // e.g. dialogs refused under test
+  void vscode.window.showInformationMessage('Verdant local engine', { modal: true, detail: describeReport(report).join('\n') }, ...actions).then(
+    (choice) => showFailure(act(choice)),
+    (e) => console.warn(`Verdant: could not show the engine status dialog: ${e}`),
+  ); // e.g. dialogs refused under test
   return report;
 }

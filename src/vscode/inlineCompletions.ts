@@ -40,9 +40,13 @@ export class InlineCompletionProvider implements vscode.InlineCompletionItemProv
     try {
       const suggestion = await this.deps.pipeline.complete(input, cancel.signal);
       if (!suggestion || token.isCancellationRequested) return undefined;
-      return [new vscode.InlineCompletionItem(suggestion.text, new vscode.Range(position, position), {
-        command: ACCEPTED_COMMAND, title: 'Accepted', arguments: [suggestion.id],
-      })];
+      return [
+        new vscode.InlineCompletionItem(suggestion.text, new vscode.Range(position, position), {
+          command: ACCEPTED_COMMAND,
+          title: 'Accepted',
+          arguments: [suggestion.id],
+        }),
+      ];
     } catch (e) {
       this.deps.onError(e instanceof Error ? e : new Error(String(e)));
       return undefined;

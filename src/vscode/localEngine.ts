@@ -44,9 +44,10 @@ export class LocalEngine implements vscode.Disposable {
   /** Runs one request on whichever local backend the settings choose; its result updates knownContextTokens. */
   async generate(request: GenerateRequest, options?: GenerateOptions): Promise<GenerateResult> {
     const local = this.deps.config.settings.local;
-    const result = local.backend === 'llama.cpp'
-      ? await this.engineClient().generate(this.modelConfig(local), request, options)
-      : await (await this.serverBackend(local)).generate(request, options);
+    const result =
+      local.backend === 'llama.cpp'
+        ? await this.engineClient().generate(this.modelConfig(local), request, options)
+        : await (await this.serverBackend(local)).generate(request, options);
     this.lastContext = result.contextTokens ?? this.lastContext;
     return result;
   }
@@ -54,7 +55,8 @@ export class LocalEngine implements vscode.Disposable {
   /** Loads and warms up the model now (llama.cpp), or checks the server answers. */
   async load(): Promise<BackendInfo> {
     const local = this.deps.config.settings.local;
-    const info = local.backend === 'llama.cpp' ? await this.engineClient().load(this.modelConfig(local)) : await (await this.serverBackend(local)).info();
+    const info =
+      local.backend === 'llama.cpp' ? await this.engineClient().load(this.modelConfig(local)) : await (await this.serverBackend(local)).info();
     this.lastVram = info.vramBytes ?? this.lastVram;
     this.lastContext = info.contextSize ?? this.lastContext;
     return info;
@@ -76,8 +78,10 @@ export class LocalEngine implements vscode.Disposable {
   async report(): Promise<EngineReport> {
     const local = this.deps.config.settings.local;
     try {
-      if (local.backend !== 'llama.cpp') return { backend: local.backend, worker: null, info: await (await this.serverBackend(local)).info(), problem: null };
-      if (!local.modelPath) return { backend: local.backend, worker: null, info: null, problem: 'No local model chosen yet: run "Verdant: Select Local Model".' };
+      if (local.backend !== 'llama.cpp')
+        return { backend: local.backend, worker: null, info: await (await this.serverBackend(local)).info(), problem: null };
+      if (!local.modelPath)
+        return { backend: local.backend, worker: null, info: null, problem: 'No local model chosen yet: run "Verdant: Select Local Model".' };
       const worker = await this.engineClient().status();
       this.lastVram = worker.model?.vramBytes ?? this.lastVram;
       this.lastContext = worker.model?.contextSize ?? this.lastContext;
@@ -100,7 +104,9 @@ export class LocalEngine implements vscode.Disposable {
   /** Closes the local server backend's connections; nothing waits on that, so a failure is only logged. */
   private closeServerBackend(): void {
     const server = this.server;
-    server?.backend.dispose().catch((e: unknown) => this.deps.log.warn(`engine: could not close the local server backend (${server.key}): ${errorMessage(e)}`));
+    server?.backend
+      .dispose()
+      .catch((e: unknown) => this.deps.log.warn(`engine: could not close the local server backend (${server.key}): ${errorMessage(e)}`));
   }
 
   private modelConfig(local: LocalSettings): ModelConfig {

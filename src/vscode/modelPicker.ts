@@ -34,7 +34,10 @@ export function machineFacts(vramBytes: number | null = null): MachineFacts {
 export function pickerItems(modelsDir: string, current: string, machine: MachineFacts = machineFacts()): Item[] {
   const items: Item[] = [];
   for (const role of ['completion', 'chat'] as const) {
-    items.push({ label: role === 'completion' ? 'Code completion models (fill-in-the-middle)' : 'Chat models (tasks)', kind: vscode.QuickPickItemKind.Separator });
+    items.push({
+      label: role === 'completion' ? 'Code completion models (fill-in-the-middle)' : 'Chat models (tasks)',
+      kind: vscode.QuickPickItemKind.Separator,
+    });
     for (const { preset, fit } of recommendPresets(MODEL_CATALOG, machine, { role })) {
       const file = path.join(modelsDir, preset.fileName);
       const downloaded = existsSync(file);
@@ -76,7 +79,10 @@ async function browseForGguf(): Promise<string | undefined> {
   if (!file) return undefined;
   try {
     const info = await readGguf(file); // a clear error for a wrong, truncated or corrupt file, before it is saved
-    if (!info.hasFim) void vscode.window.showWarningMessage(`${path.basename(file)} has no fill-in-the-middle tokens; inline completions will only continue the text before the cursor.`);
+    if (!info.hasFim)
+      void vscode.window.showWarningMessage(
+        `${path.basename(file)} has no fill-in-the-middle tokens; inline completions will only continue the text before the cursor.`,
+      );
     return file;
   } catch (e) {
     void vscode.window.showErrorMessage(errorMessage(e));
@@ -85,37 +91,44 @@ async function browseForGguf(): Promise<string | undefined> {
 }
 
 /** Downloads a preset into the models folder with a cancellable progress notification; undefined if it failed. */
-export async function downloadPreset(preset: ModelPreset, deps: Pick<ModelPickerDeps, 'modelsDir' | 'log' | 'engineHttp'>): Promise<string | undefined> {
+export async function downloadPreset(
+  preset: ModelPreset,
+  deps: Pick<ModelPickerDeps, 'modelsDir' | 'log' | 'engineHttp'>,
+): Promise<string | undefined> {
   const dest = path.join(deps.modelsDir, preset.fileName);
   if (existsSync(dest)) return dest;
-  return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Downloading ${preset.name}`, cancellable: true }, (progress, token) => withAbortSignal(token, async (signal) => {
-    let reported = 0;
-    try {
-      const { downloadFile } = deps.engineHttp();
-      const result = await downloadFile({
-        url: preset.url,
-        dest,
-        sha256: preset.sha256,
-        expectedBytes: preset.sizeBytes,
-        signal,
-        onProgress: (received, total) => {
-          const size = total ?? preset.sizeBytes;
-          const percent = Math.floor((received / size) * 100);
-          progress.report({ increment: percent - reported, message: `${formatBytes(received)} of ${formatBytes(size)}` });
-          reported = percent;
-        },
-      });
-      deps.log.info(`downloaded ${preset.fileName} (${formatBytes(result.bytes)}${result.resumed ? ', resumed' : ''}), sha256 verified`);
-      return result.path;
-    } catch (e) {
-      if (signal.aborted) {
-        void vscode.window.showInformationMessage(`Download of ${preset.name} paused; choose it again to resume.`);
-        return undefined;
-      }
-      const message = errorMessage(e);
-      deps.log.error(`download of ${preset.fileName} failed: ${message}`);
-      void vscode.window.showErrorMessage(message);
-      return undefined;
-    }
-  }));
+  return vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `Downloading ${preset.name}`, cancellable: true },
+    (progress, token) =>
+      withAbortSignal(token, async (signal) => {
+        let reported = 0;
+        try {
+          const { downloadFile } = deps.engineHttp();
+          const result = await downloadFile({
+            url: preset.url,
+            dest,
+            sha256: preset.sha256,
+            expectedBytes: preset.sizeBytes,
+            signal,
+            onProgress: (received, total) => {
+              const size = total ?? preset.sizeBytes;
+              const percent = Math.floor((received / size) * 100);
+              progress.report({ increment: percent - reported, message: `${formatBytes(received)} of ${formatBytes(size)}` });
+              reported = percent;
+            },
+          });
+          deps.log.info(`downloaded ${preset.fileName} (${formatBytes(result.bytes)}${result.resumed ? ', resumed' : ''}), sha256 verified`);
+          return result.path;
+        } catch (e) {
+          if (signal.aborted) {
+            void vscode.window.showInformationMessage(`Download of ${preset.name} paused; choose it again to resume.`);
+            return undefined;
+          }
+          const message = errorMessage(e);
+          deps.log.error(`download of ${preset.fileName} failed: ${message}`);
+          void vscode.window.showErrorMessage(message);
+          return undefined;
+        }
+      }),
+  );
 }

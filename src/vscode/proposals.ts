@@ -42,8 +42,12 @@ export class Proposals implements vscode.Disposable {
     const proposal = { ...p, id: this.nextId++ };
     this.proposals.set(proposal.id, proposal);
     this.current = proposal;
-    await vscode.commands.executeCommand('vscode.diff',
-      vscode.Uri.from({ scheme: SCHEME, path: `/original/${proposal.id}` }), vscode.Uri.from({ scheme: SCHEME, path: `/proposed/${proposal.id}` }), title);
+    await vscode.commands.executeCommand(
+      'vscode.diff',
+      vscode.Uri.from({ scheme: SCHEME, path: `/original/${proposal.id}` }),
+      vscode.Uri.from({ scheme: SCHEME, path: `/proposed/${proposal.id}` }),
+      title,
+    );
     return proposal;
   }
 

@@ -69,8 +69,12 @@ interface DeferredRefactor {
 }
 
 export type StepOutcome = {
-  readonly id: number; readonly route: 'local' | 'cloud'; readonly grams: number | undefined; readonly recordIds: readonly string[];
-  readonly edits: readonly FileEdit[]; readonly tokens: number;
+  readonly id: number;
+  readonly route: 'local' | 'cloud';
+  readonly grams: number | undefined;
+  readonly recordIds: readonly string[];
+  readonly edits: readonly FileEdit[];
+  readonly tokens: number;
 };
 
 /** A refactor in progress: its context, plan, chosen routes and the steps done so far. */
@@ -123,7 +127,9 @@ export class Refactors implements vscode.Disposable {
       vscode.commands.registerCommand(REFACTOR_COMMANDS.resume, () => this.resume()),
       vscode.commands.registerCommand(REFACTOR_COMMANDS.apply, () => this.decide?.('apply')),
       vscode.commands.registerCommand(REFACTOR_COMMANDS.discard, () => this.decide?.('discard')),
-      vscode.workspace.registerTextDocumentContentProvider(PROPOSED_SCHEME, { provideTextDocumentContent: (uri) => this.proposed.get(uri.path) ?? '' }),
+      vscode.workspace.registerTextDocumentContentProvider(PROPOSED_SCHEME, {
+        provideTextDocumentContent: (uri) => this.proposed.get(uri.path) ?? '',
+      }),
     );
   }
 
@@ -145,24 +151,36 @@ export class Refactors implements vscode.Disposable {
   private async planRefactor(given?: string): Promise<RefactorResult | undefined> {
     const editor = vscode.window.activeTextEditor;
     const word = editor ? wordAt(editor) : undefined;
-    const request = given ?? await vscode.window.showInputBox({
-      title: 'Verdant: Plan Refactor',
-      prompt: 'The change, in a sentence (e.g. "rename computeTotal to calculateTotal", "add a currency parameter to formatPrice")',
-      value: word ? `rename ${word} to ` : '',
-    });
+    const request =
+      given ??
+      (await vscode.window.showInputBox({
+        title: 'Verdant: Plan Refactor',
+        prompt: 'The change, in a sentence (e.g. "rename computeTotal to calculateTotal", "add a currency parameter to formatPrice")',
+        value: word ? `rename ${word} to ` : '',
+      }));
     if (!request?.trim()) return undefined;
-    const session = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Verdant: planning the refactor', cancellable: true }, (progress, token) => withAbortSignal(token, async (signal) => {
-      progress.report({ message: 'gathering context (definitions, references, symbols)…' });
-      const ctx = await gatherContext(request.trim(), editor, word, this.uris);
-      if (ctx.hits.length === 0) throw new Error(`Found no code for "${request.trim()}": put the cursor on the symbol to change, or name it in the request.`);
-      progress.report({ message: `${ctx.files.length} files; the local model drafts the plan…` });
-      return this.draft(ctx, signal);
-    })).then((s) => s, (e) => {
-      if (isCancel(e)) return undefined;
-      this.deps.log.error(`refactor: planning failed: ${errorMessage(e)}`);
-      void vscode.window.showErrorMessage(`Verdant: ${errorMessage(e)}`);
-      return undefined;
-    });
+    const session = await vscode.window
+      .withProgress(
+        { location: vscode.ProgressLocation.Notification, title: 'Verdant: planning the refactor', cancellable: true },
+        (progress, token) =>
+          withAbortSignal(token, async (signal) => {
+            progress.report({ message: 'gathering context (definitions, references, symbols)…' });
+            const ctx = await gatherContext(request.trim(), editor, word, this.uris);
+            if (ctx.hits.length === 0)
+              throw new Error(`Found no code for "${request.trim()}": put the cursor on the symbol to change, or name it in the request.`);
+            progress.report({ message: `${ctx.files.length} files; the local model drafts the plan…` });
+            return this.draft(ctx, signal);
+          }),
+      )
+      .then(
+        (s) => s,
+        (e) => {
+          if (isCancel(e)) return undefined;
+          this.deps.log.error(`refactor: planning failed: ${errorMessage(e)}`);
+          void vscode.window.showErrorMessage(`Verdant: ${errorMessage(e)}`);
+          return undefined;
+        },
+      );
     if (!session) return undefined;
     this.session = session;
     this.events.fire({ type: 'planned', session });
@@ -188,11 +206,20 @@ export class Refactors implements vscode.Disposable {
       this.deps.log.warn(`refactor: ${e.message}`);
       const pick = await vscode.window.showWarningMessage(`Verdant: ${e.message}`, 'Plan From References');
       if (pick !== 'Plan From References') throw Object.assign(new Error('cancelled'), { code: 'cancelled' });
-      plan = parsePlan(JSON.stringify({ steps: ctx.files.filter((f) => ctx.hits.some((h) => h.path === f.path)).map((f) => ({ title: `Update ${f.path}`, files: [f.path], symbols: ctx.symbols, size: 'small', instruction: ctx.request })) }), ctx);
+      plan = parsePlan(
+        JSON.stringify({
+          steps: ctx.files
+            .filter((f) => ctx.hits.some((h) => h.path === f.path))
+            .map((f) => ({ title: `Update ${f.path}`, files: [f.path], symbols: ctx.symbols, size: 'small', instruction: ctx.request })),
+        }),
+        ctx,
+      );
     }
     const steps: PlannedStep[] = [];
     for (const step of plan.steps) steps.push(await this.routeStep(step, ctx));
-    this.deps.log.info(`refactor "${ctx.request}": ${plan.steps.length} steps (${plan.notes.join('; ') || 'as drafted'}), plan ${planned.grams !== undefined ? formatGrams(planned.grams) : 'unrecorded'}`);
+    this.deps.log.info(
+      `refactor "${ctx.request}": ${plan.steps.length} steps (${plan.notes.join('; ') || 'as drafted'}), plan ${planned.grams !== undefined ? formatGrams(planned.grams) : 'unrecorded'}`,
+    );
     return { ctx, plan, steps, planGrams: planned.grams, planRecordIds: planned.recordIds, done: new Map(), state: 'planned' };
   }
 
@@ -201,12 +228,21 @@ export class Refactors implements vscode.Disposable {
     const budgets = [PLAN_EXCERPT_CHARS, PLAN_EXCERPT_CHARS / 4, PLAN_EXCERPT_CHARS / 16, 0];
     for (const [i, chars] of budgets.entries()) {
       try {
-        return await this.deps.runner.call('local', 'refactor-plan', planMessages(ctx, chars), { signal, jsonSchema: planSchema(ctx), maxTokens: PLAN_MAX_TOKENS, reason: 'refactor' });
+        return await this.deps.runner.call('local', 'refactor-plan', planMessages(ctx, chars), {
+          signal,
+          jsonSchema: planSchema(ctx),
+          maxTokens: PLAN_MAX_TOKENS,
+          reason: 'refactor',
+        });
       } catch (e) {
         const tooLong = (e as { code?: string }).code === 'bad-request' && /more than the \d+ that fit/.test(errorMessage(e));
         if (!tooLong) throw e;
         // Even the list of files does not fit: the same offer as for an unusable plan (plan from the references).
-        if (i === budgets.length - 1) throw new PlanError(`The refactor's context is too big for the local model to plan (${errorMessage(e)}); nothing was changed.`, errorMessage(e));
+        if (i === budgets.length - 1)
+          throw new PlanError(
+            `The refactor's context is too big for the local model to plan (${errorMessage(e)}); nothing was changed.`,
+            errorMessage(e),
+          );
         this.deps.log.info(`refactor: the plan prompt is too long for the local model (${errorMessage(e)}); retrying with fewer excerpts`);
       }
     }
@@ -216,7 +252,15 @@ export class Refactors implements vscode.Disposable {
   private async routeStep(step: PlanStep, ctx: RefactorContext, forced?: 'local' | 'cloud'): Promise<PlannedStep> {
     const c = stepContext(step, ctx, { budgetTokens: STEP_BUDGET_TOKENS });
     const chars = c.snippets.reduce((n, s) => n + (s.endLine - s.startLine + 1) * 40, 0);
-    const routed = (await this.deps.router.route({ kind: 'refactor', promptTokens: c.tokens, files: step.files.length, selectionChars: chars, consent: this.deps.consent.value })).decision;
+    const routed = (
+      await this.deps.router.route({
+        kind: 'refactor',
+        promptTokens: c.tokens,
+        files: step.files.length,
+        selectionChars: chars,
+        consent: this.deps.consent.value,
+      })
+    ).decision;
     // A step that touches a secrets file (.env, keys, credentials) never goes to the cloud, even when asked to.
     const secretsFile = step.files.map(sensitiveReason).find((r) => r !== undefined);
     if (secretsFile) {
@@ -232,7 +276,13 @@ export class Refactors implements vscode.Disposable {
    * and the review opens. Files edited in the meantime are read again before their step.
    */
   private async deferPlan(session: RefactorSession, withinGiven?: string): Promise<RefactorResult> {
-    const text = withinGiven ?? await vscode.window.showInputBox({ title: 'Verdant: run the refactor when the grid is clean', prompt: 'Done within (e.g. 4h, 12h, 1d); you review it when it is ready', value: '12h' });
+    const text =
+      withinGiven ??
+      (await vscode.window.showInputBox({
+        title: 'Verdant: run the refactor when the grid is clean',
+        prompt: 'Done within (e.g. 4h, 12h, 1d); you review it when it is ready',
+        value: '12h',
+      }));
     let within: number;
     try {
       within = parseDuration(text ?? '');
@@ -241,18 +291,25 @@ export class Refactors implements vscode.Disposable {
       session.state = 'cancelled';
       return result(session);
     }
-    const payload: DeferredRefactor = { ctx: session.ctx, plan: session.plan, routes: session.steps.map((p) => ({ id: p.step.id, route: p.route, enabled: p.enabled })) };
+    const payload: DeferredRefactor = {
+      ctx: session.ctx,
+      plan: session.plan,
+      routes: session.steps.map((p) => ({ id: p.step.id, route: p.route, enabled: p.enabled })),
+    };
     const job = await this.deps.defer({ kind: 'task', task: 'refactor', payload, label: `refactor: ${session.ctx.request}` }, within, 15);
     session.state = 'deferred';
     this.events.fire({ type: 'ended', session });
-    void vscode.window.showInformationMessage(`Verdant: the refactor will run ${job.plan.runNow ? 'now' : `at ${new Date(job.plan.start).toLocaleTimeString()}`} (${job.plan.reason}); you review it then.`);
+    void vscode.window.showInformationMessage(
+      `Verdant: the refactor will run ${job.plan.runNow ? 'now' : `at ${new Date(job.plan.start).toLocaleTimeString()}`} (${job.plan.reason}); you review it then.`,
+    );
     return result(session);
   }
 
   /** A deferred plan whose window came: route the steps as chosen, run them, open the review. */
   async runDeferred(payload: unknown, limits: { cloud: boolean } = { cloud: true }): Promise<RefactorResult> {
     const p = payload as Partial<DeferredRefactor> | undefined;
-    if (!p?.ctx || !p.plan || !Array.isArray(p.routes)) throw new Error('The deferred refactor has no plan (the queue file may be damaged); plan it again.');
+    if (!p?.ctx || !p.plan || !Array.isArray(p.routes))
+      throw new Error('The deferred refactor has no plan (the queue file may be damaged); plan it again.');
     const steps: PlannedStep[] = [];
     for (const step of p.plan.steps) {
       const chosen = p.routes.find((r) => r.id === step.id);
@@ -271,17 +328,18 @@ export class Refactors implements vscode.Disposable {
     type Item = vscode.QuickPickItem & { planned: PlannedStep };
     const switchRoute = { iconPath: new vscode.ThemeIcon('arrow-swap'), tooltip: 'Switch between local and cloud' };
     const whenClean = { iconPath: new vscode.ThemeIcon('clock'), tooltip: 'Run the checked steps when the grid is cleanest' };
-    const items = (): Item[] => session.steps.map((p) => {
-      const option = p.decision.options.find((o) => o.route === p.route);
-      return {
-        label: `${p.step.id}. ${p.step.title}${p.step.added ? ' (added by Verdant)' : ''}`,
-        description: `${p.route} · ${option ? formatGrams(option.gCO2e) : '?'} CO2e · ${p.tokens} tokens`,
-        detail: `${p.step.files.join(', ')} — ${p.decision.reason}`,
-        picked: p.enabled,
-        buttons: [switchRoute],
-        planned: p,
-      };
-    });
+    const items = (): Item[] =>
+      session.steps.map((p) => {
+        const option = p.decision.options.find((o) => o.route === p.route);
+        return {
+          label: `${p.step.id}. ${p.step.title}${p.step.added ? ' (added by Verdant)' : ''}`,
+          description: `${p.route} · ${option ? formatGrams(option.gCO2e) : '?'} CO2e · ${p.tokens} tokens`,
+          detail: `${p.step.files.join(', ')} — ${p.decision.reason}`,
+          picked: p.enabled,
+          buttons: [switchRoute],
+          planned: p,
+        };
+      });
     const pick = vscode.window.createQuickPick<Item>();
     pick.title = `Verdant: refactor plan for "${session.ctx.request}"`;
     pick.placeholder = `${session.steps.length} steps${session.plan.notes.length ? ` · ${session.plan.notes.join(' · ')}` : ''} · uncheck to drop a step, Enter runs the checked steps`;
@@ -307,7 +365,8 @@ export class Refactors implements vscode.Disposable {
       pick.onDidTriggerItemButton((e) => {
         const p = e.item.planned;
         const cloud = p.decision.options.find((o) => o.route === 'cloud');
-        const blocked = cloud?.blocked ?? (cloud ? p.step.files.map(sensitiveReason).find((r) => r !== undefined) : 'no cloud endpoint is configured');
+        const blocked =
+          cloud?.blocked ?? (cloud ? p.step.files.map(sensitiveReason).find((r) => r !== undefined) : 'no cloud endpoint is configured');
         if (p.route === 'local' && blocked) {
           void vscode.window.showWarningMessage(`Verdant: this step cannot go to the cloud: ${blocked}.`);
           return;
@@ -336,29 +395,38 @@ export class Refactors implements vscode.Disposable {
     session.error = undefined;
     const todo = session.steps.filter((p) => p.enabled && !session.done.has(p.step.id));
     if (todo.some((p) => p.route === 'cloud') && this.deps.consent.value !== 'granted') {
-      const consent = this.deps.consent.value === 'unknown' ? await this.deps.consent.ask(this.deps.cloudHost(), 'the code of the files in this refactor') : 'denied';
+      const consent =
+        this.deps.consent.value === 'unknown'
+          ? await this.deps.consent.ask(this.deps.cloudHost(), 'the code of the files in this refactor')
+          : 'denied';
       if (consent !== 'granted') for (const p of todo) if (p.route === 'cloud') p.route = 'local';
     }
-    const outcome = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Verdant: refactoring', cancellable: true }, (progress, token) => withAbortSignal(token, async (signal) => {
-      for (const [i, p] of todo.entries()) {
-        progress.report({ message: `step ${i + 1}/${todo.length} (${p.route}): ${p.step.title}`, increment: 100 / todo.length });
-        try {
-          session.done.set(p.step.id, await this.runStep(session, p, signal));
-        } catch (e) {
-          session.error = isCancel(e) ? 'cancelled' : `step ${p.step.id} (${p.step.title}): ${errorMessage(e)}`;
-          this.deps.log.warn(`refactor: ${session.error}`);
-          return isCancel(e) ? 'cancelled' as const : 'failed' as const;
-        }
-      }
-      return 'done' as const;
-    }));
+    const outcome = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: 'Verdant: refactoring', cancellable: true },
+      (progress, token) =>
+        withAbortSignal(token, async (signal) => {
+          for (const [i, p] of todo.entries()) {
+            progress.report({ message: `step ${i + 1}/${todo.length} (${p.route}): ${p.step.title}`, increment: 100 / todo.length });
+            try {
+              session.done.set(p.step.id, await this.runStep(session, p, signal));
+            } catch (e) {
+              session.error = isCancel(e) ? 'cancelled' : `step ${p.step.id} (${p.step.title}): ${errorMessage(e)}`;
+              this.deps.log.warn(`refactor: ${session.error}`);
+              return isCancel(e) ? ('cancelled' as const) : ('failed' as const);
+            }
+          }
+          return 'done' as const;
+        }),
+    );
     if (outcome !== 'done') {
       session.state = outcome;
       this.events.fire({ type: 'ended', session });
       if (outcome === 'failed') {
-        void vscode.window.showErrorMessage(`Verdant: the refactor stopped at ${session.error}. Nothing was changed; the plan is kept.`, 'Resume').then((c) => {
-          if (c === 'Resume') showFailure(this.resume());
-        });
+        void vscode.window
+          .showErrorMessage(`Verdant: the refactor stopped at ${session.error}. Nothing was changed; the plan is kept.`, 'Resume')
+          .then((c) => {
+            if (c === 'Resume') showFailure(this.resume());
+          });
       }
       return result(session);
     }
@@ -400,10 +468,19 @@ export class Refactors implements vscode.Disposable {
     }
     session.state = 'review';
     const r0 = result(session);
-    const decided = new Promise<'apply' | 'discard'>((resolve) => { this.decide = resolve; });
-    await vscode.commands.executeCommand('vscode.changes', `Verdant refactor: ${session.ctx.request} (${resources.length} files)`, resources).then(undefined, (e) => this.deps.log.warn(`refactor: no multi-file diff view (${errorMessage(e)})`));
+    const decided = new Promise<'apply' | 'discard'>((resolve) => {
+      this.decide = resolve;
+    });
+    await vscode.commands
+      .executeCommand('vscode.changes', `Verdant refactor: ${session.ctx.request} (${resources.length} files)`, resources)
+      .then(undefined, (e) => this.deps.log.warn(`refactor: no multi-file diff view (${errorMessage(e)})`));
     this.events.fire({ type: 'review', session });
-    void vscode.window.showInformationMessage(`Verdant: the refactor is ready for review: ${resources.length} files, ${formatGrams(r0.grams)} CO2e with the plan.`, 'Apply', 'Discard')
+    void vscode.window
+      .showInformationMessage(
+        `Verdant: the refactor is ready for review: ${resources.length} files, ${formatGrams(r0.grams)} CO2e with the plan.`,
+        'Apply',
+        'Discard',
+      )
       .then((c) => this.decide?.(c === 'Apply' ? 'apply' : 'discard'));
     const choice = await decided;
     this.decide = undefined;
@@ -431,9 +508,13 @@ export class Refactors implements vscode.Disposable {
     const r = result(session);
     this.events.fire({ type: 'ended', session });
     const saved = r.tokensWhole > 0 ? Math.round((1 - r.tokensSent / r.tokensWhole) * 100) : 0;
-    this.deps.log.info(`refactor "${session.ctx.request}" ${session.state}: ${r.filesChanged.length} files, ${formatGrams(r.grams)} CO2e, ${r.tokensSent} tokens sent instead of ${r.tokensWhole} (${saved} % fewer)`);
+    this.deps.log.info(
+      `refactor "${session.ctx.request}" ${session.state}: ${r.filesChanged.length} files, ${formatGrams(r.grams)} CO2e, ${r.tokensSent} tokens sent instead of ${r.tokensWhole} (${saved} % fewer)`,
+    );
     if (applied) {
-      void vscode.window.showInformationMessage(`Verdant: refactor applied to ${r.filesChanged.length} files (${formatGrams(r.grams)} CO2e with the plan; the steps carried ${r.tokensSent} tokens instead of ${r.tokensWhole}, ${saved} % fewer). Undo reverts it as one change.`);
+      void vscode.window.showInformationMessage(
+        `Verdant: refactor applied to ${r.filesChanged.length} files (${formatGrams(r.grams)} CO2e with the plan; the steps carried ${r.tokensSent} tokens instead of ${r.tokensWhole}, ${saved} % fewer). Undo reverts it as one change.`,
+      );
     }
     return r;
   }
@@ -455,8 +536,13 @@ function result(s: RefactorSession): RefactorResult {
   return {
     state: s.state,
     steps: s.steps.map((p) => ({
-      id: p.step.id, title: p.step.title, files: p.step.files, route: p.route, added: p.step.added,
-      gCO2e: p.decision.options.find((o) => o.route === p.route)?.gCO2e ?? 0, reason: p.decision.reason,
+      id: p.step.id,
+      title: p.step.title,
+      files: p.step.files,
+      route: p.route,
+      added: p.step.added,
+      gCO2e: p.decision.options.find((o) => o.route === p.route)?.gCO2e ?? 0,
+      reason: p.decision.reason,
     })),
     notes: s.plan.notes,
     grams: (s.planGrams ?? 0) + done.reduce((g, d) => g + (d.grams ?? 0), 0),
@@ -501,7 +587,29 @@ async function readFile(uri: vscode.Uri): Promise<RefactorFile> {
 
 /** Identifiers in the request that could be the symbols (camelCase, snake_case, dotted names' parts). */
 function identifiersIn(request: string): string[] {
-  const stop = new Set(['rename', 'to', 'the', 'and', 'a', 'an', 'in', 'of', 'from', 'into', 'extract', 'module', 'change', 'add', 'remove', 'parameter', 'function', 'class', 'method', 'use', 'with']);
+  const stop = new Set([
+    'rename',
+    'to',
+    'the',
+    'and',
+    'a',
+    'an',
+    'in',
+    'of',
+    'from',
+    'into',
+    'extract',
+    'module',
+    'change',
+    'add',
+    'remove',
+    'parameter',
+    'function',
+    'class',
+    'method',
+    'use',
+    'with',
+  ]);
   return [...new Set((request.match(/[A-Za-z_$][\w$]{2,}/g) ?? []).filter((w) => !stop.has(w.toLowerCase())))];
 }
 
@@ -510,25 +618,47 @@ function identifiersIn(request: string): string[] {
  * from the language's providers, workspace symbols matching the request, the files involved and their diagnostics.
  * Without a language server for the files, a whole-word search finds the occurrences instead.
  */
-async function gatherContext(request: string, editor: vscode.TextEditor | undefined, word: string | undefined, uris: Map<string, vscode.Uri>): Promise<RefactorContext> {
+async function gatherContext(
+  request: string,
+  editor: vscode.TextEditor | undefined,
+  word: string | undefined,
+  uris: Map<string, vscode.Uri>,
+): Promise<RefactorContext> {
   const symbols = new Set<string>();
   const hits: SymbolHit[] = [];
   const addLocation = (loc: vscode.Location, symbol: string) => {
     if (hits.some((h) => h.path === relative(loc.uri) && h.line === loc.range.start.line && h.character === loc.range.start.character)) return;
     uris.set(relative(loc.uri), loc.uri);
-    hits.push({ path: relative(loc.uri), line: loc.range.start.line, character: loc.range.start.character, length: loc.range.end.character - loc.range.start.character, symbol });
+    hits.push({
+      path: relative(loc.uri),
+      line: loc.range.start.line,
+      character: loc.range.start.character,
+      length: loc.range.end.character - loc.range.start.character,
+      symbol,
+    });
   };
   if (editor && word && request.includes(word)) {
     symbols.add(word);
     const pos = editor.selection.isEmpty ? editor.selection.active : editor.selection.start;
-    const refs = await vscode.commands.executeCommand<vscode.Location[]>('vscode.executeReferenceProvider', editor.document.uri, pos).then((r) => r ?? [], () => []);
+    const refs = await vscode.commands.executeCommand<vscode.Location[]>('vscode.executeReferenceProvider', editor.document.uri, pos).then(
+      (r) => r ?? [],
+      () => [],
+    );
     for (const r of refs) addLocation(r, word);
   }
   for (const name of identifiersIn(request)) {
-    const found = await vscode.commands.executeCommand<vscode.SymbolInformation[]>('vscode.executeWorkspaceSymbolProvider', name).then((r) => r ?? [], () => []);
+    const found = await vscode.commands.executeCommand<vscode.SymbolInformation[]>('vscode.executeWorkspaceSymbolProvider', name).then(
+      (r) => r ?? [],
+      () => [],
+    );
     for (const s of found.filter((x) => x.name === name)) {
       symbols.add(name);
-      const refs = await vscode.commands.executeCommand<vscode.Location[]>('vscode.executeReferenceProvider', s.location.uri, s.location.range.start).then((r) => r ?? [], () => []);
+      const refs = await vscode.commands
+        .executeCommand<vscode.Location[]>('vscode.executeReferenceProvider', s.location.uri, s.location.range.start)
+        .then(
+          (r) => r ?? [],
+          () => [],
+        );
       for (const r of refs) addLocation(r, name);
     }
   }
@@ -550,9 +680,13 @@ async function gatherContext(request: string, editor: vscode.TextEditor | undefi
   }
   const paths = [...new Set(hits.map((h) => h.path))].slice(0, MAX_FILES);
   const files = await Promise.all(paths.map((p) => readFile(uriFor(p, uris))));
-  const diagnostics = files.flatMap((f) => vscode.languages.getDiagnostics(uriFor(f.path, uris))
-    .filter((d) => d.severity === vscode.DiagnosticSeverity.Error).slice(0, 5)
-    .map((d) => ({ path: f.path, line: d.range.start.line, message: d.message })));
+  const diagnostics = files.flatMap((f) =>
+    vscode.languages
+      .getDiagnostics(uriFor(f.path, uris))
+      .filter((d) => d.severity === vscode.DiagnosticSeverity.Error)
+      .slice(0, 5)
+      .map((d) => ({ path: f.path, line: d.range.start.line, message: d.message })),
+  );
   return { request, symbols: [...symbols], files, hits: hits.filter((h) => paths.includes(h.path)), diagnostics };
 }
 

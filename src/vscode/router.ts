@@ -13,7 +13,16 @@ import { loadWeights, referenceForward, TS_CLASSIFIER, type RouterWeights } from
 import type { CloudSide } from '../core/routing/estimates';
 import { featureVector, type RoutingKind } from '../core/routing/features';
 import { RoutingLog, renderRoutingLog } from '../core/routing/log';
-import { cascadeVerdict, decideRoute, MODE_DESCRIPTIONS, ROUTING_MODES, type CascadeVerdict, type RouteContext, type RouteDecision, type RoutingMode } from '../core/routing/policy';
+import {
+  cascadeVerdict,
+  decideRoute,
+  MODE_DESCRIPTIONS,
+  ROUTING_MODES,
+  type CascadeVerdict,
+  type RouteContext,
+  type RouteDecision,
+  type RoutingMode,
+} from '../core/routing/policy';
 import type { RouteQuery, Routed, TaskRouter } from '../core/routing/query';
 import { planJob } from '../core/scheduling/plan';
 import { DEFERRED_TASK_MINUTES } from '../core/tasks/table';
@@ -77,8 +86,17 @@ export class Router implements TaskRouter, vscode.Disposable {
     const features = this.features(q);
     const { p, classifier } = this.classify(features);
     const decision = decideRoute({ kind: q.kind, promptTokens: q.promptTokens, selectionChars: q.selectionChars }, await this.context(q), p);
-    const entry = this.log.add({ at: Date.now(), kind: q.kind, promptTokens: q.promptTokens, decision, classifier, decisionMs: performance.now() - started });
-    this.deps.log.info(`route ${q.kind} (${q.promptTokens} tokens): ${decision.route}${decision.cascade ? ' (cascade)' : ''}; ${decision.reason}; classifier ${classifier}`);
+    const entry = this.log.add({
+      at: Date.now(),
+      kind: q.kind,
+      promptTokens: q.promptTokens,
+      decision,
+      classifier,
+      decisionMs: performance.now() - started,
+    });
+    this.deps.log.info(
+      `route ${q.kind} (${q.promptTokens} tokens): ${decision.route}${decision.cascade ? ' (cascade)' : ''}; ${decision.reason}; classifier ${classifier}`,
+    );
     return { decision, entry, p };
   }
 
@@ -121,7 +139,8 @@ export class Router implements TaskRouter, vscode.Disposable {
   /** A local result kept (true) or sent to the cloud again (false), for the recent-acceptance feature. */
   recordAcceptance(kind: RoutingKind, accepted: boolean): void {
     this.acceptance.record(kind, accepted);
-    this.deps.globalState.update(ACCEPTANCE_KEY, this.acceptance.toJSON())
+    this.deps.globalState
+      .update(ACCEPTANCE_KEY, this.acceptance.toJSON())
       .then(undefined, (e: unknown) => this.deps.log.warn(`router: could not keep the acceptance history: ${errorMessage(e)}`));
   }
 
@@ -140,8 +159,14 @@ export class Router implements TaskRouter, vscode.Disposable {
 
   private features(q: RouteQuery, draftMeanLogProb?: number): Float32Array {
     return featureVector({
-      kind: q.kind, promptTokens: q.promptTokens, localContextTokens: this.contextTokens, files: q.files,
-      selectionChars: q.selectionChars, localTokensPerSecond: this.localTps, draftMeanLogProb, recentAcceptance: this.acceptance.rate(q.kind),
+      kind: q.kind,
+      promptTokens: q.promptTokens,
+      localContextTokens: this.contextTokens,
+      files: q.files,
+      selectionChars: q.selectionChars,
+      localTokensPerSecond: this.localTps,
+      draftMeanLogProb,
+      recentAcceptance: this.acceptance.rate(q.kind),
       onBattery: this.deps.onBattery() === true,
     });
   }
@@ -161,9 +186,10 @@ export class Router implements TaskRouter, vscode.Disposable {
     const backend = this.localBackend ?? s.local.backend;
     const intensity = await this.deps.carbon.intensity();
     const cloud = s.cloud.enable && s.cloud.endpoint && s.cloud.model && (await this.deps.keys.has()) ? await this.cloudSide() : undefined;
-    const budget = s.routing.dailyBudgetGrams > 0
-      ? { dailyGrams: s.routing.dailyBudgetGrams, usedTodayG: await this.gramsToday(), action: s.routing.budgetAction }
-      : undefined;
+    const budget =
+      s.routing.dailyBudgetGrams > 0
+        ? { dailyGrams: s.routing.dailyBudgetGrams, usedTodayG: await this.gramsToday(), action: s.routing.budgetAction }
+        : undefined;
     return {
       mode: s.routing.mode,
       local: {
@@ -172,7 +198,9 @@ export class Router implements TaskRouter, vscode.Disposable {
         prefillTokensPerSecond: this.prefillTps,
         gPerKWh: intensity.gPerKWh,
         contextTokens: this.contextTokens,
-        ...(s.local.backend === 'llama.cpp' && !s.local.modelPath ? { unavailable: 'no local model is chosen (run "Verdant: Select Local Model")' } : {}),
+        ...(s.local.backend === 'llama.cpp' && !s.local.modelPath
+          ? { unavailable: 'no local model is chosen (run "Verdant: Select Local Model")' }
+          : {}),
       },
       cloud,
       trusted: vscode.workspace.isTrusted,
@@ -192,7 +220,12 @@ export class Router implements TaskRouter, vscode.Disposable {
     const hours = this.deps.config.settings.routing.deferWithinHours;
     if (hours <= 0) return undefined;
     const now = Date.now();
-    const plan = planJob({ forecast: await this.deps.carbon.forecast(), now, durationMinutes: DEFERRED_TASK_MINUTES, deadline: now + hours * 3_600_000 });
+    const plan = planJob({
+      forecast: await this.deps.carbon.forecast(),
+      now,
+      durationMinutes: DEFERRED_TASK_MINUTES,
+      deadline: now + hours * 3_600_000,
+    });
     return plan.runNow || plan.windowGPerKWh === null ? undefined : { windowGPerKWh: plan.windowGPerKWh, startsInMs: plan.start - now };
   }
 
@@ -219,9 +252,14 @@ export class Router implements TaskRouter, vscode.Disposable {
     const current = this.deps.config.settings.routing.mode;
     let mode = given;
     if (mode === undefined) {
-      const picked = await vscode.window.showQuickPick(ROUTING_MODES.map((m) => ({
-        label: m === current ? `$(check) ${m}` : m, mode: m, detail: MODE_DESCRIPTIONS[m],
-      })), { title: 'Verdant: Routing Mode', placeHolder: `Now: ${current}` });
+      const picked = await vscode.window.showQuickPick(
+        ROUTING_MODES.map((m) => ({
+          label: m === current ? `$(check) ${m}` : m,
+          mode: m,
+          detail: MODE_DESCRIPTIONS[m],
+        })),
+        { title: 'Verdant: Routing Mode', placeHolder: `Now: ${current}` },
+      );
       mode = picked?.mode;
     }
     if (mode === undefined) return undefined;

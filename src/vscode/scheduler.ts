@@ -122,7 +122,9 @@ export class DeferredJobs implements vscode.Disposable {
         resolveTask: (task) => this.resolveTask(task),
       }),
       vscode.commands.registerCommand(SCHEDULER_COMMANDS.showJobs, () => this.showJobs()),
-      vscode.commands.registerCommand(SCHEDULER_COMMANDS.runWhenClean, (kind?: DeferrableTask, within?: string) => this.runTaskWhenClean(kind, within)),
+      vscode.commands.registerCommand(SCHEDULER_COMMANDS.runWhenClean, (kind?: DeferrableTask, within?: string) =>
+        this.runTaskWhenClean(kind, within),
+      ),
     );
     void this.scheduler.start().catch((e) => deps.log.error(`scheduler: could not start: ${errorMessage(e)}`));
     void this.queue.prune(KEEP_FINISHED_MS).catch((e) => deps.log.warn(`scheduler: could not prune finished jobs: ${errorMessage(e)}`));
@@ -136,7 +138,10 @@ export class DeferredJobs implements vscode.Disposable {
   /** Queues a job for the cleanest window before `withinMinutes` from now; it runs in this window when due. */
   enqueue(spec: JobSpec, withinMinutes: number, durationMinutes: number): Promise<Job> {
     // Jobs queued here run here (their terminal, their review); other windows take over only if this one is gone.
-    return this.scheduler.enqueue({ ...spec, session: spec.session ?? this.session, origin: this.deps.origin() }, { within: withinMinutes, durationMinutes, zone: this.deps.config.settings.carbon.zone });
+    return this.scheduler.enqueue(
+      { ...spec, session: spec.session ?? this.session, origin: this.deps.origin() },
+      { within: withinMinutes, durationMinutes, zone: this.deps.config.settings.carbon.zone },
+    );
   }
 
   /**
@@ -178,8 +183,13 @@ export class DeferredJobs implements vscode.Disposable {
   /** A job whose terminal went away with its window: run it as a visible shell task here. */
   private async runAsShellTask(job: Job, command: string, cwd: string | undefined): Promise<number | null> {
     const folder = vscode.workspace.workspaceFolders?.[0];
-    const task = new vscode.Task({ type: TASK_TYPE, command, jobId: job.id }, folder ?? vscode.TaskScope.Global, job.spec.label, 'verdant',
-      new vscode.ShellExecution(command, cwd ? { cwd } : {}));
+    const task = new vscode.Task(
+      { type: TASK_TYPE, command, jobId: job.id },
+      folder ?? vscode.TaskScope.Global,
+      job.spec.label,
+      'verdant',
+      new vscode.ShellExecution(command, cwd ? { cwd } : {}),
+    );
     const execution = await vscode.tasks.executeTask(task);
     return new Promise((resolve) => {
       const sub = vscode.tasks.onDidEndTaskProcess((e) => {
@@ -199,13 +209,24 @@ export class DeferredJobs implements vscode.Disposable {
       else vscode.window.setStatusBarMessage(`$(clock) Verdant: ${job.spec.label}: ${text}`, 8000);
     };
     switch (type) {
-      case 'queued': return say(job.plan.runNow ? `running now (${job.plan.reason})` : `waiting for ${clock(job.plan.start)} (${job.plan.savingPct} % cleaner)`);
-      case 'replanned': return say(`new forecast: now at ${clock(job.plan.start)} (${job.plan.savingPct} % cleaner)`);
-      case 'started': return say('started in its clean window');
-      case 'finished': return say(job.state === 'done' ? 'done' : `ended: ${job.state}${job.exitCode !== undefined && job.exitCode !== null ? ` (exit code ${job.exitCode})` : ''}${job.error ? `: ${job.error}` : ''}`);
-      case 'interrupted': return say('was running in a window that closed; it was not restarted (queue it again to run it)');
-      case 'cancelled': return say('cancelled');
-      default: return undefined;
+      case 'queued':
+        return say(job.plan.runNow ? `running now (${job.plan.reason})` : `waiting for ${clock(job.plan.start)} (${job.plan.savingPct} % cleaner)`);
+      case 'replanned':
+        return say(`new forecast: now at ${clock(job.plan.start)} (${job.plan.savingPct} % cleaner)`);
+      case 'started':
+        return say('started in its clean window');
+      case 'finished':
+        return say(
+          job.state === 'done'
+            ? 'done'
+            : `ended: ${job.state}${job.exitCode !== undefined && job.exitCode !== null ? ` (exit code ${job.exitCode})` : ''}${job.error ? `: ${job.error}` : ''}`,
+        );
+      case 'interrupted':
+        return say('was running in a window that closed; it was not restarted (queue it again to run it)');
+      case 'cancelled':
+        return say('cancelled');
+      default:
+        return undefined;
     }
   }
 
@@ -213,9 +234,14 @@ export class DeferredJobs implements vscode.Disposable {
     const def = task.definition as VerdantTaskDefinition;
     if (typeof def.command !== 'string' || def.command.trim() === '') return undefined;
     const folder = task.scope !== undefined && typeof task.scope === 'object' ? task.scope : undefined;
-    return new vscode.Task(def, task.scope ?? vscode.TaskScope.Workspace, task.name, 'verdant',
+    return new vscode.Task(
+      def,
+      task.scope ?? vscode.TaskScope.Workspace,
+      task.name,
+      'verdant',
       // The resolved definition has tasks.json's variables (${workspaceFolder}, ${env:…}) substituted.
-      new vscode.CustomExecution(async (resolved) => this.terminal(resolved as VerdantTaskDefinition, task.name, folder)));
+      new vscode.CustomExecution(async (resolved) => this.terminal(resolved as VerdantTaskDefinition, task.name, folder)),
+    );
   }
 
   /** The task's terminal: queues the job, says when it will run, then runs the command in its window. */
@@ -241,35 +267,44 @@ export class DeferredJobs implements vscode.Disposable {
           return;
         }
         const spec: JobSpec = { kind: 'shell', command: def.command, label: name, ...(cwd ? { cwd } : {}) };
-        void this.enqueue({ ...spec, session: this.session }, within, duration).then((queued) => {
-          job = queued;
-          line(`Verdant: ${queued.plan.runNow ? 'running now' : `waiting until ${new Date(queued.plan.start).toLocaleString()}`}: ${queued.plan.reason}`);
-          line(`Command: ${def.command}${cwd ? ` (in ${cwd})` : ''}. Close this terminal to cancel; Verdant: Show Deferred Jobs lists the queue.`);
-          this.waiters.set(queued.id, {
-            run: (signal) => new Promise((resolve) => {
-              line(`Verdant: started at ${new Date().toLocaleTimeString()}`);
-              child = spawn(def.command, { shell: true, cwd, env: process.env });
-              const forward = (d: Buffer) => write.fire(d.toString().replace(/\r?\n/g, '\r\n'));
-              child.stdout?.on('data', forward);
-              child.stderr?.on('data', forward);
-              const abort = () => child?.kill();
-              signal.addEventListener('abort', abort, { once: true });
-              child.on('error', (e) => { line(`Verdant: could not start the command: ${e.message}`); resolve(127); });
-              child.on('close', (code, sig) => {
-                signal.removeEventListener('abort', abort);
-                this.waiters.delete(queued.id);
-                const exit = code ?? (sig ? 128 + (os.constants.signals[sig] ?? 0) : null);
-                line(`Verdant: ended with exit code ${exit}`);
-                close.fire(exit ?? 1);
-                resolve(exit);
-              });
-            }),
-          });
-          void this.scheduler.tick();
-        }, (e) => {
-          line(`Verdant: could not queue the job: ${errorMessage(e)}`);
-          close.fire(1);
-        });
+        void this.enqueue({ ...spec, session: this.session }, within, duration).then(
+          (queued) => {
+            job = queued;
+            line(
+              `Verdant: ${queued.plan.runNow ? 'running now' : `waiting until ${new Date(queued.plan.start).toLocaleString()}`}: ${queued.plan.reason}`,
+            );
+            line(`Command: ${def.command}${cwd ? ` (in ${cwd})` : ''}. Close this terminal to cancel; Verdant: Show Deferred Jobs lists the queue.`);
+            this.waiters.set(queued.id, {
+              run: (signal) =>
+                new Promise((resolve) => {
+                  line(`Verdant: started at ${new Date().toLocaleTimeString()}`);
+                  child = spawn(def.command, { shell: true, cwd, env: process.env });
+                  const forward = (d: Buffer) => write.fire(d.toString().replace(/\r?\n/g, '\r\n'));
+                  child.stdout?.on('data', forward);
+                  child.stderr?.on('data', forward);
+                  const abort = () => child?.kill();
+                  signal.addEventListener('abort', abort, { once: true });
+                  child.on('error', (e) => {
+                    line(`Verdant: could not start the command: ${e.message}`);
+                    resolve(127);
+                  });
+                  child.on('close', (code, sig) => {
+                    signal.removeEventListener('abort', abort);
+                    this.waiters.delete(queued.id);
+                    const exit = code ?? (sig ? 128 + (os.constants.signals[sig] ?? 0) : null);
+                    line(`Verdant: ended with exit code ${exit}`);
+                    close.fire(exit ?? 1);
+                    resolve(exit);
+                  });
+                }),
+            });
+            void this.scheduler.tick();
+          },
+          (e) => {
+            line(`Verdant: could not queue the job: ${errorMessage(e)}`);
+            close.fire(1);
+          },
+        );
       },
       close: () => {
         // The user closed the terminal: cancel a job still waiting, stop one that runs.
@@ -289,9 +324,18 @@ export class DeferredJobs implements vscode.Disposable {
       void vscode.window.showInformationMessage('Verdant: open the file to work on first.');
       return undefined;
     }
-    const kind = given ?? (await vscode.window.showQuickPick(DEFERRABLE_TASKS.map((k) => ({ label: k, task: k })), { title: 'Verdant: Run Task When Clean', placeHolder: 'Which task?' }))?.task;
+    const kind =
+      given ??
+      (
+        await vscode.window.showQuickPick(
+          DEFERRABLE_TASKS.map((k) => ({ label: k, task: k })),
+          { title: 'Verdant: Run Task When Clean', placeHolder: 'Which task?' },
+        )
+      )?.task;
     if (!kind) return undefined;
-    const withinText = withinGiven ?? await vscode.window.showInputBox({ title: 'Verdant: Run Task When Clean', prompt: 'Done within (e.g. 4h, 12h, 1d)', value: '12h' });
+    const withinText =
+      withinGiven ??
+      (await vscode.window.showInputBox({ title: 'Verdant: Run Task When Clean', prompt: 'Done within (e.g. 4h, 12h, 1d)', value: '12h' }));
     if (!withinText) return undefined;
     let within: number;
     try {
@@ -316,7 +360,8 @@ export class DeferredJobs implements vscode.Disposable {
     const deadline = { iconPath: new vscode.ThemeIcon('calendar'), tooltip: 'Change deadline' };
     const items = jobs.map((j) => ({
       label: `${j.state === 'queued' ? '$(clock)' : j.state === 'running' ? '$(loading~spin)' : j.state === 'done' ? '$(check)' : '$(error)'} ${j.spec.label}`,
-      description: j.state === 'queued' ? `${clock(j.plan.start)} · ${j.plan.savingPct} % cleaner · by ${new Date(j.deadline).toLocaleString()}` : j.state,
+      description:
+        j.state === 'queued' ? `${clock(j.plan.start)} · ${j.plan.savingPct} % cleaner · by ${new Date(j.deadline).toLocaleString()}` : j.state,
       detail: j.plan.reason,
       buttons: j.state === 'queued' ? [run, deadline, cancel] : [],
       job: j,
@@ -339,7 +384,11 @@ export class DeferredJobs implements vscode.Disposable {
   }
 
   private async askDeadline(job: Job): Promise<void> {
-    const text = await vscode.window.showInputBox({ title: `Verdant: new deadline for ${job.spec.label}`, prompt: 'Done within (from now), e.g. 6h', value: '12h' });
+    const text = await vscode.window.showInputBox({
+      title: `Verdant: new deadline for ${job.spec.label}`,
+      prompt: 'Done within (from now), e.g. 6h',
+      value: '12h',
+    });
     if (text) await this.scheduler.setDeadline(job.id, (this.deps.now ?? Date.now)() + parseDuration(text) * 60_000);
   }
 }

@@ -8,7 +8,13 @@ export class CloudKeyStore {
 
   constructor(private readonly secrets: vscode.SecretStorage) {
     this.onDidChange = (listener, thisArgs, disposables) =>
-      secrets.onDidChange((e) => { if (e.key === CLOUD_KEY) listener.call(thisArgs); }, undefined, disposables);
+      secrets.onDidChange(
+        (e) => {
+          if (e.key === CLOUD_KEY) listener.call(thisArgs);
+        },
+        undefined,
+        disposables,
+      );
   }
 
   async has(): Promise<boolean> {

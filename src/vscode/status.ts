@@ -27,7 +27,10 @@ export class StatusService implements vscode.Disposable {
     deps.bar.render(this.view);
     this.reportProblems();
     this.subscriptions.push(
-      deps.config.onDidChange(() => { this.reportProblems(); this.refreshInBackground(); }),
+      deps.config.onDidChange(() => {
+        this.reportProblems();
+        this.refreshInBackground();
+      }),
       vscode.workspace.onDidGrantWorkspaceTrust(() => this.refreshInBackground()),
       deps.keys.onDidChange(() => this.refreshInBackground()),
     );

@@ -17,7 +17,9 @@ export class StatusBar implements vscode.Disposable {
     const tooltip = new vscode.MarkdownString(view.lines.join('\n\n'), true);
     tooltip.appendMarkdown('\n\n---\n\nClick for Verdant actions');
     this.item.tooltip = tooltip;
-    this.item.accessibilityInformation = { label: `Verdant, ${view.severity === 'off' ? 'off' : view.severity === 'warning' ? 'needs attention' : 'on'}` };
+    this.item.accessibilityInformation = {
+      label: `Verdant, ${view.severity === 'off' ? 'off' : view.severity === 'warning' ? 'needs attention' : 'on'}`,
+    };
     this.item.backgroundColor = view.severity === 'warning' ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
     this.item.show();
   }

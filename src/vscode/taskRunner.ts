@@ -63,14 +63,25 @@ function editorCloud(d: EditorRunnerDeps, clients: CloudClients): CloudAccess {
     target,
     chat: (request, options) => {
       const s = target();
-      const config = { baseUrl: s.endpoint, model: s.model, apiKey: () => d.keys.get(), proxyUrl: proxyOf(), timeouts: { deadlineMs: s.requestTimeoutSeconds * 1000 } };
+      const config = {
+        baseUrl: s.endpoint,
+        model: s.model,
+        apiKey: () => d.keys.get(),
+        proxyUrl: proxyOf(),
+        timeouts: { deadlineMs: s.requestTimeoutSeconds * 1000 },
+      };
       return clients.use(config, (client) => client.chat(request, options));
     },
   };
 }
 
 /** Offers the router's cleaner window; queues the task there when the user takes it. */
-async function offerLater(d: EditorRunnerDeps, kind: TaskKind, ctx: TaskContext, decision: RouteDecision): Promise<{ at: number; label: string } | undefined> {
+async function offerLater(
+  d: EditorRunnerDeps,
+  kind: TaskKind,
+  ctx: TaskContext,
+  decision: RouteDecision,
+): Promise<{ at: number; label: string } | undefined> {
   const later = decision.options.find((o) => o.route === 'later');
   if (!later) return undefined;
   const at = Date.now() + later.latencyMs;

@@ -7,13 +7,20 @@ import type { TaskUi } from '../core/tasks/runner';
 import { withAbortSignal } from './cancellation';
 
 export const editorTaskUi: TaskUi = {
-  progress: (title, work) => Promise.resolve(vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Verdant: ${title}`, cancellable: true },
-    (progress, token) => withAbortSignal(token, (signal) => work(signal, (chars) => progress.report({ message: `${chars} characters` }))))),
+  progress: (title, work) =>
+    Promise.resolve(
+      vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Verdant: ${title}`, cancellable: true },
+        (progress, token) => withAbortSignal(token, (signal) => work(signal, (chars) => progress.report({ message: `${chars} characters` }))),
+      ),
+    ),
   warn: (message) => void vscode.window.showWarningMessage(`Verdant: ${message}`),
   error: (message) => void vscode.window.showErrorMessage(`Verdant: ${message}`),
   confirmSecretsFile: async (reason, host) => {
     const yes = 'Send Redacted';
-    return (await vscode.window.showWarningMessage(`Verdant: ${reason}. Send it to ${host} with every value redacted?`, { modal: true }, yes)) === yes;
+    return (
+      (await vscode.window.showWarningMessage(`Verdant: ${reason}. Send it to ${host} with every value redacted?`, { modal: true }, yes)) === yes
+    );
   },
   offerLocal: async (message) => (await vscode.window.showErrorMessage(`Verdant: ${message}`, 'Run Locally')) === 'Run Locally',
 };

@@ -89,21 +89,33 @@ export class Tasks implements vscode.Disposable {
     const editor = vscode.window.activeTextEditor;
     if (!editor || editor.selection.isEmpty) return info('select some code first.');
     if (kind === 'refactor' && instruction === undefined) {
-      instruction = await vscode.window.showInputBox({ title: 'Verdant: Refactor Selection', prompt: 'What should change? (empty: improve clarity, keep behaviour)' });
+      instruction = await vscode.window.showInputBox({
+        title: 'Verdant: Refactor Selection',
+        prompt: 'What should change? (empty: improve clarity, keep behaviour)',
+      });
       if (instruction === undefined) return undefined;
     }
     const doc = editor.document;
     const range = new vscode.Range(editor.selection.start, editor.selection.end);
-    const ctx: TaskContext = { languageId: doc.languageId, filePath: vscode.workspace.asRelativePath(doc.uri), code: doc.getText(range), instruction: instruction || undefined };
+    const ctx: TaskContext = {
+      languageId: doc.languageId,
+      filePath: vscode.workspace.asRelativePath(doc.uri),
+      code: doc.getText(range),
+      instruction: instruction || undefined,
+    };
     const version = doc.version;
     return this.task(kind, ctx, async (o) => {
       const proposed = kind === 'refactor' ? extractCodeBlock(o.text) : undefined;
       if (proposed === undefined) {
-        if (kind === 'refactor') void vscode.window.showWarningMessage('Verdant: the model did not return replacement code; its answer is shown instead.');
+        if (kind === 'refactor')
+          void vscode.window.showWarningMessage('Verdant: the model did not return replacement code; its answer is shown instead.');
         return this.document(kind, ctx, o);
       }
       const grams = o.grams !== undefined ? `, ${formatGrams(o.grams)} CO2e` : '';
-      const p = await this.proposals.show({ kind, route: o.route, uri: doc.uri, range, version, original: ctx.code, proposed }, `Refactor ${ctx.filePath} (Verdant: ${o.route}, ${o.model}${grams})`);
+      const p = await this.proposals.show(
+        { kind, route: o.route, uri: doc.uri, range, version, original: ctx.code, proposed },
+        `Refactor ${ctx.filePath} (Verdant: ${o.route}, ${o.model}${grams})`,
+      );
       void this.offerRetry(kind, o, ['Apply', 'Discard'], 'Verdant proposes a refactoring').then((c) => {
         if (c === 'Apply') showFailure(this.proposals.apply(p.id));
         else if (c === 'Discard') this.proposals.discard(p.id);
@@ -116,7 +128,12 @@ export class Tasks implements vscode.Disposable {
     question ??= await vscode.window.showInputBox({ title: 'Verdant: Ask', prompt: 'Your question (the current file is given as context)' });
     if (!question) return undefined;
     const doc = vscode.window.activeTextEditor?.document;
-    const ctx: TaskContext = { languageId: doc?.languageId ?? 'text', filePath: doc ? vscode.workspace.asRelativePath(doc.uri) : '(no file)', code: doc?.getText() ?? '', instruction: question };
+    const ctx: TaskContext = {
+      languageId: doc?.languageId ?? 'text',
+      filePath: doc ? vscode.workspace.asRelativePath(doc.uri) : '(no file)',
+      code: doc?.getText() ?? '',
+      instruction: question,
+    };
     return this.remember('ask', async (force) => {
       // The answer streams into a markdown document as it is generated; the route line is added when it is done.
       const answer = await vscode.workspace.openTextDocument({ language: 'markdown', content: `# ${question}\n\n` });
@@ -124,7 +141,10 @@ export class Tasks implements vscode.Disposable {
       const sink = streamInto(answer);
       const r = await this.deps.runner.run('ask', ctx, { sink: sink.write, force, mayDefer: true });
       await sink.flush();
-      await appendTo(answer, r?.route === 'later' ? `\n\n---\n*Queued: ${r.reason}.*\n` : r ? `\n\n---\n*${routeLine(r)}*\n` : '\n\n---\n*No answer.*\n');
+      await appendTo(
+        answer,
+        r?.route === 'later' ? `\n\n---\n*Queued: ${r.reason}.*\n` : r ? `\n\n---\n*${routeLine(r)}*\n` : '\n\n---\n*No answer.*\n',
+      );
       return this.shown('ask', r, async (o) => {
         void this.offerRetry('ask', o);
         return o;
@@ -152,7 +172,10 @@ export class Tasks implements vscode.Disposable {
     const diff = await repo.diff(true);
     if (!diff.trim()) return info('stage some changes first; the message is written from the staged diff.');
     return this.task('commit', { languageId: 'diff', filePath: repo.rootUri.fsPath, code: diff.slice(0, 60_000) }, async (o) => {
-      repo.inputBox.value = o.text.trim().replace(/^```\w*\n?|```$/g, '').trim();
+      repo.inputBox.value = o.text
+        .trim()
+        .replace(/^```\w*\n?|```$/g, '')
+        .trim();
       void this.offerRetry('commit', o, [], 'Verdant: commit message written');
       return o;
     });
@@ -191,7 +214,10 @@ export class Tasks implements vscode.Disposable {
   private async document(kind: TaskKind, ctx: TaskContext, o: TaskOutcome, title?: string): Promise<TaskOutcome> {
     const code = kind === 'tests' ? extractCodeBlock(o.text) : undefined;
     if (code !== undefined) {
-      await vscode.window.showTextDocument(await vscode.workspace.openTextDocument({ language: ctx.languageId, content: code }), { preview: false, viewColumn: vscode.ViewColumn.Beside });
+      await vscode.window.showTextDocument(await vscode.workspace.openTextDocument({ language: ctx.languageId, content: code }), {
+        preview: false,
+        viewColumn: vscode.ViewColumn.Beside,
+      });
     } else {
       await showMarkdown(`${TASKS[kind].title} ${ctx.filePath}`, o);
     }

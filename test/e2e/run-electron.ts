@@ -10,16 +10,30 @@ async function main(): Promise<number> {
   // The same user settings as the code-server runner: no telemetry, no word suggestions competing with ghost text.
   const userData = mkdtempSync(path.join(os.tmpdir(), 'verdant-electron-'));
   mkdirSync(path.join(userData, 'User'), { recursive: true });
-  writeFileSync(path.join(userData, 'User', 'settings.json'), JSON.stringify({
-    'telemetry.telemetryLevel': 'off', 'workbench.startupEditor': 'none', 'update.mode': 'none',
-    'editor.wordBasedSuggestions': 'off', 'git.openRepositoryInParentFolders': 'never',
-  }));
+  writeFileSync(
+    path.join(userData, 'User', 'settings.json'),
+    JSON.stringify({
+      'telemetry.telemetryLevel': 'off',
+      'workbench.startupEditor': 'none',
+      'update.mode': 'none',
+      'editor.wordBasedSuggestions': 'off',
+      'git.openRepositoryInParentFolders': 'never',
+    }),
+  );
   try {
     await runTests({
       version: process.env.VSCODE_VERSION ?? 'stable',
       extensionDevelopmentPath: root,
       extensionTestsPath: path.join(root, 'out/test/e2e/suite/index.js'),
-      launchArgs: [path.join(root, 'test/fixtures/ws'), '--user-data-dir', userData, '--disable-extensions', '--disable-workspace-trust', '--skip-welcome', '--skip-release-notes'],
+      launchArgs: [
+        path.join(root, 'test/fixtures/ws'),
+        '--user-data-dir',
+        userData,
+        '--disable-extensions',
+        '--disable-workspace-trust',
+        '--skip-welcome',
+        '--skip-release-notes',
+      ],
       extensionTestsEnv: { E2E_RESULTS: path.join(root, 'out/e2e-electron-results.json'), E2E_REPO_ROOT: root },
     });
     return 0;

@@ -21,7 +21,14 @@ import { chromiumBinary, installAdvice, missingPrerequisites } from '../../scrip
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { values: args } = parseArgs({
-  options: { cs: { type: 'string' }, ext: { type: 'string' }, timeout: { type: 'string' }, screenshot: { type: 'string' }, keep: { type: 'boolean' }, untrusted: { type: 'boolean' } },
+  options: {
+    cs: { type: 'string' },
+    ext: { type: 'string' },
+    timeout: { type: 'string' },
+    screenshot: { type: 'string' },
+    keep: { type: 'boolean' },
+    untrusted: { type: 'boolean' },
+  },
 });
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
 const statusItemId = `${pkg.publisher}.${pkg.name}.verdant.status`; // the workbench's DOM id: <extension id>.<item id>
@@ -42,17 +49,29 @@ function codeServerBinary() {
 function chromium() {
   const found = chromiumBinary();
   if (found) return found;
-  throw new Error(`no chromium found: ${installAdvice(missingPrerequisites({ stages: ['e2e'] }).filter((m) => m.what === 'chromium'))} (or set CHROMIUM_PATH)`);
+  throw new Error(
+    `no chromium found: ${installAdvice(missingPrerequisites({ stages: ['e2e'] }).filter((m) => m.what === 'chromium'))} (or set CHROMIUM_PATH)`,
+  );
 }
 
-const freePort = () => new Promise((resolve, reject) => {
-  const srv = net.createServer().listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
-  srv.on('error', reject);
-});
+const freePort = () =>
+  new Promise((resolve, reject) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
 
-const healthy = (port) => new Promise((resolve) => {
-  http.get(`http://127.0.0.1:${port}/healthz`, (res) => { res.resume(); resolve(res.statusCode === 200); }).on('error', () => resolve(false));
-});
+const healthy = (port) =>
+  new Promise((resolve) => {
+    http
+      .get(`http://127.0.0.1:${port}/healthz`, (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      })
+      .on('error', () => resolve(false));
+  });
 
 async function main() {
   if (!fs.existsSync(tests)) throw new Error(`${tests} is missing: run "npm run build" first`);
@@ -62,12 +81,25 @@ async function main() {
   fs.mkdirSync(path.join(userData, 'User'), { recursive: true });
   // telemetry off is required offline: failing telemetry DNS lookups surface as uncaught errors that mocha pins
   // on whichever test is running.
-  fs.writeFileSync(path.join(userData, 'User', 'settings.json'), JSON.stringify({
-    'telemetry.telemetryLevel': 'off', 'workbench.startupEditor': 'none', 'extensions.autoCheckUpdates': false,
-    'extensions.autoUpdate': false, 'update.mode': 'none', 'workbench.enableExperiments': false, 'chat.disableAIFeatures': true, 'git.openRepositoryInParentFolders': 'never',
-    // Word suggestions would pop the suggest widget while the tests type, and inline completions defer to it.
-    'editor.wordBasedSuggestions': 'off',
-  }, null, 2));
+  fs.writeFileSync(
+    path.join(userData, 'User', 'settings.json'),
+    JSON.stringify(
+      {
+        'telemetry.telemetryLevel': 'off',
+        'workbench.startupEditor': 'none',
+        'extensions.autoCheckUpdates': false,
+        'extensions.autoUpdate': false,
+        'update.mode': 'none',
+        'workbench.enableExperiments': false,
+        'chat.disableAIFeatures': true,
+        'git.openRepositoryInParentFolders': 'never',
+        // Word suggestions would pop the suggest widget while the tests type, and inline completions defer to it.
+        'editor.wordBasedSuggestions': 'off',
+      },
+      null,
+      2,
+    ),
+  );
   const resultsFile = path.join(tmp, 'results.json');
   // Screenshots on request: the suite writes <shots>/request-<name>, the runner saves
   // test-output/screenshots/<name>.png and answers with <shots>/done-<name>.
@@ -77,24 +109,59 @@ async function main() {
   fs.mkdirSync(shotsOut, { recursive: true });
   const metricsFile = path.join(tmp, 'metrics.json');
   // Keep code-server, the extension host and chromium from writing under $HOME.
-  const xdg = { XDG_CONFIG_HOME: path.join(tmp, 'xdg-config'), XDG_DATA_HOME: path.join(tmp, 'xdg-data'), XDG_CACHE_HOME: path.join(tmp, 'xdg-cache') };
-  const port = Number(process.env.E2E_PORT) || await freePort();
+  const xdg = {
+    XDG_CONFIG_HOME: path.join(tmp, 'xdg-config'),
+    XDG_DATA_HOME: path.join(tmp, 'xdg-data'),
+    XDG_CACHE_HOME: path.join(tmp, 'xdg-cache'),
+  };
+  const port = Number(process.env.E2E_PORT) || (await freePort());
   const csLog = path.join(tmp, 'code-server.log');
-  const server = spawn(cs, [
-    '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry', '--disable-update-check',
-    // --untrusted: workspace trust on and the fixture folder not trusted (restricted mode); only untrusted.test.js runs.
-    ...(args.untrusted ? [] : ['--disable-workspace-trust']), '--disable-getting-started-override', '--config', path.join(tmp, 'config.yaml'),
-    '--user-data-dir', userData, '--extensions-dir', path.join(tmp, 'extensions'),
-  ], {
-    detached: true, // own process group, so the extension host and its children die with it
-    stdio: ['ignore', fs.openSync(csLog, 'w'), fs.openSync(csLog, 'a')],
-    // The extension host inherits these; E2E_REPO_ROOT lets the suite find the test model as the other suites do.
-    env: { ...process.env, ...xdg, E2E_RESULTS: resultsFile, E2E_METRICS: metricsFile, E2E_REPO_ROOT: root, E2E_SHOTS: shotsDir, ...(args.untrusted ? { E2E_UNTRUSTED: '1' } : {}) },
-  });
-  const stopServer = () => { try { process.kill(-server.pid, 'SIGKILL'); } catch { /* already gone */ } };
+  const server = spawn(
+    cs,
+    [
+      '--bind-addr',
+      `127.0.0.1:${port}`,
+      '--auth',
+      'none',
+      '--disable-telemetry',
+      '--disable-update-check',
+      // --untrusted: workspace trust on and the fixture folder not trusted (restricted mode); only untrusted.test.js runs.
+      ...(args.untrusted ? [] : ['--disable-workspace-trust']),
+      '--disable-getting-started-override',
+      '--config',
+      path.join(tmp, 'config.yaml'),
+      '--user-data-dir',
+      userData,
+      '--extensions-dir',
+      path.join(tmp, 'extensions'),
+    ],
+    {
+      detached: true, // own process group, so the extension host and its children die with it
+      stdio: ['ignore', fs.openSync(csLog, 'w'), fs.openSync(csLog, 'a')],
+      // The extension host inherits these; E2E_REPO_ROOT lets the suite find the test model as the other suites do.
+      env: {
+        ...process.env,
+        ...xdg,
+        E2E_RESULTS: resultsFile,
+        E2E_METRICS: metricsFile,
+        E2E_REPO_ROOT: root,
+        E2E_SHOTS: shotsDir,
+        ...(args.untrusted ? { E2E_UNTRUSTED: '1' } : {}),
+      },
+    },
+  );
+  const stopServer = () => {
+    try {
+      process.kill(-server.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  };
   process.on('exit', stopServer);
   let serverExit = null;
-  server.on('exit', (c) => { serverExit = c; });
+  server.on('exit', (c) => {
+    serverExit = c;
+  });
   for (let i = 0; !(await healthy(port)); i++) {
     if (serverExit !== null || i > 600) throw new Error(`code-server did not start; see ${csLog}`);
     await new Promise((r) => setTimeout(r, 100));
@@ -103,49 +170,66 @@ async function main() {
 
   let cleanup = () => {};
   const browser = await playwrightChromium.launchPersistentContext(path.join(tmp, 'chromium-profile'), {
-    executablePath: chromium(), headless: true, viewport: { width: 1400, height: 850 }, env: { ...process.env, ...xdg },
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+    executablePath: chromium(),
+    headless: true,
+    viewport: { width: 1400, height: 850 },
+    env: { ...process.env, ...xdg },
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-dev-shm-usage',
+    ],
   });
   try {
-    const page = browser.pages()[0] ?? await browser.newPage();
+    const page = browser.pages()[0] ?? (await browser.newPage());
     let onExit;
-    const exited = new Promise((r) => { onExit = r; });
+    const exited = new Promise((r) => {
+      onExit = r;
+    });
     await page.exposeFunction('codeAutomationExit', (code) => onExit(code));
     await page.exposeFunction('codeAutomationLog', (_type, a) => console.log(format(...(a ?? []))));
     page.on('pageerror', (e) => log('page error:', e.message));
     if (process.env.E2E_DEBUG) page.on('console', (m) => log(`browser ${m.type()}:`, m.text()));
-    await page.addInitScript((ids) => {
-      // Newer VS Code honours the payload's development options in a built product only with the smoke-test
-      // driver on (code-server's CLI rejects that flag), so switch it on in the page's configuration.
-      const patch = (el) => {
-        if (el.id !== 'vscode-workbench-web-configuration' || el.dataset.verdantPatched) return;
-        const cfg = JSON.parse(el.getAttribute('data-settings'));
-        cfg.developmentOptions = { ...(cfg.developmentOptions ?? {}), enableSmokeTestDriver: true };
-        el.setAttribute('data-settings', JSON.stringify(cfg));
-        el.dataset.verdantPatched = '1';
-      };
-      // Record each status-bar item the first time the workbench renders it with the text we look for: the
-      // extension host (and with it the items) is gone once the suite ends.
-      const seen = (window.__verdantItems = {});
-      const wanted = { [ids.status]: /Verdant/, [ids.gauge]: /\d+ g\/kWh/ };
-      new MutationObserver((records) => {
-        for (const r of records) for (const n of r.addedNodes) if (n.nodeType === 1) patch(n);
-        for (const [id, re] of Object.entries(wanted)) {
-          const item = document.getElementById(id);
-          if (item && !seen[id] && re.test(item.textContent)) {
-            const visible = item.getBoundingClientRect().width > 0 && getComputedStyle(item).display !== 'none';
-            seen[id] = { text: item.textContent.trim(), label: item.getAttribute('aria-label') ?? '', visible };
+    await page.addInitScript(
+      (ids) => {
+        // Newer VS Code honours the payload's development options in a built product only with the smoke-test
+        // driver on (code-server's CLI rejects that flag), so switch it on in the page's configuration.
+        const patch = (el) => {
+          if (el.id !== 'vscode-workbench-web-configuration' || el.dataset.verdantPatched) return;
+          const cfg = JSON.parse(el.getAttribute('data-settings'));
+          cfg.developmentOptions = { ...(cfg.developmentOptions ?? {}), enableSmokeTestDriver: true };
+          el.setAttribute('data-settings', JSON.stringify(cfg));
+          el.dataset.verdantPatched = '1';
+        };
+        // Record each status-bar item the first time the workbench renders it with the text we look for: the
+        // extension host (and with it the items) is gone once the suite ends.
+        const seen = (window.__verdantItems = {});
+        const wanted = { [ids.status]: /Verdant/, [ids.gauge]: /\d+ g\/kWh/ };
+        new MutationObserver((records) => {
+          for (const r of records) for (const n of r.addedNodes) if (n.nodeType === 1) patch(n);
+          for (const [id, re] of Object.entries(wanted)) {
+            const item = document.getElementById(id);
+            if (item && !seen[id] && re.test(item.textContent)) {
+              const visible = item.getBoundingClientRect().width > 0 && getComputedStyle(item).display !== 'none';
+              seen[id] = { text: item.textContent.trim(), label: item.getAttribute('aria-label') ?? '', visible };
+            }
           }
-        }
-      }).observe(document, { childList: true, subtree: true, characterData: true });
-    }, { status: statusItemId, gauge: gaugeItemId });
+        }).observe(document, { childList: true, subtree: true, characterData: true });
+      },
+      { status: statusItemId, gauge: gaugeItemId },
+    );
 
     const authority = `127.0.0.1:${port}`; // code-server's remote authority is the page's host:port
     const payload = [
       ['extensionDevelopmentPath', `vscode-remote://${authority}${extension}`],
       ['extensionTestsPath', `vscode-remote://${authority}${tests}`],
-      ['skipWelcome', 'true'], ['skipReleaseNotes', 'true'],
+      ['skipWelcome', 'true'],
+      ['skipReleaseNotes', 'true'],
     ];
     await page.goto(`http://${authority}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`);
     await page.waitForSelector('.monaco-workbench', { timeout: 120000 });
@@ -154,8 +238,13 @@ async function main() {
     await page.focus('.monaco-workbench').catch(() => {});
     log('workbench loaded');
     if (args.screenshot) {
-      page.waitForSelector(`[id="${statusItemId}"]`, { timeout: 60000 })
-        .then(() => page.screenshot({ path: args.screenshot })).then(() => log(`screenshot ${args.screenshot}`), () => {});
+      page
+        .waitForSelector(`[id="${statusItemId}"]`, { timeout: 60000 })
+        .then(() => page.screenshot({ path: args.screenshot }))
+        .then(
+          () => log(`screenshot ${args.screenshot}`),
+          () => {},
+        );
     }
     let finished = false;
     const shots = (async () => {
@@ -173,7 +262,7 @@ async function main() {
     const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), timeoutS * 1000))]);
     finished = true;
     await shots;
-    const items = await page.evaluate(() => window.__verdantItems).catch(() => undefined) ?? {};
+    const items = (await page.evaluate(() => window.__verdantItems).catch(() => undefined)) ?? {};
     const statusItem = items[statusItemId];
     const gaugeItem = items[gaugeItemId];
 
@@ -203,12 +292,19 @@ async function main() {
   } finally {
     await browser.close().catch(() => {});
     stopServer();
-    try { cleanup(); } catch (e) { log(`could not remove ${tmp}: ${e.message}`); }
+    try {
+      cleanup();
+    } catch (e) {
+      log(`could not remove ${tmp}: ${e.message}`);
+    }
   }
 }
 
-main().then((c) => process.exit(c), (e) => {
-  log('harness error:', e?.stack ?? e);
-  console.log('0 passed, 1 failed, 0 skipped');
-  process.exit(2);
-});
+main().then(
+  (c) => process.exit(c),
+  (e) => {
+    log('harness error:', e?.stack ?? e);
+    console.log('0 passed, 1 failed, 0 skipped');
+    process.exit(2);
+  },
+);

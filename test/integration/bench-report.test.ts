@@ -10,42 +10,98 @@ const MACHINE = { cpu: 'Test CPU', logicalCores: 2, memoryGiB: 8, platform: 'lin
 const DATE = '2026-11-26T10:00:00.000Z';
 const spread = (median: number, p90: number) => ({ n: 20, median, p90, p99: p90 + 1, min: median - 1, max: p90 + 2 });
 const side = (median: number, p90: number, evaluated: number) => ({
-  latencyMs: spread(median, p90), engineReportedMs: spread(median - 1, p90 - 1), promptPhaseMs: spread(median - 9, p90 - 9), decodePhaseMs: spread(8, 9), meanPromptTokens: 700, meanEvaluatedPromptTokens: evaluated, meanGeneratedTokens: 16, emptySuggestions: 0,
+  latencyMs: spread(median, p90),
+  engineReportedMs: spread(median - 1, p90 - 1),
+  promptPhaseMs: spread(median - 9, p90 - 9),
+  decodePhaseMs: spread(8, 9),
+  meanPromptTokens: 700,
+  meanEvaluatedPromptTokens: evaluated,
+  meanGeneratedTokens: 16,
+  emptySuggestions: 0,
 });
 
 function peers(server: 'measured' | 'skipped') {
-  const scenario = (v: [number, number, number], s: [number, number, number]) => server === 'measured'
-    ? { verdant: side(...v), llamaServer: side(...s), ratio: { median: Math.round((v[0] / s[0]) * 100) / 100, p90: Math.round((v[1] / s[1]) * 100) / 100 } }
-    : { verdant: side(...v), llamaServer: { skipped: 'LLAMA_SERVER is not set: point it at a llama-server binary' } };
+  const scenario = (v: [number, number, number], s: [number, number, number]) =>
+    server === 'measured'
+      ? {
+          verdant: side(...v),
+          llamaServer: side(...s),
+          ratio: { median: Math.round((v[0] / s[0]) * 100) / 100, p90: Math.round((v[1] / s[1]) * 100) / 100 },
+        }
+      : { verdant: side(...v), llamaServer: { skipped: 'LLAMA_SERVER is not set: point it at a llama-server binary' } };
   return {
-    date: DATE, machine: MACHINE, model: 'stories260K-fim.gguf', maxTokens: 16, docs: 20, typingSessions: { documents: 3, keystrokes: 40 },
+    date: DATE,
+    machine: MACHINE,
+    model: 'stories260K-fim.gguf',
+    maxTokens: 16,
+    docs: 20,
+    typingSessions: { documents: 3, keystrokes: 40 },
     verdant: { backend: 'llama.cpp (cpu)', workerRssMiB: 130.2, contextSize: 2048, sequences: 4, threads: 1 },
-    llamaServer: server === 'measured'
-      ? { binary: '/x/llama-server', version: 'version: 1 (abc)', args: ['-m', 'stories260K-fim.gguf', '-t', '1'], serverRssMiB: 90.5 }
-      : { skipped: 'LLAMA_SERVER is not set: point it at a llama-server binary' },
-    scenarios: { cold: scenario([250, 300, 700], [200, 240, 699]), oneCharEdit: scenario([60, 70, 120], [50, 56, 121]), typingThrough: scenario([55, 66, 118], [44, 60, 119]) },
+    llamaServer:
+      server === 'measured'
+        ? { binary: '/x/llama-server', version: 'version: 1 (abc)', args: ['-m', 'stories260K-fim.gguf', '-t', '1'], serverRssMiB: 90.5 }
+        : { skipped: 'LLAMA_SERVER is not set: point it at a llama-server binary' },
+    scenarios: {
+      cold: scenario([250, 300, 700], [200, 240, 699]),
+      oneCharEdit: scenario([60, 70, 120], [50, 56, 121]),
+      typingThrough: scenario([55, 66, 118], [44, 60, 119]),
+    },
     verdantTypingWithCache: { ...side(0.02, 0.05, 0), engineCalls: 12, servedByTypingThrough: 108 },
   };
 }
 
 function memory(rssGrowthMiB: number) {
   const trend = (first: number, growth: number, threshold: number) => ({
-    firstMiB: first, lastMiB: first + growth, maxMiB: first + growth, slopeBytesPer1000: Math.round((growth * 2 ** 20) / 10), growthOverRunMiB: growth, secondHalfSlopeBytesPer1000: -2048,
-    residualSdMiB: 0.1, noiseThresholdMiB: threshold, thresholdRule: 'max(5 % of the first sample, 2 MiB)',
+    firstMiB: first,
+    lastMiB: first + growth,
+    maxMiB: first + growth,
+    slopeBytesPer1000: Math.round((growth * 2 ** 20) / 10),
+    growthOverRunMiB: growth,
+    secondHalfSlopeBytesPer1000: -2048,
+    residualSdMiB: 0.1,
+    noiseThresholdMiB: threshold,
+    thresholdRule: 'max(5 % of the first sample, 2 MiB)',
     verdict: growth < threshold ? 'no growth beyond noise' : 'GROWTH beyond noise',
   });
   return {
-    date: DATE, machine: MACHINE, model: 'stories260K-fim.gguf', engine: { inProcess: true, backend: 'llama.cpp (cpu)', threads: 1, contextSize: 4096, sequences: 4, maxTokens: 16 },
-    completions: 10000, warmup: 500, sampleEvery: 500, gcForcedBeforeSample: true, runSeconds: 150.2, measuredSeconds: 140.1,
-    completionMs: spread(9.5, 30), pipeline: { engineCalls: 5100, typingThrough: 4300, cacheHits: 600, empty: 0, shown: 10000, usageRecords: 5100, generatedTokens: 81600 },
-    heapUsed: trend(18.5, 0.25, 2), rss: trend(180, rssGrowthMiB, 9),
+    date: DATE,
+    machine: MACHINE,
+    model: 'stories260K-fim.gguf',
+    engine: { inProcess: true, backend: 'llama.cpp (cpu)', threads: 1, contextSize: 4096, sequences: 4, maxTokens: 16 },
+    completions: 10000,
+    warmup: 500,
+    sampleEvery: 500,
+    gcForcedBeforeSample: true,
+    runSeconds: 150.2,
+    measuredSeconds: 140.1,
+    completionMs: spread(9.5, 30),
+    pipeline: { engineCalls: 5100, typingThrough: 4300, cacheHits: 600, empty: 0, shown: 10000, usageRecords: 5100, generatedTokens: 81600 },
+    heapUsed: trend(18.5, 0.25, 2),
+    rss: trend(180, rssGrowthMiB, 9),
   };
 }
 
 const LEDGER = {
-  date: DATE, machine: MACHINE, filesystem: '/tmp (temp folder)', recordBytes: 545,
+  date: DATE,
+  machine: MACHINE,
+  filesystem: '/tmp (temp folder)',
+  recordBytes: 545,
   sequential: { records: 5000, recordsPerSecond: 9000, appendMs: spread(0.09, 0.12) },
-  concurrent: { processes: 4, recordsPerProcess: 2500, records: 10000, wallMs: 2500, recordsPerSecond: 4000, appendMsPerProcess: [{ p50: 0.3, p99: 4 }, { p50: 0.35, p99: 6.5 }, { p50: 0.2, p99: 3 }, { p50: 0.4, p99: 5 }], exactlyOnce: true, writerSwitchesInFile: 7000 },
+  concurrent: {
+    processes: 4,
+    recordsPerProcess: 2500,
+    records: 10000,
+    wallMs: 2500,
+    recordsPerSecond: 4000,
+    appendMsPerProcess: [
+      { p50: 0.3, p99: 4 },
+      { p50: 0.35, p99: 6.5 },
+      { p50: 0.2, p99: 3 },
+      { p50: 0.4, p99: 5 },
+    ],
+    exactlyOnce: true,
+    writerSwitchesInFile: 7000,
+  },
   readDay: { records: 10000, fileMiB: 5.2, runs: 5, ms: spread(60, 70), recordsPerSecond: 166667, mibPerSecond: 86.7 },
 };
 
@@ -53,7 +109,8 @@ const LEDGER = {
 function report(dir: string, results: Record<string, unknown>): string {
   const resultsDir = path.join(dir, 'results');
   mkdirSync(resultsDir, { recursive: true });
-  for (const [name, value] of Object.entries(results)) writeFileSync(path.join(resultsDir, name), typeof value === 'string' ? value : JSON.stringify(value, null, 2));
+  for (const [name, value] of Object.entries(results))
+    writeFileSync(path.join(resultsDir, name), typeof value === 'string' ? value : JSON.stringify(value, null, 2));
   const out = path.join(dir, 'out', 'BENCHMARKS.md');
   const r = spawnSync(process.execPath, [path.resolve('bench/report.mjs'), '--results', resultsDir, '--out', out], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
@@ -70,7 +127,9 @@ function row(md: string, first: string): string[] {
 describe('bench report (bench/report.mjs)', function () {
   this.timeout(60_000);
   let work: string;
-  beforeEach(() => { work = mkdtempSync(path.join(os.tmpdir(), 'verdant-bench-report-')); });
+  beforeEach(() => {
+    work = mkdtempSync(path.join(os.tmpdir(), 'verdant-bench-report-'));
+  });
   afterEach(() => rmSync(work, { recursive: true, force: true }));
 
   it('peers, memory and ledger: a row per scenario with medians, p90s, ratios and the verdicts', () => {
@@ -85,13 +144,38 @@ describe('bench report (bench/report.mjs)', function () {
     assert.match(md, /llama-server: version: 1 \(abc\), RSS 90\.5 MiB, `-m stories260K-fim\.gguf -t 1`/);
     assert.match(md, /108 of 20 keystrokes were served by typing-through and 12 reached the engine/);
 
-    assert.deepEqual(row(md, 'Heap used'), ['Heap used', '18.5 MiB', '18.75 MiB', '18.75 MiB', '25.6 KiB', '0.25 MiB', '-2 KiB', '2 MiB (max(5 % of the first sample, 2 MiB))', '0.1 MiB', 'no growth beyond noise']);
+    assert.deepEqual(row(md, 'Heap used'), [
+      'Heap used',
+      '18.5 MiB',
+      '18.75 MiB',
+      '18.75 MiB',
+      '25.6 KiB',
+      '0.25 MiB',
+      '-2 KiB',
+      '2 MiB (max(5 % of the first sample, 2 MiB))',
+      '0.1 MiB',
+      'no growth beyond noise',
+    ]);
     assert.equal(row(md, 'RSS').at(-1), 'no growth beyond noise');
     assert.match(md, /10,000 completions after a warm-up of 500, sampled every 500 after a forced GC; 5,100 reached the engine/);
 
     assert.deepEqual(row(md, 'Append, one writer, sequential'), ['Append, one writer, sequential', '5,000', '9,000', '0.09', '1.12', '–']);
-    assert.deepEqual(row(md, 'Append, 4 processes at once'), ['Append, 4 processes at once', '10,000', '4,000', '0.2–0.4 (per process)', '6.5 (worst process)', 'every record exactly once (7,000 writer switches in the file)']);
-    assert.deepEqual(row(md, "Read the day's records"), ["Read the day's records", '10,000', '166,667', '60 per read of 5.2 MiB', '71', '86.7 MiB/s, 5 reads']);
+    assert.deepEqual(row(md, 'Append, 4 processes at once'), [
+      'Append, 4 processes at once',
+      '10,000',
+      '4,000',
+      '0.2–0.4 (per process)',
+      '6.5 (worst process)',
+      'every record exactly once (7,000 writer switches in the file)',
+    ]);
+    assert.deepEqual(row(md, "Read the day's records"), [
+      "Read the day's records",
+      '10,000',
+      '166,667',
+      '60 per read of 5.2 MiB',
+      '71',
+      '86.7 MiB/s, 5 reads',
+    ]);
 
     // Every section has its caveats; results not there are named, with the command that makes them.
     assert.equal(md.match(/\*\*How measured \/ caveats\*\*/g)?.length, 3);
@@ -100,7 +184,7 @@ describe('bench report (bench/report.mjs)', function () {
     assert.doesNotMatch(md, /undefined|NaN|\[object Object\]/);
   });
 
-  it('a skipped llama-server keeps Verdant\'s numbers, says why once, gives no ratio; growth is called growth', () => {
+  it("a skipped llama-server keeps Verdant's numbers, says why once, gives no ratio; growth is called growth", () => {
     const md = report(work, { 'peers.json': peers('skipped'), 'memory.json': memory(40) });
     assert.deepEqual(row(md, 'Cold prompt'), ['Cold prompt', '250 (300)', 'skipped', '–', '700 / 16', '–']);
     assert.deepEqual(row(md, 'Typing-through'), ['Typing-through', '55 (66)', 'skipped', '–', '118 / 16', '–']);
@@ -111,24 +195,65 @@ describe('bench report (bench/report.mjs)', function () {
   });
 
   it('hostile endpoint: a row per scenario with how the call ended and the growth, cloud and Ollama', () => {
-    const scenario = (outcome: string, textChars: number, sent: number, rss: number, heap: number) => ({ outcome, textChars, ms: 52.2, rssBaselineMiB: 66, rssPeakGrowthMiB: rss, heapBaselineMiB: 8, heapPeakGrowthMiB: heap, serverSentMiB: sent });
+    const scenario = (outcome: string, textChars: number, sent: number, rss: number, heap: number) => ({
+      outcome,
+      textChars,
+      ms: 52.2,
+      rssBaselineMiB: 66,
+      rssPeakGrowthMiB: rss,
+      heapBaselineMiB: 8,
+      heapPeakGrowthMiB: heap,
+      serverSentMiB: sent,
+    });
     const md = report(work, {
       'hostile-endpoint.json': {
-        date: DATE, machine: MACHINE, poured: { mib: 600 }, maxTokens: 1024, scenarios: {
+        date: DATE,
+        machine: MACHINE,
+        poured: { mib: 600 },
+        maxTokens: 1024,
+        scenarios: {
           body: scenario('CloudError (response-too-large): The endpoint at 127.0.0.1:1 sent an answer of more than 8 MiB', 0, 11.75, 21.2, 1.3),
           line: scenario('CloudError (event-too-large): The endpoint at 127.0.0.1:1 sent a streamed event of more than 1 MiB', 0, 5.44, 6.4, 2.1),
           endless: scenario('answer, finish reason "length"', 16384, 3.87, 10.9, 3.8),
-          'ollama-body': scenario('EngineError (backend-unavailable): Ollama at http://127.0.0.1:1 sent a response of more than 8 MiB', 0, 12.63, 20.6, 1.3),
-          'ollama-line': scenario('EngineError (backend-unavailable): Ollama at http://127.0.0.1:1 sent a streamed line of more than 4 MiB', 0, 7.25, 17.2, 5),
+          'ollama-body': scenario(
+            'EngineError (backend-unavailable): Ollama at http://127.0.0.1:1 sent a response of more than 8 MiB',
+            0,
+            12.63,
+            20.6,
+            1.3,
+          ),
+          'ollama-line': scenario(
+            'EngineError (backend-unavailable): Ollama at http://127.0.0.1:1 sent a streamed line of more than 4 MiB',
+            0,
+            7.25,
+            17.2,
+            5,
+          ),
           'ollama-endless': scenario('answer, stopReason "maxTokens"', 16384, 3.81, 6, 4.2),
         },
       },
     });
     assert.match(md, /## Cloud client and local backends against a hostile server\n/);
-    assert.deepEqual(row(md, 'Cloud: non-streamed answer of 600 MiB'), ['Cloud: non-streamed answer of 600 MiB', 'CloudError (response-too-large)', '0', '11.8 MiB', '21.2 MiB', '1.3 MiB', '52.2']);
+    assert.deepEqual(row(md, 'Cloud: non-streamed answer of 600 MiB'), [
+      'Cloud: non-streamed answer of 600 MiB',
+      'CloudError (response-too-large)',
+      '0',
+      '11.8 MiB',
+      '21.2 MiB',
+      '1.3 MiB',
+      '52.2',
+    ]);
     assert.deepEqual(row(md, 'Cloud: one SSE line of 600 MiB').slice(1, 2), ['CloudError (event-too-large)']);
     assert.deepEqual(row(md, 'Cloud: endless stream of small events (max_tokens 1,024)').slice(1, 3), ['answer, finish reason "length"', '16,384']);
-    assert.deepEqual(row(md, 'Ollama: info() answer of 600 MiB'), ['Ollama: info() answer of 600 MiB', 'EngineError (backend-unavailable)', '0', '12.6 MiB', '20.6 MiB', '1.3 MiB', '52.2']);
+    assert.deepEqual(row(md, 'Ollama: info() answer of 600 MiB'), [
+      'Ollama: info() answer of 600 MiB',
+      'EngineError (backend-unavailable)',
+      '0',
+      '12.6 MiB',
+      '20.6 MiB',
+      '1.3 MiB',
+      '52.2',
+    ]);
     assert.deepEqual(row(md, 'Ollama: one NDJSON line of 600 MiB').slice(1, 2), ['EngineError (backend-unavailable)']);
     assert.deepEqual(row(md, 'Ollama: endless NDJSON stream (maxTokens 1,024)').slice(1, 3), ['answer, stopReason "maxTokens"', '16,384']);
     assert.doesNotMatch(md, /undefined|NaN|\[object Object\]/);

@@ -32,14 +32,21 @@ describe('layering lint rule', function () {
     it(`forbids importing vscode in ${file}`, async () => {
       const [result] = await eslint.lintText(importVscode, { filePath: file });
       assert.ok(result);
-      assert.ok(result.messages.some((m) => m.ruleId === 'no-restricted-imports'), JSON.stringify(result.messages));
+      assert.ok(
+        result.messages.some((m) => m.ruleId === 'no-restricted-imports'),
+        JSON.stringify(result.messages),
+      );
     });
   }
 
   it('allows it in the adapters', async () => {
     const [result] = await eslint.lintText(importVscode, { filePath: 'src/vscode/example.ts' });
     assert.ok(result);
-    assert.deepEqual(result.messages.filter((m) => m.fatal || m.ruleId === 'no-restricted-imports'), [], 'linted, and allowed');
+    assert.deepEqual(
+      result.messages.filter((m) => m.fatal || m.ruleId === 'no-restricted-imports'),
+      [],
+      'linted, and allowed',
+    );
   });
 });
 
@@ -47,13 +54,16 @@ describe('type-aware lint', () => {
   it('checks promises with type information in src and test, not in the scripts outside the TypeScript project', async () => {
     const project = new ESLint();
     for (const file of ['src/extension.ts', 'test/unit/ledger.test.ts']) {
-      const config = await project.calculateConfigForFile(file) as { rules: Record<string, unknown>; languageOptions: { parserOptions: { projectService?: unknown } } };
+      const config = (await project.calculateConfigForFile(file)) as {
+        rules: Record<string, unknown>;
+        languageOptions: { parserOptions: { projectService?: unknown } };
+      };
       assert.equal(config.languageOptions.parserOptions.projectService, true, file);
       for (const rule of ['@typescript-eslint/no-floating-promises', '@typescript-eslint/no-misused-promises']) {
         assert.equal((config.rules[rule] as unknown[] | undefined)?.[0], 2, `${rule} is an error in ${file}`);
       }
     }
-    const script = await project.calculateConfigForFile('scripts/setup.mjs') as { rules: Record<string, unknown> };
+    const script = (await project.calculateConfigForFile('scripts/setup.mjs')) as { rules: Record<string, unknown> };
     assert.equal(script.rules['@typescript-eslint/no-floating-promises'], undefined);
   });
 });

@@ -27,7 +27,10 @@ type Route = (seen: Seen, res: ServerResponse) => void | Promise<void>;
 class FakeServer {
   readonly seen: Seen[] = [];
   readonly routes = new Map<string, Route>();
-  private constructor(private readonly server: Server, readonly url: string) {}
+  private constructor(
+    private readonly server: Server,
+    readonly url: string,
+  ) {}
 
   static async start(): Promise<FakeServer> {
     const server = createServer();
@@ -80,47 +83,85 @@ function delayed(ms: number, route: Route): Route {
 
 const T0 = Date.parse('2026-03-01T10:17:00Z');
 const MIN = 60_000;
-const halfHours = (n: number, value: (i: number) => number | null) => Array.from({ length: n }, (_, i) => {
-  const from = new Date(Date.parse('2026-03-01T10:00:00Z') + i * 30 * MIN).toISOString().slice(0, 16) + 'Z';
-  const to = new Date(Date.parse('2026-03-01T10:30:00Z') + i * 30 * MIN).toISOString().slice(0, 16) + 'Z';
-  return { from, to, intensity: { forecast: value(i), actual: null, index: 'moderate' } };
-});
-const mix = [{ fuel: 'biomass', perc: 6.1 }, { fuel: 'gas', perc: 31.4 }, { fuel: 'nuclear', perc: 14.2 }, { fuel: 'wind', perc: 27.9 }];
+const halfHours = (n: number, value: (i: number) => number | null) =>
+  Array.from({ length: n }, (_, i) => {
+    const from = new Date(Date.parse('2026-03-01T10:00:00Z') + i * 30 * MIN).toISOString().slice(0, 16) + 'Z';
+    const to = new Date(Date.parse('2026-03-01T10:30:00Z') + i * 30 * MIN).toISOString().slice(0, 16) + 'Z';
+    return { from, to, intensity: { forecast: value(i), actual: null, index: 'moderate' } };
+  });
+const mix = [
+  { fuel: 'biomass', perc: 6.1 },
+  { fuel: 'gas', perc: 31.4 },
+  { fuel: 'nuclear', perc: 14.2 },
+  { fuel: 'wind', perc: 27.9 },
+];
 
 const GB_NATIONAL = { data: [{ from: '2026-03-01T10:00Z', to: '2026-03-01T10:30Z', intensity: { forecast: 182, actual: 176, index: 'moderate' } }] };
-const GB_NATIONAL_NO_ACTUAL = { data: [{ from: '2026-03-01T10:00Z', to: '2026-03-01T10:30Z', intensity: { forecast: 182, actual: null, index: 'moderate' } }] };
+const GB_NATIONAL_NO_ACTUAL = {
+  data: [{ from: '2026-03-01T10:00Z', to: '2026-03-01T10:30Z', intensity: { forecast: 182, actual: null, index: 'moderate' } }],
+};
 const GB_POSTCODE = {
-  data: [{
-    regionid: 12, dnoregion: 'SSE South', shortname: 'South England', postcode: 'RG41',
-    data: [{ from: '2026-03-01T10:00Z', to: '2026-03-01T10:30Z', intensity: { forecast: 143, index: 'moderate' }, generationmix: mix }],
-  }],
+  data: [
+    {
+      regionid: 12,
+      dnoregion: 'SSE South',
+      shortname: 'South England',
+      postcode: 'RG41',
+      data: [{ from: '2026-03-01T10:00Z', to: '2026-03-01T10:30Z', intensity: { forecast: 143, index: 'moderate' }, generationmix: mix }],
+    },
+  ],
 };
 const GB_FW48H = { data: halfHours(96, (i) => 150 + (i % 10)) };
 const GB_REGIONAL_FW48H = {
   data: {
-    regionid: 12, dnoregion: 'SSE South', shortname: 'South England', postcode: 'RG41',
+    regionid: 12,
+    dnoregion: 'SSE South',
+    shortname: 'South England',
+    postcode: 'RG41',
     // The far end of a regional forecast can carry nulls.
-    data: halfHours(96, (i) => (i >= 94 ? null : 120 + i)).map((p) => ({ from: p.from, to: p.to, intensity: { forecast: p.intensity.forecast, index: 'low' }, generationmix: mix })),
+    data: halfHours(96, (i) => (i >= 94 ? null : 120 + i)).map((p) => ({
+      from: p.from,
+      to: p.to,
+      intensity: { forecast: p.intensity.forecast, index: 'low' },
+      generationmix: mix,
+    })),
   },
 };
 
 const EM_LATEST = {
-  zone: 'DE', carbonIntensity: 302, datetime: '2026-03-01T10:00:00.000Z', updatedAt: '2026-03-01T09:52:11.000Z',
-  createdAt: '2026-02-26T10:00:00.000Z', emissionFactorType: 'lifecycle', isEstimated: true, estimationMethod: 'TIME_SLICER_AVERAGE',
+  zone: 'DE',
+  carbonIntensity: 302,
+  datetime: '2026-03-01T10:00:00.000Z',
+  updatedAt: '2026-03-01T09:52:11.000Z',
+  createdAt: '2026-02-26T10:00:00.000Z',
+  emissionFactorType: 'lifecycle',
+  isEstimated: true,
+  estimationMethod: 'TIME_SLICER_AVERAGE',
 };
 const EM_FORECAST = {
   zone: 'DE',
-  forecast: Array.from({ length: 24 }, (_, i) => ({ carbonIntensity: 300 + i, datetime: new Date(Date.parse('2026-03-01T10:00:00Z') + i * 60 * MIN).toISOString() })),
+  forecast: Array.from({ length: 24 }, (_, i) => ({
+    carbonIntensity: 300 + i,
+    datetime: new Date(Date.parse('2026-03-01T10:00:00Z') + i * 60 * MIN).toISOString(),
+  })),
   updatedAt: '2026-03-01T09:50:00.000Z',
 };
 
 const wtMeta = (units: string) => ({
-  data_point_period_seconds: 300, region: 'CAISO_NORTH', signal_type: 'co2_moer', units, warnings: [],
-  model: { date: '2024-10-01', type: 'binned_regression' }, generated_at_period_seconds: 300, generated_at: '2026-03-01T10:15:00+00:00',
+  data_point_period_seconds: 300,
+  region: 'CAISO_NORTH',
+  signal_type: 'co2_moer',
+  units,
+  warnings: [],
+  model: { date: '2024-10-01', type: 'binned_regression' },
+  generated_at_period_seconds: 300,
+  generated_at: '2026-03-01T10:15:00+00:00',
 });
-const fiveMinutes = (n: number, value: (i: number) => number) => Array.from({ length: n }, (_, i) => ({
-  point_time: new Date(Date.parse('2026-03-01T10:15:00Z') + i * 5 * MIN).toISOString().replace('.000Z', '+00:00'), value: value(i),
-}));
+const fiveMinutes = (n: number, value: (i: number) => number) =>
+  Array.from({ length: n }, (_, i) => ({
+    point_time: new Date(Date.parse('2026-03-01T10:15:00Z') + i * 5 * MIN).toISOString().replace('.000Z', '+00:00'),
+    value: value(i),
+  }));
 const WT_NOW = { data: fiveMinutes(1, () => 1000), meta: wtMeta('lbs_co2_per_mwh') };
 const WT_FORECAST = { data: fiveMinutes(288, (i) => 800 + i), meta: wtMeta('lbs_co2_per_mwh') };
 const WT_INDEX = { data: [{ point_time: '2026-03-01T10:15:00+00:00', value: 96.0 }], meta: wtMeta('percentile') };
@@ -130,14 +171,23 @@ const CASDK_BYLOCATION = [
   { location: 'eastus', time: '2026-03-01T10:05:00+00:00', rating: 398.1, duration: '00:05:00' },
   { location: 'eastus', time: '2026-03-01T09:50:00+00:00', rating: 410.2, duration: '00:05:00' },
 ];
-const CASDK_FORECAST = [{
-  requestedAt: '2026-03-01T10:17:00+00:00', generatedAt: '2026-03-01T10:15:00+00:00', location: 'eastus',
-  dataStartAt: '2026-03-01T10:20:00+00:00', dataEndAt: '2026-03-02T10:15:00+00:00', windowSize: 5,
-  optimalDataPoints: [{ location: 'PJM_ROANOKE', timestamp: '2026-03-01T13:40:00+00:00', duration: 5, value: 371.2 }],
-  forecastData: Array.from({ length: 12 }, (_, i) => ({
-    location: 'PJM_ROANOKE', timestamp: new Date(Date.parse('2026-03-01T10:20:00Z') + i * 5 * MIN).toISOString().replace('.000Z', '+00:00'), duration: 5, value: 400 - i,
-  })),
-}];
+const CASDK_FORECAST = [
+  {
+    requestedAt: '2026-03-01T10:17:00+00:00',
+    generatedAt: '2026-03-01T10:15:00+00:00',
+    location: 'eastus',
+    dataStartAt: '2026-03-01T10:20:00+00:00',
+    dataEndAt: '2026-03-02T10:15:00+00:00',
+    windowSize: 5,
+    optimalDataPoints: [{ location: 'PJM_ROANOKE', timestamp: '2026-03-01T13:40:00+00:00', duration: 5, value: 371.2 }],
+    forecastData: Array.from({ length: 12 }, (_, i) => ({
+      location: 'PJM_ROANOKE',
+      timestamp: new Date(Date.parse('2026-03-01T10:20:00Z') + i * 5 * MIN).toISOString().replace('.000Z', '+00:00'),
+      duration: 5,
+      value: 400 - i,
+    })),
+  },
+];
 
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -155,13 +205,14 @@ describe('carbon sources against real HTTP servers', function () {
     await server.close();
   });
 
-  const service = (over: Partial<IntensityServiceOptions> & Pick<IntensityServiceOptions, 'source' | 'zone'>) => createIntensityService({
-    now,
-    timeoutMs: 30_000, // only a hang: the tests of the timeout itself pass their own
-    baseUrls: { 'uk-carbon-intensity': server.url, 'electricity-maps': `${server.url}/v3`, watttime: server.url, 'carbon-aware-sdk': server.url },
-    credentials: { electricityMapsToken: async () => 'em-token', wattTime: async () => ({ username: 'ada', password: 's3cret' }) },
-    ...over,
-  });
+  const service = (over: Partial<IntensityServiceOptions> & Pick<IntensityServiceOptions, 'source' | 'zone'>) =>
+    createIntensityService({
+      now,
+      timeoutMs: 30_000, // only a hang: the tests of the timeout itself pass their own
+      baseUrls: { 'uk-carbon-intensity': server.url, 'electricity-maps': `${server.url}/v3`, watttime: server.url, 'carbon-aware-sdk': server.url },
+      credentials: { electricityMapsToken: async () => 'em-token', wattTime: async () => ({ username: 'ada', password: 's3cret' }) },
+      ...over,
+    });
 
   function assertFallback(r: IntensityReading, country: string, reason: RegExp): void {
     assert.equal(r.source, 'embedded');
@@ -183,7 +234,15 @@ describe('carbon sources against real HTTP servers', function () {
     it('reads the national actual, else the forecast', async () => {
       server.on('/intensity', json(GB_NATIONAL));
       const r = await service({ source: 'uk-carbon-intensity', zone: 'GB' }).current();
-      assert.deepEqual(r, { zone: 'GB', gPerKWh: 176, at: '2026-03-01T10:00:00.000Z', source: 'uk-carbon-intensity', isEstimated: false, signal: 'average', detail: 'GB national actual' });
+      assert.deepEqual(r, {
+        zone: 'GB',
+        gPerKWh: 176,
+        at: '2026-03-01T10:00:00.000Z',
+        source: 'uk-carbon-intensity',
+        isEstimated: false,
+        signal: 'average',
+        detail: 'GB national actual',
+      });
       server.on('/intensity', json(GB_NATIONAL_NO_ACTUAL));
       const f = await service({ source: 'uk-carbon-intensity', zone: 'GB' }).current();
       assert.equal(f.gPerKWh, 182);
@@ -227,7 +286,12 @@ describe('carbon sources against real HTTP servers', function () {
       server.on('/v3/carbon-intensity/latest', json(EM_LATEST));
       const r = await service({ source: 'electricity-maps', zone: 'de' }).current();
       assert.deepEqual(r, {
-        zone: 'de', gPerKWh: 302, at: '2026-03-01T10:00:00.000Z', source: 'electricity-maps', isEstimated: true, signal: 'average',
+        zone: 'de',
+        gPerKWh: 302,
+        at: '2026-03-01T10:00:00.000Z',
+        source: 'electricity-maps',
+        isEstimated: true,
+        signal: 'average',
         detail: 'latest, lifecycle, estimated (TIME_SLICER_AVERAGE)',
       });
       const seen = server.seen[0]!;
@@ -254,7 +318,11 @@ describe('carbon sources against real HTTP servers', function () {
     it('says the forecast is not on this plan (403) and backs off for an hour', async () => {
       server.on('/v3/carbon-intensity/forecast', json({ message: 'Forbidden' }, 403));
       const s = service({ source: 'electricity-maps', zone: 'DE' });
-      assertFlatFallback(await s.forecast(), 'DE', /^Electricity Maps forecasts are not available on this plan \(403\): they need a paid Electricity Maps plan/);
+      assertFlatFallback(
+        await s.forecast(),
+        'DE',
+        /^Electricity Maps forecasts are not available on this plan \(403\): they need a paid Electricity Maps plan/,
+      );
       clock += 30 * MIN;
       await s.forecast();
       assert.equal(server.count('/v3/carbon-intensity/forecast'), 1);
@@ -344,7 +412,15 @@ describe('carbon sources against real HTTP servers', function () {
       server.on('/emissions/bylocation', json(CASDK_BYLOCATION));
       const r = await service({ source: 'carbon-aware-sdk', zone: 'eastus' }).current();
       assert.equal(server.seen[0]!.query.get('location'), 'eastus');
-      assert.deepEqual(r, { zone: 'eastus', gPerKWh: 398.1, at: '2026-03-01T10:05:00.000Z', source: 'carbon-aware-sdk', isEstimated: false, signal: 'marginal', detail: 'latest observed rating for eastus' });
+      assert.deepEqual(r, {
+        zone: 'eastus',
+        gPerKWh: 398.1,
+        at: '2026-03-01T10:05:00.000Z',
+        source: 'carbon-aware-sdk',
+        isEstimated: false,
+        signal: 'marginal',
+        detail: 'latest observed rating for eastus',
+      });
     });
 
     it('reads forecastData with its point duration', async () => {
@@ -489,12 +565,19 @@ describe('carbon sources against real HTTP servers', function () {
     it('a caller that gives up gets the fallback at once; the shared request still serves the others', async () => {
       // The server holds its answer until the impatient caller has its fallback: "at once" is the order of events.
       let answer!: () => void;
-      const held = new Promise<void>((resolve) => { answer = resolve; });
-      server.on('/intensity', async (seen, res) => { await held; await json(GB_NATIONAL)(seen, res); });
+      const held = new Promise<void>((resolve) => {
+        answer = resolve;
+      });
+      server.on('/intensity', async (seen, res) => {
+        await held;
+        await json(GB_NATIONAL)(seen, res);
+      });
       const s = service({ source: 'uk-carbon-intensity', zone: 'GB' });
       const controller = new AbortController();
       let answered = false;
-      const patient = s.current().finally(() => { answered = true; });
+      const patient = s.current().finally(() => {
+        answered = true;
+      });
       const impatient = s.current(controller.signal);
       setTimeout(() => controller.abort(), 20);
       const gaveUp = await impatient;

@@ -13,10 +13,20 @@ describe('verdant complete (real model)', function () {
   this.timeout(120000);
   let models: TestModels;
   const common = () => ['--threads', '1', '--gpu', 'cpu', '--max-tokens', '12'];
-  before(async () => { models = await testModels(); });
+  before(async () => {
+    models = await testModels();
+  });
 
   it('--json prints one object with the text, backend and timing', async () => {
-    const r = await cli('complete', '--model', models.base, '--prompt', 'Once upon a time, there was a little girl named Lily. She', ...common(), '--json');
+    const r = await cli(
+      'complete',
+      '--model',
+      models.base,
+      '--prompt',
+      'Once upon a time, there was a little girl named Lily. She',
+      ...common(),
+      '--json',
+    );
     assert.equal(r.code, 0, r.stderr);
     const o = JSON.parse(r.stdout);
     assert.match(o.text, /^ loved to play outside/);

@@ -25,13 +25,20 @@ describe('verdant CLI process', () => {
   });
 
   it('info --json prints one parseable object and loads no native module', () => {
-    const r = spawnSync(process.execPath, ['-e', `
+    const r = spawnSync(
+      process.execPath,
+      [
+        '-e',
+        `
       process.argv = [process.argv[0], ${JSON.stringify(CLI)}, 'info', '--json'];
       require('./${CLI}');
       process.on('exit', () => {
         const native = Object.keys(require.cache).filter((f) => /node-llama-cpp|onnxruntime/.test(f) || f.endsWith('.node'));
         process.stderr.write('NATIVE=' + JSON.stringify(native));
-      });`], { encoding: 'utf8', timeout: 30000 });
+      });`,
+      ],
+      { encoding: 'utf8', timeout: 30000 },
+    );
     assert.equal(r.status, 0, r.stderr);
     const info = JSON.parse(r.stdout);
     assert.equal(info.arch, process.arch);

@@ -21,7 +21,16 @@ interface RouteJson {
   pLocalOk: number;
   classifier: string;
   warning?: string;
-  options: { route: string; gCO2e: number; rangeG: [number, number]; latencyMs: number; pLocalOk: number; blocked?: string; method: string; note?: string }[];
+  options: {
+    route: string;
+    gCO2e: number;
+    rangeG: [number, number];
+    latencyMs: number;
+    pLocalOk: number;
+    blocked?: string;
+    method: string;
+    note?: string;
+  }[];
 }
 
 async function route(...args: string[]): Promise<RouteJson> {
@@ -39,22 +48,45 @@ function processesNaming(dir: string): string[] {
 
 /** Every file under `dir`, relative. */
 function filesUnder(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((d) => !d.isDirectory()).map((d) => path.relative(dir, path.join(d.parentPath, d.name)));
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((d) => !d.isDirectory())
+    .map((d) => path.relative(dir, path.join(d.parentPath, d.name)));
 }
 
 describe('verdant route', function () {
   this.timeout(60_000);
 
   it('--json: the decision, the classifier that ran and every option with its grams', async () => {
-    const o = await route('--kind', 'explain', '--tokens', '1200', '--selection-chars', '2000', '--zone', 'DE', '--cloud-zone', 'FR', '--local-tps', '30');
-    assert.deepEqual(Object.keys(o).filter((k) => k !== 'warning' && k !== 'setup').sort(), ['cascade', 'classifier', 'mode', 'options', 'pLocalOk', 'reason', 'route'].sort());
+    const o = await route(
+      '--kind',
+      'explain',
+      '--tokens',
+      '1200',
+      '--selection-chars',
+      '2000',
+      '--zone',
+      'DE',
+      '--cloud-zone',
+      'FR',
+      '--local-tps',
+      '30',
+    );
+    assert.deepEqual(
+      Object.keys(o)
+        .filter((k) => k !== 'warning' && k !== 'setup')
+        .sort(),
+      ['cascade', 'classifier', 'mode', 'options', 'pLocalOk', 'reason', 'route'].sort(),
+    );
     assert.ok(['local', 'cloud'].includes(o.route), o.route);
     assert.equal(typeof o.cascade, 'boolean');
     assert.equal(o.mode, 'balanced');
     assert.equal(o.classifier, 'ts');
     assert.ok(o.pLocalOk >= 0 && o.pLocalOk <= 1, String(o.pLocalOk));
     assert.match(o.reason, /^(local|cloud)/);
-    assert.deepEqual(o.options.map((x) => x.route), ['local', 'cloud']);
+    assert.deepEqual(
+      o.options.map((x) => x.route),
+      ['local', 'cloud'],
+    );
     for (const x of o.options) {
       assert.ok(x.gCO2e > 0 && x.rangeG[0] <= x.gCO2e && x.gCO2e <= x.rangeG[1], JSON.stringify(x));
       assert.ok(x.latencyMs > 0);
@@ -87,7 +119,10 @@ describe('verdant route', function () {
     assert.equal(untrusted.cascade, false);
     assert.match(cloudOption(untrusted)?.blocked ?? '', /not trusted/);
     assert.equal(noCloud.route, 'local');
-    assert.deepEqual(noCloud.options.map((x) => x.route), ['local']);
+    assert.deepEqual(
+      noCloud.options.map((x) => x.route),
+      ['local'],
+    );
   });
 
   it('balanced sends a prompt beyond the local context to the cloud', async () => {
@@ -118,8 +153,16 @@ describe('verdant route', function () {
     ]);
     // The ledger's record of the same request at the same grid (no latency cap: the request took 10 minutes).
     const recorded = cloudSciRecord({
-      feature: 'explain', endpoint: 'https://llm.example.org/v1', model, tokensIn: 1000, tokensOut: 350, latencyMs: 600_000,
-      at: Date.UTC(2026, 0, 1), localZone: 'DE', declaredSize: declaredSize('32'), intensity: annualIntensity('DE'),
+      feature: 'explain',
+      endpoint: 'https://llm.example.org/v1',
+      model,
+      tokensIn: 1000,
+      tokensOut: 350,
+      latencyMs: 600_000,
+      at: Date.UTC(2026, 0, 1),
+      localZone: 'DE',
+      declaredSize: declaredSize('32'),
+      intensity: annualIntensity('DE'),
     });
     const c = cloudOption(declared)!;
     assert.equal(c.method, recorded.energy.method);
@@ -133,7 +176,10 @@ describe('verdant route', function () {
     assert.deepEqual([cloudOption(catalogue)!.method, cloudOption(catalogue)!.note], ['ecologits-2025.11', undefined]);
     const text = await cli(['route', ...base, '--cloud-model', 'acme/secret-coder-v2']);
     assert.equal(text.code, 0, text.stderr);
-    assert.ok(text.stdout.split('\n').some((l) => /^cloud\s+\d.*size unknown, assumed 70\.6B/.test(l)), text.stdout);
+    assert.ok(
+      text.stdout.split('\n').some((l) => /^cloud\s+\d.*size unknown, assumed 70\.6B/.test(l)),
+      text.stdout,
+    );
   });
 
   it('classifies in this process from router-weights.json: router.onnx is not read', async () => {
@@ -164,14 +210,22 @@ describe('verdant route', function () {
   it('never starts an engine worker: no process outlives it, nothing is written to its home (no engine.lock)', async () => {
     const home = mkdtempSync(path.join(os.tmpdir(), 'verdant-route-home-'));
     try {
-      const env = { HOME: home, XDG_CONFIG_HOME: path.join(home, '.config'), XDG_DATA_HOME: path.join(home, '.local', 'share'), APPDATA: path.join(home, 'AppData') };
+      const env = {
+        HOME: home,
+        XDG_CONFIG_HOME: path.join(home, '.config'),
+        XDG_DATA_HOME: path.join(home, '.local', 'share'),
+        APPDATA: path.join(home, 'AppData'),
+      };
       const runs = await Promise.all([
         cli(['route', '--kind', 'completion', '--tokens', '300', '--json'], env),
         cli(['route', '--kind', 'refactor', '--tokens', '60000', '--files', '12', '--mode', 'cloud-only', '--json'], env),
         cli(['route', '--kind', 'summarize', '--tokens', '2000', '--mode', 'local-only', '--no-cloud', '--json'], env),
       ]);
       runs.forEach((r) => assert.equal(r.code, 0, r.stderr));
-      assert.deepEqual(runs.map((r) => (JSON.parse(r.stdout) as RouteJson).classifier), ['ts', 'ts', 'ts']);
+      assert.deepEqual(
+        runs.map((r) => (JSON.parse(r.stdout) as RouteJson).classifier),
+        ['ts', 'ts', 'ts'],
+      );
       assert.deepEqual(filesUnder(home), [], 'no engine.lock, engine.key or engine.log');
       assert.deepEqual(processesNaming(home), [], 'no engine worker (or any process) started with this home');
     } finally {
@@ -185,7 +239,10 @@ describe('verdant route', function () {
     const lines = r.stdout.trim().split('\n');
     assert.match(lines[0]!, /^route: (local|cloud|local draft first.*) \(balanced, p\(local ok\) \d\.\d\d, classifier ts\)$/);
     assert.match(lines[1]!, /^(local|cloud)/);
-    assert.ok(lines.some((l) => /^option\s+CO2e\s+range\s+latency/.test(l)), r.stdout);
+    assert.ok(
+      lines.some((l) => /^option\s+CO2e\s+range\s+latency/.test(l)),
+      r.stdout,
+    );
     assert.ok(lines.some((l) => /^local\s+\d/.test(l)) && lines.some((l) => /^cloud\s+\d/.test(l)), r.stdout);
   });
 

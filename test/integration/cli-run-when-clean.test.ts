@@ -23,8 +23,16 @@ const writer = (file: string, ...extra: string[]) => [process.execPath, '-e', "r
 
 function forecastFile(points: ReadonlyArray<readonly [number, number]>, pointMinutes: number): string {
   const file = tmp('forecast.json');
-  writeFileSync(file, JSON.stringify({ zone: 'GB', source: 'uk-carbon-intensity', signal: 'average', pointMinutes,
-    points: points.map(([at, g]) => ({ at: new Date(at).toISOString(), gPerKWh: g })) }));
+  writeFileSync(
+    file,
+    JSON.stringify({
+      zone: 'GB',
+      source: 'uk-carbon-intensity',
+      signal: 'average',
+      pointMinutes,
+      points: points.map(([at, g]) => ({ at: new Date(at).toISOString(), gPerKWh: g })),
+    }),
+  );
   return file;
 }
 
@@ -40,11 +48,23 @@ function startCli(args: string[]) {
   const child = spawn(process.execPath, ['dist/cli.js', ...args], { env: env() });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d) => { stdout += d; });
-  const waiting = new Promise<void>((resolve) => child.stderr.on('data', (d) => { stderr += d; if (/waiting until|running now/.test(stderr)) resolve(); }));
-  const ready = new Promise<void>((resolve) => child.stdout.on('data', () => { if (stdout.includes('ready')) resolve(); }));
+  child.stdout.on('data', (d) => {
+    stdout += d;
+  });
+  const waiting = new Promise<void>((resolve) =>
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      if (/waiting until|running now/.test(stderr)) resolve();
+    }),
+  );
+  const ready = new Promise<void>((resolve) =>
+    child.stdout.on('data', () => {
+      if (stdout.includes('ready')) resolve();
+    }),
+  );
   const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) =>
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })),
+  );
   return { child, waiting, ready, done };
 }
 
@@ -81,10 +101,18 @@ describe('verdant run-when-clean', function () {
         const edge = now + 3000;
         edges.set(zone, edge);
         // 1-minute points: dirty before the edge, clean for the hour from it.
-        const forecastData = Array.from({ length: 70 }, (_, k) => ({ timestamp: new Date(edge + (k - 5) * MIN).toISOString(), duration: 1, value: k >= 5 && k < 65 ? 50 : 500 }));
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify([{ location: zone, generatedAt: new Date(now).toISOString(), forecastData }]));
+        const forecastData = Array.from({ length: 70 }, (_, k) => ({
+          timestamp: new Date(edge + (k - 5) * MIN).toISOString(),
+          duration: 1,
+          value: k >= 5 && k < 65 ? 50 : 500,
+        }));
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify([{ location: zone, generatedAt: new Date(now).toISOString(), forecastData }]));
       } else {
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify([{ location: zone, time: new Date(now).toISOString(), rating: 500 }]));
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify([{ location: zone, time: new Date(now).toISOString(), rating: 500 }]));
       }
     });
     try {
@@ -112,7 +140,9 @@ describe('verdant run-when-clean', function () {
   it('Ctrl-C while waiting cancels with 130 (SIGTERM: 143) and runs nothing', async () => {
     const { file } = hourly(1);
     const outs = [tmp('ran'), tmp('ran')];
-    const runs = outs.map((out) => startCli(['run-when-clean', '--duration', '30m', '--within', '12h', '--forecast-file', file, '--', ...writer(out)]));
+    const runs = outs.map((out) =>
+      startCli(['run-when-clean', '--duration', '30m', '--within', '12h', '--forecast-file', file, '--', ...writer(out)]),
+    );
     await Promise.all(runs.map((r) => r.waiting));
     await new Promise((r) => setTimeout(r, 300));
     runs[0]!.child.kill('SIGINT');
@@ -154,14 +184,21 @@ describe('verdant run-when-clean', function () {
         res.writeHead(404).end();
         return;
       }
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({
-        data: values.map((v, i) => ({ from: gb(first + i * half), to: gb(first + (i + 1) * half), intensity: { forecast: v, actual: null, index: v < 100 ? 'low' : 'moderate' } })),
-      }));
+      res.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          data: values.map((v, i) => ({
+            from: gb(first + i * half),
+            to: gb(first + (i + 1) * half),
+            intensity: { forecast: v, actual: null, index: v < 100 ? 'low' : 'moderate' },
+          })),
+        }),
+      );
     });
     try {
       const out = tmp('ran');
-      const r = await cli(['run-when-clean', '--duration', '1h', '--within', '12h', '--zone', 'GB', '--dry-run', '--json', '--', ...writer(out)],
-        { VERDANT_UK_CARBON_INTENSITY_URL: server.url });
+      const r = await cli(['run-when-clean', '--duration', '1h', '--within', '12h', '--zone', 'GB', '--dry-run', '--json', '--', ...writer(out)], {
+        VERDANT_UK_CARBON_INTENSITY_URL: server.url,
+      });
       assert.equal(r.code, 0, r.stderr);
       const plan = JSON.parse(r.stdout);
       assert.equal(plan.runNow, false);

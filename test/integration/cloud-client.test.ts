@@ -16,11 +16,18 @@ import { FakeServer, type Route } from '../support/fakeServer';
 const KEY = 'sk-test-4f9c2b7e1d0a';
 const MODEL = 'green-coder-32b';
 
-const chunk = (content: string, extra: Record<string, unknown> = {}) => `data: ${JSON.stringify({
-  id: 'c1', object: 'chat.completion.chunk', model: MODEL, choices: [{ index: 0, delta: { content }, finish_reason: null }], ...extra,
-})}\n\n`;
-const finish = (reason = 'stop') => `data: ${JSON.stringify({ id: 'c1', model: MODEL, choices: [{ index: 0, delta: {}, finish_reason: reason }] })}\n\n`;
-const usageChunk = (p: number, c: number) => `data: ${JSON.stringify({ id: 'c1', model: MODEL, choices: [], usage: { prompt_tokens: p, completion_tokens: c, total_tokens: p + c } })}\n\n`;
+const chunk = (content: string, extra: Record<string, unknown> = {}) =>
+  `data: ${JSON.stringify({
+    id: 'c1',
+    object: 'chat.completion.chunk',
+    model: MODEL,
+    choices: [{ index: 0, delta: { content }, finish_reason: null }],
+    ...extra,
+  })}\n\n`;
+const finish = (reason = 'stop') =>
+  `data: ${JSON.stringify({ id: 'c1', model: MODEL, choices: [{ index: 0, delta: {}, finish_reason: reason }] })}\n\n`;
+const usageChunk = (p: number, c: number) =>
+  `data: ${JSON.stringify({ id: 'c1', model: MODEL, choices: [], usage: { prompt_tokens: p, completion_tokens: c, total_tokens: p + c } })}\n\n`;
 const DONE = 'data: [DONE]\n\n';
 
 const sse = (res: ServerResponse, parts: readonly string[], delayMs = 1) => streamBody(res, 'text/event-stream', parts, delayMs);
@@ -28,7 +35,9 @@ const shred = (text: string, size = 11) => shredText(text, size);
 const json = sendJson;
 
 const completion = (content: string, usage = true) => ({
-  id: 'c2', object: 'chat.completion', model: MODEL,
+  id: 'c2',
+  object: 'chat.completion',
+  model: MODEL,
   choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
   ...(usage ? { usage: { prompt_tokens: 12, completion_tokens: 3 } } : {}),
 });
@@ -64,7 +73,9 @@ describe('CloudClient', function () {
       timeouts: { connectMs: 30_000, headersMs: 30_000, bodyIdleMs: 30_000 },
       retries: { max: 2, baseDelayMs: 100, maxDelayMs: 1000, maxRetryAfterMs: 5000 },
       random: () => 0.5,
-      sleep: async (ms) => { sleeps.push(ms); },
+      sleep: async (ms) => {
+        sleeps.push(ms);
+      },
       ...options,
     });
     return { server, client };
@@ -150,14 +161,20 @@ describe('CloudClient', function () {
       assert.deepEqual(pieces, ['Hello there.']);
       assert.deepEqual(r.usage, { promptTokens: 12, completionTokens: 3, counted: false });
       assert.equal(r.attempts, 2);
-      assert.deepEqual(s.seen.map((x) => x.body.stream), [true, false]);
+      assert.deepEqual(
+        s.seen.map((x) => x.body.stream),
+        [true, false],
+      );
       assert.equal(s.seen[1]!.body.stream_options, undefined);
       await c.chat(ask);
-      assert.deepEqual(s.seen.map((x) => x.body.stream), [true, false, false]);
+      assert.deepEqual(
+        s.seen.map((x) => x.body.stream),
+        [true, false, false],
+      );
       assert.deepEqual(sleeps, []);
     });
 
-    it('keeps a hostile server\'s token counts within what was sent and received', async () => {
+    it("keeps a hostile server's token counts within what was sent and received", async () => {
       const answer = (usage: object) => ({ ...completion('Short answer.'), usage });
       let next: object = {};
       const { client: c } = await setup((_seen, res) => json(res, 200, answer(next)));
@@ -185,7 +202,9 @@ describe('CloudClient', function () {
   describe('timeouts', () => {
     it('fails with a timeout when the headers are slow, without retrying, and closes the socket', async () => {
       // The server never answers: only the 150 ms headers timeout can end the request.
-      const { server: s, client: c } = await setup(() => new Promise<void>(() => {}), { timeouts: { connectMs: 1000, headersMs: 150, bodyIdleMs: 2000 } });
+      const { server: s, client: c } = await setup(() => new Promise<void>(() => {}), {
+        timeouts: { connectMs: 1000, headersMs: 150, bodyIdleMs: 2000 },
+      });
       const e = await rejection(c.chat(ask));
       assert.equal(e.code, 'timeout');
       assert.match(e.message, /did not start answering within 0\.2 s/);
@@ -194,13 +213,16 @@ describe('CloudClient', function () {
     });
 
     it('fails with a timeout when a stream stalls mid-way, keeping the partial text, and closes the socket', async () => {
-      const { server: s, client: c } = await setup(async (_seen, res) => {
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
-        res.write(chunk('Partial '));
-        res.write(chunk('answer'));
-        // The stall lasts until the client hangs up: only its 200 ms body timeout can end the request.
-        await new Promise((resolve) => res.on('close', resolve));
-      }, { timeouts: { connectMs: 30_000, headersMs: 30_000, bodyIdleMs: 200 } });
+      const { server: s, client: c } = await setup(
+        async (_seen, res) => {
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.write(chunk('Partial '));
+          res.write(chunk('answer'));
+          // The stall lasts until the client hangs up: only its 200 ms body timeout can end the request.
+          await new Promise((resolve) => res.on('close', resolve));
+        },
+        { timeouts: { connectMs: 30_000, headersMs: 30_000, bodyIdleMs: 200 } },
+      );
       const pieces: string[] = [];
       const e = await rejection(c.chat(ask, { onText: (t) => pieces.push(t) }));
       assert.equal(e.code, 'idle-timeout');
@@ -255,10 +277,9 @@ describe('CloudClient', function () {
     });
 
     it('reports an error object inside the stream with the server message, key redacted', async () => {
-      const { client: c } = await setup((_seen, res) => sse(res, [
-        chunk('Once '),
-        `data: ${JSON.stringify({ error: { message: `upstream overloaded for key ${KEY}`, type: 'server_error' } })}\n\n`,
-      ]));
+      const { client: c } = await setup((_seen, res) =>
+        sse(res, [chunk('Once '), `data: ${JSON.stringify({ error: { message: `upstream overloaded for key ${KEY}`, type: 'server_error' } })}\n\n`]),
+      );
       const e = await rejection(c.chat(ask));
       assert.equal(e.code, 'server');
       assert.match(e.message, /reported an error while answering \(upstream overloaded for key \*\*\*\)/);
@@ -294,20 +315,23 @@ describe('CloudClient', function () {
     it('stops reading a JSON answer, a model list and an error body at their caps, and hangs up', async () => {
       const written: Promise<number>[] = [];
       let mode: 'answer' | 'models' | 'error' = 'answer';
-      const { server: s, client: c } = await setup((seen, res) => {
-        if (mode === 'error') {
-          res.writeHead(500, { 'content-type': 'text/html' });
-          written.push(pour(res, `<p>${KIB}</p>`, POURED));
-        } else if (seen.path === '/v1/models') {
-          jsonHead(res);
-          res.write('{"object":"list","data":[');
-          written.push(pour(res, `{"id":"${KIB}"},`, POURED));
-        } else {
-          jsonHead(res);
-          res.write('{"choices":[{"message":{"content":"');
-          written.push(pour(res, KIB, POURED));
-        }
-      }, { limits: SMALL, retries: { max: 0 } });
+      const { server: s, client: c } = await setup(
+        (seen, res) => {
+          if (mode === 'error') {
+            res.writeHead(500, { 'content-type': 'text/html' });
+            written.push(pour(res, `<p>${KIB}</p>`, POURED));
+          } else if (seen.path === '/v1/models') {
+            jsonHead(res);
+            res.write('{"object":"list","data":[');
+            written.push(pour(res, `{"id":"${KIB}"},`, POURED));
+          } else {
+            jsonHead(res);
+            res.write('{"choices":[{"message":{"content":"');
+            written.push(pour(res, KIB, POURED));
+          }
+        },
+        { limits: SMALL, retries: { max: 0 } },
+      );
 
       const tooLarge = await rejection(c.chat({ ...ask, stream: false }));
       assert.equal(tooLarge.code, 'response-too-large');
@@ -331,12 +355,15 @@ describe('CloudClient', function () {
 
     it('fails with event-too-large on a streamed line or event past the cap, keeping the text before it', async () => {
       const written: Promise<number>[] = [];
-      const { server: s, client: c } = await setup((_seen, res) => {
-        sseHead(res);
-        res.write(chunk('Before '));
-        // One endless data line; then one event of endless short data lines (no blank line ends it).
-        written.push(s.seen.length === 1 ? pour(res, KIB, POURED) : pour(res, `data: ${KIB}\n`, POURED));
-      }, { limits: SMALL });
+      const { server: s, client: c } = await setup(
+        (_seen, res) => {
+          sseHead(res);
+          res.write(chunk('Before '));
+          // One endless data line; then one event of endless short data lines (no blank line ends it).
+          written.push(s.seen.length === 1 ? pour(res, KIB, POURED) : pour(res, `data: ${KIB}\n`, POURED));
+        },
+        { limits: SMALL },
+      );
       for (const i of [0, 1]) {
         const e = await rejection(c.chat(ask));
         assert.equal(e.code, 'event-too-large');
@@ -371,12 +398,15 @@ describe('CloudClient', function () {
     });
 
     it('fails with idle-timeout when a stream sends only keep-alive comments and blank lines after its text', async () => {
-      const { server: s, client: c } = await setup((_seen, res) => {
-        sseHead(res);
-        res.write(chunk('Hello'));
-        // Bytes every 50 ms but never data: only the client's 300 ms data-idle timeout can end the request.
-        void trickle(res, ': ping\n\n\n', 50);
-      }, { timeouts: { connectMs: 30_000, headersMs: 30_000, bodyIdleMs: 300 } });
+      const { server: s, client: c } = await setup(
+        (_seen, res) => {
+          sseHead(res);
+          res.write(chunk('Hello'));
+          // Bytes every 50 ms but never data: only the client's 300 ms data-idle timeout can end the request.
+          void trickle(res, ': ping\n\n\n', 50);
+        },
+        { timeouts: { connectMs: 30_000, headersMs: 30_000, bodyIdleMs: 300 } },
+      );
       const e = await rejection(c.chat(ask));
       assert.equal(e.code, 'idle-timeout');
       assert.match(e.message, /stopped sending for 0\.3 s in the middle of the answer/);
@@ -385,19 +415,24 @@ describe('CloudClient', function () {
     });
 
     it('fails with deadline when a stream trickles data forever, headers never come, or a backoff outlasts it', async () => {
-      const { server: s, client: c } = await setup((_seen, res) => {
-        if (s.seen.length === 1) {
-          sseHead(res);
-          // Data (an empty delta) every 50 ms: never idle, never done; only the 500 ms deadline can end it.
-          void trickle(res, chunk(''), 50);
-        } else if (s.seen.length === 3) {
-          json(res, 503, { error: 'busy' });
-        } // the second request is never answered
-      }, {
-        timeouts: { connectMs: 30_000, headersMs: 30_000, bodyIdleMs: 30_000, deadlineMs: 500 },
-        // A ten-minute backoff with the real sleep: only the deadline can end the third call's wait.
-        sleep: undefined, retries: { max: 3, baseDelayMs: 600_000, maxDelayMs: 600_000 }, random: () => 0.99,
-      });
+      const { server: s, client: c } = await setup(
+        (_seen, res) => {
+          if (s.seen.length === 1) {
+            sseHead(res);
+            // Data (an empty delta) every 50 ms: never idle, never done; only the 500 ms deadline can end it.
+            void trickle(res, chunk(''), 50);
+          } else if (s.seen.length === 3) {
+            json(res, 503, { error: 'busy' });
+          } // the second request is never answered
+        },
+        {
+          timeouts: { connectMs: 30_000, headersMs: 30_000, bodyIdleMs: 30_000, deadlineMs: 500 },
+          // A ten-minute backoff with the real sleep: only the deadline can end the third call's wait.
+          sleep: undefined,
+          retries: { max: 3, baseDelayMs: 600_000, maxDelayMs: 600_000 },
+          random: () => 0.99,
+        },
+      );
       for (const i of [0, 1, 2]) {
         const e = await rejection(c.chat(ask));
         assert.equal(e.code, 'deadline', `call ${i}: ${e.message}`);
@@ -422,16 +457,33 @@ describe('CloudClient', function () {
       assert.equal(e.partialText, 'ok ');
     });
 
-    it('maps any other error thrown while reading to a CloudError naming its kind; an onText callback\'s own error is its own', async () => {
-      const ctx: FailureContext = { host: 'api.example', model: MODEL, secrets: [KEY], timeouts: { connectMs: 1, headersMs: 1, bodyIdleMs: 1, deadlineMs: 1 }, hadKey: true, usingProxy: false };
+    it("maps any other error thrown while reading to a CloudError naming its kind; an onText callback's own error is its own", async () => {
+      const ctx: FailureContext = {
+        host: 'api.example',
+        model: MODEL,
+        secrets: [KEY],
+        timeouts: { connectMs: 1, headersMs: 1, bodyIdleMs: 1, deadlineMs: 1 },
+        hadKey: true,
+        usingProxy: false,
+      };
       const e = transportFailure(ctx, new RangeError('Invalid string length'), 'so far');
       assert.ok(e instanceof CloudError);
       assert.equal(e.code, 'bad-response');
-      assert.match(e.message, /sent an answer Verdant could not read \(RangeError\): try again, and check that verdant\.cloud\.endpoint is an OpenAI-compatible API/);
+      assert.match(
+        e.message,
+        /sent an answer Verdant could not read \(RangeError\): try again, and check that verdant\.cloud\.endpoint is an OpenAI-compatible API/,
+      );
       assert.equal(e.partialText, 'so far');
       const { client: c } = await setup((_seen, res) => sse(res, [chunk('one '), chunk('two '), finish(), DONE]));
-      const mine = new TypeError('the caller\'s own bug');
-      await assert.rejects(c.chat(ask, { onText: () => { throw mine; } }), (x: unknown) => x === mine);
+      const mine = new TypeError("the caller's own bug");
+      await assert.rejects(
+        c.chat(ask, {
+          onText: () => {
+            throw mine;
+          },
+        }),
+        (x: unknown) => x === mine,
+      );
     });
   });
 
@@ -449,10 +501,13 @@ describe('CloudClient', function () {
 
     it('honours Retry-After as an HTTP date against the injected clock', async () => {
       const now = Date.parse('2025-06-01T12:00:00Z');
-      const { server: s, client: c } = await setup((_seen, res) => {
-        if (s.seen.length === 1) json(res, 503, { error: 'overloaded' }, { 'retry-after': 'Sun, 01 Jun 2025 12:00:03 GMT' });
-        else json(res, 200, completion('Later.'));
-      }, { now: () => now });
+      const { server: s, client: c } = await setup(
+        (_seen, res) => {
+          if (s.seen.length === 1) json(res, 503, { error: 'overloaded' }, { 'retry-after': 'Sun, 01 Jun 2025 12:00:03 GMT' });
+          else json(res, 200, completion('Later.'));
+        },
+        { now: () => now },
+      );
       const r = await c.chat(ask);
       assert.equal(r.text, 'Later.');
       assert.deepEqual(sleeps, [3000]);
@@ -460,7 +515,10 @@ describe('CloudClient', function () {
 
     it('fails at once, saying when to retry, when Retry-After exceeds the cap', async () => {
       const now = Date.parse('2025-06-01T12:00:00Z');
-      const { server: s, client: c } = await setup((_seen, res) => json(res, 429, { error: { message: 'Too many requests' } }, { 'retry-after': '3600' }), { now: () => now });
+      const { server: s, client: c } = await setup(
+        (_seen, res) => json(res, 429, { error: { message: 'Too many requests' } }, { 'retry-after': '3600' }),
+        { now: () => now },
+      );
       const e = await rejection(c.chat(ask));
       assert.equal(e.code, 'rate-limited');
       assert.equal(e.status, 429);
@@ -495,7 +553,14 @@ describe('CloudClient', function () {
       const port = new URL(s.url).port;
       await s.close();
       server = undefined;
-      client = new CloudClient({ baseUrl: `http://127.0.0.1:${port}/v1`, model: MODEL, retries: { max: 1 }, sleep: async (ms) => { sleeps.push(ms); } });
+      client = new CloudClient({
+        baseUrl: `http://127.0.0.1:${port}/v1`,
+        model: MODEL,
+        retries: { max: 1 },
+        sleep: async (ms) => {
+          sleeps.push(ms);
+        },
+      });
       const e = await rejection(client.chat(ask));
       assert.equal(e.code, 'network');
       assert.match(e.message, /refused the connection/);
@@ -505,7 +570,9 @@ describe('CloudClient', function () {
 
   describe('refusals', () => {
     it('401: no retry, names the command, never shows the key even when the server echoes it', async () => {
-      const { server: s, client: c } = await setup((_seen, res) => json(res, 401, { error: { message: `Incorrect API key provided: ${KEY}. You can find your API key at https://example.com/keys.` } }));
+      const { server: s, client: c } = await setup((_seen, res) =>
+        json(res, 401, { error: { message: `Incorrect API key provided: ${KEY}. You can find your API key at https://example.com/keys.` } }),
+      );
       const e = await rejection(c.chat(ask));
       assert.equal(e.code, 'unauthorized');
       assert.equal(e.status, 401);
@@ -524,7 +591,9 @@ describe('CloudClient', function () {
     });
 
     it('404 for the model names the model', async () => {
-      const { client: c } = await setup((_seen, res) => json(res, 404, { error: { message: `The model \`${MODEL}\` does not exist`, code: 'model_not_found' } }));
+      const { client: c } = await setup((_seen, res) =>
+        json(res, 404, { error: { message: `The model \`${MODEL}\` does not exist`, code: 'model_not_found' } }),
+      );
       const e = await rejection(c.chat(ask));
       assert.equal(e.code, 'not-found');
       assert.match(e.message, new RegExp(`has no model "${MODEL}".*check verdant\\.cloud\\.model`));
@@ -533,7 +602,14 @@ describe('CloudClient', function () {
     it('refuses plain http to another host before any request', async () => {
       let dispatched = 0;
       for (const baseUrl of ['http://api.example.com/v1', 'http://10.0.0.7:8080/v1', 'ftp://example.com']) {
-        const c = new CloudClient({ baseUrl, model: MODEL, apiKey: async () => { dispatched++; return KEY; } });
+        const c = new CloudClient({
+          baseUrl,
+          model: MODEL,
+          apiKey: async () => {
+            dispatched++;
+            return KEY;
+          },
+        });
         const e = await rejection(c.chat(ask));
         assert.equal(e.code, 'insecure');
         assert.match(e.message, /use an https:\/\/ URL in verdant\.cloud\.endpoint/);
@@ -569,15 +645,23 @@ describe('CloudClient', function () {
       // Two pieces, more after the abort, and no end: only the abort can end the request.
       const controller = new AbortController();
       const { server: s, client: c } = await setup((_seen, res) =>
-        streamAndStall(res, 'text/event-stream', [chunk('one '), chunk('two ')], aborted(controller.signal), [chunk('three '), chunk('four '), finish(), DONE]));
+        streamAndStall(res, 'text/event-stream', [chunk('one '), chunk('two ')], aborted(controller.signal), [
+          chunk('three '),
+          chunk('four '),
+          finish(),
+          DONE,
+        ]),
+      );
       const pieces: string[] = [];
-      const e = await rejection(c.chat(ask, {
-        signal: controller.signal,
-        onText: (t) => {
-          pieces.push(t);
-          if (pieces.length === 2) controller.abort();
-        },
-      }));
+      const e = await rejection(
+        c.chat(ask, {
+          signal: controller.signal,
+          onText: (t) => {
+            pieces.push(t);
+            if (pieces.length === 2) controller.abort();
+          },
+        }),
+      );
       assert.equal(e.code, 'cancelled');
       assert.equal(e.partialText, 'one two ');
       await s.seen[0]!.closedEarly;
@@ -611,7 +695,10 @@ describe('CloudClient', function () {
       assert.equal(t.ok, true);
       assert.deepEqual(t.models, ['other', MODEL]);
       assert.match(t.message, /is available/);
-      assert.deepEqual(s.seen.map((x) => `${x.method} ${x.path}`), ['GET /v1/models']);
+      assert.deepEqual(
+        s.seen.map((x) => `${x.method} ${x.path}`),
+        ['GET /v1/models'],
+      );
       assert.equal(s.seen[0]!.headers.authorization, `Bearer ${KEY}`);
     });
 
@@ -639,8 +726,14 @@ describe('CloudClient', function () {
   describe('proxy', () => {
     it('never proxies loopback', async () => {
       let proxied = 0;
-      const proxy = createServer((_req, res) => { proxied++; res.end(); });
-      proxy.on('connect', (_req, socket: Socket) => { proxied++; socket.destroy(); });
+      const proxy = createServer((_req, res) => {
+        proxied++;
+        res.end();
+      });
+      proxy.on('connect', (_req, socket: Socket) => {
+        proxied++;
+        socket.destroy();
+      });
       const port = await new Promise<number>((resolve) => proxy.listen(0, '127.0.0.1', () => resolve((proxy.address() as AddressInfo).port)));
       try {
         const { client: c } = await setup((_seen, res) => json(res, 200, completion('direct')), { proxyUrl: `http://127.0.0.1:${port}` });
@@ -659,7 +752,13 @@ describe('CloudClient', function () {
         socket.end('HTTP/1.1 403 Forbidden\r\n\r\n');
       });
       const port = await new Promise<number>((resolve) => proxy.listen(0, '127.0.0.1', () => resolve((proxy.address() as AddressInfo).port)));
-      const c = new CloudClient({ baseUrl: 'https://api.green.example/v1', model: MODEL, apiKey: async () => KEY, proxyUrl: `http://127.0.0.1:${port}`, retries: { max: 0 } });
+      const c = new CloudClient({
+        baseUrl: 'https://api.green.example/v1',
+        model: MODEL,
+        apiKey: async () => KEY,
+        proxyUrl: `http://127.0.0.1:${port}`,
+        retries: { max: 0 },
+      });
       try {
         const e = await rejection(c.chat(ask));
         assert.match(e.message, /through the proxy/);
@@ -686,10 +785,22 @@ describe('CloudClient', function () {
   describe('retry timing', () => {
     it('computes full-jitter backoff and reads Retry-After', () => {
       const policy = { ...DEFAULT_RETRY_POLICY, baseDelayMs: 100, maxDelayMs: 1000 };
-      assert.equal(backoffMs(0, policy, () => 0.999), 99);
-      assert.equal(backoffMs(3, policy, () => 0.5), 400);
-      assert.equal(backoffMs(10, policy, () => 0.5), 500);
-      assert.equal(backoffMs(1, policy, () => 0), 0);
+      assert.equal(
+        backoffMs(0, policy, () => 0.999),
+        99,
+      );
+      assert.equal(
+        backoffMs(3, policy, () => 0.5),
+        400,
+      );
+      assert.equal(
+        backoffMs(10, policy, () => 0.5),
+        500,
+      );
+      assert.equal(
+        backoffMs(1, policy, () => 0),
+        0,
+      );
       const now = Date.parse('2025-06-01T12:00:00Z');
       assert.equal(parseRetryAfter('7', now), 7000);
       assert.equal(parseRetryAfter('1.5', now), 1500);

@@ -12,7 +12,8 @@ import { sleep, until } from '../support/wait';
 
 const KEY = 'pool-test-key';
 
-const chunk = (model: string, content: string) => `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', model, choices: [{ index: 0, delta: { content }, finish_reason: null }] })}\n\n`;
+const chunk = (model: string, content: string) =>
+  `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', model, choices: [{ index: 0, delta: { content }, finish_reason: null }] })}\n\n`;
 const finish = (model: string) => `data: ${JSON.stringify({ id: 'c1', model, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })}\n\n`;
 const DONE = 'data: [DONE]\n\n';
 
@@ -30,7 +31,9 @@ async function answer(res: ServerResponse, model: string, gate?: Promise<void>):
 /** A gate the test opens. */
 function gate(): { opened: Promise<void>; open: () => void } {
   let open!: () => void;
-  const opened = new Promise<void>((resolve) => { open = resolve; });
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
   return { opened, open };
 }
 
@@ -45,9 +48,12 @@ describe('CloudClients (the cloud client pool) with CloudClient', function () {
   function options(model: string): CloudClientOptions {
     assert.ok(server);
     return {
-      baseUrl: server.url, model, apiKey: async () => KEY,
+      baseUrl: server.url,
+      model,
+      apiKey: async () => KEY,
       // Only hangs: a loopback answer on a busy machine may take seconds.
-      timeouts: { connectMs: 30_000, headersMs: 30_000, bodyIdleMs: 30_000 }, retries: { max: 0 },
+      timeouts: { connectMs: 30_000, headersMs: 30_000, bodyIdleMs: 30_000 },
+      retries: { max: 0 },
     };
   }
 
@@ -87,8 +93,12 @@ describe('CloudClients (the cloud client pool) with CloudClient', function () {
       // undici frees the connection a tick after the body ends; a request sent in that tick opens another one.
       await sleep(10);
     }
-    assert.deepEqual(server?.seen.map((s) => s.headers.authorization), [`Bearer ${KEY}`, `Bearer ${KEY}`], 'the key, read per request through the pool');
-    assert.equal(server?.connections, 1, 'the second request reused the first one\'s connection');
+    assert.deepEqual(
+      server?.seen.map((s) => s.headers.authorization),
+      [`Bearer ${KEY}`, `Bearer ${KEY}`],
+      'the key, read per request through the pool',
+    );
+    assert.equal(server?.connections, 1, "the second request reused the first one's connection");
     assert.equal(made, 1);
     assert.deepEqual(closed, []);
   });
@@ -115,7 +125,11 @@ describe('CloudClients (the cloud client pool) with CloudClient', function () {
     });
     const old = pool.acquire(options('m1'));
     let streamed = '';
-    const running = old.client.chat(ask, { onText: (t) => { streamed += t; } });
+    const running = old.client.chat(ask, {
+      onText: (t) => {
+        streamed += t;
+      },
+    });
     await until('the first piece of the answer', () => streamed === 'Hello');
     const oldSocket = sockets.get('m1');
     assert.ok(oldSocket);
@@ -161,7 +175,11 @@ describe('CloudClients (the cloud client pool) with CloudClient', function () {
     const pool = await setup((seen, res) => answer(res, seen.body.model, held.opened));
     const lease = pool.acquire(options('m1'));
     let streamed = '';
-    const running = lease.client.chat(ask, { onText: (t) => { streamed += t; } });
+    const running = lease.client.chat(ask, {
+      onText: (t) => {
+        streamed += t;
+      },
+    });
     await until('the first piece of the answer', () => streamed === 'Hello');
     await pool.dispose();
     assert.deepEqual(closed, [], 'leased: left open');

@@ -12,7 +12,17 @@ const SUFFIX = '\nThe end.';
 
 function input(prefix: string, over: Partial<CompletionInput> = {}): CompletionInput {
   const linePrefix = prefix.split('\n').pop()!;
-  return { documentKey: 'file:///story.txt', languageId: 'plaintext', filePath: 'story.txt', prefix, suffix: SUFFIX, linePrefix, lineSuffix: '', manual: false, ...over };
+  return {
+    documentKey: 'file:///story.txt',
+    languageId: 'plaintext',
+    filePath: 'story.txt',
+    prefix,
+    suffix: SUFFIX,
+    linePrefix,
+    lineSuffix: '',
+    manual: false,
+    ...over,
+  };
 }
 
 /**
@@ -23,10 +33,14 @@ function counting(engine: LlamaEngine, held = false) {
   const calls: FimRequest[] = [];
   const aborted: FimRequest[] = [];
   let release!: () => void;
-  const door = new Promise<void>((resolve) => { release = resolve; });
+  const door = new Promise<void>((resolve) => {
+    release = resolve;
+  });
   if (!held) release();
   let reached!: () => void;
-  const firstCall = new Promise<void>((resolve) => { reached = resolve; });
+  const firstCall = new Promise<void>((resolve) => {
+    reached = resolve;
+  });
   const wrapped: CompletionEngine = {
     async generate(request: FimRequest, options: GenerateOptions) {
       calls.push(request);
@@ -43,8 +57,12 @@ function counting(engine: LlamaEngine, held = false) {
 describe('completion pipeline (real engine, FIM model)', function () {
   this.timeout(60000);
   let engine: LlamaEngine;
-  before(async () => { engine = await LlamaEngine.load({ modelPath: (await testModels()).fim, gpu: 'cpu', threads: 1, contextSize: 512, sequences: 4 }); });
-  after(async () => { await engine?.dispose(); });
+  before(async () => {
+    engine = await LlamaEngine.load({ modelPath: (await testModels()).fim, gpu: 'cpu', threads: 1, contextSize: 512, sequences: 4 });
+  });
+  after(async () => {
+    await engine?.dispose();
+  });
 
   it('asks the engine once, then serves the same state and typing-through from the cache', async () => {
     const { wrapped, calls } = counting(engine);
@@ -69,7 +87,15 @@ describe('completion pipeline (real engine, FIM model)', function () {
   });
 
   it('reuses a request in flight when the user types what it is producing', async () => {
-    const probe = await engine.generate({ kind: 'fim', prefix: PREFIX, suffix: SUFFIX, maxTokens: 96, temperature: 0, sessionKey: 'probe', stop: [] });
+    const probe = await engine.generate({
+      kind: 'fim',
+      prefix: PREFIX,
+      suffix: SUFFIX,
+      maxTokens: 96,
+      temperature: 0,
+      sessionKey: 'probe',
+      stop: [],
+    });
     const { wrapped, calls, release, firstCall } = counting(engine, true);
     const p = new CompletionPipeline({ engine: wrapped, sleep: async () => {} });
     const a = p.complete(input(PREFIX), new AbortController().signal);
@@ -115,7 +141,11 @@ describe('completion pipeline (real engine, FIM model)', function () {
   it('lets only the last of quick keystrokes reach the engine (debounce)', async () => {
     const { wrapped, calls } = counting(engine);
     const p = new CompletionPipeline({ engine: wrapped });
-    const results = await Promise.all(['Lily', 'Lily went', 'Lily went to'].map((t) => p.complete(input(t, { documentKey: 'file:///d.txt', suffix: '' }), new AbortController().signal)));
+    const results = await Promise.all(
+      ['Lily', 'Lily went', 'Lily went to'].map((t) =>
+        p.complete(input(t, { documentKey: 'file:///d.txt', suffix: '' }), new AbortController().signal),
+      ),
+    );
     assert.equal(results[0], undefined);
     assert.equal(results[1], undefined);
     assert.equal(calls.length, 1);
@@ -126,7 +156,10 @@ describe('completion pipeline (real engine, FIM model)', function () {
   it('asks for one line only when code follows the cursor on the line', async () => {
     const { wrapped, calls } = counting(engine);
     const p = new CompletionPipeline({ engine: wrapped, sleep: async () => {} });
-    const r = await p.complete(input('She said, "', { lineSuffix: '" and left.', suffix: '" and left.\nThe end.', documentKey: 'file:///q.txt' }), new AbortController().signal);
+    const r = await p.complete(
+      input('She said, "', { lineSuffix: '" and left.', suffix: '" and left.\nThe end.', documentKey: 'file:///q.txt' }),
+      new AbortController().signal,
+    );
     assert.deepEqual(calls[0]!.stop, ['\n']);
     if (r) assert.ok(!r.text.includes('\n'));
   });

@@ -35,10 +35,11 @@ async function serve(handler: Handler): Promise<Served> {
   return {
     url: `http://127.0.0.1:${port}`,
     ranges,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -71,7 +72,9 @@ function sendFile(req: http.IncomingMessage, res: http.ServerResponse, o: SendOp
   let pos = start;
   let sent = 0;
   let closed = false;
-  res.on('close', () => { closed = true; });
+  res.on('close', () => {
+    closed = true;
+  });
   const pump = () => {
     if (closed) return;
     if (o.dropAfter != null && sent >= o.dropAfter) return void res.socket?.destroy();
@@ -142,7 +145,14 @@ describe('downloadFile (real HTTP on 127.0.0.1)', function () {
     assert.deepEqual(r, { path: dest, bytes: FILE.length, resumed: false, sha256: SHA });
     assert.ok(readFileSync(dest).equals(FILE));
     assert.equal(existsSync(part()), false);
-    assert.deepEqual(progress, [[0, FILE.length], [FILE.length, FILE.length]], 'first and last only, within the interval');
+    assert.deepEqual(
+      progress,
+      [
+        [0, FILE.length],
+        [FILE.length, FILE.length],
+      ],
+      'first and last only, within the interval',
+    );
     assert.deepEqual(s.ranges, [undefined]);
   });
 
@@ -150,7 +160,16 @@ describe('downloadFile (real HTTP on 127.0.0.1)', function () {
     const s = await start((req, res) => sendFile(req, res, { delayMs: 2 }));
     const ac = new AbortController();
     const first = downloadFile(
-      { url: `${s.url}/m.gguf`, dest, sha256: SHA, expectedBytes: FILE.length, signal: ac.signal, onProgress: (n) => { if (n >= 1e6) ac.abort(); } },
+      {
+        url: `${s.url}/m.gguf`,
+        dest,
+        sha256: SHA,
+        expectedBytes: FILE.length,
+        signal: ac.signal,
+        onProgress: (n) => {
+          if (n >= 1e6) ac.abort();
+        },
+      },
       { ...deps, progressIntervalMs: 0 },
     );
     await rejectsWith(first, 'cancelled', /cancelled; start it again to resume/);
@@ -241,7 +260,18 @@ describe('downloadFile (real HTTP on 127.0.0.1)', function () {
     });
     let most = 0;
     await rejectsWith(
-      downloadFile({ url: `${s.url}/m.gguf`, dest, sha256: SHA, expectedBytes: FILE.length, onProgress: (n) => { most = Math.max(most, n); } }, deps),
+      downloadFile(
+        {
+          url: `${s.url}/m.gguf`,
+          dest,
+          sha256: SHA,
+          expectedBytes: FILE.length,
+          onProgress: (n) => {
+            most = Math.max(most, n);
+          },
+        },
+        deps,
+      ),
       'download-failed',
       /sent more than the .* model\.gguf is pinned at: it is not that file/,
     );
@@ -251,8 +281,16 @@ describe('downloadFile (real HTTP on 127.0.0.1)', function () {
   });
 
   for (const [status, extra, message] of [
-    [404, {}, /^model\.gguf was not found at 127\.0\.0\.1:\d+ \(HTTP 404\); the model entry is out of date, update Verdant or choose another model\.$/],
-    [503, {}, /^127\.0\.0\.1:\d+ had a server error \(HTTP 503\) while sending model\.gguf; try again later, the download resumes where it stopped\.$/],
+    [
+      404,
+      {},
+      /^model\.gguf was not found at 127\.0\.0\.1:\d+ \(HTTP 404\); the model entry is out of date, update Verdant or choose another model\.$/,
+    ],
+    [
+      503,
+      {},
+      /^127\.0\.0\.1:\d+ had a server error \(HTTP 503\) while sending model\.gguf; try again later, the download resumes where it stopped\.$/,
+    ],
     [429, { 'retry-after': '120' }, /^127\.0\.0\.1:\d+ is limiting downloads \(HTTP 429\); wait about 2 minute\(s\) and try again/],
     [403, {}, /refused access to model\.gguf \(HTTP 403\); the model may need a login/],
   ] as const) {
@@ -343,10 +381,7 @@ describe('downloadFile (real HTTP on 127.0.0.1)', function () {
     );
     assert.equal(s.ranges.length, 0, 'no request made');
     // Size unknown up front: the Content-Length decides.
-    await rejectsWith(
-      downloadFile({ url: `${s.url}/m.gguf`, dest, sha256: SHA }, { ...deps, freeDiskBytes: async () => 1_000_000 }),
-      'disk-full',
-    );
+    await rejectsWith(downloadFile({ url: `${s.url}/m.gguf`, dest, sha256: SHA }, { ...deps, freeDiskBytes: async () => 1_000_000 }), 'disk-full');
     assert.equal(existsSync(dest), false);
   });
 
@@ -380,7 +415,9 @@ describe('download decisions', () => {
 describe('resolveTestModel', function () {
   this.timeout(60_000);
   let tmp: string;
-  beforeEach(() => { tmp = mkdtempSync(path.join(os.tmpdir(), 'verdant-tm-')); });
+  beforeEach(() => {
+    tmp = mkdtempSync(path.join(os.tmpdir(), 'verdant-tm-'));
+  });
   afterEach(() => rmSync(tmp, { recursive: true, force: true }));
 
   it('returns the shared copy next to the repository, verified', async () => {

@@ -32,7 +32,12 @@ class RawConnection {
     assert.ok(lock, 'a worker holds the lock');
     const conn = new RawConnection();
     const key = await engineKey(keyPathFor(stateDir), currentOwner());
-    conn.socket = (await authenticate(lock.socket, key, 'raw test', (m) => { conn.inbox.push(m); conn.wake?.(); })).socket;
+    conn.socket = (
+      await authenticate(lock.socket, key, 'raw test', (m) => {
+        conn.inbox.push(m);
+        conn.wake?.();
+      })
+    ).socket;
     return conn;
   }
 
@@ -45,7 +50,10 @@ class RawConnection {
     const end = Date.now() + ms;
     while (this.inbox.length === 0) {
       if (Date.now() > end) throw new Error('no message from the engine');
-      await new Promise<void>((r) => { this.wake = r; setTimeout(r, 50); });
+      await new Promise<void>((r) => {
+        this.wake = r;
+        setTimeout(r, 50);
+      });
     }
     return this.inbox.shift()!;
   }
@@ -68,12 +76,18 @@ describe('router classifier served by the engine worker', function () {
 
   before(async () => {
     weights = loadWeights(await readFile(path.join(DATA, 'router-weights.json'), 'utf8'));
-    const inputs = (await readFile(path.join(DATA, 'eval.jsonl'), 'utf8')).split('\n').filter((l) => l.trim() !== '')
+    const inputs = (await readFile(path.join(DATA, 'eval.jsonl'), 'utf8'))
+      .split('\n')
+      .filter((l) => l.trim() !== '')
       .map((l) => (JSON.parse(l) as { input: RoutingInput }).input);
     rows = rowsFrom(inputs.filter((_, i) => i % 5 === 0));
   });
-  beforeEach(async () => { tmp = await mkdtemp(path.join(os.tmpdir(), 'verdant-route-')); });
-  afterEach(async () => { await rm(tmp, { recursive: true, force: true }); });
+  beforeEach(async () => {
+    tmp = await mkdtemp(path.join(os.tmpdir(), 'verdant-route-'));
+  });
+  afterEach(async () => {
+    await rm(tmp, { recursive: true, force: true });
+  });
 
   const assertMatchesReference = (p: readonly number[], features: readonly Float32Array[]) => {
     assert.equal(p.length, features.length);
@@ -116,8 +130,10 @@ describe('router classifier served by the engine worker', function () {
 
     it('answers malformed route messages with bad-request and keeps serving', async () => {
       client = new EngineClient({ stateDir: tmp, workerScript: WORKER, clientName: 'router test', idleMs: 3000 });
-      await assert.rejects(client.route([new Float32Array(FEATURE_COUNT).fill(Number.NaN)]),
-        (e: unknown) => e instanceof EngineError && e.code === 'bad-request' && /row 0 feature 0 is NaN/.test(e.message));
+      await assert.rejects(
+        client.route([new Float32Array(FEATURE_COUNT).fill(Number.NaN)]),
+        (e: unknown) => e instanceof EngineError && e.code === 'bad-request' && /row 0 feature 0 is NaN/.test(e.message),
+      );
       await assert.rejects(client.route([new Float32Array(3)]), (e: unknown) => e instanceof EngineError && e.code === 'bad-request');
       const pid = (await client.status()).pid;
 
@@ -188,16 +204,33 @@ describe('router classifier served by the engine worker', function () {
       const c = await start(async () => {
         loads++;
         const r = await OnnxRouter.load(model);
-        return { predict: (f) => r.predict(f), providers: r.providers, dispose: async () => { disposed++; await r.dispose(); } };
+        return {
+          predict: (f) => r.predict(f),
+          providers: r.providers,
+          dispose: async () => {
+            disposed++;
+            await r.dispose();
+          },
+        };
       });
 
       // Concurrent first requests share one load, and each gets the same one clear error.
-      const failures = await Promise.all([1, 2, 3].map(() => c.route(rows).then(() => undefined, (e: unknown) => e)));
+      const failures = await Promise.all(
+        [1, 2, 3].map(() =>
+          c.route(rows).then(
+            () => undefined,
+            (e: unknown) => e,
+          ),
+        ),
+      );
       assert.equal(loads, 1);
       for (const e of failures) {
         assert.ok(e instanceof EngineError, String(e));
         assert.equal(e.code, 'router-unavailable');
-        assert.match(e.message, /^Could not load the router model .*router\.onnx \(not a valid ONNX model: corrupt or truncated\?\); rebuild it with 'node scripts\/build-router-model\.mjs'/);
+        assert.match(
+          e.message,
+          /^Could not load the router model .*router\.onnx \(not a valid ONNX model: corrupt or truncated\?\); rebuild it with 'node scripts\/build-router-model\.mjs'/,
+        );
       }
       let status = await c.status();
       assert.equal(status.router, null);
@@ -218,12 +251,18 @@ describe('router classifier served by the engine worker', function () {
       await server!.stop('test done');
       server = undefined;
       assert.equal(disposed, 1, 'stop() releases the session');
-      assert.ok(logs.some((l) => /router load failed: Could not load the router model/.test(l)), logs.join('\n'));
+      assert.ok(
+        logs.some((l) => /router load failed: Could not load the router model/.test(l)),
+        logs.join('\n'),
+      );
     });
 
     it('answers router-unavailable when the server has no router', async () => {
       const c = await start();
-      await assert.rejects(c.route(rows), (e: unknown) => e instanceof EngineError && e.code === 'router-unavailable' && /no router classifier/.test(e.message));
+      await assert.rejects(
+        c.route(rows),
+        (e: unknown) => e instanceof EngineError && e.code === 'router-unavailable' && /no router classifier/.test(e.message),
+      );
       assert.ok((await c.status()).pid > 0, 'still serving');
     });
   });

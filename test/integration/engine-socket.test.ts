@@ -29,14 +29,32 @@ async function impostor(socketPath: string): Promise<{ lines: string[]; close: (
   const sockets = new Set<net.Socket>();
   const server = net.createServer((s) => {
     sockets.add(s);
-    readMessages(s, (m) => {
-      lines.push(JSON.stringify(m));
-      writeMessage(s, { type: 'hello', protocol: PROTOCOL_VERSION, version: 'x', pid: process.pid, node: 'x', nonce: newNonce(), proof: newNonce() } satisfies WorkerMessage);
-    }, () => {});
+    readMessages(
+      s,
+      (m) => {
+        lines.push(JSON.stringify(m));
+        writeMessage(s, {
+          type: 'hello',
+          protocol: PROTOCOL_VERSION,
+          version: 'x',
+          pid: process.pid,
+          node: 'x',
+          nonce: newNonce(),
+          proof: newNonce(),
+        } satisfies WorkerMessage);
+      },
+      () => {},
+    );
     s.on('error', () => {});
   });
   await new Promise<void>((r) => server.listen(socketPath, r));
-  return { lines, close: () => { for (const s of sockets) s.destroy(); return new Promise<void>((r) => server.close(() => r())); } };
+  return {
+    lines,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise<void>((r) => server.close(() => r()));
+    },
+  };
 }
 
 function lockNaming(socket: string, pid = process.pid): LockInfo {
@@ -45,16 +63,18 @@ function lockNaming(socket: string, pid = process.pid): LockInfo {
 
 /** The next message on a raw socket, or 'closed'. */
 function nextOrClose(socket: net.Socket, inbox: WorkerMessage[]): Promise<WorkerMessage | 'closed'> {
-  return until('a message or the close', () => inbox.shift() ?? (socket.destroyed || socket.readableEnded ? 'closed' as const : undefined));
+  return until('a message or the close', () => inbox.shift() ?? (socket.destroyed || socket.readableEnded ? ('closed' as const) : undefined));
 }
 
-describe('engine socket: only this user\'s Verdant at either end (real worker)', function () {
+describe("engine socket: only this user's Verdant at either end (real worker)", function () {
   this.timeout(180_000);
   const w = workerFixture('verdant-socket-');
 
   before(() => w.load());
   beforeEach(() => w.fresh());
-  afterEach(async () => { await w.cleanup(); });
+  afterEach(async () => {
+    await w.cleanup();
+  });
 
   it('listens in a fresh folder only this user can enter, named only in the lock, with a 0600 key beside the lock', async function () {
     if (process.platform === 'win32') skipBecause(this, 'Windows uses a named pipe with a random name');
@@ -83,7 +103,11 @@ describe('engine socket: only this user\'s Verdant at either end (real worker)',
     const raw = async () => {
       const socket = net.connect(lock.socket);
       const inbox: WorkerMessage[] = [];
-      readMessages(socket, (m) => inbox.push(m as WorkerMessage), () => {});
+      readMessages(
+        socket,
+        (m) => inbox.push(m as WorkerMessage),
+        () => {},
+      );
       socket.on('error', () => {});
       await new Promise((r) => socket.once('connect', r));
       return { socket, inbox };
@@ -110,7 +134,10 @@ describe('engine socket: only this user\'s Verdant at either end (real worker)',
     assert.equal(await nextOrClose(c.socket, c.inbox), 'closed', 'nothing more, no status');
 
     // The real handshake with another key: the client refuses the worker (it cannot check its proof) first.
-    await assert.rejects(authenticate(lock.socket, randomBytes(32), 'wrong key', () => {}), (e: unknown) => e instanceof Untrusted && /could not prove/.test(e.message));
+    await assert.rejects(
+      authenticate(lock.socket, randomBytes(32), 'wrong key', () => {}),
+      (e: unknown) => e instanceof Untrusted && /could not prove/.test(e.message),
+    );
 
     assert.ok(pidAlive(pid), 'the worker was not shut down');
     assert.equal((await a.status()).pid, pid, 'and still serves its own windows');
@@ -123,8 +150,14 @@ describe('engine socket: only this user\'s Verdant at either end (real worker)',
     const fake = await impostor(path.join(open, 'engine.sock'));
     try {
       writeFileSync(lockPathFor(w.stateDir), JSON.stringify(lockNaming(path.join(open, 'engine.sock'))));
-      await assert.rejects(w.client('window A').generate(w.config(), { kind: 'completion', prompt: SECRET_CODE, maxTokens: 4 }),
-        (e: unknown) => e instanceof EngineError && e.code === 'unauthorized' && /not private to this user .*can be entered by other users/.test(e.message) && e.message.includes(lockPathFor(w.stateDir)));
+      await assert.rejects(
+        w.client('window A').generate(w.config(), { kind: 'completion', prompt: SECRET_CODE, maxTokens: 4 }),
+        (e: unknown) =>
+          e instanceof EngineError &&
+          e.code === 'unauthorized' &&
+          /not private to this user .*can be entered by other users/.test(e.message) &&
+          e.message.includes(lockPathFor(w.stateDir)),
+      );
       assert.deepEqual(fake.lines, [], 'not even a hello');
     } finally {
       await fake.close();
@@ -138,8 +171,10 @@ describe('engine socket: only this user\'s Verdant at either end (real worker)',
     const fake = await impostor(socketPath);
     try {
       writeFileSync(lockPathFor(w.stateDir), JSON.stringify(lockNaming(socketPath)));
-      await assert.rejects(w.client('window A').generate(w.config(), { kind: 'completion', prompt: SECRET_CODE, maxTokens: 4 }),
-        (e: unknown) => e instanceof EngineError && e.code === 'unauthorized' && /could not prove it is Verdant's engine/.test(e.message));
+      await assert.rejects(
+        w.client('window A').generate(w.config(), { kind: 'completion', prompt: SECRET_CODE, maxTokens: 4 }),
+        (e: unknown) => e instanceof EngineError && e.code === 'unauthorized' && /could not prove it is Verdant's engine/.test(e.message),
+      );
       assert.equal(fake.lines.length, 1, fake.lines.join('\n'));
       const hello = JSON.parse(fake.lines[0]!) as Record<string, unknown>;
       assert.deepEqual(Object.keys(hello).sort(), ['client', 'nonce', 'protocol', 'type']);
@@ -154,7 +189,11 @@ describe('engine socket: only this user\'s Verdant at either end (real worker)',
     if (process.platform === 'win32') skipBecause(this, 'the old worker is simulated on a Unix socket');
     const old = path.join(os.tmpdir(), `verdant-engine-test-${randomBytes(6).toString('hex')}.sock`);
     // Protocol 3's rules: hello in its own version first, then requests; shutdown ends it.
-    const v3 = spawn(process.execPath, ['-e', `
+    const v3 = spawn(
+      process.execPath,
+      [
+        '-e',
+        `
       const net = require('net'), fs = require('fs'), p = process.argv[1], got = [];
       net.createServer((s) => {
         let buf = '', greeted = false;
@@ -168,10 +207,16 @@ describe('engine socket: only this user\'s Verdant at either end (real worker)',
             else s.write(JSON.stringify({ type: 'error', id: null, error: { code: 'protocol-mismatch', message: 'say hello first' } }) + '\\n');
           }
         });
-      }).listen(p, () => console.log('listening'));`, old], { stdio: ['ignore', 'pipe', 'inherit'] });
+      }).listen(p, () => console.log('listening'));`,
+        old,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     try {
       let out = '';
-      v3.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
+      v3.stdout!.setEncoding('utf8').on('data', (d: string) => {
+        out += d;
+      });
       await until('the protocol 3 worker', () => out.includes('listening'));
       mkdirSync(w.stateDir, { recursive: true });
       writeFileSync(lockPathFor(w.stateDir), JSON.stringify({ ...lockNaming(old, v3.pid), protocol: 3, version: '0.9' }));
@@ -179,7 +224,11 @@ describe('engine socket: only this user\'s Verdant at either end (real worker)',
       assert.notEqual(status.pid, v3.pid);
       await until('the old worker to exit', () => v3.exitCode !== null);
       const got = JSON.parse(readFileSync(`${old}.got`, 'utf8')) as { type: string }[];
-      assert.deepEqual(got.map((m) => m.type), ['hello', 'shutdown'], 'nothing but the way out');
+      assert.deepEqual(
+        got.map((m) => m.type),
+        ['hello', 'shutdown'],
+        'nothing but the way out',
+      );
     } finally {
       v3.kill('SIGKILL');
       rmSync(old, { force: true });
@@ -194,7 +243,9 @@ describe('engine socket: only this user\'s Verdant at either end (real worker)',
       scripts = mkdtempSync(path.join(os.tmpdir(), 'verdant-nobody-'));
       chmodSync(scripts, 0o755);
     });
-    after(() => { if (scripts) rmSync(scripts, { recursive: true, force: true }); });
+    after(() => {
+      if (scripts) rmSync(scripts, { recursive: true, force: true });
+    });
 
     /** Runs `code` as nobody; its stdout lines as they come. */
     const asNobody = (name: string, code: string): { child: ChildProcess; out: string[]; exited: Promise<number | null> } => {
@@ -210,7 +261,10 @@ describe('engine socket: only this user\'s Verdant at either end (real worker)',
       // 0.x named the socket from the state folder alone: /tmp/verdant-engine-<uid>-<hash>.sock.
       const hash = createHash('sha256').update(path.resolve(w.stateDir)).digest('hex').slice(0, 16);
       const old = path.join(os.tmpdir(), `verdant-engine-${process.getuid!()}-${hash}.sock`);
-      const squat = asNobody('squat', `require('fs').mkdirSync(${JSON.stringify(old)}); console.log(require('fs').statSync(${JSON.stringify(old)}).uid);`);
+      const squat = asNobody(
+        'squat',
+        `require('fs').mkdirSync(${JSON.stringify(old)}); console.log(require('fs').statSync(${JSON.stringify(old)}).uid);`,
+      );
       try {
         assert.equal(await squat.exited, 0);
         assert.equal(squat.out[0], String(NOBODY.uid));
@@ -221,34 +275,43 @@ describe('engine socket: only this user\'s Verdant at either end (real worker)',
       }
     });
 
-    it('cannot enter the socket\'s folder, connect to the worker, or read the key', async () => {
+    it("cannot enter the socket's folder, connect to the worker, or read the key", async () => {
       await w.client('window A').status();
       const lock = (await readLock(lockPathFor(w.stateDir)))!;
       chmodSync(w.stateDir, 0o755); // as global storage folders often are: the key's own mode must keep it
-      const probe = asNobody('probe', `
+      const probe = asNobody(
+        'probe',
+        `
         const fs = require('fs'), net = require('net');
         const code = (f) => { try { f(); return 'ok'; } catch (e) { return e.code; } };
         console.log('readdir ' + code(() => fs.readdirSync(${JSON.stringify(path.dirname(lock.socket))})));
         console.log('key ' + code(() => fs.readFileSync(${JSON.stringify(keyPathFor(w.stateDir))})));
         const s = net.connect(${JSON.stringify(lock.socket)});
         s.on('connect', () => { console.log('connect ok'); process.exit(0); });
-        s.on('error', (e) => { console.log('connect ' + e.code); process.exit(0); });`);
+        s.on('error', (e) => { console.log('connect ' + e.code); process.exit(0); });`,
+      );
       assert.equal(await probe.exited, 0);
       assert.deepEqual(probe.out, ['readdir EACCES', 'key EACCES', 'connect EACCES']);
     });
 
-    it('a listener of that user, named in the lock, gets nothing: its folder is not this user\'s', async () => {
-      const fake = asNobody('listen', `
+    it("a listener of that user, named in the lock, gets nothing: its folder is not this user's", async () => {
+      const fake = asNobody(
+        'listen',
+        `
         const fs = require('fs'), net = require('net'), path = require('path');
         const dir = fs.mkdtempSync('/tmp/verdant-sock-');
         const got = [];
-        net.createServer((s) => s.on('data', (d) => { got.push(String(d)); fs.writeFileSync(path.join(dir, 'got'), got.join('')); })).listen(path.join(dir, 'engine.sock'), () => console.log(dir));`);
+        net.createServer((s) => s.on('data', (d) => { got.push(String(d)); fs.writeFileSync(path.join(dir, 'got'), got.join('')); })).listen(path.join(dir, 'engine.sock'), () => console.log(dir));`,
+      );
       try {
         const dir = await until('the listener', () => fake.out[0]);
         mkdirSync(w.stateDir, { recursive: true });
         writeFileSync(lockPathFor(w.stateDir), JSON.stringify(lockNaming(path.join(dir, 'engine.sock'), fake.child.pid)));
-        await assert.rejects(w.client('window A').generate(w.config(), { kind: 'completion', prompt: LILY + SECRET_CODE, maxTokens: 4 }),
-          (e: unknown) => e instanceof EngineError && e.code === 'unauthorized' && new RegExp(`belongs to uid ${NOBODY.uid}, not this user`).test(e.message));
+        await assert.rejects(
+          w.client('window A').generate(w.config(), { kind: 'completion', prompt: LILY + SECRET_CODE, maxTokens: 4 }),
+          (e: unknown) =>
+            e instanceof EngineError && e.code === 'unauthorized' && new RegExp(`belongs to uid ${NOBODY.uid}, not this user`).test(e.message),
+        );
         assert.throws(() => readFileSync(path.join(dir, 'got')), /ENOENT/, 'it received nothing');
         rmSync(dir, { recursive: true, force: true });
       } finally {

@@ -14,8 +14,6 @@ import { LILY, workerFixture } from '../support/engineWorkers';
 import { skipBecause, vulkanSkipReason } from '../support/prerequisites';
 import { until } from '../support/wait';
 
-
-
 describe('engine worker shared by windows (real processes)', function () {
   this.timeout(180_000);
   const w = workerFixture('verdant-engine-');
@@ -55,10 +53,17 @@ describe('engine worker shared by windows (real processes)', function () {
     const a = client('window A');
     const ac = new AbortController();
     let streamed = '';
-    const r = await a.generate(config(), { kind: 'completion', prompt: LILY, maxTokens: 400 }, {
-      signal: ac.signal,
-      onText: (t) => { streamed += t; if (streamed.length > 20) ac.abort(); },
-    });
+    const r = await a.generate(
+      config(),
+      { kind: 'completion', prompt: LILY, maxTokens: 400 },
+      {
+        signal: ac.signal,
+        onText: (t) => {
+          streamed += t;
+          if (streamed.length > 20) ac.abort();
+        },
+      },
+    );
     assert.equal(r.stopReason, 'abort');
     assert.ok(r.timing.generatedTokens < 400);
     assert.ok(streamed.startsWith(r.text.slice(0, 10)));
@@ -68,22 +73,38 @@ describe('engine worker shared by windows (real processes)', function () {
     const a = client('window A');
     const jsonSchema = { type: 'object', properties: { size: { enum: ['small', 'medium', 'large'] }, note: { type: 'string', maxLength: 20 } } };
     let streamed = '';
-    const r = await a.generate(config(), { kind: 'chat', messages: [{ role: 'user', content: 'Plan it as JSON.' }], maxTokens: 100, jsonSchema },
-      { onText: (t) => { streamed += t; } });
+    const r = await a.generate(
+      config(),
+      { kind: 'chat', messages: [{ role: 'user', content: 'Plan it as JSON.' }], maxTokens: 100, jsonSchema },
+      {
+        onText: (t) => {
+          streamed += t;
+        },
+      },
+    );
     const v = JSON.parse(r.text) as { size: string; note: string };
     assert.deepEqual(Object.keys(v), ['size', 'note']);
     assert.ok(['small', 'medium', 'large'].includes(v.size), v.size);
     assert.ok(v.note.length <= 20);
     assert.equal(r.stopReason, 'eos');
     assert.equal(streamed, r.text);
-    await assert.rejects(a.generate(config(), { kind: 'completion', prompt: LILY, maxTokens: 8, jsonSchema: { type: 'object', properties: { n: { type: 'integer', minimum: 1 } } } }),
-      (e: unknown) => e instanceof EngineError && e.code === 'bad-request' && /#\/properties\/n: keyword "minimum" is not supported/.test(e.message));
+    await assert.rejects(
+      a.generate(config(), {
+        kind: 'completion',
+        prompt: LILY,
+        maxTokens: 8,
+        jsonSchema: { type: 'object', properties: { n: { type: 'integer', minimum: 1 } } },
+      }),
+      (e: unknown) => e instanceof EngineError && e.code === 'bad-request' && /#\/properties\/n: keyword "minimum" is not supported/.test(e.message),
+    );
   });
 
   it('reports a bad model file clearly and stays up', async () => {
     const a = client('window A');
-    await assert.rejects(a.generate(config({ modelPath: w.models.corrupt.truncated }), { kind: 'completion', prompt: 'x', maxTokens: 1 }),
-      (e: unknown) => e instanceof EngineError && e.code === 'model-invalid' && /truncated/.test(e.message));
+    await assert.rejects(
+      a.generate(config({ modelPath: w.models.corrupt.truncated }), { kind: 'completion', prompt: 'x', maxTokens: 1 }),
+      (e: unknown) => e instanceof EngineError && e.code === 'model-invalid' && /truncated/.test(e.message),
+    );
     const pid = a.workerPid;
     const r = await a.generate(config(), { kind: 'completion', prompt: LILY, maxTokens: 4 });
     assert.equal(a.workerPid, pid);
@@ -96,7 +117,8 @@ describe('engine worker shared by windows (real processes)', function () {
     await b.load(config());
     // A queue of 50 long completions on one document (about 8 s of work on an idle machine, one after another).
     const running = Array.from({ length: 50 }, () =>
-      a.generate(config(), { kind: 'completion', prompt: LILY, maxTokens: 400, sessionKey: 'doc' }).catch((e: unknown) => e));
+      a.generate(config(), { kind: 'completion', prompt: LILY, maxTokens: 400, sessionKey: 'doc' }).catch((e: unknown) => e),
+    );
     await until('requests running', async () => (await b.status()).activeRequests > 10);
     a.dispose(); // the window closes: its socket goes away
     await until('requests dropped', async () => (await b.status()).activeRequests === 0);
@@ -115,16 +137,27 @@ describe('engine worker shared by windows (real processes)', function () {
     const firstPid = a.workerPid!;
     // 20 long completions on one document, one after another; the worker dies as the first one streams its text.
     let killed = false;
-    const kill = () => { if (!killed) { killed = true; process.kill(firstPid, 'SIGKILL'); } };
+    const kill = () => {
+      if (!killed) {
+        killed = true;
+        process.kill(firstPid, 'SIGKILL');
+      }
+    };
     const running = Array.from({ length: 20 }, (_, i) =>
-      a.generate(config(), { kind: 'completion', prompt: LILY, maxTokens: 400, sessionKey: 'doc' }, { onText: i === 0 ? kill : undefined }).catch((e: unknown) => e));
+      a
+        .generate(config(), { kind: 'completion', prompt: LILY, maxTokens: 400, sessionKey: 'doc' }, { onText: i === 0 ? kill : undefined })
+        .catch((e: unknown) => e),
+    );
     const outcomes = await Promise.all(running);
     assert.ok(killed);
     const crashed = outcomes.filter((e) => e instanceof EngineError && e.code === 'worker-crashed' && /restarting it/.test(e.message));
     // Requests queued behind the first cannot have finished before it did, so nearly all of them fail (a worker far
     // ahead of this process's view of the stream could have finished a few).
     assert.ok(crashed.length >= 10, `${crashed.length} of 20 requests reported the crash`);
-    assert.ok(outcomes.every((o) => !(o instanceof Error) || crashed.includes(o)), 'nothing failed for another reason');
+    assert.ok(
+      outcomes.every((o) => !(o instanceof Error) || crashed.includes(o)),
+      'nothing failed for another reason',
+    );
     await until('restart', () => events.includes('restarted'));
     const r = await a.generate(config(), { kind: 'completion', prompt: LILY, maxTokens: 4 });
     assert.ok(r.text.length > 0);
@@ -134,7 +167,10 @@ describe('engine worker shared by windows (real processes)', function () {
 
   it('recovers from a stale lock left by a dead worker', async () => {
     const dead = spawnSync(process.execPath, ['-e', 'process.pid'], { encoding: 'utf8' }).pid!;
-    writeFileSync(lockPathFor(w.stateDir), JSON.stringify({ pid: dead, socket: path.join(w.stateDir, 'gone.sock'), protocol: PROTOCOL_VERSION, version: '0', startedAt: 0 }));
+    writeFileSync(
+      lockPathFor(w.stateDir),
+      JSON.stringify({ pid: dead, socket: path.join(w.stateDir, 'gone.sock'), protocol: PROTOCOL_VERSION, version: '0', startedAt: 0 }),
+    );
     const a = client('window A');
     const status = await a.status();
     assert.notEqual(status.pid, dead);
@@ -145,9 +181,20 @@ describe('engine worker shared by windows (real processes)', function () {
     // An unrelated process that started after the lock was written, as after a crash and pid reuse.
     const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
     try {
-      if (processStartTime(process.pid) === undefined) skipBecause(this, `${process.platform} does not say when a process started (only /proc is read)`);
+      if (processStartTime(process.pid) === undefined)
+        skipBecause(this, `${process.platform} does not say when a process started (only /proc is read)`);
       await until('the other process', () => processStartTime(other.pid!) !== undefined);
-      writeFileSync(lockPathFor(w.stateDir), JSON.stringify({ pid: other.pid, socket: path.join(w.stateDir, 'gone.sock'), protocol: PROTOCOL_VERSION, version: '0', startedAt: Date.now() - 3_600_000, boot: bootTime() }));
+      writeFileSync(
+        lockPathFor(w.stateDir),
+        JSON.stringify({
+          pid: other.pid,
+          socket: path.join(w.stateDir, 'gone.sock'),
+          protocol: PROTOCOL_VERSION,
+          version: '0',
+          startedAt: Date.now() - 3_600_000,
+          boot: bootTime(),
+        }),
+      );
       const status = await client('window A', { startTimeoutMs: 60_000 }).status();
       assert.notEqual(status.pid, other.pid);
       assert.equal((await readLock(lockPathFor(w.stateDir)))?.pid, status.pid);
@@ -158,7 +205,17 @@ describe('engine worker shared by windows (real processes)', function () {
   });
 
   it('recovers from a lock written before the machine restarted, whose pid is alive again', async () => {
-    writeFileSync(lockPathFor(w.stateDir), JSON.stringify({ pid: process.pid, socket: path.join(w.stateDir, 'gone.sock'), protocol: PROTOCOL_VERSION, version: '0', startedAt: Date.now(), boot: bootTime() - 86_400_000 }));
+    writeFileSync(
+      lockPathFor(w.stateDir),
+      JSON.stringify({
+        pid: process.pid,
+        socket: path.join(w.stateDir, 'gone.sock'),
+        protocol: PROTOCOL_VERSION,
+        version: '0',
+        startedAt: Date.now(),
+        boot: bootTime() - 86_400_000,
+      }),
+    );
     const status = await client('window A', { startTimeoutMs: 60_000 }).status();
     assert.notEqual(status.pid, process.pid);
     assert.equal((await readLock(lockPathFor(w.stateDir)))?.pid, status.pid);

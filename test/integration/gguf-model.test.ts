@@ -51,7 +51,9 @@ describe('GGUF reader on the real test model', function () {
     info = await readGguf(model);
     broken = await writeCorruptModels(model, dir);
   });
-  after(async () => { if (dir) await rm(dir, { recursive: true, force: true }); });
+  after(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
 
   it('reports what stories260K is', () => {
     assert.equal(info.fileSize, TEST_MODEL.sizeBytes);
@@ -72,11 +74,11 @@ describe('GGUF reader on the real test model', function () {
     assert.equal(info.dataOffset + info.dataSize, info.fileSize, 'the data section ends the file');
     assert.equal(info.weightsBytes, info.dataSize);
     const m = estimateMemory(info, 256);
-    assert.equal(m.kvCacheBytes, 2 * 5 * 256 * (64 / 8 * 4) * 2);
+    assert.equal(m.kvCacheBytes, 2 * 5 * 256 * ((64 / 8) * 4) * 2);
     assert.equal(m.totalBytes, info.weightsBytes + m.kvCacheBytes + m.computeBytes);
   });
 
-  it('agrees with node-llama-cpp\'s own GGUF parser', async () => {
+  it("agrees with node-llama-cpp's own GGUF parser", async () => {
     const { readGgufFileInfo } = await import('node-llama-cpp');
     const theirs = await readGgufFileInfo(model, { readTensorInfo: true, logWarnings: false });
     assert.equal(theirs.metadata.general.architecture, info.architecture);
@@ -84,8 +86,10 @@ describe('GGUF reader on the real test model', function () {
     assert.equal(tensors.length, info.tensors.length);
     info.tensors.forEach((t, i) => {
       const o = tensors[i]!;
-      assert.deepEqual([o.name, o.dimensions.map(Number), Number(o.ggmlType), Number(o.offset), Number(o.fileOffset)],
-        [t.name, t.dims, t.type, t.offset, info.dataOffset + t.offset]);
+      assert.deepEqual(
+        [o.name, o.dimensions.map(Number), Number(o.ggmlType), Number(o.offset), Number(o.fileOffset)],
+        [t.name, t.dims, t.type, t.offset, info.dataOffset + t.offset],
+      );
     });
   });
 
@@ -109,16 +113,44 @@ describe('GGUF reader on the real test model', function () {
   });
 
   it('refuses broken copies with the code and a message that names the fix', async () => {
-    await assertRefused(path.join(dir, 'missing.gguf'), 'model-not-found', /^No model file at .*missing\.gguf; check verdant\.local\.modelPath or choose a model with "Verdant: Select Local Model"\.$/);
+    await assertRefused(
+      path.join(dir, 'missing.gguf'),
+      'model-not-found',
+      /^No model file at .*missing\.gguf; check verdant\.local\.modelPath or choose a model with "Verdant: Select Local Model"\.$/,
+    );
     const cut = info.dataOffset + Math.floor(info.dataSize / 2);
-    await assertRefused(broken.truncated, 'model-invalid', new RegExp(`truncated\\.gguf is truncated: ${cut} of ${TEST_MODEL.sizeBytes} bytes; download it again\\.$`));
-    await assertRefused(broken.truncatedHeader, 'model-invalid', /truncated-header\.gguf is truncated: \d+ of at least \d+ bytes \(it ends inside the GGUF header\); download it again\.$/);
-    await assertRefused(broken.zip, 'model-invalid', /archive\.gguf is not a GGUF model \(it starts with "PK.*a ZIP archive\); choose a \.gguf file\.$/);
-    await assertRefused(broken.html, 'model-invalid', /error-page\.gguf is not a GGUF model \(it starts with "<!DOCTYP", an HTML\/XML page, perhaps a download error page\); choose a \.gguf file\.$/);
+    await assertRefused(
+      broken.truncated,
+      'model-invalid',
+      new RegExp(`truncated\\.gguf is truncated: ${cut} of ${TEST_MODEL.sizeBytes} bytes; download it again\\.$`),
+    );
+    await assertRefused(
+      broken.truncatedHeader,
+      'model-invalid',
+      /truncated-header\.gguf is truncated: \d+ of at least \d+ bytes \(it ends inside the GGUF header\); download it again\.$/,
+    );
+    await assertRefused(
+      broken.zip,
+      'model-invalid',
+      /archive\.gguf is not a GGUF model \(it starts with "PK.*a ZIP archive\); choose a \.gguf file\.$/,
+    );
+    await assertRefused(
+      broken.html,
+      'model-invalid',
+      /error-page\.gguf is not a GGUF model \(it starts with "<!DOCTYP", an HTML\/XML page, perhaps a download error page\); choose a \.gguf file\.$/,
+    );
     await assertRefused(broken.text, 'model-invalid', /notes\.gguf is not a GGUF model \(it starts with "These ar"\); choose a \.gguf file\.$/);
     await assertRefused(broken.empty, 'model-invalid', /empty\.gguf is empty; download it again\.$/);
-    await assertRefused(broken.absurdTensorCount, 'model-invalid', /absurd-tensor-count\.gguf has a corrupt GGUF header \(tensor count 18446744073709551615 at byte 8\); download it again or choose another \.gguf file\.$/);
-    await assertRefused(broken.absurdStringLength, 'model-invalid', /absurd-string-length\.gguf has a corrupt GGUF header \(metadata key #0 length 4611686018427387904 at byte 24\)/);
+    await assertRefused(
+      broken.absurdTensorCount,
+      'model-invalid',
+      /absurd-tensor-count\.gguf has a corrupt GGUF header \(tensor count 18446744073709551615 at byte 8\); download it again or choose another \.gguf file\.$/,
+    );
+    await assertRefused(
+      broken.absurdStringLength,
+      'model-invalid',
+      /absurd-string-length\.gguf has a corrupt GGUF header \(metadata key #0 length 4611686018427387904 at byte 24\)/,
+    );
   });
 
   describe('with llama.cpp (node-llama-cpp, CPU)', () => {
@@ -128,7 +160,9 @@ describe('GGUF reader on the real test model', function () {
       mod = await import('node-llama-cpp');
       llama = await mod.getLlama({ gpu: false, build: 'never', logLevel: mod.LlamaLogLevel.error });
     });
-    after(async () => { await llama?.dispose(); });
+    after(async () => {
+      await llama?.dispose();
+    });
 
     it('has the same ggml type table as llama.cpp', () => {
       // Private binding API, used only to check the table against the real ggml_blck_size/ggml_type_size.

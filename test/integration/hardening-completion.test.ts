@@ -33,8 +33,12 @@ function recording(engine: LlamaEngine) {
 describe('hardening: completion pipeline (real engine, FIM model)', function () {
   this.timeout(60000);
   let engine: LlamaEngine;
-  before(async () => { engine = await LlamaEngine.load({ modelPath: (await testModels()).fim, gpu: 'cpu', threads: 1, contextSize: CONTEXT, sequences: 2 }); });
-  after(async () => { await engine?.dispose(); });
+  before(async () => {
+    engine = await LlamaEngine.load({ modelPath: (await testModels()).fim, gpu: 'cpu', threads: 1, contextSize: CONTEXT, sequences: 2 });
+  });
+  after(async () => {
+    await engine?.dispose();
+  });
 
   // How fast these are is measured by bench/largeDocuments.ts (bench/results/large-documents.json); here, what is
   // sent and kept stays bounded whatever the machine's load.
@@ -83,11 +87,20 @@ describe('hardening: completion pipeline (real engine, FIM model)', function () 
     const { wrapped, calls } = recording(engine);
     // The default (real-timer) debounce, fixed at 150 ms so a jump that mattered would show.
     const p = new CompletionPipeline({
-      engine: wrapped, record: (r) => records.push(r),
+      engine: wrapped,
+      record: (r) => records.push(r),
       settings: () => ({ maxLines: 8, maxTokens: 24, onBattery: 'normal', debounce: { fixedMs: 150, minMs: 20, maxMs: 600 } }),
     });
-    const input = (prefix: string, key: string): CompletionInput =>
-      ({ documentKey: key, languageId: 'plaintext', filePath: 'story.txt', prefix, suffix: '', linePrefix: prefix, lineSuffix: '', manual: false });
+    const input = (prefix: string, key: string): CompletionInput => ({
+      documentKey: key,
+      languageId: 'plaintext',
+      filePath: 'story.txt',
+      prefix,
+      suffix: '',
+      linePrefix: prefix,
+      lineSuffix: '',
+      manual: false,
+    });
     try {
       for (const jump of [-3_600_000, 86_400_000]) {
         const t0 = performance.now();
@@ -95,7 +108,12 @@ describe('hardening: completion pipeline (real engine, FIM model)', function () 
         await sleep(30);
         Date.now = () => realNow() + jump;
         // Waits itself (not through mocha's timeout) so that the clock is put back even when this fails.
-        const r = await Promise.race([pending, sleep(HANG_MS).then(() => { throw new Error(`the debounce had not ended after ${HANG_MS} ms`); })]);
+        const r = await Promise.race([
+          pending,
+          sleep(HANG_MS).then(() => {
+            throw new Error(`the debounce had not ended after ${HANG_MS} ms`);
+          }),
+        ]);
         const waited = calls[calls.length - 1]!.at - t0;
         Date.now = realNow;
         assert.ok(waited >= 140, `the debounce waited ${waited.toFixed(0)} ms after a ${jump} ms jump`);

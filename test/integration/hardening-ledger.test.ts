@@ -16,12 +16,20 @@ const NOW = Date.parse('2026-11-26T12:10:00Z');
 
 function rec(id: string, ms: number, sciG = 0.5): SciRecord {
   return {
-    id, ts: new Date(ms).toISOString(), route: 'local', feature: 'inline-completion', model: 'qwen2.5-coder-1.5b',
+    id,
+    ts: new Date(ms).toISOString(),
+    route: 'local',
+    feature: 'inline-completion',
+    model: 'qwen2.5-coder-1.5b',
     tokens: { in: 100, out: 20 },
     energy: { kWh: 0.001, rangeKWh: [0.0005, 0.002], method: 'tdp-model', measured: false },
     intensity: { gPerKWh: 250, source: 'embedded', zone: 'GB', signal: 'average', isEstimated: true },
-    operationalG: sciG, embodiedG: 0, sciG, rangeG: [sciG / 2, sciG * 2],
-    baseline: { route: 'cloud', model: 'llama-3.3-70b-instruct', sciG: sciG * 4 }, savedG: sciG * 3,
+    operationalG: sciG,
+    embodiedG: 0,
+    sciG,
+    rangeG: [sciG / 2, sciG * 2],
+    baseline: { route: 'cloud', model: 'llama-3.3-70b-instruct', sciG: sciG * 4 },
+    savedG: sciG * 3,
   };
 }
 
@@ -35,7 +43,10 @@ function fillableDisk() {
   const disk = { state: 'ok' as DiskState, writes: 0 };
   const enospc = () => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
   const fs: LedgerFs = {
-    mkdir: nodeFs.mkdir, readFile: nodeFs.readFile, readdir: nodeFs.readdir, unlink: nodeFs.unlink,
+    mkdir: nodeFs.mkdir,
+    readFile: nodeFs.readFile,
+    readdir: nodeFs.readdir,
+    unlink: nodeFs.unlink,
     async open(file, flags, mode) {
       const fh = await nodeFs.open(file, flags, mode);
       const write = async (buffer: Buffer, offset: number, length: number, position: number | null) => {
@@ -61,8 +72,14 @@ function fillableDisk() {
 
 describe('hardening: carbon ledger and dashboard', () => {
   const made: string[] = [];
-  const tempDir = () => { const d = mkdtempSync(path.join(os.tmpdir(), 'verdant-hardening-')); made.push(d); return d; };
-  after(() => { for (const d of made) rmSync(d, { recursive: true, force: true }); });
+  const tempDir = () => {
+    const d = mkdtempSync(path.join(os.tmpdir(), 'verdant-hardening-'));
+    made.push(d);
+    return d;
+  };
+  after(() => {
+    for (const d of made) rmSync(d, { recursive: true, force: true });
+  });
 
   describe('a full disk', () => {
     it('rejects each append once with an error naming the disk, keeps what was written, tolerates the torn line, and appends again once there is room', async () => {
@@ -74,7 +91,10 @@ describe('hardening: carbon ledger and dashboard', () => {
       await ledger.append(rec('r2', at(2)));
 
       disk.state = 'torn';
-      const torn = await ledger.append(rec('r3', at(3))).then(() => undefined, (e: unknown) => e);
+      const torn = await ledger.append(rec('r3', at(3))).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       disk.state = 'full';
       // Appends queued together while the disk is full: each settles, each with the same clear error.
       const queued = await Promise.allSettled([4, 5, 6].map((i) => ledger.append(rec(`r${i}`, at(i)))));
@@ -91,21 +111,34 @@ describe('hardening: carbon ledger and dashboard', () => {
       const onDisk = readFileSync(file, 'utf8');
       assert.ok(!onDisk.endsWith('\n'), 'the torn half line is there, unterminated');
       let read = await ledger.read();
-      assert.deepEqual(read.records.map((r) => r.id), ['r1', 'r2'], 'records written before are intact');
-      assert.deepEqual(read.problems.map((p) => [p.line, p.reason]), [[3, 'incomplete last line (an interrupted write)']]);
+      assert.deepEqual(
+        read.records.map((r) => r.id),
+        ['r1', 'r2'],
+        'records written before are intact',
+      );
+      assert.deepEqual(
+        read.problems.map((p) => [p.line, p.reason]),
+        [[3, 'incomplete last line (an interrupted write)']],
+      );
 
       disk.state = 'ok'; // space was freed
       await ledger.append(rec('r7', at(7)));
       await ledger.append(rec('r8', at(8)));
       read = await ledger.read();
-      assert.deepEqual(read.records.map((r) => r.id), ['r1', 'r2', 'r7', 'r8']);
-      assert.deepEqual(read.problems.map((p) => [p.line, p.reason]), [[3, 'not JSON (a torn write or a hand edit)']]);
+      assert.deepEqual(
+        read.records.map((r) => r.id),
+        ['r1', 'r2', 'r7', 'r8'],
+      );
+      assert.deepEqual(
+        read.problems.map((p) => [p.line, p.reason]),
+        [[3, 'not JSON (a torn write or a hand edit)']],
+      );
       const lines = readFileSync(file, 'utf8').split('\n');
       assert.equal(lines.length, 6, 'r7 started on a line of its own after the fragment');
       assert.equal(JSON.parse(lines[3]!).id, 'r7');
     });
 
-    it('the extension\'s recorder never rejects, logs a full disk once (not once per completion) and says when it works again', async () => {
+    it("the extension's recorder never rejects, logs a full disk once (not once per completion) and says when it works again", async () => {
       const dir = tempDir();
       const { fs, disk } = fillableDisk();
       const logged: [string, string][] = [];
@@ -125,7 +158,10 @@ describe('hardening: carbon ledger and dashboard', () => {
       assert.equal(await recorder.append(rec('c', NOW + 180)), true);
       assert.equal(logged.length, 2);
       assert.equal(logged[1]![0], 'info');
-      assert.deepEqual((await new Ledger({ dir }).read()).records.map((r) => r.id), ['a', 'b', 'c']);
+      assert.deepEqual(
+        (await new Ledger({ dir }).read()).records.map((r) => r.id),
+        ['a', 'b', 'c'],
+      );
       // A different failure later is logged again.
       disk.state = 'full';
       await recorder.append(rec('d', NOW + 240));
@@ -134,7 +170,14 @@ describe('hardening: carbon ledger and dashboard', () => {
   });
 
   describe('a clock that jumps', () => {
-    const intensity: IntensityReading = { zone: 'GB', gPerKWh: 250, at: '2026-11-26T12:00:00Z', source: 'embedded', isEstimated: true, signal: 'average' };
+    const intensity: IntensityReading = {
+      zone: 'GB',
+      gPerKWh: 250,
+      at: '2026-11-26T12:00:00Z',
+      source: 'embedded',
+      isEstimated: true,
+      signal: 'average',
+    };
     const forecast: IntensityForecast = { zone: 'GB', source: 'embedded', signal: 'average', pointMinutes: 60, points: [] };
 
     it('ledger and dashboard: records stamped up to an hour ahead count today, one stamped a year ahead counts nowhere, nothing is negative', async () => {
@@ -157,15 +200,35 @@ describe('hardening: carbon ledger and dashboard', () => {
       assert.equal(d.days.length, 30);
       assert.equal(d.days[29]!.day, '2026-11-26');
       assert.equal(d.days[29]!.requests, 4);
-      assert.equal(d.days.reduce((n, x) => n + x.requests, 0), 4);
-      assert.equal(d.tasks.reduce((n, t) => n + t.requests, 0), 4, 'the per-task table covers the same records as the chart');
+      assert.equal(
+        d.days.reduce((n, x) => n + x.requests, 0),
+        4,
+      );
+      assert.equal(
+        d.tasks.reduce((n, t) => n + t.requests, 0),
+        4,
+        'the per-task table covers the same records as the chart',
+      );
       assert.equal(d.tasks[0]!.sciG, 2);
-      for (const v of [d.today.localG, d.today.cloudG, d.today.savedG, d.today.baselineG, ...d.today.rangeG, ...d.days.flatMap((x) => [x.localG, x.cloudG, x.requests])]) {
+      for (const v of [
+        d.today.localG,
+        d.today.cloudG,
+        d.today.savedG,
+        d.today.baselineG,
+        ...d.today.rangeG,
+        ...d.days.flatMap((x) => [x.localG, x.cloudG, x.requests]),
+      ]) {
         assert.ok(Number.isFinite(v) && v >= 0, `a negative or broken figure: ${v}`);
       }
       // The totals by day still see everything, the year-ahead record on its own day.
       const totals = await ledger.totals({ groupBy: 'day' });
-      assert.deepEqual(totals.rows.map((r) => [r.day, r.count]), [['2026-11-26', 4], ['2027-11-26', 1]]);
+      assert.deepEqual(
+        totals.rows.map((r) => [r.day, r.count]),
+        [
+          ['2026-11-26', 4],
+          ['2027-11-26', 1],
+        ],
+      );
       // Retention with the corrected clock keeps this month and the future file.
       assert.deepEqual((await ledger.prune(30)).removedFiles, []);
       assert.equal((await ledger.read()).records.length, 5);
@@ -176,10 +239,15 @@ describe('hardening: carbon ledger and dashboard', () => {
       let calls = 0;
       const live = {
         id: 'uk-carbon-intensity' as const,
-        async current(zone: string): Promise<IntensityReading> { calls++; return { ...intensity, zone, gPerKWh: 100 + calls, source: 'uk-carbon-intensity', isEstimated: false }; },
+        async current(zone: string): Promise<IntensityReading> {
+          calls++;
+          return { ...intensity, zone, gPerKWh: 100 + calls, source: 'uk-carbon-intensity', isEstimated: false };
+        },
       };
       const source = new ResilientSource({
-        live, fallback: new EmbeddedSource(() => now), now: () => now,
+        live,
+        fallback: new EmbeddedSource(() => now),
+        now: () => now,
         profile: { name: 'Test', zoneFix: 'fix the zone', responseFix: 'update', reachFix: 'check the network' },
       });
       assert.equal((await source.current('GB')).gPerKWh, 101);
@@ -194,7 +262,7 @@ describe('hardening: carbon ledger and dashboard', () => {
       assert.equal(calls, 2);
     });
 
-    it('the intensity source\'s back-off after a failure does not last an extra hour when the clock moves back', async () => {
+    it("the intensity source's back-off after a failure does not last an extra hour when the clock moves back", async () => {
       let now = NOW;
       let calls = 0;
       let fail = true;
@@ -207,7 +275,9 @@ describe('hardening: carbon ledger and dashboard', () => {
         },
       };
       const source = new ResilientSource({
-        live, fallback: new EmbeddedSource(() => now), now: () => now,
+        live,
+        fallback: new EmbeddedSource(() => now),
+        now: () => now,
         profile: { name: 'Test', zoneFix: 'fix the zone', responseFix: 'update', reachFix: 'check the network' },
       });
       assert.ok((await source.current('GB')).fallbackReason);

@@ -34,7 +34,9 @@ function assertNoKey(text: string, where: string): void {
 /** Every regular file under `dir`, recursively. */
 function filesUnder(dir: string): string[] {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((f) => path.join(dir, f)).filter((f) => statSync(f).isFile());
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .map((f) => path.join(dir, f))
+    .filter((f) => statSync(f).isFile());
 }
 
 const MODEL = 'llama-3.3-70b-instruct';
@@ -49,34 +51,55 @@ const echoAuth = (seen: { headers: http.IncomingHttpHeaders }) => String(seen.he
 const SCENARIOS: Readonly<Record<string, { route: Route; code: number }>> = {
   'answers normally, echoing the key in its text and as its model name': {
     code: 0,
-    route: (seen, res) => sse(res, [
-      { model: KEY, choices: [{ delta: { content: `You sent ${echoAuth(seen)}. ` } }] },
-      { model: KEY, choices: [{ delta: { content: 'Use a Map.' }, finish_reason: 'stop' }], usage: { prompt_tokens: 12, completion_tokens: 4 } },
-    ]),
+    route: (seen, res) =>
+      sse(res, [
+        { model: KEY, choices: [{ delta: { content: `You sent ${echoAuth(seen)}. ` } }] },
+        { model: KEY, choices: [{ delta: { content: 'Use a Map.' }, finish_reason: 'stop' }], usage: { prompt_tokens: 12, completion_tokens: 4 } },
+      ]),
   },
   'answers with one JSON body that echoes the key': {
     code: 0,
-    route: (seen, res) => { res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ model: KEY, choices: [{ message: { content: `auth was ${echoAuth(seen)}` }, finish_reason: 'stop' }] })); },
+    route: (seen, res) => {
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ model: KEY, choices: [{ message: { content: `auth was ${echoAuth(seen)}` }, finish_reason: 'stop' }] }));
+    },
   },
   '401 echoing the Authorization header (JSON)': {
     code: 1,
-    route: (seen, res) => { res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: `Invalid Authorization header: ${echoAuth(seen)}`, key: KEY } })); },
+    route: (seen, res) => {
+      res
+        .writeHead(401, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ error: { message: `Invalid Authorization header: ${echoAuth(seen)}`, key: KEY } }));
+    },
   },
   '401 echoing the key (plain text and a header)': {
     code: 1,
-    route: (seen, res) => { res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': `Bearer error="${KEY}"` }).end(`Unauthorized: key ${KEY} (${echoAuth(seen)}) is not valid`); },
+    route: (seen, res) => {
+      res
+        .writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': `Bearer error="${KEY}"` })
+        .end(`Unauthorized: key ${KEY} (${echoAuth(seen)}) is not valid`);
+    },
   },
   '403 HTML page dumping the request headers': {
     code: 1,
-    route: (seen, res) => { res.writeHead(403, { 'content-type': 'text/html' }).end(`<html><body><h1>Forbidden</h1><pre>${JSON.stringify(seen.headers)}</pre></body></html>`); },
+    route: (seen, res) => {
+      res
+        .writeHead(403, { 'content-type': 'text/html' })
+        .end(`<html><body><h1>Forbidden</h1><pre>${JSON.stringify(seen.headers)}</pre></body></html>`);
+    },
   },
   '429 with a long Retry-After, echoing the key': {
     code: 1,
-    route: (_seen, res) => { res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '3600' }).end(JSON.stringify({ error: `rate limit for ${KEY}` })); },
+    route: (_seen, res) => {
+      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '3600' }).end(JSON.stringify({ error: `rate limit for ${KEY}` }));
+    },
   },
   '500 with garbage bytes around the key': {
     code: 1,
-    route: (_seen, res) => { res.writeHead(500, { 'content-type': 'application/octet-stream' }).end(Buffer.concat([randomBytes(64), Buffer.from(KEY), randomBytes(64)])); },
+    route: (_seen, res) => {
+      res.writeHead(500, { 'content-type': 'application/octet-stream' }).end(Buffer.concat([randomBytes(64), Buffer.from(KEY), randomBytes(64)]));
+    },
   },
   'garbage in the event stream': {
     code: 1,
@@ -88,17 +111,23 @@ const SCENARIOS: Readonly<Record<string, { route: Route; code: number }>> = {
   },
   'garbage instead of JSON': {
     code: 1,
-    route: (_seen, res) => { res.writeHead(200, { 'content-type': 'application/json' }).end(`<<<${KEY}>>> \u0000\u0001 not json`); },
+    route: (_seen, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(`<<<${KEY}>>> \u0000\u0001 not json`);
+    },
   },
   'resets the connection at once': {
     code: 1,
-    route: (_seen, _res, req) => { req.socket.destroy(); },
+    route: (_seen, _res, req) => {
+      req.socket.destroy();
+    },
   },
   'resets the connection after streaming the key': {
     code: 1,
     route: (seen, res, req) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: `header ${echoAuth(seen)}` } }] })}\n\n`, () => setTimeout(() => req.socket.destroy(), 20));
+      res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: `header ${echoAuth(seen)}` } }] })}\n\n`, () =>
+        setTimeout(() => req.socket.destroy(), 20),
+      );
     },
   },
 };
@@ -113,13 +142,21 @@ describe('hardening: the API key never leaks', function () {
     home = mkdtempSync(path.join(os.tmpdir(), 'verdant-hardening-home-'));
     // Everything the CLI could write goes under `home`: the ledger folder (src/cli/paths.ts) and VS Code's user data.
     env = {
-      PATH: process.env.PATH, HOME: home, USERPROFILE: home, APPDATA: path.join(home, 'AppData'),
-      XDG_CONFIG_HOME: path.join(home, '.config'), XDG_DATA_HOME: path.join(home, '.local', 'share'),
-      VERDANT_LEDGER_DIR: path.join(home, 'ledger'), VERDANT_API_KEY: KEY, TMPDIR: path.join(home, 'tmp'),
+      PATH: process.env.PATH,
+      HOME: home,
+      USERPROFILE: home,
+      APPDATA: path.join(home, 'AppData'),
+      XDG_CONFIG_HOME: path.join(home, '.config'),
+      XDG_DATA_HOME: path.join(home, '.local', 'share'),
+      VERDANT_LEDGER_DIR: path.join(home, 'ledger'),
+      VERDANT_API_KEY: KEY,
+      TMPDIR: path.join(home, 'tmp'),
     };
     mkdirSync(env.TMPDIR!, { recursive: true });
   });
-  after(() => { rmSync(home, { recursive: true, force: true }); });
+  after(() => {
+    rmSync(home, { recursive: true, force: true });
+  });
 
   for (const [name, { route, code }] of Object.entries(SCENARIOS)) {
     it(`verdant ask: ${name}`, async () => {
@@ -128,7 +165,9 @@ describe('hardening: the API key never leaks', function () {
         const question = `Why is my key ${KEY} refused?`;
         const modes = [[], ['--json']];
         // Both modes at once: the retries after a reset or a 500 wait out real backoff.
-        const runs = await Promise.all(modes.map((mode) => runCliProcess(['ask', '--endpoint', server.url, '--model', MODEL, '--zone', 'FR', ...mode, question], env)));
+        const runs = await Promise.all(
+          modes.map((mode) => runCliProcess(['ask', '--endpoint', server.url, '--model', MODEL, '--zone', 'FR', ...mode, question], env)),
+        );
         for (const [i, mode] of modes.entries()) {
           const r = runs[i]!;
           transcripts.push(r.stdout, r.stderr);
@@ -142,7 +181,15 @@ describe('hardening: the API key never leaks', function () {
             // the catalog knows it).
             const o = JSON.parse(r.stdout);
             assertNoKey(o.model, `${what}: model`);
-            const facts = { feature: 'ask', endpoint: server.url, tokensIn: o.promptTokens, tokensOut: o.completionTokens, latencyMs: o.ms, at: Date.now(), localZone: 'FR' };
+            const facts = {
+              feature: 'ask',
+              endpoint: server.url,
+              tokensIn: o.promptTokens,
+              tokensOut: o.completionTokens,
+              latencyMs: o.ms,
+              at: Date.now(),
+              localZone: 'FR',
+            };
             let record;
             try {
               record = cloudSciRecord({ ...facts, model: o.model });
@@ -167,7 +214,10 @@ describe('hardening: the API key never leaks', function () {
   it('leaves the key in no file under its home or ledger folder, and in no report export', async () => {
     assert.ok(transcripts.length >= 2 * 2 * Object.keys(SCENARIOS).length);
     const files = filesUnder(home);
-    assert.ok(files.some((f) => f.startsWith(env.VERDANT_LEDGER_DIR!)), 'the ledger has records to scan');
+    assert.ok(
+      files.some((f) => f.startsWith(env.VERDANT_LEDGER_DIR!)),
+      'the ledger has records to scan',
+    );
     for (const f of files) assertNoKey(readFileSync(f, 'latin1'), f);
     for (const args of [['report', '--csv'], ['report', '--json'], ['report']]) {
       const r = await runCliProcess(args, env);
@@ -181,11 +231,14 @@ describe('hardening: the API key never leaks', function () {
     assertNoKey(await new Ledger({ dir: env.VERDANT_LEDGER_DIR! }).export('json'), 'the JSON export');
   });
 
-  it('never sends the user\'s own key inside the question, whatever it looks like', async () => {
+  it("never sends the user's own key inside the question, whatever it looks like", async () => {
     const plainKey = 'plain-verdant-password-7731';
     const server = await FakeServer.start((_seen, res) => sse(res, [{ choices: [{ delta: { content: 'ok' }, finish_reason: 'stop' }] }]), '/v1');
     try {
-      const r = await runCliProcess(['ask', '--endpoint', server.url, '--model', MODEL, '--json', `my key is ${plainKey}, is that safe?`], { ...env, VERDANT_API_KEY: plainKey });
+      const r = await runCliProcess(['ask', '--endpoint', server.url, '--model', MODEL, '--json', `my key is ${plainKey}, is that safe?`], {
+        ...env,
+        VERDANT_API_KEY: plainKey,
+      });
       assert.equal(r.code, 0, r.stderr);
       assert.equal(server.seen[0]!.headers.authorization, `Bearer ${plainKey}`);
       assert.ok(!JSON.stringify(server.seen[0]!.body).includes(plainKey), 'the key went out inside the prompt');
@@ -215,7 +268,12 @@ describe('hardening: the API key never leaks', function () {
 describe('hardening: CloudClient errors never carry the key', function () {
   this.timeout(60_000);
   const HI = { messages: [{ role: 'user' as const, content: 'hi' }], maxTokens: 16 };
-  const options = { model: MODEL, apiKey: async () => KEY, retries: { max: 0 }, timeouts: { connectMs: 30_000, headersMs: 30_000, bodyIdleMs: 30_000 } };
+  const options = {
+    model: MODEL,
+    apiKey: async () => KEY,
+    retries: { max: 0 },
+    timeouts: { connectMs: 30_000, headersMs: 30_000, bodyIdleMs: 30_000 },
+  };
 
   async function failure(p: Promise<unknown>): Promise<CloudError> {
     try {
@@ -236,13 +294,20 @@ describe('hardening: CloudClient errors never carry the key', function () {
 
   it('with the key in the endpoint URL: refused before any request, the key not echoed', async () => {
     let requests = 0;
-    const server = await FakeServer.start(() => { requests++; });
+    const server = await FakeServer.start(() => {
+      requests++;
+    });
     try {
       const port = new URL(server.url).port;
       for (const baseUrl of [
-        `http://u:${KEY}@127.0.0.1:${port}/v1`, `http://${KEY}@127.0.0.1:${port}/v1`, `http://127.0.0.1:${port}/v1?api_key=${KEY}`,
-        `http://127.0.0.1:${port}/v1?key=${KEY}`, `http://127.0.0.1:999999/v1?api-key=${KEY}`,
-        KEY, `api.example.com/v1 ${KEY}`, `Bearer ${KEY}`, // the key pasted into the endpoint field
+        `http://u:${KEY}@127.0.0.1:${port}/v1`,
+        `http://${KEY}@127.0.0.1:${port}/v1`,
+        `http://127.0.0.1:${port}/v1?api_key=${KEY}`,
+        `http://127.0.0.1:${port}/v1?key=${KEY}`,
+        `http://127.0.0.1:999999/v1?api-key=${KEY}`,
+        KEY,
+        `api.example.com/v1 ${KEY}`,
+        `Bearer ${KEY}`, // the key pasted into the endpoint field
       ]) {
         const client = new CloudClient({ ...options, baseUrl });
         try {
@@ -262,8 +327,14 @@ describe('hardening: CloudClient errors never carry the key', function () {
       await server.close();
     }
     // The settings refuse the same URLs, and their problem messages do not echo the key either.
-    for (const url of [`https://u:${KEY}@api.example.com/v1`, `https://api.example.com/v1?api_key=${KEY}`, `https://api.example.com:99999/v1?key=${KEY}`,
-      KEY, `api.example.com/v1 ${KEY}`, `http://192.0.2.7/${KEY}/v1`]) {
+    for (const url of [
+      `https://u:${KEY}@api.example.com/v1`,
+      `https://api.example.com/v1?api_key=${KEY}`,
+      `https://api.example.com:99999/v1?key=${KEY}`,
+      KEY,
+      `api.example.com/v1 ${KEY}`,
+      `http://192.0.2.7/${KEY}/v1`,
+    ]) {
       const r = checkEndpoint(url);
       assert.equal(r.ok, false, url);
       if (!r.ok) assertNoKey(r.reason, url);
@@ -310,27 +381,39 @@ describe('hardening: downloads are sha256-verified', function () {
       const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
       const start = m ? Number(m[1]) : 0;
       if (start >= body.length) return void res.writeHead(416, { 'content-range': `bytes */${body.length}` }).end();
-      res.writeHead(m ? 206 : 200, { 'content-length': body.length - start, ...(m ? { 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` } : {}) });
+      res.writeHead(m ? 206 : 200, {
+        'content-length': body.length - start,
+        ...(m ? { 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` } : {}),
+      });
       res.end(body.subarray(start));
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/model.gguf`;
   });
-  after(async () => { server.closeAllConnections(); await new Promise<void>((r) => server.close(() => r())); });
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
   beforeEach(() => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'verdant-hardening-dl-'));
     agent = new Agent();
     body = FILE;
   });
-  afterEach(async () => { await agent.close(); rmSync(dir, { recursive: true, force: true }); });
+  afterEach(async () => {
+    await agent.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   async function mismatch(dest: string, expectedBytes?: number): Promise<void> {
-    await assert.rejects(downloadFile({ url, dest, sha256: SHA, ...(expectedBytes ? { expectedBytes } : {}) }, { dispatcher: agent }), (e: unknown) => {
-      assert.ok(e instanceof EngineError, String(e));
-      assert.equal(e.code, 'checksum-mismatch');
-      assert.match(e.message, /^model\.gguf was corrupted in transit \(sha256 [0-9a-f]{64}, expected [0-9a-f]{64}\); download it again\.$/);
-      return true;
-    });
+    await assert.rejects(
+      downloadFile({ url, dest, sha256: SHA, ...(expectedBytes ? { expectedBytes } : {}) }, { dispatcher: agent }),
+      (e: unknown) => {
+        assert.ok(e instanceof EngineError, String(e));
+        assert.equal(e.code, 'checksum-mismatch');
+        assert.match(e.message, /^model\.gguf was corrupted in transit \(sha256 [0-9a-f]{64}, expected [0-9a-f]{64}\); download it again\.$/);
+        return true;
+      },
+    );
     assert.equal(existsSync(dest), false, 'no model file is left');
     assert.equal(existsSync(`${dest}.part`), false, 'no partial file is left');
   }

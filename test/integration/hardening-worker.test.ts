@@ -22,7 +22,6 @@ import { sleep, until } from '../support/wait';
 
 const HOUR = 3_600_000;
 
-
 /** Live processes whose command line names this state folder (Linux; elsewhere nothing is checked). */
 function processesFor(stateDir: string): number[] {
   return processesWhere((p) => p.argv.includes(stateDir)).map((p) => p.pid);
@@ -50,14 +49,22 @@ describe('hardening: engine worker and client (real processes)', function () {
   it('a worker SIGKILLed while loading a model: one clear error for the load, a restart, the next request succeeds, no orphan', async () => {
     const events: { type: string; pendingFailed?: number }[] = [];
     const a = client('window A', { onWorkerEvent: (e) => events.push(e) });
-    const loading = a.load(config({ modelPath: w.models.fim })).then(() => 'loaded', (e: unknown) => e);
+    const loading = a.load(config({ modelPath: w.models.fim })).then(
+      () => 'loaded',
+      (e: unknown) => e,
+    );
     // Kill it once the worker itself says the load is under way (status answers while the model loads).
     let firstPid = 0;
-    await until('the worker to start loading', async () => {
-      const s = await a.status();
-      firstPid = s.pid;
-      return s.loading !== null;
-    }, 20000, 2);
+    await until(
+      'the worker to start loading',
+      async () => {
+        const s = await a.status();
+        firstPid = s.pid;
+        return s.loading !== null;
+      },
+      20000,
+      2,
+    );
     process.kill(firstPid, 'SIGKILL');
     const outcome = await loading;
     assert.ok(outcome instanceof EngineError, `the load should fail, got ${String(outcome)}`);
@@ -70,7 +77,10 @@ describe('hardening: engine worker and client (real processes)', function () {
     assert.ok(r.text.length > 0);
     const secondPid = a.workerPid!;
     assert.notEqual(secondPid, firstPid);
-    assert.deepEqual(events.map((e) => e.type), ['crashed', 'restarted']);
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['crashed', 'restarted'],
+    );
     assert.equal(pidAlive(firstPid), false, 'the killed worker is gone (reaped, not a zombie)');
     assert.equal((await readLock(lockPathFor(w.stateDir)))?.pid, secondPid);
     if (existsSync('/proc/self/cmdline')) assert.deepEqual(processesFor(w.stateDir), [secondPid], 'exactly one worker for this state folder');
@@ -100,8 +110,11 @@ describe('hardening: engine worker and client (real processes)', function () {
     // but the last is superseded while the window waits for it, however fast or slow this machine is.
     const go = path.join(w.stateDir, 'go');
     const gate = path.join(w.stateDir, 'gated-worker.js');
-    writeFileSync(gate, `const fs = require('fs');
-      (function wait() { if (fs.existsSync(${JSON.stringify(go)})) require(${JSON.stringify(WORKER)}); else setTimeout(wait, 20); })();\n`);
+    writeFileSync(
+      gate,
+      `const fs = require('fs');
+      (function wait() { if (fs.existsSync(${JSON.stringify(go)})) require(${JSON.stringify(WORKER)}); else setTimeout(wait, 20); })();\n`,
+    );
     const a = client('window A', { workerScript: gate, startTimeoutMs: 300_000 });
     const cfg = config({ modelPath: w.models.fim });
     let calls = 0;
@@ -124,7 +137,21 @@ describe('hardening: engine worker and client (real processes)', function () {
       const prefix = i === 199 ? LILY : `${LILY.slice(0, 20 + (i % 37))}${i % 2 ? ' and' : ' or'}`;
       previous?.abort();
       previous = new AbortController();
-      results.push(pipeline.complete({ documentKey: 'file:///story.txt', languageId: 'plaintext', filePath: 'story.txt', prefix, suffix: '\nThe end.', linePrefix: prefix, lineSuffix: '', manual: false }, previous.signal));
+      results.push(
+        pipeline.complete(
+          {
+            documentKey: 'file:///story.txt',
+            languageId: 'plaintext',
+            filePath: 'story.txt',
+            prefix,
+            suffix: '\nThe end.',
+            linePrefix: prefix,
+            lineSuffix: '',
+            manual: false,
+          },
+          previous.signal,
+        ),
+      );
       await sleep(3);
     }
     writeFileSync(go, '');
@@ -184,7 +211,16 @@ describe('hardening: engine worker and client (real processes)', function () {
       const cycle = Math.floor((N - 1 - i) / LILY.length);
       const prefix = LILY.slice(0, LILY.length - ((N - 1 - i) % LILY.length));
       const suffix = cycle === 0 ? '\nThe end.' : `\nThe end, part ${cycle}.`;
-      const input: CompletionInput = { documentKey: 'file:///story.txt', languageId: 'plaintext', filePath: 'story.txt', prefix, suffix, linePrefix: prefix, lineSuffix: '', manual: false };
+      const input: CompletionInput = {
+        documentKey: 'file:///story.txt',
+        languageId: 'plaintext',
+        filePath: 'story.txt',
+        prefix,
+        suffix,
+        linePrefix: prefix,
+        lineSuffix: '',
+        manual: false,
+      };
       previous?.abort();
       previous = new AbortController();
       results.push(pipeline.complete(input, previous.signal));
@@ -194,7 +230,9 @@ describe('hardening: engine worker and client (real processes)', function () {
     let limit: NodeJS.Timeout | undefined;
     const settled = await Promise.race([
       Promise.allSettled(results),
-      new Promise<never>((_, reject) => { limit = setTimeout(() => reject(new Error('not every request settled within 120 s')), 120_000); }),
+      new Promise<never>((_, reject) => {
+        limit = setTimeout(() => reject(new Error('not every request settled within 120 s')), 120_000);
+      }),
     ]).finally(() => clearTimeout(limit));
     sampling = false;
     await sampler;
@@ -217,7 +255,10 @@ describe('hardening: engine worker and client (real processes)', function () {
     await sleep(50); // the pipeline's next-tick cancellation timers
     const resourcesAfter = resourceCounts();
     for (const [kind, n] of resourcesAfter) {
-      assert.ok(n <= (resourcesBefore.get(kind) ?? 0), `${kind}: ${resourcesBefore.get(kind) ?? 0} before, ${n} after (${[...resourcesAfter].join(', ')})`);
+      assert.ok(
+        n <= (resourcesBefore.get(kind) ?? 0),
+        `${kind}: ${resourcesBefore.get(kind) ?? 0} before, ${n} after (${[...resourcesAfter].join(', ')})`,
+      );
     }
     gc();
     const grown = (process.memoryUsage().heapUsed - heapBefore) / 2 ** 20;
@@ -237,17 +278,31 @@ describe('hardening: engine worker and client (real processes)', function () {
       Date.now = () => realNow() - HOUR;
       // Waits itself (not through mocha's timeout) so that the clock is put back even when this fails.
       // An hour's wait would show as this; the 1.5 s the window should wait takes longer only on a busy machine.
-      outcome = await Promise.race([pending.then(() => 'started?', (e: unknown) => e), sleep(60_000).then(() => 'still waiting after 60 s')]);
+      outcome = await Promise.race([
+        pending.then(
+          () => 'started?',
+          (e: unknown) => e,
+        ),
+        sleep(60_000).then(() => 'still waiting after 60 s'),
+      ]);
     } finally {
       Date.now = realNow;
     }
-    assert.ok(outcome instanceof EngineError && outcome.code === 'worker-unavailable' && /did not start within 2 s/.test(outcome.message), String(outcome));
+    assert.ok(
+      outcome instanceof EngineError && outcome.code === 'worker-unavailable' && /did not start within 2 s/.test(outcome.message),
+      String(outcome),
+    );
     assert.ok(performance.now() - t0 >= 1500, `gave up after ${(performance.now() - t0).toFixed(0)} ms, before its 1.5 s`);
   });
 
-  it('the worker\'s uptime stays a duration when the wall clock moves back', async () => {
+  it("the worker's uptime stays a duration when the wall clock moves back", async () => {
     const server = new EngineServer({
-      socketPath: await newSocketPath(), lockPath: lockPathFor(w.stateDir), keyPath: keyPathFor(w.stateDir), idleMs: 60000, version: 'test', log: () => {},
+      socketPath: await newSocketPath(),
+      lockPath: lockPathFor(w.stateDir),
+      keyPath: keyPathFor(w.stateDir),
+      idleMs: 60000,
+      version: 'test',
+      log: () => {},
       loadEngine: () => Promise.reject(new EngineError('model-not-found', 'no model in this test')),
     });
     assert.equal(await server.start(), true);

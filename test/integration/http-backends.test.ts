@@ -40,7 +40,12 @@ async function rejection(p: Promise<unknown>): Promise<EngineError> {
  * Runs a generation that the caller aborts after `afterPieces` pieces, against a server route built with the abort
  * signal (see streamAndStall: the server stalls, so only the abort can end the request).
  */
-async function abortAfter(backend: InferenceBackend, request: Parameters<InferenceBackend['generate']>[0], afterPieces: number, controller: AbortController): Promise<{ result: GenerateResult; pieces: string[] }> {
+async function abortAfter(
+  backend: InferenceBackend,
+  request: Parameters<InferenceBackend['generate']>[0],
+  afterPieces: number,
+  controller: AbortController,
+): Promise<{ result: GenerateResult; pieces: string[] }> {
   const pieces: string[] = [];
   const result = await backend.generate(request, {
     signal: controller.signal,
@@ -55,7 +60,9 @@ async function abortAfter(backend: InferenceBackend, request: Parameters<Inferen
 /** A refactor-plan schema, as the structured-output tests send it. */
 const PLAN_SCHEMA = {
   type: 'object',
-  properties: { steps: { type: 'array', items: { type: 'object', properties: { title: { type: 'string' }, size: { enum: ['small', 'large'] } } }, minItems: 1 } },
+  properties: {
+    steps: { type: 'array', items: { type: 'object', properties: { title: { type: 'string' }, size: { enum: ['small', 'large'] } } }, minItems: 1 },
+  },
 };
 const PLAN_JSON = '{"steps": [{"title": "Split", "size": "small"}]}';
 
@@ -88,15 +95,28 @@ const within = <T>(p: Promise<T>, what: string, ms = 30_000): Promise<T> =>
 // Ollama
 
 const ndjson = (o: unknown) => `${JSON.stringify(o)}\n`;
-const ollamaPiece = (response: string, logprob?: number) => ndjson({
-  model: 'qwen2.5-coder:1.5b', created_at: '2025-01-01T00:00:00.000Z', response, done: false,
-  ...(logprob === undefined ? {} : { logprobs: [{ token: response, logprob, bytes: [], top_logprobs: [] }] }),
-});
-const ollamaDone = (reason = 'stop') => ndjson({
-  model: 'qwen2.5-coder:1.5b', created_at: '2025-01-01T00:00:01.000Z', response: '', done: true, done_reason: reason,
-  total_duration: 250_000_000, load_duration: 5_000_000, prompt_eval_count: 26, prompt_eval_duration: 130_000_000,
-  eval_count: 3, eval_duration: 60_000_000,
-});
+const ollamaPiece = (response: string, logprob?: number) =>
+  ndjson({
+    model: 'qwen2.5-coder:1.5b',
+    created_at: '2025-01-01T00:00:00.000Z',
+    response,
+    done: false,
+    ...(logprob === undefined ? {} : { logprobs: [{ token: response, logprob, bytes: [], top_logprobs: [] }] }),
+  });
+const ollamaDone = (reason = 'stop') =>
+  ndjson({
+    model: 'qwen2.5-coder:1.5b',
+    created_at: '2025-01-01T00:00:01.000Z',
+    response: '',
+    done: true,
+    done_reason: reason,
+    total_duration: 250_000_000,
+    load_duration: 5_000_000,
+    prompt_eval_count: 26,
+    prompt_eval_duration: 130_000_000,
+    eval_count: 3,
+    eval_duration: 60_000_000,
+  });
 
 describe('Ollama backend', () => {
   let server: FakeServer | undefined;
@@ -114,11 +134,19 @@ describe('Ollama backend', () => {
 
   it('streams FIM through /api/generate with suffix, and reports timing and confidence from the final message', async () => {
     const b = await start({
-      'POST /api/generate': (_s, res) => stream(res, 'application/x-ndjson',
-        shred(ollamaPiece('\n  if a == 0:', -0.1) + ollamaPiece('\n    return b', -0.3) + ollamaPiece('\n  return r', -0.2) + ollamaDone()), 3),
+      'POST /api/generate': (_s, res) =>
+        stream(
+          res,
+          'application/x-ndjson',
+          shred(ollamaPiece('\n  if a == 0:', -0.1) + ollamaPiece('\n    return b', -0.3) + ollamaPiece('\n  return r', -0.2) + ollamaDone()),
+          3,
+        ),
     });
     const shown: string[] = [];
-    const r = await b.generate({ kind: 'fim', prefix: 'def gcd(a, b):', suffix: '\n\nprint(gcd(4, 6))', maxTokens: 32, stop: ['\n\n\n'] }, { onText: (t) => shown.push(t) });
+    const r = await b.generate(
+      { kind: 'fim', prefix: 'def gcd(a, b):', suffix: '\n\nprint(gcd(4, 6))', maxTokens: 32, stop: ['\n\n\n'] },
+      { onText: (t) => shown.push(t) },
+    );
     assert.equal(r.text, '\n  if a == 0:\n    return b\n  return r');
     assert.equal(shown.join(''), r.text);
     assert.ok(shown.length >= 2, 'text arrives in pieces');
@@ -158,21 +186,53 @@ describe('Ollama backend', () => {
   it('chats through /api/chat', async () => {
     const piece = (content: string) => ndjson({ model: 'm', created_at: 'x', message: { role: 'assistant', content }, done: false });
     const b = await start({
-      'POST /api/chat': (_s, res) => stream(res, 'application/x-ndjson', shred(piece('Hel') + piece('lo!') +
-        ndjson({ model: 'm', created_at: 'x', message: { role: 'assistant', content: '' }, done: true, done_reason: 'stop', prompt_eval_count: 9, eval_count: 2, eval_duration: 20_000_000 }), 7)),
+      'POST /api/chat': (_s, res) =>
+        stream(
+          res,
+          'application/x-ndjson',
+          shred(
+            piece('Hel') +
+              piece('lo!') +
+              ndjson({
+                model: 'm',
+                created_at: 'x',
+                message: { role: 'assistant', content: '' },
+                done: true,
+                done_reason: 'stop',
+                prompt_eval_count: 9,
+                eval_count: 2,
+                eval_duration: 20_000_000,
+              }),
+            7,
+          ),
+        ),
     });
-    const r = await b.generate({ kind: 'chat', messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }], maxTokens: 8 });
+    const r = await b.generate({
+      kind: 'chat',
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'Hi' },
+      ],
+      maxTokens: 8,
+    });
     assert.equal(r.text, 'Hello!');
     assert.equal(r.timing.promptTokens, 9);
     assert.equal(r.timing.tokensPerSecond, 100);
-    assert.deepEqual(server!.seen[0]!.body.messages, [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }]);
+    assert.deepEqual(server!.seen[0]!.body.messages, [
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: 'Hi' },
+    ]);
   });
 
   it('sends jsonSchema as `format` on /api/chat and /api/generate, and refuses it on fim', async () => {
     const piece = (content: string) => ndjson({ model: 'm', created_at: 'x', message: { role: 'assistant', content }, done: false });
     const b = await start({
-      'POST /api/chat': (_s, res) => stream(res, 'application/x-ndjson', [piece(PLAN_JSON.slice(0, 20)), piece(PLAN_JSON.slice(20)),
-        ndjson({ model: 'm', created_at: 'x', message: { role: 'assistant', content: '' }, done: true, done_reason: 'stop' })]),
+      'POST /api/chat': (_s, res) =>
+        stream(res, 'application/x-ndjson', [
+          piece(PLAN_JSON.slice(0, 20)),
+          piece(PLAN_JSON.slice(20)),
+          ndjson({ model: 'm', created_at: 'x', message: { role: 'assistant', content: '' }, done: true, done_reason: 'stop' }),
+        ]),
       'POST /api/generate': (_s, res) => stream(res, 'application/x-ndjson', [ollamaPiece(PLAN_JSON), ollamaDone()]),
     });
     await refusesFimSchema(b, server!);
@@ -192,8 +252,19 @@ describe('Ollama backend', () => {
 
   it('applies stop strings client-side, even split across pieces, and closes the stream', async () => {
     const b = await start({
-      'POST /api/generate': (_s, res) => stream(res, 'application/x-ndjson',
-        [ollamaPiece('foo'), ollamaPiece('\nbar E'), ollamaPiece('ND baz'), ...Array.from({ length: 40 }, () => ollamaPiece(' more')), ollamaDone()], 10),
+      'POST /api/generate': (_s, res) =>
+        stream(
+          res,
+          'application/x-ndjson',
+          [
+            ollamaPiece('foo'),
+            ollamaPiece('\nbar E'),
+            ollamaPiece('ND baz'),
+            ...Array.from({ length: 40 }, () => ollamaPiece(' more')),
+            ollamaDone(),
+          ],
+          10,
+        ),
     });
     const shown: string[] = [];
     const r = await b.generate({ kind: 'completion', prompt: 'p', maxTokens: 64, stop: ['END'] }, { onText: (t) => shown.push(t) });
@@ -207,7 +278,11 @@ describe('Ollama backend', () => {
     // Two pieces, then (after the abort) more that must not count, and no end: only the abort can end it.
     const controller = new AbortController();
     const b = await start({
-      'POST /api/generate': (_s, res) => streamAndStall(res, 'application/x-ndjson', [ollamaPiece('t0 '), ollamaPiece('t1 ')], aborted(controller.signal), [ollamaPiece('t2 '), ollamaDone()]),
+      'POST /api/generate': (_s, res) =>
+        streamAndStall(res, 'application/x-ndjson', [ollamaPiece('t0 '), ollamaPiece('t1 ')], aborted(controller.signal), [
+          ollamaPiece('t2 '),
+          ollamaDone(),
+        ]),
     });
     const { result } = await abortAfter(b, { kind: 'completion', prompt: 'p', maxTokens: 100 }, 2, controller);
     assert.equal(result.stopReason, 'abort');
@@ -225,30 +300,45 @@ describe('Ollama backend', () => {
 
   it('falls back to completing the prefix when the model cannot insert, and remembers it', async () => {
     const b = await start({
-      'POST /api/generate': (s, res) => s.body.suffix !== undefined
-        ? json(res, 400, { error: '"qwen2.5-coder:1.5b" does not support insert' })
-        : stream(res, 'application/x-ndjson', [ollamaPiece('body'), ollamaDone()]),
+      'POST /api/generate': (s, res) =>
+        s.body.suffix !== undefined
+          ? json(res, 400, { error: '"qwen2.5-coder:1.5b" does not support insert' })
+          : stream(res, 'application/x-ndjson', [ollamaPiece('body'), ollamaDone()]),
     });
     const fim = { kind: 'fim', prefix: 'def f():', suffix: '\n', maxTokens: 8 } as const;
     const r = await b.generate(fim);
     assert.equal(r.text, 'body');
     assert.equal(r.usedFim, false);
     await b.generate(fim);
-    assert.deepEqual(server!.seen.map((s) => s.body.raw ?? false), [false, true, true]);
+    assert.deepEqual(
+      server!.seen.map((s) => s.body.raw ?? false),
+      [false, true, true],
+    );
   });
 
   it('reports info from /api/show and /api/ps', async () => {
     const b = await start({
-      'POST /api/show': (_s, res) => json(res, 200, {
-        parameters: 'num_ctx                        8192\nstop                           "<|endoftext|>"',
-        template: '{{ .Prompt }}', capabilities: ['completion', 'insert'],
-        details: { format: 'gguf', family: 'qwen2', parameter_size: '1.5B', quantization_level: 'Q4_K_M' },
-        model_info: { 'general.architecture': 'qwen2', 'qwen2.context_length': 32768 },
-      }),
-      'GET /api/ps': (_s, res) => json(res, 200, { models: [{ name: 'qwen2.5-coder:1.5b', model: 'qwen2.5-coder:1.5b', size: 2e9, size_vram: 1_500_000_000, context_length: 4096 }] }),
+      'POST /api/show': (_s, res) =>
+        json(res, 200, {
+          parameters: 'num_ctx                        8192\nstop                           "<|endoftext|>"',
+          template: '{{ .Prompt }}',
+          capabilities: ['completion', 'insert'],
+          details: { format: 'gguf', family: 'qwen2', parameter_size: '1.5B', quantization_level: 'Q4_K_M' },
+          model_info: { 'general.architecture': 'qwen2', 'qwen2.context_length': 32768 },
+        }),
+      'GET /api/ps': (_s, res) =>
+        json(res, 200, {
+          models: [{ name: 'qwen2.5-coder:1.5b', model: 'qwen2.5-coder:1.5b', size: 2e9, size_vram: 1_500_000_000, context_length: 4096 }],
+        }),
     });
     assert.deepEqual(await b.info(), {
-      backend: 'ollama', model: 'qwen2.5-coder:1.5b', devices: ['gpu'], vramBytes: 1_500_000_000, threads: null, fimSupported: true, contextSize: 4096,
+      backend: 'ollama',
+      model: 'qwen2.5-coder:1.5b',
+      devices: ['gpu'],
+      vramBytes: 1_500_000_000,
+      threads: null,
+      fimSupported: true,
+      contextSize: 4096,
     });
     assert.deepEqual(server!.seen[0]!.body, { model: 'qwen2.5-coder:1.5b' });
   });
@@ -263,20 +353,33 @@ describe('Ollama backend', () => {
     assert.equal((await b.generate(request)).contextTokens, null);
     assert.equal((await b.info()).contextSize, 4096);
     assert.equal((await b.generate(request)).contextTokens, 4096);
-    assert.deepEqual(server!.seen.map((s) => s.path), ['/api/generate', '/api/show', '/api/ps', '/api/generate'], 'generate itself asks nothing more');
+    assert.deepEqual(
+      server!.seen.map((s) => s.path),
+      ['/api/generate', '/api/show', '/api/ps', '/api/generate'],
+      'generate itself asks nothing more',
+    );
   });
 
   it('says how to pull an unknown model (404)', async () => {
     const b = await start({ 'POST /api/generate': (s, res) => json(res, 404, { error: `model '${s.body.model}' not found` }) });
     const e = await rejection(b.generate({ kind: 'completion', prompt: 'p', maxTokens: 4 }));
     assert.equal(e.code, 'backend-unavailable');
-    assert.match(e.message, /^Ollama at http:\/\/127\.0\.0\.1:\d+ has no model "qwen2\.5-coder:1\.5b": get it with `ollama pull qwen2\.5-coder:1\.5b`, or change verdant\.local\.serverModel\.$/);
+    assert.match(
+      e.message,
+      /^Ollama at http:\/\/127\.0\.0\.1:\d+ has no model "qwen2\.5-coder:1\.5b": get it with `ollama pull qwen2\.5-coder:1\.5b`, or change verdant\.local\.serverModel\.$/,
+    );
   });
 
   it('gives one clear error each for 429 and 503', async () => {
     let status = 429;
     const b = await start({
-      'POST /api/generate': (_s, res) => json(res, status, { error: status === 429 ? 'server busy, please try again' : 'service unavailable' }, status === 429 ? { 'retry-after': '3' } : {}),
+      'POST /api/generate': (_s, res) =>
+        json(
+          res,
+          status,
+          { error: status === 429 ? 'server busy, please try again' : 'service unavailable' },
+          status === 429 ? { 'retry-after': '3' } : {},
+        ),
     });
     const busy = await rejection(b.generate({ kind: 'completion', prompt: 'p', maxTokens: 4 }));
     assert.equal(busy.code, 'backend-unavailable');
@@ -289,13 +392,19 @@ describe('Ollama backend', () => {
   it('reports a malformed stream: a garbage line, a stream cut without done', async () => {
     let mode = 'garbage';
     const b = await start({
-      'POST /api/generate': (_s, res) => stream(res, 'application/x-ndjson', mode === 'garbage'
-        ? [ollamaPiece('ok'), '<html>oops</html>\n', ollamaDone()]
-        : [ollamaPiece('ok'), ollamaPiece(' and')]),
+      'POST /api/generate': (_s, res) =>
+        stream(
+          res,
+          'application/x-ndjson',
+          mode === 'garbage' ? [ollamaPiece('ok'), '<html>oops</html>\n', ollamaDone()] : [ollamaPiece('ok'), ollamaPiece(' and')],
+        ),
     });
     const garbage = await rejection(b.generate({ kind: 'completion', prompt: 'p', maxTokens: 4 }));
     assert.equal(garbage.code, 'backend-unavailable');
-    assert.match(garbage.message, /^Ollama at http:\/\/127\.0\.0\.1:\d+ sent a malformed response \(a line that is not JSON\): try again, and update Ollama if it keeps happening\.$/);
+    assert.match(
+      garbage.message,
+      /^Ollama at http:\/\/127\.0\.0\.1:\d+ sent a malformed response \(a line that is not JSON\): try again, and update Ollama if it keeps happening\.$/,
+    );
     mode = 'cut';
     const cut = await rejection(b.generate({ kind: 'completion', prompt: 'p', maxTokens: 4 }));
     assert.match(cut.message, /sent a malformed response \(the stream ended before the final message\)/);
@@ -317,7 +426,11 @@ describe('Ollama backend', () => {
 
   it('reports an error the server sends inside the stream', async () => {
     const b = await start({
-      'POST /api/generate': (_s, res) => stream(res, 'application/x-ndjson', [ollamaPiece('ok'), ndjson({ error: 'an error was encountered while running the model: out of memory' })]),
+      'POST /api/generate': (_s, res) =>
+        stream(res, 'application/x-ndjson', [
+          ollamaPiece('ok'),
+          ndjson({ error: 'an error was encountered while running the model: out of memory' }),
+        ]),
     });
     const e = await rejection(b.generate({ kind: 'completion', prompt: 'p', maxTokens: 4 }));
     assert.match(e.message, /reported an error while generating \(an error was encountered while running the model: out of memory\)/);
@@ -337,7 +450,10 @@ describe('Ollama backend', () => {
 
 describe('HTTP backends when the server is not running', () => {
   const cases: [HttpBackendKind, RegExp][] = [
-    ['ollama', /^Ollama is not running at http:\/\/127\.0\.0\.1:\d+: start it with `OLLAMA_HOST=127\.0\.0\.1:\d+ ollama serve`, or change verdant\.local\.serverUrl\.$/],
+    [
+      'ollama',
+      /^Ollama is not running at http:\/\/127\.0\.0\.1:\d+: start it with `OLLAMA_HOST=127\.0\.0\.1:\d+ ollama serve`, or change verdant\.local\.serverUrl\.$/,
+    ],
     ['lmstudio', /^LM Studio is not running at http:\/\/127\.0\.0\.1:\d+: start it with `lms server start`, or change verdant\.local\.serverUrl\.$/],
     ['mlx', /^mlx_lm\.server is not running at http:\/\/127\.0\.0\.1:\d+: start it with `mlx_lm\.server --model mlx-community\/m --port \d+`/],
     ['llama-server', /^llama-server is not running at http:\/\/127\.0\.0\.1:\d+: start it with `llama-server -m <model\.gguf> --port \d+`/],
@@ -358,7 +474,10 @@ describe('HTTP backends when the server is not running', () => {
 
   it('uses each server’s default URL', () => {
     assert.deepEqual(DEFAULT_SERVER_URLS, {
-      ollama: 'http://127.0.0.1:11434', lmstudio: 'http://127.0.0.1:1234', mlx: 'http://127.0.0.1:8080', 'llama-server': 'http://127.0.0.1:8080',
+      ollama: 'http://127.0.0.1:11434',
+      lmstudio: 'http://127.0.0.1:1234',
+      mlx: 'http://127.0.0.1:8080',
+      'llama-server': 'http://127.0.0.1:8080',
     });
   });
 });
@@ -368,16 +487,38 @@ describe('HTTP backends when the server is not running', () => {
 
 const sse = (o: unknown, eol = '\n') => `data: ${JSON.stringify(o)}${eol}${eol}`;
 const completionChunk = (text: string, extra: Record<string, unknown> = {}, finish: string | null = null) => ({
-  id: 'cmpl-1', object: 'text_completion', created: 1, model: 'm', choices: [{ index: 0, text, finish_reason: finish, ...extra }],
+  id: 'cmpl-1',
+  object: 'text_completion',
+  created: 1,
+  model: 'm',
+  choices: [{ index: 0, text, finish_reason: finish, ...extra }],
 });
 const chatChunk = (content: string | undefined, finish: string | null = null, logprob?: number) => ({
-  id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1, model: 'm',
-  choices: [{ index: 0, delta: content === undefined ? {} : { role: 'assistant', content }, finish_reason: finish,
-    ...(logprob === undefined ? {} : { logprobs: { content: [{ token: content, logprob, top_logprobs: [] }] } }) }],
+  id: 'chatcmpl-1',
+  object: 'chat.completion.chunk',
+  created: 1,
+  model: 'm',
+  choices: [
+    {
+      index: 0,
+      delta: content === undefined ? {} : { role: 'assistant', content },
+      finish_reason: finish,
+      ...(logprob === undefined ? {} : { logprobs: { content: [{ token: content, logprob, top_logprobs: [] }] } }),
+    },
+  ],
 });
 const usageChunk = (prompt: number, completion: number, cached?: number) => ({
-  id: 'cmpl-1', object: 'chat.completion', created: 1, model: 'm', choices: [],
-  usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, ...(cached === undefined ? {} : { prompt_tokens_details: { cached_tokens: cached } }) },
+  id: 'cmpl-1',
+  object: 'chat.completion',
+  created: 1,
+  model: 'm',
+  choices: [],
+  usage: {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: prompt + completion,
+    ...(cached === undefined ? {} : { prompt_tokens_details: { cached_tokens: cached } }),
+  },
 });
 
 describe('OpenAI-compatible backend (LM Studio, mlx_lm.server)', () => {
@@ -391,13 +532,21 @@ describe('OpenAI-compatible backend (LM Studio, mlx_lm.server)', () => {
 
   it('LM Studio: FIM with the Qwen2.5-Coder template, logprobs, usage, CRLF events with comments split across writes', async () => {
     server = await FakeServer.start({
-      'POST /v1/completions': (_s, res) => stream(res, 'text/event-stream', shred(
-        ': keepalive 10/20\r\n\r\n'
-        + sse(completionChunk('return', { logprobs: { tokens: ['return'], token_logprobs: [-0.5], top_logprobs: [{ return: -0.5 }] } }), '\r\n')
-        + sse(completionChunk(' a + b', { logprobs: { tokens: [' a + b'], token_logprobs: [-1.5], top_logprobs: [] } }), '\r\n')
-        + sse(completionChunk('', {}, 'stop'), '\r\n')
-        + sse(usageChunk(20, 2, 15), '\r\n')
-        + 'data: [DONE]\r\n\r\n', 17), 3),
+      'POST /v1/completions': (_s, res) =>
+        stream(
+          res,
+          'text/event-stream',
+          shred(
+            ': keepalive 10/20\r\n\r\n' +
+              sse(completionChunk('return', { logprobs: { tokens: ['return'], token_logprobs: [-0.5], top_logprobs: [{ return: -0.5 }] } }), '\r\n') +
+              sse(completionChunk(' a + b', { logprobs: { tokens: [' a + b'], token_logprobs: [-1.5], top_logprobs: [] } }), '\r\n') +
+              sse(completionChunk('', {}, 'stop'), '\r\n') +
+              sse(usageChunk(20, 2, 15), '\r\n') +
+              'data: [DONE]\r\n\r\n',
+            17,
+          ),
+          3,
+        ),
     });
     backend = new OpenAiCompatibleBackend({ flavour: 'lmstudio', url: `${server.url}/v1`, model: 'qwen2.5-coder-1.5b-instruct' });
     const r = await backend.generate({ kind: 'fim', prefix: 'def add(a, b):\n    ', suffix: '\n', maxTokens: 16, stop: ['\n\n'] });
@@ -420,8 +569,19 @@ describe('OpenAI-compatible backend (LM Studio, mlx_lm.server)', () => {
 
   it('cuts at the template’s end token when the server prints it as text', async () => {
     server = await FakeServer.start({
-      'POST /v1/completions': (_s, res) => stream(res, 'text/event-stream',
-        [sse(completionChunk('x = 1')), sse(completionChunk('<|endoftext|>')), sse(completionChunk('junk')), sse(completionChunk('', {}, 'length')), 'data: [DONE]\n\n'], 10),
+      'POST /v1/completions': (_s, res) =>
+        stream(
+          res,
+          'text/event-stream',
+          [
+            sse(completionChunk('x = 1')),
+            sse(completionChunk('<|endoftext|>')),
+            sse(completionChunk('junk')),
+            sse(completionChunk('', {}, 'length')),
+            'data: [DONE]\n\n',
+          ],
+          10,
+        ),
     });
     backend = new OpenAiCompatibleBackend({ flavour: 'lmstudio', url: server.url, model: 'Qwen2.5-Coder-7B', fimTemplate: 'qwen2.5-coder' });
     const r = await backend.generate({ kind: 'fim', prefix: 'a', suffix: 'b', maxTokens: 8 });
@@ -431,23 +591,42 @@ describe('OpenAI-compatible backend (LM Studio, mlx_lm.server)', () => {
 
   it('sends other files’ chunks in the family’s repository-level layout, and cuts at <|file_sep|>', async () => {
     server = await FakeServer.start({
-      'POST /v1/completions': (_s, res) => stream(res, 'text/event-stream',
-        [sse(completionChunk('b.run()')), sse(completionChunk('<|file_sep|>other.py\n')), sse(completionChunk('', {}, 'stop')), 'data: [DONE]\n\n']),
+      'POST /v1/completions': (_s, res) =>
+        stream(res, 'text/event-stream', [
+          sse(completionChunk('b.run()')),
+          sse(completionChunk('<|file_sep|>other.py\n')),
+          sse(completionChunk('', {}, 'stop')),
+          'data: [DONE]\n\n',
+        ]),
     });
     backend = createHttpBackend('mlx', { url: server.url, model: 'mlx-community/Qwen2.5-Coder-1.5B-4bit' });
     const r = await backend.generate({
-      kind: 'fim', prefix: 'import b\n', suffix: '\n', maxTokens: 8, filePath: 'main.py', repoName: 'demo',
+      kind: 'fim',
+      prefix: 'import b\n',
+      suffix: '\n',
+      maxTokens: 8,
+      filePath: 'main.py',
+      repoName: 'demo',
       extra: [{ path: 'b.py', text: 'def run():\n    pass' }],
     });
-    assert.equal(server.seen[0]!.body.prompt, '<|repo_name|>demo\n<|file_sep|>b.py\ndef run():\n    pass\n<|file_sep|>main.py\n<|fim_prefix|>import b\n<|fim_suffix|>\n<|fim_middle|>');
+    assert.equal(
+      server.seen[0]!.body.prompt,
+      '<|repo_name|>demo\n<|file_sep|>b.py\ndef run():\n    pass\n<|file_sep|>main.py\n<|fim_prefix|>import b\n<|fim_suffix|>\n<|fim_middle|>',
+    );
     assert.equal(r.text, 'b.run()');
     assert.equal(r.usedFim, true);
   });
 
   it('mlx_lm.server: without a known FIM family completes the prefix, sends logprobs as a boolean, reads cached tokens', async () => {
     server = await FakeServer.start({
-      'POST /v1/completions': (_s, res) => stream(res, 'text/event-stream',
-        [': keepalive 5/5\n\n', sse(completionChunk('pass')), sse(completionChunk('', {}, 'length')), sse(usageChunk(12, 1, 10)), 'data: [DONE]\n\n']),
+      'POST /v1/completions': (_s, res) =>
+        stream(res, 'text/event-stream', [
+          ': keepalive 5/5\n\n',
+          sse(completionChunk('pass')),
+          sse(completionChunk('', {}, 'length')),
+          sse(usageChunk(12, 1, 10)),
+          'data: [DONE]\n\n',
+        ]),
     });
     backend = createHttpBackend('mlx', { url: server.url, model: 'mlx-community/Llama-3.2-1B-4bit' });
     const r = await backend.generate({ kind: 'fim', prefix: 'def f():\n    ', suffix: '\n', maxTokens: 1 });
@@ -463,8 +642,19 @@ describe('OpenAI-compatible backend (LM Studio, mlx_lm.server)', () => {
 
   it('chats through /v1/chat/completions with logprobs', async () => {
     server = await FakeServer.start({
-      'POST /v1/chat/completions': (_s, res) => stream(res, 'text/event-stream', shred(
-        sse(chatChunk('', null)) + sse(chatChunk('Hi', null, -0.2)) + sse(chatChunk(' there', null, -0.4)) + sse(chatChunk(undefined, 'stop')) + 'data: [DONE]\n\n', 29)),
+      'POST /v1/chat/completions': (_s, res) =>
+        stream(
+          res,
+          'text/event-stream',
+          shred(
+            sse(chatChunk('', null)) +
+              sse(chatChunk('Hi', null, -0.2)) +
+              sse(chatChunk(' there', null, -0.4)) +
+              sse(chatChunk(undefined, 'stop')) +
+              'data: [DONE]\n\n',
+            29,
+          ),
+        ),
     });
     backend = createHttpBackend('lmstudio', { url: server.url, model: 'llama-3.2-3b-instruct', apiKey: 'sk-test-123456' });
     const r = await backend.generate({ kind: 'chat', messages: [{ role: 'user', content: 'Hello' }], maxTokens: 8 });
@@ -480,9 +670,15 @@ describe('OpenAI-compatible backend (LM Studio, mlx_lm.server)', () => {
 
   it('sends jsonSchema as a strict response_format json_schema on chat and completions, and refuses it on fim', async () => {
     server = await FakeServer.start({
-      'POST /v1/chat/completions': (_s, res) => stream(res, 'text/event-stream',
-        [sse(chatChunk(PLAN_JSON.slice(0, 9), null)), sse(chatChunk(PLAN_JSON.slice(9), null)), sse(chatChunk(undefined, 'stop')), 'data: [DONE]\n\n']),
-      'POST /v1/completions': (_s, res) => stream(res, 'text/event-stream', [sse(completionChunk(PLAN_JSON)), sse(completionChunk('', {}, 'stop')), 'data: [DONE]\n\n']),
+      'POST /v1/chat/completions': (_s, res) =>
+        stream(res, 'text/event-stream', [
+          sse(chatChunk(PLAN_JSON.slice(0, 9), null)),
+          sse(chatChunk(PLAN_JSON.slice(9), null)),
+          sse(chatChunk(undefined, 'stop')),
+          'data: [DONE]\n\n',
+        ]),
+      'POST /v1/completions': (_s, res) =>
+        stream(res, 'text/event-stream', [sse(completionChunk(PLAN_JSON)), sse(completionChunk('', {}, 'stop')), 'data: [DONE]\n\n']),
     });
     backend = createHttpBackend('lmstudio', { url: server.url, model: 'qwen2.5-7b-instruct' });
     await refusesFimSchema(backend, server);
@@ -504,7 +700,8 @@ describe('OpenAI-compatible backend (LM Studio, mlx_lm.server)', () => {
     const controller = new AbortController();
     const piece = (i: number) => sse(completionChunk(`${i},`));
     server = await FakeServer.start({
-      'POST /v1/completions': (_s, res) => streamAndStall(res, 'text/event-stream', [0, 1, 2].map(piece), aborted(controller.signal), [3, 4].map(piece)),
+      'POST /v1/completions': (_s, res) =>
+        streamAndStall(res, 'text/event-stream', [0, 1, 2].map(piece), aborted(controller.signal), [3, 4].map(piece)),
     });
     backend = createHttpBackend('lmstudio', { url: server.url, model: 'm' });
     const { result } = await abortAfter(backend, { kind: 'completion', prompt: 'count:', maxTokens: 100 }, 3, controller);
@@ -515,11 +712,16 @@ describe('OpenAI-compatible backend (LM Studio, mlx_lm.server)', () => {
 
   it('says how to get an unknown model, in generate (404) and info (/v1/models)', async () => {
     server = await FakeServer.start({
-      'POST /v1/completions': (s, res) => json(res, 404, { error: { message: `Model "${s.body.model}" not found. Please load it first.`, type: 'invalid_request_error', code: 'model_not_found' } }),
-      'GET /v1/models': (_s, res) => json(res, 200, { object: 'list', data: [{ id: 'qwen2.5-7b-instruct', object: 'model', owned_by: 'organization_owner' }] }),
+      'POST /v1/completions': (s, res) =>
+        json(res, 404, {
+          error: { message: `Model "${s.body.model}" not found. Please load it first.`, type: 'invalid_request_error', code: 'model_not_found' },
+        }),
+      'GET /v1/models': (_s, res) =>
+        json(res, 200, { object: 'list', data: [{ id: 'qwen2.5-7b-instruct', object: 'model', owned_by: 'organization_owner' }] }),
     });
     backend = createHttpBackend('lmstudio', { url: server.url, model: 'nope-7b' });
-    const expected = /^LM Studio at http:\/\/127\.0\.0\.1:\d+ has no model "nope-7b": load it with `lms load nope-7b` \(download it first with `lms get nope-7b`\), or change verdant\.local\.serverModel\.$/;
+    const expected =
+      /^LM Studio at http:\/\/127\.0\.0\.1:\d+ has no model "nope-7b": load it with `lms load nope-7b` \(download it first with `lms get nope-7b`\), or change verdant\.local\.serverModel\.$/;
     assert.match((await rejection(backend.generate({ kind: 'completion', prompt: 'p', maxTokens: 4 }))).message, expected);
     assert.match((await rejection(backend.info())).message, expected);
   });
@@ -527,18 +729,30 @@ describe('OpenAI-compatible backend (LM Studio, mlx_lm.server)', () => {
   it('reports info from /v1/models and LM Studio’s own model API', async () => {
     server = await FakeServer.start({
       'GET /v1/models': (_s, res) => json(res, 200, { object: 'list', data: [{ id: 'qwen/qwen2.5-coder-14b', object: 'model' }] }),
-      'GET /api/v0/models/qwen/qwen2.5-coder-14b': (_s, res) => json(res, 200, { id: 'qwen/qwen2.5-coder-14b', state: 'loaded', max_context_length: 32768, loaded_context_length: 8192 }),
+      'GET /api/v0/models/qwen/qwen2.5-coder-14b': (_s, res) =>
+        json(res, 200, { id: 'qwen/qwen2.5-coder-14b', state: 'loaded', max_context_length: 32768, loaded_context_length: 8192 }),
     });
     backend = createHttpBackend('lmstudio', { url: server.url, model: 'qwen/qwen2.5-coder-14b' });
-    assert.deepEqual(await backend.info(), { backend: 'lm studio', model: 'qwen/qwen2.5-coder-14b', devices: [], vramBytes: null, threads: null, fimSupported: true, contextSize: 8192 });
+    assert.deepEqual(await backend.info(), {
+      backend: 'lm studio',
+      model: 'qwen/qwen2.5-coder-14b',
+      devices: [],
+      vramBytes: null,
+      threads: null,
+      fimSupported: true,
+      contextSize: 8192,
+    });
   });
 
   it('results carry LM Studio’s loaded context once info() found it; mlx_lm.server’s stay null', async () => {
     server = await FakeServer.start({
-      'POST /v1/completions': (_s, res) => stream(res, 'text/event-stream', [sse(completionChunk('x')), sse(completionChunk('', {}, 'stop')), 'data: [DONE]\n\n']),
-      'POST /v1/chat/completions': (_s, res) => stream(res, 'text/event-stream', [sse(chatChunk('Yes')), sse(chatChunk(undefined, 'stop')), 'data: [DONE]\n\n']),
+      'POST /v1/completions': (_s, res) =>
+        stream(res, 'text/event-stream', [sse(completionChunk('x')), sse(completionChunk('', {}, 'stop')), 'data: [DONE]\n\n']),
+      'POST /v1/chat/completions': (_s, res) =>
+        stream(res, 'text/event-stream', [sse(chatChunk('Yes')), sse(chatChunk(undefined, 'stop')), 'data: [DONE]\n\n']),
       'GET /v1/models': (_s, res) => json(res, 200, { object: 'list', data: [{ id: 'qwen/qwen2.5-coder-14b', object: 'model' }] }),
-      'GET /api/v0/models/qwen/qwen2.5-coder-14b': (_s, res) => json(res, 200, { id: 'qwen/qwen2.5-coder-14b', state: 'loaded', max_context_length: 32768, loaded_context_length: 8192 }),
+      'GET /api/v0/models/qwen/qwen2.5-coder-14b': (_s, res) =>
+        json(res, 200, { id: 'qwen/qwen2.5-coder-14b', state: 'loaded', max_context_length: 32768, loaded_context_length: 8192 }),
     });
     const completion = { kind: 'completion', prompt: 'a', maxTokens: 4 } as const;
     const chat = { kind: 'chat', messages: [{ role: 'user', content: 'Hi' }], maxTokens: 4 } as const;
@@ -563,7 +777,10 @@ describe('OpenAI-compatible backend (LM Studio, mlx_lm.server)', () => {
     });
     backend = createHttpBackend('mlx', { url: server.url, model: 'm', apiKey: 'sk-test-123456' });
     const chat = { kind: 'chat', messages: [{ role: 'user', content: 'x' }], maxTokens: 4 } as const;
-    assert.match((await rejection(backend.generate(chat))).message, /^mlx_lm\.server at .* is busy \(HTTP 429: Too many requests\): wait a few seconds and try again\.$/);
+    assert.match(
+      (await rejection(backend.generate(chat))).message,
+      /^mlx_lm\.server at .* is busy \(HTTP 429: Too many requests\): wait a few seconds and try again\.$/,
+    );
     status = 503;
     assert.match((await rejection(backend.generate(chat))).message, /is unavailable \(HTTP 503: Too many requests\)/);
     status = 401;
@@ -575,13 +792,25 @@ describe('OpenAI-compatible backend (LM Studio, mlx_lm.server)', () => {
   it('reports a malformed stream: a bad data line, a stream cut without [DONE] or finish_reason', async () => {
     let mode = 'garbage';
     server = await FakeServer.start({
-      'POST /v1/completions': (_s, res) => stream(res, 'text/event-stream',
-        mode === 'garbage' ? [sse(completionChunk('a')), 'data: {"choices": [\n\n', 'data: [DONE]\n\n'] : [sse(completionChunk('a')), sse(completionChunk('b'))]),
+      'POST /v1/completions': (_s, res) =>
+        stream(
+          res,
+          'text/event-stream',
+          mode === 'garbage'
+            ? [sse(completionChunk('a')), 'data: {"choices": [\n\n', 'data: [DONE]\n\n']
+            : [sse(completionChunk('a')), sse(completionChunk('b'))],
+        ),
     });
     backend = createHttpBackend('lmstudio', { url: server.url, model: 'm' });
-    assert.match((await rejection(backend.generate({ kind: 'completion', prompt: 'p', maxTokens: 4 }))).message, /sent a malformed response \(a line that is not JSON\)/);
+    assert.match(
+      (await rejection(backend.generate({ kind: 'completion', prompt: 'p', maxTokens: 4 }))).message,
+      /sent a malformed response \(a line that is not JSON\)/,
+    );
     mode = 'cut';
-    assert.match((await rejection(backend.generate({ kind: 'completion', prompt: 'p', maxTokens: 4 }))).message, /sent a malformed response \(the stream ended before the final message\)/);
+    assert.match(
+      (await rejection(backend.generate({ kind: 'completion', prompt: 'p', maxTokens: 4 }))).message,
+      /sent a malformed response \(the stream ended before the final message\)/,
+    );
   });
 });
 
@@ -589,13 +818,42 @@ describe('OpenAI-compatible backend (LM Studio, mlx_lm.server)', () => {
 // llama-server
 
 const llamaPiece = (content: string, logprob: number) => ({
-  index: 0, content, tokens: [1], stop: false, id_slot: 0, tokens_predicted: 1, tokens_evaluated: 40,
+  index: 0,
+  content,
+  tokens: [1],
+  stop: false,
+  id_slot: 0,
+  tokens_predicted: 1,
+  tokens_evaluated: 40,
   completion_probabilities: [{ id: 1, token: content, logprob, bytes: [], top_logprobs: [{ id: 1, token: content, logprob, bytes: [] }] }],
 });
 const llamaFinal = (stopType = 'eos', generationSettings: Record<string, unknown> = { n_predict: 16 }) => ({
-  index: 0, content: '', tokens: [], id_slot: 0, stop: true, model: 'qwen', tokens_predicted: 2, tokens_evaluated: 40,
-  generation_settings: generationSettings, prompt: '', has_new_line: true, truncated: false, stop_type: stopType, stopping_word: '', tokens_cached: 41,
-  timings: { cache_n: 32, prompt_n: 8, prompt_ms: 12.5, prompt_per_token_ms: 1.56, prompt_per_second: 640, predicted_n: 2, predicted_ms: 25, predicted_per_token_ms: 12.5, predicted_per_second: 80 },
+  index: 0,
+  content: '',
+  tokens: [],
+  id_slot: 0,
+  stop: true,
+  model: 'qwen',
+  tokens_predicted: 2,
+  tokens_evaluated: 40,
+  generation_settings: generationSettings,
+  prompt: '',
+  has_new_line: true,
+  truncated: false,
+  stop_type: stopType,
+  stopping_word: '',
+  tokens_cached: 41,
+  timings: {
+    cache_n: 32,
+    prompt_n: 8,
+    prompt_ms: 12.5,
+    prompt_per_token_ms: 1.56,
+    prompt_per_second: 640,
+    predicted_n: 2,
+    predicted_ms: 25,
+    predicted_per_token_ms: 12.5,
+    predicted_per_second: 80,
+  },
 });
 
 describe('llama-server backend', () => {
@@ -609,7 +867,8 @@ describe('llama-server backend', () => {
 
   it('streams /infill with n_probs and cache_prompt, reporting timings and cached tokens', async () => {
     server = await FakeServer.start({
-      'POST /infill': (_s, res) => stream(res, 'text/event-stream', shred(sse(llamaPiece('return', -0.25)) + sse(llamaPiece(' 1', -0.75)) + sse(llamaFinal()), 23), 3),
+      'POST /infill': (_s, res) =>
+        stream(res, 'text/event-stream', shred(sse(llamaPiece('return', -0.25)) + sse(llamaPiece(' 1', -0.75)) + sse(llamaFinal()), 23), 3),
     });
     backend = new LlamaServerBackend({ url: server.url, slotId: 1, infillContext: () => [{ filename: 'util.py', text: 'X = 1\n' }] });
     const r = await backend.generate({ kind: 'fim', prefix: 'def f():\n    ', suffix: '\n', maxTokens: 16, stop: ['\n\n'] });
@@ -618,9 +877,7 @@ describe('llama-server backend', () => {
     assert.equal(r.backend, 'llama-server');
     assert.equal(r.stopReason, 'eos');
     assert.equal(r.confidence.meanLogProb, -0.5);
-    assert.deepEqual(
-      [r.timing.promptTokens, r.timing.evaluatedTokens, r.timing.generatedTokens, r.timing.tokensPerSecond],
-      [40, 8, 2, 80]);
+    assert.deepEqual([r.timing.promptTokens, r.timing.evaluatedTokens, r.timing.generatedTokens, r.timing.tokensPerSecond], [40, 8, 2, 80]);
     const body = server.seen[0]!.body;
     assert.equal(body.input_prefix, 'def f():\n    ');
     assert.equal(body.input_suffix, '\n');
@@ -631,7 +888,10 @@ describe('llama-server backend', () => {
 
   it('falls back to /completion when the model has no FIM tokens (501), and maps stop_type', async () => {
     server = await FakeServer.start({
-      'POST /infill': (_s, res) => json(res, 501, { error: { code: 501, message: 'Infill is not supported by this model: prefix token is missing. ', type: 'not_supported_error' } }),
+      'POST /infill': (_s, res) =>
+        json(res, 501, {
+          error: { code: 501, message: 'Infill is not supported by this model: prefix token is missing. ', type: 'not_supported_error' },
+        }),
       'POST /completion': (_s, res) => stream(res, 'text/event-stream', [sse(llamaPiece('pass', -0.1)), sse(llamaFinal('limit'))]),
     });
     backend = new LlamaServerBackend({ url: server.url });
@@ -641,29 +901,45 @@ describe('llama-server backend', () => {
     assert.equal(r.stopReason, 'maxTokens');
     assert.equal(server.seen[1]!.body.prompt, 'def f():\n    ');
     await backend.generate({ kind: 'fim', prefix: 'a', suffix: 'b', maxTokens: 1 });
-    assert.deepEqual(server.seen.map((s) => s.path), ['/infill', '/completion', '/completion']);
+    assert.deepEqual(
+      server.seen.map((s) => s.path),
+      ['/infill', '/completion', '/completion'],
+    );
   });
 
   it('completes plain prompts through /completion and chats through /v1/chat/completions', async () => {
     server = await FakeServer.start({
       'POST /completion': (_s, res) => stream(res, 'text/event-stream', [sse(llamaPiece('b', -1)), sse(llamaFinal('word'))]),
-      'POST /v1/chat/completions': (_s, res) => stream(res, 'text/event-stream', [
-        sse(chatChunk('Yes', null, -0.5)), sse(chatChunk(undefined, 'stop')),
-        sse({ ...usageChunk(30, 1), timings: { cache_n: 25, prompt_n: 5, predicted_n: 1, predicted_per_second: 42 } }), 'data: [DONE]\n\n']),
+      'POST /v1/chat/completions': (_s, res) =>
+        stream(res, 'text/event-stream', [
+          sse(chatChunk('Yes', null, -0.5)),
+          sse(chatChunk(undefined, 'stop')),
+          sse({ ...usageChunk(30, 1), timings: { cache_n: 25, prompt_n: 5, predicted_n: 1, predicted_per_second: 42 } }),
+          'data: [DONE]\n\n',
+        ]),
     });
     backend = new LlamaServerBackend({ url: server.url, model: 'qwen' });
     const c = await backend.generate({ kind: 'completion', prompt: 'a', maxTokens: 4, stop: ['c'] });
     assert.deepEqual([c.text, c.stopReason], ['b', 'stop']);
     assert.equal(server.seen[0]!.body.prompt, 'a');
     const chat = await backend.generate({ kind: 'chat', messages: [{ role: 'user', content: 'ok?' }], maxTokens: 4 });
-    assert.deepEqual([chat.text, chat.timing.promptTokens, chat.timing.evaluatedTokens, chat.timing.tokensPerSecond, chat.confidence.meanLogProb], ['Yes', 30, 5, 42, -0.5]);
+    assert.deepEqual(
+      [chat.text, chat.timing.promptTokens, chat.timing.evaluatedTokens, chat.timing.tokensPerSecond, chat.confidence.meanLogProb],
+      ['Yes', 30, 5, 42, -0.5],
+    );
     assert.equal(server.seen[1]!.body.model, 'qwen');
   });
 
   it('sends jsonSchema as json_schema to /completion and as response_format to /v1/chat/completions, and refuses it on fim', async () => {
     server = await FakeServer.start({
-      'POST /completion': (_s, res) => stream(res, 'text/event-stream', [sse(llamaPiece(PLAN_JSON.slice(0, 5), -0.1)), sse(llamaPiece(PLAN_JSON.slice(5), -0.1)), sse(llamaFinal('eos'))]),
-      'POST /v1/chat/completions': (_s, res) => stream(res, 'text/event-stream', [sse(chatChunk(PLAN_JSON, null)), sse(chatChunk(undefined, 'stop')), 'data: [DONE]\n\n']),
+      'POST /completion': (_s, res) =>
+        stream(res, 'text/event-stream', [
+          sse(llamaPiece(PLAN_JSON.slice(0, 5), -0.1)),
+          sse(llamaPiece(PLAN_JSON.slice(5), -0.1)),
+          sse(llamaFinal('eos')),
+        ]),
+      'POST /v1/chat/completions': (_s, res) =>
+        stream(res, 'text/event-stream', [sse(chatChunk(PLAN_JSON, null)), sse(chatChunk(undefined, 'stop')), 'data: [DONE]\n\n']),
     });
     backend = new LlamaServerBackend({ url: server.url });
     await refusesFimSchema(backend, server);
@@ -674,7 +950,10 @@ describe('llama-server backend', () => {
     assert.equal('response_format' in server.seen[0]!.body, false);
     const chat = await backend.generate({ kind: 'chat', messages: [{ role: 'user', content: 'Plan it.' }], maxTokens: 64, jsonSchema: PLAN_SCHEMA });
     assert.equal(chat.text, PLAN_JSON);
-    assert.deepEqual(server.seen[1]!.body.response_format, { type: 'json_schema', json_schema: { name: 'verdant', schema: PLAN_SCHEMA, strict: true } });
+    assert.deepEqual(server.seen[1]!.body.response_format, {
+      type: 'json_schema',
+      json_schema: { name: 'verdant', schema: PLAN_SCHEMA, strict: true },
+    });
     assert.equal('json_schema' in server.seen[1]!.body, false);
   });
 
@@ -693,21 +972,33 @@ describe('llama-server backend', () => {
   it('says the model is still loading (/health 503), then reports /props', async () => {
     let loading = true;
     server = await FakeServer.start({
-      'GET /health': (_s, res) => (loading
-        ? json(res, 503, { error: { code: 503, message: 'Loading model', type: 'unavailable_error' } })
-        : json(res, 200, { status: 'ok' })),
-      'GET /props': (_s, res) => json(res, 200, {
-        default_generation_settings: { id: 0, n_ctx: 8192, params: {} }, total_slots: 1,
-        model_path: '/models/qwen2.5-coder-1.5b-q8_0.gguf', chat_template: '', build_info: 'b1-abc',
-      }),
+      'GET /health': (_s, res) =>
+        loading ? json(res, 503, { error: { code: 503, message: 'Loading model', type: 'unavailable_error' } }) : json(res, 200, { status: 'ok' }),
+      'GET /props': (_s, res) =>
+        json(res, 200, {
+          default_generation_settings: { id: 0, n_ctx: 8192, params: {} },
+          total_slots: 1,
+          model_path: '/models/qwen2.5-coder-1.5b-q8_0.gguf',
+          chat_template: '',
+          build_info: 'b1-abc',
+        }),
     });
     backend = new LlamaServerBackend({ url: server.url });
     const e = await rejection(backend.info());
     assert.equal(e.code, 'backend-unavailable');
-    assert.match(e.message, /^llama-server at http:\/\/127\.0\.0\.1:\d+ is still loading the model \(HTTP 503: Loading model\): try again when it has finished\.$/);
+    assert.match(
+      e.message,
+      /^llama-server at http:\/\/127\.0\.0\.1:\d+ is still loading the model \(HTTP 503: Loading model\): try again when it has finished\.$/,
+    );
     loading = false;
     assert.deepEqual(await backend.info(), {
-      backend: 'llama-server', model: 'qwen2.5-coder-1.5b-q8_0.gguf', devices: [], vramBytes: null, threads: null, fimSupported: true, contextSize: 8192,
+      backend: 'llama-server',
+      model: 'qwen2.5-coder-1.5b-q8_0.gguf',
+      devices: [],
+      vramBytes: null,
+      threads: null,
+      fimSupported: true,
+      contextSize: 8192,
     });
   });
 
@@ -715,7 +1006,8 @@ describe('llama-server backend', () => {
     let settings: Record<string, unknown> = { n_predict: 16 };
     server = await FakeServer.start({
       'POST /completion': (_s, res) => stream(res, 'text/event-stream', [sse(llamaPiece('b', -1)), sse(llamaFinal('eos', settings))]),
-      'POST /v1/chat/completions': (_s, res) => stream(res, 'text/event-stream', [sse(chatChunk('Yes')), sse(chatChunk(undefined, 'stop')), 'data: [DONE]\n\n']),
+      'POST /v1/chat/completions': (_s, res) =>
+        stream(res, 'text/event-stream', [sse(chatChunk('Yes')), sse(chatChunk(undefined, 'stop')), 'data: [DONE]\n\n']),
       'GET /health': (_s, res) => json(res, 200, { status: 'ok' }),
       'GET /props': (_s, res) => json(res, 200, { default_generation_settings: { id: 0, n_ctx: 4096, params: {} }, model_path: '/m/qwen.gguf' }),
     });
@@ -735,14 +1027,25 @@ describe('llama-server backend', () => {
   it('reports an error event in the stream (older `error:` field) and a cut stream', async () => {
     let mode = 'error';
     server = await FakeServer.start({
-      'POST /completion': (_s, res) => stream(res, 'text/event-stream',
-        mode === 'error' ? [sse(llamaPiece('a', -1)), 'error: {"code":500,"message":"failed to decode the batch","type":"server_error"}\n\n'] : [sse(llamaPiece('a', -1))]),
+      'POST /completion': (_s, res) =>
+        stream(
+          res,
+          'text/event-stream',
+          mode === 'error'
+            ? [sse(llamaPiece('a', -1)), 'error: {"code":500,"message":"failed to decode the batch","type":"server_error"}\n\n']
+            : [sse(llamaPiece('a', -1))],
+        ),
     });
     backend = new LlamaServerBackend({ url: server.url });
-    assert.match((await rejection(backend.generate({ kind: 'completion', prompt: 'p', maxTokens: 4 }))).message,
-      /^llama-server at .* reported an error while generating \(failed to decode the batch\)/);
+    assert.match(
+      (await rejection(backend.generate({ kind: 'completion', prompt: 'p', maxTokens: 4 }))).message,
+      /^llama-server at .* reported an error while generating \(failed to decode the batch\)/,
+    );
     mode = 'cut';
-    assert.match((await rejection(backend.generate({ kind: 'completion', prompt: 'p', maxTokens: 4 }))).message, /malformed response \(the stream ended before the final message\)/);
+    assert.match(
+      (await rejection(backend.generate({ kind: 'completion', prompt: 'p', maxTokens: 4 }))).message,
+      /malformed response \(the stream ended before the final message\)/,
+    );
   });
 });
 
@@ -775,20 +1078,38 @@ describe('HTTP backends against a hostile server', () => {
   }
   const FAMILIES: readonly Family[] = [
     {
-      name: 'Ollama (NDJSON)', product: 'Ollama', create: (url, b) => new OllamaBackend({ url, model: 'm', ...b }),
-      stream: 'POST /api/generate', contentType: 'application/x-ndjson', piece: (t) => ollamaPiece(t), keepAlive: '\n',
-      endless: { head: '{"model":"m","response":"', body: KIB, word: 'line' }, info: 'POST /api/show',
+      name: 'Ollama (NDJSON)',
+      product: 'Ollama',
+      create: (url, b) => new OllamaBackend({ url, model: 'm', ...b }),
+      stream: 'POST /api/generate',
+      contentType: 'application/x-ndjson',
+      piece: (t) => ollamaPiece(t),
+      keepAlive: '\n',
+      endless: { head: '{"model":"m","response":"', body: KIB, word: 'line' },
+      info: 'POST /api/show',
     },
     {
-      name: 'llama-server (SSE)', product: 'llama-server', create: (url, b) => new LlamaServerBackend({ url, ...b }),
-      stream: 'POST /completion', contentType: 'text/event-stream', piece: (t) => sse(llamaPiece(t, -0.1)), keepAlive: ': ping\n\n',
-      endless: { head: 'data: {"content":"', body: KIB, word: 'event' }, info: 'GET /health',
+      name: 'llama-server (SSE)',
+      product: 'llama-server',
+      create: (url, b) => new LlamaServerBackend({ url, ...b }),
+      stream: 'POST /completion',
+      contentType: 'text/event-stream',
+      piece: (t) => sse(llamaPiece(t, -0.1)),
+      keepAlive: ': ping\n\n',
+      endless: { head: 'data: {"content":"', body: KIB, word: 'event' },
+      info: 'GET /health',
     },
     {
       // One endless event of short data lines (no blank line ever ends it): the event is capped, not only each line.
-      name: 'LM Studio (OpenAI-style SSE)', product: 'LM Studio', create: (url, b) => new OpenAiCompatibleBackend({ flavour: 'lmstudio', url, model: 'm', ...b }),
-      stream: 'POST /v1/completions', contentType: 'text/event-stream', piece: (t) => sse(completionChunk(t)), keepAlive: ': ping\n\n',
-      endless: { head: '', body: `data: ${KIB}\n`, word: 'event' }, info: 'GET /v1/models',
+      name: 'LM Studio (OpenAI-style SSE)',
+      product: 'LM Studio',
+      create: (url, b) => new OpenAiCompatibleBackend({ flavour: 'lmstudio', url, model: 'm', ...b }),
+      stream: 'POST /v1/completions',
+      contentType: 'text/event-stream',
+      piece: (t) => sse(completionChunk(t)),
+      keepAlive: ': ping\n\n',
+      endless: { head: '', body: `data: ${KIB}\n`, word: 'event' },
+      info: 'GET /v1/models',
     },
   ];
   const ask = { kind: 'completion', prompt: 'p', maxTokens: 100 } as const;
@@ -799,8 +1120,8 @@ describe('HTTP backends against a hostile server', () => {
 
   const held = closedAfterEach();
   const start = async (f: Family, bounds: ServerConnectionOptions, routes: Record<string, Route>) => {
-    const s = held.server = await FakeServer.start(routes);
-    const b = held.backend = f.create(s.url, bounds);
+    const s = (held.server = await FakeServer.start(routes));
+    const b = (held.backend = f.create(s.url, bounds));
     return { s, b };
   };
 
@@ -808,34 +1129,50 @@ describe('HTTP backends against a hostile server', () => {
     describe(f.name, () => {
       it('stops reading a JSON answer at its cap, and hangs up', async () => {
         let written: Promise<number> | undefined;
-        const { s, b } = await start(f, { limits: SMALL }, {
-          [f.info]: (_seen, res) => {
-            head(res, 'application/json');
-            res.write('{"models":[');
-            written = pour(res, `"${KIB}",`, POURED);
+        const { s, b } = await start(
+          f,
+          { limits: SMALL },
+          {
+            [f.info]: (_seen, res) => {
+              head(res, 'application/json');
+              res.write('{"models":[');
+              written = pour(res, `"${KIB}",`, POURED);
+            },
           },
-        });
+        );
         const e = await rejection(b.info());
         assert.equal(e.code, 'backend-unavailable');
-        assert.match(e.message, new RegExp(`^${f.product} at http://127\\.0\\.0\\.1:\\d+ sent a response of more than 64 KiB: check that verdant\\.local\\.serverUrl points at ${f.product}`));
+        assert.match(
+          e.message,
+          new RegExp(
+            `^${f.product} at http://127\\.0\\.0\\.1:\\d+ sent a response of more than 64 KiB: check that verdant\\.local\\.serverUrl points at ${f.product}`,
+          ),
+        );
         await within(s.seen[0]!.closedEarly, 'the server sees the connection close');
         assert.ok((await written!) < POURED, 'the client stopped reading');
       });
 
       it(`fails on a streamed ${f.endless.word} past its cap, and hangs up`, async () => {
         let written: Promise<number> | undefined;
-        const { s, b } = await start(f, { limits: SMALL }, {
-          [f.stream]: (_seen, res) => {
-            head(res, f.contentType);
-            res.write(f.piece('Before '));
-            res.write(f.endless.head);
-            written = pour(res, f.endless.body, POURED);
+        const { s, b } = await start(
+          f,
+          { limits: SMALL },
+          {
+            [f.stream]: (_seen, res) => {
+              head(res, f.contentType);
+              res.write(f.piece('Before '));
+              res.write(f.endless.head);
+              written = pour(res, f.endless.body, POURED);
+            },
           },
-        });
+        );
         const shown: string[] = [];
         const e = await rejection(b.generate(ask, { onText: (t) => shown.push(t) }));
         assert.equal(e.code, 'backend-unavailable');
-        assert.match(e.message, new RegExp(`sent a streamed ${f.endless.word} of more than 64 KiB: check that verdant\\.local\\.serverUrl points at ${f.product}`));
+        assert.match(
+          e.message,
+          new RegExp(`sent a streamed ${f.endless.word} of more than 64 KiB: check that verdant\\.local\\.serverUrl points at ${f.product}`),
+        );
         assert.equal(shown.join(''), 'Before ');
         await within(s.seen[0]!.closedEarly, 'the server sees the connection close');
         assert.ok((await written!) < POURED, 'the client stopped reading');
@@ -843,12 +1180,16 @@ describe('HTTP backends against a hostile server', () => {
 
       it('ends an answer that runs past maxTokens at maxTokens x 16 characters: the text so far, stopReason "maxTokens"', async () => {
         let written: Promise<number> | undefined;
-        const { s, b } = await start(f, {}, {
-          [f.stream]: (_seen, res) => {
-            head(res, f.contentType);
-            written = pour(res, f.piece('word '), POURED); // never a final message
+        const { s, b } = await start(
+          f,
+          {},
+          {
+            [f.stream]: (_seen, res) => {
+              head(res, f.contentType);
+              written = pour(res, f.piece('word '), POURED); // never a final message
+            },
           },
-        });
+        );
         const shown: string[] = [];
         const r = await b.generate({ ...ask, maxTokens: 8 }, { onText: (t) => shown.push(t) });
         assert.equal(r.stopReason, 'maxTokens');
@@ -859,14 +1200,18 @@ describe('HTTP backends against a hostile server', () => {
       });
 
       it('does not count keep-alives as progress: fails once no data came for the idle time', async () => {
-        const { s, b } = await start(f, { timeoutMs: 30_000, idleMs: 300 }, {
-          [f.stream]: (_seen, res) => {
-            head(res, f.contentType);
-            res.write(f.piece('Hello'));
-            // Bytes every 50 ms but never data: only the client's 300 ms data-idle timeout can end the request.
-            void trickle(res, f.keepAlive, 50);
+        const { s, b } = await start(
+          f,
+          { timeoutMs: 30_000, idleMs: 300 },
+          {
+            [f.stream]: (_seen, res) => {
+              head(res, f.contentType);
+              res.write(f.piece('Hello'));
+              // Bytes every 50 ms but never data: only the client's 300 ms data-idle timeout can end the request.
+              void trickle(res, f.keepAlive, 50);
+            },
           },
-        });
+        );
         const shown: string[] = [];
         const e = await within(rejection(b.generate(ask, { onText: (t) => shown.push(t) })), 'the idle timeout ends the request');
         assert.equal(e.code, 'backend-unavailable');
@@ -876,17 +1221,21 @@ describe('HTTP backends against a hostile server', () => {
       });
 
       it('fails at the deadline when a stream trickles data forever, or a JSON answer trickles', async () => {
-        const { s, b } = await start(f, { timeoutMs: 30_000, deadlineMs: 500 }, {
-          [f.stream]: (_seen, res) => {
-            head(res, f.contentType);
-            // A message without text every 50 ms: never idle, never done, never long; only the 500 ms deadline can end it.
-            void trickle(res, f.piece(''), 50);
+        const { s, b } = await start(
+          f,
+          { timeoutMs: 30_000, deadlineMs: 500 },
+          {
+            [f.stream]: (_seen, res) => {
+              head(res, f.contentType);
+              // A message without text every 50 ms: never idle, never done, never long; only the 500 ms deadline can end it.
+              void trickle(res, f.piece(''), 50);
+            },
+            [f.info]: (_seen, res) => {
+              head(res, 'application/json');
+              void trickle(res, ' ', 50);
+            },
           },
-          [f.info]: (_seen, res) => {
-            head(res, 'application/json');
-            void trickle(res, ' ', 50);
-          },
-        });
+        );
         const deadline = new RegExp(`^${f.product} at .* did not finish answering within 0\\.5 s`);
         for (const [i, call] of [() => b.generate(ask), () => b.info()].entries()) {
           const e = await within(rejection(call()), 'the deadline ends the request');
@@ -900,12 +1249,16 @@ describe('HTTP backends against a hostile server', () => {
 
   it('refuses a JSON answer whose Content-Length is over the cap without waiting for it', async () => {
     // The body announces 1 GiB, sends a few bytes and stalls: only a refusal on the header ends the request.
-    const { s, b } = await start(FAMILIES[0]!, { limits: SMALL }, {
-      'POST /api/show': (_seen, res) => {
-        head(res, 'application/json', { 'content-length': String(2 ** 30) });
-        res.write('{"lic');
+    const { s, b } = await start(
+      FAMILIES[0]!,
+      { limits: SMALL },
+      {
+        'POST /api/show': (_seen, res) => {
+          head(res, 'application/json', { 'content-length': String(2 ** 30) });
+          res.write('{"lic');
+        },
       },
-    });
+    );
     const e = await within(rejection(b.info()), 'the client refuses the answer');
     assert.match(e.message, /sent a response of more than 64 KiB/);
     await within(s.seen[0]!.closedEarly, 'the server sees the connection close');

@@ -11,12 +11,20 @@ import { Ledger } from '../../src/core/carbon/ledger';
 import type { SciRecord } from '../../src/core/carbon/types';
 
 const TEMPLATE: SciRecord = {
-  id: '', ts: '2026-11-05T10:00:00.000Z', route: 'local', feature: 'inline-completion', model: 'qwen2.5-coder-1.5b',
+  id: '',
+  ts: '2026-11-05T10:00:00.000Z',
+  route: 'local',
+  feature: 'inline-completion',
+  model: 'qwen2.5-coder-1.5b',
   tokens: { in: 512, out: 24 },
   energy: { kWh: 0.000002, rangeKWh: [0.000001, 0.000004], method: 'tdp-model', measured: false },
   intensity: { gPerKWh: 56, source: 'embedded', zone: 'FR', signal: 'average', isEstimated: true },
-  operationalG: 0.000112, embodiedG: 0.00003, sciG: 0.000142, rangeG: [0.00007, 0.0003],
-  baseline: { route: 'cloud', model: 'gpt-4o', sciG: 0.02 }, savedG: 0.019858,
+  operationalG: 0.000112,
+  embodiedG: 0.00003,
+  sciG: 0.000142,
+  rangeG: [0.00007, 0.0003],
+  baseline: { route: 'cloud', model: 'gpt-4o', sciG: 0.02 },
+  savedG: 0.019858,
 };
 
 // Says 'ready', waits for a line on stdin (so that all writers start together), then appends `count` records
@@ -42,7 +50,11 @@ let work: string;
 let ledgerJs: string;
 let writerJs: string;
 
-interface Exit { readonly code: number | null; readonly signal: NodeJS.Signals | null; readonly stderr: string }
+interface Exit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stderr: string;
+}
 
 interface Writer {
   readonly child: ChildProcess;
@@ -53,18 +65,35 @@ interface Writer {
 }
 
 function startWriter(dir: string, prefix: string, count: number): Writer {
-  const child = spawn(process.execPath, [writerJs, ledgerJs, dir, prefix, String(count), JSON.stringify(TEMPLATE)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [writerJs, ledgerJs, dir, prefix, String(count), JSON.stringify(TEMPLATE)], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let stderr = '';
   let out = '';
-  child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
-  const said = (word: string) => new Promise<void>((resolve) => {
-    const check = () => { if (out.includes(word)) resolve(); };
-    child.stdout?.on('data', check);
-    check();
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
   });
-  child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+  const said = (word: string) =>
+    new Promise<void>((resolve) => {
+      const check = () => {
+        if (out.includes(word)) resolve();
+      };
+      child.stdout?.on('data', check);
+      check();
+    });
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   const exited = new Promise<Exit>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stderr })));
-  return { child, ready: said('ready'), started: said('started'), exited, go: () => { child.stdin?.end('go\n'); } };
+  return {
+    child,
+    ready: said('ready'),
+    started: said('started'),
+    exited,
+    go: () => {
+      child.stdin?.end('go\n');
+    },
+  };
 }
 
 async function runWriter(dir: string, prefix: string, count: number): Promise<Exit> {
@@ -75,7 +104,8 @@ async function runWriter(dir: string, prefix: string, count: number): Promise<Ex
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const idsIn = (records: readonly SciRecord[], prefix: string) => records.filter((r) => r.id.startsWith(`${prefix}-`)).map((r) => Number(r.id.slice(prefix.length + 1)));
+const idsIn = (records: readonly SciRecord[], prefix: string) =>
+  records.filter((r) => r.id.startsWith(`${prefix}-`)).map((r) => Number(r.id.slice(prefix.length + 1)));
 
 describe('carbon ledger across processes', () => {
   before(() => {
@@ -83,7 +113,15 @@ describe('carbon ledger across processes', () => {
     ledgerJs = path.join(work, 'ledger.js');
     writerJs = path.join(work, 'writer.js');
     // Relative to the cwd: the same from a temp build and from the repository's own out/test.
-    buildSync({ entryPoints: [path.resolve(process.cwd(), 'src/core/carbon/ledger.ts')], bundle: true, platform: 'node', format: 'cjs', target: 'node20', outfile: ledgerJs, logLevel: 'silent' });
+    buildSync({
+      entryPoints: [path.resolve(process.cwd(), 'src/core/carbon/ledger.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      target: 'node20',
+      outfile: ledgerJs,
+      logLevel: 'silent',
+    });
     writeFileSync(writerJs, WRITER);
   });
 
@@ -96,7 +134,9 @@ describe('carbon ledger across processes', () => {
     for (const w of writers) w.go();
     const ledger = new Ledger({ dir });
     let done = false;
-    const all = Promise.all(writers.map((w) => w.exited)).finally(() => { done = true; });
+    const all = Promise.all(writers.map((w) => w.exited)).finally(() => {
+      done = true;
+    });
     // A reader during the writes sees whole records; at most the line being written is not complete yet.
     let reads = 0;
     while (!done) {
@@ -109,8 +149,14 @@ describe('carbon ledger across processes', () => {
     const { records, problems } = await ledger.read();
     assert.deepEqual(problems, []);
     assert.equal(records.length, 800);
-    for (const p of ['w0', 'w1', 'w2', 'w3']) assert.deepEqual(idsIn(records, p).sort((a, b) => a - b), Array.from({ length: 200 }, (_, i) => i));
-    const fileLines = readFileSync(path.join(dir, 'ledger-2026-11.jsonl'), 'utf8').split('\n').filter((l) => l !== '');
+    for (const p of ['w0', 'w1', 'w2', 'w3'])
+      assert.deepEqual(
+        idsIn(records, p).sort((a, b) => a - b),
+        Array.from({ length: 200 }, (_, i) => i),
+      );
+    const fileLines = readFileSync(path.join(dir, 'ledger-2026-11.jsonl'), 'utf8')
+      .split('\n')
+      .filter((l) => l !== '');
     assert.equal(fileLines.length, 800, 'no line was split, glued or lost');
     const writerOf = fileLines.map((l) => (JSON.parse(l) as SciRecord).id.slice(0, 2));
     const switches = writerOf.filter((w, i) => i > 0 && w !== writerOf[i - 1]).length;
@@ -135,8 +181,21 @@ describe('carbon ledger across processes', () => {
     assert.ok(read.problems.length <= 1, JSON.stringify(read.problems));
     const written = idsIn(read.records, 'k');
     assert.ok(written.length > 0);
-    assert.deepEqual(written, Array.from({ length: written.length }, (_, i) => i), 'appends were awaited in turn, so no gap');
-    const parseable = readFileSync(file, 'utf8').split('\n').filter((l) => { try { JSON.parse(l); return true; } catch { return false; } });
+    assert.deepEqual(
+      written,
+      Array.from({ length: written.length }, (_, i) => i),
+      'appends were awaited in turn, so no gap',
+    );
+    const parseable = readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => {
+        try {
+          JSON.parse(l);
+          return true;
+        } catch {
+          return false;
+        }
+      });
     assert.equal(parseable.length, written.length, 'every complete line was read');
 
     // A torn write, as a crash in the middle of one would leave it.
@@ -152,8 +211,15 @@ describe('carbon ledger across processes', () => {
     assert.equal(moreExit.code, 0, moreExit.stderr);
     read = await ledger.read();
     assert.equal(read.records.length, written.length + 51);
-    assert.deepEqual(idsIn(read.records, 'after').sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => i));
+    assert.deepEqual(
+      idsIn(read.records, 'after').sort((a, b) => a - b),
+      Array.from({ length: 50 }, (_, i) => i),
+    );
     assert.ok(read.records.some((r) => r.id === 'parent-after'));
-    assert.deepEqual(read.problems.map((p) => [p.line, p.reason]), [[tornLine, 'not JSON (a torn write or a hand edit)']], 'only the torn fragment, on a line of its own');
+    assert.deepEqual(
+      read.problems.map((p) => [p.line, p.reason]),
+      [[tornLine, 'not JSON (a torn write or a hand edit)']],
+      'only the torn fragment, on a line of its own',
+    );
   });
 });

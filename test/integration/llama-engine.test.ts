@@ -11,14 +11,22 @@ describe('llama.cpp engine (real model)', function () {
   this.timeout(120000);
   let models: TestModels;
   let engine: LlamaEngine;
-  const config = (over: Partial<ModelConfig> = {}): ModelConfig =>
-    ({ modelPath: models.base, gpu: 'cpu', threads: 1, contextSize: 512, sequences: 2, ...over });
+  const config = (over: Partial<ModelConfig> = {}): ModelConfig => ({
+    modelPath: models.base,
+    gpu: 'cpu',
+    threads: 1,
+    contextSize: 512,
+    sequences: 2,
+    ...over,
+  });
 
   before(async () => {
     models = await testModels();
     engine = await LlamaEngine.load(config());
   });
-  after(async () => { await engine?.dispose(); });
+  after(async () => {
+    await engine?.dispose();
+  });
 
   it('reports backend, threads and context', async () => {
     const info = await engine.info();
@@ -46,7 +54,14 @@ describe('llama.cpp engine (real model)', function () {
 
   it('completes greedily and deterministically, streaming the same text', async () => {
     let streamed = '';
-    const r = await engine.generate({ kind: 'completion', prompt: LILY, maxTokens: 16 }, { onText: (t) => { streamed += t; } });
+    const r = await engine.generate(
+      { kind: 'completion', prompt: LILY, maxTokens: 16 },
+      {
+        onText: (t) => {
+          streamed += t;
+        },
+      },
+    );
     assert.match(r.text, /^ loved to play outside in the park\./);
     assert.equal(streamed, r.text);
     assert.equal(r.stopReason, 'maxTokens');
@@ -69,7 +84,10 @@ describe('llama.cpp engine (real model)', function () {
     // node-llama-cpp's own token meter agrees (it books the last prompt token as output).
     assert.equal(engine.poolStats.meteredInputTokens - meter, extended.timing.evaluatedTokens! - 1);
     const typo = await engine.generate({ kind: 'completion', prompt: `${LILY} loved to jump`, maxTokens: 4, sessionKey: key });
-    assert.ok(typo.timing.evaluatedTokens! < typo.timing.promptTokens / 3, `after an edit at the end, evaluated ${typo.timing.evaluatedTokens} of ${typo.timing.promptTokens}`);
+    assert.ok(
+      typo.timing.evaluatedTokens! < typo.timing.promptTokens / 3,
+      `after an edit at the end, evaluated ${typo.timing.evaluatedTokens} of ${typo.timing.promptTokens}`,
+    );
   });
 
   it('stops on a stop string, without including it', async () => {
@@ -81,10 +99,15 @@ describe('llama.cpp engine (real model)', function () {
   it('stops within one decode step when aborted', async () => {
     const ac = new AbortController();
     let pieces = 0;
-    const r = await engine.generate({ kind: 'completion', prompt: LILY, maxTokens: 400 }, {
-      signal: ac.signal,
-      onText: () => { if (++pieces === 5) ac.abort(); },
-    });
+    const r = await engine.generate(
+      { kind: 'completion', prompt: LILY, maxTokens: 400 },
+      {
+        signal: ac.signal,
+        onText: () => {
+          if (++pieces === 5) ac.abort();
+        },
+      },
+    );
     assert.equal(r.stopReason, 'abort');
     assert.ok(r.timing.generatedTokens <= 6, `generated ${r.timing.generatedTokens} tokens`);
     const pre = await engine.generate({ kind: 'completion', prompt: LILY, maxTokens: 400 }, { signal: AbortSignal.abort() });
@@ -110,7 +133,10 @@ describe('llama.cpp engine (real model)', function () {
   });
 
   it('rejects bad requests with a clear error', async () => {
-    await assert.rejects(engine.generate({ kind: 'completion', prompt: 'x', maxTokens: -1 }), (e: EngineError) => e.code === 'bad-request' && /maxTokens/.test(e.message));
+    await assert.rejects(
+      engine.generate({ kind: 'completion', prompt: 'x', maxTokens: -1 }),
+      (e: EngineError) => e.code === 'bad-request' && /maxTokens/.test(e.message),
+    );
     await assert.rejects(engine.generate({ kind: 'chat', messages: [], maxTokens: 4 }), (e: EngineError) => e.code === 'bad-request');
   });
 
@@ -123,8 +149,12 @@ describe('llama.cpp engine (real model)', function () {
 
   describe('FIM variant (made by our GGUF rewriter)', () => {
     let fim: LlamaEngine;
-    before(async () => { fim = await LlamaEngine.load(config({ modelPath: models.fim })); });
-    after(async () => { await fim?.dispose(); });
+    before(async () => {
+      fim = await LlamaEngine.load(config({ modelPath: models.fim }));
+    });
+    after(async () => {
+      await fim?.dispose();
+    });
 
     it('uses the model FIM tokens and reuses the prefix across keystrokes', async () => {
       assert.equal((await fim.info()).fimSupported, true);
@@ -157,8 +187,12 @@ describe('llama.cpp engine (real model)', function () {
       },
     };
     let measured: LlamaEngine;
-    before(async () => { measured = await LlamaEngine.load(config(), { rapl }); });
-    after(async () => { await measured?.dispose(); });
+    before(async () => {
+      measured = await LlamaEngine.load(config(), { rapl });
+    });
+    after(async () => {
+      await measured?.dispose();
+    });
 
     it('reports the package energy of a request that ran alone', async () => {
       const r = await measured.generate({ kind: 'completion', prompt: LILY, maxTokens: 4 });
@@ -175,7 +209,7 @@ describe('llama.cpp engine (real model)', function () {
     });
 
     it('measures on this machine exactly when its counters are readable', async () => {
-      const readable = await readRaplMicrojoules() !== null;
+      const readable = (await readRaplMicrojoules()) !== null;
       const r = await engine.generate({ kind: 'completion', prompt: LILY, maxTokens: 2 });
       assert.equal(r.timing.packageJoules !== undefined, readable);
     });
@@ -196,11 +230,21 @@ describe('llama.cpp engine (real model)', function () {
       await assert.rejects(load(models.corrupt.html), code('model-invalid', /not a GGUF model/));
     });
     it('a model too big for the memory available, refused before loading', async () => {
-      await assert.rejects(LlamaEngine.load(config(), { availableMemory: () => 10 * 2 ** 20, importLlama: () => { throw new Error('must not load'); } }),
-        code('model-too-big', /needs about .* but only 10 MB is available; choose a smaller model/));
+      await assert.rejects(
+        LlamaEngine.load(config(), {
+          availableMemory: () => 10 * 2 ** 20,
+          importLlama: () => {
+            throw new Error('must not load');
+          },
+        }),
+        code('model-too-big', /needs about .* but only 10 MB is available; choose a smaller model/),
+      );
     });
     it('a GPU backend that has no device here', async () => {
-      await assert.rejects(load(models.base, { gpu: 'vulkan' }), code('backend-unavailable', /vulkan backend cannot be used.*set verdant\.local\.gpu/));
+      await assert.rejects(
+        load(models.base, { gpu: 'vulkan' }),
+        code('backend-unavailable', /vulkan backend cannot be used.*set verdant\.local\.gpu/),
+      );
     });
   });
 });

@@ -35,7 +35,9 @@ const PLAN_MESSAGES: ChatMessage[] = [
   { role: 'user', content: 'Move the tax code from cart.ts and invoice.ts into a new module.' },
 ];
 
-interface Plan { steps: { title: string; files: string[]; size: string }[] }
+interface Plan {
+  steps: { title: string; files: string[]; size: string }[];
+}
 
 function assertPlan(text: string): Plan {
   const plan = JSON.parse(text) as Plan;
@@ -52,24 +54,46 @@ function assertPlan(text: string): Plan {
   return plan;
 }
 
-const isJson = (text: string) => { try { JSON.parse(text); return true; } catch { return false; } };
+const isJson = (text: string) => {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 describe('llama.cpp engine: JSON-schema grammar (real model)', function () {
   this.timeout(60000);
   let models: TestModels;
   let engine: LlamaEngine;
-  const config = (over: Partial<ModelConfig> = {}): ModelConfig =>
-    ({ modelPath: models.base, gpu: 'cpu', threads: 1, contextSize: 1024, sequences: 2, ...over });
+  const config = (over: Partial<ModelConfig> = {}): ModelConfig => ({
+    modelPath: models.base,
+    gpu: 'cpu',
+    threads: 1,
+    contextSize: 1024,
+    sequences: 2,
+    ...over,
+  });
 
   before(async () => {
     models = await testModels();
     engine = await LlamaEngine.load(config());
   });
-  after(async () => { await engine?.dispose(); });
+  after(async () => {
+    await engine?.dispose();
+  });
 
   it('makes a story model answer a chat with complete JSON that matches the schema', async () => {
     let streamed = '';
-    const r = await engine.generate({ kind: 'chat', messages: PLAN_MESSAGES, maxTokens: 400, jsonSchema: PLAN_SCHEMA }, { onText: (t) => { streamed += t; } });
+    const r = await engine.generate(
+      { kind: 'chat', messages: PLAN_MESSAGES, maxTokens: 400, jsonSchema: PLAN_SCHEMA },
+      {
+        onText: (t) => {
+          streamed += t;
+        },
+      },
+    );
     console.log(`      stories260K under the grammar: ${r.text}`);
     assertPlan(r.text);
     assert.equal(r.stopReason, 'eos', 'the JSON is complete');
@@ -115,7 +139,14 @@ describe('llama.cpp engine: JSON-schema grammar (real model)', function () {
   it('reports a cut-off JSON as maxTokens, with the text as streamed', async () => {
     for (const maxTokens of [3, 12, 40]) {
       let streamed = '';
-      const r = await engine.generate({ kind: 'chat', messages: PLAN_MESSAGES, maxTokens, jsonSchema: PLAN_SCHEMA }, { onText: (t) => { streamed += t; } });
+      const r = await engine.generate(
+        { kind: 'chat', messages: PLAN_MESSAGES, maxTokens, jsonSchema: PLAN_SCHEMA },
+        {
+          onText: (t) => {
+            streamed += t;
+          },
+        },
+      );
       assert.equal(r.stopReason, 'maxTokens');
       assert.equal(r.timing.generatedTokens, maxTokens);
       assert.match(r.text, /^\{/);
@@ -177,15 +208,23 @@ describe('llama.cpp engine: JSON-schema grammar (real model)', function () {
     const chat = (jsonSchema: unknown) => engine.generate({ kind: 'chat', messages: PLAN_MESSAGES, maxTokens: 50, jsonSchema: jsonSchema as object });
 
     it('a keyword outside the grammar’s subset, named with its path', async () => {
-      await assert.rejects(chat({ type: 'object', properties: { a: { anyOf: [{ type: 'string' }, { type: 'null' }] } } }),
-        badRequest(/jsonSchema #\/properties\/a: anyOf is not supported \(use oneOf.*node-llama-cpp's JSON schema subset/));
+      await assert.rejects(
+        chat({ type: 'object', properties: { a: { anyOf: [{ type: 'string' }, { type: 'null' }] } } }),
+        badRequest(/jsonSchema #\/properties\/a: anyOf is not supported \(use oneOf.*node-llama-cpp's JSON schema subset/),
+      );
       await assert.rejects(chat({ type: 'string', pattern: '^[a-z]+$' }), badRequest(/jsonSchema #: keyword "pattern" is not supported/));
-      await assert.rejects(chat({ type: 'object', properties: { n: { type: 'integer', minimum: 0 } } }), badRequest(/#\/properties\/n: keyword "minimum"/));
+      await assert.rejects(
+        chat({ type: 'object', properties: { n: { type: 'integer', minimum: 0 } } }),
+        badRequest(/#\/properties\/n: keyword "minimum"/),
+      );
     });
 
     it('an unknown type, a dangling $ref, an empty schema, a bad enum', async () => {
       await assert.rejects(chat({ type: 'strnig' }), badRequest(/type "strnig" is not a JSON schema type/));
-      await assert.rejects(chat({ type: 'object', properties: { a: { $ref: '#/$defs/missing' } } }), badRequest(/#\/properties\/a: \$ref "#\/\$defs\/missing" names no definition/));
+      await assert.rejects(
+        chat({ type: 'object', properties: { a: { $ref: '#/$defs/missing' } } }),
+        badRequest(/#\/properties\/a: \$ref "#\/\$defs\/missing" names no definition/),
+      );
       await assert.rejects(chat({}), badRequest(/needs a type, enum, const, oneOf or \$ref/));
       await assert.rejects(chat({ enum: [] }), badRequest(/enum must be a non-empty list/));
     });
@@ -196,7 +235,10 @@ describe('llama.cpp engine: JSON-schema grammar (real model)', function () {
     });
 
     it('a schema llama.cpp cannot compile: the library’s message and what to do', async () => {
-      await assert.rejects(chat({ enum: ['a\u0000b'] }), badRequest(/could not turn the JSON schema into a grammar \(Failed to parse grammar\); remove control characters/));
+      await assert.rejects(
+        chat({ enum: ['a\u0000b'] }),
+        badRequest(/could not turn the JSON schema into a grammar \(Failed to parse grammar\); remove control characters/),
+      );
       assert.equal(engine.grammarCacheSize <= 16, true);
       // The failure is not cached: the engine still serves the good schema.
       const r = await engine.generate({ kind: 'completion', prompt: 'Once', maxTokens: 10, jsonSchema: { enum: ['ab'] } });
@@ -205,8 +247,10 @@ describe('llama.cpp engine: JSON-schema grammar (real model)', function () {
     });
 
     it('a fim request with a schema', async () => {
-      await assert.rejects(engine.generate({ kind: 'fim', prefix: 'a', suffix: 'b', maxTokens: 8, jsonSchema: { type: 'string' } }),
-        badRequest(/jsonSchema cannot constrain a fim request/));
+      await assert.rejects(
+        engine.generate({ kind: 'fim', prefix: 'a', suffix: 'b', maxTokens: 8, jsonSchema: { type: 'string' } }),
+        badRequest(/jsonSchema cannot constrain a fim request/),
+      );
     });
   });
 });

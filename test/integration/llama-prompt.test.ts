@@ -26,8 +26,16 @@ describe('llama.cpp FIM prompt: repository layout and warm-ups (real model)', fu
   let repoVocab: LlamaModel;
   let fimVocab: LlamaModel;
   const config = (modelPath: string): ModelConfig => ({ modelPath, gpu: 'cpu', threads: 1, contextSize: 512, sequences: 2 });
-  const fim = (over: Partial<FimRequest> = {}): FimRequest =>
-    ({ kind: 'fim', prefix: LILY, suffix: ' She was happy.', maxTokens: 8, filePath: 'story.txt', repoName: 'tales', extra: CHUNKS, ...over });
+  const fim = (over: Partial<FimRequest> = {}): FimRequest => ({
+    kind: 'fim',
+    prefix: LILY,
+    suffix: ' She was happy.',
+    maxTokens: 8,
+    filePath: 'story.txt',
+    repoName: 'tales',
+    extra: CHUNKS,
+    ...over,
+  });
 
   before(async () => {
     models = await testModels();
@@ -58,17 +66,28 @@ describe('llama.cpp FIM prompt: repository layout and warm-ups (real model)', fu
       const bos = repoVocab.tokens.bos!;
       const chunk = (c: ContextChunk) => [ids.fimSep, ...text(`${c.path}\n`), ...text(c.text.endsWith('\n') ? c.text : `${c.text}\n`)];
       assert.deepEqual(prompt.tokens, [
-        bos, ids.fimRep, ...text('tales\n'),
-        ...chunk(CHUNKS[0]!), ...chunk(CHUNKS[1]!), ...chunk(CHUNKS[2]!),
-        ids.fimSep, ...text('story.txt\n'),
-        ids.fimPre, ...text(LILY), ids.fimSuf, ...text(' She was happy.'), ids.fimMid,
+        bos,
+        ids.fimRep,
+        ...text('tales\n'),
+        ...chunk(CHUNKS[0]!),
+        ...chunk(CHUNKS[1]!),
+        ...chunk(CHUNKS[2]!),
+        ids.fimSep,
+        ...text('story.txt\n'),
+        ids.fimPre,
+        ...text(LILY),
+        ids.fimSuf,
+        ...text(' She was happy.'),
+        ids.fimMid,
       ]);
       assert.equal(prompt.usedFim, true);
       assert.equal(prompt.contextChunks, 3);
-      assert.equal(repoVocab.detokenize(prompt.tokens.slice(1), true),
-        '<|repo_name|>tales\n<|file_sep|>old.txt\nThe dog ran to the park.\n<|file_sep|>mid.txt\nTom had a big red ball.\n'
-        + '<|file_sep|>new.txt\nLily liked to play with her friends.\n<|file_sep|>story.txt\n'
-        + `<|fim_prefix|>${LILY}<|fim_suffix|> She was happy.<|fim_middle|>`);
+      assert.equal(
+        repoVocab.detokenize(prompt.tokens.slice(1), true),
+        '<|repo_name|>tales\n<|file_sep|>old.txt\nThe dog ran to the park.\n<|file_sep|>mid.txt\nTom had a big red ball.\n' +
+          '<|file_sep|>new.txt\nLily liked to play with her friends.\n<|file_sep|>story.txt\n' +
+          `<|fim_prefix|>${LILY}<|fim_suffix|> She was happy.<|fim_middle|>`,
+      );
     });
 
     it('lays the same chunks out as the same tokens whatever the file prefix, so the cache keeps them', () => {
@@ -82,7 +101,10 @@ describe('llama.cpp FIM prompt: repository layout and warm-ups (real model)', fu
 
     it('uses the layout for a file path alone, without a repository name', () => {
       const prompt = buildPrompt(mod, repoVocab, fim({ repoName: undefined, extra: undefined }), 512);
-      assert.equal(repoVocab.detokenize(prompt.tokens.slice(1), true), `<|file_sep|>story.txt\n<|fim_prefix|>${LILY}<|fim_suffix|> She was happy.<|fim_middle|>`);
+      assert.equal(
+        repoVocab.detokenize(prompt.tokens.slice(1), true),
+        `<|file_sep|>story.txt\n<|fim_prefix|>${LILY}<|fim_suffix|> She was happy.<|fim_middle|>`,
+      );
       assert.equal(prompt.contextChunks, 0);
     });
 
@@ -122,8 +144,12 @@ describe('llama.cpp FIM prompt: repository layout and warm-ups (real model)', fu
 
   describe('engine', () => {
     let engine: LlamaEngine;
-    before(async () => { engine = await LlamaEngine.load(config(repoPath)); });
-    after(async () => { await engine?.dispose(); });
+    before(async () => {
+      engine = await LlamaEngine.load(config(repoPath));
+    });
+    after(async () => {
+      await engine?.dispose();
+    });
 
     it('generates with the chunks and re-evaluates only the tail when the prefix grows', async () => {
       const key = 'file:///story.txt';
@@ -143,7 +169,10 @@ describe('llama.cpp FIM prompt: repository layout and warm-ups (real model)', fu
       assert.equal(warm.text, '');
       assert.equal(warm.timing.generatedTokens, 0);
       // A new key takes over the least recently used sequence, which shares at most the BOS token.
-      assert.ok(warm.timing.evaluatedTokens! >= warm.timing.promptTokens - 1, `evaluated ${warm.timing.evaluatedTokens} of ${warm.timing.promptTokens}`);
+      assert.ok(
+        warm.timing.evaluatedTokens! >= warm.timing.promptTokens - 1,
+        `evaluated ${warm.timing.evaluatedTokens} of ${warm.timing.promptTokens}`,
+      );
       const again = await engine.generate(fim({ sessionKey: key, maxTokens: 0 }));
       assert.equal(again.timing.evaluatedTokens, 0, 'a repeated warm-up finds everything cached');
       const real = await engine.generate(fim({ sessionKey: key, maxTokens: 6 }));
@@ -175,7 +204,10 @@ describe('llama.cpp FIM prompt: repository layout and warm-ups (real model)', fu
       assert.ok(warm.timing.evaluatedTokens! >= warm.timing.promptTokens - 1);
       const next = await engine.generate({ kind: 'completion', prompt: LILY, maxTokens: 4, sessionKey: 'plain' });
       assert.equal(next.timing.evaluatedTokens, 1);
-      const aborted = await engine.generate({ kind: 'completion', prompt: `${LILY} ran`, maxTokens: 0, sessionKey: 'plain' }, { signal: AbortSignal.abort() });
+      const aborted = await engine.generate(
+        { kind: 'completion', prompt: `${LILY} ran`, maxTokens: 0, sessionKey: 'plain' },
+        { signal: AbortSignal.abort() },
+      );
       assert.deepEqual([aborted.stopReason, aborted.timing.evaluatedTokens], ['abort', 0]);
     });
 

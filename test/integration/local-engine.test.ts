@@ -16,7 +16,14 @@ const log = { info: () => {}, warn: () => {} } as unknown as vscode.LogOutputCha
 
 function localEngine(stateDir: string, local: Partial<LocalSettings>): LocalEngine {
   const settings = { local: { backend: 'llama.cpp', modelPath: '', gpu: 'cpu', threads: 1, serverUrl: '', serverModel: '', ...local } };
-  return new LocalEngine({ config: { settings } as unknown as Config, log, stateDir, workerScript: WORKER, clientName: 'local-engine test', engineHttp: () => engineHttp });
+  return new LocalEngine({
+    config: { settings } as unknown as Config,
+    log,
+    stateDir,
+    workerScript: WORKER,
+    clientName: 'local-engine test',
+    engineHttp: () => engineHttp,
+  });
 }
 
 describe('LocalEngine learns the context size from answers', function () {
@@ -33,8 +40,13 @@ describe('LocalEngine learns the context size from answers', function () {
       return status.call(this);
     };
   });
-  after(() => { EngineClient.prototype.status = status; });
-  beforeEach(() => { w.fresh(); statusRequests = 0; });
+  after(() => {
+    EngineClient.prototype.status = status;
+  });
+  beforeEach(() => {
+    w.fresh();
+    statusRequests = 0;
+  });
   afterEach(async () => {
     engine?.dispose();
     engine = undefined;
@@ -57,10 +69,11 @@ describe('LocalEngine learns the context size from answers', function () {
   it('a server backend: what its answer or an earlier info() said, and nothing asked for it', async () => {
     let settings: Record<string, unknown> = { n_predict: 4 };
     const server = await FakeServer.start({
-      'POST /completion': (_s, res) => streamBody(res, 'text/event-stream', [
-        `data: ${JSON.stringify({ content: 'b', stop: false })}\n\n`,
-        `data: ${JSON.stringify({ content: '', stop: true, stop_type: 'eos', generation_settings: settings })}\n\n`,
-      ]),
+      'POST /completion': (_s, res) =>
+        streamBody(res, 'text/event-stream', [
+          `data: ${JSON.stringify({ content: 'b', stop: false })}\n\n`,
+          `data: ${JSON.stringify({ content: '', stop: true, stop_type: 'eos', generation_settings: settings })}\n\n`,
+        ]),
       'GET /health': (_s, res) => sendJson(res, 200, { status: 'ok' }),
       'GET /props': (_s, res) => sendJson(res, 200, { default_generation_settings: { n_ctx: 4096 }, model_path: '/m/qwen.gguf' }),
     });
@@ -72,7 +85,10 @@ describe('LocalEngine learns the context size from answers', function () {
       settings = { n_ctx: 8192, n_predict: 4 };
       await engine.generate(request);
       assert.equal(engine.knownContextTokens, 8192);
-      assert.deepEqual(server.seen.map((s) => s.path), ['/completion', '/completion']);
+      assert.deepEqual(
+        server.seen.map((s) => s.path),
+        ['/completion', '/completion'],
+      );
       await engine.load(); // info(): /health and /props
       assert.equal(engine.knownContextTokens, 4096);
       settings = { n_predict: 4 };

@@ -11,7 +11,11 @@ import { featureVector, type RoutingInput } from '../../src/core/routing/feature
 import { loadWeights, referenceForward, type RouterWeights } from '../../src/core/routing/classifier';
 import { OnnxRouter, providerOrder } from '../../src/engine/router/onnxRouter';
 
-interface Row { input: RoutingInput; localOk: boolean; why: string }
+interface Row {
+  input: RoutingInput;
+  localOk: boolean;
+  why: string;
+}
 
 const DATA = path.resolve(process.cwd(), 'src', 'core', 'routing', 'model');
 const MODEL = path.join(DATA, 'router.onnx');
@@ -24,7 +28,10 @@ const SCRIPT = path.resolve(process.cwd(), 'scripts', 'build-router-model.mjs');
 const MIN_EVAL_ACCURACY = 0.8;
 
 async function rows(name: string): Promise<Row[]> {
-  return (await readFile(path.join(DATA, name), 'utf8')).split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Row);
+  return (await readFile(path.join(DATA, name), 'utf8'))
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as Row);
 }
 
 function runBuild(args: string[]): string {
@@ -92,9 +99,12 @@ describe('router classifier on onnxruntime-node', function () {
       assert.ok(m, `no ${label} accuracy in:\n${out}`);
       return [Number(m[1]), Number(m[2])];
     };
-    for (const [label, set] of [['eval', evalRows], ['train', trainRows]] as const) {
+    for (const [label, set] of [
+      ['eval', evalRows],
+      ['train', trainRows],
+    ] as const) {
       const p = await router.predict(set.map((r) => featureVector(r.input)));
-      const correct = p.filter((x, i) => (x >= 0.5) === set[i]!.localOk).length;
+      const correct = p.filter((x, i) => x >= 0.5 === set[i]!.localOk).length;
       assert.deepEqual([correct, set.length], printed(label), label);
     }
     const [correct, total] = printed('eval');
@@ -102,7 +112,7 @@ describe('router classifier on onnxruntime-node', function () {
   });
 
   it('computes the same features in the build script as in src/core/routing/features.ts', async () => {
-    const script = await import(pathToFileURL(SCRIPT).href) as { featureVector(input: RoutingInput): Float32Array };
+    const script = (await import(pathToFileURL(SCRIPT).href)) as { featureVector(input: RoutingInput): Float32Array };
     for (const r of [...trainRows, ...evalRows]) {
       assert.deepEqual(Array.from(script.featureVector(r.input)), Array.from(featureVector(r.input)), JSON.stringify(r.input));
     }
@@ -139,7 +149,10 @@ describe('router classifier on onnxruntime-node', function () {
     for (const file of [corrupt, truncated]) {
       await assert.rejects(OnnxRouter.load(file, { platform: 'win32' }), (e: unknown) => {
         assert.ok(e instanceof Error);
-        assert.match(e.message, /^Could not load the router model .* \(not a valid ONNX model: corrupt or truncated\?\); rebuild it with 'node scripts\/build-router-model\.mjs'\. Tried dml: .*; cpu: /);
+        assert.match(
+          e.message,
+          /^Could not load the router model .* \(not a valid ONNX model: corrupt or truncated\?\); rebuild it with 'node scripts\/build-router-model\.mjs'\. Tried dml: .*; cpu: /,
+        );
         return true;
       });
     }

@@ -15,7 +15,13 @@ const HOST = path.join(__dirname, 'support', 'schedulerHost.js');
 const MIN = 60_000;
 const HOUR = 60 * MIN;
 
-interface HostEvent { readonly type: string; readonly id?: string; readonly state?: string; readonly msg?: string; readonly pid?: number }
+interface HostEvent {
+  readonly type: string;
+  readonly id?: string;
+  readonly state?: string;
+  readonly msg?: string;
+  readonly pid?: number;
+}
 
 interface Host {
   readonly child: ChildProcess;
@@ -46,22 +52,35 @@ function startHost(dir: string, offsetMs: number, env: Record<string, string> = 
     for (const w of [...waiters]) w();
   });
   const host: Host = {
-    child, events, stderr: '',
-    exited: new Promise((resolve) => child.on('exit', () => { live.delete(host); resolve(); })),
-    waitFor: (pred, what, ms = 60_000) => new Promise((resolve, reject) => {
-      const check = () => {
-        const found = events.find(pred);
-        if (!found) return;
-        clearTimeout(timer);
-        waiters.splice(waiters.indexOf(check), 1);
-        resolve(found);
-      };
-      const timer = setTimeout(() => reject(new Error(`host ${child.pid}: no ${what} within ${ms} ms; events: ${JSON.stringify(events)}; stderr: ${host.stderr}`)), ms);
-      waiters.push(check);
-      check();
-    }),
+    child,
+    events,
+    stderr: '',
+    exited: new Promise((resolve) =>
+      child.on('exit', () => {
+        live.delete(host);
+        resolve();
+      }),
+    ),
+    waitFor: (pred, what, ms = 60_000) =>
+      new Promise((resolve, reject) => {
+        const check = () => {
+          const found = events.find(pred);
+          if (!found) return;
+          clearTimeout(timer);
+          waiters.splice(waiters.indexOf(check), 1);
+          resolve(found);
+        };
+        const timer = setTimeout(
+          () => reject(new Error(`host ${child.pid}: no ${what} within ${ms} ms; events: ${JSON.stringify(events)}; stderr: ${host.stderr}`)),
+          ms,
+        );
+        waiters.push(check);
+        check();
+      }),
   };
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => { host.stderr += d; });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    host.stderr += d;
+  });
   live.add(host);
   return host;
 }
@@ -74,12 +93,17 @@ async function crash(host: Host): Promise<void> {
   await host.exited;
 }
 
-
 /** A forecast that is clean 3 hours from now, so the plan is a real deferral. */
 function planIn3h(now: number, durationMinutes = 30) {
   const from = Math.floor(now / (30 * MIN)) * 30 * MIN;
   const values = [...Array(6).fill(260), 80, 80, ...Array(8).fill(250)];
-  const forecast: IntensityForecast = { zone: 'GB', source: 'uk-carbon-intensity', signal: 'average', pointMinutes: 30, points: values.map((v, i) => ({ at: new Date(from + i * 30 * MIN).toISOString(), gPerKWh: v })) };
+  const forecast: IntensityForecast = {
+    zone: 'GB',
+    source: 'uk-carbon-intensity',
+    signal: 'average',
+    pointMinutes: 30,
+    points: values.map((v, i) => ({ at: new Date(from + i * 30 * MIN).toISOString(), gPerKWh: v })),
+  };
   const deadline = from + 6 * HOUR;
   const plan = planJob({ forecast, now, durationMinutes, deadline });
   assert.equal(plan.start, from + 3 * HOUR, plan.reason);
@@ -100,8 +124,12 @@ describe('scheduler across processes', function () {
     assert.ok(existsSync(HOST), `${HOST} is missing: run node esbuild.mjs`);
     work = mkdtempSync(path.join(os.tmpdir(), 'verdant-sched-it-'));
   });
-  afterEach(async () => { for (const h of [...live]) await crash(h); });
-  after(() => { if (path.basename(work).startsWith('verdant-sched-it-')) rmSync(work, { recursive: true, force: true }); });
+  afterEach(async () => {
+    for (const h of [...live]) await crash(h);
+  });
+  after(() => {
+    if (path.basename(work).startsWith('verdant-sched-it-')) rmSync(work, { recursive: true, force: true });
+  });
 
   it('a host killed before the job is due: the next host runs it, once', async () => {
     const dir = path.join(work, 'a');
@@ -124,7 +152,7 @@ describe('scheduler across processes', function () {
     assert.equal(readFileSync(marker, 'utf8'), 'ran\n');
     const done = await queue.get(job.id);
     assert.deepEqual([done?.state, done?.exitCode, done?.owner?.pid], ['done', 0, b.child.pid]);
-    assert.ok(done!.startedAt! >= options.plan.start, 'started in its window, on the host\'s clock');
+    assert.ok(done!.startedAt! >= options.plan.start, "started in its window, on the host's clock");
   });
 
   it('two hosts on one queue at once: every job runs exactly once', async () => {
@@ -135,7 +163,8 @@ describe('scheduler across processes', function () {
     // Each job waits for a release file before it ends, and each host runs one job at a time: the first host to
     // claim one is busy until the release, so the other must claim one too, however the two are scheduled.
     const release = path.join(work, 'b.release');
-    const held = () => `const fs = require('fs'); (function wait() { if (!fs.existsSync(${JSON.stringify(release)})) return setTimeout(wait, 20); ${APPEND('ran')}; })()`;
+    const held = () =>
+      `const fs = require('fs'); (function wait() { if (!fs.existsSync(${JSON.stringify(release)})) return setTimeout(wait, 20); ${APPEND('ran')}; })()`;
     for (let i = 0; i < 6; i++) {
       const marker = path.join(work, `b${i}.marker`);
       jobs.push(await queue.add({ kind: 'shell', command: nodeCommand(held(), marker), label: `j${i}` }, options));

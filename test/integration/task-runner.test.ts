@@ -28,7 +28,11 @@ import { streamBody } from '../support/streaming';
 const DEVICE = profile('phoenix-hs-igpu');
 /** A GitHub token's shape, built at run time (no secret-looking literal in the repository). */
 const SECRET = `ghp_${seededChars(36, ALNUM, 17)}`;
-const CTX: TaskContext = { languageId: 'typescript', filePath: 'src/add.ts', code: `export const add = (a: number, b: number) => a + b;\nconst token = "${SECRET}";\n` };
+const CTX: TaskContext = {
+  languageId: 'typescript',
+  filePath: 'src/add.ts',
+  code: `export const add = (a: number, b: number) => a + b;\nconst token = "${SECRET}";\n`,
+};
 
 /** The policy on facts the test sets: the mode, the grid now, an optional cleaner window, a fixed P(local ok). */
 class PolicyRouter implements TaskRouter {
@@ -46,7 +50,10 @@ class PolicyRouter implements TaskRouter {
 
   private context(q: RouteQuery): RouteContext {
     return {
-      mode: this.mode, trusted: true, consent: q.consent, cascade: true,
+      mode: this.mode,
+      trusted: true,
+      consent: q.consent,
+      cascade: true,
       local: { device: DEVICE, tokensPerSecond: 30, gPerKWh: this.localG, contextTokens: 4096 },
       cloud: { model: 'llama-3.3-70b-instruct', pue: 1.2, gPerKWh: this.cloudG },
       ...(q.deferrable && this.window ? { deferral: this.window } : {}),
@@ -55,7 +62,11 @@ class PolicyRouter implements TaskRouter {
 
   async route(q: RouteQuery): Promise<Routed> {
     const decision = decideRoute(q, this.context(q), this.p);
-    return { decision, p: this.p, entry: this.log.add({ at: Date.now(), kind: q.kind, promptTokens: q.promptTokens, decision, classifier: 'test', decisionMs: 0 }) };
+    return {
+      decision,
+      p: this.p,
+      entry: this.log.add({ at: Date.now(), kind: q.kind, promptTokens: q.promptTokens, decision, classifier: 'test', decisionMs: 0 }),
+    };
   }
 
   async reroute(q: RouteQuery, routed: Routed, why: string): Promise<RouteDecision> {
@@ -115,12 +126,20 @@ describe('task runner: one ledger record per attempt, the outcome names it', fun
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  function setUp(over: { consent?: 'granted' | 'denied' | 'unknown'; defer?: 'accept' | 'decline'; offerLocal?: boolean; failAppend?: boolean } = {}) {
+  function setUp(
+    over: { consent?: 'granted' | 'denied' | 'unknown'; defer?: 'accept' | 'decline'; offerLocal?: boolean; failAppend?: boolean } = {},
+  ) {
     const router = new PolicyRouter();
     const asked: string[] = [];
     const deferred: string[] = [];
     const errors: string[] = [];
-    const consent = { value: over.consent ?? 'granted' as const, ask: async (host: string) => { asked.push(host); return 'granted' as const; } };
+    const consent = {
+      value: over.consent ?? ('granted' as const),
+      ask: async (host: string) => {
+        asked.push(host);
+        return 'granted' as const;
+      },
+    };
     const client = new CloudClient({ baseUrl: server.url, model: 'llama-3.3-70b-instruct', apiKey: async () => 'test-key', retries: { max: 0 } });
     const write = async (record: SciRecord) => {
       if (over.failAppend) return undefined;
@@ -130,16 +149,22 @@ describe('task runner: one ledger record per attempt, the outcome names it', fun
     const ui: TaskUi = {
       progress: (_title, work) => work(new AbortController().signal, () => undefined),
       warn: () => undefined,
-      error: (m) => { errors.push(m); },
+      error: (m) => {
+        errors.push(m);
+      },
       confirmSecretsFile: async () => false,
       offerLocal: async () => over.offerLocal ?? false,
     };
     const runner = new TaskRunner({
-      router, consent, ui, log: { info: () => undefined, error: () => undefined },
+      router,
+      consent,
+      ui,
+      log: { info: () => undefined, error: () => undefined },
       local: engine,
       cloud: { target: () => ({ endpoint: server.url, model: 'llama-3.3-70b-instruct' }), chat: (req, o) => client.chat(req, o) },
       record: {
-        local: (usage) => write(sciForLocalUsage(usage, DEVICE, { gPerKWh: 400, source: 'embedded', zone: 'DE', signal: 'average', isEstimated: true })),
+        local: (usage) =>
+          write(sciForLocalUsage(usage, DEVICE, { gPerKWh: 400, source: 'embedded', zone: 'DE', signal: 'average', isEstimated: true })),
         cloud: (attempt) => write(cloudSciRecord({ ...attempt, localZone: 'DE' })),
       },
       defer: async (kind, ctx) => {
@@ -153,8 +178,15 @@ describe('task runner: one ledger record per attempt, the outcome names it', fun
   async function assertRecords(o: TaskOutcome | DeferredOutcome | undefined, routes: string[]): Promise<TaskOutcome> {
     assert.ok(o && o.route !== 'later', `an outcome that ran, not ${JSON.stringify(o)}`);
     const { records } = await ledger.read();
-    assert.deepEqual(records.map((r) => r.route), routes);
-    assert.deepEqual(o.recordIds, records.map((r) => r.id), 'the outcome names its records, in order');
+    assert.deepEqual(
+      records.map((r) => r.route),
+      routes,
+    );
+    assert.deepEqual(
+      o.recordIds,
+      records.map((r) => r.id),
+      'the outcome names its records, in order',
+    );
     const sum = records.reduce((n, r) => n + r.sciG, 0);
     assert.ok(o.grams !== undefined && Math.abs(o.grams - sum) < 1e-12, `grams shown ${o.grams} are the records' ${sum}`);
     return o;
@@ -170,7 +202,7 @@ describe('task runner: one ledger record per attempt, the outcome names it', fun
     await t.close();
   });
 
-  it('cloud: consent asked once, the secret redacted, one cloud record at the endpoint\'s feature', async () => {
+  it("cloud: consent asked once, the secret redacted, one cloud record at the endpoint's feature", async () => {
     const t = setUp({ consent: 'unknown' });
     t.router.mode = 'cloud-only';
     const sent = server.seen.length;
@@ -200,7 +232,11 @@ describe('task runner: one ledger record per attempt, the outcome names it', fun
     t.router.mode = 'balanced';
     [t.router.localG, t.router.cloudG] = [50, 400];
     t.router.p = 0.5;
-    assert.equal((await t.router.route({ kind: 'explain', promptTokens: 100, files: 1, selectionChars: 50, consent: 'granted' })).decision.cascade, true, 'fixture: a cascade');
+    assert.equal(
+      (await t.router.route({ kind: 'explain', promptTokens: 100, files: 1, selectionChars: 50, consent: 'granted' })).decision.cascade,
+      true,
+      'fixture: a cascade',
+    );
     t.router.pAfterDraft = 0.1;
     const o = await assertRecords(await t.runner.run('explain', CTX), ['local', 'cloud']);
     assert.equal(o.cascaded, true);
@@ -239,7 +275,7 @@ describe('task runner: one ledger record per attempt, the outcome names it', fun
     await again.close();
   });
 
-  it('a record that cannot be written shows no grams rather than another request\'s', async () => {
+  it("a record that cannot be written shows no grams rather than another request's", async () => {
     const t = setUp({ failAppend: true });
     const o = await t.runner.run('summarize', CTX);
     assert.ok(o && o.route === 'local');

@@ -12,8 +12,12 @@ export function runCliProcess(args: readonly string[], env?: NodeJS.ProcessEnv):
     const child = spawn(process.execPath, ['dist/cli.js', ...args], env ? { env } : {});
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }

@@ -33,7 +33,10 @@ export class FakeServer {
   readonly seen: Seen[] = [];
   readonly sockets = new Set<Socket>();
   connections = 0;
-  private constructor(private readonly server: Server, readonly url: string) {}
+  private constructor(
+    private readonly server: Server,
+    readonly url: string,
+  ) {}
 
   /** `urlPath` is appended to the base URL the test hands to the client (e.g. '/v1'). */
   static start(routes: Readonly<Record<string, Route>>, urlPath?: string): Promise<FakeServer>;
@@ -52,10 +55,22 @@ export class FakeServer {
     server.on('request', (req, res) => {
       let raw = '';
       req.setEncoding('utf8');
-      req.on('data', (d: string) => { raw += d; });
+      req.on('data', (d: string) => {
+        raw += d;
+      });
       req.on('end', () => {
-        const closedEarly = new Promise<void>((resolve) => res.on('close', () => { if (!res.writableFinished) resolve(); }));
-        const seen: Seen = { method: req.method ?? 'GET', path: (req.url ?? '/').split('?')[0]!, headers: req.headers, body: raw ? JSON.parse(raw) : undefined, closedEarly };
+        const closedEarly = new Promise<void>((resolve) =>
+          res.on('close', () => {
+            if (!res.writableFinished) resolve();
+          }),
+        );
+        const seen: Seen = {
+          method: req.method ?? 'GET',
+          path: (req.url ?? '/').split('?')[0]!,
+          headers: req.headers,
+          body: raw ? JSON.parse(raw) : undefined,
+          closedEarly,
+        };
         fake.seen.push(seen);
         void Promise.resolve(route(seen, res, req)).catch(() => res.destroy());
       });

@@ -2,8 +2,16 @@
 // (its tensor data copied unchanged), e.g. a FIM variant of a model that has no FIM tokens.
 import { open } from 'node:fs/promises';
 import {
-  GGUF_TYPE, TOKENS_KEY, TOKEN_TYPE_KEY, ggufFixedSize, metadataArray, readGguf,
-  type GgufArray, type GgufEntry, type GgufValue, type GgufValueType,
+  GGUF_TYPE,
+  TOKENS_KEY,
+  TOKEN_TYPE_KEY,
+  ggufFixedSize,
+  metadataArray,
+  readGguf,
+  type GgufArray,
+  type GgufEntry,
+  type GgufValue,
+  type GgufValueType,
 } from '../../src/engine/gguf';
 
 export interface GgufTensorSpec {
@@ -48,34 +56,74 @@ class Sink {
   }
 
   // room() may replace this.buf, so it runs before this.buf is read.
-  u32(v: number): void { const at = this.room(4); this.buf.writeUInt32LE(v, at); }
-  u64(v: number | bigint): void { const at = this.room(8); this.buf.writeBigUInt64LE(BigInt(v), at); }
-  bytes(b: Uint8Array): void { const at = this.room(b.length); this.buf.set(b, at); }
-  string(s: string): void { const b = Buffer.from(s, 'utf8'); this.u64(b.length); this.bytes(b); }
-  zeros(n: number): void { this.room(n); }
-  result(): Buffer { return Buffer.from(this.buf.subarray(0, this.length)); }
+  u32(v: number): void {
+    const at = this.room(4);
+    this.buf.writeUInt32LE(v, at);
+  }
+  u64(v: number | bigint): void {
+    const at = this.room(8);
+    this.buf.writeBigUInt64LE(BigInt(v), at);
+  }
+  bytes(b: Uint8Array): void {
+    const at = this.room(b.length);
+    this.buf.set(b, at);
+  }
+  string(s: string): void {
+    const b = Buffer.from(s, 'utf8');
+    this.u64(b.length);
+    this.bytes(b);
+  }
+  zeros(n: number): void {
+    this.room(n);
+  }
+  result(): Buffer {
+    return Buffer.from(this.buf.subarray(0, this.length));
+  }
 
   scalar(type: GgufValueType, v: GgufValue): void {
     const size = ggufFixedSize(type);
     if (size === undefined) throw new TypeError(`not a scalar type: ${type}`);
     const at = this.room(size);
     const b = this.buf;
-    const num = (): number => { if (typeof v !== 'number') throw new TypeError(`type ${type} wants a number, got ${typeof v}`); return v; };
+    const num = (): number => {
+      if (typeof v !== 'number') throw new TypeError(`type ${type} wants a number, got ${typeof v}`);
+      return v;
+    };
     switch (type) {
-      case GGUF_TYPE.UINT8: b.writeUInt8(num(), at); break;
-      case GGUF_TYPE.INT8: b.writeInt8(num(), at); break;
-      case GGUF_TYPE.UINT16: b.writeUInt16LE(num(), at); break;
-      case GGUF_TYPE.INT16: b.writeInt16LE(num(), at); break;
-      case GGUF_TYPE.UINT32: b.writeUInt32LE(num(), at); break;
-      case GGUF_TYPE.INT32: b.writeInt32LE(num(), at); break;
-      case GGUF_TYPE.FLOAT32: b.writeFloatLE(num(), at); break;
-      case GGUF_TYPE.FLOAT64: b.writeDoubleLE(num(), at); break;
+      case GGUF_TYPE.UINT8:
+        b.writeUInt8(num(), at);
+        break;
+      case GGUF_TYPE.INT8:
+        b.writeInt8(num(), at);
+        break;
+      case GGUF_TYPE.UINT16:
+        b.writeUInt16LE(num(), at);
+        break;
+      case GGUF_TYPE.INT16:
+        b.writeInt16LE(num(), at);
+        break;
+      case GGUF_TYPE.UINT32:
+        b.writeUInt32LE(num(), at);
+        break;
+      case GGUF_TYPE.INT32:
+        b.writeInt32LE(num(), at);
+        break;
+      case GGUF_TYPE.FLOAT32:
+        b.writeFloatLE(num(), at);
+        break;
+      case GGUF_TYPE.FLOAT64:
+        b.writeDoubleLE(num(), at);
+        break;
       case GGUF_TYPE.BOOL:
         if (typeof v !== 'boolean') throw new TypeError('BOOL wants a boolean');
         b.writeUInt8(v ? 1 : 0, at);
         break;
-      case GGUF_TYPE.UINT64: b.writeBigUInt64LE(BigInt(v as number | bigint), at); break;
-      case GGUF_TYPE.INT64: b.writeBigInt64LE(BigInt(v as number | bigint), at); break;
+      case GGUF_TYPE.UINT64:
+        b.writeBigUInt64LE(BigInt(v as number | bigint), at);
+        break;
+      case GGUF_TYPE.INT64:
+        b.writeBigInt64LE(BigInt(v as number | bigint), at);
+        break;
     }
   }
 
@@ -160,7 +208,7 @@ export async function writeGguf(dstPath: string, layout: GgufLayout, data: Uint8
     const src = await open(data.path, 'r');
     try {
       const chunk = Buffer.alloc(Math.min(1 << 20, Math.max(1, data.length)));
-      for (let done = 0; done < data.length;) {
+      for (let done = 0; done < data.length; ) {
         const n = Math.min(chunk.length, data.length - done);
         const { bytesRead } = await src.read(chunk, 0, n, data.offset + done);
         if (bytesRead === 0) throw new Error(`${data.path} ended at ${data.offset + done}`);
@@ -232,7 +280,11 @@ export async function makeRepoFimVariant(srcPath: string, dstPath: string): Prom
   return { fimPre: ids.fimPre!, fimSuf: ids.fimSuf!, fimMid: ids.fimMid!, fimPad: ids.fimPad!, fimRep: ids.fimRep!, fimSep: ids.fimSep! };
 }
 
-async function repurposeTokens(srcPath: string, dstPath: string, table: readonly (readonly [string, string, Role])[]): Promise<Partial<Record<Role, number>>> {
+async function repurposeTokens(
+  srcPath: string,
+  dstPath: string,
+  table: readonly (readonly [string, string, Role])[],
+): Promise<Partial<Record<Role, number>>> {
   const src = await readGguf(srcPath, { maxArrayItems: Infinity });
   const tokensArr = metadataArray(src.metadata, TOKENS_KEY);
   const typesArr = metadataArray(src.metadata, TOKEN_TYPE_KEY);
@@ -254,7 +306,6 @@ async function repurposeTokens(srcPath: string, dstPath: string, table: readonly
   metadata.set(TOKEN_TYPE_KEY, entry(GGUF_TYPE.ARRAY, array(typesArr.itemType, types)));
   for (const [, , role] of table) metadata.set(FIM_ID_KEYS[role], entry(GGUF_TYPE.UINT32, ids[role]!));
 
-  await writeGguf(dstPath, { version: src.version, metadata, tensors: src.tensors },
-    { path: srcPath, offset: src.dataOffset, length: src.dataSize });
+  await writeGguf(dstPath, { version: src.version, metadata, tensors: src.tensors }, { path: srcPath, offset: src.dataOffset, length: src.dataSize });
   return ids;
 }

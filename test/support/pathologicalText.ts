@@ -29,11 +29,15 @@ export function pathologicalInputs(scale = 1): PathologicalInput[] {
     { name: "'x.' repeated", text: 'x.'.repeat(n(50_000)), holdsSecrets: false },
     { name: 'a line of =', text: '='.repeat(n(1_200_000)), holdsSecrets: false },
     { name: 'a run of base64 characters', text: 'Q' + seededChars(n(1_200_000), BASE64), holdsSecrets: false },
-    { name: 'a 1.2 MB line of code', text: 'x.token = tokens[i]; const password = input(); key = a.b(c, d); '.repeat(n(18_000)), holdsSecrets: false },
+    {
+      name: 'a 1.2 MB line of code',
+      text: 'x.token = tokens[i]; const password = input(); key = a.b(c, d); '.repeat(n(18_000)),
+      holdsSecrets: false,
+    },
     { name: "'http://a:' repeated", text: 'http://a:'.repeat(n(20_000)), holdsSecrets: false },
     // The context-based finders: one curl command line, auth tuples, key ids beside candidates, base64 and hex runs.
     { name: "'curl -u a:b ' repeated", text: 'curl -u a:b '.repeat(n(100_000)), holdsSecrets: false },
-    { name: "\"auth=('u', \" repeated", text: "auth=('u', ".repeat(n(100_000)), holdsSecrets: false },
+    { name: '"auth=(\'u\', " repeated', text: "auth=('u', ".repeat(n(100_000)), holdsSecrets: false },
     { name: 'AWS key ids beside 40-character tokens', text: awsPairs(n(15_000)), holdsSecrets: true },
     { name: "'LS0tLS1CRUdJTi' repeated", text: 'LS0tLS1CRUdJTi'.repeat(n(85_000)), holdsSecrets: false },
     { name: "'sha256:' and 64 hex digits repeated", text: ('sha256:' + seededChars(64, HEX, 7) + ' ').repeat(n(16_000)), holdsSecrets: false },
@@ -41,6 +45,10 @@ export function pathologicalInputs(scale = 1): PathologicalInput[] {
     { name: "'password=\"' repeated", text: 'password="'.repeat(n(20_000)), holdsSecrets: false },
     // A header is a key only with a base64 body after it; each END marker is looked for once, not once per header.
     { name: 'PEM headers without bodies', text: '-----BEGIN PRIVATE KEY-----\n'.repeat(n(5_000)), holdsSecrets: false },
-    { name: 'PEM headers with bodies, one END', text: `-----BEGIN PRIVATE KEY-----\n${'A'.repeat(64)}\n`.repeat(n(5_000)) + '-----END PRIVATE KEY-----\n', holdsSecrets: true },
+    {
+      name: 'PEM headers with bodies, one END',
+      text: `-----BEGIN PRIVATE KEY-----\n${'A'.repeat(64)}\n`.repeat(n(5_000)) + '-----END PRIVATE KEY-----\n',
+      holdsSecrets: true,
+    },
   ];
 }

@@ -3,7 +3,12 @@
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-export interface Missing { readonly what: string; readonly why: string; readonly deb: string; readonly optional: boolean }
+export interface Missing {
+  readonly what: string;
+  readonly why: string;
+  readonly deb: string;
+  readonly optional: boolean;
+}
 
 /** scripts/prerequisites.mjs, typed. */
 export interface Prerequisites {

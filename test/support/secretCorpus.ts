@@ -125,7 +125,11 @@ function googleSamples(): SecretSample[] {
     },
     {
       name: 'Google: client_secret.json',
-      text: JSON.stringify({ web: { client_id: clientId, project_id: 'acme-prod', client_secret: secret2, redirect_uris: ['https://acme.example/cb'] } }, null, 2),
+      text: JSON.stringify(
+        { web: { client_id: clientId, project_id: 'acme-prod', client_secret: secret2, redirect_uris: ['https://acme.example/cb'] } },
+        null,
+        2,
+      ),
       secrets: [secret2],
       kept: [clientId, '"project_id": "acme-prod"'],
     },
@@ -156,7 +160,9 @@ function kubernetesSamples(): SecretSample[] {
   const rsaKey = base64(pem('RSA PRIVATE KEY', 70));
   const password = fake.password(51);
   const dockerConfig = base64(JSON.stringify({ auths: { 'registry.acme.example': { username: 'ci', password, auth: base64('ci:' + password) } } }));
-  const legacyConfig = base64(JSON.stringify({ 'https://index.docker.io/v1/': { auth: base64('acme:' + fake.password(52)), email: 'ci@acme.example' } }));
+  const legacyConfig = base64(
+    JSON.stringify({ 'https://index.docker.io/v1/': { auth: base64('acme:' + fake.password(52)), email: 'ci@acme.example' } }),
+  );
   return [
     {
       name: 'Kubernetes: TLS Secret (tls.key is a base64 PEM private key)',
@@ -366,20 +372,85 @@ function developerSamples(): SecretSample[] {
   const bearer = fake.urlsafe(40, 165);
   const django = 'django-insecure-' + fake.urlsafe(50, 166);
   return [
-    { name: 'GitHub token in a clone URL', text: `git clone https://${ghp}@github.com/acme/infra.git\n`, secrets: [ghp], kept: ['git clone https://', '@github.com/acme/infra.git'] },
-    { name: 'GitLab token in a header', text: `curl --header "PRIVATE-TOKEN: ${glpat}" "https://gitlab.com/api/v4/projects?owned=true"\n`, secrets: [glpat], kept: ['curl --header "PRIVATE-TOKEN: '] },
-    { name: 'Stripe live key', text: `const stripe = require('stripe')('${stripe}');\n`, secrets: [stripe], kept: ["const stripe = require('stripe')('"] },
+    {
+      name: 'GitHub token in a clone URL',
+      text: `git clone https://${ghp}@github.com/acme/infra.git\n`,
+      secrets: [ghp],
+      kept: ['git clone https://', '@github.com/acme/infra.git'],
+    },
+    {
+      name: 'GitLab token in a header',
+      text: `curl --header "PRIVATE-TOKEN: ${glpat}" "https://gitlab.com/api/v4/projects?owned=true"\n`,
+      secrets: [glpat],
+      kept: ['curl --header "PRIVATE-TOKEN: '],
+    },
+    {
+      name: 'Stripe live key',
+      text: `const stripe = require('stripe')('${stripe}');\n`,
+      secrets: [stripe],
+      kept: ["const stripe = require('stripe')('"],
+    },
     { name: 'OpenAI key', text: `client = OpenAI(api_key="${openai}")\n`, secrets: [openai], kept: ['client = OpenAI(api_key="'] },
-    { name: 'Anthropic key', text: `const anthropic = new Anthropic({ apiKey: '${anthropic}' });\n`, secrets: [anthropic], kept: ['const anthropic = new Anthropic({ apiKey: '] },
-    { name: 'Hugging Face token on the command line', text: `huggingface-cli login --token ${hf} --add-to-git-credential\n`, secrets: [hf], kept: ['huggingface-cli login --token ', ' --add-to-git-credential'] },
-    { name: 'npm token in .npmrc', text: `//registry.npmjs.org/:_authToken=${npm}\nalways-auth=true\n`, secrets: [npm], kept: ['//registry.npmjs.org/:_authToken=', 'always-auth=true'] },
-    { name: 'PyPI token for twine', text: `twine upload -u __token__ -p ${pypi} dist/*\n`, secrets: [pypi], kept: ['twine upload -u __token__ -p ', ' dist/*'] },
-    { name: 'JWT in browser storage', text: `localStorage.setItem('session', '${jwt}');\n`, secrets: [jwt], kept: ["localStorage.setItem('session', '"] },
-    { name: 'Azure storage connection string', text: `conn = "DefaultEndpointsProtocol=https;AccountName=acmelogs;AccountKey=${azure};EndpointSuffix=core.windows.net"\n`, secrets: [azure], kept: ['AccountName=acmelogs;AccountKey=', ';EndpointSuffix=core.windows.net'] },
-    { name: 'Azure SAS URL', text: `https://acmelogs.blob.core.windows.net/logs?sv=2022-11-02&ss=b&srt=co&sp=rl&se=2025-01-01T00:00:00Z&sig=${sas}\n`, secrets: [sas], kept: ['https://acmelogs.blob.core.windows.net/logs?sv=2022-11-02'] },
-    { name: 'OpenSSH private key in a string', text: `DEPLOY_KEY = """\n${pemKey}"""\n`, secrets: [pemKey.split('\n')[1]!, pemKey.split('\n')[0]!], kept: ['DEPLOY_KEY = """'] },
-    { name: 'Basic auth header', text: `headers = {"Authorization": "Basic ${basic}", "Accept": "application/json"}\n`, secrets: [basic], kept: ['"Accept": "application/json"'] },
-    { name: 'Bearer token in fetch', text: `fetch(url, { headers: { Authorization: 'Bearer ${bearer}' } });\n`, secrets: [bearer], kept: ['fetch(url, { headers: { Authorization: '] },
+    {
+      name: 'Anthropic key',
+      text: `const anthropic = new Anthropic({ apiKey: '${anthropic}' });\n`,
+      secrets: [anthropic],
+      kept: ['const anthropic = new Anthropic({ apiKey: '],
+    },
+    {
+      name: 'Hugging Face token on the command line',
+      text: `huggingface-cli login --token ${hf} --add-to-git-credential\n`,
+      secrets: [hf],
+      kept: ['huggingface-cli login --token ', ' --add-to-git-credential'],
+    },
+    {
+      name: 'npm token in .npmrc',
+      text: `//registry.npmjs.org/:_authToken=${npm}\nalways-auth=true\n`,
+      secrets: [npm],
+      kept: ['//registry.npmjs.org/:_authToken=', 'always-auth=true'],
+    },
+    {
+      name: 'PyPI token for twine',
+      text: `twine upload -u __token__ -p ${pypi} dist/*\n`,
+      secrets: [pypi],
+      kept: ['twine upload -u __token__ -p ', ' dist/*'],
+    },
+    {
+      name: 'JWT in browser storage',
+      text: `localStorage.setItem('session', '${jwt}');\n`,
+      secrets: [jwt],
+      kept: ["localStorage.setItem('session', '"],
+    },
+    {
+      name: 'Azure storage connection string',
+      text: `conn = "DefaultEndpointsProtocol=https;AccountName=acmelogs;AccountKey=${azure};EndpointSuffix=core.windows.net"\n`,
+      secrets: [azure],
+      kept: ['AccountName=acmelogs;AccountKey=', ';EndpointSuffix=core.windows.net'],
+    },
+    {
+      name: 'Azure SAS URL',
+      text: `https://acmelogs.blob.core.windows.net/logs?sv=2022-11-02&ss=b&srt=co&sp=rl&se=2025-01-01T00:00:00Z&sig=${sas}\n`,
+      secrets: [sas],
+      kept: ['https://acmelogs.blob.core.windows.net/logs?sv=2022-11-02'],
+    },
+    {
+      name: 'OpenSSH private key in a string',
+      text: `DEPLOY_KEY = """\n${pemKey}"""\n`,
+      secrets: [pemKey.split('\n')[1]!, pemKey.split('\n')[0]!],
+      kept: ['DEPLOY_KEY = """'],
+    },
+    {
+      name: 'Basic auth header',
+      text: `headers = {"Authorization": "Basic ${basic}", "Accept": "application/json"}\n`,
+      secrets: [basic],
+      kept: ['"Accept": "application/json"'],
+    },
+    {
+      name: 'Bearer token in fetch',
+      text: `fetch(url, { headers: { Authorization: 'Bearer ${bearer}' } });\n`,
+      secrets: [bearer],
+      kept: ['fetch(url, { headers: { Authorization: '],
+    },
     { name: 'Django secret key', text: `SECRET_KEY = '${django}'\nDEBUG = False\n`, secrets: [django], kept: ['SECRET_KEY = ', 'DEBUG = False'] },
   ];
 }

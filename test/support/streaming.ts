@@ -38,7 +38,13 @@ export function aborted(signal: AbortSignal): Promise<void> {
  * then neither writes nor ends. A client that returns at all did so on its own (its abort or its timeout), not
  * because the stream ended: no race with a timer decides the test.
  */
-export async function streamAndStall(res: ServerResponse, contentType: string, before: readonly string[], gate: Promise<unknown>, after: readonly string[] = []): Promise<void> {
+export async function streamAndStall(
+  res: ServerResponse,
+  contentType: string,
+  before: readonly string[],
+  gate: Promise<unknown>,
+  after: readonly string[] = [],
+): Promise<void> {
   res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-cache' });
   res.flushHeaders();
   for (const p of before) if (!res.destroyed) res.write(p);
@@ -54,7 +60,9 @@ export async function streamAndStall(res: ServerResponse, contentType: string, b
 export async function pour(res: ServerResponse, piece: string | Buffer, maxBytes: number): Promise<number> {
   const bytes = Buffer.from(piece);
   let closed = false;
-  res.once('close', () => { closed = true; });
+  res.once('close', () => {
+    closed = true;
+  });
   let written = 0;
   while (written < maxBytes && !closed) {
     written += bytes.length;
@@ -67,7 +75,9 @@ export async function pour(res: ServerResponse, piece: string | Buffer, maxBytes
 /** Writes `piece` every `everyMs` until the client hangs up; the response never ends on its own. */
 export async function trickle(res: ServerResponse, piece: string, everyMs: number): Promise<void> {
   let closed = false;
-  res.once('close', () => { closed = true; });
+  res.once('close', () => {
+    closed = true;
+  });
   while (!closed) {
     res.write(piece);
     await sleep(everyMs);

@@ -4,8 +4,13 @@
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `probe` until it returns something truthy, and returns that; throws naming `what` after `ms`. */
-export async function until<T>(what: string | (() => string), probe: () => T | undefined | false | Promise<T | undefined | false>, ms = 60_000, everyMs = 50): Promise<T> {
-  for (const end = performance.now() + ms; ;) {
+export async function until<T>(
+  what: string | (() => string),
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  ms = 60_000,
+  everyMs = 50,
+): Promise<T> {
+  for (const end = performance.now() + ms; ; ) {
     const v = await probe();
     if (v) return v;
     if (performance.now() > end) throw new Error(`timed out after ${ms / 1000} s waiting for ${typeof what === 'function' ? what() : what}`);

@@ -15,8 +15,17 @@ function sysfs(supplies: Record<string, Record<string, string>>): string {
 
 describe('battery detection', () => {
   it('reads Linux sysfs: a discharging battery, or mains offline, means battery', async () => {
-    assert.equal(await onBattery({ platform: 'linux', sysfsRoot: sysfs({ AC: { type: 'Mains', online: '0' }, BAT0: { type: 'Battery', status: 'Discharging' } }) }), true);
-    assert.equal(await onBattery({ platform: 'linux', sysfsRoot: sysfs({ AC: { type: 'Mains', online: '1' }, BAT0: { type: 'Battery', status: 'Charging' } }) }), false);
+    assert.equal(
+      await onBattery({
+        platform: 'linux',
+        sysfsRoot: sysfs({ AC: { type: 'Mains', online: '0' }, BAT0: { type: 'Battery', status: 'Discharging' } }),
+      }),
+      true,
+    );
+    assert.equal(
+      await onBattery({ platform: 'linux', sysfsRoot: sysfs({ AC: { type: 'Mains', online: '1' }, BAT0: { type: 'Battery', status: 'Charging' } }) }),
+      false,
+    );
     assert.equal(await onBattery({ platform: 'linux', sysfsRoot: sysfs({ ADP1: { type: 'Mains', online: '1' } }) }), false);
     assert.equal(await onBattery({ platform: 'linux', sysfsRoot: sysfs({}) }), undefined, 'no power supply info (a server, a container)');
     assert.equal(await onBattery({ platform: 'linux', sysfsRoot: '/nonexistent/power' }), undefined);
@@ -29,7 +38,15 @@ describe('battery detection', () => {
     assert.equal(parseWin32BatteryStatus('2'), false);
     assert.equal(parseWin32BatteryStatus(''), undefined, 'a desktop without a battery');
     assert.equal(await onBattery({ platform: 'win32', run: async () => '1' }), true);
-    assert.equal(await onBattery({ platform: 'darwin', run: async () => { throw new Error('no pmset'); } }), undefined);
+    assert.equal(
+      await onBattery({
+        platform: 'darwin',
+        run: async () => {
+          throw new Error('no pmset');
+        },
+      }),
+      undefined,
+    );
   });
 
   it('answers on this machine without throwing', async () => {

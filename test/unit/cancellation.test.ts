@@ -8,7 +8,11 @@ class FakeToken {
   readonly listeners = new Set<(e: unknown) => unknown>();
   readonly onCancellationRequested = (listener: (e: unknown) => unknown) => {
     this.listeners.add(listener);
-    return { dispose: () => { this.listeners.delete(listener); } };
+    return {
+      dispose: () => {
+        this.listeners.delete(listener);
+      },
+    };
   };
   cancel(): void {
     this.isCancellationRequested = true;
@@ -48,7 +52,12 @@ describe('cancellation token to AbortSignal', () => {
     assert.equal(token.listeners.size, 0);
 
     const live = new FakeToken();
-    await assert.rejects(withAbortSignal(live, async () => { throw new Error('boom'); }), /boom/);
+    await assert.rejects(
+      withAbortSignal(live, async () => {
+        throw new Error('boom');
+      }),
+      /boom/,
+    );
     assert.equal(live.listeners.size, 0);
   });
 });

@@ -27,8 +27,26 @@ describe('carbon: embedded grid averages table', () => {
 
   it('converts ISO-3 to ISO-2 correctly where the letters differ or are easy to mix up', () => {
     const pairs: Record<string, string> = {
-      SWE: 'SE', GBR: 'GB', DEU: 'DE', AUT: 'AT', AUS: 'AU', CHE: 'CH', CHN: 'CN', PRK: 'KP', KOR: 'KR', COD: 'CD',
-      COG: 'CG', NER: 'NE', NGA: 'NG', SWZ: 'SZ', SRB: 'RS', XKX: 'XK', IRL: 'IE', ISL: 'IS', ARE: 'AE', ZAF: 'ZA',
+      SWE: 'SE',
+      GBR: 'GB',
+      DEU: 'DE',
+      AUT: 'AT',
+      AUS: 'AU',
+      CHE: 'CH',
+      CHN: 'CN',
+      PRK: 'KP',
+      KOR: 'KR',
+      COD: 'CD',
+      COG: 'CG',
+      NER: 'NE',
+      NGA: 'NG',
+      SWZ: 'SZ',
+      SRB: 'RS',
+      XKX: 'XK',
+      IRL: 'IE',
+      ISL: 'IS',
+      ARE: 'AE',
+      ZAF: 'ZA',
     };
     for (const [three, two] of Object.entries(pairs)) assert.equal(COUNTRY_AVERAGES[two]?.iso3, three, `${three} -> ${two}`);
   });
@@ -61,7 +79,12 @@ describe('carbon: embedded zone lookup', () => {
   });
 
   it('uses the country of a sub-national or postcode zone, and says so', () => {
-    for (const [zone, country] of [['SE-SE3', 'SE'], ['GB-RG41', 'GB'], ['US-CAL-CISO', 'US'], ['de-tennet', 'DE']] as const) {
+    for (const [zone, country] of [
+      ['SE-SE3', 'SE'],
+      ['GB-RG41', 'GB'],
+      ['US-CAL-CISO', 'US'],
+      ['de-tennet', 'DE'],
+    ] as const) {
       const r = lookupGridAverage(zone);
       assert.equal(r.key, country, zone);
       assert.equal(r.gPerKWh, COUNTRY_AVERAGES[country]!.gPerKWh);
@@ -78,7 +101,7 @@ describe('carbon: embedded zone lookup', () => {
     }
   });
 
-  it('maps AWS and Azure regions to their country and uses Google\'s own figure for Google Cloud regions', () => {
+  it("maps AWS and Azure regions to their country and uses Google's own figure for Google Cloud regions", () => {
     const aws = lookupGridAverage('aws:eu-north-1');
     assert.equal(aws.key, 'SE');
     assert.equal(aws.gPerKWh, 35.89);
@@ -96,7 +119,11 @@ describe('carbon: embedded zone lookup', () => {
   });
 
   it('maps every listed cloud region to a country that the table has', () => {
-    const all = { ...AWS_REGION_COUNTRIES, ...AZURE_REGION_COUNTRIES, ...Object.fromEntries(Object.entries(GCP_REGIONS).map(([r, f]) => [r, f.country])) };
+    const all = {
+      ...AWS_REGION_COUNTRIES,
+      ...AZURE_REGION_COUNTRIES,
+      ...Object.fromEntries(Object.entries(GCP_REGIONS).map(([r, f]) => [r, f.country])),
+    };
     for (const [region, country] of Object.entries(all)) assert.ok(COUNTRY_AVERAGES[country], `${region} -> ${country}`);
     for (const [region, f] of Object.entries(GCP_REGIONS)) assert.ok(f.gPerKWh > 0 && f.gPerKWh < 1000, region);
   });
@@ -106,7 +133,12 @@ describe('carbon: EmbeddedSource and the embedded service', () => {
   it('reads an estimated average at the current time', async () => {
     const r = await new EmbeddedSource(() => NOW).current('SE-SE3');
     assert.deepEqual(r, {
-      zone: 'SE-SE3', gPerKWh: 35.89, at: '2026-03-01T10:17:00.000Z', source: 'embedded', isEstimated: true, signal: 'average',
+      zone: 'SE-SE3',
+      gPerKWh: 35.89,
+      at: '2026-03-01T10:17:00.000Z',
+      source: 'embedded',
+      isEstimated: true,
+      signal: 'average',
       detail: "Ember 2024 annual average for SE (no figure for SE-SE3, so its country's)",
     });
   });
@@ -123,7 +155,9 @@ describe('carbon: EmbeddedSource and the embedded service', () => {
 
   it('serves the embedded source through createIntensityService without any request', async () => {
     const service = createIntensityService({
-      source: 'embedded', zone: 'GB-RG41', now: () => NOW,
+      source: 'embedded',
+      zone: 'GB-RG41',
+      now: () => NOW,
       fetch: () => Promise.reject(new Error('no request expected')),
     });
     const r = await service.current();

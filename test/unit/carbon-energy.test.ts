@@ -4,7 +4,16 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { BASELINE, CLOUD_MODELS, ECOLOGITS, estimateCloud, gpuCount, PROVIDER_PUE, resolveCloudModel } from '../../src/core/carbon/energy/cloud';
 import {
-  classifyCpu, detectDevice, engineOf, inferenceLoad, lookupTdp, normalizeCpuModel, osFacts, profile, tdpLoadWatts, type OsFacts,
+  classifyCpu,
+  detectDevice,
+  engineOf,
+  inferenceLoad,
+  lookupTdp,
+  normalizeCpuModel,
+  osFacts,
+  profile,
+  tdpLoadWatts,
+  type OsFacts,
 } from '../../src/core/carbon/energy/devices';
 import { estimateLocal } from '../../src/core/carbon/energy/local';
 import { counterDeltaUj, RaplMeter, readRaplMicrojoules } from '../../src/core/carbon/energy/rapl';
@@ -17,7 +26,13 @@ function near(actual: number, expected: number, rel = 1e-4, what = ''): void {
   assert.ok(Math.abs(actual - expected) <= rel * Math.abs(expected), `${what} ${actual} is not within ${rel} of ${expected}`);
 }
 
-const x64 = (cpuModel: string, logicalCpus: number, extra: Partial<OsFacts> = {}): OsFacts => ({ cpuModel, logicalCpus, platform: 'linux', arch: 'x64', ...extra });
+const x64 = (cpuModel: string, logicalCpus: number, extra: Partial<OsFacts> = {}): OsFacts => ({
+  cpuModel,
+  logicalCpus,
+  platform: 'linux',
+  arch: 'x64',
+  ...extra,
+});
 
 describe('EcoLogits cloud estimate', () => {
   // Worked by hand from ecologits/impacts/llm.py with B = 64, PUE 1.2, H100 embodied 273 kg, server 5700 kg,
@@ -49,7 +64,7 @@ describe('EcoLogits cloud estimate', () => {
     const r = estimateCloud({ activeParamsB: 8, totalParamsB: 8, outputTokens: 500, pue: 1.2 });
     assert.equal(r.gpus, 1);
     near(r.energy.kWh * 1000, 0.0445763, 1e-4);
-    near(r.energy.kWh * 3.6e6 / 500, 0.320949, 1e-4, 'J per token');
+    near((r.energy.kWh * 3.6e6) / 500, 0.320949, 1e-4, 'J per token');
     near(r.embodiedG, 0.00365115, 1e-4);
   });
 
@@ -62,7 +77,7 @@ describe('EcoLogits cloud estimate', () => {
     assert.equal(moe.gpus, 8);
     assert.equal(moe.activeParamsB, 22);
     near(moe.gpuKWh * 1000, 0.212226, 1e-4);
-    near(moe.energy.kWh * 1000, 0.424560, 1e-4);
+    near(moe.energy.kWh * 1000, 0.42456, 1e-4);
     near(moe.embodiedG, 0.0353936, 1e-4);
     const dense = estimateCloud({ activeParamsB: 235, totalParamsB: 235, outputTokens: 500, pue: 1.2 });
     assert.equal(dense.gpus, 8);
@@ -78,7 +93,7 @@ describe('EcoLogits cloud estimate', () => {
   it('caps dT at the measured request latency, and the range spans batch size and PUE', () => {
     const capped = estimateCloud({ activeParamsB: 70, totalParamsB: 70, outputTokens: 500, pue: 1.2, latencySeconds: 10 });
     assert.equal(capped.latencySeconds, 10);
-    near(capped.serverKWh, 10 / 3600 * 1.2 * 0.5 / 64, 1e-9);
+    near(capped.serverKWh, ((10 / 3600) * 1.2 * 0.5) / 64, 1e-9);
     const r = estimateCloud({ model: 'llama-3.3-70b-instruct', outputTokens: 500, provider: 'ovhcloud' });
     assert.equal(r.energy.pue, PROVIDER_PUE.ovhcloud.pue);
     assert.ok(r.energy.rangeKWh[0] < r.energy.kWh && r.energy.kWh < r.energy.rangeKWh[1]);
@@ -150,8 +165,10 @@ describe('device detection', () => {
     assert.equal(classifyCpu('Intel(R) Core(TM) i7-1165G7 @ 2.80GHz'), 'laptop-15w');
     assert.equal(classifyCpu('AMD Ryzen 9 7945HX with Radeon Graphics'), 'laptop-45w', 'Dragon Range is not Phoenix');
     assert.equal(classifyCpu('Mystery RISC-V SoC'), undefined);
-    assert.deepEqual(['llama.cpp (cpu)', 'llama.cpp (vulkan)', 'llama.cpp (metal)', 'llama.cpp (cuda)', 'ollama', 'lm studio', 'mlx', 'llama-server']
-      .map(engineOf), ['cpu', 'gpu', 'gpu', 'cuda', 'server', 'server', 'server', 'server']);
+    assert.deepEqual(
+      ['llama.cpp (cpu)', 'llama.cpp (vulkan)', 'llama.cpp (metal)', 'llama.cpp (cuda)', 'ollama', 'lm studio', 'mlx', 'llama-server'].map(engineOf),
+      ['cpu', 'gpu', 'gpu', 'cuda', 'server', 'server', 'server', 'server'],
+    );
     assert.equal(detectDevice(x64('AMD Ryzen 9 5900X 12-Core Processor', 24), 'llama.cpp (vulkan)').id, 'desktop-dgpu');
   });
 
@@ -172,7 +189,10 @@ describe('device detection', () => {
     // Unknown CPU, 8 threads: 4 x 8 = 32 W; 4 physical, 3 threads, load 0.75: 32 x (0.1 + 0.9 x 0.421875) = 15.35 W, x0.4..x1.6
     const unknown = detectDevice(x64('Mystery RISC-V SoC', 8), 'llama.cpp (cpu)');
     assert.equal(unknown.id, 'tdp-perThread');
-    assert.deepEqual([unknown.watts.typical, unknown.watts.low, unknown.watts.high].map((v) => Number(v.toFixed(6))), [15.35, 6.14, 24.56]);
+    assert.deepEqual(
+      [unknown.watts.typical, unknown.watts.low, unknown.watts.high].map((v) => Number(v.toFixed(6))),
+      [15.35, 6.14, 24.56],
+    );
     assert.equal(detectDevice(x64('Mystery RISC-V SoC', 8), 'llama.cpp (vulkan)').id, 'generic-gpu');
     // Undetected: 85 W; with 4 logical CPUs load 1/2 -> 85 x 0.2125 = 18.0625 W; with no CPU count CodeCarbon's constant 50 %
     near(detectDevice(x64('', 4), 'llama.cpp (cpu)').watts.typical, 18.0625, 1e-12);
@@ -182,7 +202,11 @@ describe('device detection', () => {
   });
 
   it('reads facts from an os-like source', () => {
-    const facts = osFacts({ cpus: () => [{ model: ' Apple M2 ', speed: 0, times: { user: 0, nice: 0, sys: 0, idle: 0, irq: 0 } }], platform: () => 'darwin', arch: () => 'arm64' });
+    const facts = osFacts({
+      cpus: () => [{ model: ' Apple M2 ', speed: 0, times: { user: 0, nice: 0, sys: 0, idle: 0, irq: 0 } }],
+      platform: () => 'darwin',
+      arch: () => 'arm64',
+    });
     assert.deepEqual(facts, { cpuModel: 'Apple M2', logicalCpus: 1, platform: 'darwin', arch: 'arm64' });
     assert.equal(typeof detectDevice(osFacts(), 'llama.cpp (cpu)').watts.typical, 'number', 'this machine');
   });
@@ -227,7 +251,10 @@ describe('RAPL', () => {
       'amd-rapl:1': { name: 'package-1', energy_uj: '2500000', max_energy_range_uj: MAX },
     });
     const r = await readRaplMicrojoules({ root });
-    assert.deepEqual(r?.domains.map((d) => d.domain), ['amd-rapl:1', 'intel-rapl:0']);
+    assert.deepEqual(
+      r?.domains.map((d) => d.domain),
+      ['amd-rapl:1', 'intel-rapl:0'],
+    );
     assert.equal(r?.totalUj, 3500000);
   });
 
@@ -263,11 +290,23 @@ describe('RAPL', () => {
 
 describe('SCI records', () => {
   const grid: SciIntensity = { gPerKWh: 200, source: 'embedded', zone: 'GB', signal: 'average', isEstimated: true };
-  const est = (kWh: number, lo: number, hi: number, method = 'device-profile'): EnergyEstimate => ({ kWh, rangeKWh: [lo, hi], method, measured: false });
+  const est = (kWh: number, lo: number, hi: number, method = 'device-profile'): EnergyEstimate => ({
+    kWh,
+    rangeKWh: [lo, hi],
+    method,
+    measured: false,
+  });
   const input = (over: Partial<SciInput> = {}): SciInput => ({
-    id: 'r1', ts: '2026-01-01T00:00:00.000Z', route: 'local', feature: 'inline-completion', model: 'qwen2.5-coder-1.5b',
+    id: 'r1',
+    ts: '2026-01-01T00:00:00.000Z',
+    route: 'local',
+    feature: 'inline-completion',
+    model: 'qwen2.5-coder-1.5b',
     tokens: { in: 1200, out: 30 },
-    energy: est(1e-5, 5e-6, 2e-5), embodiedG: 0.002, embodiedRangeG: [0.001, 0.003], intensity: grid,
+    energy: est(1e-5, 5e-6, 2e-5),
+    embodiedG: 0.002,
+    embodiedRangeG: [0.001, 0.003],
+    intensity: grid,
     baseline: { model: 'llama-3.3-70b-instruct', energy: est(3e-4, 2e-4, 5e-4, 'ecologits-2025.11'), embodiedG: 0.03, intensity: grid },
     ...over,
   });
@@ -307,8 +346,14 @@ describe('SCI records', () => {
 
   it('one local inference against the Llama 3.3 70B baseline on the same grid', () => {
     const usage: LocalUsageRecord = {
-      at: Date.UTC(2026, 0, 1), feature: 'inline-completion', backend: 'llama.cpp (cpu)', model: 'qwen2.5-coder-1.5b',
-      engineMs: 800, promptTokens: 1200, evaluatedTokens: 40, generatedTokens: 30,
+      at: Date.UTC(2026, 0, 1),
+      feature: 'inline-completion',
+      backend: 'llama.cpp (cpu)',
+      model: 'qwen2.5-coder-1.5b',
+      engineMs: 800,
+      promptTokens: 1200,
+      evaluatedTokens: 40,
+      generatedTokens: 30,
     };
     const r = sciForLocalUsage(usage, profile('phoenix-hs-cpu'), grid, undefined, { id: 'u1' });
     // local: 38 W x 0.8 s = 30.4 J = 8.44444e-6 kWh -> 1.68889e-3 g at 200 g/kWh
@@ -327,7 +372,7 @@ describe('SCI records', () => {
     assert.equal(r.energy.method, 'device-profile');
     const measured = sciForLocalUsage(usage, profile('phoenix-hs-cpu'), grid, { ...grid, gPerKWh: 44.18, zone: 'FR' }, { measuredJoules: 20 });
     assert.equal(measured.energy.method, 'rapl');
-    near(measured.operationalG, 20 / 3.6e6 * 200, 1e-12);
+    near(measured.operationalG, (20 / 3.6e6) * 200, 1e-12);
     assert.ok(measured.baseline.sciG < r.baseline.sciG, 'a cleaner baseline grid');
     const warmUp = sciForLocalUsage({ ...usage, feature: 'warm-up', generatedTokens: 0 }, profile('phoenix-hs-cpu'), grid);
     assert.equal(warmUp.baseline.sciG, 0);

@@ -5,7 +5,7 @@ import type { IntensityForecast, IntensityReading, SciRecord } from '../../src/c
 const NOW = Date.parse('2026-11-26T12:10:00Z');
 
 describe('gauge levels and formatting', () => {
-  it('places now in the day\'s forecast by thirds', () => {
+  it("places now in the day's forecast by thirds", () => {
     const day = [100, 120, 140, 160, 180, 200, 220, 240, 260];
     assert.equal(intensityLevel(110, day, 500).level, 'low');
     assert.equal(intensityLevel(190, day, 500).level, 'medium');
@@ -34,16 +34,39 @@ describe('gauge levels and formatting', () => {
 });
 
 describe('dashboard data', () => {
-  const intensity: IntensityReading = { zone: 'GB', gPerKWh: 250, at: '2026-11-26T12:00:00Z', source: 'uk-carbon-intensity', isEstimated: false, signal: 'average' };
+  const intensity: IntensityReading = {
+    zone: 'GB',
+    gPerKWh: 250,
+    at: '2026-11-26T12:00:00Z',
+    source: 'uk-carbon-intensity',
+    isEstimated: false,
+    signal: 'average',
+  };
   const forecast: IntensityForecast = {
-    zone: 'GB', source: 'uk-carbon-intensity', signal: 'average', pointMinutes: 30,
-    points: [250, 240, 200, 120, 100, 110, 180, 220].map((g, i) => ({ at: new Date(Date.parse('2026-11-26T12:00:00Z') + i * 1_800_000).toISOString(), gPerKWh: g })),
+    zone: 'GB',
+    source: 'uk-carbon-intensity',
+    signal: 'average',
+    pointMinutes: 30,
+    points: [250, 240, 200, 120, 100, 110, 180, 220].map((g, i) => ({
+      at: new Date(Date.parse('2026-11-26T12:00:00Z') + i * 1_800_000).toISOString(),
+      gPerKWh: g,
+    })),
   };
   const rec = (ts: string, route: 'local' | 'cloud', sciG: number, savedG: number, feature = 'inline-completion'): SciRecord => ({
-    id: `${ts}-${route}-${sciG}`, ts, route, feature, model: 'm', tokens: { in: 1, out: 1 },
+    id: `${ts}-${route}-${sciG}`,
+    ts,
+    route,
+    feature,
+    model: 'm',
+    tokens: { in: 1, out: 1 },
     energy: { kWh: sciG / 250, rangeKWh: [sciG / 500, sciG / 125], method: 'device-profile', measured: false },
     intensity: { gPerKWh: 250, source: 'uk-carbon-intensity', zone: 'GB', signal: 'average', isEstimated: false },
-    operationalG: sciG, embodiedG: 0, sciG, rangeG: [sciG / 2, sciG * 2], baseline: { route: 'cloud', model: 'llama-3.3-70b-instruct', sciG: sciG + savedG }, savedG,
+    operationalG: sciG,
+    embodiedG: 0,
+    sciG,
+    rangeG: [sciG / 2, sciG * 2],
+    baseline: { route: 'cloud', model: 'llama-3.3-70b-instruct', sciG: sciG + savedG },
+    savedG,
   });
 
   it('totals today by route, builds 30 days and a per-task table, and finds the clean hour', () => {
@@ -72,7 +95,14 @@ describe('dashboard data', () => {
 
   it('uses local days for "today" and has no clean hour on a flat forecast', () => {
     const flat: IntensityForecast = { ...forecast, points: forecast.points.map((p) => ({ ...p, gPerKWh: 250 })) };
-    const d = buildDashboardData({ records: [rec('2026-11-26T23:30:00Z', 'local', 1, 1)], intensity, forecast: flat, annualAverage: 215, now: Date.parse('2026-11-27T00:30:00Z'), utcOffsetMinutes: 60 });
+    const d = buildDashboardData({
+      records: [rec('2026-11-26T23:30:00Z', 'local', 1, 1)],
+      intensity,
+      forecast: flat,
+      annualAverage: 215,
+      now: Date.parse('2026-11-27T00:30:00Z'),
+      utcOffsetMinutes: 60,
+    });
     assert.equal(d.today.requests, 1, '23:30 UTC is 00:30 on the 27th at UTC+1');
     assert.equal(d.window, null);
     assert.match(d.levelBasis, /annual average/);

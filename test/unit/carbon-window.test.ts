@@ -5,7 +5,13 @@ import { averageOver, findCleanestWindow, parseDuration, WindowError } from '../
 const T0 = Date.parse('2026-11-26T12:00:00Z');
 const at = (min: number) => new Date(T0 + min * 60_000).toISOString();
 function forecast(values: number[], pointMinutes = 30): IntensityForecast {
-  return { zone: 'GB', source: 'uk-carbon-intensity', signal: 'average', pointMinutes, points: values.map((v, i) => ({ at: at(i * pointMinutes), gPerKWh: v })) };
+  return {
+    zone: 'GB',
+    source: 'uk-carbon-intensity',
+    signal: 'average',
+    pointMinutes,
+    points: values.map((v, i) => ({ at: at(i * pointMinutes), gPerKWh: v })),
+  };
 }
 
 describe('clean window', () => {

@@ -40,11 +40,17 @@ describe('cli', () => {
 
   it('absurd values get one usage error each: a negative duration, 1e308 tokens, /dev/zero as a forecast', async () => {
     const cases: [string[], RegExp][] = [
-      [['run-when-clean', '--duration', '-30m', '--', 'true'], /^verdant: --duration -30m: a value that starts with "-" reads as an option; write --duration=-30m if you mean it\.$/],
+      [
+        ['run-when-clean', '--duration', '-30m', '--', 'true'],
+        /^verdant: --duration -30m: a value that starts with "-" reads as an option; write --duration=-30m if you mean it\.$/,
+      ],
       [['run-when-clean', '--duration=-30m', '--', 'true'], /--duration: "-30m" is not a duration/],
       [['route', '--kind', 'ask', '--tokens', '1e308'], /--tokens must be a whole number of at most 1e\+12, not "1e308"/],
       [['estimate', '--route', 'cloud', '--in', '1e308', '--out', '10'], /--in must be a number of at most 1e\+12, not "1e308"/],
-      [['window', '--duration', '1h', '--forecast-file', process.platform === 'win32' ? 'NUL' : '/dev/zero'], /--forecast-file .* is not a regular file/],
+      [
+        ['window', '--duration', '1h', '--forecast-file', process.platform === 'win32' ? 'NUL' : '/dev/zero'],
+        /--forecast-file .* is not a regular file/,
+      ],
     ];
     for (const [argv, message] of cases) {
       const r = await cli(...argv);

@@ -30,7 +30,13 @@ describe('CloudClients (the cloud client pool)', () => {
   it('shares one client per configuration: the key callback, field order and undefined fields do not count', async () => {
     const { clients, made } = pool();
     const one = clients.acquire({ ...A, apiKey: async () => 'k1' });
-    const two = clients.acquire({ model: 'm1', proxyUrl: undefined, timeouts: { connectMs: 5_000, deadlineMs: 60_000 }, baseUrl: 'https://a.example/v1', apiKey: async () => 'k2' });
+    const two = clients.acquire({
+      model: 'm1',
+      proxyUrl: undefined,
+      timeouts: { connectMs: 5_000, deadlineMs: 60_000 },
+      baseUrl: 'https://a.example/v1',
+      apiKey: async () => 'k2',
+    });
     assert.equal(made.length, 1);
     assert.equal(one.client, two.client);
     assert.equal(clients.inFlight, 2);
@@ -45,8 +51,16 @@ describe('CloudClients (the cloud client pool)', () => {
     const { clients, made } = pool();
     const now = () => 0;
     const variants: CloudClientOptions[] = [
-      A, B, { ...A, baseUrl: 'https://b.example/v1' }, { ...A, proxyUrl: 'http://proxy:3128' }, { ...A, proxyUrl: 'http://proxy:3128', noProxy: 'corp' },
-      { ...A, timeouts: { deadlineMs: 30_000 } }, { ...A, limits: { maxResponseBytes: 1024 } }, { ...A, retries: { max: 0 } }, { ...A, now }, { ...A, now: () => 0 },
+      A,
+      B,
+      { ...A, baseUrl: 'https://b.example/v1' },
+      { ...A, proxyUrl: 'http://proxy:3128' },
+      { ...A, proxyUrl: 'http://proxy:3128', noProxy: 'corp' },
+      { ...A, timeouts: { deadlineMs: 30_000 } },
+      { ...A, limits: { maxResponseBytes: 1024 } },
+      { ...A, retries: { max: 0 } },
+      { ...A, now },
+      { ...A, now: () => 0 },
     ];
     for (const v of variants) clients.acquire(v);
     assert.equal(made.length, variants.length);
@@ -54,7 +68,7 @@ describe('CloudClients (the cloud client pool)', () => {
     assert.equal(made.length, variants.length, 'the same function is the same configuration');
   });
 
-  it('reads the key through the latest acquire\'s callback', async () => {
+  it("reads the key through the latest acquire's callback", async () => {
     const { clients, made } = pool();
     await clients.acquire({ ...A, apiKey: async () => 'old' }).release();
     assert.equal(await made[0]!.options.apiKey?.(), 'old');
@@ -68,7 +82,10 @@ describe('CloudClients (the cloud client pool)', () => {
     const { clients, made } = pool();
     void clients.acquire(A).release();
     clients.acquire(B);
-    assert.deepEqual(made.map((c) => c.closes), [1, 0]);
+    assert.deepEqual(
+      made.map((c) => c.closes),
+      [1, 0],
+    );
     assert.equal(clients.open, 1);
   });
 
@@ -95,7 +112,11 @@ describe('CloudClients (the cloud client pool)', () => {
     await clients.acquire(B).release();
     const again = clients.acquire(A);
     assert.equal(again.client, made[0]);
-    assert.deepEqual(made.map((c) => c.closes), [0, 1], 'B was idle: closed when A came back');
+    assert.deepEqual(
+      made.map((c) => c.closes),
+      [0, 1],
+      'B was idle: closed when A came back',
+    );
     await running.release();
     await again.release();
     assert.equal(made[0]!.closes, 0, 'A is current again');
@@ -116,20 +137,36 @@ describe('CloudClients (the cloud client pool)', () => {
     await current.release();
     const leased = clients.acquire(B);
     await clients.dispose();
-    assert.deepEqual(made.map((c) => c.closes), [0, 0], 'both leased');
+    assert.deepEqual(
+      made.map((c) => c.closes),
+      [0, 0],
+      'both leased',
+    );
     await retired.release();
     await leased.release();
-    assert.deepEqual(made.map((c) => c.closes), [1, 1]);
+    assert.deepEqual(
+      made.map((c) => c.closes),
+      [1, 1],
+    );
     assert.equal(clients.open, 0);
     assert.throws(() => clients.acquire(A), /disposed/);
     await clients.dispose();
-    assert.deepEqual(made.map((c) => c.closes), [1, 1], 'closed once');
+    assert.deepEqual(
+      made.map((c) => c.closes),
+      [1, 1],
+      'closed once',
+    );
   });
 
   it('use() releases however the work ends', async () => {
     const { clients, made } = pool();
     assert.equal(await clients.use(A, async (c) => c.options.model), 'm1');
-    await assert.rejects(clients.use(A, async () => { throw new Error('boom'); }), /boom/);
+    await assert.rejects(
+      clients.use(A, async () => {
+        throw new Error('boom');
+      }),
+      /boom/,
+    );
     assert.equal(clients.inFlight, 0);
     await clients.dispose();
     assert.equal(made[0]!.closes, 1);

@@ -30,7 +30,8 @@ describe('cloud presets', () => {
       for (const m of p.models) {
         assert.ok(m.catalogModel !== null && m.catalogModel in CLOUD_MODELS, `${p.id} ${m.id}`);
         const byName = resolveCloudModel(m.id);
-        if (byName !== m.catalogModel) assert.ok(m.note !== undefined && m.note !== '', `${p.id} ${m.id}: ${byName} vs ${m.catalogModel} needs a note`);
+        if (byName !== m.catalogModel)
+          assert.ok(m.note !== undefined && m.note !== '', `${p.id} ${m.id}: ${byName} vs ${m.catalogModel} needs a note`);
         assert.doesNotThrow(() => estimateCloud({ model: m.catalogModel ?? '', outputTokens: 100, provider: p.provider }));
       }
     }
@@ -45,8 +46,13 @@ describe('cloud presets', () => {
 
   it('zones resolve in the embedded table; an unknown site says WORLD and why', () => {
     const expected: Record<string, [string, number]> = {
-      scaleway: ['FR', 44.18], infomaniak: ['CH', 36.72], nebius: ['FI', 72.25], exoscale: ['CH', 36.72], 'green-ai-cloud': ['SE', 35.89],
-      ovhcloud: ['WORLD', 472.94], akash: ['WORLD', 472.94],
+      scaleway: ['FR', 44.18],
+      infomaniak: ['CH', 36.72],
+      nebius: ['FI', 72.25],
+      exoscale: ['CH', 36.72],
+      'green-ai-cloud': ['SE', 35.89],
+      ovhcloud: ['WORLD', 472.94],
+      akash: ['WORLD', 472.94],
     };
     for (const p of CLOUD_PRESETS) {
       if (p.id === 'self-hosted') {
@@ -102,7 +108,7 @@ describe('cloud presets', () => {
     for (const [url, id] of cases) assert.equal(presetForUrl(url)?.id, id, url);
   });
 
-  it('presets carry their data centre\'s zone, by the region their host names (#17)', () => {
+  it("presets carry their data centre's zone, by the region their host names (#17)", () => {
     const cases: [string, string, string][] = [
       ['https://api-de-fra-1.exoscale.com/v1', 'exoscale', 'DE'],
       ['https://0f3a.inference.at-vie-1.exoscale.com/v1', 'exoscale', 'AT'],
@@ -130,7 +136,11 @@ describe('cloud presets', () => {
   it('carbonContext gives the estimate its inputs', () => {
     const scw = findPreset('scaleway')!;
     assert.deepEqual(carbonContext(scw, 'mistral-small-3.2-24b-instruct-2506'), {
-      pue: 1.25, pueVerified: false, provider: 'scaleway', catalogModel: 'mistral-small-3.2-24b-instruct', labels: scw.claims,
+      pue: 1.25,
+      pueVerified: false,
+      provider: 'scaleway',
+      catalogModel: 'mistral-small-3.2-24b-instruct',
+      labels: scw.claims,
     });
     // A model the preset does not list still resolves by name; an unknown one is custom (null).
     assert.equal(carbonContext(scw, 'qwen3-235b-a22b-instruct-2507').catalogModel, 'qwen3-235b-a22b');
@@ -150,8 +160,16 @@ describe('cloud presets', () => {
     const grid = lookupGridAverage(presetZone(ovh, ovh.baseUrl));
     const intensity = { gPerKWh: grid.gPerKWh, source: 'embedded', zone: grid.key, signal: 'average', isEstimated: true } as const;
     const input = {
-      id: 'x', ts: '2026-01-01T00:00:00.000Z', route: 'cloud', feature: 'chat', model: ctx.catalogModel ?? '', tokens: { in: 1000, out: 400 },
-      energy: cloud.energy, embodiedG: cloud.embodiedG, embodiedRangeG: cloud.embodiedRangeG, intensity,
+      id: 'x',
+      ts: '2026-01-01T00:00:00.000Z',
+      route: 'cloud',
+      feature: 'chat',
+      model: ctx.catalogModel ?? '',
+      tokens: { in: 1000, out: 400 },
+      energy: cloud.energy,
+      embodiedG: cloud.embodiedG,
+      embodiedRangeG: cloud.embodiedRangeG,
+      intensity,
       baseline: { model: 'llama-3.3-70b-instruct', energy: base.energy, embodiedG: base.embodiedG, intensity },
     } as const;
     const withLabels = buildSciRecord({ ...input, labels: ctx.labels });

@@ -6,20 +6,30 @@ import { estimateCloud, parseModelParams, resolveModelSize, sizeFromName } from 
 import { lookupGridAverage } from '../../src/core/carbon/sources';
 
 const facts: CloudRequestFacts = {
-  feature: 'ask', endpoint: 'https://llm.example.org/v1', model: 'Qwen/Qwen2.5-Coder-32B-Instruct', tokensIn: 500, tokensOut: 400,
-  latencyMs: 60_000, at: Date.UTC(2026, 0, 1), localZone: 'DE',
+  feature: 'ask',
+  endpoint: 'https://llm.example.org/v1',
+  model: 'Qwen/Qwen2.5-Coder-32B-Instruct',
+  tokensIn: 500,
+  tokensOut: 400,
+  latencyMs: 60_000,
+  at: Date.UTC(2026, 0, 1),
+  localZone: 'DE',
 };
 const width = (r: { rangeG: readonly [number, number] }) => r.rangeG[1] - r.rangeG[0];
 
 describe('cloud SCI record', () => {
-  it('is computed at verdant.cloud.zone\'s grid, else World for an unknown endpoint', () => {
+  it("is computed at verdant.cloud.zone's grid, else World for an unknown endpoint", () => {
     const se = cloudSciRecord({ ...facts, zoneSetting: 'SE' });
     assert.deepEqual([se.intensity.zone, se.intensity.gPerKWh, se.intensity.source], ['SE', lookupGridAverage('SE').gPerKWh, 'embedded']);
     const world = cloudSciRecord(facts);
     assert.equal(world.intensity.gPerKWh, lookupGridAverage('').gPerKWh);
     assert.ok(world.labels?.some((l) => /World average/.test(l)));
     assert.ok(Math.abs(se.operationalG / world.operationalG - 35.89 / 472.94) < 1e-9);
-    const live = cloudSciRecord({ ...facts, zoneSetting: 'SE', intensity: { gPerKWh: 20, source: 'electricity-maps', zone: 'SE', signal: 'average', isEstimated: false } });
+    const live = cloudSciRecord({
+      ...facts,
+      zoneSetting: 'SE',
+      intensity: { gPerKWh: 20, source: 'electricity-maps', zone: 'SE', signal: 'average', isEstimated: false },
+    });
     assert.deepEqual([live.intensity.source, live.intensity.gPerKWh], ['electricity-maps', 20]);
   });
 
@@ -37,7 +47,11 @@ describe('cloud SCI record', () => {
     assert.ok(!('error' in declared));
     const r = cloudSciRecord({ ...facts, model: 'my-coder', declaredSize: declared });
     assert.equal(r.energy.method, 'ecologits-2025.11+declared-size');
-    const moe = cloudSciRecord({ ...facts, model: 'my-coder', declaredSize: parseModelParams('235/22') as { totalParamsB: number; activeParamsB: number } });
+    const moe = cloudSciRecord({
+      ...facts,
+      model: 'my-coder',
+      declaredSize: parseModelParams('235/22') as { totalParamsB: number; activeParamsB: number },
+    });
     assert.equal(moe.energy.kWh, estimateCloud({ activeParamsB: 22, totalParamsB: 235, outputTokens: 400, latencySeconds: 60 }).energy.kWh);
     assert.ok(width(r) < width(cloudSciRecord({ ...facts, model: 'Qwen2.5-Coder-32B' })));
   });

@@ -140,12 +140,22 @@ describe('extra context ring', () => {
     assert.equal(ring.add({ path: 'a.ts', text: 'x\ny' }), false);
     assert.equal(ring.add({ path: 'a.ts', text: chunk(20) }), true);
     assert.equal(ring.add({ path: 'b.ts', text: chunk(20) + '\nextra' }), true, 'similar: replaces the older one');
-    assert.deepEqual(ring.snapshot().map((c) => c.path), ['b.ts']);
+    assert.deepEqual(
+      ring.snapshot().map((c) => c.path),
+      ['b.ts'],
+    );
     ring.add({ path: 'c.ts', text: chunk(10, 'c') });
     ring.add({ path: 'd.ts', text: chunk(10, 'd') });
     ring.add({ path: 'e.ts', text: chunk(10, 'e') });
-    assert.deepEqual(ring.snapshot().map((c) => c.path), ['c.ts', 'd.ts', 'e.ts']);
-    assert.deepEqual(ring.snapshot('d.ts').map((c) => c.path), ['c.ts', 'e.ts'], 'the current file is left out');
+    assert.deepEqual(
+      ring.snapshot().map((c) => c.path),
+      ['c.ts', 'd.ts', 'e.ts'],
+    );
+    assert.deepEqual(
+      ring.snapshot('d.ts').map((c) => c.path),
+      ['c.ts', 'e.ts'],
+      'the current file is left out',
+    );
   });
 
   it('cuts a chunk around a line', () => {

@@ -26,7 +26,12 @@ function parseCsp(html: string): Map<string, string[]> {
 }
 
 function unescape(s: string): string {
-  return s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+  return s
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
 }
 
 const CSP_SOURCE = "'self' https://*.vscode-cdn.net";
@@ -121,7 +126,11 @@ class FakeNode {
   readonly listeners = new Map<string, Array<(e: unknown) => void>>();
   private data = '';
 
-  constructor(readonly nodeName: string, readonly namespaceURI: string | null, data = '') {
+  constructor(
+    readonly nodeName: string,
+    readonly namespaceURI: string | null,
+    data = '',
+  ) {
     this.data = data;
   }
 
@@ -184,7 +193,11 @@ function loadDashboard(state?: unknown): Loaded {
   const windowListeners: Array<(e: { data: unknown }) => void> = [];
   let saved = state;
   const context = {
-    window: { addEventListener: (type: string, fn: (e: { data: unknown }) => void) => { if (type === 'message') windowListeners.push(fn); } },
+    window: {
+      addEventListener: (type: string, fn: (e: { data: unknown }) => void) => {
+        if (type === 'message') windowListeners.push(fn);
+      },
+    },
     document: {
       getElementById: (id: string) => (id === 'app' ? app : null),
       createElement: (tag: string) => new FakeNode(tag, null),
@@ -195,11 +208,20 @@ function loadDashboard(state?: unknown): Loaded {
       // Through JSON, as the real channel does: what the page posts must be plain data.
       postMessage: (m: unknown) => posted.push(JSON.parse(JSON.stringify(m))),
       getState: () => saved,
-      setState: (s: unknown) => { saved = s; },
+      setState: (s: unknown) => {
+        saved = s;
+      },
     }),
   };
   vm.runInNewContext(readFileSync('media/dashboard.js', 'utf8'), context, { filename: 'media/dashboard.js' });
-  return { app, posted, send: (message) => { for (const fn of windowListeners) fn({ data: JSON.parse(JSON.stringify(message)) }); }, state: () => saved };
+  return {
+    app,
+    posted,
+    send: (message) => {
+      for (const fn of windowListeners) fn({ data: JSON.parse(JSON.stringify(message)) });
+    },
+    state: () => saved,
+  };
 }
 
 const T0 = Date.parse('2026-11-26T12:00:00Z');
@@ -207,11 +229,20 @@ const HOUR = 3_600_000;
 
 function record(minutesAgo: number, route: 'local' | 'cloud', feature: string, sciG: number, kWh: number, baselineG: number): SciRecord {
   return {
-    id: `${feature}-${route}-${minutesAgo}`, ts: new Date(T0 - minutesAgo * 60_000).toISOString(), route, feature, model: route === 'local' ? 'qwen' : 'cloud-model',
-    tokens: { in: 100, out: 20 }, energy: { kWh, rangeKWh: [kWh / 2, kWh * 2], method: 'device-profile', measured: false },
+    id: `${feature}-${route}-${minutesAgo}`,
+    ts: new Date(T0 - minutesAgo * 60_000).toISOString(),
+    route,
+    feature,
+    model: route === 'local' ? 'qwen' : 'cloud-model',
+    tokens: { in: 100, out: 20 },
+    energy: { kWh, rangeKWh: [kWh / 2, kWh * 2], method: 'device-profile', measured: false },
     intensity: { gPerKWh: 300, source: 'uk-carbon-intensity', zone: 'GB', signal: 'average', isEstimated: false },
-    operationalG: sciG, embodiedG: 0, sciG, rangeG: [sciG / 2, sciG * 2],
-    baseline: { route: 'cloud', model: 'llama-3.3-70b', sciG: baselineG }, savedG: baselineG - sciG,
+    operationalG: sciG,
+    embodiedG: 0,
+    sciG,
+    rangeG: [sciG / 2, sciG * 2],
+    baseline: { route: 'cloud', model: 'llama-3.3-70b', sciG: baselineG },
+    savedG: baselineG - sciG,
   };
 }
 
@@ -226,14 +257,43 @@ const RECORDS = [
 function gbData(): DashboardData {
   // 30-minute points from now: 300 300 200 100 100 250 ... -> cleanest hour from +90 min, 100 vs 300 (67% less).
   const values = [300, 300, 200, 100, 100, ...Array<number>(43).fill(250)];
-  const forecast: IntensityForecast = { zone: 'GB', source: 'uk-carbon-intensity', signal: 'average', pointMinutes: 30, points: values.map((v, i) => ({ at: new Date(T0 + i * HOUR / 2).toISOString(), gPerKWh: v })) };
-  const intensity: IntensityReading = { zone: 'GB', gPerKWh: 300, at: new Date(T0 - 12 * 60_000).toISOString(), source: 'uk-carbon-intensity', isEstimated: false, signal: 'average', detail: 'GB national actual' };
+  const forecast: IntensityForecast = {
+    zone: 'GB',
+    source: 'uk-carbon-intensity',
+    signal: 'average',
+    pointMinutes: 30,
+    points: values.map((v, i) => ({ at: new Date(T0 + (i * HOUR) / 2).toISOString(), gPerKWh: v })),
+  };
+  const intensity: IntensityReading = {
+    zone: 'GB',
+    gPerKWh: 300,
+    at: new Date(T0 - 12 * 60_000).toISOString(),
+    source: 'uk-carbon-intensity',
+    isEstimated: false,
+    signal: 'average',
+    detail: 'GB national actual',
+  };
   return buildDashboardData({ records: RECORDS, intensity, forecast, annualAverage: 200, now: T0, utcOffsetMinutes: 0, problems: 1 });
 }
 
 function flatData(): DashboardData {
-  const intensity: IntensityReading = { zone: 'FR', gPerKWh: 44, at: new Date(T0).toISOString(), source: 'embedded', isEstimated: true, signal: 'average', detail: 'Ember 2024 annual average for FR', fallbackReason: 'Electricity Maps did not answer.' };
-  const forecast: IntensityForecast = { zone: 'FR', source: 'embedded', signal: 'average', pointMinutes: 60, points: Array.from({ length: 24 }, (_, i) => ({ at: new Date(T0 + i * HOUR).toISOString(), gPerKWh: 44 })) };
+  const intensity: IntensityReading = {
+    zone: 'FR',
+    gPerKWh: 44,
+    at: new Date(T0).toISOString(),
+    source: 'embedded',
+    isEstimated: true,
+    signal: 'average',
+    detail: 'Ember 2024 annual average for FR',
+    fallbackReason: 'Electricity Maps did not answer.',
+  };
+  const forecast: IntensityForecast = {
+    zone: 'FR',
+    source: 'embedded',
+    signal: 'average',
+    pointMinutes: 60,
+    points: Array.from({ length: 24 }, (_, i) => ({ at: new Date(T0 + i * HOUR).toISOString(), gPerKWh: 44 })),
+  };
   return buildDashboardData({ records: [], intensity, forecast, annualAverage: 44, now: T0, utcOffsetMinutes: 0 });
 }
 
@@ -243,12 +303,18 @@ describe('dashboard script', () => {
     assert.deepEqual(posted, [{ type: 'ready' }]);
     assert.equal(app.all('h1')[0]?.textContent, 'Verdant Carbon');
     const buttons = app.all('button');
-    assert.deepEqual(buttons.map((b) => b.textContent), ['Set grid zone', 'Export report', 'Refresh']);
+    assert.deepEqual(
+      buttons.map((b) => b.textContent),
+      ['Set grid zone', 'Export report', 'Refresh'],
+    );
     for (const b of buttons) {
       assert.equal(b.getAttribute('type'), 'button');
       for (const fn of b.listeners.get('click') ?? []) fn({});
     }
-    assert.deepEqual(posted.slice(1), COMMANDS.map((command) => ({ type: 'command', command })));
+    assert.deepEqual(
+      posted.slice(1),
+      COMMANDS.map((command) => ({ type: 'command', command })),
+    );
   });
 
   it('draws the data and reports it rendered', () => {
@@ -265,7 +331,10 @@ describe('dashboard script', () => {
     const level = app.all('span').find((s) => /\blevel-/.test(s.getAttribute('class') ?? ''));
     assert.ok(level?.textContent.includes(data.level), 'level label');
     for (const h of ['Grid now', 'Forecast', 'Today', 'Last 30 days', 'By task, last 30 days', 'How these numbers are made']) {
-      assert.ok(app.all('h2').some((n) => n.textContent === h), h);
+      assert.ok(
+        app.all('h2').some((n) => n.textContent === h),
+        h,
+      );
     }
     for (const m of data.methods) assert.ok(text.includes(m.text), m.title);
   });
@@ -276,7 +345,14 @@ describe('dashboard script', () => {
     send({ type: 'data', data });
     const cells = app.all('td').map((n) => n.textContent);
     for (const t of data.tasks) {
-      const row = [t.route, String(t.requests), formatGrams(t.sciG), `${formatGrams(t.rangeG[0])}–${formatGrams(t.rangeG[1])}`, formatWh(t.energyWh), formatGrams(t.savedG)];
+      const row = [
+        t.route,
+        String(t.requests),
+        formatGrams(t.sciG),
+        `${formatGrams(t.rangeG[0])}–${formatGrams(t.rangeG[1])}`,
+        formatWh(t.energyWh),
+        formatGrams(t.savedG),
+      ];
       assert.ok(cells.join('|').includes(row.join('|')), `${t.feature}: ${row.join('|')}`);
     }
     const text = app.textContent;
@@ -304,10 +380,19 @@ describe('dashboard script', () => {
     }
     const details = app.all('details');
     assert.equal(details.length, 2);
-    const daily = details[1]!.all('tr').slice(1).map((r) => r.childNodes.map((c) => c.textContent));
+    const daily = details[1]!
+      .all('tr')
+      .slice(1)
+      .map((r) => r.childNodes.map((c) => c.textContent));
     assert.equal(daily.length, 30);
     const today = data.days.at(-1)!;
-    assert.deepEqual(daily.at(-1), [today.day, String(today.requests), formatGrams(today.localG), formatGrams(today.cloudG), formatGrams(today.savedG)]);
+    assert.deepEqual(daily.at(-1), [
+      today.day,
+      String(today.requests),
+      formatGrams(today.localG),
+      formatGrams(today.cloudG),
+      formatGrams(today.savedG),
+    ]);
     const forecastRows = details[0]!.all('tr').slice(1);
     assert.equal(forecastRows.length, 48);
     assert.equal(forecastRows[3]!.childNodes[1]!.textContent, '100');
@@ -318,7 +403,10 @@ describe('dashboard script', () => {
     send({ type: 'data', data: gbData() });
     assert.equal(posted.at(-1)?.error, undefined);
     assert.equal(app.all('img').length, 0);
-    assert.ok(app.all('#text').some((t) => t.textContent === XSS), 'the feature name is one text node');
+    assert.ok(
+      app.all('#text').some((t) => t.textContent === XSS),
+      'the feature name is one text node',
+    );
     for (const n of app.walk()) for (const k of n.attributes.keys()) assert.doesNotMatch(k, /^on/i);
   });
 

@@ -9,7 +9,9 @@ import { currentOwner, newSocketPath, removeSocket, socketProblem } from '../../
 
 describe('engine handshake', () => {
   let dir = '';
-  beforeEach(() => { dir = mkdtempSync(path.join(os.tmpdir(), 'verdant-key-')); });
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'verdant-key-'));
+  });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it('a proof holds for its key, role and both nonces only', () => {
@@ -18,7 +20,7 @@ describe('engine handshake', () => {
     assert.ok(isNonce(c) && c !== w);
     const proof = proofOf(key, 'worker', c, w);
     assert.equal(proofMatches(key, 'worker', c, w, proof), true);
-    assert.equal(proofMatches(key, 'client', c, w, proof), false, 'the worker\'s proof is no client proof');
+    assert.equal(proofMatches(key, 'client', c, w, proof), false, "the worker's proof is no client proof");
     assert.equal(proofMatches(key, 'worker', w, c, proof), false, 'nonces swapped');
     assert.equal(proofMatches(key, 'worker', c, newNonce(), proof), false, 'another connection');
     assert.equal(proofMatches(Buffer.alloc(32, 8), 'worker', c, w, proof), false, 'another key');
@@ -63,7 +65,7 @@ describe('engine handshake', () => {
     const b = await newSocketPath();
     assert.notEqual(path.dirname(a), path.dirname(b));
     assert.equal(statSync(path.dirname(a)).mode & 0o777, 0o700);
-    assert.match(await socketProblem(a) ?? '', /ENOENT/, 'no socket yet');
+    assert.match((await socketProblem(a)) ?? '', /ENOENT/, 'no socket yet');
     await removeSocket(a);
     await removeSocket(b);
     assert.throws(() => statSync(path.dirname(a)), /ENOENT/);
@@ -74,7 +76,7 @@ describe('engine handshake', () => {
     assert.equal(readFileSync(other, 'utf8'), 'x');
   });
 
-  it('uses $XDG_RUNTIME_DIR only when it is this user\'s private folder', async function () {
+  it("uses $XDG_RUNTIME_DIR only when it is this user's private folder", async function () {
     if (process.platform === 'win32') this.skip();
     chmodSync(dir, 0o700);
     const inside = await newSocketPath(process.platform, { XDG_RUNTIME_DIR: dir });

@@ -41,7 +41,10 @@ async function largestAllocation<R>(fn: () => Promise<R>): Promise<{ result: R; 
   const patchable = Buffer as unknown as Record<string, (size: number, ...rest: unknown[]) => Buffer>;
   let largest = 0;
   for (const [name, f] of Object.entries(originals) as [string, (size: number, ...rest: unknown[]) => Buffer][]) {
-    patchable[name] = (size, ...rest) => { largest = Math.max(largest, size); return f.call(Buffer, size, ...rest); };
+    patchable[name] = (size, ...rest) => {
+      largest = Math.max(largest, size);
+      return f.call(Buffer, size, ...rest);
+    };
   }
   try {
     const result = await fn();
@@ -71,21 +74,31 @@ const HEADER = encodeGgufHeader(LAYOUT);
 
 /** Byte offsets of the fields the cases patch, found in the encoded header. */
 const at = (() => {
-  const find = (s: string) => { const i = HEADER.indexOf(s, 0, 'latin1'); assert.ok(i > 0, s); return i; };
+  const find = (s: string) => {
+    const i = HEADER.indexOf(s, 0, 'latin1');
+    assert.ok(i > 0, s);
+    return i;
+  };
   const arch = find('llama');
   const tokensKey = find('tokenizer.ggml.tokens');
   const arrayType = tokensKey + 'tokenizer.ggml.tokens'.length + 4;
   const one = find('tensor.one');
   const nDims = one + 'tensor.one'.length;
   return {
-    tensorCount: 8, kvCount: 16, firstKeyLength: 24,
+    tensorCount: 8,
+    kvCount: 16,
+    firstKeyLength: 24,
     valueType: find('general.architecture') + 'general.architecture'.length,
     stringValueLength: arch - 8,
     arrayItemType: arrayType,
     arrayLength: arrayType + 4,
     arrayItemLength: arrayType + 12,
     tensorNameLength: one - 8,
-    nDims, dim0: nDims + 4, dim1: nDims + 12, tensorType: nDims + 20, tensorOffset: nDims + 24,
+    nDims,
+    dim0: nDims + 4,
+    dim1: nDims + 12,
+    tensorType: nDims + 20,
+    tensorOffset: nDims + 24,
   };
 })();
 
@@ -104,29 +117,89 @@ const TWO_60 = 2n ** 60n;
 /** Each malformed file and what its one error must say. */
 const MALFORMED: readonly { name: string; bytes: Buffer | string; message: RegExp }[] = [
   { name: 'zero-length', bytes: '', message: /is empty; download it again/ },
-  { name: 'non-GGUF (plain text)', bytes: 'This is a README, not weights.\n', message: /is not a GGUF model \(it starts with "This is "\); choose a \.gguf file/ },
+  {
+    name: 'non-GGUF (plain text)',
+    bytes: 'This is a README, not weights.\n',
+    message: /is not a GGUF model \(it starts with "This is "\); choose a \.gguf file/,
+  },
   { name: 'non-GGUF (random bytes)', bytes: Buffer.from('8f1a22c4d5e6f708192a3b4c5d6e7f80', 'hex'), message: /is not a GGUF model/ },
-  { name: 'non-GGUF (HTML error page)', bytes: '<html><body>502 Bad Gateway</body></html>', message: /an HTML\/XML page, perhaps a download error page/ },
+  {
+    name: 'non-GGUF (HTML error page)',
+    bytes: '<html><body>502 Bad Gateway</body></html>',
+    message: /an HTML\/XML page, perhaps a download error page/,
+  },
   { name: 'only the magic', bytes: 'GGUF', message: /is truncated: 4 of at least 8 bytes/ },
   { name: 'magic and version, no counts', bytes: GOOD.subarray(0, 8), message: /is truncated: 8 of at least 24 bytes/ },
-  { name: 'tensor count 2^60', bytes: patched({ tensorCount: TWO_60 }), message: /corrupt GGUF header \(tensor count 1152921504606846976 at byte 8\)/ },
-  { name: 'metadata count 2^60', bytes: patched({ kvCount: TWO_60 }), message: /corrupt GGUF header \(metadata count 1152921504606846976 at byte 16\)/ },
-  { name: 'key length 2^60', bytes: patched({ firstKeyLength: TWO_60 }), message: /corrupt GGUF header \(metadata key #0 length 1152921504606846976/ },
-  { name: 'string value length 2^60', bytes: patched({ stringValueLength: TWO_60 }), message: /corrupt GGUF header \(value of general\.architecture length 1152921504606846976/ },
-  { name: 'array length 2^60', bytes: patched({ arrayLength: TWO_60 }), message: /corrupt GGUF header \(tokenizer\.ggml\.tokens array length 1152921504606846976/ },
-  { name: 'array length 2^28 (plausible, past the end)', bytes: patched({ arrayLength: 2n ** 28n }), message: /is truncated: \d+ of at least \d+ bytes \(it ends inside the GGUF header\)/ },
-  { name: 'array item length 2^60', bytes: patched({ arrayItemLength: TWO_60 }), message: /corrupt GGUF header \(tokenizer\.ggml\.tokens\[0\] length 1152921504606846976/ },
+  {
+    name: 'tensor count 2^60',
+    bytes: patched({ tensorCount: TWO_60 }),
+    message: /corrupt GGUF header \(tensor count 1152921504606846976 at byte 8\)/,
+  },
+  {
+    name: 'metadata count 2^60',
+    bytes: patched({ kvCount: TWO_60 }),
+    message: /corrupt GGUF header \(metadata count 1152921504606846976 at byte 16\)/,
+  },
+  {
+    name: 'key length 2^60',
+    bytes: patched({ firstKeyLength: TWO_60 }),
+    message: /corrupt GGUF header \(metadata key #0 length 1152921504606846976/,
+  },
+  {
+    name: 'string value length 2^60',
+    bytes: patched({ stringValueLength: TWO_60 }),
+    message: /corrupt GGUF header \(value of general\.architecture length 1152921504606846976/,
+  },
+  {
+    name: 'array length 2^60',
+    bytes: patched({ arrayLength: TWO_60 }),
+    message: /corrupt GGUF header \(tokenizer\.ggml\.tokens array length 1152921504606846976/,
+  },
+  {
+    name: 'array length 2^28 (plausible, past the end)',
+    bytes: patched({ arrayLength: 2n ** 28n }),
+    message: /is truncated: \d+ of at least \d+ bytes \(it ends inside the GGUF header\)/,
+  },
+  {
+    name: 'array item length 2^60',
+    bytes: patched({ arrayItemLength: TWO_60 }),
+    message: /corrupt GGUF header \(tokenizer\.ggml\.tokens\[0\] length 1152921504606846976/,
+  },
   { name: 'array item type 2^32-1', bytes: patched({ arrayItemType: 0xffffffff }, { arrayItemType: 4 }), message: /unknown value type 4294967295/ },
-  { name: 'value type 2^32-1', bytes: patched({ valueType: 0xffffffff }, { valueType: 4 }), message: /general\.architecture has unknown value type 4294967295/ },
-  { name: 'tensor name length 2^60', bytes: patched({ tensorNameLength: TWO_60 }), message: /corrupt GGUF header \(tensor #0 name length 1152921504606846976/ },
+  {
+    name: 'value type 2^32-1',
+    bytes: patched({ valueType: 0xffffffff }, { valueType: 4 }),
+    message: /general\.architecture has unknown value type 4294967295/,
+  },
+  {
+    name: 'tensor name length 2^60',
+    bytes: patched({ tensorNameLength: TWO_60 }),
+    message: /corrupt GGUF header \(tensor #0 name length 1152921504606846976/,
+  },
   { name: 'tensor with 2^31 dimensions', bytes: patched({ nDims: 2 ** 31 }, { nDims: 4 }), message: /tensor tensor\.one has 2147483648 dimensions/ },
   { name: 'tensor dimension 2^60', bytes: patched({ dim0: TWO_60 }), message: /tensor tensor\.one dimension 1152921504606846976/ },
-  { name: 'tensor of 2^30 x 2^30 floats (size overflows)', bytes: patched({ dim0: 2n ** 30n, dim1: 2n ** 30n }), message: /tensor tensor\.one: tensor size overflows/ },
+  {
+    name: 'tensor of 2^30 x 2^30 floats (size overflows)',
+    bytes: patched({ dim0: 2n ** 30n, dim1: 2n ** 30n }),
+    message: /tensor tensor\.one: tensor size overflows/,
+  },
   { name: 'tensor offset 2^60', bytes: patched({ tensorOffset: TWO_60 }), message: /tensor tensor\.one offset 1152921504606846976/ },
-  { name: 'tensor type 2^32-1', bytes: patched({ tensorType: 0xffffffff }, { tensorType: 4 }), message: /uses tensor type 4294967295 \(in tensor\.one\), which Verdant does not know/ },
+  {
+    name: 'tensor type 2^32-1',
+    bytes: patched({ tensorType: 0xffffffff }, { tensorType: 4 }),
+    message: /uses tensor type 4294967295 \(in tensor\.one\), which Verdant does not know/,
+  },
   { name: 'tensor count 2^20 (plausible, past the end)', bytes: patched({ tensorCount: 2n ** 20n }), message: /(is truncated|corrupt GGUF header)/ },
-  { name: 'truncated in the metadata', bytes: GOOD.subarray(0, at.arrayItemLength + 3), message: /is truncated: \d+ of at least \d+ bytes \(it ends inside the GGUF header\); download it again/ },
-  { name: 'truncated in the tensor data', bytes: GOOD.subarray(0, GOOD.length - 10), message: new RegExp(`is truncated: ${GOOD.length - 10} of ${GOOD.length} bytes; download it again`) },
+  {
+    name: 'truncated in the metadata',
+    bytes: GOOD.subarray(0, at.arrayItemLength + 3),
+    message: /is truncated: \d+ of at least \d+ bytes \(it ends inside the GGUF header\); download it again/,
+  },
+  {
+    name: 'truncated in the tensor data',
+    bytes: GOOD.subarray(0, GOOD.length - 10),
+    message: new RegExp(`is truncated: ${GOOD.length - 10} of ${GOOD.length} bytes; download it again`),
+  },
 ];
 
 function expectModelError(file: string, e: unknown, message: RegExp, what: string): void {
@@ -152,23 +225,45 @@ describe('hardening: malformed model files', function () {
     }
     await mkdir(path.join(dir, 'x.gguf'));
   });
-  after(async () => { await rm(dir, { recursive: true, force: true }); });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
 
   it('the unpatched file is valid, so each case below breaks exactly one thing', async () => {
-    const info = await readGguf(await (async () => { const f = path.join(dir, 'good.gguf'); await writeFile(f, GOOD); return f; })());
-    assert.deepEqual(info.tensors.map((t) => [t.name, t.dims]), [['tensor.one', [8, 2]], ['tensor.two', [8]]]);
+    const info = await readGguf(
+      await (async () => {
+        const f = path.join(dir, 'good.gguf');
+        await writeFile(f, GOOD);
+        return f;
+      })(),
+    );
+    assert.deepEqual(
+      info.tensors.map((t) => [t.name, t.dims]),
+      [
+        ['tensor.one', [8, 2]],
+        ['tensor.two', [8]],
+      ],
+    );
     assert.equal(info.vocabSize, 3);
   });
 
-  it('the GGUF validator gives one clear error each, without a large allocation (a hang meets mocha\'s timeout)', async () => {
+  it("the GGUF validator gives one clear error each, without a large allocation (a hang meets mocha's timeout)", async () => {
     for (const c of MALFORMED) {
       const file = files.get(c.name)!;
-      const { result, largest } = await largestAllocation(() => readGguf(file).then(() => undefined, (e: unknown) => e));
+      const { result, largest } = await largestAllocation(() =>
+        readGguf(file).then(
+          () => undefined,
+          (e: unknown) => e,
+        ),
+      );
       expectModelError(file, result, c.message, c.name);
       assert.ok(largest <= 1 << 20, `${c.name}: allocated ${largest} bytes`);
     }
     const sub = path.join(dir, 'x.gguf');
-    await assert.rejects(readGguf(sub), (e: unknown) => { expectModelError(sub, e, /is not a file; choose a \.gguf file/, 'a directory named x.gguf'); return true; });
+    await assert.rejects(readGguf(sub), (e: unknown) => {
+      expectModelError(sub, e, /is not a file; choose a \.gguf file/, 'a directory named x.gguf');
+      return true;
+    });
   });
 
   it('the engine load path refuses each one before llama.cpp is loaded', async () => {
@@ -179,17 +274,30 @@ describe('hardening: malformed model files', function () {
     ];
     for (const [name, file, message] of cases) {
       let imported = false;
-      const e = await LlamaEngine.load({ modelPath: file, gpu: 'cpu', threads: 1, contextSize: 256, sequences: 1 }, {
-        availableMemory: () => 2 ** 50,
-        importLlama: () => { imported = true; throw new Error('llama.cpp must not see this file'); },
-      }).then(() => undefined, (err: unknown) => err);
+      const e = await LlamaEngine.load(
+        { modelPath: file, gpu: 'cpu', threads: 1, contextSize: 256, sequences: 1 },
+        {
+          availableMemory: () => 2 ** 50,
+          importLlama: () => {
+            imported = true;
+            throw new Error('llama.cpp must not see this file');
+          },
+        },
+      ).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
       expectModelError(file, e, message, name);
       assert.equal(imported, false, `${name}: llama.cpp was loaded`);
     }
   });
 
   it('`verdant complete --model` prints the one error and exits 1 (text and --json)', async () => {
-    for (const [name, file] of [['zero-length', files.get('zero-length')!], ['tensor count 2^60', files.get('tensor count 2^60')!], ['directory', path.join(dir, 'x.gguf')]] as const) {
+    for (const [name, file] of [
+      ['zero-length', files.get('zero-length')!],
+      ['tensor count 2^60', files.get('tensor count 2^60')!],
+      ['directory', path.join(dir, 'x.gguf')],
+    ] as const) {
       const r = await cli('complete', '--model', file, '--prompt', 'x', '--gpu', 'cpu', '--threads', '1');
       assert.equal(r.code, 1, name);
       assert.equal(r.out, '', name);
@@ -205,14 +313,20 @@ describe('hardening: malformed model files', function () {
     for (let cut = 0; cut < GOOD.length; cut += cut < HEADER.length ? 1 : 16) {
       const file = path.join(dir, 'cut.gguf');
       await writeFile(file, GOOD.subarray(0, cut));
-      const e = await readGguf(file).then(() => undefined, (err: unknown) => err);
+      const e = await readGguf(file).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
       expectModelError(file, e, cut === 0 ? /is empty/ : cut < 4 ? /is not a GGUF model/ : /is truncated/, `cut at ${cut}`);
     }
   });
 
   it('random byte corruption of the header: a clean parse or one EngineError, never anything else', async () => {
     let seed = 0x5eed;
-    const rand = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
     let refused = 0;
     const file = path.join(dir, 'fuzz.gguf');
     const { largest } = await largestAllocation(async () => {
@@ -220,7 +334,10 @@ describe('hardening: malformed model files', function () {
         const b = Buffer.from(GOOD);
         for (let k = 1 + rand(3); k > 0; k--) b[4 + rand(HEADER.length - 4)] = rand(256);
         await writeFile(file, b);
-        const e = await readGguf(file).then(() => undefined, (err: unknown) => err);
+        const e = await readGguf(file).then(
+          () => undefined,
+          (err: unknown) => err,
+        );
         if (e === undefined) continue;
         assert.ok(e instanceof EngineError && e.code === 'model-invalid', `mutation ${i}: ${e instanceof Error ? e.stack : String(e)}`);
         refused++;
@@ -239,8 +356,16 @@ describe('hardening: malformed model files', function () {
       this.skip(); // no mkfifo here
     }
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'hang'>((resolve) => { timer = setTimeout(() => resolve('hang'), 2000); });
-    const outcome = await Promise.race([readGguf(fifo).then(() => 'parsed', (e: unknown) => e), timeout]);
+    const timeout = new Promise<'hang'>((resolve) => {
+      timer = setTimeout(() => resolve('hang'), 2000);
+    });
+    const outcome = await Promise.race([
+      readGguf(fifo).then(
+        () => 'parsed',
+        (e: unknown) => e,
+      ),
+      timeout,
+    ]);
     clearTimeout(timer);
     if (outcome === 'hang') {
       // Unblock the stuck open() so that the test process can still exit, then fail.
@@ -255,9 +380,29 @@ describe('hardening: malformed model files', function () {
 // Zones that do not exist
 
 const BAD_ZONES = [
-  'XX', 'NOT-A-ZONE', '', '   ', 'aws:nowhere-1', 'gcp:nowhere1', 'azure:nowhere', 'aws:', 'gcp:', ':', '-', 'ZZ-ZZ-ZZ',
-  'X'.repeat(10_000), 'FR\u0000', '__proto__', 'constructor', 'toString', 'gcp:constructor', 'gcp:__proto__',
-  'aws:constructor', 'aws:__proto__', 'azure:hasOwnProperty', 'azure:constructor',
+  'XX',
+  'NOT-A-ZONE',
+  '',
+  '   ',
+  'aws:nowhere-1',
+  'gcp:nowhere1',
+  'azure:nowhere',
+  'aws:',
+  'gcp:',
+  ':',
+  '-',
+  'ZZ-ZZ-ZZ',
+  'X'.repeat(10_000),
+  'FR\u0000',
+  '__proto__',
+  'constructor',
+  'toString',
+  'gcp:constructor',
+  'gcp:__proto__',
+  'aws:constructor',
+  'aws:__proto__',
+  'azure:hasOwnProperty',
+  'azure:constructor',
 ];
 
 describe('hardening: zones that do not exist', function () {
@@ -293,17 +438,29 @@ describe('hardening: zones that do not exist', function () {
       for (const choice of CARBON_SOURCES) {
         for (const hasElectricityMapsToken of [false, true]) {
           const picked = chooseSource({ choice, zone, postcode: '', hasElectricityMapsToken, carbonAwareSdkUrl: '' });
-          assert.ok((CARBON_SOURCES as readonly string[]).includes(picked.source) && (picked.source as string) !== 'auto', `${choice} ${zone.slice(0, 20)}`);
+          assert.ok(
+            (CARBON_SOURCES as readonly string[]).includes(picked.source) && (picked.source as string) !== 'auto',
+            `${choice} ${zone.slice(0, 20)}`,
+          );
           const service = createIntensityService({
-            source: picked.source, zone: picked.zone, fetch: offline, now: () => Date.parse('2026-11-26T12:00:00Z'),
-            baseUrls: { 'carbon-aware-sdk': 'http://127.0.0.1:9', 'electricity-maps': 'http://127.0.0.1:9', watttime: 'http://127.0.0.1:9', 'uk-carbon-intensity': 'http://127.0.0.1:9' },
+            source: picked.source,
+            zone: picked.zone,
+            fetch: offline,
+            now: () => Date.parse('2026-11-26T12:00:00Z'),
+            baseUrls: {
+              'carbon-aware-sdk': 'http://127.0.0.1:9',
+              'electricity-maps': 'http://127.0.0.1:9',
+              watttime: 'http://127.0.0.1:9',
+              'uk-carbon-intensity': 'http://127.0.0.1:9',
+            },
             credentials: { electricityMapsToken: async () => (hasElectricityMapsToken ? 'token' : undefined), wattTime: async () => undefined },
           });
           const what = `${choice} → ${picked.source} ${JSON.stringify(zone.slice(0, 20))}`;
           const r = await service.current();
           assert.ok(Number.isFinite(r.gPerKWh) && r.gPerKWh > 0, what);
           // Zones reach the services validated (settings: 40 characters; the CLI: 64), so only those must read short.
-          if (picked.source !== 'embedded') assert.ok(r.fallbackReason && (zone.length > 64 || r.fallbackReason.length < 600), `${what}: ${r.fallbackReason}`);
+          if (picked.source !== 'embedded')
+            assert.ok(r.fallbackReason && (zone.length > 64 || r.fallbackReason.length < 600), `${what}: ${r.fallbackReason}`);
           const f = await service.forecast();
           assert.ok(f.points.length > 0 && f.points.every((p) => Number.isFinite(p.gPerKWh)), what);
         }
@@ -407,7 +564,11 @@ describe('hardening: zones that do not exist', function () {
 const T0 = Date.parse('2026-11-26T12:00:00Z');
 const iso = (ms: number) => new Date(ms).toISOString();
 
-function forecastOf(points: ReadonlyArray<readonly [number, number]>, pointMinutes = 30, source: IntensityForecast['source'] = 'uk-carbon-intensity'): IntensityForecast {
+function forecastOf(
+  points: ReadonlyArray<readonly [number, number]>,
+  pointMinutes = 30,
+  source: IntensityForecast['source'] = 'uk-carbon-intensity',
+): IntensityForecast {
   return { zone: 'GB', source, signal: 'average', pointMinutes, points: points.map(([t, g]) => ({ at: iso(t), gPerKWh: g })) };
 }
 
@@ -463,13 +624,22 @@ describe('hardening: bad forecasts', function () {
       const q = { durationMinutes: 60, from: T0, deadline: T0 + 4 * 60 * MIN };
       // Without the check, the duplicate 12:00 point at 0 would make 12:00-13:00 look like the cleanest hour.
       const duplicate = forecastOf([...sorted, [T0, 0]]);
-      assert.throws(() => findCleanestWindow(duplicate, q), (e: unknown) => e instanceof WindowError && /two points at 2026-11-26T12:00:00\.000Z/.test(e.message));
+      assert.throws(
+        () => findCleanestWindow(duplicate, q),
+        (e: unknown) => e instanceof WindowError && /two points at 2026-11-26T12:00:00\.000Z/.test(e.message),
+      );
       const same = forecastOf([...sorted, sorted[2]!]);
       assert.throws(() => findCleanestWindow(same, q), /two points at 2026-11-26T13:00:00\.000Z/);
       // 60-minute points every 30 minutes: each half hour would count twice.
       const overlapping = forecastOf(sorted, 60);
-      assert.throws(() => findCleanestWindow(overlapping, q), /overlapping points: 2026-11-26T12:00:00\.000Z lasts 60 minutes, past the next point at 2026-11-26T12:30:00\.000Z/);
-      for (const [f, reason] of [[duplicate, /two points at/], [overlapping, /overlapping points/]] as const) {
+      assert.throws(
+        () => findCleanestWindow(overlapping, q),
+        /overlapping points: 2026-11-26T12:00:00\.000Z lasts 60 minutes, past the next point at 2026-11-26T12:30:00\.000Z/,
+      );
+      for (const [f, reason] of [
+        [duplicate, /two points at/],
+        [overlapping, /overlapping points/],
+      ] as const) {
         const plan = planJob({ forecast: f, now: T0, durationMinutes: 60, deadline: T0 + 4 * 60 * MIN });
         assert.equal(plan.runNow, true);
         assert.equal(plan.start, T0);
@@ -483,14 +653,21 @@ describe('hardening: bad forecasts', function () {
       const q = { durationMinutes: 60, from: T0, deadline: T0 + 4 * 60 * MIN };
       for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, -50, Number.NEGATIVE_INFINITY]) {
         const points = sorted.map(([t, g], i): [number, number] => [t, i === 5 ? bad : g]);
-        assert.throws(() => findCleanestWindow(forecastOf(points), q), (e: unknown) =>
-          e instanceof WindowError && e.message.includes(`point 5 (${iso(T0 + 150 * MIN)}) with ${bad} gCO2e/kWh`), String(bad));
+        assert.throws(
+          () => findCleanestWindow(forecastOf(points), q),
+          (e: unknown) => e instanceof WindowError && e.message.includes(`point 5 (${iso(T0 + 150 * MIN)}) with ${bad} gCO2e/kWh`),
+          String(bad),
+        );
         const plan = planJob({ forecast: forecastOf(points), now: T0, durationMinutes: 60, deadline: T0 + 4 * 60 * MIN });
         assert.deepEqual([plan.runNow, plan.windowGPerKWh, plan.savingPct], [true, null, 0], String(bad));
         assert.match(plan.reason, /an intensity must be a number of 0 or more/);
       }
       for (const pointMinutes of [0, -30, Number.NaN, Number.POSITIVE_INFINITY]) {
-        assert.throws(() => findCleanestWindow(forecastOf(sorted, pointMinutes), q), /each point must last more than 0 minutes/, String(pointMinutes));
+        assert.throws(
+          () => findCleanestWindow(forecastOf(sorted, pointMinutes), q),
+          /each point must last more than 0 minutes/,
+          String(pointMinutes),
+        );
         const plan = planJob({ forecast: forecastOf(sorted, pointMinutes), now: T0, durationMinutes: 60, deadline: T0 + 4 * 60 * MIN });
         assert.equal(plan.runNow, true, String(pointMinutes));
       }
@@ -500,7 +677,10 @@ describe('hardening: bad forecasts', function () {
 
     it('say so for an empty forecast', () => {
       const empty = forecastOf([]);
-      assert.throws(() => findCleanestWindow(empty, { durationMinutes: 30, from: T0, deadline: T0 + 3_600_000 }), /does not cover the next 30 minutes/);
+      assert.throws(
+        () => findCleanestWindow(empty, { durationMinutes: 30, from: T0, deadline: T0 + 3_600_000 }),
+        /does not cover the next 30 minutes/,
+      );
       const plan = planJob({ forecast: empty, now: T0, durationMinutes: 30, deadline: T0 + 3_600_000 });
       assert.equal(plan.runNow, true);
       assert.match(plan.reason, /no grid forecast .*running now/);
@@ -516,7 +696,11 @@ describe('hardening: bad forecasts', function () {
           const what = `${duration} min from ${iso(from)}`;
           const covered = averageOver(forecastOf(gappy), from, from + duration * MIN) !== undefined;
           if (!covered) {
-            assert.throws(() => findCleanestWindow(forecastOf(shuffled(gappy)), { durationMinutes: duration, from, deadline }), /does not cover/, what);
+            assert.throws(
+              () => findCleanestWindow(forecastOf(shuffled(gappy)), { durationMinutes: duration, from, deadline }),
+              /does not cover/,
+              what,
+            );
             const plan = planJob({ forecast: forecastOf(shuffled(gappy)), now: from, durationMinutes: duration, deadline });
             assert.equal(plan.runNow, true, what);
             assert.match(plan.reason, /does not cover the next \d+ minutes: running now/, what);
@@ -537,8 +721,12 @@ describe('hardening: bad forecasts', function () {
   describe('forecast files (`verdant window` and `verdant run-when-clean --dry-run`)', () => {
     let dir: string;
     let n = 0;
-    before(async () => { dir = await mkdtemp(path.join(os.tmpdir(), 'verdant-hardening-forecast-')); });
-    after(async () => { await rm(dir, { recursive: true, force: true }); });
+    before(async () => {
+      dir = await mkdtemp(path.join(os.tmpdir(), 'verdant-hardening-forecast-'));
+    });
+    after(async () => {
+      await rm(dir, { recursive: true, force: true });
+    });
 
     async function file(content: unknown): Promise<string> {
       const f = path.join(dir, `f${n++}.json`);
@@ -546,11 +734,17 @@ describe('hardening: bad forecasts', function () {
       return f;
     }
     const doc = (points: ReadonlyArray<readonly [number, number]>, extra: Record<string, unknown> = {}) => ({
-      zone: 'GB', source: 'uk-carbon-intensity', signal: 'average', pointMinutes: 30, ...extra,
+      zone: 'GB',
+      source: 'uk-carbon-intensity',
+      signal: 'average',
+      pointMinutes: 30,
+      ...extra,
       points: points.map(([t, g]): unknown => ({ at: iso(t), gPerKWh: g })),
     });
-    const windowCli = (f: string, ...more: string[]) => cli('window', '--duration', '60m', '--within', '4h', '--forecast-file', f, '--from', iso(T0), '--json', ...more);
-    const dryRun = (f: string) => cli('run-when-clean', '--duration', '60m', '--within', '4h', '--forecast-file', f, '--dry-run', '--json', '--', 'true');
+    const windowCli = (f: string, ...more: string[]) =>
+      cli('window', '--duration', '60m', '--within', '4h', '--forecast-file', f, '--from', iso(T0), '--json', ...more);
+    const dryRun = (f: string) =>
+      cli('run-when-clean', '--duration', '60m', '--within', '4h', '--forecast-file', f, '--dry-run', '--json', '--', 'true');
 
     /** Both commands refuse the file with a usage error whose message names the file and matches. */
     async function refused(content: unknown, message: RegExp): Promise<void> {
@@ -574,8 +768,15 @@ describe('hardening: bad forecasts', function () {
 
     it('refuse a point that cannot be read, naming it, instead of dropping it into a silent gap', async () => {
       const good = halfHourly(T0, [300, 200, 100, 300]);
-      for (const bad of [{ at: iso(T0 + 120 * MIN), gPerKWh: 'NaN' }, { at: iso(T0 + 120 * MIN), gPerKWh: null }, { at: 'tomorrow', gPerKWh: 5 },
-        { at: iso(T0 + 120 * MIN) }, null, 'x', [iso(T0), 5]]) {
+      for (const bad of [
+        { at: iso(T0 + 120 * MIN), gPerKWh: 'NaN' },
+        { at: iso(T0 + 120 * MIN), gPerKWh: null },
+        { at: 'tomorrow', gPerKWh: 5 },
+        { at: iso(T0 + 120 * MIN) },
+        null,
+        'x',
+        [iso(T0), 5],
+      ]) {
         const d = doc(good);
         d.points.push(bad);
         await refused(d, /point 4 is .*, not a point like \{"at"/);
@@ -583,7 +784,10 @@ describe('hardening: bad forecasts', function () {
     });
 
     it('refuse negative intensities', async () => {
-      await refused(doc(halfHourly(T0, [300, 200, -100, 300])), /point 2 \(2026-11-26T13:00:00\.000Z\) with -100 gCO2e\/kWh; an intensity must be a number of 0 or more/);
+      await refused(
+        doc(halfHourly(T0, [300, 200, -100, 300])),
+        /point 2 \(2026-11-26T13:00:00\.000Z\) with -100 gCO2e\/kWh; an intensity must be a number of 0 or more/,
+      );
     });
 
     it('refuse duplicate and overlapping points, and a point length that is not a positive number', async () => {
@@ -591,7 +795,17 @@ describe('hardening: bad forecasts', function () {
       await refused(doc([...good, [T0 + 30 * MIN, 5]]), /two points at 2026-11-26T12:30:00\.000Z; give one value per time/);
       await refused(doc(good, { pointMinutes: 60 }), /overlapping points/);
       // Without pointMinutes the step comes from the points; duplicates at the start must not make it 0.
-      await refused(doc([[T0, 300], [T0, 300], [T0 + 30 * MIN, 100]], { pointMinutes: undefined }), /two points at 2026-11-26T12:00:00\.000Z/);
+      await refused(
+        doc(
+          [
+            [T0, 300],
+            [T0, 300],
+            [T0 + 30 * MIN, 100],
+          ],
+          { pointMinutes: undefined },
+        ),
+        /two points at 2026-11-26T12:00:00\.000Z/,
+      );
       for (const pointMinutes of [0, -30, '30', null, true]) {
         await refused(doc(good, { pointMinutes }), /pointMinutes must be the length of each point in minutes \(more than 0\)/);
       }

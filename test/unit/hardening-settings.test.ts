@@ -22,7 +22,10 @@ const KEYS = Object.keys(properties);
 
 /** 'verdant.local.gpu' -> 'local.gpu', the key the reader asks for. */
 const short = (key: string) => key.replace(/^verdant\./, '');
-const valueAt = (o: unknown, key: string): unknown => short(key).split('.').reduce<unknown>((v, k) => (v as Record<string, unknown>)[k], o);
+const valueAt = (o: unknown, key: string): unknown =>
+  short(key)
+    .split('.')
+    .reduce<unknown>((v, k) => (v as Record<string, unknown>)[k], o);
 const show = (v: unknown): string => {
   if (typeof v === 'string') return v.length > 40 ? `"${v.slice(0, 20)}…" (${v.length} chars)` : JSON.stringify(v);
   if (typeof v === 'number') return String(v);
@@ -71,8 +74,21 @@ const BY_TYPE: Record<string, readonly unknown[]> = {
 
 /** Absurd values every setting must survive: bad numbers, empty, huge, and a path with a NUL in it. */
 const ABSURD: readonly unknown[] = [
-  Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -1, 1e12, -0.5, Number.MAX_SAFE_INTEGER + 2,
-  '', 'x'.repeat(10_000), '/models/evil\u0000.gguf', 'line one\nline two', ['a'.repeat(10_000)], ['ok', 5], [null], { length: 1, 0: 'x' },
+  Number.NaN,
+  Number.POSITIVE_INFINITY,
+  Number.NEGATIVE_INFINITY,
+  -1,
+  1e12,
+  -0.5,
+  Number.MAX_SAFE_INTEGER + 2,
+  '',
+  'x'.repeat(10_000),
+  '/models/evil\u0000.gguf',
+  'line one\nline two',
+  ['a'.repeat(10_000)],
+  ['ok', 5],
+  [null],
+  { length: 1, 0: 'x' },
 ];
 
 function typeOf(p: Property): string {
@@ -162,7 +178,8 @@ describe('hardening: every setting against wrong types and absurd values', () =>
           assert.deepEqual(problems, [], `${key} = ${show(value)}`);
           const read = valueAt(settings, key);
           // Free text is trimmed and URLs normalised, so only "it was kept" is checked for those.
-          if (typeof value === 'string' && !p.enum) assert.ok(typeof read === 'string' && (read !== '') === (value !== ''), `${key} = ${show(value)} is used`);
+          if (typeof value === 'string' && !p.enum)
+            assert.ok(typeof read === 'string' && (read !== '') === (value !== ''), `${key} = ${show(value)} is used`);
           else assert.deepEqual(read, value, `${key} = ${show(value)} is used`);
         }
       });
@@ -177,11 +194,18 @@ describe('hardening: every setting against wrong types and absurd values', () =>
 
       it('refuses every wrong JSON type: the default, and one problem that names the key and the fix', () => {
         const type = typeOf(p);
-        const wrong = Object.entries(BY_TYPE).filter(([t]) => t !== type).flatMap(([, vs]) => vs);
+        const wrong = Object.entries(BY_TYPE)
+          .filter(([t]) => t !== type)
+          .flatMap(([, vs]) => vs);
         assert.ok(wrong.length >= 8);
         for (const value of wrong) {
           let result: ReturnType<typeof readSettings> | undefined;
-          assert.doesNotThrow(() => { result = readOne(key, value); }, `${key} = ${show(value)}`);
+          assert.doesNotThrow(
+            () => {
+              result = readOne(key, value);
+            },
+            `${key} = ${show(value)}`,
+          );
           assert.deepEqual(result!.settings, DEFAULT_SETTINGS, `${key} = ${show(value)}: the default is used`);
           assertOneProblem(key, value, result!.problems);
         }
@@ -191,7 +215,12 @@ describe('hardening: every setting against wrong types and absurd values', () =>
         const invalid = [...ABSURD, ...(INVALID_TEXT[key] ?? [])];
         for (const value of invalid) {
           let result: ReturnType<typeof readSettings> | undefined;
-          assert.doesNotThrow(() => { result = readOne(key, value); }, `${key} = ${show(value)}`);
+          assert.doesNotThrow(
+            () => {
+              result = readOne(key, value);
+            },
+            `${key} = ${show(value)}`,
+          );
           const { settings, problems } = result!;
           if (validByManifest(key, p, value) || (value === '' && p.default === '')) {
             assert.deepEqual(problems, [], `${key} = ${show(value)} is valid`);
@@ -225,11 +254,23 @@ describe('hardening: every setting against wrong types and absurd values', () =>
   });
 
   it('survives a reader that returns odd objects: frozen, prototype-less, with a throwing toString', () => {
-    const odd = [Object.freeze(['x']), Object.create(null), { toString() { throw new Error('no'); } }, new Date(0), /re/];
+    const odd = [
+      Object.freeze(['x']),
+      Object.create(null),
+      {
+        toString() {
+          throw new Error('no');
+        },
+      },
+      new Date(0),
+      /re/,
+    ];
     for (const value of odd) {
       for (const key of KEYS) {
         let r: ReturnType<typeof readSettings> | undefined;
-        assert.doesNotThrow(() => { r = readOne(key, value); }, `${key}`);
+        assert.doesNotThrow(() => {
+          r = readOne(key, value);
+        }, `${key}`);
         if (!Array.isArray(value)) assert.equal(r!.problems.length, 1, key);
       }
     }
@@ -244,7 +285,10 @@ describe('hardening: a repository cannot choose what runs or where code goes', (
     const sensitive = KEYS.filter((k) => SENSITIVE.test(k));
     assert.ok(sensitive.length >= 8, sensitive.join(', '));
     for (const key of sensitive) {
-      assert.ok(['machine', 'application'].includes(properties[key]!.scope ?? ''), `${key} has scope ${properties[key]!.scope ?? '(none: window)'}; a workspace could set it`);
+      assert.ok(
+        ['machine', 'application'].includes(properties[key]!.scope ?? ''),
+        `${key} has scope ${properties[key]!.scope ?? '(none: window)'}; a workspace could set it`,
+      );
     }
   });
 

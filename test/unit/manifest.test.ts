@@ -4,7 +4,12 @@ import { readFileSync } from 'node:fs';
 import { BUDGET_ACTIONS, ROUTING_MODES } from '../../src/core/routing/policy';
 import { DEFAULT_SETTINGS, readSettings } from '../../src/core/settings';
 
-interface Property { default: unknown; scope?: string; markdownDescription?: string; enum?: string[] }
+interface Property {
+  default: unknown;
+  scope?: string;
+  markdownDescription?: string;
+  enum?: string[];
+}
 const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
 const properties: Record<string, Property> = pkg.contributes.configuration.properties;
 
@@ -15,7 +20,10 @@ function defaultOf(key: string): unknown {
 describe('package.json manifest', () => {
   it('declares exactly the settings the typed reader reads, with the same defaults', () => {
     const read: string[] = [];
-    readSettings((key) => { read.push(key); return undefined; });
+    readSettings((key) => {
+      read.push(key);
+      return undefined;
+    });
     assert.deepEqual(Object.keys(properties).sort(), read.map((k) => `verdant.${k}`).sort());
     for (const key of read) assert.deepEqual(properties[`verdant.${key}`]!.default, defaultOf(key), key);
   });
@@ -28,9 +36,18 @@ describe('package.json manifest', () => {
   });
 
   it('machine-scopes the settings that choose what runs or where code goes', () => {
-    const machine = ['verdant.local.backend', 'verdant.local.modelPath', 'verdant.local.gpu', 'verdant.local.threads',
-      'verdant.local.serverUrl', 'verdant.local.serverModel', 'verdant.cloud.endpoint', 'verdant.cloud.model',
-      'verdant.cloud.zone', 'verdant.cloud.modelParams'];
+    const machine = [
+      'verdant.local.backend',
+      'verdant.local.modelPath',
+      'verdant.local.gpu',
+      'verdant.local.threads',
+      'verdant.local.serverUrl',
+      'verdant.local.serverModel',
+      'verdant.cloud.endpoint',
+      'verdant.cloud.model',
+      'verdant.cloud.zone',
+      'verdant.cloud.modelParams',
+    ];
     for (const key of machine) {
       assert.equal(properties[key]!.scope, 'machine', key);
     }
@@ -38,8 +55,19 @@ describe('package.json manifest', () => {
   });
 
   it('machine-scopes the routing settings and matches their choices to the policy', () => {
-    const routing = ['verdant.routing.mode', 'verdant.routing.dailyBudgetGrams', 'verdant.routing.budgetAction', 'verdant.routing.cascade', 'verdant.routing.deferWithinHours'];
-    assert.deepEqual(Object.keys(properties).filter((k) => k.startsWith('verdant.routing.')).sort(), [...routing].sort());
+    const routing = [
+      'verdant.routing.mode',
+      'verdant.routing.dailyBudgetGrams',
+      'verdant.routing.budgetAction',
+      'verdant.routing.cascade',
+      'verdant.routing.deferWithinHours',
+    ];
+    assert.deepEqual(
+      Object.keys(properties)
+        .filter((k) => k.startsWith('verdant.routing.'))
+        .sort(),
+      [...routing].sort(),
+    );
     for (const key of routing) assert.equal(properties[key]!.scope, 'machine', key);
     const mode = properties['verdant.routing.mode'] as Property & { markdownEnumDescriptions?: string[] };
     assert.deepEqual(mode.enum, [...ROUTING_MODES]);
@@ -53,7 +81,12 @@ describe('package.json manifest', () => {
     assert.equal(readSettings((k) => (k === 'routing.dailyBudgetGrams' ? budget.maximum : undefined)).problems.length, 0);
     assert.equal(readSettings((k) => (k === 'routing.dailyBudgetGrams' ? budget.maximum! + 1 : undefined)).problems.length, 1);
     assert.equal((properties['verdant.routing.cascade'] as Property & { type?: string }).type, 'boolean');
-    const defer = properties['verdant.routing.deferWithinHours'] as Property & { type?: string; minimum?: number; maximum?: number; default?: number };
+    const defer = properties['verdant.routing.deferWithinHours'] as Property & {
+      type?: string;
+      minimum?: number;
+      maximum?: number;
+      default?: number;
+    };
     assert.deepEqual([defer.type, defer.minimum, defer.maximum, defer.default], ['number', 0, 48, DEFAULT_SETTINGS.routing.deferWithinHours]);
     assert.equal(readSettings((k) => (k === 'routing.deferWithinHours' ? defer.maximum! + 1 : undefined)).problems.length, 1);
   });
@@ -64,7 +97,11 @@ describe('package.json manifest', () => {
       assert.ok(commands.has(id), id);
       assert.ok((commands.get(id)?.title ?? '').length > 0, `${id} title`);
     }
-    assert.equal(new Set(pkg.contributes.commands.map((c: { command: string }) => c.command)).size, pkg.contributes.commands.length, 'no duplicate commands');
+    assert.equal(
+      new Set(pkg.contributes.commands.map((c: { command: string }) => c.command)).size,
+      pkg.contributes.commands.length,
+      'no duplicate commands',
+    );
   });
 
   it('puts every command in the Verdant category under verdant.*', () => {
@@ -85,7 +122,9 @@ describe('package.json manifest', () => {
   });
 
   it('keeps README.md free of relative links, which vsce refuses to package without a repository URL', () => {
-    const relative = [...readFileSync('README.md', 'utf8').matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1]!).filter((href) => !/^(?:https?:|mailto:|#)/.test(href));
+    const relative = [...readFileSync('README.md', 'utf8').matchAll(/\]\(([^)\s]+)\)/g)]
+      .map((m) => m[1]!)
+      .filter((href) => !/^(?:https?:|mailto:|#)/.test(href));
     assert.deepEqual(relative, []);
   });
 });

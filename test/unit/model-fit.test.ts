@@ -1,9 +1,7 @@
 // The model catalog's invariants and the "fits this machine" rule, with machine facts given as numbers.
 import * as assert from 'node:assert/strict';
 import { MODEL_CATALOG, type ModelPreset } from '../../src/engine/models/catalog';
-import {
-  fitModel, formatBytes, kvCacheBytes, recommendPresets, requiredBytes, type MachineFacts,
-} from '../../src/engine/models/fit';
+import { fitModel, formatBytes, kvCacheBytes, recommendPresets, requiredBytes, type MachineFacts } from '../../src/engine/models/fit';
 
 const GiB = 2 ** 30;
 const GB = 1e9;
@@ -113,7 +111,10 @@ describe('fitModel', () => {
   it('refuses when free RAM is short, saying whether closing programs would help', () => {
     const busy = fitModel(preset('qwen2.5-coder-3b-q8_0'), { totalMemoryBytes: 8 * GiB, freeMemoryBytes: 2.1 * GB, vramBytes: null });
     assert.deepEqual([busy.fits, busy.where], [false, 'none']);
-    assert.match(busy.reason, /^3\.3 GB model \(\d\.\d GB with context and buffers\), 2\.1 GB RAM free of which 1\.1 GB stays for the system: does not fit; close other programs or choose a smaller model$/);
+    assert.match(
+      busy.reason,
+      /^3\.3 GB model \(\d\.\d GB with context and buffers\), 2\.1 GB RAM free of which 1\.1 GB stays for the system: does not fit; close other programs or choose a smaller model$/,
+    );
 
     const tiny = fitModel(preset('qwen2.5-coder-3b-q8_0'), { totalMemoryBytes: 4 * GiB, freeMemoryBytes: 3 * GiB, vramBytes: null });
     assert.equal(tiny.fits, false);
@@ -137,13 +138,18 @@ describe('recommendPresets', () => {
     assert.equal(ranked.length, MODEL_CATALOG.filter((p) => p.role === 'completion').length);
     const firstMiss = ranked.findIndex((r) => !r.fit.fits);
     assert.ok(firstMiss > 0, 'something fits');
-    assert.ok(ranked.slice(firstMiss).every((r) => !r.fit.fits), 'nothing that fits comes after a miss');
+    assert.ok(
+      ranked.slice(firstMiss).every((r) => !r.fit.fits),
+      'nothing that fits comes after a miss',
+    );
   });
 
   it('on the CPU prefers the 1.5B for completion: capable, yet quick enough', () => {
     const cpuOnly: MachineFacts = { totalMemoryBytes: 16 * GiB, freeMemoryBytes: 10 * GiB, vramBytes: null };
     assert.deepEqual(ids(recommendPresets(MODEL_CATALOG, cpuOnly, { role: 'completion' })), [
-      'qwen2.5-coder-1.5b-q8_0', 'qwen2.5-coder-0.5b-q8_0', 'qwen2.5-coder-3b-q8_0',
+      'qwen2.5-coder-1.5b-q8_0',
+      'qwen2.5-coder-0.5b-q8_0',
+      'qwen2.5-coder-3b-q8_0',
     ]);
   });
 
@@ -158,7 +164,10 @@ describe('recommendPresets', () => {
     const small: MachineFacts = { totalMemoryBytes: 8 * GiB, freeMemoryBytes: 3.5 * GiB, vramBytes: 2 * GiB };
     const ranked = recommendPresets(MODEL_CATALOG, small);
     const wheres = ranked.map((r) => r.fit.where);
-    assert.deepEqual(wheres, [...wheres].sort((a, b) => ['gpu', 'cpu', 'none'].indexOf(a) - ['gpu', 'cpu', 'none'].indexOf(b)));
+    assert.deepEqual(
+      wheres,
+      [...wheres].sort((a, b) => ['gpu', 'cpu', 'none'].indexOf(a) - ['gpu', 'cpu', 'none'].indexOf(b)),
+    );
     assert.equal(ranked[0]?.preset.id, 'qwen2.5-coder-0.5b-q8_0');
     assert.equal(ranked.at(-1)?.fit.fits, false);
   });

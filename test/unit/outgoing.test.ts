@@ -27,14 +27,19 @@ const values = {
   PRIVATE_NOTE: "'multi\nline value'",
   FEATURE_FLAGS_TOKEN: 'ff-2f1e',
 };
-const env = `# app settings\n${Object.entries(values).map(([k, v]) => `${k}=${v}`).join('\n')}\nexport NODE_ENV=production # not a secret, still a value\n`;
+const env = `# app settings\n${Object.entries(values)
+  .map(([k, v]) => `${k}=${v}`)
+  .join('\n')}\nexport NODE_ENV=production # not a secret, still a value\n`;
 const bare = (v: string) => v.replace(/^["']|["']$/g, '');
 
 describe('outgoing files', () => {
   it('knows secrets files by path, .env-style or key and credentials files, and leaves ordinary files alone', () => {
-    for (const p of ['.env', 'config/.env.local', 'app/prod.env', '.npmrc', 'infra/prod.tfvars', 'C:\\repo\\.env.production']) assert.equal(sensitiveKind(p), 'env', p);
-    for (const p of ['certs/server.key', 'id_ed25519', '.git-credentials', 'deploy/store.p12', '/home/u/.kube/config']) assert.equal(sensitiveKind(p), 'secrets-file', p);
-    for (const p of ['src/env.ts', 'id_ed25519.pub', 'README.md', 'envelope.ts', 'keys.ts', 'environment.yml']) assert.equal(sensitiveKind(p), undefined, p);
+    for (const p of ['.env', 'config/.env.local', 'app/prod.env', '.npmrc', 'infra/prod.tfvars', 'C:\\repo\\.env.production'])
+      assert.equal(sensitiveKind(p), 'env', p);
+    for (const p of ['certs/server.key', 'id_ed25519', '.git-credentials', 'deploy/store.p12', '/home/u/.kube/config'])
+      assert.equal(sensitiveKind(p), 'secrets-file', p);
+    for (const p of ['src/env.ts', 'id_ed25519.pub', 'README.md', 'envelope.ts', 'keys.ts', 'environment.yml'])
+      assert.equal(sensitiveKind(p), undefined, p);
     assert.match(sensitiveReason('config/.env.local')!, /^\.env\.local is an environment file/);
   });
 
@@ -53,18 +58,44 @@ describe('outgoing files', () => {
     assert.equal(redactFile('src/items.ts', code).text, code);
   });
 
-  it('a staged diff keeps every file\'s name but not the changes to secrets files', () => {
+  it("a staged diff keeps every file's name but not the changes to secrets files", () => {
     const diff = [
-      'diff --git a/src/app.ts b/src/app.ts', 'index 1..2 100644', '--- a/src/app.ts', '+++ b/src/app.ts', '@@ -1 +1 @@', '-const a = 1;', '+const a = 2;',
-      'diff --git a/.env.production b/.env.production', 'index 3..4 100644', '--- a/.env.production', '+++ b/.env.production', '@@ -1 +1 @@', `-DB_PASSWORD=old-pass-1`, `+DB_PASSWORD=${values.DB_PASSWORD}`,
-      'diff --git a/certs/old.key b/certs/new.key', 'similarity index 100%', 'rename from certs/old.key', 'rename to certs/new.key', '',
+      'diff --git a/src/app.ts b/src/app.ts',
+      'index 1..2 100644',
+      '--- a/src/app.ts',
+      '+++ b/src/app.ts',
+      '@@ -1 +1 @@',
+      '-const a = 1;',
+      '+const a = 2;',
+      'diff --git a/.env.production b/.env.production',
+      'index 3..4 100644',
+      '--- a/.env.production',
+      '+++ b/.env.production',
+      '@@ -1 +1 @@',
+      `-DB_PASSWORD=old-pass-1`,
+      `+DB_PASSWORD=${values.DB_PASSWORD}`,
+      'diff --git a/certs/old.key b/certs/new.key',
+      'similarity index 100%',
+      'rename from certs/old.key',
+      'rename to certs/new.key',
+      '',
     ].join('\n');
     const r = redactDiff(diff);
     assert.ok(r.text.includes('+const a = 2;'));
-    assert.ok(r.text.includes('diff --git a/.env.production b/.env.production\n(the changes to this file are left out: .env.production is an environment file'));
+    assert.ok(
+      r.text.includes(
+        'diff --git a/.env.production b/.env.production\n(the changes to this file are left out: .env.production is an environment file',
+      ),
+    );
     assert.ok(!r.text.includes(values.DB_PASSWORD) && !r.text.includes('old-pass-1'));
     assert.ok(r.text.includes('diff --git a/certs/old.key b/certs/new.key\n(the changes'));
-    assert.deepEqual(r.findings.map((f) => [f.kind, f.line]), [['secrets-file', 8], ['secrets-file', 15]]);
+    assert.deepEqual(
+      r.findings.map((f) => [f.kind, f.line]),
+      [
+        ['secrets-file', 8],
+        ['secrets-file', 15],
+      ],
+    );
   });
 
   it('finds the files attached to a chat prompt by their path', () => {

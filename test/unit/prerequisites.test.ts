@@ -14,8 +14,12 @@ describe('npm test prerequisites', () => {
     const env = { PATH: '', VERDANT_CACHE: mkdtempSync(path.join(os.tmpdir(), 'verdant-prereq-')) };
     const missing = p.missingPrerequisites({ stages: ['e2e'], env, platform: 'linux' });
     const names = missing.map((m) => m.what);
-    for (const tool of ['ripgrep (rg)', 'a C/C++ compiler and make', 'python3']) assert.ok(names.includes(tool), `${tool} in ${JSON.stringify(names)}`);
-    assert.ok(missing.every((m) => !m.optional), 'all of them are required for the e2e stage');
+    for (const tool of ['ripgrep (rg)', 'a C/C++ compiler and make', 'python3'])
+      assert.ok(names.includes(tool), `${tool} in ${JSON.stringify(names)}`);
+    assert.ok(
+      missing.every((m) => !m.optional),
+      'all of them are required for the e2e stage',
+    );
     const message = p.describeMissing(missing);
     assert.equal(message.split('\n').filter((l) => /install with:/.test(l)).length, 1, message);
     if (debianLike) assert.match(message, /install with: (sudo )?apt-get install .*ripgrep.* build-essential.* python3/);

@@ -23,10 +23,11 @@ const DELIBERATE: Record<string, string> = {
 
 /** Every text file under the roots, as repository-relative paths with forward slashes. */
 function sourceFiles(): string[] {
-  return ROOTS.flatMap((root) => readdirSync(root, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile())
-    .map((e) => path.relative('.', path.join(e.parentPath, e.name)).split(path.sep).join('/')))
-    .filter((f) => !readFileSync(f).includes(0));
+  return ROOTS.flatMap((root) =>
+    readdirSync(root, { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => path.relative('.', path.join(e.parentPath, e.name)).split(path.sep).join('/')),
+  ).filter((f) => !readFileSync(f).includes(0));
 }
 
 function findingsIn(file: string): string[] {

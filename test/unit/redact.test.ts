@@ -54,7 +54,11 @@ describe('redactSecrets: known token formats', () => {
     ['openai-key', OPENAI_LEGACY, `openai.api_key = "${OPENAI_LEGACY}"`],
     ['anthropic-key', ANTHROPIC, `const client = new Anthropic({ apiKey: '${ANTHROPIC}' });`],
     ['google-api-key', GOOGLE, `<script src="https://maps.googleapis.com/maps/api/js?key=${GOOGLE}"></script>`],
-    ['azure-storage-key', AZURE_KEY, `conn = "DefaultEndpointsProtocol=https;AccountName=acme;AccountKey=${AZURE_KEY};EndpointSuffix=core.windows.net"`],
+    [
+      'azure-storage-key',
+      AZURE_KEY,
+      `conn = "DefaultEndpointsProtocol=https;AccountName=acme;AccountKey=${AZURE_KEY};EndpointSuffix=core.windows.net"`,
+    ],
     ['jwt', JWT, `localStorage.setItem('session', '${JWT}');`],
     ['bearer-token', BEARER, `curl -H "Authorization: Bearer ${BEARER}" https://api.example.com/v1/me`],
   ];
@@ -68,7 +72,10 @@ describe('redactSecrets: known token formats', () => {
 
   it('an AWS secret key in an assignment is aws-secret-key, and the id beside it aws-access-key', () => {
     const r = redacted(`[default]\naws_access_key_id = ${AWS_ID}\naws_secret_access_key = ${AWS_SECRET}\n`, [AWS_ID, AWS_SECRET]);
-    assert.deepEqual(r.findings, [{ kind: 'aws-access-key', line: 2 }, { kind: 'aws-secret-key', line: 3 }]);
+    assert.deepEqual(r.findings, [
+      { kind: 'aws-access-key', line: 2 },
+      { kind: 'aws-secret-key', line: 3 },
+    ]);
     assert.equal(r.text, '[default]\naws_access_key_id = [REDACTED:aws-access-key#1]\naws_secret_access_key = [REDACTED:aws-secret-key#1]\n');
   });
 
@@ -83,12 +90,20 @@ describe('redactSecrets: known token formats', () => {
 describe('redactSecrets: connection strings and URLs', () => {
   const cases: [string, string, string][] = [
     ['db-password', 'postgres://app:S3cr3tPw@db.internal:5432/app', 'postgres://app:[REDACTED:db-password#1]@db.internal:5432/app'],
-    ['db-password', 'mongodb+srv://admin:hK8s2LmQ@cluster0.ab1cd.mongodb.net/prod?retryWrites=true', 'mongodb+srv://admin:[REDACTED:db-password#1]@cluster0.ab1cd.mongodb.net/prod?retryWrites=true'],
+    [
+      'db-password',
+      'mongodb+srv://admin:hK8s2LmQ@cluster0.ab1cd.mongodb.net/prod?retryWrites=true',
+      'mongodb+srv://admin:[REDACTED:db-password#1]@cluster0.ab1cd.mongodb.net/prod?retryWrites=true',
+    ],
     ['db-password', 'mysql://root:r00tpass@127.0.0.1:3306/shop', 'mysql://root:[REDACTED:db-password#1]@127.0.0.1:3306/shop'],
     ['db-password', 'redis://:Xy7pQ2rT9@cache:6379/0', 'redis://:[REDACTED:db-password#1]@cache:6379/0'],
     ['db-password', 'amqp://guest:w4bbit9@rabbitmq:5672/', 'amqp://guest:[REDACTED:db-password#1]@rabbitmq:5672/'],
     ['db-password', 'jdbc:postgresql://svc:Pg9pass1@db:5432/x', 'jdbc:postgresql://svc:[REDACTED:db-password#1]@db:5432/x'],
-    ['url-password', 'https://ci-bot:Zq81mmx2@nexus.acme.io/repository/npm/', 'https://ci-bot:[REDACTED:url-password#1]@nexus.acme.io/repository/npm/'],
+    [
+      'url-password',
+      'https://ci-bot:Zq81mmx2@nexus.acme.io/repository/npm/',
+      'https://ci-bot:[REDACTED:url-password#1]@nexus.acme.io/repository/npm/',
+    ],
   ];
   for (const [kind, input, expected] of cases) {
     it(`${input.split(':')[0]} keeps user and host`, () => {
@@ -99,7 +114,12 @@ describe('redactSecrets: connection strings and URLs', () => {
   }
 
   it('leaves URLs without credentials, or with template credentials, alone', () => {
-    for (const url of ['postgres://db.internal:5432/app', 'https://user@example.com/x', 'postgres://app:${DB_PASSWORD}@db/app', 'git@github.com:acme/app.git']) {
+    for (const url of [
+      'postgres://db.internal:5432/app',
+      'https://user@example.com/x',
+      'postgres://app:${DB_PASSWORD}@db/app',
+      'git@github.com:acme/app.git',
+    ]) {
       assert.equal(redactSecrets(url).text, url, url);
     }
   });
@@ -129,7 +149,13 @@ describe('redactSecrets: snippets by language', () => {
     ]);
     assert.ok(r.text.includes('conn = psycopg2.connect(host="db", user="app", password="[REDACTED:password#1]")'));
     assert.ok(r.text.includes('db_password: str = "[REDACTED:password#1]"'), 'the same password gets the same placeholder');
-    for (const kept of ['password = input("Password: ")', 'token = get_token()', 'api_key = os.environ["OPENAI_API_KEY"]', 'max_tokens = 512', 'tokenizer = "bert-base-uncased"']) {
+    for (const kept of [
+      'password = input("Password: ")',
+      'token = get_token()',
+      'api_key = os.environ["OPENAI_API_KEY"]',
+      'max_tokens = 512',
+      'tokenizer = "bert-base-uncased"',
+    ]) {
       assert.ok(r.text.includes(kept), kept);
     }
   });
@@ -175,7 +201,10 @@ describe('redactSecrets: snippets by language', () => {
       '  password: hunter2',
     ].join('\n');
     const r = redacted(src, ['Pg-s3cret-2024', SLACK]);
-    assert.deepEqual(r.findings.map((f) => f.line), [4, 8, 9, 13]);
+    assert.deepEqual(
+      r.findings.map((f) => f.line),
+      [4, 8, 9, 13],
+    );
     assert.ok(r.text.includes('POSTGRES_PASSWORD: [REDACTED:password#1]'));
     assert.ok(r.text.includes('postgresql://app:[REDACTED:password#1]@db'), 'same value, same placeholder across kinds');
     assert.ok(r.text.includes('GITHUB_TOKEN=${GITHUB_TOKEN}'));
@@ -185,14 +214,18 @@ describe('redactSecrets: snippets by language', () => {
 
   it('JSON (a Google service-account key)', () => {
     const key = pem('PRIVATE KEY', 4).replace(/\n/g, '\\n');
-    const src = JSON.stringify({
-      type: 'service_account',
-      project_id: 'acme-prod',
-      private_key_id: 'a94a8fe5ccb19ba61c4c0873d391e987982fbbd3',
-      private_key: key + '\\n',
-      client_email: 'ci@acme-prod.iam.gserviceaccount.com',
-      client_id: '104238457204987432123',
-    }, null, 2).replace(/\\\\n/g, '\\n');
+    const src = JSON.stringify(
+      {
+        type: 'service_account',
+        project_id: 'acme-prod',
+        private_key_id: 'a94a8fe5ccb19ba61c4c0873d391e987982fbbd3',
+        private_key: key + '\\n',
+        client_email: 'ci@acme-prod.iam.gserviceaccount.com',
+        client_id: '104238457204987432123',
+      },
+      null,
+      2,
+    ).replace(/\\\\n/g, '\\n');
     const r = redacted(src, [key.slice(40, 80)]);
     assert.deepEqual(r.findings, [{ kind: 'private-key', line: 5 }]);
     assert.ok(r.text.includes('"private_key": "[REDACTED:private-key#1]\\n"'));
@@ -202,7 +235,10 @@ describe('redactSecrets: snippets by language', () => {
   it('JSON config with quoted keys', () => {
     const src = `{\n  "apiKey": "${GOOGLE}",\n  "clientSecret": "${fake(40, 42)}",\n  "password": "",\n  "token": "<token>",\n  "uuid": "123e4567-e89b-42d3-a456-426614174000"\n}`;
     const r = redacted(src, [GOOGLE]);
-    assert.deepEqual(r.findings, [{ kind: 'google-api-key', line: 2 }, { kind: 'secret', line: 3 }]);
+    assert.deepEqual(r.findings, [
+      { kind: 'google-api-key', line: 2 },
+      { kind: 'secret', line: 3 },
+    ]);
     assert.ok(r.text.includes('"token": "<token>"'));
     assert.ok(r.text.includes('123e4567-e89b-42d3-a456-426614174000'));
   });
@@ -218,7 +254,15 @@ describe('redactSecrets: snippets by language', () => {
       `mysql --password=${PASSWORD} -h db shop`,
     ].join('\n');
     const r = redacted(src, [GHP, AWS_SECRET, PASSWORD]);
-    assert.deepEqual(r.findings.map((f) => [f.kind, f.line]), [['github-token', 2], ['aws-secret-key', 3], ['password', 4], ['password', 7]]);
+    assert.deepEqual(
+      r.findings.map((f) => [f.kind, f.line]),
+      [
+        ['github-token', 2],
+        ['aws-secret-key', 3],
+        ['password', 4],
+        ['password', 7],
+      ],
+    );
     assert.ok(r.text.includes('export NPM_TOKEN=$(cat ~/.npm-token)'));
     assert.ok(r.text.includes('Bearer $API_TOKEN'));
     assert.ok(r.text.includes("export DB_PASSWORD='[REDACTED:password#1]'"));
@@ -235,7 +279,13 @@ describe('redactSecrets: snippets by language', () => {
       'RUN npm ci',
     ].join('\n');
     const r = redacted(src, [STRIPE]);
-    assert.deepEqual(r.findings.map((f) => [f.kind, f.line]), [['stripe-key', 3], ['token', 4]]);
+    assert.deepEqual(
+      r.findings.map((f) => [f.kind, f.line]),
+      [
+        ['stripe-key', 3],
+        ['token', 4],
+      ],
+    );
     assert.ok(r.text.includes('ENV API_KEY=${API_KEY}'));
     assert.ok(r.text.includes('ARG NPM_TOKEN\n'));
   });
@@ -265,7 +315,15 @@ describe('redactSecrets: assignments in other languages and forms', () => {
   for (const [input, expected] of cases) it(input, () => assert.equal(redactSecrets(input).text, expected));
 
   it('leaves versions, setting ids, low-entropy weak values and pagination alone', () => {
-    for (const line of ['"jsonwebtoken": "^9.0.0"', "const EM_TOKEN = 'verdant.carbon.electricityMapsToken';", 'salt = "pepper"', 'key = "user-profile-cache"', 'sessionKey: "file:///a.txt"', 'bypass = "something123"', "kind = ok ? 'db-password' : 'url-password-2024'"]) {
+    for (const line of [
+      '"jsonwebtoken": "^9.0.0"',
+      "const EM_TOKEN = 'verdant.carbon.electricityMapsToken';",
+      'salt = "pepper"',
+      'key = "user-profile-cache"',
+      'sessionKey: "file:///a.txt"',
+      'bypass = "something123"',
+      "kind = ok ? 'db-password' : 'url-password-2024'",
+    ]) {
       assert.equal(redactSecrets(line).text, line, line);
     }
   });
@@ -299,7 +357,10 @@ describe('redactSecrets: PEM private keys', () => {
       const r = redactSecrets(src);
       assert.equal(r.text, `# deploy key\nKEY = """\n[REDACTED:private-key#1]\n"""\npassword = "[REDACTED:password#1]"\n`);
       assert.ok(!r.text.includes('-----'));
-      assert.deepEqual(r.findings, [{ kind: 'private-key', line: 3 }, { kind: 'password', line: 12 }]);
+      assert.deepEqual(r.findings, [
+        { kind: 'private-key', line: 3 },
+        { kind: 'password', line: 12 },
+      ]);
     });
   }
 
@@ -321,7 +382,10 @@ describe('redactSecrets: placeholders', () => {
     const src = `a = "${GHP}"\nb = "${other}"\nc = "${GHP}"`;
     const r = redactSecrets(src);
     assert.equal(r.text, 'a = "[REDACTED:github-token#1]"\nb = "[REDACTED:github-token#2]"\nc = "[REDACTED:github-token#1]"');
-    assert.deepEqual(r.findings.map((f) => f.line), [1, 2, 3]);
+    assert.deepEqual(
+      r.findings.map((f) => f.line),
+      [1, 2, 3],
+    );
   });
 
   it('is idempotent: redacting redacted text changes nothing', () => {
@@ -336,7 +400,10 @@ describe('redactSecrets: placeholders', () => {
     const mine = 'scw-' + fake(30, 60);
     const r = redactSecrets(`// debugging: ${mine}\nlog(${JSON.stringify(mine)})`, { extraValues: [mine, 'abc'] });
     assert.equal(r.text, '// debugging: [REDACTED:known-secret#1]\nlog("[REDACTED:known-secret#1]")');
-    assert.deepEqual(r.findings, [{ kind: 'known-secret', line: 1 }, { kind: 'known-secret', line: 2 }]);
+    assert.deepEqual(r.findings, [
+      { kind: 'known-secret', line: 1 },
+      { kind: 'known-secret', line: 2 },
+    ]);
   });
 });
 
@@ -434,7 +501,8 @@ describe('redactSecrets: ordinary code stays intact', () => {
   });
 
   it('a 32-hex value without a Twilio SID beside it, and a 40-character token without an AWS key id, stay', () => {
-    for (const line of [`etag = "${fake(32, 71, HEX)}"`, `const blob = '${fake(40, 72, BASE64)}';`]) assert.equal(redactSecrets(line).text, line, line);
+    for (const line of [`etag = "${fake(32, 71, HEX)}"`, `const blob = '${fake(40, 72, BASE64)}';`])
+      assert.equal(redactSecrets(line).text, line, line);
   });
 
   it('a PEM header without a key body is skipped, and a key after it is still found', () => {
@@ -461,19 +529,25 @@ describe('redactEnvFile', () => {
       'AFTER=value # trailing comment',
     ].join('\n');
     const r = redactEnvFile(src);
-    assert.equal(r.text, [
-      '# app settings',
-      'NODE_ENV=[REDACTED:env-value#1]',
-      'PORT=[REDACTED:env-value#2]',
-      '',
-      'DATABASE_URL="[REDACTED:env-value#3]"',
-      'export STRIPE_KEY=[REDACTED:secret#1]',
-      'EMPTY=',
-      '# old token: [REDACTED:github-token#1]',
-      'MULTI="[REDACTED:env-value#4]"',
-      'AFTER=[REDACTED:env-value#5] # trailing comment',
-    ].join('\n'));
-    assert.deepEqual(r.findings.map((f) => f.line), [2, 3, 5, 6, 8, 9, 11]);
+    assert.equal(
+      r.text,
+      [
+        '# app settings',
+        'NODE_ENV=[REDACTED:env-value#1]',
+        'PORT=[REDACTED:env-value#2]',
+        '',
+        'DATABASE_URL="[REDACTED:env-value#3]"',
+        'export STRIPE_KEY=[REDACTED:secret#1]',
+        'EMPTY=',
+        '# old token: [REDACTED:github-token#1]',
+        'MULTI="[REDACTED:env-value#4]"',
+        'AFTER=[REDACTED:env-value#5] # trailing comment',
+      ].join('\n'),
+    );
+    assert.deepEqual(
+      r.findings.map((f) => f.line),
+      [2, 3, 5, 6, 8, 9, 11],
+    );
   });
 
   it('names the kind from the key when it looks secret', () => {
@@ -484,11 +558,43 @@ describe('redactEnvFile', () => {
 
 describe('isSensitivePath', () => {
   const yes = [
-    '.env', '.env.local', '.envrc', '.env.production', 'config/.env.example', 'prod.env', 'C:\\proj\\.env', 'certs/server.pem', 'tls.key',
-    '/home/me/.ssh/id_rsa', 'id_ed25519', 'id_rsa_github', 'store.p12', 'cert.PFX', '/home/me/.aws/credentials', 'credentials.json',
-    'secrets.yaml', 'secrets.json', '.npmrc', '.pypirc', '.netrc', 'kubeconfig', '/home/me/.kube/config', 'prod.tfvars', 'x.tfvars.json',
+    '.env',
+    '.env.local',
+    '.envrc',
+    '.env.production',
+    'config/.env.example',
+    'prod.env',
+    'C:\\proj\\.env',
+    'certs/server.pem',
+    'tls.key',
+    '/home/me/.ssh/id_rsa',
+    'id_ed25519',
+    'id_rsa_github',
+    'store.p12',
+    'cert.PFX',
+    '/home/me/.aws/credentials',
+    'credentials.json',
+    'secrets.yaml',
+    'secrets.json',
+    '.npmrc',
+    '.pypirc',
+    '.netrc',
+    'kubeconfig',
+    '/home/me/.kube/config',
+    'prod.tfvars',
+    'x.tfvars.json',
   ];
-  const no = ['src/env.ts', 'environment.ts', 'id_rsa.pub', 'keyboard.ts', 'src/secretsManager.ts', 'README.md', 'package.json', 'docs/credentials-guide.md.txt/x.ts', 'monkey.ts'];
+  const no = [
+    'src/env.ts',
+    'environment.ts',
+    'id_rsa.pub',
+    'keyboard.ts',
+    'src/secretsManager.ts',
+    'README.md',
+    'package.json',
+    'docs/credentials-guide.md.txt/x.ts',
+    'monkey.ts',
+  ];
   for (const p of yes) it(`sensitive: ${p}`, () => assert.equal(isSensitivePath(p), true));
   for (const p of no) it(`ordinary: ${p}`, () => assert.equal(isSensitivePath(p), false));
 });

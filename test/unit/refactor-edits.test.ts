@@ -3,7 +3,11 @@ import { applyEdits, EditError, parseEditBlocks, resolveEdits, type EditBlock } 
 import type { FileEdit } from '../../src/core/refactor/types';
 import { CART, CART_AFTER, INVOICE, INVOICE_AFTER, REPORT, REPORT_AFTER } from '../fixtures/refactor/cart-fixture';
 
-const FILES = new Map([['src/cart.ts', CART], ['src/invoice.ts', INVOICE], ['src/report.ts', REPORT]]);
+const FILES = new Map([
+  ['src/cart.ts', CART],
+  ['src/invoice.ts', INVOICE],
+  ['src/report.ts', REPORT],
+]);
 const ALL = ['src/cart.ts', 'src/invoice.ts', 'src/report.ts'];
 
 // What a local model typically answers for the rename: prose, fences, a backticked path, a File: line that covers
@@ -69,14 +73,24 @@ function editError(fn: () => unknown, match: RegExp): EditError {
 
 function applyAll(edits: readonly FileEdit[], files: ReadonlyMap<string, string>): Map<string, string> {
   const out = new Map(files);
-  for (const [path, text] of files) out.set(path, applyEdits(text, edits.filter((e) => e.path === path)));
+  for (const [path, text] of files)
+    out.set(
+      path,
+      applyEdits(
+        text,
+        edits.filter((e) => e.path === path),
+      ),
+    );
   return out;
 }
 
 describe('refactor edits: parseEditBlocks', () => {
   it('reads blocks among prose and fences, a File: line applying until the next one', () => {
     const blocks = parseEditBlocks(ANSWER);
-    assert.deepEqual(blocks.map((b) => b.path), ['src/cart.ts', 'src/cart.ts', 'src/invoice.ts', 'src/invoice.ts', 'src/report.ts', 'src/report.ts']);
+    assert.deepEqual(
+      blocks.map((b) => b.path),
+      ['src/cart.ts', 'src/cart.ts', 'src/invoice.ts', 'src/invoice.ts', 'src/report.ts', 'src/report.ts'],
+    );
     assert.deepEqual(blocks[0], {
       path: 'src/cart.ts',
       search: 'export function computeTotal(items: readonly Item[]): number {',
@@ -91,12 +105,24 @@ describe('refactor edits: parseEditBlocks', () => {
   });
 
   it('rejects malformed answers with a clear message', () => {
-    editError(() => parseEditBlocks('<<<<<<< SEARCH\na\n=======\nb\n>>>>>>> REPLACE'), /^an edit block \(line 1 of the answer\) has no "File:" line before it$/);
-    editError(() => parseEditBlocks('File: src/a.ts\n<<<<<<< SEARCH\na\n=======\nb\n'), /^a SEARCH block for src\/a\.ts has no ">>>>>>> REPLACE" line$/);
+    editError(
+      () => parseEditBlocks('<<<<<<< SEARCH\na\n=======\nb\n>>>>>>> REPLACE'),
+      /^an edit block \(line 1 of the answer\) has no "File:" line before it$/,
+    );
+    editError(
+      () => parseEditBlocks('File: src/a.ts\n<<<<<<< SEARCH\na\n=======\nb\n'),
+      /^a SEARCH block for src\/a\.ts has no ">>>>>>> REPLACE" line$/,
+    );
     editError(() => parseEditBlocks('File: src/a.ts\n<<<<<<< SEARCH\na\n'), /has no "=======" line and no REPLACE/);
     editError(() => parseEditBlocks('File: src/a.ts\n<<<<<<< SEARCH\na\n>>>>>>> REPLACE\n'), /has no "=======" line before its end/);
-    editError(() => parseEditBlocks('File: src/a.ts\n<<<<<<< SEARCH\na\n=======\nb\n<<<<<<< SEARCH\nc\n=======\nd\n>>>>>>> REPLACE'), /has no ">>>>>>> REPLACE" line/);
-    editError(() => parseEditBlocks('File: src/a.ts\n<<<<<<< SEARCH\n  \n=======\nb\n>>>>>>> REPLACE'), /^an edit for src\/a\.ts has an empty SEARCH part$/);
+    editError(
+      () => parseEditBlocks('File: src/a.ts\n<<<<<<< SEARCH\na\n=======\nb\n<<<<<<< SEARCH\nc\n=======\nd\n>>>>>>> REPLACE'),
+      /has no ">>>>>>> REPLACE" line/,
+    );
+    editError(
+      () => parseEditBlocks('File: src/a.ts\n<<<<<<< SEARCH\n  \n=======\nb\n>>>>>>> REPLACE'),
+      /^an edit for src\/a\.ts has an empty SEARCH part$/,
+    );
     editError(() => parseEditBlocks('File: src/a.ts\n=======\nb\n>>>>>>> REPLACE'), /outside a SEARCH\/REPLACE block/);
     editError(() => parseEditBlocks('I renamed it everywhere, no changes needed.'), /^the model returned no edits$/);
     editError(() => parseEditBlocks(''), /^the model returned no edits$/);
@@ -104,9 +130,12 @@ describe('refactor edits: parseEditBlocks', () => {
 });
 
 describe('refactor edits: resolveEdits and applyEdits', () => {
-  it('applies the model\'s answer to all three files, giving the renamed files', () => {
+  it("applies the model's answer to all three files, giving the renamed files", () => {
     const edits = resolveEdits(parseEditBlocks(ANSWER), FILES, ALL);
-    assert.deepEqual(edits.map((e) => e.path), ['src/cart.ts', 'src/cart.ts', 'src/invoice.ts', 'src/invoice.ts', 'src/report.ts', 'src/report.ts']);
+    assert.deepEqual(
+      edits.map((e) => e.path),
+      ['src/cart.ts', 'src/cart.ts', 'src/invoice.ts', 'src/invoice.ts', 'src/report.ts', 'src/report.ts'],
+    );
     for (let i = 1; i < edits.length; i++) if (edits[i]!.path === edits[i - 1]!.path) assert.ok(edits[i]!.start >= edits[i - 1]!.end);
     const out = applyAll(edits, FILES);
     assert.equal(out.get('src/cart.ts'), CART_AFTER);
@@ -117,16 +146,25 @@ describe('refactor edits: resolveEdits and applyEdits', () => {
     assert.equal(CART.slice(first.start, first.end), 'export function computeTotal(items: readonly Item[]): number {');
   });
 
-  it('sorts by path then position whatever the answer\'s order', () => {
+  it("sorts by path then position whatever the answer's order", () => {
     const blocks = parseEditBlocks(ANSWER).reverse();
     const edits = resolveEdits(blocks, FILES, ALL);
-    assert.deepEqual(edits.map((e) => [e.path, e.start]), [...edits].sort((a, b) => a.path.localeCompare(b.path) || a.start - b.start).map((e) => [e.path, e.start]));
+    assert.deepEqual(
+      edits.map((e) => [e.path, e.start]),
+      [...edits].sort((a, b) => a.path.localeCompare(b.path) || a.start - b.start).map((e) => [e.path, e.start]),
+    );
   });
 
   it('keeps CRLF line endings in a CRLF file', () => {
     const crlf = INVOICE.replace(/\n/g, '\r\n');
     const files = new Map([['src/invoice.ts', crlf]]);
-    const blocks: EditBlock[] = [{ path: 'src/invoice.ts', search: 'export function invoiceTotal(invoice: Invoice): number {\n  const net = computeTotal(invoice.lines);', replace: 'export function invoiceTotal(invoice: Invoice): number {\n  const net = calculateTotal(invoice.lines);' }];
+    const blocks: EditBlock[] = [
+      {
+        path: 'src/invoice.ts',
+        search: 'export function invoiceTotal(invoice: Invoice): number {\n  const net = computeTotal(invoice.lines);',
+        replace: 'export function invoiceTotal(invoice: Invoice): number {\n  const net = calculateTotal(invoice.lines);',
+      },
+    ];
     const out = applyEdits(crlf, resolveEdits(blocks, files, ['src/invoice.ts']));
     assert.equal(out, crlf.replace('const net = computeTotal', 'const net = calculateTotal'));
     assert.ok(!/[^\r]\n/.test(out), 'every line break is still CRLF');
@@ -135,21 +173,32 @@ describe('refactor edits: resolveEdits and applyEdits', () => {
   it('matches lines again ignoring trailing whitespace when the exact text is not found', () => {
     const withSpaces = CART.replace('  return computeTotal(items) === 0;', '  return computeTotal(items) === 0;   ');
     const files = new Map([['src/cart.ts', withSpaces]]);
-    const blocks = parseEditBlocks('File: src/cart.ts\n<<<<<<< SEARCH\nexport function isEmpty(items: readonly Item[]): boolean {\t\n  return computeTotal(items) === 0;\n\n=======\nexport function isEmpty(items: readonly Item[]): boolean {\n  return calculateTotal(items) === 0;\n\n>>>>>>> REPLACE');
+    const blocks = parseEditBlocks(
+      'File: src/cart.ts\n<<<<<<< SEARCH\nexport function isEmpty(items: readonly Item[]): boolean {\t\n  return computeTotal(items) === 0;\n\n=======\nexport function isEmpty(items: readonly Item[]): boolean {\n  return calculateTotal(items) === 0;\n\n>>>>>>> REPLACE',
+    );
     const edits = resolveEdits(blocks, files, ['src/cart.ts']);
     assert.equal(edits.length, 1);
-    assert.equal(applyEdits(withSpaces, edits), withSpaces.replace('  return computeTotal(items) === 0;   ', '  return calculateTotal(items) === 0;'));
+    assert.equal(
+      applyEdits(withSpaces, edits),
+      withSpaces.replace('  return computeTotal(items) === 0;   ', '  return calculateTotal(items) === 0;'),
+    );
   });
 
   it('names the file and the first line when the search text is not found', () => {
     const blocks: EditBlock[] = [{ path: 'src/invoice.ts', search: '\n  const total = computeTotal(invoice.items);\n  return total;', replace: 'x' }];
-    const e = editError(() => resolveEdits(blocks, FILES, ALL), /^the SEARCH text for src\/invoice\.ts was not found in the file \(it starts "const total = computeTotal\(invoice\.items\);"\)$/);
+    const e = editError(
+      () => resolveEdits(blocks, FILES, ALL),
+      /^the SEARCH text for src\/invoice\.ts was not found in the file \(it starts "const total = computeTotal\(invoice\.items\);"\)$/,
+    );
     assert.equal(e.path, 'src/invoice.ts');
   });
 
   it('rejects an ambiguous search text', () => {
     const blocks: EditBlock[] = [{ path: 'src/report.ts', search: 'computeTotal(inv.lines)', replace: 'calculateTotal(inv.lines)' }];
-    editError(() => resolveEdits(blocks, FILES, ALL), /^the SEARCH text for src\/report\.ts is ambiguous: it matches 2 places \(it starts "computeTotal\(inv\.lines\)"\); it must match exactly one$/);
+    editError(
+      () => resolveEdits(blocks, FILES, ALL),
+      /^the SEARCH text for src\/report\.ts is ambiguous: it matches 2 places \(it starts "computeTotal\(inv\.lines\)"\); it must match exactly one$/,
+    );
     // Ambiguous after the whitespace-tolerant retry too.
     const twice = 'a();  \nb();\na();\nb();\n';
     editError(() => resolveEdits([{ path: 'x.ts', search: 'a(); \nb();\n', replace: '' }], new Map([['x.ts', twice]]), ['x.ts']), /matches 2 places/);
@@ -165,10 +214,13 @@ describe('refactor edits: resolveEdits and applyEdits', () => {
     assert.equal(resolveEdits([one, one], FILES, ALL).length, 1);
   });
 
-  it('rejects an edit outside the step\'s files, or to a file not read', () => {
+  it("rejects an edit outside the step's files, or to a file not read", () => {
     const [block] = parseEditBlocks(ANSWER);
     assert.ok(block);
-    const e = editError(() => resolveEdits([block], FILES, ['src/invoice.ts', 'src/report.ts']), /^the model edited src\/cart\.ts, which is not one of this step's files \(src\/invoice\.ts, src\/report\.ts\)$/);
+    const e = editError(
+      () => resolveEdits([block], FILES, ['src/invoice.ts', 'src/report.ts']),
+      /^the model edited src\/cart\.ts, which is not one of this step's files \(src\/invoice\.ts, src\/report\.ts\)$/,
+    );
     assert.equal(e.path, 'src/cart.ts');
     editError(() => resolveEdits([block], new Map([['src/invoice.ts', INVOICE]]), ['src/cart.ts']), /has not read that file/);
     // Paths as models write them are normalised.
@@ -177,9 +229,23 @@ describe('refactor edits: resolveEdits and applyEdits', () => {
 
   it('applyEdits applies from the end and refuses overlaps', () => {
     const text = 'abcdef';
-    assert.equal(applyEdits(text, [{ path: 'f', start: 0, end: 1, newText: 'AA' }, { path: 'f', start: 4, end: 6, newText: '' }, { path: 'f', start: 2, end: 2, newText: '-' }]), 'AAb-cd');
+    assert.equal(
+      applyEdits(text, [
+        { path: 'f', start: 0, end: 1, newText: 'AA' },
+        { path: 'f', start: 4, end: 6, newText: '' },
+        { path: 'f', start: 2, end: 2, newText: '-' },
+      ]),
+      'AAb-cd',
+    );
     assert.equal(applyEdits(text, []), text);
-    assert.throws(() => applyEdits(text, [{ path: 'f', start: 0, end: 3, newText: '' }, { path: 'f', start: 2, end: 4, newText: '' }]), EditError);
+    assert.throws(
+      () =>
+        applyEdits(text, [
+          { path: 'f', start: 0, end: 3, newText: '' },
+          { path: 'f', start: 2, end: 4, newText: '' },
+        ]),
+      EditError,
+    );
     assert.throws(() => applyEdits(text, [{ path: 'f', start: 5, end: 9, newText: '' }]), EditError);
   });
 });

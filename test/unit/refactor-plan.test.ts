@@ -7,8 +7,20 @@ import { bigFile, cartContext, file, findHits, REQUEST } from '../fixtures/refac
 
 const GOOD = {
   steps: [
-    { title: 'Rename the definition', files: ['src/cart.ts'], symbols: ['computeTotal'], size: 'small', instruction: 'Rename computeTotal to calculateTotal where it is defined and used in cart.ts.' },
-    { title: 'Update the callers', files: ['src/invoice.ts', 'src/report.ts'], symbols: ['computeTotal'], size: 'medium', instruction: 'Import and call calculateTotal instead of computeTotal.' },
+    {
+      title: 'Rename the definition',
+      files: ['src/cart.ts'],
+      symbols: ['computeTotal'],
+      size: 'small',
+      instruction: 'Rename computeTotal to calculateTotal where it is defined and used in cart.ts.',
+    },
+    {
+      title: 'Update the callers',
+      files: ['src/invoice.ts', 'src/report.ts'],
+      symbols: ['computeTotal'],
+      size: 'medium',
+      instruction: 'Import and call calculateTotal instead of computeTotal.',
+    },
   ],
 };
 
@@ -39,10 +51,13 @@ describe('refactor plan: parsePlan', () => {
   it('reads a valid plan, numbering steps and recording file versions', () => {
     const plan = parsePlan(JSON.stringify(GOOD), ctx);
     assert.equal(plan.request, REQUEST);
-    assert.deepEqual(plan.steps.map((s) => [s.id, s.title, s.files, s.size, s.added]), [
-      [1, 'Rename the definition', ['src/cart.ts'], 'small', false],
-      [2, 'Update the callers', ['src/invoice.ts', 'src/report.ts'], 'medium', false],
-    ]);
+    assert.deepEqual(
+      plan.steps.map((s) => [s.id, s.title, s.files, s.size, s.added]),
+      [
+        [1, 'Rename the definition', ['src/cart.ts'], 'small', false],
+        [2, 'Update the callers', ['src/invoice.ts', 'src/report.ts'], 'medium', false],
+      ],
+    );
     assert.deepEqual(plan.steps[0]!.symbols, ['computeTotal']);
     assert.equal(plan.steps[1]!.instruction, 'Import and call calculateTotal instead of computeTotal.');
     assert.deepEqual(plan.notes, []);
@@ -59,10 +74,16 @@ describe('refactor plan: parsePlan', () => {
   });
 
   it('rejects an answer that is not one JSON object', () => {
-    planError(() => parsePlan('I would rename the function first, then update the callers.', ctx), /^The local model's plan is not valid JSON \(no JSON object found in the answer\); nothing was changed\. Try again, or choose a larger local model\.$/);
+    planError(
+      () => parsePlan('I would rename the function first, then update the callers.', ctx),
+      /^The local model's plan is not valid JSON \(no JSON object found in the answer\); nothing was changed\. Try again, or choose a larger local model\.$/,
+    );
     planError(() => parsePlan('', ctx), /not valid JSON \(the answer is empty\)/);
     planError(() => parsePlan('{"steps": [{"title": "Rename", "files": ["src/cart.ts"]', ctx), /not valid JSON \(a "\{" is never closed\)/);
-    planError(() => parsePlan(`${JSON.stringify(GOOD)}\nor else\n${JSON.stringify(GOOD)}`, ctx), /not valid JSON \(the answer has 2 JSON objects, expected one\)/);
+    planError(
+      () => parsePlan(`${JSON.stringify(GOOD)}\nor else\n${JSON.stringify(GOOD)}`, ctx),
+      /not valid JSON \(the answer has 2 JSON objects, expected one\)/,
+    );
     planError(() => parsePlan(JSON.stringify(GOOD.steps), ctx), /not valid JSON \(it is an array, not an object with "steps"\)/);
     planError(() => parsePlan("{steps: [{title: 'x'}]}", ctx), /not valid JSON/);
   });
@@ -83,7 +104,12 @@ describe('refactor plan: parsePlan', () => {
   });
 
   it('names the files that are not part of the change', () => {
-    const bad = { steps: [{ ...GOOD.steps[0], files: ['src/cart.ts', 'src/tax.ts'] }, { ...GOOD.steps[1], files: ['lib/old.ts', 'src/report.ts'] }] };
+    const bad = {
+      steps: [
+        { ...GOOD.steps[0], files: ['src/cart.ts', 'src/tax.ts'] },
+        { ...GOOD.steps[1], files: ['lib/old.ts', 'src/report.ts'] },
+      ],
+    };
     const e = planError(() => parsePlan(JSON.stringify(bad), ctx), /not part of this change: src\/tax\.ts, lib\/old\.ts\)/);
     assert.match(e.message, /^The local model's plan cannot be used \(it names files that are not part of this change/);
   });
@@ -98,11 +124,14 @@ describe('refactor plan: parsePlan', () => {
       ],
     };
     const plan = parsePlan(JSON.stringify(dup), ctx);
-    assert.deepEqual(plan.steps.map((s) => [s.id, s.title, s.files]), [
-      [1, 'Rename the definition', ['src/cart.ts']],
-      [2, 'Callers', ['src/invoice.ts']],
-      [3, 'Report', ['src/report.ts']],
-    ]);
+    assert.deepEqual(
+      plan.steps.map((s) => [s.id, s.title, s.files]),
+      [
+        [1, 'Rename the definition', ['src/cart.ts']],
+        [2, 'Callers', ['src/invoice.ts']],
+        [3, 'Report', ['src/report.ts']],
+      ],
+    );
     assert.deepEqual(plan.notes, [
       'src/cart.ts was in steps 1 and 2; Verdant kept it in step 1.',
       'src/cart.ts was in steps 1 and 3; Verdant kept it in step 1.',
@@ -115,9 +144,15 @@ describe('refactor plan: parsePlan', () => {
     assert.equal(plan.steps.length, 3);
     const [, inv, rep] = plan.steps;
     assert.ok(inv && rep);
-    assert.deepEqual([inv.id, inv.title, inv.files, inv.symbols, inv.added], [2, 'Update src/invoice.ts', ['src/invoice.ts'], ['computeTotal'], true]);
+    assert.deepEqual(
+      [inv.id, inv.title, inv.files, inv.symbols, inv.added],
+      [2, 'Update src/invoice.ts', ['src/invoice.ts'], ['computeTotal'], true],
+    );
     assert.equal(inv.size, 'small');
-    assert.equal(inv.instruction, 'Update the uses of computeTotal in src/invoice.ts (lines 1, 10) for this change: rename computeTotal to calculateTotal');
+    assert.equal(
+      inv.instruction,
+      'Update the uses of computeTotal in src/invoice.ts (lines 1, 10) for this change: rename computeTotal to calculateTotal',
+    );
     assert.deepEqual([rep.id, rep.files, rep.added, rep.size], [3, ['src/report.ts'], true, 'medium']);
     assert.deepEqual(plan.notes, [
       'Verdant added a step for src/invoice.ts: it uses computeTotal but the plan left it out.',
@@ -127,14 +162,23 @@ describe('refactor plan: parsePlan', () => {
 
   it('a file without occurrences may be planned, but is not added', () => {
     const ctx2 = cartContext([file('src/types.ts', 'export type Cents = number;\n')]);
-    const plan = parsePlan(JSON.stringify({ steps: [...GOOD.steps, { title: 'Types', files: ['src/types.ts'], symbols: [], size: 'small', instruction: 'Nothing.' }] }), ctx2);
-    assert.deepEqual(plan.steps.map((s) => s.files), [['src/cart.ts'], ['src/invoice.ts', 'src/report.ts'], ['src/types.ts']]);
+    const plan = parsePlan(
+      JSON.stringify({ steps: [...GOOD.steps, { title: 'Types', files: ['src/types.ts'], symbols: [], size: 'small', instruction: 'Nothing.' }] }),
+      ctx2,
+    );
+    assert.deepEqual(
+      plan.steps.map((s) => s.files),
+      [['src/cart.ts'], ['src/invoice.ts', 'src/report.ts'], ['src/types.ts']],
+    );
     assert.deepEqual(plan.steps[2]!.symbols, []);
     assert.equal(parsePlan(JSON.stringify(GOOD), ctx2).steps.length, 2);
   });
 
   it('fills a missing size, title, instruction and symbols, with notes', () => {
-    const plan = parsePlan(JSON.stringify({ steps: [{ files: ['src/cart.ts', 'src/invoice.ts', 'src/report.ts'], title: '  ', instruction: '', symbols: ['nope'] }] }), ctx);
+    const plan = parsePlan(
+      JSON.stringify({ steps: [{ files: ['src/cart.ts', 'src/invoice.ts', 'src/report.ts'], title: '  ', instruction: '', symbols: ['nope'] }] }),
+      ctx,
+    );
     const [s] = plan.steps;
     assert.ok(s);
     assert.equal(s.size, 'medium');
@@ -154,17 +198,32 @@ describe('refactor plan: parsePlan', () => {
     const before = JSON.stringify(frozen);
     const late = { steps: [GOOD.steps[0], GOOD.steps[1], { ...GOOD.steps[1], size: 'enormous' }] };
     let result: unknown = 'unset';
-    assert.throws(() => { result = parsePlan(JSON.stringify(late), frozen); }, PlanError);
+    assert.throws(() => {
+      result = parsePlan(JSON.stringify(late), frozen);
+    }, PlanError);
     assert.equal(result, 'unset');
     assert.equal(JSON.stringify(frozen), before);
     // Whatever the model writes, the only error is PlanError.
-    const garbage = ['null', '42', '"steps"', '[]', '{}', '{"steps": [null]}', '{"steps": [{}]}', '{"steps": {"0": {}}}', '{"steps": [{"files": [1]}]}', '}{', '```json\n```', '{"__proto__": {"steps": []}}'];
+    const garbage = [
+      'null',
+      '42',
+      '"steps"',
+      '[]',
+      '{}',
+      '{"steps": [null]}',
+      '{"steps": [{}]}',
+      '{"steps": {"0": {}}}',
+      '{"steps": [{"files": [1]}]}',
+      '}{',
+      '```json\n```',
+      '{"__proto__": {"steps": []}}',
+    ];
     for (const g of garbage) assert.throws(() => parsePlan(g, frozen), PlanError, g);
   });
 });
 
 describe('refactor plan: planSchema', () => {
-  it('limits files and symbols to the context and fits node-llama-cpp\'s JSON-schema grammar', () => {
+  it("limits files and symbols to the context and fits node-llama-cpp's JSON-schema grammar", () => {
     const ctx = cartContext();
     const schema = planSchema(ctx);
     const typed: GbnfJsonSchema = schema; // compiles: the schema uses only what node-llama-cpp supports
@@ -182,7 +241,18 @@ describe('refactor plan: planSchema', () => {
     assert.equal(schema.additionalProperties, false);
     assert.deepEqual([schema.properties.steps.minItems, schema.properties.steps.maxItems], [1, 3]);
     // Nothing outside node-llama-cpp's keywords, anywhere.
-    const allowed = new Set(['type', 'properties', 'required', 'additionalProperties', 'items', 'minItems', 'maxItems', 'enum', 'minLength', 'maxLength']);
+    const allowed = new Set([
+      'type',
+      'properties',
+      'required',
+      'additionalProperties',
+      'items',
+      'minItems',
+      'maxItems',
+      'enum',
+      'minLength',
+      'maxLength',
+    ]);
     const walk = (node: unknown): void => {
       if (Array.isArray(node) || typeof node !== 'object' || node === null) return;
       for (const [k, v] of Object.entries(node)) {
@@ -211,7 +281,10 @@ describe('refactor plan: planSchema', () => {
 describe('refactor plan: planMessages', () => {
   it('gives the request, the symbols, occurrences with line numbers, excerpts and diagnostics', () => {
     const messages = planMessages(cartContext([file('src/types.ts', 'export type Cents = number;\n')]));
-    assert.deepEqual(messages.map((m) => m.role), ['system', 'user']);
+    assert.deepEqual(
+      messages.map((m) => m.role),
+      ['system', 'user'],
+    );
     assert.match(messages[0]!.content, /only with one JSON object/);
     const user = messages[1]!.content;
     assert.match(user, /^Plan this change: rename computeTotal to calculateTotal\nSymbols involved: computeTotal\n/);

@@ -134,7 +134,11 @@ const entry = (n: number, over: Partial<RoutingLogEntry> = {}): RoutingLogEntry 
 });
 
 /** Cells of one Markdown table row, split on the pipes that are not escaped. */
-const cells = (row: string): string[] => row.split(/(?<!\\)\|/).slice(1, -1).map((c) => c.trim());
+const cells = (row: string): string[] =>
+  row
+    .split(/(?<!\\)\|/)
+    .slice(1, -1)
+    .map((c) => c.trim());
 const rows = (md: string): string[] => md.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| Time'));
 
 describe('routing log', () => {
@@ -144,7 +148,10 @@ describe('routing log', () => {
     assert.equal(empty.last, undefined);
     const log = new RoutingLog(3);
     for (let n = 1; n <= 5; n++) log.add(entry(n));
-    assert.deepEqual(log.list().map((e) => e.promptTokens), [1005, 1004, 1003]);
+    assert.deepEqual(
+      log.list().map((e) => e.promptTokens),
+      [1005, 1004, 1003],
+    );
     assert.equal(log.last?.promptTokens, 1005);
   });
 
@@ -185,7 +192,11 @@ describe('routing log', () => {
     const md = renderRoutingLog(log.list(), 'balanced');
     assert.match(md, /Mode: \*\*balanced\*\*/);
     assert.match(md, new RegExp(`the last ${ROUTING_LOG_SIZE} decisions`));
-    assert.ok(md.includes('| Time | Request | Route | Reason | Options (g CO2e, latency) | Classifier | Decision | Outcome |\n|---|---|---|---|---|---|---|---|'));
+    assert.ok(
+      md.includes(
+        '| Time | Request | Route | Reason | Options (g CO2e, latency) | Classifier | Decision | Outcome |\n|---|---|---|---|---|---|---|---|',
+      ),
+    );
     const r = rows(md);
     assert.equal(r.length, 3);
     for (const row of r) assert.equal(cells(row).length, 8, row);

@@ -16,13 +16,16 @@ const base: RoutingInput = {
   onBattery: true,
 };
 
-const at = (v: Float32Array, name: typeof FEATURE_NAMES[number]): number => v[FEATURE_NAMES.indexOf(name)]!;
+const at = (v: Float32Array, name: (typeof FEATURE_NAMES)[number]): number => v[FEATURE_NAMES.indexOf(name)]!;
 
 describe('router features', () => {
   it('has 16 named float32 entries, the kinds first in ROUTING_KINDS order', () => {
     assert.equal(FEATURE_COUNT, 16);
     assert.equal(new Set(FEATURE_NAMES).size, 16);
-    assert.deepEqual(FEATURE_NAMES.slice(0, 7), ROUTING_KINDS.map((k) => `kind_${k}`));
+    assert.deepEqual(
+      FEATURE_NAMES.slice(0, 7),
+      ROUTING_KINDS.map((k) => `kind_${k}`),
+    );
     const v = featureVector(base);
     assert.ok(v instanceof Float32Array);
     assert.equal(v.length, FEATURE_COUNT);
@@ -31,7 +34,11 @@ describe('router features', () => {
   it('one-hot encodes every kind', () => {
     ROUTING_KINDS.forEach((kind, i) => {
       const v = featureVector({ ...base, kind });
-      assert.deepEqual(Array.from(v.slice(0, 7)), ROUTING_KINDS.map((_, j) => (j === i ? 1 : 0)), kind);
+      assert.deepEqual(
+        Array.from(v.slice(0, 7)),
+        ROUTING_KINDS.map((_, j) => (j === i ? 1 : 0)),
+        kind,
+      );
     });
   });
 
@@ -83,8 +90,15 @@ describe('router features', () => {
     const hostile = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -1, -1e300, 0, 1e300];
     for (const h of hostile) {
       const v = featureVector({
-        kind: 'ask', promptTokens: h, localContextTokens: h, files: h, selectionChars: h,
-        localTokensPerSecond: h, draftMeanLogProb: h, recentAcceptance: h, onBattery: false,
+        kind: 'ask',
+        promptTokens: h,
+        localContextTokens: h,
+        files: h,
+        selectionChars: h,
+        localTokensPerSecond: h,
+        draftMeanLogProb: h,
+        recentAcceptance: h,
+        onBattery: false,
       });
       for (let i = 0; i < v.length; i++) assert.ok(Number.isFinite(v[i]), `${FEATURE_NAMES[i]} = ${v[i]} for input ${h}`);
       for (let i = 7; i < v.length; i++) assert.ok(v[i]! >= 0 && v[i]! <= 4, `${FEATURE_NAMES[i]} = ${v[i]} for input ${h}`);
@@ -126,7 +140,11 @@ describe('router classifier (TS reference)', () => {
       [{ ...json, bias: undefined }, /bias is not a finite number/],
     ];
     for (const [input, re] of cases) {
-      assert.throws(() => loadWeights(input), (e: unknown) => e instanceof Error && re.test(e.message) && /build-router-model/.test(e.message), String(re));
+      assert.throws(
+        () => loadWeights(input),
+        (e: unknown) => e instanceof Error && re.test(e.message) && /build-router-model/.test(e.message),
+        String(re),
+      );
     }
   });
 });

@@ -11,13 +11,33 @@ import { profile } from '../../src/core/carbon/energy/devices';
 import { formatGrams } from '../../src/core/carbon/dashboardData';
 import { localEmbodied } from '../../src/core/carbon/sci';
 import {
-  CHARS_PER_TOKEN, DEFAULT_CLOUD_TPS, DEFAULT_CLOUD_TTFT_MS, DEFAULT_LOCAL_TPS, PREFILL_FACTOR,
-  estimateCloudOption, estimateLaterOption, estimateLocalOption, expectedOutputTokens,
-  type CloudSide, type LocalSide, type OptionEstimate,
+  CHARS_PER_TOKEN,
+  DEFAULT_CLOUD_TPS,
+  DEFAULT_CLOUD_TTFT_MS,
+  DEFAULT_LOCAL_TPS,
+  PREFILL_FACTOR,
+  estimateCloudOption,
+  estimateLaterOption,
+  estimateLocalOption,
+  expectedOutputTokens,
+  type CloudSide,
+  type LocalSide,
+  type OptionEstimate,
 } from '../../src/core/routing/estimates';
 import {
-  BUDGET_ACTIONS, CASCADE_MAX_COST, CONFIDENT, GREENER_BY, ESCALATE_BELOW, MODE_DESCRIPTIONS, ROUTING_MODES, UNLIKELY,
-  cascadeVerdict, decideRoute, type RouteContext, type RouteDecision, type RouteRequest,
+  BUDGET_ACTIONS,
+  CASCADE_MAX_COST,
+  CONFIDENT,
+  GREENER_BY,
+  ESCALATE_BELOW,
+  MODE_DESCRIPTIONS,
+  ROUTING_MODES,
+  UNLIKELY,
+  cascadeVerdict,
+  decideRoute,
+  type RouteContext,
+  type RouteDecision,
+  type RouteRequest,
 } from '../../src/core/routing/policy';
 import { ROUTING_KINDS } from '../../src/core/routing/features';
 
@@ -126,10 +146,19 @@ describe('router estimates', () => {
   describe('a cloud model the catalogue lacks, costed as the ledger records the same request', () => {
     const MODEL = 'Qwen/Qwen2.5-Coder-32B-Instruct';
     /** The ledger's record of the request the router predicts: unknown endpoint (default PUE), German grid, no latency cap. */
-    const record = (over: Partial<CloudRequestFacts> = {}) => cloudSciRecord({
-      feature: 'explain', endpoint: 'https://llm.example.org/v1', model: MODEL, tokensIn: 1000, tokensOut: 350, latencyMs: 600_000,
-      at: Date.UTC(2026, 0, 1), localZone: 'DE', intensity: { gPerKWh: DE, source: 'embedded', zone: 'DE', signal: 'average', isEstimated: true }, ...over,
-    });
+    const record = (over: Partial<CloudRequestFacts> = {}) =>
+      cloudSciRecord({
+        feature: 'explain',
+        endpoint: 'https://llm.example.org/v1',
+        model: MODEL,
+        tokensIn: 1000,
+        tokensOut: 350,
+        latencyMs: 600_000,
+        at: Date.UTC(2026, 0, 1),
+        localZone: 'DE',
+        intensity: { gPerKWh: DE, source: 'embedded', zone: 'DE', signal: 'average', isEstimated: true },
+        ...over,
+      });
     const agrees = (o: OptionEstimate, r: ReturnType<typeof record>) => {
       close(o.kWh / 350, r.energy.kWh / 350, 1e-12, `energy per token ${o.kWh / 350} vs the ledger's ${r.energy.kWh / 350}`);
       assert.equal(o.method, r.energy.method);
@@ -139,7 +168,7 @@ describe('router estimates', () => {
     };
     const BASELINE_EST = estimateCloudOption(1000, 350, { model: BASELINE.model, gPerKWh: DE });
 
-    it('a declared size (verdant.cloud.modelParams 32): the ledger\'s energy per token, not the 70B baseline\'s, and says so', () => {
+    it("a declared size (verdant.cloud.modelParams 32): the ledger's energy per token, not the 70B baseline's, and says so", () => {
       const declared = declaredSize('32');
       const o = estimateCloudOption(1000, 350, { model: MODEL, declaredSize: declared, gPerKWh: DE });
       agrees(o, record({ declaredSize: declared }));
@@ -168,7 +197,7 @@ describe('router estimates', () => {
       inRange(assumed);
     });
 
-    it('a catalogue model keeps EcoLogits\' method and says nothing more; the decision carries the note on its cloud option', () => {
+    it("a catalogue model keeps EcoLogits' method and says nothing more; the decision carries the note on its cloud option", () => {
       assert.equal(CLOUD_DE_EST.method, 'ecologits-2025.11');
       assert.equal(CLOUD_DE_EST.note, undefined);
       agrees(estimateCloudOption(1000, 350, { model: 'llama-3.3-70b-instruct', gPerKWh: DE }), record({ model: 'llama-3.3-70b-instruct' }));
@@ -226,13 +255,18 @@ describe('router estimates', () => {
   });
 
   it('gives ranges that contain the point value', () => {
-    for (const o of [LOCAL_FR, LOCAL_DE, CLOUD_DE_EST, CLOUD_FR_EST,
+    for (const o of [
+      LOCAL_FR,
+      LOCAL_DE,
+      CLOUD_DE_EST,
+      CLOUD_FR_EST,
       estimateLocalOption(1000, 350, localSide({ device: profile('phoenix-hs-cpu'), tokensPerSecond: undefined })),
       estimateCloudOption(8000, 2000, { model: 'qwen3-235b-a22b', gPerKWh: 30 }),
       estimateCloudOption(8000, 2000, { model: 'gpt-oss-120b', pue: 1.09, gPerKWh: 400 }),
       estimateLaterOption(LOCAL_DE, 100, DE, 60_000),
       estimateLaterOption(LOCAL_DE, 10, DE, 60_000),
-      estimateLaterOption(LOCAL_FR, 200, FR, 60_000)]) {
+      estimateLaterOption(LOCAL_FR, 200, FR, 60_000),
+    ]) {
       inRange(o);
       assert.ok(o.rangeG[1] > o.rangeG[0], `${o.route}: a real range`);
     }
@@ -269,16 +303,25 @@ describe('router policy', () => {
 
   it('lists every option with its estimate and the classifier probability', () => {
     const d = decideRoute(EXPLAIN, ctx(), 0.7);
-    assert.deepEqual(d.options.map((o) => o.route), ['local', 'cloud']);
-    assert.deepEqual(d.options.map((o) => o.pLocalOk), [0.7, 0.7]);
-    assert.deepEqual(d.options.map((o) => o.blocked), [undefined, undefined]);
+    assert.deepEqual(
+      d.options.map((o) => o.route),
+      ['local', 'cloud'],
+    );
+    assert.deepEqual(
+      d.options.map((o) => o.pLocalOk),
+      [0.7, 0.7],
+    );
+    assert.deepEqual(
+      d.options.map((o) => o.blocked),
+      [undefined, undefined],
+    );
     close(option(d, 'local')!.gCO2e, LOCAL_FR.gCO2e);
     close(option(d, 'cloud')!.gCO2e, CLOUD_DE_EST.gCO2e);
     assert.equal(d.needsConsent, false);
     assert.equal(d.warning, undefined);
   });
 
-  it('uses the request\'s own output length when it is given', () => {
+  it("uses the request's own output length when it is given", () => {
     const d = decideRoute({ ...EXPLAIN, outputTokens: 700 }, ctx(), 0.9);
     close(option(d, 'local')!.gCO2e, estimateLocalOption(1000, 700, localSide()).gCO2e);
     close(option(d, 'cloud')!.gCO2e, estimateCloudOption(1000, 700, CLOUD_DE).gCO2e);
@@ -330,12 +373,15 @@ describe('router policy', () => {
       assert.equal(decideRoute(EXPLAIN, ctx({ cloud: CLOUD_FR }), 0.5).cascade, LOCAL_FR.gCO2e <= CASCADE_MAX_COST * CLOUD_FR_EST.gCO2e);
     });
 
-    it('counts a cascade\'s likely escalation against a warn budget', () => {
+    it("counts a cascade's likely escalation against a warn budget", () => {
       const expected = LOCAL_FR.gCO2e + 0.5 * CLOUD_DE_EST.gCO2e;
       const budget = { dailyGrams: 1, usedTodayG: 1 - (LOCAL_FR.gCO2e + expected) / 2, action: 'warn' as const };
       const d = decideRoute(EXPLAIN, ctx({ budget }), 0.5);
       assert.equal(d.cascade, true);
-      assert.equal(d.warning, `Today's carbon budget of ${formatGrams(1)} is exceeded (${formatGrams(budget.usedTodayG + expected)} with this request).`);
+      assert.equal(
+        d.warning,
+        `Today's carbon budget of ${formatGrams(1)} is exceeded (${formatGrams(budget.usedTodayG + expected)} with this request).`,
+      );
     });
 
     it('goes straight to the cloud below UNLIKELY', () => {
@@ -350,7 +396,12 @@ describe('router policy', () => {
       for (const p of [UNLIKELY, 0.5, CONFIDENT - 0.001]) {
         const d = decideRoute(EXPLAIN, ctx(), p);
         assert.deepEqual([d.route, d.cascade, d.needsConsent], ['local', true, false], String(p));
-        assert.ok(d.reason.startsWith(`local draft first, the cloud if it is unsure: ${formatGrams(LOCAL_FR.gCO2e)} vs cloud ${formatGrams(CLOUD_DE_EST.gCO2e)}, confidence`), d.reason);
+        assert.ok(
+          d.reason.startsWith(
+            `local draft first, the cloud if it is unsure: ${formatGrams(LOCAL_FR.gCO2e)} vs cloud ${formatGrams(CLOUD_DE_EST.gCO2e)}, confidence`,
+          ),
+          d.reason,
+        );
       }
       for (const kind of ['explain', 'refactor', 'tests', 'summarize', 'commit', 'ask'] as const) {
         assert.equal(decideRoute({ ...EXPLAIN, kind }, ctx(), 0.5).cascade, true, kind);
@@ -406,7 +457,12 @@ describe('router policy', () => {
       assert.ok(LOCAL_FR.gCO2e + (1 - p) * CLOUD_DE_EST.gCO2e > CLOUD_DE_EST.gCO2e);
       const d = decideRoute(EXPLAIN, ctx({ mode: 'greenest' }), p);
       assert.equal(d.route, 'cloud');
-      assert.ok(d.reason.endsWith(`(greenest: the local answer would likely need a cloud retry, ${formatGrams(LOCAL_FR.gCO2e + 0.7 * CLOUD_DE_EST.gCO2e)} expected)`), d.reason);
+      assert.ok(
+        d.reason.endsWith(
+          `(greenest: the local answer would likely need a cloud retry, ${formatGrams(LOCAL_FR.gCO2e + 0.7 * CLOUD_DE_EST.gCO2e)} expected)`,
+        ),
+        d.reason,
+      );
       // The break-even lies where local + (1 - p) x cloud = cloud, at p = local / cloud (about 0.43 here).
       const breakEven = LOCAL_FR.gCO2e / CLOUD_DE_EST.gCO2e;
       assert.ok(breakEven > 0.35 && breakEven < 0.5, `${breakEven}`);
@@ -459,7 +515,10 @@ describe('router policy', () => {
       const laterG = estimateLaterOption(LOCAL_DE, 100, DE, 0).gCO2e;
       const none = decideRoute(EXPLAIN, ctx({ mode: 'greenest', local: dirty, cloud: undefined, deferral }), 0.9);
       assert.equal(none.route, 'later');
-      assert.equal(none.reason, `later: ${formatGrams(laterG)} in the clean window vs ${formatGrams(LOCAL_DE.gCO2e)} now (no cloud endpoint is configured)`);
+      assert.equal(
+        none.reason,
+        `later: ${formatGrams(laterG)} in the clean window vs ${formatGrams(LOCAL_DE.gCO2e)} now (no cloud endpoint is configured)`,
+      );
       const localOnly = decideRoute(EXPLAIN, ctx({ mode: 'local-only', local: dirty, deferral }), 0.9);
       assert.equal(localOnly.route, 'later');
       assert.match(localOnly.reason, /\(local-only mode\)$/);
@@ -469,7 +528,15 @@ describe('router policy', () => {
     });
 
     it('has no later option when the local model cannot run', () => {
-      const d = decideRoute(EXPLAIN, ctx({ mode: 'greenest', local: { ...localSide(), contextTokens: 8192, unavailable: 'no local model is chosen' }, deferral: { windowGPerKWh: 5, startsInMs: 60_000 } }), 0.9);
+      const d = decideRoute(
+        EXPLAIN,
+        ctx({
+          mode: 'greenest',
+          local: { ...localSide(), contextTokens: 8192, unavailable: 'no local model is chosen' },
+          deferral: { windowGPerKWh: 5, startsInMs: 60_000 },
+        }),
+        0.9,
+      );
       assert.equal(option(d, 'later'), undefined);
       assert.equal(d.route, 'cloud');
     });
@@ -489,7 +556,7 @@ describe('router policy', () => {
       assert.ok(d.reason.endsWith('(fastest: about 8.1 s vs 16.6 s locally)'), d.reason);
     });
 
-    it('takes the local model when it is faster, counting the retry\'s time', () => {
+    it("takes the local model when it is faster, counting the retry's time", () => {
       // 120 tok/s decode and 3000 tok/s prefill: 0.33 s + 2.92 s = 3.25 s, + 10 % x 8.05 s.
       const quick = ctx({ mode: 'fastest', local: { ...localSide({ tokensPerSecond: 120, prefillTokensPerSecond: 3000 }), contextTokens: 8192 } });
       const d = decideRoute(EXPLAIN, quick, 0.9);
@@ -501,7 +568,11 @@ describe('router policy', () => {
 
     it('beats a slow local model with a fast cloud, whatever the grams', () => {
       const fastCloud: CloudSide = { ...CLOUD_DE, tokensPerSecond: 150, ttftMs: 250 };
-      const d = decideRoute(EXPLAIN, ctx({ mode: 'fastest', cloud: fastCloud, local: { ...localSide({ tokensPerSecond: 60 }), contextTokens: 8192 } }), 1);
+      const d = decideRoute(
+        EXPLAIN,
+        ctx({ mode: 'fastest', cloud: fastCloud, local: { ...localSide({ tokensPerSecond: 60 }), contextTokens: 8192 } }),
+        1,
+      );
       assert.equal(d.route, 'cloud');
       assert.ok(option(d, 'cloud')!.gCO2e > option(d, 'local')!.gCO2e, 'the faster option is the dirtier one here');
     });
@@ -531,7 +602,11 @@ describe('router policy', () => {
       const d = decideRoute(EXPLAIN, ctx({ mode: 'cloud-only', trusted: false }), 0.2);
       assert.deepEqual([d.route, d.cascade, d.needsConsent], ['local', false, false]);
       assert.ok(d.reason.endsWith('(cloud-only mode, but this workspace is not trusted, so code stays on this machine)'), d.reason);
-      const both = decideRoute(EXPLAIN, ctx({ mode: 'cloud-only', offline: true, local: { ...localSide(), contextTokens: 8192, unavailable: 'no local model is chosen' } }), 0.2);
+      const both = decideRoute(
+        EXPLAIN,
+        ctx({ mode: 'cloud-only', offline: true, local: { ...localSide(), contextTokens: 8192, unavailable: 'no local model is chosen' } }),
+        0.2,
+      );
       assert.equal(both.route, 'local');
       assert.match(both.reason, /cloud-only mode, but the network is offline; and no local model is chosen/);
     });
@@ -553,7 +628,11 @@ describe('router policy', () => {
       for (const mode of ROUTING_MODES) {
         const d = decideRoute(EXPLAIN, ctx({ mode, cloud: undefined }), 0.05);
         assert.equal(d.route, 'local', mode);
-        assert.deepEqual(d.options.map((o) => o.route), ['local'], mode);
+        assert.deepEqual(
+          d.options.map((o) => o.route),
+          ['local'],
+          mode,
+        );
         assert.ok(!d.reason.includes('vs cloud'), d.reason);
         assert.ok(d.reason.startsWith(`local: ${formatGrams(LOCAL_FR.gCO2e)}, confidence 0.05`), d.reason);
       }
@@ -620,7 +699,10 @@ describe('router policy', () => {
       assert.equal(local.warning, `Today's carbon budget of ${formatGrams(50)} is exceeded (${formatGrams(60 + LOCAL_FR.gCO2e)} with this request).`);
       assert.equal(decideRoute(EXPLAIN, ctx({ budget: { ...budget, usedTodayG: 10 } }), 0.05).warning, undefined);
       // This request's grams count: 49.99 g used + ~0.1 g in the cloud goes over, ~45 mg locally does not.
-      assert.match(decideRoute(EXPLAIN, ctx({ budget: { ...budget, usedTodayG: 49.99 } }), 0.05).warning ?? '', /exceeded \(50\.1 g with this request\)/);
+      assert.match(
+        decideRoute(EXPLAIN, ctx({ budget: { ...budget, usedTodayG: 49.99 } }), 0.05).warning ?? '',
+        /exceeded \(50\.1 g with this request\)/,
+      );
       assert.equal(decideRoute(EXPLAIN, ctx({ budget: { ...budget, usedTodayG: 49.95 } }), 0.9).warning, undefined);
       assert.equal('warning' in decideRoute(EXPLAIN, ctx({ budget: { ...budget, usedTodayG: 10 } }), 0.05), false);
     });
@@ -660,7 +742,10 @@ describe('router policy', () => {
         assert.match(d.reason, /; the prompt and its answer exceed the local context \(8192 tokens\), so the prompt will be cut\)$/, d.reason);
       }
       const cloudOnly = decideRoute(big, ctx({ mode: 'cloud-only', offline: true }), 0.99);
-      assert.match(cloudOnly.reason, /cloud-only mode, but the network is offline; the prompt and its answer exceed the local context \(8192 tokens\), so the prompt will be cut/);
+      assert.match(
+        cloudOnly.reason,
+        /cloud-only mode, but the network is offline; the prompt and its answer exceed the local context \(8192 tokens\), so the prompt will be cut/,
+      );
       // The answer (350 tokens for an explanation) shares the context: 7842 + 350 fits exactly, one more does not.
       assert.equal(decideRoute({ ...EXPLAIN, promptTokens: 8192 - 350 }, ctx(), 0.99).route, 'local');
       assert.equal(decideRoute({ ...EXPLAIN, promptTokens: 8192 - 349 }, ctx(), 0.99).route, 'cloud');
@@ -671,8 +756,14 @@ describe('router policy', () => {
 
     it('decides every mode under every hard limit without throwing, and never routes to a blocked option', () => {
       const limits: Partial<RouteContext>[] = [
-        {}, { offline: true }, { cloud: undefined }, { trusted: false }, { consent: 'denied' }, { consent: 'unknown' },
-        { budget: { dailyGrams: 1, usedTodayG: 5, action: 'stop' } }, { budget: { dailyGrams: 1, usedTodayG: 5, action: 'warn' } },
+        {},
+        { offline: true },
+        { cloud: undefined },
+        { trusted: false },
+        { consent: 'denied' },
+        { consent: 'unknown' },
+        { budget: { dailyGrams: 1, usedTodayG: 5, action: 'stop' } },
+        { budget: { dailyGrams: 1, usedTodayG: 5, action: 'warn' } },
         { local: { ...localSide(), contextTokens: 8192, unavailable: 'engine failed' } },
         { deferral: { windowGPerKWh: 5, startsInMs: 1_800_000 } },
       ];
@@ -683,7 +774,10 @@ describe('router policy', () => {
             const chosen = option(d, d.route)!;
             assert.ok(chosen, `${mode} ${JSON.stringify(limit)} ${p}`);
             const localForced = d.route === 'local' && d.options.every((o) => o.blocked !== undefined || o.route === 'later');
-            assert.ok(chosen.blocked === undefined || localForced || mode === 'local-only', `${mode} ${JSON.stringify(limit)} p=${p}: ${d.route} is blocked (${chosen.blocked})`);
+            assert.ok(
+              chosen.blocked === undefined || localForced || mode === 'local-only',
+              `${mode} ${JSON.stringify(limit)} p=${p}: ${d.route} is blocked (${chosen.blocked})`,
+            );
             if (mode === 'local-only') assert.notEqual(d.route, 'cloud');
             if (d.needsConsent) assert.equal(d.route, 'cloud');
           }
@@ -701,7 +795,8 @@ describe('router policy', () => {
 
     it('escalates below ESCALATE_BELOW and keeps the draft at or above it', () => {
       assert.deepEqual(cascadeVerdict(0.42, 'It parses the header.'), {
-        escalate: true, reason: "the local draft's confidence 0.42 was below 0.5: escalated to the cloud",
+        escalate: true,
+        reason: "the local draft's confidence 0.42 was below 0.5: escalated to the cloud",
       });
       assert.equal(cascadeVerdict(ESCALATE_BELOW - 0.001, 'x').escalate, true);
       assert.deepEqual(cascadeVerdict(ESCALATE_BELOW, 'x'), { escalate: false, reason: "the local draft's confidence 0.50 was enough: kept" });

@@ -14,7 +14,13 @@ const T0 = Date.parse('2026-11-26T08:00:00Z');
 
 /** Half-hour points from T0: `values[i]` for the i-th half hour. */
 function forecast(values: number[], from = T0): IntensityForecast {
-  return { zone: 'GB', source: 'uk-carbon-intensity', signal: 'average', pointMinutes: 30, points: values.map((v, i) => ({ at: new Date(from + i * 30 * MIN).toISOString(), gPerKWh: v })) };
+  return {
+    zone: 'GB',
+    source: 'uk-carbon-intensity',
+    signal: 'average',
+    pointMinutes: 30,
+    points: values.map((v, i) => ({ at: new Date(from + i * 30 * MIN).toISOString(), gPerKWh: v })),
+  };
 }
 // Dirty until 11:00, clean 11:00-12:00, then dirty again (12 h covered).
 const CLEAN_AT_3H = forecast([...Array(6).fill(250), 90, 90, ...Array(16).fill(240)]);
@@ -43,20 +49,32 @@ function newDir(): string {
 function harness(dir: string, over: Partial<SchedulerDeps> = {}, clock = { t: T0 }, pid = process.pid): Harness {
   const queue = new JobQueue({ dir, now: () => clock.t });
   const h: Harness = {
-    queue, clock, events: [], runs: [], delays: [], forecastCalls: 0, next: CLEAN_AT_3H,
+    queue,
+    clock,
+    events: [],
+    runs: [],
+    delays: [],
+    forecastCalls: 0,
+    next: CLEAN_AT_3H,
     exit: async () => ({ exitCode: 0 }),
     scheduler: undefined as unknown as Scheduler,
   };
   (h as { scheduler: Scheduler }).scheduler = new Scheduler({
     queue,
     now: () => clock.t,
-    setTimer: (_fn, ms) => { h.delays.push(ms); return { cancel: () => undefined }; },
+    setTimer: (_fn, ms) => {
+      h.delays.push(ms);
+      return { cancel: () => undefined };
+    },
     forecast: async () => {
       h.forecastCalls++;
       if (h.next instanceof Error) throw h.next;
       return h.next;
     },
-    run: (job, signal) => { h.runs.push(job.spec.label); return h.exit(job, signal); },
+    run: (job, signal) => {
+      h.runs.push(job.spec.label);
+      return h.exit(job, signal);
+    },
     owner: { pid, host: 'laptop', session: `test-${pid}` },
     isAlive: (p) => p === process.pid,
     onEvent: (e: SchedulerEvent) => h.events.push(`${e.type}:${e.job.spec.label}:${e.job.state}`),
@@ -82,7 +100,9 @@ async function settle(h: Harness): Promise<void> {
 }
 
 describe('scheduler loop', () => {
-  after(() => { for (const dir of made) if (path.basename(dir).startsWith('verdant-sched-')) rmSync(dir, { recursive: true, force: true }); });
+  after(() => {
+    for (const dir of made) if (path.basename(dir).startsWith('verdant-sched-')) rmSync(dir, { recursive: true, force: true });
+  });
 
   it('queues a job for the clean window, sleeps until then (at most one poll), runs it once, records done', async () => {
     const h = harness(newDir(), { pollMs: 10 * HOUR, replanMs: 10 * HOUR });
@@ -95,7 +115,10 @@ describe('scheduler loop', () => {
     assert.equal(h.delays.at(-1), 3 * HOUR, 'wakes at the planned start');
     h.clock.t = T0 + 3 * HOUR;
     const started = await h.scheduler.tick();
-    assert.deepEqual(started.map((j) => [j.id, j.state, j.owner?.pid]), [[job.id, 'running', process.pid]]);
+    assert.deepEqual(
+      started.map((j) => [j.id, j.state, j.owner?.pid]),
+      [[job.id, 'running', process.pid]],
+    );
     await settle(h);
     assert.deepEqual(h.runs, ['build']);
     assert.deepEqual(h.events, ['queued:build:queued', 'started:build:running', 'finished:build:done']);
@@ -124,7 +147,12 @@ describe('scheduler loop', () => {
 
   it('a job is due at deadline - duration even when its plan says later', async () => {
     const h = harness(newDir());
-    const job = await h.queue.add(shell('late-plan'), { deadline: T0 + 2 * HOUR, durationMinutes: 60, zone: 'GB', plan: { ...CLEAN_AT_3H_PLAN(), start: T0 + 5 * HOUR } });
+    const job = await h.queue.add(shell('late-plan'), {
+      deadline: T0 + 2 * HOUR,
+      durationMinutes: 60,
+      zone: 'GB',
+      plan: { ...CLEAN_AT_3H_PLAN(), start: T0 + 5 * HOUR },
+    });
     await h.scheduler.start();
     assert.equal(h.delays.at(-1), 60_000);
     h.clock.t = job.deadline - HOUR;
@@ -139,7 +167,9 @@ describe('scheduler loop', () => {
     const outcomes: Record<string, () => Promise<{ exitCode: number | null }>> = {
       three: async () => ({ exitCode: 3 }),
       killed: async () => ({ exitCode: null }),
-      boom: async () => { throw new Error('spawn /bin/sh ENOENT'); },
+      boom: async () => {
+        throw new Error('spawn /bin/sh ENOENT');
+      },
     };
     h.exit = (job) => outcomes[job.spec.label]!();
     h.next = forecast([100]); // flat: run now
@@ -165,10 +195,16 @@ describe('scheduler loop', () => {
     await h.scheduler.start();
     const job = await h.scheduler.enqueue(shell('now'), { within: 12 * 60, durationMinutes: 30, zone: 'GB' });
     assert.equal(job.plan.runNow, true);
-    assert.equal(job.plan.reason, 'no grid forecast for GB (GB Carbon Intensity API could not be reached (ENOTFOUND): check your internet connection.): running now rather than guessing');
+    assert.equal(
+      job.plan.reason,
+      'no grid forecast for GB (GB Carbon Intensity API could not be reached (ENOTFOUND): check your internet connection.): running now rather than guessing',
+    );
     await settle(h);
     assert.deepEqual(h.runs, ['now']);
-    assert.ok(logs.some((l) => l.startsWith('no forecast for GB:')), logs.join('\n'));
+    assert.ok(
+      logs.some((l) => l.startsWith('no forecast for GB:')),
+      logs.join('\n'),
+    );
     h.scheduler.stop();
   });
 
@@ -222,7 +258,17 @@ describe('scheduler loop', () => {
     const b = harness(dir, { maxConcurrent: 10, isAlive: () => true }, clock, 4343);
     for (const h of [a, b]) h.exit = () => new Promise((r) => setTimeout(() => r({ exitCode: 0 }), 5));
     const ids: string[] = [];
-    for (let i = 0; i < 8; i++) ids.push((await a.queue.add(shell(`j${i}`), { deadline: T0 + 4 * HOUR, durationMinutes: 30, zone: 'GB', plan: { ...CLEAN_AT_3H_PLAN(), start: T0 + HOUR } })).id);
+    for (let i = 0; i < 8; i++)
+      ids.push(
+        (
+          await a.queue.add(shell(`j${i}`), {
+            deadline: T0 + 4 * HOUR,
+            durationMinutes: 30,
+            zone: 'GB',
+            plan: { ...CLEAN_AT_3H_PLAN(), start: T0 + HOUR },
+          })
+        ).id,
+      );
     await Promise.all([a.scheduler.start(), b.scheduler.start()]);
     clock.t = T0 + HOUR;
     await Promise.all([a.scheduler.tick(), b.scheduler.tick(), a.scheduler.tick(), b.scheduler.tick()]);
@@ -236,7 +282,12 @@ describe('scheduler loop', () => {
   it('runs one job at a time by default; the next starts when it ends', async () => {
     const h = harness(newDir());
     let release!: () => void;
-    h.exit = (job) => (job.spec.label === 'first' ? new Promise((r) => { release = () => r({ exitCode: 0 }); }) : Promise.resolve({ exitCode: 0 }));
+    h.exit = (job) =>
+      job.spec.label === 'first'
+        ? new Promise((r) => {
+            release = () => r({ exitCode: 0 });
+          })
+        : Promise.resolve({ exitCode: 0 });
     h.next = forecast([100]);
     await h.scheduler.start();
     await h.scheduler.enqueue(shell('first'), { within: 60, durationMinutes: 10, zone: 'GB' });
@@ -244,7 +295,10 @@ describe('scheduler loop', () => {
     await h.scheduler.enqueue(shell('second'), { within: 60, durationMinutes: 10, zone: 'GB' });
     await h.scheduler.tick();
     assert.deepEqual(h.runs, ['first']);
-    assert.deepEqual(h.scheduler.runningHere().map((j) => j.spec.label), ['first']);
+    assert.deepEqual(
+      h.scheduler.runningHere().map((j) => j.spec.label),
+      ['first'],
+    );
     release();
     await settle(h);
     await settle(h);
@@ -279,7 +333,10 @@ describe('scheduler loop', () => {
     assert.equal(started.state, 'running');
     await settle(h);
     assert.deepEqual(h.runs, ['a']);
-    await assert.rejects(h.scheduler.runNow(a.id), (e: unknown) => e instanceof JobQueueError && /Job .* cannot start now: it is done, not queued\./.test(e.message));
+    await assert.rejects(
+      h.scheduler.runNow(a.id),
+      (e: unknown) => e instanceof JobQueueError && /Job .* cannot start now: it is done, not queued\./.test(e.message),
+    );
     const cancelled = await h.scheduler.cancel(b.id);
     assert.equal(cancelled.state, 'cancelled');
     await assert.rejects(h.scheduler.runNow(b.id), /it is cancelled, not queued/);
@@ -295,7 +352,12 @@ describe('scheduler loop', () => {
   it('start() marks jobs of a dead process interrupted and never runs them; dispose(true) interrupts its own', async () => {
     const dir = newDir();
     const h = harness(dir);
-    const orphan = await h.queue.add(shell('orphan'), { deadline: T0 + HOUR, durationMinutes: 10, zone: 'GB', plan: { ...CLEAN_AT_3H_PLAN(), start: T0 } });
+    const orphan = await h.queue.add(shell('orphan'), {
+      deadline: T0 + HOUR,
+      durationMinutes: 10,
+      zone: 'GB',
+      plan: { ...CLEAN_AT_3H_PLAN(), start: T0 },
+    });
     await h.queue.claim(orphan.id, { pid: 999_999, host: 'laptop', session: 'gone' });
     h.exit = (_job, signal) => new Promise((resolve) => signal.addEventListener('abort', () => resolve({ exitCode: null })));
     await h.scheduler.start();
@@ -315,7 +377,10 @@ describe('scheduler loop', () => {
   it('stop() lets a running job finish and be recorded, and starts nothing new', async () => {
     const h = harness(newDir());
     let release!: () => void;
-    h.exit = () => new Promise((r) => { release = () => r({ exitCode: 0 }); });
+    h.exit = () =>
+      new Promise((r) => {
+        release = () => r({ exitCode: 0 });
+      });
     h.next = forecast([100]);
     await h.scheduler.start();
     const job = await h.scheduler.enqueue(shell('long'), { within: 60, durationMinutes: 10, zone: 'GB' });
@@ -331,7 +396,10 @@ describe('scheduler loop', () => {
 
   it('refuses bad input before asking for a forecast', async () => {
     const h = harness(newDir());
-    await assert.rejects(h.scheduler.enqueue({ kind: 'shell', command: '', label: 'x' }, { within: 60, durationMinutes: 10, zone: 'GB' }), /the shell command is empty/);
+    await assert.rejects(
+      h.scheduler.enqueue({ kind: 'shell', command: '', label: 'x' }, { within: 60, durationMinutes: 10, zone: 'GB' }),
+      /the shell command is empty/,
+    );
     await assert.rejects(h.scheduler.enqueue(shell('x'), { within: 0, durationMinutes: 10, zone: 'GB' }), /within more than 0 minutes/);
     assert.equal(h.forecastCalls, 0);
     assert.throws(() => new Scheduler({ ...({} as SchedulerDeps), pollMs: 0 }), /pollMs must be more than 0 ms/);
@@ -340,7 +408,15 @@ describe('scheduler loop', () => {
 
 function CLEAN_AT_3H_PLAN() {
   return {
-    start: T0 + 3 * HOUR, end: T0 + 4 * HOUR, windowGPerKWh: 90, nowGPerKWh: 250, savingPct: 64, runNow: false,
-    reason: 'cleanest window', source: 'uk-carbon-intensity', zone: 'GB', plannedAt: T0,
+    start: T0 + 3 * HOUR,
+    end: T0 + 4 * HOUR,
+    windowGPerKWh: 90,
+    nowGPerKWh: 250,
+    savingPct: 64,
+    runNow: false,
+    reason: 'cleanest window',
+    source: 'uk-carbon-intensity',
+    zone: 'GB',
+    plannedAt: T0,
   };
 }

@@ -48,7 +48,9 @@ function bruteForce(f: IntensityForecast, now: number, durationMinutes: number, 
 
 describe('scheduler planning on a recorded GB forecast', () => {
   let f: IntensityForecast;
-  before(async () => { f = (await recordedForecast()).forecast; });
+  before(async () => {
+    f = (await recordedForecast()).forecast;
+  });
 
   it('reads the API response through the UK source: 96 half-hour points from 08:00Z', async () => {
     const { urls } = await recordedForecast(T0 + 10 * MIN);
@@ -87,7 +89,10 @@ describe('scheduler planning on a recorded GB forecast', () => {
     assert.equal(plan.nowGPerKWh, 211.5); // 214 209 210 213
     assert.equal(plan.savingPct, 63.36);
     assert.equal(plan.runNow, false);
-    assert.match(plan.reason, /^cleanest window 2026-11-27 03:00Z to 2026-11-27 05:00Z: 77\.5 g\/kWh vs 211\.5 now \(63\.36 % less, uk-carbon-intensity\)$/);
+    assert.match(
+      plan.reason,
+      /^cleanest window 2026-11-27 03:00Z to 2026-11-27 05:00Z: 77\.5 g\/kWh vs 211\.5 now \(63\.36 % less, uk-carbon-intensity\)$/,
+    );
     assert.equal(plan.zone, 'GB');
     assert.equal(plan.plannedAt, T0);
   });
@@ -146,11 +151,21 @@ describe('scheduler planning on a recorded GB forecast', () => {
   });
 
   it('without a real forecast (embedded average, or a flat fallback) runs now: "no grid forecast"', () => {
-    const embedded: IntensityForecast = { zone: 'GB', source: 'embedded', signal: 'average', pointMinutes: 60, points: [{ at: new Date(T0).toISOString(), gPerKWh: 238 }] };
+    const embedded: IntensityForecast = {
+      zone: 'GB',
+      source: 'embedded',
+      signal: 'average',
+      pointMinutes: 60,
+      points: [{ at: new Date(T0).toISOString(), gPerKWh: 238 }],
+    };
     let plan = planJob({ forecast: embedded, now: T0, durationMinutes: 60, deadline: T0 + 12 * HOUR });
     assert.equal(plan.runNow, true);
     assert.equal(plan.reason, 'no grid forecast for GB: running now rather than guessing');
-    const flat: IntensityForecast = { ...f, points: f.points.map((p) => ({ ...p, gPerKWh: 238 })), fallbackReason: 'GB Carbon Intensity API did not answer within 10 s' };
+    const flat: IntensityForecast = {
+      ...f,
+      points: f.points.map((p) => ({ ...p, gPerKWh: 238 })),
+      fallbackReason: 'GB Carbon Intensity API did not answer within 10 s',
+    };
     plan = planJob({ forecast: flat, now: T0, durationMinutes: 60, deadline: T0 + 12 * HOUR });
     assert.equal(plan.runNow, true);
     assert.equal(plan.reason, 'no grid forecast for GB (GB Carbon Intensity API did not answer within 10 s): running now rather than guessing');
@@ -166,6 +181,7 @@ describe('scheduler planning on a recorded GB forecast', () => {
   });
 
   it('rejects a duration that is not a positive number of minutes', () => {
-    for (const d of [0, -5, NaN, Infinity]) assert.throws(() => planJob({ forecast: f, now: T0, durationMinutes: d, deadline: T0 + HOUR }), RangeError);
+    for (const d of [0, -5, NaN, Infinity])
+      assert.throws(() => planJob({ forecast: f, now: T0, durationMinutes: d, deadline: T0 + HOUR }), RangeError);
   });
 });

@@ -12,8 +12,16 @@ const HOUR = 3_600_000;
 
 function plan(start: number, durationMinutes = 30): JobPlan {
   return {
-    start, end: start + durationMinutes * 60_000, windowGPerKWh: 80, nowGPerKWh: 210, savingPct: 61.9, runNow: false,
-    reason: 'cleanest window', source: 'uk-carbon-intensity', zone: 'GB', plannedAt: T0,
+    start,
+    end: start + durationMinutes * 60_000,
+    windowGPerKWh: 80,
+    nowGPerKWh: 210,
+    savingPct: 61.9,
+    runNow: false,
+    reason: 'cleanest window',
+    source: 'uk-carbon-intensity',
+    zone: 'GB',
+    plannedAt: T0,
   };
 }
 const spec = (label: string): JobSpec => ({ kind: 'shell', command: `echo ${label}`, label });
@@ -54,13 +62,21 @@ describe('scheduler job queue', () => {
     assert.deepEqual(await q.list(), { jobs: [], problems: [] }, 'no folder yet: an empty queue');
     const late = await addAt(q, 'late', T0 + 6 * HOUR);
     const early = await addAt(q, 'early', T0 + HOUR);
-    const mid = await q.add({ ...spec('mid'), session: 'window-1' } as unknown as JobSpec, { deadline: T0 + 9 * HOUR, durationMinutes: 45, zone: 'GB-RG41', plan: plan(T0 + 3 * HOUR) });
+    const mid = await q.add({ ...spec('mid'), session: 'window-1' } as unknown as JobSpec, {
+      deadline: T0 + 9 * HOUR,
+      durationMinutes: 45,
+      zone: 'GB-RG41',
+      plan: plan(T0 + 3 * HOUR),
+    });
     assert.match(late.id, /^[a-z0-9]+-[0-9a-f]{10}$/);
     assert.equal(late.state, 'queued');
     assert.equal(late.createdAt, T0);
     const { jobs, problems } = await q.list();
     assert.deepEqual(problems, []);
-    assert.deepEqual(jobs.map((j) => j.spec.label), ['early', 'mid', 'late']);
+    assert.deepEqual(
+      jobs.map((j) => j.spec.label),
+      ['early', 'mid', 'late'],
+    );
     assert.deepEqual(jobs[1], { ...mid, state: 'queued' });
     assert.equal((jobs[1].spec as { session?: string }).session, 'window-1', 'extra spec fields are kept');
     assert.deepEqual(await q.get(early.id), early);
@@ -71,11 +87,23 @@ describe('scheduler job queue', () => {
 
   it('refuses a job it could not run, with the reason', async () => {
     const q = queueAt(tempDir());
-    await rejects(q.add({ kind: 'shell', command: ' ', label: 'x' }, { deadline: T0, durationMinutes: 5, zone: 'GB', plan: plan(T0) }), 'bad-input', /the shell command is empty/);
-    await rejects(q.add({ kind: 'task', task: 'explain', payload: {}, label: '' }, { deadline: T0, durationMinutes: 5, zone: 'GB', plan: plan(T0) }), 'bad-input', /the label is empty/);
+    await rejects(
+      q.add({ kind: 'shell', command: ' ', label: 'x' }, { deadline: T0, durationMinutes: 5, zone: 'GB', plan: plan(T0) }),
+      'bad-input',
+      /the shell command is empty/,
+    );
+    await rejects(
+      q.add({ kind: 'task', task: 'explain', payload: {}, label: '' }, { deadline: T0, durationMinutes: 5, zone: 'GB', plan: plan(T0) }),
+      'bad-input',
+      /the label is empty/,
+    );
     await rejects(q.add(spec('a'), { deadline: NaN, durationMinutes: 5, zone: 'GB', plan: plan(T0) }), 'bad-input', /deadline is not a time/);
     await rejects(q.add(spec('a'), { deadline: T0, durationMinutes: 0, zone: 'GB', plan: plan(T0) }), 'bad-input', /more than 0 minutes/);
-    await rejects(q.add(spec('a'), { deadline: T0, durationMinutes: 5, zone: 'GB', plan: { ...plan(T0), start: undefined } as unknown as JobPlan }), 'bad-input', /plan has no start/);
+    await rejects(
+      q.add(spec('a'), { deadline: T0, durationMinutes: 5, zone: 'GB', plan: { ...plan(T0), start: undefined } as unknown as JobPlan }),
+      'bad-input',
+      /plan has no start/,
+    );
   });
 
   it('claims a job exactly once, also when many claim at the same moment', async () => {
@@ -147,7 +175,11 @@ describe('scheduler job queue', () => {
     const b = await addAt(q, 'b', T0 + 2 * HOUR);
     const moved = await q.replan(a.id, plan(T0 + HOUR));
     assert.equal(moved.plan.start, T0 + HOUR);
-    assert.deepEqual((await q.list()).jobs.map((j) => j.spec.label), ['a', 'b'], 'sorted by the new plan');
+    assert.deepEqual(
+      (await q.list()).jobs.map((j) => j.spec.label),
+      ['a', 'b'],
+      'sorted by the new plan',
+    );
     const later = await q.setDeadline(b.id, T0 + 20 * HOUR, plan(T0 + 10 * HOUR));
     assert.deepEqual([later.deadline, later.plan.start], [T0 + 20 * HOUR, T0 + 10 * HOUR]);
     assert.deepEqual(await q.get(b.id), later);
@@ -170,9 +202,15 @@ describe('scheduler job queue', () => {
     writeFileSync(path.join(dir, `${wrong.id}.json`), JSON.stringify({ v: 1, id: wrong.id, spec: { kind: 'rocket', label: 'x' } }));
     writeFileSync(path.join(dir, 'notes.txt'), 'not a job');
     const { jobs, problems } = await q.list();
-    assert.deepEqual(jobs.map((j) => j.id), [good.id]);
+    assert.deepEqual(
+      jobs.map((j) => j.id),
+      [good.id],
+    );
     assert.equal(problems.length, 3, problems.join('\n'));
-    assert.ok(problems.includes(`The file of job ${torn.id} was damaged (not JSON); it was moved aside to ${torn.id}.json.corrupt.`), problems.join('\n'));
+    assert.ok(
+      problems.includes(`The file of job ${torn.id} was damaged (not JSON); it was moved aside to ${torn.id}.json.corrupt.`),
+      problems.join('\n'),
+    );
     assert.ok(problems.some((p) => p.startsWith(`The file of job ${empty.id} was damaged (empty)`)));
     assert.ok(problems.some((p) => p.includes(`the kind is "rocket", not 'shell' or 'task'`)));
     assert.equal(readFileSync(path.join(dir, `${torn.id}.json.corrupt`), 'utf8'), tornText, 'kept for a look');
@@ -194,7 +232,9 @@ describe('scheduler job queue', () => {
     const { jobs, problems } = await q.list();
     assert.equal(jobs[0]!.state, 'interrupted');
     assert.match(jobs[0]!.error ?? '', /claim file was damaged \(not JSON\), so whether it ran is unknown/);
-    assert.deepEqual(problems, [`The claim of job ${job.id} was damaged (not JSON); the job is marked interrupted and the file was copied to ${job.id}.claim.corrupt.`]);
+    assert.deepEqual(problems, [
+      `The claim of job ${job.id} was damaged (not JSON); the job is marked interrupted and the file was copied to ${job.id}.claim.corrupt.`,
+    ]);
     assert.ok(existsSync(`${claimFile}.corrupt`));
     assert.equal(await q.claim(job.id, owner(1)), undefined, 'never run');
     assert.deepEqual((await q.list()).problems, []);
@@ -213,15 +253,24 @@ describe('scheduler job queue', () => {
     await q.claim(elsewhere.id, owner(4001, 'desktop'));
     clock.t = T0 + HOUR;
     const seen: number[] = [];
-    const recovered = await q.recover((pid) => { seen.push(pid); return pid === 4002; }, 'laptop');
-    assert.deepEqual(recovered.map((j) => j.id), [dead.id]);
-    assert.deepEqual(seen.sort(), [4001, 4002], 'only this host\'s owners are checked');
+    const recovered = await q.recover((pid) => {
+      seen.push(pid);
+      return pid === 4002;
+    }, 'laptop');
+    assert.deepEqual(
+      recovered.map((j) => j.id),
+      [dead.id],
+    );
+    assert.deepEqual(seen.sort(), [4001, 4002], "only this host's owners are checked");
     const after = await q.get(dead.id);
     assert.equal(after?.state, 'interrupted');
     assert.equal(after?.endedAt, T0 + HOUR);
-    assert.equal(after?.error, 'It stopped when its process (pid 4001) ended while it ran, and was not run again (a job runs at most once): queue it again to run it.');
+    assert.equal(
+      after?.error,
+      'It stopped when its process (pid 4001) ended while it ran, and was not run again (a job runs at most once): queue it again to run it.',
+    );
     assert.equal((await q.get(alive.id))?.state, 'running');
-    assert.equal((await q.get(elsewhere.id))?.state, 'running', 'another machine\'s pids mean nothing here');
+    assert.equal((await q.get(elsewhere.id))?.state, 'running', "another machine's pids mean nothing here");
     assert.equal((await q.get(queued.id))?.state, 'queued');
     assert.equal(await q.claim(dead.id, owner(9)), undefined);
     assert.deepEqual(await q.recover(() => false, 'laptop').then((r) => r.map((j) => j.id)), [alive.id], 'the first is not recovered twice');

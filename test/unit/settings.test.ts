@@ -12,18 +12,20 @@ describe('settings', () => {
   });
 
   it('accepts valid values', () => {
-    const { settings, problems } = readSettings(reader({
-      enable: false,
-      'local.modelPath': 'C:\\models\\qwen2.5-coder-1.5b-q8_0.gguf',
-      'local.gpu': 'vulkan',
-      'local.threads': 6,
-      'local.backend': 'ollama',
-      'local.serverUrl': 'http://127.0.0.1:11434',
-      'local.serverModel': 'qwen2.5-coder:1.5b-base',
-      'cloud.enable': true,
-      'cloud.endpoint': 'https://api.example.com/v1/',
-      'cloud.model': ' qwen-coder ',
-    }));
+    const { settings, problems } = readSettings(
+      reader({
+        enable: false,
+        'local.modelPath': 'C:\\models\\qwen2.5-coder-1.5b-q8_0.gguf',
+        'local.gpu': 'vulkan',
+        'local.threads': 6,
+        'local.backend': 'ollama',
+        'local.serverUrl': 'http://127.0.0.1:11434',
+        'local.serverModel': 'qwen2.5-coder:1.5b-base',
+        'cloud.enable': true,
+        'cloud.endpoint': 'https://api.example.com/v1/',
+        'cloud.model': ' qwen-coder ',
+      }),
+    );
     assert.deepEqual(problems, []);
     assert.equal(settings.enable, false);
     assert.equal(settings.local.gpu, 'vulkan');
@@ -37,17 +39,20 @@ describe('settings', () => {
   });
 
   it('falls back to the default and names the fix for each bad value', () => {
-    const { settings, problems } = readSettings(reader({
-      enable: 'yes',
-      'local.gpu': 'rocm',
-      'local.threads': 2.5,
-      'local.modelPath': 'models/x.gguf',
-      'cloud.endpoint': 'http://10.0.0.8:8080/v1',
-    }));
+    const { settings, problems } = readSettings(
+      reader({
+        enable: 'yes',
+        'local.gpu': 'rocm',
+        'local.threads': 2.5,
+        'local.modelPath': 'models/x.gguf',
+        'cloud.endpoint': 'http://10.0.0.8:8080/v1',
+      }),
+    );
     assert.deepEqual(settings, DEFAULT_SETTINGS);
-    assert.deepEqual(problems.map((p) => p.key), [
-      'verdant.enable', 'verdant.local.modelPath', 'verdant.local.gpu', 'verdant.local.threads', 'verdant.cloud.endpoint',
-    ]);
+    assert.deepEqual(
+      problems.map((p) => p.key),
+      ['verdant.enable', 'verdant.local.modelPath', 'verdant.local.gpu', 'verdant.local.threads', 'verdant.cloud.endpoint'],
+    );
     assert.match(problems[0]!.message, /must be true or false, not "yes"; using true/);
     assert.match(problems[1]!.message, /absolute path/);
     assert.match(problems[2]!.message, /one of auto, vulkan, cuda, metal, cpu, not "rocm"/);
@@ -55,12 +60,15 @@ describe('settings', () => {
     assert.match(problems[4]!.message, /only to this machine; use https:\/\/10\.0\.0\.8:8080\/v1/);
   });
 
-  it('reads the cloud endpoint\'s zone and model size, refusing a size it cannot parse (#17)', () => {
+  it("reads the cloud endpoint's zone and model size, refusing a size it cannot parse (#17)", () => {
     const ok = readSettings(reader({ 'cloud.zone': ' SE ', 'cloud.modelParams': '235/22' }));
     assert.deepEqual([ok.settings.cloud.zone, ok.settings.cloud.modelParams, ok.problems], ['SE', '235/22', []]);
     const bad = readSettings(reader({ 'cloud.zone': 'Sweden please', 'cloud.modelParams': 'huge' }));
     assert.deepEqual([bad.settings.cloud.zone, bad.settings.cloud.modelParams], ['', '']);
-    assert.deepEqual(bad.problems.map((p) => p.key), ['verdant.cloud.zone', 'verdant.cloud.modelParams']);
+    assert.deepEqual(
+      bad.problems.map((p) => p.key),
+      ['verdant.cloud.zone', 'verdant.cloud.modelParams'],
+    );
     assert.match(bad.problems[1]!.message, /TOTAL\/ACTIVE/);
   });
 
@@ -83,7 +91,13 @@ describe('settings', () => {
 
   describe('routing', () => {
     it('defaults to balanced, no budget, warn, cascade on', () => {
-      assert.deepEqual(readSettings(reader({})).settings.routing, { mode: 'balanced', dailyBudgetGrams: 0, budgetAction: 'warn', cascade: true, deferWithinHours: 4 });
+      assert.deepEqual(readSettings(reader({})).settings.routing, {
+        mode: 'balanced',
+        dailyBudgetGrams: 0,
+        budgetAction: 'warn',
+        cascade: true,
+        deferWithinHours: 4,
+      });
     });
 
     it('accepts every mode, a fractional budget, both actions and cascade off', () => {
@@ -91,9 +105,14 @@ describe('settings', () => {
         const { settings, problems } = readSettings(reader({ 'routing.mode': mode }));
         assert.deepEqual([settings.routing.mode, problems], [mode, []], mode);
       }
-      const { settings, problems } = readSettings(reader({
-        'routing.mode': 'greenest', 'routing.dailyBudgetGrams': 12.5, 'routing.budgetAction': 'stop', 'routing.cascade': false,
-      }));
+      const { settings, problems } = readSettings(
+        reader({
+          'routing.mode': 'greenest',
+          'routing.dailyBudgetGrams': 12.5,
+          'routing.budgetAction': 'stop',
+          'routing.cascade': false,
+        }),
+      );
       assert.deepEqual(problems, []);
       assert.deepEqual(settings.routing, { mode: 'greenest', dailyBudgetGrams: 12.5, budgetAction: 'stop', cascade: false, deferWithinHours: 4 });
       assert.equal(readSettings(reader({ 'routing.dailyBudgetGrams': 0 })).settings.routing.dailyBudgetGrams, 0);
@@ -102,20 +121,33 @@ describe('settings', () => {
     });
 
     it('treats null as unset', () => {
-      const { settings, problems } = readSettings(reader({
-        'routing.mode': null, 'routing.dailyBudgetGrams': null, 'routing.budgetAction': null, 'routing.cascade': null,
-      }));
+      const { settings, problems } = readSettings(
+        reader({
+          'routing.mode': null,
+          'routing.dailyBudgetGrams': null,
+          'routing.budgetAction': null,
+          'routing.cascade': null,
+        }),
+      );
       assert.deepEqual([settings.routing, problems], [DEFAULT_SETTINGS.routing, []]);
     });
 
     it('falls back to the default and says what is wrong for each bad routing value', () => {
-      const { settings, problems } = readSettings(reader({
-        'routing.mode': 'cheapest', 'routing.dailyBudgetGrams': -5, 'routing.budgetAction': 'block', 'routing.cascade': 'yes',
-      }));
+      const { settings, problems } = readSettings(
+        reader({
+          'routing.mode': 'cheapest',
+          'routing.dailyBudgetGrams': -5,
+          'routing.budgetAction': 'block',
+          'routing.cascade': 'yes',
+        }),
+      );
       assert.deepEqual(settings.routing, DEFAULT_SETTINGS.routing);
       assert.deepEqual(settings, DEFAULT_SETTINGS, 'nothing else changes');
       assert.deepEqual(problems, [
-        { key: 'verdant.routing.mode', message: 'verdant.routing.mode must be one of greenest, balanced, fastest, local-only, cloud-only, not "cheapest"; using balanced.' },
+        {
+          key: 'verdant.routing.mode',
+          message: 'verdant.routing.mode must be one of greenest, balanced, fastest, local-only, cloud-only, not "cheapest"; using balanced.',
+        },
         { key: 'verdant.routing.dailyBudgetGrams', message: 'verdant.routing.dailyBudgetGrams must be a number from 0 to 1000000, not -5; using 0.' },
         { key: 'verdant.routing.budgetAction', message: 'verdant.routing.budgetAction must be one of warn, stop, not "block"; using warn.' },
         { key: 'verdant.routing.cascade', message: 'verdant.routing.cascade must be true or false, not "yes"; using true.' },
@@ -126,7 +158,11 @@ describe('settings', () => {
       for (const bad of ['100', Number.NaN, Number.POSITIVE_INFINITY, 1e6 + 1, -0.001, true, [5], { grams: 5 }]) {
         const { settings, problems } = readSettings(reader({ 'routing.dailyBudgetGrams': bad }));
         assert.equal(settings.routing.dailyBudgetGrams, 0, String(bad));
-        assert.deepEqual(problems.map((p) => p.key), ['verdant.routing.dailyBudgetGrams'], String(bad));
+        assert.deepEqual(
+          problems.map((p) => p.key),
+          ['verdant.routing.dailyBudgetGrams'],
+          String(bad),
+        );
         assert.match(problems[0]!.message, /must be a number from 0 to 1000000, not .*; using 0\.$/);
       }
       assert.match(readSettings(reader({ 'routing.dailyBudgetGrams': '100' })).problems[0]!.message, /not "100"/);
@@ -136,7 +172,10 @@ describe('settings', () => {
     it('is case-sensitive about the mode and keeps the other routing values when one is bad', () => {
       const { settings, problems } = readSettings(reader({ 'routing.mode': 'Greenest', 'routing.budgetAction': 'stop', 'routing.cascade': false }));
       assert.deepEqual(settings.routing, { mode: 'balanced', dailyBudgetGrams: 0, budgetAction: 'stop', cascade: false, deferWithinHours: 4 });
-      assert.deepEqual(problems.map((p) => p.key), ['verdant.routing.mode']);
+      assert.deepEqual(
+        problems.map((p) => p.key),
+        ['verdant.routing.mode'],
+      );
     });
   });
 
@@ -168,7 +207,7 @@ describe('settings an opened repository may tighten but never loosen', () => {
   const settingsWith = (scoped: Record<string, { globalValue?: unknown; workspaceValue?: unknown; workspaceFolderValue?: unknown }>) =>
     readSettings((key) => (key in TIGHTEN_ONLY ? tightened(key, scoped[key] ?? {}) : undefined)).settings;
 
-  it('exclusions and disabled languages: the workspace adds to the user\'s, it cannot drop them', () => {
+  it("exclusions and disabled languages: the workspace adds to the user's, it cannot drop them", () => {
     const s = settingsWith({
       'completions.exclude': { globalValue: ['**/.env*', '**/secrets/**'], workspaceValue: [], workspaceFolderValue: ['dist/**'] },
       'completions.disabledLanguages': { globalValue: ['markdown'], workspaceValue: ['plaintext', 'markdown'] },
@@ -178,12 +217,13 @@ describe('settings an opened repository may tighten but never loosen', () => {
   });
 
   it('a workspace value of the wrong type cannot turn the user\'s list into "invalid, so empty"', () => {
-    const { settings, problems } = readSettings((key) => (key in TIGHTEN_ONLY
-      ? tightened(key, key === 'completions.exclude' ? { globalValue: ['**/.env*'], workspaceValue: 5 } : {}) : undefined));
+    const { settings, problems } = readSettings((key) =>
+      key in TIGHTEN_ONLY ? tightened(key, key === 'completions.exclude' ? { globalValue: ['**/.env*'], workspaceValue: 5 } : {}) : undefined,
+    );
     assert.deepEqual(settings.completions.exclude, ['**/.env*']);
     assert.deepEqual(problems, []);
     const own = readSettings((key) => (key === 'completions.exclude' ? tightened(key, { globalValue: 'oops' }) : undefined));
-    assert.equal(own.problems.length, 1, 'the user\'s own mistake is still reported');
+    assert.equal(own.problems.length, 1, "the user's own mistake is still reported");
   });
 
   it('switches: a workspace can turn completions or Verdant off, never on against the user', () => {

@@ -2,8 +2,19 @@
 import * as assert from 'node:assert/strict';
 import { EngineError } from '../../src/engine/errors';
 import {
-  describeFailure, Generation, HttpStatusError, ndjsonMessages, parseStreamData, serverMessageOf,
-  SseParser, sseMessages, StopMatcher, StreamFormatError, StreamServerError, type FailureContext, type StreamMessage,
+  describeFailure,
+  Generation,
+  HttpStatusError,
+  ndjsonMessages,
+  parseStreamData,
+  serverMessageOf,
+  SseParser,
+  sseMessages,
+  StopMatcher,
+  StreamFormatError,
+  StreamServerError,
+  type FailureContext,
+  type StreamMessage,
 } from '../../src/engine/backends/http';
 import { buildFimPrompt, detectFimFamily, FIM_TEMPLATES, openAiLogProbs, resolveFimRenderer } from '../../src/engine/backends/openaiCompatible';
 import { llamaLogProbs } from '../../src/engine/backends/llamaServer';
@@ -75,20 +86,34 @@ describe('SseParser', () => {
 
 describe('stream messages', () => {
   it('parses SSE JSON events, [DONE], CRLF and events split across chunks', async () => {
-    const msgs = await collect(sseMessages(readLines(chunks('data: {"n":', '1}\r\n\r', '\n: ping\r\n', 'data: {"n":2}\r\n\r\ndata: [DONE]\r\n\r\n'))));
+    const msgs = await collect(
+      sseMessages(readLines(chunks('data: {"n":', '1}\r\n\r', '\n: ping\r\n', 'data: {"n":2}\r\n\r\ndata: [DONE]\r\n\r\n'))),
+    );
     assert.deepEqual(msgs, [{ done: false, value: { n: 1 } }, { done: false, value: { n: 2 } }, { done: true }]);
   });
   it('parses NDJSON, skipping blank lines, with a final line lacking its newline', async () => {
     const msgs = await collect(ndjsonMessages(readLines(chunks('{"a":1}\n\n{"a"', ':2}'), 'ndjson')));
-    assert.deepEqual(msgs.map((m: StreamMessage) => (m.done ? null : m.value.a)), [1, 2]);
+    assert.deepEqual(
+      msgs.map((m: StreamMessage) => (m.done ? null : m.value.a)),
+      [1, 2],
+    );
   });
   it('rejects a line that is not JSON, or not an object, without echoing it', () => {
-    assert.throws(() => parseStreamData('secret code here'), (e: unknown) => e instanceof StreamFormatError && !e.message.includes('secret'));
+    assert.throws(
+      () => parseStreamData('secret code here'),
+      (e: unknown) => e instanceof StreamFormatError && !e.message.includes('secret'),
+    );
     assert.throws(() => parseStreamData('[1,2]'), StreamFormatError);
   });
   it('turns an {"error": ...} object or an error event into a server error', async () => {
-    assert.throws(() => parseStreamData('{"error":"out of memory"}'), (e: unknown) => e instanceof StreamServerError && e.serverMessage === 'out of memory');
-    assert.throws(() => parseStreamData('{"error":{"code":500,"message":"slot busy"}}'), (e: unknown) => e instanceof StreamServerError && e.serverMessage === 'slot busy');
+    assert.throws(
+      () => parseStreamData('{"error":"out of memory"}'),
+      (e: unknown) => e instanceof StreamServerError && e.serverMessage === 'out of memory',
+    );
+    assert.throws(
+      () => parseStreamData('{"error":{"code":500,"message":"slot busy"}}'),
+      (e: unknown) => e instanceof StreamServerError && e.serverMessage === 'slot busy',
+    );
     await assert.rejects(collect(sseMessages(readLines(chunks('error: {"message":"boom"}\n\n')))), StreamServerError);
   });
 });
@@ -111,7 +136,7 @@ describe('bounded reading (core/net): capped lines, capped bodies, the answer ca
     await assert.rejects(collect(cappedLines(endless(), 1000, 'sse')), over('event', 1000));
     assert.equal(sent, 11, 'it stopped at the chunk that passed the cap');
   });
-  it('counts an event\'s lines together, but not comments, and starts again after a blank line', async () => {
+  it("counts an event's lines together, but not comments, and starts again after a blank line", async () => {
     const line = `data: ${'y'.repeat(30)}\n`;
     await assert.rejects(collect(cappedLines(chunks(line, line, line), 80, 'sse')), over('event', 80));
     assert.equal((await collect(cappedLines(chunks(line, line, '\n', line, line, '\n'), 80, 'sse'))).length, 6);
@@ -175,7 +200,12 @@ describe('Generation', () => {
   it('reports text, timing and mean log-probability from what it saw', () => {
     let t = 1000;
     const shown: string[] = [];
-    const g = new Generation(['#'], (s) => shown.push(s), Infinity, () => t);
+    const g = new Generation(
+      ['#'],
+      (s) => shown.push(s),
+      Infinity,
+      () => t,
+    );
     t = 1050;
     g.addText('a');
     g.addLogProbs([-0.5]);
@@ -196,7 +226,10 @@ describe('Generation', () => {
     let t = 0;
     const g = new Generation([], undefined, Infinity, () => t);
     t = 10;
-    const r = g.finish({ stopReason: 'eos', usedFim: false, backend: 'x', model: 'm', contextTokens: 8192 }, { promptTokens: 12, evaluatedTokens: 4, generatedTokens: 0, tokensPerSecond: 0 });
+    const r = g.finish(
+      { stopReason: 'eos', usedFim: false, backend: 'x', model: 'm', contextTokens: 8192 },
+      { promptTokens: 12, evaluatedTokens: 4, generatedTokens: 0, tokensPerSecond: 0 },
+    );
     assert.equal(r.contextTokens, 8192);
     assert.equal(r.timing.ttftMs, 10);
     assert.equal(r.timing.promptTokens, 12);
@@ -205,7 +238,7 @@ describe('Generation', () => {
   });
 });
 
-describe('Generation\'s cap on the text', () => {
+describe("Generation's cap on the text", () => {
   it('takes text up to maxChars, stop strings applied to what it took, and then nothing more', () => {
     const shown: string[] = [];
     const g = new Generation(['END'], (t) => shown.push(t), 10);
@@ -267,12 +300,21 @@ describe('failure messages', () => {
   it('names the setting to check when the server sends too much, no data, or too slowly', () => {
     const big = describeFailure(ctx, new LimitExceeded('response', 8 * 2 ** 20), 'm');
     assert.equal(big.code, 'backend-unavailable');
-    assert.equal(big.message, 'Ollama at http://127.0.0.1:11434 sent a response of more than 8 MiB: check that verdant.local.serverUrl points at Ollama (another program may be listening on that port).');
-    assert.match(describeFailure(ctx, new LimitExceeded('line', 4 * 2 ** 20), 'm').message, /sent a streamed line of more than 4 MiB: check that verdant\.local\.serverUrl/);
+    assert.equal(
+      big.message,
+      'Ollama at http://127.0.0.1:11434 sent a response of more than 8 MiB: check that verdant.local.serverUrl points at Ollama (another program may be listening on that port).',
+    );
+    assert.match(
+      describeFailure(ctx, new LimitExceeded('line', 4 * 2 ** 20), 'm').message,
+      /sent a streamed line of more than 4 MiB: check that verdant\.local\.serverUrl/,
+    );
     assert.match(describeFailure(ctx, new DataIdle(), 'm').message, /^Ollama at .* sent no data for 30 s in the middle of an answer: try again/);
     const late = describeFailure(ctx, new DeadlinePassed(304_000), 'm');
     assert.equal(late.code, 'backend-unavailable');
-    assert.equal(late.message, 'Ollama at http://127.0.0.1:11434 did not finish answering within 304 s: it is too slow or stuck; restart it, and check that verdant.local.serverUrl points at Ollama.');
+    assert.equal(
+      late.message,
+      'Ollama at http://127.0.0.1:11434 did not finish answering within 304 s: it is too slow or stuck; restart it, and check that verdant.local.serverUrl points at Ollama.',
+    );
   });
   it('explains timeouts with the time waited', () => {
     const timeout = (code: string) => describeFailure(ctx, Object.assign(new Error('timeout'), { code }), 'm').message;
@@ -307,7 +349,10 @@ describe('FIM templates and log-probabilities', () => {
   });
   it('renders a named family with the core templates, a custom template literally', () => {
     const input = { prefix: 'p', suffix: 's', filePath: 'b.py', extra: [{ path: 'a.py', text: 'A' }] };
-    assert.equal(resolveFimRenderer('auto', 'Qwen2.5-Coder-7B')!(input).prompt, '<|file_sep|>a.py\nA\n<|file_sep|>b.py\n<|fim_prefix|>p<|fim_suffix|>s<|fim_middle|>');
+    assert.equal(
+      resolveFimRenderer('auto', 'Qwen2.5-Coder-7B')!(input).prompt,
+      '<|file_sep|>a.py\nA\n<|file_sep|>b.py\n<|fim_prefix|>p<|fim_suffix|>s<|fim_middle|>',
+    );
     assert.deepEqual(resolveFimRenderer({ template: '<P>{prefix}<S>{suffix}', stop: ['<E>'] }, 'm')!(input), { prompt: '<P>p<S>s', stop: ['<E>'] });
   });
   it('reads log-probabilities in the OpenAI and llama-server shapes', () => {
@@ -315,6 +360,17 @@ describe('FIM templates and log-probabilities', () => {
     assert.deepEqual(openAiLogProbs({ tokens: ['a', 'b'], token_logprobs: [-1, null] }), [-1]);
     assert.deepEqual(openAiLogProbs(null), []);
     assert.deepEqual(llamaLogProbs([{ id: 1, token: 'a', logprob: -0.5, top_logprobs: [] }]), [-0.5]);
-    assert.deepEqual(llamaLogProbs([{ content: 'a', probs: [{ tok_str: 'b', prob: 0.3 }, { tok_str: 'a', prob: 0.5 }] }]), [Math.log(0.5)]);
+    assert.deepEqual(
+      llamaLogProbs([
+        {
+          content: 'a',
+          probs: [
+            { tok_str: 'b', prob: 0.3 },
+            { tok_str: 'a', prob: 0.5 },
+          ],
+        },
+      ]),
+      [Math.log(0.5)],
+    );
   });
 });

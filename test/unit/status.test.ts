@@ -3,10 +3,17 @@ import { DEFAULT_SETTINGS, type VerdantSettings } from '../../src/core/settings'
 import { describeStatus, type StatusInput } from '../../src/core/status';
 
 const input = (over: Partial<StatusInput> & { settings?: VerdantSettings } = {}): StatusInput => ({
-  version: '1.2.3', settings: DEFAULT_SETTINGS, problems: [], trusted: true, hasCloudKey: false, ...over,
+  version: '1.2.3',
+  settings: DEFAULT_SETTINGS,
+  problems: [],
+  trusted: true,
+  hasCloudKey: false,
+  ...over,
 });
-const withCloud = (cloud: Partial<VerdantSettings['cloud']>): VerdantSettings =>
-  ({ ...DEFAULT_SETTINGS, cloud: { ...DEFAULT_SETTINGS.cloud, ...cloud } });
+const withCloud = (cloud: Partial<VerdantSettings['cloud']>): VerdantSettings => ({
+  ...DEFAULT_SETTINGS,
+  cloud: { ...DEFAULT_SETTINGS.cloud, ...cloud },
+});
 
 describe('status view', () => {
   it('shows on, local only, by default', () => {

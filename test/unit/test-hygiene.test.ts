@@ -42,29 +42,39 @@ export function findTimeBudgets(source: string): BudgetFinding[] {
         const subject = m[1]!;
         const n = literal(m[2]!);
         // A method like delayMs(...) computes a value from its inputs; it measures nothing.
-        const names = subject.replace(/\w+\(/g, '(').split(/[^\w]+/).filter(Boolean);
+        const names = subject
+          .replace(/\w+\(/g, '(')
+          .split(/[^\w]+/)
+          .filter(Boolean);
         const isTime = CLOCK.test(subject) || names.some((w) => timed.has(w) || TIME_NAME.test(w));
         if (isTime && n < LIMIT_MS) found(`asserts an elapsed time under ${n} ms`);
       }
     }
     // this.timeout(N), and polling helpers' limits: until('x', probe, N) / noOpenSockets(N).
-    for (const m of text.matchAll(/\.timeout\(\s*([\d_]+)\s*\)/g)) if (literal(m[1]!) > 0 && literal(m[1]!) < LIMIT_MS) found(`a mocha timeout of ${m[1]} ms`);
-    for (const m of text.matchAll(/\buntil\([^;]*?,\s*([\d_]+)\s*(?:,\s*[\d_]+\s*)?\)/g)) if (literal(m[1]!) < LIMIT_MS) found(`waits at most ${m[1]} ms for an event`);
-    for (const m of text.matchAll(/\bnoOpenSockets\(\s*([\d_]+)\s*\)/g)) if (literal(m[1]!) < LIMIT_MS) found(`waits at most ${m[1]} ms for sockets to close`);
+    for (const m of text.matchAll(/\.timeout\(\s*([\d_]+)\s*\)/g))
+      if (literal(m[1]!) > 0 && literal(m[1]!) < LIMIT_MS) found(`a mocha timeout of ${m[1]} ms`);
+    for (const m of text.matchAll(/\buntil\([^;]*?,\s*([\d_]+)\s*(?:,\s*[\d_]+\s*)?\)/g))
+      if (literal(m[1]!) < LIMIT_MS) found(`waits at most ${m[1]} ms for an event`);
+    for (const m of text.matchAll(/\bnoOpenSockets\(\s*([\d_]+)\s*\)/g))
+      if (literal(m[1]!) < LIMIT_MS) found(`waits at most ${m[1]} ms for sockets to close`);
     // A bounded polling loop: for (let i = 0; i < 40 && !done; i++) await sleep(50) gives up after 2 s.
     for (const m of text.matchAll(/for \(let \w+ = 0; \w+ < ([\d_]+) &&.*?sleep\(([\d_]+)\)/g)) {
       const ms = literal(m[1]!) * literal(m[2]!);
       if (ms < LIMIT_MS) found(`a polling loop that gives up after ${ms} ms`);
     }
     // A waiting helper's default limit: until(what, probe, ms = 5000), next(ms = 5000), waitFor(pred, what, ms = 5000).
-    for (const m of text.matchAll(/\b(?:until|waitFor|within|next|noOpenSockets)\b[^{;]*?\b(?:ms|timeoutMs)\s*=\s*([\d_]+)/g)) if (literal(m[1]!) < LIMIT_MS) found(`a waiting helper gives up after ${m[1]} ms by default`);
+    for (const m of text.matchAll(/\b(?:until|waitFor|within|next|noOpenSockets)\b[^{;]*?\b(?:ms|timeoutMs)\s*=\s*([\d_]+)/g))
+      if (literal(m[1]!) < LIMIT_MS) found(`a waiting helper gives up after ${m[1]} ms by default`);
   });
   return findings;
 }
 
 /** The examples in test/fixtures/hygiene/<name>: blocks separated by a line of ---, a first # line is a title. */
 function examples(name: string): string[] {
-  return readFileSync(path.join(ROOT, 'fixtures', 'hygiene', name), 'utf8').replace(/^#.*\n/, '').split(/\n---\n/).map((b) => b.trim());
+  return readFileSync(path.join(ROOT, 'fixtures', 'hygiene', name), 'utf8')
+    .replace(/^#.*\n/, '')
+    .split(/\n---\n/)
+    .map((b) => b.trim());
 }
 
 function testSources(dir: string): string[] {
@@ -81,7 +91,8 @@ describe('test hygiene: no wall-clock budgets in tests', () => {
 
   it('no test under test/ asserts an elapsed time under 10 s or gives up on an event sooner', () => {
     const all = testSources(ROOT).flatMap((file) =>
-      findTimeBudgets(readFileSync(file, 'utf8')).map((f) => `${path.relative(process.cwd(), file)}:${f.line}: ${f.why}: ${f.text}`));
+      findTimeBudgets(readFileSync(file, 'utf8')).map((f) => `${path.relative(process.cwd(), file)}:${f.line}: ${f.why}: ${f.text}`),
+    );
     assert.deepEqual(all, [], `move speed checks to bench/, make waits generous (>= ${LIMIT_MS} ms):\n${all.join('\n')}`);
   });
 });

@@ -46,10 +46,23 @@ export function cloudSciRecord(r: CloudRequestFacts): SciRecord {
   const intensity = r.intensity ?? annualIntensity(where.zone);
   const size = resolveModelSize(ctx?.catalogModel ?? r.model, r.declaredSize);
   const est = estimateCloudSized(size, { outputTokens: r.tokensOut, inputTokens: r.tokensIn, pue: ctx?.pue, latencySeconds: r.latencyMs / 1000 });
-  const base = estimateCloud({ model: BASELINE.model, pue: BASELINE.pue, pueRange: [BASELINE.pue, BASELINE.pue], outputTokens: r.tokensOut, inputTokens: r.tokensIn });
+  const base = estimateCloud({
+    model: BASELINE.model,
+    pue: BASELINE.pue,
+    pueRange: [BASELINE.pue, BASELINE.pue],
+    outputTokens: r.tokensOut,
+    inputTokens: r.tokensIn,
+  });
   return buildSciRecord({
-    ts: new Date(r.at).toISOString(), route: 'cloud', feature: r.feature, model: r.model, tokens: { in: r.tokensIn, out: r.tokensOut },
-    energy: est.energy, embodiedG: est.embodiedG, embodiedRangeG: est.embodiedRangeG, intensity,
+    ts: new Date(r.at).toISOString(),
+    route: 'cloud',
+    feature: r.feature,
+    model: r.model,
+    tokens: { in: r.tokensIn, out: r.tokensOut },
+    energy: est.energy,
+    embodiedG: est.embodiedG,
+    embodiedRangeG: est.embodiedRangeG,
+    intensity,
     baseline: { model: BASELINE.model, energy: base.energy, embodiedG: base.embodiedG, embodiedRangeG: base.embodiedRangeG, intensity },
     labels: [...(ctx?.labels ?? []), where.detail, ...(size.method === 'catalog' ? [] : [size.detail])],
   });

@@ -136,7 +136,10 @@ export function buildDashboardData(input: BuildInput): DashboardData {
     d.requests++;
   }
 
-  const tasks = new Map<string, { feature: string; route: 'local' | 'cloud'; requests: number; sciG: number; energyWh: number; savedG: number; lo: number; hi: number }>();
+  const tasks = new Map<
+    string,
+    { feature: string; route: 'local' | 'cloud'; requests: number; sciG: number; energyWh: number; savedG: number; lo: number; hi: number }
+  >();
   for (const r of records) {
     const key = `${r.feature}\u0000${r.route}`;
     const t = tasks.get(key) ?? { feature: r.feature, route: r.route, requests: 0, sciG: 0, energyWh: 0, savedG: 0, lo: 0, hi: 0 };
@@ -150,7 +153,11 @@ export function buildDashboardData(input: BuildInput): DashboardData {
   }
 
   const next24h = forecast.points.filter((p) => Date.parse(p.at) + forecast.pointMinutes * 60_000 > now && Date.parse(p.at) < now + 86_400_000);
-  const { level, basis } = intensityLevel(intensity.gPerKWh, next24h.map((p) => p.gPerKWh), input.annualAverage);
+  const { level, basis } = intensityLevel(
+    intensity.gPerKWh,
+    next24h.map((p) => p.gPerKWh),
+    input.annualAverage,
+  );
   let window: DashboardData['window'] = null;
   const first = next24h[0];
   const varies = first !== undefined && next24h.some((p) => Math.abs(p.gPerKWh - first.gPerKWh) > 1e-9);
@@ -184,7 +191,17 @@ export function buildDashboardData(input: BuildInput): DashboardData {
       baselineModel: todays[todays.length - 1]?.baseline.model ?? records[records.length - 1]?.baseline.model ?? null,
     },
     days: [...days.entries()].map(([day, d]) => ({ day, ...d })),
-    tasks: [...tasks.values()].sort((a, b) => b.sciG - a.sciG).map((t) => ({ feature: t.feature, route: t.route, requests: t.requests, sciG: t.sciG, energyWh: t.energyWh, savedG: t.savedG, rangeG: [t.lo, t.hi] as const })),
+    tasks: [...tasks.values()]
+      .sort((a, b) => b.sciG - a.sciG)
+      .map((t) => ({
+        feature: t.feature,
+        route: t.route,
+        requests: t.requests,
+        sciG: t.sciG,
+        energyWh: t.energyWh,
+        savedG: t.savedG,
+        rangeG: [t.lo, t.hi] as const,
+      })),
     methods: methodNotes(intensity, forecast),
     problems: input.problems ?? 0,
   };
@@ -193,12 +210,30 @@ export function buildDashboardData(input: BuildInput): DashboardData {
 /** How each figure is computed, shown under the charts. */
 export function methodNotes(intensity: IntensityReading, forecast: IntensityForecast): MethodNote[] {
   return [
-    { title: 'Grid intensity', text: `${Math.round(intensity.gPerKWh)} gCO2e/kWh, ${intensity.signal}, location-based, from ${intensity.source}${intensity.detail ? ` (${intensity.detail})` : ''}${intensity.isEstimated ? ', estimated' : ', measured'}, for ${intensity.at}.${intensity.fallbackReason ? ` Live data unavailable: ${intensity.fallbackReason}` : ''}` },
-    { title: 'Forecast and clean window', text: `${forecast.points.length} points of ${forecast.pointMinutes} minutes from ${forecast.source}${forecast.fallbackReason ? ` (flat: ${forecast.fallbackReason})` : ''}. The cleanest window is the start with the lowest time-weighted average over the task (the Carbon Aware SDK method); the saving is against starting now.` },
-    { title: 'Local energy', text: 'Engine time of each request x the power of the device profile detected for your CPU/GPU (or CodeCarbon\'s TDP model), with the profile\'s low and high power as the range; RAPL-measured package energy where readable.' },
-    { title: 'Cloud energy', text: 'EcoLogits parametric model: GPU energy per output token from the model\'s active parameters, GPU count from its total parameters, the server\'s share and the data centre\'s PUE; range over batch sizes 32-128 and the provider\'s PUE range.' },
-    { title: 'Embodied emissions', text: 'Local: the device\'s manufacturing footprint spread over its lifetime by the time it spent on the request. Cloud: servers and GPUs per EcoLogits.' },
-    { title: 'SCI and savings', text: 'Per request, SCI = energy x intensity + embodied (GSF SCI v1.1, R = one request). "Saved" compares each request with the same tokens on the named all-cloud baseline model, by the same method; it is negative when the request cost more. Market-based claims (RECs, "100% renewable") never reduce a number.' },
+    {
+      title: 'Grid intensity',
+      text: `${Math.round(intensity.gPerKWh)} gCO2e/kWh, ${intensity.signal}, location-based, from ${intensity.source}${intensity.detail ? ` (${intensity.detail})` : ''}${intensity.isEstimated ? ', estimated' : ', measured'}, for ${intensity.at}.${intensity.fallbackReason ? ` Live data unavailable: ${intensity.fallbackReason}` : ''}`,
+    },
+    {
+      title: 'Forecast and clean window',
+      text: `${forecast.points.length} points of ${forecast.pointMinutes} minutes from ${forecast.source}${forecast.fallbackReason ? ` (flat: ${forecast.fallbackReason})` : ''}. The cleanest window is the start with the lowest time-weighted average over the task (the Carbon Aware SDK method); the saving is against starting now.`,
+    },
+    {
+      title: 'Local energy',
+      text: "Engine time of each request x the power of the device profile detected for your CPU/GPU (or CodeCarbon's TDP model), with the profile's low and high power as the range; RAPL-measured package energy where readable.",
+    },
+    {
+      title: 'Cloud energy',
+      text: "EcoLogits parametric model: GPU energy per output token from the model's active parameters, GPU count from its total parameters, the server's share and the data centre's PUE; range over batch sizes 32-128 and the provider's PUE range.",
+    },
+    {
+      title: 'Embodied emissions',
+      text: "Local: the device's manufacturing footprint spread over its lifetime by the time it spent on the request. Cloud: servers and GPUs per EcoLogits.",
+    },
+    {
+      title: 'SCI and savings',
+      text: 'Per request, SCI = energy x intensity + embodied (GSF SCI v1.1, R = one request). "Saved" compares each request with the same tokens on the named all-cloud baseline model, by the same method; it is negative when the request cost more. Market-based claims (RECs, "100% renewable") never reduce a number.',
+    },
   ];
 }
 

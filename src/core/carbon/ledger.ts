@@ -145,7 +145,8 @@ export class Ledger {
 
   /** Deletes the month files that end `retentionDays` or more before now; 0 keeps everything. Returns full paths. */
   async prune(retentionDays: number): Promise<{ removedFiles: string[] }> {
-    if (!Number.isFinite(retentionDays) || retentionDays < 0) throw new RangeError(`Retention must be 0 (forever) or a number of days, not ${retentionDays}.`);
+    if (!Number.isFinite(retentionDays) || retentionDays < 0)
+      throw new RangeError(`Retention must be 0 (forever) or a number of days, not ${retentionDays}.`);
     const removedFiles: string[] = [];
     if (retentionDays === 0) return { removedFiles };
     const cutoff = this.now() - retentionDays * 86_400_000;
@@ -173,9 +174,13 @@ export class Ledger {
       const code = (e as NodeJS.ErrnoException).code;
       if (code !== 'ENOSPC' && code !== 'EDQUOT') throw e;
       // The raw "ENOSPC: no space left on device, write" names neither the folder nor what to do.
-      throw Object.assign(new Error(
-        `The carbon ledger could not be written: the disk holding ${this.dir} is full${code === 'EDQUOT' ? ' (over your disk quota)' : ''}. Free some space; Verdant records requests again once there is room.`,
-        { cause: e }), { code });
+      throw Object.assign(
+        new Error(
+          `The carbon ledger could not be written: the disk holding ${this.dir} is full${code === 'EDQUOT' ? ' (over your disk quota)' : ''}. Free some space; Verdant records requests again once there is room.`,
+          { cause: e },
+        ),
+        { code },
+      );
     }
   }
 
@@ -245,7 +250,10 @@ export class Ledger {
 export class LedgerRecorder {
   private failing: string | undefined;
 
-  constructor(private readonly ledger: Ledger, private readonly report: (level: 'error' | 'info', message: string) => void) {}
+  constructor(
+    private readonly ledger: Ledger,
+    private readonly report: (level: 'error' | 'info', message: string) => void,
+  ) {}
 
   async append(record: SciRecord): Promise<boolean> {
     try {
@@ -350,11 +358,28 @@ export function sciRecordProblem(v: unknown): string | undefined {
   const t = v.tokens;
   if (!isObj(t) || !isCount(t.in) || !isCount(t.out)) return 'tokens is not {in, out} counts';
   const e = v.energy;
-  if (!isObj(e) || !isNum(e.kWh) || e.kWh < 0 || !isPair(e.rangeKWh) || !isStr(e.method) || typeof e.measured !== 'boolean' || (e.pue !== undefined && !isNum(e.pue))) {
+  if (
+    !isObj(e) ||
+    !isNum(e.kWh) ||
+    e.kWh < 0 ||
+    !isPair(e.rangeKWh) ||
+    !isStr(e.method) ||
+    typeof e.measured !== 'boolean' ||
+    (e.pue !== undefined && !isNum(e.pue))
+  ) {
     return 'energy is not {kWh, rangeKWh, method, measured}';
   }
   const i = v.intensity;
-  if (!isObj(i) || !isNum(i.gPerKWh) || !isStr(i.source) || !SOURCES.includes(i.source) || !isStr(i.zone) || !isStr(i.signal) || !SIGNALS.includes(i.signal) || typeof i.isEstimated !== 'boolean') {
+  if (
+    !isObj(i) ||
+    !isNum(i.gPerKWh) ||
+    !isStr(i.source) ||
+    !SOURCES.includes(i.source) ||
+    !isStr(i.zone) ||
+    !isStr(i.signal) ||
+    !SIGNALS.includes(i.signal) ||
+    typeof i.isEstimated !== 'boolean'
+  ) {
     return 'intensity is not {gPerKWh, source, zone, signal, isEstimated}';
   }
   for (const k of ['operationalG', 'embodiedG', 'sciG', 'savedG'] as const) if (!isNum(v[k])) return `${k} is not a number`;
@@ -371,7 +396,8 @@ type MutableRow = { -readonly [K in keyof TotalsRow]: TotalsRow[K] };
 
 /** Sums per group. Local days: `utcOffsetMinutes` is how far local time is ahead of UTC. */
 export function totalsOf(records: readonly SciRecord[], groupBy: TotalsGroupBy, utcOffsetMinutes = 0): TotalsRow[] {
-  if (!Number.isFinite(utcOffsetMinutes) || Math.abs(utcOffsetMinutes) > 18 * 60) throw new RangeError(`A UTC offset is at most ±18 hours, not ${utcOffsetMinutes} minutes.`);
+  if (!Number.isFinite(utcOffsetMinutes) || Math.abs(utcOffsetMinutes) > 18 * 60)
+    throw new RangeError(`A UTC offset is at most ±18 hours, not ${utcOffsetMinutes} minutes.`);
   const byDay = groupBy !== 'route';
   const byRoute = groupBy !== 'day';
   const rows = new Map<string, MutableRow>();
@@ -380,7 +406,19 @@ export function totalsOf(records: readonly SciRecord[], groupBy: TotalsGroupBy, 
     const key = `${day ?? ''}|${byRoute ? r.route : ''}`;
     let row = rows.get(key);
     if (!row) {
-      row = { ...(day !== undefined && { day }), ...(byRoute && { route: r.route }), count: 0, tokensIn: 0, tokensOut: 0, energyKWh: 0, operationalG: 0, embodiedG: 0, sciG: 0, baselineG: 0, savedG: 0 };
+      row = {
+        ...(day !== undefined && { day }),
+        ...(byRoute && { route: r.route }),
+        count: 0,
+        tokensIn: 0,
+        tokensOut: 0,
+        energyKWh: 0,
+        operationalG: 0,
+        embodiedG: 0,
+        sciG: 0,
+        baselineG: 0,
+        savedG: 0,
+      };
       rows.set(key, row);
     }
     row.count += 1;
@@ -399,9 +437,25 @@ export function totalsOf(records: readonly SciRecord[], groupBy: TotalsGroupBy, 
 // ---- export ----
 
 export const CSV_COLUMNS = [
-  'ts', 'route', 'feature', 'model', 'tokens_in', 'tokens_out', 'energy_kwh', 'energy_method', 'intensity_g_per_kwh',
-  'intensity_source', 'zone', 'operational_g', 'embodied_g', 'sci_g', 'baseline_model', 'baseline_g', 'saved_g',
-  'range_low_g', 'range_high_g',
+  'ts',
+  'route',
+  'feature',
+  'model',
+  'tokens_in',
+  'tokens_out',
+  'energy_kwh',
+  'energy_method',
+  'intensity_g_per_kwh',
+  'intensity_source',
+  'zone',
+  'operational_g',
+  'embodied_g',
+  'sci_g',
+  'baseline_model',
+  'baseline_g',
+  'saved_g',
+  'range_low_g',
+  'range_high_g',
 ] as const;
 
 /** RFC 4180: CRLF line ends, a header row, fields with a comma, quote or line break quoted, quotes doubled; no formulas. */
@@ -409,9 +463,25 @@ export function toCsv(records: readonly SciRecord[]): string {
   const rows: (readonly (string | number)[])[] = [CSV_COLUMNS];
   for (const r of records) {
     rows.push([
-      r.ts, r.route, r.feature, r.model, r.tokens.in, r.tokens.out, r.energy.kWh, r.energy.method, r.intensity.gPerKWh,
-      r.intensity.source, r.intensity.zone, r.operationalG, r.embodiedG, r.sciG, r.baseline.model, r.baseline.sciG,
-      r.savedG, r.rangeG[0], r.rangeG[1],
+      r.ts,
+      r.route,
+      r.feature,
+      r.model,
+      r.tokens.in,
+      r.tokens.out,
+      r.energy.kWh,
+      r.energy.method,
+      r.intensity.gPerKWh,
+      r.intensity.source,
+      r.intensity.zone,
+      r.operationalG,
+      r.embodiedG,
+      r.sciG,
+      r.baseline.model,
+      r.baseline.sciG,
+      r.savedG,
+      r.rangeG[0],
+      r.rangeG[1],
     ]);
   }
   return rows.map((row) => row.map(csvField).join(',') + '\r\n').join('');

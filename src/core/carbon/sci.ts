@@ -64,7 +64,10 @@ function sideOf(side: SciSide, uncertainty: number, what: string): SideResult {
     operationalG,
     embodiedG,
     sciG: operationalG + embodiedG,
-    rangeG: [Math.min(kLo, kWh) * g * (1 - uncertainty) + Math.min(mLo, embodiedG), Math.max(kHi, kWh) * g * (1 + uncertainty) + Math.max(mHi, embodiedG)],
+    rangeG: [
+      Math.min(kLo, kWh) * g * (1 - uncertainty) + Math.min(mLo, embodiedG),
+      Math.max(kHi, kWh) * g * (1 + uncertainty) + Math.max(mHi, embodiedG),
+    ],
   };
 }
 
@@ -129,19 +132,34 @@ export function sciForLocalUsage(
 ): SciRecord {
   const energy = estimateLocal({ engineMs: usage.engineMs, device, measuredJoules: options.measuredJoules });
   const embodied = localEmbodied(device, usage.engineMs / 1000);
-  const cloud = estimateCloud({ model: BASELINE.model, pue: BASELINE.pue, pueRange: [BASELINE.pue, BASELINE.pue], outputTokens: usage.generatedTokens, inputTokens: usage.promptTokens });
-  return buildSciRecord({
-    id: options.id,
-    ts: new Date(usage.at).toISOString(),
-    route: 'local',
-    feature: usage.feature,
-    model: usage.model,
-    tokens: { in: usage.promptTokens, out: usage.generatedTokens },
-    energy,
-    embodiedG: embodied.g,
-    embodiedRangeG: embodied.rangeG,
-    intensity,
-    baseline: { model: BASELINE.model, energy: cloud.energy, embodiedG: cloud.embodiedG, embodiedRangeG: cloud.embodiedRangeG, intensity: baselineIntensity ?? intensity },
-    labels: options.labels,
-  }, options.newId);
+  const cloud = estimateCloud({
+    model: BASELINE.model,
+    pue: BASELINE.pue,
+    pueRange: [BASELINE.pue, BASELINE.pue],
+    outputTokens: usage.generatedTokens,
+    inputTokens: usage.promptTokens,
+  });
+  return buildSciRecord(
+    {
+      id: options.id,
+      ts: new Date(usage.at).toISOString(),
+      route: 'local',
+      feature: usage.feature,
+      model: usage.model,
+      tokens: { in: usage.promptTokens, out: usage.generatedTokens },
+      energy,
+      embodiedG: embodied.g,
+      embodiedRangeG: embodied.rangeG,
+      intensity,
+      baseline: {
+        model: BASELINE.model,
+        energy: cloud.energy,
+        embodiedG: cloud.embodiedG,
+        embodiedRangeG: cloud.embodiedRangeG,
+        intensity: baselineIntensity ?? intensity,
+      },
+      labels: options.labels,
+    },
+    options.newId,
+  );
 }

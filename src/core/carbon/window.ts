@@ -40,7 +40,7 @@ export function averageOver(forecast: IntensityForecast, a: number, b: number): 
     }
   }
   // Points may not overlap; a shortfall means a gap in the forecast inside the window.
-  return covered >= (b - a) - 1 ? sum / covered : undefined;
+  return covered >= b - a - 1 ? sum / covered : undefined;
 }
 
 /**
@@ -54,22 +54,26 @@ export function checkedPoints(forecast: IntensityForecast): ForecastPoint[] {
   if (typeof minutes !== 'number' || !Number.isFinite(minutes) || minutes <= 0) {
     throw new WindowError(`${name} has points of ${String(minutes)} minutes; each point must last more than 0 minutes.`);
   }
-  const points = forecast.points.map((p, i) => {
-    const at = typeof p?.at === 'string' ? Date.parse(p.at) : Number.NaN;
-    if (!Number.isFinite(at)) throw new WindowError(`${name} has point ${i} at ${JSON.stringify(p?.at)}, which is not a date and time.`);
-    const g = p.gPerKWh;
-    if (typeof g !== 'number' || !Number.isFinite(g) || g < 0) {
-      throw new WindowError(`${name} has point ${i} (${p.at}) with ${String(g)} gCO2e/kWh; an intensity must be a number of 0 or more.`);
-    }
-    return { p, at };
-  }).sort((a, b) => a.at - b.at);
+  const points = forecast.points
+    .map((p, i) => {
+      const at = typeof p?.at === 'string' ? Date.parse(p.at) : Number.NaN;
+      if (!Number.isFinite(at)) throw new WindowError(`${name} has point ${i} at ${JSON.stringify(p?.at)}, which is not a date and time.`);
+      const g = p.gPerKWh;
+      if (typeof g !== 'number' || !Number.isFinite(g) || g < 0) {
+        throw new WindowError(`${name} has point ${i} (${p.at}) with ${String(g)} gCO2e/kWh; an intensity must be a number of 0 or more.`);
+      }
+      return { p, at };
+    })
+    .sort((a, b) => a.at - b.at);
   const len = minutes * MINUTE;
   for (let i = 1; i < points.length; i++) {
     const prev = points[i - 1]!;
     const cur = points[i]!;
     if (cur.at === prev.at) throw new WindowError(`${name} has two points at ${new Date(cur.at).toISOString()}; give one value per time.`);
     if (cur.at < prev.at + len) {
-      throw new WindowError(`${name} has overlapping points: ${new Date(prev.at).toISOString()} lasts ${minutes} minutes, past the next point at ${new Date(cur.at).toISOString()}.`);
+      throw new WindowError(
+        `${name} has overlapping points: ${new Date(prev.at).toISOString()} lasts ${minutes} minutes, past the next point at ${new Date(cur.at).toISOString()}.`,
+      );
     }
   }
   return points.map((x) => x.p);

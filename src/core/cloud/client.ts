@@ -14,7 +14,17 @@ import { firstHeader, readSome, serverJson, sseMessages, StreamFormatError } fro
 import { VERSION } from '../version';
 import { bypassesProxy, parseEndpoint, type CloudEndpoint } from './endpoint';
 import { CloudError } from './errors';
-import { cancelled, deadlinePassed, httpFailure, isRetryable, refusesStreaming, retryAfterTooLong, transportFailure, type FailureContext, type HttpFailure } from './failures';
+import {
+  cancelled,
+  deadlinePassed,
+  httpFailure,
+  isRetryable,
+  refusesStreaming,
+  retryAfterTooLong,
+  transportFailure,
+  type FailureContext,
+  type HttpFailure,
+} from './failures';
 import { cappedLines, clip, readCapped } from '../net/bounded';
 import { CallSignal, DataIdle, Watchdog } from '../net/watchdog';
 import { DEFAULT_LIMITS, type CloudLimits, type Oversized } from './limits';
@@ -193,7 +203,10 @@ export class CloudClient {
       usingProxy = !options.fetchDispatcher && !!options.proxyUrl && !bypassesProxy(new URL(endpoint.origin).hostname, options.noProxy);
       dispatcher = options.fetchDispatcher ?? this.createDispatcher(usingProxy ? options.proxyUrl : undefined);
     } catch (e) {
-      refusal = e instanceof CloudError ? e : new CloudError('network', 'The proxy URL in http.proxy is not valid: fix it in VS Code\'s settings, or clear it.', { cause: e });
+      refusal =
+        e instanceof CloudError
+          ? e
+          : new CloudError('network', "The proxy URL in http.proxy is not valid: fix it in VS Code's settings, or clear it.", { cause: e });
     }
     this.endpoint = endpoint;
     this.refusal = refusal;
@@ -210,7 +223,12 @@ export class CloudClient {
     if (signal?.aborted) throw cancelled('');
     const key = await this.apiKey();
     const call: ChatCall = {
-      request: chatRequest, key, ctx: this.failureContext(endpoint, key), signal: new CallSignal(this.timeouts.deadlineMs, signal), progress: { text: '' }, onText,
+      request: chatRequest,
+      key,
+      ctx: this.failureContext(endpoint, key),
+      signal: new CallSignal(this.timeouts.deadlineMs, signal),
+      progress: { text: '' },
+      onText,
     };
     try {
       const { piece, attempts } = await this.withRetries(call);
@@ -234,7 +252,8 @@ export class CloudClient {
         if (e instanceof CallbackFailure) throw e.error; // not the server's or the network's fault
         const ours = endedByUs(call.signal, ctx, progress.text);
         if (ours) throw ours;
-        if (this.closed) throw new CloudError('cancelled', 'The cloud request was cancelled because Verdant closed the connection.', { partialText: progress.text });
+        if (this.closed)
+          throw new CloudError('cancelled', 'The cloud request was cancelled because Verdant closed the connection.', { partialText: progress.text });
         if (e instanceof HttpFailureSignal) {
           if (stream && refusesStreaming(e.failure)) {
             stream = false;
@@ -316,7 +335,8 @@ export class CloudClient {
 
   private usable(): CloudEndpoint {
     if (this.refusal) throw this.refusal;
-    if (this.closed || !this.endpoint) throw new CloudError('cancelled', 'The cloud client was closed: Verdant creates a new one when the settings change; try again.');
+    if (this.closed || !this.endpoint)
+      throw new CloudError('cancelled', 'The cloud client was closed: Verdant creates a new one when the settings change; try again.');
     return this.endpoint;
   }
 
@@ -324,7 +344,13 @@ export class CloudClient {
     return { host: endpoint.host, model: this.model, secrets: [key], timeouts: this.timeouts, hadKey: !!key, usingProxy: this.usingProxy };
   }
 
-  private async send(path: string, method: 'GET' | 'POST', body: unknown, key: string | undefined, signal: AbortSignal | undefined): Promise<Dispatcher.ResponseData> {
+  private async send(
+    path: string,
+    method: 'GET' | 'POST',
+    body: unknown,
+    key: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<Dispatcher.ResponseData> {
     const endpoint = this.usable();
     const headers: Record<string, string> = {
       accept: 'text/event-stream, application/json',
@@ -389,7 +415,9 @@ export class CloudClient {
     } catch {
       throw new StreamFormatError(`${MODELS_PATH} did not return JSON`);
     }
-    return asArray(asObject(json)?.data).map((d) => asString(asObject(d)?.id)).filter((id) => id !== '');
+    return asArray(asObject(json)?.data)
+      .map((d) => asString(asObject(d)?.id))
+      .filter((id) => id !== '');
   }
 
   /** A whole non-streamed body, up to the cap (LimitExceeded past it). */
@@ -398,9 +426,19 @@ export class CloudClient {
     return readCapped(res.body, what, this.limits.maxResponseBytes, declared === '' ? undefined : declared);
   }
 
-  private result(req: CloudChatRequest, piece: WirePiece, progress: Progress, started: number, attempts: number, endpoint: CloudEndpoint): CloudResult {
+  private result(
+    req: CloudChatRequest,
+    piece: WirePiece,
+    progress: Progress,
+    started: number,
+    attempts: number,
+    endpoint: CloudEndpoint,
+  ): CloudResult {
     const ended = this.now();
-    const estimated = { promptTokens: estimateTokens(req.messages.reduce((n, m) => n + m.content.length, 0)), completionTokens: estimateTokens(progress.text.length) };
+    const estimated = {
+      promptTokens: estimateTokens(req.messages.reduce((n, m) => n + m.content.length, 0)),
+      completionTokens: estimateTokens(progress.text.length),
+    };
     const usage: CloudUsage = piece.usage ? plausibleUsage(piece.usage, estimated, req, progress.text) : { ...estimated, counted: true };
     return {
       text: progress.text,
@@ -491,4 +529,3 @@ function redactText(text: string, secrets: readonly (string | undefined)[]): str
   for (const s of secrets) if (s && s.length >= 4 && out.includes(s)) out = out.split(s).join('***');
   return out;
 }
-

@@ -20,7 +20,8 @@ export function isLoopbackHost(hostname: string): boolean {
 
 /** user:password@ before the host, or a key or token in the query. */
 const CREDENTIAL_IN_URL = /^[a-z][a-z0-9+.-]*:\/\/[^/?#\s]*@|[?&](api[-_]?key|key|token|access_token)=/i;
-const CREDENTIAL_MESSAGE = 'The cloud endpoint URL contains a credential: remove it from verdant.cloud.endpoint and store the key with Verdant: Set Cloud API Key.';
+const CREDENTIAL_MESSAGE =
+  'The cloud endpoint URL contains a credential: remove it from verdant.cloud.endpoint and store the key with Verdant: Set Cloud API Key.';
 
 /** Parses and checks a base URL such as https://api.example.com/v1; throws CloudError('insecure'). */
 export function parseEndpoint(baseUrl: string): CloudEndpoint {
@@ -39,7 +40,10 @@ export function parseEndpoint(baseUrl: string): CloudEndpoint {
   if (url.username || url.password) throw new CloudError('insecure', CREDENTIAL_MESSAGE);
   const loopback = isLoopbackHost(url.hostname);
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
-    throw new CloudError('insecure', `Refusing to send code to ${url.host} over ${url.protocol.replace(':', '')}: use an https:// URL in verdant.cloud.endpoint (plain http is allowed only to this machine).`);
+    throw new CloudError(
+      'insecure',
+      `Refusing to send code to ${url.host} over ${url.protocol.replace(':', '')}: use an https:// URL in verdant.cloud.endpoint (plain http is allowed only to this machine).`,
+    );
   }
   // Paths carry /v1 themselves; users paste the base URL with or without it.
   const basePath = url.pathname.replace(/\/+$/, '').replace(/\/v1$/, '');
@@ -54,7 +58,11 @@ export function bypassesProxy(hostname: string, noProxy = ''): boolean {
   if (isLoopbackHost(hostname)) return true;
   const host = hostname.toLowerCase().replace(/^\[|\]$/g, '');
   for (const raw of noProxy.split(/[\s,]+/)) {
-    const entry = raw.trim().toLowerCase().replace(/^\[|\]$/g, '').replace(/:\d+$/, '');
+    const entry = raw
+      .trim()
+      .toLowerCase()
+      .replace(/^\[|\]$/g, '')
+      .replace(/:\d+$/, '');
     if (entry === '') continue;
     if (entry === '*') return true;
     const bare = entry.replace(/^\*?\./, '');

@@ -4,17 +4,17 @@
 export type CloudErrorCode =
   | 'unauthorized' // 401/403: the key is missing, wrong or revoked
   | 'rate-limited' // 429, after the retries (or a Retry-After beyond the cap)
-  | 'server'       // 5xx after the retries, or an error the server reported inside a stream
-  | 'timeout'      // connect or headers timeout
+  | 'server' // 5xx after the retries, or an error the server reported inside a stream
+  | 'timeout' // connect or headers timeout
   | 'idle-timeout' // no data for too long in the middle of an answer (keep-alive comments do not count)
-  | 'deadline'     // the whole call (connect, headers, body, retries) took longer than allowed
+  | 'deadline' // the whole call (connect, headers, body, retries) took longer than allowed
   | 'response-too-large' // a non-streamed answer or model list larger than the client reads
-  | 'event-too-large'    // one streamed line or event larger than the client reads
-  | 'network'      // refused, reset, DNS, or a stream cut short
+  | 'event-too-large' // one streamed line or event larger than the client reads
+  | 'network' // refused, reset, DNS, or a stream cut short
   | 'bad-response' // malformed JSON/SSE, or a 4xx that says the request was wrong
-  | 'insecure'     // plain http to a host other than this machine; refused before any request
-  | 'not-found'    // unknown model or endpoint
-  | 'cancelled';   // the caller's AbortSignal fired
+  | 'insecure' // plain http to a host other than this machine; refused before any request
+  | 'not-found' // unknown model or endpoint
+  | 'cancelled'; // the caller's AbortSignal fired
 
 export interface CloudErrorDetails {
   readonly status?: number;
@@ -31,7 +31,11 @@ export class CloudError extends Error {
   readonly retryAfterMs?: number;
   readonly partialText?: string;
 
-  constructor(readonly code: CloudErrorCode, message: string, details: CloudErrorDetails = {}) {
+  constructor(
+    readonly code: CloudErrorCode,
+    message: string,
+    details: CloudErrorDetails = {},
+  ) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     if (details.status !== undefined) this.status = details.status;
     if (details.retryAfterMs !== undefined) this.retryAfterMs = details.retryAfterMs;

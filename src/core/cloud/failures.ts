@@ -66,13 +66,19 @@ export function httpFailure(ctx: FailureContext, f: HttpFailure): CloudError {
   }
   if (f.status === 404) {
     const aboutModel = /model/i.test(f.body) || f.path.endsWith('/chat/completions');
-    return new CloudError('not-found', aboutModel
-      ? `${at} has no model "${ctx.model}" (${said}): check ${MODEL_SETTING} against the provider's model list.`
-      : `${at} has no ${f.path} endpoint (${said}): check that ${ENDPOINT_SETTING} is the API's base URL (usually ending in /v1).`, details);
+    return new CloudError(
+      'not-found',
+      aboutModel
+        ? `${at} has no model "${ctx.model}" (${said}): check ${MODEL_SETTING} against the provider's model list.`
+        : `${at} has no ${f.path} endpoint (${said}): check that ${ENDPOINT_SETTING} is the API's base URL (usually ending in /v1).`,
+      details,
+    );
   }
   if (f.status === 429) {
     const wait = f.retryAfterMs !== undefined ? `${seconds(f.retryAfterMs)}` : 'a minute';
-    return markRetryable(new CloudError('rate-limited', `${at} is rate-limiting requests (${said}): wait ${wait} and try again, or check your plan's limits.`, details));
+    return markRetryable(
+      new CloudError('rate-limited', `${at} is rate-limiting requests (${said}): wait ${wait} and try again, or check your plan's limits.`, details),
+    );
   }
   if (f.status >= 500) {
     const e = new CloudError('server', `${at} failed (${said}): try again in a moment, or use the local model until the provider recovers.`, details);
@@ -81,13 +87,21 @@ export function httpFailure(ctx: FailureContext, f: HttpFailure): CloudError {
   if (f.status === 408) {
     return markRetryable(new CloudError('timeout', `${at} timed out reading the request (${said}): try again.`, details));
   }
-  return new CloudError('bad-response', `${at} rejected the request (${said}): check ${MODEL_SETTING} and that ${ENDPOINT_SETTING} is an OpenAI-compatible API.`, details);
+  return new CloudError(
+    'bad-response',
+    `${at} rejected the request (${said}): check ${MODEL_SETTING} and that ${ENDPOINT_SETTING} is an OpenAI-compatible API.`,
+    details,
+  );
 }
 
 /** A Retry-After longer than we are willing to wait. */
 export function retryAfterTooLong(ctx: FailureContext, f: HttpFailure, retryAfterMs: number, nowMs: number): CloudError {
   const when = new Date(nowMs + retryAfterMs).toISOString().replace(/\.\d+Z$/, 'Z');
-  return new CloudError('rate-limited', `The endpoint at ${ctx.host} is rate-limiting requests and asks to wait ${seconds(retryAfterMs)}: try again after ${when}, or use the local model until then.`, { status: f.status, retryAfterMs });
+  return new CloudError(
+    'rate-limited',
+    `The endpoint at ${ctx.host} is rate-limiting requests and asks to wait ${seconds(retryAfterMs)}: try again after ${when}, or use the local model until then.`,
+    { status: f.status, retryAfterMs },
+  );
 }
 
 /**
@@ -101,44 +115,80 @@ export function transportFailure(ctx: FailureContext, e: unknown, partialText: s
   if (e instanceof LimitExceeded) return tooLarge(ctx, e, partialText);
   if (e instanceof DataIdle) return idleTimeout(ctx, partialText, e);
   if (e instanceof StreamFormatError) {
-    return new CloudError('bad-response', `${at} sent a malformed answer (${e.detail}): try again, and check that ${ENDPOINT_SETTING} is an OpenAI-compatible API.`, partial);
+    return new CloudError(
+      'bad-response',
+      `${at} sent a malformed answer (${e.detail}): try again, and check that ${ENDPOINT_SETTING} is an OpenAI-compatible API.`,
+      partial,
+    );
   }
   if (e instanceof StreamServerError) {
-    return new CloudError('server', `${at} reported an error while answering (${redact(e.serverMessage, ctx.secrets)}): try again in a moment.`, partial);
+    return new CloudError(
+      'server',
+      `${at} reported an error while answering (${redact(e.serverMessage, ctx.secrets)}): try again in a moment.`,
+      partial,
+    );
   }
   const codes = errorCodes(e);
   if (codes.length === 0) {
     const what = e instanceof Error ? e.name : typeof e;
-    return new CloudError('bad-response', `${at} sent an answer Verdant could not read (${what}): try again, and check that ${ENDPOINT_SETTING} is an OpenAI-compatible API.`, partial);
+    return new CloudError(
+      'bad-response',
+      `${at} sent an answer Verdant could not read (${what}): try again, and check that ${ENDPOINT_SETTING} is an OpenAI-compatible API.`,
+      partial,
+    );
   }
   const has = (...cs: string[]) => cs.some((c) => codes.includes(c));
   const via = ctx.usingProxy ? ' (through the proxy in http.proxy)' : '';
   if (has('UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT')) {
-    return new CloudError('timeout', `Could not connect to ${ctx.host}${via} within ${seconds(ctx.timeouts.connectMs)}: check your network connection and proxy settings.`, partial);
+    return new CloudError(
+      'timeout',
+      `Could not connect to ${ctx.host}${via} within ${seconds(ctx.timeouts.connectMs)}: check your network connection and proxy settings.`,
+      partial,
+    );
   }
   if (has('UND_ERR_HEADERS_TIMEOUT')) {
-    return new CloudError('timeout', `${at} did not start answering within ${seconds(ctx.timeouts.headersMs)}: it may be overloaded; try again in a moment.`, partial);
+    return new CloudError(
+      'timeout',
+      `${at} did not start answering within ${seconds(ctx.timeouts.headersMs)}: it may be overloaded; try again in a moment.`,
+      partial,
+    );
   }
   if (has('UND_ERR_BODY_TIMEOUT')) return idleTimeout(ctx, partialText, e);
   if (has('ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_FAIL')) {
-    return new CloudError('network', `The host ${ctx.host} could not be found${via}: check ${ENDPOINT_SETTING} and your network connection.`, partial);
+    return new CloudError(
+      'network',
+      `The host ${ctx.host} could not be found${via}: check ${ENDPOINT_SETTING} and your network connection.`,
+      partial,
+    );
   }
   const cut = partialText !== '' ? ' in the middle of the answer' : '';
-  const error = new CloudError('network', has('ECONNREFUSED')
-    ? `${ctx.host} refused the connection${via}: check ${ENDPOINT_SETTING} and that the service is up.`
-    : `The connection to ${ctx.host}${via} failed${cut} (${codes[0]}): check your network connection and try again.`, partial);
+  const error = new CloudError(
+    'network',
+    has('ECONNREFUSED')
+      ? `${ctx.host} refused the connection${via}: check ${ENDPOINT_SETTING} and that the service is up.`
+      : `The connection to ${ctx.host}${via} failed${cut} (${codes[0]}): check your network connection and try again.`,
+    partial,
+  );
   // After text was shown, sending again would duplicate it.
   return partialText === '' && has(...RETRY_CODES) ? markRetryable(error) : error;
 }
 
 /** No data for the idle time in the middle of a body (undici's byte-level timeout, or the stream's data watch). */
 function idleTimeout(ctx: FailureContext, partialText: string, cause: unknown): CloudError {
-  return new CloudError('idle-timeout', `The endpoint at ${ctx.host} stopped sending for ${seconds(ctx.timeouts.bodyIdleMs)} in the middle of the answer: try again.`, { partialText, cause });
+  return new CloudError(
+    'idle-timeout',
+    `The endpoint at ${ctx.host} stopped sending for ${seconds(ctx.timeouts.bodyIdleMs)} in the middle of the answer: try again.`,
+    { partialText, cause },
+  );
 }
 
 /** The whole call (connect, headers, body, retries and their waits) took longer than the deadline. */
 export function deadlinePassed(ctx: FailureContext, partialText: string): CloudError {
-  return new CloudError('deadline', `The endpoint at ${ctx.host} did not finish answering within ${seconds(ctx.timeouts.deadlineMs)}: try again, or ask for less; a slow endpoint may need a longer ${DEADLINE_SETTING}.`, { partialText });
+  return new CloudError(
+    'deadline',
+    `The endpoint at ${ctx.host} did not finish answering within ${seconds(ctx.timeouts.deadlineMs)}: try again, or ask for less; a slow endpoint may need a longer ${DEADLINE_SETTING}.`,
+    { partialText },
+  );
 }
 
 const OVERSIZED: Readonly<Record<Oversized, string>> = { answer: 'an answer', 'model list': 'a model list', event: 'a streamed event' };
@@ -146,7 +196,11 @@ const OVERSIZED: Readonly<Record<Oversized, string>> = { answer: 'an answer', 'm
 function tooLarge(ctx: FailureContext, e: LimitExceeded, partialText: string): CloudError {
   const sent = OVERSIZED[e.what as Oversized] ?? `a ${e.what}`;
   const fix = `check that ${ENDPOINT_SETTING} points to an OpenAI-compatible API`;
-  return new CloudError(e.what === 'event' ? 'event-too-large' : 'response-too-large', `The endpoint at ${ctx.host} sent ${sent} of more than ${formatBytes(e.limitBytes)}: ${fix}.`, { partialText, cause: e });
+  return new CloudError(
+    e.what === 'event' ? 'event-too-large' : 'response-too-large',
+    `The endpoint at ${ctx.host} sent ${sent} of more than ${formatBytes(e.limitBytes)}: ${fix}.`,
+    { partialText, cause: e },
+  );
 }
 
 export function cancelled(partialText: string): CloudError {

@@ -13,7 +13,12 @@ export type CloudLimits = ReadLimits;
  * A non-streamed answer or model list up to 8 MiB (a completion is kilobytes; the longest model lists about 2 MB), a
  * streamed line or event up to 1 MiB (a chunk of an answer is a few hundred bytes).
  */
-export const DEFAULT_LIMITS: CloudLimits = { maxResponseBytes: 8 * MiB, maxErrorBytes: 16 * KiB, maxEventBytes: 1 * MiB, charsPerToken: MAX_CHARS_PER_TOKEN };
+export const DEFAULT_LIMITS: CloudLimits = {
+  maxResponseBytes: 8 * MiB,
+  maxErrorBytes: 16 * KiB,
+  maxEventBytes: 1 * MiB,
+  charsPerToken: MAX_CHARS_PER_TOKEN,
+};
 
 /** What passed a cap, as LimitExceeded.what names it in the cloud client. */
 export type Oversized = 'answer' | 'model list' | 'event';

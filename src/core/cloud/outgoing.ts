@@ -47,7 +47,7 @@ export function redactDiff(diff: string): RedactionResult {
     const header = /^diff --git a\/(.+?) b\/(.+)$/m.exec(section);
     const at = line;
     line += section.split('\n').length - 1;
-    const secret = header ? sensitiveReason(header[2]!) ?? sensitiveReason(header[1]!) : undefined;
+    const secret = header ? (sensitiveReason(header[2]!) ?? sensitiveReason(header[1]!)) : undefined;
     if (!header || !secret) return section;
     findings.push({ kind: 'secrets-file', line: at });
     return `${header[0]}\n(the changes to this file are left out: ${secret})\n`;

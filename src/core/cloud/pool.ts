@@ -55,7 +55,10 @@ export class CloudClients<C extends ClosableClient = CloudClient> {
     let entry = this.entries.get(key);
     if (!entry) {
       const made: Entry<C> = {
-        key, inFlight: 0, apiKey: options.apiKey, client: this.create({ ...options, apiKey: () => made.apiKey?.() ?? Promise.resolve(undefined) }),
+        key,
+        inFlight: 0,
+        apiKey: options.apiKey,
+        client: this.create({ ...options, apiKey: () => made.apiKey?.() ?? Promise.resolve(undefined) }),
       };
       this.entries.set(key, made);
       entry = made;
@@ -134,7 +137,9 @@ export class CloudClients<C extends ClosableClient = CloudClient> {
     if (typeof v === 'object' && v !== null) {
       const proto = Object.getPrototypeOf(v) as unknown;
       if (proto !== Object.prototype && proto !== null) return `#${this.identity(v)}`;
-      const fields = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      const fields = Object.entries(v as Record<string, unknown>)
+        .filter(([, x]) => x !== undefined)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
       return `{${fields.map(([k, x]) => `${JSON.stringify(k)}:${this.canonical(x)}`).join(',')}}`;
     }
     return v === undefined ? 'undefined' : JSON.stringify(v);

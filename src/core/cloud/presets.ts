@@ -65,7 +65,8 @@ export const CLOUD_PRESETS: readonly CloudPreset[] = [
     auth: 'bearer',
     verified: false,
     unverified: ['pue'],
-    notes: 'Key: Bearer $SCW_SECRET_KEY. Project-scoped URL: https://api.scaleway.ai/{project_id}/v1; dedicated deployments: https://<uuid>.ifr.fr-par.scaleway.com/v1. PUE 1.25 is the DC5 figure from a third-party page.',
+    notes:
+      'Key: Bearer $SCW_SECRET_KEY. Project-scoped URL: https://api.scaleway.ai/{project_id}/v1; dedicated deployments: https://<uuid>.ifr.fr-par.scaleway.com/v1. PUE 1.25 is the DC5 figure from a third-party page.',
   },
   {
     id: 'ovhcloud',
@@ -88,7 +89,8 @@ export const CLOUD_PRESETS: readonly CloudPreset[] = [
     auth: 'bearer',
     verified: false,
     unverified: ['gridZone'],
-    notes: 'The serving data centre is not published, so the World average is used; set the carbon zone yourself if you know it. Anonymous use works but is rate-limited.',
+    notes:
+      'The serving data centre is not published, so the World average is used; set the carbon zone yourself if you know it. Anonymous use works but is rate-limited.',
   },
   {
     id: 'infomaniak',
@@ -108,7 +110,8 @@ export const CLOUD_PRESETS: readonly CloudPreset[] = [
     auth: 'bearer',
     verified: false,
     unverified: ['pue', 'models'],
-    notes: 'Chat path: {baseUrl}/chat/completions, from Infomaniak code samples. Also serves Qwen, Kimi and Apertus models (custom: give their sizes).',
+    notes:
+      'Chat path: {baseUrl}/chat/completions, from Infomaniak code samples. Also serves Qwen, Kimi and Apertus models (custom: give their sizes).',
   },
   {
     id: 'nebius',
@@ -168,7 +171,8 @@ export const CLOUD_PRESETS: readonly CloudPreset[] = [
     auth: 'bearer',
     verified: false,
     unverified: ['baseUrl', 'pue', 'claims'],
-    notes: 'Create a deployment (POST https://api-<zone>.exoscale.com/v2/ai/model, then /ai/deployment) and paste its deployment-url; key from `exo dedicated-inference deployment reveal-api-key`. OpenAI compatibility unverified. A host naming its zone (ch-gva-2, ch-dk-2, de-fra-1, de-muc-1, at-vie-1/2, bg-sof-1) finds that grid; otherwise set verdant.cloud.zone.',
+    notes:
+      'Create a deployment (POST https://api-<zone>.exoscale.com/v2/ai/model, then /ai/deployment) and paste its deployment-url; key from `exo dedicated-inference deployment reveal-api-key`. OpenAI compatibility unverified. A host naming its zone (ch-gva-2, ch-dk-2, de-fra-1, de-muc-1, at-vie-1/2, bg-sof-1) finds that grid; otherwise set verdant.cloud.zone.',
   },
   {
     id: 'green-ai-cloud',
@@ -248,7 +252,7 @@ export interface CarbonContext {
  */
 export function carbonContext(preset: CloudPreset, model: string): CarbonContext {
   const listed = preset.models.find((m) => m.id === model);
-  const catalogModel = listed ? listed.catalogModel : resolveCloudModel(model) ?? null;
+  const catalogModel = listed ? listed.catalogModel : (resolveCloudModel(model) ?? null);
   return {
     pue: preset.pue ?? PROVIDER_PUE.default.pue,
     pueVerified: preset.pue !== null && PROVIDER_PUE[preset.provider].verified,

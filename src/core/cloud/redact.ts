@@ -41,9 +41,68 @@ function nameSegments(name: string): string[] {
 }
 
 const SUFFIXES = new Set(['base', 'b64', 'base64', 'value', 'raw', 'str', 'hex']);
-const STRONG_LAST = new Set(['password', 'passwd', 'pwd', 'pass', 'pw', 'passphrase', 'passcode', 'secret', 'token', 'apikey', 'accesskey', 'secretkey', 'privatekey', 'authkey', 'authtoken', 'accesstoken', 'credential', 'credentials', 'authorization', 'pat']);
+const STRONG_LAST = new Set([
+  'password',
+  'passwd',
+  'pwd',
+  'pass',
+  'pw',
+  'passphrase',
+  'passcode',
+  'secret',
+  'token',
+  'apikey',
+  'accesskey',
+  'secretkey',
+  'privatekey',
+  'authkey',
+  'authtoken',
+  'accesstoken',
+  'credential',
+  'credentials',
+  'authorization',
+  'pat',
+]);
 const STRONG_ENDINGS = ['password', 'passwd', 'secret', 'token', 'apikey', 'accesskey', 'secretkey', 'privatekey'];
-const KEY_PREFIXES = new Set(['api', 'access', 'secret', 'private', 'auth', 'signing', 'sign', 'encryption', 'enc', 'crypt', 'crypto', 'master', 'client', 'app', 'license', 'licence', 'account', 'service', 'subscription', 'webhook', 'consumer', 'shared', 'hmac', 'jwt', 'admin', 'deploy', 'ssh', 'gpg', 'pgp', 'storage', 'openai', 'anthropic', 'stripe', 'mistral', 'scaleway', 'ovh', 'nebius']);
+const KEY_PREFIXES = new Set([
+  'api',
+  'access',
+  'secret',
+  'private',
+  'auth',
+  'signing',
+  'sign',
+  'encryption',
+  'enc',
+  'crypt',
+  'crypto',
+  'master',
+  'client',
+  'app',
+  'license',
+  'licence',
+  'account',
+  'service',
+  'subscription',
+  'webhook',
+  'consumer',
+  'shared',
+  'hmac',
+  'jwt',
+  'admin',
+  'deploy',
+  'ssh',
+  'gpg',
+  'pgp',
+  'storage',
+  'openai',
+  'anthropic',
+  'stripe',
+  'mistral',
+  'scaleway',
+  'ovh',
+  'nebius',
+]);
 const WEAK_LAST = new Set(['key', 'salt', 'hmac', 'signature', 'sig', 'seed', 'auth', 'cred', 'creds']);
 
 /** Every secret name's last segment holds one of these: a cheap test that spares the segmenting for most names. */
@@ -71,7 +130,8 @@ function secretName(name: string): SecretName | undefined {
   if (strength === undefined) return undefined;
   let kind = 'secret';
   if (/aws.*secret|secret_?access_?key/.test(joined)) kind = 'aws-secret-key';
-  else if (/^(?:password|passwd|pwd|pass|pw|passphrase|passcode)$/.test(last) || last.endsWith('password') || last.endsWith('passwd')) kind = 'password';
+  else if (/^(?:password|passwd|pwd|pass|pw|passphrase|passcode)$/.test(last) || last.endsWith('password') || last.endsWith('passwd'))
+    kind = 'password';
   else if (last.endsWith('token') || last === 'authorization' || last === 'pat') kind = 'token';
   else if (last === 'apikey' || (last === 'key' && prev === 'api') || last.endsWith('apikey')) kind = 'api-key';
   else if (last === 'privatekey' || (last === 'key' && prev === 'private')) kind = 'private-key';
@@ -89,7 +149,10 @@ function closingQuote(text: string, open: number): number {
   const q = text[open];
   for (let i = open + 1; i < text.length; i++) {
     const c = text[i];
-    if (c === '\\') { i++; continue; }
+    if (c === '\\') {
+      i++;
+      continue;
+    }
     if (c === q) return i;
     if (c === '\n') return -1;
   }
@@ -119,21 +182,25 @@ const MACHINE_MADE = new Set(['token', 'api-key', 'credential']);
  * (`"continuationToken"`, `ArrowToken$1`).
  */
 function isAName(v: string, name: SecretName): boolean {
-  return namesItself(v, name.raw)
-    || (/^[a-z]+(?:[-_][a-z]+)+$/.test(v) && secretName(v) !== undefined)
-    || (MACHINE_MADE.has(name.kind) && /^[A-Za-z][a-z]{2,}(?:[A-Z][a-z]{2,})+(?:\$\d+)?$/.test(v));
+  return (
+    namesItself(v, name.raw) ||
+    (/^[a-z]+(?:[-_][a-z]+)+$/.test(v) && secretName(v) !== undefined) ||
+    (MACHINE_MADE.has(name.kind) && /^[A-Za-z][a-z]{2,}(?:[A-Z][a-z]{2,})+(?:\$\d+)?$/.test(v))
+  );
 }
 
 function acceptQuoted(v: string, name: SecretName): boolean {
   if (isPlaceholder(v) || /\s/.test(v) || isAName(v, name)) return false;
   if (name.strength === 'weak') return weakSecret(v);
-  return v.length >= 6
-    && !CREDENTIALS_MODES.has(v)
-    && !/^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$/.test(v) // an environment variable's name
-    && !/^[A-Z][a-z]+$/.test(v) // a label: "Password"
-    && !/^[~^=<>v]*\d+\.\d+/.test(v) // a version: "jsonwebtoken": "^9.0.0"
-    && !/^[A-Za-z_$][A-Za-z_$-]*(?:\.[A-Za-z_$][A-Za-z_$-]*)+$/.test(v) // a setting or command id: 'verdant.setApiKey'
-    && !/^(?:~|\.{1,2})?\/[\w./-]*$/.test(v); // a path: PWD: '/Users/me'
+  return (
+    v.length >= 6 &&
+    !CREDENTIALS_MODES.has(v) &&
+    !/^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$/.test(v) && // an environment variable's name
+    !/^[A-Z][a-z]+$/.test(v) && // a label: "Password"
+    !/^[~^=<>v]*\d+\.\d+/.test(v) && // a version: "jsonwebtoken": "^9.0.0"
+    !/^[A-Za-z_$][A-Za-z_$-]*(?:\.[A-Za-z_$][A-Za-z_$-]*)+$/.test(v) && // a setting or command id: 'verdant.setApiKey'
+    !/^(?:~|\.{1,2})?\/[\w./-]*$/.test(v)
+  ); // a path: PWD: '/Users/me'
 }
 
 /** Where a value after NAME <sep> starts (past a type annotation such as `: string =`) and its quote, if any. */
@@ -181,10 +248,12 @@ function indexExpression(text: string, token: string, end: number): boolean {
  * string value, so this is a dict or object literal in code).
  */
 function codeValue(text: string, token: string, end: number, quotedName: boolean): boolean {
-  return indexExpression(text, token, end)
-    || text[end] === '<'
-    || /^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$/.test(token)
-    || (quotedName && /^[A-Za-z_$][\w$]*$/.test(token));
+  return (
+    indexExpression(text, token, end) ||
+    text[end] === '<' ||
+    /^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$/.test(token) ||
+    (quotedName && /^[A-Za-z_$][\w$]*$/.test(token))
+  );
 }
 
 /** The unquoted value at `p` (its end is where the scan may resume) and whether it reads as a secret. */
@@ -282,7 +351,8 @@ function lineOf(starts: readonly number[], offset: number): number {
   let hi = starts.length - 1;
   while (lo < hi) {
     const mid = (lo + hi + 1) >> 1;
-    if (starts[mid]! <= offset) lo = mid; else hi = mid - 1;
+    if (starts[mid]! <= offset) lo = mid;
+    else hi = mid - 1;
   }
   return lo + 1;
 }
@@ -367,8 +437,13 @@ export function redactEnvFile(text: string, options?: RedactOptions): RedactionR
 }
 
 const SENSITIVE_NAMES = [
-  /^\.env/, /\.env$/, /\.(?:pem|key|p12|pfx|jks|keystore|tfvars|tfvars\.json)$/,
-  /^id_(?:rsa|dsa|ecdsa|ed25519)(?!.*\.pub$)/, /^credentials/, /^secrets\./, /^\.git-credentials$/,
+  /^\.env/,
+  /\.env$/,
+  /\.(?:pem|key|p12|pfx|jks|keystore|tfvars|tfvars\.json)$/,
+  /^id_(?:rsa|dsa|ecdsa|ed25519)(?!.*\.pub$)/,
+  /^credentials/,
+  /^secrets\./,
+  /^\.git-credentials$/,
   /^(?:\.npmrc|\.pypirc|\.netrc|_netrc|\.htpasswd|kubeconfig)$/,
 ];
 

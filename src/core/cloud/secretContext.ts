@@ -60,7 +60,10 @@ function shellWordEnd(text: string, at: number, end: number): number {
   let i = at;
   while (i < end && !/[\s;|&<>()`]/.test(text.charAt(i))) {
     const c = text.charAt(i);
-    if (c !== '"' && c !== "'") { i++; continue; }
+    if (c !== '"' && c !== "'") {
+      i++;
+      continue;
+    }
     const close = text.slice(i + 1, end).indexOf(c);
     if (close < 0) return end;
     i += close + 2;
@@ -76,8 +79,12 @@ function credentialPassword(text: string, at: number, end: number): Span | undef
   let p = colon + 1;
   let e = word.length;
   const q = word[0];
-  if ((q === '"' || q === "'") && word[e - 1] === q && !word.slice(1, colon).includes(q)) e--; // 'user:pass'
-  else if ((word[p] === '"' || word[p] === "'") && word[e - 1] === word[p] && e - p >= 2) { p++; e--; } // user:'pass', "user":"pass"
+  if ((q === '"' || q === "'") && word[e - 1] === q && !word.slice(1, colon).includes(q))
+    e--; // 'user:pass'
+  else if ((word[p] === '"' || word[p] === "'") && word[e - 1] === word[p] && e - p >= 2) {
+    p++;
+    e--;
+  } // user:'pass', "user":"pass"
   return realPassword(word.slice(p, e)) ? { start: at + p, end: at + e, kind: 'password' } : undefined;
 }
 
@@ -107,28 +114,25 @@ const findAuthTuplePasswords = pattern(
 
 /** Words before a 64-hex value that make it a key, and words that make it a digest (a checksum, a commit, an id). */
 const KEY_CONTEXT = /hmac|cipher|crypt|secret|key|sign|token|auth/i;
-const DIGEST_CONTEXT = /sha|hash|digest|checksum|integrity|fingerprint|thumbprint|etag|commit|revision|\brev\b|\bsum\b|expected|merkle|\btx|\boid\b|nonce|vector|\bid\b|_id\b/i;
+const DIGEST_CONTEXT =
+  /sha|hash|digest|checksum|integrity|fingerprint|thumbprint|etag|commit|revision|\brev\b|\bsum\b|expected|merkle|\btx|\boid\b|nonce|vector|\bid\b|_id\b/i;
 
 /**
  * A 64-hex value (an AES-256 or HMAC key, an API key) without a secret name beside it, unless the line before it
  * says it is a digest (`sha256: '…'`, `checksum = "…"`, `assert.equal(p.sha256, '…')`) or it starts a sha256sum
  * line (`<hex>  file`). `sha256:<hex>` and `0x<hex>` are digests and chain hashes, and never match.
  */
-const findBareHexKeys = pattern(
-  'hex-key',
-  /\b(?<![$+/.:-])([0-9a-f]{64}|[0-9A-F]{64})\b(?![$+/=.-])/g,
-  (v, m) => {
-    if (!hasDigitAndLetter(v) || entropy(v) < 3.3) return false;
-    const input = m.input;
-    const end = m.index + m[0].length;
-    if (/^ [ *]\S/.test(input.slice(end, end + 3))) return false;
-    const back = input.slice(Math.max(0, m.index - 80), m.index);
-    const before = back.slice(back.lastIndexOf('\n') + 1); // bounded: a long line is not searched back to its start
-    // A value alone on a comment line is an example's output (`// Prints:` then the digest on the next line).
-    if (/^\s*(?:\/\/|\/?\*+|#|--|;)[\s/*#'"`]*$/.test(before)) return false;
-    return KEY_CONTEXT.test(before) || !DIGEST_CONTEXT.test(before);
-  },
-);
+const findBareHexKeys = pattern('hex-key', /\b(?<![$+/.:-])([0-9a-f]{64}|[0-9A-F]{64})\b(?![$+/=.-])/g, (v, m) => {
+  if (!hasDigitAndLetter(v) || entropy(v) < 3.3) return false;
+  const input = m.input;
+  const end = m.index + m[0].length;
+  if (/^ [ *]\S/.test(input.slice(end, end + 3))) return false;
+  const back = input.slice(Math.max(0, m.index - 80), m.index);
+  const before = back.slice(back.lastIndexOf('\n') + 1); // bounded: a long line is not searched back to its start
+  // A value alone on a comment line is an example's output (`// Prints:` then the digest on the next line).
+  if (/^\s*(?:\/\/|\/?\*+|#|--|;)[\s/*#'"`]*$/.test(before)) return false;
+  return KEY_CONTEXT.test(before) || !DIGEST_CONTEXT.test(before);
+});
 
 /** Context-based finders, run after the named assignments so that a named value keeps its name's kind. */
 export const CONTEXT_FINDERS: readonly Finder[] = [

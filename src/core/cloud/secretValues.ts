@@ -20,14 +20,58 @@ export function entropy(s: string): number {
 
 export const hasDigitAndLetter = (s: string) => /\d/.test(s) && /[A-Za-z]/.test(s);
 
-const PLACEHOLDER_WORDS = new RegExp('^(?:' + [
-  'x+', '\\*+', '\\.+', '-+', '_+', '#+', '0+', '1234(?:5678?)?', 'changeme', 'change[-_]me', 'changeit',
-  'password\\d*', 'passwd', 'secret', 'token', 'example', 'sample', 'dummy', 'test', 'testing', 'placeholder',
-  'redacted', 'none', 'null', 'nil', 'undefined', 'true', 'false', 'empty', 'todo', 'tbd', 'required', 'optional',
-  'string', 'abcdefgh?', 'qwerty', 'your[-_ .].*', 'my[-_ .]?(?:secret|password|token|api[-_]?key|key)\\b.*', '.*[-_ ]here', 'x{3,}.*',
-  'replace[-_ ]?(?:me|this|with).*', 'insert[-_ ].*', 'enter[-_ ].*', '(?:fake|dummy|example|sample|test)[-_].*',
-  '.*[-_]example',
-].join('|') + ')$', 'i');
+const PLACEHOLDER_WORDS = new RegExp(
+  '^(?:' +
+    [
+      'x+',
+      '\\*+',
+      '\\.+',
+      '-+',
+      '_+',
+      '#+',
+      '0+',
+      '1234(?:5678?)?',
+      'changeme',
+      'change[-_]me',
+      'changeit',
+      'password\\d*',
+      'passwd',
+      'secret',
+      'token',
+      'example',
+      'sample',
+      'dummy',
+      'test',
+      'testing',
+      'placeholder',
+      'redacted',
+      'none',
+      'null',
+      'nil',
+      'undefined',
+      'true',
+      'false',
+      'empty',
+      'todo',
+      'tbd',
+      'required',
+      'optional',
+      'string',
+      'abcdefgh?',
+      'qwerty',
+      'your[-_ .].*',
+      'my[-_ .]?(?:secret|password|token|api[-_]?key|key)\\b.*',
+      '.*[-_ ]here',
+      'x{3,}.*',
+      'replace[-_ ]?(?:me|this|with).*',
+      'insert[-_ ].*',
+      'enter[-_ ].*',
+      '(?:fake|dummy|example|sample|test)[-_].*',
+      '.*[-_]example',
+    ].join('|') +
+    ')$',
+  'i',
+);
 
 /** Template references, environment lookups and obvious stand-ins: never a literal secret. */
 export function isPlaceholder(value: string): boolean {
@@ -41,12 +85,14 @@ export function isPlaceholder(value: string): boolean {
 
 /** A value that is code or configuration, not a secret: a call, a member path (`a?.b`, `a!.b`), a type, a path, a number. */
 export function isCodeLike(v: string): boolean {
-  return /[()]/.test(v)
-    || /^[A-Za-z_$][\w$]*(?:[?!]?\.[A-Za-z_$][\w$]*)+$/.test(v)
-    || /^[A-Za-z_$][\w$.]*\.(?:length|size|count)[-+]\d+$/.test(v) // `t.tokens.length-1`
-    || /^\d+(?:\.\d+)?$/.test(v)
-    || /^(?:~|\.{1,2})?\/[a-z0-9_./-]*$/.test(v)
-    || /^[!&*@#-]/.test(v);
+  return (
+    /[()]/.test(v) ||
+    /^[A-Za-z_$][\w$]*(?:[?!]?\.[A-Za-z_$][\w$]*)+$/.test(v) ||
+    /^[A-Za-z_$][\w$.]*\.(?:length|size|count)[-+]\d+$/.test(v) || // `t.tokens.length-1`
+    /^\d+(?:\.\d+)?$/.test(v) ||
+    /^(?:~|\.{1,2})?\/[a-z0-9_./-]*$/.test(v) ||
+    /^[!&*@#-]/.test(v)
+  );
 }
 
 export const isUuid = (v: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v);
@@ -67,13 +113,20 @@ export function weakSecret(v: string): boolean {
  * Spans of the group named `v`, else group 1, else the whole match of a global regex, kept when `accept` agrees and
  * `kind` (when a function) names a kind.
  */
-export function pattern(kind: string | ((m: RegExpExecArray) => string | undefined), re: RegExp, accept: (value: string, m: RegExpExecArray) => boolean = () => true): Finder {
+export function pattern(
+  kind: string | ((m: RegExpExecArray) => string | undefined),
+  re: RegExp,
+  accept: (value: string, m: RegExpExecArray) => boolean = () => true,
+): Finder {
   const flags = re.flags.includes('d') ? re.flags : re.flags + 'd';
   return (text) => {
     const spans: Span[] = [];
     const rx = new RegExp(re.source, flags);
     for (let m = rx.exec(text); m !== null; m = rx.exec(text)) {
-      if (m[0] === '') { rx.lastIndex++; continue; }
+      if (m[0] === '') {
+        rx.lastIndex++;
+        continue;
+      }
       const named = m.groups?.v !== undefined ? m.indices?.groups?.v : undefined;
       const group = m.length > 1 && m[1] !== undefined ? 1 : 0;
       const [start, end] = named ?? m.indices?.[group] ?? [m.index, m.index + m[0].length];

@@ -26,7 +26,8 @@ export function endpointZone(f: EndpointZoneFacts): EndpointZone {
   const setting = f.zoneSetting.trim();
   if (setting !== '') return { zone: setting, origin: 'setting', detail: `grid zone ${setting} from verdant.cloud.zone` };
   const preset = presetForUrl(f.endpoint);
-  if (preset === undefined) return { zone: '', origin: 'unknown', detail: 'grid zone unknown (no preset for this endpoint, verdant.cloud.zone unset): World average' };
+  if (preset === undefined)
+    return { zone: '', origin: 'unknown', detail: 'grid zone unknown (no preset for this endpoint, verdant.cloud.zone unset): World average' };
   const zone = presetZone(preset, f.endpoint);
   if (zone === '') {
     const local = f.localZone.trim();

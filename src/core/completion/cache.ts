@@ -21,7 +21,10 @@ function fnv(text: string, h = FNV_OFFSET, from = 0, to = text.length): number {
 export class CompletionCache {
   private readonly entries = new Map<string, { prefix: string; suffix: string; text: string }>();
 
-  constructor(readonly capacity = 256, readonly maxWalkBack = 64) {}
+  constructor(
+    readonly capacity = 256,
+    readonly maxWalkBack = 64,
+  ) {}
 
   get size(): number {
     return this.entries.size;

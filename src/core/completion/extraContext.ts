@@ -26,7 +26,12 @@ export function jaccard(a: ReadonlySet<string>, b: ReadonlySet<string>): number 
 }
 
 function lineSet(text: string): Set<string> {
-  return new Set(text.split('\n').map((l) => l.trim()).filter((l) => l !== ''));
+  return new Set(
+    text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== ''),
+  );
 }
 
 export class ExtraContextRing {

@@ -75,16 +75,35 @@ interface Shown {
   accepted: boolean;
 }
 
-const defaultSleep = (ms: number, signal: AbortSignal) => new Promise<void>((resolve) => {
-  if (ms <= 0 || signal.aborted) return resolve();
-  const timer = setTimeout(resolve, ms);
-  signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
-});
+const defaultSleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (ms <= 0 || signal.aborted) return resolve();
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
 
 export class CompletionPipeline {
   readonly cache = new CompletionCache();
   readonly debounce: AdaptiveDebounce;
-  readonly stats: PipelineStats = { requests: 0, engineCalls: 0, cacheHits: 0, typingThrough: 0, inFlightReused: 0, staleCancelled: 0, debouncedAway: 0, empty: 0, shown: 0, accepted: 0 };
+  readonly stats: PipelineStats = {
+    requests: 0,
+    engineCalls: 0,
+    cacheHits: 0,
+    typingThrough: 0,
+    inFlightReused: 0,
+    staleCancelled: 0,
+    debouncedAway: 0,
+    empty: 0,
+    shown: 0,
+    accepted: 0,
+  };
   private readonly inFlight = new Map<string, InFlight>();
   /** Per document: cancelled engine requests that have not ended yet. The next request waits for them. */
   private readonly unwinding = new Map<string, Promise<void>>();
@@ -214,7 +233,9 @@ export class CompletionPipeline {
     this.stats.staleCancelled++;
     const ended = Promise.all([this.unwinding.get(documentKey), running.done]).then(() => undefined);
     this.unwinding.set(documentKey, ended);
-    void ended.then(() => { if (this.unwinding.get(documentKey) === ended) this.unwinding.delete(documentKey); });
+    void ended.then(() => {
+      if (this.unwinding.get(documentKey) === ended) this.unwinding.delete(documentKey);
+    });
   }
 
   private request(input: CompletionInput): FimRequest {
@@ -237,12 +258,22 @@ export class CompletionPipeline {
   private async callEngine(input: CompletionInput, signal: AbortSignal): Promise<string | undefined> {
     const controller = new AbortController();
     let finish!: () => void;
-    const entry: InFlight = { prefix: input.prefix, suffix: input.suffix, controller, done: new Promise<void>((r) => { finish = r; }), streamed: '', waiters: 0 };
+    const entry: InFlight = {
+      prefix: input.prefix,
+      suffix: input.suffix,
+      controller,
+      done: new Promise<void>((r) => {
+        finish = r;
+      }),
+      streamed: '',
+      waiters: 0,
+    };
     this.inFlight.set(input.documentKey, entry);
     // When the caller gives up, keep the request a moment for the next keystroke to reuse; cancel it if none does.
-    const onCallerAbort = () => setTimeout(() => {
-      if (entry.waiters === 0 && this.inFlight.get(input.documentKey) === entry) this.cancelStale(input.documentKey, entry);
-    }, 0);
+    const onCallerAbort = () =>
+      setTimeout(() => {
+        if (entry.waiters === 0 && this.inFlight.get(input.documentKey) === entry) this.cancelStale(input.documentKey, entry);
+      }, 0);
     signal.addEventListener('abort', onCallerAbort, { once: true });
     const started = this.deps.now?.() ?? Date.now();
     const t0 = (this.deps.clock ?? (() => performance.now()))();
@@ -251,14 +282,21 @@ export class CompletionPipeline {
     try {
       const result = await this.deps.engine.generate(this.request(input), {
         signal: controller.signal,
-        onText: (t) => { entry.streamed += t; },
+        onText: (t) => {
+          entry.streamed += t;
+        },
       });
       this.debounce.observeLatency((this.deps.clock ?? (() => performance.now()))() - t0);
       // A request cancelled before the engine did any work (say, before it was even sent) cost nothing: no record.
       const noWork = result.stopReason === 'abort' && result.timing.totalMs === 0 && result.timing.generatedTokens === 0;
       if (!noWork) this.deps.record?.(usage(started, 'inline-completion', result, result.stopReason === 'abort' ? 'cancelled' : undefined));
       if (result.stopReason === 'abort') return undefined;
-      const text = finalizeCompletion(result.text, { linePrefix: input.linePrefix, lineSuffix: input.lineSuffix, suffix: input.suffix, maxLines: this.settings.maxLines });
+      const text = finalizeCompletion(result.text, {
+        linePrefix: input.linePrefix,
+        lineSuffix: input.lineSuffix,
+        suffix: input.suffix,
+        maxLines: this.settings.maxLines,
+      });
       if (text === undefined) {
         this.stats.empty++;
         return undefined;

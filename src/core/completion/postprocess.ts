@@ -30,7 +30,12 @@ export function finalizeCompletion(raw: string, ctx: OutputContext): string | un
 function cutMultiline(text: string, ctx: OutputContext): string {
   const lines = text.split('\n');
   const baseIndent = indentWidth(ctx.linePrefix);
-  const following = ctx.suffix.replace(/\r\n/g, '\n').split('\n').slice(1).map((l) => l.trim()).filter((l) => l !== '');
+  const following = ctx.suffix
+    .replace(/\r\n/g, '\n')
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   const nextLine = following[0];
   const kept: string[] = [lines[0]!];
   for (let i = 1; i < lines.length && kept.length < ctx.maxLines; i++) {

@@ -53,7 +53,17 @@ export function chunkBody(text: string): string {
 }
 
 const STOPS: Readonly<Record<FimFamily, readonly string[]>> = {
-  'qwen2.5-coder': ['<|endoftext|>', '<|fim_prefix|>', '<|fim_suffix|>', '<|fim_middle|>', '<|fim_pad|>', '<|repo_name|>', '<|file_sep|>', '<|im_start|>', '<|im_end|>'],
+  'qwen2.5-coder': [
+    '<|endoftext|>',
+    '<|fim_prefix|>',
+    '<|fim_suffix|>',
+    '<|fim_middle|>',
+    '<|fim_pad|>',
+    '<|repo_name|>',
+    '<|file_sep|>',
+    '<|im_start|>',
+    '<|im_end|>',
+  ],
   starcoder2: ['<|endoftext|>', '<fim_prefix>', '<fim_suffix>', '<fim_middle>', '<fim_pad>', '<repo_name>', '<file_sep>'],
   starcoder: ['<|endoftext|>', '<fim_prefix>', '<fim_suffix>', '<fim_middle>', '<file_sep>'],
   codellama: ['<EOT>', '<PRE>', '<SUF>', '<MID>', '</s>'],
@@ -103,14 +113,18 @@ const RENDER: Readonly<Record<FimFamily, (input: FimInput) => string>> = {
     const fim = `<|fim_prefix|>${input.prefix}<|fim_suffix|>${input.suffix}<|fim_middle|>`;
     if (!wantsRepoTokens(input)) return fim;
     const repo = input.repoName ? `${REPO_TOKENS.repoName}${input.repoName}\n` : '';
-    const files = extraOf(input).map((c) => `${REPO_TOKENS.fileSep}${c.path}\n${chunkBody(c.text)}`).join('');
+    const files = extraOf(input)
+      .map((c) => `${REPO_TOKENS.fileSep}${c.path}\n${chunkBody(c.text)}`)
+      .join('');
     return `${repo}${files}${REPO_TOKENS.fileSep}${currentPath(input)}\n${fim}`;
   },
   starcoder2: (input) => {
     if (!wantsRepoTokens(input)) return `<fim_prefix>${input.prefix}<fim_suffix>${input.suffix}<fim_middle>`;
     // The paper's layout: no newline after the repository name, the current path inside the FIM prefix.
     const repo = input.repoName ? `<repo_name>${input.repoName}` : '';
-    const files = extraOf(input).map((c) => `<file_sep>${c.path}\n${c.text}`).join('');
+    const files = extraOf(input)
+      .map((c) => `<file_sep>${c.path}\n${c.text}`)
+      .join('');
     return `${repo}${files}<file_sep><fim_prefix>${currentPath(input)}\n${input.prefix}<fim_suffix>${input.suffix}<fim_middle>`;
   },
   starcoder: (input) => `<fim_prefix>${input.prefix}<fim_suffix>${input.suffix}<fim_middle>`,
@@ -127,8 +141,10 @@ const RENDER: Readonly<Record<FimFamily, (input: FimInput) => string>> = {
   },
   codegemma: (input) => {
     const extra = extraOf(input);
-    const files = extra.length === 0 ? ''
-      : `${extra.map((c) => `<|file_separator|>${c.path}\n${chunkBody(c.text)}`).join('')}<|file_separator|>${currentPath(input)}\n`;
+    const files =
+      extra.length === 0
+        ? ''
+        : `${extra.map((c) => `<|file_separator|>${c.path}\n${chunkBody(c.text)}`).join('')}<|file_separator|>${currentPath(input)}\n`;
     return `${files}<|fim_prefix|>${input.prefix}<|fim_suffix|>${input.suffix}<|fim_middle|>`;
   },
 };

@@ -25,7 +25,10 @@ export interface ReadLimits {
 /** A body, line or event that passed its cap; what was read of it is dropped. `what` names it for the message. */
 export class LimitExceeded extends Error {
   override readonly name = 'LimitExceeded';
-  constructor(readonly what: string, readonly limitBytes: number) {
+  constructor(
+    readonly what: string,
+    readonly limitBytes: number,
+  ) {
     super(`${what} over ${limitBytes} bytes`);
   }
 }

@@ -132,7 +132,10 @@ export function serverMessageOf(body: unknown): string {
 
 /** Server text for a message: one line, no trailing period, at most `max` characters. */
 export function shorten(text: string, max = 160): string {
-  const flat = text.replace(/\s+/g, ' ').trim().replace(/[.\s]+$/, '');
+  const flat = text
+    .replace(/\s+/g, ' ')
+    .trim()
+    .replace(/[.\s]+$/, '');
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
 

@@ -8,7 +8,10 @@ export class Watchdog {
   private fired = false;
   private stopped = false;
 
-  constructor(private readonly ms: number, private readonly onFire: () => void) {}
+  constructor(
+    private readonly ms: number,
+    private readonly onFire: () => void,
+  ) {}
 
   /** Starts the countdown, or starts it again from now. */
   touch(): void {
@@ -40,8 +43,11 @@ export class CallSignal {
   private readonly deadline: Watchdog;
   private readonly forward = () => this.controller.abort(this.caller?.reason);
 
-  constructor(deadlineMs: number, private readonly caller: AbortSignal | undefined) {
-    this.deadline = new Watchdog(deadlineMs, () => this.controller.abort(new Error('the call\'s deadline passed')));
+  constructor(
+    deadlineMs: number,
+    private readonly caller: AbortSignal | undefined,
+  ) {
+    this.deadline = new Watchdog(deadlineMs, () => this.controller.abort(new Error("the call's deadline passed")));
     if (caller?.aborted) this.forward();
     else caller?.addEventListener('abort', this.forward, { once: true });
     this.deadline.touch();

@@ -12,9 +12,10 @@ export interface PowerProbeDeps {
   readonly sysfsRoot?: string;
 }
 
-const run = (cmd: string, args: readonly string[]) => new Promise<string>((resolve, reject) => {
-  execFile(cmd, [...args], { timeout: 5000, windowsHide: true }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
-});
+const run = (cmd: string, args: readonly string[]) =>
+  new Promise<string>((resolve, reject) => {
+    execFile(cmd, [...args], { timeout: 5000, windowsHide: true }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+  });
 
 export async function onBattery(deps: PowerProbeDeps = {}): Promise<boolean | undefined> {
   const platform = deps.platform ?? process.platform;
@@ -22,8 +23,12 @@ export async function onBattery(deps: PowerProbeDeps = {}): Promise<boolean | un
     if (platform === 'linux') return await linux(deps);
     if (platform === 'darwin') return parsePmset(await (deps.run ?? run)('pmset', ['-g', 'batt']));
     if (platform === 'win32') {
-      const out = await (deps.run ?? run)('powershell.exe', ['-NoProfile', '-NonInteractive', '-Command',
-        '(Get-CimInstance -ClassName Win32_Battery | Select-Object -ExpandProperty BatteryStatus) -join ","']);
+      const out = await (deps.run ?? run)('powershell.exe', [
+        '-NoProfile',
+        '-NonInteractive',
+        '-Command',
+        '(Get-CimInstance -ClassName Win32_Battery | Select-Object -ExpandProperty BatteryStatus) -join ","',
+      ]);
       return parseWin32BatteryStatus(out);
     }
   } catch {
@@ -62,7 +67,11 @@ export function parsePmset(out: string): boolean | undefined {
 
 /** Win32_Battery.BatteryStatus: 1 = discharging; 2 = on AC; others are charging states on AC. No battery: empty. */
 export function parseWin32BatteryStatus(out: string): boolean | undefined {
-  const codes = out.trim().split(/[,\s]+/).filter((s) => s !== '').map(Number);
+  const codes = out
+    .trim()
+    .split(/[,\s]+/)
+    .filter((s) => s !== '')
+    .map(Number);
   if (codes.length === 0 || codes.some(Number.isNaN)) return undefined;
   return codes.includes(1);
 }

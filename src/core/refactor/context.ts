@@ -98,9 +98,8 @@ function userHead(step: PlanStep, ctx: RefactorContext): string {
 function userTail(paths: readonly string[], ctx: RefactorContext): string {
   const wanted = new Set(paths);
   const diags = ctx.diagnostics.filter((d) => wanted.has(d.path)).slice(0, 10);
-  const diagText = diags.length > 0
-    ? `Current problems in these files:\n${diags.map((d) => `- ${d.path} line ${d.line + 1}: ${d.message}`).join('\n')}\n\n`
-    : '';
+  const diagText =
+    diags.length > 0 ? `Current problems in these files:\n${diags.map((d) => `- ${d.path} line ${d.line + 1}: ${d.message}`).join('\n')}\n\n` : '';
   return (
     diagText +
     'Reply with the edits ONLY as search/replace blocks, one block per change, in this exact format:\n\n' +
@@ -146,9 +145,14 @@ export function stepContext(step: PlanStep, ctx: RefactorContext, opts: StepCont
       const inFile = ctx.hits.filter((h) => h.path === file.path);
       const ofStep = inFile.filter((h) => symbols.has(h.symbol));
       const hits = ofStep.length > 0 ? ofStep : inFile;
-      regions = hits.length > 0
-        ? regionsAround(hits.map((h) => h.line), around, lines.length)
-        : [{ start: 0, end: Math.min(lines.length, WHOLE_FILE_LINES) - 1 }];
+      regions =
+        hits.length > 0
+          ? regionsAround(
+              hits.map((h) => h.line),
+              around,
+              lines.length,
+            )
+          : [{ start: 0, end: Math.min(lines.length, WHOLE_FILE_LINES) - 1 }];
     }
     return { file, lines, regions, rendered: regions.map((r) => renderRegion(file, lines, r)), kept: 1, open: true };
   });
@@ -181,13 +185,24 @@ export function stepContext(step: PlanStep, ctx: RefactorContext, opts: StepCont
   const snippets = perFile.flatMap((f) => f.regions.slice(0, f.kept).map((r) => ({ path: f.file.path, startLine: r.start, endLine: r.end })));
   const omittedRegions = perFile.reduce((n, f) => n + f.regions.length - f.kept, 0);
 
-  const wholeBody = ctx.files.map((f) => {
-    const lines = splitLines(f.text);
-    return renderRegion(f, lines, { start: 0, end: lines.length - 1 });
-  }).join('');
+  const wholeBody = ctx.files
+    .map((f) => {
+      const lines = splitLines(f.text);
+      return renderRegion(f, lines, { start: 0, end: lines.length - 1 });
+    })
+    .join('');
   const wholeTokens = countTokens([
     { role: 'system', content: SYSTEM },
-    { role: 'user', content: head + wholeBody + userTail(ctx.files.map((f) => f.path), ctx) },
+    {
+      role: 'user',
+      content:
+        head +
+        wholeBody +
+        userTail(
+          ctx.files.map((f) => f.path),
+          ctx,
+        ),
+    },
   ]);
 
   return { messages, tokens: countTokens(messages), wholeTokens, snippets, omittedRegions };

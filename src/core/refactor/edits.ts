@@ -32,7 +32,11 @@ export interface EditBlock {
 
 /** A workspace-relative path as the model may write it: backslashes, a leading "./", quotes or backticks. */
 export function normalizePath(path: string): string {
-  let p = path.trim().replace(/^[`'"*]+|[`'"*]+$/g, '').trim().replace(/\\/g, '/');
+  let p = path
+    .trim()
+    .replace(/^[`'"*]+|[`'"*]+$/g, '')
+    .trim()
+    .replace(/\\/g, '/');
   while (p.startsWith('./')) p = p.slice(2);
   return p;
 }

@@ -87,9 +87,10 @@ export function planSchema(ctx: RefactorContext): PlanSchema {
     properties: {
       title: { type: 'string', minLength: 1, maxLength: TITLE_MAX_CHARS },
       files: { type: 'array', items: { enum: paths }, minItems: 1, maxItems: paths.length },
-      symbols: symbols.length > 0
-        ? { type: 'array', items: { enum: symbols }, maxItems: symbols.length }
-        : { type: 'array', items: { type: 'string', maxLength: TITLE_MAX_CHARS }, maxItems: 0 },
+      symbols:
+        symbols.length > 0
+          ? { type: 'array', items: { enum: symbols }, maxItems: symbols.length }
+          : { type: 'array', items: { type: 'string', maxLength: TITLE_MAX_CHARS }, maxItems: 0 },
       size: { enum: SIZES },
       instruction: { type: 'string', minLength: 1, maxLength: INSTRUCTION_MAX_CHARS },
     },
@@ -119,7 +120,10 @@ function clip(s: string, max: number): string {
 
 /** Lines start..end (0-based, inclusive) numbered from 1, each clipped to 160 characters. */
 function numbered(lines: readonly string[], start: number, end: number): string {
-  return lines.slice(start, end + 1).map((l, i) => `${String(start + i + 1).padStart(5)}| ${clip(l, 160)}`).join('\n');
+  return lines
+    .slice(start, end + 1)
+    .map((l, i) => `${String(start + i + 1).padStart(5)}| ${clip(l, 160)}`)
+    .join('\n');
 }
 
 /** Sorted line ranges with touching ones joined (so one fence shows consecutive lines). */
@@ -181,16 +185,26 @@ export function planMessages(ctx: RefactorContext, excerptChars = PLAN_EXCERPT_C
       const chars = numbered(lines, start, end).length + 1;
       if (chars > left) continue;
       left -= chars;
-      excerpts.set(f.path, [...shown, { start, end }].sort((a, b) => a.start - b.start));
+      excerpts.set(
+        f.path,
+        [...shown, { start, end }].sort((a, b) => a.start - b.start),
+      );
     }
   }
 
   const fileParts = withHits.map((f: RefactorFile) => {
     const h = hits.get(f.path);
     const lines = h?.lines ?? [];
-    const listed = lines.slice(0, 20).map((l) => l + 1).join(', ') + (lines.length > 20 ? `, … (${lines.length - 20} more lines)` : '');
+    const listed =
+      lines
+        .slice(0, 20)
+        .map((l) => l + 1)
+        .join(', ') + (lines.length > 20 ? `, … (${lines.length - 20} more lines)` : '');
     const diags = ctx.diagnostics.filter((d) => d.path === f.path);
-    const diagText = diags.slice(0, 5).map((d) => `  problem at line ${d.line + 1}: ${clip(d.message, 200)}`).join('\n');
+    const diagText = diags
+      .slice(0, 5)
+      .map((d) => `  problem at line ${d.line + 1}: ${clip(d.message, 200)}`)
+      .join('\n');
     const parts = [
       `## ${f.path} (${f.languageId}): ${h?.count ?? 0} occurrence${h?.count === 1 ? '' : 's'} of ${h?.symbols.join(', ')}, at line${lines.length === 1 ? '' : 's'} ${listed}`,
       ...mergeTouching(excerpts.get(f.path) ?? []).map((e) => `\`\`\`\n${numbered(fileLines.get(f.path) ?? [], e.start, e.end)}\n\`\`\``),
@@ -199,11 +213,15 @@ export function planMessages(ctx: RefactorContext, excerptChars = PLAN_EXCERPT_C
     return parts.join('\n');
   });
   const otherDiags = without.flatMap((f) => ctx.diagnostics.filter((d) => d.path === f.path).slice(0, 2));
-  const others = without.length > 0
-    ? `\nOther files that may be involved (no occurrences found): ${without.slice(0, 20).map((f) => f.path).join(', ')}` +
-      (without.length > 20 ? `, and ${without.length - 20} more` : '') +
-      (otherDiags.length > 0 ? `\n${otherDiags.map((d) => `  ${d.path} problem at line ${d.line + 1}: ${clip(d.message, 200)}`).join('\n')}` : '')
-    : '';
+  const others =
+    without.length > 0
+      ? `\nOther files that may be involved (no occurrences found): ${without
+          .slice(0, 20)
+          .map((f) => f.path)
+          .join(', ')}` +
+        (without.length > 20 ? `, and ${without.length - 20} more` : '') +
+        (otherDiags.length > 0 ? `\n${otherDiags.map((d) => `  ${d.path} problem at line ${d.line + 1}: ${clip(d.message, 200)}`).join('\n')}` : '')
+      : '';
 
   const maxSteps = Math.min(MAX_PLAN_STEPS, Math.max(1, uniquePaths(ctx).length));
   const user =
@@ -267,7 +285,9 @@ function extractObject(raw: string): Record<string, unknown> {
   const whole = tryParse(text);
   if (whole.ok) {
     if (isObject(whole.value)) return whole.value;
-    throw notJson(`it is ${Array.isArray(whole.value) ? 'an array' : `a ${whole.value === null ? 'null' : typeof whole.value}`}, not an object with "steps"`);
+    throw notJson(
+      `it is ${Array.isArray(whole.value) ? 'an array' : `a ${whole.value === null ? 'null' : typeof whole.value}`}, not an object with "steps"`,
+    );
   }
   const fenced = [...text.matchAll(/```[^\n`]*\n([\s\S]*?)```/g)].map((m) => tryParse(m[1]!.trim()));
   const fencedObjects = fenced.filter((p) => p.ok && isObject(p.value));
@@ -277,7 +297,7 @@ function extractObject(raw: string): Record<string, unknown> {
 
   const candidates: Record<string, unknown>[] = [];
   let firstError: string | undefined;
-  for (let i = text.indexOf('{'); i !== -1;) {
+  for (let i = text.indexOf('{'); i !== -1; ) {
     const end = objectEnd(text, i);
     if (end === -1) {
       firstError ??= 'a "{" is never closed';
@@ -386,7 +406,9 @@ function validateAndComplete(obj: Record<string, unknown>, ctx: RefactorContext)
       if (!Array.isArray(raw.symbols) || raw.symbols.some((s) => typeof s !== 'string')) {
         throw unusable(`step ${n}'s "symbols" is ${describe(raw.symbols)}, not a list of names`);
       }
-      symbols = [...new Set((raw.symbols as string[]).map((s) => s.trim()).filter((s) => s !== '' && (knownSymbols.size === 0 || knownSymbols.has(s))))];
+      symbols = [
+        ...new Set((raw.symbols as string[]).map((s) => s.trim()).filter((s) => s !== '' && (knownSymbols.size === 0 || knownSymbols.has(s)))),
+      ];
     }
 
     drafts.push({ title, files, symbols, size, instruction, added: false, source: n });

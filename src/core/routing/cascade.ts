@@ -16,18 +16,20 @@ export interface CascadeSteps<D, R> {
   isCancel(e: unknown): boolean;
 }
 
-export type CascadeResult<D, R> = {
-  readonly result: D;
-  readonly draft: D;
-  readonly escalated: false;
-  readonly reason: string;
-} | {
-  readonly result: R;
-  /** The local draft, when it completed (its carbon counts too). */
-  readonly draft?: D;
-  readonly escalated: true;
-  readonly reason: string;
-};
+export type CascadeResult<D, R> =
+  | {
+      readonly result: D;
+      readonly draft: D;
+      readonly escalated: false;
+      readonly reason: string;
+    }
+  | {
+      readonly result: R;
+      /** The local draft, when it completed (its carbon counts too). */
+      readonly draft?: D;
+      readonly escalated: true;
+      readonly reason: string;
+    };
 
 export async function runCascade<D, R>(steps: CascadeSteps<D, R>): Promise<CascadeResult<D, R>> {
   let draft: D;
@@ -39,6 +41,12 @@ export async function runCascade<D, R>(steps: CascadeSteps<D, R>): Promise<Casca
   }
   const verdict = await steps.judge(draft);
   if (!verdict.escalate) return { result: draft, draft, escalated: false, reason: verdict.reason };
-  if (!(await steps.mayEscalate())) return { result: draft, draft, escalated: false, reason: `${verdict.reason.replace(/: escalated to the cloud$/, '')}, but the cloud may not be used: kept` };
+  if (!(await steps.mayEscalate()))
+    return {
+      result: draft,
+      draft,
+      escalated: false,
+      reason: `${verdict.reason.replace(/: escalated to the cloud$/, '')}, but the cloud may not be used: kept`,
+    };
   return { result: await steps.escalate(), draft, escalated: true, reason: verdict.reason };
 }

@@ -115,10 +115,16 @@ export function estimateLocalOption(tokensIn: number, tokensOut: number, local: 
  */
 export function estimateCloudOption(tokensIn: number, tokensOut: number, cloud: CloudSide): OptionEstimate {
   const size = resolveModelSize(cloud.model, cloud.declaredSize);
-  const est = estimateCloudSized(size, { outputTokens: nonNegative('tokensOut', tokensOut), inputTokens: nonNegative('tokensIn', tokensIn), pue: cloud.pue });
+  const est = estimateCloudSized(size, {
+    outputTokens: nonNegative('tokensOut', tokensOut),
+    inputTokens: nonNegative('tokensIn', tokensIn),
+    pue: cloud.pue,
+  });
   const g = nonNegative('cloud gPerKWh', cloud.gPerKWh);
-  const latencyMs = positiveOr(cloud.ttftMs, DEFAULT_CLOUD_TTFT_MS) + (1000 * tokensIn) / CLOUD_PREFILL_TPS
-    + (1000 * tokensOut) / positiveOr(cloud.tokensPerSecond, DEFAULT_CLOUD_TPS);
+  const latencyMs =
+    positiveOr(cloud.ttftMs, DEFAULT_CLOUD_TTFT_MS) +
+    (1000 * tokensIn) / CLOUD_PREFILL_TPS +
+    (1000 * tokensOut) / positiveOr(cloud.tokensPerSecond, DEFAULT_CLOUD_TPS);
   return {
     route: 'cloud',
     gCO2e: est.energy.kWh * g + est.embodiedG,

@@ -6,7 +6,7 @@
 
 /** Kinds of request the router sees: the inline completion and the palette tasks (src/core/tasks/table.ts). */
 export const ROUTING_KINDS = ['completion', 'explain', 'refactor', 'tests', 'summarize', 'commit', 'ask'] as const;
-export type RoutingKind = typeof ROUTING_KINDS[number];
+export type RoutingKind = (typeof ROUTING_KINDS)[number];
 
 export interface RoutingInput {
   readonly kind: RoutingKind;

@@ -54,13 +54,23 @@ export function renderRoutingLog(entries: readonly RoutingLogEntry[], mode: stri
     '',
   ];
   if (entries.length === 0) return [...lines, '*No requests routed yet.*', ''].join('\n');
-  lines.push('| Time | Request | Route | Reason | Options (g CO2e, latency) | Classifier | Decision | Outcome |', '|---|---|---|---|---|---|---|---|');
+  lines.push(
+    '| Time | Request | Route | Reason | Options (g CO2e, latency) | Classifier | Decision | Outcome |',
+    '|---|---|---|---|---|---|---|---|',
+  );
   for (const e of entries) {
     const d = e.decision;
-    const options = d.options.map((o) => `${o.route} ${formatGrams(o.gCO2e)} (${formatGrams(o.rangeG[0])}-${formatGrams(o.rangeG[1])}), ${Math.round(o.latencyMs)} ms${o.blocked ? ` — blocked: ${o.blocked}` : ''}`).join('; ');
+    const options = d.options
+      .map(
+        (o) =>
+          `${o.route} ${formatGrams(o.gCO2e)} (${formatGrams(o.rangeG[0])}-${formatGrams(o.rangeG[1])}), ${Math.round(o.latencyMs)} ms${o.blocked ? ` — blocked: ${o.blocked}` : ''}`,
+      )
+      .join('; ');
     const route = d.cascade ? 'local → cloud if unsure' : d.route;
     const outcome = `${e.outcome ?? '…'}${e.grams !== undefined ? ` (${formatGrams(e.grams)})` : ''}`;
-    lines.push(`| ${new Date(e.at).toLocaleTimeString()} | ${e.kind}, ${e.promptTokens} tokens | ${route} | ${cell(d.reason)}${d.warning ? ` ⚠ ${cell(d.warning)}` : ''} | ${cell(options)} | ${cell(e.classifier)} | ${e.decisionMs.toFixed(2)} ms | ${cell(outcome)} |`);
+    lines.push(
+      `| ${new Date(e.at).toLocaleTimeString()} | ${e.kind}, ${e.promptTokens} tokens | ${route} | ${cell(d.reason)}${d.warning ? ` ⚠ ${cell(d.warning)}` : ''} | ${cell(options)} | ${cell(e.classifier)} | ${e.decisionMs.toFixed(2)} ms | ${cell(outcome)} |`,
+    );
   }
   return [...lines, ''].join('\n');
 }

@@ -5,8 +5,14 @@
 // reason with the numbers behind it, e.g. "local: 0.2 g vs cloud 0.9 g, confidence 0.81".
 import { formatGrams } from '../carbon/dashboardData';
 import {
-  estimateCloudOption, estimateLaterOption, estimateLocalOption, expectedOutputTokens,
-  type CloudSide, type LocalSide, type OptionEstimate, type Route,
+  estimateCloudOption,
+  estimateLaterOption,
+  estimateLocalOption,
+  expectedOutputTokens,
+  type CloudSide,
+  type LocalSide,
+  type OptionEstimate,
+  type Route,
 } from './estimates';
 import type { RoutingKind } from './features';
 
@@ -97,7 +103,7 @@ function p2(v: number): string {
 function cloudBlock(ctx: RouteContext, cloud: OptionEstimate | undefined): string | undefined {
   if (!ctx.cloud || !cloud) return 'no cloud endpoint is configured';
   if (!ctx.trusted) return 'this workspace is not trusted, so code stays on this machine';
-  if (ctx.consent === 'denied') return 'you chose to keep this workspace\'s code on this machine';
+  if (ctx.consent === 'denied') return "you chose to keep this workspace's code on this machine";
   if (ctx.offline) return 'the network is offline';
   const b = ctx.budget;
   if (b && b.dailyGrams > 0 && b.action === 'stop' && b.usedTodayG + cloud.gCO2e > b.dailyGrams) {
@@ -133,7 +139,8 @@ export function decideRoute(req: RouteRequest, ctx: RouteContext, pLocalOkIn: nu
   // The answer shares the context with the prompt.
   const fits = ctx.local.contextTokens <= 0 || req.promptTokens + tokensOut <= ctx.local.contextTokens;
 
-  const later = ctx.deferral && !localBlocked ? estimateLaterOption(local, ctx.deferral.windowGPerKWh, ctx.local.gPerKWh, ctx.deferral.startsInMs) : undefined;
+  const later =
+    ctx.deferral && !localBlocked ? estimateLaterOption(local, ctx.deferral.windowGPerKWh, ctx.local.gPerKWh, ctx.deferral.startsInMs) : undefined;
   const options: RouteOption[] = [{ ...local, pLocalOk: p, ...(localBlocked ? { blocked: localBlocked } : {}) }];
   if (cloudEst) options.push({ ...cloudEst, pLocalOk: p, ...(cloudBlocked ? { blocked: cloudBlocked } : {}) });
   if (later) options.push({ ...later, pLocalOk: p });
@@ -149,19 +156,22 @@ export function decideRoute(req: RouteRequest, ctx: RouteContext, pLocalOkIn: nu
 
   const decision = (route: Route, reason: string, cascade = false): RouteDecision => {
     // A cascade may escalate: its expected cost counts the cloud answer with the probability the draft will not do.
-    const cost = cascade && cloudEst ? expLocalG : options.find((o) => o.route === route)?.gCO2e ?? 0;
+    const cost = cascade && cloudEst ? expLocalG : (options.find((o) => o.route === route)?.gCO2e ?? 0);
     const warning = budgetWarning(ctx, cost);
     return {
-      route, cascade, reason, mode: ctx.mode, pLocalOk: p, options,
+      route,
+      cascade,
+      reason,
+      mode: ctx.mode,
+      pLocalOk: p,
+      options,
       needsConsent: route === 'cloud' && ctx.consent === 'unknown',
       ...(warning ? { warning } : {}),
     };
   };
   const goLocal = (why: string): RouteDecision => {
     const cascade = cascadeOk && p < CONFIDENT && ctx.mode !== 'local-only';
-    const text = cascade
-      ? `local draft first, the cloud if it is unsure: ${g(local.gCO2e)}${vs}, ${conf}`
-      : `local: ${g(local.gCO2e)}${vs}, ${conf}`;
+    const text = cascade ? `local draft first, the cloud if it is unsure: ${g(local.gCO2e)}${vs}, ${conf}` : `local: ${g(local.gCO2e)}${vs}, ${conf}`;
     return decision('local', why ? `${text} (${why})` : text, cascade);
   };
   const goCloud = (why: string): RouteDecision =>
@@ -171,8 +181,8 @@ export function decideRoute(req: RouteRequest, ctx: RouteContext, pLocalOkIn: nu
   // local now, or an unchanged (or dirtier) window would look cheaper than running now whenever p is low.
   const expLaterG = later ? later.gCO2e + (cloudOk ? (1 - p) * cloudEst.gCO2e : 0) : Infinity;
   const bestNowG = cloudOk ? Math.min(expLocalG, cloudEst.gCO2e) : local.gCO2e;
-  const laterWorth = (ctx.mode === 'greenest' || ctx.mode === 'balanced' || ctx.mode === 'local-only')
-    && expLaterG < (1 - LATER_MIN_SAVING) * bestNowG;
+  const laterWorth =
+    (ctx.mode === 'greenest' || ctx.mode === 'balanced' || ctx.mode === 'local-only') && expLaterG < (1 - LATER_MIN_SAVING) * bestNowG;
   const laterReason = `later: ${g(expLaterG)} in the clean window vs ${g(bestNowG)} now`;
 
   // Hard limits first: what cannot run does not compete. A forced local route still says why the local run may fail
@@ -204,7 +214,8 @@ export function decideRoute(req: RouteRequest, ctx: RouteContext, pLocalOkIn: nu
     default: {
       if (laterWorth) return decision('later', laterReason);
       if (p < UNLIKELY) return goCloud('the local model is unlikely to do this well');
-      if (local.gCO2e > GREENER_BY * cloudEst.gCO2e) return goCloud(`the cloud is ${Math.floor(local.gCO2e / cloudEst.gCO2e)}x greener for this request`);
+      if (local.gCO2e > GREENER_BY * cloudEst.gCO2e)
+        return goCloud(`the cloud is ${Math.floor(local.gCO2e / cloudEst.gCO2e)}x greener for this request`);
       if (p >= CONFIDENT) return goLocal('');
       if (cascadeOk) return goLocal('');
       return expLocalG <= cloudEst.gCO2e ? goLocal('unsure: the greener option') : goCloud('unsure: the greener option');

@@ -42,7 +42,10 @@ export function hasRealForecast(f: IntensityForecast): boolean {
 }
 
 function clock(ms: number): string {
-  return new Date(ms).toISOString().replace(/:\d\d\.\d{3}Z$/, 'Z').replace('T', ' ');
+  return new Date(ms)
+    .toISOString()
+    .replace(/:\d\d\.\d{3}Z$/, 'Z')
+    .replace('T', ' ');
 }
 
 function round(n: number): number {
@@ -51,12 +54,20 @@ function round(n: number): number {
 
 export function planJob(input: PlanInput): JobPlan {
   const { forecast, now, durationMinutes, deadline } = input;
-  if (!(durationMinutes > 0) || !Number.isFinite(durationMinutes)) throw new RangeError(`The job's duration must be more than 0 minutes, not ${durationMinutes}.`);
+  if (!(durationMinutes > 0) || !Number.isFinite(durationMinutes))
+    throw new RangeError(`The job's duration must be more than 0 minutes, not ${durationMinutes}.`);
   if (!Number.isFinite(now) || !Number.isFinite(deadline)) throw new RangeError('now and deadline must be times (epoch ms).');
   const duration = durationMinutes * MINUTE;
   const base = { source: forecast.source, zone: forecast.zone, plannedAt: now };
   const runNow = (reason: string, nowG: number | null = null): JobPlan => ({
-    ...base, start: now, end: now + duration, windowGPerKWh: nowG, nowGPerKWh: nowG, savingPct: 0, runNow: true, reason,
+    ...base,
+    start: now,
+    end: now + duration,
+    windowGPerKWh: nowG,
+    nowGPerKWh: nowG,
+    savingPct: 0,
+    runNow: true,
+    reason,
   });
   if (now >= deadline) return runNow('past its deadline: running now');
   if (now + duration > deadline) return runNow('it cannot finish before its deadline even if started now: running now');

@@ -41,8 +41,22 @@ export interface JobOrigin {
 
 /** `session`: the VS Code window that queued it (that window runs it; others only after a grace period). */
 export type JobSpec =
-  | { readonly kind: 'shell'; readonly command: string; readonly cwd?: string; readonly label: string; readonly session?: string; readonly origin?: JobOrigin }
-  | { readonly kind: 'task'; readonly task: string; readonly payload: unknown; readonly label: string; readonly session?: string; readonly origin?: JobOrigin };
+  | {
+      readonly kind: 'shell';
+      readonly command: string;
+      readonly cwd?: string;
+      readonly label: string;
+      readonly session?: string;
+      readonly origin?: JobOrigin;
+    }
+  | {
+      readonly kind: 'task';
+      readonly task: string;
+      readonly payload: unknown;
+      readonly label: string;
+      readonly session?: string;
+      readonly origin?: JobOrigin;
+    };
 
 /** Signs job files and checks their signatures (an HMAC keyed per user: src/core/scheduling/signing.ts). */
 export interface JobSigner {
@@ -113,7 +127,10 @@ export interface JobQueueOptions {
 export type JobQueueErrorCode = 'bad-id' | 'bad-input' | 'not-found' | 'not-queued' | 'not-running' | 'corrupt';
 
 export class JobQueueError extends Error {
-  constructor(readonly code: JobQueueErrorCode, message: string) {
+  constructor(
+    readonly code: JobQueueErrorCode,
+    message: string,
+  ) {
     super(message);
     this.name = 'JobQueueError';
   }
@@ -153,7 +170,6 @@ export function assertJobId(id: unknown): asserts id is string {
   }
 }
 
-
 export class JobQueue {
   readonly dir: string;
   private readonly now: () => number;
@@ -173,7 +189,8 @@ export class JobQueue {
     if (specProblem) throw new JobQueueError('bad-input', `Cannot queue the job: ${specProblem}.`);
     const { deadline, durationMinutes, zone, plan } = options;
     if (!isNum(deadline)) throw new JobQueueError('bad-input', 'Cannot queue the job: its deadline is not a time (epoch ms).');
-    if (!isNum(durationMinutes) || durationMinutes <= 0) throw new JobQueueError('bad-input', `Cannot queue the job: its duration must be more than 0 minutes, not ${durationMinutes}.`);
+    if (!isNum(durationMinutes) || durationMinutes <= 0)
+      throw new JobQueueError('bad-input', `Cannot queue the job: its duration must be more than 0 minutes, not ${durationMinutes}.`);
     if (typeof zone !== 'string') throw new JobQueueError('bad-input', 'Cannot queue the job: its zone is not a string.');
     const planProblem = jobPlanProblem(plan);
     if (planProblem) throw new JobQueueError('bad-input', `Cannot queue the job: its plan ${planProblem}.`);
@@ -248,7 +265,10 @@ export class JobQueue {
   /** Records how a job this process claimed ended. */
   async finish(id: string, result: FinishResult): Promise<Job> {
     if (!isObj(result) || !['done', 'failed', 'interrupted'].includes(result.state as string)) {
-      throw new JobQueueError('bad-input', `A job ends 'done', 'failed' or 'interrupted', not ${JSON.stringify((result as { state?: unknown } | undefined)?.state)}.`);
+      throw new JobQueueError(
+        'bad-input',
+        `A job ends 'done', 'failed' or 'interrupted', not ${JSON.stringify((result as { state?: unknown } | undefined)?.state)}.`,
+      );
     }
     const job = await this.mustGet(id);
     const claim = await this.readClaim(id);
@@ -389,7 +409,9 @@ export class JobQueue {
     }
     if (this.signer && !(await this.signedByUs(parsed.value as JobRecord & { mac?: unknown }))) {
       await quarantine(file, '.unsigned');
-      problems.push(`Job ${id} ${NOT_SIGNED} (a file written by hand or by another program); it is ignored and was moved aside to ${id}.json.unsigned.`);
+      problems.push(
+        `Job ${id} ${NOT_SIGNED} (a file written by hand or by another program); it is ignored and was moved aside to ${id}.json.unsigned.`,
+      );
       return undefined;
     }
     const claim = await this.readClaim(id, problems);
@@ -428,7 +450,12 @@ export class JobQueue {
     if (st && Date.now() - st.mtimeMs < YOUNG_CLAIM_MS) return { v: 1, action: 'run', owner: unknownOwner, at: st.mtimeMs, state: 'running' };
     await fs.copyFile(file, `${file}.corrupt`).catch(() => undefined);
     const repaired: Claim = {
-      v: 1, action: 'run', owner: unknownOwner, at: st?.mtimeMs ?? this.now(), state: 'interrupted', endedAt: this.now(),
+      v: 1,
+      action: 'run',
+      owner: unknownOwner,
+      at: st?.mtimeMs ?? this.now(),
+      state: 'interrupted',
+      endedAt: this.now(),
       error: `Its claim file was damaged (${problem}), so whether it ran is unknown; it is not run again: queue it again to run it.`,
     };
     await writeAtomic(file, JSON.stringify(repaired));
@@ -584,7 +611,7 @@ const CLAIM_STATES: readonly string[] = ['running', 'done', 'failed', 'cancelled
 function originProblem(v: unknown): string | undefined {
   if (!isObj(v)) return 'the origin is not an object';
   if (!isStr(v.workspace) || typeof v.trusted !== 'boolean') return 'the origin has no workspace or trust';
-  return ['granted', 'denied', 'unknown'].includes(v.consent as string) ? undefined : 'the origin\'s consent is not granted, denied or unknown';
+  return ['granted', 'denied', 'unknown'].includes(v.consent as string) ? undefined : "the origin's consent is not granted, denied or unknown";
 }
 
 export function jobSpecProblem(v: unknown): string | undefined {

@@ -182,7 +182,8 @@ export class Scheduler {
   async setDeadline(id: string, deadline: number): Promise<Job> {
     const job = await this.deps.queue.get(id);
     if (!job) throw new JobQueueError('not-found', `There is no job ${id} (it may have been pruned): see the job list.`);
-    if (job.state !== 'queued') throw new JobQueueError('not-queued', `Cannot change the deadline of job ${id} (${job.spec.label}): it is ${job.state}, not queued.`);
+    if (job.state !== 'queued')
+      throw new JobQueueError('not-queued', `Cannot change the deadline of job ${id} (${job.spec.label}): it is ${job.state}, not queued.`);
     const now = this.deps.now();
     const forecast = await this.fetchForecast(job.zone);
     const plan = planJob({ forecast, now, durationMinutes: job.durationMinutes, deadline });
@@ -299,7 +300,8 @@ export class Scheduler {
           this.emit('replanned', updated);
           moved.push(updated);
         } catch (e) {
-          if (!(e instanceof JobQueueError && (e.code === 'not-queued' || e.code === 'not-found'))) this.log(`could not replan job ${job.id}: ${errorMessage(e)}`);
+          if (!(e instanceof JobQueueError && (e.code === 'not-queued' || e.code === 'not-found')))
+            this.log(`could not replan job ${job.id}: ${errorMessage(e)}`);
         }
       }
     }
@@ -314,9 +316,15 @@ export class Scheduler {
       let result: FinishResult;
       try {
         const { exitCode } = await this.deps.run(job, controller.signal);
-        if (controller.signal.aborted) result = { state: 'interrupted', exitCode, error: 'It was stopped when Verdant shut down, and is not run again: queue it again to run it.' };
+        if (controller.signal.aborted)
+          result = {
+            state: 'interrupted',
+            exitCode,
+            error: 'It was stopped when Verdant shut down, and is not run again: queue it again to run it.',
+          };
         else if (exitCode === 0) result = { state: 'done', exitCode };
-        else result = { state: 'failed', exitCode, error: exitCode === null ? 'It was killed before it finished.' : `It exited with code ${exitCode}.` };
+        else
+          result = { state: 'failed', exitCode, error: exitCode === null ? 'It was killed before it finished.' : `It exited with code ${exitCode}.` };
       } catch (e) {
         result = controller.signal.aborted
           ? { state: 'interrupted', error: `It was stopped when Verdant shut down (${errorMessage(e)}), and is not run again.` }

@@ -26,7 +26,11 @@ export function hmacSigner(store: KeyStore): JobSigner & { forget(): void } {
     const now = await store.get();
     return Buffer.from(now !== undefined && KEY_HEX.test(now) ? now : made, 'hex');
   };
-  const key = () => (cached ??= load().catch((e: unknown) => { cached = undefined; throw e; }));
+  const key = () =>
+    (cached ??= load().catch((e: unknown) => {
+      cached = undefined;
+      throw e;
+    }));
   const mac = (k: Buffer, text: string) => createHmac('sha256', k).update(`verdant-job-v1\0${text}`).digest();
   const matches = (k: Buffer, text: string, given: string) => KEY_HEX.test(given) && timingSafeEqual(mac(k, text), Buffer.from(given, 'hex'));
   return {
@@ -36,6 +40,8 @@ export function hmacSigner(store: KeyStore): JobSigner & { forget(): void } {
       cached = undefined;
       return matches(await key(), text, given);
     },
-    forget: () => { cached = undefined; },
+    forget: () => {
+      cached = undefined;
+    },
   };
 }

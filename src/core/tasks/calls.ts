@@ -109,28 +109,54 @@ export class ModelCalls {
    * One local generation of any kind (chat, completion, fill-in-the-middle), recorded as one ledger record whose
    * grams the outcome names, with the engine's result kept for callers that report its timings.
    */
-  async generateLocal(feature: LocalUsageRecord['feature'], request: GenerateRequest, opts: Omit<CallOptions, 'maxTokens' | 'jsonSchema'> = {}): Promise<LocalOutcome> {
+  async generateLocal(
+    feature: LocalUsageRecord['feature'],
+    request: GenerateRequest,
+    opts: Omit<CallOptions, 'maxTokens' | 'jsonSchema'> = {},
+  ): Promise<LocalOutcome> {
     if (!this.deps.local) throw new Error('There is no local model here.');
     let chars = 0;
     const started = Date.now();
     const r = await this.deps.local.generate(request, {
       ...(opts.signal ? { signal: opts.signal } : {}),
-      onText: (t) => { chars += t.length; opts.report?.(chars); opts.sink?.(t); },
+      onText: (t) => {
+        chars += t.length;
+        opts.report?.(chars);
+        opts.sink?.(t);
+      },
     });
     if (r.stopReason === 'abort') throw Object.assign(new Error('cancelled'), { code: 'cancelled' });
     this.deps.observe?.noteLocalResult(r);
     const record = await this.deps.record.local({
-      at: started, feature, backend: r.backend, model: r.model, engineMs: r.timing.totalMs, promptTokens: r.timing.promptTokens,
-      evaluatedTokens: r.timing.evaluatedTokens, generatedTokens: r.timing.generatedTokens,
+      at: started,
+      feature,
+      backend: r.backend,
+      model: r.model,
+      engineMs: r.timing.totalMs,
+      promptTokens: r.timing.promptTokens,
+      evaluatedTokens: r.timing.evaluatedTokens,
+      generatedTokens: r.timing.generatedTokens,
       ...(r.timing.packageJoules !== undefined ? { measuredJoules: r.timing.packageJoules } : {}),
     });
-    return { route: 'local', reason: opts.reason ?? feature, model: r.model, text: r.text, grams: record?.sciG, recordIds: record ? [record.id] : [], result: r };
+    return {
+      route: 'local',
+      reason: opts.reason ?? feature,
+      model: r.model,
+      text: r.text,
+      grams: record?.sciG,
+      recordIds: record ? [record.id] : [],
+      result: r,
+    };
   }
 
   /** A chat request to the local model. */
   chatLocal(feature: LocalUsageRecord['feature'], messages: ChatMessage[], opts: CallOptions): Promise<LocalOutcome> {
     const request: GenerateRequest = {
-      kind: 'chat', messages, maxTokens: opts.maxTokens ?? DEFAULT_LOCAL_TOKENS, temperature: 0, ...(opts.jsonSchema ? { jsonSchema: opts.jsonSchema } : {}),
+      kind: 'chat',
+      messages,
+      maxTokens: opts.maxTokens ?? DEFAULT_LOCAL_TOKENS,
+      temperature: 0,
+      ...(opts.jsonSchema ? { jsonSchema: opts.jsonSchema } : {}),
     };
     return this.generateLocal(feature, request, opts);
   }
@@ -149,17 +175,36 @@ export class ModelCalls {
     this.lastCloud = { at: new Date().toISOString(), host: hostOf(target.endpoint), model: target.model, messages: sent, redactions };
     let chars = 0;
     const started = Date.now();
-    const r = await cloud.chat({ messages: sent, maxTokens: opts.maxTokens ?? DEFAULT_CLOUD_TOKENS, temperature: 0 }, {
-      ...(opts.signal ? { signal: opts.signal } : {}),
-      onText: (t) => { chars += t.length; opts.report?.(chars); opts.sink?.(t); },
-    });
+    const r = await cloud.chat(
+      { messages: sent, maxTokens: opts.maxTokens ?? DEFAULT_CLOUD_TOKENS, temperature: 0 },
+      {
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        onText: (t) => {
+          chars += t.length;
+          opts.report?.(chars);
+          opts.sink?.(t);
+        },
+      },
+    );
     this.deps.observe?.noteCloudReached();
     const model = r.model || target.model;
-    const record = await this.deps.record.cloud({ feature, endpoint: target.endpoint, model, tokensIn: r.usage.promptTokens, tokensOut: r.usage.completionTokens, latencyMs: r.ms, at: started });
+    const record = await this.deps.record.cloud({
+      feature,
+      endpoint: target.endpoint,
+      model,
+      tokensIn: r.usage.promptTokens,
+      tokensOut: r.usage.completionTokens,
+      latencyMs: r.ms,
+      at: started,
+    });
     const reason = opts.reason ?? feature;
     return {
-      route: 'cloud', reason: r.finishReason === 'length' ? `${reason}; the answer was cut at its length limit` : reason,
-      model, text: r.text, grams: record?.sciG, recordIds: record ? [record.id] : [],
+      route: 'cloud',
+      reason: r.finishReason === 'length' ? `${reason}; the answer was cut at its length limit` : reason,
+      model,
+      text: r.text,
+      grams: record?.sciG,
+      recordIds: record ? [record.id] : [],
     };
   }
 }

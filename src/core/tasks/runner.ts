@@ -108,7 +108,8 @@ export class TaskRunner {
     const routed = await this.deps.router.route(query);
     const entry = routed.entry;
     let decision = routed.decision;
-    if (force === 'local') decision = { ...decision, route: 'local', cascade: false, needsConsent: false, reason: `retried locally at your request (${decision.reason})` };
+    if (force === 'local')
+      decision = { ...decision, route: 'local', cascade: false, needsConsent: false, reason: `retried locally at your request (${decision.reason})` };
     if (force === 'cloud') {
       const blocked = cloudBlocked(decision);
       if (blocked) {
@@ -116,7 +117,13 @@ export class TaskRunner {
         this.deps.ui.warn(`cannot retry in the cloud: ${blocked}.`);
         return undefined;
       }
-      decision = { ...decision, route: 'cloud', cascade: false, needsConsent: this.deps.consent.value === 'unknown', reason: `retried in the cloud at your request (${decision.reason})` };
+      decision = {
+        ...decision,
+        route: 'cloud',
+        cascade: false,
+        needsConsent: this.deps.consent.value === 'unknown',
+        reason: `retried in the cloud at your request (${decision.reason})`,
+      };
     }
     if (decision.route === 'later') {
       const queued = query.deferrable && this.deps.defer ? await this.deps.defer(kind, ctx, decision) : undefined;
@@ -127,10 +134,17 @@ export class TaskRunner {
       decision = await this.deps.router.reroute({ ...query, deferrable: false }, routed, 'run now instead');
     }
     if (opts.cloud === false && (decision.route === 'cloud' || decision.cascade)) {
-      decision = { ...decision, route: 'local', cascade: false, needsConsent: false, reason: `${decision.reason}; queued where the cloud was not allowed (untrusted, or no consent): runs locally` };
+      decision = {
+        ...decision,
+        route: 'local',
+        cascade: false,
+        needsConsent: false,
+        reason: `${decision.reason}; queued where the cloud was not allowed (untrusted, or no consent): runs locally`,
+      };
     }
     if (decision.needsConsent && (await this.askConsent(kind)) !== 'granted') {
-      decision = force === 'cloud' ? decision : await this.deps.router.reroute({ ...query, consent: 'denied', deferrable: false }, routed, 'consent refused');
+      decision =
+        force === 'cloud' ? decision : await this.deps.router.reroute({ ...query, consent: 'denied', deferrable: false }, routed, 'consent refused');
       if (force === 'cloud' || decision.route === 'cloud') {
         entry.outcome = 'cloud consent not given';
         decision = { ...decision, route: 'local', cascade: false, reason: 'cloud consent not given: ran locally' };
@@ -169,7 +183,8 @@ export class TaskRunner {
             this.deps.log.info(`task ${kind}: ${v.reason} (p ${v.p.toFixed(2)})`);
             return v;
           },
-          mayEscalate: async () => this.deps.consent.value === 'granted' || (this.deps.consent.value === 'unknown' && (await this.askConsent(kind)) === 'granted'),
+          mayEscalate: async () =>
+            this.deps.consent.value === 'granted' || (this.deps.consent.value === 'unknown' && (await this.askConsent(kind)) === 'granted'),
           escalate: () => toCloud(signal, report),
           isCancel,
         });
@@ -178,8 +193,11 @@ export class TaskRunner {
           return { ...strip(c.result), reason: `${final.reason}; ${c.reason}` };
         }
         return {
-          ...c.result, reason: `${final.reason}; ${c.reason}`, grams: sumGrams(c.draft?.grams, c.result.grams),
-          recordIds: [...(c.draft?.recordIds ?? []), ...c.result.recordIds], cascaded: true,
+          ...c.result,
+          reason: `${final.reason}; ${c.reason}`,
+          grams: sumGrams(c.draft?.grams, c.result.grams),
+          recordIds: [...(c.draft?.recordIds ?? []), ...c.result.recordIds],
+          cascaded: true,
         };
       });
       entry.outcome = outcome.cascaded ? 'local draft, then cloud' : `done (${outcome.route})`;
@@ -202,7 +220,9 @@ export class TaskRunner {
       if (UNREACHABLE.has((e as { code?: string }).code ?? '')) this.deps.router.noteCloudUnreachable();
       if (!(await this.deps.ui.offerLocal(`the cloud request failed: ${message}`))) return undefined;
       const reason = 'cloud failed: ran locally';
-      const local = await this.deps.ui.progress(`${kind} (local)`, async (signal, report) => strip(await this.calls.chatLocal('task', messages, { signal, report, sink: opts.sink, reason })));
+      const local = await this.deps.ui.progress(`${kind} (local)`, async (signal, report) =>
+        strip(await this.calls.chatLocal('task', messages, { signal, report, sink: opts.sink, reason })),
+      );
       entry.outcome = 'cloud failed, ran locally';
       entry.grams = local.grams;
       return { ...local, decision: final };

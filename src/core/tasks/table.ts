@@ -37,44 +37,86 @@ function fenced(ctx: TaskContext): string {
 
 export const TASKS: Readonly<Record<TaskKind, TaskSpec>> = {
   explain: {
-    command: 'verdant.explainSelection', routingKind: 'explain', deferrable: true, sends: 'the selected code', title: 'Explanation of',
+    command: 'verdant.explainSelection',
+    routingKind: 'explain',
+    deferrable: true,
+    sends: 'the selected code',
+    title: 'Explanation of',
     prompt: (ctx) => [
       { role: 'system', content: SYSTEM },
-      { role: 'user', content: `Explain what this code from ${ctx.filePath} does, step by step, and point out anything surprising or risky.\n\n${fenced(ctx)}` },
+      {
+        role: 'user',
+        content: `Explain what this code from ${ctx.filePath} does, step by step, and point out anything surprising or risky.\n\n${fenced(ctx)}`,
+      },
     ],
   },
   refactor: {
-    command: 'verdant.refactorSelection', routingKind: 'refactor', deferrable: false, sends: 'the selected code', title: 'Refactoring of',
+    command: 'verdant.refactorSelection',
+    routingKind: 'refactor',
+    deferrable: false,
+    sends: 'the selected code',
+    title: 'Refactoring of',
     prompt: (ctx) => [
-      { role: 'system', content: `${SYSTEM} When asked to refactor, reply with the complete replacement code in one fenced code block, then at most three short sentences on what changed.` },
-      { role: 'user', content: `Refactor this code from ${ctx.filePath}${ctx.instruction ? `: ${ctx.instruction}` : ' for clarity, keeping its behaviour'}.\n\n${fenced(ctx)}` },
+      {
+        role: 'system',
+        content: `${SYSTEM} When asked to refactor, reply with the complete replacement code in one fenced code block, then at most three short sentences on what changed.`,
+      },
+      {
+        role: 'user',
+        content: `Refactor this code from ${ctx.filePath}${ctx.instruction ? `: ${ctx.instruction}` : ' for clarity, keeping its behaviour'}.\n\n${fenced(ctx)}`,
+      },
     ],
   },
   ask: {
-    command: 'verdant.ask', routingKind: 'ask', deferrable: true, sends: 'your question and the current file', title: 'Answer about',
+    command: 'verdant.ask',
+    routingKind: 'ask',
+    deferrable: true,
+    sends: 'your question and the current file',
+    title: 'Answer about',
     prompt: (ctx) => [
       { role: 'system', content: SYSTEM },
       { role: 'user', content: `${ctx.instruction ?? ''}\n\nThe current file is ${ctx.filePath}:\n\n${fenced(ctx)}` },
     ],
   },
   tests: {
-    command: 'verdant.generateTests', routingKind: 'tests', deferrable: true, sends: 'the code to test', title: 'Tests for',
+    command: 'verdant.generateTests',
+    routingKind: 'tests',
+    deferrable: true,
+    sends: 'the code to test',
+    title: 'Tests for',
     prompt: (ctx) => [
-      { role: 'system', content: `${SYSTEM} When asked for tests, reply with one fenced code block of runnable tests in the project's usual framework for this language, covering normal cases, edge cases and errors.` },
+      {
+        role: 'system',
+        content: `${SYSTEM} When asked for tests, reply with one fenced code block of runnable tests in the project's usual framework for this language, covering normal cases, edge cases and errors.`,
+      },
       { role: 'user', content: `Write unit tests for this code from ${ctx.filePath}.\n\n${fenced(ctx)}` },
     ],
   },
   summarize: {
-    command: 'verdant.summarizeFile', routingKind: 'summarize', deferrable: true, sends: 'the current file', title: 'Summary of',
+    command: 'verdant.summarizeFile',
+    routingKind: 'summarize',
+    deferrable: true,
+    sends: 'the current file',
+    title: 'Summary of',
     prompt: (ctx) => [
       { role: 'system', content: SYSTEM },
-      { role: 'user', content: `Summarize ${ctx.filePath} for a developer new to it: its purpose, its main parts and how they fit, and anything surprising. Use short markdown sections.\n\n${fenced(ctx)}` },
+      {
+        role: 'user',
+        content: `Summarize ${ctx.filePath} for a developer new to it: its purpose, its main parts and how they fit, and anything surprising. Use short markdown sections.\n\n${fenced(ctx)}`,
+      },
     ],
   },
   commit: {
-    command: 'verdant.writeCommitMessage', routingKind: 'commit', deferrable: false, sends: 'the staged diff', title: 'Commit message for',
+    command: 'verdant.writeCommitMessage',
+    routingKind: 'commit',
+    deferrable: false,
+    sends: 'the staged diff',
+    title: 'Commit message for',
     prompt: (ctx) => [
-      { role: 'system', content: `${SYSTEM} Write git commit messages: an imperative subject line of at most 72 characters, a blank line, then a short body saying what changed and why. Reply with the message only.` },
+      {
+        role: 'system',
+        content: `${SYSTEM} Write git commit messages: an imperative subject line of at most 72 characters, a blank line, then a short body saying what changed and why. Reply with the message only.`,
+      },
       { role: 'user', content: `Write the commit message for this staged diff.\n\n\`\`\`diff\n${ctx.code}\n\`\`\`` },
     ],
   },

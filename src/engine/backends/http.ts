@@ -7,9 +7,28 @@
 // (ServerLimits, core/net/bounded.ts), an answer ends on the client past maxTokens, and every request has a deadline
 // and a data-idle timeout that keep-alives do not restart (core/net/watchdog.ts).
 import { Agent, request, type Dispatcher } from 'undici';
-import { cappedLines, clip, formatBytes, LimitExceeded, MAX_CHARS_PER_TOKEN, readCapped, type Framing, type ReadLimits } from '../../core/net/bounded';
+import {
+  cappedLines,
+  clip,
+  formatBytes,
+  LimitExceeded,
+  MAX_CHARS_PER_TOKEN,
+  readCapped,
+  type Framing,
+  type ReadLimits,
+} from '../../core/net/bounded';
 import { asArray, asNumber, asObject, asString, type JsonObject } from '../../core/net/json';
-import { firstHeader, ndjsonMessages, readSome, serverMessageOf, shorten, sseMessages, StreamFormatError, StreamServerError, type StreamMessage } from '../../core/net/stream';
+import {
+  firstHeader,
+  ndjsonMessages,
+  readSome,
+  serverMessageOf,
+  shorten,
+  sseMessages,
+  StreamFormatError,
+  StreamServerError,
+  type StreamMessage,
+} from '../../core/net/stream';
 import { CallSignal, DataIdle, DeadlinePassed, Watchdog } from '../../core/net/watchdog';
 import { EngineError } from '../errors';
 import type { GenerateResult, StopReason } from '../types';
@@ -17,7 +36,19 @@ import { errorMessage } from '../../core/errors';
 
 /** The settings that point Verdant at a local inference server and its model (named in errors). */
 // Shared with the cloud client; kept importable from here for the backends.
-export { asArray, asNumber, asObject, asString, firstHeader, ndjsonMessages, readSome, serverMessageOf, sseMessages, StreamFormatError, StreamServerError };
+export {
+  asArray,
+  asNumber,
+  asObject,
+  asString,
+  firstHeader,
+  ndjsonMessages,
+  readSome,
+  serverMessageOf,
+  sseMessages,
+  StreamFormatError,
+  StreamServerError,
+};
 export type { JsonObject, StreamMessage };
 export { parseStreamData, SseParser, type SseEvent } from '../../core/net/stream';
 
@@ -188,8 +219,7 @@ export class Generation {
     const ttftMs = this.firstTextAt === null ? totalMs : this.firstTextAt - this.startedAt;
     const generatedTokens = stats.generatedTokens ?? this.pieces;
     const decodeMs = this.firstTextAt === null ? 0 : endedAt - this.firstTextAt;
-    const tokensPerSecond = stats.tokensPerSecond
-      ?? (generatedTokens > 1 && decodeMs > 0 ? (generatedTokens - 1) / (decodeMs / 1000) : 0);
+    const tokensPerSecond = stats.tokensPerSecond ?? (generatedTokens > 1 && decodeMs > 0 ? (generatedTokens - 1) / (decodeMs / 1000) : 0);
     const meanLogProb = this.logProbCount === 0 ? null : this.logProbSum / this.logProbCount;
     return {
       text: this.text,
@@ -264,13 +294,22 @@ export interface FailureContext {
 /** The message for a model the server does not have. */
 export function modelNotFound(ctx: FailureContext, model: string): EngineError {
   const { product, modelHint } = ctx.profile;
-  return new EngineError('backend-unavailable', `${product} at ${ctx.url} has no model "${model}": ${modelHint(model)}, or change ${SERVER_MODEL_SETTING}.`);
+  return new EngineError(
+    'backend-unavailable',
+    `${product} at ${ctx.url} has no model "${model}": ${modelHint(model)}, or change ${SERVER_MODEL_SETTING}.`,
+  );
 }
 
 /** What the server did wrong, as the client noticed it (a protocol break, or a cap or timer of our own). */
 function isServerFault(e: unknown): boolean {
-  return e instanceof HttpStatusError || e instanceof StreamFormatError || e instanceof StreamServerError
-    || e instanceof LimitExceeded || e instanceof DataIdle || e instanceof DeadlinePassed;
+  return (
+    e instanceof HttpStatusError ||
+    e instanceof StreamFormatError ||
+    e instanceof StreamServerError ||
+    e instanceof LimitExceeded ||
+    e instanceof DataIdle ||
+    e instanceof DeadlinePassed
+  );
 }
 
 /** Maps any failure of a request or stream to one EngineError; EngineErrors pass through. */
@@ -279,12 +318,16 @@ export function describeFailure(ctx: FailureContext, e: unknown, model: string):
   if (!isServerFault(e) && errorCodes(e).length === 0) {
     // Not a network or protocol failure (those carry a code): a bug, e.g. in an onText callback; do not blame the server.
     const detail = errorMessage(e);
-    return new EngineError('internal', redact(`The ${ctx.profile.product} backend failed internally (${shorten(detail)}).`, ctx.secrets), { cause: e });
+    return new EngineError('internal', redact(`The ${ctx.profile.product} backend failed internally (${shorten(detail)}).`, ctx.secrets), {
+      cause: e,
+    });
   }
   const msg = redact(failureMessage(ctx, e, model), ctx.secrets);
   // A 4xx that no server state explains (not auth, not a missing model, not overload) is a request we got wrong.
-  const code = e instanceof HttpStatusError && e.status >= 400 && e.status < 500
-    && ![401, 403, 404, 408, 429].includes(e.status) ? 'bad-request' : 'backend-unavailable';
+  const code =
+    e instanceof HttpStatusError && e.status >= 400 && e.status < 500 && ![401, 403, 404, 408, 429].includes(e.status)
+      ? 'bad-request'
+      : 'backend-unavailable';
   return new EngineError(code, msg, { cause: e });
 }
 
@@ -374,7 +417,12 @@ export type ServerLimits = ReadLimits;
  * line carries `context` (every token id of prompt and answer) and llama-server's last event echoes the prompt, about
  * 1 MB for a 128k-token context.
  */
-export const DEFAULT_SERVER_LIMITS: ServerLimits = { maxResponseBytes: 8 * MiB, maxErrorBytes: 16 * KiB, maxEventBytes: 4 * MiB, charsPerToken: MAX_CHARS_PER_TOKEN };
+export const DEFAULT_SERVER_LIMITS: ServerLimits = {
+  maxResponseBytes: 8 * MiB,
+  maxErrorBytes: 16 * KiB,
+  maxEventBytes: 4 * MiB,
+  charsPerToken: MAX_CHARS_PER_TOKEN,
+};
 
 /** How to reach a server and how long to wait for it: what every backend passes on to its HttpClient. */
 export interface ServerConnectionOptions {
@@ -564,10 +612,14 @@ export interface StreamSpec {
 /** The stop reason an outcome decides by itself; undefined for 'complete', where the server's last message says. */
 export function outcomeStopReason(outcome: StreamOutcome): StopReason | undefined {
   switch (outcome) {
-    case 'abort': return 'abort';
-    case 'stop': return 'stop';
-    case 'length': return 'maxTokens';
-    case 'complete': return undefined;
+    case 'abort':
+      return 'abort';
+    case 'stop':
+      return 'stop';
+    case 'length':
+      return 'maxTokens';
+    case 'complete':
+      return undefined;
   }
 }
 
@@ -613,8 +665,11 @@ export async function runStream(
     if (call.expired) throw new DeadlinePassed(deadlineMs);
     if (idle.expired) throw new DataIdle();
     // A connection that drops mid-answer is a stream cut short, not a server that never answered.
-    if (opened && !(e instanceof StreamFormatError || e instanceof StreamServerError)
-      && errorCodes(e).some((c) => ['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH'].includes(c))) {
+    if (
+      opened &&
+      !(e instanceof StreamFormatError || e instanceof StreamServerError) &&
+      errorCodes(e).some((c) => ['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH'].includes(c))
+    ) {
       throw new StreamFormatError('the connection closed before the final message');
     }
     throw e;

@@ -14,8 +14,21 @@
 //   model path.
 import type { BackendInfo, GenerateOptions, GenerateRequest, GenerateResult, InferenceBackend, StopReason } from '../types';
 import {
-  asArray, asNumber, asObject, asString, connectionOptions, contextTokensOf, HttpClient, HttpStatusError, outcomeStopReason, runStream, urlPort,
-  type JsonObject, type ServerConnectionOptions, type ServerProfile, type ServerStats,
+  asArray,
+  asNumber,
+  asObject,
+  asString,
+  connectionOptions,
+  contextTokensOf,
+  HttpClient,
+  HttpStatusError,
+  outcomeStopReason,
+  runStream,
+  urlPort,
+  type JsonObject,
+  type ServerConnectionOptions,
+  type ServerProfile,
+  type ServerStats,
 } from './http';
 import { requestJsonSchema } from '../jsonSchema';
 import { detectFimFamily, generateOpenAiStyle, responseFormat } from './openaiCompatible';
@@ -80,7 +93,18 @@ export class LlamaServerBackend implements InferenceBackend {
       if (stop.length > 0) body.stop = stop;
       if (this.options.slotId !== undefined) body.id_slot = this.options.slotId;
       if (schema) body.response_format = responseFormat(schema);
-      return generateOpenAiStyle({ client: this.client, path: '/v1/chat/completions', body, stop, maxTokens: request.maxTokens, options, usedFim: false, backend: 'llama-server', model: this.model, contextTokens: this.contextTokens });
+      return generateOpenAiStyle({
+        client: this.client,
+        path: '/v1/chat/completions',
+        body,
+        stop,
+        maxTokens: request.maxTokens,
+        options,
+        usedFim: false,
+        backend: 'llama-server',
+        model: this.model,
+        contextTokens: this.contextTokens,
+      });
     }
     const fim = request.kind === 'fim' && this.infill !== false;
     try {
@@ -150,31 +174,38 @@ export class LlamaServerBackend implements InferenceBackend {
       body.prompt = request.kind === 'fim' ? request.prefix : request.prompt;
     }
     let final: JsonObject | undefined;
-    const outcome = await runStream(this.client, {
-      path: request.kind === 'fim' && fim ? '/infill' : '/completion',
-      body,
-      format: 'sse',
-      maxTokens: request.maxTokens,
-      onMessage: (m) => {
-        if (m.done) return 'end';
-        const v = m.value;
-        generation.addText(asString(v.content));
-        generation.addLogProbs(llamaLogProbs(v.completion_probabilities));
-        if (v.stop !== true) return 'more';
-        final = v;
-        return 'end';
+    const outcome = await runStream(
+      this.client,
+      {
+        path: request.kind === 'fim' && fim ? '/infill' : '/completion',
+        body,
+        format: 'sse',
+        maxTokens: request.maxTokens,
+        onMessage: (m) => {
+          if (m.done) return 'end';
+          const v = m.value;
+          generation.addText(asString(v.content));
+          generation.addLogProbs(llamaLogProbs(v.completion_probabilities));
+          if (v.stop !== true) return 'more';
+          final = v;
+          return 'end';
+        },
       },
-    }, generation, options.signal);
+      generation,
+      options.signal,
+    );
     const stopReason: StopReason = outcomeStopReason(outcome) ?? stopReasonOf(final);
     // Older builds echo the slot's settings, n_ctx among them, in the last message; newer ones leave it to /props.
     this.contextTokens = contextTokensOf(asObject(final?.generation_settings)?.n_ctx) ?? this.contextTokens;
-    return generation.finish({ stopReason, usedFim: request.kind === 'fim' && fim, backend: 'llama-server', model: this.model, contextTokens: this.contextTokens }, statsOf(final));
+    return generation.finish(
+      { stopReason, usedFim: request.kind === 'fim' && fim, backend: 'llama-server', model: this.model, contextTokens: this.contextTokens },
+      statsOf(final),
+    );
   }
 }
 
 function isInfillUnsupported(e: unknown): boolean {
-  return e instanceof HttpStatusError
-    && (e.status === 501 || (e.status >= 400 && e.status < 500 && /infill|not supported/i.test(e.serverMessage)));
+  return e instanceof HttpStatusError && (e.status === 501 || (e.status >= 400 && e.status < 500 && /infill|not supported/i.test(e.serverMessage)));
 }
 
 /** Chosen-token log-probabilities from either completion_probabilities shape. */
@@ -188,7 +219,9 @@ export function llamaLogProbs(v: unknown): number[] {
       continue;
     }
     // Older builds: probabilities of the top tokens, the chosen one named by `content`.
-    const chosen = asArray(item.probs).map(asObject).find((p) => asString(p?.tok_str) === asString(item.content));
+    const chosen = asArray(item.probs)
+      .map(asObject)
+      .find((p) => asString(p?.tok_str) === asString(item.content));
     const prob = asNumber(chosen?.prob);
     if (prob !== undefined && prob > 0) out.push(Math.log(prob));
   }
@@ -213,7 +246,8 @@ function statsOf(final: JsonObject | undefined): ServerStats {
     promptTokens: asNumber(final.tokens_evaluated) ?? (promptN !== undefined ? promptN + (cacheN ?? 0) : undefined),
     evaluatedTokens: promptN ?? null,
     generatedTokens: predictedN,
-    tokensPerSecond: asNumber(timings?.predicted_per_second)
-      ?? (predictedN !== undefined && predictedMs !== undefined && predictedMs > 0 ? predictedN / (predictedMs / 1000) : undefined),
+    tokensPerSecond:
+      asNumber(timings?.predicted_per_second) ??
+      (predictedN !== undefined && predictedMs !== undefined && predictedMs > 0 ? predictedN / (predictedMs / 1000) : undefined),
   };
 }

@@ -9,8 +9,21 @@
 import { requestJsonSchema } from '../jsonSchema';
 import type { BackendInfo, ChatRequest, GenerateOptions, GenerateRequest, GenerateResult, InferenceBackend, StopReason } from '../types';
 import {
-  asArray, asNumber, asObject, asString, connectionOptions, contextTokensOf, HttpClient, HttpStatusError, outcomeStopReason, runStream, urlPort,
-  type JsonObject, type ServerConnectionOptions, type ServerProfile, type ServerStats,
+  asArray,
+  asNumber,
+  asObject,
+  asString,
+  connectionOptions,
+  contextTokensOf,
+  HttpClient,
+  HttpStatusError,
+  outcomeStopReason,
+  runStream,
+  urlPort,
+  type JsonObject,
+  type ServerConnectionOptions,
+  type ServerProfile,
+  type ServerStats,
 } from './http';
 
 export const OLLAMA_DEFAULT_URL = 'http://127.0.0.1:11434';
@@ -97,7 +110,8 @@ export class OllamaBackend implements InferenceBackend {
       return undefined; // /api/ps is only a refinement; older servers lack it
     }
     const names = new Set([this.model, this.model.includes(':') ? this.model : `${this.model}:latest`]);
-    return asArray(asObject(ps)?.models).map(asObject)
+    return asArray(asObject(ps)?.models)
+      .map(asObject)
       .find((m): m is JsonObject => m !== undefined && (names.has(asString(m.name)) || names.has(asString(m.model))));
   }
 
@@ -110,25 +124,36 @@ export class OllamaBackend implements InferenceBackend {
     // think=false: a thinking model would otherwise spend the token budget on hidden reasoning.
     const schema = requestJsonSchema(request);
     const common = { model: this.model, stream: true, think: false, logprobs: true, options: modelOptions, ...(schema ? { format: schema } : {}) };
-    const body = chat ? { ...common, messages: chatMessages(request) }
-      : request.kind === 'fim' && fim ? { ...common, prompt: request.prefix, suffix: request.suffix }
+    const body = chat
+      ? { ...common, messages: chatMessages(request) }
+      : request.kind === 'fim' && fim
+        ? { ...common, prompt: request.prefix, suffix: request.suffix }
         : { ...common, prompt: request.kind === 'fim' ? request.prefix : request.prompt, raw: true };
     let final: JsonObject | undefined;
-    const outcome = await runStream(this.client, {
-      path: chat ? '/api/chat' : '/api/generate',
-      body,
-      format: 'ndjson',
-      maxTokens: request.maxTokens,
-      onMessage: (m) => {
-        if (m.done) return 'more'; // NDJSON has no [DONE] sentinel
-        const v = m.value;
-        generation.addText(chat ? asString(asObject(v.message)?.content) : asString(v.response));
-        generation.addLogProbs(asArray(v.logprobs).map((p) => asNumber(asObject(p)?.logprob)).filter((n): n is number => n !== undefined));
-        if (v.done !== true) return 'more';
-        final = v;
-        return 'end';
+    const outcome = await runStream(
+      this.client,
+      {
+        path: chat ? '/api/chat' : '/api/generate',
+        body,
+        format: 'ndjson',
+        maxTokens: request.maxTokens,
+        onMessage: (m) => {
+          if (m.done) return 'more'; // NDJSON has no [DONE] sentinel
+          const v = m.value;
+          generation.addText(chat ? asString(asObject(v.message)?.content) : asString(v.response));
+          generation.addLogProbs(
+            asArray(v.logprobs)
+              .map((p) => asNumber(asObject(p)?.logprob))
+              .filter((n): n is number => n !== undefined),
+          );
+          if (v.done !== true) return 'more';
+          final = v;
+          return 'end';
+        },
       },
-    }, generation, options.signal);
+      generation,
+      options.signal,
+    );
     const stopReason: StopReason = outcomeStopReason(outcome) ?? (asString(final?.done_reason) === 'length' ? 'maxTokens' : 'eos');
     return generation.finish({ stopReason, usedFim: fim, backend: 'ollama', model: this.model, contextTokens: this.contextTokens }, statsOf(final));
   }

@@ -13,15 +13,26 @@
 //   structured outputs). LM Studio documents it for /v1/chat/completions; llama-server takes it on both endpoints;
 //   mlx_lm.server ignores it (ml-explore/mlx-lm#1007), so there the output is not constrained.
 // - llama-server's OpenAI endpoints add `timings` (prompt_n, cache_n, predicted_n, predicted_per_second).
-import {
-  detectFamily, renderFim, type FimFamily, type FimInput, type RenderedFim,
-} from '../../core/completion/templates';
+import { detectFamily, renderFim, type FimFamily, type FimInput, type RenderedFim } from '../../core/completion/templates';
 import { EngineError } from '../errors';
 import { requestJsonSchema } from '../jsonSchema';
 import type { BackendInfo, GenerateOptions, GenerateRequest, GenerateResult, InferenceBackend, StopReason } from '../types';
 import {
-  asArray, asNumber, asObject, asString, connectionOptions, contextTokensOf, HttpClient, modelNotFound, outcomeStopReason, runStream, urlPort,
-  type JsonObject, type ServerConnectionOptions, type ServerProfile, type ServerStats,
+  asArray,
+  asNumber,
+  asObject,
+  asString,
+  connectionOptions,
+  contextTokensOf,
+  HttpClient,
+  modelNotFound,
+  outcomeStopReason,
+  runStream,
+  urlPort,
+  type JsonObject,
+  type ServerConnectionOptions,
+  type ServerProfile,
+  type ServerStats,
 } from './http';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -78,7 +89,10 @@ export function resolveFimRenderer(spec: FimTemplateSpec | undefined, modelId: s
 
 /** Fills a custom template; a split/join, so `$` patterns in code are not special. */
 export function buildFimPrompt(t: FimTemplate, prefix: string, suffix: string): string {
-  return t.template.split('{prefix}').map((part) => part.split('{suffix}').join(suffix)).join(prefix);
+  return t.template
+    .split('{prefix}')
+    .map((part) => part.split('{suffix}').join(suffix))
+    .join(prefix);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -107,29 +121,37 @@ export async function generateOpenAiStyle(r: OpenAiStreamRequest): Promise<Gener
   let usage: JsonObject | undefined;
   let timings: JsonObject | undefined;
   try {
-    const outcome = await runStream(r.client, {
-      path: r.path,
-      body: r.body,
-      format: 'sse',
-      maxTokens: r.maxTokens,
-      onMessage: (m) => {
-        if (m.done) return 'end';
-        const v = m.value;
-        const choice = asObject(asArray(v.choices)[0]);
-        if (choice) {
-          generation.addText(chat ? asString(asObject(choice.delta)?.content) : asString(choice.text));
-          generation.addLogProbs(openAiLogProbs(choice.logprobs));
-        }
-        usage = asObject(v.usage) ?? usage;
-        timings = asObject(v.timings) ?? timings;
-        const finish = asString(choice?.finish_reason);
-        if (finish === '') return 'more';
-        finishReason = finish;
-        return 'final';
+    const outcome = await runStream(
+      r.client,
+      {
+        path: r.path,
+        body: r.body,
+        format: 'sse',
+        maxTokens: r.maxTokens,
+        onMessage: (m) => {
+          if (m.done) return 'end';
+          const v = m.value;
+          const choice = asObject(asArray(v.choices)[0]);
+          if (choice) {
+            generation.addText(chat ? asString(asObject(choice.delta)?.content) : asString(choice.text));
+            generation.addLogProbs(openAiLogProbs(choice.logprobs));
+          }
+          usage = asObject(v.usage) ?? usage;
+          timings = asObject(v.timings) ?? timings;
+          const finish = asString(choice?.finish_reason);
+          if (finish === '') return 'more';
+          finishReason = finish;
+          return 'final';
+        },
       },
-    }, generation, r.options.signal);
+      generation,
+      r.options.signal,
+    );
     const stopReason: StopReason = outcomeStopReason(outcome) ?? (finishReason === 'length' ? 'maxTokens' : 'eos');
-    return generation.finish({ stopReason, usedFim: r.usedFim, backend: r.backend, model: r.model, contextTokens: r.contextTokens }, openAiStats(usage, timings));
+    return generation.finish(
+      { stopReason, usedFim: r.usedFim, backend: r.backend, model: r.model, contextTokens: r.contextTokens },
+      openAiStats(usage, timings),
+    );
   } catch (e) {
     throw r.client.toEngineError(e, r.model);
   }
@@ -261,7 +283,9 @@ export class OpenAiCompatibleBackend implements InferenceBackend {
   async info(): Promise<BackendInfo> {
     let ids: string[];
     try {
-      ids = asArray(asObject(await this.client.json('/v1/models'))?.data).map((d) => asString(asObject(d)?.id)).filter((id) => id !== '');
+      ids = asArray(asObject(await this.client.json('/v1/models'))?.data)
+        .map((d) => asString(asObject(d)?.id))
+        .filter((id) => id !== '');
     } catch (e) {
       throw this.client.toEngineError(e, this.model);
     }

@@ -39,7 +39,8 @@ export function resolveThreads(setting: number, cpuMathCores: number): number {
 export async function selectBackend(mod: LlamaModule, options: SelectOptions): Promise<SelectedBackend> {
   const notes: string[] = [];
   const log = options.log ?? (() => {});
-  const wanted: GpuBackend[] = options.gpu === 'cpu' ? [] : options.gpu === 'auto' ? autoCandidates(options.platform ?? process.platform) : [options.gpu];
+  const wanted: GpuBackend[] =
+    options.gpu === 'cpu' ? [] : options.gpu === 'auto' ? autoCandidates(options.platform ?? process.platform) : [options.gpu];
   for (const gpu of wanted) {
     let llama: Llama | undefined;
     try {
@@ -59,8 +60,10 @@ export async function selectBackend(mod: LlamaModule, options: SelectOptions): P
     await llama?.dispose().catch(() => {});
     log(`backend ${gpu} rejected: ${notes[notes.length - 1]}`);
     if (options.gpu !== 'auto') {
-      throw new EngineError('backend-unavailable',
-        `The ${gpu} backend cannot be used on this machine (${notes[notes.length - 1]}); set verdant.local.gpu to "auto" or "cpu".`);
+      throw new EngineError(
+        'backend-unavailable',
+        `The ${gpu} backend cannot be used on this machine (${notes[notes.length - 1]}); set verdant.local.gpu to "auto" or "cpu".`,
+      );
     }
   }
   const llama = await mod.getLlama({ gpu: false, build: 'never', logLevel: mod.LlamaLogLevel.error, progressLogs: false, usePrebuiltBinaries: true });

@@ -72,18 +72,31 @@ export async function decode(
   if (promptOnly) {
     if (toEvaluate.length > 0) await sequence.evaluateWithoutGeneratingNewTokens(toEvaluate);
   } else {
-    const iterator = sequence.evaluateWithMetadata(toEvaluate, { confidence: true, probabilities: wantEntropy }, {
-      temperature: request.temperature ?? 0,
-      yieldEogToken: true,
-      ...(constraint ? { grammarEvaluationState: constraint.state } : {}),
-    });
+    const iterator = sequence.evaluateWithMetadata(
+      toEvaluate,
+      { confidence: true, probabilities: wantEntropy },
+      {
+        temperature: request.temperature ?? 0,
+        yieldEogToken: true,
+        ...(constraint ? { grammarEvaluationState: constraint.state } : {}),
+      },
+    );
     for await (const out of iterator) {
       firstTokenAt ??= now();
-      if (signal?.aborted) { stopReason = 'abort'; break; }
+      if (signal?.aborted) {
+        stopReason = 'abort';
+        break;
+      }
       // EOG, or any control token (FIM models emit <|fim_pad|>, <|file_sep|>… when the middle is done).
-      if (model.isEogToken(out.token) || model.isSpecialToken(out.token)) { stopReason = 'eos'; break; }
+      if (model.isEogToken(out.token) || model.isSpecialToken(out.token)) {
+        stopReason = 'eos';
+        break;
+      }
       generated.push(out.token);
-      if (out.confidence > 0) { logProbSum += Math.log(out.confidence); logProbCount++; }
+      if (out.confidence > 0) {
+        logProbSum += Math.log(out.confidence);
+        logProbCount++;
+      }
       if (wantEntropy && 'probabilities' in out && out.probabilities instanceof Map) {
         entropySum += entropy(out.probabilities);
         entropyCount++;
@@ -98,7 +111,10 @@ export async function decode(
         break;
       }
       flush(safeLength(text, stops));
-      if (generated.length >= request.maxTokens) { stopReason = 'maxTokens'; break; }
+      if (generated.length >= request.maxTokens) {
+        stopReason = 'maxTokens';
+        break;
+      }
     }
   }
   return finish(stopReason);
@@ -116,7 +132,10 @@ export async function decode(
       // Only held-back newlines can trail a complete value. A budget that ran out between the closing bracket and
       // the grammar's end text still leaves complete JSON; one that ran out mid-value leaves the text as streamed.
       const trimmed = constraint.trimWhitespace ? text.trimEnd() : text;
-      if (reason === 'eos' || completeJson(trimmed)) { text = trimmed; reason = 'eos'; }
+      if (reason === 'eos' || completeJson(trimmed)) {
+        text = trimmed;
+        reason = 'eos';
+      }
     }
     flush(text.length);
     const end = now();
@@ -163,7 +182,10 @@ export function safeLength(text: string, stops: readonly string[]): number {
   let end = text.endsWith(REPLACEMENT_CHAR) ? text.length - 1 : text.length;
   for (const s of stops) {
     for (let k = Math.min(s.length - 1, end); k > 0; k--) {
-      if (text.slice(end - k, end) === s.slice(0, k)) { end -= k; break; }
+      if (text.slice(end - k, end) === s.slice(0, k)) {
+        end -= k;
+        break;
+      }
     }
   }
   return Math.max(0, end);

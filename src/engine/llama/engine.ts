@@ -48,8 +48,13 @@ const DEFAULT_SEQUENCES = 4;
 const GRAMMAR_CACHE_SIZE = 16;
 
 export function sameConfig(a: ModelConfig, b: ModelConfig): boolean {
-  return a.modelPath === b.modelPath && a.gpu === b.gpu && a.threads === b.threads &&
-    (a.contextSize ?? 0) === (b.contextSize ?? 0) && (a.sequences ?? 0) === (b.sequences ?? 0);
+  return (
+    a.modelPath === b.modelPath &&
+    a.gpu === b.gpu &&
+    a.threads === b.threads &&
+    (a.contextSize ?? 0) === (b.contextSize ?? 0) &&
+    (a.sequences ?? 0) === (b.sequences ?? 0)
+  );
 }
 
 interface ActiveRequest {
@@ -85,8 +90,10 @@ export class LlamaEngine implements InferenceBackend {
     const need = estimateMemory(gguf, contextSize * sequences);
     const available = (deps.availableMemory ?? (() => os.freemem()))();
     if (need.totalBytes > available) {
-      throw new EngineError('model-too-big',
-        `${file} needs about ${gib(need.totalBytes)} of memory (weights ${gib(need.weightsBytes)}, cache ${gib(need.kvCacheBytes)}) but only ${gib(available)} is available; choose a smaller model with "Verdant: Select Local Model", or close other programs.`);
+      throw new EngineError(
+        'model-too-big',
+        `${file} needs about ${gib(need.totalBytes)} of memory (weights ${gib(need.weightsBytes)}, cache ${gib(need.kvCacheBytes)}) but only ${gib(available)} is available; choose a smaller model with "Verdant: Select Local Model", or close other programs.`,
+      );
     }
 
     const mod = await (deps.importLlama ?? importLlama)();
@@ -110,7 +117,9 @@ export class LlamaEngine implements InferenceBackend {
       // Warm-up: the first evaluation compiles GPU pipelines and faults in the weights; pay it now, not on a keystroke.
       await engine.generate({ kind: 'completion', prompt: 'The', maxTokens: 1, sessionKey: '\0warmup' });
       const warmupMs = performance.now() - w0;
-      log(`loaded ${file} on ${selected.backend} (${selected.threads} threads, context ${context.contextSize} x ${sequences}) in ${loadMs.toFixed(0)} ms, warm-up ${warmupMs.toFixed(0)} ms${rapl ? ', RAPL energy counters readable' : ''}`);
+      log(
+        `loaded ${file} on ${selected.backend} (${selected.threads} threads, context ${context.contextSize} x ${sequences}) in ${loadMs.toFixed(0)} ms, warm-up ${warmupMs.toFixed(0)} ms${rapl ? ', RAPL energy counters readable' : ''}`,
+      );
       const ready = new LlamaEngine(config, mod, selected, model, context, pool, { loadMs, warmupMs });
       ready.rapl = rapl;
       return ready;
@@ -118,7 +127,11 @@ export class LlamaEngine implements InferenceBackend {
       await model?.dispose().catch(() => {});
       await selected.llama.dispose().catch(() => {});
       if (e instanceof EngineError) throw e;
-      throw new EngineError('model-load-failed', `llama.cpp could not load ${file} (${firstLine(e)}); check the file, or choose another model with "Verdant: Select Local Model".`, { cause: e });
+      throw new EngineError(
+        'model-load-failed',
+        `llama.cpp could not load ${file} (${firstLine(e)}); check the file, or choose another model with "Verdant: Select Local Model".`,
+        { cause: e },
+      );
     }
   }
 
@@ -137,7 +150,9 @@ export class LlamaEngine implements InferenceBackend {
     let measurement;
     try {
       await meter?.start();
-      outcome = await this.pool.run(request.sessionKey ?? '\0scratch', (sequence) => decode(sequence, this.model, prompt, request, options, constraint));
+      outcome = await this.pool.run(request.sessionKey ?? '\0scratch', (sequence) =>
+        decode(sequence, this.model, prompt, request, options, constraint),
+      );
       measurement = await meter?.stop();
     } finally {
       this.active.delete(me);
@@ -176,8 +191,11 @@ export class LlamaEngine implements InferenceBackend {
     } else {
       const created = this.selected.llama.createGrammarForJsonSchema<GbnfJsonSchema>(schema as GbnfJsonSchema).catch((e: unknown) => {
         if (this.grammars.get(key) === created) this.grammars.delete(key); // a failure is not remembered
-        throw new EngineError('bad-request',
-          `llama.cpp could not turn the JSON schema into a grammar (${firstLine(e)}); remove control characters such as NUL from its names and values, and keep to node-llama-cpp's JSON schema subset.`, { cause: e });
+        throw new EngineError(
+          'bad-request',
+          `llama.cpp could not turn the JSON schema into a grammar (${firstLine(e)}); remove control characters such as NUL from its names and values, and keep to node-llama-cpp's JSON schema subset.`,
+          { cause: e },
+        );
       });
       grammar = created;
     }
@@ -223,15 +241,19 @@ export class LlamaEngine implements InferenceBackend {
 
 export function validateRequest(request: GenerateRequest): void {
   const bad = (why: string) => new EngineError('bad-request', why);
-  if (!Number.isInteger(request.maxTokens) || request.maxTokens < 0 || request.maxTokens > 32768) throw bad(`maxTokens must be a whole number from 0 to 32768, not ${request.maxTokens}.`);
-  if (request.temperature !== undefined && !(request.temperature >= 0 && request.temperature <= 2)) throw bad(`temperature must be from 0 to 2, not ${request.temperature}.`);
+  if (!Number.isInteger(request.maxTokens) || request.maxTokens < 0 || request.maxTokens > 32768)
+    throw bad(`maxTokens must be a whole number from 0 to 32768, not ${request.maxTokens}.`);
+  if (request.temperature !== undefined && !(request.temperature >= 0 && request.temperature <= 2))
+    throw bad(`temperature must be from 0 to 2, not ${request.temperature}.`);
   if (request.kind === 'fim') {
     if (typeof request.prefix !== 'string' || typeof request.suffix !== 'string') throw bad('a fim request needs prefix and suffix text.');
     if (!optionalString(request.filePath) || !optionalString(request.repoName)) throw bad('filePath and repoName must be text when given.');
-    if (request.extra !== undefined && !(Array.isArray(request.extra) && request.extra.every(isChunk))) throw bad('extra must be a list of { path, text } chunks.');
+    if (request.extra !== undefined && !(Array.isArray(request.extra) && request.extra.every(isChunk)))
+      throw bad('extra must be a list of { path, text } chunks.');
   }
   if (request.kind === 'completion' && typeof request.prompt !== 'string') throw bad('a completion request needs prompt text.');
-  if (request.kind === 'chat' && (!Array.isArray(request.messages) || request.messages.length === 0)) throw bad('a chat request needs at least one message.');
+  if (request.kind === 'chat' && (!Array.isArray(request.messages) || request.messages.length === 0))
+    throw bad('a chat request needs at least one message.');
   const schema = requestJsonSchema(request); // fim, not an object, too big
   const unsupported = schema && unsupportedJsonSchema(schema);
   if (unsupported) throw bad(unsupported);

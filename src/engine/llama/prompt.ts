@@ -51,7 +51,11 @@ export function repoTokens(model: LlamaModel): RepoTokens | null {
 
 export function buildPrompt(mod: LlamaModule, model: LlamaModel, request: GenerateRequest, contextSize: number): Prompt {
   const budget = contextSize - Math.max(1, request.maxTokens) - 1;
-  if (budget < 8) throw new EngineError('bad-request', `maxTokens ${request.maxTokens} leaves no room for a prompt in a ${contextSize}-token context; ask for fewer tokens.`);
+  if (budget < 8)
+    throw new EngineError(
+      'bad-request',
+      `maxTokens ${request.maxTokens} leaves no room for a prompt in a ${contextSize}-token context; ask for fewer tokens.`,
+    );
   const bos = model.tokens.shouldPrependBosToken && model.tokens.bos != null ? [model.tokens.bos] : [];
   switch (request.kind) {
     case 'fim': {
@@ -64,17 +68,20 @@ export function buildPrompt(mod: LlamaModule, model: LlamaModel, request: Genera
       return completionPrompt(model, bos, request.prompt, budget);
     case 'chat': {
       const wrapper = mod.resolveChatWrapper(model);
-      const history = request.messages.map((m) => m.role === 'assistant'
-        ? { type: 'model' as const, response: [m.content] }
-        : { type: m.role, text: m.content });
+      const history = request.messages.map((m) =>
+        m.role === 'assistant' ? { type: 'model' as const, response: [m.content] } : { type: m.role, text: m.content },
+      );
       const { contextText, stopGenerationTriggers } = wrapper.generateContextState({ chatHistory: [...history, { type: 'model', response: [] }] });
       const tokens = contextText.tokenize(model.tokenizer);
       if (tokens.length > budget) {
-        throw new EngineError('bad-request', `The conversation is ${tokens.length} tokens, more than the ${budget} that fit with the answer; shorten it or start a new one.`);
+        throw new EngineError(
+          'bad-request',
+          `The conversation is ${tokens.length} tokens, more than the ${budget} that fit with the answer; shorten it or start a new one.`,
+        );
       }
       // Text-only triggers (e.g. "\n\n### Human:") become stop strings; special-token triggers end as EOG tokens.
       const stopTexts = stopGenerationTriggers
-        .map((t) => t.values.every((v) => typeof v === 'string') ? t.values.join('') : '')
+        .map((t) => (t.values.every((v) => typeof v === 'string') ? t.values.join('') : ''))
         .filter((t) => t.length > 0);
       return { tokens, usedFim: false, stopTexts, contextChunks: 0 };
     }

@@ -17,7 +17,10 @@ export class SequencePool {
   private clock = 0;
   private evicted = 0;
 
-  constructor(private readonly context: LlamaContext, private readonly size: number) {
+  constructor(
+    private readonly context: LlamaContext,
+    private readonly size: number,
+  ) {
     if (!(size > 0)) throw new RangeError(`A sequence pool needs 1 or more sequences, not ${size}.`);
   }
 
@@ -28,7 +31,9 @@ export class SequencePool {
     slot.busy++;
     const previous = slot.tail;
     let release!: () => void;
-    slot.tail = new Promise<void>((r) => { release = r; });
+    slot.tail = new Promise<void>((r) => {
+      release = r;
+    });
     try {
       await previous;
       return await fn(slot.sequence);

@@ -113,7 +113,8 @@ export async function downloadFile(options: DownloadOptions, deps: DownloadDeps 
       hash = createHash('sha256');
       continue;
     }
-    if (plan.kind === 'restart') throw failed(`The server sent a different part of ${name} than was asked for; try again later or choose another model.`);
+    if (plan.kind === 'restart')
+      throw failed(`The server sent a different part of ${name} than was asked for; try again later or choose another model.`);
     if (plan.kind === 'complete') {
       return finish({ part, dest, hash, bytes: existing, resumed: existing > 0, expectedSha, expectedBytes: options.expectedBytes, name });
     }
@@ -132,7 +133,9 @@ export async function downloadFile(options: DownloadOptions, deps: DownloadDeps 
     }
     const bytes = await writeBody(res.body, { part, append: existing > 0, start: existing, total: plan.total, hash, options, cfg, name });
     if (plan.total != null && bytes !== plan.total) {
-      throw failed(`The download of ${name} ended early at ${formatBytes(bytes)} of ${formatBytes(plan.total)}; try again later, the download resumes where it stopped.`);
+      throw failed(
+        `The download of ${name} ended early at ${formatBytes(bytes)} of ${formatBytes(plan.total)}; try again later, the download resumes where it stopped.`,
+      );
     }
     return finish({ part, dest, hash, bytes, resumed: existing > 0, expectedSha, expectedBytes: options.expectedBytes, name });
   }
@@ -172,7 +175,8 @@ async function get(
     const location = header(res.headers, 'location');
     if ([301, 302, 303, 307, 308].includes(res.statusCode) && location) {
       await discard(res.body);
-      if (hops >= cfg.maxRedirects) throw failed(`Downloading ${name} was redirected more than ${cfg.maxRedirects} times; the address is probably wrong, check the model entry.`);
+      if (hops >= cfg.maxRedirects)
+        throw failed(`Downloading ${name} was redirected more than ${cfg.maxRedirects} times; the address is probably wrong, check the model entry.`);
       const next = parseHttpUrl(new URL(location, url).toString());
       if (url.protocol === 'https:' && next.protocol === 'http:') {
         throw failed(`Downloading ${name} was redirected from https to insecure http (${next.host}); refusing. Check your network or proxy.`);
@@ -184,10 +188,7 @@ async function get(
   }
 }
 
-type BodyPlan =
-  | { kind: 'write'; start: number; total: number | null }
-  | { kind: 'complete' }
-  | { kind: 'restart' };
+type BodyPlan = { kind: 'write'; start: number; total: number | null } | { kind: 'complete' } | { kind: 'restart' };
 
 /** Decides what a response means for the bytes we already have; throws for HTTP errors. */
 async function planBody(res: HttpResponse, existing: number, expectedBytes: number | undefined, name: string): Promise<BodyPlan> {
@@ -222,7 +223,9 @@ async function planBody(res: HttpResponse, existing: number, expectedBytes: numb
 async function checkTotal(res: HttpResponse, total: number | null, expectedBytes: number | undefined, name: string): Promise<void> {
   if (total == null || expectedBytes == null || total === expectedBytes) return;
   res.body.destroy();
-  throw failed(`The server offers ${formatBytes(total)} for ${name} but ${formatBytes(expectedBytes)} was expected: the file changed upstream; update Verdant or choose another model.`);
+  throw failed(
+    `The server offers ${formatBytes(total)} for ${name} but ${formatBytes(expectedBytes)} was expected: the file changed upstream; update Verdant or choose another model.`,
+  );
 }
 
 interface WriteArgs {
@@ -260,7 +263,9 @@ async function writeBody(body: Dispatcher.ResponseData['body'], a: WriteArgs): P
       if (pinned != null && received + chunk.length > pinned) {
         await fh.close().catch(() => undefined);
         await fs.rm(a.part, { force: true });
-        throw failed(`The server sent more than the ${formatBytes(pinned)} ${a.name} is pinned at: it is not that file; update Verdant or choose another model.`);
+        throw failed(
+          `The server sent more than the ${formatBytes(pinned)} ${a.name} is pinned at: it is not that file; update Verdant or choose another model.`,
+        );
       }
       await fh.write(chunk);
       a.hash.update(chunk);
@@ -275,7 +280,11 @@ async function writeBody(body: Dispatcher.ResponseData['body'], a: WriteArgs): P
     if (e instanceof EngineError) throw e;
     if (a.options.signal?.aborted) throw cancelled(a.name);
     if (errorCode(e) === 'ENOSPC') {
-      throw new EngineError('disk-full', `The disk filled up while downloading ${a.name}; free up space and try again, the download resumes where it stopped.`, { cause: e });
+      throw new EngineError(
+        'disk-full',
+        `The disk filled up while downloading ${a.name}; free up space and try again, the download resumes where it stopped.`,
+        { cause: e },
+      );
     }
     const soFar = a.total != null ? `${formatBytes(received)} of ${formatBytes(a.total)}` : formatBytes(received);
     const what = isStall(e) ? 'stalled' : 'was interrupted';
@@ -302,9 +311,7 @@ async function finish(a: FinishArgs): Promise<DownloadResult> {
   const sizeOk = a.expectedBytes == null || a.bytes === a.expectedBytes;
   if (!sizeOk || actual !== a.expectedSha) {
     await fs.rm(a.part, { force: true });
-    const detail = sizeOk
-      ? `sha256 ${actual}, expected ${a.expectedSha}`
-      : `${a.bytes} bytes, expected ${a.expectedBytes}`;
+    const detail = sizeOk ? `sha256 ${actual}, expected ${a.expectedSha}` : `${a.bytes} bytes, expected ${a.expectedBytes}`;
     throw new EngineError('checksum-mismatch', `${a.name} was corrupted in transit (${detail}); download it again.`);
   }
   await fs.rename(a.part, a.dest);
@@ -327,7 +334,9 @@ function httpError(status: number, url: URL, name: string, retryAfter: string | 
     return failed(`${name} was not found at ${url.host} (HTTP ${status}); the model entry is out of date, update Verdant or choose another model.`);
   }
   if (status === 401 || status === 403) {
-    return failed(`${url.host} refused access to ${name} (HTTP ${status}); the model may need a login, download it in a browser and set verdant.local.modelPath to the file.`);
+    return failed(
+      `${url.host} refused access to ${name} (HTTP ${status}); the model may need a login, download it in a browser and set verdant.local.modelPath to the file.`,
+    );
   }
   if (status === 429) {
     const wait = retryAfter && /^\d+$/.test(retryAfter) ? `about ${Math.ceil(Number(retryAfter) / 60)} minute(s)` : 'a few minutes';
@@ -344,11 +353,15 @@ function networkError(e: unknown, url: URL, name: string, signal: AbortSignal | 
   const code = errorCode(e);
   const host = url.host;
   const why =
-    code === 'ECONNREFUSED' ? `${host} refused the connection` :
-    code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? `${host} could not be found (no DNS answer)` :
-    code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ETIMEDOUT' ? `connecting to ${host} timed out` :
-    code === 'UND_ERR_HEADERS_TIMEOUT' ? `${host} did not answer in time` :
-    `the connection to ${host} failed (${code ?? errorMessage(e)})`;
+    code === 'ECONNREFUSED'
+      ? `${host} refused the connection`
+      : code === 'ENOTFOUND' || code === 'EAI_AGAIN'
+        ? `${host} could not be found (no DNS answer)`
+        : code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ETIMEDOUT'
+          ? `connecting to ${host} timed out`
+          : code === 'UND_ERR_HEADERS_TIMEOUT'
+            ? `${host} did not answer in time`
+            : `the connection to ${host} failed (${code ?? errorMessage(e)})`;
   return failed(`Could not download ${name}: ${why}; check your internet connection or proxy and try again.`, e);
 }
 

@@ -88,9 +88,10 @@ function budgets(machine: MachineFacts): Budgets {
     return {
       cpu,
       gpu: vram + shared,
-      gpuLabel: vram > 0
-        ? `${formatBytes(vram)} reserved + ${formatBytes(shared)} shared for the integrated GPU`
-        : `${formatBytes(shared)} shared for the GPU`,
+      gpuLabel:
+        vram > 0
+          ? `${formatBytes(vram)} reserved + ${formatBytes(shared)} shared for the integrated GPU`
+          : `${formatBytes(shared)} shared for the GPU`,
     };
   }
   // A discrete card also holds the desktop and other programs' buffers.
@@ -113,9 +114,10 @@ export function fitModel(model: ModelFootprint, machine: MachineFacts, options: 
     return { fits: true, where: 'cpu', requiredBytes: need, availableBytes: b.cpu, reason: `${head}, ${free}: fits on the CPU${gpuNote}` };
   }
   const everything = Math.max(0, machine.totalMemoryBytes - systemHeadroomBytes(machine));
-  const fix = need <= everything
-    ? 'close other programs or choose a smaller model'
-    : `it would not fit even with everything else closed (${formatBytes(machine.totalMemoryBytes)} RAM); choose a smaller model`;
+  const fix =
+    need <= everything
+      ? 'close other programs or choose a smaller model'
+      : `it would not fit even with everything else closed (${formatBytes(machine.totalMemoryBytes)} RAM); choose a smaller model`;
   return {
     fits: false,
     where: 'none',
@@ -144,18 +146,16 @@ const CPU_PREFERRED_MAX_BYTES: Readonly<Record<ModelRole, number>> = { completio
  * capable (largest) model among those that fit comfortably (room to spare, and on the CPU small enough to be
  * quick), then the rest smallest first.
  */
-export function recommendPresets(
-  catalog: readonly ModelPreset[],
-  machine: MachineFacts,
-  options: RecommendOptions = {},
-): RankedPreset[] {
+export function recommendPresets(catalog: readonly ModelPreset[], machine: MachineFacts, options: RecommendOptions = {}): RankedPreset[] {
   const ranked = catalog
     .filter((p) => options.role == null || p.role === options.role)
     .map((preset) => ({ preset, fit: fitModel(preset, machine, options) }));
   const key = ({ preset, fit }: RankedPreset): number[] => {
     const share = fit.where === 'gpu' && !machine.unifiedMemory ? 0.9 : 0.6;
-    const comfortable = fit.fits && fit.requiredBytes <= fit.availableBytes * share
-      && (fit.where === 'gpu' || preset.sizeBytes <= CPU_PREFERRED_MAX_BYTES[preset.role]);
+    const comfortable =
+      fit.fits &&
+      fit.requiredBytes <= fit.availableBytes * share &&
+      (fit.where === 'gpu' || preset.sizeBytes <= CPU_PREFERRED_MAX_BYTES[preset.role]);
     return [fit.fits ? 0 : 1, fit.where === 'gpu' ? 0 : 1, comfortable ? 0 : 1, comfortable ? -preset.sizeBytes : preset.sizeBytes];
   };
   return ranked

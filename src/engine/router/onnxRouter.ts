@@ -56,7 +56,9 @@ export class OnnxRouter {
         });
         if (!session.inputNames.includes('features') || !session.outputNames.includes('p_local')) {
           await session.release();
-          throw new Error(`Router model ${modelPath} has inputs [${session.inputNames.join(', ')}] and outputs [${session.outputNames.join(', ')}]; expected 'features' -> 'p_local'. Rebuild it with 'node scripts/build-router-model.mjs'.`);
+          throw new Error(
+            `Router model ${modelPath} has inputs [${session.inputNames.join(', ')}] and outputs [${session.outputNames.join(', ')}]; expected 'features' -> 'p_local'. Rebuild it with 'node scripts/build-router-model.mjs'.`,
+          );
         }
         return new OnnxRouter(ort, session, [provider], skipped);
       } catch (e) {
@@ -65,7 +67,9 @@ export class OnnxRouter {
       }
     }
     const tried = skipped.map((s) => `${s.provider}: ${s.error}`).join('; ');
-    throw new Error(`Could not load the router model ${modelPath} (not a valid ONNX model: corrupt or truncated?); rebuild it with 'node scripts/build-router-model.mjs'. Tried ${tried}`);
+    throw new Error(
+      `Could not load the router model ${modelPath} (not a valid ONNX model: corrupt or truncated?); rebuild it with 'node scripts/build-router-model.mjs'. Tried ${tried}`,
+    );
   }
 
   /** P(the local model suffices) for each feature vector, in one batched run. */

@@ -8,7 +8,6 @@ import * as vscode from 'vscode';
 import type { VerdantApi } from '../../../src/extension';
 import { sleep, until } from '../../support/wait';
 
-
 /** Asks the runner for a screenshot of the whole workbench (test-output/screenshots/<name>.png). */
 async function screenshot(name: string): Promise<void> {
   const dir = process.env.E2E_SHOTS;
@@ -60,9 +59,17 @@ describe('carbon gauge and dashboard', function () {
     await vscode.commands.executeCommand('verdant.showCarbonDashboard');
     const panel = api.carbonUi.panel;
     assert.ok(panel, 'the dashboard panel exists');
-    await Promise.race([panel.rendered, sleep(60_000).then(() => { throw new Error('the dashboard did not render within 60 s'); })]);
+    await Promise.race([
+      panel.rendered,
+      sleep(60_000).then(() => {
+        throw new Error('the dashboard did not render within 60 s');
+      }),
+    ]);
     const tabs = vscode.window.tabGroups.all.flatMap((g) => g.tabs);
-    assert.ok(tabs.some((t) => t.label === 'Verdant Carbon' && t.input instanceof vscode.TabInputWebview), 'a Verdant Carbon webview tab is open');
+    assert.ok(
+      tabs.some((t) => t.label === 'Verdant Carbon' && t.input instanceof vscode.TabInputWebview),
+      'a Verdant Carbon webview tab is open',
+    );
     assert.match(panel.html, /Content-Security-Policy/);
     await sleep(500);
     await screenshot('dashboard-dark');
@@ -74,7 +81,10 @@ describe('carbon gauge and dashboard', function () {
   it('exports the report: CSV per request plus daily totals, and JSON', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'verdant-report-'));
     const csv = await vscode.commands.executeCommand<string[]>('verdant.exportCarbonReport', { path: path.join(dir, 'report.csv') });
-    assert.deepEqual(csv.map((f) => path.basename(f)), ['report.csv', 'report-daily.csv']);
+    assert.deepEqual(
+      csv.map((f) => path.basename(f)),
+      ['report.csv', 'report-daily.csv'],
+    );
     assert.match(readFileSync(csv[0]!, 'utf8'), /^ts,route,feature,model,/);
     assert.match(readFileSync(csv[1]!, 'utf8'), /^day,route,requests,energy_kwh/);
     const [json] = await vscode.commands.executeCommand<string[]>('verdant.exportCarbonReport', { path: path.join(dir, 'report.json') });

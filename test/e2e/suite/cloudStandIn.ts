@@ -17,17 +17,21 @@ export async function startCloudStandIn(answer: (prompt: string) => string): Pro
   const requests: string[] = [];
   const server = http.createServer((req, res) => {
     let body = '';
-    req.on('data', (d) => { body += d; });
+    req.on('data', (d) => {
+      body += d;
+    });
     req.on('end', () => {
       requests.push(body);
       const prompt = (JSON.parse(body) as { messages: { content: string }[] }).messages.map((m) => m.content).join('\n');
       const content = answer(prompt);
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({
-        model: 'llama-3.3-70b-instruct',
-        choices: [{ message: { role: 'assistant', content }, finish_reason: 'stop' }],
-        usage: { prompt_tokens: Math.ceil(prompt.length / 4), completion_tokens: Math.ceil(content.length / 4) },
-      }));
+      res.end(
+        JSON.stringify({
+          model: 'llama-3.3-70b-instruct',
+          choices: [{ message: { role: 'assistant', content }, finish_reason: 'stop' }],
+          usage: { prompt_tokens: Math.ceil(prompt.length / 4), completion_tokens: Math.ceil(content.length / 4) },
+        }),
+      );
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
@@ -53,7 +57,11 @@ export async function setUpHybrid(cloud: CloudStandIn, consent: { set(v: 'grante
   await config.update('local.threads', 1, G);
 }
 
-export async function teardownHybrid(cloud: CloudStandIn, consent: { set(v: 'granted' | 'unknown'): Thenable<void> | Promise<void> }, more: readonly string[] = []): Promise<void> {
+export async function teardownHybrid(
+  cloud: CloudStandIn,
+  consent: { set(v: 'granted' | 'unknown'): Thenable<void> | Promise<void> },
+  more: readonly string[] = [],
+): Promise<void> {
   cloud.close();
   await consent.set('unknown');
   const config = vscode.workspace.getConfiguration('verdant');

@@ -11,7 +11,6 @@ import { makeFimVariant } from '../../support/ggufRewrite';
 import { resolveTestModel } from '../../support/testModel';
 import { sleep, until } from '../../support/wait';
 
-
 const STORY = 'Once upon a time, there was a little girl named Lily.';
 
 describe('inline completions in VS Code (real engine, FIM model)', function () {
@@ -37,7 +36,10 @@ describe('inline completions in VS Code (real engine, FIM model)', function () {
     const before = doc.getText();
     for (const ch of text) await vscode.commands.executeCommand('type', { text: ch });
     assert.equal(doc.getText(), before + text, 'the keystrokes reached the editor');
-    return until(() => `a suggestion (pipeline ${JSON.stringify(stats())})`, () => stats().shown > shown && api.completions.pipeline.lastSuggestion);
+    return until(
+      () => `a suggestion (pipeline ${JSON.stringify(stats())})`,
+      () => stats().shown > shown && api.completions.pipeline.lastSuggestion,
+    );
   }
 
   before(async () => {
@@ -52,10 +54,15 @@ describe('inline completions in VS Code (real engine, FIM model)', function () {
     // Right after start-up the workbench may not yet route keystrokes to inline-suggestion providers: wait until a
     // keystroke reaches ours before measuring anything.
     await openAtEnd('warming up the workbench');
-    await until('the workbench to ask Verdant for inline completions', async () => {
-      await vscode.commands.executeCommand('type', { text: ' ' });
-      return stats().requests > 0;
-    }, 60_000, 250);
+    await until(
+      'the workbench to ask Verdant for inline completions',
+      async () => {
+        await vscode.commands.executeCommand('type', { text: ' ' });
+        return stats().requests > 0;
+      },
+      60_000,
+      250,
+    );
     await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
   });
 
@@ -72,10 +79,15 @@ describe('inline completions in VS Code (real engine, FIM model)', function () {
     assert.ok(suggestion.text.trim().length > 0);
     // The workbench renders the ghost text a moment after the provider answers; Tab (commit) then inserts it.
     const expected = `${STORY} She${suggestion.text}`;
-    await until(() => `Tab to insert the suggestion (the text is ${JSON.stringify(editor.document.getText().slice(-40))})`, async () => {
-      await vscode.commands.executeCommand('editor.action.inlineSuggest.commit');
-      return editor.document.getText() === expected;
-    }, 60_000, 100);
+    await until(
+      () => `Tab to insert the suggestion (the text is ${JSON.stringify(editor.document.getText().slice(-40))})`,
+      async () => {
+        await vscode.commands.executeCommand('editor.action.inlineSuggest.commit');
+        return editor.document.getText() === expected;
+      },
+      60_000,
+      100,
+    );
     assert.ok(stats().accepted >= 1, 'the accept command reached the pipeline');
   });
 
@@ -101,11 +113,15 @@ describe('inline completions in VS Code (real engine, FIM model)', function () {
     let closed = 0;
     const server = http.createServer((req, res) => {
       if (req.method === 'GET') {
-        res.writeHead(200, { 'content-type': 'application/json' }).end(req.url === '/props' ? JSON.stringify({ model_path: 'stories260K-fim.gguf' }) : '{"status":"ok"}');
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(req.url === '/props' ? JSON.stringify({ model_path: 'stories260K-fim.gguf' }) : '{"status":"ok"}');
         return;
       }
       received++;
-      res.on('close', () => { closed++; });
+      res.on('close', () => {
+        closed++;
+      });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
     const G = vscode.ConfigurationTarget.Global;
@@ -136,7 +152,10 @@ describe('inline completions in VS Code (real engine, FIM model)', function () {
       const { records, problems } = await api.carbon.ledger.read();
       assert.deepEqual(problems, []);
       // The completion's record; an idle warm-up may have appended one of its own meanwhile.
-      const r = records.slice(before).filter((x) => x.feature === 'inline-completion').pop();
+      const r = records
+        .slice(before)
+        .filter((x) => x.feature === 'inline-completion')
+        .pop();
       assert.ok(r, 'a record was appended');
       assert.equal(r.route, 'local');
       assert.equal(r.feature, 'inline-completion');

@@ -10,7 +10,10 @@ const LILY = 'Once upon a time, there was a little girl named Lily. She';
 
 function nativeInferenceLibrariesInThisProcess(): string[] {
   if (process.platform !== 'linux' || !existsSync('/proc/self/maps')) return [];
-  return readFileSync('/proc/self/maps', 'utf8').split('\n').map((l) => l.split(/\s+/)[5] ?? '').filter((f) => /libllama|libggml|llama-addon|onnxruntime/.test(f));
+  return readFileSync('/proc/self/maps', 'utf8')
+    .split('\n')
+    .map((l) => l.split(/\s+/)[5] ?? '')
+    .filter((f) => /libllama|libggml|llama-addon|onnxruntime/.test(f));
 }
 
 describe('local engine from the extension host', function () {
@@ -39,14 +42,23 @@ describe('local engine from the extension host', function () {
 
   it('streams a completion from the worker process', async () => {
     let streamed = '';
-    const r = await api.engine.generate({ kind: 'completion', prompt: LILY, maxTokens: 12 }, { onText: (t) => { streamed += t; } });
+    const r = await api.engine.generate(
+      { kind: 'completion', prompt: LILY, maxTokens: 12 },
+      {
+        onText: (t) => {
+          streamed += t;
+        },
+      },
+    );
     assert.match(r.text, /^ loved to play outside/);
     assert.equal(streamed, r.text);
     assert.equal(r.backend, 'llama.cpp (cpu)');
   });
 
   it('shows the loaded model in the engine status', async () => {
-    const report = await vscode.commands.executeCommand<{ info: { backend: string; threads: number; model: string }; worker: { pid: number } }>('verdant.showEngineStatus');
+    const report = await vscode.commands.executeCommand<{ info: { backend: string; threads: number; model: string }; worker: { pid: number } }>(
+      'verdant.showEngineStatus',
+    );
     assert.equal(report.info.backend, 'llama.cpp (cpu)');
     assert.equal(report.info.threads, 1);
     assert.equal(report.info.model, 'stories260K.gguf');

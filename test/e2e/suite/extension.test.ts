@@ -11,9 +11,13 @@ const EXTENSION_ID = 'verdant-dev.verdant';
 function loadedInferenceModules(): string[] {
   const pattern = /node-llama-cpp|@node-llama-cpp|onnxruntime|libllama|libggml/;
   const fromCache = Object.keys(require.cache).filter((f) => pattern.test(f));
-  const maps = process.platform === 'linux' && existsSync('/proc/self/maps')
-    ? readFileSync('/proc/self/maps', 'utf8').split('\n').map((l) => l.split(/\s+/)[5] ?? '').filter((f) => pattern.test(f))
-    : [];
+  const maps =
+    process.platform === 'linux' && existsSync('/proc/self/maps')
+      ? readFileSync('/proc/self/maps', 'utf8')
+          .split('\n')
+          .map((l) => l.split(/\s+/)[5] ?? '')
+          .filter((f) => pattern.test(f))
+      : [];
   return [...new Set([...fromCache, ...maps])];
 }
 
@@ -25,8 +29,10 @@ describe('Verdant in a real extension host', () => {
     const ext = vscode.extensions.getExtension<VerdantApi>(EXTENSION_ID);
     assert.ok(ext, `${EXTENSION_ID} is installed`);
     api = await ext.activate();
-    console.log(`[verdant e2e] ${vscode.env.appName} ${vscode.version}, node ${process.versions.node}, ` +
-      `remote ${vscode.env.remoteName ?? 'none'}, activate() took ${api.activationMs.toFixed(2)} ms`);
+    console.log(
+      `[verdant e2e] ${vscode.env.appName} ${vscode.version}, node ${process.versions.node}, ` +
+        `remote ${vscode.env.remoteName ?? 'none'}, activate() took ${api.activationMs.toFixed(2)} ms`,
+    );
     if (process.env.E2E_METRICS) {
       writeFileSync(process.env.E2E_METRICS, JSON.stringify({ activationMs: api.activationMs, vscode: vscode.version, appName: vscode.env.appName }));
     }
@@ -40,10 +46,15 @@ describe('Verdant in a real extension host', () => {
   });
 
   it('registers every command it contributes', async () => {
-    const contributed: string[] = vscode.extensions.getExtension(EXTENSION_ID)!.packageJSON.contributes.commands.map((c: { command: string }) => c.command);
+    const contributed: string[] = vscode.extensions
+      .getExtension(EXTENSION_ID)!
+      .packageJSON.contributes.commands.map((c: { command: string }) => c.command);
     const registered = new Set(await vscode.commands.getCommands(true));
     assert.ok(contributed.length >= 5);
-    assert.deepEqual(contributed.filter((c) => !registered.has(c)), []);
+    assert.deepEqual(
+      contributed.filter((c) => !registered.has(c)),
+      [],
+    );
   });
 
   it('loads no native inference module on activation', () => {
@@ -67,9 +78,7 @@ describe('Verdant in a real extension host', () => {
   });
 
   it('refuses to write a machine-scoped setting into the workspace', async () => {
-    await assert.rejects(
-      Promise.resolve(config().update('cloud.endpoint', 'https://attacker.example/v1', vscode.ConfigurationTarget.Workspace)),
-    );
+    await assert.rejects(Promise.resolve(config().update('cloud.endpoint', 'https://attacker.example/v1', vscode.ConfigurationTarget.Workspace)));
     assert.equal(config().get('cloud.endpoint'), '');
   });
 
@@ -86,7 +95,10 @@ describe('Verdant in a real extension host', () => {
     try {
       await until('warning', () => api.statusText() === '$(warning) Verdant');
       const view = await vscode.commands.executeCommand<{ lines: string[] }>('verdant.showStatus');
-      assert.ok(view.lines.some((l) => /verdant\.local\.threads must be a whole number from 0 to 256, not 1000/.test(l)), view.lines.join('\n'));
+      assert.ok(
+        view.lines.some((l) => /verdant\.local\.threads must be a whole number from 0 to 256, not 1000/.test(l)),
+        view.lines.join('\n'),
+      );
     } finally {
       await vscode.commands.executeCommand('workbench.action.closeQuickOpen');
       await config().update('local.threads', undefined, vscode.ConfigurationTarget.Global);

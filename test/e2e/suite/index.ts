@@ -8,9 +8,16 @@ export function run(): Promise<void> {
   const mocha = new Mocha({ ui: 'bdd', color: false, timeout: 120_000 });
   // E2E_FILES=routing,tasks runs only those suites (while working on one; the full run takes them all).
   // E2E_UNTRUSTED (the runner's --untrusted pass, workspace trust on): only the restricted-mode suite.
-  const only = process.env.E2E_UNTRUSTED ? ['untrusted.test.js']
-    : process.env.E2E_FILES?.trim() ? process.env.E2E_FILES.split(',').map((s) => `${s.trim()}.test.js`) : undefined;
-  for (const f of fs.readdirSync(__dirname).filter((f) => f.endsWith('.test.js') && (only ? only.includes(f) : f !== 'untrusted.test.js')).sort()) mocha.addFile(path.join(__dirname, f));
+  const only = process.env.E2E_UNTRUSTED
+    ? ['untrusted.test.js']
+    : process.env.E2E_FILES?.trim()
+      ? process.env.E2E_FILES.split(',').map((s) => `${s.trim()}.test.js`)
+      : undefined;
+  for (const f of fs
+    .readdirSync(__dirname)
+    .filter((f) => f.endsWith('.test.js') && (only ? only.includes(f) : f !== 'untrusted.test.js'))
+    .sort())
+    mocha.addFile(path.join(__dirname, f));
   const results = { passed: [] as string[], failed: [] as { title: string; error: string }[], skipped: [] as string[] };
   return new Promise((resolve, reject) => {
     const runner = mocha.run((failures) => {

@@ -12,7 +12,7 @@ import { setUpHybrid, startCloudStandIn, teardownHybrid, type CloudStandIn } fro
 
 type Outcome = { route: string; grams?: number; recordIds: readonly string[] };
 
-describe('ledger: one record per attempt, and the grams shown are that record\'s', function () {
+describe("ledger: one record per attempt, and the grams shown are that record's", function () {
   this.timeout(180_000);
   let api: VerdantApi;
   let cloud: CloudStandIn;
@@ -22,7 +22,9 @@ describe('ledger: one record per attempt, and the grams shown are that record\'s
   /** Runs `work` and returns its outcome with the records written meanwhile (warm-ups and completions aside). */
   async function recording<T>(work: () => Thenable<T> | Promise<T>): Promise<{ outcome: T; records: SciRecord[] }> {
     const records: SciRecord[] = [];
-    const sub = api.carbon.onDidRecord((r) => { if (r.feature !== 'warm-up' && r.feature !== 'inline-completion') records.push(r); });
+    const sub = api.carbon.onDidRecord((r) => {
+      if (r.feature !== 'warm-up' && r.feature !== 'inline-completion') records.push(r);
+    });
     try {
       const outcome = await work();
       await api.carbon.flushed();
@@ -56,7 +58,16 @@ describe('ledger: one record per attempt, and the grams shown are that record\'s
   it('a chat-provider request on either model', async () => {
     const messages = [vscode.LanguageModelChatMessage.User('Once upon a time')];
     let streamed = '';
-    const local = await recording(() => api.chat('local', messages, (t) => { streamed += t; }, new AbortController().signal));
+    const local = await recording(() =>
+      api.chat(
+        'local',
+        messages,
+        (t) => {
+          streamed += t;
+        },
+        new AbortController().signal,
+      ),
+    );
     assertOneRecord('chat, local', local.outcome, local.records, 'local', 'chat');
     assert.equal(streamed, local.outcome.text, 'the answer streamed into the chat');
     const sent = cloud.requests.length;
@@ -65,18 +76,25 @@ describe('ledger: one record per attempt, and the grams shown are that record\'s
     const remote = await recording(() => api.chat('cloud', messages, () => undefined, new AbortController().signal));
     assertOneRecord('chat, cloud', remote.outcome, remote.records, 'cloud', 'chat');
     assert.equal(remote.records[0]!.intensity.zone, 'SE');
-    const cloudGrams = async () => (await api.router.route({ kind: 'ask', promptTokens: 400, files: 0, selectionChars: 0, consent: 'granted' }))
-      .decision.options.find((o) => o.route === 'cloud')?.gCO2e ?? NaN;
+    const cloudGrams = async () =>
+      (await api.router.route({ kind: 'ask', promptTokens: 400, files: 0, selectionChars: 0, consent: 'granted' })).decision.options.find(
+        (o) => o.route === 'cloud',
+      )?.gCO2e ?? NaN;
     const atSweden = await cloudGrams();
     await vscode.workspace.getConfiguration('verdant').update('cloud.zone', 'WORLD', G);
     const atWorld = await cloudGrams();
     assert.ok(atSweden < atWorld / 2, `the router prices the cloud at the endpoint's zone too (${atSweden} g at SE, ${atWorld} g at WORLD)`);
     assert.equal(cloud.requests.length, sent + 1);
-    assert.ok(api.tasks.lastCloudRequest?.messages.some((m) => m.content === 'Once upon a time'), 'Show Last Cloud Request has it');
+    assert.ok(
+      api.tasks.lastCloudRequest?.messages.some((m) => m.content === 'Once upon a time'),
+      'Show Last Cloud Request has it',
+    );
   });
 
   it('a palette task on the local route and on the cloud route', async () => {
-    await vscode.window.showTextDocument(await vscode.workspace.openTextDocument({ content: 'export const add = (a: number, b: number) => a + b;\n', language: 'typescript' }));
+    await vscode.window.showTextDocument(
+      await vscode.workspace.openTextDocument({ content: 'export const add = (a: number, b: number) => a + b;\n', language: 'typescript' }),
+    );
     await mode('local-only');
     const local = await recording(() => vscode.commands.executeCommand<Outcome>('verdant.summarizeFile'));
     assertOneRecord('summarize, local', local.outcome, local.records, 'local', 'task');
@@ -90,11 +108,37 @@ describe('ledger: one record per attempt, and the grams shown are that record\'s
     const ctx = { languageId: 'typescript', filePath: 'src/add.ts', code: 'export const add = (a: number, b: number) => a + b;\n' };
     const now = Date.now();
     const job = await api.jobs.queue.add(
-      { kind: 'task', task: 'summarize', payload: ctx, label: 'summarize src/add.ts', origin: { workspace: workspaceIdentity(), trusted: true, consent: 'granted' } },
-      { deadline: now + 3_600_000, durationMinutes: 5, zone: 'FR', plan: { start: now, end: now + 300_000, windowGPerKWh: null, nowGPerKWh: null, savingPct: 0, runNow: true, reason: 'test', source: 'embedded', zone: 'FR', plannedAt: now } });
+      {
+        kind: 'task',
+        task: 'summarize',
+        payload: ctx,
+        label: 'summarize src/add.ts',
+        origin: { workspace: workspaceIdentity(), trusted: true, consent: 'granted' },
+      },
+      {
+        deadline: now + 3_600_000,
+        durationMinutes: 5,
+        zone: 'FR',
+        plan: {
+          start: now,
+          end: now + 300_000,
+          windowGPerKWh: null,
+          nowGPerKWh: null,
+          savingPct: 0,
+          runNow: true,
+          reason: 'test',
+          source: 'embedded',
+          zone: 'FR',
+          plannedAt: now,
+        },
+      },
+    );
     const run = await recording(async () => {
       await api.jobs.scheduler.runNow(job.id);
-      return until('the job to end', async () => { const j = await api.jobs.queue.get(job.id); return j && j.state !== 'running' ? j : undefined; });
+      return until('the job to end', async () => {
+        const j = await api.jobs.queue.get(job.id);
+        return j && j.state !== 'running' ? j : undefined;
+      });
     });
     assert.equal(run.outcome.state, 'done', run.outcome.error);
     assert.equal(run.records.length, 1, run.records.map((r) => `${r.route}/${r.feature}`).join(', '));

@@ -18,7 +18,9 @@ const log = vscode.window.createOutputChannel('Verdant e2e models', { log: true 
 describe('model management in VS Code', function () {
   this.timeout(180_000);
   let dir: string;
-  beforeEach(() => { dir = mkdtempSync(path.join(os.tmpdir(), 'verdant-models-e2e-')); });
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'verdant-models-e2e-'));
+  });
 
   it('lists completion models first, ranked with a reason, and a GGUF file chooser', () => {
     const first = MODEL_CATALOG.find((p) => p.role === 'completion')!;
@@ -26,8 +28,14 @@ describe('model management in VS Code', function () {
     const items = pickerItems(dir, path.join(dir, first.fileName), { totalMemoryBytes: 32e9, freeMemoryBytes: 24e9, vramBytes: null });
     const labels = items.map((i) => i.label);
     assert.match(labels[0]!, /Code completion models/);
-    assert.ok(items.filter((i) => i.detail).every((i) => /fits|does not fit/.test(i.detail!)), 'each preset says whether it fits');
-    assert.ok(labels.some((l) => l.startsWith('$(check)')), 'the current model is marked');
+    assert.ok(
+      items.filter((i) => i.detail).every((i) => /fits|does not fit/.test(i.detail!)),
+      'each preset says whether it fits',
+    );
+    assert.ok(
+      labels.some((l) => l.startsWith('$(check)')),
+      'the current model is marked',
+    );
     assert.match(labels[labels.length - 1]!, /Choose a GGUF File/);
   });
 
@@ -43,7 +51,10 @@ describe('model management in VS Code', function () {
     try {
       const preset: ModelPreset = {
         ...MODEL_CATALOG[0]!,
-        id: 'e2e', name: 'E2E test model', fileName: 'e2e-model.gguf', sizeBytes: bytes.length,
+        id: 'e2e',
+        name: 'E2E test model',
+        fileName: 'e2e-model.gguf',
+        sizeBytes: bytes.length,
         sha256: createHash('sha256').update(bytes).digest('hex'),
         url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/model.gguf`,
       };

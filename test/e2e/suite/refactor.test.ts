@@ -48,7 +48,9 @@ function renameBlocks(prompt: string, breakIt: boolean): string {
   const blocks: string[] = [];
   for (const m of prompt.matchAll(/File: (\S+) \([^)]*\)\n(`{3,})\w*\n([\s\S]*?)\n\2/g)) {
     for (const line of m[3]!.split('\n').filter((l) => l.includes('computeTotal'))) {
-      blocks.push(`File: ${m[1]}\n<<<<<<< SEARCH\n${breakIt ? `${line} // not in the file` : line}\n=======\n${line.replaceAll('computeTotal', 'calculateTotal')}\n>>>>>>> REPLACE`);
+      blocks.push(
+        `File: ${m[1]}\n<<<<<<< SEARCH\n${breakIt ? `${line} // not in the file` : line}\n=======\n${line.replaceAll('computeTotal', 'calculateTotal')}\n>>>>>>> REPLACE`,
+      );
     }
   }
   return `Here are the edits:\n\n${blocks.join('\n\n')}\n`;
@@ -73,19 +75,40 @@ describe('Plan Refactor: a rename across three files, planned locally, executed 
     const editor = await vscode.window.showTextDocument(doc);
     const at = doc.positionAt(doc.getText().indexOf('computeTotal') + 2);
     editor.selection = new vscode.Selection(at, at);
-    const planned = new Promise<void>((resolve) => { const s = api.refactors.onDidChange((e) => { if (e.type === 'planned') { s.dispose(); resolve(); } }); });
-    const review = new Promise<void>((resolve) => { const s = api.refactors.onDidChange((e) => { if (e.type === 'review') { s.dispose(); resolve(); } }); });
+    const planned = new Promise<void>((resolve) => {
+      const s = api.refactors.onDidChange((e) => {
+        if (e.type === 'planned') {
+          s.dispose();
+          resolve();
+        }
+      });
+    });
+    const review = new Promise<void>((resolve) => {
+      const s = api.refactors.onDidChange((e) => {
+        if (e.type === 'review') {
+          s.dispose();
+          resolve();
+        }
+      });
+    });
     const running = vscode.commands.executeCommand<RefactorResult | undefined>('verdant.planRefactor', 'rename computeTotal to calculateTotal');
     return { running, planned, review };
   };
 
   /** Answers the review (the multi-file diff and its Apply / Discard) once it is up. */
-  const decide = async (running: Thenable<RefactorResult | undefined>, review: Promise<void>, command: 'verdant.applyRefactor' | 'verdant.discardRefactor'): Promise<RefactorResult | undefined> => {
+  const decide = async (
+    running: Thenable<RefactorResult | undefined>,
+    review: Promise<void>,
+    command: 'verdant.applyRefactor' | 'verdant.discardRefactor',
+  ): Promise<RefactorResult | undefined> => {
     // The review, or the refactor ending without one (a failed step): whichever comes first.
     const ended = await Promise.race([review.then(() => false), Promise.resolve(running).then(() => true)]);
     if (ended) return running;
     const labels = vscode.window.tabGroups.all.flatMap((g) => g.tabs).map((t) => t.label);
-    assert.ok(labels.some((l) => l.startsWith('Verdant refactor: rename computeTotal')), `the multi-file diff of the refactor is open (tabs: ${labels.join(' | ')})`);
+    assert.ok(
+      labels.some((l) => l.startsWith('Verdant refactor: rename computeTotal')),
+      `the multi-file diff of the refactor is open (tabs: ${labels.join(' | ')})`,
+    );
     await vscode.commands.executeCommand(command);
     return running;
   };
@@ -172,7 +195,12 @@ describe('Plan Refactor: a rename across three files, planned locally, executed 
     const { running, planned, review } = await start();
     await planned;
     const queued = new Promise<{ id: string; reason: string }>((resolve) => {
-      const s = api.jobs.onDidChange((j) => { if (j.spec.kind === 'task' && j.spec.task === 'refactor') { s.dispose(); resolve({ id: j.id, reason: j.plan.reason }); } });
+      const s = api.jobs.onDidChange((j) => {
+        if (j.spec.kind === 'task' && j.spec.task === 'refactor') {
+          s.dispose();
+          resolve({ id: j.id, reason: j.plan.reason });
+        }
+      });
     });
     await vscode.commands.executeCommand('verdant.runRefactorWhenClean', '6h');
     assert.equal((await running)?.state, 'deferred');
@@ -180,7 +208,14 @@ describe('Plan Refactor: a rename across three files, planned locally, executed 
     const job = await queued;
     // This workspace has no live forecast (the embedded average): the window is now, and the plan says why.
     assert.match(job.reason, /no grid forecast .*running now rather than guessing/);
-    const ended = new Promise<RefactorResult['state']>((resolve) => { const s = api.refactors.onDidChange((e) => { if (e.type === 'ended') { s.dispose(); resolve(e.session.state); } }); });
+    const ended = new Promise<RefactorResult['state']>((resolve) => {
+      const s = api.refactors.onDidChange((e) => {
+        if (e.type === 'ended') {
+          s.dispose();
+          resolve(e.session.state);
+        }
+      });
+    });
     await review;
     await vscode.commands.executeCommand('verdant.applyRefactor');
     assert.equal(await ended, 'applied');
@@ -199,7 +234,14 @@ describe('Plan Refactor: a rename across three files, planned locally, executed 
     assert.match(failed?.error ?? '', /^step 1 .*the cloud model's edits were rejected: .*was not found/);
     assert.deepEqual(read(), FILES, 'a failed step changes nothing');
     assert.equal(api.refactors.current?.state, 'failed', 'the plan is kept');
-    const review = new Promise<void>((resolve) => { const s = api.refactors.onDidChange((e) => { if (e.type === 'review') { s.dispose(); resolve(); } }); });
+    const review = new Promise<void>((resolve) => {
+      const s = api.refactors.onDidChange((e) => {
+        if (e.type === 'review') {
+          s.dispose();
+          resolve();
+        }
+      });
+    });
     const resumed = vscode.commands.executeCommand<RefactorResult | undefined>('verdant.resumeRefactor');
     const r = await decide(resumed, review, 'verdant.discardRefactor');
     assert.equal(r?.state, 'discarded');

@@ -12,7 +12,14 @@ import { until } from '../../support/wait';
 
 const ANSWER = 'Use reduce:\n```javascript\nconst total = items.reduce((sum, item) => sum + item.price, 0);\n```';
 
-type Outcome = { route: string; reason: string; grams?: number; recordIds: string[]; cascaded?: boolean; decision?: { cascade: boolean; pLocalOk: number } };
+type Outcome = {
+  route: string;
+  reason: string;
+  grams?: number;
+  recordIds: string[];
+  cascaded?: boolean;
+  decision?: { cascade: boolean; pLocalOk: number };
+};
 
 describe('router: modes, routing log, retries, cascade and budget', function () {
   this.timeout(180_000);
@@ -111,7 +118,13 @@ describe('router: modes, routing log, retries, cascade and budget', function () 
     let chars = 0;
     let best = 1;
     for (let tokens = 60; tokens <= 600; tokens += 20) {
-      const { decision } = await api.router.route({ kind: 'refactor', promptTokens: tokens + 40, files: 1, selectionChars: Math.round(tokens * 3.5), consent: 'granted' });
+      const { decision } = await api.router.route({
+        kind: 'refactor',
+        promptTokens: tokens + 40,
+        files: 1,
+        selectionChars: Math.round(tokens * 3.5),
+        consent: 'granted',
+      });
       if (decision.cascade && Math.abs(decision.pLocalOk - 0.5) < Math.abs(best - 0.5)) {
         best = decision.pLocalOk;
         chars = Math.round(tokens * 3.5);
@@ -132,11 +145,18 @@ describe('router: modes, routing log, retries, cascade and budget', function () 
     const records = outcome.recordIds.map((id) => seen.find((r) => r.id === id)).filter((r) => r !== undefined);
     assert.equal(records.length, outcome.recordIds.length, 'every record the task names was written');
     assert.equal(outcome.decision?.cascade, true, `cascade chosen (p ${outcome.decision?.pLocalOk})`);
-    assert.match(outcome.reason, /local draft first, the cloud if it is unsure: .*; the local draft's confidence 0\.\d\d was below 0\.5: escalated to the cloud$/);
+    assert.match(
+      outcome.reason,
+      /local draft first, the cloud if it is unsure: .*; the local draft's confidence 0\.\d\d was below 0\.5: escalated to the cloud$/,
+    );
     assert.equal(outcome.cascaded, true);
     assert.equal(outcome.route, 'cloud');
     assert.equal(bodies().length, sent + 1);
-    assert.deepEqual(records.map((r) => r.route), ['local', 'cloud'], 'both attempts are in the ledger');
+    assert.deepEqual(
+      records.map((r) => r.route),
+      ['local', 'cloud'],
+      'both attempts are in the ledger',
+    );
     assert.ok(Math.abs((outcome.grams ?? 0) - (records[0]!.sciG + records[1]!.sciG)) < 1e-12, 'the grams shown count both');
     const log = api.router.log.last;
     assert.equal(log?.outcome, 'local draft, then cloud');

@@ -27,7 +27,8 @@ describe('scheduler: deferred jobs in the cleanest window', function () {
   const G = vscode.ConfigurationTarget.Global;
 
   const marker = path.join(vscode.workspace.workspaceFolders![0]!.uri.fsPath, '.verdant-e2e', 'ran.txt');
-  const ran = (name: string) => (fs.existsSync(marker) ? fs.readFileSync(marker, 'utf8').trim().split('\n') : []).filter((l) => l.startsWith(`${name} `));
+  const ran = (name: string) =>
+    (fs.existsSync(marker) ? fs.readFileSync(marker, 'utf8').trim().split('\n') : []).filter((l) => l.startsWith(`${name} `));
 
   /** Runs a `verdant` task from the workspace's tasks.json through VS Code's task system; resolves with its exit code. */
   const runTask = async (name: string): Promise<number | undefined> => {
@@ -60,7 +61,10 @@ describe('scheduler: deferred jobs in the cleanest window', function () {
       if (req.url?.startsWith('/emissions/forecasts/current')) {
         // A window "cleanIn" from now is placed when the extension asks, not when the test started: a busy
         // machine's slow start cannot overtake it.
-        if (cleanIn > 0) { cleanAt = now + cleanIn; cleanIn = 0; }
+        if (cleanIn > 0) {
+          cleanAt = now + cleanIn;
+          cleanIn = 0;
+        }
         // 1-minute points aligned on cleanAt: dirty before it, clean for the hour from it, dirty again after.
         const forecastData = [];
         for (let i = -Math.ceil((cleanAt - now) / 60_000) - 2; i < 180; i++) {
@@ -80,17 +84,22 @@ describe('scheduler: deferred jobs in the cleanest window', function () {
     fs.rmSync(path.dirname(marker), { recursive: true, force: true });
   });
 
-  it('runs a verdant task\'s shell command in the forecast\'s clean window, in its terminal, once', async () => {
+  it("runs a verdant task's shell command in the forecast's clean window, in its terminal, once", async () => {
     cleanIn = 6000;
     await useForecast('zone-a');
     const queued: { start: number; reason: string }[] = [];
-    const sub = api.jobs.onDidChange((j) => { if (j.state === 'queued') queued.push({ start: j.plan.start, reason: j.plan.reason }); });
+    const sub = api.jobs.onDidChange((j) => {
+      if (j.state === 'queued') queued.push({ start: j.plan.start, reason: j.plan.reason });
+    });
     const code = await runTask('clean build');
     sub.dispose();
     assert.equal(code, 0);
     assert.ok(queued.length >= 1, 'the job was queued');
     assert.match(queued[0]!.reason, /^cleanest window .* g\/kWh vs .* now \(\d+(\.\d+)? % less, carbon-aware-sdk\)$/);
-    assert.ok(Math.abs(queued[0]!.start - cleanAt) < 1000, `planned for the clean window (${new Date(queued[0]!.start).toISOString()} vs ${new Date(cleanAt).toISOString()})`);
+    assert.ok(
+      Math.abs(queued[0]!.start - cleanAt) < 1000,
+      `planned for the clean window (${new Date(queued[0]!.start).toISOString()} vs ${new Date(cleanAt).toISOString()})`,
+    );
     const lines = ran('clean-build');
     assert.equal(lines.length, 1, 'ran exactly once');
     const ranAt = Number(lines[0]!.split(' ')[1]);
@@ -129,7 +138,9 @@ describe('scheduler: deferred jobs in the cleanest window', function () {
   it('without a forecast it runs at once and says so; a failing command fails the task', async () => {
     for (const key of ['carbon.source', 'carbon.carbonAwareSdkUrl', 'carbon.zone']) await config().update(key, undefined, G);
     const reasons: string[] = [];
-    const sub = api.jobs.onDidChange((j) => { if (j.state === 'queued') reasons.push(j.plan.reason); });
+    const sub = api.jobs.onDidChange((j) => {
+      if (j.state === 'queued') reasons.push(j.plan.reason);
+    });
     const code = await runTask('no forecast');
     sub.dispose();
     assert.equal(code, 3, 'the exit code passes through');
@@ -142,7 +153,11 @@ describe('scheduler: deferred jobs in the cleanest window', function () {
     await useForecast('zone-b');
     const doc = await vscode.workspace.openTextDocument({ content: 'export const add = (a: number, b: number) => a + b;', language: 'typescript' });
     await vscode.window.showTextDocument(doc);
-    const job = await vscode.commands.executeCommand<{ id: string; state: string; plan: { start: number; runNow: boolean } }>('verdant.runTaskWhenClean', 'summarize', '4h');
+    const job = await vscode.commands.executeCommand<{ id: string; state: string; plan: { start: number; runNow: boolean } }>(
+      'verdant.runTaskWhenClean',
+      'summarize',
+      '4h',
+    );
     assert.equal(job.state, 'queued');
     assert.equal(job.plan.runNow, false);
     assert.ok(Math.abs(job.plan.start - cleanAt) < 1000);
@@ -161,9 +176,21 @@ describe('scheduler: a job runs only where and as it was queued, and only if Ver
   const marker = path.join(folder, '.verdant-e2e', 'jobs-ran.txt');
   const ran = () => (fs.existsSync(marker) ? fs.readFileSync(marker, 'utf8') : '');
   const here = (over: Partial<JobOrigin> = {}): JobOrigin => ({ workspace: workspaceIdentity(), trusted: true, consent: 'granted', ...over });
-  const now = (): JobPlan => ({ start: Date.now() - 1000, end: Date.now() + 60_000, windowGPerKWh: null, nowGPerKWh: null, savingPct: 0, runNow: true, reason: 'test: due now', source: 'embedded', zone: 'FR', plannedAt: Date.now() });
+  const now = (): JobPlan => ({
+    start: Date.now() - 1000,
+    end: Date.now() + 60_000,
+    windowGPerKWh: null,
+    nowGPerKWh: null,
+    savingPct: 0,
+    runNow: true,
+    reason: 'test: due now',
+    source: 'embedded',
+    zone: 'FR',
+    plannedAt: Date.now(),
+  });
   const add = (queue: JobQueue, spec: JobSpec) => queue.add(spec, { deadline: Date.now() + 3_600_000, durationMinutes: 1, zone: 'FR', plan: now() });
-  const append = (word: string) => `node -e "require('fs').mkdirSync(require('path').dirname(process.argv[1]),{recursive:true});require('fs').appendFileSync(process.argv[1],'${word}\\n')" "${marker}"`;
+  const append = (word: string) =>
+    `node -e "require('fs').mkdirSync(require('path').dirname(process.argv[1]),{recursive:true});require('fs').appendFileSync(process.argv[1],'${word}\\n')" "${marker}"`;
 
   before(async () => {
     api = await vscode.extensions.getExtension<VerdantApi>('verdant-dev.verdant')!.activate();
@@ -190,25 +217,44 @@ describe('scheduler: a job runs only where and as it was queued, and only if Ver
   });
 
   it('a job queued in another workspace is left queued here, and refused if started by hand', async () => {
-    const other = await add(api.jobs.queue, { kind: 'shell', command: append('other'), label: 'other workspace', origin: here({ workspace: 'file:///somewhere/else' }), session: 'elsewhere' });
+    const other = await add(api.jobs.queue, {
+      kind: 'shell',
+      command: append('other'),
+      label: 'other workspace',
+      origin: here({ workspace: 'file:///somewhere/else' }),
+      session: 'elsewhere',
+    });
     await api.jobs.scheduler.tick();
     assert.equal((await api.jobs.queue.get(other.id))?.state, 'queued', 'not taken over');
     await api.jobs.scheduler.runNow(other.id);
-    const ended = await until('the job to end', async () => { const j = await api.jobs.queue.get(other.id); return j && j.state !== 'running' ? j : undefined; });
+    const ended = await until('the job to end', async () => {
+      const j = await api.jobs.queue.get(other.id);
+      return j && j.state !== 'running' ? j : undefined;
+    });
     assert.equal(ended.state, 'failed');
     assert.match(ended.error ?? '', /another workspace/);
     assert.equal(ran(), '');
   });
 
-  it('an untrusted window\'s palette job runs locally in a trusted window, even with the cloud chosen and consented here', async () => {
+  it("an untrusted window's palette job runs locally in a trusted window, even with the cloud chosen and consented here", async () => {
     const cloud = await startCloudStandIn(() => 'A summary.');
     await setUpHybrid(cloud, api.consent);
     await vscode.workspace.getConfiguration('verdant').update('routing.mode', 'cloud-only', vscode.ConfigurationTarget.Global);
     try {
       const ctx = { languageId: 'typescript', filePath: 'src/add.ts', code: 'export const add = (a: number, b: number) => a + b;\n' };
-      const job = await add(api.jobs.queue, { kind: 'task', task: 'summarize', payload: ctx, label: 'summarize src/add.ts', origin: here({ trusted: false, consent: 'unknown' }), session: 'an-untrusted-window' });
+      const job = await add(api.jobs.queue, {
+        kind: 'task',
+        task: 'summarize',
+        payload: ctx,
+        label: 'summarize src/add.ts',
+        origin: here({ trusted: false, consent: 'unknown' }),
+        session: 'an-untrusted-window',
+      });
       await api.jobs.scheduler.runNow(job.id);
-      const ended = await until('the job to end', async () => { const j = await api.jobs.queue.get(job.id); return j && j.state !== 'running' ? j : undefined; });
+      const ended = await until('the job to end', async () => {
+        const j = await api.jobs.queue.get(job.id);
+        return j && j.state !== 'running' ? j : undefined;
+      });
       assert.equal(ended.state, 'done', ended.error);
       assert.deepEqual(cloud.requests, [], 'nothing went to the cloud');
     } finally {

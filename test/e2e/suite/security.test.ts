@@ -48,7 +48,13 @@ describe('security: the cloud API key never appears in results, logs, storage or
           return;
         }
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ model: 'llama-3.3-70b-instruct', choices: [{ message: { role: 'assistant', content: `Summary. (debug: you sent ${auth})` }, finish_reason: 'stop' }], usage: { prompt_tokens: 50, completion_tokens: 10 } }));
+        res.end(
+          JSON.stringify({
+            model: 'llama-3.3-70b-instruct',
+            choices: [{ message: { role: 'assistant', content: `Summary. (debug: you sent ${auth})` }, finish_reason: 'stop' }],
+            usage: { prompt_tokens: 50, completion_tokens: 10 },
+          }),
+        );
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
@@ -75,10 +81,15 @@ describe('security: the cloud API key never appears in results, logs, storage or
     // 1. The endpoint fails with the key in its error body: the error is shown (and dismissed here).
     mode = 'error';
     const failing = vscode.commands.executeCommand('verdant.summarizeFile');
-    await until('the failed task to end (its error dismissed)', async () => {
-      await vscode.commands.executeCommand('notifications.clearAll');
-      return Promise.race([Promise.resolve(failing).then(() => true), sleep(10).then(() => false)]);
-    }, 60_000, 250);
+    await until(
+      'the failed task to end (its error dismissed)',
+      async () => {
+        await vscode.commands.executeCommand('notifications.clearAll');
+        return Promise.race([Promise.resolve(failing).then(() => true), sleep(10).then(() => false)]);
+      },
+      60_000,
+      250,
+    );
     assert.equal(await failing, undefined, 'the failed task has no outcome');
     // 2. The endpoint answers with the key in the text.
     mode = 'echo';
@@ -92,8 +103,14 @@ describe('security: the cloud API key never appears in results, logs, storage or
     await vscode.commands.executeCommand('verdant.exportCarbonReport', { path: path.join(exportDir, 'report.json'), format: 'json' });
     await sleep(500); // the log channel flushes to its file asynchronously
     const scanned = [...filesUnder(api.logDir), ...filesUnder(api.stateDir), ...filesUnder(exportDir)];
-    assert.ok(scanned.some((f) => f.file.endsWith('.csv')) && scanned.some((f) => /Verdant\.log$/.test(f.file)), `the scan covers the exports and the log (${scanned.length} files)`);
-    assert.ok(scanned.some((f) => /ledger/.test(f.file)), 'and the ledger');
+    assert.ok(
+      scanned.some((f) => f.file.endsWith('.csv')) && scanned.some((f) => /Verdant\.log$/.test(f.file)),
+      `the scan covers the exports and the log (${scanned.length} files)`,
+    );
+    assert.ok(
+      scanned.some((f) => /ledger/.test(f.file)),
+      'and the ledger',
+    );
     const leaks = scanned.filter((f) => f.text.includes(KEY) || f.text.includes(KEY.slice(10, 40))).map((f) => f.file);
     assert.deepEqual(leaks, []);
   });

@@ -24,13 +24,17 @@ describe('palette tasks with a green-cloud endpoint (OpenAI-compatible server on
     api = await vscode.extensions.getExtension<VerdantApi>('verdant-dev.verdant')!.activate();
     server = http.createServer((req, res) => {
       let body = '';
-      req.on('data', (d) => { body += d; });
+      req.on('data', (d) => {
+        body += d;
+      });
       req.on('end', () => {
         bodies.push({ auth: req.headers.authorization, body });
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         const answer = `Here it is:\n\`\`\`javascript\n${REFACTORED}\n\`\`\`\nUses reduce.`;
         for (const piece of answer.match(/[\s\S]{1,12}/g)!) res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: piece } }] })}\n\n`);
-        res.write(`data: ${JSON.stringify({ choices: [{ delta: {}, finish_reason: 'stop' }], usage: { prompt_tokens: 120, completion_tokens: 30 } })}\n\n`);
+        res.write(
+          `data: ${JSON.stringify({ choices: [{ delta: {}, finish_reason: 'stop' }], usage: { prompt_tokens: 120, completion_tokens: 30 } })}\n\n`,
+        );
         res.end('data: [DONE]\n\n');
       });
     });
@@ -56,7 +60,9 @@ describe('palette tasks with a green-cloud endpoint (OpenAI-compatible server on
     editor.selection = new vscode.Selection(0, 0, doc.lineCount - 1, doc.lineAt(doc.lineCount - 1).text.length);
 
     let asked: string | undefined;
-    const listener = api.consent.onDidAsk((host) => { asked = host; });
+    const listener = api.consent.onDidAsk((host) => {
+      asked = host;
+    });
     const running = vscode.commands.executeCommand<{ route: string; proposalId: number; grams?: number }>('verdant.refactorSelection', 'use reduce');
     await until('consent to be asked', () => asked);
     listener.dispose();
@@ -107,11 +113,18 @@ describe('palette tasks with a green-cloud endpoint (OpenAI-compatible server on
   });
 
   it('runs a light task on the local model, with its route, model and grams, and a ledger record', async () => {
-    await config().update('local.modelPath', await resolveTestModel({ cwd: process.env.E2E_REPO_ROOT ?? process.cwd() }), vscode.ConfigurationTarget.Global);
+    await config().update(
+      'local.modelPath',
+      await resolveTestModel({ cwd: process.env.E2E_REPO_ROOT ?? process.cwd() }),
+      vscode.ConfigurationTarget.Global,
+    );
     await config().update('local.gpu', 'cpu', vscode.ConfigurationTarget.Global);
     await config().update('local.threads', 1, vscode.ConfigurationTarget.Global);
     try {
-      const doc = await vscode.workspace.openTextDocument({ content: 'Once upon a time, there was a little girl named Lily.', language: 'plaintext' });
+      const doc = await vscode.workspace.openTextDocument({
+        content: 'Once upon a time, there was a little girl named Lily.',
+        language: 'plaintext',
+      });
       await vscode.window.showTextDocument(doc);
       const sent = bodies.length;
       const outcome = await vscode.commands.executeCommand<{ route: string; model: string; grams?: number }>('verdant.summarizeFile');

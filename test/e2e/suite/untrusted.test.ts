@@ -39,10 +39,20 @@ describe('untrusted workspace: code never leaves the machine', function () {
   });
 
   it('plans a refactor whose steps all stay local', async () => {
-    const doc = await vscode.workspace.openTextDocument({ content: 'export function computeTotal(a: number) { return a; }\nconst x = computeTotal(1);\n', language: 'typescript' });
+    const doc = await vscode.workspace.openTextDocument({
+      content: 'export function computeTotal(a: number) { return a; }\nconst x = computeTotal(1);\n',
+      language: 'typescript',
+    });
     const editor = await vscode.window.showTextDocument(doc);
     editor.selection = new vscode.Selection(0, 18, 0, 18);
-    const planned = new Promise<void>((resolve) => { const s = api.refactors.onDidChange((e) => { if (e.type === 'planned') { s.dispose(); resolve(); } }); });
+    const planned = new Promise<void>((resolve) => {
+      const s = api.refactors.onDidChange((e) => {
+        if (e.type === 'planned') {
+          s.dispose();
+          resolve();
+        }
+      });
+    });
     const running = vscode.commands.executeCommand('verdant.planRefactor', 'rename computeTotal to calculateTotal');
     await planned;
     const steps = api.refactors.current?.steps ?? [];

@@ -27,12 +27,15 @@ const scheduler = new Scheduler({
     return { cancel: () => clearTimeout(t) };
   },
   forecast: async (zone) => ({ zone, source: 'embedded', signal: 'average', pointMinutes: 60, points: [] }),
-  run: (job, signal) => new Promise((resolve, reject) => {
-    if (job.spec.kind !== 'shell') return reject(new Error(`this host runs shell jobs only, not ${job.spec.kind}`));
-    const child = spawn(job.spec.command, { shell: true, cwd: job.spec.cwd, stdio: 'ignore', signal });
-    child.on('error', (e) => { if (e.name !== 'AbortError') reject(e); });
-    child.on('close', (code) => resolve({ exitCode: code }));
-  }),
+  run: (job, signal) =>
+    new Promise((resolve, reject) => {
+      if (job.spec.kind !== 'shell') return reject(new Error(`this host runs shell jobs only, not ${job.spec.kind}`));
+      const child = spawn(job.spec.command, { shell: true, cwd: job.spec.cwd, stdio: 'ignore', signal });
+      child.on('error', (e) => {
+        if (e.name !== 'AbortError') reject(e);
+      });
+      child.on('close', (code) => resolve({ exitCode: code }));
+    }),
   owner: { pid: process.pid, host: os.hostname(), session: `host-${process.pid}` },
   isAlive: pidAlive,
   onEvent: (e) => say({ type: e.type, id: e.job.id, state: e.job.state }),
@@ -45,7 +48,10 @@ process.on('SIGTERM', () => {
   void scheduler.dispose(true).then(() => process.exit(0));
 });
 
-scheduler.start().then(() => say({ type: 'ready', pid: process.pid }), (e) => {
-  process.stderr.write(String(e instanceof Error ? e.stack : e));
-  process.exit(1);
-});
+scheduler.start().then(
+  () => say({ type: 'ready', pid: process.pid }),
+  (e) => {
+    process.stderr.write(String(e instanceof Error ? e.stack : e));
+    process.exit(1);
+  },
+);

@@ -60,9 +60,24 @@ export interface CloudModel {
 /** Models Verdant's cloud presets serve (carbon-data.md §6). Parameter counts from the model cards. */
 export const CLOUD_MODELS = {
   'llama-3.1-8b-instruct': { activeParamsB: 8.03, totalParamsB: 8.03, moe: false, source: 'huggingface.co/meta-llama/Llama-3.1-8B-Instruct (8.03B)' },
-  'llama-3.3-70b-instruct': { activeParamsB: 70.6, totalParamsB: 70.6, moe: false, source: 'huggingface.co/meta-llama/Llama-3.3-70B-Instruct (70.6B)' },
-  'mistral-small-3.2-24b-instruct': { activeParamsB: 24, totalParamsB: 24, moe: false, source: 'huggingface.co/mistralai/Mistral-Small-3.2-24B-Instruct-2506 (24B)' },
-  'gemma-3-27b-it': { activeParamsB: 27.4, totalParamsB: 27.4, moe: false, source: 'huggingface.co/google/gemma-3-27b-it (27.4B incl. vision encoder)' },
+  'llama-3.3-70b-instruct': {
+    activeParamsB: 70.6,
+    totalParamsB: 70.6,
+    moe: false,
+    source: 'huggingface.co/meta-llama/Llama-3.3-70B-Instruct (70.6B)',
+  },
+  'mistral-small-3.2-24b-instruct': {
+    activeParamsB: 24,
+    totalParamsB: 24,
+    moe: false,
+    source: 'huggingface.co/mistralai/Mistral-Small-3.2-24B-Instruct-2506 (24B)',
+  },
+  'gemma-3-27b-it': {
+    activeParamsB: 27.4,
+    totalParamsB: 27.4,
+    moe: false,
+    source: 'huggingface.co/google/gemma-3-27b-it (27.4B incl. vision encoder)',
+  },
   'qwen3-32b': { activeParamsB: 32.8, totalParamsB: 32.8, moe: false, source: 'huggingface.co/Qwen/Qwen3-32B (32.8B)' },
   'gpt-oss-120b': { activeParamsB: 5.1, totalParamsB: 117, moe: true, source: 'OpenAI gpt-oss model card (117B total, 5.1B active)' },
   'qwen3-235b-a22b': { activeParamsB: 22, totalParamsB: 235, moe: true, source: 'huggingface.co/Qwen/Qwen3-235B-A22B (235B total, 22B active)' },
@@ -73,15 +88,16 @@ export type CloudModelId = keyof typeof CLOUD_MODELS;
 
 /** Catalogue key for a provider's model name: 'meta-llama/Llama-3.3-70B-Instruct', 'Meta-Llama-3_3-70B-Instruct' -> 'llama-3.3-70b-instruct'. */
 export function resolveCloudModel(name: string): CloudModelId | undefined {
-  const key = (s: string) => s
-    .toLowerCase()
-    .replace(/^.*\//, '')
-    .replace(/_/g, '.')
-    .replace(/-(?:fp8|awq|gptq|bf16)$/, '')
-    .replace(/-\d{4}$/, '')
-    .replace(/^meta-llama-/, 'llama-')
-    .replace(/^llama-?(\d)[.-](\d)-/, 'llama-$1.$2-')
-    .replace(/-(?:instruct|it)$/, '');
+  const key = (s: string) =>
+    s
+      .toLowerCase()
+      .replace(/^.*\//, '')
+      .replace(/_/g, '.')
+      .replace(/-(?:fp8|awq|gptq|bf16)$/, '')
+      .replace(/-\d{4}$/, '')
+      .replace(/^meta-llama-/, 'llama-')
+      .replace(/^llama-?(\d)[.-](\d)-/, 'llama-$1.$2-')
+      .replace(/-(?:instruct|it)$/, '');
   const wanted = key(name);
   return (Object.keys(CLOUD_MODELS) as CloudModelId[]).find((id) => key(id) === wanted);
 }
@@ -97,10 +113,20 @@ export interface ProviderPue {
 
 /** Data-centre PUE per provider (carbon-data.md §2, §6). Unverified values keep the 1.2 default with a wide range. */
 export const PROVIDER_PUE: Readonly<Record<ProviderId, ProviderPue>> = {
-  scaleway: { pue: 1.25, range: [1.15, 1.37], verified: false, source: 'Scaleway: <1.15 new sites, 1.3 older (scaleway.com); DC5 1.25 / fleet 1.37 via makemode.eu [unverified]' },
+  scaleway: {
+    pue: 1.25,
+    range: [1.15, 1.37],
+    verified: false,
+    source: 'Scaleway: <1.15 new sites, 1.3 older (scaleway.com); DC5 1.25 / fleet 1.37 via makemode.eu [unverified]',
+  },
   ovhcloud: { pue: 1.28, range: [1.1, 1.3], verified: true, source: 'OVHcloud 1.28 average (channelnews.fr); FY2021 1.1-1.3 (silicon.fr)' },
   infomaniak: { pue: 1.2, range: [1.1, 1.4], verified: false, source: 'no published PUE found: default 1.2 [unverified]' },
-  nebius: { pue: 1.1, range: [1.03, 1.2], verified: false, source: 'Nebius Mantsala "just above 1.0" (royalhaskoningdhv.com); serverless region not guaranteed [unverified]' },
+  nebius: {
+    pue: 1.1,
+    range: [1.03, 1.2],
+    verified: false,
+    source: 'Nebius Mantsala "just above 1.0" (royalhaskoningdhv.com); serverless region not guaranteed [unverified]',
+  },
   exoscale: { pue: 1.2, range: [1.1, 1.4], verified: false, source: 'no published PUE found: default 1.2 [unverified]' },
   google: { pue: 1.09, range: [1.09, 1.1], verified: true, source: 'EcoLogits provider table 1.09; Cloud Carbon Footprint 1.1' },
   aws: { pue: 1.135, range: [1.135, 1.14], verified: true, source: 'Cloud Carbon Footprint 1.135; EcoLogits AWS/Google 1.09-1.14' },
@@ -113,7 +139,11 @@ export const PROVIDER_PUE: Readonly<Record<ProviderId, ProviderPue>> = {
  * (PUE 1.2). It is the model every green preset serves (Scaleway, OVHcloud, Nebius), open-weight so its size is
  * known rather than guessed, a capable coding assistant a user would otherwise call, and the example of carbon-data.md §5.
  */
-export const BASELINE = { model: 'llama-3.3-70b-instruct', provider: 'default', pue: 1.2 } as const satisfies { model: CloudModelId; provider: ProviderId; pue: number };
+export const BASELINE = { model: 'llama-3.3-70b-instruct', provider: 'default', pue: 1.2 } as const satisfies {
+  model: CloudModelId;
+  provider: ProviderId;
+  pue: number;
+};
 
 export interface CloudInput {
   /** A catalogue model or a provider's name for one; or give activeParamsB and totalParamsB. */
@@ -154,7 +184,7 @@ export interface CloudEstimate {
 
 /** GPUs to hold the weights at 16 bits with 1.2x overhead on 80 GB cards, rounded up to a power of two. */
 export function gpuCount(totalParamsB: number): number {
-  const memoryGB = ECOLOGITS.memoryOverhead * totalParamsB * ECOLOGITS.quantizationBits / 8;
+  const memoryGB = (ECOLOGITS.memoryOverhead * totalParamsB * ECOLOGITS.quantizationBits) / 8;
   const needed = Math.max(1, Math.ceil(memoryGB / ECOLOGITS.gpuMemoryGB));
   let gpus = 1;
   while (gpus < needed) gpus *= 2;
@@ -173,11 +203,11 @@ function atBatch(activeB: number, totalB: number, outputTokens: number, pue: num
   const E = ECOLOGITS;
   const gpus = gpuCount(totalB);
   const whPerTokenPerGpu = E.gpuEnergyAlpha * Math.exp(E.gpuEnergyBeta * batch) * activeB + E.gpuEnergyGamma;
-  const gpuKWh = gpus * outputTokens * whPerTokenPerGpu / 1000;
+  const gpuKWh = (gpus * outputTokens * whPerTokenPerGpu) / 1000;
   const latencySeconds = Math.min(outputTokens * (E.latencyAlpha * activeB + E.latencyBeta * batch + E.latencyGamma), latencyCap);
-  const serverKWh = (latencySeconds / 3600) * E.serverPowerKW * (gpus / E.serverGpus) / batch;
+  const serverKWh = ((latencySeconds / 3600) * E.serverPowerKW * (gpus / E.serverGpus)) / batch;
   const hardwareKg = (gpus / E.serverGpus) * E.serverEmbodiedKg + gpus * E.gpuEmbodiedKg;
-  const embodiedG = 1000 * hardwareKg * latencySeconds / (E.hardwareLifespanSeconds * batch);
+  const embodiedG = (1000 * hardwareKg * latencySeconds) / (E.hardwareLifespanSeconds * batch);
   return { kWh: pue * (serverKWh + gpuKWh), gpuKWh, serverKWh, latencySeconds, embodiedG };
 }
 
@@ -189,12 +219,14 @@ function positive(name: string, v: number | undefined): number | undefined {
 
 /** EcoLogits energy and embodied emissions of one request; throws when the model is unknown and no sizes are given. */
 export function estimateCloud(input: CloudInput): CloudEstimate {
-  const id = input.model !== undefined ? resolveCloudModel(input.model) ?? null : null;
+  const id = input.model !== undefined ? (resolveCloudModel(input.model) ?? null) : null;
   const known = id !== null ? CLOUD_MODELS[id] : undefined;
   const activeB = positive('activeParamsB', input.activeParamsB) ?? known?.activeParamsB;
   const totalB = positive('totalParamsB', input.totalParamsB) ?? known?.totalParamsB ?? activeB;
   if (activeB === undefined || totalB === undefined) {
-    throw new Error(`Unknown cloud model '${input.model ?? ''}': pass activeParamsB and totalParamsB (billions), or use one of ${Object.keys(CLOUD_MODELS).join(', ')}.`);
+    throw new Error(
+      `Unknown cloud model '${input.model ?? ''}': pass activeParamsB and totalParamsB (billions), or use one of ${Object.keys(CLOUD_MODELS).join(', ')}.`,
+    );
   }
   if (totalB < activeB) throw new RangeError(`totalParamsB (${totalB}) must be >= activeParamsB (${activeB})`);
   const out = input.outputTokens;
@@ -202,9 +234,9 @@ export function estimateCloud(input: CloudInput): CloudEstimate {
 
   const provider = PROVIDER_PUE[input.provider ?? 'default'];
   const pue = positive('pue', input.pue) ?? provider.pue;
-  const pueRange = input.pueRange ?? (input.pue !== undefined ? [pue, pue] as const : provider.range);
+  const pueRange = input.pueRange ?? (input.pue !== undefined ? ([pue, pue] as const) : provider.range);
   const batch = positive('batchSize', input.batchSize) ?? ECOLOGITS.batchSize;
-  const batchRange = input.batchRange ?? (input.batchSize !== undefined ? [batch, batch] as const : DEFAULT_BATCH_RANGE);
+  const batchRange = input.batchRange ?? (input.batchSize !== undefined ? ([batch, batch] as const) : DEFAULT_BATCH_RANGE);
   const cap = positive('latencySeconds', input.latencySeconds) ?? Infinity;
 
   const point = atBatch(activeB, totalB, out, pue, batch, cap);
@@ -271,7 +303,9 @@ export function parseModelParams(text: string): DeclaredSize | { readonly error:
   const total = m ? Number(m[1]) : NaN;
   const active = m?.[2] !== undefined ? Number(m[2]) : total;
   if (!(total > 0 && total <= 100_000 && active > 0 && active <= total)) {
-    return { error: `model size must be billions of parameters, TOTAL or TOTAL/ACTIVE (e.g. 32 or 235/22, active not above total), or a catalogue name (${Object.keys(CLOUD_MODELS).join(', ')}); not "${t.slice(0, 60)}"` };
+    return {
+      error: `model size must be billions of parameters, TOTAL or TOTAL/ACTIVE (e.g. 32 or 235/22, active not above total), or a catalogue name (${Object.keys(CLOUD_MODELS).join(', ')}); not "${t.slice(0, 60)}"`,
+    };
   }
   return { totalParamsB: total, activeParamsB: active };
 }
@@ -295,17 +329,51 @@ export function declaredSize(text: string): DeclaredSize | undefined {
 
 /** The parameter counts to estimate `model` with: declared first (the user knows best), then catalogue, name, assumed. */
 export function resolveModelSize(model: string, declared?: DeclaredSize): ModelSize {
-  const sized = (method: SizeMethod, c: { totalParamsB: number; activeParamsB: number }, catalog: CloudModelId | null, detail: string, note?: string): ModelSize =>
-    ({ activeParamsB: c.activeParamsB, totalParamsB: c.totalParamsB, method, catalog, sizeFactor: SIZE_FACTORS[method], detail, ...(note ? { note } : {}) });
-  const counts = (c: { totalParamsB: number; activeParamsB: number }) => (c.activeParamsB === c.totalParamsB ? `${c.totalParamsB}B` : `${c.totalParamsB}B total, ${c.activeParamsB}B active`);
-  if (declared && 'catalog' in declared) return sized('catalog', CLOUD_MODELS[declared.catalog], declared.catalog, `model size of ${declared.catalog} (declared catalogue name)`);
-  if (declared) return sized('declared', declared, null, `model size ${counts(declared)} as declared, range x${SIZE_FACTORS.declared.join('-x')}`, `size ${counts(declared)} declared`);
+  const sized = (
+    method: SizeMethod,
+    c: { totalParamsB: number; activeParamsB: number },
+    catalog: CloudModelId | null,
+    detail: string,
+    note?: string,
+  ): ModelSize => ({
+    activeParamsB: c.activeParamsB,
+    totalParamsB: c.totalParamsB,
+    method,
+    catalog,
+    sizeFactor: SIZE_FACTORS[method],
+    detail,
+    ...(note ? { note } : {}),
+  });
+  const counts = (c: { totalParamsB: number; activeParamsB: number }) =>
+    c.activeParamsB === c.totalParamsB ? `${c.totalParamsB}B` : `${c.totalParamsB}B total, ${c.activeParamsB}B active`;
+  if (declared && 'catalog' in declared)
+    return sized('catalog', CLOUD_MODELS[declared.catalog], declared.catalog, `model size of ${declared.catalog} (declared catalogue name)`);
+  if (declared)
+    return sized(
+      'declared',
+      declared,
+      null,
+      `model size ${counts(declared)} as declared, range x${SIZE_FACTORS.declared.join('-x')}`,
+      `size ${counts(declared)} declared`,
+    );
   const id = resolveCloudModel(model);
   if (id) return sized('catalog', CLOUD_MODELS[id], id, `model size of ${id} (catalogue)`);
   const named = sizeFromName(model);
-  if (named) return sized('name', named, null, `model size ${counts(named)} read from the name '${model}', range x${SIZE_FACTORS.name.join('-x')}`, `size ${counts(named)} from the name`);
-  return sized('assumed', ASSUMED_SIZE, null, `model size unknown for '${model}': assumed ${ASSUMED_SIZE.totalParamsB}B dense, range 8B-405B; set verdant.cloud.modelParams`,
-    `size unknown, assumed ${ASSUMED_SIZE.totalParamsB}B (8B-405B)`);
+  if (named)
+    return sized(
+      'name',
+      named,
+      null,
+      `model size ${counts(named)} read from the name '${model}', range x${SIZE_FACTORS.name.join('-x')}`,
+      `size ${counts(named)} from the name`,
+    );
+  return sized(
+    'assumed',
+    ASSUMED_SIZE,
+    null,
+    `model size unknown for '${model}': assumed ${ASSUMED_SIZE.totalParamsB}B dense, range 8B-405B; set verdant.cloud.modelParams`,
+    `size unknown, assumed ${ASSUMED_SIZE.totalParamsB}B (8B-405B)`,
+  );
 }
 
 /**

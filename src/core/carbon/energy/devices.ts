@@ -55,8 +55,10 @@ export interface DetectedDevice extends DeviceProfile {
  * Apple's and Dell's assessments assume.
  */
 const LAPTOP_16: EmbodiedProfile = {
-  kgCO2e: 300, rangeKg: [240, 360], lifetimeYears: 4,
-  source: "Apple MacBook Pro 16\" PER 2023 (300 kg life cycle); Dell laptop PCF 300-400 kg/4 y (O'Connell & Stutz)",
+  kgCO2e: 300,
+  rangeKg: [240, 360],
+  lifetimeYears: 4,
+  source: 'Apple MacBook Pro 16" PER 2023 (300 kg life cycle); Dell laptop PCF 300-400 kg/4 y (O\'Connell & Stutz)',
 };
 
 /**
@@ -65,7 +67,9 @@ const LAPTOP_16: EmbodiedProfile = {
  * mean over business laptops: 280 kg, 150–500 (via reverberate.earth).
  */
 const LAPTOP_14: EmbodiedProfile = {
-  kgCO2e: 200, rangeKg: [150, 260], lifetimeYears: 4,
+  kgCO2e: 200,
+  rangeKg: [150, 260],
+  lifetimeYears: 4,
   source: 'Apple MacBook Pro 14" PER 2021 (209 kg production+transport); MacBook Air 2018 PER (176 kg)',
 };
 
@@ -74,13 +78,17 @@ const LAPTOP_14: EmbodiedProfile = {
  * 2010) is 800 kg over its life cycle including 4 years of use (Dell/PE International whitepaper). Modelled, wide.
  */
 const DESKTOP: EmbodiedProfile = {
-  kgCO2e: 450, rangeKg: [300, 900], lifetimeYears: 4,
+  kgCO2e: 450,
+  rangeKg: [300, 900],
+  lifetimeYears: 4,
   source: 'modelled; Dell OptiPlex 780 PCF 800 kg life cycle incl. use (2010); no dGPU desktop PCF found',
 };
 
 /** Unknown machine: the laptop figure with the widest range above. */
 const UNKNOWN_MACHINE: EmbodiedProfile = {
-  kgCO2e: 300, rangeKg: [150, 900], lifetimeYears: 4,
+  kgCO2e: 300,
+  rangeKg: [150, 900],
+  lifetimeYears: 4,
   source: 'unknown machine: 16" laptop figure, range spanning laptops to GPU desktops',
 };
 
@@ -107,115 +115,186 @@ export const PROFILES = {
   // carbon-data.md §3a; AMD cTDP 35-54 W). llama.cpp decode keeps every physical core busy but is memory-bound, so
   // the package sits below the 54 W limit; §3c assumes 25-45 W for laptop inference.
   'phoenix-hs-cpu': {
-    label: 'AMD Ryzen 7040/8040 HS (Phoenix), CPU', accelerator: 'cpu', watts: w(38, 25, 54), basis: 'modelled',
+    label: 'AMD Ryzen 7040/8040 HS (Phoenix), CPU',
+    accelerator: 'cpu',
+    watts: w(38, 25, 54),
+    basis: 'modelled',
     source: 'modelled: 7840HS TDP 54 W (CodeCarbon cpu_power.csv, notes §3a), memory-bound decode below the limit',
     embodied: LAPTOP_16,
   },
   // §3c: Llama 3.1 8B Q4_K_M on the 780M (Vulkan) runs at 9.8-16.3 tok/s (normiebench #6, #10) at an assumed
   // 25-45 W. Whether the RAPL package domain includes the iGPU is unverified (§7).
   'phoenix-hs-igpu': {
-    label: 'AMD Radeon 780M iGPU (Vulkan)', accelerator: 'igpu', watts: w(35, 25, 45), basis: 'modelled',
+    label: 'AMD Radeon 780M iGPU (Vulkan)',
+    accelerator: 'igpu',
+    watts: w(35, 25, 45),
+    basis: 'modelled',
     source: 'modelled: notes §3c assumes 25-45 W package power for 780M inference (unmeasured)',
     embodied: LAPTOP_16,
   },
   // No J/token or power figure for XDNA inference was found (§7). The NPU itself draws a few watts; the package
   // (SoC, memory controller) adds to it. Very wide on purpose.
   'phoenix-npu': {
-    label: 'AMD XDNA NPU (Ryzen AI)', accelerator: 'npu', watts: w(15, 6, 30), basis: 'modelled',
+    label: 'AMD XDNA NPU (Ryzen AI)',
+    accelerator: 'npu',
+    watts: w(15, 6, 30),
+    basis: 'modelled',
     source: 'modelled: no NPU inference power found (notes §7); wide range',
     embodied: LAPTOP_16,
   },
   // Ryzen 7 7840U (Framework 13 class): AMD default TDP 28 W, cTDP 15-30 W (amd.com product page).
   'phoenix-u-cpu': {
-    label: 'AMD Ryzen 7040/8040 U (Phoenix), CPU', accelerator: 'cpu', watts: w(24, 15, 30), basis: 'modelled',
+    label: 'AMD Ryzen 7040/8040 U (Phoenix), CPU',
+    accelerator: 'cpu',
+    watts: w(24, 15, 30),
+    basis: 'modelled',
     source: 'modelled: 7840U TDP 28 W, cTDP 15-30 W (AMD spec)',
     embodied: LAPTOP_14,
   },
   'phoenix-u-igpu': {
-    label: 'AMD Radeon 760M/780M iGPU at 15-30 W (Vulkan)', accelerator: 'igpu', watts: w(22, 15, 30), basis: 'modelled',
+    label: 'AMD Radeon 760M/780M iGPU at 15-30 W (Vulkan)',
+    accelerator: 'igpu',
+    watts: w(22, 15, 30),
+    basis: 'modelled',
     source: 'modelled: 7840U cTDP 15-30 W (AMD spec)',
     embodied: LAPTOP_14,
   },
   // Apple Silicon: CPU and GPU share one package. CodeCarbon's csv lists Apple M1 at 10 W; §3c's measured anchor
   // (qerty2006.github.io, 2025) is a MacBook Air at about 40 W running Gemma 3 4B, which sets the high end.
   'apple-m': {
-    label: 'Apple M1-M4', accelerator: 'soc', watts: w(20, 8, 40), basis: 'modelled',
+    label: 'Apple M1-M4',
+    accelerator: 'soc',
+    watts: w(20, 8, 40),
+    basis: 'modelled',
     source: 'modelled: CodeCarbon cpu_power.csv Apple M1 10 W; MacBook Air ~40 W measured anchor (notes §3c)',
     embodied: LAPTOP_14,
   },
   'apple-m-pro': {
-    label: 'Apple M1-M4 Pro', accelerator: 'soc', watts: w(35, 15, 60), basis: 'modelled',
+    label: 'Apple M1-M4 Pro',
+    accelerator: 'soc',
+    watts: w(35, 15, 60),
+    basis: 'modelled',
     source: 'modelled: larger GPU than the base chip; no published inference power',
     embodied: LAPTOP_16,
   },
   'apple-m-max': {
-    label: 'Apple M1-M4 Max/Ultra', accelerator: 'soc', watts: w(55, 25, 100), basis: 'modelled',
+    label: 'Apple M1-M4 Max/Ultra',
+    accelerator: 'soc',
+    watts: w(55, 25, 100),
+    basis: 'modelled',
     source: 'modelled: largest GPUs; no published inference power',
     embodied: LAPTOP_16,
   },
   // Core Ultra H (Meteor Lake): processor base power 28 W, max turbo 115 W (Intel ARK, Core Ultra 7 155H).
   'intel-ultra-h-cpu': {
-    label: 'Intel Core Ultra H, CPU', accelerator: 'cpu', watts: w(35, 20, 65), basis: 'modelled',
+    label: 'Intel Core Ultra H, CPU',
+    accelerator: 'cpu',
+    watts: w(35, 20, 65),
+    basis: 'modelled',
     source: 'modelled: Core Ultra 7 155H base 28 W, turbo 115 W (Intel spec)',
     embodied: LAPTOP_16,
   },
   'intel-ultra-h-igpu': {
-    label: 'Intel Arc iGPU (Core Ultra H, Vulkan)', accelerator: 'igpu', watts: w(30, 18, 50), basis: 'modelled',
+    label: 'Intel Arc iGPU (Core Ultra H, Vulkan)',
+    accelerator: 'igpu',
+    watts: w(30, 18, 50),
+    basis: 'modelled',
     source: 'modelled: Core Ultra 7 155H base 28 W (Intel spec)',
     embodied: LAPTOP_16,
   },
   'intel-ultra-npu': {
-    label: 'Intel NPU (Core Ultra)', accelerator: 'npu', watts: w(12, 5, 25), basis: 'modelled',
+    label: 'Intel NPU (Core Ultra)',
+    accelerator: 'npu',
+    watts: w(12, 5, 25),
+    basis: 'modelled',
     source: 'modelled: no NPU inference power found; wide range',
     embodied: LAPTOP_16,
   },
   // Generic laptop tiers by the part's power class (CodeCarbon cpu_power.csv: i7-8550U 15 W, i7-1165G7 28 W,
   // i7-10750H 45 W, Ryzen 7 5800H 54 W; Intel spec: i7-1360P base 28 W, turbo 64 W).
   'laptop-15w-cpu': {
-    label: 'Laptop, 15-28 W class (U/G), CPU', accelerator: 'cpu', watts: w(18, 10, 30), basis: 'modelled',
-    source: 'modelled: U-series TDP 15-28 W (CodeCarbon cpu_power.csv)', embodied: LAPTOP_14,
+    label: 'Laptop, 15-28 W class (U/G), CPU',
+    accelerator: 'cpu',
+    watts: w(18, 10, 30),
+    basis: 'modelled',
+    source: 'modelled: U-series TDP 15-28 W (CodeCarbon cpu_power.csv)',
+    embodied: LAPTOP_14,
   },
   'laptop-15w-igpu': {
-    label: 'Laptop, 15-28 W class (U/G), iGPU', accelerator: 'igpu', watts: w(16, 10, 28), basis: 'modelled',
-    source: 'modelled: U-series TDP 15-28 W (CodeCarbon cpu_power.csv)', embodied: LAPTOP_14,
+    label: 'Laptop, 15-28 W class (U/G), iGPU',
+    accelerator: 'igpu',
+    watts: w(16, 10, 28),
+    basis: 'modelled',
+    source: 'modelled: U-series TDP 15-28 W (CodeCarbon cpu_power.csv)',
+    embodied: LAPTOP_14,
   },
   'laptop-28w-cpu': {
-    label: 'Laptop, 28 W class (P), CPU', accelerator: 'cpu', watts: w(30, 18, 45), basis: 'modelled',
-    source: 'modelled: i7-1360P base 28 W, turbo 64 W (Intel spec)', embodied: LAPTOP_14,
+    label: 'Laptop, 28 W class (P), CPU',
+    accelerator: 'cpu',
+    watts: w(30, 18, 45),
+    basis: 'modelled',
+    source: 'modelled: i7-1360P base 28 W, turbo 64 W (Intel spec)',
+    embodied: LAPTOP_14,
   },
   'laptop-28w-igpu': {
-    label: 'Laptop, 28 W class (P), iGPU', accelerator: 'igpu', watts: w(25, 15, 40), basis: 'modelled',
-    source: 'modelled: i7-1360P base 28 W (Intel spec)', embodied: LAPTOP_14,
+    label: 'Laptop, 28 W class (P), iGPU',
+    accelerator: 'igpu',
+    watts: w(25, 15, 40),
+    basis: 'modelled',
+    source: 'modelled: i7-1360P base 28 W (Intel spec)',
+    embodied: LAPTOP_14,
   },
   'laptop-45w-cpu': {
-    label: 'Laptop, 35-54 W class (H/HS/HX), CPU', accelerator: 'cpu', watts: w(45, 30, 70), basis: 'modelled',
+    label: 'Laptop, 35-54 W class (H/HS/HX), CPU',
+    accelerator: 'cpu',
+    watts: w(45, 30, 70),
+    basis: 'modelled',
     source: 'modelled: H-series TDP 45-54 W (CodeCarbon cpu_power.csv: i7-10750H 45, Ryzen 7 5800H 54)',
     embodied: LAPTOP_16,
   },
   'laptop-45w-igpu': {
-    label: 'Laptop, 35-54 W class (H/HS/HX), iGPU', accelerator: 'igpu', watts: w(35, 20, 55), basis: 'modelled',
-    source: 'modelled: H-series TDP 45-54 W (CodeCarbon cpu_power.csv)', embodied: LAPTOP_16,
+    label: 'Laptop, 35-54 W class (H/HS/HX), iGPU',
+    accelerator: 'igpu',
+    watts: w(35, 20, 55),
+    basis: 'modelled',
+    source: 'modelled: H-series TDP 45-54 W (CodeCarbon cpu_power.csv)',
+    embodied: LAPTOP_16,
   },
   // Laptop with a discrete GPU (CUDA): laptop GPUs are sold at 60-150 W TGP, plus the CPU feeding them.
   'laptop-dgpu': {
-    label: 'Laptop with a discrete GPU', accelerator: 'dgpu', watts: w(110, 60, 180), basis: 'modelled',
-    source: 'modelled: laptop GPU TGP 60-150 W plus CPU', embodied: LAPTOP_16,
+    label: 'Laptop with a discrete GPU',
+    accelerator: 'dgpu',
+    watts: w(110, 60, 180),
+    basis: 'modelled',
+    source: 'modelled: laptop GPU TGP 60-150 W plus CPU',
+    embodied: LAPTOP_16,
   },
   // Desktop CPUs: CodeCarbon cpu_power.csv Ryzen 9 5900X 105 W, i7-11700K 125 W, Ryzen 5 5600X 65 W.
   'desktop-cpu': {
-    label: 'Desktop, CPU', accelerator: 'cpu', watts: w(90, 50, 150), basis: 'modelled',
-    source: 'modelled: desktop TDP 65-125 W (CodeCarbon cpu_power.csv)', embodied: DESKTOP,
+    label: 'Desktop, CPU',
+    accelerator: 'cpu',
+    watts: w(90, 50, 150),
+    basis: 'modelled',
+    source: 'modelled: desktop TDP 65-125 W (CodeCarbon cpu_power.csv)',
+    embodied: DESKTOP,
   },
   // Measured at the wall: Mistral 7B on a desktop (Ryzen 9 7900 + RX 7800 XT) drew 234 W (wattlab, notes §3c).
   'desktop-dgpu': {
-    label: 'Desktop with a discrete GPU (wall power)', accelerator: 'dgpu', watts: w(234, 120, 450), basis: 'measured',
+    label: 'Desktop with a discrete GPU (wall power)',
+    accelerator: 'dgpu',
+    watts: w(234, 120, 450),
+    basis: 'measured',
     source: 'measured anchor: 234 W at the wall, Mistral 7B, Ryzen 9 7900 + RX 7800 XT (wattlab, notes §3c)',
     embodied: DESKTOP,
   },
   // A GPU backend on a CPU we cannot place: anything from an iGPU to a 450 W card.
   'generic-gpu': {
-    label: 'Unknown GPU', accelerator: 'unknown', watts: w(60, 10, 350), basis: 'modelled',
-    source: 'modelled: unknown GPU, range spans iGPUs to desktop cards', embodied: UNKNOWN_MACHINE,
+    label: 'Unknown GPU',
+    accelerator: 'unknown',
+    watts: w(60, 10, 350),
+    basis: 'modelled',
+    source: 'modelled: unknown GPU, range spans iGPUs to desktop cards',
+    embodied: UNKNOWN_MACHINE,
   },
 } as const satisfies Record<string, ProfileSpec>;
 

@@ -84,16 +84,24 @@ export class CarbonAwareSdkSource implements IntensitySource {
 
   private get(path: string, zone: string, signal: AbortSignal | undefined): Promise<unknown> {
     if (!this.baseUrl) {
-      throw new SourceError('config', `No Carbon Aware SDK address is set: set ${CARBON_AWARE_SDK_URL_SETTING} to your WebAPI, e.g. http://localhost:8080.`);
+      throw new SourceError(
+        'config',
+        `No Carbon Aware SDK address is set: set ${CARBON_AWARE_SDK_URL_SETTING} to your WebAPI, e.g. http://localhost:8080.`,
+      );
     }
     const location = zone.trim();
     const url = joinUrl(this.baseUrl, `${path}?location=${encodeURIComponent(location)}`);
     return getJson(this.http, CARBON_AWARE_SDK_PROFILE, url, {
       signal,
       // The WebAPI answers an unknown location with a 400 ValidationProblemDetails.
-      onStatus: (status) => (status === 400 || status === 404
-        ? new SourceError('not-found', `The Carbon Aware SDK does not know the location "${location}" (${status}): ${CARBON_AWARE_SDK_PROFILE.zoneFix}.`, { status })
-        : undefined),
+      onStatus: (status) =>
+        status === 400 || status === 404
+          ? new SourceError(
+              'not-found',
+              `The Carbon Aware SDK does not know the location "${location}" (${status}): ${CARBON_AWARE_SDK_PROFILE.zoneFix}.`,
+              { status },
+            )
+          : undefined,
     });
   }
 }

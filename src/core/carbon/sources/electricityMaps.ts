@@ -49,10 +49,17 @@ export class ElectricityMapsSource implements IntensitySource {
   }
 
   async forecast(zone: string, signal?: AbortSignal): Promise<IntensityForecast> {
-    const body = asObject(await this.get('/carbon-intensity/forecast', zone, signal, (status) =>
-      status === 401 || status === 403 || status === 404
-        ? new SourceError('not-available', `Electricity Maps forecasts are not available on this plan (${status}): they need a paid Electricity Maps plan; Verdant uses the annual average meanwhile.`, { status, backoffMs: PLAN_BACKOFF_MS })
-        : undefined));
+    const body = asObject(
+      await this.get('/carbon-intensity/forecast', zone, signal, (status) =>
+        status === 401 || status === 403 || status === 404
+          ? new SourceError(
+              'not-available',
+              `Electricity Maps forecasts are not available on this plan (${status}): they need a paid Electricity Maps plan; Verdant uses the annual average meanwhile.`,
+              { status, backoffMs: PLAN_BACKOFF_MS },
+            )
+          : undefined,
+      ),
+    );
     const rows = asArray(body?.forecast);
     if (!rows) throw shapeError(ELECTRICITY_MAPS_PROFILE, 'no forecast array');
     const points: ForecastPoint[] = [];
@@ -84,11 +91,19 @@ export class ElectricityMapsSource implements IntensitySource {
     return key;
   }
 
-  private async get(path: string, zone: string, signal: AbortSignal | undefined, onStatus?: (status: number) => SourceError | undefined): Promise<unknown> {
+  private async get(
+    path: string,
+    zone: string,
+    signal: AbortSignal | undefined,
+    onStatus?: (status: number) => SourceError | undefined,
+  ): Promise<unknown> {
     const key = this.zoneKey(zone);
     const token = (await this.token())?.trim();
     if (!token) {
-      throw new SourceError('no-credentials', `No Electricity Maps token is set: add one with ${SET_ELECTRICITY_MAPS_TOKEN_COMMAND} (a free key covers one zone).`);
+      throw new SourceError(
+        'no-credentials',
+        `No Electricity Maps token is set: add one with ${SET_ELECTRICITY_MAPS_TOKEN_COMMAND} (a free key covers one zone).`,
+      );
     }
     const query = `?zone=${encodeURIComponent(key)}&shouldUseFallbackCallerLookup=false`;
     return getJson(this.http, ELECTRICITY_MAPS_PROFILE, joinUrl(this.baseUrl, path + query), { signal, headers: { 'auth-token': token }, onStatus });

@@ -16,13 +16,20 @@ export interface GridLookup {
   readonly detail: string;
 }
 
-const BY_ISO3: ReadonlyMap<string, { readonly iso2: string; readonly average: GridAverage }> =
-  new Map(Object.entries(COUNTRY_AVERAGES).map(([iso2, average]) => [average.iso3, { iso2, average }]));
+const BY_ISO3: ReadonlyMap<string, { readonly iso2: string; readonly average: GridAverage }> = new Map(
+  Object.entries(COUNTRY_AVERAGES).map(([iso2, average]) => [average.iso3, { iso2, average }]),
+);
 
 const CLOUD_ZONE = /^(aws|azure|gcp):(.+)$/i;
 
 function country(iso2: string, a: GridAverage, why?: string): GridLookup {
-  return { gPerKWh: a.gPerKWh, year: a.year, matched: 'country', key: iso2, detail: `Ember ${a.year} annual average for ${iso2}${why ? ` (${why})` : ''}` };
+  return {
+    gPerKWh: a.gPerKWh,
+    year: a.year,
+    matched: 'country',
+    key: iso2,
+    detail: `Ember ${a.year} annual average for ${iso2}${why ? ` (${why})` : ''}`,
+  };
 }
 
 function world(why: string): GridLookup {
@@ -60,7 +67,13 @@ export function lookupGridAverage(zone: string): GridLookup {
     // Own keys only: a region named like an Object.prototype member ('gcp:constructor') is not in the table.
     const gcp = cloud.provider === 'gcp' && Object.hasOwn(GCP_REGIONS, cloud.region) ? GCP_REGIONS[cloud.region] : undefined;
     if (gcp) {
-      return { gPerKWh: gcp.gPerKWh, year: gcp.year, matched: 'cloud-region', key, detail: `Google Cloud ${gcp.year} grid average for ${cloud.region} (region-carbon-info)` };
+      return {
+        gPerKWh: gcp.gPerKWh,
+        year: gcp.year,
+        matched: 'cloud-region',
+        key,
+        detail: `Google Cloud ${gcp.year} grid average for ${cloud.region} (region-carbon-info)`,
+      };
     }
     const iso2 = cloudRegionCountry(cloud.provider, cloud.region);
     const a = iso2 ? COUNTRY_AVERAGES[iso2] : undefined;

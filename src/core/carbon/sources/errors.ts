@@ -71,10 +71,16 @@ export function statusError(profile: SourceProfile, status: number, retryAfterMs
   }
   if (status === 429) {
     const wait = retryAfterMs !== undefined ? formatWait(retryAfterMs) : 'a few minutes';
-    return new SourceError('rate-limited', `${name} is limiting requests (429): Verdant waits at least ${wait} before asking again.`, { status, retryAfterMs });
+    return new SourceError('rate-limited', `${name} is limiting requests (429): Verdant waits at least ${wait} before asking again.`, {
+      status,
+      retryAfterMs,
+    });
   }
   if (status >= 500) {
-    return new SourceError('server', `${name} had a server error (${status}): nothing to fix on your side; Verdant asks again in a few minutes.`, { status, retryAfterMs });
+    return new SourceError('server', `${name} had a server error (${status}): nothing to fix on your side; Verdant asks again in a few minutes.`, {
+      status,
+      retryAfterMs,
+    });
   }
   return new SourceError('http', `${name} answered HTTP ${status}: ${profile.zoneFix}.`, { status });
 }

@@ -71,7 +71,10 @@ export async function getJson(ctx: HttpContext, profile: SourceProfile, url: str
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   const interrupted = (): SourceError | undefined => {
     if (timedOut) {
-      return new SourceError('timeout', `${name} did not answer within ${Math.round(ctx.timeoutMs / 100) / 10} s: check your network; Verdant asks again in a few minutes.`);
+      return new SourceError(
+        'timeout',
+        `${name} did not answer within ${Math.round(ctx.timeoutMs / 100) / 10} s: check your network; Verdant asks again in a few minutes.`,
+      );
     }
     if (opts.signal?.aborted) return new SourceError('cancelled', `The request to ${name} was cancelled: nothing to fix.`);
     return undefined;
@@ -81,7 +84,13 @@ export async function getJson(ctx: HttpContext, profile: SourceProfile, url: str
     try {
       res = await ctx.fetch(url, { method: 'GET', headers: { accept: 'application/json', ...opts.headers }, signal: controller.signal });
     } catch (err) {
-      throw interrupted() ?? new SourceError('network', `${name} could not be reached (${errorCode(err) ?? (err instanceof Error ? err.message : 'network error')}): ${profile.reachFix}.`);
+      throw (
+        interrupted() ??
+        new SourceError(
+          'network',
+          `${name} could not be reached (${errorCode(err) ?? (err instanceof Error ? err.message : 'network error')}): ${profile.reachFix}.`,
+        )
+      );
     }
     if (res.status < 200 || res.status > 299) {
       const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), ctx.now());

@@ -17,4 +17,11 @@ export {
   type LiveSourceId,
 } from './service';
 export { parseGbZone, UK_CARBON_INTENSITY_URL, UkCarbonIntensitySource } from './ukCarbonIntensity';
-export { LBS_PER_MWH_TO_G_PER_KWH, SET_WATTTIME_CREDENTIALS_COMMAND, WATTTIME_URL, WattTimeSource, type SignalIndex, type WattTimeLogin } from './wattTime';
+export {
+  LBS_PER_MWH_TO_G_PER_KWH,
+  SET_WATTTIME_CREDENTIALS_COMMAND,
+  WATTTIME_URL,
+  WattTimeSource,
+  type SignalIndex,
+  type WattTimeLogin,
+} from './wattTime';

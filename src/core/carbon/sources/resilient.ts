@@ -71,7 +71,11 @@ export class ResilientSource implements IntensitySource {
   async forecast(zone: string, signal?: AbortSignal): Promise<IntensityForecast> {
     const live = this.opts.live;
     if (!live.forecast) {
-      return flatForecast(this.fallbackReading(zone), this.opts.now(), `${this.opts.profile.name} has no forecast: Verdant shows a flat forecast at the annual average; choose a source with forecasts for timing advice.`);
+      return flatForecast(
+        this.fallbackReading(zone),
+        this.opts.now(),
+        `${this.opts.profile.name} has no forecast: Verdant shows a flat forecast at the annual average; choose a source with forecasts for timing advice.`,
+      );
     }
     const forecast = live.forecast.bind(live);
     const outcome = await this.fetch<IntensityForecast>('forecast', zone, this.policy.forecastTtlMs, () => forecast(zone), signal);
@@ -103,7 +107,8 @@ export class ResilientSource implements IntensitySource {
       // keeping an answer or a back-off for as long again as the clock moved. Nothing is fresh or blocked.
       slot.fetchedAt = slot.lastRequestAt = slot.blockedUntil = undefined;
     }
-    if (slot.value !== undefined && slot.fetchedAt !== undefined && t - slot.fetchedAt < ttlMs) return Promise.resolve({ ok: true, value: slot.value });
+    if (slot.value !== undefined && slot.fetchedAt !== undefined && t - slot.fetchedAt < ttlMs)
+      return Promise.resolve({ ok: true, value: slot.value });
     if (slot.failure && slot.blockedUntil !== undefined && t < slot.blockedUntil) return Promise.resolve({ ok: false, error: slot.failure });
     if (slot.lastRequestAt !== undefined && t - slot.lastRequestAt < this.policy.minIntervalMs && slot.value !== undefined) {
       return Promise.resolve({ ok: true, value: slot.value }); // a TTL shorter than the interval: keep the last answer
@@ -143,7 +148,10 @@ export class ResilientSource implements IntensitySource {
   /** The shared request, or a cancellation outcome as soon as this caller's signal aborts. */
   private race<T>(shared: Promise<Outcome<T>>, signal: AbortSignal | undefined): Promise<Outcome<T>> {
     if (!signal) return shared;
-    const cancelled: Outcome<T> = { ok: false, error: new SourceError('cancelled', `The request to ${this.opts.profile.name} was cancelled: nothing to fix.`) };
+    const cancelled: Outcome<T> = {
+      ok: false,
+      error: new SourceError('cancelled', `The request to ${this.opts.profile.name} was cancelled: nothing to fix.`),
+    };
     if (signal.aborted) return Promise.resolve(cancelled);
     return new Promise((resolve) => {
       const onAbort = (): void => resolve(cancelled);

@@ -72,7 +72,11 @@ const PROFILES: Readonly<Record<LiveSourceId, SourceProfile>> = {
 const globalFetch: FetchLike = (url, init) => fetch(url, init);
 
 /** The bare live source (it throws SourceError); most callers want createIntensityService instead. */
-export function createLiveSource(id: LiveSourceId, http: HttpContext, opts: Pick<IntensityServiceOptions, 'credentials' | 'baseUrls' | 'carbonAwareSdkSignal'> = {}): IntensitySource {
+export function createLiveSource(
+  id: LiveSourceId,
+  http: HttpContext,
+  opts: Pick<IntensityServiceOptions, 'credentials' | 'baseUrls' | 'carbonAwareSdkSignal'> = {},
+): IntensitySource {
   const base = opts.baseUrls ?? {};
   switch (id) {
     case 'uk-carbon-intensity':

@@ -9,7 +9,7 @@ export const UK_CARBON_INTENSITY_URL = 'https://api.carbonintensity.org.uk';
 
 export const UK_PROFILE: SourceProfile = {
   name: 'GB Carbon Intensity API',
-  zoneFix: 'set the carbon zone to GB, or GB- and your postcode\'s outward code such as GB-RG41',
+  zoneFix: "set the carbon zone to GB, or GB- and your postcode's outward code such as GB-RG41",
   responseFix: 'update Verdant if this persists',
   reachFix: 'check your internet connection',
 };
@@ -48,7 +48,10 @@ export class UkCarbonIntensitySource implements IntensitySource {
   readonly id = 'uk-carbon-intensity' as const;
   private readonly baseUrl: string;
 
-  constructor(private readonly http: HttpContext, baseUrl: string = UK_CARBON_INTENSITY_URL) {
+  constructor(
+    private readonly http: HttpContext,
+    baseUrl: string = UK_CARBON_INTENSITY_URL,
+  ) {
     this.baseUrl = baseUrl;
   }
 
@@ -98,7 +101,10 @@ export class UkCarbonIntensitySource implements IntensitySource {
   private target(zone: string): GbTarget {
     const t = parseGbZone(zone);
     if (!t) {
-      throw new SourceError('unsupported-zone', `The GB Carbon Intensity API covers Great Britain only and has no zone "${zone.trim()}": ${UK_PROFILE.zoneFix}, or choose another carbon source.`);
+      throw new SourceError(
+        'unsupported-zone',
+        `The GB Carbon Intensity API covers Great Britain only and has no zone "${zone.trim()}": ${UK_PROFILE.zoneFix}, or choose another carbon source.`,
+      );
     }
     return t;
   }

@@ -84,7 +84,9 @@ export class WattTimeSource implements IntensitySource {
 
   /** The percentile of the current MOER; an index, not an intensity (see the file comment). */
   async signalIndex(zone: string, signal?: AbortSignal): Promise<SignalIndex> {
-    const body = asObject(await this.authorizedGet(`/v3/signal-index?region=${encodeURIComponent(zone.trim())}&signal_type=co2_moer`, zone, 'the signal index', signal));
+    const body = asObject(
+      await this.authorizedGet(`/v3/signal-index?region=${encodeURIComponent(zone.trim())}&signal_type=co2_moer`, zone, 'the signal index', signal),
+    );
     const first = asObject(asArray(body?.data)?.[0]);
     const percentile = asIntensity(first?.value);
     const at = asIsoTime(first?.point_time);
@@ -92,7 +94,11 @@ export class WattTimeSource implements IntensitySource {
     return { zone: zone.trim(), percentile, at };
   }
 
-  private async moer(zone: string, horizonHours: number, signal: AbortSignal | undefined): Promise<{ points: ForecastPoint[]; first: ForecastPoint; generatedAt?: string; pointMinutes: number }> {
+  private async moer(
+    zone: string,
+    horizonHours: number,
+    signal: AbortSignal | undefined,
+  ): Promise<{ points: ForecastPoint[]; first: ForecastPoint; generatedAt?: string; pointMinutes: number }> {
     const query = `?region=${encodeURIComponent(zone.trim())}&signal_type=co2_moer&horizon_hours=${horizonHours}`;
     const body = asObject(await this.authorizedGet(`/v3/forecast${query}`, zone, 'MOER data', signal));
     const meta: JsonObject = asObject(body?.meta) ?? {};
@@ -117,15 +123,24 @@ export class WattTimeSource implements IntensitySource {
   private async authorizedGet(pathAndQuery: string, zone: string, what: string, signal: AbortSignal | undefined): Promise<unknown> {
     const onStatus = (status: number): SourceError | undefined => {
       if (status === 403) {
-        return new SourceError('not-available', `WattTime does not give ${what} for ${zone.trim()} on this plan (403): use the free preview region CAISO_NORTH, a paid WattTime plan, or another carbon source.`, { status, backoffMs: PLAN_BACKOFF_MS });
+        return new SourceError(
+          'not-available',
+          `WattTime does not give ${what} for ${zone.trim()} on this plan (403): use the free preview region CAISO_NORTH, a paid WattTime plan, or another carbon source.`,
+          { status, backoffMs: PLAN_BACKOFF_MS },
+        );
       }
-      if (status === 400) return new SourceError('not-found', `WattTime does not know the region "${zone.trim()}" (400): ${WATTTIME_PROFILE.zoneFix}.`, { status });
+      if (status === 400)
+        return new SourceError('not-found', `WattTime does not know the region "${zone.trim()}" (400): ${WATTTIME_PROFILE.zoneFix}.`, { status });
       return undefined;
     };
     for (let attempt = 0; ; attempt++) {
       const token = await this.bearer(attempt > 0, signal);
       try {
-        return await getJson(this.http, WATTTIME_PROFILE, joinUrl(this.baseUrl, pathAndQuery), { signal, headers: { authorization: `Bearer ${token}` }, onStatus });
+        return await getJson(this.http, WATTTIME_PROFILE, joinUrl(this.baseUrl, pathAndQuery), {
+          signal,
+          headers: { authorization: `Bearer ${token}` },
+          onStatus,
+        });
       } catch (err) {
         if (attempt > 0 || !(err instanceof SourceError) || err.details.status !== 401) throw err;
         this.token = undefined;
@@ -149,7 +164,9 @@ export class WattTimeSource implements IntensitySource {
       throw new SourceError('no-credentials', `No WattTime account is set: add the username and password with ${SET_WATTTIME_CREDENTIALS_COMMAND}.`);
     }
     const basic = Buffer.from(`${login.username}:${login.password}`, 'utf8').toString('base64');
-    const body = asObject(await getJson(this.http, WATTTIME_PROFILE, joinUrl(this.baseUrl, '/login'), { signal, headers: { authorization: `Basic ${basic}` } }));
+    const body = asObject(
+      await getJson(this.http, WATTTIME_PROFILE, joinUrl(this.baseUrl, '/login'), { signal, headers: { authorization: `Basic ${basic}` } }),
+    );
     const token = asString(body?.token);
     if (!token) throw shapeError(WATTTIME_PROFILE, 'no token in the login answer');
     this.token = { value: token, at: this.http.now() };
