@@ -17,6 +17,7 @@ const bin = (name) => path.join(root, 'node_modules', '.bin', name);
 const stages = [
   { name: 'setup', cmd: [process.execPath, 'scripts/setup.mjs'] },
   { name: 'lint', cmd: [bin('eslint'), '--max-warnings', '0', '.'] },
+  { name: 'format', cmd: [bin('prettier'), '--check', 'src/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.mjs', 'test/**/*.mjs', '*.mjs'] },
   { name: 'typecheck', cmd: [bin('tsc'), '--noEmit', '-p', '.'] },
   { name: 'build', cmd: [process.execPath, 'esbuild.mjs'] },
   { name: 'unit', suite: true, cmd: [bin('mocha'), '--config', 'test/unit/.mocharc.json'] },
