@@ -1,16 +1,20 @@
-// Offline evaluation of the router (`npm run eval:router`, after `npm run build`): every row of
-// src/core/routing/model/eval.jsonl (never trained on) through the ONNX classifier (onnxruntime-node, in this
-// process) and the policy in balanced and greenest modes, under one fixed, documented setup (EVAL_SETUP). Writes
-// bench/results/router-eval.json and prints a summary:
-// - classifier accuracy against the labels (p >= 0.5 means "local suffices");
-// - policy accuracy: the route is local (a cascade counts as local-first) iff the row is labelled localOk;
+// Offline evaluation of the router (`npm run eval:router`, after `npm run build`): every request of the corpus's
+// held-out split (src/core/routing/model/corpus/*.jsonl, isHeldOut in src/core/routing/training.ts: never trained
+// on) through the ONNX classifier (onnxruntime-node, in this process) and the policy in balanced and greenest
+// modes, under one fixed, documented setup (EVAL_SETUP). `--data FILE` scores a JSON Lines file instead (the
+// corpus format, or the older {input, localOk} rows of eval.jsonl). Writes bench/results/router-eval.json and prints:
+// - classifier agreement with the labels (p >= 0.5 means "local suffices"; a request labelled "either" agrees with
+//   both routes);
+// - policy agreement: the route is local (a cascade counts as local-first) where the label says local, the cloud
+//   where it says cloud, either where it says either; the same on the disagreement slice (requests tagged
+//   short-but-hard or long-but-mechanical, where size and difficulty point different ways);
 // - confusion matrices, and the best single-route baseline (always local or always cloud, whichever scores higher);
 // - carbon: the grams of the router's choices against all-cloud and all-local, where a local answer on a row
 //   labelled not-localOk costs local + cloud (the user retries in the cloud), and a cascade costs the local draft
 //   plus the cloud when it escalates, with the label as the oracle (escalate iff !localOk).
 // The grams are the policy's own estimates (src/core/routing/estimates.ts) for each row's tokens and local speed.
 //   node out/bench/evalRouter.js [--out FILE]
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -18,13 +22,22 @@ import { detectDevice } from '../src/core/carbon/energy/devices';
 import { lookupGridAverage } from '../src/core/carbon/sources';
 import { featureVector, type RoutingInput } from '../src/core/routing/features';
 import { decideRoute, type RouteContext, type RoutingMode } from '../src/core/routing/policy';
+import { agrees, checkCorpus, corpusInput, isHeldOut, parseCorpus, type Label } from '../src/core/routing/training';
 import { OnnxRouter } from '../src/engine/router/onnxRouter';
 
 export interface EvalRow {
   readonly input: RoutingInput;
-  readonly localOk: boolean;
+  readonly label: Label;
   readonly why: string;
+  readonly tags?: readonly string[];
+  readonly id?: string;
 }
+
+/** Where size and difficulty disagree: short-but-hard and long-but-mechanical requests. */
+const DISAGREEMENT_TAGS = new Set(['short-hard', 'long-mechanical']);
+const inDisagreement = (r: EvalRow) => (r.tags ?? []).some((t) => DISAGREEMENT_TAGS.has(t));
+/** The local model suffices: labelled local or either (the grams count no cloud retry). */
+const localOk = (r: EvalRow) => r.label !== 'cloud';
 
 /**
  * The fixed reference setup: a developer in Germany on a Ryzen 7 7840HS laptop (Framework 16 class) running the
@@ -46,18 +59,34 @@ export const EVAL_SETUP = {
 export const EVAL_MODES = ['balanced', 'greenest'] as const;
 export type EvalMode = (typeof EVAL_MODES)[number];
 
-export const DEFAULT_EVAL_FILE = path.join('src', 'core', 'routing', 'model', 'eval.jsonl');
+export const DEFAULT_CORPUS_DIR = path.join('src', 'core', 'routing', 'model', 'corpus');
 export const DEFAULT_MODEL_FILE = path.join('src', 'core', 'routing', 'model', 'router.onnx');
 
+/** A JSON Lines file of corpus requests, or of the older {input, localOk, why} rows. */
 export function readEvalRows(file: string): EvalRow[] {
-  return readFileSync(file, 'utf8')
+  const content = readFileSync(file, 'utf8');
+  const first = content.split('\n').find((l) => l.trim() !== '');
+  if (first !== undefined && 'label' in (JSON.parse(first) as object)) {
+    return parseCorpus(content, file).map((r) => ({ input: corpusInput(r), label: r.label, why: r.why, tags: r.tags, id: r.id }));
+  }
+  return content
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l, i) => {
-      const row = JSON.parse(l) as EvalRow;
+      const row = JSON.parse(l) as { input: RoutingInput; localOk: boolean; why: string };
       if (typeof row.localOk !== 'boolean' || typeof row.input !== 'object') throw new Error(`${file}:${i + 1}: expected {input, localOk, why}`);
-      return row;
+      return { input: row.input, label: row.localOk ? 'local' : 'cloud', why: row.why };
     });
+}
+
+/** The held-out split of the corpus: what the model never saw. */
+export function heldOutRows(dir = DEFAULT_CORPUS_DIR): EvalRow[] {
+  const rows = readdirSync(dir)
+    .filter((f) => f.endsWith('.jsonl'))
+    .sort()
+    .flatMap((f) => parseCorpus(readFileSync(path.join(dir, f), 'utf8'), f));
+  checkCorpus(rows);
+  return rows.filter(isHeldOut).map((r) => ({ input: corpusInput(r), label: r.label, why: r.why, tags: r.tags, id: r.id }));
 }
 
 /** Counts of predictions against labels: "local" predicted or not, for rows labelled localOk or not. */
@@ -94,6 +123,8 @@ export interface CarbonTotals {
 export interface ModeResult {
   readonly mode: EvalMode;
   readonly accuracy: Accuracy;
+  /** On the requests where size and difficulty disagree. */
+  readonly disagreement: Accuracy;
   readonly confusion: Confusion;
   readonly routes: { readonly local: number; readonly cascade: number; readonly cloud: number; readonly later: number };
   readonly carbon: CarbonTotals;
@@ -103,7 +134,8 @@ export interface RowResult {
   readonly row: number;
   readonly kind: string;
   readonly promptTokens: number;
-  readonly localOk: boolean;
+  readonly label: Label;
+  readonly id?: string;
   readonly p: number;
   readonly localG: number;
   readonly cloudG: number;
@@ -126,8 +158,9 @@ export interface SensitivityRow {
 export interface EvalReport {
   readonly setup: typeof EVAL_SETUP & { readonly device: string; readonly userGPerKWh: number; readonly cloudGPerKWh: number };
   readonly rows: number;
-  readonly labelledLocalOk: number;
-  readonly classifier: Accuracy & { readonly confusion: Confusion; readonly provider: string };
+  readonly labels: Readonly<Record<Label, number>>;
+  readonly disagreementRows: number;
+  readonly classifier: Accuracy & { readonly confusion: Confusion; readonly provider: string; readonly disagreement: Accuracy };
   readonly baseline: {
     readonly alwaysLocal: Accuracy;
     readonly alwaysCloud: Accuracy;
@@ -148,6 +181,7 @@ function accuracy(correct: number, total: number): Accuracy {
   return { correct, total, accuracy: total > 0 ? r4(correct / total) : 0 };
 }
 
+/** Confusion of local/cloud against local-ok (local or either) / cloud labels. */
 function confusion(pairs: readonly { local: boolean; localOk: boolean }[]): Confusion {
   const count = (local: boolean, ok: boolean) => pairs.filter((x) => x.local === local && x.localOk === ok).length;
   return {
@@ -213,7 +247,6 @@ interface PolicyRun {
 
 /** The policy in each mode over the rows, given the classifier's answers, under one pair of grids. */
 export function evaluatePolicy(rows: readonly EvalRow[], p: readonly number[], grids: Grids = DEFAULT_GRIDS): PolicyRun {
-  if (p.length !== rows.length) throw new Error(`evaluatePolicy: ${p.length} answers for ${rows.length} rows.`);
   const perRow: RowResult[] = [];
   const modeRoutes: Record<EvalMode, { route: string; local: boolean }[]> = { balanced: [], greenest: [] };
   const grams: Record<EvalMode, number> = { balanced: 0, greenest: 0 };
@@ -237,19 +270,20 @@ export function evaluatePolicy(rows: readonly EvalRow[], p: readonly number[], g
       const local = d.route !== 'cloud';
       // A local answer (plain or a cascade's draft) that will not do is followed by the cloud: the user's retry,
       // or the cascade escalating (the label is the oracle for escalation).
-      grams[mode] += local ? localG + (row.localOk ? 0 : cloudG) : cloudG;
+      grams[mode] += local ? localG + (localOk(row) ? 0 : cloudG) : cloudG;
       routes[mode] = d.cascade ? 'cascade' : d.route;
       modeRoutes[mode].push({ route: routes[mode], local });
     }
     allCloudG += cloudG;
-    allLocalG += localG + (row.localOk ? 0 : cloudG);
-    labelRoutesG += row.localOk ? localG : cloudG;
-    minimumG += row.localOk ? Math.min(localG, cloudG) : cloudG;
+    allLocalG += localG + (localOk(row) ? 0 : cloudG);
+    labelRoutesG += row.label === 'cloud' ? cloudG : row.label === 'local' ? localG : Math.min(localG, cloudG);
+    minimumG += localOk(row) ? Math.min(localG, cloudG) : cloudG;
     perRow.push({
       row: i + 1,
+      ...(row.id ? { id: row.id } : {}),
       kind: row.input.kind,
       promptTokens: row.input.promptTokens,
-      localOk: row.localOk,
+      label: row.label,
       p: r4(p[i]!),
       localG: r6(localG),
       cloudG: r6(cloudG),
@@ -259,11 +293,18 @@ export function evaluatePolicy(rows: readonly EvalRow[], p: readonly number[], g
 
   const modes = {} as Record<EvalMode, ModeResult>;
   for (const mode of EVAL_MODES) {
-    const pairs = modeRoutes[mode].map((x, i) => ({ local: x.local, localOk: rows[i]!.localOk })); // one route per row
+    const pairs = modeRoutes[mode].map((x, i) => ({
+      local: x.local,
+      localOk: localOk(rows[i]!),
+      agrees: agrees(x.local ? 'local' : 'cloud', rows[i]!.label),
+      slice: inDisagreement(rows[i]!),
+    }));
     const n = (route: string) => modeRoutes[mode].filter((x) => x.route === route).length;
+    const slice = pairs.filter((x) => x.slice);
     modes[mode] = {
       mode,
-      accuracy: accuracy(pairs.filter((x) => x.local === x.localOk).length, rows.length),
+      accuracy: accuracy(pairs.filter((x) => x.agrees).length, rows.length),
+      disagreement: accuracy(slice.filter((x) => x.agrees).length, slice.length),
       confusion: confusion(pairs),
       routes: { local: n('local'), cascade: n('cascade'), cloud: n('cloud'), later: n('later') },
       carbon: carbonTotals(grams[mode], allCloudG, allLocalG, labelRoutesG, minimumG),
@@ -284,7 +325,6 @@ export async function evaluateRouter(
   if (rows.length === 0) throw new Error('evaluateRouter: no rows.');
   const p = await classify(rows.map((r) => featureVector(r.input)));
   if (p.length !== rows.length) throw new Error(`evaluateRouter: ${p.length} answers for ${rows.length} rows.`);
-  const labelledOk = rows.filter((r) => r.localOk).length;
   const { perRow, modes } = evaluatePolicy(rows, p);
   const sensitivity: SensitivityRow[] = [];
   for (const userZone of SENSITIVITY_USER_ZONES) {
@@ -304,9 +344,17 @@ export async function evaluateRouter(
       });
     }
   }
-  const classifierPairs = rows.map((r, i) => ({ local: p[i]! >= 0.5, localOk: r.localOk }));
-  const alwaysLocal = accuracy(labelledOk, rows.length);
-  const alwaysCloud = accuracy(rows.length - labelledOk, rows.length);
+  const classifierPairs = rows.map((r, i) => ({
+    local: p[i]! >= 0.5,
+    localOk: localOk(r),
+    agrees: agrees(p[i]! >= 0.5 ? 'local' : 'cloud', r.label),
+    slice: inDisagreement(r),
+  }));
+  const count = (label: Label) => rows.filter((r) => r.label === label).length;
+  const labels = { local: count('local'), cloud: count('cloud'), either: count('either') };
+  const alwaysLocal = accuracy(labels.local + labels.either, rows.length);
+  const alwaysCloud = accuracy(labels.cloud + labels.either, rows.length);
+  const slice = classifierPairs.filter((x) => x.slice);
   const device = evalDevice();
   return {
     setup: {
@@ -316,11 +364,13 @@ export async function evaluateRouter(
       cloudGPerKWh: lookupGridAverage(EVAL_SETUP.cloudZone).gPerKWh,
     },
     rows: rows.length,
-    labelledLocalOk: labelledOk,
+    labels,
+    disagreementRows: slice.length,
     classifier: {
-      ...accuracy(classifierPairs.filter((x) => x.local === x.localOk).length, rows.length),
+      ...accuracy(classifierPairs.filter((x) => x.agrees).length, rows.length),
       confusion: confusion(classifierPairs),
       provider,
+      disagreement: accuracy(slice.filter((x) => x.agrees).length, slice.length),
     },
     baseline: {
       alwaysLocal,
@@ -350,15 +400,15 @@ export function summary(r: EvalReport): string {
   const cm = (c: Confusion) =>
     `labelled local-ok: ${c.localOkRoutedLocal} local / ${c.localOkRoutedCloud} cloud; labelled not-ok: ${c.notOkRoutedLocal} local / ${c.notOkRoutedCloud} cloud`;
   const lines = [
-    `router evaluation: ${r.rows} rows of eval.jsonl (${r.labelledLocalOk} labelled local-ok)`,
+    `router evaluation: ${r.rows} requests (${r.labels.local} local, ${r.labels.cloud} cloud, ${r.labels.either} either; ${r.disagreementRows} where size and difficulty disagree)`,
     `setup: user grid ${r.setup.userZone} ${r.setup.userGPerKWh} g/kWh on ${r.setup.device}; cloud ${r.setup.cloudModel} in ${r.setup.cloudZone} ${r.setup.cloudGPerKWh} g/kWh`,
-    `classifier (${r.classifier.provider}): ${pct(r.classifier)}  [${cm(r.classifier.confusion)}]`,
+    `classifier (${r.classifier.provider}): ${pct(r.classifier)}, disagreement slice ${pct(r.classifier.disagreement)}  [${cm(r.classifier.confusion)}]`,
     `best single route: always ${r.baseline.best}, ${(r.baseline.bestAccuracy * 100).toFixed(1)} % (local ${pct(r.baseline.alwaysLocal)}, cloud ${pct(r.baseline.alwaysCloud)})`,
   ];
   for (const m of Object.values(r.modes)) {
     const c = m.carbon;
     lines.push(
-      `${m.mode}: policy ${pct(m.accuracy)}; routes ${m.routes.local} local, ${m.routes.cascade} cascade, ${m.routes.cloud} cloud  [${cm(m.confusion)}]`,
+      `${m.mode}: policy ${pct(m.accuracy)}, disagreement slice ${pct(m.disagreement)}; routes ${m.routes.local} local, ${m.routes.cascade} cascade, ${m.routes.cloud} cloud  [${cm(m.confusion)}]`,
       `  carbon: router ${g(c.routerG)} vs all-cloud ${g(c.allCloudG)} (saved ${g(c.savedVsAllCloudG)}, ${c.savedVsAllCloudPct} %) vs all-local ${g(c.allLocalG)} (saved ${g(c.savedVsAllLocalG)}, ${c.savedVsAllLocalPct} %); label-matching routes ${g(c.labelRoutesG)}, least possible ${g(c.minimumG)}`,
     );
   }
@@ -373,12 +423,9 @@ export function summary(r: EvalReport): string {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: {
-      out: { type: 'string', default: path.join('bench', 'results', 'router-eval.json') },
-      data: { type: 'string', default: DEFAULT_EVAL_FILE },
-    },
+    options: { out: { type: 'string', default: path.join('bench', 'results', 'router-eval.json') }, data: { type: 'string' } },
   });
-  const report = await evaluateWithOnnx(readEvalRows(values.data!));
+  const report = await evaluateWithOnnx(values.data ? readEvalRows(values.data) : heldOutRows());
   console.log(summary(report));
   const result = {
     date: new Date().toISOString(),
@@ -388,7 +435,7 @@ async function main(): Promise<void> {
       platform: `${process.platform}-${process.arch}`,
       node: process.versions.node,
     },
-    data: values.data,
+    data: values.data ?? `${DEFAULT_CORPUS_DIR} (held-out split)`,
     ...report,
   };
   mkdirSync(path.dirname(values.out!), { recursive: true });

@@ -1,6 +1,7 @@
 // Router decision latency (`npm run bench -- router`). Writes bench/results/router.json. Over 10,000 varied requests
 // (every kind, prompt sizes from 50 to 60,000 tokens, every mode, with and without a cloud, trust, consent, budgets,
-// deferral windows, drafts, battery), p50/p99 of:
+// deferral windows, drafts, battery; each with the text and code of a corpus request, one in five with its code
+// repeated to the 20,000 characters the text features read), p50/p99 of:
 // - the policy alone (decideRoute, the classifier's answer given);
 // - features + the TS forward pass + policy (how the extension and `verdant route` decide, in-process);
 // - features + the ONNX classifier in this process (OnnxRouter.predict, one row) + policy (for comparison);
@@ -8,7 +9,7 @@
 //   dist/engine-worker.js) + policy (the extension's path before #17), 1,000 requests.
 // Targets (router issue): p99 < 1 ms for the policy, < 5 ms with the classifier.
 //   node out/bench/router.js [--n 10000] [--worker-n 1000]
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -16,6 +17,7 @@ import { detectDevice, type DetectedDevice } from '../src/core/carbon/energy/dev
 import { lookupGridAverage } from '../src/core/carbon/sources';
 import { loadWeights, referenceForward } from '../src/core/routing/classifier';
 import { featureVector, ROUTING_KINDS, type RoutingInput } from '../src/core/routing/features';
+import { parseCorpus, type CorpusRow } from '../src/core/routing/training';
 import { BUDGET_ACTIONS, decideRoute, ROUTING_MODES, type RouteContext, type RouteDecision, type RouteRequest } from '../src/core/routing/policy';
 import { EngineClient } from '../src/engine/client';
 import { lockPathFor, pidAlive, readLock } from '../src/engine/lock';
@@ -36,7 +38,21 @@ interface Case {
   readonly ctx: RouteContext;
 }
 
+function corpus(): CorpusRow[] {
+  const dir = path.resolve('src', 'core', 'routing', 'model', 'corpus');
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.jsonl'))
+    .sort()
+    .flatMap((f) => parseCorpus(readFileSync(path.join(dir, f), 'utf8'), f));
+}
+
 function cases(n: number): Case[] {
+  const requests = corpus();
+  const text = (c: CorpusRow, long: boolean) => ({
+    text: c.text,
+    language: c.language,
+    code: long && c.code ? c.code.repeat(Math.ceil(20000 / c.code.length)) : c.code,
+  });
   const r = rng(20261126);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
   const maybe = (share: number) => r() < share;
@@ -70,6 +86,7 @@ function cases(n: number): Case[] {
       draftMeanLogProb: maybe(0.3) ? -3 * r() : undefined,
       recentAcceptance: maybe(0.5) ? r() : undefined,
       onBattery: maybe(0.1),
+      ...text(pick(requests), maybe(0.2)),
     };
     const budgetG = maybe(0.3) ? 1 + r() * 50 : undefined;
     const ctx: RouteContext = {
@@ -192,7 +209,7 @@ async function main(): Promise<void> {
     decisions: N,
     warmup: WARMUP,
     inputs:
-      'seeded (mulberry32 20261126): 7 kinds, prompts 50-60,000 tokens (log-uniform), contexts 4k-32k, 5 modes, 20 device profiles, 7 grids, 3 cloud models or none (10 %), untrusted 10 %, consent granted/unknown/denied, budgets 30 %, deferral windows 10 %, drafts 30 %, battery 10 %',
+      'seeded (mulberry32 20261126): 7 kinds, prompts 50-60,000 tokens (log-uniform), contexts 4k-32k, 5 modes, 20 device profiles, 7 grids, 3 cloud models or none (10 %), untrusted 10 %, consent granted/unknown/denied, budgets 30 %, deferral windows 10 %, drafts 30 %, battery 10 %; each with the text and code of a corpus request, the code repeated to 20,000 characters in 20 %',
     routes,
     targets: TARGETS,
     ms: {

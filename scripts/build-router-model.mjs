@@ -1,57 +1,48 @@
 #!/usr/bin/env node
-// Trains the router's classifier ("does the local model suffice?") on src/core/routing/model/train.jsonl, reports train and
-// eval accuracy, and writes src/core/routing/model/router.onnx and src/core/routing/model/router-weights.json.
+// Trains the router's classifier ("does the local model suffice?") and writes src/core/routing/model/router.onnx
+// and src/core/routing/model/router-weights.json.
 //
-// Model: logistic regression p_local = sigmoid(w . x + b) over the 16 features of src/core/routing/features.ts
-// (featureVector below is the same computation; test/integration/router-onnx.test.ts checks they agree on every row).
-// Training: full-batch gradient descent from zero weights, fixed learning rate and epochs, L2 on w (not b), every
-// weight rounded to float32 at the end. No randomness anywhere, so every run writes the same bytes.
-// ONNX: a zero-dependency protobuf writer; ModelProto IR 8, opset 13; graph features[N,16] -> Gemm(transB=1) ->
+// Data: the labelled corpus (src/core/routing/model/corpus/*.jsonl: requests with their text and code, labelled
+// local / cloud / either) minus its held-out split (isHeldOut: a hash of the id, twins together), plus the older
+// size-only rows of train.jsonl (draft confidence, acceptance, speed, battery). The held-out split and eval.jsonl are
+// scored, never trained on.
+// Features: featureVector of src/core/routing/features.ts itself, bundled from the TypeScript with esbuild (one
+// implementation: what the extension computes is what was trained on).
+// Model: logistic regression p_local = sigmoid(w . x + b); full-batch gradient descent from zero weights with fixed
+// learning rate, epochs and L2 (src/core/routing/training.ts); every weight rounded to float32. No randomness, so
+// every run writes the same bytes.
+// ONNX: a zero-dependency protobuf writer; ModelProto IR 8, opset 13; graph features[N,F] -> Gemm(transB=1) ->
 // Sigmoid -> p_local[N,1].
 //
-// Usage: node scripts/build-router-model.mjs [--out DIR]   (default: src/core/routing/model next to this script)
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+// Usage: node scripts/build-router-model.mjs [--out DIR] [--tune]
+//   --tune: pick L2 by 5-fold cross-validation on the training rows (prints the table; TRAINING is not changed).
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DATA = path.join(ROOT, 'src', 'core', 'routing', 'model');
+export const TRAINING = { learningRate: 1, epochs: 6000, l2: 0.0003 };
 
-export const ROUTING_KINDS = ['completion', 'explain', 'refactor', 'tests', 'summarize', 'commit', 'ask'];
-export const FEATURE_COUNT = 16;
-export const TRAINING = { learningRate: 1, epochs: 20000, l2: 0.0001 };
-
-const nonNegative = (v) => (v !== undefined && Number.isFinite(v) && v > 0 ? v : 0);
-const logScaled = (v, scale) => Math.min(2, Math.log1p(v) / scale);
-const clamp01 = (v) => Math.min(1, Math.max(0, v));
-
-function draftConfidence(lp) {
-  if (lp === undefined || Number.isNaN(lp)) return 0.5;
-  if (lp === Number.NEGATIVE_INFINITY) return 0;
-  if (!Number.isFinite(lp)) return 0.5;
-  return clamp01(Math.exp(Math.min(0, lp)));
-}
-
-/** The same vector as featureVector in src/core/routing/features.ts. */
-export function featureVector(input) {
-  const v = new Float32Array(FEATURE_COUNT);
-  const k = ROUTING_KINDS.indexOf(input.kind);
-  if (k < 0) throw new RangeError(`Unknown routing kind '${String(input.kind)}'`);
-  v[k] = 1;
-  const tokens = nonNegative(input.promptTokens);
-  const context = nonNegative(input.localContextTokens);
-  v[7] = logScaled(tokens, 10);
-  v[8] = context > 0 ? Math.min(4, tokens / context) : 4;
-  v[9] = logScaled(nonNegative(input.files), 4);
-  v[10] = logScaled(nonNegative(input.selectionChars), 12);
-  v[11] = logScaled(nonNegative(input.localTokensPerSecond), 5);
-  const hasDraft = input.draftMeanLogProb !== undefined && !Number.isNaN(input.draftMeanLogProb);
-  v[12] = draftConfidence(input.draftMeanLogProb);
-  v[13] = hasDraft ? 1 : 0;
-  const a = input.recentAcceptance;
-  v[14] = a !== undefined && Number.isFinite(a) ? clamp01(a) : 0.5;
-  v[15] = input.onBattery ? 1 : 0;
-  return v;
+/** The TypeScript training module (features, corpus, gradient descent), bundled for this process. */
+export async function loadTraining() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'verdant-router-build-'));
+  try {
+    const outfile = path.join(dir, 'training.mjs');
+    await build({
+      entryPoints: [path.join(ROOT, 'src', 'core', 'routing', 'training.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      outfile,
+      logLevel: 'error',
+    });
+    return await import(pathToFileURL(outfile).href);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 export function readRows(file) {
@@ -65,46 +56,46 @@ export function readRows(file) {
     });
 }
 
-const sigmoid = (z) => 1 / (1 + Math.exp(-z));
-
-/** Full-batch gradient descent on the mean log-loss + l2/2 |w|^2, from zeros. */
-export function train(rows, { learningRate, epochs, l2 } = TRAINING) {
-  const xs = rows.map((r) => featureVector(r.input));
-  const ys = rows.map((r) => (r.localOk ? 1 : 0));
-  const w = new Array(FEATURE_COUNT).fill(0);
-  let b = 0;
-  const n = rows.length;
-  for (let epoch = 0; epoch < epochs; epoch++) {
-    const gw = new Array(FEATURE_COUNT).fill(0);
-    let gb = 0;
-    for (let i = 0; i < n; i++) {
-      const x = xs[i];
-      let z = b;
-      for (let j = 0; j < FEATURE_COUNT; j++) z += w[j] * x[j];
-      const err = sigmoid(z) - ys[i];
-      for (let j = 0; j < FEATURE_COUNT; j++) gw[j] += err * x[j];
-      gb += err;
-    }
-    for (let j = 0; j < FEATURE_COUNT; j++) w[j] -= learningRate * (gw[j] / n + l2 * w[j]);
-    b -= learningRate * (gb / n);
-  }
-  return { weights: w.map(Math.fround), bias: Math.fround(b) };
+/** Every corpus file, parsed and checked. */
+export function readCorpus(T, dir = path.join(DATA, 'corpus')) {
+  const rows = readdirSync(dir)
+    .filter((f) => f.endsWith('.jsonl'))
+    .sort()
+    .flatMap((f) => T.parseCorpus(readFileSync(path.join(dir, f), 'utf8'), path.join('corpus', f)));
+  T.checkCorpus(rows);
+  return rows;
 }
 
-/** The float32 model's probability, in double precision (as referenceForward in src/core/routing/classifier.ts). */
-export function forward(model, x) {
-  let z = model.bias;
-  for (let j = 0; j < FEATURE_COUNT; j++) z += model.weights[j] * x[j];
-  return sigmoid(z);
+/** The training and scoring sets: feature vectors and targets (1: local suffices). */
+export function datasets(T) {
+  const corpus = readCorpus(T);
+  const legacy = readRows(path.join(DATA, 'train.jsonl'));
+  const train = corpus.filter((r) => !T.isHeldOut(r));
+  const heldOut = corpus.filter((r) => T.isHeldOut(r));
+  const m = T.corpusMatrix(train);
+  return {
+    corpus,
+    train,
+    heldOut,
+    xs: [...m.xs, ...legacy.map((r) => T.featureVector(r.input))],
+    ys: [...m.ys, ...legacy.map((r) => (r.localOk ? 1 : 0))],
+    legacyEval: readRows(path.join(DATA, 'eval.jsonl')),
+  };
 }
 
-export function accuracy(model, rows) {
+/** Agreement of p >= 0.5 ("local") with the labels; "either" agrees with both. */
+export function corpusAccuracy(T, model, rows) {
   let correct = 0;
-  for (const r of rows) if (forward(model, featureVector(r.input)) >= 0.5 === r.localOk) correct++;
+  for (const r of rows) if (T.agrees(T.predict(model, T.featureVector(T.corpusInput(r))) >= 0.5 ? 'local' : 'cloud', r.label)) correct++;
   return { correct, total: rows.length };
 }
 
-// ---- protobuf (proto3 wire format): varint, length-delimited; enough for ONNX's ModelProto ----
+export function legacyAccuracy(T, model, rows) {
+  let correct = 0;
+  for (const r of rows) if (T.predict(model, T.featureVector(r.input)) >= 0.5 === r.localOk) correct++;
+  return { correct, total: rows.length };
+}
+
 function varint(n) {
   const out = [];
   let v = BigInt(n);
@@ -144,16 +135,16 @@ function node(inputs, outputs, name, opType, intAttrs = {}) {
   return msg(1, ...inputs.map((s) => str(1, s)), ...outputs.map((s) => str(2, s)), str(3, name), str(4, opType), ...attrs);
 }
 
-export function onnxModel(model) {
+export function onnxModel(model, featureCount) {
   // GraphProto: node=1, name=2, initializer=5, doc_string=10, input=11, output=12
   const graph = Buffer.concat([
     node(['features', 'W', 'B'], ['logit'], 'gemm', 'Gemm', { transB: 1 }),
     node(['logit'], ['p_local'], 'sigmoid', 'Sigmoid'),
     str(2, 'verdant_router'),
-    tensor(5, 'W', [1, FEATURE_COUNT], model.weights),
+    tensor(5, 'W', [1, featureCount], model.weights),
     tensor(5, 'B', [1], [model.bias]),
     str(10, 'Verdant router: probability that the local model suffices for a request (features: src/core/routing/features.ts)'),
-    valueInfo(11, 'features', ['N', FEATURE_COUNT]),
+    valueInfo(11, 'features', ['N', featureCount]),
     valueInfo(12, 'p_local', ['N', 1]),
   ]);
   // ModelProto: ir_version=1, producer_name=2, producer_version=3, graph=7, opset_import=8 {domain=1, version=2}
@@ -168,29 +159,53 @@ function parseOut(argv) {
   return path.resolve(dir);
 }
 
-export function main(argv = process.argv.slice(2)) {
+/** 5-fold cross-validation of L2 on the training rows (folds by index: deterministic). */
+function tune(T, xs, ys) {
+  for (const l2 of [0.0003, 0.001, 0.003, 0.01, 0.03]) {
+    let correct = 0;
+    for (let f = 0; f < 5; f++) {
+      const inFold = (i) => i % 5 === f;
+      const model = T.trainLogistic(
+        xs.filter((_, i) => !inFold(i)),
+        ys.filter((_, i) => !inFold(i)),
+        { ...TRAINING, l2 },
+      );
+      xs.forEach((x, i) => {
+        if (inFold(i) && (T.predict(model, x) >= 0.5 ? 1 : 0) === ys[i]) correct++;
+      });
+    }
+    console.log(`l2 ${l2}: cross-validated accuracy ${(correct / xs.length).toFixed(4)}`);
+  }
+}
+
+export async function main(argv = process.argv.slice(2)) {
   const out = parseOut(argv);
-  const trainRows = readRows(path.join(DATA, 'train.jsonl'));
-  const evalRows = readRows(path.join(DATA, 'eval.jsonl'));
-  const model = train(trainRows);
-  const tr = accuracy(model, trainRows);
-  const ev = accuracy(model, evalRows);
+  const T = await loadTraining();
+  const d = datasets(T);
+  if (argv.includes('--tune')) tune(T, d.xs, d.ys);
+  const model = T.trainLogistic(d.xs, d.ys, TRAINING);
+  const trainAcc = corpusAccuracy(T, model, d.train);
+  const heldOut = corpusAccuracy(T, model, d.heldOut);
+  const legacy = legacyAccuracy(T, model, d.legacyEval);
   const fmt = (a) => `${a.correct}/${a.total} = ${(a.correct / a.total).toFixed(4)}`;
-  console.log(`train accuracy: ${fmt(tr)}`);
-  console.log(`eval accuracy: ${fmt(ev)}`);
+  console.log(`corpus: ${d.corpus.length} requests, ${d.train.length} trained on, ${d.heldOut.length} held out`);
+  console.log(`train accuracy: ${fmt(trainAcc)} (corpus requests trained on)`);
+  console.log(`held-out accuracy: ${fmt(heldOut)} (the classifier alone; "either" agrees with both routes)`);
+  console.log(`eval.jsonl accuracy: ${fmt(legacy)} (the older size-only rows)`);
   mkdirSync(out, { recursive: true });
   const json = {
     format: 'verdant-router-logistic-v1',
-    features: FEATURE_COUNT,
+    features: T.FEATURE_COUNT,
     weights: model.weights,
     bias: model.bias,
-    training: { ...TRAINING, rows: trainRows.length },
-    trainAccuracy: tr,
-    evalAccuracy: ev,
+    training: { ...TRAINING, rows: d.xs.length },
+    trainAccuracy: trainAcc,
+    heldOutAccuracy: heldOut,
+    evalAccuracy: legacy,
   };
   writeFileSync(path.join(out, 'router-weights.json'), JSON.stringify(json, null, 2) + '\n');
-  writeFileSync(path.join(out, 'router.onnx'), onnxModel(model));
+  writeFileSync(path.join(out, 'router.onnx'), onnxModel(model, T.FEATURE_COUNT));
   console.log(`wrote ${path.join(out, 'router.onnx')} and router-weights.json`);
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) main();
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) await main();

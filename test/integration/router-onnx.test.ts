@@ -1,13 +1,15 @@
 // The router's classifier on the REAL onnxruntime-node (CPU): the committed src/core/routing/model/router.onnx against the TS
-// reference (src/core/routing/classifier.ts) on every eval row, the accuracy the build script reports, provider
-// fallback, a corrupt model, and a byte-identical rebuild. Runs from the repository root (paths via process.cwd()).
+// reference (src/core/routing/classifier.ts) on every corpus request and older row, the accuracy the build script
+// reports, provider fallback, a corrupt model, and a byte-identical rebuild. Runs from the repository root.
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { featureVector, type RoutingInput } from '../../src/core/routing/features';
+import { readdirSync } from 'node:fs';
+import { FEATURE_COUNT, featureVector, type RoutingInput } from '../../src/core/routing/features';
+import { agrees, checkCorpus, corpusInput, isHeldOut, parseCorpus, type CorpusRow } from '../../src/core/routing/training';
 import { loadWeights, referenceForward, type RouterWeights } from '../../src/core/routing/classifier';
 import { OnnxRouter, providerOrder } from '../../src/engine/router/onnxRouter';
 
@@ -21,9 +23,8 @@ const DATA = path.resolve(process.cwd(), 'src', 'core', 'routing', 'model');
 const MODEL = path.join(DATA, 'router.onnx');
 const SCRIPT = path.resolve(process.cwd(), 'scripts', 'build-router-model.mjs');
 /**
- * The eval set is 22 "cloud" / 18 "local" rows, so always answering "cloud" scores 0.55. A linear model over these
- * features should clear that by a wide margin; 0.8 (32/40) allows a few borderline rows (battery, low-confidence
- * drafts) to go either way while still failing a model that learned nothing or a broken feature pipeline.
+ * The older size-only eval set is 22 "cloud" / 18 "local" rows (always "cloud" scores 0.55): the model trained on
+ * the text corpus must still read a draft's confidence, speed and battery (0.8 = 32/40).
  */
 const MIN_EVAL_ACCURACY = 0.8;
 
@@ -43,6 +44,7 @@ describe('router classifier on onnxruntime-node', function () {
   let weights: RouterWeights;
   let evalRows: Row[];
   let trainRows: Row[];
+  let corpus: CorpusRow[];
   let router: OnnxRouter;
   let tmp: string;
 
@@ -50,6 +52,15 @@ describe('router classifier on onnxruntime-node', function () {
     weights = loadWeights(await readFile(path.join(DATA, 'router-weights.json'), 'utf8'));
     evalRows = await rows('eval.jsonl');
     trainRows = await rows('train.jsonl');
+    const dir = path.join(DATA, 'corpus');
+    corpus = (
+      await Promise.all(
+        readdirSync(dir)
+          .filter((f) => f.endsWith('.jsonl'))
+          .sort()
+          .map(async (f) => parseCorpus(await readFile(path.join(dir, f), 'utf8'), f)),
+      )
+    ).flat();
     router = await OnnxRouter.load(MODEL);
     tmp = await mkdtemp(path.join(os.tmpdir(), 'verdant-router-'));
   });
@@ -69,6 +80,14 @@ describe('router classifier on onnxruntime-node', function () {
     const key = (r: Row) => JSON.stringify(r.input);
     const train = new Set(trainRows.map(key));
     assert.deepEqual(evalRows.filter((r) => train.has(key(r))).map(key), [], 'eval rows repeated in train');
+    checkCorpus(corpus);
+    assert.ok(corpus.length >= 600, `corpus requests: ${corpus.length}`);
+    const held = corpus.filter(isHeldOut);
+    assert.ok(held.length >= corpus.length * 0.15 && held.length <= corpus.length * 0.25, `held out: ${held.length} of ${corpus.length}`);
+    // Twins are held out together, so a twin's answer never leaks into its pair's score.
+    const byId = new Map(corpus.map((r) => [r.id, r]));
+    for (const r of corpus) if (r.twin) assert.equal(isHeldOut(r), isHeldOut(byId.get(r.twin)!), `${r.id} and ${r.twin}`);
+    for (const r of corpus) assert.ok(r.why.length > 10, `a reason for ${r.id}`);
   });
 
   it('loads the committed model with the cpu provider on this platform', () => {
@@ -77,9 +96,9 @@ describe('router classifier on onnxruntime-node', function () {
     assert.deepEqual(router.providers, [process.platform === 'win32' ? 'dml' : 'cpu']);
   });
 
-  it('matches referenceForward on every eval and train row to 1e-6 (one batch)', async () => {
-    const all = [...evalRows, ...trainRows];
-    const features = all.map((r) => featureVector(r.input));
+  it('matches referenceForward on every corpus request and older row to 1e-6 (one batch)', async () => {
+    const features = [...evalRows, ...trainRows].map((r) => featureVector(r.input)).concat(corpus.map((r) => featureVector(corpusInput(r))));
+    const all = features;
     const onnx = await router.predict(features);
     assert.equal(onnx.length, all.length);
     let worst = 0;
@@ -99,22 +118,28 @@ describe('router classifier on onnxruntime-node', function () {
       assert.ok(m, `no ${label} accuracy in:\n${out}`);
       return [Number(m[1]), Number(m[2])];
     };
+    const p = await router.predict(evalRows.map((r) => featureVector(r.input)));
+    assert.deepEqual([p.filter((x, i) => x >= 0.5 === evalRows[i]!.localOk).length, evalRows.length], printed('eval.jsonl'), 'eval.jsonl');
     for (const [label, set] of [
-      ['eval', evalRows],
-      ['train', trainRows],
+      ['train', corpus.filter((r) => !isHeldOut(r))],
+      ['held-out', corpus.filter(isHeldOut)],
     ] as const) {
-      const p = await router.predict(set.map((r) => featureVector(r.input)));
-      const correct = p.filter((x, i) => x >= 0.5 === set[i]!.localOk).length;
-      assert.deepEqual([correct, set.length], printed(label), label);
+      const q = await router.predict(set.map((r) => featureVector(corpusInput(r))));
+      const correct = q.filter((x, i) => agrees(x >= 0.5 ? 'local' : 'cloud', set[i]!.label)).length;
+      assert.deepEqual([correct, set.length], printed(label === 'train' ? 'train' : 'held-out'), label);
     }
-    const [correct, total] = printed('eval');
-    assert.ok(correct / total >= MIN_EVAL_ACCURACY, `eval accuracy ${correct}/${total} < ${MIN_EVAL_ACCURACY}`);
+    const [correct, total] = printed('eval.jsonl');
+    assert.ok(correct / total >= MIN_EVAL_ACCURACY, `eval.jsonl accuracy ${correct}/${total} < ${MIN_EVAL_ACCURACY}`);
   });
 
-  it('computes the same features in the build script as in src/core/routing/features.ts', async () => {
-    const script = (await import(pathToFileURL(SCRIPT).href)) as { featureVector(input: RoutingInput): Float32Array };
-    for (const r of [...trainRows, ...evalRows]) {
-      assert.deepEqual(Array.from(script.featureVector(r.input)), Array.from(featureVector(r.input)), JSON.stringify(r.input));
+  it('trains on the features src/core/routing/features.ts computes (the build script bundles that very module)', async () => {
+    const script = (await import(pathToFileURL(SCRIPT).href)) as {
+      loadTraining(): Promise<{ featureVector(input: RoutingInput): Float32Array; FEATURE_COUNT: number }>;
+    };
+    const bundled = await script.loadTraining();
+    assert.equal(bundled.FEATURE_COUNT, FEATURE_COUNT);
+    for (const input of [...trainRows.map((r) => r.input), ...corpus.slice(0, 50).map(corpusInput)]) {
+      assert.deepEqual(Array.from(bundled.featureVector(input)), Array.from(featureVector(input)), JSON.stringify(input).slice(0, 200));
     }
   });
 
@@ -133,8 +158,7 @@ describe('router classifier on onnxruntime-node', function () {
       assert.equal(r.skipped[0]!.provider, 'dml');
       assert.match(r.skipped[0]!.error, /dml/i);
       const [p] = await r.predict([featureVector(evalRows[0]!.input)]);
-      assert.ok(p !== undefined);
-      assert.ok(Math.abs(p - referenceForward(weights, featureVector(evalRows[0]!.input))) <= 1e-6);
+      assert.ok(Math.abs(p! - referenceForward(weights, featureVector(evalRows[0]!.input))) <= 1e-6);
     } finally {
       await r.dispose();
     }
@@ -161,10 +185,10 @@ describe('router classifier on onnxruntime-node', function () {
 
   it('refuses predict after dispose and rows of the wrong length', async () => {
     const r = await OnnxRouter.load(MODEL);
-    await assert.rejects(r.predict([new Float32Array(3)]), /Row 0 has 3 features, expected 16/);
+    await assert.rejects(r.predict([new Float32Array(3)]), new RegExp(`Row 0 has 3 features, expected ${FEATURE_COUNT}`));
     await r.dispose();
     await r.dispose();
-    await assert.rejects(r.predict([new Float32Array(16)]), /after dispose/);
+    await assert.rejects(r.predict([new Float32Array(FEATURE_COUNT)]), /after dispose/);
   });
 
   it('rebuilds byte-identical router.onnx and router-weights.json', async () => {

@@ -19,9 +19,11 @@ const base: RoutingInput = {
 const at = (v: Float32Array, name: (typeof FEATURE_NAMES)[number]): number => v[FEATURE_NAMES.indexOf(name)]!;
 
 describe('router features', () => {
-  it('has 16 named float32 entries, the kinds first in ROUTING_KINDS order', () => {
-    assert.equal(FEATURE_COUNT, 16);
-    assert.equal(new Set(FEATURE_NAMES).size, 16);
+  it('has FEATURE_COUNT named float32 entries: 16 facts, the kinds first in ROUTING_KINDS order, then the text', () => {
+    assert.equal(FEATURE_NAMES.length, FEATURE_COUNT);
+    assert.equal(new Set(FEATURE_NAMES).size, FEATURE_COUNT);
+    assert.equal(FEATURE_NAMES[15], 'on_battery');
+    assert.ok(FEATURE_NAMES[16]!.startsWith('t_'), FEATURE_NAMES[16]);
     assert.deepEqual(
       FEATURE_NAMES.slice(0, 7),
       ROUTING_KINDS.map((k) => `kind_${k}`),
@@ -111,17 +113,18 @@ describe('router features', () => {
 });
 
 describe('router classifier (TS reference)', () => {
-  const json = { format: WEIGHTS_FORMAT, features: 16, weights: Array.from({ length: 16 }, (_, i) => (i - 8) / 10), bias: 0.25 };
+  const N = FEATURE_COUNT;
+  const json = { format: WEIGHTS_FORMAT, features: N, weights: Array.from({ length: N }, (_, i) => ((i % 16) - 8) / 10), bias: 0.25 };
 
   it('computes sigmoid(w . x + b)', () => {
     const model = loadWeights(json);
     const x = featureVector(base);
     let z = Math.fround(0.25);
-    for (let j = 0; j < 16; j++) z += Math.fround((j - 8) / 10) * x[j]!;
+    for (let j = 0; j < N; j++) z += Math.fround(((j % 16) - 8) / 10) * x[j]!;
     assert.ok(Math.abs(referenceForward(model, x) - 1 / (1 + Math.exp(-z))) < 1e-12);
-    const zero = loadWeights({ ...json, weights: new Array(16).fill(0), bias: 0 });
+    const zero = loadWeights({ ...json, weights: new Array(N).fill(0), bias: 0 });
     assert.equal(referenceForward(zero, x), 0.5);
-    assert.throws(() => referenceForward(model, new Float32Array(3)), /Expected 16 features, got 3/);
+    assert.throws(() => referenceForward(model, new Float32Array(3)), new RegExp(`Expected ${N} features, got 3`));
   });
 
   it('accepts the JSON text as well as the parsed object', () => {
@@ -132,10 +135,10 @@ describe('router classifier (TS reference)', () => {
     const cases: [unknown, RegExp][] = [
       [null, /expected a JSON object/],
       [{ ...json, format: 'other' }, /format is "other"/],
-      [{ ...json, features: 12 }, /features is 12, expected 16/],
-      [{ ...json, weights: [1, 2, 3] }, /array of 16 numbers/],
-      [{ ...json, weights: 'x' }, /array of 16 numbers/],
-      [{ ...json, weights: [...json.weights.slice(0, 15), 'a'] }, /weights\[15\] is not a finite number/],
+      [{ ...json, features: 12 }, new RegExp(`features is 12, expected ${N}`)],
+      [{ ...json, weights: [1, 2, 3] }, new RegExp(`array of ${N} numbers`)],
+      [{ ...json, weights: 'x' }, new RegExp(`array of ${N} numbers`)],
+      [{ ...json, weights: [...json.weights.slice(0, N - 1), 'a'] }, new RegExp(`weights\\[${N - 1}\\] is not a finite number`)],
       [{ ...json, weights: [Number.NaN, ...json.weights.slice(1)] }, /weights\[0\]/],
       [{ ...json, bias: undefined }, /bias is not a finite number/],
     ];

@@ -1,8 +1,11 @@
 // The router's feature vector: a fixed-length Float32Array describing one request, the input of the classifier
 // that answers "does the local model suffice?" (src/core/routing/classifier.ts, src/core/routing/model/router.onnx).
-// Pure. Every feature is scaled to roughly 0..1 so one learning rate fits all of them. The layout is part of the
-// model's contract: scripts/build-router-model.mjs computes the same vector for training (a test checks the two
-// agree on every labelled row), so changing anything here means rebuilding the model.
+// Pure. Two parts: the request's measurable facts (kind, size, speed, a draft's confidence, acceptance, power) and
+// what it asks (src/core/routing/text.ts: cues from the typed words and the code, and the words hashed). Every
+// feature is scaled to roughly 0..1 so one learning rate fits all of them. The layout is part of the model's
+// contract: scripts/build-router-model.mjs trains on this very function (bundled), so changing anything here means
+// rebuilding the model (test/integration/router-onnx.test.ts fails until the committed files match a rebuild).
+import { CODE_BUCKETS, TEXT_BUCKETS, TEXT_FEATURE_COUNT, TEXT_FEATURE_NAMES, textFeatures } from './text';
 
 /** Kinds of request the router sees: the inline completion and the palette tasks (src/core/tasks/table.ts). */
 export const ROUTING_KINDS = ['completion', 'explain', 'refactor', 'tests', 'summarize', 'commit', 'ask'] as const;
@@ -25,10 +28,16 @@ export interface RoutingInput {
   /** Share of recent local suggestions the user accepted, 0..1; undefined when there is no history (0.5 is used). */
   readonly recentAcceptance?: number;
   readonly onBattery: boolean;
+  /** What the user typed (the question, the refactoring wanted); absent or '' when the command takes none. */
+  readonly text?: string;
+  /** The code the request carries (an excerpt is enough: only its first characters are read). */
+  readonly code?: string;
+  /** The code's VS Code language id. */
+  readonly language?: string;
 }
 
-/** Names of the vector's entries, in order. */
-export const FEATURE_NAMES = [
+/** The request's measurable facts: kind, size, speed, the draft, acceptance, power. */
+const BASE_FEATURE_NAMES = [
   'kind_completion',
   'kind_explain',
   'kind_refactor',
@@ -46,8 +55,17 @@ export const FEATURE_NAMES = [
   'recent_acceptance',
   'on_battery',
 ] as const;
+const BASE_COUNT = BASE_FEATURE_NAMES.length;
 
-export const FEATURE_COUNT = FEATURE_NAMES.length;
+/** Names of the vector's entries, in order: the facts, then what the request asks (src/core/routing/text.ts). */
+export const FEATURE_NAMES: readonly string[] = [
+  ...BASE_FEATURE_NAMES,
+  ...TEXT_FEATURE_NAMES,
+  ...Array.from({ length: TEXT_BUCKETS }, (_, i) => `text_hash_${i}`),
+  ...Array.from({ length: CODE_BUCKETS }, (_, i) => `code_hash_${i}`),
+];
+
+export const FEATURE_COUNT = BASE_COUNT + TEXT_FEATURE_COUNT;
 
 /** Scales: ln(1 + 32768) ~ 10.4, so 32k tokens ~ 1; ln(1 + 64) ~ 4.2 for files; ln(1 + 100 tok/s) ~ 4.6. */
 const LOG_TOKENS_SCALE = 10;
@@ -84,7 +102,10 @@ export function draftConfidence(meanLogProb: number | undefined): number {
   return clamp01(Math.exp(Math.min(0, meanLogProb)));
 }
 
-/** The feature vector of one request (FEATURE_COUNT float32 values, never NaN, each in [0, 4]). */
+/**
+ * The feature vector of one request: FEATURE_COUNT float32 values, never NaN; the facts each in [0, 4], the text
+ * cues in [0, 1], the hashed words in [-1, 1] or so.
+ */
 export function featureVector(input: RoutingInput): Float32Array {
   const v = new Float32Array(FEATURE_COUNT);
   const kindIndex = ROUTING_KINDS.indexOf(input.kind);
@@ -104,5 +125,6 @@ export function featureVector(input: RoutingInput): Float32Array {
   const acceptance = input.recentAcceptance;
   v[14] = acceptance !== undefined && Number.isFinite(acceptance) ? clamp01(acceptance) : 0.5;
   v[15] = input.onBattery ? 1 : 0;
+  v.set(textFeatures(input), BASE_COUNT);
   return v;
 }
