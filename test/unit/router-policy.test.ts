@@ -350,14 +350,23 @@ describe('router policy', () => {
       assert.equal(d.route, 'local');
     });
 
-    it('sends even a confident request to the cloud when the cloud is GREENER_BY times greener or more', () => {
+    it('keeps a confident request local however green the cloud; an unsure one with no draft possible goes to a far greener cloud', () => {
       // A slow CPU (5 tok/s) on the German grid against 70B in France.
       const slowDirty = { ...localSide({ gPerKWh: DE, tokensPerSecond: 5 }), contextTokens: 8192 };
       const local = estimateLocalOption(1000, 350, slowDirty);
       assert.ok(local.gCO2e > GREENER_BY * CLOUD_FR_EST.gCO2e, 'fixture: far greener in the cloud');
-      const d = decideRoute(EXPLAIN, ctx({ local: slowDirty, cloud: CLOUD_FR }), 0.95);
+      // Confident: the classifier decides, not the grid.
+      assert.deepEqual(
+        [
+          decideRoute(EXPLAIN, ctx({ local: slowDirty, cloud: CLOUD_FR }), 0.95).route,
+          decideRoute(EXPLAIN, ctx({ local: slowDirty, cloud: CLOUD_FR }), 0.95).cascade,
+        ],
+        ['local', false],
+      );
+      // Unsure, and a draft would cost over CASCADE_MAX_COST times the cloud answer: the far greener cloud.
+      const d = decideRoute(EXPLAIN, ctx({ local: slowDirty, cloud: CLOUD_FR }), 0.5);
       assert.deepEqual([d.route, d.cascade], ['cloud', false]);
-      assert.match(d.reason, new RegExp(`\\(the cloud is ${Math.floor(local.gCO2e / CLOUD_FR_EST.gCO2e)}x greener for this request\\)$`));
+      assert.match(d.reason, new RegExp(`\\(unsure, and the cloud is ${Math.floor(local.gCO2e / CLOUD_FR_EST.gCO2e)}x greener for this request\\)$`));
       // Local-only still means local, however dear.
       assert.equal(decideRoute(EXPLAIN, ctx({ mode: 'local-only', local: slowDirty, cloud: CLOUD_FR }), 0.95).route, 'local');
     });
@@ -408,19 +417,25 @@ describe('router policy', () => {
       }
     });
 
-    it('never cascades a completion, nor with cascade off: it takes the greener option', () => {
+    it('keeps every inline completion local, in every mode, and never cascades it; with cascade off a task takes the greener option', () => {
       const completion: RouteRequest = { kind: 'completion', promptTokens: 600, selectionChars: 0 };
       // A 32-token completion: the laptop's share of its embodied carbon dominates (~10 mg), and 70B in Germany
-      // (~9 mg) is the greener of the two, even before the expected retry.
-      const c = decideRoute(completion, ctx(), 0.5);
-      assert.deepEqual([c.route, c.cascade], ['cloud', false]);
-      assert.ok(option(c, 'cloud')!.gCO2e < option(c, 'local')!.gCO2e, 'fixture: cloud is greener');
-      assert.match(c.reason, /\(unsure: the greener option\)$/);
-      // Against DeepSeek-R1 (671B MoE on 16 GPUs) in Germany the local model is greener: still no cascade.
-      const r1 = decideRoute(completion, ctx({ cloud: { ...CLOUD_DE, model: 'deepseek-r1' } }), 0.5);
-      assert.deepEqual([r1.route, r1.cascade], ['local', false]);
-      assert.ok(r1.reason.startsWith(`local: ${formatGrams(option(r1, 'local')!.gCO2e)} vs cloud`), r1.reason);
-      assert.match(r1.reason, /\(unsure: the greener option\)$/);
+      // (~9 mg) is the greener of the two; still local: a completion must come in milliseconds.
+      for (const mode of ROUTING_MODES) {
+        for (const p of [0, 0.5, 1]) {
+          const c = decideRoute(completion, ctx({ mode }), p);
+          assert.deepEqual([c.route, c.cascade], ['local', false], `${mode} ${p}`);
+          assert.match(c.reason, /\(inline completions stay local\)$/);
+        }
+      }
+      assert.ok(
+        option(decideRoute(completion, ctx(), 0.5), 'cloud')!.gCO2e < option(decideRoute(completion, ctx(), 0.5), 'local')!.gCO2e,
+        'fixture: cloud is greener',
+      );
+      // No local model: no completion (never the cloud).
+      const none = decideRoute(completion, ctx({ local: { ...localSide(), contextTokens: 8192, unavailable: 'no local model is chosen' } }), 0.5);
+      assert.equal(none.route, 'local');
+      assert.match(none.reason, /\(no local model is chosen: no inline completion\)$/);
       // Cascade off: an explanation takes the greener option too (local + half a retry < cloud here).
       const off = decideRoute(EXPLAIN, ctx({ cascade: false }), 0.5);
       assert.deepEqual([off.route, off.cascade], ['local', false]);
@@ -466,8 +481,11 @@ describe('router policy', () => {
       // The break-even lies where local + (1 - p) x cloud = cloud, at p = local / cloud (about 0.43 here).
       const breakEven = LOCAL_FR.gCO2e / CLOUD_DE_EST.gCO2e;
       assert.ok(breakEven > 0.35 && breakEven < 0.5, `${breakEven}`);
-      assert.equal(decideRoute(EXPLAIN, ctx({ mode: 'greenest' }), breakEven + 0.01).route, 'local');
-      assert.equal(decideRoute(EXPLAIN, ctx({ mode: 'greenest' }), breakEven - 0.01).route, 'cloud');
+      assert.equal(decideRoute(EXPLAIN, ctx({ mode: 'greenest', cascade: false }), breakEven + 0.01).route, 'local');
+      assert.equal(decideRoute(EXPLAIN, ctx({ mode: 'greenest', cascade: false }), breakEven - 0.01).route, 'cloud');
+      // With the cascade on, the unsure band takes a local draft first (its expected cost is the same).
+      const band = decideRoute(EXPLAIN, ctx({ mode: 'greenest' }), breakEven - 0.01);
+      assert.deepEqual([band.route, band.cascade], ['local', true]);
     });
 
     it('sends even a confident request to a much cleaner cloud', () => {

@@ -24,7 +24,7 @@ export type BudgetAction = (typeof BUDGET_ACTIONS)[number];
 
 export const MODE_DESCRIPTIONS: Record<RoutingMode, string> = {
   greenest: 'fewest grams CO2e, counting a cloud retry when the local answer may not do',
-  balanced: 'local when it is likely good enough (unless the cloud is far greener), the cloud when not, a local draft first when unsure',
+  balanced: 'local when it is likely good enough, the cloud when not, a local draft first when unsure (else the greener option)',
   fastest: 'the quickest complete answer',
   'local-only': 'nothing leaves this machine',
   'cloud-only': 'the cloud model whenever it is allowed',
@@ -36,7 +36,7 @@ export const CONFIDENT = 0.65;
 export const UNLIKELY = 0.35;
 /** After a local draft (cascade), escalate when the classifier, now seeing the draft's confidence, falls below this. */
 export const ESCALATE_BELOW = 0.5;
-/** Balanced mode sends even a confident request to the cloud when the cloud is this many times greener. */
+/** Balanced mode sends an unsure request (when no local draft can run) to the cloud when it is this many times greener. */
 export const GREENER_BY = 4;
 /** A cascade's draft is worth it only while it costs at most this many times the cloud answer. */
 export const CASCADE_MAX_COST = 2;
@@ -152,6 +152,7 @@ export function decideRoute(req: RouteRequest, ctx: RouteContext, pLocalOkIn: nu
   const vs = cloudEst ? ` vs cloud ${g(cloudEst.gCO2e)}` : '';
   const conf = `confidence ${p2(p)}`;
   // A draft that costs far more than the cloud answer is not frugal, however it turns out.
+  const unsure = p >= UNLIKELY && p < CONFIDENT;
   const cascadeOk = ctx.cascade && cloudOk && CASCADE_KINDS.has(req.kind) && fits && local.gCO2e <= CASCADE_MAX_COST * cloudEst.gCO2e;
 
   const decision = (route: Route, reason: string, cascade = false): RouteDecision => {
@@ -189,6 +190,9 @@ export function decideRoute(req: RouteRequest, ctx: RouteContext, pLocalOkIn: nu
   // (no model) or be cut (a prompt over its context).
   const tooBig = fits ? '' : `; the prompt and its answer exceed the local context (${ctx.local.contextTokens} tokens), so the prompt will be cut`;
   const localCaveat = localBlocked ? `; and ${localBlocked}` : tooBig;
+  // An inline completion is never sent to the cloud for its carbon: it must come in a few hundred milliseconds, and
+  // the cloud model is no completion engine. Without a local model there is no completion at all.
+  if (req.kind === 'completion') return goLocal(localBlocked ? `${localBlocked}: no inline completion` : `inline completions stay local${tooBig}`);
   if (!cloudOk) {
     if (laterWorth && !localBlocked) return decision('later', `${laterReason} (${ctx.mode === 'local-only' ? 'local-only mode' : cloudBlocked})`);
     if (ctx.mode === 'cloud-only') return goLocal(`cloud-only mode, but ${cloudBlocked}${localCaveat}`);
@@ -207,6 +211,8 @@ export function decideRoute(req: RouteRequest, ctx: RouteContext, pLocalOkIn: nu
         : goCloud(`fastest: about ${seconds(cloudEst.latencyMs)} vs ${seconds(expLocalMs)} locally`);
     case 'greenest':
       if (laterWorth) return decision('later', laterReason);
+      // Unsure: a local draft first, the cloud only if the draft is unsure too (its cost is the expected local cost).
+      if (unsure && cascadeOk) return goLocal('');
       return expLocalG <= cloudEst.gCO2e
         ? goLocal(`greenest, counting a likely cloud retry: ${g(expLocalG)}`)
         : goCloud(`greenest: the local answer would likely need a cloud retry, ${g(expLocalG)} expected`);
@@ -214,10 +220,12 @@ export function decideRoute(req: RouteRequest, ctx: RouteContext, pLocalOkIn: nu
     default: {
       if (laterWorth) return decision('later', laterReason);
       if (p < UNLIKELY) return goCloud('the local model is unlikely to do this well');
-      if (local.gCO2e > GREENER_BY * cloudEst.gCO2e)
-        return goCloud(`the cloud is ${Math.floor(local.gCO2e / cloudEst.gCO2e)}x greener for this request`);
+      // Confident: the local answer will do, whatever the grams (the classifier decides, not the grid).
       if (p >= CONFIDENT) return goLocal('');
+      // Unsure: a local draft first where it can run; else the greener option (the cloud when far greener).
       if (cascadeOk) return goLocal('');
+      if (local.gCO2e > GREENER_BY * cloudEst.gCO2e)
+        return goCloud(`unsure, and the cloud is ${Math.floor(local.gCO2e / cloudEst.gCO2e)}x greener for this request`);
       return expLocalG <= cloudEst.gCO2e ? goLocal('unsure: the greener option') : goCloud('unsure: the greener option');
     }
   }
