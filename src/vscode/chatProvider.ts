@@ -83,12 +83,15 @@ export function chatResponder(deps: ChatProviderDeps) {
         `This chat carries ${secretsFile.replace(/ is /, ', which is ')}; Verdant sends no secrets file to the cloud. Remove it from the chat, or choose "Verdant local".`,
       );
     const chars = chat.reduce((n, m) => n + m.content.length, 0);
+    // The router reads what the chat asks: the last question typed.
+    const question = [...chat].reverse().find((m) => m.role === 'user')?.content ?? '';
     const { decision, entry } = await deps.router.route({
       kind: 'ask',
       promptTokens: Math.ceil(chars / 4),
       files: 0,
       selectionChars: 0,
       consent: 'granted',
+      text: question,
     });
     const blocked = cloudBlocked(decision);
     if (blocked) {

@@ -259,6 +259,9 @@ export class Refactors implements vscode.Disposable {
         files: step.files.length,
         selectionChars: chars,
         consent: this.deps.consent.value,
+        // What the step asks, and the code it carries.
+        text: `${ctx.request}: ${step.instruction}`,
+        code: c.messages.map((m) => m.content).join('\n'),
       })
     ).decision;
     // A step that touches a secrets file (.env, keys, credentials) never goes to the cloud, even when asked to.

@@ -9,6 +9,7 @@ import type { Config } from '../config';
 import { declaredSize } from '../core/carbon/energy/cloud';
 import { carbonContext, presetForUrl } from '../core/cloud/presets';
 import { AcceptanceTracker } from '../core/routing/acceptance';
+import { OutcomeMemory } from '../core/routing/memory';
 import { loadWeights, referenceForward, TS_CLASSIFIER, type RouterWeights } from '../core/routing/classifier';
 import type { CloudSide } from '../core/routing/estimates';
 import { featureVector, type RoutingKind } from '../core/routing/features';
@@ -38,6 +39,7 @@ export const ROUTER_COMMANDS = {
 } as const;
 
 const ACCEPTANCE_KEY = 'verdant.routing.acceptance';
+const MEMORY_KEY = 'verdant.routing.outcomes';
 /** After the endpoint could not be reached, route as offline for this long (then try it again). */
 const OFFLINE_MS = 2 * 60 * 1000;
 /** Until the engine reports its context size: the smallest context the catalogue's models run with. */
@@ -60,6 +62,10 @@ export interface RouterDeps {
 export class Router implements TaskRouter, vscode.Disposable {
   readonly log = new RoutingLog();
   private readonly acceptance: AcceptanceTracker;
+  /** Local answers kept or redone, with their requests' features: similar requests lean the same way. */
+  private readonly memory: OutcomeMemory;
+  /** The features of the last request of each kind, for the outcome Retry / Apply / Discard reports on it. */
+  private readonly lastFeatures = new Map<RoutingKind, Float32Array>();
   private weights: RouterWeights | undefined;
   private localTps: number | undefined;
   private prefillTps: number | undefined;
@@ -70,6 +76,7 @@ export class Router implements TaskRouter, vscode.Disposable {
 
   constructor(private readonly deps: RouterDeps) {
     this.acceptance = new AcceptanceTracker(deps.globalState.get(ACCEPTANCE_KEY));
+    this.memory = new OutcomeMemory(deps.globalState.get(MEMORY_KEY));
     this.disposables.push(
       vscode.commands.registerCommand(ROUTER_COMMANDS.switchMode, (mode?: RoutingMode) => this.switchMode(mode)),
       vscode.commands.registerCommand(ROUTER_COMMANDS.showLog, () => this.showLog()),
@@ -84,8 +91,14 @@ export class Router implements TaskRouter, vscode.Disposable {
   async route(q: RouteQuery): Promise<Routed> {
     const started = performance.now();
     const features = this.features(q);
-    const { p, classifier } = this.classify(features);
-    const decision = decideRoute({ kind: q.kind, promptTokens: q.promptTokens, selectionChars: q.selectionChars }, await this.context(q), p);
+    const classified = this.classify(features);
+    const { classifier } = classified;
+    this.lastFeatures.set(q.kind, features);
+    // What the user did with similar requests moves p, and the reason says so.
+    const lean = this.memory.lean(q.kind, features, classified.p);
+    const p = lean.p;
+    const decided = decideRoute({ kind: q.kind, promptTokens: q.promptTokens, selectionChars: q.selectionChars }, await this.context(q), p);
+    const decision = lean.note ? { ...decided, reason: `${decided.reason}; ${lean.note}` } : decided;
     const entry = this.log.add({
       at: Date.now(),
       kind: q.kind,
@@ -142,6 +155,13 @@ export class Router implements TaskRouter, vscode.Disposable {
     this.deps.globalState
       .update(ACCEPTANCE_KEY, this.acceptance.toJSON())
       .then(undefined, (e: unknown) => this.deps.log.warn(`router: could not keep the acceptance history: ${errorMessage(e)}`));
+    const features = this.lastFeatures.get(kind);
+    if (features) {
+      this.memory.record(kind, features, accepted);
+      this.deps.globalState
+        .update(MEMORY_KEY, this.memory.toJSON())
+        .then(undefined, (e: unknown) => this.deps.log.warn(`router: could not keep the outcome memory: ${errorMessage(e)}`));
+    }
   }
 
   private get contextTokens(): number {
@@ -168,11 +188,14 @@ export class Router implements TaskRouter, vscode.Disposable {
       draftMeanLogProb,
       recentAcceptance: this.acceptance.rate(q.kind),
       onBattery: this.deps.onBattery() === true,
+      ...(q.text !== undefined ? { text: q.text } : {}),
+      ...(q.code !== undefined ? { code: q.code } : {}),
+      ...(q.language !== undefined ? { language: q.language } : {}),
     });
   }
 
   /**
-   * P(local suffices), in this process: the router is a 16-input logistic regression, so its TypeScript forward pass
+   * P(local suffices), in this process: the router is a logistic regression over the request's facts and text, so its TypeScript forward pass
    * (the same numbers as router.onnx, to 1e-6: test/integration/router-onnx.test.ts) answers in microseconds, and
    * routing never starts the engine worker (cloud-only mode, or no local model, needs none).
    */

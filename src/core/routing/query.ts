@@ -15,6 +15,10 @@ export interface RouteQuery {
   readonly consent: Consent;
   /** The request may wait for a cleaner window (a deferrable task asked interactively): the router may say "later". */
   readonly deferrable?: boolean;
+  /** What the user typed, the code it carries and its language: what the request asks (src/core/routing/text.ts). */
+  readonly text?: string;
+  readonly code?: string;
+  readonly language?: string;
 }
 
 export interface Routed {

@@ -104,6 +104,9 @@ export class TaskRunner {
       selectionChars: kind === 'ask' ? 0 : ctx.code.length,
       consent: this.deps.consent.value,
       deferrable: spec.deferrable && opts.mayDefer === true && !force && this.deps.defer !== undefined,
+      text: ctx.instruction ?? '',
+      code: ctx.code,
+      language: ctx.languageId,
     };
     const routed = await this.deps.router.route(query);
     const entry = routed.entry;

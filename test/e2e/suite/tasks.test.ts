@@ -132,7 +132,10 @@ describe('palette tasks with a green-cloud endpoint (OpenAI-compatible server on
       assert.equal(outcome.model, 'stories260K.gguf');
       assert.ok(outcome.grams !== undefined && outcome.grams > 0);
       assert.equal(bodies.length, sent, 'nothing went to the cloud');
-      assert.match(vscode.window.activeTextEditor?.document.getText() ?? '', /\*Route: local \(local: [^)]*confidence [01]\.\d\d\)/);
+      assert.match(
+        vscode.window.activeTextEditor?.document.getText() ?? '',
+        /\*Route: local \(local: [^)]*confidence [01]\.\d\d(; similar requests [^)]*)?\)/,
+      );
       assert.deepEqual([api.carbon.lastRecord?.route, api.carbon.lastRecord?.feature], ['local', 'task']);
     } finally {
       await api.engine.stopWorker();
