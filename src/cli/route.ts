@@ -84,6 +84,15 @@ export function classifyOnce(features: Float32Array, baseDir: string): { p: numb
   return { p: referenceForward(loadWeights(text), features), classifier: TS_CLASSIFIER };
 }
 
+/** A file a flag names, read whole; a usage error naming the flag when it cannot be read. */
+function readFlagFile(flag: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`--${flag}: ${errorMessage(e)}`);
+  }
+}
+
 function oneOf<T extends string>(flag: string, value: string | boolean | undefined, allowed: readonly T[], fallback?: T): T {
   if (value === undefined && fallback !== undefined) return fallback;
   if (value === undefined) throw new UsageError(`--${flag} is required: one of ${allowed.join(', ')}.`);
@@ -116,6 +125,11 @@ export function parseRouteFlags(flags: CommandArgs['flags'], env: NodeJS.Process
   const cloudModel = typeof flags['cloud-model'] === 'string' ? flags['cloud-model'] : DEFAULT_CLOUD_MODEL;
   const declaredSize = modelParamsFlag(flags['model-params']);
   const noCloud = flags['no-cloud'] === true;
+  if (flags.text !== undefined && flags['text-file'] !== undefined) throw new UsageError('give --text or --text-file, not both.');
+  const text =
+    typeof flags['text-file'] === 'string' ? readFlagFile('text-file', flags['text-file']) : typeof flags.text === 'string' ? flags.text : undefined;
+  const code = typeof flags['code-file'] === 'string' ? readFlagFile('code-file', flags['code-file']) : undefined;
+  const language = typeof flags.language === 'string' ? flags.language : undefined;
 
   const input: RoutingInput = {
     kind,
@@ -125,6 +139,9 @@ export function parseRouteFlags(flags: CommandArgs['flags'], env: NodeJS.Process
     selectionChars,
     localTokensPerSecond: localTps,
     onBattery: false,
+    ...(text !== undefined ? { text } : {}),
+    ...(code !== undefined ? { code } : {}),
+    ...(language !== undefined ? { language } : {}),
   };
   const localGrid = lookupGridAverage(zone);
   const cloudGrid = noCloud ? undefined : lookupGridAverage(cloudZone);
@@ -157,11 +174,19 @@ export function parseRouteFlags(flags: CommandArgs['flags'], env: NodeJS.Process
 export const routeCommand: Command = {
   summary: 'where the router sends a request (local, cloud, a local draft first) and what each option costs',
   usage:
-    'verdant route --kind K --tokens N [--files N] [--selection-chars N] [--mode M] [--zone Z] [--cloud-zone Z] ' +
+    'verdant route --kind K --tokens N [--text "request" | --text-file F] [--code-file F [--language L]] [--files N] [--selection-chars N] [--mode M] [--zone Z] [--cloud-zone Z] ' +
     '[--cloud-model M] [--model-params N[/ACTIVE]] [--device PROFILE] [--local-tps N] [--context N] [--no-cloud] [--untrusted] [--budget G --used G [--budget-action warn|stop]] [--json]',
   flags: {
     kind: { type: 'string', value: 'K', description: `the request: ${ROUTING_KINDS.join(', ')}` },
     tokens: { type: 'string', value: 'N', description: 'prompt tokens the request needs (code, context, instruction)' },
+    text: {
+      type: 'string',
+      value: 'TEXT',
+      description: 'the request as typed (the question, the refactoring wanted): the router reads what it asks',
+    },
+    'text-file': { type: 'string', value: 'F', description: 'the request as typed, from a file' },
+    'code-file': { type: 'string', value: 'F', description: 'the code the request carries (the selection, the file), from a file' },
+    language: { type: 'string', value: 'L', description: "the code's language id, e.g. rust, python" },
     files: { type: 'string', value: 'N', description: 'files the request spans (default 1; 0 for ask)' },
     'selection-chars': { type: 'string', value: 'N', description: 'characters selected (default 0)' },
     mode: { type: 'string', value: 'M', description: `${ROUTING_MODES.join(', ')} (default balanced)` },

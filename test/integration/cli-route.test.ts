@@ -56,6 +56,57 @@ function filesUnder(dir: string): string[] {
 describe('verdant route', function () {
   this.timeout(60_000);
 
+  it('--text / --text-file / --code-file: the router reads what a request asks, not only its size (#18)', async () => {
+    const common = [
+      '--kind',
+      'ask',
+      '--tokens',
+      '300',
+      '--files',
+      '1',
+      '--zone',
+      'DE',
+      '--cloud-zone',
+      'FR',
+      '--context',
+      '8192',
+      '--local-tps',
+      '30',
+    ];
+    const hard = await route(...common, '--text', 'why does summing these floats in parallel give a different result on every run?');
+    const easy = await route(...common, '--text', 'how do I print a list on one line separated by commas?');
+    assert.ok(hard.pLocalOk < easy.pLocalOk, `p ${hard.pLocalOk} (numerics) vs ${easy.pLocalOk} (a print)`);
+    // The numerics question goes to the cloud, or at least starts with a local draft the cloud can take over.
+    assert.ok(hard.route === 'cloud' || hard.cascade, hard.reason);
+    assert.deepEqual([easy.route, easy.cascade], ['local', false], easy.reason);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'verdant-route-text-'));
+    try {
+      writeFileSync(path.join(dir, 'q.txt'), 'why does summing these floats in parallel give a different result on every run?');
+      writeFileSync(
+        path.join(dir, 'a.rs'),
+        'let v = head.load(Ordering::Acquire);\nwhile head.compare_exchange(v, n, Ordering::AcqRel, Ordering::Relaxed).is_err() {}\n',
+      );
+      assert.equal((await route(...common, '--text-file', path.join(dir, 'q.txt'))).pLocalOk, hard.pLocalOk);
+      const withCode = await route(...common, '--text-file', path.join(dir, 'q.txt'), '--code-file', path.join(dir, 'a.rs'), '--language', 'rust');
+      assert.notEqual(withCode.pLocalOk, hard.pLocalOk, 'the code counts too');
+      const missing = await cli(['route', ...common, '--text-file', path.join(dir, 'absent.txt')]);
+      assert.equal(missing.code, 2);
+      assert.match(missing.stderr, /--text-file: .*absent\.txt/);
+      assert.equal((await cli(['route', ...common, '--text', 'x', '--text-file', path.join(dir, 'q.txt')])).code, 2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('never answers cloud for an inline completion, whatever the mode, size or text (#18)', async () => {
+    for (const mode of ['balanced', 'greenest', 'fastest', 'cloud-only']) {
+      for (const text of ['', 'implement the red-black tree rebalancing after insert']) {
+        const o = await route('--kind', 'completion', '--tokens', '900', '--mode', mode, '--zone', 'DE', '--cloud-zone', 'SE', '--text', text);
+        assert.equal(o.route, 'local', `${mode} "${text}": ${o.reason}`);
+      }
+    }
+  });
+
   it('--json: the decision, the classifier that ran and every option with its grams', async () => {
     const o = await route(
       '--kind',
@@ -97,9 +148,9 @@ describe('verdant route', function () {
 
   it('local-only always stays local; cloud-only goes to the cloud', async () => {
     const [small, huge, cloud] = await Promise.all([
-      route('--kind', 'completion', '--tokens', '300', '--mode', 'local-only'),
+      route('--kind', 'explain', '--tokens', '300', '--mode', 'local-only'),
       route('--kind', 'refactor', '--tokens', '60000', '--files', '12', '--mode', 'local-only'),
-      route('--kind', 'completion', '--tokens', '300', '--mode', 'cloud-only'),
+      route('--kind', 'explain', '--tokens', '300', '--mode', 'cloud-only'),
     ]);
     for (const o of [small, huge]) {
       assert.equal(o.route, 'local');
