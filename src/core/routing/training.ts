@@ -4,6 +4,7 @@
 // Used by scripts/build-router-model.mjs (which writes the model files) and bench/evalRouter.ts (which scores
 // the router on the held-out split).
 import { featureVector, FEATURE_COUNT, ROUTING_KINDS, type RoutingInput, type RoutingKind } from './features';
+import { fnv1a } from './text';
 
 // The build script bundles this module alone: it needs the feature function too.
 export { featureVector, FEATURE_COUNT } from './features';
@@ -35,15 +36,6 @@ export interface CorpusRow {
 export const CORPUS_CONTEXT_TOKENS = 8192;
 /** One request in five is held out, chosen by a hash of its id (stable as the corpus grows). */
 const HELD_OUT_EVERY = 5;
-
-function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
 
 /** Whether a request belongs to the held-out split: never trained on, only scored. Twins stay together. */
 export function isHeldOut(row: Pick<CorpusRow, 'id' | 'twin'>): boolean {
