@@ -25,6 +25,11 @@ import { build } from 'esbuild';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DATA = path.join(ROOT, 'src', 'core', 'routing', 'model');
 export const TRAINING = { learningRate: 1, epochs: 6000, l2: 0.0003 };
+/**
+ * The older size-only rows count twice: they alone vary a draft's confidence, speed, acceptance and battery, which
+ * the cascade's second look depends on, and the corpus (five times as many rows) would otherwise drown them out.
+ */
+export const LEGACY_WEIGHT = 2;
 
 /** The TypeScript training module (features, corpus, gradient descent), bundled for this process. */
 export async function loadTraining() {
@@ -77,8 +82,8 @@ export function datasets(T) {
     corpus,
     train,
     heldOut,
-    xs: [...m.xs, ...legacy.map((r) => T.featureVector(r.input))],
-    ys: [...m.ys, ...legacy.map((r) => (r.localOk ? 1 : 0))],
+    xs: [...m.xs, ...Array.from({ length: LEGACY_WEIGHT }, () => legacy.map((r) => T.featureVector(r.input))).flat()],
+    ys: [...m.ys, ...Array.from({ length: LEGACY_WEIGHT }, () => legacy.map((r) => (r.localOk ? 1 : 0))).flat()],
     legacyEval: readRows(path.join(DATA, 'eval.jsonl')),
   };
 }
