@@ -32,8 +32,10 @@ const cs =
  */
 async function routeProbe(dir, stateDir) {
   const protocol = Number(/PROTOCOL_VERSION = (\d+)/.exec(readFileSync(path.join(root, 'src/engine/protocol.ts'), 'utf8'))[1]);
-  const row = [0, 0, 1, 0, 0, 0, 0, 0.6, 0.3, 0.1, 0, 0.5, 0.4, 0.5, 0, 0]; // p near 0.3: not saturated
-  const { weights, bias } = JSON.parse(readFileSync(path.join(dir, 'dist', 'router-weights.json'), 'utf8'));
+  const { weights, bias, features } = JSON.parse(readFileSync(path.join(dir, 'dist', 'router-weights.json'), 'utf8'));
+  // The 16 facts of a refactor (p not saturated), then nothing typed: the text features are zeros.
+  const facts = [0, 0, 1, 0, 0, 0, 0, 0.6, 0.3, 0.1, 0, 0.5, 0.4, 0.5, 0, 0];
+  const row = [...facts, ...new Array(features - facts.length).fill(0)];
   const z = row.reduce((sum, x, i) => sum + Math.fround(weights[i]) * Math.fround(x), Math.fround(bias));
   const expected = 1 / (1 + Math.exp(-z));
   const worker = spawn(process.execPath, [path.join(dir, 'dist', 'engine-worker.js'), '--state-dir', stateDir, '--idle-ms', '5000'], {
