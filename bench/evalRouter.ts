@@ -14,7 +14,7 @@
 //   plus the cloud when it escalates, with the label as the oracle (escalate iff !localOk).
 // The grams are the policy's own estimates (src/core/routing/estimates.ts) for each row's tokens and local speed.
 //   node out/bench/evalRouter.js [--out FILE]
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -22,7 +22,7 @@ import { detectDevice } from '../src/core/carbon/energy/devices';
 import { lookupGridAverage } from '../src/core/carbon/sources';
 import { featureVector, type RoutingInput } from '../src/core/routing/features';
 import { decideRoute, type RouteContext, type RoutingMode } from '../src/core/routing/policy';
-import { agrees, checkCorpus, corpusInput, isHeldOut, parseCorpus, type Label } from '../src/core/routing/training';
+import { agrees, corpusInput, isHeldOut, parseCorpus, readCorpusDir, type Label } from '../src/core/routing/training';
 import { OnnxRouter } from '../src/engine/router/onnxRouter';
 
 export interface EvalRow {
@@ -81,12 +81,9 @@ export function readEvalRows(file: string): EvalRow[] {
 
 /** The held-out split of the corpus: what the model never saw. */
 export function heldOutRows(dir = DEFAULT_CORPUS_DIR): EvalRow[] {
-  const rows = readdirSync(dir)
-    .filter((f) => f.endsWith('.jsonl'))
-    .sort()
-    .flatMap((f) => parseCorpus(readFileSync(path.join(dir, f), 'utf8'), f));
-  checkCorpus(rows);
-  return rows.filter(isHeldOut).map((r) => ({ input: corpusInput(r), label: r.label, why: r.why, tags: r.tags, id: r.id }));
+  return readCorpusDir(dir)
+    .filter(isHeldOut)
+    .map((r) => ({ input: corpusInput(r), label: r.label, why: r.why, tags: r.tags, id: r.id }));
 }
 
 /** Counts of predictions against labels: "local" predicted or not, for rows labelled localOk or not. */

@@ -9,7 +9,7 @@
 //   dist/engine-worker.js) + policy (the extension's path before #17), 1,000 requests.
 // Targets (router issue): p99 < 1 ms for the policy, < 5 ms with the classifier.
 //   node out/bench/router.js [--n 10000] [--worker-n 1000]
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -17,7 +17,7 @@ import { detectDevice, type DetectedDevice } from '../src/core/carbon/energy/dev
 import { lookupGridAverage } from '../src/core/carbon/sources';
 import { loadWeights, referenceForward } from '../src/core/routing/classifier';
 import { featureVector, ROUTING_KINDS, type RoutingInput } from '../src/core/routing/features';
-import { parseCorpus, type CorpusRow } from '../src/core/routing/training';
+import { readCorpusDir, type CorpusRow } from '../src/core/routing/training';
 import { BUDGET_ACTIONS, decideRoute, ROUTING_MODES, type RouteContext, type RouteDecision, type RouteRequest } from '../src/core/routing/policy';
 import { EngineClient } from '../src/engine/client';
 import { lockPathFor, pidAlive, readLock } from '../src/engine/lock';
@@ -40,10 +40,7 @@ interface Case {
 
 function corpus(): CorpusRow[] {
   const dir = path.resolve('src', 'core', 'routing', 'model', 'corpus');
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.jsonl'))
-    .sort()
-    .flatMap((f) => parseCorpus(readFileSync(path.join(dir, f), 'utf8'), f));
+  return readCorpusDir(dir);
 }
 
 function cases(n: number): Case[] {

@@ -16,7 +16,7 @@
 //
 // Usage: node scripts/build-router-model.mjs [--out DIR] [--tune]
 //   --tune: pick L2 by 5-fold cross-validation on the training rows (prints the table; TRAINING is not changed).
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -63,12 +63,7 @@ export function readRows(file) {
 
 /** Every corpus file, parsed and checked. */
 export function readCorpus(T, dir = path.join(DATA, 'corpus')) {
-  const rows = readdirSync(dir)
-    .filter((f) => f.endsWith('.jsonl'))
-    .sort()
-    .flatMap((f) => T.parseCorpus(readFileSync(path.join(dir, f), 'utf8'), path.join('corpus', f)));
-  T.checkCorpus(rows);
-  return rows;
+  return T.readCorpusDir(dir);
 }
 
 /** The training and scoring sets: feature vectors and targets (1: local suffices). */

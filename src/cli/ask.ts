@@ -85,10 +85,11 @@ export const askCommand: Command = {
     let answer: CloudResult | undefined;
     let record: SciRecord | undefined;
     const calls = new ModelCalls({
-      cloud: { target: () => ({ endpoint, model }), chat: async (req, options) => (answer = await client.chat(req, options)) },
-      record: {
-        local: async () => undefined,
-        cloud: async (attempt) => {
+      cloud: {
+        target: () => ({ endpoint, model }),
+        chat: async (req, options) => (answer = await client.chat(req, options)),
+        // Without --ledger the record is still made, for the grams printed, and written nowhere.
+        record: async (attempt) => {
           record = cloudSciRecord({ ...attempt, ...facts });
           if (ledger !== undefined) await new Ledger({ dir: ledger }).append(record);
           return record;

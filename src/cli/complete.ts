@@ -69,10 +69,9 @@ export const completeCommand: Command = {
     const engine = await LlamaEngine.load({ modelPath, gpu, threads, contextSize: 2048, sequences: 1 });
     try {
       const calls = new ModelCalls({
-        local: engine,
-        record: {
-          local: (usage) => (ledger === undefined ? Promise.resolve(undefined) : recordIn(ledger, usage, args)),
-          cloud: async () => undefined,
+        local: {
+          generate: (request, options) => engine.generate(request, options),
+          record: (usage) => (ledger === undefined ? Promise.resolve(undefined) : recordIn(ledger, usage, args)),
         },
       });
       // Text mode streams to stdout as it is generated; --json prints one object at the end.

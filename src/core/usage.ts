@@ -1,5 +1,6 @@
 // What each local inference cost in measured engine time: the input for the carbon ledger, which turns time x device
 // power x grid intensity into grams. Until the ledger exists, records go to any subscriber of a UsageLog.
+import type { GenerateResult } from './inference/types';
 
 export interface LocalUsageRecord {
   /** Epoch ms when the request started. */
@@ -16,6 +17,27 @@ export interface LocalUsageRecord {
   readonly measuredJoules?: number;
   /** Whether the result was used; undefined until known. */
   readonly outcome?: 'shown' | 'discarded' | 'cancelled';
+}
+
+/** The usage record of one local generation that started at `at` (epoch ms). */
+export function usageOf(
+  at: number,
+  feature: LocalUsageRecord['feature'],
+  r: GenerateResult,
+  outcome?: LocalUsageRecord['outcome'],
+): LocalUsageRecord {
+  return {
+    at,
+    feature,
+    backend: r.backend,
+    model: r.model,
+    engineMs: r.timing.totalMs,
+    promptTokens: r.timing.promptTokens,
+    evaluatedTokens: r.timing.evaluatedTokens,
+    generatedTokens: r.timing.generatedTokens,
+    ...(r.timing.packageJoules !== undefined ? { measuredJoules: r.timing.packageJoules } : {}),
+    ...(outcome ? { outcome } : {}),
+  };
 }
 
 export type UsageListener = (record: LocalUsageRecord) => void;

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Config } from '../config';
 import { parseDuration } from '../core/carbon/window';
-import { DEFERRABLE_TASKS, DEFERRED_TASK_MINUTES, isDeferrable, type DeferrableTask, type TaskContext } from '../core/tasks/table';
+import { DEFERRABLE_TASKS, DEFERRED_TASK_MINUTES, isDeferrable, type TaskContext, type TaskKind } from '../core/tasks/table';
 import { JobQueue, type Job, type JobOrigin, type JobSigner, type JobSpec } from '../core/scheduling/queue';
 import { Scheduler } from '../core/scheduling/scheduler';
 import type { CarbonAccounting } from './carbonAccounting';
@@ -122,9 +122,7 @@ export class DeferredJobs implements vscode.Disposable {
         resolveTask: (task) => this.resolveTask(task),
       }),
       vscode.commands.registerCommand(SCHEDULER_COMMANDS.showJobs, () => this.showJobs()),
-      vscode.commands.registerCommand(SCHEDULER_COMMANDS.runWhenClean, (kind?: DeferrableTask, within?: string) =>
-        this.runTaskWhenClean(kind, within),
-      ),
+      vscode.commands.registerCommand(SCHEDULER_COMMANDS.runWhenClean, (kind?: TaskKind, within?: string) => this.runTaskWhenClean(kind, within)),
     );
     void this.scheduler.start().catch((e) => deps.log.error(`scheduler: could not start: ${errorMessage(e)}`));
     void this.queue.prune(KEEP_FINISHED_MS).catch((e) => deps.log.warn(`scheduler: could not prune finished jobs: ${errorMessage(e)}`));
@@ -318,7 +316,7 @@ export class DeferredJobs implements vscode.Disposable {
   }
 
   /** Queues a palette task with its input as it is now. */
-  private async runTaskWhenClean(given?: DeferrableTask, withinGiven?: string): Promise<Job | undefined> {
+  private async runTaskWhenClean(given?: TaskKind, withinGiven?: string): Promise<Job | undefined> {
     const editor = vscode.window.activeTextEditor;
     if (!editor) {
       void vscode.window.showInformationMessage('Verdant: open the file to work on first.');
@@ -333,6 +331,11 @@ export class DeferredJobs implements vscode.Disposable {
         )
       )?.task;
     if (!kind) return undefined;
+    // A command argument is not checked by its type: only a deferrable task can be queued.
+    if (!isDeferrable(kind)) {
+      void vscode.window.showErrorMessage(`Verdant: '${String(kind)}' cannot run when clean; choose one of ${DEFERRABLE_TASKS.join(', ')}.`);
+      return undefined;
+    }
     const withinText =
       withinGiven ??
       (await vscode.window.showInputBox({ title: 'Verdant: Run Task When Clean', prompt: 'Done within (e.g. 4h, 12h, 1d)', value: '12h' }));

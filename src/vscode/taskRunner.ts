@@ -40,16 +40,15 @@ export function editorTaskRunner(d: EditorRunnerDeps): { runner: TaskRunner; dis
   const runner = new TaskRunner({
     router: d.router,
     consent: d.consent,
-    local: d.engine,
-    cloud: editorCloud(d, clients),
-    record: {
+    local: {
+      generate: (request, options) => d.engine.generate(request, options),
       // The usage log feeds the ledger (and the dashboard); recordOf is that usage's own record.
-      local: (usage) => {
+      record: (usage) => {
         d.usage.record(usage);
         return d.carbon.recordOf(usage);
       },
-      cloud: (attempt) => d.carbon.recordCloud(attempt),
     },
+    cloud: editorCloud(d, clients),
     ui: editorTaskUi,
     log: d.log,
     defer: (kind, ctx, decision) => offerLater(d, kind, ctx, decision),
@@ -72,6 +71,7 @@ function editorCloud(d: EditorRunnerDeps, clients: CloudClients): CloudAccess {
       };
       return clients.use(config, (client) => client.chat(request, options));
     },
+    record: (attempt) => d.carbon.recordCloud(attempt),
   };
 }
 

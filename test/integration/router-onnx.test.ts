@@ -7,9 +7,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { readdirSync } from 'node:fs';
 import { FEATURE_COUNT, featureVector, type RoutingInput } from '../../src/core/routing/features';
-import { agrees, checkCorpus, corpusInput, isHeldOut, parseCorpus, type CorpusRow } from '../../src/core/routing/training';
+import { agrees, checkCorpus, corpusInput, isHeldOut, readCorpusDir, type CorpusRow } from '../../src/core/routing/training';
 import { loadWeights, referenceForward, type RouterWeights } from '../../src/core/routing/classifier';
 import { OnnxRouter, providerOrder } from '../../src/engine/router/onnxRouter';
 
@@ -53,14 +52,7 @@ describe('router classifier on onnxruntime-node', function () {
     evalRows = await rows('eval.jsonl');
     trainRows = await rows('train.jsonl');
     const dir = path.join(DATA, 'corpus');
-    corpus = (
-      await Promise.all(
-        readdirSync(dir)
-          .filter((f) => f.endsWith('.jsonl'))
-          .sort()
-          .map(async (f) => parseCorpus(await readFile(path.join(dir, f), 'utf8'), f)),
-      )
-    ).flat();
+    corpus = readCorpusDir(dir);
     router = await OnnxRouter.load(MODEL);
     tmp = await mkdtemp(path.join(os.tmpdir(), 'verdant-router-'));
   });

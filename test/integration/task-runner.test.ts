@@ -160,12 +160,15 @@ describe('task runner: one ledger record per attempt, the outcome names it', fun
       consent,
       ui,
       log: { info: () => undefined, error: () => undefined },
-      local: engine,
-      cloud: { target: () => ({ endpoint: server.url, model: 'llama-3.3-70b-instruct' }), chat: (req, o) => client.chat(req, o) },
-      record: {
-        local: (usage) =>
+      local: {
+        generate: (req, o) => engine.generate(req, o),
+        record: (usage) =>
           write(sciForLocalUsage(usage, DEVICE, { gPerKWh: 400, source: 'embedded', zone: 'DE', signal: 'average', isEstimated: true })),
-        cloud: (attempt) => write(cloudSciRecord({ ...attempt, localZone: 'DE' })),
+      },
+      cloud: {
+        target: () => ({ endpoint: server.url, model: 'llama-3.3-70b-instruct' }),
+        chat: (req, o) => client.chat(req, o),
+        record: (attempt) => write(cloudSciRecord({ ...attempt, localZone: 'DE' })),
       },
       defer: async (kind, ctx) => {
         deferred.push(`${kind} ${ctx.filePath}`);

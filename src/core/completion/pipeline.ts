@@ -2,7 +2,7 @@
 // request the new state extends, then an adaptive debounce, then one engine call per document at a time (a request
 // the user has typed away from is cancelled), output rules, caching, and a usage record per engine call.
 import type { ContextChunk, FimRequest, GenerateOptions, GenerateResult } from '../inference/types';
-import type { LocalUsageRecord } from '../usage';
+import { usageOf, type LocalUsageRecord } from '../usage';
 import { CompletionCache } from './cache';
 import { AdaptiveDebounce, DEFAULT_DEBOUNCE, type DebounceSettings } from './debounce';
 import type { CompletionInput } from './input';
@@ -200,7 +200,7 @@ export class CompletionPipeline {
     const started = this.deps.now?.() ?? Date.now();
     try {
       const result = await this.deps.engine.generate({ ...this.request(input), maxTokens: 0 }, {});
-      this.deps.record?.(usage(started, 'warm-up', result));
+      this.deps.record?.(usageOf(started, 'warm-up', result));
       return true;
     } catch (e) {
       this.deps.log?.(`warm-up failed: ${errorMessage(e)}`);
@@ -289,7 +289,7 @@ export class CompletionPipeline {
       this.debounce.observeLatency((this.deps.clock ?? (() => performance.now()))() - t0);
       // A request cancelled before the engine did any work (say, before it was even sent) cost nothing: no record.
       const noWork = result.stopReason === 'abort' && result.timing.totalMs === 0 && result.timing.generatedTokens === 0;
-      if (!noWork) this.deps.record?.(usage(started, 'inline-completion', result, result.stopReason === 'abort' ? 'cancelled' : undefined));
+      if (!noWork) this.deps.record?.(usageOf(started, 'inline-completion', result, result.stopReason === 'abort' ? 'cancelled' : undefined));
       if (result.stopReason === 'abort') return undefined;
       const text = finalizeCompletion(result.text, {
         linePrefix: input.linePrefix,
@@ -327,19 +327,4 @@ function abortPromise(signal: AbortSignal): Promise<void> {
     if (signal.aborted) return resolve();
     signal.addEventListener('abort', () => resolve(), { once: true });
   });
-}
-
-function usage(at: number, feature: LocalUsageRecord['feature'], r: GenerateResult, outcome?: LocalUsageRecord['outcome']): LocalUsageRecord {
-  return {
-    at,
-    feature,
-    backend: r.backend,
-    model: r.model,
-    engineMs: r.timing.totalMs,
-    promptTokens: r.timing.promptTokens,
-    evaluatedTokens: r.timing.evaluatedTokens,
-    generatedTokens: r.timing.generatedTokens,
-    ...(r.timing.packageJoules !== undefined ? { measuredJoules: r.timing.packageJoules } : {}),
-    ...(outcome ? { outcome } : {}),
-  };
 }

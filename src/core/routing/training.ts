@@ -3,6 +3,8 @@
 // logistic regression by full-batch gradient descent from zero weights (deterministic: the same bytes every run).
 // Used by scripts/build-router-model.mjs (which writes the model files) and bench/evalRouter.ts (which scores
 // the router on the held-out split).
+import { readdirSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { featureVector, FEATURE_COUNT, ROUTING_KINDS, type RoutingInput, type RoutingKind } from './features';
 import { fnv1a } from './text';
 
@@ -85,6 +87,16 @@ export function parseCorpus(content: string, file: string): CorpusRow[] {
       ...(typeof o.twin === 'string' ? { twin: o.twin } : {}),
     });
   });
+  return rows;
+}
+
+/** Every `*.jsonl` file of a corpus folder, in name order, parsed and checked as one corpus. */
+export function readCorpusDir(dir: string): CorpusRow[] {
+  const rows = readdirSync(dir)
+    .filter((f) => f.endsWith('.jsonl'))
+    .sort()
+    .flatMap((f) => parseCorpus(readFileSync(path.join(dir, f), 'utf8'), f));
+  checkCorpus(rows);
   return rows;
 }
 

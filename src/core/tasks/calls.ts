@@ -8,7 +8,7 @@ import { hostOf } from '../cloud/endpoint';
 import { redactSecrets } from '../cloud/redact';
 import type { ChatMessage, GenerateOptions, GenerateRequest, GenerateResult } from '../inference/types';
 import type { RouteDecision } from '../routing/policy';
-import type { LocalUsageRecord } from '../usage';
+import { usageOf, type LocalUsageRecord } from '../usage';
 
 /** A model call on a route already decided, by what the ledger records it as ('ask': the CLI's question). */
 export type CallFeature = 'refactor-plan' | 'refactor-step' | 'chat' | 'ask';
@@ -45,25 +45,27 @@ export interface SentCloudRequest {
 /** One cloud attempt, as measured: the ledger adds where the endpoint is (zone, intensity) and the model's size. */
 export type CloudAttempt = Pick<CloudRequestFacts, 'feature' | 'endpoint' | 'model' | 'tokensIn' | 'tokensOut' | 'latencyMs' | 'at'>;
 
+/**
+ * Each side's `record` gives the one ledger record of an attempt, written where there is a ledger; undefined when it
+ * could not be written (said where it failed).
+ */
+export interface LocalAccess {
+  generate(request: GenerateRequest, options: GenerateOptions): Promise<GenerateResult>;
+  record(usage: LocalUsageRecord): Promise<SciRecord | undefined>;
+}
+
 export interface CloudAccess {
   /** The endpoint and model as configured now. */
   target(): { readonly endpoint: string; readonly model: string };
   chat(request: CloudChatRequest, options: CloudChatOptions): Promise<CloudResult>;
+  record(attempt: CloudAttempt): Promise<SciRecord | undefined>;
 }
 
 export interface ModelCallsDeps {
   /** The local model; absent where there is none (the CLI's `ask`). */
-  readonly local?: { generate(request: GenerateRequest, options: GenerateOptions): Promise<GenerateResult> };
+  readonly local?: LocalAccess;
   /** The cloud endpoint; absent where there is none (the CLI's `complete`). */
   readonly cloud?: CloudAccess;
-  /**
-   * The one ledger record of an attempt, written where there is a ledger; undefined when it could not be written
-   * (said where it failed).
-   */
-  readonly record: {
-    local(usage: LocalUsageRecord): Promise<SciRecord | undefined>;
-    cloud(attempt: CloudAttempt): Promise<SciRecord | undefined>;
-  };
   /** Told each result: the router learns the local speed, and that the endpoint is reachable. */
   readonly observe?: {
     noteLocalResult(r: GenerateResult): void;
@@ -114,10 +116,11 @@ export class ModelCalls {
     request: GenerateRequest,
     opts: Omit<CallOptions, 'maxTokens' | 'jsonSchema'> = {},
   ): Promise<LocalOutcome> {
-    if (!this.deps.local) throw new Error('There is no local model here.');
+    const local = this.deps.local;
+    if (!local) throw new Error('There is no local model here.');
     let chars = 0;
     const started = Date.now();
-    const r = await this.deps.local.generate(request, {
+    const r = await local.generate(request, {
       ...(opts.signal ? { signal: opts.signal } : {}),
       onText: (t) => {
         chars += t.length;
@@ -127,17 +130,7 @@ export class ModelCalls {
     });
     if (r.stopReason === 'abort') throw Object.assign(new Error('cancelled'), { code: 'cancelled' });
     this.deps.observe?.noteLocalResult(r);
-    const record = await this.deps.record.local({
-      at: started,
-      feature,
-      backend: r.backend,
-      model: r.model,
-      engineMs: r.timing.totalMs,
-      promptTokens: r.timing.promptTokens,
-      evaluatedTokens: r.timing.evaluatedTokens,
-      generatedTokens: r.timing.generatedTokens,
-      ...(r.timing.packageJoules !== undefined ? { measuredJoules: r.timing.packageJoules } : {}),
-    });
+    const record = await local.record(usageOf(started, feature, r));
     return {
       route: 'local',
       reason: opts.reason ?? feature,
@@ -188,7 +181,7 @@ export class ModelCalls {
     );
     this.deps.observe?.noteCloudReached();
     const model = r.model || target.model;
-    const record = await this.deps.record.cloud({
+    const record = await cloud.record({
       feature,
       endpoint: target.endpoint,
       model,

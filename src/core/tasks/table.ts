@@ -129,7 +129,6 @@ export const TASK_KINDS = Object.keys(TASKS) as TaskKind[];
 
 /** The tasks that may wait for a clean window: their input is captured when queued, the result is a document. */
 export const DEFERRABLE_TASKS = TASK_KINDS.filter((k) => TASKS[k].deferrable);
-export type DeferrableTask = TaskKind;
 
 export function isDeferrable(kind: string): kind is TaskKind {
   return (TASK_KINDS as string[]).includes(kind) && TASKS[kind as TaskKind].deferrable;
