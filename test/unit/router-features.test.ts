@@ -44,6 +44,22 @@ describe('router features', () => {
     });
   });
 
+  it("copies the size facts and the text cues into the request's own kind's block, and leaves the other kinds' blocks zero", () => {
+    const input: RoutingInput = { ...base, text: 'why does this race?', code: 'mutex.lock();\nx += 1;\nmutex.unlock();' };
+    for (const kind of ROUTING_KINDS) {
+      const v = featureVector({ ...input, kind });
+      for (const name of ['log_prompt_tokens', 'log_files', 't_why', 't_concurrency', 'c_lines']) {
+        const own = FEATURE_NAMES.indexOf(`${kind}:${name}`);
+        assert.ok(own > 0, `${kind}:${name} is named`);
+        assert.equal(v[own], v[FEATURE_NAMES.indexOf(name)], `${kind}:${name}`);
+      }
+      for (const other of ROUTING_KINDS.filter((k) => k !== kind)) {
+        const block = FEATURE_NAMES.flatMap((n, i) => (n.startsWith(`${other}:`) ? [v[i]] : []));
+        assert.ok(block.length > 0 && block.every((x) => x === 0), `${other}'s block is zero for a ${kind} request`);
+      }
+    }
+  });
+
   it('rejects an unknown kind with a message naming the valid ones', () => {
     assert.throws(() => featureVector({ ...base, kind: 'poem' as RoutingInput['kind'] }), /Unknown routing kind 'poem'.*completion, explain/);
   });

@@ -30,6 +30,7 @@ import {
   CONFIDENT,
   GREENER_BY,
   ESCALATE_BELOW,
+  LEANS_LOCAL,
   MODE_DESCRIPTIONS,
   ROUTING_MODES,
   UNLIKELY,
@@ -363,23 +364,36 @@ describe('router policy', () => {
         ],
         ['local', false],
       );
-      // Unsure, and a draft would cost over CASCADE_MAX_COST times the cloud answer: the far greener cloud.
-      const d = decideRoute(EXPLAIN, ctx({ local: slowDirty, cloud: CLOUD_FR }), 0.5);
+      // Unsure, leaning to the cloud, and a draft would cost over CASCADE_MAX_COST times the cloud answer: the far
+      // greener cloud.
+      const d = decideRoute(EXPLAIN, ctx({ local: slowDirty, cloud: CLOUD_FR }), LEANS_LOCAL - 0.05);
       assert.deepEqual([d.route, d.cascade], ['cloud', false]);
       assert.match(d.reason, new RegExp(`\\(unsure, and the cloud is ${Math.floor(local.gCO2e / CLOUD_FR_EST.gCO2e)}x greener for this request\\)$`));
       // Local-only still means local, however dear.
       assert.equal(decideRoute(EXPLAIN, ctx({ mode: 'local-only', local: slowDirty, cloud: CLOUD_FR }), 0.95).route, 'local');
     });
 
-    it('skips the cascade when the draft alone would cost over CASCADE_MAX_COST times the cloud answer', () => {
+    it('drafts first where it leans local whatever the draft costs; leaning to the cloud, only while the draft is under CASCADE_MAX_COST times the cloud answer', () => {
       const dirty = { ...localSide({ gPerKWh: DE }), contextTokens: 8192 };
       const ratio = LOCAL_DE.gCO2e / CLOUD_FR_EST.gCO2e;
       assert.ok(ratio > CASCADE_MAX_COST && ratio < GREENER_BY, `fixture: ratio ${ratio}`);
-      const d = decideRoute(EXPLAIN, ctx({ local: dirty, cloud: CLOUD_FR }), 0.5);
-      assert.deepEqual([d.route, d.cascade], ['cloud', false]);
-      assert.match(d.reason, /\(unsure: the greener option\)$/);
-      // The same request on the clean grid drafts locally first.
-      assert.equal(decideRoute(EXPLAIN, ctx({ cloud: CLOUD_FR }), 0.5).cascade, LOCAL_FR.gCO2e <= CASCADE_MAX_COST * CLOUD_FR_EST.gCO2e);
+      for (const p of [LEANS_LOCAL, CONFIDENT - 0.001]) {
+        const d = decideRoute(EXPLAIN, ctx({ local: dirty, cloud: CLOUD_FR }), p);
+        assert.deepEqual([d.route, d.cascade], ['local', true], String(p));
+        assert.ok(d.reason.endsWith(`(leans local; the draft costs ${ratio.toFixed(1)}x the cloud answer)`), d.reason);
+      }
+      for (const p of [UNLIKELY, LEANS_LOCAL - 0.001]) {
+        const d = decideRoute(EXPLAIN, ctx({ local: dirty, cloud: CLOUD_FR }), p);
+        assert.deepEqual([d.route, d.cascade], ['cloud', false], String(p));
+        assert.match(d.reason, /\(unsure: the greener option\)$/);
+      }
+      // The same request on the clean grid drafts locally first on both sides of LEANS_LOCAL, saying nothing more.
+      assert.ok(LOCAL_FR.gCO2e <= CASCADE_MAX_COST * CLOUD_FR_EST.gCO2e, 'fixture: a cheap draft');
+      for (const p of [UNLIKELY, LEANS_LOCAL - 0.001, LEANS_LOCAL]) {
+        const d = decideRoute(EXPLAIN, ctx({ cloud: CLOUD_FR }), p);
+        assert.deepEqual([d.route, d.cascade], ['local', true], String(p));
+        assert.match(d.reason, /confidence \d\.\d\d$/);
+      }
     });
 
     it("counts a cascade's likely escalation against a warn budget", () => {
@@ -567,6 +581,15 @@ describe('router policy', () => {
   });
 
   describe('fastest', () => {
+    it('never drafts first: an unsure request takes whichever answer is expected sooner', () => {
+      const quick = ctx({ mode: 'fastest', local: { ...localSide({ tokensPerSecond: 120, prefillTokensPerSecond: 3000 }), contextTokens: 8192 } });
+      for (const p of [UNLIKELY, LEANS_LOCAL, CONFIDENT - 0.001]) {
+        const d = decideRoute(EXPLAIN, quick, p);
+        assert.equal(d.cascade, false, String(p));
+      }
+      assert.equal(decideRoute(EXPLAIN, quick, CONFIDENT - 0.001).route, 'local');
+    });
+
     it('takes the cloud when the local model is slow', () => {
       // 15.8 s at 30 tok/s locally vs 8.05 s in the cloud.
       const d = decideRoute(EXPLAIN, ctx({ mode: 'fastest' }), 0.9);

@@ -1,10 +1,23 @@
 // What the router reads from a request's text and code (src/core/routing/text.ts) and how the corpus is read and
 // split (src/core/routing/training.ts): cues that fire on what is asked, the same vector for the same request, a
-// bounded cost for a huge paste, and a corpus file that is wrong refused with its line.
+// bounded cost for a huge paste, a corpus file that is wrong refused with its line, and the cross-validation.
 import * as assert from 'node:assert/strict';
 import { FEATURE_COUNT, FEATURE_NAMES, featureVector } from '../../src/core/routing/features';
 import { codeTokens, TEXT_DENSE_COUNT, TEXT_FEATURE_NAMES, textFeatures, words } from '../../src/core/routing/text';
-import { agrees, checkCorpus, corpusInput, isHeldOut, parseCorpus, target } from '../../src/core/routing/training';
+import {
+  agrees,
+  checkCorpus,
+  corpusInput,
+  corpusMatrix,
+  CV_FOLDS,
+  cvFold,
+  isHeldOut,
+  outOfFold,
+  parseCorpus,
+  predict,
+  target,
+  trainLogistic,
+} from '../../src/core/routing/training';
 
 const cue = (v: Float32Array, name: string) => v[TEXT_FEATURE_NAMES.indexOf(name as (typeof TEXT_FEATURE_NAMES)[number])]!;
 
@@ -36,6 +49,25 @@ describe('router text features', () => {
     assert.equal(cue(dto, 'c_concurrency'), 0);
     assert.ok(cue(dto, 'c_simple') > 0.5, `simple share ${cue(dto, 'c_simple')}`);
     assert.equal(cue(dto, 'lang_hard'), 0);
+  });
+
+  it('reads how repetitive the code is from its first 40 lines: look-alike cases against varied logic', () => {
+    const cases = Array.from({ length: 30 }, (_, i) => `    case ${i}: return handler${i}(state, action);`).join('\n');
+    const varied = [
+      'const head = queue.shift();',
+      'if (!head) throw new Error("empty");',
+      'for (const [k, v] of Object.entries(head.meta)) index.set(k, v);',
+      'await flush(index, { retries: 3 });',
+      'return summarize(head, index.size);',
+    ].join('\n');
+    assert.ok(cue(textFeatures({ code: cases }), 'c_repeat_lines') > 0.9, `cases: ${cue(textFeatures({ code: cases }), 'c_repeat_lines')}`);
+    assert.ok(cue(textFeatures({ code: cases }), 'c_repeat_tokens') > 0.5);
+    assert.equal(cue(textFeatures({ code: varied }), 'c_repeat_lines'), 0);
+    assert.ok(cue(textFeatures({ code: varied }), 'c_repeat_tokens') < 0.3);
+    // Only the first 40 lines count: what follows them changes nothing.
+    const head = `${varied}\n`.repeat(8);
+    assert.equal(cue(textFeatures({ code: head + cases }), 'c_repeat_lines'), cue(textFeatures({ code: head }), 'c_repeat_lines'));
+    assert.equal(cue(textFeatures({ code: 'x = 1' }), 'c_repeat_lines'), 0);
   });
 
   it('hashes words and code tokens into fixed buckets: the same request, the same vector; nothing typed, no words', () => {
@@ -114,6 +146,27 @@ describe('router corpus', () => {
     assert.throws(() => checkCorpus([a, a]), /appears twice/);
     assert.throws(() => checkCorpus([a, { ...b, label: 'cloud' }]), /have the same label/);
     assert.throws(() => checkCorpus([a]), /names a twin "ask-2" that does not exist/);
+  });
+
+  it('cross-validates by folds of the id that keep twins together, each row scored by a model that never saw it', () => {
+    const rows = Array.from(
+      { length: 40 },
+      (_, i) =>
+        parseCorpus(line({ id: `ask-${i}`, text: i % 2 ? 'rename x to y' : 'why does this race?', label: i % 2 ? 'local' : 'cloud' }), 'f')[0]!,
+    );
+    const a = parseCorpus(line({ id: 'ask-a', twin: 'ask-b', label: 'cloud' }), 'a')[0]!;
+    const b = parseCorpus(line({ id: 'ask-b', twin: 'ask-a', label: 'local' }), 'b')[0]!;
+    assert.equal(cvFold(a), cvFold(b));
+    assert.ok(new Set(rows.map(cvFold)).size > 1 && rows.every((r) => cvFold(r) >= 0 && cvFold(r) < CV_FOLDS));
+    const o = { learningRate: 1, epochs: 200, l2: 0.001, l2Hashed: 0.01 };
+    const p = outOfFold(rows, { xs: [], ys: [] }, o);
+    assert.equal(p.length, rows.length);
+    // Row 0's p is what a model trained on the other folds alone says.
+    const others = rows.filter((r) => cvFold(r) !== cvFold(rows[0]!));
+    const { xs, ys } = corpusMatrix(others);
+    assert.equal(p[0], predict(trainLogistic(xs, ys, o), featureVector(corpusInput(rows[0]!))));
+    // The words alone tell these two apart.
+    rows.forEach((r, i) => assert.equal(p[i]! >= 0.5, r.label === 'local', r.id));
   });
 
   it('counts "either" as local-ok, and as agreeing with both routes', () => {

@@ -1,11 +1,13 @@
 // The router's feature vector: a fixed-length Float32Array describing one request, the input of the classifier
 // that answers "does the local model suffice?" (src/core/routing/classifier.ts, src/core/routing/model/router.onnx).
-// Pure. Two parts: the request's measurable facts (kind, size, speed, a draft's confidence, acceptance, power) and
-// what it asks (src/core/routing/text.ts: cues from the typed words and the code, and the words hashed). Every
+// Pure. Three parts: the request's measurable facts (kind, size, speed, a draft's confidence, acceptance, power),
+// what it asks (src/core/routing/text.ts: cues from the typed words and the code, and the words hashed), and the
+// size facts and cues again in one block per kind, so a linear model can weigh them per kind (a long diff is
+// mechanical for a commit message and not for an explanation; "why" means more in Ask than in Refactor). Every
 // feature is scaled to roughly 0..1 so one learning rate fits all of them. The layout is part of the model's
 // contract: scripts/build-router-model.mjs trains on this very function (bundled), so changing anything here means
 // rebuilding the model (test/integration/router-onnx.test.ts fails until the committed files match a rebuild).
-import { CODE_BUCKETS, TEXT_BUCKETS, TEXT_FEATURE_COUNT, TEXT_FEATURE_NAMES, textFeatures } from './text';
+import { CODE_BUCKETS, TEXT_BUCKETS, TEXT_DENSE_COUNT, TEXT_FEATURE_COUNT, TEXT_FEATURE_NAMES, textFeatures } from './text';
 
 /** Kinds of request the router sees: the inline completion and the palette tasks (src/core/tasks/table.ts). */
 export const ROUTING_KINDS = ['completion', 'explain', 'refactor', 'tests', 'summarize', 'commit', 'ask'] as const;
@@ -57,15 +59,28 @@ const BASE_FEATURE_NAMES = [
 ] as const;
 const BASE_COUNT = BASE_FEATURE_NAMES.length;
 
-/** Names of the vector's entries, in order: the facts, then what the request asks (src/core/routing/text.ts). */
+/** The size facts repeated per kind (log_prompt_tokens .. log_local_tps), then the dense text cues. */
+const PER_KIND_FACTS = { from: 7, to: 12 } as const;
+const PER_KIND_NAMES = [...BASE_FEATURE_NAMES.slice(PER_KIND_FACTS.from, PER_KIND_FACTS.to), ...TEXT_FEATURE_NAMES];
+const PER_KIND_COUNT = PER_KIND_NAMES.length;
+
+/**
+ * Names of the vector's entries, in order: the facts, what the request asks (src/core/routing/text.ts), then the
+ * per-kind block of each kind (zero except the request's own kind's).
+ */
 export const FEATURE_NAMES: readonly string[] = [
   ...BASE_FEATURE_NAMES,
   ...TEXT_FEATURE_NAMES,
   ...Array.from({ length: TEXT_BUCKETS }, (_, i) => `text_hash_${i}`),
   ...Array.from({ length: CODE_BUCKETS }, (_, i) => `code_hash_${i}`),
+  ...ROUTING_KINDS.flatMap((kind) => PER_KIND_NAMES.map((n) => `${kind}:${n}`)),
 ];
 
-export const FEATURE_COUNT = BASE_COUNT + TEXT_FEATURE_COUNT;
+/** Where the hashed words and code tokens sit (the trainer regularises them harder: see training.ts). */
+export const HASHED_FEATURES = { from: BASE_COUNT + TEXT_DENSE_COUNT, to: BASE_COUNT + TEXT_FEATURE_COUNT } as const;
+const PER_KIND_START = BASE_COUNT + TEXT_FEATURE_COUNT;
+
+export const FEATURE_COUNT = PER_KIND_START + ROUTING_KINDS.length * PER_KIND_COUNT;
 
 /** Scales: ln(1 + 32768) ~ 10.4, so 32k tokens ~ 1; ln(1 + 64) ~ 4.2 for files; ln(1 + 100 tok/s) ~ 4.6. */
 const LOG_TOKENS_SCALE = 10;
@@ -104,7 +119,8 @@ export function draftConfidence(meanLogProb: number | undefined): number {
 
 /**
  * The feature vector of one request: FEATURE_COUNT float32 values, never NaN; the facts each in [0, 4], the text
- * cues in [0, 1], the hashed words in [-1, 1] or so.
+ * cues in [0, 1], the hashed words in [-1, 1] or so; the per-kind block copies the size facts and cues into the
+ * request's own kind's slot.
  */
 export function featureVector(input: RoutingInput): Float32Array {
   const v = new Float32Array(FEATURE_COUNT);
@@ -125,6 +141,10 @@ export function featureVector(input: RoutingInput): Float32Array {
   const acceptance = input.recentAcceptance;
   v[14] = acceptance !== undefined && Number.isFinite(acceptance) ? clamp01(acceptance) : 0.5;
   v[15] = input.onBattery ? 1 : 0;
-  v.set(textFeatures(input), BASE_COUNT);
+  const text = textFeatures(input);
+  v.set(text, BASE_COUNT);
+  const own = PER_KIND_START + kindIndex * PER_KIND_COUNT;
+  v.set(v.subarray(PER_KIND_FACTS.from, PER_KIND_FACTS.to), own);
+  v.set(text.subarray(0, TEXT_DENSE_COUNT), own + PER_KIND_FACTS.to - PER_KIND_FACTS.from);
   return v;
 }

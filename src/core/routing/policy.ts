@@ -24,7 +24,7 @@ export type BudgetAction = (typeof BUDGET_ACTIONS)[number];
 
 export const MODE_DESCRIPTIONS: Record<RoutingMode, string> = {
   greenest: 'fewest grams CO2e, counting a cloud retry when the local answer may not do',
-  balanced: 'local when it is likely good enough, the cloud when not, a local draft first when unsure (else the greener option)',
+  balanced: 'local when it is likely good enough, the cloud when not, a local draft first when unsure',
   fastest: 'the quickest complete answer',
   'local-only': 'nothing leaves this machine',
   'cloud-only': 'the cloud model whenever it is allowed',
@@ -34,11 +34,16 @@ export const MODE_DESCRIPTIONS: Record<RoutingMode, string> = {
 export const CONFIDENT = 0.65;
 /** Below this, balanced mode goes straight to the cloud. */
 export const UNLIKELY = 0.35;
+/**
+ * In the unsure band, at or above this the classifier leans local: balanced mode drafts locally first whatever the
+ * draft costs (the draft will likely be kept). Below it a draft runs only where it is cheap (CASCADE_MAX_COST).
+ */
+export const LEANS_LOCAL = 0.5;
 /** After a local draft (cascade), escalate when the classifier, now seeing the draft's confidence, falls below this. */
 export const ESCALATE_BELOW = 0.5;
 /** Balanced mode sends an unsure request (when no local draft can run) to the cloud when it is this many times greener. */
 export const GREENER_BY = 4;
-/** A cascade's draft is worth it only while it costs at most this many times the cloud answer. */
+/** A draft the classifier does not lean towards is worth it only while it costs at most this many times the cloud answer. */
 export const CASCADE_MAX_COST = 2;
 /** A deferral must save at least this share of the grams to be worth the wait. */
 const LATER_MIN_SAVING = 0.2;
@@ -151,9 +156,12 @@ export function decideRoute(req: RouteRequest, ctx: RouteContext, pLocalOkIn: nu
   const expLocalMs = cloudOk ? local.latencyMs + (1 - p) * cloudEst.latencyMs : local.latencyMs;
   const vs = cloudEst ? ` vs cloud ${g(cloudEst.gCO2e)}` : '';
   const conf = `confidence ${p2(p)}`;
-  // A draft that costs far more than the cloud answer is not frugal, however it turns out.
   const unsure = p >= UNLIKELY && p < CONFIDENT;
-  const cascadeOk = ctx.cascade && cloudOk && CASCADE_KINDS.has(req.kind) && fits && local.gCO2e <= CASCADE_MAX_COST * cloudEst.gCO2e;
+  // A cascade needs both sides and a prompt the draft can take; the fastest mode never waits for a draft first.
+  const cascadeCan = ctx.cascade && cloudOk && CASCADE_KINDS.has(req.kind) && fits && ctx.mode !== 'fastest' && ctx.mode !== 'local-only';
+  // A draft that costs far more than the cloud answer is frugal only when it will likely be kept.
+  const draftCost = cloudOk && cloudEst.gCO2e > 0 ? local.gCO2e / cloudEst.gCO2e : Infinity;
+  const draftCheap = draftCost <= CASCADE_MAX_COST;
 
   const decision = (route: Route, reason: string, cascade = false): RouteDecision => {
     // A cascade may escalate: its expected cost counts the cloud answer with the probability the draft will not do.
@@ -170,8 +178,7 @@ export function decideRoute(req: RouteRequest, ctx: RouteContext, pLocalOkIn: nu
       ...(warning ? { warning } : {}),
     };
   };
-  const goLocal = (why: string): RouteDecision => {
-    const cascade = cascadeOk && p < CONFIDENT && ctx.mode !== 'local-only';
+  const goLocal = (why: string, cascade = false): RouteDecision => {
     const text = cascade ? `local draft first, the cloud if it is unsure: ${g(local.gCO2e)}${vs}, ${conf}` : `local: ${g(local.gCO2e)}${vs}, ${conf}`;
     return decision('local', why ? `${text} (${why})` : text, cascade);
   };
@@ -212,9 +219,9 @@ export function decideRoute(req: RouteRequest, ctx: RouteContext, pLocalOkIn: nu
     case 'greenest':
       if (laterWorth) return decision('later', laterReason);
       // Unsure: a local draft first, the cloud only if the draft is unsure too (its cost is the expected local cost).
-      if (unsure && cascadeOk) return goLocal('');
+      if (unsure && cascadeCan && draftCheap) return goLocal('', true);
       return expLocalG <= cloudEst.gCO2e
-        ? goLocal(`greenest, counting a likely cloud retry: ${g(expLocalG)}`)
+        ? goLocal(`greenest, counting a likely cloud retry: ${g(expLocalG)}`, cascadeCan && draftCheap && p < CONFIDENT)
         : goCloud(`greenest: the local answer would likely need a cloud retry, ${g(expLocalG)} expected`);
     case 'balanced':
     default: {
@@ -222,8 +229,11 @@ export function decideRoute(req: RouteRequest, ctx: RouteContext, pLocalOkIn: nu
       if (p < UNLIKELY) return goCloud('the local model is unlikely to do this well');
       // Confident: the local answer will do, whatever the grams (the classifier decides, not the grid).
       if (p >= CONFIDENT) return goLocal('');
-      // Unsure: a local draft first where it can run; else the greener option (the cloud when far greener).
-      if (cascadeOk) return goLocal('');
+      // Unsure: a local draft first where it can run, when the classifier leans local or the draft is cheap; else
+      // the greener option (the cloud when far greener).
+      if (cascadeCan && p >= LEANS_LOCAL)
+        return goLocal(draftCheap ? '' : `leans local; the draft costs ${draftCost.toFixed(1)}x the cloud answer`, true);
+      if (cascadeCan && draftCheap) return goLocal('', true);
       if (local.gCO2e > GREENER_BY * cloudEst.gCO2e)
         return goCloud(`unsure, and the cloud is ${Math.floor(local.gCO2e / cloudEst.gCO2e)}x greener for this request`);
       return expLocalG <= cloudEst.gCO2e ? goLocal('unsure: the greener option') : goCloud('unsure: the greener option');

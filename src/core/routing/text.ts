@@ -1,7 +1,7 @@
 // What a request asks, as numbers the router's classifier can weigh: cue families read from the words the user
 // typed (why, race, precision, timezone, security, design... against rename, format, docstring, bump) and from the
 // code it carries (locks and atomics, pointers, bit operations, regexes, numerics, window functions, generics,
-// branching and nesting), plus the typed words and their pairs hashed into a fixed number of buckets. Two requests
+// branching, nesting and how repetitive it is), plus the typed words and their pairs hashed into a fixed number of buckets. Two requests
 // of the same kind and size that ask different things get different vectors. Pure, linear in the input, and
 // bounded: only the first MAX_TEXT / MAX_CODE characters are read.
 
@@ -143,6 +143,8 @@ export const TEXT_FEATURE_NAMES = [
   'c_lines',
   'c_nesting',
   'c_simple',
+  'c_repeat_lines',
+  'c_repeat_tokens',
   'lang_hard',
   'has_text',
   'has_code',
@@ -175,6 +177,23 @@ export function fnv1a(s: string): number {
 /** The typed words, lower-cased, for hashing: letters and digits, at least two characters. */
 export function words(text: string): string[] {
   return text.toLowerCase().match(/[a-z][a-z0-9_']+|\d+/g) ?? [];
+}
+
+/** Lines read for the repetition cues: what a corpus excerpt holds, so a long paste reads as its excerpt did. */
+const REPEAT_LINES = 40;
+
+/**
+ * How repetitive the code is, from its first REPEAT_LINES lines: the share of lines whose shape (words replaced by
+ * one placeholder) repeats an earlier line's, and the share of tokens that repeat an earlier token. A long run of
+ * look-alike cases, routes, fields or calls is long but mechanical.
+ */
+function repetition(lines: readonly string[]): [lineShare: number, tokenShare: number] {
+  const head = lines.slice(0, REPEAT_LINES);
+  const shapes = head.map((l) => l.trim().replace(/\w+/g, 'w')).filter((l) => l !== '');
+  const lineShare = shapes.length >= 3 ? 1 - new Set(shapes).size / shapes.length : 0;
+  const tokens = codeTokens(head.join('\n'));
+  const tokenShare = tokens.length >= 10 ? 1 - new Set(tokens).size / tokens.length : 0;
+  return [lineShare, tokenShare];
 }
 
 /** A line that does nothing subtle: a declaration, a field, an assignment of a literal, a plain return, a brace. */
@@ -223,6 +242,7 @@ export function textFeatures(r: RequestText): Float32Array {
   }
   v[i++] = Math.min(1, deepest / 8);
   v[i++] = lines.length > 0 ? simple / lines.length : 0;
+  for (const share of repetition(lines)) v[i++] = share;
   v[i++] = HARD_LANGUAGES.has((r.language ?? '').toLowerCase()) ? 1 : 0;
   v[i++] = text.trim() !== '' ? 1 : 0;
   v[i++] = code.trim() !== '' ? 1 : 0;

@@ -5,7 +5,7 @@
 // the router on the held-out split).
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { featureVector, FEATURE_COUNT, ROUTING_KINDS, type RoutingInput, type RoutingKind } from './features';
+import { featureVector, FEATURE_COUNT, HASHED_FEATURES, ROUTING_KINDS, type RoutingInput, type RoutingKind } from './features';
 import { fnv1a } from './text';
 
 // The build script bundles this module alone: it needs the feature function too.
@@ -39,11 +39,20 @@ export const CORPUS_CONTEXT_TOKENS = 8192;
 /** One request in five is held out, chosen by a hash of its id (stable as the corpus grows). */
 const HELD_OUT_EVERY = 5;
 
+/** A pair of twins is split by the smaller id, so both land on the same side of every split. */
+function splitKey(row: Pick<CorpusRow, 'id' | 'twin'>): string {
+  return row.twin !== undefined && row.twin < row.id ? row.twin : row.id;
+}
+
 /** Whether a request belongs to the held-out split: never trained on, only scored. Twins stay together. */
 export function isHeldOut(row: Pick<CorpusRow, 'id' | 'twin'>): boolean {
-  // A pair of twins is split by the smaller id, so both land on the same side.
-  const key = row.twin !== undefined && row.twin < row.id ? row.twin : row.id;
-  return fnv1a(key) % HELD_OUT_EVERY === 0;
+  return fnv1a(splitKey(row)) % HELD_OUT_EVERY === 0;
+}
+
+/** Folds of the cross-validation over the training rows (chosen by another hash of the id; twins together). */
+export const CV_FOLDS = 5;
+export function cvFold(row: Pick<CorpusRow, 'id' | 'twin'>): number {
+  return fnv1a(`cv:${splitKey(row)}`) % CV_FOLDS;
 }
 
 /** Parses and checks one corpus file (JSON Lines); errors name the file and line. */
@@ -147,6 +156,12 @@ export interface TrainingOptions {
   readonly epochs: number;
   /** L2 on the weights (not the bias). */
   readonly l2: number;
+  /**
+   * L2 on the hashed words and code tokens (HASHED_FEATURES). Hundreds of sparse buckets over a corpus of hundreds of
+   * requests fit noise: cross-validation on the training rows prefers them held near zero, so the cues carry the
+   * decision and the buckets add only what many requests agree on.
+   */
+  readonly l2Hashed: number;
 }
 
 export interface LogisticModel {
@@ -156,29 +171,38 @@ export interface LogisticModel {
 
 const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
 
-/** Full-batch gradient descent on the mean log-loss + l2/2 |w|^2 from zeros; weights rounded to float32 at the end. */
+/**
+ * Full-batch gradient descent on the mean log-loss + l2/2 |w|^2 (l2Hashed on the hashed buckets) from zeros; weights
+ * rounded to float32 at the end.
+ */
 export function trainLogistic(xs: readonly Float32Array[], ys: readonly number[], o: TrainingOptions): LogisticModel {
   const n = xs.length;
   const d = FEATURE_COUNT;
   const w = new Float64Array(d);
   let b = 0;
   const gw = new Float64Array(d);
+  const l2 = new Float64Array(d).fill(o.l2).fill(o.l2Hashed, HASHED_FEATURES.from, HASHED_FEATURES.to);
+  // Most entries are zero (other kinds' blocks, empty buckets): walk each row's non-zero entries only.
+  const rows = xs.map((x) => {
+    const at: number[] = [];
+    x.forEach((v, j) => {
+      if (v !== 0) at.push(j);
+    });
+    return { at, x };
+  });
   for (let epoch = 0; epoch < o.epochs; epoch++) {
     gw.fill(0);
     let gb = 0;
     for (let i = 0; i < n; i++) {
-      const x = xs[i]!;
+      const { at, x } = rows[i]!;
       let z = b;
-      for (let j = 0; j < d; j++) z += w[j]! * x[j]!;
+      for (const j of at) z += w[j]! * x[j]!;
       const err = sigmoid(z) - ys[i]!;
       if (err === 0) continue;
-      for (let j = 0; j < d; j++) {
-        const xj = x[j]!;
-        if (xj !== 0) gw[j] = gw[j]! + err * xj;
-      }
+      for (const j of at) gw[j] = gw[j]! + err * x[j]!;
       gb += err;
     }
-    for (let j = 0; j < d; j++) w[j] = w[j]! - o.learningRate * (gw[j]! / n + o.l2 * w[j]!);
+    for (let j = 0; j < d; j++) w[j] = w[j]! - o.learningRate * (gw[j]! / n + l2[j]! * w[j]!);
     b -= o.learningRate * (gb / n);
   }
   return { weights: Array.from(w, Math.fround), bias: Math.fround(b) };
@@ -194,4 +218,27 @@ export function predict(model: LogisticModel, x: Float32Array): number {
 /** The feature vectors and targets of corpus rows. */
 export function corpusMatrix(rows: readonly CorpusRow[]): { xs: Float32Array[]; ys: number[] } {
   return { xs: rows.map((r) => featureVector(corpusInput(r))), ys: rows.map((r) => target(r.label)) };
+}
+
+/**
+ * Cross-validation on the training rows: each row's p from a model trained on the other folds (plus `extra`, rows
+ * that are always trained on, such as the older size-only ones). Used to choose the training settings and the
+ * policy's thresholds without looking at the held-out split.
+ */
+export function outOfFold(
+  rows: readonly CorpusRow[],
+  extra: { readonly xs: readonly Float32Array[]; readonly ys: readonly number[] },
+  o: TrainingOptions,
+): number[] {
+  const { xs, ys } = corpusMatrix(rows);
+  const folds = rows.map(cvFold);
+  const p = new Array<number>(rows.length).fill(Number.NaN);
+  for (let f = 0; f < CV_FOLDS; f++) {
+    const inTrain = (_: unknown, i: number) => folds[i] !== f;
+    const model = trainLogistic([...xs.filter(inTrain), ...extra.xs], [...ys.filter(inTrain), ...extra.ys], o);
+    folds.forEach((g, i) => {
+      if (g === f) p[i] = predict(model, xs[i]!);
+    });
+  }
+  return p;
 }
