@@ -91,14 +91,8 @@ export class Router implements TaskRouter, vscode.Disposable {
   async route(q: RouteQuery): Promise<Routed> {
     const started = performance.now();
     const features = this.features(q);
-    const classified = this.classify(features);
-    const { classifier } = classified;
     this.lastFeatures.set(q.kind, features);
-    // What the user did with similar requests moves p, and the reason says so.
-    const lean = this.memory.lean(q.kind, features, classified.p);
-    const p = lean.p;
-    const decided = decideRoute({ kind: q.kind, promptTokens: q.promptTokens, selectionChars: q.selectionChars }, await this.context(q), p);
-    const decision = lean.note ? { ...decided, reason: `${decided.reason}; ${lean.note}` } : decided;
+    const { decision, p, classifier } = await this.decide(q, features);
     const entry = this.log.add({
       at: Date.now(),
       kind: q.kind,
@@ -110,7 +104,20 @@ export class Router implements TaskRouter, vscode.Disposable {
     this.deps.log.info(
       `route ${q.kind} (${q.promptTokens} tokens): ${decision.route}${decision.cascade ? ' (cascade)' : ''}; ${decision.reason}; classifier ${classifier}`,
     );
-    return { decision, entry, p };
+    return { decision, entry, p, localContextTokens: this.contextTokens };
+  }
+
+  async decidePiece(q: RouteQuery): Promise<RouteDecision> {
+    return (await this.decide(q, this.features(q))).decision;
+  }
+
+  /** The classifier, moved by what the user did with similar requests (the reason says so), then the policy. */
+  private async decide(q: RouteQuery, features: Float32Array): Promise<{ decision: RouteDecision; p: number; classifier: string }> {
+    const classified = this.classify(features);
+    const lean = this.memory.lean(q.kind, features, classified.p);
+    const decided = decideRoute({ kind: q.kind, promptTokens: q.promptTokens, selectionChars: q.selectionChars }, await this.context(q), lean.p);
+    const decision = lean.note ? { ...decided, reason: `${decided.reason}; ${lean.note}` } : decided;
+    return { decision, p: lean.p, classifier: classified.classifier };
   }
 
   /**

@@ -18,8 +18,10 @@ import { cascadeVerdict, decideRoute, type RouteContext, type RouteDecision, typ
 import type { RouteQuery, Routed, TaskRouter } from '../../src/core/routing/query';
 import type { TaskOutcome } from '../../src/core/tasks/calls';
 import { TaskRunner, type DeferredOutcome, type TaskUi } from '../../src/core/tasks/runner';
-import type { TaskContext } from '../../src/core/tasks/table';
+import { extractCodeBlock, type TaskContext } from '../../src/core/tasks/table';
+import { OpenAiCompatibleBackend } from '../../src/engine/backends';
 import { LlamaEngine } from '../../src/engine/llama/engine';
+import type { InferenceBackend } from '../../src/engine/types';
 import { FakeServer, type Seen } from '../support/fakeServer';
 import { ALNUM, seededChars } from '../support/fakeSecrets';
 import { testModels } from '../support/models';
@@ -47,6 +49,9 @@ class PolicyRouter implements TaskRouter {
   cloudG = 50;
   localResults = 0;
   cloudReached = 0;
+  contextTokens = 4096;
+  /** Pieces of split requests decided (decidePiece). */
+  pieces: RouteQuery[] = [];
 
   private context(q: RouteQuery): RouteContext {
     return {
@@ -54,7 +59,7 @@ class PolicyRouter implements TaskRouter {
       trusted: true,
       consent: q.consent,
       cascade: true,
-      local: { device: DEVICE, tokensPerSecond: 30, gPerKWh: this.localG, contextTokens: 4096 },
+      local: { device: DEVICE, tokensPerSecond: 30, gPerKWh: this.localG, contextTokens: this.contextTokens },
       cloud: { model: 'llama-3.3-70b-instruct', pue: 1.2, gPerKWh: this.cloudG },
       ...(q.deferrable && this.window ? { deferral: this.window } : {}),
     };
@@ -66,7 +71,13 @@ class PolicyRouter implements TaskRouter {
       decision,
       p: this.p,
       entry: this.log.add({ at: Date.now(), kind: q.kind, promptTokens: q.promptTokens, decision, classifier: 'test', decisionMs: 0 }),
+      localContextTokens: this.contextTokens,
     };
+  }
+
+  async decidePiece(q: RouteQuery): Promise<RouteDecision> {
+    this.pieces.push(q);
+    return decideRoute(q, this.context(q), this.p);
   }
 
   async reroute(q: RouteQuery, routed: Routed, why: string): Promise<RouteDecision> {
@@ -127,7 +138,14 @@ describe('task runner: one ledger record per attempt, the outcome names it', fun
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   function setUp(
-    over: { consent?: 'granted' | 'denied' | 'unknown'; defer?: 'accept' | 'decline'; offerLocal?: boolean; failAppend?: boolean } = {},
+    over: {
+      consent?: 'granted' | 'denied' | 'unknown';
+      defer?: 'accept' | 'decline';
+      offerLocal?: boolean;
+      failAppend?: boolean;
+      /** Another local model than the in-process one (a local server's backend). */
+      local?: Pick<InferenceBackend, 'generate'>;
+    } = {},
   ) {
     const router = new PolicyRouter();
     const asked: string[] = [];
@@ -161,7 +179,7 @@ describe('task runner: one ledger record per attempt, the outcome names it', fun
       ui,
       log: { info: () => undefined, error: () => undefined },
       local: {
-        generate: (req, o) => engine.generate(req, o),
+        generate: (req, o) => (over.local ?? engine).generate(req, o),
         record: (usage) =>
           write(sciForLocalUsage(usage, DEVICE, { gPerKWh: 400, source: 'embedded', zone: 'DE', signal: 'average', isEstimated: true })),
       },
@@ -285,5 +303,106 @@ describe('task runner: one ledger record per attempt, the outcome names it', fun
     assert.equal(o.grams, undefined);
     assert.deepEqual(o.recordIds, []);
     await t.close();
+  });
+
+  describe('a refactor longer than the local context, in regions that each fit it', () => {
+    /** Twelve top-level functions of about 250 characters: 3 kB, with blank lines between them. */
+    const functions = Array.from(
+      { length: 12 },
+      (_, i) =>
+        `export function total${i}(items: Item[]): number {\n  let sum = 0;\n  for (const item of items) {\n    sum += item.price * item.count + ${i};\n  }\n  return oldRound(sum);\n}\n`,
+    ).join('\n');
+    const LONG: TaskContext = { languageId: 'typescript', filePath: 'src/totals.ts', code: functions, instruction: 'rename oldRound to roundCents' };
+
+    /** A local LM Studio-style server that does what was asked to the code it was sent, and counts what it saw. */
+    async function renamingServer(): Promise<FakeServer> {
+      return FakeServer.start({
+        'POST /v1/chat/completions': (seen, res) => {
+          const prompt = String((seen.body as { messages: { content: string }[] }).messages.at(-1)?.content);
+          const code = /```typescript\n([\s\S]*?)```/.exec(prompt)?.[1] ?? '';
+          const answer = `\`\`\`typescript\n${code.replace(/oldRound/g, 'roundCents')}\`\`\`\nRenamed the helper.`;
+          const chunk = (o: unknown) => `data: ${JSON.stringify(o)}\n\n`;
+          void streamBody(res, 'text/event-stream', [
+            chunk({ choices: [{ delta: { content: answer } }] }),
+            chunk({ choices: [{ delta: {}, finish_reason: 'stop' }] }),
+            chunk({ choices: [], usage: { prompt_tokens: Math.ceil(prompt.length / 3.5), completion_tokens: Math.ceil(answer.length / 3.5) } }),
+            'data: [DONE]\n\n',
+          ]);
+        },
+      });
+    }
+
+    it('runs each region locally (one record each), nothing in the cloud, and joins the answers in order', async () => {
+      const local = await renamingServer();
+      try {
+        const t = setUp({
+          local: new OpenAiCompatibleBackend({ flavour: 'lmstudio', url: `${local.url}/v1`, model: 'qwen2.5-coder-1.5b-instruct' }),
+        });
+        t.router.mode = 'balanced';
+        t.router.contextTokens = 512;
+        const whole = await t.router.route({ kind: 'refactor', promptTokens: 950, files: 1, selectionChars: LONG.code.length, consent: 'granted' });
+        assert.equal(whole.decision.route, 'cloud', 'fixture: the whole selection does not fit the local context');
+        const sent = server.seen.length;
+        const o = await t.runner.run('refactor', LONG);
+        const n = t.router.pieces.length;
+        assert.ok(n >= 3, `split into ${n} regions`);
+        await assertRecords(
+          o,
+          Array.from({ length: n }, () => 'local'),
+        );
+        assert.equal(server.seen.length, sent, 'nothing went to the cloud');
+        assert.equal(local.seen.length, n, 'one local request per region');
+        // Each region was sent alone, whole functions only, and together they are the selection.
+        // (The prompt's fence adds a line break after the code.)
+        const sentCode = local.seen.map((x) => /```typescript\n([\s\S]*?)\n```/.exec(String(x.body.messages.at(-1).content))![1]!);
+        assert.equal(sentCode.join(''), LONG.code);
+        assert.ok(sentCode.every((c) => c.startsWith('export function total') && c.length < LONG.code.length / 2));
+        assert.ok(t.router.pieces.every((q) => q.text === LONG.instruction && q.promptTokens < 512));
+        assert.ok(o && o.route !== 'later');
+        assert.equal(extractCodeBlock(o.text), LONG.code.replace(/oldRound/g, 'roundCents').replace(/\n$/, ''));
+        assert.match(o.reason, new RegExp(`^local in ${n} parts: the selection with its answer exceeds the local context of 512 tokens`));
+        assert.equal(t.router.log.last?.outcome, `done (local, ${n} parts)`);
+        await t.close();
+      } finally {
+        await local.close();
+      }
+    });
+
+    it('a part whose answer has no code block stops the task with the part named; the parts that ran stay recorded', async () => {
+      // The tiny test model writes stories, never a fenced block.
+      const t = setUp();
+      t.router.mode = 'balanced';
+      t.router.contextTokens = 512;
+      const sent = server.seen.length;
+      const o = await t.runner.run('refactor', LONG);
+      assert.equal(o, undefined);
+      assert.match(t.errors[0] ?? '', /^The local model's answer for part 1 of \d+ has no complete code block, so nothing was changed\./);
+      assert.deepEqual(
+        (await ledger.read()).records.map((r) => r.route),
+        ['local'],
+      );
+      assert.equal(server.seen.length, sent);
+      assert.match(t.router.log.last?.outcome ?? '', /^failed: /);
+      await t.close();
+    });
+
+    it('is not split when a region would not stay local, or the whole fits', async () => {
+      const hard = setUp();
+      hard.router.mode = 'balanced';
+      hard.router.contextTokens = 512;
+      hard.router.p = 0.2;
+      const o = await assertRecords(await hard.runner.run('refactor', LONG), ['cloud']);
+      assert.equal(o.route, 'cloud');
+      assert.ok(hard.router.pieces.length >= 1 && hard.router.pieces.length < 12);
+      await hard.close();
+      rmSync(dir, { recursive: true, force: true });
+      ledger = new Ledger({ dir });
+      const fits = setUp();
+      fits.router.mode = 'local-only';
+      fits.router.contextTokens = 2048;
+      await fits.runner.run('refactor', { ...LONG, code: LONG.code.slice(0, 600) });
+      assert.deepEqual(fits.router.pieces, [], 'a selection that fits is not cut');
+      await fits.close();
+    });
   });
 });

@@ -130,6 +130,12 @@ export function cloudBlocked(decision: RouteDecision): string | undefined {
   return cloud ? cloud.blocked : 'no cloud endpoint is configured';
 }
 
+/** Whether the prompt and its expected answer fit a local context of `contextTokens` (0: unknown, so yes). */
+export function fitsLocalContext(req: RouteRequest, contextTokens: number): boolean {
+  const tokensOut = req.outputTokens ?? expectedOutputTokens(req.kind, req.selectionChars);
+  return contextTokens <= 0 || req.promptTokens + tokensOut <= contextTokens;
+}
+
 /**
  * Decides the route. `pLocalOk` is the classifier's probability that the local model's answer will do (0..1); a
  * non-finite value counts as 0.5 (unknown).
@@ -142,7 +148,7 @@ export function decideRoute(req: RouteRequest, ctx: RouteContext, pLocalOkIn: nu
   const cloudBlocked = cloudBlock(ctx, cloudEst);
   const localBlocked = ctx.local.unavailable;
   // The answer shares the context with the prompt.
-  const fits = ctx.local.contextTokens <= 0 || req.promptTokens + tokensOut <= ctx.local.contextTokens;
+  const fits = fitsLocalContext({ ...req, outputTokens: tokensOut }, ctx.local.contextTokens);
 
   const later =
     ctx.deferral && !localBlocked ? estimateLaterOption(local, ctx.deferral.windowGPerKWh, ctx.local.gPerKWh, ctx.deferral.startsInMs) : undefined;

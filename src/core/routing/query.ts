@@ -26,6 +26,8 @@ export interface Routed {
   readonly entry: RoutingLogEntry;
   /** The classifier's P(local suffices) for this request, kept so that a second decision reuses it. */
   readonly p: number;
+  /** The local model's context size the decision assumed, tokens. */
+  readonly localContextTokens: number;
 }
 
 /** The router as the task runner uses it. */
@@ -36,6 +38,11 @@ export interface TaskRouter {
    * the same probability, no second classification or log entry; the entry notes `why`.
    */
   reroute(q: RouteQuery, routed: Routed, why: string): Promise<RouteDecision>;
+  /**
+   * One piece of a request split to fit the local context (a region of a long refactor): classified and decided
+   * like a request, but neither logged nor remembered as the user's last request (the whole request is).
+   */
+  decidePiece(q: RouteQuery): Promise<RouteDecision>;
   /** After a cascade's local draft: keep it or escalate, now seeing the draft's confidence. */
   afterDraft(q: RouteQuery, draft: GenerateResult): Promise<CascadeVerdict & { p: number }>;
   noteLocalResult(r: GenerateResult): void;

@@ -10,10 +10,11 @@ import { errorMessage } from '../errors';
 import type { ChatMessage } from '../inference/types';
 import { runCascade } from '../routing/cascade';
 import { CHARS_PER_TOKEN } from '../routing/estimates';
-import { cloudBlocked, type RouteDecision } from '../routing/policy';
-import type { Consent, RouteQuery, TaskRouter } from '../routing/query';
+import { cloudBlocked, fitsLocalContext, type RouteDecision } from '../routing/policy';
+import type { Consent, RouteQuery, Routed, TaskRouter } from '../routing/query';
 import { ModelCalls, strip, type CallFeature, type CallOptions, type ModelCallsDeps, type SentCloudRequest, type TaskOutcome } from './calls';
-import { TASKS, type TaskContext, type TaskKind } from './table';
+import { rejoinable, splitRegions } from './regions';
+import { extractCodeBlock, TASKS, type TaskContext, type TaskKind } from './table';
 
 /** A deferrable task the router sent to a cleaner window: queued, not run. */
 export interface DeferredOutcome {
@@ -128,6 +129,8 @@ export class TaskRunner {
         reason: `retried in the cloud at your request (${decision.reason})`,
       };
     }
+    const pieces = decision.route !== 'later' && !force ? await this.localPieces(kind, ctx, query, routed.localContextTokens) : undefined;
+    if (pieces) return this.runPieces(ctx, pieces, routed, opts.sink);
     if (decision.route === 'later') {
       const queued = query.deferrable && this.deps.defer ? await this.deps.defer(kind, ctx, decision) : undefined;
       if (queued) {
@@ -167,6 +170,8 @@ export class TaskRunner {
     }
     if (decision.warning) this.deps.ui.warn(decision.warning);
     const final = decision;
+    // A refactor's answer is the selection rewritten: room for all of it (the default would cut a long one short).
+    const maxTokens = kind === 'refactor' ? answerRoom(ctx.code, query.promptTokens, routed.localContextTokens) : undefined;
     const title = `${kind} (${final.cascade ? 'local draft first' : final.route})`;
     let inCloud = false;
     const toCloud = (signal: AbortSignal, report: (chars: number) => void) => {
@@ -176,7 +181,7 @@ export class TaskRunner {
     try {
       const outcome = await this.deps.ui.progress(title, async (signal, report): Promise<TaskOutcome> => {
         if (final.route === 'cloud') return toCloud(signal, report);
-        const chat = { signal, report, reason: final.reason };
+        const chat = { signal, report, reason: final.reason, ...(maxTokens ? { maxTokens } : {}) };
         if (!final.cascade) return strip(await this.calls.chatLocal('task', messages, { ...chat, sink: opts.sink }));
         // Cascade: the draft is held back (not streamed) until the classifier, seeing its confidence, keeps it.
         const c = await runCascade({
@@ -224,11 +229,96 @@ export class TaskRunner {
       if (!(await this.deps.ui.offerLocal(`the cloud request failed: ${message}`))) return undefined;
       const reason = 'cloud failed: ran locally';
       const local = await this.deps.ui.progress(`${kind} (local)`, async (signal, report) =>
-        strip(await this.calls.chatLocal('task', messages, { signal, report, sink: opts.sink, reason })),
+        strip(await this.calls.chatLocal('task', messages, { signal, report, sink: opts.sink, reason, ...(maxTokens ? { maxTokens } : {}) })),
       );
       entry.outcome = 'cloud failed, ran locally';
       entry.grams = local.grams;
       return { ...local, decision: final };
+    }
+  }
+
+  /**
+   * A refactor too long for the local context, cut between top-level blocks into regions that each fit it and that
+   * each route local (the router reads every region with the same instruction): a long mechanical change stays on
+   * this machine. Undefined when the request fits, cannot be cut, or some region would not stay local.
+   */
+  private async localPieces(kind: TaskKind, ctx: TaskContext, query: RouteQuery, contextTokens: number): Promise<Piece[] | undefined> {
+    if (kind !== 'refactor' || contextTokens <= 0 || fitsLocalContext(query, contextTokens)) return undefined;
+    const spec = TASKS[kind];
+    const templateChars = promptTokens(spec.prompt({ ...ctx, code: '' })) * CHARS_PER_TOKEN;
+    // The region goes in once and comes back a little longer (expectedOutputTokens: 1.1x), with a tenth to spare.
+    const maxChars = Math.floor((0.9 * (contextTokens * CHARS_PER_TOKEN - templateChars)) / 2.1);
+    const regions = maxChars > 0 ? splitRegions(ctx.code, maxChars) : undefined;
+    if (!regions) return undefined;
+    const pieces: Piece[] = [];
+    for (const code of regions) {
+      const messages = spec.prompt({ ...ctx, code });
+      const q: RouteQuery = { ...query, promptTokens: promptTokens(messages), selectionChars: code.length, code, deferrable: false };
+      if (!fitsLocalContext(q, contextTokens)) return undefined;
+      const decision = await this.deps.router.decidePiece(q);
+      if (decision.route !== 'local' || decision.cascade) return undefined;
+      pieces.push({ code, messages, decision, maxTokens: contextTokens - q.promptTokens });
+    }
+    return pieces;
+  }
+
+  /** The regions of a split refactor, locally one after another, joined into one answer (one record each). */
+  private async runPieces(
+    ctx: TaskContext,
+    pieces: readonly Piece[],
+    routed: Routed,
+    sink: ((text: string) => void) | undefined,
+  ): Promise<TaskOutcome | undefined> {
+    const n = pieces.length;
+    const ps = pieces.map((x) => x.decision.pLocalOk);
+    const reason =
+      `local in ${n} parts: the selection with its answer exceeds the local context of ${routed.localContextTokens} tokens, ` +
+      `and each part fits it and reads as local work (confidence ${Math.min(...ps).toFixed(2)} to ${Math.max(...ps).toFixed(2)})`;
+    const { entry } = routed;
+    this.deps.log.info(`task refactor: ${reason}`);
+    const decision: RouteDecision = { ...routed.decision, route: 'local', cascade: false, needsConsent: false, reason };
+    const done: TaskOutcome[] = [];
+    try {
+      const outcome = await this.deps.ui.progress(`refactor (local, ${n} parts)`, async (signal, report) => {
+        let before = 0;
+        const code: string[] = [];
+        for (const [i, piece] of pieces.entries()) {
+          const o = strip(
+            await this.calls.chatLocal('task', piece.messages, { signal, report: (c) => report(before + c), reason, maxTokens: piece.maxTokens }),
+          );
+          done.push(o);
+          before += o.text.length;
+          const replacement = extractCodeBlock(o.text);
+          if (replacement === undefined)
+            throw new Error(
+              `The local model's answer for part ${i + 1} of ${n} has no complete code block, so nothing was changed. Retry in the cloud, or refactor a smaller selection.`,
+            );
+          code.push(rejoinable(replacement, piece.code));
+        }
+        const fence = '`'.repeat(Math.max(3, ...[...code.join('').matchAll(/`+/g)].map((m) => m[0].length + 1)));
+        const text = `${fence}${ctx.languageId}\n${code.join('').replace(/\n$/, '')}\n${fence}\n\nRefactored locally in ${n} parts, each within the local model's context.`;
+        sink?.(text);
+        return {
+          route: 'local' as const,
+          reason,
+          model: done[0]!.model,
+          text,
+          grams: done.reduce<number | undefined>((g, o) => sumGrams(g, o.grams), undefined),
+          recordIds: done.flatMap((o) => o.recordIds),
+        };
+      });
+      entry.outcome = `done (local, ${n} parts)`;
+      entry.grams = outcome.grams;
+      return { ...outcome, decision };
+    } catch (e) {
+      // The parts that ran stay in the ledger: they used energy whether or not the whole came together.
+      entry.outcome = isCancel(e) ? 'cancelled' : `failed: ${errorMessage(e)}`;
+      if (isCancel(e)) this.deps.log.info('task refactor cancelled');
+      else {
+        this.deps.log.error(`task refactor (local, ${n} parts) failed after ${done.length}: ${errorMessage(e)}`);
+        this.deps.ui.error(errorMessage(e));
+      }
+      return undefined;
     }
   }
 
@@ -239,6 +329,23 @@ export class TaskRunner {
   private askConsent(kind: TaskKind): Promise<Consent> {
     return this.deps.consent.ask(this.cloudHost(), TASKS[kind].sends);
   }
+}
+
+/** One region of a split refactor: its code, its prompt, how the router decided it, and room for its answer. */
+interface Piece {
+  readonly code: string;
+  readonly messages: ChatMessage[];
+  readonly decision: RouteDecision;
+  readonly maxTokens: number;
+}
+
+/**
+ * Tokens a local refactor may answer with: the selection comes back a little longer (1.5x, and a few sentences),
+ * never fewer than the default 1,024 and never past what the context leaves after the prompt.
+ */
+function answerRoom(code: string, prompt: number, contextTokens: number): number {
+  const wanted = Math.max(1024, Math.ceil((1.5 * code.length) / CHARS_PER_TOKEN) + 128);
+  return contextTokens > prompt ? Math.min(wanted, contextTokens - prompt) : wanted;
 }
 
 function promptTokens(messages: readonly ChatMessage[]): number {
