@@ -9,9 +9,9 @@
 const MAX_TEXT = 4000;
 const MAX_CODE = 20000;
 /** Buckets the typed words and word pairs are hashed into (signed hashing: collisions cancel rather than add). */
-export const TEXT_BUCKETS = 256;
+export const TEXT_BUCKETS = 2048;
 /** Buckets the code's identifiers, keywords and operators are hashed into. */
-export const CODE_BUCKETS = 256;
+export const CODE_BUCKETS = 2048;
 
 export interface RequestText {
   /** What the user typed: the question, the refactoring wanted; empty for commands that take none. */
