@@ -488,6 +488,7 @@ function routerEval(r) {
     '',
     caveats([
       'The held-out fifth of the labelled corpus (src/core/routing/model/corpus), never trained on; "either" agrees with both routes; a cascade counts as local. See `npm run eval:router`. Grams depend on the assumed zones and device in the setup.',
+      'The split mixes the first corpus files and the later, deliberately harder ones (ids `<kind>b-<nnn>`: decoy words, casual phrasing); `node out/bench/evalRouter.js --data FILE` scores any subset.',
     ]),
   ].join('\n');
 }
