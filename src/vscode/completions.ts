@@ -4,7 +4,7 @@ import * as vscode from 'vscode';
 import type { Config } from '../config';
 import { ExtraContextRing } from '../core/completion/extraContext';
 import { CompletionPipeline, type CompletionSettings } from '../core/completion/pipeline';
-import { onBattery } from '../core/power/battery';
+import { PowerProbe } from '../core/power/battery';
 import type { UsageLog } from '../core/usage';
 import { EngineError } from '../engine/errors';
 import { ContextCollector } from './contextCollector';
@@ -34,6 +34,7 @@ export class Completions implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private battery: boolean | undefined;
   private batteryTimer: NodeJS.Timeout | undefined;
+  private readonly power = new PowerProbe();
   private readonly notified = new Set<string>();
   private lastError: string | undefined;
 
@@ -107,8 +108,13 @@ export class Completions implements vscode.Disposable {
   }
 
   private async pollBattery(): Promise<void> {
-    this.battery = await onBattery();
+    this.battery = await this.power.onBattery();
     this.deps.status.setOnBattery(this.battery);
+    // The OS cannot say (no PowerShell, as under Wine): stop polling rather than spawn for nothing every minute.
+    if (this.power.gaveUp) {
+      clearInterval(this.batteryTimer);
+      this.deps.log.info('power state: the OS does not say whether this machine is on battery; not asking again');
+    }
   }
 
   /** One clear sentence in the status bar; a notification with the fix once per kind of problem per session. */

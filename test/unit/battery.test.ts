@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { onBattery, parsePmset, parseWin32BatteryStatus } from '../../src/core/power/battery';
+import { onBattery, parsePmset, parseWin32BatteryStatus, PowerProbe } from '../../src/core/power/battery';
 
 function sysfs(supplies: Record<string, Record<string, string>>): string {
   const root = mkdtempSync(path.join(os.tmpdir(), 'verdant-power-'));
@@ -52,5 +52,25 @@ describe('battery detection', () => {
   it('answers on this machine without throwing', async () => {
     const v = await onBattery();
     assert.ok(v === undefined || typeof v === 'boolean');
+  });
+
+  it('stops asking once the OS has no way to say (PowerShell missing, as under Wine), and keeps asking after a passing failure', async () => {
+    // The real spawn: there is no powershell.exe on this Linux machine, as there is none under Wine.
+    const missing = new PowerProbe({ platform: 'win32' });
+    for (let i = 0; i < 3; i++) assert.equal(await missing.onBattery(), undefined);
+    assert.deepEqual([missing.asked, missing.gaveUp], [1, true]);
+    let calls = 0;
+    const flaky = new PowerProbe({
+      platform: 'win32',
+      run: async () => {
+        calls++;
+        if (calls === 1) throw Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' });
+        return '1';
+      },
+    });
+    assert.equal(await flaky.onBattery(), undefined);
+    assert.equal(flaky.gaveUp, false);
+    assert.equal(await flaky.onBattery(), true);
+    assert.equal(flaky.asked, 2);
   });
 });

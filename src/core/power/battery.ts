@@ -18,10 +18,18 @@ const run = (cmd: string, args: readonly string[]) =>
   });
 
 export async function onBattery(deps: PowerProbeDeps = {}): Promise<boolean | undefined> {
+  return (await probe(deps)).onBattery;
+}
+
+/**
+ * One reading, and whether asking again can tell more: not when the OS has no way to say (the command is missing,
+ * as PowerShell is under Wine or on a stripped Windows; pmset on a stripped macOS).
+ */
+async function probe(deps: PowerProbeDeps): Promise<{ onBattery: boolean | undefined; askAgain: boolean }> {
   const platform = deps.platform ?? process.platform;
   try {
-    if (platform === 'linux') return await linux(deps);
-    if (platform === 'darwin') return parsePmset(await (deps.run ?? run)('pmset', ['-g', 'batt']));
+    if (platform === 'linux') return { onBattery: await linux(deps), askAgain: true };
+    if (platform === 'darwin') return { onBattery: parsePmset(await (deps.run ?? run)('pmset', ['-g', 'batt'])), askAgain: true };
     if (platform === 'win32') {
       const out = await (deps.run ?? run)('powershell.exe', [
         '-NoProfile',
@@ -29,12 +37,37 @@ export async function onBattery(deps: PowerProbeDeps = {}): Promise<boolean | un
         '-Command',
         '(Get-CimInstance -ClassName Win32_Battery | Select-Object -ExpandProperty BatteryStatus) -join ","',
       ]);
-      return parseWin32BatteryStatus(out);
+      return { onBattery: parseWin32BatteryStatus(out), askAgain: true };
     }
-  } catch {
-    return undefined;
+  } catch (e) {
+    return { onBattery: undefined, askAgain: (e as { code?: unknown } | undefined)?.code !== 'ENOENT' };
   }
-  return undefined;
+  return { onBattery: undefined, askAgain: false };
+}
+
+/**
+ * The power state, polled: each call reads it again, until the OS has shown it cannot tell (no such command), after
+ * which it answers undefined without spawning anything.
+ */
+export class PowerProbe {
+  private settled = false;
+  /** Times the OS was asked. */
+  asked = 0;
+
+  constructor(private readonly deps: PowerProbeDeps = {}) {}
+
+  async onBattery(): Promise<boolean | undefined> {
+    if (this.settled) return undefined;
+    this.asked++;
+    const r = await probe(this.deps);
+    this.settled = !r.askAgain;
+    return r.onBattery;
+  }
+
+  /** Whether asking again can tell anything. */
+  get gaveUp(): boolean {
+    return this.settled;
+  }
 }
 
 async function linux(deps: PowerProbeDeps): Promise<boolean | undefined> {
