@@ -54,11 +54,15 @@ describe('battery detection', () => {
     assert.ok(v === undefined || typeof v === 'boolean');
   });
 
-  it('stops asking once the OS has no way to say (PowerShell missing, as under Wine), and keeps asking after a passing failure', async () => {
+  it('stops asking once the OS has no way to say (PowerShell missing or no battery, as under Wine), and keeps asking after a passing failure', async () => {
     // The real spawn: there is no powershell.exe on this Linux machine, as there is none under Wine.
     const missing = new PowerProbe({ platform: 'win32' });
     for (let i = 0; i < 3; i++) assert.equal(await missing.onBattery(), undefined);
     assert.deepEqual([missing.asked, missing.gaveUp], [1, true]);
+    // Windows with no battery (a desktop; Wine's PowerShell stub prints nothing): none will appear.
+    const desktop = new PowerProbe({ platform: 'win32', run: async () => '\r\n' });
+    for (let i = 0; i < 3; i++) assert.equal(await desktop.onBattery(), undefined);
+    assert.deepEqual([desktop.asked, desktop.gaveUp], [1, true]);
     let calls = 0;
     const flaky = new PowerProbe({
       platform: 'win32',

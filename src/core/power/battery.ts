@@ -22,8 +22,8 @@ export async function onBattery(deps: PowerProbeDeps = {}): Promise<boolean | un
 }
 
 /**
- * One reading, and whether asking again can tell more: not when the OS has no way to say (the command is missing,
- * as PowerShell is under Wine or on a stripped Windows; pmset on a stripped macOS).
+ * One reading, and whether asking again can tell more: not when the OS has no way to say (the command is missing:
+ * PowerShell on a stripped Windows, pmset on a stripped macOS) or Windows reports no battery at all.
  */
 async function probe(deps: PowerProbeDeps): Promise<{ onBattery: boolean | undefined; askAgain: boolean }> {
   const platform = deps.platform ?? process.platform;
@@ -37,7 +37,9 @@ async function probe(deps: PowerProbeDeps): Promise<{ onBattery: boolean | undef
         '-Command',
         '(Get-CimInstance -ClassName Win32_Battery | Select-Object -ExpandProperty BatteryStatus) -join ","',
       ]);
-      return { onBattery: parseWin32BatteryStatus(out), askAgain: true };
+      // No Win32_Battery at all (a desktop; or Wine, whose powershell.exe is a stub that prints nothing): none later.
+      const battery = parseWin32BatteryStatus(out);
+      return { onBattery: battery, askAgain: battery !== undefined };
     }
   } catch (e) {
     return { onBattery: undefined, askAgain: (e as { code?: unknown } | undefined)?.code !== 'ENOENT' };
@@ -46,8 +48,8 @@ async function probe(deps: PowerProbeDeps): Promise<{ onBattery: boolean | undef
 }
 
 /**
- * The power state, polled: each call reads it again, until the OS has shown it cannot tell (no such command), after
- * which it answers undefined without spawning anything.
+ * The power state, polled: each call reads it again, until the OS has shown it cannot tell (no such command, no
+ * battery), after which it answers undefined without spawning anything.
  */
 export class PowerProbe {
   private settled = false;
