@@ -56,18 +56,14 @@ function windowsNode() {
   return exe;
 }
 
+/** A TypeScript entry bundled for Node (test sources have no build of their own). */
+const bundle = (entry, outfile, options) =>
+  build({ entryPoints: [path.join(ROOT, ...entry)], bundle: true, platform: 'node', target: 'node20', outfile, logLevel: 'error', ...options });
+
 /** The tests' model (VERDANT_TEST_MODEL, ../shared/models, or the pinned download), as the test suites find it. */
 async function testModel() {
   const outfile = path.join(ROOT, 'out', 'test-model-for-windows.mjs');
-  await build({
-    entryPoints: [path.join(ROOT, 'test', 'support', 'testModel.ts')],
-    bundle: true,
-    packages: 'external',
-    platform: 'node',
-    format: 'esm',
-    outfile,
-    logLevel: 'error',
-  });
+  await bundle(['test', 'support', 'testModel.ts'], outfile, { format: 'esm', packages: 'external' });
   return (await import(pathToFileURL(outfile).href)).resolveTestModel();
 }
 
@@ -93,15 +89,9 @@ try {
   if (spawnSync('unzip', ['-q', vsix, '-d', unpacked]).status !== 0) fail(`could not unzip ${vsix}`);
   const ext = path.join(unpacked, 'extension');
   const model = await testModel();
-  await build({
-    entryPoints: [path.join(ROOT, 'test', 'windows', 'probe.ts')],
-    bundle: true,
-    platform: 'node',
+  await bundle(['test', 'windows', 'probe.ts'], path.join(ext, 'dist', 'windows-probe.js'), {
     format: 'cjs',
-    target: 'node20',
-    outfile: path.join(ext, 'dist', 'windows-probe.js'),
     external: ['node-llama-cpp', 'onnxruntime-node'],
-    logLevel: 'error',
   });
   const appData = path.join(work, 'App Data', 'Roaming');
   const ledger = path.join(appData, 'Code', 'User', 'globalStorage', 'verdant-dev.verdant', 'ledger');
