@@ -201,8 +201,13 @@ describe('router classifier served by the engine worker', function () {
       await writeFile(model, 'this is not an onnx model\n');
       let loads = 0;
       let disposed = 0;
+      // The first load waits until all three first requests have reached the server, so they meet one load in
+      // progress whatever the order of their arrival (long rows can arrive in several reads).
+      let release = () => {};
+      const gate = new Promise<void>((resolve) => (release = resolve));
       const c = await start(async () => {
         loads++;
+        await gate;
         const r = await OnnxRouter.load(model);
         return {
           predict: (f) => r.predict(f),
@@ -215,14 +220,16 @@ describe('router classifier served by the engine worker', function () {
       });
 
       // Concurrent first requests share one load, and each gets the same one clear error.
-      const failures = await Promise.all(
-        [1, 2, 3].map(() =>
-          c.route(rows).then(
-            () => undefined,
-            (e: unknown) => e,
-          ),
+      const pending = [1, 2, 3].map(() =>
+        c.route(rows).then(
+          () => undefined,
+          (e: unknown) => e,
         ),
       );
+      // One socket, read in order: the answer to a status sent after them means the server has read all three.
+      await c.status();
+      release();
+      const failures = await Promise.all(pending);
       assert.equal(loads, 1);
       for (const e of failures) {
         assert.ok(e instanceof EngineError, String(e));
