@@ -130,6 +130,8 @@ export interface BackendInfo {
   readonly threads: number | null;
   readonly fimSupported: boolean;
   readonly contextSize: number | null;
+  /** Lemonade Server's recipe for the model (llamacpp, flm, ryzenai-llm, …): which runtime, so which device, runs it. */
+  readonly recipe?: string;
 }
 
 export interface InferenceBackend {
