@@ -1,6 +1,6 @@
 // The inference interface every local backend implements: node-llama-cpp in the engine worker, and HTTP servers
-// (Ollama, LM Studio / MLX via the OpenAI-compatible API, llama-server). Plain data only, so requests and results
-// cross the IPC boundary unchanged.
+// (Ollama, LM Studio / MLX / Lemonade via the OpenAI-compatible API, llama-server). Plain data only, so requests and
+// results cross the IPC boundary unchanged.
 
 export interface ChatMessage {
   readonly role: 'system' | 'user' | 'assistant';
