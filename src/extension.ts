@@ -22,6 +22,7 @@ import { editorTaskRunner } from './vscode/taskRunner';
 import { Tasks } from './vscode/tasks';
 import { Completions } from './vscode/completions';
 import { engineHttpLoader } from './vscode/engineHttp';
+import { thisMachinesNpu } from './vscode/engineStatus';
 import { LocalEngine, workerScriptPath } from './vscode/localEngine';
 import { CloudKeyStore } from './vscode/secrets';
 import { StatusService } from './vscode/status';
@@ -162,6 +163,7 @@ export function activate(context: vscode.ExtensionContext): VerdantApi {
       keys,
       log,
       engine,
+      npu: thisMachinesNpu,
       engineHttp,
       modelsDir: path.join(stateDir, 'models'),
     }),

@@ -9,7 +9,7 @@ export const GPU_CHOICES = ['auto', 'vulkan', 'cuda', 'metal', 'cpu'] as const;
 export type GpuChoice = (typeof GPU_CHOICES)[number];
 
 /** Who runs the local model: Verdant's own engine (node-llama-cpp), or a local inference server. */
-export const LOCAL_BACKENDS = ['llama.cpp', 'ollama', 'lmstudio', 'mlx', 'llama-server'] as const;
+export const LOCAL_BACKENDS = ['llama.cpp', 'ollama', 'lmstudio', 'mlx', 'lemonade', 'llama-server'] as const;
 export type LocalBackendKind = (typeof LOCAL_BACKENDS)[number];
 
 export interface LocalSettings {

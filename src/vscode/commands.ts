@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import type { Config } from '../config';
 import type { StatusView } from '../core/status';
 import type { EngineHttpModule } from './engineHttp';
+import type { NpuDetection } from '../core/power/npu';
 import { showEngineStatus } from './engineStatus';
 import type { LocalEngine } from './localEngine';
 import { selectLocalModel } from './modelPicker';
@@ -29,6 +30,8 @@ export interface CommandDeps {
   readonly keys: CloudKeyStore;
   readonly log: vscode.LogOutputChannel;
   readonly engine: LocalEngine;
+  /** This machine's NPU, read when Show Engine Status runs. */
+  readonly npu: () => Promise<NpuDetection>;
   /** Where "Select Local Model" downloads to. */
   readonly modelsDir: string;
   readonly engineHttp: () => EngineHttpModule;
@@ -58,7 +61,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       }),
     ),
     vscode.commands.registerCommand(COMMANDS.showEngineStatus, () =>
-      showEngineStatus(deps.engine, { selectModel: COMMANDS.selectLocalModel, showLog: COMMANDS.showLog }),
+      showEngineStatus(deps.engine, deps.npu, { selectModel: COMMANDS.selectLocalModel, showLog: COMMANDS.showLog }),
     ),
   ];
 }

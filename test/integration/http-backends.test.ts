@@ -1,5 +1,5 @@
 // The HTTP backends against real node:http servers on 127.0.0.1 that speak each protocol as the real servers do
-// (Ollama NDJSON, OpenAI-style SSE of LM Studio / mlx_lm.server, llama-server SSE): chunked bodies, events split
+// (Ollama NDJSON, OpenAI-style SSE of LM Studio / mlx_lm.server / Lemonade Server, llama-server SSE): chunked bodies, events split
 // across TCP writes, delays between tokens, and the failures users meet (nothing listening, unknown model, 429,
 // 503, malformed or cut streams).
 import * as assert from 'node:assert/strict';
@@ -455,6 +455,10 @@ describe('HTTP backends when the server is not running', () => {
       /^Ollama is not running at http:\/\/127\.0\.0\.1:\d+: start it with `OLLAMA_HOST=127\.0\.0\.1:\d+ ollama serve`, or change verdant\.local\.serverUrl\.$/,
     ],
     ['lmstudio', /^LM Studio is not running at http:\/\/127\.0\.0\.1:\d+: start it with `lms server start`, or change verdant\.local\.serverUrl\.$/],
+    [
+      'lemonade',
+      /^Lemonade Server is not running at http:\/\/127\.0\.0\.1:\d+: start it with `lemonade-server serve --port \d+`, or change verdant\.local\.serverUrl\.$/,
+    ],
     ['mlx', /^mlx_lm\.server is not running at http:\/\/127\.0\.0\.1:\d+: start it with `mlx_lm\.server --model mlx-community\/m --port \d+`/],
     ['llama-server', /^llama-server is not running at http:\/\/127\.0\.0\.1:\d+: start it with `llama-server -m <model\.gguf> --port \d+`/],
   ];
@@ -477,6 +481,7 @@ describe('HTTP backends when the server is not running', () => {
       ollama: 'http://127.0.0.1:11434',
       lmstudio: 'http://127.0.0.1:1234',
       mlx: 'http://127.0.0.1:8080',
+      lemonade: 'http://127.0.0.1:8000',
       'llama-server': 'http://127.0.0.1:8080',
     });
   });
@@ -811,6 +816,118 @@ describe('OpenAI-compatible backend (LM Studio, mlx_lm.server)', () => {
       (await rejection(backend.generate({ kind: 'completion', prompt: 'p', maxTokens: 4 }))).message,
       /sent a malformed response \(the stream ended before the final message\)/,
     );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Lemonade Server (the OpenAI API under /api/v1; /models entries carry the recipe that runs each model)
+
+describe('Lemonade Server backend', () => {
+  const held = closedAfterEach();
+  const MODEL = 'Qwen2.5-Coder-1.5B-Instruct-GGUF';
+  const lemonadeModels = (_s: unknown, res: ServerResponse) =>
+    json(res, 200, {
+      object: 'list',
+      data: [
+        {
+          id: MODEL,
+          object: 'model',
+          owned_by: 'lemonade',
+          checkpoint: 'unsloth/Qwen2.5-Coder-1.5B-Instruct-GGUF:Q4_K_M',
+          recipe: 'llamacpp',
+          context_length: 4096,
+          downloaded: true,
+        },
+        { id: 'Qwen3-1.7B-FLM', object: 'model', owned_by: 'lemonade', checkpoint: 'FastFlowLM/Qwen3-1.7B-NPU2', recipe: 'flm', downloaded: true },
+      ],
+    });
+
+  it('lists the downloaded models from /api/v1/models: the recipe and context length, whatever API path the URL was pasted with', async () => {
+    const server = (held.server = await FakeServer.start({ 'GET /api/v1/models': lemonadeModels }));
+    for (const [url, model, recipe, contextSize] of [
+      [`${server.url}/api/v1`, MODEL, 'llamacpp', 4096],
+      [`${server.url}/v1/`, 'Qwen3-1.7B-FLM', 'flm', null],
+    ] as const) {
+      const backend = createHttpBackend('lemonade', { url, model });
+      try {
+        assert.deepEqual(await backend.info(), {
+          backend: 'lemonade',
+          model,
+          devices: [],
+          vramBytes: null,
+          threads: null,
+          fimSupported: model === MODEL,
+          contextSize,
+          recipe,
+        });
+      } finally {
+        await backend.dispose();
+      }
+    }
+    assert.deepEqual(
+      server.seen.map((s) => s.path),
+      ['/api/v1/models', '/api/v1/models'],
+    );
+  });
+
+  it('says how to download a model it does not list', async () => {
+    const server = (held.server = await FakeServer.start({ 'GET /api/v1/models': lemonadeModels }));
+    held.backend = createHttpBackend('lemonade', { url: server.url, model: 'Phi-4-mini-GGUF' });
+    assert.match(
+      (await rejection(held.backend.info())).message,
+      /^Lemonade Server at http:\/\/127\.0\.0\.1:\d+ has no model "Phi-4-mini-GGUF": download it with `lemonade-server pull Phi-4-mini-GGUF`, or change verdant\.local\.serverModel\.$/,
+    );
+  });
+
+  it('streams a chat through /api/v1/chat/completions without asking for logprobs, with the context info() found', async () => {
+    const server = (held.server = await FakeServer.start({
+      'GET /api/v1/models': lemonadeModels,
+      'POST /api/v1/chat/completions': (_s, res) =>
+        stream(
+          res,
+          'text/event-stream',
+          shred(
+            sse(chatChunk('Hello')) + sse(chatChunk(', world')) + sse(chatChunk(undefined, 'stop')) + sse(usageChunk(9, 3)) + 'data: [DONE]\n\n',
+            13,
+          ),
+          2,
+        ),
+    }));
+    const backend = (held.backend = createHttpBackend('lemonade', { url: server.url, model: MODEL }));
+    await backend.info();
+    const shown: string[] = [];
+    const r = await backend.generate(
+      { kind: 'chat', messages: [{ role: 'user', content: 'Say hello' }], maxTokens: 8 },
+      { onText: (t) => shown.push(t) },
+    );
+    assert.equal(r.text, 'Hello, world');
+    assert.equal(shown.join(''), r.text);
+    assert.equal(r.backend, 'lemonade');
+    assert.equal(r.stopReason, 'eos');
+    assert.equal(r.contextTokens, 4096);
+    assert.equal(r.confidence.meanLogProb, null);
+    assert.deepEqual([r.timing.promptTokens, r.timing.generatedTokens], [9, 3]);
+    const seen = server.seen[1]!;
+    assert.equal(seen.path, '/api/v1/chat/completions');
+    assert.deepEqual(seen.body.messages, [{ role: 'user', content: 'Say hello' }]);
+    assert.equal(seen.body.model, MODEL);
+    assert.equal(seen.body.stream, true);
+    assert.equal('logprobs' in seen.body, false);
+  });
+
+  it('fills in the middle with the model family’s template through /api/v1/completions', async () => {
+    const server = (held.server = await FakeServer.start({
+      'POST /api/v1/completions': (_s, res) =>
+        stream(res, 'text/event-stream', [sse(completionChunk('return a + b')), sse(completionChunk('', {}, 'stop')), 'data: [DONE]\n\n']),
+    }));
+    held.backend = createHttpBackend('lemonade', { url: server.url, model: MODEL });
+    const r = await held.backend.generate({ kind: 'fim', prefix: 'def add(a, b):\n    ', suffix: '\n', maxTokens: 16 });
+    assert.equal(r.text, 'return a + b');
+    assert.equal(r.usedFim, true);
+    const seen = server.seen[0]!;
+    assert.equal(seen.path, '/api/v1/completions');
+    assert.equal(seen.body.prompt, '<|fim_prefix|>def add(a, b):\n    <|fim_suffix|>\n<|fim_middle|>');
+    assert.equal('logprobs' in seen.body, false);
   });
 });
 

@@ -166,8 +166,18 @@ describe('device detection', () => {
     assert.equal(classifyCpu('AMD Ryzen 9 7945HX with Radeon Graphics'), 'laptop-45w', 'Dragon Range is not Phoenix');
     assert.equal(classifyCpu('Mystery RISC-V SoC'), undefined);
     assert.deepEqual(
-      ['llama.cpp (cpu)', 'llama.cpp (vulkan)', 'llama.cpp (metal)', 'llama.cpp (cuda)', 'ollama', 'lm studio', 'mlx', 'llama-server'].map(engineOf),
-      ['cpu', 'gpu', 'gpu', 'cuda', 'server', 'server', 'server', 'server'],
+      [
+        'llama.cpp (cpu)',
+        'llama.cpp (vulkan)',
+        'llama.cpp (metal)',
+        'llama.cpp (cuda)',
+        'ollama',
+        'lm studio',
+        'mlx',
+        'lemonade',
+        'llama-server',
+      ].map(engineOf),
+      ['cpu', 'gpu', 'gpu', 'cuda', 'server', 'server', 'server', 'server', 'server'],
     );
     assert.equal(detectDevice(x64('AMD Ryzen 9 5900X 12-Core Processor', 24), 'llama.cpp (vulkan)').id, 'desktop-dgpu');
   });

@@ -1,5 +1,6 @@
-// Fill-in-the-middle prompt templates per model family, as text: what a text-prompt backend (LM Studio or MLX via
-// the OpenAI-compatible API) sends, and the reference for the token layout the llama.cpp engine builds itself.
+// Fill-in-the-middle prompt templates per model family, as text: what a text-prompt backend (LM Studio, MLX or
+// Lemonade via the OpenAI-compatible API) sends, and the reference for the token layout the llama.cpp engine builds
+// itself.
 // Sources (checked, not copied):
 // - Qwen2.5-Coder: QwenLM/Qwen2.5-Coder examples/Qwen2.5-Coder-repolevel-fim.py (`<|repo_name|>name\n`, then
 //   `<|file_sep|>path\ncontent` per file, the current file's `<|file_sep|>path\n` before `<|fim_prefix|>`); the same

@@ -1,6 +1,6 @@
 // The inference interface every local backend implements: node-llama-cpp in the engine worker, and HTTP servers
-// (Ollama, LM Studio / MLX via the OpenAI-compatible API, llama-server). Plain data only, so requests and results
-// cross the IPC boundary unchanged.
+// (Ollama, LM Studio / MLX / Lemonade via the OpenAI-compatible API, llama-server). Plain data only, so requests and
+// results cross the IPC boundary unchanged.
 
 export interface ChatMessage {
   readonly role: 'system' | 'user' | 'assistant';
@@ -130,6 +130,8 @@ export interface BackendInfo {
   readonly threads: number | null;
   readonly fimSupported: boolean;
   readonly contextSize: number | null;
+  /** Lemonade Server's recipe for the model (llamacpp, flm, ryzenai-llm, …): which runtime, so which device, runs it. */
+  readonly recipe?: string;
 }
 
 export interface InferenceBackend {

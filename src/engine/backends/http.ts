@@ -1,7 +1,7 @@
-// Shared plumbing for the HTTP inference servers (Ollama, LM Studio, mlx_lm.server, llama-server): undici requests
-// with timeouts and cancellation, line readers for NDJSON and server-sent events, client-side stop strings, the
-// timing/confidence bookkeeping every backend reports, and the mapping of each failure to ONE EngineError whose
-// message says what went wrong and what to do.
+// Shared plumbing for the HTTP inference servers (Ollama, LM Studio, mlx_lm.server, Lemonade Server, llama-server):
+// undici requests with timeouts and cancellation, line readers for NDJSON and server-sent events, client-side stop
+// strings, the timing/confidence bookkeeping every backend reports, and the mapping of each failure to ONE
+// EngineError whose message says what went wrong and what to do.
 // The server at verdant.local.serverUrl may be buggy or hostile (another local user's process can hold that port),
 // so it cannot exhaust memory or hold a request forever: bodies, lines and events are read only up to caps
 // (ServerLimits, core/net/bounded.ts), an answer ends on the client past maxTokens, and every request has a deadline

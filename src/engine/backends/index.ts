@@ -3,9 +3,9 @@ import type { InferenceBackend } from '../types';
 import { connectionOptions, type ServerConnectionOptions } from './http';
 import { LLAMA_SERVER_DEFAULT_URL, LlamaServerBackend } from './llamaServer';
 import { OLLAMA_DEFAULT_URL, OllamaBackend } from './ollama';
-import { LMSTUDIO_DEFAULT_URL, MLX_DEFAULT_URL, OpenAiCompatibleBackend, type FimTemplateSpec } from './openaiCompatible';
+import { LEMONADE_DEFAULT_URL, LMSTUDIO_DEFAULT_URL, MLX_DEFAULT_URL, OpenAiCompatibleBackend, type FimTemplateSpec } from './openaiCompatible';
 
-export type HttpBackendKind = 'ollama' | 'lmstudio' | 'mlx' | 'llama-server';
+export type HttpBackendKind = 'ollama' | 'lmstudio' | 'mlx' | 'lemonade' | 'llama-server';
 
 /** apiKey: a bearer token for servers that need one. */
 export interface HttpBackendOptions extends ServerConnectionOptions {
@@ -20,6 +20,7 @@ export const DEFAULT_SERVER_URLS: Readonly<Record<HttpBackendKind, string>> = {
   ollama: OLLAMA_DEFAULT_URL,
   lmstudio: LMSTUDIO_DEFAULT_URL,
   mlx: MLX_DEFAULT_URL,
+  lemonade: LEMONADE_DEFAULT_URL,
   'llama-server': LLAMA_SERVER_DEFAULT_URL,
 };
 
@@ -31,6 +32,7 @@ export function createHttpBackend(kind: HttpBackendKind, options: HttpBackendOpt
       return new OllamaBackend(common);
     case 'lmstudio':
     case 'mlx':
+    case 'lemonade':
       return new OpenAiCompatibleBackend({ ...common, flavour: kind, fimTemplate: options.fimTemplate });
     case 'llama-server':
       return new LlamaServerBackend(common);

@@ -1,8 +1,8 @@
-// LM Studio and mlx_lm.server through their OpenAI-compatible API: /v1/completions for FIM and plain completion,
-// /v1/chat/completions for chat, both streamed as server-sent events ending with `data: [DONE]`; /v1/models for
-// info(). These APIs have no FIM endpoint, so FIM builds the raw prompt from the model family's FIM tokens when a
-// template is known (with other files' chunks in the family's multi-file layout, src/core/completion/templates.ts),
-// and otherwise completes the prefix (usedFim: false).
+// LM Studio, mlx_lm.server and Lemonade Server through their OpenAI-compatible API: /v1/completions for FIM and plain
+// completion, /v1/chat/completions for chat, both streamed as server-sent events ending with `data: [DONE]`; /v1/models
+// for info() (Lemonade Server: the same under /api/v1). These APIs have no FIM endpoint, so FIM builds the raw prompt
+// from the model family's FIM tokens when a template is known (with other files' chunks in the family's multi-file
+// layout, src/core/completion/templates.ts), and otherwise completes the prefix (usedFim: false).
 // Protocol notes (mlx-lm server.py, OpenAI API reference):
 // - `logprobs` must be a boolean for mlx_lm.server (it rejects an integer), while the legacy completions API takes
 //   an integer; log-probabilities come back as `logprobs.content[].logprob` (chat style, also mlx on completions)
@@ -13,6 +13,9 @@
 //   structured outputs). LM Studio documents it for /v1/chat/completions; llama-server takes it on both endpoints;
 //   mlx_lm.server ignores it (ml-explore/mlx-lm#1007), so there the output is not constrained.
 // - llama-server's OpenAI endpoints add `timings` (prompt_n, cache_n, predicted_n, predicted_per_second).
+// - Lemonade Server documents no logprobs on chat and none on streamed completions, so it is asked for none. Its
+//   /models entries carry the model's `recipe` (llamacpp, flm, ryzenai-llm, …: what runs it, and on which device)
+//   and `context_length`, and list only downloaded models.
 import { detectFamily, renderFim, type FimFamily, type FimInput, type RenderedFim } from '../../core/completion/templates';
 import { EngineError } from '../errors';
 import { requestJsonSchema } from '../jsonSchema';
@@ -98,9 +101,12 @@ export function buildFimPrompt(t: FimTemplate, prefix: string, suffix: string): 
 // ---------------------------------------------------------------------------------------------------------------
 // Streaming one OpenAI-style request (shared with llama-server's chat)
 
+/** Where a server serves the OpenAI API: '/v1', or '/api/v1' (Lemonade Server). */
+export type OpenAiApiBase = '/v1' | '/api/v1';
+
 export interface OpenAiStreamRequest {
   readonly client: HttpClient;
-  readonly path: '/v1/completions' | '/v1/chat/completions';
+  readonly path: `${OpenAiApiBase}/completions` | `${OpenAiApiBase}/chat/completions`;
   readonly body: JsonObject;
   /** Client-side stop strings (the request's plus any template's). */
   readonly stop: readonly string[];
@@ -115,7 +121,7 @@ export interface OpenAiStreamRequest {
 
 /** Streams one request and builds the result; failures are mapped to EngineError. */
 export async function generateOpenAiStyle(r: OpenAiStreamRequest): Promise<GenerateResult> {
-  const chat = r.path === '/v1/chat/completions';
+  const chat = r.path.endsWith('/chat/completions');
   const generation = r.client.generation(r.maxTokens, r.stop, r.options.onText);
   let finishReason = '';
   let usage: JsonObject | undefined;
@@ -186,22 +192,50 @@ function openAiStats(usage: JsonObject | undefined, timings: JsonObject | undefi
 // ---------------------------------------------------------------------------------------------------------------
 // The backend
 
-export type OpenAiFlavour = 'lmstudio' | 'mlx';
+export type OpenAiFlavour = 'lmstudio' | 'mlx' | 'lemonade';
 
 export const LMSTUDIO_DEFAULT_URL = 'http://127.0.0.1:1234';
 export const MLX_DEFAULT_URL = 'http://127.0.0.1:8080';
+/** Lemonade Server's long-standing port; releases from 10 on listen on 13305 (set verdant.local.serverUrl). */
+export const LEMONADE_DEFAULT_URL = 'http://127.0.0.1:8000';
 
 /** apiKey: for servers started with an API key. */
 export interface OpenAiCompatibleOptions extends ServerConnectionOptions {
   readonly flavour: OpenAiFlavour;
-  /** Base URL, with or without the trailing /v1 (default per flavour). */
+  /** Base URL, with or without the API path (/v1; /api/v1 for Lemonade) (default per flavour). */
   readonly url?: string;
   readonly model: string;
   /** How FIM prompts are built (default 'auto': from the model id). */
   readonly fimTemplate?: FimTemplateSpec;
 }
 
-const BACKEND_NAMES: Readonly<Record<OpenAiFlavour, string>> = { lmstudio: 'lm studio', mlx: 'mlx' };
+interface FlavourTraits {
+  /** The result's and info()'s backend name. */
+  readonly backend: string;
+  readonly defaultUrl: string;
+  readonly api: OpenAiApiBase;
+  /** API paths users paste with the base URL; the request paths carry the API path themselves. */
+  readonly pastedApiPath: RegExp;
+  /** `logprobs` on /completions (the legacy API's number of top entries, or mlx_lm.server's boolean; chat sends
+   *  `true`); null: asked on neither. */
+  readonly logprobs: 1 | true | null;
+  /** Whether the /models list proves a model absent (LM Studio: what it can load; Lemonade: what is downloaded). */
+  readonly listsEveryModel: boolean;
+}
+
+const FLAVOURS: Readonly<Record<OpenAiFlavour, FlavourTraits>> = {
+  lmstudio: { backend: 'lm studio', defaultUrl: LMSTUDIO_DEFAULT_URL, api: '/v1', pastedApiPath: /\/v1$/, logprobs: 1, listsEveryModel: true },
+  // mlx_lm.server lists its cache, which may name the served model differently (a path).
+  mlx: { backend: 'mlx', defaultUrl: MLX_DEFAULT_URL, api: '/v1', pastedApiPath: /\/v1$/, logprobs: true, listsEveryModel: false },
+  lemonade: {
+    backend: 'lemonade',
+    defaultUrl: LEMONADE_DEFAULT_URL,
+    api: '/api/v1',
+    pastedApiPath: /(?:\/api)?\/v1$/,
+    logprobs: null,
+    listsEveryModel: true,
+  },
+};
 
 export function openAiProfile(flavour: OpenAiFlavour, url: string, model: string): ServerProfile {
   if (flavour === 'lmstudio') {
@@ -212,6 +246,13 @@ export function openAiProfile(flavour: OpenAiFlavour, url: string, model: string
     };
   }
   const port = urlPort(url);
+  if (flavour === 'lemonade') {
+    return {
+      product: 'Lemonade Server',
+      startCommand: `lemonade-server serve${port === null || port === 8000 ? '' : ` --port ${port}`}`,
+      modelHint: (m) => `download it with \`lemonade-server pull ${m}\``,
+    };
+  }
   const portFlag = port === null || port === 8080 ? '' : ` --port ${port}`;
   return {
     product: 'mlx_lm.server',
@@ -223,22 +264,24 @@ export function openAiProfile(flavour: OpenAiFlavour, url: string, model: string
 export class OpenAiCompatibleBackend implements InferenceBackend {
   private readonly client: HttpClient;
   private readonly flavour: OpenAiFlavour;
+  private readonly traits: FlavourTraits;
   private readonly model: string;
   private readonly fim: FimRenderer | null;
-  /** LM Studio's loaded context length as info() last found it; mlx_lm.server never says (null). */
+  /** The loaded context length as info() last found it (LM Studio, Lemonade); mlx_lm.server never says (null). */
   private contextTokens: number | null = null;
 
   constructor(options: OpenAiCompatibleOptions) {
     this.flavour = options.flavour;
+    this.traits = FLAVOURS[options.flavour];
     this.model = options.model;
     this.fim = resolveFimRenderer(options.fimTemplate, options.model);
-    // Paths carry /v1 themselves; users often paste the base URL with it.
-    const url = (options.url || (options.flavour === 'lmstudio' ? LMSTUDIO_DEFAULT_URL : MLX_DEFAULT_URL)).replace(/\/+$/, '').replace(/\/v1$/, '');
+    const url = (options.url || this.traits.defaultUrl).replace(/\/+$/, '').replace(this.traits.pastedApiPath, '');
     this.client = new HttpClient({ ...connectionOptions(options), baseUrl: url, profile: openAiProfile(options.flavour, url, options.model) });
   }
 
   async generate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
     const stop = request.stop ?? [];
+    const { api, backend, logprobs } = this.traits;
     const common: Record<string, unknown> = {
       model: this.model,
       max_tokens: request.maxTokens,
@@ -249,61 +292,51 @@ export class OpenAiCompatibleBackend implements InferenceBackend {
     if (stop.length > 0) common.stop = stop;
     const schema = requestJsonSchema(request);
     if (schema) common.response_format = responseFormat(schema);
+    const same = { client: this.client, maxTokens: request.maxTokens, options, backend, model: this.model, contextTokens: this.contextTokens };
     if (request.kind === 'chat') {
+      const messages = request.messages.map((m) => ({ role: m.role, content: m.content }));
       return generateOpenAiStyle({
-        client: this.client,
-        path: '/v1/chat/completions',
-        body: { ...common, messages: request.messages.map((m) => ({ role: m.role, content: m.content })), logprobs: true },
+        ...same,
+        path: `${api}/chat/completions`,
+        body: { ...common, messages, ...(logprobs === null ? {} : { logprobs: true }) },
         stop,
-        maxTokens: request.maxTokens,
-        options,
         usedFim: false,
-        backend: BACKEND_NAMES[this.flavour],
-        model: this.model,
-        contextTokens: this.contextTokens,
       });
     }
     const fim = request.kind === 'fim' && this.fim ? this.fim(request) : null;
     const prompt = request.kind === 'completion' ? request.prompt : fim ? fim.prompt : request.prefix;
     return generateOpenAiStyle({
-      client: this.client,
-      path: '/v1/completions',
-      // mlx_lm.server accepts only a boolean here; the legacy completions API wants the number of top entries.
-      body: { ...common, prompt, logprobs: this.flavour === 'mlx' ? true : 1 },
+      ...same,
+      path: `${api}/completions`,
+      body: { ...common, prompt, ...(logprobs === null ? {} : { logprobs }) },
       stop: fim ? [...stop, ...fim.stop] : stop,
-      maxTokens: request.maxTokens,
-      options,
       usedFim: fim !== null,
-      backend: BACKEND_NAMES[this.flavour],
-      model: this.model,
-      contextTokens: this.contextTokens,
     });
   }
 
   async info(): Promise<BackendInfo> {
-    let ids: string[];
+    let entries: JsonObject[];
     try {
-      ids = asArray(asObject(await this.client.json('/v1/models'))?.data)
-        .map((d) => asString(asObject(d)?.id))
-        .filter((id) => id !== '');
+      entries = asArray(asObject(await this.client.json(`${this.traits.api}/models`))?.data)
+        .map(asObject)
+        .filter((d): d is JsonObject => d !== undefined && asString(d.id) !== '');
     } catch (e) {
       throw this.client.toEngineError(e, this.model);
     }
-    // LM Studio lists what it can load (JIT) or has loaded; mlx_lm.server lists its cache, which may name the
-    // served model differently (a path), so only LM Studio's list is proof of absence.
-    if (this.flavour === 'lmstudio' && ids.length > 0 && !ids.includes(this.model)) {
-      throw modelNotFound(this.client.failure, this.model);
-    }
-    const contextSize = this.flavour === 'lmstudio' ? await this.lmStudioContext() : null;
+    const entry = entries.find((d) => d.id === this.model);
+    if (this.traits.listsEveryModel && entries.length > 0 && !entry) throw modelNotFound(this.client.failure, this.model);
+    const contextSize = this.flavour === 'lmstudio' ? await this.lmStudioContext() : contextTokensOf(entry?.context_length);
     this.contextTokens = contextTokensOf(contextSize) ?? this.contextTokens;
+    const recipe = this.flavour === 'lemonade' ? asString(entry?.recipe) : '';
     return {
-      backend: BACKEND_NAMES[this.flavour],
+      backend: this.traits.backend,
       model: this.model,
       devices: [],
       vramBytes: null,
       threads: null,
       fimSupported: this.fim !== null,
       contextSize,
+      ...(recipe ? { recipe } : {}),
     };
   }
 

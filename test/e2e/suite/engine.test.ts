@@ -35,9 +35,12 @@ describe('local engine from the extension host', function () {
   });
 
   it('reports that the model is not loaded before first use', async () => {
-    const report = await vscode.commands.executeCommand<{ info: unknown; worker: { clients: number } | null }>('verdant.showEngineStatus');
+    const report = await vscode.commands.executeCommand<{ info: unknown; worker: { clients: number } | null; lines: string[] }>(
+      'verdant.showEngineStatus',
+    );
     assert.equal(report.info, null);
     assert.ok(report.worker && report.worker.clients >= 1, 'the status request started the shared worker');
+    assert.ok(report.lines.includes('Runs on: no language model loaded yet; the router on the CPU'), report.lines.join('\n'));
   });
 
   it('streams a completion from the worker process', async () => {
@@ -55,14 +58,23 @@ describe('local engine from the extension host', function () {
     assert.equal(r.backend, 'llama.cpp (cpu)');
   });
 
-  it('shows the loaded model in the engine status', async () => {
-    const report = await vscode.commands.executeCommand<{ info: { backend: string; threads: number; model: string }; worker: { pid: number } }>(
-      'verdant.showEngineStatus',
-    );
+  it('shows the loaded model in the engine status, and what the NPU does', async () => {
+    const report = await vscode.commands.executeCommand<{
+      info: { backend: string; threads: number; model: string };
+      worker: { pid: number };
+      npu: { generation: string };
+      lines: string[];
+    }>('verdant.showEngineStatus');
     assert.equal(report.info.backend, 'llama.cpp (cpu)');
     assert.equal(report.info.threads, 1);
     assert.equal(report.info.model, 'stories260K.gguf');
     assert.notEqual(report.worker.pid, process.pid, 'inference runs in another process');
+    // Whatever NPU this machine has, Verdant's own engine does not run on it, and the dialog says so.
+    const npuLine = report.lines.find((l) => l.startsWith('NPU: '));
+    assert.ok(npuLine, `an NPU line among:\n${report.lines.join('\n')}`);
+    assert.ok(['xdna1', 'xdna2', 'intel', 'none', 'unknown'].includes(report.npu.generation), report.npu.generation);
+    assert.doesNotMatch(npuLine, /\bin use\b/);
+    assert.ok(report.lines.includes('Runs on: the language model on the CPU; the router on the CPU'), report.lines.join('\n'));
   });
 
   it('keeps native inference code out of the extension host process', () => {

@@ -483,7 +483,8 @@ type Engine = 'cpu' | 'gpu' | 'cuda' | 'npu' | 'server';
 
 /**
  * What the backend string says about the accelerator: 'llama.cpp (cpu)' -> cpu; '(vulkan)' or '(metal)' -> gpu;
- * '(cuda)' -> cuda; an NPU runtime -> npu; 'ollama', 'lm studio', 'mlx', 'llama-server' -> server (not said).
+ * '(cuda)' -> cuda; an NPU runtime -> npu; 'ollama', 'lm studio', 'mlx', 'lemonade', 'llama-server' -> server (not said:
+ * Lemonade's recipe may put a model on the GPU, the NPU or the CPU).
  */
 export function engineOf(backend: string): Engine {
   const b = backend.toLowerCase();
@@ -547,7 +548,7 @@ function gpuProfile(cls: CpuClass | undefined): DeviceProfile {
  * 4. CPU inference on a catalogued CPU without its own profile: the TDP through CodeCarbon's load curve.
  * 5. The CPU class's CPU or GPU profile (Vulkan/Metal: the iGPU on laptops, a discrete card on desktops).
  * 6. Uncatalogued CPU: 4 W per thread; undetected: 85 W (CodeCarbon); GPU backends on it: a wide generic GPU.
- * Server backends (Ollama, LM Studio, llama-server) do not say what they run on: the range spans CPU and GPU.
+ * Server backends (Ollama, LM Studio, Lemonade, llama-server) do not say what they run on: the range spans CPU and GPU.
  */
 export function detectDevice(facts: OsFacts, backend: string): DetectedDevice {
   const cpuModel = facts.cpuModel;
