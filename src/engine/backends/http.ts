@@ -31,6 +31,7 @@ import {
 } from '../../core/net/stream';
 import { CallSignal, DataIdle, DeadlinePassed, Watchdog } from '../../core/net/watchdog';
 import { EngineError } from '../errors';
+import { PlainHttpRefused, plainHttpGuard, type Resolve } from './plainHttp';
 import type { GenerateResult, StopReason } from '../types';
 import { errorMessage } from '../../core/errors';
 
@@ -270,14 +271,18 @@ function seconds(ms: number): string {
 }
 
 /** Network error codes along an error's cause chain (undici wraps socket errors; Node may aggregate them). */
-function errorCodes(e: unknown, depth = 0): string[] {
+function errorCodes(e: unknown): string[] {
+  return causes(e).flatMap((c) => {
+    const code = (c as { code?: unknown }).code;
+    return typeof code === 'string' ? [code] : [];
+  });
+}
+
+/** The error and what it wraps (`cause`, an AggregateError's `errors`), a few levels deep. */
+function causes(e: unknown, depth = 0): object[] {
   if (depth > 4 || typeof e !== 'object' || e === null) return [];
-  const codes: string[] = [];
-  const code = (e as { code?: unknown }).code;
-  if (typeof code === 'string') codes.push(code);
-  codes.push(...errorCodes((e as { cause?: unknown }).cause, depth + 1));
-  for (const inner of asArray((e as { errors?: unknown }).errors)) codes.push(...errorCodes(inner, depth + 1));
-  return codes;
+  const inner = [(e as { cause?: unknown }).cause, ...asArray((e as { errors?: unknown }).errors)];
+  return [e, ...inner.flatMap((i) => causes(i, depth + 1))];
 }
 
 export interface FailureContext {
@@ -368,6 +373,10 @@ function failureMessage(ctx: FailureContext, e: unknown, model: string): string 
   if (e instanceof DeadlinePassed) {
     return `${at} did not finish answering within ${seconds(e.ms)}: it is too slow or stuck; restart it, and check that ${SERVER_URL_SETTING} points at ${product}.`;
   }
+  const refused = causes(e).find((c): c is PlainHttpRefused => c instanceof PlainHttpRefused);
+  if (refused) {
+    return `Nothing was sent to ${ctx.url}: ${refused.message}, and plain http goes only to this machine or a private network; use that machine's private address or https in ${SERVER_URL_SETTING}.`;
+  }
   const codes = errorCodes(e);
   const has = (...cs: string[]) => cs.some((c) => codes.includes(c));
   if (has('ECONNREFUSED')) {
@@ -438,6 +447,8 @@ export interface ServerConnectionOptions {
    */
   readonly deadlineMs?: number;
   readonly limits?: Partial<ServerLimits>;
+  /** How a host name in a plain-http URL is looked up (default dns.lookup; only private answers are used either way). */
+  readonly resolve?: Resolve;
 }
 
 export interface HttpClientOptions extends ServerConnectionOptions {
@@ -449,7 +460,7 @@ export interface HttpClientOptions extends ServerConnectionOptions {
 
 /** The connection options of a backend's options (which also name its URL, model and so on). */
 export function connectionOptions(o: ServerConnectionOptions): ServerConnectionOptions {
-  return { apiKey: o.apiKey, timeoutMs: o.timeoutMs, idleMs: o.idleMs, deadlineMs: o.deadlineMs, limits: o.limits };
+  return { apiKey: o.apiKey, timeoutMs: o.timeoutMs, idleMs: o.idleMs, deadlineMs: o.deadlineMs, limits: o.limits, resolve: o.resolve };
 }
 
 export const DEFAULT_TIMEOUT_MS = 120_000;
@@ -471,6 +482,8 @@ export class HttpClient {
   private readonly agent: Agent;
   private readonly headers: Record<string, string>;
   private readonly deadlineMs: number | undefined;
+  /** Set for a plain-http URL to a public address: nothing is sent (the settings refuse one; this holds for any caller). */
+  private readonly refusal: string | undefined;
   private closed = false;
 
   constructor(options: HttpClientOptions) {
@@ -488,8 +501,14 @@ export class HttpClient {
       idleMs,
       secrets: options.apiKey ? [options.apiKey] : [],
     };
+    const guard = plainHttpGuard(this.baseUrl, options.resolve);
+    this.refusal = guard.refusal;
     // undici's body timeout restarts on any byte; the data-idle watch of runStream is the one keep-alives cannot feed.
-    this.agent = new Agent({ connect: { timeout: connectTimeoutMs }, headersTimeout: timeoutMs, bodyTimeout: idleMs });
+    this.agent = new Agent({
+      connect: { timeout: connectTimeoutMs, ...(guard.lookup ? { lookup: guard.lookup } : {}) },
+      headersTimeout: timeoutMs,
+      bodyTimeout: idleMs,
+    });
     this.headers = { 'content-type': 'application/json', accept: 'application/json, application/x-ndjson, text/event-stream' };
     if (options.apiKey) this.headers.authorization = `Bearer ${options.apiKey}`;
   }
@@ -554,6 +573,9 @@ export class HttpClient {
 
   private async send(method: 'GET' | 'POST', path: string, body: unknown, signal?: AbortSignal): Promise<Dispatcher.ResponseData> {
     if (this.closed) throw new EngineError('internal', `The ${this.failure.profile.product} backend was disposed; create a new one.`);
+    if (this.refusal) {
+      throw new EngineError('backend-unavailable', `Nothing was sent to ${this.failure.url}: ${this.refusal}; change ${SERVER_URL_SETTING}.`);
+    }
     const res = await request(`${this.baseUrl}${path}`, {
       method,
       headers: this.headers,
