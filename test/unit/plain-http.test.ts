@@ -6,6 +6,9 @@ import type { LookupAddress } from 'node:dns';
 import { addressScope, plainHttpHost } from '../../src/core/net/address';
 import { checkEndpoint, checkServerUrl, readSettings } from '../../src/core/settings';
 import { describeFailure, type FailureContext } from '../../src/engine/backends/http';
+import { llamaServerProfile } from '../../src/engine/backends/llamaServer';
+import { ollamaProfile } from '../../src/engine/backends/ollama';
+import { openAiProfile } from '../../src/engine/backends/openaiCompatible';
 import { plainHttpGuard, PlainHttpRefused, privateLookup, type Resolve } from '../../src/engine/backends/plainHttp';
 
 describe('plain http to a local server', () => {
@@ -186,6 +189,48 @@ describe('plain http to a local server', () => {
         err.message,
         'Nothing was sent to http://mypc.local:11434: mypc.local looked up to 203.0.113.7, none of them loopback or private, and plain http goes only to ' +
           "this machine or a private network; use that machine's private address or https in verdant.local.serverUrl.",
+      );
+    });
+  });
+
+  describe('a server on another machine that does not answer', () => {
+    const ctxAt = (url: string, profile: FailureContext['profile']): FailureContext => ({
+      profile,
+      url,
+      connectTimeoutMs: 5000,
+      timeoutMs: 60000,
+      idleMs: 30000,
+      secrets: [],
+    });
+    const failure = (code: string) => Object.assign(new Error(code), { code });
+
+    it('says how to make it take connections from other machines, and names the firewall', () => {
+      const ollama = ctxAt('http://172.28.64.1:11434', ollamaProfile('http://172.28.64.1:11434'));
+      assert.equal(
+        describeFailure(ollama, new Error('fetch failed', { cause: failure('ECONNREFUSED') }), 'm').message,
+        'Ollama is not running at http://172.28.64.1:11434, or takes no connections from other machines: on that machine, start it listening ' +
+          "on the network (`OLLAMA_HOST=0.0.0.0:11434 ollama serve`, or OLLAMA_HOST in the Ollama app's environment) and let port 11434 " +
+          'through its firewall, or change verdant.local.serverUrl.',
+      );
+      assert.equal(
+        describeFailure(ollama, failure('UND_ERR_CONNECT_TIMEOUT'), 'm').message,
+        'Ollama did not accept a connection at http://172.28.64.1:11434 within 5 s: on that machine, start it listening on the network ' +
+          "(`OLLAMA_HOST=0.0.0.0:11434 ollama serve`, or OLLAMA_HOST in the Ollama app's environment) and let port 11434 through its firewall; " +
+          'check that verdant.local.serverUrl is right.',
+      );
+      const lmStudio = ctxAt('http://host.docker.internal:1234', openAiProfile('lmstudio', 'http://host.docker.internal:1234', 'm'));
+      assert.match(
+        describeFailure(lmStudio, failure('ECONNREFUSED'), 'm').message,
+        /: on that machine, turn on "Serve on Local Network" in its server settings and let port 1234 through its firewall, or change/,
+      );
+      const llama = ctxAt('http://mypc.local:8081', llamaServerProfile('http://mypc.local:8081'));
+      assert.match(describeFailure(llama, failure('EHOSTUNREACH'), 'm').message, /\(`llama-server -m <model\.gguf> --host 0\.0\.0\.0 --port 8081`\)/);
+    });
+    it('keeps the start command for a server on this machine', () => {
+      const local = ctxAt('http://127.0.0.1:11434', ollamaProfile('http://127.0.0.1:11434'));
+      assert.equal(
+        describeFailure(local, failure('ECONNREFUSED'), 'm').message,
+        'Ollama is not running at http://127.0.0.1:11434: start it with `ollama serve`, or change verdant.local.serverUrl.',
       );
     });
   });

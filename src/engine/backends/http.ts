@@ -30,6 +30,7 @@ import {
   type StreamMessage,
 } from '../../core/net/stream';
 import { CallSignal, DataIdle, DeadlinePassed, Watchdog } from '../../core/net/watchdog';
+import { isLoopbackHost } from '../../core/cloud/endpoint';
 import { EngineError } from '../errors';
 import { PlainHttpRefused, plainHttpGuard, type Resolve } from './plainHttp';
 import type { GenerateResult, StopReason } from '../types';
@@ -64,6 +65,12 @@ export interface ServerProfile {
   readonly startCommand: string;
   /** What to do when the server lacks a model, e.g. "get it with `ollama pull x`". */
   readonly modelHint: (model: string) => string;
+  /**
+   * What makes it take connections from other machines (the WSL or container host, a machine on the LAN), e.g.
+   * "start it listening on the network (`OLLAMA_HOST=0.0.0.0:11434 ollama serve`)"; said when a server at another
+   * address does not answer.
+   */
+  readonly listen?: string;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -379,14 +386,18 @@ function failureMessage(ctx: FailureContext, e: unknown, model: string): string 
   }
   const codes = errorCodes(e);
   const has = (...cs: string[]) => cs.some((c) => codes.includes(c));
+  const elsewhere = listenHint(ctx);
   if (has('ECONNREFUSED')) {
-    return `${product} is not running at ${ctx.url}: start it with \`${startCommand}\`, or change ${SERVER_URL_SETTING}.`;
+    return elsewhere
+      ? `${product} is not running at ${ctx.url}, or takes no connections from other machines: ${elsewhere}, or change ${SERVER_URL_SETTING}.`
+      : `${product} is not running at ${ctx.url}: start it with \`${startCommand}\`, or change ${SERVER_URL_SETTING}.`;
   }
   if (has('ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_FAIL')) {
     return `${product} is not reachable at ${ctx.url} (the host name does not resolve): check ${SERVER_URL_SETTING}, and start it with \`${startCommand}\`.`;
   }
   if (has('UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH')) {
-    return `${product} did not accept a connection at ${ctx.url} within ${seconds(ctx.connectTimeoutMs)}: check that it is running (\`${startCommand}\`) and that ${SERVER_URL_SETTING} is right.`;
+    const check = elsewhere ? `${elsewhere}; check` : `check that it is running (\`${startCommand}\`) and`;
+    return `${product} did not accept a connection at ${ctx.url} within ${seconds(ctx.connectTimeoutMs)}: ${check} that ${SERVER_URL_SETTING} is right.`;
   }
   if (has('UND_ERR_HEADERS_TIMEOUT')) {
     return `${at} did not answer within ${seconds(ctx.timeoutMs)}: it may be loading the model or busy; try again in a moment.`;
@@ -398,6 +409,22 @@ function failureMessage(ctx: FailureContext, e: unknown, model: string): string 
   if (has('UND_ERR_DESTROYED')) return `The ${product} backend was shut down; try again.`;
   const detail = errorMessage(e);
   return `The request to ${at} failed (${shorten(detail)}): check that it is running and that ${SERVER_URL_SETTING} is right.`;
+}
+
+/**
+ * For a server at another machine's address (the Windows host of WSL, a container's host, the LAN): how to make it
+ * take connections from here, and the firewall on its side; undefined for a server on this machine.
+ */
+function listenHint(ctx: FailureContext): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(ctx.url);
+  } catch {
+    return undefined;
+  }
+  if (!ctx.profile.listen || isLoopbackHost(url.hostname)) return undefined;
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  return `on that machine, ${ctx.profile.listen} and let port ${port} through its firewall`;
 }
 
 /** No data for the idle time in the middle of a body (undici's byte-level timeout, or the stream's data watch). */
