@@ -3,6 +3,7 @@
 
 import { parseModelParams } from './carbon/energy/cloud';
 import { SOURCE_IDS } from './carbon/types';
+import { plainHttpHost } from './net/address';
 import { BUDGET_ACTIONS, ROUTING_MODES, type BudgetAction, type RoutingMode } from './routing/policy';
 
 export const GPU_CHOICES = ['auto', 'vulkan', 'cuda', 'metal', 'cpu'] as const;
@@ -181,7 +182,7 @@ export function readSettings(read: SettingsReader): ValidatedSettings {
       modelPath: v.modelPath('local.modelPath'),
       gpu: v.oneOf('local.gpu', GPU_CHOICES, d.local.gpu),
       threads: v.integer('local.threads', d.local.threads, 0, MAX_THREADS),
-      serverUrl: v.endpoint('local.serverUrl'),
+      serverUrl: v.endpoint('local.serverUrl', checkServerUrl),
       serverModel: v.string('local.serverModel', d.local.serverModel),
     },
     completions: {
@@ -317,10 +318,10 @@ class Validator {
     return this.problem(key, `verdant.${key} must be the outward part of a UK postcode, like RG41 or SW1A, not ${describe(pc)}; using none.`, '');
   }
 
-  endpoint(key: string): string {
+  endpoint(key: string, check: (text: string) => EndpointCheck = checkEndpoint): string {
     const text = this.string(key, '');
     if (text === '') return '';
-    const checked = checkEndpoint(text);
+    const checked = check(text);
     return checked.ok ? checked.url : this.problem(key, `verdant.${key}: ${checked.reason}`, '');
   }
 }
@@ -332,24 +333,53 @@ export type EndpointCheck = { ok: true; url: string } | { ok: false; reason: str
  * because settings are readable and get synced: the API key lives in VS Code's secret storage.
  */
 export function checkEndpoint(text: string): EndpointCheck {
-  const credential = 'the URL contains a credential; remove it and store the API key with "Verdant: Set Cloud API Key".';
+  return checkUrl(text, 'https://api.example.com/v1', 'remove it and store the API key with "Verdant: Set Cloud API Key"', (url) => {
+    const loopback = url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(url.hostname);
+    return loopback ? undefined : `plain http is allowed only to this machine; use https://${url.host}${hideTokens(url.pathname)}.`;
+  });
+}
+
+/**
+ * The local inference server (verdant.local.serverUrl) may also be reached by plain http on the user's own network:
+ * the Windows host from WSL, a container's host, another machine at a private address (plainHttpHost,
+ * src/core/net/address.ts). That is safe only because the setting is machine-scoped: a repository cannot set it.
+ */
+export function checkServerUrl(text: string): EndpointCheck {
+  return checkUrl(text, 'http://127.0.0.1:11434', 'remove it', (url) => {
+    const host = plainHttpHost(url.hostname);
+    if (host.ok) return undefined;
+    const port = url.port || '80';
+    const https = `https://${url.host}${url.pathname === '/' ? '' : hideTokens(url.pathname)}`;
+    const tunnel = `an SSH tunnel to it (ssh -N -L ${port}:127.0.0.1:${port} <that machine>) and http://127.0.0.1:${port}`;
+    const fix =
+      host.scope === 'unspecified'
+        ? `use http://127.0.0.1:${port} for a server on this machine, or the address of the machine it runs on`
+        : host.scope === 'name'
+          ? `use that machine's private address, ${https}, or ${tunnel}`
+          : `use ${https}, or ${tunnel}`;
+    return `plain http goes only to this machine or a private network, and ${host.reason}; ${fix}.`;
+  });
+}
+
+/** The common part: no credential, a URL, https or (when `plainHttp` finds nothing wrong with the host) http. */
+function checkUrl(text: string, example: string, keyAdvice: string, plainHttp: (url: URL) => string | undefined): EndpointCheck {
+  const credential = `the URL contains a credential; ${keyAdvice}.`;
   // On the text first, so that one that does not parse as a URL is not echoed back with its key.
   if (/^[a-z][a-z0-9+.-]*:\/\/[^/?#\s]*@|[?&](api[-_]?key|key|token)=/i.test(text)) return { ok: false, reason: credential };
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    return { ok: false, reason: `${describe(hideTokens(text))} is not a URL; use e.g. https://api.example.com/v1.` };
+    return { ok: false, reason: `${describe(hideTokens(text))} is not a URL; use e.g. ${example}.` };
   }
   if (url.username || url.password || /[?&](api[-_]?key|key|token)=/i.test(url.search)) {
     return { ok: false, reason: credential };
   }
-  const loopback = url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(url.hostname);
-  if (url.protocol === 'https:' || (url.protocol === 'http:' && loopback)) {
-    return { ok: true, url: url.toString().replace(/\/+$/, '') };
-  }
+  const ok: EndpointCheck = { ok: true, url: url.toString().replace(/\/+$/, '') };
+  if (url.protocol === 'https:') return ok;
   if (url.protocol === 'http:') {
-    return { ok: false, reason: `plain http is allowed only to this machine; use https://${url.host}${hideTokens(url.pathname)}.` };
+    const refused = plainHttp(url);
+    return refused === undefined ? ok : { ok: false, reason: refused };
   }
   return { ok: false, reason: `"${url.protocol}" is not supported; use an https:// URL.` };
 }

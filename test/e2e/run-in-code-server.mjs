@@ -145,6 +145,8 @@ async function main() {
         E2E_RESULTS: resultsFile,
         E2E_METRICS: metricsFile,
         E2E_REPO_ROOT: root,
+        // Where code-server keeps the user's and the remote machine's settings (remote.test.js reads Machine/).
+        E2E_USER_DATA: userData,
         E2E_SHOTS: shotsDir,
         ...(args.untrusted ? { E2E_UNTRUSTED: '1' } : {}),
       },

@@ -40,7 +40,13 @@ function readOne(key: string, value: unknown) {
 // A new free-text setting needs an entry here: its valid values are not something a test can guess.
 const VALID_TEXT: Record<string, readonly string[]> = {
   'verdant.local.modelPath': ['/home/me/models/qwen2.5-coder-1.5b-q8_0.gguf', 'C:\\models\\model.GGUF', '\\\\server\\share\\m.gguf'],
-  'verdant.local.serverUrl': ['http://127.0.0.1:11434', 'http://localhost:1234/v1', 'https://llm.example.com/v1'],
+  'verdant.local.serverUrl': [
+    'http://127.0.0.1:11434',
+    'http://localhost:1234/v1',
+    'https://llm.example.com/v1',
+    'http://172.28.64.1:11434',
+    'http://host.docker.internal:11434',
+  ],
   'verdant.local.serverModel': ['qwen2.5-coder:1.5b-base', 'mlx-community/Qwen2.5-Coder-1.5B-4bit'],
   'verdant.cloud.endpoint': ['https://api.scaleway.ai/v1', 'http://127.0.0.1:8080/v1'],
   'verdant.cloud.model': ['mistral-small-3.1-24b-instruct-2503', 'qwen-coder'],
@@ -54,13 +60,18 @@ const VALID_TEXT: Record<string, readonly string[]> = {
 // Free-text values each free-text setting must refuse, beyond the absurd values every setting refuses.
 const INVALID_TEXT: Record<string, readonly string[]> = {
   'verdant.local.modelPath': ['models/x.gguf', '/home/me/model.bin'],
-  'verdant.local.serverUrl': ['http://192.168.1.20:11434', 'ollama', 'ftp://127.0.0.1/'],
-  'verdant.cloud.endpoint': ['http://10.0.0.8:8080/v1', 'https://user:pw@api.example.com/v1', 'https://api.example.com/v1?api_key=sk-1'],
+  'verdant.local.serverUrl': ['http://203.0.113.7:11434', 'http://llm.example.com/v1', 'http://100.100.1.2:11434', 'ollama', 'ftp://127.0.0.1/'],
+  'verdant.cloud.endpoint': [
+    'http://10.0.0.8:8080/v1',
+    'http://host.docker.internal:8080/v1',
+    'https://user:pw@api.example.com/v1',
+    'https://api.example.com/v1?api_key=sk-1',
+  ],
   'verdant.cloud.zone': ['X', 'SE;rm -rf', 'a b'],
   'verdant.cloud.modelParams': ['big', '22/235', '0', '-32', '32 GB'],
   'verdant.carbon.zone': ['X', 'FR;rm -rf', 'a b'],
   'verdant.carbon.postcode': ['RG41 1AA extra', '12345'],
-  'verdant.carbon.carbonAwareSdkUrl': ['http://carbon.example.com', 'carbon'],
+  'verdant.carbon.carbonAwareSdkUrl': ['http://carbon.example.com', 'http://192.168.1.20:5073', 'carbon'],
 };
 
 /** One value of every JSON type (null aside), to pick the wrong ones from. */

@@ -72,10 +72,15 @@ describe('settings', () => {
     assert.match(bad.problems[1]!.message, /TOTAL\/ACTIVE/);
   });
 
-  it('refuses a local server reached over plain http on another machine', () => {
-    const { settings, problems } = readSettings(reader({ 'local.backend': 'ollama', 'local.serverUrl': 'http://192.168.1.20:11434' }));
+  it('accepts a local server on a private network over plain http, and refuses one at a public address', () => {
+    const lan = readSettings(reader({ 'local.backend': 'ollama', 'local.serverUrl': 'http://192.168.1.20:11434' }));
+    assert.deepEqual([lan.settings.local.serverUrl, lan.problems], ['http://192.168.1.20:11434', []]);
+    const { settings, problems } = readSettings(reader({ 'local.backend': 'ollama', 'local.serverUrl': 'http://203.0.113.7:11434' }));
     assert.equal(settings.local.serverUrl, '');
-    assert.match(problems[0]!.message, /verdant\.local\.serverUrl: plain http is allowed only to this machine/);
+    assert.match(
+      problems[0]!.message,
+      /^verdant\.local\.serverUrl: plain http goes only to this machine or a private network, and 203\.0\.113\.7 is a public address; use https:/,
+    );
   });
 
   it('rejects a model path that is not a GGUF file', () => {

@@ -30,7 +30,9 @@ import {
   type StreamMessage,
 } from '../../core/net/stream';
 import { CallSignal, DataIdle, DeadlinePassed, Watchdog } from '../../core/net/watchdog';
+import { isLoopbackHost } from '../../core/cloud/endpoint';
 import { EngineError } from '../errors';
+import { PlainHttpRefused, plainHttpGuard, type Resolve } from './plainHttp';
 import type { GenerateResult, StopReason } from '../types';
 import { errorMessage } from '../../core/errors';
 
@@ -63,6 +65,12 @@ export interface ServerProfile {
   readonly startCommand: string;
   /** What to do when the server lacks a model, e.g. "get it with `ollama pull x`". */
   readonly modelHint: (model: string) => string;
+  /**
+   * What makes it take connections from other machines (the WSL or container host, a machine on the LAN), e.g.
+   * "start it listening on the network (`OLLAMA_HOST=0.0.0.0:11434 ollama serve`)"; said when a server at another
+   * address does not answer.
+   */
+  readonly listen?: string;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -270,14 +278,18 @@ function seconds(ms: number): string {
 }
 
 /** Network error codes along an error's cause chain (undici wraps socket errors; Node may aggregate them). */
-function errorCodes(e: unknown, depth = 0): string[] {
+function errorCodes(e: unknown): string[] {
+  return causes(e).flatMap((c) => {
+    const code = (c as { code?: unknown }).code;
+    return typeof code === 'string' ? [code] : [];
+  });
+}
+
+/** The error and what it wraps (`cause`, an AggregateError's `errors`), a few levels deep. */
+function causes(e: unknown, depth = 0): object[] {
   if (depth > 4 || typeof e !== 'object' || e === null) return [];
-  const codes: string[] = [];
-  const code = (e as { code?: unknown }).code;
-  if (typeof code === 'string') codes.push(code);
-  codes.push(...errorCodes((e as { cause?: unknown }).cause, depth + 1));
-  for (const inner of asArray((e as { errors?: unknown }).errors)) codes.push(...errorCodes(inner, depth + 1));
-  return codes;
+  const inner = [(e as { cause?: unknown }).cause, ...asArray((e as { errors?: unknown }).errors)];
+  return [e, ...inner.flatMap((i) => causes(i, depth + 1))];
 }
 
 export interface FailureContext {
@@ -368,16 +380,24 @@ function failureMessage(ctx: FailureContext, e: unknown, model: string): string 
   if (e instanceof DeadlinePassed) {
     return `${at} did not finish answering within ${seconds(e.ms)}: it is too slow or stuck; restart it, and check that ${SERVER_URL_SETTING} points at ${product}.`;
   }
+  const refused = causes(e).find((c): c is PlainHttpRefused => c instanceof PlainHttpRefused);
+  if (refused) {
+    return `Nothing was sent to ${ctx.url}: ${refused.message}, and plain http goes only to this machine or a private network; use that machine's private address or https in ${SERVER_URL_SETTING}.`;
+  }
   const codes = errorCodes(e);
   const has = (...cs: string[]) => cs.some((c) => codes.includes(c));
+  const elsewhere = listenHint(ctx);
   if (has('ECONNREFUSED')) {
-    return `${product} is not running at ${ctx.url}: start it with \`${startCommand}\`, or change ${SERVER_URL_SETTING}.`;
+    return elsewhere
+      ? `${product} is not running at ${ctx.url}, or takes no connections from other machines: ${elsewhere}, or change ${SERVER_URL_SETTING}.`
+      : `${product} is not running at ${ctx.url}: start it with \`${startCommand}\`, or change ${SERVER_URL_SETTING}.`;
   }
   if (has('ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_FAIL')) {
     return `${product} is not reachable at ${ctx.url} (the host name does not resolve): check ${SERVER_URL_SETTING}, and start it with \`${startCommand}\`.`;
   }
   if (has('UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH')) {
-    return `${product} did not accept a connection at ${ctx.url} within ${seconds(ctx.connectTimeoutMs)}: check that it is running (\`${startCommand}\`) and that ${SERVER_URL_SETTING} is right.`;
+    const check = elsewhere ? `${elsewhere}; check` : `check that it is running (\`${startCommand}\`) and`;
+    return `${product} did not accept a connection at ${ctx.url} within ${seconds(ctx.connectTimeoutMs)}: ${check} that ${SERVER_URL_SETTING} is right.`;
   }
   if (has('UND_ERR_HEADERS_TIMEOUT')) {
     return `${at} did not answer within ${seconds(ctx.timeoutMs)}: it may be loading the model or busy; try again in a moment.`;
@@ -389,6 +409,22 @@ function failureMessage(ctx: FailureContext, e: unknown, model: string): string 
   if (has('UND_ERR_DESTROYED')) return `The ${product} backend was shut down; try again.`;
   const detail = errorMessage(e);
   return `The request to ${at} failed (${shorten(detail)}): check that it is running and that ${SERVER_URL_SETTING} is right.`;
+}
+
+/**
+ * For a server at another machine's address (the Windows host of WSL, a container's host, the LAN): how to make it
+ * take connections from here, and the firewall on its side; undefined for a server on this machine.
+ */
+function listenHint(ctx: FailureContext): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(ctx.url);
+  } catch {
+    return undefined;
+  }
+  if (!ctx.profile.listen || isLoopbackHost(url.hostname)) return undefined;
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  return `on that machine, ${ctx.profile.listen} and let port ${port} through its firewall`;
 }
 
 /** No data for the idle time in the middle of a body (undici's byte-level timeout, or the stream's data watch). */
@@ -438,6 +474,8 @@ export interface ServerConnectionOptions {
    */
   readonly deadlineMs?: number;
   readonly limits?: Partial<ServerLimits>;
+  /** How a host name in a plain-http URL is looked up (default dns.lookup; only private answers are used either way). */
+  readonly resolve?: Resolve;
 }
 
 export interface HttpClientOptions extends ServerConnectionOptions {
@@ -449,7 +487,7 @@ export interface HttpClientOptions extends ServerConnectionOptions {
 
 /** The connection options of a backend's options (which also name its URL, model and so on). */
 export function connectionOptions(o: ServerConnectionOptions): ServerConnectionOptions {
-  return { apiKey: o.apiKey, timeoutMs: o.timeoutMs, idleMs: o.idleMs, deadlineMs: o.deadlineMs, limits: o.limits };
+  return { apiKey: o.apiKey, timeoutMs: o.timeoutMs, idleMs: o.idleMs, deadlineMs: o.deadlineMs, limits: o.limits, resolve: o.resolve };
 }
 
 export const DEFAULT_TIMEOUT_MS = 120_000;
@@ -471,6 +509,8 @@ export class HttpClient {
   private readonly agent: Agent;
   private readonly headers: Record<string, string>;
   private readonly deadlineMs: number | undefined;
+  /** Set for a plain-http URL to a public address: nothing is sent (the settings refuse one; this holds for any caller). */
+  private readonly refusal: string | undefined;
   private closed = false;
 
   constructor(options: HttpClientOptions) {
@@ -488,8 +528,14 @@ export class HttpClient {
       idleMs,
       secrets: options.apiKey ? [options.apiKey] : [],
     };
+    const guard = plainHttpGuard(this.baseUrl, options.resolve);
+    this.refusal = guard.refusal;
     // undici's body timeout restarts on any byte; the data-idle watch of runStream is the one keep-alives cannot feed.
-    this.agent = new Agent({ connect: { timeout: connectTimeoutMs }, headersTimeout: timeoutMs, bodyTimeout: idleMs });
+    this.agent = new Agent({
+      connect: { timeout: connectTimeoutMs, ...(guard.lookup ? { lookup: guard.lookup } : {}) },
+      headersTimeout: timeoutMs,
+      bodyTimeout: idleMs,
+    });
     this.headers = { 'content-type': 'application/json', accept: 'application/json, application/x-ndjson, text/event-stream' };
     if (options.apiKey) this.headers.authorization = `Bearer ${options.apiKey}`;
   }
@@ -554,6 +600,9 @@ export class HttpClient {
 
   private async send(method: 'GET' | 'POST', path: string, body: unknown, signal?: AbortSignal): Promise<Dispatcher.ResponseData> {
     if (this.closed) throw new EngineError('internal', `The ${this.failure.profile.product} backend was disposed; create a new one.`);
+    if (this.refusal) {
+      throw new EngineError('backend-unavailable', `Nothing was sent to ${this.failure.url}: ${this.refusal}; change ${SERVER_URL_SETTING}.`);
+    }
     const res = await request(`${this.baseUrl}${path}`, {
       method,
       headers: this.headers,

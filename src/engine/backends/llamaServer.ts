@@ -59,6 +59,7 @@ export function llamaServerProfile(url: string): ServerProfile {
     product: 'llama-server',
     startCommand: `llama-server -m <model.gguf>${portFlag}`,
     modelHint: (m) => `start llama-server with it: \`llama-server -m ${m}${portFlag}\``,
+    listen: `start it listening on the network (\`llama-server -m <model.gguf> --host 0.0.0.0 --port ${port ?? 80}\`)`,
   };
 }
 

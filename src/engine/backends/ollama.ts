@@ -40,7 +40,12 @@ export function ollamaProfile(url: string): ServerProfile {
   const port = urlPort(url);
   // `ollama serve` listens on 11434 unless OLLAMA_HOST says otherwise.
   const start = port === null || port === 11434 ? 'ollama serve' : `OLLAMA_HOST=127.0.0.1:${port} ollama serve`;
-  return { product: 'Ollama', startCommand: start, modelHint: (m) => `get it with \`ollama pull ${m}\`` };
+  return {
+    product: 'Ollama',
+    startCommand: start,
+    modelHint: (m) => `get it with \`ollama pull ${m}\``,
+    listen: `start it listening on the network (\`OLLAMA_HOST=0.0.0.0:${port ?? 80} ollama serve\`, or OLLAMA_HOST in the Ollama app's environment)`,
+  };
 }
 
 export class OllamaBackend implements InferenceBackend {

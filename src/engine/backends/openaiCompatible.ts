@@ -243,6 +243,7 @@ export function openAiProfile(flavour: OpenAiFlavour, url: string, model: string
       product: 'LM Studio',
       startCommand: 'lms server start',
       modelHint: (m) => `load it with \`lms load ${m}\` (download it first with \`lms get ${m}\`)`,
+      listen: 'turn on "Serve on Local Network" in its server settings',
     };
   }
   const port = urlPort(url);
@@ -258,6 +259,7 @@ export function openAiProfile(flavour: OpenAiFlavour, url: string, model: string
     product: 'mlx_lm.server',
     startCommand: `mlx_lm.server --model ${model || '<model>'}${portFlag}`,
     modelHint: (m) => `start the server with it: \`mlx_lm.server --model ${m}${portFlag}\``,
+    listen: `start it listening on the network (\`mlx_lm.server --model ${model || '<model>'} --host 0.0.0.0 --port ${port ?? 80}\`)`,
   };
 }
 

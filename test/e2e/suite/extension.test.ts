@@ -72,6 +72,7 @@ describe('Verdant in a real extension host', () => {
     assert.equal(c.get('cloud.endpoint'), '');
     assert.equal(c.get('local.modelPath'), '');
     assert.equal(c.get('local.gpu'), 'auto');
+    assert.deepEqual([c.get('local.backend'), c.get('local.serverUrl'), c.get('local.serverModel')], ['llama.cpp', '', '']);
     assert.equal(c.get('routing.mode'), 'balanced', 'a repository cannot switch routing to cloud-only');
     assert.equal(c.get('routing.dailyBudgetGrams'), 0);
     assert.equal(c.inspect('cloud.endpoint')?.workspaceValue, undefined);
