@@ -1,6 +1,7 @@
 // "Verdant: Show Engine Status": which backend runs the local model, on which device, with how many threads, and
 // how the shared worker is doing. Returns the report at once (the dialog is not awaited) so tests can read it.
 import * as vscode from 'vscode';
+import { describePriority } from '../engine/priority';
 import type { EngineReport, LocalEngine } from './localEngine';
 import { errorMessage } from '../core/errors';
 import { showFailure } from './unawaited';
@@ -28,6 +29,8 @@ export function describeReport(r: EngineReport): string[] {
     // An older worker (another Verdant version still serving) may not count its requests.
     if (w.requests) lines.push(`Requests: ${w.requests.finished} answered, ${w.requests.aborted} cancelled, ${w.requests.failed} failed`);
     if (w.loading) lines.push(`Loading: ${w.loading}`);
+    // Efficiency Mode: whether the worker runs low, and whether the OS refused to raise it when the user needed it.
+    if (w.priority) lines.push(describePriority(w.priority));
   }
   if (r.problem) lines.push(`Problem: ${r.problem}`);
   return lines;
