@@ -381,6 +381,47 @@ function redact(r) {
   ].join('\n');
 }
 
+function priority(r) {
+  const pct = (v) => (isNum(v) ? `${num(v * 100, 1)} %` : DASH);
+  const phases = r.phases ?? [];
+  const hogsAlone = phases.find((p) => p.workerMode === null)?.hogUnitsPerSecond;
+  const rows = phases.map((p) => {
+    const w = p.priorities?.worker;
+    const at = w ? `${p.workerMode === 'always' ? 'low' : 'normal'}: nice ${num(w.nice, 0)}, session group ${w.group ?? DASH}` : DASH;
+    const g = p.worker;
+    return [
+      p.name ?? DASH,
+      at,
+      g ? num(g.tokensPerSecond, 1) : DASH,
+      g ? medP90(g.requestMs) : DASH,
+      g ? num(g.requests, 0) : DASH,
+      p.hogs ? num(p.hogUnitsPerSecond, 0) : DASH,
+      p.hogs && p.workerMode !== null ? pct(isNum(hogsAlone) ? p.hogUnitsPerSecond / hogsAlone : undefined) : DASH,
+    ];
+  });
+  const s = r.summary ?? {};
+  return [
+    machineLine(r),
+    '',
+    `Model: ${r.model ?? DASH}, ${r.threads ?? DASH} inference thread, ${r.maxTokens ?? DASH} tokens per request, one request after another for ${r.secondsPerPhase ?? DASH} s per phase; ${phases[0]?.hogs ?? DASH} hogs (busy loops, each its own process, at the bench's priority ${num(phases[0]?.priorities?.bench, 0)}). The kernel groups processes by session (autogroup): ${r.autogroup === true ? 'yes' : r.autogroup === false ? 'no' : DASH}.`,
+    '',
+    table(
+      ['Phase', 'Worker priority (read back)', 'Worker tokens/s', 'Request ms, median (p90)', 'Requests', 'Hogs: units/s', 'Hogs vs alone'],
+      rows,
+    ),
+    '',
+    `Beside the hogs, the worker at normal priority kept ${pct(s.workerSpeedBesideHogsNormal)} of its speed alone and left the hogs ${pct(s.hogThroughputBesideNormal)} of theirs; at low priority it kept ${pct(s.workerSpeedBesideHogsLow)} and left the hogs ${pct(s.hogThroughputBesideLow)}. Alone, the low worker ran at ${pct(s.workerSpeedAloneLowVsNormal)} of the normal one's speed: low priority costs nothing measurable when the CPU is free.`,
+    '',
+    caveats([
+      "The real worker (dist/engine-worker.js) started by EngineClient with verdant.local.efficiencyMode 'off' (normal) and 'always' (low), each with the model loaded before the phases; the priorities are read back from the OS during each phase (os.getPriority of the worker, the hogs and the bench; the worker's /proc/PID/autogroup), and the worker's own status says the same.",
+      "The worker is started detached, so it leads a session of its own. Where the kernel groups processes by session (autogroup), nice only orders the threads of one session and sessions share the CPU by their group's nice: the worker lowers both (src/engine/priority.ts). Lowering only the threads' nice (tried first) left a low worker as fast as a normal one beside hogs in another session: its session still got an equal share.",
+      "Hogs vs alone: the hogs' throughput in that phase over their throughput with no worker. The bench process (the client reading the tokens) runs in the hogs' session, so it competes with them too.",
+      'One run, on a machine shared with other work (load average before / after above): a few percent either way is noise, so hogs beside a low worker can come out slightly above the hogs alone.',
+      "Test model (stories260K): a token costs little, so tokens/s is mostly per-request overhead; what matters is the ratio between phases, not the absolute speed. Only Linux is measured: macOS applies nice to the whole process, Windows maps the low priority to the Idle class (EcoQoS, Windows 11's Efficiency Mode, is not set: docs/ARCHITECTURE.md).",
+    ]),
+  ].join('\n');
+}
+
 function hostileEndpoint(r) {
   const s = r.scenarios ?? {};
   const mib1 = (v) => (isNum(v) ? `${num(v, 1)} MiB` : DASH);
@@ -545,6 +586,7 @@ export function render(results) {
     ['Large documents', one('large-documents.json', 'large-documents', largeDocuments)],
     ['Secret redaction: pathological input and false positives', one('redact.json', 'redact', redact)],
     ['Cloud client and local backends against a hostile server', one('hostile-endpoint.json', 'hostile-endpoint', hostileEndpoint)],
+    ['Efficiency Mode: the engine at low priority beside CPU hogs', one('priority.json', 'priority', priority)],
     ['Router decision latency', one('router.json', 'router', router)],
     ['Router evaluation', results.has('router-eval.json') ? routerEval(results.get('router-eval.json')) : 'Not run yet: `npm run eval:router`.'],
     ['Foundation: bundle sizes and activation', one('foundation.json', 'foundation', foundation)],

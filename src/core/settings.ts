@@ -4,6 +4,7 @@
 import { parseModelParams } from './carbon/energy/cloud';
 import { SOURCE_IDS } from './carbon/types';
 import { plainHttpHost } from './net/address';
+import { EFFICIENCY_MODES, type EfficiencyMode } from './power/efficiency';
 import { BUDGET_ACTIONS, ROUTING_MODES, type BudgetAction, type RoutingMode } from './routing/policy';
 
 export const GPU_CHOICES = ['auto', 'vulkan', 'cuda', 'metal', 'cpu'] as const;
@@ -24,6 +25,8 @@ export interface LocalSettings {
   readonly serverUrl: string;
   /** Model name on that server. */
   readonly serverModel: string;
+  /** When Verdant's engine worker runs at low OS priority (src/core/power/efficiency.ts). */
+  readonly efficiencyMode: EfficiencyMode;
 }
 
 export interface CloudSettings {
@@ -102,7 +105,7 @@ export interface VerdantSettings {
 
 export const DEFAULT_SETTINGS: VerdantSettings = {
   enable: true,
-  local: { backend: 'llama.cpp', modelPath: '', gpu: 'auto', threads: 0, serverUrl: '', serverModel: '' },
+  local: { backend: 'llama.cpp', modelPath: '', gpu: 'auto', threads: 0, serverUrl: '', serverModel: '', efficiencyMode: 'background' },
   completions: { enable: true, disabledLanguages: [], exclude: [], maxLines: 8, maxTokens: 96, debounceMs: 0, onBattery: 'reduced' },
   cloud: { enable: false, endpoint: '', model: '', zone: '', modelParams: '', requestTimeoutSeconds: 300 },
   carbon: { zone: '', postcode: '', source: 'auto', carbonAwareSdkUrl: '', retentionDays: 365 },
@@ -184,6 +187,7 @@ export function readSettings(read: SettingsReader): ValidatedSettings {
       threads: v.integer('local.threads', d.local.threads, 0, MAX_THREADS),
       serverUrl: v.endpoint('local.serverUrl', checkServerUrl),
       serverModel: v.string('local.serverModel', d.local.serverModel),
+      efficiencyMode: v.oneOf('local.efficiencyMode', EFFICIENCY_MODES, d.local.efficiencyMode),
     },
     completions: {
       enable: v.boolean('completions.enable', d.completions.enable),

@@ -1,11 +1,15 @@
 // The client side of the shared engine worker, used by each VS Code window (and by tests and the CLI). It finds the
 // machine's worker through the lock file or starts one, speaks the versioned protocol, streams text back, cancels on
 // AbortSignal, and supervises: when the worker dies, pending requests fail with a clear error and the worker is
-// restarted (with backoff) and the last model reloaded, without ever blocking the caller's event loop.
+// restarted (with backoff) and the last model reloaded, without ever blocking the caller's event loop. Each request
+// says the priority it needs (Efficiency Mode), and a worker this client starts runs at the priority of the work
+// that started it; when a worker started low makes way for one at normal priority ('draining'), requests already
+// sent to it are answered there and the next go to its replacement.
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { enginePriority, type EfficiencyMode, type EnginePriority } from '../core/power/efficiency';
 import { FEATURE_COUNT } from '../core/routing/features';
 import { deserializeError, EngineError } from './errors';
 import { readMessages, writeMessage } from './framing';
@@ -14,7 +18,7 @@ import type { ModelConfig } from './llama/engine';
 import { clearStaleLock, lockHolder, lockPathFor, pidAlive, readLock, type LockInfo } from './lock';
 import { currentOwner, socketProblem } from './rendezvous';
 import { MAX_ROUTE_ROWS, PROTOCOL_VERSION, type ClientMessage, type WorkerMessage, type WorkerStatus } from './protocol';
-import type { BackendInfo, GenerateOptions, GenerateRequest, GenerateResult } from './types';
+import type { BackendInfo, GenerateOptions, GenerateRequest, GenerateResult, WorkPurpose } from './types';
 import { errorMessage } from '../core/errors';
 
 export interface EngineClientOptions {
@@ -29,12 +33,15 @@ export interface EngineClientOptions {
   readonly startTimeoutMs?: number;
   /** Extra environment for a worker this client starts (e.g. GGML_VK_VISIBLE_DEVICES). */
   readonly workerEnv?: Readonly<Record<string, string>>;
+  /** verdant.local.efficiencyMode, read at each request (default 'background'). */
+  readonly efficiencyMode?: () => EfficiencyMode;
   readonly log?: (message: string) => void;
   /** Told when the worker died under us and when it is back. */
   readonly onWorkerEvent?: (event: { type: 'crashed'; pendingFailed: number } | { type: 'restarted'; pid: number }) => void;
 }
 
 interface Pending {
+  readonly conn: Connection;
   readonly resolve: (value: never) => void;
   readonly reject: (error: Error) => void;
   readonly expect: WorkerMessage['type'];
@@ -45,6 +52,8 @@ interface Connection {
   readonly socket: net.Socket;
   readonly pid: number;
   readonly since: number;
+  /** The worker is making way for another: no new request goes here, and it is closed once its requests are answered. */
+  draining: boolean;
 }
 
 /** Nothing is sent to the other end of the socket: it is not private, or what answered could not prove the key. */
@@ -55,12 +64,19 @@ const STABLE_MS = 60000;
 
 export class EngineClient {
   private connection: Connection | undefined;
+  /** Connections to workers making way, until their requests are answered. */
+  private readonly draining = new Set<Connection>();
   private connecting: Promise<Connection> | undefined;
+  /** Someone waiting for the connection being made is interactive: a worker started for it runs at their priority. */
+  private interactiveWaiting = false;
+  /** A worker made way for interactive work: the next one this client starts runs at interactive priority. */
+  private replacing = false;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private crashes = 0;
   private restartTimer: NodeJS.Timeout | undefined;
   private lastConfig: ModelConfig | undefined;
+  private lastPurpose: WorkPurpose = 'interactive';
   private disposed = false;
   private readonly lockPath: string;
 
@@ -73,8 +89,10 @@ export class EngineClient {
   }
 
   async generate(config: ModelConfig, request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
+    const purpose = options.purpose ?? 'interactive';
     this.lastConfig = config;
-    const conn = await this.connect();
+    this.lastPurpose = purpose;
+    const conn = await this.connect(purpose);
     // Aborted before it was sent (while connecting, or between keystrokes): send nothing. A cancel sent after the
     // request could reach a busy worker only after a short generation had run to its end.
     if (options.signal?.aborted) return notSent(config);
@@ -82,21 +100,27 @@ export class EngineClient {
     const onAbort = () => this.send(conn, { type: 'cancel', id });
     options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      return await this.request<GenerateResult>(conn, { type: 'generate', id, config, request }, 'result', options.onText);
+      return await this.request<GenerateResult>(
+        conn,
+        { type: 'generate', id, config, request, priority: this.priority(purpose) },
+        'result',
+        options.onText,
+      );
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
     }
   }
 
   /** Loads (and warms up) the model now, so the first completion does not pay for it. */
-  async load(config: ModelConfig): Promise<BackendInfo> {
+  async load(config: ModelConfig, purpose: WorkPurpose = 'interactive'): Promise<BackendInfo> {
     this.lastConfig = config;
-    const conn = await this.connect();
-    return this.request<BackendInfo>(conn, { type: 'load', id: this.nextId++, config }, 'loaded');
+    this.lastPurpose = purpose;
+    const conn = await this.connect(purpose);
+    return this.request<BackendInfo>(conn, { type: 'load', id: this.nextId++, config, priority: this.priority(purpose) }, 'loaded');
   }
 
   async status(): Promise<WorkerStatus> {
-    const conn = await this.connect();
+    const conn = await this.connect('interactive');
     return this.request<WorkerStatus>(conn, { type: 'status', id: this.nextId++ }, 'status');
   }
 
@@ -112,7 +136,7 @@ export class EngineClient {
       if (at >= 0) throw new EngineError('bad-request', `route: row ${i} feature ${at} is ${f[at]}, not a finite number.`);
       return Array.from(f);
     });
-    const conn = await this.connect();
+    const conn = await this.connect('interactive');
     const batches: number[][][] = [];
     for (let i = 0; i < rows.length; i += MAX_ROUTE_ROWS) batches.push(rows.slice(i, i + MAX_ROUTE_ROWS));
     const answers = await Promise.all(
@@ -134,7 +158,13 @@ export class EngineClient {
     clearTimeout(this.restartTimer);
     this.connection?.socket.destroy();
     this.connection = undefined;
+    for (const conn of this.draining) conn.socket.destroy();
+    this.draining.clear();
     this.failPending(new EngineError('cancelled', 'Verdant is shutting down.'));
+  }
+
+  private priority(purpose: WorkPurpose): EnginePriority {
+    return enginePriority(this.options.efficiencyMode?.() ?? 'background', purpose);
   }
 
   private request<T>(
@@ -144,9 +174,10 @@ export class EngineClient {
     onText?: (text: string) => void,
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.pending.set(message.id, { resolve: resolve as (v: never) => void, reject, expect, onText });
+      this.pending.set(message.id, { conn, resolve: resolve as (v: never) => void, reject, expect, onText });
       if (!this.send(conn, message)) {
         this.pending.delete(message.id);
+        this.closeIfDrained(conn);
         reject(new EngineError('worker-unavailable', 'The local engine connection is closed; try again.'));
       }
     });
@@ -156,13 +187,19 @@ export class EngineClient {
     return writeMessage(conn.socket, message);
   }
 
-  private connect(): Promise<Connection> {
-    if (this.disposed) return Promise.reject(new EngineError('cancelled', 'Verdant is shutting down.'));
-    if (this.connection && !this.connection.socket.destroyed) return Promise.resolve(this.connection);
-    this.connecting ??= this.establish().finally(() => {
-      this.connecting = undefined;
-    });
-    return this.connecting;
+  private async connect(purpose: WorkPurpose): Promise<Connection> {
+    // A connection whose worker began making way while it was being made is skipped: its lock is gone by then.
+    for (;;) {
+      if (this.disposed) throw new EngineError('cancelled', 'Verdant is shutting down.');
+      if (this.connection && !this.connection.socket.destroyed) return this.connection;
+      if (purpose === 'interactive') this.interactiveWaiting = true;
+      this.connecting ??= this.establish().finally(() => {
+        this.connecting = undefined;
+        this.interactiveWaiting = false;
+      });
+      const conn = await this.connecting;
+      if (!conn.draining) return conn;
+    }
   }
 
   /** Connects to the machine's worker, starting one if there is none (or only a stale lock). */
@@ -215,9 +252,11 @@ export class EngineClient {
   }
 
   private spawnWorker(): { exited: Promise<number | null> } {
-    const args = [this.options.workerScript, '--state-dir', this.options.stateDir];
+    const priority = this.priority(this.interactiveWaiting || this.replacing ? 'interactive' : 'background');
+    this.replacing = false;
+    const args = [this.options.workerScript, '--state-dir', this.options.stateDir, '--priority', priority];
     if (this.options.idleMs) args.push('--idle-ms', String(this.options.idleMs));
-    this.options.log?.(`starting the engine worker: ${path.basename(this.options.workerScript)}`);
+    this.options.log?.(`starting the engine worker: ${path.basename(this.options.workerScript)} at ${priority} priority`);
     // Detached: the worker outlives the window that started it and serves the others; it exits when idle.
     const child = spawn(this.options.execPath ?? process.execPath, args, {
       detached: true,
@@ -244,25 +283,33 @@ export class EngineClient {
     if (problem && !/\(ENOENT\)$/.test(problem)) throw new Untrusted(`the engine socket is not private to this user (${problem})`);
     if (problem) throw new Error(problem);
     const key = await engineKey(keyPathFor(this.options.stateDir), currentOwner());
+    // A worker already making way says so right after 'ready', before the connection below exists.
+    const early: { conn?: Connection; draining?: string } = {};
     const { socket, greeting } = await authenticate(
       socketPath,
       key,
       this.options.clientName,
-      (m) => this.dispatch(m),
+      (m) => {
+        if (early.conn) this.dispatch(m, early.conn);
+        else if (m.type === 'draining') early.draining = m.reason;
+      },
       (reason) => this.options.log?.(`engine: ${reason}`),
     );
-    const conn: Connection = { socket, pid: greeting.pid, since: performance.now() };
+    const conn: Connection = { socket, pid: greeting.pid, since: performance.now(), draining: false };
+    early.conn = conn;
     if (greeting.pid !== pid) this.options.log?.(`engine worker pid ${greeting.pid} (lock said ${pid})`);
     socket.on('error', () => {
       /* close follows */
     });
     socket.once('close', () => this.onClose(conn));
     this.connection = conn;
+    if (early.draining !== undefined) this.onDraining(conn, early.draining);
     return conn;
   }
 
-  private dispatch(m: WorkerMessage): void {
+  private dispatch(m: WorkerMessage, conn: Connection): void {
     if (m.type === 'hello' || m.type === 'ready') return;
+    if (m.type === 'draining') return this.onDraining(conn, m.reason);
     if (m.id === null) {
       if (m.type === 'error') this.options.log?.(`engine error: ${m.error.message}`);
       return;
@@ -274,6 +321,7 @@ export class EngineClient {
       return;
     }
     this.pending.delete(m.id);
+    this.closeIfDrained(p.conn);
     if (m.type === 'error') p.reject(deserializeError(m.error));
     else if (m.type === p.expect)
       p.resolve(
@@ -288,11 +336,40 @@ export class EngineClient {
     else p.reject(new EngineError('internal', `engine answered ${m.type} to a request expecting ${p.expect}`));
   }
 
+  /**
+   * The worker is making way for one at normal priority: requests already sent are answered there, new ones go to
+   * its replacement, which is started now with the last model loaded, so the next keystroke does not wait for it.
+   */
+  private onDraining(conn: Connection, reason: string): void {
+    if (conn.draining) return;
+    conn.draining = true;
+    this.draining.add(conn);
+    if (this.connection === conn) this.connection = undefined;
+    this.replacing = true;
+    this.options.log?.(`engine worker ${conn.pid} is making way for another: ${reason}`);
+    this.closeIfDrained(conn);
+    const config = this.lastConfig;
+    if (config && !this.disposed)
+      this.load(config, 'interactive').catch((e: unknown) =>
+        this.options.log?.(`engine: could not start the replacement worker: ${errorMessage(e)}`),
+      );
+  }
+
+  private closeIfDrained(conn: Connection): void {
+    if (!conn.draining) return;
+    for (const p of this.pending.values()) if (p.conn === conn) return;
+    conn.socket.destroy();
+  }
+
   private onClose(conn: Connection): void {
     if (this.connection === conn) this.connection = undefined;
+    this.draining.delete(conn);
     if (this.disposed) return;
-    const failed = this.pending.size;
-    this.failPending(new EngineError('worker-crashed', 'The local engine stopped unexpectedly; Verdant is restarting it. Try again in a moment.'));
+    const failed = this.failPending(
+      new EngineError('worker-crashed', 'The local engine stopped unexpectedly; Verdant is restarting it. Try again in a moment.'),
+      conn,
+    );
+    if (conn.draining && failed === 0) return; // closed by us once its requests were answered
     if (performance.now() - conn.since > STABLE_MS) this.crashes = 0;
     const workerGone = !pidAlive(conn.pid);
     this.options.log?.(
@@ -300,15 +377,15 @@ export class EngineClient {
     );
     if (failed > 0 || workerGone) this.options.onWorkerEvent?.({ type: 'crashed', pendingFailed: failed });
     // Restart only when work was lost or a model was in use; an idle exit needs no restart until the next request.
-    if (failed > 0 && this.lastConfig) this.scheduleRestart(this.lastConfig);
+    if (failed > 0 && this.lastConfig) this.scheduleRestart(this.lastConfig, this.lastPurpose);
   }
 
-  private scheduleRestart(config: ModelConfig): void {
+  private scheduleRestart(config: ModelConfig, purpose: WorkPurpose): void {
     clearTimeout(this.restartTimer);
     const delay = RESTART_DELAYS_MS[Math.min(this.crashes, RESTART_DELAYS_MS.length - 1)];
     this.crashes++;
     this.restartTimer = setTimeout(() => {
-      this.load(config).then(
+      this.load(config, purpose).then(
         () => this.options.onWorkerEvent?.({ type: 'restarted', pid: this.connection?.pid ?? -1 }),
         (e) => this.options.log?.(`engine restart failed: ${errorMessage(e)}`),
       );
@@ -360,10 +437,12 @@ export class EngineClient {
     for (let i = 0; i < 50 && pidAlive(lock.pid); i++) await sleep(100);
   }
 
-  private failPending(error: EngineError): void {
-    const pending = [...this.pending.values()];
-    this.pending.clear();
-    for (const p of pending) p.reject(error);
+  /** Fails the requests pending on `conn` (every connection's when omitted); returns how many. */
+  private failPending(error: EngineError, conn?: Connection): number {
+    const failed = [...this.pending.entries()].filter(([, p]) => !conn || p.conn === conn);
+    for (const [id] of failed) this.pending.delete(id);
+    for (const [, p] of failed) p.reject(error);
+    return failed.length;
   }
 
   private async logTail(): Promise<string> {

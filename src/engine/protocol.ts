@@ -3,13 +3,18 @@
 // with the client's nonce, hello with the worker's nonce and proof, auth with the client's proof, ready. That much
 // stays the same across versions; past it, a client never talks to a worker of another protocol version, it asks
 // that worker to shut down and starts its own.
+import type { EnginePriority } from '../core/power/efficiency';
 import { FEATURE_COUNT } from '../core/routing/features';
 import type { SerializedError } from './errors';
 import type { ModelConfig } from './llama/engine';
+import type { PriorityStatus } from './priority';
 import type { BackendInfo, GenerateRequest, GenerateResult } from './types';
 
-/** 5: every 'result' carries contextTokens (a worker of 4 would answer without it, so it is replaced). */
-export const PROTOCOL_VERSION = 5;
+/**
+ * 6: generate and load say the priority they need, and a worker started low that the OS will not raise answers
+ * 'draining' (a worker of 5 would ignore the priority, so it is replaced).
+ */
+export const PROTOCOL_VERSION = 6;
 
 /** Most feature rows one 'route' message may carry (a caller batching more splits them). */
 export const MAX_ROUTE_ROWS = 1024;
@@ -18,9 +23,16 @@ export type ClientMessage =
   | { readonly type: 'hello'; readonly protocol: number; readonly client: string; readonly nonce: string }
   /** The client's proof that it holds the engine key (after the worker's hello). */
   | { readonly type: 'auth'; readonly proof: string }
-  | { readonly type: 'generate'; readonly id: number; readonly config: ModelConfig; readonly request: GenerateRequest }
+  /** priority 'normal' (the default) raises a worker started low; 'low' never lowers one. */
+  | {
+      readonly type: 'generate';
+      readonly id: number;
+      readonly config: ModelConfig;
+      readonly request: GenerateRequest;
+      readonly priority?: EnginePriority;
+    }
   | { readonly type: 'cancel'; readonly id: number }
-  | { readonly type: 'load'; readonly id: number; readonly config: ModelConfig }
+  | { readonly type: 'load'; readonly id: number; readonly config: ModelConfig; readonly priority?: EnginePriority }
   | { readonly type: 'status'; readonly id: number }
   /** The router classifier: P(local suffices) for each FEATURE_COUNT-long row. */
   | { readonly type: 'route'; readonly id: number; readonly features: readonly (readonly number[])[] }
@@ -43,6 +55,8 @@ export interface WorkerStatus {
   /** The router classifier, once a 'route' request has loaded it. */
   readonly router: { readonly provider: string; readonly loadMs: number } | null;
   readonly lastError: SerializedError | null;
+  /** The worker's OS priority; draining: it is making way for a worker at normal priority. */
+  readonly priority: PriorityStatus & { readonly draining: boolean };
 }
 
 export type WorkerMessage =
@@ -62,7 +76,12 @@ export type WorkerMessage =
   | { readonly type: 'loaded'; readonly id: number; readonly info: BackendInfo }
   | { readonly type: 'status'; readonly id: number; readonly status: WorkerStatus }
   | { readonly type: 'routed'; readonly id: number; readonly p: readonly number[]; readonly provider: string }
-  | { readonly type: 'error'; readonly id: number | null; readonly error: SerializedError };
+  | { readonly type: 'error'; readonly id: number | null; readonly error: SerializedError }
+  /**
+   * Sent to every client when this worker makes way for another (it was started low and the OS will not raise it):
+   * its lock is already gone, what was sent to it is still answered, and it exits once every client has closed.
+   */
+  | { readonly type: 'draining'; readonly reason: string };
 
 const CLIENT_TYPES = new Set(['hello', 'auth', 'generate', 'cancel', 'load', 'status', 'route', 'shutdown']);
 
@@ -90,5 +109,6 @@ export function parseClientMessage(m: unknown): ClientMessage | undefined {
     return undefined;
   if (o.type === 'generate' && (typeof o.request !== 'object' || o.request === null)) return undefined;
   if (o.type === 'route' && !featureRows(o.features)) return undefined;
+  if ((o.type === 'generate' || o.type === 'load') && o.priority !== undefined && o.priority !== 'low' && o.priority !== 'normal') return undefined;
   return m as ClientMessage;
 }

@@ -3,6 +3,7 @@
 // leaves nothing running), and exits after an idle period with no clients. A connection is served only once the
 // client has proved it holds the engine key (handshake.ts); anything else on this machine that connects gets nothing.
 import * as net from 'node:net';
+import * as os from 'node:os';
 import { EngineError, serializeError, type SerializedError } from './errors';
 import { readMessages, writeMessage } from './framing';
 import type { LlamaEngine, ModelConfig } from './llama/engine';
@@ -10,6 +11,7 @@ import { sameConfig } from './llama/engine';
 import { bootTime } from '../core/process/times';
 import { engineKey, isNonce, newNonce, proofMatches, proofOf } from './handshake';
 import { acquireLock, releaseLock } from './lock';
+import { LOW_PRIORITY, type WorkerPriority } from './priority';
 import { currentOwner, removeSocket } from './rendezvous';
 import { parseClientMessage, PROTOCOL_VERSION, type ClientMessage, type WorkerMessage, type WorkerStatus } from './protocol';
 import { errorMessage } from '../core/errors';
@@ -27,6 +29,8 @@ export interface ServerOptions {
   readonly loadEngine: (config: ModelConfig) => Promise<LlamaEngine>;
   /** Loads the router classifier; called on the first 'route' request (onnxruntime-node stays unloaded till then). */
   readonly loadRouter?: () => Promise<RouterModel>;
+  /** The worker's OS priority (worker.ts); absent, the process's priority is left alone (a server inside a test). */
+  readonly priority?: WorkerPriority;
 }
 
 /** What the server needs of the router classifier (OnnxRouter satisfies it; tests may pass their own). */
@@ -73,6 +77,9 @@ export class EngineServer {
   /** For the uptime: monotonic, so it stays a duration when the wall clock moves. */
   private readonly startedMono = performance.now();
   private stopping = false;
+  private drainStarted = false;
+  /** Why this worker is making way for another, once its lock is released. */
+  private draining: string | undefined;
 
   constructor(private readonly options: ServerOptions) {}
 
@@ -176,6 +183,7 @@ export class EngineServer {
   private armIdleTimer(): void {
     clearTimeout(this.idleTimer);
     if (this.clients.size > 0 || this.stopping) return;
+    if (this.draining) return this.stopAndExit(`drained: ${this.draining}`, 0);
     this.idleTimer = setTimeout(() => {
       if (this.clients.size === 0) this.stopAndExit(`no clients for ${this.options.idleMs} ms`, 0);
     }, this.options.idleMs);
@@ -209,11 +217,13 @@ export class EngineServer {
         this.send(client, { type: 'error', id: null, error: { code: 'bad-request', message: 'already authenticated' } });
         return;
       case 'generate':
+        this.prioritize(message.priority);
         return this.generate(client, message);
       case 'cancel':
         client.requests.get(message.id)?.abort();
         return;
       case 'load':
+        this.prioritize(message.priority);
         try {
           const engine = await this.engineFor(message.config);
           this.send(client, { type: 'loaded', id: message.id, info: await engine.info() });
@@ -267,9 +277,38 @@ export class EngineServer {
       client.handshake = { phase: 'ready', protocol: hs.protocol };
       clearTimeout(client.handshakeTimer);
       this.send(client, { type: 'ready' });
+      if (this.draining) this.send(client, { type: 'draining', reason: this.draining });
       return;
     }
     refuse(hs.phase === 'hello' ? 'it did not start with hello' : 'it did not answer hello with its proof');
+  }
+
+  /**
+   * A request the user waits on (priority 'normal') raises a worker started low. Where the OS refuses, this worker
+   * makes way: it serves this request and everything already sent to it, and a worker at normal priority replaces
+   * it, so completions are not slowed for the rest of the session by a background job that happened to start it.
+   */
+  private prioritize(priority: 'low' | 'normal' | undefined): void {
+    const control = this.options.priority;
+    if (priority === 'low' || !control || control.raise()) return;
+    this.drain(`it runs at low priority (${LOW_PRIORITY}) and the OS refused to raise it for interactive work`).catch((e: unknown) =>
+      this.options.log(`could not make way for another engine worker: ${errorMessage(e)}`),
+    );
+  }
+
+  /**
+   * Makes way for another worker without dropping a request: the lock goes first (so a client's next request starts
+   * a new worker, not this one), then every client is told; each closes its connection once its requests here are
+   * answered, and the last close ends this worker (armIdleTimer).
+   */
+  private async drain(reason: string): Promise<void> {
+    if (this.drainStarted || this.stopping) return;
+    this.drainStarted = true;
+    this.options.log(`making way for another engine worker: ${reason}`);
+    await releaseLock(this.options.lockPath);
+    this.draining = reason;
+    for (const c of this.clients) if (c.handshake.phase === 'ready') this.send(c, { type: 'draining', reason });
+    this.armIdleTimer();
   }
 
   private async generate(client: Client, message: Extract<ClientMessage, { type: 'generate' }>): Promise<void> {
@@ -392,6 +431,10 @@ export class EngineServer {
       loading: this.loading?.config.modelPath ?? null,
       router: this.router ? { provider: this.router.model.providers[0] ?? 'unknown', loadMs: this.router.loadMs } : null,
       lastError: this.lastError,
+      priority: {
+        ...(this.options.priority?.status() ?? { level: 'normal', value: os.getPriority(), group: null, startedLow: false, raiseRefused: null }),
+        draining: this.draining !== undefined,
+      },
     };
   }
 }

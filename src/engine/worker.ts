@@ -2,7 +2,7 @@
 // desktop VS Code: the Electron binary with ELECTRON_RUN_AS_NODE=1); later clients find it through the lock file.
 // Native inference code (node-llama-cpp, and onnxruntime-node for the router classifier) runs only here, never in
 // the extension host.
-//   engine-worker --state-dir DIR [--idle-ms N]
+//   engine-worker --state-dir DIR [--idle-ms N] [--priority low|normal]
 import { appendFileSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -10,6 +10,7 @@ import { VERSION } from '../core/version';
 import { LlamaEngine } from './llama/engine';
 import { keyPathFor } from './handshake';
 import { lockPathFor } from './lock';
+import { osPriority, WorkerPriority } from './priority';
 import { newSocketPath } from './rendezvous';
 import { OnnxRouter } from './router/onnxRouter';
 import { EngineServer } from './server';
@@ -19,7 +20,9 @@ const DEFAULT_IDLE_MS = 10 * 60 * 1000;
 const LOG_MAX_BYTES = 2 * 2 ** 20;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { 'state-dir': { type: 'string' }, 'idle-ms': { type: 'string' } } });
+  const { values } = parseArgs({
+    options: { 'state-dir': { type: 'string' }, 'idle-ms': { type: 'string' }, priority: { type: 'string' } },
+  });
   const stateDir = values['state-dir'];
   if (!stateDir) {
     console.error('verdant engine worker: --state-dir DIR is required');
@@ -36,6 +39,7 @@ async function main(): Promise<void> {
       /* logging must never take the worker down */
     }
   };
+  const priority = new WorkerPriority(osPriority(), log);
   const idleMs = Number(values['idle-ms'] ?? DEFAULT_IDLE_MS);
   let socketPath: string;
   try {
@@ -49,6 +53,7 @@ async function main(): Promise<void> {
     lockPath: lockPathFor(stateDir),
     keyPath: keyPathFor(stateDir),
     idleMs: Number.isFinite(idleMs) && idleMs > 0 ? idleMs : DEFAULT_IDLE_MS,
+    priority,
     version: VERSION,
     log,
     loadEngine: (config) => LlamaEngine.load(config, { log }),
@@ -73,6 +78,9 @@ async function main(): Promise<void> {
         log('another engine worker already serves this machine; exiting');
         process.exit(0);
       }
+      // Once listening, so a busy machine does not hold up the start (the client waits for that), and before any
+      // request: the model loads and runs at low priority, in threads that inherit it.
+      if (values.priority === 'low') priority.lower();
     },
     (e) => {
       log(`could not start: ${e instanceof Error ? e.stack : e}`);

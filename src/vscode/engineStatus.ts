@@ -3,6 +3,7 @@
 // once (the dialog is not awaited) so tests can read them.
 import { promises as fs } from 'node:fs';
 import * as vscode from 'vscode';
+import { describePriority } from '../engine/priority';
 import type { EngineReport, LocalEngine } from './localEngine';
 import { osFacts } from '../core/carbon/energy/devices';
 import { errorMessage } from '../core/errors';
@@ -47,6 +48,8 @@ export function describeReport(r: EngineReport, npu: NpuDetection): string[] {
     // An older worker (another Verdant version still serving) may not count its requests.
     if (w.requests) lines.push(`Requests: ${w.requests.finished} answered, ${w.requests.aborted} cancelled, ${w.requests.failed} failed`);
     if (w.loading) lines.push(`Loading: ${w.loading}`);
+    // Efficiency Mode: whether the worker runs low, and whether the OS refused to raise it when the user needed it.
+    if (w.priority) lines.push(describePriority(w.priority));
   }
   lines.push(...describePlacement(npu, { backend: r.backend, info }));
   if (r.problem) lines.push(`Problem: ${r.problem}`);

@@ -119,6 +119,7 @@ export class LocalEngine implements vscode.Disposable {
       stateDir: this.deps.stateDir,
       workerScript: this.deps.workerScript,
       clientName: this.deps.clientName,
+      efficiencyMode: () => this.deps.config.settings.local.efficiencyMode,
       log: (m) => this.deps.log.info(`engine: ${m}`),
       onWorkerEvent: (e) => {
         if (e.type === 'crashed') this.deps.log.warn(`engine worker stopped unexpectedly (${e.pendingFailed} request(s) failed); restarting`);

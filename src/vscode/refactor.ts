@@ -19,6 +19,7 @@ import type { CloudConsent } from './cloudConsent';
 import type { Router } from './router';
 import type { TaskOutcome } from '../core/tasks/calls';
 import type { TaskRunner } from '../core/tasks/runner';
+import type { WorkPurpose } from '../core/inference/types';
 import { withAbortSignal } from './cancellation';
 import { showFailure } from './unawaited';
 import { errorMessage } from '../core/errors';
@@ -323,7 +324,8 @@ export class Refactors implements vscode.Disposable {
     }
     const session: RefactorSession = { ctx: p.ctx, plan: p.plan, steps, planGrams: undefined, planRecordIds: [], done: new Map(), state: 'planned' };
     this.session = session;
-    return this.execute(session);
+    // Nobody waits on a deferred refactor (the review opens when it is done): its steps may run at low priority.
+    return this.execute(session, 'background');
   }
 
   /** The plan as a multi-select list: uncheck to drop a step, the button switches its route. */
@@ -393,7 +395,7 @@ export class Refactors implements vscode.Disposable {
   }
 
   /** Runs the enabled steps not done yet, then opens one preview of every edit. */
-  private async execute(session: RefactorSession): Promise<RefactorResult> {
+  private async execute(session: RefactorSession, purpose: WorkPurpose = 'interactive'): Promise<RefactorResult> {
     session.state = 'running';
     session.error = undefined;
     const todo = session.steps.filter((p) => p.enabled && !session.done.has(p.step.id));
@@ -411,7 +413,7 @@ export class Refactors implements vscode.Disposable {
           for (const [i, p] of todo.entries()) {
             progress.report({ message: `step ${i + 1}/${todo.length} (${p.route}): ${p.step.title}`, increment: 100 / todo.length });
             try {
-              session.done.set(p.step.id, await this.runStep(session, p, signal));
+              session.done.set(p.step.id, await this.runStep(session, p, signal, purpose));
             } catch (e) {
               session.error = isCancel(e) ? 'cancelled' : `step ${p.step.id} (${p.step.title}): ${errorMessage(e)}`;
               this.deps.log.warn(`refactor: ${session.error}`);
@@ -436,11 +438,11 @@ export class Refactors implements vscode.Disposable {
     return this.review(session);
   }
 
-  private async runStep(session: RefactorSession, p: PlannedStep, signal: AbortSignal): Promise<StepOutcome> {
+  private async runStep(session: RefactorSession, p: PlannedStep, signal: AbortSignal, purpose: WorkPurpose): Promise<StepOutcome> {
     // Files edited since planning are read again, so the step's code is what the edit will apply to.
     const ctx = await refreshContext(session.ctx, p.step.files, this.uris);
     const c = stepContext(p.step, ctx, { budgetTokens: STEP_BUDGET_TOKENS });
-    const out = await this.deps.runner.call(p.route, 'refactor-step', c.messages, { signal, maxTokens: 2048, reason: 'refactor' });
+    const out = await this.deps.runner.call(p.route, 'refactor-step', c.messages, { signal, maxTokens: 2048, reason: 'refactor', purpose });
     const texts = new Map(ctx.files.map((f) => [f.path, f.text] as const));
     try {
       const edits = resolveEdits(parseEditBlocks(out.text), texts, p.step.files);

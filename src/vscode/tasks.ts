@@ -188,8 +188,9 @@ export class Tasks implements vscode.Disposable {
   async runCaptured(kind: TaskKind, ctx: TaskContext, limits: { cloud: boolean } = { cloud: true }): Promise<TaskOutcome | undefined> {
     if (!isDeferrable(kind)) throw new Error(`Unknown deferred task '${kind}'.`);
     const r = await this.remember(kind, async (force) => {
-      // A retry the user asks for here and now is this window's to allow; the queued run keeps the job's limits.
-      const outcome = await this.deps.runner.run(kind, ctx, { force, cloud: force ? true : limits.cloud });
+      // A retry the user asks for here and now is this window's to allow, and they wait on it; the queued run keeps
+      // the job's limits, and nobody waits on it (the local engine may run it at low priority).
+      const outcome = await this.deps.runner.run(kind, ctx, force ? { force, cloud: true } : { cloud: limits.cloud, purpose: 'background' });
       return this.shown(kind, outcome, (o) => this.document(kind, ctx, o, `Verdant: deferred ${kind} done`));
     });
     return r?.route === 'later' ? undefined : r;

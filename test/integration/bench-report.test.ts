@@ -266,6 +266,76 @@ describe('bench report (bench/report.mjs)', function () {
     assert.deepEqual(row(md, 'Ollama: info() answer of 600 MiB').slice(1), ['–', '–', '–', '–', '–', '–']);
   });
 
+  it("efficiency mode: a row per phase with the priorities read back, tokens/s and the hogs' share (#19)", () => {
+    const worker = (mode: 'off' | 'always') => {
+      const low = mode === 'always';
+      const level = low ? 'low' : 'normal';
+      return {
+        nice: low ? 19 : 0,
+        group: low ? 19 : 0,
+        status: { level, value: low ? 19 : 0, group: low ? 19 : 0, startedLow: low, raiseRefused: null, draining: false },
+      };
+    };
+    const phase = (name: string, mode: 'off' | 'always' | null, hogs: number, hogUnits: number | null, tps: number | null) => ({
+      name,
+      workerMode: mode,
+      hogs,
+      priorities: { bench: 0, hogs: Array<number>(hogs).fill(0), worker: mode ? worker(mode) : null },
+      hogUnitsPerSecond: hogUnits,
+      worker: tps === null ? null : { requests: 700, generatedTokens: 22400, seconds: 10, tokensPerSecond: tps, requestMs: spread(12.4, 17.1) },
+    });
+    const md = report(work, {
+      'priority.json': {
+        date: DATE,
+        machine: MACHINE,
+        loadAverage: { before: [0.5, 0.4, 0.3], after: [2.1, 0.9, 0.5] },
+        model: 'stories260K.gguf',
+        threads: 1,
+        maxTokens: 32,
+        secondsPerPhase: 10,
+        autogroup: true,
+        phases: [
+          phase('hogs alone', null, 2, 600000, null),
+          phase('normal worker alone', 'off', 0, null, 2300),
+          phase('low worker alone', 'always', 0, null, 2250),
+          phase('normal worker beside the hogs', 'off', 2, 360000, 2400),
+          phase('low worker beside the hogs', 'always', 2, 594000, 28),
+        ],
+        summary: {
+          hogThroughputBesideNormal: 0.6,
+          hogThroughputBesideLow: 0.99,
+          workerSpeedAloneLowVsNormal: 0.978,
+          workerSpeedBesideHogsNormal: 1.043,
+          workerSpeedBesideHogsLow: 0.012,
+        },
+      },
+    });
+    assert.match(md, /## Efficiency Mode: the engine at low priority beside CPU hogs\n\nMachine: Test CPU, 2 logical cores/);
+    assert.deepEqual(row(md, 'hogs alone'), ['hogs alone', '–', '–', '–', '–', '600,000', '–']);
+    assert.deepEqual(row(md, 'low worker alone'), ['low worker alone', 'low: nice 19, session group 19', '2,250', '12.4 (17.1)', '700', '–', '–']);
+    assert.deepEqual(row(md, 'normal worker beside the hogs'), [
+      'normal worker beside the hogs',
+      'normal: nice 0, session group 0',
+      '2,400',
+      '12.4 (17.1)',
+      '700',
+      '360,000',
+      '60 %',
+    ]);
+    assert.deepEqual(row(md, 'low worker beside the hogs').slice(1), [
+      'low: nice 19, session group 19',
+      '28',
+      '12.4 (17.1)',
+      '700',
+      '594,000',
+      '99 %',
+    ]);
+    assert.match(md, /at low priority it kept 1\.2 % and left the hogs 99 %/);
+    assert.match(md, /The kernel groups processes by session \(autogroup\): yes\./);
+    assert.doesNotMatch(md, /undefined|NaN|\[object Object\]/);
+    assert.match(report(path.join(work, 'none'), {}), /## Efficiency Mode: .*\n\nNot run yet: `npm run bench -- priority`\./);
+  });
+
   it('an unreadable result file is skipped with a message, the rest is still written', () => {
     const resultsDir = path.join(work, 'results');
     mkdirSync(resultsDir, { recursive: true });

@@ -164,10 +164,19 @@ describe('completion pipeline (real engine, FIM model)', function () {
     if (r) assert.ok(!r.text.includes('\n'));
   });
 
-  it('warms the engine cache without generating', async () => {
+  it('warms the engine cache without generating, as background work, while a completion is interactive', async () => {
     const records: LocalUsageRecord[] = [];
-    const p = new CompletionPipeline({ engine, record: (r) => records.push(r) });
+    const purposes: (string | undefined)[] = [];
+    const told: CompletionEngine = {
+      generate: (request, options) => {
+        purposes.push(options.purpose);
+        return engine.generate(request, options);
+      },
+    };
+    const p = new CompletionPipeline({ engine: told, record: (r) => records.push(r), sleep: async () => {} });
     assert.equal(await p.warmUp(input(PREFIX, { documentKey: 'file:///warm.txt' })), true);
+    await p.complete(input(PREFIX, { documentKey: 'file:///warm.txt' }), new AbortController().signal);
+    assert.deepEqual(purposes, ['background', undefined], 'a completion leaves the default: interactive');
     assert.equal(records[0]!.feature, 'warm-up');
     assert.equal(records[0]!.generatedTokens, 0);
     assert.ok(records[0]!.evaluatedTokens! > 10, 'the prompt was evaluated into the cache');

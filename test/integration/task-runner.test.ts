@@ -21,7 +21,7 @@ import { TaskRunner, type DeferredOutcome, type TaskUi } from '../../src/core/ta
 import { extractCodeBlock, type TaskContext } from '../../src/core/tasks/table';
 import { OpenAiCompatibleBackend } from '../../src/engine/backends';
 import { LlamaEngine } from '../../src/engine/llama/engine';
-import type { InferenceBackend } from '../../src/engine/types';
+import type { InferenceBackend, WorkPurpose } from '../../src/engine/types';
 import { FakeServer, type Seen } from '../support/fakeServer';
 import { ALNUM, seededChars } from '../support/fakeSecrets';
 import { testModels } from '../support/models';
@@ -137,6 +137,18 @@ describe('task runner: one ledger record per attempt, the outcome names it', fun
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
+  /** Who asked for each local generation: the purpose it carried (undefined: interactive, the default). */
+  let purposes: (WorkPurpose | undefined)[] = [];
+  beforeEach(() => {
+    purposes = [];
+  });
+  const telling = (backend: Pick<InferenceBackend, 'generate'>, into: (WorkPurpose | undefined)[]): Pick<InferenceBackend, 'generate'> => ({
+    generate: (request, options) => {
+      into.push(options?.purpose);
+      return backend.generate(request, options);
+    },
+  });
+
   function setUp(
     over: {
       consent?: 'granted' | 'denied' | 'unknown';
@@ -220,6 +232,17 @@ describe('task runner: one ledger record per attempt, the outcome names it', fun
     assert.equal(t.router.localResults, 1);
     assert.equal(t.router.log.last?.outcome, 'done (local)');
     assert.equal(server.seen.length, 0, 'nothing went to the cloud');
+    await t.close();
+  });
+
+  it('a deferred run asks the local engine for background work on each local attempt; a run now and a retry do not (#19)', async () => {
+    const t = setUp({ local: telling(engine, purposes) });
+    t.router.mode = 'local-only';
+    await assertRecords(await t.runner.run('summarize', CTX, { purpose: 'background' }), ['local']);
+    await t.runner.run('summarize', CTX);
+    await t.runner.run('summarize', CTX, { force: 'local' });
+    await t.runner.call('local', 'refactor-step', [{ role: 'user', content: 'Once upon a time' }], { purpose: 'background', maxTokens: 4 });
+    assert.deepEqual(purposes, ['background', undefined, undefined, 'background']);
     await t.close();
   });
 
@@ -336,15 +359,19 @@ describe('task runner: one ledger record per attempt, the outcome names it', fun
       const local = await renamingServer();
       try {
         const t = setUp({
-          local: new OpenAiCompatibleBackend({ flavour: 'lmstudio', url: `${local.url}/v1`, model: 'qwen2.5-coder-1.5b-instruct' }),
+          local: telling(
+            new OpenAiCompatibleBackend({ flavour: 'lmstudio', url: `${local.url}/v1`, model: 'qwen2.5-coder-1.5b-instruct' }),
+            purposes,
+          ),
         });
         t.router.mode = 'balanced';
         t.router.contextTokens = 512;
         const whole = await t.router.route({ kind: 'refactor', promptTokens: 950, files: 1, selectionChars: LONG.code.length, consent: 'granted' });
         assert.equal(whole.decision.route, 'cloud', 'fixture: the whole selection does not fit the local context');
         const sent = server.seen.length;
-        const o = await t.runner.run('refactor', LONG);
+        const o = await t.runner.run('refactor', LONG, { purpose: 'background' });
         const n = t.router.pieces.length;
+        assert.deepEqual(purposes, Array<WorkPurpose>(n).fill('background'), 'a deferred refactor: every part is background work');
         assert.ok(n >= 3, `split into ${n} regions`);
         await assertRecords(
           o,

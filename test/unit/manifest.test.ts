@@ -1,6 +1,7 @@
 // package.json is the contract with VS Code: these checks keep it and the typed settings from drifting apart.
 import * as assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { EFFICIENCY_MODES } from '../../src/core/power/efficiency';
 import { BUDGET_ACTIONS, ROUTING_MODES } from '../../src/core/routing/policy';
 import { DEFAULT_SETTINGS, readSettings } from '../../src/core/settings';
 
@@ -43,6 +44,7 @@ describe('package.json manifest', () => {
       'verdant.local.threads',
       'verdant.local.serverUrl',
       'verdant.local.serverModel',
+      'verdant.local.efficiencyMode',
       'verdant.cloud.endpoint',
       'verdant.cloud.model',
       'verdant.cloud.zone',
@@ -52,6 +54,12 @@ describe('package.json manifest', () => {
       assert.equal(properties[key]!.scope, 'machine', key);
     }
     assert.equal(properties['verdant.cloud.enable']!.scope, 'application', 'consent cannot come from a workspace');
+  });
+
+  it("declares Efficiency Mode's three values, each described, as the reader accepts them (#19)", () => {
+    const mode = properties['verdant.local.efficiencyMode'] as Property & { enum?: string[]; markdownEnumDescriptions?: string[] };
+    assert.deepEqual(mode.enum, [...EFFICIENCY_MODES]);
+    assert.equal(mode.markdownEnumDescriptions?.length, EFFICIENCY_MODES.length);
   });
 
   it('machine-scopes the routing settings and matches their choices to the policy', () => {

@@ -1,4 +1,5 @@
 import * as assert from 'node:assert/strict';
+import { EFFICIENCY_MODES, enginePriority } from '../../src/core/power/efficiency';
 import { ROUTING_MODES } from '../../src/core/routing/policy';
 import { checkEndpoint, DEFAULT_SETTINGS, readSettings, tightened, TIGHTEN_ONLY } from '../../src/core/settings';
 
@@ -92,6 +93,42 @@ describe('settings', () => {
     assert.equal(readSettings(reader({ 'local.threads': -1 })).problems.length, 1);
     assert.equal(readSettings(reader({ 'local.threads': 257 })).problems.length, 1);
     assert.equal(readSettings(reader({ 'local.threads': 256 })).problems.length, 0);
+  });
+
+  describe('local.efficiencyMode (#19)', () => {
+    it('defaults to background and accepts each of its three values', () => {
+      assert.equal(readSettings(reader({})).settings.local.efficiencyMode, 'background');
+      for (const mode of EFFICIENCY_MODES) {
+        const { settings, problems } = readSettings(reader({ 'local.efficiencyMode': mode }));
+        assert.deepEqual([settings.local.efficiencyMode, problems], [mode, []], mode);
+      }
+      assert.deepEqual([...EFFICIENCY_MODES], ['background', 'always', 'off']);
+    });
+
+    it('falls back to background on a bad value, with a message that names the values to use', () => {
+      for (const bad of ['Always', 'low', '', true, 19, ['off'], { mode: 'off' }]) {
+        const { settings, problems } = readSettings(reader({ 'local.efficiencyMode': bad }));
+        assert.deepEqual(settings, DEFAULT_SETTINGS, String(bad));
+        assert.deepEqual(
+          problems.map((p) => p.key),
+          ['verdant.local.efficiencyMode'],
+        );
+        assert.match(problems[0]!.message, /^verdant\.local\.efficiencyMode must be one of background, always, off, not .+; using background\.$/);
+      }
+      assert.equal(
+        readSettings(reader({ 'local.efficiencyMode': 'eco' })).problems[0]!.message,
+        'verdant.local.efficiencyMode must be one of background, always, off, not "eco"; using background.',
+      );
+    });
+
+    it('maps each mode and purpose to the priority a request asks the engine for', () => {
+      const table = EFFICIENCY_MODES.map((mode) => [mode, enginePriority(mode, 'background'), enginePriority(mode, 'interactive')]);
+      assert.deepEqual(table, [
+        ['background', 'low', 'normal'],
+        ['always', 'low', 'low'],
+        ['off', 'normal', 'normal'],
+      ]);
+    });
   });
 
   describe('routing', () => {

@@ -199,7 +199,8 @@ export class CompletionPipeline {
     if ((this.deps.onBattery?.() ?? false) && this.settings.onBattery !== 'normal') return false;
     const started = this.deps.now?.() ?? Date.now();
     try {
-      const result = await this.deps.engine.generate({ ...this.request(input), maxTokens: 0 }, {});
+      // Nobody waits on a warm-up: the engine may run it at low priority (verdant.local.efficiencyMode).
+      const result = await this.deps.engine.generate({ ...this.request(input), maxTokens: 0 }, { purpose: 'background' });
       this.deps.record?.(usageOf(started, 'warm-up', result));
       return true;
     } catch (e) {

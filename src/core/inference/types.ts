@@ -114,11 +114,19 @@ export interface GenerateResult {
   readonly confidence: GenerateConfidence;
 }
 
+/**
+ * Who waits on a request: 'interactive' (the default: a completion, a task run now) or 'background' (a deferred job,
+ * a warm-up). Verdant's own engine may run background work at low priority (verdant.local.efficiencyMode); local
+ * servers are other programs and ignore it.
+ */
+export type WorkPurpose = 'interactive' | 'background';
+
 export interface GenerateOptions {
   /** Aborting stops generation within one decode step; the promise then resolves with stopReason 'abort'. */
   readonly signal?: AbortSignal;
   /** Called with each new piece of text as it is generated. */
   readonly onText?: (text: string) => void;
+  readonly purpose?: WorkPurpose;
 }
 
 export interface BackendInfo {

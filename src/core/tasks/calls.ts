@@ -6,7 +6,7 @@ import type { SciRecord } from '../carbon/types';
 import type { CloudChatOptions, CloudChatRequest, CloudResult } from '../cloud/client';
 import { hostOf } from '../cloud/endpoint';
 import { redactSecrets } from '../cloud/redact';
-import type { ChatMessage, GenerateOptions, GenerateRequest, GenerateResult } from '../inference/types';
+import type { ChatMessage, GenerateOptions, GenerateRequest, GenerateResult, WorkPurpose } from '../inference/types';
 import type { RouteDecision } from '../routing/policy';
 import { usageOf, type LocalUsageRecord } from '../usage';
 
@@ -83,6 +83,8 @@ export interface CallOptions {
   readonly reason?: string;
   /** Values redacted from what goes to the cloud whatever they look like (the CLI's own API key). */
   readonly alsoRedact?: readonly string[];
+  /** 'background' for work nobody waits on (a deferred job): the local engine may run it at low priority. */
+  readonly purpose?: WorkPurpose;
 }
 
 const DEFAULT_LOCAL_TOKENS = 1024;
@@ -122,6 +124,7 @@ export class ModelCalls {
     const started = Date.now();
     const r = await local.generate(request, {
       ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.purpose ? { purpose: opts.purpose } : {}),
       onText: (t) => {
         chars += t.length;
         opts.report?.(chars);

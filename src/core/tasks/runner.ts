@@ -7,7 +7,7 @@
 import { hostOf } from '../cloud/endpoint';
 import { redactDiff, redactFile, sensitiveReason } from '../cloud/outgoing';
 import { errorMessage } from '../errors';
-import type { ChatMessage } from '../inference/types';
+import type { ChatMessage, WorkPurpose } from '../inference/types';
 import { runCascade } from '../routing/cascade';
 import { CHARS_PER_TOKEN } from '../routing/estimates';
 import { cloudBlocked, fitsLocalContext, type RouteDecision } from '../routing/policy';
@@ -59,6 +59,8 @@ export interface RunOptions {
   readonly cloud?: boolean;
   /** Asked for now, in the editor: a deferrable task may be offered a cleaner window. */
   readonly mayDefer?: boolean;
+  /** 'background' for a deferred job nobody waits on: the local engine may run it at low priority. */
+  readonly purpose?: WorkPurpose;
 }
 
 export function isCancel(e: unknown): boolean {
@@ -130,7 +132,7 @@ export class TaskRunner {
       };
     }
     const pieces = decision.route !== 'later' && !force ? await this.localPieces(kind, ctx, query, routed.localContextTokens) : undefined;
-    if (pieces) return this.runPieces(ctx, pieces, routed, opts.sink);
+    if (pieces) return this.runPieces(ctx, pieces, routed, opts);
     if (decision.route === 'later') {
       const queued = query.deferrable && this.deps.defer ? await this.deps.defer(kind, ctx, decision) : undefined;
       if (queued) {
@@ -181,7 +183,7 @@ export class TaskRunner {
     try {
       const outcome = await this.deps.ui.progress(title, async (signal, report): Promise<TaskOutcome> => {
         if (final.route === 'cloud') return toCloud(signal, report);
-        const chat = { signal, report, reason: final.reason, ...(maxTokens ? { maxTokens } : {}) };
+        const chat = { signal, report, reason: final.reason, purpose: opts.purpose, ...(maxTokens ? { maxTokens } : {}) };
         if (!final.cascade) return strip(await this.calls.chatLocal('task', messages, { ...chat, sink: opts.sink }));
         // Cascade: the draft is held back (not streamed) until the classifier, seeing its confidence, keeps it.
         const c = await runCascade({
@@ -267,7 +269,7 @@ export class TaskRunner {
     ctx: TaskContext,
     pieces: readonly Piece[],
     routed: Routed,
-    sink: ((text: string) => void) | undefined,
+    { sink, purpose }: RunOptions,
   ): Promise<TaskOutcome | undefined> {
     const n = pieces.length;
     const ps = pieces.map((x) => x.decision.pLocalOk);
@@ -284,7 +286,13 @@ export class TaskRunner {
         const code: string[] = [];
         for (const [i, piece] of pieces.entries()) {
           const o = strip(
-            await this.calls.chatLocal('task', piece.messages, { signal, report: (c) => report(before + c), reason, maxTokens: piece.maxTokens }),
+            await this.calls.chatLocal('task', piece.messages, {
+              signal,
+              report: (c) => report(before + c),
+              reason,
+              maxTokens: piece.maxTokens,
+              purpose,
+            }),
           );
           done.push(o);
           before += o.text.length;

@@ -1,0 +1,169 @@
+// The engine worker's OS priority (Efficiency Mode: src/core/power/efficiency.ts). A worker started for background
+// work lowers itself to the lowest priority; work the user waits on that finds it low has it raised back.
+// Linux has two catches. The nice value belongs to each thread (setpriority on the pid changes only the main
+// thread), so every thread in /proc/self/task is set, and threads started later inherit it from the thread that
+// starts them. And where the kernel groups processes by session (autogroup: sched_autogroup_enabled, processes in
+// the root cpu cgroup), nice only orders the threads of one session, while sessions share the CPU by their group's
+// nice; the worker is started detached, so it leads a session of its own, and its group is set too. An unprivileged
+// process may lower its threads' priority but not raise it again (EACCES; CAP_SYS_NICE or a permitting RLIMIT_NICE
+// is needed, on macOS root), while a group's nice may go back to 0; Windows lets a process return to Normal.
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import { errorMessage } from '../core/errors';
+import type { EnginePriority } from '../core/power/efficiency';
+
+/** On os.setPriority's scale: nice 19 on Linux and macOS, the Idle class on Windows (Node maps it). */
+export const LOW_PRIORITY = os.constants.priority.PRIORITY_LOW;
+
+/** How the worker's priority is read and changed: osPriority() in the worker. */
+export interface PriorityControl {
+  /** The process's priority (its main thread's on Linux). */
+  get(): number;
+  /** The nice of the process's own autogroup (Linux); null where it has none of its own. */
+  group(): number | null;
+  /** Every thread (and its own autogroup) to the lowest priority; lowering is always allowed. */
+  lower(): void;
+  /** Back to what the process started with; throws what the OS said when it refuses. */
+  restore(): void;
+}
+
+export function osPriority(platform: NodeJS.Platform = process.platform): PriorityControl {
+  const start = os.getPriority();
+  if (platform !== 'linux') {
+    return { get: () => os.getPriority(), group: () => null, lower: () => os.setPriority(LOW_PRIORITY), restore: () => os.setPriority(start) };
+  }
+  const groupStart = ownAutogroupNice();
+  const setGroup = (nice: number) => {
+    if (groupStart !== null) writeFileSync('/proc/self/autogroup', String(nice));
+  };
+  return {
+    get: () => os.getPriority(),
+    group: () => (groupStart === null ? null : ownAutogroupNice()),
+    lower: () => {
+      setEveryThread(LOW_PRIORITY);
+      try {
+        setGroup(LOW_PRIORITY);
+      } catch {
+        // The threads are low, which is what counts where the kernel does not group by session.
+      }
+    },
+    // The group first: it may always go back to where it was, so the worker competes at normal priority for the
+    // requests still to answer even when its threads may not be raised.
+    restore: () => {
+      setGroup(groupStart ?? 0);
+      setEveryThread(start);
+    },
+  };
+}
+
+/**
+ * The nice of this process's autogroup when the process leads its session (the worker, started detached), else null:
+ * another session's group (a shell's) is not the worker's to change.
+ */
+function ownAutogroupNice(): number | null {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]) !== process.pid) return null; // field 6, the session
+    const m = /\bnice (-?\d+)/.exec(readFileSync('/proc/self/autogroup', 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null; // a kernel without autogroups
+  }
+}
+
+/** Rounds until no new thread shows up: one started meanwhile by a thread not yet set would keep the old value. */
+function setEveryThread(value: number): void {
+  const done = new Set<number>();
+  for (let round = 0; round < 5; round++) {
+    const fresh = readdirSync('/proc/self/task')
+      .map(Number)
+      .filter((tid) => !done.has(tid));
+    if (fresh.length === 0) return;
+    for (const tid of fresh) {
+      try {
+        os.setPriority(tid, value);
+      } catch (e) {
+        if ((e as { info?: { code?: string } }).info?.code !== 'ESRCH') throw e; // ESRCH: the thread has ended
+      }
+      done.add(tid);
+    }
+  }
+}
+
+export interface PriorityStatus {
+  readonly level: EnginePriority;
+  /** os.getPriority() of the worker now (-20..19; 19 is the lowest). */
+  readonly value: number;
+  /** The nice of its own autogroup (Linux), null where it has none. */
+  readonly group: number | null;
+  /** Started low (for background work, or with efficiencyMode 'always'). */
+  readonly startedLow: boolean;
+  /** What the OS said when work the user waits on found the worker low and it could not be raised. */
+  readonly raiseRefused: string | null;
+}
+
+/** The worker's priority: where it started, whether it is low now, and whether raising it was refused. */
+export class WorkerPriority {
+  private level: EnginePriority = 'normal';
+  private startedLow = false;
+  private refused: string | null = null;
+
+  constructor(
+    private readonly control: PriorityControl,
+    private readonly log: (message: string) => void,
+  ) {}
+
+  /** At start, for background work. */
+  lower(): void {
+    const was = this.control.get();
+    try {
+      this.control.lower();
+      this.level = 'low';
+      this.startedLow = true;
+      this.log(`running at low priority for background work (now ${this.describe()}; started at ${was})`);
+    } catch (e) {
+      this.log(`could not lower the engine's priority (${errorMessage(e)}); running at normal priority`);
+    }
+  }
+
+  /**
+   * For work the user waits on: back to the priority it started with. False when the OS refuses; that is logged
+   * once, and later calls return false at once.
+   */
+  raise(): boolean {
+    if (this.level === 'normal') return true;
+    if (this.refused !== null) return false;
+    try {
+      this.control.restore();
+      this.level = 'normal';
+      this.log(`raised from low priority for interactive work (now ${this.describe()})`);
+      return true;
+    } catch (e) {
+      this.refused = errorMessage(e);
+      this.log(
+        `could not raise the engine's priority for interactive work (${this.refused}): without privileges the OS lets a process lower its priority but not raise it again`,
+      );
+      return false;
+    }
+  }
+
+  status(): PriorityStatus {
+    return { level: this.level, value: this.control.get(), group: this.control.group(), startedLow: this.startedLow, raiseRefused: this.refused };
+  }
+
+  private describe(): string {
+    return priorityValue(this.control.get(), this.control.group());
+  }
+}
+
+function priorityValue(value: number, group: number | null): string {
+  return group === null ? String(value) : `${value}, session group ${group}`;
+}
+
+/** One line for Show Engine Status. */
+export function describePriority(p: PriorityStatus): string {
+  const value = priorityValue(p.value, p.group);
+  if (p.level === 'normal') return `Priority: normal (${value})${p.startedLow ? ', raised for interactive work after starting low' : ''}`;
+  if (p.raiseRefused === null) return `Priority: low (${value}), started for background work (verdant.local.efficiencyMode)`;
+  return `Priority: low (${value}); the OS refused to raise it for interactive work (${p.raiseRefused}), so an engine at normal priority replaces it once its requests are done`;
+}
