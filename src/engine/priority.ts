@@ -6,8 +6,10 @@
 // the root cpu cgroup), nice only orders the threads of one session, while sessions share the CPU by their group's
 // nice; the worker is started detached, so it leads a session of its own, and its group is set too. An unprivileged
 // process may lower its threads' priority but not raise it again (EACCES; CAP_SYS_NICE or a permitting RLIMIT_NICE
-// is needed, on macOS root), while a group's nice may go back to 0; Windows lets a process return to Normal.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+// is needed, on macOS root), while a group's nice may go back to 0; Windows lets a process return to Normal, and
+// its Efficiency Mode adds EcoQoS, set by a helper the win32-x64 package ships.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import { errorMessage } from '../core/errors';
 import type { EnginePriority } from '../core/power/efficiency';
@@ -25,10 +27,51 @@ export interface PriorityControl {
   lower(): void;
   /** Back to what the process started with; throws what the OS said when it refuses. */
   restore(): void;
+  /** Windows: whether EcoQoS is on, or why it is not; absent elsewhere. */
+  efficiency?(): string;
 }
 
-export function osPriority(platform: NodeJS.Platform = process.platform): PriorityControl {
+/** The EcoQoS helper's file name, beside dist/engine-worker.js in the win32-x64 package (scripts/package.mjs). */
+export const ECOQOS_HELPER = 'verdant-ecoqos.exe';
+
+/**
+ * Windows 11 Efficiency Mode's other half, EcoQoS (the CPU runs the process's threads at its most efficient
+ * frequencies), set by the small helper the win32-x64 package ships (src/engine/native/ecoqos.c): Node has no call
+ * for it. Returns undefined when it is set, else why not.
+ */
+export function ecoQoSHelper(exe: string): (pid: number, on: boolean) => string | undefined {
+  return (pid, on) => {
+    if (!existsSync(exe)) return 'its helper is not in this package (win32-x64 only)';
+    const r = spawnSync(exe, [String(pid), on ? 'on' : 'off'], { encoding: 'utf8', windowsHide: true, timeout: 10_000 });
+    if (r.error) return `its helper did not run (${errorMessage(r.error)})`;
+    return r.status === 0 ? undefined : r.stderr.trim() || `its helper exited with ${r.status}`;
+  };
+}
+
+export function osPriority(platform: NodeJS.Platform = process.platform, ecoQoS?: (pid: number, on: boolean) => string | undefined): PriorityControl {
   const start = os.getPriority();
+  if (platform === 'win32') {
+    // Efficiency Mode as Task Manager sets it: the Idle class and EcoQoS. EcoQoS failing (Windows before 10 1709,
+    // Wine) leaves the priority class, which is what keeps the worker out of the way.
+    let eco = 'EcoQoS off';
+    const setEco = (on: boolean) => {
+      const refused = ecoQoS?.(process.pid, on) ?? 'no helper was given';
+      eco = refused === undefined ? `EcoQoS ${on ? 'on' : 'off'}` : `EcoQoS not set: ${refused}`;
+    };
+    return {
+      get: () => os.getPriority(),
+      group: () => null,
+      lower: () => {
+        os.setPriority(LOW_PRIORITY);
+        setEco(true);
+      },
+      restore: () => {
+        os.setPriority(start);
+        setEco(false);
+      },
+      efficiency: () => eco,
+    };
+  }
   if (platform !== 'linux') {
     return { get: () => os.getPriority(), group: () => null, lower: () => os.setPriority(LOW_PRIORITY), restore: () => os.setPriority(start) };
   }
@@ -100,6 +143,8 @@ export interface PriorityStatus {
   readonly startedLow: boolean;
   /** What the OS said when work the user waits on found the worker low and it could not be raised. */
   readonly raiseRefused: string | null;
+  /** Windows: EcoQoS on, off, or why it could not be set. */
+  readonly ecoQoS?: string;
 }
 
 /** The worker's priority: where it started, whether it is low now, and whether raising it was refused. */
@@ -148,7 +193,15 @@ export class WorkerPriority {
   }
 
   status(): PriorityStatus {
-    return { level: this.level, value: this.control.get(), group: this.control.group(), startedLow: this.startedLow, raiseRefused: this.refused };
+    const eco = this.control.efficiency?.();
+    return {
+      level: this.level,
+      value: this.control.get(),
+      group: this.control.group(),
+      startedLow: this.startedLow,
+      raiseRefused: this.refused,
+      ...(eco !== undefined ? { ecoQoS: eco } : {}),
+    };
   }
 
   private describe(): string {
@@ -162,7 +215,7 @@ function priorityValue(value: number, group: number | null): string {
 
 /** One line for Show Engine Status. */
 export function describePriority(p: PriorityStatus): string {
-  const value = priorityValue(p.value, p.group);
+  const value = p.ecoQoS === undefined ? priorityValue(p.value, p.group) : `${priorityValue(p.value, p.group)}; ${p.ecoQoS}`;
   if (p.level === 'normal') return `Priority: normal (${value})${p.startedLow ? ', raised for interactive work after starting low' : ''}`;
   if (p.raiseRefused === null) return `Priority: low (${value}), started for background work (verdant.local.efficiencyMode)`;
   return `Priority: low (${value}); the OS refused to raise it for interactive work (${p.raiseRefused}), so an engine at normal priority replaces it once its requests are done`;

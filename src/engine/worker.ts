@@ -10,7 +10,7 @@ import { VERSION } from '../core/version';
 import { LlamaEngine } from './llama/engine';
 import { keyPathFor } from './handshake';
 import { lockPathFor } from './lock';
-import { osPriority, WorkerPriority } from './priority';
+import { ECOQOS_HELPER, ecoQoSHelper, osPriority, WorkerPriority } from './priority';
 import { newSocketPath } from './rendezvous';
 import { OnnxRouter } from './router/onnxRouter';
 import { EngineServer } from './server';
@@ -39,7 +39,7 @@ async function main(): Promise<void> {
       /* logging must never take the worker down */
     }
   };
-  const priority = new WorkerPriority(osPriority(), log);
+  const priority = new WorkerPriority(osPriority(process.platform, ecoQoSHelper(path.join(__dirname, ECOQOS_HELPER))), log);
   const idleMs = Number(values['idle-ms'] ?? DEFAULT_IDLE_MS);
   let socketPath: string;
   try {

@@ -100,6 +100,11 @@ async function main() {
       2,
     ),
   );
+  // Efficiency Mode off: a worker that a deferred job starts would otherwise run at the lowest priority, and beside
+  // busy processes (npm run test:stress) get too little CPU to finish within a test's hang limit, by design. Its
+  // priorities are tested in test/integration/engine-priority.test.ts. Machine-scoped: Machine/settings.json.
+  fs.mkdirSync(path.join(userData, 'Machine'), { recursive: true });
+  fs.writeFileSync(path.join(userData, 'Machine', 'settings.json'), JSON.stringify({ 'verdant.local.efficiencyMode': 'off' }, null, 2));
   const resultsFile = path.join(tmp, 'results.json');
   // Screenshots on request: the suite writes <shots>/request-<name>, the runner saves
   // test-output/screenshots/<name>.png and answers with <shots>/done-<name>.

@@ -1,7 +1,10 @@
 // The engine worker's priority bookkeeping (src/engine/priority.ts) over a stand-in for the OS, and the protocol's
 // check of the priority a request asks for; the real OS is exercised in test/integration/engine-priority.test.ts.
 import * as assert from 'node:assert/strict';
-import { describePriority, LOW_PRIORITY, WorkerPriority, type PriorityControl } from '../../src/engine/priority';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describePriority, ECOQOS_HELPER, ecoQoSHelper, LOW_PRIORITY, WorkerPriority, type PriorityControl } from '../../src/engine/priority';
 import { parseClientMessage } from '../../src/engine/protocol';
 
 /** An OS that always lets a process lower its priority, and restore it only when `mayRaise`. */
@@ -80,6 +83,40 @@ describe('engine worker priority', () => {
     assert.match(
       describePriority({ level: 'low', value: 19, group: 0, startedLow: true, raiseRefused: 'EACCES (permission denied)' }),
       /^Priority: low \(19, session group 0\); the OS refused to raise it for interactive work \(EACCES \(permission denied\)\), so an engine at normal priority replaces it/,
+    );
+  });
+
+  it("runs the EcoQoS helper for the worker's pid and reports what it said; a package without it says so", () => {
+    assert.equal(
+      ecoQoSHelper(path.join(os.tmpdir(), 'no-such-folder', ECOQOS_HELPER))(42, true),
+      'its helper is not in this package (win32-x64 only)',
+    );
+    // Stand-ins with the helper's contract (a real process: arguments in, exit code and stderr out).
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'verdant-ecoqos-'));
+    try {
+      const helper = (body: string) => {
+        const file = path.join(dir, `${Math.random().toString(36).slice(2)}-${ECOQOS_HELPER}`);
+        writeFileSync(file, `#!/bin/sh\n${body}\n`);
+        chmodSync(file, 0o755);
+        return ecoQoSHelper(file);
+      };
+      const args = path.join(dir, 'args');
+      assert.equal(helper(`echo "$@" > '${args}'`)(4242, true), undefined);
+      assert.equal(readFileSync(args, 'utf8'), '4242 on\n');
+      assert.equal(helper(`echo "$@" > '${args}'`)(4242, false), undefined);
+      assert.equal(readFileSync(args, 'utf8'), '4242 off\n');
+      assert.equal(
+        helper('echo "SetProcessInformation(ProcessPowerThrottling) failed: error 1" >&2; exit 4')(1, true),
+        'SetProcessInformation(ProcessPowerThrottling) failed: error 1',
+      );
+      assert.equal(helper('exit 3')(1, true), 'its helper exited with 3');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const low = { level: 'low' as const, value: 19, group: null, startedLow: true, raiseRefused: null };
+    assert.equal(
+      describePriority({ ...low, ecoQoS: 'EcoQoS on' }),
+      'Priority: low (19; EcoQoS on), started for background work (verdant.local.efficiencyMode)',
     );
   });
 

@@ -1,7 +1,8 @@
 // Runs under Windows Node (node.exe under Wine in CI: scripts/test-windows.mjs), from the dist/ folder of an unpacked
 // win32-x64 vsix: two engine clients share one worker over a real Windows named pipe (start, generate, the router
-// on onnxruntime-node's win32 binding, kill the worker, restart), and the power-state probe where PowerShell says
-// nothing. Writes what it saw as JSON to the file named by its first argument (stdout to a pipe fails under Wine).
+// on onnxruntime-node's win32 binding, kill the worker, restart), the power-state probe where PowerShell says
+// nothing, and a worker started for background work (Idle class, EcoQoS). Writes what it saw as JSON to the file
+// named by its first argument (stdout to a pipe fails under Wine).
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { PowerProbe } from '../../src/core/power/battery';
@@ -9,15 +10,16 @@ import { featureVector } from '../../src/core/routing/features';
 import { EngineClient } from '../../src/engine/client';
 import { lockPathFor, pidAlive, readLock } from '../../src/engine/lock';
 
-const [resultFile, stateDir, modelPath] = process.argv.slice(2);
+const [resultFile, stateDir, modelPath, backgroundStateDir] = process.argv.slice(2);
 
 async function main(): Promise<Record<string, unknown>> {
-  if (!resultFile || !stateDir || !modelPath) throw new Error('usage: windows-probe RESULT_FILE STATE_DIR MODEL');
+  if (!resultFile || !stateDir || !modelPath || !backgroundStateDir)
+    throw new Error('usage: windows-probe RESULT_FILE STATE_DIR MODEL BACKGROUND_STATE_DIR');
   const seen: Record<string, unknown> = { platform: process.platform, node: process.version };
   const events: string[] = [];
-  const client = (name: string) =>
+  const client = (name: string, dir = stateDir) =>
     new EngineClient({
-      stateDir,
+      stateDir: dir,
       workerScript: path.join(__dirname, 'engine-worker.js'),
       clientName: name,
       idleMs: 60_000,
@@ -59,6 +61,16 @@ async function main(): Promise<Record<string, unknown>> {
     const power = new PowerProbe();
     const readings = [await power.onBattery(), await power.onBattery(), await power.onBattery()];
     seen.power = { readings: readings.map(String), asked: power.asked, gaveUp: power.gaveUp };
+    // Background work starts a worker of its own (another state folder): the Idle class and EcoQoS (Efficiency Mode).
+    const c = client('background', backgroundStateDir);
+    try {
+      await c.generate(config, { kind: 'completion', prompt, maxTokens: 4 }, { purpose: 'background' });
+      seen.background = (await c.status()).priority;
+    } finally {
+      const pid = c.workerPid;
+      c.dispose();
+      if (pid !== undefined && pidAlive(pid)) process.kill(pid);
+    }
     return seen;
   } finally {
     const pid = b.workerPid ?? a.workerPid;
