@@ -413,6 +413,31 @@ describe('task runner: one ledger record per attempt, the outcome names it', fun
       await t.close();
     });
 
+    it('Retry Locally splits it too, whatever the router reads in the parts', async () => {
+      const local = await renamingServer();
+      try {
+        const t = setUp({
+          local: new OpenAiCompatibleBackend({ flavour: 'lmstudio', url: `${local.url}/v1`, model: 'qwen2.5-coder-1.5b-instruct' }),
+        });
+        t.router.mode = 'balanced';
+        t.router.contextTokens = 512;
+        t.router.p = 0.2;
+        const o = await t.runner.run('refactor', LONG, { force: 'local' });
+        const n = t.router.pieces.length;
+        assert.ok(n >= 3, `split into ${n} regions`);
+        await assertRecords(
+          o,
+          Array.from({ length: n }, () => 'local'),
+        );
+        assert.ok(o && o.route !== 'later');
+        assert.equal(extractCodeBlock(o.text), LONG.code.replace(/oldRound/g, 'roundCents').replace(/\n$/, ''));
+        assert.match(o.reason, new RegExp(`^retried locally at your request, local in ${n} parts: `));
+        await t.close();
+      } finally {
+        await local.close();
+      }
+    });
+
     it('is not split when a region would not stay local, or the whole fits', async () => {
       const hard = setUp();
       hard.router.mode = 'balanced';

@@ -131,7 +131,11 @@ export class TaskRunner {
         reason: `retried in the cloud at your request (${decision.reason})`,
       };
     }
-    const pieces = decision.route !== 'later' && !force ? await this.localPieces(kind, ctx, query, routed.localContextTokens) : undefined;
+    // "Retry Locally" splits too, whatever the router reads in the parts: the user asked for this machine.
+    const pieces =
+      decision.route !== 'later' && force !== 'cloud'
+        ? await this.localPieces(kind, ctx, query, routed.localContextTokens, force === 'local')
+        : undefined;
     if (pieces) return this.runPieces(ctx, pieces, routed, opts);
     if (decision.route === 'later') {
       const queued = query.deferrable && this.deps.defer ? await this.deps.defer(kind, ctx, decision) : undefined;
@@ -242,9 +246,16 @@ export class TaskRunner {
   /**
    * A refactor too long for the local context, cut between top-level blocks into regions that each fit it and that
    * each route local (the router reads every region with the same instruction): a long mechanical change stays on
-   * this machine. Undefined when the request fits, cannot be cut, or some region would not stay local.
+   * this machine. Undefined when the request fits, cannot be cut, or some region would not stay local (unless the
+   * user asked for local: `forced`).
    */
-  private async localPieces(kind: TaskKind, ctx: TaskContext, query: RouteQuery, contextTokens: number): Promise<Piece[] | undefined> {
+  private async localPieces(
+    kind: TaskKind,
+    ctx: TaskContext,
+    query: RouteQuery,
+    contextTokens: number,
+    forced: boolean,
+  ): Promise<Piece[] | undefined> {
     if (kind !== 'refactor' || contextTokens <= 0 || fitsLocalContext(query, contextTokens)) return undefined;
     const spec = TASKS[kind];
     const templateChars = promptTokens(spec.prompt({ ...ctx, code: '' })) * CHARS_PER_TOKEN;
@@ -258,7 +269,7 @@ export class TaskRunner {
       const q: RouteQuery = { ...query, promptTokens: promptTokens(messages), selectionChars: code.length, code, deferrable: false };
       if (!fitsLocalContext(q, contextTokens)) return undefined;
       const decision = await this.deps.router.decidePiece(q);
-      if (decision.route !== 'local' || decision.cascade) return undefined;
+      if (!forced && (decision.route !== 'local' || decision.cascade)) return undefined;
       pieces.push({ code, messages, decision, maxTokens: contextTokens - q.promptTokens });
     }
     return pieces;
@@ -269,13 +280,15 @@ export class TaskRunner {
     ctx: TaskContext,
     pieces: readonly Piece[],
     routed: Routed,
-    { sink, purpose }: RunOptions,
+    { sink, purpose, force }: RunOptions,
   ): Promise<TaskOutcome | undefined> {
     const n = pieces.length;
     const ps = pieces.map((x) => x.decision.pLocalOk);
+    const confidence = `confidence ${Math.min(...ps).toFixed(2)} to ${Math.max(...ps).toFixed(2)}`;
+    const forced = force === 'local';
     const reason =
-      `local in ${n} parts: the selection with its answer exceeds the local context of ${routed.localContextTokens} tokens, ` +
-      `and each part fits it and reads as local work (confidence ${Math.min(...ps).toFixed(2)} to ${Math.max(...ps).toFixed(2)})`;
+      `${forced ? 'retried locally at your request, ' : ''}local in ${n} parts: the selection with its answer exceeds the local context of ` +
+      `${routed.localContextTokens} tokens, and each part fits it${forced ? ` (${confidence})` : ` and reads as local work (${confidence})`}`;
     const { entry } = routed;
     this.deps.log.info(`task refactor: ${reason}`);
     const decision: RouteDecision = { ...routed.decision, route: 'local', cascade: false, needsConsent: false, reason };
