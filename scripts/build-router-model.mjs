@@ -25,7 +25,7 @@ import { build } from 'esbuild';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DATA = path.join(ROOT, 'src', 'core', 'routing', 'model');
 /** Chosen by `--tune` (cross-validation on the training rows; the held-out split plays no part). */
-export const TRAINING = { learningRate: 1, epochs: 6000, l2: 0.0003, l2Hashed: 0.0003 };
+export const TRAINING = { learningRate: 1, epochs: 6000, l2: 0.0003 };
 /**
  * The older size-only rows count four times: they alone vary a draft's confidence, speed, acceptance and battery,
  * which the cascade's second look depends on, and the corpus (nine times as many rows) would otherwise drown them
@@ -163,17 +163,15 @@ function parseOut(argv) {
 
 /**
  * Cross-validation on the corpus training rows (folds by a hash of the id, twins together; the older rows always
- * trained on): agreement for each L2 pair, and for the settings in TRAINING, how often the local model did in each
+ * trained on): agreement for each L2, and for the settings in TRAINING, how often the local model did in each
  * band of p (the calibration the policy's thresholds rest on).
  */
 function tune(T, d) {
   const legacy = { xs: d.xs.slice(d.train.length), ys: d.ys.slice(d.train.length) };
   const agreement = (p) => d.train.filter((r, i) => T.agrees(p[i] >= 0.5 ? 'local' : 'cloud', r.label)).length / d.train.length;
-  for (const l2 of [0.0001, 0.0003, 0.001]) {
-    for (const l2Hashed of [0.0003, 0.003, 0.01, 0.03]) {
-      const p = T.outOfFold(d.train, legacy, { ...TRAINING, l2, l2Hashed });
-      console.log(`l2 ${l2}, l2Hashed ${l2Hashed}: cross-validated agreement ${agreement(p).toFixed(4)}`);
-    }
+  for (const l2 of [0.0001, 0.0003, 0.001, 0.003]) {
+    const p = T.outOfFold(d.train, legacy, { ...TRAINING, l2 });
+    console.log(`l2 ${l2}: cross-validated agreement ${agreement(p).toFixed(4)}`);
   }
   const p = T.outOfFold(d.train, legacy, TRAINING);
   for (const [lo, hi] of [

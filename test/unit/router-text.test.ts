@@ -158,7 +158,7 @@ describe('router corpus', () => {
     const b = parseCorpus(line({ id: 'ask-b', twin: 'ask-a', label: 'local' }), 'b')[0]!;
     assert.equal(cvFold(a), cvFold(b));
     assert.ok(new Set(rows.map(cvFold)).size > 1 && rows.every((r) => cvFold(r) >= 0 && cvFold(r) < CV_FOLDS));
-    const o = { learningRate: 1, epochs: 200, l2: 0.001, l2Hashed: 0.01 };
+    const o = { learningRate: 1, epochs: 200, l2: 0.001 };
     const p = outOfFold(rows, { xs: [], ys: [] }, o);
     assert.equal(p.length, rows.length);
     // Row 0's p is what a model trained on the other folds alone says.

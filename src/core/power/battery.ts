@@ -37,7 +37,7 @@ async function probe(deps: PowerProbeDeps): Promise<{ onBattery: boolean | undef
         '-Command',
         '(Get-CimInstance -ClassName Win32_Battery | Select-Object -ExpandProperty BatteryStatus) -join ","',
       ]);
-      // No Win32_Battery at all (a desktop; or Wine, whose powershell.exe is a stub that prints nothing): none later.
+      // No Win32_Battery at all (a desktop; or Wine, whose powershell.exe prints nothing): none will appear later.
       const battery = parseWin32BatteryStatus(out);
       return { onBattery: battery, askAgain: battery !== undefined };
     }

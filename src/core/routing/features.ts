@@ -76,8 +76,6 @@ export const FEATURE_NAMES: readonly string[] = [
   ...ROUTING_KINDS.flatMap((kind) => PER_KIND_NAMES.map((n) => `${kind}:${n}`)),
 ];
 
-/** Where the hashed words and code tokens sit (the trainer regularises them harder: see training.ts). */
-export const HASHED_FEATURES = { from: BASE_COUNT + TEXT_DENSE_COUNT, to: BASE_COUNT + TEXT_FEATURE_COUNT } as const;
 const PER_KIND_START = BASE_COUNT + TEXT_FEATURE_COUNT;
 
 export const FEATURE_COUNT = PER_KIND_START + ROUTING_KINDS.length * PER_KIND_COUNT;

@@ -5,7 +5,7 @@
 // the router on the held-out split).
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { featureVector, FEATURE_COUNT, HASHED_FEATURES, ROUTING_KINDS, type RoutingInput, type RoutingKind } from './features';
+import { featureVector, FEATURE_COUNT, ROUTING_KINDS, type RoutingInput, type RoutingKind } from './features';
 import { fnv1a } from './text';
 
 // The build script bundles this module alone: it needs the feature function too.
@@ -156,12 +156,6 @@ export interface TrainingOptions {
   readonly epochs: number;
   /** L2 on the weights (not the bias). */
   readonly l2: number;
-  /**
-   * L2 on the hashed words and code tokens (HASHED_FEATURES). Hundreds of sparse buckets over a corpus of hundreds of
-   * requests fit noise: cross-validation on the training rows prefers them held near zero, so the cues carry the
-   * decision and the buckets add only what many requests agree on.
-   */
-  readonly l2Hashed: number;
 }
 
 export interface LogisticModel {
@@ -172,7 +166,7 @@ export interface LogisticModel {
 const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
 
 /**
- * Full-batch gradient descent on the mean log-loss + l2/2 |w|^2 (l2Hashed on the hashed buckets) from zeros; weights
+ * Full-batch gradient descent on the mean log-loss + l2/2 |w|^2 from zeros; weights
  * rounded to float32 at the end.
  */
 export function trainLogistic(xs: readonly Float32Array[], ys: readonly number[], o: TrainingOptions): LogisticModel {
@@ -181,7 +175,6 @@ export function trainLogistic(xs: readonly Float32Array[], ys: readonly number[]
   const w = new Float64Array(d);
   let b = 0;
   const gw = new Float64Array(d);
-  const l2 = new Float64Array(d).fill(o.l2).fill(o.l2Hashed, HASHED_FEATURES.from, HASHED_FEATURES.to);
   // Most entries are zero (other kinds' blocks, empty buckets): walk each row's non-zero entries only.
   const rows = xs.map((x) => {
     const at: number[] = [];
@@ -202,7 +195,7 @@ export function trainLogistic(xs: readonly Float32Array[], ys: readonly number[]
       for (const j of at) gw[j] = gw[j]! + err * x[j]!;
       gb += err;
     }
-    for (let j = 0; j < d; j++) w[j] = w[j]! - o.learningRate * (gw[j]! / n + l2[j]! * w[j]!);
+    for (let j = 0; j < d; j++) w[j] = w[j]! - o.learningRate * (gw[j]! / n + o.l2 * w[j]!);
     b -= o.learningRate * (gb / n);
   }
   return { weights: Array.from(w, Math.fround), bias: Math.fround(b) };
