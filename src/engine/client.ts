@@ -76,7 +76,6 @@ export class EngineClient {
   private crashes = 0;
   private restartTimer: NodeJS.Timeout | undefined;
   private lastConfig: ModelConfig | undefined;
-  private lastPurpose: WorkPurpose = 'interactive';
   private disposed = false;
   private readonly lockPath: string;
 
@@ -91,7 +90,6 @@ export class EngineClient {
   async generate(config: ModelConfig, request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
     const purpose = options.purpose ?? 'interactive';
     this.lastConfig = config;
-    this.lastPurpose = purpose;
     const conn = await this.connect(purpose);
     // Aborted before it was sent (while connecting, or between keystrokes): send nothing. A cancel sent after the
     // request could reach a busy worker only after a short generation had run to its end.
@@ -114,7 +112,6 @@ export class EngineClient {
   /** Loads (and warms up) the model now, so the first completion does not pay for it. */
   async load(config: ModelConfig, purpose: WorkPurpose = 'interactive'): Promise<BackendInfo> {
     this.lastConfig = config;
-    this.lastPurpose = purpose;
     const conn = await this.connect(purpose);
     return this.request<BackendInfo>(conn, { type: 'load', id: this.nextId++, config, priority: this.priority(purpose) }, 'loaded');
   }
@@ -377,7 +374,8 @@ export class EngineClient {
     );
     if (failed > 0 || workerGone) this.options.onWorkerEvent?.({ type: 'crashed', pendingFailed: failed });
     // Restart only when work was lost or a model was in use; an idle exit needs no restart until the next request.
-    if (failed > 0 && this.lastConfig) this.scheduleRestart(this.lastConfig, this.lastPurpose);
+    // Work the user lost is work they wait on: the replacement starts at normal priority.
+    if (failed > 0 && this.lastConfig) this.scheduleRestart(this.lastConfig, 'interactive');
   }
 
   private scheduleRestart(config: ModelConfig, purpose: WorkPurpose): void {

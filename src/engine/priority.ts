@@ -8,7 +8,7 @@
 // process may lower its threads' priority but not raise it again (EACCES; CAP_SYS_NICE or a permitting RLIMIT_NICE
 // is needed, on macOS root), while a group's nice may go back to 0; Windows lets a process return to Normal, and
 // its Efficiency Mode adds EcoQoS, set by a helper the win32-x64 package ships.
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import { errorMessage } from '../core/errors';
@@ -37,26 +37,37 @@ export const ECOQOS_HELPER = 'verdant-ecoqos.exe';
 /**
  * Windows 11 Efficiency Mode's other half, EcoQoS (the CPU runs the process's threads at its most efficient
  * frequencies), set by the small helper the win32-x64 package ships (src/engine/native/ecoqos.c): Node has no call
- * for it. Returns undefined when it is set, else why not.
+ * for it. Resolves undefined when it is set, else why not. Asynchronous: it runs beside the request that raised the
+ * worker, never in its way.
  */
-export function ecoQoSHelper(exe: string): (pid: number, on: boolean) => string | undefined {
-  return (pid, on) => {
-    if (!existsSync(exe)) return 'its helper is not in this package (win32-x64 only)';
-    const r = spawnSync(exe, [String(pid), on ? 'on' : 'off'], { encoding: 'utf8', windowsHide: true, timeout: 10_000 });
-    if (r.error) return `its helper did not run (${errorMessage(r.error)})`;
-    return r.status === 0 ? undefined : r.stderr.trim() || `its helper exited with ${r.status}`;
-  };
+export type EcoQoS = (pid: number, on: boolean) => Promise<string | undefined>;
+
+export function ecoQoSHelper(exe: string): EcoQoS {
+  if (!existsSync(exe)) return async () => 'its helper is not in this package (win32-x64 only)';
+  return (pid, on) =>
+    new Promise((resolve) => {
+      execFile(exe, [String(pid), on ? 'on' : 'off'], { encoding: 'utf8', windowsHide: true, timeout: 10_000 }, (err, _stdout, stderr) => {
+        if (!err) resolve(undefined);
+        else if (typeof err.code === 'number') resolve(stderr.trim() || `its helper exited with ${err.code}`);
+        else resolve(`its helper did not run (${errorMessage(err)})`);
+      });
+    });
 }
 
-export function osPriority(platform: NodeJS.Platform = process.platform, ecoQoS?: (pid: number, on: boolean) => string | undefined): PriorityControl {
+export function osPriority(platform: NodeJS.Platform = process.platform, ecoQoS?: EcoQoS): PriorityControl {
   const start = os.getPriority();
   if (platform === 'win32') {
     // Efficiency Mode as Task Manager sets it: the Idle class and EcoQoS. EcoQoS failing (Windows before 10 1709,
     // Wine) leaves the priority class, which is what keeps the worker out of the way.
     let eco = 'EcoQoS off';
+    // The last change asked wins: a raise that follows a lowering at once is not overtaken by its late answer.
+    let asked = 0;
     const setEco = (on: boolean) => {
-      const refused = ecoQoS?.(process.pid, on) ?? 'no helper was given';
-      eco = refused === undefined ? `EcoQoS ${on ? 'on' : 'off'}` : `EcoQoS not set: ${refused}`;
+      const mine = ++asked;
+      eco = `EcoQoS ${on ? 'on' : 'off'}: being set`;
+      void (ecoQoS?.(process.pid, on) ?? Promise.resolve('no helper was given')).then((refused) => {
+        if (mine === asked) eco = refused === undefined ? `EcoQoS ${on ? 'on' : 'off'}` : `EcoQoS not set: ${refused}`;
+      });
     };
     return {
       get: () => os.getPriority(),

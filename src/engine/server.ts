@@ -305,7 +305,12 @@ export class EngineServer {
     if (this.drainStarted || this.stopping) return;
     this.drainStarted = true;
     this.options.log(`making way for another engine worker: ${reason}`);
-    await releaseLock(this.options.lockPath);
+    try {
+      await releaseLock(this.options.lockPath);
+    } catch (e) {
+      // Drain all the same: a client that finds the lock still naming this worker skips it once told it drains.
+      this.options.log(`could not remove engine.lock while making way (${errorMessage(e)})`);
+    }
     this.draining = reason;
     for (const c of this.clients) if (c.handshake.phase === 'ready') this.send(c, { type: 'draining', reason });
     this.armIdleTimer();

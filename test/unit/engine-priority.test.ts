@@ -86,9 +86,9 @@ describe('engine worker priority', () => {
     );
   });
 
-  it("runs the EcoQoS helper for the worker's pid and reports what it said; a package without it says so", () => {
+  it("runs the EcoQoS helper for the worker's pid and reports what it said; a package without it says so", async () => {
     assert.equal(
-      ecoQoSHelper(path.join(os.tmpdir(), 'no-such-folder', ECOQOS_HELPER))(42, true),
+      await ecoQoSHelper(path.join(os.tmpdir(), 'no-such-folder', ECOQOS_HELPER))(42, true),
       'its helper is not in this package (win32-x64 only)',
     );
     // Stand-ins with the helper's contract (a real process: arguments in, exit code and stderr out).
@@ -101,15 +101,15 @@ describe('engine worker priority', () => {
         return ecoQoSHelper(file);
       };
       const args = path.join(dir, 'args');
-      assert.equal(helper(`echo "$@" > '${args}'`)(4242, true), undefined);
+      assert.equal(await helper(`echo "$@" > '${args}'`)(4242, true), undefined);
       assert.equal(readFileSync(args, 'utf8'), '4242 on\n');
-      assert.equal(helper(`echo "$@" > '${args}'`)(4242, false), undefined);
+      assert.equal(await helper(`echo "$@" > '${args}'`)(4242, false), undefined);
       assert.equal(readFileSync(args, 'utf8'), '4242 off\n');
       assert.equal(
-        helper('echo "SetProcessInformation(ProcessPowerThrottling) failed: error 1" >&2; exit 4')(1, true),
+        await helper('echo "SetProcessInformation(ProcessPowerThrottling) failed: error 1" >&2; exit 4')(1, true),
         'SetProcessInformation(ProcessPowerThrottling) failed: error 1',
       );
-      assert.equal(helper('exit 3')(1, true), 'its helper exited with 3');
+      assert.equal(await helper('exit 3')(1, true), 'its helper exited with 3');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

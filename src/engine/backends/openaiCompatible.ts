@@ -250,7 +250,7 @@ export function openAiProfile(flavour: OpenAiFlavour, url: string, model: string
   if (flavour === 'lemonade') {
     return {
       product: 'Lemonade Server',
-      startCommand: `lemonade-server serve${port === null || port === 8000 ? '' : ` --port ${port}`}`,
+      startCommand: `lemonade-server serve --port ${port ?? 8000}`,
       modelHint: (m) => `download it with \`lemonade-server pull ${m}\``,
     };
   }
