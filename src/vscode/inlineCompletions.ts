@@ -76,6 +76,6 @@ export function toInput(document: vscode.TextDocument, position: vscode.Position
   const lines: string[] = [];
   for (let i = first; i <= last; i++) lines.push(document.lineAt(i).text);
   const eol = document.eol === vscode.EndOfLine.CRLF ? '\r\n' : '\n';
-  const w = cutWindows(lines, position.line - first, position.character, eol, { prefixLines: 256, suffixLines: 64 });
+  const w = cutWindows(lines, position.line - first, position.character, eol, { prefixLines: 256, suffixLines: 64, firstLine: first });
   return { documentKey: document.uri.toString(), languageId: document.languageId, filePath: relativePath(document.uri), manual, ...w };
 }

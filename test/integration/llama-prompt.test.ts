@@ -134,6 +134,15 @@ describe('llama.cpp FIM prompt: repository layout and warm-ups (real model)', fu
       assert.match(none.shown, /^<s><\|repo_name\|>tales\n<\|file_sep\|>story.txt\n<\|fim_prefix\|>.* She liked to play. <\|fim_suffix\|>/);
     });
 
+    it('keeps the suffix, and the end of the prefix from a line start, when the prefix alone is longer than the room', () => {
+      const long = `${LILY} liked to play.\n`.repeat(60) + 'Then she';
+      const prompt = buildPrompt(mod, fimVocab, fim({ prefix: long, extra: undefined, filePath: undefined, repoName: undefined }), 512);
+      assert.ok(prompt.tokens.length <= 512 - 8 - 1, `prompt ${prompt.tokens.length} tokens`);
+      const shown = fimVocab.detokenize(prompt.tokens, true);
+      assert.ok(shown.endsWith('Then she<|fim_suffix|> She was happy.<|fim_middle|>'), shown.slice(-80));
+      assert.match(shown, /^<s><\|fim_prefix\|>Once upon a time/, 'the kept prefix starts at a line start');
+    });
+
     it('keeps the newest chunks that fit together, in order', () => {
       assert.deepEqual(newestThatFit([[1, 1], [2], [3, 3, 3]], 4), [[2], [3, 3, 3]]);
       assert.deepEqual(newestThatFit([[1], [2, 2, 2, 2], [3]], 4), [[3]], 'stops at the first chunk that does not fit');
@@ -209,6 +218,30 @@ describe('llama.cpp FIM prompt: repository layout and warm-ups (real model)', fu
         { signal: AbortSignal.abort() },
       );
       assert.deepEqual([aborted.stopReason, aborted.timing.evaluatedTokens], ['abort', 0]);
+    });
+
+    // Last: it leaves a long prompt in a sequence, which the tests above would otherwise find in the cache.
+    it('typing at the end of a prefix longer than the window re-evaluates only the tail, even as the cut moves', async () => {
+      const key = 'file:///long.txt';
+      const plain = { extra: undefined, filePath: undefined, repoName: undefined, sessionKey: key, maxTokens: 2 };
+      // Numbered lines: a cut by whole lines does not leave the same tokens in the same places by chance.
+      const base = Array.from({ length: 40 }, (_, i) => `${i + 1}. Tom had a small dog named Spot.\n`).join('');
+      const typed = 'Then she ran to the park with her big red ball and her dog.\nThey played all day in the sun with Tom and Spot.\nThe end';
+      const suffix = ' She was happy.';
+      const suffixTokens = fimVocab.tokenize(suffix, false, 'trimLeadingSpace').length;
+      const first = await engine.generate(fim({ ...plain, prefix: base, suffix }));
+      assert.ok(first.timing.evaluatedTokens! > 400, `cold: ${first.timing.evaluatedTokens}`);
+      let moves = 0;
+      let was = first.timing.promptTokens;
+      for (let i = 1; i <= typed.length; i++) {
+        const request = fim({ ...plain, prefix: base + typed.slice(0, i), suffix });
+        const r = await engine.generate(request);
+        if (r.timing.promptTokens < was - 5) moves++; // more than a word's tokens merging
+        was = r.timing.promptTokens;
+        // The changed word and the suffix after it (PSM order), never the window before it.
+        assert.ok(r.timing.evaluatedTokens! <= suffixTokens + 8, `keystroke ${i}: evaluated ${r.timing.evaluatedTokens} of ${r.timing.promptTokens}`);
+      }
+      assert.ok(moves > 0, 'the cut moved while typing (the shift was exercised)');
     });
 
     it('rejects malformed chunk lists', async () => {

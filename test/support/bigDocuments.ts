@@ -9,7 +9,7 @@ const LILY = 'Once upon a time, there was a little girl named Lily. She';
 export function toInput(doc: readonly string[], line: number, character: number, documentKey: string): CompletionInput {
   const first = Math.max(0, line - DEFAULT_WINDOW.prefixLines);
   const last = Math.min(doc.length - 1, line + DEFAULT_WINDOW.suffixLines);
-  const w = cutWindows(doc.slice(first, last + 1), line - first, character, '\n', DEFAULT_WINDOW);
+  const w = cutWindows(doc.slice(first, last + 1), line - first, character, '\n', { ...DEFAULT_WINDOW, firstLine: first });
   return { documentKey, languageId: 'javascript', filePath: 'big.js', manual: false, ...w };
 }
 

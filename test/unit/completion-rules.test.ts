@@ -62,6 +62,27 @@ describe('prefix/suffix windows', () => {
     assert.equal(b.prefix, a.prefix + 'XY');
     assert.equal(b.suffix, a.suffix);
   });
+  it('keeps the window start on an aligned document line while the user adds lines', () => {
+    // A long document read from line 100 on (as the provider reads it): the window may start at line 44 at the
+    // earliest (256 lines above the cursor), so it starts at 64, the next multiple of 32, and stays there.
+    const doc = Array.from({ length: 400 }, (_, i) => `line ${i}`);
+    const at = (cursor: number, text = doc) => {
+      const first = Math.max(0, cursor - 256);
+      return cutWindows(text.slice(first), cursor - first, 0, '\n', { prefixLines: 256, suffixLines: 4, firstLine: first });
+    };
+    assert.ok(at(300).prefix.startsWith('line 64\n'), at(300).prefix.slice(0, 20));
+    const entered = [...doc.slice(0, 300), '', ...doc.slice(300)];
+    assert.ok(at(301, entered).prefix.startsWith('line 64\n'), 'Enter does not move the start');
+    assert.ok(at(320).prefix.startsWith('line 64\n'));
+    assert.ok(at(321).prefix.startsWith('line 96\n'), 'it moves once the limit passes the aligned line');
+    // Without firstLine the lines are the document's own: a short one is not cut at all.
+    assert.equal(cutWindows(doc.slice(0, 40), 39, 0, '\n').prefix.split('\n').length, 40);
+  });
+  it('keeps the lines above when aligning would leave none (very long lines)', () => {
+    const long = Array.from({ length: 40 }, (_, i) => `${i}`.padEnd(2000, 'x'));
+    const w = cutWindows(long, 39, 0, '\n', { prefixLines: 256, suffixLines: 1, maxPrefixChars: 5000 });
+    assert.equal(w.prefix.split('\n').length, 3, 'the two lines that fit, though line 37 is not aligned');
+  });
 });
 
 describe('completion cache and typing-through', () => {

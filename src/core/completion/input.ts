@@ -1,5 +1,5 @@
 // What a completion request knows about the cursor: a prefix and a suffix window cut at line boundaries (so the
-// window start stays put while the user types on a line, which keeps cache keys and the engine's KV prefix stable),
+// window start stays put while the user types, which keeps cache keys and the engine's KV prefix stable),
 // and the facts the output rules need. The engine trims the windows to its token budget exactly; the windows are
 // also capped in characters, so a minified file (one 10 MB line) does not send megabytes to the engine, which
 // would tokenize all of it on every keystroke.
@@ -28,7 +28,13 @@ export interface WindowOptions {
   readonly maxPrefixChars?: number;
   /** Characters at most in the suffix (default MAX_SUFFIX_CHARS). */
   readonly maxSuffixChars?: number;
+  /** The document line that lines[0] is (when only part of the document is passed); default 0. */
+  readonly firstLine?: number;
 }
+
+/** The prefix window starts on a document line that is a multiple of this, so it stays put while the user types on
+ *  (it moves once every 32 lines, not on every Enter): the engine then reuses its cached tokens. */
+export const WINDOW_ALIGN_LINES = 32;
 
 export const DEFAULT_WINDOW: WindowOptions = { prefixLines: 256, suffixLines: 64 };
 /** 256 lines of 128 characters: more than any model's context budget for the prefix, never binding on normal code. */
@@ -54,6 +60,10 @@ export function cutWindows(lines: readonly string[], line: number, character: nu
     size += lines[last + 1]!.length + eol.length;
     if (size > maxSuffix) break;
   }
+  // Start on the next aligned line, unless that leaves out everything above the cursor line (very long lines).
+  const offset = options.firstLine ?? 0;
+  const aligned = Math.ceil((first + offset) / WINDOW_ALIGN_LINES) * WINDOW_ALIGN_LINES - offset;
+  if (aligned < line) first = aligned;
   const before = lines.slice(first, line);
   const after = lines.slice(line + 1, last + 1);
   const prefix = (before.length ? before.join(eol) + eol : '') + linePrefix;

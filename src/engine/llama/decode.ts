@@ -51,6 +51,8 @@ export async function decode(
   // prompt-only request (maxTokens 0, a warm-up) samples nothing, so the whole prompt may come from the cache.
   const tokens = prompt.tokens;
   const promptOnly = request.maxTokens === 0;
+  const removed = prompt.prefixStart === undefined ? null : removedStretch(sequence.contextTokens, tokens, prompt.prefixStart);
+  if (removed) await sequence.eraseContextTokenRanges([removed]);
   await sequence.adaptStateToTokens(promptOnly ? tokens : tokens.slice(0, -1), false);
   const toEvaluate = tokens.slice(sequence.nextTokenIndex);
   const context = tokens.slice(-16);
@@ -153,6 +155,41 @@ export async function decode(
       meanEntropy: entropyCount > 0 ? entropySum / entropyCount : null,
     };
   }
+}
+
+/** Cached tokens a removed stretch must leave in place, at least, to be worth a shift rather than a re-evaluation. */
+const MIN_SHIFTED = 32;
+
+/**
+ * When the new prompt is the cached one with a stretch taken out where the file's prefix starts (the start of a
+ * long prefix was cut as the user typed on), that stretch: erasing it from the KV cache shifts the cached tokens
+ * after it into place (llama.cpp re-rotates their keys), so only what really changed is evaluated instead of
+ * everything after the cut. Everything before `at` must be the same, and what follows the stretch must match for at
+ * least MIN_SHIFTED tokens; null otherwise. Only there: the tokens kept were computed attending to the cut text,
+ * as a window sliding over the file would; a stretch elsewhere (another document, an edit) is re-evaluated.
+ */
+export function removedStretch(cached: readonly Token[], next: readonly Token[], at: number): { start: number; end: number } | null {
+  if (at <= 0 || next.length - at < MIN_SHIFTED) return null;
+  for (let i = 0; i < at; i++) if (cached[i] !== next[i]) return null;
+  // The longest match wins: in repetitive text (a run of similar lines) a shift by one period also matches for a
+  // while, but only the real cut lines up with the cache all the way to where the user typed.
+  let best: { start: number; end: number } | null = null;
+  let bestRun = Math.max(MIN_SHIFTED - 1, run(cached, at, next, at)); // beat plain reuse (the cut did not move)
+  for (let end = at + 1; end + MIN_SHIFTED <= cached.length; end++) {
+    const k = run(cached, end, next, at);
+    if (k > bestRun) {
+      best = { start: at, end };
+      bestRun = k;
+    }
+  }
+  return best;
+}
+
+/** How many tokens from a[i] on equal those from b[j] on. */
+function run(a: readonly Token[], i: number, b: readonly Token[], j: number): number {
+  let k = 0;
+  while (i + k < a.length && j + k < b.length && a[i + k] === b[j + k]) k++;
+  return k;
 }
 
 /** Whether text is a whole JSON value that could not go on (a number could take more digits). */

@@ -1,7 +1,12 @@
 // Turns a request into the exact token sequence the model sees: FIM with the model's own infill tokens (PSM order,
 // or SPM when the model has no middle token), a plain completion, or a chat formatted by the model's chat template.
 // The prompt is trimmed to leave room for the answer: the end of the prefix and the start of the suffix are kept,
-// since the text nearest the cursor matters most.
+// since the text nearest the cursor matters most. The suffix always keeps its share (a quarter of the file's room),
+// however long the prefix, and a too-long prefix loses its start in whole chunks of tokens, up to the next line
+// start: the cut then stays put while the user types (it moves once per chunk typed), so the KV cache keeps the
+// whole window instead of re-evaluating it after every keystroke (llama-server gets the same from --cache-reuse).
+// The text above the cursor's line is tokenized on its own, as llama-server's /infill does with input_prefix: it
+// does not change while the user types on a line, so its tokens come from a small cache.
 // FIM with other files' chunks uses the repository-level layout when the model has `<|repo_name|>` and `<|file_sep|>`
 // as special tokens (Qwen2.5-Coder; the order of llama.cpp's server `format_prompt_infill`):
 //   [BOS] <|repo_name|>name\n <|file_sep|>path\nchunk… <|file_sep|>current path\n <|fim_prefix|>…<|fim_suffix|>…<|fim_middle|>
@@ -20,6 +25,8 @@ export interface Prompt {
   readonly stopTexts: readonly string[];
   /** Other files' chunks included (repository-level FIM layout); 0 otherwise. */
   readonly contextChunks: number;
+  /** FIM: where the file's prefix starts in tokens, the one place a moved cut removes cached tokens (decode.ts). */
+  readonly prefixStart?: number;
 }
 
 export function fimSupported(model: LlamaModel): boolean {
@@ -49,7 +56,29 @@ export function repoTokens(model: LlamaModel): RepoTokens | null {
   return found;
 }
 
-export function buildPrompt(mod: LlamaModule, model: LlamaModel, request: GenerateRequest, contextSize: number): Prompt {
+/** Tokenizations of recent texts above the cursor line, by exact text, least recently used dropped first. */
+export class LineTokenCache {
+  private readonly entries = new Map<string, Token[]>();
+
+  constructor(private readonly capacity = 8) {}
+
+  tokens(text: string, tokenize: (s: string) => Token[]): Token[] {
+    let found = this.entries.get(text);
+    if (found) this.entries.delete(text);
+    else found = tokenize(text);
+    this.entries.set(text, found);
+    if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value!);
+    return found;
+  }
+}
+
+export function buildPrompt(
+  mod: LlamaModule,
+  model: LlamaModel,
+  request: GenerateRequest,
+  contextSize: number,
+  cache: LineTokenCache = new LineTokenCache(1),
+): Prompt {
   const budget = contextSize - Math.max(1, request.maxTokens) - 1;
   if (budget < 8)
     throw new EngineError(
@@ -62,7 +91,7 @@ export function buildPrompt(mod: LlamaModule, model: LlamaModel, request: Genera
       const pre = model.tokens.infill.prefix;
       const suf = model.tokens.infill.suffix;
       if (pre == null || suf == null) return completionPrompt(model, bos, request.prefix, budget);
-      return fimPrompt(model, request, bos, budget, { pre, suf, mid: model.tokens.infill.middle });
+      return fimPrompt(model, request, bos, budget, { pre, suf, mid: model.tokens.infill.middle }, cache);
     }
     case 'completion':
       return completionPrompt(model, bos, request.prompt, budget);
@@ -100,25 +129,30 @@ interface InfillTokens {
   readonly mid: Token | null;
 }
 
-function fimPrompt(model: LlamaModel, request: FimRequest, bos: Token[], budget: number, t: InfillTokens): Prompt {
+function fimPrompt(model: LlamaModel, request: FimRequest, bos: Token[], budget: number, t: InfillTokens, cache: LineTokenCache): Prompt {
   // Raw text is tokenized without the SentencePiece space prefix, as if it followed the special token before it.
   const text = (s: string): Token[] => model.tokenize(s, false, 'trimLeadingSpace');
-  const prefix = text(request.prefix);
+  const lineStart = request.prefix.lastIndexOf('\n') + 1;
+  const above = cache.tokens(request.prefix.slice(0, lineStart), text);
+  const prefix = [...above, ...text(request.prefix.slice(lineStart))];
   const suffix = text(request.suffix);
   const room = budget - bos.length - (t.mid != null ? 3 : 2);
   const repo = repoLayout(model, request, text, room);
   const fileRoom = room - (repo ? repo.head.length + repo.current.length : 0);
-  // Prefix gets what the suffix does not need, but the suffix is capped at a quarter of the room.
-  const suffixKeep = Math.min(suffix.length, Math.floor(fileRoom / 4), Math.max(0, fileRoom - prefix.length));
-  const prefixKeep = Math.min(prefix.length, fileRoom - suffixKeep);
-  const p = prefix.slice(prefix.length - prefixKeep);
+  // The suffix gets what it needs up to a quarter of the room, however long the prefix; the prefix gets the rest.
+  const suffixKeep = Math.min(suffix.length, Math.floor(fileRoom / 4));
+  const cut = stableCut(prefix, above.length, fileRoom - suffixKeep, trimChunk(fileRoom), (token) => endsLine(model, token));
+  const prefixKeep = prefix.length - cut;
+  const p = prefix.slice(cut);
   const s = suffix.slice(0, suffixKeep);
   const fim = t.mid != null ? [t.pre, ...p, t.suf, ...s, t.mid] : [t.suf, ...s, t.pre, ...p];
-  if (!repo) return { tokens: [...bos, ...fim], usedFim: true, stopTexts: [], contextChunks: 0 };
+  const inFim = t.mid != null ? 1 : s.length + 2;
+  if (!repo) return { tokens: [...bos, ...fim], usedFim: true, stopTexts: [], contextChunks: 0, prefixStart: bos.length + inFim };
   // Chunks get what the file leaves, at most half the room with the layout's own tokens.
   const chunkRoom = Math.min(Math.floor(room / 2) - repo.head.length - repo.current.length, fileRoom - prefixKeep - suffixKeep);
   const chunks = newestThatFit(repo.chunks, chunkRoom);
-  return { tokens: [...bos, ...repo.head, ...chunks.flat(), ...repo.current, ...fim], usedFim: true, stopTexts: [], contextChunks: chunks.length };
+  const head = [...bos, ...repo.head, ...chunks.flat(), ...repo.current];
+  return { tokens: [...head, ...fim], usedFim: true, stopTexts: [], contextChunks: chunks.length, prefixStart: head.length + inFim };
 }
 
 interface RepoLayout {
@@ -150,4 +184,38 @@ export function newestThatFit<T>(chunks: readonly (readonly T[])[], room: number
   let first = chunks.length;
   while (first > 0 && used + chunks[first - 1]!.length <= room) used += chunks[--first]!.length;
   return chunks.slice(first).map((c) => [...c]);
+}
+
+/** Tokens a too-long prefix loses at a time: a sixteenth of the room, at most 64. When the cut moves, the decode
+ *  loop shifts the cached window instead of re-evaluating it (decode.ts), so a small chunk costs little and leaves
+ *  little room unused (at most three chunks: the rounding, the walk to a line start, the cursor line's reserve). */
+export function trimChunk(room: number): number {
+  return Math.max(1, Math.min(64, Math.floor(room / 16)));
+}
+
+/**
+ * How many tokens to drop from the start of a prefix so that at most keep remain: the overflow rounded up to whole
+ * chunks, then on to just past the next line end (within a chunk; a prefix with no line end there is cut mid-line).
+ * The overflow counts the cursor's line (the tokens after `above`) as at least a chunk long: typing on a line changes
+ * how its last word splits into tokens, so its token count goes down as well as up, and an overflow that followed it
+ * would move the cut back and forth across a chunk boundary. The start of the prefix does not change while the user
+ * types, so the cut moves only when the lines above grow past a chunk boundary or the line itself outgrows a chunk.
+ */
+export function stableCut(prefix: readonly Token[], above: number, keep: number, chunk: number, endsLine: (token: Token) => boolean): number {
+  const over = Math.max(prefix.length, above + chunk) - Math.max(0, keep);
+  if (over <= 0) return 0;
+  const cut = Math.min(prefix.length, Math.ceil(over / chunk) * chunk);
+  for (let i = cut; i < Math.min(prefix.length, cut + chunk); i++) if (endsLine(prefix[i - 1]!)) return i;
+  return cut;
+}
+
+const lineEnds = new WeakMap<LlamaModel, Map<Token, boolean>>();
+
+/** Whether a token's text ends a line (contains a line feed). Memoised per model: it is asked on every keystroke. */
+function endsLine(model: LlamaModel, token: Token): boolean {
+  let known = lineEnds.get(model);
+  if (!known) lineEnds.set(model, (known = new Map()));
+  let ends = known.get(token);
+  if (ends === undefined) known.set(token, (ends = model.detokenize([token], true).includes('\n')));
+  return ends;
 }
