@@ -62,7 +62,7 @@ export const completeCommand: Command = {
     const request: GenerateRequest =
       prompt !== undefined
         ? { kind: 'completion', prompt: String(prompt), maxTokens }
-        : { kind: 'fim', prefix: String(prefix), suffix: String(flags.suffix ?? ''), maxTokens };
+        : { kind: 'fim', prefix: String(prefix), suffix: String(flags.suffix ?? ''), maxTokens, confidence: true }; // printed below
 
     const ledger = flags.ledger === undefined ? undefined : String(flags.ledger);
     if (ledger === '') throw new UsageError('--ledger needs a folder.');

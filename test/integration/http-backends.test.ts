@@ -982,13 +982,13 @@ describe('llama-server backend', () => {
     backend = server = undefined;
   });
 
-  it('streams /infill with n_probs and cache_prompt, reporting timings and cached tokens', async () => {
+  it('streams /infill with n_probs (when confidence is asked) and cache_prompt, reporting timings and cached tokens', async () => {
     server = await FakeServer.start({
       'POST /infill': (_s, res) =>
         stream(res, 'text/event-stream', shred(sse(llamaPiece('return', -0.25)) + sse(llamaPiece(' 1', -0.75)) + sse(llamaFinal()), 23), 3),
     });
     backend = new LlamaServerBackend({ url: server.url, slotId: 1, infillContext: () => [{ filename: 'util.py', text: 'X = 1\n' }] });
-    const r = await backend.generate({ kind: 'fim', prefix: 'def f():\n    ', suffix: '\n', maxTokens: 16, stop: ['\n\n'] });
+    const r = await backend.generate({ kind: 'fim', prefix: 'def f():\n    ', suffix: '\n', maxTokens: 16, stop: ['\n\n'], confidence: true });
     assert.equal(r.text, 'return 1');
     assert.equal(r.usedFim, true);
     assert.equal(r.backend, 'llama-server');
@@ -1001,6 +1001,9 @@ describe('llama-server backend', () => {
     assert.deepEqual(body.input_extra, [{ filename: 'util.py', text: 'X = 1\n' }]);
     assert.deepEqual([body.n_predict, body.n_probs, body.cache_prompt, body.stream, body.id_slot, body.temperature], [16, 1, true, true, 1, 0]);
     assert.deepEqual(body.stop, ['\n\n']);
+    // An inline completion does not ask for probabilities (the server sorts the vocabulary for them).
+    await backend.generate({ kind: 'fim', prefix: 'def f():\n    ', suffix: '\n', maxTokens: 16 });
+    assert.equal(server.seen[1]!.body.n_probs, undefined);
   });
 
   it('falls back to /completion when the model has no FIM tokens (501), and maps stop_type', async () => {

@@ -124,6 +124,11 @@ describe('llama.cpp engine (real model)', function () {
     const r = await engine.generate({ kind: 'fim', prefix: LILY, suffix: ' One day, she saw a big ball.', maxTokens: 8 });
     assert.equal(r.usedFim, false);
     assert.match(r.text, /^ loved to play/);
+    // An inline completion skips the per-token probability (a sort of the whole vocabulary) unless asked.
+    assert.equal(r.confidence.meanLogProb, null);
+    const asked = await engine.generate({ kind: 'fim', prefix: LILY, suffix: '', maxTokens: 8, confidence: true });
+    assert.equal(asked.text, r.text, 'the same tokens either way');
+    assert.ok(asked.confidence.meanLogProb! < 0, String(asked.confidence.meanLogProb));
   });
 
   it('answers a chat with the model chat template', async () => {

@@ -93,7 +93,7 @@ describe('line token cache', () => {
       calls.push(s);
       return [s.length];
     };
-    const cache = new LineTokenCache(2);
+    const cache = new LineTokenCache<number>(2);
     assert.deepEqual(cache.tokens('ab', tokenize), [2]);
     cache.tokens('ab', tokenize);
     cache.tokens('xyz', tokenize);

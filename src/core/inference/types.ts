@@ -22,6 +22,12 @@ interface RequestCommon {
   /** Also compute the mean entropy of the next-token distributions (costs a full-vocabulary pass per token). */
   readonly entropy?: boolean;
   /**
+   * Compute the chosen tokens' mean log-probability (GenerateConfidence.meanLogProb). Default: yes for chat and
+   * completion requests (a cascade's draft is judged by it), no for fim (inline completions never read it, and in
+   * llama.cpp it costs a sort of the whole vocabulary per token: 151,936 entries for Qwen2.5-Coder).
+   */
+  readonly confidence?: boolean;
+  /**
    * Constrain the output to JSON matching this schema (plain JSON data): a GBNF grammar in llama.cpp, the server's
    * structured-output option elsewhere (Ollama `format`, OpenAI-style `response_format`, llama-server
    * `json_schema`). The text returned is then the JSON alone; stopReason 'eos' means it is complete, 'maxTokens'
@@ -68,6 +74,11 @@ export interface ChatRequest extends RequestCommon {
 }
 
 export type GenerateRequest = FimRequest | CompletionRequest | ChatRequest;
+
+/** Whether a request wants meanLogProb (see RequestCommon.confidence). */
+export function wantsConfidence(request: GenerateRequest): boolean {
+  return request.confidence ?? request.kind !== 'fim';
+}
 
 export type StopReason = 'eos' | 'maxTokens' | 'stop' | 'abort';
 

@@ -12,7 +12,15 @@
 //   OpenAI `response_format`; fim requests cannot have one, so /infill never does.
 // - /health answers 503 {"error": {"message": "Loading model"}} while the model loads; /props has n_ctx and the
 //   model path.
-import type { BackendInfo, GenerateOptions, GenerateRequest, GenerateResult, InferenceBackend, StopReason } from '../types';
+import {
+  wantsConfidence,
+  type BackendInfo,
+  type GenerateOptions,
+  type GenerateRequest,
+  type GenerateResult,
+  type InferenceBackend,
+  type StopReason,
+} from '../types';
 import {
   asArray,
   asNumber,
@@ -158,9 +166,9 @@ export class LlamaServerBackend implements InferenceBackend {
       n_predict: request.maxTokens,
       temperature: request.temperature ?? 0,
       stream: true,
-      n_probs: 1, // the chosen token's log-probability, for confidence
       cache_prompt: true,
     };
+    if (wantsConfidence(request)) body.n_probs = 1; // the chosen token's log-probability
     if (this.model) body.model = this.model;
     if (stop.length > 0) body.stop = stop;
     if (this.options.slotId !== undefined) body.id_slot = this.options.slotId;

@@ -4,7 +4,7 @@
 // With a JSON-schema grammar the sampler may only pick tokens that keep the text on the grammar; node-llama-cpp's
 // JSON grammar ends the value with "\n\n\n\n" (its stop trigger), so reaching that is the end of the JSON: the
 // trailing whitespace is dropped and the stop reason is 'eos', as it would be for an end-of-generation token.
-import type { GenerateOptions, GenerateRequest, StopReason } from '../types';
+import { wantsConfidence, type GenerateOptions, type GenerateRequest, type StopReason } from '../types';
 import type { LlamaContextSequence, LlamaGrammarEvaluationState, LlamaModel, Token } from './binding';
 import type { Prompt } from './prompt';
 
@@ -76,7 +76,7 @@ export async function decode(
   } else {
     const iterator = sequence.evaluateWithMetadata(
       toEvaluate,
-      { confidence: true, probabilities: wantEntropy },
+      { confidence: wantsConfidence(request), probabilities: wantEntropy },
       {
         temperature: request.temperature ?? 0,
         yieldEogToken: true,
@@ -95,8 +95,9 @@ export async function decode(
         break;
       }
       generated.push(out.token);
-      if (out.confidence > 0) {
-        logProbSum += Math.log(out.confidence);
+      const confidence = 'confidence' in out && typeof out.confidence === 'number' ? out.confidence : 0;
+      if (confidence > 0) {
+        logProbSum += Math.log(confidence);
         logProbCount++;
       }
       if (wantEntropy && 'probabilities' in out && out.probabilities instanceof Map) {
@@ -168,7 +169,7 @@ const MIN_SHIFTED = 32;
  * least MIN_SHIFTED tokens; null otherwise. Only there: the tokens kept were computed attending to the cut text,
  * as a window sliding over the file would; a stretch elsewhere (another document, an edit) is re-evaluated.
  */
-export function removedStretch(cached: readonly Token[], next: readonly Token[], at: number): { start: number; end: number } | null {
+export function removedStretch<T>(cached: readonly T[], next: readonly T[], at: number): { start: number; end: number } | null {
   if (at <= 0 || next.length - at < MIN_SHIFTED) return null;
   for (let i = 0; i < at; i++) if (cached[i] !== next[i]) return null;
   // The longest match wins: in repetitive text (a run of similar lines) a shift by one period also matches for a
@@ -186,7 +187,7 @@ export function removedStretch(cached: readonly Token[], next: readonly Token[],
 }
 
 /** How many tokens from a[i] on equal those from b[j] on. */
-function run(a: readonly Token[], i: number, b: readonly Token[], j: number): number {
+function run<T>(a: readonly T[], i: number, b: readonly T[], j: number): number {
   let k = 0;
   while (i + k < a.length && j + k < b.length && a[i + k] === b[j + k]) k++;
   return k;

@@ -12,7 +12,7 @@ import { importLlama, type GbnfJsonSchema, type LlamaContext, type LlamaGrammar,
 import { requestJsonSchema, unsupportedJsonSchema } from '../jsonSchema';
 import { RaplMeter, type RaplDeps } from '../../core/carbon/energy/rapl';
 import { decode, type JsonConstraint } from './decode';
-import { buildPrompt, fimSupported } from './prompt';
+import { buildPrompt, fimSupported, LineTokenCache } from './prompt';
 import { SequencePool } from './sequencePool';
 import { errorMessage } from '../../core/errors';
 
@@ -68,6 +68,8 @@ export class LlamaEngine implements InferenceBackend {
   private rapl: RaplDeps | undefined;
   /** JSON-schema grammars by the schema's JSON text, in least-recently-used order (oldest first). */
   private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
+  /** The lines above each recent cursor, tokenized (a few per KV sequence: the documents typed in). */
+  private readonly lineTokens = new LineTokenCache(16);
 
   private constructor(
     readonly config: ModelConfig,
@@ -138,7 +140,7 @@ export class LlamaEngine implements InferenceBackend {
   async generate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
     if (this.disposed) throw new EngineError('worker-unavailable', 'The local model was unloaded; try again.');
     validateRequest(request);
-    const prompt = buildPrompt(this.mod, this.model, request, this.context.contextSize);
+    const prompt = buildPrompt(this.mod, this.model, request, this.context.contextSize, this.lineTokens);
     const schema = requestJsonSchema(request);
     const constraint = schema ? await this.jsonConstraint(schema) : undefined;
     // Requests running at the same time share the package counter: none of them gets a measurement.

@@ -57,12 +57,12 @@ export function repoTokens(model: LlamaModel): RepoTokens | null {
 }
 
 /** Tokenizations of recent texts above the cursor line, by exact text, least recently used dropped first. */
-export class LineTokenCache {
-  private readonly entries = new Map<string, Token[]>();
+export class LineTokenCache<T = Token> {
+  private readonly entries = new Map<string, T[]>();
 
   constructor(private readonly capacity = 8) {}
 
-  tokens(text: string, tokenize: (s: string) => Token[]): Token[] {
+  tokens(text: string, tokenize: (s: string) => T[]): T[] {
     let found = this.entries.get(text);
     if (found) this.entries.delete(text);
     else found = tokenize(text);
@@ -201,7 +201,7 @@ export function trimChunk(room: number): number {
  * would move the cut back and forth across a chunk boundary. The start of the prefix does not change while the user
  * types, so the cut moves only when the lines above grow past a chunk boundary or the line itself outgrows a chunk.
  */
-export function stableCut(prefix: readonly Token[], above: number, keep: number, chunk: number, endsLine: (token: Token) => boolean): number {
+export function stableCut<T>(prefix: readonly T[], above: number, keep: number, chunk: number, endsLine: (token: T) => boolean): number {
   const over = Math.max(prefix.length, above + chunk) - Math.max(0, keep);
   if (over <= 0) return 0;
   const cut = Math.min(prefix.length, Math.ceil(over / chunk) * chunk);
