@@ -599,6 +599,8 @@ export function render(results) {
       '',
       "Numbers from `npm run bench` (all benchmarks, or `npm run bench -- NAME`), turned into these tables by `npm run bench:report`. Each section names the machine and the date it was measured on. Spreads are given as median (p90) unless a column says otherwise. None of this is a real model's speed: the benchmarks use the tiny test model so that they run anywhere; see each section's caveats.",
       '',
+      "Realistic-shape models: `npm run bench:shapes` (bench/shapes.ts) writes GGUF files with the exact architecture, tensor shapes and types, vocabulary and special tokens of the catalog's Qwen2.5-Coder presets (0.5B, 1.5B and 3B Q8_0; 1.5B Instruct Q4_K_M) but random weights from a fixed seed, once, into a cache outside the repository (`$VERDANT_SHAPES_DIR`, else `$VERDANT_CACHE/shapes`, else `~/.cache/verdant/shapes`). Their output is nonsense; loading, memory, tokenization, prompt evaluation and decoding cost what the real model's do. `node out/bench/shapes.js --check NAME` loads one and prints its prompt and decode tokens/s.",
+      '',
       ...sections.flatMap(([title, body]) => [`## ${title}`, '', body, '']),
     ]
       .join('\n')
