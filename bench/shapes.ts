@@ -643,6 +643,12 @@ export async function cachedShape(name: string, spec: ShapeSpec, options: { cach
   return file;
 }
 
+/** A shape's name from the command line, or an error naming the choices. */
+export function shapeName(name: string): ShapeName {
+  if (!(name in SHAPES)) throw new Error(`unknown shape ${name}; choose from ${SHAPE_NAMES.join(', ')}`);
+  return name as ShapeName;
+}
+
 /** Path of the cached GGUF of a realistic-shape model, written on first use (seconds to a minute). */
 export function realisticModel(name: ShapeName, options: { cacheDir?: string } = {}): Promise<string> {
   const spec = SHAPES[name];
@@ -736,11 +742,9 @@ export async function checkShape(file: string): Promise<Record<string, unknown>>
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const check = args.includes('--check');
-  const names = args.filter((a) => !a.startsWith('--'));
-  const unknown = names.filter((n) => !(n in SHAPES));
-  if (unknown.length) throw new Error(`unknown shape ${unknown.join(', ')}; choose from ${SHAPE_NAMES.join(', ')}`);
+  const names = args.filter((a) => !a.startsWith('--')).map(shapeName);
   let failed = false;
-  for (const name of names.length && !args.includes('--all') ? (names as ShapeName[]) : SHAPE_NAMES) {
+  for (const name of names.length && !args.includes('--all') ? names : SHAPE_NAMES) {
     const t0 = performance.now();
     const file = await realisticModel(name);
     const s = ((performance.now() - t0) / 1000).toFixed(1);

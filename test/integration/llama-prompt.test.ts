@@ -62,7 +62,7 @@ describe('llama.cpp FIM prompt: repository layout and warm-ups (real model)', fu
     });
 
     it('puts the repository name, each chunk, the file path, then the FIM part, in that order', () => {
-      const prompt = buildPrompt(mod, repoVocab, fim(), 512);
+      const prompt = buildPrompt(mod, repoVocab, fim({ prefix: `The sun was warm.\n${LILY}` }), 512);
       const bos = repoVocab.tokens.bos!;
       const chunk = (c: ContextChunk) => [ids.fimSep, ...text(`${c.path}\n`), ...text(c.text.endsWith('\n') ? c.text : `${c.text}\n`)];
       assert.deepEqual(prompt.tokens, [
@@ -75,10 +75,11 @@ describe('llama.cpp FIM prompt: repository layout and warm-ups (real model)', fu
         ids.fimSep,
         ...text('story.txt\n'),
         ids.fimPre,
-        ...text(LILY),
+        ...text('The sun was warm.\n'),
         ids.fimSuf,
         ...text(' She was happy.'),
         ids.fimMid,
+        ...text(LILY), // the cursor's line starts the middle (llama-server's /infill layout)
       ]);
       assert.equal(prompt.usedFim, true);
       assert.equal(prompt.contextChunks, 3);
@@ -86,7 +87,7 @@ describe('llama.cpp FIM prompt: repository layout and warm-ups (real model)', fu
         repoVocab.detokenize(prompt.tokens.slice(1), true),
         '<|repo_name|>tales\n<|file_sep|>old.txt\nThe dog ran to the park.\n<|file_sep|>mid.txt\nTom had a big red ball.\n' +
           '<|file_sep|>new.txt\nLily liked to play with her friends.\n<|file_sep|>story.txt\n' +
-          `<|fim_prefix|>${LILY}<|fim_suffix|> She was happy.<|fim_middle|>`,
+          `<|fim_prefix|>The sun was warm.\n<|fim_suffix|> She was happy.<|fim_middle|>${LILY}`,
       );
     });
 
@@ -103,7 +104,7 @@ describe('llama.cpp FIM prompt: repository layout and warm-ups (real model)', fu
       const prompt = buildPrompt(mod, repoVocab, fim({ repoName: undefined, extra: undefined }), 512);
       assert.equal(
         repoVocab.detokenize(prompt.tokens.slice(1), true),
-        `<|file_sep|>story.txt\n<|fim_prefix|>${LILY}<|fim_suffix|> She was happy.<|fim_middle|>`,
+        `<|file_sep|>story.txt\n<|fim_prefix|><|fim_suffix|> She was happy.<|fim_middle|>${LILY}`,
       );
       assert.equal(prompt.contextChunks, 0);
     });
@@ -127,11 +128,15 @@ describe('llama.cpp FIM prompt: repository layout and warm-ups (real model)', fu
       assert.deepEqual([layout(1).n, layout(1).paths], [2, ['mid.txt', 'new.txt']]);
       const one = layout(3);
       assert.deepEqual([one.n, one.paths], [1, ['new.txt']]);
-      assert.ok(one.shown.endsWith('liked to play. <|fim_suffix|> She was happy.<|fim_middle|>'), one.shown);
+      assert.ok(one.shown.endsWith('liked to play. '), one.shown);
+      assert.ok(one.shown.includes('<|fim_prefix|><|fim_suffix|> She was happy.<|fim_middle|>'), one.shown);
       // The file itself gets the room first: a prefix longer than the room squeezes every chunk out (and keeps its end).
       const none = layout(8);
       assert.deepEqual([none.n, none.paths], [0, []]);
-      assert.match(none.shown, /^<s><\|repo_name\|>tales\n<\|file_sep\|>story.txt\n<\|fim_prefix\|>.* She liked to play. <\|fim_suffix\|>/);
+      assert.match(
+        none.shown,
+        /^<s><\|repo_name\|>tales\n<\|file_sep\|>story.txt\n<\|fim_prefix\|><\|fim_suffix\|> She was happy.<\|fim_middle\|>.* She liked to play. $/,
+      );
     });
 
     it('keeps the suffix, and the end of the prefix from a line start, when the prefix alone is longer than the room', () => {
@@ -139,7 +144,7 @@ describe('llama.cpp FIM prompt: repository layout and warm-ups (real model)', fu
       const prompt = buildPrompt(mod, fimVocab, fim({ prefix: long, extra: undefined, filePath: undefined, repoName: undefined }), 512);
       assert.ok(prompt.tokens.length <= 512 - 8 - 1, `prompt ${prompt.tokens.length} tokens`);
       const shown = fimVocab.detokenize(prompt.tokens, true);
-      assert.ok(shown.endsWith('Then she<|fim_suffix|> She was happy.<|fim_middle|>'), shown.slice(-80));
+      assert.ok(shown.endsWith('liked to play.\n<|fim_suffix|> She was happy.<|fim_middle|>Then she'), shown.slice(-80));
       assert.match(shown, /^<s><\|fim_prefix\|>Once upon a time/, 'the kept prefix starts at a line start');
     });
 
@@ -221,25 +226,27 @@ describe('llama.cpp FIM prompt: repository layout and warm-ups (real model)', fu
     });
 
     // Last: it leaves a long prompt in a sequence, which the tests above would otherwise find in the cache.
-    it('typing at the end of a prefix longer than the window re-evaluates only the tail, even as the cut moves', async () => {
+    it('typing at the end of a prefix longer than the window re-evaluates only the typed tokens, even as the cut moves', async () => {
       const key = 'file:///long.txt';
       const plain = { extra: undefined, filePath: undefined, repoName: undefined, sessionKey: key, maxTokens: 2 };
       // Numbered lines: a cut by whole lines does not leave the same tokens in the same places by chance.
       const base = Array.from({ length: 40 }, (_, i) => `${i + 1}. Tom had a small dog named Spot.\n`).join('');
       const typed = 'Then she ran to the park with her big red ball and her dog.\nThey played all day in the sun with Tom and Spot.\nThe end';
       const suffix = ' She was happy.';
-      const suffixTokens = fimVocab.tokenize(suffix, false, 'trimLeadingSpace').length;
+      const tokens = (s: string) => fimVocab.tokenize(s, false, 'trimLeadingSpace').length;
       const first = await engine.generate(fim({ ...plain, prefix: base, suffix }));
       assert.ok(first.timing.evaluatedTokens! > 400, `cold: ${first.timing.evaluatedTokens}`);
       let moves = 0;
       let was = first.timing.promptTokens;
       for (let i = 1; i <= typed.length; i++) {
-        const request = fim({ ...plain, prefix: base + typed.slice(0, i), suffix });
-        const r = await engine.generate(request);
+        const r = await engine.generate(fim({ ...plain, prefix: base + typed.slice(0, i), suffix }));
         if (r.timing.promptTokens < was - 5) moves++; // more than a word's tokens merging
         was = r.timing.promptTokens;
-        // The changed word and the suffix after it (PSM order), never the window before it.
-        assert.ok(r.timing.evaluatedTokens! <= suffixTokens + 8, `keystroke ${i}: evaluated ${r.timing.evaluatedTokens} of ${r.timing.promptTokens}`);
+        // On the line: the changed word only (the line is the end of the prompt). Enter: the finished line joins the
+        // lines above, so it and the suffix after it are evaluated again.
+        const line = typed.slice(0, i).split('\n').at(-2);
+        const bound = typed[i - 1] === '\n' ? tokens(`${line}\n`) + tokens(suffix) + 8 : 8;
+        assert.ok(r.timing.evaluatedTokens! <= bound, `keystroke ${i}: evaluated ${r.timing.evaluatedTokens} of ${r.timing.promptTokens}`);
       }
       assert.ok(moves > 0, 'the cut moved while typing (the shift was exercised)');
     });

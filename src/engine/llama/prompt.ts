@@ -6,7 +6,8 @@
 // start: the cut then stays put while the user types (it moves once per chunk typed), so the KV cache keeps the
 // whole window instead of re-evaluating it after every keystroke (llama-server gets the same from --cache-reuse).
 // The text above the cursor's line is tokenized on its own, as llama-server's /infill does with input_prefix: it
-// does not change while the user types on a line, so its tokens come from a small cache.
+// does not change while the user types on a line, so its tokens come from a small cache. The cursor's line goes
+// after <|fim_middle|> (see fimPrompt), so typing on it re-evaluates neither the lines above nor the suffix.
 // FIM with other files' chunks uses the repository-level layout when the model has `<|repo_name|>` and `<|file_sep|>`
 // as special tokens (Qwen2.5-Coder; the order of llama.cpp's server `format_prompt_infill`):
 //   [BOS] <|repo_name|>name\n <|file_sep|>path\nchunk… <|file_sep|>current path\n <|fim_prefix|>…<|fim_suffix|>…<|fim_middle|>
@@ -143,9 +144,14 @@ function fimPrompt(model: LlamaModel, request: FimRequest, bos: Token[], budget:
   const suffixKeep = Math.min(suffix.length, Math.floor(fileRoom / 4));
   const cut = stableCut(prefix, above.length, fileRoom - suffixKeep, trimChunk(fileRoom), (token) => endsLine(model, token));
   const prefixKeep = prefix.length - cut;
-  const p = prefix.slice(cut);
   const s = suffix.slice(0, suffixKeep);
-  const fim = t.mid != null ? [t.pre, ...p, t.suf, ...s, t.mid] : [t.suf, ...s, t.pre, ...p];
+  // PSM puts the cursor's line after <|fim_middle|>, as the start of the middle (llama-server's /infill layout for
+  // its `prompt`): typing on the line then changes only the end of the prompt, so the suffix stays in the KV cache
+  // instead of being evaluated again on every keystroke. The model was trained on middles that begin anywhere, so a
+  // middle that begins at the line start, its first characters given, is a case it knows.
+  const aboveKept = prefix.slice(cut, Math.max(cut, above.length));
+  const lineKept = prefix.slice(Math.max(cut, above.length));
+  const fim = t.mid != null ? [t.pre, ...aboveKept, t.suf, ...s, t.mid, ...lineKept] : [t.suf, ...s, t.pre, ...aboveKept, ...lineKept];
   const inFim = t.mid != null ? 1 : s.length + 2;
   if (!repo) return { tokens: [...bos, ...fim], usedFim: true, stopTexts: [], contextChunks: 0, prefixStart: bos.length + inFim };
   // Chunks get what the file leaves, at most half the room with the layout's own tokens.
