@@ -14,6 +14,7 @@ import { acquireLock, releaseLock } from './lock';
 import { LOW_PRIORITY, type WorkerPriority } from './priority';
 import { currentOwner, removeSocket } from './rendezvous';
 import { parseClientMessage, PROTOCOL_VERSION, type ClientMessage, type WorkerMessage, type WorkerStatus } from './protocol';
+import { TextBatcher } from './textBatcher';
 import { errorMessage } from '../core/errors';
 
 export interface ServerOptions {
@@ -320,15 +321,18 @@ export class EngineServer {
     const ac = new AbortController();
     client.requests.set(message.id, ac);
     this.active++;
+    const text = new TextBatcher((t) => this.send(client, { type: 'text', id: message.id, text: t }));
     try {
       const engine = await this.engineFor(message.config);
       const result = await engine.generate(message.request, {
         signal: ac.signal,
-        onText: (text) => this.send(client, { type: 'text', id: message.id, text }),
+        onText: (t) => text.push(t),
       });
+      text.flush();
       this.requests[result.stopReason === 'abort' ? 'aborted' : 'finished']++;
       this.send(client, { type: 'result', id: message.id, result });
     } catch (e) {
+      text.flush();
       this.requests.failed++;
       const error = serializeError(e);
       if (error.code !== 'bad-request') this.lastError = error;
