@@ -5,7 +5,7 @@
 // - the extra-context ring taking a visit to a 10 MB file and a 10 MB clipboard, target under 1 s.
 // - typing through documents 1/4, 1, 4 and 20 times the context window (in tokens), the cursor 16 lines from the
 //   end so every size has the same suffix: tokens evaluated per keystroke and the keystroke's latency p50/p90 (every
-//   keystroke reaches the engine: the suggestion cache is cleared), against the target that a large document's p90
+//   keystroke reaches the engine: the suggestion cache is cleared; 16 tokens at most per suggestion), against the target that a large document's p90
 //   is at most 1.5x the small one's. A prefix longer than the window is cut at a point that must not move on every
 //   keystroke, or the whole window is evaluated again each time.
 // These were timed assertions in test/integration/hardening-completion.test.ts; the test keeps the sizes bounded,
@@ -14,7 +14,7 @@
 //     [--model PATH | --shape NAME]   (NAME: a realistic-shape model from bench/shapes.ts, e.g. qwen2.5-coder-0.5b-q8_0)
 import { parseArgs } from 'node:util';
 import { ExtraContextRing } from '../src/core/completion/extraContext';
-import { CompletionPipeline, type CompletionEngine } from '../src/core/completion/pipeline';
+import { CompletionPipeline, DEFAULT_COMPLETION_SETTINGS, type CompletionEngine, type CompletionSettings } from '../src/core/completion/pipeline';
 import { LlamaEngine } from '../src/engine/llama/engine';
 import type { FimRequest, GenerateOptions } from '../src/engine/types';
 import { BIG_DOCUMENTS, manyLines, MB10, minified, toInput } from '../test/support/bigDocuments';
@@ -123,7 +123,10 @@ async function typingThrough(modelPath: string, threads: number) {
         return r;
       },
     };
-    const pipeline = new CompletionPipeline({ engine: counting, sleep: async () => {} });
+    // 16 tokens at most, as the peer bench: the prompt's cost is what differs between sizes, and a random-weight
+    // shape never stops on its own (it would time 96 tokens of nonsense per keystroke).
+    const settings: CompletionSettings = { ...DEFAULT_COMPLETION_SETTINGS, maxTokens: 16 };
+    const pipeline = new CompletionPipeline({ engine: counting, sleep: async () => {}, settings: () => settings });
     const never = new AbortController().signal;
     const typed = TYPED.slice(0, values.keystrokes ? Number(values.keystrokes) : undefined);
     const sizes = [];
