@@ -35,7 +35,7 @@
 //     [--typing-docs 3] [--large-docs 1] [--max-tokens 16] [--sequences 4] [--threads 1,N] [--parity-batch 128]
 //     [--rows parity,asShipped] [--model PATH | --shape NAME]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -522,9 +522,32 @@ function serverLogSettings(logText: string) {
     slotContext: num(/new slot.*?n_ctx(?:_slot)? = (\d+)/g),
     slots: num(/n_slots = (\d+)/g),
     threads: num(/system_info: n_threads = (\d+)/g),
-    // "auto" is resolved later in the log ("Flash Attention was auto, set to enabled").
-    flashAttention: last(/Flash Attention was auto, set to (\w+)/g) ?? last(/llama_context: flash_attn\s+= (\w+)/g),
+    // "auto" is resolved later in the log ("resolve_fused_ops: Flash Attention enabled"; older: "... was auto, set to").
+    flashAttention: last(/Flash Attention (?:was auto, set to )?(enabled|disabled)/g) ?? last(/llama_context: flash_attn\s+= (\w+)/g),
   };
+}
+
+/**
+ * The settings llama.cpp resolved (batch, ubatch, context, flash attention "auto") are logged only at debug verbosity,
+ * which also logs every request: a short probe start with the same flags and -lv 4 reads them, so the measured
+ * server runs at its default verbosity.
+ */
+async function probeServerLog(binary: string, args: readonly string[]): Promise<string> {
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'verdant-bench-llama-server-probe-'));
+  const file = path.join(dir, 'probe.log');
+  const fd = openSync(file, 'w');
+  const proc = spawn(binary, [...args.map((a, i) => (args[i - 1] === '--port' ? String(port) : a)), '-lv', '4'], { stdio: ['ignore', fd, fd] });
+  try {
+    const deadline = Date.now() + 120000;
+    while ((await getStatus(port, '/health')) !== 200 && proc.exitCode === null && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    return readFileSync(file, 'utf8');
+  } finally {
+    await stop(proc);
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 async function startLlamaServer(binary: string, model: string, rowArgs: readonly string[]): Promise<Running> {
@@ -542,6 +565,7 @@ async function startLlamaServer(binary: string, model: string, rowArgs: readonly
   // Older servers take -fa as a bare switch, off unless given: there "-fa off" is dropped (off all the same).
   const fa = args.indexOf('-fa');
   if (fa >= 0 && !/--flash-attn \[on\|off\|auto\]/.test(helpText)) args.splice(fa, 2);
+  const probeLog = /--log-verbosity/.test(helpText) ? await probeServerLog(binary, args) : '';
   const logDir = mkdtempSync(path.join(os.tmpdir(), 'verdant-bench-llama-server-'));
   const logFile = path.join(logDir, 'server.log');
   const log = openSync(logFile, 'w');
@@ -609,11 +633,11 @@ async function startLlamaServer(binary: string, model: string, rowArgs: readonly
       side,
       stop: shutdown,
       info: async () => {
-        const fromLog = serverLogSettings(readFileSync(logFile, 'utf8'));
+        const fromLog = serverLogSettings(`${probeLog}\n${readFileSync(logFile, 'utf8')}`);
         const mapped = mappedCpuVariants(proc.pid);
         return {
           cpuVariant: mapped.variants.length === 1 ? mapped.variants[0] : mapped.variants.length ? mapped.variants.join('+') : fromLog.cpuVariant,
-          cpuVariantEvidence: `${mapped.evidence}; log: ${fromLog.backendLine ? `loaded CPU backend from ${fromLog.backendLine}` : 'no "loaded CPU backend" line'}`,
+          cpuVariantEvidence: fromLog.backendLine ? `${mapped.evidence}; log: loaded CPU backend from ${fromLog.backendLine}` : mapped.evidence,
           batch: fromLog.batch,
           ubatch: fromLog.ubatch,
           context: fromLog.slotContext ?? fromLog.contextPerSequence,
