@@ -1,27 +1,41 @@
 // Verdant's FIM path against llama.cpp's llama-server /infill as llama.vscode drives it (`npm run bench -- peers`).
-// Writes bench/results/peers.json. Same model file (the FIM variant of the test model), same prompts, same machine,
-// one thread each, one run each; both run side by side and the requests alternate between them (one at a time,
-// never two at once), so background load on a shared machine falls on both alike:
+// Writes bench/results/peers.json. Same model file, same prompts, same machine, one run each; both run side by side
+// and the requests alternate between them (one at a time, never two at once), so background load on a shared machine
+// falls on both alike:
 // - Verdant: CompletionPipeline -> EngineClient -> the shared engine worker (dist/engine-worker.js, a separate
 //   process, as in the extension) -> node-llama-cpp; no debounce; the pipeline's suggestion cache is cleared before
 //   each request in the compared rows, so every request reaches the engine (as every request reaches llama-server).
-// - llama-server: started here on 127.0.0.1 and a free port (-m MODEL -t 1 -c CONTEXT -np 1, llama.vscode's
-//   recommended -b/-ub 1024 and --cache-reuse 256, --no-webui when it has it), POST /infill with llama.vscode's
-//   payload: input_prefix (the lines above the cursor), prompt (the cursor line up to the cursor), input_suffix,
-//   input_extra [], n_predict, cache_prompt true, id_slot 0, t_max_prompt_ms/t_max_predict_ms 500, top_k 40,
-//   top_p 0.99 -- but greedy (temperature 0 with the temperature sampler in the chain) instead of llama.vscode's
-//   random top_k/top_p/infill sampling, so both sides decode the same tokens; n_cmpl 1 (llama.vscode asks 3).
+// - llama-server: started here on 127.0.0.1 and a free port, POST /infill with llama.vscode's payload: input_prefix
+//   (the lines above the cursor), prompt (the cursor line up to the cursor), input_suffix, input_extra [], n_predict,
+//   cache_prompt true, id_slot 0, t_max_prompt_ms/t_max_predict_ms 500, top_k 40, top_p 0.99 -- but greedy
+//   (temperature 0 with the temperature sampler in the chain) instead of llama.vscode's random top_k/top_p/infill
+//   sampling, so both sides decode the same tokens; n_cmpl 1 (llama.vscode asks 3).
+// Rows (#20: earlier ratios compared different kernels and batch sizes), each at every --threads count:
+// - parity: the same CPU kernels (build the server with scripts/build-llama-server.mjs: node-llama-cpp's llama.cpp
+//   source and its prebuilt's GGML_BACKEND_DL + all-CPU-variants layout, so both load the same libggml-cpu-<variant>),
+//   the same physical batch (--parity-batch: Verdant's batchSize, which node-llama-cpp uses as n_batch = n_ubatch;
+//   the server's -ub), flash attention off on both, context CONTEXT with one slot on the server. The server's -b stays
+//   1024: in /infill n_batch also sizes the prompt window (3/4 of it for the prefix, 1/4 for the suffix), so a smaller
+//   -b would make the server evaluate a much shorter prompt than Verdant.
+// - asShipped: each side's defaults: Verdant's engine as the extension configures it (context, sequences and batch
+//   left to the engine), llama-server with llama.vscode's README CPU-only flags (-b/-ub 512 for the 1.5B model, 1024
+//   for the 0.5B one and the toy model, --ctx-size 0, --cache-reuse 256; slots and flash attention its defaults).
+// Each side's loaded CPU variant is recorded from evidence: the libggml-cpu-*.so mapped in the process
+// (/proc/<pid>/maps), and the server's "loaded CPU backend" log line; batch, context, slots and flash attention from
+// the server's log and Verdant's engine log.
 // Scenarios: cold (a new document, nothing cached), one-character edit (the same document with one character typed
 // at the cursor right after its cold request), typing-through (each next request's prefix is the previous one plus
-// the previous suggestion's first character). Latency = the client's wall time for one request, median and p90.
-// Each side's prompt evaluation and decode times as its engine reports them are kept too (where the time goes).
-// Also, informational: Verdant's typing-through with its cache on (as shipped; llama.vscode has a similar client
-// cache, which this bench does not run, so no ratio is given for it).
-// The llama-server binary is $LLAMA_SERVER; without it that row is { skipped } and Verdant's side is still measured.
-//   LLAMA_SERVER=/path/to/llama-server node out/bench/peers.js [--docs 20] [--keystrokes 40] [--typing-docs 3]
-//     [--max-tokens 16] [--sequences 4] [--model PATH]
+// the previous suggestion's first character), and large document (typing-through in a document whose prefix is about
+// 4x the parity context, cursor near the end: each side trims as it does). Latency = the client's wall time for one
+// request, median and p90; tokens evaluated per request as each side reports them (Verdant evaluatedTokens,
+// llama-server timings.prompt_n). Also, informational: Verdant's typing-through with its cache on (as shipped;
+// llama.vscode has a similar client cache, which this bench does not run, so no ratio is given for it).
+// The llama-server binary is $LLAMA_SERVER; without it the server side is { skipped } and Verdant's is still measured.
+//   LLAMA_SERVER=$(node scripts/build-llama-server.mjs) node out/bench/peers.js [--docs 20] [--keystrokes 40]
+//     [--typing-docs 3] [--large-docs 1] [--max-tokens 16] [--sequences 4] [--threads 1,N] [--parity-batch 128]
+//     [--rows parity,asShipped] [--model PATH | --shape NAME]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -35,6 +49,7 @@ import { EngineClient } from '../src/engine/client';
 import type { ModelConfig } from '../src/engine/llama/engine';
 import type { GenerateResult } from '../src/engine/types';
 import { testModels } from '../test/support/models';
+import { realisticModel } from './shapes';
 import { machine, MiB, rng, round, spread, writeResult } from './util';
 
 const { values } = parseArgs({
@@ -42,20 +57,40 @@ const { values } = parseArgs({
     docs: { type: 'string', default: '20' },
     keystrokes: { type: 'string', default: '40' },
     'typing-docs': { type: 'string', default: '3' },
+    'large-docs': { type: 'string', default: '1' },
     'max-tokens': { type: 'string', default: '16' },
     model: { type: 'string' },
+    shape: { type: 'string' },
     sequences: { type: 'string', default: '4' },
+    // 1 thread, and all but one of the logical cores (the editor and the rest keep one); the same count on both sides.
+    threads: { type: 'string', default: `1,${Math.max(1, os.availableParallelism() - 1)}` },
+    'parity-batch': { type: 'string', default: '128' },
+    rows: { type: 'string', default: 'parity,asShipped' },
   },
 });
 const DOCS = Number(values.docs);
 const KEYS = Number(values.keystrokes);
 const TYPING_DOCS = Number(values['typing-docs']);
+const LARGE_DOCS = Number(values['large-docs']);
 const MAX_TOKENS = Number(values['max-tokens']);
+/** The parity row's context (tokens per sequence on Verdant's side, of the one slot on the server's). */
 const CONTEXT = 2048;
-/** KV sequences of Verdant's engine (the extension's default is 4: one per recently used document). */
+/** KV sequences of Verdant's engine in the parity row (the extension's default is 4: one per recently used document). */
 const SEQUENCES = Number(values.sequences);
+/** Distinct thread counts, in order: on a 2-core machine "1,N" is just [1], and is recorded so. */
+const THREADS = [...new Set(values.threads.split(',').map((t) => Number(t.trim())))].filter((t) => Number.isInteger(t) && t > 0);
+const PARITY_BATCH = Number(values['parity-batch']);
+const ROWS = values.rows.split(',').map((r) => r.trim()) as RowName[];
+/** llama-server's logical batch in the parity row: it sizes /infill's prompt window, as llama.vscode's 1024 does. */
+const PARITY_SERVER_BATCH = 1024;
 const MAX_LINES = DEFAULT_COMPLETION_SETTINGS.maxLines;
-const SKIPPED_NO_SERVER = 'LLAMA_SERVER is not set: point it at a llama-server binary (llama.cpp tools/server) to measure the peer side';
+const SKIPPED_NO_SERVER =
+  'LLAMA_SERVER is not set: point it at a llama-server binary (node scripts/build-llama-server.mjs builds one) to measure the peer side';
+
+type RowName = 'parity' | 'asShipped';
+for (const r of ROWS) if (r !== 'parity' && r !== 'asShipped') throw new Error(`--rows: ${r} is not parity or asShipped`);
+if (THREADS.length === 0) throw new Error(`--threads ${values.threads}: give thread counts such as 1,3`);
+if (!(PARITY_BATCH > 0)) throw new Error(`--parity-batch ${values['parity-batch']}: give a positive token count`);
 
 // ---- the documents ----
 
@@ -83,11 +118,11 @@ interface State {
 }
 
 /**
- * A story of about 1,300 characters above the cursor and ~240 below (with this model's 512-token vocabulary, ~2.2
- * characters a token: ~600 + ~110 tokens, under llama-server's /infill caps at -b 1024 of 768 prefix and 248 suffix
- * tokens, so neither side trims), lines wrapped at 72.
+ * A story of about 1,300 characters above the cursor (or `aboveChars`) and ~240 below (with the toy model's 512-token
+ * vocabulary, ~2.2 characters a token: ~600 + ~110 tokens, under llama-server's /infill caps at -b 1024 of 768 prefix
+ * and 248 suffix tokens, so neither side trims), lines wrapped at 72.
  */
-function doc(i: number, label: string): State {
+function doc(i: number, label: string, aboveChars = 1300): State {
   const r = rng(1000 + i);
   const pick = () => SENTENCES[Math.floor(r() * SENTENCES.length)];
   const wrap = (text: string) => {
@@ -103,7 +138,7 @@ function doc(i: number, label: string): State {
     return lines;
   };
   let body = `Story ${i} (${label}): ${pick()}`;
-  while (body.length < 1300) body += ` ${pick()}`;
+  while (body.length < aboveChars) body += ` ${pick()}`;
   const lines = wrap(body);
   let after = pick();
   while (after.length < 240) after += ` ${pick()}`;
@@ -121,6 +156,12 @@ function typed(s: State, ch: string): State {
 }
 
 const FALLBACK = ' and they played all day.';
+
+/**
+ * The large document's prefix: about 4x the parity context in tokens, at the toy model's ~2.2 characters a token
+ * (a real coder vocabulary packs more characters per token, so with --shape the prefix is over 4x larger still).
+ */
+const LARGE_CHARS = Math.round(4 * CONTEXT * 2.2);
 
 /** The next character a user types: the suggestion's first, else the next of a fixed text. */
 function nextChar(suggestion: string | undefined, k: number): string {
@@ -151,6 +192,7 @@ interface ScenarioResults {
   cold: Sample[];
   edit: Sample[];
   typing: Sample[];
+  large: Sample[];
   typedText: string[];
 }
 
@@ -159,7 +201,7 @@ interface ScenarioResults {
  * the same background load on this shared machine; each side still sees only its own requests, one at a time.
  */
 async function runScenarios(sides: readonly Side[]): Promise<ScenarioResults[]> {
-  const out: ScenarioResults[] = sides.map(() => ({ cold: [], edit: [], typing: [], typedText: [] }));
+  const out: ScenarioResults[] = sides.map(() => ({ cold: [], edit: [], typing: [], large: [], typedText: [] }));
   let turn = 0;
   const each = async (fn: (side: Side, k: number) => Promise<void>) => {
     const order = sides.map((_, k) => k);
@@ -179,9 +221,9 @@ async function runScenarios(sides: readonly Side[]): Promise<ScenarioResults[]> 
       out[k].edit.push(await side.complete(typed(s, 'e')));
     });
   }
-  for (let d = 0; d < TYPING_DOCS; d++) {
-    // Each side types what it itself suggested.
-    const state = sides.map(() => doc(100 + d, 'typing'));
+  // Typing through a document: each side types what it itself suggested.
+  const typeThrough = async (start: State, into: 'typing' | 'large') => {
+    const state = sides.map(() => start);
     const last: (Sample | undefined)[] = sides.map(() => undefined);
     const text = sides.map(() => '');
     await each(async (side, k) => {
@@ -193,11 +235,13 @@ async function runScenarios(sides: readonly Side[]): Promise<ScenarioResults[]> 
         text[k] += ch;
         state[k] = typed(state[k], ch);
         last[k] = await side.complete(state[k]);
-        out[k].typing.push(last[k]!);
+        out[k][into].push(last[k]!);
       });
     }
-    text.forEach((t, k) => out[k].typedText.push(t));
-  }
+    if (into === 'typing') text.forEach((t, k) => out[k].typedText.push(t));
+  };
+  for (let d = 0; d < TYPING_DOCS; d++) await typeThrough(doc(100 + d, 'typing'), 'typing');
+  for (let d = 0; d < LARGE_DOCS; d++) await typeThrough(doc(300 + d, 'large', LARGE_CHARS), 'large');
   return out;
 }
 
@@ -212,6 +256,7 @@ function summary(samples: readonly Sample[]) {
     decodePhaseMs: spread(samples.map((x) => x.decodePhaseMs)),
     meanPromptTokens: prompt.length ? round(mean(prompt), 1) : null,
     meanEvaluatedPromptTokens: evaluated.length ? round(mean(evaluated), 1) : null,
+    evaluatedTokens: evaluated.length ? spread(evaluated, 1) : null,
     meanGeneratedTokens: round(mean(samples.map((x) => x.generated)), 1),
     emptySuggestions: samples.filter((x) => x.text === undefined).length,
   };
@@ -219,14 +264,52 @@ function summary(samples: readonly Sample[]) {
 
 // ---- Verdant ----
 
+/** What a side actually ran with, read back from the process and its log rather than from what was asked. */
+interface Settings {
+  /** The libggml-cpu-<variant>.so mapped in the process (e.g. "zen4"); null where none could be read. */
+  readonly cpuVariant: string | null;
+  readonly cpuVariantEvidence: string;
+  /** Logical / physical batch (node-llama-cpp: one batchSize for both). */
+  readonly batch: number | null;
+  readonly ubatch: number | null;
+  /** Tokens of context a request can use (per sequence or slot), and the sequences or slots. */
+  readonly context: number | null;
+  readonly sequences: number | null;
+  readonly threads: number | null;
+  readonly flashAttention: string | null;
+  readonly model: string;
+  readonly rssMiB: number | null;
+}
+
 interface Running {
   readonly side: Side;
-  info(): Promise<Record<string, unknown>>;
+  info(): Promise<Settings & Record<string, unknown>>;
   stop(): Promise<void>;
 }
 
-async function startVerdant(model: string): Promise<Running & { typingWithCache(): Promise<Record<string, unknown>> }> {
-  const config: ModelConfig = { modelPath: model, gpu: 'cpu', threads: 1, contextSize: CONTEXT, sequences: SEQUENCES };
+/**
+ * The CPU backend variants mapped into a process: with GGML_BACKEND_DL, ggml's loader scores every
+ * libggml-cpu-<variant>.so beside it and keeps the best this CPU runs, so the mapping is the evidence of which
+ * kernels run (Linux only; elsewhere none).
+ */
+function mappedCpuVariants(pid: number | undefined): { variants: string[]; evidence: string } {
+  if (pid === undefined) return { variants: [], evidence: 'no process id' };
+  let maps: string;
+  try {
+    maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
+  } catch (e) {
+    return { variants: [], evidence: `/proc/${pid}/maps unreadable (${e instanceof Error ? e.message : String(e)})` };
+  }
+  const files = new Set<string>();
+  for (const line of maps.split('\n')) {
+    const file = line.split(/\s+/)[5];
+    if (file && /^libggml-cpu-.+\.so$/.test(path.basename(file))) files.add(file);
+  }
+  const variants = [...files].map((f) => /^libggml-cpu-(.+)\.so$/.exec(path.basename(f))![1]);
+  return { variants, evidence: `/proc/${pid}/maps: ${[...files].join(', ') || 'no libggml-cpu-*.so mapped'}` };
+}
+
+async function startVerdant(config: ModelConfig): Promise<Running & { typingWithCache(): Promise<Record<string, unknown>> }> {
   const stateDir = mkdtempSync(path.join(os.tmpdir(), 'verdant-bench-peers-'));
   const client = new EngineClient({ stateDir, workerScript: path.resolve('dist/engine-worker.js'), clientName: 'bench-peers', idleMs: 10000 });
   const stop = async () => {
@@ -296,12 +379,29 @@ async function startVerdant(model: string): Promise<Running & { typingWithCache(
     stop,
     async info() {
       const status = await client.status();
+      const mapped = mappedCpuVariants(client.workerPid);
+      // The engine's load line: "loaded F on cpu (T threads, context C x S, batch B, flash attention X)".
+      let log = '';
+      try {
+        log = readFileSync(path.join(stateDir, 'engine.log'), 'utf8');
+      } catch {
+        /* none written */
+      }
+      const loaded = [...log.matchAll(/loaded .+? on \w+ \((\d+) threads, context (\d+) x (\d+), batch (\d+), flash attention (\w+)\)/g)].at(-1);
+      const n = (i: number) => (loaded ? Number(loaded[i]) : null);
       return {
+        cpuVariant: mapped.variants.length === 1 ? mapped.variants[0] : mapped.variants.length ? mapped.variants.join('+') : null,
+        cpuVariantEvidence: mapped.evidence,
+        batch: n(4),
+        ubatch: n(4),
+        context: n(2),
+        sequences: n(3),
+        threads: n(1),
+        flashAttention: loaded ? loaded[5] : null,
+        model: path.basename(config.modelPath),
+        rssMiB: round(status.rssBytes / MiB, 1),
         backend: status.model?.backend ?? '?',
-        workerRssMiB: round(status.rssBytes / MiB, 1),
-        contextSize: CONTEXT,
-        sequences: SEQUENCES,
-        threads: 1,
+        config: { ...config, modelPath: path.basename(config.modelPath) },
       };
     },
     /** As shipped: typing-through with the suggestion cache on. */
@@ -404,7 +504,53 @@ async function stop(proc: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-async function startLlamaServer(binary: string, model: string): Promise<Running> {
+/** llama-server's startup log: the CPU backend it loaded and the context it made, as evidence for peers.json. */
+function serverLogSettings(logText: string) {
+  const last = (re: RegExp) => [...logText.matchAll(re)].at(-1)?.[1] ?? null;
+  const num = (re: RegExp) => {
+    const v = last(re);
+    return v === null ? null : Number(v);
+  };
+  const backend = last(/load_backend: loaded CPU backend from (\S+)/g);
+  return {
+    backendLine: backend,
+    cpuVariant: backend ? (/libggml-cpu-(.+)\.so$/.exec(path.basename(backend))?.[1] ?? null) : null,
+    batch: num(/llama_context: n_batch\s+= (\d+)/g),
+    ubatch: num(/llama_context: n_ubatch\s+= (\d+)/g),
+    contextTotal: num(/llama_context: n_ctx\s+= (\d+)/g),
+    contextPerSequence: num(/llama_context: n_ctx_seq\s+= (\d+)/g) ?? num(/llama_context: n_ctx_per_seq\s+= (\d+)/g),
+    slotContext: num(/new slot.*?n_ctx(?:_slot)? = (\d+)/g),
+    slots: num(/n_slots = (\d+)/g),
+    threads: num(/system_info: n_threads = (\d+)/g),
+    // "auto" is resolved later in the log ("resolve_fused_ops: Flash Attention enabled"; older: "... was auto, set to").
+    flashAttention: last(/Flash Attention (?:was auto, set to )?(enabled|disabled)/g) ?? last(/llama_context: flash_attn\s+= (\w+)/g),
+  };
+}
+
+/**
+ * The settings llama.cpp resolved (batch, ubatch, context, flash attention "auto") are logged only at debug verbosity,
+ * which also logs every request: a short probe start with the same flags and -lv 4 reads them, so the measured
+ * server runs at its default verbosity.
+ */
+async function probeServerLog(binary: string, args: readonly string[]): Promise<string> {
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'verdant-bench-llama-server-probe-'));
+  const file = path.join(dir, 'probe.log');
+  const fd = openSync(file, 'w');
+  const proc = spawn(binary, [...args.map((a, i) => (args[i - 1] === '--port' ? String(port) : a)), '-lv', '4'], { stdio: ['ignore', fd, fd] });
+  try {
+    const deadline = Date.now() + 120000;
+    while ((await getStatus(port, '/health')) !== 200 && proc.exitCode === null && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    return readFileSync(file, 'utf8');
+  } finally {
+    await stop(proc);
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function startLlamaServer(binary: string, model: string, rowArgs: readonly string[]): Promise<Running> {
   const help = spawnSync(binary, ['--help'], { encoding: 'utf8', timeout: 30000 });
   const helpText = `${help.stdout ?? ''}${help.stderr ?? ''}`;
   const version = spawnSync(binary, ['--version'], { encoding: 'utf8', timeout: 30000 });
@@ -414,31 +560,12 @@ async function startLlamaServer(binary: string, model: string): Promise<Running>
       .find((l) => /version/.test(l))
       ?.trim() ?? 'unknown';
   const port = await freePort();
-  const args = [
-    '-m',
-    model,
-    '-t',
-    '1',
-    '-tb',
-    '1',
-    '-c',
-    String(CONTEXT),
-    '-np',
-    '1',
-    '--host',
-    '127.0.0.1',
-    '--port',
-    String(port),
-    '-b',
-    '1024',
-    '-ub',
-    '1024',
-    '--cache-reuse',
-    '256',
-  ];
+  const args = ['-m', model, '--host', '127.0.0.1', '--port', String(port), ...rowArgs];
   if (/--no-webui/.test(helpText)) args.push('--no-webui');
-  // Verdant runs without flash attention on the CPU; say the same where the server lets us.
-  if (/--flash-attn \[on\|off\|auto\]/.test(helpText)) args.push('-fa', 'off');
+  // Older servers take -fa as a bare switch, off unless given: there "-fa off" is dropped (off all the same).
+  const fa = args.indexOf('-fa');
+  if (fa >= 0 && !/--flash-attn \[on\|off\|auto\]/.test(helpText)) args.splice(fa, 2);
+  const probeLog = /--log-verbosity/.test(helpText) ? await probeServerLog(binary, args) : '';
   const logDir = mkdtempSync(path.join(os.tmpdir(), 'verdant-bench-llama-server-'));
   const logFile = path.join(logDir, 'server.log');
   const log = openSync(logFile, 'w');
@@ -505,12 +632,26 @@ async function startLlamaServer(binary: string, model: string): Promise<Running>
     return {
       side,
       stop: shutdown,
-      info: async () => ({
-        binary,
-        version: versionText,
-        args: args.map((a) => (a === model ? path.basename(model) : a)),
-        serverRssMiB: rssOf(proc.pid),
-      }),
+      info: async () => {
+        const fromLog = serverLogSettings(`${probeLog}\n${readFileSync(logFile, 'utf8')}`);
+        const mapped = mappedCpuVariants(proc.pid);
+        return {
+          cpuVariant: mapped.variants.length === 1 ? mapped.variants[0] : mapped.variants.length ? mapped.variants.join('+') : fromLog.cpuVariant,
+          cpuVariantEvidence: fromLog.backendLine ? `${mapped.evidence}; log: loaded CPU backend from ${fromLog.backendLine}` : mapped.evidence,
+          batch: fromLog.batch,
+          ubatch: fromLog.ubatch,
+          context: fromLog.slotContext ?? fromLog.contextPerSequence,
+          sequences: fromLog.slots,
+          threads: fromLog.threads,
+          flashAttention: fromLog.flashAttention,
+          model: path.basename(model),
+          rssMiB: rssOf(proc.pid),
+          contextTotal: fromLog.contextTotal,
+          binary,
+          version: versionText,
+          args: args.filter((a, i) => a !== '--port' && args[i - 1] !== '--port').map((a) => (a === model ? path.basename(model) : a)),
+        };
+      },
     };
   } catch (e) {
     await shutdown();
@@ -518,23 +659,61 @@ async function startLlamaServer(binary: string, model: string): Promise<Running>
   }
 }
 
+// ---- rows ----
+
+interface RowSpec {
+  readonly row: RowName;
+  readonly threads: number;
+  readonly verdant: ModelConfig;
+  /** llama-server flags besides -m, --host and --port. */
+  readonly server: string[];
+}
+
+/** llama.vscode's README, CPU-only configs: -b/-ub 512 for Qwen2.5-Coder 1.5B, 1024 for 0.5B (the toy model too). */
+const llamaVscodeCpuBatch = (model: string) => (/1\.5b/i.test(path.basename(model)) ? 512 : 1024);
+
+function rowSpec(row: RowName, threads: number, model: string): RowSpec {
+  const t = String(threads);
+  if (row === 'parity') {
+    return {
+      row,
+      threads,
+      verdant: { modelPath: model, gpu: 'cpu', threads, contextSize: CONTEXT, sequences: SEQUENCES, batchSize: PARITY_BATCH },
+      server: [
+        ...['-t', t, '-tb', t, '-c', String(CONTEXT), '-np', '1'],
+        ...['-b', String(PARITY_SERVER_BATCH), '-ub', String(PARITY_BATCH), '--cache-reuse', '256', '-fa', 'off'],
+      ],
+    };
+  }
+  const b = String(llamaVscodeCpuBatch(model));
+  return {
+    row,
+    threads,
+    // The extension's ModelConfig (src/vscode/localEngine.ts): context, sequences and batch left to the engine; the
+    // CPU named, as the GPU probe finds none here.
+    verdant: { modelPath: model, gpu: 'cpu', threads },
+    server: ['-t', t, '-tb', t, '-ub', b, '-b', b, '--ctx-size', '0', '--cache-reuse', '256'],
+  };
+}
+
 // ---- main ----
 
-async function main(): Promise<void> {
-  const model = values.model ?? (await testModels()).fim;
-  const loadBefore = os.loadavg();
-  const verdant = await startVerdant(model);
-  const binary = process.env.LLAMA_SERVER;
+async function resolveModel(): Promise<{ path: string; source: string }> {
+  if (values.model && values.shape) throw new Error('--model and --shape: give one');
+  if (values.model) return { path: values.model, source: 'file' };
+  if (values.shape) return { path: await realisticModel(values.shape as Parameters<typeof realisticModel>[0]), source: `shape ${values.shape}` };
+  return { path: (await testModels()).fim, source: 'test model (FIM variant of stories260K)' };
+}
+
+async function runRow(spec: RowSpec, model: string, binary: string | undefined) {
+  const verdant = await startVerdant(spec.verdant);
   let server: Running | undefined;
   let serverWhy: { skipped: string } | { failed: string } | undefined;
-  if (!binary) {
-    serverWhy = { skipped: SKIPPED_NO_SERVER };
-    console.log(`llama-server: skipped (${SKIPPED_NO_SERVER})`);
-  } else if (!existsSync(binary)) {
-    serverWhy = { failed: `LLAMA_SERVER is ${binary}, but there is no file there` };
-  } else {
+  if (!binary) serverWhy = { skipped: SKIPPED_NO_SERVER };
+  else if (!existsSync(binary)) serverWhy = { failed: `LLAMA_SERVER is ${binary}, but there is no file there` };
+  else {
     try {
-      server = await startLlamaServer(binary, model);
+      server = await startLlamaServer(binary, model, spec.server);
     } catch (e) {
       serverWhy = { failed: e instanceof Error ? e.message : String(e) };
     }
@@ -542,21 +721,32 @@ async function main(): Promise<void> {
   let results: ScenarioResults[];
   let verdantInfo: Record<string, unknown>;
   let serverInfo: Record<string, unknown> | undefined;
-  let typingWithCache: Record<string, unknown>;
+  let typingWithCache: Record<string, unknown> | undefined;
   try {
-    console.log(server ? 'Verdant and llama-server, interleaved…' : 'Verdant…');
-    results = await runScenarios(server ? [verdant.side, server.side] : [verdant.side]);
+    console.log(`${spec.row}, ${spec.threads} thread(s): ${server ? 'Verdant and llama-server, interleaved' : 'Verdant'}…`);
+    // Read while both run: the mapped CPU variant is only visible in a live process.
+    verdantInfo = await verdant.info();
     serverInfo = await server?.info();
+    try {
+      results = await runScenarios(server ? [verdant.side, server.side] : [verdant.side]);
+    } catch (e) {
+      if (!server) throw e;
+      // A server that fails a request (e.g. a context too small for its prompt) fails its side of the row, not the run.
+      serverWhy = { failed: e instanceof Error ? e.message : String(e) };
+      await server.stop();
+      server = undefined;
+      results = await runScenarios([verdant.side]);
+    }
     await server?.stop();
     server = undefined;
-    typingWithCache = await verdant.typingWithCache();
-    verdantInfo = await verdant.info();
+    if (spec.row === 'asShipped') typingWithCache = await verdant.typingWithCache();
+    verdantInfo = { ...verdantInfo, rssMiB: (await verdant.info()).rssMiB };
   } finally {
     await server?.stop();
     await verdant.stop();
   }
   const [v, peer] = results;
-  const scenario = (key: 'cold' | 'edit' | 'typing') => {
+  const scenario = (key: 'cold' | 'edit' | 'typing' | 'large') => {
     const verdantSide = summary(v[key]);
     if (!peer) return { verdant: verdantSide, llamaServer: serverWhy };
     const p = summary(peer[key]);
@@ -566,27 +756,50 @@ async function main(): Promise<void> {
       ratio: { median: round(verdantSide.latencyMs.median / p.latencyMs.median, 2), p90: round(verdantSide.latencyMs.p90 / p.latencyMs.p90, 2) },
     };
   };
+  return {
+    row: spec.row,
+    threads: spec.threads,
+    verdant: verdantInfo,
+    llamaServer: peer && serverInfo ? serverInfo : (serverWhy ?? serverInfo),
+    scenarios: {
+      cold: scenario('cold'),
+      oneCharEdit: scenario('edit'),
+      typingThrough: scenario('typing'),
+      largeDocument: scenario('large'),
+    },
+    ...(typingWithCache ? { verdantTypingWithCache: typingWithCache } : {}),
+    typedText: { verdant: v.typedText, llamaServer: peer ? peer.typedText : null },
+    failed: serverWhy && 'failed' in serverWhy ? serverWhy.failed : undefined,
+  };
+}
+
+async function main(): Promise<void> {
+  const model = await resolveModel();
+  const loadBefore = os.loadavg();
+  const binary = process.env.LLAMA_SERVER;
+  if (!binary) console.log(`llama-server: skipped (${SKIPPED_NO_SERVER})`);
+  const rows = [];
+  for (const threads of THREADS) for (const row of ROWS) rows.push(await runRow(rowSpec(row, threads, model.path), model.path, binary));
   const result = {
     date: new Date().toISOString(),
     machine: machine(),
     loadAverage: { before: loadBefore.map((x) => round(x, 2)), after: os.loadavg().map((x) => round(x, 2)) },
-    model: path.basename(model),
+    model: path.basename(model.path),
+    modelSource: model.source,
     maxTokens: MAX_TOKENS,
     docs: DOCS,
     typingSessions: { documents: TYPING_DOCS, keystrokes: KEYS },
-    interleaved: peer !== undefined,
-    verdant: verdantInfo,
-    llamaServer: serverInfo ?? serverWhy,
-    scenarios: { cold: scenario('cold'), oneCharEdit: scenario('edit'), typingThrough: scenario('typing') },
-    verdantTypingWithCache: typingWithCache,
-    typedText: { verdant: v.typedText, llamaServer: peer ? peer.typedText : null },
+    largeDocument: { documents: LARGE_DOCS, keystrokes: KEYS, prefixChars: LARGE_CHARS, parityContextTokens: CONTEXT },
+    threads: THREADS,
+    parityBatch: { batch: PARITY_BATCH, ubatch: PARITY_BATCH, serverBatch: PARITY_SERVER_BATCH },
+    interleaved: rows.some((r) => r.typedText.llamaServer !== null),
+    rows: rows.map(({ failed: _failed, ...r }) => r),
     note: "ratio = Verdant / llama-server (below 1: Verdant is faster). Latency is the client's wall time per request: Verdant through its pipeline, socket IPC and the engine worker; llama-server through HTTP on loopback. Requests alternate between the two sides.",
   };
   writeResult('peers', result);
-  if (serverWhy && 'failed' in serverWhy) {
-    console.error(`peers: llama-server failed: ${serverWhy.failed}`);
-    process.exitCode = 1;
-  }
+  const failed = rows.filter((r) => r.failed);
+  for (const r of failed) console.error(`peers: llama-server failed in ${r.row} (${r.threads} thread(s)): ${r.failed}`);
+  if (failed.length) process.exitCode = 1;
 }
 
 main().catch((e) => {

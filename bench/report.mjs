@@ -56,66 +56,125 @@ const caveats = (lines) => `**How measured / caveats**\n\n${lines.map((l) => `- 
 
 // ---- sections ----
 
+/** "Parity, 1 thread" / "As shipped, 3 threads": a peers row's label. */
+const peerRowLabel = (x) =>
+  `${x.row === 'parity' ? 'Parity' : x.row === 'asShipped' ? 'As shipped' : (x.row ?? DASH)}, ${x.threads ?? DASH} thread${x.threads === 1 ? '' : 's'}`;
+
 function peers(r) {
-  const s = r.scenarios ?? {};
-  const server = r.llamaServer ?? {};
-  const why = server.skipped ? `skipped: ${server.skipped}` : server.failed ? `failed: ${server.failed}` : undefined;
-  const row = (label, x) => {
-    if (!x) return [label, DASH, DASH, DASH, DASH, DASH];
-    const v = x.verdant ?? {};
-    const p = x.llamaServer ?? {};
-    const peerCell = p.latencyMs ? medP90(p.latencyMs) : server.skipped ? 'skipped' : server.failed ? 'failed' : DASH;
-    const ratio = x.ratio ? `${num(x.ratio.median, 2)} (${num(x.ratio.p90, 2)})` : DASH;
-    const tokens = (side) => (side && side.latencyMs ? `${num(side.meanEvaluatedPromptTokens, 1)} / ${num(side.meanGeneratedTokens, 1)}` : DASH);
-    return [label, medP90(v.latencyMs), peerCell, ratio, tokens(v), tokens(p)];
+  if (!Array.isArray(r.rows)) return 'peers.json predates the parity and as-shipped rows (#20): rerun `npm run bench -- peers`.';
+  const SCENARIOS = [
+    ['cold', 'cold prompt'],
+    ['oneCharEdit', 'one-character edit'],
+    ['typingThrough', 'typing-through'],
+    ['largeDocument', 'large document'],
+  ];
+  const whyNot = (server) => (server?.skipped ? `skipped: ${server.skipped}` : server?.failed ? `failed: ${server.failed}` : undefined);
+  // Settings each side ran with, as read back from the process and its log.
+  const settingsRow = (label, side, x) => {
+    const s = x[side] ?? {};
+    const why = whyNot(s);
+    if (why) return [`${peerRowLabel(x)}: ${label}`, why, DASH, DASH, DASH, DASH, DASH];
+    return [
+      `${peerRowLabel(x)}: ${label}`,
+      s.cpuVariant ?? DASH,
+      `${num(s.batch, 0)} / ${num(s.ubatch, 0)}`,
+      `${num(s.context, 0)} × ${num(s.sequences, 0)}`,
+      num(s.threads, 0),
+      s.flashAttention ?? DASH,
+      isNum(s.rssMiB) ? `${num(s.rssMiB, 1)} MiB` : DASH,
+    ];
   };
-  const c = r.verdantTypingWithCache;
+  const tokens = (side) =>
+    side && side.latencyMs
+      ? `${side.evaluatedTokens ? medP90(side.evaluatedTokens) : num(side.meanEvaluatedPromptTokens, 1)} / ${num(side.meanGeneratedTokens, 1)}`
+      : DASH;
+  const latencyRows = r.rows.flatMap((x) =>
+    SCENARIOS.map(([key, name]) => {
+      const sc = x.scenarios?.[key];
+      const label = `${peerRowLabel(x)}: ${name}`;
+      if (!sc) return [label, DASH, DASH, DASH, DASH, DASH];
+      const p = sc.llamaServer ?? {};
+      const peerCell = p.latencyMs ? medP90(p.latencyMs) : p.skipped ? 'skipped' : p.failed ? 'failed' : DASH;
+      const ratio = sc.ratio ? `${num(sc.ratio.median, 2)} (${num(sc.ratio.p90, 2)})` : DASH;
+      return [label, medP90(sc.verdant?.latencyMs), peerCell, ratio, tokens(sc.verdant), tokens(p)];
+    }),
+  );
+  const split = (side) =>
+    side && side.promptPhaseMs
+      ? `${ms(side.promptPhaseMs.median)} / ${ms(side.decodePhaseMs?.median)} / ${ms(side.latencyMs.median - side.engineReportedMs.median)}`
+      : DASH;
+  const timeRows = r.rows.flatMap((x) =>
+    SCENARIOS.map(([key, name]) => [`${peerRowLabel(x)}: ${name}`, split(x.scenarios?.[key]?.verdant), split(x.scenarios?.[key]?.llamaServer)]),
+  );
+  // Full paths say little in a table; the file names are the evidence.
+  const evidence = (s) => String(s?.cpuVariantEvidence ?? DASH).replace(/\/\S*\/(libggml-cpu-[^,;\s]+)/g, '$1');
+  const evidenceLines = r.rows.flatMap((x) =>
+    [
+      ['Verdant', x.verdant],
+      ['llama-server', x.llamaServer],
+    ]
+      .filter(([, s]) => s && !whyNot(s))
+      .map(([label, s]) => `${peerRowLabel(x)}, ${label}: ${evidence(s)}`),
+  );
+  const servers = [
+    ...new Set(
+      r.rows
+        .map((x) => x.llamaServer)
+        .filter((s) => s && !whyNot(s))
+        .map((s) => `${s.version ?? DASH} (${s.binary ?? DASH})`),
+    ),
+  ];
+  const serverArgs = r.rows.filter((x) => x.llamaServer?.args).map((x) => `${peerRowLabel(x)}: \`${x.llamaServer.args.join(' ')}\``);
+  const notMeasured = [...new Set(r.rows.map((x) => whyNot(x.llamaServer)).filter(Boolean))];
+  const cached = r.rows.filter((x) => x.verdantTypingWithCache);
+  const pb = r.parityBatch ?? {};
+  const ld = r.largeDocument ?? {};
   const parts = [
     machineLine(r),
     '',
-    `Model: ${r.model ?? DASH}, ${r.maxTokens ?? DASH} tokens per suggestion, ${r.docs ?? DASH} documents (cold and edit), ${r.typingSessions ? `${r.typingSessions.documents} × ${r.typingSessions.keystrokes} keystrokes` : DASH} (typing-through).`,
+    `Model: ${r.model ?? DASH} (${r.modelSource ?? DASH}), ${r.maxTokens ?? DASH} tokens per suggestion, ${r.docs ?? DASH} documents (cold and edit), ${r.typingSessions ? `${r.typingSessions.documents} × ${r.typingSessions.keystrokes} keystrokes` : DASH} (typing-through), ${ld.documents ?? DASH} × ${ld.keystrokes ?? DASH} keystrokes in a document of ${num(ld.prefixChars, 0)} characters above the cursor (large document; the parity context is ${num(ld.parityContextTokens, 0)} tokens). Threads: ${Array.isArray(r.threads) ? r.threads.join(', ') : DASH}. Parity batch: ${num(pb.batch, 0)} / ubatch ${num(pb.ubatch, 0)} on both sides (the server's -b ${num(pb.serverBatch, 0)}, which sizes its /infill prompt window).`,
     '',
-    `Verdant: ${r.verdant?.backend ?? DASH}, engine worker RSS ${r.verdant?.workerRssMiB !== undefined ? `${num(r.verdant.workerRssMiB, 1)} MiB` : DASH}. llama-server: ${why ?? `${server.version ?? DASH}, RSS ${server.serverRssMiB !== undefined ? `${num(server.serverRssMiB, 1)} MiB` : DASH}, \`${(server.args ?? []).join(' ')}\``}.`,
+    servers.length ? `llama-server: ${servers.join('; ')}.` : `llama-server: ${notMeasured.join('; ') || DASH}.`,
+    ...(serverArgs.length ? ['', `Server flags: ${serverArgs.join('; ')}.`] : []),
+    '',
+    'What each side ran with, read back from the process (/proc/PID/maps) and its log:',
     '',
     table(
+      ['Row: side', 'CPU variant loaded', 'Batch / ubatch', 'Context × sequences (slots)', 'Threads', 'Flash attention', 'RSS'],
+      r.rows.flatMap((x) => [settingsRow('Verdant', 'verdant', x), settingsRow('llama-server', 'llamaServer', x)]),
+    ),
+    '',
+    ...(evidenceLines.length ? ['Evidence of the CPU variant:', '', ...evidenceLines.map((l) => `- ${l}`), ''] : []),
+    table(
       [
-        'Scenario',
+        'Row: scenario',
         'Verdant ms, median (p90)',
         'llama-server ms, median (p90)',
         'Ratio Verdant / llama-server, median (p90)',
-        'Verdant tokens evaluated / generated',
-        'llama-server tokens evaluated / generated',
+        'Verdant tokens evaluated per request, median (p90) / generated',
+        'llama-server tokens evaluated per request, median (p90) / generated',
       ],
-      [row('Cold prompt', s.cold), row('One-character edit', s.oneCharEdit), row('Typing-through', s.typingThrough)],
+      latencyRows,
     ),
     '',
     "Where the time goes (medians, ms; each side's own engine timings): prompt evaluation (Verdant: to the first token), decoding, and the rest of the wall time (IPC or HTTP, JSON, the pipeline).",
     '',
-    table(
-      ['Scenario', 'Verdant prompt / decode / rest', 'llama-server prompt / decode / rest'],
-      [
-        ['Cold prompt', s.cold],
-        ['One-character edit', s.oneCharEdit],
-        ['Typing-through', s.typingThrough],
-      ].map(([label, x]) => {
-        const split = (side) =>
-          side && side.promptPhaseMs
-            ? `${ms(side.promptPhaseMs.median)} / ${ms(side.decodePhaseMs?.median)} / ${ms(side.latencyMs.median - side.engineReportedMs.median)}`
-            : DASH;
-        return [label, split(x?.verdant), split(x?.llamaServer)];
-      }),
+    table(['Row: scenario', 'Verdant prompt / decode / rest', 'llama-server prompt / decode / rest'], timeRows),
+    '',
+    ...cached.map(
+      (x) =>
+        `${peerRowLabel(x)}, with its suggestion cache on, Verdant's typing-through takes ${medP90(x.verdantTypingWithCache.latencyMs)} ms (median (p90)): ${x.verdantTypingWithCache.servedByTypingThrough ?? DASH} of ${x.verdantTypingWithCache.latencyMs?.n ?? DASH} keystrokes were served by typing-through and ${x.verdantTypingWithCache.engineCalls ?? DASH} reached the engine. No ratio: llama.vscode has a similar walk-back cache in its client, which this benchmark does not run.`,
     ),
     '',
-    c
-      ? `As shipped, with its suggestion cache on, Verdant's typing-through takes ${medP90(c.latencyMs)} ms (median (p90)): ${c.servedByTypingThrough ?? DASH} of ${c.latencyMs?.n ?? DASH} keystrokes were served by typing-through and ${c.engineCalls ?? DASH} reached the engine. No ratio: llama.vscode has a similar walk-back cache in its client, which this benchmark does not run.`
-      : '',
-    '',
     caveats([
-      'Same model file (the FIM variant of stories260K), same prompts (~1,300 characters above the cursor, ~240 below; neither side trims), same machine, 1 thread each, CPU, greedy decoding, one run each. Both run side by side and the requests alternate between them (never two at once), so background load on this shared machine falls on both alike. A ratio below 1 means Verdant is faster.',
-      "Verdant: CompletionPipeline → EngineClient → the shared engine worker over its socket → node-llama-cpp, as in the extension, with no debounce and the suggestion cache cleared before each compared request. llama-server: POST /infill over loopback HTTP with llama.vscode's payload (input_prefix, prompt, input_suffix, input_extra, n_predict, cache_prompt, id_slot 0, t_max_*_ms) and its recommended -b/-ub 1024 and --cache-reuse 256; greedy instead of llama.vscode's sampled top_k/top_p/infill chain so both sides decode the same way, and one completion instead of its three.",
-      'Cold: a new document each time (nothing of it cached). One-character edit: the same document with one character typed at the cursor, right after its cold request. Typing-through: each request extends the prefix by the first character of the previous suggestion. In the PSM layout both sides re-evaluate the suffix after any change before it.',
-      "The test model is tiny (260K parameters, a 512-token vocabulary), so absolute latencies say little about a real model's: with a 1.5B-parameter coder model evaluation takes far longer and fixed costs (IPC, HTTP, JSON, the pipeline) weigh less in the ratio. On this 2-core machine without a GPU, a CPU build only.",
-      "The llama-server binary, when measured, is built from the llama.cpp source that node-llama-cpp ships (the same llama.cpp version as Verdant's engine), `-DGGML_NATIVE=OFF`, Release: one generic x86-64 CPU backend (AVX2). node-llama-cpp's prebuilt binaries instead pick a CPU backend variant for the processor at run time, so the two engines may run different kernels.",
+      'Same model file, same prompts, same machine, CPU, greedy decoding, one run each. Both run side by side and the requests alternate between them (never two at once), so background load on this shared machine falls on both alike. A ratio below 1 means Verdant is faster.',
+      `Parity row: the same CPU kernels (llama-server built by scripts/build-llama-server.mjs from the llama.cpp source node-llama-cpp ships, with its prebuilt's GGML_BACKEND_DL + all-CPU-variants layout, so both pick their libggml-cpu variant the same way; the table shows which each loaded), the same physical batch (Verdant's batchSize, which node-llama-cpp uses as both n_batch and n_ubatch; the server's -ub), flash attention off, the same context, one server slot. The server's -b stays ${num(pb.serverBatch, 0)} because in /infill it also sizes the prompt window (3/4 of it for the prefix, 1/4 for the suffix): a smaller -b would make the server evaluate a much shorter prompt.`,
+      "As-shipped row: Verdant's engine as the extension configures it (context, sequences and batch left to the engine); llama-server with llama.vscode's README CPU-only flags (-b/-ub 512 for Qwen2.5-Coder 1.5B, 1024 for 0.5B and the toy model, --ctx-size 0, --cache-reuse 256, slots and flash attention at its defaults). Threads as the row says on both sides.",
+      "Verdant: CompletionPipeline → EngineClient → the shared engine worker over its socket → node-llama-cpp, as in the extension, with no debounce and the suggestion cache cleared before each compared request. llama-server: POST /infill over loopback HTTP with llama.vscode's payload (input_prefix, prompt, input_suffix, input_extra, n_predict, cache_prompt, id_slot 0, t_max_*_ms); greedy instead of llama.vscode's sampled top_k/top_p/infill chain so both sides decode the same way, and one completion instead of its three.",
+      'Cold: a new document each time (nothing of it cached). One-character edit: the same document with one character typed at the cursor, right after its cold request. Typing-through: each request extends the prefix by the first character of the previous suggestion. Large document: typing-through with a prefix about 4× the parity context, each side trimming as it does (llama-server keeps 3/4 of -b of the prefix); tokens evaluated per keystroke show how much of the prompt each re-evaluates.',
+      /stories260K/.test(r.model ?? '')
+        ? "The test model is tiny (260K parameters, a 512-token vocabulary), so absolute latencies say little about a real model's: with a 1.5B-parameter coder model evaluation takes far longer and fixed costs (IPC, HTTP, JSON, the pipeline) weigh less in the ratio."
+        : "A model shape with random weights runs at the real model's speed, but its suggestions are noise: the typed text differs between the sides, so compare per-keystroke costs, not what was typed.",
     ]),
   ];
   return parts.join('\n');

@@ -16,11 +16,13 @@ const side = (median: number, p90: number, evaluated: number) => ({
   decodePhaseMs: spread(8, 9),
   meanPromptTokens: 700,
   meanEvaluatedPromptTokens: evaluated,
+  evaluatedTokens: spread(evaluated, evaluated),
   meanGeneratedTokens: 16,
   emptySuggestions: 0,
 });
 
 function peers(server: 'measured' | 'skipped') {
+  const skipped = { skipped: 'LLAMA_SERVER is not set: point it at a llama-server binary' };
   const scenario = (v: [number, number, number], s: [number, number, number]) =>
     server === 'measured'
       ? {
@@ -28,25 +30,50 @@ function peers(server: 'measured' | 'skipped') {
           llamaServer: side(...s),
           ratio: { median: Math.round((v[0] / s[0]) * 100) / 100, p90: Math.round((v[1] / s[1]) * 100) / 100 },
         }
-      : { verdant: side(...v), llamaServer: { skipped: 'LLAMA_SERVER is not set: point it at a llama-server binary' } };
+      : { verdant: side(...v), llamaServer: skipped };
+  const settings = (batch: number, ubatch: number, context: number, sequences: number, flashAttention: string, rssMiB: number) => ({
+    cpuVariant: 'zen4',
+    cpuVariantEvidence: '/proc/42/maps: /x/bins/linux-x64/libggml-cpu-zen4.so',
+    batch,
+    ubatch,
+    context,
+    sequences,
+    threads: 1,
+    flashAttention,
+    model: 'stories260K-fim.gguf',
+    rssMiB,
+  });
+  const serverSettings = (args: string[], ...s: Parameters<typeof settings>) =>
+    server === 'measured' ? { ...settings(...s), binary: '/x/llama-server', version: 'version: 1 (abc)', args } : skipped;
+  const row = (name: 'parity' | 'asShipped', k: number) => ({
+    row: name,
+    threads: 1,
+    verdant: name === 'parity' ? settings(128, 128, 2048, 4, 'false', 130.2) : settings(512, 512, 2048, 4, 'false', 131),
+    llamaServer:
+      name === 'parity'
+        ? serverSettings(['-m', 'stories260K-fim.gguf', '-t', '1', '-ub', '128'], 1024, 128, 2048, 1, 'disabled', 90.5)
+        : serverSettings(['-m', 'stories260K-fim.gguf', '-t', '1', '-ub', '1024'], 1024, 1024, 2048, 4, 'enabled', 95),
+    scenarios: {
+      cold: scenario([250 * k, 300, 700], [200, 240, 699]),
+      oneCharEdit: scenario([60, 70, 120], [50, 56, 121]),
+      typingThrough: scenario([55, 66, 118], [44, 60, 119]),
+      largeDocument: scenario([80, 90, 30], [70, 75, 40]),
+    },
+    ...(name === 'asShipped' ? { verdantTypingWithCache: { ...side(0.02, 0.05, 0), engineCalls: 12, servedByTypingThrough: 108 } } : {}),
+    typedText: { verdant: ['abc'], llamaServer: server === 'measured' ? ['abd'] : null },
+  });
   return {
     date: DATE,
     machine: MACHINE,
     model: 'stories260K-fim.gguf',
+    modelSource: 'test model (FIM variant of stories260K)',
     maxTokens: 16,
     docs: 20,
     typingSessions: { documents: 3, keystrokes: 40 },
-    verdant: { backend: 'llama.cpp (cpu)', workerRssMiB: 130.2, contextSize: 2048, sequences: 4, threads: 1 },
-    llamaServer:
-      server === 'measured'
-        ? { binary: '/x/llama-server', version: 'version: 1 (abc)', args: ['-m', 'stories260K-fim.gguf', '-t', '1'], serverRssMiB: 90.5 }
-        : { skipped: 'LLAMA_SERVER is not set: point it at a llama-server binary' },
-    scenarios: {
-      cold: scenario([250, 300, 700], [200, 240, 699]),
-      oneCharEdit: scenario([60, 70, 120], [50, 56, 121]),
-      typingThrough: scenario([55, 66, 118], [44, 60, 119]),
-    },
-    verdantTypingWithCache: { ...side(0.02, 0.05, 0), engineCalls: 12, servedByTypingThrough: 108 },
+    largeDocument: { documents: 1, keystrokes: 40, prefixChars: 18022, parityContextTokens: 2048 },
+    threads: [1],
+    parityBatch: { batch: 128, ubatch: 128, serverBatch: 1024 },
+    rows: [row('parity', 1), row('asShipped', 2)],
   };
 }
 
@@ -135,14 +162,72 @@ describe('bench report (bench/report.mjs)', function () {
   it('peers, memory and ledger: a row per scenario with medians, p90s, ratios and the verdicts', () => {
     const md = report(work, { 'peers.json': peers('measured'), 'memory.json': memory(1.5), 'ledger.json': LEDGER });
     assert.match(md, /^# Benchmarks\n/);
-    assert.deepEqual(row(md, 'Cold prompt'), ['Cold prompt', '250 (300)', '200 (240)', '1.25 (1.25)', '700 / 16', '699 / 16']);
-    assert.deepEqual(row(md, 'One-character edit'), ['One-character edit', '60 (70)', '50 (56)', '1.2 (1.25)', '120 / 16', '121 / 16']);
-    assert.deepEqual(row(md, 'Typing-through'), ['Typing-through', '55 (66)', '44 (60)', '1.25 (1.1)', '118 / 16', '119 / 16']);
+    // Latency per row and scenario: tokens evaluated per request as median (p90) / mean generated.
+    assert.deepEqual(row(md, 'Parity, 1 thread: cold prompt'), [
+      'Parity, 1 thread: cold prompt',
+      '250 (300)',
+      '200 (240)',
+      '1.25 (1.25)',
+      '700 (700) / 16',
+      '699 (699) / 16',
+    ]);
+    assert.deepEqual(row(md, 'As shipped, 1 thread: cold prompt').slice(0, 4), [
+      'As shipped, 1 thread: cold prompt',
+      '500 (300)',
+      '200 (240)',
+      '2.5 (1.25)',
+    ]);
+    assert.deepEqual(row(md, 'Parity, 1 thread: one-character edit').slice(0, 4), [
+      'Parity, 1 thread: one-character edit',
+      '60 (70)',
+      '50 (56)',
+      '1.2 (1.25)',
+    ]);
+    assert.deepEqual(row(md, 'Parity, 1 thread: typing-through').slice(0, 4), [
+      'Parity, 1 thread: typing-through',
+      '55 (66)',
+      '44 (60)',
+      '1.25 (1.1)',
+    ]);
+    assert.deepEqual(row(md, 'Parity, 1 thread: large document'), [
+      'Parity, 1 thread: large document',
+      '80 (90)',
+      '70 (75)',
+      '1.14 (1.2)',
+      '30 (30) / 16',
+      '40 (40) / 16',
+    ]);
+    // What each side ran with: variant, batch / ubatch, context × sequences, threads, flash attention, RSS.
+    assert.deepEqual(row(md, 'Parity, 1 thread: Verdant'), [
+      'Parity, 1 thread: Verdant',
+      'zen4',
+      '128 / 128',
+      '2,048 × 4',
+      '1',
+      'false',
+      '130.2 MiB',
+    ]);
+    assert.deepEqual(row(md, 'Parity, 1 thread: llama-server'), [
+      'Parity, 1 thread: llama-server',
+      'zen4',
+      '1,024 / 128',
+      '2,048 × 1',
+      '1',
+      'disabled',
+      '90.5 MiB',
+    ]);
+    assert.deepEqual(row(md, 'As shipped, 1 thread: llama-server').slice(0, 3), ['As shipped, 1 thread: llama-server', 'zen4', '1,024 / 1,024']);
+    assert.match(md, /- Parity, 1 thread, Verdant: \/proc\/42\/maps: libggml-cpu-zen4\.so/);
     // Where the time goes: prompt / decode / wall minus the engine's own time.
-    assert.ok(md.includes('| Cold prompt | 241 / 8 / 1 | 191 / 8 / 1 |'), md);
+    assert.ok(md.includes('| Parity, 1 thread: cold prompt | 241 / 8 / 1 | 191 / 8 / 1 |'), md);
     assert.match(md, /Machine: Test CPU, 2 logical cores, 8 GiB RAM, linux-x64, Node 20\.20\.2\. Measured: 2026-11-26 10:00 UTC\./);
-    assert.match(md, /llama-server: version: 1 \(abc\), RSS 90\.5 MiB, `-m stories260K-fim\.gguf -t 1`/);
-    assert.match(md, /108 of 20 keystrokes were served by typing-through and 12 reached the engine/);
+    assert.match(md, /llama-server: version: 1 \(abc\) \(\/x\/llama-server\)\./);
+    assert.match(md, /Parity, 1 thread: `-m stories260K-fim\.gguf -t 1 -ub 128`/);
+    assert.match(md, /Threads: 1\. Parity batch: 128 \/ ubatch 128 on both sides \(the server's -b 1,024/);
+    assert.match(
+      md,
+      /As shipped, 1 thread, with its suggestion cache on, .* 108 of 20 keystrokes were served by typing-through and 12 reached the engine/,
+    );
 
     assert.deepEqual(row(md, 'Heap used'), [
       'Heap used',
@@ -184,11 +269,20 @@ describe('bench report (bench/report.mjs)', function () {
     assert.doesNotMatch(md, /undefined|NaN|\[object Object\]/);
   });
 
-  it("a skipped llama-server keeps Verdant's numbers, says why once, gives no ratio; growth is called growth", () => {
+  it("a skipped llama-server keeps Verdant's numbers, says why, gives no ratio; growth is called growth", () => {
     const md = report(work, { 'peers.json': peers('skipped'), 'memory.json': memory(40) });
-    assert.deepEqual(row(md, 'Cold prompt'), ['Cold prompt', '250 (300)', 'skipped', '–', '700 / 16', '–']);
-    assert.deepEqual(row(md, 'Typing-through'), ['Typing-through', '55 (66)', 'skipped', '–', '118 / 16', '–']);
-    assert.equal(md.match(/LLAMA_SERVER is not set/g)?.length, 1);
+    assert.deepEqual(row(md, 'Parity, 1 thread: cold prompt'), ['Parity, 1 thread: cold prompt', '250 (300)', 'skipped', '–', '700 (700) / 16', '–']);
+    assert.deepEqual(row(md, 'As shipped, 1 thread: typing-through'), [
+      'As shipped, 1 thread: typing-through',
+      '55 (66)',
+      'skipped',
+      '–',
+      '118 (118) / 16',
+      '–',
+    ]);
+    // Why, once in the text and in each settings row, never as a ratio.
+    assert.equal(row(md, 'Parity, 1 thread: llama-server')[1], 'skipped: LLAMA_SERVER is not set: point it at a llama-server binary');
+    assert.equal(md.match(/LLAMA_SERVER is not set/g)?.length, 3);
     assert.equal(row(md, 'RSS').at(-1), 'GROWTH beyond noise');
     assert.match(md, /## Carbon ledger\n\nNot run yet: `npm run bench -- ledger`\./);
     assert.doesNotMatch(md, /undefined|NaN|\[object Object\]/);

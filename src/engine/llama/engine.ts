@@ -25,6 +25,11 @@ export interface ModelConfig {
   readonly contextSize?: number;
   /** KV-cache sequences (open documents served without re-evaluating their prefix). */
   readonly sequences?: number;
+  /**
+   * Tokens per llama_decode call (node-llama-cpp sets n_batch = n_ubatch to it); 0 or absent = node-llama-cpp's default,
+   * min(context x sequences, 512). Not a user setting: bench/peers.ts sets it to compare kernels at the same batch (#20).
+   */
+  readonly batchSize?: number;
 }
 
 export interface EngineDeps {
@@ -53,7 +58,8 @@ export function sameConfig(a: ModelConfig, b: ModelConfig): boolean {
     a.gpu === b.gpu &&
     a.threads === b.threads &&
     (a.contextSize ?? 0) === (b.contextSize ?? 0) &&
-    (a.sequences ?? 0) === (b.sequences ?? 0)
+    (a.sequences ?? 0) === (b.sequences ?? 0) &&
+    (a.batchSize ?? 0) === (b.batchSize ?? 0)
   );
 }
 
@@ -107,6 +113,7 @@ export class LlamaEngine implements InferenceBackend {
         contextSize,
         sequences,
         threads: selected.threads,
+        ...(config.batchSize && config.batchSize > 0 ? { batchSize: config.batchSize } : {}),
         // Flash attention helps on GPUs; on the CPU it is slower for small heads.
         flashAttention: selected.backend !== 'cpu',
       });
@@ -120,7 +127,7 @@ export class LlamaEngine implements InferenceBackend {
       await engine.generate({ kind: 'completion', prompt: 'The', maxTokens: 1, sessionKey: '\0warmup' });
       const warmupMs = performance.now() - w0;
       log(
-        `loaded ${file} on ${selected.backend} (${selected.threads} threads, context ${context.contextSize} x ${sequences}) in ${loadMs.toFixed(0)} ms, warm-up ${warmupMs.toFixed(0)} ms${rapl ? ', RAPL energy counters readable' : ''}`,
+        `loaded ${file} on ${selected.backend} (${selected.threads} threads, context ${context.contextSize} x ${sequences}, batch ${context.batchSize}, flash attention ${String(context.flashAttention)}) in ${loadMs.toFixed(0)} ms, warm-up ${warmupMs.toFixed(0)} ms${rapl ? ', RAPL energy counters readable' : ''}`,
       );
       const ready = new LlamaEngine(config, mod, selected, model, context, pool, { loadMs, warmupMs });
       ready.rapl = rapl;
