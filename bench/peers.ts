@@ -49,7 +49,7 @@ import { EngineClient } from '../src/engine/client';
 import type { ModelConfig } from '../src/engine/llama/engine';
 import type { GenerateResult } from '../src/engine/types';
 import { testModels } from '../test/support/models';
-import { realisticModel } from './shapes';
+import { realisticModel, shapeName } from './shapes';
 import { machine, MiB, rng, round, spread, writeResult } from './util';
 
 const { values } = parseArgs({
@@ -701,7 +701,7 @@ function rowSpec(row: RowName, threads: number, model: string): RowSpec {
 async function resolveModel(): Promise<{ path: string; source: string }> {
   if (values.model && values.shape) throw new Error('--model and --shape: give one');
   if (values.model) return { path: values.model, source: 'file' };
-  if (values.shape) return { path: await realisticModel(values.shape as Parameters<typeof realisticModel>[0]), source: `shape ${values.shape}` };
+  if (values.shape) return { path: await realisticModel(shapeName(values.shape)), source: `shape ${values.shape}` };
   return { path: (await testModels()).fim, source: 'test model (FIM variant of stories260K)' };
 }
 

@@ -409,8 +409,58 @@ function largeDocuments(r) {
       ],
     ),
     '',
+    ...typingThrough(r.typing, t, r.model),
     caveats([
       'These were timed assertions in the hardening tests; the tests now check only that what is sent and kept stays bounded, and the speed is measured here.',
+    ]),
+  ].join('\n');
+}
+
+/** Typing through documents of several window multiples (bench/largeDocuments.ts typingThrough). */
+function typingThrough(x, targets, model) {
+  if (!x) return [];
+  return [
+    `Typing through documents of several context windows (context ${num(x.contextSize, 0)} tokens, ~${num(x.tokensPerLine, 1)} tokens per line, the cursor ${num(x.suffixLines, 0)} lines from the end; ${model ?? DASH}); every keystroke reaches the engine, 16 tokens at most per suggestion:`,
+    '',
+    table(
+      ['Document', 'Lines', 'First request, ms', 'Keystrokes', 'Tokens evaluated per keystroke', 'Keystroke latency, ms'],
+      (x.sizes ?? []).map((s) => [
+        `${s.multiple}x the window`,
+        num(s.lines, 0),
+        ms(s.coldMs),
+        num(s.keystrokes, 0),
+        medP90(s.evaluatedTokens),
+        medP90(s.latencyMs),
+      ]),
+    ),
+    '',
+    `The worst larger document's keystroke p90 over the small one's: ${num(x.largeOverSmallP90, 2)} (target ≤ ${num(targets.largeOverSmallP90, 1)}: ${x.met === true ? 'met' : x.met === false ? 'NOT met' : DASH}).`,
+    '',
+  ];
+}
+
+function kernels(r) {
+  return [
+    machineLine(r),
+    '',
+    `One thread; prompt evaluation over ${num(r.promptTokens, 0)} tokens, then ${num(r.decodeTokens, 0)} tokens decoded; median of ${num(r.runs, 0)} runs, the variants alternating.`,
+    '',
+    table(
+      ['Model', 'Head width', 'Flash attention', 'Batch', 'Prompt tokens/s', 'Decode ms/token'],
+      (r.models ?? []).flatMap((m) =>
+        (m.variants ?? []).map((v) => [
+          m.model,
+          num(m.headWidth, 0),
+          v.flashAttention ? 'on' : 'off',
+          num(v.batchSize, 0),
+          num(v.promptTokPerS, 1),
+          num(v.decodeMsPerToken, 1),
+        ]),
+      ),
+    ),
+    '',
+    caveats([
+      "The engine's CPU choices follow these rows (cpuBatchSize in src/engine/llama/engine.ts): batch 128 for models up to 1024 wide, node-llama-cpp's default (512) above; flash attention off on the CPU, since a keystroke waits on decoding and decoding is not faster with it.",
     ]),
   ].join('\n');
 }
@@ -643,6 +693,7 @@ export function render(results) {
     ['Local engine', engines.length ? engine(engines) : notRun('engine')],
     ['Inline-completion pipeline', one('completion.json', 'completion', completion)],
     ['Large documents', one('large-documents.json', 'large-documents', largeDocuments)],
+    ['CPU kernels per model shape: flash attention and batch size', one('kernels.json', 'kernels', kernels)],
     ['Secret redaction: pathological input and false positives', one('redact.json', 'redact', redact)],
     ['Cloud client and local backends against a hostile server', one('hostile-endpoint.json', 'hostile-endpoint', hostileEndpoint)],
     ['Efficiency Mode: the engine at low priority beside CPU hogs', one('priority.json', 'priority', priority)],

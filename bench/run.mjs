@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench [-- NAME...]`: builds, then runs the named benchmarks (default: all). Each writes JSON to
 // bench/results/. Names: engine, completion, foundation, router, memory, ledger, peers, large-documents, redact,
-// hostile-endpoint, priority (peers measures llama-server too when LLAMA_SERVER names its binary, else records that
+// hostile-endpoint, priority, kernels (peers measures llama-server too when LLAMA_SERVER names its binary, else records that
 // row as skipped; priority runs on Linux only).
 // `npm run bench:report` then turns the results into docs/BENCHMARKS.md.
 import { spawnSync } from 'node:child_process';
@@ -18,6 +18,7 @@ const BENCHES = {
   redact: ['out/bench/redact.js'],
   'hostile-endpoint': ['out/bench/hostileEndpoint.js'],
   priority: ['out/bench/priority.js'],
+  kernels: ['out/bench/kernels.js'],
 };
 const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const unknown = names.filter((n) => !BENCHES[n]);
