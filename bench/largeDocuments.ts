@@ -11,7 +11,8 @@
 // These were timed assertions in test/integration/hardening-completion.test.ts; the test keeps the sizes bounded,
 // this measures the speed (a test must not fail because the machine is busy).
 //   node out/bench/largeDocuments.js [--runs 5] [--threads 1] [--context 2048] [--keystrokes 92]
-//     [--model PATH | --shape NAME]   (NAME: a realistic-shape model from bench/shapes.ts, e.g. qwen2.5-coder-0.5b-q8_0)
+//     [--model PATH | --shape NAME]   (NAME: a realistic-shape model from bench/shapes.ts, default
+//     qwen2.5-coder-0.5b-q8_0; `toy`: the test model, quick)
 import { parseArgs } from 'node:util';
 import { ExtraContextRing } from '../src/core/completion/extraContext';
 import { CompletionPipeline, DEFAULT_COMPLETION_SETTINGS, type CompletionEngine, type CompletionSettings } from '../src/core/completion/pipeline';
@@ -19,7 +20,7 @@ import { LlamaEngine } from '../src/engine/llama/engine';
 import type { FimRequest, GenerateOptions } from '../src/engine/types';
 import { BIG_DOCUMENTS, manyLines, MB10, minified, toInput } from '../test/support/bigDocuments';
 import { testModels } from '../test/support/models';
-import { realisticModel, shapeName } from './shapes';
+import { benchModel } from './shapes';
 import { machine, spread, writeResult } from './util';
 
 const { values } = parseArgs({
@@ -40,7 +41,7 @@ const MULTIPLES = [0.25, 1, 4, 20];
 const TYPED = '    const total = items.reduce((sum, item) => sum + item.price, 0);\n    if (total > limit) {';
 
 async function main(): Promise<void> {
-  const model = values.shape ? await realisticModel(shapeName(values.shape)) : (values.model ?? (await testModels()).fim);
+  const model = (await benchModel(values, async () => (await testModels()).fim)).path;
   const threads = Number(values.threads);
   const engine = await LlamaEngine.load({ modelPath: model, gpu: 'cpu', threads, contextSize: 512, sequences: 2 });
   try {

@@ -33,7 +33,8 @@
 // The llama-server binary is $LLAMA_SERVER; without it the server side is { skipped } and Verdant's is still measured.
 //   LLAMA_SERVER=$(node scripts/build-llama-server.mjs) node out/bench/peers.js [--docs 20] [--keystrokes 40]
 //     [--typing-docs 3] [--large-docs 1] [--max-tokens 16] [--sequences 4] [--threads 1,N] [--parity-batch 128]
-//     [--rows parity,asShipped] [--model PATH | --shape NAME]
+//     [--rows parity,asShipped] [--model PATH | --shape NAME]  (NAME from bench/shapes.ts, default
+//     qwen2.5-coder-0.5b-q8_0; `toy`: the test model)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
@@ -49,7 +50,7 @@ import { EngineClient } from '../src/engine/client';
 import type { ModelConfig } from '../src/engine/llama/engine';
 import type { GenerateResult } from '../src/engine/types';
 import { testModels } from '../test/support/models';
-import { realisticModel, shapeName } from './shapes';
+import { benchModel } from './shapes';
 import { machine, MiB, rng, round, spread, writeResult } from './util';
 
 const { values } = parseArgs({
@@ -311,7 +312,14 @@ function mappedCpuVariants(pid: number | undefined): { variants: string[]; evide
 
 async function startVerdant(config: ModelConfig): Promise<Running & { typingWithCache(): Promise<Record<string, unknown>> }> {
   const stateDir = mkdtempSync(path.join(os.tmpdir(), 'verdant-bench-peers-'));
-  const client = new EngineClient({ stateDir, workerScript: path.resolve('dist/engine-worker.js'), clientName: 'bench-peers', idleMs: 10000 });
+  // Efficiency Mode off: the server runs at normal priority, so the worker does too (no low start, no raise).
+  const client = new EngineClient({
+    stateDir,
+    workerScript: path.resolve('dist/engine-worker.js'),
+    clientName: 'bench-peers',
+    idleMs: 10000,
+    efficiencyMode: () => 'off',
+  });
   const stop = async () => {
     await client.shutdownWorker().catch(() => {});
     client.dispose();
@@ -699,10 +707,7 @@ function rowSpec(row: RowName, threads: number, model: string): RowSpec {
 // ---- main ----
 
 async function resolveModel(): Promise<{ path: string; source: string }> {
-  if (values.model && values.shape) throw new Error('--model and --shape: give one');
-  if (values.model) return { path: values.model, source: 'file' };
-  if (values.shape) return { path: await realisticModel(shapeName(values.shape)), source: `shape ${values.shape}` };
-  return { path: (await testModels()).fim, source: 'test model (FIM variant of stories260K)' };
+  return benchModel(values, async () => (await testModels()).fim);
 }
 
 async function runRow(spec: RowSpec, model: string, binary: string | undefined) {

@@ -649,6 +649,24 @@ export function shapeName(name: string): ShapeName {
   return name as ShapeName;
 }
 
+/** The shape the speed benches run by default: the catalog's default completion model (#20: real costs, not the toy's). */
+export const DEFAULT_BENCH_SHAPE: ShapeName = 'qwen2.5-coder-0.5b-q8_0';
+
+/**
+ * A speed bench's model: `--model PATH`, or `--shape NAME` (default DEFAULT_BENCH_SHAPE), or `--shape toy` for the
+ * test model (`toy()`), e.g. to try a bench quickly; `source` says which, for the result file.
+ */
+export async function benchModel(
+  options: { readonly model?: string; readonly shape?: string },
+  toy: () => Promise<string>,
+): Promise<{ path: string; source: string }> {
+  if (options.model && options.shape) throw new Error('--model and --shape: give one');
+  if (options.model) return { path: options.model, source: 'file' };
+  if (options.shape === 'toy') return { path: await toy(), source: 'test model (FIM variant of stories260K)' };
+  const name = shapeName(options.shape ?? DEFAULT_BENCH_SHAPE);
+  return { path: await realisticModel(name), source: `shape ${name}` };
+}
+
 /** Path of the cached GGUF of a realistic-shape model, written on first use (seconds to a minute). */
 export function realisticModel(name: ShapeName, options: { cacheDir?: string } = {}): Promise<string> {
   const spec = SHAPES[name];

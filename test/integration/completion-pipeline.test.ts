@@ -1,7 +1,7 @@
 // The completion pipeline over the real llama.cpp engine and the FIM test model.
 import * as assert from 'node:assert/strict';
 import type { CompletionInput } from '../../src/core/completion/input';
-import { CompletionPipeline, type CompletionEngine } from '../../src/core/completion/pipeline';
+import { afterAccepting, CompletionPipeline, type CompletionEngine } from '../../src/core/completion/pipeline';
 import type { LocalUsageRecord } from '../../src/core/usage';
 import { LlamaEngine } from '../../src/engine/llama/engine';
 import type { FimRequest, GenerateOptions } from '../../src/engine/types';
@@ -62,6 +62,51 @@ describe('completion pipeline (real engine, FIM model)', function () {
   });
   after(async () => {
     await engine?.dispose();
+  });
+
+  it('prefetches the suggestion after the shown one while the user accepts them, and serves it on accepting', async () => {
+    const { wrapped, calls } = counting(engine);
+    const purposes: (string | undefined)[] = [];
+    const watched: CompletionEngine = {
+      generate: (request, options) => {
+        purposes.push(options.purpose);
+        return wrapped.generate(request, options);
+      },
+    };
+    let onBattery = false;
+    const p = new CompletionPipeline({ engine: watched, sleep: async () => {}, onBattery: () => onBattery });
+    const never = new AbortController().signal;
+    // Different text each time: the suggestion cache is keyed by text, not by document.
+    for (const start of ['Tom had a small dog. He', 'The sun was warm. It', 'Lily saw a big ball. She']) {
+      const s = await p.complete(input(start, { documentKey: `file:///taken-${start.length}.txt` }), never);
+      assert.ok(s);
+      p.accepted(s.id);
+    }
+    assert.equal(p.stats.prefetched, 0, 'not before a few suggestions were shown');
+    const before = calls.length;
+    const shown = await p.complete(input(PREFIX), never);
+    assert.ok(shown);
+    assert.equal(p.stats.prefetched, 1, '3 of 4 taken: the next one is computed ahead');
+    assert.equal(calls.length, before + 2, 'the suggestion, then the one after it');
+    assert.deepEqual(purposes.slice(-2), [undefined, 'background']);
+    assert.equal(calls.at(-1)!.prefix, PREFIX + shown.text);
+    p.accepted(shown.id);
+    const next = await p.complete(afterAccepting(input(PREFIX), shown.text), never);
+    assert.equal(calls.length, before + 2, 'accepting asks the engine nothing new');
+    assert.ok(next && (next.source === 'cache' || next.source === 'in-flight'), JSON.stringify(next));
+    // On battery (the default 'reduced'): no work ahead.
+    onBattery = true;
+    await p.complete(input('Tom and Lily went to the park. They', { documentKey: 'file:///battery.txt' }), never);
+    assert.equal(p.stats.prefetched, 1);
+  });
+
+  it('computes nothing ahead while suggestions are passed over', async () => {
+    const { wrapped, calls } = counting(engine);
+    const p = new CompletionPipeline({ engine: wrapped, sleep: async () => {} });
+    const never = new AbortController().signal;
+    for (let i = 0; i < 6; i++) await p.complete(input(`${PREFIX} had ${i + 2} cats. She`, { documentKey: `file:///passed-${i}.txt` }), never);
+    assert.equal(p.stats.prefetched, 0);
+    assert.equal(calls.length, 6);
   });
 
   it('asks the engine once, then serves the same state and typing-through from the cache', async () => {

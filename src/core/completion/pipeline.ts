@@ -19,6 +19,16 @@ export interface CompletionSettings {
 
 export const DEFAULT_COMPLETION_SETTINGS: CompletionSettings = { maxLines: 8, maxTokens: 96, debounce: DEFAULT_DEBOUNCE, onBattery: 'reduced' };
 
+/** Prefetch the next suggestion only once this many were shown, and at least this share of them accepted. */
+const PREFETCH_MIN_SHOWN = 4;
+const PREFETCH_MIN_ACCEPTANCE = 0.3;
+
+/** The cursor state after accepting `text`: it joins the prefix (and, from its last line break on, the line). */
+export function afterAccepting(input: CompletionInput, text: string): CompletionInput {
+  const nl = text.lastIndexOf('\n');
+  return { ...input, prefix: input.prefix + text, linePrefix: nl >= 0 ? text.slice(nl + 1) : input.linePrefix + text, manual: false };
+}
+
 export interface CompletionEngine {
   generate(request: FimRequest, options: GenerateOptions): Promise<GenerateResult>;
 }
@@ -58,6 +68,8 @@ export interface PipelineStats {
   empty: number;
   shown: number;
   accepted: number;
+  /** Suggestions computed ahead for the state after accepting the one shown (prefetchNext). */
+  prefetched: number;
 }
 
 interface InFlight {
@@ -103,6 +115,7 @@ export class CompletionPipeline {
     empty: 0,
     shown: 0,
     accepted: 0,
+    prefetched: 0,
   };
   private readonly inFlight = new Map<string, InFlight>();
   /** Per document: cancelled engine requests that have not ended yet. The next request waits for them. */
@@ -176,7 +189,26 @@ export class CompletionPipeline {
     }
     const text = await this.callEngine(input, signal);
     if (text === undefined || signal.aborted) return undefined;
-    return this.show(input, text, 'engine');
+    const shown = this.show(input, text, 'engine');
+    this.prefetchNext(input, text);
+    return shown;
+  }
+
+  /**
+   * While the user reads a suggestion, computes the one that would follow it once accepted, as background work (low
+   * priority under Efficiency Mode), so accepting shows the next one at once: the result lands in the cache, and the
+   * request after accepting waits for it if it is still running (the in-flight reuse in complete()). Only while the
+   * user takes suggestions (PREFETCH_MIN_ACCEPTANCE of those shown), never on battery unless set to 'normal': a
+   * prefetch nobody accepts is energy spent for nothing. Typing anything else cancels it like any superseded request.
+   */
+  private prefetchNext(input: CompletionInput, text: string): void {
+    const { shown, accepted } = this.stats;
+    if (shown < PREFETCH_MIN_SHOWN || accepted / shown < PREFETCH_MIN_ACCEPTANCE || this.inFlight.has(input.documentKey)) return;
+    if ((this.deps.onBattery?.() ?? false) && this.settings.onBattery !== 'normal') return;
+    this.stats.prefetched++;
+    this.callEngine(afterAccepting(input, text), new AbortController().signal, 'background').catch((e) =>
+      this.deps.log?.(`prefetch failed: ${errorMessage(e)}`),
+    );
   }
 
   /** The user accepted suggestion `id` (the provider's item command). */
@@ -256,7 +288,7 @@ export class CompletionPipeline {
     };
   }
 
-  private async callEngine(input: CompletionInput, signal: AbortSignal): Promise<string | undefined> {
+  private async callEngine(input: CompletionInput, signal: AbortSignal, purpose?: 'background'): Promise<string | undefined> {
     const controller = new AbortController();
     let finish!: () => void;
     const entry: InFlight = {
@@ -283,6 +315,7 @@ export class CompletionPipeline {
     try {
       const result = await this.deps.engine.generate(this.request(input), {
         signal: controller.signal,
+        ...(purpose ? { purpose } : {}),
         onText: (t) => {
           entry.streamed += t;
         },
