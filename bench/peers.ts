@@ -50,7 +50,7 @@ import { EngineClient } from '../src/engine/client';
 import type { ModelConfig } from '../src/engine/llama/engine';
 import type { GenerateResult } from '../src/engine/types';
 import { testModels } from '../test/support/models';
-import { benchModel } from './shapes';
+import { benchModel, DEFAULT_BENCH_SHAPE } from './shapes';
 import { machine, MiB, rng, round, spread, writeResult } from './util';
 
 const { values } = parseArgs({
@@ -801,7 +801,8 @@ async function main(): Promise<void> {
     rows: rows.map(({ failed: _failed, ...r }) => r),
     note: "ratio = Verdant / llama-server (below 1: Verdant is faster). Latency is the client's wall time per request: Verdant through its pipeline, socket IPC and the engine worker; llama-server through HTTP on loopback. Requests alternate between the two sides.",
   };
-  writeResult('peers', result);
+  // The default shape's result is peers.json; another model's sits beside it (the report shows each).
+  writeResult(model.source === `shape ${DEFAULT_BENCH_SHAPE}` ? 'peers' : `peers-${path.basename(model.path, '.gguf')}`, result);
   const failed = rows.filter((r) => r.failed);
   for (const r of failed) console.error(`peers: llama-server failed in ${r.row} (${r.threads} thread(s)): ${r.failed}`);
   if (failed.length) process.exitCode = 1;

@@ -686,8 +686,17 @@ export function render(results) {
   const notRun = (name) => `Not run yet: \`npm run bench -- ${name}\`.`;
   const one = (file, name, fn) => (results.has(file) ? fn(results.get(file)) : notRun(name));
   const engines = [...results.entries()].filter(([f]) => /^engine.*\.json$/.test(f));
+  // peers.json (the default model) first, then other models' peers-<model>.json.
+  const peerFiles = [...results.entries()]
+    .filter(([f]) => /^peers(-.+)?\.json$/.test(f))
+    .sort(([a], [b]) => (a === 'peers.json' ? -1 : b === 'peers.json' ? 1 : a.localeCompare(b)));
   const sections = [
-    ['Peers: Verdant vs llama-server /infill (as llama.vscode drives it)', one('peers.json', 'peers', peers)],
+    ...(peerFiles.length
+      ? peerFiles.map(([f, r]) => [
+          `Peers: Verdant vs llama-server /infill (as llama.vscode drives it)${f === 'peers.json' ? '' : `, ${r.model ?? f}`}`,
+          peers(r),
+        ])
+      : [['Peers: Verdant vs llama-server /infill (as llama.vscode drives it)', notRun('peers')]]),
     ['Memory over a long session', one('memory.json', 'memory', memory)],
     ['Carbon ledger', one('ledger.json', 'ledger', ledger)],
     ['Local engine', engines.length ? engine(engines) : notRun('engine')],
