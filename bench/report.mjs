@@ -409,7 +409,7 @@ function largeDocuments(r) {
       ],
     ),
     '',
-    ...typingThrough(r.typing, t, r.model),
+    ...typingThrough(r.typing, t, r.typing?.model ?? r.model),
     caveats([
       'These were timed assertions in the hardening tests; the tests now check only that what is sent and kept stays bounded, and the speed is measured here.',
     ]),
