@@ -12,7 +12,8 @@
 //   GGML_NATIVE=OFF GGML_BACKEND_DL=ON GGML_CPU_ALL_VARIANTS=ON GGML_OPENMP=OFF (the prebuilt links no libgomp)
 //   LLAMA_CURL=OFF (deprecated, a no-op at this tag) LLAMA_OPENSSL=OFF (localhost only) LLAMA_USE_PREBUILT_UI=OFF
 //   (it would download the web UI) Release, only the llama-server target (it depends on every ggml-cpu variant), -j2.
-// Idempotent: a build for the same tag + options is reused (its stamp file is written last). Prints the binary path.
+// Idempotent: a build for the same tag + options + patches (PATCHES below) is reused (its stamp file is written
+// last). Prints the binary path.
 //   node scripts/build-llama-server.mjs [--jobs 2]
 // Cache: $VERDANT_CACHE/llama-server, else ~/.cache/verdant/llama-server. Needs git, cmake, a C++ compiler (ninja used
 // when present).
@@ -55,6 +56,36 @@ function out(cmd, args, cwd) {
   return spawnSync(cmd, args, { cwd, encoding: 'utf8' }).stdout?.trim() ?? '';
 }
 
+// Source patches, applied in place (a changed list rebuilds incrementally in the same folder). Each changes what the
+// server does after generating, never the model's work, so the comparison stays like for like:
+// - content-only output: the server runs every completion's text, /infill included, through its chat-output parser,
+//   whose content-only grammar fails on text that is not valid UTF-8 (16 tokens can end inside a character, and a
+//   random-weight shape's nonsense often does) and answers HTTP 500 for a generation it finished. Text with no chat
+//   format to parse is returned as it is.
+const PATCHES = [
+  {
+    name: 'content-only-output',
+    file: 'common/chat.cpp',
+    find: '        LOG_DBG("No parser definition detected, assuming pure content parser.");\n    }',
+    replace:
+      '        LOG_DBG("No parser definition detected, assuming pure content parser.");\n' +
+      '        common_chat_msg msg; // verdant bench patch: content-only output is the text as it is\n' +
+      '        msg.role = "assistant";\n' +
+      '        msg.content = input;\n' +
+      '        return msg;\n    }',
+  },
+];
+
+function applyPatches(root) {
+  for (const p of PATCHES) {
+    const file = path.join(root, p.file);
+    const text = readFileSync(file, 'utf8');
+    if (text.includes(p.replace)) continue;
+    if (!text.includes(p.find)) throw new Error(`patch ${p.name}: ${p.file} no longer has the code it changes; update the patch for this llama.cpp`);
+    writeFileSync(file, text.replace(p.find, p.replace));
+  }
+}
+
 // The bundle's commit is part of the key, so a node-llama-cpp update with the same tag name still rebuilds.
 const commit = out('git', ['bundle', 'list-heads', bundle]).split(/\s/)[0];
 const key = createHash('sha256').update(JSON.stringify({ tag, commit, OPTIONS })).digest('hex').slice(0, 10);
@@ -67,7 +98,7 @@ const build = path.join(dir, 'build');
 const binary = path.join(build, 'bin', 'llama-server');
 const stamp = path.join(dir, 'built.json');
 
-if (existsSync(stamp) && existsSync(binary)) {
+if (existsSync(stamp) && existsSync(binary) && JSON.parse(readFileSync(stamp, 'utf8')).patches?.join() === PATCHES.map((p) => p.name).join()) {
   console.log(binary);
   process.exit(0);
 }
@@ -77,11 +108,19 @@ if (!existsSync(path.join(src, '.git')) || out('git', ['rev-parse', 'HEAD'], src
   run('git', ['-c', 'advice.detachedHead=false', 'clone', '--quiet', bundle, src]);
   run('git', ['-c', 'advice.detachedHead=false', 'checkout', '--quiet', commit], src);
 }
+applyPatches(src);
 const started = Date.now();
 const ninja = spawnSync('ninja', ['--version']).status === 0;
 run('cmake', ['-S', src, '-B', build, ...(ninja ? ['-G', 'Ninja'] : []), ...OPTIONS.map((o) => `-D${o}`)]);
 run('cmake', ['--build', build, '--config', 'Release', '--target', 'llama-server', '-j', values.jobs]);
 if (!existsSync(binary)) throw new Error(`the build finished without ${binary}`);
-writeFileSync(stamp, JSON.stringify({ tag, commit, options: OPTIONS, seconds: Math.round((Date.now() - started) / 1000) }, null, 2) + '\n');
+writeFileSync(
+  stamp,
+  JSON.stringify(
+    { tag, commit, options: OPTIONS, patches: PATCHES.map((p) => p.name), seconds: Math.round((Date.now() - started) / 1000) },
+    null,
+    2,
+  ) + '\n',
+);
 console.error(`built llama-server ${tag} (${commit.slice(0, 12)}) in ${Math.round((Date.now() - started) / 1000)} s`);
 console.log(binary);
