@@ -59,9 +59,9 @@ function out(cmd, args, cwd) {
 // Source patches, applied in place (a changed list rebuilds incrementally in the same folder). Each changes what the
 // server does after generating, never the model's work, so the comparison stays like for like:
 // - content-only output: the server runs every completion's text, /infill included, through its chat-output parser,
-//   whose content-only grammar fails on text that is not valid UTF-8 (16 tokens can end inside a character, and a
-//   random-weight shape's nonsense often does) and answers HTTP 500 for a generation it finished. Text with no chat
-//   format to parse is returned as it is.
+//   whose content-only grammar rejected some of the random-weight 1.5B shape's nonsense (text cut inside a UTF-8
+//   character is the likely trigger, which a real model's short answer can hit too) and answered HTTP 500 for a
+//   generation it had finished. Text with no chat format to parse is returned as it is.
 const PATCHES = [
   {
     name: 'content-only-output',
