@@ -68,9 +68,12 @@ describe('removed stretch (KV cache shift)', () => {
   it('in repetitive text, takes the shift that lines up longest, not the first that matches', () => {
     const line = range(100, 10);
     const body = [...line, ...line, ...line, ...line, ...line, ...line];
-    const cached = [9000, ...line, ...line, ...body, 1, 2, 3, 4];
-    const next = [9000, ...body, 1, 2, 3, 4, 5];
+    const tail = range(500, 40);
+    const cached = [9000, ...line, ...line, ...body, ...tail];
+    const next = [9000, ...body, ...tail, 5];
     assert.deepEqual(removedStretch(cached, next, 1), { start: 1, end: 21 }, 'two lines were cut, not one');
+    // Plain reuse keeps the 60 repeated tokens in place; a shift that adds only 4 more is not worth it.
+    assert.equal(removedStretch([9000, ...line, ...line, ...body, 1, 2, 3, 4], [9000, ...body, 1, 2, 3, 4, 5], 1), null);
   });
 
   it('gives nothing unless the prompts differ first where the prefix starts, and enough follows', () => {

@@ -158,25 +158,31 @@ export async function decode(
   }
 }
 
-/** Cached tokens a removed stretch must leave in place, at least, to be worth a shift rather than a re-evaluation. */
+/** Tokens a shift must reuse beyond what stays in place anyway, to be worth it rather than a re-evaluation. */
 const MIN_SHIFTED = 32;
 
 /**
  * When the new prompt is the cached one with a stretch taken out where the file's prefix starts (the start of a
  * long prefix was cut as the user typed on), that stretch: erasing it from the KV cache shifts the cached tokens
  * after it into place (llama.cpp re-rotates their keys), so only what really changed is evaluated instead of
- * everything after the cut. Everything before `at` must be the same, and what follows the stretch must match for at
- * least MIN_SHIFTED tokens; null otherwise. Only there: the tokens kept were computed attending to the cut text,
- * as a window sliding over the file would; a stretch elsewhere (another document, an edit) is re-evaluated.
+ * everything after the cut. Everything before `at` must be the same, and the shift must line up at least
+ * MIN_SHIFTED more tokens than plain prefix reuse would keep; null otherwise. Only there: the tokens kept were
+ * computed attending to the cut text, as a window sliding over the file would; a stretch elsewhere (another
+ * document, an edit) is re-evaluated.
  */
 export function removedStretch<T>(cached: readonly T[], next: readonly T[], at: number): { start: number; end: number } | null {
-  if (at <= 0 || next.length - at < MIN_SHIFTED) return null;
+  if (at <= 0) return null;
   for (let i = 0; i < at; i++) if (cached[i] !== next[i]) return null;
+  // On an ordinary keystroke plain reuse already keeps all but the end: no shift could gain enough, so the search
+  // below (on the keystroke path) is skipped.
+  const most = next.length - at;
+  const plain = run(cached, at, next, at);
+  if (most - plain < MIN_SHIFTED) return null;
   // The longest match wins: in repetitive text (a run of similar lines) a shift by one period also matches for a
   // while, but only the real cut lines up with the cache all the way to where the user typed.
   let best: { start: number; end: number } | null = null;
-  let bestRun = Math.max(MIN_SHIFTED - 1, run(cached, at, next, at)); // beat plain reuse (the cut did not move)
-  for (let end = at + 1; end + MIN_SHIFTED <= cached.length; end++) {
+  let bestRun = plain + MIN_SHIFTED - 1;
+  for (let end = at + 1; end + bestRun < cached.length && bestRun < most; end++) {
     const k = run(cached, end, next, at);
     if (k > bestRun) {
       best = { start: at, end };

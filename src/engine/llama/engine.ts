@@ -74,7 +74,7 @@ export class LlamaEngine implements InferenceBackend {
   private rapl: RaplDeps | undefined;
   /** JSON-schema grammars by the schema's JSON text, in least-recently-used order (oldest first). */
   private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
-  /** The lines above each recent cursor, tokenized (a few per KV sequence: the documents typed in). */
+  /** The lines above each recent cursor and the suffix after it, tokenized (a few per document typed in). */
   private readonly lineTokens = new LineTokenCache(16);
 
   private constructor(

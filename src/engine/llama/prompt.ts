@@ -6,7 +6,7 @@
 // start: the cut then stays put while the user types (it moves once per chunk typed), so the KV cache keeps the
 // whole window instead of re-evaluating it after every keystroke (llama-server gets the same from --cache-reuse).
 // The text above the cursor's line is tokenized on its own, as llama-server's /infill does with input_prefix: it
-// does not change while the user types on a line, so its tokens come from a small cache. The cursor's line goes
+// does not change while the user types on a line, so its tokens come from a small cache, as do the suffix's. The cursor's line goes
 // after <|fim_middle|> (see fimPrompt), so typing on it re-evaluates neither the lines above nor the suffix.
 // FIM with other files' chunks uses the repository-level layout when the model has `<|repo_name|>` and `<|file_sep|>`
 // as special tokens (Qwen2.5-Coder; the order of llama.cpp's server `format_prompt_infill`):
@@ -57,7 +57,8 @@ export function repoTokens(model: LlamaModel): RepoTokens | null {
   return found;
 }
 
-/** Tokenizations of recent texts above the cursor line, by exact text, least recently used dropped first. */
+/** Tokenizations of recent texts that do not change while the user types on a line (the lines above the cursor, the
+ *  suffix), by exact text, least recently used dropped first. */
 export class LineTokenCache<T = Token> {
   private readonly entries = new Map<string, T[]>();
 
@@ -136,7 +137,7 @@ function fimPrompt(model: LlamaModel, request: FimRequest, bos: Token[], budget:
   const lineStart = request.prefix.lastIndexOf('\n') + 1;
   const above = cache.tokens(request.prefix.slice(0, lineStart), text);
   const prefix = [...above, ...text(request.prefix.slice(lineStart))];
-  const suffix = text(request.suffix);
+  const suffix = cache.tokens(request.suffix, text);
   const room = budget - bos.length - (t.mid != null ? 3 : 2);
   const repo = repoLayout(model, request, text, room);
   const fileRoom = room - (repo ? repo.head.length + repo.current.length : 0);
