@@ -3,6 +3,7 @@
 
 import { parseModelParams } from './carbon/energy/cloud';
 import { SOURCE_IDS } from './carbon/types';
+import { isLoopbackHost } from './cloud/endpoint';
 import { plainHttpHost } from './net/address';
 import { EFFICIENCY_MODES, type EfficiencyMode } from './power/efficiency';
 import { BUDGET_ACTIONS, ROUTING_MODES, type BudgetAction, type RoutingMode } from './routing/policy';
@@ -338,8 +339,9 @@ export type EndpointCheck = { ok: true; url: string } | { ok: false; reason: str
  */
 export function checkEndpoint(text: string): EndpointCheck {
   return checkUrl(text, 'https://api.example.com/v1', 'remove it and store the API key with "Verdant: Set Cloud API Key"', (url) => {
-    const loopback = url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(url.hostname);
-    return loopback ? undefined : `plain http is allowed only to this machine; use https://${url.host}${hideTokens(url.pathname)}.`;
+    return isLoopbackHost(url.hostname)
+      ? undefined
+      : `plain http is allowed only to this machine; use https://${url.host}${hideTokens(url.pathname)}.`;
   });
 }
 

@@ -458,7 +458,8 @@ export function classifyCpu(model: string): CpuClass | undefined {
     const tier = apple[1]?.toLowerCase();
     return tier === 'pro' ? 'apple-m-pro' : tier === 'max' || tier === 'ultra' ? 'apple-m-max' : 'apple-m';
   }
-  // Phoenix / Hawk Point: Ryzen 5/7/9 7x40 and 8x40/8x45 with the 760M/780M and the XDNA NPU (not 7945HX: Dragon Range).
+  // Phoenix / Hawk Point: Ryzen 5/7/9 7x40 and 8x40/8x45 with the 740M..780M (not 7945HX: Dragon Range). The power
+  // class only: which of them have an NPU (not the x440U/x540U, Phoenix 2) is npu.ts's question.
   const phoenix = /\bRyzen [3579] (?:PRO )?(?:7[4-9]40|8[4-9]4[05])(HS|H|U)\b/i.exec(m)?.[1];
   if (phoenix !== undefined) return phoenix.toUpperCase() === 'U' ? 'phoenix-u' : 'phoenix-hs';
   // Ryzen AI 300 (Strix Point): 28 W default TDP class.
