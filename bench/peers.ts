@@ -11,8 +11,9 @@
 //   (temperature 0 with the temperature sampler in the chain) instead of llama.vscode's random top_k/top_p/infill
 //   sampling, so both sides decode the same tokens; n_cmpl 1 (llama.vscode asks 3).
 // Rows (#20: earlier ratios compared different kernels and batch sizes), each at every --threads count:
-// - parity: the same CPU kernels (build the server with scripts/build-llama-server.mjs: node-llama-cpp's llama.cpp
-//   source and its prebuilt's GGML_BACKEND_DL + all-CPU-variants layout, so both load the same libggml-cpu-<variant>),
+// - parity: the same CPU kernels, byte for byte (build the server with scripts/build-llama-server.mjs: node-llama-cpp's
+//   llama.cpp source and its prebuilt's GGML_BACKEND_DL + all-CPU-variants layout; the row then runs it beside
+//   node-llama-cpp's own prebuilt libggml-cpu-*.so, see serverWithVerdantKernels, so both load the same file),
 //   the same physical batch (--parity-batch: Verdant's batchSize, which node-llama-cpp uses as n_batch = n_ubatch;
 //   the server's -ub), flash attention off on both, context CONTEXT with one slot on the server. The server's -b stays
 //   1024: in /infill n_batch also sizes the prompt window (3/4 of it for the prefix, 1/4 for the suffix), so a smaller
@@ -21,7 +22,7 @@
 //   left to the engine), llama-server with llama.vscode's README CPU-only flags (-b/-ub 512 for the 1.5B model, 1024
 //   for the 0.5B one and the toy model, --ctx-size 0, --cache-reuse 256; slots and flash attention its defaults).
 // Each side's loaded CPU variant is recorded from evidence: the libggml-cpu-*.so mapped in the process
-// (/proc/<pid>/maps), and the server's "loaded CPU backend" log line; batch, context, slots and flash attention from
+// (/proc/<pid>/maps) with its sha256, and the server's "loaded CPU backend" log line; batch, context, slots and flash attention from
 // the server's log and Verdant's engine log.
 // Scenarios: cold (a new document, nothing cached), one-character edit (the same document with one character typed
 // at the cursor right after its cold request), typing-through (each next request's prefix is the previous one plus
@@ -36,7 +37,20 @@
 //     [--rows parity,asShipped] [--model PATH | --shape NAME]  (NAME from bench/shapes.ts, default
 //     qwen2.5-coder-0.5b-q8_0; `toy`: the test model)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+} from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -270,6 +284,8 @@ interface Settings {
   /** The libggml-cpu-<variant>.so mapped in the process (e.g. "zen4"); null where none could be read. */
   readonly cpuVariant: string | null;
   readonly cpuVariantEvidence: string;
+  /** sha256 of the mapped libggml-cpu-*.so (one per file, joined by "+"); null where none could be read. */
+  readonly cpuLibrarySha256: string | null;
   /** Logical / physical batch (node-llama-cpp: one batchSize for both). */
   readonly batch: number | null;
   readonly ubatch: number | null;
@@ -291,23 +307,55 @@ interface Running {
 /**
  * The CPU backend variants mapped into a process: with GGML_BACKEND_DL, ggml's loader scores every
  * libggml-cpu-<variant>.so beside it and keeps the best this CPU runs, so the mapping is the evidence of which
- * kernels run (Linux only; elsewhere none).
+ * kernels run (Linux only; elsewhere none). Each file's sha256 tells whether two sides ran the very same bytes: the
+ * same source and variant built by another compiler is not the same kernels (#20: node-llama-cpp's GCC 11 prebuilt
+ * evaluated prompts ~6% slower than the same source built here with GCC 12).
  */
-function mappedCpuVariants(pid: number | undefined): { variants: string[]; evidence: string } {
-  if (pid === undefined) return { variants: [], evidence: 'no process id' };
+function mappedCpuVariants(pid: number | undefined): { variants: string[]; files: string[]; sha256: string[]; evidence: string } {
+  if (pid === undefined) return { variants: [], files: [], sha256: [], evidence: 'no process id' };
   let maps: string;
   try {
     maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
   } catch (e) {
-    return { variants: [], evidence: `/proc/${pid}/maps unreadable (${e instanceof Error ? e.message : String(e)})` };
+    return { variants: [], files: [], sha256: [], evidence: `/proc/${pid}/maps unreadable (${e instanceof Error ? e.message : String(e)})` };
   }
-  const files = new Set<string>();
+  const found = new Set<string>();
   for (const line of maps.split('\n')) {
     const file = line.split(/\s+/)[5];
-    if (file && /^libggml-cpu-.+\.so$/.test(path.basename(file))) files.add(file);
+    if (file && /^libggml-cpu-.+\.so$/.test(path.basename(file))) found.add(file);
   }
-  const variants = [...files].map((f) => /^libggml-cpu-(.+)\.so$/.exec(path.basename(f))![1]);
-  return { variants, evidence: `/proc/${pid}/maps: ${[...files].join(', ') || 'no libggml-cpu-*.so mapped'}` };
+  const files = [...found];
+  const variants = files.map((f) => /^libggml-cpu-(.+)\.so$/.exec(path.basename(f))![1]);
+  const sha256 = files.map((f) => {
+    try {
+      return createHash('sha256').update(readFileSync(f)).digest('hex');
+    } catch {
+      return 'unreadable';
+    }
+  });
+  const listed = files.map((f, i) => `${f} (sha256 ${sha256[i].slice(0, 12)})`).join(', ');
+  return { variants, files, sha256, evidence: `/proc/${pid}/maps: ${listed || 'no libggml-cpu-*.so mapped'}` };
+}
+
+/**
+ * The parity row's server runs Verdant's own CPU kernels, byte for byte: a folder with a copy of the server binary
+ * (ggml looks for backends beside the resolved executable), copies of every libggml-cpu-*.so from the folder that
+ * Verdant's worker mapped its variant from (node-llama-cpp's prebuilt), and libggml-base.so pointing at the server's
+ * own (a second copy of ggml-base in one process aborts). The backend plugins come from the same llama.cpp tag as the
+ * server (scripts/build-llama-server.mjs), so their interface matches. Undefined where Verdant's kernels are unknown
+ * (no /proc maps): the row then runs the server's own build, and the evidence shows it.
+ */
+function serverWithVerdantKernels(binary: string, verdantCpuLibraries: readonly string[]): { binary: string; dir: string } | undefined {
+  if (verdantCpuLibraries.length !== 1) return undefined;
+  const from = path.dirname(verdantCpuLibraries[0]);
+  const base = path.join(path.dirname(binary), 'libggml-base.so');
+  if (!existsSync(base)) return undefined;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'verdant-bench-llama-server-kernels-'));
+  copyFileSync(binary, path.join(dir, path.basename(binary)));
+  chmodSync(path.join(dir, path.basename(binary)), 0o755);
+  for (const f of readdirSync(from)) if (/^libggml-cpu-.+\.so$/.test(f)) copyFileSync(path.join(from, f), path.join(dir, f));
+  symlinkSync(realpathSync(base), path.join(dir, 'libggml-base.so'));
+  return { binary: path.join(dir, path.basename(binary)), dir };
 }
 
 async function startVerdant(config: ModelConfig): Promise<Running & { typingWithCache(): Promise<Record<string, unknown>> }> {
@@ -400,6 +448,8 @@ async function startVerdant(config: ModelConfig): Promise<Running & { typingWith
       return {
         cpuVariant: mapped.variants.length === 1 ? mapped.variants[0] : mapped.variants.length ? mapped.variants.join('+') : null,
         cpuVariantEvidence: mapped.evidence,
+        cpuLibrarySha256: mapped.sha256.join('+') || null,
+        cpuLibraries: mapped.files,
         batch: n(4),
         ubatch: n(4),
         context: n(2),
@@ -646,6 +696,7 @@ async function startLlamaServer(binary: string, model: string, rowArgs: readonly
         return {
           cpuVariant: mapped.variants.length === 1 ? mapped.variants[0] : mapped.variants.length ? mapped.variants.join('+') : fromLog.cpuVariant,
           cpuVariantEvidence: fromLog.backendLine ? `${mapped.evidence}; log: loaded CPU backend from ${fromLog.backendLine}` : mapped.evidence,
+          cpuLibrarySha256: mapped.sha256.join('+') || null,
           batch: fromLog.batch,
           ubatch: fromLog.ubatch,
           context: fromLog.slotContext ?? fromLog.contextPerSequence,
@@ -712,13 +763,18 @@ async function resolveModel(): Promise<{ path: string; source: string }> {
 
 async function runRow(spec: RowSpec, model: string, binary: string | undefined) {
   const verdant = await startVerdant(spec.verdant);
+  let kernels: { binary: string; dir: string } | undefined;
   let server: Running | undefined;
   let serverWhy: { skipped: string } | { failed: string } | undefined;
   if (!binary) serverWhy = { skipped: SKIPPED_NO_SERVER };
   else if (!existsSync(binary)) serverWhy = { failed: `LLAMA_SERVER is ${binary}, but there is no file there` };
   else {
     try {
-      server = await startLlamaServer(binary, model, spec.server);
+      if (spec.row === 'parity') {
+        const libraries = (await verdant.info()).cpuLibraries;
+        kernels = serverWithVerdantKernels(binary, Array.isArray(libraries) ? libraries.map(String) : []);
+      }
+      server = await startLlamaServer(kernels?.binary ?? binary, model, spec.server);
     } catch (e) {
       serverWhy = { failed: e instanceof Error ? e.message : String(e) };
     }
@@ -749,6 +805,7 @@ async function runRow(spec: RowSpec, model: string, binary: string | undefined) 
   } finally {
     await server?.stop();
     await verdant.stop();
+    if (kernels) rmSync(kernels.dir, { recursive: true, force: true });
   }
   const [v, peer] = results;
   const scenario = (key: 'cold' | 'edit' | 'typing' | 'large') => {

@@ -76,7 +76,7 @@ function peers(r) {
     if (why) return [`${peerRowLabel(x)}: ${label}`, why, DASH, DASH, DASH, DASH, DASH];
     return [
       `${peerRowLabel(x)}: ${label}`,
-      s.cpuVariant ?? DASH,
+      s.cpuVariant ? `${s.cpuVariant}${s.cpuLibrarySha256 ? ` (${String(s.cpuLibrarySha256).slice(0, 12)})` : ''}` : DASH,
       `${num(s.batch, 0)} / ${num(s.ubatch, 0)}`,
       `${num(s.context, 0)} × ${num(s.sequences, 0)}`,
       num(s.threads, 0),
@@ -140,7 +140,7 @@ function peers(r) {
     'What each side ran with, read back from the process (/proc/PID/maps) and its log:',
     '',
     table(
-      ['Row: side', 'CPU variant loaded', 'Batch / ubatch', 'Context × sequences (slots)', 'Threads', 'Flash attention', 'RSS'],
+      ['Row: side', 'CPU variant loaded (sha256)', 'Batch / ubatch', 'Context × sequences (slots)', 'Threads', 'Flash attention', 'RSS'],
       r.rows.flatMap((x) => [settingsRow('Verdant', 'verdant', x), settingsRow('llama-server', 'llamaServer', x)]),
     ),
     '',

@@ -8,7 +8,10 @@
 // built elsewhere is not a supported ABI pairing; the same tag + the same CMake options as its CI build
 // (node-llama-cpp dist/bindings/utils/compileLLamaCpp.js, ciMode) gives the same layout instead: every CPU variant as
 // a libggml-cpu-<variant>.so beside the binary, the best one this CPU supports picked at run time by ggml's loader, so
-// the server and the worker load the same variant (bench/peers.ts records which each loaded, from evidence).
+// the server and the worker load the same variant (bench/peers.ts records which each loaded, from evidence). The same
+// variant built by another compiler is still not the same kernels (the prebuilt's GCC 11 tinyBLAS evaluated prompts
+// ~6% slower than this build's with GCC 12), so bench/peers.ts's parity row loads the prebuilt's own CPU backend
+// plugins into this server (their plugin interface is the tag's, whoever built them); the rest stays this build.
 //   GGML_NATIVE=OFF GGML_BACKEND_DL=ON GGML_CPU_ALL_VARIANTS=ON GGML_OPENMP=OFF (the prebuilt links no libgomp)
 //   LLAMA_CURL=OFF (deprecated, a no-op at this tag) LLAMA_OPENSSL=OFF (localhost only) LLAMA_USE_PREBUILT_UI=OFF
 //   (it would download the web UI) Release, only the llama-server target (it depends on every ggml-cpu variant), -j2.
