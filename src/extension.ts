@@ -18,6 +18,7 @@ import { Router } from './vscode/router';
 import { hmacSigner } from './core/scheduling/signing';
 import { DeferredJobs, workspaceIdentity } from './vscode/scheduler';
 import { hostOf } from './core/cloud/endpoint';
+import { describeQuality } from './core/completion/quality';
 import { editorTaskRunner } from './vscode/taskRunner';
 import { Tasks } from './vscode/tasks';
 import { Completions } from './vscode/completions';
@@ -82,13 +83,6 @@ export function activate(context: vscode.ExtensionContext): VerdantApi {
   });
   const usage = new UsageLog();
   const carbon = new CarbonAccounting({ config, usage, secrets: context.secrets, stateDir, log });
-  const carbonUi = new CarbonUi({
-    config,
-    carbon,
-    log,
-    extensionUri: context.extensionUri,
-    engineLine: () => status.current.lines.find((l) => l.startsWith('Inline completions')) ?? '',
-  });
   const completions = new Completions({
     config,
     engine,
@@ -97,6 +91,14 @@ export function activate(context: vscode.ExtensionContext): VerdantApi {
     log,
     selectModelCommand: COMMANDS.selectLocalModel,
     showLogCommand: COMMANDS.showLog,
+  });
+  const completionQuality = () => completions.pipeline.quality.summary(Date.now());
+  const carbonUi = new CarbonUi({
+    config,
+    carbon,
+    log,
+    extensionUri: context.extensionUri,
+    engineLine: () => `${status.current.lines.find((l) => l.startsWith('Inline completions')) ?? ''} · ${describeQuality(completionQuality())}`,
   });
   const consent = new CloudConsent(context.workspaceState);
   const router = new Router({
@@ -164,6 +166,7 @@ export function activate(context: vscode.ExtensionContext): VerdantApi {
       log,
       engine,
       npu: thisMachinesNpu,
+      completionQuality,
       engineHttp,
       modelsDir: path.join(stateDir, 'models'),
     }),

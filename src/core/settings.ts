@@ -30,6 +30,13 @@ export interface LocalSettings {
   readonly efficiencyMode: EfficiencyMode;
 }
 
+/**
+ * The planner model (#21): an instruct model for palette tasks, local drafts, refactor plans and commit messages,
+ * next to the completion model of LocalSettings. Threads and Efficiency Mode are the engine's, shared. Empty (no
+ * model path for llama.cpp) means the completion model does this work (src/core/localRoles.ts).
+ */
+export type PlannerSettings = Pick<LocalSettings, 'backend' | 'modelPath' | 'gpu' | 'serverUrl' | 'serverModel'>;
+
 export interface CloudSettings {
   /** The user's consent to send code to the endpoint. Off by default. */
   readonly enable: boolean;
@@ -97,6 +104,7 @@ export interface SchedulerSettings {
 export interface VerdantSettings {
   readonly enable: boolean;
   readonly local: LocalSettings;
+  readonly planner: PlannerSettings;
   readonly completions: CompletionsSettings;
   readonly cloud: CloudSettings;
   readonly carbon: CarbonSettings;
@@ -107,6 +115,7 @@ export interface VerdantSettings {
 export const DEFAULT_SETTINGS: VerdantSettings = {
   enable: true,
   local: { backend: 'llama.cpp', modelPath: '', gpu: 'auto', threads: 0, serverUrl: '', serverModel: '', efficiencyMode: 'background' },
+  planner: { backend: 'llama.cpp', modelPath: '', gpu: 'auto', serverUrl: '', serverModel: '' },
   completions: { enable: true, disabledLanguages: [], exclude: [], maxLines: 8, maxTokens: 96, debounceMs: 0, onBattery: 'reduced' },
   cloud: { enable: false, endpoint: '', model: '', zone: '', modelParams: '', requestTimeoutSeconds: 300 },
   carbon: { zone: '', postcode: '', source: 'auto', carbonAwareSdkUrl: '', retentionDays: 365 },
@@ -189,6 +198,13 @@ export function readSettings(read: SettingsReader): ValidatedSettings {
       serverUrl: v.endpoint('local.serverUrl', checkServerUrl),
       serverModel: v.string('local.serverModel', d.local.serverModel),
       efficiencyMode: v.oneOf('local.efficiencyMode', EFFICIENCY_MODES, d.local.efficiencyMode),
+    },
+    planner: {
+      backend: v.oneOf('planner.backend', LOCAL_BACKENDS, d.planner.backend),
+      modelPath: v.modelPath('planner.modelPath'),
+      gpu: v.oneOf('planner.gpu', GPU_CHOICES, d.planner.gpu),
+      serverUrl: v.endpoint('planner.serverUrl', checkServerUrl),
+      serverModel: v.string('planner.serverModel', d.planner.serverModel),
     },
     completions: {
       enable: v.boolean('completions.enable', d.completions.enable),

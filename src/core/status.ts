@@ -1,4 +1,5 @@
 // What the status-bar item says, computed from plain inputs so the wording is tested without VS Code.
+import { assignRole, describeAssignment, LOCAL_ROLES, type RoleAssignment } from './localRoles';
 import type { SettingProblem, VerdantSettings } from './settings';
 import { hostOf } from './cloud/endpoint';
 
@@ -45,16 +46,20 @@ const CLOUD_LINES: Record<CloudState, string> = {
   ready: 'Cloud: on',
 };
 
+/** Who serves a local role; a model of its own on Verdant's engine also says its device and threads. */
+function roleLine(a: RoleAssignment): string {
+  const line = describeAssignment(a);
+  const m = a.model;
+  if (a.servedBy !== a.role || !m || m.backend !== 'llama.cpp') return line;
+  return `${line} (${m.gpu === 'auto' ? 'GPU auto' : m.gpu}, ${m.threads || 'auto'} threads)`;
+}
+
 export function describeStatus(input: StatusInput): StatusView {
   const { settings, problems } = input;
   const cloud = cloudState(input);
   const lines: string[] = [];
   lines.push(`**Verdant ${input.version}**: ${settings.enable ? 'on' : 'off'}`);
-  lines.push(
-    settings.local.modelPath
-      ? `Local model: \`${baseName(settings.local.modelPath)}\` (${settings.local.gpu === 'auto' ? 'GPU auto' : settings.local.gpu}, ${settings.local.threads || 'auto'} threads)`
-      : 'Local model: none chosen (`verdant.local.modelPath`)',
-  );
+  for (const role of LOCAL_ROLES) lines.push(roleLine(assignRole(settings, role)));
   lines.push(completionsLine(input));
   lines.push(cloud === 'ready' ? `${CLOUD_LINES.ready} → ${hostOf(settings.cloud.endpoint)}` : CLOUD_LINES[cloud]);
   lines.push(routingLine(settings));
@@ -91,8 +96,4 @@ function completionsLine(input: StatusInput): string {
   if (input.onBattery && c.onBattery === 'pause') return 'Inline completions: paused on battery (the trigger key still works)';
   if (input.onBattery && c.onBattery === 'reduced') return 'Inline completions: on, reduced on battery';
   return input.engineBusy ? 'Inline completions: on, working…' : 'Inline completions: on';
-}
-
-function baseName(p: string): string {
-  return p.split(/[\\/]/).pop() ?? p;
 }

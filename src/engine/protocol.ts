@@ -5,6 +5,7 @@
 // that worker to shut down and starts its own.
 import type { EnginePriority } from '../core/power/efficiency';
 import { FEATURE_COUNT } from '../core/routing/features';
+import type { SwapEvent } from './enginePool';
 import type { SerializedError } from './errors';
 import type { ModelConfig } from './llama/engine';
 import type { PriorityStatus } from './priority';
@@ -13,8 +14,9 @@ import type { BackendInfo, GenerateRequest, GenerateResult } from './types';
 /**
  * 6: generate and load say the priority they need, and a worker started low that the OS will not raise answers
  * 'draining' (a worker of 5 would ignore the priority, so it is replaced).
+ * 7: the worker holds a model per role (#21): status lists every loaded model and the swaps between them.
  */
-export const PROTOCOL_VERSION = 6;
+export const PROTOCOL_VERSION = 7;
 
 /** Most feature rows one 'route' message may carry (a caller batching more splits them). */
 export const MAX_ROUTE_ROWS = 1024;
@@ -38,6 +40,14 @@ export type ClientMessage =
   | { readonly type: 'route'; readonly id: number; readonly features: readonly (readonly number[])[] }
   | { readonly type: 'shutdown' };
 
+export interface LoadedModelStatus extends BackendInfo {
+  readonly modelPath: string;
+  readonly loadMs: number;
+  readonly warmupMs: number;
+  readonly sequencesUsed: number;
+  readonly evictions: number;
+}
+
 export interface WorkerStatus {
   readonly pid: number;
   readonly version: string;
@@ -48,10 +58,11 @@ export interface WorkerStatus {
   /** Generate requests since the worker started, by how they ended (cancelled ones count as aborted). */
   readonly requests: { readonly finished: number; readonly aborted: number; readonly failed: number };
   readonly rssBytes: number;
-  readonly model:
-    | (BackendInfo & { readonly loadMs: number; readonly warmupMs: number; readonly sequencesUsed: number; readonly evictions: number })
-    | null;
+  /** The loaded models, the most recently used first. */
+  readonly models: readonly LoadedModelStatus[];
   readonly loading: string | null;
+  /** Models unloaded to make room for another (memory, or the most the worker holds), and the latest. */
+  readonly swaps: { readonly count: number; readonly last: SwapEvent | null };
   /** The router classifier, once a 'route' request has loaded it. */
   readonly router: { readonly provider: string; readonly loadMs: number } | null;
   readonly lastError: SerializedError | null;

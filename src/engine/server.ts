@@ -1,13 +1,14 @@
-// The engine worker's socket server: one per machine, shared by every VS Code window. It owns the loaded model,
-// serves requests from all clients, cancels a client's requests when that client disconnects (a window that dies
+// The engine worker's socket server: one per machine, shared by every VS Code window. It owns the loaded models
+// (enginePool.ts: a completion and a planner model at once when memory allows), serves requests from all clients, cancels a client's requests when that client disconnects (a window that dies
 // leaves nothing running), and exits after an idle period with no clients. A connection is served only once the
 // client has proved it holds the engine key (handshake.ts); anything else on this machine that connects gets nothing.
 import * as net from 'node:net';
 import * as os from 'node:os';
 import { EngineError, serializeError, type SerializedError } from './errors';
 import { readMessages, writeMessage } from './framing';
+import { EnginePool } from './enginePool';
 import type { LlamaEngine, ModelConfig } from './llama/engine';
-import { sameConfig } from './llama/engine';
+import { memoryNeed } from './llama/engine';
 import { bootTime } from '../core/process/times';
 import { engineKey, isNonce, newNonce, proofMatches, proofOf } from './handshake';
 import { acquireLock, releaseLock } from './lock';
@@ -28,6 +29,12 @@ export interface ServerOptions {
   readonly version: string;
   readonly log: (message: string) => void;
   readonly loadEngine: (config: ModelConfig) => Promise<LlamaEngine>;
+  /** Bytes a model would take loaded; default: from its GGUF header (memoryNeed). */
+  readonly memoryNeed?: (config: ModelConfig) => Promise<number>;
+  /** Bytes of memory available now; default: os.freemem(). */
+  readonly availableMemory?: () => number;
+  /** Most models held at once (default MAX_MODELS). */
+  readonly maxModels?: number;
   /** Loads the router classifier; called on the first 'route' request (onnxruntime-node stays unloaded till then). */
   readonly loadRouter?: () => Promise<RouterModel>;
   /** The worker's OS priority (worker.ts); absent, the process's priority is left alone (a server inside a test). */
@@ -47,6 +54,9 @@ interface LoadedRouter {
   readonly loadMs: number;
 }
 
+/** Models held at once: a completion model and a planner model (#21). */
+export const MAX_MODELS = 2;
+
 /** A connection that has not proved the key by then is closed (it holds the worker awake otherwise). */
 const HANDSHAKE_MS = 10_000;
 
@@ -65,8 +75,7 @@ interface Client {
 export class EngineServer {
   private readonly server = net.createServer((socket) => this.accept(socket));
   private readonly clients = new Set<Client>();
-  private engine: LlamaEngine | undefined;
-  private loading: { config: ModelConfig; promise: Promise<LlamaEngine> } | undefined;
+  private readonly engines: EnginePool<LlamaEngine>;
   private router: LoadedRouter | undefined;
   /** The one router load (in progress or done) that concurrent first requests share; cleared when it fails. */
   private routerLoad: Promise<LoadedRouter> | undefined;
@@ -82,7 +91,25 @@ export class EngineServer {
   /** Why this worker is making way for another, once its lock is released. */
   private draining: string | undefined;
 
-  constructor(private readonly options: ServerOptions) {}
+  constructor(private readonly options: ServerOptions) {
+    this.engines = new EnginePool({
+      load: async (config) => {
+        try {
+          const engine = await options.loadEngine(config);
+          this.lastError = null;
+          return engine;
+        } catch (e) {
+          this.lastError = serializeError(e);
+          options.log(`load failed: ${this.lastError.message}`);
+          throw e instanceof EngineError ? e : new EngineError('model-load-failed', this.lastError.message);
+        }
+      },
+      need: options.memoryNeed ?? memoryNeed,
+      available: options.availableMemory ?? (() => os.freemem()),
+      max: options.maxModels ?? MAX_MODELS,
+      log: options.log,
+    });
+  }
 
   /**
    * Takes the machine-wide lock, then listens. False when another live worker holds the lock (this one should
@@ -145,8 +172,7 @@ export class EngineServer {
     await releaseLock(this.options.lockPath);
     await new Promise<void>((r) => this.server.close(() => r()));
     await removeSocket(this.options.socketPath);
-    await this.engine?.dispose();
-    this.engine = undefined;
+    await this.engines.disposeAll();
     const router = await this.routerLoad?.catch(() => undefined);
     this.router = undefined;
     this.routerLoad = undefined;
@@ -226,8 +252,8 @@ export class EngineServer {
       case 'load':
         this.prioritize(message.priority);
         try {
-          const engine = await this.engineFor(message.config);
-          this.send(client, { type: 'loaded', id: message.id, info: await engine.info() });
+          const info = await this.engines.use(message.config, (engine) => engine.info());
+          this.send(client, { type: 'loaded', id: message.id, info });
         } catch (e) {
           this.send(client, { type: 'error', id: message.id, error: serializeError(e) });
         }
@@ -323,11 +349,12 @@ export class EngineServer {
     this.active++;
     const text = new TextBatcher((t) => this.send(client, { type: 'text', id: message.id, text: t }));
     try {
-      const engine = await this.engineFor(message.config);
-      const result = await engine.generate(message.request, {
-        signal: ac.signal,
-        onText: (t) => text.push(t),
-      });
+      const result = await this.engines.use(message.config, (engine) =>
+        engine.generate(message.request, {
+          signal: ac.signal,
+          onText: (t) => text.push(t),
+        }),
+      );
       text.flush();
       this.requests[result.stopReason === 'abort' ? 'aborted' : 'finished']++;
       this.send(client, { type: 'result', id: message.id, result });
@@ -397,36 +424,16 @@ export class EngineServer {
     return this.routerLoad;
   }
 
-  /** The engine for config: the loaded one, a load in progress, or a new load (after unloading another model). */
-  private async engineFor(config: ModelConfig): Promise<LlamaEngine> {
-    if (this.engine && sameConfig(this.engine.config, config)) return this.engine;
-    if (this.loading && sameConfig(this.loading.config, config)) return this.loading.promise;
-    if (this.loading) await this.loading.promise.catch(() => {});
-    if (this.engine && sameConfig(this.engine.config, config)) return this.engine;
-    const previous = this.engine;
-    this.engine = undefined;
-    const promise = (async () => {
-      await previous?.dispose();
-      this.options.log(`loading ${config.modelPath} (gpu ${config.gpu}, threads ${config.threads || 'auto'})`);
-      return this.options.loadEngine(config);
-    })();
-    this.loading = { config, promise };
-    try {
-      this.engine = await promise;
-      this.lastError = null;
-      return this.engine;
-    } catch (e) {
-      this.lastError = serializeError(e);
-      this.options.log(`load failed: ${this.lastError.message}`);
-      throw e instanceof EngineError ? e : new EngineError('model-load-failed', this.lastError.message);
-    } finally {
-      if (this.loading?.promise === promise) this.loading = undefined;
-    }
-  }
-
   private async status(): Promise<WorkerStatus> {
-    const engine = this.engine;
-    const info = engine ? await engine.info() : null;
+    const models = await Promise.all(
+      this.engines.engines().map(async (engine) => ({
+        ...(await engine.info()),
+        ...engine.stats,
+        modelPath: engine.config.modelPath,
+        sequencesUsed: engine.poolStats.used,
+        evictions: engine.poolStats.evictions,
+      })),
+    );
     return {
       pid: process.pid,
       version: this.options.version,
@@ -436,8 +443,9 @@ export class EngineServer {
       activeRequests: this.active,
       requests: { ...this.requests },
       rssBytes: process.memoryUsage().rss,
-      model: engine && info ? { ...info, ...engine.stats, sequencesUsed: engine.poolStats.used, evictions: engine.poolStats.evictions } : null,
-      loading: this.loading?.config.modelPath ?? null,
+      models,
+      loading: this.engines.loadingPath,
+      swaps: { count: this.engines.swaps, last: this.engines.lastSwap },
       router: this.router ? { provider: this.router.model.providers[0] ?? 'unknown', loadMs: this.router.loadMs } : null,
       lastError: this.lastError,
       priority: {

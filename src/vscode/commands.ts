@@ -5,6 +5,8 @@ import type { StatusView } from '../core/status';
 import type { EngineHttpModule } from './engineHttp';
 import type { NpuDetection } from '../core/power/npu';
 import { showEngineStatus } from './engineStatus';
+import { manageModels } from './modelManager';
+import type { QualitySummary } from '../core/completion/quality';
 import type { LocalEngine } from './localEngine';
 import { selectLocalModel } from './modelPicker';
 import { ROUTER_COMMANDS } from './router';
@@ -20,6 +22,8 @@ export const COMMANDS = {
   setCloudApiKey: 'verdant.setCloudApiKey',
   clearCloudApiKey: 'verdant.clearCloudApiKey',
   selectLocalModel: 'verdant.selectLocalModel',
+  selectPlannerModel: 'verdant.selectPlannerModel',
+  manageModels: 'verdant.manageModels',
   showEngineStatus: 'verdant.showEngineStatus',
 } as const;
 
@@ -32,6 +36,8 @@ export interface CommandDeps {
   readonly engine: LocalEngine;
   /** This machine's NPU, read when Show Engine Status runs. */
   readonly npu: () => Promise<NpuDetection>;
+  /** The completion model's last day (suggestions shown, accepted, engine latency), for Show Engine Status. */
+  readonly completionQuality?: () => QualitySummary;
   /** Where "Select Local Model" downloads to. */
   readonly modelsDir: string;
   readonly engineHttp: () => EngineHttpModule;
@@ -51,17 +57,25 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       deps.log.info('cloud API key removed from secret storage');
       void vscode.window.showInformationMessage('Verdant: the cloud API key was removed.');
     }),
-    vscode.commands.registerCommand(COMMANDS.selectLocalModel, () =>
-      selectLocalModel({
-        modelsDir: deps.modelsDir,
-        log: deps.log,
-        currentPath: () => deps.config.settings.local.modelPath,
-        vramBytes: () => deps.engine.knownVramBytes,
-        engineHttp: deps.engineHttp,
-      }),
+    ...(['completion', 'planner'] as const).map((role) =>
+      vscode.commands.registerCommand(role === 'completion' ? COMMANDS.selectLocalModel : COMMANDS.selectPlannerModel, () =>
+        selectLocalModel(
+          {
+            modelsDir: deps.modelsDir,
+            log: deps.log,
+            currentPath: (r) => (r === 'completion' ? deps.config.settings.local.modelPath : deps.config.settings.planner.modelPath),
+            vramBytes: () => deps.engine.knownVramBytes,
+            engineHttp: deps.engineHttp,
+          },
+          role,
+        ),
+      ),
+    ),
+    vscode.commands.registerCommand(COMMANDS.manageModels, () =>
+      manageModels({ config: deps.config, modelsDir: deps.modelsDir, log: deps.log, stopWorker: () => deps.engine.stopWorker() }),
     ),
     vscode.commands.registerCommand(COMMANDS.showEngineStatus, () =>
-      showEngineStatus(deps.engine, deps.npu, { selectModel: COMMANDS.selectLocalModel, showLog: COMMANDS.showLog }),
+      showEngineStatus(deps.engine, deps.npu, { selectModel: COMMANDS.selectLocalModel, showLog: COMMANDS.showLog }, deps.completionQuality),
     ),
   ];
 }

@@ -43,7 +43,7 @@ export class Completions implements vscode.Disposable {
     this.pipeline = new CompletionPipeline({
       engine: {
         generate: async (request, options) => {
-          const result = await engine.generate(request, options);
+          const result = await engine.generate(request, options, 'completion');
           status.setEngineProblem(undefined);
           this.lastError = undefined;
           return result;

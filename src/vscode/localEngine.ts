@@ -1,10 +1,12 @@
 // The extension host's handle on local inference. It never loads native code itself: Verdant's own engine runs in the
-// shared worker process (EngineClient), and server backends are reached over HTTP. Everything starts lazily, on the
+// shared worker process (EngineClient), and server backends are reached over HTTP. Each request names its role
+// (completion or planner, src/core/localRoles.ts) and runs on the model that serves it. Everything starts lazily, on the
 // first request or an explicit command, never at activation.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Config } from '../config';
-import type { LocalSettings } from '../core/settings';
+import { assignRole, LOCAL_ROLES, roleModelKey, type LocalRole, type RoleAssignment, type RoleModel } from '../core/localRoles';
+import type { LocalBackendKind, LocalSettings } from '../core/settings';
 import { EngineClient } from '../engine/client';
 import { EngineError } from '../engine/errors';
 import type { ModelConfig } from '../engine/llama/engine';
@@ -12,6 +14,7 @@ import type { WorkerStatus } from '../engine/protocol';
 import type { BackendInfo, GenerateOptions, GenerateRequest, GenerateResult, InferenceBackend } from '../engine/types';
 import type { EngineHttpModule } from './engineHttp';
 import { errorMessage } from '../core/errors';
+import { median } from '../core/median';
 
 export interface LocalEngineDeps {
   readonly config: Config;
@@ -24,50 +27,78 @@ export interface LocalEngineDeps {
   readonly engineHttp: () => EngineHttpModule;
 }
 
-export interface EngineReport {
-  readonly backend: LocalSettings['backend'];
-  /** llama.cpp: the worker's status; null when no model is configured. */
-  readonly worker: WorkerStatus | null;
-  /** A server backend's info, or the loaded model's. */
+/** One role's part of the report: who serves it, and that model's info once loaded (or its server answered). */
+export interface RoleReport {
+  readonly assignment: RoleAssignment;
   readonly info: BackendInfo | null;
+  /** Median decode speed of this role's recent requests in this window, tokens/s; null before any. */
+  readonly tokensPerSecond: number | null;
+  readonly problem: string | null;
+}
+
+/** Decode speeds kept per role for the status (the most recent ones). */
+const SPEED_SAMPLES = 20;
+
+export interface EngineReport {
+  /** The completion role's backend and info (the NPU placement line describes that one). */
+  readonly backend: LocalSettings['backend'];
+  /** llama.cpp: the worker's status; null when no role uses Verdant's own engine. */
+  readonly worker: WorkerStatus | null;
+  readonly info: BackendInfo | null;
+  readonly roles: readonly RoleReport[];
   readonly problem: string | null;
 }
 
 export class LocalEngine implements vscode.Disposable {
   private client: EngineClient | undefined;
-  private server: { key: string; backend: InferenceBackend } | undefined;
+  /** Server backends by roleModelKey: at most one per role. */
+  private readonly servers = new Map<string, InferenceBackend>();
   private lastVram: number | null = null;
-  private lastContext: number | null = null;
+  /** Each role's context size, tokens, as its last answer, load or status said. */
+  private readonly lastContext: Record<LocalRole, number | null> = { completion: null, planner: null };
+  private readonly speeds: Record<LocalRole, number[]> = { completion: [], planner: [] };
 
   constructor(private readonly deps: LocalEngineDeps) {}
 
-  /** Runs one request on whichever local backend the settings choose; its result updates knownContextTokens. */
-  async generate(request: GenerateRequest, options?: GenerateOptions): Promise<GenerateResult> {
-    const local = this.deps.config.settings.local;
+  /**
+   * Runs one request on the model that serves the role (its own, else the other role's); a completion's result
+   * updates knownContextTokens.
+   */
+  async generate(request: GenerateRequest, options?: GenerateOptions, role: LocalRole = 'completion'): Promise<GenerateResult> {
+    const model = this.modelFor(role);
     const result =
-      local.backend === 'llama.cpp'
-        ? await this.engineClient().generate(this.modelConfig(local), request, options)
-        : await (await this.serverBackend(local)).generate(request, options);
-    this.lastContext = result.contextTokens ?? this.lastContext;
+      model.backend === 'llama.cpp'
+        ? await this.engineClient().generate(modelConfig(model), request, options)
+        : await this.serverBackend(model).generate(request, options);
+    this.lastContext[role] = result.contextTokens ?? this.lastContext[role];
+    if (result.timing.generatedTokens >= 2 && result.timing.tokensPerSecond > 0) {
+      const speeds = this.speeds[role];
+      speeds.push(result.timing.tokensPerSecond);
+      if (speeds.length > SPEED_SAMPLES) speeds.shift();
+    }
     return result;
   }
 
-  /** Loads and warms up the model now (llama.cpp), or checks the server answers. */
-  async load(): Promise<BackendInfo> {
-    const local = this.deps.config.settings.local;
-    const info =
-      local.backend === 'llama.cpp' ? await this.engineClient().load(this.modelConfig(local)) : await (await this.serverBackend(local)).info();
+  /** Loads and warms up the role's model now (llama.cpp), or checks its server answers. */
+  async load(role: LocalRole = 'completion'): Promise<BackendInfo> {
+    const model = this.modelFor(role);
+    const info = model.backend === 'llama.cpp' ? await this.engineClient().load(modelConfig(model)) : await this.serverBackend(model).info();
     this.lastVram = info.vramBytes ?? this.lastVram;
-    this.lastContext = info.contextSize ?? this.lastContext;
+    this.lastContext[role] = info.contextSize ?? this.lastContext[role];
     return info;
   }
 
+  /** Who serves the role now, from the settings. */
+  assignment(role: LocalRole): RoleAssignment {
+    return assignRole(this.deps.config.settings, role);
+  }
+
   /**
-   * The context size of the local model, tokens, as the last answer, load or status said (null until one has, or
-   * while a server backend has not said).
+   * The context size of the model serving the role, tokens, as the last answer, load or status said (null until one
+   * has, or while a server backend has not said).
    */
-  get knownContextTokens(): number | null {
-    return this.lastContext;
+  knownContextTokens(role: LocalRole): number | null {
+    return this.lastContext[role];
   }
 
   /** The GPU memory the engine last reported (null until a GPU backend has loaded a model). */
@@ -76,19 +107,24 @@ export class LocalEngine implements vscode.Disposable {
   }
 
   async report(): Promise<EngineReport> {
-    const local = this.deps.config.settings.local;
-    try {
-      if (local.backend !== 'llama.cpp')
-        return { backend: local.backend, worker: null, info: await (await this.serverBackend(local)).info(), problem: null };
-      if (!local.modelPath)
-        return { backend: local.backend, worker: null, info: null, problem: 'No local model chosen yet: run "Verdant: Select Local Model".' };
-      const worker = await this.engineClient().status();
-      this.lastVram = worker.model?.vramBytes ?? this.lastVram;
-      this.lastContext = worker.model?.contextSize ?? this.lastContext;
-      return { backend: local.backend, worker, info: worker.model, problem: worker.lastError?.message ?? null };
-    } catch (e) {
-      return { backend: local.backend, worker: null, info: null, problem: errorMessage(e) };
+    const settings = this.deps.config.settings;
+    const assignments = LOCAL_ROLES.map((role) => assignRole(settings, role));
+    let worker: WorkerStatus | null = null;
+    let workerProblem: string | null = null;
+    if (assignments.some((a) => a.model?.backend === 'llama.cpp')) {
+      try {
+        worker = await this.engineClient().status();
+        workerProblem = worker.lastError?.message ?? null;
+      } catch (e) {
+        workerProblem = errorMessage(e);
+      }
     }
+    const roles = await Promise.all(assignments.map((a) => this.roleReport(a, worker, workerProblem)));
+    const completion = roles[0]!; // LOCAL_ROLES starts with 'completion'
+    this.lastVram = roles.find((r) => r.info?.vramBytes)?.info?.vramBytes ?? this.lastVram;
+    for (const r of roles) this.lastContext[r.assignment.role] = r.info?.contextSize ?? this.lastContext[r.assignment.role];
+    const problem = completion.problem ?? (completion.assignment.model ? null : 'No local model chosen yet: run "Verdant: Select Local Model".');
+    return { backend: settings.local.backend, worker, info: completion.info, roles, problem };
   }
 
   /** Stops the shared worker (every window's next request starts a fresh one). */
@@ -98,20 +134,35 @@ export class LocalEngine implements vscode.Disposable {
 
   dispose(): void {
     this.client?.dispose();
-    this.closeServerBackend();
+    for (const key of [...this.servers.keys()]) this.closeServerBackend(key);
   }
 
-  /** Closes the local server backend's connections; nothing waits on that, so a failure is only logged. */
-  private closeServerBackend(): void {
-    const server = this.server;
-    server?.backend
-      .dispose()
-      .catch((e: unknown) => this.deps.log.warn(`engine: could not close the local server backend (${server.key}): ${errorMessage(e)}`));
+  private async roleReport(assignment: RoleAssignment, worker: WorkerStatus | null, workerProblem: string | null): Promise<RoleReport> {
+    const model = assignment.model;
+    const tokensPerSecond = median(this.speeds[assignment.role]);
+    if (!model) return { assignment, info: null, tokensPerSecond, problem: null };
+    if (model.backend === 'llama.cpp') {
+      const loaded = worker?.models.find((m) => m.modelPath === model.modelPath) ?? null;
+      return { assignment, info: loaded, tokensPerSecond, problem: worker ? null : workerProblem };
+    }
+    try {
+      return { assignment, info: await this.serverBackend(model).info(), tokensPerSecond, problem: null };
+    } catch (e) {
+      return { assignment, info: null, tokensPerSecond, problem: errorMessage(e) };
+    }
   }
 
-  private modelConfig(local: LocalSettings): ModelConfig {
-    if (!local.modelPath) throw new EngineError('model-not-found', 'No local model chosen yet: run "Verdant: Select Local Model".');
-    return { modelPath: local.modelPath, gpu: local.gpu, threads: local.threads };
+  private modelFor(role: LocalRole): RoleModel {
+    const { model } = this.assignment(role);
+    if (!model) throw new EngineError('model-not-found', 'No local model chosen yet: run "Verdant: Select Local Model".');
+    return model;
+  }
+
+  /** Closes a local server backend's connections; nothing waits on that, so a failure is only logged. */
+  private closeServerBackend(key: string): void {
+    const backend = this.servers.get(key);
+    this.servers.delete(key);
+    backend?.dispose().catch((e: unknown) => this.deps.log.warn(`engine: could not close the local server backend (${key}): ${errorMessage(e)}`));
   }
 
   private engineClient(): EngineClient {
@@ -129,16 +180,24 @@ export class LocalEngine implements vscode.Disposable {
     return this.client;
   }
 
-  private async serverBackend(local: LocalSettings): Promise<InferenceBackend> {
-    const kind = local.backend as Exclude<LocalSettings['backend'], 'llama.cpp'>;
-    const key = `${kind} ${local.serverUrl} ${local.serverModel}`;
-    if (this.server?.key !== key) {
+  /** The server backend for a role's model; backends no role names any more are closed. */
+  private serverBackend(model: RoleModel): InferenceBackend {
+    const key = roleModelKey(model);
+    let backend = this.servers.get(key);
+    if (!backend) {
       const { createHttpBackend } = this.deps.engineHttp();
-      this.closeServerBackend();
-      this.server = { key, backend: createHttpBackend(kind, { url: local.serverUrl || undefined, model: local.serverModel }) };
+      const kind = model.backend as Exclude<LocalBackendKind, 'llama.cpp'>;
+      backend = createHttpBackend(kind, { url: model.serverUrl || undefined, model: model.serverModel });
+      this.servers.set(key, backend);
     }
-    return this.server.backend;
+    const inUse = new Set(LOCAL_ROLES.map((r) => this.assignment(r).model).flatMap((m) => (m ? [roleModelKey(m)] : [])));
+    for (const k of [...this.servers.keys()]) if (!inUse.has(k) && k !== key) this.closeServerBackend(k);
+    return backend;
   }
+}
+
+function modelConfig(model: RoleModel): ModelConfig {
+  return { modelPath: model.modelPath, gpu: model.gpu, threads: model.threads };
 }
 
 export function workerScriptPath(extensionPath: string): string {

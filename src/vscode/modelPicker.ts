@@ -1,6 +1,7 @@
-// "Verdant: Select Local Model": the catalog ranked by what fits this machine, models already downloaded, or any
-// GGUF file on disk. A preset is downloaded with progress and cancel (resumable, sha256-verified) into global
-// storage, then set as verdant.local.modelPath.
+// "Verdant: Select Local Model" (the completion model) and "Verdant: Select Planner Model": the catalog ranked by
+// what fits this machine, the role's own kind of model first, models already downloaded, or any GGUF file on disk.
+// A preset is downloaded with progress and cancel (resumable, sha256-verified) into global storage, then set as
+// verdant.local.modelPath or verdant.planner.modelPath.
 import { existsSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -9,6 +10,7 @@ import { readGguf } from '../engine/gguf';
 import { MODEL_CATALOG, type ModelPreset } from '../engine/models/catalog';
 import { formatBytes, recommendPresets, type MachineFacts } from '../engine/models/fit';
 import { SECTION } from '../config';
+import type { LocalRole } from '../core/localRoles';
 import type { EngineHttpModule } from './engineHttp';
 import { withAbortSignal } from './cancellation';
 import { errorMessage } from '../core/errors';
@@ -16,7 +18,8 @@ import { errorMessage } from '../core/errors';
 export interface ModelPickerDeps {
   readonly modelsDir: string;
   readonly log: vscode.LogOutputChannel;
-  readonly currentPath: () => string;
+  /** The role's model path now. */
+  readonly currentPath: (role: LocalRole) => string;
   /** VRAM of the GPU the engine uses, when it has reported one (the extension host cannot ask the GPU itself). */
   readonly vramBytes: () => number | null;
   /** The downloader lives in the separately loaded HTTP bundle. */
@@ -24,21 +27,27 @@ export interface ModelPickerDeps {
 }
 
 interface Item extends vscode.QuickPickItem {
-  readonly action?: { kind: 'preset'; preset: ModelPreset } | { kind: 'browse' };
+  readonly action?: { kind: 'preset'; preset: ModelPreset } | { kind: 'browse' } | { kind: 'none' };
 }
 
 export function machineFacts(vramBytes: number | null = null): MachineFacts {
   return { totalMemoryBytes: os.totalmem(), freeMemoryBytes: os.freemem(), vramBytes };
 }
 
-export function pickerItems(modelsDir: string, current: string, machine: MachineFacts = machineFacts()): Item[] {
+/** Each role's setting, picker title and catalog section (the planner is the catalog's chat role). */
+const ROLE_PICKER = {
+  completion: { key: 'local.modelPath', title: 'Verdant: Select Local Model', sections: ['completion', 'chat'], use: 'local completions' },
+  planner: { key: 'planner.modelPath', title: 'Verdant: Select Planner Model', sections: ['chat', 'completion'], use: 'tasks and plans' },
+} as const;
+
+export function pickerItems(modelsDir: string, current: string, machine: MachineFacts = machineFacts(), role: LocalRole = 'completion'): Item[] {
   const items: Item[] = [];
-  for (const role of ['completion', 'chat'] as const) {
+  for (const section of ROLE_PICKER[role].sections) {
     items.push({
-      label: role === 'completion' ? 'Code completion models (fill-in-the-middle)' : 'Chat models (tasks)',
+      label: section === 'completion' ? 'Code completion models (fill-in-the-middle)' : 'Instruct models (tasks, plans, chat)',
       kind: vscode.QuickPickItemKind.Separator,
     });
-    for (const { preset, fit } of recommendPresets(MODEL_CATALOG, machine, { role })) {
+    for (const { preset, fit } of recommendPresets(MODEL_CATALOG, machine, { role: section })) {
       const file = path.join(modelsDir, preset.fileName);
       const downloaded = existsSync(file);
       const icon = file === current ? '$(check)' : downloaded ? '$(file)' : fit.fits ? '$(cloud-download)' : '$(warning)';
@@ -52,34 +61,40 @@ export function pickerItems(modelsDir: string, current: string, machine: Machine
   }
   items.push({ label: '', kind: vscode.QuickPickItemKind.Separator });
   items.push({ label: '$(folder-opened) Choose a GGUF File…', description: 'any local model', action: { kind: 'browse' } });
+  if (role === 'planner')
+    items.push({ label: '$(circle-slash) No Planner Model', description: 'tasks and plans run on the completion model', action: { kind: 'none' } });
   return items;
 }
 
-/** Shows the picker; returns the chosen model path (already saved to the settings), or undefined. */
-export async function selectLocalModel(deps: ModelPickerDeps): Promise<string | undefined> {
-  const pick = await vscode.window.showQuickPick(pickerItems(deps.modelsDir, deps.currentPath(), machineFacts(deps.vramBytes())), {
-    title: 'Verdant: Select Local Model',
+/** Shows the role's picker; returns the chosen model path (already saved to the settings; '' for none), or undefined. */
+export async function selectLocalModel(deps: ModelPickerDeps, role: LocalRole = 'completion'): Promise<string | undefined> {
+  const r = ROLE_PICKER[role];
+  const pick = await vscode.window.showQuickPick(pickerItems(deps.modelsDir, deps.currentPath(role), machineFacts(deps.vramBytes()), role), {
+    title: r.title,
     placeHolder: 'Models that fit this machine come first',
     matchOnDescription: true,
     matchOnDetail: true,
   });
   if (!pick?.action) return undefined;
-  const file = pick.action.kind === 'browse' ? await browseForGguf() : await downloadPreset(pick.action.preset, deps);
-  if (!file) return undefined;
+  const file =
+    pick.action.kind === 'none' ? '' : pick.action.kind === 'browse' ? await browseForGguf(role) : await downloadPreset(pick.action.preset, deps);
+  if (file === undefined) return undefined;
   // Machine-scoped: written to the user (or remote machine) settings, never to a workspace.
-  await vscode.workspace.getConfiguration(SECTION).update('local.modelPath', file, vscode.ConfigurationTarget.Global);
-  deps.log.info(`local model set to ${file}`);
-  void vscode.window.showInformationMessage(`Verdant will use ${path.basename(file)} for local completions.`);
+  await vscode.workspace.getConfiguration(SECTION).update(r.key, file, vscode.ConfigurationTarget.Global);
+  deps.log.info(`${role} model set to ${file || 'none'}`);
+  void vscode.window.showInformationMessage(
+    file ? `Verdant will use ${path.basename(file)} for ${r.use}.` : 'Verdant will run tasks and plans on the completion model.',
+  );
   return file;
 }
 
-async function browseForGguf(): Promise<string | undefined> {
+async function browseForGguf(role: LocalRole): Promise<string | undefined> {
   const uris = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'GGUF models': ['gguf'] }, title: 'Choose a GGUF model' });
   const file = uris?.[0]?.fsPath;
   if (!file) return undefined;
   try {
     const info = await readGguf(file); // a clear error for a wrong, truncated or corrupt file, before it is saved
-    if (!info.hasFim)
+    if (role === 'completion' && !info.hasFim)
       void vscode.window.showWarningMessage(
         `${path.basename(file)} has no fill-in-the-middle tokens; inline completions will only continue the text before the cursor.`,
       );

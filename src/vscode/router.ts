@@ -172,7 +172,7 @@ export class Router implements TaskRouter, vscode.Disposable {
   }
 
   private get contextTokens(): number {
-    return this.deps.engine.knownContextTokens ?? DEFAULT_CONTEXT_TOKENS;
+    return this.deps.engine.knownContextTokens('planner') ?? DEFAULT_CONTEXT_TOKENS; // tasks run on the planner
   }
 
   acceptanceRate(kind: RoutingKind): number | undefined {

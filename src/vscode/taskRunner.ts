@@ -41,7 +41,8 @@ export function editorTaskRunner(d: EditorRunnerDeps): { runner: TaskRunner; dis
     router: d.router,
     consent: d.consent,
     local: {
-      generate: (request, options) => d.engine.generate(request, options),
+      // Tasks, drafts, plans and chat are the planner's work (its own model, else the completion model's).
+      generate: (request, options) => d.engine.generate(request, options, 'planner'),
       // The usage log feeds the ledger (and the dashboard); recordOf is that usage's own record.
       record: (usage) => {
         d.usage.record(usage);

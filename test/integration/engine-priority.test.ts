@@ -187,7 +187,7 @@ describe('Efficiency Mode: the engine worker at low priority (real processes)', 
     await until(`the low worker ${low} to exit`, () => !pidAlive(low));
     assertPriority(lock.pid, 'normal', normal);
     // The windows loaded the model there as soon as they heard, so the next keystroke does not wait for the load.
-    await until('the replacement to load the model unasked', async () => (await window.status()).model);
+    await until('the replacement to load the model unasked', async () => (await window.status()).models.length > 0);
     assert.equal(window.workerPid, lock.pid);
     assert.deepEqual(await priorityOf(window), status('normal', false));
     // Background work there leaves it at normal priority.

@@ -38,7 +38,7 @@ describe('engine worker shared by windows (real processes)', function () {
     const status = await b.status();
     assert.equal(status.pid, a.workerPid);
     assert.equal(status.clients, 2);
-    assert.equal(status.model?.backend, 'llama.cpp (cpu)');
+    assert.equal(status.models[0]?.backend, 'llama.cpp (cpu)');
     assert.equal((await readLock(lockPathFor(w.stateDir)))?.pid, a.workerPid);
   });
 

@@ -48,6 +48,9 @@ const VALID_TEXT: Record<string, readonly string[]> = {
     'http://host.docker.internal:11434',
   ],
   'verdant.local.serverModel': ['qwen2.5-coder:1.5b-base', 'mlx-community/Qwen2.5-Coder-1.5B-4bit'],
+  'verdant.planner.modelPath': ['/home/me/models/qwen2.5-coder-3b-instruct-q4_k_m.gguf', 'C:\\models\\Phi-3.5-mini-instruct.GGUF'],
+  'verdant.planner.serverUrl': ['http://127.0.0.1:11434', 'https://llm.example.com/v1', 'http://172.28.64.1:11434'],
+  'verdant.planner.serverModel': ['qwen2.5-coder:3b-instruct', 'gemma-2-2b-it'],
   'verdant.cloud.endpoint': ['https://api.scaleway.ai/v1', 'http://127.0.0.1:8080/v1'],
   'verdant.cloud.model': ['mistral-small-3.1-24b-instruct-2503', 'qwen-coder'],
   'verdant.cloud.zone': ['SE', 'NO', 'CH', 'aws:eu-north-1'],
@@ -61,6 +64,8 @@ const VALID_TEXT: Record<string, readonly string[]> = {
 const INVALID_TEXT: Record<string, readonly string[]> = {
   'verdant.local.modelPath': ['models/x.gguf', '/home/me/model.bin'],
   'verdant.local.serverUrl': ['http://203.0.113.7:11434', 'http://llm.example.com/v1', 'http://100.100.1.2:11434', 'ollama', 'ftp://127.0.0.1/'],
+  'verdant.planner.modelPath': ['instruct.gguf', '/home/me/model.bin'],
+  'verdant.planner.serverUrl': ['http://203.0.113.7:11434', 'http://llm.example.com/v1', 'ollama'],
   'verdant.cloud.endpoint': [
     'http://10.0.0.8:8080/v1',
     'http://host.docker.internal:8080/v1',

@@ -51,8 +51,13 @@ describe('status view', () => {
     assert.ok(v.lines.some((l) => l.includes('Set Cloud API Key')));
   });
 
-  it('names the local model by file name', () => {
-    const settings = { ...DEFAULT_SETTINGS, local: { modelPath: 'C:\\models\\coder.gguf', gpu: 'vulkan', threads: 6 } } as VerdantSettings;
-    assert.ok(describeStatus(input({ settings })).lines.includes('Local model: `coder.gguf` (vulkan, 6 threads)'));
+  it("names each role's model by file name, and where an empty role's work goes", () => {
+    const local = { ...DEFAULT_SETTINGS.local, modelPath: 'C:\\models\\coder.gguf', gpu: 'vulkan', threads: 6 } as const;
+    const lines = describeStatus(input({ settings: { ...DEFAULT_SETTINGS, local } })).lines;
+    assert.ok(lines.includes('Completion model: coder.gguf (vulkan, 6 threads)'), lines.join('\n'));
+    assert.ok(lines.includes('Planner model: none; tasks and plans run on the completion model (coder.gguf)'), lines.join('\n'));
+    const planner = { ...DEFAULT_SETTINGS.planner, modelPath: '/m/instruct.gguf', gpu: 'cpu' } as const;
+    const both = describeStatus(input({ settings: { ...DEFAULT_SETTINGS, local, planner } })).lines;
+    assert.ok(both.includes('Planner model: instruct.gguf (cpu, 6 threads)'), both.join('\n'));
   });
 });

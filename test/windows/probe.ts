@@ -43,7 +43,7 @@ async function main(): Promise<Record<string, unknown>> {
       lockPid: lock?.pid,
       socket: lock?.socket,
       clients: status.clients,
-      backend: status.model?.backend,
+      backend: status.models[0]?.backend,
       textA: ra.text,
       textB: rb.text,
     };

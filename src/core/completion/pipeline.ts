@@ -7,6 +7,7 @@ import { CompletionCache } from './cache';
 import { AdaptiveDebounce, DEFAULT_DEBOUNCE, type DebounceSettings } from './debounce';
 import type { CompletionInput } from './input';
 import { finalizeCompletion } from './postprocess';
+import { CompletionQuality } from './quality';
 import { errorMessage } from '../errors';
 
 export interface CompletionSettings {
@@ -126,6 +127,8 @@ export class CompletionPipeline {
   private busy = 0;
   /** The last suggestion handed out (for diagnostics and tests). */
   lastSuggestion: Suggestion | undefined;
+  /** Shown, accepted and engine latency over the last day (the completion model's record in the engine status). */
+  readonly quality = new CompletionQuality();
 
   constructor(private readonly deps: PipelineDeps) {
     this.debounce = new AdaptiveDebounce(() => this.settings.debounce);
@@ -217,6 +220,7 @@ export class CompletionPipeline {
       if (shown.id === id && !shown.accepted) {
         shown.accepted = true;
         this.stats.accepted++;
+        this.quality.accepted(this.deps.now?.() ?? Date.now());
         this.debounce.accepted();
       }
     }
@@ -257,6 +261,7 @@ export class CompletionPipeline {
     this.lastSuggestion = suggestion;
     this.lastShown.set(input.documentKey, { id: suggestion.id, documentKey: input.documentKey, accepted: false });
     this.stats.shown++;
+    this.quality.shown(this.deps.now?.() ?? Date.now());
     return suggestion;
   }
 
@@ -320,7 +325,8 @@ export class CompletionPipeline {
           entry.streamed += t;
         },
       });
-      this.debounce.observeLatency((this.deps.clock ?? (() => performance.now()))() - t0);
+      const latencyMs = (this.deps.clock ?? (() => performance.now()))() - t0;
+      this.debounce.observeLatency(latencyMs);
       // A request cancelled before the engine did any work (say, before it was even sent) cost nothing: no record.
       const noWork = result.stopReason === 'abort' && result.timing.totalMs === 0 && result.timing.generatedTokens === 0;
       if (!noWork) this.deps.record?.(usageOf(started, 'inline-completion', result, result.stopReason === 'abort' ? 'cancelled' : undefined));
@@ -336,6 +342,7 @@ export class CompletionPipeline {
         return undefined;
       }
       this.cache.put(input.prefix, input.suffix, text);
+      if (purpose !== 'background') this.quality.latency(this.deps.now?.() ?? Date.now(), latencyMs);
       return text;
     } catch (e) {
       if (!controller.signal.aborted) this.deps.log?.(`completion failed: ${errorMessage(e)}`);

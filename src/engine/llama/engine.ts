@@ -67,6 +67,20 @@ interface ActiveRequest {
   overlapped: boolean;
 }
 
+/** The context a config gets and the memory that takes, from the model file (before loading anything). */
+async function plan(config: ModelConfig) {
+  const gguf = await readGguf(config.modelPath); // throws model-not-found / model-invalid with the fix
+  const trainContext = gguf.contextLength ?? DEFAULT_CONTEXT;
+  const contextSize = config.contextSize && config.contextSize > 0 ? config.contextSize : Math.min(trainContext, DEFAULT_CONTEXT);
+  const sequences = config.sequences && config.sequences > 0 ? config.sequences : DEFAULT_SEQUENCES;
+  return { gguf, contextSize, sequences, need: estimateMemory(gguf, contextSize * sequences) };
+}
+
+/** Bytes of memory the model of config would take loaded (weights and KV cache), read from its file. */
+export async function memoryNeed(config: ModelConfig): Promise<number> {
+  return (await plan(config)).need.totalBytes;
+}
+
 export class LlamaEngine implements InferenceBackend {
   private disposed = false;
   private readonly active = new Set<ActiveRequest>();
@@ -91,11 +105,7 @@ export class LlamaEngine implements InferenceBackend {
     const log = deps.log ?? (() => {});
     const t0 = performance.now();
     const file = path.basename(config.modelPath);
-    const gguf = await readGguf(config.modelPath); // throws model-not-found / model-invalid with the fix
-    const trainContext = gguf.contextLength ?? DEFAULT_CONTEXT;
-    const contextSize = config.contextSize && config.contextSize > 0 ? config.contextSize : Math.min(trainContext, DEFAULT_CONTEXT);
-    const sequences = config.sequences && config.sequences > 0 ? config.sequences : DEFAULT_SEQUENCES;
-    const need = estimateMemory(gguf, contextSize * sequences);
+    const { gguf, contextSize, sequences, need } = await plan(config);
     const available = (deps.availableMemory ?? (() => os.freemem()))();
     if (need.totalBytes > available) {
       throw new EngineError(

@@ -169,6 +169,46 @@ describe('inline completions in VS Code (real engine, FIM model)', function () {
     }
   });
 
+  it('runs palette tasks on the planner model while ghost text comes from the completion model; without a planner, on the completion model (#21)', async () => {
+    const G = vscode.ConfigurationTarget.Global;
+    const base = await resolveTestModel({ cwd: process.env.E2E_REPO_ROOT ?? process.cwd() });
+    await config().update('planner.modelPath', base, G);
+    await config().update('planner.gpu', 'cpu', G);
+    const status = () =>
+      vscode.commands.executeCommand<{ lines: string[]; worker: { models: { modelPath: string }[] } | null }>('verdant.showEngineStatus');
+    try {
+      // A text no earlier test typed, so the suggestion comes from the engine, not the suggestion cache.
+      await openAtEnd('One day, a little boy named Tim went to the park.');
+      const seen = api.usage.recent().length;
+      await typeAndWaitForSuggestion(' He');
+      const ghost = api.usage
+        .recent()
+        .slice(seen)
+        .filter((r) => r.feature === 'inline-completion')
+        .pop();
+      assert.equal(ghost?.model, 'stories260K-fim.gguf', 'ghost text from the completion model');
+      const task = await vscode.commands.executeCommand<{ route: string; model: string }>('verdant.summarizeFile');
+      assert.deepEqual([task.route, task.model], ['local', 'stories260K.gguf'], 'the palette task on the planner model');
+      const both = await status();
+      assert.ok(both.lines.includes('Completion model: stories260K-fim.gguf'), both.lines.join('\n'));
+      assert.ok(both.lines.includes('Planner model: stories260K.gguf'), both.lines.join('\n'));
+      assert.deepEqual(
+        both.worker?.models.map((m) => path.basename(m.modelPath)).sort(),
+        ['stories260K-fim.gguf', 'stories260K.gguf'],
+        'the shared worker holds both (memory allows)',
+      );
+
+      await config().update('planner.modelPath', undefined, G);
+      const one = await status();
+      assert.ok(one.lines.includes('Planner model: none; tasks and plans run on the completion model (stories260K-fim.gguf)'), one.lines.join('\n'));
+      const again = await vscode.commands.executeCommand<{ route: string; model: string }>('verdant.summarizeFile');
+      assert.deepEqual([again.route, again.model], ['local', 'stories260K-fim.gguf'], 'where the status said');
+    } finally {
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      for (const key of ['planner.modelPath', 'planner.gpu']) await config().update(key, undefined, G);
+    }
+  });
+
   it('stays quiet in a language turned off in the settings', async () => {
     await config().update('completions.disabledLanguages', ['plaintext'], vscode.ConfigurationTarget.Global);
     try {

@@ -5,9 +5,12 @@
 // A step whose edits do not apply stops the refactor with nothing changed, and Resume finishes it.
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { VerdantApi } from '../../../src/extension';
+import { makeFimVariant } from '../../support/ggufRewrite';
+import { resolveTestModel } from '../../support/testModel';
 import { until } from '../../support/wait';
 import type { RefactorResult } from '../../../src/vscode/refactor';
 import { setUpHybrid, startCloudStandIn, teardownHybrid, type CloudStandIn } from './cloudStandIn';
@@ -121,6 +124,13 @@ describe('Plan Refactor: a rename across three files, planned locally, executed 
       return content;
     });
     await setUpHybrid(cloud, api.consent);
+    // Plans are the planner model's work (#21): the test model plans, its FIM variant is the completion model.
+    const base = await resolveTestModel({ cwd: process.env.E2E_REPO_ROOT ?? process.cwd() });
+    const fim = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'verdant-e2e-fim-')), 'stories260K-fim.gguf');
+    await makeFimVariant(base, fim);
+    await config().update('local.modelPath', fim, G);
+    await config().update('planner.modelPath', base, G);
+    await config().update('planner.gpu', 'cpu', G);
     // The tiny test model can plan (under the grammar) but not edit code: the steps go to the stand-in cloud.
     await config().update('routing.mode', 'cloud-only', G);
   });
@@ -134,12 +144,12 @@ describe('Plan Refactor: a rename across three files, planned locally, executed 
 
   after(async () => {
     await api.engine.stopWorker();
-    await teardownHybrid(cloud, api.consent, ['routing.mode']);
+    await teardownHybrid(cloud, api.consent, ['routing.mode', 'planner.modelPath', 'planner.gpu']);
     fs.rmSync(path.dirname(root()), { recursive: true, force: true });
   });
 
   it('plans the rename with routes and grams, executes it, shows one diff of every file, and applies it on accept', async () => {
-    const records: { id: string; feature: string; route: string; sciG: number }[] = [];
+    const records: { id: string; feature: string; route: string; sciG: number; model: string }[] = [];
     const sub = api.carbon.onDidRecord((r) => records.push(r));
     const sent = cloud.requests.length;
     const { running, planned, review } = await start();
@@ -171,6 +181,11 @@ describe('Plan Refactor: a rename across three files, planned locally, executed 
     const attempts = records.filter((x) => x.feature !== 'warm-up');
     const kinds = [...new Set(attempts.map((x) => `${x.feature}/${x.route}`))].sort();
     assert.deepEqual(kinds, ['refactor-plan/local', 'refactor-step/cloud'], 'the ledger has the plan and each step');
+    assert.deepEqual(
+      [...new Set(attempts.filter((x) => x.feature === 'refactor-plan').map((x) => x.model))],
+      ['stories260K.gguf'],
+      'the plan ran on the planner model, not on the completion model',
+    );
     assert.equal(records.filter((x) => x.feature === 'refactor-step').length, session.steps.length);
     // One record per attempt (the plan, each step), and the grams shown are theirs.
     assert.deepEqual([...r!.recordIds].sort(), attempts.map((x) => x.id).sort());
