@@ -164,7 +164,7 @@
         el('dt', {}, 'Zone'), el('dd', {}, d.zone || 'world average'),
         el('dt', {}, 'Source'), el('dd', {}, source),
         el('dt', {}, 'Signal'), el('dd', {}, `${i.signal}, ${i.isEstimated ? 'estimated' : 'measured'}`),
-        el('dt', {}, 'Level'), el('dd', {}, `${d.level}, judged against ${d.levelBasis}`)),
+        el('dt', {}, 'Level'), el('dd', {}, `${d.level} on ${d.levelBasis}; ${d.zoneLevel} for this zone, against ${d.zoneBasis}`)),
       i.fallbackReason ? notice(`Live data unavailable: ${i.fallbackReason}`, 'warning') : null,
       d.problems > 0 ? notice(`${plural(d.problems, 'ledger line', 'ledger lines')} could not be read and are left out.`, 'warning') : null);
   }
@@ -266,7 +266,16 @@
         card('Local', formatGrams(t.localG), formatWh(t.localWh), 'local'),
         card('Cloud', formatGrams(t.cloudG), formatWh(t.cloudWh), 'cloud'),
         card('Range', range(t.rangeG), 'low–high estimate'),
-        card(t.savedG >= 0 ? 'Saved' : 'Extra', saved, vs, t.savedG >= 0 ? 'saved' : 'extra')));
+        card(t.savedG >= 0 ? 'Saved' : 'Extra', saved, vs, t.savedG >= 0 ? 'saved' : 'extra'),
+        completionsCard(d.completions, card)));
+  }
+
+  // The completion model's last day (#21): suggestions shown, the share accepted, the median engine latency.
+  function completionsCard(q, card) {
+    if (!q) return null;
+    const rate = q.acceptanceRate === null ? 'none shown yet' : `${Math.round(q.acceptanceRate * 100)}% accepted`;
+    const latency = q.medianLatencyMs === null ? '' : `, median ${Math.round(q.medianLatencyMs)} ms from the engine`;
+    return card('Inline completions, last 24 h', rate, `${q.shown} shown${latency}`, 'completions');
   }
 
   function historySection(d) {

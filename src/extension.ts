@@ -99,6 +99,7 @@ export function activate(context: vscode.ExtensionContext): VerdantApi {
     log,
     extensionUri: context.extensionUri,
     engineLine: () => `${status.current.lines.find((l) => l.startsWith('Inline completions')) ?? ''} · ${describeQuality(completionQuality())}`,
+    completionQuality,
   });
   const consent = new CloudConsent(context.workspaceState);
   const router = new Router({

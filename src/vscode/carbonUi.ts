@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as vscode from 'vscode';
 import type { Config } from '../config';
 import { buildDashboardData, formatGrams, formatWh, readRecentRecords, type DashboardData } from '../core/carbon/dashboardData';
+import type { QualitySummary } from '../core/completion/quality';
 import { lookupGridAverage } from '../core/carbon/sources';
 import { COUNTRY_AVERAGES } from '../core/carbon/data/gridAverages';
 import { csvField, toCsv } from '../core/carbon/ledger';
@@ -35,6 +36,8 @@ export interface CarbonUiDeps {
   readonly log: vscode.LogOutputChannel;
   /** One line about the local engine for the tooltip (idle, working, problem). */
   readonly engineLine: () => string;
+  /** The completion model's last day, shown in the dashboard. */
+  readonly completionQuality?: () => QualitySummary;
 }
 
 export interface ExportOptions {
@@ -140,7 +143,7 @@ export class CarbonUi implements vscode.Disposable {
       this.deps.carbon.forecast(),
       readRecentRecords(this.deps.carbon.ledger, now),
     ]);
-    return buildDashboardData({
+    const data = buildDashboardData({
       records: recent.records,
       problems: recent.problems,
       intensity,
@@ -149,6 +152,8 @@ export class CarbonUi implements vscode.Disposable {
       annualAverage: lookupGridAverage(intensity.zone).gPerKWh,
       utcOffsetMinutes: -new Date(now).getTimezoneOffset(),
     });
+    const completions = this.deps.completionQuality?.();
+    return completions ? { ...data, completions } : data;
   }
 
   private render(d: DashboardData): void {
@@ -309,7 +314,7 @@ export function gaugeTooltip(d: DashboardData, engineLine: string): string {
   const i = d.intensity;
   const ageMin = Math.max(0, Math.round((Date.parse(d.generatedAt) - Date.parse(i.at)) / 60_000));
   const lines = [
-    `**Grid now: ${Math.round(i.gPerKWh)} gCO2e/kWh** (${d.level}, against ${d.levelBasis})`,
+    `**Grid now: ${Math.round(i.gPerKWh)} gCO2e/kWh**: ${d.level} on ${d.levelBasis}; ${d.zoneLevel} for this zone, against ${d.zoneBasis}`,
     `${i.zone || 'World (no zone set: run **Verdant: Set Location / Grid Zone**)'} · ${i.source}${i.detail ? `, ${i.detail}` : ''} · ${i.signal} · ${i.isEstimated ? 'estimated' : 'measured'}${ageMin > 1 ? ` · ${ageMin} min old` : ''}`,
   ];
   if (i.fallbackReason) lines.push(`$(warning) ${i.fallbackReason}`);

@@ -54,7 +54,7 @@ export function pickerItems(modelsDir: string, current: string, machine: Machine
       items.push({
         label: `${icon} ${preset.name}`,
         description: `${formatBytes(preset.sizeBytes)}${preset.fim ? ' · FIM' : ''} · ${preset.license}${downloaded ? ' · downloaded' : ''}`,
-        detail: fit.reason,
+        detail: `${preset.goodFor} · ${fit.reason}`,
         action: { kind: 'preset', preset },
       });
     }

@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { buildDashboardData, formatGrams, formatWh, intensityLevel } from '../../src/core/carbon/dashboardData';
+import { buildDashboardData, formatGrams, formatWh, globalLevel, intensityLevel } from '../../src/core/carbon/dashboardData';
 import type { IntensityForecast, IntensityReading, SciRecord } from '../../src/core/carbon/types';
 
 const NOW = Date.parse('2026-11-26T12:10:00Z');
@@ -18,6 +18,14 @@ describe('gauge levels and formatting', () => {
     assert.equal(intensityLevel(110, [], 100).level, 'medium');
     assert.equal(intensityLevel(116, [], 100).level, 'high');
     assert.match(intensityLevel(116, [], 100).basis, /annual average \(100 g\/kWh\)/);
+  });
+
+  it('places now on a fixed global scale too, whatever the zone: a clean grid reads low even against its own average', () => {
+    assert.equal(globalLevel(36).level, 'low');
+    assert.equal(intensityLevel(36, [], 35).level, 'medium', "Sweden's 36 g/kWh against its own ~35 average");
+    assert.equal(globalLevel(150).level, 'low');
+    assert.equal(globalLevel(300).level, 'medium');
+    assert.equal(globalLevel(450).level, 'high');
   });
 
   it('formats grams and energy with sensible units', () => {
@@ -87,7 +95,9 @@ describe('dashboard data', () => {
     assert.deepEqual(d.days[28], { day: '2026-11-25', localG: 1, cloudG: 0, savedG: 2, requests: 1 });
     assert.equal(d.tasks[0]!.feature, 'inline-completion', 'sorted by grams');
     assert.equal(d.tasks[0]!.requests, 3);
-    assert.equal(d.level, 'high');
+    assert.equal(d.zoneLevel, 'high', "250 g/kWh is the top of this zone's day");
+    assert.equal(d.level, 'medium', 'and in the middle of the global scale');
+    assert.match(d.levelBasis, /^a fixed global scale \(low up to 150, high from 450 g\/kWh; the world average is about 473\)$/);
     assert.equal(d.window?.start, '2026-11-26T14:00:00.000Z'); // (100 + 110) / 2 beats 13:30's (120 + 100) / 2
     assert.equal(d.window?.avgGPerKWh, 105);
     assert.ok(d.methods.some((m) => /Market-based claims/.test(m.text)));
@@ -105,6 +115,6 @@ describe('dashboard data', () => {
     });
     assert.equal(d.today.requests, 1, '23:30 UTC is 00:30 on the 27th at UTC+1');
     assert.equal(d.window, null);
-    assert.match(d.levelBasis, /annual average/);
+    assert.match(d.zoneBasis, /annual average/);
   });
 });

@@ -339,6 +339,20 @@ describe('dashboard script', () => {
     for (const m of data.methods) assert.ok(text.includes(m.text), m.title);
   });
 
+  it("says where the grid stands on the global scale and for its zone, and the completion model's last day (#21)", () => {
+    const data = { ...gbData(), completions: { shown: 8, accepted: 2, acceptanceRate: 0.25, medianLatencyMs: 184.4, engineCalls: 6 } };
+    const { app, send } = loadDashboard();
+    send({ type: 'data', data });
+    const text = app.textContent;
+    assert.match(
+      text,
+      /medium on a fixed global scale \(low up to 150, high from 450 g\/kWh; the world average is about 473\); high for this zone, against/,
+    );
+    assert.match(text, /Inline completions, last 24 h25% accepted8 shown, median 184 ms from the engine/);
+    send({ type: 'data', data: gbData() });
+    assert.doesNotMatch(app.textContent, /Inline completions, last 24 h/, "no card without the editor's record");
+  });
+
   it('formats grams and energy by the same rules as the extension', () => {
     const data = gbData();
     const { app, send } = loadDashboard();

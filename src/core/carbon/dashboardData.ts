@@ -3,6 +3,8 @@
 import type { Ledger } from './ledger';
 import type { IntensityForecast, IntensityReading, SciRecord } from './types';
 import { findCleanestWindow, type CleanWindow } from './window';
+import { WORLD_AVERAGE } from './data/gridAverages';
+import type { QualitySummary } from '../completion/quality';
 
 export type IntensityLevel = 'low' | 'medium' | 'high';
 
@@ -46,9 +48,13 @@ export interface DashboardData {
   readonly generatedAt: string;
   readonly zone: string;
   readonly intensity: IntensityReading;
+  /** Where the grid stands on a fixed global scale (globalLevel): the gauge's colour and its first word. */
   readonly level: IntensityLevel;
   /** What the level was judged against. */
   readonly levelBasis: string;
+  /** Where it stands for this zone: against its own forecast range, or its annual average (intensityLevel). */
+  readonly zoneLevel: IntensityLevel;
+  readonly zoneBasis: string;
   readonly forecast: IntensityForecast;
   /** Cleanest 60-minute window in the next 24 h (null when the forecast is flat or too short). */
   readonly window: (CleanWindow & { readonly durationMinutes: number }) | null;
@@ -59,10 +65,27 @@ export interface DashboardData {
   readonly methods: readonly MethodNote[];
   /** Ledger lines that could not be read (reported, not fatal). */
   readonly problems: number;
+  /** The completion model's last day, when the editor keeps one (not from the ledger: it has no acceptance). */
+  readonly completions?: QualitySummary;
+}
+
+/** The fixed global scale's bounds, g/kWh: low up to the first (wind, hydro, nuclear grids), high from the second. */
+export const GLOBAL_SCALE = { lowUpTo: 150, highFrom: 450 } as const;
+
+/**
+ * Where `now` sits on a fixed global scale, the same for every zone (#21: Sweden's 36 g/kWh read "medium" against its
+ * own average, though few grids anywhere are cleaner). The world average is about 473 g/kWh (Ember 2024).
+ */
+export function globalLevel(nowG: number): { level: IntensityLevel; basis: string } {
+  const level = nowG <= GLOBAL_SCALE.lowUpTo ? 'low' : nowG >= GLOBAL_SCALE.highFrom ? 'high' : 'medium';
+  return {
+    level,
+    basis: `a fixed global scale (low up to ${GLOBAL_SCALE.lowUpTo}, high from ${GLOBAL_SCALE.highFrom} g/kWh; the world average is about ${Math.round(WORLD_AVERAGE.gPerKWh)})`,
+  };
 }
 
 /**
- * Where `now` sits: in the day's forecast (lowest third = low, highest third = high) when the forecast varies;
+ * Where `now` sits for its zone: in the day's forecast (lowest third = low, highest third = high) when the forecast varies;
  * otherwise against the zone's annual average (within ±15% = medium).
  */
 export function intensityLevel(nowG: number, forecast: readonly number[], annualAverage: number): { level: IntensityLevel; basis: string } {
@@ -153,11 +176,12 @@ export function buildDashboardData(input: BuildInput): DashboardData {
   }
 
   const next24h = forecast.points.filter((p) => Date.parse(p.at) + forecast.pointMinutes * 60_000 > now && Date.parse(p.at) < now + 86_400_000);
-  const { level, basis } = intensityLevel(
+  const zone = intensityLevel(
     intensity.gPerKWh,
     next24h.map((p) => p.gPerKWh),
     input.annualAverage,
   );
+  const global = globalLevel(intensity.gPerKWh);
   let window: DashboardData['window'] = null;
   const first = next24h[0];
   const varies = first !== undefined && next24h.some((p) => Math.abs(p.gPerKWh - first.gPerKWh) > 1e-9);
@@ -175,8 +199,10 @@ export function buildDashboardData(input: BuildInput): DashboardData {
     generatedAt: new Date(now).toISOString(),
     zone: intensity.zone,
     intensity,
-    level,
-    levelBasis: basis,
+    level: global.level,
+    levelBasis: global.basis,
+    zoneLevel: zone.level,
+    zoneBasis: zone.basis,
     forecast,
     window,
     today: {

@@ -33,6 +33,8 @@ export interface ModelPreset {
   readonly contextLength: number;
   /** SPDX id where there is one. */
   readonly license: string;
+  /** What the model is good for, in the model picker's words. */
+  readonly goodFor: string;
   /** Hugging Face `resolve/<commit>/<file>` URL: pinned to a commit, redirects to the CDN. */
   readonly url: string;
   /** Lower-case hex sha256 of the whole file. */
@@ -65,6 +67,7 @@ export const MODEL_CATALOG: readonly ModelPreset[] = [
     sha256: 'd0f8cd6c49bab52a0abdbe47948518b1f4d9b1a8a2a6825099cea31cea10ac56',
     contextLength: 32_768,
     license: 'Apache-2.0',
+    goodFor: "the quickest ghost text, on any laptop's CPU; short, local suggestions",
     fileName: 'qwen2.5-coder-0.5b-q8_0.gguf',
     url: hf('ggml-org/Qwen2.5-Coder-0.5B-Q8_0-GGUF', '5788aee90e725673490be18f553d234feaa8303d', 'qwen2.5-coder-0.5b-q8_0.gguf'),
     kv: KV_0_5B,
@@ -84,6 +87,7 @@ export const MODEL_CATALOG: readonly ModelPreset[] = [
     sha256: '29871c94d15727a6e243f79a37113d4ae625a6215b5e800bf41a23af2da32832',
     contextLength: 32_768,
     license: 'Apache-2.0',
+    goodFor: 'ghost text that follows the file better; the usual choice on an iGPU or a recent CPU',
     fileName: 'qwen2.5-coder-1.5b-q8_0.gguf',
     url: hf('ggml-org/Qwen2.5-Coder-1.5B-Q8_0-GGUF', '8be1b8a895a84beea772817caaa71eba6b6e0d07', 'qwen2.5-coder-1.5b-q8_0.gguf'),
     kv: KV_1_5B,
@@ -102,6 +106,7 @@ export const MODEL_CATALOG: readonly ModelPreset[] = [
     contextLength: 32_768,
     // Unlike the 0.5B/1.5B/7B, Qwen2.5-Coder-3B is released under the Qwen Research licence (non-commercial).
     license: 'LicenseRef-Qwen-Research',
+    goodFor: "the best local ghost text, at twice the 1.5B's cost per token; non-commercial licence",
     fileName: 'qwen2.5-coder-3b-q8_0.gguf',
     url: hf('ggml-org/Qwen2.5-Coder-3B-Q8_0-GGUF', '9c1de162ae417c9c3aacde97c729c4128de047d8', 'qwen2.5-coder-3b-q8_0.gguf'),
     kv: KV_3B,
@@ -121,6 +126,7 @@ export const MODEL_CATALOG: readonly ModelPreset[] = [
     sha256: 'cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046',
     contextLength: 32_768,
     license: 'Apache-2.0',
+    goodFor: 'light tasks, commit messages and local drafts at little memory',
     fileName: 'qwen2.5-coder-1.5b-instruct-q4_k_m.gguf',
     url: hf('Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF', 'f86cb2c1fa58255f8052cc32aeede1b7482d4361', 'qwen2.5-coder-1.5b-instruct-q4_k_m.gguf'),
     kv: KV_1_5B,
@@ -139,6 +145,7 @@ export const MODEL_CATALOG: readonly ModelPreset[] = [
     sha256: '507de59046601282ba768a9789900e6ccf60ed93ddf346730b7c68eb0715bc47',
     contextLength: 32_768,
     license: 'Apache-2.0',
+    goodFor: 'light tasks, commit messages and local drafts, more exact than Q4_K_M',
     fileName: 'qwen2.5-coder-1.5b-instruct-q8_0.gguf',
     url: hf('Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF', 'f86cb2c1fa58255f8052cc32aeede1b7482d4361', 'qwen2.5-coder-1.5b-instruct-q8_0.gguf'),
     kv: KV_1_5B,
@@ -157,6 +164,7 @@ export const MODEL_CATALOG: readonly ModelPreset[] = [
     sha256: '724fb256bec1ff062b2f65e4569e871ad2e95ab2a3989723d1769c54294730b7',
     contextLength: 32_768,
     license: 'LicenseRef-Qwen-Research',
+    goodFor: 'refactor plans and explanations that hold together; non-commercial licence',
     fileName: 'qwen2.5-coder-3b-instruct-q4_k_m.gguf',
     url: hf('Qwen/Qwen2.5-Coder-3B-Instruct-GGUF', 'f74adce6aa16316c625447af059dbebe4983757c', 'qwen2.5-coder-3b-instruct-q4_k_m.gguf'),
     kv: KV_3B,

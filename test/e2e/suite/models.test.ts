@@ -39,6 +39,22 @@ describe('model management in VS Code', function () {
     assert.match(labels[labels.length - 1]!, /Choose a GGUF File/);
   });
 
+  it('lists instruct models first for the planner, says what each is good for, and offers no planner at all', () => {
+    const items = pickerItems(dir, '', { totalMemoryBytes: 32e9, freeMemoryBytes: 24e9, vramBytes: null }, 'planner');
+    const labels = items.map((i) => i.label);
+    assert.match(labels[0]!, /Instruct models/);
+    const instruct = MODEL_CATALOG.filter((p) => p.role === 'chat');
+    assert.deepEqual(
+      labels
+        .slice(1, 1 + instruct.length)
+        .map((l) => l.replace(/^\$\([\w-]+\) /, ''))
+        .sort(),
+      instruct.map((p) => p.name).sort(),
+    );
+    assert.ok(items.some((i) => i.detail?.startsWith('refactor plans and explanations that hold together')));
+    assert.match(labels[labels.length - 1]!, /No Planner Model/);
+  });
+
   it('downloads a preset with progress, verifies it and puts it in place', async () => {
     const bytes = readFileSync(await resolveTestModel({ cwd: process.env.E2E_REPO_ROOT ?? process.cwd() }));
     let requests = 0;
