@@ -69,7 +69,6 @@ export function activate(context: vscode.ExtensionContext): VerdantApi {
   const config = new Config();
   const keys = new CloudKeyStore(context.secrets);
   const bar = new StatusBar(COMMANDS.showStatus);
-  const status = new StatusService({ version: VERSION, config, keys, bar, log });
   // The worker is shared by every window on this machine through files in global storage; nothing starts here.
   const stateDir = context.globalStorageUri.fsPath;
   const engineHttp = engineHttpLoader(context.extensionPath);
@@ -81,6 +80,7 @@ export function activate(context: vscode.ExtensionContext): VerdantApi {
     workerScript: workerScriptPath(context.extensionPath),
     clientName: `${vscode.env.appName} window ${vscode.env.sessionId.slice(0, 8)}`,
   });
+  const status = new StatusService({ version: VERSION, config, keys, bar, log, roleFacts: (role) => engine.facts(role) });
   const usage = new UsageLog();
   const carbon = new CarbonAccounting({ config, usage, secrets: context.secrets, stateDir, log });
   const completions = new Completions({

@@ -10,6 +10,12 @@ export type LocalRole = (typeof LOCAL_ROLES)[number];
 /** One role's model, as its settings name it (modelPath '' for server backends; threads are the engine's). */
 export type RoleModel = Omit<LocalSettings, 'efficiencyMode'>;
 
+/** What a window has measured of a role's model: the backend that last answered, its median decode speed. */
+export interface RoleFacts {
+  readonly backend: string | null;
+  readonly tokensPerSecond: number | null;
+}
+
 /** Who serves a role's work: its own model, the other role's, or none. */
 export interface RoleAssignment {
   readonly role: LocalRole;

@@ -1,5 +1,5 @@
 // What the status-bar item says, computed from plain inputs so the wording is tested without VS Code.
-import { assignRole, describeAssignment, LOCAL_ROLES, type RoleAssignment } from './localRoles';
+import { assignRole, describeAssignment, LOCAL_ROLES, type LocalRole, type RoleAssignment, type RoleFacts } from './localRoles';
 import type { SettingProblem, VerdantSettings } from './settings';
 import { hostOf } from './cloud/endpoint';
 
@@ -15,6 +15,8 @@ export interface StatusInput {
   readonly engineBusy?: boolean;
   /** The last local-engine failure, until a request succeeds again. */
   readonly engineProblem?: string;
+  /** What this window has measured of each role's model. */
+  readonly roleFacts?: (role: LocalRole) => RoleFacts;
   readonly onBattery?: boolean;
 }
 
@@ -46,12 +48,17 @@ const CLOUD_LINES: Record<CloudState, string> = {
   ready: 'Cloud: on',
 };
 
-/** Who serves a local role; a model of its own on Verdant's engine also says its device and threads. */
-function roleLine(a: RoleAssignment): string {
+/**
+ * Who serves a local role; a model of its own on Verdant's engine also says its device and threads, and what this
+ * window has measured of it (the backend that answered, tokens/s).
+ */
+function roleLine(a: RoleAssignment, facts: RoleFacts | undefined): string {
   const line = describeAssignment(a);
   const m = a.model;
-  if (a.servedBy !== a.role || !m || m.backend !== 'llama.cpp') return line;
-  return `${line} (${m.gpu === 'auto' ? 'GPU auto' : m.gpu}, ${m.threads || 'auto'} threads)`;
+  if (a.servedBy !== a.role || !m) return line;
+  const settings = m.backend === 'llama.cpp' ? ` (${m.gpu === 'auto' ? 'GPU auto' : m.gpu}, ${m.threads || 'auto'} threads)` : '';
+  const seen = [facts?.backend ?? '', facts?.tokensPerSecond ? `${facts.tokensPerSecond.toFixed(0)} tokens/s` : ''].filter(Boolean);
+  return `${line}${settings}${seen.length ? ` · ${seen.join(', ')}` : ''}`;
 }
 
 export function describeStatus(input: StatusInput): StatusView {
@@ -59,7 +66,7 @@ export function describeStatus(input: StatusInput): StatusView {
   const cloud = cloudState(input);
   const lines: string[] = [];
   lines.push(`**Verdant ${input.version}**: ${settings.enable ? 'on' : 'off'}`);
-  for (const role of LOCAL_ROLES) lines.push(roleLine(assignRole(settings, role)));
+  for (const role of LOCAL_ROLES) lines.push(roleLine(assignRole(settings, role), input.roleFacts?.(role)));
   lines.push(completionsLine(input));
   lines.push(cloud === 'ready' ? `${CLOUD_LINES.ready} → ${hostOf(settings.cloud.endpoint)}` : CLOUD_LINES[cloud]);
   lines.push(routingLine(settings));

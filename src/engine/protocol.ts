@@ -44,6 +44,8 @@ export interface LoadedModelStatus extends BackendInfo {
   readonly modelPath: string;
   readonly loadMs: number;
   readonly warmupMs: number;
+  /** Weights and KV cache as estimated before loading, bytes. */
+  readonly memoryBytes: number;
   readonly sequencesUsed: number;
   readonly evictions: number;
 }

@@ -68,7 +68,7 @@ function describeRole(role: RoleReport, worker: EngineReport['worker']): string[
     const loaded = model?.backend === 'llama.cpp' ? worker?.models.find((m) => m.modelPath === model.modelPath) : undefined;
     if (loaded)
       lines.push(
-        `  loaded in ${Math.round(loaded.loadMs)} ms, warm-up ${Math.round(loaded.warmupMs)} ms, ${loaded.sequencesUsed} document cache(s) in use`,
+        `  memory about ${(loaded.memoryBytes / 2 ** 30).toFixed(1)} GiB (weights and cache), loaded in ${Math.round(loaded.loadMs)} ms, warm-up ${Math.round(loaded.warmupMs)} ms, ${loaded.sequencesUsed} document cache(s) in use`,
       );
   } else if (model) {
     lines.push(role.problem ? `  not available: ${role.problem}` : '  not loaded (loads on first use)');

@@ -5,7 +5,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Config } from '../config';
-import { assignRole, LOCAL_ROLES, roleModelKey, type LocalRole, type RoleAssignment, type RoleModel } from '../core/localRoles';
+import { assignRole, LOCAL_ROLES, roleModelKey, type LocalRole, type RoleAssignment, type RoleFacts, type RoleModel } from '../core/localRoles';
 import type { LocalBackendKind, LocalSettings } from '../core/settings';
 import { EngineClient } from '../engine/client';
 import { EngineError } from '../engine/errors';
@@ -57,6 +57,8 @@ export class LocalEngine implements vscode.Disposable {
   /** Each role's context size, tokens, as its last answer, load or status said. */
   private readonly lastContext: Record<LocalRole, number | null> = { completion: null, planner: null };
   private readonly speeds: Record<LocalRole, number[]> = { completion: [], planner: [] };
+  /** The backend that last answered for each role, e.g. "llama.cpp (vulkan)". */
+  private readonly lastBackend: Record<LocalRole, string | null> = { completion: null, planner: null };
 
   constructor(private readonly deps: LocalEngineDeps) {}
 
@@ -71,6 +73,7 @@ export class LocalEngine implements vscode.Disposable {
         ? await this.engineClient().generate(modelConfig(model), request, options)
         : await this.serverBackend(model).generate(request, options);
     this.lastContext[role] = result.contextTokens ?? this.lastContext[role];
+    this.lastBackend[role] = result.backend;
     if (result.timing.generatedTokens >= 2 && result.timing.tokensPerSecond > 0) {
       const speeds = this.speeds[role];
       speeds.push(result.timing.tokensPerSecond);
@@ -86,6 +89,11 @@ export class LocalEngine implements vscode.Disposable {
     this.lastVram = info.vramBytes ?? this.lastVram;
     this.lastContext[role] = info.contextSize ?? this.lastContext[role];
     return info;
+  }
+
+  /** What this window has seen of the role's model: the backend that last answered and its median speed. */
+  facts(role: LocalRole): RoleFacts {
+    return { backend: this.lastBackend[role], tokensPerSecond: median(this.speeds[role]) };
   }
 
   /** Who serves the role now, from the settings. */

@@ -1,6 +1,7 @@
 // Keeps the status bar true: recomputes the StatusView when settings, workspace trust or the stored key change.
 import * as vscode from 'vscode';
 import type { Config } from '../config';
+import type { LocalRole, RoleFacts } from '../core/localRoles';
 import { describeStatus, type StatusView } from '../core/status';
 import type { CloudKeyStore } from './secrets';
 import type { StatusBar } from './statusBar';
@@ -12,6 +13,8 @@ export interface StatusDeps {
   readonly keys: CloudKeyStore;
   readonly bar: StatusBar;
   readonly log: vscode.LogOutputChannel;
+  /** What this window has measured of each role's model (LocalEngine.facts). */
+  readonly roleFacts?: (role: LocalRole) => RoleFacts;
 }
 
 export class StatusService implements vscode.Disposable {
@@ -98,6 +101,7 @@ export class StatusService implements vscode.Disposable {
       engineBusy: this.engine.busy,
       engineProblem: this.engine.problem,
       onBattery: this.engine.onBattery,
+      roleFacts: this.deps.roleFacts,
     });
   }
 

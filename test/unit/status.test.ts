@@ -59,5 +59,14 @@ describe('status view', () => {
     const planner = { ...DEFAULT_SETTINGS.planner, modelPath: '/m/instruct.gguf', gpu: 'cpu' } as const;
     const both = describeStatus(input({ settings: { ...DEFAULT_SETTINGS, local, planner } })).lines;
     assert.ok(both.includes('Planner model: instruct.gguf (cpu, 6 threads)'), both.join('\n'));
+    const measured = describeStatus(
+      input({
+        settings: { ...DEFAULT_SETTINGS, local, planner },
+        roleFacts: (role) =>
+          role === 'completion' ? { backend: 'llama.cpp (vulkan)', tokensPerSecond: 84.6 } : { backend: null, tokensPerSecond: null },
+      }),
+    ).lines;
+    assert.ok(measured.includes('Completion model: coder.gguf (vulkan, 6 threads) · llama.cpp (vulkan), 85 tokens/s'), measured.join('\n'));
+    assert.ok(measured.includes('Planner model: instruct.gguf (cpu, 6 threads)'), 'nothing measured yet, nothing said');
   });
 });

@@ -45,6 +45,8 @@ export interface EngineDeps {
 export interface LoadStats {
   readonly loadMs: number;
   readonly warmupMs: number;
+  /** The memory the fit check estimated before loading (weights and KV cache), bytes. */
+  readonly memoryBytes: number;
 }
 
 const DEFAULT_CONTEXT = 4096;
@@ -131,7 +133,7 @@ export class LlamaEngine implements InferenceBackend {
       const loadMs = performance.now() - t0;
       const raplDeps = deps.rapl ?? {};
       const rapl = (await new RaplMeter(raplDeps).available()) ? raplDeps : undefined;
-      const engine = new LlamaEngine(config, mod, selected, model, context, pool, { loadMs, warmupMs: 0 });
+      const engine = new LlamaEngine(config, mod, selected, model, context, pool, { loadMs, warmupMs: 0, memoryBytes: need.totalBytes });
       const w0 = performance.now();
       // Warm-up: the first evaluation compiles GPU pipelines and faults in the weights; pay it now, not on a keystroke.
       await engine.generate({ kind: 'completion', prompt: 'The', maxTokens: 1, sessionKey: '\0warmup' });
@@ -139,7 +141,7 @@ export class LlamaEngine implements InferenceBackend {
       log(
         `loaded ${file} on ${selected.backend} (${selected.threads} threads, context ${context.contextSize} x ${sequences}, batch ${context.batchSize}, flash attention ${String(context.flashAttention)}) in ${loadMs.toFixed(0)} ms, warm-up ${warmupMs.toFixed(0)} ms${rapl ? ', RAPL energy counters readable' : ''}`,
       );
-      const ready = new LlamaEngine(config, mod, selected, model, context, pool, { loadMs, warmupMs });
+      const ready = new LlamaEngine(config, mod, selected, model, context, pool, { loadMs, warmupMs, memoryBytes: need.totalBytes });
       ready.rapl = rapl;
       return ready;
     } catch (e) {

@@ -197,6 +197,11 @@ describe('inline completions in VS Code (real engine, FIM model)', function () {
         ['stories260K-fim.gguf', 'stories260K.gguf'],
         'the shared worker holds both (memory allows)',
       );
+      assert.equal(
+        both.lines.filter((l) => /^ {2}memory about [\d.]+ GiB \(weights and cache\), loaded in/.test(l)).length,
+        2,
+        both.lines.join('\n'),
+      );
 
       await config().update('planner.modelPath', undefined, G);
       const one = await status();
