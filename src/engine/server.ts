@@ -1,6 +1,6 @@
 // The engine worker's socket server: one per machine, shared by every VS Code window. It owns the loaded models
-// (enginePool.ts: a completion and a planner model at once when memory allows), serves requests from all clients, cancels a client's requests when that client disconnects (a window that dies
-// leaves nothing running), and exits after an idle period with no clients. A connection is served only once the
+// (enginePool.ts: a completion and a planner model at once when memory allows), serves requests from all clients,
+// cancels a client's requests when that client disconnects (a window that dies leaves nothing running), and exits after an idle period with no clients. A connection is served only once the
 // client has proved it holds the engine key (handshake.ts); anything else on this machine that connects gets nothing.
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -92,6 +92,7 @@ export class EngineServer {
   private draining: string | undefined;
 
   constructor(private readonly options: ServerOptions) {
+    const need = options.memoryNeed ?? memoryNeed;
     this.engines = new EnginePool({
       load: async (config) => {
         try {
@@ -99,12 +100,11 @@ export class EngineServer {
           this.lastError = null;
           return engine;
         } catch (e) {
-          this.lastError = serializeError(e);
-          options.log(`load failed: ${this.lastError.message}`);
-          throw e instanceof EngineError ? e : new EngineError('model-load-failed', this.lastError.message);
+          throw this.loadFailed(e);
         }
       },
-      need: options.memoryNeed ?? memoryNeed,
+      // Reading the file's header is the first step of a load: a missing or corrupt file fails here.
+      need: (config) => need(config).catch((e: unknown) => Promise.reject(this.loadFailed(e))),
       available: options.availableMemory ?? (() => os.freemem()),
       max: options.maxModels ?? MAX_MODELS,
       log: options.log,
@@ -422,6 +422,13 @@ export class EngineServer {
       });
     }
     return this.routerLoad;
+  }
+
+  /** Keeps a failed load as the status's lastError and logs it; the error to send back. */
+  private loadFailed(e: unknown): EngineError {
+    this.lastError = serializeError(e);
+    this.options.log(`load failed: ${this.lastError.message}`);
+    return e instanceof EngineError ? e : new EngineError('model-load-failed', this.lastError.message);
   }
 
   private async status(): Promise<WorkerStatus> {

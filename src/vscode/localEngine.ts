@@ -56,15 +56,17 @@ export class LocalEngine implements vscode.Disposable {
   private lastVram: number | null = null;
   /** Each role's context size, tokens, as its last answer, load or status said. */
   private readonly lastContext: Record<LocalRole, number | null> = { completion: null, planner: null };
-  private readonly speeds: Record<LocalRole, number[]> = { completion: [], planner: [] };
+  private speeds: Record<LocalRole, number[]> = { completion: [], planner: [] };
   /** The backend that last answered for each role, e.g. "llama.cpp (vulkan)". */
   private readonly lastBackend: Record<LocalRole, string | null> = { completion: null, planner: null };
+  /** The model (roleModelKey) the speeds and backend above are of: another model starts them afresh. */
+  private readonly measuredKey: Record<LocalRole, string | null> = { completion: null, planner: null };
 
   constructor(private readonly deps: LocalEngineDeps) {}
 
   /**
-   * Runs one request on the model that serves the role (its own, else the other role's); a completion's result
-   * updates knownContextTokens.
+   * Runs one request on the model that serves the role (its own, else the other role's); the result updates what is
+   * known of that role's model (knownContextTokens, facts).
    */
   async generate(request: GenerateRequest, options?: GenerateOptions, role: LocalRole = 'completion'): Promise<GenerateResult> {
     const model = this.modelFor(role);
@@ -72,6 +74,11 @@ export class LocalEngine implements vscode.Disposable {
       model.backend === 'llama.cpp'
         ? await this.engineClient().generate(modelConfig(model), request, options)
         : await this.serverBackend(model).generate(request, options);
+    const key = roleModelKey(model);
+    if (this.measuredKey[role] !== key) {
+      this.measuredKey[role] = key;
+      this.speeds[role] = [];
+    }
     this.lastContext[role] = result.contextTokens ?? this.lastContext[role];
     this.lastBackend[role] = result.backend;
     if (result.timing.generatedTokens >= 2 && result.timing.tokensPerSecond > 0) {

@@ -101,6 +101,9 @@ describe('engine worker shared by windows (real processes)', function () {
 
   it('reports a bad model file clearly and stays up', async () => {
     const a = client('window A');
+    // Loading it (Show Engine Status's Load Model) fails with the reason, and the status keeps it.
+    await assert.rejects(a.load(config({ modelPath: w.models.corrupt.truncated })), /truncated/);
+    assert.match((await a.status()).lastError?.message ?? '', /truncated/);
     await assert.rejects(
       a.generate(config({ modelPath: w.models.corrupt.truncated }), { kind: 'completion', prompt: 'x', maxTokens: 1 }),
       (e: unknown) => e instanceof EngineError && e.code === 'model-invalid' && /truncated/.test(e.message),
