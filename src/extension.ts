@@ -24,6 +24,7 @@ import { Tasks } from './vscode/tasks';
 import { Completions } from './vscode/completions';
 import { engineHttpLoader } from './vscode/engineHttp';
 import { thisMachinesNpu } from './vscode/engineStatus';
+import { offerFirstSteps } from './vscode/firstStart';
 import { LocalEngine, workerScriptPath } from './vscode/localEngine';
 import { CloudKeyStore } from './vscode/secrets';
 import { StatusService } from './vscode/status';
@@ -36,6 +37,8 @@ export interface VerdantApi {
   readonly engine: LocalEngine;
   /** Milliseconds activate() took, measured inside the extension host. */
   readonly activationMs: number;
+  /** Whether this start showed the first-start hint (no model chosen yet, not shown before). */
+  readonly firstStartHint: Promise<boolean>;
   /** Current status-bar text. */
   statusText(): string;
   /** The inline-completion pipeline (its stats show cache hits, engine calls, cancellations). */
@@ -177,8 +180,17 @@ export function activate(context: vscode.ExtensionContext): VerdantApi {
     `Verdant ${VERSION} activated in ${activationMs.toFixed(1)} ms (${vscode.env.appName} ${vscode.version}, ` +
       `${vscode.env.remoteName ? `remote ${vscode.env.remoteName}, ` : ''}trusted: ${vscode.workspace.isTrusted})`,
   );
+  // After activation returns: the hint is a notification nobody waits for.
+  const firstStartHint = offerFirstSteps({
+    config,
+    globalState: context.globalState,
+    extensionId: context.extension.id,
+    selectModelCommand: COMMANDS.selectLocalModel,
+    log,
+  });
   return {
     version: VERSION,
+    firstStartHint,
     engine,
     completions,
     usage,

@@ -87,7 +87,9 @@ export function describeStatus(input: StatusInput): StatusView {
             : '$(sparkle)';
   // The mode shows in the bar only when it differs from the default, so a "local-only" or "cloud-only" is never forgotten.
   const mode = settings.routing.mode === 'balanced' ? '' : ` · ${settings.routing.mode}`;
-  return { text: `${icon} Verdant${mode}`, lines, severity, cloud };
+  // Until a model is chosen, the bar says so: nothing else tells a new user why no ghost text comes (#22).
+  const noModel = settings.enable && assignRole(settings, 'completion').model === null ? ': no model' : '';
+  return { text: `${icon} Verdant${noModel}${mode}`, lines, severity, cloud };
 }
 
 function routingLine(settings: VerdantSettings): string {

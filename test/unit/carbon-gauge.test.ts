@@ -25,7 +25,8 @@ describe('gauge levels and formatting', () => {
     assert.equal(intensityLevel(36, [], 35).level, 'medium', "Sweden's 36 g/kWh against its own ~35 average");
     assert.equal(globalLevel(150).level, 'low');
     assert.equal(globalLevel(300).level, 'medium');
-    assert.equal(globalLevel(450).level, 'high');
+    assert.equal(globalLevel(473).level, 'medium', 'the world average');
+    assert.equal(globalLevel(550).level, 'high');
   });
 
   it('formats grams and energy with sensible units', () => {
@@ -97,7 +98,7 @@ describe('dashboard data', () => {
     assert.equal(d.tasks[0]!.requests, 3);
     assert.equal(d.zoneLevel, 'high', "250 g/kWh is the top of this zone's day");
     assert.equal(d.level, 'medium', 'and in the middle of the global scale');
-    assert.match(d.levelBasis, /^a fixed global scale \(low up to 150, high from 450 g\/kWh; the world average is about 473\)$/);
+    assert.match(d.levelBasis, /^a fixed global scale \(low up to 150, high from 550 g\/kWh; the world average is about 473\)$/);
     assert.equal(d.window?.start, '2026-11-26T14:00:00.000Z'); // (100 + 110) / 2 beats 13:30's (120 + 100) / 2
     assert.equal(d.window?.avgGPerKWh, 105);
     assert.ok(d.methods.some((m) => /Market-based claims/.test(m.text)));

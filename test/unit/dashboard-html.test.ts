@@ -346,7 +346,7 @@ describe('dashboard script', () => {
     const text = app.textContent;
     assert.match(
       text,
-      /medium on a fixed global scale \(low up to 150, high from 450 g\/kWh; the world average is about 473\); high for this zone, against/,
+      /medium on a fixed global scale \(low up to 150, high from 550 g\/kWh; the world average is about 473\); high for this zone, against/,
     );
     assert.match(text, /Inline completions, last 24 h25% accepted8 shown, median 184 ms from the engine/);
     send({ type: 'data', data: gbData() });

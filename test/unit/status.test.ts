@@ -18,7 +18,7 @@ const withCloud = (cloud: Partial<VerdantSettings['cloud']>): VerdantSettings =>
 describe('status view', () => {
   it('shows on, local only, by default', () => {
     const v = describeStatus(input());
-    assert.equal(v.text, '$(sparkle) Verdant');
+    assert.equal(v.text, '$(sparkle) Verdant: no model', 'no model chosen yet, and the bar says so');
     assert.equal(v.severity, 'ok');
     assert.equal(v.cloud, 'off');
     assert.match(v.lines[0]!, /Verdant 1\.2\.3\*\*: on/);
@@ -34,7 +34,7 @@ describe('status view', () => {
   it('warns, with each problem, when a setting is invalid', () => {
     const v = describeStatus(input({ problems: [{ key: 'verdant.local.gpu', message: 'verdant.local.gpu must be one of …' }] }));
     assert.equal(v.severity, 'warning');
-    assert.equal(v.text, '$(warning) Verdant');
+    assert.equal(v.text, '$(warning) Verdant: no model');
     assert.ok(v.lines.some((l) => l.includes('verdant.local.gpu must be')));
   });
 
@@ -49,6 +49,13 @@ describe('status view', () => {
     const v = describeStatus(input({ settings: withCloud({ enable: true, endpoint: 'https://api.example.com/v1' }) }));
     assert.equal(v.cloud, 'no-key');
     assert.ok(v.lines.some((l) => l.includes('Set Cloud API Key')));
+  });
+
+  it('drops "no model" once a role has one (either serves completions)', () => {
+    const planner = { ...DEFAULT_SETTINGS.planner, modelPath: '/m/instruct.gguf' };
+    assert.equal(describeStatus(input({ settings: { ...DEFAULT_SETTINGS, planner } })).text, '$(sparkle) Verdant');
+    const server = { ...DEFAULT_SETTINGS.local, backend: 'ollama' } as const;
+    assert.equal(describeStatus(input({ settings: { ...DEFAULT_SETTINGS, local: server } })).text, '$(sparkle) Verdant');
   });
 
   it("names each role's model by file name, and where an empty role's work goes", () => {

@@ -69,8 +69,11 @@ export interface DashboardData {
   readonly completions?: QualitySummary;
 }
 
-/** The fixed global scale's bounds, g/kWh: low up to the first (wind, hydro, nuclear grids), high from the second. */
-export const GLOBAL_SCALE = { lowUpTo: 150, highFrom: 450 } as const;
+/**
+ * The fixed global scale, g/kWh: low up to the first (hydro, nuclear, wind grids), high from the second (coal-heavy
+ * ones); the world average sits between.
+ */
+export const GLOBAL_SCALE = { lowUpTo: 150, highFrom: 550 } as const;
 
 /**
  * Where `now` sits on a fixed global scale, the same for every zone (#21: Sweden's 36 g/kWh read "medium" against its

@@ -1,20 +1,13 @@
 // The carbon gauge, its tooltip, the dashboard and the report, in a real VS Code with a fresh profile and no keys
 // (so the figures come from the built-in averages), plus screenshots of the workbench and of the dashboard.
 import * as assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { VerdantApi } from '../../../src/extension';
 import { sleep, until } from '../../support/wait';
-
-/** Asks the runner for a screenshot of the whole workbench (test-output/screenshots/<name>.png). */
-async function screenshot(name: string): Promise<void> {
-  const dir = process.env.E2E_SHOTS;
-  if (!dir) return; // under @vscode/test-electron there is no browser to photograph
-  writeFileSync(path.join(dir, `request-${name}`), '');
-  await until(`screenshot ${name} taken`, () => existsSync(path.join(dir, `done-${name}`)), 60_000, 100);
-}
+import { screenshot } from './screenshot';
 
 describe('carbon gauge and dashboard', function () {
   this.timeout(180_000);

@@ -4,6 +4,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as vscode from 'vscode';
 import type { VerdantApi } from '../../../src/extension';
 import { until } from '../../support/wait';
+import { screenshot } from './screenshot';
 
 const EXTENSION_ID = 'verdant-dev.verdant';
 
@@ -62,7 +63,19 @@ describe('Verdant in a real extension host', () => {
   });
 
   it('shows the status-bar item', () => {
-    assert.equal(api.statusText(), '$(sparkle) Verdant');
+    assert.equal(api.statusText(), '$(sparkle) Verdant: no model');
+  });
+
+  it('says once what to do first while no model is chosen, and the status bar says "no model" until one is (#22)', async () => {
+    assert.equal(await api.firstStartHint, true, 'a fresh profile with no model gets the hint');
+    await screenshot('first-start');
+    await config().update('local.modelPath', '/models/qwen2.5-coder-1.5b-q8_0.gguf', vscode.ConfigurationTarget.Global);
+    try {
+      await until('the status bar without "no model"', () => api.statusText() === '$(sparkle) Verdant');
+    } finally {
+      await config().update('local.modelPath', undefined, vscode.ConfigurationTarget.Global);
+    }
+    await until('"no model" again', () => api.statusText() === '$(sparkle) Verdant: no model');
   });
 
   it('ignores workspace settings that try to redirect code or change what runs', () => {
@@ -88,13 +101,13 @@ describe('Verdant in a real extension host', () => {
     await until('status off', () => api.statusText() === '$(circle-slash) Verdant');
     assert.equal(config().get('enable'), false);
     assert.equal(await vscode.commands.executeCommand('verdant.toggle'), true);
-    await until('status on', () => api.statusText() === '$(sparkle) Verdant');
+    await until('status on', () => api.statusText() === '$(sparkle) Verdant: no model');
   });
 
   it('warns in the status bar about an invalid setting and recovers when it is fixed', async () => {
     await config().update('local.threads', 1000, vscode.ConfigurationTarget.Global);
     try {
-      await until('warning', () => api.statusText() === '$(warning) Verdant');
+      await until('warning', () => api.statusText() === '$(warning) Verdant: no model');
       const view = await vscode.commands.executeCommand<{ lines: string[] }>('verdant.showStatus');
       assert.ok(
         view.lines.some((l) => /verdant\.local\.threads must be a whole number from 0 to 256, not 1000/.test(l)),
@@ -104,7 +117,7 @@ describe('Verdant in a real extension host', () => {
       await vscode.commands.executeCommand('workbench.action.closeQuickOpen');
       await config().update('local.threads', undefined, vscode.ConfigurationTarget.Global);
     }
-    await until('recovered', () => api.statusText() === '$(sparkle) Verdant');
+    await until('recovered', () => api.statusText() === '$(sparkle) Verdant: no model');
   });
 
   it('opens its log and its settings', async () => {
