@@ -2,6 +2,7 @@
 // only when the document has not changed since, or discarded. Applying or discarding a local proposal tells the
 // router whether the local model's answer did.
 import * as vscode from 'vscode';
+import { PROPOSAL_PENDING_CONTEXT } from './contextKeys';
 import type { RoutingKind } from '../core/routing/features';
 
 const SCHEME = 'verdant-proposal';
@@ -42,6 +43,7 @@ export class Proposals implements vscode.Disposable {
     const proposal = { ...p, id: this.nextId++ };
     this.proposals.set(proposal.id, proposal);
     this.current = proposal;
+    this.syncContext();
     await vscode.commands.executeCommand(
       'vscode.diff',
       vscode.Uri.from({ scheme: SCHEME, path: `/original/${proposal.id}` }),
@@ -81,5 +83,11 @@ export class Proposals implements vscode.Disposable {
   private forget(p: Proposal): void {
     this.proposals.delete(p.id);
     if (this.current === p) this.current = undefined;
+    this.syncContext();
+  }
+
+  /** Apply / Discard Proposed Refactoring show in the Command Palette only while one is pending (#22). */
+  private syncContext(): void {
+    void vscode.commands.executeCommand('setContext', PROPOSAL_PENDING_CONTEXT, this.proposals.size > 0).then(undefined, () => {});
   }
 }

@@ -6,6 +6,7 @@
 // one multi-file diff: one undoable operation, nothing written without the user's accept. A failed or
 // cancelled step changes nothing and keeps the plan for "Resume Refactor".
 import * as vscode from 'vscode';
+import { REFACTOR_CONTEXT } from './contextKeys';
 import { formatGrams } from '../core/carbon/dashboardData';
 import { sensitiveReason } from '../core/cloud/outgoing';
 import { applyEdits, parseEditBlocks, resolveEdits, EditError } from '../core/refactor/edits';
@@ -123,6 +124,7 @@ export class Refactors implements vscode.Disposable {
   constructor(private readonly deps: RefactorDeps) {
     this.disposables.push(
       this.events,
+      this.events.event(() => this.syncContext()),
       vscode.commands.registerCommand(REFACTOR_COMMANDS.plan, (request?: string) => this.planRefactor(request)),
       vscode.commands.registerCommand(REFACTOR_COMMANDS.deferCurrent, (within?: string) => this.deferFromPlan(within)),
       vscode.commands.registerCommand(REFACTOR_COMMANDS.resume, () => this.resume()),
@@ -136,6 +138,23 @@ export class Refactors implements vscode.Disposable {
 
   /** Set while the plan list is open: the clock button's action, callable as a command. */
   private deferShown: ((within?: string) => void) | undefined;
+
+  /**
+   * The context keys that show Apply / Discard / Resume Refactor and Run Refactor Plan When Clean in the Command
+   * Palette only while there is something for them to act on (#22: package.json's commandPalette `when` clauses).
+   */
+  private syncContext(): void {
+    const s = this.session;
+    const keys: [string, boolean][] = [
+      [REFACTOR_CONTEXT.review, this.decide !== undefined],
+      [REFACTOR_CONTEXT.resumable, s !== undefined && (s.state === 'failed' || s.state === 'cancelled')],
+      [REFACTOR_CONTEXT.planOpen, this.deferShown !== undefined],
+    ];
+    for (const [key, value] of keys)
+      vscode.commands
+        .executeCommand('setContext', key, value)
+        .then(undefined, (e: unknown) => this.deps.log.warn(`refactor: could not set ${key}: ${errorMessage(e)}`));
+  }
 
   private deferFromPlan(within?: string): void {
     this.deferShown?.(within);
@@ -387,10 +406,12 @@ export class Refactors implements vscode.Disposable {
       });
       pick.onDidHide(() => {
         this.deferShown = undefined;
+        this.syncContext();
         pick.dispose();
         resolve({ choice: accepted ?? 'cancel', within });
       });
       pick.show();
+      this.syncContext();
     });
   }
 
@@ -398,6 +419,7 @@ export class Refactors implements vscode.Disposable {
   private async execute(session: RefactorSession, purpose: WorkPurpose = 'interactive'): Promise<RefactorResult> {
     session.state = 'running';
     session.error = undefined;
+    this.syncContext();
     const todo = session.steps.filter((p) => p.enabled && !session.done.has(p.step.id));
     if (todo.some((p) => p.route === 'cloud') && this.deps.consent.value !== 'granted') {
       const consent =
@@ -476,6 +498,7 @@ export class Refactors implements vscode.Disposable {
     const decided = new Promise<'apply' | 'discard'>((resolve) => {
       this.decide = resolve;
     });
+    this.syncContext();
     await vscode.commands
       .executeCommand('vscode.changes', `Verdant refactor: ${session.ctx.request} (${resources.length} files)`, resources)
       .then(undefined, (e) => this.deps.log.warn(`refactor: no multi-file diff view (${errorMessage(e)})`));
@@ -489,6 +512,7 @@ export class Refactors implements vscode.Disposable {
       .then((c) => this.decide?.(c === 'Apply' ? 'apply' : 'discard'));
     const choice = await decided;
     this.decide = undefined;
+    this.syncContext();
     // The diff stays open after the decision, so its proposed side stays readable until the next review.
     for (const key of [...this.proposed.keys()]) if (!key.startsWith(`/${id}/`)) this.proposed.delete(key);
     let applied = false;

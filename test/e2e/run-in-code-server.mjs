@@ -254,8 +254,30 @@ async function main() {
         );
     }
     let finished = false;
+    // What the Command Palette lists for a query, as a user sees it (commands hidden by a `when` clause are not
+    // there): the suite writes <shots>/palette-<id> holding the query, the runner answers <shots>/listed-<id> (JSON).
+    const paletteLists = async (f) => {
+      const id = f.slice('palette-'.length).replace(/[^\w.-]/g, '_');
+      const query = fs.readFileSync(path.join(shotsDir, f), 'utf8');
+      fs.rmSync(path.join(shotsDir, f), { force: true });
+      let labels = [];
+      try {
+        await page.keyboard.press('F1');
+        await page.waitForSelector('.quick-input-widget .quick-input-box input', { state: 'visible', timeout: 10000 });
+        await page.keyboard.type(query);
+        await page.waitForTimeout(500); // the list filters as it is typed
+        labels = await page.$$eval('.quick-input-widget .monaco-list-row', (rows) =>
+          rows.map((r) => r.getAttribute('aria-label') ?? r.textContent ?? ''),
+        );
+        await page.keyboard.press('Escape');
+      } catch (e) {
+        log(`palette ${id} failed: ${e.message}`);
+      }
+      fs.writeFileSync(path.join(shotsDir, `listed-${id}`), JSON.stringify(labels));
+    };
     const shots = (async () => {
       while (!finished) {
+        for (const f of fs.readdirSync(shotsDir).filter((f) => f.startsWith('palette-'))) await paletteLists(f);
         for (const f of fs.readdirSync(shotsDir).filter((f) => f.startsWith('request-'))) {
           const name = f.slice('request-'.length).replace(/[^\w.-]/g, '_');
           fs.rmSync(path.join(shotsDir, f), { force: true });

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { EFFICIENCY_MODES } from '../../src/core/power/efficiency';
 import { BUDGET_ACTIONS, ROUTING_MODES } from '../../src/core/routing/policy';
 import { DEFAULT_SETTINGS, readSettings } from '../../src/core/settings';
+import { PROPOSAL_PENDING_CONTEXT, REFACTOR_CONTEXT } from '../../src/vscode/contextKeys';
 
 interface Property {
   default: unknown;
@@ -19,6 +20,20 @@ function defaultOf(key: string): unknown {
 }
 
 describe('package.json manifest', () => {
+  it('shows the commands that act on something pending only while it is (#22), by context keys the code sets', () => {
+    const palette: { command: string; when?: string }[] = pkg.contributes.menus.commandPalette;
+    const when = (command: string) => palette.find((m) => m.command === command)?.when;
+    const expected: Record<string, string> = {
+      'verdant.applyProposal': PROPOSAL_PENDING_CONTEXT,
+      'verdant.discardProposal': PROPOSAL_PENDING_CONTEXT,
+      'verdant.applyRefactor': REFACTOR_CONTEXT.review,
+      'verdant.discardRefactor': REFACTOR_CONTEXT.review,
+      'verdant.resumeRefactor': REFACTOR_CONTEXT.resumable,
+      'verdant.runRefactorWhenClean': REFACTOR_CONTEXT.planOpen,
+    };
+    for (const [command, key] of Object.entries(expected)) assert.equal(when(command), key, command);
+  });
+
   it('declares exactly the settings the typed reader reads, with the same defaults', () => {
     const read: string[] = [];
     readSettings((key) => {

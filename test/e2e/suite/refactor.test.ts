@@ -12,6 +12,7 @@ import type { VerdantApi } from '../../../src/extension';
 import { makeFimVariant } from '../../support/ggufRewrite';
 import { resolveTestModel } from '../../support/testModel';
 import { until } from '../../support/wait';
+import { paletteRows } from './screenshot';
 import type { RefactorResult } from '../../../src/vscode/refactor';
 import { setUpHybrid, startCloudStandIn, teardownHybrid, type CloudStandIn } from './cloudStandIn';
 
@@ -152,6 +153,9 @@ describe('Plan Refactor: a rename across three files, planned locally, executed 
     const records: { id: string; feature: string; route: string; sciG: number; model: string }[] = [];
     const sub = api.carbon.onDidRecord((r) => records.push(r));
     const sent = cloud.requests.length;
+    // Nothing to apply yet: the Command Palette does not offer it (#22).
+    const idle = await paletteRows('Verdant: Apply Refactor');
+    if (idle) assert.ok(!idle.some((r) => r.includes('Verdant: Apply Refactor')), `not offered while nothing is pending: ${idle.join(' | ')}`);
     const { running, planned, review } = await start();
     await planned;
     const session = api.refactors.current!;
@@ -166,6 +170,12 @@ describe('Plan Refactor: a rename across three files, planned locally, executed 
     await vscode.commands.executeCommand('workbench.action.acceptSelectedQuickOpenItem');
     await review;
     assert.deepEqual(read(), FILES, 'nothing is written before the review is accepted');
+    const offered = await paletteRows('Verdant: Apply Refactor');
+    if (offered)
+      assert.ok(
+        offered.some((r) => r.includes('Verdant: Apply Refactor')),
+        `offered during the review: ${offered.join(' | ')}`,
+      );
     const r = await decide(running, review, 'verdant.applyRefactor');
     sub.dispose();
     assert.equal(r?.state, 'applied', JSON.stringify(r));

@@ -1,5 +1,6 @@
-// Screenshots from inside the suite: the runner (run-in-code-server.mjs) watches E2E_SHOTS for requests.
-import { existsSync, writeFileSync } from 'node:fs';
+// Screenshots and Command Palette listings from inside the suite: the runner (run-in-code-server.mjs) watches
+// E2E_SHOTS for requests and drives the real browser page.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { until } from '../../support/wait';
 
@@ -9,4 +10,20 @@ export async function screenshot(name: string): Promise<void> {
   if (!dir) return; // under @vscode/test-electron there is no browser to photograph
   writeFileSync(path.join(dir, `request-${name}`), '');
   await until(`screenshot ${name} taken`, () => existsSync(path.join(dir, `done-${name}`)), 60_000, 100);
+}
+
+let paletteRequests = 0;
+
+/**
+ * The Command Palette's rows for a query, as the user sees them; undefined where there is no browser to drive (under
+ * @vscode/test-electron).
+ */
+export async function paletteRows(query: string): Promise<string[] | undefined> {
+  const dir = process.env.E2E_SHOTS;
+  if (!dir) return undefined;
+  const id = `q${++paletteRequests}`;
+  writeFileSync(path.join(dir, `palette-${id}`), query);
+  const answer = path.join(dir, `listed-${id}`);
+  await until(`the palette listing for ${query}`, () => existsSync(answer), 60_000, 100);
+  return JSON.parse(readFileSync(answer, 'utf8')) as string[];
 }
