@@ -33,8 +33,12 @@ export class InlineCompletionProvider implements vscode.InlineCompletionItemProv
   ): Promise<vscode.InlineCompletionItem[] | undefined> {
     const manual = context.triggerKind === vscode.InlineCompletionTriggerKind.Invoke;
     if (!this.wanted(document, manual)) return undefined;
-    // While the suggest widget is open, its choice decides what is typed next; do not compete (unless asked).
-    if (context.selectedCompletionInfo && !manual) return undefined;
+    // While the suggest widget is open, its choice decides what is typed next: do not compete (unless asked), and
+    // stop a request already running for this document rather than spend energy on a suggestion nobody sees.
+    if (context.selectedCompletionInfo && !manual) {
+      this.deps.pipeline.cancel(document.uri.toString());
+      return undefined;
+    }
     const input = toInput(document, position, manual);
     const cancel = abortSignalOf(token);
     try {

@@ -17,6 +17,9 @@ export interface StatusDeps {
   readonly roleFacts?: (role: LocalRole) => RoleFacts;
 }
 
+/** A request still running after this long shows the busy icon (#22: a 1.2 s request never did at 400 ms). */
+export const BUSY_AFTER_MS = 300;
+
 export class StatusService implements vscode.Disposable {
   private view: StatusView;
   private hasCloudKey = false;
@@ -68,7 +71,7 @@ export class StatusService implements vscode.Disposable {
   setEngineBusy(busy: boolean): void {
     clearTimeout(this.busyTimer);
     if (!busy) return this.update({ busy: false });
-    this.busyTimer = setTimeout(() => this.update({ busy: true }), 400);
+    this.busyTimer = setTimeout(() => this.update({ busy: true }), BUSY_AFTER_MS);
   }
 
   setEngineProblem(problem: string | undefined): void {

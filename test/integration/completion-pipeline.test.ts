@@ -183,6 +183,21 @@ describe('completion pipeline (real engine, FIM model)', function () {
     assert.equal(p.stats.staleCancelled, 1);
   });
 
+  it('cancels a running request at once when told (the suggest widget opened)', async () => {
+    const { wrapped, aborted, release, firstCall } = counting(engine, true);
+    const p = new CompletionPipeline({ engine: wrapped, sleep: async () => {} });
+    const key = 'file:///suggest.txt';
+    const a = p.complete(input(PREFIX, { documentKey: key }), new AbortController().signal);
+    await firstCall; // in flight, held
+    p.cancel('file:///another-document.txt');
+    assert.equal(p.stats.staleCancelled, 0, "another document's cancel leaves it running");
+    p.cancel(key);
+    assert.equal(p.stats.staleCancelled, 1, 'cancelled there and then, not a tick later');
+    release();
+    assert.equal(await a, undefined, 'nothing to show');
+    assert.equal(aborted.length, 1, 'the engine stopped the request');
+  });
+
   it('lets only the last of quick keystrokes reach the engine (debounce)', async () => {
     const { wrapped, calls } = counting(engine);
     const p = new CompletionPipeline({ engine: wrapped });
@@ -219,8 +234,10 @@ describe('completion pipeline (real engine, FIM model)', function () {
       },
     };
     const p = new CompletionPipeline({ engine: told, record: (r) => records.push(r), sleep: async () => {} });
-    assert.equal(await p.warmUp(input(PREFIX, { documentKey: 'file:///warm.txt' })), true);
-    await p.complete(input(PREFIX, { documentKey: 'file:///warm.txt' }), new AbortController().signal);
+    // Text no other test uses: the engine's KV sequences are shared, and one may already hold PREFIX.
+    const text = 'Sam found a shiny stone by the river. He';
+    assert.equal(await p.warmUp(input(text, { documentKey: 'file:///warm.txt' })), true);
+    await p.complete(input(text, { documentKey: 'file:///warm.txt' }), new AbortController().signal);
     assert.deepEqual(purposes, ['background', undefined], 'a completion leaves the default: interactive');
     assert.equal(records[0]!.feature, 'warm-up');
     assert.equal(records[0]!.generatedTokens, 0);

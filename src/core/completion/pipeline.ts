@@ -245,6 +245,15 @@ export class CompletionPipeline {
     }
   }
 
+  /**
+   * Cancels the document's running engine request at once: VS Code's suggest widget opened, and its choice decides
+   * what is typed next, so a suggestion computed for the text as it stands would be work nobody sees (#22).
+   */
+  cancel(documentKey: string): void {
+    const running = this.inFlight.get(documentKey);
+    if (running) this.cancelStale(documentKey, running);
+  }
+
   private fromCache(input: CompletionInput): Suggestion | undefined {
     const hit = this.cache.get(input.prefix, input.suffix);
     if (!hit) return undefined;

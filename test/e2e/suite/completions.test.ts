@@ -132,9 +132,12 @@ describe('inline completions in VS Code (real engine, FIM model)', function () {
       const stale = stats().staleCancelled;
       await vscode.commands.executeCommand('type', { text: ' ' });
       await until('the request to reach the server', () => received > 0);
+      // The request is still running (the server never answers): the status bar shows the engine at work (#22).
+      await until('the status bar to show the engine busy', () => api.statusText().startsWith('$(loading~spin) Verdant'));
       await vscode.commands.executeCommand('deleteLeft');
       await until('the stale request cancelled', () => stats().staleCancelled > stale);
       await until('the server to see the cancelled request go', () => closed > 0);
+      await until('the busy state to end with the request', () => !api.statusText().startsWith('$(loading~spin)'));
     } finally {
       for (const key of ['local.backend', 'local.serverUrl']) await config().update(key, undefined, G);
       server.closeAllConnections();

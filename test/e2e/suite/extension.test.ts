@@ -58,6 +58,32 @@ describe('Verdant in a real extension host', () => {
     );
   });
 
+  it("binds no key that VS Code's own default keybindings use (#22: Shift+Tab took outdent away)", async () => {
+    await vscode.commands.executeCommand('workbench.action.openDefaultKeybindingsFile');
+    const text = await until('the default keybindings', () => {
+      const doc = vscode.window.activeTextEditor?.document;
+      return doc && /keybindings/i.test(doc.uri.path) ? doc.getText() : undefined;
+    });
+    await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+    const defaults = JSON.parse(text.replace(/^\s*\/\/.*$/gm, '')) as { key: string; command: string }[];
+    const contributed = vscode.extensions.getExtension(EXTENSION_ID)!.packageJSON.contributes.keybindings as {
+      key: string;
+      mac?: string;
+      command: string;
+    }[];
+    const mine = contributed.map((k) => ({ key: (process.platform === 'darwin' ? (k.mac ?? k.key) : k.key).toLowerCase(), command: k.command }));
+    assert.ok(defaults.length > 100, `read ${defaults.length} default keybindings`);
+    for (const { key, command } of mine) {
+      // The file lists extensions' bindings too, ours among them.
+      const taken = defaults.filter((d) => d.key.toLowerCase() === key && !d.command.startsWith('-') && d.command !== command);
+      assert.deepEqual(
+        taken.map((d) => d.command),
+        [],
+        `${key} is VS Code's own`,
+      );
+    }
+  });
+
   it('loads no native inference module on activation', () => {
     assert.deepEqual(loadedInferenceModules(), []);
   });
