@@ -10,7 +10,8 @@ import { extractCodeBlock, isDeferrable, TASKS, type TaskContext, type TaskKind 
 import type { CloudConsent } from './cloudConsent';
 import { Proposals } from './proposals';
 import type { Router } from './router';
-import { appendTo, routeLine, showMarkdown, streamInto } from './taskUi';
+import { ResultDocuments } from './resultDocuments';
+import { routeLine } from './taskUi';
 import { showFailure } from './unawaited';
 
 export const TASK_COMMANDS = {
@@ -52,12 +53,15 @@ interface LastTask {
 export class Tasks implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private readonly proposals: Proposals;
+  /** Markdown results (summaries, explanations, answers) as read-only documents with their title. */
+  private readonly results = new ResultDocuments();
   private last: LastTask | undefined;
 
   constructor(private readonly deps: TasksDeps) {
     this.proposals = new Proposals((kind, accepted) => deps.router.recordAcceptance(kind, accepted));
     this.disposables.push(
       this.proposals,
+      this.results,
       vscode.commands.registerCommand(TASK_COMMANDS.explain, () => this.fromSelection('explain')),
       vscode.commands.registerCommand(TASK_COMMANDS.refactor, (instruction?: string) => this.fromSelection('refactor', instruction)),
       vscode.commands.registerCommand(TASK_COMMANDS.ask, (question?: string) => this.ask(question)),
@@ -135,16 +139,11 @@ export class Tasks implements vscode.Disposable {
       instruction: question,
     };
     return this.remember('ask', async (force) => {
-      // The answer streams into a markdown document as it is generated; the route line is added when it is done.
-      const answer = await vscode.workspace.openTextDocument({ language: 'markdown', content: `# ${question}\n\n` });
-      await vscode.window.showTextDocument(answer, { preview: false, viewColumn: vscode.ViewColumn.Beside });
-      const sink = streamInto(answer);
-      const r = await this.deps.runner.run('ask', ctx, { sink: sink.write, force, mayDefer: true });
-      await sink.flush();
-      await appendTo(
-        answer,
-        r?.route === 'later' ? `\n\n---\n*Queued: ${r.reason}.*\n` : r ? `\n\n---\n*${routeLine(r)}*\n` : '\n\n---\n*No answer.*\n',
-      );
+      // The answer streams into a read-only markdown result as it is generated; the route line is added when it is done.
+      const answer = await this.results.open(`Ask: ${question}`, `# ${question}\n\n`);
+      const r = await this.deps.runner.run('ask', ctx, { sink: (t) => answer.append(t), force, mayDefer: true });
+      answer.append(r?.route === 'later' ? `\n\n---\n*Queued: ${r.reason}.*\n` : r ? `\n\n---\n*${routeLine(r)}*\n` : '\n\n---\n*No answer.*\n');
+      await answer.flush();
       return this.shown('ask', r, async (o) => {
         void this.offerRetry('ask', o);
         return o;
@@ -220,7 +219,8 @@ export class Tasks implements vscode.Disposable {
         viewColumn: vscode.ViewColumn.Beside,
       });
     } else {
-      await showMarkdown(`${TASKS[kind].title} ${ctx.filePath}`, o);
+      const title = `${TASKS[kind].title} ${ctx.filePath}`;
+      await this.results.open(title, `# ${title}\n\n*${routeLine(o)}*\n\n${o.text}`);
     }
     void this.offerRetry(kind, o, [], title);
     return o;

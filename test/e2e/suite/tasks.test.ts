@@ -109,6 +109,8 @@ describe('palette tasks with a green-cloud endpoint (OpenAI-compatible server on
     assert.equal(outcome.route, 'cloud', 'a question over a large file is heavy');
     const answer = vscode.window.activeTextEditor?.document;
     assert.equal(answer?.languageId, 'markdown');
+    assert.equal(answer?.uri.scheme, 'verdant-result', 'streamed into a read-only result document');
+    assert.match(answer?.uri.path ?? '', /\/Ask How do I sum prices\.md$/);
     assert.match(answer?.getText() ?? '', /^# How do I sum prices\?\n\nHere it is:[\s\S]*Uses reduce\.\n\n---\n\*Route: cloud/);
   });
 
@@ -132,10 +134,18 @@ describe('palette tasks with a green-cloud endpoint (OpenAI-compatible server on
       assert.equal(outcome.model, 'stories260K.gguf');
       assert.ok(outcome.grams !== undefined && outcome.grams > 0);
       assert.equal(bodies.length, sent, 'nothing went to the cloud');
-      assert.match(
-        vscode.window.activeTextEditor?.document.getText() ?? '',
-        /\*Route: local \(local: [^)]*confidence [01]\.\d\d(; similar requests [^)]*)?\)/,
+      const result = vscode.window.activeTextEditor?.document;
+      assert.match(result?.getText() ?? '', /\*Route: local \(local: [^)]*confidence [01]\.\d\d(; similar requests [^)]*)?\)/);
+      // A read-only document with a real title, in one editor group, that closes without asking to be saved (#22).
+      assert.equal(result?.uri.scheme, 'verdant-result');
+      assert.match(result?.uri.path ?? '', /\/Summary of Untitled-\d+\.md$/);
+      assert.equal(result?.languageId, 'markdown');
+      assert.equal(result?.isDirty, false);
+      const tabs = vscode.window.tabGroups.all.flatMap((g) =>
+        g.tabs.filter((t) => (t.input as { uri?: vscode.Uri }).uri?.toString() === result?.uri.toString()),
       );
+      assert.equal(tabs.length, 1, 'one tab, in one group');
+      assert.equal(tabs[0]!.label, `${result!.uri.path.split('/').pop()}`);
       assert.deepEqual([api.carbon.lastRecord?.route, api.carbon.lastRecord?.feature], ['local', 'task']);
     } finally {
       await api.engine.stopWorker();
