@@ -313,20 +313,24 @@ function dailyCsv(
 export function gaugeTooltip(d: DashboardData, engineLine: string): string {
   const i = d.intensity;
   const ageMin = Math.max(0, Math.round((Date.parse(d.generatedAt) - Date.parse(i.at)) / 60_000));
+  // With no zone set the figure is the world average: "for this zone" would compare it with itself (#22).
+  const zoneNote = i.zone ? `; ${d.zoneLevel} for this zone, against ${d.zoneBasis}` : '';
   const lines = [
-    `**Grid now: ${Math.round(i.gPerKWh)} gCO2e/kWh**: ${d.level} on ${d.levelBasis}; ${d.zoneLevel} for this zone, against ${d.zoneBasis}`,
-    `${i.zone || 'World (no zone set: run **Verdant: Set Location / Grid Zone**)'} · ${i.source}${i.detail ? `, ${i.detail}` : ''} · ${i.signal} · ${i.isEstimated ? 'estimated' : 'measured'}${ageMin > 1 ? ` · ${ageMin} min old` : ''}`,
+    `**Grid now: ${Math.round(i.gPerKWh)} gCO2e/kWh**: ${d.level} on ${d.levelBasis}${zoneNote}`,
+    `${i.zone || 'No zone set: the world average ([Set Location / Grid Zone](command:verdant.setGridZone))'} · ${i.source}${i.detail ? `, ${i.detail}` : ''} · ${i.signal} · ${i.isEstimated ? 'estimated' : 'measured'}${ageMin > 1 ? ` · ${ageMin} min old` : ''}`,
   ];
   if (i.fallbackReason) lines.push(`$(warning) ${i.fallbackReason}`);
   const t = d.today;
   lines.push(
-    `**Today**: ${t.requests} requests · local ${formatWh(t.localWh)}, ${formatGrams(t.localG)} · cloud ${formatWh(t.cloudWh)}, ${formatGrams(t.cloudG)} (range ${formatGrams(t.rangeG[0])}–${formatGrams(t.rangeG[1])})`,
+    `**Today**: ${t.requests} requests${t.warmUps ? ` (and ${t.warmUps} engine warm-up${t.warmUps === 1 ? '' : 's'}, counted in the grams)` : ''} · local ${formatWh(t.localWh)}, ${formatGrams(t.localG)} · cloud ${formatWh(t.cloudWh)}, ${formatGrams(t.cloudG)} (range ${formatGrams(t.rangeG[0])}–${formatGrams(t.rangeG[1])})`,
   );
   if (t.baselineModel) lines.push(`Saved ${formatGrams(t.savedG)} against all-cloud **${t.baselineModel}** (${formatGrams(t.baselineG)})`);
   lines.push(
     d.window && d.window.savingPct > 0
       ? `Next clean hour: ${hhmm(d.window.start)}–${hhmm(d.window.end)}, ${Math.round(d.window.avgGPerKWh)} g/kWh (${Math.round(d.window.savingPct)}% less than now)`
-      : 'Next clean hour: now is as clean as the forecast gets',
+      : d.window || d.forecast.source !== 'embedded'
+        ? 'Next clean hour: now is as clean as the forecast gets'
+        : 'Next clean hour: no forecast for this zone (only its annual average), so no hour is known to be cleaner',
   );
   lines.push(engineLine);
   lines.push(

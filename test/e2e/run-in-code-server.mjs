@@ -281,7 +281,13 @@ async function main() {
         for (const f of fs.readdirSync(shotsDir).filter((f) => f.startsWith('request-'))) {
           const name = f.slice('request-'.length).replace(/[^\w.-]/g, '_');
           fs.rmSync(path.join(shotsDir, f), { force: true });
+          // A tooltip-* shot shows the carbon gauge's tooltip: hover the item, give the hover its delay.
+          if (name.startsWith('tooltip-')) {
+            await page.hover(`[id="${gaugeItemId}"]`).catch((e) => log(`hover for ${name} failed: ${e.message}`));
+            await page.waitForSelector('.monaco-hover', { state: 'visible', timeout: 5000 }).catch(() => log(`no tooltip shown for ${name}`));
+          }
           await page.screenshot({ path: path.join(shotsOut, `${name}.png`) }).catch((e) => log(`screenshot ${name} failed: ${e.message}`));
+          if (name.startsWith('tooltip-')) await page.mouse.move(0, 0);
           fs.writeFileSync(path.join(shotsDir, `done-${name}`), '');
           log(`screenshot test-output/screenshots/${name}.png`);
         }

@@ -82,17 +82,19 @@ describe('dashboard data', () => {
     const records = [
       rec('2026-11-26T09:00:00Z', 'local', 0.5, 1),
       rec('2026-11-26T10:00:00Z', 'cloud', 2, 0.5, 'refactor'),
+      rec('2026-11-26T10:30:00Z', 'local', 0, 0, 'warm-up'),
       rec('2026-11-25T10:00:00Z', 'local', 1, 2),
       rec('2026-10-01T10:00:00Z', 'local', 9, 9),
     ];
     const d = buildDashboardData({ records, intensity, forecast, annualAverage: 215, now: NOW, utcOffsetMinutes: 0 });
-    assert.equal(d.today.requests, 2);
+    assert.equal(d.today.requests, 2, 'what someone asked for');
+    assert.equal(d.today.warmUps, 1, 'engine overhead, counted apart');
     assert.equal(d.today.localG, 0.5);
     assert.equal(d.today.cloudG, 2);
     assert.equal(d.today.savedG, 1.5);
     assert.equal(d.today.baselineModel, 'llama-3.3-70b-instruct');
     assert.equal(d.days.length, 30);
-    assert.deepEqual(d.days[29], { day: '2026-11-26', localG: 0.5, cloudG: 2, savedG: 1.5, requests: 2 });
+    assert.deepEqual(d.days[29], { day: '2026-11-26', localG: 0.5, cloudG: 2, savedG: 1.5, requests: 3 });
     assert.deepEqual(d.days[28], { day: '2026-11-25', localG: 1, cloudG: 0, savedG: 2, requests: 1 });
     assert.equal(d.tasks[0]!.feature, 'inline-completion', 'sorted by grams');
     assert.equal(d.tasks[0]!.requests, 3);

@@ -28,7 +28,10 @@ export interface TaskRow {
 }
 
 export interface TodayTotals {
+  /** Requests someone asked for (completions, tasks, ...). */
   readonly requests: number;
+  /** Engine overhead nobody asked for: cache warm-ups (their grams are in the totals, their count is kept apart). */
+  readonly warmUps: number;
   readonly localG: number;
   readonly cloudG: number;
   readonly localWh: number;
@@ -209,7 +212,8 @@ export function buildDashboardData(input: BuildInput): DashboardData {
     forecast,
     window,
     today: {
-      requests: todays.length,
+      requests: todays.filter((r) => r.feature !== 'warm-up').length,
+      warmUps: todays.filter((r) => r.feature === 'warm-up').length,
       localG: sum(local, (r) => r.sciG),
       cloudG: sum(cloud, (r) => r.sciG),
       localWh: sum(local, (r) => r.energy.kWh * 1000),

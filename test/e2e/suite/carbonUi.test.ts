@@ -31,14 +31,24 @@ describe('carbon gauge and dashboard', function () {
     await screenshot('workbench-gauge');
   });
 
-  it('explains the figure in the tooltip: source, today, baseline, clean window, engine', () => {
+  it('explains the figure in the tooltip: source, today, baseline, clean window, engine; with no zone, says so and offers one (#22)', async () => {
     const t = api.carbonUi.gaugeTooltip;
-    assert.match(t, /Grid now: 473 gCO2e\/kWh/);
-    assert.match(t, /World \(no zone set/);
+    assert.match(
+      t,
+      /Grid now: 473 gCO2e\/kWh\*\*: medium on a fixed global scale \(low up to 150, high from 550 g\/kWh; the world average is about 473\)\n/,
+    );
+    assert.doesNotMatch(t, /for this zone, against/, 'no zone: nothing to compare the world average with');
+    assert.match(t, /No zone set: the world average \(\[Set Location \/ Grid Zone\]\(command:verdant\.setGridZone\)\)/);
     assert.match(t, /embedded, Ember 2024/);
     assert.match(t, /\*\*Today\*\*: \d+ requests/);
-    assert.match(t, /Next clean hour/);
+    assert.match(t, /Next clean hour: no forecast for this zone \(only its annual average\)/);
     assert.match(t, /Inline completions: /);
+    const tooltip = (api.carbonUi as unknown as { item: vscode.StatusBarItem }).item.tooltip as vscode.MarkdownString;
+    assert.ok(
+      (tooltip.isTrusted as { enabledCommands: string[] }).enabledCommands.includes('verdant.setGridZone'),
+      'the Set Location link in the tooltip works',
+    );
+    await screenshot('tooltip-no-zone'); // the runner hovers the gauge first for a tooltip-* shot
   });
 
   it('follows the grid zone setting', async () => {
