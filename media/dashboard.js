@@ -44,7 +44,7 @@
 
   function formatGrams(g) {
     const a = Math.abs(g);
-    if (a === 0) return '0 g';
+    if (a < 5e-6) return '0 g'; // rounds to 0.00 mg: never "-0.00 mg"
     if (a < 1) return `${trim(g * 1000)} mg`;
     if (a < 1000) return `${trim(g)} g`;
     return `${(g / 1000).toFixed(2)} kg`;
@@ -196,6 +196,12 @@
       section.appendChild(notice(annual
         ? `No forecast for this zone: flat at the annual average (${gkwh(points[0].v)}).${f.fallbackReason ? ` ${f.fallbackReason}` : ''}`
         : `The ${f.source} forecast is flat at ${gkwh(points[0].v)}.`));
+      // A flat line at the annual average says nothing a sentence does not (#22): offer what would give a forecast.
+      if (annual) {
+        section.appendChild(el('p', { class: 'no-forecast' }, 'A live source for your zone gives an hourly forecast, and with it the best hour to run deferred work. ',
+          commandButton('verdant.setGridZone', 'Set grid zone')));
+        return section;
+      }
     } else if (d.window) {
       section.appendChild(el('p', { class: 'window-text' }, el('span', { class: 'band-key', 'aria-hidden': 'true' }), windowText(d.window, nowMs)));
     }
@@ -343,18 +349,21 @@
 
   // ---- Page.
 
-  const app = document.getElementById('app');
-  const status = el('p', { role: 'status', class: 'status' }, 'Loading carbon data…');
-  const content = el('div', { class: 'content' });
-  const toolbar = el('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Carbon actions' });
-  for (const [command, text] of BUTTONS) {
+  /** A button that asks the extension to run one of the allowed commands (dashboardPanel.ts checks the list). */
+  function commandButton(command, text) {
     const button = el('button', { type: 'button', class: command === 'verdant.refreshCarbon' ? 'primary' : 'secondary' }, text);
     button.addEventListener('click', () => {
       if (command === 'verdant.refreshCarbon') status.textContent = 'Refreshing…';
       vscode.postMessage({ type: 'command', command });
     });
-    toolbar.appendChild(button);
+    return button;
   }
+
+  const app = document.getElementById('app');
+  const status = el('p', { role: 'status', class: 'status' }, 'Loading carbon data…');
+  const content = el('div', { class: 'content' });
+  const toolbar = el('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Carbon actions' });
+  for (const [command, text] of BUTTONS) toolbar.appendChild(commandButton(command, text));
   // The header and its buttons stay; only the content is redrawn, so keyboard focus survives a refresh.
   app.replaceChildren(el('header', {}, el('h1', {}, 'Verdant Carbon'), toolbar), status, content);
 

@@ -31,6 +31,7 @@ describe('gauge levels and formatting', () => {
 
   it('formats grams and energy with sensible units', () => {
     assert.equal(formatGrams(0), '0 g');
+    assert.equal(formatGrams(-0.000001), '0 g', 'a warm-up saving -1 µg: not "-0.00 mg"');
     assert.equal(formatGrams(0.0042), '4.20 mg');
     assert.equal(formatGrams(0.5), '500 mg');
     assert.equal(formatGrams(12.345), '12.3 g');

@@ -433,7 +433,16 @@ describe('dashboard script', () => {
     assert.match(text, /No forecast for this zone: flat at the annual average \(44 g\/kWh\)/);
     assert.doesNotMatch(text, /cleanest hour/);
     assert.match(text, /No requests recorded in the last 30 days/);
-    assert.equal(app.all('svg').filter((s) => s.getAttribute('role') === 'img').length, 1, 'the history chart is left out');
+    assert.equal(
+      app.all('svg').filter((s) => s.getAttribute('role') === 'img').length,
+      0,
+      'neither a flat line at the annual average (#22) nor an empty history is drawn',
+    );
+    assert.deepEqual(
+      app.all('button').map((b) => b.textContent),
+      ['Set grid zone', 'Export report', 'Refresh', 'Set grid zone'],
+      'the forecast section offers the zone picker',
+    );
   });
 
   it('shows an error from the extension, and reports a drawing failure instead of throwing', () => {

@@ -113,7 +113,7 @@ export function intensityLevel(nowG: number, forecast: readonly number[], annual
 /** 0.0042 g -> "4.2 mg", 12.345 g -> "12.3 g", 4321 g -> "4.32 kg". */
 export function formatGrams(g: number): string {
   const a = Math.abs(g);
-  if (a === 0) return '0 g';
+  if (a < 5e-6) return '0 g'; // rounds to 0.00 mg: never "-0.00 mg" (#22: a warm-up's saving)
   if (a < 1) return `${trim(g * 1000)} mg`;
   if (a < 1000) return `${trim(g)} g`;
   return `${(g / 1000).toFixed(2)} kg`;
