@@ -8,6 +8,7 @@ import * as vscode from 'vscode';
 import type { Config } from '../config';
 import { declaredSize } from '../core/carbon/energy/cloud';
 import { carbonContext, presetForUrl } from '../core/cloud/presets';
+import { assignRole } from '../core/localRoles';
 import { AcceptanceTracker } from '../core/routing/acceptance';
 import { OutcomeMemory } from '../core/routing/memory';
 import { loadWeights, referenceForward, TS_CLASSIFIER, type RouterWeights } from '../core/routing/classifier';
@@ -215,7 +216,16 @@ export class Router implements TaskRouter, vscode.Disposable {
     const s = this.deps.config.settings;
     const backend = this.localBackend ?? s.local.backend;
     const intensity = await this.deps.carbon.intensity();
-    const cloud = s.cloud.enable && s.cloud.endpoint && s.cloud.model && (await this.deps.keys.has()) ? await this.cloudSide() : undefined;
+    const hasKey = s.cloud.enable && s.cloud.endpoint && s.cloud.model ? await this.deps.keys.has() : false;
+    const cloud = hasKey ? await this.cloudSide() : undefined;
+    const cloudUnavailable = !s.cloud.endpoint
+      ? 'no cloud endpoint is configured'
+      : !s.cloud.enable
+        ? 'the cloud is switched off (verdant.cloud.enable)'
+        : !s.cloud.model
+          ? 'no cloud model is set (verdant.cloud.model)'
+          : 'no cloud API key is stored (run "Verdant: Set Cloud API Key")';
+    const planner = assignRole(s, 'planner').model;
     const budget =
       s.routing.dailyBudgetGrams > 0
         ? { dailyGrams: s.routing.dailyBudgetGrams, usedTodayG: await this.gramsToday(), action: s.routing.budgetAction }
@@ -228,11 +238,11 @@ export class Router implements TaskRouter, vscode.Disposable {
         prefillTokensPerSecond: this.prefillTps,
         gPerKWh: intensity.gPerKWh,
         contextTokens: this.contextTokens,
-        ...(s.local.backend === 'llama.cpp' && !s.local.modelPath
-          ? { unavailable: 'no local model is chosen (run "Verdant: Select Local Model")' }
-          : {}),
+        // Tasks run on the planner's model, else the completion model's (src/core/localRoles.ts).
+        ...(planner ? {} : { unavailable: 'no local model is chosen (run "Verdant: Select Local Model" or "Verdant: Select Planner Model")' }),
       },
       cloud,
+      ...(cloud ? {} : { cloudUnavailable }),
       trusted: vscode.workspace.isTrusted,
       offline: Date.now() < this.offlineUntil,
       consent: q.consent,

@@ -26,7 +26,12 @@ export const editorTaskUi: TaskUi = {
   offerLocal: async (message) => (await vscode.window.showErrorMessage(`Verdant: ${message}`, 'Run Locally')) === 'Run Locally',
 };
 
-/** "Route: local (local: 0.2 g vs cloud 0.9 g, confidence 0.81) · model m · 0.2 g CO2e" */
+/**
+ * "Route: local · model m · 0.2 g CO2e recorded · decided on the estimates: local: 0.2 g vs cloud 0.9 g, confidence
+ * 0.81": what ran and what the ledger recorded first, then the router's reason, its figures named as estimates (#22:
+ * two unlabelled gram figures, in nested parentheses, read as a contradiction).
+ */
 export function routeLine(o: TaskOutcome): string {
-  return `Route: ${o.route} (${o.reason}) · model ${o.model}${o.grams !== undefined ? ` · ${formatGrams(o.grams)} CO2e` : ''}`;
+  const recorded = o.grams !== undefined ? ` · ${formatGrams(o.grams)} CO2e recorded` : '';
+  return `Route: ${o.route} · model ${o.model}${recorded} · decided on the estimates: ${o.reason}`;
 }

@@ -252,7 +252,7 @@ export class Tasks implements vscode.Disposable {
   private offerRetry(kind: TaskKind, o: TaskOutcome, actions: string[] = [], title = `Verdant: ${kind} done`): Thenable<string | undefined> {
     const cloudOk = o.decision?.options.some((x) => x.route === 'cloud' && !x.blocked) ?? false;
     const other = o.route === 'local' ? (cloudOk ? RETRY_CLOUD : undefined) : RETRY_LOCAL;
-    return vscode.window.showInformationMessage(`${title} (${routeLine(o)}).`, ...actions, ...(other ? [other] : [])).then((c) => {
+    return vscode.window.showInformationMessage(`${title}. ${routeLine(o)}.`, ...actions, ...(other ? [other] : [])).then((c) => {
       if (c === RETRY_CLOUD) showFailure(this.retry('cloud'));
       else if (c === RETRY_LOCAL) showFailure(this.retry('local'));
       return c;

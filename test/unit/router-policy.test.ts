@@ -678,6 +678,11 @@ describe('router policy', () => {
         assert.ok(d.reason.startsWith(`local: ${formatGrams(LOCAL_FR.gCO2e)}, confidence 0.05`), d.reason);
       }
       assert.match(decideRoute(EXPLAIN, ctx({ cloud: undefined }), 0.05).reason, /\(no cloud endpoint is configured\)$/);
+      // Which limit applied, when the router knows (#22: an endpoint was set but the cloud switched off).
+      assert.match(
+        decideRoute(EXPLAIN, ctx({ cloud: undefined, cloudUnavailable: 'the cloud is switched off (verdant.cloud.enable)' }), 0.05).reason,
+        /\(the cloud is switched off \(verdant\.cloud\.enable\)\)$/,
+      );
     });
 
     it('never sends code from an untrusted workspace, even with consent', () => {

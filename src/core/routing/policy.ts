@@ -65,6 +65,8 @@ export interface RouteContext {
   readonly local: LocalSide & { readonly contextTokens: number; readonly unavailable?: string };
   /** The configured endpoint, or undefined when none is set up (endpoint, model, key, verdant.cloud.enable). */
   readonly cloud?: CloudSide;
+  /** Why `cloud` is undefined, in the user's terms (#22: "no endpoint" was said when one was set but switched off). */
+  readonly cloudUnavailable?: string;
   readonly trusted: boolean;
   /** The network is known to be down. */
   readonly offline?: boolean;
@@ -106,7 +108,7 @@ function p2(v: number): string {
 
 /** Why the cloud cannot be used for this request, or undefined when it can (consent may still need asking). */
 function cloudBlock(ctx: RouteContext, cloud: OptionEstimate | undefined): string | undefined {
-  if (!ctx.cloud || !cloud) return 'no cloud endpoint is configured';
+  if (!ctx.cloud || !cloud) return ctx.cloudUnavailable ?? 'no cloud endpoint is configured';
   if (!ctx.trusted) return 'this workspace is not trusted, so code stays on this machine';
   if (ctx.consent === 'denied') return "you chose to keep this workspace's code on this machine";
   if (ctx.offline) return 'the network is offline';

@@ -135,7 +135,12 @@ describe('palette tasks with a green-cloud endpoint (OpenAI-compatible server on
       assert.ok(outcome.grams !== undefined && outcome.grams > 0);
       assert.equal(bodies.length, sent, 'nothing went to the cloud');
       const result = vscode.window.activeTextEditor?.document;
-      assert.match(result?.getText() ?? '', /\*Route: local \(local: [^)]*confidence [01]\.\d\d(; similar requests [^)]*)?\)/);
+      // What ran and what was recorded, then the router's reason with its figures named as estimates (#22): no nested
+      // parentheses around the route, and a reason that says which limit kept it local.
+      assert.match(
+        result?.getText() ?? '',
+        /\*Route: local · model stories260K\.gguf · [\d.]+ (m|µ)?g CO2e recorded · decided on the estimates: local: [^*]*confidence [01]\.\d\d/,
+      );
       // A read-only document with a real title, in one editor group, that closes without asking to be saved (#22).
       assert.equal(result?.uri.scheme, 'verdant-result');
       assert.match(result?.uri.path ?? '', /\/Summary of Untitled-\d+\.md$/);
