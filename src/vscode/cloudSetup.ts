@@ -78,12 +78,16 @@ async function configure({ keys, log, engineHttp }: CloudSetupDeps): Promise<boo
     ignoreFocusOut: true,
   });
   if (key === undefined) return false;
-  if (key.trim()) await keys.set(key.trim());
-
   const zone = setupZone(preset, url) ?? (await askZone());
   const size = preset.models.some((m) => m.id === model && m.catalogModel !== null) || resolveCloudModel(model) ? '' : await askModelSize(model);
 
   const cfg = vscode.workspace.getConfiguration('verdant');
+  // What was there before, to put back if the user discards a setup whose test failed (#22).
+  const before = {
+    key: await keys.get(),
+    settings: SAVED_KEYS.map((k) => [k, cfg.inspect(k)?.globalValue] as const),
+  };
+  if (key.trim()) await keys.set(key.trim());
   await cfg.update('cloud.endpoint', url, vscode.ConfigurationTarget.Global);
   await cfg.update('cloud.model', model, vscode.ConfigurationTarget.Global);
   // Cleared when not needed, so a zone or size from an earlier endpoint never sticks to this one.
@@ -102,8 +106,22 @@ async function configure({ keys, log, engineHttp }: CloudSetupDeps): Promise<boo
     );
     log.info(`cloud endpoint ${new URL(url).host}, model ${model}: ${test.message}`);
     if (!test.ok) {
-      void vscode.window.showErrorMessage(`Verdant: ${test.message}`);
-      return false;
+      // Saved so far, but it did not answer: say so, and let the user keep, edit or discard it.
+      const choice = await vscode.window.showErrorMessage(
+        `Verdant: ${test.message} The endpoint is saved but did not answer: keep it anyway, edit it, or discard it?`,
+        'Keep Anyway',
+        'Edit',
+        'Discard',
+      );
+      if (choice === 'Discard' || choice === 'Edit') {
+        for (const [k, v] of before.settings) await cfg.update(k, v, vscode.ConfigurationTarget.Global);
+        if (before.key) await keys.set(before.key);
+        else await keys.clear();
+        log.info(`cloud setup: ${choice === 'Edit' ? 'editing' : 'discarded'}; the earlier endpoint settings and key are back`);
+      } else {
+        log.info('cloud setup: kept although the endpoint did not answer');
+      }
+      return choice === 'Edit' ? configure({ keys, log, engineHttp }) : false;
     }
   } finally {
     // Nothing waits on the close: it only destroys the test's own connection pool, and a failure is only logged.
@@ -117,6 +135,9 @@ async function configure({ keys, log, engineHttp }: CloudSetupDeps): Promise<boo
   if (enable === 'Enable') await cfg.update('cloud.enable', true, vscode.ConfigurationTarget.Global);
   return enable === 'Enable';
 }
+
+/** The settings a setup writes (relative to verdant.), put back as they were when a failed setup is discarded. */
+const SAVED_KEYS = ['cloud.endpoint', 'cloud.model', 'cloud.zone', 'cloud.modelParams'] as const;
 
 /** The data centre's grid zone for a custom URL (optional: Escape or empty means unknown, the World average). */
 async function askZone(): Promise<string> {
