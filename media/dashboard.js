@@ -294,11 +294,12 @@
       return section;
     }
     const saved = days.reduce((n, r) => n + r.savedG, 0);
-    const top = Math.max(...days.map((r) => Math.max(r.localG + r.cloudG, r.savedG)));
-    const bottom = Math.min(0, ...days.map((r) => r.savedG));
-    const yTicks = niceTicks(bottom, top > 0 ? top : 1e-3, 4);
+    // The emitted grams on their own scale: the avoided grams (often far larger) get a chart of their own below,
+    // or they would flatten the bars into nothing (#22).
+    const top = Math.max(...days.map((r) => r.localG + r.cloudG));
+    const yTicks = niceTicks(0, top > 0 ? top : 1e-3, 4);
     const label = `Daily emissions, last ${days.length} days: ${formatGrams(total)} over ${plural(requests, 'request', 'requests')}, ` +
-      `stacked local and cloud; ${saved >= 0 ? `${formatGrams(saved)} avoided` : `${formatGrams(-saved)} more`} than the all-cloud baseline.`;
+      'stacked local and cloud.';
     const { root, y } = chartFrame(label, yTicks, gramTick(yTicks), 'gCO2e');
     const slot = (W - M.left - M.right) / days.length;
     const cx = (i) => M.left + slot * (i + 0.5);
@@ -312,18 +313,29 @@
     });
     root.appendChild(ticks);
     root.appendChild(bars);
-    const line = days.map((r, i) => `${i ? 'L' : 'M'}${cx(i).toFixed(1)},${y(r.savedG).toFixed(1)}`).join('');
-    root.appendChild(svg('g', { class: 'saved', 'aria-hidden': 'true' },
+
+    const baseline = d.today.baselineModel || 'the all-cloud baseline';
+    const sTicks = niceTicks(Math.min(0, ...days.map((r) => r.savedG)), Math.max(1e-3, ...days.map((r) => r.savedG)), 4);
+    const sLabel = `Grams avoided per day against ${baseline}, last ${days.length} days: ` +
+      `${saved >= 0 ? `${formatGrams(saved)} avoided` : `${formatGrams(-saved)} more`} in all.`;
+    const avoided = chartFrame(sLabel, sTicks, gramTick(sTicks), 'gCO2e avoided');
+    const sTickMarks = svg('g', { 'aria-hidden': 'true' });
+    days.forEach((r, i) => {
+      if ((days.length - 1 - i) % 7 === 0) xTick(sTickMarks, cx(i), dayMonth.format(Date.parse(r.day)));
+    });
+    avoided.root.appendChild(sTickMarks);
+    const line = days.map((r, i) => `${i ? 'L' : 'M'}${cx(i).toFixed(1)},${avoided.y(r.savedG).toFixed(1)}`).join('');
+    avoided.root.appendChild(svg('g', { class: 'saved', 'aria-hidden': 'true' },
       svg('path', { d: line }),
-      days.map((r, i) => svg('circle', { cx: cx(i), cy: y(r.savedG), r: 2.5 }))));
+      days.map((r, i) => svg('circle', { cx: cx(i), cy: avoided.y(r.savedG), r: 2.5 }))));
 
     const key = (cls, text) => el('li', {}, svg('svg', { viewBox: '0 0 14 14', class: 'key', 'aria-hidden': 'true' },
       cls === 'saved' ? svg('g', { class: 'saved' }, svg('path', { d: 'M0,7L14,7' }), svg('circle', { cx: 7, cy: 7, r: 3 }))
         : svg('rect', { x: 1, y: 1, width: 12, height: 12, class: cls })), text);
-    section.appendChild(el('ul', { class: 'legend' },
-      key('bar-local', 'Local'), key('bar-cloud', 'Cloud'),
-      key('saved', `Avoided vs ${d.today.baselineModel || 'the all-cloud baseline'} (below 0: cost more)`)));
+    section.appendChild(el('ul', { class: 'legend' }, key('bar-local', 'Local'), key('bar-cloud', 'Cloud')));
     section.appendChild(el('figure', {}, root));
+    section.appendChild(el('ul', { class: 'legend' }, key('saved', `Avoided vs ${baseline} (below 0: cost more), on its own scale`)));
+    section.appendChild(el('figure', {}, avoided.root));
     section.appendChild(dataTable('Daily emissions', ['Day', 'Requests', 'Local', 'Cloud', 'Avoided'],
       days.map((r) => [r.day, String(r.requests), formatGrams(r.localG), formatGrams(r.cloudG), formatGrams(r.savedG)])));
     return section;

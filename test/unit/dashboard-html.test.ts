@@ -387,7 +387,14 @@ describe('dashboard script', () => {
     const { app, send } = loadDashboard();
     send({ type: 'data', data });
     const charts = app.all('svg').filter((s) => s.getAttribute('role') === 'img');
-    assert.equal(charts.length, 2);
+    // The forecast, the daily emissions, and the avoided grams on a scale of their own (#22: on one scale the
+    // avoided line flattened the emission bars).
+    assert.equal(charts.length, 3);
+    assert.match(charts[1]!.getAttribute('aria-label') ?? '', /^Daily emissions, last 30 days: .* stacked local and cloud\.$/);
+    assert.match(
+      charts[2]!.getAttribute('aria-label') ?? '',
+      /^Grams avoided per day against llama-3\.3-70b, last 30 days: [\d.]+ (m|µ)?g (avoided|more) in all\.$/,
+    );
     for (const c of charts) {
       assert.equal(c.namespaceURI, SVG_NS);
       assert.ok((c.getAttribute('aria-label') ?? '').length > 40, c.getAttribute('aria-label') ?? '');
