@@ -1,6 +1,7 @@
 // "Verdant: Configure Cloud Endpoint": a green-cloud preset (or any OpenAI-compatible URL), its model, the API key
 // into secret storage, a connection test, and only then the user's explicit switch to enable cloud requests.
 import * as vscode from 'vscode';
+import { machineSettingsPlace } from './settingsPlace';
 import { lookupGridAverage } from '../core/carbon/sources';
 import { parseModelParams, resolveCloudModel } from '../core/carbon/energy/cloud';
 import { CLOUD_PRESETS, type CloudPreset } from '../core/cloud/presets';
@@ -128,7 +129,7 @@ async function configure({ keys, log, engineHttp }: CloudSetupDeps): Promise<boo
     client.close().catch((e: unknown) => log.warn(`cloud setup: could not close the test connection: ${errorMessage(e)}`));
   }
   const enable = await vscode.window.showInformationMessage(
-    `Verdant: ${preset.name} answered. Use it for heavy tasks (you will be asked once per workspace before code is sent)?`,
+    `Verdant: ${preset.name} answered; its settings are saved in ${machineSettingsPlace()}. Use it for heavy tasks (you will be asked once per workspace before code is sent)?`,
     'Enable',
     'Not now',
   );

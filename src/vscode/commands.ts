@@ -6,6 +6,7 @@ import type { EngineHttpModule } from './engineHttp';
 import type { NpuDetection } from '../core/power/npu';
 import { showEngineStatus } from './engineStatus';
 import { manageModels } from './modelManager';
+import { openVerdantSettings } from './settingsPlace';
 import type { QualitySummary } from '../core/completion/quality';
 import type { LocalEngine } from './localEngine';
 import { selectLocalModel } from './modelPicker';
@@ -47,9 +48,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
   return [
     vscode.commands.registerCommand(COMMANDS.showStatus, () => showStatus(deps)),
     vscode.commands.registerCommand(COMMANDS.toggle, () => toggle(deps)),
-    vscode.commands.registerCommand(COMMANDS.openSettings, () =>
-      vscode.commands.executeCommand('workbench.action.openSettings', `@ext:${deps.extensionId}`),
-    ),
+    vscode.commands.registerCommand(COMMANDS.openSettings, () => openVerdantSettings(deps.extensionId)),
     vscode.commands.registerCommand(COMMANDS.showLog, () => deps.log.show(true)),
     vscode.commands.registerCommand(COMMANDS.setCloudApiKey, (key?: unknown) => setCloudApiKey(deps, typeof key === 'string' ? key : undefined)),
     vscode.commands.registerCommand(COMMANDS.clearCloudApiKey, async () => {

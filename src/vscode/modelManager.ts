@@ -9,6 +9,7 @@ import { errorMessage } from '../core/errors';
 import type { LocalRole } from '../core/localRoles';
 import { formatBytes } from '../engine/models/fit';
 import { deleteModel, importModel, installedModels, type InstalledModel } from '../engine/models/installed';
+import { machineSettingsPlace } from './settingsPlace';
 
 export interface ModelManagerDeps {
   readonly config: Config;
@@ -78,7 +79,7 @@ async function modelActions(deps: ModelManagerDeps, model: InstalledModel): Prom
   // Machine-scoped: written to the user (or remote machine) settings, never to a workspace.
   await vscode.workspace.getConfiguration(SECTION).update(ROLE_KEY[role], model.path, vscode.ConfigurationTarget.Global);
   deps.log.info(`${role} model set to ${model.path}`);
-  void vscode.window.showInformationMessage(`Verdant will use ${name} for ${ROLE_NAME[role]}.`);
+  void vscode.window.showInformationMessage(`Verdant will use ${name} for ${ROLE_NAME[role]} (saved in ${machineSettingsPlace()}).`);
 }
 
 async function deleteFlow(deps: ModelManagerDeps, model: InstalledModel): Promise<void> {

@@ -13,6 +13,7 @@ import { SECTION } from '../config';
 import type { LocalRole } from '../core/localRoles';
 import type { EngineHttpModule } from './engineHttp';
 import { withAbortSignal } from './cancellation';
+import { machineSettingsPlace } from './settingsPlace';
 import { errorMessage } from '../core/errors';
 
 export interface ModelPickerDeps {
@@ -83,7 +84,7 @@ export async function selectLocalModel(deps: ModelPickerDeps, role: LocalRole = 
   await vscode.workspace.getConfiguration(SECTION).update(r.key, file, vscode.ConfigurationTarget.Global);
   deps.log.info(`${role} model set to ${file || 'none'}`);
   void vscode.window.showInformationMessage(
-    file ? `Verdant will use ${path.basename(file)} for ${r.use}.` : 'Verdant will run tasks and plans on the completion model.',
+    `${file ? `Verdant will use ${path.basename(file)} for ${r.use}` : 'Verdant will run tasks and plans on the completion model'} (saved in ${machineSettingsPlace()}).`,
   );
   return file;
 }

@@ -149,6 +149,8 @@ describe('Verdant in a real extension host', () => {
   it('opens its log and its settings', async () => {
     await vscode.commands.executeCommand('verdant.showLog');
     await vscode.commands.executeCommand('verdant.openSettings');
+    // In code-server (a remote window) that is the Remote tab, where the machine-scoped settings are (#22).
+    await screenshot('settings');
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
   });
 
