@@ -86,7 +86,7 @@ export class Proposals implements vscode.Disposable {
     this.syncContext();
   }
 
-  /** Apply / Discard Proposed Refactoring show in the Command Palette only while one is pending (#22). */
+  /** Apply / Discard Selection Refactoring show in the Command Palette only while one is pending (#22). */
   private syncContext(): void {
     void vscode.commands.executeCommand('setContext', PROPOSAL_PENDING_CONTEXT, this.proposals.size > 0).then(undefined, () => {});
   }

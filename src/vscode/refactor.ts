@@ -4,7 +4,7 @@
 // the plan is shown with each step's route, grams and reason, and the steps run on their routes with only the context
 // each needs. Their edits are validated (each applies once to the current text, none overlap) and reviewed together in
 // one multi-file diff: one undoable operation, nothing written without the user's accept. A failed or
-// cancelled step changes nothing and keeps the plan for "Resume Refactor".
+// cancelled step changes nothing and keeps the plan for "Resume Planned Refactor".
 import * as vscode from 'vscode';
 import { REFACTOR_CONTEXT } from './contextKeys';
 import { formatGrams } from '../core/carbon/dashboardData';
@@ -140,7 +140,7 @@ export class Refactors implements vscode.Disposable {
   private deferShown: ((within?: string) => void) | undefined;
 
   /**
-   * The context keys that show Apply / Discard / Resume Refactor and Run Refactor Plan When Clean in the Command
+   * The context keys that show Apply / Discard / Resume Planned Refactor and Run Refactor Plan When Clean in the Command
    * Palette only while there is something for them to act on (#22: package.json's commandPalette `when` clauses).
    */
   private syncContext(): void {

@@ -154,8 +154,9 @@ describe('Plan Refactor: a rename across three files, planned locally, executed 
     const sub = api.carbon.onDidRecord((r) => records.push(r));
     const sent = cloud.requests.length;
     // Nothing to apply yet: the Command Palette does not offer it (#22).
-    const idle = await paletteRows('Verdant: Apply Refactor');
-    if (idle) assert.ok(!idle.some((r) => r.includes('Verdant: Apply Refactor')), `not offered while nothing is pending: ${idle.join(' | ')}`);
+    const idle = await paletteRows('Verdant: Apply Planned Refactor');
+    if (idle)
+      assert.ok(!idle.some((r) => r.includes('Verdant: Apply Planned Refactor')), `not offered while nothing is pending: ${idle.join(' | ')}`);
     const { running, planned, review } = await start();
     await planned;
     const session = api.refactors.current!;
@@ -170,10 +171,10 @@ describe('Plan Refactor: a rename across three files, planned locally, executed 
     await vscode.commands.executeCommand('workbench.action.acceptSelectedQuickOpenItem');
     await review;
     assert.deepEqual(read(), FILES, 'nothing is written before the review is accepted');
-    const offered = await paletteRows('Verdant: Apply Refactor');
+    const offered = await paletteRows('Verdant: Apply Planned Refactor');
     if (offered)
       assert.ok(
-        offered.some((r) => r.includes('Verdant: Apply Refactor')),
+        offered.some((r) => r.includes('Verdant: Apply Planned Refactor')),
         `offered during the review: ${offered.join(' | ')}`,
       );
     const r = await decide(running, review, 'verdant.applyRefactor');
