@@ -38,6 +38,14 @@ export function ownModel(settings: VerdantSettings, role: LocalRole): RoleModel 
   };
 }
 
+/** Each role's model-file setting, relative to `verdant.` (what the pickers and the model manager write). */
+export const ROLE_MODEL_PATH_KEY: Readonly<Record<LocalRole, string>> = { completion: 'local.modelPath', planner: 'planner.modelPath' };
+
+/** Each role's model file as the settings name it ('' for none). */
+export function roleModelPaths(settings: VerdantSettings): Record<LocalRole, string> {
+  return { completion: settings.local.modelPath, planner: settings.planner.modelPath };
+}
+
 export function otherRole(role: LocalRole): LocalRole {
   return role === 'completion' ? 'planner' : 'completion';
 }

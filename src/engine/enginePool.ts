@@ -104,7 +104,8 @@ export class EnginePool<E extends PooledEngine> {
   }
 
   private async loadMakingRoom(config: ModelConfig): Promise<void> {
-    const need = await this.options.need(config);
+    // Only a second model needs the header read here: a lone load reads it once, in its own fit check.
+    const need = this.held.length > 0 ? await this.options.need(config) : 0;
     while (this.held.length > 0) {
       const full = this.held.length >= this.options.max;
       const available = this.options.available();

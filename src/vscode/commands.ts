@@ -7,6 +7,7 @@ import type { NpuDetection } from '../core/power/npu';
 import { showEngineStatus } from './engineStatus';
 import { manageModels } from './modelManager';
 import { openVerdantSettings } from './settingsPlace';
+import { roleModelPaths } from '../core/localRoles';
 import type { QualitySummary } from '../core/completion/quality';
 import type { LocalEngine } from './localEngine';
 import { selectLocalModel } from './modelPicker';
@@ -62,7 +63,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
           {
             modelsDir: deps.modelsDir,
             log: deps.log,
-            currentPath: (r) => (r === 'completion' ? deps.config.settings.local.modelPath : deps.config.settings.planner.modelPath),
+            currentPath: (r) => roleModelPaths(deps.config.settings)[r],
             vramBytes: () => deps.engine.knownVramBytes,
             engineHttp: deps.engineHttp,
           },

@@ -195,18 +195,20 @@ export class LocalEngine implements vscode.Disposable {
     return this.client;
   }
 
-  /** The server backend for a role's model; backends no role names any more are closed. */
+  /**
+   * The server backend for a role's model. A new one means the settings changed: backends no role names any more are
+   * closed then (not on every request: this is the keystroke path).
+   */
   private serverBackend(model: RoleModel): InferenceBackend {
     const key = roleModelKey(model);
-    let backend = this.servers.get(key);
-    if (!backend) {
-      const { createHttpBackend } = this.deps.engineHttp();
-      const kind = model.backend as Exclude<LocalBackendKind, 'llama.cpp'>;
-      backend = createHttpBackend(kind, { url: model.serverUrl || undefined, model: model.serverModel });
-      this.servers.set(key, backend);
-    }
+    const known = this.servers.get(key);
+    if (known) return known;
     const inUse = new Set(LOCAL_ROLES.map((r) => this.assignment(r).model).flatMap((m) => (m ? [roleModelKey(m)] : [])));
-    for (const k of [...this.servers.keys()]) if (!inUse.has(k) && k !== key) this.closeServerBackend(k);
+    for (const k of [...this.servers.keys()]) if (!inUse.has(k)) this.closeServerBackend(k);
+    const { createHttpBackend } = this.deps.engineHttp();
+    const kind = model.backend as Exclude<LocalBackendKind, 'llama.cpp'>;
+    const backend = createHttpBackend(kind, { url: model.serverUrl || undefined, model: model.serverModel });
+    this.servers.set(key, backend);
     return backend;
   }
 }

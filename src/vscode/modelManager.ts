@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import type { Config } from '../config';
 import { SECTION } from '../config';
 import { errorMessage } from '../core/errors';
-import type { LocalRole } from '../core/localRoles';
+import { ROLE_MODEL_PATH_KEY, roleModelPaths, type LocalRole } from '../core/localRoles';
 import { formatBytes } from '../engine/models/fit';
 import { deleteModel, importModel, installedModels, type InstalledModel } from '../engine/models/installed';
 import { machineSettingsPlace } from './settingsPlace';
@@ -19,7 +19,6 @@ export interface ModelManagerDeps {
   readonly stopWorker: () => Promise<void>;
 }
 
-const ROLE_KEY: Record<LocalRole, string> = { completion: 'local.modelPath', planner: 'planner.modelPath' };
 const ROLE_NAME: Record<LocalRole, string> = { completion: 'completions', planner: 'planning' };
 
 interface Item extends vscode.QuickPickItem {
@@ -27,12 +26,8 @@ interface Item extends vscode.QuickPickItem {
   readonly importFile?: true;
 }
 
-function rolePaths(config: Config): Record<LocalRole, string> {
-  return { completion: config.settings.local.modelPath, planner: config.settings.planner.modelPath };
-}
-
 export async function manageModels(deps: ModelManagerDeps): Promise<void> {
-  const models = await installedModels(deps.modelsDir, rolePaths(deps.config));
+  const models = await installedModels(deps.modelsDir, roleModelPaths(deps.config.settings));
   const total = models.filter((m) => m.managed).reduce((n, m) => n + m.bytes, 0);
   const items: Item[] = models.map((m) => ({
     label: `${m.roles.length ? '$(check)' : '$(file)'} ${path.basename(m.path)}`,
@@ -44,7 +39,7 @@ export async function manageModels(deps: ModelManagerDeps): Promise<void> {
   items.push({ label: '$(folder-opened) Import a GGUF File…', description: "copied into Verdant's models folder", importFile: true });
   const pick = await vscode.window.showQuickPick(items, {
     title: `Verdant: Local Models (${formatBytes(total)} in Verdant's models folder)`,
-    placeHolder: 'Pick a model to use or delete it, or import one',
+    placeHolder: 'Choose a model to give it a role or delete it, or import a GGUF file',
   });
   if (!pick) return;
   if (pick.importFile) return importFlow(deps);
@@ -58,7 +53,7 @@ async function importFlow(deps: ModelManagerDeps): Promise<void> {
   try {
     const dest = await importModel(source, deps.modelsDir);
     deps.log.info(`imported ${source} as ${dest}`);
-    const models = await installedModels(deps.modelsDir, rolePaths(deps.config));
+    const models = await installedModels(deps.modelsDir, roleModelPaths(deps.config.settings));
     const model = models.find((m) => m.path === dest);
     if (model) await modelActions(deps, model);
   } catch (e) {
@@ -77,7 +72,7 @@ async function modelActions(deps: ModelManagerDeps, model: InstalledModel): Prom
   if (choice === 'Delete') return deleteFlow(deps, model);
   const role = choice === `Use for ${ROLE_NAME.completion}` ? 'completion' : 'planner';
   // Machine-scoped: written to the user (or remote machine) settings, never to a workspace.
-  await vscode.workspace.getConfiguration(SECTION).update(ROLE_KEY[role], model.path, vscode.ConfigurationTarget.Global);
+  await vscode.workspace.getConfiguration(SECTION).update(ROLE_MODEL_PATH_KEY[role], model.path, vscode.ConfigurationTarget.Global);
   deps.log.info(`${role} model set to ${model.path}`);
   void vscode.window.showInformationMessage(`Verdant will use ${name} for ${ROLE_NAME[role]} (saved in ${machineSettingsPlace()}).`);
 }
@@ -89,7 +84,7 @@ async function deleteFlow(deps: ModelManagerDeps, model: InstalledModel): Promis
   if (ok !== 'Delete') return;
   try {
     for (const role of model.roles)
-      await vscode.workspace.getConfiguration(SECTION).update(ROLE_KEY[role], undefined, vscode.ConfigurationTarget.Global);
+      await vscode.workspace.getConfiguration(SECTION).update(ROLE_MODEL_PATH_KEY[role], undefined, vscode.ConfigurationTarget.Global);
     // The worker may have the file mapped, now or from an earlier role (Windows refuses to delete a mapped file): stop
     // it first; the next request starts a fresh one with the models the settings name.
     await deps.stopWorker();

@@ -10,7 +10,7 @@ import { readGguf } from '../engine/gguf';
 import { MODEL_CATALOG, type ModelPreset } from '../engine/models/catalog';
 import { formatBytes, recommendPresets, type MachineFacts } from '../engine/models/fit';
 import { SECTION } from '../config';
-import type { LocalRole } from '../core/localRoles';
+import { ROLE_MODEL_PATH_KEY, type LocalRole } from '../core/localRoles';
 import type { EngineHttpModule } from './engineHttp';
 import { withAbortSignal } from './cancellation';
 import { machineSettingsPlace } from './settingsPlace';
@@ -37,8 +37,8 @@ export function machineFacts(vramBytes: number | null = null): MachineFacts {
 
 /** Each role's setting, picker title and catalog section (the planner is the catalog's chat role). */
 const ROLE_PICKER = {
-  completion: { key: 'local.modelPath', title: 'Verdant: Select Local Model', sections: ['completion', 'chat'], use: 'local completions' },
-  planner: { key: 'planner.modelPath', title: 'Verdant: Select Planner Model', sections: ['chat', 'completion'], use: 'tasks and plans' },
+  completion: { title: 'Verdant: Select Local Model', sections: ['completion', 'chat'], use: 'local completions' },
+  planner: { title: 'Verdant: Select Planner Model', sections: ['chat', 'completion'], use: 'tasks and plans' },
 } as const;
 
 export function pickerItems(modelsDir: string, current: string, machine: MachineFacts = machineFacts(), role: LocalRole = 'completion'): Item[] {
@@ -81,7 +81,7 @@ export async function selectLocalModel(deps: ModelPickerDeps, role: LocalRole = 
     pick.action.kind === 'none' ? '' : pick.action.kind === 'browse' ? await browseForGguf(role) : await downloadPreset(pick.action.preset, deps);
   if (file === undefined) return undefined;
   // Machine-scoped: written to the user (or remote machine) settings, never to a workspace.
-  await vscode.workspace.getConfiguration(SECTION).update(r.key, file, vscode.ConfigurationTarget.Global);
+  await vscode.workspace.getConfiguration(SECTION).update(ROLE_MODEL_PATH_KEY[role], file, vscode.ConfigurationTarget.Global);
   deps.log.info(`${role} model set to ${file || 'none'}`);
   void vscode.window.showInformationMessage(
     `${file ? `Verdant will use ${path.basename(file)} for ${r.use}` : 'Verdant will run tasks and plans on the completion model'} (saved in ${machineSettingsPlace()}).`,

@@ -42,14 +42,21 @@ export class ResultDocuments implements vscode.Disposable {
       clearTimeout(timer);
       timer = undefined;
       const want = this.contents.get(key) ?? '';
-      if (doc.getText() === want) return;
+      // A result the user closed meanwhile is not re-read: nothing to wait for.
+      if (doc.isClosed || doc.getText() === want) return;
       const shown = new Promise<void>((resolve) => {
-        const sub = vscode.workspace.onDidChangeTextDocument((e) => {
-          if (e.document.uri.toString() === key && e.document.getText() === want) {
-            sub.dispose();
-            resolve();
-          }
-        });
+        const subs = [
+          vscode.workspace.onDidChangeTextDocument((e) => {
+            if (e.document.uri.toString() === key && e.document.getText() === want) done();
+          }),
+          vscode.workspace.onDidCloseTextDocument((d) => {
+            if (d.uri.toString() === key) done();
+          }),
+        ];
+        const done = () => {
+          for (const s of subs) s.dispose();
+          resolve();
+        };
       });
       this.changed.fire(uri);
       await shown;

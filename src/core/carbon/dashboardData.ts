@@ -91,8 +91,8 @@ export function globalLevel(nowG: number): { level: IntensityLevel; basis: strin
 }
 
 /**
- * Where `now` sits for its zone: in the day's forecast (lowest third = low, highest third = high) when the forecast varies;
- * otherwise against the zone's annual average (within ±15% = medium).
+ * Where `now` sits for its zone: in the day's forecast (lowest third = low, highest third = high) when the forecast
+ * varies; otherwise against the zone's annual average (within ±15% = medium).
  */
 export function intensityLevel(nowG: number, forecast: readonly number[], annualAverage: number): { level: IntensityLevel; basis: string } {
   const values = forecast.filter((v) => Number.isFinite(v));
