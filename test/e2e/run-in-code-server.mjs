@@ -273,7 +273,9 @@ async function main() {
       } catch (e) {
         log(`palette ${id} failed: ${e.message}`);
       }
-      fs.writeFileSync(path.join(shotsDir, `listed-${id}`), JSON.stringify(labels));
+      // Written whole, then renamed: the suite waits for the name, and must never read a half-written file.
+      fs.writeFileSync(path.join(shotsDir, `tmp-listed-${id}`), JSON.stringify(labels));
+      fs.renameSync(path.join(shotsDir, `tmp-listed-${id}`), path.join(shotsDir, `listed-${id}`));
     };
     const shots = (async () => {
       while (!finished) {
