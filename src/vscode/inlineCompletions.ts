@@ -36,7 +36,7 @@ export class InlineCompletionProvider implements vscode.InlineCompletionItemProv
     // While the suggest widget is open, its choice decides what is typed next: do not compete (unless asked), and
     // stop a request already running for this document rather than spend energy on a suggestion nobody sees.
     if (context.selectedCompletionInfo && !manual) {
-      this.deps.pipeline.cancel(document.uri.toString());
+      this.deps.pipeline.yieldToSuggestWidget(document.uri.toString());
       return undefined;
     }
     const input = toInput(document, position, manual);

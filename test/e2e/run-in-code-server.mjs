@@ -277,8 +277,39 @@ async function main() {
       fs.writeFileSync(path.join(shotsDir, `tmp-listed-${id}`), JSON.stringify(labels));
       fs.renameSync(path.join(shotsDir, `tmp-listed-${id}`), path.join(shotsDir, `listed-${id}`));
     };
+    // Steps a user takes in the workbench's own UI, which the extension host cannot take (#22): the suite writes
+    // <shots>/ui-<id> holding a JSON list of steps, the runner takes them in order and answers <shots>/done-ui-<id>
+    // ({"error": …} when a step could not be taken). A step is {"title", "type"}: wait for the quick pick or input
+    // box with that title, replace its text, press Enter; or {"button"}: click that button on a notification.
+    const uiSteps = async (f) => {
+      const id = f.slice('ui-'.length).replace(/[^\w.-]/g, '_');
+      const steps = JSON.parse(fs.readFileSync(path.join(shotsDir, f), 'utf8'));
+      fs.rmSync(path.join(shotsDir, f), { force: true });
+      const answer = {};
+      for (const [i, step] of steps.entries()) {
+        try {
+          if (step.button !== undefined) {
+            const label = new RegExp(`^${step.button.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+            await page.locator('.notifications-toasts .monaco-button').filter({ hasText: label }).first().click({ timeout: 60000 });
+          } else {
+            await page.locator('.quick-input-widget .quick-input-title', { hasText: step.title }).waitFor({ state: 'visible', timeout: 60000 });
+            const input = page.locator('.quick-input-widget .quick-input-box input');
+            await input.fill(step.type);
+            if (step.type !== '') await page.waitForTimeout(300); // a quick pick filters as it is typed
+            await input.press('Enter');
+          }
+        } catch (e) {
+          answer.error = `step ${i + 1} ${JSON.stringify(step)}: ${e.message.split('\n')[0]}`;
+          log(`ui ${id}: ${answer.error}`);
+          break;
+        }
+      }
+      fs.writeFileSync(path.join(shotsDir, `tmp-done-ui-${id}`), JSON.stringify(answer));
+      fs.renameSync(path.join(shotsDir, `tmp-done-ui-${id}`), path.join(shotsDir, `done-ui-${id}`));
+    };
     const shots = (async () => {
       while (!finished) {
+        for (const f of fs.readdirSync(shotsDir).filter((f) => f.startsWith('ui-'))) await uiSteps(f);
         for (const f of fs.readdirSync(shotsDir).filter((f) => f.startsWith('palette-'))) await paletteLists(f);
         for (const f of fs.readdirSync(shotsDir).filter((f) => f.startsWith('request-'))) {
           const name = f.slice('request-'.length).replace(/[^\w.-]/g, '_');

@@ -189,10 +189,11 @@ describe('completion pipeline (real engine, FIM model)', function () {
     const key = 'file:///suggest.txt';
     const a = p.complete(input(PREFIX, { documentKey: key }), new AbortController().signal);
     await firstCall; // in flight, held
-    p.cancel('file:///another-document.txt');
+    p.yieldToSuggestWidget('file:///another-document.txt');
     assert.equal(p.stats.staleCancelled, 0, "another document's cancel leaves it running");
-    p.cancel(key);
+    p.yieldToSuggestWidget(key);
     assert.equal(p.stats.staleCancelled, 1, 'cancelled there and then, not a tick later');
+    assert.equal(p.stats.suggestWidgetYields, 2, 'each time counted');
     release();
     assert.equal(await a, undefined, 'nothing to show');
     assert.equal(aborted.length, 1, 'the engine stopped the request');

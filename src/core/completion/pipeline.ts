@@ -71,6 +71,8 @@ export interface PipelineStats {
   accepted: number;
   /** Suggestions computed ahead for the state after accepting the one shown (prefetchNext). */
   prefetched: number;
+  /** Times the provider stood aside because VS Code's suggest widget was open (yieldToSuggestWidget). */
+  suggestWidgetYields: number;
 }
 
 interface InFlight {
@@ -117,6 +119,7 @@ export class CompletionPipeline {
     shown: 0,
     accepted: 0,
     prefetched: 0,
+    suggestWidgetYields: 0,
   };
   private readonly inFlight = new Map<string, InFlight>();
   /** Per document: cancelled engine requests that have not ended yet. The next request waits for them. */
@@ -249,7 +252,8 @@ export class CompletionPipeline {
    * Cancels the document's running engine request at once: VS Code's suggest widget opened, and its choice decides
    * what is typed next, so a suggestion computed for the text as it stands would be work nobody sees (#22).
    */
-  cancel(documentKey: string): void {
+  yieldToSuggestWidget(documentKey: string): void {
+    this.stats.suggestWidgetYields++;
     const running = this.inFlight.get(documentKey);
     if (running) this.cancelStale(documentKey, running);
   }

@@ -106,9 +106,12 @@ describe('inline completions in VS Code (real engine, FIM model)', function () {
     assert.equal(stats().engineCalls, engineCalls, 'no engine call while typing through');
   });
 
-  it('cancels a request the user has typed away from', async () => {
-    // A local server (llama-server's API on 127.0.0.1) that takes the request and never answers: the request is
-    // still running when the user types on, however fast or slow this machine is, and only a cancel ends it.
+  /**
+   * A local server (llama-server's API on 127.0.0.1) that takes each completion request and never answers, set as
+   * the local backend for `body`: a request is still running whenever the test looks, however fast or slow this
+   * machine is, and only a cancel ends it.
+   */
+  async function withHangingServer(body: (server: { received: () => number; closed: () => number }) => Promise<void>): Promise<void> {
     let received = 0;
     let closed = 0;
     const server = http.createServer((req, res) => {
@@ -128,20 +131,63 @@ describe('inline completions in VS Code (real engine, FIM model)', function () {
     await config().update('local.backend', 'llama-server', G);
     await config().update('local.serverUrl', `http://127.0.0.1:${(server.address() as AddressInfo).port}`, G);
     try {
-      await openAtEnd(`${STORY} She saw a red ball.\n`);
-      const stale = stats().staleCancelled;
-      await vscode.commands.executeCommand('type', { text: ' ' });
-      await until('the request to reach the server', () => received > 0);
-      // The request is still running (the server never answers): the status bar shows the engine at work (#22).
-      await until('the status bar to show the engine busy', () => api.statusText().startsWith('$(loading~spin) Verdant'));
-      await vscode.commands.executeCommand('deleteLeft');
-      await until('the stale request cancelled', () => stats().staleCancelled > stale);
-      await until('the server to see the cancelled request go', () => closed > 0);
-      await until('the busy state to end with the request', () => !api.statusText().startsWith('$(loading~spin)'));
+      await body({ received: () => received, closed: () => closed });
     } finally {
       for (const key of ['local.backend', 'local.serverUrl']) await config().update(key, undefined, G);
       server.closeAllConnections();
       server.close();
+    }
+  }
+
+  it('cancels a request the user has typed away from', async () => {
+    await withHangingServer(async (server) => {
+      await openAtEnd(`${STORY} She saw a red ball.\n`);
+      const stale = stats().staleCancelled;
+      await vscode.commands.executeCommand('type', { text: ' ' });
+      await until('the request to reach the server', () => server.received() > 0);
+      // The request is still running (the server never answers): the status bar shows the engine at work (#22).
+      await until('the status bar to show the engine busy', () => api.statusText().startsWith('$(loading~spin) Verdant'));
+      await vscode.commands.executeCommand('deleteLeft');
+      await until('the stale request cancelled', () => stats().staleCancelled > stale);
+      await until('the server to see the cancelled request go', () => server.closed() > 0);
+      await until('the busy state to end with the request', () => !api.statusText().startsWith('$(loading~spin)'));
+    });
+  });
+
+  it('stands aside while the suggest widget is open: the running request ends when it opens, and typing in it asks the engine nothing (#22)', async () => {
+    // The suggest widget's items come from a provider the test owns: the widget opens on request, whatever
+    // language servers this VS Code has.
+    const words = vscode.languages.registerCompletionItemProvider('plaintext', {
+      provideCompletionItems: () => ['apple', 'apricot', 'avocado'].map((w) => new vscode.CompletionItem(w, vscode.CompletionItemKind.Text)),
+    });
+    try {
+      await withHangingServer(async (server) => {
+        await openAtEnd(`${STORY} She ate an`);
+        await vscode.commands.executeCommand('type', { text: ' ' });
+        await until('the request to reach the server', () => server.received() > 0);
+        const yields = stats().suggestWidgetYields;
+        await vscode.commands.executeCommand('editor.action.triggerSuggest');
+        // VS Code asks inline providers again once the widget shows an item (selectedCompletionInfo): that ask
+        // cancels the running request there and then.
+        await until('the provider to stand aside for the open suggest widget', () => stats().suggestWidgetYields > yields);
+        await until('the server to see the running request go', () => server.closed() > 0);
+        const before = { requests: stats().requests, engineCalls: stats().engineCalls, received: server.received() };
+        // Typing filters the open widget (apple, apricot stay listed); each keystroke asks the provider, which stands
+        // aside each time instead of asking the engine.
+        for (const ch of 'ap') {
+          const asked = stats().suggestWidgetYields;
+          await vscode.commands.executeCommand('type', { text: ch });
+          await until(`the provider asked again after '${ch}' with the widget open`, () => stats().suggestWidgetYields > asked);
+        }
+        assert.deepEqual(
+          { requests: stats().requests, engineCalls: stats().engineCalls, received: server.received() },
+          before,
+          'no completion request and no engine call while the suggest widget is open',
+        );
+        await vscode.commands.executeCommand('hideSuggestWidget');
+      });
+    } finally {
+      words.dispose();
     }
   });
 
