@@ -79,6 +79,27 @@ export function vulkanProblem(env = process.env, platform = process.platform) {
   return icds.length > 0 ? undefined : `no Vulkan driver (ICD) is installed: nothing in ${dirs.join(', ')}`;
 }
 
+/**
+ * Linux: why deferred jobs cannot be handed to an OS scheduler here (test/integration/os-scheduler.test.ts), or
+ * undefined when a systemd user instance answers, or at(1) is installed and its daemon runs.
+ */
+export function osSchedulerProblem(env = process.env, platform = process.platform) {
+  if (platform !== 'linux') return undefined;
+  try {
+    execFileSync('systemctl', ['--user', 'show-environment'], { env, stdio: 'ignore' });
+    return undefined;
+  } catch {
+    /* no user instance: at(1) then */
+  }
+  if (!onPath('at', env)) return 'there is no systemd user instance and at(1) is not installed';
+  try {
+    execFileSync('pgrep', ['-x', 'atd'], { stdio: 'ignore' });
+    return undefined;
+  } catch {
+    return 'at(1) is installed but its daemon is not running: start it (as root: /usr/sbin/atd)';
+  }
+}
+
 function osId() {
   try {
     const text = readFileSync('/etc/os-release', 'utf8');
@@ -140,6 +161,14 @@ export function missingPrerequisites({ stages = ['e2e', 'integration'], env = pr
     }
   }
   if (stages.includes('integration')) {
+    const scheduler = osSchedulerProblem(env, platform);
+    if (scheduler)
+      need(
+        'an OS scheduler: a systemd user instance, or at(1) with atd running',
+        `the test of deferred jobs that run with VS Code closed: ${scheduler}`,
+        'at',
+        'run the tests in a systemd user session, or install at and start atd',
+      );
     const vulkan = vulkanProblem(env, platform);
     if (vulkan) {
       const deb = vulkan.includes('loader') ? 'libvulkan1 mesa-vulkan-drivers' : 'mesa-vulkan-drivers';

@@ -8,6 +8,7 @@ import { estimateCommand, forecastCommand, intensityCommand, windowCommand } fro
 import { reportCommand } from './report';
 import { routeCommand } from './route';
 import { runWhenCleanCommand } from './runWhenClean';
+import { jobsCommand, runQueuedJobCommand } from './jobs';
 import { machineInfo } from './machine';
 import { VERSION } from '../core/version';
 import { errorMessage } from '../core/errors';
@@ -46,6 +47,8 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   ask: askCommand,
   route: routeCommand,
   'run-when-clean': runWhenCleanCommand,
+  jobs: jobsCommand,
+  'run-queued-job': runQueuedJobCommand,
 };
 
 export function helpText(): string {

@@ -30,3 +30,10 @@ export function defaultLedgerDir(env: NodeJS.ProcessEnv = process.env): string {
   const candidates = userDataCandidates(env).map((u) => path.join(u, 'globalStorage', EXTENSION_ID, 'ledger'));
   return candidates.find((c) => existsSync(c)) ?? candidates[0]!; // userDataCandidates gives three or more
 }
+
+/** The extension's global storage folder (its queue, ledger): VERDANT_STATE_DIR, else the first VS Code install that has one. */
+export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.VERDANT_STATE_DIR) return env.VERDANT_STATE_DIR;
+  const candidates = userDataCandidates(env).map((u) => path.join(u, 'globalStorage', EXTENSION_ID));
+  return candidates.find((c) => existsSync(c)) ?? candidates[0]!;
+}

@@ -12,13 +12,15 @@ import { CARBON_SOURCES } from '../core/settings';
 import { UsageError } from './args';
 import { intensityService, readForecastFile } from './carbon';
 import type { Command, CommandArgs } from './command';
+import { detach } from './jobs';
+import { defaultStateDir } from './paths';
 
 const MINUTE = 60_000;
 /** The longest single sleep: after it the wall clock is read again. */
 export const WAIT_SLICE_MS = 60_000;
 
 const USAGE =
-  'verdant run-when-clean --duration 30m [--within 12h] [--zone Z] [--source S] [--forecast-file F] [--dry-run] [--json] -- COMMAND [ARGS...]';
+  'verdant run-when-clean --duration 30m [--within 12h] [--zone Z] [--source S] [--forecast-file F] [--dry-run | --detach [--state DIR]] [--json] -- COMMAND [ARGS...]';
 
 type Signal = 'SIGINT' | 'SIGTERM';
 const SIGNALS: readonly Signal[] = ['SIGINT', 'SIGTERM'];
@@ -161,6 +163,16 @@ export function createRunWhenCleanCommand(overrides: Partial<RunWhenCleanDeps> =
       within: { type: 'string', value: 'D', description: 'it must finish within this long from now (default 24h)' },
       'forecast-file': { type: 'string', value: 'F', description: 'plan against this forecast JSON instead of asking a source' },
       'dry-run': { type: 'boolean', description: 'print the plan as JSON and run nothing' },
+      detach: {
+        type: 'boolean',
+        description:
+          'queue it and hand it to the OS scheduler (systemd, at, launchd, Task Scheduler), print the job id and return: it runs at its time with nothing left open',
+      },
+      state: {
+        type: 'string',
+        value: 'DIR',
+        description: "with --detach: the extension's global storage folder, for the queue and the ledger (default: found like the ledger)",
+      },
       zone: { type: 'string', value: 'Z', description: 'grid zone: FR, SE-SE3, GB, GB-RG41, aws:eu-north-1, CAISO_NORTH… (default $VERDANT_ZONE)' },
       source: { type: 'string', value: 'S', description: `${CARBON_SOURCES.join(', ')} (default auto)` },
     },
@@ -183,6 +195,7 @@ export function createRunWhenCleanCommand(overrides: Partial<RunWhenCleanDeps> =
       const plan = planJob({ forecast, now, durationMinutes: duration, deadline: now + within * MINUTE });
       const shown = showCommand(argv);
 
+      if (flags['dry-run'] && flags.detach) throw new UsageError('--dry-run runs nothing and --detach queues it: choose one.');
       if (flags['dry-run']) {
         const out: RunWhenCleanPlan = {
           start: new Date(plan.start).toISOString(),
@@ -201,6 +214,19 @@ export function createRunWhenCleanCommand(overrides: Partial<RunWhenCleanDeps> =
         return out;
       }
 
+      if (flags.detach) {
+        const stateDir = typeof flags.state === 'string' ? flags.state : defaultStateDir(deps.env);
+        const detached = await detach({
+          stateDir,
+          add: (queue) =>
+            queue.add(
+              { kind: 'shell', command: shown, argv, label: shown, cwd: process.cwd() },
+              { deadline: now + within * MINUTE, durationMinutes: duration, zone: plan.zone, plan },
+            ),
+        });
+        if (!flags.json) io.err(`verdant: job ${detached.id} handed to ${detached.scheduler}: ${planLine(plan).replace(/; Ctrl-C cancels$/, '')}`);
+        return { ...detached, reason: plan.reason, command: argv };
+      }
       io.err(`verdant: ${planLine(plan)}`);
       if (!plan.runNow) {
         const cancel = new AbortController();
@@ -231,7 +257,7 @@ export function createRunWhenCleanCommand(overrides: Partial<RunWhenCleanDeps> =
       await deps.exit(code);
       return undefined;
     },
-    // Only --dry-run returns a result: the plan, as JSON either way.
+    // Only --dry-run and --detach return a result: the plan, or the job id, as JSON either way.
     format: (r) => JSON.stringify(r, null, 2),
   };
 }

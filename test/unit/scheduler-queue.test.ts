@@ -310,6 +310,9 @@ describe('scheduler job queue', () => {
     await q.claim(recent.id, owner(1));
     await q.finish(recent.id, { state: 'failed', exitCode: 1 });
     writeFileSync(path.join(dir, 'orphan-1.claim'), '{}');
+    // Logs of jobs the OS scheduler ran go with their job.
+    writeFileSync(q.logPath(oldDone.id), 'output\n');
+    writeFileSync(q.logPath(queued.id), 'output\n');
     const staleTemp = path.join(dir, `${queued.id}.json.123.abcd.tmp`);
     writeFileSync(staleTemp, '{');
     const freshTemp = path.join(dir, `${queued.id}.json.124.abcd.tmp`);
@@ -321,6 +324,8 @@ describe('scheduler job queue', () => {
     assert.deepEqual((await q.list()).jobs.map((j) => j.spec.label).sort(), ['queued', 'recent', 'running']);
     assert.equal(existsSync(path.join(dir, `${oldDone.id}.claim`)), false);
     assert.equal(existsSync(path.join(dir, 'orphan-1.claim')), false);
+    assert.equal(existsSync(q.logPath(oldDone.id)), false);
+    assert.equal(existsSync(q.logPath(queued.id)), true);
     assert.equal(existsSync(staleTemp), false);
     assert.equal(existsSync(freshTemp), true, 'maybe a write in progress');
     assert.deepEqual(await q.prune(0), [recent.id], '0 keeps nothing that ended');

@@ -43,7 +43,10 @@ export interface JobOrigin {
 export type JobSpec =
   | {
       readonly kind: 'shell';
+      /** A shell command line (tasks.json), or, with argv, that program and arguments as shown to the user. */
       readonly command: string;
+      /** Program and arguments run without a shell (`verdant run-when-clean --detach`). */
+      readonly argv?: readonly string[];
       readonly cwd?: string;
       readonly label: string;
       readonly session?: string;
@@ -157,6 +160,7 @@ type JobRecord = Pick<Job, 'id' | 'spec' | 'createdAt' | 'deadline' | 'durationM
 const ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$/;
 const JOB_FILE = /^(.+)\.json$/;
 const CLAIM_FILE = /^(.+)\.claim$/;
+const LOG_FILE = /^(.+)\.log$/;
 /** A claim written without hard links may be seen half-written for this long (see createExclusive). */
 const YOUNG_CLAIM_MS = 30_000;
 const TEMP_MAX_AGE_MS = 60 * 60_000;
@@ -355,9 +359,10 @@ export class JobQueue {
     const realNow = Date.now(); // file times are the real clock's
     for (const name of names) {
       const file = path.join(this.dir, name);
-      const claimOf = CLAIM_FILE.exec(name)?.[1];
-      if (claimOf !== undefined && ID.test(claimOf)) {
-        if (!names.includes(`${claimOf}.json`)) await fs.rm(file, { force: true });
+      // A claim or a job's output log (jobs the OS scheduler ran) without its job is a leftover.
+      const leftOf = CLAIM_FILE.exec(name)?.[1] ?? LOG_FILE.exec(name)?.[1];
+      if (leftOf !== undefined && ID.test(leftOf)) {
+        if (!names.includes(`${leftOf}.json`)) await fs.rm(file, { force: true });
         continue;
       }
       const maxAge = name.endsWith('.tmp') ? TEMP_MAX_AGE_MS : name.endsWith('.corrupt') || name.endsWith('.unsigned') ? keepMs : undefined;
@@ -366,6 +371,12 @@ export class JobQueue {
       if (st && realNow - st.mtimeMs > maxAge) await fs.rm(file, { force: true });
     }
     return removed;
+  }
+
+  /** Where a job run outside VS Code (run-queued-job) writes its output. */
+  logPath(id: string): string {
+    assertJobId(id);
+    return path.join(this.dir, `${id}.log`);
   }
 
   private jobPath(id: string): string {
@@ -624,6 +635,8 @@ export function jobSpecProblem(v: unknown): string | undefined {
   if (v.kind === 'shell') {
     if (!isStr(v.command) || v.command.trim() === '') return 'the shell command is empty';
     if (v.cwd !== undefined && !isStr(v.cwd)) return 'cwd is not a string';
+    if (v.argv !== undefined && (!Array.isArray(v.argv) || v.argv.length === 0 || !v.argv.every(isStr) || v.argv[0] === ''))
+      return 'argv is not a program and its arguments';
     return undefined;
   }
   if (v.kind === 'task') return isStr(v.task) && v.task !== '' ? undefined : 'the task name is empty';
