@@ -35,7 +35,12 @@ const testFiles = (dir) =>
 const builds = [
   {
     ...common,
-    entryPoints: { extension: 'src/extension.ts', 'engine-worker': 'src/engine/worker.ts', 'engine-http': 'src/engine/httpEntry.ts' },
+    entryPoints: {
+      extension: 'src/extension.ts',
+      'engine-worker': 'src/engine/worker.ts',
+      'engine-http': 'src/engine/httpEntry.ts',
+      uninstall: 'src/uninstall.ts',
+    },
     outdir: 'dist',
   },
   { ...common, entryPoints: { cli: 'src/cli/main.ts' }, outdir: 'dist', banner: { js: '#!/usr/bin/env node' } },

@@ -72,8 +72,10 @@ for (const target of targets) {
         `could not build the EcoQoS helper with ${TARGETS[target].ecoQoS} (${cc.error ? cc.error.message : `exit ${cc.status}`}): install MinGW-w64 (apt-get install gcc-mingw-w64-x86-64), or package another target`,
       );
   }
-  // The shipped manifest: no dev tooling, no scripts (vsce would run vscode:prepublish).
-  const { devDependencies: _dev, scripts: _scripts, allowScripts: _allow, ...manifest } = pkg;
+  // The shipped manifest: no dev tooling, and of the scripts only the uninstall hook (vsce would run
+  // vscode:prepublish; VS Code runs vscode:uninstall to take Verdant's entries out of the OS scheduler).
+  const { devDependencies: _dev, scripts, allowScripts: _allow, ...manifest } = pkg;
+  manifest.scripts = { 'vscode:uninstall': scripts['vscode:uninstall'] };
   writeFileSync(path.join(stage, 'package.json'), JSON.stringify(manifest, null, 2) + '\n');
 
   // Production dependencies for the target platform; install scripts are not needed (prebuilt binaries only).

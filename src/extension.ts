@@ -16,7 +16,9 @@ import type { Job, JobSpec } from './core/scheduling/queue';
 import { Refactors } from './vscode/refactor';
 import { Router } from './vscode/router';
 import { hmacSigner } from './core/scheduling/signing';
-import { DeferredJobs, workspaceIdentity } from './vscode/scheduler';
+import { DeferredJobs, TAKE_OVER_AFTER_MS, workspaceIdentity } from './vscode/scheduler';
+import { OsHandoff } from './core/scheduling/osHandoff';
+import { osSchedulerOnce } from './core/scheduling/osScheduler';
 import { hostOf } from './core/cloud/endpoint';
 import { describeQuality } from './core/completion/quality';
 import { editorTaskRunner } from './vscode/taskRunner';
@@ -142,6 +144,16 @@ export function activate(context: vscode.ExtensionContext): VerdantApi {
     log,
     signer,
     origin: () => ({ workspace: workspaceIdentity(), trusted: vscode.workspace.isTrusted, consent: consent.value }),
+    handoff: new OsHandoff({
+      scheduler: osSchedulerOnce(),
+      queueDir: path.join(stateDir, 'jobs'),
+      // VS Code's own runtime (Electron as Node on the desktop, Node in a remote or code-server) runs the CLI it ships.
+      launcher: { program: process.execPath, script: path.join(context.extensionPath, 'dist', 'cli.js'), env: { ELECTRON_RUN_AS_NODE: '1' } },
+      delayMs: TAKE_OVER_AFTER_MS,
+      wake: () => config.settings.scheduler.wakeToRun,
+      log: (m) => log.info(`scheduler: ${m}`),
+    }),
+    globalState: context.globalState,
   });
   const chatDeps = { config, runner, router, consent, log };
   context.subscriptions.push(

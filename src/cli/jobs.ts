@@ -10,7 +10,7 @@ import { Ledger } from '../core/carbon/ledger';
 import { detectDevice, osFacts } from '../core/carbon/energy/devices';
 import { RaplMeter } from '../core/carbon/energy/rapl';
 import { entryFor, OsHandoff, type Launcher } from '../core/scheduling/osHandoff';
-import { detectOsScheduler, nodeExec, type OsScheduler } from '../core/scheduling/osScheduler';
+import { osSchedulerOnce } from '../core/scheduling/osScheduler';
 import { JobQueue, JobQueueError, type Job } from '../core/scheduling/queue';
 import { runQueuedJob } from '../core/scheduling/queuedJobRun';
 import { dueAt } from '../core/scheduling/scheduler';
@@ -27,12 +27,6 @@ export function selfLauncher(env: NodeJS.ProcessEnv = process.env): Launcher {
   const script = process.argv[1];
   if (!script) throw new Error('cannot tell where the verdant script is (process.argv[1] is empty).');
   return { program: process.execPath, script: path.resolve(script), env: env.ELECTRON_RUN_AS_NODE ? { ELECTRON_RUN_AS_NODE: '1' } : {} };
-}
-
-/** The OS scheduler, asked once per process. */
-export function osSchedulerOnce(): () => Promise<OsScheduler | { readonly unavailable: string }> {
-  let found: Promise<OsScheduler | { readonly unavailable: string }> | undefined;
-  return () => (found ??= detectOsScheduler({ exec: nodeExec }));
 }
 
 /** Runs the job's command with its output in `log`, at low priority; SIGINT/SIGTERM stop it. */

@@ -95,10 +95,16 @@ export interface RoutingSettings {
 }
 
 export const SCHEDULER_NOTIFICATIONS = ['quiet', 'normal'] as const;
+/** Where a deferred job goes when no VS Code window is open at its time: the OS scheduler, or nowhere (it waits). */
+export const SCHEDULER_WHEN_CLOSED = ['os', 'never'] as const;
 
 export interface SchedulerSettings {
   /** 'quiet': a status-bar message and the log when a deferred job starts or ends; 'normal': a notification. */
   readonly notifications: (typeof SCHEDULER_NOTIFICATIONS)[number];
+  /** 'os': shell jobs are handed to the OS scheduler and run at their time with VS Code closed; 'never': they wait for a window. */
+  readonly whenClosed: (typeof SCHEDULER_WHEN_CLOSED)[number];
+  /** Whether an OS entry may wake the computer from sleep to run its job (Task Scheduler, systemd). */
+  readonly wakeToRun: boolean;
 }
 
 export interface VerdantSettings {
@@ -120,7 +126,7 @@ export const DEFAULT_SETTINGS: VerdantSettings = {
   cloud: { enable: false, endpoint: '', model: '', zone: '', modelParams: '', requestTimeoutSeconds: 300 },
   carbon: { zone: '', postcode: '', source: 'auto', carbonAwareSdkUrl: '', retentionDays: 365 },
   routing: { mode: 'balanced', dailyBudgetGrams: 0, budgetAction: 'warn', cascade: true, deferWithinHours: 4 },
-  scheduler: { notifications: 'quiet' },
+  scheduler: { notifications: 'quiet', whenClosed: 'os', wakeToRun: false },
 };
 
 export const MAX_THREADS = 256;
@@ -239,6 +245,8 @@ export function readSettings(read: SettingsReader): ValidatedSettings {
     },
     scheduler: {
       notifications: v.oneOf('scheduler.notifications', SCHEDULER_NOTIFICATIONS, d.scheduler.notifications),
+      whenClosed: v.oneOf('scheduler.whenClosed', SCHEDULER_WHEN_CLOSED, d.scheduler.whenClosed),
+      wakeToRun: v.boolean('scheduler.wakeToRun', d.scheduler.wakeToRun),
     },
   };
   return { settings, problems };

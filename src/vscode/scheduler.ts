@@ -15,6 +15,7 @@ import { parseDuration } from '../core/carbon/window';
 import { DEFERRABLE_TASKS, DEFERRED_TASK_MINUTES, isDeferrable, type TaskContext, type TaskKind } from '../core/tasks/table';
 import { JobQueue, type Job, type JobOrigin, type JobSigner, type JobSpec } from '../core/scheduling/queue';
 import { Scheduler } from '../core/scheduling/scheduler';
+import { OS_SESSION, type OsHandoff } from '../core/scheduling/osHandoff';
 import type { CarbonAccounting } from './carbonAccounting';
 import type { Refactors } from './refactor';
 import type { Tasks } from './tasks';
@@ -24,7 +25,11 @@ import { showFailure } from './unawaited';
 export const SCHEDULER_COMMANDS = {
   showJobs: 'verdant.showDeferredJobs',
   runWhenClean: 'verdant.runTaskWhenClean',
+  removeScheduled: 'verdant.removeScheduledJobs',
 } as const;
+
+/** globalState: ids of jobs the OS scheduler ran that a window has already told the user about. */
+const REPORTED_KEY = 'verdant.scheduler.reportedOsRuns';
 
 export const TASK_TYPE = 'verdant';
 
@@ -40,8 +45,11 @@ interface VerdantTaskDefinition extends vscode.TaskDefinition {
 
 /** Finished jobs stay listed this long. */
 const KEEP_FINISHED_MS = 7 * 24 * 3_600_000;
-/** Another window may take over a job whose own window has not started it this long after it became due. */
-const TAKE_OVER_AFTER_MS = 2 * 60 * 1000;
+/**
+ * Another window may take over a job whose own window has not started it this long after it became due; the OS
+ * scheduler's entry fires as late, so an open window runs its own job (in its terminal) first.
+ */
+export const TAKE_OVER_AFTER_MS = 2 * 60 * 1000;
 
 export interface SchedulerDeps {
   readonly config: Config;
@@ -55,6 +63,10 @@ export interface SchedulerDeps {
   readonly signer: JobSigner;
   /** This window's workspace, trust and consent now: stamped on the jobs it queues, compared with theirs. */
   readonly origin: () => JobOrigin;
+  /** The OS scheduler's side (#23): hands queued shell jobs over so they run with VS Code closed. */
+  readonly handoff: OsHandoff;
+  /** Remembers which runs by the OS scheduler were reported. */
+  readonly globalState: vscode.Memento;
   /** Injected for tests; Date.now otherwise. */
   readonly now?: () => number;
 }
@@ -89,9 +101,13 @@ export class DeferredJobs implements vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<Job>();
   /** Fires when a job is queued, replanned, started, finished or cancelled. */
   readonly onDidChange = this.changed.event;
+  private whenClosed: 'os' | 'never';
+  /** Resolves once the OS entries were brought in line with the queue and earlier OS runs were reported. */
+  readonly osReady: Promise<void>;
 
   constructor(private readonly deps: SchedulerDeps) {
     const now = deps.now ?? Date.now;
+    this.whenClosed = deps.config.settings.scheduler.whenClosed;
     this.queue = new JobQueue({ dir: path.join(deps.stateDir, 'jobs'), signer: deps.signer });
     this.scheduler = new Scheduler({
       queue: this.queue,
@@ -123,8 +139,20 @@ export class DeferredJobs implements vscode.Disposable {
       }),
       vscode.commands.registerCommand(SCHEDULER_COMMANDS.showJobs, () => this.showJobs()),
       vscode.commands.registerCommand(SCHEDULER_COMMANDS.runWhenClean, (kind?: TaskKind, within?: string) => this.runTaskWhenClean(kind, within)),
+      vscode.commands.registerCommand(SCHEDULER_COMMANDS.removeScheduled, () => this.removeScheduled()),
+      deps.config.onDidChange(() => {
+        const whenClosed = deps.config.settings.scheduler.whenClosed;
+        if (whenClosed !== this.whenClosed) {
+          this.whenClosed = whenClosed;
+          void this.syncOsEntries();
+        }
+      }),
     );
     void this.scheduler.start().catch((e) => deps.log.error(`scheduler: could not start: ${errorMessage(e)}`));
+    // Off the activation path: the OS scheduler's commands take a moment.
+    this.osReady = this.syncOsEntries()
+      .then(() => this.reportOsRuns())
+      .then(() => undefined);
     void this.queue.prune(KEEP_FINISHED_MS).catch((e) => deps.log.warn(`scheduler: could not prune finished jobs: ${errorMessage(e)}`));
   }
 
@@ -198,8 +226,75 @@ export class DeferredJobs implements vscode.Disposable {
     });
   }
 
+  /**
+   * Brings the OS scheduler's entries in line with this queue: with whenClosed 'os', every queued shell job has one
+   * (made again where it vanished, pointed at this version of the extension); otherwise none of this queue's jobs
+   * has one. Failures are logged: the jobs still run while a window is open.
+   */
+  private async syncOsEntries(): Promise<void> {
+    try {
+      const { jobs } = await this.queue.list();
+      const { registered, removed } = await this.deps.handoff.sync(jobs, this.whenClosed === 'os');
+      if (registered.length + removed.length > 0)
+        this.deps.log.info(
+          `scheduler: OS entries: ${registered.length} in place, ${removed.length} removed (verdant.scheduler.whenClosed: ${this.whenClosed})`,
+        );
+    } catch (e) {
+      this.deps.log.warn(`scheduler: could not update the OS scheduler's entries: ${errorMessage(e)}`);
+    }
+  }
+
+  /** Moves a job's OS entry with its plan, or removes it once the job started, ended or was cancelled. */
+  private updateOsEntry(type: string, job: Job): void {
+    const update =
+      (type === 'queued' || type === 'replanned') && this.whenClosed === 'os' ? this.deps.handoff.handOff(job) : this.deps.handoff.withdraw(job.id);
+    void update.catch((e: unknown) => this.deps.log.warn(`scheduler: job ${job.id}: the OS scheduler's entry was not updated: ${errorMessage(e)}`));
+  }
+
+  /** Says once what the OS scheduler ran while no window was open: when, at what intensity, its exit code, its log. */
+  async reportOsRuns(): Promise<string[]> {
+    const reported = new Set(this.deps.globalState.get<string[]>(REPORTED_KEY) ?? []);
+    const { jobs } = await this.queue.list().catch(() => ({ jobs: [] as Job[] }));
+    const ran = jobs.filter((j) => j.owner?.session === OS_SESSION && j.state !== 'running' && !reported.has(j.id));
+    if (ran.length === 0) return [];
+    // Only ids still in the queue are kept: pruned jobs drop out of the list.
+    await this.deps.globalState.update(REPORTED_KEY, [...jobs.filter((j) => reported.has(j.id)).map((j) => j.id), ...ran.map((j) => j.id)]);
+    for (const job of ran) {
+      const at = job.startedAt !== undefined ? new Date(job.startedAt).toLocaleString() : 'its time';
+      const grid = job.plan.windowGPerKWh !== null ? ` at ${Math.round(job.plan.windowGPerKWh)} g/kWh` : '';
+      const how =
+        job.state === 'done'
+          ? 'exit code 0'
+          : `${job.state}${job.exitCode !== undefined && job.exitCode !== null ? `, exit code ${job.exitCode}` : ''}`;
+      const text = `Verdant: "${job.spec.label}" ran at ${at}${grid} while VS Code was closed: ${how}.`;
+      this.deps.log.info(`scheduler: ${text}`);
+      const log = vscode.Uri.file(this.queue.logPath(job.id));
+      const show = job.state === 'done' ? vscode.window.showInformationMessage(text, 'Open Log') : vscode.window.showWarningMessage(text, 'Open Log');
+      void show.then((choice) => (choice === 'Open Log' ? vscode.window.showTextDocument(log, { preview: true }) : undefined));
+    }
+    return ran.map((j) => j.id);
+  }
+
+  /** Takes every Verdant entry out of the OS scheduler; the jobs stay queued and run while a window is open. */
+  private async removeScheduled(): Promise<number> {
+    const removed = await this.deps.handoff.removeAll();
+    const keepOut = 'Stop Handing Jobs Over';
+    void vscode.window
+      .showInformationMessage(
+        `Verdant: ${removed === 0 ? 'no entry was' : removed === 1 ? '1 entry was' : `${removed} entries were`} in the OS scheduler${removed > 0 ? ' and removed' : ''}. Queued jobs now run only while VS Code is open${this.whenClosed === 'os' ? '; the next window hands them over again unless you stop it' : ''}.`,
+        ...(this.whenClosed === 'os' ? [keepOut] : []),
+      )
+      .then((choice) =>
+        choice === keepOut
+          ? vscode.workspace.getConfiguration('verdant').update('scheduler.whenClosed', 'never', vscode.ConfigurationTarget.Global)
+          : undefined,
+      );
+    return removed;
+  }
+
   private onEvent(type: string, job: Job): void {
     this.changed.fire(job);
+    this.updateOsEntry(type, job);
     const loud = this.deps.config.settings.scheduler.notifications === 'normal';
     const say = (text: string) => {
       this.deps.log.info(`deferred job ${job.id} (${job.spec.label}): ${text}`);

@@ -151,10 +151,18 @@ describe('deferred jobs handed to the OS scheduler (real at or systemd, #23)', f
     assert.equal(readFileSync(marker, 'utf8'), 'ran\n', 'still once');
   });
 
-  it('jobs cancel: the job is cancelled and its OS entry removed', async () => {
-    const detached = await detach(25, counted(path.join(root, 'ran-2.txt')));
+  it("an entry that fires early (its job was replanned later) moves to the job's time; jobs cancel cancels it and removes the entry", async () => {
+    const marker = path.join(root, 'ran-2.txt');
+    const detached = await detach(25, counted(marker));
     made.push(detached.id);
     assert.ok((await scheduler.list()).includes(detached.id));
+    const queue = new JobQueue({ dir: queueDir });
+    const early = await cli(['run-queued-job', detached.id, '--queue', queueDir, '--sha256', specDigest((await queue.get(detached.id))!.spec)]);
+    assert.equal(early.code, 0, early.stderr);
+    assert.match(readFileSync(queue.logPath(detached.id), 'utf8'), /is due at .*, not now: its entry was moved there/);
+    assert.equal(existsSync(marker), false, 'nothing ran');
+    assert.equal((await queue.get(detached.id))?.state, 'queued');
+    assert.ok((await scheduler.list()).includes(detached.id), 'still handed over, for its time');
     const r = await cli(['jobs', 'cancel', detached.id, '--state', stateDir]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal((await listed()).find((j) => j.id === detached.id)?.state, 'cancelled');

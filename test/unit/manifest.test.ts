@@ -64,6 +64,9 @@ describe('package.json manifest', () => {
       'verdant.cloud.model',
       'verdant.cloud.zone',
       'verdant.cloud.modelParams',
+      // What runs with VS Code closed, and whether it may wake the machine (#23).
+      'verdant.scheduler.whenClosed',
+      'verdant.scheduler.wakeToRun',
     ];
     for (const key of machine) {
       assert.equal(properties[key]!.scope, 'machine', key);

@@ -44,13 +44,13 @@ const entry = (over: Partial<OsEntry> = {}): OsEntry => ({
 
 /** Records every command; answers from `answers` by the command's first words, else exit 0 with no output. */
 function recorder(answers: Record<string, Partial<ExecResult>> = {}) {
-  const calls: { file: string; args: string[]; input?: string; tz?: string }[] = [];
+  const calls: { file: string; args: string[]; input?: string; tz?: string; env?: NodeJS.ProcessEnv }[] = [];
   const exec: Exec = async (file, args, options) => {
     calls.push({
       file,
       args: [...args],
       ...(options?.input !== undefined && { input: options.input }),
-      ...(options?.env?.TZ && { tz: options.env.TZ }),
+      ...(options?.env?.TZ && { tz: options.env.TZ, env: options.env }),
     });
     const key = Object.keys(answers).find((k) => `${file} ${args.join(' ')}`.startsWith(k));
     return { code: 0, stdout: '', stderr: '', ...(key ? answers[key] : {}) };
@@ -188,7 +188,7 @@ describe('OS scheduler commands (#23)', () => {
       'at -c 7': { stdout: '#!/bin/sh\nexport X=1\n# verdant-job-mx1-abc\nexec nice ...\n' },
       'at -c 8': { stdout: '#!/bin/sh\nbackup.sh\n' },
     });
-    const s = new AtScheduler({ exec: r.exec });
+    const s = new AtScheduler({ exec: r.exec, env: { PATH: '/usr/bin', VSCODE_IPC_HOOK: '/run/vscode.sock', ELECTRON_RUN_AS_NODE: '1' } });
     assert.deepEqual(await s.list(), ['mx1-abc']);
     await s.register(entry());
     const atrm = r.calls.find((c) => c.file === 'atrm');
@@ -196,7 +196,8 @@ describe('OS scheduler commands (#23)', () => {
     const add = r.calls.find((c) => c.file === 'at' && c.args[0] === '-t')!;
     assert.deepEqual(add.args, ['-t', '202612080201']);
     assert.equal(add.tz, 'UTC');
-    assert.equal(add.input, atScript({ ...entry(), at: Date.UTC(2026, 11, 8, 2, 1) }));
+    assert.deepEqual(add.env, { PATH: '/usr/bin', TZ: 'UTC' }, "not VS Code's own variables");
+    assert.equal(add.input, `unset TZ\n${atScript({ ...entry(), at: Date.UTC(2026, 11, 8, 2, 1) })}`, "the job keeps the user's time zone");
     await assert.rejects(
       new AtScheduler({ exec: recorder({ 'at -t': { code: 1, stderr: 'You do not have permission to use at.' } }).exec }).register(entry()),
       /at failed \(exit 1\): You do not have permission to use at\./,

@@ -83,18 +83,19 @@ export class OsHandoff {
   }
 
   /**
-   * Makes the entries match the queue: every job that runs when closed gets one (a vanished one is made again, an
-   * entry made by an older version of the extension points at the current one), and the entries of this queue's
-   * jobs that no longer run are removed. Entries of ids this queue does not hold (the other queue's) are left.
+   * Makes the entries match the queue: with `handOver`, every job that runs when closed gets one (a vanished one is
+   * made again, an entry made by an older version of the extension points at the current one); the entries of this
+   * queue's other jobs (all of them without `handOver`) are removed. Entries of ids this queue does not hold (the
+   * other queue's) are left.
    */
-  async sync(jobs: readonly Job[]): Promise<{ registered: string[]; removed: string[] }> {
+  async sync(jobs: readonly Job[], handOver = true): Promise<{ registered: string[]; removed: string[] }> {
     const scheduler = await this.scheduler();
     const done = { registered: [] as string[], removed: [] as string[] };
     if (!scheduler) return done;
     const present = new Set(await scheduler.list());
     for (const job of jobs) {
       try {
-        if (runsWhenClosed(job)) {
+        if (handOver && runsWhenClosed(job)) {
           await this.handOff(job);
           done.registered.push(job.id);
         } else if (present.has(job.id)) {

@@ -18,6 +18,7 @@ import {
   launchdPlist,
   schtasksXml,
   SCHTASKS_FOLDER,
+  shQuote,
   systemdRunArgs,
   taskName,
   type OsEntry,
@@ -123,9 +124,15 @@ export class AtScheduler implements OsScheduler {
   async register(entry: OsEntry): Promise<void> {
     assertJobId(entry.id);
     await this.remove(entry.id);
-    // at reads -t in the local time zone: TZ=UTC makes it the UTC time atTime() wrote.
-    const env = { ...(this.deps.env ?? process.env), TZ: 'UTC' };
-    const r = await this.deps.exec('at', ['-t', atTime(entry.at)], { input: atScript({ ...entry, at: ceilMinute(entry.at) }), env });
+    // at keeps the caller's environment for the job: not VS Code's own (its IPC handles, Electron-as-Node), which
+    // would point the job's programs at a window that is gone. And at reads -t in the local time zone: TZ=UTC makes
+    // it the UTC time atTime() wrote.
+    const given = this.deps.env ?? process.env;
+    const env = Object.fromEntries(Object.entries(given).filter(([k]) => !/^(VSCODE_|ELECTRON_)|^NODE_OPTIONS$/.test(k)));
+    env.TZ = 'UTC';
+    // The job itself keeps the user's time zone.
+    const tz = given.TZ === undefined ? 'unset TZ\n' : `export TZ=${shQuote(given.TZ)}\n`;
+    const r = await this.deps.exec('at', ['-t', atTime(entry.at)], { input: tz + atScript({ ...entry, at: ceilMinute(entry.at) }), env });
     if (r.code !== 0) throw failed('at', r);
   }
 
@@ -250,3 +257,9 @@ export const nodeExec: Exec = (file, args, options = {}) =>
     child.stdin.on('error', () => undefined); // a program that does not read its input
     child.stdin.end(options.input ?? '');
   });
+
+/** This machine's scheduler over nodeExec, asked once (the answer does not change while a process runs). */
+export function osSchedulerOnce(): () => Promise<OsScheduler | { readonly unavailable: string }> {
+  let found: Promise<OsScheduler | { readonly unavailable: string }> | undefined;
+  return () => (found ??= detectOsScheduler({ exec: nodeExec }));
+}

@@ -61,7 +61,9 @@ export async function runQueuedJob(deps: QueuedJobRunDeps): Promise<QueuedJobRes
   const now = deps.now();
   if (now < dueAt(job) - EARLY_SLACK_MS) {
     await deps.reschedule(job);
-    return { outcome: 'early', message: `job ${job.id} is due at ${new Date(dueAt(job)).toISOString()}, not now: its entry was moved there.` };
+    const message = `job ${job.id} is due at ${new Date(dueAt(job)).toISOString()}, not now: its entry was moved there.`;
+    await deps.note(`verdant: ${message}`).catch(() => undefined);
+    return { outcome: 'early', message };
   }
   const claimed = await deps.queue.claim(job.id, { ...deps.owner, session: OS_SESSION });
   if (!claimed) return done('not-queued', `job ${job.id} was taken by another process a moment ago.`);

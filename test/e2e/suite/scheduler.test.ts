@@ -12,6 +12,7 @@ import type { VerdantApi } from '../../../src/extension';
 import { JobQueue, type JobOrigin, type JobSpec } from '../../../src/core/scheduling/queue';
 import type { JobPlan } from '../../../src/core/scheduling/plan';
 import { workspaceIdentity } from '../../../src/vscode/scheduler';
+import { detectOsScheduler, nodeExec, type OsScheduler } from '../../../src/core/scheduling/osScheduler';
 import { sleep, until } from '../../support/wait';
 import { resolveTestModel } from '../../support/testModel';
 import { setUpHybrid, startCloudStandIn, teardownHybrid } from './cloudStandIn';
@@ -265,5 +266,88 @@ describe('scheduler: a job runs only where and as it was queued, and only if Ver
       await vscode.commands.executeCommand('workbench.action.closeAllEditors');
       await teardownHybrid(cloud, api.consent, ['routing.mode']);
     }
+  });
+});
+
+describe('scheduler: jobs handed to the OS scheduler, to run with VS Code closed (#23)', function () {
+  this.timeout(180_000);
+  let api: VerdantApi;
+  let os: OsScheduler | undefined;
+  const config = () => vscode.workspace.getConfiguration('verdant');
+  const folder = vscode.workspace.workspaceFolders![0]!.uri.fsPath;
+  const marker = path.join(folder, '.verdant-e2e', 'os-ran.txt');
+  const spec = (label: string): JobSpec => ({
+    kind: 'shell',
+    command: `node -e "require('fs').mkdirSync(require('path').dirname(process.argv[1]),{recursive:true});require('fs').appendFileSync(process.argv[1],'${label}\\n')" "${marker}"`,
+    cwd: folder,
+    label,
+  });
+
+  before(async function () {
+    api = await vscode.extensions.getExtension<VerdantApi>('verdant-dev.verdant')!.activate();
+    const found = await detectOsScheduler({ exec: nodeExec });
+    if ('unavailable' in found) this.skip(); // npm test checks for one (scripts/prerequisites.mjs); another runner may lack it
+    os = found as OsScheduler;
+    await api.jobs.osReady;
+  });
+  after(async () => {
+    await config().update('scheduler.whenClosed', undefined, vscode.ConfigurationTarget.Global);
+    fs.rmSync(marker, { force: true });
+  });
+
+  /** Fires the job's entry now, as the OS would at its time (at: its script through sh; systemd: its service). */
+  async function fire(id: string): Promise<void> {
+    if (os?.kind === 'at') {
+      const number = (await nodeExec('atq', [])).stdout
+        .split('\n')
+        .map((l) => l.split(/\s/)[0]!)
+        .filter(Boolean);
+      for (const n of number) {
+        const script = (await nodeExec('at', ['-c', n])).stdout;
+        if (script.includes(`# verdant-job-${id}\n`)) {
+          const r = await nodeExec('sh', ['-c', script]);
+          assert.equal(r.code, 0, r.stderr);
+          return;
+        }
+      }
+      assert.fail(`no at job carries job ${id}`);
+    }
+    if (os?.kind === 'systemd') {
+      const r = await nodeExec('systemctl', ['--user', 'start', '--wait', `verdant-job-${id}.service`]);
+      assert.equal(r.code, 0, r.stderr);
+    }
+  }
+
+  it('a queued shell job gets an entry that runs the extension’s own CLI on this job, as the OS would: it runs once, the entry goes, the next window says so', async () => {
+    const job = await api.jobs.enqueue(spec('handed over'), 12 * 60, 30);
+    assert.equal(job.plan.runNow, true, 'no zone here: no forecast, so it is due now (its entry 2 minutes later, after an open window)');
+    await until('the OS entry for the queued job', async () => (await os!.list()).includes(job.id));
+    await fire(job.id);
+    const log = fs.readFileSync(api.jobs.queue.logPath(job.id), 'utf8');
+    const ran = await api.jobs.queue.get(job.id);
+    assert.equal(ran?.state, 'done', log);
+    assert.equal(ran?.owner?.session, 'os-scheduler', 'run by the entry: the CLI the extension ships, on the signed job it vouched for');
+    assert.equal(fs.readFileSync(marker, 'utf8'), 'handed over\n');
+    await until('the entry to go once the job ran', async () => !(await os!.list()).includes(job.id));
+    // The next window (here: asked again) says once what ran while no window was open.
+    assert.deepEqual(await api.jobs.reportOsRuns(), [job.id]);
+    assert.deepEqual(await api.jobs.reportOsRuns(), [], 'said once');
+  });
+
+  it('whenClosed: never takes the entries back; Remove Scheduled Jobs removes them all', async () => {
+    const queued = await api.jobs.enqueue(spec('kept here'), 12 * 60, 30);
+    // Planned an hour ahead, so that no window takes it over while the test looks.
+    const anHourOn = { ...queued.plan, start: Date.now() + 3_600_000, runNow: false };
+    const job = await api.jobs.queue.replan(queued.id, anHourOn);
+    await until('the OS entry', async () => (await os!.list()).includes(job.id));
+    await config().update('scheduler.whenClosed', 'never', vscode.ConfigurationTarget.Global);
+    await until('the entry to go with whenClosed: never', async () => !(await os!.list()).includes(job.id));
+    await config().update('scheduler.whenClosed', undefined, vscode.ConfigurationTarget.Global);
+    await until('the entry back with whenClosed: os', async () => (await os!.list()).includes(job.id));
+    const removed = await vscode.commands.executeCommand<number>('verdant.removeScheduledJobs');
+    assert.ok(removed >= 1);
+    assert.ok(!(await os!.list()).includes(job.id));
+    assert.equal((await api.jobs.queue.get(job.id))?.state, 'queued', 'the job itself stays queued, for a window to run');
+    await api.jobs.scheduler.cancel(job.id);
   });
 });
