@@ -13,6 +13,7 @@ import { specDigest } from '../../src/core/scheduling/osEntries';
 import { detectOsScheduler, nodeExec, type OsScheduler } from '../../src/core/scheduling/osScheduler';
 import { JobQueue, type Job } from '../../src/core/scheduling/queue';
 import { runCliProcess } from '../support/cli';
+import { runNowPlan } from '../support/jobPlans';
 import { until } from '../support/wait';
 
 const MIN = 60_000;
@@ -201,18 +202,7 @@ describe('deferred jobs handed to the OS scheduler (real at or systemd, #23)', f
         deadline: now + 3_600_000,
         durationMinutes: 5,
         zone: 'GB',
-        plan: {
-          start: now,
-          end: now + 300_000,
-          windowGPerKWh: null,
-          nowGPerKWh: null,
-          savingPct: 0,
-          runNow: true,
-          reason: 'now',
-          source: 'embedded',
-          zone: 'GB',
-          plannedAt: now,
-        },
+        plan: runNowPlan(now, 'GB'),
       },
     );
     const r = await cli(['run-queued-job', task.id, '--queue', queueDir, '--sha256', specDigest(task.spec)]);

@@ -5,23 +5,12 @@ import * as assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { JobPlan } from '../../src/core/scheduling/plan';
+import { runNowPlan } from '../support/jobPlans';
 import { JobQueue, type JobOwner, type JobSpec } from '../../src/core/scheduling/queue';
 import { hmacSigner, type KeyStore } from '../../src/core/scheduling/signing';
 
 const T0 = Date.UTC(2026, 11, 6, 12);
-const plan: JobPlan = {
-  start: T0,
-  end: T0 + 60_000,
-  windowGPerKWh: null,
-  nowGPerKWh: null,
-  savingPct: 0,
-  runNow: true,
-  reason: 'now',
-  source: 'embedded',
-  zone: 'FR',
-  plannedAt: T0,
-};
+const plan = runNowPlan(T0);
 const owner: JobOwner = { pid: process.pid, host: os.hostname(), session: 'test' };
 const spec: JobSpec = {
   kind: 'shell',
