@@ -18,6 +18,7 @@ import { Router } from './vscode/router';
 import { hmacSigner } from './core/scheduling/signing';
 import { DeferredJobs, TAKE_OVER_AFTER_MS, workspaceIdentity } from './vscode/scheduler';
 import { OsHandoff } from './core/scheduling/osHandoff';
+import { taskModelFlags } from './core/localRoles';
 import { osSchedulerOnce } from './core/scheduling/osScheduler';
 import { hostOf } from './core/cloud/endpoint';
 import { describeQuality } from './core/completion/quality';
@@ -151,6 +152,7 @@ export function activate(context: vscode.ExtensionContext): VerdantApi {
       launcher: { program: process.execPath, script: path.join(context.extensionPath, 'dist', 'cli.js'), env: { ELECTRON_RUN_AS_NODE: '1' } },
       delayMs: TAKE_OVER_AFTER_MS,
       wake: () => config.settings.scheduler.wakeToRun,
+      taskModel: () => taskModelFlags(config.settings),
       log: (m) => log.info(`scheduler: ${m}`),
     }),
     globalState: context.globalState,

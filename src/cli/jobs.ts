@@ -14,7 +14,10 @@ import { osSchedulerOnce } from '../core/scheduling/osScheduler';
 import { JobQueue, JobQueueError, type Job } from '../core/scheduling/queue';
 import { runQueuedJob } from '../core/scheduling/queuedJobRun';
 import { dueAt } from '../core/scheduling/scheduler';
-import { UsageError } from './args';
+import { numberFlag, UsageError } from './args';
+import { runQueuedTask } from './queuedTask';
+import { modelFlags } from '../core/localRoles';
+import { GPU_CHOICES, MAX_THREADS, type GpuChoice } from '../core/settings';
 import type { Command } from './command';
 import { defaultStateDir } from './paths';
 
@@ -64,11 +67,18 @@ function runShell(job: Job, log: string): Promise<number | null> {
 
 export const runQueuedJobCommand: Command = {
   summary: "run a deferred job at its time (what the OS scheduler's entry runs)",
-  usage: 'verdant run-queued-job ID --queue DIR --sha256 DIGEST [--ledger DIR]',
+  usage: 'verdant run-queued-job ID --queue DIR --sha256 DIGEST [--ledger DIR] [--model PATH [--gpu G] [--threads N]]',
   flags: {
     queue: { type: 'string', value: 'DIR', description: 'the queue folder holding the job' },
     sha256: { type: 'string', value: 'DIGEST', description: 'what the job ran was when it was handed over: a changed job is not run' },
     ledger: { type: 'string', value: 'DIR', description: 'carbon ledger for its record (default: the ledger beside the queue)' },
+    model: {
+      type: 'string',
+      value: 'PATH',
+      description: 'the local GGUF model a palette task runs on (without it, a palette task waits for VS Code)',
+    },
+    gpu: { type: 'string', value: 'G', description: `with --model: ${GPU_CHOICES.join(', ')} (default auto)` },
+    threads: { type: 'string', value: 'N', description: 'with --model: CPU threads (default 0: automatic)' },
   },
   async run({ flags, positionals, io }) {
     const [id] = positionals;
@@ -76,15 +86,21 @@ export const runQueuedJobCommand: Command = {
     if (typeof flags.queue !== 'string' || typeof flags.sha256 !== 'string') throw new UsageError('--queue and --sha256 are required.');
     const queueDir = flags.queue;
     const queue = new JobQueue({ dir: queueDir });
+    const ledgerDir = typeof flags.ledger === 'string' ? flags.ledger : path.join(path.dirname(queueDir), 'ledger');
+    const gpu = (flags.gpu ?? 'auto') as GpuChoice;
+    if (!GPU_CHOICES.includes(gpu)) throw new UsageError(`--gpu must be one of ${GPU_CHOICES.join(', ')}, not "${flags.gpu}".`);
+    const threads = numberFlag(flags.threads, 'threads', { min: 0, max: MAX_THREADS, integer: true }) ?? 0;
+    const modelPath = typeof flags.model === 'string' && flags.model !== '' ? flags.model : undefined;
     const handoff = new OsHandoff({
       scheduler: osSchedulerOnce(),
       queueDir,
       launcher: selfLauncher(),
       delayMs: 0,
       wake: () => false,
+      // An entry moved to the job's time keeps the model it named.
+      taskModel: () => (modelPath ? modelFlags({ modelPath, gpu, threads }) : undefined),
       log: (m) => io.err(`verdant: ${m}`),
     });
-    const ledgerDir = typeof flags.ledger === 'string' ? flags.ledger : path.join(path.dirname(queueDir), 'ledger');
     const result = await runQueuedJob({
       queue,
       id,
@@ -92,6 +108,9 @@ export const runQueuedJobCommand: Command = {
       now: Date.now,
       owner: { pid: process.pid, host: os.hostname() },
       runShell,
+      ...(modelPath && {
+        runTask: (job: Job) => runQueuedTask(job, { modelPath, gpu, threads }, { resultFile: queue.resultPath(job.id), ledgerDir }),
+      }),
       meter: new RaplMeter(),
       record: (job, run) => new Ledger({ dir: ledgerDir }).append(sciForDeferredJob(job, run, detectDevice(osFacts(), 'cpu'))),
       withdraw: () => handoff.withdraw(id),

@@ -83,3 +83,17 @@ export function describeAssignment(a: RoleAssignment): string {
     ? `${label}: none; tasks and plans go to the cloud when the router allows`
     : `${label}: none; no inline completions until one is chosen`;
 }
+
+/**
+ * The CLI flags that run palette tasks on the planner role's model (or the completion model it borrows) outside VS
+ * Code: `--model PATH --gpu G --threads N`; undefined when it is a server backend or there is none.
+ */
+export function taskModelFlags(settings: VerdantSettings): string[] | undefined {
+  const m = assignRole(settings, 'planner').model;
+  return m && m.backend === 'llama.cpp' && m.modelPath ? modelFlags(m) : undefined;
+}
+
+/** A llama.cpp model as the CLI's flags name it. */
+export function modelFlags(m: Pick<RoleModel, 'modelPath' | 'gpu' | 'threads'>): string[] {
+  return ['--model', m.modelPath, '--gpu', m.gpu, '--threads', String(m.threads)];
+}

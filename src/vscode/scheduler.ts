@@ -7,6 +7,7 @@
 // and are signed (src/core/scheduling/signing.ts): a window of another workspace never runs them, one that is
 // trusted now does not give an untrusted window's job the cloud, and a job file nobody signed is never run.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -16,6 +17,8 @@ import { DEFERRABLE_TASKS, DEFERRED_TASK_MINUTES, isDeferrable, type TaskContext
 import { JobQueue, type Job, type JobOrigin, type JobSigner, type JobSpec } from '../core/scheduling/queue';
 import { Scheduler } from '../core/scheduling/scheduler';
 import { OS_SESSION, type OsHandoff } from '../core/scheduling/osHandoff';
+import { taskModelFlags } from '../core/localRoles';
+import type { VerdantSettings } from '../core/settings';
 import type { CarbonAccounting } from './carbonAccounting';
 import type { Refactors } from './refactor';
 import type { Tasks } from './tasks';
@@ -54,7 +57,7 @@ export const TAKE_OVER_AFTER_MS = 2 * 60 * 1000;
 export interface SchedulerDeps {
   readonly config: Config;
   readonly carbon: Pick<CarbonAccounting, 'forecast'>;
-  readonly tasks: Pick<Tasks, 'runCaptured'>;
+  readonly tasks: Pick<Tasks, 'runCaptured' | 'showResult'>;
   /** Deferred refactor plans ("Run When Clean" in the plan list). */
   readonly refactors: Pick<Refactors, 'runDeferred'>;
   readonly stateDir: string;
@@ -88,6 +91,11 @@ interface Waiter {
   readonly run: (signal: AbortSignal) => Promise<number | null>;
 }
 
+/** What the OS entries depend on in the settings. */
+function handOverKey(settings: VerdantSettings): string {
+  return JSON.stringify([settings.scheduler.whenClosed, taskModelFlags(settings)]);
+}
+
 function clock(ms: number): string {
   return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 }
@@ -102,12 +110,14 @@ export class DeferredJobs implements vscode.Disposable {
   /** Fires when a job is queued, replanned, started, finished or cancelled. */
   readonly onDidChange = this.changed.event;
   private whenClosed: 'os' | 'never';
+  private handOver: string;
   /** Resolves once the OS entries were brought in line with the queue and earlier OS runs were reported. */
   readonly osReady: Promise<void>;
 
   constructor(private readonly deps: SchedulerDeps) {
     const now = deps.now ?? Date.now;
     this.whenClosed = deps.config.settings.scheduler.whenClosed;
+    this.handOver = handOverKey(deps.config.settings);
     this.queue = new JobQueue({ dir: path.join(deps.stateDir, 'jobs'), signer: deps.signer });
     this.scheduler = new Scheduler({
       queue: this.queue,
@@ -141,9 +151,12 @@ export class DeferredJobs implements vscode.Disposable {
       vscode.commands.registerCommand(SCHEDULER_COMMANDS.runWhenClean, (kind?: TaskKind, within?: string) => this.runTaskWhenClean(kind, within)),
       vscode.commands.registerCommand(SCHEDULER_COMMANDS.removeScheduled, () => this.removeScheduled()),
       deps.config.onDidChange(() => {
-        const whenClosed = deps.config.settings.scheduler.whenClosed;
-        if (whenClosed !== this.whenClosed) {
-          this.whenClosed = whenClosed;
+        // The entries change with whenClosed, and a palette task's entry with the local model it names.
+        const handOver = handOverKey(deps.config.settings);
+        if (handOver !== this.handOver) {
+          this.handOver = handOver;
+          this.whenClosed = deps.config.settings.scheduler.whenClosed;
+          this.handOver = handOverKey(deps.config.settings);
           void this.syncOsEntries();
         }
       }),
@@ -269,8 +282,16 @@ export class DeferredJobs implements vscode.Disposable {
       const text = `Verdant: "${job.spec.label}" ran at ${at}${grid} while VS Code was closed: ${how}.`;
       this.deps.log.info(`scheduler: ${text}`);
       const log = vscode.Uri.file(this.queue.logPath(job.id));
-      const show = job.state === 'done' ? vscode.window.showInformationMessage(text, 'Open Log') : vscode.window.showWarningMessage(text, 'Open Log');
-      void show.then((choice) => (choice === 'Open Log' ? vscode.window.showTextDocument(log, { preview: true }) : undefined));
+      const result = job.spec.kind === 'task' && job.state === 'done' ? this.queue.resultPath(job.id) : undefined;
+      const button = result ? 'Open Result' : 'Open Log';
+      const show = job.state === 'done' ? vscode.window.showInformationMessage(text, button) : vscode.window.showWarningMessage(text, button);
+      void show.then(async (choice) => {
+        if (choice === 'Open Log') await vscode.window.showTextDocument(log, { preview: true });
+        if (choice === 'Open Result' && result) {
+          const answer = await fs.readFile(result, 'utf8');
+          await this.deps.tasks.showResult(/^# (.*)$/m.exec(answer)?.[1] ?? job.spec.label, answer);
+        }
+      });
     }
     return ran.map((j) => j.id);
   }

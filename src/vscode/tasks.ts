@@ -180,6 +180,11 @@ export class Tasks implements vscode.Disposable {
     });
   }
 
+  /** A result made elsewhere (a deferred task the OS scheduler ran with VS Code closed), as a read-only document. */
+  async showResult(title: string, text: string): Promise<void> {
+    await this.results.open(title, text);
+  }
+
   /**
    * A task whose input was captured earlier (a deferred "run when clean" job): routed and run now, the result shown
    * as a document. Undefined when it was cancelled or failed (the failure is shown).

@@ -15,6 +15,7 @@ import { JobQueue, type Job } from '../../src/core/scheduling/queue';
 import { runCliProcess } from '../support/cli';
 import { runNowPlan } from '../support/jobPlans';
 import { until } from '../support/wait';
+import { resolveTestModel } from '../support/testModel';
 
 const MIN = 60_000;
 const root = mkdtempSync(path.join(os.tmpdir(), 'verdant-os-jobs-'));
@@ -193,7 +194,7 @@ describe('deferred jobs handed to the OS scheduler (real at or systemd, #23)', f
     assert.ok(!(await scheduler.list()).includes(detached.id), 'its entry is removed: it would never run');
   });
 
-  it('run-queued-job leaves a palette task to VS Code and says so; a job no longer in the queue runs nothing', async () => {
+  it('run-queued-job leaves a palette task to VS Code without a local model; with one, runs it there, writes the answer and its record', async () => {
     const queue = new JobQueue({ dir: queueDir });
     const now = Date.now();
     const task = await queue.add(
@@ -209,6 +210,34 @@ describe('deferred jobs handed to the OS scheduler (real at or systemd, #23)', f
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /runs only in a VS Code window of its workspace/);
     assert.equal((await queue.get(task.id))?.state, 'queued', 'left for a window');
+    // With the local model the entry names (the window hands its planner model over): run on it, never the cloud.
+    const model = await resolveTestModel({ cwd: process.cwd() });
+    const ran = await cli([
+      'run-queued-job',
+      task.id,
+      '--queue',
+      queueDir,
+      '--sha256',
+      specDigest(task.spec),
+      '--model',
+      model,
+      '--gpu',
+      'cpu',
+      '--threads',
+      '1',
+    ]);
+    assert.equal(ran.code, 0, ran.stdout + ran.stderr);
+    const done = await queue.get(task.id);
+    assert.equal(done?.state, 'done', done?.error);
+    const answer = readFileSync(queue.resultPath(task.id), 'utf8');
+    assert.match(
+      answer,
+      /^# Summary of a\.ts\n\n\*Route: local · model stories260K\.gguf · [\d.]+ .?g CO2e recorded · ran at .* with VS Code closed/,
+    );
+    const { records } = await new Ledger({ dir: path.join(stateDir, 'ledger') }).read();
+    const record = records.find((r) => r.labels?.includes(`deferred job ${task.id}`));
+    assert.ok(record, 'its ledger record');
+    assert.deepEqual([record.route, record.feature, record.model], ['local', 'task', 'stories260K.gguf']);
     const gone = await cli(['run-queued-job', 'mx0-gone', '--queue', queueDir, '--sha256', specDigest(task.spec)]);
     assert.equal(gone.code, 0, gone.stderr);
     assert.match(gone.stderr, /job mx0-gone is not in the queue/);

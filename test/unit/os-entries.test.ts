@@ -28,7 +28,11 @@ import {
   type Exec,
   type ExecResult,
 } from '../../src/core/scheduling/osScheduler';
-import type { JobSpec } from '../../src/core/scheduling/queue';
+import type { Job, JobSpec } from '../../src/core/scheduling/queue';
+import { entryFor, runsWhenClosed } from '../../src/core/scheduling/osHandoff';
+import { taskModelFlags } from '../../src/core/localRoles';
+import { DEFAULT_SETTINGS } from '../../src/core/settings';
+import { runNowPlan } from '../support/jobPlans';
 
 const AT = Date.UTC(2026, 11, 8, 2, 0, 30); // 2026-12-08 02:00:30Z
 const entry = (over: Partial<OsEntry> = {}): OsEntry => ({
@@ -251,5 +255,64 @@ describe('OS scheduler commands (#23)', () => {
     await assert.rejects(new AtScheduler({ exec: r.exec }).register(entry({ id: '../x' })), /is not a job id/);
     await assert.rejects(new SystemdScheduler({ exec: r.exec }).remove('a b'), /is not a job id/);
     assert.deepEqual(r.calls, []);
+  });
+});
+
+describe('what is handed to the OS scheduler (#23)', () => {
+  const job = (spec: JobSpec, state: Job['state'] = 'queued'): Job => ({
+    id: 'mx1-abc',
+    spec,
+    createdAt: AT,
+    deadline: AT + 6 * 3_600_000,
+    durationMinutes: 30,
+    zone: 'FR',
+    plan: runNowPlan(AT),
+    state,
+  });
+  const origin = (trusted: boolean) => ({ workspace: 'file:///w', trusted, consent: 'unknown' as const });
+  const model = ['--model', '/m/qwen.gguf', '--gpu', 'cpu', '--threads', '2'];
+  const summarize: JobSpec = { kind: 'task', task: 'summarize', payload: {}, label: 'summarize a.ts', origin: origin(false) };
+
+  it('a shell job of a trusted origin; a palette task only with a local model; never a planned refactor or a job that left the queue', () => {
+    assert.equal(runsWhenClosed(job({ kind: 'shell', command: 'npm test', label: 't', origin: origin(true) }), undefined), true);
+    assert.equal(runsWhenClosed(job({ kind: 'shell', command: 'npm test', label: 't' }), undefined), true, 'the CLI’s own jobs');
+    assert.equal(runsWhenClosed(job({ kind: 'shell', command: 'npm test', label: 't', origin: origin(false) }), undefined), false);
+    assert.equal(runsWhenClosed(job(summarize), model), true, 'local only, so an untrusted window’s task too');
+    assert.equal(runsWhenClosed(job(summarize), undefined), false, 'no local model: it waits for a window');
+    assert.equal(runsWhenClosed(job({ ...summarize, task: 'refactor' }), model), false);
+    assert.equal(runsWhenClosed(job({ kind: 'shell', command: 'npm test', label: 't' }, 'running'), undefined), false);
+  });
+
+  it('the entry runs the CLI on the job with its digest, two minutes after it is due in VS Code; a task’s names its model', () => {
+    const launcher = { program: '/usr/bin/code', script: '/ext/dist/cli.js', env: { ELECTRON_RUN_AS_NODE: '1' } };
+    const shell = entryFor(job({ kind: 'shell', command: 'npm test', label: 't' }), '/s/jobs', launcher, {
+      delayMs: 120_000,
+      wake: false,
+      taskModel: model,
+    });
+    assert.deepEqual(shell.argv, [
+      '/usr/bin/code',
+      '/ext/dist/cli.js',
+      'run-queued-job',
+      'mx1-abc',
+      '--queue',
+      '/s/jobs',
+      '--sha256',
+      specDigest({ kind: 'shell', command: 'npm test', label: 't' }),
+    ]);
+    assert.equal(shell.at, AT + 120_000);
+    assert.deepEqual(shell.env, { ELECTRON_RUN_AS_NODE: '1' });
+    const task = entryFor(job(summarize), '/s/jobs', launcher, { delayMs: 0, wake: true, taskModel: model });
+    assert.deepEqual(task.argv.slice(-6), model);
+    assert.equal(task.wake, true);
+  });
+
+  it('the planner model’s flags, or the completion model it borrows; none for a server backend', () => {
+    const local = { ...DEFAULT_SETTINGS.local, modelPath: '/m/c.gguf', gpu: 'vulkan' as const, threads: 4 };
+    assert.deepEqual(taskModelFlags({ ...DEFAULT_SETTINGS, local }), ['--model', '/m/c.gguf', '--gpu', 'vulkan', '--threads', '4']);
+    const planner = { ...DEFAULT_SETTINGS.planner, modelPath: '/m/p.gguf', gpu: 'cpu' as const };
+    assert.deepEqual(taskModelFlags({ ...DEFAULT_SETTINGS, local, planner }), ['--model', '/m/p.gguf', '--gpu', 'cpu', '--threads', '4']);
+    assert.equal(taskModelFlags({ ...DEFAULT_SETTINGS, local: { ...local, backend: 'ollama', serverUrl: 'http://127.0.0.1:11434' } }), undefined);
+    assert.equal(taskModelFlags(DEFAULT_SETTINGS), undefined);
   });
 });

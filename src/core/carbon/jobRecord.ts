@@ -3,7 +3,7 @@
 // or fewer cores than inference does); its intensity is the forecast for the window it was planned into. The
 // baseline is the same job on the same grid (there is no cloud version of a shell command): savedG is 0, and what
 // deferring saved is said in the labels, never counted as avoided.
-import { buildSciRecord, localEmbodied } from './sci';
+import { buildSciRecord, localEmbodied, type SciIntensity } from './sci';
 import { estimateLocal } from './energy/local';
 import type { DeviceProfile } from './energy/devices';
 import { lookupGridAverage } from './sources/embedded';
@@ -20,15 +20,20 @@ export interface JobRun {
   readonly measuredJoules?: number;
 }
 
+/** The grid a job ran on with no live reading at hand: the forecast for its planned window, else the zone's annual average. */
+export function plannedIntensity(job: Pick<Job, 'plan' | 'zone'>): SciIntensity {
+  const forecast = job.plan.windowGPerKWh;
+  return forecast !== null
+    ? { gPerKWh: forecast, source: job.plan.source as SourceId, zone: job.zone, signal: 'average', isEstimated: true }
+    : { gPerKWh: lookupGridAverage(job.zone).gPerKWh, source: 'embedded', zone: job.zone, signal: 'average', isEstimated: true };
+}
+
 export function sciForDeferredJob(job: Job, run: JobRun, device: DeviceProfile): SciRecord {
   const ms = Math.max(0, run.endedAt - run.startedAt);
   const energy = estimateLocal({ engineMs: ms, device, measuredJoules: run.measuredJoules });
   const embodied = localEmbodied(device, ms / 1000);
   const forecast = job.plan.windowGPerKWh;
-  const intensity =
-    forecast !== null
-      ? { gPerKWh: forecast, source: job.plan.source as SourceId, zone: job.zone, signal: 'average' as const, isEstimated: true }
-      : { gPerKWh: lookupGridAverage(job.zone).gPerKWh, source: 'embedded' as const, zone: job.zone, signal: 'average' as const, isEstimated: true };
+  const intensity = plannedIntensity(job);
   const side = { energy, embodiedG: embodied.g, embodiedRangeG: embodied.rangeG, intensity };
   const labels = [
     `deferred job ${job.id}: ${job.spec.label}`,

@@ -1,4 +1,4 @@
-// Hands queued shell jobs to the operating system's scheduler so that they run at their time even when no VS Code
+// Hands queued jobs to the operating system's scheduler so that they run at their time even when no VS Code
 // window and no `verdant` process is alive (#23). The queue stays the one record of what runs: an OS entry only
 // wakes `verdant run-queued-job <id>`, which claims the job like any window would (so it starts at most once) and
 // removes the entry when done. Used by the extension (its queue) and by `verdant run-when-clean --detach` (the CLI's).
@@ -6,6 +6,7 @@ import { dueAt } from './scheduler';
 import { specDigest, type OsEntry } from './osEntries';
 import type { OsScheduler } from './osScheduler';
 import type { Job } from './queue';
+import { isDeferrable } from '../tasks/table';
 import { errorMessage } from '../errors';
 
 /** How the OS entry starts the CLI: a Node (or VS Code's Electron as Node) and the bundled dist/cli.js. */
@@ -18,22 +19,45 @@ export interface Launcher {
 /** The owner's session of a claim taken by run-queued-job: how a window knows a job ran while it was closed. */
 export const OS_SESSION = 'os-scheduler';
 
+export interface EntryOptions {
+  readonly delayMs: number;
+  readonly wake: boolean;
+  /** For a palette task: the local model it runs on (`--model PATH --gpu G --threads N`). */
+  readonly taskModel?: readonly string[];
+}
+
 /** The OS entry that runs `job` of the queue in `queueDir`, `delayMs` after it is due. */
-export function entryFor(job: Job, queueDir: string, launcher: Launcher, options: { readonly delayMs: number; readonly wake: boolean }): OsEntry {
+export function entryFor(job: Job, queueDir: string, launcher: Launcher, options: EntryOptions): OsEntry {
   return {
     id: job.id,
     at: dueAt(job) + options.delayMs,
     deadline: job.deadline,
-    argv: [launcher.program, launcher.script, 'run-queued-job', job.id, '--queue', queueDir, '--sha256', specDigest(job.spec)],
+    argv: [
+      launcher.program,
+      launcher.script,
+      'run-queued-job',
+      job.id,
+      '--queue',
+      queueDir,
+      '--sha256',
+      specDigest(job.spec),
+      ...(job.spec.kind === 'task' ? (options.taskModel ?? []) : []),
+    ],
     env: launcher.env,
     label: job.spec.label,
     wake: options.wake,
   };
 }
 
-/** Only shell jobs run outside VS Code: palette tasks and refactors need the editor's models and review. */
-export function runsWhenClosed(job: Job): boolean {
-  return job.state === 'queued' && job.spec.kind === 'shell' && (job.spec.origin?.trusted ?? true);
+/**
+ * What runs with VS Code closed: a shell job of a trusted origin, and a palette task (Summarize, Generate Tests,
+ * Explain, Ask) when a local model goes with it (local only: the cloud needs the window's key and consent). A planned
+ * refactor waits for a window: its steps edit files and need review.
+ */
+export function runsWhenClosed(job: Job, taskModel: readonly string[] | undefined): boolean {
+  if (job.state !== 'queued') return false;
+  if (job.spec.kind === 'shell') return job.spec.origin?.trusted ?? true;
+  return taskModel !== undefined && isDeferrable(job.spec.task);
 }
 
 export interface OsHandoffDeps {
@@ -44,6 +68,8 @@ export interface OsHandoffDeps {
   /** After the job is due: an open VS Code window runs its own jobs first (its terminal shows the output). */
   readonly delayMs: number;
   readonly wake: () => boolean;
+  /** The local model a palette task runs on with VS Code closed (CLI flags), or undefined when there is none it can use. */
+  readonly taskModel?: () => readonly string[] | undefined;
   readonly log: (message: string) => void;
 }
 
@@ -64,13 +90,18 @@ export class OsHandoff {
 
   /** Registers (or moves) the job's entry; withdraws it for a job that does not run when VS Code is closed. */
   async handOff(job: Job): Promise<boolean> {
-    if (!runsWhenClosed(job)) {
+    const taskModel = job.spec.kind === 'task' ? this.deps.taskModel?.() : undefined;
+    if (!runsWhenClosed(job, taskModel)) {
       await this.withdraw(job.id);
       return false;
     }
     const scheduler = await this.scheduler();
     if (!scheduler) return false;
-    const entry = entryFor(job, this.deps.queueDir, this.deps.launcher, { delayMs: this.deps.delayMs, wake: this.deps.wake() });
+    const entry = entryFor(job, this.deps.queueDir, this.deps.launcher, {
+      delayMs: this.deps.delayMs,
+      wake: this.deps.wake(),
+      ...(taskModel && { taskModel }),
+    });
     await scheduler.register(entry);
     this.deps.log(`job ${job.id} (${job.spec.label}) handed to ${scheduler.kind} for ${new Date(entry.at).toISOString()}`);
     return true;
@@ -95,7 +126,7 @@ export class OsHandoff {
     const present = new Set(await scheduler.list());
     for (const job of jobs) {
       try {
-        if (handOver && runsWhenClosed(job)) {
+        if (handOver && runsWhenClosed(job, job.spec.kind === 'task' ? this.deps.taskModel?.() : undefined)) {
           await this.handOff(job);
           done.registered.push(job.id);
         } else if (present.has(job.id)) {

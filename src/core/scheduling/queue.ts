@@ -160,7 +160,8 @@ type JobRecord = Pick<Job, 'id' | 'spec' | 'createdAt' | 'deadline' | 'durationM
 const ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$/;
 const JOB_FILE = /^(.+)\.json$/;
 const CLAIM_FILE = /^(.+)\.claim$/;
-const LOG_FILE = /^(.+)\.log$/;
+/** A job's output log and a palette task's result, written when the OS scheduler ran it. */
+const LOG_FILE = /^([A-Za-z0-9_-]+)\.(?:log|result\.md)$/;
 /** A claim written without hard links may be seen half-written for this long (see createExclusive). */
 const YOUNG_CLAIM_MS = 30_000;
 const TEMP_MAX_AGE_MS = 60 * 60_000;
@@ -359,7 +360,7 @@ export class JobQueue {
     const realNow = Date.now(); // file times are the real clock's
     for (const name of names) {
       const file = path.join(this.dir, name);
-      // A claim or a job's output log (jobs the OS scheduler ran) without its job is a leftover.
+      // A claim, or a log or result of a job the OS scheduler ran, without its job is a leftover.
       const leftOf = CLAIM_FILE.exec(name)?.[1] ?? LOG_FILE.exec(name)?.[1];
       if (leftOf !== undefined && ID.test(leftOf)) {
         if (!names.includes(`${leftOf}.json`)) await fs.rm(file, { force: true });
@@ -377,6 +378,12 @@ export class JobQueue {
   logPath(id: string): string {
     assertJobId(id);
     return path.join(this.dir, `${id}.log`);
+  }
+
+  /** Where a palette task run outside VS Code writes its answer, for the next window to open. */
+  resultPath(id: string): string {
+    assertJobId(id);
+    return path.join(this.dir, `${id}.result.md`);
   }
 
   private jobPath(id: string): string {

@@ -8,6 +8,7 @@ import { specDigest } from './osEntries';
 import { OS_SESSION } from './osHandoff';
 import type { Job, JobOwner, JobQueue } from './queue';
 import type { JobRun } from '../carbon/jobRecord';
+import { isDeferrable } from '../tasks/table';
 import { errorMessage } from '../errors';
 
 /** An entry that fires this much before its job is due (a replan moved the job while no one moved the entry) waits. */
@@ -24,6 +25,11 @@ export interface QueuedJobRunDeps {
   readonly owner: Omit<JobOwner, 'session'>;
   /** Runs the job's command; its exit code (null: killed). `log` is the job's output file. */
   runShell(job: Job, log: string): Promise<number | null>;
+  /**
+   * Runs a palette task's inference on the local model the entry names, writes its result beside the job and
+   * records it in the ledger; 0 when done. Absent when the entry names no local model: the task waits for a window.
+   */
+  readonly runTask?: (job: Job, log: string) => Promise<number | null>;
   /** Measures package energy over the run where the machine lets it (RaplMeter). */
   readonly meter?: { start(): Promise<boolean>; stop(): Promise<{ readonly joules: number } | null> };
   /** Appends the job's carbon record; failures are said, not fatal. */
@@ -56,8 +62,8 @@ export async function runQueuedJob(deps: QueuedJobRunDeps): Promise<QueuedJobRes
       'changed',
       `job ${job.id} was changed after it was handed to the OS scheduler (its file no longer matches): it is not run. Queue it again.`,
     );
-  if (job.spec.kind !== 'shell' || (job.spec.origin && !job.spec.origin.trusted))
-    return done('not-here', `job ${job.id} (${job.spec.label}) runs only in a VS Code window of its workspace.`);
+  const runHere = job.spec.kind === 'shell' ? (job.spec.origin?.trusted ?? true) : deps.runTask !== undefined && isDeferrable(job.spec.task);
+  if (!runHere) return done('not-here', `job ${job.id} (${job.spec.label}) runs only in a VS Code window of its workspace.`);
   const now = deps.now();
   if (now < dueAt(job) - EARLY_SLACK_MS) {
     await deps.reschedule(job);
@@ -73,7 +79,7 @@ export async function runQueuedJob(deps: QueuedJobRunDeps): Promise<QueuedJobRes
   let error: string | undefined;
   const metering = (await deps.meter?.start().catch(() => false)) ?? false;
   try {
-    exitCode = await deps.runShell(claimed, log);
+    exitCode = claimed.spec.kind === 'shell' ? await deps.runShell(claimed, log) : await deps.runTask!(claimed, log);
   } catch (e) {
     error = errorMessage(e);
   }
@@ -85,8 +91,10 @@ export async function runQueuedJob(deps: QueuedJobRunDeps): Promise<QueuedJobRes
     exitCode,
     ...(state === 'failed' && { error: error ?? (exitCode === null ? 'It was killed before it finished.' : `It exited with code ${exitCode}.`) }),
   });
+  // A task's model call wrote its own record (ModelCalls); a shell job's is made here.
   const run: JobRun = { startedAt: now, endedAt, exitCode, ...(measured && { measuredJoules: measured.joules }) };
-  await deps.record(claimed, run).catch((e: unknown) => deps.note(`verdant: no carbon record: ${errorMessage(e)}`));
+  if (claimed.spec.kind === 'shell')
+    await deps.record(claimed, run).catch((e: unknown) => deps.note(`verdant: no carbon record: ${errorMessage(e)}`));
   const message = `job ${job.id} (${job.spec.label}) ${state}${error ? `: ${error}` : `, exit code ${exitCode ?? 'none (killed)'}`}`;
   return { ...(await done('ran', message)), exitCode };
 }

@@ -16,6 +16,7 @@ import { detectOsScheduler, nodeExec, type OsScheduler } from '../../../src/core
 import { sleep, until } from '../../support/wait';
 import { resolveTestModel } from '../../support/testModel';
 import { setUpHybrid, startCloudStandIn, teardownHybrid } from './cloudStandIn';
+import { screenshot, takeUiSteps } from './screenshot';
 
 describe('scheduler: deferred jobs in the cleanest window', function () {
   this.timeout(180_000);
@@ -332,6 +333,47 @@ describe('scheduler: jobs handed to the OS scheduler, to run with VS Code closed
     // The next window (here: asked again) says once what ran while no window was open.
     assert.deepEqual(await api.jobs.reportOsRuns(), [job.id]);
     assert.deepEqual(await api.jobs.reportOsRuns(), [], 'said once');
+  });
+
+  it('a palette task queued by a window that then closed runs on the local model when the OS fires its entry; the next window offers its result', async () => {
+    const G = vscode.ConfigurationTarget.Global;
+    await config().update('local.modelPath', await resolveTestModel({ cwd: process.env.E2E_REPO_ROOT ?? process.cwd() }), G);
+    await config().update('local.gpu', 'cpu', G);
+    await config().update('local.threads', 1, G);
+    try {
+      const ctx = { languageId: 'typescript', filePath: 'src/add.ts', code: 'export const add = (a: number, b: number) => a + b;\n' };
+      // Queued by a window that is gone (another session): this one would take it over only 2 minutes after it is due.
+      const job = await api.jobs.enqueue(
+        { kind: 'task', task: 'summarize', payload: ctx, label: 'summarize src/add.ts', session: 'a-closed-window' },
+        60,
+        5,
+      );
+      await until('the OS entry for the palette task', async () => (await os!.list()).includes(job.id));
+      await fire(job.id);
+      const ran = await api.jobs.queue.get(job.id);
+      assert.equal(
+        ran?.state,
+        'done',
+        fs.existsSync(api.jobs.queue.logPath(job.id)) ? fs.readFileSync(api.jobs.queue.logPath(job.id), 'utf8') : ran?.error,
+      );
+      assert.equal(ran?.owner?.session, 'os-scheduler');
+      assert.match(
+        fs.readFileSync(api.jobs.queue.resultPath(job.id), 'utf8'),
+        /^# Summary of src\/add\.ts\n\n\*Route: local · model stories260K\.gguf/,
+      );
+      assert.deepEqual(await api.jobs.reportOsRuns(), [job.id]);
+      await screenshot('deferred-task-ran-while-closed');
+      // The notification's Open Result shows it as a read-only result document.
+      if (await takeUiSteps([{ button: 'Open Result' }]))
+        await until('the result document', () =>
+          vscode.window.visibleTextEditors.some(
+            (e) => e.document.uri.scheme === 'verdant-result' && e.document.getText().startsWith('# Summary of src/add.ts'),
+          ),
+        );
+    } finally {
+      for (const key of ['local.modelPath', 'local.gpu', 'local.threads']) await config().update(key, undefined, G);
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    }
   });
 
   it('whenClosed: never takes the entries back; Remove Scheduled Jobs removes them all', async () => {
