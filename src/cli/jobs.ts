@@ -152,7 +152,7 @@ async function listQueues(stateDir: string): Promise<{ jobs: (Job & { queue: 'cl
     ['extension', EXTENSION_QUEUE],
   ] as const) {
     const dir = path.join(stateDir, name);
-    // Read only: the extension's files carry signatures this CLI cannot check; it never runs them from here.
+    // Without a signer: the extension's files carry signatures only it can check, and nothing listed here is run.
     const listed = await new JobQueue({ dir }).list();
     jobs.push(...listed.jobs.map((j) => ({ ...j, queue, dir })));
     problems.push(...listed.problems);
@@ -234,7 +234,7 @@ export async function detach(options: {
   const queue = new JobQueue({ dir });
   const job = await options.add(queue);
   try {
-    await scheduler.register(entryFor(job, dir, selfLauncher(), { delayMs: 0, wake: false }));
+    await scheduler.register(entryFor(job, dir, selfLauncher(), { now: Date.now(), delayMs: 0, wake: false }));
   } catch (e) {
     await queue.cancel(job.id).catch(() => undefined);
     throw e;

@@ -155,6 +155,11 @@ describe('OS scheduler commands (#23)', () => {
     assert.equal(((await detectOsScheduler({ exec: systemd.exec, platform: 'linux' })) as { kind: string }).kind, 'systemd');
     const at = recorder({ 'systemctl --user': { code: 1, stderr: 'Failed to connect to bus' } });
     assert.equal(((await detectOsScheduler({ exec: at.exec, platform: 'linux' })) as { kind: string }).kind, 'at');
+    const noDaemon = recorder({ 'systemctl --user': { code: 1 }, 'pgrep -x atd': { code: 1 } });
+    assert.match(
+      ((await detectOsScheduler({ exec: noDaemon.exec, platform: 'linux' })) as { unavailable: string }).unavailable,
+      /atd is not running: start it/,
+    );
     const none = recorder({ 'systemctl --user': { code: 1 }, atq: { code: 127 } });
     assert.match(
       ((await detectOsScheduler({ exec: none.exec, platform: 'linux' })) as { unavailable: string }).unavailable,
@@ -305,6 +310,8 @@ describe('what is handed to the OS scheduler (#23)', () => {
     const task = entryFor(job(summarize), '/s/jobs', launcher, { delayMs: 0, wake: true, taskModel: model });
     assert.deepEqual(task.argv.slice(-6), model);
     assert.equal(task.wake, true);
+    const overdue = entryFor(job(summarize), '/s/jobs', launcher, { delayMs: 120_000, wake: false, now: AT + 3_600_000 });
+    assert.equal(overdue.at, AT + 3_600_000 + 5_000, 'an overdue job: a few seconds from now, never a time already past');
   });
 
   it('the planner model’s flags, or the completion model it borrows; none for a server backend', () => {

@@ -22,15 +22,22 @@ export const OS_SESSION = 'os-scheduler';
 export interface EntryOptions {
   readonly delayMs: number;
   readonly wake: boolean;
+  /**
+   * Epoch ms: an entry for a job already overdue is made for a few seconds from now (a calendar time in the past
+   * would never fire in systemd, and a year later in launchd).
+   */
+  readonly now?: number;
   /** For a palette task: the local model it runs on (`--model PATH --gpu G --threads N`). */
   readonly taskModel?: readonly string[];
 }
+
+const OVERDUE_DELAY_MS = 5_000;
 
 /** The OS entry that runs `job` of the queue in `queueDir`, `delayMs` after it is due. */
 export function entryFor(job: Job, queueDir: string, launcher: Launcher, options: EntryOptions): OsEntry {
   return {
     id: job.id,
-    at: dueAt(job) + options.delayMs,
+    at: Math.max(dueAt(job) + options.delayMs, (options.now ?? -Infinity) + OVERDUE_DELAY_MS),
     deadline: job.deadline,
     argv: [
       launcher.program,
@@ -98,6 +105,7 @@ export class OsHandoff {
     const scheduler = await this.scheduler();
     if (!scheduler) return false;
     const entry = entryFor(job, this.deps.queueDir, this.deps.launcher, {
+      now: Date.now(),
       delayMs: this.deps.delayMs,
       wake: this.deps.wake(),
       ...(taskModel && { taskModel }),

@@ -84,7 +84,13 @@ export async function detectOsScheduler(deps: OsSchedulerDeps): Promise<OsSchedu
   const systemd = await deps.exec('systemctl', ['--user', 'show-environment']);
   if (systemd.code === 0) return new SystemdScheduler(deps);
   const at = await deps.exec('atq', []);
-  if (at.code === 0) return new AtScheduler(deps);
+  if (at.code === 0) {
+    // at queues jobs whether or not its daemon runs: without atd they would never run, and nobody would say.
+    const atd = await deps.exec('pgrep', ['-x', 'atd']);
+    if (atd.code === 1)
+      return { unavailable: 'at(1) is installed but its daemon atd is not running: start it (systemctl start atd, or /usr/sbin/atd as root).' };
+    return new AtScheduler(deps);
+  }
   return {
     unavailable:
       'there is no systemd user instance (systemctl --user) and no at(1) (install the "at" package and start atd), so deferred jobs run only while VS Code or `verdant` runs.',
