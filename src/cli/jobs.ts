@@ -109,7 +109,8 @@ export const runQueuedJobCommand: Command = {
       owner: { pid: process.pid, host: os.hostname() },
       runShell,
       ...(modelPath && {
-        runTask: (job: Job) => runQueuedTask(job, { modelPath, gpu, threads }, { resultFile: queue.resultPath(job.id), ledgerDir }),
+        runTask: (job: Job) =>
+          runQueuedTask(job, { modelPath, gpu, threads }, { resultFile: queue.resultPath(job.id), editsFile: queue.editsPath(job.id), ledgerDir }),
       }),
       meter: new RaplMeter(),
       record: (job, run) => new Ledger({ dir: ledgerDir }).append(sciForDeferredJob(job, run, detectDevice(osFacts(), 'cpu'))),

@@ -9,7 +9,8 @@ import * as vscode from 'vscode';
 import { REFACTOR_CONTEXT } from './contextKeys';
 import { formatGrams } from '../core/carbon/dashboardData';
 import { sensitiveReason } from '../core/cloud/outgoing';
-import { applyEdits, parseEditBlocks, resolveEdits, EditError } from '../core/refactor/edits';
+import { applyEdits } from '../core/refactor/edits';
+import { runRefactorStep, STEP_BUDGET_TOKENS, STEP_MAX_TOKENS, type DeferredRefactor, type StepOutcome } from '../core/refactor/steps';
 import { stepContext } from '../core/refactor/context';
 import { parsePlan, planMessages, planSchema, PlanError, PLAN_EXCERPT_CHARS } from '../core/refactor/plan';
 import type { FileEdit, PlanStep, RefactorContext, RefactorFile, RefactorPlan, SymbolHit } from '../core/refactor/types';
@@ -36,8 +37,6 @@ export const REFACTOR_COMMANDS = {
 
 const PROPOSED_SCHEME = 'verdant-refactor';
 
-/** Tokens of code and context one step may carry. */
-const STEP_BUDGET_TOKENS = 3000;
 /** Enough for a dozen steps of JSON; the grammar bounds every string. */
 const PLAN_MAX_TOKENS = 800;
 /** Files one refactor may touch (a rename used in hundreds of files is a job for the language's rename). */
@@ -63,21 +62,7 @@ export interface PlannedStep {
   readonly wholeTokens: number;
 }
 
-/** What a deferred refactor job carries: everything needed to run the plan later, in any window. */
-interface DeferredRefactor {
-  readonly ctx: RefactorContext;
-  readonly plan: RefactorPlan;
-  readonly routes: readonly { id: number; route: 'local' | 'cloud'; enabled: boolean }[];
-}
-
-export type StepOutcome = {
-  readonly id: number;
-  readonly route: 'local' | 'cloud';
-  readonly grams: number | undefined;
-  readonly recordIds: readonly string[];
-  readonly edits: readonly FileEdit[];
-  readonly tokens: number;
-};
+export type { StepOutcome } from '../core/refactor/steps';
 
 /** A refactor in progress: its context, plan, chosen routes and the steps done so far. */
 export interface RefactorSession {
@@ -328,6 +313,40 @@ export class Refactors implements vscode.Disposable {
     return result(session);
   }
 
+  /**
+   * A deferred plan whose steps the OS scheduler ran on the local model with VS Code closed (#23): their edits open
+   * in the review. They were made against the files as queued, so a file edited since then drops its steps, and
+   * Resume runs those here.
+   */
+  async reviewRanElsewhere(payload: unknown, outcomes: readonly StepOutcome[]): Promise<RefactorResult> {
+    const p = payload as Partial<DeferredRefactor> | undefined;
+    if (!p?.ctx || !p.plan || !Array.isArray(p.routes))
+      throw new Error('The deferred refactor has no plan (the queue file may be damaged); plan it again.');
+    const steps: PlannedStep[] = [];
+    for (const step of p.plan.steps) {
+      const planned = await this.routeStep(step, p.ctx, 'local');
+      planned.enabled = p.routes.find((r) => r.id === step.id)?.enabled ?? true;
+      steps.push(planned);
+    }
+    const done = new Map(outcomes.map((o) => [o.id, o] as const));
+    const session: RefactorSession = { ctx: p.ctx, plan: p.plan, steps, planGrams: undefined, planRecordIds: [], done, state: 'planned' };
+    this.session = session;
+    const changed: string[] = [];
+    for (const f of p.ctx.files) {
+      if (!outcomes.some((o) => o.edits.some((e) => e.path === f.path))) continue;
+      if ((await readFile(uriFor(f.path, this.uris))).text !== f.text) changed.push(f.path);
+    }
+    if (changed.length === 0) return this.review(session);
+    for (const d of [...done.values()]) if (d.edits.some((e) => changed.includes(e.path))) done.delete(d.id);
+    session.state = 'failed';
+    session.error = `${changed.join(', ')} changed since the refactor ran with VS Code closed; nothing was changed. Resume runs those steps again.`;
+    this.events.fire({ type: 'ended', session });
+    void vscode.window.showWarningMessage(`Verdant: ${session.error}`, 'Resume').then((c) => {
+      if (c === 'Resume') showFailure(this.resume());
+    });
+    return result(session);
+  }
+
   /** A deferred plan whose window came: route the steps as chosen, run them, open the review. */
   async runDeferred(payload: unknown, limits: { cloud: boolean } = { cloud: true }): Promise<RefactorResult> {
     const p = payload as Partial<DeferredRefactor> | undefined;
@@ -463,16 +482,9 @@ export class Refactors implements vscode.Disposable {
   private async runStep(session: RefactorSession, p: PlannedStep, signal: AbortSignal, purpose: WorkPurpose): Promise<StepOutcome> {
     // Files edited since planning are read again, so the step's code is what the edit will apply to.
     const ctx = await refreshContext(session.ctx, p.step.files, this.uris);
-    const c = stepContext(p.step, ctx, { budgetTokens: STEP_BUDGET_TOKENS });
-    const out = await this.deps.runner.call(p.route, 'refactor-step', c.messages, { signal, maxTokens: 2048, reason: 'refactor', purpose });
-    const texts = new Map(ctx.files.map((f) => [f.path, f.text] as const));
-    try {
-      const edits = resolveEdits(parseEditBlocks(out.text), texts, p.step.files);
-      return { id: p.step.id, route: p.route, grams: out.grams, recordIds: out.recordIds, edits, tokens: c.tokens };
-    } catch (e) {
-      if (e instanceof EditError) throw new Error(`the ${p.route} model's edits were rejected: ${e.message}`);
-      throw e;
-    }
+    return runRefactorStep(p.step, ctx, p.route, (messages) =>
+      this.deps.runner.call(p.route, 'refactor-step', messages, { signal, maxTokens: STEP_MAX_TOKENS, reason: 'refactor', purpose }),
+    );
   }
 
   /**

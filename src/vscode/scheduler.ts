@@ -21,6 +21,7 @@ import { taskModelFlags } from '../core/localRoles';
 import type { VerdantSettings } from '../core/settings';
 import type { CarbonAccounting } from './carbonAccounting';
 import type { Refactors } from './refactor';
+import type { StepOutcome } from '../core/refactor/steps';
 import type { Tasks } from './tasks';
 import { errorMessage } from '../core/errors';
 import { showFailure } from './unawaited';
@@ -59,7 +60,7 @@ export interface SchedulerDeps {
   readonly carbon: Pick<CarbonAccounting, 'forecast'>;
   readonly tasks: Pick<Tasks, 'runCaptured' | 'showResult'>;
   /** Deferred refactor plans ("Run When Clean" in the plan list). */
-  readonly refactors: Pick<Refactors, 'runDeferred'>;
+  readonly refactors: Pick<Refactors, 'runDeferred' | 'reviewRanElsewhere'>;
   readonly stateDir: string;
   readonly log: vscode.LogOutputChannel;
   /** Signs and checks the queue's job files (hmacSigner, keyed from SecretStorage). */
@@ -275,25 +276,35 @@ export class DeferredJobs implements vscode.Disposable {
     for (const job of ran) {
       const at = job.startedAt !== undefined ? new Date(job.startedAt).toLocaleString() : 'its time';
       const grid = job.plan.windowGPerKWh !== null ? ` at ${Math.round(job.plan.windowGPerKWh)} g/kWh` : '';
-      const how =
-        job.state === 'done'
+      const kind = job.spec.kind === 'shell' ? 'shell' : job.spec.task === 'refactor' ? 'refactor' : 'task';
+      const done = job.state === 'done';
+      const how = !done
+        ? `${job.state}${job.exitCode !== undefined && job.exitCode !== null ? `, exit code ${job.exitCode}` : ''}${job.error ? ` (${job.error})` : ''}`
+        : kind === 'shell'
           ? 'exit code 0'
-          : `${job.state}${job.exitCode !== undefined && job.exitCode !== null ? `, exit code ${job.exitCode}` : ''}`;
+          : kind === 'refactor'
+            ? 'its edits wait for your review'
+            : 'done, on the local model';
       const text = `Verdant: "${job.spec.label}" ran at ${at}${grid} while VS Code was closed: ${how}.`;
       this.deps.log.info(`scheduler: ${text}`);
-      const log = vscode.Uri.file(this.queue.logPath(job.id));
-      const result = job.spec.kind === 'task' && job.state === 'done' ? this.queue.resultPath(job.id) : undefined;
-      const button = result ? 'Open Result' : 'Open Log';
-      const show = job.state === 'done' ? vscode.window.showInformationMessage(text, button) : vscode.window.showWarningMessage(text, button);
-      void show.then(async (choice) => {
-        if (choice === 'Open Log') await vscode.window.showTextDocument(log, { preview: true });
-        if (choice === 'Open Result' && result) {
-          const answer = await fs.readFile(result, 'utf8');
-          await this.deps.tasks.showResult(/^# (.*)$/m.exec(answer)?.[1] ?? job.spec.label, answer);
-        }
-      });
+      const button = !done || kind === 'shell' ? 'Open Log' : kind === 'refactor' ? 'Review' : 'Open Result';
+      const show = done ? vscode.window.showInformationMessage(text, button) : vscode.window.showWarningMessage(text, button);
+      void show.then((choice) => (choice ? showFailure(this.openOsRun(job, choice)) : undefined));
     }
     return ran.map((j) => j.id);
+  }
+
+  /** What a job the OS scheduler ran left: its log, a palette task's answer, or a refactor's edits for review. */
+  private async openOsRun(job: Job, choice: string): Promise<void> {
+    if (choice === 'Open Log') {
+      await vscode.window.showTextDocument(vscode.Uri.file(this.queue.logPath(job.id)), { preview: true });
+    } else if (choice === 'Open Result') {
+      const answer = await fs.readFile(this.queue.resultPath(job.id), 'utf8');
+      await this.deps.tasks.showResult(/^# (.*)$/m.exec(answer)?.[1] ?? job.spec.label, answer);
+    } else if (choice === 'Review' && job.spec.kind === 'task') {
+      const { steps } = JSON.parse(await fs.readFile(this.queue.editsPath(job.id), 'utf8')) as { steps: StepOutcome[] };
+      await this.deps.refactors.reviewRanElsewhere(job.spec.payload, steps);
+    }
   }
 
   /** Takes every Verdant entry out of the OS scheduler; the jobs stay queued and run while a window is open. */

@@ -30,6 +30,12 @@ const env: NodeJS.ProcessEnv = {
 };
 const cli = (args: string[]) => runCliProcess(['--json', ...args], env);
 
+/** Runs `verdant run-queued-job` on `job` as its OS entry would (its digest), with `extra` flags. */
+const runJob = (job: Pick<Job, 'id' | 'spec'>, ...extra: string[]) =>
+  cli(['run-queued-job', job.id, '--queue', queueDir, '--sha256', specDigest(job.spec), ...extra]);
+/** The flags an entry carries for a palette task or refactor: the test model on one CPU thread. */
+const onTestModel = async () => ['--model', await resolveTestModel({ cwd: process.cwd() }), '--gpu', 'cpu', '--threads', '1'];
+
 /** Per-minute forecast from this minute for 30 minutes: 300 g/kWh, 100 in minute `clean`. */
 function forecast(clean: number): string {
   const t0 = Math.floor(Date.now() / MIN) * MIN;
@@ -204,26 +210,12 @@ describe('deferred jobs handed to the OS scheduler (real at or systemd, #23)', f
         plan: runNowPlan(now, 'GB'),
       },
     );
-    const r = await cli(['run-queued-job', task.id, '--queue', queueDir, '--sha256', specDigest(task.spec)]);
+    const r = await runJob(task);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /runs only in a VS Code window of its workspace/);
     assert.equal((await queue.get(task.id))?.state, 'queued', 'left for a window');
     // With the local model the entry names (the window hands its planner model over): run on it, never the cloud.
-    const model = await resolveTestModel({ cwd: process.cwd() });
-    const ran = await cli([
-      'run-queued-job',
-      task.id,
-      '--queue',
-      queueDir,
-      '--sha256',
-      specDigest(task.spec),
-      '--model',
-      model,
-      '--gpu',
-      'cpu',
-      '--threads',
-      '1',
-    ]);
+    const ran = await runJob(task, ...(await onTestModel()));
     assert.equal(ran.code, 0, ran.stdout + ran.stderr);
     const done = await queue.get(task.id);
     assert.equal(done?.state, 'done', done?.error);
@@ -236,8 +228,43 @@ describe('deferred jobs handed to the OS scheduler (real at or systemd, #23)', f
     const record = records.find((r) => r.labels?.includes(`deferred job ${task.id}`));
     assert.ok(record, 'its ledger record');
     assert.deepEqual([record.route, record.feature, record.model], ['local', 'task', 'stories260K.gguf']);
-    const gone = await cli(['run-queued-job', 'mx0-gone', '--queue', queueDir, '--sha256', specDigest(task.spec)]);
+    const gone = await runJob({ id: 'mx0-gone', spec: task.spec });
     assert.equal(gone.code, 0, gone.stderr);
     assert.match(gone.stderr, /job mx0-gone is not in the queue/);
+  });
+
+  it("run-queued-job runs a planned refactor's local steps on the model; edits the model gets wrong fail the job with nothing written", async () => {
+    const queue = new JobQueue({ dir: queueDir });
+    const cart = 'export function computeTotal(xs: number[]): number {\n  return xs.reduce((a, b) => a + b, 0);\n}\n';
+    const ctx = {
+      request: 'rename computeTotal to calculateTotal',
+      symbols: ['computeTotal'],
+      files: [{ path: 'src/cart.ts', text: cart, version: 0, languageId: 'typescript' }],
+      hits: [],
+      diagnostics: [],
+    };
+    const step = { id: 1, title: 'rename', files: ['src/cart.ts'], symbols: ['computeTotal'], size: 'small', instruction: 'rename it', added: false };
+    const payload = {
+      ctx,
+      plan: { request: ctx.request, steps: [step], notes: [], fileVersions: {} },
+      routes: [{ id: 1, route: 'local', enabled: true }],
+    };
+    const job = await queue.add(
+      { kind: 'task', task: 'refactor', payload, label: 'refactor: rename' },
+      { deadline: Date.now() + 3_600_000, durationMinutes: 15, zone: 'GB', plan: runNowPlan(Date.now(), 'GB') },
+    );
+    const r = await runJob(job, ...(await onTestModel()));
+    // The test model (stories260K) writes stories, not SEARCH/REPLACE blocks: the step's edits are rejected.
+    assert.equal(r.code, 1);
+    const ended = await queue.get(job.id);
+    assert.equal(ended?.state, 'failed');
+    assert.equal(ended?.owner?.session, 'os-scheduler');
+    assert.match(ended?.error ?? '', /^the local model's edits were rejected: /);
+    assert.equal(existsSync(queue.editsPath(job.id)), false, 'no edits for a review');
+    const { records } = await new Ledger({ dir: path.join(stateDir, 'ledger') }).read();
+    assert.ok(
+      records.some((x) => x.labels?.includes(`deferred job ${job.id}`) && x.model === 'stories260K.gguf'),
+      'the step’s model call is recorded',
+    );
   });
 });

@@ -7,6 +7,7 @@ import { specDigest, type OsEntry } from './osEntries';
 import type { OsScheduler } from './osScheduler';
 import type { Job } from './queue';
 import { isDeferrable } from '../tasks/table';
+import { stepsToRun } from '../refactor/steps';
 import { errorMessage } from '../errors';
 
 /** How the OS entry starts the CLI: a Node (or VS Code's Electron as Node) and the bundled dist/cli.js. */
@@ -57,14 +58,27 @@ export function entryFor(job: Job, queueDir: string, launcher: Launcher, options
 }
 
 /**
- * What runs with VS Code closed: a shell job of a trusted origin, and a palette task (Summarize, Generate Tests,
- * Explain, Ask) when a local model goes with it (local only: the cloud needs the window's key and consent). A planned
- * refactor waits for a window: its steps edit files and need review.
+ * What runs with VS Code closed: a shell job of a trusted origin, and, when a local model goes with it (local only:
+ * the cloud needs the window's key and consent), a palette task or a planned refactor's steps (their edits wait for
+ * review in the next window).
  */
 export function runsWhenClosed(job: Job, taskModel: readonly string[] | undefined): boolean {
   if (job.state !== 'queued') return false;
   if (job.spec.kind === 'shell') return job.spec.origin?.trusted ?? true;
-  return taskModel !== undefined && isDeferrable(job.spec.task);
+  return taskModel !== undefined && runsOnTaskModel(job);
+}
+
+/**
+ * A palette task that may wait, or a planned refactor whose chosen steps are all local (a step the user sent to the
+ * cloud needs the window's key and consent): what the local model can run with VS Code closed.
+ */
+export function runsOnTaskModel(job: Job): boolean {
+  if (job.spec.kind !== 'task') return false;
+  if (job.spec.task === 'refactor') {
+    const plan = stepsToRun(job.spec.payload);
+    return plan !== undefined && plan.steps.length > 0 && plan.steps.every((s) => s.route === 'local');
+  }
+  return isDeferrable(job.spec.task);
 }
 
 export interface OsHandoffDeps {

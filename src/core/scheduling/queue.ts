@@ -160,8 +160,8 @@ type JobRecord = Pick<Job, 'id' | 'spec' | 'createdAt' | 'deadline' | 'durationM
 const ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$/;
 const JOB_FILE = /^(.+)\.json$/;
 const CLAIM_FILE = /^(.+)\.claim$/;
-/** A job's output log and a palette task's result, written when the OS scheduler ran it. */
-const LOG_FILE = /^([A-Za-z0-9_-]+)\.(?:log|result\.md)$/;
+/** A job's output log, a palette task's result and a refactor's edits, written when the OS scheduler ran it. */
+const LOG_FILE = /^([A-Za-z0-9_-]+)\.(?:log|result\.md|edits\.json)$/;
 /** A claim written without hard links may be seen half-written for this long (see createExclusive). */
 const YOUNG_CLAIM_MS = 30_000;
 const TEMP_MAX_AGE_MS = 60 * 60_000;
@@ -384,6 +384,12 @@ export class JobQueue {
   resultPath(id: string): string {
     assertJobId(id);
     return path.join(this.dir, `${id}.result.md`);
+  }
+
+  /** Where a planned refactor run outside VS Code writes its steps' edits, for the next window to review. */
+  editsPath(id: string): string {
+    assertJobId(id);
+    return path.join(this.dir, `${id}.edits.json`);
   }
 
   private jobPath(id: string): string {

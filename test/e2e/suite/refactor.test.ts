@@ -12,7 +12,8 @@ import type { VerdantApi } from '../../../src/extension';
 import { makeFimVariant } from '../../support/ggufRewrite';
 import { resolveTestModel } from '../../support/testModel';
 import { until } from '../../support/wait';
-import { paletteRows } from './screenshot';
+import { paletteRows, takeUiSteps } from './screenshot';
+import { runNowPlan } from '../../support/jobPlans';
 import type { RefactorResult } from '../../../src/vscode/refactor';
 import { setUpHybrid, startCloudStandIn, teardownHybrid, type CloudStandIn } from './cloudStandIn';
 
@@ -248,6 +249,86 @@ describe('Plan Refactor: a rename across three files, planned locally, executed 
     await vscode.workspace.saveAll(false);
     for (const [f, text] of Object.entries(read())) assert.equal(text, FILES[f]!.replaceAll('computeTotal', 'calculateTotal'), f);
     await until('the queued job to be done', async () => (await api.jobs.queue.get(job.id))?.state === 'done');
+  });
+
+  /**
+   * What `verdant run-queued-job` leaves for a planned refactor (test/integration/os-scheduler.test.ts runs it for
+   * real; the test model cannot write a correct edit, so the steps' edits are made here): the job done by the OS
+   * scheduler, and each step's edits against the files as they were queued. The next window then says it ran.
+   */
+  const ranWhileClosed = async (): Promise<void> => {
+    const files = Object.entries(FILES).map(([f, text]) => ({ path: rel(f), text, version: 0, languageId: 'typescript' }));
+    const ctx = { request: 'rename computeTotal to calculateTotal', symbols: ['computeTotal'], files, hits: [], diagnostics: [] };
+    const steps = files.map((f, i) => ({
+      id: i + 1,
+      title: `rename in ${f.path}`,
+      files: [f.path],
+      symbols: ['computeTotal'],
+      size: 'small' as const,
+      instruction: 'rename computeTotal to calculateTotal',
+      added: false,
+    }));
+    const payload = {
+      ctx,
+      plan: { request: ctx.request, steps, notes: [], fileVersions: {} },
+      routes: steps.map((st) => ({ id: st.id, route: 'local', enabled: true })),
+    };
+    const now = Date.now();
+    const job = await api.jobs.queue.add(
+      { kind: 'task', task: 'refactor', payload, label: `refactor: ${ctx.request}`, session: 'a-closed-window' },
+      { deadline: now + 3_600_000, durationMinutes: 15, zone: 'FR', plan: runNowPlan(now) },
+    );
+    await api.jobs.queue.claim(job.id, { pid: process.pid, host: os.hostname(), session: 'os-scheduler' });
+    await api.jobs.queue.finish(job.id, { state: 'done', exitCode: 0 });
+    const outcomes = files.map((f, i) => ({
+      id: i + 1,
+      route: 'local',
+      grams: 0.001,
+      recordIds: [],
+      tokens: 100,
+      edits: [...f.text.matchAll(/computeTotal/g)].map((m) => ({
+        path: f.path,
+        start: m.index,
+        end: m.index + 'computeTotal'.length,
+        newText: 'calculateTotal',
+      })),
+    }));
+    fs.writeFileSync(api.jobs.queue.editsPath(job.id), JSON.stringify({ v: 1, steps: outcomes }));
+    assert.deepEqual(await api.jobs.reportOsRuns(), [job.id], 'the next window says it ran');
+  };
+  const next = (type: 'review' | 'ended') =>
+    new Promise<RefactorResult['state']>((resolve) => {
+      const s = api.refactors.onDidChange((e) => {
+        if (e.type === type) {
+          s.dispose();
+          resolve(e.session.state);
+        }
+      });
+    });
+
+  it('a plan the OS scheduler ran with VS Code closed opens for review from the next window’s notification, and applies (#23)', async function () {
+    const review = next('review');
+    await ranWhileClosed();
+    if (!(await takeUiSteps([{ button: 'Review' }]))) this.skip(); // no browser page to click in (test-electron)
+    await review;
+    const applied = next('ended');
+    await vscode.commands.executeCommand('verdant.applyRefactor');
+    assert.equal(await applied, 'applied');
+    await vscode.workspace.saveAll(false);
+    for (const [f, text] of Object.entries(read())) assert.equal(text, FILES[f]!.replaceAll('computeTotal', 'calculateTotal'), f);
+  });
+
+  it('a plan the OS scheduler ran is not reviewed when a file was edited since: nothing changes, Resume is offered (#23)', async function () {
+    await ranWhileClosed();
+    fs.writeFileSync(path.join(root(), 'invoice.ts'), `// edited meanwhile\n${FILES['invoice.ts']}`);
+    const stopped = next('ended');
+    if (!(await takeUiSteps([{ button: 'Review' }]))) this.skip();
+    assert.equal(await stopped, 'failed');
+    assert.match(
+      api.refactors.current?.error ?? '',
+      /^\S*invoice\.ts changed since the refactor ran with VS Code closed; nothing was changed\. Resume/,
+    );
+    assert.equal(fs.readFileSync(path.join(root(), 'cart.ts'), 'utf8'), FILES['cart.ts'], 'nothing applied');
   });
 
   it('stops at a step whose edits do not apply, changes nothing, keeps the plan, and Resume finishes it', async () => {
