@@ -67,7 +67,7 @@ export interface SchedulerDeps {
   readonly signer: JobSigner;
   /** This window's workspace, trust and consent now: stamped on the jobs it queues, compared with theirs. */
   readonly origin: () => JobOrigin;
-  /** The OS scheduler's side (#23): hands queued shell jobs over so they run with VS Code closed. */
+  /** The OS scheduler's side (#23): hands queued jobs over so they run with VS Code closed. */
   readonly handoff: OsHandoff;
   /** Remembers which runs by the OS scheduler were reported. */
   readonly globalState: vscode.Memento;
@@ -114,6 +114,7 @@ export class DeferredJobs implements vscode.Disposable {
   private handOver: string;
   /** Resolves once the OS entries were brought in line with the queue and earlier OS runs were reported. */
   readonly osReady: Promise<void>;
+  private osChanges: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly deps: SchedulerDeps) {
     const now = deps.now ?? Date.now;
@@ -157,7 +158,6 @@ export class DeferredJobs implements vscode.Disposable {
         if (handOver !== this.handOver) {
           this.handOver = handOver;
           this.whenClosed = deps.config.settings.scheduler.whenClosed;
-          this.handOver = handOverKey(deps.config.settings);
           void this.syncOsEntries();
         }
       }),
@@ -241,11 +241,15 @@ export class DeferredJobs implements vscode.Disposable {
   }
 
   /**
-   * Brings the OS scheduler's entries in line with this queue: with whenClosed 'os', every queued shell job has one
-   * (made again where it vanished, pointed at this version of the extension); otherwise none of this queue's jobs
-   * has one. Failures are logged: the jobs still run while a window is open.
+   * Brings the OS scheduler's entries in line with this queue: with whenClosed 'os', every job that can run with VS
+   * Code closed has one (made again where it vanished, pointed at this version of the extension); otherwise none of
+   * this queue's jobs has one. Failures are logged: the jobs still run while a window is open.
    */
-  private async syncOsEntries(): Promise<void> {
+  private syncOsEntries(): Promise<void> {
+    return this.inOrder(() => this.syncNow());
+  }
+
+  private async syncNow(): Promise<void> {
     try {
       const { jobs } = await this.queue.list();
       const { registered, removed } = await this.deps.handoff.sync(jobs, this.whenClosed === 'os');
@@ -260,9 +264,17 @@ export class DeferredJobs implements vscode.Disposable {
 
   /** Moves a job's OS entry with its plan, or removes it once the job started, ended or was cancelled. */
   private updateOsEntry(type: string, job: Job): void {
-    const update =
-      (type === 'queued' || type === 'replanned') && this.whenClosed === 'os' ? this.deps.handoff.handOff(job) : this.deps.handoff.withdraw(job.id);
-    void update.catch((e: unknown) => this.deps.log.warn(`scheduler: job ${job.id}: the OS scheduler's entry was not updated: ${errorMessage(e)}`));
+    const handOver = (type === 'queued' || type === 'replanned') && this.whenClosed === 'os';
+    void this.inOrder<unknown>(() => (handOver ? this.deps.handoff.handOff(job) : this.deps.handoff.withdraw(job.id))).catch((e: unknown) =>
+      this.deps.log.warn(`scheduler: job ${job.id}: the OS scheduler's entry was not updated: ${errorMessage(e)}`),
+    );
+  }
+
+  /** One change to the OS scheduler at a time, in event order: a job queued and started at once ends without an entry. */
+  private inOrder<T>(change: () => Promise<T>): Promise<T> {
+    const next = this.osChanges.then(change);
+    this.osChanges = next.catch(() => undefined);
+    return next;
   }
 
   /** Says once what the OS scheduler ran while no window was open: when, at what intensity, its exit code, its log. */
