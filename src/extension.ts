@@ -152,6 +152,7 @@ export function activate(context: vscode.ExtensionContext): VerdantApi {
       launcher: { program: process.execPath, script: path.join(context.extensionPath, 'dist', 'cli.js'), env: { ELECTRON_RUN_AS_NODE: '1' } },
       delayMs: TAKE_OVER_AFTER_MS,
       wake: () => config.settings.scheduler.wakeToRun,
+      loggedOff: () => config.settings.scheduler.runWhenLoggedOff,
       taskModel: () => taskModelFlags(config.settings),
       log: (m) => log.info(`scheduler: ${m}`),
     }),

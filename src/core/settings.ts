@@ -105,6 +105,8 @@ export interface SchedulerSettings {
   readonly whenClosed: (typeof SCHEDULER_WHEN_CLOSED)[number];
   /** Whether an OS entry may wake the computer from sleep to run its job (Task Scheduler, systemd). */
   readonly wakeToRun: boolean;
+  /** Windows: a Task Scheduler entry runs whether or not the user is logged on (S4U), not only in their session. */
+  readonly runWhenLoggedOff: boolean;
 }
 
 export interface VerdantSettings {
@@ -126,7 +128,7 @@ export const DEFAULT_SETTINGS: VerdantSettings = {
   cloud: { enable: false, endpoint: '', model: '', zone: '', modelParams: '', requestTimeoutSeconds: 300 },
   carbon: { zone: '', postcode: '', source: 'auto', carbonAwareSdkUrl: '', retentionDays: 365 },
   routing: { mode: 'balanced', dailyBudgetGrams: 0, budgetAction: 'warn', cascade: true, deferWithinHours: 4 },
-  scheduler: { notifications: 'quiet', whenClosed: 'os', wakeToRun: false },
+  scheduler: { notifications: 'quiet', whenClosed: 'os', wakeToRun: false, runWhenLoggedOff: false },
 };
 
 export const MAX_THREADS = 256;
@@ -247,6 +249,7 @@ export function readSettings(read: SettingsReader): ValidatedSettings {
       notifications: v.oneOf('scheduler.notifications', SCHEDULER_NOTIFICATIONS, d.scheduler.notifications),
       whenClosed: v.oneOf('scheduler.whenClosed', SCHEDULER_WHEN_CLOSED, d.scheduler.whenClosed),
       wakeToRun: v.boolean('scheduler.wakeToRun', d.scheduler.wakeToRun),
+      runWhenLoggedOff: v.boolean('scheduler.runWhenLoggedOff', d.scheduler.runWhenLoggedOff),
     },
   };
   return { settings, problems };

@@ -94,7 +94,8 @@ interface Waiter {
 
 /** What the OS entries depend on in the settings. */
 function handOverKey(settings: VerdantSettings): string {
-  return JSON.stringify([settings.scheduler.whenClosed, taskModelFlags(settings)]);
+  const { whenClosed, wakeToRun, runWhenLoggedOff } = settings.scheduler;
+  return JSON.stringify([whenClosed, wakeToRun, runWhenLoggedOff, taskModelFlags(settings)]);
 }
 
 function clock(ms: number): string {
@@ -153,7 +154,7 @@ export class DeferredJobs implements vscode.Disposable {
       vscode.commands.registerCommand(SCHEDULER_COMMANDS.runWhenClean, (kind?: TaskKind, within?: string) => this.runTaskWhenClean(kind, within)),
       vscode.commands.registerCommand(SCHEDULER_COMMANDS.removeScheduled, () => this.removeScheduled()),
       deps.config.onDidChange(() => {
-        // The entries change with whenClosed, and a palette task's entry with the local model it names.
+        // The entries change with whenClosed, wake and logged-off runs, and a task's entry with the model it names.
         const handOver = handOverKey(deps.config.settings);
         if (handOver !== this.handOver) {
           this.handOver = handOver;

@@ -67,6 +67,7 @@ describe('package.json manifest', () => {
       // What runs with VS Code closed, and whether it may wake the machine (#23).
       'verdant.scheduler.whenClosed',
       'verdant.scheduler.wakeToRun',
+      'verdant.scheduler.runWhenLoggedOff',
     ];
     for (const key of machine) {
       assert.equal(properties[key]!.scope, 'machine', key);

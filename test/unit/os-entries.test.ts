@@ -120,6 +120,7 @@ describe('OS scheduler entries (#23)', () => {
     assert.match(xml, /<MultipleInstancesPolicy>IgnoreNew<\/MultipleInstancesPolicy>/);
     assert.match(xml, /<Priority>7<\/Priority>/);
     assert.match(schtasksXml(entry({ wake: true })), /<WakeToRun>true<\/WakeToRun>/);
+    assert.match(schtasksXml(entry({ loggedOff: true })), /<LogonType>S4U<\/LogonType>/, 'logged off only when the user opted in');
     assert.match(xml, /<Command>\/usr\/bin\/node<\/Command>/);
     assert.match(
       xml,

@@ -22,6 +22,11 @@ export interface OsEntry {
   readonly label: string;
   /** Wake the computer from sleep to run it (off unless the user opts in; not every scheduler can). */
   readonly wake: boolean;
+  /**
+   * Task Scheduler only: run it whether or not the user is logged on (S4U: no password stored, no network shares);
+   * off unless the user opts in, so by default it runs only in the user's own session.
+   */
+  readonly loggedOff?: boolean;
 }
 
 /** Every entry's name starts with this, so that listing and removing never touch anything of another program. */
@@ -193,7 +198,7 @@ export function taskAction(e: OsEntry): { command: string; arguments: string } {
 
 /**
  * The task's XML for `schtasks /Create /XML`: one time trigger, "run only when the user is logged on" (an
- * interactive token: no password stored), least privilege, low priority, no wake unless asked, started late when
+ * interactive token: no password stored; S4U when the user opted in to logged-off runs), least privilege, low priority, no wake unless asked, started late when
  * the computer was off at the time (StartWhenAvailable), never two at once, and deleted once its deadline passed.
  */
 export function schtasksXml(e: OsEntry): string {
@@ -213,7 +218,7 @@ export function schtasksXml(e: OsEntry): string {
     '  </Triggers>',
     '  <Principals>',
     '    <Principal id="Author">',
-    '      <LogonType>InteractiveToken</LogonType>',
+    `      <LogonType>${e.loggedOff ? 'S4U' : 'InteractiveToken'}</LogonType>`,
     '      <RunLevel>LeastPrivilege</RunLevel>',
     '    </Principal>',
     '  </Principals>',

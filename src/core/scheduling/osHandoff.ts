@@ -23,6 +23,7 @@ export const OS_SESSION = 'os-scheduler';
 export interface EntryOptions {
   readonly delayMs: number;
   readonly wake: boolean;
+  readonly loggedOff?: boolean;
   /**
    * Epoch ms: an entry for a job already overdue is made for a few seconds from now (a calendar time in the past
    * would never fire in systemd, and a year later in launchd).
@@ -54,6 +55,7 @@ export function entryFor(job: Job, queueDir: string, launcher: Launcher, options
     env: launcher.env,
     label: job.spec.label,
     wake: options.wake,
+    ...(options.loggedOff && { loggedOff: true }),
   };
 }
 
@@ -89,6 +91,8 @@ export interface OsHandoffDeps {
   /** After the job is due: an open VS Code window runs its own jobs first (its terminal shows the output). */
   readonly delayMs: number;
   readonly wake: () => boolean;
+  /** Task Scheduler: run it also while the user is logged off (verdant.scheduler.runWhenLoggedOff). */
+  readonly loggedOff?: () => boolean;
   /** The local model a palette task runs on with VS Code closed (CLI flags), or undefined when there is none it can use. */
   readonly taskModel?: () => readonly string[] | undefined;
   readonly log: (message: string) => void;
@@ -122,6 +126,7 @@ export class OsHandoff {
       now: Date.now(),
       delayMs: this.deps.delayMs,
       wake: this.deps.wake(),
+      loggedOff: this.deps.loggedOff?.() ?? false,
       ...(taskModel && { taskModel }),
     });
     await scheduler.register(entry);
