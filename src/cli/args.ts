@@ -1,6 +1,7 @@
 // Command-line parsing on top of node:util parseArgs, with usage errors that say what to type instead.
 import { parseArgs } from 'node:util';
 import { errorMessage } from '../core/errors';
+import { GPU_CHOICES, MAX_THREADS, type GpuChoice } from '../core/settings';
 
 export interface FlagSpec {
   readonly type: 'boolean' | 'string';
@@ -61,6 +62,13 @@ export interface NumberRule {
 
 /** The largest value a numeric flag takes unless it says otherwise: 1e308 tokens is no request, only an overflow. */
 const DEFAULT_MAX = 1e12;
+
+/** --gpu and --threads of a command that loads a local model: the engine's GPU choice (default auto) and thread count (0: automatic). */
+export function engineFlags(flags: Readonly<Record<string, string | boolean | undefined>>): { gpu: GpuChoice; threads: number } {
+  const gpu = (flags.gpu ?? 'auto') as GpuChoice;
+  if (!GPU_CHOICES.includes(gpu)) throw new UsageError(`--gpu must be one of ${GPU_CHOICES.join(', ')}, not "${String(flags.gpu)}".`);
+  return { gpu, threads: numberFlag(flags.threads, 'threads', { min: 0, max: MAX_THREADS, integer: true }) ?? 0 };
+}
 
 /** A numeric flag's value (undefined when absent), or a usage error that says what is allowed. */
 export function numberFlag(value: string | boolean | undefined, name: string, rule: NumberRule): number | undefined {

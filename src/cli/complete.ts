@@ -5,12 +5,11 @@ import { detectDevice, osFacts } from '../core/carbon/energy/devices';
 import { Ledger } from '../core/carbon/ledger';
 import { sciForLocalUsage } from '../core/carbon/sci';
 import type { SciRecord } from '../core/carbon/types';
-import { GPU_CHOICES, MAX_THREADS, type GpuChoice } from '../core/settings';
 import type { LocalUsageRecord } from '../core/usage';
 import { LlamaEngine } from '../engine/llama/engine';
 import type { GenerateRequest } from '../engine/types';
 import { ModelCalls } from '../core/tasks/calls';
-import { numberFlag, UsageError } from './args';
+import { engineFlags, numberFlag, UsageError } from './args';
 import { intensityService, zoneFlags } from './carbon';
 import type { Command, CommandArgs } from './command';
 
@@ -55,10 +54,8 @@ export const completeCommand: Command = {
     const prefix = flags.prefix;
     if ((prompt === undefined) === (prefix === undefined)) throw new UsageError('give either --prompt TEXT, or --prefix TEXT with --suffix TEXT.');
     if (prompt !== undefined && flags.suffix !== undefined) throw new UsageError('--suffix goes with --prefix, not --prompt.');
-    const gpu = (flags.gpu ?? 'auto') as GpuChoice;
-    if (!GPU_CHOICES.includes(gpu)) throw new UsageError(`--gpu must be one of ${GPU_CHOICES.join(', ')}, not "${flags.gpu}".`);
+    const { gpu, threads } = engineFlags(flags);
     const maxTokens = numberFlag(flags['max-tokens'], 'max-tokens', { min: 1, max: 4096, integer: true }) ?? 64;
-    const threads = numberFlag(flags.threads, 'threads', { min: 0, max: MAX_THREADS, integer: true }) ?? 0;
     const request: GenerateRequest =
       prompt !== undefined
         ? { kind: 'completion', prompt: String(prompt), maxTokens }

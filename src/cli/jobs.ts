@@ -14,10 +14,10 @@ import { osSchedulerOnce } from '../core/scheduling/osScheduler';
 import { JobQueue, JobQueueError, type Job } from '../core/scheduling/queue';
 import { runQueuedJob } from '../core/scheduling/queuedJobRun';
 import { dueAt } from '../core/scheduling/scheduler';
-import { numberFlag, UsageError } from './args';
+import { engineFlags, UsageError } from './args';
 import { runQueuedTask } from './queuedTask';
 import { modelFlags } from '../core/localRoles';
-import { GPU_CHOICES, MAX_THREADS, type GpuChoice } from '../core/settings';
+import { GPU_CHOICES } from '../core/settings';
 import type { Command } from './command';
 import { defaultStateDir } from './paths';
 
@@ -87,9 +87,7 @@ export const runQueuedJobCommand: Command = {
     const queueDir = flags.queue;
     const queue = new JobQueue({ dir: queueDir });
     const ledgerDir = typeof flags.ledger === 'string' ? flags.ledger : path.join(path.dirname(queueDir), 'ledger');
-    const gpu = (flags.gpu ?? 'auto') as GpuChoice;
-    if (!GPU_CHOICES.includes(gpu)) throw new UsageError(`--gpu must be one of ${GPU_CHOICES.join(', ')}, not "${flags.gpu}".`);
-    const threads = numberFlag(flags.threads, 'threads', { min: 0, max: MAX_THREADS, integer: true }) ?? 0;
+    const { gpu, threads } = engineFlags(flags);
     const modelPath = typeof flags.model === 'string' && flags.model !== '' ? flags.model : undefined;
     const handoff = new OsHandoff({
       scheduler: osSchedulerOnce(),
@@ -200,7 +198,7 @@ export const jobsCommand: Command = {
       ...(j.exitCode !== undefined && { exitCode: j.exitCode }),
       ...(j.error !== undefined && { error: j.error }),
       osEntry: entries ? entries.has(j.id) : null,
-      ...(j.queue === 'cli' || j.spec.kind === 'shell' ? { log: path.join(j.dir, `${j.id}.log`) } : {}),
+      ...(j.queue === 'cli' || j.spec.kind === 'shell' ? { log: new JobQueue({ dir: j.dir }).logPath(j.id) } : {}),
     }));
     return { scheduler: sched ? sched.kind : null, ...('unavailable' in scheduler && { unavailable: scheduler.unavailable }), jobs: listed };
   },

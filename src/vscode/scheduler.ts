@@ -16,7 +16,7 @@ import { parseDuration } from '../core/carbon/window';
 import { DEFERRABLE_TASKS, DEFERRED_TASK_MINUTES, isDeferrable, type TaskContext, type TaskKind } from '../core/tasks/table';
 import { JobQueue, type Job, type JobOrigin, type JobSigner, type JobSpec } from '../core/scheduling/queue';
 import { Scheduler } from '../core/scheduling/scheduler';
-import { OS_SESSION, type OsHandoff } from '../core/scheduling/osHandoff';
+import { OS_SESSION, runsOutsideVsCode, type OsHandoff } from '../core/scheduling/osHandoff';
 import { taskModelFlags } from '../core/localRoles';
 import type { VerdantSettings } from '../core/settings';
 import type { CarbonAccounting } from './carbonAccounting';
@@ -263,8 +263,12 @@ export class DeferredJobs implements vscode.Disposable {
     }
   }
 
-  /** Moves a job's OS entry with its plan, or removes it once the job started, ended or was cancelled. */
+  /**
+   * Moves a job's OS entry with its plan, or removes it once the job started here, was cancelled or interrupted. A
+   * job that cannot run outside VS Code never had one, and one that finished here lost it when it started.
+   */
   private updateOsEntry(type: string, job: Job): void {
+    if (type === 'finished' || !runsOutsideVsCode(job)) return;
     const handOver = (type === 'queued' || type === 'replanned') && this.whenClosed === 'os';
     void this.inOrder<unknown>(() => (handOver ? this.deps.handoff.handOff(job) : this.deps.handoff.withdraw(job.id))).catch((e: unknown) =>
       this.deps.log.warn(`scheduler: job ${job.id}: the OS scheduler's entry was not updated: ${errorMessage(e)}`),
@@ -302,13 +306,16 @@ export class DeferredJobs implements vscode.Disposable {
       this.deps.log.info(`scheduler: ${text}`);
       const button = !done || kind === 'shell' ? 'Open Log' : kind === 'refactor' ? 'Review' : 'Open Result';
       const show = done ? vscode.window.showInformationMessage(text, button) : vscode.window.showWarningMessage(text, button);
-      void show.then((choice) => (choice ? showFailure(this.openOsRun(job, choice)) : undefined));
+      void show.then((choice) => (choice ? showFailure(this.openRanWhileClosed(job, choice)) : undefined));
     }
     return ran.map((j) => j.id);
   }
 
-  /** What a job the OS scheduler ran left: its log, a palette task's answer, or a refactor's edits for review. */
-  private async openOsRun(job: Job, choice: string): Promise<void> {
+  /**
+   * What the report's button opens of a job the OS scheduler ran: its log ('Open Log'), a palette task's answer
+   * ('Open Result'), or a refactor's edits in the review ('Review').
+   */
+  async openRanWhileClosed(job: Job, choice: string): Promise<void> {
     if (choice === 'Open Log') {
       await vscode.window.showTextDocument(vscode.Uri.file(this.queue.logPath(job.id)), { preview: true });
     } else if (choice === 'Open Result') {

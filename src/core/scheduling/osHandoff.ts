@@ -65,9 +65,12 @@ export function entryFor(job: Job, queueDir: string, launcher: Launcher, options
  * review in the next window).
  */
 export function runsWhenClosed(job: Job, taskModel: readonly string[] | undefined): boolean {
-  if (job.state !== 'queued') return false;
-  if (job.spec.kind === 'shell') return job.spec.origin?.trusted ?? true;
-  return taskModel !== undefined && runsOnTaskModel(job);
+  return job.state === 'queued' && runsOutsideVsCode(job) && (job.spec.kind === 'shell' || taskModel !== undefined);
+}
+
+/** Whether a job of this kind can run outside VS Code at all (a task also needs a local model to run on). */
+export function runsOutsideVsCode(job: Job): boolean {
+  return job.spec.kind === 'shell' ? (job.spec.origin?.trusted ?? true) : runsOnTaskModel(job);
 }
 
 /**

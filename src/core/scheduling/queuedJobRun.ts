@@ -5,7 +5,7 @@
 // gone, already ran, was cancelled or changed is not run, and its entry is removed. Everything outside is injected.
 import { dueAt } from './scheduler';
 import { specDigest } from './osEntries';
-import { OS_SESSION, runsOnTaskModel } from './osHandoff';
+import { OS_SESSION, runsOutsideVsCode } from './osHandoff';
 import type { Job, JobOwner, JobQueue } from './queue';
 import type { JobRun } from '../carbon/jobRecord';
 import { errorMessage } from '../errors';
@@ -61,7 +61,7 @@ export async function runQueuedJob(deps: QueuedJobRunDeps): Promise<QueuedJobRes
       'changed',
       `job ${job.id} was changed after it was handed to the OS scheduler (its file no longer matches): it is not run. Queue it again.`,
     );
-  const runHere = job.spec.kind === 'shell' ? (job.spec.origin?.trusted ?? true) : deps.runTask !== undefined && runsOnTaskModel(job);
+  const runHere = runsOutsideVsCode(job) && (job.spec.kind === 'shell' || deps.runTask !== undefined);
   if (!runHere) return done('not-here', `job ${job.id} (${job.spec.label}) runs only in a VS Code window of its workspace.`);
   const now = deps.now();
   if (now < dueAt(job) - EARLY_SLACK_MS) {
