@@ -22,7 +22,8 @@ import { detectDevice } from '../src/core/carbon/energy/devices';
 import { lookupGridAverage } from '../src/core/carbon/sources';
 import { featureVector, type RoutingInput } from '../src/core/routing/features';
 import { decideRoute, type RouteContext, type RoutingMode } from '../src/core/routing/policy';
-import { agrees, corpusInput, isHeldOut, parseCorpus, readCorpusDir, type Label } from '../src/core/routing/training';
+import { agrees, corpusInput, isHeldOut, parseCorpus, readCorpusDir, readWordVectors, type Label } from '../src/core/routing/training';
+import type { WordVectors } from '../src/core/routing/wordVectors';
 import { OnnxRouter } from '../src/engine/router/onnxRouter';
 
 export interface EvalRow {
@@ -61,6 +62,7 @@ export type EvalMode = (typeof EVAL_MODES)[number];
 
 export const DEFAULT_CORPUS_DIR = path.join('src', 'core', 'routing', 'model', 'corpus');
 export const DEFAULT_MODEL_FILE = path.join('src', 'core', 'routing', 'model', 'router.onnx');
+export const DEFAULT_WORD_VECTORS_FILE = path.join('src', 'core', 'routing', 'model', 'word-vectors.bin');
 
 /** A JSON Lines file of corpus requests, or of the older {input, localOk, why} rows. */
 export function readEvalRows(file: string): EvalRow[] {
@@ -317,10 +319,11 @@ export function evaluatePolicy(rows: readonly EvalRow[], p: readonly number[], g
 export async function evaluateRouter(
   rows: readonly EvalRow[],
   classify: (features: Float32Array[]) => Promise<number[]> | number[],
+  vectors: WordVectors,
   provider = 'onnx (cpu)',
 ): Promise<EvalReport> {
   if (rows.length === 0) throw new Error('evaluateRouter: no rows.');
-  const p = await classify(rows.map((r) => featureVector(r.input)));
+  const p = await classify(rows.map((r) => featureVector(r.input, vectors)));
   if (p.length !== rows.length) throw new Error(`evaluateRouter: ${p.length} answers for ${rows.length} rows.`);
   const { perRow, modes } = evaluatePolicy(rows, p);
   const sensitivity: SensitivityRow[] = [];
@@ -382,10 +385,14 @@ export async function evaluateRouter(
 }
 
 /** Loads router.onnx on onnxruntime-node and evaluates `rows` with it. */
-export async function evaluateWithOnnx(rows: readonly EvalRow[], modelFile = DEFAULT_MODEL_FILE): Promise<EvalReport> {
+export async function evaluateWithOnnx(
+  rows: readonly EvalRow[],
+  modelFile = DEFAULT_MODEL_FILE,
+  vectors = readWordVectors(DEFAULT_WORD_VECTORS_FILE),
+): Promise<EvalReport> {
   const router = await OnnxRouter.load(modelFile);
   try {
-    return await evaluateRouter(rows, (f) => router.predict(f), `onnx (${router.providers.join(', ')})`);
+    return await evaluateRouter(rows, (f) => router.predict(f), vectors, `onnx (${router.providers.join(', ')})`);
   } finally {
     await router.dispose();
   }

@@ -17,6 +17,7 @@ import { detectDevice, type DetectedDevice } from '../src/core/carbon/energy/dev
 import { lookupGridAverage } from '../src/core/carbon/sources';
 import { loadWeights, referenceForward } from '../src/core/routing/classifier';
 import { featureVector, ROUTING_KINDS, type RoutingInput } from '../src/core/routing/features';
+import { parseWordVectors } from '../src/core/routing/wordVectors';
 import { readCorpusDir, type CorpusRow } from '../src/core/routing/training';
 import { BUDGET_ACTIONS, decideRoute, ROUTING_MODES, type RouteContext, type RouteDecision, type RouteRequest } from '../src/core/routing/policy';
 import { EngineClient } from '../src/engine/client';
@@ -147,7 +148,8 @@ async function time(all: readonly Case[], one: (c: Case) => RouteDecision | Prom
 async function main(): Promise<void> {
   const all = cases(N);
   const weights = loadWeights(readFileSync(path.join(MODEL_DIR, 'router-weights.json'), 'utf8'));
-  const pRef = all.map((c) => referenceForward(weights, featureVector(c.input)));
+  const vectors = parseWordVectors(readFileSync(path.join(MODEL_DIR, 'word-vectors.bin')));
+  const pRef = all.map((c) => referenceForward(weights, featureVector(c.input, vectors)));
   const routes: Record<string, number> = {};
   all.forEach((c, i) => {
     const d = decideRoute(c.req, c.ctx, pRef[i]);
@@ -156,7 +158,7 @@ async function main(): Promise<void> {
   });
 
   const policy = await time(all, (c) => decideRoute(c.req, c.ctx, pRef[c.i]));
-  const reference = await time(all, (c) => decideRoute(c.req, c.ctx, referenceForward(weights, featureVector(c.input))));
+  const reference = await time(all, (c) => decideRoute(c.req, c.ctx, referenceForward(weights, featureVector(c.input, vectors))));
 
   const loadStart = performance.now();
   const onnx = await OnnxRouter.load(path.join(MODEL_DIR, 'router.onnx'));
@@ -165,11 +167,11 @@ async function main(): Promise<void> {
   let maxDiff = 0;
   try {
     onnxStats = await time(all, async (c) => {
-      const f = featureVector(c.input);
+      const f = featureVector(c.input, vectors);
       const [p] = await onnx.predict([f]);
       return decideRoute(c.req, c.ctx, p);
     });
-    for (let k = 0; k < 1000; k++) maxDiff = Math.max(maxDiff, Math.abs((await onnx.predict([featureVector(all[k].input)]))[0] - pRef[k]));
+    for (let k = 0; k < 1000; k++) maxDiff = Math.max(maxDiff, Math.abs((await onnx.predict([featureVector(all[k].input, vectors)]))[0] - pRef[k]));
   } finally {
     await onnx.dispose();
   }
@@ -179,10 +181,10 @@ async function main(): Promise<void> {
   let worker: { stats: Stats; firstRouteMs: number; provider: string; routerLoadMs: number | undefined };
   try {
     const t0 = performance.now();
-    const first = await client.route([featureVector(all[0].input)]);
+    const first = await client.route([featureVector(all[0].input, vectors)]);
     const firstRouteMs = performance.now() - t0;
     const workerStats = await time(all.slice(0, WORKER_N), async (c) => {
-      const { p } = await client.route([featureVector(c.input)]);
+      const { p } = await client.route([featureVector(c.input, vectors)]);
       return decideRoute(c.req, c.ctx, p[0]);
     });
     worker = { stats: workerStats, firstRouteMs, provider: first.provider, routerLoadMs: (await client.status()).router?.loadMs };

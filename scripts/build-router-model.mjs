@@ -25,7 +25,7 @@ import { build } from 'esbuild';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DATA = path.join(ROOT, 'src', 'core', 'routing', 'model');
 /** Chosen by `--tune` (cross-validation on the training rows; the held-out split plays no part). */
-export const TRAINING = { learningRate: 1, epochs: 6000, l2: 0.0003 };
+export const TRAINING = { learningRate: 1, epochs: 6000, l2: 0.0001 };
 /**
  * The older size-only rows count four times: they alone vary a draft's confidence, speed, acceptance and battery,
  * which the cascade's second look depends on, and the corpus (nine times as many rows) would otherwise drown them
@@ -70,31 +70,33 @@ export function readCorpus(T, dir = path.join(DATA, 'corpus')) {
 
 /** The training and scoring sets: feature vectors and targets (1: local suffices). */
 export function datasets(T) {
+  const vectors = T.readWordVectors(path.join(DATA, 'word-vectors.bin'));
   const corpus = readCorpus(T);
   const legacy = readRows(path.join(DATA, 'train.jsonl'));
   const train = corpus.filter((r) => !T.isHeldOut(r));
   const heldOut = corpus.filter((r) => T.isHeldOut(r));
-  const m = T.corpusMatrix(train);
+  const m = T.corpusMatrix(train, vectors);
   return {
     corpus,
     train,
     heldOut,
-    xs: [...m.xs, ...Array.from({ length: LEGACY_WEIGHT }, () => legacy.map((r) => T.featureVector(r.input))).flat()],
+    vectors,
+    xs: [...m.xs, ...Array.from({ length: LEGACY_WEIGHT }, () => legacy.map((r) => T.featureVector(r.input, vectors))).flat()],
     ys: [...m.ys, ...Array.from({ length: LEGACY_WEIGHT }, () => legacy.map((r) => (r.localOk ? 1 : 0))).flat()],
     legacyEval: readRows(path.join(DATA, 'eval.jsonl')),
   };
 }
 
 /** Agreement of p >= 0.5 ("local") with the labels; "either" agrees with both. */
-export function corpusAccuracy(T, model, rows) {
+export function corpusAccuracy(T, model, rows, vectors) {
   let correct = 0;
-  for (const r of rows) if (T.agrees(T.predict(model, T.featureVector(T.corpusInput(r))) >= 0.5 ? 'local' : 'cloud', r.label)) correct++;
+  for (const r of rows) if (T.agrees(T.predict(model, T.featureVector(T.corpusInput(r), vectors)) >= 0.5 ? 'local' : 'cloud', r.label)) correct++;
   return { correct, total: rows.length };
 }
 
-export function legacyAccuracy(T, model, rows) {
+export function legacyAccuracy(T, model, rows, vectors) {
   let correct = 0;
-  for (const r of rows) if (T.predict(model, T.featureVector(r.input)) >= 0.5 === r.localOk) correct++;
+  for (const r of rows) if (T.predict(model, T.featureVector(r.input, vectors)) >= 0.5 === r.localOk) correct++;
   return { correct, total: rows.length };
 }
 
@@ -170,10 +172,10 @@ function tune(T, d) {
   const legacy = { xs: d.xs.slice(d.train.length), ys: d.ys.slice(d.train.length) };
   const agreement = (p) => d.train.filter((r, i) => T.agrees(p[i] >= 0.5 ? 'local' : 'cloud', r.label)).length / d.train.length;
   for (const l2 of [0.0001, 0.0003, 0.001, 0.003]) {
-    const p = T.outOfFold(d.train, legacy, { ...TRAINING, l2 });
+    const p = T.outOfFold(d.train, legacy, { ...TRAINING, l2 }, d.vectors);
     console.log(`l2 ${l2}: cross-validated agreement ${agreement(p).toFixed(4)}`);
   }
-  const p = T.outOfFold(d.train, legacy, TRAINING);
+  const p = T.outOfFold(d.train, legacy, TRAINING, d.vectors);
   for (const [lo, hi] of [
     [0, 0.2],
     [0.2, 0.35],
@@ -196,9 +198,9 @@ export async function main(argv = process.argv.slice(2)) {
   const d = datasets(T);
   if (argv.includes('--tune')) tune(T, d);
   const model = T.trainLogistic(d.xs, d.ys, TRAINING);
-  const trainAcc = corpusAccuracy(T, model, d.train);
-  const heldOut = corpusAccuracy(T, model, d.heldOut);
-  const legacy = legacyAccuracy(T, model, d.legacyEval);
+  const trainAcc = corpusAccuracy(T, model, d.train, d.vectors);
+  const heldOut = corpusAccuracy(T, model, d.heldOut, d.vectors);
+  const legacy = legacyAccuracy(T, model, d.legacyEval, d.vectors);
   const fmt = (a) => `${a.correct}/${a.total} = ${(a.correct / a.total).toFixed(4)}`;
   console.log(`corpus: ${d.corpus.length} requests, ${d.train.length} trained on, ${d.heldOut.length} held out`);
   console.log(`train accuracy: ${fmt(trainAcc)} (corpus requests trained on)`);

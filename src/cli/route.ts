@@ -1,7 +1,7 @@
 // `verdant route`: where the router would send one request, and why. The same pieces as the extension's router
 // (src/vscode/router.ts) without VS Code: the feature vector, the classifier (the TypeScript forward pass over
-// router-weights.json, in this process: no native runtime, no engine worker), and the policy
-// (src/core/routing/policy.ts) over this machine's device profile and the built-in grid averages. The weights are
+// router-weights.json and word-vectors.bin, in this process: no native runtime, no engine worker), and the policy
+// (src/core/routing/policy.ts) over this machine's device profile and the built-in grid averages. The two files are
 // looked up in $VERDANT_ROUTER_DIR, next to the CLI bundle (dist/), then in src/core/routing/model/ of a checkout.
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -10,6 +10,7 @@ import { detectDevice, osFacts, profile, PROFILES, type ProfileId } from '../cor
 import { lookupGridAverage } from '../core/carbon/sources';
 import { loadWeights, referenceForward, TS_CLASSIFIER } from '../core/routing/classifier';
 import { featureVector, ROUTING_KINDS, type RoutingInput, type RoutingKind } from '../core/routing/features';
+import { parseWordVectors } from '../core/routing/wordVectors';
 import { BUDGET_ACTIONS, decideRoute, ROUTING_MODES, type BudgetAction, type RouteContext, type RoutingMode } from '../core/routing/policy';
 import type { Route } from '../core/routing/estimates';
 import { numberFlag, UsageError } from './args';
@@ -59,29 +60,30 @@ export interface RouteOutput {
   };
 }
 
-/** Where router-weights.json is: $VERDANT_ROUTER_DIR, the CLI bundle's folder, a checkout's model folder. */
+/** Where the router's files are: $VERDANT_ROUTER_DIR, the CLI bundle's folder, a checkout's model folder. */
 export function routerFileCandidates(baseDir: string, file: string, env: NodeJS.ProcessEnv = process.env): string[] {
   const dirs = [...(env.VERDANT_ROUTER_DIR ? [env.VERDANT_ROUTER_DIR] : []), baseDir, path.resolve(baseDir, '..', 'src', 'core', 'routing', 'model')];
   return dirs.map((d) => path.join(d, file));
 }
 
-function locate(baseDir: string, file: string): string {
+/** One of the router's files, read whole; an error naming the file and the fix when it cannot be read. */
+function readRouterFile(baseDir: string, file: string): Buffer {
   const candidates = routerFileCandidates(baseDir, file);
-  return candidates.find((c) => existsSync(c)) ?? candidates[0]!; // baseDir's is always among them
-}
-
-/** P(local suffices) for one feature vector, in this process; fails only when router-weights.json cannot be read. */
-export function classifyOnce(features: Float32Array, baseDir: string): { p: number; classifier: string } {
-  const weightsFile = locate(baseDir, 'router-weights.json');
-  let text: string;
+  const found = candidates.find((c) => existsSync(c)) ?? candidates[0]!; // baseDir's is always among them
   try {
-    text = readFileSync(weightsFile, 'utf8');
+    return readFileSync(found);
   } catch (e) {
     throw new Error(
-      `The router classifier cannot run: ${weightsFile}: ${errorMessage(e)}. Rebuild the model files with 'node scripts/build-router-model.mjs' and 'npm run build'.`,
+      `The router classifier cannot run: ${found}: ${errorMessage(e)}. Rebuild the model files with 'node scripts/build-router-model.mjs' and 'npm run build'.`,
     );
   }
-  return { p: referenceForward(loadWeights(text), features), classifier: TS_CLASSIFIER };
+}
+
+/** P(local suffices) for one request, in this process; fails only when the router's files cannot be read. */
+export function classifyOnce(input: RoutingInput, baseDir: string): { p: number; classifier: string } {
+  const weights = loadWeights(readRouterFile(baseDir, 'router-weights.json').toString('utf8'));
+  const vectors = parseWordVectors(readRouterFile(baseDir, 'word-vectors.bin'));
+  return { p: referenceForward(weights, featureVector(input, vectors)), classifier: TS_CLASSIFIER };
 }
 
 /** A file a flag names, read whole; a usage error naming the flag when it cannot be read. */
@@ -209,7 +211,7 @@ export const routeCommand: Command = {
   },
   async run({ flags, io }): Promise<RouteOutput> {
     const { input, request, ctx, setup } = parseRouteFlags(flags);
-    const { p, classifier } = classifyOnce(featureVector(input), io.baseDir);
+    const { p, classifier } = classifyOnce(input, io.baseDir);
     const d = decideRoute(request, ctx, p);
     return {
       route: d.route,

@@ -12,6 +12,7 @@ import { assignRole } from '../core/localRoles';
 import { AcceptanceTracker } from '../core/routing/acceptance';
 import { OutcomeMemory } from '../core/routing/memory';
 import { loadWeights, referenceForward, TS_CLASSIFIER, type RouterWeights } from '../core/routing/classifier';
+import { parseWordVectors, type WordVectors } from '../core/routing/wordVectors';
 import type { CloudSide } from '../core/routing/estimates';
 import { featureVector, type RoutingKind } from '../core/routing/features';
 import { RoutingLog, renderRoutingLog } from '../core/routing/log';
@@ -68,6 +69,7 @@ export class Router implements TaskRouter, vscode.Disposable {
   /** The features of the last request of each kind, for the outcome Retry / Apply / Discard reports on it. */
   private readonly lastFeatures = new Map<RoutingKind, Float32Array>();
   private weights: RouterWeights | undefined;
+  private vectors: WordVectors | undefined;
   private localTps: number | undefined;
   private prefillTps: number | undefined;
   private offlineUntil = 0;
@@ -186,20 +188,24 @@ export class Router implements TaskRouter, vscode.Disposable {
   }
 
   private features(q: RouteQuery, draftMeanLogProb?: number): Float32Array {
-    return featureVector({
-      kind: q.kind,
-      promptTokens: q.promptTokens,
-      localContextTokens: this.contextTokens,
-      files: q.files,
-      selectionChars: q.selectionChars,
-      localTokensPerSecond: this.localTps,
-      draftMeanLogProb,
-      recentAcceptance: this.acceptance.rate(q.kind),
-      onBattery: this.deps.onBattery() === true,
-      ...(q.text !== undefined ? { text: q.text } : {}),
-      ...(q.code !== undefined ? { code: q.code } : {}),
-      ...(q.language !== undefined ? { language: q.language } : {}),
-    });
+    this.vectors ??= parseWordVectors(readFileSync(path.join(this.deps.extensionPath, 'dist', 'word-vectors.bin')));
+    return featureVector(
+      {
+        kind: q.kind,
+        promptTokens: q.promptTokens,
+        localContextTokens: this.contextTokens,
+        files: q.files,
+        selectionChars: q.selectionChars,
+        localTokensPerSecond: this.localTps,
+        draftMeanLogProb,
+        recentAcceptance: this.acceptance.rate(q.kind),
+        onBattery: this.deps.onBattery() === true,
+        ...(q.text !== undefined ? { text: q.text } : {}),
+        ...(q.code !== undefined ? { code: q.code } : {}),
+        ...(q.language !== undefined ? { language: q.language } : {}),
+      },
+      this.vectors,
+    );
   }
 
   /**

@@ -16,6 +16,9 @@ import { MAX_ROUTE_ROWS, type WorkerMessage } from '../../src/engine/protocol';
 import { currentOwner, newSocketPath } from '../../src/engine/rendezvous';
 import { OnnxRouter } from '../../src/engine/router/onnxRouter';
 import { EngineServer, type RouterModel } from '../../src/engine/server';
+import { readRouterVectors } from '../support/routerVectors';
+
+const vectors = readRouterVectors();
 
 const WORKER = path.resolve('dist/engine-worker.js');
 const DATA = path.resolve('src', 'core', 'routing', 'model');
@@ -65,7 +68,7 @@ class RawConnection {
 
 function rowsFrom(inputs: RoutingInput[]): Float32Array[] {
   const varied = [new Float32Array(FEATURE_COUNT), new Float32Array(FEATURE_COUNT).fill(0.5), new Float32Array(FEATURE_COUNT).fill(1)];
-  return [...inputs.map(featureVector), ...varied];
+  return [...inputs.map((input) => featureVector(input, vectors)), ...varied];
 }
 
 describe('router classifier served by the engine worker', function () {

@@ -15,6 +15,9 @@ import {
   type EvalReport,
 } from '../../bench/evalRouter';
 import { loadWeights, referenceForward } from '../../src/core/routing/classifier';
+import { readRouterVectors } from '../support/routerVectors';
+
+const vectors = readRouterVectors();
 
 /** What the committed model reaches on the held-out split (see src/core/routing/model/README.md), less a margin. */
 const MIN_BALANCED_OVER_BEST = 0.15;
@@ -92,7 +95,7 @@ describe('router evaluation on the held-out corpus', function () {
 
   it('gives the same verdicts with the TS reference forward pass', async () => {
     const weights = loadWeights(readFileSync(path.resolve('src', 'core', 'routing', 'model', 'router-weights.json'), 'utf8'));
-    const ref = await evaluateRouter(rows, (f) => f.map((x) => referenceForward(weights, x)), 'reference');
+    const ref = await evaluateRouter(rows, (f) => f.map((x) => referenceForward(weights, x)), vectors, 'reference');
     assert.deepEqual(
       ref.perRow.map((r) => r.routes),
       report.perRow.map((r) => r.routes),

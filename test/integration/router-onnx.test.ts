@@ -11,6 +11,10 @@ import { FEATURE_COUNT, featureVector, type RoutingInput } from '../../src/core/
 import { agrees, checkCorpus, corpusInput, isHeldOut, readCorpusDir, type CorpusRow } from '../../src/core/routing/training';
 import { loadWeights, referenceForward, type RouterWeights } from '../../src/core/routing/classifier';
 import { OnnxRouter, providerOrder } from '../../src/engine/router/onnxRouter';
+import type { WordVectors } from '../../src/core/routing/wordVectors';
+import { readRouterVectors } from '../support/routerVectors';
+
+const vectors = readRouterVectors();
 
 interface Row {
   input: RoutingInput;
@@ -89,7 +93,9 @@ describe('router classifier on onnxruntime-node', function () {
   });
 
   it('matches referenceForward on every corpus request and older row to 1e-6 (one batch)', async () => {
-    const features = [...evalRows, ...trainRows].map((r) => featureVector(r.input)).concat(corpus.map((r) => featureVector(corpusInput(r))));
+    const features = [...evalRows, ...trainRows]
+      .map((r) => featureVector(r.input, vectors))
+      .concat(corpus.map((r) => featureVector(corpusInput(r), vectors)));
     const all = features;
     const onnx = await router.predict(features);
     assert.equal(onnx.length, all.length);
@@ -110,13 +116,13 @@ describe('router classifier on onnxruntime-node', function () {
       assert.ok(m, `no ${label} accuracy in:\n${out}`);
       return [Number(m[1]), Number(m[2])];
     };
-    const p = await router.predict(evalRows.map((r) => featureVector(r.input)));
+    const p = await router.predict(evalRows.map((r) => featureVector(r.input, vectors)));
     assert.deepEqual([p.filter((x, i) => x >= 0.5 === evalRows[i]!.localOk).length, evalRows.length], printed('eval.jsonl'), 'eval.jsonl');
     for (const [label, set] of [
       ['train', corpus.filter((r) => !isHeldOut(r))],
       ['held-out', corpus.filter(isHeldOut)],
     ] as const) {
-      const q = await router.predict(set.map((r) => featureVector(corpusInput(r))));
+      const q = await router.predict(set.map((r) => featureVector(corpusInput(r), vectors)));
       const correct = q.filter((x, i) => agrees(x >= 0.5 ? 'local' : 'cloud', set[i]!.label)).length;
       assert.deepEqual([correct, set.length], printed(label === 'train' ? 'train' : 'held-out'), label);
     }
@@ -126,12 +132,16 @@ describe('router classifier on onnxruntime-node', function () {
 
   it('trains on the features src/core/routing/features.ts computes (the build script bundles that very module)', async () => {
     const script = (await import(pathToFileURL(SCRIPT).href)) as {
-      loadTraining(): Promise<{ featureVector(input: RoutingInput): Float32Array; FEATURE_COUNT: number }>;
+      loadTraining(): Promise<{ featureVector(input: RoutingInput, vectors: WordVectors): Float32Array; FEATURE_COUNT: number }>;
     };
     const bundled = await script.loadTraining();
     assert.equal(bundled.FEATURE_COUNT, FEATURE_COUNT);
     for (const input of [...trainRows.map((r) => r.input), ...corpus.slice(0, 50).map(corpusInput)]) {
-      assert.deepEqual(Array.from(bundled.featureVector(input)), Array.from(featureVector(input)), JSON.stringify(input).slice(0, 200));
+      assert.deepEqual(
+        Array.from(bundled.featureVector(input, vectors)),
+        Array.from(featureVector(input, vectors)),
+        JSON.stringify(input).slice(0, 200),
+      );
     }
   });
 
@@ -149,8 +159,8 @@ describe('router classifier on onnxruntime-node', function () {
       assert.equal(r.skipped.length, 1);
       assert.equal(r.skipped[0]!.provider, 'dml');
       assert.match(r.skipped[0]!.error, /dml/i);
-      const [p] = await r.predict([featureVector(evalRows[0]!.input)]);
-      assert.ok(Math.abs(p! - referenceForward(weights, featureVector(evalRows[0]!.input))) <= 1e-6);
+      const [p] = await r.predict([featureVector(evalRows[0]!.input, vectors)]);
+      assert.ok(Math.abs(p! - referenceForward(weights, featureVector(evalRows[0]!.input, vectors))) <= 1e-6);
     } finally {
       await r.dispose();
     }

@@ -3,6 +3,9 @@
 import * as assert from 'node:assert/strict';
 import { FEATURE_COUNT, FEATURE_NAMES, ROUTING_KINDS, draftConfidence, featureVector, type RoutingInput } from '../../src/core/routing/features';
 import { WEIGHTS_FORMAT, loadWeights, referenceForward } from '../../src/core/routing/classifier';
+import { readRouterVectors } from '../support/routerVectors';
+
+const vectors = readRouterVectors();
 
 const base: RoutingInput = {
   kind: 'explain',
@@ -28,14 +31,14 @@ describe('router features', () => {
       FEATURE_NAMES.slice(0, 7),
       ROUTING_KINDS.map((k) => `kind_${k}`),
     );
-    const v = featureVector(base);
+    const v = featureVector(base, vectors);
     assert.ok(v instanceof Float32Array);
     assert.equal(v.length, FEATURE_COUNT);
   });
 
   it('one-hot encodes every kind', () => {
     ROUTING_KINDS.forEach((kind, i) => {
-      const v = featureVector({ ...base, kind });
+      const v = featureVector({ ...base, kind }, vectors);
       assert.deepEqual(
         Array.from(v.slice(0, 7)),
         ROUTING_KINDS.map((_, j) => (j === i ? 1 : 0)),
@@ -47,7 +50,7 @@ describe('router features', () => {
   it("copies the size facts and the text cues into the request's own kind's block, and leaves the other kinds' blocks zero", () => {
     const input: RoutingInput = { ...base, text: 'why does this race?', code: 'mutex.lock();\nx += 1;\nmutex.unlock();' };
     for (const kind of ROUTING_KINDS) {
-      const v = featureVector({ ...input, kind });
+      const v = featureVector({ ...input, kind }, vectors);
       for (const name of ['log_prompt_tokens', 'log_files', 't_why', 't_concurrency', 'c_lines']) {
         const own = FEATURE_NAMES.indexOf(`${kind}:${name}`);
         assert.ok(own > 0, `${kind}:${name} is named`);
@@ -61,11 +64,14 @@ describe('router features', () => {
   });
 
   it('rejects an unknown kind with a message naming the valid ones', () => {
-    assert.throws(() => featureVector({ ...base, kind: 'poem' as RoutingInput['kind'] }), /Unknown routing kind 'poem'.*completion, explain/);
+    assert.throws(
+      () => featureVector({ ...base, kind: 'poem' as RoutingInput['kind'] }, vectors),
+      /Unknown routing kind 'poem'.*completion, explain/,
+    );
   });
 
   it('scales sizes logarithmically and the context ratio linearly', () => {
-    const v = featureVector(base);
+    const v = featureVector(base, vectors);
     assert.ok(Math.abs(at(v, 'log_prompt_tokens') - Math.log1p(1000) / 10) < 1e-6);
     assert.ok(Math.abs(at(v, 'prompt_to_context') - 1000 / 8192) < 1e-6);
     assert.ok(Math.abs(at(v, 'log_files') - Math.log1p(1) / 4) < 1e-6);
@@ -75,17 +81,20 @@ describe('router features', () => {
     assert.equal(at(v, 'has_draft'), 1);
     assert.ok(Math.abs(at(v, 'recent_acceptance') - 0.3) < 1e-6);
     assert.equal(at(v, 'on_battery'), 1);
-    assert.equal(at(featureVector({ ...base, onBattery: false }), 'on_battery'), 0);
+    assert.equal(at(featureVector({ ...base, onBattery: false }, vectors), 'on_battery'), 0);
   });
 
   it('uses the documented defaults when nothing is measured', () => {
-    const v = featureVector({ kind: 'completion', promptTokens: 200, localContextTokens: 8192, files: 1, selectionChars: 0, onBattery: false });
+    const v = featureVector(
+      { kind: 'completion', promptTokens: 200, localContextTokens: 8192, files: 1, selectionChars: 0, onBattery: false },
+      vectors,
+    );
     assert.equal(at(v, 'log_local_tps'), 0);
     assert.equal(at(v, 'draft_confidence'), 0.5);
     assert.equal(at(v, 'has_draft'), 0);
     assert.equal(at(v, 'recent_acceptance'), 0.5);
     assert.equal(at(v, 'log_selection_chars'), 0);
-    assert.equal(at(featureVector({ ...base, localTokensPerSecond: 0 }), 'log_local_tps'), 0);
+    assert.equal(at(featureVector({ ...base, localTokensPerSecond: 0 }, vectors), 'log_local_tps'), 0);
   });
 
   it('maps the draft log-prob to 0..1', () => {
@@ -99,32 +108,35 @@ describe('router features', () => {
   });
 
   it('clamps the context ratio at 4, also when the context size is unknown', () => {
-    assert.equal(at(featureVector({ ...base, promptTokens: 100_000, localContextTokens: 4096 }), 'prompt_to_context'), 4);
-    assert.equal(at(featureVector({ ...base, localContextTokens: 0 }), 'prompt_to_context'), 4);
-    assert.equal(at(featureVector({ ...base, promptTokens: 0 }), 'prompt_to_context'), 0);
+    assert.equal(at(featureVector({ ...base, promptTokens: 100_000, localContextTokens: 4096 }, vectors), 'prompt_to_context'), 4);
+    assert.equal(at(featureVector({ ...base, localContextTokens: 0 }, vectors), 'prompt_to_context'), 4);
+    assert.equal(at(featureVector({ ...base, promptTokens: 0 }, vectors), 'prompt_to_context'), 0);
   });
 
   it('never produces NaN or infinities from hostile numbers', () => {
     const hostile = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -1, -1e300, 0, 1e300];
     for (const h of hostile) {
-      const v = featureVector({
-        kind: 'ask',
-        promptTokens: h,
-        localContextTokens: h,
-        files: h,
-        selectionChars: h,
-        localTokensPerSecond: h,
-        draftMeanLogProb: h,
-        recentAcceptance: h,
-        onBattery: false,
-      });
+      const v = featureVector(
+        {
+          kind: 'ask',
+          promptTokens: h,
+          localContextTokens: h,
+          files: h,
+          selectionChars: h,
+          localTokensPerSecond: h,
+          draftMeanLogProb: h,
+          recentAcceptance: h,
+          onBattery: false,
+        },
+        vectors,
+      );
       for (let i = 0; i < v.length; i++) assert.ok(Number.isFinite(v[i]), `${FEATURE_NAMES[i]} = ${v[i]} for input ${h}`);
       for (let i = 7; i < v.length; i++) assert.ok(v[i]! >= 0 && v[i]! <= 4, `${FEATURE_NAMES[i]} = ${v[i]} for input ${h}`);
     }
-    const huge = featureVector({ ...base, promptTokens: 1e300, files: 1e300, selectionChars: 1e300, localTokensPerSecond: 1e300 });
+    const huge = featureVector({ ...base, promptTokens: 1e300, files: 1e300, selectionChars: 1e300, localTokensPerSecond: 1e300 }, vectors);
     for (const name of ['log_prompt_tokens', 'log_files', 'log_selection_chars', 'log_local_tps'] as const) assert.equal(at(huge, name), 2, name);
-    assert.equal(at(featureVector({ ...base, recentAcceptance: 7 }), 'recent_acceptance'), 1);
-    assert.equal(at(featureVector({ ...base, recentAcceptance: -2 }), 'recent_acceptance'), 0);
+    assert.equal(at(featureVector({ ...base, recentAcceptance: 7 }, vectors), 'recent_acceptance'), 1);
+    assert.equal(at(featureVector({ ...base, recentAcceptance: -2 }, vectors), 'recent_acceptance'), 0);
   });
 });
 
@@ -134,7 +146,7 @@ describe('router classifier (TS reference)', () => {
 
   it('computes sigmoid(w . x + b)', () => {
     const model = loadWeights(json);
-    const x = featureVector(base);
+    const x = featureVector(base, vectors);
     let z = Math.fround(0.25);
     for (let j = 0; j < N; j++) z += Math.fround(((j % 16) - 8) / 10) * x[j]!;
     assert.ok(Math.abs(referenceForward(model, x) - 1 / (1 + Math.exp(-z))) < 1e-12);

@@ -3,19 +3,25 @@
 import * as assert from 'node:assert/strict';
 import { featureVector, type RoutingInput } from '../../src/core/routing/features';
 import { MEMORY_SIZE, OutcomeMemory } from '../../src/core/routing/memory';
+import { readRouterVectors } from '../support/routerVectors';
+
+const vectors = readRouterVectors();
 
 const ask = (text: string, code = ''): Float32Array =>
-  featureVector({
-    kind: 'ask',
-    promptTokens: 400,
-    localContextTokens: 8192,
-    files: code ? 1 : 0,
-    selectionChars: 0,
-    onBattery: false,
-    text,
-    code,
-    language: 'typescript',
-  } satisfies RoutingInput);
+  featureVector(
+    {
+      kind: 'ask',
+      promptTokens: 400,
+      localContextTokens: 8192,
+      files: code ? 1 : 0,
+      selectionChars: 0,
+      onBattery: false,
+      text,
+      code,
+      language: 'typescript',
+    } satisfies RoutingInput,
+    vectors,
+  );
 
 describe('router outcome memory', () => {
   const race = 'why does this await sometimes run before the other one finishes, a race between two promises?';

@@ -18,6 +18,9 @@ import {
   target,
   trainLogistic,
 } from '../../src/core/routing/training';
+import { readRouterVectors } from '../support/routerVectors';
+
+const vectors = readRouterVectors();
 
 const cue = (v: Float32Array, name: string) => v[TEXT_FEATURE_NAMES.indexOf(name as (typeof TEXT_FEATURE_NAMES)[number])]!;
 
@@ -28,8 +31,8 @@ describe('router text features', () => {
   });
 
   it('reads what the words ask: a race against a rename', () => {
-    const race = textFeatures({ text: 'why does this sometimes deadlock when two threads call it?' });
-    const rename = textFeatures({ text: 'rename foo to bar and fix the formatting' });
+    const race = textFeatures({ text: 'why does this sometimes deadlock when two threads call it?' }, vectors);
+    const rename = textFeatures({ text: 'rename foo to bar and fix the formatting' }, vectors);
     assert.equal(cue(race, 't_why'), 0.5);
     assert.ok(cue(race, 't_concurrency') > 0 && cue(race, 't_debug') > 0);
     assert.equal(cue(race, 't_question'), 1);
@@ -39,11 +42,14 @@ describe('router text features', () => {
   });
 
   it('reads what the code holds: atomics and bit tricks against plain fields', () => {
-    const lockFree = textFeatures({
-      code: 'let head = self.head.load(Ordering::Acquire);\nif self.head.compare_exchange(head, next, Ordering::AcqRel, Ordering::Relaxed).is_ok() {\n  mask = (cap - 1) << 3 ^ tag;\n}',
-      language: 'rust',
-    });
-    const dto = textFeatures({ code: 'export class User {\n  id = 0;\n  name = "";\n  email = "";\n}', language: 'typescript' });
+    const lockFree = textFeatures(
+      {
+        code: 'let head = self.head.load(Ordering::Acquire);\nif self.head.compare_exchange(head, next, Ordering::AcqRel, Ordering::Relaxed).is_ok() {\n  mask = (cap - 1) << 3 ^ tag;\n}',
+        language: 'rust',
+      },
+      vectors,
+    );
+    const dto = textFeatures({ code: 'export class User {\n  id = 0;\n  name = "";\n  email = "";\n}', language: 'typescript' }, vectors);
     assert.ok(cue(lockFree, 'c_concurrency') > 0 && cue(lockFree, 'c_bitops') > 0);
     assert.equal(cue(lockFree, 'lang_hard'), 1);
     assert.equal(cue(dto, 'c_concurrency'), 0);
@@ -60,21 +66,24 @@ describe('router text features', () => {
       'await flush(index, { retries: 3 });',
       'return summarize(head, index.size);',
     ].join('\n');
-    assert.ok(cue(textFeatures({ code: cases }), 'c_repeat_lines') > 0.9, `cases: ${cue(textFeatures({ code: cases }), 'c_repeat_lines')}`);
-    assert.ok(cue(textFeatures({ code: cases }), 'c_repeat_tokens') > 0.5);
-    assert.equal(cue(textFeatures({ code: varied }), 'c_repeat_lines'), 0);
-    assert.ok(cue(textFeatures({ code: varied }), 'c_repeat_tokens') < 0.3);
+    assert.ok(
+      cue(textFeatures({ code: cases }, vectors), 'c_repeat_lines') > 0.9,
+      `cases: ${cue(textFeatures({ code: cases }, vectors), 'c_repeat_lines')}`,
+    );
+    assert.ok(cue(textFeatures({ code: cases }, vectors), 'c_repeat_tokens') > 0.5);
+    assert.equal(cue(textFeatures({ code: varied }, vectors), 'c_repeat_lines'), 0);
+    assert.ok(cue(textFeatures({ code: varied }, vectors), 'c_repeat_tokens') < 0.3);
     // Only the first 40 lines count: what follows them changes nothing.
     const head = `${varied}\n`.repeat(8);
-    assert.equal(cue(textFeatures({ code: head + cases }), 'c_repeat_lines'), cue(textFeatures({ code: head }), 'c_repeat_lines'));
-    assert.equal(cue(textFeatures({ code: 'x = 1' }), 'c_repeat_lines'), 0);
+    assert.equal(cue(textFeatures({ code: head + cases }, vectors), 'c_repeat_lines'), cue(textFeatures({ code: head }, vectors), 'c_repeat_lines'));
+    assert.equal(cue(textFeatures({ code: 'x = 1' }, vectors), 'c_repeat_lines'), 0);
   });
 
   it('hashes words and code tokens into fixed buckets: the same request, the same vector; nothing typed, no words', () => {
-    const a = textFeatures({ text: 'Explain the Kahan summation here', code: 'let sumOfSquares = 0;' });
-    assert.deepEqual(Array.from(a), Array.from(textFeatures({ text: 'Explain the Kahan summation here', code: 'let sumOfSquares = 0;' })));
+    const a = textFeatures({ text: 'Explain the Kahan summation here', code: 'let sumOfSquares = 0;' }, vectors);
+    assert.deepEqual(Array.from(a), Array.from(textFeatures({ text: 'Explain the Kahan summation here', code: 'let sumOfSquares = 0;' }, vectors)));
     assert.ok(Array.from(a.subarray(TEXT_DENSE_COUNT)).some((x) => x !== 0));
-    const none = textFeatures({});
+    const none = textFeatures({}, vectors);
     assert.ok(Array.from(none).every((x) => x === 0));
     assert.deepEqual(words("Don't PANIC: x2 and 42"), ["don't", 'panic', 'x2', 'and', '42']);
     assert.deepEqual(codeTokens('parseHTTPResponse(snake_case) >>= 1'), ['parse', 'httpresponse', 'snake', 'case', '>>=']);
@@ -82,19 +91,22 @@ describe('router text features', () => {
 
   it('reads a huge paste only up to its cap, and never gives NaN', () => {
     const huge = 'if (a && b) { x = y << 2; }\n'.repeat(200_000);
-    const v = featureVector({
-      kind: 'explain',
-      promptTokens: 1e6,
-      localContextTokens: 8192,
-      files: 1,
-      selectionChars: huge.length,
-      onBattery: false,
-      text: '?'.repeat(1e6),
-      code: huge,
-    });
+    const v = featureVector(
+      {
+        kind: 'explain',
+        promptTokens: 1e6,
+        localContextTokens: 8192,
+        files: 1,
+        selectionChars: huge.length,
+        onBattery: false,
+        text: '?'.repeat(1e6),
+        code: huge,
+      },
+      vectors,
+    );
     assert.equal(v.length, FEATURE_COUNT);
     assert.ok(Array.from(v).every(Number.isFinite));
-    assert.deepEqual(Array.from(textFeatures({ code: huge })), Array.from(textFeatures({ code: huge.slice(0, 20_000) })));
+    assert.deepEqual(Array.from(textFeatures({ code: huge }, vectors)), Array.from(textFeatures({ code: huge.slice(0, 20_000) }, vectors)));
   });
 });
 
@@ -159,12 +171,12 @@ describe('router corpus', () => {
     assert.equal(cvFold(a), cvFold(b));
     assert.ok(new Set(rows.map(cvFold)).size > 1 && rows.every((r) => cvFold(r) >= 0 && cvFold(r) < CV_FOLDS));
     const o = { learningRate: 1, epochs: 200, l2: 0.001 };
-    const p = outOfFold(rows, { xs: [], ys: [] }, o);
+    const p = outOfFold(rows, { xs: [], ys: [] }, o, vectors);
     assert.equal(p.length, rows.length);
     // Row 0's p is what a model trained on the other folds alone says.
     const others = rows.filter((r) => cvFold(r) !== cvFold(rows[0]!));
-    const { xs, ys } = corpusMatrix(others);
-    assert.equal(p[0], predict(trainLogistic(xs, ys, o), featureVector(corpusInput(rows[0]!))));
+    const { xs, ys } = corpusMatrix(others, vectors);
+    assert.equal(p[0], predict(trainLogistic(xs, ys, o), featureVector(corpusInput(rows[0]!), vectors)));
     // The words alone tell these two apart.
     rows.forEach((r, i) => assert.equal(p[i]! >= 0.5, r.label === 'local', r.id));
   });

@@ -3,10 +3,11 @@
 // on onnxruntime-node's win32 binding, kill the worker, restart), the power-state probe where PowerShell says
 // nothing, and a worker started for background work (Idle class, EcoQoS). Writes what it saw as JSON to the file
 // named by its first argument (stdout to a pipe fails under Wine).
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { PowerProbe } from '../../src/core/power/battery';
 import { featureVector } from '../../src/core/routing/features';
+import { parseWordVectors } from '../../src/core/routing/wordVectors';
 import { EngineClient } from '../../src/engine/client';
 import { lockPathFor, pidAlive, readLock } from '../../src/engine/lock';
 
@@ -48,7 +49,9 @@ async function main(): Promise<Record<string, unknown>> {
       textB: rb.text,
     };
     const input = { kind: 'ask' as const, promptTokens: 200, localContextTokens: 8192, files: 0, selectionChars: 0, onBattery: false };
-    const routed = await a.route([featureVector({ ...input, text: 'why does this deadlock under load?' }), featureVector(input)]);
+    // The shipped word vectors, next to this bundle in the vsix's dist/.
+    const vectors = parseWordVectors(readFileSync(path.join(__dirname, 'word-vectors.bin')));
+    const routed = await a.route([featureVector({ ...input, text: 'why does this deadlock under load?' }, vectors), featureVector(input, vectors)]);
     seen.route = routed;
     // The worker dies (a crash, Task Manager): the next request starts a new one on a new pipe.
     const first = a.workerPid!;

@@ -7,7 +7,8 @@
 // feature is scaled to roughly 0..1 so one learning rate fits all of them. The layout is part of the model's
 // contract: scripts/build-router-model.mjs trains on this very function (bundled), so changing anything here means
 // rebuilding the model (test/integration/router-onnx.test.ts fails until the committed files match a rebuild).
-import { CODE_BUCKETS, TEXT_BUCKETS, TEXT_DENSE_COUNT, TEXT_FEATURE_COUNT, TEXT_FEATURE_NAMES, textFeatures } from './text';
+import { CODE_BUCKETS, TEXT_BUCKETS, TEXT_DENSE_COUNT, TEXT_FEATURE_COUNT, TEXT_FEATURE_NAMES, textFeatures, WORD_VECTOR_DIMS } from './text';
+import type { WordVectors } from './wordVectors';
 
 /** Kinds of request the router sees: the inline completion and the palette tasks (src/core/tasks/table.ts). */
 export const ROUTING_KINDS = ['completion', 'explain', 'refactor', 'tests', 'summarize', 'commit', 'ask'] as const;
@@ -73,6 +74,7 @@ export const FEATURE_NAMES: readonly string[] = [
   ...TEXT_FEATURE_NAMES,
   ...Array.from({ length: TEXT_BUCKETS }, (_, i) => `text_hash_${i}`),
   ...Array.from({ length: CODE_BUCKETS }, (_, i) => `code_hash_${i}`),
+  ...Array.from({ length: WORD_VECTOR_DIMS }, (_, i) => `text_vec_${i}`),
   ...ROUTING_KINDS.flatMap((kind) => PER_KIND_NAMES.map((n) => `${kind}:${n}`)),
 ];
 
@@ -120,7 +122,7 @@ export function draftConfidence(meanLogProb: number | undefined): number {
  * cues in [0, 1], the hashed words in [-1, 1] or so; the per-kind block copies the size facts and cues into the
  * request's own kind's slot.
  */
-export function featureVector(input: RoutingInput): Float32Array {
+export function featureVector(input: RoutingInput, vectors: WordVectors): Float32Array {
   const v = new Float32Array(FEATURE_COUNT);
   const kindIndex = ROUTING_KINDS.indexOf(input.kind);
   if (kindIndex < 0) throw new RangeError(`Unknown routing kind '${String(input.kind)}': expected one of ${ROUTING_KINDS.join(', ')}.`);
@@ -139,7 +141,7 @@ export function featureVector(input: RoutingInput): Float32Array {
   const acceptance = input.recentAcceptance;
   v[14] = acceptance !== undefined && Number.isFinite(acceptance) ? clamp01(acceptance) : 0.5;
   v[15] = input.onBattery ? 1 : 0;
-  const text = textFeatures(input);
+  const text = textFeatures(input, vectors);
   v.set(text, BASE_COUNT);
   const own = PER_KIND_START + kindIndex * PER_KIND_COUNT;
   v.set(v.subarray(PER_KIND_FACTS.from, PER_KIND_FACTS.to), own);

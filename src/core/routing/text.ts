@@ -1,9 +1,12 @@
 // What a request asks, as numbers the router's classifier can weigh: cue families read from the words the user
 // typed (why, race, precision, timezone, security, design... against rename, format, docstring, bump) and from the
 // code it carries (locks and atomics, pointers, bit operations, regexes, numerics, window functions, generics,
-// branching, nesting and how repetitive it is), plus the typed words and their pairs hashed into a fixed number of buckets. Two requests
-// of the same kind and size that ask different things get different vectors. Pure, linear in the input, and
-// bounded: only the first MAX_TEXT / MAX_CODE characters are read.
+// branching, nesting and how repetitive it is), plus the typed words and their pairs hashed into a fixed number of buckets,
+// and the mean direction of the typed words' English word vectors (src/core/routing/wordVectors.ts), which carries
+// a request worded unlike any the model was trained on to the ones that mean the same. Two requests of the same kind
+// and size that ask different things get different vectors. Pure, linear in the input, and bounded: only the first
+// MAX_TEXT / MAX_CODE characters are read.
+import type { WordVectors } from './wordVectors';
 
 /** Characters of the typed text and of the code that are read (a long paste says no more about difficulty). */
 const MAX_TEXT = 4000;
@@ -12,6 +15,13 @@ const MAX_CODE = 20000;
 export const TEXT_BUCKETS = 2048;
 /** Buckets the code's identifiers, keywords and operators are hashed into. */
 export const CODE_BUCKETS = 2048;
+/** Dimensions of the word vectors (src/core/routing/model/word-vectors.bin). */
+export const WORD_VECTOR_DIMS = 100;
+/**
+ * The typed words' mean direction is a unit vector times this: about the weight of the cues, so the words' meaning
+ * counts as much as their spelling (chosen by cross-validation on the training rows: 2, 3 and 5 within noise, 1 less).
+ */
+const WORD_VECTOR_SCALE = 3;
 
 export interface RequestText {
   /** What the user typed: the question, the refactoring wanted; empty for commands that take none. */
@@ -151,7 +161,9 @@ export const TEXT_FEATURE_NAMES = [
 ] as const;
 
 export const TEXT_DENSE_COUNT = TEXT_FEATURE_NAMES.length;
-export const TEXT_FEATURE_COUNT = TEXT_DENSE_COUNT + TEXT_BUCKETS + CODE_BUCKETS;
+/** Where the word-vector block starts: after the dense cues and both sets of buckets. */
+export const WORD_VECTOR_START = TEXT_DENSE_COUNT + TEXT_BUCKETS + CODE_BUCKETS;
+export const TEXT_FEATURE_COUNT = WORD_VECTOR_START + WORD_VECTOR_DIMS;
 
 function hits(re: RegExp, s: string): number {
   re.lastIndex = 0;
@@ -215,10 +227,26 @@ export function codeTokens(code: string): string[] {
 }
 
 /**
- * The text features of one request: TEXT_DENSE_COUNT cues (each in [0, 1]), then TEXT_BUCKETS hashed words and word
- * pairs of the typed text, then CODE_BUCKETS hashed code tokens (each token once: presence, not frequency).
+ * The typed words' mean direction: the unit-length mean of their word vectors, times WORD_VECTOR_SCALE, into
+ * v[at ..]; zeros when no word has a vector.
  */
-export function textFeatures(r: RequestText): Float32Array {
+function meanDirection(ws: readonly string[], vectors: WordVectors, v: Float32Array, at: number): void {
+  if (vectors.dims !== WORD_VECTOR_DIMS) throw new RangeError(`Router word vectors have ${vectors.dims} dimensions, expected ${WORD_VECTOR_DIMS}.`);
+  const sum = new Float64Array(WORD_VECTOR_DIMS);
+  let found = 0;
+  for (const w of ws) if (vectors.addTo(w, sum)) found++;
+  if (found === 0) return;
+  const norm = Math.hypot(...sum);
+  if (norm === 0) return;
+  for (let j = 0; j < WORD_VECTOR_DIMS; j++) v[at + j] = (WORD_VECTOR_SCALE * sum[j]!) / norm;
+}
+
+/**
+ * The text features of one request: TEXT_DENSE_COUNT cues (each in [0, 1]), then TEXT_BUCKETS hashed words and word
+ * pairs of the typed text, then CODE_BUCKETS hashed code tokens (each token once: presence, not frequency), then
+ * the typed words' mean direction (WORD_VECTOR_DIMS values, each in [-3, 3]).
+ */
+export function textFeatures(r: RequestText, vectors: WordVectors): Float32Array {
   const v = new Float32Array(TEXT_FEATURE_COUNT);
   const text = (r.text ?? '').slice(0, MAX_TEXT).toLowerCase();
   const code = (r.code ?? '').slice(0, MAX_CODE);
@@ -259,6 +287,7 @@ export function textFeatures(r: RequestText): Float32Array {
       if (k > 0) add(`${ws[k - 1]!} ${ws[k]!}`);
     }
   }
+  meanDirection(ws, vectors, v, WORD_VECTOR_START);
   const tokens = new Set(codeTokens(code));
   if (tokens.size > 0) {
     const scale = 1 / Math.sqrt(tokens.size);

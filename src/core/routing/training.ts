@@ -7,9 +7,16 @@ import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { featureVector, FEATURE_COUNT, ROUTING_KINDS, type RoutingInput, type RoutingKind } from './features';
 import { fnv1a } from './text';
+import { parseWordVectors, type WordVectors } from './wordVectors';
 
-// The build script bundles this module alone: it needs the feature function too.
+// The build script bundles this module alone: it needs the feature function and the word vectors too.
 export { featureVector, FEATURE_COUNT } from './features';
+export { parseWordVectors } from './wordVectors';
+
+/** The router's word vectors (src/core/routing/model/word-vectors.bin), read from a file. */
+export function readWordVectors(file: string): WordVectors {
+  return parseWordVectors(readFileSync(file));
+}
 
 export const LABELS = ['local', 'cloud', 'either'] as const;
 export type Label = (typeof LABELS)[number];
@@ -209,8 +216,8 @@ export function predict(model: LogisticModel, x: Float32Array): number {
 }
 
 /** The feature vectors and targets of corpus rows. */
-export function corpusMatrix(rows: readonly CorpusRow[]): { xs: Float32Array[]; ys: number[] } {
-  return { xs: rows.map((r) => featureVector(corpusInput(r))), ys: rows.map((r) => target(r.label)) };
+export function corpusMatrix(rows: readonly CorpusRow[], vectors: WordVectors): { xs: Float32Array[]; ys: number[] } {
+  return { xs: rows.map((r) => featureVector(corpusInput(r), vectors)), ys: rows.map((r) => target(r.label)) };
 }
 
 /**
@@ -222,8 +229,9 @@ export function outOfFold(
   rows: readonly CorpusRow[],
   extra: { readonly xs: readonly Float32Array[]; readonly ys: readonly number[] },
   o: TrainingOptions,
+  vectors: WordVectors,
 ): number[] {
-  const { xs, ys } = corpusMatrix(rows);
+  const { xs, ys } = corpusMatrix(rows, vectors);
   const folds = rows.map(cvFold);
   const p = new Array<number>(rows.length).fill(Number.NaN);
   for (let f = 0; f < CV_FOLDS; f++) {
