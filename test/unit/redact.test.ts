@@ -429,6 +429,9 @@ describe('redactSecrets: ordinary code stays intact', () => {
     'cacheKey = "a94a8fe5ccb19ba61c4c0873d391e987982fbbd3"',
     'if (password !== confirmPassword) return;',
     'interface Options { token: string; apiKey?: string }',
+    // Optional types: Swift, Kotlin and C# mark them with a trailing ?.
+    'private var token: AuthToken?',
+    'val sessionToken: TokenPair? = null',
     'const errors = { password: "Password is required" };',
     'label: "Password"',
     'model = AutoModelForCausalLM.from_pretrained(name, token=hf_token)',

@@ -243,14 +243,16 @@ function indexExpression(text: string, token: string, end: number): boolean {
 }
 
 /**
- * An unquoted value that reads as code: an index, a generic type (`OAuth2TokenCredential<T>`), a constant
- * (`RESET_PASSWORD_V2_SUBMIT`), or a variable after a quoted key (`'Authorization': type1msg`: JSON would quote a
- * string value, so this is a dict or object literal in code).
+ * An unquoted value that reads as code: an index, a generic type (`OAuth2TokenCredential<T>`), an optional type
+ * after a colon (`token: AuthToken?` in Swift, Kotlin, C#), a constant (`RESET_PASSWORD_V2_SUBMIT`), or a variable
+ * after a quoted key (`'Authorization': type1msg`: JSON would quote a string value, so this is a dict or object
+ * literal in code).
  */
-function codeValue(text: string, token: string, end: number, quotedName: boolean): boolean {
+function codeValue(text: string, token: string, end: number, quotedName: boolean, sep: string): boolean {
   return (
     indexExpression(text, token, end) ||
     text[end] === '<' ||
+    (sep === ':' && /^[A-Z][\w.]*\?$/.test(token)) ||
     /^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$/.test(token) ||
     (quotedName && /^[A-Za-z_$][\w$]*$/.test(token))
   );
@@ -267,7 +269,7 @@ function unquotedValue(text: string, m: RegExpExecArray, p: number, name: Secret
   const token = (env ? /^[^\s'"`]+/ : query ? /^[^\s,;)}\]&'"`<>#]+/ : /^[^\s,;)}\]'"`<>]+/).exec(text.slice(p, p + MAX_VALUE))?.[0] ?? '';
   const end = p + token.length;
   if (token === '' || isPlaceholder(token) || isAName(token, name)) return { end, secret: false };
-  if (!env && codeValue(text, token, end, m[1] !== '')) return { end, secret: false };
+  if (!env && codeValue(text, token, end, m[1] !== '', m[4]!)) return { end, secret: false };
   if (name.strength === 'weak') return { end, secret: weakSecret(token) && !isCodeLike(token) };
   const secret = env
     ? token.length >= 6 && !isCodeLike(token)
