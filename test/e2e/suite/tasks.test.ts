@@ -136,10 +136,11 @@ describe('palette tasks with a green-cloud endpoint (OpenAI-compatible server on
       assert.equal(bodies.length, sent, 'nothing went to the cloud');
       const result = vscode.window.activeTextEditor?.document;
       // What ran and what was recorded, then the router's reason with its figures named as estimates (#22): no nested
-      // parentheses around the route, and a reason that says which limit kept it local.
+      // parentheses around the route, and a reason that says why it stayed local: the classifier sure enough, or, just
+      // under its bar, a local draft whose own confidence was enough to keep it.
       assert.match(
         result?.getText() ?? '',
-        /\*Route: local · model stories260K\.gguf · [\d.]+ (m|µ)?g CO2e recorded · decided on the estimates: local: [^*]*confidence [01]\.\d\d/,
+        /\*Route: local · model stories260K\.gguf · [\d.]+ (m|µ)?g CO2e recorded · decided on the estimates: local(: [^*]*confidence [01]\.\d\d| draft first, the cloud if it is unsure: [^*]*confidence [01]\.\d\d; the local draft's confidence [01]\.\d\d was enough: kept)\*/,
       );
       // A read-only document with a real title, in one editor group, that closes without asking to be saved (#22).
       assert.equal(result?.uri.scheme, 'verdant-result');
