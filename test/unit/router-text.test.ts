@@ -160,6 +160,16 @@ describe('router corpus', () => {
     assert.throws(() => checkCorpus([a]), /names a twin "ask-2" that does not exist/);
   });
 
+  it('refuses an excerpt that elides its code or runs past 40 lines, and keeps a spread or a spread operator', () => {
+    const row = (code: string) => parseCorpus(line({ id: 'ask-9', code }), 'c')[0]!;
+    for (const elided of ['int a;\n// ...\nint b;', 'x = 1\n    # ... 60 more', 'case A:\n  // ... 240 cases', 'rows(truncated)\n', '…']) {
+      assert.throws(() => checkCorpus([row(elided)]), /elides its code .*write the lines out/, elided);
+    }
+    assert.throws(() => checkCorpus([row(Array.from({ length: 41 }, (_, i) => `line${i}`).join('\n'))]), /shows 41 lines of code; keep its first 40/);
+    checkCorpus([row(Array.from({ length: 40 }, (_, i) => `line${i}`).join('\n'))]);
+    checkCorpus([row('const all = [...a, ...b];\nf(...args);\nprint("loading...")')]);
+  });
+
   it('cross-validates by folds of the id that keep twins together, each row scored by a model that never saw it', () => {
     const rows = Array.from(
       { length: 40 },

@@ -116,12 +116,32 @@ export function readCorpusDir(dir: string): CorpusRow[] {
   return rows;
 }
 
-/** Checks a whole corpus: unique ids, twins that exist and disagree (local against cloud). */
+/** Lines a corpus excerpt may hold: the request's first lines (the features read no more of a long paste). */
+export const MAX_EXCERPT_LINES = 40;
+/** A line that stands for code not written out: `// ...`, `# ... 60 more`, `(truncated)`. */
+const ELISION =
+  /^\s*(?:\/\/|#|--|\/\*|\*|<!--|;)?\s*(?:\.\.\.|…)\s*(?:\*\/|-->)?\s*$|(?:\.\.\.|…)\s*\d*\s*(?:more|rest|etc|same|omitted|truncated|cases|lines)\b|\((?:truncated|omitted|snip)\)|<rest of|\[snip\]/i;
+
+/**
+ * Checks a whole corpus: unique ids, twins that exist and disagree (local against cloud), and excerpts that are real
+ * code: at most MAX_EXCERPT_LINES lines, none of them standing for lines left out (the model is trained on what the
+ * excerpt shows, so an elided excerpt teaches it on code nobody wrote).
+ */
 export function checkCorpus(rows: readonly CorpusRow[]): void {
   const byId = new Map<string, CorpusRow>();
   for (const r of rows) {
     if (byId.has(r.id)) throw new Error(`corpus: id "${r.id}" appears twice`);
     byId.set(r.id, r);
+    const lines = r.code.split('\n');
+    if (lines.length > MAX_EXCERPT_LINES) {
+      throw new Error(
+        `corpus: "${r.id}" shows ${lines.length} lines of code; keep its first ${MAX_EXCERPT_LINES} (codeChars says how long the whole is)`,
+      );
+    }
+    const elided = lines.find((l) => ELISION.test(l));
+    if (elided !== undefined) {
+      throw new Error(`corpus: "${r.id}" elides its code (${JSON.stringify(elided.trim())}): write the lines out, up to ${MAX_EXCERPT_LINES}`);
+    }
   }
   for (const r of rows) {
     if (r.twin === undefined) continue;
